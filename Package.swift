@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+//
+// Baton: a distributed batch-job scheduler over ZeroMQ.
+//
+// Dependencies point one way, and only two modules touch C:
+//
+//   Wire, Core              the standard library only: messages and codec; flows, jobs, state machines
+//   ZeroMQ  ← CZeroMQ       sockets, poller, messages over libzmq
+//   Store   ← CSQLite       SQLite connections, statements, migrations
+//   Commands                argument parsing and the `baton` subcommands
+//   baton                   the executable: parses arguments, runs the command
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Baton",
+    products: [
+        .executable(name: "baton", targets: ["baton"])
+    ],
+    targets: [
+        // C libraries from Debian's libzmq3-dev and libsqlite3-dev.
+        .systemLibrary(
+            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        // Pure layers: no C, no Foundation, no I/O.
+        .target(name: "Wire", swiftSettings: strict),
+        .target(name: "Core", dependencies: ["Wire"], swiftSettings: strict),
+
+        // Adapters.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+
+        // The command line.
+        .target(name: "Commands", dependencies: ["Core", "Wire"], swiftSettings: strict),
+        .executableTarget(name: "baton", dependencies: ["Commands"], swiftSettings: strict),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "Wire"], swiftSettings: strict),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(name: "CommandsTests", dependencies: ["Commands", "Core"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)
