@@ -22,10 +22,10 @@ let package = Package(
         .executable(name: "baton", targets: ["baton"])
     ],
     targets: [
-        // C libraries from Debian's libzmq3-dev and libsqlite3-dev.
-        .systemLibrary(
-            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
-            providers: [.apt(["libzmq3-dev"])]),
+        // C libraries from Debian's libzmq3-dev and libsqlite3-dev. libzmq's pkg-config file adds
+        // -isystem flags for Kerberos that SwiftPM refuses, and zmq.h sits in /usr/include anyway,
+        // so CZeroMQ links by its module map alone.
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),

@@ -1,0 +1,170 @@
+// The operations protocol: management's DEALER to the flow scheduler's ROUTER.
+//
+//     operations = *( C:OPERATION-REQUEST S:OPERATION-RESULT / C:RUN-QUERY S:RUN-DETAIL )
+
+/// An operator or timer action on a run, committed by management before it is sent; idempotent by `request`.
+public struct OperationRequest: WireValue {
+    /// The request's ID; a repeated ID is answered again and applied once.
+    public var request: UInt64
+    /// What to do.
+    public var action: OperationAction
+    /// The run; for `start`, the ID management assigned to the new run.
+    public var run: UInt64
+    /// The product (for `start`).
+    public var product: String
+    /// The flow (for `start`).
+    public var flow: String
+    /// The flow's version (for `start`).
+    public var version: UInt32
+    /// The job, for `rerun-job` and `mark-succeeded`; empty otherwise.
+    public var job: String
+    /// Bit 0 (`downstream`): `rerun-job` also reruns every job after it.
+    public var options: UInt8
+    /// The run's job entry moment (for `start`, and for reruns that take a fresh one).
+    public var moment: UInt64
+    /// The run's parameters (for `start`), defaults already applied.
+    public var params: [String: String]
+    /// The flow definition as canonical JSON (for `start`); empty otherwise.
+    public var definition: String
+
+    public init(
+        request: UInt64, action: OperationAction, run: UInt64, product: String = "", flow: String = "",
+        version: UInt32 = 0, job: String = "", options: UInt8 = 0, moment: UInt64 = 0,
+        params: [String: String] = [:], definition: String = ""
+    ) {
+        self.request = request
+        self.action = action
+        self.run = run
+        self.product = product
+        self.flow = flow
+        self.version = version
+        self.job = job
+        self.options = options
+        self.moment = moment
+        self.params = params
+        self.definition = definition
+    }
+
+    /// The `downstream` bit of `options`.
+    public static let downstream: UInt8 = 1
+
+    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 1 + 1 + 8 + 4 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number1(action.rawValue)
+        writer.number8(run)
+        writer.string(product)
+        writer.string(flow)
+        writer.number4(version)
+        writer.string(job)
+        writer.number1(options)
+        writer.number8(moment)
+        writer.hash(params)
+        writer.longstr(definition)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        action = try reader.enumeration("action", OperationAction.init(rawValue:))
+        run = try reader.number8("run")
+        product = try reader.string("product")
+        flow = try reader.string("flow")
+        version = try reader.number4("version")
+        job = try reader.string("job")
+        options = try reader.number1("options")
+        moment = try reader.number8("moment")
+        params = try reader.hash("params")
+        definition = try reader.longstr("definition")
+    }
+}
+
+/// The answer to OPERATION-REQUEST, sent once its effect is committed.
+public struct OperationResult: WireValue {
+    /// The request answered.
+    public var request: UInt64
+    /// 200 or 202, or why not.
+    public var status: Status
+    /// What was done, or what was wrong, in words.
+    public var detail: String
+
+    public init(request: UInt64, status: Status, detail: String = "") {
+        self.request = request
+        self.status = status
+        self.detail = detail
+    }
+
+    public static let minimumSize = 8 + 2 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number2(status.rawValue)
+        writer.longstr(detail)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        status = Status(rawValue: try reader.number2("status"))
+        detail = try reader.longstr("detail")
+    }
+}
+
+/// Asks the flow scheduler for a run's status and every job's.
+public struct RunQuery: WireValue {
+    /// The request's ID, echoed in RUN-DETAIL.
+    public var request: UInt64
+    /// The run.
+    public var run: UInt64
+
+    public init(request: UInt64, run: UInt64) {
+        self.request = request
+        self.run = run
+    }
+
+    public static let minimumSize = 16
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number8(run)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        run = try reader.number8("run")
+    }
+}
+
+/// The answer to RUN-QUERY.
+public struct RunDetail: WireValue {
+    /// The request answered.
+    public var request: UInt64
+    /// 200, or 404 when the scheduler does not know the run.
+    public var status: Status
+    /// The run's status (meaningless unless `status` is 200).
+    public var run: RunStatus
+    /// Every job of the run, in the flow's order.
+    public var jobs: [JobStatus]
+
+    public init(request: UInt64, status: Status, run: RunStatus, jobs: [JobStatus]) {
+        self.request = request
+        self.status = status
+        self.run = run
+        self.jobs = jobs
+    }
+
+    public static let minimumSize = 8 + 2 + RunStatus.minimumSize + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number2(status.rawValue)
+        run.encode(to: &writer)
+        writer.values(jobs)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        status = Status(rawValue: try reader.number2("status"))
+        run = try RunStatus(from: &reader)
+        jobs = try reader.values("jobs")
+    }
+}

@@ -1,0 +1,91 @@
+// The submission protocol: the flow scheduler's PUSH to a shard's PULL (SUBMIT), and its DEALER
+// to the shard's ROUTER (CONTROL).
+//
+//     submit  = *C:SUBMIT                    ; acknowledged on the shard's event stream
+//     control = C:CONTROL S:CONTROL-RESULT
+
+/// Jobs for the shard to queue. The shard commits them, then reports them queued on its event stream.
+public struct Submit: WireValue {
+    /// The jobs.
+    public var jobs: [JobSpec]
+
+    public init(jobs: [JobSpec]) { self.jobs = jobs }
+
+    public static let minimumSize = 4
+
+    public func encode(to writer: inout FrameWriter) { writer.values(jobs) }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        jobs = try reader.values("jobs")
+    }
+}
+
+/// Changes queued and running work of a run; idempotent by `request`.
+public struct Control: WireValue {
+    /// The request's ID; a repeated ID is answered again and applied once.
+    public var request: UInt64
+    /// What to do.
+    public var action: ControlAction
+    /// The run.
+    public var run: UInt64
+    /// The job, for `cancel-job`; empty otherwise.
+    public var job: String
+    /// For cancellations: how long a running attempt may take to stop before it is killed, in milliseconds.
+    public var grace: UInt32
+
+    public init(request: UInt64, action: ControlAction, run: UInt64, job: String = "", grace: UInt32 = 0) {
+        self.request = request
+        self.action = action
+        self.run = run
+        self.job = job
+        self.grace = grace
+    }
+
+    public static let minimumSize = 8 + 1 + 8 + 1 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number1(action.rawValue)
+        writer.number8(run)
+        writer.string(job)
+        writer.number4(grace)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        action = try reader.enumeration("action", ControlAction.init(rawValue:))
+        run = try reader.number8("run")
+        job = try reader.string("job")
+        grace = try reader.number4("grace")
+    }
+}
+
+/// The answer to CONTROL, sent once the change is committed.
+public struct ControlResult: WireValue {
+    /// The request answered.
+    public var request: UInt64
+    /// 200, or why not.
+    public var status: Status
+    /// What was changed, or what was wrong, in words.
+    public var detail: String
+
+    public init(request: UInt64, status: Status, detail: String = "") {
+        self.request = request
+        self.status = status
+        self.detail = detail
+    }
+
+    public static let minimumSize = 8 + 2 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number2(status.rawValue)
+        writer.longstr(detail)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        status = Status(rawValue: try reader.number2("status"))
+        detail = try reader.longstr("detail")
+    }
+}

@@ -1,0 +1,99 @@
+/// One job submitted to a shard: its identity, its policy and its steps.
+///
+/// The key `(run, job, generation)` is unique in a shard; a shard that already holds the key
+/// ignores the submission and publishes the job's current status again.
+public struct JobSpec: WireValue {
+    /// The run the job belongs to.
+    public var run: UInt64
+    /// The job's name in its flow.
+    public var job: String
+    /// 0 for the first submission, one more for each rerun.
+    public var generation: UInt32
+    /// The product that owns the flow.
+    public var product: String
+    /// The flow's name.
+    public var flow: String
+    /// The run's job entry moment.
+    public var moment: UInt64
+    /// Higher runs first within the product; 0 by default.
+    public var priority: Int16
+    /// The job type: for cost accounting and bulk claims.
+    public var type: String
+    /// Capability tags a worker must all have to run the job.
+    public var tags: [String]
+    /// Attempts allowed after the first failed one.
+    public var retries: UInt16
+    /// The first retry's delay in milliseconds; each later one doubles, with jitter.
+    public var backoff: UInt32
+    /// Each attempt's timeout in milliseconds; 0 means none.
+    public var timeout: UInt32
+    /// The run's parameters merged with the job's.
+    public var params: [String: String]
+    /// 1: keep the tasks that succeeded in earlier generations and run only the rest; 0: run all.
+    public var resume: UInt8
+    /// The job's steps in order; a job without declared steps has one.
+    public var steps: [StepSpec]
+
+    public init(
+        run: UInt64, job: String, generation: UInt32 = 0, product: String, flow: String, moment: UInt64,
+        priority: Int16 = 0, type: String, tags: [String] = [], retries: UInt16 = 0, backoff: UInt32 = 1000,
+        timeout: UInt32 = 0, params: [String: String] = [:], resume: UInt8 = 0, steps: [StepSpec]
+    ) {
+        self.run = run
+        self.job = job
+        self.generation = generation
+        self.product = product
+        self.flow = flow
+        self.moment = moment
+        self.priority = priority
+        self.type = type
+        self.tags = tags
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.params = params
+        self.resume = resume
+        self.steps = steps
+    }
+
+    public static let minimumSize = 8 + 1 + 4 + 1 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 4 + 4 + 1 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(run)
+        writer.string(job)
+        writer.number4(generation)
+        writer.string(product)
+        writer.string(flow)
+        writer.number8(moment)
+        writer.signed2(priority)
+        writer.string(type)
+        writer.strings(tags)
+        writer.number2(retries)
+        writer.number4(backoff)
+        writer.number4(timeout)
+        writer.hash(params)
+        writer.number1(resume)
+        writer.values(steps)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        run = try reader.number8("run")
+        job = try reader.string("job")
+        generation = try reader.number4("generation")
+        product = try reader.string("product")
+        flow = try reader.string("flow")
+        moment = try reader.number8("moment")
+        priority = try reader.signed2("priority")
+        type = try reader.string("type")
+        tags = try reader.strings("tags")
+        retries = try reader.number2("retries")
+        backoff = try reader.number4("backoff")
+        timeout = try reader.number4("timeout")
+        params = try reader.hash("params")
+        resume = try reader.number1("resume")
+        steps = try reader.values("steps")
+        if resume > 1 { throw .invalidValue(field: "resume", value: UInt64(resume)) }
+        if steps.isEmpty { throw .invalidValue(field: "steps", value: 0) }
+        if steps.count > Int(UInt16.max) { throw .oversized(field: "steps", length: steps.count, limit: 65535) }
+    }
+}

@@ -1,0 +1,114 @@
+/// One task handed to a worker: what to run and everything the run may read.
+public struct TaskSpec: WireValue {
+    /// The task's ID, assigned by the shard.
+    public var task: UInt64
+    /// The attempt number, from 1; a result must carry it back.
+    public var attempt: UInt16
+    /// The run the task belongs to.
+    public var run: UInt64
+    /// The job's name in its flow.
+    public var job: String
+    /// The job's generation: 0 for the first submission, one more for each rerun.
+    public var generation: UInt32
+    /// The product (tenant) that owns the flow.
+    public var product: String
+    /// The flow's name.
+    public var flow: String
+    /// The step's index, from 0.
+    public var step: UInt16
+    /// The number of steps in the job.
+    public var steps: UInt16
+    /// The step's name (the job's name for a job without declared steps).
+    public var stepName: String
+    /// The partition's index, from 0.
+    public var partition: UInt32
+    /// The number of partitions in the step.
+    public var partitions: UInt32
+    /// The partition's key, or empty when partitions are only counted.
+    public var key: String
+    /// Whether `action` is a command or a handler name.
+    public var kind: ActionKind
+    /// The command line, or the handler's name.
+    public var action: String
+    /// The job type, used for cost accounting and bulk claims.
+    public var type: String
+    /// The run's parameters merged with the job's.
+    public var params: [String: String]
+    /// The attempt's timeout in milliseconds; 0 means none.
+    public var timeout: UInt32
+    /// The run's job entry moment: the change identifier every task of the run works against.
+    public var moment: UInt64
+
+    public init(
+        task: UInt64, attempt: UInt16, run: UInt64, job: String, generation: UInt32 = 0, product: String,
+        flow: String, step: UInt16 = 0, steps: UInt16 = 1, stepName: String, partition: UInt32 = 0,
+        partitions: UInt32 = 1, key: String = "", kind: ActionKind, action: String, type: String,
+        params: [String: String] = [:], timeout: UInt32 = 0, moment: UInt64
+    ) {
+        self.task = task
+        self.attempt = attempt
+        self.run = run
+        self.job = job
+        self.generation = generation
+        self.product = product
+        self.flow = flow
+        self.step = step
+        self.steps = steps
+        self.stepName = stepName
+        self.partition = partition
+        self.partitions = partitions
+        self.key = key
+        self.kind = kind
+        self.action = action
+        self.type = type
+        self.params = params
+        self.timeout = timeout
+        self.moment = moment
+    }
+
+    public static let minimumSize = 8 + 2 + 8 + 1 + 4 + 1 + 1 + 2 + 2 + 1 + 4 + 4 + 4 + 1 + 4 + 1 + 4 + 4 + 8
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(task)
+        writer.number2(attempt)
+        writer.number8(run)
+        writer.string(job)
+        writer.number4(generation)
+        writer.string(product)
+        writer.string(flow)
+        writer.number2(step)
+        writer.number2(steps)
+        writer.string(stepName)
+        writer.number4(partition)
+        writer.number4(partitions)
+        writer.longstr(key)
+        writer.number1(kind.rawValue)
+        writer.longstr(action)
+        writer.string(type)
+        writer.hash(params)
+        writer.number4(timeout)
+        writer.number8(moment)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        task = try reader.number8("task")
+        attempt = try reader.number2("attempt")
+        run = try reader.number8("run")
+        job = try reader.string("job")
+        generation = try reader.number4("generation")
+        product = try reader.string("product")
+        flow = try reader.string("flow")
+        step = try reader.number2("step")
+        steps = try reader.number2("steps")
+        stepName = try reader.string("step-name")
+        partition = try reader.number4("partition")
+        partitions = try reader.number4("partitions")
+        key = try reader.longstr("key")
+        kind = try reader.enumeration("kind", ActionKind.init(rawValue:))
+        action = try reader.longstr("action")
+        type = try reader.string("type")
+        params = try reader.hash("params")
+        timeout = try reader.number4("timeout")
+        moment = try reader.number8("moment")
+    }
+}

@@ -1,0 +1,156 @@
+import Wire
+
+/// SplitMix64: a small seeded generator, so every failure can be replayed from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Builds messages with arbitrary field values, edge cases included, within the protocol's rules.
+struct MessageFactory {
+    var rng: SeededGenerator
+
+    init(seed: UInt64) { rng = SeededGenerator(seed: seed) }
+
+    mutating func bool() -> Bool { Bool.random(using: &rng) }
+    mutating func u8() -> UInt8 { edge([0, 1, .max]) ?? UInt8.random(in: .min ... .max, using: &rng) }
+    mutating func u16() -> UInt16 { edge([0, 1, .max]) ?? UInt16.random(in: .min ... .max, using: &rng) }
+    mutating func u32() -> UInt32 { edge([0, 1, .max]) ?? UInt32.random(in: .min ... .max, using: &rng) }
+    mutating func u64() -> UInt64 { edge([0, 1, .max]) ?? UInt64.random(in: .min ... .max, using: &rng) }
+    mutating func i16() -> Int16 { edge([.min, -1, 0, .max]) ?? Int16.random(in: .min ... .max, using: &rng) }
+    mutating func i32() -> Int32 { edge([.min, -9, 0, .max]) ?? Int32.random(in: .min ... .max, using: &rng) }
+
+    /// One time in four, one of the edge values.
+    mutating func edge<T>(_ values: [T]) -> T? {
+        Int.random(in: 0..<4, using: &rng) == 0 ? values.randomElement(using: &rng)! : nil
+    }
+
+    mutating func count(_ limit: Int = 4) -> Int { Int.random(in: 0...limit, using: &rng) }
+
+    private static let alphabet: [Character] = Array("abcXYZ09 -_./$\"\\\n\té€𝄞")
+
+    mutating func text(maxOctets: Int) -> String {
+        if let special = edge(["", String(repeating: "x", count: min(255, maxOctets))]) { return special }
+        var result = ""
+        for _ in 0..<count(24) {
+            let next = Self.alphabet.randomElement(using: &rng)!
+            if result.utf8.count + String(next).utf8.count > maxOctets { break }
+            result.append(next)
+        }
+        return result
+    }
+
+    mutating func string() -> String { text(maxOctets: 255) }
+    mutating func longstr() -> String { text(maxOctets: 4096) }
+    mutating func strings() -> [String] { (0..<count()).map { _ in longstr() } }
+    mutating func hash() -> [String: String] {
+        var result: [String: String] = [:]
+        for _ in 0..<count() { result[string()] = longstr() }
+        return result
+    }
+    mutating func octets() -> [UInt8] { (0..<count(40)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+    mutating func pick<T: CaseIterable>(_: T.Type) -> T { T.allCases.randomElement(using: &rng)! }
+    mutating func status() -> Status { Status(rawValue: u16()) }
+
+    mutating func taskRef() -> TaskRef { TaskRef(task: u64(), attempt: u16()) }
+
+    mutating func taskSpec() -> TaskSpec {
+        TaskSpec(
+            task: u64(), attempt: u16(), run: u64(), job: string(), generation: u32(), product: string(),
+            flow: string(), step: u16(), steps: u16(), stepName: string(), partition: u32(), partitions: u32(),
+            key: longstr(), kind: pick(ActionKind.self), action: longstr(), type: string(), params: hash(),
+            timeout: u32(), moment: u64())
+    }
+
+    mutating func taskResult() -> TaskResult {
+        TaskResult(
+            task: u64(), attempt: u16(), outcome: pick(Outcome.self), exitCode: i32(), started: u64(),
+            duration: u32(), output: longstr(), log: longstr(), error: longstr(), data: octets())
+    }
+
+    mutating func stepSpec() -> StepSpec {
+        let partitions = UInt32(count(5) + 1)
+        let keys = bool() ? (0..<Int(partitions)).map { _ in longstr() } : []
+        return StepSpec(
+            name: string(), kind: pick(ActionKind.self), action: longstr(), partitions: partitions, keys: keys)
+    }
+
+    mutating func jobSpec() -> JobSpec {
+        JobSpec(
+            run: u64(), job: string(), generation: u32(), product: string(), flow: string(), moment: u64(),
+            priority: i16(), type: string(), tags: strings(), retries: u16(), backoff: u32(), timeout: u32(),
+            params: hash(), resume: bool() ? 1 : 0, steps: (0...count(3)).map { _ in stepSpec() })
+    }
+
+    mutating func jobStatus() -> JobStatus {
+        JobStatus(
+            run: u64(), job: string(), generation: u32(), state: pick(JobState.self), attempts: u16(),
+            pending: u32(), running: u32(), succeeded: u32(), failed: u32(), step: u16(), steps: u16(),
+            started: u64(), finished: u64(), time: u64(), output: longstr(), detail: longstr())
+    }
+
+    mutating func runStatus() -> RunStatus {
+        RunStatus(
+            run: u64(), product: string(), flow: string(), state: pick(RunState.self), jobs: u32(),
+            succeeded: u32(), failed: u32(), active: u32(), started: u64(), finished: u64(), time: u64(),
+            detail: longstr())
+    }
+
+    mutating func message(_ id: MessageID) -> Message {
+        switch id {
+        case .ready:
+            .ready(
+                Ready(
+                    worker: string(), session: u64(), slots: u32(), heartbeat: u32(), commands: bool() ? 1 : 0,
+                    tags: strings(), handlers: strings(), held: (0..<count()).map { _ in taskRef() }))
+        case .welcome:
+            .welcome(Welcome(shard: u32(), epoch: u32(), heartbeat: u32(), liveness: u8(), resultLimit: u32()))
+        case .pull: .pull(Pull(credit: u32()))
+        case .tasks: .tasks(Tasks(tasks: (0..<count()).map { _ in taskSpec() }))
+        case .results: .results(Results(results: (0..<count()).map { _ in taskResult() }))
+        case .receipt: .receipt(Receipt(tasks: (0..<count()).map { _ in taskRef() }))
+        case .cancel: .cancel(Cancel(grace: u32(), tasks: (0..<count()).map { _ in taskRef() }))
+        case .heartbeat: .heartbeat
+        case .disconnect: .disconnect(Disconnect(status: status(), reason: string()))
+        case .submit: .submit(Submit(jobs: (0..<count()).map { _ in jobSpec() }))
+        case .control:
+            .control(
+                Control(request: u64(), action: pick(ControlAction.self), run: u64(), job: string(), grace: u32()))
+        case .controlResult: .controlResult(ControlResult(request: u64(), status: status(), detail: longstr()))
+        case .jobUpdates:
+            .jobUpdates(
+                JobUpdates(
+                    publisher: string(), epoch: u32(), sequence: u64(),
+                    updates: (0..<count()).map { _ in jobStatus() }))
+        case .runUpdates:
+            .runUpdates(
+                RunUpdates(
+                    publisher: string(), epoch: u32(), sequence: u64(),
+                    updates: (0..<count()).map { _ in runStatus() }))
+        case .beacon: .beacon(Beacon(publisher: string(), epoch: u32(), sequence: u64()))
+        case .fetch: .fetch(Fetch(after: u64(), limit: u32()))
+        case .fetched: .fetched(Fetched(status: status(), epoch: u32(), sequence: u64(), oldest: u64()))
+        case .operationRequest:
+            .operationRequest(
+                OperationRequest(
+                    request: u64(), action: pick(OperationAction.self), run: u64(), product: string(),
+                    flow: string(), version: u32(), job: string(), options: u8(), moment: u64(), params: hash(),
+                    definition: longstr()))
+        case .operationResult: .operationResult(OperationResult(request: u64(), status: status(), detail: longstr()))
+        case .runQuery: .runQuery(RunQuery(request: u64(), run: u64()))
+        case .runDetail:
+            .runDetail(
+                RunDetail(
+                    request: u64(), status: status(), run: runStatus(), jobs: (0..<count()).map { _ in jobStatus() }))
+        case .apiRequest: .apiRequest(APIRequest(request: u64(), method: string(), body: longstr()))
+        case .apiReply: .apiReply(APIReply(request: u64(), status: status(), body: longstr()))
+        }
+    }
+}
