@@ -1,0 +1,69 @@
+extension JSON {
+    /// The value as JSON text: compact on one line, or indented by two spaces per level.
+    public func rendered(pretty: Bool = false) -> String {
+        var output = ""
+        render(into: &output, pretty: pretty, indent: "")
+        return output
+    }
+
+    private func render(into output: inout String, pretty: Bool, indent: String) {
+        switch value {
+        case .null: output += "null"
+        case .bool(let flag): output += flag ? "true" : "false"
+        case .number(let text): output += text
+        case .string(let text): JSON.quote(text, into: &output)
+        case .array(let elements):
+            if elements.isEmpty {
+                output += "[]"
+                return
+            }
+            let inner = indent + "  "
+            output += "["
+            for (offset, element) in elements.enumerated() {
+                if offset > 0 { output += "," }
+                if pretty { output += "\n" + inner }
+                element.render(into: &output, pretty: pretty, indent: inner)
+            }
+            if pretty { output += "\n" + indent }
+            output += "]"
+        case .object(let members):
+            if members.isEmpty {
+                output += "{}"
+                return
+            }
+            let inner = indent + "  "
+            output += "{"
+            for (offset, member) in members.enumerated() {
+                if offset > 0 { output += "," }
+                if pretty { output += "\n" + inner }
+                JSON.quote(member.key, into: &output)
+                output += pretty ? ": " : ":"
+                member.value.render(into: &output, pretty: pretty, indent: inner)
+            }
+            if pretty { output += "\n" + indent }
+            output += "}"
+        }
+    }
+
+    /// Appends `text` as a JSON string literal.
+    static func quote(_ text: String, into output: inout String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let code = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - code.count) + code
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        output += "\""
+    }
+}

@@ -1,0 +1,216 @@
+import Core
+import Testing
+
+@Suite struct FlowFileTests {
+    static let example = """
+        {"product": "payments", "flow": "end-of-day", "params": {"region": "north"},
+         "jobs": [
+           {"name": "extract", "run": "echo extracting $BATON_PARAM_region"},
+           {"name": "check",   "after": ["extract"], "run": "./check.sh", "retries": 2, "timeout": "30s"},
+           {"name": "load",    "after": ["extract"], "handler": "load-ledger"},
+           {"name": "report",  "after": ["check", "load"], "run": "echo done"}]}
+        """
+
+    func problems(_ text: String) -> [String] {
+        switch FlowFile.parse(text, file: "f.json") {
+        case .success: []
+        case .failure(let error): error.problems.map(\.description)
+        }
+    }
+
+    @Test func theIssuesExampleIsValid() throws {
+        let flow = try FlowFile.parse(Self.example, file: "eod.json").get()
+        #expect(flow.product == "payments")
+        #expect(flow.flow == "end-of-day")
+        #expect(flow.params == ["region": "north"])
+        #expect(flow.jobs.map(\.name) == ["extract", "check", "load", "report"])
+        #expect(flow.jobs[1].retries == 2)
+        #expect(flow.jobs[1].timeout == 30_000)
+        #expect(flow.jobs[2].action == .handler("load-ledger"))
+        #expect(flow.jobs[3].after == ["check", "load"])
+        #expect(flow.jobs[0].effectiveType(flow: flow.flow) == "end-of-day.extract")
+        #expect(flow.jobs[2].effectiveType(flow: flow.flow) == "load-ledger")
+    }
+
+    @Test func canonicalJSONReadsBackToTheSameDefinition() throws {
+        let flow = try FlowFile.parse(Self.example, file: "eod.json").get()
+        let again = try FlowFile.parse(flow.json.rendered(), file: "canonical").get()
+        #expect(again == flow)
+        let full = """
+            {"product": "p", "flow": "f", "description": "d", "jobs": [
+              {"name": "a", "run": "true", "backoff": "2s", "priority": -3, "params": {"x": 1, "y": true},
+               "type": "t", "tags": ["gpu"], "description": "job a"}]}
+            """
+        let rich = try FlowFile.parse(full, file: "f").get()
+        #expect(rich.jobs[0].params == ["x": "1", "y": "true"])
+        #expect(try FlowFile.parse(rich.json.rendered(), file: "c").get() == rich)
+    }
+
+    @Test func cycleIsReportedNamingItsJobsInOrder() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "a", "run": "true", "after": ["c"]},
+              {"name": "b", "run": "true", "after": ["a"]},
+              {"name": "c", "run": "true", "after": ["b"]},
+              {"name": "d", "run": "true", "after": ["a"]}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:2:3: job \"a\": field \"after\": the jobs \"a\" → \"c\" → \"b\" → \"a\" form a cycle, so none of them can start"
+            ])
+    }
+
+    @Test func twoSeparateCyclesAreBothReported() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "a", "run": "true", "after": ["b"]}, {"name": "b", "run": "true", "after": ["a"]},
+              {"name": "x", "run": "true", "after": ["y"]}, {"name": "y", "run": "true", "after": ["x"]}]}
+            """
+        let found = problems(text)
+        #expect(found.count == 2)
+        #expect(found[0].contains("\"a\" → \"b\" → \"a\""))
+        #expect(found[1].contains("\"x\" → \"y\" → \"x\""))
+    }
+
+    @Test func jobAfterItselfIsReported() {
+        let text = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true", "after": ["a"]}]}"#
+        #expect(problems(text) == ["f.json:1:78: job \"a\": field \"after\": a job cannot run after itself"])
+    }
+
+    @Test func unknownDependencyIsReportedWithASuggestion() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "check", "run": "true"},
+              {"name": "report", "after": ["chek", "nothing"], "run": "true"}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:3:31: job \"report\": field \"after\": unknown job \"chek\" (did you mean \"check\"?)",
+                "f.json:3:31: job \"report\": field \"after\": unknown job \"nothing\"",
+            ])
+    }
+
+    @Test func duplicateJobNameIsReportedWithTheFirstOnesLine() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "load", "run": "true"},
+              {"name": "load", "run": "false"}]}
+            """
+        #expect(problems(text) == ["f.json:3:3: job \"load\": field \"name\": the name is already used by the job at line 2"])
+    }
+
+    @Test func missingFieldsAreReported() {
+        #expect(
+            problems(#"{"jobs": [{"run": "true"}]}"#) == [
+                "f.json:1:1: field \"product\": missing",
+                "f.json:1:1: field \"flow\": missing",
+                "f.json:1:11: job #1: field \"name\": missing",
+            ])
+        #expect(problems(#"{"product": "p", "flow": "f"}"#) == ["f.json:1:1: field \"jobs\": missing: a flow needs at least one job"])
+        #expect(problems(#"{"product": "p", "flow": "f", "jobs": []}"#) == ["f.json:1:39: field \"jobs\": a flow needs at least one job"])
+    }
+
+    @Test func mistypedFieldsAreReportedWithWhatWasFound() {
+        let text = """
+            {"product": 7, "flow": "f", "params": [], "jobs": [
+              {"name": "a", "run": "true", "retries": "two", "after": "b", "priority": 1.5, "tags": [1]},
+              "not a job"]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:1:13: field \"product\": expected a name in a string, found a whole number",
+                "f.json:1:39: field \"params\": expected an object of parameters, found an array",
+                "f.json:2:59: job \"a\": field \"after\": expected an array of names, found a string",
+                "f.json:2:43: job \"a\": field \"retries\": expected a whole number from 0 to 100, found a string",
+                "f.json:2:76: job \"a\": field \"priority\": expected a whole number from -1000 to 1000, found a number",
+                "f.json:2:90: job \"a\": field \"tags\": expected a name in a string, found a whole number",
+                "f.json:3:3: job #2: expected a job object, found a string",
+            ])
+    }
+
+    @Test func outOfRangeNumbersAreReported() {
+        let text = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true", "retries": 101}]}"#
+        #expect(problems(text) == ["f.json:1:80: job \"a\": field \"retries\": expected a whole number from 0 to 100, found 101"])
+    }
+
+    @Test func unknownFieldsAreReportedWithASuggestion() {
+        let text = """
+            {"product": "p", "flow": "f", "shedule": "daily", "jobs": [
+              {"name": "a", "run": "true", "retry": 2, "colour": "red"}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:1:31: field \"shedule\": unknown field (known fields: product, flow, description, params, jobs)",
+                "f.json:2:32: job \"a\": field \"retry\": unknown field (did you mean \"retries\"?)",
+                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, retries, timeout, backoff, priority, params, type, tags, description)",
+            ])
+    }
+
+    @Test func repeatedFieldIsReported() {
+        let text = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true", "run": "false"}]}"#
+        #expect(problems(text) == ["f.json:1:69: job \"a\": field \"run\": given twice (first at line 1)"])
+    }
+
+    @Test func bothOrNeitherOfRunAndHandlerIsReported() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "both", "run": "true", "handler": "h"},
+              {"name": "neither"}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:2:3: job \"both\": give either \"run\" (a command) or \"handler\", not both",
+                "f.json:3:3: job \"neither\": missing \"run\" (a command) or \"handler\": a job must run something",
+            ])
+    }
+
+    @Test func malformedDurationsAreReported() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "a", "run": "true", "timeout": "30 seconds", "backoff": 5},
+              {"name": "b", "run": "true", "timeout": "0s"}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:2:43: job \"a\": field \"timeout\": \"30 seconds\" is not a duration (write e.g. \"250ms\", \"30s\", \"5m\", \"1h30m\", \"2d\")",
+                "f.json:2:68: job \"a\": field \"backoff\": expected a duration in a string such as \"30s\", found a whole number",
+                "f.json:3:43: job \"b\": field \"timeout\": \"0s\" is out of range (more than 0, at most 7d)",
+            ])
+    }
+
+    @Test func invalidNamesAreReported() {
+        let text = """
+            {"product": "pay ments", "flow": "-f", "params": {"1x": "a", "ok": {}}, "jobs": [
+              {"name": "a/b", "run": "true", "handler": ""}]}
+            """
+        let found = problems(text)
+        #expect(found.count == 6)
+        #expect(found[0] == "f.json:1:13: field \"product\": \"pay ments\" is not a valid name (1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit)")
+        #expect(found.contains("f.json:1:51: field \"params.1x\": not a valid parameter name (letters, digits and '_', not starting with a digit)"))
+        #expect(found.contains("f.json:1:68: field \"params.ok\": expected a string, number or Boolean, found an object"))
+        #expect(found.contains { $0.hasPrefix("f.json:2:12: job #1: field \"name\": \"a/b\" is not a valid name") })
+    }
+
+    @Test func everyProblemOfAFileWithManyMistakesIsReportedAtOnce() {
+        let text = """
+            {"product": "payments", "flow": "eod", "jobs": [
+              {"name": "extract", "run": "true", "retries": -1},
+              {"name": "check", "after": ["extrac"], "run": "true", "timeout": "soon"},
+              {"name": "check", "handler": "h", "run": "x"},
+              {"name": "loop1", "after": ["loop2"], "run": "true"},
+              {"name": "loop2", "after": ["loop1"], "run": "true", "colour": 1}]}
+            """
+        let found = problems(text)
+        #expect(found.count == 6, "\(found)")
+        #expect(found.contains { $0.contains("\"retries\"") })
+        #expect(found.contains { $0.contains("\"timeout\"") })
+        #expect(found.contains { $0.contains("not both") })
+        #expect(found.contains { $0.contains("unknown job \"extrac\"") })
+        #expect(found.contains { $0.contains("form a cycle") })
+        #expect(found.contains { $0.contains("\"colour\"") })
+    }
+
+    @Test func invalidJSONIsReportedWithItsPosition() {
+        #expect(problems("{\"product\": \"p\",\n  \"jobs\": [}") == ["f.json:2:12: invalid JSON: expected a value, found '}'"])
+    }
+}
