@@ -1,0 +1,46 @@
+# Baton: build, test and demo. Every target installs what it needs first (see `deps`).
+
+SWIFT ?= swift
+# Warnings are errors here, so that CI and a fresh clone see the same clean build.
+SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
+
+.PHONY: all build release test demo deps clean
+
+all: build
+
+# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev. As root they are installed with
+# apt-get; otherwise the exact command to run is printed.
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "Baton needs the Swift toolchain (6.1 or later): https://swift.org/install"; exit 1; }
+	@missing=""; \
+	pkg-config --exists libzmq 2>/dev/null || missing="$$missing libzmq3-dev"; \
+	pkg-config --exists sqlite3 2>/dev/null || missing="$$missing libsqlite3-dev"; \
+	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "Baton needs:$$missing"; \
+			echo "Install them with:  sudo apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+build: deps
+	$(SWIFT) build $(SWIFT_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+
+# The whole suite: unit tests of the core, real sockets, real SQLite files, real processes.
+test: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	$(SWIFT) test --skip-build
+
+# Until the services land, the demo checks the example flows.
+demo: build
+	$(SWIFT) run --skip-build baton validate examples/*.json
+
+clean:
+	rm -rf .build

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where a command writes: standard output for results, standard error for diagnostics.
+public protocol Console: AnyObject {
+    /// Writes `text` and a newline to standard output.
+    func out(_ text: String)
+    /// Writes `text` and a newline to standard error.
+    func err(_ text: String)
+}
+
+/// The process's standard output and error.
+public final class StandardConsole: Console {
+    public init() {}
+
+    public func out(_ text: String) { write(text + "\n", to: STDOUT_FILENO) }
+    public func err(_ text: String) { write(text + "\n", to: STDERR_FILENO) }
+
+    /// Unbuffered, so that output and errors interleave in the order written, and nothing is lost at exit.
+    private func write(_ text: String, to descriptor: Int32) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+}
+
+/// A console that keeps what was written, for tests.
+public final class CapturedConsole: Console {
+    /// Lines written to standard output.
+    public private(set) var output: [String] = []
+    /// Lines written to standard error.
+    public private(set) var errors: [String] = []
+
+    public init() {}
+
+    public func out(_ text: String) { output.append(text) }
+    public func err(_ text: String) { errors.append(text) }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Store
+import Testing
+
+@Suite struct DatabaseTests {
+    @Test func openAndCloseOnATemporaryFileLeavesOnlyTheDatabaseFile() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let database = try Database(path: path)
+            #expect(database.path == path)
+            try database.execute("CREATE TABLE jobs(id INTEGER PRIMARY KEY, name TEXT)")
+            try database.prepare("INSERT INTO jobs(name) VALUES (?1)").run(.text("a"))
+            #expect(try contents(of: directory).contains("baton.db-wal"))
+            database.close()
+            database.close()
+            // The last connection to close checkpoints and removes the -wal and -shm files.
+            #expect(try contents(of: directory) == ["baton.db"])
+        }
+    }
+
+    @Test func walModeForeignKeysAndBusyTimeoutAreInEffect() throws {
+        try withTemporaryDirectory { directory in
+            let database = try Database(path: directory + "/baton.db")
+            #expect(try database.scalar("PRAGMA journal_mode") == .text("wal"))
+            #expect(try database.scalar("PRAGMA synchronous") == .integer(1))
+            #expect(try database.scalar("PRAGMA foreign_keys") == .integer(1))
+            #expect(try database.scalar("PRAGMA busy_timeout") == .integer(5000))
+        }
+    }
+
+    @Test(arguments: zip([Database.Synchronous.off, .normal, .full, .extra], [Int64(0), 1, 2, 3]))
+    func synchronousIsAsSet(synchronous: Database.Synchronous, pragmaValue: Int64) throws {
+        try withTemporaryDirectory { directory in
+            let options = Database.Options(synchronous: synchronous, busyTimeoutMilliseconds: 250, foreignKeys: false)
+            let database = try Database(path: directory + "/baton.db", options: options)
+            #expect(try database.scalar("PRAGMA synchronous") == .integer(pragmaValue))
+            #expect(try database.scalar("PRAGMA foreign_keys") == .integer(0))
+            #expect(try database.scalar("PRAGMA busy_timeout") == .integer(250))
+        }
+    }
+
+    @Test func deleteJournalModeIsAsSet() throws {
+        try withTemporaryDirectory { directory in
+            let database = try Database(path: directory + "/baton.db", options: .init(journalMode: .delete))
+            #expect(try database.scalar("PRAGMA journal_mode") == .text("delete"))
+        }
+    }
+
+    @Test func inMemoryDatabaseOpensWithMemoryJournal() throws {
+        let database = try Database(path: ":memory:")
+        #expect(try database.scalar("PRAGMA journal_mode") == .text("memory"))
+        try database.execute("CREATE TABLE t(x)")
+        #expect(try database.count("t") == 0)
+    }
+
+    @Test func committedDataIsVisibleAfterReopeningTheFile() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            do {
+                let database = try Database(path: path)
+                try database.execute("CREATE TABLE jobs(id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+                try database.transaction {
+                    let insert = try database.prepare("INSERT INTO jobs(name) VALUES (?1)")
+                    for name in ["build", "test", "deploy"] {
+                        try insert.run(.text(name))
+                    }
+                }
+                database.close()
+            }
+            let reopened = try Database(path: path)
+            let names = try reopened.prepare("SELECT name FROM jobs ORDER BY id").rows { $0.text(0) }
+            #expect(names == ["build", "test", "deploy"])
+        }
+    }
+
+    @Test func deinitClosesTheConnection() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            do {
+                let database = try Database(path: path)
+                try database.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+                _ = try database.prepare("SELECT x FROM t")
+            }
+            #expect(try contents(of: directory) == ["baton.db"])
+        }
+    }
+
+    @Test func openingInAMissingFolderFailsNamingThePath() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/missing/baton.db"
+            let error = try #require(throws: SQLiteError.self) { try Database(path: path) }
+            #expect(error.code == 14)  // SQLITE_CANTOPEN
+            #expect(error.message == "unable to open database file: \(path)")
+            #expect(error.description == "SQLite error 14 (unable to open database file: \(path))")
+            #expect(error.sql == nil)
+        }
+    }
+
+    @Test func readOnlyOptionRefusesWrites() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            try Database(path: path).execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+            let database = try Database(path: path, options: .init(readOnly: true))
+            #expect(try database.count("t") == 1)
+            let error = try #require(throws: SQLiteError.self) { try database.execute("INSERT INTO t VALUES (2)") }
+            #expect(error.isReadOnly)
+            #expect(error.sql == "INSERT INTO t VALUES (2)")
+            #expect(try database.count("t") == 1)
+        }
+    }
+
+    // Root ignores file permissions, so only an ordinary user can see a 0444 file refuse writes.
+    @Test(.enabled(if: geteuid() != 0, "root can write to a 0444 file"))
+    func readOnlyFileRefusesOpeningForWriting() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            try Database(path: path).execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+            #expect(chmod(path, 0o444) == 0)
+            let error = try #require(throws: SQLiteError.self) { try Database(path: path) }
+            #expect(error.isReadOnly)
+            #expect(error.message.hasSuffix(path))
+            let reader = try Database(path: path, options: .init(readOnly: true))
+            #expect(try reader.count("t") == 1)
+            #expect(throws: SQLiteError.self) { try reader.execute("INSERT INTO t VALUES (2)") }
+        }
+    }
+
+    @Test func readerOnASecondConnectionSeesOnlyCommittedData() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let writer = try Database(path: path)
+            try writer.execute("CREATE TABLE jobs(id INTEGER PRIMARY KEY)")
+            let reader = try Database(path: path)
+            try writer.transaction {
+                try writer.execute("INSERT INTO jobs DEFAULT VALUES; INSERT INTO jobs DEFAULT VALUES")
+                #expect(try writer.count("jobs") == 2)
+                #expect(try reader.count("jobs") == 0)
+            }
+            #expect(try reader.count("jobs") == 2)
+        }
+    }
+
+    @Test func secondWriterIsBusyWhileTheFirstHoldsTheLock() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let first = try Database(path: path)
+            try first.execute("CREATE TABLE t(x)")
+            let second = try Database(path: path, options: .init(busyTimeoutMilliseconds: 0))
+            try first.transaction {
+                let error = try #require(throws: SQLiteError.self) { try second.transaction {} }
+                #expect(error.isBusy)
+                #expect(error.sql == "BEGIN IMMEDIATE")
+            }
+            try second.transaction { try second.execute("INSERT INTO t VALUES (1)") }
+            #expect(try first.count("t") == 1)
+        }
+    }
+
+    @Test func checkpointTruncatesTheWriteAheadLog() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let database = try Database(path: path)
+            try database.execute("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(10000))")
+            #expect(try fileSize(path + "-wal") > 0)
+            try database.checkpoint()
+            #expect(try fileSize(path + "-wal") == 0)
+            #expect(try database.count("t") == 1)
+        }
+    }
+
+    @Test func changesAndLastInsertRowIDDescribeTheLastStatement() throws {
+        let database = try Database(path: ":memory:")
+        try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER)")
+        try database.prepare("INSERT INTO t(id, x) VALUES (?1, ?2)").run(.integer(41), .integer(1))
+        #expect(database.lastInsertRowID == 41)
+        #expect(database.changes == 1)
+        try database.execute("INSERT INTO t(x) VALUES (2), (3)")
+        #expect(database.lastInsertRowID == 43)
+        try database.prepare("UPDATE t SET x = x + 1 WHERE x >= ?1").run(.integer(2))
+        #expect(database.changes == 2)
+    }
+}
