@@ -141,7 +141,7 @@ struct MessageFactory {
             .operationRequest(
                 OperationRequest(
                     request: u64(), action: pick(OperationAction.self), run: u64(), product: string(),
-                    flow: string(), version: u32(), job: string(), options: u8(), moment: u64(), params: hash(),
+                    flow: string(), version: u32(), shard: u32(), job: string(), options: u8(), moment: u64(), params: hash(),
                     definition: longstr()))
         case .operationResult: .operationResult(OperationResult(request: u64(), status: status(), detail: longstr()))
         case .runQuery: .runQuery(RunQuery(request: u64(), run: u64()))

@@ -17,9 +17,21 @@ public struct Dependencies: Equatable, Sendable {
         released = Array(repeating: false, count: graph.count)
     }
 
-    /// Releases the jobs that wait for nothing; on a second call, nothing.
+    /// Dependencies resumed from a store: `succeeded` jobs have succeeded and `released` ones were released
+    /// (submitted, running or final). Jobs that became ready but were not released are left for ``start()``.
+    public init(graph: FlowGraph, succeeded: Set<Int>, released: Set<Int>) {
+        self.init(graph: graph)
+        for job in succeeded {
+            self.succeeded[job] = true
+            for successor in graph.successors[job] { unmet[successor] -= 1 }
+        }
+        for job in released.union(succeeded) { self.released[job] = true }
+    }
+
+    /// Releases every job that waits for nothing and has not been released; on a second call, nothing.
+    /// On new dependencies these are the roots.
     public mutating func start() -> [Int] {
-        releaseReady(graph.roots)
+        releaseReady((0..<graph.count).filter { unmet[$0] == 0 })
     }
 
     /// Records that `job` succeeded and returns its successors released by it, in file order.

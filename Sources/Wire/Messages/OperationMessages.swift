@@ -16,6 +16,8 @@ public struct OperationRequest: WireValue {
     public var flow: String
     /// The flow's version (for `start`).
     public var version: UInt32
+    /// The shard the product is bound to (for `start`).
+    public var shard: UInt32
     /// The job, for `rerun-job` and `mark-succeeded`; empty otherwise.
     public var job: String
     /// Bit 0 (`downstream`): `rerun-job` also reruns every job after it.
@@ -29,7 +31,7 @@ public struct OperationRequest: WireValue {
 
     public init(
         request: UInt64, action: OperationAction, run: UInt64, product: String = "", flow: String = "",
-        version: UInt32 = 0, job: String = "", options: UInt8 = 0, moment: UInt64 = 0,
+        version: UInt32 = 0, shard: UInt32 = 0, job: String = "", options: UInt8 = 0, moment: UInt64 = 0,
         params: [String: String] = [:], definition: String = ""
     ) {
         self.request = request
@@ -38,6 +40,7 @@ public struct OperationRequest: WireValue {
         self.product = product
         self.flow = flow
         self.version = version
+        self.shard = shard
         self.job = job
         self.options = options
         self.moment = moment
@@ -48,7 +51,7 @@ public struct OperationRequest: WireValue {
     /// The `downstream` bit of `options`.
     public static let downstream: UInt8 = 1
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 1 + 1 + 8 + 4 + 4
+    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 4 + 1 + 1 + 8 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -57,6 +60,7 @@ public struct OperationRequest: WireValue {
         writer.string(product)
         writer.string(flow)
         writer.number4(version)
+        writer.number4(shard)
         writer.string(job)
         writer.number1(options)
         writer.number8(moment)
@@ -71,6 +75,7 @@ public struct OperationRequest: WireValue {
         product = try reader.string("product")
         flow = try reader.string("flow")
         version = try reader.number4("version")
+        shard = try reader.number4("shard")
         job = try reader.string("job")
         options = try reader.number1("options")
         moment = try reader.number8("moment")

@@ -22,3 +22,13 @@ public struct TaskRef: WireValue, Hashable {
         attempt = try reader.number2("attempt")
     }
 }
+
+extension TaskSpec {
+    /// The attempt this task is.
+    public var ref: TaskRef { TaskRef(task: task, attempt: attempt) }
+}
+
+extension TaskResult {
+    /// The attempt this result reports.
+    public var ref: TaskRef { TaskRef(task: task, attempt: attempt) }
+}

@@ -1,0 +1,577 @@
+public import Wire
+
+/// Management's state machine: products and the shard each is bound to, versioned flows, and runs.
+///
+/// It answers the JSON methods of the management API (`docs/api.md`), turns operator actions into
+/// OPERATION-REQUESTs for the flow scheduler, and keeps each run's status from the scheduler's
+/// RUN-UPDATES.
+///
+/// Invariants:
+/// - A request that changes anything is answered only after its change is committed.
+/// - An operation request is committed before it is sent, and sent again until the scheduler answers.
+/// - A refused request (an invalid flow file, an unknown flow, an undeclared parameter) changes nothing.
+/// - Run IDs and job entry moments only increase.
+public struct ManagementCore: Sendable {
+    public let configuration: ManagementConfiguration
+    /// Products by name.
+    public private(set) var products: [String: ProductRecord]
+    /// The latest version of each flow, by `product/flow`.
+    public private(set) var flows: [String: FlowRecord]
+    /// Runs not final, and the most recent final ones.
+    public private(set) var runs: [UInt64: RunRecord]
+    /// The scheduler's stream position.
+    public private(set) var cursor: StreamCursor
+    private var counters: ManagementCounters
+    private var runsByKey: [String: UInt64]
+    private var pending: [UInt64: PendingOperation]
+    private var queries: [UInt64: PendingQuery] = [:]
+    private var finishedOrder: [UInt64] = []
+
+    // What the current turn has produced.
+    private var turn = ManagementTurn()
+
+    struct PendingOperation: Sendable {
+        var request: OperationRequest
+        var resendAt: Timestamp
+        var delay: Int64
+    }
+
+    struct PendingQuery: Sendable {
+        var peer: Peer
+        var request: UInt64
+        var deadline: Timestamp
+    }
+
+    public init(configuration: ManagementConfiguration, restoring snapshot: ManagementSnapshot, now: Timestamp) {
+        self.configuration = configuration
+        self.products = Dictionary(uniqueKeysWithValues: snapshot.products.map { ($0.name, $0) })
+        self.flows = Dictionary(uniqueKeysWithValues: snapshot.flows.map { ($0.qualifiedName, $0) })
+        self.runs = Dictionary(uniqueKeysWithValues: snapshot.runs.map { ($0.id, $0) })
+        self.runsByKey = Dictionary(
+            snapshot.runs.compactMap { run in run.key.isEmpty ? nil : (run.key, run.id) }, uniquingKeysWith: max)
+        self.counters = snapshot.counters
+        self.cursor = StreamCursor(
+            publisher: "flow", epoch: snapshot.position.epoch, sequence: snapshot.position.sequence, now: now,
+            silence: configuration.silence)
+        // Operations never answered are sent again at once.
+        self.pending = Dictionary(
+            uniqueKeysWithValues: snapshot.pending.map {
+                ($0.request, PendingOperation(request: $0, resendAt: now, delay: configuration.resendInitial))
+            })
+        finishedOrder = snapshot.runs.filter { $0.state.isFinal }.sorted { $0.id < $1.id }.map(\.id)
+    }
+
+    // MARK: - The API
+
+    /// Handles one API-REQUEST.
+    public mutating func apiRequest(_ request: APIRequest, from peer: Peer, now: Timestamp) {
+        let body: JSON
+        do {
+            body = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body)
+        } catch {
+            reply(peer, request.request, .badRequest, error: "the request body is not valid JSON: \(error)")
+            return
+        }
+        guard body.members != nil else {
+            reply(peer, request.request, .badRequest, error: "the request body must be a JSON object")
+            return
+        }
+        switch request.method {
+        case "apply": apply(body, peer: peer, request: request.request, now: now)
+        case "start": start(body, peer: peer, request: request.request, now: now)
+        case "status": status(body, peer: peer, request: request.request, now: now)
+        case "runs": listRuns(body, peer: peer, request: request.request)
+        case "flows": listFlows(peer: peer, request: request.request)
+        case "ping":
+            reply(peer, request.request, .ok, .object([("service", .string("management")), ("protocol", .number(Message.version))]))
+        default:
+            reply(
+                peer, request.request, .notFound,
+                error: "unknown method \"\(request.method)\" (methods: apply, start, status, runs, flows, ping)")
+        }
+    }
+
+    private mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, _ body: JSON) {
+        turn.replies.append((peer, .apiReply(APIReply(request: request, status: status, body: body.rendered()))))
+    }
+
+    private mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, error: String, problems: [String] = []) {
+        var members: [(String, JSON)] = [("error", .string(error))]
+        if !problems.isEmpty { members.append(("problems", .array(problems.map(JSON.string)))) }
+        reply(peer, request, status, .object(members))
+    }
+
+    /// `apply`: validates every file first; stores them all, or none.
+    private mutating func apply(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
+        guard let files = body["files"]?.array, !files.isEmpty else {
+            reply(peer, request, .badRequest, error: "apply needs \"files\": an array of {\"path\", \"text\"}")
+            return
+        }
+        var definitions: [FlowDefinition] = []
+        var problems: [String] = []
+        for (index, file) in files.enumerated() {
+            guard let text = file["text"]?.string else {
+                problems.append("file #\(index + 1): missing \"text\"")
+                continue
+            }
+            let path = file["path"]?.string ?? "file #\(index + 1)"
+            switch FlowFile.parse(text, file: path) {
+            case .success(let definition): definitions.append(definition)
+            case .failure(let error): problems += error.problems.map(\.description)
+            }
+        }
+        var seen: [String: Int] = [:]
+        for definition in definitions {
+            seen[definition.qualifiedName, default: 0] += 1
+            if seen[definition.qualifiedName] == 2 {
+                problems.append("\(definition.qualifiedName) is defined by more than one of the files")
+            }
+        }
+        guard problems.isEmpty else {
+            reply(peer, request, .invalid, error: "nothing was applied: \(problems.count) problem\(problems.count == 1 ? "" : "s")", problems: problems)
+            return
+        }
+        var results: [JSON] = []
+        for definition in definitions {
+            let name = definition.qualifiedName
+            if products[definition.product] == nil {
+                let product = ProductRecord(name: definition.product, shard: leastLoadedShard(), created: now)
+                products[product.name] = product
+                turn.products.append(product)
+            }
+            let canonical = definition.json.rendered()
+            let previous = flows[name]
+            let changed = previous?.definition != canonical
+            if changed {
+                let record = FlowRecord(
+                    product: definition.product, flow: definition.flow, version: (previous?.version ?? 0) + 1,
+                    definition: canonical, params: definition.params, jobs: definition.jobs.count, applied: now)
+                flows[name] = record
+                turn.flows.append(record)
+            }
+            let record = flows[name]!
+            results.append(
+                .object([
+                    ("flow", .string(name)), ("version", .number(record.version)), ("changed", .bool(changed)),
+                    ("jobs", .number(record.jobs)), ("shard", .number(products[definition.product]!.shard)),
+                ]))
+        }
+        reply(peer, request, .ok, .object([("flows", .array(results))]))
+    }
+
+    private func leastLoadedShard() -> UInt32 {
+        var load = Dictionary(uniqueKeysWithValues: configuration.shards.map { ($0, 0) })
+        for product in products.values { load[product.shard, default: 0] += 1 }
+        return configuration.shards.min { (load[$0]!, $0) < (load[$1]!, $1) }!
+    }
+
+    /// `start`: a new run of a flow, with its parameters checked against the flow's declaration.
+    private mutating func start(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
+        guard let name = body["flow"]?.string else {
+            reply(peer, request, .badRequest, error: "start needs \"flow\": \"PRODUCT/FLOW\"")
+            return
+        }
+        let key = body["key"]?.string ?? ""
+        if !key.isEmpty, let existing = runsByKey[key], let run = runs[existing] {
+            reply(peer, request, .ok, runJSON(run, repeated: true))
+            return
+        }
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else {
+            reply(peer, request, .badRequest, error: "\"\(name)\" is not PRODUCT/FLOW")
+            return
+        }
+        guard products[parts[0]] != nil else {
+            let known = products.keys.sorted()
+            reply(
+                peer, request, .notFound,
+                error: "unknown product \"\(parts[0])\"" + (known.isEmpty ? " (no flows have been applied)" : " (products: \(known.joined(separator: ", ")))"))
+            return
+        }
+        guard let flow = flows[name] else {
+            let known = flows.values.filter { $0.product == parts[0] }.map(\.flow).sorted()
+            reply(peer, request, .notFound, error: "unknown flow \"\(parts[1])\" of product \"\(parts[0])\" (its flows: \(known.joined(separator: ", ")))")
+            return
+        }
+        var params = flow.params ?? [:]
+        var problems: [String] = []
+        for member in body["params"]?.members ?? [] {
+            let value: String
+            switch member.value.value {
+            case .string(let text): value = text
+            case .number(let text): value = text
+            case .bool(let flag): value = flag ? "true" : "false"
+            default:
+                problems.append("parameter \"\(member.key)\": expected a string, number or Boolean")
+                continue
+            }
+            if let declared = flow.params, declared[member.key] == nil {
+                let names = declared.keys.sorted()
+                problems.append(
+                    "parameter \"\(member.key)\" is not declared by \(name)"
+                        + (names.isEmpty ? " (it declares none)" : " (it declares: \(names.joined(separator: ", ")))"))
+                continue
+            }
+            guard Names.isValidParameter(member.key) else {
+                problems.append("parameter \"\(member.key)\": not a valid name (letters, digits and '_', not starting with a digit)")
+                continue
+            }
+            params[member.key] = value
+        }
+        guard problems.isEmpty else {
+            reply(peer, request, .invalid, error: "the run was not started", problems: problems)
+            return
+        }
+        counters.lastRun += 1
+        counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
+        counters.lastRequest += 1
+        let run = RunRecord(
+            id: counters.lastRun, product: flow.product, flow: flow.flow, version: flow.version,
+            shard: products[flow.product]!.shard, moment: counters.lastMoment, params: params, key: key,
+            state: .running, jobs: UInt32(flow.jobs), started: now)
+        runs[run.id] = run
+        if !key.isEmpty { runsByKey[key] = run.id }
+        turn.runs.append(run)
+        turn.counters = counters
+        let operation = OperationRequest(
+            request: counters.lastRequest, action: .start, run: run.id, product: run.product, flow: run.flow,
+            version: run.version, shard: run.shard, moment: run.moment, params: params, definition: flow.definition)
+        send(operation, now: now)
+        reply(peer, request, .ok, runJSON(run, repeated: false))
+    }
+
+    private mutating func send(_ operation: OperationRequest, now: Timestamp) {
+        pending[operation.request] = PendingOperation(
+            request: operation, resendAt: now.adding(milliseconds: configuration.resendInitial),
+            delay: configuration.resendInitial)
+        turn.operations.append(operation)
+        turn.toScheduler.append(.operationRequest(operation))
+    }
+
+    /// `status`: asks the scheduler for the run's detail; the reply goes out when RUN-DETAIL arrives.
+    private mutating func status(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
+        guard let run = body["run"]?.integer, run > 0 else {
+            reply(peer, request, .badRequest, error: "status needs \"run\": a run ID")
+            return
+        }
+        counters.lastRequest += 1
+        turn.counters = counters
+        queries[counters.lastRequest] = PendingQuery(
+            peer: peer, request: request, deadline: now.adding(milliseconds: configuration.queryTimeout))
+        turn.toScheduler.append(.runQuery(RunQuery(request: counters.lastRequest, run: UInt64(run))))
+    }
+
+    private mutating func listRuns(_ body: JSON, peer: Peer, request: UInt64) {
+        let limit = Int(body["limit"]?.integer ?? 20)
+        let flow = body["flow"]?.string
+        let selected = runs.values.filter { flow == nil || "\($0.product)/\($0.flow)" == flow }
+            .sorted { $0.id > $1.id }.prefix(max(limit, 0))
+        reply(peer, request, .ok, .object([("runs", .array(selected.map { runJSON($0, repeated: false) }))]))
+    }
+
+    private mutating func listFlows(peer: Peer, request: UInt64) {
+        let list = flows.values.sorted { $0.qualifiedName < $1.qualifiedName }.map { flow in
+            JSON.object([
+                ("flow", .string(flow.qualifiedName)), ("version", .number(flow.version)), ("jobs", .number(flow.jobs)),
+                ("shard", .number(products[flow.product]?.shard ?? 0)), ("applied", .number(flow.applied.milliseconds)),
+            ])
+        }
+        reply(peer, request, .ok, .object([("flows", .array(list))]))
+    }
+
+    func runJSON(_ run: RunRecord, repeated: Bool) -> JSON {
+        var members: [(String, JSON)] = [
+            ("run", .number(run.id)), ("flow", .string("\(run.product)/\(run.flow)")), ("version", .number(run.version)),
+            ("shard", .number(run.shard)), ("moment", .number(run.moment)), ("state", .string(run.state.name)),
+            ("jobs", .number(run.jobs)), ("succeeded", .number(run.succeeded)), ("failed", .number(run.failed)),
+            ("active", .number(run.active)), ("started", .number(run.started.milliseconds)),
+            ("finished", .number(run.finished.milliseconds)), ("detail", .string(run.detail)),
+            ("params", FlowDefinition.json(run.params)),
+        ]
+        if repeated { members.append(("repeated", .bool(true))) }
+        return .object(members)
+    }
+
+    // MARK: - The scheduler
+
+    /// Handles a message from the scheduler's `ops` ROUTER or its event stream.
+    public mutating func schedulerMessage(_ message: Message, now: Timestamp) {
+        switch message {
+        case .operationResult(let result):
+            guard let operation = pending.removeValue(forKey: result.request) else { return }
+            turn.answered.append(operation.request.request)
+            if !result.status.isSuccess, var run = runs[operation.request.run] {
+                // The scheduler refused to start the run: it will never report on it, so record why.
+                run.state = .failed
+                run.detail = "the flow scheduler refused the run: \(result.detail)"
+                run.finished = now
+                runs[run.id] = run
+                turn.runs.append(run)
+            }
+        case .runDetail(let detail):
+            guard let query = queries.removeValue(forKey: detail.request) else { return }
+            if detail.status == .notFound {
+                reply(query.peer, query.request, .notFound, error: "unknown run \(detail.run.run)")
+            } else {
+                reply(query.peer, query.request, .ok, detailJSON(detail))
+            }
+        case .runUpdates(let updates):
+            switch cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now) {
+            case .apply:
+                turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
+                for status in updates.updates { apply(status, now: now) }
+            case .ignore: break
+            case .fetch(let after): turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000)))
+            }
+        case .beacon(let beacon):
+            if case .fetch(let after) = cursor.beacon(epoch: beacon.epoch, sequence: beacon.sequence, now: now) {
+                turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000)))
+            }
+        case .fetched(let fetched):
+            switch cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now) {
+            case .upToDate, .resynchronise: break
+            case .fetch(let after): turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000)))
+            }
+            turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
+        default:
+            break
+        }
+    }
+
+    private mutating func apply(_ status: RunStatus, now: Timestamp) {
+        guard var run = runs[status.run] else { return }
+        guard !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
+        run.state = status.state
+        run.succeeded = status.succeeded
+        run.failed = status.failed
+        run.active = status.active
+        run.finished = Timestamp(wire: status.finished)
+        run.detail = status.detail
+        run.updated = Timestamp(wire: status.time)
+        runs[run.id] = run
+        turn.runs.append(run)
+        if run.state.isFinal { finishedOrder.append(run.id) }
+    }
+
+    /// The JSON of `status`: `{"run": {...}, "jobs": [...]}`, the run in the shape `runs` lists it.
+    func detailJSON(_ detail: RunDetail) -> JSON {
+        let status = detail.run
+        var run = runs[status.run] ?? RunRecord(
+            id: status.run, product: status.product, flow: status.flow, version: 0, shard: 0, moment: 0, params: [:],
+            state: status.state, jobs: status.jobs, started: Timestamp(wire: status.started))
+        run.state = status.state
+        run.succeeded = status.succeeded
+        run.failed = status.failed
+        run.active = status.active
+        run.finished = Timestamp(wire: status.finished)
+        run.detail = status.detail
+        let jobs = detail.jobs.map { job in
+            JSON.object([
+                ("job", .string(job.job)), ("generation", .number(job.generation)), ("state", .string(job.state.name)),
+                ("attempts", .number(job.attempts)),
+                ("tasks", .object([
+                    ("pending", .number(job.pending)), ("running", .number(job.running)),
+                    ("succeeded", .number(job.succeeded)), ("failed", .number(job.failed)),
+                ])),
+                ("step", .number(job.step)), ("steps", .number(job.steps)), ("started", .number(job.started)),
+                ("finished", .number(job.finished)), ("output", .string(job.output)), ("detail", .string(job.detail)),
+            ])
+        }
+        return .object([("run", runJSON(run, repeated: false)), ("jobs", .array(jobs))])
+    }
+
+    // MARK: - Time and the end of a turn
+
+    /// Resends unanswered operations, times out unanswered queries, fetches from a silent scheduler.
+    public mutating func tick(now: Timestamp) {
+        for id in pending.keys.sorted() where pending[id]!.resendAt <= now {
+            let delay = pending[id]!.delay
+            pending[id]!.delay = min(delay * 2, configuration.resendMaximum)
+            pending[id]!.resendAt = now.adding(milliseconds: delay)
+            turn.toScheduler.append(.operationRequest(pending[id]!.request))
+        }
+        for id in queries.keys.sorted() where queries[id]!.deadline <= now {
+            let query = queries.removeValue(forKey: id)!
+            reply(query.peer, query.request, .unavailable, error: "the flow scheduler did not answer within \(configuration.queryTimeout / 1000) s")
+        }
+        if case .fetch(let after) = cursor.tick(now: now) { turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000))) }
+    }
+
+    /// The next time ``tick(now:)`` has something to do.
+    public func nextDeadline() -> Timestamp {
+        var next = cursor.nextDeadline
+        for operation in pending.values { next = min(next, operation.resendAt) }
+        for query in queries.values { next = min(next, query.deadline) }
+        return next
+    }
+
+    /// Ends the turn: the rows to commit, then the messages to send.
+    public mutating func finishTurn() -> ManagementTurn {
+        while finishedOrder.count > configuration.finishedRunsInMemory {
+            let id = finishedOrder.removeFirst()
+            if let key = runs[id]?.key, !key.isEmpty { runsByKey[key] = nil }
+            runs[id] = nil
+        }
+        defer { turn = ManagementTurn() }
+        return turn
+    }
+}
+
+/// Management's settings.
+public struct ManagementConfiguration: Sendable {
+    /// The shards products may be bound to.
+    public var shards: [UInt32]
+    /// The first and longest delay before an unanswered operation is sent again, in milliseconds.
+    public var resendInitial: Int64 = 2000
+    public var resendMaximum: Int64 = 30_000
+    /// How long `status` waits for the scheduler.
+    public var queryTimeout: Int64 = 5000
+    /// How long the scheduler may be silent before management fetches from it.
+    public var silence: Int64 = 3000
+    /// Final runs kept in memory for `runs`.
+    public var finishedRunsInMemory = 1000
+
+    public init(shards: [UInt32]) {
+        precondition(!shards.isEmpty, "management needs at least one shard")
+        self.shards = shards
+    }
+}
+
+/// What one turn of management produced.
+public struct ManagementTurn: Sendable {
+    public var products: [ProductRecord] = []
+    public var flows: [FlowRecord] = []
+    public var runs: [RunRecord] = []
+    /// Operation requests to record as pending.
+    public var operations: [OperationRequest] = []
+    /// Operation requests answered.
+    public var answered: [UInt64] = []
+    public var counters: ManagementCounters?
+    public var position: StreamPosition?
+    /// Messages for the scheduler, after the commit.
+    public var toScheduler: [Message] = []
+    /// Replies to API clients, after the commit.
+    public var replies: [(Peer, Message)] = []
+
+    public init() {}
+
+    /// Whether the turn has rows to commit.
+    public var needsCommit: Bool {
+        !products.isEmpty || !flows.isEmpty || !runs.isEmpty || !operations.isEmpty || !answered.isEmpty
+            || counters != nil || position != nil
+    }
+}
+
+/// What management's store holds, to resume from.
+public struct ManagementSnapshot: Sendable {
+    public var products: [ProductRecord] = []
+    public var flows: [FlowRecord] = []
+    public var runs: [RunRecord] = []
+    public var pending: [OperationRequest] = []
+    public var counters = ManagementCounters()
+    public var position = StreamPosition(publisher: "flow", epoch: 0, sequence: 0)
+
+    public init() {}
+}
+
+/// The counters management never lets go back.
+public struct ManagementCounters: Equatable, Sendable {
+    public var lastRun: UInt64 = 0
+    public var lastMoment: UInt64 = 0
+    public var lastRequest: UInt64 = 0
+
+    public init(lastRun: UInt64 = 0, lastMoment: UInt64 = 0, lastRequest: UInt64 = 0) {
+        self.lastRun = lastRun
+        self.lastMoment = lastMoment
+        self.lastRequest = lastRequest
+    }
+}
+
+/// A product and the shard it is bound to.
+public struct ProductRecord: Equatable, Sendable {
+    public var name: String
+    public var shard: UInt32
+    public var created: Timestamp
+
+    public init(name: String, shard: UInt32, created: Timestamp) {
+        self.name = name
+        self.shard = shard
+        self.created = created
+    }
+}
+
+/// The latest version of a flow.
+public struct FlowRecord: Equatable, Sendable {
+    public var product: String
+    public var flow: String
+    public var version: UInt32
+    /// The definition as canonical JSON.
+    public var definition: String
+    /// Declared parameters with defaults; nil when the flow declares none.
+    public var params: [String: String]?
+    public var jobs: Int
+    public var applied: Timestamp
+
+    public init(
+        product: String, flow: String, version: UInt32, definition: String, params: [String: String]?, jobs: Int,
+        applied: Timestamp
+    ) {
+        self.product = product
+        self.flow = flow
+        self.version = version
+        self.definition = definition
+        self.params = params
+        self.jobs = jobs
+        self.applied = applied
+    }
+
+    public var qualifiedName: String { "\(product)/\(flow)" }
+}
+
+/// A run as management records it.
+public struct RunRecord: Equatable, Sendable {
+    public var id: UInt64
+    public var product: String
+    public var flow: String
+    public var version: UInt32
+    public var shard: UInt32
+    public var moment: UInt64
+    public var params: [String: String]
+    /// The client's idempotency key; empty if none.
+    public var key: String
+    public var state: RunState
+    public var jobs: UInt32
+    public var succeeded: UInt32
+    public var failed: UInt32
+    public var active: UInt32
+    public var started: Timestamp
+    public var finished: Timestamp
+    public var detail: String
+    /// The time of the last status applied.
+    public var updated: Timestamp
+
+    public init(
+        id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
+        params: [String: String], key: String = "", state: RunState, jobs: UInt32, succeeded: UInt32 = 0,
+        failed: UInt32 = 0, active: UInt32 = 0, started: Timestamp, finished: Timestamp = .zero, detail: String = "",
+        updated: Timestamp = .zero
+    ) {
+        self.id = id
+        self.product = product
+        self.flow = flow
+        self.version = version
+        self.shard = shard
+        self.moment = moment
+        self.params = params
+        self.key = key
+        self.state = state
+        self.jobs = jobs
+        self.succeeded = succeeded
+        self.failed = failed
+        self.active = active
+        self.started = started
+        self.finished = finished
+        self.detail = detail
+        self.updated = updated
+    }
+}

@@ -1,0 +1,185 @@
+public import Wire
+
+/// One job of a run as the flow scheduler tracks it.
+public struct ScheduledJob: Equatable, Sendable {
+    /// The job's name.
+    public var name: String
+    /// Its state, from the scheduler's view.
+    public var state: JobState
+    /// 0, one more per rerun.
+    public var generation: UInt32
+    /// Whether the shard reported any status for the current generation.
+    public var accepted: Bool
+    /// The delay before the next resend, while not accepted.
+    public var resendDelay: Int64
+    /// The last status the shard reported.
+    public var status: JobStatus?
+    /// Why the job is in its state, when the scheduler decided it (skipped jobs).
+    public var detail: String
+
+    public init(
+        name: String, state: JobState = .waiting, generation: UInt32 = 0, accepted: Bool = false,
+        resendDelay: Int64 = 0, status: JobStatus? = nil, detail: String = ""
+    ) {
+        self.name = name
+        self.state = state
+        self.generation = generation
+        self.accepted = accepted
+        self.resendDelay = resendDelay
+        self.status = status
+        self.detail = detail
+    }
+}
+
+/// A job row for the store: the job, where it belongs.
+public struct ScheduledJobRow: Equatable, Sendable {
+    public var run: UInt64
+    public var index: Int
+    public var job: ScheduledJob
+
+    public init(run: UInt64, index: Int, job: ScheduledJob) {
+        self.run = run
+        self.index = index
+        self.job = job
+    }
+}
+
+extension JobState {
+    /// Whether the job is with a shard and not final: submitted, queued, running or retrying.
+    public var isActive: Bool {
+        switch self {
+        case .submitted, .queued, .running, .retrying: true
+        case .waiting, .succeeded, .failed, .cancelled, .skipped: false
+        }
+    }
+}
+
+/// A flow run as the flow scheduler holds it: the flow's definition, its DAG and every job's state.
+public struct ScheduledRun: Sendable {
+    /// The run's ID, assigned by management.
+    public let id: UInt64
+    public let product: String
+    public let flow: String
+    public let version: UInt32
+    /// The shard the product is bound to.
+    public let shard: UInt32
+    /// The run's job entry moment.
+    public let moment: UInt64
+    /// The run's parameters, defaults applied.
+    public let params: [String: String]
+    /// The flow's definition, as of `version`.
+    public let definition: FlowDefinition
+    /// The definition's DAG.
+    public let graph: FlowGraph
+    /// Which jobs have succeeded and been released.
+    public var dependencies: Dependencies
+    /// The jobs, in the flow's order.
+    public var jobs: [ScheduledJob]
+    /// The run's state.
+    public var state: RunState
+    /// When it started, and when it reached a final state (`.zero` while not).
+    public var started: Timestamp
+    public var finished: Timestamp
+    /// Why the run is in its state (the first failure).
+    public var detail: String
+    /// When any of its jobs last changed.
+    public var lastChange: Timestamp
+
+    /// A new run: every job waiting.
+    public init(
+        id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
+        params: [String: String], definition: FlowDefinition, started: Timestamp
+    ) {
+        self.init(
+            id: id, product: product, flow: flow, version: version, shard: shard, moment: moment, params: params,
+            definition: definition, jobs: definition.jobs.map { ScheduledJob(name: $0.name) }, state: .running,
+            started: started, finished: .zero, detail: "")
+    }
+
+    /// A run resumed from the store, with its jobs as stored.
+    public init(
+        id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
+        params: [String: String], definition: FlowDefinition, jobs: [ScheduledJob], state: RunState,
+        started: Timestamp, finished: Timestamp, detail: String
+    ) {
+        precondition(jobs.count == definition.jobs.count, "a run's jobs follow its definition")
+        self.id = id
+        self.product = product
+        self.flow = flow
+        self.version = version
+        self.shard = shard
+        self.moment = moment
+        self.params = params
+        self.definition = definition
+        self.graph = FlowGraph(definition)
+        self.jobs = jobs
+        self.state = state
+        self.started = started
+        self.finished = finished
+        self.detail = detail
+        self.lastChange = max(started, finished)
+        let succeeded = Set(jobs.indices.filter { jobs[$0].state == .succeeded })
+        let released = Set(jobs.indices.filter { jobs[$0].state != .waiting })
+        self.dependencies = Dependencies(graph: graph, succeeded: succeeded, released: released)
+    }
+
+    /// The job as submitted to the shard: one step, one partition, the run's parameters under the job's.
+    public func spec(of index: Int) -> JobSpec {
+        let job = definition.jobs[index]
+        let step: StepSpec
+        switch job.action {
+        case .command(let command): step = StepSpec(name: job.name, kind: .command, action: command)
+        case .handler(let handler): step = StepSpec(name: job.name, kind: .handler, action: handler)
+        }
+        return JobSpec(
+            run: id, job: job.name, generation: jobs[index].generation, product: product, flow: flow, moment: moment,
+            priority: Int16(job.priority), type: job.effectiveType(flow: flow), tags: job.tags,
+            retries: UInt16(job.retries), backoff: UInt32(clamping: job.backoff), timeout: UInt32(clamping: job.timeout ?? 0),
+            params: params.merging(job.params) { _, jobs in jobs }, steps: [step])
+    }
+
+    /// Derives the run's state from its jobs'.
+    public mutating func deriveState(now: Timestamp) {
+        guard !state.isFinal else { return }
+        var failed = 0
+        var open = 0
+        for job in jobs {
+            switch job.state {
+            case .succeeded: break
+            case .failed, .cancelled, .skipped: failed += 1
+            case .waiting, .submitted, .queued, .running, .retrying: open += 1
+            }
+        }
+        if open == 0 {
+            state = failed == 0 ? .succeeded : .failed
+            finished = now
+        } else {
+            state = failed == 0 ? .running : .partlyFailed
+        }
+    }
+
+    /// The run's status for RUN-UPDATES.
+    public func status(now: Timestamp) -> RunStatus {
+        var succeeded: UInt32 = 0
+        var failed: UInt32 = 0
+        var active: UInt32 = 0
+        for job in jobs {
+            if job.state == .succeeded { succeeded += 1 }
+            if job.state.isFinal && job.state != .succeeded { failed += 1 }
+            if job.state.isActive { active += 1 }
+        }
+        return RunStatus(
+            run: id, product: product, flow: flow, state: state, jobs: UInt32(jobs.count), succeeded: succeeded,
+            failed: failed, active: active, started: started.wire, finished: finished.wire, time: now.wire, detail: detail)
+    }
+
+    /// Every job's status, in the flow's order, for RUN-DETAIL.
+    public var jobStatuses: [JobStatus] {
+        jobs.map { job in
+            var status = job.status ?? JobStatus(run: id, job: job.name, generation: job.generation, state: job.state, time: 0)
+            status.state = job.state
+            if !job.detail.isEmpty { status.detail = job.detail }
+            return status
+        }
+    }
+}

@@ -1,0 +1,383 @@
+public import Wire
+
+/// The flow scheduler's state machine: it runs each flow run's DAG, submitting every job to the shard
+/// its product is bound to when the job's last predecessor has succeeded.
+///
+/// Invariants:
+/// - A job is submitted when it is released, and released exactly once per generation, however many
+///   times a shard reports its predecessors' success (``Dependencies``).
+/// - A submitted job stays "sent, not accepted" until its shard reports any status for its key, and is
+///   sent again, with a doubling delay, until then: PUSH is not a receipt.
+/// - A job that reached a final state never changes again until an operator reruns it.
+/// - Only contiguous messages of a shard's event stream are applied (``StreamCursor``).
+///
+/// Like the other cores it does no I/O and reads no clock.
+public struct SchedulerCore: Sendable {
+    public let configuration: SchedulerConfiguration
+    /// One more at each start.
+    public let epoch: UInt32
+    /// Runs in memory: every run not final, and the most recent final ones.
+    public private(set) var runs: [UInt64: ScheduledRun] = [:]
+    /// Each shard's stream position.
+    public private(set) var cursors: [UInt32: StreamCursor] = [:]
+    /// The sequence number of the last RUN-UPDATES.
+    public private(set) var sequence: UInt64
+    /// Answers already given, by request ID.
+    private var answered: [UInt64: OperationResult]
+    /// Final runs in the order they ended, for eviction.
+    private var finishedOrder: [UInt64] = []
+    private var resends = MinHeap<Resend>()
+    private var lastPublished: Timestamp
+
+    // What the current turn has produced.
+    private var dirtyRuns: Set<UInt64> = []
+    private var dirtyJobs: Set<JobRef> = []
+    private var changedRuns: [UInt64] = []
+    private var changedRunSet: Set<UInt64> = []
+    private var movedCursors: Set<UInt32> = []
+    private var newAnswers: [(UInt64, OperationResult)] = []
+    private var submits: [UInt32: [JobSpec]] = [:]
+    private var fetches: [UInt32: Fetch] = [:]
+    private var replies: [(Peer, Message)] = []
+
+    struct JobRef: Hashable, Sendable {
+        var run: UInt64
+        var job: Int
+    }
+
+    struct Resend: Comparable, Sendable {
+        var time: Timestamp
+        var run: UInt64
+        var job: Int
+        static func < (lhs: Resend, rhs: Resend) -> Bool { (lhs.time, lhs.run, lhs.job) < (rhs.time, rhs.run, rhs.job) }
+    }
+
+    /// A scheduler resuming from its store (empty for a new one).
+    public init(configuration: SchedulerConfiguration, epoch: UInt32, restoring snapshot: SchedulerSnapshot, now: Timestamp) {
+        self.configuration = configuration
+        self.epoch = epoch
+        self.sequence = snapshot.sequence
+        self.answered = snapshot.answered
+        self.lastPublished = now
+        for shard in configuration.shards {
+            let position = snapshot.positions[shard] ?? (0, 0)
+            cursors[shard] = StreamCursor(
+                publisher: "shard-\(shard)", epoch: position.epoch, sequence: position.sequence, now: now,
+                silence: configuration.silence)
+        }
+        for var run in snapshot.runs {
+            // Submitted jobs not final are sent again at once: whether the shard took them is unknown.
+            for index in run.jobs.indices where run.jobs[index].state.isActive {
+                run.jobs[index].accepted = false
+                resends.insert(Resend(time: now, run: run.id, job: index))
+            }
+            runs[run.id] = run
+            if run.state.isFinal { finishedOrder.append(run.id) }
+        }
+        // A job whose predecessors all succeeded but which was not released is released now.
+        for id in runs.keys.sorted() { release(run: id, jobs: runs[id]!.dependencies.start(), now: now) }
+    }
+
+    /// Whether the run is in memory; the runtime answers RUN-QUERY for other runs from the store.
+    public func holds(run: UInt64) -> Bool { runs[run] != nil }
+
+    // MARK: - Operations
+
+    /// Handles OPERATION-REQUEST from management.
+    public mutating func operationReceived(_ request: OperationRequest, from peer: Peer, now: Timestamp) {
+        if let answer = answered[request.request] {
+            replies.append((peer, .operationResult(answer)))
+            return
+        }
+        let answer: OperationResult
+        switch request.action {
+        case .start: answer = start(request, now: now)
+        default:
+            answer = OperationResult(request: request.request, status: .badRequest, detail: "\(request.action.name) is not supported by this scheduler")
+        }
+        answered[request.request] = answer
+        newAnswers.append((request.request, answer))
+        replies.append((peer, .operationResult(answer)))
+    }
+
+    private mutating func start(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        if runs[request.run] != nil {
+            return OperationResult(request: request.request, status: .ok, detail: "run \(request.run) was already started")
+        }
+        let definition: FlowDefinition
+        switch FlowFile.parse(request.definition, file: "\(request.product)/\(request.flow) v\(request.version)") {
+        case .success(let parsed): definition = parsed
+        case .failure(let error): return OperationResult(request: request.request, status: .invalid, detail: error.description)
+        }
+        guard cursors[request.shard] != nil else {
+            return OperationResult(request: request.request, status: .badRequest, detail: "shard \(request.shard) is not one this scheduler knows")
+        }
+        let run = ScheduledRun(
+            id: request.run, product: request.product, flow: request.flow, version: request.version,
+            shard: request.shard, moment: request.moment, params: request.params, definition: definition, started: now)
+        runs[run.id] = run
+        dirtyRuns.insert(run.id)
+        noteChange(run.id)
+        release(run: run.id, jobs: runs[run.id]!.dependencies.start(), now: now)
+        return OperationResult(request: request.request, status: .accepted, detail: "run \(run.id) started")
+    }
+
+    /// The detail of a run held in memory.
+    public func detail(of run: UInt64, request: UInt64) -> RunDetail? {
+        guard let run = runs[run] else { return nil }
+        return RunDetail(request: request, status: .ok, run: run.status(now: run.lastChange), jobs: run.jobStatuses)
+    }
+
+    // MARK: - Submitting
+
+    /// Submits released jobs of a run to its shard.
+    private mutating func release(run id: UInt64, jobs released: [Int], now: Timestamp) {
+        guard !released.isEmpty, var run = runs[id] else { return }
+        for index in released {
+            run.jobs[index].state = .submitted
+            run.jobs[index].accepted = false
+            run.jobs[index].resendDelay = configuration.resendInitial
+            submits[run.shard, default: []].append(run.spec(of: index))
+            resends.insert(Resend(time: now.adding(milliseconds: configuration.resendInitial), run: id, job: index))
+            dirtyJobs.insert(JobRef(run: id, job: index))
+        }
+        runs[id] = run
+        noteChange(id)
+    }
+
+    // MARK: - The shards' event streams
+
+    /// Handles JOB-UPDATES from a shard, live or fetched.
+    public mutating func updatesReceived(_ updates: JobUpdates, from shard: UInt32, now: Timestamp) {
+        guard var cursor = cursors[shard] else { return }
+        let verdict = cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now)
+        cursors[shard] = cursor
+        switch verdict {
+        case .apply:
+            movedCursors.insert(shard)
+            for status in updates.updates { apply(status, now: now) }
+        case .ignore: break
+        case .fetch(let after): fetches[shard] = Fetch(after: after, limit: configuration.fetchLimit)
+        }
+    }
+
+    /// Handles BEACON from a shard.
+    public mutating func beaconReceived(_ beacon: Beacon, from shard: UInt32, now: Timestamp) {
+        guard var cursor = cursors[shard] else { return }
+        if case .fetch(let after) = cursor.beacon(epoch: beacon.epoch, sequence: beacon.sequence, now: now) {
+            fetches[shard] = Fetch(after: after, limit: configuration.fetchLimit)
+        }
+        cursors[shard] = cursor
+    }
+
+    /// Handles FETCHED from a shard.
+    public mutating func fetchedReceived(_ fetched: Fetched, from shard: UInt32, now: Timestamp) {
+        guard var cursor = cursors[shard] else { return }
+        let outcome = cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now)
+        cursors[shard] = cursor
+        movedCursors.insert(shard)
+        switch outcome {
+        case .upToDate: break
+        case .fetch(let after): fetches[shard] = Fetch(after: after, limit: configuration.fetchLimit)
+        case .resynchronise:
+            // The shard no longer has what was missed: submit again every job not known final, and the
+            // shard answers each with its current status.
+            for id in runs.keys.sorted() where runs[id]!.shard == shard {
+                for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state.isActive {
+                    runs[id]!.jobs[index].accepted = false
+                    resends.insert(Resend(time: now, run: id, job: index))
+                }
+            }
+        }
+    }
+
+    /// Applies one job status from a shard. Statuses of another generation, or of a job already final,
+    /// change nothing: a job succeeds once and releases its successors once.
+    private mutating func apply(_ status: JobStatus, now: Timestamp) {
+        guard var run = runs[status.run], let index = run.graph.index[status.job] else { return }
+        var job = run.jobs[index]
+        guard status.generation == job.generation, !job.state.isFinal, job.state != .waiting else { return }
+        job.accepted = true
+        job.status = status
+        job.state = status.state
+        run.jobs[index] = job
+        if status.state.isFinal { dirtyJobs.insert(JobRef(run: run.id, job: index)) }
+        var released: [Int] = []
+        switch status.state {
+        case .succeeded:
+            released = run.dependencies.jobSucceeded(index)
+        case .failed, .cancelled:
+            for downstream in run.graph.downstream(of: index).sorted() where run.jobs[downstream].state == .waiting {
+                run.jobs[downstream].state = .skipped
+                run.jobs[downstream].detail = "not run: \(status.job) \(status.state.name)"
+                dirtyJobs.insert(JobRef(run: run.id, job: downstream))
+            }
+            if run.detail.isEmpty { run.detail = "\(status.job) \(status.state.name): \(status.detail)" }
+        default:
+            break
+        }
+        run.lastChange = now
+        runs[run.id] = run
+        noteChange(run.id)
+        release(run: run.id, jobs: released, now: now)
+    }
+
+    // MARK: - Time
+
+    /// Sends again what no shard acknowledged, and fetches from silent shards.
+    public mutating func tick(now: Timestamp) {
+        while let due = resends.min, due.time <= now {
+            _ = resends.popMin()
+            guard var run = runs[due.run], run.jobs[due.job].state.isActive, !run.jobs[due.job].accepted else { continue }
+            submits[run.shard, default: []].append(run.spec(of: due.job))
+            let delay = run.jobs[due.job].resendDelay
+            run.jobs[due.job].resendDelay = min(delay * 2, configuration.resendMaximum)
+            resends.insert(Resend(time: now.adding(milliseconds: delay), run: due.run, job: due.job))
+            runs[due.run] = run
+        }
+        for shard in configuration.shards {
+            if case .fetch(let after) = cursors[shard]!.tick(now: now) {
+                fetches[shard] = Fetch(after: after, limit: configuration.fetchLimit)
+            }
+        }
+    }
+
+    /// The next time ``tick(now:)`` has something to do.
+    public func nextDeadline() -> Timestamp {
+        var next = lastPublished.adding(milliseconds: configuration.beaconInterval)
+        if let due = resends.min { next = min(next, due.time) }
+        for cursor in cursors.values { next = min(next, cursor.nextDeadline) }
+        return next
+    }
+
+    // MARK: - The end of a turn
+
+    private mutating func noteChange(_ run: UInt64) {
+        dirtyRuns.insert(run)
+        if changedRunSet.insert(run).inserted { changedRuns.append(run) }
+    }
+
+    /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
+    public mutating func finishTurn(now: Timestamp) -> SchedulerTurn {
+        var turn = SchedulerTurn()
+        var updates: [RunStatus] = []
+        for id in changedRuns {
+            guard var run = runs[id] else { continue }
+            let before = run.state
+            run.deriveState(now: now)
+            runs[id] = run
+            updates.append(run.status(now: now))
+            if run.state.isFinal && !before.isFinal { finishedOrder.append(id) }
+        }
+        if !updates.isEmpty {
+            sequence += 1
+            turn.updates = RunUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: updates)
+            lastPublished = now
+        } else if now.since(lastPublished) >= configuration.beaconInterval {
+            turn.beacon = Beacon(publisher: configuration.publisher, epoch: epoch, sequence: sequence)
+            lastPublished = now
+        }
+        turn.runs = dirtyRuns.compactMap { runs[$0] }
+        turn.jobs = dirtyJobs.compactMap { ref in runs[ref.run].map { ScheduledJobRow(run: ref.run, index: ref.job, job: $0.jobs[ref.job]) } }
+        turn.positions = movedCursors.sorted().map { shard in
+            StreamPosition(publisher: cursors[shard]!.publisher, epoch: cursors[shard]!.epoch, sequence: cursors[shard]!.sequence)
+        }
+        turn.answers = newAnswers
+        turn.submits = submits
+        turn.fetches = fetches
+        turn.replies = replies
+        while finishedOrder.count > configuration.finishedRunsInMemory {
+            runs[finishedOrder.removeFirst()] = nil
+        }
+        dirtyRuns = []
+        dirtyJobs = []
+        changedRuns = []
+        changedRunSet = []
+        movedCursors = []
+        newAnswers = []
+        submits = [:]
+        fetches = [:]
+        replies = []
+        return turn
+    }
+}
+
+/// A flow scheduler's settings.
+public struct SchedulerConfiguration: Sendable {
+    /// The shards it submits to and subscribes to.
+    public var shards: [UInt32]
+    /// The name it publishes under.
+    public var publisher = "flow"
+    /// The first delay before a submission is sent again, and the longest, in milliseconds.
+    public var resendInitial: Int64 = 2000
+    public var resendMaximum: Int64 = 30_000
+    /// How long it may be idle before it sends BEACON.
+    public var beaconInterval: Int64 = 1000
+    /// How long a shard may be silent before the scheduler fetches from it.
+    public var silence: Int64 = 3000
+    /// The most messages asked for in one FETCH.
+    public var fetchLimit: UInt32 = 1000
+    /// Final runs kept in memory for RUN-QUERY; older ones are read from the store.
+    public var finishedRunsInMemory = 1000
+
+    public init(shards: [UInt32]) { self.shards = shards }
+}
+
+/// What one turn of the flow scheduler produced: rows to commit, then messages to send.
+public struct SchedulerTurn: Sendable {
+    /// Runs created or changed.
+    public var runs: [ScheduledRun] = []
+    /// Job rows to write: jobs submitted or final this turn.
+    public var jobs: [ScheduledJobRow] = []
+    /// Stream positions that moved.
+    public var positions: [StreamPosition] = []
+    /// Operation answers to remember.
+    public var answers: [(UInt64, OperationResult)] = []
+    /// Run statuses to log and publish.
+    public var updates: RunUpdates?
+    /// A heartbeat for the event stream.
+    public var beacon: Beacon?
+    /// Jobs to send to each shard.
+    public var submits: [UInt32: [JobSpec]] = [:]
+    /// Catch-up requests to each shard.
+    public var fetches: [UInt32: Fetch] = [:]
+    /// Answers to peers of the `ops` ROUTER.
+    public var replies: [(Peer, Message)] = []
+
+    public init() {}
+}
+
+/// A subscriber's durable position in a publisher's stream.
+public struct StreamPosition: Equatable, Sendable {
+    public var publisher: String
+    public var epoch: UInt32
+    public var sequence: UInt64
+
+    public init(publisher: String, epoch: UInt32, sequence: UInt64) {
+        self.publisher = publisher
+        self.epoch = epoch
+        self.sequence = sequence
+    }
+}
+
+/// What a flow scheduler's store holds, to resume from.
+public struct SchedulerSnapshot: Sendable {
+    /// Runs not final (and recent final ones).
+    public var runs: [ScheduledRun]
+    /// Each shard's stream position.
+    public var positions: [UInt32: (epoch: UInt32, sequence: UInt64)]
+    /// Answers given to operation requests.
+    public var answered: [UInt64: OperationResult]
+    /// The last RUN-UPDATES sequence.
+    public var sequence: UInt64
+
+    public init(
+        runs: [ScheduledRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],
+        answered: [UInt64: OperationResult] = [:], sequence: UInt64 = 0
+    ) {
+        self.runs = runs
+        self.positions = positions
+        self.answered = answered
+        self.sequence = sequence
+    }
+}

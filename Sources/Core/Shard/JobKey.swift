@@ -1,0 +1,26 @@
+public import Wire
+
+/// A job's identity in a shard: a run's job, in one generation. Unique: a shard never queues a key twice.
+public struct JobKey: Hashable, Sendable, CustomStringConvertible {
+    public var run: UInt64
+    public var job: String
+    public var generation: UInt32
+
+    public init(run: UInt64, job: String, generation: UInt32) {
+        self.run = run
+        self.job = job
+        self.generation = generation
+    }
+
+    public var description: String { generation == 0 ? "\(run)/\(job)" : "\(run)/\(job)#\(generation)" }
+}
+
+extension JobSpec {
+    /// The job's key.
+    public var key: JobKey { JobKey(run: run, job: job, generation: generation) }
+}
+
+extension JobStatus {
+    /// The key of the job this status describes.
+    public var key: JobKey { JobKey(run: run, job: job, generation: generation) }
+}

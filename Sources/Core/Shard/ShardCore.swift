@@ -1,0 +1,567 @@
+public import Wire
+
+/// The shard broker's state machine: a durable job queue that leases tasks to workers.
+///
+/// The shard accepts jobs from the flow scheduler, splits each into tasks (one per partition of its
+/// current step), hands tasks to workers that have credit, records their results, retries failed
+/// attempts with backoff, takes back the leases of workers that go silent, and reports every change
+/// of a job's status as one numbered JOB-UPDATES message per turn.
+///
+/// Invariants:
+/// - A task is leased to at most one worker at a time, and each lease has a new attempt number.
+/// - Only a result for a task's current attempt, while it runs, changes anything.
+/// - A worker never receives more tasks than the credit it gave.
+/// - Nothing leaves the shard before the turn that produced it is committed: events only fill the
+///   turn; ``finishTurn(now:)`` hands the rows to commit and the messages to send afterwards.
+///
+/// The core does no I/O and reads no clock: the runtime feeds it decoded messages and `now`.
+public struct ShardCore: Sendable {
+    public let configuration: ShardConfiguration
+    /// One more at each start of the shard.
+    public let epoch: UInt32
+    /// Jobs not yet final, and final ones until the end of the turn that finished them.
+    public private(set) var jobs: [JobKey: ShardJob] = [:]
+    /// The tasks of those jobs.
+    public private(set) var tasks: [UInt64: ShardTask] = [:]
+    /// The sequence number of the last JOB-UPDATES message.
+    public private(set) var sequence: UInt64
+
+    private var queue = ReadyQueue()
+    private var retries = MinHeap<Due>()
+    private var workers: [Peer: WorkerSession] = [:]
+    /// Registration order, for handing out work in turn.
+    private var workerOrder: [Peer] = []
+    private var workerTurn = 0
+    /// Running tasks whose worker has not registered since the shard started, by worker name.
+    private var orphans: [String: Set<UInt64>] = [:]
+    private var nextTaskID: UInt64
+    private var nextJobID: Int64
+    private var nextOrder: UInt64
+    private var lastPublished: Timestamp
+    private var random: SplitMix64
+
+    // What the current turn has produced.
+    private var dirtyJobs: Set<JobKey> = []
+    private var dirtyTasks: Set<UInt64> = []
+    private var changed: [JobKey] = []
+    private var changedSet: Set<JobKey> = []
+    /// How many of `changed` have been settled this turn.
+    private var settled = 0
+    private var announced: [JobStatus] = []
+    private var outbox: [(Peer, Message)] = []
+    private var receipts: [Peer: [TaskRef]] = [:]
+
+    struct Due: Comparable, Sendable {
+        var time: Timestamp
+        var task: UInt64
+        static func < (lhs: Due, rhs: Due) -> Bool { (lhs.time, lhs.task) < (rhs.time, rhs.task) }
+    }
+
+    struct WorkerSession: Sendable {
+        var peer: Peer
+        var name: String
+        var session: UInt64
+        var capabilities: Capabilities
+        var credit: Int
+        var heartbeat: Int64
+        var lastHeard: Timestamp
+        var lastSent: Timestamp
+        var leases: Set<UInt64> = []
+    }
+
+    /// A shard with an empty store.
+    public init(configuration: ShardConfiguration, epoch: UInt32, now: Timestamp) {
+        self.init(configuration: configuration, epoch: epoch, restoring: ShardSnapshot(), now: now)
+    }
+
+    /// A shard resuming from its store: pending tasks are queued again, retrying ones wait for their
+    /// backoff, and running ones keep their leases for a grace period in which their workers may register
+    /// again; after it they are taken back.
+    public init(configuration: ShardConfiguration, epoch: UInt32, restoring snapshot: ShardSnapshot, now: Timestamp) {
+        self.configuration = configuration
+        self.epoch = epoch
+        self.sequence = snapshot.sequence
+        self.nextTaskID = snapshot.nextTaskID
+        self.nextJobID = snapshot.nextJobID
+        self.nextOrder = snapshot.nextOrder
+        self.lastPublished = now
+        self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
+        for var job in snapshot.jobs {
+            job.counts = TaskCounts()
+            jobs[job.key] = job
+        }
+        let grace = now.adding(milliseconds: restartGrace)
+        for var task in snapshot.tasks {
+            if jobs[task.job]?.step == task.step { jobs[task.job]!.counts[task.state] += 1 }
+            switch task.state {
+            case .pending: enqueue(task)
+            case .retrying: retries.insert(Due(time: task.due, task: task.id))
+            case .running:
+                if var lease = task.lease {
+                    lease.peer = nil
+                    lease.expires = grace
+                    task.lease = lease
+                    orphans[lease.worker, default: []].insert(task.id)
+                }
+            case .succeeded, .failed, .cancelled: break
+            }
+            tasks[task.id] = task
+        }
+    }
+
+    /// How long a lease restored after a restart waits for its worker: twice the time in which a
+    /// silent worker is declared dead.
+    var restartGrace: Int64 { 2 * Int64(configuration.liveness) * Int64(configuration.heartbeat) }
+
+    /// Whether the shard holds `key` in memory (a job not final, or finished this turn). The runtime
+    /// asks the store about other keys before submitting them.
+    public func knows(_ key: JobKey) -> Bool { jobs[key] != nil }
+
+    /// The number of registered workers.
+    public var workerCount: Int { workers.count }
+
+    // MARK: - Submissions
+
+    /// Queues the new jobs of a SUBMIT; keys already held are not queued again, and their status is
+    /// published again. `finished` holds the status of keys the store has and memory does not.
+    public mutating func submitted(_ specs: [JobSpec], finished: [JobKey: JobStatus], now: Timestamp) {
+        for spec in specs {
+            let key = spec.key
+            if let job = jobs[key] {
+                announced.append(status(of: job, now: now))
+            } else if let known = finished[key] {
+                announced.append(known)
+            } else {
+                var job = ShardJob(id: nextJobID, spec: spec)
+                nextJobID += 1
+                createTasks(of: &job, now: now)
+                jobs[key] = job
+                dirtyJobs.insert(key)
+                noteChange(key)
+            }
+        }
+    }
+
+    /// Creates the tasks of the job's current step, all pending.
+    private mutating func createTasks(of job: inout ShardJob, now: Timestamp) {
+        let step = job.spec.steps[Int(job.step)]
+        job.tasks = []
+        job.tasks.reserveCapacity(Int(step.partitions))
+        job.counts = TaskCounts()
+        job.counts.pending = step.partitions
+        for partition in 0..<step.partitions {
+            let task = ShardTask(id: nextTaskID, job: job.key, step: job.step, partition: partition, order: nextOrder)
+            nextTaskID += 1
+            nextOrder += 1
+            job.tasks.append(task.id)
+            tasks[task.id] = task
+            dirtyTasks.insert(task.id)
+            enqueue(task, spec: job.spec)
+        }
+    }
+
+    private mutating func enqueue(_ task: ShardTask, spec: JobSpec? = nil) {
+        guard let spec = spec ?? jobs[task.job]?.spec else { return }
+        let requirement = Requirement(step: spec.steps[Int(task.step)], tags: spec.tags)
+        queue.enqueue(task: task.id, product: spec.product, requirement: requirement, priority: spec.priority, order: task.order)
+    }
+
+    // MARK: - The worker protocol
+
+    /// Handles one message a peer sent on the `work` ROUTER.
+    public mutating func received(_ message: Message, from peer: Peer, now: Timestamp) {
+        if case .ready(let ready) = message {
+            register(ready, peer: peer, now: now)
+            return
+        }
+        guard workers[peer] != nil else {
+            // Unknown connection, probably from before a restart: it must register first.
+            outbox.append((peer, .disconnect(Disconnect(status: .unknownPeer, reason: "unknown worker: send READY"))))
+            return
+        }
+        workers[peer]!.lastHeard = now
+        switch message {
+        case .pull(let pull):
+            workers[peer]!.credit = min(workers[peer]!.credit + Int(pull.credit), 1_000_000)
+        case .results(let results):
+            for result in results.results { resultReceived(result, from: peer, now: now) }
+        case .heartbeat:
+            break
+        case .disconnect:
+            remove(peer, now: now)
+        default:
+            break
+        }
+    }
+
+    private mutating func register(_ ready: Ready, peer: Peer, now: Timestamp) {
+        // The same connection registering again, or an earlier connection of the same worker: forget
+        // them, keeping their leases aside to be claimed by `held`.
+        var candidates: Set<UInt64> = orphans.removeValue(forKey: ready.worker) ?? []
+        for (other, session) in workers where other == peer || session.name == ready.worker {
+            candidates.formUnion(session.leases)
+            workers[other] = nil
+            workerOrder.removeAll { $0 == other }
+        }
+        let heartbeat = Int64(
+            ready.heartbeat == 0
+                ? configuration.heartbeat
+                : min(max(ready.heartbeat, configuration.heartbeatRange.lowerBound), configuration.heartbeatRange.upperBound))
+        var session = WorkerSession(
+            peer: peer, name: ready.worker, session: ready.session,
+            capabilities: Capabilities(commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags)),
+            credit: Int(ready.slots), heartbeat: heartbeat, lastHeard: now, lastSent: now)
+        var stale: [TaskRef] = []
+        for ref in ready.held {
+            if candidates.contains(ref.task), let task = tasks[ref.task], task.state == .running,
+                task.attempt == ref.attempt, let lease = task.lease, lease.session == ready.session
+            {
+                tasks[ref.task]!.lease = Lease(worker: ready.worker, session: ready.session, peer: peer)
+                session.leases.insert(ref.task)
+                candidates.remove(ref.task)
+            } else {
+                stale.append(ref)
+            }
+        }
+        // Leases the worker no longer holds (it restarted, or lost track of them) are taken back.
+        for task in candidates.sorted() { takeBack(task, reason: "its worker \(ready.worker) restarted or lost it", now: now) }
+        workers[peer] = session
+        workerOrder.append(peer)
+        outbox.append(
+            (peer,
+             .welcome(
+                Welcome(
+                    shard: configuration.shard, epoch: epoch, heartbeat: UInt32(heartbeat),
+                    liveness: configuration.liveness, resultLimit: configuration.resultLimit))))
+        if !stale.isEmpty { outbox.append((peer, .cancel(Cancel(grace: 0, tasks: stale)))) }
+    }
+
+    private mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) {
+        receipts[peer, default: []].append(TaskRef(task: result.task, attempt: result.attempt))
+        guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt,
+            let spec = jobs[task.job]?.spec
+        else {
+            return  // Stale: an older attempt, a task already final, or one this shard no longer holds.
+        }
+        if let holder = task.lease?.peer { workers[holder]?.leases.remove(task.id) }
+        update(task.id) {
+            $0.lease = nil
+            $0.exitCode = result.exitCode
+            $0.output = result.output
+            $0.log = result.log
+            $0.error = result.error
+        }
+        switch result.outcome {
+        case .succeeded:
+            if result.data.count > Int(configuration.resultLimit) {
+                let message = "its result of \(result.data.count) octets is over the limit of \(configuration.resultLimit)"
+                update(task.id) { $0.error = message }
+                fail(task.id, spec: spec, now: now)
+            } else {
+                update(task.id) { $0.data = result.data }
+                move(task.id, to: .succeeded, now: now)
+            }
+        case .failed, .timedOut, .cancelled:
+            if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
+            fail(task.id, spec: spec, now: now)
+        case .rejected:
+            lose(task.id, reason: "worker rejected it: \(result.error)", now: now)
+        }
+    }
+
+    /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after.
+    private mutating func fail(_ id: UInt64, spec: JobSpec, now: Timestamp) {
+        update(id) { $0.failures += 1 }
+        let failures = tasks[id]!.failures
+        if failures <= spec.retries {
+            let delay = RetryPolicy.delay(backoff: Int64(spec.backoff), failures: Int(failures), using: &random)
+            let due = now.adding(milliseconds: delay)
+            update(id) { $0.due = due }
+            retries.insert(Due(time: due, task: id))
+            move(id, to: .retrying, now: now)
+        } else {
+            move(id, to: .failed, now: now)
+        }
+    }
+
+    /// Takes a running task back from its worker: it is queued again and runs with the next attempt
+    /// number, unless it has been lost too often.
+    private mutating func takeBack(_ id: UInt64, reason: String, now: Timestamp) {
+        guard let task = tasks[id], task.state == .running else { return }
+        if let holder = task.lease?.peer { workers[holder]?.leases.remove(id) }
+        update(id) { $0.lease = nil }
+        lose(id, reason: reason, now: now)
+    }
+
+    /// Queues a task again without counting a failure, unless it has been lost too often.
+    private mutating func lose(_ id: UInt64, reason: String, now: Timestamp) {
+        update(id) { $0.losses += 1 }
+        if tasks[id]!.losses > configuration.maximumLosses {
+            update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
+            move(id, to: .failed, now: now)
+        } else {
+            move(id, to: .pending, now: now)
+            enqueue(tasks[id]!)
+        }
+    }
+
+    /// Changes a task, marking it to be committed.
+    private mutating func update(_ id: UInt64, _ change: (inout ShardTask) -> Void) {
+        change(&tasks[id]!)
+        dirtyTasks.insert(id)
+    }
+
+    /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
+    private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
+        let task = tasks[id]!
+        if var job = jobs[task.job], job.step == task.step {
+            job.counts[task.state] -= 1
+            job.counts[state] += 1
+            if state.isFinal || state == .retrying {
+                if !task.log.isEmpty { job.output = task.log }
+                if !task.error.isEmpty { job.detail = task.error }
+            }
+            jobs[task.job] = job
+        }
+        update(id) {
+            $0.state = state
+            if state.isFinal { $0.finished = now }
+        }
+        noteChange(task.job)
+    }
+
+    private mutating func remove(_ peer: Peer, now: Timestamp) {
+        guard let session = workers.removeValue(forKey: peer) else { return }
+        workerOrder.removeAll { $0 == peer }
+        for task in session.leases.sorted() { takeBack(task, reason: "worker \(session.name) went away", now: now) }
+    }
+
+    // MARK: - Job state
+
+    private mutating func noteChange(_ key: JobKey) {
+        if changedSet.insert(key).inserted { changed.append(key) }
+    }
+
+    /// Derives the state of every job changed this turn from its counters, starting the next step of a
+    /// job whose step completed.
+    private mutating func settle(now: Timestamp) {
+        var index = settled
+        while index < changed.count {
+            let key = changed[index]
+            index += 1
+            guard var job = jobs[key], !job.state.isFinal else { continue }
+            let counts = job.counts
+            dirtyJobs.insert(key)
+            if counts.running > 0 {
+                job.state = .running
+            } else if counts.pending > 0 {
+                job.state = .queued
+            } else if counts.retrying > 0 {
+                job.state = .retrying
+            } else if counts.failed > 0 {
+                job.state = .failed
+                job.finished = now
+            } else if counts.cancelled > 0 {
+                job.state = .cancelled
+                job.finished = now
+            } else if Int(job.step) + 1 < job.spec.steps.count {
+                job.completed += UInt32(job.tasks.count)
+                job.step += 1
+                createTasks(of: &job, now: now)
+                job.state = .queued
+            } else {
+                job.state = .succeeded
+                job.detail = ""
+                job.finished = now
+            }
+            jobs[key] = job
+        }
+        settled = index
+    }
+
+    /// The job's status as JOB-UPDATES reports it.
+    public func status(of job: ShardJob, now: Timestamp) -> JobStatus {
+        let counts = job.counts
+        let pending = counts.pending + counts.retrying
+        let running = counts.running
+        let succeeded = job.completed + counts.succeeded
+        let failed = counts.failed
+        return JobStatus(
+            run: job.spec.run, job: job.spec.job, generation: job.spec.generation, state: job.state,
+            attempts: job.attempts, pending: pending, running: running, succeeded: succeeded, failed: failed,
+            step: job.step, steps: UInt16(job.spec.steps.count), started: job.started.wire,
+            finished: job.finished.wire, time: now.wire, output: job.output, detail: job.detail)
+    }
+
+    // MARK: - Time
+
+    /// Promotes due retries, sends heartbeats, and takes back the leases of silent workers.
+    public mutating func tick(now: Timestamp) {
+        while let due = retries.min, due.time <= now {
+            _ = retries.popMin()
+            guard let task = tasks[due.task], task.state == .retrying, task.due == due.time else { continue }
+            move(task.id, to: .pending, now: now)
+            enqueue(task)
+        }
+        for peer in workerOrder {
+            guard let session = workers[peer] else { continue }
+            if now.since(session.lastHeard) >= session.heartbeat * Int64(configuration.liveness) {
+                remove(peer, now: now)
+            } else if now.since(session.lastSent) >= session.heartbeat {
+                outbox.append((peer, .heartbeat))
+            }
+        }
+        for (worker, ids) in orphans {
+            let expired = ids.filter { tasks[$0]?.lease?.expires.map { $0 <= now } ?? true }
+            guard !expired.isEmpty else { continue }
+            for id in expired.sorted() { takeBack(id, reason: "its worker \(worker) did not return after the shard restarted", now: now) }
+            let left = ids.subtracting(expired)
+            orphans[worker] = left.isEmpty ? nil : left
+        }
+    }
+
+    /// The next time ``tick(now:)`` has something to do.
+    public func nextDeadline() -> Timestamp {
+        var next = lastPublished.adding(milliseconds: configuration.beaconInterval)
+        if let due = retries.min { next = min(next, due.time) }
+        for session in workers.values {
+            next = min(next, session.lastSent.adding(milliseconds: session.heartbeat))
+            next = min(next, session.lastHeard.adding(milliseconds: session.heartbeat * Int64(configuration.liveness)))
+        }
+        for ids in orphans.values {
+            for id in ids { if let expires = tasks[id]?.lease?.expires { next = min(next, expires) } }
+        }
+        return next
+    }
+
+    // MARK: - Dispatch and the end of a turn
+
+    /// Leases pending tasks to workers with credit, each worker in turn.
+    private mutating func dispatch(now: Timestamp) {
+        guard queue.count > 0, !workerOrder.isEmpty else { return }
+        let count = workerOrder.count
+        workerTurn %= count
+        for offset in 0..<count {
+            let peer = workerOrder[(workerTurn + offset) % count]
+            guard let session = workers[peer], session.credit > 0 else { continue }
+            let selected = queue.select(limit: session.credit, capabilities: session.capabilities) {
+                tasks[$0]?.state == .pending
+            }
+            guard !selected.isEmpty else { continue }
+            var specs: [TaskSpec] = []
+            specs.reserveCapacity(selected.count)
+            for id in selected {
+                update(id) {
+                    $0.attempt += 1
+                    $0.started = now
+                    $0.lease = Lease(worker: session.name, session: session.session, peer: peer)
+                }
+                move(id, to: .running, now: now)
+                let task = tasks[id]!
+                workers[peer]!.leases.insert(id)
+                var job = jobs[task.job]!
+                if job.started == .zero { job.started = now }
+                job.attempts = max(job.attempts, task.attempt)
+                jobs[task.job] = job
+                specs.append(taskSpec(task, spec: job.spec))
+            }
+            workers[peer]!.credit -= selected.count
+            outbox.append((peer, .tasks(Tasks(tasks: specs))))
+            if queue.count == 0 { break }
+        }
+        workerTurn += 1
+    }
+
+    private func taskSpec(_ task: ShardTask, spec: JobSpec) -> TaskSpec {
+        let step = spec.steps[Int(task.step)]
+        return TaskSpec(
+            task: task.id, attempt: task.attempt, run: spec.run, job: spec.job, generation: spec.generation,
+            product: spec.product, flow: spec.flow, step: task.step, steps: UInt16(spec.steps.count),
+            stepName: step.name, partition: task.partition, partitions: step.partitions,
+            key: step.keys.isEmpty ? "" : step.keys[Int(task.partition)], kind: step.kind, action: step.action,
+            type: spec.type, params: spec.params, timeout: spec.timeout, moment: spec.moment)
+    }
+
+    /// Ends the turn: hands out work, then returns what to commit and, after the commit, what to send.
+    /// Jobs that became final are forgotten once their rows are in the turn.
+    public mutating func finishTurn(now: Timestamp) -> ShardTurn {
+        settle(now: now)
+        dispatch(now: now)
+        settle(now: now)
+        var turn = ShardTurn()
+        var updates = announced
+        for key in changed { if let job = jobs[key] { updates.append(status(of: job, now: now)) } }
+        if !updates.isEmpty {
+            sequence += 1
+            turn.updates = JobUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: updates)
+            lastPublished = now
+        } else if now.since(lastPublished) >= configuration.beaconInterval {
+            turn.beacon = Beacon(publisher: configuration.publisher, epoch: epoch, sequence: sequence)
+            lastPublished = now
+        }
+        for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
+        turn.jobs = dirtyJobs.compactMap { jobs[$0] }
+        turn.tasks = dirtyTasks.compactMap { tasks[$0] }
+        turn.messages = outbox
+        for (peer, _) in outbox { workers[peer]?.lastSent = now }
+        for key in dirtyJobs {
+            guard let job = jobs[key], job.state.isFinal else { continue }
+            for id in job.tasks { tasks[id] = nil }
+            jobs[key] = nil
+        }
+        dirtyJobs = []
+        dirtyTasks = []
+        changed = []
+        changedSet = []
+        settled = 0
+        announced = []
+        outbox = []
+        receipts = [:]
+        return turn
+    }
+}
+
+/// What one turn of a shard produced: rows to commit, then an event to log and publish, then messages to send.
+public struct ShardTurn: Sendable {
+    /// Jobs created or changed.
+    public var jobs: [ShardJob] = []
+    /// Tasks created or changed.
+    public var tasks: [ShardTask] = []
+    /// The statuses to append to the event log and publish, if any changed.
+    public var updates: JobUpdates?
+    /// A heartbeat for the event stream, when nothing was published for an interval.
+    public var beacon: Beacon?
+    /// Messages for peers of the `work` ROUTER.
+    public var messages: [(Peer, Message)] = []
+
+    public init() {}
+
+    /// Whether the turn has rows to commit.
+    public var needsCommit: Bool { !jobs.isEmpty || !tasks.isEmpty || updates != nil }
+}
+
+/// What a shard's store holds of its unfinished work, to resume from.
+public struct ShardSnapshot: Sendable {
+    /// Jobs not final.
+    public var jobs: [ShardJob]
+    /// The tasks of their current steps.
+    public var tasks: [ShardTask]
+    /// The last event sequence number.
+    public var sequence: UInt64
+    /// The next IDs to assign.
+    public var nextTaskID: UInt64
+    public var nextJobID: Int64
+    public var nextOrder: UInt64
+
+    public init(
+        jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1,
+        nextJobID: Int64 = 1, nextOrder: UInt64 = 1
+    ) {
+        self.jobs = jobs
+        self.tasks = tasks
+        self.sequence = sequence
+        self.nextTaskID = nextTaskID
+        self.nextJobID = nextJobID
+        self.nextOrder = nextOrder
+    }
+}

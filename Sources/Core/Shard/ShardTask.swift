@@ -1,0 +1,191 @@
+public import Wire
+
+/// Where a task stands in its shard.
+public enum TaskState: UInt8, Sendable, CaseIterable {
+    /// Waiting for a worker.
+    case pending = 1
+    /// Leased to a worker.
+    case running = 2
+    /// An attempt failed; waiting for its backoff before it is pending again.
+    case retrying = 3
+    /// Done. Final.
+    case succeeded = 4
+    /// Failed with no retries left. Final.
+    case failed = 5
+    /// Cancelled by an operator. Final.
+    case cancelled = 6
+
+    /// Whether nothing more will happen to the task.
+    public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// Who holds a running task.
+public struct Lease: Equatable, Sendable {
+    /// The worker's logical name.
+    public var worker: String
+    /// The worker process's session.
+    public var session: UInt64
+    /// The connection the task went out on; nil after a shard restart until the worker registers again.
+    public var peer: Peer?
+    /// When a lease without a live worker is taken back; nil while its worker is alive.
+    public var expires: Timestamp?
+
+    public init(worker: String, session: UInt64, peer: Peer?, expires: Timestamp? = nil) {
+        self.worker = worker
+        self.session = session
+        self.peer = peer
+        self.expires = expires
+    }
+}
+
+/// One partition of one step of a job: the unit a worker runs.
+public struct ShardTask: Equatable, Sendable {
+    /// The task's ID in its shard.
+    public var id: UInt64
+    /// The job it belongs to.
+    public var job: JobKey
+    /// The step's index.
+    public var step: UInt16
+    /// The partition's index.
+    public var partition: UInt32
+    /// Where it stands.
+    public var state: TaskState
+    /// The last attempt handed out; 0 before the first.
+    public var attempt: UInt16
+    /// Attempts that failed or timed out (counted against the job's retries).
+    public var failures: UInt16
+    /// Attempts taken back because their worker was lost (not counted against retries).
+    public var losses: UInt16
+    /// When a retrying task may run again.
+    public var due: Timestamp
+    /// Its place in the queue among tasks of equal priority: smaller is older.
+    public var order: UInt64
+    /// Who holds it while running.
+    public var lease: Lease?
+    /// When the last attempt was handed out.
+    public var started: Timestamp
+    /// When it reached a final state.
+    public var finished: Timestamp
+    /// How the last attempt ended (exit status, output tail, where the output went, the error).
+    public var exitCode: Int32
+    public var output: String
+    public var log: String
+    public var error: String
+    /// The result the last successful attempt committed.
+    public var data: [UInt8]
+
+    public init(
+        id: UInt64, job: JobKey, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
+        failures: UInt16 = 0, losses: UInt16 = 0, due: Timestamp = .zero, order: UInt64, lease: Lease? = nil,
+        started: Timestamp = .zero, finished: Timestamp = .zero, exitCode: Int32 = 0, output: String = "",
+        log: String = "", error: String = "", data: [UInt8] = []
+    ) {
+        self.id = id
+        self.job = job
+        self.step = step
+        self.partition = partition
+        self.state = state
+        self.attempt = attempt
+        self.failures = failures
+        self.losses = losses
+        self.due = due
+        self.order = order
+        self.lease = lease
+        self.started = started
+        self.finished = finished
+        self.exitCode = exitCode
+        self.output = output
+        self.log = log
+        self.error = error
+        self.data = data
+    }
+
+    /// The attempt as the wire names it.
+    public var ref: TaskRef { TaskRef(task: id, attempt: attempt) }
+}
+
+/// How many of a step's tasks are in each state.
+public struct TaskCounts: Equatable, Sendable {
+    public var pending: UInt32 = 0
+    public var running: UInt32 = 0
+    public var retrying: UInt32 = 0
+    public var succeeded: UInt32 = 0
+    public var failed: UInt32 = 0
+    public var cancelled: UInt32 = 0
+
+    public init() {}
+
+    /// The count of tasks in `state`.
+    public subscript(state: TaskState) -> UInt32 {
+        get {
+            switch state {
+            case .pending: pending
+            case .running: running
+            case .retrying: retrying
+            case .succeeded: succeeded
+            case .failed: failed
+            case .cancelled: cancelled
+            }
+        }
+        set {
+            switch state {
+            case .pending: pending = newValue
+            case .running: running = newValue
+            case .retrying: retrying = newValue
+            case .succeeded: succeeded = newValue
+            case .failed: failed = newValue
+            case .cancelled: cancelled = newValue
+            }
+        }
+    }
+}
+
+/// A job as its shard holds it: the submitted spec and the state derived from its tasks.
+public struct ShardJob: Equatable, Sendable {
+    /// The job's ID in its shard's store.
+    public var id: Int64
+    /// What was submitted.
+    public var spec: JobSpec
+    /// The job's state.
+    public var state: JobState
+    /// The step in progress.
+    public var step: UInt16
+    /// The tasks of the step in progress, by partition.
+    public var tasks: [UInt64]
+    /// Tasks of earlier steps, all succeeded.
+    public var completed: UInt32
+    /// The current step's tasks by state, kept as tasks move, so a job of many partitions costs O(1) per change.
+    public var counts: TaskCounts
+    /// The highest attempt handed out.
+    public var attempts: UInt16
+    /// When its first task was handed out; `.zero` if never.
+    public var started: Timestamp
+    /// When it reached a final state; `.zero` if not final.
+    public var finished: Timestamp
+    /// Where the last finished task's output went.
+    public var output: String
+    /// The last error.
+    public var detail: String
+
+    public init(
+        id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],
+        completed: UInt32 = 0, counts: TaskCounts = TaskCounts(), attempts: UInt16 = 0, started: Timestamp = .zero, finished: Timestamp = .zero,
+        output: String = "", detail: String = ""
+    ) {
+        self.id = id
+        self.spec = spec
+        self.state = state
+        self.step = step
+        self.tasks = tasks
+        self.completed = completed
+        self.counts = counts
+        self.attempts = attempts
+        self.started = started
+        self.finished = finished
+        self.output = output
+        self.detail = detail
+    }
+
+    /// The job's key.
+    public var key: JobKey { spec.key }
+}

@@ -1,0 +1,12 @@
+/// A peer of a ROUTER socket, by the routing ID libzmq gave its connection.
+///
+/// A routing ID names a connection, not a worker: it changes when the worker reconnects. Services
+/// key what they know of a worker by its logical name from READY, and use a `Peer` only to reply.
+public struct Peer: Hashable, Sendable, CustomStringConvertible {
+    /// The routing ID's octets.
+    public var id: [UInt8]
+
+    public init(_ id: [UInt8]) { self.id = id }
+
+    public var description: String { id.map { String($0, radix: 16) }.joined() }
+}

@@ -1,0 +1,378 @@
+public import Wire
+
+/// A worker's state machine: its links to shards, its credit, the attempts it runs and the results it
+/// holds until a shard confirms them.
+///
+/// Invariants:
+/// - The worker never holds more attempts, running or promised, than it has slots: credit given to
+///   shards plus attempts running never exceeds `slots`.
+/// - A result is kept until a RECEIPT covers it, and sent again after every WELCOME from its shard.
+/// - An attempt past its timeout is stopped (SIGTERM, then SIGKILL after the grace period) and
+///   reported as timed out.
+///
+/// The runtime carries out the effects: it sends messages, starts and signals attempts, and reopens
+/// sockets.
+public struct WorkerCore: Sendable {
+    public let configuration: WorkerConfiguration
+    /// Drawn when the worker process starts: a new one tells shards the worker restarted.
+    public let session: UInt64
+    /// One link per shard endpoint.
+    public private(set) var links: [Link]
+    /// Attempts running.
+    public private(set) var running: [TaskRef: Running] = [:]
+    /// Results not yet confirmed by a RECEIPT, in the order they ended.
+    public private(set) var unreceipted: [TaskRef: Held] = [:]
+    private var linkTurn = 0
+    private var effects: [WorkerEffect] = []
+    private var outgoingResults: [Int: [TaskResult]] = [:]
+    private var creditGiven: [Int: UInt32] = [:]
+    /// Whether the worker is stopping: it asks for no more work.
+    public private(set) var draining = false
+
+    /// A worker's connection to one shard.
+    public struct Link: Equatable, Sendable {
+        public enum State: Equatable, Sendable {
+            /// READY sent (at the time given), WELCOME not received.
+            case registering(since: Timestamp)
+            /// WELCOME received.
+            case registered
+            /// The shard refused this worker for good (another protocol version).
+            case refused(reason: String)
+        }
+        public var state: State
+        /// The heartbeat interval, from WELCOME (until then, the worker's own).
+        public var heartbeat: Int64
+        public var liveness: Int64
+        public var lastHeard: Timestamp
+        public var lastSent: Timestamp
+        /// Credit given to this shard and not yet used.
+        public var credit: Int
+        /// The delay before the next reconnection, doubling while the shard stays silent.
+        public var backoff: Int64
+        /// The shard's epoch, from WELCOME.
+        public var epoch: UInt32
+    }
+
+    /// An attempt the worker runs.
+    public struct Running: Equatable, Sendable {
+        public var link: Int
+        public var spec: TaskSpec
+        public var started: Timestamp
+        /// When the attempt's timeout runs out.
+        public var deadline: Timestamp?
+        /// Why the attempt is being stopped, and when it will be killed.
+        public var stopping: Stopping?
+    }
+
+    /// Why an attempt is being stopped.
+    public struct Stopping: Equatable, Sendable {
+        public var outcome: Outcome
+        public var killAt: Timestamp
+        public var reason: String
+    }
+
+    /// A finished attempt's result, waiting for its RECEIPT.
+    public struct Held: Equatable, Sendable {
+        public var link: Int
+        public var result: TaskResult
+    }
+
+    public init(configuration: WorkerConfiguration, session: UInt64, now: Timestamp) {
+        self.configuration = configuration
+        self.session = session
+        let heartbeat = Int64(configuration.heartbeat)
+        links = (0..<configuration.shards).map { _ in
+            Link(
+                state: .registering(since: now), heartbeat: heartbeat, liveness: 3, lastHeard: now, lastSent: now,
+                credit: 0, backoff: heartbeat, epoch: 0)
+        }
+    }
+
+    /// Slots neither running an attempt nor promised to a shard.
+    public var available: Int {
+        max(0, configuration.slots - running.count - links.reduce(0) { $0 + $1.credit })
+    }
+
+    // MARK: - Connections
+
+    /// Registers with every shard: the first thing a worker does.
+    public mutating func start(now: Timestamp) {
+        for index in links.indices { register(index, now: now) }
+    }
+
+    private mutating func register(_ index: Int, now: Timestamp) {
+        guard !draining else { return }
+        // The opening credit is this link's share of the free slots.
+        links[index].credit = 0
+        let open = links.indices.filter { links[$0].state != .registered && $0 != index && !isRefused($0) }.count + 1
+        let share = (available + open - 1) / open
+        links[index].credit = share
+        links[index].state = .registering(since: now)
+        links[index].lastHeard = now
+        let held = running.filter { $0.value.link == index }.map(\.key) + unreceipted.filter { $0.value.link == index }.map(\.key)
+        send(
+            index,
+            .ready(
+                Ready(
+                    worker: configuration.name, session: session, slots: UInt32(share), heartbeat: configuration.heartbeat,
+                    commands: configuration.commands ? 1 : 0, tags: configuration.tags, handlers: configuration.handlers,
+                    held: held.sorted { ($0.task, $0.attempt) < ($1.task, $1.attempt) })), now: now)
+    }
+
+    private func isRefused(_ index: Int) -> Bool {
+        if case .refused = links[index].state { return true }
+        return false
+    }
+
+    private mutating func send(_ index: Int, _ message: Message, now: Timestamp) {
+        effects.append(.send(link: index, message))
+        links[index].lastSent = now
+    }
+
+    /// Reopens a link whose shard went silent, then registers again.
+    private mutating func reconnect(_ index: Int, now: Timestamp) {
+        links[index].credit = 0
+        links[index].backoff = min(links[index].backoff * 2, configuration.maximumBackoff)
+        effects.append(.reconnect(link: index))
+        register(index, now: now)
+    }
+
+    // MARK: - Messages from shards
+
+    /// Handles a message from the shard of `link`.
+    public mutating func received(_ message: Message, on index: Int, now: Timestamp) {
+        guard links.indices.contains(index), !isRefused(index) else { return }
+        links[index].lastHeard = now
+        switch message {
+        case .welcome(let welcome):
+            links[index].state = .registered
+            links[index].heartbeat = Int64(welcome.heartbeat)
+            links[index].liveness = Int64(max(welcome.liveness, 1))
+            links[index].backoff = Int64(welcome.heartbeat)
+            links[index].epoch = welcome.epoch
+            // Results the shard has not confirmed are sent again: it may have restarted without them.
+            let again = unreceipted.values.filter { $0.link == index }.map(\.result)
+            if !again.isEmpty { outgoingResults[index, default: []] += again }
+        case .tasks(let tasks):
+            for spec in tasks.tasks { accept(spec, on: index, now: now) }
+        case .receipt(let receipt):
+            for ref in receipt.tasks { unreceipted[ref] = nil }
+        case .cancel(let cancel):
+            for ref in cancel.tasks {
+                stop(ref, outcome: .cancelled, reason: "cancelled by the shard", grace: Int64(cancel.grace), now: now)
+            }
+        case .disconnect(let disconnect):
+            if disconnect.status == .unknownPeer {
+                register(index, now: now)
+            } else if disconnect.status == .versionNotSupported {
+                links[index].state = .refused(reason: disconnect.reason)
+                links[index].credit = 0
+                effects.append(.refused(link: index, reason: disconnect.reason))
+            } else {
+                reconnect(index, now: now)
+            }
+        case .heartbeat:
+            break
+        default:
+            break
+        }
+    }
+
+    private mutating func accept(_ spec: TaskSpec, on index: Int, now: Timestamp) {
+        links[index].credit = max(0, links[index].credit - 1)
+        let ref = spec.ref
+        guard running[ref] == nil, unreceipted[ref] == nil else { return }
+        let runnable =
+            switch spec.kind {
+            case .command: configuration.commands
+            case .handler: configuration.handlers.contains(spec.action)
+            }
+        guard runnable else {
+            let reason = spec.kind == .command ? "this worker does not run commands" : "no handler \"\(spec.action)\" in this worker"
+            finish(TaskResult(task: spec.task, attempt: spec.attempt, outcome: .rejected, started: now.wire, duration: 0, error: reason), link: index)
+            return
+        }
+        let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
+        running[ref] = Running(link: index, spec: spec, started: now, deadline: deadline)
+        effects.append(.start(spec))
+    }
+
+    private mutating func stop(_ ref: TaskRef, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
+        guard var attempt = running[ref], attempt.stopping == nil else { return }
+        attempt.stopping = Stopping(outcome: outcome, killAt: now.adding(milliseconds: grace), reason: reason)
+        running[ref] = attempt
+        effects.append(attempt.spec.kind == .command ? .signal(ref, .terminate) : .abandon(ref))
+        if attempt.spec.kind == .handler {
+            // A handler cannot be killed: its slot is freed and its late return is ignored.
+            attemptEnded(ref, outcome: outcome, exitCode: 0, output: "", log: "", error: reason, data: [], now: now)
+        }
+    }
+
+    // MARK: - Attempts
+
+    /// Records the end of an attempt the runtime ran. An attempt stopped for its timeout or a CANCEL is
+    /// reported with that outcome, whatever the process did on its way out.
+    public mutating func attemptEnded(
+        _ ref: TaskRef, outcome: Outcome, exitCode: Int32, output: String, log: String, error: String, data: [UInt8],
+        now: Timestamp
+    ) {
+        guard let attempt = running.removeValue(forKey: ref) else { return }
+        var outcome = outcome
+        var error = error
+        if let stopping = attempt.stopping {
+            outcome = stopping.outcome
+            error = stopping.reason
+        }
+        let result = TaskResult(
+            task: ref.task, attempt: ref.attempt, outcome: outcome, exitCode: exitCode, started: attempt.started.wire,
+            duration: UInt32(clamping: max(0, now.since(attempt.started))), output: output, log: log, error: error,
+            data: data)
+        finish(result, link: attempt.link)
+    }
+
+    private mutating func finish(_ result: TaskResult, link: Int) {
+        unreceipted[result.ref] = Held(link: link, result: result)
+        if links[link].state == .registered { outgoingResults[link, default: []].append(result) }
+    }
+
+    // MARK: - Time
+
+    /// Heartbeats, reconnects silent links, and stops attempts past their timeout.
+    public mutating func tick(now: Timestamp) {
+        for index in links.indices where !isRefused(index) {
+            let link = links[index]
+            let silentFor = now.since(link.lastHeard)
+            switch link.state {
+            case .registered where silentFor >= link.heartbeat * link.liveness:
+                reconnect(index, now: now)
+            case .registering(let since) where now.since(since) >= max(link.backoff, link.heartbeat * link.liveness):
+                reconnect(index, now: now)
+            case .registered where now.since(link.lastSent) >= link.heartbeat:
+                send(index, .heartbeat, now: now)
+            default:
+                break
+            }
+        }
+        for (ref, attempt) in running.sorted(by: { ($0.key.task, $0.key.attempt) < ($1.key.task, $1.key.attempt) }) {
+            if let stopping = attempt.stopping {
+                if stopping.killAt <= now {
+                    effects.append(.signal(ref, .kill))
+                    running[ref]!.stopping!.killAt = now.adding(milliseconds: configuration.killGrace)
+                }
+            } else if let deadline = attempt.deadline, deadline <= now {
+                let limit = DurationText.format(Int64(attempt.spec.timeout))
+                stop(ref, outcome: .timedOut, reason: "timed out after \(limit)", grace: configuration.killGrace, now: now)
+            }
+        }
+    }
+
+    /// The next time ``tick(now:)`` has something to do.
+    public func nextDeadline() -> Timestamp {
+        var next = Timestamp(milliseconds: .max)
+        for link in links {
+            switch link.state {
+            case .registered:
+                next = min(next, link.lastSent.adding(milliseconds: link.heartbeat))
+                next = min(next, link.lastHeard.adding(milliseconds: link.heartbeat * link.liveness))
+            case .registering(let since):
+                next = min(next, since.adding(milliseconds: max(link.backoff, link.heartbeat * link.liveness)))
+            case .refused:
+                break
+            }
+        }
+        for attempt in running.values {
+            if let stopping = attempt.stopping {
+                next = min(next, stopping.killAt)
+            } else if let deadline = attempt.deadline {
+                next = min(next, deadline)
+            }
+        }
+        return next
+    }
+
+    /// Stops asking for work; running attempts go on and their results are still sent.
+    public mutating func drain() { draining = true }
+
+    /// Whether a draining worker has nothing left: no attempt running, no result unconfirmed.
+    public var isIdle: Bool { running.isEmpty && unreceipted.isEmpty }
+
+    // MARK: - The end of a turn
+
+    /// Ends the turn: sends results in one batch per shard, then gives the free slots to shards as credit.
+    public mutating func finishTurn(now: Timestamp) -> [WorkerEffect] {
+        for index in outgoingResults.keys.sorted() {
+            send(index, .results(Results(results: outgoingResults[index]!)), now: now)
+        }
+        outgoingResults = [:]
+        if !draining {
+            let registered = links.indices.filter { links[$0].state == .registered }
+            var free = available
+            while free > 0 && !registered.isEmpty {
+                let index = registered[linkTurn % registered.count]
+                linkTurn += 1
+                links[index].credit += 1
+                creditGiven[index, default: 0] += 1
+                free -= 1
+            }
+            for (index, credit) in creditGiven.sorted(by: { $0.key < $1.key }) {
+                send(index, .pull(Pull(credit: credit)), now: now)
+            }
+        }
+        creditGiven = [:]
+        defer { effects = [] }
+        return effects
+    }
+}
+
+/// What the worker runtime must do.
+public enum WorkerEffect: Equatable, Sendable {
+    /// Send a message to the shard of a link.
+    case send(link: Int, Message)
+    /// Start an attempt: a command in a child process, or a handler.
+    case start(TaskSpec)
+    /// Signal a running command's process group.
+    case signal(TaskRef, WorkerSignal)
+    /// Forget a handler attempt that was stopped: its return will be ignored.
+    case abandon(TaskRef)
+    /// Close the link's socket and open a new one (before the READY that follows).
+    case reconnect(link: Int)
+    /// The shard refused the worker for good.
+    case refused(link: Int, reason: String)
+}
+
+/// How to stop a command.
+public enum WorkerSignal: Equatable, Sendable {
+    /// SIGTERM to the process group: please stop.
+    case terminate
+    /// SIGKILL to the process group.
+    case kill
+}
+
+/// A worker's settings.
+public struct WorkerConfiguration: Sendable {
+    /// The worker's logical name, stable across restarts (`host/pool/n`).
+    public var name: String
+    /// How many attempts it runs at once.
+    public var slots: Int
+    /// The heartbeat interval it asks for, in milliseconds.
+    public var heartbeat: UInt32 = 1000
+    /// Its capability tags.
+    public var tags: [String] = []
+    /// The handlers registered in it.
+    public var handlers: [String] = []
+    /// Whether it runs commands.
+    public var commands = true
+    /// How many shards it connects to.
+    public var shards: Int
+    /// The time between SIGTERM and SIGKILL for an attempt past its timeout, in milliseconds.
+    public var killGrace: Int64 = 5000
+    /// The longest delay between reconnections, in milliseconds.
+    public var maximumBackoff: Int64 = 8000
+
+    public init(name: String, slots: Int, shards: Int) {
+        precondition(slots > 0 && shards > 0, "a worker needs slots and shards")
+        self.name = name
+        self.slots = slots
+        self.shards = shards
+    }
+}

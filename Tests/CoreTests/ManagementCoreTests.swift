@@ -1,0 +1,172 @@
+import Foundation
+import Core
+import Testing
+import Wire
+
+struct ManagementHarness {
+    var core: ManagementCore
+    var now = Timestamp(milliseconds: 1_795_000_000_000)
+    let client = Peer([3])
+    var nextRequest: UInt64 = 0
+
+    init(shards: [UInt32] = [1, 2]) {
+        core = ManagementCore(configuration: ManagementConfiguration(shards: shards), restoring: ManagementSnapshot(), now: now)
+    }
+
+    static let flow = #"{"product": "payments", "flow": "eod", "params": {"region": "north"}, "jobs": [{"name": "a", "run": "true"}]}"#
+
+    mutating func call(_ method: String, _ body: String) -> (ManagementTurn, APIReply, JSON) {
+        nextRequest += 1
+        core.apiRequest(APIRequest(request: nextRequest, method: method, body: body), from: client, now: now)
+        let turn = core.finishTurn()
+        guard let (_, message) = turn.replies.first, case .apiReply(let reply) = message else {
+            return (turn, APIReply(request: 0, status: .internalError, body: "{}"), .null)
+        }
+        return (turn, reply, (try? JSONParser.parse(reply.body)) ?? .null)
+    }
+
+    mutating func apply(_ texts: String...) -> (ManagementTurn, APIReply, JSON) {
+        let files = texts.enumerated().map { JSON.object([("path", .string("f\($0.offset).json")), ("text", .string($0.element))]) }
+        return call("apply", JSON.object([("files", .array(files))]).rendered())
+    }
+}
+
+@Suite struct ManagementCoreTests {
+    @Test func applyStoresAVersionedFlowAndBindsANewProductToAShard() {
+        var management = ManagementHarness()
+        let (turn, reply, body) = management.apply(ManagementHarness.flow)
+        #expect(reply.status == .ok)
+        #expect(turn.products.map(\.name) == ["payments"])
+        #expect(turn.flows.map(\.version) == [1])
+        #expect(body["flows"]?.array?.first?["changed"]?.bool == true)
+        let (again, _, unchanged) = management.apply(ManagementHarness.flow)
+        #expect(again.flows.isEmpty)
+        #expect(unchanged["flows"]?.array?.first?["changed"]?.bool == false)
+        let changedFlow = ManagementHarness.flow.replacingOccurrences(of: "\"true\"", with: "\"false\"")
+        #expect(management.apply(changedFlow).0.flows.map(\.version) == [2])
+    }
+
+    @Test func productsAreSpreadOverTheShards() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let other = ManagementHarness.flow.replacingOccurrences(of: "payments", with: "trading")
+        let (turn, _, _) = management.apply(other)
+        #expect(turn.products.map(\.shard) == [2])
+    }
+
+    @Test func anInvalidFileAppliesNothingAndListsEveryProblem() {
+        var management = ManagementHarness()
+        let bad = #"{"product": "p", "flow": "f", "jobs": [{"name": "a"}, {"name": "b", "run": "x", "after": ["zz"]}]}"#
+        let (turn, reply, body) = management.apply(ManagementHarness.flow, bad)
+        #expect(reply.status == .invalid)
+        #expect(!turn.needsCommit)
+        #expect(body["problems"]?.array?.count == 2)
+        #expect(management.core.flows.isEmpty)
+    }
+
+    @Test func startCommitsTheRunBeforeTheOperationGoesOut() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let (turn, reply, body) = management.call("start", #"{"flow": "payments/eod", "params": {"region": "south"}}"#)
+        #expect(reply.status == .ok)
+        #expect(turn.runs.map(\.id) == [1])
+        #expect(turn.operations.count == 1)
+        guard case .operationRequest(let operation) = turn.toScheduler.first else { Issue.record("no operation"); return }
+        #expect(operation.params == ["region": "south"])
+        #expect(operation.shard == 1 && operation.version == 1)
+        #expect(operation.moment == UInt64(management.now.milliseconds) * 1000)
+        #expect(body["run"]?.integer == 1)
+    }
+
+    @Test func entryMomentsAndRunIDsOnlyIncrease() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        management.now = management.now.adding(milliseconds: -60_000)  // The clock went back.
+        let (turn, _, _) = management.call("start", #"{"flow": "payments/eod"}"#)
+        #expect(turn.runs[0].id == 2)
+        #expect(turn.runs[0].moment == UInt64(management.now.adding(milliseconds: 60_000).milliseconds) * 1000 + 1)
+    }
+
+    @Test func startingAnUnknownFlowOrProductOrWithAnUndeclaredParameterChangesNothing() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let unknownProduct = management.call("start", #"{"flow": "nobody/eod"}"#)
+        #expect(unknownProduct.1.status == .notFound)
+        #expect(unknownProduct.2["error"]?.string == "unknown product \"nobody\" (products: payments)")
+        let unknownFlow = management.call("start", #"{"flow": "payments/nightly"}"#)
+        #expect(unknownFlow.1.status == .notFound)
+        #expect(unknownFlow.2["error"]?.string == "unknown flow \"nightly\" of product \"payments\" (its flows: eod)")
+        let undeclared = management.call("start", #"{"flow": "payments/eod", "params": {"regoin": "x"}}"#)
+        #expect(undeclared.1.status == .invalid)
+        #expect(undeclared.2["problems"]?.array?.first?.string == "parameter \"regoin\" is not declared by payments/eod (it declares: region)")
+        for (turn, _, _) in [unknownProduct, unknownFlow, undeclared] {
+            #expect(!turn.needsCommit && turn.toScheduler.isEmpty)
+        }
+    }
+
+    @Test func aStartWithAKeyAlreadyUsedReturnsTheSameRun() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod", "key": "k1"}"#)
+        let (turn, _, body) = management.call("start", #"{"flow": "payments/eod", "key": "k1"}"#)
+        #expect(turn.runs.isEmpty && turn.toScheduler.isEmpty)
+        #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
+    }
+
+    @Test func anUnansweredOperationIsSentAgainUntilTheSchedulerAnswers() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        management.now = management.now.adding(milliseconds: 2000)
+        management.core.tick(now: management.now)
+        #expect(management.core.finishTurn().toScheduler.count == 1)
+        management.core.schedulerMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
+        #expect(management.core.finishTurn().answered == [1])
+        management.now = management.now.adding(milliseconds: 60_000)
+        management.core.tick(now: management.now)
+        #expect(management.core.finishTurn().toScheduler.allSatisfy { if case .operationRequest = $0 { false } else { true } })
+    }
+
+    @Test func statusIsAnsweredFromTheSchedulersDetailOrTimesOut() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        let (asked, _, _) = management.call("status", #"{"run": 1}"#)
+        guard case .runQuery(let query) = asked.toScheduler.first else { Issue.record("no query"); return }
+        #expect(asked.replies.isEmpty)
+        let run = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: 1, time: 2)
+        let detail = RunDetail(request: query.request, status: .ok, run: run, jobs: [JobStatus(run: 1, job: "a", state: .succeeded, attempts: 1, time: 2)])
+        management.core.schedulerMessage(.runDetail(detail), now: management.now)
+        let answered = management.core.finishTurn()
+        guard case .apiReply(let reply) = answered.replies.first?.1 else { Issue.record("no reply"); return }
+        let body = try! JSONParser.parse(reply.body)
+        #expect(body["run"]?["state"]?.string == "succeeded")
+        #expect(body["jobs"]?.array?.first?["attempts"]?.integer == 1)
+        _ = management.call("status", #"{"run": 1}"#)
+        management.now = management.now.adding(milliseconds: 5000)
+        management.core.tick(now: management.now)
+        guard case .apiReply(let late) = management.core.finishTurn().replies.first?.1 else { Issue.record("no timeout"); return }
+        #expect(late.status == .unavailable)
+    }
+
+    @Test func runUpdatesKeepTheRunsStatus() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        let status = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: 1, finished: 9, time: 9)
+        management.core.schedulerMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: 1, updates: [status])), now: management.now)
+        let turn = management.core.finishTurn()
+        #expect(turn.runs.first?.state == .succeeded)
+        #expect(turn.position?.sequence == 1)
+        #expect(management.call("runs", "{}").2["runs"]?.array?.first?["state"]?.string == "succeeded")
+    }
+
+    @Test func malformedRequestsAreRefusedWithAClearError() {
+        var management = ManagementHarness()
+        #expect(management.call("start", "{").1.status == .badRequest)
+        #expect(management.call("start", "[]").2["error"]?.string == "the request body must be a JSON object")
+        #expect(management.call("frobnicate", "{}").1.status == .notFound)
+        #expect(management.call("apply", "{}").1.status == .badRequest)
+    }
+}

@@ -1,0 +1,299 @@
+import Core
+import Testing
+import Wire
+
+/// Builds jobs and workers for shard tests.
+struct ShardHarness {
+    var core: ShardCore
+    var now = Timestamp(milliseconds: 1_000_000)
+    var turns: [ShardTurn] = []
+
+    init(configuration: ShardConfiguration = ShardConfiguration(shard: 1)) {
+        core = ShardCore(configuration: configuration, epoch: 1, now: now)
+    }
+
+    static func job(
+        _ name: String, run: UInt64 = 1, product: String = "payments", retries: UInt16 = 0, generation: UInt32 = 0,
+        steps: [StepSpec]? = nil, priority: Int16 = 0, handler: String? = nil, tags: [String] = []
+    ) -> JobSpec {
+        let step = StepSpec(name: name, kind: handler == nil ? .command : .handler, action: handler ?? "true")
+        return JobSpec(
+            run: run, job: name, generation: generation, product: product, flow: "eod", moment: 7, priority: priority,
+            type: "t", tags: tags, retries: retries, backoff: 1000, timeout: 0, params: ["region": "north"],
+            steps: steps ?? [step])
+    }
+
+    mutating func advance(_ milliseconds: Int64) {
+        now = now.adding(milliseconds: milliseconds)
+        core.tick(now: now)
+    }
+
+    @discardableResult
+    mutating func turn() -> ShardTurn {
+        let turn = core.finishTurn(now: now)
+        turns.append(turn)
+        return turn
+    }
+
+    mutating func submit(_ jobs: [JobSpec], finished: [JobKey: JobStatus] = [:]) -> ShardTurn {
+        core.submitted(jobs, finished: finished, now: now)
+        return turn()
+    }
+
+    mutating func send(_ message: Message, from peer: Peer) -> ShardTurn {
+        core.received(message, from: peer, now: now)
+        return turn()
+    }
+
+    static func ready(_ name: String, slots: UInt32, session: UInt64 = 1, held: [TaskRef] = [], handlers: [String] = [], tags: [String] = []) -> Message {
+        .ready(Ready(worker: name, session: session, slots: slots, heartbeat: 1000, commands: 1, tags: tags, handlers: handlers, held: held))
+    }
+
+    static func tasks(in turn: ShardTurn, to peer: Peer) -> [TaskSpec] {
+        turn.messages.flatMap { target, message -> [TaskSpec] in
+            guard target == peer, case .tasks(let tasks) = message else { return [] }
+            return tasks.tasks
+        }
+    }
+
+    static func result(_ spec: TaskSpec, _ outcome: Outcome, error: String = "") -> Message {
+        .results(Results(results: [TaskResult(task: spec.task, attempt: spec.attempt, outcome: outcome, started: 0, duration: 1, error: error)]))
+    }
+
+    static func states(_ turn: ShardTurn) -> [String] {
+        turn.updates?.updates.map { "\($0.job):\($0.state.name)" } ?? []
+    }
+}
+
+@Suite struct ShardCoreTests {
+    let alice = Peer([1])
+    let bob = Peer([2])
+
+    @Test func submittedJobIsCommittedQueuedAndPublished() {
+        var shard = ShardHarness()
+        let turn = shard.submit([ShardHarness.job("extract")])
+        #expect(turn.jobs.count == 1)
+        #expect(turn.tasks.count == 1)
+        #expect(turn.updates?.sequence == 1)
+        #expect(turn.updates?.publisher == "shard-1")
+        #expect(ShardHarness.states(turn) == ["extract:queued"])
+    }
+
+    @Test func aRepeatedKeyIsNeverQueuedTwiceAndItsStatusIsPublishedAgain() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("extract")])
+        let again = shard.submit([ShardHarness.job("extract")])
+        #expect(again.jobs.isEmpty && again.tasks.isEmpty)
+        #expect(ShardHarness.states(again) == ["extract:queued"])
+        #expect(shard.core.tasks.count == 1)
+        // A key the store holds as finished is announced as the store says.
+        let done = JobStatus(run: 1, job: "old", state: .succeeded, time: 5)
+        let finished = shard.submit([ShardHarness.job("old")], finished: [done.key: done])
+        #expect(finished.tasks.isEmpty)
+        #expect(finished.updates?.updates == [done])
+    }
+
+    @Test func workerGetsWelcomeThenNeverMoreTasksThanItsCredit() {
+        var shard = ShardHarness()
+        _ = shard.submit((0..<5).map { ShardHarness.job("j\($0)") })
+        let welcome = shard.send(ShardHarness.ready("w1", slots: 2), from: alice)
+        guard case .welcome(let terms) = welcome.messages.first?.1 else { Issue.record("no WELCOME"); return }
+        #expect(terms.heartbeat == 1000 && terms.liveness == 3 && terms.shard == 1)
+        let leased = ShardHarness.tasks(in: welcome, to: alice)
+        #expect(leased.count == 2)
+        #expect(leased.allSatisfy { $0.attempt == 1 })
+        // The leases are in the rows of the same turn, committed before the TASKS message goes out.
+        #expect(welcome.tasks.filter { $0.state == .running }.count == 2)
+        #expect(ShardHarness.tasks(in: shard.send(.heartbeat, from: alice), to: alice).isEmpty)
+        #expect(ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 1)), from: alice), to: alice).count == 1)
+    }
+
+    @Test func successfulResultFinishesTheJobAndIsReceipted() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("extract")])
+        let task = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)[0]
+        let done = shard.send(ShardHarness.result(task, .succeeded), from: alice)
+        #expect(ShardHarness.states(done) == ["extract:succeeded"])
+        #expect(done.messages.contains { $0.0 == alice && $0.1 == .receipt(Receipt(tasks: [task.ref])) })
+        #expect(shard.core.jobs.isEmpty && shard.core.tasks.isEmpty)  // Final jobs leave memory once committed.
+    }
+
+    @Test func failedAttemptIsRetriedAfterItsBackoffWithTheNextAttemptNumber() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("check", retries: 2)])
+        let first = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)[0]
+        let failed = shard.send(ShardHarness.result(first, .failed, error: "exit status 3"), from: alice)
+        #expect(ShardHarness.states(failed) == ["check:retrying"])
+        #expect(failed.updates?.updates.first?.detail == "exit status 3")
+        _ = shard.send(.pull(Pull(credit: 1)), from: alice)
+        shard.advance(999)
+        #expect(ShardHarness.tasks(in: shard.turn(), to: alice).isEmpty)  // Backoff 1 s, plus up to 20% jitter.
+        shard.advance(201)
+        let second = ShardHarness.tasks(in: shard.turn(), to: alice)
+        #expect(second.map(\.attempt) == [2])
+        #expect(second.first?.task == first.task)
+    }
+
+    @Test func failureWithNoRetriesLeftFailsTheJob() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("check", retries: 0)])
+        let task = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)[0]
+        let failed = shard.send(ShardHarness.result(task, .timedOut), from: alice)
+        #expect(ShardHarness.states(failed) == ["check:failed"])
+        #expect(failed.updates?.updates.first?.detail == "timed out")
+    }
+
+    @Test func staleOrRepeatedResultChangesNothingButIsReceipted() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("extract", retries: 1)])
+        let task = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)[0]
+        var wrongAttempt = task
+        wrongAttempt.attempt = 9
+        let stale = shard.send(ShardHarness.result(wrongAttempt, .failed), from: alice)
+        #expect(stale.updates == nil && stale.tasks.isEmpty)
+        #expect(stale.messages.contains { $0.1 == .receipt(Receipt(tasks: [wrongAttempt.ref])) })
+        _ = shard.send(ShardHarness.result(task, .succeeded), from: alice)
+        let repeated = shard.send(ShardHarness.result(task, .failed), from: alice)
+        #expect(repeated.updates == nil && repeated.tasks.isEmpty)
+    }
+
+    @Test func silentWorkerLosesItsLeasesAndTheTaskRunsElsewhereWithTheNextAttempt() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("load")])
+        let first = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)[0]
+        _ = shard.send(ShardHarness.ready("w2", slots: 1), from: bob)
+        // Bob keeps talking; alice falls silent for three intervals.
+        for _ in 0..<3 {
+            shard.advance(1000)
+            _ = shard.send(.heartbeat, from: bob)
+        }
+        let turn = shard.turn()
+        let again = ShardHarness.tasks(in: shard.turns.suffix(4).reduce(into: ShardTurn()) { $0.messages += $1.messages }, to: bob)
+        #expect(again.map(\.task) == [first.task])
+        #expect(again.map(\.attempt) == [2])
+        _ = turn
+        // The late result of the lost attempt is stale.
+        let late = shard.send(ShardHarness.result(first, .succeeded), from: bob)
+        #expect(late.updates == nil)
+    }
+
+    @Test func unknownPeerIsToldToRegister() {
+        var shard = ShardHarness()
+        let turn = shard.send(.pull(Pull(credit: 3)), from: alice)
+        #expect(turn.messages.count == 1)
+        guard case .disconnect(let disconnect) = turn.messages[0].1 else { Issue.record("\(turn.messages)"); return }
+        #expect(disconnect.status == .unknownPeer)
+    }
+
+    @Test func heartbeatIsSentToAnIdleWorker() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 1), from: alice)
+        shard.advance(1000)
+        _ = shard.send(.heartbeat, from: alice)  // Hearing from alice does not stop the shard from heartbeating.
+        #expect(shard.turns.last!.messages.contains { $0.0 == alice && $0.1 == .heartbeat })
+    }
+
+    @Test func stepsRunInOrderAndPartitionsOfAStepInParallel() {
+        var shard = ShardHarness()
+        let steps = [
+            StepSpec(name: "split", kind: .command, action: "a", partitions: 3),
+            StepSpec(name: "merge", kind: .command, action: "b", partitions: 1),
+        ]
+        _ = shard.submit([ShardHarness.job("big", steps: steps)])
+        let firstStep = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 10), from: alice), to: alice)
+        #expect(firstStep.map(\.stepName) == ["split", "split", "split"])
+        #expect(firstStep.map(\.partition) == [0, 1, 2])
+        #expect(firstStep.allSatisfy { $0.partitions == 3 && $0.steps == 2 })
+        _ = shard.send(ShardHarness.result(firstStep[0], .succeeded), from: alice)
+        let partial = shard.send(ShardHarness.result(firstStep[1], .succeeded), from: alice)
+        #expect(partial.updates?.updates.first.map { ($0.succeeded, $0.running) } ?? (0, 0) == (2, 1))
+        let next = shard.send(ShardHarness.result(firstStep[2], .succeeded), from: alice)
+        let merge = ShardHarness.tasks(in: next, to: alice)
+        #expect(merge.map(\.stepName) == ["merge"])
+        #expect(next.updates?.updates.last?.step == 1)
+        let done = shard.send(ShardHarness.result(merge[0], .succeeded), from: alice)
+        #expect(done.updates?.updates.last.map { ($0.state, $0.succeeded) } ?? (.failed, 0) == (.succeeded, 4))
+    }
+
+    @Test func productsTakeTurnsSoABacklogDoesNotHoldOthersBack() {
+        var shard = ShardHarness()
+        _ = shard.submit((0..<50).map { ShardHarness.job("heavy\($0)", product: "heavy") })
+        _ = shard.submit([ShardHarness.job("light", product: "light")])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 2), from: alice), to: alice)
+        #expect(Set(leased.map(\.product)) == ["heavy", "light"])
+    }
+
+    @Test func priorityThenAgeOrderWithinAProduct() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("old"), ShardHarness.job("new"), ShardHarness.job("urgent", priority: 5)])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 3), from: alice), to: alice)
+        #expect(leased.map(\.job) == ["urgent", "old", "new"])
+    }
+
+    @Test func handlerTasksGoOnlyToWorkersThatRegisteredTheHandler() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("load", handler: "load-ledger"), ShardHarness.job("gpu", tags: ["gpu"])])
+        #expect(ShardHarness.tasks(in: shard.send(ShardHarness.ready("plain", slots: 5), from: alice), to: alice).isEmpty)
+        let capable = shard.send(ShardHarness.ready("able", slots: 5, handlers: ["load-ledger"], tags: ["gpu"]), from: bob)
+        #expect(Set(ShardHarness.tasks(in: capable, to: bob).map(\.job)) == ["load", "gpu"])
+    }
+
+    @Test func restartedShardKeepsTheLeaseOfAWorkerThatRegistersAgainAndTakesBackTheRest() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a"), ShardHarness.job("b")])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 7), from: alice), to: alice)
+        _ = shard.send(ShardHarness.ready("w2", slots: 1, session: 8), from: bob)
+        // Gather what the store would hold, and start a new shard from it.
+        var jobs: [JobKey: ShardJob] = [:]
+        var tasks: [UInt64: ShardTask] = [:]
+        for turn in shard.turns {
+            for job in turn.jobs { jobs[job.key] = job }
+            for task in turn.tasks { tasks[task.id] = task }
+        }
+        let snapshot = ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 3, nextJobID: 3, nextOrder: 3)
+        var restarted = ShardHarness()
+        restarted.core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: 2, restoring: snapshot, now: restarted.now)
+        // Alice comes back holding her task; bob never does.
+        let welcome = restarted.send(ShardHarness.ready("w1", slots: 0, session: 7, held: [leased[0].ref]), from: Peer([9]))
+        #expect(!welcome.messages.contains { if case .cancel = $0.1 { true } else { false } })
+        let result = restarted.send(ShardHarness.result(leased[0], .succeeded), from: Peer([9]))
+        #expect(ShardHarness.states(result) == ["\(leased[0].job):succeeded"])
+        restarted.advance(6000)
+        let lost = restarted.turn()
+        #expect(ShardHarness.states(lost) == ["\(leased[0].job == "a" ? "b" : "a"):queued"])
+    }
+
+    @Test func workerThatRestartedLosesItsOldLeasesAndIsToldToCancelStaleOnes() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a")])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 1), from: alice), to: alice)
+        // The same worker, a new process: its session differs, and it claims the old attempt.
+        let again = shard.send(ShardHarness.ready("w1", slots: 1, session: 2, held: [leased[0].ref]), from: bob)
+        #expect(again.messages.contains { $0.0 == bob && $0.1 == .cancel(Cancel(grace: 0, tasks: [leased[0].ref])) })
+        let rerun = ShardHarness.tasks(in: again, to: bob)
+        #expect(rerun.map(\.attempt) == [2])
+    }
+
+    @Test func aTaskThatKeepsLosingItsWorkerFailsInsteadOfLoopingForever() {
+        var configuration = ShardConfiguration(shard: 1)
+        configuration.maximumLosses = 2
+        var shard = ShardHarness(configuration: configuration)
+        _ = shard.submit([ShardHarness.job("poison")])
+        var last: ShardTurn?
+        for session in 1...3 as ClosedRange<UInt64> {
+            _ = shard.send(ShardHarness.ready("w", slots: 1, session: session), from: Peer([UInt8(session)]))
+            last = shard.send(.disconnect(Disconnect(status: .ok, reason: "bye")), from: Peer([UInt8(session)]))
+        }
+        #expect(ShardHarness.states(last!) == ["poison:failed"])
+        #expect(last!.updates!.updates[0].detail.hasPrefix("lost 3 times"))
+    }
+
+    @Test func idleShardSendsABeaconWithItsLastSequence() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a")])
+        shard.advance(1000)
+        let turn = shard.turn()
+        #expect(turn.beacon == Beacon(publisher: "shard-1", epoch: 1, sequence: 1))
+        #expect(shard.core.nextDeadline() == shard.now.adding(milliseconds: 1000))
+    }
+}

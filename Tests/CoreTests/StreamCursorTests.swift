@@ -1,0 +1,49 @@
+import Core
+import Testing
+
+@Suite struct StreamCursorTests {
+    let start = Timestamp(milliseconds: 10_000)
+
+    @Test func contiguousMessagesApplyAndRepeatsAreIgnored() {
+        var cursor = StreamCursor(publisher: "shard-1", now: start)
+        #expect(cursor.received(epoch: 1, sequence: 1, now: start) == .apply)
+        #expect(cursor.received(epoch: 1, sequence: 2, now: start) == .apply)
+        #expect(cursor.received(epoch: 1, sequence: 2, now: start) == .ignore)
+        #expect(cursor.received(epoch: 1, sequence: 1, now: start) == .ignore)
+        #expect(cursor.sequence == 2)
+    }
+
+    @Test func aGapFetchesOnceFromTheLastAppliedSequence() {
+        var cursor = StreamCursor(publisher: "shard-1", sequence: 4, now: start)
+        #expect(cursor.received(epoch: 0, sequence: 7, now: start) == .fetch(after: 4))
+        #expect(cursor.received(epoch: 0, sequence: 8, now: start) == .ignore)  // The FETCH will bring it.
+        #expect(cursor.received(epoch: 0, sequence: 5, now: start) == .apply)  // Contiguous still applies.
+        #expect(cursor.fetched(status: 200, epoch: 0, sequence: 8, now: start) == .fetch(after: 5))
+    }
+
+    @Test func aBeaconAheadOrANewEpochFetches() {
+        var cursor = StreamCursor(publisher: "shard-1", epoch: 1, sequence: 3, now: start)
+        #expect(cursor.beacon(epoch: 1, sequence: 3, now: start) == .ignore)
+        #expect(cursor.beacon(epoch: 1, sequence: 4, now: start) == .fetch(after: 3))
+        var other = StreamCursor(publisher: "shard-1", epoch: 1, sequence: 3, now: start)
+        #expect(other.beacon(epoch: 2, sequence: 3, now: start) == .fetch(after: 3))
+    }
+
+    @Test func aSilentPublisherIsFetchedFromAndAnUnansweredFetchIsRepeated() {
+        var cursor = StreamCursor(publisher: "shard-1", now: start, silence: 3000, fetchTimeout: 2000)
+        #expect(cursor.tick(now: start.adding(milliseconds: 2999)) == .ignore)
+        #expect(cursor.tick(now: start.adding(milliseconds: 3000)) == .fetch(after: 0))
+        #expect(cursor.tick(now: start.adding(milliseconds: 4999)) == .ignore)
+        #expect(cursor.tick(now: start.adding(milliseconds: 5000)) == .fetch(after: 0))
+    }
+
+    @Test func aTrimmedOrLostLogAsksForResynchronisation() {
+        var trimmed = StreamCursor(publisher: "shard-1", sequence: 10, now: start)
+        #expect(trimmed.fetched(status: 410, epoch: 1, sequence: 900, now: start) == .resynchronise)
+        #expect(trimmed.sequence == 900)
+        var lost = StreamCursor(publisher: "shard-1", epoch: 1, sequence: 10, now: start)
+        #expect(lost.received(epoch: 2, sequence: 3, now: start) == .fetch(after: 10))
+        #expect(lost.fetched(status: 200, epoch: 2, sequence: 3, now: start) == .resynchronise)
+        #expect(lost.received(epoch: 2, sequence: 4, now: start) == .apply)
+    }
+}
