@@ -6,7 +6,8 @@
 //
 //   Wire, Core              the standard library only: messages and codec; flows, jobs, state machines
 //   ZeroMQ  ← CZeroMQ       sockets, poller, messages over libzmq
-//   Store   ← CSQLite       SQLite connections, statements, migrations
+//   Store   ← CSQLite       SQLite connections, statements, migrations; each service's store
+//   Runtime                 the services' event loops, the worker's process runner, the embedded cluster
 //   Commands                argument parsing and the `baton` subcommands
 //   baton                   the executable: parses arguments, runs the command
 import PackageDescription
@@ -36,17 +37,23 @@ let package = Package(
 
         // Adapters.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
-        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "Core", "Wire"], swiftSettings: strict),
+
+        // The services: event loops that own their sockets and drive the cores.
+        .target(name: "Runtime", dependencies: ["Core", "Wire", "ZeroMQ", "Store"], swiftSettings: strict),
 
         // The command line.
-        .target(name: "Commands", dependencies: ["Core", "Wire"], swiftSettings: strict),
+        .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime"], swiftSettings: strict),
         .executableTarget(name: "baton", dependencies: ["Commands"], swiftSettings: strict),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Wire"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Core", "Wire"], swiftSettings: strict),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Core"], swiftSettings: strict),
+        .testTarget(
+            name: "SystemTests", dependencies: ["Runtime", "Commands", "Core", "Wire", "ZeroMQ", "Store"],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

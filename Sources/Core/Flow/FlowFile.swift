@@ -330,13 +330,9 @@ extension FlowDefinition {
     public var json: JSON {
         var members: [(String, JSON)] = [("product", .string(product)), ("flow", .string(flow))]
         if !description.isEmpty { members.append(("description", .string(description))) }
-        if let params { members.append(("params", Self.json(params))) }
+        if let params { members.append(("params", .strings(params))) }
         members.append(("jobs", .array(jobs.map(\.json))))
         return .object(members)
-    }
-
-    static func json(_ params: [String: String]) -> JSON {
-        .object(params.keys.sorted().map { ($0, JSON.string(params[$0]!)) })
     }
 }
 
@@ -353,7 +349,7 @@ extension JobDefinition {
         if let timeout { members.append(("timeout", .string(DurationText.format(timeout)))) }
         if backoff != JobDefinition.defaultBackoff { members.append(("backoff", .string(DurationText.format(backoff)))) }
         if priority != 0 { members.append(("priority", .number(priority))) }
-        if !params.isEmpty { members.append(("params", FlowDefinition.json(params))) }
+        if !params.isEmpty { members.append(("params", JSON.strings(params))) }
         if let type { members.append(("type", .string(type))) }
         if !tags.isEmpty { members.append(("tags", .array(tags.map(JSON.string)))) }
         if !description.isEmpty { members.append(("description", .string(description))) }

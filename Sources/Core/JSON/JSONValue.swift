@@ -123,3 +123,10 @@ extension JSON {
         }
     }
 }
+
+extension JSON {
+    /// An object of string values, with its keys in sorted order so that equal dictionaries render alike.
+    public static func strings(_ values: [String: String]) -> JSON {
+        .object(values.keys.sorted().map { ($0, JSON.string(values[$0]!)) })
+    }
+}

@@ -286,7 +286,7 @@ public struct ManagementCore: Sendable {
             ("jobs", .number(run.jobs)), ("succeeded", .number(run.succeeded)), ("failed", .number(run.failed)),
             ("active", .number(run.active)), ("started", .number(run.started.milliseconds)),
             ("finished", .number(run.finished.milliseconds)), ("detail", .string(run.detail)),
-            ("params", FlowDefinition.json(run.params)),
+            ("params", JSON.strings(run.params)),
         ]
         if repeated { members.append(("repeated", .bool(true))) }
         return .object(members)

@@ -150,7 +150,7 @@ public struct ShardCore: Sendable {
         job.counts = TaskCounts()
         job.counts.pending = step.partitions
         for partition in 0..<step.partitions {
-            let task = ShardTask(id: nextTaskID, job: job.key, step: job.step, partition: partition, order: nextOrder)
+            let task = ShardTask(id: nextTaskID, job: job.key, jobID: job.id, step: job.step, partition: partition, order: nextOrder)
             nextTaskID += 1
             nextOrder += 1
             job.tasks.append(task.id)
@@ -192,6 +192,11 @@ public struct ShardCore: Sendable {
         default:
             break
         }
+    }
+
+    /// A message to `peer` could not be delivered (it went away, or stopped reading): it is treated as dead.
+    public mutating func peerLost(_ peer: Peer, now: Timestamp) {
+        remove(peer, now: now)
     }
 
     private mutating func register(_ ready: Ready, peer: Peer, now: Timestamp) {

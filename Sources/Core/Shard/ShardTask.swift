@@ -42,8 +42,9 @@ public struct Lease: Equatable, Sendable {
 public struct ShardTask: Equatable, Sendable {
     /// The task's ID in its shard.
     public var id: UInt64
-    /// The job it belongs to.
+    /// The job it belongs to, and that job's ID in the store.
     public var job: JobKey
+    public var jobID: Int64
     /// The step's index.
     public var step: UInt16
     /// The partition's index.
@@ -75,13 +76,14 @@ public struct ShardTask: Equatable, Sendable {
     public var data: [UInt8]
 
     public init(
-        id: UInt64, job: JobKey, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
+        id: UInt64, job: JobKey, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
         failures: UInt16 = 0, losses: UInt16 = 0, due: Timestamp = .zero, order: UInt64, lease: Lease? = nil,
         started: Timestamp = .zero, finished: Timestamp = .zero, exitCode: Int32 = 0, output: String = "",
         log: String = "", error: String = "", data: [UInt8] = []
     ) {
         self.id = id
         self.job = job
+        self.jobID = jobID
         self.step = step
         self.partition = partition
         self.state = state

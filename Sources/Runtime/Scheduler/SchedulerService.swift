@@ -1,0 +1,179 @@
+public import Core
+public import Store
+import Wire
+public import ZeroMQ
+
+/// The endpoints of one shard, as its clients reach them.
+public struct ShardAddress: Sendable, Equatable {
+    public var shard: UInt32
+    public var submit: String
+    public var work: String
+    public var events: String
+
+    public init(shard: UInt32, submit: String, work: String, events: String) {
+        self.shard = shard
+        self.submit = submit
+        self.work = work
+        self.events = events
+    }
+}
+
+/// Where a flow scheduler listens, where its shards are, and where it keeps its data.
+public struct SchedulerSettings: Sendable {
+    public var configuration: SchedulerConfiguration
+    public var store: String
+    public var synchronous: Database.Synchronous
+    /// Endpoints to bind: operations and catch-up (ROUTER), run events (PUB).
+    public var ops: [String]
+    public var events: [String]
+    /// The shards to submit to and subscribe to.
+    public var shards: [ShardAddress]
+
+    public init(store: String, synchronous: Database.Synchronous = .normal, ops: [String], events: [String], shards: [ShardAddress]) {
+        self.configuration = SchedulerConfiguration(shards: shards.map(\.shard))
+        self.store = store
+        self.synchronous = synchronous
+        self.ops = ops
+        self.events = events
+        self.shards = shards
+    }
+}
+
+/// The flow scheduler's event loop.
+///
+/// It owns a ROUTER for management, a PUB for run events, one SUB for every shard's events, and for
+/// each shard a PUSH for submissions and a DEALER for catch-up. Each turn commits once, then submits,
+/// publishes and answers.
+public enum SchedulerService {
+    static let turnBudget = 2000
+    /// Jobs per SUBMIT message.
+    static let submitBatch = 1000
+
+    public static func run(_ settings: SchedulerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
+        let store = try SchedulerStore(path: settings.store, synchronous: settings.synchronous)
+        let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
+        var core = SchedulerCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
+        let ops = try Sockets.router(context, binding: settings.ops)
+        let events = try Sockets.bound(context, .pub, settings.events, sendHighWaterMark: 100_000)
+        let updates = try Sockets.subscriber(context, to: settings.shards.map(\.events), topic: "job.")
+        var pushes: [UInt32: Socket] = [:]
+        var dealers: [UInt32: Socket] = [:]
+        var poller = Poller()
+        let opsIndex = poller.add(ops)
+        let updatesIndex = poller.add(updates)
+        var dealerIndex: [(UInt32, Int)] = []
+        for shard in settings.shards {
+            pushes[shard.shard] = try Sockets.connected(context, .push, to: shard.submit)
+            let dealer = try Sockets.connected(context, .dealer, to: shard.work)
+            dealers[shard.shard] = dealer
+            dealerIndex.append((shard.shard, poller.add(dealer)))
+        }
+        _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
+        let topic = Array("flow.\(settings.configuration.publisher)".utf8)
+        let shardOf = Dictionary(uniqueKeysWithValues: settings.shards.map { ("shard-\($0.shard)", $0.shard) })
+        var malformed = MalformedCounter()
+        log.info("started", ["epoch": String(epoch), "runs": String(snapshot.runs.count), "shards": String(settings.shards.count)])
+        control.ready()
+        var lastTrim = clock.now()
+
+        while !control.isStopping {
+            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            control.doorbell.drain()
+            let now = clock.now()
+            var budget = turnBudget
+            if poller.ready(opsIndex).contains(.readable) {
+                while budget > 0, let frames = try ops.receive(dontWait: true) {
+                    budget -= 1
+                    guard frames.count == 2, let message = try? Message.decode(frames[1]) else {
+                        malformed.record("not a message of this protocol version", from: "ops", now: now, log: log)
+                        continue
+                    }
+                    let peer = Peer(frames[0])
+                    switch message {
+                    case .operationRequest(let request):
+                        core.operationReceived(request, from: peer, now: now)
+                    case .runQuery(let query):
+                        let detail = try core.detail(of: query.run, request: query.request) ?? storedDetail(query, store: store)
+                        ShardService.send(ops, peer, .runDetail(detail))
+                    case .fetch(let fetch):
+                        try EventLogReplay.answer(fetch, to: peer, on: ops, log: store.log, epoch: epoch)
+                    default:
+                        malformed.record("unexpected \(message.id.name)", from: "ops", now: now, log: log)
+                    }
+                }
+            }
+            if poller.ready(updatesIndex).contains(.readable) {
+                while budget > 0, let frames = try updates.receive(dontWait: true) {
+                    budget -= 1
+                    guard frames.count == 2, let message = try? Message.decode(frames[1]) else {
+                        malformed.record("not a JOB-UPDATES or BEACON", from: "shard events", now: now, log: log)
+                        continue
+                    }
+                    deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
+                }
+            }
+            for (shard, index) in dealerIndex where poller.ready(index).contains(.readable) {
+                while budget > 0, let frames = try dealers[shard]!.receive(dontWait: true) {
+                    budget -= 1
+                    guard frames.count == 1, let message = try? Message.decode(frames[0]) else {
+                        malformed.record("not a message of this protocol version", from: "shard-\(shard)", now: now, log: log)
+                        continue
+                    }
+                    if case .fetched(let fetched) = message {
+                        core.fetchedReceived(fetched, from: shard, now: now)
+                    } else {
+                        deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
+                    }
+                }
+            }
+            core.tick(now: now)
+            let turn = core.finishTurn(now: now)
+            if let frame = try store.commit(turn, now: now) { try events.send([topic, frame], dontWait: true) }
+            if let beacon = turn.beacon { try events.send([topic, Message.beacon(beacon).encoded()], dontWait: true) }
+            for (shard, jobs) in turn.submits {
+                var start = 0
+                while start < jobs.count {
+                    let batch = Array(jobs[start..<min(start + submitBatch, jobs.count)])
+                    // A PUSH that would block (shard away) loses nothing: unaccepted jobs are sent again.
+                    _ = try pushes[shard]?.send(Message.submit(Submit(jobs: batch)).encoded(), dontWait: true)
+                    start += submitBatch
+                }
+            }
+            for (shard, fetch) in turn.fetches { _ = try dealers[shard]?.send(Message.fetch(fetch).encoded(), dontWait: true) }
+            for (peer, message) in turn.replies { ShardService.send(ops, peer, message) }
+            if now.since(lastTrim) >= 60_000 {
+                try store.log.trim(now: now)
+                lastTrim = now
+            }
+        }
+        log.info("stopped", ["malformed": String(malformed.count)])
+    }
+
+    private static func deliver(
+        _ message: Message, to core: inout SchedulerCore, shardOf: [String: UInt32], now: Timestamp,
+        malformed: inout MalformedCounter, log: Log
+    ) {
+        switch message {
+        case .jobUpdates(let updates):
+            guard let shard = shardOf[updates.publisher] else {
+                malformed.record("updates from unknown publisher \(updates.publisher)", from: "shard events", now: now, log: log)
+                return
+            }
+            core.updatesReceived(updates, from: shard, now: now)
+        case .beacon(let beacon):
+            guard let shard = shardOf[beacon.publisher] else { return }
+            core.beaconReceived(beacon, from: shard, now: now)
+        default:
+            malformed.record("unexpected \(message.id.name)", from: "shard", now: now, log: log)
+        }
+    }
+
+    /// The detail of a run no longer in memory, from the store; 404 if the scheduler never had it.
+    static func storedDetail(_ query: RunQuery, store: SchedulerStore) throws -> RunDetail {
+        guard let run = try store.run(query.run) else {
+            let unknown = RunStatus(run: query.run, product: "", flow: "", state: .failed, jobs: 0, started: 0, time: 0)
+            return RunDetail(request: query.request, status: .notFound, run: unknown, jobs: [])
+        }
+        return RunDetail(request: query.request, status: .ok, run: run.status(now: run.lastChange), jobs: run.jobStatuses)
+    }
+}

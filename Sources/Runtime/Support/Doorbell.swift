@@ -1,0 +1,41 @@
+internal import Glibc
+
+/// Wakes an event loop from another thread: the loop polls the read end, other threads ring it.
+///
+/// A pipe rather than an inproc socket, because any thread may ring it: ZeroMQ sockets belong to one thread.
+public final class Doorbell: Sendable {
+    /// The end the loop polls.
+    public let fileDescriptor: Int32
+    private let writeEnd: Int32
+
+    public init() throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else {
+            throw ServiceError("cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
+        // Not inherited by the commands a worker starts, and never blocking the loop.
+        for end in ends {
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+        }
+        fileDescriptor = ends[0]
+        writeEnd = ends[1]
+    }
+
+    deinit {
+        close(fileDescriptor)
+        close(writeEnd)
+    }
+
+    /// Wakes the loop. A full pipe already means "wake up", so a failed write is fine.
+    public func ring() {
+        var byte: UInt8 = 1
+        _ = write(writeEnd, &byte, 1)
+    }
+
+    /// Empties the pipe, after a wake-up.
+    public func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(fileDescriptor, &buffer, buffer.count) > 0 {}
+    }
+}

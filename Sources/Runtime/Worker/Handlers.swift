@@ -1,0 +1,122 @@
+public import Wire
+import Foundation
+import Synchronization
+
+/// What a handler knows about the attempt it runs.
+public struct TaskContext: Sendable {
+    /// The task as the shard handed it out: run, job, attempt, step, partition, parameters, entry moment.
+    public let task: TaskSpec
+    let output: OutputFile
+    let cancelled: CancellationFlag
+
+    /// The run's ID.
+    public var run: UInt64 { task.run }
+    /// The job's name.
+    public var job: String { task.job }
+    /// The attempt number, from 1.
+    public var attempt: UInt16 { task.attempt }
+    /// The run's parameters, with the job's over them.
+    public var params: [String: String] { task.params }
+    /// The run's job entry moment: the view of data every task of the run works against.
+    public var moment: UInt64 { task.moment }
+
+    /// Whether the attempt was stopped (cancelled, or past its timeout): a long handler should check
+    /// this and return, since a thread cannot be killed.
+    public var isCancelled: Bool { cancelled.isSet }
+
+    /// Writes a line to the attempt's output, which the worker keeps in the attempt's log file.
+    public func log(_ line: String) { output.append(line + "\n") }
+}
+
+/// A Swift function a worker runs for jobs that name it with `"handler"`. It returns the attempt's
+/// result (at most the shard's result limit; empty is fine) or throws to fail the attempt.
+public typealias Handler = @Sendable (TaskContext) throws -> [UInt8]
+
+/// The handlers a worker offers, by name. Build it before starting the worker:
+///
+/// ```swift
+/// var handlers = Handlers()
+/// handlers.register("load-ledger") { context in
+///     context.log("loading \(context.params["region"] ?? "all") for moment \(context.moment)")
+///     return Array("42 entries".utf8)
+/// }
+/// ```
+public struct Handlers: Sendable {
+    private(set) var table: [String: Handler] = [:]
+
+    public init() {}
+
+    /// Registers `handler` under `name`, replacing any handler of that name.
+    public mutating func register(_ name: String, _ handler: @escaping Handler) {
+        precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
+        table[name] = handler
+    }
+
+    /// The registered names, sorted.
+    public var names: [String] { table.keys.sorted() }
+
+    subscript(name: String) -> Handler? { table[name] }
+
+    /// Handlers every embedded worker has: `noop` (does nothing, for benchmarks), `sleep` (waits `ms`
+    /// milliseconds, checking for cancellation), `fail` (always throws), and `load-ledger` (the demo's).
+    public static var builtIn: Handlers {
+        var handlers = Handlers()
+        handlers.register("noop") { _ in [] }
+        handlers.register("sleep") { context in
+            let total = Int(context.params["ms"] ?? "100") ?? 100
+            var slept = 0
+            while slept < total && !context.isCancelled {
+                usleep(UInt32(min(10, total - slept)) * 1000)
+                slept += 10
+            }
+            return []
+        }
+        handlers.register("fail") { context in
+            throw HandlerFailure(context.params["message"] ?? "failed on purpose")
+        }
+        handlers.register("load-ledger") { context in
+            let region = context.params["region"] ?? "all"
+            context.log("loading the \(region) ledger as of entry moment \(context.moment)")
+            usleep(200_000)
+            context.log("loaded 1,024 entries")
+            return Array("1024".utf8)
+        }
+        return handlers
+    }
+}
+
+/// A handler's failure with a message of its choosing.
+public struct HandlerFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Set when an attempt is stopped; read by its handler.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// An attempt's log file, written by a handler's thread and read by the worker when the attempt ends.
+final class OutputFile: Sendable {
+    let path: String
+    private let handle: Mutex<FileHandle?>
+
+    init(path: String) {
+        self.path = path
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        handle = Mutex(FileHandle(forWritingAtPath: path))
+    }
+
+    func append(_ text: String) {
+        handle.withLock { $0?.write(Data(text.utf8)) }
+    }
+
+    func close() {
+        handle.withLock {
+            try? $0?.close()
+            $0 = nil
+        }
+    }
+}

@@ -1,0 +1,214 @@
+public import Core
+import Foundation
+internal import Glibc
+import Synchronization
+import Wire
+public import ZeroMQ
+
+/// What a worker runs and where it connects.
+public struct WorkerSettings: Sendable {
+    public var configuration: WorkerConfiguration
+    /// Each shard's `work` endpoint, one link each.
+    public var shards: [String]
+    /// Where attempts' output goes: `<logs>/<run>/<job>.<attempt>.log`.
+    public var logs: String
+    /// The handlers this worker offers.
+    public var handlers: Handlers
+    /// Extra environment for commands, over the worker's own.
+    public var environment: [String: String]
+
+    public init(name: String, slots: Int, shards: [String], logs: String, handlers: Handlers = .builtIn, environment: [String: String] = [:]) {
+        var configuration = WorkerConfiguration(name: name, slots: slots, shards: shards.count)
+        configuration.handlers = handlers.names
+        self.configuration = configuration
+        self.shards = shards
+        self.logs = logs
+        self.handlers = handlers
+        self.environment = environment
+    }
+}
+
+/// A worker's event loop: a DEALER per shard, attempts running in child processes or on handler
+/// threads, their ends reported back through a queue and a doorbell.
+public enum WorkerService {
+    /// How an attempt ended, as a process or a handler reported it.
+    struct Ending: Sendable {
+        var ref: TaskRef
+        var outcome: Outcome
+        var exitCode: Int32
+        var error: String
+        var data: [UInt8]
+    }
+
+    /// Endings reported by reaper and handler threads, taken by the loop.
+    final class Endings: Sendable {
+        private let queue = Mutex<[Ending]>([])
+        func append(_ ending: Ending) { queue.withLock { $0.append(ending) } }
+        func take() -> [Ending] { queue.withLock { queue in defer { queue = [] }; return queue } }
+    }
+
+    /// An attempt in progress.
+    struct Attempt {
+        var spec: TaskSpec
+        var log: String
+        var pid: pid_t?
+        var cancelled: CancellationFlag?
+        var output: OutputFile?
+    }
+
+    public static func run(_ settings: WorkerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
+        let session = UInt64.random(in: 1...UInt64.max)
+        var core = WorkerCore(configuration: settings.configuration, session: session, now: clock.now())
+        var dealers = try settings.shards.map { try Sockets.connected(context, .dealer, to: $0) }
+        let endings = Endings()
+        var attempts: [TaskRef: Attempt] = [:]
+        let host = hostName()
+        let baseEnvironment = ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new }
+        try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
+
+        func makePoller() -> Poller {
+            var poller = Poller()
+            for dealer in dealers { _ = poller.add(dealer) }
+            _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
+            return poller
+        }
+        var poller = makePoller()
+        core.start(now: clock.now())
+        log.info("started", ["session": String(session), "slots": String(settings.configuration.slots), "shards": settings.shards.joined(separator: ",")])
+        control.ready()
+
+        while !control.isStopping {
+            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            control.doorbell.drain()
+            let now = clock.now()
+            for ending in endings.take() {
+                guard let attempt = attempts.removeValue(forKey: ending.ref) else { continue }  // Abandoned.
+                attempt.output?.close()
+                core.attemptEnded(
+                    ending.ref, outcome: ending.outcome, exitCode: ending.exitCode,
+                    output: CommandRunner.tail(of: attempt.log), log: "\(host):\(attempt.log)", error: ending.error,
+                    data: ending.data, now: now)
+            }
+            for (index, dealer) in dealers.enumerated() where poller.ready(index).contains(.readable) {
+                while let frames = try dealer.receive(dontWait: true) {
+                    guard frames.count == 1, let message = try? Message.decode(frames[0]) else {
+                        log.warning("dropped a malformed message", ["from": settings.shards[index]])
+                        continue
+                    }
+                    core.received(message, on: index, now: now)
+                }
+            }
+            core.tick(now: now)
+            for effect in core.finishTurn(now: now) {
+                switch effect {
+                case .send(let link, let message):
+                    _ = try dealers[link].send(message.encoded(), dontWait: true)
+                case .start(let spec):
+                    attempts[spec.ref] = start(spec, settings: settings, environment: baseEnvironment, endings: endings, doorbell: control.doorbell, log: log)
+                case .signal(let ref, let signal):
+                    if let pid = attempts[ref]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
+                case .abandon(let ref):
+                    if let attempt = attempts.removeValue(forKey: ref) {
+                        attempt.cancelled?.set()
+                        attempt.output?.close()
+                    }
+                case .reconnect(let link):
+                    log.info("reconnecting", ["shard": settings.shards[link]])
+                    dealers[link].close()
+                    dealers[link] = try Sockets.connected(context, .dealer, to: settings.shards[link])
+                    poller = makePoller()
+                case .refused(let link, let reason):
+                    log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
+                }
+            }
+        }
+        // Stopping: running commands are terminated; their leases return to the shards when this worker
+        // is declared gone, and the tasks run again elsewhere.
+        for attempt in attempts.values {
+            if let pid = attempt.pid { CommandRunner.signal(pid, SIGKILL) }
+            attempt.cancelled?.set()
+        }
+        for dealer in dealers {
+            _ = try? dealer.send(Message.disconnect(Disconnect(status: .unavailable, reason: "worker stopping")).encoded(), dontWait: true)
+        }
+        log.info("stopped", ["abandoned": String(attempts.count)])
+    }
+
+    /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.
+    static func start(
+        _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String], endings: Endings,
+        doorbell: Doorbell, log: Log
+    ) -> Attempt {
+        let path = logPath(spec, root: settings.logs)
+        let report: @Sendable (Ending) -> Void = { ending in
+            endings.append(ending)
+            doorbell.ring()
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            report(Ending(ref: spec.ref, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
+            return Attempt(spec: spec, log: path)
+        }
+        switch spec.kind {
+        case .command:
+            let pid: pid_t
+            do {
+                pid = try CommandRunner.spawn(command: spec.action, environment: environment.merging(variables(of: spec)) { _, new in new }, output: path)
+            } catch {
+                report(Ending(ref: spec.ref, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                return Attempt(spec: spec, log: path)
+            }
+            Thread.detachNewThread {
+                let status = CommandRunner.wait(pid)
+                let error = status == 0 ? "" : status > 0 ? "exit status \(status)" : "killed by signal \(-status)"
+                report(Ending(ref: spec.ref, outcome: status == 0 ? .succeeded : .failed, exitCode: status, error: error, data: []))
+            }
+            return Attempt(spec: spec, log: path, pid: pid)
+        case .handler:
+            guard let handler = settings.handlers[spec.action] else {
+                report(Ending(ref: spec.ref, outcome: .rejected, exitCode: 0, error: "no handler \"\(spec.action)\"", data: []))
+                return Attempt(spec: spec, log: path)
+            }
+            let output = OutputFile(path: path)
+            let cancelled = CancellationFlag()
+            let context = TaskContext(task: spec, output: output, cancelled: cancelled)
+            DispatchQueue.global().async {
+                do {
+                    let data = try handler(context)
+                    report(Ending(ref: spec.ref, outcome: .succeeded, exitCode: 0, error: "", data: data))
+                } catch {
+                    output.append("error: \(error)\n")
+                    report(Ending(ref: spec.ref, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                }
+            }
+            return Attempt(spec: spec, log: path, cancelled: cancelled, output: output)
+        }
+    }
+
+    /// `<root>/<run>/<job>.<attempt>.log`, with `.<step>-<partition>` before the attempt for jobs of
+    /// several steps or partitions.
+    static func logPath(_ spec: TaskSpec, root: String) -> String {
+        let part = spec.steps > 1 || spec.partitions > 1 ? ".\(spec.step)-\(spec.partition)" : ""
+        return "\(root)/\(spec.run)/\(spec.job)\(part).\(spec.attempt).log"
+    }
+
+    /// The environment a command gets on top of the worker's: `docs/flows.md`, "What a command sees".
+    static func variables(of spec: TaskSpec) -> [String: String] {
+        var variables = [
+            "BATON_RUN": String(spec.run), "BATON_PRODUCT": spec.product, "BATON_FLOW": spec.flow, "BATON_JOB": spec.job,
+            "BATON_ATTEMPT": String(spec.attempt), "BATON_TASK": String(spec.task), "BATON_ENTRY_MOMENT": String(spec.moment),
+            "BATON_STEP": String(spec.step), "BATON_STEPS": String(spec.steps), "BATON_STEP_NAME": spec.stepName,
+            "BATON_PARTITION": String(spec.partition), "BATON_PARTITIONS": String(spec.partitions),
+            "BATON_PARTITION_KEY": spec.key,
+        ]
+        for (name, value) in spec.params { variables["BATON_PARAM_\(name)"] = value }
+        return variables
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,105 @@
+public import Core
+
+/// A publisher's durable event log: every message it published, by sequence number, so that a
+/// subscriber that missed some can fetch them (the Clone pattern).
+///
+/// The log keeps at least the last 100,000 messages and every message of the last 24 hours.
+public struct EventLog {
+    let database: Database
+
+    /// The messages kept whatever their age.
+    public static let retainedMessages: UInt64 = 100_000
+    /// The age under which a message is kept whatever the count, in milliseconds.
+    public static let retainedAge: Int64 = 24 * 3_600_000
+
+    static let schema = """
+        CREATE TABLE events (
+            sequence INTEGER PRIMARY KEY,
+            epoch INTEGER NOT NULL,
+            time INTEGER NOT NULL,
+            frame BLOB NOT NULL
+        );
+        """
+
+    /// Appends one published message; inside the turn's transaction.
+    func append(sequence: UInt64, epoch: UInt32, time: Timestamp, frame: [UInt8]) throws {
+        let statement = try database.prepare("INSERT INTO events (sequence, epoch, time, frame) VALUES (?, ?, ?, ?)")
+        statement.bind(1, Int64(sequence))
+        statement.bind(2, Int64(epoch))
+        statement.bind(3, time.milliseconds)
+        statement.bind(4, frame)
+        try statement.run()
+    }
+
+    /// The sequence of the last message, or 0.
+    public func newest() throws -> UInt64 {
+        let statement = try database.prepare("SELECT COALESCE(MAX(sequence), 0) FROM events")
+        defer { statement.reset() }
+        _ = try statement.step()
+        return UInt64(statement.int64(0))
+    }
+
+    /// The sequence of the oldest message kept, or 0 when the log is empty.
+    public func oldest() throws -> UInt64 {
+        let statement = try database.prepare("SELECT COALESCE(MIN(sequence), 0) FROM events")
+        defer { statement.reset() }
+        _ = try statement.step()
+        return UInt64(statement.int64(0))
+    }
+
+    /// Up to `limit` logged frames after `sequence`, in order.
+    public func frames(after sequence: UInt64, limit: Int) throws -> [[UInt8]] {
+        let statement = try database.prepare("SELECT frame FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?")
+        statement.bind(1, Int64(clamping: sequence))
+        statement.bind(2, Int64(limit))
+        defer { statement.reset() }
+        var frames: [[UInt8]] = []
+        while try statement.step() { frames.append(statement.blob(0)) }
+        return frames
+    }
+
+    /// Deletes messages that are both older than the retained age and outside the retained count.
+    public func trim(now: Timestamp) throws {
+        let newest = try newest()
+        guard newest > Self.retainedMessages else { return }
+        let statement = try database.prepare("DELETE FROM events WHERE sequence <= ? AND time < ?")
+        statement.bind(1, Int64(newest - Self.retainedMessages))
+        statement.bind(2, now.milliseconds - Self.retainedAge)
+        try database.transaction { try statement.run() }
+    }
+}
+
+extension Database {
+    /// An integer kept in the `meta` table.
+    func meta(_ name: String) throws -> Int64? {
+        let statement = try prepare("SELECT value FROM meta WHERE name = ?")
+        statement.bind(1, name)
+        defer { statement.reset() }
+        return try statement.step() ? statement.int64(0) : nil
+    }
+
+    /// Sets an integer in the `meta` table.
+    func setMeta(_ name: String, _ value: Int64) throws {
+        let statement = try prepare(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        statement.bind(1, name)
+        statement.bind(2, value)
+        try statement.run()
+    }
+
+    /// Starts a service's new epoch: one more than the last, committed before the service serves anyone.
+    func nextEpoch() throws -> UInt32 {
+        try transaction {
+            let epoch = UInt32(truncatingIfNeeded: (try meta("epoch") ?? 0) + 1)
+            try setMeta("epoch", Int64(epoch))
+            return epoch
+        }
+    }
+
+    /// Opens a service's database, creating its folder's file, with the durability asked for.
+    static func service(path: String, synchronous: Synchronous, migrations: [Migration]) throws -> Database {
+        let database = try Database(path: path, options: Options(synchronous: synchronous))
+        try database.migrate(migrations)
+        return database
+    }
+}

@@ -1,0 +1,190 @@
+public import Core
+import Wire
+
+/// Management's store: products and their shards, every version of every flow, runs, operation
+/// requests not yet answered, the counters that never go back, and its position in the scheduler's stream.
+public final class ManagementStore {
+    public let database: Database
+
+    static let migrations = [
+        Migration(
+            version: 1, name: "management",
+            sql: """
+                CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE products (name TEXT PRIMARY KEY, shard INTEGER NOT NULL, created INTEGER NOT NULL);
+                CREATE TABLE flows (
+                    product TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    definition TEXT NOT NULL,
+                    params TEXT,
+                    jobs INTEGER NOT NULL,
+                    applied INTEGER NOT NULL,
+                    PRIMARY KEY (product, flow, version)
+                ) WITHOUT ROWID;
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY,
+                    product TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    shard INTEGER NOT NULL,
+                    moment INTEGER NOT NULL,
+                    params TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    state INTEGER NOT NULL,
+                    jobs INTEGER NOT NULL,
+                    succeeded INTEGER NOT NULL,
+                    failed INTEGER NOT NULL,
+                    active INTEGER NOT NULL,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    detail TEXT NOT NULL,
+                    updated INTEGER NOT NULL
+                );
+                CREATE INDEX runs_open ON runs (state) WHERE state NOT IN (2, 3, 7);
+                CREATE TABLE operations (request INTEGER PRIMARY KEY, frame BLOB NOT NULL, answered INTEGER NOT NULL);
+                CREATE INDEX operations_pending ON operations (answered) WHERE answered = 0;
+                CREATE TABLE positions (publisher TEXT PRIMARY KEY, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL);
+                """),
+    ]
+
+    public init(path: String, synchronous: Database.Synchronous = .normal) throws {
+        database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
+    }
+
+    /// Reads back everything management keeps in memory.
+    public func open(finishedRuns: Int = 1000) throws -> ManagementSnapshot {
+        var snapshot = ManagementSnapshot()
+        let products = try database.prepare("SELECT name, shard, created FROM products")
+        while try products.step() {
+            snapshot.products.append(
+                ProductRecord(name: products.text(0), shard: UInt32(products.int(1)), created: Timestamp(milliseconds: products.int64(2))))
+        }
+        products.reset()
+        let flows = try database.prepare(
+            """
+            SELECT product, flow, version, definition, params, jobs, applied FROM flows f
+            WHERE version = (SELECT MAX(version) FROM flows g WHERE g.product = f.product AND g.flow = f.flow)
+            """)
+        while try flows.step() {
+            snapshot.flows.append(
+                FlowRecord(
+                    product: flows.text(0), flow: flows.text(1), version: UInt32(flows.int(2)), definition: flows.text(3),
+                    params: flows.isNull(4) ? nil : SchedulerStore.params(flows.text(4)), jobs: flows.int(5),
+                    applied: Timestamp(milliseconds: flows.int64(6))))
+        }
+        flows.reset()
+        let runs = try database.prepare(
+            """
+            SELECT id, product, flow, version, shard, moment, params, key, state, jobs, succeeded, failed, active, started,
+                   finished, detail, updated FROM runs
+            WHERE state NOT IN (2, 3, 7) OR id IN (SELECT id FROM runs WHERE state IN (2, 3, 7) ORDER BY id DESC LIMIT ?)
+            ORDER BY id
+            """)
+        runs.bind(1, finishedRuns)
+        while try runs.step() {
+            snapshot.runs.append(
+                RunRecord(
+                    id: UInt64(runs.int64(0)), product: runs.text(1), flow: runs.text(2), version: UInt32(runs.int(3)),
+                    shard: UInt32(runs.int(4)), moment: UInt64(bitPattern: runs.int64(5)), params: SchedulerStore.params(runs.text(6)),
+                    key: runs.text(7), state: RunState(rawValue: UInt8(runs.int(8))) ?? .running, jobs: UInt32(runs.int(9)),
+                    succeeded: UInt32(runs.int(10)), failed: UInt32(runs.int(11)), active: UInt32(runs.int(12)),
+                    started: Timestamp(milliseconds: runs.int64(13)), finished: Timestamp(milliseconds: runs.int64(14)),
+                    detail: runs.text(15), updated: Timestamp(milliseconds: runs.int64(16))))
+        }
+        runs.reset()
+        let operations = try database.prepare("SELECT frame FROM operations WHERE answered = 0 ORDER BY request")
+        while try operations.step() {
+            if case .operationRequest(let request) = try? Message.decode(operations.blob(0)) { snapshot.pending.append(request) }
+        }
+        operations.reset()
+        snapshot.counters = ManagementCounters(
+            lastRun: UInt64(try database.meta("last_run") ?? 0), lastMoment: UInt64(try database.meta("last_moment") ?? 0),
+            lastRequest: UInt64(try database.meta("last_request") ?? 0))
+        let position = try database.prepare("SELECT epoch, sequence FROM positions WHERE publisher = 'flow'")
+        if try position.step() {
+            snapshot.position = StreamPosition(publisher: "flow", epoch: UInt32(position.int64(0)), sequence: UInt64(position.int64(1)))
+        }
+        position.reset()
+        return snapshot
+    }
+
+    /// Commits a turn.
+    public func commit(_ turn: ManagementTurn) throws {
+        guard turn.needsCommit else { return }
+        try database.transaction {
+            for product in turn.products {
+                let statement = try database.prepare("INSERT OR REPLACE INTO products (name, shard, created) VALUES (?, ?, ?)")
+                statement.bind(1, product.name)
+                statement.bind(2, Int64(product.shard))
+                statement.bind(3, product.created.milliseconds)
+                try statement.run()
+            }
+            for flow in turn.flows {
+                let statement = try database.prepare(
+                    "INSERT INTO flows (product, flow, version, definition, params, jobs, applied) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                statement.bind(1, flow.product)
+                statement.bind(2, flow.flow)
+                statement.bind(3, Int64(flow.version))
+                statement.bind(4, flow.definition)
+                statement.bind(5, flow.params.map { JSON.strings($0).rendered() })
+                statement.bind(6, flow.jobs)
+                statement.bind(7, flow.applied.milliseconds)
+                try statement.run()
+            }
+            for run in turn.runs {
+                let statement = try database.prepare(
+                    """
+                    INSERT OR REPLACE INTO runs (id, product, flow, version, shard, moment, params, key, state, jobs, succeeded,
+                        failed, active, started, finished, detail, updated)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                statement.bind(1, Int64(bitPattern: run.id))
+                statement.bind(2, run.product)
+                statement.bind(3, run.flow)
+                statement.bind(4, Int64(run.version))
+                statement.bind(5, Int64(run.shard))
+                statement.bind(6, Int64(bitPattern: run.moment))
+                statement.bind(7, JSON.strings(run.params).rendered())
+                statement.bind(8, run.key)
+                statement.bind(9, Int64(run.state.rawValue))
+                statement.bind(10, Int64(run.jobs))
+                statement.bind(11, Int64(run.succeeded))
+                statement.bind(12, Int64(run.failed))
+                statement.bind(13, Int64(run.active))
+                statement.bind(14, run.started.milliseconds)
+                statement.bind(15, run.finished.milliseconds)
+                statement.bind(16, run.detail)
+                statement.bind(17, run.updated.milliseconds)
+                try statement.run()
+            }
+            for operation in turn.operations {
+                let statement = try database.prepare("INSERT OR IGNORE INTO operations (request, frame, answered) VALUES (?, ?, 0)")
+                statement.bind(1, Int64(bitPattern: operation.request))
+                statement.bind(2, Message.operationRequest(operation).encoded())
+                try statement.run()
+            }
+            for request in turn.answered {
+                let statement = try database.prepare("UPDATE operations SET answered = 1 WHERE request = ?")
+                statement.bind(1, Int64(bitPattern: request))
+                try statement.run()
+            }
+            if let counters = turn.counters {
+                try database.setMeta("last_run", Int64(bitPattern: counters.lastRun))
+                try database.setMeta("last_moment", Int64(bitPattern: counters.lastMoment))
+                try database.setMeta("last_request", Int64(bitPattern: counters.lastRequest))
+            }
+            if let position = turn.position {
+                let statement = try database.prepare(
+                    """
+                    INSERT INTO positions (publisher, epoch, sequence) VALUES (?, ?, ?)
+                    ON CONFLICT (publisher) DO UPDATE SET epoch = excluded.epoch, sequence = excluded.sequence
+                    """)
+                statement.bind(1, position.publisher)
+                statement.bind(2, Int64(position.epoch))
+                statement.bind(3, Int64(bitPattern: position.sequence))
+                try statement.run()
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+public import Core
+import Wire
+
+/// The flow scheduler's store: runs with their definitions, the jobs it submitted or saw end, its
+/// positions in the shards' streams, the answers it gave, and its own event log.
+///
+/// A job's row is written when it is submitted and when it ends, not at every status in between:
+/// after a restart, open jobs are submitted again and their shards answer with their current status.
+public final class SchedulerStore {
+    public let database: Database
+    public let log: EventLog
+
+    static let migrations = [
+        Migration(
+            version: 1, name: "flow scheduler",
+            sql: """
+                CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY,
+                    product TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    shard INTEGER NOT NULL,
+                    moment INTEGER NOT NULL,
+                    params TEXT NOT NULL,
+                    definition TEXT NOT NULL,
+                    state INTEGER NOT NULL,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    detail TEXT NOT NULL
+                );
+                CREATE INDEX runs_open ON runs (state) WHERE state NOT IN (2, 3, 7);
+                CREATE TABLE jobs (
+                    run INTEGER NOT NULL,
+                    idx INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    state INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    pending INTEGER NOT NULL,
+                    running INTEGER NOT NULL,
+                    succeeded INTEGER NOT NULL,
+                    failed INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    steps INTEGER NOT NULL,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    time INTEGER NOT NULL,
+                    output TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    PRIMARY KEY (run, idx)
+                ) WITHOUT ROWID;
+                CREATE TABLE positions (publisher TEXT PRIMARY KEY, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL);
+                CREATE TABLE answers (request INTEGER PRIMARY KEY, status INTEGER NOT NULL, detail TEXT NOT NULL);
+                """ + EventLog.schema),
+    ]
+
+    public init(path: String, synchronous: Database.Synchronous = .normal) throws {
+        database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
+        log = EventLog(database: database)
+    }
+
+    /// Starts a new epoch and reads back the open runs, positions and answers.
+    public func open(shards: [UInt32]) throws -> (epoch: UInt32, snapshot: SchedulerSnapshot) {
+        let epoch = try database.nextEpoch()
+        var snapshot = SchedulerSnapshot()
+        let runs = try database.prepare("SELECT id FROM runs WHERE state NOT IN (2, 3, 7) ORDER BY id")
+        var ids: [UInt64] = []
+        while try runs.step() { ids.append(UInt64(runs.int64(0))) }
+        runs.reset()
+        for id in ids { if let run = try run(id) { snapshot.runs.append(run) } }
+        let positions = try database.prepare("SELECT publisher, epoch, sequence FROM positions")
+        while try positions.step() {
+            let publisher = positions.text(0)
+            guard publisher.hasPrefix("shard-"), let shard = UInt32(publisher.dropFirst(6)) else { continue }
+            snapshot.positions[shard] = (UInt32(positions.int64(1)), UInt64(positions.int64(2)))
+        }
+        positions.reset()
+        let answers = try database.prepare("SELECT request, status, detail FROM answers")
+        while try answers.step() {
+            let request = UInt64(bitPattern: answers.int64(0))
+            snapshot.answered[request] = OperationResult(
+                request: request, status: Status(rawValue: UInt16(answers.int(1))), detail: answers.text(2))
+        }
+        answers.reset()
+        snapshot.sequence = try log.newest()
+        _ = shards
+        return (epoch, snapshot)
+    }
+
+    /// A run with its jobs, as stored; nil when unknown.
+    public func run(_ id: UInt64) throws -> ScheduledRun? {
+        let statement = try database.prepare(
+            "SELECT product, flow, version, shard, moment, params, definition, state, started, finished, detail FROM runs WHERE id = ?")
+        statement.bind(1, Int64(bitPattern: id))
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        let product = statement.text(0)
+        let flow = statement.text(1)
+        let version = UInt32(statement.int(2))
+        let label = "run \(id) (\(product)/\(flow) v\(version))"
+        let definition: FlowDefinition
+        switch FlowFile.parse(statement.text(6), file: label) {
+        case .success(let parsed): definition = parsed
+        case .failure(let error):
+            throw SQLiteError(code: 11, extendedCode: 11, message: "the stored definition of \(label) is invalid: \(error)", sql: nil)
+        }
+        let params = Self.params(statement.text(5))
+        var jobs = definition.jobs.map { ScheduledJob(name: $0.name) }
+        let rows = try database.prepare(
+            """
+            SELECT idx, generation, state, attempts, pending, running, succeeded, failed, step, steps, started, finished,
+                   time, output, detail FROM jobs WHERE run = ?
+            """)
+        rows.bind(1, Int64(bitPattern: id))
+        defer { rows.reset() }
+        while try rows.step() {
+            let index = rows.int(0)
+            guard jobs.indices.contains(index) else { continue }
+            let state = JobState(rawValue: UInt8(rows.int(2))) ?? .submitted
+            var job = ScheduledJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)))
+            job.accepted = !state.isActive
+            if state != .waiting && state != .submitted && state != .skipped {
+                job.status = JobStatus(
+                    run: id, job: job.name, generation: job.generation, state: state, attempts: UInt16(rows.int(3)),
+                    pending: UInt32(rows.int(4)), running: UInt32(rows.int(5)), succeeded: UInt32(rows.int(6)),
+                    failed: UInt32(rows.int(7)), step: UInt16(rows.int(8)), steps: UInt16(rows.int(9)),
+                    started: UInt64(max(0, rows.int64(10))), finished: UInt64(max(0, rows.int64(11))),
+                    time: UInt64(max(0, rows.int64(12))), output: rows.text(13), detail: rows.text(14))
+            } else {
+                job.detail = rows.text(14)
+            }
+            jobs[index] = job
+        }
+        return ScheduledRun(
+            id: id, product: product, flow: flow, version: version, shard: UInt32(statement.int(3)),
+            moment: UInt64(bitPattern: statement.int64(4)), params: params, definition: definition, jobs: jobs,
+            state: RunState(rawValue: UInt8(statement.int(7))) ?? .running,
+            started: Timestamp(milliseconds: statement.int64(8)), finished: Timestamp(milliseconds: statement.int64(9)),
+            detail: statement.text(10))
+    }
+
+    static func params(_ text: String) -> [String: String] {
+        var params: [String: String] = [:]
+        for member in (try? JSONParser.parse(text))?.members ?? [] { params[member.key] = member.value.string }
+        return params
+    }
+
+    /// Commits a turn; returns the RUN-UPDATES frame to publish, if any.
+    @discardableResult
+    public func commit(_ turn: SchedulerTurn, now: Timestamp) throws -> [UInt8]? {
+        try database.transaction {
+            if !turn.runs.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT INTO runs (id, product, flow, version, shard, moment, params, definition, state, started, finished, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished = excluded.finished, detail = excluded.detail
+                    """)
+                for run in turn.runs {
+                    statement.bind(1, Int64(bitPattern: run.id))
+                    statement.bind(2, run.product)
+                    statement.bind(3, run.flow)
+                    statement.bind(4, Int64(run.version))
+                    statement.bind(5, Int64(run.shard))
+                    statement.bind(6, Int64(bitPattern: run.moment))
+                    statement.bind(7, JSON.strings(run.params).rendered())
+                    statement.bind(8, run.definition.json.rendered())
+                    statement.bind(9, Int64(run.state.rawValue))
+                    statement.bind(10, run.started.milliseconds)
+                    statement.bind(11, run.finished.milliseconds)
+                    statement.bind(12, run.detail)
+                    try statement.run()
+                }
+            }
+            if !turn.jobs.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT OR REPLACE INTO jobs (run, idx, name, generation, state, attempts, pending, running, succeeded,
+                        failed, step, steps, started, finished, time, output, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for row in turn.jobs {
+                    let status = row.job.status
+                    statement.bind(1, Int64(bitPattern: row.run))
+                    statement.bind(2, row.index)
+                    statement.bind(3, row.job.name)
+                    statement.bind(4, Int64(row.job.generation))
+                    statement.bind(5, Int64(row.job.state.rawValue))
+                    statement.bind(6, Int64(status?.attempts ?? 0))
+                    statement.bind(7, Int64(status?.pending ?? 0))
+                    statement.bind(8, Int64(status?.running ?? 0))
+                    statement.bind(9, Int64(status?.succeeded ?? 0))
+                    statement.bind(10, Int64(status?.failed ?? 0))
+                    statement.bind(11, Int64(status?.step ?? 0))
+                    statement.bind(12, Int64(status?.steps ?? 1))
+                    statement.bind(13, Int64(clamping: status?.started ?? 0))
+                    statement.bind(14, Int64(clamping: status?.finished ?? 0))
+                    statement.bind(15, Int64(clamping: status?.time ?? 0))
+                    statement.bind(16, status?.output ?? "")
+                    statement.bind(17, row.job.detail.isEmpty ? (status?.detail ?? "") : row.job.detail)
+                    try statement.run()
+                }
+            }
+            if !turn.positions.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT INTO positions (publisher, epoch, sequence) VALUES (?, ?, ?)
+                    ON CONFLICT (publisher) DO UPDATE SET epoch = excluded.epoch, sequence = excluded.sequence
+                    """)
+                for position in turn.positions {
+                    statement.bind(1, position.publisher)
+                    statement.bind(2, Int64(position.epoch))
+                    statement.bind(3, Int64(bitPattern: position.sequence))
+                    try statement.run()
+                }
+            }
+            if !turn.answers.isEmpty {
+                let statement = try database.prepare("INSERT OR REPLACE INTO answers (request, status, detail) VALUES (?, ?, ?)")
+                for (request, answer) in turn.answers {
+                    statement.bind(1, Int64(bitPattern: request))
+                    statement.bind(2, Int64(answer.status.rawValue))
+                    statement.bind(3, answer.detail)
+                    try statement.run()
+                }
+            }
+            guard let updates = turn.updates else { return nil }
+            let frame = Message.runUpdates(updates).encoded()
+            try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
+            return frame
+        }
+    }
+}

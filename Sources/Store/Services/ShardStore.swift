@@ -1,0 +1,237 @@
+public import Core
+public import Wire
+
+/// A shard's durable queue: its jobs, their tasks, and its event log, in one SQLite file.
+///
+/// ``commit(_:)`` writes everything a turn produced in one transaction, so a crash leaves the shard
+/// either before or after the turn, never inside it; only then does the runtime send what the turn
+/// reported.
+public final class ShardStore {
+    /// The underlying database; the shard's event-loop thread owns it.
+    public let database: Database
+    /// The shard's event log.
+    public let log: EventLog
+
+    static let migrations = [
+        Migration(
+            version: 1, name: "shard queue",
+            sql: """
+                CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY,
+                    run INTEGER NOT NULL,
+                    job TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    spec BLOB NOT NULL,
+                    state INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    completed INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    output TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    UNIQUE (run, job, generation)
+                );
+                CREATE INDEX jobs_open ON jobs (state) WHERE state IN (3, 4, 5);
+                CREATE TABLE tasks (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    partition INTEGER NOT NULL,
+                    state INTEGER NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    failures INTEGER NOT NULL,
+                    losses INTEGER NOT NULL,
+                    due INTEGER NOT NULL,
+                    ord INTEGER NOT NULL,
+                    lease_worker TEXT,
+                    lease_session INTEGER,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    exit_code INTEGER NOT NULL,
+                    output TEXT NOT NULL,
+                    log TEXT NOT NULL,
+                    error TEXT NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE INDEX tasks_by_job ON tasks (job_id, step, partition);
+                """ + EventLog.schema),
+    ]
+
+    /// Opens (or creates) the shard's store at `path`.
+    public init(path: String, synchronous: Database.Synchronous = .normal) throws {
+        database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
+        log = EventLog(database: database)
+    }
+
+    /// Starts a new epoch and reads back the unfinished work.
+    public func open() throws -> (epoch: UInt32, snapshot: ShardSnapshot) {
+        let epoch = try database.nextEpoch()
+        var snapshot = ShardSnapshot()
+        var openJobs: [Int64: (key: JobKey, step: UInt16)] = [:]
+        let jobs = try database.prepare(
+            "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail FROM jobs WHERE state IN (3, 4, 5)")
+        defer { jobs.reset() }
+        while try jobs.step() {
+            let spec = try Self.decode(jobs.blob(1))
+            let job = ShardJob(
+                id: jobs.int64(0), spec: spec, state: JobState(rawValue: UInt8(jobs.int(2))) ?? .queued,
+                step: UInt16(jobs.int(3)), completed: UInt32(jobs.int(4)), attempts: UInt16(jobs.int(5)),
+                started: Timestamp(milliseconds: jobs.int64(6)), finished: Timestamp(milliseconds: jobs.int64(7)),
+                output: jobs.text(8), detail: jobs.text(9))
+            openJobs[job.id] = (job.key, job.step)
+            snapshot.jobs.append(job)
+        }
+        var tasksByJob: [Int64: [UInt64]] = [:]
+        let tasks = try database.prepare(
+            """
+            SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
+                   started, finished, exit_code, output, log, error, data
+            FROM tasks WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)) ORDER BY id
+            """)
+        defer { tasks.reset() }
+        while try tasks.step() {
+            let jobID = tasks.int64(1)
+            guard let (key, step) = openJobs[jobID], step == UInt16(tasks.int(2)) else { continue }
+            let lease = tasks.isNull(10) ? nil : Lease(worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil)
+            let task = ShardTask(
+                id: UInt64(tasks.int64(0)), job: key, jobID: jobID, step: step, partition: UInt32(tasks.int(3)),
+                state: TaskState(rawValue: UInt8(tasks.int(4))) ?? .pending, attempt: UInt16(tasks.int(5)),
+                failures: UInt16(tasks.int(6)), losses: UInt16(tasks.int(7)), due: Timestamp(milliseconds: tasks.int64(8)),
+                order: UInt64(tasks.int64(9)), lease: lease, started: Timestamp(milliseconds: tasks.int64(12)),
+                finished: Timestamp(milliseconds: tasks.int64(13)), exitCode: Int32(truncatingIfNeeded: tasks.int64(14)),
+                output: tasks.text(15), log: tasks.text(16), error: tasks.text(17), data: tasks.blob(18))
+            tasksByJob[jobID, default: []].append(task.id)
+            snapshot.tasks.append(task)
+        }
+        for index in snapshot.jobs.indices { snapshot.jobs[index].tasks = tasksByJob[snapshot.jobs[index].id] ?? [] }
+        snapshot.sequence = try log.newest()
+        snapshot.nextTaskID = UInt64(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"))
+        snapshot.nextJobID = try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs")
+        snapshot.nextOrder = UInt64(try scalar("SELECT COALESCE(MAX(ord), 0) + 1 FROM tasks"))
+        return (epoch, snapshot)
+    }
+
+    private func scalar(_ sql: String) throws -> Int64 {
+        let statement = try database.prepare(sql)
+        defer { statement.reset() }
+        _ = try statement.step()
+        return statement.int64(0)
+    }
+
+    static func decode(_ blob: [UInt8]) throws -> JobSpec {
+        var reader = FrameReader(blob)
+        do {
+            let spec = try JobSpec(from: &reader)
+            try reader.finish()
+            return spec
+        } catch {
+            throw SQLiteError(code: 11, extendedCode: 11, message: "a stored job spec does not decode: \(error)", sql: nil)
+        }
+    }
+
+    /// Commits a turn: its jobs, tasks and event, in one transaction. Returns the event's frame, to publish.
+    @discardableResult
+    public func commit(_ turn: ShardTurn, now: Timestamp) throws -> [UInt8]? {
+        guard turn.needsCommit else { return nil }
+        return try database.transaction {
+            if !turn.jobs.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, step = excluded.step,
+                        completed = excluded.completed, attempts = excluded.attempts, started = excluded.started,
+                        finished = excluded.finished, output = excluded.output, detail = excluded.detail
+                    """)
+                for job in turn.jobs {
+                    var writer = FrameWriter(capacity: 256)
+                    job.spec.encode(to: &writer)
+                    statement.bind(1, job.id)
+                    statement.bind(2, Int64(bitPattern: job.spec.run))
+                    statement.bind(3, job.spec.job)
+                    statement.bind(4, Int64(job.spec.generation))
+                    statement.bind(5, writer.bytes)
+                    statement.bind(6, Int64(job.state.rawValue))
+                    statement.bind(7, Int64(job.step))
+                    statement.bind(8, Int64(job.completed))
+                    statement.bind(9, Int64(job.attempts))
+                    statement.bind(10, job.started.milliseconds)
+                    statement.bind(11, job.finished.milliseconds)
+                    statement.bind(12, job.output)
+                    statement.bind(13, job.detail)
+                    try statement.run()
+                }
+            }
+            if !turn.tasks.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT INTO tasks (id, job_id, step, partition, state, attempt, failures, losses, due, ord,
+                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
+                        failures = excluded.failures, losses = excluded.losses, due = excluded.due,
+                        lease_worker = excluded.lease_worker, lease_session = excluded.lease_session,
+                        started = excluded.started, finished = excluded.finished, exit_code = excluded.exit_code,
+                        output = excluded.output, log = excluded.log, error = excluded.error, data = excluded.data
+                    """)
+                for task in turn.tasks {
+                    statement.bind(1, Int64(bitPattern: task.id))
+                    statement.bind(2, task.jobID)
+                    statement.bind(3, Int64(task.step))
+                    statement.bind(4, Int64(task.partition))
+                    statement.bind(5, Int64(task.state.rawValue))
+                    statement.bind(6, Int64(task.attempt))
+                    statement.bind(7, Int64(task.failures))
+                    statement.bind(8, Int64(task.losses))
+                    statement.bind(9, task.due.milliseconds)
+                    statement.bind(10, Int64(bitPattern: task.order))
+                    statement.bind(11, task.lease?.worker)
+                    statement.bind(12, task.lease.map { Int64(bitPattern: $0.session) })
+                    statement.bind(13, task.started.milliseconds)
+                    statement.bind(14, task.finished.milliseconds)
+                    statement.bind(15, Int64(task.exitCode))
+                    statement.bind(16, task.output)
+                    statement.bind(17, task.log)
+                    statement.bind(18, task.error)
+                    statement.bind(19, task.data)
+                    try statement.run()
+                }
+            }
+            guard let updates = turn.updates else { return nil }
+            let frame = Message.jobUpdates(updates).encoded()
+            try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
+            return frame
+        }
+    }
+
+    /// The last committed status of jobs the shard no longer holds in memory, for repeated submissions.
+    public func statuses(of keys: [JobKey], now: Timestamp) throws -> [JobKey: JobStatus] {
+        guard !keys.isEmpty else { return [:] }
+        let statement = try database.prepare(
+            """
+            SELECT j.state, j.attempts, j.step, j.completed, j.started, j.finished, j.output, j.detail, j.spec,
+                   (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 4),
+                   (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 5)
+            FROM jobs j WHERE run = ? AND job = ? AND generation = ?
+            """)
+        var found: [JobKey: JobStatus] = [:]
+        for key in keys {
+            statement.bind(1, Int64(bitPattern: key.run))
+            statement.bind(2, key.job)
+            statement.bind(3, Int64(key.generation))
+            defer { statement.reset() }
+            guard try statement.step() else { continue }
+            let spec = try Self.decode(statement.blob(8))
+            found[key] = JobStatus(
+                run: key.run, job: key.job, generation: key.generation,
+                state: JobState(rawValue: UInt8(statement.int(0))) ?? .queued, attempts: UInt16(statement.int(1)),
+                succeeded: UInt32(statement.int(3)) + UInt32(statement.int(9)), failed: UInt32(statement.int(10)),
+                step: UInt16(statement.int(2)), steps: UInt16(spec.steps.count),
+                started: UInt64(max(0, statement.int64(4))), finished: UInt64(max(0, statement.int64(5))),
+                time: now.wire, output: statement.text(6), detail: statement.text(7))
+        }
+        return found
+    }
+}
