@@ -38,9 +38,9 @@ test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build
 
-# Until the services land, the demo checks the example flows.
+# An embedded Baton runs the example flow with live progress and a table of every job at the end.
 demo: build
-	$(SWIFT) run --skip-build baton validate examples/*.json
+	$(SWIFT) run --skip-build baton demo
 
 clean:
 	rm -rf .build

@@ -20,7 +20,9 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "Baton",
     products: [
-        .executable(name: "baton", targets: ["baton"])
+        .executable(name: "baton", targets: ["baton"]),
+        // For programs that embed a worker with their own handlers, or a whole cluster.
+        .library(name: "Runtime", targets: ["Runtime"]),
     ],
     targets: [
         // C libraries from Debian's libzmq3-dev and libsqlite3-dev. libzmq's pkg-config file adds

@@ -3,10 +3,12 @@ import Wire
 /// The `baton` program: parses the command line, runs the command, returns the exit status.
 public enum Baton {
     /// Runs `baton` with `arguments` (without the program name), writing to `console`.
-    public static func main(_ arguments: [String], console: any Console = StandardConsole()) -> ExitCode {
+    public static func main(
+        _ arguments: [String], environment: [String: String] = [:], console: any Console = StandardConsole()
+    ) -> ExitCode {
         let command: Command
         do {
-            command = try CommandParser.parse(arguments)
+            command = try CommandParser.parse(arguments, environment: environment)
         } catch {
             console.err("baton: \(error.message)")
             if let name = error.command, let usage = Usage.commands[name]?.text.split(separator: "\n").first {
@@ -31,6 +33,28 @@ public enum Baton {
             return .success
         case .validate(let files, let json):
             return Validate.run(files: files, json: json, console: console)
+        default:
+            do {
+                return try runService(command, console: console)
+            } catch {
+                console.err("baton: \(error.message)")
+                return error.code
+            }
+        }
+    }
+
+    private static func runService(_ command: Command, console: any Console) throws(CommandFailure) -> ExitCode {
+        switch command {
+        case .dev(let options): try Dev.run(options, console: console)
+        case .demo(let file, let data): try Demo.run(file: file, data: data, console: console)
+        case .apply(let files, let target, let json): try ClientCommands.apply(files: files, target: target, json: json, console: console)
+        case .start(let flow, let params, let key, let wait, let json, let target):
+            try ClientCommands.start(flow: flow, params: params, key: key, wait: wait, json: json, target: target, console: console)
+        case .status(let run, let json, let target): try ClientCommands.status(run: run, json: json, target: target, console: console)
+        case .runs(let flow, let limit, let json, let target):
+            try ClientCommands.runs(flow: flow, limit: limit, json: json, target: target, console: console)
+        case .flows(let json, let target): try ClientCommands.flows(json: json, target: target, console: console)
+        case .help, .version, .validate: preconditionFailure("handled by run(_:console:)")
         }
     }
 }

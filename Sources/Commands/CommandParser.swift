@@ -1,10 +1,18 @@
+import Core
+
 /// Turns `baton`'s arguments into a `Command`: a pure function, so every rule of the command line is tested
-/// without running anything.
+/// without running anything. `environment` supplies `BATON_API`.
 public enum CommandParser {
     /// Parses the arguments after the program name.
-    public static func parse(_ arguments: [String]) throws(UsageError) -> Command {
+    public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> Command {
         guard let name = arguments.first else { return .help(topic: nil) }
         let rest = Array(arguments.dropFirst())
+        let targetOptions: Set<String> = ["--api", "--data"]
+        func target(_ arguments: Arguments) throws(UsageError) -> Target {
+            Target(
+                api: try arguments.single("--api", command: name) ?? environment["BATON_API"],
+                data: try arguments.single("--data", command: name) ?? ".baton")
+        }
         switch name {
         case "-h", "--help", "help":
             guard let topic = rest.first else { return .help(topic: nil) }
@@ -20,6 +28,76 @@ public enum CommandParser {
             if arguments.flags.contains("--help") { return .help(topic: name) }
             guard !arguments.operands.isEmpty else { throw UsageError("give at least one flow file", command: name) }
             return .validate(files: arguments.operands, json: arguments.flags.contains("--json"))
+        case "dev":
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--quiet"], options: ["--data", "--workers", "--slots", "--shards", "--port"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            var options = DevOptions()
+            options.data = try arguments.single("--data", command: name) ?? options.data
+            options.workers = try number(arguments, "--workers", in: 0...64, command: name) ?? options.workers
+            options.slots = try number(arguments, "--slots", in: 1...1024, command: name) ?? options.slots
+            options.shards = try number(arguments, "--shards", in: 1...64, command: name) ?? options.shards
+            options.port = UInt16(try number(arguments, "--port", in: 0...65535, command: name) ?? 0)
+            options.quiet = arguments.flags.contains("--quiet")
+            return .dev(options)
+        case "demo":
+            let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--data"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count <= 1 else { throw UsageError("give at most one flow file", command: name) }
+            return .demo(
+                file: arguments.operands.first ?? "examples/payments-end-of-day.json",
+                data: try arguments.single("--data", command: name) ?? ".baton-demo")
+        case "apply":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard !arguments.operands.isEmpty else { throw UsageError("give at least one flow file", command: name) }
+            return .apply(files: arguments.operands, target: try target(arguments), json: arguments.flags.contains("--json"))
+        case "start":
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--wait", "--json"], options: targetOptions.union(["--param", "--key"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 1, let flow = arguments.operands.first else {
+                throw UsageError(arguments.operands.isEmpty ? "give the flow to start, as PRODUCT/FLOW" : "give one flow", command: name)
+            }
+            guard flow.split(separator: "/", omittingEmptySubsequences: false).count == 2 else {
+                throw UsageError("\"\(flow)\" is not PRODUCT/FLOW", command: name)
+            }
+            var params: [String: String] = [:]
+            for pair in arguments.options["--param"] ?? [] {
+                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                    throw UsageError("--param needs NAME=VALUE, got \"\(pair)\"", command: name)
+                }
+                let key = String(pair[..<equals])
+                guard params[key] == nil else { throw UsageError("--param \(key) given twice", command: name) }
+                params[key] = String(pair[pair.index(after: equals)...])
+            }
+            return .start(
+                flow: flow, params: params, key: try arguments.single("--key", command: name),
+                wait: arguments.flags.contains("--wait"), json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "status":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count <= 1 else { throw UsageError("give at most one run", command: name) }
+            var run: UInt64?
+            if let text = arguments.operands.first {
+                guard let value = UInt64(text), value > 0 else { throw UsageError("\"\(text)\" is not a run ID", command: name) }
+                run = value
+            }
+            return .status(run: run, json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "runs":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--flow", "--limit"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            return .runs(
+                flow: try arguments.single("--flow", command: name),
+                limit: try number(arguments, "--limit", in: 1...10_000, command: name) ?? 20,
+                json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "flows":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            return .flows(json: arguments.flags.contains("--json"), target: try target(arguments))
         default:
             var message = "unknown command \"\(name)\""
             if let suggestion = closest(to: name) { message += " (did you mean \"\(suggestion)\"?)" }
@@ -31,22 +109,15 @@ public enum CommandParser {
         if let extra = arguments.operands.first { throw UsageError("unexpected argument \"\(extra)\"", command: command) }
     }
 
-    private static func closest(to name: String) -> String? {
-        Usage.commands.keys.sorted().min { editDistance(name, $0) < editDistance(name, $1) }
-            .flatMap { editDistance(name, $0) <= 2 ? $0 : nil }
+    private static func number(_ arguments: Arguments, _ option: String, in range: ClosedRange<Int>, command: String) throws(UsageError) -> Int? {
+        guard let text = try arguments.single(option, command: command) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw UsageError("\(option) takes a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"", command: command)
+        }
+        return value
     }
 
-    private static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a)
-        let b = Array(b)
-        var previous = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return a.isEmpty ? b.count : previous[b.count]
+    private static func closest(to name: String) -> String? {
+        Names.suggestion(for: name, among: Usage.commands.keys.sorted())
     }
 }

@@ -19,6 +19,9 @@ public enum Usage {
 
             Run "baton <command> --help" for a command's options.
 
+            Client commands find the running Baton through --api ENDPOINT, the BATON_API variable,
+            or the file DIR/api that `baton dev --data DIR` writes (DIR is .baton by default).
+
             Exit status:
               0  success
               1  what was checked or run did not pass (an invalid flow, a failed run)
@@ -37,10 +40,100 @@ public enum Usage {
         public var text: String
     }
 
-    static let order = ["validate", "version", "help"]
+    static let order = ["dev", "demo", "apply", "start", "status", "runs", "flows", "validate", "version", "help"]
+
+    static let targetHelp = """
+          --api ENDPOINT   the management API (default: $BATON_API, else the endpoint in DIR/api)
+          --data DIR       the data folder of the `baton dev` to talk to (default .baton)
+        """
 
     /// Every command's help, by name.
     public static let commands: [String: Entry] = [
+        "dev": Entry(
+            summary: "run every service in this process",
+            text: """
+                usage: baton dev [--data DIR] [--workers N] [--slots N] [--shards N] [--port PORT] [--quiet]
+
+                Runs management, the flow scheduler, shards and workers in one process, talking over
+                inproc://, with their stores and the jobs' output in DIR. The management API also
+                listens on tcp://127.0.0.1:PORT for the other commands; its endpoint is printed and
+                written to DIR/api. Ctrl-C stops everything; a restart resumes where it stopped.
+
+                Options:
+                  --data DIR      where stores and output go (default .baton)
+                  --workers N     workers to run, 0 to 64 (default 2)
+                  --slots N       tasks each worker runs at once (default 4)
+                  --shards N      shards to run, 1 to 64 (default 1)
+                  --port PORT     the API's TCP port (default 0: any free port)
+                  --quiet         log only warnings and errors
+                """),
+        "demo": Entry(
+            summary: "run the example flow and show what happened",
+            text: """
+                usage: baton demo [--data DIR] [FILE]
+
+                Starts an embedded Baton with its data in DIR (default .baton-demo, emptied first),
+                applies FILE (default examples/payments-end-of-day.json), runs it with live progress,
+                and ends with a table of every job: state, attempts, duration, and where its output went.
+
+                Exit status: 0 if the run succeeded, 1 if it did not.
+                """),
+        "apply": Entry(
+            summary: "store flow files in a running Baton",
+            text: """
+                usage: baton apply [--json] [--api ENDPOINT | --data DIR] FILE...
+
+                Validates every file, then stores them all, or none if any has a problem. A file that
+                changed makes a new version of its flow; a new product is bound to a shard.
+
+                Options:
+                  --json           print the reply as JSON
+                """ + "\n" + targetHelp),
+        "start": Entry(
+            summary: "start a run of a flow",
+            text: """
+                usage: baton start [--param NAME=VALUE]... [--key KEY] [--wait] [--json] PRODUCT/FLOW
+
+                Starts a run of the latest version of PRODUCT/FLOW and prints its ID. A flow that
+                declares its parameters refuses any other.
+
+                Options:
+                  --param NAME=VALUE   a parameter of the run (repeatable)
+                  --key KEY            an idempotency key: starting again with the same key returns
+                                       the same run instead of starting another
+                  --wait               show progress until the run ends; exit 0 only if it succeeded
+                  --json               print the reply (and with --wait, the final status) as JSON
+                """ + "\n" + targetHelp),
+        "status": Entry(
+            summary: "show a run, or the runs in progress",
+            text: """
+                usage: baton status [--json] [RUN]
+
+                With RUN, shows the run and every job: state, attempts, tasks, duration, and where its
+                output went. Without RUN, lists the runs in progress and the latest ones.
+
+                Options:
+                  --json   print the reply as JSON
+                """ + "\n" + targetHelp),
+        "runs": Entry(
+            summary: "list recent runs",
+            text: """
+                usage: baton runs [--flow PRODUCT/FLOW] [--limit N] [--json]
+
+                Lists the most recent runs, newest first.
+
+                Options:
+                  --flow PRODUCT/FLOW   only runs of this flow
+                  --limit N             at most N runs (default 20)
+                  --json                print the reply as JSON
+                """ + "\n" + targetHelp),
+        "flows": Entry(
+            summary: "list the flows applied",
+            text: """
+                usage: baton flows [--json]
+
+                Lists every flow with its latest version, its job count and its product's shard.
+                """ + "\n" + targetHelp),
         "validate": Entry(
             summary: "check flow files without a server",
             text: """

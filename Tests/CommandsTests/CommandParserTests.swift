@@ -43,3 +43,50 @@ import Testing
         #expect(throws: UsageError("unknown command \"nope\"")) { try parse("help nope") }
     }
 }
+
+@Suite struct ServiceCommandParserTests {
+    func parse(_ line: String, environment: [String: String] = [:]) throws(UsageError) -> Command {
+        try CommandParser.parse(line.split(separator: " ").map(String.init), environment: environment)
+    }
+
+    @Test func devHasDefaultsAndCheckedNumbers() throws {
+        #expect(try parse("dev") == .dev(DevOptions()))
+        var options = DevOptions()
+        options.data = "/tmp/b"
+        options.workers = 3
+        options.slots = 8
+        options.shards = 2
+        options.port = 7700
+        options.quiet = true
+        #expect(try parse("dev --data /tmp/b --workers 3 --slots=8 --shards 2 --port 7700 --quiet") == .dev(options))
+        #expect(throws: UsageError("--workers takes a whole number from 0 to 64, not \"many\"", command: "dev")) {
+            try parse("dev --workers many")
+        }
+        #expect(throws: UsageError("--slots takes a whole number from 1 to 1024, not \"0\"", command: "dev")) {
+            try parse("dev --slots 0")
+        }
+    }
+
+    @Test func startTakesParametersAKeyAndWait() throws {
+        #expect(
+            try parse("start payments/eod --param region=south --param day=2026-11-22 --key k --wait")
+                == .start(flow: "payments/eod", params: ["region": "south", "day": "2026-11-22"], key: "k", wait: true, json: false, target: Target()))
+        #expect(try parse("start p/f --param empty=") == .start(flow: "p/f", params: ["empty": ""], key: nil, wait: false, json: false, target: Target()))
+        #expect(throws: UsageError("--param needs NAME=VALUE, got \"region\"", command: "start")) { try parse("start p/f --param region") }
+        #expect(throws: UsageError("--param a given twice", command: "start")) { try parse("start p/f --param a=1 --param a=2") }
+        #expect(throws: UsageError("\"eod\" is not PRODUCT/FLOW", command: "start")) { try parse("start eod") }
+        #expect(throws: UsageError("give the flow to start, as PRODUCT/FLOW", command: "start")) { try parse("start") }
+    }
+
+    @Test func clientCommandsFindTheirTarget() throws {
+        #expect(try parse("status") == .status(run: nil, json: false, target: Target()))
+        #expect(try parse("status 7 --json --data d") == .status(run: 7, json: true, target: Target(data: "d")))
+        #expect(try parse("status", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, json: false, target: Target(api: "tcp://h:1")))
+        #expect(try parse("status --api tcp://x:2", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, json: false, target: Target(api: "tcp://x:2")))
+        #expect(throws: UsageError("\"seven\" is not a run ID", command: "status")) { try parse("status seven") }
+        #expect(try parse("runs --flow p/f --limit 5") == .runs(flow: "p/f", limit: 5, json: false, target: Target()))
+        #expect(try parse("apply a.json b.json --json") == .apply(files: ["a.json", "b.json"], target: Target(), json: true))
+        #expect(try parse("flows") == .flows(json: false, target: Target()))
+        #expect(try parse("demo") == .demo(file: "examples/payments-end-of-day.json", data: ".baton-demo"))
+    }
+}

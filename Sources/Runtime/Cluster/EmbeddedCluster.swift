@@ -38,6 +38,10 @@ public final class EmbeddedCluster {
     public let options: Options
     /// Each shard's endpoints, as clients reach them.
     public private(set) var shardAddresses: [ShardAddress] = []
+    /// The endpoints of the flow scheduler.
+    public private(set) var schedulerOps = ""
+    /// Each service's counters, by service name (`shard-1`, `flow`, `management`).
+    public private(set) var counters: [String: ServiceCounters] = [:]
 
     /// Starts every service; throws (after stopping what started) if any cannot start.
     public init(_ options: Options) throws {
@@ -66,8 +70,9 @@ public final class EmbeddedCluster {
             let settings = ShardSettings(
                 configuration: ShardConfiguration(shard: shard), store: "\(options.data)/shard-\(shard).db",
                 synchronous: options.synchronous, submit: [address.submit], work: [address.work], events: [address.events])
+            let counters = counter("shard-\(shard)")
             try launch("shard-\(shard)") { control in
-                try ShardService.run(settings, context: context, log: log.named("shard-\(shard)"), control: control)
+                try ShardService.run(settings, context: context, log: log.named("shard-\(shard)"), control: control, counters: counters)
             }
             shardAddresses.append(address)
         }
@@ -76,16 +81,21 @@ public final class EmbeddedCluster {
         let scheduler = SchedulerSettings(
             store: "\(options.data)/flow.db", synchronous: options.synchronous, ops: [ops], events: [events],
             shards: shardAddresses)
+        schedulerOps = ops
+        let flowCounters = counter("flow")
         try launch("flow") { control in
-            try SchedulerService.run(scheduler, context: context, log: log.named("flow"), control: control)
+            try SchedulerService.run(scheduler, context: context, log: log.named("flow"), control: control, counters: flowCounters)
         }
         let inprocAPI = "inproc://baton/api"
         let management = ManagementSettings(
             shards: shardAddresses.map(\.shard), store: "\(options.data)/management.db", synchronous: options.synchronous,
             api: [inprocAPI] + (options.api.map { [$0] } ?? []), schedulerOps: ops, schedulerEvents: events)
         let bound = BoundEndpoints()
+        let managementCounters = counter("management")
         try launch("management") { control in
-            try ManagementService.run(management, context: context, log: log.named("management"), control: control) { bound.set($0) }
+            try ManagementService.run(
+                management, context: context, log: log.named("management"), control: control, counters: managementCounters
+            ) { bound.set($0) }
         }
         api = bound.get()
         for index in 0..<options.workers {
@@ -96,6 +106,12 @@ public final class EmbeddedCluster {
                 try WorkerService.run(settings, context: context, log: log.named("worker-\(index + 1)"), control: control)
             }
         }
+    }
+
+    private func counter(_ name: String) -> ServiceCounters {
+        let counters = ServiceCounters()
+        self.counters[name] = counters
+        return counters
     }
 
     private func launch(_ name: String, _ body: @escaping @Sendable (ServiceControl) throws -> Void) throws {

@@ -34,7 +34,7 @@ public enum ManagementService {
     /// Runs management; `bound` receives the API endpoints as bound (with the ports the OS chose).
     public static func run(
         _ settings: ManagementSettings, context: Context, clock: any WallClock = SystemClock(), log: Log,
-        control: ServiceControl, bound: @Sendable ([String]) -> Void = { _ in }
+        control: ServiceControl, counters: ServiceCounters = ServiceCounters(), bound: @Sendable ([String]) -> Void = { _ in }
     ) throws {
         let store = try ManagementStore(path: settings.store, synchronous: settings.synchronous)
         var core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: clock.now())
@@ -58,7 +58,7 @@ public enum ManagementService {
         let schedulerIndex = poller.add(scheduler)
         let eventsIndex = poller.add(runEvents)
         _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-        var malformed = MalformedCounter()
+        var malformed = MalformedCounter(counters)
         log.info("started", ["api": endpoints.joined(separator: ","), "flows": String(core.flows.count), "runs": String(core.runs.count)])
         control.ready()
 

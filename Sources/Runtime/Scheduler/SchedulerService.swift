@@ -49,7 +49,7 @@ public enum SchedulerService {
     /// Jobs per SUBMIT message.
     static let submitBatch = 1000
 
-    public static func run(_ settings: SchedulerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
+    public static func run(_ settings: SchedulerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
         let store = try SchedulerStore(path: settings.store, synchronous: settings.synchronous)
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
         var core = SchedulerCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
@@ -63,7 +63,7 @@ public enum SchedulerService {
         let updatesIndex = poller.add(updates)
         var dealerIndex: [(UInt32, Int)] = []
         for shard in settings.shards {
-            pushes[shard.shard] = try Sockets.connected(context, .push, to: shard.submit)
+            pushes[shard.shard] = try Sockets.connected(context, .push, to: shard.submit, immediate: true)
             let dealer = try Sockets.connected(context, .dealer, to: shard.work)
             dealers[shard.shard] = dealer
             dealerIndex.append((shard.shard, poller.add(dealer)))
@@ -71,7 +71,7 @@ public enum SchedulerService {
         _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
         let topic = Array("flow.\(settings.configuration.publisher)".utf8)
         let shardOf = Dictionary(uniqueKeysWithValues: settings.shards.map { ("shard-\($0.shard)", $0.shard) })
-        var malformed = MalformedCounter()
+        var malformed = MalformedCounter(counters)
         log.info("started", ["epoch": String(epoch), "runs": String(snapshot.runs.count), "shards": String(settings.shards.count)])
         control.ready()
         var lastTrim = clock.now()

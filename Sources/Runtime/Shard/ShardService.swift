@@ -35,7 +35,7 @@ public enum ShardService {
     static let turnBudget = 2000
 
     /// Runs the shard until `control` says stop.
-    public static func run(_ settings: ShardSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
+    public static func run(_ settings: ShardSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
         let store = try ShardStore(path: settings.store, synchronous: settings.synchronous)
         let (epoch, snapshot) = try store.open()
         var core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
@@ -47,7 +47,7 @@ public enum ShardService {
         let submitIndex = poller.add(submit)
         let workIndex = poller.add(work)
         _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-        var malformed = MalformedCounter()
+        var malformed = MalformedCounter(counters)
         log.info("started", ["epoch": String(epoch), "jobs": String(snapshot.jobs.count), "tasks": String(snapshot.tasks.count), "work": settings.work.joined(separator: ",")])
         control.ready()
         var lastTrim = clock.now()

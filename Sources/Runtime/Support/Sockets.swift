@@ -27,12 +27,17 @@ enum Sockets {
         return socket
     }
 
-    /// A DEALER or PUSH connected to one peer: messages are not queued for a peer that is not connected,
-    /// and reconnection backs off to 5 seconds.
-    static func connected(_ context: Context, _ type: SocketType, to endpoint: String) throws -> Socket {
+    /// A DEALER or PUSH connected to one peer, reconnecting with a backoff up to 5 seconds.
+    ///
+    /// With `immediate`, nothing is queued while the peer is not connected: a send would block (and
+    /// with `dontWait` is refused), which suits the submission PUSH, whose every job is resent until
+    /// acknowledged. Without it, messages wait for the connection: READY from a worker that just opened
+    /// its socket must not be lost, and such sockets are recreated on reconnection, so no stale backlog
+    /// builds up behind a dead peer.
+    static func connected(_ context: Context, _ type: SocketType, to endpoint: String, immediate: Bool = false) throws -> Socket {
         let socket = try Socket(context, type: type)
         try socket.setMaxMessageSize(maximumMessage)
-        try socket.setImmediate(true)
+        try socket.setImmediate(immediate)
         try socket.setReconnectInterval(milliseconds: 100, maximum: 5000)
         try socket.setSendHighWaterMark(10_000)
         try socket.connect(endpoint)
@@ -66,13 +71,17 @@ enum Sockets {
 
 /// Counts frames dropped as malformed, and says so in the log at most once a minute.
 struct MalformedCounter {
+    let counters: ServiceCounters
     private(set) var count = 0
     private var lastLogged = Timestamp.zero
     private var sinceLogged = 0
 
+    init(_ counters: ServiceCounters) { self.counters = counters }
+
     mutating func record(_ reason: String, from origin: String, now: Timestamp, log: Log) {
         count += 1
         sinceLogged += 1
+        counters.countMalformed()
         if now.since(lastLogged) >= 60_000 {
             log.warning("dropped a malformed message", ["from": origin, "why": reason, "dropped": String(sinceLogged), "total": String(count)])
             lastLogged = now

@@ -73,33 +73,9 @@ public enum WorkerService {
             return poller
         }
         var poller = makePoller()
-        core.start(now: clock.now())
-        log.info("started", ["session": String(session), "slots": String(settings.configuration.slots), "shards": settings.shards.joined(separator: ",")])
-        control.ready()
 
-        while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
-            control.doorbell.drain()
-            let now = clock.now()
-            for ending in endings.take() {
-                guard let attempt = attempts.removeValue(forKey: ending.ref) else { continue }  // Abandoned.
-                attempt.output?.close()
-                core.attemptEnded(
-                    ending.ref, outcome: ending.outcome, exitCode: ending.exitCode,
-                    output: CommandRunner.tail(of: attempt.log), log: "\(host):\(attempt.log)", error: ending.error,
-                    data: ending.data, now: now)
-            }
-            for (index, dealer) in dealers.enumerated() where poller.ready(index).contains(.readable) {
-                while let frames = try dealer.receive(dontWait: true) {
-                    guard frames.count == 1, let message = try? Message.decode(frames[0]) else {
-                        log.warning("dropped a malformed message", ["from": settings.shards[index]])
-                        continue
-                    }
-                    core.received(message, on: index, now: now)
-                }
-            }
-            core.tick(now: now)
-            for effect in core.finishTurn(now: now) {
+        func carryOut(_ effects: [WorkerEffect]) throws {
+            for effect in effects {
                 switch effect {
                 case .send(let link, let message):
                     _ = try dealers[link].send(message.encoded(), dontWait: true)
@@ -121,6 +97,40 @@ public enum WorkerService {
                     log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
                 }
             }
+        }
+
+        core.start(now: clock.now())
+        try carryOut(core.finishTurn(now: clock.now()))
+        log.info("started", ["session": String(session), "slots": String(settings.configuration.slots), "shards": settings.shards.joined(separator: ",")])
+        control.ready()
+
+        while !control.isStopping {
+            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            control.doorbell.drain()
+            let now = clock.now()
+            for ending in endings.take() {
+                guard let attempt = attempts.removeValue(forKey: ending.ref) else { continue }  // Abandoned.
+                attempt.output?.close()
+                let output = CommandRunner.tail(of: attempt.log)
+                var error = ending.error
+                if ending.outcome == .failed, let last = output.split(separator: "\n").last(where: { !$0.allSatisfy(\.isWhitespace) }) {
+                    error += ": " + last.prefix(200)
+                }
+                core.attemptEnded(
+                    ending.ref, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
+                    log: "\(host):\(attempt.log)", error: error, data: ending.data, now: now)
+            }
+            for (index, dealer) in dealers.enumerated() where poller.ready(index).contains(.readable) {
+                while let frames = try dealer.receive(dontWait: true) {
+                    guard frames.count == 1, let message = try? Message.decode(frames[0]) else {
+                        log.warning("dropped a malformed message", ["from": settings.shards[index]])
+                        continue
+                    }
+                    core.received(message, on: index, now: now)
+                }
+            }
+            core.tick(now: now)
+            try carryOut(core.finishTurn(now: now))
         }
         // Stopping: running commands are terminated; their leases return to the shards when this worker
         // is declared gone, and the tasks run again elsewhere.

@@ -1,0 +1,112 @@
+import Core
+import Foundation
+import Runtime
+import Wire
+
+/// The commands that talk to a running Baton: apply, start, status, runs, flows.
+enum ClientCommands {
+    static func apply(files: [String], target: Target, json: Bool, console: any Console) throws(CommandFailure) -> ExitCode {
+        var entries: [JSON] = []
+        for file in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw CommandFailure(code: .failure, message: "\(file): cannot read it (no such file, or not UTF-8 text)")
+            }
+            entries.append(.object([("path", .string(file)), ("text", .string(text))]))
+        }
+        let body = try Client(target).call("apply", .object([("files", .array(entries))]))
+        if json {
+            console.out(body.rendered(pretty: true))
+        } else {
+            for flow in body["flows"]?.array ?? [] {
+                let name = flow["flow"]?.string ?? "?"
+                let version = flow["version"]?.integer ?? 0
+                let changed = flow["changed"]?.bool == true
+                console.out("\(changed ? "applied" : "unchanged") \(name) v\(version) (\(flow["jobs"]?.integer ?? 0) jobs, shard \(flow["shard"]?.integer ?? 0))")
+            }
+        }
+        return .success
+    }
+
+    static func start(
+        flow: String, params: [String: String], key: String?, wait: Bool, json: Bool, target: Target, console: any Console
+    ) throws(CommandFailure) -> ExitCode {
+        let client = try Client(target)
+        var request: [(String, JSON)] = [("flow", .string(flow)), ("params", .strings(params))]
+        if let key { request.append(("key", .string(key))) }
+        let started = try client.call("start", .object(request))
+        guard let run = started["run"]?.integer else { throw CommandFailure(code: .unavailable, message: "the reply named no run") }
+        if !wait {
+            console.out(json ? started.rendered(pretty: true) : "started run \(run) of \(flow) (entry moment \(started["moment"]?.integer ?? 0))")
+            return .success
+        }
+        if !json { console.out("run \(run) of \(flow) started; waiting for it to end") }
+        let final = try RunWatcher(client: client, console: json ? SilentConsole() : console).watch(UInt64(run))
+        if json {
+            console.out(final.rendered(pretty: true))
+        } else {
+            console.out("")
+            for line in Formatting.runDetail(final) { console.out(line) }
+        }
+        return final["run"]?["state"]?.string == "succeeded" ? .success : .failure
+    }
+
+    static func status(run: UInt64?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let client = try Client(target)
+        guard let run else {
+            let body = try client.call("runs", .object([("limit", .number(20))]))
+            let runs = body["runs"]?.array ?? []
+            if json {
+                console.out(body.rendered(pretty: true))
+            } else if runs.isEmpty {
+                console.out("no runs yet: start one with `baton start PRODUCT/FLOW`")
+            } else {
+                let active = runs.filter { !["succeeded", "failed", "stopped"].contains($0["state"]?.string ?? "") }
+                console.out("\(active.count) run\(active.count == 1 ? "" : "s") in progress; the latest \(runs.count):")
+                for line in Formatting.runList(runs) { console.out(line) }
+            }
+            return .success
+        }
+        let body = try client.call("status", .object([("run", .number(run))]))
+        if json {
+            console.out(body.rendered(pretty: true))
+        } else {
+            for line in Formatting.runDetail(body) { console.out(line) }
+        }
+        return .success
+    }
+
+    static func runs(flow: String?, limit: Int, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        var request: [(String, JSON)] = [("limit", .number(limit))]
+        if let flow { request.append(("flow", .string(flow))) }
+        let body = try Client(target).call("runs", .object(request))
+        if json {
+            console.out(body.rendered(pretty: true))
+        } else {
+            for line in Formatting.runList(body["runs"]?.array ?? []) { console.out(line) }
+        }
+        return .success
+    }
+
+    static func flows(json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let body = try Client(target).call("flows")
+        if json {
+            console.out(body.rendered(pretty: true))
+            return .success
+        }
+        var rows = [["FLOW", "VERSION", "JOBS", "SHARD", "APPLIED"]]
+        for flow in body["flows"]?.array ?? [] {
+            rows.append([
+                flow["flow"]?.string ?? "?", String(flow["version"]?.integer ?? 0), String(flow["jobs"]?.integer ?? 0),
+                String(flow["shard"]?.integer ?? 0), Formatting.time(flow["applied"]?.integer ?? 0),
+            ])
+        }
+        for line in Formatting.table(rows) { console.out(line) }
+        return .success
+    }
+}
+
+/// A console that discards everything.
+final class SilentConsole: Console {
+    func out(_ text: String) {}
+    func err(_ text: String) {}
+}

@@ -1,0 +1,56 @@
+import Core
+import Foundation
+import Runtime
+import Wire
+
+/// `baton demo`: the example flow on an embedded Baton, with live progress and a table at the end.
+enum Demo {
+    static func run(file: String, data: String, console: any Console) throws(CommandFailure) -> ExitCode {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw CommandFailure(code: .failure, message: "\(file): cannot read it; run the demo from Baton's folder, or name a flow file")
+        }
+        let definition: FlowDefinition
+        switch FlowFile.parse(text, file: file) {
+        case .success(let parsed): definition = parsed
+        case .failure(let error): throw CommandFailure(code: .failure, message: error.description)
+        }
+        try? FileManager.default.removeItem(atPath: data)
+        let lock = try DataLock(data)
+        defer { lock.release() }
+        var options = EmbeddedCluster.Options(data: data)
+        options.api = nil
+        options.log = .error
+        let cluster: EmbeddedCluster
+        do {
+            cluster = try EmbeddedCluster(options)
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot start an embedded Baton: \(error)")
+        }
+        defer { cluster.stop() }
+        let client: Client
+        do {
+            client = Client(api: try APIClient(endpoint: cluster.api[0], context: cluster.context))
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot reach the embedded Baton: \(error)")
+        }
+        console.out("Baton demo: 1 shard, 2 workers × 4 slots, everything in this process; data in \(data)/")
+        let applied = try client.call("apply", .object([("files", .array([.object([("path", .string(file)), ("text", .string(text))])]))]))
+        let version = applied["flows"]?.array?.first?["version"]?.integer ?? 1
+        console.out("applied \(definition.qualifiedName) v\(version): \(definition.jobs.count) jobs from \(file)")
+        let started = try client.call("start", .object([("flow", .string(definition.qualifiedName))]))
+        let run = UInt64(started["run"]?.integer ?? 0)
+        console.out("started run \(run) (entry moment \(started["moment"]?.integer ?? 0))\n")
+        let final = try RunWatcher(client: client, console: console).watch(run)
+        console.out("")
+        for line in Formatting.runDetail(final) { console.out(line) }
+        let succeeded = final["run"]?["state"]?.string == "succeeded"
+        console.out("")
+        console.out(succeeded ? "Every job succeeded. The jobs' output is kept in \(data)/logs/." : "The run did not succeed.")
+        return succeeded ? .success : .failure
+    }
+}
+
+extension Client {
+    /// A client over an existing connection (the demo's inproc one).
+    init(api: APIClient) { self.api = api }
+}

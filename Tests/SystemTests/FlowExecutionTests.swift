@@ -1,0 +1,170 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Store
+import Testing
+import Wire
+import ZeroMQ
+
+/// Flows through every service, over real sockets and real SQLite files, in one process.
+@Suite(.serialized) struct FlowExecutionTests {
+    enum Transport: String, CaseIterable, CustomStringConvertible {
+        case inproc, tcp
+        var description: String { rawValue }
+    }
+
+    /// A command that records its start and end in the trace file, doing `work` in between.
+    static func traced(_ work: String = "true") -> String {
+        #"echo "start $BATON_JOB $BATON_ATTEMPT" >> "$BATON_PARAM_trace"; \#(work) || exit $?; echo "end $BATON_JOB $BATON_ATTEMPT" >> "$BATON_PARAM_trace""#
+    }
+
+    /// a → (b, c, flaky) → d → five fan-out jobs → fanin; lonely stands alone. flaky fails twice first.
+    static var flow: String {
+        var jobs: [JSON] = [
+            traceJob("a", after: []), traceJob("b", after: ["a"]), traceJob("c", after: ["a"]),
+            traceJob("flaky", after: ["a"], work: #"[ "$BATON_ATTEMPT" -ge 3 ]"#, retries: 2),
+            traceJob("d", after: ["b", "c", "flaky"]), traceJob("lonely", after: []),
+        ]
+        for index in 1...5 { jobs.append(traceJob("fan\(index)", after: ["d"])) }
+        jobs.append(traceJob("fanin", after: (1...5).map { "fan\($0)" }))
+        return JSON.object([
+            ("product", .string("trace")), ("flow", .string("shape")), ("params", .object([("trace", .string(""))])),
+            ("jobs", .array(jobs)),
+        ]).rendered()
+    }
+
+    static func traceJob(_ name: String, after: [String], work: String = "true", retries: Int = 0) -> JSON {
+        .object([
+            ("name", .string(name)), ("after", .array(after.map(JSON.string))), ("run", .string(traced(work))),
+            ("retries", .number(retries)), ("backoff", .string("20ms")),
+        ])
+    }
+
+    @Test(arguments: Transport.allCases)
+    func jobsRunAfterTheirPredecessorsOnceEachAndRetriesAreCounted(over transport: Transport) throws {
+        try withTemporaryFolder { folder in
+            var options = EmbeddedCluster.Options(data: folder)
+            options.overTCP = transport == .tcp
+            let cluster = try EmbeddedCluster(options)
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            try client.apply([Self.flow])
+            let trace = "\(folder)/trace"
+            let run = try client.start("trace/shape", params: ["trace": trace])
+            let status = try client.waitForRun(run)
+            #expect(status["run"]?["state"]?.string == "succeeded", "\(status.rendered(pretty: true))")
+
+            let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            let definition = try FlowFile.parse(Self.flow, file: "shape").get()
+            let graph = FlowGraph(definition)
+            for (index, name) in graph.names.enumerated() {
+                let firstStart = try #require(lines.firstIndex { $0[0] == "start" && $0[1] == name }, "\(name) never started")
+                for predecessor in graph.predecessors[index] {
+                    let lastEnd = try #require(lines.lastIndex { $0[0] == "end" && $0[1] == graph.names[predecessor] })
+                    #expect(lastEnd < firstStart, "\(name) started before \(graph.names[predecessor]) ended")
+                }
+                let starts = lines.filter { $0[0] == "start" && $0[1] == name }.count
+                let expected = name == "flaky" ? 3 : 1
+                #expect(starts == expected, "\(name) started \(starts) times")
+                #expect(job(status, name)?["attempts"]?.integer == Int64(expected))
+                #expect(job(status, name)?["state"]?.string == "succeeded")
+            }
+            // Each job was submitted to the shard once: one row per job in the shard's store.
+            let store = try ShardStore(path: "\(folder)/shard-1.db")
+            let rows = try store.database.prepare("SELECT job, COUNT(*) FROM jobs WHERE run = ? GROUP BY job")
+            rows.bind(1, Int64(run))
+            var counts: [String: Int] = [:]
+            while try rows.step() { counts[rows.text(0)] = rows.int(1) }
+            rows.reset()
+            store.database.close()
+            #expect(counts == Dictionary(uniqueKeysWithValues: graph.names.map { ($0, 1) }))
+        }
+    }
+
+    @Test func aTimeoutKillsTheRunawayProcessGroupAndFailsTheRunWhileOtherBranchesFinish() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            let flow = JSON.object([
+                ("product", .string("ops")), ("flow", .string("runaway")),
+                ("jobs", .array([
+                    .object([("name", .string("stuck")), ("timeout", .string("1s")),
+                             ("run", .string(#"sleep 300 & echo $! > "$BATON_PARAM_pidfile"; wait"#))]),
+                    .object([("name", .string("after-stuck")), ("after", .array([.string("stuck")])), ("run", .string("true"))]),
+                    .object([("name", .string("independent")), ("run", .string("true"))]),
+                ])),
+            ]).rendered()
+            try client.apply([flow])
+            let pidfile = "\(folder)/sleep.pid"
+            let run = try client.start("ops/runaway", params: ["pidfile": pidfile])
+            let status = try client.waitForRun(run)
+            #expect(status["run"]?["state"]?.string == "failed")
+            #expect(job(status, "stuck")?["state"]?.string == "failed")
+            #expect(job(status, "stuck")?["detail"]?.string?.hasPrefix("timed out after 1s") == true)
+            #expect(job(status, "after-stuck")?["state"]?.string == "skipped")
+            #expect(job(status, "independent")?["state"]?.string == "succeeded")
+            // The shell's child, in the same process group, was killed with it.
+            let pid = try #require(Int32(String(contentsOfFile: pidfile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(!isRunning(pid), "sleep \(pid) outlived its timed-out job")
+        }
+    }
+
+    /// Whether `pid` is a live process (a zombie waiting for its parent counts as dead).
+    func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        let state = stat.split(separator: ")").last?.split(separator: " ").first
+        return state != "Z"
+    }
+
+    @Test func badStartsAreRefusedClearlyAndChangeNothing() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            try client.apply([String(contentsOfFile: "\(repositoryRoot)/examples/payments-end-of-day.json", encoding: .utf8)])
+            let cases: [(JSON, Status, String)] = [
+                (.object([("flow", .string("payments/nightly"))]), .notFound, "unknown flow \"nightly\" of product \"payments\""),
+                (.object([("flow", .string("treasury/end-of-day"))]), .notFound, "unknown product \"treasury\""),
+                (.object([("flow", .string("payments/end-of-day")), ("params", .object([("regoin", .string("x"))]))]), .invalid,
+                 "parameter \"regoin\" is not declared by payments/end-of-day (it declares: region)"),
+            ]
+            for (body, status, message) in cases {
+                let reply = try client.call("start", body)
+                #expect(reply.status == status)
+                #expect(reply.errorText.contains(message), "\(reply.errorText)")
+            }
+            #expect(try client.call("runs").body["runs"]?.array?.isEmpty == true)
+        }
+    }
+
+    @Test func malformedFramesAreDroppedAndCountedWhileEveryoneElseIsServed() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            let shard = try ZeroMQ.Socket(cluster.context, type: .dealer)
+            try shard.connect(cluster.shardAddresses[0].work)
+            let api = try ZeroMQ.Socket(cluster.context, type: .dealer)
+            try api.connect(cluster.api[0])
+            try shard.send(Array("not baton at all".utf8))
+            try shard.send([0x42, 0x54, 0x4E, 0x01, 0x05, 0xFF])  // RESULTS cut short.
+            try api.send([0x42, 0x54, 0x4E, 0x01, 0x7F])  // No such message.
+            // A worker of another version is told so.
+            try shard.send([0x42, 0x54, 0x4E, 0x02, 0x01])
+            try shard.setReceiveTimeout(milliseconds: 5000)
+            let reply = try #require(try shard.receive())
+            guard case .disconnect(let disconnect) = try Message.decode(reply[0]) else { Issue.record("no DISCONNECT"); return }
+            #expect(disconnect.status == .versionNotSupported)
+            #expect(disconnect.reason == "protocol version 2 is not supported; this shard speaks 1")
+
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            try client.apply([String(contentsOfFile: "\(repositoryRoot)/examples/payments-end-of-day.json", encoding: .utf8)])
+            let status = try client.waitForRun(try client.start("payments/end-of-day"))
+            #expect(status["run"]?["state"]?.string == "succeeded")
+            #expect(cluster.counters["shard-1"]!.malformed == 3)
+            #expect(cluster.counters["management"]!.malformed == 1)
+        }
+    }
+}
