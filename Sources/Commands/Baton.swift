@@ -54,6 +54,9 @@ public enum Baton {
         case .runs(let flow, let limit, let json, let target):
             try ClientCommands.runs(flow: flow, limit: limit, json: json, target: target, console: console)
         case .flows(let json, let target): try ClientCommands.flows(json: json, target: target, console: console)
+        case .serve(let role, let config): try Serve.run(role, config: config, console: console)
+        case .up(let config): try Up.up(config: config, console: console)
+        case .down(let config): try Up.down(config: config, console: console)
         case .help, .version, .validate: preconditionFailure("handled by run(_:console:)")
         }
     }

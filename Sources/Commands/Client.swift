@@ -16,6 +16,9 @@ struct Client {
     /// Finds the management API: `--api`, `BATON_API`, or the `api` file in the data folder.
     init(_ target: Target) throws(CommandFailure) {
         var endpoint = target.api
+        if endpoint == nil, let file = target.config {
+            endpoint = try Cluster.load(file).management.api
+        }
         if endpoint == nil {
             let file = "\(target.data)/api"
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {

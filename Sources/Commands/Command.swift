@@ -20,17 +20,46 @@ public enum Command: Equatable, Sendable {
     case runs(flow: String?, limit: Int, json: Bool, target: Target)
     /// List the flows applied.
     case flows(json: Bool, target: Target)
+    /// Run one service of a cluster in this process.
+    case serve(ServiceRole, config: String)
+    /// Start every service of a cluster as background processes on this machine.
+    case up(config: String)
+    /// Stop the processes `up` started.
+    case down(config: String)
+}
+
+/// Which service a process of a cluster runs.
+public enum ServiceRole: Equatable, Sendable {
+    case management
+    case flow
+    case shard(id: UInt32)
+    case worker(pool: String?, index: Int)
+    case timer
+
+    /// The process's name in logs and pid files: `shard-2`, `worker-general-1`.
+    public func name(pool resolved: String? = nil) -> String {
+        switch self {
+        case .management: "management"
+        case .flow: "flow"
+        case .shard(let id): "shard-\(id)"
+        case .worker(let pool, let index): "worker-\(resolved ?? pool ?? "pool")-\(index)"
+        case .timer: "timer"
+        }
+    }
 }
 
 /// Which running Baton a client command talks to.
 public struct Target: Equatable, Sendable {
     /// The management API endpoint, if given with `--api` or `BATON_API`.
     public var api: String?
+    /// A cluster file, whose management API to use, if given with `--config` or `BATON_CONFIG`.
+    public var config: String?
     /// The data folder of a `baton dev`, whose `api` file names its endpoint.
     public var data: String
 
-    public init(api: String? = nil, data: String = ".baton") {
+    public init(api: String? = nil, config: String? = nil, data: String = ".baton") {
         self.api = api
+        self.config = config
         self.data = data
     }
 }

@@ -7,11 +7,26 @@ public enum CommandParser {
     public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> Command {
         guard let name = arguments.first else { return .help(topic: nil) }
         let rest = Array(arguments.dropFirst())
-        let targetOptions: Set<String> = ["--api", "--data"]
+        let targetOptions: Set<String> = ["--api", "--data", "--config"]
         func target(_ arguments: Arguments) throws(UsageError) -> Target {
-            Target(
-                api: try arguments.single("--api", command: name) ?? environment["BATON_API"],
-                data: try arguments.single("--data", command: name) ?? ".baton")
+            let api = try arguments.single("--api", command: name)
+            let config = try arguments.single("--config", command: name)
+            let data = try arguments.single("--data", command: name)
+            if [api, config, data].compactMap({ $0 }).count > 1 {
+                throw UsageError("give one of --api, --config and --data", command: name)
+            }
+            // An explicit choice wins over the environment; BATON_API over BATON_CONFIG.
+            let explicit = api != nil || config != nil || data != nil
+            return Target(
+                api: api ?? (explicit ? nil : environment["BATON_API"]),
+                config: config ?? (explicit || environment["BATON_API"] != nil ? nil : environment["BATON_CONFIG"]),
+                data: data ?? ".baton")
+        }
+        func clusterFile(_ arguments: Arguments) throws(UsageError) -> String {
+            guard let file = try arguments.single("--config", command: name) ?? environment["BATON_CONFIG"] else {
+                throw UsageError("give the cluster file with --config FILE (or BATON_CONFIG)", command: name)
+            }
+            return file
         }
         switch name {
         case "-h", "--help", "help":
@@ -98,6 +113,32 @@ public enum CommandParser {
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             return .flows(json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "manager", "flow", "timer", "up", "down":
+            let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            let file = try clusterFile(arguments)
+            switch name {
+            case "manager": return .serve(.management, config: file)
+            case "flow": return .serve(.flow, config: file)
+            case "timer": return .serve(.timer, config: file)
+            case "up": return .up(config: file)
+            default: return .down(config: file)
+            }
+        case "shard":
+            let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config", "--id"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            guard let id = try number(arguments, "--id", in: 1...65535, command: name) else {
+                throw UsageError("give the shard's ID with --id N", command: name)
+            }
+            return .serve(.shard(id: UInt32(id)), config: try clusterFile(arguments))
+        case "worker":
+            let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config", "--pool", "--index"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            let index = try number(arguments, "--index", in: 1...65535, command: name) ?? 1
+            return .serve(.worker(pool: try arguments.single("--pool", command: name), index: index), config: try clusterFile(arguments))
         default:
             var message = "unknown command \"\(name)\""
             if let suggestion = closest(to: name) { message += " (did you mean \"\(suggestion)\"?)" }

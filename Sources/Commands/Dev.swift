@@ -90,7 +90,7 @@ final class DataLock {
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
-            throw CommandFailure(code: .failure, message: "another Baton is using \(folder); stop it, or give another --data")
+            throw CommandFailure(code: .failure, message: "another Baton process is using \(folder) (it holds \(folder)/lock); stop it first")
         }
     }
 

@@ -17,6 +17,9 @@ public enum Message: Equatable, Sendable {
     case cancel(Cancel)
     case heartbeat
     case disconnect(Disconnect)
+    case demand(Demand)
+    case recall(Recall)
+    case recalled(Recalled)
     case submit(Submit)
     case control(Control)
     case controlResult(ControlResult)
@@ -51,6 +54,9 @@ public enum MessageID: UInt8, Sendable, CaseIterable {
     case cancel = 0x07
     case heartbeat = 0x08
     case disconnect = 0x09
+    case demand = 0x0A
+    case recall = 0x0B
+    case recalled = 0x0C
     case submit = 0x10
     case control = 0x11
     case controlResult = 0x12
@@ -83,6 +89,9 @@ extension Message {
         case .cancel: .cancel
         case .heartbeat: .heartbeat
         case .disconnect: .disconnect
+        case .demand: .demand
+        case .recall: .recall
+        case .recalled: .recalled
         case .submit: .submit
         case .control: .control
         case .controlResult: .controlResult
@@ -112,6 +121,9 @@ extension Message {
         case .cancel(let body): body
         case .heartbeat: nil
         case .disconnect(let body): body
+        case .demand(let body): body
+        case .recall(let body): body
+        case .recalled(let body): body
         case .submit(let body): body
         case .control(let body): body
         case .controlResult(let body): body
@@ -169,6 +181,9 @@ extension Message {
         case .cancel: message = .cancel(try Cancel(from: &reader))
         case .heartbeat: message = .heartbeat
         case .disconnect: message = .disconnect(try Disconnect(from: &reader))
+        case .demand: message = .demand(try Demand(from: &reader))
+        case .recall: message = .recall(try Recall(from: &reader))
+        case .recalled: message = .recalled(try Recalled(from: &reader))
         case .submit: message = .submit(try Submit(from: &reader))
         case .control: message = .control(try Control(from: &reader))
         case .controlResult: message = .controlResult(try ControlResult(from: &reader))

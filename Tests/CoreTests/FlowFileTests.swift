@@ -140,9 +140,9 @@ import Testing
             """
         #expect(
             problems(text) == [
-                "f.json:1:31: field \"shedule\": unknown field (known fields: product, flow, description, params, jobs)",
+                "f.json:1:31: field \"shedule\": unknown field (known fields: product, flow, description, params, on_failure, jobs)",
                 "f.json:2:32: job \"a\": field \"retry\": unknown field (did you mean \"retries\"?)",
-                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, retries, timeout, backoff, priority, params, type, tags, description)",
+                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, retries, timeout, backoff, priority, params, type, tags, description, on_failure)",
             ])
     }
 
@@ -212,5 +212,19 @@ import Testing
 
     @Test func invalidJSONIsReportedWithItsPosition() {
         #expect(problems("{\"product\": \"p\",\n  \"jobs\": [}") == ["f.json:2:12: invalid JSON: expected a value, found '}'"])
+    }
+
+    @Test func failurePolicyIsReadForTheFlowAndEachJob() throws {
+        let text = """
+            {"product": "p", "flow": "f", "on_failure": "fail-run", "jobs": [
+              {"name": "a", "run": "true"}, {"name": "b", "run": "true", "on_failure": "finish-branches"}]}
+            """
+        let flow = try FlowFile.parse(text, file: "f").get()
+        #expect(flow.failurePolicy(of: 0) == .failRun)
+        #expect(flow.failurePolicy(of: 1) == .finishBranches)
+        #expect(try FlowFile.parse(flow.json.rendered(), file: "c").get() == flow)
+        #expect(
+            problems(#"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true", "on_failure": "stop"}]}"#)
+                == ["f.json:1:83: job \"a\": field \"on_failure\": expected \"finish-branches\" or \"fail-run\", found \"stop\""])
     }
 }

@@ -1,4 +1,5 @@
 import Core
+import Foundation
 import Testing
 import Wire
 
@@ -165,10 +166,65 @@ struct SchedulerHarness {
         #expect(restarted.cursors[2]!.sequence == 2)
     }
 
+    @Test func jobsRestoredAsTheStoreHoldsThemAreResentOnceThenAfterTheInitialDelay() throws {
+        let definition = try FlowFile.parse(SchedulerHarness.diamond, file: "x").get()
+        // What the store gives back: bare jobs, no resend delay of their own.
+        var jobs = definition.jobs.map { ScheduledJob(name: $0.name) }
+        jobs[0].state = .submitted
+        jobs[4].state = .running
+        let stored = ScheduledRun(
+            id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition,
+            jobs: jobs, state: .running, started: .zero, finished: .zero, detail: "")
+        let now = Timestamp(milliseconds: 1_000)
+        var core = SchedulerCore(
+            configuration: SchedulerConfiguration(shards: [2]), epoch: 2, restoring: SchedulerSnapshot(runs: [stored]), now: now)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["extract", "audit"])
+        core.tick(now: now.adding(milliseconds: 1999))
+        #expect(core.finishTurn(now: now).submits.isEmpty)
+        core.tick(now: now.adding(milliseconds: 2000))
+        #expect(core.finishTurn(now: now).submits[2]?.count == 2)
+    }
+
     @Test func anInvalidDefinitionIsRefusedAndChangesNothing() {
         var scheduler = SchedulerHarness()
         let turn = scheduler.operation(SchedulerHarness.start(definition: "{\"product\": 1}"))
         #expect(turn.answers.map(\.1.status) == [.invalid])
         #expect(turn.runs.isEmpty && turn.submits.isEmpty)
+    }
+
+    @Test func underFailRunAFailureFailsTheRunAtOnceAndTheShardCancelsTheRest() {
+        var scheduler = SchedulerHarness()
+        let definition = SchedulerHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = scheduler.operation(SchedulerHarness.start(definition: definition))
+        _ = scheduler.report([("extract", .succeeded)])
+        let failed = scheduler.report([("check", .failed)])
+        #expect(failed.updates?.updates.last?.state == .failed)
+        #expect(failed.updates?.updates.last?.detail.hasSuffix("(on_failure: fail-run, so the run failed at once)") == true)
+        #expect(failed.controlSends.map(\.1.action) == [.cancelRun])
+        #expect(failed.controls.count == 1)
+        let run = scheduler.core.runs[1]!
+        #expect(run.jobs[3].state == .skipped)
+        // The cancellation is resent until the shard answers.
+        scheduler.now = scheduler.now.adding(milliseconds: 2000)
+        scheduler.core.tick(now: scheduler.now)
+        #expect(scheduler.core.finishTurn(now: scheduler.now).controlSends.count == 1)
+        scheduler.core.controlResultReceived(ControlResult(request: 1, status: .ok), now: scheduler.now)
+        #expect(scheduler.core.finishTurn(now: scheduler.now).answeredControls == [1])
+        // Jobs report cancelled afterwards; the run stays failed, and nothing new is submitted.
+        let after = scheduler.report([("load", .cancelled), ("audit", .succeeded)])
+        #expect(after.submits.isEmpty)
+        #expect(scheduler.core.runs[1]!.state == .failed)
+    }
+
+    @Test func eachReleaseAndEachSuccessActedOnIsMarkedForTheStoreOnce() {
+        var scheduler = SchedulerHarness()
+        let started = scheduler.operation(SchedulerHarness.start())
+        #expect(started.jobs.filter(\.released).map(\.job.name).sorted() == ["audit", "extract"])
+        let succeeded = scheduler.report([("extract", .succeeded)])
+        #expect(succeeded.jobs.filter(\.succeeded).map(\.job.name) == ["extract"])
+        #expect(succeeded.jobs.filter(\.released).map(\.job.name).sorted() == ["check", "load"])
+        let again = scheduler.report([("extract", .succeeded)])
+        #expect(again.jobs.isEmpty)
     }
 }

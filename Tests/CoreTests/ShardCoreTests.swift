@@ -296,4 +296,53 @@ struct ShardHarness {
         #expect(turn.beacon == Beacon(publisher: "shard-1", epoch: 1, sequence: 1))
         #expect(shard.core.nextDeadline() == shard.now.adding(milliseconds: 1000))
     }
+
+    @Test func aWorkerOutOfCreditIsToldOfWorkOncePerHeartbeatAndCanRecallUnusedCredit() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a"), ShardHarness.job("b")])
+        let first = shard.send(ShardHarness.ready("w1", slots: 1), from: alice)
+        #expect(ShardHarness.tasks(in: first, to: alice).count == 1)
+        #expect(first.messages.contains { $0.0 == alice && $0.1 == .demand(Demand(pending: 1)) })
+        #expect(!shard.send(.heartbeat, from: alice).messages.contains { if case .demand = $0.1 { true } else { false } })
+        shard.advance(1000)
+        _ = shard.send(.heartbeat, from: alice)
+        #expect(shard.turns.last!.messages.contains { $0.1 == .demand(Demand(pending: 1)) })
+        // A worker with credit the shard cannot use takes it back.
+        let idle = shard.send(ShardHarness.ready("w2", slots: 3), from: bob)
+        #expect(ShardHarness.tasks(in: idle, to: bob).count == 1)
+        let recalled = shard.send(.recall(Recall(credit: 5)), from: bob)
+        #expect(recalled.messages.contains { $0.0 == bob && $0.1 == .recalled(Recalled(credit: 2)) })
+        _ = shard.submit([ShardHarness.job("c")])
+        #expect(ShardHarness.tasks(in: shard.turns.last!, to: bob).isEmpty)
+    }
+
+    @Test func cancellingARunCancelsWhatWaitsAtOnceAndSignalsWhatRuns() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("running", run: 5), ShardHarness.job("waiting", run: 5, retries: 0), ShardHarness.job("other", run: 6)])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)
+        #expect(leased.map(\.job) == ["running"])
+        shard.core.controlReceived(Control(request: 1, action: .cancelRun, run: 5, grace: 3000), from: bob, now: shard.now)
+        let turn = shard.turn()
+        #expect(turn.messages.contains { $0.0 == alice && $0.1 == .cancel(Cancel(grace: 3000, tasks: [leased[0].ref])) })
+        #expect(turn.messages.contains { $0.0 == bob && $0.1 == .controlResult(ControlResult(request: 1, status: .ok, detail: "2 jobs cancelled, 1 running task signalled")) })
+        #expect(Set(ShardHarness.states(turn)) == ["waiting:cancelled", "running:running"])
+        // The attempt stops; whatever it reports, the job ends cancelled and nothing runs again.
+        let stopped = shard.send(ShardHarness.result(leased[0], .failed), from: alice)
+        #expect(ShardHarness.states(stopped) == ["running:cancelled"])
+        _ = shard.send(.pull(Pull(credit: 5)), from: alice)
+        #expect(ShardHarness.tasks(in: shard.turns.last!, to: alice).map(\.job) == ["other"])
+        // Repeated, it changes nothing.
+        shard.core.controlReceived(Control(request: 1, action: .cancelRun, run: 5, grace: 3000), from: bob, now: shard.now)
+        #expect(shard.turn().updates == nil)
+    }
+
+    @Test func aCancelledTaskWhoseWorkerIsLostIsNotQueuedAgain() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", run: 5)])
+        _ = shard.send(ShardHarness.ready("w1", slots: 1), from: alice)
+        shard.core.controlReceived(Control(request: 1, action: .cancelJob, run: 5, job: "a", grace: 0), from: bob, now: shard.now)
+        _ = shard.turn()
+        let gone = shard.send(.disconnect(Disconnect(status: .ok, reason: "bye")), from: alice)
+        #expect(ShardHarness.states(gone) == ["a:cancelled"])
+    }
 }

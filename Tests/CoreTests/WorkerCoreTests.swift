@@ -142,4 +142,45 @@ struct WorkerHarness {
         guard case .results(let results) = WorkerHarness.sent(worker.turn()).first else { Issue.record("no RESULTS"); return }
         #expect(results.results.first?.outcome == .cancelled)
     }
+
+    @Test func creditParkedAtAnIdleShardIsRecalledForAShardThatHasWork() {
+        var worker = WorkerHarness(slots: 2, shards: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome(link: 0)
+        _ = worker.welcome(link: 1)
+        // Shard 0 used its credit; the freed slot went to shard 1, which is idle: all credit is parked there.
+        worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
+        _ = worker.turn()
+        worker.core.attemptEnded(TaskRef(task: 1, attempt: 1), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        _ = worker.turn()
+        #expect(worker.core.links[0].credit + worker.core.links[1].credit == 2)
+        if worker.core.links[0].credit > 0 {
+            worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(2)])), on: 0, now: worker.now)
+            _ = worker.turn()
+        }
+        #expect(worker.core.links[0].credit == 0)
+        // Shard 0 has more work: the worker recalls shard 1's unused credit, then gives it to shard 0.
+        worker.core.received(.demand(Demand(pending: 5)), on: 0, now: worker.now)
+        let recall = worker.turn()
+        let parked = UInt32(worker.core.links[1].credit)
+        #expect(recall.contains(.send(link: 1, .recall(Recall(credit: parked)))))
+        #expect(WorkerHarness.sent(worker.turn()).isEmpty)  // One RECALL at a time.
+        worker.core.received(.recalled(Recalled(credit: parked)), on: 1, now: worker.now)
+        #expect(worker.turn().contains(.send(link: 0, .pull(Pull(credit: parked)))))
+        #expect(worker.core.available == 0)
+    }
+
+    @Test func freedCreditGoesToDemandingShardsFirst() {
+        var worker = WorkerHarness(slots: 2, shards: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome(link: 0)
+        _ = worker.welcome(link: 1)
+        worker.core.received(.demand(Demand(pending: 9)), on: 1, now: worker.now)
+        worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
+        _ = worker.turn()
+        worker.core.attemptEnded(TaskRef(task: 1, attempt: 1), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        #expect(worker.turn().contains(.send(link: 1, .pull(Pull(credit: 1)))))
+    }
 }

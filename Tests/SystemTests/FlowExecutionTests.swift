@@ -111,6 +111,41 @@ import ZeroMQ
         }
     }
 
+    @Test func underFailRunAFailureCancelsRunningJobsAndSkipsTheRest() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            let flow = JSON.object([
+                ("product", .string("ops")), ("flow", .string("strict")), ("on_failure", .string("fail-run")),
+                ("jobs", .array([
+                    .object([("name", .string("long")), ("run", .string(#"sleep 300 & echo $! > "$BATON_PARAM_pidfile"; wait"#))]),
+                    .object([("name", .string("after-long")), ("after", .array([.string("long")])), ("run", .string("true"))]),
+                    .object([("name", .string("bad")), ("after", .array([.string("wait-for-long")])), ("run", .string("exit 7"))]),
+                    .object([("name", .string("wait-for-long")), ("run", .string(#"while [ ! -s "$BATON_PARAM_pidfile" ]; do sleep 0.05; done"#))]),
+                ])),
+            ]).rendered()
+            try client.apply([flow])
+            let pidfile = "\(folder)/long.pid"
+            let status = try client.waitForRun(try client.start("ops/strict", params: ["pidfile": pidfile]))
+            #expect(status["run"]?["state"]?.string == "failed")
+            #expect(status["run"]?["detail"]?.string?.contains("fail-run") == true)
+            #expect(job(status, "bad")?["state"]?.string == "failed")
+            #expect(job(status, "after-long")?["state"]?.string == "skipped")
+            // The cancellation reaches the worker, which stops the attempt's process group.
+            let clock = SystemClock()
+            let deadline = clock.now().adding(milliseconds: 10_000)
+            var long = job(status, "long")?["state"]?.string
+            while long != "cancelled" && clock.now() < deadline {
+                long = job(try client.call("status", .object([("run", .number(1))])).body, "long")?["state"]?.string
+                usleep(20_000)
+            }
+            #expect(long == "cancelled")
+            let pid = try #require(Int32(String(contentsOfFile: pidfile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(!isRunning(pid))
+        }
+    }
+
     /// Whether `pid` is a live process (a zombie waiting for its parent counts as dead).
     func isRunning(_ pid: Int32) -> Bool {
         guard kill(pid, 0) == 0 else { return false }

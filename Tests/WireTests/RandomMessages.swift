@@ -119,6 +119,9 @@ struct MessageFactory {
         case .cancel: .cancel(Cancel(grace: u32(), tasks: (0..<count()).map { _ in taskRef() }))
         case .heartbeat: .heartbeat
         case .disconnect: .disconnect(Disconnect(status: status(), reason: string()))
+        case .demand: .demand(Demand(pending: u32()))
+        case .recall: .recall(Recall(credit: u32()))
+        case .recalled: .recalled(Recalled(credit: u32()))
         case .submit: .submit(Submit(jobs: (0..<count()).map { _ in jobSpec() }))
         case .control:
             .control(

@@ -8,22 +8,37 @@ public struct FlowDefinition: Equatable, Sendable {
     public var description: String
     /// Declared parameters and their defaults; nil when the flow declares none (any may be given).
     public var params: [String: String]?
+    /// What a job's final failure does to the run, unless the job says otherwise.
+    public var onFailure: FailurePolicy
     /// The jobs in file order.
     public var jobs: [JobDefinition]
 
     public init(
         product: String, flow: String, description: String = "", params: [String: String]? = nil,
-        jobs: [JobDefinition]
+        onFailure: FailurePolicy = .finishBranches, jobs: [JobDefinition]
     ) {
         self.product = product
         self.flow = flow
         self.description = description
         self.params = params
+        self.onFailure = onFailure
         self.jobs = jobs
     }
 
+    /// The policy that applies when `job` fails for good.
+    public func failurePolicy(of job: Int) -> FailurePolicy { jobs[job].onFailure ?? onFailure }
+
     /// `product/flow`, the name operators use.
     public var qualifiedName: String { "\(product)/\(flow)" }
+}
+
+/// What a job's final failure (no retries left, or cancelled) does to its run.
+public enum FailurePolicy: String, Equatable, Sendable, CaseIterable {
+    /// Skip what depends on the failed job and let independent branches run to their end; the run
+    /// fails when nothing is left to run.
+    case finishBranches = "finish-branches"
+    /// Fail the run at once: skip every job not started, and cancel those queued or running.
+    case failRun = "fail-run"
 }
 
 /// One job of a flow.
@@ -58,6 +73,8 @@ public struct JobDefinition: Equatable, Sendable {
     public var tags: [String]
     /// What the job does, in words.
     public var description: String
+    /// What its final failure does to the run; nil for the flow's policy.
+    public var onFailure: FailurePolicy?
 
     /// The default delay before the first retry: one second.
     public static let defaultBackoff: Int64 = 1000
@@ -65,7 +82,7 @@ public struct JobDefinition: Equatable, Sendable {
     public init(
         name: String, after: [String] = [], action: Action, retries: Int = 0, timeout: Int64? = nil,
         backoff: Int64 = JobDefinition.defaultBackoff, priority: Int = 0, params: [String: String] = [:],
-        type: String? = nil, tags: [String] = [], description: String = ""
+        type: String? = nil, tags: [String] = [], description: String = "", onFailure: FailurePolicy? = nil
     ) {
         self.name = name
         self.after = after
@@ -78,6 +95,7 @@ public struct JobDefinition: Equatable, Sendable {
         self.type = type
         self.tags = tags
         self.description = description
+        self.onFailure = onFailure
     }
 
     /// The job type the shard accounts by: the declared one, else the handler's name, else `flow.job`.

@@ -14,11 +14,11 @@
 /// reference for every field.
 public enum FlowFile {
     /// The fields a flow may have.
-    public static let flowFields = ["product", "flow", "description", "params", "jobs"]
+    public static let flowFields = ["product", "flow", "description", "params", "on_failure", "jobs"]
     /// The fields a job may have.
     public static let jobFields = [
         "name", "after", "run", "handler", "retries", "timeout", "backoff", "priority", "params", "type", "tags",
-        "description",
+        "description", "on_failure",
     ]
     /// The most retries a job may declare.
     public static let maximumRetries = 100
@@ -46,67 +46,55 @@ public enum FlowFile {
 /// Walks a parsed flow file, collecting problems instead of stopping at the first.
 struct FlowValidator {
     let file: String
-    var problems: [FlowProblem] = []
+    var reader = FieldReader()
 
     init(file: String) { self.file = file }
 
-    mutating func report(_ at: JSON.Position, job: String? = nil, field: String? = nil, _ message: String) {
-        problems.append(FlowProblem(file: file, position: at, job: job, field: field, message: message))
-    }
-
-    /// The members of `object` by key, reporting repeated and unknown keys.
-    mutating func members(of object: [JSON.Member], allowed: [String], job: String?) -> [String: JSON] {
-        var byKey: [String: JSON] = [:]
-        var firstPosition: [String: JSON.Position] = [:]
-        for member in object {
-            if let first = firstPosition[member.key] {
-                report(member.keyPosition, job: job, field: member.key, "given twice (first at line \(first.line))")
-                continue
-            }
-            firstPosition[member.key] = member.keyPosition
-            guard allowed.contains(member.key) else {
-                var message = "unknown field"
-                if let suggestion = Names.suggestion(for: member.key, among: allowed) {
-                    message += " (did you mean \"\(suggestion)\"?)"
-                } else {
-                    message += " (known fields: \(allowed.joined(separator: ", ")))"
-                }
-                report(member.keyPosition, job: job, field: member.key, message)
-                continue
-            }
-            byKey[member.key] = member.value
-        }
-        return byKey
+    /// The problems found, as flow problems of this file.
+    var problems: [FlowProblem] {
+        reader.issues.map { FlowProblem(file: file, position: $0.position, job: $0.subject, field: $0.field, message: $0.message) }
     }
 
     mutating func flow(_ root: JSON) -> FlowDefinition? {
         guard let object = root.members else {
-            report(root.position, "a flow file holds one JSON object, found \(root.kindDescription)")
+            reader.report(root.position, "a flow file holds one JSON object, found \(root.kindDescription)")
             return nil
         }
-        let fields = members(of: object, allowed: FlowFile.flowFields, job: nil)
-        let product = requiredName(fields["product"], field: "product", job: nil, at: root.position)
-        let flow = requiredName(fields["flow"], field: "flow", job: nil, at: root.position)
-        let description = optionalString(fields["description"], field: "description", job: nil) ?? ""
-        let params = fields["params"].flatMap { parameters($0, job: nil) }
+        let fields = reader.members(of: object, allowed: FlowFile.flowFields, subject: nil)
+        let product = reader.requiredName(fields["product"], field: "product", subject: nil, at: root.position)
+        let flow = reader.requiredName(fields["flow"], field: "flow", subject: nil, at: root.position)
+        let description = reader.optionalString(fields["description"], field: "description", subject: nil) ?? ""
+        let params = fields["params"].flatMap { reader.parameters($0, subject: nil) }
+        let onFailure = fields["on_failure"].flatMap { policy($0, subject: nil) }
         let jobs = jobList(fields["jobs"], at: root.position, flow: flow ?? "flow")
         guard let product, let flow, let jobs else { return nil }
-        return FlowDefinition(product: product, flow: flow, description: description, params: params, jobs: jobs)
+        return FlowDefinition(
+            product: product, flow: flow, description: description, params: params, onFailure: onFailure ?? .finishBranches,
+            jobs: jobs)
+    }
+
+    mutating func policy(_ value: JSON, subject: String?) -> FailurePolicy? {
+        guard let text = value.string, let policy = FailurePolicy(rawValue: text) else {
+            let found = value.string.map { "\"\($0)\"" } ?? value.kindDescription
+            reader.report(value.position, subject: subject, field: "on_failure", "expected \"finish-branches\" or \"fail-run\", found \(found)")
+            return nil
+        }
+        return policy
     }
 
     // MARK: Jobs
 
     mutating func jobList(_ value: JSON?, at flowPosition: JSON.Position, flow: String) -> [JobDefinition]? {
         guard let value else {
-            report(flowPosition, field: "jobs", "missing: a flow needs at least one job")
+            reader.report(flowPosition, field: "jobs", "missing: a flow needs at least one job")
             return nil
         }
         guard let elements = value.array else {
-            report(value.position, field: "jobs", "expected an array of jobs, found \(value.kindDescription)")
+            reader.report(value.position, field: "jobs", "expected an array of jobs, found \(value.kindDescription)")
             return nil
         }
         if elements.isEmpty {
-            report(value.position, field: "jobs", "a flow needs at least one job")
+            reader.report(value.position, field: "jobs", "a flow needs at least one job")
             return nil
         }
         var jobs: [JobDefinition] = []
@@ -126,44 +114,45 @@ struct FlowValidator {
 
     mutating func job(_ element: JSON, number: Int, flow: String) -> JobDefinition? {
         guard let object = element.members else {
-            report(element.position, job: "#\(number)", "expected a job object, found \(element.kindDescription)")
+            reader.report(element.position, subject: "#\(number)", "expected a job object, found \(element.kindDescription)")
             return nil
         }
         // Name first, so that every later problem can name the job.
         let nameValue = object.first { $0.key == "name" }?.value
         let label = nameValue?.string.flatMap { Names.isValid($0) ? $0 : nil } ?? "#\(number)"
-        let fields = members(of: object, allowed: FlowFile.jobFields, job: label)
-        let jobName = requiredName(fields["name"], field: "name", job: label, at: element.position)
+        let fields = reader.members(of: object, allowed: FlowFile.jobFields, subject: label)
+        let jobName = reader.requiredName(fields["name"], field: "name", subject: label, at: element.position)
 
         let action: JobDefinition.Action?
         switch (fields["run"], fields["handler"]) {
         case (let run?, nil):
-            action = nonEmptyString(run, field: "run", job: label).map(JobDefinition.Action.command)
+            action = reader.nonEmptyString(run, field: "run", subject: label).map(JobDefinition.Action.command)
         case (nil, let handler?):
-            action = self.name(handler, field: "handler", job: label).map(JobDefinition.Action.handler)
+            action = reader.name(handler, field: "handler", subject: label).map(JobDefinition.Action.handler)
         case (.some, .some):
-            report(element.position, job: label, "give either \"run\" (a command) or \"handler\", not both")
+            reader.report(element.position, subject: label, "give either \"run\" (a command) or \"handler\", not both")
             action = nil
         case (nil, nil):
-            report(element.position, job: label, "missing \"run\" (a command) or \"handler\": a job must run something")
+            reader.report(element.position, subject: label, "missing \"run\" (a command) or \"handler\": a job must run something")
             action = nil
         }
 
-        let after = fields["after"].flatMap { nameList($0, field: "after", job: label) } ?? []
-        let retries = fields["retries"].flatMap { integer($0, field: "retries", job: label, in: 0...FlowFile.maximumRetries) }
-        let timeout = fields["timeout"].flatMap { duration($0, field: "timeout", job: label, allowZero: false) }
-        let backoff = fields["backoff"].flatMap { duration($0, field: "backoff", job: label, allowZero: true) }
-        let priority = fields["priority"].flatMap { integer($0, field: "priority", job: label, in: FlowFile.priorities) }
-        let params = fields["params"].flatMap { parameters($0, job: label) }
-        let type = fields["type"].flatMap { self.name($0, field: "type", job: label) }
-        let tags = fields["tags"].flatMap { nameList($0, field: "tags", job: label) } ?? []
-        let description = optionalString(fields["description"], field: "description", job: label) ?? ""
+        let after = fields["after"].flatMap { reader.nameList($0, field: "after", subject: label) } ?? []
+        let retries = fields["retries"].flatMap { reader.integer($0, field: "retries", subject: label, in: 0...FlowFile.maximumRetries) }
+        let timeout = fields["timeout"].flatMap { reader.duration($0, field: "timeout", subject: label, allowZero: false) }
+        let backoff = fields["backoff"].flatMap { reader.duration($0, field: "backoff", subject: label, allowZero: true) }
+        let priority = fields["priority"].flatMap { reader.integer($0, field: "priority", subject: label, in: FlowFile.priorities) }
+        let params = fields["params"].flatMap { reader.parameters($0, subject: label) }
+        let type = fields["type"].flatMap { reader.name($0, field: "type", subject: label) }
+        let tags = fields["tags"].flatMap { reader.nameList($0, field: "tags", subject: label) } ?? []
+        let description = reader.optionalString(fields["description"], field: "description", subject: label) ?? ""
+        let onFailure = fields["on_failure"].flatMap { policy($0, subject: label) }
 
         guard let jobName, let action else { return nil }
         return JobDefinition(
             name: jobName, after: after, action: action, retries: retries ?? 0, timeout: timeout,
             backoff: backoff ?? JobDefinition.defaultBackoff, priority: priority ?? 0, params: params ?? [:],
-            type: type, tags: tags, description: description)
+            type: type, tags: tags, description: description, onFailure: onFailure)
     }
 
     /// Duplicate names, unknown and self dependencies, and cycles, across the whole flow.
@@ -171,7 +160,7 @@ struct FlowValidator {
         var firstLine: [String: Int] = [:]
         for (job, position) in zip(jobs, positions) {
             if let line = firstLine[job.name] {
-                report(position, job: job.name, field: "name", "the name is already used by the job at line \(line)")
+                reader.report(position, subject: job.name, field: "name", "the name is already used by the job at line \(line)")
             } else {
                 firstLine[job.name] = position.line
             }
@@ -181,147 +170,23 @@ struct FlowValidator {
             let afterPosition = elements.first { $0.position == position }?["after"]?.position ?? position
             for dependency in job.after {
                 if dependency == job.name {
-                    report(afterPosition, job: job.name, field: "after", "a job cannot run after itself")
+                    reader.report(afterPosition, subject: job.name, field: "after", "a job cannot run after itself")
                 } else if !known.contains(dependency) {
                     var message = "unknown job \"\(dependency)\""
                     if let suggestion = Names.suggestion(for: dependency, among: known) {
                         message += " (did you mean \"\(suggestion)\"?)"
                     }
-                    report(afterPosition, job: job.name, field: "after", message)
+                    reader.report(afterPosition, subject: job.name, field: "after", message)
                 }
             }
         }
         for cycle in FlowGraph.cycles(names: jobs.map(\.name), after: jobs.map(\.after)) {
             let path = (cycle + [cycle[0]]).map { "\"\($0)\"" }.joined(separator: " → ")
             let position = positions[jobs.firstIndex { $0.name == cycle[0] }!]
-            report(position, job: cycle[0], field: "after", "the jobs \(path) form a cycle, so none of them can start")
+            reader.report(position, subject: cycle[0], field: "after", "the jobs \(path) form a cycle, so none of them can start")
         }
     }
 
-    // MARK: Field readers
-
-    mutating func requiredName(_ value: JSON?, field: String, job: String?, at owner: JSON.Position) -> String? {
-        guard let value else {
-            report(owner, job: job, field: field, "missing")
-            return nil
-        }
-        return name(value, field: field, job: job)
-    }
-
-    mutating func name(_ value: JSON, field: String, job: String?) -> String? {
-        guard let text = value.string else {
-            report(value.position, job: job, field: field, "expected a name in a string, found \(value.kindDescription)")
-            return nil
-        }
-        guard Names.isValid(text) else {
-            report(
-                value.position, job: job, field: field,
-                "\"\(text)\" is not a valid name (1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit)")
-            return nil
-        }
-        return text
-    }
-
-    mutating func nonEmptyString(_ value: JSON, field: String, job: String?) -> String? {
-        guard let text = value.string else {
-            report(value.position, job: job, field: field, "expected a string, found \(value.kindDescription)")
-            return nil
-        }
-        guard !text.allSatisfy(\.isWhitespace) else {
-            report(value.position, job: job, field: field, "must not be empty")
-            return nil
-        }
-        return text
-    }
-
-    mutating func optionalString(_ value: JSON?, field: String, job: String?) -> String? {
-        guard let value else { return nil }
-        guard let text = value.string else {
-            report(value.position, job: job, field: field, "expected a string, found \(value.kindDescription)")
-            return nil
-        }
-        return text
-    }
-
-    mutating func integer(_ value: JSON, field: String, job: String?, in range: ClosedRange<Int>) -> Int? {
-        guard let number = value.integer, let whole = Int(exactly: number), range.contains(whole) else {
-            let found = value.integer.map { "\($0)" } ?? value.kindDescription
-            report(
-                value.position, job: job, field: field,
-                "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \(found)")
-            return nil
-        }
-        return whole
-    }
-
-    mutating func duration(_ value: JSON, field: String, job: String?, allowZero: Bool) -> Int64? {
-        guard let text = value.string else {
-            report(
-                value.position, job: job, field: field,
-                "expected a duration in a string such as \"30s\", found \(value.kindDescription)")
-            return nil
-        }
-        guard let milliseconds = DurationText.parse(text) else {
-            report(
-                value.position, job: job, field: field,
-                "\"\(text)\" is not a duration (write e.g. \"250ms\", \"30s\", \"5m\", \"1h30m\", \"2d\")")
-            return nil
-        }
-        guard milliseconds > 0 || allowZero, milliseconds <= FlowFile.maximumDuration else {
-            report(value.position, job: job, field: field, "\"\(text)\" is out of range (more than 0, at most 7d)")
-            return nil
-        }
-        return milliseconds
-    }
-
-    mutating func nameList(_ value: JSON, field: String, job: String?) -> [String]? {
-        guard let elements = value.array else {
-            report(value.position, job: job, field: field, "expected an array of names, found \(value.kindDescription)")
-            return nil
-        }
-        var names: [String] = []
-        for element in elements {
-            guard let name = name(element, field: field, job: job) else { continue }
-            if names.contains(name) {
-                report(element.position, job: job, field: field, "lists \"\(name)\" twice")
-            } else {
-                names.append(name)
-            }
-        }
-        return names
-    }
-
-    /// Parameters: an object whose values are strings, numbers or Booleans, kept as text.
-    mutating func parameters(_ value: JSON, job: String?) -> [String: String]? {
-        guard let object = value.members else {
-            report(value.position, job: job, field: "params", "expected an object of parameters, found \(value.kindDescription)")
-            return nil
-        }
-        var params: [String: String] = [:]
-        for member in object {
-            let field = "params.\(member.key)"
-            guard Names.isValidParameter(member.key) else {
-                report(
-                    member.keyPosition, job: job, field: field,
-                    "not a valid parameter name (letters, digits and '_', not starting with a digit)")
-                continue
-            }
-            if params[member.key] != nil {
-                report(member.keyPosition, job: job, field: field, "given twice")
-                continue
-            }
-            switch member.value.value {
-            case .string(let text): params[member.key] = text
-            case .number(let text): params[member.key] = text
-            case .bool(let flag): params[member.key] = flag ? "true" : "false"
-            default:
-                report(
-                    member.value.position, job: job, field: field,
-                    "expected a string, number or Boolean, found \(member.value.kindDescription)")
-            }
-        }
-        return params
-    }
 }
 
 extension FlowDefinition {
@@ -331,6 +196,7 @@ extension FlowDefinition {
         var members: [(String, JSON)] = [("product", .string(product)), ("flow", .string(flow))]
         if !description.isEmpty { members.append(("description", .string(description))) }
         if let params { members.append(("params", .strings(params))) }
+        if onFailure != .finishBranches { members.append(("on_failure", .string(onFailure.rawValue))) }
         members.append(("jobs", .array(jobs.map(\.json))))
         return .object(members)
     }
@@ -353,6 +219,7 @@ extension JobDefinition {
         if let type { members.append(("type", .string(type))) }
         if !tags.isEmpty { members.append(("tags", .array(tags.map(JSON.string)))) }
         if !description.isEmpty { members.append(("description", .string(description))) }
+        if let onFailure { members.append(("on_failure", .string(onFailure.rawValue))) }
         return .object(members)
     }
 }

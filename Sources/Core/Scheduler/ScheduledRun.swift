@@ -31,16 +31,23 @@ public struct ScheduledJob: Equatable, Sendable {
     }
 }
 
-/// A job row for the store: the job, where it belongs.
+/// A job row for the store: the job, where it belongs, and what happened to it this turn.
 public struct ScheduledJobRow: Equatable, Sendable {
     public var run: UInt64
     public var index: Int
     public var job: ScheduledJob
+    /// Released (submitted for its generation) in this turn: the store counts releases, and a
+    /// job is released once per generation.
+    public var released: Bool
+    /// Its success acted on in this turn: the store counts them, and a success is acted on once.
+    public var succeeded: Bool
 
-    public init(run: UInt64, index: Int, job: ScheduledJob) {
+    public init(run: UInt64, index: Int, job: ScheduledJob, released: Bool = false, succeeded: Bool = false) {
         self.run = run
         self.index = index
         self.job = job
+        self.released = released
+        self.succeeded = succeeded
     }
 }
 

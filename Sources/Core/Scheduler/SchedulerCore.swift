@@ -28,10 +28,18 @@ public struct SchedulerCore: Sendable {
     private var finishedOrder: [UInt64] = []
     private var resends = MinHeap<Resend>()
     private var lastPublished: Timestamp
+    /// CONTROL requests sent to shards and not answered yet.
+    private var controls: [UInt64: PendingControl]
+    private var lastControl: UInt64
 
     // What the current turn has produced.
     private var dirtyRuns: Set<UInt64> = []
     private var dirtyJobs: Set<JobRef> = []
+    private var releasedJobs: Set<JobRef> = []
+    private var succeededJobs: Set<JobRef> = []
+    private var newControls: [PendingControl] = []
+    private var answeredControls: [UInt64] = []
+    private var controlSends: [(UInt32, Control)] = []
     private var changedRuns: [UInt64] = []
     private var changedRunSet: Set<UInt64> = []
     private var movedCursors: Set<UInt32> = []
@@ -43,6 +51,21 @@ public struct SchedulerCore: Sendable {
     struct JobRef: Hashable, Sendable {
         var run: UInt64
         var job: Int
+    }
+
+    /// A CONTROL sent to a shard, resent until its CONTROL-RESULT.
+    public struct PendingControl: Equatable, Sendable {
+        public var shard: UInt32
+        public var control: Control
+        var resendAt: Timestamp
+        var delay: Int64
+
+        public init(shard: UInt32, control: Control, resendAt: Timestamp, delay: Int64) {
+            self.shard = shard
+            self.control = control
+            self.resendAt = resendAt
+            self.delay = delay
+        }
     }
 
     struct Resend: Comparable, Sendable {
@@ -59,6 +82,11 @@ public struct SchedulerCore: Sendable {
         self.sequence = snapshot.sequence
         self.answered = snapshot.answered
         self.lastPublished = now
+        self.lastControl = snapshot.lastControl
+        self.controls = Dictionary(
+            uniqueKeysWithValues: snapshot.controls.map {
+                ($0.control.request, PendingControl(shard: $0.shard, control: $0.control, resendAt: now, delay: configuration.resendInitial))
+            })
         for shard in configuration.shards {
             let position = snapshot.positions[shard] ?? (0, 0)
             cursors[shard] = StreamCursor(
@@ -69,6 +97,7 @@ public struct SchedulerCore: Sendable {
             // Submitted jobs not final are sent again at once: whether the shard took them is unknown.
             for index in run.jobs.indices where run.jobs[index].state.isActive {
                 run.jobs[index].accepted = false
+                run.jobs[index].resendDelay = configuration.resendInitial
                 resends.insert(Resend(time: now, run: run.id, job: index))
             }
             runs[run.id] = run
@@ -140,6 +169,7 @@ public struct SchedulerCore: Sendable {
             submits[run.shard, default: []].append(run.spec(of: index))
             resends.insert(Resend(time: now.adding(milliseconds: configuration.resendInitial), run: id, job: index))
             dirtyJobs.insert(JobRef(run: id, job: index))
+            releasedJobs.insert(JobRef(run: id, job: index))
         }
         runs[id] = run
         noteChange(id)
@@ -185,6 +215,7 @@ public struct SchedulerCore: Sendable {
             for id in runs.keys.sorted() where runs[id]!.shard == shard {
                 for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state.isActive {
                     runs[id]!.jobs[index].accepted = false
+                    runs[id]!.jobs[index].resendDelay = configuration.resendInitial
                     resends.insert(Resend(time: now, run: id, job: index))
                 }
             }
@@ -205,7 +236,8 @@ public struct SchedulerCore: Sendable {
         var released: [Int] = []
         switch status.state {
         case .succeeded:
-            released = run.dependencies.jobSucceeded(index)
+            succeededJobs.insert(JobRef(run: run.id, job: index))
+            if !run.state.isFinal { released = run.dependencies.jobSucceeded(index) }
         case .failed, .cancelled:
             for downstream in run.graph.downstream(of: index).sorted() where run.jobs[downstream].state == .waiting {
                 run.jobs[downstream].state = .skipped
@@ -213,6 +245,9 @@ public struct SchedulerCore: Sendable {
                 dirtyJobs.insert(JobRef(run: run.id, job: downstream))
             }
             if run.detail.isEmpty { run.detail = "\(status.job) \(status.state.name): \(status.detail)" }
+            if status.state == .failed, !run.state.isFinal, run.definition.failurePolicy(of: index) == .failRun {
+                failAtOnce(&run, because: status.job, now: now)
+            }
         default:
             break
         }
@@ -220,6 +255,35 @@ public struct SchedulerCore: Sendable {
         runs[run.id] = run
         noteChange(run.id)
         release(run: run.id, jobs: released, now: now)
+    }
+
+    /// The fail-run policy: the run fails now; jobs not started are skipped, and the shard cancels the rest.
+    private mutating func failAtOnce(_ run: inout ScheduledRun, because job: String, now: Timestamp) {
+        run.state = .failed
+        run.finished = now
+        run.detail += " (on_failure: fail-run, so the run failed at once)"
+        finishedOrder.append(run.id)
+        for index in run.jobs.indices where run.jobs[index].state == .waiting {
+            run.jobs[index].state = .skipped
+            run.jobs[index].detail = "not run: \(job) failed and the run failed at once"
+            dirtyJobs.insert(JobRef(run: run.id, job: index))
+        }
+        if run.jobs.contains(where: \.state.isActive) {
+            lastControl += 1
+            let control = Control(request: lastControl, action: .cancelRun, run: run.id, grace: configuration.cancelGrace)
+            let pending = PendingControl(
+                shard: run.shard, control: control, resendAt: now.adding(milliseconds: configuration.resendInitial),
+                delay: configuration.resendInitial)
+            controls[control.request] = pending
+            newControls.append(pending)
+            controlSends.append((run.shard, control))
+        }
+    }
+
+    /// Handles CONTROL-RESULT from a shard.
+    public mutating func controlResultReceived(_ result: ControlResult, now: Timestamp) {
+        guard controls.removeValue(forKey: result.request) != nil else { return }
+        answeredControls.append(result.request)
     }
 
     // MARK: - Time
@@ -230,10 +294,17 @@ public struct SchedulerCore: Sendable {
             _ = resends.popMin()
             guard var run = runs[due.run], run.jobs[due.job].state.isActive, !run.jobs[due.job].accepted else { continue }
             submits[run.shard, default: []].append(run.spec(of: due.job))
-            let delay = run.jobs[due.job].resendDelay
+            // Never less than the initial delay, so that a resend can never be due again at once.
+            let delay = max(run.jobs[due.job].resendDelay, configuration.resendInitial)
             run.jobs[due.job].resendDelay = min(delay * 2, configuration.resendMaximum)
             resends.insert(Resend(time: now.adding(milliseconds: delay), run: due.run, job: due.job))
             runs[due.run] = run
+        }
+        for id in controls.keys.sorted() where controls[id]!.resendAt <= now {
+            let delay = controls[id]!.delay
+            controls[id]!.delay = min(delay * 2, configuration.resendMaximum)
+            controls[id]!.resendAt = now.adding(milliseconds: delay)
+            controlSends.append((controls[id]!.shard, controls[id]!.control))
         }
         for shard in configuration.shards {
             if case .fetch(let after) = cursors[shard]!.tick(now: now) {
@@ -247,6 +318,7 @@ public struct SchedulerCore: Sendable {
         var next = lastPublished.adding(milliseconds: configuration.beaconInterval)
         if let due = resends.min { next = min(next, due.time) }
         for cursor in cursors.values { next = min(next, cursor.nextDeadline) }
+        for control in controls.values { next = min(next, control.resendAt) }
         return next
     }
 
@@ -278,7 +350,17 @@ public struct SchedulerCore: Sendable {
             lastPublished = now
         }
         turn.runs = dirtyRuns.compactMap { runs[$0] }
-        turn.jobs = dirtyJobs.compactMap { ref in runs[ref.run].map { ScheduledJobRow(run: ref.run, index: ref.job, job: $0.jobs[ref.job]) } }
+        turn.jobs = dirtyJobs.union(succeededJobs).compactMap { ref in
+            runs[ref.run].map {
+                ScheduledJobRow(
+                    run: ref.run, index: ref.job, job: $0.jobs[ref.job], released: releasedJobs.contains(ref),
+                    succeeded: succeededJobs.contains(ref))
+            }
+        }
+        turn.controls = newControls
+        turn.answeredControls = answeredControls
+        turn.controlSends = controlSends
+        turn.lastControl = lastControl
         turn.positions = movedCursors.sorted().map { shard in
             StreamPosition(publisher: cursors[shard]!.publisher, epoch: cursors[shard]!.epoch, sequence: cursors[shard]!.sequence)
         }
@@ -291,6 +373,11 @@ public struct SchedulerCore: Sendable {
         }
         dirtyRuns = []
         dirtyJobs = []
+        releasedJobs = []
+        succeededJobs = []
+        newControls = []
+        answeredControls = []
+        controlSends = []
         changedRuns = []
         changedRunSet = []
         movedCursors = []
@@ -319,6 +406,8 @@ public struct SchedulerConfiguration: Sendable {
     public var fetchLimit: UInt32 = 1000
     /// Final runs kept in memory for RUN-QUERY; older ones are read from the store.
     public var finishedRunsInMemory = 1000
+    /// How long a cancelled attempt may take to stop before it is killed, in milliseconds.
+    public var cancelGrace: UInt32 = 5000
 
     public init(shards: [UInt32]) { self.shards = shards }
 }
@@ -341,6 +430,12 @@ public struct SchedulerTurn: Sendable {
     public var submits: [UInt32: [JobSpec]] = [:]
     /// Catch-up requests to each shard.
     public var fetches: [UInt32: Fetch] = [:]
+    /// CONTROL requests to record as pending, those answered, and the CONTROLs to send after the commit.
+    public var controls: [SchedulerCore.PendingControl] = []
+    public var answeredControls: [UInt64] = []
+    public var controlSends: [(UInt32, Control)] = []
+    /// The last CONTROL request ID, to store.
+    public var lastControl: UInt64 = 0
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
 
@@ -370,14 +465,20 @@ public struct SchedulerSnapshot: Sendable {
     public var answered: [UInt64: OperationResult]
     /// The last RUN-UPDATES sequence.
     public var sequence: UInt64
+    /// CONTROL requests not answered, and the last request ID used.
+    public var controls: [SchedulerCore.PendingControl]
+    public var lastControl: UInt64
 
     public init(
         runs: [ScheduledRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],
-        answered: [UInt64: OperationResult] = [:], sequence: UInt64 = 0
+        answered: [UInt64: OperationResult] = [:], sequence: UInt64 = 0, controls: [SchedulerCore.PendingControl] = [],
+        lastControl: UInt64 = 0
     ) {
         self.runs = runs
         self.positions = positions
         self.answered = answered
         self.sequence = sequence
+        self.controls = controls
+        self.lastControl = lastControl
     }
 }

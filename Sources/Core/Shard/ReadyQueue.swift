@@ -63,6 +63,15 @@ public struct ReadyQueue: Sendable {
         return selected
     }
 
+    /// Roughly how many queued tasks a worker with `capabilities` could run (entries removed lazily count).
+    public func work(for capabilities: Capabilities) -> Int {
+        var total = 0
+        for classes in heaps.values {
+            for (requirement, heap) in classes where capabilities.satisfy(requirement) { total += heap.count }
+        }
+        return total
+    }
+
     /// The best pending task of `product` that the worker can run.
     private mutating func popBest(product: String, capabilities: Capabilities, isPending: (UInt64) -> Bool) -> UInt64? {
         while true {

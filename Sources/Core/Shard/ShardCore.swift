@@ -43,6 +43,7 @@ public struct ShardCore: Sendable {
     // What the current turn has produced.
     private var dirtyJobs: Set<JobKey> = []
     private var dirtyTasks: Set<UInt64> = []
+    private var succeededTasks: Set<UInt64> = []
     private var changed: [JobKey] = []
     private var changedSet: Set<JobKey> = []
     /// How many of `changed` have been settled this turn.
@@ -67,6 +68,8 @@ public struct ShardCore: Sendable {
         var lastHeard: Timestamp
         var lastSent: Timestamp
         var leases: Set<UInt64> = []
+        /// When to look again whether this worker, out of credit, should be told there is work (DEMAND).
+        var nextDemand: Timestamp = .zero
     }
 
     /// A shard with an empty store.
@@ -183,6 +186,10 @@ public struct ShardCore: Sendable {
         switch message {
         case .pull(let pull):
             workers[peer]!.credit = min(workers[peer]!.credit + Int(pull.credit), 1_000_000)
+        case .recall(let recall):
+            let released = min(workers[peer]!.credit, Int(recall.credit))
+            workers[peer]!.credit -= released
+            outbox.append((peer, .recalled(Recalled(credit: UInt32(released)))))
         case .results(let results):
             for result in results.results { resultReceived(result, from: peer, now: now) }
         case .heartbeat:
@@ -192,6 +199,53 @@ public struct ShardCore: Sendable {
         default:
             break
         }
+    }
+
+    /// Handles CONTROL from the flow scheduler. Cancelling what is already cancelled changes nothing, so a
+    /// repeated request applies once.
+    public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
+        let keys = jobs.keys.filter { $0.run == control.run && (control.action == .cancelRun || $0.job == control.job) }
+        var detail: String
+        switch control.action {
+        case .cancelRun, .cancelJob:
+            var signalled = 0
+            for key in keys.sorted(by: { ($0.job, $0.generation) < ($1.job, $1.generation) }) {
+                signalled += cancel(key, grace: control.grace, now: now)
+            }
+            detail = "\(keys.count) job\(keys.count == 1 ? "" : "s") cancelled, \(signalled) running task\(signalled == 1 ? "" : "s") signalled"
+        case .pauseRun, .resumeRun:
+            outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .badRequest, detail: "\(control.action.name) is not supported by this shard"))))
+            return
+        }
+        outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
+    }
+
+    /// Cancels a job: its waiting tasks at once, its running ones through CANCEL. Returns how many were signalled.
+    private mutating func cancel(_ key: JobKey, grace: UInt32, now: Timestamp) -> Int {
+        guard var job = jobs[key], !job.state.isFinal else { return 0 }
+        job.cancelled = true
+        job.detail = "cancelled by an operator"
+        jobs[key] = job
+        dirtyJobs.insert(key)
+        var signals: [Peer: [TaskRef]] = [:]
+        for id in job.tasks {
+            guard let task = tasks[id] else { continue }
+            switch task.state {
+            case .pending, .retrying:
+                move(id, to: .cancelled, now: now)
+            case .running:
+                if let peer = task.lease?.peer {
+                    signals[peer, default: []].append(task.ref)
+                } else {
+                    move(id, to: .cancelled, now: now)  // Its worker has not come back since a restart.
+                }
+            case .succeeded, .failed, .cancelled:
+                break
+            }
+        }
+        for (peer, refs) in signals { outbox.append((peer, .cancel(Cancel(grace: grace, tasks: refs)))) }
+        noteChange(key)
+        return signals.values.reduce(0) { $0 + $1.count }
     }
 
     /// A message to `peer` could not be delivered (it went away, or stopped reading): it is treated as dead.
@@ -265,8 +319,13 @@ public struct ShardCore: Sendable {
             } else {
                 update(task.id) { $0.data = result.data }
                 move(task.id, to: .succeeded, now: now)
+                succeededTasks.insert(task.id)
             }
         case .failed, .timedOut, .cancelled:
+            if jobs[task.job]?.cancelled == true {
+                move(task.id, to: .cancelled, now: now)
+                return
+            }
             if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
             fail(task.id, spec: spec, now: now)
         case .rejected:
@@ -300,6 +359,10 @@ public struct ShardCore: Sendable {
 
     /// Queues a task again without counting a failure, unless it has been lost too often.
     private mutating func lose(_ id: UInt64, reason: String, now: Timestamp) {
+        if jobs[tasks[id]!.job]?.cancelled == true {
+            move(id, to: .cancelled, now: now)
+            return
+        }
         update(id) { $0.losses += 1 }
         if tasks[id]!.losses > configuration.maximumLosses {
             update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
@@ -366,7 +429,7 @@ public struct ShardCore: Sendable {
             } else if counts.failed > 0 {
                 job.state = .failed
                 job.finished = now
-            } else if counts.cancelled > 0 {
+            } else if counts.cancelled > 0 || job.cancelled {
                 job.state = .cancelled
                 job.finished = now
             } else if Int(job.step) + 1 < job.spec.steps.count {
@@ -430,6 +493,7 @@ public struct ShardCore: Sendable {
         var next = lastPublished.adding(milliseconds: configuration.beaconInterval)
         if let due = retries.min { next = min(next, due.time) }
         for session in workers.values {
+            if session.credit == 0 && queue.count > 0 { next = min(next, session.nextDemand) }
             next = min(next, session.lastSent.adding(milliseconds: session.heartbeat))
             next = min(next, session.lastHeard.adding(milliseconds: session.heartbeat * Int64(configuration.liveness)))
         }
@@ -448,33 +512,46 @@ public struct ShardCore: Sendable {
         workerTurn %= count
         for offset in 0..<count {
             let peer = workerOrder[(workerTurn + offset) % count]
-            guard let session = workers[peer], session.credit > 0 else { continue }
-            let selected = queue.select(limit: session.credit, capabilities: session.capabilities) {
-                tasks[$0]?.state == .pending
-            }
-            guard !selected.isEmpty else { continue }
-            var specs: [TaskSpec] = []
-            specs.reserveCapacity(selected.count)
-            for id in selected {
-                update(id) {
-                    $0.attempt += 1
-                    $0.started = now
-                    $0.lease = Lease(worker: session.name, session: session.session, peer: peer)
-                }
-                move(id, to: .running, now: now)
-                let task = tasks[id]!
-                workers[peer]!.leases.insert(id)
-                var job = jobs[task.job]!
-                if job.started == .zero { job.started = now }
-                job.attempts = max(job.attempts, task.attempt)
-                jobs[task.job] = job
-                specs.append(taskSpec(task, spec: job.spec))
-            }
-            workers[peer]!.credit -= selected.count
-            outbox.append((peer, .tasks(Tasks(tasks: specs))))
-            if queue.count == 0 { break }
+            guard let session = workers[peer] else { continue }
+            if session.credit > 0 && queue.count > 0 { lease(to: peer, session: session, now: now) }
+            if workers[peer]!.credit == 0 && queue.count > 0 { demand(from: peer, now: now) }
         }
         workerTurn += 1
+    }
+
+    /// Leases the worker as many pending tasks it can run as its credit allows, in one TASKS message.
+    private mutating func lease(to peer: Peer, session: WorkerSession, now: Timestamp) {
+        let selected = queue.select(limit: session.credit, capabilities: session.capabilities) { tasks[$0]?.state == .pending }
+        guard !selected.isEmpty else { return }
+        var specs: [TaskSpec] = []
+        specs.reserveCapacity(selected.count)
+        for id in selected {
+            update(id) {
+                $0.attempt += 1
+                $0.started = now
+                $0.lease = Lease(worker: session.name, session: session.session, peer: peer)
+            }
+            move(id, to: .running, now: now)
+            let task = tasks[id]!
+            workers[peer]!.leases.insert(id)
+            var job = jobs[task.job]!
+            if job.started == .zero { job.started = now }
+            job.attempts = max(job.attempts, task.attempt)
+            jobs[task.job] = job
+            specs.append(taskSpec(task, spec: job.spec))
+        }
+        workers[peer]!.credit -= selected.count
+        outbox.append((peer, .tasks(Tasks(tasks: specs))))
+    }
+
+    /// Tells a worker out of credit that there is work it could run, at most once per heartbeat interval,
+    /// so that it moves credit here from shards that have none to give it.
+    private mutating func demand(from peer: Peer, now: Timestamp) {
+        guard let session = workers[peer], now >= session.nextDemand else { return }
+        workers[peer]!.nextDemand = now.adding(milliseconds: session.heartbeat)
+        let pending = queue.work(for: session.capabilities)
+        guard pending > 0 else { return }
+        outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max)))))))
     }
 
     private func taskSpec(_ task: ShardTask, spec: JobSpec) -> TaskSpec {
@@ -507,6 +584,7 @@ public struct ShardCore: Sendable {
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
         turn.jobs = dirtyJobs.compactMap { jobs[$0] }
         turn.tasks = dirtyTasks.compactMap { tasks[$0] }
+        turn.succeeded = succeededTasks
         turn.messages = outbox
         for (peer, _) in outbox { workers[peer]?.lastSent = now }
         for key in dirtyJobs {
@@ -516,6 +594,7 @@ public struct ShardCore: Sendable {
         }
         dirtyJobs = []
         dirtyTasks = []
+        succeededTasks = []
         changed = []
         changedSet = []
         settled = 0
@@ -532,6 +611,8 @@ public struct ShardTurn: Sendable {
     public var jobs: [ShardJob] = []
     /// Tasks created or changed.
     public var tasks: [ShardTask] = []
+    /// Tasks that succeeded in this turn: the store counts successes, and a task succeeds once.
+    public var succeeded: Set<UInt64> = []
     /// The statuses to append to the event log and publish, if any changed.
     public var updates: JobUpdates?
     /// A heartbeat for the event stream, when nothing was published for an interval.

@@ -168,11 +168,13 @@ public struct ShardJob: Equatable, Sendable {
     public var output: String
     /// The last error.
     public var detail: String
+    /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
+    public var cancelled: Bool
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],
         completed: UInt32 = 0, counts: TaskCounts = TaskCounts(), attempts: UInt16 = 0, started: Timestamp = .zero, finished: Timestamp = .zero,
-        output: String = "", detail: String = ""
+        output: String = "", detail: String = "", cancelled: Bool = false
     ) {
         self.id = id
         self.spec = spec
@@ -186,6 +188,7 @@ public struct ShardJob: Equatable, Sendable {
         self.finished = finished
         self.output = output
         self.detail = detail
+        self.cancelled = cancelled
     }
 
     /// The job's key.

@@ -51,6 +51,10 @@ public struct WorkerCore: Sendable {
         public var backoff: Int64
         /// The shard's epoch, from WELCOME.
         public var epoch: UInt32
+        /// Tasks the shard said it has for this worker (DEMAND), less those received since.
+        public var demand: UInt32 = 0
+        /// Whether a RECALL to this shard awaits its RECALLED.
+        public var recalling = false
     }
 
     /// An attempt the worker runs.
@@ -154,7 +158,14 @@ public struct WorkerCore: Sendable {
             let again = unreceipted.values.filter { $0.link == index }.map(\.result)
             if !again.isEmpty { outgoingResults[index, default: []] += again }
         case .tasks(let tasks):
+            links[index].demand -= min(links[index].demand, UInt32(tasks.tasks.count))
             for spec in tasks.tasks { accept(spec, on: index, now: now) }
+        case .demand(let demand):
+            links[index].demand = demand.pending
+        case .recalled(let recalled):
+            links[index].credit = max(0, links[index].credit - Int(recalled.credit))
+            links[index].recalling = false
+            links[index].demand = 0
         case .receipt(let receipt):
             for ref in receipt.tasks { unreceipted[ref] = nil }
         case .cancel(let cancel):
@@ -290,6 +301,32 @@ public struct WorkerCore: Sendable {
         return next
     }
 
+    /// Gives free slots to shards as credit: to those that sent DEMAND first, else to every shard in turn.
+    /// With no slot free, a demanding shard gets credit recalled from a shard that holds some unused:
+    /// a shard with credit and work would already have used it.
+    private mutating func giveCredit(now: Timestamp) {
+        let registered = links.indices.filter { links[$0].state == .registered }
+        guard !registered.isEmpty else { return }
+        let demanding = registered.filter { links[$0].demand > 0 }
+        let targets = demanding.isEmpty ? registered : demanding
+        var free = available
+        while free > 0 {
+            let index = targets[linkTurn % targets.count]
+            linkTurn += 1
+            links[index].credit += 1
+            creditGiven[index, default: 0] += 1
+            free -= 1
+        }
+        for (index, credit) in creditGiven.sorted(by: { $0.key < $1.key }) {
+            send(index, .pull(Pull(credit: credit)), now: now)
+        }
+        guard demanding.contains(where: { links[$0].credit == 0 }) else { return }
+        for index in registered where links[index].credit > 0 && !links[index].recalling {
+            links[index].recalling = true
+            send(index, .recall(Recall(credit: UInt32(links[index].credit))), now: now)
+        }
+    }
+
     /// Stops asking for work; running attempts go on and their results are still sent.
     public mutating func drain() { draining = true }
 
@@ -305,18 +342,7 @@ public struct WorkerCore: Sendable {
         }
         outgoingResults = [:]
         if !draining {
-            let registered = links.indices.filter { links[$0].state == .registered }
-            var free = available
-            while free > 0 && !registered.isEmpty {
-                let index = registered[linkTurn % registered.count]
-                linkTurn += 1
-                links[index].credit += 1
-                creditGiven[index, default: 0] += 1
-                free -= 1
-            }
-            for (index, credit) in creditGiven.sorted(by: { $0.key < $1.key }) {
-                send(index, .pull(Pull(credit: credit)), now: now)
-            }
+            giveCredit(now: now)
         }
         creditGiven = [:]
         defer { effects = [] }

@@ -119,10 +119,10 @@ public enum SchedulerService {
                         malformed.record("not a message of this protocol version", from: "shard-\(shard)", now: now, log: log)
                         continue
                     }
-                    if case .fetched(let fetched) = message {
-                        core.fetchedReceived(fetched, from: shard, now: now)
-                    } else {
-                        deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
+                    switch message {
+                    case .fetched(let fetched): core.fetchedReceived(fetched, from: shard, now: now)
+                    case .controlResult(let result): core.controlResultReceived(result, now: now)
+                    default: deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
                     }
                 }
             }
@@ -140,6 +140,7 @@ public enum SchedulerService {
                 }
             }
             for (shard, fetch) in turn.fetches { _ = try dealers[shard]?.send(Message.fetch(fetch).encoded(), dontWait: true) }
+            for (shard, control) in turn.controlSends { _ = try dealers[shard]?.send(Message.control(control).encoded(), dontWait: true) }
             for (peer, message) in turn.replies { ShardService.send(ops, peer, message) }
             if now.since(lastTrim) >= 60_000 {
                 try store.log.trim(now: now)

@@ -89,10 +89,10 @@ public enum ShardService {
                         malformed.record(error.description, from: "work", now: now, log: log)
                         continue
                     }
-                    if case .fetch(let fetch) = message {
-                        try answer(fetch, to: peer, on: work, store: store, epoch: epoch)
-                    } else {
-                        core.received(message, from: peer, now: now)
+                    switch message {
+                    case .fetch(let fetch): try answer(fetch, to: peer, on: work, store: store, epoch: epoch)
+                    case .control(let control): core.controlReceived(control, from: peer, now: now)
+                    default: core.received(message, from: peer, now: now)
                     }
                 }
             }

@@ -16,6 +16,9 @@ public struct WorkerSettings: Sendable {
     public var handlers: Handlers
     /// Extra environment for commands, over the worker's own.
     public var environment: [String: String]
+    /// How long a stopping worker waits for its running attempts to end and their results to be
+    /// confirmed before it kills what is left, in milliseconds.
+    public var drain: Int64 = 0
 
     public init(name: String, slots: Int, shards: [String], logs: String, handlers: Handlers = .builtIn, environment: [String: String] = [:]) {
         var configuration = WorkerConfiguration(name: name, slots: slots, shards: shards.count)
@@ -104,8 +107,20 @@ public enum WorkerService {
         log.info("started", ["session": String(session), "slots": String(settings.configuration.slots), "shards": settings.shards.joined(separator: ",")])
         control.ready()
 
-        while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+        var drainDeadline: Timestamp?
+        while true {
+            if control.isStopping {
+                // A stopping worker asks for nothing more and lets what runs finish, within the drain time.
+                let now = clock.now()
+                if drainDeadline == nil {
+                    drainDeadline = now.adding(milliseconds: settings.drain)
+                    core.drain()
+                    if settings.drain > 0 && !core.isIdle { log.info("draining", ["running": String(core.running.count)]) }
+                }
+                if core.isIdle || now >= drainDeadline! { break }
+            }
+            let deadline = drainDeadline.map { min($0, core.nextDeadline()) } ?? core.nextDeadline()
+            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: deadline, now: clock.now()))
             control.doorbell.drain()
             let now = clock.now()
             for ending in endings.take() {

@@ -48,8 +48,11 @@ public final class SchedulerStore {
                     time INTEGER NOT NULL,
                     output TEXT NOT NULL,
                     detail TEXT NOT NULL,
+                    releases INTEGER NOT NULL,
+                    successes INTEGER NOT NULL,
                     PRIMARY KEY (run, idx)
                 ) WITHOUT ROWID;
+                CREATE TABLE controls (request INTEGER PRIMARY KEY, shard INTEGER NOT NULL, frame BLOB NOT NULL, answered INTEGER NOT NULL);
                 CREATE TABLE positions (publisher TEXT PRIMARY KEY, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL);
                 CREATE TABLE answers (request INTEGER PRIMARY KEY, status INTEGER NOT NULL, detail TEXT NOT NULL);
                 """ + EventLog.schema),
@@ -83,6 +86,13 @@ public final class SchedulerStore {
                 request: request, status: Status(rawValue: UInt16(answers.int(1))), detail: answers.text(2))
         }
         answers.reset()
+        let controls = try database.prepare("SELECT shard, frame FROM controls WHERE answered = 0 ORDER BY request")
+        while try controls.step() {
+            guard case .control(let control)? = try? Message.decode(controls.blob(1)) else { continue }
+            snapshot.controls.append(SchedulerCore.PendingControl(shard: UInt32(controls.int(0)), control: control, resendAt: .zero, delay: 0))
+        }
+        controls.reset()
+        snapshot.lastControl = UInt64(try database.meta("last_control") ?? 0)
         snapshot.sequence = try log.newest()
         _ = shards
         return (epoch, snapshot)
@@ -176,9 +186,15 @@ public final class SchedulerStore {
             if !turn.jobs.isEmpty {
                 let statement = try database.prepare(
                     """
-                    INSERT OR REPLACE INTO jobs (run, idx, name, generation, state, attempts, pending, running, succeeded,
-                        failed, step, steps, started, finished, time, output, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO jobs (run, idx, name, generation, state, attempts, pending, running, succeeded,
+                        failed, step, steps, started, finished, time, output, detail, releases, successes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run, idx) DO UPDATE SET generation = excluded.generation, state = excluded.state,
+                        attempts = excluded.attempts, pending = excluded.pending, running = excluded.running,
+                        succeeded = excluded.succeeded, failed = excluded.failed, step = excluded.step,
+                        steps = excluded.steps, started = excluded.started, finished = excluded.finished,
+                        time = excluded.time, output = excluded.output, detail = excluded.detail,
+                        releases = releases + excluded.releases, successes = successes + excluded.successes
                     """)
                 for row in turn.jobs {
                     let status = row.job.status
@@ -199,6 +215,8 @@ public final class SchedulerStore {
                     statement.bind(15, Int64(clamping: status?.time ?? 0))
                     statement.bind(16, status?.output ?? "")
                     statement.bind(17, row.job.detail.isEmpty ? (status?.detail ?? "") : row.job.detail)
+                    statement.bind(18, row.released ? 1 : 0)
+                    statement.bind(19, row.succeeded ? 1 : 0)
                     try statement.run()
                 }
             }
@@ -224,6 +242,19 @@ public final class SchedulerStore {
                     try statement.run()
                 }
             }
+            for pending in turn.controls {
+                let statement = try database.prepare("INSERT OR IGNORE INTO controls (request, shard, frame, answered) VALUES (?, ?, ?, 0)")
+                statement.bind(1, Int64(bitPattern: pending.control.request))
+                statement.bind(2, Int64(pending.shard))
+                statement.bind(3, Message.control(pending.control).encoded())
+                try statement.run()
+            }
+            for request in turn.answeredControls {
+                let statement = try database.prepare("UPDATE controls SET answered = 1 WHERE request = ?")
+                statement.bind(1, Int64(bitPattern: request))
+                try statement.run()
+            }
+            if !turn.controls.isEmpty { try database.setMeta("last_control", Int64(bitPattern: turn.lastControl)) }
             guard let updates = turn.updates else { return nil }
             let frame = Message.runUpdates(updates).encoded()
             try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)

@@ -31,6 +31,7 @@ public final class ShardStore {
                     finished INTEGER NOT NULL,
                     output TEXT NOT NULL,
                     detail TEXT NOT NULL,
+                    cancelled INTEGER NOT NULL,
                     UNIQUE (run, job, generation)
                 );
                 CREATE INDEX jobs_open ON jobs (state) WHERE state IN (3, 4, 5);
@@ -53,7 +54,8 @@ public final class ShardStore {
                     output TEXT NOT NULL,
                     log TEXT NOT NULL,
                     error TEXT NOT NULL,
-                    data BLOB NOT NULL
+                    data BLOB NOT NULL,
+                    successes INTEGER NOT NULL
                 );
                 CREATE INDEX tasks_by_job ON tasks (job_id, step, partition);
                 """ + EventLog.schema),
@@ -71,7 +73,7 @@ public final class ShardStore {
         var snapshot = ShardSnapshot()
         var openJobs: [Int64: (key: JobKey, step: UInt16)] = [:]
         let jobs = try database.prepare(
-            "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail FROM jobs WHERE state IN (3, 4, 5)")
+            "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled FROM jobs WHERE state IN (3, 4, 5)")
         defer { jobs.reset() }
         while try jobs.step() {
             let spec = try Self.decode(jobs.blob(1))
@@ -79,7 +81,7 @@ public final class ShardStore {
                 id: jobs.int64(0), spec: spec, state: JobState(rawValue: UInt8(jobs.int(2))) ?? .queued,
                 step: UInt16(jobs.int(3)), completed: UInt32(jobs.int(4)), attempts: UInt16(jobs.int(5)),
                 started: Timestamp(milliseconds: jobs.int64(6)), finished: Timestamp(milliseconds: jobs.int64(7)),
-                output: jobs.text(8), detail: jobs.text(9))
+                output: jobs.text(8), detail: jobs.text(9), cancelled: jobs.bool(10))
             openJobs[job.id] = (job.key, job.step)
             snapshot.jobs.append(job)
         }
@@ -139,11 +141,12 @@ public final class ShardStore {
             if !turn.jobs.isEmpty {
                 let statement = try database.prepare(
                     """
-                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, step = excluded.step,
                         completed = excluded.completed, attempts = excluded.attempts, started = excluded.started,
-                        finished = excluded.finished, output = excluded.output, detail = excluded.detail
+                        finished = excluded.finished, output = excluded.output, detail = excluded.detail,
+                        cancelled = excluded.cancelled
                     """)
                 for job in turn.jobs {
                     var writer = FrameWriter(capacity: 256)
@@ -161,6 +164,7 @@ public final class ShardStore {
                     statement.bind(11, job.finished.milliseconds)
                     statement.bind(12, job.output)
                     statement.bind(13, job.detail)
+                    statement.bind(14, job.cancelled)
                     try statement.run()
                 }
             }
@@ -168,13 +172,14 @@ public final class ShardStore {
                 let statement = try database.prepare(
                     """
                     INSERT INTO tasks (id, job_id, step, partition, state, attempt, failures, losses, due, ord,
-                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
                         failures = excluded.failures, losses = excluded.losses, due = excluded.due,
                         lease_worker = excluded.lease_worker, lease_session = excluded.lease_session,
                         started = excluded.started, finished = excluded.finished, exit_code = excluded.exit_code,
-                        output = excluded.output, log = excluded.log, error = excluded.error, data = excluded.data
+                        output = excluded.output, log = excluded.log, error = excluded.error, data = excluded.data,
+                        successes = successes + excluded.successes
                     """)
                 for task in turn.tasks {
                     statement.bind(1, Int64(bitPattern: task.id))
@@ -196,6 +201,7 @@ public final class ShardStore {
                     statement.bind(17, task.log)
                     statement.bind(18, task.error)
                     statement.bind(19, task.data)
+                    statement.bind(20, turn.succeeded.contains(task.id) ? 1 : 0)
                     try statement.run()
                 }
             }

@@ -1,7 +1,7 @@
 // The worker protocol: a worker's DEALER talks to a shard's ROUTER.
 //
-//     worker = C:READY S:WELCOME *( C:PULL / S:TASKS / C:RESULTS / S:RECEIPT / S:CANCEL / heartbeat )
-//              [ C:DISCONNECT / S:DISCONNECT ]
+//     worker = C:READY S:WELCOME *( C:PULL / S:TASKS / C:RESULTS / S:RECEIPT / S:CANCEL / S:DEMAND
+//              / C:RECALL S:RECALLED / heartbeat ) [ C:DISCONNECT / S:DISCONNECT ]
 
 /// Registers a worker with a shard; the first message on every connection, and again after DISCONNECT 401.
 public struct Ready: WireValue {
@@ -213,5 +213,53 @@ public struct Disconnect: WireValue {
     public init(from reader: inout FrameReader) throws(DecodingError) {
         status = Status(rawValue: try reader.number2("status"))
         reason = try reader.string("reason")
+    }
+}
+
+/// The shard has tasks this worker could run, and the worker gave it no credit.
+public struct Demand: WireValue {
+    /// Tasks waiting that the worker could run (an estimate).
+    public var pending: UInt32
+
+    public init(pending: UInt32) { self.pending = pending }
+
+    public static let minimumSize = 4
+
+    public func encode(to writer: inout FrameWriter) { writer.number4(pending) }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        pending = try reader.number4("pending")
+    }
+}
+
+/// Asks the shard to give back credit it has not used, so that the worker can give it to another shard.
+public struct Recall: WireValue {
+    /// The most credit to give back.
+    public var credit: UInt32
+
+    public init(credit: UInt32) { self.credit = credit }
+
+    public static let minimumSize = 4
+
+    public func encode(to writer: inout FrameWriter) { writer.number4(credit) }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        credit = try reader.number4("credit")
+    }
+}
+
+/// The answer to RECALL: the credit the shard gave back. Tasks sent before it used the rest.
+public struct Recalled: WireValue {
+    /// The credit given back; the worker may promise these slots elsewhere.
+    public var credit: UInt32
+
+    public init(credit: UInt32) { self.credit = credit }
+
+    public static let minimumSize = 4
+
+    public func encode(to writer: inout FrameWriter) { writer.number4(credit) }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        credit = try reader.number4("credit")
     }
 }

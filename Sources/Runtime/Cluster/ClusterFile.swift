@@ -1,0 +1,321 @@
+import Core
+public import Store
+
+/// A cluster of Baton processes, as one file describes it: where every service listens, the shards,
+/// the worker pools, where data goes and how durable commits are. Every process of the cluster, and
+/// every client command, reads the same file (`docs/cluster.md`).
+public struct ClusterConfiguration: Sendable, Equatable {
+    /// The file it was read from.
+    public var file: String
+    /// The folder under which each service keeps its data, unless it names its own.
+    public var data: String
+    /// How hard SQLite syncs each commit.
+    public var durability: Database.Synchronous
+    /// The heartbeat interval workers ask for, in milliseconds.
+    public var heartbeat: UInt32
+    public var management: Management
+    public var flow: Flow
+    public var shards: [Shard]
+    public var pools: [Pool]
+    public var timer: Timer
+
+    public struct Management: Sendable, Equatable {
+        /// The API's endpoint (ROUTER): bound by management, connected to by clients.
+        public var api: String
+        public var data: String
+    }
+
+    public struct Flow: Sendable, Equatable {
+        public var ops: String
+        public var events: String
+        public var data: String
+    }
+
+    public struct Shard: Sendable, Equatable {
+        public var id: UInt32
+        public var submit: String
+        public var work: String
+        public var events: String
+        public var data: String
+
+        /// The shard's endpoints as its clients reach them.
+        public var address: ShardAddress { ShardAddress(shard: id, submit: submit, work: work, events: events) }
+    }
+
+    public struct Pool: Sendable, Equatable {
+        public var name: String
+        /// Tasks each worker of the pool runs at once.
+        public var slots: Int
+        /// The shards its workers pull from.
+        public var shards: [UInt32]
+        public var tags: [String]
+        /// Whether its workers run commands (else handlers only).
+        public var commands: Bool
+        /// Worker processes `baton up` starts for the pool.
+        public var workers: Int
+        public var data: String
+    }
+
+    public struct Timer: Sendable, Equatable {
+        public var data: String
+    }
+
+    /// The shard with `id`.
+    public func shard(_ id: UInt32) -> Shard? { shards.first { $0.id == id } }
+    /// The pool named `name`.
+    public func pool(_ name: String) -> Pool? { pools.first { $0.name == name } }
+}
+
+/// A cluster file that cannot be used, with every problem found in it.
+public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
+    /// One line per problem: `file:line:column: section: field "name": what is wrong`.
+    public var problems: [String]
+
+    public var description: String { problems.joined(separator: "\n") }
+}
+
+/// Reads cluster files.
+///
+/// ```json
+/// {"data": "/var/lib/baton", "durability": "normal",
+///  "management": {"api": "tcp://10.0.0.1:7700"},
+///  "flow": {"ops": "tcp://10.0.0.1:7710", "events": "tcp://10.0.0.1:7711"},
+///  "shards": [{"id": 1, "submit": "tcp://10.0.0.2:7721", "work": "tcp://10.0.0.2:7722", "events": "tcp://10.0.0.2:7723"}],
+///  "pools": [{"name": "general", "slots": 8}]}
+/// ```
+public enum ClusterFile {
+    static let topFields = ["data", "durability", "heartbeat", "management", "flow", "shards", "pools", "timer"]
+
+    /// Parses and validates a cluster file, reporting every problem at once.
+    public static func parse(_ text: String, file: String) -> Result<ClusterConfiguration, ClusterFileError> {
+        let root: JSON
+        do {
+            root = try JSONParser.parse(text)
+        } catch {
+            return .failure(ClusterFileError(problems: ["\(file):\(error.position): invalid JSON: \(error.message)"]))
+        }
+        var reader = ClusterReader()
+        let configuration = reader.cluster(root, file: file)
+        let problems = reader.fields.issues.map { issue in
+            var line = file + (issue.position == .none ? ":" : ":\(issue.position):")
+            if let subject = issue.subject { line += " \(subject):" }
+            if let field = issue.field { line += " field \"\(field)\":" }
+            return line + " " + issue.message
+        }
+        if let configuration, problems.isEmpty { return .success(configuration) }
+        return .failure(ClusterFileError(problems: problems))
+    }
+}
+
+/// Walks a parsed cluster file.
+struct ClusterReader {
+    var fields = FieldReader()
+    /// Every endpoint seen, with where, so that two sockets never claim the same one.
+    var endpoints: [String: String] = [:]
+
+    mutating func cluster(_ root: JSON, file: String) -> ClusterConfiguration? {
+        guard let object = root.members else {
+            fields.report(root.position, "a cluster file holds one JSON object, found \(root.kindDescription)")
+            return nil
+        }
+        let top = fields.members(of: object, allowed: ClusterFile.topFields, subject: nil)
+        let data = top["data"].map { fields.nonEmptyString($0, field: "data", subject: nil) } ?? {
+            fields.report(root.position, field: "data", "missing: the folder where services keep their data")
+            return nil
+        }()
+        var durability = Database.Synchronous.normal
+        if let value = top["durability"] {
+            switch value.string {
+            case "off": durability = .off
+            case "normal": durability = .normal
+            case "full": durability = .full
+            default:
+                fields.report(value.position, field: "durability", "expected \"off\", \"normal\" or \"full\", found \(value.string.map { "\"\($0)\"" } ?? value.kindDescription)")
+            }
+        }
+        let heartbeat = top["heartbeat"].flatMap { fields.duration($0, field: "heartbeat", subject: nil, allowZero: false, maximum: 60_000) } ?? 1000
+        let base = data ?? ""
+        let management: ClusterConfiguration.Management? = section(top["management"], "management", at: root.position) { reader, members, position in
+            let api = reader.endpoint(members["api"], field: "api", subject: "management", at: position)
+            let folder = reader.folder(members["data"], subject: "management") ?? "\(base)/management"
+            return api.map { ClusterConfiguration.Management(api: $0, data: folder) }
+        }
+        let flow: ClusterConfiguration.Flow? = section(top["flow"], "flow", at: root.position) { reader, members, position in
+            let ops = reader.endpoint(members["ops"], field: "ops", subject: "flow", at: position)
+            let events = reader.endpoint(members["events"], field: "events", subject: "flow", at: position)
+            let folder = reader.folder(members["data"], subject: "flow") ?? "\(base)/flow"
+            guard let ops, let events else { return nil }
+            return ClusterConfiguration.Flow(ops: ops, events: events, data: folder)
+        }
+        let shards = shardList(top["shards"], at: root.position, base: base)
+        let pools = poolList(top["pools"], shards: shards?.map(\.id) ?? [], base: base)
+        let timer: ClusterConfiguration.Timer? = section(top["timer"] ?? JSON(.object([]), at: root.position), "timer", at: root.position) { reader, members, _ in
+            ClusterConfiguration.Timer(data: reader.folder(members["data"], subject: "timer") ?? "\(base)/timer")
+        }
+        guard let data, let management, let flow, let shards, let pools, let timer else { return nil }
+        return ClusterConfiguration(
+            file: file, data: data, durability: durability, heartbeat: UInt32(heartbeat), management: management,
+            flow: flow, shards: shards, pools: pools, timer: timer)
+    }
+
+    static let sectionFields: [String: [String]] = [
+        "management": ["api", "data"], "flow": ["ops", "events", "data"], "timer": ["data"],
+    ]
+
+    /// A required object section.
+    mutating func section<T>(
+        _ value: JSON?, _ name: String, at owner: JSON.Position, _ read: (inout ClusterReader, [String: JSON], JSON.Position) -> T?
+    ) -> T? {
+        guard let value else {
+            fields.report(owner, field: name, "missing")
+            return nil
+        }
+        guard let object = value.members else {
+            fields.report(value.position, field: name, "expected an object, found \(value.kindDescription)")
+            return nil
+        }
+        let members = fields.members(of: object, allowed: Self.sectionFields[name] ?? [], subject: name)
+        return read(&self, members, value.position)
+    }
+
+    mutating func shardList(_ value: JSON?, at owner: JSON.Position, base: String) -> [ClusterConfiguration.Shard]? {
+        guard let value else {
+            fields.report(owner, field: "shards", "missing: a cluster needs at least one shard")
+            return nil
+        }
+        guard let elements = value.array, !elements.isEmpty else {
+            fields.report(value.position, field: "shards", "expected an array of at least one shard, found \(value.kindDescription)")
+            return nil
+        }
+        var shards: [ClusterConfiguration.Shard] = []
+        var complete = true
+        var seen: [UInt32: Int] = [:]
+        for (index, element) in elements.enumerated() {
+            var subject = "shards[\(index)]"
+            guard let object = element.members else {
+                fields.report(element.position, subject: subject, "expected a shard object, found \(element.kindDescription)")
+                complete = false
+                continue
+            }
+            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data"], subject: subject)
+            var id: UInt32?
+            if let idValue = members["id"] {
+                if let number = fields.integer(idValue, field: "id", subject: subject, in: 1...65535) {
+                    id = UInt32(number)
+                    subject = "shard \(number)"
+                    if let line = seen[UInt32(number)] {
+                        fields.report(idValue.position, subject: subject, field: "id", "shard \(number) is already defined at line \(line)")
+                        id = nil
+                    } else {
+                        seen[UInt32(number)] = idValue.position.line
+                    }
+                }
+            } else {
+                fields.report(element.position, subject: subject, field: "id", "missing")
+            }
+            let submit = endpoint(members["submit"], field: "submit", subject: subject, at: element.position)
+            let work = endpoint(members["work"], field: "work", subject: subject, at: element.position)
+            let events = endpoint(members["events"], field: "events", subject: subject, at: element.position)
+            let folder = folder(members["data"], subject: subject)
+            guard let id, let submit, let work, let events else {
+                complete = false
+                continue
+            }
+            shards.append(ClusterConfiguration.Shard(id: id, submit: submit, work: work, events: events, data: folder ?? "\(base)/shard-\(id)"))
+        }
+        return complete ? shards : nil
+    }
+
+    mutating func poolList(_ value: JSON?, shards: [UInt32], base: String) -> [ClusterConfiguration.Pool]? {
+        guard let value else { return [] }
+        guard let elements = value.array else {
+            fields.report(value.position, field: "pools", "expected an array of worker pools, found \(value.kindDescription)")
+            return nil
+        }
+        var pools: [ClusterConfiguration.Pool] = []
+        var complete = true
+        var seen: [String: Int] = [:]
+        for (index, element) in elements.enumerated() {
+            var subject = "pools[\(index)]"
+            guard let object = element.members else {
+                fields.report(element.position, subject: subject, "expected a pool object, found \(element.kindDescription)")
+                complete = false
+                continue
+            }
+            let members = fields.members(
+                of: object, allowed: ["name", "slots", "shards", "tags", "commands", "workers", "data"], subject: subject)
+            let name = fields.requiredName(members["name"], field: "name", subject: subject, at: element.position)
+            if let name {
+                subject = "pool \"\(name)\""
+                if let line = seen[name] {
+                    fields.report(members["name"]!.position, subject: subject, field: "name", "pool \"\(name)\" is already defined at line \(line)")
+                } else {
+                    seen[name] = members["name"]!.position.line
+                }
+            }
+            let slots = members["slots"].flatMap { fields.integer($0, field: "slots", subject: subject, in: 1...1024) } ?? 4
+            let workers = members["workers"].flatMap { fields.integer($0, field: "workers", subject: subject, in: 1...256) } ?? 1
+            var poolShards = shards
+            if let list = members["shards"] {
+                poolShards = []
+                for item in list.array ?? [] {
+                    guard let id = fields.integer(item, field: "shards", subject: subject, in: 1...65535) else { continue }
+                    if !shards.contains(UInt32(id)) {
+                        fields.report(item.position, subject: subject, field: "shards", "no shard \(id) is defined")
+                    }
+                    poolShards.append(UInt32(id))
+                }
+                if list.array == nil {
+                    fields.report(list.position, subject: subject, field: "shards", "expected an array of shard IDs, found \(list.kindDescription)")
+                }
+            }
+            let tags = members["tags"].flatMap { fields.nameList($0, field: "tags", subject: subject) } ?? []
+            var commands = true
+            if let value = members["commands"] {
+                if let flag = value.bool { commands = flag } else {
+                    fields.report(value.position, subject: subject, field: "commands", "expected true or false, found \(value.kindDescription)")
+                }
+            }
+            let folder = folder(members["data"], subject: subject)
+            guard let name else {
+                complete = false
+                continue
+            }
+            pools.append(
+                ClusterConfiguration.Pool(
+                    name: name, slots: slots, shards: poolShards, tags: tags, commands: commands, workers: workers,
+                    data: folder ?? "\(base)/pool-\(name)"))
+        }
+        return complete ? pools : nil
+    }
+
+    /// A ZeroMQ endpoint that processes can share: `tcp://HOST:PORT` or `ipc://PATH`, used once in the file.
+    mutating func endpoint(_ value: JSON?, field: String, subject: String, at owner: JSON.Position) -> String? {
+        guard let value else {
+            fields.report(owner, subject: subject, field: field, "missing: the endpoint this socket binds and clients connect to")
+            return nil
+        }
+        guard let text = fields.nonEmptyString(value, field: field, subject: subject) else { return nil }
+        guard text.hasPrefix("tcp://") || text.hasPrefix("ipc://") else {
+            fields.report(
+                value.position, subject: subject, field: field,
+                "\"\(text)\" is not an endpoint processes can share (write tcp://HOST:PORT or ipc://PATH)")
+            return nil
+        }
+        if text.hasPrefix("tcp://"), text.split(separator: ":").last.flatMap({ UInt16($0) }) == nil {
+            fields.report(value.position, subject: subject, field: field, "\"\(text)\" has no port (write tcp://HOST:PORT)")
+            return nil
+        }
+        if let other = endpoints[text] {
+            fields.report(value.position, subject: subject, field: field, "\(text) is also used by \(other)")
+            return nil
+        }
+        endpoints[text] = "\(subject) \(field)"
+        return text
+    }
+
+    mutating func folder(_ value: JSON?, subject: String) -> String? {
+        guard let value else { return nil }
+        return fields.nonEmptyString(value, field: "data", subject: subject)
+    }
+}
