@@ -81,7 +81,7 @@ import Testing
             // A second dev on the same data is refused: two processes never share the stores.
             let second = try baton(["dev", "--data", data])
             #expect(second.status == 1)
-            #expect(second.errors.contains("another Baton is using"))
+            #expect(second.errors.contains("another Baton process is using"))
 
             kill(dev.processIdentifier, SIGINT)
             dev.waitUntilExit()
