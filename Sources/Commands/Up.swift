@@ -41,8 +41,8 @@ enum Up {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         for process in processes(cluster) {
             let pidFile = "\(run)/\(process.name).pid"
-            if let pid = readPID(pidFile), kill(pid, 0) == 0 {
-                console.out("\(process.name) is already running (pid \(pid))")
+            if isRunning(process, cluster) {
+                console.out("\(process.name) is already running (pid \(readPID(pidFile).map(String.init) ?? "?"))")
                 continue
             }
             let log = "\(logs)/\(process.name).log"
@@ -105,14 +105,14 @@ enum Up {
             let pidFile = "\(cluster.data)/run/\(process.name).pid"
             guard let pid = readPID(pidFile) else { continue }
             defer { try? FileManager.default.removeItem(atPath: pidFile) }
-            guard kill(pid, SIGTERM) == 0 else { continue }
+            guard isRunning(process, cluster), kill(pid, SIGTERM) == 0 else { continue }
             // Workers drain for up to 30 s; give every process a little more, then make sure.
             var waited = 0
-            while kill(pid, 0) == 0 && waited < 35_000 {
+            while isRunning(process, cluster) && waited < 35_000 {
                 usleep(50_000)
                 waited += 50
             }
-            if kill(pid, 0) == 0 {
+            if isRunning(process, cluster) {
                 kill(pid, SIGKILL)
                 console.out("killed \(process.name) (pid \(pid)): it did not stop within 35 s")
             } else {
@@ -122,6 +122,32 @@ enum Up {
         }
         if stopped == 0 { console.out("nothing of \(file) was running") }
         return .success
+    }
+
+    /// Whether the process holds its data folder's lock. A PID is not enough: a killed process whose
+    /// parent has exited may linger as a zombie, and PIDs are reused; a lock dies with its holder.
+    static func isRunning(_ process: Process, _ cluster: ClusterConfiguration) -> Bool {
+        guard let folder = dataFolder(process, cluster) else { return false }
+        let descriptor = open("\(folder)/lock", O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return flock(descriptor, LOCK_EX | LOCK_NB) != 0
+    }
+
+    /// The folder a process locks, from its arguments.
+    static func dataFolder(_ process: Process, _ cluster: ClusterConfiguration) -> String? {
+        let arguments = process.arguments
+        func value(_ option: String) -> String? {
+            arguments.firstIndex(of: option).flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+        }
+        switch arguments.first {
+        case "shard": return value("--id").flatMap(UInt32.init).flatMap(cluster.shard)?.data
+        case "flow": return cluster.flow.data
+        case "manager": return cluster.management.data
+        case "timer": return cluster.timer.data
+        case "worker": return value("--pool").flatMap(cluster.pool).map { "\($0.data)/worker-\(value("--index") ?? "1")" }
+        default: return nil
+        }
     }
 
     static func readPID(_ file: String) -> pid_t? {

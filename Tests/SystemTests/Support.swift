@@ -3,6 +3,7 @@ import Foundation
 import Runtime
 import Testing
 import Wire
+import Glibc
 
 /// A fresh temporary folder for one test, removed afterwards (and checked gone).
 func withTemporaryFolder<T>(_ body: (String) throws -> T) throws -> T {
@@ -54,4 +55,32 @@ extension APIClient {
 /// The job of `status` named `name`.
 func job(_ status: JSON, _ name: String) -> JSON? {
     status["jobs"]?.array?.first { $0["job"]?.string == name }
+}
+
+/// Runs a program to completion and returns its exit status and its output (standard output and error
+/// together), with posix_spawn and a blocking waitpid of that child, from `directory`.
+func runProgram(_ path: String, _ arguments: [String], in directory: String = repositoryRoot, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let capture = FileManager.default.temporaryDirectory.appendingPathComponent("baton-output-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: capture) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, capture, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let script = "cd \"$0\" && exec \"$@\""
+    let argv = (["/bin/sh", "-c", script, directory, path] + arguments).map { $0.withCString { strdup($0) } } + [nil]
+    let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let envp = merged.map { "\($0.key)=\($0.value)".withCString { strdup($0) } } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let code = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, envp)
+    guard code == 0 else { throw ServiceError("cannot start \(path): \(String(cString: strerror(code)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: capture, encoding: .utf8)) ?? ""
+    return (status & 0x7F == 0 ? (status >> 8) & 0xFF : -(status & 0x7F), output)
 }

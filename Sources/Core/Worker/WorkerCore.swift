@@ -19,9 +19,9 @@ public struct WorkerCore: Sendable {
     /// One link per shard endpoint.
     public private(set) var links: [Link]
     /// Attempts running.
-    public private(set) var running: [TaskRef: Running] = [:]
-    /// Results not yet confirmed by a RECEIPT, in the order they ended.
-    public private(set) var unreceipted: [TaskRef: Held] = [:]
+    public private(set) var running: [Attempt: Running] = [:]
+    /// Results not yet confirmed by a RECEIPT.
+    public private(set) var unreceipted: [Attempt: Held] = [:]
     private var linkTurn = 0
     private var effects: [WorkerEffect] = []
     private var outgoingResults: [Int: [TaskResult]] = [:]
@@ -55,6 +55,20 @@ public struct WorkerCore: Sendable {
         public var demand: UInt32 = 0
         /// Whether a RECALL to this shard awaits its RECALLED.
         public var recalling = false
+    }
+
+    /// One attempt, named by the link it came from and its task and attempt number. Task IDs are
+    /// assigned by each shard on its own, so two shards' tasks may share an ID: the link tells them apart.
+    public struct Attempt: Hashable, Sendable, CustomStringConvertible {
+        public var link: Int
+        public var ref: TaskRef
+
+        public init(link: Int, ref: TaskRef) {
+            self.link = link
+            self.ref = ref
+        }
+
+        public var description: String { "\(link)/\(ref.task).\(ref.attempt)" }
     }
 
     /// An attempt the worker runs.
@@ -100,20 +114,32 @@ public struct WorkerCore: Sendable {
     // MARK: - Connections
 
     /// Registers with every shard: the first thing a worker does.
+    /// Registers with every shard, splitting the slots between them: the first thing a worker does.
     public mutating func start(now: Timestamp) {
-        for index in links.indices { register(index, now: now) }
+        let count = links.count
+        for index in links.indices {
+            register(index, opening: configuration.slots / count + (index < configuration.slots % count ? 1 : 0), now: now)
+        }
     }
 
+    /// Registers a link again (a new socket, or after DISCONNECT 401). While another link is registered it
+    /// opens with no credit: its shard may be gone for a while, and slots promised to it could not be
+    /// recalled. Credit reaches it after WELCOME, where there is demand.
     private mutating func register(_ index: Int, now: Timestamp) {
-        guard !draining else { return }
-        // The opening credit is this link's share of the free slots.
         links[index].credit = 0
-        let open = links.indices.filter { links[$0].state != .registered && $0 != index && !isRefused($0) }.count + 1
-        let share = (available + open - 1) / open
+        let othersRegistered = links.indices.contains { $0 != index && links[$0].state == .registered }
+        register(index, opening: othersRegistered ? 0 : available, now: now)
+    }
+
+    private mutating func register(_ index: Int, opening share: Int, now: Timestamp) {
+        guard !draining else { return }
+        // A new conversation: a RECALL or DEMAND of the old one means nothing any more.
+        links[index].recalling = false
+        links[index].demand = 0
         links[index].credit = share
         links[index].state = .registering(since: now)
         links[index].lastHeard = now
-        let held = running.filter { $0.value.link == index }.map(\.key) + unreceipted.filter { $0.value.link == index }.map(\.key)
+        let held = (running.keys.filter { $0.link == index } + unreceipted.keys.filter { $0.link == index }).map(\.ref)
         send(
             index,
             .ready(
@@ -167,10 +193,10 @@ public struct WorkerCore: Sendable {
             links[index].recalling = false
             links[index].demand = 0
         case .receipt(let receipt):
-            for ref in receipt.tasks { unreceipted[ref] = nil }
+            for ref in receipt.tasks { unreceipted[Attempt(link: index, ref: ref)] = nil }
         case .cancel(let cancel):
             for ref in cancel.tasks {
-                stop(ref, outcome: .cancelled, reason: "cancelled by the shard", grace: Int64(cancel.grace), now: now)
+                stop(Attempt(link: index, ref: ref), outcome: .cancelled, reason: "cancelled by the shard", grace: Int64(cancel.grace), now: now)
             }
         case .disconnect(let disconnect):
             if disconnect.status == .unknownPeer {
@@ -191,8 +217,8 @@ public struct WorkerCore: Sendable {
 
     private mutating func accept(_ spec: TaskSpec, on index: Int, now: Timestamp) {
         links[index].credit = max(0, links[index].credit - 1)
-        let ref = spec.ref
-        guard running[ref] == nil, unreceipted[ref] == nil else { return }
+        let attempt = Attempt(link: index, ref: spec.ref)
+        guard running[attempt] == nil, unreceipted[attempt] == nil else { return }
         let runnable =
             switch spec.kind {
             case .command: configuration.commands
@@ -204,18 +230,18 @@ public struct WorkerCore: Sendable {
             return
         }
         let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
-        running[ref] = Running(link: index, spec: spec, started: now, deadline: deadline)
-        effects.append(.start(spec))
+        running[attempt] = Running(link: index, spec: spec, started: now, deadline: deadline)
+        effects.append(.start(attempt, spec))
     }
 
-    private mutating func stop(_ ref: TaskRef, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
-        guard var attempt = running[ref], attempt.stopping == nil else { return }
+    private mutating func stop(_ id: Attempt, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
+        guard var attempt = running[id], attempt.stopping == nil else { return }
         attempt.stopping = Stopping(outcome: outcome, killAt: now.adding(milliseconds: grace), reason: reason)
-        running[ref] = attempt
-        effects.append(attempt.spec.kind == .command ? .signal(ref, .terminate) : .abandon(ref))
+        running[id] = attempt
+        effects.append(attempt.spec.kind == .command ? .signal(id, .terminate) : .abandon(id))
         if attempt.spec.kind == .handler {
             // A handler cannot be killed: its slot is freed and its late return is ignored.
-            attemptEnded(ref, outcome: outcome, exitCode: 0, output: "", log: "", error: reason, data: [], now: now)
+            attemptEnded(id, outcome: outcome, exitCode: 0, output: "", log: "", error: reason, data: [], now: now)
         }
     }
 
@@ -224,10 +250,11 @@ public struct WorkerCore: Sendable {
     /// Records the end of an attempt the runtime ran. An attempt stopped for its timeout or a CANCEL is
     /// reported with that outcome, whatever the process did on its way out.
     public mutating func attemptEnded(
-        _ ref: TaskRef, outcome: Outcome, exitCode: Int32, output: String, log: String, error: String, data: [UInt8],
+        _ id: Attempt, outcome: Outcome, exitCode: Int32, output: String, log: String, error: String, data: [UInt8],
         now: Timestamp
     ) {
-        guard let attempt = running.removeValue(forKey: ref) else { return }
+        guard let attempt = running.removeValue(forKey: id) else { return }
+        let ref = id.ref
         var outcome = outcome
         var error = error
         if let stopping = attempt.stopping {
@@ -242,7 +269,7 @@ public struct WorkerCore: Sendable {
     }
 
     private mutating func finish(_ result: TaskResult, link: Int) {
-        unreceipted[result.ref] = Held(link: link, result: result)
+        unreceipted[Attempt(link: link, ref: result.ref)] = Held(link: link, result: result)
         if links[link].state == .registered { outgoingResults[link, default: []].append(result) }
     }
 
@@ -264,15 +291,15 @@ public struct WorkerCore: Sendable {
                 break
             }
         }
-        for (ref, attempt) in running.sorted(by: { ($0.key.task, $0.key.attempt) < ($1.key.task, $1.key.attempt) }) {
+        for (id, attempt) in running.sorted(by: { ($0.key.link, $0.key.ref.task, $0.key.ref.attempt) < ($1.key.link, $1.key.ref.task, $1.key.ref.attempt) }) {
             if let stopping = attempt.stopping {
                 if stopping.killAt <= now {
-                    effects.append(.signal(ref, .kill))
-                    running[ref]!.stopping!.killAt = now.adding(milliseconds: configuration.killGrace)
+                    effects.append(.signal(id, .kill))
+                    running[id]!.stopping!.killAt = now.adding(milliseconds: configuration.killGrace)
                 }
             } else if let deadline = attempt.deadline, deadline <= now {
                 let limit = DurationText.format(Int64(attempt.spec.timeout))
-                stop(ref, outcome: .timedOut, reason: "timed out after \(limit)", grace: configuration.killGrace, now: now)
+                stop(id, outcome: .timedOut, reason: "timed out after \(limit)", grace: configuration.killGrace, now: now)
             }
         }
     }
@@ -355,11 +382,11 @@ public enum WorkerEffect: Equatable, Sendable {
     /// Send a message to the shard of a link.
     case send(link: Int, Message)
     /// Start an attempt: a command in a child process, or a handler.
-    case start(TaskSpec)
+    case start(WorkerCore.Attempt, TaskSpec)
     /// Signal a running command's process group.
-    case signal(TaskRef, WorkerSignal)
+    case signal(WorkerCore.Attempt, WorkerSignal)
     /// Forget a handler attempt that was stopped: its return will be ignored.
-    case abandon(TaskRef)
+    case abandon(WorkerCore.Attempt)
     /// Close the link's socket and open a new one (before the READY that follows).
     case reconnect(link: Int)
     /// The shard refused the worker for good.

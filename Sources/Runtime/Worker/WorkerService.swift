@@ -36,7 +36,7 @@ public struct WorkerSettings: Sendable {
 public enum WorkerService {
     /// How an attempt ended, as a process or a handler reported it.
     struct Ending: Sendable {
-        var ref: TaskRef
+        var id: WorkerCore.Attempt
         var outcome: Outcome
         var exitCode: Int32
         var error: String
@@ -64,7 +64,7 @@ public enum WorkerService {
         var core = WorkerCore(configuration: settings.configuration, session: session, now: clock.now())
         var dealers = try settings.shards.map { try Sockets.connected(context, .dealer, to: $0) }
         let endings = Endings()
-        var attempts: [TaskRef: Attempt] = [:]
+        var attempts: [WorkerCore.Attempt: Attempt] = [:]
         let host = hostName()
         let baseEnvironment = ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new }
         try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
@@ -82,12 +82,12 @@ public enum WorkerService {
                 switch effect {
                 case .send(let link, let message):
                     _ = try dealers[link].send(message.encoded(), dontWait: true)
-                case .start(let spec):
-                    attempts[spec.ref] = start(spec, settings: settings, environment: baseEnvironment, endings: endings, doorbell: control.doorbell, log: log)
-                case .signal(let ref, let signal):
-                    if let pid = attempts[ref]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
-                case .abandon(let ref):
-                    if let attempt = attempts.removeValue(forKey: ref) {
+                case .start(let id, let spec):
+                    attempts[id] = start(id, spec, settings: settings, environment: baseEnvironment, endings: endings, doorbell: control.doorbell, log: log)
+                case .signal(let id, let signal):
+                    if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
+                case .abandon(let id):
+                    if let attempt = attempts.removeValue(forKey: id) {
                         attempt.cancelled?.set()
                         attempt.output?.close()
                     }
@@ -124,7 +124,7 @@ public enum WorkerService {
             control.doorbell.drain()
             let now = clock.now()
             for ending in endings.take() {
-                guard let attempt = attempts.removeValue(forKey: ending.ref) else { continue }  // Abandoned.
+                guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
                 attempt.output?.close()
                 let output = CommandRunner.tail(of: attempt.log)
                 var error = ending.error
@@ -132,7 +132,7 @@ public enum WorkerService {
                     error += ": " + last.prefix(200)
                 }
                 core.attemptEnded(
-                    ending.ref, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
+                    ending.id, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
                     log: "\(host):\(attempt.log)", error: error, data: ending.data, now: now)
             }
             for (index, dealer) in dealers.enumerated() where poller.ready(index).contains(.readable) {
@@ -161,7 +161,7 @@ public enum WorkerService {
 
     /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.
     static func start(
-        _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String], endings: Endings,
+        _ id: WorkerCore.Attempt, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String], endings: Endings,
         doorbell: Doorbell, log: Log
     ) -> Attempt {
         let path = logPath(spec, root: settings.logs)
@@ -172,7 +172,7 @@ public enum WorkerService {
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {
-            report(Ending(ref: spec.ref, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
+            report(Ending(id: id, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
             return Attempt(spec: spec, log: path)
         }
         switch spec.kind {
@@ -181,18 +181,18 @@ public enum WorkerService {
             do {
                 pid = try CommandRunner.spawn(command: spec.action, environment: environment.merging(variables(of: spec)) { _, new in new }, output: path)
             } catch {
-                report(Ending(ref: spec.ref, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 return Attempt(spec: spec, log: path)
             }
             Thread.detachNewThread {
                 let status = CommandRunner.wait(pid)
                 let error = status == 0 ? "" : status > 0 ? "exit status \(status)" : "killed by signal \(-status)"
-                report(Ending(ref: spec.ref, outcome: status == 0 ? .succeeded : .failed, exitCode: status, error: error, data: []))
+                report(Ending(id: id, outcome: status == 0 ? .succeeded : .failed, exitCode: status, error: error, data: []))
             }
             return Attempt(spec: spec, log: path, pid: pid)
         case .handler:
             guard let handler = settings.handlers[spec.action] else {
-                report(Ending(ref: spec.ref, outcome: .rejected, exitCode: 0, error: "no handler \"\(spec.action)\"", data: []))
+                report(Ending(id: id, outcome: .rejected, exitCode: 0, error: "no handler \"\(spec.action)\"", data: []))
                 return Attempt(spec: spec, log: path)
             }
             let output = OutputFile(path: path)
@@ -201,10 +201,10 @@ public enum WorkerService {
             DispatchQueue.global().async {
                 do {
                     let data = try handler(context)
-                    report(Ending(ref: spec.ref, outcome: .succeeded, exitCode: 0, error: "", data: data))
+                    report(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
                 } catch {
                     output.append("error: \(error)\n")
-                    report(Ending(ref: spec.ref, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                    report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 }
             }
             return Attempt(spec: spec, log: path, cancelled: cancelled, output: output)
