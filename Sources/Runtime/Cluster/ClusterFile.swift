@@ -112,6 +112,8 @@ struct ClusterReader {
     var fields = FieldReader()
     /// Every endpoint seen, with where, so that two sockets never claim the same one.
     var endpoints: [String: String] = [:]
+    /// Every shard ID defined, even by an entry with other problems, for the pools to be checked against.
+    var shardIDs: [UInt32] = []
 
     mutating func cluster(_ root: JSON, file: String) -> ClusterConfiguration? {
         guard let object = root.members else {
@@ -148,7 +150,7 @@ struct ClusterReader {
             return ClusterConfiguration.Flow(ops: ops, events: events, data: folder)
         }
         let shards = shardList(top["shards"], at: root.position, base: base)
-        let pools = poolList(top["pools"], shards: shards?.map(\.id) ?? [], base: base)
+        let pools = poolList(top["pools"], shards: shardIDs, base: base)
         let timer: ClusterConfiguration.Timer? = section(top["timer"] ?? JSON(.object([]), at: root.position), "timer", at: root.position) { reader, members, _ in
             ClusterConfiguration.Timer(data: reader.folder(members["data"], subject: "timer") ?? "\(base)/timer")
         }
@@ -197,12 +199,16 @@ struct ClusterReader {
                 complete = false
                 continue
             }
+            // The ID first, so that every problem of the entry can name the shard.
+            if let number = object.first(where: { $0.key == "id" })?.value.integer, (1...65535).contains(number) {
+                subject = "shard \(number)"
+            }
             let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data"], subject: subject)
             var id: UInt32?
             if let idValue = members["id"] {
                 if let number = fields.integer(idValue, field: "id", subject: subject, in: 1...65535) {
                     id = UInt32(number)
-                    subject = "shard \(number)"
+                    shardIDs.append(UInt32(number))
                     if let line = seen[UInt32(number)] {
                         fields.report(idValue.position, subject: subject, field: "id", "shard \(number) is already defined at line \(line)")
                         id = nil
@@ -242,11 +248,13 @@ struct ClusterReader {
                 complete = false
                 continue
             }
+            if let name = object.first(where: { $0.key == "name" })?.value.string, Names.isValid(name) {
+                subject = "pool \"\(name)\""
+            }
             let members = fields.members(
                 of: object, allowed: ["name", "slots", "shards", "tags", "commands", "workers", "data"], subject: subject)
             let name = fields.requiredName(members["name"], field: "name", subject: subject, at: element.position)
             if let name {
-                subject = "pool \"\(name)\""
                 if let line = seen[name] {
                     fields.report(members["name"]!.position, subject: subject, field: "name", "pool \"\(name)\" is already defined at line \(line)")
                 } else {

@@ -25,6 +25,8 @@ public final class EmbeddedCluster {
         public var overTCP = false
         public var synchronous: Database.Synchronous = .normal
         public var log: Log.Level = .warning
+        /// A write-fault seam for the shards' stores, for tests (see ``ShardSettings/storeFault``).
+        public var shardFault: (@Sendable (String) -> Int32?)?
 
         public init(data: String) { self.data = data }
     }
@@ -67,12 +69,14 @@ public final class EmbeddedCluster {
             let address = ShardAddress(
                 shard: shard, submit: try endpoint("shard-\(shard)/submit"), work: try endpoint("shard-\(shard)/work"),
                 events: try endpoint("shard-\(shard)/events"))
-            let settings = ShardSettings(
+            var settings = ShardSettings(
                 configuration: ShardConfiguration(shard: shard), store: "\(options.data)/shard-\(shard).db",
                 synchronous: options.synchronous, submit: [address.submit], work: [address.work], events: [address.events])
+            settings.storeFault = options.shardFault
+            let shardSettings = settings
             let counters = counter("shard-\(shard)")
             try launch("shard-\(shard)") { control in
-                try ShardService.run(settings, context: context, log: log.named("shard-\(shard)"), control: control, counters: counters)
+                try ShardService.run(shardSettings, context: context, log: log.named("shard-\(shard)"), control: control, counters: counters)
             }
             shardAddresses.append(address)
         }

@@ -36,7 +36,9 @@ public enum ManagementService {
         _ settings: ManagementSettings, context: Context, clock: any WallClock = SystemClock(), log: Log,
         control: ServiceControl, counters: ServiceCounters = ServiceCounters(), bound: @Sendable ([String]) -> Void = { _ in }
     ) throws {
-        let store = try ManagementStore(path: settings.store, synchronous: settings.synchronous)
+        let store = try ServiceStore.open("management", settings.store) {
+            try ManagementStore(path: settings.store, synchronous: settings.synchronous)
+        }
         var core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: clock.now())
         var endpoints: [String] = []
         let api = try Socket(context, type: .router)
@@ -101,7 +103,7 @@ public enum ManagementService {
             }
             core.tick(now: now)
             let turn = core.finishTurn()
-            try store.commit(turn)
+            try ServiceStore.commit(settings.store) { try store.commit(turn) }
             for message in turn.toScheduler { _ = try scheduler.send(message.encoded(), dontWait: true) }
             for (peer, message) in turn.replies { ShardService.send(api, peer, message) }
         }

@@ -50,7 +50,9 @@ public enum SchedulerService {
     static let submitBatch = 1000
 
     public static func run(_ settings: SchedulerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
-        let store = try SchedulerStore(path: settings.store, synchronous: settings.synchronous)
+        let store = try ServiceStore.open("the flow scheduler", settings.store) {
+            try SchedulerStore(path: settings.store, synchronous: settings.synchronous)
+        }
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
         var core = SchedulerCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
         let ops = try Sockets.router(context, binding: settings.ops)
@@ -128,7 +130,9 @@ public enum SchedulerService {
             }
             core.tick(now: now)
             let turn = core.finishTurn(now: now)
-            if let frame = try store.commit(turn, now: now) { try events.send([topic, frame], dontWait: true) }
+            if let frame = try ServiceStore.commit(settings.store, { try store.commit(turn, now: now) }) {
+                try events.send([topic, frame], dontWait: true)
+            }
             if let beacon = turn.beacon { try events.send([topic, Message.beacon(beacon).encoded()], dontWait: true) }
             for (shard, jobs) in turn.submits {
                 var start = 0

@@ -14,6 +14,9 @@ public struct ShardSettings: Sendable {
     public var submit: [String]
     public var work: [String]
     public var events: [String]
+    /// A test seam for write failures (beanstalkd's `falloc` swap): given each writing statement, a
+    /// non-nil SQLite result code makes it fail as if SQLite had returned it (13 is SQLITE_FULL).
+    public var storeFault: (@Sendable (String) -> Int32?)?
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = .normal, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
@@ -36,7 +39,10 @@ public enum ShardService {
 
     /// Runs the shard until `control` says stop.
     public static func run(_ settings: ShardSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
-        let store = try ShardStore(path: settings.store, synchronous: settings.synchronous)
+        let store = try ServiceStore.open("shard-\(settings.configuration.shard)", settings.store) {
+            try ShardStore(path: settings.store, synchronous: settings.synchronous)
+        }
+        store.database.faultInjector = settings.storeFault
         let (epoch, snapshot) = try store.open()
         var core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
         let submit = try Sockets.bound(context, .pull, settings.submit)
@@ -100,7 +106,7 @@ public enum ShardService {
             core.tick(now: now)
             var turn = core.finishTurn(now: now)
             while true {
-                let frame = try store.commit(turn, now: now)
+                let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
                 if let frame { try events.send([topic, frame], dontWait: true) }
                 if let beacon = turn.beacon { try events.send([topic, Message.beacon(beacon).encoded()], dontWait: true) }
                 var lost: [Peer] = []

@@ -1,0 +1,94 @@
+import Foundation
+import Runtime
+import Testing
+
+@Suite struct ClusterFileTests {
+    static let good = """
+        {"data": "/var/lib/baton", "durability": "full", "heartbeat": "500ms",
+         "management": {"api": "tcp://10.0.0.1:7700"},
+         "flow": {"ops": "tcp://10.0.0.1:7710", "events": "tcp://10.0.0.1:7711"},
+         "shards": [
+           {"id": 1, "submit": "tcp://10.0.0.2:7721", "work": "tcp://10.0.0.2:7722", "events": "tcp://10.0.0.2:7723"},
+           {"id": 2, "submit": "tcp://10.0.0.3:7721", "work": "tcp://10.0.0.3:7722", "events": "tcp://10.0.0.3:7723", "data": "/srv/s2"}],
+         "pools": [{"name": "general", "slots": 16}, {"name": "gpu", "slots": 2, "tags": ["gpu"], "shards": [1], "workers": 3}]}
+        """
+
+    func problems(_ text: String) -> [String] {
+        switch ClusterFile.parse(text, file: "c.json") {
+        case .success: []
+        case .failure(let error): error.problems
+        }
+    }
+
+    @Test func aCompleteFileIsRead() throws {
+        let cluster = try ClusterFile.parse(Self.good, file: "c.json").get()
+        #expect(cluster.durability == .full)
+        #expect(cluster.heartbeat == 500)
+        #expect(cluster.management.data == "/var/lib/baton/management")
+        #expect(cluster.shards.map(\.id) == [1, 2])
+        #expect(cluster.shard(2)?.data == "/srv/s2")
+        #expect(cluster.pool("general")?.shards == [1, 2])
+        #expect(cluster.pool("gpu")?.shards == [1])
+        #expect(cluster.pool("gpu")?.workers == 3)
+        #expect(cluster.timer.data == "/var/lib/baton/timer")
+    }
+
+    @Test func theOneMachineClusterInDeployIsValid() throws {
+        let text = try String(contentsOfFile: "\(root)/deploy/local/cluster.json", encoding: .utf8)
+        #expect(problems(text) == [])
+        let example = try String(contentsOfFile: "\(root)/deploy/cluster.example.json", encoding: .utf8)
+        #expect(problems(example) == [])
+    }
+
+    @Test func aMissingEndpointIsNamed() {
+        let text = Self.good.replacingOccurrences(of: #", "work": "tcp://10.0.0.3:7722""#, with: "")
+        #expect(problems(text) == ["c.json:6:4: shard 2: field \"work\": missing: the endpoint this socket binds and clients connect to"])
+    }
+
+    @Test func aDuplicateShardIDIsNamedWithTheFirstOnesLine() {
+        let text = Self.good.replacingOccurrences(of: #"{"id": 2, "submit""#, with: #"{"id": 1, "submit""#)
+        #expect(problems(text) == ["c.json:6:11: shard 1: field \"id\": shard 1 is already defined at line 5"])
+    }
+
+    @Test func unknownFieldsAreNamedWithSuggestions() {
+        let text = Self.good.replacingOccurrences(of: #""durability": "full""#, with: #""durabilty": "full""#)
+            .replacingOccurrences(of: #"{"name": "general", "slots": 16}"#, with: #"{"name": "general", "slot": 16}"#)
+        #expect(
+            problems(text) == [
+                "c.json:1:28: field \"durabilty\": unknown field (did you mean \"durability\"?)",
+                "c.json:7:32: pool \"general\": field \"slot\": unknown field (did you mean \"slots\"?)",
+            ])
+    }
+
+    @Test func everyOtherMistakeIsReportedToo() {
+        let text = """
+            {"data": "", "durability": "sometimes",
+             "management": {"api": "inproc://api"},
+             "flow": {"ops": "tcp://h:1", "events": "tcp://h:1"},
+             "shards": [{"id": 0, "submit": "tcp://h", "work": "tcp://h:3", "events": "tcp://h:4"}],
+             "pools": [{"name": "p", "shards": [9], "slots": 0}, {"name": "p"}]}
+            """
+        #expect(
+            problems(text) == [
+                "c.json:1:10: field \"data\": must not be empty",
+                "c.json:1:28: field \"durability\": expected \"off\", \"normal\" or \"full\", found \"sometimes\"",
+                "c.json:2:24: management: field \"api\": \"inproc://api\" is not an endpoint processes can share (write tcp://HOST:PORT or ipc://PATH)",
+                "c.json:3:41: flow: field \"events\": tcp://h:1 is also used by flow ops",
+                "c.json:4:20: shards[0]: field \"id\": expected a whole number from 1 to 65535, found 0",
+                "c.json:4:33: shards[0]: field \"submit\": \"tcp://h\" has no port (write tcp://HOST:PORT)",
+                "c.json:5:50: pool \"p\": field \"slots\": expected a whole number from 1 to 1024, found 0",
+                "c.json:5:37: pool \"p\": field \"shards\": no shard 9 is defined",
+                "c.json:5:63: pool \"p\": field \"name\": pool \"p\" is already defined at line 5",
+            ])
+    }
+
+    @Test func notJSONIsRefusedWithItsPosition() {
+        #expect(problems("{\n  \"data\": }") == ["c.json:2:11: invalid JSON: expected a value, found '}'"])
+    }
+
+    let root: String = {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path
+    }()
+}
