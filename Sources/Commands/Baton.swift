@@ -57,6 +57,7 @@ public enum Baton {
         case .serve(let role, let config): try Serve.run(role, config: config, console: console)
         case .up(let config): try Up.up(config: config, console: console)
         case .down(let config): try Up.down(config: config, console: console)
+        case .bench(let options): try Bench.run(options, console: console)
         case .help, .version, .validate: preconditionFailure("handled by run(_:console:)")
         }
     }

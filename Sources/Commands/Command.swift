@@ -26,6 +26,8 @@ public enum Command: Equatable, Sendable {
     case up(config: String)
     /// Stop the processes `up` started.
     case down(config: String)
+    /// Measure throughput and flow-step latency on a cluster of separate processes.
+    case bench(BenchOptions)
 }
 
 /// Which service a process of a cluster runs.

@@ -113,6 +113,28 @@ public enum CommandParser {
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             return .flows(json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "bench":
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help"],
+                options: ["--jobs", "--runs", "--chains", "--length", "--shards", "--workers", "--slots", "--durability", "--keep"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            var options = BenchOptions()
+            options.jobs = try number(arguments, "--jobs", in: 1...100_000_000, command: name) ?? options.jobs
+            options.runs = try number(arguments, "--runs", in: 1...10_000, command: name) ?? options.runs
+            options.chains = try number(arguments, "--chains", in: 1...10_000, command: name) ?? options.chains
+            options.length = try number(arguments, "--length", in: 2...10_000, command: name) ?? options.length
+            options.shards = try number(arguments, "--shards", in: 1...64, command: name) ?? options.shards
+            options.workers = try number(arguments, "--workers", in: 1...256, command: name) ?? options.workers
+            options.slots = try number(arguments, "--slots", in: 1...1024, command: name) ?? options.slots
+            if let durability = try arguments.single("--durability", command: name) {
+                guard ["off", "normal", "full"].contains(durability) else {
+                    throw UsageError("--durability takes off, normal or full, not \"\(durability)\"", command: name)
+                }
+                options.durability = durability
+            }
+            options.keep = try arguments.single("--keep", command: name)
+            return .bench(options)
         case "manager", "flow", "timer", "up", "down":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config"])
             if arguments.flags.contains("--help") { return .help(topic: name) }

@@ -57,7 +57,7 @@ enum Serve {
 
     /// The service's name, its data folder, and the loop to run.
     static func plan(_ role: ServiceRole, cluster: ClusterConfiguration) throws(CommandFailure) -> (String, String, Body) {
-        let log = Log(service: role.name(), level: .info)
+        let log = Log(service: role.name(), level: Log.Level(named: ProcessInfo.processInfo.environment["BATON_LOG"]) ?? .info)
         let durability = cluster.durability
         switch role {
         case .management:

@@ -40,7 +40,10 @@ public enum Usage {
         public var text: String
     }
 
-    static let order = ["dev", "demo", "apply", "start", "status", "runs", "flows", "validate", "version", "help"]
+    static let order = [
+        "dev", "demo", "apply", "start", "status", "runs", "flows", "validate", "manager", "flow", "shard", "worker", "timer",
+        "up", "down", "bench", "version", "help",
+    ]
 
     static let targetHelp = """
           --api ENDPOINT   the management API (default: $BATON_API, else the endpoint in DIR/api)
@@ -134,6 +137,76 @@ public enum Usage {
 
                 Lists every flow with its latest version, its job count and its product's shard.
                 """ + "\n" + targetHelp),
+        "manager": Entry(
+            summary: "run the management service of a cluster",
+            text: """
+                usage: baton manager --config FILE
+
+                Runs management: products, flows, the shard map, runs, and the API at the cluster
+                file's management.api. FILE may also come from BATON_CONFIG. See docs/cluster.md.
+                """),
+        "flow": Entry(
+            summary: "run the flow scheduler of a cluster",
+            text: """
+                usage: baton flow --config FILE
+
+                Runs the flow scheduler at the cluster file's flow.ops and flow.events.
+                """),
+        "shard": Entry(
+            summary: "run one shard broker of a cluster",
+            text: """
+                usage: baton shard --config FILE --id N
+
+                Runs shard N of the cluster file, with its store in its data folder.
+                """),
+        "worker": Entry(
+            summary: "run one worker of a cluster's pool",
+            text: """
+                usage: baton worker --config FILE [--pool NAME] [--index N]
+
+                Runs worker N (default 1) of pool NAME (needed when the file has several pools). On
+                SIGTERM it takes no new tasks and lets running ones finish for up to 30 seconds.
+                """),
+        "timer": Entry(
+            summary: "run the timer of a cluster",
+            text: """
+                usage: baton timer --config FILE
+
+                Runs the timer. Until flows have schedules it only keeps in touch with management.
+                """),
+        "up": Entry(
+            summary: "start a cluster's processes on this machine",
+            text: """
+                usage: baton up --config FILE
+
+                Starts every process of the cluster file that is not already running, in the
+                background: shards, the flow scheduler, management, the timer, then the workers. Each
+                logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid.
+                """),
+        "down": Entry(
+            summary: "stop the processes baton up started",
+            text: """
+                usage: baton down --config FILE
+
+                Stops the cluster's processes with SIGTERM, workers first, waiting for each.
+                """),
+        "bench": Entry(
+            summary: "measure throughput and flow-step latency",
+            text: """
+                usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--shards N]
+                                   [--workers N] [--slots N] [--durability off|normal|full] [--keep DIR]
+
+                Starts a cluster of separate processes on 127.0.0.1, runs N independent no-op jobs
+                (default 100000, in 20 runs) and then chains (default 20 of 50 jobs), and prints
+                jobs per second end to end and the flow-step latency's percentiles. Use a release
+                build (make bench). See docs/benchmarks.md.
+
+                Options:
+                  --shards N      shards (default 2), one product bound to each
+                  --workers N     worker processes (default 2), with --slots N each (default 64)
+                  --durability    the stores' synchronous setting (default normal)
+                  --keep DIR      keep the cluster's data and logs in DIR
+                """),
         "validate": Entry(
             summary: "check flow files without a server",
             text: """

@@ -24,6 +24,14 @@ public final class Database {
         public var foreignKeys: Bool
         /// Whether to open read-only; writes then fail with SQLITE_READONLY.
         public var readOnly: Bool
+        /// Whether this connection keeps the file to itself (`locking_mode=EXCLUSIVE`): no lock is taken
+        /// and released at every transaction, and in WAL mode no shared-memory index is used; no other
+        /// connection can read the file while this one is open.
+        public var exclusive: Bool = false
+        /// The page cache, in KiB (SQLite's default is 2000).
+        public var cacheKilobytes: Int = 2000
+        /// How much of the file reads may map into memory instead of copying, in bytes; 0 for none.
+        public var mmapBytes: Int = 0
 
         /// Creates options; the defaults suit a broker's own database file.
         public init(
@@ -31,13 +39,19 @@ public final class Database {
             synchronous: Synchronous = .normal,
             busyTimeoutMilliseconds: Int32 = 5000,
             foreignKeys: Bool = true,
-            readOnly: Bool = false
+            readOnly: Bool = false,
+            exclusive: Bool = false,
+            cacheKilobytes: Int = 2000,
+            mmapBytes: Int = 0
         ) {
             self.journalMode = journalMode
             self.synchronous = synchronous
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.foreignKeys = foreignKeys
             self.readOnly = readOnly
+            self.exclusive = exclusive
+            self.cacheKilobytes = cacheKilobytes
+            self.mmapBytes = mmapBytes
         }
     }
 
@@ -99,11 +113,15 @@ public final class Database {
             throw SQLiteError(simulated: SQLITE_READONLY, detail: path, sql: nil)
         }
         sqlite3_busy_timeout(connection, options.busyTimeoutMilliseconds)
+        // Before the journal mode: in WAL mode, exclusive locking must come before the first access.
+        if options.exclusive { try execute("PRAGMA locking_mode = EXCLUSIVE") }
         if !options.readOnly {
             try setJournalMode(options.journalMode)
         }
         try execute("PRAGMA synchronous = \(options.synchronous.pragmaValue)")
         try execute("PRAGMA foreign_keys = \(options.foreignKeys ? "ON" : "OFF")")
+        try execute("PRAGMA cache_size = -\(options.cacheKilobytes)")
+        if options.mmapBytes > 0 { try execute("PRAGMA mmap_size = \(options.mmapBytes)") }
     }
 
     deinit {

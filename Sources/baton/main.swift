@@ -7,4 +7,12 @@ import Foundation
 
 // A reader that went away (`baton runs | head`) is not an error worth dying of.
 signal(SIGPIPE, SIG_IGN)
+// Batches of tasks and results are large allocations, freed and made again every turn. Served from the
+// heap and kept there, they are reused; above glibc's default threshold each would be a fresh mmap, and
+// every page of it a fault to zero.
+_ = mallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD
+_ = mallopt(-1, 256 << 20)  // M_TRIM_THRESHOLD
+// malloc.h is not part of Swift's Glibc module.
+@_silgen_name("mallopt") func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
+
 exit(Baton.main(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment).rawValue)

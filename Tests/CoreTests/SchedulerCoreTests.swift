@@ -19,7 +19,10 @@ struct SchedulerHarness {
         """
 
     init() {
-        core = SchedulerCore(configuration: SchedulerConfiguration(shards: [1, 2]), epoch: 1, restoring: SchedulerSnapshot(), now: now)
+        var configuration = SchedulerConfiguration(shards: [1, 2])
+        configuration.resendInitial = 2000
+        configuration.resendMaximum = 30_000
+        core = SchedulerCore(configuration: configuration, epoch: 1, restoring: SchedulerSnapshot(), now: now)
     }
 
     static func start(run: UInt64 = 1, request: UInt64 = 1, definition: String = diamond) -> OperationRequest {
@@ -152,7 +155,7 @@ struct SchedulerHarness {
         _ = scheduler.report([("extract", .succeeded)])
         var run = scheduler.core.runs[1]!
         // The store lost nothing, but suppose "load" was never written as released.
-        run.jobs[2].state = .waiting
+        run.updateJob(2) { $0.state = .waiting }
         let definition = try FlowFile.parse(SchedulerHarness.diamond, file: "x").get()
         let stored = ScheduledRun(
             id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition,
@@ -176,8 +179,9 @@ struct SchedulerHarness {
             id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition,
             jobs: jobs, state: .running, started: .zero, finished: .zero, detail: "")
         let now = Timestamp(milliseconds: 1_000)
-        var core = SchedulerCore(
-            configuration: SchedulerConfiguration(shards: [2]), epoch: 2, restoring: SchedulerSnapshot(runs: [stored]), now: now)
+        var configuration = SchedulerConfiguration(shards: [2])
+        configuration.resendInitial = 2000
+        var core = SchedulerCore(configuration: configuration, epoch: 2, restoring: SchedulerSnapshot(runs: [stored]), now: now)
         core.tick(now: now)
         #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["extract", "audit"])
         core.tick(now: now.adding(milliseconds: 1999))
@@ -226,5 +230,18 @@ struct SchedulerHarness {
         #expect(succeeded.jobs.filter(\.released).map(\.job.name).sorted() == ["check", "load"])
         let again = scheduler.report([("extract", .succeeded)])
         #expect(again.jobs.isEmpty)
+    }
+
+    @Test func aShardThatRestartedIsSentAtOnceWhatItHadNotAccepted() {
+        var scheduler = SchedulerHarness()
+        _ = scheduler.operation(SchedulerHarness.start())
+        scheduler.core.beaconReceived(Beacon(publisher: "shard-2", epoch: 1, sequence: 0), from: 2, now: scheduler.now)
+        _ = scheduler.core.finishTurn(now: scheduler.now)
+        _ = scheduler.report([("audit", .queued)])
+        // The shard comes back with a new epoch: "extract", never accepted, goes again now, not in 2 s.
+        scheduler.now = scheduler.now.adding(milliseconds: 100)
+        scheduler.core.beaconReceived(Beacon(publisher: "shard-2", epoch: 2, sequence: 1), from: 2, now: scheduler.now)
+        scheduler.core.tick(now: scheduler.now)
+        #expect(SchedulerHarness.submitted(scheduler.core.finishTurn(now: scheduler.now)) == ["extract"])
     }
 }

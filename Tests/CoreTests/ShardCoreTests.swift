@@ -73,7 +73,7 @@ struct ShardHarness {
         var shard = ShardHarness()
         let turn = shard.submit([ShardHarness.job("extract")])
         #expect(turn.jobs.count == 1)
-        #expect(turn.tasks.count == 1)
+        #expect(turn.tasks.isEmpty)  // A task is stored at its first lease; until then its job implies it.
         #expect(turn.updates?.sequence == 1)
         #expect(turn.updates?.publisher == "shard-1")
         #expect(ShardHarness.states(turn) == ["extract:queued"])
@@ -250,7 +250,7 @@ struct ShardHarness {
             for job in turn.jobs { jobs[job.key] = job }
             for task in turn.tasks { tasks[task.id] = task }
         }
-        let snapshot = ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 3, nextJobID: 3, nextOrder: 3)
+        let snapshot = ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 3, nextJobID: 3)
         var restarted = ShardHarness()
         restarted.core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: 2, restoring: snapshot, now: restarted.now)
         // Alice comes back holding her task; bob never does.
@@ -344,5 +344,28 @@ struct ShardHarness {
         _ = shard.turn()
         let gone = shard.send(.disconnect(Disconnect(status: .ok, reason: "bye")), from: alice)
         #expect(ShardHarness.states(gone) == ["a:cancelled"])
+    }
+
+    @Test func aRestartedShardQueuesAgainThePartitionsNeverLeased() {
+        var shard = ShardHarness()
+        let steps = [StepSpec(name: "split", kind: .command, action: "a", partitions: 3)]
+        _ = shard.submit([ShardHarness.job("big", steps: steps)])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 5), from: alice), to: alice)
+        #expect(leased.map(\.partition) == [0])
+        var jobs: [JobKey: ShardJob] = [:]
+        var tasks: [UInt64: ShardTask] = [:]
+        for turn in shard.turns {
+            for job in turn.jobs { jobs[job.key] = job }
+            for task in turn.tasks { tasks[task.id] = task }
+        }
+        #expect(tasks.count == 1)
+        var restarted = ShardHarness()
+        restarted.core = ShardCore(
+            configuration: ShardConfiguration(shard: 1), epoch: 2,
+            restoring: ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: 1, nextTaskID: 10, nextJobID: 2),
+            now: restarted.now)
+        let again = restarted.send(ShardHarness.ready("w1", slots: 5, session: 5, held: [leased[0].ref]), from: alice)
+        #expect(ShardHarness.tasks(in: again, to: alice).map(\.partition) == [1, 2])
+        #expect(ShardHarness.tasks(in: again, to: alice).map(\.attempt) == [1, 1])
     }
 }

@@ -70,7 +70,9 @@ import ZeroMQ
                 #expect(job(status, name)?["attempts"]?.integer == Int64(expected))
                 #expect(job(status, name)?["state"]?.string == "succeeded")
             }
-            // Each job was submitted to the shard once: one row per job in the shard's store.
+            // Each job was submitted to the shard once: one row per job in the shard's store, read once the
+            // shard has stopped (it keeps its file to itself while it runs).
+            cluster.stop()
             let store = try ShardStore(path: "\(folder)/shard-1.db")
             let rows = try store.database.prepare("SELECT job, COUNT(*) FROM jobs WHERE run = ? GROUP BY job")
             rows.bind(1, Int64(run))

@@ -99,16 +99,18 @@ struct FlowValidator {
         }
         var jobs: [JobDefinition] = []
         var positions: [JSON.Position] = []
+        var afterPositions: [JSON.Position] = []
         var complete = true
         for (offset, element) in elements.enumerated() {
             if let job = job(element, number: offset + 1, flow: flow) {
                 jobs.append(job)
                 positions.append(element.position)
+                afterPositions.append(element["after"]?.position ?? element.position)
             } else {
                 complete = false
             }
         }
-        checkDependencies(jobs, positions: positions, elements: elements)
+        checkDependencies(jobs, positions: positions, afterPositions: afterPositions)
         return complete ? jobs : nil
     }
 
@@ -156,7 +158,7 @@ struct FlowValidator {
     }
 
     /// Duplicate names, unknown and self dependencies, and cycles, across the whole flow.
-    mutating func checkDependencies(_ jobs: [JobDefinition], positions: [JSON.Position], elements: [JSON]) {
+    mutating func checkDependencies(_ jobs: [JobDefinition], positions: [JSON.Position], afterPositions: [JSON.Position]) {
         var firstLine: [String: Int] = [:]
         for (job, position) in zip(jobs, positions) {
             if let line = firstLine[job.name] {
@@ -166,8 +168,7 @@ struct FlowValidator {
             }
         }
         let known = Set(jobs.map(\.name))
-        for (job, position) in zip(jobs, positions) {
-            let afterPosition = elements.first { $0.position == position }?["after"]?.position ?? position
+        for (job, afterPosition) in zip(jobs, afterPositions) {
             for dependency in job.after {
                 if dependency == job.name {
                     reader.report(afterPosition, subject: job.name, field: "after", "a job cannot run after itself")
@@ -180,9 +181,10 @@ struct FlowValidator {
                 }
             }
         }
+        let indexOf = Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         for cycle in FlowGraph.cycles(names: jobs.map(\.name), after: jobs.map(\.after)) {
             let path = (cycle + [cycle[0]]).map { "\"\($0)\"" }.joined(separator: " → ")
-            let position = positions[jobs.firstIndex { $0.name == cycle[0] }!]
+            let position = positions[indexOf[cycle[0]]!]
             reader.report(position, subject: cycle[0], field: "after", "the jobs \(path) form a cycle, so none of them can start")
         }
     }

@@ -16,6 +16,9 @@ public struct JSONParser {
     private var line = 1
     private var lineStart = 0
     private var depth = 0
+    /// The last position computed: the column is counted from here when the next is asked for on the
+    /// same line, so that a document on one long line costs O(n), not O(n²).
+    private var counted = (index: 0, column: 1)
 
     private static let maximumDepth = 256
 
@@ -34,23 +37,29 @@ public struct JSONParser {
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
     private var position: JSON.Position {
-        // Columns count scalars: continuation octets (10xxxxxx) do not start a column.
-        var column = 1
-        var cursor = lineStart
-        while cursor < index {
-            if bytes[cursor] & 0xC0 != 0x80 { column += 1 }
-            cursor += 1
+        mutating get {
+            if counted.index < lineStart || counted.index > index { counted = (lineStart, 1) }
+            // Columns count scalars: continuation octets (10xxxxxx) do not start a column.
+            var column = counted.column
+            var cursor = counted.index
+            while cursor < index {
+                if bytes[cursor] & 0xC0 != 0x80 { column += 1 }
+                cursor += 1
+            }
+            counted = (index, column)
+            return JSON.Position(line: line, column: column)
         }
-        return JSON.Position(line: line, column: column)
     }
 
     private func error(_ message: String) -> JSONSyntaxError {
-        JSONSyntaxError(position: position, message: message)
+        var parser = self
+        return JSONSyntaxError(position: parser.position, message: message)
     }
 
     private func error(_ message: String, at offset: Int) -> JSONSyntaxError {
         var parser = self
         parser.index = offset
+        parser.counted = (parser.lineStart, 1)
         return parser.error(message)
     }
 

@@ -12,6 +12,8 @@ public struct ScheduledJob: Equatable, Sendable {
     public var accepted: Bool
     /// The delay before the next resend, while not accepted.
     public var resendDelay: Int64
+    /// When it is due to be sent again, while not accepted.
+    public var resendAt: Timestamp = .zero
     /// The last status the shard reported.
     public var status: JobStatus?
     /// Why the job is in its state, when the scheduler decided it (skipped jobs).
@@ -80,8 +82,11 @@ public struct ScheduledRun: Sendable {
     public let graph: FlowGraph
     /// Which jobs have succeeded and been released.
     public var dependencies: Dependencies
-    /// The jobs, in the flow's order.
-    public var jobs: [ScheduledJob]
+    /// The jobs, in the flow's order. Changed only through ``updateJob(_:_:)``, which keeps `counts`.
+    public private(set) var jobs: [ScheduledJob]
+    /// How many jobs are in each state, by the state's raw value: the run's state and status are
+    /// derived from them in O(1), however many jobs the run has.
+    public private(set) var counts: [Int] = Array(repeating: 0, count: 16)
     /// The run's state.
     public var state: RunState
     /// When it started, and when it reached a final state (`.zero` while not).
@@ -92,22 +97,22 @@ public struct ScheduledRun: Sendable {
     /// When any of its jobs last changed.
     public var lastChange: Timestamp
 
-    /// A new run: every job waiting.
+    /// A new run: every job waiting. Runs of one flow version may share a `graph` built once.
     public init(
         id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
-        params: [String: String], definition: FlowDefinition, started: Timestamp
+        params: [String: String], definition: FlowDefinition, graph: FlowGraph? = nil, started: Timestamp
     ) {
         self.init(
             id: id, product: product, flow: flow, version: version, shard: shard, moment: moment, params: params,
-            definition: definition, jobs: definition.jobs.map { ScheduledJob(name: $0.name) }, state: .running,
-            started: started, finished: .zero, detail: "")
+            definition: definition, graph: graph, jobs: definition.jobs.map { ScheduledJob(name: $0.name) },
+            state: .running, started: started, finished: .zero, detail: "")
     }
 
     /// A run resumed from the store, with its jobs as stored.
     public init(
         id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
-        params: [String: String], definition: FlowDefinition, jobs: [ScheduledJob], state: RunState,
-        started: Timestamp, finished: Timestamp, detail: String
+        params: [String: String], definition: FlowDefinition, graph: FlowGraph? = nil, jobs: [ScheduledJob],
+        state: RunState, started: Timestamp, finished: Timestamp, detail: String
     ) {
         precondition(jobs.count == definition.jobs.count, "a run's jobs follow its definition")
         self.id = id
@@ -118,8 +123,9 @@ public struct ScheduledRun: Sendable {
         self.moment = moment
         self.params = params
         self.definition = definition
-        self.graph = FlowGraph(definition)
+        self.graph = graph ?? FlowGraph(definition)
         self.jobs = jobs
+        for job in jobs { counts[Int(job.state.rawValue)] += 1 }
         self.state = state
         self.started = started
         self.finished = finished
@@ -127,8 +133,22 @@ public struct ScheduledRun: Sendable {
         self.lastChange = max(started, finished)
         let succeeded = Set(jobs.indices.filter { jobs[$0].state == .succeeded })
         let released = Set(jobs.indices.filter { jobs[$0].state != .waiting })
-        self.dependencies = Dependencies(graph: graph, succeeded: succeeded, released: released)
+        self.dependencies = Dependencies(graph: self.graph, succeeded: succeeded, released: released)
     }
+
+    /// Changes one job, keeping the counts by state.
+    public mutating func updateJob(_ index: Int, _ change: (inout ScheduledJob) -> Void) {
+        let before = jobs[index].state
+        change(&jobs[index])
+        let after = jobs[index].state
+        if before != after {
+            counts[Int(before.rawValue)] -= 1
+            counts[Int(after.rawValue)] += 1
+        }
+    }
+
+    /// The number of jobs in `state`.
+    public func count(_ state: JobState) -> Int { counts[Int(state.rawValue)] }
 
     /// The job as submitted to the shard: one step, one partition, the run's parameters under the job's.
     public func spec(of index: Int) -> JobSpec {
@@ -148,15 +168,8 @@ public struct ScheduledRun: Sendable {
     /// Derives the run's state from its jobs'.
     public mutating func deriveState(now: Timestamp) {
         guard !state.isFinal else { return }
-        var failed = 0
-        var open = 0
-        for job in jobs {
-            switch job.state {
-            case .succeeded: break
-            case .failed, .cancelled, .skipped: failed += 1
-            case .waiting, .submitted, .queued, .running, .retrying: open += 1
-            }
-        }
+        let failed = count(.failed) + count(.cancelled) + count(.skipped)
+        let open = jobs.count - count(.succeeded) - failed
         if open == 0 {
             state = failed == 0 ? .succeeded : .failed
             finished = now
@@ -167,17 +180,12 @@ public struct ScheduledRun: Sendable {
 
     /// The run's status for RUN-UPDATES.
     public func status(now: Timestamp) -> RunStatus {
-        var succeeded: UInt32 = 0
-        var failed: UInt32 = 0
-        var active: UInt32 = 0
-        for job in jobs {
-            if job.state == .succeeded { succeeded += 1 }
-            if job.state.isFinal && job.state != .succeeded { failed += 1 }
-            if job.state.isActive { active += 1 }
-        }
+        let failed = count(.failed) + count(.cancelled) + count(.skipped)
+        let active = count(.submitted) + count(.queued) + count(.running) + count(.retrying)
         return RunStatus(
-            run: id, product: product, flow: flow, state: state, jobs: UInt32(jobs.count), succeeded: succeeded,
-            failed: failed, active: active, started: started.wire, finished: finished.wire, time: now.wire, detail: detail)
+            run: id, product: product, flow: flow, state: state, jobs: UInt32(jobs.count), succeeded: UInt32(count(.succeeded)),
+            failed: UInt32(failed), active: UInt32(active), started: started.wire, finished: finished.wire, time: now.wire,
+            detail: detail)
     }
 
     /// Every job's status, in the flow's order, for RUN-DETAIL.

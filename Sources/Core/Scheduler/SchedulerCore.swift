@@ -7,7 +7,10 @@ public import Wire
 /// - A job is submitted when it is released, and released exactly once per generation, however many
 ///   times a shard reports its predecessors' success (``Dependencies``).
 /// - A submitted job stays "sent, not accepted" until its shard reports any status for its key, and is
-///   sent again, with a doubling delay, until then: PUSH is not a receipt.
+///   sent again until then: PUSH is not a receipt. A live shard on a live connection loses nothing, so
+///   the job is resent at once when its shard restarts (a new epoch on its stream), and otherwise only
+///   after a long, doubling timeout: resending a backlog the shard is still working through would only
+///   make it longer.
 /// - A job that reached a final state never changes again until an operator reruns it.
 /// - Only contiguous messages of a shard's event stream are applied (``StreamCursor``).
 ///
@@ -30,10 +33,16 @@ public struct SchedulerCore: Sendable {
     private var lastPublished: Timestamp
     /// CONTROL requests sent to shards and not answered yet.
     private var controls: [UInt64: PendingControl]
+    /// Each shard's epoch as last seen, to notice its restarts.
+    private var knownEpochs: [UInt32: UInt32] = [:]
+    /// Flow versions parsed, with their DAGs, by `product/flow/version`: a flow runs many times, and a
+    /// large one costs more to parse than to run.
+    private var definitions: [String: (FlowDefinition, FlowGraph)] = [:]
     private var lastControl: UInt64
 
     // What the current turn has produced.
     private var dirtyRuns: Set<UInt64> = []
+    private var newRuns: Set<UInt64> = []
     private var dirtyJobs: Set<JobRef> = []
     private var releasedJobs: Set<JobRef> = []
     private var succeededJobs: Set<JobRef> = []
@@ -96,8 +105,11 @@ public struct SchedulerCore: Sendable {
         for var run in snapshot.runs {
             // Submitted jobs not final are sent again at once: whether the shard took them is unknown.
             for index in run.jobs.indices where run.jobs[index].state.isActive {
-                run.jobs[index].accepted = false
-                run.jobs[index].resendDelay = configuration.resendInitial
+                run.updateJob(index) {
+                    $0.accepted = false
+                    $0.resendDelay = configuration.resendInitial
+                    $0.resendAt = now
+                }
                 resends.insert(Resend(time: now, run: run.id, job: index))
             }
             runs[run.id] = run
@@ -133,19 +145,26 @@ public struct SchedulerCore: Sendable {
         if runs[request.run] != nil {
             return OperationResult(request: request.request, status: .ok, detail: "run \(request.run) was already started")
         }
-        let definition: FlowDefinition
-        switch FlowFile.parse(request.definition, file: "\(request.product)/\(request.flow) v\(request.version)") {
-        case .success(let parsed): definition = parsed
-        case .failure(let error): return OperationResult(request: request.request, status: .invalid, detail: error.description)
-        }
         guard cursors[request.shard] != nil else {
             return OperationResult(request: request.request, status: .badRequest, detail: "shard \(request.shard) is not one this scheduler knows")
         }
+        let name = "\(request.product)/\(request.flow)/\(request.version)"
+        if definitions[name] == nil {
+            switch FlowFile.parse(request.definition, file: "\(request.product)/\(request.flow) v\(request.version)") {
+            case .success(let parsed):
+                if definitions.count >= 1000 { definitions = [:] }
+                definitions[name] = (parsed, FlowGraph(parsed))
+            case .failure(let error):
+                return OperationResult(request: request.request, status: .invalid, detail: error.description)
+            }
+        }
+        let (definition, graph) = definitions[name]!
         let run = ScheduledRun(
             id: request.run, product: request.product, flow: request.flow, version: request.version,
-            shard: request.shard, moment: request.moment, params: request.params, definition: definition, started: now)
+            shard: request.shard, moment: request.moment, params: request.params, definition: definition, graph: graph,
+            started: now)
         runs[run.id] = run
-        dirtyRuns.insert(run.id)
+        newRuns.insert(run.id)
         noteChange(run.id)
         release(run: run.id, jobs: runs[run.id]!.dependencies.start(), now: now)
         return OperationResult(request: request.request, status: .accepted, detail: "run \(run.id) started")
@@ -159,19 +178,21 @@ public struct SchedulerCore: Sendable {
 
     // MARK: - Submitting
 
-    /// Submits released jobs of a run to its shard.
+    /// Submits released jobs of a run to its shard. Runs are changed in place (`runs[id]!`): a copy out
+    /// of the dictionary would copy the run's arrays at every change.
     private mutating func release(run id: UInt64, jobs released: [Int], now: Timestamp) {
-        guard !released.isEmpty, var run = runs[id] else { return }
+        guard !released.isEmpty, let shard = runs[id]?.shard else { return }
         for index in released {
-            run.jobs[index].state = .submitted
-            run.jobs[index].accepted = false
-            run.jobs[index].resendDelay = configuration.resendInitial
-            submits[run.shard, default: []].append(run.spec(of: index))
-            resends.insert(Resend(time: now.adding(milliseconds: configuration.resendInitial), run: id, job: index))
+            runs[id]!.updateJob(index) {
+                $0.state = .submitted
+                $0.accepted = false
+                $0.resendDelay = configuration.resendInitial
+            }
+            submits[shard, default: []].append(runs[id]!.spec(of: index))
+            scheduleResend(run: id, job: index, at: now.adding(milliseconds: configuration.resendInitial))
             dirtyJobs.insert(JobRef(run: id, job: index))
             releasedJobs.insert(JobRef(run: id, job: index))
         }
-        runs[id] = run
         noteChange(id)
     }
 
@@ -182,6 +203,7 @@ public struct SchedulerCore: Sendable {
         guard var cursor = cursors[shard] else { return }
         let verdict = cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now)
         cursors[shard] = cursor
+        noteEpoch(updates.epoch, of: shard, now: now)
         switch verdict {
         case .apply:
             movedCursors.insert(shard)
@@ -198,6 +220,26 @@ public struct SchedulerCore: Sendable {
             fetches[shard] = Fetch(after: after, limit: configuration.fetchLimit)
         }
         cursors[shard] = cursor
+        noteEpoch(beacon.epoch, of: shard, now: now)
+    }
+
+    /// Notices a shard's restart by its epoch: what it had not acknowledged may be lost with its old
+    /// process, so every job sent to it and not accepted is sent again now. The first epoch heard from a
+    /// shard is no restart.
+    private mutating func noteEpoch(_ epoch: UInt32, of shard: UInt32, now: Timestamp) {
+        let known = knownEpochs.updateValue(epoch, forKey: shard)
+        guard let known, known != epoch else { return }
+        for id in runs.keys.sorted() where runs[id]!.shard == shard {
+            for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state.isActive && !runs[id]!.jobs[index].accepted {
+                scheduleResend(run: id, job: index, at: now)
+            }
+        }
+    }
+
+    /// Makes `at` the one time the job is due to be sent again; older entries of the heap are skipped.
+    private mutating func scheduleResend(run id: UInt64, job index: Int, at time: Timestamp) {
+        runs[id]!.updateJob(index) { $0.resendAt = time }
+        resends.insert(Resend(time: time, run: id, job: index))
     }
 
     /// Handles FETCHED from a shard.
@@ -206,6 +248,7 @@ public struct SchedulerCore: Sendable {
         let outcome = cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now)
         cursors[shard] = cursor
         movedCursors.insert(shard)
+        noteEpoch(fetched.epoch, of: shard, now: now)
         switch outcome {
         case .upToDate: break
         case .fetch(let after): fetches[shard] = Fetch(after: after, limit: configuration.fetchLimit)
@@ -214,9 +257,11 @@ public struct SchedulerCore: Sendable {
             // shard answers each with its current status.
             for id in runs.keys.sorted() where runs[id]!.shard == shard {
                 for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state.isActive {
-                    runs[id]!.jobs[index].accepted = false
-                    runs[id]!.jobs[index].resendDelay = configuration.resendInitial
-                    resends.insert(Resend(time: now, run: id, job: index))
+                    runs[id]!.updateJob(index) {
+                        $0.accepted = false
+                        $0.resendDelay = configuration.resendInitial
+                    }
+                    scheduleResend(run: id, job: index, at: now)
                 }
             }
         }
@@ -225,58 +270,64 @@ public struct SchedulerCore: Sendable {
     /// Applies one job status from a shard. Statuses of another generation, or of a job already final,
     /// change nothing: a job succeeds once and releases its successors once.
     private mutating func apply(_ status: JobStatus, now: Timestamp) {
-        guard var run = runs[status.run], let index = run.graph.index[status.job] else { return }
-        var job = run.jobs[index]
+        guard let index = runs[status.run]?.graph.index[status.job] else { return }
+        let id = status.run
+        let job = runs[id]!.jobs[index]
         guard status.generation == job.generation, !job.state.isFinal, job.state != .waiting else { return }
-        job.accepted = true
-        job.status = status
-        job.state = status.state
-        run.jobs[index] = job
-        if status.state.isFinal { dirtyJobs.insert(JobRef(run: run.id, job: index)) }
+        runs[id]!.updateJob(index) {
+            $0.accepted = true
+            $0.status = status
+            $0.state = status.state
+        }
+        if status.state.isFinal { dirtyJobs.insert(JobRef(run: id, job: index)) }
         var released: [Int] = []
         switch status.state {
         case .succeeded:
-            succeededJobs.insert(JobRef(run: run.id, job: index))
-            if !run.state.isFinal { released = run.dependencies.jobSucceeded(index) }
+            succeededJobs.insert(JobRef(run: id, job: index))
+            if !runs[id]!.state.isFinal { released = runs[id]!.dependencies.jobSucceeded(index) }
         case .failed, .cancelled:
-            for downstream in run.graph.downstream(of: index).sorted() where run.jobs[downstream].state == .waiting {
-                run.jobs[downstream].state = .skipped
-                run.jobs[downstream].detail = "not run: \(status.job) \(status.state.name)"
-                dirtyJobs.insert(JobRef(run: run.id, job: downstream))
+            for downstream in runs[id]!.graph.downstream(of: index).sorted() where runs[id]!.jobs[downstream].state == .waiting {
+                runs[id]!.updateJob(downstream) {
+                    $0.state = .skipped
+                    $0.detail = "not run: \(status.job) \(status.state.name)"
+                }
+                dirtyJobs.insert(JobRef(run: id, job: downstream))
             }
-            if run.detail.isEmpty { run.detail = "\(status.job) \(status.state.name): \(status.detail)" }
-            if status.state == .failed, !run.state.isFinal, run.definition.failurePolicy(of: index) == .failRun {
-                failAtOnce(&run, because: status.job, now: now)
+            if runs[id]!.detail.isEmpty { runs[id]!.detail = "\(status.job) \(status.state.name): \(status.detail)" }
+            if status.state == .failed, !runs[id]!.state.isFinal, runs[id]!.definition.failurePolicy(of: index) == .failRun {
+                failAtOnce(id, because: status.job, now: now)
             }
         default:
             break
         }
-        run.lastChange = now
-        runs[run.id] = run
-        noteChange(run.id)
-        release(run: run.id, jobs: released, now: now)
+        runs[id]!.lastChange = now
+        noteChange(id)
+        release(run: id, jobs: released, now: now)
     }
 
     /// The fail-run policy: the run fails now; jobs not started are skipped, and the shard cancels the rest.
-    private mutating func failAtOnce(_ run: inout ScheduledRun, because job: String, now: Timestamp) {
-        run.state = .failed
-        run.finished = now
-        run.detail += " (on_failure: fail-run, so the run failed at once)"
-        finishedOrder.append(run.id)
-        for index in run.jobs.indices where run.jobs[index].state == .waiting {
-            run.jobs[index].state = .skipped
-            run.jobs[index].detail = "not run: \(job) failed and the run failed at once"
-            dirtyJobs.insert(JobRef(run: run.id, job: index))
+    private mutating func failAtOnce(_ id: UInt64, because job: String, now: Timestamp) {
+        runs[id]!.state = .failed
+        runs[id]!.finished = now
+        runs[id]!.detail += " (on_failure: fail-run, so the run failed at once)"
+        finishedOrder.append(id)
+        for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state == .waiting {
+            runs[id]!.updateJob(index) {
+                $0.state = .skipped
+                $0.detail = "not run: \(job) failed and the run failed at once"
+            }
+            dirtyJobs.insert(JobRef(run: id, job: index))
         }
-        if run.jobs.contains(where: \.state.isActive) {
+        if runs[id]!.jobs.contains(where: \.state.isActive) {
             lastControl += 1
-            let control = Control(request: lastControl, action: .cancelRun, run: run.id, grace: configuration.cancelGrace)
+            let shard = runs[id]!.shard
+            let control = Control(request: lastControl, action: .cancelRun, run: id, grace: configuration.cancelGrace)
             let pending = PendingControl(
-                shard: run.shard, control: control, resendAt: now.adding(milliseconds: configuration.resendInitial),
+                shard: shard, control: control, resendAt: now.adding(milliseconds: configuration.resendInitial),
                 delay: configuration.resendInitial)
             controls[control.request] = pending
             newControls.append(pending)
-            controlSends.append((run.shard, control))
+            controlSends.append((shard, control))
         }
     }
 
@@ -292,13 +343,14 @@ public struct SchedulerCore: Sendable {
     public mutating func tick(now: Timestamp) {
         while let due = resends.min, due.time <= now {
             _ = resends.popMin()
-            guard var run = runs[due.run], run.jobs[due.job].state.isActive, !run.jobs[due.job].accepted else { continue }
-            submits[run.shard, default: []].append(run.spec(of: due.job))
+            guard let job = runs[due.run]?.jobs[due.job], job.state.isActive, !job.accepted, job.resendAt == due.time else {
+                continue
+            }
+            submits[runs[due.run]!.shard, default: []].append(runs[due.run]!.spec(of: due.job))
             // Never less than the initial delay, so that a resend can never be due again at once.
-            let delay = max(run.jobs[due.job].resendDelay, configuration.resendInitial)
-            run.jobs[due.job].resendDelay = min(delay * 2, configuration.resendMaximum)
-            resends.insert(Resend(time: now.adding(milliseconds: delay), run: due.run, job: due.job))
-            runs[due.run] = run
+            let delay = max(job.resendDelay, configuration.resendInitial)
+            runs[due.run]!.updateJob(due.job) { $0.resendDelay = min(delay * 2, configuration.resendMaximum) }
+            scheduleResend(run: due.run, job: due.job, at: now.adding(milliseconds: delay))
         }
         for id in controls.keys.sorted() where controls[id]!.resendAt <= now {
             let delay = controls[id]!.delay
@@ -334,12 +386,10 @@ public struct SchedulerCore: Sendable {
         var turn = SchedulerTurn()
         var updates: [RunStatus] = []
         for id in changedRuns {
-            guard var run = runs[id] else { continue }
-            let before = run.state
-            run.deriveState(now: now)
-            runs[id] = run
-            updates.append(run.status(now: now))
-            if run.state.isFinal && !before.isFinal { finishedOrder.append(id) }
+            guard let before = runs[id]?.state else { continue }
+            runs[id]!.deriveState(now: now)
+            updates.append(runs[id]!.status(now: now))
+            if runs[id]!.state.isFinal && !before.isFinal { finishedOrder.append(id) }
         }
         if !updates.isEmpty {
             sequence += 1
@@ -350,6 +400,7 @@ public struct SchedulerCore: Sendable {
             lastPublished = now
         }
         turn.runs = dirtyRuns.compactMap { runs[$0] }
+        turn.newRuns = newRuns
         turn.jobs = dirtyJobs.union(succeededJobs).compactMap { ref in
             runs[ref.run].map {
                 ScheduledJobRow(
@@ -372,6 +423,7 @@ public struct SchedulerCore: Sendable {
             runs[finishedOrder.removeFirst()] = nil
         }
         dirtyRuns = []
+        newRuns = []
         dirtyJobs = []
         releasedJobs = []
         succeededJobs = []
@@ -395,9 +447,10 @@ public struct SchedulerConfiguration: Sendable {
     public var shards: [UInt32]
     /// The name it publishes under.
     public var publisher = "flow"
-    /// The first delay before a submission is sent again, and the longest, in milliseconds.
-    public var resendInitial: Int64 = 2000
-    public var resendMaximum: Int64 = 30_000
+    /// The first delay before a submission is sent again, and the longest, in milliseconds. A shard's
+    /// restart resends at once; these are the safety net for a connection lost without one.
+    public var resendInitial: Int64 = 10_000
+    public var resendMaximum: Int64 = 60_000
     /// How long it may be idle before it sends BEACON.
     public var beaconInterval: Int64 = 1000
     /// How long a shard may be silent before the scheduler fetches from it.
@@ -416,6 +469,8 @@ public struct SchedulerConfiguration: Sendable {
 public struct SchedulerTurn: Sendable {
     /// Runs created or changed.
     public var runs: [ScheduledRun] = []
+    /// Which of them were created this turn: only these carry their definition to the store.
+    public var newRuns: Set<UInt64> = []
     /// Job rows to write: jobs submitted or final this turn.
     public var jobs: [ScheduledJobRow] = []
     /// Stream positions that moved.

@@ -27,14 +27,17 @@ public struct ReadyQueue: Sendable {
 
     public init() {}
 
-    /// Queues `task`.
-    public mutating func enqueue(task: UInt64, product: String, requirement: Requirement, priority: Int16, order: UInt64) {
+    /// Queues tasks of one product, requirement and priority, given as (task, order) pairs.
+    public mutating func enqueue(_ tasks: [(task: UInt64, order: UInt64)], product: String, requirement: Requirement, priority: Int16) {
+        guard !tasks.isEmpty else { return }
         if heaps[product] == nil {
             heaps[product] = [:]
             products.append(product)
         }
-        heaps[product]![requirement, default: MinHeap()].insert(Entry(priority: priority, order: order, task: task))
-        count += 1
+        var heap = heaps[product]!.removeValue(forKey: requirement) ?? MinHeap()
+        for (task, order) in tasks { heap.insert(Entry(priority: priority, order: order, task: task)) }
+        heaps[product]![requirement] = heap
+        count += tasks.count
     }
 
     /// Takes up to `limit` tasks that a worker with `capabilities` can run, skipping entries for which

@@ -19,8 +19,11 @@ public struct ShardCore: Sendable {
     public let configuration: ShardConfiguration
     /// One more at each start of the shard.
     public let epoch: UInt32
-    /// Jobs not yet final, and final ones until the end of the turn that finished them.
-    public private(set) var jobs: [JobKey: ShardJob] = [:]
+    /// Jobs not yet final, and final ones until the end of the turn that finished them, by their ID: an
+    /// integer hashes faster than a key with a name in it, and every task names its job's ID.
+    public private(set) var jobs: [Int64: ShardJob] = [:]
+    /// The IDs of those jobs by key, for submissions.
+    private var byKey: [JobKey: Int64] = [:]
     /// The tasks of those jobs.
     public private(set) var tasks: [UInt64: ShardTask] = [:]
     /// The sequence number of the last JOB-UPDATES message.
@@ -36,16 +39,15 @@ public struct ShardCore: Sendable {
     private var orphans: [String: Set<UInt64>] = [:]
     private var nextTaskID: UInt64
     private var nextJobID: Int64
-    private var nextOrder: UInt64
     private var lastPublished: Timestamp
     private var random: SplitMix64
 
     // What the current turn has produced.
-    private var dirtyJobs: Set<JobKey> = []
+    private var dirtyJobs: Set<Int64> = []
     private var dirtyTasks: Set<UInt64> = []
     private var succeededTasks: Set<UInt64> = []
-    private var changed: [JobKey] = []
-    private var changedSet: Set<JobKey> = []
+    private var changed: [Int64] = []
+    private var changedSet: Set<Int64> = []
     /// How many of `changed` have been settled this turn.
     private var settled = 0
     private var announced: [JobStatus] = []
@@ -86,30 +88,65 @@ public struct ShardCore: Sendable {
         self.sequence = snapshot.sequence
         self.nextTaskID = snapshot.nextTaskID
         self.nextJobID = snapshot.nextJobID
-        self.nextOrder = snapshot.nextOrder
         self.lastPublished = now
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
-        for var job in snapshot.jobs {
-            job.counts = TaskCounts()
-            jobs[job.key] = job
-        }
+        // Only tasks that were leased are stored; the job implies the rest of its step, pending.
+        var stored: [Int64: [UInt32: ShardTask]] = [:]
+        for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
         let grace = now.adding(milliseconds: restartGrace)
-        for var task in snapshot.tasks {
-            if jobs[task.job]?.step == task.step { jobs[task.job]!.counts[task.state] += 1 }
-            switch task.state {
-            case .pending: enqueue(task)
-            case .retrying: retries.insert(Due(time: task.due, task: task.id))
-            case .running:
-                if var lease = task.lease {
-                    lease.peer = nil
-                    lease.expires = grace
-                    task.lease = lease
-                    orphans[lease.worker, default: []].insert(task.id)
+        for var job in snapshot.jobs {
+            let partitions = job.spec.steps[Int(job.step)].partitions
+            let known = stored[job.id] ?? [:]
+            job.tasks = []
+            job.tasks.reserveCapacity(Int(partitions))
+            job.counts = TaskCounts()
+            for partition in 0..<partitions {
+                var task = known[partition].flatMap { $0.step == job.step ? $0 : nil }
+                    ?? ShardTask(id: nextTaskIDAfterRestore(), job: job.key, jobID: job.id, step: job.step, partition: partition,
+                                 order: Self.order(job: job.id, partition: partition))
+                job.counts[task.state] += 1
+                job.attempts = max(job.attempts, task.attempt)
+                if task.started != .zero && (job.started == .zero || task.started < job.started) { job.started = task.started }
+                switch task.state {
+                case .pending: break
+                case .retrying: retries.insert(Due(time: task.due, task: task.id))
+                case .running:
+                    if var lease = task.lease {
+                        lease.peer = nil
+                        lease.expires = grace
+                        task.lease = lease
+                        orphans[lease.worker, default: []].insert(task.id)
+                    }
+                case .succeeded, .failed, .cancelled: break
                 }
-            case .succeeded, .failed, .cancelled: break
+                job.tasks.append(task.id)
+                tasks[task.id] = task
             }
-            tasks[task.id] = task
+            job.state = Self.state(of: job)
+            job.requirement = Requirement(step: job.spec.steps[Int(job.step)], tags: job.spec.tags)
+            jobs[job.id] = job
+            byKey[job.key] = job.id
+            let pending = job.tasks.filter { tasks[$0]!.state == .pending }
+            queue.enqueue(pending.map { ($0, tasks[$0]!.order) }, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
         }
+    }
+
+    private mutating func nextTaskIDAfterRestore() -> UInt64 {
+        defer { nextTaskID += 1 }
+        return nextTaskID
+    }
+
+    /// A task's place in its product's queue: by job, then partition, so that order needs no counter
+    /// of its own and survives a restart.
+    static func order(job: Int64, partition: UInt32) -> UInt64 { UInt64(job) << 32 | UInt64(partition) }
+
+    /// The state a job's counters imply while it is not final.
+    static func state(of job: ShardJob) -> JobState {
+        if job.state.isFinal { return job.state }
+        if job.counts.running > 0 { return .running }
+        if job.counts.pending > 0 { return .queued }
+        if job.counts.retrying > 0 { return .retrying }
+        return job.state
     }
 
     /// How long a lease restored after a restart waits for its worker: twice the time in which a
@@ -118,7 +155,7 @@ public struct ShardCore: Sendable {
 
     /// Whether the shard holds `key` in memory (a job not final, or finished this turn). The runtime
     /// asks the store about other keys before submitting them.
-    public func knows(_ key: JobKey) -> Bool { jobs[key] != nil }
+    public func knows(_ key: JobKey) -> Bool { byKey[key] != nil }
 
     /// The number of registered workers.
     public var workerCount: Int { workers.count }
@@ -130,7 +167,7 @@ public struct ShardCore: Sendable {
     public mutating func submitted(_ specs: [JobSpec], finished: [JobKey: JobStatus], now: Timestamp) {
         for spec in specs {
             let key = spec.key
-            if let job = jobs[key] {
+            if let id = byKey[key], let job = jobs[id] {
                 announced.append(status(of: job, now: now))
             } else if let known = finished[key] {
                 announced.append(known)
@@ -138,9 +175,10 @@ public struct ShardCore: Sendable {
                 var job = ShardJob(id: nextJobID, spec: spec)
                 nextJobID += 1
                 createTasks(of: &job, now: now)
-                jobs[key] = job
-                dirtyJobs.insert(key)
-                noteChange(key)
+                jobs[job.id] = job
+                byKey[key] = job.id
+                dirtyJobs.insert(job.id)
+                noteChange(job.id)
             }
         }
     }
@@ -152,21 +190,25 @@ public struct ShardCore: Sendable {
         job.tasks.reserveCapacity(Int(step.partitions))
         job.counts = TaskCounts()
         job.counts.pending = step.partitions
+        job.requirement = Requirement(step: step, tags: job.spec.tags)
+        var queued: [(UInt64, UInt64)] = []
+        queued.reserveCapacity(Int(step.partitions))
+        // Pending tasks are not stored: the job implies them. A task is stored at its first lease.
         for partition in 0..<step.partitions {
-            let task = ShardTask(id: nextTaskID, job: job.key, jobID: job.id, step: job.step, partition: partition, order: nextOrder)
+            let task = ShardTask(
+                id: nextTaskID, job: job.key, jobID: job.id, step: job.step, partition: partition,
+                order: Self.order(job: job.id, partition: partition))
             nextTaskID += 1
-            nextOrder += 1
             job.tasks.append(task.id)
             tasks[task.id] = task
-            dirtyTasks.insert(task.id)
-            enqueue(task, spec: job.spec)
+            queued.append((task.id, task.order))
         }
+        queue.enqueue(queued, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
     }
 
-    private mutating func enqueue(_ task: ShardTask, spec: JobSpec? = nil) {
-        guard let spec = spec ?? jobs[task.job]?.spec else { return }
-        let requirement = Requirement(step: spec.steps[Int(task.step)], tags: spec.tags)
-        queue.enqueue(task: task.id, product: spec.product, requirement: requirement, priority: spec.priority, order: task.order)
+    private mutating func enqueue(_ task: ShardTask) {
+        guard let job = jobs[task.jobID] else { return }
+        queue.enqueue([(task.id, task.order)], product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
     }
 
     // MARK: - The worker protocol
@@ -204,13 +246,14 @@ public struct ShardCore: Sendable {
     /// Handles CONTROL from the flow scheduler. Cancelling what is already cancelled changes nothing, so a
     /// repeated request applies once.
     public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
-        let keys = jobs.keys.filter { $0.run == control.run && (control.action == .cancelRun || $0.job == control.job) }
+        let keys = jobs.values.filter { $0.spec.run == control.run && (control.action == .cancelRun || $0.spec.job == control.job) }
+            .map(\.key)
         var detail: String
         switch control.action {
         case .cancelRun, .cancelJob:
             var signalled = 0
             for key in keys.sorted(by: { ($0.job, $0.generation) < ($1.job, $1.generation) }) {
-                signalled += cancel(key, grace: control.grace, now: now)
+                signalled += cancel(byKey[key]!, grace: control.grace, now: now)
             }
             detail = "\(keys.count) job\(keys.count == 1 ? "" : "s") cancelled, \(signalled) running task\(signalled == 1 ? "" : "s") signalled"
         case .pauseRun, .resumeRun:
@@ -221,11 +264,10 @@ public struct ShardCore: Sendable {
     }
 
     /// Cancels a job: its waiting tasks at once, its running ones through CANCEL. Returns how many were signalled.
-    private mutating func cancel(_ key: JobKey, grace: UInt32, now: Timestamp) -> Int {
-        guard var job = jobs[key], !job.state.isFinal else { return 0 }
-        job.cancelled = true
-        job.detail = "cancelled by an operator"
-        jobs[key] = job
+    private mutating func cancel(_ key: Int64, grace: UInt32, now: Timestamp) -> Int {
+        guard let job = jobs[key], !job.state.isFinal else { return 0 }
+        jobs[key]!.cancelled = true
+        jobs[key]!.detail = "cancelled by an operator"
         dirtyJobs.insert(key)
         var signals: [Peer: [TaskRef]] = [:]
         for id in job.tasks {
@@ -298,7 +340,7 @@ public struct ShardCore: Sendable {
     private mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) {
         receipts[peer, default: []].append(TaskRef(task: result.task, attempt: result.attempt))
         guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt,
-            let spec = jobs[task.job]?.spec
+            let spec = jobs[task.jobID]?.spec
         else {
             return  // Stale: an older attempt, a task already final, or one this shard no longer holds.
         }
@@ -322,7 +364,7 @@ public struct ShardCore: Sendable {
                 succeededTasks.insert(task.id)
             }
         case .failed, .timedOut, .cancelled:
-            if jobs[task.job]?.cancelled == true {
+            if jobs[task.jobID]?.cancelled == true {
                 move(task.id, to: .cancelled, now: now)
                 return
             }
@@ -359,7 +401,7 @@ public struct ShardCore: Sendable {
 
     /// Queues a task again without counting a failure, unless it has been lost too often.
     private mutating func lose(_ id: UInt64, reason: String, now: Timestamp) {
-        if jobs[tasks[id]!.job]?.cancelled == true {
+        if jobs[tasks[id]!.jobID]?.cancelled == true {
             move(id, to: .cancelled, now: now)
             return
         }
@@ -382,20 +424,19 @@ public struct ShardCore: Sendable {
     /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
     private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
         let task = tasks[id]!
-        if var job = jobs[task.job], job.step == task.step {
-            job.counts[task.state] -= 1
-            job.counts[state] += 1
+        if jobs[task.jobID]?.step == task.step {
+            jobs[task.jobID]!.counts[task.state] -= 1
+            jobs[task.jobID]!.counts[state] += 1
             if state.isFinal || state == .retrying {
-                if !task.log.isEmpty { job.output = task.log }
-                if !task.error.isEmpty { job.detail = task.error }
+                if !task.log.isEmpty { jobs[task.jobID]!.output = task.log }
+                if !task.error.isEmpty { jobs[task.jobID]!.detail = task.error }
             }
-            jobs[task.job] = job
         }
         update(id) {
             $0.state = state
             if state.isFinal { $0.finished = now }
         }
-        noteChange(task.job)
+        noteChange(task.jobID)
     }
 
     private mutating func remove(_ peer: Peer, now: Timestamp) {
@@ -406,7 +447,7 @@ public struct ShardCore: Sendable {
 
     // MARK: - Job state
 
-    private mutating func noteChange(_ key: JobKey) {
+    private mutating func noteChange(_ key: Int64) {
         if changedSet.insert(key).inserted { changed.append(key) }
     }
 
@@ -419,7 +460,6 @@ public struct ShardCore: Sendable {
             index += 1
             guard var job = jobs[key], !job.state.isFinal else { continue }
             let counts = job.counts
-            dirtyJobs.insert(key)
             if counts.running > 0 {
                 job.state = .running
             } else if counts.pending > 0 {
@@ -437,11 +477,15 @@ public struct ShardCore: Sendable {
                 job.step += 1
                 createTasks(of: &job, now: now)
                 job.state = .queued
+                dirtyJobs.insert(key)
             } else {
                 job.state = .succeeded
                 job.detail = ""
                 job.finished = now
             }
+            // A job's row is written when it is created, moves to another step, is cancelled or ends:
+            // between those, its state follows from its tasks' rows.
+            if job.state.isFinal { dirtyJobs.insert(key) }
             jobs[key] = job
         }
         settled = index
@@ -534,10 +578,10 @@ public struct ShardCore: Sendable {
             move(id, to: .running, now: now)
             let task = tasks[id]!
             workers[peer]!.leases.insert(id)
-            var job = jobs[task.job]!
+            var job = jobs[task.jobID]!
             if job.started == .zero { job.started = now }
             job.attempts = max(job.attempts, task.attempt)
-            jobs[task.job] = job
+            jobs[task.jobID] = job
             specs.append(taskSpec(task, spec: job.spec))
         }
         workers[peer]!.credit -= selected.count
@@ -548,9 +592,11 @@ public struct ShardCore: Sendable {
     /// so that it moves credit here from shards that have none to give it.
     private mutating func demand(from peer: Peer, now: Timestamp) {
         guard let session = workers[peer], now >= session.nextDemand else { return }
-        workers[peer]!.nextDemand = now.adding(milliseconds: session.heartbeat)
         let pending = queue.work(for: session.capabilities)
         guard pending > 0 else { return }
+        // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
+        // announced at once, not a heartbeat later.
+        workers[peer]!.nextDemand = now.adding(milliseconds: session.heartbeat)
         outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max)))))))
     }
 
@@ -591,6 +637,7 @@ public struct ShardCore: Sendable {
             guard let job = jobs[key], job.state.isFinal else { continue }
             for id in job.tasks { tasks[id] = nil }
             jobs[key] = nil
+            byKey[job.key] = nil
         }
         dirtyJobs = []
         dirtyTasks = []
@@ -630,24 +677,21 @@ public struct ShardTurn: Sendable {
 public struct ShardSnapshot: Sendable {
     /// Jobs not final.
     public var jobs: [ShardJob]
-    /// The tasks of their current steps.
+    /// The stored tasks of their current steps: those ever leased. The others are pending.
     public var tasks: [ShardTask]
     /// The last event sequence number.
     public var sequence: UInt64
     /// The next IDs to assign.
     public var nextTaskID: UInt64
     public var nextJobID: Int64
-    public var nextOrder: UInt64
 
     public init(
-        jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1,
-        nextJobID: Int64 = 1, nextOrder: UInt64 = 1
+        jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1
     ) {
         self.jobs = jobs
         self.tasks = tasks
         self.sequence = sequence
         self.nextTaskID = nextTaskID
         self.nextJobID = nextJobID
-        self.nextOrder = nextOrder
     }
 }

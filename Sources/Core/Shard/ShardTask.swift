@@ -170,6 +170,8 @@ public struct ShardJob: Equatable, Sendable {
     public var detail: String
     /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
     public var cancelled: Bool
+    /// What a worker needs to run the current step's tasks (derived from the spec, not stored).
+    public var requirement = Requirement(kind: .command, handler: "", tags: [])
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],

@@ -77,9 +77,11 @@ public enum SchedulerService {
         log.info("started", ["epoch": String(epoch), "runs": String(snapshot.runs.count), "shards": String(settings.shards.count)])
         control.ready()
         var lastTrim = clock.now()
+        var statistics = LoopStatistics(now: clock.now())
 
         while !control.isStopping {
             _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            let busy = statistics.mark()
             control.doorbell.drain()
             let now = clock.now()
             var budget = turnBudget
@@ -130,6 +132,9 @@ public enum SchedulerService {
             }
             core.tick(now: now)
             let turn = core.finishTurn(now: now)
+            statistics.turn(messages: turnBudget - budget, busySince: busy)
+            let committing = statistics.mark()
+            defer { statistics.commit(since: committing) }
             if let frame = try ServiceStore.commit(settings.store, { try store.commit(turn, now: now) }) {
                 try events.send([topic, frame], dontWait: true)
             }
@@ -150,6 +155,7 @@ public enum SchedulerService {
                 try store.log.trim(now: now)
                 lastTrim = now
             }
+            statistics.report(now: now, log: log)
         }
         log.info("stopped", ["malformed": String(malformed.count)])
     }

@@ -57,9 +57,11 @@ public enum ShardService {
         log.info("started", ["epoch": String(epoch), "jobs": String(snapshot.jobs.count), "tasks": String(snapshot.tasks.count), "work": settings.work.joined(separator: ",")])
         control.ready()
         var lastTrim = clock.now()
+        var statistics = LoopStatistics(now: clock.now())
 
         while !control.isStopping {
             _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            let busy = statistics.mark()
             control.doorbell.drain()
             var now = clock.now()
             var budget = turnBudget
@@ -105,8 +107,11 @@ public enum ShardService {
             now = clock.now()
             core.tick(now: now)
             var turn = core.finishTurn(now: now)
+            statistics.turn(messages: turnBudget - budget, busySince: busy)
             while true {
+                let committing = statistics.mark()
                 let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
+                if turn.needsCommit { statistics.commit(since: committing) }
                 if let frame { try events.send([topic, frame], dontWait: true) }
                 if let beacon = turn.beacon { try events.send([topic, Message.beacon(beacon).encoded()], dontWait: true) }
                 var lost: [Peer] = []
@@ -120,6 +125,7 @@ public enum ShardService {
                 try store.log.trim(now: now)
                 lastTrim = now
             }
+            statistics.report(now: now, log: log)
         }
         log.info("stopped", ["malformed": String(malformed.count)])
     }

@@ -9,6 +9,18 @@ public struct Log: Sendable {
         case debug = 0, info, warning, error, quiet
 
         public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+
+        /// The level named `debug`, `info`, `warning`, `error` or `quiet`; nil for anything else.
+        public init?(named name: String?) {
+            switch name {
+            case "debug": self = .debug
+            case "info": self = .info
+            case "warning": self = .warning
+            case "error": self = .error
+            case "quiet": self = .quiet
+            default: return nil
+            }
+        }
     }
 
     /// The service the lines come from.

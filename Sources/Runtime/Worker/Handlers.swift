@@ -57,11 +57,18 @@ public struct Handlers: Sendable {
 
     subscript(name: String) -> Handler? { table[name] }
 
-    /// Handlers every embedded worker has: `noop` (does nothing, for benchmarks), `sleep` (waits `ms`
-    /// milliseconds, checking for cancellation), `fail` (always throws), and `load-ledger` (the demo's).
+    /// Handlers every worker has: `noop` (does nothing), `stamp` (returns when it started and ended, for
+    /// benchmarks), `sleep` (waits `ms` milliseconds, checking for cancellation), `fail` (always throws),
+    /// and `load-ledger` (the demo's).
     public static var builtIn: Handlers {
         var handlers = Handlers()
         handlers.register("noop") { _ in [] }
+        handlers.register("stamp") { _ in
+            // Two big-endian 64-bit microsecond instants: start and end. They are the same here; the
+            // pair leaves room for handlers that do work in between.
+            let now = Self.microseconds()
+            return (0..<16).map { UInt8(truncatingIfNeeded: now >> (56 - 8 * ($0 % 8))) }
+        }
         handlers.register("sleep") { context in
             let total = Int(context.params["ms"] ?? "100") ?? 100
             var slept = 0
@@ -85,6 +92,15 @@ public struct Handlers: Sendable {
     }
 }
 
+extension Handlers {
+    /// The wall clock in microseconds since the Unix epoch.
+    public static func microseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1000
+    }
+}
+
 /// A handler's failure with a message of its choosing.
 public struct HandlerFailure: Error, CustomStringConvertible {
     public var description: String
@@ -99,24 +115,37 @@ final class CancellationFlag: Sendable {
 }
 
 /// An attempt's log file, written by a handler's thread and read by the worker when the attempt ends.
+///
+/// The file is created at the first line written: most handlers write nothing, and creating a file per
+/// attempt would cost more than the attempt.
 final class OutputFile: Sendable {
     let path: String
-    private let handle: Mutex<FileHandle?>
+    private let file = Mutex<(handle: FileHandle?, written: Bool, closed: Bool)>((nil, false, false))
 
-    init(path: String) {
-        self.path = path
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        handle = Mutex(FileHandle(forWritingAtPath: path))
-    }
+    init(path: String) { self.path = path }
+
+    /// Whether anything was written.
+    var exists: Bool { file.withLock { $0.written } }
 
     func append(_ text: String) {
-        handle.withLock { $0?.write(Data(text.utf8)) }
+        file.withLock { file in
+            guard !file.closed else { return }
+            if !file.written {
+                let folder = (path as NSString).deletingLastPathComponent
+                try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                file.handle = FileHandle(forWritingAtPath: path)
+                file.written = true
+            }
+            file.handle?.write(Data(text.utf8))
+        }
     }
 
     func close() {
-        handle.withLock {
-            try? $0?.close()
-            $0 = nil
+        file.withLock { file in
+            try? file.handle?.close()
+            file.handle = nil
+            file.closed = true
         }
     }
 }

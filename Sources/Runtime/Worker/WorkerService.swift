@@ -65,6 +65,7 @@ public enum WorkerService {
         var dealers = try settings.shards.map { try Sockets.connected(context, .dealer, to: $0) }
         let endings = Endings()
         var attempts: [WorkerCore.Attempt: Attempt] = [:]
+        var folders = LogFolders(root: settings.logs)
         let host = hostName()
         let baseEnvironment = ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new }
         try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
@@ -83,7 +84,9 @@ public enum WorkerService {
                 case .send(let link, let message):
                     _ = try dealers[link].send(message.encoded(), dontWait: true)
                 case .start(let id, let spec):
-                    attempts[id] = start(id, spec, settings: settings, environment: baseEnvironment, endings: endings, doorbell: control.doorbell, log: log)
+                    attempts[id] = start(
+                        id, spec, settings: settings, environment: baseEnvironment, endings: endings, doorbell: control.doorbell,
+                        folders: &folders)
                 case .signal(let id, let signal):
                     if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
                 case .abandon(let id):
@@ -126,14 +129,16 @@ public enum WorkerService {
             for ending in endings.take() {
                 guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
                 attempt.output?.close()
-                let output = CommandRunner.tail(of: attempt.log)
+                // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
+                let kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
+                let output = kept ? CommandRunner.tail(of: attempt.log) : ""
                 var error = ending.error
                 if ending.outcome == .failed, let last = output.split(separator: "\n").last(where: { !$0.allSatisfy(\.isWhitespace) }) {
                     error += ": " + last.prefix(200)
                 }
                 core.attemptEnded(
                     ending.id, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
-                    log: "\(host):\(attempt.log)", error: error, data: ending.data, now: now)
+                    log: kept ? "\(host):\(attempt.log)" : "", error: error, data: ending.data, now: now)
             }
             for (index, dealer) in dealers.enumerated() where poller.ready(index).contains(.readable) {
                 while let frames = try dealer.receive(dontWait: true) {
@@ -162,21 +167,21 @@ public enum WorkerService {
     /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.
     static func start(
         _ id: WorkerCore.Attempt, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String], endings: Endings,
-        doorbell: Doorbell, log: Log
+        doorbell: Doorbell, folders: inout LogFolders
     ) -> Attempt {
         let path = logPath(spec, root: settings.logs)
         let report: @Sendable (Ending) -> Void = { ending in
             endings.append(ending)
             doorbell.ring()
         }
-        do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        } catch {
-            report(Ending(id: id, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
-            return Attempt(spec: spec, log: path)
-        }
         switch spec.kind {
         case .command:
+            do {
+                try folders.ensure(run: spec.run)
+            } catch {
+                report(Ending(id: id, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
+                return Attempt(spec: spec, log: path)
+            }
             let pid: pid_t
             do {
                 pid = try CommandRunner.spawn(command: spec.action, environment: environment.merging(variables(of: spec)) { _, new in new }, output: path)
@@ -208,6 +213,23 @@ public enum WorkerService {
                 }
             }
             return Attempt(spec: spec, log: path, cancelled: cancelled, output: output)
+        }
+    }
+
+    /// The runs' log folders this worker has made, so that each is made once.
+    struct LogFolders {
+        let root: String
+        private var made: Set<UInt64> = []
+        private var order: [UInt64] = []
+
+        init(root: String) { self.root = root }
+
+        mutating func ensure(run: UInt64) throws {
+            guard !made.contains(run) else { return }
+            try FileManager.default.createDirectory(atPath: "\(root)/\(run)", withIntermediateDirectories: true)
+            made.insert(run)
+            order.append(run)
+            if order.count > 10_000 { made.remove(order.removeFirst()) }
         }
     }
 

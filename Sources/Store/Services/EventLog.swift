@@ -96,9 +96,11 @@ extension Database {
         }
     }
 
-    /// Opens a service's database, creating its folder's file, with the durability asked for.
+    /// Opens a service's database with the durability asked for. The service owns its file: it locks it
+    /// for itself (no lock taken and released per transaction) and keeps a large cache.
     static func service(path: String, synchronous: Synchronous, migrations: [Migration]) throws -> Database {
-        let database = try Database(path: path, options: Options(synchronous: synchronous))
+        let options = Options(synchronous: synchronous, exclusive: true, cacheKilobytes: 64 << 10, mmapBytes: 256 << 20)
+        let database = try Database(path: path, options: options)
         try database.migrate(migrations)
         return database
     }

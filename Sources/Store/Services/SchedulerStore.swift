@@ -1,7 +1,7 @@
 public import Core
 import Wire
 
-/// The flow scheduler's store: runs with their definitions, the jobs it submitted or saw end, its
+/// The flow scheduler's store: the flow versions it ran, runs, the jobs it submitted or saw end, its
 /// positions in the shards' streams, the answers it gave, and its own event log.
 ///
 /// A job's row is written when it is submitted and when it ends, not at every status in between:
@@ -9,6 +9,8 @@ import Wire
 public final class SchedulerStore {
     public let database: Database
     public let log: EventLog
+    /// Definitions parsed while reading runs back, by `product/flow/version`.
+    private var parsed: [String: (FlowDefinition, FlowGraph)] = [:]
 
     static let migrations = [
         Migration(
@@ -23,13 +25,19 @@ public final class SchedulerStore {
                     shard INTEGER NOT NULL,
                     moment INTEGER NOT NULL,
                     params TEXT NOT NULL,
-                    definition TEXT NOT NULL,
                     state INTEGER NOT NULL,
                     started INTEGER NOT NULL,
                     finished INTEGER NOT NULL,
                     detail TEXT NOT NULL
                 );
                 CREATE INDEX runs_open ON runs (state) WHERE state NOT IN (2, 3, 7);
+                CREATE TABLE definitions (
+                    product TEXT NOT NULL,
+                    flow TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    definition TEXT NOT NULL,
+                    PRIMARY KEY (product, flow, version)
+                ) WITHOUT ROWID;
                 CREATE TABLE jobs (
                     run INTEGER NOT NULL,
                     idx INTEGER NOT NULL,
@@ -101,7 +109,10 @@ public final class SchedulerStore {
     /// A run with its jobs, as stored; nil when unknown.
     public func run(_ id: UInt64) throws -> ScheduledRun? {
         let statement = try database.prepare(
-            "SELECT product, flow, version, shard, moment, params, definition, state, started, finished, detail FROM runs WHERE id = ?")
+            """
+            SELECT r.product, r.flow, r.version, r.shard, r.moment, r.params, d.definition, r.state, r.started, r.finished, r.detail
+            FROM runs r JOIN definitions d ON d.product = r.product AND d.flow = r.flow AND d.version = r.version WHERE r.id = ?
+            """)
         statement.bind(1, Int64(bitPattern: id))
         defer { statement.reset() }
         guard try statement.step() else { return nil }
@@ -109,11 +120,19 @@ public final class SchedulerStore {
         let flow = statement.text(1)
         let version = UInt32(statement.int(2))
         let label = "run \(id) (\(product)/\(flow) v\(version))"
+        let versionKey = "\(product)/\(flow)/\(version)"
         let definition: FlowDefinition
-        switch FlowFile.parse(statement.text(6), file: label) {
-        case .success(let parsed): definition = parsed
-        case .failure(let error):
-            throw SQLiteError(code: 11, extendedCode: 11, message: "the stored definition of \(label) is invalid: \(error)", sql: nil)
+        let graph: FlowGraph
+        if let (cachedDefinition, cachedGraph) = parsed[versionKey] {
+            (definition, graph) = (cachedDefinition, cachedGraph)
+        } else {
+            switch FlowFile.parse(statement.text(6), file: label) {
+            case .success(let read): definition = read
+            case .failure(let error):
+                throw SQLiteError(code: 11, extendedCode: 11, message: "the stored definition of \(label) is invalid: \(error)", sql: nil)
+            }
+            graph = FlowGraph(definition)
+            parsed[versionKey] = (definition, graph)
         }
         let params = Self.params(statement.text(5))
         var jobs = definition.jobs.map { ScheduledJob(name: $0.name) }
@@ -144,7 +163,7 @@ public final class SchedulerStore {
         }
         return ScheduledRun(
             id: id, product: product, flow: flow, version: version, shard: UInt32(statement.int(3)),
-            moment: UInt64(bitPattern: statement.int64(4)), params: params, definition: definition, jobs: jobs,
+            moment: UInt64(bitPattern: statement.int64(4)), params: params, definition: definition, graph: graph, jobs: jobs,
             state: RunState(rawValue: UInt8(statement.int(7))) ?? .running,
             started: Timestamp(milliseconds: statement.int64(8)), finished: Timestamp(milliseconds: statement.int64(9)),
             detail: statement.text(10))
@@ -161,26 +180,51 @@ public final class SchedulerStore {
     public func commit(_ turn: SchedulerTurn, now: Timestamp) throws -> [UInt8]? {
         try database.transaction {
             if !turn.runs.isEmpty {
-                let statement = try database.prepare(
+                // A run's definition and parameters are written once, when it starts; later turns only
+                // change its state.
+                let insert = try database.prepare(
                     """
-                    INSERT INTO runs (id, product, flow, version, shard, moment, params, definition, state, started, finished, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, finished = excluded.finished, detail = excluded.detail
+                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
+                let define = try database.prepare(
+                    "INSERT OR IGNORE INTO definitions (product, flow, version, definition) VALUES (?, ?, ?, ?)")
+                let defined = try database.prepare("SELECT 1 FROM definitions WHERE product = ? AND flow = ? AND version = ?")
+                let update = try database.prepare("UPDATE runs SET state = ?, finished = ?, detail = ? WHERE id = ?")
                 for run in turn.runs {
-                    statement.bind(1, Int64(bitPattern: run.id))
-                    statement.bind(2, run.product)
-                    statement.bind(3, run.flow)
-                    statement.bind(4, Int64(run.version))
-                    statement.bind(5, Int64(run.shard))
-                    statement.bind(6, Int64(bitPattern: run.moment))
-                    statement.bind(7, JSON.strings(run.params).rendered())
-                    statement.bind(8, run.definition.json.rendered())
-                    statement.bind(9, Int64(run.state.rawValue))
-                    statement.bind(10, run.started.milliseconds)
-                    statement.bind(11, run.finished.milliseconds)
-                    statement.bind(12, run.detail)
-                    try statement.run()
+                    if turn.newRuns.contains(run.id) {
+                        // A flow version's definition is stored once, for all its runs.
+                        defined.bind(1, run.product)
+                        defined.bind(2, run.flow)
+                        defined.bind(3, Int64(run.version))
+                        let known = try defined.step()
+                        defined.reset()
+                        if !known {
+                            define.bind(1, run.product)
+                            define.bind(2, run.flow)
+                            define.bind(3, Int64(run.version))
+                            define.bind(4, run.definition.json.rendered())
+                            try define.run()
+                        }
+                        insert.bind(1, Int64(bitPattern: run.id))
+                        insert.bind(2, run.product)
+                        insert.bind(3, run.flow)
+                        insert.bind(4, Int64(run.version))
+                        insert.bind(5, Int64(run.shard))
+                        insert.bind(6, Int64(bitPattern: run.moment))
+                        insert.bind(7, JSON.strings(run.params).rendered())
+                        insert.bind(8, Int64(run.state.rawValue))
+                        insert.bind(9, run.started.milliseconds)
+                        insert.bind(10, run.finished.milliseconds)
+                        insert.bind(11, run.detail)
+                        try insert.run()
+                    } else {
+                        update.bind(1, Int64(run.state.rawValue))
+                        update.bind(2, run.finished.milliseconds)
+                        update.bind(3, run.detail)
+                        update.bind(4, Int64(bitPattern: run.id))
+                        try update.run()
+                    }
                 }
             }
             if !turn.jobs.isEmpty {

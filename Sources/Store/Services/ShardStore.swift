@@ -3,6 +3,10 @@ public import Wire
 
 /// A shard's durable queue: its jobs, their tasks, and its event log, in one SQLite file.
 ///
+/// A job's row is written when it is accepted, moves to another step, is cancelled or ends; a task's
+/// row when it is first leased and at each change after. A task never leased has no row: its job
+/// implies it, and a restarted shard queues it again.
+///
 /// ``commit(_:)`` writes everything a turn produced in one transaction, so a crash leaves the shard
 /// either before or after the turn, never inside it; only then does the runtime send what the turn
 /// reported.
@@ -85,7 +89,6 @@ public final class ShardStore {
             openJobs[job.id] = (job.key, job.step)
             snapshot.jobs.append(job)
         }
-        var tasksByJob: [Int64: [UInt64]] = [:]
         let tasks = try database.prepare(
             """
             SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
@@ -104,14 +107,11 @@ public final class ShardStore {
                 order: UInt64(tasks.int64(9)), lease: lease, started: Timestamp(milliseconds: tasks.int64(12)),
                 finished: Timestamp(milliseconds: tasks.int64(13)), exitCode: Int32(truncatingIfNeeded: tasks.int64(14)),
                 output: tasks.text(15), log: tasks.text(16), error: tasks.text(17), data: tasks.blob(18))
-            tasksByJob[jobID, default: []].append(task.id)
             snapshot.tasks.append(task)
         }
-        for index in snapshot.jobs.indices { snapshot.jobs[index].tasks = tasksByJob[snapshot.jobs[index].id] ?? [] }
         snapshot.sequence = try log.newest()
         snapshot.nextTaskID = UInt64(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"))
         snapshot.nextJobID = try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs")
-        snapshot.nextOrder = UInt64(try scalar("SELECT COALESCE(MAX(ord), 0) + 1 FROM tasks"))
         return (epoch, snapshot)
     }
 

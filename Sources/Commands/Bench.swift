@@ -1,0 +1,185 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Store
+import Wire
+
+/// The options of `baton bench`.
+public struct BenchOptions: Equatable, Sendable {
+    /// Independent no-op jobs in the throughput part, split into `runs` runs.
+    public var jobs = 100_000
+    public var runs = 20
+    /// Chains of `length` jobs in the latency part.
+    public var chains = 20
+    public var length = 50
+    public var shards = 2
+    public var workers = 2
+    public var slots = 64
+    public var durability = "normal"
+    /// Where to keep the cluster's data; a temporary folder, removed afterwards, if nil.
+    public var keep: String?
+
+    public init() {}
+}
+
+/// `baton bench`: a cluster of separate processes on 127.0.0.1, durability on, measured end to end.
+///
+/// Throughput: `jobs` independent no-op handler jobs in `runs` runs, spread over the shards (one
+/// product per shard), from the first start to the last run's end, as management recorded them.
+///
+/// Flow-step latency: chains of `stamp` jobs, each of which returns the microsecond it ran as its
+/// result. A step is the time from a job's end, at its worker, to its successor's start, at a worker:
+/// the result's way to the shard, the commit, the event to the flow scheduler, its commit, the
+/// submission, the shard's commit and lease, and the task's way to a worker. The part from the
+/// predecessor's success committed to the successor leased is also given, from the shard's store, at
+/// its millisecond resolution.
+enum Bench {
+    static func run(_ options: BenchOptions, console: any Console) throws(CommandFailure) -> ExitCode {
+        let folder = options.keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-\(UUID().uuidString)").path
+        defer { if options.keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
+        let config = "\(folder)/cluster.json"
+        let cluster: ClusterConfiguration
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try clusterFile(options, data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
+        }
+        cluster = try Cluster.load(config)
+        _ = try Up.up(config: config, console: SilentConsole())
+        defer { _ = try? Up.down(config: config, console: SilentConsole()) }
+        let client = try Client(Target(config: config))
+        console.out(
+            "Baton benchmark: \(options.shards) shards, \(options.workers) workers × \(options.slots) slots, durability \(options.durability), "
+                + "separate processes over tcp://127.0.0.1, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+        // Throughput.
+        let perRun = max(1, options.jobs / max(options.runs, 1))
+        var files: [JSON] = []
+        for shard in 1...options.shards {
+            files.append(flowFile("bench\(shard)", "independent", (0..<perRun).map { job("j\($0)", after: nil, handler: "noop") }))
+            files.append(flowFile("bench\(shard)", "chain", (0..<options.length).map { job("c\($0)", after: $0 == 0 ? nil : "c\($0 - 1)", handler: "stamp") }))
+        }
+        _ = try client.call("apply", .object([("files", .array(files))]))
+        let independent = try startAll((0..<options.runs).map { "bench\($0 % options.shards + 1)/independent" }, client: client)
+        let throughputRuns = try waitAll(independent, client: client)
+        let first = throughputRuns.map { $0["started"]?.integer ?? 0 }.min() ?? 0
+        let last = throughputRuns.map { $0["finished"]?.integer ?? 0 }.max() ?? 0
+        let total = perRun * options.runs
+        let seconds = Double(max(last - first, 1)) / 1000
+        console.out(String(format: "independent no-op jobs: %d in %.2f s = %.0f jobs/s (%d runs of %d)", total, seconds, Double(total) / seconds, options.runs, perRun))
+
+        // Latency.
+        let chains = try startAll((0..<options.chains).map { "bench\($0 % options.shards + 1)/chain" }, client: client)
+        _ = try waitAll(chains, client: client)
+        _ = try Up.down(config: config, console: SilentConsole())
+        var worker: [Double] = []
+        var shardSide: [Double] = []
+        for shard in cluster.shards {
+            let (steps, committed) = try stepLatencies(store: "\(shard.data)/shard.db", runs: Set(chains), length: options.length)
+            worker += steps
+            shardSide += committed
+        }
+        console.out(
+            String(
+                format: "flow-step latency, predecessor ended → successor started (at the workers): p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d steps)",
+                percentile(worker, 0.5), percentile(worker, 0.99), worker.max() ?? 0, worker.count))
+        console.out(
+            String(
+                format: "  of which success committed → successor leased (at the shard, 1 ms resolution): p50 %.0f ms, p99 %.0f ms",
+                percentile(shardSide, 0.5), percentile(shardSide, 0.99)))
+        return .success
+    }
+
+    static func clusterFile(_ options: BenchOptions, data: String) throws -> String {
+        func endpoint() throws -> JSON { .string("tcp://127.0.0.1:\(try FreePort.find())") }
+        var shards: [JSON] = []
+        for id in 1...options.shards {
+            shards.append(.object([("id", .number(id)), ("submit", try endpoint()), ("work", try endpoint()), ("events", try endpoint())]))
+        }
+        return JSON.object([
+            ("data", .string(data)), ("durability", .string(options.durability)),
+            ("management", .object([("api", try endpoint())])),
+            ("flow", .object([("ops", try endpoint()), ("events", try endpoint())])), ("shards", .array(shards)),
+            ("pools", .array([.object([("name", .string("bench")), ("slots", .number(options.slots)), ("workers", .number(options.workers))])])),
+        ]).rendered(pretty: true)
+    }
+
+    static func flowFile(_ product: String, _ flow: String, _ jobs: [JSON]) -> JSON {
+        let text = JSON.object([("product", .string(product)), ("flow", .string(flow)), ("jobs", .array(jobs))]).rendered()
+        return .object([("path", .string("\(product)/\(flow)")), ("text", .string(text))])
+    }
+
+    static func job(_ name: String, after: String?, handler: String) -> JSON {
+        var members: [(String, JSON)] = [("name", .string(name)), ("handler", .string(handler))]
+        if let after { members.append(("after", .array([.string(after)]))) }
+        return .object(members)
+    }
+
+    static func startAll(_ flows: [String], client: Client) throws(CommandFailure) -> [UInt64] {
+        var runs: [UInt64] = []
+        for flow in flows {
+            let reply = try client.call("start", .object([("flow", .string(flow))]))
+            runs.append(UInt64(reply["run"]?.integer ?? 0))
+        }
+        return runs
+    }
+
+    /// Waits until every run has ended; returns their records. Asks every 50 ms, for 10 minutes at most.
+    static func waitAll(_ runs: [UInt64], client: Client) throws(CommandFailure) -> [JSON] {
+        let wanted = Set(runs)
+        let deadline = Date().addingTimeInterval(600)
+        while Date() < deadline {
+            let listed = try client.call("runs", .object([("limit", .number(10_000))]))["runs"]?.array ?? []
+            let ours = listed.filter { wanted.contains(UInt64($0["run"]?.integer ?? 0)) }
+            let ended = ours.filter { ["succeeded", "failed", "stopped"].contains($0["state"]?.string ?? "") }
+            if ended.count == wanted.count {
+                if let failed = ended.first(where: { $0["state"]?.string != "succeeded" }) {
+                    throw CommandFailure(code: .failure, message: "run \(failed["run"]?.integer ?? 0) did not succeed: \(failed["detail"]?.string ?? "")")
+                }
+                return ended
+            }
+            usleep(50_000)
+        }
+        throw CommandFailure(code: .failure, message: "the benchmark's runs did not end within 10 minutes")
+    }
+
+    /// Each chain step's latency in milliseconds: from the worker's stamps (microseconds), and from the
+    /// shard's own times (milliseconds).
+    static func stepLatencies(store path: String, runs: Set<UInt64>, length: Int) throws(CommandFailure) -> ([Double], [Double]) {
+        do {
+            let store = try ShardStore(path: path)
+            defer { store.database.close() }
+            let rows = try store.database.prepare(
+                "SELECT j.run, j.job, t.data, t.started, t.finished FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.job LIKE 'c%'")
+            var stamps: [UInt64: [Int: (UInt64, Int64, Int64)]] = [:]
+            while try rows.step() {
+                let run = UInt64(rows.int64(0))
+                guard runs.contains(run), let index = Int(rows.text(1).dropFirst()) else { continue }
+                let data = rows.blob(2)
+                let stamp = data.count >= 8 ? data.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } : 0
+                stamps[run, default: [:]][index] = (stamp, rows.int64(3), rows.int64(4))
+            }
+            rows.reset()
+            var worker: [Double] = []
+            var shard: [Double] = []
+            for chain in stamps.values {
+                for index in 1..<length {
+                    guard let before = chain[index - 1], let after = chain[index] else { continue }
+                    worker.append(Double(Int64(after.0) - Int64(before.0)) / 1000)
+                    shard.append(Double(after.1 - before.2))
+                }
+            }
+            return (worker, shard)
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot read \(path): \(error)")
+        }
+    }
+
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction + 0.5))]
+    }
+}
