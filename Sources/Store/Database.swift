@@ -32,6 +32,8 @@ public final class Database {
         public var cacheKilobytes: Int = 2000
         /// How much of the file reads may map into memory instead of copying, in bytes; 0 for none.
         public var mmapBytes: Int = 0
+        /// WAL pages after which a commit checkpoints them into the database file (SQLite's default is 1000).
+        public var checkpointPages: Int = 1000
 
         /// Creates options; the defaults suit a broker's own database file.
         public init(
@@ -42,7 +44,8 @@ public final class Database {
             readOnly: Bool = false,
             exclusive: Bool = false,
             cacheKilobytes: Int = 2000,
-            mmapBytes: Int = 0
+            mmapBytes: Int = 0,
+            checkpointPages: Int = 1000
         ) {
             self.journalMode = journalMode
             self.synchronous = synchronous
@@ -52,6 +55,7 @@ public final class Database {
             self.exclusive = exclusive
             self.cacheKilobytes = cacheKilobytes
             self.mmapBytes = mmapBytes
+            self.checkpointPages = checkpointPages
         }
     }
 
@@ -122,6 +126,7 @@ public final class Database {
         try execute("PRAGMA foreign_keys = \(options.foreignKeys ? "ON" : "OFF")")
         try execute("PRAGMA cache_size = -\(options.cacheKilobytes)")
         if options.mmapBytes > 0 { try execute("PRAGMA mmap_size = \(options.mmapBytes)") }
+        if options.checkpointPages != 1000 { try execute("PRAGMA wal_autocheckpoint = \(options.checkpointPages)") }
     }
 
     deinit {

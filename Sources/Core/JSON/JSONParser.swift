@@ -215,20 +215,18 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1
-        var scalars = String.UnicodeScalarView()
+        // Octets gather in one buffer, decoded once at the end: appending piece by piece to a String
+        // copies it as it grows, which made long strings full of escapes quadratic.
+        var octets: [UInt8] = []
         var runStart = index
-        func flush(_ parser: JSONParser, _ scalars: inout String.UnicodeScalarView, _ from: Int) {
-            if from < parser.index {
-                scalars.append(contentsOf: String(decoding: parser.bytes[from..<parser.index], as: UTF8.self).unicodeScalars)
-            }
-        }
         while true {
             guard index < bytes.count else { throw error("the string is not closed before the end of the text") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                flush(self, &scalars, runStart)
+                if octets.isEmpty { defer { index += 1 }; return String(decoding: bytes[runStart..<index], as: UTF8.self) }
+                octets.append(contentsOf: bytes[runStart..<index])
                 index += 1
-                return String(scalars)
+                return String(decoding: octets, as: UTF8.self)
             }
             if byte < 0x20 {
                 throw error(byte == 0x0A ? "the string is not closed before the end of the line" : "control character in a string must be escaped")
@@ -237,20 +235,22 @@ public struct JSONParser {
                 index += 1
                 continue
             }
-            flush(self, &scalars, runStart)
+            if octets.isEmpty { octets.reserveCapacity(bytes.count - runStart) }
+            octets.append(contentsOf: bytes[runStart..<index])
             index += 1
             guard index < bytes.count else { throw error("the string is not closed before the end of the text") }
             let escape = bytes[index]
             index += 1
+            var scalar: Unicode.Scalar
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""): scalar = "\""
+            case UInt8(ascii: "\\"): scalar = "\\"
+            case UInt8(ascii: "/"): scalar = "/"
+            case UInt8(ascii: "b"): scalar = "\u{08}"
+            case UInt8(ascii: "f"): scalar = "\u{0C}"
+            case UInt8(ascii: "n"): scalar = "\n"
+            case UInt8(ascii: "r"): scalar = "\r"
+            case UInt8(ascii: "t"): scalar = "\t"
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800...0xDBFF).contains(code) {
@@ -264,11 +264,12 @@ public struct JSONParser {
                 } else if (0xDC00...0xDFFF).contains(code) {
                     throw error("a low surrogate \\u escape without a high one")
                 }
-                scalars.append(Unicode.Scalar(code)!)
+                scalar = Unicode.Scalar(code)!
             default:
                 index -= 1
                 throw error("unknown escape \\\(describeCurrent()) in a string")
             }
+            octets.append(contentsOf: UTF8.encode(scalar)!)
             runStart = index
         }
     }
