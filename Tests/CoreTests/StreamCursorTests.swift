@@ -46,4 +46,17 @@ import Testing
         #expect(lost.fetched(status: 200, epoch: 2, sequence: 3, now: start) == .resynchronise)
         #expect(lost.received(epoch: 2, sequence: 4, now: start) == .apply)
     }
+
+    @Test func aCursorThatLiveMessagesMovedPastTheFetchedEndIsUpToDate() {
+        var cursor = StreamCursor(publisher: "shard-1", epoch: 1, sequence: 5, now: start)
+        #expect(cursor.received(epoch: 1, sequence: 7, now: start) == .fetch(after: 5))
+        // The fetch brings 6 and 7, and the shard says its newest is 7; live 8 and 9 were applied before
+        // FETCHED was read.
+        #expect(cursor.received(epoch: 1, sequence: 6, now: start) == .apply)
+        #expect(cursor.received(epoch: 1, sequence: 7, now: start) == .apply)
+        #expect(cursor.received(epoch: 1, sequence: 8, now: start) == .apply)
+        #expect(cursor.received(epoch: 1, sequence: 9, now: start) == .apply)
+        #expect(cursor.fetched(status: 200, epoch: 1, sequence: 7, now: start) == .upToDate)
+        #expect(cursor.sequence == 9)
+    }
 }

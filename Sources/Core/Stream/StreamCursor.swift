@@ -74,8 +74,10 @@ public struct StreamCursor: Equatable, Sendable {
     public mutating func fetched(status: UInt16, epoch: UInt32, sequence: UInt64, now: Timestamp) -> Catch {
         lastHeard = now
         fetchSent = nil
-        self.epoch = epoch
-        if status == 410 || sequence < self.sequence {
+        defer { self.epoch = epoch }
+        // Behind the cursor in the same epoch: live messages applied while the fetch was answered moved
+        // the cursor on, and nothing is missing. Behind it in a new epoch: the publisher lost its log.
+        if status == 410 || (sequence < self.sequence && epoch != self.epoch) {
             self.sequence = sequence
             return .resynchronise
         }
