@@ -13,6 +13,14 @@ import Wire
         }
     }
 
+    @Test func aLargeFlowsDefinitionTravelsInOneOperationRequest() throws {
+        // A flow of 50,000 jobs is a few MiB of JSON: more than an ordinary longstr, within the 16 MiB.
+        let definition = String(repeating: "{\"name\": \"job-00000\", \"handler\": \"noop\"},", count: 50_000)
+        let request = OperationRequest(request: 1, action: .start, run: 1, product: "p", flow: "f", version: 1, shard: 1, moment: 1, definition: definition)
+        #expect(definition.utf8.count > Limits.longstr)
+        #expect(try Message.decode(Message.operationRequest(request).encoded()) == .operationRequest(request))
+    }
+
     @Test func headerCarriesSignatureVersionAndID() {
         #expect(Message.pull(Pull(credit: 1)).encoded() == [0x42, 0x54, 0x4E, 0x01, 0x03, 0, 0, 0, 1])
         #expect(Message.heartbeat.encoded() == [0x42, 0x54, 0x4E, 0x01, 0x08])

@@ -116,7 +116,14 @@ public struct ManagementCore: Sendable {
             }
             let path = file["path"]?.string ?? "file #\(index + 1)"
             switch FlowFile.parse(text, file: path) {
-            case .success(let definition): definitions.append(definition)
+            case .success(let definition):
+                // A run carries its definition to the flow scheduler in one field of OPERATION-REQUEST.
+                let size = definition.json.rendered().utf8.count
+                if size > Limits.chunk {
+                    problems.append("\(path): the flow is \(size >> 20) MiB as canonical JSON, more than the \(Limits.chunk >> 20) MiB a flow may be")
+                } else {
+                    definitions.append(definition)
+                }
             case .failure(let error): problems += error.problems.map(\.description)
             }
         }

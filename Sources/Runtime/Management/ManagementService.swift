@@ -94,10 +94,7 @@ public enum ManagementService {
             where poller.ready(index).contains(.readable) {
                 while budget > 0, let frames = try socket.receive(dontWait: true) {
                     budget -= 1
-                    guard frames.count == first + 1, let message = try? Message.decode(frames[first]) else {
-                        malformed.record("not a message of this protocol version", from: "scheduler", now: now, log: log)
-                        continue
-                    }
+                    guard let message = malformed.decode(frames, count: first + 1, from: "scheduler", now: now, log: log) else { continue }
                     core.schedulerMessage(message, now: now)
                 }
             }

@@ -68,8 +68,9 @@ public enum ShardService {
             if poller.ready(submitIndex).contains(.readable) {
                 while budget > 0, let frames = try submit.receive(dontWait: true) {
                     budget -= 1
-                    guard frames.count == 1, case .submit(let jobs)? = try? Message.decode(frames[0]) else {
-                        malformed.record("not a SUBMIT frame", from: "submit", now: now, log: log)
+                    guard let message = malformed.decode(frames, count: 1, from: "submit", now: now, log: log) else { continue }
+                    guard case .submit(let jobs) = message else {
+                        malformed.record("\(message.id.name) where only SUBMIT belongs", from: "submit", now: now, log: log)
                         continue
                     }
                     let unknown = jobs.jobs.map(\.key).filter { !core.knows($0) }

@@ -78,6 +78,21 @@ struct MalformedCounter {
 
     init(_ counters: ServiceCounters) { self.counters = counters }
 
+    /// The message in the last of `frames`, which must number `count`; nil, counted and logged with the
+    /// reason, if they are not that.
+    mutating func decode(_ frames: [[UInt8]], count: Int, from origin: String, now: Timestamp, log: Log) -> Message? {
+        guard frames.count == count else {
+            record("\(frames.count) frames instead of \(count)", from: origin, now: now, log: log)
+            return nil
+        }
+        do {
+            return try Message.decode(frames[count - 1])
+        } catch {
+            record(error.description, from: origin, now: now, log: log)
+            return nil
+        }
+    }
+
     mutating func record(_ reason: String, from origin: String, now: Timestamp, log: Log) {
         count += 1
         sinceLogged += 1

@@ -80,7 +80,7 @@ public struct OperationRequest: WireValue {
         options = try reader.number1("options")
         moment = try reader.number8("moment")
         params = try reader.hash("params")
-        definition = try reader.longstr("definition")
+        definition = try reader.longstr("definition", limit: Limits.chunk)
     }
 }
 
