@@ -244,4 +244,50 @@ struct SchedulerHarness {
         scheduler.core.tick(now: scheduler.now)
         #expect(SchedulerHarness.submitted(scheduler.core.finishTurn(now: scheduler.now)) == ["extract"])
     }
+
+    @Test func aRunsStateIsPublishedAtOnceAndItsCountsAloneAsProgressAfterTheInterval() {
+        var scheduler = SchedulerHarness()
+        _ = scheduler.operation(SchedulerHarness.start())
+        // Jobs queued and running move the counts only: nothing to store, nothing published yet.
+        let running = scheduler.report([("extract", .running), ("audit", .queued)])
+        #expect(running.updates == nil && running.runs.isEmpty && !running.needsCommit)
+        #expect(scheduler.core.nextDeadline() == scheduler.now.adding(milliseconds: scheduler.core.configuration.progressInterval))
+        scheduler.now = scheduler.now.adding(milliseconds: scheduler.core.configuration.progressInterval)
+        scheduler.core.tick(now: scheduler.now)
+        let progress = scheduler.core.finishTurn(now: scheduler.now)
+        #expect(progress.updates?.updates.map(\.active) == [2])
+        #expect(progress.runs.isEmpty)
+        // A failure changes the run's state (partly failed): published and stored in the same turn.
+        let failed = scheduler.report([("audit", .failed)])
+        #expect(failed.updates?.updates.map(\.state) == [.partlyFailed])
+        #expect(failed.runs.map(\.id) == [1])
+    }
+
+    @Test func aPositionIsStoredWithWhatItsEventsChangedAndAloneOnceASecondAtMost() {
+        var scheduler = SchedulerHarness()
+        _ = scheduler.operation(SchedulerHarness.start())
+        // Statuses that change nothing durable leave the position unstored for now.
+        #expect(scheduler.report([("extract", .running)]).positions.isEmpty)
+        // A success is stored with the position that covers it.
+        let succeeded = scheduler.report([("extract", .succeeded)])
+        #expect(succeeded.positions.map(\.sequence) == [2])
+        #expect(scheduler.report([("check", .running)]).positions.isEmpty)
+        scheduler.now = scheduler.now.adding(milliseconds: scheduler.core.configuration.positionInterval)
+        scheduler.core.tick(now: scheduler.now)
+        #expect(scheduler.core.finishTurn(now: scheduler.now).positions.map(\.sequence) == [3])
+    }
+
+    @Test func aRunFailedAtOnceIsForgottenLikeAnyFinalRunOnceEnoughHaveEnded() {
+        var configuration = SchedulerConfiguration(shards: [2])
+        configuration.finishedRunsInMemory = 1
+        var scheduler = SchedulerHarness()
+        scheduler.core = SchedulerCore(configuration: configuration, epoch: 1, restoring: SchedulerSnapshot(), now: scheduler.now)
+        let definition = SchedulerHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = scheduler.operation(SchedulerHarness.start(run: 1, request: 1, definition: definition))
+        _ = scheduler.report([("extract", .failed)], run: 1)
+        #expect(scheduler.core.runs[1]?.state == .failed)
+        _ = scheduler.operation(SchedulerHarness.start(run: 2, request: 2, definition: definition))
+        _ = scheduler.report([("extract", .failed)], run: 2)
+        #expect(scheduler.core.runs[1] == nil && scheduler.core.runs[2]?.state == .failed)
+    }
 }

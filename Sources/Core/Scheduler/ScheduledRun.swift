@@ -96,6 +96,20 @@ public struct ScheduledRun: Sendable {
     public var detail: String
     /// When any of its jobs last changed.
     public var lastChange: Timestamp
+    /// The state, end and detail as last stored and published; nil for a run not stored yet. A change
+    /// to any of them is committed and published at once; a change to the counts alone is published as
+    /// progress, a few times a second at most.
+    public var announced: Mark?
+
+    /// What of a run is stored and published at once when it changes.
+    public struct Mark: Equatable, Sendable {
+        public var state: RunState
+        public var finished: Timestamp
+        public var detail: String
+    }
+
+    /// The run's mark as it is now.
+    public var mark: Mark { Mark(state: state, finished: finished, detail: detail) }
 
     /// A new run: every job waiting. Runs of one flow version may share a `graph` built once.
     public init(
@@ -106,6 +120,7 @@ public struct ScheduledRun: Sendable {
             id: id, product: product, flow: flow, version: version, shard: shard, moment: moment, params: params,
             definition: definition, graph: graph, jobs: definition.jobs.map { ScheduledJob(name: $0.name) },
             state: .running, started: started, finished: .zero, detail: "")
+        announced = nil
     }
 
     /// A run resumed from the store, with its jobs as stored.
@@ -131,6 +146,7 @@ public struct ScheduledRun: Sendable {
         self.finished = finished
         self.detail = detail
         self.lastChange = max(started, finished)
+        self.announced = Mark(state: state, finished: finished, detail: detail)
         let succeeded = Set(jobs.indices.filter { jobs[$0].state == .succeeded })
         let released = Set(jobs.indices.filter { jobs[$0].state != .waiting })
         self.dependencies = Dependencies(graph: self.graph, succeeded: succeeded, released: released)

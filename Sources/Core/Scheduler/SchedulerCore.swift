@@ -31,6 +31,12 @@ public struct SchedulerCore: Sendable {
     private var finishedOrder: [UInt64] = []
     private var resends = MinHeap<Resend>()
     private var lastPublished: Timestamp
+    /// Runs whose counts changed since their last status was published, and when they are published.
+    private var progressing: Set<UInt64> = []
+    private var progressDue: Timestamp?
+    /// When stream positions were last stored, and shards whose position moved since.
+    private var positionsStored: Timestamp
+    private var movedCursors: Set<UInt32> = []
     /// CONTROL requests sent to shards and not answered yet.
     private var controls: [UInt64: PendingControl]
     /// Each shard's epoch as last seen, to notice its restarts.
@@ -51,7 +57,6 @@ public struct SchedulerCore: Sendable {
     private var controlSends: [(UInt32, Control)] = []
     private var changedRuns: [UInt64] = []
     private var changedRunSet: Set<UInt64> = []
-    private var movedCursors: Set<UInt32> = []
     private var newAnswers: [(UInt64, OperationResult)] = []
     private var submits: [UInt32: [JobSpec]] = [:]
     private var fetches: [UInt32: Fetch] = [:]
@@ -91,6 +96,7 @@ public struct SchedulerCore: Sendable {
         self.sequence = snapshot.sequence
         self.answered = snapshot.answered
         self.lastPublished = now
+        self.positionsStored = now
         self.lastControl = snapshot.lastControl
         self.controls = Dictionary(
             uniqueKeysWithValues: snapshot.controls.map {
@@ -310,7 +316,6 @@ public struct SchedulerCore: Sendable {
         runs[id]!.state = .failed
         runs[id]!.finished = now
         runs[id]!.detail += " (on_failure: fail-run, so the run failed at once)"
-        finishedOrder.append(id)
         for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state == .waiting {
             runs[id]!.updateJob(index) {
                 $0.state = .skipped
@@ -368,6 +373,8 @@ public struct SchedulerCore: Sendable {
     /// The next time ``tick(now:)`` has something to do.
     public func nextDeadline() -> Timestamp {
         var next = lastPublished.adding(milliseconds: configuration.beaconInterval)
+        if let progressDue { next = min(next, progressDue) }
+        if !movedCursors.isEmpty { next = min(next, positionsStored.adding(milliseconds: configuration.positionInterval)) }
         if let due = resends.min { next = min(next, due.time) }
         for cursor in cursors.values { next = min(next, cursor.nextDeadline) }
         for control in controls.values { next = min(next, control.resendAt) }
@@ -377,7 +384,6 @@ public struct SchedulerCore: Sendable {
     // MARK: - The end of a turn
 
     private mutating func noteChange(_ run: UInt64) {
-        dirtyRuns.insert(run)
         if changedRunSet.insert(run).inserted { changedRuns.append(run) }
     }
 
@@ -385,11 +391,26 @@ public struct SchedulerCore: Sendable {
     public mutating func finishTurn(now: Timestamp) -> SchedulerTurn {
         var turn = SchedulerTurn()
         var updates: [RunStatus] = []
-        for id in changedRuns {
-            guard let before = runs[id]?.state else { continue }
+        for id in changedRuns where runs[id] != nil {
             runs[id]!.deriveState(now: now)
+            let mark = runs[id]!.mark
+            guard mark != runs[id]!.announced else {
+                // Only the counts moved: published with the next progress report.
+                if progressing.insert(id).inserted && progressDue == nil {
+                    progressDue = now.adding(milliseconds: configuration.progressInterval)
+                }
+                continue
+            }
+            if mark.state.isFinal && runs[id]!.announced?.state.isFinal != true { finishedOrder.append(id) }
+            runs[id]!.announced = mark
+            dirtyRuns.insert(id)
+            progressing.remove(id)
             updates.append(runs[id]!.status(now: now))
-            if runs[id]!.state.isFinal && !before.isFinal { finishedOrder.append(id) }
+        }
+        if let due = progressDue, due <= now {
+            for id in progressing.sorted() { if let run = runs[id] { updates.append(run.status(now: now)) } }
+            progressing = []
+            progressDue = nil
         }
         if !updates.isEmpty {
             sequence += 1
@@ -412,10 +433,17 @@ public struct SchedulerCore: Sendable {
         turn.answeredControls = answeredControls
         turn.controlSends = controlSends
         turn.lastControl = lastControl
-        turn.positions = movedCursors.sorted().map { shard in
-            StreamPosition(publisher: cursors[shard]!.publisher, epoch: cursors[shard]!.epoch, sequence: cursors[shard]!.sequence)
-        }
         turn.answers = newAnswers
+        // A position is stored with whatever the events it covers changed. Events that changed nothing
+        // durable (a job queued or running) need not be: after a restart they are fetched and applied
+        // again, to the same effect. So positions alone are stored once a second at most.
+        if !movedCursors.isEmpty && (turn.needsCommit || now.since(positionsStored) >= configuration.positionInterval) {
+            turn.positions = movedCursors.sorted().map { shard in
+                StreamPosition(publisher: cursors[shard]!.publisher, epoch: cursors[shard]!.epoch, sequence: cursors[shard]!.sequence)
+            }
+            movedCursors = []
+            positionsStored = now
+        }
         turn.submits = submits
         turn.fetches = fetches
         turn.replies = replies
@@ -432,7 +460,6 @@ public struct SchedulerCore: Sendable {
         controlSends = []
         changedRuns = []
         changedRunSet = []
-        movedCursors = []
         newAnswers = []
         submits = [:]
         fetches = [:]
@@ -453,6 +480,11 @@ public struct SchedulerConfiguration: Sendable {
     public var resendMaximum: Int64 = 60_000
     /// How long it may be idle before it sends BEACON.
     public var beaconInterval: Int64 = 1000
+    /// How often, at most, a run whose job counts changed (and nothing else) is published, in
+    /// milliseconds. A change of a run's state is published at once.
+    public var progressInterval: Int64 = 200
+    /// How long a shard's stream position may go unstored while its events change nothing durable.
+    public var positionInterval: Int64 = 1000
     /// How long a shard may be silent before the scheduler fetches from it.
     public var silence: Int64 = 3000
     /// The most messages asked for in one FETCH.
@@ -495,6 +527,12 @@ public struct SchedulerTurn: Sendable {
     public var replies: [(Peer, Message)] = []
 
     public init() {}
+
+    /// Whether the turn has rows to commit.
+    public var needsCommit: Bool {
+        !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || updates != nil || !controls.isEmpty
+            || !answeredControls.isEmpty
+    }
 }
 
 /// A subscriber's durable position in a publisher's stream.

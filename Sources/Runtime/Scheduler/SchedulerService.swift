@@ -88,10 +88,7 @@ public enum SchedulerService {
             if poller.ready(opsIndex).contains(.readable) {
                 while budget > 0, let frames = try ops.receive(dontWait: true) {
                     budget -= 1
-                    guard frames.count == 2, let message = try? Message.decode(frames[1]) else {
-                        malformed.record("not a message of this protocol version", from: "ops", now: now, log: log)
-                        continue
-                    }
+                    guard let message = malformed.decode(frames, count: 2, from: "ops", now: now, log: log) else { continue }
                     let peer = Peer(frames[0])
                     switch message {
                     case .operationRequest(let request):
@@ -109,20 +106,14 @@ public enum SchedulerService {
             if poller.ready(updatesIndex).contains(.readable) {
                 while budget > 0, let frames = try updates.receive(dontWait: true) {
                     budget -= 1
-                    guard frames.count == 2, let message = try? Message.decode(frames[1]) else {
-                        malformed.record("not a JOB-UPDATES or BEACON", from: "shard events", now: now, log: log)
-                        continue
-                    }
+                    guard let message = malformed.decode(frames, count: 2, from: "shard events", now: now, log: log) else { continue }
                     deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
                 }
             }
             for (shard, index) in dealerIndex where poller.ready(index).contains(.readable) {
                 while budget > 0, let frames = try dealers[shard]!.receive(dontWait: true) {
                     budget -= 1
-                    guard frames.count == 1, let message = try? Message.decode(frames[0]) else {
-                        malformed.record("not a message of this protocol version", from: "shard-\(shard)", now: now, log: log)
-                        continue
-                    }
+                    guard let message = malformed.decode(frames, count: 1, from: "shard-\(shard)", now: now, log: log) else { continue }
                     switch message {
                     case .fetched(let fetched): core.fetchedReceived(fetched, from: shard, now: now)
                     case .controlResult(let result): core.controlResultReceived(result, now: now)
@@ -133,10 +124,12 @@ public enum SchedulerService {
             core.tick(now: now)
             let turn = core.finishTurn(now: now)
             statistics.turn(messages: turnBudget - budget, busySince: busy)
-            let committing = statistics.mark()
-            defer { statistics.commit(since: committing) }
-            if let frame = try ServiceStore.commit(settings.store, { try store.commit(turn, now: now) }) {
-                try events.send([topic, frame], dontWait: true)
+            if turn.needsCommit {
+                let committing = statistics.mark()
+                if let frame = try ServiceStore.commit(settings.store, { try store.commit(turn, now: now) }) {
+                    try events.send([topic, frame], dontWait: true)
+                }
+                statistics.commit(since: committing)
             }
             if let beacon = turn.beacon { try events.send([topic, Message.beacon(beacon).encoded()], dontWait: true) }
             for (shard, jobs) in turn.submits {
@@ -148,7 +141,10 @@ public enum SchedulerService {
                     start += submitBatch
                 }
             }
-            for (shard, fetch) in turn.fetches { _ = try dealers[shard]?.send(Message.fetch(fetch).encoded(), dontWait: true) }
+            for (shard, fetch) in turn.fetches {
+                log.debug("fetching missed events", ["shard": String(shard), "after": String(fetch.after)])
+                _ = try dealers[shard]?.send(Message.fetch(fetch).encoded(), dontWait: true)
+            }
             for (shard, control) in turn.controlSends { _ = try dealers[shard]?.send(Message.control(control).encoded(), dontWait: true) }
             for (peer, message) in turn.replies { ShardService.send(ops, peer, message) }
             if now.since(lastTrim) >= 60_000 {
