@@ -630,6 +630,8 @@ public struct ShardCore: Sendable {
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
         turn.jobs = dirtyJobs.compactMap { jobs[$0] }
         turn.tasks = dirtyTasks.compactMap { tasks[$0] }
+        for key in dirtyJobs { jobs[key]?.stored = true }
+        for id in dirtyTasks { tasks[id]?.stored = true }
         turn.succeeded = succeededTasks
         turn.messages = outbox
         for (peer, _) in outbox { workers[peer]?.lastSent = now }

@@ -74,6 +74,8 @@ public struct ShardTask: Equatable, Sendable {
     public var error: String
     /// The result the last successful attempt committed.
     public var data: [UInt8]
+    /// Whether the store has a row for it: the first write inserts one, later writes update it.
+    public var stored = false
 
     public init(
         id: UInt64, job: JobKey, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
@@ -172,6 +174,9 @@ public struct ShardJob: Equatable, Sendable {
     public var cancelled: Bool
     /// What a worker needs to run the current step's tasks (derived from the spec, not stored).
     public var requirement = Requirement(kind: .command, handler: "", tags: [])
+    /// Whether the store has a row for it: the first write inserts one, with the spec, and later writes
+    /// update only what changes.
+    public var stored = false
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],

@@ -81,11 +81,12 @@ public final class ShardStore {
         defer { jobs.reset() }
         while try jobs.step() {
             let spec = try Self.decode(jobs.blob(1))
-            let job = ShardJob(
+            var job = ShardJob(
                 id: jobs.int64(0), spec: spec, state: JobState(rawValue: UInt8(jobs.int(2))) ?? .queued,
                 step: UInt16(jobs.int(3)), completed: UInt32(jobs.int(4)), attempts: UInt16(jobs.int(5)),
                 started: Timestamp(milliseconds: jobs.int64(6)), finished: Timestamp(milliseconds: jobs.int64(7)),
                 output: jobs.text(8), detail: jobs.text(9), cancelled: jobs.bool(10))
+            job.stored = true
             openJobs[job.id] = (job.key, job.step)
             snapshot.jobs.append(job)
         }
@@ -100,13 +101,14 @@ public final class ShardStore {
             let jobID = tasks.int64(1)
             guard let (key, step) = openJobs[jobID], step == UInt16(tasks.int(2)) else { continue }
             let lease = tasks.isNull(10) ? nil : Lease(worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil)
-            let task = ShardTask(
+            var task = ShardTask(
                 id: UInt64(tasks.int64(0)), job: key, jobID: jobID, step: step, partition: UInt32(tasks.int(3)),
                 state: TaskState(rawValue: UInt8(tasks.int(4))) ?? .pending, attempt: UInt16(tasks.int(5)),
                 failures: UInt16(tasks.int(6)), losses: UInt16(tasks.int(7)), due: Timestamp(milliseconds: tasks.int64(8)),
                 order: UInt64(tasks.int64(9)), lease: lease, started: Timestamp(milliseconds: tasks.int64(12)),
                 finished: Timestamp(milliseconds: tasks.int64(13)), exitCode: Int32(truncatingIfNeeded: tasks.int64(14)),
                 output: tasks.text(15), log: tasks.text(16), error: tasks.text(17), data: tasks.blob(18))
+            task.stored = true
             snapshot.tasks.append(task)
         }
         snapshot.sequence = try log.newest()
@@ -139,69 +141,86 @@ public final class ShardStore {
         guard turn.needsCommit else { return nil }
         return try database.transaction {
             if !turn.jobs.isEmpty {
-                let statement = try database.prepare(
+                // A new job's row is written whole, with its spec; later writes change only its state.
+                let insert = try database.prepare(
                     """
                     INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, step = excluded.step,
-                        completed = excluded.completed, attempts = excluded.attempts, started = excluded.started,
-                        finished = excluded.finished, output = excluded.output, detail = excluded.detail,
-                        cancelled = excluded.cancelled
+                    """)
+                let update = try database.prepare(
+                    """
+                    UPDATE jobs SET state = ?, step = ?, completed = ?, attempts = ?, started = ?, finished = ?, output = ?,
+                        detail = ?, cancelled = ?
+                    WHERE id = ?
                     """)
                 for job in turn.jobs {
-                    var writer = FrameWriter(capacity: 256)
-                    job.spec.encode(to: &writer)
-                    statement.bind(1, job.id)
-                    statement.bind(2, Int64(bitPattern: job.spec.run))
-                    statement.bind(3, job.spec.job)
-                    statement.bind(4, Int64(job.spec.generation))
-                    statement.bind(5, writer.bytes)
-                    statement.bind(6, Int64(job.state.rawValue))
-                    statement.bind(7, Int64(job.step))
-                    statement.bind(8, Int64(job.completed))
-                    statement.bind(9, Int64(job.attempts))
-                    statement.bind(10, job.started.milliseconds)
-                    statement.bind(11, job.finished.milliseconds)
-                    statement.bind(12, job.output)
-                    statement.bind(13, job.detail)
-                    statement.bind(14, job.cancelled)
+                    let statement = job.stored ? update : insert
+                    var column: Int32 = 1
+                    if !job.stored {
+                        var writer = FrameWriter(capacity: 256)
+                        job.spec.encode(to: &writer)
+                        insert.bind(1, job.id)
+                        insert.bind(2, Int64(bitPattern: job.spec.run))
+                        insert.bind(3, job.spec.job)
+                        insert.bind(4, Int64(job.spec.generation))
+                        insert.bind(5, writer.bytes)
+                        column = 6
+                    }
+                    statement.bind(column, Int64(job.state.rawValue))
+                    statement.bind(column + 1, Int64(job.step))
+                    statement.bind(column + 2, Int64(job.completed))
+                    statement.bind(column + 3, Int64(job.attempts))
+                    statement.bind(column + 4, job.started.milliseconds)
+                    statement.bind(column + 5, job.finished.milliseconds)
+                    statement.bind(column + 6, job.output)
+                    statement.bind(column + 7, job.detail)
+                    statement.bind(column + 8, job.cancelled)
+                    if job.stored { update.bind(10, job.id) }
                     try statement.run()
                 }
             }
             if !turn.tasks.isEmpty {
-                let statement = try database.prepare(
+                // A task's row is written at its first lease, and updated after.
+                let insert = try database.prepare(
                     """
-                    INSERT INTO tasks (id, job_id, step, partition, state, attempt, failures, losses, due, ord,
+                    INSERT INTO tasks (id, job_id, step, partition, ord, state, attempt, failures, losses, due,
                         lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempt = excluded.attempt,
-                        failures = excluded.failures, losses = excluded.losses, due = excluded.due,
-                        lease_worker = excluded.lease_worker, lease_session = excluded.lease_session,
-                        started = excluded.started, finished = excluded.finished, exit_code = excluded.exit_code,
-                        output = excluded.output, log = excluded.log, error = excluded.error, data = excluded.data,
-                        successes = successes + excluded.successes
+                    """)
+                let update = try database.prepare(
+                    """
+                    UPDATE tasks SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?,
+                        lease_session = ?, started = ?, finished = ?, exit_code = ?, output = ?, log = ?, error = ?,
+                        data = ?, successes = successes + ?
+                    WHERE id = ?
                     """)
                 for task in turn.tasks {
-                    statement.bind(1, Int64(bitPattern: task.id))
-                    statement.bind(2, task.jobID)
-                    statement.bind(3, Int64(task.step))
-                    statement.bind(4, Int64(task.partition))
-                    statement.bind(5, Int64(task.state.rawValue))
-                    statement.bind(6, Int64(task.attempt))
-                    statement.bind(7, Int64(task.failures))
-                    statement.bind(8, Int64(task.losses))
-                    statement.bind(9, task.due.milliseconds)
-                    statement.bind(10, Int64(bitPattern: task.order))
-                    statement.bind(11, task.lease?.worker)
-                    statement.bind(12, task.lease.map { Int64(bitPattern: $0.session) })
-                    statement.bind(13, task.started.milliseconds)
-                    statement.bind(14, task.finished.milliseconds)
-                    statement.bind(15, Int64(task.exitCode))
-                    statement.bind(16, task.output)
-                    statement.bind(17, task.log)
-                    statement.bind(18, task.error)
-                    statement.bind(19, task.data)
-                    statement.bind(20, turn.succeeded.contains(task.id) ? 1 : 0)
+                    let statement = task.stored ? update : insert
+                    var column: Int32 = 1
+                    if !task.stored {
+                        insert.bind(1, Int64(bitPattern: task.id))
+                        insert.bind(2, task.jobID)
+                        insert.bind(3, Int64(task.step))
+                        insert.bind(4, Int64(task.partition))
+                        insert.bind(5, Int64(bitPattern: task.order))
+                        column = 6
+                    }
+                    statement.bind(column, Int64(task.state.rawValue))
+                    statement.bind(column + 1, Int64(task.attempt))
+                    statement.bind(column + 2, Int64(task.failures))
+                    statement.bind(column + 3, Int64(task.losses))
+                    statement.bind(column + 4, task.due.milliseconds)
+                    statement.bind(column + 5, task.lease?.worker)
+                    statement.bind(column + 6, task.lease.map { Int64(bitPattern: $0.session) })
+                    statement.bind(column + 7, task.started.milliseconds)
+                    statement.bind(column + 8, task.finished.milliseconds)
+                    statement.bind(column + 9, Int64(task.exitCode))
+                    statement.bind(column + 10, task.output)
+                    statement.bind(column + 11, task.log)
+                    statement.bind(column + 12, task.error)
+                    statement.bind(column + 13, task.data)
+                    statement.bind(column + 14, turn.succeeded.contains(task.id) ? 1 : 0)
+                    if task.stored { update.bind(16, Int64(bitPattern: task.id)) }
                     try statement.run()
                 }
             }

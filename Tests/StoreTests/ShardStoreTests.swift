@@ -1,0 +1,93 @@
+import Core
+import Foundation
+import Store
+import Testing
+import Wire
+
+@Suite struct ShardStoreTests {
+    let now = Timestamp(milliseconds: 1_000_000)
+
+    func spec(_ name: String) -> JobSpec {
+        JobSpec(
+            run: 9, job: name, generation: 0, product: "payments", flow: "eod", moment: 7, priority: 0, type: "t",
+            tags: [], retries: 1, backoff: 1000, timeout: 0, params: ["region": "north"],
+            steps: [StepSpec(name: name, kind: .command, action: "true")])
+    }
+
+    @Test func aJobAndItsTaskAreInsertedOnceThenUpdatedAndReadBackAfterAReopen() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            var job = ShardJob(id: 1, spec: spec("extract"))
+            var task = ShardTask(id: 1, job: job.key, jobID: 1, step: 0, partition: 0, order: 1 << 32)
+            do {
+                let store = try ShardStore(path: path)
+                defer { store.database.close() }
+                _ = try store.open()
+                var turn = ShardTurn()
+                turn.jobs = [job]
+                try store.commit(turn, now: now)
+                job.stored = true
+                // Leased: the task's first row, and the job running.
+                job.state = .running
+                job.attempts = 1
+                task.state = .running
+                task.attempt = 1
+                task.lease = Lease(worker: "host/pool/1", session: 42, peer: nil)
+                task.started = now
+                turn.jobs = [job]
+                turn.tasks = [task]
+                try store.commit(turn, now: now)
+                task.stored = true
+                // A failed attempt waits for its retry: both rows updated in place.
+                task.state = .retrying
+                task.lease = nil
+                task.failures = 1
+                task.error = "exit status 1"
+                task.due = now.adding(milliseconds: 1000)
+                job.state = .retrying
+                job.detail = "exit status 1"
+                turn.jobs = [job]
+                turn.tasks = [task]
+                try store.commit(turn, now: now)
+                #expect(try store.database.count("jobs") == 1)
+                #expect(try store.database.count("tasks") == 1)
+            }
+            let store = try ShardStore(path: path)
+            defer { store.database.close() }
+            let (epoch, snapshot) = try store.open()
+            #expect(epoch == 2)
+            #expect(snapshot.jobs.map(\.spec) == [spec("extract")])
+            #expect(snapshot.jobs.first?.state == .retrying && snapshot.jobs.first?.detail == "exit status 1")
+            #expect(snapshot.jobs.first?.stored == true)
+            let restored = try #require(snapshot.tasks.first)
+            #expect(restored.state == .retrying && restored.failures == 1 && restored.attempt == 1 && restored.lease == nil)
+            #expect(restored.due == now.adding(milliseconds: 1000) && restored.order == 1 << 32 && restored.stored)
+            #expect(snapshot.nextJobID == 2 && snapshot.nextTaskID == 2)
+        }
+    }
+
+    @Test func aFinalJobIsNotReadBackAndASuccessIsCountedOnce() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            let store = try ShardStore(path: path)
+            defer { store.database.close() }
+            _ = try store.open()
+            var job = ShardJob(id: 1, spec: spec("load"), state: .running)
+            var task = ShardTask(id: 1, job: job.key, jobID: 1, step: 0, partition: 0, state: .running, attempt: 1, order: 1 << 32)
+            var turn = ShardTurn()
+            turn.jobs = [job]
+            turn.tasks = [task]
+            try store.commit(turn, now: now)
+            job.stored = true
+            task.stored = true
+            job.state = .succeeded
+            task.state = .succeeded
+            turn.jobs = [job]
+            turn.tasks = [task]
+            turn.succeeded = [1]
+            try store.commit(turn, now: now)
+            #expect(try store.database.scalar("SELECT successes FROM tasks WHERE id = 1") == .integer(1))
+            #expect(try store.open().snapshot.jobs.isEmpty)
+        }
+    }
+}
