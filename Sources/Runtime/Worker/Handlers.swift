@@ -19,6 +19,8 @@ public struct TaskContext: Sendable {
     public var params: [String: String] { task.params }
     /// The run's job entry moment: the view of data every task of the run works against.
     public var moment: UInt64 { task.moment }
+    /// When the worker took the task from its shard, in microseconds since the Unix epoch.
+    public let handed: UInt64
 
     /// Whether the attempt was stopped (cancelled, or past its timeout): a long handler should check
     /// this and return, since a thread cannot be killed.
@@ -57,17 +59,17 @@ public struct Handlers: Sendable {
 
     subscript(name: String) -> Handler? { table[name] }
 
-    /// Handlers every worker has: `noop` (does nothing), `stamp` (returns when it started and ended, for
+    /// Handlers every worker has: `noop` (does nothing), `stamp` (returns when it was handed over and ran, for
     /// benchmarks), `sleep` (waits `ms` milliseconds, checking for cancellation), `fail` (always throws),
     /// and `load-ledger` (the demo's).
     public static var builtIn: Handlers {
         var handlers = Handlers()
         handlers.register("noop") { _ in [] }
-        handlers.register("stamp") { _ in
-            // Two big-endian 64-bit microsecond instants: start and end. They are the same here; the
-            // pair leaves room for handlers that do work in between.
-            let now = Self.microseconds()
-            return (0..<16).map { UInt8(truncatingIfNeeded: now >> (56 - 8 * ($0 % 8))) }
+        handlers.register("stamp") { context in
+            // Two big-endian 64-bit microsecond instants: when the worker took the task, and when the
+            // handler ran (the handler does nothing else, so this is also when it ended).
+            let ran = Self.microseconds()
+            return (0..<16).map { UInt8(truncatingIfNeeded: ($0 < 8 ? context.handed : ran) >> (56 - 8 * ($0 % 8))) }
         }
         handlers.register("sleep") { context in
             let total = Int(context.params["ms"] ?? "100") ?? 100

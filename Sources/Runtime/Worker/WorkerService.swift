@@ -202,7 +202,7 @@ public enum WorkerService {
             }
             let output = OutputFile(path: path)
             let cancelled = CancellationFlag()
-            let context = TaskContext(task: spec, output: output, cancelled: cancelled)
+            let context = TaskContext(task: spec, output: output, cancelled: cancelled, handed: Handlers.microseconds())
             DispatchQueue.global().async {
                 do {
                     let data = try handler(context)
