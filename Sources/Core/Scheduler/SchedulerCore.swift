@@ -184,15 +184,16 @@ public struct SchedulerCore: Sendable {
 
     // MARK: - Submitting
 
-    /// Submits released jobs of a run to its shard. Runs are changed in place (`runs[id]!`): a copy out
-    /// of the dictionary would copy the run's arrays at every change.
+    /// Submits released jobs of a run to its shard. Runs are changed in place (``Dictionary/modify(_:_:)``):
+    /// a copy out of the dictionary and back would cost more than the change.
     private mutating func release(run id: UInt64, jobs released: [Int], now: Timestamp) {
         guard !released.isEmpty, let shard = runs[id]?.shard else { return }
+        let initial = configuration.resendInitial
         for index in released {
-            runs[id]!.updateJob(index) {
+            updateJob(run: id, index) {
                 $0.state = .submitted
                 $0.accepted = false
-                $0.resendDelay = configuration.resendInitial
+                $0.resendDelay = initial
             }
             submits[shard, default: []].append(runs[id]!.spec(of: index))
             scheduleResend(run: id, job: index, at: now.adding(milliseconds: configuration.resendInitial))
@@ -243,8 +244,13 @@ public struct SchedulerCore: Sendable {
     }
 
     /// Makes `at` the one time the job is due to be sent again; older entries of the heap are skipped.
+    /// Changes a job of a run in place.
+    private mutating func updateJob(run id: UInt64, _ index: Int, _ change: (inout ScheduledJob) -> Void) {
+        runs.modify(id) { $0.updateJob(index, change) }
+    }
+
     private mutating func scheduleResend(run id: UInt64, job index: Int, at time: Timestamp) {
-        runs[id]!.updateJob(index) { $0.resendAt = time }
+        updateJob(run: id, index) { $0.resendAt = time }
         resends.insert(Resend(time: time, run: id, job: index))
     }
 
@@ -261,11 +267,12 @@ public struct SchedulerCore: Sendable {
         case .resynchronise:
             // The shard no longer has what was missed: submit again every job not known final, and the
             // shard answers each with its current status.
+            let initial = configuration.resendInitial
             for id in runs.keys.sorted() where runs[id]!.shard == shard {
                 for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state.isActive {
-                    runs[id]!.updateJob(index) {
+                    updateJob(run: id, index) {
                         $0.accepted = false
-                        $0.resendDelay = configuration.resendInitial
+                        $0.resendDelay = initial
                     }
                     scheduleResend(run: id, job: index, at: now)
                 }
@@ -280,7 +287,7 @@ public struct SchedulerCore: Sendable {
         let id = status.run
         let job = runs[id]!.jobs[index]
         guard status.generation == job.generation, !job.state.isFinal, job.state != .waiting else { return }
-        runs[id]!.updateJob(index) {
+        updateJob(run: id, index) {
             $0.accepted = true
             $0.status = status
             $0.state = status.state
@@ -290,34 +297,36 @@ public struct SchedulerCore: Sendable {
         switch status.state {
         case .succeeded:
             succeededJobs.insert(JobRef(run: id, job: index))
-            if !runs[id]!.state.isFinal { released = runs[id]!.dependencies.jobSucceeded(index) }
+            if !runs[id]!.state.isFinal { released = runs.modify(id) { $0.dependencies.jobSucceeded(index) } }
         case .failed, .cancelled:
             for downstream in runs[id]!.graph.downstream(of: index).sorted() where runs[id]!.jobs[downstream].state == .waiting {
-                runs[id]!.updateJob(downstream) {
+                updateJob(run: id, downstream) {
                     $0.state = .skipped
                     $0.detail = "not run: \(status.job) \(status.state.name)"
                 }
                 dirtyJobs.insert(JobRef(run: id, job: downstream))
             }
-            if runs[id]!.detail.isEmpty { runs[id]!.detail = "\(status.job) \(status.state.name): \(status.detail)" }
+            if runs[id]!.detail.isEmpty { runs.modify(id) { $0.detail = "\(status.job) \(status.state.name): \(status.detail)" } }
             if status.state == .failed, !runs[id]!.state.isFinal, runs[id]!.definition.failurePolicy(of: index) == .failRun {
                 failAtOnce(id, because: status.job, now: now)
             }
         default:
             break
         }
-        runs[id]!.lastChange = now
+        runs.modify(id) { $0.lastChange = now }
         noteChange(id)
         release(run: id, jobs: released, now: now)
     }
 
     /// The fail-run policy: the run fails now; jobs not started are skipped, and the shard cancels the rest.
     private mutating func failAtOnce(_ id: UInt64, because job: String, now: Timestamp) {
-        runs[id]!.state = .failed
-        runs[id]!.finished = now
-        runs[id]!.detail += " (on_failure: fail-run, so the run failed at once)"
+        runs.modify(id) {
+            $0.state = .failed
+            $0.finished = now
+            $0.detail += " (on_failure: fail-run, so the run failed at once)"
+        }
         for index in runs[id]!.jobs.indices where runs[id]!.jobs[index].state == .waiting {
-            runs[id]!.updateJob(index) {
+            updateJob(run: id, index) {
                 $0.state = .skipped
                 $0.detail = "not run: \(job) failed and the run failed at once"
             }
@@ -354,7 +363,8 @@ public struct SchedulerCore: Sendable {
             submits[runs[due.run]!.shard, default: []].append(runs[due.run]!.spec(of: due.job))
             // Never less than the initial delay, so that a resend can never be due again at once.
             let delay = max(job.resendDelay, configuration.resendInitial)
-            runs[due.run]!.updateJob(due.job) { $0.resendDelay = min(delay * 2, configuration.resendMaximum) }
+            let next = min(delay * 2, configuration.resendMaximum)
+            updateJob(run: due.run, due.job) { $0.resendDelay = next }
             scheduleResend(run: due.run, job: due.job, at: now.adding(milliseconds: delay))
         }
         for id in controls.keys.sorted() where controls[id]!.resendAt <= now {
@@ -392,7 +402,7 @@ public struct SchedulerCore: Sendable {
         var turn = SchedulerTurn()
         var updates: [RunStatus] = []
         for id in changedRuns where runs[id] != nil {
-            runs[id]!.deriveState(now: now)
+            runs.modify(id) { $0.deriveState(now: now) }
             let mark = runs[id]!.mark
             guard mark != runs[id]!.announced else {
                 // Only the counts moved: published with the next progress report.
@@ -402,7 +412,7 @@ public struct SchedulerCore: Sendable {
                 continue
             }
             if mark.state.isFinal && runs[id]!.announced?.state.isFinal != true { finishedOrder.append(id) }
-            runs[id]!.announced = mark
+            runs.modify(id) { $0.announced = mark }
             dirtyRuns.insert(id)
             progressing.remove(id)
             updates.append(runs[id]!.status(now: now))

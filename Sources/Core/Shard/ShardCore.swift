@@ -224,13 +224,16 @@ public struct ShardCore: Sendable {
             outbox.append((peer, .disconnect(Disconnect(status: .unknownPeer, reason: "unknown worker: send READY"))))
             return
         }
-        workers[peer]!.lastHeard = now
+        workers.modify(peer) { $0.lastHeard = now }
         switch message {
         case .pull(let pull):
-            workers[peer]!.credit = min(workers[peer]!.credit + Int(pull.credit), 1_000_000)
+            workers.modify(peer) { $0.credit = min($0.credit + Int(pull.credit), 1_000_000) }
         case .recall(let recall):
-            let released = min(workers[peer]!.credit, Int(recall.credit))
-            workers[peer]!.credit -= released
+            let released = workers.modify(peer) { session in
+                let released = min(session.credit, Int(recall.credit))
+                session.credit -= released
+                return released
+            }
             outbox.append((peer, .recalled(Recalled(credit: UInt32(released)))))
         case .results(let results):
             for result in results.results { resultReceived(result, from: peer, now: now) }
@@ -417,7 +420,7 @@ public struct ShardCore: Sendable {
 
     /// Changes a task, marking it to be committed.
     private mutating func update(_ id: UInt64, _ change: (inout ShardTask) -> Void) {
-        change(&tasks[id]!)
+        tasks.modify(id, change)
         dirtyTasks.insert(id)
     }
 
@@ -425,11 +428,13 @@ public struct ShardCore: Sendable {
     private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
         let task = tasks[id]!
         if jobs[task.jobID]?.step == task.step {
-            jobs[task.jobID]!.counts[task.state] -= 1
-            jobs[task.jobID]!.counts[state] += 1
-            if state.isFinal || state == .retrying {
-                if !task.log.isEmpty { jobs[task.jobID]!.output = task.log }
-                if !task.error.isEmpty { jobs[task.jobID]!.detail = task.error }
+            jobs.modify(task.jobID) { job in
+                job.counts[task.state] -= 1
+                job.counts[state] += 1
+                if state.isFinal || state == .retrying {
+                    if !task.log.isEmpty { job.output = task.log }
+                    if !task.error.isEmpty { job.detail = task.error }
+                }
             }
         }
         update(id) {
@@ -577,14 +582,14 @@ public struct ShardCore: Sendable {
             }
             move(id, to: .running, now: now)
             let task = tasks[id]!
-            workers[peer]!.leases.insert(id)
-            var job = jobs[task.jobID]!
-            if job.started == .zero { job.started = now }
-            job.attempts = max(job.attempts, task.attempt)
-            jobs[task.jobID] = job
-            specs.append(taskSpec(task, spec: job.spec))
+            workers.modify(peer) { _ = $0.leases.insert(id) }
+            jobs.modify(task.jobID) { job in
+                if job.started == .zero { job.started = now }
+                job.attempts = max(job.attempts, task.attempt)
+            }
+            specs.append(taskSpec(task, spec: jobs[task.jobID]!.spec))
         }
-        workers[peer]!.credit -= selected.count
+        workers.modify(peer) { $0.credit -= selected.count }
         outbox.append((peer, .tasks(Tasks(tasks: specs))))
     }
 
@@ -596,7 +601,7 @@ public struct ShardCore: Sendable {
         guard pending > 0 else { return }
         // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
         // announced at once, not a heartbeat later.
-        workers[peer]!.nextDemand = now.adding(milliseconds: session.heartbeat)
+        workers.modify(peer) { $0.nextDemand = now.adding(milliseconds: session.heartbeat) }
         outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max)))))))
     }
 
