@@ -4,4 +4,11 @@
 
 // SQLITE_TRANSIENT is a macro over a function-pointer cast that Swift cannot import.
 static const sqlite3_destructor_type baton_sqlite_transient = SQLITE_TRANSIENT;
+
+// sqlite3_config is variadic, which Swift cannot call. Turning memory statistics off spares every
+// allocation SQLite makes a global mutex; it must run before SQLite initializes, and is refused
+// (SQLITE_MISUSE, harmlessly) after.
+static inline int baton_sqlite_disable_memory_statistics(void) {
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
 #endif

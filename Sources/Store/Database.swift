@@ -90,16 +90,24 @@ public final class Database {
     /// returned it (for example 13, SQLITE_FULL). Nil lets the statement run.
     public var faultInjector: (@Sendable (String) -> Int32?)?
 
+    /// SQLite's process-wide settings, made once before the first connection: no memory statistics,
+    /// which would take a global mutex on every allocation. Nothing reads them.
+    private static let configured: Int32 = baton_sqlite_disable_memory_statistics()
+
     private var handle: OpaquePointer?
     private var statements: [String: Statement] = [:]
     private var isInTransaction = false
+    private let isWAL: Bool
+    private var committedSinceCheckpoint = false
 
     /// Opens (creating if needed) the database at `path`, or a private in-memory one for `:memory:`.
     ///
     /// Throws an ``SQLiteError`` naming the path if the file cannot be opened, for example because its folder
     /// does not exist, or if it can only be opened read-only while `options.readOnly` is false.
     public init(path: String, options: Options = .init()) throws(SQLiteError) {
+        _ = Self.configured
         self.path = path
+        self.isWAL = options.journalMode == .wal && !options.readOnly
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         var connection: OpaquePointer?
@@ -246,6 +254,7 @@ public final class Database {
         do {
             let result = try body()
             try prepare("COMMIT").step()
+            committedSinceCheckpoint = true
             return result
         } catch {
             rollBack()
@@ -299,6 +308,20 @@ public final class Database {
         guard rc == SQLITE_OK else {
             throw SQLiteError(rc, connection: connection, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
+    }
+
+    /// Copies the pages that ``transaction(_:)`` committed to the write-ahead log since the last call into
+    /// the database file.
+    ///
+    /// A service calls it when it has nothing else to do, so that SQLite's own checkpoint, which runs in
+    /// the commit that crosses `checkpointPages` and can take a hundred milliseconds for a large log,
+    /// seldom falls in the middle of work.
+    public func checkpointIfCommitted() throws(SQLiteError) {
+        guard committedSinceCheckpoint, isWAL else { return }
+        let connection = live
+        let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        guard rc == SQLITE_OK else { throw SQLiteError(rc, connection: connection, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        committedSinceCheckpoint = false
     }
 
     /// Finalizes every cached statement and closes the connection; later calls do nothing.

@@ -168,6 +168,22 @@ import Testing
         }
     }
 
+    @Test func anIdleCheckpointMovesCommittedPagesIntoTheFileOnlyAfterACommit() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let database = try Database(path: path, options: .init(exclusive: true))
+            try database.transaction { try database.execute("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(100000))") }
+            let before = try fileSize(path)
+            try database.checkpointIfCommitted()
+            #expect(try fileSize(path) > before + 90_000)
+            // Nothing committed since: nothing to do, and nothing done.
+            try database.execute("INSERT INTO t VALUES (randomblob(100000))")
+            let after = try fileSize(path)
+            try database.checkpointIfCommitted()
+            #expect(try fileSize(path) == after)
+        }
+    }
+
     @Test func changesAndLastInsertRowIDDescribeTheLastStatement() throws {
         let database = try Database(path: ":memory:")
         try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER)")

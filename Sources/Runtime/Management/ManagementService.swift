@@ -63,9 +63,14 @@ public enum ManagementService {
         var malformed = MalformedCounter(counters)
         log.info("started", ["api": endpoints.joined(separator: ","), "flows": String(core.flows.count), "runs": String(core.runs.count)])
         control.ready()
+        var statistics = LoopStatistics(now: clock.now())
 
         while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            if try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now())) == 0, statistics.isQuiet {
+                // Idle: a good moment to move the write-ahead log into the database file.
+                try ServiceStore.commit(settings.store) { try store.database.checkpointIfCommitted() }
+            }
+            let busy = statistics.mark()
             control.doorbell.drain()
             let now = clock.now()
             var budget = turnBudget
@@ -100,9 +105,15 @@ public enum ManagementService {
             }
             core.tick(now: now)
             let turn = core.finishTurn()
-            try ServiceStore.commit(settings.store) { try store.commit(turn) }
+            statistics.turn(messages: turnBudget - budget, busySince: busy)
+            if turn.needsCommit {
+                let committing = statistics.mark()
+                try ServiceStore.commit(settings.store) { try store.commit(turn) }
+                statistics.commit(since: committing)
+            }
             for message in turn.toScheduler { _ = try scheduler.send(message.encoded(), dontWait: true) }
             for (peer, message) in turn.replies { ShardService.send(api, peer, message) }
+            statistics.report(now: now, log: log)
         }
         log.info("stopped", ["malformed": String(malformed.count)])
     }

@@ -80,7 +80,10 @@ public enum SchedulerService {
         var statistics = LoopStatistics(now: clock.now())
 
         while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
+            if try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now())) == 0, statistics.isQuiet {
+                // Idle: a good moment to move the write-ahead log into the database file.
+                try ServiceStore.commit(settings.store) { try store.database.checkpointIfCommitted() }
+            }
             let busy = statistics.mark()
             control.doorbell.drain()
             let now = clock.now()
