@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Core", "Wire", "ZeroMQ", "Store"], swiftSettings: strict),
 
         // The command line.
-        .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime"], swiftSettings: strict),
+        .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime", "Store", "ZeroMQ"], swiftSettings: strict),
         .executableTarget(name: "baton", dependencies: ["Commands"], swiftSettings: strict),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),

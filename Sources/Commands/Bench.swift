@@ -3,7 +3,9 @@ import Foundation
 import Glibc
 import Runtime
 import Store
+import Synchronization
 import Wire
+import ZeroMQ
 
 /// The options of `baton bench`.
 public struct BenchOptions: Equatable, Sendable {
@@ -71,25 +73,30 @@ enum Bench {
         let seconds = Double(max(last - first, 1)) / 1000
         console.out(String(format: "independent no-op jobs: %d in %.2f s = %.0f jobs/s (%d runs of %d)", total, seconds, Double(total) / seconds, options.runs, perRun))
 
-        // Latency.
+        // Latency, once the stores have settled after the throughput part.
+        usleep(1_500_000)
+        let watch: SuccessWatch
+        do {
+            watch = try SuccessWatch(endpoints: cluster.shards.map(\.events))
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot watch the shards' events: \(error)")
+        }
         let chains = try startAll((0..<options.chains).map { "bench\($0 % options.shards + 1)/chain" }, client: client)
         _ = try waitAll(chains, client: client)
+        let published = watch.stop()
         _ = try Up.down(config: config, console: SilentConsole())
-        var handoffs: [Double] = []
-        var steps: [Double] = []
+        var latencies = StepLatencies()
         for shard in cluster.shards {
-            let measured = try stepLatencies(store: "\(shard.data)/shard.db", runs: Set(chains), length: options.length)
-            handoffs += measured.handoffs
-            steps += measured.steps
+            try latencies.read(store: "\(shard.data)/shard.db", runs: Set(chains), length: options.length, published: published)
         }
-        console.out(
-            String(
-                format: "flow-step latency, predecessor ended → successor handed to a worker: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d steps)",
-                percentile(handoffs, 0.5), percentile(handoffs, 0.99), handoffs.max() ?? 0, handoffs.count))
-        console.out(
-            String(
-                format: "flow-step latency, predecessor ended → successor running:           p50 %.2f ms, p99 %.2f ms",
-                percentile(steps, 0.5), percentile(steps, 0.99)))
+        func line(_ label: String, _ values: [Double]) {
+            console.out(
+                String(format: "  %@ p50 %.2f ms, p99 %.2f ms, max %.2f ms", label, percentile(values, 0.5), percentile(values, 0.99), values.max() ?? 0))
+        }
+        console.out("flow-step latency (\(latencies.handedAfterPublished.count) steps of \(options.chains) chains of \(options.length) stamp jobs):")
+        line("predecessor's success published → successor handed to a worker:", latencies.handedAfterPublished)
+        line("predecessor ended at its worker  → successor handed to a worker:", latencies.handedAfterEnded)
+        line("predecessor ended at its worker  → successor running:          ", latencies.ranAfterEnded)
         return .success
     }
 
@@ -146,9 +153,28 @@ enum Bench {
         throw CommandFailure(code: .failure, message: "the benchmark's runs did not end within 10 minutes")
     }
 
-    /// Each chain step's latencies in milliseconds, from the `stamp` results: the predecessor's handler
-    /// ran (and ended) → the successor was handed to a worker, and → the successor's handler ran.
-    static func stepLatencies(store path: String, runs: Set<UInt64>, length: Int) throws(CommandFailure) -> (handoffs: [Double], steps: [Double]) {
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction + 0.5))]
+    }
+}
+
+/// The chain steps' latencies in milliseconds.
+struct StepLatencies {
+    /// From the predecessor's success event, seen by the benchmark as the shard published it after its
+    /// commit, to the successor handed to a worker: the span the target names, less the event's way to
+    /// the benchmark.
+    var handedAfterPublished: [Double] = []
+    /// From the predecessor's end at its worker to the successor handed to a worker: that span, plus the
+    /// result's way to the shard and its commit; an upper bound.
+    var handedAfterEnded: [Double] = []
+    /// From the predecessor's end at its worker to the successor's handler running.
+    var ranAfterEnded: [Double] = []
+
+    /// Adds the steps of the chains in one shard's store, from its `stamp` results, and the moments
+    /// their successes were seen published (microseconds, by `run/job`).
+    mutating func read(store path: String, runs: Set<UInt64>, length: Int, published: [String: Int64]) throws(CommandFailure) {
         do {
             let store = try ShardStore(path: path)
             defer { store.database.close() }
@@ -163,24 +189,68 @@ enum Bench {
                 stamps[run, default: [:]][index] = (instant(0), instant(8))
             }
             rows.reset()
-            var handoffs: [Double] = []
-            var steps: [Double] = []
-            for chain in stamps.values {
+            for (run, chain) in stamps {
                 for index in 1..<length {
                     guard let before = chain[index - 1], let after = chain[index] else { continue }
-                    handoffs.append(Double(after.handed - before.ran) / 1000)
-                    steps.append(Double(after.ran - before.ran) / 1000)
+                    if let seen = published["\(run)/c\(index - 1)"] { handedAfterPublished.append(Double(after.handed - seen) / 1000) }
+                    handedAfterEnded.append(Double(after.handed - before.ran) / 1000)
+                    ranAfterEnded.append(Double(after.ran - before.ran) / 1000)
                 }
             }
-            return (handoffs, steps)
         } catch {
             throw CommandFailure(code: .failure, message: "cannot read \(path): \(error)")
         }
     }
+}
 
-    static func percentile(_ values: [Double], _ fraction: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction + 0.5))]
+/// Subscribes to the shards' event streams on a thread of its own and notes when each job's success
+/// was seen, in microseconds since the Unix epoch, by `run/job`.
+final class SuccessWatch: Sendable {
+    private let seen = Mutex<[String: Int64]>([:])
+    private let stopping = Atomic<Bool>(false)
+    private let done = Atomic<Bool>(false)
+
+    /// Starts watching; returns once the subscription has had time to reach the publishers.
+    init(endpoints: [String]) throws {
+        let context = try Context()
+        let socket = try Socket(context, type: .sub)
+        try socket.setLinger(milliseconds: 0)
+        try socket.subscribe("job.")
+        for endpoint in endpoints { try socket.connect(endpoint) }
+        let transfer = SocketTransfer(socket)
+        Thread.detachNewThread { [self] in
+            let socket = transfer.socket
+            var poller = Poller()
+            _ = poller.add(socket)
+            while !stopping.load(ordering: .acquiring) {
+                guard (try? poller.poll(timeoutMilliseconds: 50)) ?? 0 > 0 else { continue }
+                while let frames = try? socket.receive(dontWait: true), frames.count == 2 {
+                    let now = Int64(Handlers.microseconds())
+                    guard case .jobUpdates(let updates)? = try? Message.decode(frames[1]) else { continue }
+                    seen.withLock { seen in
+                        for status in updates.updates where status.state == .succeeded {
+                            let key = "\(status.run)/\(status.job)"
+                            if seen[key] == nil { seen[key] = now }
+                        }
+                    }
+                }
+            }
+            socket.close()
+            done.store(true, ordering: .releasing)
+        }
+        usleep(300_000)  // A subscription takes a moment to reach the publisher (the slow joiner).
+    }
+
+    /// Stops watching and returns what was seen.
+    func stop() -> [String: Int64] {
+        stopping.store(true, ordering: .releasing)
+        while !done.load(ordering: .acquiring) { usleep(10_000) }
+        return seen.withLock { $0 }
+    }
+
+    /// Hands a socket to the thread that will be its only user.
+    private struct SocketTransfer: @unchecked Sendable {
+        let socket: Socket
+        init(_ socket: Socket) { self.socket = socket }
     }
 }
