@@ -34,6 +34,9 @@ public final class Database {
         public var mmapBytes: Int = 0
         /// WAL pages after which a commit checkpoints them into the database file (SQLite's default is 1000).
         public var checkpointPages: Int = 1000
+        /// How often a thread with a connection of its own checkpoints the write-ahead log, so that this
+        /// connection's commits seldom do; nil for none. Needs WAL, and `exclusive` off.
+        public var backgroundCheckpoints: Duration?
 
         /// Creates options; the defaults suit a broker's own database file.
         public init(
@@ -45,7 +48,8 @@ public final class Database {
             exclusive: Bool = false,
             cacheKilobytes: Int = 2000,
             mmapBytes: Int = 0,
-            checkpointPages: Int = 1000
+            checkpointPages: Int = 1000,
+            backgroundCheckpoints: Duration? = nil
         ) {
             self.journalMode = journalMode
             self.synchronous = synchronous
@@ -56,6 +60,7 @@ public final class Database {
             self.cacheKilobytes = cacheKilobytes
             self.mmapBytes = mmapBytes
             self.checkpointPages = checkpointPages
+            self.backgroundCheckpoints = backgroundCheckpoints
         }
     }
 
@@ -97,8 +102,7 @@ public final class Database {
     private var handle: OpaquePointer?
     private var statements: [String: Statement] = [:]
     private var isInTransaction = false
-    private let isWAL: Bool
-    private var committedSinceCheckpoint = false
+    private var checkpointer: Checkpointer?
 
     /// Opens (creating if needed) the database at `path`, or a private in-memory one for `:memory:`.
     ///
@@ -107,7 +111,6 @@ public final class Database {
     public init(path: String, options: Options = .init()) throws(SQLiteError) {
         _ = Self.configured
         self.path = path
-        self.isWAL = options.journalMode == .wal && !options.readOnly
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         var connection: OpaquePointer?
@@ -135,6 +138,10 @@ public final class Database {
         try execute("PRAGMA cache_size = -\(options.cacheKilobytes)")
         if options.mmapBytes > 0 { try execute("PRAGMA mmap_size = \(options.mmapBytes)") }
         if options.checkpointPages != 1000 { try execute("PRAGMA wal_autocheckpoint = \(options.checkpointPages)") }
+        if let interval = options.backgroundCheckpoints, options.journalMode == .wal, !options.readOnly, path != ":memory:" {
+            precondition(!options.exclusive, "background checkpoints need a second connection, which exclusive locking shuts out")
+            checkpointer = try Checkpointer(path: path, synchronous: options.synchronous, interval: interval)
+        }
     }
 
     deinit {
@@ -254,7 +261,6 @@ public final class Database {
         do {
             let result = try body()
             try prepare("COMMIT").step()
-            committedSinceCheckpoint = true
             return result
         } catch {
             rollBack()
@@ -310,23 +316,11 @@ public final class Database {
         }
     }
 
-    /// Copies the pages that ``transaction(_:)`` committed to the write-ahead log since the last call into
-    /// the database file.
-    ///
-    /// A service calls it when it has nothing else to do, so that SQLite's own checkpoint, which runs in
-    /// the commit that crosses `checkpointPages` and can take a hundred milliseconds for a large log,
-    /// seldom falls in the middle of work.
-    public func checkpointIfCommitted() throws(SQLiteError) {
-        guard committedSinceCheckpoint, isWAL else { return }
-        let connection = live
-        let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-        guard rc == SQLITE_OK else { throw SQLiteError(rc, connection: connection, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
-        committedSinceCheckpoint = false
-    }
-
     /// Finalizes every cached statement and closes the connection; later calls do nothing.
     public func close() {
         guard let handle else { return }
+        checkpointer?.stop()
+        checkpointer = nil
         for statement in statements.values {
             statement.finalize()
         }
@@ -341,7 +335,7 @@ public final class Database {
 extension Database: Sendable {}
 
 extension Database.Synchronous {
-    fileprivate var pragmaValue: String {
+    var pragmaValue: String {
         switch self {
         case .off: "OFF"
         case .normal: "NORMAL"

@@ -168,19 +168,27 @@ import Testing
         }
     }
 
-    @Test func anIdleCheckpointMovesCommittedPagesIntoTheFileOnlyAfterACommit() throws {
+    @Test func backgroundCheckpointsMoveTheLogIntoTheFileWithoutTheWriter() throws {
         try withTemporaryDirectory { directory in
             let path = directory + "/baton.db"
-            let database = try Database(path: path, options: .init(exclusive: true))
-            try database.transaction { try database.execute("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(100000))") }
-            let before = try fileSize(path)
-            try database.checkpointIfCommitted()
-            #expect(try fileSize(path) > before + 90_000)
-            // Nothing committed since: nothing to do, and nothing done.
-            try database.execute("INSERT INTO t VALUES (randomblob(100000))")
-            let after = try fileSize(path)
-            try database.checkpointIfCommitted()
-            #expect(try fileSize(path) == after)
+            // The writer's own checkpoint is out of reach: only the background thread can copy pages.
+            let database = try Database(path: path, options: .init(checkpointPages: 1_000_000, backgroundCheckpoints: .milliseconds(20)))
+            try database.execute("CREATE TABLE t(x)")
+            for _ in 0..<20 {
+                try database.transaction { try database.execute("INSERT INTO t VALUES (randomblob(200000))") }
+                usleep(30_000)
+            }
+            // Twenty commits of 200 kB each: the file holds them, and the log was started again rather
+            // than grown to hold them all.
+            var waited = 0
+            while try fileSize(path) < 4_000_000 && waited < 5000 {
+                usleep(10_000)
+                waited += 10
+            }
+            #expect(try fileSize(path) >= 4_000_000)
+            #expect(try fileSize(path + "-wal") < 4_000_000)
+            database.close()
+            #expect(try contents(of: directory) == ["baton.db"])
         }
     }
 

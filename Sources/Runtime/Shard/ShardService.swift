@@ -60,10 +60,7 @@ public enum ShardService {
         var statistics = LoopStatistics(now: clock.now())
 
         while !control.isStopping {
-            if try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now())) == 0, statistics.isQuiet {
-                // Idle: a good moment to move the write-ahead log into the database file.
-                try ServiceStore.commit(settings.store) { try store.database.checkpointIfCommitted() }
-            }
+            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
             let busy = statistics.mark()
             control.doorbell.drain()
             var now = clock.now()

@@ -11,8 +11,6 @@ struct LoopStatistics {
     private var busyMicroseconds: Int64 = 0
     private var since: Timestamp
     private let clock = MicrosecondClock()
-    /// When a turn last read a message, in microseconds.
-    private var lastActive: Int64 = 0
 
     init(now: Timestamp) { since = now }
 
@@ -22,13 +20,8 @@ struct LoopStatistics {
     mutating func turn(messages read: Int, busySince start: Int64) {
         turns += 1
         messages += read
-        if read > 0 { lastActive = clock.now() }
         busyMicroseconds += clock.now() - start
     }
-
-    /// Whether no message has arrived for a quarter of a second: the loop is idle, not between two
-    /// messages of a busy stretch.
-    var isQuiet: Bool { clock.now() - lastActive >= 250_000 }
 
     mutating func commit(since start: Int64) {
         commits += 1
@@ -47,9 +40,7 @@ struct LoopStatistics {
                 "commit_us": String(commits == 0 ? 0 : Int(commitMicroseconds) / commits),
                 "busy_percent": String(Int(Double(busyMicroseconds) / (seconds * 10_000))),
             ])
-        let lastActive = lastActive
         self = LoopStatistics(now: now)
-        self.lastActive = lastActive
     }
 }
 

@@ -96,13 +96,15 @@ extension Database {
         }
     }
 
-    /// Opens a service's database with the durability asked for. The service owns its file: it locks it
-    /// for itself (no lock taken and released per transaction) and keeps a large cache.
+    /// Opens a service's database with the durability asked for, a large cache, and checkpoints on a
+    /// thread of their own. (Two processes never share a service's store: each holds its data folder's
+    /// lock.)
     static func service(path: String, synchronous: Synchronous, migrations: [Migration]) throws -> Database {
-        // Checkpoints every 10,000 WAL pages (40 MB) rather than 1,000: a page changed many times between
-        // two checkpoints is copied into the database file once.
+        // A thread of its own checkpoints the log five times a second, so that the service's commits do
+        // not; the writer's own checkpoint, at 10,000 pages (40 MB), is only a backstop.
         let options = Options(
-            synchronous: synchronous, exclusive: true, cacheKilobytes: 64 << 10, mmapBytes: 256 << 20, checkpointPages: 10_000)
+            synchronous: synchronous, cacheKilobytes: 64 << 10, mmapBytes: 256 << 20, checkpointPages: 10_000,
+            backgroundCheckpoints: .milliseconds(200))
         let database = try Database(path: path, options: options)
         try database.migrate(migrations)
         return database
