@@ -297,6 +297,24 @@ struct ShardHarness {
         #expect(shard.core.nextDeadline() == shard.now.adding(milliseconds: 1000))
     }
 
+    @Test func creditFromTheWorkerLetsTheShardDemandAgainAtOnceAndAnEmptyQueueWithdrawsTheDemand() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a"), ShardHarness.job("b"), ShardHarness.job("c")])
+        let first = shard.send(ShardHarness.ready("w1", slots: 1), from: alice)
+        #expect(first.messages.contains { $0.0 == alice && $0.1 == .demand(Demand(pending: 2)) })
+        // The worker answers with credit: the task goes out and, credit spent with work left, the shard
+        // says so again in the same turn rather than a heartbeat later.
+        let answered = shard.send(.pull(Pull(credit: 1)), from: alice)
+        #expect(ShardHarness.tasks(in: answered, to: alice).count == 1)
+        #expect(answered.messages.contains { $0.0 == alice && $0.1 == .demand(Demand(pending: 1)) })
+        // The last task goes out: nothing is left for this worker, and the demand is withdrawn once.
+        let last = shard.send(.pull(Pull(credit: 1)), from: alice)
+        #expect(ShardHarness.tasks(in: last, to: alice).count == 1)
+        #expect(last.messages.contains { $0.0 == alice && $0.1 == .demand(Demand(pending: 0)) })
+        let after = shard.send(.heartbeat, from: alice)
+        #expect(!after.messages.contains { if case .demand = $0.1 { true } else { false } })
+    }
+
     @Test func aWorkerOutOfCreditIsToldOfWorkOncePerHeartbeatAndCanRecallUnusedCredit() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a"), ShardHarness.job("b")])

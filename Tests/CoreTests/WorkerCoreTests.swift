@@ -184,6 +184,25 @@ struct WorkerHarness {
         #expect(worker.turn().contains(.send(link: 1, .pull(Pull(credit: 1)))))
     }
 
+    @Test func aWithdrawnDemandNoLongerDrawsTheFreedCredit() {
+        var worker = WorkerHarness(slots: 2, shards: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome(link: 0)
+        _ = worker.welcome(link: 1)
+        // Shard 1 had work and has run out of it; shard 0 has work now.
+        worker.core.received(.demand(Demand(pending: 9)), on: 1, now: worker.now)
+        worker.core.received(.demand(Demand(pending: 0)), on: 1, now: worker.now)
+        worker.core.received(.demand(Demand(pending: 3)), on: 0, now: worker.now)
+        worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
+        _ = worker.turn()
+        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        let effects = worker.turn()
+        #expect(effects.contains(.send(link: 0, .pull(Pull(credit: 1)))))
+        #expect(!effects.contains { if case .send(link: 1, .pull) = $0 { true } else { false } })
+        #expect(worker.core.links[1].demand == 0)
+    }
+
     @Test func reconnectingToOneShardPromisesItNothingWhileAnotherIsRegistered() {
         var worker = WorkerHarness(slots: 4, shards: 2)
         worker.core.start(now: worker.now)

@@ -34,6 +34,8 @@ public struct ShardCore: Sendable {
     private var workers: [Peer: WorkerSession] = [:]
     /// Registration order, for handing out work in turn.
     private var workerOrder: [Peer] = []
+    /// Workers told of pending work (DEMAND) that have not been told it is over.
+    private var demanded: Set<Peer> = []
     private var workerTurn = 0
     /// Running tasks whose worker has not registered since the shard started, by worker name.
     private var orphans: [String: Set<UInt64>] = [:]
@@ -227,7 +229,12 @@ public struct ShardCore: Sendable {
         workers.modify(peer) { $0.lastHeard = now }
         switch message {
         case .pull(let pull):
-            workers.modify(peer) { $0.credit = min($0.credit + Int(pull.credit), 1_000_000) }
+            workers.modify(peer) {
+                $0.credit = min($0.credit + Int(pull.credit), 1_000_000)
+                // The worker answered: should this credit run out with work still waiting, it may be
+                // told again at once.
+                $0.nextDemand = .zero
+            }
         case .recall(let recall):
             let released = workers.modify(peer) { session in
                 let released = min(session.credit, Int(recall.credit))
@@ -556,7 +563,10 @@ public struct ShardCore: Sendable {
 
     /// Leases pending tasks to workers with credit, each worker in turn.
     private mutating func dispatch(now: Timestamp) {
-        guard queue.count > 0, !workerOrder.isEmpty else { return }
+        guard queue.count > 0, !workerOrder.isEmpty else {
+            withdrawDemands()
+            return
+        }
         let count = workerOrder.count
         workerTurn %= count
         for offset in 0..<count {
@@ -566,6 +576,23 @@ public struct ShardCore: Sendable {
             if workers[peer]!.credit == 0 && queue.count > 0 { demand(from: peer, now: now) }
         }
         workerTurn += 1
+        withdrawDemands()
+    }
+
+    /// Tells each worker that was told of pending work, and can run none of what is left, that the
+    /// demand is over, so that it stops favouring this shard with the credit it frees.
+    private mutating func withdrawDemands() {
+        guard !demanded.isEmpty else { return }
+        for peer in demanded {
+            guard let session = workers[peer] else {
+                demanded.remove(peer)
+                continue
+            }
+            if queue.work(for: session.capabilities) == 0 {
+                demanded.remove(peer)
+                outbox.append((peer, .demand(Demand(pending: 0))))
+            }
+        }
     }
 
     /// Leases the worker as many pending tasks it can run as its credit allows, in one TASKS message.
@@ -602,6 +629,7 @@ public struct ShardCore: Sendable {
         // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
         // announced at once, not a heartbeat later.
         workers.modify(peer) { $0.nextDemand = now.adding(milliseconds: session.heartbeat) }
+        demanded.insert(peer)
         outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max)))))))
     }
 

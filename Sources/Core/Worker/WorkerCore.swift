@@ -329,8 +329,8 @@ public struct WorkerCore: Sendable {
     }
 
     /// Gives free slots to shards as credit: to those that sent DEMAND first, else to every shard in turn.
-    /// With no slot free, a demanding shard gets credit recalled from a shard that holds some unused:
-    /// a shard with credit and work would already have used it.
+    /// With no slot free, a demanding shard out of credit gets credit recalled from a shard that holds
+    /// some and has not said it has work: a shard with credit and work would already have used it.
     private mutating func giveCredit(now: Timestamp) {
         let registered = links.indices.filter { links[$0].state == .registered }
         guard !registered.isEmpty else { return }
@@ -348,7 +348,8 @@ public struct WorkerCore: Sendable {
             send(index, .pull(Pull(credit: credit)), now: now)
         }
         guard demanding.contains(where: { links[$0].credit == 0 }) else { return }
-        for index in registered where links[index].credit > 0 && !links[index].recalling {
+        // Only from shards that have not said they have work: those use the credit they hold.
+        for index in registered where links[index].credit > 0 && links[index].demand == 0 && !links[index].recalling {
             links[index].recalling = true
             send(index, .recall(Recall(credit: UInt32(links[index].credit))), now: now)
         }
