@@ -65,16 +65,27 @@ enum Bench {
             files.append(flowFile("bench\(shard)", "chain", (0..<options.length).map { job("c\($0)", after: $0 == 0 ? nil : "c\($0 - 1)", handler: "stamp") }))
         }
         _ = try client.call("apply", .object([("files", .array(files))]))
+        let before = cpuSeconds(cluster)
         let independent = try startAll((0..<options.runs).map { "bench\($0 % options.shards + 1)/independent" }, client: client)
         let throughputRuns = try waitAll(independent, client: client)
+        let used = cpuSeconds(cluster).merging(before) { after, before in after - before }
         let first = throughputRuns.map { $0["started"]?.integer ?? 0 }.min() ?? 0
         let last = throughputRuns.map { $0["finished"]?.integer ?? 0 }.max() ?? 0
         let total = perRun * options.runs
         let seconds = Double(max(last - first, 1)) / 1000
         console.out(String(format: "independent no-op jobs: %d in %.2f s = %.0f jobs/s (%d runs of %d)", total, seconds, Double(total) / seconds, options.runs, perRun))
+        let roles = ["shard", "flow", "management", "worker"].map { role in
+            (role, used.filter { $0.key == role || $0.key.hasPrefix(role + "-") }.values.reduce(0, +))
+        }
+        let cpu = used.values.reduce(0, +)
+        console.out(
+            String(format: "  CPU of the services: %.0f µs per job (", cpu / Double(total) * 1e6)
+                + roles.map { String(format: "%@ %.0f", $0.0 == "shard" ? "shards" : $0.0 == "worker" ? "workers" : $0.0, $0.1 / Double(total) * 1e6) }
+                .joined(separator: ", ")
+                + String(format: "), %.0f%% of %d cores", cpu / seconds / Double(ProcessInfo.processInfo.activeProcessorCount) * 100,
+                    ProcessInfo.processInfo.activeProcessorCount))
 
-        // Latency, once the stores have settled after the throughput part.
-        usleep(1_500_000)
+        // Latency.
         let watch: SuccessWatch
         do {
             watch = try SuccessWatch(endpoints: cluster.shards.map(\.events))
@@ -98,6 +109,23 @@ enum Bench {
         line("predecessor ended at its worker  → successor handed to a worker:", latencies.handedAfterEnded)
         line("predecessor ended at its worker  → successor running:          ", latencies.ranAfterEnded)
         return .success
+    }
+
+    /// The CPU time, user and system, each process of the cluster has used so far, in seconds, by name.
+    static func cpuSeconds(_ cluster: ClusterConfiguration) -> [String: Double] {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var seconds: [String: Double] = [:]
+        for process in Up.processes(cluster) {
+            guard let pid = Up.readPID("\(cluster.data)/run/\(process.name).pid"),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let end = stat.lastIndex(of: ")")
+            else { continue }
+            // After "pid (name) ": state is field 3, utime 14 and stime 15.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            seconds[process.name] = (user + system) / ticks
+        }
+        return seconds
     }
 
     static func clusterFile(_ options: BenchOptions, data: String) throws -> String {
