@@ -105,6 +105,64 @@ enum ClientCommands {
     }
 }
 
+extension ClientCommands {
+    /// An operator action: sent with a request ID (made up when not given, and the same for the retry after
+    /// a timeout) so that it applies once, and printed as the scheduler answered it.
+    static func act(_ action: OperatorAction, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        var body: [(String, JSON)] = [("actor", .string(action.actor))]
+        let request = action.request ?? "cli-\(UInt64.random(in: 1...UInt64.max))"
+        body.append(("request", .string(request)))
+        if let run = action.run { body.append(("run", .number(run))) }
+        if let product = action.product { body.append(("product", .string(product))) }
+        if let job = action.job { body.append(("job", .string(job))) }
+        if action.downstream { body.append(("downstream", .bool(true))) }
+        if action.fresh { body.append(("fresh", .bool(true))) }
+        let client = try Client(target)
+        let reply: JSON
+        do {
+            reply = try client.call(action.method, .object(body))
+        } catch where error.code == .unavailable {
+            // The first call may have been applied and its answer lost: the same request ID applies it once.
+            reply = try client.call(action.method, .object(body))
+        }
+        if action.json {
+            console.out(reply.rendered(pretty: true))
+        } else {
+            console.out(reply["detail"]?.string ?? "done")
+        }
+        return .success
+    }
+
+    /// `history`: who did what to a run or a product, oldest first.
+    static func history(run: UInt64?, product: String?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        var body: [(String, JSON)] = []
+        if let run { body.append(("run", .number(run))) }
+        if let product { body.append(("product", .string(product))) }
+        let reply = try Client(target).call("history", .object(body))
+        if json {
+            console.out(reply.rendered(pretty: true))
+            return .success
+        }
+        let actions = reply["actions"]?.array ?? []
+        guard !actions.isEmpty else {
+            console.out(run.map { "no operator actions on run \($0)" } ?? "no operator actions on product \(product ?? "")")
+            return .success
+        }
+        var rows = [["TIME", "ACTOR", "ACTION", "ON", "OUTCOME", "DETAIL"]]
+        for entry in actions {
+            var subject = (entry["run"]?.integer ?? 0) > 0 ? "run \(entry["run"]?.integer ?? 0)" : "product \(entry["product"]?.string ?? "")"
+            if let job = entry["job"]?.string, !job.isEmpty { subject += " job \(job)" }
+            if let options = entry["options"]?.string, !options.isEmpty { subject += " (\(options))" }
+            rows.append([
+                Formatting.time(entry["time"]?.integer ?? 0), entry["actor"]?.string ?? "", entry["action"]?.string ?? "",
+                subject, entry["outcome"]?.string ?? "", entry["detail"]?.string ?? "",
+            ])
+        }
+        for line in Formatting.table(rows) { console.out(line) }
+        return .success
+    }
+}
+
 /// A console that discards everything.
 final class SilentConsole: Console {
     func out(_ text: String) {}

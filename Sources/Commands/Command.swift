@@ -28,6 +28,37 @@ public enum Command: Equatable, Sendable {
     case down(config: String)
     /// Measure throughput and flow-step latency on a cluster of separate processes.
     case bench(BenchOptions)
+    /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
+    /// hold, release.
+    case act(OperatorAction, target: Target)
+    /// Show the audit log of a run or a product.
+    case history(run: UInt64?, product: String?, json: Bool, target: Target)
+}
+
+/// An operator action as the command line gives it.
+public struct OperatorAction: Equatable, Sendable {
+    /// The API method.
+    public var method: String
+    /// The run, for actions on a run; the product, for hold and release.
+    public var run: UInt64?
+    public var product: String?
+    /// The job, for rerun-job and mark-succeeded.
+    public var job: String?
+    public var downstream = false
+    public var fresh = false
+    /// The request ID that makes a repeated action apply once; nil to make one up.
+    public var request: String?
+    /// Who acts, for the audit log.
+    public var actor: String
+    public var json = false
+
+    public init(method: String, run: UInt64? = nil, product: String? = nil, job: String? = nil, actor: String) {
+        self.method = method
+        self.run = run
+        self.product = product
+        self.job = job
+        self.actor = actor
+    }
 }
 
 /// Which service a process of a cluster runs.

@@ -135,6 +135,47 @@ public enum CommandParser {
             }
             options.keep = try arguments.single("--keep", command: name)
             return .bench(options)
+        case "stop", "pause", "resume", "rerun", "mark-succeeded", "hold", "release":
+            let flags: Set<String> = name == "rerun" ? ["--help", "--json", "--downstream", "--fresh"] : ["--help", "--json"]
+            let arguments = try Arguments(rest, command: name, flags: flags, options: targetOptions.union(["--request", "--actor"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            let actor = try arguments.single("--actor", command: name) ?? environment["BATON_ACTOR"] ?? environment["USER"] ?? "unknown"
+            guard !actor.isEmpty, actor.utf8.count <= 255 else { throw UsageError("--actor takes 1 to 255 characters", command: name) }
+            var action: OperatorAction
+            if name == "hold" || name == "release" {
+                guard arguments.operands.count == 1, let product = arguments.operands.first else {
+                    throw UsageError("give one product", command: name)
+                }
+                action = OperatorAction(method: name, product: product, actor: actor)
+            } else {
+                let operands = name == "mark-succeeded" ? 2...2 : name == "rerun" ? 1...2 : 1...1
+                guard operands.contains(arguments.operands.count), let first = arguments.operands.first else {
+                    let shape = name == "mark-succeeded" ? "RUN JOB" : name == "rerun" ? "RUN [JOB]" : "RUN"
+                    throw UsageError("give \(shape)", command: name)
+                }
+                guard let run = UInt64(first), run > 0 else { throw UsageError("\"\(first)\" is not a run ID", command: name) }
+                let job = arguments.operands.count > 1 ? arguments.operands[1] : nil
+                action = OperatorAction(method: name == "rerun" && job != nil ? "rerun-job" : name, run: run, job: job, actor: actor)
+                action.downstream = arguments.flags.contains("--downstream")
+                action.fresh = arguments.flags.contains("--fresh")
+                if action.downstream && job == nil { throw UsageError("--downstream needs a JOB to rerun", command: name) }
+            }
+            action.request = try arguments.single("--request", command: name)
+            action.json = arguments.flags.contains("--json")
+            return .act(action, target: try target(arguments))
+        case "history":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--product"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            let product = try arguments.single("--product", command: name)
+            guard arguments.operands.count == (product == nil ? 1 : 0) else {
+                throw UsageError("give one RUN, or --product PRODUCT", command: name)
+            }
+            var run: UInt64?
+            if let text = arguments.operands.first {
+                guard let value = UInt64(text), value > 0 else { throw UsageError("\"\(text)\" is not a run ID", command: name) }
+                run = value
+            }
+            return .history(run: run, product: product, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "manager", "flow", "timer", "up", "down":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config"])
             if arguments.flags.contains("--help") { return .help(topic: name) }

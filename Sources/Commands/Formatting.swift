@@ -67,18 +67,26 @@ enum Formatting {
         return lines
     }
 
+    /// One row per job: its state, the step it is at (for jobs of several steps), its tasks by state
+    /// (partitions of the current step; `done` counts earlier steps' too), how long it took, and its output
+    /// or why it is in its state.
     static func jobRows(_ body: JSON) -> [[String]] {
-        var rows = [["JOB", "STATE", "ATTEMPTS", "TASKS", "DURATION", "OUTPUT / DETAIL"]]
+        var rows = [["JOB", "STATE", "STEP", "ATTEMPTS", "TASKS", "DURATION", "OUTPUT / DETAIL"]]
         for job in body["jobs"]?.array ?? [] {
             let tasks = job["tasks"] ?? .object([])
-            let done = tasks["succeeded"]?.integer ?? 0
-            let total = done + (tasks["pending"]?.integer ?? 0) + (tasks["running"]?.integer ?? 0) + (tasks["failed"]?.integer ?? 0)
+            let counts = [("done", "succeeded"), ("running", "running"), ("waiting", "pending"), ("failed", "failed")].compactMap {
+                label, field -> String? in
+                let count = tasks[field]?.integer ?? 0
+                return count > 0 ? "\(count) \(label)" : nil
+            }
             let state = job["state"]?.string ?? "?"
+            let steps = job["steps"]?.integer ?? 1
             let detail = job["detail"]?.string ?? ""
             let output = Formatting.output(job["output"]?.string ?? "")
             let last = ["failed", "skipped", "retrying", "cancelled"].contains(state) && !detail.isEmpty ? detail : output
             rows.append([
-                job["job"]?.string ?? "?", state, String(job["attempts"]?.integer ?? 0), total > 0 ? "\(done)/\(total)" : "-",
+                job["job"]?.string ?? "?", state, steps > 1 ? "\((job["step"]?.integer ?? 0) + 1)/\(steps)" : "-",
+                String(job["attempts"]?.integer ?? 0), counts.isEmpty ? "-" : counts.joined(separator: ", "),
                 span(job["started"]?.integer, job["finished"]?.integer), last.isEmpty ? "-" : last,
             ])
         }

@@ -13,7 +13,7 @@ public enum Usage {
 
             """
         for name in order {
-            text += "  " + name.padding(toLength: 12) + commands[name]!.summary + "\n"
+            text += "  " + name.padding(toLength: 16) + commands[name]!.summary + "\n"
         }
         text += """
 
@@ -41,8 +41,9 @@ public enum Usage {
     }
 
     static let order = [
-        "dev", "demo", "apply", "start", "status", "runs", "flows", "validate", "manager", "flow", "shard", "worker", "timer",
-        "up", "down", "bench", "version", "help",
+        "dev", "demo", "apply", "start", "status", "runs", "flows", "stop", "pause", "resume", "rerun", "mark-succeeded",
+        "hold", "release", "history", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
+        "version", "help",
     ]
 
     static let targetHelp = """
@@ -50,8 +51,98 @@ public enum Usage {
           --data DIR       the data folder of the `baton dev` to talk to (default .baton)
         """
 
+    static let actionHelp = """
+          --request ID   the action's request ID: sending it again with the same ID applies it once
+                         (default: a new ID, kept for the retry when management does not answer)
+          --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER)
+          --json         print the answer as JSON
+        """
+
     /// Every command's help, by name.
     public static let commands: [String: Entry] = [
+        "stop": Entry(
+            summary: "stop a run: cancel what waits, signal what runs",
+            text: """
+                usage: baton stop [options] RUN
+
+                Jobs not started are skipped, queued tasks are cancelled, and running ones get SIGTERM,
+                then SIGKILL after the grace period (5 s). The run is stopping until no job of it is
+                active, then stopped. Refused for a run that has ended.
+
+                Options:
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "pause": Entry(
+            summary: "pause a run: running tasks finish, nothing more starts",
+            text: """
+                usage: baton pause [options] RUN
+
+                The shard hands none of the run's queued tasks to workers, and jobs whose predecessors
+                succeed wait, until `baton resume`. Running tasks finish. The run shows as paused.
+
+                Options:
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "resume": Entry(
+            summary: "resume a paused run",
+            text: """
+                usage: baton resume [options] RUN
+
+                Options:
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "rerun": Entry(
+            summary: "rerun a run from failure, or one job",
+            text: """
+                usage: baton rerun [--fresh] [options] RUN
+                       baton rerun [--downstream] [--fresh] [options] RUN JOB
+
+                With RUN alone, reruns the failed, cancelled and skipped jobs of a run that has ended
+                without succeeding; failed jobs start at their first step that did not complete, and
+                partitions that succeeded are not run again. With JOB, reruns that job from its start
+                (the run must not be running it), and with --downstream every job after it; jobs after
+                it that were skipped because it failed run again in any case.
+
+                Options:
+                  --downstream   with JOB: rerun every job after it too
+                  --fresh        take a new job entry moment (by default a rerun keeps the run's)
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "mark-succeeded": Entry(
+            summary: "mark a job succeeded without running it",
+            text: """
+                usage: baton mark-succeeded [options] RUN JOB
+
+                The job counts as succeeded (a running one is cancelled first), and the jobs after it
+                that were waiting for it, or skipped because it failed, run.
+
+                Options:
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "hold": Entry(
+            summary: "hold a product: pause its runs, and runs started while held",
+            text: """
+                usage: baton hold [options] PRODUCT
+
+                Options:
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "release": Entry(
+            summary: "release a held product",
+            text: """
+                usage: baton release [options] PRODUCT
+
+                Runs held with the product go on; runs an operator paused stay paused.
+
+                Options:
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "history": Entry(
+            summary: "show the operator actions on a run or a product",
+            text: """
+                usage: baton history [--json] RUN
+                       baton history [--json] --product PRODUCT
+
+                The audit log: when, who, which action, on what, and how it ended (done, refused, or
+                pending while the flow scheduler has not answered), oldest first.
+
+                Options:
+                  --product PRODUCT   the actions on a product and its runs
+                  --json              print the reply as JSON
+                """ + "\n" + targetHelp),
         "dev": Entry(
             summary: "run every service in this process",
             text: """

@@ -142,7 +142,7 @@ import Testing
             problems(text) == [
                 "f.json:1:31: field \"shedule\": unknown field (known fields: product, flow, description, params, on_failure, jobs)",
                 "f.json:2:32: job \"a\": field \"retry\": unknown field (did you mean \"retries\"?)",
-                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, retries, timeout, backoff, priority, params, type, tags, description, on_failure)",
+                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, partitions, steps, inputs, retries, timeout, backoff, priority, params, type, tags, description, on_failure)",
             ])
     }
 
@@ -226,5 +226,50 @@ import Testing
         #expect(
             problems(#"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true", "on_failure": "stop"}]}"#)
                 == ["f.json:1:83: job \"a\": field \"on_failure\": expected \"finish-branches\" or \"fail-run\", found \"stop\""])
+    }
+
+    @Test func partitionsStepsAndInputsAreParsed() throws {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "a", "partitions": ["eu", "us"], "run": "extract"},
+              {"name": "b", "after": ["a"], "inputs": ["a"], "steps": [
+                {"name": "split", "run": "split", "partitions": 4},
+                {"name": "merge", "handler": "merge"}]},
+              {"name": "c", "after": ["b"], "partitions": 3, "steps": [{"name": "only", "run": "x"}]}]}
+            """
+        let flow = try FlowFile.parse(text, file: "f.json").get()
+        #expect(flow.jobs[0].steps == [StepDefinition(name: "a", action: .command("extract"), partitions: .keys(["eu", "us"]))])
+        #expect(flow.jobs[1].inputs == ["a"])
+        #expect(flow.jobs[1].steps.map(\.name) == ["split", "merge"])
+        #expect(flow.jobs[1].steps.map(\.partitions) == [.count(4), .count(1)])
+        // A job's partitions are its steps' unless a step gives its own.
+        #expect(flow.jobs[2].steps[0].partitions == .count(3))
+        // The canonical form parses back to the same flow.
+        #expect(try FlowFile.parse(flow.json.rendered(), file: "again").get() == flow)
+    }
+
+    @Test func badPartitionsStepsAndInputsAreEachReported() {
+        let text = """
+            {"product": "p", "flow": "f", "jobs": [
+              {"name": "a", "run": "true", "partitions": 0},
+              {"name": "b", "run": "true", "partitions": -3},
+              {"name": "c", "steps": []},
+              {"name": "d", "partitions": ["x", "x"], "run": "true"},
+              {"name": "e", "run": "true", "steps": [{"name": "s", "run": "true"}]},
+              {"name": "f", "run": "true", "inputs": ["g"]},
+              {"name": "g", "run": "true", "partitions": []},
+              {"name": "h", "steps": [{"name": "s", "run": "true"}, {"name": "s", "handler": "noop"}]}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:2:46: job \"a\": field \"partitions\": expected a whole number from 1 to 1000000, found 0",
+                "f.json:3:46: job \"b\": field \"partitions\": expected a whole number from 1 to 1000000, found -3",
+                "f.json:4:26: job \"c\": field \"steps\": a job's steps must not be empty: give at least one, or a \"run\" or \"handler\" instead",
+                "f.json:5:37: job \"d\": field \"partitions\": the key \"x\" is listed twice (at 1 and 2)",
+                "f.json:6:41: job \"e\": field \"steps\": give either \"steps\" or one \"run\" or \"handler\", not both",
+                "f.json:8:46: job \"g\": field \"partitions\": a list of partition keys must not be empty",
+                "f.json:9:57: job \"h\" step \"s\": field \"name\": the name is already used by the step at line 9",
+                "f.json:7:3: job \"f\": field \"inputs\": \"g\" does not run before \"f\": a job's inputs are results of jobs it runs after, directly or not",
+            ])
     }
 }

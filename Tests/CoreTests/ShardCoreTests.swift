@@ -56,8 +56,8 @@ struct ShardHarness {
         }
     }
 
-    static func result(_ spec: TaskSpec, _ outcome: Outcome, error: String = "") -> Message {
-        .results(Results(results: [TaskResult(task: spec.task, attempt: spec.attempt, outcome: outcome, started: 0, duration: 1, error: error)]))
+    static func result(_ spec: TaskSpec, _ outcome: Outcome, error: String = "", data: [UInt8] = []) -> Message {
+        .results(Results(results: [TaskResult(task: spec.task, attempt: spec.attempt, outcome: outcome, started: 0, duration: 1, error: error, data: data)]))
     }
 
     static func states(_ turn: ShardTurn) -> [String] {
@@ -213,6 +213,73 @@ struct ShardHarness {
         #expect(next.updates?.updates.last?.step == 1)
         let done = shard.send(ShardHarness.result(merge[0], .succeeded), from: alice)
         #expect(done.updates?.updates.last.map { ($0.state, $0.succeeded) } ?? (.failed, 0) == (.succeeded, 4))
+    }
+
+    @Test func aStepReceivesTheResultOfItsPartitionOrAllOfThePreviousStep() {
+        var shard = ShardHarness()
+        let steps = [
+            StepSpec(name: "split", kind: .command, action: "a", partitions: 2, keys: ["eu", "us"]),
+            StepSpec(name: "check", kind: .command, action: "b", partitions: 2),
+            StepSpec(name: "merge", kind: .command, action: "c", partitions: 1),
+        ]
+        _ = shard.submit([ShardHarness.job("big", steps: steps)])
+        var leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 10), from: alice), to: alice)
+        #expect(leased.map(\.key) == ["eu", "us"] && leased.allSatisfy { $0.inputs.isEmpty })
+        for (index, task) in leased.enumerated() {
+            let done = shard.send(ShardHarness.result(task, .succeeded, data: [UInt8(index + 1)]), from: alice)
+            if index == 1 { leased = ShardHarness.tasks(in: done, to: alice) }
+        }
+        // The same number of partitions: each receives its own partition's result.
+        #expect(leased.map { $0.inputs.map(\.data) } == [[[1]], [[2]]])
+        #expect(leased[0].inputs[0].key == "eu" && leased[0].inputs[0].step == 0)
+        for (index, task) in leased.enumerated() {
+            let done = shard.send(ShardHarness.result(task, .succeeded, data: [UInt8(10 + index)]), from: alice)
+            if index == 1 { leased = ShardHarness.tasks(in: done, to: alice) }
+        }
+        // Fewer partitions: the one receives them all, in partition order.
+        #expect(leased.map { $0.inputs.map(\.data) } == [[[10], [11]]])
+    }
+
+    @Test func aResumedGenerationRunsOnlyWhatTheEarlierOneDidNotFinish() {
+        var shard = ShardHarness()
+        let steps = [
+            StepSpec(name: "split", kind: .command, action: "a", partitions: 1),
+            StepSpec(name: "work", kind: .command, action: "b", partitions: 4),
+        ]
+        var spec = ShardHarness.job("big", generation: 1, steps: steps)
+        spec.resume = 1
+        let carried = CarriedWork(
+            step: 1, completed: 1,
+            succeeded: [TaskInput(job: "big", step: 1, partition: 0, data: [7]), TaskInput(job: "big", step: 1, partition: 2, data: [8])],
+            previous: [TaskInput(job: "big", step: 0, partition: 0, data: [1])])
+        shard.core.submitted([spec], lookup: SubmissionLookup(carried: [spec.key: carried]), now: shard.now)
+        let accepted = shard.turn()
+        #expect(accepted.updates?.updates.first.map { ($0.step, $0.succeeded, $0.pending) } ?? (0, 0, 0) == (1, 3, 2))
+        // The carried results are written under the new generation, so that a later rerun finds them.
+        #expect(accepted.tasks.filter { $0.state == .succeeded }.map(\.data).sorted { $0.first! < $1.first! } == [[1], [7], [8]])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 10), from: alice), to: alice)
+        #expect(leased.map(\.partition) == [1, 3])
+        #expect(leased.allSatisfy { $0.inputs.map(\.data) == [[1]] && $0.step == 1 })
+    }
+
+    @Test func aPausedRunsTasksWaitUntilItIsResumedEvenAcrossARestart() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 6)])
+        shard.core.controlReceived(Control(request: 1, action: .pauseRun, run: 5), from: bob, now: shard.now)
+        let paused = shard.turn()
+        #expect(paused.pauses == [5: true])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 10), from: alice), to: alice)
+        #expect(leased.map(\.job) == ["b"])
+        var restarted = ShardCore(
+            configuration: ShardConfiguration(shard: 1), epoch: 2,
+            restoring: { var snapshot = ShardSnapshot(jobs: [shard.core.jobs.values.first { $0.spec.job == "a" }!]); snapshot.paused = [5]; return snapshot }(),
+            now: shard.now)
+        restarted.received(ShardHarness.ready("w2", slots: 10), from: alice, now: shard.now)
+        #expect(ShardHarness.tasks(in: restarted.finishTurn(now: shard.now), to: alice).isEmpty)
+        restarted.controlReceived(Control(request: 2, action: .resumeRun, run: 5), from: bob, now: shard.now)
+        let resumed = restarted.finishTurn(now: shard.now)
+        #expect(resumed.pauses == [5: false])
+        #expect(ShardHarness.tasks(in: resumed, to: alice).map(\.job) == ["a"])
     }
 
     @Test func productsTakeTurnsSoABacklogDoesNotHoldOthersBack() {

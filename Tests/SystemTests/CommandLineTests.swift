@@ -104,7 +104,7 @@ import Testing
             #expect(demo.status == 0, "\(demo.output)\(demo.errors)")
             #expect(demo.output.contains("Every job succeeded."))
             let table = demo.output.split(separator: "\n").filter { $0.hasPrefix("check ") }
-            #expect(table.count == 1 && table[0].contains("succeeded  2"), "\(table)")
+            #expect(table.count == 1 && table[0].contains("succeeded  -     2"), "\(table)")
         }
     }
 }

@@ -66,7 +66,11 @@ struct MessageFactory {
             task: u64(), attempt: u16(), run: u64(), job: string(), generation: u32(), product: string(),
             flow: string(), step: u16(), steps: u16(), stepName: string(), partition: u32(), partitions: u32(),
             key: longstr(), kind: pick(ActionKind.self), action: longstr(), type: string(), params: hash(),
-            timeout: u32(), moment: u64())
+            timeout: u32(), moment: u64(), inputs: (0..<count(3)).map { _ in taskInput() })
+    }
+
+    mutating func taskInput() -> TaskInput {
+        TaskInput(job: string(), step: u16(), partition: u32(), key: longstr(), data: octets())
     }
 
     mutating func taskResult() -> TaskResult {
@@ -86,7 +90,7 @@ struct MessageFactory {
         JobSpec(
             run: u64(), job: string(), generation: u32(), product: string(), flow: string(), moment: u64(),
             priority: i16(), type: string(), tags: strings(), retries: u16(), backoff: u32(), timeout: u32(),
-            params: hash(), resume: bool() ? 1 : 0, steps: (0...count(3)).map { _ in stepSpec() })
+            params: hash(), resume: bool() ? 1 : 0, inputs: strings(), steps: (0...count(3)).map { _ in stepSpec() })
     }
 
     mutating func jobStatus() -> JobStatus {

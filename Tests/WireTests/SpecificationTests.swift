@@ -59,7 +59,8 @@ import Wire
     @Test func valueTypeTablesListTheirFieldsInOrder() throws {
         var factory = MessageFactory(seed: 2)
         let samples: [String: any WireValue] = [
-            "task-ref": factory.taskRef(), "task-spec": factory.taskSpec(), "task-result": factory.taskResult(),
+            "task-ref": factory.taskRef(), "task-spec": factory.taskSpec(), "task-input": factory.taskInput(),
+            "task-result": factory.taskResult(),
             "step-spec": factory.stepSpec(), "job-spec": factory.jobSpec(), "job-status": factory.jobStatus(),
             "run-status": factory.runStatus(),
         ]

@@ -47,6 +47,13 @@ public struct Dependencies: Equatable, Sendable {
         return releaseReady(ready)
     }
 
+    /// Records that an operator marked `job` succeeded without running it: it counts as released and
+    /// succeeded, and its successors it releases are returned.
+    public mutating func markSucceeded(_ job: Int) -> [Int] {
+        released[job] = true
+        return jobSucceeded(job)
+    }
+
     /// Forgets the success and release of `jobs`, so that they run again when their predecessors allow:
     /// returns those of them that may run at once. Their successors wait for them again.
     public mutating func reset(_ jobs: Set<Int>) -> [Int] {

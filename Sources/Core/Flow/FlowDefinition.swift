@@ -41,9 +41,9 @@ public enum FailurePolicy: String, Equatable, Sendable, CaseIterable {
     case failRun = "fail-run"
 }
 
-/// One job of a flow.
+/// One job of a flow: one or more steps, each split into partitions.
 public struct JobDefinition: Equatable, Sendable {
-    /// What a job runs.
+    /// What a step runs.
     public enum Action: Equatable, Sendable {
         /// A command line, run by `/bin/sh -c` in a child process.
         case command(String)
@@ -55,9 +55,13 @@ public struct JobDefinition: Equatable, Sendable {
     public var name: String
     /// The jobs that must succeed before this one starts.
     public var after: [String]
-    /// What the job runs.
-    public var action: Action
-    /// Attempts allowed after a failed one.
+    /// The steps in order: a job without declared steps has one, named after the job.
+    public var steps: [StepDefinition]
+    /// Whether the file declared `steps` (rather than one `run` or `handler`).
+    public var declaresSteps: Bool
+    /// Upstream jobs whose results the first step receives.
+    public var inputs: [String]
+    /// Attempts allowed after a failed one, for each partition.
     public var retries: Int
     /// Each attempt's timeout in milliseconds; nil for none.
     public var timeout: Int64?
@@ -79,14 +83,32 @@ public struct JobDefinition: Equatable, Sendable {
     /// The default delay before the first retry: one second.
     public static let defaultBackoff: Int64 = 1000
 
+    /// A job of one step.
     public init(
-        name: String, after: [String] = [], action: Action, retries: Int = 0, timeout: Int64? = nil,
-        backoff: Int64 = JobDefinition.defaultBackoff, priority: Int = 0, params: [String: String] = [:],
-        type: String? = nil, tags: [String] = [], description: String = "", onFailure: FailurePolicy? = nil
+        name: String, after: [String] = [], action: Action, partitions: Partitions = .count(1), inputs: [String] = [],
+        retries: Int = 0, timeout: Int64? = nil, backoff: Int64 = JobDefinition.defaultBackoff, priority: Int = 0,
+        params: [String: String] = [:], type: String? = nil, tags: [String] = [], description: String = "",
+        onFailure: FailurePolicy? = nil
     ) {
+        self.init(
+            name: name, after: after, steps: [StepDefinition(name: name, action: action, partitions: partitions)],
+            declaresSteps: false, inputs: inputs, retries: retries, timeout: timeout, backoff: backoff, priority: priority,
+            params: params, type: type, tags: tags, description: description, onFailure: onFailure)
+    }
+
+    /// A job of declared steps (or, with `declaresSteps` false, of the one step a `run` or `handler` makes).
+    public init(
+        name: String, after: [String] = [], steps: [StepDefinition], declaresSteps: Bool = true, inputs: [String] = [],
+        retries: Int = 0, timeout: Int64? = nil, backoff: Int64 = JobDefinition.defaultBackoff, priority: Int = 0,
+        params: [String: String] = [:], type: String? = nil, tags: [String] = [], description: String = "",
+        onFailure: FailurePolicy? = nil
+    ) {
+        precondition(!steps.isEmpty, "a job has at least one step")
         self.name = name
         self.after = after
-        self.action = action
+        self.steps = steps
+        self.declaresSteps = declaresSteps
+        self.inputs = inputs
         self.retries = retries
         self.timeout = timeout
         self.backoff = backoff
@@ -98,7 +120,10 @@ public struct JobDefinition: Equatable, Sendable {
         self.onFailure = onFailure
     }
 
-    /// The job type the shard accounts by: the declared one, else the handler's name, else `flow.job`.
+    /// What the first step runs: for a job of one step, what the job runs.
+    public var action: Action { steps[0].action }
+
+    /// The job type the shard accounts by: the declared one, else the first step's handler, else `flow.job`.
     public func effectiveType(flow: String) -> String {
         if let type { return type }
         switch action {
@@ -106,4 +131,45 @@ public struct JobDefinition: Equatable, Sendable {
         case .command: return "\(flow).\(name)"
         }
     }
+}
+
+/// One step of a job: what each of its partitions runs.
+public struct StepDefinition: Equatable, Sendable {
+    /// The step's name, unique in its job.
+    public var name: String
+    /// What each partition runs.
+    public var action: JobDefinition.Action
+    /// How the step is split.
+    public var partitions: Partitions
+
+    public init(name: String, action: JobDefinition.Action, partitions: Partitions = .count(1)) {
+        self.name = name
+        self.action = action
+        self.partitions = partitions
+    }
+}
+
+/// How a step is split: into a number of partitions, or one partition per key.
+public enum Partitions: Equatable, Sendable {
+    case count(Int)
+    case keys([String])
+
+    /// The number of partitions.
+    public var count: Int {
+        switch self {
+        case .count(let count): count
+        case .keys(let keys): keys.count
+        }
+    }
+
+    /// The keys, or none when partitions are only counted.
+    public var keys: [String] {
+        if case .keys(let keys) = self { return keys }
+        return []
+    }
+
+    /// The most partitions a step may have.
+    public static let maximum = 1_000_000
+    /// The longest partition key, in octets.
+    public static let maximumKey = 1024
 }

@@ -17,9 +17,13 @@ public enum FlowFile {
     public static let flowFields = ["product", "flow", "description", "params", "on_failure", "jobs"]
     /// The fields a job may have.
     public static let jobFields = [
-        "name", "after", "run", "handler", "retries", "timeout", "backoff", "priority", "params", "type", "tags",
-        "description", "on_failure",
+        "name", "after", "run", "handler", "partitions", "steps", "inputs", "retries", "timeout", "backoff", "priority",
+        "params", "type", "tags", "description", "on_failure",
     ]
+    /// The fields a step may have.
+    public static let stepFields = ["name", "run", "handler", "partitions"]
+    /// The most steps a job may declare.
+    public static let maximumSteps = 1000
     /// The most retries a job may declare.
     public static let maximumRetries = 100
     /// The range of priorities.
@@ -125,21 +129,22 @@ struct FlowValidator {
         let fields = reader.members(of: object, allowed: FlowFile.jobFields, subject: label)
         let jobName = reader.requiredName(fields["name"], field: "name", subject: label, at: element.position)
 
-        let action: JobDefinition.Action?
-        switch (fields["run"], fields["handler"]) {
-        case (let run?, nil):
-            action = reader.nonEmptyString(run, field: "run", subject: label).map(JobDefinition.Action.command)
-        case (nil, let handler?):
-            action = reader.name(handler, field: "handler", subject: label).map(JobDefinition.Action.handler)
-        case (.some, .some):
-            reader.report(element.position, subject: label, "give either \"run\" (a command) or \"handler\", not both")
-            action = nil
-        case (nil, nil):
-            reader.report(element.position, subject: label, "missing \"run\" (a command) or \"handler\": a job must run something")
-            action = nil
+        let partitions = fields["partitions"].flatMap { self.partitions($0, subject: label) }
+        var steps: [StepDefinition]?
+        if let declared = fields["steps"] {
+            if fields["run"] != nil || fields["handler"] != nil {
+                reader.report(declared.position, subject: label, field: "steps", "give either \"steps\" or one \"run\" or \"handler\", not both")
+            }
+            steps = stepList(declared, job: label, partitions: partitions)
+        } else {
+            let action = self.action(run: fields["run"], handler: fields["handler"], at: element.position, subject: label)
+            if let jobName, let action {
+                steps = [StepDefinition(name: jobName, action: action, partitions: partitions ?? .count(1))]
+            }
         }
 
         let after = fields["after"].flatMap { reader.nameList($0, field: "after", subject: label) } ?? []
+        let inputs = fields["inputs"].flatMap { reader.nameList($0, field: "inputs", subject: label) } ?? []
         let retries = fields["retries"].flatMap { reader.integer($0, field: "retries", subject: label, in: 0...FlowFile.maximumRetries) }
         let timeout = fields["timeout"].flatMap { reader.duration($0, field: "timeout", subject: label, allowZero: false) }
         let backoff = fields["backoff"].flatMap { reader.duration($0, field: "backoff", subject: label, allowZero: true) }
@@ -150,11 +155,109 @@ struct FlowValidator {
         let description = reader.optionalString(fields["description"], field: "description", subject: label) ?? ""
         let onFailure = fields["on_failure"].flatMap { policy($0, subject: label) }
 
-        guard let jobName, let action else { return nil }
+        guard let jobName, let steps else { return nil }
         return JobDefinition(
-            name: jobName, after: after, action: action, retries: retries ?? 0, timeout: timeout,
-            backoff: backoff ?? JobDefinition.defaultBackoff, priority: priority ?? 0, params: params ?? [:],
-            type: type, tags: tags, description: description, onFailure: onFailure)
+            name: jobName, after: after, steps: steps, declaresSteps: fields["steps"] != nil, inputs: inputs,
+            retries: retries ?? 0, timeout: timeout, backoff: backoff ?? JobDefinition.defaultBackoff, priority: priority ?? 0,
+            params: params ?? [:], type: type, tags: tags, description: description, onFailure: onFailure)
+    }
+
+    /// Exactly one of `run` (a command) and `handler`.
+    mutating func action(run: JSON?, handler: JSON?, at position: JSON.Position, subject: String) -> JobDefinition.Action? {
+        switch (run, handler) {
+        case (let run?, nil):
+            return reader.nonEmptyString(run, field: "run", subject: subject).map(JobDefinition.Action.command)
+        case (nil, let handler?):
+            return reader.name(handler, field: "handler", subject: subject).map(JobDefinition.Action.handler)
+        case (.some, .some):
+            reader.report(position, subject: subject, "give either \"run\" (a command) or \"handler\", not both")
+            return nil
+        case (nil, nil):
+            reader.report(position, subject: subject, "missing \"run\" (a command) or \"handler\": a job must run something")
+            return nil
+        }
+    }
+
+    /// `partitions`: a count from 1, or a list of distinct keys.
+    mutating func partitions(_ value: JSON, subject: String) -> Partitions? {
+        if let elements = value.array {
+            guard !elements.isEmpty else {
+                reader.report(value.position, subject: subject, field: "partitions", "a list of partition keys must not be empty")
+                return nil
+            }
+            guard elements.count <= Partitions.maximum else {
+                reader.report(value.position, subject: subject, field: "partitions", "\(elements.count) keys, more than the \(Partitions.maximum) a step may have")
+                return nil
+            }
+            var keys: [String] = []
+            var seen: [String: Int] = [:]
+            var valid = true
+            for (index, element) in elements.enumerated() {
+                guard let key = element.string, !key.isEmpty, key.utf8.count <= Partitions.maximumKey else {
+                    let found = element.string.map { $0.isEmpty ? "an empty string" : "a key of \($0.utf8.count) octets" } ?? element.kindDescription
+                    reader.report(
+                        element.position, subject: subject, field: "partitions",
+                        "a partition key is a non-empty string of at most \(Partitions.maximumKey) octets, found \(found)")
+                    valid = false
+                    continue
+                }
+                if let first = seen[key] {
+                    reader.report(element.position, subject: subject, field: "partitions", "the key \"\(key)\" is listed twice (at \(first + 1) and \(index + 1))")
+                    valid = false
+                }
+                seen[key] = seen[key] ?? index
+                keys.append(key)
+            }
+            return valid ? .keys(keys) : nil
+        }
+        return reader.integer(value, field: "partitions", subject: subject, in: 1...Partitions.maximum).map(Partitions.count)
+    }
+
+    /// `steps`: a non-empty array of steps with distinct names.
+    mutating func stepList(_ value: JSON, job: String, partitions: Partitions?) -> [StepDefinition]? {
+        guard let elements = value.array else {
+            reader.report(value.position, subject: job, field: "steps", "expected an array of steps, found \(value.kindDescription)")
+            return nil
+        }
+        guard !elements.isEmpty else {
+            reader.report(value.position, subject: job, field: "steps", "a job's steps must not be empty: give at least one, or a \"run\" or \"handler\" instead")
+            return nil
+        }
+        guard elements.count <= FlowFile.maximumSteps else {
+            reader.report(value.position, subject: job, field: "steps", "\(elements.count) steps, more than the \(FlowFile.maximumSteps) a job may have")
+            return nil
+        }
+        var steps: [StepDefinition] = []
+        var complete = true
+        var lines: [String: Int] = [:]
+        for (offset, element) in elements.enumerated() {
+            guard let object = element.members else {
+                reader.report(element.position, subject: job, field: "steps", "expected a step object, found \(element.kindDescription)")
+                complete = false
+                continue
+            }
+            let nameValue = object.first { $0.key == "name" }?.value
+            // Reported as `job "etl" step "load"`: a subject that starts with a quote is shown as it is.
+            let jobLabel = job.hasPrefix("#") ? job : "\"\(job)\""
+            let label = "\(jobLabel) step " + (nameValue?.string.flatMap { Names.isValid($0) ? "\"\($0)\"" : nil } ?? "#\(offset + 1)")
+            let fields = reader.members(of: object, allowed: FlowFile.stepFields, subject: label)
+            let name = reader.requiredName(fields["name"], field: "name", subject: label, at: element.position)
+            let action = self.action(run: fields["run"], handler: fields["handler"], at: element.position, subject: label)
+            let stepPartitions = fields["partitions"].flatMap { self.partitions($0, subject: label) }
+            if let name {
+                if let line = lines[name] {
+                    reader.report(element.position, subject: label, field: "name", "the name is already used by the step at line \(line)")
+                    complete = false
+                }
+                lines[name] = lines[name] ?? element.position.line
+            }
+            guard let name, let action, fields["partitions"] == nil || stepPartitions != nil else {
+                complete = false
+                continue
+            }
+            steps.append(StepDefinition(name: name, action: action, partitions: stepPartitions ?? partitions ?? .count(1)))
+        }
+        return complete ? steps : nil
     }
 
     /// Duplicate names, unknown and self dependencies, and cycles, across the whole flow.
@@ -182,10 +285,27 @@ struct FlowValidator {
             }
         }
         let indexOf = Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for cycle in FlowGraph.cycles(names: jobs.map(\.name), after: jobs.map(\.after)) {
+        let cycles = FlowGraph.cycles(names: jobs.map(\.name), after: jobs.map(\.after))
+        for cycle in cycles {
             let path = (cycle + [cycle[0]]).map { "\"\($0)\"" }.joined(separator: " → ")
             let position = positions[indexOf[cycle[0]]!]
             reader.report(position, subject: cycle[0], field: "after", "the jobs \(path) form a cycle, so none of them can start")
+        }
+        // A job's inputs are results of jobs that have ended before it starts: those it runs after.
+        guard cycles.isEmpty else { return }
+        for (job, position) in zip(jobs, positions) where !job.inputs.isEmpty {
+            var upstream: Set<String> = []
+            var stack = job.after
+            while let next = stack.popLast() {
+                guard upstream.insert(next).inserted, let index = indexOf[next] else { continue }
+                stack += jobs[index].after
+            }
+            for input in job.inputs where !upstream.contains(input) {
+                let message = known.contains(input)
+                    ? "\"\(input)\" does not run before \"\(job.name)\": a job's inputs are results of jobs it runs after, directly or not"
+                    : "unknown job \"\(input)\"" + (Names.suggestion(for: input, among: known).map { " (did you mean \"\($0)\"?)" } ?? "")
+                reader.report(position, subject: job.name, field: "inputs", message)
+            }
         }
     }
 
@@ -209,10 +329,12 @@ extension JobDefinition {
     public var json: JSON {
         var members: [(String, JSON)] = [("name", .string(name))]
         if !after.isEmpty { members.append(("after", .array(after.map(JSON.string)))) }
-        switch action {
-        case .command(let command): members.append(("run", .string(command)))
-        case .handler(let handler): members.append(("handler", .string(handler)))
+        if declaresSteps {
+            members.append(("steps", .array(steps.map(\.json))))
+        } else {
+            members += steps[0].actionAndPartitions
         }
+        if !inputs.isEmpty { members.append(("inputs", .array(inputs.map(JSON.string)))) }
         if retries != 0 { members.append(("retries", .number(retries))) }
         if let timeout { members.append(("timeout", .string(DurationText.format(timeout)))) }
         if backoff != JobDefinition.defaultBackoff { members.append(("backoff", .string(DurationText.format(backoff)))) }
@@ -223,5 +345,25 @@ extension JobDefinition {
         if !description.isEmpty { members.append(("description", .string(description))) }
         if let onFailure { members.append(("on_failure", .string(onFailure.rawValue))) }
         return .object(members)
+    }
+}
+
+extension StepDefinition {
+    /// The step as canonical JSON.
+    public var json: JSON { .object([("name", .string(name))] + actionAndPartitions) }
+
+    /// `run` or `handler`, and `partitions` unless there is one.
+    var actionAndPartitions: [(String, JSON)] {
+        var members: [(String, JSON)] = []
+        switch action {
+        case .command(let command): members.append(("run", .string(command)))
+        case .handler(let handler): members.append(("handler", .string(handler)))
+        }
+        switch partitions {
+        case .count(1): break
+        case .count(let count): members.append(("partitions", .number(count)))
+        case .keys(let keys): members.append(("partitions", .array(keys.map(JSON.string))))
+        }
+        return members
     }
 }

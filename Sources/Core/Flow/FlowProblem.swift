@@ -29,7 +29,8 @@ public struct FlowProblem: Equatable, Sendable, CustomStringConvertible {
         return text + " " + message
     }
 
-    private func quoted(_ name: String) -> String { name.hasPrefix("#") ? name : "\"\(name)\"" }
+    /// A name in quotes; a position (`#3`) or a subject already quoted (`"etl" step "load"`) as it is.
+    private func quoted(_ name: String) -> String { name.hasPrefix("#") || name.hasPrefix("\"") ? name : "\"\(name)\"" }
 }
 
 /// A flow file that cannot be used, with every problem found in it.

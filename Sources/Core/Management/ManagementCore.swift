@@ -25,6 +25,13 @@ public struct ManagementCore: Sendable {
     private var runsByKey: [String: UInt64]
     private var pending: [UInt64: PendingOperation]
     private var queries: [UInt64: PendingQuery] = [:]
+    /// Operator actions by their client's request ID (the most recent ``ManagementConfiguration/auditInMemory``),
+    /// so that an action sent again is applied once.
+    private var actions: [String: AuditEntry]
+    private var actionOrder: [String]
+    private var actionKeys: [UInt64: String] = [:]
+    /// Clients waiting for the answer to an action, by operation request.
+    private var waiting: [UInt64: [(peer: Peer, request: UInt64)]] = [:]
     private var finishedOrder: [UInt64] = []
 
     // What the current turn has produced.
@@ -59,6 +66,9 @@ public struct ManagementCore: Sendable {
                 ($0.request, PendingOperation(request: $0, resendAt: now, delay: configuration.resendInitial))
             })
         finishedOrder = snapshot.runs.filter { $0.state.isFinal }.sorted { $0.id < $1.id }.map(\.id)
+        actions = Dictionary(snapshot.audit.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
+        actionOrder = snapshot.audit.map(\.key)
+        for entry in snapshot.audit { actionKeys[entry.id] = entry.key }
     }
 
     // MARK: - The API
@@ -82,14 +92,23 @@ public struct ManagementCore: Sendable {
         case "status": status(body, peer: peer, request: request.request, now: now)
         case "runs": listRuns(body, peer: peer, request: request.request)
         case "flows": listFlows(peer: peer, request: request.request)
+        case "stop", "pause", "resume", "rerun", "rerun-job", "mark-succeeded", "hold", "release":
+            act(request.method, body, peer: peer, request: request.request, now: now)
+        case "history": history(body, peer: peer, request: request.request)
         case "ping":
             reply(peer, request.request, .ok, .object([("service", .string("management")), ("protocol", .number(Message.version))]))
         default:
             reply(
                 peer, request.request, .notFound,
-                error: "unknown method \"\(request.method)\" (methods: apply, start, status, runs, flows, ping)")
+                error: "unknown method \"\(request.method)\" (methods: \(Self.methods.joined(separator: ", ")))")
         }
     }
+
+    /// The API's methods.
+    public static let methods = [
+        "apply", "start", "status", "runs", "flows", "stop", "pause", "resume", "rerun", "rerun-job", "mark-succeeded",
+        "hold", "release", "history", "ping",
+    ]
 
     private mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, _ body: JSON) {
         turn.replies.append((peer, .apiReply(APIReply(request: request, status: status, body: body.rendered()))))
@@ -299,6 +318,148 @@ public struct ManagementCore: Sendable {
         return .object(members)
     }
 
+    // MARK: - Operator actions
+
+    /// An operator action: checked, recorded in the audit log with who asked and when, sent to the flow
+    /// scheduler, and answered when the scheduler has applied (or refused) it. An action sent again with the
+    /// same `request` ID is answered with the first one's outcome and applied once.
+    private mutating func act(_ method: String, _ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
+        let action: OperationAction
+        switch method {
+        case "stop": action = .stop
+        case "pause": action = .pause
+        case "resume": action = .resume
+        case "rerun": action = .rerunFailed
+        case "rerun-job": action = .rerunJob
+        case "mark-succeeded": action = .markSucceeded
+        case "hold": action = .hold
+        default: action = .release
+        }
+        let key = body["request"]?.string ?? ""
+        if !key.isEmpty, let entry = actions[key] {
+            guard entry.method == method else {
+                reply(peer, request, .conflict, error: "request ID \"\(key)\" was already used for \(entry.method) at \(entry.time.milliseconds)")
+                return
+            }
+            if entry.status == 0 {
+                waiting[entry.id, default: []].append((peer, request))
+            } else {
+                reply(peer, request, Status(rawValue: entry.status), actionJSON(entry, repeated: true))
+            }
+            return
+        }
+        guard key.utf8.count <= 255 else {
+            reply(peer, request, .badRequest, error: "\"request\" is at most 255 octets")
+            return
+        }
+        let actor = body["actor"]?.string ?? ""
+        guard !actor.isEmpty, actor.utf8.count <= 255 else {
+            reply(peer, request, .badRequest, error: "\(method) needs \"actor\": who asks (1 to 255 octets), for the audit log")
+            return
+        }
+        var operation = OperationRequest(request: 0, action: action, run: 0)
+        if action == .hold || action == .release {
+            guard let product = body["product"]?.string else {
+                reply(peer, request, .badRequest, error: "\(method) needs \"product\": a product's name")
+                return
+            }
+            guard products[product] != nil else {
+                reply(peer, request, .notFound, error: "unknown product \"\(product)\"")
+                return
+            }
+            operation.product = product
+        } else {
+            guard let run = body["run"]?.integer, run > 0 else {
+                reply(peer, request, .badRequest, error: "\(method) needs \"run\": a run ID")
+                return
+            }
+            guard UInt64(run) <= counters.lastRun else {
+                reply(peer, request, .notFound, error: "unknown run \(run)")
+                return
+            }
+            operation.run = UInt64(run)
+            operation.product = runs[UInt64(run)]?.product ?? ""
+        }
+        if action == .rerunJob || action == .markSucceeded {
+            guard let job = body["job"]?.string, !job.isEmpty else {
+                reply(peer, request, .badRequest, error: "\(method) needs \"job\": the job's name")
+                return
+            }
+            operation.job = job
+        }
+        if action == .rerunJob && body["downstream"]?.bool == true { operation.options |= OperationRequest.downstream }
+        let fresh = body["fresh"]?.bool == true
+        if fresh {
+            guard action == .rerunFailed || action == .rerunJob else {
+                reply(peer, request, .badRequest, error: "\"fresh\" applies to rerun and rerun-job only")
+                return
+            }
+            counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
+            operation.moment = counters.lastMoment
+        }
+        counters.lastRequest += 1
+        operation.request = counters.lastRequest
+        turn.counters = counters
+        var options: [String] = []
+        if operation.options & OperationRequest.downstream != 0 { options.append("downstream") }
+        if fresh { options.append("fresh moment \(operation.moment)") }
+        let entry = AuditEntry(
+            id: operation.request, key: key.isEmpty ? "#\(operation.request)" : key, time: now, actor: actor, method: method,
+            run: operation.run, product: operation.product, job: operation.job, options: options.joined(separator: ", "))
+        remember(entry)
+        turn.audit.append(entry)
+        waiting[operation.request] = [(peer, request)]
+        send(operation, now: now)
+    }
+
+    private mutating func remember(_ entry: AuditEntry) {
+        if actions.updateValue(entry, forKey: entry.key) == nil { actionOrder.append(entry.key) }
+        actionKeys[entry.id] = entry.key
+        while actionOrder.count > configuration.auditInMemory {
+            if let forgotten = actions.removeValue(forKey: actionOrder.removeFirst()) { actionKeys[forgotten.id] = nil }
+        }
+    }
+
+    /// The scheduler's answer to an action: recorded with the action, and given to the clients waiting.
+    private mutating func actionAnswered(_ operation: OperationRequest, _ result: OperationResult, now: Timestamp) {
+        var entry = actionKeys[operation.request].flatMap { actions[$0] }
+            ?? AuditEntry(id: operation.request, key: "#\(operation.request)", time: now, actor: "", method: operation.action.name,
+                          run: operation.run, product: operation.product, job: operation.job, options: "")
+        entry.status = result.status.rawValue == 0 ? 500 : result.status.rawValue
+        entry.detail = result.detail
+        entry.answered = now
+        remember(entry)
+        turn.auditAnswers.append(entry)
+        if result.status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
+            run.moment = operation.moment
+            runs[run.id] = run
+            turn.runs.append(run)
+        }
+        for waiter in waiting.removeValue(forKey: operation.request) ?? [] {
+            reply(waiter.peer, waiter.request, result.status, actionJSON(entry, repeated: false))
+        }
+    }
+
+    func actionJSON(_ entry: AuditEntry, repeated: Bool) -> JSON {
+        var members = entry.members
+        // A refused action's reply carries the reason as `error`, like every refusal of the API.
+        if entry.status != 0 && !Status(rawValue: entry.status).isSuccess { members.insert(("error", .string(entry.detail)), at: 0) }
+        if repeated { members.append(("repeated", .bool(true))) }
+        return .object(members)
+    }
+
+    /// `history`: the audit log of a run, or of a product; the runtime reads it from the store.
+    private mutating func history(_ body: JSON, peer: Peer, request: UInt64) {
+        let limit = Int(body["limit"]?.integer ?? 1000)
+        if let run = body["run"]?.integer, run > 0 {
+            turn.histories.append(HistoryQuery(peer: peer, request: request, run: UInt64(run), product: "", limit: limit))
+        } else if let product = body["product"]?.string {
+            turn.histories.append(HistoryQuery(peer: peer, request: request, run: 0, product: product, limit: limit))
+        } else {
+            reply(peer, request, .badRequest, error: "history needs \"run\": a run ID, or \"product\": a product's name")
+        }
+    }
+
     // MARK: - The scheduler
 
     /// Handles a message from the scheduler's `ops` ROUTER or its event stream.
@@ -307,6 +468,10 @@ public struct ManagementCore: Sendable {
         case .operationResult(let result):
             guard let operation = pending.removeValue(forKey: result.request) else { return }
             turn.answered.append(operation.request.request)
+            if operation.request.action != .start {
+                actionAnswered(operation.request, result, now: now)
+                return
+            }
             if !result.status.isSuccess, var run = runs[operation.request.run] {
                 // The scheduler refused to start the run: it will never report on it, so record why.
                 run.state = .failed
@@ -437,6 +602,8 @@ public struct ManagementConfiguration: Sendable {
     public var silence: Int64 = 3000
     /// Final runs kept in memory for `runs`.
     public var finishedRunsInMemory = 1000
+    /// Operator actions whose request IDs are remembered, so that one sent again applies once.
+    public var auditInMemory = 100_000
 
     public init(shards: [UInt32]) {
         precondition(!shards.isEmpty, "management needs at least one shard")
@@ -459,13 +626,18 @@ public struct ManagementTurn: Sendable {
     public var toScheduler: [Message] = []
     /// Replies to API clients, after the commit.
     public var replies: [(Peer, Message)] = []
+    /// Operator actions to add to the audit log, and answered ones to update.
+    public var audit: [AuditEntry] = []
+    public var auditAnswers: [AuditEntry] = []
+    /// `history` requests, answered from the store after the commit.
+    public var histories: [HistoryQuery] = []
 
     public init() {}
 
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !products.isEmpty || !flows.isEmpty || !runs.isEmpty || !operations.isEmpty || !answered.isEmpty
-            || counters != nil || position != nil
+            || counters != nil || position != nil || !audit.isEmpty || !auditAnswers.isEmpty
     }
 }
 
@@ -477,8 +649,75 @@ public struct ManagementSnapshot: Sendable {
     public var pending: [OperationRequest] = []
     public var counters = ManagementCounters()
     public var position = StreamPosition(publisher: "flow", epoch: 0, sequence: 0)
+    /// The most recent operator actions, oldest first.
+    public var audit: [AuditEntry] = []
 
     public init() {}
+}
+
+/// One operator action in the audit log: who asked what, on which run or product, when, and how it ended.
+public struct AuditEntry: Equatable, Sendable {
+    /// The operation request that carried it.
+    public var id: UInt64
+    /// The client's request ID (`#` and the operation request when it gave none).
+    public var key: String
+    public var time: Timestamp
+    public var actor: String
+    /// The API method: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold or release.
+    public var method: String
+    /// The run (0 for hold and release), its product, and the job for rerun-job and mark-succeeded.
+    public var run: UInt64
+    public var product: String
+    public var job: String
+    /// Options given, in words (`downstream`, `fresh moment N`).
+    public var options: String
+    /// The scheduler's answer: 0 while waiting for it, else a status code and its detail.
+    public var status: UInt16 = 0
+    public var detail: String = ""
+    public var answered: Timestamp = .zero
+
+    public init(
+        id: UInt64, key: String, time: Timestamp, actor: String, method: String, run: UInt64, product: String, job: String,
+        options: String, status: UInt16 = 0, detail: String = "", answered: Timestamp = .zero
+    ) {
+        self.id = id
+        self.key = key
+        self.time = time
+        self.actor = actor
+        self.method = method
+        self.run = run
+        self.product = product
+        self.job = job
+        self.options = options
+        self.status = status
+        self.detail = detail
+        self.answered = answered
+    }
+
+    /// How it ended, in a word: pending, done or refused.
+    public var outcome: String { status == 0 ? "pending" : Status(rawValue: status).isSuccess ? "done" : "refused" }
+
+    /// The entry as the API gives it.
+    public var json: JSON { .object(members) }
+
+    var members: [(String, JSON)] {
+        [
+            ("id", .number(id)), ("request", .string(key)), ("time", .number(time.milliseconds)), ("actor", .string(actor)),
+            ("action", .string(method)), ("run", .number(run)), ("product", .string(product)), ("job", .string(job)),
+            ("options", .string(options)), ("outcome", .string(outcome)), ("status", .number(status)),
+            ("detail", .string(detail)), ("answered", .number(answered.milliseconds)),
+        ]
+    }
+}
+
+/// A `history` request, answered by the runtime from the store.
+public struct HistoryQuery: Sendable {
+    public var peer: Peer
+    public var request: UInt64
+    /// The run, or 0 for every action on `product`.
+    public var run: UInt64
+    public var product: String
+    public var limit: Int
 }
 
 /// The counters management never lets go back.

@@ -18,11 +18,15 @@ public struct ScheduledJob: Equatable, Sendable {
     public var status: JobStatus?
     /// Why the job is in its state, when the scheduler decided it (skipped jobs).
     public var detail: String
+    /// Whether the current generation reruns from where the last one stopped: steps and partitions that
+    /// completed are not run again.
+    public var resume: Bool
 
     public init(
         name: String, state: JobState = .waiting, generation: UInt32 = 0, accepted: Bool = false,
-        resendDelay: Int64 = 0, status: JobStatus? = nil, detail: String = ""
+        resendDelay: Int64 = 0, status: JobStatus? = nil, detail: String = "", resume: Bool = false
     ) {
+        self.resume = resume
         self.name = name
         self.state = state
         self.generation = generation
@@ -72,8 +76,8 @@ public struct ScheduledRun: Sendable {
     public let version: UInt32
     /// The shard the product is bound to.
     public let shard: UInt32
-    /// The run's job entry moment.
-    public let moment: UInt64
+    /// The run's job entry moment: kept by reruns, renewed by a rerun with a fresh one.
+    public var moment: UInt64
     /// The run's parameters, defaults applied.
     public let params: [String: String]
     /// The flow's definition, as of `version`.
@@ -96,6 +100,14 @@ public struct ScheduledRun: Sendable {
     public var detail: String
     /// When any of its jobs last changed.
     public var lastChange: Timestamp
+    /// Whether an operator paused the run, or held its product: jobs whose predecessors succeed wait in
+    /// `parked` instead of being submitted, and the shard hands none of its queued tasks out.
+    public var paused = false
+    public var held = false
+    /// Whether an operator stopped the run: it is stopping until no job of it is active, then stopped.
+    public var stopping = false
+    /// Jobs released while the run was paused or held, submitted when it is resumed or released.
+    public var parked: [Int] = []
     /// The state, end and detail as last stored and published; nil for a run not stored yet. A change
     /// to any of them is committed and published at once; a change to the counts alone is published as
     /// progress, a few times a second at most.
@@ -166,33 +178,50 @@ public struct ScheduledRun: Sendable {
     /// The number of jobs in `state`.
     public func count(_ state: JobState) -> Int { counts[Int(state.rawValue)] }
 
-    /// The job as submitted to the shard: one step, one partition, the run's parameters under the job's.
+    /// The job as submitted to the shard: its steps and partitions, the run's parameters under the job's,
+    /// and the run's entry moment. A generation after the first is submitted with `resume` when the job
+    /// reruns from where it failed, so that partitions and steps that completed are not run again.
     public func spec(of index: Int) -> JobSpec {
         let job = definition.jobs[index]
-        let step: StepSpec
-        switch job.action {
-        case .command(let command): step = StepSpec(name: job.name, kind: .command, action: command)
-        case .handler(let handler): step = StepSpec(name: job.name, kind: .handler, action: handler)
+        let steps = job.steps.map { step -> StepSpec in
+            let partitions = UInt32(step.partitions.count)
+            switch step.action {
+            case .command(let command):
+                return StepSpec(name: step.name, kind: .command, action: command, partitions: partitions, keys: step.partitions.keys)
+            case .handler(let handler):
+                return StepSpec(name: step.name, kind: .handler, action: handler, partitions: partitions, keys: step.partitions.keys)
+            }
         }
         return JobSpec(
             run: id, job: job.name, generation: jobs[index].generation, product: product, flow: flow, moment: moment,
             priority: Int16(job.priority), type: job.effectiveType(flow: flow), tags: job.tags,
             retries: UInt16(job.retries), backoff: UInt32(clamping: job.backoff), timeout: UInt32(clamping: job.timeout ?? 0),
-            params: params.merging(job.params) { _, jobs in jobs }, steps: [step])
+            params: params.merging(job.params) { _, jobs in jobs }, resume: jobs[index].resume ? 1 : 0, inputs: job.inputs,
+            steps: steps)
     }
 
-    /// Derives the run's state from its jobs'.
+    /// Derives the run's state from its jobs' and the operator's actions: a stopped run is stopping until
+    /// none of its jobs is active; a paused or held one that has work left is paused.
     public mutating func deriveState(now: Timestamp) {
         guard !state.isFinal else { return }
         let failed = count(.failed) + count(.cancelled) + count(.skipped)
         let open = jobs.count - count(.succeeded) - failed
-        if open == 0 {
+        let active = count(.submitted) + count(.queued) + count(.running) + count(.retrying)
+        if stopping {
+            state = active == 0 ? .stopped : .stopping
+            if active == 0 { finished = now }
+        } else if open == 0 {
             state = failed == 0 ? .succeeded : .failed
             finished = now
+        } else if paused || held {
+            state = .paused
         } else {
             state = failed == 0 ? .running : .partlyFailed
         }
     }
+
+    /// Whether jobs released now are submitted, or parked until the run is resumed.
+    public var isParking: Bool { paused || held }
 
     /// The run's status for RUN-UPDATES.
     public func status(now: Timestamp) -> RunStatus {

@@ -39,6 +39,10 @@ public struct SchedulerCore: Sendable {
     private var movedCursors: Set<UInt32> = []
     /// CONTROL requests sent to shards and not answered yet.
     private var controls: [UInt64: PendingControl]
+    /// Products an operator held: their runs, and runs started while held, are paused until released.
+    public private(set) var heldProducts: Set<String>
+    /// Products held (true) or released (false) this turn.
+    private var holdChanges: [String: Bool] = [:]
     /// Each shard's epoch as last seen, to notice its restarts.
     private var knownEpochs: [UInt32: UInt32] = [:]
     /// Flow versions parsed, with their DAGs, by `product/flow/version`: a flow runs many times, and a
@@ -98,6 +102,7 @@ public struct SchedulerCore: Sendable {
         self.lastPublished = now
         self.positionsStored = now
         self.lastControl = snapshot.lastControl
+        self.heldProducts = snapshot.heldProducts
         self.controls = Dictionary(
             uniqueKeysWithValues: snapshot.controls.map {
                 ($0.control.request, PendingControl(shard: $0.shard, control: $0.control, resendAt: now, delay: configuration.resendInitial))
@@ -139,8 +144,8 @@ public struct SchedulerCore: Sendable {
         let answer: OperationResult
         switch request.action {
         case .start: answer = start(request, now: now)
-        default:
-            answer = OperationResult(request: request.request, status: .badRequest, detail: "\(request.action.name) is not supported by this scheduler")
+        case .hold, .release: answer = holdProduct(request, now: now)
+        case .stop, .pause, .resume, .rerunFailed, .rerunJob, .markSucceeded: answer = act(request, now: now)
         }
         answered[request.request] = answer
         newAnswers.append((request.request, answer))
@@ -165,10 +170,11 @@ public struct SchedulerCore: Sendable {
             }
         }
         let (definition, graph) = definitions[name]!
-        let run = ScheduledRun(
+        var run = ScheduledRun(
             id: request.run, product: request.product, flow: request.flow, version: request.version,
             shard: request.shard, moment: request.moment, params: request.params, definition: definition, graph: graph,
             started: now)
+        run.held = heldProducts.contains(request.product)
         runs[run.id] = run
         newRuns.insert(run.id)
         noteChange(run.id)
@@ -188,6 +194,10 @@ public struct SchedulerCore: Sendable {
     /// a copy out of the dictionary and back would cost more than the change.
     private mutating func release(run id: UInt64, jobs released: [Int], now: Timestamp) {
         guard !released.isEmpty, let shard = runs[id]?.shard else { return }
+        if runs[id]!.isParking {
+            runs.modify(id) { $0.parked += released }
+            return
+        }
         let initial = configuration.resendInitial
         for index in released {
             updateJob(run: id, index) {
@@ -287,6 +297,10 @@ public struct SchedulerCore: Sendable {
         let id = status.run
         let job = runs[id]!.jobs[index]
         guard status.generation == job.generation, !job.state.isFinal, job.state != .waiting else { return }
+        if runs[id]!.stopping && !job.accepted && status.state.isActive {
+            // The shard took the job after the run's cancel-run reached it: cancel it too.
+            sendControl(.cancelJob, run: id, job: status.job, now: now)
+        }
         updateJob(run: id, index) {
             $0.accepted = true
             $0.status = status
@@ -332,17 +346,20 @@ public struct SchedulerCore: Sendable {
             }
             dirtyJobs.insert(JobRef(run: id, job: index))
         }
-        if runs[id]!.jobs.contains(where: \.state.isActive) {
-            lastControl += 1
-            let shard = runs[id]!.shard
-            let control = Control(request: lastControl, action: .cancelRun, run: id, grace: configuration.cancelGrace)
-            let pending = PendingControl(
-                shard: shard, control: control, resendAt: now.adding(milliseconds: configuration.resendInitial),
-                delay: configuration.resendInitial)
-            controls[control.request] = pending
-            newControls.append(pending)
-            controlSends.append((shard, control))
-        }
+        if runs[id]!.jobs.contains(where: \.state.isActive) { sendControl(.cancelRun, run: id, now: now) }
+    }
+
+    /// Sends CONTROL to the run's shard, committed first and sent again until answered.
+    private mutating func sendControl(_ action: ControlAction, run id: UInt64, job: String = "", now: Timestamp) {
+        guard let shard = runs[id]?.shard else { return }
+        lastControl += 1
+        let control = Control(request: lastControl, action: action, run: id, job: job, grace: configuration.cancelGrace)
+        let pending = PendingControl(
+            shard: shard, control: control, resendAt: now.adding(milliseconds: configuration.resendInitial),
+            delay: configuration.resendInitial)
+        controls[control.request] = pending
+        newControls.append(pending)
+        controlSends.append((shard, control))
     }
 
     /// Handles CONTROL-RESULT from a shard.
@@ -443,6 +460,7 @@ public struct SchedulerCore: Sendable {
         turn.answeredControls = answeredControls
         turn.controlSends = controlSends
         turn.lastControl = lastControl
+        turn.holds = holdChanges
         turn.answers = newAnswers
         // A position is stored with whatever the events it covers changed. Events that changed nothing
         // durable (a job queued or running) need not be: after a restart they are fetched and applied
@@ -471,10 +489,257 @@ public struct SchedulerCore: Sendable {
         changedRuns = []
         changedRunSet = []
         newAnswers = []
+        holdChanges = [:]
         submits = [:]
         fetches = [:]
         replies = []
         return turn
+    }
+}
+
+// MARK: - Operator actions
+
+extension SchedulerCore {
+    /// Takes in a run read back from the store, for an operator action on a run no longer in memory.
+    public mutating func adopt(_ run: ScheduledRun) {
+        guard runs[run.id] == nil else { return }
+        runs[run.id] = run
+        if run.state.isFinal { finishedOrder.append(run.id) }
+    }
+
+    private func answer(_ request: OperationRequest, _ status: Status, _ detail: String) -> OperationResult {
+        OperationResult(request: request.request, status: status, detail: detail)
+    }
+
+    /// stop, pause, resume, rerun-failed, rerun-job and mark-succeeded: checks the request against the
+    /// run's state, then applies it. A refused request changes nothing.
+    fileprivate mutating func act(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        guard let run = runs[request.run] else { return answer(request, .notFound, "unknown run \(request.run)") }
+        var index: Int?
+        if request.action == .rerunJob || request.action == .markSucceeded {
+            guard let found = run.graph.index[request.job] else {
+                let names = run.jobs.prefix(10).map(\.name).joined(separator: ", ")
+                return answer(
+                    request, .notFound,
+                    "run \(run.id) has no job \"\(request.job)\" (its jobs: \(names)\(run.jobs.count > 10 ? ", …" : ""))")
+            }
+            index = found
+        }
+        switch request.action {
+        case .stop: return stop(request, now: now)
+        case .pause: return pause(request, now: now)
+        case .resume: return resume(request, now: now)
+        case .rerunFailed: return rerunFailed(request, now: now)
+        case .rerunJob: return rerunJob(request, index: index!, now: now)
+        case .markSucceeded: return markSucceeded(request, index: index!, now: now)
+        case .start, .hold, .release: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
+        }
+    }
+
+    /// Jobs not started are skipped, and the shard cancels the rest: the run is stopping until none is
+    /// active, then stopped.
+    private mutating func stop(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
+        if run.stopping { return answer(request, .ok, "run \(id) is already stopping") }
+        var skipped = 0
+        for index in run.jobs.indices where run.jobs[index].state == .waiting {
+            updateJob(run: id, index) {
+                $0.state = .skipped
+                $0.detail = "not run: the run was stopped"
+            }
+            dirtyJobs.insert(JobRef(run: id, job: index))
+            skipped += 1
+        }
+        let active = runs[id]!.jobs.filter(\.state.isActive).count
+        let wasHolding = run.isParking
+        runs.modify(id) {
+            $0.stopping = true
+            $0.paused = false
+            $0.held = false
+            $0.parked = []
+            $0.lastChange = now
+            if $0.detail.isEmpty { $0.detail = "stopped by an operator" }
+        }
+        if active > 0 { sendControl(.cancelRun, run: id, now: now) }
+        // Sent after the cancel on the same connection, so the shard cancels the held tasks first.
+        if wasHolding { sendControl(.resumeRun, run: id, now: now) }
+        touch(id)
+        return answer(request, .ok, "run \(id) stopping: \(active) active job\(active == 1 ? "" : "s") cancelled, \(skipped) not run")
+    }
+
+    private mutating func pause(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
+        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if run.paused { return answer(request, .ok, "run \(id) is already paused") }
+        runs.modify(id) { $0.paused = true }
+        if !run.held { sendControl(.pauseRun, run: id, now: now) }
+        touch(id)
+        return answer(request, .ok, "run \(id) paused: running tasks finish, nothing more starts")
+    }
+
+    private mutating func resume(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        guard run.paused else {
+            if run.held { return answer(request, .conflict, "run \(id) is held with its product \(run.product): release the product") }
+            return answer(request, .conflict, "run \(id) is not paused (it is \(run.state.name))")
+        }
+        runs.modify(id) { $0.paused = false }
+        if !run.held { unpark(id, now: now) }
+        touch(id)
+        return answer(request, .ok, run.held ? "run \(id) resumed, but its product \(run.product) is held" : "run \(id) resumed")
+    }
+
+    /// hold and release: every open run of the product is paused (held) or let go, and runs started while
+    /// the product is held start paused.
+    fileprivate mutating func holdProduct(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let product = request.product
+        guard !product.isEmpty else { return answer(request, .badRequest, "\(request.action.name) needs a product") }
+        let open = runs.keys.sorted().filter { runs[$0]!.product == product && !runs[$0]!.state.isFinal && !runs[$0]!.stopping }
+        if request.action == .hold {
+            guard heldProducts.insert(product).inserted else { return answer(request, .ok, "product \(product) is already held") }
+            holdChanges[product] = true
+            for id in open where !runs[id]!.held {
+                let paused = runs[id]!.paused
+                runs.modify(id) { $0.held = true }
+                if !paused { sendControl(.pauseRun, run: id, now: now) }
+                touch(id)
+            }
+            return answer(request, .ok, "product \(product) held: \(open.count) open run\(open.count == 1 ? "" : "s") paused")
+        }
+        guard heldProducts.remove(product) != nil else { return answer(request, .ok, "product \(product) is not held") }
+        holdChanges[product] = false
+        for id in open where runs[id]!.held {
+            runs.modify(id) { $0.held = false }
+            if !runs[id]!.paused { unpark(id, now: now) }
+            touch(id)
+        }
+        return answer(request, .ok, "product \(product) released: \(open.count) open run\(open.count == 1 ? "" : "s") let go")
+    }
+
+    /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted.
+    private mutating func unpark(_ id: UInt64, now: Timestamp) {
+        sendControl(.resumeRun, run: id, now: now)
+        let parked = runs[id]!.parked
+        runs.modify(id) { $0.parked = [] }
+        release(run: id, jobs: parked, now: now)
+    }
+
+    /// Reruns the failed, cancelled and skipped jobs of an ended run that did not succeed: failed and
+    /// cancelled ones from where they stopped (steps and partitions that completed are not run again).
+    private mutating func rerunFailed(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        guard run.state.isFinal else {
+            return answer(request, .conflict, "run \(id) is still \(run.state.name): it can be rerun from failure once it has ended (stop it first)")
+        }
+        guard run.state != .succeeded else {
+            return answer(request, .conflict, "run \(id) succeeded: nothing failed (rerun-job reruns a job that succeeded)")
+        }
+        let failed = run.jobs.indices.filter { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }
+        reopen(id, moment: request.moment, now: now)
+        for index in failed {
+            let resume = runs[id]!.jobs[index].state != .skipped
+            renew(run: id, index, resume: resume)
+        }
+        let ready = runs.modify(id) { $0.dependencies.reset(Set(failed)) }
+        release(run: id, jobs: ready, now: now)
+        return answer(request, .ok, "run \(id) rerunning \(failed.count) job\(failed.count == 1 ? "" : "s") from failure" + freshNote(request))
+    }
+
+    /// Reruns one job from the start, and with the `downstream` option every job after it; jobs after it
+    /// that were skipped because it failed run again in any case.
+    private mutating func rerunJob(_ request: OperationRequest, index: Int, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        let job = run.jobs[index]
+        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if job.state.isActive || job.state == .waiting {
+            return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun")
+        }
+        let after = run.graph.downstream(of: index)
+        let downstream = (request.options & OperationRequest.downstream) != 0
+        if downstream, let busy = after.sorted().first(where: { run.jobs[$0].state.isActive }) {
+            return answer(request, .conflict, "job \(run.jobs[busy].name) after \(job.name) in run \(id) is \(run.jobs[busy].state.name): wait for it or stop it")
+        }
+        let selected = [index] + after.sorted().filter { downstream ? run.jobs[$0].state != .waiting : run.jobs[$0].state == .skipped }
+        if run.state.isFinal { reopen(id, moment: request.moment, now: now) } else if request.moment != 0 { runs.modify(id) { $0.moment = request.moment } }
+        for job in selected { renew(run: id, job, resume: false) }
+        let ready = runs.modify(id) { $0.dependencies.reset(Set(selected)) }
+        release(run: id, jobs: ready, now: now)
+        touch(id)
+        let others = selected.count - 1
+        return answer(request, .ok, "run \(id): rerunning \(job.name)" + (others > 0 ? " and \(others) job\(others == 1 ? "" : "s") after it" : "") + freshNote(request))
+    }
+
+    /// Marks a job succeeded without running it (cancelling it if active), so that its successors run.
+    private mutating func markSucceeded(_ request: OperationRequest, index: Int, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        let job = run.jobs[index]
+        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if job.state == .succeeded { return answer(request, .ok, "job \(job.name) of run \(id) has already succeeded") }
+        if job.state.isActive { sendControl(.cancelJob, run: id, job: job.name, now: now) }
+        let skipped = run.graph.downstream(of: index).sorted().filter { run.jobs[$0].state == .skipped }
+        if run.state.isFinal { reopen(id, moment: 0, now: now) }
+        updateJob(run: id, index) {
+            $0.generation += 1
+            $0.state = .succeeded
+            $0.accepted = true
+            $0.status = nil
+            $0.resume = false
+            $0.detail = "marked succeeded by an operator"
+        }
+        dirtyJobs.insert(JobRef(run: id, job: index))
+        for later in skipped { renew(run: id, later, resume: false) }
+        var ready = runs.modify(id) { $0.dependencies.reset(Set(skipped)) }
+        ready += runs.modify(id) { $0.dependencies.markSucceeded(index) }
+        release(run: id, jobs: ready.sorted(), now: now)
+        touch(id)
+        return answer(request, .ok, "job \(job.name) of run \(id) marked succeeded" + (job.state.isActive ? " (its tasks are cancelled)" : ""))
+    }
+
+    private func freshNote(_ request: OperationRequest) -> String {
+        request.moment != 0 ? ", with the fresh entry moment \(request.moment)" : ""
+    }
+
+    /// Makes an ended run open again for a rerun: running, its detail cleared, with a fresh entry moment
+    /// when one is given.
+    private mutating func reopen(_ id: UInt64, moment: UInt64, now: Timestamp) {
+        runs.modify(id) {
+            $0.state = .running
+            $0.finished = .zero
+            $0.detail = ""
+            $0.stopping = false
+            $0.held = heldProducts.contains($0.product)
+            if moment != 0 { $0.moment = moment }
+        }
+        finishedOrder.removeAll { $0 == id }
+        touch(id)
+    }
+
+    /// Makes a job wait for its next generation.
+    private mutating func renew(run id: UInt64, _ index: Int, resume: Bool) {
+        updateJob(run: id, index) {
+            $0.generation += 1
+            $0.state = .waiting
+            $0.accepted = false
+            $0.status = nil
+            $0.resume = resume
+            $0.detail = ""
+        }
+        dirtyJobs.insert(JobRef(run: id, job: index))
+    }
+
+    /// Notes that an operator changed the run: it is stored and published this turn.
+    private mutating func touch(_ id: UInt64) {
+        dirtyRuns.insert(id)
+        runs.modify(id) { $0.announced = nil }
+        noteChange(id)
     }
 }
 
@@ -533,6 +798,8 @@ public struct SchedulerTurn: Sendable {
     public var controlSends: [(UInt32, Control)] = []
     /// The last CONTROL request ID, to store.
     public var lastControl: UInt64 = 0
+    /// Products held (true) or released (false).
+    public var holds: [String: Bool] = [:]
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
 
@@ -541,7 +808,7 @@ public struct SchedulerTurn: Sendable {
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || updates != nil || !controls.isEmpty
-            || !answeredControls.isEmpty
+            || !answeredControls.isEmpty || !holds.isEmpty
     }
 }
 
@@ -571,6 +838,8 @@ public struct SchedulerSnapshot: Sendable {
     /// CONTROL requests not answered, and the last request ID used.
     public var controls: [SchedulerCore.PendingControl]
     public var lastControl: UInt64
+    /// Products an operator held.
+    public var heldProducts: Set<String> = []
 
     public init(
         runs: [ScheduledRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],

@@ -30,6 +30,9 @@ public struct ShardCore: Sendable {
     public private(set) var sequence: UInt64
 
     private var queue = ReadyQueue()
+    /// Runs an operator paused: their pending tasks are not handed out (they leave the queue as it is
+    /// read) until the run is resumed and they are queued again.
+    public private(set) var pausedRuns: Set<UInt64>
     private var retries = MinHeap<Due>()
     private var workers: [Peer: WorkerSession] = [:]
     /// Registration order, for handing out work in turn.
@@ -47,6 +50,10 @@ public struct ShardCore: Sendable {
     // What the current turn has produced.
     private var dirtyJobs: Set<Int64> = []
     private var dirtyTasks: Set<UInt64> = []
+    /// Rows of tasks written but not held in memory: a resumed job's copies of its earlier generation's results.
+    private var carriedRows: [ShardTask] = []
+    /// Runs paused (true) or resumed (false) this turn.
+    private var pauseChanges: [UInt64: Bool] = [:]
     private var succeededTasks: Set<UInt64> = []
     private var changed: [Int64] = []
     private var changedSet: Set<Int64> = []
@@ -91,6 +98,7 @@ public struct ShardCore: Sendable {
         self.nextTaskID = snapshot.nextTaskID
         self.nextJobID = snapshot.nextJobID
         self.lastPublished = now
+        self.pausedRuns = snapshot.paused
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
         // Only tasks that were leased are stored; the job implies the rest of its step, pending.
         var stored: [Int64: [UInt32: ShardTask]] = [:]
@@ -167,16 +175,28 @@ public struct ShardCore: Sendable {
     /// Queues the new jobs of a SUBMIT; keys already held are not queued again, and their status is
     /// published again. `finished` holds the status of keys the store has and memory does not.
     public mutating func submitted(_ specs: [JobSpec], finished: [JobKey: JobStatus], now: Timestamp) {
+        submitted(specs, lookup: SubmissionLookup(finished: finished), now: now)
+    }
+
+    /// Queues the new jobs of a SUBMIT, with what the store knows of them: `lookup` holds the status of
+    /// keys the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
+    /// and what earlier generations completed for jobs submitted with `resume`.
+    public mutating func submitted(_ specs: [JobSpec], lookup: SubmissionLookup, now: Timestamp) {
         for spec in specs {
             let key = spec.key
             if let id = byKey[key], let job = jobs[id] {
                 announced.append(status(of: job, now: now))
-            } else if let known = finished[key] {
+            } else if let known = lookup.finished[key] {
                 announced.append(known)
             } else {
                 var job = ShardJob(id: nextJobID, spec: spec)
                 nextJobID += 1
-                createTasks(of: &job, now: now)
+                for name in spec.inputs { job.upstream[name] = lookup.results[RunJob(run: spec.run, job: name)] ?? [] }
+                if spec.resume == 1, let carried = lookup.carried[key], Int(carried.step) < spec.steps.count {
+                    resume(&job, from: carried, now: now)
+                } else {
+                    createTasks(of: &job, now: now)
+                }
                 jobs[job.id] = job
                 byKey[key] = job.id
                 dirtyJobs.insert(job.id)
@@ -185,27 +205,89 @@ public struct ShardCore: Sendable {
         }
     }
 
-    /// Creates the tasks of the job's current step, all pending.
-    private mutating func createTasks(of job: inout ShardJob, now: Timestamp) {
+    /// Starts a rerun where its earlier generation stopped: at the first step that did not complete,
+    /// with that step's succeeded partitions carried over, results and all. The carried results are
+    /// written again under the new job, so that everything of a generation is found under it.
+    private mutating func resume(_ job: inout ShardJob, from carried: CarriedWork, now: Timestamp) {
+        job.step = carried.step
+        job.completed = carried.completed
+        job.previous = carried.previous
+        let done = Dictionary(carried.succeeded.map { ($0.partition, $0) }, uniquingKeysWith: { first, _ in first })
+        createTasks(of: &job, now: now) { partition in done[partition] }
+        if job.step > 0 {
+            for input in carried.previous {
+                var task = ShardTask(
+                    id: nextTaskID, job: job.key, jobID: job.id, step: job.step - 1, partition: input.partition, state: .succeeded,
+                    order: Self.order(job: job.id, partition: input.partition), data: input.data)
+                task.finished = now
+                nextTaskID += 1
+                carriedRows.append(task)
+            }
+        }
+    }
+
+    /// Creates the tasks of the job's current step, all pending but those `carried` gives a result for,
+    /// which are succeeded already.
+    private mutating func createTasks(of job: inout ShardJob, now: Timestamp, carried: (UInt32) -> TaskInput? = { _ in nil }) {
         let step = job.spec.steps[Int(job.step)]
         job.tasks = []
         job.tasks.reserveCapacity(Int(step.partitions))
         job.counts = TaskCounts()
-        job.counts.pending = step.partitions
         job.requirement = Requirement(step: step, tags: job.spec.tags)
         var queued: [(UInt64, UInt64)] = []
         queued.reserveCapacity(Int(step.partitions))
         // Pending tasks are not stored: the job implies them. A task is stored at its first lease.
         for partition in 0..<step.partitions {
-            let task = ShardTask(
+            var task = ShardTask(
                 id: nextTaskID, job: job.key, jobID: job.id, step: job.step, partition: partition,
                 order: Self.order(job: job.id, partition: partition))
             nextTaskID += 1
+            if let result = carried(partition) {
+                task.state = .succeeded
+                task.data = result.data
+                task.finished = now
+                job.counts.succeeded += 1
+                dirtyTasks.insert(task.id)
+            } else {
+                job.counts.pending += 1
+                queued.append((task.id, task.order))
+            }
             job.tasks.append(task.id)
             tasks[task.id] = task
-            queued.append((task.id, task.order))
         }
         queue.enqueue(queued, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
+    }
+
+    /// Moves a job whose step completed to the next: the step's results become the next step's inputs,
+    /// and its tasks leave memory (their rows stay in the store).
+    private mutating func advance(_ job: inout ShardJob, now: Timestamp) {
+        let partitions = job.spec.steps[Int(job.step)].partitions
+        let keys = job.spec.steps[Int(job.step)].keys
+        var results: [TaskInput] = []
+        results.reserveCapacity(job.tasks.count)
+        for id in job.tasks {
+            if let task = tasks.removeValue(forKey: id) {
+                results.append(
+                    TaskInput(job: job.spec.job, step: job.step, partition: task.partition, key: keys.isEmpty ? "" : keys[Int(task.partition)], data: task.data))
+            }
+        }
+        assert(results.count == Int(partitions), "a completed step has a result for every partition")
+        job.previous = results
+        job.completed += UInt32(job.tasks.count)
+        job.step += 1
+        createTasks(of: &job, now: now)
+    }
+
+    /// The results a task receives: from the previous step of its job or, in the first step, from the
+    /// upstream jobs its job names. From a step of as many partitions as the task's, only the result of
+    /// the same partition; from any other, all of them.
+    func inputs(of task: ShardTask, in job: ShardJob) -> [TaskInput] {
+        let partitions = job.spec.steps[Int(task.step)].partitions
+        func select(_ results: [TaskInput]) -> [TaskInput] {
+            results.count == Int(partitions) && partitions > 1 ? [results[Int(task.partition)]] : results
+        }
+        if task.step > 0 { return select(job.previous) }
+        return job.spec.inputs.flatMap { select(job.upstream[$0] ?? []) }
     }
 
     private mutating func enqueue(_ task: ShardTask) {
@@ -256,7 +338,8 @@ public struct ShardCore: Sendable {
     /// Handles CONTROL from the flow scheduler. Cancelling what is already cancelled changes nothing, so a
     /// repeated request applies once.
     public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
-        let keys = jobs.values.filter { $0.spec.run == control.run && (control.action == .cancelRun || $0.spec.job == control.job) }
+        // Every action but cancel-job is on the whole run.
+        let keys = jobs.values.filter { $0.spec.run == control.run && (control.action != .cancelJob || $0.spec.job == control.job) }
             .map(\.key)
         var detail: String
         switch control.action {
@@ -266,11 +349,25 @@ public struct ShardCore: Sendable {
                 signalled += cancel(byKey[key]!, grace: control.grace, now: now)
             }
             detail = "\(keys.count) job\(keys.count == 1 ? "" : "s") cancelled, \(signalled) running task\(signalled == 1 ? "" : "s") signalled"
-        case .pauseRun, .resumeRun:
-            outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .badRequest, detail: "\(control.action.name) is not supported by this shard"))))
-            return
+        case .pauseRun:
+            if pausedRuns.insert(control.run).inserted { pauseChanges[control.run] = true }
+            detail = "run \(control.run) paused: \(keys.count) job\(keys.count == 1 ? "" : "s") held"
+        case .resumeRun:
+            if pausedRuns.remove(control.run) != nil {
+                pauseChanges[control.run] = false
+                for key in keys { requeue(byKey[key]!) }
+            }
+            detail = "run \(control.run) resumed: \(keys.count) job\(keys.count == 1 ? "" : "s") released"
         }
         outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
+    }
+
+    /// Queues a job's pending tasks again, after its run was resumed: those a read of the queue dropped
+    /// while the run was paused, and any still there (a task queued twice is handed out once).
+    private mutating func requeue(_ key: Int64) {
+        guard let job = jobs[key] else { return }
+        let pending = job.tasks.filter { tasks[$0]?.state == .pending }
+        queue.enqueue(pending.map { ($0, tasks[$0]!.order) }, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
     }
 
     /// Cancels a job: its waiting tasks at once, its running ones through CANCEL. Returns how many were signalled.
@@ -485,9 +582,7 @@ public struct ShardCore: Sendable {
                 job.state = .cancelled
                 job.finished = now
             } else if Int(job.step) + 1 < job.spec.steps.count {
-                job.completed += UInt32(job.tasks.count)
-                job.step += 1
-                createTasks(of: &job, now: now)
+                advance(&job, now: now)
                 job.state = .queued
                 dirtyJobs.insert(key)
             } else {
@@ -595,30 +690,54 @@ public struct ShardCore: Sendable {
         }
     }
 
-    /// Leases the worker as many pending tasks it can run as its credit allows, in one TASKS message.
+    /// Leases the worker as many pending tasks it can run as its credit allows, in as few TASKS messages
+    /// as their size allows.
     private mutating func lease(to peer: Peer, session: WorkerSession, now: Timestamp) {
-        let selected = queue.select(limit: session.credit, capabilities: session.capabilities) { tasks[$0]?.state == .pending }
+        let selected = queue.select(limit: session.credit, capabilities: session.capabilities) { id in
+            guard let task = tasks[id], task.state == .pending else { return false }
+            return pausedRuns.isEmpty || !pausedRuns.contains(task.job.run)
+        }
         guard !selected.isEmpty else { return }
-        var specs: [TaskSpec] = []
-        specs.reserveCapacity(selected.count)
+        var batch: [TaskSpec] = []
+        var batchSize = 0
+        var leased = 0
         for id in selected {
+            let task = tasks[id]!
+            let job = jobs[task.jobID]!
+            let inputs = inputs(of: task, in: job)
+            let size = inputs.size
+            guard size <= TaskSpec.inputLimit else {
+                // No attempt could receive them: fail the task now, without retries.
+                update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
+                move(id, to: .failed, now: now)
+                continue
+            }
             update(id) {
                 $0.attempt += 1
                 $0.started = now
                 $0.lease = Lease(worker: session.name, session: session.session, peer: peer)
             }
             move(id, to: .running, now: now)
-            let task = tasks[id]!
             workers.modify(peer) { _ = $0.leases.insert(id) }
             jobs.modify(task.jobID) { job in
                 if job.started == .zero { job.started = now }
-                job.attempts = max(job.attempts, task.attempt)
+                job.attempts = max(job.attempts, task.attempt + 1)
             }
-            specs.append(taskSpec(task, spec: jobs[task.jobID]!.spec))
+            if !batch.isEmpty && batchSize + size > Self.tasksFrameBudget {
+                outbox.append((peer, .tasks(Tasks(tasks: batch))))
+                batch = []
+                batchSize = 0
+            }
+            batch.append(taskSpec(tasks[id]!, job: job, inputs: inputs))
+            batchSize += size + 1024
+            leased += 1
         }
-        workers.modify(peer) { $0.credit -= selected.count }
-        outbox.append((peer, .tasks(Tasks(tasks: specs))))
+        workers.modify(peer) { $0.credit -= leased }
+        if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
     }
+
+    /// The octets of results one TASKS message carries at most, well inside the 64 MiB frame limit.
+    static let tasksFrameBudget = 32 << 20
 
     /// Tells a worker out of credit that there is work it could run, at most once per heartbeat interval,
     /// so that it moves credit here from shards that have none to give it.
@@ -633,14 +752,15 @@ public struct ShardCore: Sendable {
         outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max)))))))
     }
 
-    private func taskSpec(_ task: ShardTask, spec: JobSpec) -> TaskSpec {
+    private func taskSpec(_ task: ShardTask, job: ShardJob, inputs: [TaskInput]) -> TaskSpec {
+        let spec = job.spec
         let step = spec.steps[Int(task.step)]
         return TaskSpec(
             task: task.id, attempt: task.attempt, run: spec.run, job: spec.job, generation: spec.generation,
             product: spec.product, flow: spec.flow, step: task.step, steps: UInt16(spec.steps.count),
             stepName: step.name, partition: task.partition, partitions: step.partitions,
             key: step.keys.isEmpty ? "" : step.keys[Int(task.partition)], kind: step.kind, action: step.action,
-            type: spec.type, params: spec.params, timeout: spec.timeout, moment: spec.moment)
+            type: spec.type, params: spec.params, timeout: spec.timeout, moment: spec.moment, inputs: inputs)
     }
 
     /// Ends the turn: hands out work, then returns what to commit and, after the commit, what to send.
@@ -662,10 +782,13 @@ public struct ShardCore: Sendable {
         }
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
         turn.jobs = dirtyJobs.compactMap { jobs[$0] }
-        turn.tasks = dirtyTasks.compactMap { tasks[$0] }
+        turn.tasks = dirtyTasks.compactMap { tasks[$0] } + carriedRows
+        carriedRows = []
         for key in dirtyJobs { jobs[key]?.stored = true }
         for id in dirtyTasks { tasks[id]?.stored = true }
         turn.succeeded = succeededTasks
+        turn.pauses = pauseChanges
+        pauseChanges = [:]
         turn.messages = outbox
         for (peer, _) in outbox { workers[peer]?.lastSent = now }
         for key in dirtyJobs {
@@ -701,11 +824,13 @@ public struct ShardTurn: Sendable {
     public var beacon: Beacon?
     /// Messages for peers of the `work` ROUTER.
     public var messages: [(Peer, Message)] = []
+    /// Runs paused (true) or resumed (false).
+    public var pauses: [UInt64: Bool] = [:]
 
     public init() {}
 
     /// Whether the turn has rows to commit.
-    public var needsCommit: Bool { !jobs.isEmpty || !tasks.isEmpty || updates != nil }
+    public var needsCommit: Bool { !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty }
 }
 
 /// What a shard's store holds of its unfinished work, to resume from.
@@ -719,6 +844,8 @@ public struct ShardSnapshot: Sendable {
     /// The next IDs to assign.
     public var nextTaskID: UInt64
     public var nextJobID: Int64
+    /// Runs paused by an operator.
+    public var paused: Set<UInt64> = []
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1

@@ -177,6 +177,12 @@ public struct ShardJob: Equatable, Sendable {
     /// Whether the store has a row for it: the first write inserts one, with the spec, and later writes
     /// update only what changes.
     public var stored = false
+    /// The results of the previous step, in partition order: what the current step's tasks receive
+    /// (kept in memory; read back from the store after a restart).
+    public var previous: [TaskInput] = []
+    /// The results of the upstream jobs the spec names in `inputs`, by job: what the first step's tasks
+    /// receive.
+    public var upstream: [String: [TaskInput]] = [:]
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],
@@ -200,4 +206,51 @@ public struct ShardJob: Equatable, Sendable {
 
     /// The job's key.
     public var key: JobKey { spec.key }
+}
+
+/// A job of a run by name, whatever its generation: where a job's results are looked up.
+public struct RunJob: Hashable, Sendable {
+    public var run: UInt64
+    public var job: String
+
+    public init(run: UInt64, job: String) {
+        self.run = run
+        self.job = job
+    }
+}
+
+/// What an earlier generation of a job completed, for a submission with `resume`: the step it had
+/// reached, and the results of that step's partitions that succeeded and of the step before.
+public struct CarriedWork: Equatable, Sendable {
+    /// The first step that did not complete.
+    public var step: UInt16
+    /// Tasks of the steps before it.
+    public var completed: UInt32
+    /// The step's partitions that succeeded, with their results.
+    public var succeeded: [TaskInput]
+    /// The results of the step before, for the step's inputs.
+    public var previous: [TaskInput]
+
+    public init(step: UInt16, completed: UInt32, succeeded: [TaskInput], previous: [TaskInput]) {
+        self.step = step
+        self.completed = completed
+        self.succeeded = succeeded
+        self.previous = previous
+    }
+}
+
+/// What the store knows of the jobs of a SUBMIT that the shard no longer holds in memory.
+public struct SubmissionLookup: Sendable {
+    /// The last committed status of keys the shard held before.
+    public var finished: [JobKey: JobStatus]
+    /// The results of upstream jobs that new jobs name in `inputs`.
+    public var results: [RunJob: [TaskInput]]
+    /// What earlier generations completed, for new jobs submitted with `resume`.
+    public var carried: [JobKey: CarriedWork]
+
+    public init(finished: [JobKey: JobStatus] = [:], results: [RunJob: [TaskInput]] = [:], carried: [JobKey: CarriedWork] = [:]) {
+        self.finished = finished
+        self.results = results
+        self.carried = carried
+    }
 }

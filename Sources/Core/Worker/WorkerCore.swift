@@ -55,6 +55,17 @@ public struct WorkerCore: Sendable {
         public var demand: UInt32 = 0
         /// Whether a RECALL to this shard awaits its RECALLED.
         public var recalling = false
+        /// The largest result the shard accepts, in octets: WELCOME's `result-limit`, or
+        /// ``WorkerCore/defaultResultLimit`` until the first WELCOME.
+        public var resultLimit = WorkerCore.defaultResultLimit
+    }
+
+    /// The result limit assumed for a shard that has not said its own: 1 MiB, the shards' default.
+    public static let defaultResultLimit: UInt32 = 1 << 20
+
+    /// The largest result the shard of `link` accepts, in octets.
+    public func resultLimit(of link: Int) -> Int {
+        links.indices.contains(link) ? Int(links[link].resultLimit) : Int(Self.defaultResultLimit)
     }
 
     /// One attempt, named by the link it came from and its task and attempt number. Task IDs are
@@ -113,7 +124,6 @@ public struct WorkerCore: Sendable {
 
     // MARK: - Connections
 
-    /// Registers with every shard: the first thing a worker does.
     /// Registers with every shard, splitting the slots between them: the first thing a worker does.
     public mutating func start(now: Timestamp) {
         let count = links.count
@@ -180,6 +190,7 @@ public struct WorkerCore: Sendable {
             links[index].liveness = Int64(max(welcome.liveness, 1))
             links[index].backoff = Int64(welcome.heartbeat)
             links[index].epoch = welcome.epoch
+            links[index].resultLimit = welcome.resultLimit
             // Results the shard has not confirmed are sent again: it may have restarted without them.
             let again = unreceipted.values.filter { $0.link == index }.map(\.result)
             if !again.isEmpty { outgoingResults[index, default: []] += again }
@@ -248,7 +259,8 @@ public struct WorkerCore: Sendable {
     // MARK: - Attempts
 
     /// Records the end of an attempt the runtime ran. An attempt stopped for its timeout or a CANCEL is
-    /// reported with that outcome, whatever the process did on its way out.
+    /// reported with that outcome, whatever the process did on its way out, and without a result. A
+    /// successful attempt whose result is over its shard's limit fails here, so the result is never sent.
     public mutating func attemptEnded(
         _ id: Attempt, outcome: Outcome, exitCode: Int32, output: String, log: String, error: String, data: [UInt8],
         now: Timestamp
@@ -257,9 +269,16 @@ public struct WorkerCore: Sendable {
         let ref = id.ref
         var outcome = outcome
         var error = error
+        var data = data
+        let limit = resultLimit(of: attempt.link)
         if let stopping = attempt.stopping {
             outcome = stopping.outcome
             error = stopping.reason
+            data = []
+        } else if outcome == .succeeded && data.count > limit {
+            outcome = .failed
+            error = "its result is \(data.count) octets, over the shard's limit of \(limit)"
+            data = []
         }
         let result = TaskResult(
             task: ref.task, attempt: ref.attempt, outcome: outcome, exitCode: exitCode, started: attempt.started.wire,

@@ -110,6 +110,11 @@ public enum ManagementService {
             }
             for message in turn.toScheduler { _ = try scheduler.send(message.encoded(), dontWait: true) }
             for (peer, message) in turn.replies { ShardService.send(api, peer, message) }
+            for query in turn.histories {
+                let entries = try store.history(run: query.run, product: query.product, limit: query.limit)
+                let body = JSON.object([("actions", .array(entries.map(\.json)))])
+                ShardService.send(api, query.peer, .apiReply(APIReply(request: query.request, status: .ok, body: body.rendered())))
+            }
             statistics.report(now: now, log: log)
         }
         log.info("stopped", ["malformed": String(malformed.count)])

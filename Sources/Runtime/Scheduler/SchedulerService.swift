@@ -92,6 +92,12 @@ public enum SchedulerService {
                     let peer = Peer(frames[0])
                     switch message {
                     case .operationRequest(let request):
+                        // An action on a run that has left memory takes it back from the store first.
+                        if request.action != .start && request.run != 0 && !core.holds(run: request.run),
+                            let run = try store.run(request.run)
+                        {
+                            core.adopt(run)
+                        }
                         core.operationReceived(request, from: peer, now: now)
                     case .runQuery(let query):
                         let detail = try core.detail(of: query.run, request: query.request) ?? storedDetail(query, store: store)

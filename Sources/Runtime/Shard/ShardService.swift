@@ -74,8 +74,8 @@ public enum ShardService {
                         continue
                     }
                     let unknown = jobs.jobs.map(\.key).filter { !core.knows($0) }
-                    let finished = try store.statuses(of: unknown, now: now)
-                    core.submitted(jobs.jobs, finished: finished, now: now)
+                    let lookup = try store.lookup(for: jobs.jobs, unknown: unknown, now: now)
+                    core.submitted(jobs.jobs, lookup: lookup, now: now)
                 }
             }
             if poller.ready(workIndex).contains(.readable) {

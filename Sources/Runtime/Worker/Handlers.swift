@@ -19,6 +19,33 @@ public struct TaskContext: Sendable {
     public var params: [String: String] { task.params }
     /// The run's job entry moment: the view of data every task of the run works against.
     public var moment: UInt64 { task.moment }
+    /// The step's index, from 0.
+    public var step: UInt16 { task.step }
+    /// The number of steps in the job.
+    public var steps: UInt16 { task.steps }
+    /// The step's name (the job's name for a job without declared steps).
+    public var stepName: String { task.stepName }
+    /// The partition's index, from 0.
+    public var partition: UInt32 { task.partition }
+    /// The number of partitions in the step (1 for a step without partitions).
+    public var partitions: UInt32 { task.partitions }
+    /// The partition's key; empty when the step's partitions are only counted.
+    public var key: String { task.key }
+    /// The results the task receives, in the order the shard gave them: the previous step's partitions
+    /// of this job (for a step after the first), or, in the first step, the last step's partitions of
+    /// the upstream jobs this job names in its `inputs`. Empty when there are none.
+    public var inputs: [TaskInput] { task.inputs }
+
+    /// The result partition `partition` of `job` committed, if the task received it. Within one task a
+    /// job's results come from one step only, so the job and partition name one input.
+    public func input(job: String, partition: UInt32 = 0) -> [UInt8]? {
+        task.inputs.first { $0.job == job && $0.partition == partition }?.data
+    }
+
+    /// The result the partition of `job` keyed `key` committed, if the task received it.
+    public func input(job: String, key: String) -> [UInt8]? {
+        task.inputs.first { $0.job == job && $0.key == key }?.data
+    }
     /// When the worker took the task from its shard, in microseconds since the Unix epoch.
     public let handed: UInt64
 
@@ -31,7 +58,8 @@ public struct TaskContext: Sendable {
 }
 
 /// A Swift function a worker runs for jobs that name it with `"handler"`. It returns the attempt's
-/// result (at most the shard's result limit; empty is fine) or throws to fail the attempt.
+/// result (empty is fine) or throws to fail the attempt. A result over the shard's result limit fails
+/// the attempt at the worker, and is not sent.
 public typealias Handler = @Sendable (TaskContext) throws -> [UInt8]
 
 /// The handlers a worker offers, by name. Build it before starting the worker:

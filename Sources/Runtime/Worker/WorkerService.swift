@@ -10,7 +10,8 @@ public struct WorkerSettings: Sendable {
     public var configuration: WorkerConfiguration
     /// Each shard's `work` endpoint, one link each.
     public var shards: [String]
-    /// Where attempts' output goes: `<logs>/<run>/<job>.<attempt>.log`.
+    /// Where attempts' output goes: `<logs>/<run>/<job>.<attempt>.log`, with each command attempt's
+    /// scratch folder (its result file and inputs) beside its log while it runs.
     public var logs: String
     /// The handlers this worker offers.
     public var handlers: Handlers
@@ -85,7 +86,8 @@ public enum WorkerService {
                     _ = try dealers[link].send(message.encoded(), dontWait: true)
                 case .start(let id, let spec):
                     attempts[id] = start(
-                        id, spec, settings: settings, environment: baseEnvironment, endings: endings, doorbell: control.doorbell,
+                        id, spec, settings: settings, environment: baseEnvironment,
+                        resultLimit: core.resultLimit(of: id.link), endings: endings, doorbell: control.doorbell,
                         folders: &folders)
                 case .signal(let id, let signal):
                     if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
@@ -133,7 +135,10 @@ public enum WorkerService {
                 let kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
                 let output = kept ? CommandRunner.tail(of: attempt.log) : ""
                 var error = ending.error
-                if ending.outcome == .failed, let last = output.split(separator: "\n").last(where: { !$0.allSatisfy(\.isWhitespace) }) {
+                // A command that failed by its exit status or a signal tells why in its last line.
+                if ending.outcome == .failed, ending.exitCode != 0,
+                    let last = output.split(separator: "\n").last(where: { !$0.allSatisfy(\.isWhitespace) })
+                {
                     error += ": " + last.prefix(200)
                 }
                 core.attemptEnded(
@@ -165,9 +170,10 @@ public enum WorkerService {
     }
 
     /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.
+    /// `resultLimit` is the largest result the task's shard accepts, in octets.
     static func start(
-        _ id: WorkerCore.Attempt, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String], endings: Endings,
-        doorbell: Doorbell, folders: inout LogFolders
+        _ id: WorkerCore.Attempt, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
+        resultLimit: Int, endings: Endings, doorbell: Doorbell, folders: inout LogFolders
     ) -> Attempt {
         let path = logPath(spec, root: settings.logs)
         let report: @Sendable (Ending) -> Void = { ending in
@@ -182,17 +188,21 @@ public enum WorkerService {
                 report(Ending(id: id, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
                 return Attempt(spec: spec, log: path)
             }
+            let folder = AttemptFolder(log: path)
             let pid: pid_t
             do {
-                pid = try CommandRunner.spawn(command: spec.action, environment: environment.merging(variables(of: spec)) { _, new in new }, output: path)
+                try folder.prepare(inputs: spec.inputs)
+                var variables = environment.merging(variables(of: spec, worker: settings.configuration.name, folder: folder)) { _, new in new }
+                // Set only for a task with inputs, even if the worker itself was started with it.
+                if spec.inputs.isEmpty { variables["BATON_INPUTS"] = nil }
+                pid = try CommandRunner.spawn(command: spec.action, environment: variables, output: path)
             } catch {
+                folder.remove()
                 report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 return Attempt(spec: spec, log: path)
             }
             Thread.detachNewThread {
-                let status = CommandRunner.wait(pid)
-                let error = status == 0 ? "" : status > 0 ? "exit status \(status)" : "killed by signal \(-status)"
-                report(Ending(id: id, outcome: status == 0 ? .succeeded : .failed, exitCode: status, error: error, data: []))
+                report(ending(id, status: CommandRunner.wait(pid), folder: folder, resultLimit: resultLimit))
             }
             return Attempt(spec: spec, log: path, pid: pid)
         case .handler:
@@ -216,6 +226,23 @@ public enum WorkerService {
         }
     }
 
+    /// How a command attempt ended, given its exit status (minus the signal that ended it): after status 0,
+    /// with the result it wrote, or failed if that result cannot be read or is over `resultLimit` octets.
+    /// The attempt's folder is removed either way.
+    static func ending(_ id: WorkerCore.Attempt, status: Int32, folder: AttemptFolder, resultLimit: Int) -> Ending {
+        defer { folder.remove() }
+        guard status == 0 else {
+            let error = status > 0 ? "exit status \(status)" : "killed by signal \(-status)"
+            return Ending(id: id, outcome: .failed, exitCode: status, error: error, data: [])
+        }
+        do {
+            let data = try folder.readResult(limit: resultLimit)
+            return Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data)
+        } catch {
+            return Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: [])
+        }
+    }
+
     /// The runs' log folders this worker has made, so that each is made once.
     struct LogFolders {
         let root: String
@@ -234,15 +261,16 @@ public enum WorkerService {
     }
 
     /// `<root>/<run>/<job>.<attempt>.log`, with `.<step>-<partition>` before the attempt for jobs of
-    /// several steps or partitions.
+    /// several steps or partitions. A command attempt's scratch folder is beside it, `.d` for `.log`.
     static func logPath(_ spec: TaskSpec, root: String) -> String {
         let part = spec.steps > 1 || spec.partitions > 1 ? ".\(spec.step)-\(spec.partition)" : ""
         return "\(root)/\(spec.run)/\(spec.job)\(part).\(spec.attempt).log"
     }
 
     /// The environment a command gets on top of the worker's: `docs/flows.md`, "What a command sees".
-    static func variables(of spec: TaskSpec) -> [String: String] {
+    static func variables(of spec: TaskSpec, worker: String, folder: AttemptFolder) -> [String: String] {
         var variables = [
+            "BATON_WORKER": worker,
             "BATON_RUN": String(spec.run), "BATON_PRODUCT": spec.product, "BATON_FLOW": spec.flow, "BATON_JOB": spec.job,
             "BATON_ATTEMPT": String(spec.attempt), "BATON_TASK": String(spec.task), "BATON_ENTRY_MOMENT": String(spec.moment),
             "BATON_STEP": String(spec.step), "BATON_STEPS": String(spec.steps), "BATON_STEP_NAME": spec.stepName,
@@ -250,6 +278,7 @@ public enum WorkerService {
             "BATON_PARTITION_KEY": spec.key,
         ]
         for (name, value) in spec.params { variables["BATON_PARAM_\(name)"] = value }
+        variables.merge(folder.variables(hasInputs: !spec.inputs.isEmpty)) { _, new in new }
         return variables
     }
 

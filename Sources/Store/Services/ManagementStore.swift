@@ -46,6 +46,26 @@ public final class ManagementStore {
                 CREATE INDEX operations_pending ON operations (answered) WHERE answered = 0;
                 CREATE TABLE positions (publisher TEXT PRIMARY KEY, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL);
                 """),
+        Migration(
+            version: 2, name: "audit log",
+            sql: """
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL UNIQUE,
+                    time INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    run INTEGER NOT NULL,
+                    product TEXT NOT NULL,
+                    job TEXT NOT NULL,
+                    options TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    detail TEXT NOT NULL,
+                    answered INTEGER NOT NULL
+                );
+                CREATE INDEX audit_by_run ON audit (run, id);
+                CREATE INDEX audit_by_product ON audit (product, id);
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = .normal) throws {
@@ -53,7 +73,7 @@ public final class ManagementStore {
     }
 
     /// Reads back everything management keeps in memory.
-    public func open(finishedRuns: Int = 1000) throws -> ManagementSnapshot {
+    public func open(finishedRuns: Int = 1000, audit: Int = 100_000) throws -> ManagementSnapshot {
         var snapshot = ManagementSnapshot()
         let products = try database.prepare("SELECT name, shard, created FROM products")
         while try products.step() {
@@ -106,7 +126,33 @@ public final class ManagementStore {
             snapshot.position = StreamPosition(publisher: "flow", epoch: UInt32(position.int64(0)), sequence: UInt64(position.int64(1)))
         }
         position.reset()
+        let recent = try database.prepare("SELECT \(Self.auditColumns) FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id")
+        recent.bind(1, audit)
+        while try recent.step() { snapshot.audit.append(Self.entry(recent)) }
+        recent.reset()
         return snapshot
+    }
+
+    static let auditColumns = "id, key, time, actor, action, run, product, job, options, status, detail, answered"
+
+    static func entry(_ row: Statement) -> AuditEntry {
+        AuditEntry(
+            id: UInt64(bitPattern: row.int64(0)), key: row.text(1), time: Timestamp(milliseconds: row.int64(2)), actor: row.text(3),
+            method: row.text(4), run: UInt64(bitPattern: row.int64(5)), product: row.text(6), job: row.text(7), options: row.text(8),
+            status: UInt16(clamping: row.int64(9)), detail: row.text(10), answered: Timestamp(milliseconds: row.int64(11)))
+    }
+
+    /// The audit log of a run (or, for run 0, of a product), oldest first, at most `limit` entries (the newest).
+    public func history(run: UInt64, product: String, limit: Int) throws -> [AuditEntry] {
+        let filter = run != 0 ? "run = ?" : "product = ?"
+        let statement = try database.prepare(
+            "SELECT \(Self.auditColumns) FROM (SELECT * FROM audit WHERE \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id")
+        if run != 0 { statement.bind(1, Int64(bitPattern: run)) } else { statement.bind(1, product) }
+        statement.bind(2, max(limit, 0))
+        defer { statement.reset() }
+        var entries: [AuditEntry] = []
+        while try statement.step() { entries.append(Self.entry(statement)) }
+        return entries
     }
 
     /// Commits a turn.
@@ -168,6 +214,28 @@ public final class ManagementStore {
                 let statement = try database.prepare("UPDATE operations SET answered = 1 WHERE request = ?")
                 statement.bind(1, Int64(bitPattern: request))
                 try statement.run()
+            }
+            if !turn.audit.isEmpty || !turn.auditAnswers.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT INTO audit (\(Self.auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, answered = excluded.answered
+                    """)
+                for entry in turn.audit + turn.auditAnswers {
+                    statement.bind(1, Int64(bitPattern: entry.id))
+                    statement.bind(2, entry.key)
+                    statement.bind(3, entry.time.milliseconds)
+                    statement.bind(4, entry.actor)
+                    statement.bind(5, entry.method)
+                    statement.bind(6, Int64(bitPattern: entry.run))
+                    statement.bind(7, entry.product)
+                    statement.bind(8, entry.job)
+                    statement.bind(9, entry.options)
+                    statement.bind(10, Int64(entry.status))
+                    statement.bind(11, entry.detail)
+                    statement.bind(12, entry.answered.milliseconds)
+                    try statement.run()
+                }
             }
             if let counters = turn.counters {
                 try database.setMeta("last_run", Int64(bitPattern: counters.lastRun))

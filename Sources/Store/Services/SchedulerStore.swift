@@ -64,6 +64,15 @@ public final class SchedulerStore {
                 CREATE TABLE positions (publisher TEXT PRIMARY KEY, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL);
                 CREATE TABLE answers (request INTEGER PRIMARY KEY, status INTEGER NOT NULL, detail TEXT NOT NULL);
                 """ + EventLog.schema),
+        Migration(
+            version: 2, name: "operator actions",
+            sql: """
+                ALTER TABLE runs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runs ADD COLUMN stopping INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN resume INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE holds (product TEXT PRIMARY KEY) WITHOUT ROWID;
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = .normal) throws {
@@ -101,6 +110,9 @@ public final class SchedulerStore {
         }
         controls.reset()
         snapshot.lastControl = UInt64(try database.meta("last_control") ?? 0)
+        let holds = try database.prepare("SELECT product FROM holds")
+        while try holds.step() { snapshot.heldProducts.insert(holds.text(0)) }
+        holds.reset()
         snapshot.sequence = try log.newest()
         _ = shards
         return (epoch, snapshot)
@@ -110,7 +122,8 @@ public final class SchedulerStore {
     public func run(_ id: UInt64) throws -> ScheduledRun? {
         let statement = try database.prepare(
             """
-            SELECT r.product, r.flow, r.version, r.shard, r.moment, r.params, d.definition, r.state, r.started, r.finished, r.detail
+            SELECT r.product, r.flow, r.version, r.shard, r.moment, r.params, d.definition, r.state, r.started, r.finished, r.detail,
+                   r.paused, r.held, r.stopping
             FROM runs r JOIN definitions d ON d.product = r.product AND d.flow = r.flow AND d.version = r.version WHERE r.id = ?
             """)
         statement.bind(1, Int64(bitPattern: id))
@@ -139,7 +152,7 @@ public final class SchedulerStore {
         let rows = try database.prepare(
             """
             SELECT idx, generation, state, attempts, pending, running, succeeded, failed, step, steps, started, finished,
-                   time, output, detail FROM jobs WHERE run = ?
+                   time, output, detail, resume FROM jobs WHERE run = ?
             """)
         rows.bind(1, Int64(bitPattern: id))
         defer { rows.reset() }
@@ -147,7 +160,7 @@ public final class SchedulerStore {
             let index = rows.int(0)
             guard jobs.indices.contains(index) else { continue }
             let state = JobState(rawValue: UInt8(rows.int(2))) ?? .submitted
-            var job = ScheduledJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)))
+            var job = ScheduledJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)), resume: rows.bool(15))
             job.accepted = !state.isActive
             if state != .waiting && state != .submitted && state != .skipped {
                 job.status = JobStatus(
@@ -161,12 +174,16 @@ public final class SchedulerStore {
             }
             jobs[index] = job
         }
-        return ScheduledRun(
+        var run = ScheduledRun(
             id: id, product: product, flow: flow, version: version, shard: UInt32(statement.int(3)),
             moment: UInt64(bitPattern: statement.int64(4)), params: params, definition: definition, graph: graph, jobs: jobs,
             state: RunState(rawValue: UInt8(statement.int(7))) ?? .running,
             started: Timestamp(milliseconds: statement.int64(8)), finished: Timestamp(milliseconds: statement.int64(9)),
             detail: statement.text(10))
+        run.paused = statement.bool(11)
+        run.held = statement.bool(12)
+        run.stopping = statement.bool(13)
+        return run
     }
 
     static func params(_ text: String) -> [String: String] {
@@ -184,13 +201,14 @@ public final class SchedulerStore {
                 // change its state.
                 let insert = try database.prepare(
                     """
-                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail, held)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let define = try database.prepare(
                     "INSERT OR IGNORE INTO definitions (product, flow, version, definition) VALUES (?, ?, ?, ?)")
                 let defined = try database.prepare("SELECT 1 FROM definitions WHERE product = ? AND flow = ? AND version = ?")
-                let update = try database.prepare("UPDATE runs SET state = ?, finished = ?, detail = ? WHERE id = ?")
+                let update = try database.prepare(
+                    "UPDATE runs SET state = ?, finished = ?, detail = ?, moment = ?, paused = ?, held = ?, stopping = ? WHERE id = ?")
                 for run in turn.runs {
                     if turn.newRuns.contains(run.id) {
                         // A flow version's definition is stored once, for all its runs.
@@ -217,12 +235,17 @@ public final class SchedulerStore {
                         insert.bind(9, run.started.milliseconds)
                         insert.bind(10, run.finished.milliseconds)
                         insert.bind(11, run.detail)
+                        insert.bind(12, run.held)
                         try insert.run()
                     } else {
                         update.bind(1, Int64(run.state.rawValue))
                         update.bind(2, run.finished.milliseconds)
                         update.bind(3, run.detail)
-                        update.bind(4, Int64(bitPattern: run.id))
+                        update.bind(4, Int64(bitPattern: run.moment))
+                        update.bind(5, run.paused)
+                        update.bind(6, run.held)
+                        update.bind(7, run.stopping)
+                        update.bind(8, Int64(bitPattern: run.id))
                         try update.run()
                     }
                 }
@@ -231,14 +254,15 @@ public final class SchedulerStore {
                 let statement = try database.prepare(
                     """
                     INSERT INTO jobs (run, idx, name, generation, state, attempts, pending, running, succeeded,
-                        failed, step, steps, started, finished, time, output, detail, releases, successes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        failed, step, steps, started, finished, time, output, detail, releases, successes, resume)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (run, idx) DO UPDATE SET generation = excluded.generation, state = excluded.state,
                         attempts = excluded.attempts, pending = excluded.pending, running = excluded.running,
                         succeeded = excluded.succeeded, failed = excluded.failed, step = excluded.step,
                         steps = excluded.steps, started = excluded.started, finished = excluded.finished,
                         time = excluded.time, output = excluded.output, detail = excluded.detail,
-                        releases = releases + excluded.releases, successes = successes + excluded.successes
+                        releases = releases + excluded.releases, successes = successes + excluded.successes,
+                        resume = excluded.resume
                     """)
                 for row in turn.jobs {
                     let status = row.job.status
@@ -261,6 +285,7 @@ public final class SchedulerStore {
                     statement.bind(17, row.job.detail.isEmpty ? (status?.detail ?? "") : row.job.detail)
                     statement.bind(18, row.released ? 1 : 0)
                     statement.bind(19, row.succeeded ? 1 : 0)
+                    statement.bind(20, row.job.resume)
                     try statement.run()
                 }
             }
@@ -297,6 +322,15 @@ public final class SchedulerStore {
                 let statement = try database.prepare("UPDATE controls SET answered = 1 WHERE request = ?")
                 statement.bind(1, Int64(bitPattern: request))
                 try statement.run()
+            }
+            if !turn.holds.isEmpty {
+                let hold = try database.prepare("INSERT OR IGNORE INTO holds (product) VALUES (?)")
+                let release = try database.prepare("DELETE FROM holds WHERE product = ?")
+                for (product, held) in turn.holds {
+                    let statement = held ? hold : release
+                    statement.bind(1, product)
+                    try statement.run()
+                }
             }
             if !turn.controls.isEmpty { try database.setMeta("last_control", Int64(bitPattern: turn.lastControl)) }
             guard let updates = turn.updates else { return nil }

@@ -63,6 +63,7 @@ public final class ShardStore {
                 );
                 CREATE INDEX tasks_by_job ON tasks (job_id, step, partition);
                 """ + EventLog.schema),
+        Migration(version: 2, name: "paused runs", sql: "CREATE TABLE paused (run INTEGER PRIMARY KEY);"),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -110,6 +111,22 @@ public final class ShardStore {
                 output: tasks.text(15), log: tasks.text(16), error: tasks.text(17), data: tasks.blob(18))
             task.stored = true
             snapshot.tasks.append(task)
+        }
+        let paused = try database.prepare("SELECT run FROM paused")
+        while try paused.step() { snapshot.paused.insert(UInt64(bitPattern: paused.int64(0))) }
+        paused.reset()
+        // What each open job's current tasks receive: the previous step's results, or the upstream jobs'.
+        var upstream: [RunJob: [TaskInput]] = [:]
+        for index in snapshot.jobs.indices {
+            let job = snapshot.jobs[index]
+            if job.step > 0 {
+                snapshot.jobs[index].previous = try succeeded(jobID: job.id, step: job.step - 1, spec: job.spec)
+            }
+            for name in job.spec.inputs {
+                let key = RunJob(run: job.spec.run, job: name)
+                if upstream[key] == nil { upstream[key] = try results(of: key) }
+                snapshot.jobs[index].upstream[name] = upstream[key]
+            }
         }
         snapshot.sequence = try log.newest()
         snapshot.nextTaskID = UInt64(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"))
@@ -224,11 +241,97 @@ public final class ShardStore {
                     try statement.run()
                 }
             }
+            if !turn.pauses.isEmpty {
+                let pause = try database.prepare("INSERT OR IGNORE INTO paused (run) VALUES (?)")
+                let resume = try database.prepare("DELETE FROM paused WHERE run = ?")
+                for (run, paused) in turn.pauses {
+                    let statement = paused ? pause : resume
+                    statement.bind(1, Int64(bitPattern: run))
+                    try statement.run()
+                }
+            }
             guard let updates = turn.updates else { return nil }
             let frame = Message.jobUpdates(updates).encoded()
             try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
             return frame
         }
+    }
+
+    /// What the store knows of the jobs of a SUBMIT beyond what the shard holds in memory: the status of
+    /// `unknown` keys it already has, the results of the upstream jobs that new jobs name in `inputs`, and
+    /// what earlier generations of jobs submitted with `resume` completed.
+    public func lookup(for specs: [JobSpec], unknown: [JobKey], now: Timestamp) throws -> SubmissionLookup {
+        var lookup = SubmissionLookup(finished: try statuses(of: unknown, now: now))
+        let unknownSet = Set(unknown)
+        for spec in specs where unknownSet.contains(spec.key) && lookup.finished[spec.key] == nil {
+            for name in spec.inputs {
+                let upstream = RunJob(run: spec.run, job: name)
+                if lookup.results[upstream] == nil { lookup.results[upstream] = try results(of: upstream) }
+            }
+            if spec.resume == 1 && spec.generation > 0, let carried = try carriedWork(before: spec) {
+                lookup.carried[spec.key] = carried
+            }
+        }
+        return lookup
+    }
+
+    /// The results of the last step of the newest generation of a job that succeeded, in partition order;
+    /// empty when none did.
+    public func results(of job: RunJob) throws -> [TaskInput] {
+        let statement = try database.prepare(
+            "SELECT id, step, spec FROM jobs WHERE run = ? AND job = ? AND state = 6 ORDER BY generation DESC LIMIT 1")
+        statement.bind(1, Int64(bitPattern: job.run))
+        statement.bind(2, job.job)
+        defer { statement.reset() }
+        guard try statement.step() else { return [] }
+        let spec = try Self.decode(statement.blob(2))
+        return try succeeded(jobID: statement.int64(0), step: UInt16(statement.int(1)), spec: spec)
+    }
+
+    /// What the newest earlier generation of a resumed job completed: the step it reached, the succeeded
+    /// partitions of that step, and the results of the step before.
+    func carriedWork(before spec: JobSpec) throws -> CarriedWork? {
+        let statement = try database.prepare(
+            "SELECT id, step, completed, state, spec FROM jobs WHERE run = ? AND job = ? AND generation < ? ORDER BY generation DESC LIMIT 1")
+        statement.bind(1, Int64(bitPattern: spec.run))
+        statement.bind(2, spec.job)
+        statement.bind(3, Int64(spec.generation))
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        let id = statement.int64(0)
+        var step = UInt16(statement.int(1))
+        var completed = UInt32(statement.int(2))
+        let earlier = try Self.decode(statement.blob(4))
+        // Carried work is only meaningful when the steps are the same ones.
+        guard earlier.steps == spec.steps else { return nil }
+        var succeeded = try self.succeeded(jobID: id, step: step, spec: earlier)
+        var previous = step > 0 ? try self.succeeded(jobID: id, step: step - 1, spec: earlier) : []
+        // A step whose partitions all succeeded is complete: the rerun starts at the next one.
+        if succeeded.count == Int(earlier.steps[Int(step)].partitions) && Int(step) + 1 < earlier.steps.count {
+            completed += UInt32(succeeded.count)
+            step += 1
+            previous = succeeded
+            succeeded = []
+        }
+        return CarriedWork(step: step, completed: completed, succeeded: succeeded, previous: previous)
+    }
+
+    /// The succeeded tasks of one step of a job, with their results, in partition order.
+    func succeeded(jobID: Int64, step: UInt16, spec: JobSpec) throws -> [TaskInput] {
+        let statement = try database.prepare(
+            "SELECT partition, data FROM tasks WHERE job_id = ? AND step = ? AND state = 4 ORDER BY partition")
+        statement.bind(1, jobID)
+        statement.bind(2, Int64(step))
+        defer { statement.reset() }
+        let keys = Int(step) < spec.steps.count ? spec.steps[Int(step)].keys : []
+        var results: [TaskInput] = []
+        while try statement.step() {
+            let partition = UInt32(statement.int(0))
+            if results.last?.partition == partition { continue }
+            let key = Int(partition) < keys.count ? keys[Int(partition)] : ""
+            results.append(TaskInput(job: spec.job, step: step, partition: partition, key: key, data: statement.blob(1)))
+        }
+        return results
     }
 
     /// The last committed status of jobs the shard no longer holds in memory, for repeated submissions.

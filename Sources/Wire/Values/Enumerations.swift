@@ -101,6 +101,10 @@ public enum OperationAction: UInt8, Sendable, CaseIterable {
     case rerunJob = 6
     /// Mark a job succeeded without running it, releasing its successors.
     case markSucceeded = 7
+    /// Hold a product (`product`; `run` is 0): its open runs, and runs started while it is held, are paused.
+    case hold = 8
+    /// Release a held product: its runs held with it go on.
+    case release = 9
 }
 
 /// An action on queued and running work in a shard, carried by CONTROL.

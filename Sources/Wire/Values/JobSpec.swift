@@ -31,13 +31,15 @@ public struct JobSpec: WireValue {
     public var params: [String: String]
     /// 1: keep the tasks that succeeded in earlier generations and run only the rest; 0: run all.
     public var resume: UInt8
+    /// Upstream jobs of the run whose results the first step's tasks receive.
+    public var inputs: [String]
     /// The job's steps in order; a job without declared steps has one.
     public var steps: [StepSpec]
 
     public init(
         run: UInt64, job: String, generation: UInt32 = 0, product: String, flow: String, moment: UInt64,
         priority: Int16 = 0, type: String, tags: [String] = [], retries: UInt16 = 0, backoff: UInt32 = 1000,
-        timeout: UInt32 = 0, params: [String: String] = [:], resume: UInt8 = 0, steps: [StepSpec]
+        timeout: UInt32 = 0, params: [String: String] = [:], resume: UInt8 = 0, inputs: [String] = [], steps: [StepSpec]
     ) {
         self.run = run
         self.job = job
@@ -53,10 +55,11 @@ public struct JobSpec: WireValue {
         self.timeout = timeout
         self.params = params
         self.resume = resume
+        self.inputs = inputs
         self.steps = steps
     }
 
-    public static let minimumSize = 8 + 1 + 4 + 1 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 4 + 4 + 1 + 4
+    public static let minimumSize = 8 + 1 + 4 + 1 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 4 + 4 + 1 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(run)
@@ -73,6 +76,7 @@ public struct JobSpec: WireValue {
         writer.number4(timeout)
         writer.hash(params)
         writer.number1(resume)
+        writer.strings(inputs)
         writer.values(steps)
     }
 
@@ -91,6 +95,7 @@ public struct JobSpec: WireValue {
         timeout = try reader.number4("timeout")
         params = try reader.hash("params")
         resume = try reader.number1("resume")
+        inputs = try reader.strings("inputs")
         steps = try reader.values("steps")
         if resume > 1 { throw .invalidValue(field: "resume", value: UInt64(resume)) }
         if steps.isEmpty { throw .invalidValue(field: "steps", value: 0) }

@@ -38,12 +38,15 @@ public struct TaskSpec: WireValue {
     public var timeout: UInt32
     /// The run's job entry moment: the change identifier every task of the run works against.
     public var moment: UInt64
+    /// The results the task receives: from the previous step of its job, or, in the first step, from
+    /// the upstream jobs the job names. At most 16 MiB of results in all.
+    public var inputs: [TaskInput]
 
     public init(
         task: UInt64, attempt: UInt16, run: UInt64, job: String, generation: UInt32 = 0, product: String,
         flow: String, step: UInt16 = 0, steps: UInt16 = 1, stepName: String, partition: UInt32 = 0,
         partitions: UInt32 = 1, key: String = "", kind: ActionKind, action: String, type: String,
-        params: [String: String] = [:], timeout: UInt32 = 0, moment: UInt64
+        params: [String: String] = [:], timeout: UInt32 = 0, moment: UInt64, inputs: [TaskInput] = []
     ) {
         self.task = task
         self.attempt = attempt
@@ -64,9 +67,10 @@ public struct TaskSpec: WireValue {
         self.params = params
         self.timeout = timeout
         self.moment = moment
+        self.inputs = inputs
     }
 
-    public static let minimumSize = 8 + 2 + 8 + 1 + 4 + 1 + 1 + 2 + 2 + 1 + 4 + 4 + 4 + 1 + 4 + 1 + 4 + 4 + 8
+    public static let minimumSize = 8 + 2 + 8 + 1 + 4 + 1 + 1 + 2 + 2 + 1 + 4 + 4 + 4 + 1 + 4 + 1 + 4 + 4 + 8 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(task)
@@ -88,6 +92,7 @@ public struct TaskSpec: WireValue {
         writer.hash(params)
         writer.number4(timeout)
         writer.number8(moment)
+        writer.values(inputs)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -110,5 +115,10 @@ public struct TaskSpec: WireValue {
         params = try reader.hash("params")
         timeout = try reader.number4("timeout")
         moment = try reader.number8("moment")
+        inputs = try reader.values("inputs")
+        if inputs.size > Self.inputLimit { throw .oversized(field: "inputs", length: inputs.size, limit: Self.inputLimit) }
     }
+
+    /// The most octets of results a task may receive: 16 MiB.
+    public static let inputLimit = Limits.chunk
 }

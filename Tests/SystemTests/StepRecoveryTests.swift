@@ -1,0 +1,74 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Store
+import Testing
+import Wire
+
+/// A job of three steps whose shard is killed with SIGKILL during the second: the restarted shard goes on
+/// at the second step, with the first step's results as they were committed, and never runs the first again.
+@Suite(.serialized) struct StepRecoveryTests {
+    @Test func aShardKilledDuringTheSecondStepResumesThereWithTheFirstStepsResults() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            guard case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) else {
+                Issue.record("the generated cluster file is invalid")
+                return
+            }
+            let client = try APIClient(endpoint: cluster.management.api)
+            let log = #"echo "$BATON_STEP_NAME $BATON_PARTITION $BATON_ENTRY_MOMENT" >> "$BATON_PARAM_trace""#
+            let flow = JSON.object([
+                ("product", .string("recovery")), ("flow", .string("three-steps")), ("params", .object([("trace", .string(""))])),
+                ("jobs", .array([.object([
+                    ("name", .string("etl")), ("retries", .number(2)), ("backoff", .string("50ms")),
+                    ("steps", .array([
+                        .object([("name", .string("extract")), ("partitions", .number(4)),
+                                 ("run", .string(log + #"; printf "e$BATON_PARTITION" > "$BATON_RESULT""#))]),
+                        // Long enough for the shard to be killed while these run.
+                        .object([("name", .string("transform")), ("partitions", .number(4)),
+                                 ("run", .string(log + #"; sleep 1.5; { cat "$BATON_INPUTS/etl.0.$BATON_PARTITION"; printf t; } > "$BATON_RESULT""#))]),
+                        .object([("name", .string("load")),
+                                 ("run", .string(log + #"; cut -f5 "$BATON_INPUTS/index" | while read f; do cat "$BATON_INPUTS/$f"; echo; done > "$BATON_PARAM_trace.load""#))]),
+                    ])),
+                ])])),
+            ]).rendered()
+            try client.apply([flow])
+            let trace = "\(folder)/trace"
+            let run = try client.start("recovery/three-steps", params: ["trace": trace])
+
+            // Kill the run's shard once the second step has started, and start it again.
+            let deadline = Date().addingTimeInterval(30)
+            func lines() -> [[String]] {
+                ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            }
+            while !lines().contains(where: { $0.first == "transform" }) && Date() < deadline { usleep(10_000) }
+            let shard = try #require(client.call("status", .object([("run", .number(run))])).body["run"]?["shard"]?.integer)
+            let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
+            let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(Glibc.kill(pid, SIGKILL) == 0)
+            usleep(300_000)
+            var (status, output) = try ChaosTests.baton(["up", "--config", config])
+            for _ in 0..<20 where status != 0 {
+                usleep(100_000)
+                (status, output) = try ChaosTests.baton(["up", "--config", config])
+            }
+            #expect(status == 0, "restarting the shard: \(output)")
+
+            let final = try client.waitForRun(run, limit: 60_000)
+            #expect(final["run"]?["state"]?.string == "succeeded", "\(final.rendered(pretty: true))")
+            let all = lines()
+            // The first step ran once per partition: the restart resumed at the second step.
+            #expect(all.filter { $0.first == "extract" }.map { $0[1] }.sorted() == ["0", "1", "2", "3"], "\(all)")
+            #expect(Set(all.filter { $0.first == "transform" }.map { $0[1] }) == ["0", "1", "2", "3"])
+            #expect(all.filter { $0.first == "load" }.count == 1)
+            #expect(Set(all.map { $0[2] }).count == 1, "every task saw the run's entry moment")
+            // The last step received every transform result, each built on its extract result.
+            #expect(try String(contentsOfFile: "\(trace).load", encoding: .utf8) == "e0t\ne1t\ne2t\ne3t\n")
+        }
+    }
+}
