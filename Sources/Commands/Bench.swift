@@ -15,6 +15,8 @@ public struct BenchOptions: Equatable, Sendable {
     /// Chains of `length` jobs in the latency part.
     public var chains = 20
     public var length = 50
+    /// Partitions of the one job of the partitioned part; 0 to skip it.
+    public var partitions = 100_000
     public var shards = 2
     public var workers = 2
     public var slots = 64
@@ -64,6 +66,11 @@ enum Bench {
             files.append(flowFile("bench\(shard)", "independent", (0..<perRun).map { job("j\($0)", after: nil, handler: "noop") }))
             files.append(flowFile("bench\(shard)", "chain", (0..<options.length).map { job("c\($0)", after: $0 == 0 ? nil : "c\($0 - 1)", handler: "stamp") }))
         }
+        if options.partitions > 0 {
+            files.append(flowFile("bench1", "partitioned", [
+                .object([("name", .string("split")), ("handler", .string("noop")), ("partitions", .number(options.partitions))]),
+            ]))
+        }
         _ = try client.call("apply", .object([("files", .array(files))]))
         let before = cpuSeconds(cluster)
         let independent = try startAll((0..<options.runs).map { "bench\($0 % options.shards + 1)/independent" }, client: client)
@@ -108,7 +115,25 @@ enum Bench {
         line("predecessor's success published → successor handed to a worker:", latencies.handedAfterPublished)
         line("predecessor ended at its worker  → successor handed to a worker:", latencies.handedAfterEnded)
         line("predecessor ended at its worker  → successor running:          ", latencies.ranAfterEnded)
+        if options.partitions > 0 { try partitioned(options, config: config, client: client, console: console) }
         return .success
+    }
+
+    /// One job of `partitions` no-op partitions: how long the shard takes to split it and hand out its
+    /// first task, and to run them all.
+    static func partitioned(_ options: BenchOptions, config: String, client: Client, console: any Console) throws(CommandFailure) {
+        _ = try Up.up(config: config, console: SilentConsole())
+        let run = try startAll(["bench1/partitioned"], client: client)
+        let ended = try waitAll(run, client: client)
+        let status = try client.call("status", .object([("run", .number(run[0]))]))
+        let job = status["jobs"]?.array?.first ?? .object([])
+        let started = ended[0]["started"]?.integer ?? 0
+        let firstTask = job["started"]?.integer ?? 0
+        let finished = job["finished"]?.integer ?? 0
+        let seconds = Double(max(finished - started, 1)) / 1000
+        console.out(
+            String(format: "one job of %d partitions: first task handed out %d ms after the run started; all %d done in %.2f s = %.0f partitions/s",
+                options.partitions, firstTask - started, job["tasks"]?["succeeded"]?.integer ?? 0, seconds, Double(options.partitions) / seconds))
     }
 
     /// The CPU time, user and system, each process of the cluster has used so far, in seconds, by name.

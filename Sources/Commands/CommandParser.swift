@@ -116,7 +116,7 @@ public enum CommandParser {
         case "bench":
             let arguments = try Arguments(
                 rest, command: name, flags: ["--help"],
-                options: ["--jobs", "--runs", "--chains", "--length", "--shards", "--workers", "--slots", "--durability", "--keep"])
+                options: ["--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep"])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             var options = BenchOptions()
@@ -124,6 +124,7 @@ public enum CommandParser {
             options.runs = try number(arguments, "--runs", in: 1...10_000, command: name) ?? options.runs
             options.chains = try number(arguments, "--chains", in: 1...10_000, command: name) ?? options.chains
             options.length = try number(arguments, "--length", in: 2...10_000, command: name) ?? options.length
+            options.partitions = try number(arguments, "--partitions", in: 0...1_000_000, command: name) ?? options.partitions
             options.shards = try number(arguments, "--shards", in: 1...64, command: name) ?? options.shards
             options.workers = try number(arguments, "--workers", in: 1...256, command: name) ?? options.workers
             options.slots = try number(arguments, "--slots", in: 1...1024, command: name) ?? options.slots

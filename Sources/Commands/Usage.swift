@@ -284,16 +284,18 @@ public enum Usage {
         "bench": Entry(
             summary: "measure throughput and flow-step latency",
             text: """
-                usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--shards N]
-                                   [--workers N] [--slots N] [--durability off|normal|full] [--keep DIR]
+                usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--partitions N]
+                                   [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
+                                   [--keep DIR]
 
                 Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
                 runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
                 stamp jobs (default 20 chains of 50, all at once), and prints jobs per second end
                 to end and the flow-step latency's percentiles: from the predecessor's success
                 published (after its commit) to the successor handed to a worker, and from the
-                predecessor's end at its worker. Use a release build (make bench). The figures
-                and what they mean: docs/benchmarks.md.
+                predecessor's end at its worker. Then one job of 100000 no-op partitions (--partitions
+                N; 0 skips it): how soon its first task is handed out, and partitions per second.
+                Use a release build (make bench). The figures and what they mean: docs/benchmarks.md.
 
                 Options:
                   --shards N      shards (default 2), one product bound to each

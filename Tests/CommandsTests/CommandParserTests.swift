@@ -89,4 +89,27 @@ import Testing
         #expect(try parse("flows") == .flows(json: false, target: Target()))
         #expect(try parse("demo") == .demo(file: "examples/payments-end-of-day.json", data: ".baton-demo"))
     }
+
+    @Test func operatorActionsNameTheirRunJobOrProduct() throws {
+        let target = Target(api: nil, config: nil, data: ".baton")
+        func parse(_ line: String) throws(UsageError) -> Command {
+            try CommandParser.parse(line.split(separator: " ").map(String.init), environment: ["USER": "alice"])
+        }
+        #expect(try parse("stop 42") == .act(OperatorAction(method: "stop", run: 42, actor: "alice"), target: target))
+        var rerun = OperatorAction(method: "rerun-job", run: 42, job: "load", actor: "bob")
+        rerun.downstream = true
+        rerun.fresh = true
+        rerun.request = "t-1"
+        #expect(try parse("rerun 42 load --downstream --fresh --actor bob --request t-1") == .act(rerun, target: target))
+        #expect(try parse("rerun 42") == .act(OperatorAction(method: "rerun", run: 42, actor: "alice"), target: target))
+        #expect(try parse("hold payments") == .act(OperatorAction(method: "hold", product: "payments", actor: "alice"), target: target))
+        #expect(try parse("mark-succeeded 7 check") == .act(OperatorAction(method: "mark-succeeded", run: 7, job: "check", actor: "alice"), target: target))
+        #expect(try parse("history 7") == .history(run: 7, product: nil, json: false, target: target))
+        #expect(try parse("history --product payments") == .history(run: nil, product: "payments", json: false, target: target))
+        #expect(throws: UsageError("--downstream needs a JOB to rerun", command: "rerun")) { try parse("rerun 42 --downstream") }
+        #expect(throws: UsageError("give RUN JOB", command: "mark-succeeded")) { try parse("mark-succeeded 42") }
+        #expect(throws: UsageError("\"x\" is not a run ID", command: "stop")) { try parse("stop x") }
+        #expect(throws: UsageError("unknown option --fresh", command: "stop")) { try parse("stop 4 --fresh") }
+        #expect(throws: UsageError("give one RUN, or --product PRODUCT", command: "history")) { try parse("history") }
+    }
 }
