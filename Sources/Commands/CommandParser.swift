@@ -140,7 +140,7 @@ public enum CommandParser {
             let flags: Set<String> = name == "rerun" ? ["--help", "--json", "--downstream", "--fresh"] : ["--help", "--json"]
             let arguments = try Arguments(rest, command: name, flags: flags, options: targetOptions.union(["--request", "--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
-            let actor = try arguments.single("--actor", command: name) ?? environment["BATON_ACTOR"] ?? environment["USER"] ?? "unknown"
+            let actor = try arguments.single("--actor", command: name) ?? environment["BATON_ACTOR"] ?? environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
             guard !actor.isEmpty, actor.utf8.count <= 255 else { throw UsageError("--actor takes 1 to 255 characters", command: name) }
             var action: OperatorAction
             if name == "hold" || name == "release" {

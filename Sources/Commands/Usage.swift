@@ -54,7 +54,7 @@ public enum Usage {
     static let actionHelp = """
           --request ID   the action's request ID: sending it again with the same ID applies it once
                          (default: a new ID, kept for the retry when management does not answer)
-          --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER)
+          --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
           --json         print the answer as JSON
         """
 
