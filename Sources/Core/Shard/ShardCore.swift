@@ -782,8 +782,11 @@ public struct ShardCore: Sendable {
         }
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
         turn.jobs = dirtyJobs.compactMap { jobs[$0] }
-        turn.tasks = dirtyTasks.compactMap { tasks[$0] } + carriedRows
-        carriedRows = []
+        turn.tasks = dirtyTasks.compactMap { tasks[$0] }
+        if !carriedRows.isEmpty {
+            turn.tasks += carriedRows
+            carriedRows = []
+        }
         for key in dirtyJobs { jobs[key]?.stored = true }
         for id in dirtyTasks { tasks[id]?.stored = true }
         turn.succeeded = succeededTasks
