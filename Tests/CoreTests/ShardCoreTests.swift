@@ -36,7 +36,7 @@ struct ShardHarness {
     }
 
     mutating func submit(_ jobs: [JobSpec], finished: [JobKey: JobStatus] = [:]) -> ShardTurn {
-        core.submitted(jobs, finished: finished, now: now)
+        core.submitted(jobs, lookup: SubmissionLookup(finished: finished), now: now)
         return turn()
     }
 

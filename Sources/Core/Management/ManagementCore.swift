@@ -92,8 +92,8 @@ public struct ManagementCore: Sendable {
         case "status": status(body, peer: peer, request: request.request, now: now)
         case "runs": listRuns(body, peer: peer, request: request.request)
         case "flows": listFlows(peer: peer, request: request.request)
-        case "stop", "pause", "resume", "rerun", "rerun-job", "mark-succeeded", "hold", "release":
-            act(request.method, body, peer: peer, request: request.request, now: now)
+        case let method where Self.operatorActions[method] != nil:
+            act(method, Self.operatorActions[method]!, body, peer: peer, request: request.request, now: now)
         case "history": history(body, peer: peer, request: request.request)
         case "ping":
             reply(peer, request.request, .ok, .object([("service", .string("management")), ("protocol", .number(Message.version))]))
@@ -103,6 +103,12 @@ public struct ManagementCore: Sendable {
                 error: "unknown method \"\(request.method)\" (methods: \(Self.methods.joined(separator: ", ")))")
         }
     }
+
+    /// The API's methods that are operator actions, and the operation each sends the flow scheduler.
+    static let operatorActions: [String: OperationAction] = [
+        "stop": .stop, "pause": .pause, "resume": .resume, "rerun": .rerunFailed, "rerun-job": .rerunJob,
+        "mark-succeeded": .markSucceeded, "hold": .hold, "release": .release,
+    ]
 
     /// The API's methods.
     public static let methods = [
@@ -323,18 +329,7 @@ public struct ManagementCore: Sendable {
     /// An operator action: checked, recorded in the audit log with who asked and when, sent to the flow
     /// scheduler, and answered when the scheduler has applied (or refused) it. An action sent again with the
     /// same `request` ID is answered with the first one's outcome and applied once.
-    private mutating func act(_ method: String, _ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
-        let action: OperationAction
-        switch method {
-        case "stop": action = .stop
-        case "pause": action = .pause
-        case "resume": action = .resume
-        case "rerun": action = .rerunFailed
-        case "rerun-job": action = .rerunJob
-        case "mark-succeeded": action = .markSucceeded
-        case "hold": action = .hold
-        default: action = .release
-        }
+    private mutating func act(_ method: String, _ action: OperationAction, _ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
         let key = body["request"]?.string ?? ""
         if !key.isEmpty, let entry = actions[key] {
             guard entry.method == method else {

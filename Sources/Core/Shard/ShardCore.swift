@@ -172,12 +172,6 @@ public struct ShardCore: Sendable {
 
     // MARK: - Submissions
 
-    /// Queues the new jobs of a SUBMIT; keys already held are not queued again, and their status is
-    /// published again. `finished` holds the status of keys the store has and memory does not.
-    public mutating func submitted(_ specs: [JobSpec], finished: [JobKey: JobStatus], now: Timestamp) {
-        submitted(specs, lookup: SubmissionLookup(finished: finished), now: now)
-    }
-
     /// Queues the new jobs of a SUBMIT, with what the store knows of them: `lookup` holds the status of
     /// keys the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
     /// and what earlier generations completed for jobs submitted with `resume`.
