@@ -59,6 +59,7 @@ public enum Baton {
         case .down(let config): try Up.down(config: config, console: console)
         case .bench(let options): try Bench.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
+        case .products(let json, let target): try ClientCommands.products(json: json, target: target, console: console)
         case .history(let run, let product, let json, let target):
             try ClientCommands.history(run: run, product: product, json: json, target: target, console: console)
         case .help, .version, .validate: preconditionFailure("handled by run(_:console:)")

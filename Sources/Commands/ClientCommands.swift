@@ -106,6 +106,28 @@ enum ClientCommands {
 }
 
 extension ClientCommands {
+    /// `products`: every product with its shard and its share of the shard's workers.
+    static func products(json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let body = try Client(target).call("products")
+        if json {
+            console.out(body.rendered(pretty: true))
+            return .success
+        }
+        var rows = [["PRODUCT", "SHARD", "FLOWS", "WEIGHT", "CAP", "RATE", "BURST"]]
+        for product in body["products"]?.array ?? [] {
+            let cap = product["cap"]?.integer ?? 0
+            let rate = product["rate"]?.integer ?? 0
+            let burst = product["burst"]?.integer ?? 0
+            rows.append([
+                product["product"]?.string ?? "?", String(product["shard"]?.integer ?? 0), String(product["flows"]?.integer ?? 0),
+                String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
+                burst == 0 ? "-" : String(burst),
+            ])
+        }
+        for line in Formatting.table(rows) { console.out(line) }
+        return .success
+    }
+
     /// An operator action: sent with a request ID (made up when not given, and the same for the retry after
     /// a timeout) so that it applies once, and printed as the scheduler answered it.
     static func act(_ action: OperatorAction, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
@@ -117,6 +139,7 @@ extension ClientCommands {
         if let job = action.job { body.append(("job", .string(job))) }
         if action.downstream { body.append(("downstream", .bool(true))) }
         if action.fresh { body.append(("fresh", .bool(true))) }
+        for (field, value) in action.policy.sorted(by: { $0.key < $1.key }) { body.append((field, .number(value))) }
         let client = try Client(target)
         let reply: JSON
         do {

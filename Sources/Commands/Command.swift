@@ -31,6 +31,8 @@ public enum Command: Equatable, Sendable {
     /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
     /// hold, release.
     case act(OperatorAction, target: Target)
+    /// List the products with their shards and policies.
+    case products(json: Bool, target: Target)
     /// Show the audit log of a run or a product.
     case history(run: UInt64?, product: String?, json: Bool, target: Target)
 }
@@ -46,6 +48,8 @@ public struct OperatorAction: Equatable, Sendable {
     public var job: String?
     public var downstream = false
     public var fresh = false
+    /// For set-policy: the fields to change (`weight`, `cap`, `rate` per hour, `burst`).
+    public var policy: [String: UInt64] = [:]
     /// The request ID that makes a repeated action apply once; nil to make one up.
     public var request: String?
     /// Who acts, for the audit log.

@@ -22,6 +22,12 @@ public enum CommandParser {
                 config: config ?? (explicit || environment["BATON_API"] != nil ? nil : environment["BATON_CONFIG"]),
                 data: data ?? ".baton")
         }
+        /// Who acts, for the audit log.
+        func actor(_ arguments: Arguments, command: String) throws(UsageError) -> String {
+            let actor = try arguments.single("--actor", command: command) ?? environment["BATON_ACTOR"] ?? environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
+            guard !actor.isEmpty, actor.utf8.count <= 255 else { throw UsageError("--actor takes 1 to 255 characters", command: command) }
+            return actor
+        }
         func clusterFile(_ arguments: Arguments) throws(UsageError) -> String {
             guard let file = try arguments.single("--config", command: name) ?? environment["BATON_CONFIG"] else {
                 throw UsageError("give the cluster file with --config FILE (or BATON_CONFIG)", command: name)
@@ -113,6 +119,26 @@ public enum CommandParser {
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             return .flows(json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "products":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            return .products(json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "policy":
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--json"],
+                options: targetOptions.union(["--request", "--actor", "--weight", "--cap", "--rate", "--burst"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 1, let product = arguments.operands.first else { throw UsageError("give one product", command: name) }
+            var action = OperatorAction(method: "set-policy", product: product, actor: try actor(arguments, command: name))
+            if let weight = try number(arguments, "--weight", in: 1...10_000, command: name) { action.policy["weight"] = UInt64(weight) }
+            if let cap = try number(arguments, "--cap", in: 0...Int(UInt32.max), command: name) { action.policy["cap"] = UInt64(cap) }
+            if let burst = try number(arguments, "--burst", in: 0...Int(UInt32.max), command: name) { action.policy["burst"] = UInt64(burst) }
+            if let rate = try arguments.single("--rate", command: name) { action.policy["rate"] = try Self.hourlyRate(rate, command: name) }
+            guard !action.policy.isEmpty else { throw UsageError("give at least one of --weight, --cap, --rate and --burst", command: name) }
+            action.request = try arguments.single("--request", command: name)
+            action.json = arguments.flags.contains("--json")
+            return .act(action, target: try target(arguments))
         case "bench":
             let arguments = try Arguments(
                 rest, command: name, flags: ["--help"],
@@ -140,8 +166,7 @@ public enum CommandParser {
             let flags: Set<String> = name == "rerun" ? ["--help", "--json", "--downstream", "--fresh"] : ["--help", "--json"]
             let arguments = try Arguments(rest, command: name, flags: flags, options: targetOptions.union(["--request", "--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
-            let actor = try arguments.single("--actor", command: name) ?? environment["BATON_ACTOR"] ?? environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
-            guard !actor.isEmpty, actor.utf8.count <= 255 else { throw UsageError("--actor takes 1 to 255 characters", command: name) }
+            let actor = try actor(arguments, command: name)
             var action: OperatorAction
             if name == "hold" || name == "release" {
                 guard arguments.operands.count == 1, let product = arguments.operands.first else {
@@ -220,6 +245,21 @@ public enum CommandParser {
             throw UsageError("\(option) takes a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"", command: command)
         }
         return value
+    }
+
+    /// A rate as `N/s`, `N/m` or `N/h`, in tasks per hour; `0` for no limit.
+    static func hourlyRate(_ text: String, command: String) throws(UsageError) -> UInt64 {
+        if text == "0" { return 0 }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let per: [Substring: UInt64] = ["s": 3600, "m": 60, "h": 1]
+        guard parts.count == 2, let count = UInt64(parts[0]), let factor = per[parts[1]] else {
+            throw UsageError("--rate takes N/s, N/m or N/h (tasks per second, minute or hour), or 0 for none, not \"\(text)\"", command: command)
+        }
+        let (hourly, overflow) = count.multipliedReportingOverflow(by: factor)
+        guard !overflow, hourly <= UInt64(UInt32.max) else {
+            throw UsageError("--rate \(text) is over the most a rate may be, \(UInt32.max)/h", command: command)
+        }
+        return hourly
     }
 
     private static func closest(to name: String) -> String? {

@@ -41,8 +41,8 @@ public enum Usage {
     }
 
     static let order = [
-        "dev", "demo", "apply", "start", "status", "runs", "flows", "stop", "pause", "resume", "rerun", "mark-succeeded",
-        "hold", "release", "history", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
+        "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
+        "mark-succeeded", "hold", "release", "policy", "history", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
         "version", "help",
     ]
 
@@ -130,6 +130,30 @@ public enum Usage {
 
                 Options:
                 """ + "\n" + actionHelp + "\n" + targetHelp),
+        "policy": Entry(
+            summary: "set a product's weight, cap and rate limit in its shard",
+            text: """
+                usage: baton policy [options] PRODUCT
+
+                How the product's shard shares its workers with it, from the next task it hands out, without
+                a restart. Fields not given keep their values. With products that have work waiting, each
+                gets worker time in proportion to its weight, each task charged its job type's recent run
+                time; within a product, higher priority first, then older.
+
+                Options:
+                  --weight N     its weight, 1 to 10000 (default 1)
+                  --cap N        the most of its tasks running at once; 0 for no cap
+                  --rate N/s     the most tasks handed out per second (or N/m, N/h); 0 for no limit
+                  --burst N      how many may go at once after a quiet spell (default: one second's worth)
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "products": Entry(
+            summary: "list the products with their shards and policies",
+            text: """
+                usage: baton products [--json]
+
+                Lists every product with its shard, its flows, and its weight, cap, rate (per hour) and
+                burst ("-" for none or the default).
+                """ + "\n" + targetHelp),
         "history": Entry(
             summary: "show the operator actions on a run or a product",
             text: """

@@ -97,8 +97,14 @@ struct MessageFactory {
         JobStatus(
             run: u64(), job: string(), generation: u32(), state: pick(JobState.self), attempts: u16(),
             pending: u32(), running: u32(), succeeded: u32(), failed: u32(), step: u16(), steps: u16(),
-            started: u64(), finished: u64(), time: u64(), output: longstr(), detail: longstr())
+            queued: u64(), started: u64(), finished: u64(), time: u64(), output: longstr(), detail: longstr())
     }
+
+    mutating func productPolicy() -> ProductPolicy {
+        ProductPolicy(product: string(), weight: UInt32.random(in: ProductPolicy.weights, using: &rng), cap: u32(), rate: u32(), burst: u32())
+    }
+
+    mutating func setOffer() -> SetOffer { SetOffer(handler: string(), limit: max(2, u32())) }
 
     mutating func runStatus() -> RunStatus {
         RunStatus(
@@ -113,11 +119,12 @@ struct MessageFactory {
             .ready(
                 Ready(
                     worker: string(), session: u64(), slots: u32(), heartbeat: u32(), commands: bool() ? 1 : 0,
-                    tags: strings(), handlers: strings(), held: (0..<count()).map { _ in taskRef() }))
+                    tags: strings(), handlers: strings(), held: (0..<count()).map { _ in taskRef() },
+                    sets: (0..<count()).map { _ in setOffer() }))
         case .welcome:
             .welcome(Welcome(shard: u32(), epoch: u32(), heartbeat: u32(), liveness: u8(), resultLimit: u32()))
         case .pull: .pull(Pull(credit: u32()))
-        case .tasks: .tasks(Tasks(tasks: (0..<count()).map { _ in taskSpec() }))
+        case .tasks: .tasks(Tasks(set: u64(), tasks: (0..<count()).map { _ in taskSpec() }))
         case .results: .results(Results(results: (0..<count()).map { _ in taskResult() }))
         case .receipt: .receipt(Receipt(tasks: (0..<count()).map { _ in taskRef() }))
         case .cancel: .cancel(Cancel(grace: u32(), tasks: (0..<count()).map { _ in taskRef() }))
@@ -129,7 +136,9 @@ struct MessageFactory {
         case .submit: .submit(Submit(jobs: (0..<count()).map { _ in jobSpec() }))
         case .control:
             .control(
-                Control(request: u64(), action: pick(ControlAction.self), run: u64(), job: string(), grace: u32()))
+                Control(
+                    request: u64(), action: pick(ControlAction.self), run: u64(), job: string(), grace: u32(),
+                    policy: productPolicy()))
         case .controlResult: .controlResult(ControlResult(request: u64(), status: status(), detail: longstr()))
         case .jobUpdates:
             .jobUpdates(
@@ -149,7 +158,7 @@ struct MessageFactory {
                 OperationRequest(
                     request: u64(), action: pick(OperationAction.self), run: u64(), product: string(),
                     flow: string(), version: u32(), shard: u32(), job: string(), options: u8(), moment: u64(), params: hash(),
-                    definition: longstr()))
+                    definition: longstr(), policy: productPolicy()))
         case .operationResult: .operationResult(OperationResult(request: u64(), status: status(), detail: longstr()))
         case .runQuery: .runQuery(RunQuery(request: u64(), run: u64()))
         case .runDetail:

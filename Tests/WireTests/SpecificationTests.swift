@@ -62,7 +62,7 @@ import Wire
             "task-ref": factory.taskRef(), "task-spec": factory.taskSpec(), "task-input": factory.taskInput(),
             "task-result": factory.taskResult(),
             "step-spec": factory.stepSpec(), "job-spec": factory.jobSpec(), "job-status": factory.jobStatus(),
-            "run-status": factory.runStatus(),
+            "run-status": factory.runStatus(), "product-policy": factory.productPolicy(), "set-offer": factory.setOffer(),
         ]
         for (name, sample) in samples {
             let section = try #require(Self.sections[name], "no section \"### \(name)\"")

@@ -92,6 +92,7 @@ public struct ManagementCore: Sendable {
         case "status": status(body, peer: peer, request: request.request, now: now)
         case "runs": listRuns(body, peer: peer, request: request.request)
         case "flows": listFlows(peer: peer, request: request.request)
+        case "products": listProducts(peer: peer, request: request.request)
         case let method where Self.operatorActions[method] != nil:
             act(method, Self.operatorActions[method]!, body, peer: peer, request: request.request, now: now)
         case "history": history(body, peer: peer, request: request.request)
@@ -107,13 +108,13 @@ public struct ManagementCore: Sendable {
     /// The API's methods that are operator actions, and the operation each sends the flow scheduler.
     static let operatorActions: [String: OperationAction] = [
         "stop": .stop, "pause": .pause, "resume": .resume, "rerun": .rerunFailed, "rerun-job": .rerunJob,
-        "mark-succeeded": .markSucceeded, "hold": .hold, "release": .release,
+        "mark-succeeded": .markSucceeded, "hold": .hold, "release": .release, "set-policy": .setPolicy,
     ]
 
     /// The API's methods.
     public static let methods = [
-        "apply", "start", "status", "runs", "flows", "stop", "pause", "resume", "rerun", "rerun-job", "mark-succeeded",
-        "hold", "release", "history", "ping",
+        "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun", "rerun-job",
+        "mark-succeeded", "hold", "release", "set-policy", "history", "ping",
     ]
 
     private mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, _ body: JSON) {
@@ -353,7 +354,8 @@ public struct ManagementCore: Sendable {
             return
         }
         var operation = OperationRequest(request: 0, action: action, run: 0)
-        if action == .hold || action == .release {
+        var options: [String] = []
+        if action == .hold || action == .release || action == .setPolicy {
             guard let product = body["product"]?.string else {
                 reply(peer, request, .badRequest, error: "\(method) needs \"product\": a product's name")
                 return
@@ -363,6 +365,17 @@ public struct ManagementCore: Sendable {
                 return
             }
             operation.product = product
+            if action == .setPolicy {
+                switch Self.policy(body, over: products[product]!.policy) {
+                case .success(let policy):
+                    operation.policy = policy
+                    operation.shard = products[product]!.shard
+                    options.append(Self.describe(policy))
+                case .failure(let problem):
+                    reply(peer, request, .badRequest, error: "set-policy: \(problem.message)")
+                    return
+                }
+            }
         } else {
             guard let run = body["run"]?.integer, run > 0 else {
                 reply(peer, request, .badRequest, error: "\(method) needs \"run\": a run ID")
@@ -395,7 +408,6 @@ public struct ManagementCore: Sendable {
         counters.lastRequest += 1
         operation.request = counters.lastRequest
         turn.counters = counters
-        var options: [String] = []
         if operation.options & OperationRequest.downstream != 0 { options.append("downstream") }
         if fresh { options.append("fresh moment \(operation.moment)") }
         let entry = AuditEntry(
@@ -403,8 +415,56 @@ public struct ManagementCore: Sendable {
             run: operation.run, product: operation.product, job: operation.job, options: options.joined(separator: ", "))
         remember(entry)
         turn.audit.append(entry)
+        if action == .setPolicy {
+            // Committed with the action, before the scheduler hears of it.
+            products[operation.product]!.policy = operation.policy
+            turn.products.append(products[operation.product]!)
+        }
         waiting[operation.request] = [(peer, request)]
         send(operation, now: now)
+    }
+
+    struct PolicyProblem: Error {
+        var message: String
+    }
+
+    /// The policy a `set-policy` body asks for: the fields it gives over the `current` policy's.
+    static func policy(_ body: JSON, over current: ProductPolicy) -> Result<ProductPolicy, PolicyProblem> {
+        var policy = current
+        let fields: [(String, WritableKeyPath<ProductPolicy, UInt32>, ClosedRange<Int64>)] = [
+            ("weight", \.weight, Int64(ProductPolicy.weights.lowerBound)...Int64(ProductPolicy.weights.upperBound)),
+            ("cap", \.cap, 0...Int64(UInt32.max)), ("rate", \.rate, 0...Int64(UInt32.max)), ("burst", \.burst, 0...Int64(UInt32.max)),
+        ]
+        var given = false
+        for (name, path, range) in fields {
+            guard let value = body[name] else { continue }
+            guard let number = value.integer, range.contains(number) else {
+                return .failure(PolicyProblem(message: "\"\(name)\" takes a whole number from \(range.lowerBound) to \(range.upperBound), not \(value.rendered())"))
+            }
+            policy[keyPath: path] = UInt32(number)
+            given = true
+        }
+        guard given else { return .failure(PolicyProblem(message: "give at least one of \"weight\", \"cap\", \"rate\" and \"burst\"")) }
+        return .success(policy)
+    }
+
+    /// A policy in words, for the audit log and listings.
+    static func describe(_ policy: ProductPolicy) -> String {
+        "weight \(policy.weight), cap \(policy.cap == 0 ? "none" : String(policy.cap)), "
+            + "rate \(policy.rate == 0 ? "none" : "\(policy.rate)/h"), burst \(policy.burst == 0 ? "default" : String(policy.burst))"
+    }
+
+    /// `products`: every product, its shard and its policy.
+    private mutating func listProducts(peer: Peer, request: UInt64) {
+        let list = products.values.sorted { $0.name < $1.name }.map { product in
+            JSON.object([
+                ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
+                ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
+                ("burst", .number(product.policy.burst)),
+                ("flows", .number(flows.values.filter { $0.product == product.name }.count)),
+            ])
+        }
+        reply(peer, request, .ok, .object([("products", .array(list))]))
     }
 
     private mutating func remember(_ entry: AuditEntry) {
@@ -733,11 +793,14 @@ public struct ProductRecord: Equatable, Sendable {
     public var name: String
     public var shard: UInt32
     public var created: Timestamp
+    /// How its shard shares workers with it.
+    public var policy: ProductPolicy
 
-    public init(name: String, shard: UInt32, created: Timestamp) {
+    public init(name: String, shard: UInt32, created: Timestamp, policy: ProductPolicy? = nil) {
         self.name = name
         self.shard = shard
         self.created = created
+        self.policy = policy ?? ProductPolicy(product: name)
     }
 }
 

@@ -145,6 +145,7 @@ public struct SchedulerCore: Sendable {
         switch request.action {
         case .start: answer = start(request, now: now)
         case .hold, .release: answer = holdProduct(request, now: now)
+        case .setPolicy: answer = setPolicy(request, now: now)
         case .stop, .pause, .resume, .rerunFailed, .rerunJob, .markSucceeded: answer = act(request, now: now)
         }
         answered[request.request] = answer
@@ -352,8 +353,14 @@ public struct SchedulerCore: Sendable {
     /// Sends CONTROL to the run's shard, committed first and sent again until answered.
     private mutating func sendControl(_ action: ControlAction, run id: UInt64, job: String = "", now: Timestamp) {
         guard let shard = runs[id]?.shard else { return }
+        send(Control(request: 0, action: action, run: id, job: job, grace: configuration.cancelGrace), to: shard, now: now)
+    }
+
+    /// Sends CONTROL to `shard` under the next request ID, committed first and sent again until answered.
+    private mutating func send(_ control: Control, to shard: UInt32, now: Timestamp) {
+        var control = control
         lastControl += 1
-        let control = Control(request: lastControl, action: action, run: id, job: job, grace: configuration.cancelGrace)
+        control.request = lastControl
         let pending = PendingControl(
             shard: shard, control: control, resendAt: now.adding(milliseconds: configuration.resendInitial),
             delay: configuration.resendInitial)
@@ -532,7 +539,7 @@ extension SchedulerCore {
         case .rerunFailed: return rerunFailed(request, now: now)
         case .rerunJob: return rerunJob(request, index: index!, now: now)
         case .markSucceeded: return markSucceeded(request, index: index!, now: now)
-        case .start, .hold, .release: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
+        case .start, .hold, .release, .setPolicy: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
         }
     }
 
@@ -619,6 +626,18 @@ extension SchedulerCore {
             touch(id)
         }
         return answer(request, .ok, "product \(product) released: \(open.count) open run\(open.count == 1 ? "" : "s") let go")
+    }
+
+    /// Sends a product's policy to its shard, which applies it to the next tasks it hands out.
+    fileprivate mutating func setPolicy(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        guard !request.product.isEmpty, request.policy.product == request.product else {
+            return answer(request, .badRequest, "set-policy needs a product and a policy for it")
+        }
+        guard cursors[request.shard] != nil else {
+            return answer(request, .badRequest, "shard \(request.shard) is not one this scheduler knows")
+        }
+        send(Control(request: 0, action: .setPolicy, run: 0, policy: request.policy), to: request.shard, now: now)
+        return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
     }
 
     /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted.

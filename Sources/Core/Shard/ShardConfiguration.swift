@@ -13,6 +13,15 @@ public struct ShardConfiguration: Sendable {
     public var maximumLosses: UInt16 = 10
     /// How long a publisher may be idle before it sends BEACON, in milliseconds.
     public var beaconInterval: Int64 = 1000
+    /// How the shard chooses among products with work waiting.
+    public var fairness: Fairness = .fair
+    /// The sliding windows of fair selection: recent run times per job type, recent queue waits.
+    public var costWindow = 64
+    public var waitWindow = 1024
+    /// A product is starving when the task at the head of its queue has waited more than `starvation`
+    /// times the shard's recent mean queue wait, and at least `starvationFloor` milliseconds.
+    public var starvation: Int64 = 10
+    public var starvationFloor: Int64 = 1000
     /// The seed of the jitter generator.
     public var seed: UInt64 = 0x5EED
 
@@ -20,4 +29,14 @@ public struct ShardConfiguration: Sendable {
 
     /// The name this shard publishes under.
     public var publisher: String { "shard-\(shard)" }
+}
+
+/// How a shard chooses among products with work waiting.
+public enum Fairness: String, Sendable, CaseIterable {
+    /// Weighted fair share of worker time, each task charged its job type's recent run time, with
+    /// per-product caps and rate limits, and starving products served first.
+    case fair
+    /// One queue for all products, by priority and then arrival: no shares, caps or rate limits. The
+    /// baseline fair selection is measured against.
+    case fifo
 }

@@ -29,7 +29,7 @@ public struct ShardCore: Sendable {
     /// The sequence number of the last JOB-UPDATES message.
     public private(set) var sequence: UInt64
 
-    private var queue = ReadyQueue()
+    private var queue: FairQueue
     /// Runs an operator paused: their pending tasks are not handed out (they leave the queue as it is
     /// read) until the run is resumed and they are queued again.
     public private(set) var pausedRuns: Set<UInt64>
@@ -46,6 +46,8 @@ public struct ShardCore: Sendable {
     private var nextJobID: Int64
     private var lastPublished: Timestamp
     private var random: SplitMix64
+    /// While a worker's result is applied: how long the task ran, for its job type's cost.
+    private var ranFor: Int64?
 
     // What the current turn has produced.
     private var dirtyJobs: Set<Int64> = []
@@ -54,6 +56,10 @@ public struct ShardCore: Sendable {
     private var carriedRows: [ShardTask] = []
     /// Runs paused (true) or resumed (false) this turn.
     private var pauseChanges: [UInt64: Bool] = [:]
+    /// Product policies set this turn.
+    private var policyChanges: [String: ProductPolicy] = [:]
+    /// The ID of the last claimed set leased.
+    private var lastSet: UInt64 = 0
     private var succeededTasks: Set<UInt64> = []
     private var changed: [Int64] = []
     private var changedSet: Set<Int64> = []
@@ -74,6 +80,8 @@ public struct ShardCore: Sendable {
         var name: String
         var session: UInt64
         var capabilities: Capabilities
+        /// The most tasks in one set, by handler, for the handlers it takes sets for.
+        var batches: [String: Int]
         var credit: Int
         var heartbeat: Int64
         var lastHeard: Timestamp
@@ -100,6 +108,8 @@ public struct ShardCore: Sendable {
         self.lastPublished = now
         self.pausedRuns = snapshot.paused
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
+        self.queue = FairQueue(tuning: FairQueue.Tuning(configuration))
+        for policy in snapshot.policies { queue.setPolicy(policy, now: now) }
         // Only tasks that were leased are stored; the job implies the rest of its step, pending.
         var stored: [Int64: [UInt32: ShardTask]] = [:]
         for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
@@ -121,6 +131,7 @@ public struct ShardCore: Sendable {
                 case .pending: break
                 case .retrying: retries.insert(Due(time: task.due, task: task.id))
                 case .running:
+                    queue.restoredRunning(product: job.spec.product)
                     if var lease = task.lease {
                         lease.peer = nil
                         lease.expires = grace
@@ -137,7 +148,7 @@ public struct ShardCore: Sendable {
             jobs[job.id] = job
             byKey[job.key] = job.id
             let pending = job.tasks.filter { tasks[$0]!.state == .pending }
-            queue.enqueue(pending.map { ($0, tasks[$0]!.order) }, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
+            enqueue(pending, of: job, now: now)
         }
     }
 
@@ -228,7 +239,8 @@ public struct ShardCore: Sendable {
         job.tasks.reserveCapacity(Int(step.partitions))
         job.counts = TaskCounts()
         job.requirement = Requirement(step: step, tags: job.spec.tags)
-        var queued: [(UInt64, UInt64)] = []
+        job.queued = now
+        var queued: [UInt64] = []
         queued.reserveCapacity(Int(step.partitions))
         // Pending tasks are not stored: the job implies them. A task is stored at its first lease.
         for partition in 0..<step.partitions {
@@ -244,12 +256,12 @@ public struct ShardCore: Sendable {
                 dirtyTasks.insert(task.id)
             } else {
                 job.counts.pending += 1
-                queued.append((task.id, task.order))
+                queued.append(task.id)
             }
             job.tasks.append(task.id)
             tasks[task.id] = task
         }
-        queue.enqueue(queued, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
+        enqueue(queued, of: job, now: now)
     }
 
     /// Moves a job whose step completed to the next: the step's results become the next step's inputs,
@@ -284,9 +296,11 @@ public struct ShardCore: Sendable {
         return job.spec.inputs.flatMap { select(job.upstream[$0] ?? []) }
     }
 
-    private mutating func enqueue(_ task: ShardTask) {
-        guard let job = jobs[task.jobID] else { return }
-        queue.enqueue([(task.id, task.order)], product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
+    /// Queues pending tasks of a job (all of its current step).
+    private mutating func enqueue(_ ids: [UInt64], of job: ShardJob, now: Timestamp) {
+        queue.enqueue(
+            ids.map { ($0, tasks[$0]!.order) }, product: job.spec.product, requirement: job.requirement, type: job.spec.type,
+            priority: job.spec.priority, now: now)
     }
 
     // MARK: - The worker protocol
@@ -349,19 +363,27 @@ public struct ShardCore: Sendable {
         case .resumeRun:
             if pausedRuns.remove(control.run) != nil {
                 pauseChanges[control.run] = false
-                for key in keys { requeue(byKey[key]!) }
+                for key in keys { requeue(byKey[key]!, now: now) }
             }
             detail = "run \(control.run) resumed: \(keys.count) job\(keys.count == 1 ? "" : "s") released"
+        case .setPolicy:
+            let policy = control.policy
+            guard !policy.product.isEmpty, ProductPolicy.weights.contains(policy.weight) else {
+                outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .badRequest, detail: "set-policy needs a product and a weight from 1 to 10000"))))
+                return
+            }
+            queue.setPolicy(policy, now: now)
+            policyChanges[policy.product] = policy
+            detail = "product \(policy.product): weight \(policy.weight), cap \(policy.cap), rate \(policy.rate)/h, burst \(policy.burst)"
         }
         outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
     }
 
     /// Queues a job's pending tasks again, after its run was resumed: those a read of the queue dropped
     /// while the run was paused, and any still there (a task queued twice is handed out once).
-    private mutating func requeue(_ key: Int64) {
+    private mutating func requeue(_ key: Int64, now: Timestamp) {
         guard let job = jobs[key] else { return }
-        let pending = job.tasks.filter { tasks[$0]?.state == .pending }
-        queue.enqueue(pending.map { ($0, tasks[$0]!.order) }, product: job.spec.product, requirement: job.requirement, priority: job.spec.priority)
+        enqueue(job.tasks.filter { tasks[$0]?.state == .pending }, of: job, now: now)
     }
 
     /// Cancels a job: its waiting tasks at once, its running ones through CANCEL. Returns how many were signalled.
@@ -412,6 +434,7 @@ public struct ShardCore: Sendable {
         var session = WorkerSession(
             peer: peer, name: ready.worker, session: ready.session,
             capabilities: Capabilities(commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags)),
+            batches: Dictionary(ready.sets.map { ($0.handler, Int($0.limit)) }, uniquingKeysWith: { first, _ in first }),
             credit: Int(ready.slots), heartbeat: heartbeat, lastHeard: now, lastSent: now)
         var stale: [TaskRef] = []
         for ref in ready.held {
@@ -446,6 +469,9 @@ public struct ShardCore: Sendable {
             return  // Stale: an older attempt, a task already final, or one this shard no longer holds.
         }
         if let holder = task.lease?.peer { workers[holder]?.leases.remove(task.id) }
+        // The run time, as the shard saw it, joins the job type's window; a set's is shared by its tasks.
+        ranFor = now.since(task.started) / Int64(max(1, task.lease?.shared ?? 1))
+        defer { ranFor = nil }
         update(task.id) {
             $0.lease = nil
             $0.exitCode = result.exitCode
@@ -512,7 +538,7 @@ public struct ShardCore: Sendable {
             move(id, to: .failed, now: now)
         } else {
             move(id, to: .pending, now: now)
-            enqueue(tasks[id]!)
+            if let job = jobs[tasks[id]!.jobID] { enqueue([id], of: job, now: now) }
         }
     }
 
@@ -525,6 +551,9 @@ public struct ShardCore: Sendable {
     /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
     private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
         let task = tasks[id]!
+        if task.state == .running && state != .running, let spec = jobs[task.jobID]?.spec {
+            queue.finished(product: spec.product, type: spec.type, duration: ranFor)
+        }
         if jobs[task.jobID]?.step == task.step {
             jobs.modify(task.jobID) { job in
                 job.counts[task.state] -= 1
@@ -602,7 +631,7 @@ public struct ShardCore: Sendable {
         return JobStatus(
             run: job.spec.run, job: job.spec.job, generation: job.spec.generation, state: job.state,
             attempts: job.attempts, pending: pending, running: running, succeeded: succeeded, failed: failed,
-            step: job.step, steps: UInt16(job.spec.steps.count), started: job.started.wire,
+            step: job.step, steps: UInt16(job.spec.steps.count), queued: job.queued.wire, started: job.started.wire,
             finished: job.finished.wire, time: now.wire, output: job.output, detail: job.detail)
     }
 
@@ -614,7 +643,7 @@ public struct ShardCore: Sendable {
             _ = retries.popMin()
             guard let task = tasks[due.task], task.state == .retrying, task.due == due.time else { continue }
             move(task.id, to: .pending, now: now)
-            enqueue(task)
+            if let job = jobs[task.jobID] { enqueue([task.id], of: job, now: now) }
         }
         for peer in workerOrder {
             guard let session = workers[peer] else { continue }
@@ -639,6 +668,7 @@ public struct ShardCore: Sendable {
         if let due = retries.min { next = min(next, due.time) }
         for session in workers.values {
             if session.credit == 0 && queue.count > 0 { next = min(next, session.nextDemand) }
+            if session.credit > 0, let release = queue.nextRelease { next = min(next, release) }
             next = min(next, session.lastSent.adding(milliseconds: session.heartbeat))
             next = min(next, session.lastHeard.adding(milliseconds: session.heartbeat * Int64(configuration.liveness)))
         }
@@ -686,16 +716,49 @@ public struct ShardCore: Sendable {
 
     /// Leases the worker as many pending tasks it can run as its credit allows, in as few TASKS messages
     /// as their size allows.
+    ///
+    /// A claimed set takes one credit and goes in a TASKS message of its own, leased as one: all of it
+    /// to this worker, in this turn's transaction.
     private mutating func lease(to peer: Peer, session: WorkerSession, now: Timestamp) {
-        let selected = queue.select(limit: session.credit, capabilities: session.capabilities) { id in
+        let picks = queue.select(limit: session.credit, capabilities: session.capabilities, batches: session.batches, now: now) { id in
             guard let task = tasks[id], task.state == .pending else { return false }
             return pausedRuns.isEmpty || !pausedRuns.contains(task.job.run)
         }
-        guard !selected.isEmpty else { return }
+        guard !picks.isEmpty else { return }
+        var single: [UInt64] = []
+        var credit = 0
+        for pick in picks {
+            if pick.isSet {
+                lastSet += 1
+                let specs = leaseTasks(pick.tasks, to: peer, session: session, shared: pick.tasks.count, now: now)
+                if !specs.isEmpty { outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs)))) }
+            } else {
+                single += pick.tasks
+            }
+            credit += 1
+        }
         var batch: [TaskSpec] = []
         var batchSize = 0
-        var leased = 0
-        for id in selected {
+        for spec in leaseTasks(single, to: peer, session: session, shared: 1, now: now) {
+            if !batch.isEmpty && batchSize + spec.inputs.size > Self.tasksFrameBudget {
+                outbox.append((peer, .tasks(Tasks(tasks: batch))))
+                batch = []
+                batchSize = 0
+            }
+            batch.append(spec)
+            batchSize += spec.inputs.size + 1024
+        }
+        workers.modify(peer) { $0.credit -= credit }
+        if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
+    }
+
+    /// Marks tasks running under leases to the worker, returning what to send of them; a task whose
+    /// inputs no attempt could receive fails instead. The tasks of a set keep within one message's budget:
+    /// those beyond it go back to the queue.
+    private mutating func leaseTasks(_ ids: [UInt64], to peer: Peer, session: WorkerSession, shared: Int, now: Timestamp) -> [TaskSpec] {
+        var specs: [TaskSpec] = []
+        var setSize = 0
+        for id in ids {
             let task = tasks[id]!
             let job = jobs[task.jobID]!
             let inputs = inputs(of: task, in: job)
@@ -703,13 +766,20 @@ public struct ShardCore: Sendable {
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
                 update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
+                queue.finished(product: job.spec.product, type: job.spec.type, duration: nil)  // Never ran after all.
                 move(id, to: .failed, now: now)
                 continue
             }
+            if shared > 1 && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
+                queue.finished(product: job.spec.product, type: job.spec.type, duration: nil)
+                enqueue([id], of: job, now: now)
+                continue
+            }
+            setSize += size + 1024
             update(id) {
                 $0.attempt += 1
                 $0.started = now
-                $0.lease = Lease(worker: session.name, session: session.session, peer: peer)
+                $0.lease = Lease(worker: session.name, session: session.session, peer: peer, shared: shared)
             }
             move(id, to: .running, now: now)
             workers.modify(peer) { _ = $0.leases.insert(id) }
@@ -717,17 +787,9 @@ public struct ShardCore: Sendable {
                 if job.started == .zero { job.started = now }
                 job.attempts = max(job.attempts, task.attempt + 1)
             }
-            if !batch.isEmpty && batchSize + size > Self.tasksFrameBudget {
-                outbox.append((peer, .tasks(Tasks(tasks: batch))))
-                batch = []
-                batchSize = 0
-            }
-            batch.append(taskSpec(tasks[id]!, job: job, inputs: inputs))
-            batchSize += size + 1024
-            leased += 1
+            specs.append(taskSpec(tasks[id]!, job: job, inputs: inputs))
         }
-        workers.modify(peer) { $0.credit -= leased }
-        if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
+        return specs
     }
 
     /// The octets of results one TASKS message carries at most, well inside the 64 MiB frame limit.
@@ -786,6 +848,8 @@ public struct ShardCore: Sendable {
         turn.succeeded = succeededTasks
         turn.pauses = pauseChanges
         pauseChanges = [:]
+        turn.policies = Array(policyChanges.values)
+        policyChanges = [:]
         turn.messages = outbox
         for (peer, _) in outbox { workers[peer]?.lastSent = now }
         for key in dirtyJobs {
@@ -823,11 +887,13 @@ public struct ShardTurn: Sendable {
     public var messages: [(Peer, Message)] = []
     /// Runs paused (true) or resumed (false).
     public var pauses: [UInt64: Bool] = [:]
+    /// Product policies set.
+    public var policies: [ProductPolicy] = []
 
     public init() {}
 
     /// Whether the turn has rows to commit.
-    public var needsCommit: Bool { !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty }
+    public var needsCommit: Bool { !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty }
 }
 
 /// What a shard's store holds of its unfinished work, to resume from.
@@ -843,6 +909,8 @@ public struct ShardSnapshot: Sendable {
     public var nextJobID: Int64
     /// Runs paused by an operator.
     public var paused: Set<UInt64> = []
+    /// Product policies set through management.
+    public var policies: [ProductPolicy] = []
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1

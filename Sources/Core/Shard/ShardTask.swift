@@ -29,12 +29,15 @@ public struct Lease: Equatable, Sendable {
     public var peer: Peer?
     /// When a lease without a live worker is taken back; nil while its worker is alive.
     public var expires: Timestamp?
+    /// How many tasks went out in its claimed set (1 for a task on its own): their run time is shared.
+    public var shared: Int
 
-    public init(worker: String, session: UInt64, peer: Peer?, expires: Timestamp? = nil) {
+    public init(worker: String, session: UInt64, peer: Peer?, expires: Timestamp? = nil, shared: Int = 1) {
         self.worker = worker
         self.session = session
         self.peer = peer
         self.expires = expires
+        self.shared = shared
     }
 }
 
@@ -162,6 +165,8 @@ public struct ShardJob: Equatable, Sendable {
     public var counts: TaskCounts
     /// The highest attempt handed out.
     public var attempts: UInt16
+    /// When its current step's tasks were queued.
+    public var queued: Timestamp = .zero
     /// When its first task was handed out; `.zero` if never.
     public var started: Timestamp
     /// When it reached a final state; `.zero` if not final.

@@ -20,6 +20,9 @@ public struct WorkerCore: Sendable {
     public private(set) var links: [Link]
     /// Attempts running.
     public private(set) var running: [Attempt: Running] = [:]
+    /// Claimed sets running, by link and set ID, with how many of their tasks still run. A set takes one
+    /// slot, however many tasks it has.
+    private var openSets: [SetKey: Int] = [:]
     /// Results not yet confirmed by a RECEIPT.
     public private(set) var unreceipted: [Attempt: Held] = [:]
     private var linkTurn = 0
@@ -91,6 +94,13 @@ public struct WorkerCore: Sendable {
         public var deadline: Timestamp?
         /// Why the attempt is being stopped, and when it will be killed.
         public var stopping: Stopping?
+        /// The claimed set it runs in; 0 if it runs on its own.
+        public var set: UInt64 = 0
+    }
+
+    struct SetKey: Hashable, Sendable {
+        var link: Int
+        var set: UInt64
     }
 
     /// Why an attempt is being stopped.
@@ -119,7 +129,8 @@ public struct WorkerCore: Sendable {
 
     /// Slots neither running an attempt nor promised to a shard.
     public var available: Int {
-        max(0, configuration.slots - running.count - links.reduce(0) { $0 + $1.credit })
+        let busy = running.count - openSets.values.reduce(0, +) + openSets.count
+        return max(0, configuration.slots - busy - links.reduce(0) { $0 + $1.credit })
     }
 
     // MARK: - Connections
@@ -156,7 +167,9 @@ public struct WorkerCore: Sendable {
                 Ready(
                     worker: configuration.name, session: session, slots: UInt32(share), heartbeat: configuration.heartbeat,
                     commands: configuration.commands ? 1 : 0, tags: configuration.tags, handlers: configuration.handlers,
-                    held: held.sorted { ($0.task, $0.attempt) < ($1.task, $1.attempt) })), now: now)
+                    held: held.sorted { ($0.task, $0.attempt) < ($1.task, $1.attempt) },
+                    sets: configuration.sets.keys.sorted().map { SetOffer(handler: $0, limit: UInt32(configuration.sets[$0]!)) })),
+            now: now)
     }
 
     private func isRefused(_ index: Int) -> Bool {
@@ -196,7 +209,11 @@ public struct WorkerCore: Sendable {
             if !again.isEmpty { outgoingResults[index, default: []] += again }
         case .tasks(let tasks):
             links[index].demand -= min(links[index].demand, UInt32(tasks.tasks.count))
-            for spec in tasks.tasks { accept(spec, on: index, now: now) }
+            if tasks.set == 0 {
+                for spec in tasks.tasks { accept(spec, on: index, now: now) }
+            } else {
+                acceptSet(tasks, on: index, now: now)
+            }
         case .demand(let demand):
             links[index].demand = demand.pending
         case .recalled(let recalled):
@@ -226,10 +243,36 @@ public struct WorkerCore: Sendable {
         }
     }
 
+    /// Takes a claimed set: one credit, one slot, and one effect that starts all of its new tasks together.
+    private mutating func acceptSet(_ tasks: Tasks, on index: Int, now: Timestamp) {
+        links[index].credit = max(0, links[index].credit - 1)
+        let key = SetKey(link: index, set: tasks.set)
+        var started: [TaskSpec] = []
+        for spec in tasks.tasks {
+            guard admit(spec, on: index, now: now) else { continue }
+            let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
+            running[Attempt(link: index, ref: spec.ref)] = Running(link: index, spec: spec, started: now, deadline: deadline, set: tasks.set)
+            started.append(spec)
+        }
+        guard !started.isEmpty else { return }
+        openSets[key, default: 0] += started.count
+        effects.append(.startSet(link: index, set: tasks.set, started))
+    }
+
     private mutating func accept(_ spec: TaskSpec, on index: Int, now: Timestamp) {
         links[index].credit = max(0, links[index].credit - 1)
+        guard admit(spec, on: index, now: now) else { return }
         let attempt = Attempt(link: index, ref: spec.ref)
-        guard running[attempt] == nil, unreceipted[attempt] == nil else { return }
+        let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
+        running[attempt] = Running(link: index, spec: spec, started: now, deadline: deadline)
+        effects.append(.start(attempt, spec))
+    }
+
+    /// Whether a task handed out can start here: it is not one already running or finished (a repeated
+    /// TASKS), and the worker can run it; one it cannot run is answered as rejected.
+    private mutating func admit(_ spec: TaskSpec, on index: Int, now: Timestamp) -> Bool {
+        let attempt = Attempt(link: index, ref: spec.ref)
+        guard running[attempt] == nil, unreceipted[attempt] == nil else { return false }
         let runnable =
             switch spec.kind {
             case .command: configuration.commands
@@ -238,11 +281,9 @@ public struct WorkerCore: Sendable {
         guard runnable else {
             let reason = spec.kind == .command ? "this worker does not run commands" : "no handler \"\(spec.action)\" in this worker"
             finish(TaskResult(task: spec.task, attempt: spec.attempt, outcome: .rejected, started: now.wire, duration: 0, error: reason), link: index)
-            return
+            return false
         }
-        let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
-        running[attempt] = Running(link: index, spec: spec, started: now, deadline: deadline)
-        effects.append(.start(attempt, spec))
+        return true
     }
 
     private mutating func stop(_ id: Attempt, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
@@ -266,6 +307,11 @@ public struct WorkerCore: Sendable {
         now: Timestamp
     ) {
         guard let attempt = running.removeValue(forKey: id) else { return }
+        if attempt.set != 0 {
+            let key = SetKey(link: id.link, set: attempt.set)
+            openSets[key]! -= 1
+            if openSets[key]! == 0 { openSets[key] = nil }
+        }
         let ref = id.ref
         var outcome = outcome
         var error = error
@@ -403,6 +449,9 @@ public enum WorkerEffect: Equatable, Sendable {
     case send(link: Int, Message)
     /// Start an attempt: a command in a child process, or a handler.
     case start(WorkerCore.Attempt, TaskSpec)
+    /// Start the tasks of a claimed set (the attempts are the link's and the tasks' own): one call of
+    /// their handler with all of them.
+    case startSet(link: Int, set: UInt64, [TaskSpec])
     /// Signal a running command's process group.
     case signal(WorkerCore.Attempt, WorkerSignal)
     /// Forget a handler attempt that was stopped: its return will be ignored.
@@ -435,6 +484,8 @@ public struct WorkerConfiguration: Sendable {
     public var handlers: [String] = []
     /// Whether it runs commands.
     public var commands = true
+    /// The handlers that take tasks as sets, with the most tasks in one set (at least 2).
+    public var sets: [String: Int] = [:]
     /// How many shards it connects to.
     public var shards: Int
     /// The time between SIGTERM and SIGKILL for an attempt past its timeout, in milliseconds.

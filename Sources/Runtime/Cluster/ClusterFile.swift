@@ -1,4 +1,4 @@
-import Core
+public import Core
 public import Store
 
 /// A cluster of Baton processes, as one file describes it: where every service listens, the shards,
@@ -37,6 +37,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         public var work: String
         public var events: String
         public var data: String
+        /// How it chooses among products with work waiting.
+        public var fairness: Fairness = .fair
 
         /// The shard's endpoints as its clients reach them.
         public var address: ShardAddress { ShardAddress(shard: id, submit: submit, work: work, events: events) }
@@ -203,7 +205,7 @@ struct ClusterReader {
             if let number = object.first(where: { $0.key == "id" })?.value.integer, (1...65535).contains(number) {
                 subject = "shard \(number)"
             }
-            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data"], subject: subject)
+            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data", "fairness"], subject: subject)
             var id: UInt32?
             if let idValue = members["id"] {
                 if let number = fields.integer(idValue, field: "id", subject: subject, in: 1...65535) {
@@ -223,11 +225,23 @@ struct ClusterReader {
             let work = endpoint(members["work"], field: "work", subject: subject, at: element.position)
             let events = endpoint(members["events"], field: "events", subject: subject, at: element.position)
             let folder = folder(members["data"], subject: subject)
+            var fairness = Fairness.fair
+            if let value = members["fairness"] {
+                if let name = value.string, let mode = Fairness(rawValue: name) {
+                    fairness = mode
+                } else {
+                    let choices = Fairness.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                    fields.report(value.position, subject: subject, field: "fairness", "expected \(choices), found \(value.string.map { "\"\($0)\"" } ?? value.kindDescription)")
+                    complete = false
+                }
+            }
             guard let id, let submit, let work, let events else {
                 complete = false
                 continue
             }
-            shards.append(ClusterConfiguration.Shard(id: id, submit: submit, work: work, events: events, data: folder ?? "\(base)/shard-\(id)"))
+            shards.append(
+                ClusterConfiguration.Shard(
+                    id: id, submit: submit, work: work, events: events, data: folder ?? "\(base)/shard-\(id)", fairness: fairness))
         }
         return complete ? shards : nil
     }

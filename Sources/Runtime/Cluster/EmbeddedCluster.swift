@@ -1,4 +1,4 @@
-import Core
+public import Core
 import Foundation
 import Synchronization
 public import Store
@@ -18,6 +18,8 @@ public final class EmbeddedCluster {
         public var workers: Int = 2
         /// Slots per worker.
         public var slots: Int = 4
+        /// How the shards choose among products with work waiting.
+        public var fairness: Fairness = .fair
         public var handlers: Handlers = .builtIn
         /// Where the management API listens for the CLI, besides inproc; `tcp://127.0.0.1:*` picks a free port.
         public var api: String? = "tcp://127.0.0.1:*"
@@ -69,8 +71,10 @@ public final class EmbeddedCluster {
             let address = ShardAddress(
                 shard: shard, submit: try endpoint("shard-\(shard)/submit"), work: try endpoint("shard-\(shard)/work"),
                 events: try endpoint("shard-\(shard)/events"))
+            var configuration = ShardConfiguration(shard: shard)
+            configuration.fairness = options.fairness
             var settings = ShardSettings(
-                configuration: ShardConfiguration(shard: shard), store: "\(options.data)/shard-\(shard).db",
+                configuration: configuration, store: "\(options.data)/shard-\(shard).db",
                 synchronous: options.synchronous, submit: [address.submit], work: [address.work], events: [address.events])
             settings.storeFault = options.shardFault
             let shardSettings = settings

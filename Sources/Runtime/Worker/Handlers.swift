@@ -62,6 +62,10 @@ public struct TaskContext: Sendable {
 /// the attempt at the worker, and is not sent.
 public typealias Handler = @Sendable (TaskContext) throws -> [UInt8]
 
+/// A Swift function a worker runs for a claimed set of tasks of jobs that name it: one result per
+/// context, in order.
+public typealias SetHandler = @Sendable ([TaskContext]) -> [Result<[UInt8], any Error>]
+
 /// The handlers a worker offers, by name. Build it before starting the worker:
 ///
 /// ```swift
@@ -73,19 +77,51 @@ public typealias Handler = @Sendable (TaskContext) throws -> [UInt8]
 /// ```
 public struct Handlers: Sendable {
     private(set) var table: [String: Handler] = [:]
+    private(set) var setTable: [String: (limit: Int, handler: SetHandler)] = [:]
 
     public init() {}
 
     /// Registers `handler` under `name`, replacing any handler of that name.
     public mutating func register(_ name: String, _ handler: @escaping Handler) {
         precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
+        setTable[name] = nil
         table[name] = handler
     }
 
-    /// The registered names, sorted.
-    public var names: [String] { table.keys.sorted() }
+    /// Registers `handler` under `name` to take the tasks of jobs that name it as sets: the shard claims
+    /// up to `limit` tasks of one product and job type together, leases them to this worker as one, and
+    /// the handler runs them in one call, which takes one slot. It returns one result per task, in the
+    /// order of the contexts; a task's `.failure` fails that task alone.
+    ///
+    /// ```swift
+    /// handlers.registerSet("post-payments", limit: 100) { contexts in
+    ///     let posted = ledger.post(contexts.map { $0.params["payment"] ?? "" })
+    ///     return posted.map { $0 ? .success([]) : .failure(HandlerFailure("rejected by the ledger")) }
+    /// }
+    /// ```
+    public mutating func registerSet(_ name: String, limit: Int, _ handler: @escaping SetHandler) {
+        precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
+        precondition(limit >= 2, "a set holds at least 2 tasks")
+        table[name] = nil
+        setTable[name] = (limit, handler)
+    }
 
-    subscript(name: String) -> Handler? { table[name] }
+    /// The registered names, sorted.
+    public var names: [String] { Set(table.keys).union(setTable.keys).sorted() }
+
+    /// The handlers that take sets, with the most tasks in one set.
+    public var setLimits: [String: Int] { setTable.mapValues(\.limit) }
+
+    subscript(name: String) -> Handler? {
+        if let handler = table[name] { return handler }
+        // A task of a set handler handed out on its own (by a shard that claimed it before this worker
+        // offered sets) is a set of one.
+        guard let (_, handler) = setTable[name] else { return nil }
+        return { context in try handler([context]).first!.get() }
+    }
+
+    /// The set handler registered under `name`.
+    func setHandler(_ name: String) -> SetHandler? { setTable[name]?.handler }
 
     /// Handlers every worker has: `noop` (does nothing), `stamp` (returns when it was handed over and ran, for
     /// benchmarks), `sleep` (waits `ms` milliseconds, checking for cancellation), `fail` (always throws),

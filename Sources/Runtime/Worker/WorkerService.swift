@@ -24,6 +24,7 @@ public struct WorkerSettings: Sendable {
     public init(name: String, slots: Int, shards: [String], logs: String, handlers: Handlers = .builtIn, environment: [String: String] = [:]) {
         var configuration = WorkerConfiguration(name: name, slots: slots, shards: shards.count)
         configuration.handlers = handlers.names
+        configuration.sets = handlers.setLimits
         self.configuration = configuration
         self.shards = shards
         self.logs = logs
@@ -89,6 +90,12 @@ public enum WorkerService {
                         id, spec, settings: settings, environment: baseEnvironment,
                         resultLimit: core.resultLimit(of: id.link), endings: endings, doorbell: control.doorbell,
                         folders: &folders)
+                case .startSet(let link, _, let specs):
+                    for (id, attempt) in startSet(
+                        link: link, specs, settings: settings, endings: endings, doorbell: control.doorbell)
+                    {
+                        attempts[id] = attempt
+                    }
                 case .signal(let id, let signal):
                     if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
                 case .abandon(let id):
@@ -224,6 +231,49 @@ public enum WorkerService {
             }
             return Attempt(spec: spec, log: path, cancelled: cancelled, output: output)
         }
+    }
+
+    /// Starts the tasks of a claimed set: one call of their set handler, on one thread, with a context
+    /// per task; each task ends with its own result.
+    static func startSet(
+        link: Int, _ specs: [TaskSpec], settings: WorkerSettings, endings: Endings, doorbell: Doorbell
+    ) -> [(WorkerCore.Attempt, Attempt)] {
+        let ids = specs.map { WorkerCore.Attempt(link: link, ref: $0.ref) }
+        let report: @Sendable ([Ending]) -> Void = { ended in
+            for ending in ended { endings.append(ending) }
+            doorbell.ring()
+        }
+        let name = specs[0].action
+        guard let handler = settings.handlers.setHandler(name) else {
+            report(ids.map { Ending(id: $0, outcome: .rejected, exitCode: 0, error: "no set handler \"\(name)\"", data: []) })
+            return []
+        }
+        let handed = Handlers.microseconds()
+        let attempts = specs.map { spec in
+            let path = logPath(spec, root: settings.logs)
+            return Attempt(spec: spec, log: path, cancelled: CancellationFlag(), output: OutputFile(path: path))
+        }
+        let contexts = attempts.map { TaskContext(task: $0.spec, output: $0.output!, cancelled: $0.cancelled!, handed: handed) }
+        DispatchQueue.global().async {
+            let results = handler(contexts)
+            var ended: [Ending] = []
+            for (index, id) in ids.enumerated() {
+                guard index < results.count else {
+                    let error = "the set handler returned \(results.count) results for \(ids.count) tasks"
+                    ended.append(Ending(id: id, outcome: .failed, exitCode: 0, error: error, data: []))
+                    continue
+                }
+                switch results[index] {
+                case .success(let data):
+                    ended.append(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
+                case .failure(let error):
+                    contexts[index].log("error: \(error)")
+                    ended.append(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                }
+            }
+            report(ended)
+        }
+        return Array(zip(ids, attempts))
     }
 
     /// How a command attempt ended, given its exit status (minus the signal that ended it): after status 0,

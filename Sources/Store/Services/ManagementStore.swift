@@ -66,6 +66,14 @@ public final class ManagementStore {
                 CREATE INDEX audit_by_run ON audit (run, id);
                 CREATE INDEX audit_by_product ON audit (product, id);
                 """),
+        Migration(
+            version: 3, name: "product policies",
+            sql: """
+                ALTER TABLE products ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE products ADD COLUMN cap INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE products ADD COLUMN rate INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE products ADD COLUMN burst INTEGER NOT NULL DEFAULT 0;
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = .normal) throws {
@@ -75,10 +83,14 @@ public final class ManagementStore {
     /// Reads back everything management keeps in memory.
     public func open(finishedRuns: Int = 1000, audit: Int = 100_000) throws -> ManagementSnapshot {
         var snapshot = ManagementSnapshot()
-        let products = try database.prepare("SELECT name, shard, created FROM products")
+        let products = try database.prepare("SELECT name, shard, created, weight, cap, rate, burst FROM products")
         while try products.step() {
+            let name = products.text(0)
+            let policy = ProductPolicy(
+                product: name, weight: UInt32(products.int(3)), cap: UInt32(products.int(4)), rate: UInt32(products.int(5)),
+                burst: UInt32(products.int(6)))
             snapshot.products.append(
-                ProductRecord(name: products.text(0), shard: UInt32(products.int(1)), created: Timestamp(milliseconds: products.int64(2))))
+                ProductRecord(name: name, shard: UInt32(products.int(1)), created: Timestamp(milliseconds: products.int64(2)), policy: policy))
         }
         products.reset()
         let flows = try database.prepare(
@@ -160,10 +172,15 @@ public final class ManagementStore {
         guard turn.needsCommit else { return }
         try database.transaction {
             for product in turn.products {
-                let statement = try database.prepare("INSERT OR REPLACE INTO products (name, shard, created) VALUES (?, ?, ?)")
+                let statement = try database.prepare(
+                    "INSERT OR REPLACE INTO products (name, shard, created, weight, cap, rate, burst) VALUES (?, ?, ?, ?, ?, ?, ?)")
                 statement.bind(1, product.name)
                 statement.bind(2, Int64(product.shard))
                 statement.bind(3, product.created.milliseconds)
+                statement.bind(4, Int64(product.policy.weight))
+                statement.bind(5, Int64(product.policy.cap))
+                statement.bind(6, Int64(product.policy.rate))
+                statement.bind(7, Int64(product.policy.burst))
                 try statement.run()
             }
             for flow in turn.flows {

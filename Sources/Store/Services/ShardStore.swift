@@ -64,6 +64,14 @@ public final class ShardStore {
                 CREATE INDEX tasks_by_job ON tasks (job_id, step, partition);
                 """ + EventLog.schema),
         Migration(version: 2, name: "paused runs", sql: "CREATE TABLE paused (run INTEGER PRIMARY KEY);"),
+        Migration(
+            version: 3, name: "product policies and queue times",
+            sql: """
+                CREATE TABLE policies (
+                    product TEXT PRIMARY KEY, weight INTEGER NOT NULL, cap INTEGER NOT NULL, rate INTEGER NOT NULL, burst INTEGER NOT NULL
+                );
+                ALTER TABLE jobs ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+                """),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -78,7 +86,7 @@ public final class ShardStore {
         var snapshot = ShardSnapshot()
         var openJobs: [Int64: (key: JobKey, step: UInt16)] = [:]
         let jobs = try database.prepare(
-            "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled FROM jobs WHERE state IN (3, 4, 5)")
+            "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued FROM jobs WHERE state IN (3, 4, 5)")
         defer { jobs.reset() }
         while try jobs.step() {
             let spec = try Self.decode(jobs.blob(1))
@@ -87,6 +95,7 @@ public final class ShardStore {
                 step: UInt16(jobs.int(3)), completed: UInt32(jobs.int(4)), attempts: UInt16(jobs.int(5)),
                 started: Timestamp(milliseconds: jobs.int64(6)), finished: Timestamp(milliseconds: jobs.int64(7)),
                 output: jobs.text(8), detail: jobs.text(9), cancelled: jobs.bool(10))
+            job.queued = Timestamp(milliseconds: jobs.int64(11))
             job.stored = true
             openJobs[job.id] = (job.key, job.step)
             snapshot.jobs.append(job)
@@ -115,6 +124,14 @@ public final class ShardStore {
         let paused = try database.prepare("SELECT run FROM paused")
         while try paused.step() { snapshot.paused.insert(UInt64(bitPattern: paused.int64(0))) }
         paused.reset()
+        let policies = try database.prepare("SELECT product, weight, cap, rate, burst FROM policies ORDER BY product")
+        while try policies.step() {
+            snapshot.policies.append(
+                ProductPolicy(
+                    product: policies.text(0), weight: UInt32(policies.int(1)), cap: UInt32(policies.int(2)), rate: UInt32(policies.int(3)),
+                    burst: UInt32(policies.int(4))))
+        }
+        policies.reset()
         // What each open job's current tasks receive: the previous step's results, or the upstream jobs'.
         var upstream: [RunJob: [TaskInput]] = [:]
         for index in snapshot.jobs.indices {
@@ -161,13 +178,13 @@ public final class ShardStore {
                 // A new job's row is written whole, with its spec; later writes change only its state.
                 let insert = try database.prepare(
                     """
-                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let update = try database.prepare(
                     """
                     UPDATE jobs SET state = ?, step = ?, completed = ?, attempts = ?, started = ?, finished = ?, output = ?,
-                        detail = ?, cancelled = ?
+                        detail = ?, cancelled = ?, queued = ?
                     WHERE id = ?
                     """)
                 for job in turn.jobs {
@@ -192,7 +209,8 @@ public final class ShardStore {
                     statement.bind(column + 6, job.output)
                     statement.bind(column + 7, job.detail)
                     statement.bind(column + 8, job.cancelled)
-                    if job.stored { update.bind(10, job.id) }
+                    statement.bind(column + 9, job.queued.milliseconds)
+                    if job.stored { update.bind(11, job.id) }
                     try statement.run()
                 }
             }
@@ -247,6 +265,18 @@ public final class ShardStore {
                 for (run, paused) in turn.pauses {
                     let statement = paused ? pause : resume
                     statement.bind(1, Int64(bitPattern: run))
+                    try statement.run()
+                }
+            }
+            if !turn.policies.isEmpty {
+                let statement = try database.prepare(
+                    "INSERT OR REPLACE INTO policies (product, weight, cap, rate, burst) VALUES (?, ?, ?, ?, ?)")
+                for policy in turn.policies {
+                    statement.bind(1, policy.product)
+                    statement.bind(2, Int64(policy.weight))
+                    statement.bind(3, Int64(policy.cap))
+                    statement.bind(4, Int64(policy.rate))
+                    statement.bind(5, Int64(policy.burst))
                     try statement.run()
                 }
             }
@@ -341,7 +371,7 @@ public final class ShardStore {
             """
             SELECT j.state, j.attempts, j.step, j.completed, j.started, j.finished, j.output, j.detail, j.spec,
                    (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 4),
-                   (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 5)
+                   (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 5), j.queued
             FROM jobs j WHERE run = ? AND job = ? AND generation = ?
             """)
         var found: [JobKey: JobStatus] = [:]
@@ -356,7 +386,7 @@ public final class ShardStore {
                 run: key.run, job: key.job, generation: key.generation,
                 state: JobState(rawValue: UInt8(statement.int(0))) ?? .queued, attempts: UInt16(statement.int(1)),
                 succeeded: UInt32(statement.int(3)) + UInt32(statement.int(9)), failed: UInt32(statement.int(10)),
-                step: UInt16(statement.int(2)), steps: UInt16(spec.steps.count),
+                step: UInt16(statement.int(2)), steps: UInt16(spec.steps.count), queued: UInt64(max(0, statement.int64(11))),
                 started: UInt64(max(0, statement.int64(4))), finished: UInt64(max(0, statement.int64(5))),
                 time: now.wire, output: statement.text(6), detail: statement.text(7))
         }

@@ -28,11 +28,14 @@ public struct OperationRequest: WireValue {
     public var params: [String: String]
     /// The flow definition as canonical JSON (for `start`); empty otherwise.
     public var definition: String
+    /// For `set-policy`: the product's new policy (its product is `product`); empty otherwise.
+    public var policy: ProductPolicy
 
     public init(
         request: UInt64, action: OperationAction, run: UInt64, product: String = "", flow: String = "",
         version: UInt32 = 0, shard: UInt32 = 0, job: String = "", options: UInt8 = 0, moment: UInt64 = 0,
-        params: [String: String] = [:], definition: String = ""
+        params: [String: String] = [:], definition: String = "",
+        policy: ProductPolicy = ProductPolicy(product: "")
     ) {
         self.request = request
         self.action = action
@@ -46,12 +49,13 @@ public struct OperationRequest: WireValue {
         self.moment = moment
         self.params = params
         self.definition = definition
+        self.policy = policy
     }
 
     /// The `downstream` bit of `options`.
     public static let downstream: UInt8 = 1
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 4 + 1 + 1 + 8 + 4 + 4
+    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 4 + 1 + 1 + 8 + 4 + 4 + ProductPolicy.minimumSize
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -66,6 +70,7 @@ public struct OperationRequest: WireValue {
         writer.number8(moment)
         writer.hash(params)
         writer.longstr(definition)
+        policy.encode(to: &writer)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -81,6 +86,7 @@ public struct OperationRequest: WireValue {
         moment = try reader.number8("moment")
         params = try reader.hash("params")
         definition = try reader.longstr("definition", limit: Limits.chunk)
+        policy = try ProductPolicy(from: &reader)
     }
 }
 

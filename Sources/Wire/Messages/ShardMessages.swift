@@ -32,16 +32,22 @@ public struct Control: WireValue {
     public var job: String
     /// For cancellations: how long a running attempt may take to stop before it is killed, in milliseconds.
     public var grace: UInt32
+    /// For `set-policy`: the product's new policy; a policy with an empty product otherwise.
+    public var policy: ProductPolicy
 
-    public init(request: UInt64, action: ControlAction, run: UInt64, job: String = "", grace: UInt32 = 0) {
+    public init(
+        request: UInt64, action: ControlAction, run: UInt64, job: String = "", grace: UInt32 = 0,
+        policy: ProductPolicy = ProductPolicy(product: "")
+    ) {
         self.request = request
         self.action = action
         self.run = run
         self.job = job
         self.grace = grace
+        self.policy = policy
     }
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 4
+    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -49,6 +55,7 @@ public struct Control: WireValue {
         writer.number8(run)
         writer.string(job)
         writer.number4(grace)
+        policy.encode(to: &writer)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -57,6 +64,7 @@ public struct Control: WireValue {
         run = try reader.number8("run")
         job = try reader.string("job")
         grace = try reader.number4("grace")
+        policy = try ProductPolicy(from: &reader)
     }
 }
 

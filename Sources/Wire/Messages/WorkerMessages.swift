@@ -21,10 +21,12 @@ public struct Ready: WireValue {
     public var handlers: [String]
     /// Attempts the worker is still running or holds unacknowledged results for.
     public var held: [TaskRef]
+    /// Handlers that take tasks as sets, each with the most tasks in one set.
+    public var sets: [SetOffer]
 
     public init(
         worker: String, session: UInt64, slots: UInt32, heartbeat: UInt32, commands: UInt8 = 1, tags: [String] = [],
-        handlers: [String] = [], held: [TaskRef] = []
+        handlers: [String] = [], held: [TaskRef] = [], sets: [SetOffer] = []
     ) {
         self.worker = worker
         self.session = session
@@ -34,9 +36,10 @@ public struct Ready: WireValue {
         self.tags = tags
         self.handlers = handlers
         self.held = held
+        self.sets = sets
     }
 
-    public static let minimumSize = 1 + 8 + 4 + 4 + 1 + 4 + 4 + 4
+    public static let minimumSize = 1 + 8 + 4 + 4 + 1 + 4 + 4 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.string(worker)
@@ -47,6 +50,7 @@ public struct Ready: WireValue {
         writer.strings(tags)
         writer.strings(handlers)
         writer.values(held)
+        writer.values(sets)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -58,6 +62,7 @@ public struct Ready: WireValue {
         tags = try reader.strings("tags")
         handlers = try reader.strings("handlers")
         held = try reader.values("held")
+        sets = try reader.values("sets")
         if commands > 1 { throw .invalidValue(field: "commands", value: UInt64(commands)) }
     }
 }
@@ -120,16 +125,26 @@ public struct Pull: WireValue {
 
 /// A batch of tasks leased to the worker, never more than its credit.
 public struct Tasks: WireValue {
+    /// 0 for tasks to run each on its own; otherwise the ID of a claimed set: the tasks are of one
+    /// job type and handler, leased together, and run by one call of the handler.
+    public var set: UInt64
     /// The tasks.
     public var tasks: [TaskSpec]
 
-    public init(tasks: [TaskSpec]) { self.tasks = tasks }
+    public init(set: UInt64 = 0, tasks: [TaskSpec]) {
+        self.set = set
+        self.tasks = tasks
+    }
 
-    public static let minimumSize = 4
+    public static let minimumSize = 8 + 4
 
-    public func encode(to writer: inout FrameWriter) { writer.values(tasks) }
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(set)
+        writer.values(tasks)
+    }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
+        set = try reader.number8("set")
         tasks = try reader.values("tasks")
     }
 }

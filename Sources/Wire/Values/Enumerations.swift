@@ -105,6 +105,8 @@ public enum OperationAction: UInt8, Sendable, CaseIterable {
     case hold = 8
     /// Release a held product: its runs held with it go on.
     case release = 9
+    /// Set a product's share of its shard's workers (`product` and `policy`; `run` is 0).
+    case setPolicy = 10
 }
 
 /// An action on queued and running work in a shard, carried by CONTROL.
@@ -117,4 +119,6 @@ public enum ControlAction: UInt8, Sendable, CaseIterable {
     case resumeRun = 3
     /// Cancel one job of the run (every generation of it).
     case cancelJob = 4
+    /// Set a product's weight, cap and rate limit (`policy`; `run` is 0).
+    case setPolicy = 5
 }

@@ -26,6 +26,9 @@ public struct JobStatus: WireValue {
     public var step: UInt16
     /// The number of steps.
     public var steps: UInt16
+    /// When the current step's tasks were queued at the shard, in milliseconds since the Unix epoch:
+    /// `started` minus this is the job's wait for a worker.
+    public var queued: UInt64
     /// When the first task was handed to a worker, in milliseconds since the Unix epoch; 0 if never.
     public var started: UInt64
     /// When the job reached a final state; 0 while it is not final.
@@ -40,7 +43,7 @@ public struct JobStatus: WireValue {
     public init(
         run: UInt64, job: String, generation: UInt32 = 0, state: JobState, attempts: UInt16 = 0,
         pending: UInt32 = 0, running: UInt32 = 0, succeeded: UInt32 = 0, failed: UInt32 = 0, step: UInt16 = 0,
-        steps: UInt16 = 1, started: UInt64 = 0, finished: UInt64 = 0, time: UInt64, output: String = "",
+        steps: UInt16 = 1, queued: UInt64 = 0, started: UInt64 = 0, finished: UInt64 = 0, time: UInt64, output: String = "",
         detail: String = ""
     ) {
         self.run = run
@@ -54,6 +57,7 @@ public struct JobStatus: WireValue {
         self.failed = failed
         self.step = step
         self.steps = steps
+        self.queued = queued
         self.started = started
         self.finished = finished
         self.time = time
@@ -61,7 +65,7 @@ public struct JobStatus: WireValue {
         self.detail = detail
     }
 
-    public static let minimumSize = 8 + 1 + 4 + 1 + 2 + 16 + 2 + 2 + 8 + 8 + 8 + 4 + 4
+    public static let minimumSize = 8 + 1 + 4 + 1 + 2 + 16 + 2 + 2 + 8 + 8 + 8 + 8 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(run)
@@ -75,6 +79,7 @@ public struct JobStatus: WireValue {
         writer.number4(failed)
         writer.number2(step)
         writer.number2(steps)
+        writer.number8(queued)
         writer.number8(started)
         writer.number8(finished)
         writer.number8(time)
@@ -94,6 +99,7 @@ public struct JobStatus: WireValue {
         failed = try reader.number4("failed")
         step = try reader.number2("step")
         steps = try reader.number2("steps")
+        queued = try reader.number8("queued")
         started = try reader.number8("started")
         finished = try reader.number8("finished")
         time = try reader.number8("time")

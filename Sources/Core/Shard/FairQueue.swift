@@ -1,0 +1,494 @@
+public import Wire
+
+/// The tasks a shard can hand out now, and the choice of which go to a worker that asks.
+///
+/// Fair mode shares worker time between products by weight, with stride scheduling: each product has a
+/// virtual pass, the product with the lowest pass is served next, and serving a task moves its pass on by
+/// the task's cost divided by the product's weight. A task's cost is the mean run time of the last
+/// tasks of its job type (a sliding window), so a product of slow jobs advances faster and gets fewer
+/// tasks for the same worker time. A product that comes back after having no work starts at the
+/// current virtual time: idling earns no credit. Within a product, higher priority first, then older.
+///
+/// Every product may also have a cap on its running tasks and a rate limit (a token bucket); a product
+/// at its cap or out of tokens waits outside the turn order until a task of it ends or a token is due.
+///
+/// Starvation guard: every `checkInterval`, the queue looks at the task at the head of each product's
+/// queue. A product whose head has waited more than `starvation` times the shard's recent mean queue
+/// wait (and at least `starvationFloor`) is starving, and is served before the turn order until its
+/// head's wait is back under that bound. Weights, costs or tags that go wrong cannot leave one waiting
+/// for ever.
+///
+/// FIFO mode puts every task in one queue, by priority and then arrival, with no shares, caps or limits.
+///
+/// Choosing costs O(log P) per task handed out among P products, plus one visit for each product
+/// whose work the asking worker cannot run. Removal is lazy: a task that stops being pending stays
+/// queued until it reaches the head of its queue, where the selection drops it.
+public struct FairQueue: Sendable {
+    /// A queued task.
+    struct Entry: Comparable, Sendable {
+        var priority: Int16
+        var order: UInt64
+        var task: UInt64
+        /// When it was queued, in milliseconds since the epoch.
+        var since: Int64
+
+        static func < (lhs: Entry, rhs: Entry) -> Bool {
+            if lhs.priority != rhs.priority { return lhs.priority > rhs.priority }
+            return lhs.order < rhs.order
+        }
+    }
+
+    /// Tasks of one product that need the same of a worker and are of one job type.
+    struct Lane: Sendable {
+        var kind: Int
+        var heap = MinHeap<Entry>()
+    }
+
+    /// What the requirement and job type of a lane are; lanes of all products share these.
+    struct Kind: Hashable, Sendable {
+        var requirement: Requirement
+        var type: String
+    }
+
+    enum State: Sendable {
+        /// Nothing queued.
+        case idle
+        /// In the turn order.
+        case ready
+        /// At its cap of running tasks.
+        case capped
+        /// Out of tokens until a due time.
+        case throttled
+    }
+
+    struct Product: Sendable {
+        var name: String
+        var policy: ProductPolicy
+        var lanes: [Lane] = []
+        /// Entries queued, lazily removed ones included.
+        var queued = 0
+        var running = 0
+        var pass = 0.0
+        var tokens = 0.0
+        var refilled = Timestamp.zero
+        /// The stamp of its valid entry in the turn order or the throttle heap.
+        var stamp: UInt64 = 0
+        var state = State.idle
+        var starving = false
+    }
+
+    /// A product's place in the turn order.
+    struct Turn: Comparable, Sendable {
+        var pass: Double
+        var stamp: UInt64
+        var product: Int32
+        static func < (lhs: Turn, rhs: Turn) -> Bool { (lhs.pass, lhs.stamp) < (rhs.pass, rhs.stamp) }
+    }
+
+    /// When a throttled product has a token again.
+    struct Due: Comparable, Sendable {
+        var time: Int64
+        var stamp: UInt64
+        var product: Int32
+        static func < (lhs: Due, rhs: Due) -> Bool { (lhs.time, lhs.stamp) < (rhs.time, rhs.stamp) }
+    }
+
+    /// What one selection hands to a worker: one task, or a claimed set of one handler's tasks.
+    public struct Pick: Equatable, Sendable {
+        public var tasks: [UInt64]
+        /// Whether the tasks are a set, for a handler that takes sets (even a set of one).
+        public var isSet: Bool
+        /// The product they belong to.
+        public var product: String
+    }
+
+    /// How selection is tuned: see ``ShardConfiguration``.
+    public struct Tuning: Sendable {
+        public var fairness: Fairness = .fair
+        public var costWindow = 64
+        public var waitWindow = 1024
+        public var starvation: Int64 = 10
+        public var starvationFloor: Int64 = 1000
+        /// How often the heads of the queues are looked at for starvation, in milliseconds.
+        public var checkInterval: Int64 = 100
+
+        public init() {}
+
+        public init(_ configuration: ShardConfiguration) {
+            fairness = configuration.fairness
+            costWindow = configuration.costWindow
+            waitWindow = configuration.waitWindow
+            starvation = configuration.starvation
+            starvationFloor = configuration.starvationFloor
+        }
+    }
+
+    public let tuning: Tuning
+    private var products: [Product] = []
+    private var index: [String: Int32] = [:]
+    private var kinds: [Kind] = []
+    private var kindIndex: [Kind: Int] = [:]
+    private var turns = MinHeap<Turn>()
+    private var throttled = MinHeap<Due>()
+    private var stamps: UInt64 = 0
+    /// The virtual time: the pass of the last product served.
+    private var clock = 0.0
+    /// Recent run times by job type, and of all types together.
+    private var costs: [String: SlidingWindow] = [:]
+    private var allCosts: SlidingWindow
+    /// Recent queue waits of the tasks handed out.
+    private var waits: SlidingWindow
+    private var starving: [Int32] = []
+    private var lastCheck = Timestamp.zero
+    /// Queued entries by requirement, lazily removed ones included.
+    private var byRequirement: [Requirement: Int] = [:]
+    /// Entries held, lazily removed ones included.
+    public private(set) var count = 0
+
+    public init(tuning: Tuning = Tuning()) {
+        self.tuning = tuning
+        allCosts = SlidingWindow(capacity: tuning.costWindow)
+        waits = SlidingWindow(capacity: tuning.waitWindow)
+    }
+
+    // MARK: - Policies and measurements
+
+    /// The policy a product is served under; the default (weight 1, no cap, no limit) until set.
+    public func policy(of product: String) -> ProductPolicy {
+        index[product].map { products[Int($0)].policy } ?? ProductPolicy(product: product)
+    }
+
+    /// Sets a product's weight, cap and rate limit; they apply from the next selection.
+    public mutating func setPolicy(_ policy: ProductPolicy, now: Timestamp) {
+        guard tuning.fairness == .fair else { return }
+        let i = slot(of: policy.product)
+        products[Int(i)].policy = policy
+        products[Int(i)].tokens = min(products[Int(i)].tokens, burst(of: policy))
+        // A product held back by the old terms goes back in turn; the selection holds it back again if
+        // the new ones say so.
+        if products[Int(i)].state == .capped || products[Int(i)].state == .throttled { activate(i) }
+    }
+
+    /// The cost charged for a task of `type`: its recent mean run time in milliseconds, or that of all
+    /// types while it has none; never under 1.
+    public func cost(of type: String) -> Double {
+        if let window = costs[type], window.count > 0 { return max(1, window.mean) }
+        return allCosts.count > 0 ? max(1, allCosts.mean) : 1
+    }
+
+    /// The mean queue wait of the tasks handed out lately, in milliseconds.
+    public var meanWait: Double { waits.mean }
+
+    /// How many of a product's tasks are running.
+    public func running(_ product: String) -> Int { index[lane(product)].map { products[Int($0)].running } ?? 0 }
+
+    /// Whether a product is being served first because it was starving.
+    public func isStarving(_ product: String) -> Bool { index[product].map { products[Int($0)].starving } ?? false }
+
+    /// A task of `product` stopped running: its slot is free, and, if it ran to an end on a worker, its
+    /// run time (`duration` milliseconds) joins its job type's window.
+    public mutating func finished(product: String, type: String, duration: Int64?) {
+        if let duration {
+            let sample = Double(max(0, duration))
+            costs[type, default: SlidingWindow(capacity: tuning.costWindow)].add(sample)
+            allCosts.add(sample)
+        }
+        guard let i = index[lane(product)] else { return }
+        products[Int(i)].running = max(0, products[Int(i)].running - 1)
+        let cap = Int(products[Int(i)].policy.cap)
+        if products[Int(i)].state == .capped && (cap == 0 || products[Int(i)].running < cap) { activate(i) }
+    }
+
+    /// A running task of `product` that was restored after a restart: it counts against the cap.
+    public mutating func restoredRunning(product: String) {
+        let i = slot(of: lane(product))
+        products[Int(i)].running += 1
+    }
+
+    // MARK: - Queueing
+
+    /// Queues tasks of one product, requirement, job type and priority, given as (task, order) pairs.
+    public mutating func enqueue(
+        _ tasks: [(task: UInt64, order: UInt64)], product: String, requirement: Requirement, type: String, priority: Int16,
+        now: Timestamp
+    ) {
+        guard !tasks.isEmpty else { return }
+        let i = slot(of: lane(product))
+        let kind = kindID(Kind(requirement: requirement, type: type))
+        let at: Int
+        if let found = products[Int(i)].lanes.firstIndex(where: { $0.kind == kind }) {
+            at = found
+        } else {
+            products[Int(i)].lanes.append(Lane(kind: kind))
+            at = products[Int(i)].lanes.count - 1
+        }
+        for (task, order) in tasks {
+            products[Int(i)].lanes[at].heap.insert(Entry(priority: priority, order: order, task: task, since: now.milliseconds))
+        }
+        products[Int(i)].queued += tasks.count
+        byRequirement[requirement, default: 0] += tasks.count
+        count += tasks.count
+        if products[Int(i)].state == .idle { activate(i) }
+    }
+
+    /// Roughly how many queued tasks a worker with `capabilities` could run (entries removed lazily count).
+    public func work(for capabilities: Capabilities) -> Int {
+        var total = 0
+        for (requirement, count) in byRequirement where capabilities.satisfy(requirement) { total += count }
+        return total
+    }
+
+    /// The earliest time a throttled product gets a token back, if any is throttled.
+    public var nextRelease: Timestamp? {
+        throttled.min.map { Timestamp(milliseconds: $0.time) }
+    }
+
+    // MARK: - Selection
+
+    /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
+    /// `batches[handler]` tasks for the handlers it takes sets for. `isPending` tells which queued tasks
+    /// may still go; the others are dropped.
+    public mutating func select(
+        limit: Int, capabilities: Capabilities, batches: [String: Int] = [:], now: Timestamp, isPending: (UInt64) -> Bool
+    ) -> [Pick] {
+        guard limit > 0, count > 0 else { return [] }
+        releaseThrottled(now: now)
+        if tuning.fairness == .fair && now.since(lastCheck) >= tuning.checkInterval { findStarving(now: now) }
+        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
+        var picks: [Pick] = []
+        // The starving first, one pick each per round, while any can be served.
+        var served = true
+        while served && !starving.isEmpty && picks.count < limit {
+            served = false
+            for i in starving where picks.count < limit && products[Int(i)].state == .ready {
+                guard let pick = take(from: i, eligible: eligible, batches: batches, now: now, isPending: isPending) else { continue }
+                picks.append(pick)
+                served = true
+                if headWait(of: i, now: now, isPending: nil) <= starvationBound {
+                    products[Int(i)].starving = false
+                }
+                reschedule(i, now: now)
+            }
+            starving.removeAll { !products[Int($0)].starving }
+        }
+        var skipped: [Int32] = []
+        while picks.count < limit, let turn = turns.popMin() {
+            let i = turn.product
+            guard products[Int(i)].stamp == turn.stamp, products[Int(i)].state == .ready else { continue }
+            clock = max(clock, turn.pass)
+            if let pick = take(from: i, eligible: eligible, batches: batches, now: now, isPending: isPending) {
+                picks.append(pick)
+                reschedule(i, now: now)
+            } else if products[Int(i)].queued == 0 {
+                products[Int(i)].state = .idle
+            } else if products[Int(i)].state == .ready {
+                skipped.append(i)  // Work this worker cannot run.
+            }
+        }
+        for i in skipped { push(i) }
+        return picks
+    }
+
+    /// Takes the best pending task of product `i` that the worker can run, with as many more of its
+    /// lane as a set may hold; charges the product for them. Nil if it has none, or is at its cap or
+    /// out of tokens (its state then says so).
+    private mutating func take(
+        from i: Int32, eligible: [Bool], batches: [String: Int], now: Timestamp, isPending: (UInt64) -> Bool
+    ) -> Pick? {
+        let p = Int(i)
+        let policy = products[p].policy
+        let fair = tuning.fairness == .fair
+        var room = fair && policy.cap > 0 ? Int(policy.cap) - products[p].running : Int.max
+        if room <= 0 {
+            products[p].state = .capped
+            return nil
+        }
+        if fair && policy.rate > 0 {
+            refill(p, now: now)
+            if products[p].tokens < 1 {
+                throttle(i, now: now)
+                return nil
+            }
+            room = min(room, Int(products[p].tokens))
+        }
+        // The best head among the lanes the worker can run, dropping heads no longer pending.
+        var best: Int?
+        for lane in products[p].lanes.indices where eligible[products[p].lanes[lane].kind] {
+            while let top = products[p].lanes[lane].heap.min, !isPending(top.task) { drop(p, lane: lane) }
+            guard let top = products[p].lanes[lane].heap.min else { continue }
+            if best == nil || top < products[p].lanes[best!].heap.min! { best = lane }
+        }
+        guard let lane = best else {
+            products[p].lanes.removeAll { $0.heap.isEmpty }
+            return nil
+        }
+        let kind = kinds[products[p].lanes[lane].kind]
+        let setLimit = kind.requirement.kind == .handler ? batches[kind.requirement.handler] : nil
+        let wanted = min(room, setLimit ?? 1)
+        var tasks: [UInt64] = []
+        while tasks.count < wanted, let top = products[p].lanes[lane].heap.min {
+            drop(p, lane: lane)
+            guard isPending(top.task) else { continue }
+            tasks.append(top.task)
+            waits.add(Double(max(0, now.milliseconds - top.since)))
+        }
+        if products[p].lanes[lane].heap.isEmpty { products[p].lanes.remove(at: lane) }
+        products[p].running += tasks.count
+        if fair {
+            products[p].pass = max(products[p].pass, clock) + cost(of: kind.type) * Double(tasks.count) / Double(max(1, policy.weight))
+            if policy.rate > 0 { products[p].tokens -= Double(tasks.count) }
+        }
+        return Pick(tasks: tasks, isSet: setLimit != nil, product: products[p].name)
+    }
+
+    /// Removes the head of a lane.
+    private mutating func drop(_ p: Int, lane: Int) {
+        _ = products[p].lanes[lane].heap.popMin()
+        products[p].queued -= 1
+        count -= 1
+        let requirement = kinds[products[p].lanes[lane].kind].requirement
+        byRequirement[requirement]! -= 1
+        if byRequirement[requirement]! == 0 { byRequirement[requirement] = nil }
+    }
+
+    /// Puts a product just served back where it belongs: in turn, or idle, capped or throttled.
+    private mutating func reschedule(_ i: Int32, now: Timestamp) {
+        let p = Int(i)
+        guard products[p].state == .ready else { return }
+        let policy = products[p].policy
+        if products[p].queued == 0 {
+            products[p].state = .idle
+        } else if tuning.fairness == .fair && policy.cap > 0 && products[p].running >= Int(policy.cap) {
+            products[p].state = .capped
+        } else if tuning.fairness == .fair && policy.rate > 0 && products[p].tokens < 1 {
+            throttle(i, now: now)
+        } else {
+            push(i)
+        }
+    }
+
+    private mutating func activate(_ i: Int32) {
+        products[Int(i)].state = .ready
+        products[Int(i)].pass = max(products[Int(i)].pass, clock)
+        push(i)
+    }
+
+    private mutating func push(_ i: Int32) {
+        stamps += 1
+        products[Int(i)].stamp = stamps
+        turns.insert(Turn(pass: products[Int(i)].pass, stamp: stamps, product: i))
+    }
+
+    // MARK: - Rate limits
+
+    private func burst(of policy: ProductPolicy) -> Double {
+        policy.burst > 0 ? Double(policy.burst) : max(1, Double(policy.rate) / 3600)
+    }
+
+    /// Adds the tokens earned since the last refill, up to the burst.
+    private mutating func refill(_ p: Int, now: Timestamp) {
+        let policy = products[p].policy
+        if products[p].refilled == .zero {
+            products[p].tokens = burst(of: policy)
+        } else {
+            let earned = Double(now.since(products[p].refilled)) * Double(policy.rate) / 3_600_000
+            products[p].tokens = min(burst(of: policy), products[p].tokens + earned)
+        }
+        products[p].refilled = now
+    }
+
+    private mutating func throttle(_ i: Int32, now: Timestamp) {
+        let p = Int(i)
+        products[p].state = .throttled
+        let perMillisecond = Double(products[p].policy.rate) / 3_600_000
+        let wait = Int64((1 - products[p].tokens) / perMillisecond) + 1
+        stamps += 1
+        products[p].stamp = stamps
+        throttled.insert(Due(time: now.milliseconds + max(1, wait), stamp: stamps, product: i))
+    }
+
+    private mutating func releaseThrottled(now: Timestamp) {
+        while let due = throttled.min, due.time <= now.milliseconds {
+            _ = throttled.popMin()
+            let p = Int(due.product)
+            guard products[p].stamp == due.stamp, products[p].state == .throttled else { continue }
+            activate(due.product)
+        }
+    }
+
+    // MARK: - Starvation
+
+    /// The wait beyond which a product's head is starving.
+    private var starvationBound: Int64 {
+        max(tuning.starvationFloor, Int64(Double(tuning.starvation) * waits.mean))
+    }
+
+    /// How long the head of a product's queue has waited: the oldest among its lanes' heads.
+    private func headWait(of i: Int32, now: Timestamp, isPending: ((UInt64) -> Bool)?) -> Int64 {
+        var oldest = Int64.max
+        for lane in products[Int(i)].lanes { if let top = lane.heap.min { oldest = min(oldest, top.since) } }
+        return oldest == .max ? 0 : now.milliseconds - oldest
+    }
+
+    /// Marks the products in turn whose head has waited past the bound, the longest waiting first.
+    private mutating func findStarving(now: Timestamp) {
+        lastCheck = now
+        let bound = starvationBound
+        var found: [(wait: Int64, product: Int32)] = []
+        for i in products.indices where products[i].state == .ready && !products[i].starving {
+            let wait = headWait(of: Int32(i), now: now, isPending: nil)
+            if wait > bound { found.append((wait, Int32(i))) }
+        }
+        guard !found.isEmpty else { return }
+        for (_, i) in found.sorted(by: { $0.wait > $1.wait }) {
+            products[Int(i)].starving = true
+            starving.append(i)
+        }
+    }
+
+    // MARK: - Names
+
+    /// The product a task is queued under: its own, or the one queue of FIFO mode.
+    private func lane(_ product: String) -> String { tuning.fairness == .fair ? product : "" }
+
+    private mutating func slot(of product: String) -> Int32 {
+        if let i = index[product] { return i }
+        let i = Int32(products.count)
+        products.append(Product(name: product, policy: ProductPolicy(product: product)))
+        index[product] = i
+        return i
+    }
+
+    private mutating func kindID(_ kind: Kind) -> Int {
+        if let id = kindIndex[kind] { return id }
+        kinds.append(kind)
+        kindIndex[kind] = kinds.count - 1
+        return kinds.count - 1
+    }
+}
+
+/// The last `capacity` samples of a measure, and their mean.
+public struct SlidingWindow: Sendable {
+    private var samples: [Double] = []
+    private var next = 0
+    private var sum = 0.0
+    public let capacity: Int
+
+    public init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    public var count: Int { samples.count }
+
+    /// The mean of the samples held; 0 if none.
+    public var mean: Double { samples.isEmpty ? 0 : sum / Double(samples.count) }
+
+    public mutating func add(_ sample: Double) {
+        if samples.count < capacity {
+            samples.append(sample)
+        } else {
+            sum -= samples[next]
+            samples[next] = sample
+            next = (next + 1) % capacity
+        }
+        sum += sample
+    }
+}

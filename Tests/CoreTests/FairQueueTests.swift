@@ -1,0 +1,286 @@
+import Core
+import Testing
+import Wire
+
+/// Fair selection with a manual clock: shares, costs, starvation, caps, rate limits, tags and sets.
+struct FairQueueTests {
+    static let command = Requirement(kind: .command, handler: "", tags: [])
+    static let anyWorker = Capabilities(commands: true, handlers: ["post"], tags: ["gpu", "linux"])
+
+    /// A queue with tasks numbered from 1, each product's tasks in one lane unless said otherwise.
+    struct Bench {
+        var queue: FairQueue
+        var now = Timestamp(milliseconds: 10_000_000)
+        var nextTask: UInt64 = 1
+        /// Each task's product, lane and job type.
+        var owner: [UInt64: (product: String, requirement: Requirement, type: String)] = [:]
+        var pending: Set<UInt64> = []
+        var running: [String: Int] = [:]
+
+        init(_ tuning: FairQueue.Tuning = FairQueue.Tuning()) { queue = FairQueue(tuning: tuning) }
+
+        mutating func add(
+            _ count: Int, product: String, type: String = "t", requirement: Requirement = FairQueueTests.command, priority: Int16 = 0
+        ) {
+            var batch: [(task: UInt64, order: UInt64)] = []
+            for _ in 0..<count {
+                batch.append((nextTask, nextTask))
+                owner[nextTask] = (product, requirement, type)
+                pending.insert(nextTask)
+                nextTask += 1
+            }
+            queue.enqueue(batch, product: product, requirement: requirement, type: type, priority: priority, now: now)
+        }
+
+        mutating func select(_ limit: Int, worker: Capabilities = FairQueueTests.anyWorker, sets: [String: Int] = [:]) -> [FairQueue.Pick] {
+            let pending = self.pending
+            let picks = queue.select(limit: limit, capabilities: worker, batches: sets, now: now) { pending.contains($0) }
+            for pick in picks {
+                for task in pick.tasks {
+                    self.pending.remove(task)
+                    running[owner[task]!.product, default: 0] += 1
+                }
+            }
+            return picks
+        }
+
+        /// Ends a running task that ran for `duration` milliseconds.
+        mutating func finish(_ task: UInt64, duration: Int64? = 1) {
+            let (product, _, type) = owner[task]!
+            running[product]! -= 1
+            queue.finished(product: product, type: type, duration: duration)
+        }
+    }
+
+    @Test func sharesFollowTheWeightsOverTenThousandDispatches() {
+        var bench = Bench()
+        let weights: [String: UInt32] = ["a": 1, "b": 2, "c": 3, "d": 4]
+        for (product, weight) in weights {
+            bench.queue.setPolicy(ProductPolicy(product: product, weight: weight), now: bench.now)
+            bench.add(10_000, product: product)
+        }
+        var served: [String: Int] = [:]
+        for _ in 0..<10_000 {
+            for pick in bench.select(1) {
+                served[pick.product, default: 0] += 1
+                bench.finish(pick.tasks[0])
+            }
+        }
+        #expect(served.values.reduce(0, +) == 10_000)
+        for (product, weight) in weights {
+            let expected = 10_000 * Double(weight) / 10
+            let share = Double(served[product] ?? 0)
+            #expect(abs(share - expected) <= 0.05 * expected, "\(product): \(share) served, \(expected) expected")
+        }
+    }
+
+    @Test func sharesAreOfWorkerTimeNotOfTasks() {
+        // Equal weights; "slow" tasks run 10 ms, "fast" ones 1 ms: the fast product gets ten tasks for
+        // each slow one, so that both get the same worker time.
+        var bench = Bench()
+        bench.add(20_000, product: "slow", type: "report")
+        bench.add(20_000, product: "fast", type: "ping")
+        var time: [String: Int64] = [:]
+        for _ in 0..<10_000 {
+            for pick in bench.select(1) {
+                let duration: Int64 = pick.product == "slow" ? 10 : 1
+                time[pick.product, default: 0] += duration
+                bench.finish(pick.tasks[0], duration: duration)
+            }
+        }
+        #expect(bench.queue.cost(of: "report") == 10)
+        #expect(bench.queue.cost(of: "ping") == 1)
+        let slow = Double(time["slow"]!)
+        let fast = Double(time["fast"]!)
+        #expect(abs(slow - fast) <= 0.05 * max(slow, fast), "worker time: slow \(slow) ms, fast \(fast) ms")
+    }
+
+    @Test func aProductComingBackFromIdleEarnsNoCredit() {
+        var bench = Bench()
+        bench.add(1_000, product: "busy")
+        for _ in 0..<500 { for pick in bench.select(1) { bench.finish(pick.tasks[0]) } }
+        // "late" was idle all along: it now shares equally, not until it has caught up 500 tasks.
+        bench.add(1_000, product: "late")
+        var served: [String: Int] = [:]
+        for _ in 0..<100 { for pick in bench.select(1) { served[pick.product, default: 0] += 1; bench.finish(pick.tasks[0]) } }
+        #expect((45...55).contains(served["late"] ?? 0), "\(served)")
+    }
+
+    @Test func aStarvingProductIsServedWithinOneSelectionRound() {
+        var tuning = FairQueue.Tuning()
+        tuning.starvationFloor = 500
+        var bench = Bench(tuning)
+        // Four products of weight 10,000 whose new tasks are served at once, and one of weight 1 whose
+        // job type turns out very slow: after its first task, shares alone would keep its second waiting
+        // for ever.
+        for index in 0..<4 { bench.queue.setPolicy(ProductPolicy(product: "p\(index)", weight: 10_000), now: bench.now) }
+        bench.queue.finished(product: "p0", type: "t", duration: 1)  // Their job type is known to be quick.
+        bench.add(2, product: "starved", type: "huge")
+        let first = bench.select(1)
+        #expect(first.map(\.product) == ["starved"])
+        bench.finish(first[0].tasks[0], duration: 10_000_000)
+        let queuedAt = bench.now
+        var servedAfter: Int64?
+        for _ in 0..<20 where servedAfter == nil {
+            bench.now = bench.now.adding(milliseconds: 100)
+            for index in 0..<4 { bench.add(1, product: "p\(index)") }
+            let picks = bench.select(4)
+            if let at = picks.firstIndex(where: { $0.product == "starved" }) {
+                #expect(at == 0, "the starving product goes first")
+                servedAfter = bench.now.since(queuedAt)
+            }
+            for pick in picks { for task in pick.tasks { bench.finish(task) } }
+        }
+        // Its head passed the bound (500 ms) at 600 ms, and the selection of that round served it.
+        #expect(servedAfter == 600)
+        #expect(!bench.queue.isStarving("starved"))
+    }
+
+    @Test func capsAndTagsAreNeverViolated() {
+        var random = SplitMix64(seed: 42)
+        var bench = Bench()
+        let gpu = Requirement(kind: .command, handler: "", tags: ["gpu"])
+        let post = Requirement(kind: .handler, handler: "post", tags: [])
+        let requirements = [Self.command, gpu, post]
+        let caps: [String: UInt32] = ["a": 1, "b": 3, "c": 0, "d": 7]
+        for (product, cap) in caps { bench.queue.setPolicy(ProductPolicy(product: product, cap: cap), now: bench.now) }
+        let workers = [
+            Capabilities(commands: true, handlers: [], tags: []),
+            Capabilities(commands: true, handlers: [], tags: ["gpu"]),
+            Capabilities(commands: false, handlers: ["post"], tags: []),
+        ]
+        var runningTasks: [UInt64] = []
+        for _ in 0..<5_000 {
+            switch random.next() % 3 {
+            case 0:
+                let product = ["a", "b", "c", "d"][Int(random.next() % 4)]
+                bench.add(Int(random.next() % 5) + 1, product: product, requirement: requirements[Int(random.next() % 3)])
+            case 1:
+                let worker = workers[Int(random.next() % 3)]
+                for pick in bench.select(Int(random.next() % 8) + 1, worker: worker) {
+                    for task in pick.tasks {
+                        #expect(worker.satisfy(bench.owner[task]!.requirement), "task \(task) went to a worker without what it requires")
+                        runningTasks.append(task)
+                    }
+                }
+            default:
+                if !runningTasks.isEmpty {
+                    let index = Int(random.next() % UInt64(runningTasks.count))
+                    bench.finish(runningTasks.remove(at: index))
+                }
+            }
+            for (product, cap) in caps where cap > 0 {
+                #expect((bench.running[product] ?? 0) <= Int(cap), "\(product) runs \(bench.running[product] ?? 0), over its cap of \(cap)")
+            }
+        }
+        // Every task can still go: caps hold back, they do not lose work.
+        while !runningTasks.isEmpty { bench.finish(runningTasks.removeLast()) }
+        var rounds = 0
+        while !bench.pending.isEmpty && rounds < 10_000 {
+            rounds += 1
+            for worker in workers { for pick in bench.select(8, worker: worker) { for task in pick.tasks { bench.finish(task) } } }
+        }
+        #expect(bench.pending.isEmpty)
+    }
+
+    @Test func aRateLimitSpacesTasksOut() {
+        var bench = Bench()
+        // 2 per second (7,200 per hour), with a burst of 3.
+        bench.queue.setPolicy(ProductPolicy(product: "limited", rate: 7_200, burst: 3), now: bench.now)
+        bench.add(100, product: "limited")
+        bench.add(100, product: "free")
+        var limited = 0
+        var free = 0
+        for _ in 0..<100 {  // 10 seconds in steps of 100 ms.
+            for pick in bench.select(4) {
+                if pick.product == "limited" { limited += 1 } else { free += 1 }
+                bench.finish(pick.tasks[0])
+            }
+            if let release = bench.queue.nextRelease { #expect(release > bench.now) }
+            bench.now = bench.now.adding(milliseconds: 100)
+        }
+        // The burst, then 2 per second for the 10 seconds.
+        #expect((21...24).contains(limited), "\(limited) handed out")
+        #expect(free == 100)
+    }
+
+    @Test func aPolicyChangeAppliesAtTheNextSelection() {
+        var bench = Bench()
+        bench.queue.setPolicy(ProductPolicy(product: "a", cap: 1), now: bench.now)
+        bench.add(10, product: "a")
+        #expect(bench.select(5).count == 1)
+        bench.queue.setPolicy(ProductPolicy(product: "a", cap: 4), now: bench.now)
+        #expect(bench.select(5).count == 3)
+        bench.queue.setPolicy(ProductPolicy(product: "a"), now: bench.now)
+        #expect(bench.select(5).count == 5)
+    }
+
+    @Test func setsNeverOverlapAndHoldOneLaneEach() {
+        var bench = Bench()
+        let post = Requirement(kind: .handler, handler: "post", tags: [])
+        for product in ["a", "b", "c"] {
+            bench.add(250, product: product, type: "payment", requirement: post)
+            bench.add(50, product: product, type: "refund", requirement: post)
+            bench.add(20, product: product)
+        }
+        var seen: Set<UInt64> = []
+        var sets = 0
+        var rounds = 0
+        while !bench.pending.isEmpty && rounds < 1_000 {
+            rounds += 1
+            for pick in bench.select(3, sets: ["post": 16]) {
+                for task in pick.tasks { #expect(seen.insert(task).inserted, "task \(task) claimed twice") }
+                let lanes = Set(pick.tasks.map { "\(bench.owner[$0]!.product)/\(bench.owner[$0]!.type)" })
+                #expect(lanes.count == 1, "a set mixes \(lanes)")
+                if pick.isSet {
+                    sets += 1
+                    #expect(pick.tasks.count <= 16)
+                    #expect(bench.owner[pick.tasks[0]]!.requirement == post)
+                } else {
+                    #expect(pick.tasks.count == 1)
+                }
+                for task in pick.tasks { bench.finish(task) }
+            }
+        }
+        #expect(seen.count == 960)
+        #expect(sets >= 900 / 16)
+    }
+
+    @Test func aSetStopsAtTheProductsCap() {
+        var bench = Bench()
+        let post = Requirement(kind: .handler, handler: "post", tags: [])
+        bench.queue.setPolicy(ProductPolicy(product: "a", cap: 5), now: bench.now)
+        bench.add(100, product: "a", requirement: post)
+        let picks = bench.select(4, sets: ["post": 50])
+        #expect(picks.map(\.tasks.count) == [5])
+    }
+
+    @Test func priorityThenAgeWithinAProduct() {
+        var bench = Bench()
+        bench.add(2, product: "a", priority: 0)  // tasks 1, 2
+        bench.add(2, product: "a", priority: 5)  // tasks 3, 4
+        let order = (0..<4).flatMap { _ in bench.select(1).flatMap(\.tasks) }
+        #expect(order == [3, 4, 1, 2])
+    }
+
+    @Test func fifoModeServesInArrivalOrderAcrossProducts() {
+        var tuning = FairQueue.Tuning()
+        tuning.fairness = .fifo
+        var bench = Bench(tuning)
+        bench.add(3, product: "heavy")  // 1, 2, 3
+        bench.add(1, product: "light")  // 4
+        bench.add(1, product: "heavy")  // 5
+        // Caps do not apply in FIFO mode.
+        bench.queue.setPolicy(ProductPolicy(product: "heavy", cap: 1), now: bench.now)
+        #expect(bench.select(10).flatMap(\.tasks) == [1, 2, 3, 4, 5])
+    }
+
+    @Test func droppedTasksAreSkippedAndCounted() {
+        var bench = Bench()
+        bench.add(4, product: "a")
+        bench.pending.remove(2)
+        #expect(bench.select(10).flatMap(\.tasks) == [1, 3, 4])
+        #expect(bench.queue.count == 0)
+        #expect(bench.queue.work(for: Self.anyWorker) == 0)
+    }
+}
