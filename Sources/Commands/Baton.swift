@@ -58,6 +58,7 @@ public enum Baton {
         case .up(let config): try Up.up(config: config, console: console)
         case .down(let config): try Up.down(config: config, console: console)
         case .bench(let options): try Bench.run(options, console: console)
+        case .selectionBench(let options): SelectionBench.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
         case .products(let json, let target): try ClientCommands.products(json: json, target: target, console: console)
         case .history(let run, let product, let json, let target):

@@ -28,6 +28,8 @@ public enum Command: Equatable, Sendable {
     case down(config: String)
     /// Measure throughput and flow-step latency on a cluster of separate processes.
     case bench(BenchOptions)
+    /// Measure the shard's selection of tasks for a worker request, in-process.
+    case selectionBench(SelectionBenchOptions)
     /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
     /// hold, release.
     case act(OperatorAction, target: Target)

@@ -141,10 +141,30 @@ public enum CommandParser {
             return .act(action, target: try target(arguments))
         case "bench":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help"],
-                options: ["--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep"])
+                rest, command: name, flags: ["--help", "--selection"],
+                options: [
+                    "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
+                    "--products", "--backlog", "--batch", "--requests", "--fairness",
+                ])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
+            if arguments.flags.contains("--selection") {
+                var options = SelectionBenchOptions()
+                options.products = try number(arguments, "--products", in: 1...1_000_000, command: name) ?? options.products
+                options.backlog = try number(arguments, "--backlog", in: 1...10_000, command: name) ?? options.backlog
+                options.batch = try number(arguments, "--batch", in: 1...100_000, command: name) ?? options.batch
+                options.requests = try number(arguments, "--requests", in: 1...10_000_000, command: name) ?? options.requests
+                if let text = try arguments.single("--fairness", command: name) {
+                    guard let fairness = Fairness(rawValue: text) else {
+                        throw UsageError("--fairness takes fair or fifo, not \"\(text)\"", command: name)
+                    }
+                    options.fairness = fairness
+                }
+                return .selectionBench(options)
+            }
+            for option in ["--products", "--backlog", "--batch", "--requests", "--fairness"] where try arguments.single(option, command: name) != nil {
+                throw UsageError("\(option) applies to --selection only", command: name)
+            }
             var options = BenchOptions()
             options.jobs = try number(arguments, "--jobs", in: 1...100_000_000, command: name) ?? options.jobs
             options.runs = try number(arguments, "--runs", in: 1...10_000, command: name) ?? options.runs

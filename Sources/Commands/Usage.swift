@@ -311,6 +311,8 @@ public enum Usage {
                 usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--partitions N]
                                    [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
                                    [--keep DIR]
+                       baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
+                                   [--fairness fair|fifo]
 
                 Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
                 runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -326,6 +328,11 @@ public enum Usage {
                   --workers N     worker processes (default 2), with --slots N each (default 64)
                   --durability    the stores' synchronous setting (default normal)
                   --keep DIR      keep the cluster's data and logs in DIR
+
+                With --selection, no cluster: it times the shard's choice of tasks for one worker
+                request, in-process, among --products N products (default 10000) with --backlog N
+                tasks waiting each (default 20), --batch N tasks per request (default 64), over
+                --requests N requests (default 20000), with caps, rate limits, costs and tags mixed in.
                 """),
         "validate": Entry(
             summary: "check flow files without a server",
