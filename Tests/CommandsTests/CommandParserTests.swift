@@ -112,4 +112,36 @@ import Testing
         #expect(throws: UsageError("unknown option --fresh", command: "stop")) { try parse("stop 4 --fresh") }
         #expect(throws: UsageError("give one RUN, or --product PRODUCT", command: "history")) { try parse("history") }
     }
+
+    @Test func policyTakesAProductAndTheFieldsToChange() throws {
+        let target = Target(api: nil, config: nil, data: ".baton")
+        func parse(_ line: String) throws(UsageError) -> Command {
+            try CommandParser.parse(line.split(separator: " ").map(String.init), environment: ["USER": "alice"])
+        }
+        var policy = OperatorAction(method: "set-policy", product: "payments", actor: "alice")
+        policy.policy = ["weight": 3, "cap": 20, "rate": 36_000, "burst": 5]
+        #expect(try parse("policy payments --weight 3 --cap 20 --rate 10/s --burst 5") == .act(policy, target: target))
+        policy.policy = ["rate": 120]
+        #expect(try parse("policy payments --rate 2/m") == .act(policy, target: target))
+        policy.policy = ["rate": 0]
+        #expect(try parse("policy payments --rate 0") == .act(policy, target: target))
+        #expect(throws: UsageError("give at least one of --weight, --cap, --rate and --burst", command: "policy")) { try parse("policy payments") }
+        #expect(throws: UsageError("give one product", command: "policy")) { try parse("policy --cap 2") }
+        #expect(throws: UsageError("--weight takes a whole number from 1 to 10000, not \"0\"", command: "policy")) {
+            try parse("policy payments --weight 0")
+        }
+        #expect(throws: UsageError("--rate takes N/s, N/m or N/h (tasks per second, minute or hour), or 0 for none, not \"5/d\"", command: "policy")) {
+            try parse("policy payments --rate 5/d")
+        }
+        #expect(try parse("products --json") == .products(json: true, target: target))
+    }
+
+    @Test func benchSelectionHasItsOwnOptions() throws {
+        var options = SelectionBenchOptions()
+        options.products = 500
+        options.fairness = .fifo
+        #expect(try parse("bench --selection --products 500 --fairness fifo") == .selectionBench(options))
+        #expect(throws: UsageError("--products applies to --selection only", command: "bench")) { try parse("bench --products 5") }
+        #expect(throws: UsageError("--fairness takes fair or fifo, not \"lifo\"", command: "bench")) { try parse("bench --selection --fairness lifo") }
+    }
 }
