@@ -66,6 +66,8 @@ public enum WorkerService {
         var core = WorkerCore(configuration: settings.configuration, session: session, now: clock.now())
         var dealers = try settings.shards.map { try Sockets.connected(context, .dealer, to: $0) }
         let endings = Endings()
+        let threads = HandlerThreads()
+        defer { threads.stop() }
         var attempts: [WorkerCore.Attempt: Attempt] = [:]
         var folders = LogFolders(root: settings.logs)
         let host = hostName()
@@ -89,10 +91,10 @@ public enum WorkerService {
                     attempts[id] = start(
                         id, spec, settings: settings, environment: baseEnvironment,
                         resultLimit: core.resultLimit(of: id.link), endings: endings, doorbell: control.doorbell,
-                        folders: &folders)
+                        threads: threads, folders: &folders)
                 case .startSet(let link, _, let specs):
                     for (id, attempt) in startSet(
-                        link: link, specs, settings: settings, endings: endings, doorbell: control.doorbell)
+                        link: link, specs, settings: settings, endings: endings, doorbell: control.doorbell, threads: threads)
                     {
                         attempts[id] = attempt
                     }
@@ -180,7 +182,7 @@ public enum WorkerService {
     /// `resultLimit` is the largest result the task's shard accepts, in octets.
     static func start(
         _ id: WorkerCore.Attempt, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
-        resultLimit: Int, endings: Endings, doorbell: Doorbell, folders: inout LogFolders
+        resultLimit: Int, endings: Endings, doorbell: Doorbell, threads: HandlerThreads, folders: inout LogFolders
     ) -> Attempt {
         let path = logPath(spec, root: settings.logs)
         let report: @Sendable (Ending) -> Void = { ending in
@@ -220,7 +222,7 @@ public enum WorkerService {
             let output = OutputFile(path: path)
             let cancelled = CancellationFlag()
             let context = TaskContext(task: spec, output: output, cancelled: cancelled, handed: Handlers.microseconds())
-            DispatchQueue.global().async {
+            threads.run {
                 do {
                     let data = try handler(context)
                     report(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
@@ -236,7 +238,7 @@ public enum WorkerService {
     /// Starts the tasks of a claimed set: one call of their set handler, on one thread, with a context
     /// per task; each task ends with its own result.
     static func startSet(
-        link: Int, _ specs: [TaskSpec], settings: WorkerSettings, endings: Endings, doorbell: Doorbell
+        link: Int, _ specs: [TaskSpec], settings: WorkerSettings, endings: Endings, doorbell: Doorbell, threads: HandlerThreads
     ) -> [(WorkerCore.Attempt, Attempt)] {
         let ids = specs.map { WorkerCore.Attempt(link: link, ref: $0.ref) }
         let report: @Sendable ([Ending]) -> Void = { ended in
@@ -254,7 +256,7 @@ public enum WorkerService {
             return Attempt(spec: spec, log: path, cancelled: CancellationFlag(), output: OutputFile(path: path))
         }
         let contexts = attempts.map { TaskContext(task: $0.spec, output: $0.output!, cancelled: $0.cancelled!, handed: handed) }
-        DispatchQueue.global().async {
+        threads.run {
             let results = handler(contexts)
             var ended: [Ending] = []
             for (index, id) in ids.enumerated() {
