@@ -21,6 +21,8 @@ let package = Package(
     name: "Baton",
     products: [
         .executable(name: "baton", targets: ["baton"]),
+        // The load generator: puts a cluster under load and measures queue waits and fairness.
+        .executable(name: "baton-load", targets: ["baton-load"]),
         // For programs that embed a worker with their own handlers, or a whole cluster.
         .library(name: "Runtime", targets: ["Runtime"]),
     ],
@@ -47,6 +49,9 @@ let package = Package(
         // The command line.
         .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime", "Store", "ZeroMQ"], swiftSettings: strict),
         .executableTarget(name: "baton", dependencies: ["Commands"], swiftSettings: strict),
+        .executableTarget(
+            name: "baton-load", dependencies: ["Runtime", "Core", "Wire", "ZeroMQ", "Store"], path: "tools/load",
+            swiftSettings: strict),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Wire"], swiftSettings: strict),
