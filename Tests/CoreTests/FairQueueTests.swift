@@ -169,8 +169,9 @@ struct FairQueueTests {
                     bench.finish(runningTasks.remove(at: index))
                 }
             }
-            for (product, cap) in caps where cap > 0 {
-                #expect((bench.running[product] ?? 0) <= Int(cap), "\(product) runs \(bench.running[product] ?? 0), over its cap of \(cap)")
+            for (product, cap) in caps {
+                #expect(bench.queue.running(product) == (bench.running[product] ?? 0))
+                if cap > 0 { #expect((bench.running[product] ?? 0) <= Int(cap), "\(product) runs \(bench.running[product] ?? 0), over its cap of \(cap)") }
             }
         }
         // Every task can still go: caps hold back, they do not lose work.

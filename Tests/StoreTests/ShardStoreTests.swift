@@ -66,6 +66,32 @@ import Wire
         }
     }
 
+    @Test func productPoliciesAndQueueTimesAreReadBackAfterAReopen() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            var job = ShardJob(id: 1, spec: spec("extract"))
+            job.queued = now
+            let policy = ProductPolicy(product: "payments", weight: 3, cap: 20, rate: 36_000, burst: 50)
+            do {
+                let store = try ShardStore(path: path)
+                defer { store.database.close() }
+                _ = try store.open()
+                var turn = ShardTurn()
+                turn.jobs = [job]
+                turn.policies = [ProductPolicy(product: "payments", weight: 2), ProductPolicy(product: "cards", cap: 1)]
+                try store.commit(turn, now: now)
+                turn = ShardTurn()
+                turn.policies = [policy]  // A later policy of the same product replaces the earlier one.
+                try store.commit(turn, now: now)
+            }
+            let store = try ShardStore(path: path)
+            defer { store.database.close() }
+            let (_, snapshot) = try store.open()
+            #expect(snapshot.policies == [ProductPolicy(product: "cards", cap: 1), policy])
+            #expect(snapshot.jobs.map(\.queued) == [now])
+        }
+    }
+
     @Test func aFinalJobIsNotReadBackAndASuccessIsCountedOnce() throws {
         try withTemporaryDirectory { folder in
             let path = "\(folder)/shard.db"

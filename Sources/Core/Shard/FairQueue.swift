@@ -264,7 +264,7 @@ public struct FairQueue: Sendable {
                 guard let pick = take(from: i, eligible: eligible, batches: batches, now: now, isPending: isPending) else { continue }
                 picks.append(pick)
                 served = true
-                if headWait(of: i, now: now, isPending: nil) <= starvationBound {
+                if headWait(of: i, now: now) <= starvationBound {
                     products[Int(i)].starving = false
                 }
                 reschedule(i, now: now)
@@ -424,7 +424,7 @@ public struct FairQueue: Sendable {
     }
 
     /// How long the head of a product's queue has waited: the oldest among its lanes' heads.
-    private func headWait(of i: Int32, now: Timestamp, isPending: ((UInt64) -> Bool)?) -> Int64 {
+    private func headWait(of i: Int32, now: Timestamp) -> Int64 {
         var oldest = Int64.max
         for lane in products[Int(i)].lanes { if let top = lane.heap.min { oldest = min(oldest, top.since) } }
         return oldest == .max ? 0 : now.milliseconds - oldest
@@ -436,7 +436,7 @@ public struct FairQueue: Sendable {
         let bound = starvationBound
         var found: [(wait: Int64, product: Int32)] = []
         for i in products.indices where products[i].state == .ready && !products[i].starving {
-            let wait = headWait(of: Int32(i), now: now, isPending: nil)
+            let wait = headWait(of: Int32(i), now: now)
             if wait > bound { found.append((wait, Int32(i))) }
         }
         guard !found.isEmpty else { return }

@@ -1,0 +1,53 @@
+import Core
+import Foundation
+import Testing
+
+/// `baton-load` as a user runs it: a child process that starts an embedded cluster, puts a small load
+/// on it and reports.
+@Suite(.serialized) struct LoadGeneratorTests {
+    static let tool = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("baton-load").path
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try runProgram(tool, arguments)
+    }
+
+    @Test func theNoisyScenarioReportsEachSidesWaitsAndFairnessAsJSON() throws {
+        let (status, output) = try Self.run([
+            "noisy", "--products", "5", "--workers", "1", "--slots", "2", "--rate", "200", "--runs", "100", "--duration", "5",
+            "--job-ms", "1", "--json",
+        ])
+        #expect(status == 0, "\(output)")
+        let report = try JSONParser.parse(output)
+        #expect(report["runs"]?["started"]?.integer == 100 && report["runs"]?["finished"]?.integer == 100, "\(output)")
+        let products = report["products"]?.array ?? []
+        #expect(products.count >= 2, "the noisy product and the light ones: \(output)")
+        for product in products {
+            let p50 = try #require(product["wait_p50_ms"]?.double, "\(product.rendered())")
+            let p99 = try #require(product["wait_p99_ms"]?.double, "\(product.rendered())")
+            #expect(p50 >= 0 && p99 >= p50, "\(product.rendered())")
+        }
+        let jain = try #require(report["fairness"]?["jain"]?.double, "\(output)")
+        #expect(jain > 0 && jain <= 1)
+    }
+
+    @Test func everyOtherScenarioRunsAndPrintsItsTable() throws {
+        for arguments in [
+            ["independent", "--runs", "4", "--jobs", "3"], ["chains", "--runs", "2", "--jobs", "3"],
+            ["fanout", "--runs", "2", "--jobs", "3"], ["partitioned", "--runs", "2", "--partitions", "5"],
+        ] {
+            let (status, output) = try Self.run(arguments + ["--job-ms", "0", "--duration", "5"])
+            #expect(status == 0, "\(arguments[0]): \(output)")
+            #expect(output.contains("throughput") && output.contains("WAIT p50"), "\(arguments[0]): \(output)")
+        }
+    }
+
+    @Test func badInputIsRefusedWithWhatWasWrong() throws {
+        let unknown = try Self.run(["noisey"])
+        #expect(unknown.status == 2 && unknown.output.contains("unknown scenario \"noisey\""), "\(unknown.output)")
+        let both = try Self.run(["independent", "--rate", "5", "--concurrency", "2"])
+        #expect(both.status == 2 && both.output.contains("exclude each other"), "\(both.output)")
+        let light = try Self.run(["chains", "--light-only"])
+        #expect(light.status == 2 && light.output.contains("--light-only applies to noisy"), "\(light.output)")
+    }
+}
