@@ -725,21 +725,26 @@ public struct ShardCore: Sendable {
             return pausedRuns.isEmpty || !pausedRuns.contains(task.job.run)
         }
         guard !picks.isEmpty else { return }
+        // Credit is spent only on what is sent: a task that failed instead (its inputs too large) costs none.
         var single: [UInt64] = []
         var credit = 0
         for pick in picks {
             if pick.isSet {
                 lastSet += 1
                 let specs = leaseTasks(pick.tasks, to: peer, session: session, shared: pick.tasks.count, now: now)
-                if !specs.isEmpty { outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs)))) }
+                if !specs.isEmpty {
+                    outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs))))
+                    credit += 1
+                }
             } else {
                 single += pick.tasks
             }
-            credit += 1
         }
         var batch: [TaskSpec] = []
         var batchSize = 0
-        for spec in leaseTasks(single, to: peer, session: session, shared: 1, now: now) {
+        let specs = leaseTasks(single, to: peer, session: session, shared: 1, now: now)
+        credit += specs.count
+        for spec in specs {
             if !batch.isEmpty && batchSize + spec.inputs.size > Self.tasksFrameBudget {
                 outbox.append((peer, .tasks(Tasks(tasks: batch))))
                 batch = []
