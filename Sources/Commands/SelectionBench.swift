@@ -50,7 +50,7 @@ enum SelectionBench {
         for product in 0..<options.products {
             if product % 10 == 1 { queue.setPolicy(ProductPolicy(product: "p\(product)", cap: 4), now: now) }
             if product % 10 == 2 { queue.setPolicy(ProductPolicy(product: "p\(product)", rate: 36_000, burst: 2), now: now) }
-            queue.finished(product: "p\(product)", type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
+            queue.measured(type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
             add(product, count: options.backlog)
         }
         var times: [Double] = []
@@ -65,7 +65,8 @@ enum SelectionBench {
                 for task in pick.tasks {
                     pending.remove(task)
                     let product = Int(owner[Int(task)])
-                    queue.finished(product: "p\(product)", type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
+                    queue.measured(type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
+                    queue.released(product: "p\(product)")
                     add(product, count: 1)
                     handed += 1
                 }

@@ -34,7 +34,7 @@ struct FairQueueTests {
 
         mutating func select(_ limit: Int, worker: Capabilities = FairQueueTests.anyWorker, sets: [String: Int] = [:]) -> [FairQueue.Pick] {
             let pending = self.pending
-            let picks = queue.select(limit: limit, capabilities: worker, batches: sets, now: now) { pending.contains($0) }
+            let picks = queue.select(limit: limit, capabilities: worker, sets: sets, now: now) { pending.contains($0) }
             for pick in picks {
                 for task in pick.tasks {
                     self.pending.remove(task)
@@ -48,7 +48,8 @@ struct FairQueueTests {
         mutating func finish(_ task: UInt64, duration: Int64? = 1) {
             let (product, _, type) = owner[task]!
             running[product]! -= 1
-            queue.finished(product: product, type: type, duration: duration)
+            if let duration { queue.measured(type: type, duration: duration) }
+            queue.released(product: product)
         }
     }
 
@@ -114,7 +115,7 @@ struct FairQueueTests {
         // job type turns out very slow: after its first task, shares alone would keep its second waiting
         // for ever.
         for index in 0..<4 { bench.queue.setPolicy(ProductPolicy(product: "p\(index)", weight: 10_000), now: bench.now) }
-        bench.queue.finished(product: "p0", type: "t", duration: 1)  // Their job type is known to be quick.
+        bench.queue.measured(type: "t", duration: 1)  // Their job type is known to be quick.
         bench.add(2, product: "starved", type: "huge")
         let first = bench.select(1)
         #expect(first.map(\.product) == ["starved"])

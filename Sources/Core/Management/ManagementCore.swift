@@ -370,7 +370,7 @@ public struct ManagementCore: Sendable {
                 case .success(let policy):
                     operation.policy = policy
                     operation.shard = products[product]!.shard
-                    options.append(Self.describe(policy))
+                    options.append(policy.summary)
                 case .failure(let problem):
                     reply(peer, request, .badRequest, error: "set-policy: \(problem.message)")
                     return
@@ -446,12 +446,6 @@ public struct ManagementCore: Sendable {
         }
         guard given else { return .failure(PolicyProblem(message: "give at least one of \"weight\", \"cap\", \"rate\" and \"burst\"")) }
         return .success(policy)
-    }
-
-    /// A policy in words, for the audit log and listings.
-    static func describe(_ policy: ProductPolicy) -> String {
-        "weight \(policy.weight), cap \(policy.cap == 0 ? "none" : String(policy.cap)), "
-            + "rate \(policy.rate == 0 ? "none" : "\(policy.rate)/h"), burst \(policy.burst == 0 ? "default" : String(policy.burst))"
     }
 
     /// `products`: every product, its shard and its policy.

@@ -153,11 +153,6 @@ public struct FairQueue: Sendable {
 
     // MARK: - Policies and measurements
 
-    /// The policy a product is served under; the default (weight 1, no cap, no limit) until set.
-    public func policy(of product: String) -> ProductPolicy {
-        index[product].map { products[Int($0)].policy } ?? ProductPolicy(product: product)
-    }
-
     /// Sets a product's weight, cap and rate limit; they apply from the next selection.
     public mutating func setPolicy(_ policy: ProductPolicy, now: Timestamp) {
         guard tuning.fairness == .fair else { return }
@@ -176,23 +171,22 @@ public struct FairQueue: Sendable {
         return allCosts.count > 0 ? max(1, allCosts.mean) : 1
     }
 
-    /// The mean queue wait of the tasks handed out lately, in milliseconds.
-    public var meanWait: Double { waits.mean }
-
     /// How many of a product's tasks are running.
     public func running(_ product: String) -> Int { index[lane(product)].map { products[Int($0)].running } ?? 0 }
 
     /// Whether a product is being served first because it was starving.
     public func isStarving(_ product: String) -> Bool { index[product].map { products[Int($0)].starving } ?? false }
 
-    /// A task of `product` stopped running: its slot is free, and, if it ran to an end on a worker, its
-    /// run time (`duration` milliseconds) joins its job type's window.
-    public mutating func finished(product: String, type: String, duration: Int64?) {
-        if let duration {
-            let sample = Double(max(0, duration))
-            costs[type, default: SlidingWindow(capacity: tuning.costWindow)].add(sample)
-            allCosts.add(sample)
-        }
+    /// A task of `type` ran `duration` milliseconds on a worker: the sample joins its job type's window.
+    public mutating func measured(type: String, duration: Int64) {
+        let sample = Double(max(0, duration))
+        costs[type, default: SlidingWindow(capacity: tuning.costWindow)].add(sample)
+        allCosts.add(sample)
+    }
+
+    /// A task of `product` handed out by ``select(limit:capabilities:sets:now:isPending:)`` stopped
+    /// running, or was never sent after all: its slot counts no more against the product's cap.
+    public mutating func released(product: String) {
         guard let i = index[lane(product)] else { return }
         products[Int(i)].running = max(0, products[Int(i)].running - 1)
         let cap = Int(products[Int(i)].policy.cap)
@@ -246,10 +240,10 @@ public struct FairQueue: Sendable {
     // MARK: - Selection
 
     /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
-    /// `batches[handler]` tasks for the handlers it takes sets for. `isPending` tells which queued tasks
+    /// `sets[handler]` tasks for the handlers it takes sets for. `isPending` tells which queued tasks
     /// may still go; the others are dropped.
     public mutating func select(
-        limit: Int, capabilities: Capabilities, batches: [String: Int] = [:], now: Timestamp, isPending: (UInt64) -> Bool
+        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], now: Timestamp, isPending: (UInt64) -> Bool
     ) -> [Pick] {
         guard limit > 0, count > 0 else { return [] }
         releaseThrottled(now: now)
@@ -261,7 +255,7 @@ public struct FairQueue: Sendable {
         while served && !starving.isEmpty && picks.count < limit {
             served = false
             for i in starving where picks.count < limit && products[Int(i)].state == .ready {
-                guard let pick = take(from: i, eligible: eligible, batches: batches, now: now, isPending: isPending) else { continue }
+                guard let pick = take(from: i, eligible: eligible, sets: sets, now: now, isPending: isPending) else { continue }
                 picks.append(pick)
                 served = true
                 if headWait(of: i, now: now) <= starvationBound {
@@ -276,7 +270,7 @@ public struct FairQueue: Sendable {
             let i = turn.product
             guard products[Int(i)].stamp == turn.stamp, products[Int(i)].state == .ready else { continue }
             clock = max(clock, turn.pass)
-            if let pick = take(from: i, eligible: eligible, batches: batches, now: now, isPending: isPending) {
+            if let pick = take(from: i, eligible: eligible, sets: sets, now: now, isPending: isPending) {
                 picks.append(pick)
                 reschedule(i, now: now)
             } else if products[Int(i)].queued == 0 {
@@ -293,7 +287,7 @@ public struct FairQueue: Sendable {
     /// lane as a set may hold; charges the product for them. Nil if it has none, or is at its cap or
     /// out of tokens (its state then says so).
     private mutating func take(
-        from i: Int32, eligible: [Bool], batches: [String: Int], now: Timestamp, isPending: (UInt64) -> Bool
+        from i: Int32, eligible: [Bool], sets: [String: Int], now: Timestamp, isPending: (UInt64) -> Bool
     ) -> Pick? {
         let p = Int(i)
         let policy = products[p].policy
@@ -323,7 +317,7 @@ public struct FairQueue: Sendable {
             return nil
         }
         let kind = kinds[products[p].lanes[lane].kind]
-        let setLimit = kind.requirement.kind == .handler ? batches[kind.requirement.handler] : nil
+        let setLimit = kind.requirement.kind == .handler ? sets[kind.requirement.handler] : nil
         let wanted = min(room, setLimit ?? 1)
         var tasks: [UInt64] = []
         while tasks.count < wanted, let top = products[p].lanes[lane].heap.min {
@@ -490,5 +484,13 @@ public struct SlidingWindow: Sendable {
             next = (next + 1) % capacity
         }
         sum += sample
+    }
+}
+
+extension ProductPolicy {
+    /// The policy in words, for the audit log and CONTROL-RESULT: `weight 3, cap 20, rate 36000/h, burst 50`.
+    public var summary: String {
+        "weight \(weight), cap \(cap == 0 ? "none" : String(cap)), rate \(rate == 0 ? "none" : "\(rate)/h"), "
+            + "burst \(burst == 0 ? "default" : String(burst))"
     }
 }

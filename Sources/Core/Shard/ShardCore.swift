@@ -46,8 +46,6 @@ public struct ShardCore: Sendable {
     private var nextJobID: Int64
     private var lastPublished: Timestamp
     private var random: SplitMix64
-    /// While a worker's result is applied: how long the task ran, for its job type's cost.
-    private var ranFor: Int64?
 
     // What the current turn has produced.
     private var dirtyJobs: Set<Int64> = []
@@ -81,7 +79,7 @@ public struct ShardCore: Sendable {
         var session: UInt64
         var capabilities: Capabilities
         /// The most tasks in one set, by handler, for the handlers it takes sets for.
-        var batches: [String: Int]
+        var sets: [String: Int]
         var credit: Int
         var heartbeat: Int64
         var lastHeard: Timestamp
@@ -374,7 +372,7 @@ public struct ShardCore: Sendable {
             }
             queue.setPolicy(policy, now: now)
             policyChanges[policy.product] = policy
-            detail = "product \(policy.product): weight \(policy.weight), cap \(policy.cap), rate \(policy.rate)/h, burst \(policy.burst)"
+            detail = "product \(policy.product): \(policy.summary)"
         }
         outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
     }
@@ -434,7 +432,7 @@ public struct ShardCore: Sendable {
         var session = WorkerSession(
             peer: peer, name: ready.worker, session: ready.session,
             capabilities: Capabilities(commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags)),
-            batches: Dictionary(ready.sets.map { ($0.handler, Int($0.limit)) }, uniquingKeysWith: { first, _ in first }),
+            sets: Dictionary(ready.sets.map { ($0.handler, Int($0.limit)) }, uniquingKeysWith: { first, _ in first }),
             credit: Int(ready.slots), heartbeat: heartbeat, lastHeard: now, lastSent: now)
         var stale: [TaskRef] = []
         for ref in ready.held {
@@ -470,8 +468,7 @@ public struct ShardCore: Sendable {
         }
         if let holder = task.lease?.peer { workers[holder]?.leases.remove(task.id) }
         // The run time, as the shard saw it, joins the job type's window; a set's is shared by its tasks.
-        ranFor = now.since(task.started) / Int64(max(1, task.lease?.shared ?? 1))
-        defer { ranFor = nil }
+        queue.measured(type: spec.type, duration: now.since(task.started) / Int64(max(1, task.lease?.shared ?? 1)))
         update(task.id) {
             $0.lease = nil
             $0.exitCode = result.exitCode
@@ -552,7 +549,7 @@ public struct ShardCore: Sendable {
     private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
         let task = tasks[id]!
         if task.state == .running && state != .running, let spec = jobs[task.jobID]?.spec {
-            queue.finished(product: spec.product, type: spec.type, duration: ranFor)
+            queue.released(product: spec.product)
         }
         if jobs[task.jobID]?.step == task.step {
             jobs.modify(task.jobID) { job in
@@ -720,7 +717,7 @@ public struct ShardCore: Sendable {
     /// A claimed set takes one credit and goes in a TASKS message of its own, leased as one: all of it
     /// to this worker, in this turn's transaction.
     private mutating func lease(to peer: Peer, session: WorkerSession, now: Timestamp) {
-        let picks = queue.select(limit: session.credit, capabilities: session.capabilities, batches: session.batches, now: now) { id in
+        let picks = queue.select(limit: session.credit, capabilities: session.capabilities, sets: session.sets, now: now) { id in
             guard let task = tasks[id], task.state == .pending else { return false }
             return pausedRuns.isEmpty || !pausedRuns.contains(task.job.run)
         }
@@ -771,12 +768,12 @@ public struct ShardCore: Sendable {
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
                 update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
-                queue.finished(product: job.spec.product, type: job.spec.type, duration: nil)  // Never ran after all.
+                queue.released(product: job.spec.product)  // Never sent after all.
                 move(id, to: .failed, now: now)
                 continue
             }
             if shared > 1 && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
-                queue.finished(product: job.spec.product, type: job.spec.type, duration: nil)
+                queue.released(product: job.spec.product)
                 enqueue([id], of: job, now: now)
                 continue
             }
