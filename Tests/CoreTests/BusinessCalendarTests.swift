@@ -159,7 +159,10 @@ struct BusinessCalendarTests {
             ("   2026-1-5", 1, 4, "\"2026-1-5\" is not a date"),
             ("2026-05-01\n2026-05-02\n\n\n2026-05-01 again", 5, 1, "2026-05-01 is listed twice (first on line 1)"),
             ("2026-04-28..2026-05-02\n2026-05-01..2026-05-05", 2, 1, "2026-05-01 is listed twice (first on line 1)"),
-            ("holiday 2026-01-01", 1, 1, "unknown keyword \"holiday\" (expected weekend, workday or a date YYYY-MM-DD)"),
+            (
+                "holiday 2026-01-01", 1, 1,
+                "unknown keyword \"holiday\" (expected weekend, workday or a date YYYY-MM-DD)"
+            ),
             ("2026-05-05..2026-05-01", 1, 1, "range ends before it starts: 2026-05-05..2026-05-01"),
             ("2026-01-01..2027-01-02", 1, 1, "range 2026-01-01..2027-01-02 is 367 days, more than 366"),
             ("2026-01-01..2026-13-01", 1, 13, "\"2026-13-01\" is not a date"),

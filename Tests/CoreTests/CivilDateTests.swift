@@ -26,7 +26,8 @@ struct CivilDateTests {
                 date.day < CivilDate.daysIn(year: date.year, month: date.month)
                 ? CivilDate(year: date.year, month: date.month, day: date.day + 1)
                 : date.month < 12
-                    ? CivilDate(year: date.year, month: date.month + 1, day: 1) : CivilDate(year: date.year + 1, month: 1, day: 1)
+                    ? CivilDate(year: date.year, month: date.month + 1, day: 1)
+                    : CivilDate(year: date.year + 1, month: 1, day: 1)
             #expect(next == expected)
             date = next
         }
@@ -43,8 +44,10 @@ struct CivilDateTests {
         #expect(CivilDate("2026-11-22") == CivilDate(year: 2026, month: 11, day: 22))
         #expect(CivilDate("2028-02-29") != nil)
         #expect(CivilDate("2000-02-29") != nil)
-        for bad in ["2026-02-30", "2026-02-29", "1900-02-29", "2026-13-01", "2026-00-10", "2026-04-31", "2026-1-01",
-            "26-01-01", "2026/01/01", "2026-01-01 ", "", "２026-01-01", "2026-01-0x"] {
+        for bad in [
+            "2026-02-30", "2026-02-29", "1900-02-29", "2026-13-01", "2026-00-10", "2026-04-31", "2026-1-01",
+            "26-01-01", "2026/01/01", "2026-01-01 ", "", "２026-01-01", "2026-01-0x",
+        ] {
             #expect(CivilDate(bad) == nil, "\(bad)")
         }
         #expect(CivilDate(year: 2026, month: 1, day: 5).description == "2026-01-05")
@@ -56,6 +59,9 @@ struct CivilDateTests {
         #expect(CivilDate.daysIn(year: 2028, month: 2) == 29)
         #expect(CivilDate.daysIn(year: 2100, month: 2) == 28)
         #expect(CivilDate.daysIn(year: 2000, month: 2) == 29)
-        #expect((1...12).map { CivilDate.daysIn(year: 2026, month: $0) } == [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+        #expect(
+            (1...12).map { CivilDate.daysIn(year: 2026, month: $0) } == [
+                31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+            ])
     }
 }

@@ -27,12 +27,17 @@ struct CronTests {
     @Test func valuesRangesListsAndStepsPickTimesOfDay() {
         #expect(Self.cron("0 0 * * *").times() == [0])
         #expect(Self.cron("5 * * * *").times() == (0..<24).map { Self.clock($0, 5) })
-        #expect(Self.cron("*/15 9-17 * * *").times() == (9...17).flatMap { h in [0, 15, 30, 45].map { Self.clock(h, $0) } })
+        #expect(
+            Self.cron("*/15 9-17 * * *").times() == (9...17).flatMap { h in [0, 15, 30, 45].map { Self.clock(h, $0) } })
         #expect(Self.cron("10-30/10 6 * * *").times() == [Self.clock(6, 10), Self.clock(6, 20), Self.clock(6, 30)])
         #expect(Self.cron("7/20 6 * * *").times() == [Self.clock(6, 7), Self.clock(6, 27), Self.clock(6, 47)])
         #expect(Self.cron("*/25 6 * * *").times() == [Self.clock(6, 0), Self.clock(6, 25), Self.clock(6, 50)])
-        #expect(Self.cron("0,30 8,12-13 * * *").times()
-            == [Self.clock(8, 0), Self.clock(8, 30), Self.clock(12, 0), Self.clock(12, 30), Self.clock(13, 0), Self.clock(13, 30)])
+        #expect(
+            Self.cron("0,30 8,12-13 * * *").times()
+                == [
+                    Self.clock(8, 0), Self.clock(8, 30), Self.clock(12, 0), Self.clock(12, 30), Self.clock(13, 0),
+                    Self.clock(13, 30),
+                ])
         #expect(Self.cron("59 23 * * *").times() == [86_399 - 59])
         #expect(Self.cron("0 0 12/5 * * *").times() == [Self.clock(12, 0), Self.clock(17, 0), Self.clock(22, 0)])
     }
@@ -124,7 +129,9 @@ struct CronTests {
             #expect(expression.text == macro)
             #expect(expression.times() == expected.times(), "\(macro)")
             #expect(expression.dayFieldsAreWildcards == expected.dayFieldsAreWildcards)
-            for month in 1...12 { #expect(Self.days(macro, month: month) == Self.days(expansion, month: month), "\(macro)") }
+            for month in 1...12 {
+                #expect(Self.days(macro, month: month) == Self.days(expansion, month: month), "\(macro)")
+            }
         }
         #expect(Self.cron("@hourly").times().count == 24)
     }
@@ -170,7 +177,10 @@ struct CronTests {
             ("0 0 * * L", 9, "day-of-week", "\"L\" is not a weekday: use nL or FRIL for the last such weekday"),
             ("0 0 * * FRI#6", 13, "day-of-week", "6 is out of range 1–5"),
             ("0 0 15#2 * *", 5, "day-of-month", "\"#\" is only allowed in day-of-week"),
-            ("@often", 1, nil, "unknown macro \"@often\" (macros: @yearly @annually @monthly @weekly @daily @midnight @hourly)"),
+            (
+                "@often", 1, nil,
+                "unknown macro \"@often\" (macros: @yearly @annually @monthly @weekly @daily @midnight @hourly)"
+            ),
             ("@daily 5", 8, nil, "a macro stands alone, found more after it"),
         ]
         for (text, column, field, message) in cases {

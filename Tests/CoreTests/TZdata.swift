@@ -43,8 +43,12 @@ enum TZdata {
     static func build(
         version: UInt8, transitions: [(at: Int64, type: Int)], offsets: [Int32], footer: String = ""
     ) -> [UInt8] {
-        func be32(_ value: Int32) -> [UInt8] { (0..<4).reversed().map { UInt8(truncatingIfNeeded: UInt32(bitPattern: value) >> ($0 * 8)) } }
-        func be64(_ value: Int64) -> [UInt8] { (0..<8).reversed().map { UInt8(truncatingIfNeeded: UInt64(bitPattern: value) >> ($0 * 8)) } }
+        func be32(_ value: Int32) -> [UInt8] {
+            (0..<4).reversed().map { UInt8(truncatingIfNeeded: UInt32(bitPattern: value) >> ($0 * 8)) }
+        }
+        func be64(_ value: Int64) -> [UInt8] {
+            (0..<8).reversed().map { UInt8(truncatingIfNeeded: UInt64(bitPattern: value) >> ($0 * 8)) }
+        }
         func header(_ version: UInt8) -> [UInt8] {
             var bytes = Array("TZif".utf8) + [version] + [UInt8](repeating: 0, count: 15)
             for count in [0, 0, 0, transitions.count, offsets.count, 4] { bytes += be32(Int32(count)) }

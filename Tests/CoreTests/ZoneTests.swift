@@ -67,7 +67,10 @@ struct ZoneTests {
         #expect(newYork.instants(local: seconds("2026-11-01", 2, 0)) == [seconds("2026-11-01", 7, 0)])
 
         let sydney = try TZdata.zone("Australia/Sydney")
-        #expect(sydney.instants(local: seconds("2026-04-05", 2, 30)) == [seconds("2026-04-04", 15, 30), seconds("2026-04-04", 16, 30)])
+        #expect(
+            sydney.instants(local: seconds("2026-04-05", 2, 30)) == [
+                seconds("2026-04-04", 15, 30), seconds("2026-04-04", 16, 30),
+            ])
         #expect(sydney.offset(at: seconds("2026-04-04", 15, 59, 59)) == 39_600)
         #expect(sydney.offset(at: seconds("2026-04-04", 16, 0)) == 36_000)
     }
@@ -100,13 +103,18 @@ struct ZoneTests {
         }
         let newYork = try TZdata.zone("America/New_York")
         #expect(newYork.gapEnd(local: seconds("2080-03-10", 2, 30)) == seconds("2080-03-10", 7, 0))
-        #expect(newYork.instants(local: seconds("2080-11-03", 1, 30)) == [seconds("2080-11-03", 5, 30), seconds("2080-11-03", 6, 30)])
+        #expect(
+            newYork.instants(local: seconds("2080-11-03", 1, 30)) == [
+                seconds("2080-11-03", 5, 30), seconds("2080-11-03", 6, 30),
+            ])
     }
 
     /// zic wrote the file's table from the same rules as its footer: the footer alone must give the same changes.
     @Test func footerRuleAgreesWithTheTableItSucceeds() throws {
-        for name in ["America/New_York", "Australia/Sydney", "Europe/London", "Asia/Jerusalem", "America/Nuuk",
-            "Europe/Dublin", "Australia/Lord_Howe", "America/St_Johns", "Pacific/Auckland", "America/Santiago"] {
+        for name in [
+            "America/New_York", "Australia/Sydney", "Europe/London", "Asia/Jerusalem", "America/Nuuk",
+            "Europe/Dublin", "Australia/Lord_Howe", "America/St_Johns", "Pacific/Auckland", "America/Santiago",
+        ] {
             let bytes = try TZdata.bytes(name)
             let table = try Zone.parse(tzif: bytes, name: name)
             let rule = try Zone.parse(posixRule: TZdata.footer(bytes), name: name)
@@ -159,9 +167,11 @@ struct ZoneTests {
     }
 
     @Test func badPosixRulesAreRefused() {
-        for bad in ["", "8", "EST", "EST5EDT,M3.2.0", "EST5EDT,M13.2.0,M11.1.0", "EST5EDT,M3.6.0,M11.1.0",
+        for bad in [
+            "", "8", "EST", "EST5EDT,M3.2.0", "EST5EDT,M13.2.0,M11.1.0", "EST5EDT,M3.6.0,M11.1.0",
             "EST5EDT,M3.2.7,M11.1.0", "EST5EDT,J0,J100", "EST5EDT,366,100", "EST5EDT,M3.2.0/168,M11.1.0", "<+08-8",
-            "EST25", "EST5EDT,M3.2.0,M11.1.0x", "EST5:60"] {
+            "EST25", "EST5EDT,M3.2.0,M11.1.0x", "EST5:60",
+        ] {
             #expect(throws: ZoneProblem.self, "\(bad)") { try Zone.parse(posixRule: bad, name: "x") }
         }
     }
@@ -177,7 +187,8 @@ struct ZoneTests {
     }
 
     @Test func aFileWithoutTransitionsUsesItsFooterAtAllTimes() throws {
-        let bytes = TZdata.build(version: UInt8(ascii: "4"), transitions: [], offsets: [-18_000], footer: "EST5EDT,M3.2.0,M11.1.0")
+        let bytes = TZdata.build(
+            version: UInt8(ascii: "4"), transitions: [], offsets: [-18_000], footer: "EST5EDT,M3.2.0,M11.1.0")
         let zone = try Zone.parse(tzif: bytes, name: "Test/Footer")
         #expect(zone.offset(at: seconds("1950-07-01", 0, 0)) == -14_400)
         #expect(zone.offset(at: seconds("1950-01-01", 0, 0)) == -18_000)
@@ -189,7 +200,9 @@ struct ZoneTests {
         let bytes = try TZdata.bytes("America/New_York")
         #expect(try Zone.parse(tzif: bytes, name: "x").offset(at: 0) == -18_000)
         for length in 0..<bytes.count {
-            #expect(throws: ZoneProblem.self, "\(length) bytes") { try Zone.parse(tzif: Array(bytes[0..<length]), name: "x") }
+            #expect(throws: ZoneProblem.self, "\(length) bytes") {
+                try Zone.parse(tzif: Array(bytes[0..<length]), name: "x")
+            }
         }
     }
 
@@ -199,11 +212,18 @@ struct ZoneTests {
         }
         var badVersion = TZdata.build(version: UInt8(ascii: "2"), transitions: [], offsets: [0], footer: "UTC0")
         badVersion[4] = UInt8(ascii: "9")
-        #expect(throws: ZoneProblem("TZif: unsupported version byte 57")) { try Zone.parse(tzif: badVersion, name: "x") }
+        #expect(throws: ZoneProblem("TZif: unsupported version byte 57")) {
+            try Zone.parse(tzif: badVersion, name: "x")
+        }
         let badType = TZdata.build(version: UInt8(ascii: "2"), transitions: [(100, 3)], offsets: [0, 3600])
-        #expect(throws: ZoneProblem("TZif: transition type 3 is not among the 2 types")) { try Zone.parse(tzif: badType, name: "x") }
-        let backwards = TZdata.build(version: UInt8(ascii: "2"), transitions: [(200, 1), (100, 0)], offsets: [0, 3600])
-        #expect(throws: ZoneProblem("TZif: transition times are not ascending")) { try Zone.parse(tzif: backwards, name: "x") }
+        #expect(throws: ZoneProblem("TZif: transition type 3 is not among the 2 types")) {
+            try Zone.parse(tzif: badType, name: "x")
+        }
+        let backwards = TZdata.build(
+            version: UInt8(ascii: "2"), transitions: [(200, 1), (100, 0)], offsets: [0, 3600])
+        #expect(throws: ZoneProblem("TZif: transition times are not ascending")) {
+            try Zone.parse(tzif: backwards, name: "x")
+        }
         let badFooter = TZdata.build(version: UInt8(ascii: "3"), transitions: [], offsets: [0], footer: "EST5EDT,M3")
         #expect(throws: ZoneProblem.self) { try Zone.parse(tzif: badFooter, name: "x") }
         var huge = TZdata.build(version: UInt8(ascii: "2"), transitions: [], offsets: [0])
@@ -232,17 +252,37 @@ struct ZoneTests {
     @Test func leapSecondZonesAreRefused() throws {
         var bytes = TZdata.build(version: UInt8(ascii: "2"), transitions: [], offsets: [0], footer: "UTC0")
         bytes[31] = 1  // leapcnt = 1 in the first header
-        #expect(throws: ZoneProblem("TZif: leap-second zones are not supported (use a zone without the \"right/\" prefix)")) {
+        #expect(
+            throws: ZoneProblem("TZif: leap-second zones are not supported (use a zone without the \"right/\" prefix)")
+        ) {
             try Zone.parse(tzif: bytes, name: "x")
         }
     }
 
+    @Test func extremeInstantsAreTakenAsAtTheBound() throws {
+        for zone in [try TZdata.zone("America/New_York"), Zone.utc] {
+            for instant in [Int64.min, Int64.max, Zone.secondsBound * 2, -Zone.secondsBound * 2] {
+                #expect(
+                    zone.offset(at: instant) == zone.offset(at: instant < 0 ? -Zone.secondsBound : Zone.secondsBound))
+                #expect(zone.instants(local: instant).count == 1)
+                #expect(zone.gapEnd(local: instant) == nil)
+                _ = zone.localSeconds(at: instant)
+                _ = zone.earliestInstant(local: instant)
+            }
+        }
+    }
+
     @Test func onlyIANALookingNamesAreValid() {
-        for good in ["Asia/Shanghai", "UTC", "Etc/GMT+8", "Etc/GMT-14", "America/Argentina/Buenos_Aires", "America/Port-au-Prince"] {
+        for good in [
+            "Asia/Shanghai", "UTC", "Etc/GMT+8", "Etc/GMT-14", "America/Argentina/Buenos_Aires",
+            "America/Port-au-Prince",
+        ] {
             #expect(Zone.isValidName(good), "\(good)")
         }
-        for bad in ["", "/etc/passwd", "../etc/passwd", "Asia/../../etc", "Asia/Shanghai/", "Asia//Shanghai", "Asia/Shang hai",
-            "Asia/Shanghai\u{0}", "Asia/Shanghaï", ".hidden", "Etc/+8", "a\\b", String(repeating: "A", count: 256)] {
+        for bad in [
+            "", "/etc/passwd", "../etc/passwd", "Asia/../../etc", "Asia/Shanghai/", "Asia//Shanghai", "Asia/Shang hai",
+            "Asia/Shanghai\u{0}", "Asia/Shanghaï", ".hidden", "Etc/+8", "a\\b", String(repeating: "A", count: 256),
+        ] {
             #expect(!Zone.isValidName(bad), "\(bad)")
         }
     }

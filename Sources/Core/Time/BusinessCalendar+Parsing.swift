@@ -22,7 +22,8 @@ extension BusinessCalendar {
             /// The name: the rest of the line after word `index`.
             func rest(after index: Int) -> String {
                 guard index + 1 < words.count else { return "" }
-                return String(characters[(words[index + 1].column - 1)..<(words.last!.column - 1 + words.last!.text.count)])
+                return String(
+                    characters[(words[index + 1].column - 1)..<(words.last!.column - 1 + words.last!.text.count)])
             }
             func list(_ day: Int, column: Int, name: String, asWorkday: Bool) throws(CalendarProblem) {
                 let date = CivilDate(daysSinceEpoch: day)
@@ -42,7 +43,9 @@ extension BusinessCalendar {
 
             switch keyword.text.lowercased() {
             case "weekend":
-                if let weekendLine { throw problem(keyword.column, "weekend is set twice (first on line \(weekendLine))") }
+                if let weekendLine {
+                    throw problem(keyword.column, "weekend is set twice (first on line \(weekendLine))")
+                }
                 weekendLine = number
                 let days = words.dropFirst()
                 guard !days.isEmpty else {
@@ -56,7 +59,8 @@ extension BusinessCalendar {
                         continue
                     }
                     guard let weekday = Self.dayNames.firstIndex(of: lowered) else {
-                        throw problem(day.column, "unknown day \"\(day.text)\" (days: sun mon tue wed thu fri sat, or none)")
+                        throw problem(
+                            day.column, "unknown day \"\(day.text)\" (days: sun mon tue wed thu fri sat, or none)")
                     }
                     guard weekend & (1 << weekday) == 0 else { throw problem(day.column, "\(lowered) is listed twice") }
                     weekend |= 1 << weekday
@@ -70,13 +74,16 @@ extension BusinessCalendar {
             default:
                 guard let first = keyword.text.first, first.isASCII, first.isNumber else {
                     throw problem(
-                        keyword.column, "unknown keyword \"\(keyword.text)\" (expected weekend, workday or a date YYYY-MM-DD)")
+                        keyword.column,
+                        "unknown keyword \"\(keyword.text)\" (expected weekend, workday or a date YYYY-MM-DD)")
                 }
                 let holidayName = rest(after: 0)
                 let letters = Array(keyword.text)
-                guard let dots = letters.indices.dropLast().first(where: { letters[$0] == "." && letters[$0 + 1] == "." })
+                guard
+                    let dots = letters.indices.dropLast().first(where: { letters[$0] == "." && letters[$0 + 1] == "." })
                 else {
-                    try list(try date(keyword.text, column: keyword.column).daysSinceEpoch, column: keyword.column,
+                    try list(
+                        try date(keyword.text, column: keyword.column).daysSinceEpoch, column: keyword.column,
                         name: holidayName, asWorkday: false)
                     continue
                 }
@@ -88,14 +95,17 @@ extension BusinessCalendar {
                     throw problem(keyword.column, "range ends before it starts: \(keyword.text)")
                 }
                 let length = end.daysSinceEpoch - start.daysSinceEpoch + 1
-                guard length <= 366 else { throw problem(keyword.column, "range \(keyword.text) is \(length) days, more than 366") }
+                guard length <= 366 else {
+                    throw problem(keyword.column, "range \(keyword.text) is \(length) days, more than 366")
+                }
                 for day in start.daysSinceEpoch...end.daysSinceEpoch {
                     try list(day, column: keyword.column, name: holidayName, asWorkday: false)
                 }
             }
         }
         return BusinessCalendar(
-            name: name, weekendDays: weekend, holidays: holidays.mapValues(\.name), workdays: workdays.mapValues(\.name))
+            name: name, weekendDays: weekend, holidays: holidays.mapValues(\.name), workdays: workdays.mapValues(\.name)
+        )
     }
 
     static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]

@@ -78,6 +78,8 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
     ]
 
+    static let macroNames = "@yearly @annually @monthly @weekly @daily @midnight @hourly"
+
     /// The expression `text` states, or a problem naming the column and field where it goes wrong.
     public static func parse(_ text: String) throws(CronProblem) -> CronExpression {
         let characters = Array(text)
@@ -93,16 +95,20 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
             while index < characters.count, !characters[index].isWhitespace { index += 1 }
             fields.append((characters[start..<index], start + 1))
         }
-        let trimmed = fields.isEmpty ? "" : String(characters[(fields[0].column - 1)..<(fields.last!.column - 1 + fields.last!.text.count)])
+        var trimmed = ""
+        if let first = fields.first, let last = fields.last {
+            trimmed = String(characters[(first.column - 1)..<(last.column - 1 + last.text.count)])
+        }
         if let first = fields.first, first.text.first == "@" {
             let macro = String(first.text).lowercased()
             guard fields.count == 1, let expansion = macros[macro] else {
                 if fields.count == 1 {
                     throw CronProblem(
                         column: first.column, field: nil,
-                        message: "unknown macro \"\(String(first.text))\" (macros: @yearly @annually @monthly @weekly @daily @midnight @hourly)")
+                        message: "unknown macro \"\(String(first.text))\" (macros: \(macroNames))")
                 }
-                throw CronProblem(column: fields[1].column, field: nil, message: "a macro stands alone, found more after it")
+                throw CronProblem(
+                    column: fields[1].column, field: nil, message: "a macro stands alone, found more after it")
             }
             let expanded = try parse(expansion)
             return CronExpression(copying: expanded, text: trimmed)
@@ -220,7 +226,9 @@ private struct FieldSpec {
         return values
     }
 
-    private func parseItem(_ item: ArraySlice<Character>, column: Int, into values: inout FieldValues) throws(CronProblem) {
+    private func parseItem(_ item: ArraySlice<Character>, column: Int, into values: inout FieldValues)
+        throws(CronProblem)
+    {
         let upper = String(item).uppercased()
         if upper == "?" { throw problem(column, "\"?\" stands alone, not in a list") }
         if upper.contains("L") && !monthOrWeekdayName(upper) {
@@ -270,7 +278,8 @@ private struct FieldSpec {
 
     /// Whether `text` is a name that happens to contain an L (`JUL`), not an `L` form.
     private func monthOrWeekdayName(_ text: String) -> Bool {
-        kind == .month && text.split(whereSeparator: { "-/,".contains($0) }).contains { Self.monthNames.contains(String($0)) }
+        kind == .month
+            && text.split(whereSeparator: { "-/,".contains($0) }).contains { Self.monthNames.contains(String($0)) }
     }
 
     /// `L` and `L-n` in day-of-month; `nL` and `FRIL` in day-of-week.
@@ -328,10 +337,15 @@ private struct FieldSpec {
     private func number(_ text: ArraySlice<Character>, column: Int, what: String?) throws(CronProblem) -> Int {
         guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) else {
             let subject = what.map { "\($0) " } ?? ""
-            throw problem(column, text.isEmpty ? "missing \(what ?? "value")" : "\(subject)\"\(String(text))\" is not a number")
+            throw problem(
+                column, text.isEmpty ? "missing \(what ?? "value")" : "\(subject)\"\(String(text))\" is not a number")
         }
         guard text.count <= 4, let value = Int(String(text)) else {
-            throw problem(column, what == nil ? "\(String(text)) is out of range \(range.lowerBound)–\(range.upperBound)" : "\(String(text)) is too large")
+            throw problem(
+                column,
+                what == nil
+                    ? "\(String(text)) is out of range \(range.lowerBound)–\(range.upperBound)"
+                    : "\(String(text)) is too large")
         }
         return value
     }

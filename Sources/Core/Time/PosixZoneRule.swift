@@ -50,9 +50,11 @@ struct PosixZoneRule: Sendable, Equatable {
     /// The instants (seconds since the epoch) daylight time starts and ends in `year`.
     func transitions(in year: Int) -> (start: Int64, end: Int64)? {
         guard let daylight else { return nil }
-        let start = Int64(daylight.start.date(in: year).daysSinceEpoch) * 86_400
+        let start =
+            Int64(daylight.start.date(in: year).daysSinceEpoch) * 86_400
             + Int64(daylight.startTime - standardOffset)
-        let end = Int64(daylight.end.date(in: year).daysSinceEpoch) * 86_400
+        let end =
+            Int64(daylight.end.date(in: year).daysSinceEpoch) * 86_400
             + Int64(daylight.endTime - daylight.offset)
         return (start, end)
     }
@@ -151,7 +153,9 @@ struct PosixZoneRule: Sendable, Equatable {
                     else { throw problem("a letter, digit, \"+\" or \"-\" in a quoted name") }
                     position += 1
                 }
-                guard take(UInt8(ascii: ">")), position - start > 2 else { throw problem("a quoted name ending in \">\"") }
+                guard take(UInt8(ascii: ">")), position - start > 2 else {
+                    throw problem("a quoted name ending in \">\"")
+                }
             } else {
                 while let byte = peek, isLetter(byte) { position += 1 }
                 guard position > start else { throw problem("a zone abbreviation") }
@@ -187,7 +191,9 @@ struct PosixZoneRule: Sendable, Equatable {
         mutating func ruleDateAndTime() throws(ZoneProblem) -> (RuleDate, Int) {
             let date: RuleDate
             if take(UInt8(ascii: "J")) {
-                guard let n = number(maxDigits: 3), (1...365).contains(n) else { throw problem("a day 1–365 after \"J\"") }
+                guard let n = number(maxDigits: 3), (1...365).contains(n) else {
+                    throw problem("a day 1–365 after \"J\"")
+                }
                 date = .julian(n)
             } else if take(UInt8(ascii: "M")) {
                 guard let month = number(maxDigits: 2), (1...12).contains(month), take(UInt8(ascii: ".")),
@@ -196,7 +202,9 @@ struct PosixZoneRule: Sendable, Equatable {
                 else { throw problem("Mm.w.d with m 1–12, w 1–5, d 0–6") }
                 date = .monthWeekDay(month: month, week: week, weekday: weekday)
             } else {
-                guard let n = number(maxDigits: 3), (0...365).contains(n) else { throw problem("a rule date (Jn, n or Mm.w.d)") }
+                guard let n = number(maxDigits: 3), (0...365).contains(n) else {
+                    throw problem("a rule date (Jn, n or Mm.w.d)")
+                }
                 date = .ordinal(n)
             }
             guard take(UInt8(ascii: "/")) else { return (date, 7200) }
@@ -205,7 +213,8 @@ struct PosixZoneRule: Sendable, Equatable {
         }
 
         private func isLetter(_ byte: UInt8) -> Bool {
-            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
         }
 
         private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

@@ -67,7 +67,8 @@ public struct Schedule: Sendable, Equatable {
     public func next(after instant: Timestamp) -> Firing? {
         var found: Firing? = nil
         scan(after: instant, through: nil) { seconds, day in
-            found = Firing(instant: Timestamp(milliseconds: seconds * 1000), businessDate: CivilDate(daysSinceEpoch: day))
+            found = Firing(
+                instant: Timestamp(milliseconds: seconds * 1000), businessDate: CivilDate(daysSinceEpoch: day))
             return false
         }
         return found
@@ -79,7 +80,8 @@ public struct Schedule: Sendable, Equatable {
         guard limit > 0 else { return [] }
         var found: [Firing] = []
         scan(after: from, through: through) { seconds, day in
-            found.append(Firing(instant: Timestamp(milliseconds: seconds * 1000), businessDate: CivilDate(daysSinceEpoch: day)))
+            found.append(
+                Firing(instant: Timestamp(milliseconds: seconds * 1000), businessDate: CivilDate(daysSinceEpoch: day)))
             return found.count < limit
         }
         return found
@@ -96,17 +98,12 @@ public struct Schedule: Sendable, Equatable {
         return count
     }
 
-    /// Instants are kept within about ±34,000 years of the epoch, so that no date or second arithmetic overflows.
-    private static let secondsBound: Int64 = 1 << 40
-
     /// Calls `body` with each firing after `after` (seconds since the epoch, and the firing date's day number) in
     /// order, until it returns false, a firing would be after `through` (10 years after `after` when nil), or
     /// 10 years pass without a firing.
     private func scan(after: Timestamp, through: Timestamp?, _ body: (Int64, Int) -> Bool) {
         guard !times.isEmpty else { return }
-        func seconds(_ instant: Timestamp) -> Int64 {
-            min(max(floorDivide(instant.milliseconds, 1000), -Self.secondsBound), Self.secondsBound)
-        }
+        func seconds(_ instant: Timestamp) -> Int64 { Zone.bounded(floorDivide(instant.milliseconds, 1000)) }
         // A firing at second t is after `after` when t > ⌊after / 1000⌋, and at or before `through` when
         // t ≤ ⌊through / 1000⌋.
         var last = seconds(after)
@@ -121,33 +118,29 @@ public struct Schedule: Sendable, Equatable {
             guard fires(day: day) else { continue }
             let midnight = Int64(day) * 86_400
             let window = zone.window(around: midnight, length: 86_399)
-            if let offset = window.constantOffset {
-                let shift = midnight - Int64(offset)
-                // The first time of day whose instant is after the last one.
-                var low = 0
-                var high = times.count
-                while low < high {
-                    let middle = (low + high) / 2
-                    if shift + Int64(times[middle]) <= last { low = middle + 1 } else { high = middle }
-                }
-                for index in low..<times.count {
-                    let instant = shift + Int64(times[index])
-                    guard instant <= end else { return }
-                    last = instant
-                    quietSince = day
-                    guard body(instant, day) else { return }
-                }
-            } else {
-                // A day near a change of offset: each time's earliest occurrence or its gap's end. These never
-                // decrease, so equal ones (a gap's times and the time it ends at) are skipped as repeats.
-                for time in times {
-                    let instant = window.earliestInstant(local: midnight + Int64(time))
-                    guard instant > last else { continue }
-                    guard instant <= end else { return }
-                    last = instant
-                    quietSince = day
-                    guard body(instant, day) else { return }
-                }
+            let offset = window.constantOffset
+            // Away from a change of offset a time's instant is one subtraction; near one it is the time's
+            // earliest occurrence or its gap's end. Either way instants never decrease with the time of day,
+            // so a binary search finds the first one after the last firing, and equal ones (a gap's times
+            // and the time it ends at) are skipped as repeats.
+            func instant(_ index: Int) -> Int64 {
+                let local = midnight + Int64(times[index])
+                if let offset { return local - Int64(offset) }
+                return window.earliestInstant(local: local)
+            }
+            var low = 0
+            var high = times.count
+            while low < high {
+                let middle = (low + high) / 2
+                if instant(middle) <= last { low = middle + 1 } else { high = middle }
+            }
+            for index in low..<times.count {
+                let at = instant(index)
+                guard at > last else { continue }
+                guard at <= end else { return }
+                last = at
+                quietSince = day
+                guard body(at, day) else { return }
             }
         }
     }

@@ -63,7 +63,9 @@ private struct TZifReader {
     }
 
     mutating func header() throws(ZoneProblem) -> Header {
-        guard bytes.count - position >= 44 else { throw ZoneProblem("TZif: truncated in a header (\(bytes.count) bytes)") }
+        guard bytes.count - position >= 44 else {
+            throw ZoneProblem("TZif: truncated in a header (\(bytes.count) bytes)")
+        }
         guard bytes[position..<(position + 4)].elementsEqual("TZif".utf8) else {
             throw ZoneProblem("not a TZif file (no \"TZif\" magic at byte \(position))")
         }
@@ -105,7 +107,9 @@ private struct TZifReader {
         times.reserveCapacity(header.timeCount)
         for _ in 0..<header.timeCount {
             let time = try integer(size: timeSize, "transition times")
-            guard times.last.map({ $0 < time }) ?? true else { throw ZoneProblem("TZif: transition times are not ascending") }
+            guard times.last.map({ $0 < time }) ?? true else {
+                throw ZoneProblem("TZif: transition times are not ascending")
+            }
             times.append(time)
         }
         var typeIndices: [Int] = []
@@ -120,11 +124,14 @@ private struct TZifReader {
         for _ in 0..<header.typeCount {
             let offset = try integer(size: 4, "local time types")
             // RFC 8536 §3.2: -2^31 is invalid; real offsets stay within a day and a bit.
-            guard (-89_999...93_599).contains(offset) else { throw ZoneProblem("TZif: UT offset \(offset) is out of range") }
+            guard (-89_999...93_599).contains(offset) else {
+                throw ZoneProblem("TZif: UT offset \(offset) is out of range")
+            }
             _ = try byte("local time types")  // is DST
             let designation = try byte("local time types")
             guard Int(designation) < header.charCount else {
-                throw ZoneProblem("TZif: designation index \(designation) is outside the \(header.charCount) characters")
+                throw ZoneProblem(
+                    "TZif: designation index \(designation) is outside the \(header.charCount) characters")
             }
             typeOffsets.append(Int(offset))
         }
@@ -134,7 +141,9 @@ private struct TZifReader {
 
     /// The footer's `TZ` string, between two newlines (empty when the zone has no rule).
     mutating func footer() throws(ZoneProblem) -> String {
-        guard try byte("footer") == UInt8(ascii: "\n") else { throw ZoneProblem("TZif: the footer does not start with a newline") }
+        guard try byte("footer") == UInt8(ascii: "\n") else {
+            throw ZoneProblem("TZif: the footer does not start with a newline")
+        }
         let start = position
         while position < bytes.count, bytes[position] != UInt8(ascii: "\n") {
             guard bytes[position] >= 0x20, bytes[position] < 0x7f else {

@@ -39,7 +39,8 @@ public struct Zone: Sendable, Equatable {
     /// A zone given by a POSIX `TZ` rule alone, as in a TZif footer: `CET-1CEST,M3.5.0,M10.5.0/3`.
     public static func parse(posixRule text: String, name: String) throws(ZoneProblem) -> Zone {
         let rule = try PosixZoneRule.parse(text)
-        return Zone(name: name, transitionTimes: [], transitionOffsets: [], initialOffset: rule.standardOffset, rule: rule)
+        return Zone(
+            name: name, transitionTimes: [], transitionOffsets: [], initialOffset: rule.standardOffset, rule: rule)
     }
 
     /// Whether `name` looks like an IANA zone name (`Asia/Shanghai`, `UTC`, `Etc/GMT+8`), so that the runtime
@@ -50,15 +51,24 @@ public struct Zone: Sendable, Equatable {
         for part in name.split(separator: "/", omittingEmptySubsequences: false) {
             guard let first = part.unicodeScalars.first, first.isASCIILetter else { return false }
             for scalar in part.unicodeScalars {
-                guard scalar.isASCIILetter || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-" || scalar == "+"
+                guard
+                    scalar.isASCIILetter || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-"
+                        || scalar == "+"
                 else { return false }
             }
         }
         return true
     }
 
+    /// How far from the epoch (in seconds, about ±34,000 years) instants and local times are taken as given;
+    /// beyond it they are taken as at the bound, so that no date or second arithmetic overflows.
+    public static let secondsBound: Int64 = 1 << 40
+
+    static func bounded(_ seconds: Int64) -> Int64 { min(max(seconds, -secondsBound), secondsBound) }
+
     /// Seconds east of UTC at an instant (seconds since the epoch).
     public func offset(at seconds: Int64) -> Int {
+        let seconds = Self.bounded(seconds)
         if let last = transitionTimes.last, seconds <= last || rule == nil {
             let index = Self.countAtOrBefore(seconds, in: transitionTimes)
             return index == 0 ? initialOffset : transitionOffsets[index - 1]
@@ -67,7 +77,10 @@ public struct Zone: Sendable, Equatable {
     }
 
     /// The local time at an instant, in seconds since 1970-01-01T00:00:00 local.
-    public func localSeconds(at seconds: Int64) -> Int64 { seconds + Int64(offset(at: seconds)) }
+    public func localSeconds(at seconds: Int64) -> Int64 {
+        let seconds = Self.bounded(seconds)
+        return seconds + Int64(offset(at: seconds))
+    }
 
     /// The local date at an instant.
     public func localDate(at seconds: Int64) -> CivilDate {
@@ -77,12 +90,14 @@ public struct Zone: Sendable, Equatable {
     /// The instants (seconds since the epoch) at which the local wall time `localSeconds` occurs: none in a
     /// spring-forward gap, two in an autumn overlap (earliest first).
     public func instants(local localSeconds: Int64) -> [Int64] {
-        window(around: localSeconds).instants(local: localSeconds)
+        let localSeconds = Self.bounded(localSeconds)
+        return window(around: localSeconds).instants(local: localSeconds)
     }
 
     /// For a local time in a gap: the instant the gap ends (the first valid instant after it); nil if the
     /// local time occurs.
     public func gapEnd(local localSeconds: Int64) -> Int64? {
+        let localSeconds = Self.bounded(localSeconds)
         let window = window(around: localSeconds)
         return window.instants(local: localSeconds).isEmpty ? window.earliestInstant(local: localSeconds) : nil
     }
@@ -91,7 +106,8 @@ public struct Zone: Sendable, Equatable {
     /// of the gap it falls in. This is the first instant whose local time is at or after `localSeconds`, so it
     /// never decreases as the local time increases.
     public func earliestInstant(local localSeconds: Int64) -> Int64 {
-        window(around: localSeconds).earliestInstant(local: localSeconds)
+        let localSeconds = Self.bounded(localSeconds)
+        return window(around: localSeconds).earliestInstant(local: localSeconds)
     }
 
     // MARK: Windows of offsets
@@ -144,7 +160,8 @@ public struct Zone: Sendable, Equatable {
 
     /// The window of instants that can hold local times from `localSeconds` for `length` seconds.
     func window(around localSeconds: Int64, length: Int64 = 0) -> Window {
-        window(from: localSeconds - Self.reach, through: localSeconds + length + Self.reach)
+        let localSeconds = Self.bounded(localSeconds)
+        return window(from: localSeconds - Self.reach, through: localSeconds + length + Self.reach)
     }
 
     /// The offsets over the instants [`start`, `end`].
@@ -166,7 +183,9 @@ public struct Zone: Sendable, Equatable {
             if end > boundary {
                 // `offset(at:)` switches from the table to the rule just after the last transition.
                 if let last = transitionTimes.last, last + 1 > start { add(last + 1, rule.offset(at: last + 1)) }
-                for change in rule.changes(after: max(start, boundary == Int64.min ? start : boundary + 1), through: end) {
+                for change in rule.changes(
+                    after: max(start, boundary == Int64.min ? start : boundary + 1), through: end)
+                {
                     add(change.at, change.offset)
                 }
             }
