@@ -112,6 +112,7 @@ public struct BusinessCalendar: Sendable, Equatable {
         return holidayDays[start...].prefix(max(0, limit)).map { (CivilDate(daysSinceEpoch: $0), holidayNames[$0]!) }
     }
 
+    /// Calendars are equal when they have the same name, weekend, holidays and workdays.
     public static func == (lhs: BusinessCalendar, rhs: BusinessCalendar) -> Bool {
         lhs.name == rhs.name && lhs.weekendDays == rhs.weekendDays && lhs.holidayNames == rhs.holidayNames
             && lhs.workdayNames == rhs.workdayNames
@@ -120,11 +121,14 @@ public struct BusinessCalendar: Sendable, Equatable {
 
 /// Why a calendar file was refused: the 1-based line and column, and what is wrong there.
 public struct CalendarProblem: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The 1-based line number.
     public let line: Int
     /// 1-based, in characters; 0 when the problem is with the line as a whole.
     public let column: Int
+    /// What is wrong: `"2026-02-30" is not a date`.
     public let message: String
 
+    /// A problem at `line` and `column`.
     public init(line: Int, column: Int, message: String) {
         self.line = line
         self.column = column

@@ -35,6 +35,7 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     let dayOfMonthRestricted: Bool
     let dayOfWeekRestricted: Bool
 
+    /// The expression as written.
     public var description: String { text }
 
     /// Whether both day-of-month and day-of-week are `*` or `?`, so that only the month picks dates.
@@ -354,11 +355,14 @@ private struct FieldSpec {
 /// Why a cron expression was refused: the 1-based column where the bad field or value starts, the field's
 /// name (nil for a problem with the whole expression) and what is wrong.
 public struct CronProblem: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The 1-based character position where the bad field or value starts.
     public let column: Int
     /// "second", "minute", "hour", "day-of-month", "month" or "day-of-week"; nil for the whole expression.
     public let field: String?
+    /// What is wrong: `25 is out of range 0–23`.
     public let message: String
 
+    /// A problem at `column` of `field`.
     public init(column: Int, field: String?, message: String) {
         self.column = column
         self.field = field

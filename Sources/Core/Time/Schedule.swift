@@ -16,6 +16,7 @@ public struct Firing: Sendable, Equatable {
     /// rule, if it was, and the date whose time of day it is even when a daylight-saving gap moves it past midnight.
     public let businessDate: CivilDate
 
+    /// A firing at `instant` for `businessDate`.
     public init(instant: Timestamp, businessDate: CivilDate) {
         self.instant = instant
         self.businessDate = businessDate
@@ -40,14 +41,20 @@ public struct Firing: Sendable, Equatable {
 /// and any time that falls on that instant. Firings are strictly increasing. Dates are iterated, not seconds, so a
 /// per-second schedule counts a week of firings without allocating per firing.
 public struct Schedule: Sendable, Equatable {
+    /// Which dates (without `businessDay`) and which times of day.
     public let cron: CronExpression
+    /// The zone the cron expression's dates and times are local to.
     public let zone: Zone
+    /// Business days, or nil to fire on every matched date.
     public let calendar: BusinessCalendar?
+    /// What a matched date that is not a business day does.
     public let onHoliday: HolidayRule
+    /// The n-th business day of the month to fire on (n ≤ -1 counts from the end), or nil.
     public let businessDay: Int?
     /// `cron.times()`, computed once.
     let times: [Int]
 
+    /// A schedule; `businessDay` expects a cron expression whose day fields are `*` or `?`.
     public init(
         cron: CronExpression, zone: Zone, calendar: BusinessCalendar? = nil, onHoliday: HolidayRule = .skip,
         businessDay: Int? = nil

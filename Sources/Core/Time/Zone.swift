@@ -207,10 +207,13 @@ public struct Zone: Sendable, Equatable {
 
 /// Why a TZif file or a POSIX `TZ` rule was refused.
 public struct ZoneProblem: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What is wrong, naming the part of the file or rule: `TZif: truncated in the footer (120 bytes)`.
     public let message: String
 
+    /// A problem saying `message`.
     public init(_ message: String) { self.message = message }
 
+    /// The message.
     public var description: String { message }
 }
 
