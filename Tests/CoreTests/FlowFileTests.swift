@@ -140,7 +140,7 @@ import Testing
             """
         #expect(
             problems(text) == [
-                "f.json:1:31: field \"shedule\": unknown field (known fields: product, flow, description, params, on_failure, jobs)",
+                "f.json:1:31: field \"shedule\": unknown field (did you mean \"schedule\"?)",
                 "f.json:2:32: job \"a\": field \"retry\": unknown field (did you mean \"retries\"?)",
                 "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, partitions, steps, inputs, retries, timeout, backoff, priority, params, type, tags, description, on_failure)",
             ])

@@ -10,13 +10,16 @@ public struct FlowDefinition: Equatable, Sendable {
     public var params: [String: String]?
     /// What a job's final failure does to the run, unless the job says otherwise.
     public var onFailure: FailurePolicy
+    /// When the timer starts runs of it; nil for none.
+    public var schedule: ScheduleDefinition?
     /// The jobs in file order.
     public var jobs: [JobDefinition]
 
     public init(
         product: String, flow: String, description: String = "", params: [String: String]? = nil,
-        onFailure: FailurePolicy = .finishBranches, jobs: [JobDefinition]
+        onFailure: FailurePolicy = .finishBranches, schedule: ScheduleDefinition? = nil, jobs: [JobDefinition]
     ) {
+        self.schedule = schedule
         self.product = product
         self.flow = flow
         self.description = description

@@ -14,7 +14,7 @@
 /// reference for every field.
 public enum FlowFile {
     /// The fields a flow may have.
-    public static let flowFields = ["product", "flow", "description", "params", "on_failure", "jobs"]
+    public static let flowFields = ["product", "flow", "description", "params", "on_failure", "schedule", "jobs"]
     /// The fields a job may have.
     public static let jobFields = [
         "name", "after", "run", "handler", "partitions", "steps", "inputs", "retries", "timeout", "backoff", "priority",
@@ -31,8 +31,8 @@ public enum FlowFile {
     /// The longest timeout or backoff: 7 days, within a wire `number-4` of milliseconds.
     public static let maximumDuration: Int64 = 7 * 86_400_000
 
-    /// Parses and validates one flow file.
-    public static func parse(_ text: String, file: String) -> Result<FlowDefinition, FlowFileError> {
+    /// Parses and validates one flow file; a schedule's zone and calendar are checked against `names`.
+    public static func parse(_ text: String, file: String, names: ScheduleNames = .unchecked) -> Result<FlowDefinition, FlowFileError> {
         let root: JSON
         do {
             root = try JSONParser.parse(text)
@@ -40,7 +40,7 @@ public enum FlowFile {
             let problem = FlowProblem(file: file, position: error.position, message: "invalid JSON: \(error.message)")
             return .failure(FlowFileError(problems: [problem]))
         }
-        var validator = FlowValidator(file: file)
+        var validator = FlowValidator(file: file, names: names)
         let definition = validator.flow(root)
         if let definition, validator.problems.isEmpty { return .success(definition) }
         return .failure(FlowFileError(problems: validator.problems))
@@ -50,9 +50,13 @@ public enum FlowFile {
 /// Walks a parsed flow file, collecting problems instead of stopping at the first.
 struct FlowValidator {
     let file: String
+    let names: ScheduleNames
     var reader = FieldReader()
 
-    init(file: String) { self.file = file }
+    init(file: String, names: ScheduleNames) {
+        self.file = file
+        self.names = names
+    }
 
     /// The problems found, as flow problems of this file.
     var problems: [FlowProblem] {
@@ -70,11 +74,12 @@ struct FlowValidator {
         let description = reader.optionalString(fields["description"], field: "description", subject: nil) ?? ""
         let params = fields["params"].flatMap { reader.parameters($0, subject: nil) }
         let onFailure = fields["on_failure"].flatMap { policy($0, subject: nil) }
+        let schedule = fields["schedule"].flatMap { self.schedule($0, names: names) }
         let jobs = jobList(fields["jobs"], at: root.position, flow: flow ?? "flow")
-        guard let product, let flow, let jobs else { return nil }
+        guard let product, let flow, let jobs, fields["schedule"] == nil || schedule != nil else { return nil }
         return FlowDefinition(
             product: product, flow: flow, description: description, params: params, onFailure: onFailure ?? .finishBranches,
-            jobs: jobs)
+            schedule: schedule, jobs: jobs)
     }
 
     mutating func policy(_ value: JSON, subject: String?) -> FailurePolicy? {
@@ -319,6 +324,7 @@ extension FlowDefinition {
         if !description.isEmpty { members.append(("description", .string(description))) }
         if let params { members.append(("params", .strings(params))) }
         if onFailure != .finishBranches { members.append(("on_failure", .string(onFailure.rawValue))) }
+        if let schedule { members.append(("schedule", schedule.json)) }
         members.append(("jobs", .array(jobs.map(\.json))))
         return .object(members)
     }

@@ -21,7 +21,7 @@ public struct ManagementCore: Sendable {
     public private(set) var runs: [UInt64: RunRecord]
     /// The scheduler's stream position.
     public private(set) var cursor: StreamCursor
-    private var counters: ManagementCounters
+    var counters: ManagementCounters
     private var runsByKey: [String: UInt64]
     private var pending: [UInt64: PendingOperation]
     private var queries: [UInt64: PendingQuery] = [:]
@@ -35,7 +35,26 @@ public struct ManagementCore: Sendable {
     private var finishedOrder: [UInt64] = []
 
     // What the current turn has produced.
-    private var turn = ManagementTurn()
+    var turn = ManagementTurn()
+
+    // Schedules (`ManagementCore+Schedules.swift`).
+    /// Business calendars by name.
+    public internal(set) var calendars: [String: CalendarRecord]
+    /// Where each scheduled flow's schedule stands, by `product/flow`.
+    public internal(set) var schedules: [String: ScheduleState]
+    /// Each scheduled flow's schedule as its latest version declares it, and as resolved (nil when its zone cannot be found).
+    var scheduleDefinitions: [String: ScheduleDefinition] = [:]
+    var resolved: [String: Schedule] = [:]
+    /// Firings waiting for runs going to end, by flow, oldest first.
+    var queued: [String: [FiringRecord]]
+    /// The latest firings of each flow, oldest first.
+    var recentFirings: [String: [FiringRecord]]
+    /// Changes whenever a schedule or a calendar does, so that a timer can ask whether its copy is current;
+    /// with the time management started, since a restart counts from 0 again.
+    var scheduleGeneration: UInt64 = 0
+    let scheduleEpoch: Int64
+    /// Whether queued firings may be able to start (after a restart).
+    var drainQueues = true
 
     struct PendingOperation: Sendable {
         var request: OperationRequest
@@ -69,6 +88,12 @@ public struct ManagementCore: Sendable {
         actions = Dictionary(snapshot.audit.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
         actionOrder = snapshot.audit.map(\.key)
         for entry in snapshot.audit { actionKeys[entry.id] = entry.key }
+        scheduleEpoch = now.milliseconds
+        calendars = Dictionary(uniqueKeysWithValues: snapshot.calendars.map { ($0.name, $0) })
+        schedules = Dictionary(uniqueKeysWithValues: snapshot.schedules.map { ($0.flow, $0) })
+        queued = Dictionary(grouping: snapshot.queuedFirings, by: \.flow)
+        recentFirings = Dictionary(grouping: snapshot.recentFirings, by: \.flow)
+        for flow in flows.values { restoreSchedule(of: flow) }
     }
 
     // MARK: - The API
@@ -96,6 +121,10 @@ public struct ManagementCore: Sendable {
         case let method where Self.operatorActions[method] != nil:
             act(method, Self.operatorActions[method]!, body, peer: peer, request: request.request, now: now)
         case "history": history(body, peer: peer, request: request.request)
+        case "schedules": listSchedules(body, peer: peer, request: request.request)
+        case "fire": fire(body, peer: peer, request: request.request, now: now)
+        case "schedule": showSchedule(body, peer: peer, request: request.request, now: now)
+        case "calendars": listCalendars(body, peer: peer, request: request.request, now: now)
         case "ping":
             reply(peer, request.request, .ok, .object([("service", .string("management")), ("protocol", .number(Message.version))]))
         default:
@@ -114,34 +143,53 @@ public struct ManagementCore: Sendable {
     /// The API's methods.
     public static let methods = [
         "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun", "rerun-job",
-        "mark-succeeded", "hold", "release", "set-policy", "history", "ping",
+        "mark-succeeded", "hold", "release", "set-policy", "history", "schedule", "calendars", "schedules", "fire", "ping",
     ]
 
-    private mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, _ body: JSON) {
+    mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, _ body: JSON) {
         turn.replies.append((peer, .apiReply(APIReply(request: request, status: status, body: body.rendered()))))
     }
 
-    private mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, error: String, problems: [String] = []) {
+    mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, error: String, problems: [String] = []) {
         var members: [(String, JSON)] = [("error", .string(error))]
         if !problems.isEmpty { members.append(("problems", .array(problems.map(JSON.string)))) }
         reply(peer, request, status, .object(members))
     }
 
-    /// `apply`: validates every file first; stores them all, or none.
+    /// `apply`: validates every file first; stores them all, or none. A file with a `calendar` name is a
+    /// business calendar; any other is a flow file. Calendars come first, so that flows may name those applied with them.
     private mutating func apply(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
         guard let files = body["files"]?.array, !files.isEmpty else {
-            reply(peer, request, .badRequest, error: "apply needs \"files\": an array of {\"path\", \"text\"}")
+            reply(peer, request, .badRequest, error: "apply needs \"files\": an array of {\"path\", \"text\"} (with \"calendar\": NAME for a calendar)")
             return
         }
-        var definitions: [FlowDefinition] = []
         var problems: [String] = []
+        var flowFiles: [(path: String, text: String)] = []
+        var newCalendars: [BusinessCalendar] = []
+        var calendarTexts: [String: String] = [:]
         for (index, file) in files.enumerated() {
             guard let text = file["text"]?.string else {
                 problems.append("file #\(index + 1): missing \"text\"")
                 continue
             }
             let path = file["path"]?.string ?? "file #\(index + 1)"
-            switch FlowFile.parse(text, file: path) {
+            guard let calendar = file["calendar"] else {
+                flowFiles.append((path, text))
+                continue
+            }
+            switch Self.calendar(named: calendar, text: text, path: path) {
+            case .success(let parsed):
+                if calendarTexts.updateValue(text, forKey: parsed.name) != nil {
+                    problems.append("the calendar \(parsed.name) is defined by more than one of the files")
+                }
+                newCalendars.append(parsed)
+            case .failure(let problem): problems.append(problem.message)
+            }
+        }
+        let names = ScheduleNames(zones: configuration.zones, calendars: Set(calendars.keys).union(calendarTexts.keys))
+        var definitions: [FlowDefinition] = []
+        for (path, text) in flowFiles {
+            switch FlowFile.parse(text, file: path, names: names) {
             case .success(let definition):
                 // A run carries its definition to the flow scheduler in one field of OPERATION-REQUEST.
                 let size = definition.json.rendered().utf8.count
@@ -164,6 +212,16 @@ public struct ManagementCore: Sendable {
             reply(peer, request, .invalid, error: "nothing was applied: \(problems.count) problem\(problems.count == 1 ? "" : "s")", problems: problems)
             return
         }
+        var calendarResults: [JSON] = []
+        for calendar in newCalendars {
+            let changed = store(calendar, text: calendarTexts[calendar.name]!, now: now)
+            let record = calendars[calendar.name]!
+            calendarResults.append(
+                .object([
+                    ("calendar", .string(record.name)), ("version", .number(record.version)), ("changed", .bool(changed)),
+                    ("holidays", .number(record.calendar.holidays(from: CivilDate(year: 1, month: 1, day: 1), limit: Int.max).count)),
+                ]))
+        }
         var results: [JSON] = []
         for definition in definitions {
             let name = definition.qualifiedName
@@ -178,18 +236,21 @@ public struct ManagementCore: Sendable {
             if changed {
                 let record = FlowRecord(
                     product: definition.product, flow: definition.flow, version: (previous?.version ?? 0) + 1,
-                    definition: canonical, params: definition.params, jobs: definition.jobs.count, applied: now)
+                    definition: canonical, params: definition.params, jobs: definition.jobs.count, applied: now,
+                    schedule: definition.schedule?.json.rendered())
                 flows[name] = record
                 turn.flows.append(record)
+                scheduleChanged(name, to: definition.schedule, now: now)
             }
             let record = flows[name]!
-            results.append(
-                .object([
-                    ("flow", .string(name)), ("version", .number(record.version)), ("changed", .bool(changed)),
-                    ("jobs", .number(record.jobs)), ("shard", .number(products[definition.product]!.shard)),
-                ]))
+            var members: [(String, JSON)] = [
+                ("flow", .string(name)), ("version", .number(record.version)), ("changed", .bool(changed)),
+                ("jobs", .number(record.jobs)), ("shard", .number(products[definition.product]!.shard)),
+            ]
+            if let schedule = definition.schedule { members.append(("schedule", .string(schedule.summary))) }
+            results.append(.object(members))
         }
-        reply(peer, request, .ok, .object([("flows", .array(results))]))
+        reply(peer, request, .ok, .object([("flows", .array(results)), ("calendars", .array(calendarResults))]))
     }
 
     private func leastLoadedShard() -> UInt32 {
@@ -255,6 +316,12 @@ public struct ManagementCore: Sendable {
             reply(peer, request, .invalid, error: "the run was not started", problems: problems)
             return
         }
+        let run = startRun(of: flow, params: params, key: key, now: now)
+        reply(peer, request, .ok, runJSON(run, repeated: false))
+    }
+
+    /// Records a new run of the latest version of `flow` and sends its start to the scheduler.
+    mutating func startRun(of flow: FlowRecord, params: [String: String], key: String, now: Timestamp) -> RunRecord {
         counters.lastRun += 1
         counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
         counters.lastRequest += 1
@@ -270,10 +337,10 @@ public struct ManagementCore: Sendable {
             request: counters.lastRequest, action: .start, run: run.id, product: run.product, flow: run.flow,
             version: run.version, shard: run.shard, moment: run.moment, params: params, definition: flow.definition)
         send(operation, now: now)
-        reply(peer, request, .ok, runJSON(run, repeated: false))
+        return run
     }
 
-    private mutating func send(_ operation: OperationRequest, now: Timestamp) {
+    mutating func send(_ operation: OperationRequest, now: Timestamp) {
         pending[operation.request] = PendingOperation(
             request: operation, resendAt: now.adding(milliseconds: configuration.resendInitial),
             delay: configuration.resendInitial)
@@ -461,7 +528,7 @@ public struct ManagementCore: Sendable {
         reply(peer, request, .ok, .object([("products", .array(list))]))
     }
 
-    private mutating func remember(_ entry: AuditEntry) {
+    mutating func remember(_ entry: AuditEntry) {
         if actions.updateValue(entry, forKey: entry.key) == nil { actionOrder.append(entry.key) }
         actionKeys[entry.id] = entry.key
         while actionOrder.count > configuration.auditInMemory {
@@ -571,7 +638,10 @@ public struct ManagementCore: Sendable {
         run.updated = Timestamp(wire: status.time)
         runs[run.id] = run
         turn.runs.append(run)
-        if run.state.isFinal { finishedOrder.append(run.id) }
+        if run.state.isFinal {
+            finishedOrder.append(run.id)
+            startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
+        }
     }
 
     /// The JSON of `status`: `{"run": {...}, "jobs": [...]}`, the run in the shape `runs` lists it.
@@ -605,6 +675,10 @@ public struct ManagementCore: Sendable {
 
     /// Resends unanswered operations, times out unanswered queries, fetches from a silent scheduler.
     public mutating func tick(now: Timestamp) {
+        if drainQueues {
+            drainQueues = false
+            for flow in queued.keys.sorted() { startQueuedFiring(of: flow, now: now) }
+        }
         for id in pending.keys.sorted() where pending[id]!.resendAt <= now {
             let delay = pending[id]!.delay
             pending[id]!.delay = min(delay * 2, configuration.resendMaximum)
@@ -653,6 +727,12 @@ public struct ManagementConfiguration: Sendable {
     public var finishedRunsInMemory = 1000
     /// Operator actions whose request IDs are remembered, so that one sent again applies once.
     public var auditInMemory = 100_000
+    /// Where time zones are found (the runtime reads the system's database); by default only UTC.
+    public var zones: ZoneLookup = { $0 == "UTC" ? .utc : nil }
+    /// How far ahead of management's clock a timer may fire, in milliseconds.
+    public var fireAhead: Int64 = 60_000
+    /// Firings of each flow kept in memory for `schedule`.
+    public var recentFiringsInMemory = 20
 
     public init(shards: [UInt32]) {
         precondition(!shards.isEmpty, "management needs at least one shard")
@@ -680,13 +760,19 @@ public struct ManagementTurn: Sendable {
     public var auditAnswers: [AuditEntry] = []
     /// `history` requests, answered from the store after the commit.
     public var histories: [HistoryQuery] = []
+    /// Calendars applied, schedules changed or removed (by flow), and firings decided.
+    public var calendars: [CalendarRecord] = []
+    public var schedules: [ScheduleState] = []
+    public var removedSchedules: [String] = []
+    public var firings: [FiringRecord] = []
 
     public init() {}
 
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !products.isEmpty || !flows.isEmpty || !runs.isEmpty || !operations.isEmpty || !answered.isEmpty
-            || counters != nil || position != nil || !audit.isEmpty || !auditAnswers.isEmpty
+            || counters != nil || position != nil || !audit.isEmpty || !auditAnswers.isEmpty || !calendars.isEmpty
+            || !schedules.isEmpty || !removedSchedules.isEmpty || !firings.isEmpty
     }
 }
 
@@ -700,6 +786,11 @@ public struct ManagementSnapshot: Sendable {
     public var position = StreamPosition(publisher: "flow", epoch: 0, sequence: 0)
     /// The most recent operator actions, oldest first.
     public var audit: [AuditEntry] = []
+    public var calendars: [CalendarRecord] = []
+    public var schedules: [ScheduleState] = []
+    /// Firings waiting for a run to end, and the latest firings of each flow, oldest first.
+    public var queuedFirings: [FiringRecord] = []
+    public var recentFirings: [FiringRecord] = []
 
     public init() {}
 }
@@ -809,11 +900,14 @@ public struct FlowRecord: Equatable, Sendable {
     public var params: [String: String]?
     public var jobs: Int
     public var applied: Timestamp
+    /// Its schedule as canonical JSON; nil for none.
+    public var schedule: String?
 
     public init(
         product: String, flow: String, version: UInt32, definition: String, params: [String: String]?, jobs: Int,
-        applied: Timestamp
+        applied: Timestamp, schedule: String? = nil
     ) {
+        self.schedule = schedule
         self.product = product
         self.flow = flow
         self.version = version

@@ -74,6 +74,37 @@ public final class ManagementStore {
                 ALTER TABLE products ADD COLUMN rate INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE products ADD COLUMN burst INTEGER NOT NULL DEFAULT 0;
                 """),
+        Migration(
+            version: 4, name: "schedules",
+            sql: """
+                ALTER TABLE flows ADD COLUMN schedule TEXT;
+                CREATE TABLE calendars (
+                    name TEXT PRIMARY KEY,
+                    version INTEGER NOT NULL,
+                    text TEXT NOT NULL,
+                    applied INTEGER NOT NULL
+                );
+                CREATE TABLE schedules (
+                    flow TEXT PRIMARY KEY,
+                    since INTEGER NOT NULL,
+                    fired INTEGER NOT NULL,
+                    missed INTEGER NOT NULL,
+                    skipped INTEGER NOT NULL
+                );
+                CREATE TABLE firings (
+                    flow TEXT NOT NULL,
+                    instant INTEGER NOT NULL,
+                    date TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    run INTEGER NOT NULL,
+                    missed INTEGER NOT NULL,
+                    timer TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    detail TEXT NOT NULL,
+                    PRIMARY KEY (flow, instant)
+                ) WITHOUT ROWID;
+                CREATE INDEX firings_queued ON firings (outcome) WHERE outcome = 'queued';
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = .normal) throws {
@@ -81,7 +112,7 @@ public final class ManagementStore {
     }
 
     /// Reads back everything management keeps in memory.
-    public func open(finishedRuns: Int = 1000, audit: Int = 100_000) throws -> ManagementSnapshot {
+    public func open(finishedRuns: Int = 1000, audit: Int = 100_000, recentFirings: Int = 20) throws -> ManagementSnapshot {
         var snapshot = ManagementSnapshot()
         let products = try database.prepare("SELECT name, shard, created, weight, cap, rate, burst FROM products")
         while try products.step() {
@@ -95,7 +126,7 @@ public final class ManagementStore {
         products.reset()
         let flows = try database.prepare(
             """
-            SELECT product, flow, version, definition, params, jobs, applied FROM flows f
+            SELECT product, flow, version, definition, params, jobs, applied, schedule FROM flows f
             WHERE version = (SELECT MAX(version) FROM flows g WHERE g.product = f.product AND g.flow = f.flow)
             """)
         while try flows.step() {
@@ -103,7 +134,7 @@ public final class ManagementStore {
                 FlowRecord(
                     product: flows.text(0), flow: flows.text(1), version: UInt32(flows.int(2)), definition: flows.text(3),
                     params: flows.isNull(4) ? nil : SchedulerStore.params(flows.text(4)), jobs: flows.int(5),
-                    applied: Timestamp(milliseconds: flows.int64(6))))
+                    applied: Timestamp(milliseconds: flows.int64(6)), schedule: flows.isNull(7) ? nil : flows.text(7)))
         }
         flows.reset()
         let runs = try database.prepare(
@@ -142,7 +173,61 @@ public final class ManagementStore {
         recent.bind(1, audit)
         while try recent.step() { snapshot.audit.append(Self.entry(recent)) }
         recent.reset()
+        let calendars = try database.prepare("SELECT name, version, text, applied FROM calendars ORDER BY name")
+        while try calendars.step() {
+            let name = calendars.text(0)
+            let text = calendars.text(2)
+            // Valid when applied; one this version cannot read (written by a newer one) is left out, and the
+            // schedules on it say so.
+            guard let calendar = try? BusinessCalendar.parse(text, name: name) else { continue }
+            snapshot.calendars.append(
+                CalendarRecord(
+                    name: name, version: UInt32(calendars.int(1)), text: text, applied: Timestamp(milliseconds: calendars.int64(3)),
+                    calendar: calendar))
+        }
+        calendars.reset()
+        let schedules = try database.prepare("SELECT flow, since, fired, missed, skipped FROM schedules")
+        while try schedules.step() {
+            snapshot.schedules.append(
+                ScheduleState(
+                    flow: schedules.text(0), since: Timestamp(milliseconds: schedules.int64(1)), fired: UInt64(schedules.int64(2)),
+                    missed: UInt64(schedules.int64(3)), skipped: UInt64(schedules.int64(4))))
+        }
+        schedules.reset()
+        let queued = try database.prepare("SELECT \(Self.firingColumns) FROM firings WHERE outcome = 'queued' ORDER BY flow, instant")
+        while try queued.step() { snapshot.queuedFirings.append(Self.firing(queued)) }
+        queued.reset()
+        let latest = try database.prepare(
+            """
+            SELECT \(Self.firingColumns) FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY flow ORDER BY instant DESC) AS age FROM firings)
+            WHERE age <= ? ORDER BY flow, instant
+            """)
+        latest.bind(1, recentFirings)
+        while try latest.step() { snapshot.recentFirings.append(Self.firing(latest)) }
+        latest.reset()
         return snapshot
+    }
+
+    static let firingColumns = "flow, instant, date, outcome, run, missed, timer, time, detail"
+
+    static func firing(_ row: Statement) -> FiringRecord {
+        FiringRecord(
+            flow: row.text(0), instant: Timestamp(milliseconds: row.int64(1)), date: row.text(2),
+            outcome: FiringRecord.Outcome(rawValue: row.text(3)) ?? .missed, run: UInt64(bitPattern: row.int64(4)),
+            missedBefore: UInt64(bitPattern: row.int64(5)), timer: row.text(6), time: Timestamp(milliseconds: row.int64(7)),
+            detail: row.text(8))
+    }
+
+    /// A flow's firings, newest first, at most `limit`.
+    public func firings(of flow: String, limit: Int) throws -> [FiringRecord] {
+        let statement = try database.prepare("SELECT \(Self.firingColumns) FROM firings WHERE flow = ? ORDER BY instant DESC LIMIT ?")
+        statement.bind(1, flow)
+        statement.bind(2, max(limit, 0))
+        defer { statement.reset() }
+        var firings: [FiringRecord] = []
+        while try statement.step() { firings.append(Self.firing(statement)) }
+        return firings
     }
 
     static let auditColumns = "id, key, time, actor, action, run, product, job, options, status, detail, answered"
@@ -185,7 +270,7 @@ public final class ManagementStore {
             }
             for flow in turn.flows {
                 let statement = try database.prepare(
-                    "INSERT INTO flows (product, flow, version, definition, params, jobs, applied) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    "INSERT INTO flows (product, flow, version, definition, params, jobs, applied, schedule) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 statement.bind(1, flow.product)
                 statement.bind(2, flow.flow)
                 statement.bind(3, Int64(flow.version))
@@ -193,6 +278,43 @@ public final class ManagementStore {
                 statement.bind(5, flow.params.map { JSON.strings($0).rendered() })
                 statement.bind(6, flow.jobs)
                 statement.bind(7, flow.applied.milliseconds)
+                statement.bind(8, flow.schedule)
+                try statement.run()
+            }
+            for calendar in turn.calendars {
+                let statement = try database.prepare("INSERT OR REPLACE INTO calendars (name, version, text, applied) VALUES (?, ?, ?, ?)")
+                statement.bind(1, calendar.name)
+                statement.bind(2, Int64(calendar.version))
+                statement.bind(3, calendar.text)
+                statement.bind(4, calendar.applied.milliseconds)
+                try statement.run()
+            }
+            for state in turn.schedules {
+                let statement = try database.prepare(
+                    "INSERT OR REPLACE INTO schedules (flow, since, fired, missed, skipped) VALUES (?, ?, ?, ?, ?)")
+                statement.bind(1, state.flow)
+                statement.bind(2, state.since.milliseconds)
+                statement.bind(3, Int64(bitPattern: state.fired))
+                statement.bind(4, Int64(bitPattern: state.missed))
+                statement.bind(5, Int64(bitPattern: state.skipped))
+                try statement.run()
+            }
+            for flow in turn.removedSchedules {
+                let statement = try database.prepare("DELETE FROM schedules WHERE flow = ?")
+                statement.bind(1, flow)
+                try statement.run()
+            }
+            for firing in turn.firings {
+                let statement = try database.prepare("INSERT OR REPLACE INTO firings (\(Self.firingColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                statement.bind(1, firing.flow)
+                statement.bind(2, firing.instant.milliseconds)
+                statement.bind(3, firing.date)
+                statement.bind(4, firing.outcome.rawValue)
+                statement.bind(5, Int64(bitPattern: firing.run))
+                statement.bind(6, Int64(bitPattern: firing.missedBefore))
+                statement.bind(7, firing.timer)
+                statement.bind(8, firing.time.milliseconds)
+                statement.bind(9, firing.detail)
                 try statement.run()
             }
             for run in turn.runs {
