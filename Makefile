@@ -8,13 +8,14 @@ SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
 all: build
 
-# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev. As root they are installed with
-# apt-get; otherwise the exact command to run is printed.
+# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata. As root
+# they are installed with apt-get; otherwise the exact command to run is printed.
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "Baton needs the Swift toolchain (6.1 or later): https://swift.org/install"; exit 1; }
 	@missing=""; \
 	pkg-config --exists libzmq 2>/dev/null || missing="$$missing libzmq3-dev"; \
 	pkg-config --exists sqlite3 2>/dev/null || missing="$$missing libsqlite3-dev"; \
+	[ -e "$${TZDIR:-/usr/share/zoneinfo}/Europe/London" ] || missing="$$missing tzdata"; \
 	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -63,6 +63,9 @@ public enum Baton {
         case .products(let json, let target): try ClientCommands.products(json: json, target: target, console: console)
         case .history(let run, let product, let json, let target):
             try ClientCommands.history(run: run, product: product, json: json, target: target, console: console)
+        case .schedule(let flow, let next, let json, let target):
+            try ClientCommands.schedule(flow: flow, next: next, json: json, target: target, console: console)
+        case .calendars(let next, let json, let target): try ClientCommands.calendars(next: next, json: json, target: target, console: console)
         case .help, .version, .validate: preconditionFailure("handled by run(_:console:)")
         }
     }

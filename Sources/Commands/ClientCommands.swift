@@ -11,19 +11,103 @@ enum ClientCommands {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CommandFailure(code: .failure, message: "\(file): cannot read it (no such file, or not UTF-8 text)")
             }
-            entries.append(.object([("path", .string(file)), ("text", .string(text))]))
+            var entry: [(String, JSON)] = [("path", .string(file)), ("text", .string(text))]
+            if let calendar = CalendarFiles.name(of: file) { entry.append(("calendar", .string(calendar))) }
+            entries.append(.object(entry))
         }
         let body = try Client(target).call("apply", .object([("files", .array(entries))]))
         if json {
             console.out(body.rendered(pretty: true))
         } else {
+            for calendar in body["calendars"]?.array ?? [] {
+                let changed = calendar["changed"]?.bool == true
+                console.out(
+                    "\(changed ? "applied" : "unchanged") calendar \(calendar["calendar"]?.string ?? "?") v\(calendar["version"]?.integer ?? 0) (\(calendar["holidays"]?.integer ?? 0) holidays)")
+            }
             for flow in body["flows"]?.array ?? [] {
                 let name = flow["flow"]?.string ?? "?"
                 let version = flow["version"]?.integer ?? 0
                 let changed = flow["changed"]?.bool == true
-                console.out("\(changed ? "applied" : "unchanged") \(name) v\(version) (\(flow["jobs"]?.integer ?? 0) jobs, shard \(flow["shard"]?.integer ?? 0))")
+                var line = "\(changed ? "applied" : "unchanged") \(name) v\(version) (\(flow["jobs"]?.integer ?? 0) jobs, shard \(flow["shard"]?.integer ?? 0))"
+                if let schedule = flow["schedule"]?.string { line += "; schedule \(schedule)" }
+                console.out(line)
             }
         }
+        return .success
+    }
+
+    /// `schedule`: a flow's next firings with their business dates, where it stands, and its latest firings.
+    static func schedule(flow: String, next: Int, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let body = try Client(target).call("schedule", .object([("flow", .string(flow)), ("next", .number(next))]))
+        if json {
+            console.out(body.rendered(pretty: true))
+            return .success
+        }
+        console.out("\(flow) v\(body["version"]?.integer ?? 0): \(body["summary"]?.string ?? "")")
+        console.out(
+            "fired \(body["fired"]?.integer ?? 0), missed \(body["missed"]?.integer ?? 0), skipped \(body["skipped"]?.integer ?? 0)"
+                + "; decided up to \(Formatting.time(body["since"]?.integer ?? 0))")
+        if let error = body["error"]?.string { console.out("cannot fire: \(error)") }
+        let upcoming = body["next"]?.array ?? []
+        if next > 0 {
+            if upcoming.isEmpty {
+                console.out("no firings ahead")
+            } else {
+                var rows = [["NEXT", "LOCAL TIME", "BUSINESS DATE"]]
+                for firing in upcoming {
+                    rows.append([
+                        Formatting.time(firing["instant"]?.integer ?? 0), firing["local"]?.string ?? "", firing["date"]?.string ?? "",
+                    ])
+                }
+                console.out("")
+                for line in Formatting.table(rows) { console.out(line) }
+            }
+        }
+        let waiting = body["queued"]?.array ?? []
+        let recent = (body["recent"]?.array ?? []).reversed()
+        if !waiting.isEmpty || !recent.isEmpty {
+            var rows = [["FIRED", "LOCAL TIME", "BUSINESS DATE", "OUTCOME", "RUN", "DETAIL"]]
+            for firing in waiting + recent {
+                let run = firing["run"]?.integer ?? 0
+                var detail = firing["detail"]?.string ?? ""
+                let missed = firing["missed_before"]?.integer ?? 0
+                if missed > 0 { detail = "\(missed) missed before it" + (detail.isEmpty ? "" : "; " + detail) }
+                rows.append([
+                    Formatting.time(firing["instant"]?.integer ?? 0), firing["local"]?.string ?? "", firing["date"]?.string ?? "",
+                    firing["outcome"]?.string ?? "", run == 0 ? "-" : String(run), detail,
+                ])
+            }
+            console.out("")
+            for line in Formatting.table(rows) { console.out(line) }
+        }
+        return .success
+    }
+
+    /// `calendars`: every business calendar, the flows on it and its next holidays.
+    static func calendars(next: Int, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let body = try Client(target).call("calendars", .object([("next", .number(next))]))
+        if json {
+            console.out(body.rendered(pretty: true))
+            return .success
+        }
+        var rows = [["CALENDAR", "VERSION", "WEEKEND", "LISTS", "FLOWS", "NEXT HOLIDAYS"]]
+        for calendar in body["calendars"]?.array ?? [] {
+            let builtIn = calendar["built_in"]?.bool == true
+            let first = calendar["first"]?.string ?? ""
+            let last = calendar["last"]?.string ?? ""
+            let holidays = (calendar["next"]?.array ?? []).map { holiday in
+                let name = holiday["name"]?.string ?? ""
+                return (holiday["date"]?.string ?? "") + (name.isEmpty ? "" : " \(name)")
+            }
+            let flows = (calendar["flows"]?.array ?? []).compactMap(\.string)
+            rows.append([
+                calendar["calendar"]?.string ?? "?", builtIn ? "built-in" : "v\(calendar["version"]?.integer ?? 0)",
+                (calendar["weekend"]?.array ?? []).compactMap(\.string).joined(separator: " "),
+                first.isEmpty ? "-" : "\(first)..\(last)", flows.isEmpty ? "-" : flows.joined(separator: ", "),
+                holidays.isEmpty ? "-" : holidays.joined(separator: ", "),
+            ])
+        }
+        for line in Formatting.table(rows) { console.out(line) }
         return .success
     }
 
@@ -190,4 +274,14 @@ extension ClientCommands {
 final class SilentConsole: Console {
     func out(_ text: String) {}
     func err(_ text: String) {}
+}
+
+/// Business calendar files: `NAME.cal`, applied as the calendar NAME.
+enum CalendarFiles {
+    /// The calendar a file defines, by its name; nil for a flow file.
+    static func name(of path: String) -> String? {
+        let file = path.split(separator: "/").last.map(String.init) ?? path
+        guard file.hasSuffix(".cal"), file.count > 4 else { return nil }
+        return String(file.dropLast(4))
+    }
 }

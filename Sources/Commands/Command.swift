@@ -37,6 +37,10 @@ public enum Command: Equatable, Sendable {
     case products(json: Bool, target: Target)
     /// Show the audit log of a run or a product.
     case history(run: UInt64?, product: String?, json: Bool, target: Target)
+    /// Show a flow's schedule: its next firings with their business dates, and its latest ones.
+    case schedule(flow: String, next: Int, json: Bool, target: Target)
+    /// List the business calendars with their next holidays.
+    case calendars(next: Int, json: Bool, target: Target)
 }
 
 /// An operator action as the command line gives it.
@@ -73,7 +77,8 @@ public enum ServiceRole: Equatable, Sendable {
     case flow
     case shard(id: UInt32)
     case worker(pool: String?, index: Int)
-    case timer
+    /// The timer; more than one may run, each with its own index (and data folder).
+    case timer(index: Int)
 
     /// The process's name in logs and pid files: `shard-2`, `worker-general-1`.
     public func name(pool resolved: String? = nil) -> String {
@@ -82,7 +87,7 @@ public enum ServiceRole: Equatable, Sendable {
         case .flow: "flow"
         case .shard(let id): "shard-\(id)"
         case .worker(let pool, let index): "worker-\(resolved ?? pool ?? "pool")-\(index)"
-        case .timer: "timer"
+        case .timer(let index): index == 1 ? "timer" : "timer-\(index)"
         }
     }
 }

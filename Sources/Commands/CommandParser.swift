@@ -47,7 +47,7 @@ public enum CommandParser {
         case "validate":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: [])
             if arguments.flags.contains("--help") { return .help(topic: name) }
-            guard !arguments.operands.isEmpty else { throw UsageError("give at least one flow file", command: name) }
+            guard !arguments.operands.isEmpty else { throw UsageError("give at least one flow file or calendar file", command: name) }
             return .validate(files: arguments.operands, json: arguments.flags.contains("--json"))
         case "dev":
             let arguments = try Arguments(
@@ -72,7 +72,7 @@ public enum CommandParser {
         case "apply":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
             if arguments.flags.contains("--help") { return .help(topic: name) }
-            guard !arguments.operands.isEmpty else { throw UsageError("give at least one flow file", command: name) }
+            guard !arguments.operands.isEmpty else { throw UsageError("give at least one flow file or calendar file", command: name) }
             return .apply(files: arguments.operands, target: try target(arguments), json: arguments.flags.contains("--json"))
         case "start":
             let arguments = try Arguments(
@@ -222,7 +222,32 @@ public enum CommandParser {
                 run = value
             }
             return .history(run: run, product: product, json: arguments.flags.contains("--json"), target: try target(arguments))
-        case "manager", "flow", "timer", "up", "down":
+        case "schedule":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--next"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 1, let flow = arguments.operands.first else {
+                throw UsageError(arguments.operands.isEmpty ? "give the flow, as PRODUCT/FLOW" : "give one flow", command: name)
+            }
+            guard flow.split(separator: "/", omittingEmptySubsequences: false).count == 2 else {
+                throw UsageError("\"\(flow)\" is not PRODUCT/FLOW", command: name)
+            }
+            return .schedule(
+                flow: flow, next: try number(arguments, "--next", in: 0...1000, command: name) ?? 10,
+                json: arguments.flags.contains("--json"), target: try target(arguments))
+        case "calendars":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--next"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            return .calendars(
+                next: try number(arguments, "--next", in: 0...1000, command: name) ?? 3, json: arguments.flags.contains("--json"),
+                target: try target(arguments))
+        case "timer":
+            let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config", "--index"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            let index = try number(arguments, "--index", in: 1...65535, command: name) ?? 1
+            return .serve(.timer(index: index), config: try clusterFile(arguments))
+        case "manager", "flow", "up", "down":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config"])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
@@ -230,7 +255,6 @@ public enum CommandParser {
             switch name {
             case "manager": return .serve(.management, config: file)
             case "flow": return .serve(.flow, config: file)
-            case "timer": return .serve(.timer, config: file)
             case "up": return .up(config: file)
             default: return .down(config: file)
             }

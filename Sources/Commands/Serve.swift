@@ -61,10 +61,12 @@ enum Serve {
         let durability = cluster.durability
         switch role {
         case .management:
-            let settings = ManagementSettings(
+            var settings = ManagementSettings(
                 shards: cluster.shards.map(\.id), store: "\(cluster.management.data)/management.db", synchronous: durability,
                 api: [cluster.management.api], schedulerOps: cluster.flow.ops, schedulerEvents: cluster.flow.events)
-            return (role.name(), cluster.management.data, { try ManagementService.run(settings, context: $0, log: log, control: $1) })
+            settings.configuration.zones = SystemZones.shared.lookup
+            let management = settings
+            return (role.name(), cluster.management.data, { try ManagementService.run(management, context: $0, log: log, control: $1) })
         case .flow:
             let settings = SchedulerSettings(
                 store: "\(cluster.flow.data)/flow.db", synchronous: durability, ops: [cluster.flow.ops],
@@ -98,11 +100,18 @@ enum Serve {
             settings.drain = 30_000
             let worker = settings
             return (processName, "\(pool.data)/worker-\(index)", { try WorkerService.run(worker, context: $0, log: log.named(processName), control: $1) })
-        case .timer:
-            let settings = TimerSettings(api: cluster.management.api)
-            return (role.name(), cluster.timer.data, { try TimerService.run(settings, context: $0, log: log, control: $1) })
+        case .timer(let index):
+            var settings = TimerSettings(api: cluster.management.api, name: "\(hostName())/timer/\(index)")
+            settings.grace = cluster.timer.grace
+            let timer = settings
+            return (role.name(), Self.timerFolder(cluster, index), { try TimerService.run(timer, context: $0, log: log, control: $1) })
         }
     }
 
     static func hostName() -> String { Formatting.localHost }
+
+    /// The folder timer `index` locks: the cluster file's for the first, beside it for the others.
+    static func timerFolder(_ cluster: ClusterConfiguration, _ index: Int) -> String {
+        index == 1 ? cluster.timer.data : "\(cluster.timer.data)-\(index)"
+    }
 }

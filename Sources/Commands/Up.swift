@@ -144,7 +144,7 @@ enum Up {
         case "shard": return value("--id").flatMap(UInt32.init).flatMap(cluster.shard)?.data
         case "flow": return cluster.flow.data
         case "manager": return cluster.management.data
-        case "timer": return cluster.timer.data
+        case "timer": return Serve.timerFolder(cluster, value("--index").flatMap(Int.init) ?? 1)
         case "worker": return value("--pool").flatMap(cluster.pool).map { "\($0.data)/worker-\(value("--index") ?? "1")" }
         default: return nil
         }

@@ -42,7 +42,7 @@ public enum Usage {
 
     static let order = [
         "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "hold", "release", "policy", "history", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
+        "mark-succeeded", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
         "version", "help",
     ]
 
@@ -197,12 +197,14 @@ public enum Usage {
                 Exit status: 0 if the run succeeded, 1 if it did not.
                 """),
         "apply": Entry(
-            summary: "store flow files in a running Baton",
+            summary: "store flow files and calendars in a running Baton",
             text: """
                 usage: baton apply [--json] [--api ENDPOINT | --data DIR] FILE...
 
                 Validates every file, then stores them all, or none if any has a problem. A file that
-                changed makes a new version of its flow; a new product is bound to a shard.
+                changed makes a new version of its flow; a new product is bound to a shard. A file
+                named NAME.cal is the business calendar NAME (see docs/flows.md); flows may name the
+                calendars applied with them. A schedule new or changed starts from now.
 
                 Options:
                   --json           print the reply as JSON
@@ -285,10 +287,46 @@ public enum Usage {
         "timer": Entry(
             summary: "run the timer of a cluster",
             text: """
-                usage: baton timer --config FILE
+                usage: baton timer --config FILE [--index N]
 
-                Runs the timer. Until flows have schedules it only keeps in touch with management.
+                Runs a timer: it fires the flows' schedules by asking management, which starts each
+                firing's run once, so several timers may run for availability. A firing later than the
+                cluster file's timer "grace" (default 1m) counts as missed; the schedule's catch_up
+                says which missed firings still run. Time zones come from $TZDIR, else
+                /usr/share/zoneinfo.
+
+                Options:
+                  --index N   which timer of this machine it is (default 1): each has its own data
+                              folder (the cluster file's timer folder, or that folder with "-N"),
+                              and its firings are recorded as HOST/timer/N
                 """),
+        "schedule": Entry(
+            summary: "show a flow's next firings and its latest ones",
+            text: """
+                usage: baton schedule [--next N] [--json] [--api ENDPOINT | --data DIR] PRODUCT/FLOW
+
+                Prints the flow's schedule, how many firings started a run, were missed or skipped,
+                its next N firings (default 10) in UTC and in the schedule's zone with their business
+                dates, the firings waiting for a run to end, and the latest firings with what became
+                of them.
+
+                Options:
+                  --next N         how many firings ahead to list, 0 to 1000 (default 10)
+                  --json           print the reply as JSON
+                """ + "\n" + targetHelp),
+        "calendars": Entry(
+            summary: "list business calendars and their next holidays",
+            text: """
+                usage: baton calendars [--next N] [--json] [--api ENDPOINT | --data DIR]
+
+                Lists every business calendar (those applied, and the built-in `weekdays`), its
+                weekend, the dates its file covers, the flows on it, and its next N holidays from
+                today (default 3).
+
+                Options:
+                  --next N         how many holidays ahead to list, 0 to 1000 (default 3)
+                  --json           print the reply as JSON
+                """ + "\n" + targetHelp),
         "up": Entry(
             summary: "start a cluster's processes on this machine",
             text: """
@@ -335,12 +373,14 @@ public enum Usage {
                 --requests N requests (default 20000), with caps, rate limits, costs and tags mixed in.
                 """),
         "validate": Entry(
-            summary: "check flow files without a server",
+            summary: "check flow files and calendars without a server",
             text: """
                 usage: baton validate [--json] FILE...
 
                 Checks each flow file and prints every problem found in it, with its line and column,
-                the job and the field. No server is needed.
+                the job and the field; a file named NAME.cal is checked as a business calendar. A
+                schedule's time zone is checked against this machine's time zone database; calendar
+                names are checked by `baton apply`. No server is needed.
 
                 Options:
                   --json   print one JSON object per file instead of text

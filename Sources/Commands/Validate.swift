@@ -1,15 +1,21 @@
 import Core
 import Foundation
+import Runtime
 
-/// `baton validate`: checks flow files, printing every problem of every file.
+/// `baton validate`: checks flow files and calendar files, printing every problem of every file.
+/// A schedule's time zone is checked against this machine's database; calendar names are checked by `apply`.
 enum Validate {
     static func run(files: [String], json: Bool, console: any Console) -> ExitCode {
         var allValid = true
         for file in files {
+            if let calendar = CalendarFiles.name(of: file) {
+                if !validateCalendar(file, name: calendar, json: json, console: console) { allValid = false }
+                continue
+            }
             let result: Result<FlowDefinition, FlowFileError>
             do {
                 let text = try String(contentsOfFile: file, encoding: .utf8)
-                result = FlowFile.parse(text, file: file)
+                result = FlowFile.parse(text, file: file, names: ScheduleNames(zones: SystemZones.shared.lookup))
             } catch {
                 let reason = (error as? CocoaError)?.code == .fileReadNoSuchFile ? "no such file" : "cannot read it as UTF-8 text"
                 result = .failure(FlowFileError(problems: [FlowProblem(file: file, position: .none, message: reason)]))
@@ -31,6 +37,47 @@ enum Validate {
         return allValid ? .success : .failure
     }
 
+    /// Checks one calendar file; returns whether it is valid.
+    static func validateCalendar(_ file: String, name: String, json: Bool, console: any Console) -> Bool {
+        let outcome: Result<BusinessCalendar, CalendarFileProblem>
+        if !Names.isValid(name) {
+            outcome = .failure(CalendarFileProblem(message: "\"\(name)\" is not a calendar name (1 to 64 letters, digits, '.', '_' or '-')"))
+        } else if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            outcome = Result { () throws(CalendarProblem) in try BusinessCalendar.parse(text, name: name) }
+                .mapError { CalendarFileProblem(line: $0.line, column: $0.column, message: $0.message) }
+        } else {
+            outcome = .failure(CalendarFileProblem(message: "cannot read it (no such file, or not UTF-8 text)"))
+        }
+        let location = { (problem: CalendarFileProblem) in problem.line > 0 ? "\(file):\(problem.line):\(problem.column)" : file }
+        switch outcome {
+        case .success(let calendar):
+            let holidays = calendar.holidays(from: CivilDate(year: 1, month: 1, day: 1), limit: Int.max).count
+            if json {
+                console.out(
+                    JSON.object([
+                        ("file", .string(file)), ("valid", .bool(true)), ("calendar", .string(name)), ("holidays", .number(holidays)),
+                        ("problems", .array([])),
+                    ]).rendered())
+            } else {
+                console.out("ok    \(file): calendar \(name), \(holidays) holiday\(holidays == 1 ? "" : "s")")
+            }
+            return true
+        case .failure(let problem):
+            if json {
+                let item = JSON.object([
+                    ("line", .number(problem.line)), ("column", .number(problem.column)), ("message", .string(problem.message)),
+                    ("text", .string("\(location(problem)): \(problem.message)")),
+                ])
+                console.out(
+                    JSON.object([("file", .string(file)), ("valid", .bool(false)), ("calendar", .string(name)), ("problems", .array([item]))]).rendered())
+            } else {
+                console.out("FAIL  \(file): 1 problem")
+                console.err("\(location(problem)): \(problem.message)")
+            }
+            return false
+        }
+    }
+
     static func report(file: String, _ result: Result<FlowDefinition, FlowFileError>) -> JSON {
         switch result {
         case .success(let flow):
@@ -49,4 +96,11 @@ enum Validate {
             return .object([("file", .string(file)), ("valid", .bool(false)), ("problems", .array(problems))])
         }
     }
+}
+
+/// A calendar file's problem, with its line and column (0 when it has none).
+struct CalendarFileProblem: Error {
+    var line = 0
+    var column = 0
+    var message: String
 }

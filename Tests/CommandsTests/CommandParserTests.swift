@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func mistakesAreUsageErrorsNamingWhatWasWrong() {
-        #expect(throws: UsageError("give at least one flow file", command: "validate")) { try parse("validate") }
+        #expect(throws: UsageError("give at least one flow file or calendar file", command: "validate")) { try parse("validate") }
         #expect(throws: UsageError("unknown option --jsn", command: "validate")) { try parse("validate --jsn a") }
         #expect(throws: UsageError("--json takes no value", command: "validate")) { try parse("validate --json=1 a") }
         #expect(throws: UsageError("unknown command \"validat\" (did you mean \"validate\"?)")) { try parse("validat") }
@@ -134,6 +134,21 @@ import Testing
             try parse("policy payments --rate 5/d")
         }
         #expect(try parse("products --json") == .products(json: true, target: target))
+    }
+
+    @Test func scheduleTakesAFlowAndCalendarsNothing() throws {
+        let target = Target(api: nil, config: nil, data: ".baton")
+        func parse(_ line: String) throws(UsageError) -> Command { try CommandParser.parse(line.split(separator: " ").map(String.init)) }
+        #expect(try parse("schedule payments/close") == .schedule(flow: "payments/close", next: 10, json: false, target: target))
+        #expect(try parse("schedule payments/close --next 3 --json") == .schedule(flow: "payments/close", next: 3, json: true, target: target))
+        #expect(throws: UsageError("give the flow, as PRODUCT/FLOW", command: "schedule")) { try parse("schedule") }
+        #expect(throws: UsageError("\"close\" is not PRODUCT/FLOW", command: "schedule")) { try parse("schedule close") }
+        #expect(throws: UsageError("--next takes a whole number from 0 to 1000, not \"2000\"", command: "schedule")) {
+            try parse("schedule payments/close --next 2000")
+        }
+        #expect(try parse("calendars") == .calendars(next: 3, json: false, target: target))
+        #expect(try parse("calendars --next 10 --json") == .calendars(next: 10, json: true, target: target))
+        #expect(throws: UsageError("unexpected argument \"uk\"", command: "calendars")) { try parse("calendars uk") }
     }
 
     @Test func benchSelectionHasItsOwnOptions() throws {

@@ -25,12 +25,32 @@ import Testing
 
     @Test func everyExampleFlowIsValid() throws {
         let examples = Self.root.appendingPathComponent("examples")
-        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".json") }
-        #expect(!files.isEmpty)
+        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".json") || $0.hasSuffix(".cal") }
+        #expect(files.contains("cn-banks.cal"))
         let console = CapturedConsole()
         let code = Baton.main(["validate"] + files.map { examples.appendingPathComponent($0).path }, console: console)
         #expect(code == .success, "\(console.errors)")
         #expect(console.errors.isEmpty)
+    }
+
+    @Test func calendarsAndSchedulesAreCheckedWithTheLineAndColumnOfEachMistake() {
+        withDirectory { directory in
+            let calendar = write("weekend sat sun\n2026-01-01 New Year\n2026-13-01 Nope\n", "bank.cal", in: directory)
+            let flow = write(
+                """
+                {"product": "p", "flow": "f",
+                 "schedule": {"cron": "0 18 * * FRY", "zone": "Europe/Lundon", "overlap": "wait"},
+                 "jobs": [{"name": "a", "run": "true"}]}
+                """, "f.json", in: directory)
+            let good = write("2026-12-25 Christmas Day\n", "uk.cal", in: directory)
+            let console = CapturedConsole()
+            #expect(Baton.main(["validate", calendar, flow, good], console: console) == .failure)
+            #expect(console.output == ["FAIL  \(calendar): 1 problem", "FAIL  \(flow): 3 problems", "ok    \(good): calendar uk, 1 holiday"])
+            #expect(console.errors.first?.hasPrefix("\(calendar):3:1: ") == true, "\(console.errors)")
+            #expect(console.errors.contains { $0.hasPrefix("\(flow):2:33: field \"schedule.cron\": \"0 18 * * FRY\": column 10 (day-of-week)") }, "\(console.errors)")
+            #expect(console.errors.contains { $0.hasPrefix("\(flow):2:47: field \"schedule.zone\": unknown time zone \"Europe/Lundon\"") }, "\(console.errors)")
+            #expect(console.errors.contains { $0.hasPrefix("\(flow):2:75: field \"schedule.overlap\": expected \"allow\", \"skip\", \"queue\" or \"replace\", found \"wait\"") }, "\(console.errors)")
+        }
     }
 
     @Test func aFileWithACycleFailsNamingTheJobsOfTheCycle() {
@@ -88,6 +108,6 @@ import Testing
     @Test func usageErrorsExitTwo() {
         let console = CapturedConsole()
         #expect(Baton.main(["validate"], console: console) == .usage)
-        #expect(console.errors.first == "baton: give at least one flow file")
+        #expect(console.errors.first == "baton: give at least one flow file or calendar file")
     }
 }

@@ -60,6 +60,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
 
     public struct Timer: Sendable, Equatable {
         public var data: String
+        /// How late a firing may be and still count as on time, in milliseconds.
+        public var grace: Int64 = 60_000
     }
 
     /// The shard with `id`.
@@ -154,7 +156,9 @@ struct ClusterReader {
         let shards = shardList(top["shards"], at: root.position, base: base)
         let pools = poolList(top["pools"], shards: shardIDs, base: base)
         let timer: ClusterConfiguration.Timer? = section(top["timer"] ?? JSON(.object([]), at: root.position), "timer", at: root.position) { reader, members, _ in
-            ClusterConfiguration.Timer(data: reader.folder(members["data"], subject: "timer") ?? "\(base)/timer")
+            ClusterConfiguration.Timer(
+                data: reader.folder(members["data"], subject: "timer") ?? "\(base)/timer",
+                grace: members["grace"].flatMap { reader.fields.duration($0, field: "grace", subject: "timer", allowZero: false, maximum: 86_400_000) } ?? 60_000)
         }
         guard let data, let management, let flow, let shards, let pools, let timer else { return nil }
         return ClusterConfiguration(
@@ -163,7 +167,7 @@ struct ClusterReader {
     }
 
     static let sectionFields: [String: [String]] = [
-        "management": ["api", "data"], "flow": ["ops", "events", "data"], "timer": ["data"],
+        "management": ["api", "data"], "flow": ["ops", "events", "data"], "timer": ["data", "grace"],
     ]
 
     /// A required object section.

@@ -27,6 +27,10 @@ public final class EmbeddedCluster {
         public var overTCP = false
         public var synchronous: Database.Synchronous = .normal
         public var log: Log.Level = .warning
+        /// Whether a timer runs, firing the flows' schedules.
+        public var timer = true
+        /// Where time zones are found.
+        public var zones: ZoneLookup = SystemZones.shared.lookup
         /// A write-fault seam for the shards' stores, for tests (see ``ShardSettings/storeFault``).
         public var shardFault: (@Sendable (String) -> Int32?)?
 
@@ -95,9 +99,11 @@ public final class EmbeddedCluster {
             try SchedulerService.run(scheduler, context: context, log: log.named("flow"), control: control, counters: flowCounters)
         }
         let inprocAPI = "inproc://baton/api"
-        let management = ManagementSettings(
+        var settings = ManagementSettings(
             shards: shardAddresses.map(\.shard), store: "\(options.data)/management.db", synchronous: options.synchronous,
             api: [inprocAPI] + (options.api.map { [$0] } ?? []), schedulerOps: ops, schedulerEvents: events)
+        settings.configuration.zones = options.zones
+        let management = settings
         let bound = BoundEndpoints()
         let managementCounters = counter("management")
         try launch("management") { control in
@@ -106,6 +112,14 @@ public final class EmbeddedCluster {
             ) { bound.set($0) }
         }
         api = bound.get()
+        if options.timer {
+            var timer = TimerSettings(api: inprocAPI, name: "\(WorkerService.hostName())/dev/timer")
+            timer.zones = options.zones
+            let timerSettings = timer
+            try launch("timer") { control in
+                try TimerService.run(timerSettings, context: context, log: log.named("timer"), control: control)
+            }
+        }
         for index in 0..<options.workers {
             let settings = WorkerSettings(
                 name: "\(WorkerService.hostName())/dev/\(index + 1)", slots: options.slots, shards: shardAddresses.map(\.work),

@@ -2,52 +2,83 @@ public import Core
 import Wire
 public import ZeroMQ
 
-/// Where the timer finds management.
+/// Where the timer finds management, and how it fires.
 public struct TimerSettings: Sendable {
     /// Management's API endpoint.
     public var api: String
-    /// How often to check that management answers, in milliseconds.
-    public var interval: Int64 = 10_000
+    /// The timer's name, recorded with each firing it sends.
+    public var name: String
+    /// How often to ask management whether schedules changed, in milliseconds.
+    public var refresh: Int64 = 5000
+    /// How late a firing may be and still count as on time, in milliseconds.
+    public var grace: Int64 = 60_000
+    /// Where time zones are found.
+    public var zones: ZoneLookup = SystemZones.shared.lookup
 
-    public init(api: String) { self.api = api }
+    public init(api: String, name: String = "timer") {
+        self.api = api
+        self.name = name
+    }
 }
 
-/// The timer's event loop. Flows have no schedules yet, so the timer only keeps in touch with
-/// management and says so in its log when it loses or regains it; firing comes with schedules.
+/// The timer's event loop: a DEALER to management's API, driving a ``TimerCore``.
 public enum TimerService {
     public static func run(_ settings: TimerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
         let api = try Sockets.connected(context, .dealer, to: settings.api)
+        var core = TimerCore(
+            settings: {
+                var core = TimerCore.Settings(name: settings.name, zones: settings.zones)
+                core.refresh = settings.refresh
+                core.grace = settings.grace
+                return core
+            }(), firstRequest: UInt64.random(in: 1...(UInt64.max >> 1)))
         var poller = Poller()
         let apiIndex = poller.add(api)
         _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-        var nextCheck = clock.now()
-        var outstanding: UInt64?
-        var reachable: Bool?
-        var request: UInt64 = 0
-        log.info("started", ["management": settings.api, "schedules": "0"])
+        log.info("started", ["management": settings.api, "name": settings.name])
         control.ready()
         while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: nextCheck, now: clock.now()))
+            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
             control.doorbell.drain()
             if poller.ready(apiIndex).contains(.readable) {
                 while let frames = try api.receive(dontWait: true) {
-                    guard frames.count == 1, case .apiReply(let reply)? = try? Message.decode(frames[0]), reply.request == outstanding else { continue }
-                    outstanding = nil
-                    if reachable != true { log.info("management answers", ["api": settings.api]) }
-                    reachable = true
+                    guard frames.count == 1, case .apiReply(let reply)? = try? Message.decode(frames[0]) else { continue }
+                    let body = (try? JSONParser.parse(reply.body)) ?? .object([])
+                    core.reply(request: reply.request, status: reply.status, body: body, now: clock.now())
                 }
             }
-            let now = clock.now()
-            guard now >= nextCheck else { continue }
-            if outstanding != nil, reachable != false {
-                log.warning("management does not answer", ["api": settings.api])
-                reachable = false
+            core.tick(now: clock.now())
+            let turn = core.finishTurn()
+            for event in turn.events { record(event, log: log) }
+            for request in turn.requests {
+                let message = Message.apiRequest(APIRequest(request: request.id, method: request.method, body: request.body.rendered()))
+                _ = try api.send(message.encoded(), dontWait: true)
             }
-            request += 1
-            outstanding = request
-            _ = try api.send(Message.apiRequest(APIRequest(request: request, method: "ping")).encoded(), dontWait: true)
-            nextCheck = now.adding(milliseconds: settings.interval)
         }
-        log.info("stopped")
+        log.info("stopped", ["schedules": String(core.scheduleCount)])
+    }
+
+    static func record(_ event: TimerEvent, log: Log) {
+        switch event {
+        case .fired(let flow, let instant, let run, let outcome, let runID, let date, let missed, let detail):
+            log.info(
+                run ? "fired" : "caught up without running",
+                [
+                    "flow": flow, "instant": String(instant.milliseconds), "date": date, "outcome": outcome,
+                    "run": runID == 0 ? "" : String(runID), "missed": String(missed), "detail": detail,
+                ])
+        case .repeated(let flow, let instant):
+            log.debug("already decided", ["flow": flow, "instant": String(instant.milliseconds)])
+        case .refused(let flow, let status, let message):
+            log.warning("management refused", ["flow": flow ?? "", "status": String(status.rawValue), "error": message])
+        case .unusable(let flow, let reason):
+            log.error("cannot use a schedule", ["flow": flow, "reason": reason])
+        case .schedules(let count, let generation):
+            log.info("schedules", ["count": String(count), "generation": generation])
+        case .silent:
+            log.warning("management does not answer; asking again")
+        case .answers:
+            log.info("management answers")
+        }
     }
 }
