@@ -30,7 +30,8 @@ public import Wire
 /// FIFO mode puts every task in one queue, by priority and then arrival, with no shares, caps or limits.
 ///
 /// Choosing costs O(log P) per task handed out among P products, plus one visit for each product
-/// whose work the asking worker cannot run. Removal is lazy: a task that stops being pending stays
+/// whose work the asking worker cannot run, or (under headroom, once only the held-back slots are
+/// free) that is at or over its share: only a product with tasks running can be. Removal is lazy: a task that stops being pending stays
 /// queued until it reaches the head of its queue, where the selection drops it.
 public struct FairQueue: Sendable {
     /// A queued task.
