@@ -144,7 +144,7 @@ public enum CommandParser {
                 rest, command: name, flags: ["--help", "--selection"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
-                    "--products", "--backlog", "--batch", "--requests", "--fairness",
+                    "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom",
                 ])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
@@ -154,6 +154,7 @@ public enum CommandParser {
                 options.backlog = try number(arguments, "--backlog", in: 1...10_000, command: name) ?? options.backlog
                 options.batch = try number(arguments, "--batch", in: 1...100_000, command: name) ?? options.batch
                 options.requests = try number(arguments, "--requests", in: 1...10_000_000, command: name) ?? options.requests
+                options.headroom = try number(arguments, "--headroom", in: 0...100_000, command: name)
                 if let text = try arguments.single("--fairness", command: name) {
                     guard let fairness = Fairness(rawValue: text) else {
                         throw UsageError("--fairness takes fair or fifo, not \"\(text)\"", command: name)
@@ -162,7 +163,7 @@ public enum CommandParser {
                 }
                 return .selectionBench(options)
             }
-            for option in ["--products", "--backlog", "--batch", "--requests", "--fairness"] where try arguments.single(option, command: name) != nil {
+            for option in ["--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom"] where try arguments.single(option, command: name) != nil {
                 throw UsageError("\(option) applies to --selection only", command: name)
             }
             var options = BenchOptions()

@@ -14,6 +14,9 @@ public struct SelectionBenchOptions: Equatable, Sendable {
     /// Worker requests measured.
     public var requests = 20_000
     public var fairness = Fairness.fair
+    /// Slots held back for products under their share; when given, the worker's credit is all the
+    /// shard's free slots, and each request's tasks run until after the next request.
+    public var headroom: Int?
 
     public init() {}
 }
@@ -27,6 +30,7 @@ enum SelectionBench {
     static func run(_ options: SelectionBenchOptions, console: any Console) -> ExitCode {
         var tuning = FairQueue.Tuning()
         tuning.fairness = options.fairness
+        tuning.headroom = options.headroom ?? 0
         var queue = FairQueue(tuning: tuning)
         var now = Timestamp(milliseconds: 1_800_000_000_000)
         let plain = Requirement(kind: .command, handler: "", tags: [])
@@ -56,27 +60,36 @@ enum SelectionBench {
         var times: [Double] = []
         times.reserveCapacity(options.requests)
         var handed = 0
+        var running: [UInt64] = []
+        func end(_ tasks: [UInt64]) {
+            for task in tasks {
+                let product = Int(owner[Int(task)])
+                queue.measured(type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
+                queue.released(product: "p\(product)", now: now)
+                add(product, count: 1)
+            }
+        }
         for _ in 0..<options.requests {
             now = now.adding(milliseconds: 1)
+            let free = options.headroom == nil ? nil : options.batch
             let start = monotonic()
-            let picks = queue.select(limit: options.batch, capabilities: worker, now: now) { pending.contains($0) }
+            let picks = queue.select(limit: options.batch, capabilities: worker, free: free, now: now) { pending.contains($0) }
             times.append(monotonic() - start)
-            for pick in picks {
-                for task in pick.tasks {
-                    pending.remove(task)
-                    let product = Int(owner[Int(task)])
-                    queue.measured(type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
-                    queue.released(product: "p\(product)")
-                    add(product, count: 1)
-                    handed += 1
-                }
+            let tasks = picks.flatMap(\.tasks)
+            for task in tasks { pending.remove(task) }
+            handed += tasks.count
+            if options.headroom == nil {
+                end(tasks)
+            } else {
+                end(running)
+                running = tasks
             }
         }
         times.sort()
         func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int(Double(times.count) * p))] * 1e6 }
         let mean = times.reduce(0, +) / Double(times.count) * 1e6
         console.out(
-            "selection (\(options.fairness.rawValue)): \(options.products) products with \(options.backlog) tasks waiting each, "
+            "selection (\(options.fairness.rawValue)\(options.headroom.map { ", headroom \($0)" } ?? "")): \(options.products) products with \(options.backlog) tasks waiting each, "
                 + "\(options.requests) worker requests of \(options.batch) tasks")
         console.out(
             String(format: "  per request: mean %.1f µs, p50 %.1f µs, p99 %.1f µs, max %.1f µs; %.2f µs per task handed out (%d handed out)",

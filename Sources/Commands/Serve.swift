@@ -79,6 +79,7 @@ enum Serve {
             var configuration = ShardConfiguration(shard: id)
             configuration.heartbeat = cluster.heartbeat
             configuration.fairness = shard.fairness
+            configuration.headroom = shard.headroom
             let settings = ShardSettings(
                 configuration: configuration, store: "\(shard.data)/shard.db", synchronous: durability, submit: [shard.submit],
                 work: [shard.work], events: [shard.events])

@@ -350,7 +350,7 @@ public enum Usage {
                                    [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
                                    [--keep DIR]
                        baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
-                                   [--fairness fair|fifo]
+                                   [--fairness fair|fifo] [--headroom N]
 
                 Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
                 runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -371,6 +371,9 @@ public enum Usage {
                 request, in-process, among --products N products (default 10000) with --backlog N
                 tasks waiting each (default 20), --batch N tasks per request (default 64), over
                 --requests N requests (default 20000), with caps, rate limits, costs and tags mixed in.
+                With --headroom N, the shard holds N free slots back for products under their share:
+                the request's credit is all the shard's free slots, and each request's tasks run
+                until after the next request, so that products have tasks running when chosen.
                 """),
         "validate": Entry(
             summary: "check flow files and calendars without a server",

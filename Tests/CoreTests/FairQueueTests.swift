@@ -32,9 +32,11 @@ struct FairQueueTests {
             queue.enqueue(batch, product: product, requirement: requirement, type: type, priority: priority, now: now)
         }
 
-        mutating func select(_ limit: Int, worker: Capabilities = FairQueueTests.anyWorker, sets: [String: Int] = [:]) -> [FairQueue.Pick] {
+        mutating func select(
+            _ limit: Int, worker: Capabilities = FairQueueTests.anyWorker, sets: [String: Int] = [:], free: Int? = nil
+        ) -> [FairQueue.Pick] {
             let pending = self.pending
-            let picks = queue.select(limit: limit, capabilities: worker, sets: sets, now: now) { pending.contains($0) }
+            let picks = queue.select(limit: limit, capabilities: worker, sets: sets, free: free, now: now) { pending.contains($0) }
             for pick in picks {
                 for task in pick.tasks {
                     self.pending.remove(task)
@@ -49,7 +51,7 @@ struct FairQueueTests {
             let (product, _, type) = owner[task]!
             running[product]! -= 1
             if let duration { queue.measured(type: type, duration: duration) }
-            queue.released(product: product)
+            queue.released(product: product, now: now)
         }
     }
 
@@ -284,5 +286,157 @@ struct FairQueueTests {
         #expect(bench.select(10).flatMap(\.tasks) == [1, 3, 4])
         #expect(bench.queue.count == 0)
         #expect(bench.queue.work(for: Self.anyWorker) == 0)
+    }
+
+    // MARK: - Headroom
+
+    static func headroom(_ slots: Int, window: Int64 = 10_000) -> FairQueue.Tuning {
+        var tuning = FairQueue.Tuning()
+        tuning.headroom = slots
+        tuning.headroomWindow = window
+        return tuning
+    }
+
+    /// The tasks of the picks, by product.
+    static func count(_ picks: [FairQueue.Pick]) -> [String: Int] {
+        picks.reduce(into: [:]) { $0[$1.product, default: 0] += $1.tasks.count }
+    }
+
+    @Test func aProductOverItsShareCannotTakeTheLastFreeSlotsWhileAnotherWasRecentlyActive() {
+        // 8 slots, 2 held back. The light product has one task, the heavy one a backlog.
+        var bench = Bench(Self.headroom(2))
+        bench.add(1, product: "light")
+        bench.add(100, product: "heavy")
+        let first = bench.select(8, free: 8)
+        // Six picks while more than 2 slots are free; then the heavy product, over its share of 4 of 8, stops.
+        #expect(Self.count(first) == ["light": 1, "heavy": 5])
+        // The light task ends: the light product has nothing queued or running, but was active just now.
+        let light = first.first { $0.product == "light" }!.tasks[0]
+        bench.now = bench.now.adding(milliseconds: 5)
+        bench.finish(light)
+        #expect(bench.queue.isActive("light"))
+        // 3 slots free (the light one's and the 2 held back): the heavy product, running 5 of its share
+        // of 4, takes one and leaves the 2.
+        #expect(Self.count(bench.select(3, free: 3)) == ["heavy": 1])
+        #expect(bench.select(2, free: 2).isEmpty)
+        #expect(bench.queue.running("heavy") == 6)
+        // Its head waiting changes nothing: the slots stay free.
+        bench.now = bench.now.adding(milliseconds: 500)
+        #expect(bench.select(2, free: 2).isEmpty)
+    }
+
+    @Test func aLightProductArrivingTakesAHeldBackSlotAtOnce() {
+        var bench = Bench(Self.headroom(2))
+        bench.add(1, product: "light")
+        bench.add(100, product: "heavy")
+        let first = bench.select(8, free: 8)
+        bench.finish(first.first { $0.product == "light" }!.tasks[0])
+        #expect(Self.count(bench.select(3, free: 3)) == ["heavy": 1])
+        // Two light tasks of two products arrive with the heavy product's backlog ahead of them in
+        // time: each takes a held-back slot, in the selection that sees them.
+        bench.now = bench.now.adding(milliseconds: 2000)
+        bench.add(1, product: "light")
+        bench.add(1, product: "other")
+        #expect(Self.count(bench.select(2, free: 2)) == ["light": 1, "other": 1])
+        #expect(bench.queue.running("heavy") == 6)
+        // With three products active, each one's share is 3 of the 9 slots: a second light task still
+        // takes the last free slot, which the heavy product, running 6, never does.
+        bench.add(1, product: "light")
+        bench.add(1, product: "heavy", priority: 5)
+        #expect(Self.count(bench.select(1, free: 1)) == ["light": 1])
+        #expect(bench.queue.running("heavy") == 6)
+    }
+
+    @Test func aProductAloneUsesEverySlot() {
+        var bench = Bench(Self.headroom(2))
+        bench.add(100, product: "heavy")
+        #expect(Self.count(bench.select(8, free: 8)) == ["heavy": 8])
+        // One slot frees at a time: it is taken each time.
+        var running = bench.running["heavy"]!
+        for round in 0..<20 {
+            bench.now = bench.now.adding(milliseconds: 5)
+            let done = bench.owner.keys.filter { !bench.pending.contains($0) && bench.owner[$0]!.product == "heavy" }.min()!
+            bench.finish(done)
+            bench.owner[done] = nil
+            #expect(Self.count(bench.select(1, free: 1)) == ["heavy": 1], "round \(round)")
+            running = bench.running["heavy"]!
+        }
+        #expect(running == 8)
+    }
+
+    @Test func anotherProductQuietForTheWindowHoldsNothingBack() {
+        var bench = Bench(Self.headroom(2, window: 1000))
+        bench.add(1, product: "light")
+        bench.add(100, product: "heavy")
+        let first = bench.select(8, free: 8)
+        bench.finish(first.first { $0.product == "light" }!.tasks[0])
+        let quietAt = bench.now
+        #expect(Self.count(bench.select(3, free: 3)) == ["heavy": 1])
+        #expect(bench.select(2, free: 2).isEmpty)
+        // The shard must look again when the light product's window ends.
+        #expect(bench.queue.nextHeadroomChange == quietAt.adding(milliseconds: 1000))
+        bench.now = quietAt.adding(milliseconds: 999)
+        #expect(bench.select(2, free: 2).isEmpty)
+        bench.now = quietAt.adding(milliseconds: 1000)
+        #expect(Self.count(bench.select(2, free: 2)) == ["heavy": 2])
+        #expect(!bench.queue.isActive("light"))
+        #expect(bench.queue.nextHeadroomChange == nil)
+    }
+
+    @Test func sharesUnderHeadroomFollowTheWeights() {
+        // Weight 3 against 1: of 8 slots the heavy product's share is 6, so it takes slots past the
+        // headroom until it runs 6.
+        var bench = Bench(Self.headroom(4))
+        bench.queue.setPolicy(ProductPolicy(product: "heavy", weight: 3), now: bench.now)
+        bench.add(1, product: "light")
+        bench.add(100, product: "heavy")
+        let first = bench.select(8, free: 8)
+        #expect(Self.count(first) == ["light": 1, "heavy": 6])
+        #expect(bench.select(1, free: 1).isEmpty)
+    }
+
+    @Test func withoutHeadroomOrInFifoModeEverySlotIsTaken() {
+        for tuning in [FairQueue.Tuning(), { var t = Self.headroom(2); t.fairness = .fifo; return t }()] {
+            var bench = Bench(tuning)
+            bench.add(1, product: "light")
+            bench.add(100, product: "heavy")
+            let first = bench.select(8, free: 8)
+            // FIFO mode names no product in its picks: the light task is found by its owner.
+            bench.finish(first.flatMap(\.tasks).first { bench.owner[$0]!.product == "light" }!)
+            #expect(first.reduce(0) { $0 + $1.tasks.count } == 8)
+            #expect(bench.select(1, free: 1).count == 1)
+        }
+    }
+
+    @Test func capsAndTagsAreNeverViolatedUnderHeadroom() {
+        var bench = Bench(Self.headroom(3, window: 50))
+        let gpu = Requirement(kind: .command, handler: "", tags: ["gpu"])
+        let plainWorker = Capabilities(commands: true, handlers: [], tags: [])
+        bench.queue.setPolicy(ProductPolicy(product: "capped", cap: 2), now: bench.now)
+        bench.add(200, product: "heavy")
+        bench.add(50, product: "capped")
+        bench.add(50, product: "tagged", requirement: gpu)
+        let slots = 12
+        var random = SplitMix64(seed: 42)
+        var running: [UInt64] = []
+        for round in 0..<2000 {
+            bench.now = bench.now.adding(milliseconds: 1)
+            // End some running tasks, now and then add light work.
+            running.shuffle(using: &random)
+            while !running.isEmpty && random.next() % 3 == 0 { bench.finish(running.removeLast()) }
+            if round % 40 == 0 { bench.add(1, product: "light-\(round % 7)") }
+            let free = slots - running.count
+            let worker = round % 2 == 0 ? FairQueueTests.anyWorker : plainWorker
+            let picks = bench.select(free, worker: worker, free: free)
+            for pick in picks {
+                running += pick.tasks
+                for task in pick.tasks { #expect(worker.satisfy(bench.owner[task]!.requirement)) }
+            }
+            #expect(running.count <= slots)
+            #expect(bench.queue.running("capped") <= 2)
+            #expect(bench.queue.running("capped") == bench.running["capped"] ?? 0)
+        }
+        // Everything ran in the end.
+        #expect(bench.running.values.reduce(0, +) == running.count)
     }
 }

@@ -290,6 +290,40 @@ struct ShardHarness {
         #expect(Set(leased.map(\.product)) == ["heavy", "light"])
     }
 
+    @Test func headroomKeepsFreeSlotsForALightProductWhichGetsOneInTheTurnItArrives() {
+        var configuration = ShardConfiguration(shard: 1)
+        configuration.headroom = 2
+        configuration.headroomWindow = 10_000
+        var shard = ShardHarness(configuration: configuration)
+        _ = shard.submit([ShardHarness.job("light0", product: "light")])
+        _ = shard.submit((0..<50).map { ShardHarness.job("heavy\($0)", product: "heavy") })
+        // Two workers of 4 slots: the light task and 5 heavy ones; the last 2 free slots stay free.
+        let first = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 4), from: alice), to: alice)
+        let second = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w2", slots: 4), from: bob), to: bob)
+        #expect((first + second).filter { $0.product == "heavy" }.count == 5)
+        #expect((first + second).filter { $0.product == "light" }.count == 1)
+        // The light task ends; its slot goes back as credit and the heavy product, over its share, leaves it.
+        let light = (first + second).first { $0.product == "light" }!
+        let holder = first.contains(light) ? alice : bob
+        shard.advance(5)
+        #expect(ShardHarness.tasks(in: shard.send(ShardHarness.result(light, .succeeded), from: holder), to: holder).isEmpty)
+        // Its worker gives the slot back: 3 free, and the heavy product takes one (on either worker).
+        let pulled = shard.send(.pull(Pull(credit: 1)), from: holder)
+        #expect((ShardHarness.tasks(in: pulled, to: alice) + ShardHarness.tasks(in: pulled, to: bob)).map(\.product) == ["heavy"])
+        // A light job arrives: it goes out in the turn that queued it.
+        shard.advance(200)
+        let turn = shard.submit([ShardHarness.job("light1", product: "light")])
+        let sent = ShardHarness.tasks(in: turn, to: alice) + ShardHarness.tasks(in: turn, to: bob)
+        #expect(sent.map(\.job) == ["light1"])
+        #expect(turn.updates?.updates.first { $0.job == "light1" }.map { $0.started == $0.queued } == true)
+        // It ends and its slot comes back: 2 free again, both held back from the heavy product.
+        shard.advance(5)
+        let worker = ShardHarness.tasks(in: turn, to: alice).isEmpty ? bob : alice
+        _ = shard.send(ShardHarness.result(sent[0], .succeeded), from: worker)
+        let back = shard.send(.pull(Pull(credit: 1)), from: worker)
+        #expect(ShardHarness.tasks(in: back, to: alice).isEmpty && ShardHarness.tasks(in: back, to: bob).isEmpty)
+    }
+
     @Test func priorityThenAgeOrderWithinAProduct() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("old"), ShardHarness.job("new"), ShardHarness.job("urgent", priority: 5)])

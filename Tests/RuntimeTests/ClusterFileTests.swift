@@ -82,6 +82,17 @@ import Testing
             ])
     }
 
+    @Test func aShardsHeadroomIsReadAndRefusedUnderFIFO() throws {
+        let text = Self.good.replacingOccurrences(of: #""data": "/srv/s2"}"#, with: #""data": "/srv/s2", "headroom": 2}"#)
+        let cluster = try ClusterFile.parse(text, file: "c.json").get()
+        #expect(cluster.shard(1)?.headroom == 0)
+        #expect(cluster.shard(2)?.headroom == 2)
+        let fifo = Self.good.replacingOccurrences(of: #""data": "/srv/s2"}"#, with: #""data": "/srv/s2", "fairness": "fifo", "headroom": 2}"#)
+        #expect(problems(fifo) == [#"c.json:6:162: shard 2: field "headroom": applies to fair dispatch only; this shard is "fifo""#])
+        let negative = Self.good.replacingOccurrences(of: #""data": "/srv/s2"}"#, with: #""data": "/srv/s2", "headroom": -1}"#)
+        #expect(problems(negative).count == 1)
+    }
+
     @Test func notJSONIsRefusedWithItsPosition() {
         #expect(problems("{\n  \"data\": }") == ["c.json:2:11: invalid JSON: expected a value, found '}'"])
     }

@@ -15,10 +15,11 @@ import Testing
     @Test func theNoisyScenarioReportsEachSidesWaitsAndFairnessAsJSON() throws {
         let (status, output) = try Self.run([
             "noisy", "--products", "5", "--workers", "1", "--slots", "2", "--rate", "200", "--runs", "100", "--duration", "5",
-            "--job-ms", "1", "--json",
+            "--job-ms", "1", "--headroom", "1", "--json",
         ])
         #expect(status == 0, "\(output)")
         let report = try JSONParser.parse(output)
+        #expect(report["cluster"]?.string?.contains("headroom 1") == true, "\(output)")
         #expect(report["runs"]?["started"]?.integer == 100 && report["runs"]?["finished"]?.integer == 100, "\(output)")
         let products = report["products"]?.array ?? []
         #expect(products.count >= 2, "the noisy product and the light ones: \(output)")
@@ -26,6 +27,8 @@ import Testing
             let p50 = try #require(product["wait_p50_ms"]?.double, "\(product.rendered())")
             let p99 = try #require(product["wait_p99_ms"]?.double, "\(product.rendered())")
             #expect(p50 >= 0 && p99 >= p50, "\(product.rendered())")
+            let atOnce = try #require(product["at_once"]?.double, "\(product.rendered())")
+            #expect(atOnce >= 0 && atOnce <= 1, "\(product.rendered())")
         }
         let jain = try #require(report["fairness"]?["jain"]?.double, "\(output)")
         #expect(jain > 0 && jain <= 1)
@@ -49,5 +52,7 @@ import Testing
         #expect(both.status == 2 && both.output.contains("exclude each other"), "\(both.output)")
         let light = try Self.run(["chains", "--light-only"])
         #expect(light.status == 2 && light.output.contains("--light-only applies to noisy"), "\(light.output)")
+        let headroom = try Self.run(["noisy", "--fairness", "fifo", "--headroom", "2"])
+        #expect(headroom.status == 2 && headroom.output.contains("--headroom applies to --fairness fair only"), "\(headroom.output)")
     }
 }

@@ -5,7 +5,7 @@ struct LoadOptions {
     /// Where the cluster under load comes from.
     enum Target: Equatable {
         /// A cluster started in this process, in a temporary folder removed afterwards.
-        case embedded(shards: Int, workers: Int, slots: Int, fairness: Fairness)
+        case embedded(shards: Int, workers: Int, slots: Int, fairness: Fairness, headroom: Int)
         /// A running cluster, described by the cluster file at this path.
         case cluster(file: String)
     }
@@ -19,7 +19,7 @@ struct LoadOptions {
     }
 
     var scenario: Scenario
-    var target = Target.embedded(shards: 1, workers: 4, slots: 8, fairness: .fair)
+    var target = Target.embedded(shards: 1, workers: 4, slots: 8, fairness: .fair, headroom: 0)
     var pace = Pace.concurrency(16)
     /// The most runs to start.
     var runs = 1000
@@ -56,10 +56,10 @@ extension LoadOptions {
     static let flags: Set<String> = ["--embedded", "--json", "--per-product", "--light-only", "--help"]
     static let valued: Set<String> = [
         "--shards", "--workers", "--slots", "--fairness", "--cluster", "--rate", "--concurrency", "--runs", "--duration",
-        "--drain", "--jobs", "--partitions", "--products", "--job-ms", "--svg", "--noisy-cap",
+        "--drain", "--jobs", "--partitions", "--products", "--job-ms", "--svg", "--noisy-cap", "--headroom",
     ]
     /// Options that shape the embedded cluster, and so mean nothing with `--cluster`.
-    static let embeddedOnly = ["--shards", "--workers", "--slots", "--fairness"]
+    static let embeddedOnly = ["--shards", "--workers", "--slots", "--fairness", "--headroom"]
 
     /// Reads the arguments after the program's name; nil when `--help` was asked for.
     static func parse(_ arguments: [String]) throws(LoadUsageError) -> LoadOptions? {
@@ -137,9 +137,11 @@ extension LoadOptions {
                 }
                 fairness = mode
             }
+            let headroom = try integer("--headroom", 0...100_000) ?? 0
+            if fairness == .fifo && headroom > 0 { throw LoadUsageError("--headroom applies to --fairness fair only") }
             options.target = .embedded(
                 shards: try integer("--shards", 1...64) ?? 1, workers: try integer("--workers", 1...256) ?? 4,
-                slots: try integer("--slots", 1...10_000) ?? 8, fairness: fairness)
+                slots: try integer("--slots", 1...10_000) ?? 8, fairness: fairness, headroom: headroom)
         }
 
         switch (given["--rate"], given["--concurrency"]) {
@@ -217,6 +219,10 @@ extension LoadOptions {
             --fairness MODE       how the shards choose among products with work waiting: fair
                                   (weighted fair share, the default) or fifo (the baseline: one
                                   queue by arrival, fairness off)
+            --headroom N          free slots each shard holds back for products under their
+                                  fair share (default 0): a product at or over its share takes a
+                                  slot only while more than N are free, so that a light product
+                                  finds one at once (the shard option "headroom")
           --cluster FILE        a running cluster, described by its cluster file; its workers must
                                 offer the built-in `sleep` and `noop` handlers (every `baton worker`
                                 does). Its shards' clocks and this machine's should agree.
@@ -252,7 +258,10 @@ extension LoadOptions {
           throughput      jobs finished per second from the first start until the last job
                           finished (or the drain ran out); runs started and finished.
           queue wait      per product, p50 / p99 / max of started - queued, over the jobs that
-                          were handed to a worker.
+                          were handed to a worker. The shard stamps both in milliseconds, so a
+                          wait is a whole number of them; AT ONCE is the share of jobs with a
+                          wait of 0, handed out within the millisecond (in practice the shard
+                          turn) that queued them.
           fairness        Jain's index over the products' served share during the submission
                           window (from the first start to the last): for each product i with
                           demand, x_i = (its jobs started in the window) / (its max-min fair share

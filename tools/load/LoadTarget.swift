@@ -34,13 +34,14 @@ final class LoadTarget {
     /// Starts or finds the cluster `target` names.
     static func open(_ target: LoadOptions.Target) throws(LoadFailure) -> LoadTarget {
         switch target {
-        case .embedded(let shards, let workers, let slots, let fairness):
+        case .embedded(let shards, let workers, let slots, let fairness, let headroom):
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-load-\(UUID().uuidString)").path
             var options = EmbeddedCluster.Options(data: folder)
             options.shards = shards
             options.workers = workers
             options.slots = slots
             options.fairness = fairness
+            options.headroom = headroom
             // Everything is inproc: no port is opened.
             options.api = nil
             let cluster: EmbeddedCluster
@@ -54,7 +55,7 @@ final class LoadTarget {
             return LoadTarget(
                 context: cluster.context, api: cluster.api[0], events: events,
                 summary: "embedded cluster: \(shards) shard\(shards == 1 ? "" : "s"), \(workers) worker\(workers == 1 ? "" : "s") × \(slots) slots, "
-                    + "fairness \(fairness.rawValue)",
+                    + "fairness \(fairness.rawValue)\(headroom > 0 ? ", headroom \(headroom)" : "")",
                 slots: workers * slots, embedded: cluster, folder: folder)
         case .cluster(let file):
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -73,7 +74,8 @@ final class LoadTarget {
             }
             let events = Dictionary(uniqueKeysWithValues: cluster.shards.map { ("shard-\($0.id)", $0.events) })
             let slots = cluster.pools.reduce(0) { $0 + $1.workers * $1.slots }
-            let modes = Set(cluster.shards.map(\.fairness.rawValue)).sorted().joined(separator: "/")
+            let modes = Set(cluster.shards.map { $0.fairness.rawValue + ($0.headroom > 0 ? ", headroom \($0.headroom)" : "") })
+                .sorted().joined(separator: "/")
             return LoadTarget(
                 context: context, api: cluster.management.api, events: events,
                 summary: "cluster \(file): \(cluster.shards.count) shards, \(slots) slots in its pools' workers, fairness \(modes)",

@@ -18,10 +18,20 @@ public import Wire
 /// head's wait is back under that bound. Weights, costs or tags that go wrong cannot leave one waiting
 /// for ever.
 ///
+/// Headroom: with `headroom` N > 0, the last N free slots of the shard (its workers' credit) are held
+/// back for products under their fair share of the slots: a product running at or over its share may
+/// take a slot only while more than N are free. A product's share is the shard's slots (running plus
+/// free) times its weight over the weight of the active products: those with work queued or running,
+/// or that had some within the last `headroomWindow` milliseconds. A light product that comes back
+/// after a pause so finds a slot at once instead of waiting for one of a heavy product's tasks to end;
+/// the price is up to N slots idle while the heavy product alone has work. A product alone on its
+/// shard (or the only one active within the window) has all the slots as its share, and loses nothing.
+///
 /// FIFO mode puts every task in one queue, by priority and then arrival, with no shares, caps or limits.
 ///
 /// Choosing costs O(log P) per task handed out among P products, plus one visit for each product
-/// whose work the asking worker cannot run. Removal is lazy: a task that stops being pending stays
+/// whose work the asking worker cannot run, or (under headroom, once only the held-back slots are
+/// free) that is at or over its share: only a product with tasks running can be. Removal is lazy: a task that stops being pending stays
 /// queued until it reaches the head of its queue, where the selection drops it.
 public struct FairQueue: Sendable {
     /// A queued task.
@@ -75,6 +85,10 @@ public struct FairQueue: Sendable {
         var stamp: UInt64 = 0
         var state = State.idle
         var starving = false
+        /// Whether it counts among the active products, for shares under headroom.
+        var active = false
+        /// When it last ran out of work queued and running; nil while it has some.
+        var quietSince: Int64?
     }
 
     /// A product's place in the turn order.
@@ -111,6 +125,10 @@ public struct FairQueue: Sendable {
         public var starvationFloor: Int64 = 1000
         /// How often the heads of the queues are looked at for starvation, in milliseconds.
         public var checkInterval: Int64 = 100
+        /// Free slots held back for products under their share (0: none), and how long a product
+        /// counts as active after its last work, in milliseconds.
+        public var headroom = 0
+        public var headroomWindow: Int64 = 10_000
 
         public init() {}
 
@@ -120,6 +138,8 @@ public struct FairQueue: Sendable {
             waitWindow = configuration.waitWindow
             starvation = configuration.starvation
             starvationFloor = configuration.starvationFloor
+            headroom = configuration.headroom
+            headroomWindow = configuration.headroomWindow
         }
     }
 
@@ -144,6 +164,16 @@ public struct FairQueue: Sendable {
     private var byRequirement: [Requirement: Int] = [:]
     /// Entries held, lazily removed ones included.
     public private(set) var count = 0
+    /// Tasks handed out and not yet released, all products together.
+    public private(set) var runningTotal = 0
+    /// The sum of the active products' weights, for shares under headroom.
+    private var activeWeight = 0.0
+    /// Products that ran out of work, in the order they did, with when: they stop counting as active
+    /// `headroomWindow` after, unless they had work again meanwhile. Read from `quietHead` on.
+    private var quiet: [(time: Int64, product: Int32)] = []
+    private var quietHead = 0
+    /// Whether the last selection held a free slot back from a product over its share.
+    private var heldBack = false
 
     public init(tuning: Tuning = Tuning()) {
         self.tuning = tuning
@@ -157,6 +187,7 @@ public struct FairQueue: Sendable {
     public mutating func setPolicy(_ policy: ProductPolicy, now: Timestamp) {
         guard tuning.fairness == .fair else { return }
         let i = slot(of: policy.product)
+        if products[Int(i)].active { activeWeight += weight(of: policy) - weight(of: products[Int(i)].policy) }
         products[Int(i)].policy = policy
         products[Int(i)].tokens = min(products[Int(i)].tokens, burst(of: policy))
         // A product held back by the old terms goes back in turn; the selection holds it back again if
@@ -184,11 +215,13 @@ public struct FairQueue: Sendable {
         allCosts.add(sample)
     }
 
-    /// A task of `product` handed out by ``select(limit:capabilities:sets:now:isPending:)`` stopped
+    /// A task of `product` handed out by ``select(limit:capabilities:sets:free:now:isPending:)`` stopped
     /// running, or was never sent after all: its slot counts no more against the product's cap.
-    public mutating func released(product: String) {
+    public mutating func released(product: String, now: Timestamp) {
         guard let i = index[lane(product)] else { return }
+        if products[Int(i)].running > 0 { runningTotal -= 1 }
         products[Int(i)].running = max(0, products[Int(i)].running - 1)
+        noteQuiet(Int(i), now: now)
         let cap = Int(products[Int(i)].policy.cap)
         if products[Int(i)].state == .capped && (cap == 0 || products[Int(i)].running < cap) { activate(i) }
     }
@@ -197,6 +230,8 @@ public struct FairQueue: Sendable {
     public mutating func restoredRunning(product: String) {
         let i = slot(of: lane(product))
         products[Int(i)].running += 1
+        runningTotal += 1
+        noteBusy(Int(i))
     }
 
     // MARK: - Queueing
@@ -220,6 +255,7 @@ public struct FairQueue: Sendable {
             products[Int(i)].lanes[at].heap.insert(Entry(priority: priority, order: order, task: task, since: now.milliseconds))
         }
         products[Int(i)].queued += tasks.count
+        noteBusy(Int(i))
         byRequirement[requirement, default: 0] += tasks.count
         count += tasks.count
         if products[Int(i)].state == .idle { activate(i) }
@@ -242,12 +278,23 @@ public struct FairQueue: Sendable {
     /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
     /// `sets[handler]` tasks for the handlers it takes sets for. `isPending` tells which queued tasks
     /// may still go; the others are dropped.
+    ///
+    /// `free` is the shard's free slots, this worker's `limit` among them: every worker's credit
+    /// together. Given, and with a `headroom` in the tuning, a product at or over its share takes no
+    /// pick that would leave fewer than `headroom` free. Each pick takes one slot.
     public mutating func select(
-        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], now: Timestamp, isPending: (UInt64) -> Bool
+        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, now: Timestamp,
+        isPending: (UInt64) -> Bool
     ) -> [Pick] {
         guard limit > 0, count > 0 else { return [] }
         releaseThrottled(now: now)
         if tuning.fairness == .fair && now.since(lastCheck) >= tuning.checkInterval { findStarving(now: now) }
+        heldBack = false
+        var room = Room(free: Int.max, slots: 0)
+        if let free, holdsRoom {
+            forgetQuiet(now: now)
+            room = Room(free: free, slots: Double(runningTotal + free))
+        }
         let eligible = kinds.map { capabilities.satisfy($0.requirement) }
         var picks: [Pick] = []
         // The starving first, one pick each per round, while any can be served.
@@ -255,8 +302,9 @@ public struct FairQueue: Sendable {
         while served && !starving.isEmpty && picks.count < limit {
             served = false
             for i in starving where picks.count < limit && products[Int(i)].state == .ready {
-                guard let pick = take(from: i, eligible: eligible, sets: sets, now: now, isPending: isPending) else { continue }
+                guard let pick = take(from: i, eligible: eligible, sets: sets, room: room, now: now, isPending: isPending) else { continue }
                 picks.append(pick)
+                room.free -= 1
                 served = true
                 if headWait(of: i, now: now) <= starvationBound {
                     products[Int(i)].starving = false
@@ -270,28 +318,43 @@ public struct FairQueue: Sendable {
             let i = turn.product
             guard products[Int(i)].stamp == turn.stamp, products[Int(i)].state == .ready else { continue }
             clock = max(clock, turn.pass)
-            if let pick = take(from: i, eligible: eligible, sets: sets, now: now, isPending: isPending) {
+            if let pick = take(from: i, eligible: eligible, sets: sets, room: room, now: now, isPending: isPending) {
                 picks.append(pick)
+                room.free -= 1
                 reschedule(i, now: now)
             } else if products[Int(i)].queued == 0 {
                 products[Int(i)].state = .idle
             } else if products[Int(i)].state == .ready {
-                skipped.append(i)  // Work this worker cannot run.
+                skipped.append(i)  // Work this worker cannot run, or over its share with only the headroom free.
             }
         }
         for i in skipped { push(i) }
         return picks
     }
 
+    /// The free slots during a selection, and the slots of the shard (running and free) shares are of.
+    struct Room {
+        var free: Int
+        var slots: Double
+    }
+
+    /// Whether headroom applies: fair mode, with slots to hold back.
+    private var holdsRoom: Bool { tuning.fairness == .fair && tuning.headroom > 0 }
+
     /// Takes the best pending task of product `i` that the worker can run, with as many more of its
-    /// lane as a set may hold; charges the product for them. Nil if it has none, or is at its cap or
-    /// out of tokens (its state then says so).
+    /// lane as a set may hold; charges the product for them. Nil if it has none, is at its cap or out
+    /// of tokens (its state then says so), or is at or over its share with only the headroom free
+    /// (it stays ready).
     private mutating func take(
-        from i: Int32, eligible: [Bool], sets: [String: Int], now: Timestamp, isPending: (UInt64) -> Bool
+        from i: Int32, eligible: [Bool], sets: [String: Int], room free: Room, now: Timestamp, isPending: (UInt64) -> Bool
     ) -> Pick? {
         let p = Int(i)
         let policy = products[p].policy
         let fair = tuning.fairness == .fair
+        if free.free <= tuning.headroom && Double(products[p].running) * activeWeight >= free.slots * weight(of: policy) {
+            heldBack = true
+            return nil
+        }
         var room = fair && policy.cap > 0 ? Int(policy.cap) - products[p].running : Int.max
         if room <= 0 {
             products[p].state = .capped
@@ -314,6 +377,7 @@ public struct FairQueue: Sendable {
         }
         guard let lane = best else {
             products[p].lanes.removeAll { $0.heap.isEmpty }
+            noteQuiet(p, now: now)
             return nil
         }
         let kind = kinds[products[p].lanes[lane].kind]
@@ -328,6 +392,7 @@ public struct FairQueue: Sendable {
         }
         if products[p].lanes[lane].heap.isEmpty { products[p].lanes.remove(at: lane) }
         products[p].running += tasks.count
+        runningTotal += tasks.count
         if fair {
             products[p].pass = max(products[p].pass, clock) + cost(of: kind.type) * Double(tasks.count) / Double(max(1, policy.weight))
             if policy.rate > 0 { products[p].tokens -= Double(tasks.count) }
@@ -372,6 +437,54 @@ public struct FairQueue: Sendable {
         products[Int(i)].stamp = stamps
         turns.insert(Turn(pass: products[Int(i)].pass, stamp: stamps, product: i))
     }
+
+    // MARK: - Headroom
+
+    private func weight(of policy: ProductPolicy) -> Double { Double(max(1, policy.weight)) }
+
+    /// Product `p` has work queued or running: it is active, and stays so while it has.
+    private mutating func noteBusy(_ p: Int) {
+        guard holdsRoom else { return }
+        products[p].quietSince = nil
+        if !products[p].active {
+            products[p].active = true
+            activeWeight += weight(of: products[p].policy)
+        }
+    }
+
+    /// Product `p` may have run out of work: if so, it stays active for the window from now.
+    private mutating func noteQuiet(_ p: Int, now: Timestamp) {
+        guard holdsRoom, products[p].active, products[p].quietSince == nil, products[p].queued == 0, products[p].running == 0
+        else { return }
+        products[p].quietSince = now.milliseconds
+        quiet.append((now.milliseconds, Int32(p)))
+    }
+
+    /// Stops counting as active the products quiet for the whole window.
+    private mutating func forgetQuiet(now: Timestamp) {
+        while quietHead < quiet.count, now.milliseconds - quiet[quietHead].time >= tuning.headroomWindow {
+            let (time, i) = quiet[quietHead]
+            quietHead += 1
+            let p = Int(i)
+            guard products[p].active, products[p].quietSince == time else { continue }  // Busy again since.
+            products[p].active = false
+            activeWeight -= weight(of: products[p].policy)
+        }
+        if quietHead > 1024 && quietHead * 2 > quiet.count {
+            quiet.removeFirst(quietHead)
+            quietHead = 0
+        }
+    }
+
+    /// When a product quiet for the window stops counting as active, which may free a slot held back
+    /// by the last selection; nil if that selection held none back.
+    public var nextHeadroomChange: Timestamp? {
+        guard heldBack, quietHead < quiet.count else { return nil }
+        return Timestamp(milliseconds: quiet[quietHead].time + tuning.headroomWindow)
+    }
+
+    /// Whether the product counts as active, for shares under headroom.
+    public func isActive(_ product: String) -> Bool { index[product].map { products[Int($0)].active } ?? false }
 
     // MARK: - Rate limits
 

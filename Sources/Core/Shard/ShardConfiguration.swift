@@ -22,6 +22,12 @@ public struct ShardConfiguration: Sendable {
     /// times the shard's recent mean queue wait, and at least `starvationFloor` milliseconds.
     public var starvation: Int64 = 10
     public var starvationFloor: Int64 = 1000
+    /// Free slots held back for products under their fair share: a product running at or over its
+    /// share takes a slot only while more than `headroom` are free, so that a product coming back
+    /// after a pause finds one at once (0: none). A product counts as active, and so has a share,
+    /// while it has work queued or running and for `headroomWindow` milliseconds after.
+    public var headroom = 0
+    public var headroomWindow: Int64 = 10_000
     /// The seed of the jitter generator.
     public var seed: UInt64 = 0x5EED
 

@@ -549,7 +549,7 @@ public struct ShardCore: Sendable {
     private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
         let task = tasks[id]!
         if task.state == .running && state != .running, let spec = jobs[task.jobID]?.spec {
-            queue.released(product: spec.product)
+            queue.released(product: spec.product, now: now)
         }
         if jobs[task.jobID]?.step == task.step {
             jobs.modify(task.jobID) { job in
@@ -666,6 +666,7 @@ public struct ShardCore: Sendable {
         for session in workers.values {
             if session.credit == 0 && queue.count > 0 { next = min(next, session.nextDemand) }
             if session.credit > 0, let release = queue.nextRelease { next = min(next, release) }
+            if session.credit > 0 && queue.count > 0, let change = queue.nextHeadroomChange { next = min(next, change) }
             next = min(next, session.lastSent.adding(milliseconds: session.heartbeat))
             next = min(next, session.lastHeard.adding(milliseconds: session.heartbeat * Int64(configuration.liveness)))
         }
@@ -685,10 +686,15 @@ public struct ShardCore: Sendable {
         }
         let count = workerOrder.count
         workerTurn %= count
+        // The free slots of the shard, which headroom holds some of back: only counted when it applies.
+        var free: Int? = configuration.headroom > 0 && configuration.fairness == .fair ? workers.values.reduce(0) { $0 + $1.credit } : nil
         for offset in 0..<count {
             let peer = workerOrder[(workerTurn + offset) % count]
             guard let session = workers[peer] else { continue }
-            if session.credit > 0 && queue.count > 0 { lease(to: peer, session: session, now: now) }
+            if session.credit > 0 && queue.count > 0 {
+                let spent = lease(to: peer, session: session, free: free, now: now)
+                free = free.map { $0 - spent }
+            }
             if workers[peer]!.credit == 0 && queue.count > 0 { demand(from: peer, now: now) }
         }
         workerTurn += 1
@@ -715,13 +721,16 @@ public struct ShardCore: Sendable {
     /// as their size allows.
     ///
     /// A claimed set takes one credit and goes in a TASKS message of its own, leased as one: all of it
-    /// to this worker, in this turn's transaction.
-    private mutating func lease(to peer: Peer, session: WorkerSession, now: Timestamp) {
-        let picks = queue.select(limit: session.credit, capabilities: session.capabilities, sets: session.sets, now: now) { id in
+    /// to this worker, in this turn's transaction. `free` is every worker's credit together, for
+    /// headroom. Returns the credit spent.
+    private mutating func lease(to peer: Peer, session: WorkerSession, free: Int?, now: Timestamp) -> Int {
+        let picks = queue.select(
+            limit: session.credit, capabilities: session.capabilities, sets: session.sets, free: free, now: now
+        ) { id in
             guard let task = tasks[id], task.state == .pending else { return false }
             return pausedRuns.isEmpty || !pausedRuns.contains(task.job.run)
         }
-        guard !picks.isEmpty else { return }
+        guard !picks.isEmpty else { return 0 }
         // Credit is spent only on what is sent: a task that failed instead (its inputs too large) costs none.
         var single: [UInt64] = []
         var credit = 0
@@ -752,6 +761,7 @@ public struct ShardCore: Sendable {
         }
         workers.modify(peer) { $0.credit -= credit }
         if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
+        return credit
     }
 
     /// Marks tasks running under leases to the worker, returning what to send of them; a task whose
@@ -768,12 +778,12 @@ public struct ShardCore: Sendable {
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
                 update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
-                queue.released(product: job.spec.product)  // Never sent after all.
+                queue.released(product: job.spec.product, now: now)  // Never sent after all.
                 move(id, to: .failed, now: now)
                 continue
             }
             if shared > 1 && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
-                queue.released(product: job.spec.product)
+                queue.released(product: job.spec.product, now: now)
                 enqueue([id], of: job, now: now)
                 continue
             }

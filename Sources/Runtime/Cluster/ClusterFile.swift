@@ -39,6 +39,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         public var data: String
         /// How it chooses among products with work waiting.
         public var fairness: Fairness = .fair
+        /// Free worker slots held back for products under their fair share (see ``ShardConfiguration/headroom``).
+        public var headroom = 0
 
         /// The shard's endpoints as its clients reach them.
         public var address: ShardAddress { ShardAddress(shard: id, submit: submit, work: work, events: events) }
@@ -209,7 +211,7 @@ struct ClusterReader {
             if let number = object.first(where: { $0.key == "id" })?.value.integer, (1...65535).contains(number) {
                 subject = "shard \(number)"
             }
-            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data", "fairness"], subject: subject)
+            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data", "fairness", "headroom"], subject: subject)
             var id: UInt32?
             if let idValue = members["id"] {
                 if let number = fields.integer(idValue, field: "id", subject: subject, in: 1...65535) {
@@ -239,13 +241,26 @@ struct ClusterReader {
                     complete = false
                 }
             }
+            var headroom = 0
+            if let value = members["headroom"] {
+                if let number = fields.integer(value, field: "headroom", subject: subject, in: 0...100_000) {
+                    headroom = number
+                    if fairness == .fifo && number > 0 {
+                        fields.report(value.position, subject: subject, field: "headroom", "applies to fair dispatch only; this shard is \"fifo\"")
+                        complete = false
+                    }
+                } else {
+                    complete = false
+                }
+            }
             guard let id, let submit, let work, let events else {
                 complete = false
                 continue
             }
             shards.append(
                 ClusterConfiguration.Shard(
-                    id: id, submit: submit, work: work, events: events, data: folder ?? "\(base)/shard-\(id)", fairness: fairness))
+                    id: id, submit: submit, work: work, events: events, data: folder ?? "\(base)/shard-\(id)", fairness: fairness,
+                    headroom: headroom))
         }
         return complete ? shards : nil
     }

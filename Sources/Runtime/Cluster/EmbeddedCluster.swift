@@ -20,6 +20,8 @@ public final class EmbeddedCluster {
         public var slots: Int = 4
         /// How the shards choose among products with work waiting.
         public var fairness: Fairness = .fair
+        /// Free worker slots each shard holds back for products under their fair share (fair mode).
+        public var headroom = 0
         public var handlers: Handlers = .builtIn
         /// Where the management API listens for the CLI, besides inproc; `tcp://127.0.0.1:*` picks a free port.
         public var api: String? = "tcp://127.0.0.1:*"
@@ -77,6 +79,7 @@ public final class EmbeddedCluster {
                 events: try endpoint("shard-\(shard)/events"))
             var configuration = ShardConfiguration(shard: shard)
             configuration.fairness = options.fairness
+            configuration.headroom = options.headroom
             var settings = ShardSettings(
                 configuration: configuration, store: "\(options.data)/shard-\(shard).db",
                 synchronous: options.synchronous, submit: [address.submit], work: [address.work], events: [address.events])
