@@ -63,11 +63,10 @@ enum ClientCommands {
                 for line in Formatting.table(rows) { console.out(line) }
             }
         }
-        let waiting = body["queued"]?.array ?? []
         let recent = (body["recent"]?.array ?? []).reversed()
-        if !waiting.isEmpty || !recent.isEmpty {
+        if !recent.isEmpty {
             var rows = [["FIRED", "LOCAL TIME", "BUSINESS DATE", "OUTCOME", "RUN", "DETAIL"]]
-            for firing in waiting + recent {
+            for firing in recent {
                 let run = firing["run"]?.integer ?? 0
                 var detail = firing["detail"]?.string ?? ""
                 let missed = firing["missed_before"]?.integer ?? 0
@@ -274,14 +273,4 @@ extension ClientCommands {
 final class SilentConsole: Console {
     func out(_ text: String) {}
     func err(_ text: String) {}
-}
-
-/// Business calendar files: `NAME.cal`, applied as the calendar NAME.
-enum CalendarFiles {
-    /// The calendar a file defines, by its name; nil for a flow file.
-    static func name(of path: String) -> String? {
-        let file = path.split(separator: "/").last.map(String.init) ?? path
-        guard file.hasSuffix(".cal"), file.count > 4 else { return nil }
-        return String(file.dropLast(4))
-    }
 }

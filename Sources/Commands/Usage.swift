@@ -306,9 +306,9 @@ public enum Usage {
                 usage: baton schedule [--next N] [--json] [--api ENDPOINT | --data DIR] PRODUCT/FLOW
 
                 Prints the flow's schedule, how many firings started a run, were missed or skipped,
-                its next N firings (default 10) in UTC and in the schedule's zone with their business
-                dates, the firings waiting for a run to end, and the latest firings with what became
-                of them.
+                its next N firings (default 10) in this machine's time and in the schedule's zone with
+                their business dates, and the latest firings with what became of them (those waiting
+                for a run to end are "queued").
 
                 Options:
                   --next N         how many firings ahead to list, 0 to 1000 (default 10)

@@ -42,6 +42,8 @@ enum Validate {
         let outcome: Result<BusinessCalendar, CalendarFileProblem>
         if !Names.isValid(name) {
             outcome = .failure(CalendarFileProblem(message: "\"\(name)\" is not a calendar name (1 to 64 letters, digits, '.', '_' or '-')"))
+        } else if BuiltInCalendars.named(name) != nil {
+            outcome = .failure(CalendarFileProblem(message: "\"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
         } else if let text = try? String(contentsOfFile: file, encoding: .utf8) {
             outcome = Result { () throws(CalendarProblem) in try BusinessCalendar.parse(text, name: name) }
                 .mapError { CalendarFileProblem(line: $0.line, column: $0.column, message: $0.message) }

@@ -133,6 +133,18 @@ import Testing
         #expect(problems(text) == ["f.json:1:80: job \"a\": field \"retries\": expected a whole number from 0 to 100, found 101"])
     }
 
+    @Test func scheduleFieldsThatWouldBeIgnoredAreRefused() {
+        let text = """
+            {"product": "p", "flow": "f", "schedule": {"cron": "0 9 * * *", "calendar": "weekdays", "business_day": -1,
+              "on_holiday": "next", "max_catch_up": 5}, "jobs": [{"name": "a", "run": "true"}]}
+            """
+        #expect(
+            problems(text) == [
+                "f.json:2:17: field \"schedule.on_holiday\": applies to the days the cron names; with business_day every firing is on a business day already",
+                "f.json:2:41: field \"schedule.max_catch_up\": applies only with \"catch_up\": \"all\"",
+            ])
+    }
+
     @Test func unknownFieldsAreReportedWithASuggestion() {
         let text = """
             {"product": "p", "flow": "f", "shedule": "daily", "jobs": [

@@ -11,6 +11,8 @@ struct TimerWorld {
     var started: [RunRecord] = []
     var toScheduler: [Message] = []
     var events: [[TimerEvent]]
+    /// While true, management answers nothing: requests are lost.
+    var managementDown = false
 
     init(timers count: Int = 1, start: String = "2026-03-02T00:00:00Z", grace: Int64 = 60_000) {
         var configuration = ManagementConfiguration(shards: [1])
@@ -78,7 +80,7 @@ struct TimerWorld {
                 timers[index].tick(now: now)
                 let turn = timers[index].finishTurn()
                 events[index] += turn.events
-                for request in turn.requests {
+                for request in turn.requests where !managementDown {
                     said = true
                     management.core.apiRequest(
                         APIRequest(request: request.id, method: request.method, body: request.body.rendered()), from: Peer([UInt8(index)]),
@@ -229,6 +231,43 @@ struct TimerWorld {
         world.management.now = world.now.adding(milliseconds: 5 * 60_000 + 40_000)
         world.run(until: world.now)
         #expect(world.started.count == 1, "40 s late is within the 60 s grace")
+    }
+
+    @Test func firingsLateBecauseManagementDidNotAnswerFollowCatchUp() {
+        var world = TimerWorld()
+        _ = world.apply([TimerWorld.flow(#"{"cron": "0 * * * *", "catch_up": "latest"}"#)])
+        world.run(until: TimerWorld.instant("2026-03-02T00:30:00Z"))
+        // Management answers nothing for three hours; the timer keeps asking.
+        world.managementDown = true
+        world.run(until: TimerWorld.instant("2026-03-02T03:30:00Z"))
+        world.managementDown = false
+        world.run(until: TimerWorld.instant("2026-03-02T03:40:00Z"))
+        // Only the latest of the firings at 01:00, 02:00 and 03:00 runs, not the first one asked about.
+        #expect(world.firings.map(\.instant) == [TimerWorld.instant("2026-03-02T03:00:00Z")])
+        #expect(world.firings.first?.missedBefore == 2)
+        #expect(world.events[0].contains(.silent) && world.events[0].contains(.answers))
+    }
+
+    @Test func aCalendarChangedUnderARunningTimerIsFollowed() {
+        var world = TimerWorld(start: "2026-05-04T00:00:00Z")
+        _ = world.apply(
+            [TimerWorld.flow(#"{"cron": "0 9 * * *", "calendar": "bank"}"#)], calendars: [("bank", "2026-12-25 Christmas Day\n")])
+        world.run(until: TimerWorld.instant("2026-05-05T00:00:00Z"))
+        // Tuesday 5 May becomes a holiday after the timer has its copy of the schedule.
+        _ = world.apply([], calendars: [("bank", "2026-05-05 A new holiday\n2026-12-25 Christmas Day\n")])
+        world.run(until: TimerWorld.instant("2026-05-07T00:00:00Z"))
+        #expect(world.startedDates == ["2026-05-04", "2026-05-06"])
+        #expect(!world.firings.contains { $0.date == "2026-05-05" })
+    }
+
+    @Test func firingsQueuedUnderAScheduleThatChangesAreSkipped() {
+        var world = overlap("queue")
+        #expect(world.firings.last?.outcome == .queued)
+        _ = world.apply([TimerWorld.flow(#"{"cron": "*/10 * * * *", "overlap": "queue"}"#)])
+        #expect(world.firings.last?.outcome == .skipped)
+        #expect(world.firings.last?.detail == "the flow's schedule changed while it waited")
+        world.finish(1)
+        #expect(world.started.count == 1, "nothing queued is left to start")
     }
 
     // MARK: Overlap

@@ -188,10 +188,18 @@ extension FlowValidator {
                 reader.report(number.position, field: "schedule.business_day", "business_day picks the day, so the cron's day-of-month and day-of-week must both be *")
             }
         }
-        for field in ["on_holiday", "business_day"] where fields[field] != nil && calendar == nil && fields["calendar"] == nil {
+        for field in ["on_holiday", "business_day"] where fields[field] != nil && fields["calendar"] == nil {
             reader.report(fields[field]!.position, field: "schedule.\(field)", "needs \"calendar\": the business calendar that says which days are holidays")
         }
+        if let onHolidayValue = fields["on_holiday"], fields["business_day"] != nil {
+            reader.report(
+                onHolidayValue.position, field: "schedule.on_holiday",
+                "applies to the days the cron names; with business_day every firing is on a business day already")
+        }
         let catchUp = fields["catch_up"].flatMap { choice($0, field: "catch_up", ScheduleDefinition.CatchUp.self) }
+        if let maximumValue = fields["max_catch_up"], catchUp != .all {
+            reader.report(maximumValue.position, field: "schedule.max_catch_up", "applies only with \"catch_up\": \"all\"")
+        }
         let maximum = fields["max_catch_up"].flatMap { reader.integer($0, field: "schedule.max_catch_up", subject: nil, in: 1...ScheduleDefinition.catchUpLimit) }
         let overlap = fields["overlap"].flatMap { choice($0, field: "overlap", ScheduleDefinition.Overlap.self) }
         guard reader.issues.count == problemsBefore, let cron else { return nil }

@@ -8,22 +8,23 @@ import Wire
 /// restarted with an old view all start each run once. The watermark, the firing and the run it
 /// starts are committed in one turn, before the timer hears of them.
 extension ManagementCore {
-    struct CalendarProblem: Error {
+    /// Why a calendar file was refused: its path, and line and column when the text is at fault.
+    struct CalendarRefusal: Error {
         var message: String
     }
 
     /// Parses a calendar file applied as `name`.
-    static func calendar(named value: JSON, text: String, path: String) -> Result<BusinessCalendar, CalendarProblem> {
+    static func calendar(named value: JSON, text: String, path: String) -> Result<BusinessCalendar, CalendarRefusal> {
         guard let name = value.string, Names.isValid(name) else {
-            return .failure(CalendarProblem(message: "\(path): \"calendar\" must be a name (1 to 64 letters, digits, '.', '_' or '-'), not \(value.rendered())"))
+            return .failure(CalendarRefusal(message: "\(path): \"calendar\" must be a name (1 to 64 letters, digits, '.', '_' or '-'), not \(value.rendered())"))
         }
         guard BuiltInCalendars.named(name) == nil else {
-            return .failure(CalendarProblem(message: "\(path): \"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
+            return .failure(CalendarRefusal(message: "\(path): \"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
         }
         do {
             return .success(try BusinessCalendar.parse(text, name: name))
         } catch {
-            return .failure(CalendarProblem(message: "\(path):\(error.line):\(error.column): \(error.message)"))
+            return .failure(CalendarRefusal(message: "\(path):\(error.line):\(error.column): \(error.message)"))
         }
     }
 
@@ -59,11 +60,18 @@ extension ManagementCore {
             : "calendar \"\(definition.calendar ?? "")\" cannot be read"
     }
 
-    /// A flow's new version has `definition` as its schedule: a schedule new or changed starts now.
+    /// A flow's new version has `definition` as its schedule: a schedule new or changed starts now, and
+    /// firings queued under the old one are skipped.
     mutating func scheduleChanged(_ flow: String, to definition: ScheduleDefinition?, now: Timestamp) {
         let previous = scheduleDefinitions[flow]
         guard previous != definition else { return }
         scheduleGeneration += 1
+        for var firing in queued.removeValue(forKey: flow) ?? [] {
+            firing.outcome = .skipped
+            firing.detail = "the flow's schedule changed while it waited"
+            keepFiring(firing)
+            schedules[flow]?.skipped += 1
+        }
         guard let definition else {
             scheduleDefinitions[flow] = nil
             resolved[flow] = nil
@@ -126,8 +134,16 @@ extension ManagementCore {
             reply(peer, request, .badRequest, error: "fire needs \"flow\": \"PRODUCT/FLOW\" and \"instant\": the firing's time in milliseconds")
             return
         }
+        guard body["run"] == nil || body["run"]?.bool != nil else {
+            reply(peer, request, .badRequest, error: "\"run\" is true (start a run) or false (record the firing as missed), not \(body["run"]!.rendered())")
+            return
+        }
         let run = body["run"]?.bool ?? true
         let timer = body["timer"]?.string ?? ""
+        guard timer.utf8.count <= 255 else {
+            reply(peer, request, .badRequest, error: "\"timer\" is at most 255 octets")
+            return
+        }
         guard let definition = scheduleDefinitions[flow], var state = schedules[flow], let record = flows[flow] else {
             reply(peer, request, .notFound, error: "\(flow) has no schedule")
             return
@@ -165,20 +181,25 @@ extension ManagementCore {
             state.missed += 1
         } else {
             let going = runs.values.filter { "\($0.product)/\($0.flow)" == flow && !$0.state.isFinal }.map(\.id).sorted()
+            let waiting = queued[flow]?.count ?? 0
             switch (definition.overlap, going.first) {
+            case (.queue, _) where waiting > 0:
+                // Behind the firings already waiting, in order, whether or not a run is going.
+                if waiting < ScheduleDefinition.queueLimit {
+                    decided.outcome = .queued
+                    decided.detail = "waits for the firings queued before it"
+                } else {
+                    decided.outcome = .skipped
+                    decided.detail = "\(ScheduleDefinition.queueLimit) firings were already waiting"
+                }
             case (.allow, _), (_, nil):
                 decided.outcome = .started
             case (.skip, let first?):
                 decided.outcome = .skipped
                 decided.detail = going.count == 1 ? "run \(first) was still going" : "runs \(Self.list(going)) were still going"
             case (.queue, _):
-                if (queued[flow]?.count ?? 0) < ScheduleDefinition.queueLimit {
-                    decided.outcome = .queued
-                    decided.detail = "waits for run\(going.count == 1 ? "" : "s") \(Self.list(going)) to end"
-                } else {
-                    decided.outcome = .skipped
-                    decided.detail = "\(ScheduleDefinition.queueLimit) firings were already waiting"
-                }
+                decided.outcome = .queued
+                decided.detail = "waits for run\(going.count == 1 ? "" : "s") \(Self.list(going)) to end"
             case (.replace, _):
                 for id in going { stopForReplacement(id, by: decided, now: now) }
                 decided.outcome = .started
@@ -196,6 +217,7 @@ extension ManagementCore {
         schedules[flow] = state
         turn.schedules.append(state)
         keepFiring(decided)
+        if decided.outcome == .queued { startQueuedFiring(of: flow, now: now) }
         var members: [(String, JSON)] = [("outcome", .string(decided.outcome.rawValue)), ("date", .string(decided.date))]
         if decided.run != 0 { members.append(("run", .number(decided.run))) }
         members += [("missed", .number(missed)), ("since", .number(state.since.milliseconds)), ("detail", .string(decided.detail))]
@@ -263,7 +285,7 @@ extension ManagementCore {
             reply(peer, request, .badRequest, error: "schedule needs \"flow\": \"PRODUCT/FLOW\"")
             return
         }
-        let count = body["next"]?.integer ?? 10
+        let count = body["next"].map { $0.integer ?? -1 } ?? 10
         guard (0...1000).contains(count) else {
             reply(peer, request, .badRequest, error: "\"next\" takes a whole number from 0 to 1000, not \(body["next"]!.rendered())")
             return
@@ -307,7 +329,7 @@ extension ManagementCore {
 
     /// `calendars`: every calendar, the flows on it, and its next holidays from today (UTC).
     mutating func listCalendars(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
-        let count = body["next"]?.integer ?? 5
+        let count = body["next"].map { $0.integer ?? -1 } ?? 3
         guard (0...1000).contains(count) else {
             reply(peer, request, .badRequest, error: "\"next\" takes a whole number from 0 to 1000, not \(body["next"]!.rendered())")
             return

@@ -595,6 +595,8 @@ public struct ManagementCore: Sendable {
                 run.finished = now
                 runs[run.id] = run
                 turn.runs.append(run)
+                finishedOrder.append(run.id)
+                startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
             }
         case .runDetail(let detail):
             guard let query = queries.removeValue(forKey: detail.request) else { return }

@@ -97,26 +97,3 @@ public struct FiringRecord: Equatable, Sendable {
         return .object(members)
     }
 }
-
-extension Zone {
-    /// An instant as local time in the zone, with its offset: `2026-11-23 18:30:00 +08:00`.
-    public func localDescription(_ instant: Timestamp) -> String {
-        let seconds = instant.milliseconds >= 0 ? instant.milliseconds / 1000 : (instant.milliseconds - 999) / 1000
-        let offset = self.offset(at: seconds)
-        let local = seconds + Int64(offset)
-        let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
-        let time = Int(local - days * 86_400)
-        let date = CivilDate(daysSinceEpoch: Int(days))
-        let sign = offset < 0 ? "-" : "+"
-        return "\(date) \(Self.two(time / 3600)):\(Self.two(time / 60 % 60)):\(Self.two(time % 60)) \(sign)\(Self.two(abs(offset) / 3600)):\(Self.two(abs(offset) / 60 % 60))"
-    }
-
-    /// The local date of an instant in the zone.
-    public func date(of instant: Timestamp) -> CivilDate {
-        let seconds = instant.milliseconds >= 0 ? instant.milliseconds / 1000 : (instant.milliseconds - 999) / 1000
-        let local = seconds + Int64(offset(at: seconds))
-        return CivilDate(daysSinceEpoch: Int(local >= 0 ? local / 86_400 : (local - 86_399) / 86_400))
-    }
-
-    private static func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-}

@@ -35,7 +35,6 @@ public struct TimerCore: Sendable {
 
     /// One flow's schedule as the timer has it.
     struct Entry: Sendable {
-        var version: Int64
         var definition: ScheduleDefinition
         var schedule: Schedule
         var since: Timestamp
@@ -96,18 +95,27 @@ public struct TimerCore: Sendable {
                 guard outstanding.resendAt <= now else { continue }
                 noteSilence()
                 outstanding.resendAt = now.adding(milliseconds: settings.resend)
+                // While management did not answer, the firing may have become late: decided again, as
+                // catch_up says, rather than sent as first decided.
+                if let (firing, run) = decide(entry, now: now), fireBody(flow, firing, run) != outstanding.body {
+                    outstanding = Outstanding(request: nextID(), body: fireBody(flow, firing, run), resendAt: outstanding.resendAt)
+                }
                 entry.outstanding = outstanding
                 turn.requests.append(TimerRequest(id: outstanding.request, method: "fire", body: outstanding.body))
             } else if !entry.stale, let next = entry.next, next.instant <= now, let (firing, run) = decide(entry, now: now) {
-                let body = JSON.object([
-                    ("flow", .string(flow)), ("instant", .number(firing.instant.milliseconds)), ("run", .bool(run)),
-                    ("timer", .string(settings.name)),
-                ])
+                let body = fireBody(flow, firing, run)
                 entry.outstanding = Outstanding(request: nextID(), body: body, resendAt: now.adding(milliseconds: settings.resend))
                 turn.requests.append(TimerRequest(id: entry.outstanding!.request, method: "fire", body: body))
             }
             entries[flow] = entry
         }
+    }
+
+    func fireBody(_ flow: String, _ firing: Firing, _ run: Bool) -> JSON {
+        .object([
+            ("flow", .string(flow)), ("instant", .number(firing.instant.milliseconds)), ("run", .bool(run)),
+            ("timer", .string(settings.name)),
+        ])
     }
 
     /// The firing to send for a flow with firings due, and whether it should run (false: record it, and those before, as missed).
@@ -189,14 +197,15 @@ public struct TimerCore: Sendable {
             } else {
                 turn.events.append(
                     .fired(
-                        flow: flow, instant: instant, run: run, outcome: body["outcome"]?.string ?? "", runID: UInt64(body["run"]?.integer ?? 0),
-                        date: body["date"]?.string ?? "", missed: UInt64(body["missed"]?.integer ?? 0), detail: body["detail"]?.string ?? ""))
+                        flow: flow, instant: instant, run: run, outcome: body["outcome"]?.string ?? "",
+                        runID: body["run"]?.integer.flatMap(UInt64.init(exactly:)) ?? 0, date: body["date"]?.string ?? "",
+                        missed: body["missed"]?.integer.flatMap(UInt64.init(exactly:)) ?? 0, detail: body["detail"]?.string ?? ""))
             }
         case .notFound, .conflict:
-            // The timer's copy is older than management's: wait for a fresh one.
+            // The timer's copy is older than management's: fire nothing of this flow until a fresh
+            // one comes, at the next refresh.
             entry.stale = true
             generation = nil
-            nextRefresh = now
             turn.events.append(.refused(flow: flow, status: status, message: body["error"]?.string ?? ""))
         default:
             // Ask again after `resend`: a clock ahead, management unable to use the schedule for now.
@@ -208,7 +217,11 @@ public struct TimerCore: Sendable {
     /// Takes in management's list of schedules.
     mutating func received(schedules body: JSON) {
         let generation = body["generation"]?.string
-        if body["unchanged"]?.bool == true, generation == self.generation { return }
+        if body["unchanged"]?.bool == true {
+            // The copy the timer asked with is current; but if it has since found its copy stale, ask for all.
+            if self.generation == nil { nextRefresh = .zero }
+            return
+        }
         var calendars: [String: BusinessCalendar] = [:]
         for item in body["calendars"]?.array ?? [] {
             guard let name = item["calendar"]?.string, let text = item["text"]?.string else { continue }
@@ -219,19 +232,13 @@ public struct TimerCore: Sendable {
         for item in body["schedules"]?.array ?? [] {
             guard let flow = item["flow"]?.string, let json = item["schedule"] else { continue }
             seen.insert(flow)
-            let version = item["version"]?.integer ?? 0
             let since = Timestamp(milliseconds: item["since"]?.integer ?? 0)
             var validator = FlowValidator(file: flow, names: .unchecked)
             guard let definition = validator.schedule(json, names: .unchecked) else {
                 problems[flow] = validator.problems.map(\.message).joined(separator: "; ")
                 continue
             }
-            if var entry = entries[flow], entry.version == version, entry.definition == definition {
-                entry.stale = false
-                entry.advance(to: since)
-                entries[flow] = entry
-                continue
-            }
+            // Rebuilt every time, since a calendar it uses may have changed while the flow did not.
             guard let zone = settings.zones(definition.zone) else {
                 problems[flow] = "time zone \"\(definition.zone)\" is not in this machine's time zone database"
                 continue
@@ -245,8 +252,8 @@ public struct TimerCore: Sendable {
                 calendar = found
             }
             let schedule = definition.schedule(zone: zone, calendar: calendar)
-            var entry = Entry(version: version, definition: definition, schedule: schedule, since: since)
-            entry.next = schedule.next(after: since)
+            var entry = Entry(definition: definition, schedule: schedule, since: max(since, entries[flow]?.since ?? since))
+            entry.next = schedule.next(after: entry.since)
             entry.outstanding = entries[flow]?.outstanding
             entries[flow] = entry
         }

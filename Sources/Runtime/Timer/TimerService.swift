@@ -32,6 +32,7 @@ public enum TimerService {
                 core.grace = settings.grace
                 return core
             }(), firstRequest: UInt64.random(in: 1...(UInt64.max >> 1)))
+        var malformed = 0
         var poller = Poller()
         let apiIndex = poller.add(api)
         _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
@@ -42,7 +43,11 @@ public enum TimerService {
             control.doorbell.drain()
             if poller.ready(apiIndex).contains(.readable) {
                 while let frames = try api.receive(dontWait: true) {
-                    guard frames.count == 1, case .apiReply(let reply)? = try? Message.decode(frames[0]) else { continue }
+                    guard frames.count == 1, case .apiReply(let reply)? = try? Message.decode(frames[0]) else {
+                        malformed += 1
+                        if malformed == 1 || malformed % 1000 == 0 { log.warning("malformed reply from management dropped", ["count": String(malformed)]) }
+                        continue
+                    }
                     let body = (try? JSONParser.parse(reply.body)) ?? .object([])
                     core.reply(request: reply.request, status: reply.status, body: body, now: clock.now())
                 }
@@ -55,7 +60,7 @@ public enum TimerService {
                 _ = try api.send(message.encoded(), dontWait: true)
             }
         }
-        log.info("stopped", ["schedules": String(core.scheduleCount)])
+        log.info("stopped", ["schedules": String(core.scheduleCount), "malformed": String(malformed)])
     }
 
     static func record(_ event: TimerEvent, log: Log) {

@@ -289,6 +289,12 @@ public final class ManagementStore {
                 statement.bind(4, calendar.applied.milliseconds)
                 try statement.run()
             }
+            // Removals first: a turn that removes a schedule and then adds it again keeps the later row.
+            for flow in turn.removedSchedules {
+                let statement = try database.prepare("DELETE FROM schedules WHERE flow = ?")
+                statement.bind(1, flow)
+                try statement.run()
+            }
             for state in turn.schedules {
                 let statement = try database.prepare(
                     "INSERT OR REPLACE INTO schedules (flow, since, fired, missed, skipped) VALUES (?, ?, ?, ?, ?)")
@@ -297,11 +303,6 @@ public final class ManagementStore {
                 statement.bind(3, Int64(bitPattern: state.fired))
                 statement.bind(4, Int64(bitPattern: state.missed))
                 statement.bind(5, Int64(bitPattern: state.skipped))
-                try statement.run()
-            }
-            for flow in turn.removedSchedules {
-                let statement = try database.prepare("DELETE FROM schedules WHERE flow = ?")
-                statement.bind(1, flow)
                 try statement.run()
             }
             for firing in turn.firings {
