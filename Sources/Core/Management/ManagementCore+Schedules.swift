@@ -180,7 +180,7 @@ extension ManagementCore {
         if !run {
             state.missed += 1
         } else {
-            let going = runs.values.filter { "\($0.product)/\($0.flow)" == flow && !$0.state.isFinal }.map(\.id).sorted()
+            let going = runsGoing(of: flow)
             let waiting = queued[flow]?.count ?? 0
             switch (definition.overlap, going.first) {
             case (.queue, _) where waiting > 0:
@@ -224,6 +224,21 @@ extension ManagementCore {
         reply(peer, request, .ok, .object(members))
     }
 
+    /// The runs of a flow not yet final, oldest first.
+    func runsGoing(of flow: String) -> [UInt64] {
+        runs.values.filter { "\($0.product)/\($0.flow)" == flow && !$0.state.isFinal }.map(\.id).sorted()
+    }
+
+    /// A request's `next`: how many to list, 0 to 1000, or nil when it is refused (the reply is sent).
+    mutating func listLength(_ body: JSON, default value: Int64, peer: Peer, request: UInt64) -> Int? {
+        let count = body["next"].map { $0.integer ?? -1 } ?? value
+        guard (0...1000).contains(count) else {
+            reply(peer, request, .badRequest, error: "\"next\" takes a whole number from 0 to 1000, not \(body["next"]!.rendered())")
+            return nil
+        }
+        return Int(count)
+    }
+
     /// The idempotency key of the run a firing starts.
     static func key(_ firing: FiringRecord) -> String { "schedule:\(firing.flow)@\(firing.instant.milliseconds)" }
 
@@ -253,7 +268,7 @@ extension ManagementCore {
     /// Starts the oldest firing a flow has queued, once no run of it is going.
     mutating func startQueuedFiring(of flow: String, now: Timestamp) {
         guard var waiting = queued[flow], !waiting.isEmpty, let record = flows[flow] else { return }
-        guard !runs.values.contains(where: { "\($0.product)/\($0.flow)" == flow && !$0.state.isFinal }) else { return }
+        guard runsGoing(of: flow).isEmpty else { return }
         var firing = waiting.removeFirst()
         queued[flow] = waiting.isEmpty ? nil : waiting
         firing.outcome = .started
@@ -285,11 +300,7 @@ extension ManagementCore {
             reply(peer, request, .badRequest, error: "schedule needs \"flow\": \"PRODUCT/FLOW\"")
             return
         }
-        let count = body["next"].map { $0.integer ?? -1 } ?? 10
-        guard (0...1000).contains(count) else {
-            reply(peer, request, .badRequest, error: "\"next\" takes a whole number from 0 to 1000, not \(body["next"]!.rendered())")
-            return
-        }
+        guard let count = listLength(body, default: 10, peer: peer, request: request) else { return }
         guard let record = flows[flow] else {
             reply(peer, request, .notFound, error: "unknown flow \"\(flow)\" (flows: \(flows.keys.sorted().joined(separator: ", ")))")
             return
@@ -312,7 +323,7 @@ extension ManagementCore {
         if let schedule = resolved[flow], let zone = zone {
             var next: [JSON] = []
             var after = max(now, state.since)
-            while next.count < Int(count), let firing = schedule.next(after: after) {
+            while next.count < count, let firing = schedule.next(after: after) {
                 next.append(
                     .object([
                         ("instant", .number(firing.instant.milliseconds)), ("local", .string(zone.localDescription(firing.instant))),
@@ -329,17 +340,13 @@ extension ManagementCore {
 
     /// `calendars`: every calendar, the flows on it, and its next holidays from today (UTC).
     mutating func listCalendars(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
-        let count = body["next"].map { $0.integer ?? -1 } ?? 3
-        guard (0...1000).contains(count) else {
-            reply(peer, request, .badRequest, error: "\"next\" takes a whole number from 0 to 1000, not \(body["next"]!.rendered())")
-            return
-        }
+        guard let count = listLength(body, default: 3, peer: peer, request: request) else { return }
         let today = Zone.utc.date(of: now)
         let all = calendars.values.sorted { $0.name < $1.name }.map { ($0.name, $0.calendar, $0.version, $0.applied) }
             + BuiltInCalendars.all.map { ($0.name, $0, UInt32(0), Timestamp.zero) }
         let list = all.map { name, calendar, version, applied in
             let users = scheduleDefinitions.filter { $0.value.calendar == name }.map(\.key).sorted()
-            let next = calendar.holidays(from: today, limit: Int(count)).map { holiday in
+            let next = calendar.holidays(from: today, limit: count).map { holiday in
                 JSON.object([("date", .string(holiday.date.description)), ("name", .string(holiday.name))])
             }
             return JSON.object([

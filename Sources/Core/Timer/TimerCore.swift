@@ -45,8 +45,8 @@ public struct TimerCore: Sendable {
         var stale = false
 
         mutating func advance(to instant: Timestamp) {
-            guard instant > since || next == nil else { return }
-            since = max(since, instant)
+            guard instant > since else { return }
+            since = instant
             next = schedule.next(after: since)
         }
     }
