@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Glibc
 import Runtime
+import Store
 import Synchronization
 import Testing
 import Wire
@@ -25,6 +26,46 @@ import Wire
             most = max(most, running)
         }
         return (most, events.filter { $0.delta == 1 }.count)
+    }
+
+    /// The system clock, read no faster than every 2 ms.
+    struct SlowClock: WallClock {
+        func now() -> Timestamp {
+            usleep(2000)
+            return SystemClock().now()
+        }
+    }
+
+    @Test func aTaskHandedOutInTheTurnThatQueuedItWaitedZero() throws {
+        try withTemporaryFolder { folder in
+            // Every read of the shard's clock takes 2 ms, so two reads in one turn could never agree.
+            var options = EmbeddedCluster.Options(data: folder)
+            options.shardClock = SlowClock()
+            options.timer = false
+            let cluster = try EmbeddedCluster(options)
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            let jobs = ["a", "b", "c", "d"].enumerated().map { index, name in
+                JSON.object([("name", .string(name)), ("handler", .string("noop"))] + (index == 0 ? [] : [("after", .array([.string(["a", "b", "c"][index - 1])]))]))
+            }
+            try client.apply([DistributedJobTests.flow("chain", "steps", jobs)])
+            // The first run lets every worker's credit reach the shard; the second is measured.
+            #expect(try client.waitForRun(try client.start("chain/steps"))["run"]?["state"]?.string == "succeeded")
+            let measured = try client.start("chain/steps")
+            #expect(try client.waitForRun(measured)["run"]?["state"]?.string == "succeeded")
+            cluster.stop()
+
+            let store = try ShardStore(path: "\(folder)/shard-1.db")
+            var waits: [String: Int64] = [:]
+            for frame in try store.log.frames(after: 0, limit: 1000) {
+                guard case .jobUpdates(let updates) = try Message.decode(frame) else { continue }
+                for status in updates.updates where status.run == measured && status.started > 0 {
+                    waits[status.job] = Int64(status.started) - Int64(status.queued)
+                }
+            }
+            // Each job found an idle worker in the turn that queued it: that turn's one instant.
+            #expect(waits == ["a": 0, "b": 0, "c": 0, "d": 0], "\(waits)")
+        }
     }
 
     @Test func aProductsPolicySetThroughManagementAppliesWithoutARestart() throws {

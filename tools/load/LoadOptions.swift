@@ -258,10 +258,10 @@ extension LoadOptions {
           throughput      jobs finished per second from the first start until the last job
                           finished (or the drain ran out); runs started and finished.
           queue wait      per product, p50 / p99 / max of started - queued, over the jobs that
-                          were handed to a worker. The shard stamps both in milliseconds, so a
-                          wait is a whole number of them; AT ONCE is the share of jobs with a
-                          wait of 0, handed out within the millisecond (in practice the shard
-                          turn) that queued them.
+                          were handed to a worker. The shard stamps both in milliseconds, each
+                          turn of it with the one instant the turn began, so a wait is a whole
+                          number of them; AT ONCE is the share of jobs with a wait of 0: handed
+                          out in the shard turn that queued them.
           fairness        Jain's index over the products' served share during the submission
                           window (from the first start to the last): for each product i with
                           demand, x_i = (its jobs started in the window) / (its max-min fair share

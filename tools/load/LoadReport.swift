@@ -17,9 +17,9 @@ struct LoadReport {
         var p50: Double { percentile(0.5) }
         var p99: Double { percentile(0.99) }
         var max: Double { waits.last ?? 0 }
-        /// The share of jobs with a wait of 0 ms: handed out within the millisecond they were queued,
-        /// which in practice is the shard turn that queued them. Finer than the percentiles, which
-        /// the millisecond timestamps round to whole milliseconds.
+        /// The share of jobs with a wait of 0 ms: handed out in the shard turn that queued them, since
+        /// a turn stamps all it does with one instant. Finer than the percentiles, which the
+        /// millisecond timestamps round to whole milliseconds.
         var atOnce: Double { waits.isEmpty ? 0 : Double(waits.count { $0 <= 0 }) / Double(waits.count) }
 
         /// The nearest-rank percentile.

@@ -35,6 +35,8 @@ public final class EmbeddedCluster {
         public var zones: ZoneLookup = SystemZones.shared.lookup
         /// A write-fault seam for the shards' stores, for tests (see ``ShardSettings/storeFault``).
         public var shardFault: (@Sendable (String) -> Int32?)?
+        /// The shards' clock: a seam for tests.
+        public var shardClock: any WallClock = SystemClock()
 
         public init(data: String) { self.data = data }
     }
@@ -86,8 +88,10 @@ public final class EmbeddedCluster {
             settings.storeFault = options.shardFault
             let shardSettings = settings
             let counters = counter("shard-\(shard)")
+            let clock = options.shardClock
             try launch("shard-\(shard)") { control in
-                try ShardService.run(shardSettings, context: context, log: log.named("shard-\(shard)"), control: control, counters: counters)
+                try ShardService.run(
+                    shardSettings, context: context, clock: clock, log: log.named("shard-\(shard)"), control: control, counters: counters)
             }
             shardAddresses.append(address)
         }
