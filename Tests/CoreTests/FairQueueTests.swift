@@ -347,6 +347,27 @@ struct FairQueueTests {
         #expect(bench.queue.running("heavy") == 6)
     }
 
+    @Test func aLightProductWithMoreThanTheEqualSplitStillTakesAHeldBackSlot() {
+        // Ten products and 8 slots: the equal split is 0.8 of a slot each, under one task. Nine light
+        // products ran a task each a moment ago, so they count as active.
+        var bench = Bench(Self.headroom(2))
+        for k in 1...9 {
+            bench.add(1, product: "light-\(k)")
+            bench.finish(bench.select(1, free: 8)[0].tasks[0])
+        }
+        bench.add(100, product: "heavy")
+        #expect(Self.count(bench.select(8, free: 8)) == ["heavy": 6])
+        // One light product wants two slots: far under the 6 its max-min share leaves it beside the
+        // heavy product's backlog, so both held-back slots go to it, though its first task already puts
+        // it over the equal split.
+        bench.add(2, product: "light-1")
+        let light = bench.select(2, free: 2)
+        #expect(Self.count(light) == ["light-1": 2])
+        // Once they end, the heavy product, whose demand is over the level, still leaves both free.
+        for task in light.flatMap(\.tasks) { bench.finish(task) }
+        #expect(bench.select(2, free: 2).isEmpty)
+    }
+
     @Test func aProductAloneUsesEverySlot() {
         var bench = Bench(Self.headroom(2))
         bench.add(100, product: "heavy")

@@ -20,19 +20,24 @@ public import Wire
 ///
 /// Headroom: with `headroom` N > 0, the last N free slots of the shard (its workers' credit) are held
 /// back for products under their fair share of the slots: a product running at or over its share may
-/// take a slot only while more than N are free. A product's share is the shard's slots (running plus
-/// free) times its weight over the weight of the active products: those with work queued or running,
-/// or that had some within the last `headroomWindow` milliseconds. A light product that comes back
-/// after a pause so finds a slot at once instead of waiting for one of a heavy product's tasks to end;
-/// the price is up to N slots idle while the heavy product alone has work. A product alone on its
-/// shard (or the only one active within the window) has all the slots as its share, and loses nothing.
+/// take a slot only while more than N are free. A product is under its share while it runs fewer
+/// tasks than the shard's slots (running plus free) times its weight over the weight of the active
+/// products (those with work queued or running, or that had some within the last `headroomWindow`
+/// milliseconds), or while its demand (running plus queued) is under its max-min fair share: with
+/// more products than slots the equal split is under one task, and a light product wanting two must
+/// still get them beside a backlogged one. A light product that comes back after a pause so finds a
+/// slot at once instead of waiting for one of a heavy product's tasks to end; the price is up to N
+/// slots idle while the heavy product alone has work. A product alone on its shard (or the only one
+/// active within the window) has all the slots as its share, and loses nothing.
 ///
 /// FIFO mode puts every task in one queue, by priority and then arrival, with no shares, caps or limits.
 ///
 /// Choosing costs O(log P) per task handed out among P products, plus one visit for each product
 /// whose work the asking worker cannot run, or (under headroom, once only the held-back slots are
-/// free) that is at or over its share: only a product with tasks running can be. Removal is lazy: a task that stops being pending stays
-/// queued until it reaches the head of its queue, where the selection drops it.
+/// free) that is at or over its share: only a product with tasks running can be. A selection that
+/// meets such a product also works out the max-min level, once, by sorting the products with work.
+/// Removal is lazy: a task that stops being pending stays queued until it reaches the head of its
+/// queue, where the selection drops it.
 public struct FairQueue: Sendable {
     /// A queued task.
     struct Entry: Comparable, Sendable {
@@ -302,7 +307,7 @@ public struct FairQueue: Sendable {
         while served && !starving.isEmpty && picks.count < limit {
             served = false
             for i in starving where picks.count < limit && products[Int(i)].state == .ready {
-                guard let pick = take(from: i, eligible: eligible, sets: sets, room: room, now: now, isPending: isPending) else { continue }
+                guard let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isPending: isPending) else { continue }
                 picks.append(pick)
                 room.free -= 1
                 served = true
@@ -318,7 +323,7 @@ public struct FairQueue: Sendable {
             let i = turn.product
             guard products[Int(i)].stamp == turn.stamp, products[Int(i)].state == .ready else { continue }
             clock = max(clock, turn.pass)
-            if let pick = take(from: i, eligible: eligible, sets: sets, room: room, now: now, isPending: isPending) {
+            if let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isPending: isPending) {
                 picks.append(pick)
                 room.free -= 1
                 reschedule(i, now: now)
@@ -336,6 +341,8 @@ public struct FairQueue: Sendable {
     struct Room {
         var free: Int
         var slots: Double
+        /// The max-min fair level of the slots per unit of weight, worked out when first needed.
+        var level: Double?
     }
 
     /// Whether headroom applies: fair mode, with slots to hold back.
@@ -346,12 +353,14 @@ public struct FairQueue: Sendable {
     /// of tokens (its state then says so), or is at or over its share with only the headroom free
     /// (it stays ready).
     private mutating func take(
-        from i: Int32, eligible: [Bool], sets: [String: Int], room free: Room, now: Timestamp, isPending: (UInt64) -> Bool
+        from i: Int32, eligible: [Bool], sets: [String: Int], room free: inout Room, now: Timestamp, isPending: (UInt64) -> Bool
     ) -> Pick? {
         let p = Int(i)
         let policy = products[p].policy
         let fair = tuning.fairness == .fair
-        if free.free <= tuning.headroom && Double(products[p].running) * activeWeight >= free.slots * weight(of: policy) {
+        if free.free <= tuning.headroom && Double(products[p].running) * activeWeight >= free.slots * weight(of: policy)
+            && isBottlenecked(p, room: &free)
+        {
             heldBack = true
             return nil
         }
@@ -439,6 +448,36 @@ public struct FairQueue: Sendable {
     }
 
     // MARK: - Headroom
+
+    /// Whether product `p` wants at least its max-min fair share of the slots: its demand (running and
+    /// queued) reaches the water level at which the active products' demands, each capped at the level
+    /// times its weight, fill the slots. A product under it is light, whatever the equal split says.
+    private func isBottlenecked(_ p: Int, room: inout Room) -> Bool {
+        let level = room.level ?? waterLevel(slots: room.slots)
+        room.level = level
+        return Double(products[p].running + products[p].queued) >= level * weight(of: products[p].policy)
+    }
+
+    /// The level L at which Σ min(demand, L × weight) over the products equals `slots`; infinite when
+    /// their demands together are under it.
+    private func waterLevel(slots: Double) -> Double {
+        var ratios: [(ratio: Double, demand: Double, weight: Double)] = []
+        for product in products where product.running + product.queued > 0 {
+            let demand = Double(product.running + product.queued)
+            let weight = weight(of: product.policy)
+            ratios.append((demand / weight, demand, weight))
+        }
+        ratios.sort { $0.ratio < $1.ratio }
+        var left = slots
+        var weights = ratios.reduce(0) { $0 + $1.weight }
+        for item in ratios {
+            // Every product from here on wants more than the level would give: they share what is left.
+            if item.ratio * weights >= left { return left / weights }
+            left -= item.demand
+            weights -= item.weight
+        }
+        return .infinity
+    }
 
     private func weight(of policy: ProductPolicy) -> Double { Double(max(1, policy.weight)) }
 
