@@ -368,6 +368,37 @@ struct FairQueueTests {
         #expect(bench.select(2, free: 2).isEmpty)
     }
 
+    @Test func heldBackSlotsGoToAProductUnderItsMaxMinShareEvenWithABacklog() {
+        var bench = Bench(Self.headroom(2))
+        for k in 1...9 {
+            bench.add(1, product: "light-\(k)")
+            bench.finish(bench.select(1, free: 8)[0].tasks[0])
+        }
+        bench.add(100, product: "heavy")
+        let heavy = bench.select(8, free: 8).flatMap(\.tasks)
+        #expect(heavy.count == 6)
+        // light-1 wants 10: the 6 slots outside the headroom give it and the heavy product 3 each, so
+        // it takes both held-back slots while it runs fewer than 3; the heavy product, running 6, none.
+        bench.add(10, product: "light-1")
+        #expect(Self.count(bench.select(2, free: 2)) == ["light-1": 2])
+        // A heavy task ends: light-1, running 2, takes its slot; once it runs 3, neither takes one.
+        bench.finish(heavy[0])
+        #expect(Self.count(bench.select(1, free: 1)) == ["light-1": 1])
+        bench.finish(heavy[1])
+        #expect(bench.select(1, free: 1).isEmpty)
+    }
+
+    @Test func aProductWhoseDemandFitsStillLeavesTheHeadroom() {
+        // The heavy product wants 7 of 8 slots: with a light one active it runs at most the 6 outside
+        // the headroom.
+        var bench = Bench(Self.headroom(2))
+        bench.add(1, product: "light")
+        bench.finish(bench.select(1, free: 8)[0].tasks[0])
+        bench.add(7, product: "heavy")
+        #expect(Self.count(bench.select(8, free: 8)) == ["heavy": 6])
+        #expect(bench.select(2, free: 2).isEmpty)
+    }
+
     @Test func aProductAloneUsesEverySlot() {
         var bench = Bench(Self.headroom(2))
         bench.add(100, product: "heavy")

@@ -21,13 +21,14 @@ public import Wire
 /// Headroom: with `headroom` N > 0, the last N free slots of the shard (its workers' credit) are held
 /// back for products under their fair share of the slots: a product running at or over its share may
 /// take a slot only while more than N are free. A product is under its share while it runs fewer
-/// tasks than the shard's slots (running plus free) times its weight over the weight of the active
-/// products (those with work queued or running, or that had some within the last `headroomWindow`
-/// milliseconds), or while its demand (running plus queued) is under its max-min fair share: with
-/// more products than slots the equal split is under one task, and a light product wanting two must
-/// still get them beside a backlogged one. A light product that comes back after a pause so finds a
-/// slot at once instead of waiting for one of a heavy product's tasks to end; the price is up to N
-/// slots idle while the heavy product alone has work. A product alone on its shard (or the only one
+/// tasks than either its equal split (the shard's slots, running plus free, times its weight over the
+/// weight of the active products: those with work queued or running, or that had some within the
+/// last `headroomWindow` milliseconds) or its max-min fair share of the slots outside the headroom
+/// (its demand, running plus queued up to its cap, but no more than the level those slots fill to
+/// times its weight): with more products than slots the equal split is under one task, and a light
+/// product wanting two must still get them beside a backlogged one. A light product that comes back
+/// after a pause so finds a slot at once instead of waiting for one of a heavy product's tasks to
+/// end; the price is up to N slots idle while the heavy product alone has work. A product alone on its shard (or the only one
 /// active within the window) has all the slots as its share, and loses nothing.
 ///
 /// FIFO mode puts every task in one queue, by priority and then arrival, with no shares, caps or limits.
@@ -341,7 +342,8 @@ public struct FairQueue: Sendable {
     struct Room {
         var free: Int
         var slots: Double
-        /// The max-min fair level of the slots per unit of weight, worked out when first needed.
+        /// The max-min fair level of the slots outside the headroom, per unit of weight, worked out
+        /// when first needed.
         var level: Double?
     }
 
@@ -353,19 +355,19 @@ public struct FairQueue: Sendable {
     /// of tokens (its state then says so), or is at or over its share with only the headroom free
     /// (it stays ready).
     private mutating func take(
-        from i: Int32, eligible: [Bool], sets: [String: Int], room free: inout Room, now: Timestamp, isPending: (UInt64) -> Bool
+        from i: Int32, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp, isPending: (UInt64) -> Bool
     ) -> Pick? {
         let p = Int(i)
         let policy = products[p].policy
         let fair = tuning.fairness == .fair
-        if free.free <= tuning.headroom && Double(products[p].running) * activeWeight >= free.slots * weight(of: policy)
-            && isBottlenecked(p, room: &free)
+        if room.free <= tuning.headroom && Double(products[p].running) * activeWeight >= room.slots * weight(of: policy)
+            && isAtMaxMinShare(p, room: &room)
         {
             heldBack = true
             return nil
         }
-        var room = fair && policy.cap > 0 ? Int(policy.cap) - products[p].running : Int.max
-        if room <= 0 {
+        var allowance = fair && policy.cap > 0 ? Int(policy.cap) - products[p].running : Int.max
+        if allowance <= 0 {
             products[p].state = .capped
             return nil
         }
@@ -375,7 +377,7 @@ public struct FairQueue: Sendable {
                 throttle(i, now: now)
                 return nil
             }
-            room = min(room, Int(products[p].tokens))
+            allowance = min(allowance, Int(products[p].tokens))
         }
         // The best head among the lanes the worker can run, dropping heads no longer pending.
         var best: Int?
@@ -391,7 +393,7 @@ public struct FairQueue: Sendable {
         }
         let kind = kinds[products[p].lanes[lane].kind]
         let setLimit = kind.requirement.kind == .handler ? sets[kind.requirement.handler] : nil
-        let wanted = min(room, setLimit ?? 1)
+        let wanted = min(allowance, setLimit ?? 1)
         var tasks: [UInt64] = []
         while tasks.count < wanted, let top = products[p].lanes[lane].heap.min {
             drop(p, lane: lane)
@@ -449,28 +451,35 @@ public struct FairQueue: Sendable {
 
     // MARK: - Headroom
 
-    /// Whether product `p` wants at least its max-min fair share of the slots: its demand (running and
-    /// queued) reaches the water level at which the active products' demands, each capped at the level
-    /// times its weight, fill the slots. A product under it is light, whatever the equal split says.
-    private func isBottlenecked(_ p: Int, room: inout Room) -> Bool {
-        let level = room.level ?? waterLevel(slots: room.slots)
+    /// Whether product `p` runs at least its max-min fair share of the slots outside the headroom: its
+    /// demand (running and queued, no more than its cap), capped at the level at which the active
+    /// products' demands, each capped at the level times its weight, fill those slots. A backlogged
+    /// product reaches it; a light one, wanting less than the level gives it, does not.
+    private func isAtMaxMinShare(_ p: Int, room: inout Room) -> Bool {
+        let level = room.level ?? waterLevel(slots: room.slots - Double(tuning.headroom))
         room.level = level
-        return Double(products[p].running + products[p].queued) >= level * weight(of: products[p].policy)
+        return Double(products[p].running) >= min(demand(of: products[p]), level * weight(of: products[p].policy))
+    }
+
+    /// Tasks a product would run if it could: running and queued (lazily removed entries included), up to its cap.
+    private func demand(of product: Product) -> Double {
+        let wanted = product.running + product.queued
+        return Double(product.policy.cap > 0 ? min(wanted, Int(product.policy.cap)) : wanted)
     }
 
     /// The level L at which Σ min(demand, L × weight) over the products equals `slots`; infinite when
     /// their demands together are under it.
     private func waterLevel(slots: Double) -> Double {
-        var ratios: [(ratio: Double, demand: Double, weight: Double)] = []
+        var demands: [(ratio: Double, demand: Double, weight: Double)] = []
         for product in products where product.running + product.queued > 0 {
-            let demand = Double(product.running + product.queued)
+            let demand = demand(of: product)
             let weight = weight(of: product.policy)
-            ratios.append((demand / weight, demand, weight))
+            demands.append((demand / weight, demand, weight))
         }
-        ratios.sort { $0.ratio < $1.ratio }
-        var left = slots
-        var weights = ratios.reduce(0) { $0 + $1.weight }
-        for item in ratios {
+        demands.sort { $0.ratio < $1.ratio }
+        var left = max(0, slots)
+        var weights = demands.reduce(0) { $0 + $1.weight }
+        for item in demands {
             // Every product from here on wants more than the level would give: they share what is left.
             if item.ratio * weights >= left { return left / weights }
             left -= item.demand
