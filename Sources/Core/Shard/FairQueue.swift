@@ -28,8 +28,9 @@ public import Wire
 /// times its weight): with more products than slots the equal split is under one task, and a light
 /// product wanting two must still get them beside a backlogged one. A light product that comes back
 /// after a pause so finds a slot at once instead of waiting for one of a heavy product's tasks to
-/// end; the price is up to N slots idle while the heavy product alone has work. A product alone on its shard (or the only one
-/// active within the window) has all the slots as its share, and loses nothing.
+/// end; the price is up to N slots idle while the heavy product alone has work. A product alone on
+/// its shard (or the only one active within the window) has all the slots as its share, and loses
+/// nothing.
 ///
 /// FIFO mode puts every task in one queue, by priority and then arrival, with no shares, caps or limits.
 ///
