@@ -40,9 +40,9 @@ enum SelectionBench {
         var pending = Set<UInt64>()
         var next: UInt64 = 0
         func add(_ product: Int, count: Int) {
-            var batch: [(task: UInt64, order: UInt64)] = []
+            var batch: [(task: UInt64, order: UInt64, ticket: UInt32)] = []
             for _ in 0..<count {
-                batch.append((next, next))
+                batch.append((next, next, 1))
                 owner.append(UInt64(product))
                 pending.insert(next)
                 next += 1
@@ -73,7 +73,7 @@ enum SelectionBench {
             now = now.adding(milliseconds: 1)
             let free = options.headroom == nil ? nil : options.batch
             let start = monotonic()
-            let picks = queue.select(limit: options.batch, capabilities: worker, free: free, now: now) { pending.contains($0) }
+            let picks = queue.select(limit: options.batch, capabilities: worker, free: free, now: now) { task, _ in pending.contains(task) }
             times.append(monotonic() - start)
             let tasks = picks.flatMap(\.tasks)
             for task in tasks { pending.remove(task) }

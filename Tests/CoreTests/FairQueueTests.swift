@@ -22,9 +22,9 @@ struct FairQueueTests {
         mutating func add(
             _ count: Int, product: String, type: String = "t", requirement: Requirement = FairQueueTests.command, priority: Int16 = 0
         ) {
-            var batch: [(task: UInt64, order: UInt64)] = []
+            var batch: [(task: UInt64, order: UInt64, ticket: UInt32)] = []
             for _ in 0..<count {
-                batch.append((nextTask, nextTask))
+                batch.append((nextTask, nextTask, 1))
                 owner[nextTask] = (product, requirement, type)
                 pending.insert(nextTask)
                 nextTask += 1
@@ -36,7 +36,7 @@ struct FairQueueTests {
             _ limit: Int, worker: Capabilities = FairQueueTests.anyWorker, sets: [String: Int] = [:], free: Int? = nil
         ) -> [FairQueue.Pick] {
             let pending = self.pending
-            let picks = queue.select(limit: limit, capabilities: worker, sets: sets, free: free, now: now) { pending.contains($0) }
+            let picks = queue.select(limit: limit, capabilities: worker, sets: sets, free: free, now: now) { task, _ in pending.contains(task) }
             for pick in picks {
                 for task in pick.tasks {
                     self.pending.remove(task)

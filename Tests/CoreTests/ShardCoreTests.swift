@@ -488,3 +488,76 @@ struct ShardHarness {
         #expect(ShardHarness.tasks(in: again, to: alice).map(\.attempt) == [1, 1])
     }
 }
+
+/// Pausing and resuming a run (or holding and releasing its product, which the shard sees as the same
+/// CONTROL for each run) queues its pending tasks again: a task must still go out once.
+@Suite struct RequeueTests {
+    let alice = Peer([1])
+    let bob = Peer([2])
+
+    /// A shard with a worker of one slot busy on run 1, and run 2's partitions queued behind it, of the same product.
+    func busyShard(partitions: UInt32, handler: String? = nil, policy: ProductPolicy? = nil) -> (ShardHarness, TaskSpec) {
+        var shard = ShardHarness()
+        if let policy {
+            shard.core.controlReceived(Control(request: 99, action: .setPolicy, run: 0, policy: policy), from: bob, now: shard.now)
+        }
+        let step = StepSpec(name: "big", kind: handler == nil ? .command : .handler, action: handler ?? "true", partitions: partitions)
+        _ = shard.submit([ShardHarness.job("first", run: 1), ShardHarness.job("big", run: 2, steps: [step])])
+        let first = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, handlers: handler.map { [$0] } ?? []), from: alice), to: alice)
+        #expect(first.map(\.job) == ["first"])
+        return (shard, first[0])
+    }
+
+    func pauseAndResume(_ shard: inout ShardHarness, run: UInt64, times: Int) {
+        for round in 0..<times {
+            shard.core.controlReceived(Control(request: UInt64(10 + 2 * round), action: .pauseRun, run: run), from: bob, now: shard.now)
+            _ = shard.turn()
+            shard.core.controlReceived(Control(request: UInt64(11 + 2 * round), action: .resumeRun, run: run), from: bob, now: shard.now)
+            _ = shard.turn()
+        }
+    }
+
+    @Test func aResumedRunsTasksGoOutOnceEachAndTheRunningCountReturnsToZero() {
+        var (shard, first) = busyShard(partitions: 8)
+        // Pause and resume (the shard's side of pause, resume, hold and release), twice.
+        pauseAndResume(&shard, run: 2, times: 2)
+        let handedOut = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w2", slots: 20), from: bob), to: bob)
+        #expect(handedOut.count == 8)
+        #expect(Set(handedOut.map(\.task)).count == handedOut.count, "a task went out twice: \(handedOut.map(\.task))")
+        #expect(handedOut.allSatisfy { $0.attempt == 1 }, "\(handedOut.map(\.attempt))")
+        #expect(shard.core.runningTasks(of: "payments") == 9)
+        _ = shard.send(ShardHarness.result(first, .succeeded), from: alice)
+        for task in handedOut { _ = shard.send(ShardHarness.result(task, .succeeded), from: bob) }
+        #expect(shard.core.runningTasks(of: "payments") == 0)
+        #expect(shard.core.jobs.isEmpty)
+    }
+
+    @Test func aCappedProductStillRunsEverythingAfterAResume() {
+        var (shard, first) = busyShard(partitions: 8, policy: ProductPolicy(product: "payments", cap: 4))
+        pauseAndResume(&shard, run: 2, times: 3)
+        _ = shard.send(ShardHarness.result(first, .succeeded), from: alice)
+        // Every task the worker is handed, it finishes at once; never more than 4 run together.
+        var seen: [UInt64] = []
+        var running = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w2", slots: 20), from: bob), to: bob)
+        while let task = running.first {
+            #expect(running.count <= 4)
+            seen.append(task.task)
+            running.removeFirst()
+            running += ShardHarness.tasks(in: shard.send(ShardHarness.result(task, .succeeded), from: bob), to: bob)
+        }
+        #expect(seen.count == 8 && Set(seen).count == 8, "\(seen)")
+        #expect(shard.core.runningTasks(of: "payments") == 0)
+        #expect(shard.core.jobs.isEmpty)
+    }
+
+    @Test func aClaimedSetNeverHoldsATaskTwice() {
+        var (shard, _) = busyShard(partitions: 6, handler: "post")
+        pauseAndResume(&shard, run: 2, times: 2)
+        let ready = Message.ready(
+            Ready(worker: "w2", session: 1, slots: 1, heartbeat: 1000, commands: 1, tags: [], handlers: ["post"], held: [],
+                  sets: [SetOffer(handler: "post", limit: 20)]))
+        let set = ShardHarness.tasks(in: shard.send(ready, from: bob), to: bob)
+        #expect(set.count == 6)
+        #expect(Set(set.map(\.task)).count == set.count, "a task is twice in one set: \(set.map(\.task))")
+    }
+}

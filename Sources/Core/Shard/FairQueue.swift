@@ -39,11 +39,16 @@ public import Wire
 /// free) that is at or over its share: only a product with tasks running can be. A selection that
 /// meets such a product also works out the max-min level, once, by sorting the products with work.
 /// Removal is lazy: a task that stops being pending stays queued until it reaches the head of its
-/// queue, where the selection drops it.
+/// queue, where the selection drops it. Each time a task is queued it comes with a new ticket, and only
+/// the entry with its task's current ticket is live: a task queued again while an older entry of it
+/// waits (a run resumed, a retry due) leaves that entry stale, so one selection can never return the
+/// same task twice.
 public struct FairQueue: Sendable {
     /// A queued task.
     struct Entry: Comparable, Sendable {
         var priority: Int16
+        /// Which queueing of its task this entry is: only the task's current one is live.
+        var ticket: UInt32
         var order: UInt64
         var task: UInt64
         /// When it was queued, in milliseconds since the epoch.
@@ -222,7 +227,7 @@ public struct FairQueue: Sendable {
         allCosts.add(sample)
     }
 
-    /// A task of `product` handed out by ``select(limit:capabilities:sets:free:now:isPending:)`` stopped
+    /// A task of `product` handed out by ``select(limit:capabilities:sets:free:now:isLive:)`` stopped
     /// running, or was never sent after all: its slot counts no more against the product's cap.
     public mutating func released(product: String, now: Timestamp) {
         guard let i = index[lane(product)] else { return }
@@ -243,9 +248,10 @@ public struct FairQueue: Sendable {
 
     // MARK: - Queueing
 
-    /// Queues tasks of one product, requirement, job type and priority, given as (task, order) pairs.
+    /// Queues tasks of one product, requirement, job type and priority, given as (task, order, ticket):
+    /// the ticket is the task's count of queueings, so that an older entry of it is known to be stale.
     public mutating func enqueue(
-        _ tasks: [(task: UInt64, order: UInt64)], product: String, requirement: Requirement, type: String, priority: Int16,
+        _ tasks: [(task: UInt64, order: UInt64, ticket: UInt32)], product: String, requirement: Requirement, type: String, priority: Int16,
         now: Timestamp
     ) {
         guard !tasks.isEmpty else { return }
@@ -258,8 +264,9 @@ public struct FairQueue: Sendable {
             products[Int(i)].lanes.append(Lane(kind: kind))
             at = products[Int(i)].lanes.count - 1
         }
-        for (task, order) in tasks {
-            products[Int(i)].lanes[at].heap.insert(Entry(priority: priority, order: order, task: task, since: now.milliseconds))
+        for (task, order, ticket) in tasks {
+            products[Int(i)].lanes[at].heap.insert(
+                Entry(priority: priority, ticket: ticket, order: order, task: task, since: now.milliseconds))
         }
         products[Int(i)].queued += tasks.count
         noteBusy(Int(i))
@@ -283,15 +290,16 @@ public struct FairQueue: Sendable {
     // MARK: - Selection
 
     /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
-    /// `sets[handler]` tasks for the handlers it takes sets for. `isPending` tells which queued tasks
-    /// may still go; the others are dropped.
+    /// `sets[handler]` tasks for the handlers it takes sets for. `isLive` tells, from a task and the
+    /// ticket of an entry of it, whether that entry may still go: the task is pending, may be handed
+    /// out, and was not queued again since; the others are dropped.
     ///
     /// `free` is the shard's free slots, this worker's `limit` among them: every worker's credit
     /// together. Given, and with a `headroom` in the tuning, a product at or over its share takes no
     /// pick that would leave fewer than `headroom` free. Each pick takes one slot.
     public mutating func select(
         limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, now: Timestamp,
-        isPending: (UInt64) -> Bool
+        isLive: (_ task: UInt64, _ ticket: UInt32) -> Bool
     ) -> [Pick] {
         guard limit > 0, count > 0 else { return [] }
         releaseThrottled(now: now)
@@ -309,7 +317,7 @@ public struct FairQueue: Sendable {
         while served && !starving.isEmpty && picks.count < limit {
             served = false
             for i in starving where picks.count < limit && products[Int(i)].state == .ready {
-                guard let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isPending: isPending) else { continue }
+                guard let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive) else { continue }
                 picks.append(pick)
                 room.free -= 1
                 served = true
@@ -325,7 +333,7 @@ public struct FairQueue: Sendable {
             let i = turn.product
             guard products[Int(i)].stamp == turn.stamp, products[Int(i)].state == .ready else { continue }
             clock = max(clock, turn.pass)
-            if let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isPending: isPending) {
+            if let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive) {
                 picks.append(pick)
                 room.free -= 1
                 reschedule(i, now: now)
@@ -356,7 +364,8 @@ public struct FairQueue: Sendable {
     /// of tokens (its state then says so), or is at or over its share with only the headroom free
     /// (it stays ready).
     private mutating func take(
-        from i: Int32, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp, isPending: (UInt64) -> Bool
+        from i: Int32, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp,
+        isLive: (UInt64, UInt32) -> Bool
     ) -> Pick? {
         let p = Int(i)
         let policy = products[p].policy
@@ -383,7 +392,7 @@ public struct FairQueue: Sendable {
         // The best head among the lanes the worker can run, dropping heads no longer pending.
         var best: Int?
         for lane in products[p].lanes.indices where eligible[products[p].lanes[lane].kind] {
-            while let top = products[p].lanes[lane].heap.min, !isPending(top.task) { drop(p, lane: lane) }
+            while let top = products[p].lanes[lane].heap.min, !isLive(top.task, top.ticket) { drop(p, lane: lane) }
             guard let top = products[p].lanes[lane].heap.min else { continue }
             if best == nil || top < products[p].lanes[best!].heap.min! { best = lane }
         }
@@ -398,7 +407,7 @@ public struct FairQueue: Sendable {
         var tasks: [UInt64] = []
         while tasks.count < wanted, let top = products[p].lanes[lane].heap.min {
             drop(p, lane: lane)
-            guard isPending(top.task) else { continue }
+            guard isLive(top.task, top.ticket) else { continue }
             tasks.append(top.task)
             waits.add(Double(max(0, now.milliseconds - top.since)))
         }

@@ -179,6 +179,9 @@ public struct ShardCore: Sendable {
     /// The number of registered workers.
     public var workerCount: Int { workers.count }
 
+    /// How many of a product's tasks count as running against its cap and share.
+    public func runningTasks(of product: String) -> Int { queue.running(product) }
+
     // MARK: - Submissions
 
     /// Queues the new jobs of a SUBMIT, with what the store knows of them: `lookup` holds the status of
@@ -294,11 +297,22 @@ public struct ShardCore: Sendable {
         return job.spec.inputs.flatMap { select(job.upstream[$0] ?? []) }
     }
 
-    /// Queues pending tasks of a job (all of its current step).
+    /// Queues pending tasks of a job (all of its current step). Each queueing gives the task a new ticket:
+    /// an entry of it queued before is stale from now on, so every path that queues a task again (a
+    /// resume, a retry, a lost lease) leaves it with one live entry.
     private mutating func enqueue(_ ids: [UInt64], of job: ShardJob, now: Timestamp) {
+        var items: [(task: UInt64, order: UInt64, ticket: UInt32)] = []
+        items.reserveCapacity(ids.count)
+        for id in ids {
+            let ticket = tasks.modify(id) { task -> UInt32 in
+                task.ticket &+= 1
+                return task.ticket
+            }
+            items.append((id, tasks[id]!.order, ticket))
+        }
         queue.enqueue(
-            ids.map { ($0, tasks[$0]!.order) }, product: job.spec.product, requirement: job.requirement, type: job.spec.type,
-            priority: job.spec.priority, now: now)
+            items, product: job.spec.product, requirement: job.requirement, type: job.spec.type, priority: job.spec.priority,
+            now: now)
     }
 
     // MARK: - The worker protocol
@@ -378,7 +392,7 @@ public struct ShardCore: Sendable {
     }
 
     /// Queues a job's pending tasks again, after its run was resumed: those a read of the queue dropped
-    /// while the run was paused, and any still there (a task queued twice is handed out once).
+    /// while the run was paused, and those still there, whose old entries become stale.
     private mutating func requeue(_ key: Int64, now: Timestamp) {
         guard let job = jobs[key] else { return }
         enqueue(job.tasks.filter { tasks[$0]?.state == .pending }, of: job, now: now)
@@ -726,8 +740,8 @@ public struct ShardCore: Sendable {
     private mutating func lease(to peer: Peer, session: WorkerSession, free: Int?, now: Timestamp) -> Int {
         let picks = queue.select(
             limit: session.credit, capabilities: session.capabilities, sets: session.sets, free: free, now: now
-        ) { id in
-            guard let task = tasks[id], task.state == .pending else { return false }
+        ) { id, ticket in
+            guard let task = tasks[id], task.state == .pending, task.ticket == ticket else { return false }
             return pausedRuns.isEmpty || !pausedRuns.contains(task.job.run)
         }
         guard !picks.isEmpty else { return 0 }

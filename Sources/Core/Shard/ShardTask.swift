@@ -79,6 +79,9 @@ public struct ShardTask: Equatable, Sendable {
     public var data: [UInt8]
     /// Whether the store has a row for it: the first write inserts one, later writes update it.
     public var stored = false
+    /// How many times it was queued since the shard started: only its queue entry with this ticket is
+    /// live (memory only).
+    public var ticket: UInt32 = 0
 
     public init(
         id: UInt64, job: JobKey, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
