@@ -48,8 +48,9 @@ public enum Baton {
         case .dev(let options): try Dev.run(options, console: console)
         case .demo(let file, let data): try Demo.run(file: file, data: data, console: console)
         case .apply(let files, let target, let json): try ClientCommands.apply(files: files, target: target, json: json, console: console)
-        case .start(let flow, let params, let key, let wait, let json, let target):
-            try ClientCommands.start(flow: flow, params: params, key: key, wait: wait, json: json, target: target, console: console)
+        case .start(let flow, let params, let key, let priority, let wait, let json, let target):
+            try ClientCommands.start(
+                flow: flow, params: params, key: key, priority: priority, wait: wait, json: json, target: target, console: console)
         case .status(let run, let json, let target): try ClientCommands.status(run: run, json: json, target: target, console: console)
         case .runs(let flow, let limit, let json, let target):
             try ClientCommands.runs(flow: flow, limit: limit, json: json, target: target, console: console)

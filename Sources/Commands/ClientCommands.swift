@@ -111,11 +111,13 @@ enum ClientCommands {
     }
 
     static func start(
-        flow: String, params: [String: String], key: String?, wait: Bool, json: Bool, target: Target, console: any Console
+        flow: String, params: [String: String], key: String?, priority: UInt8?, wait: Bool, json: Bool, target: Target,
+        console: any Console
     ) throws(CommandFailure) -> ExitCode {
         let client = try Client(target)
         var request: [(String, JSON)] = [("flow", .string(flow)), ("params", .strings(params))]
         if let key { request.append(("key", .string(key))) }
+        if let priority { request.append(("priority", .string(RunPriority.name(priority)))) }
         let started = try client.call("start", .object(request))
         guard let run = started["run"]?.integer else { throw CommandFailure(code: .unavailable, message: "the reply named no run") }
         if !wait {
@@ -223,6 +225,11 @@ extension ClientCommands {
         if action.downstream { body.append(("downstream", .bool(true))) }
         if action.fresh { body.append(("fresh", .bool(true))) }
         for (field, value) in action.policy.sorted(by: { $0.key < $1.key }) { body.append((field, .number(value))) }
+        if let flag = action.priorityOverFairness { body.append(("priority_over_fairness", .bool(flag))) }
+        if !action.keyWeights.isEmpty {
+            body.append(("key_weights", .object(action.keyWeights.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) })))
+        }
+        if let priority = action.priority { body.append(("priority", .string(RunPriority.name(priority)))) }
         let client = try Client(target)
         let reply: JSON
         do {

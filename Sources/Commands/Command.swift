@@ -12,8 +12,8 @@ public enum Command: Equatable, Sendable {
     case demo(file: String, data: String)
     /// Store flow files in a running Baton.
     case apply(files: [String], target: Target, json: Bool)
-    /// Start a run of a flow.
-    case start(flow: String, params: [String: String], key: String?, wait: Bool, json: Bool, target: Target)
+    /// Start a run of a flow, at a priority (``RunPriority``; nil for the default).
+    case start(flow: String, params: [String: String], key: String?, priority: UInt8?, wait: Bool, json: Bool, target: Target)
     /// Show a run, or the runs in progress.
     case status(run: UInt64?, json: Bool, target: Target)
     /// List recent runs.
@@ -54,8 +54,13 @@ public struct OperatorAction: Equatable, Sendable {
     public var job: String?
     public var downstream = false
     public var fresh = false
-    /// For set-policy: the fields to change (`weight`, `cap`, `rate` per hour, `burst`).
+    /// For set-policy: the fields to change (`weight`, `cap`, `rate` per hour, `burst`), whether the
+    /// product's priorities count before fairness, and fairness keys' weights.
     public var policy: [String: UInt64] = [:]
+    public var priorityOverFairness: Bool?
+    public var keyWeights: [String: UInt64] = [:]
+    /// For set-priority: the run's new priority (``RunPriority``).
+    public var priority: UInt8?
     /// The request ID that makes a repeated action apply once; nil to make one up.
     public var request: String?
     /// Who acts, for the audit log.

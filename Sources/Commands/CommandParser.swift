@@ -1,4 +1,5 @@
 import Core
+import Wire
 
 /// Turns `baton`'s arguments into a `Command`: a pure function, so every rule of the command line is tested
 /// without running anything. `environment` supplies `BATON_API`.
@@ -76,7 +77,7 @@ public enum CommandParser {
             return .apply(files: arguments.operands, target: try target(arguments), json: arguments.flags.contains("--json"))
         case "start":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--wait", "--json"], options: targetOptions.union(["--param", "--key"]))
+                rest, command: name, flags: ["--help", "--wait", "--json"], options: targetOptions.union(["--param", "--key", "--priority"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             guard arguments.operands.count == 1, let flow = arguments.operands.first else {
                 throw UsageError(arguments.operands.isEmpty ? "give the flow to start, as PRODUCT/FLOW" : "give one flow", command: name)
@@ -95,6 +96,7 @@ public enum CommandParser {
             }
             return .start(
                 flow: flow, params: params, key: try arguments.single("--key", command: name),
+                priority: try priority(arguments.single("--priority", command: name), command: name),
                 wait: arguments.flags.contains("--wait"), json: arguments.flags.contains("--json"), target: try target(arguments))
         case "status":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
@@ -126,8 +128,8 @@ public enum CommandParser {
             return .products(json: arguments.flags.contains("--json"), target: try target(arguments))
         case "policy":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--json"],
-                options: targetOptions.union(["--request", "--actor", "--weight", "--cap", "--rate", "--burst"]))
+                rest, command: name, flags: ["--help", "--json", "--priority-over-fairness", "--fairness-first"],
+                options: targetOptions.union(["--request", "--actor", "--weight", "--cap", "--rate", "--burst", "--key-weight"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             guard arguments.operands.count == 1, let product = arguments.operands.first else { throw UsageError("give one product", command: name) }
             var action = OperatorAction(method: "set-policy", product: product, actor: try actor(arguments, command: name))
@@ -135,7 +137,25 @@ public enum CommandParser {
             if let cap = try number(arguments, "--cap", in: 0...Int(UInt32.max), command: name) { action.policy["cap"] = UInt64(cap) }
             if let burst = try number(arguments, "--burst", in: 0...Int(UInt32.max), command: name) { action.policy["burst"] = UInt64(burst) }
             if let rate = try arguments.single("--rate", command: name) { action.policy["rate"] = try Self.hourlyRate(rate, command: name) }
-            guard !action.policy.isEmpty else { throw UsageError("give at least one of --weight, --cap, --rate and --burst", command: name) }
+            switch (arguments.flags.contains("--priority-over-fairness"), arguments.flags.contains("--fairness-first")) {
+            case (true, true): throw UsageError("give --priority-over-fairness or --fairness-first, not both", command: name)
+            case (true, false): action.priorityOverFairness = true
+            case (false, true): action.priorityOverFairness = false
+            case (false, false): break
+            }
+            for pair in arguments.options["--key-weight"] ?? [] {
+                guard let equals = pair.lastIndex(of: "="), equals != pair.startIndex,
+                    let weight = UInt64(pair[pair.index(after: equals)...]), (1...10_000).contains(weight)
+                else {
+                    throw UsageError("--key-weight takes KEY=WEIGHT, a weight from 1 to 10000, not \"\(pair)\"", command: name)
+                }
+                action.keyWeights[String(pair[..<equals])] = weight
+            }
+            guard !action.policy.isEmpty || action.priorityOverFairness != nil || !action.keyWeights.isEmpty else {
+                throw UsageError(
+                    "give at least one of --weight, --cap, --rate, --burst, --priority-over-fairness, --fairness-first and --key-weight",
+                    command: name)
+            }
             action.request = try arguments.single("--request", command: name)
             action.json = arguments.flags.contains("--json")
             return .act(action, target: try target(arguments))
@@ -207,6 +227,18 @@ public enum CommandParser {
                 action.fresh = arguments.flags.contains("--fresh")
                 if action.downstream && job == nil { throw UsageError("--downstream needs a JOB to rerun", command: name) }
             }
+            action.request = try arguments.single("--request", command: name)
+            action.json = arguments.flags.contains("--json")
+            return .act(action, target: try target(arguments))
+        case "priority":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--request", "--actor"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 2 else { throw UsageError("give RUN and a priority: 1 (first) to 5, or urgent", command: name) }
+            guard let run = UInt64(arguments.operands[0]), run > 0 else {
+                throw UsageError("\"\(arguments.operands[0])\" is not a run ID", command: name)
+            }
+            var action = OperatorAction(method: "set-priority", run: run, actor: try actor(arguments, command: name))
+            action.priority = try priority(arguments.operands[1], command: name)
             action.request = try arguments.single("--request", command: name)
             action.json = arguments.flags.contains("--json")
             return .act(action, target: try target(arguments))
@@ -290,6 +322,15 @@ public enum CommandParser {
             throw UsageError("\(option) takes a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"", command: command)
         }
         return value
+    }
+
+    /// A run priority: `1` (first) to `5`, or `urgent`; nil when not given.
+    private static func priority(_ text: String?, command: String) throws(UsageError) -> UInt8? {
+        guard let text else { return nil }
+        guard let priority = RunPriority.parse(text) else {
+            throw UsageError("a priority is 1 (first) to 5 (last), or urgent, not \"\(text)\"", command: command)
+        }
+        return priority
     }
 
     /// A rate as `N/s`, `N/m` or `N/h`, in tasks per hour; `0` for no limit.

@@ -47,25 +47,26 @@ enum SelectionBench {
                 pending.insert(next)
                 next += 1
             }
-            queue.enqueue(
-                batch, product: "p\(product)", requirement: product % 5 == 0 ? tagged : plain, type: "type-\(product % 50)",
-                priority: Int16(product % 3), now: now)
+            let work = FairQueue.Work(
+                product: "p\(product)", requirement: product % 5 == 0 ? tagged : plain, type: "type-\(product % 50)",
+                priority: Int16(product % 3))
+            queue.enqueue(batch, as: work, now: now)
         }
         for product in 0..<options.products {
             if product % 10 == 1 { queue.setPolicy(ProductPolicy(product: "p\(product)", cap: 4), now: now) }
             if product % 10 == 2 { queue.setPolicy(ProductPolicy(product: "p\(product)", rate: 36_000, burst: 2), now: now) }
-            queue.measured(type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
             add(product, count: options.backlog)
         }
         var times: [Double] = []
         times.reserveCapacity(options.requests)
         var handed = 0
-        var running: [UInt64] = []
-        func end(_ tasks: [UInt64]) {
-            for task in tasks {
+        var running: [(task: UInt64, charge: FairQueue.Charge)] = []
+        func end(_ tasks: [(task: UInt64, charge: FairQueue.Charge)]) {
+            for (task, charge) in tasks {
                 let product = Int(owner[Int(task)])
-                queue.measured(type: "type-\(product % 50)", duration: Int64(product % 50 + 1))
-                queue.released(product: "p\(product)", now: now)
+                let duration = Int64(product % 50 + 1)
+                queue.measured(charge, duration: duration)
+                queue.ended(charge, ran: duration, now: now)
                 add(product, count: 1)
             }
         }
@@ -75,8 +76,8 @@ enum SelectionBench {
             let start = monotonic()
             let picks = queue.select(limit: options.batch, capabilities: worker, free: free, now: now) { task, _ in pending.contains(task) }
             times.append(monotonic() - start)
-            let tasks = picks.flatMap(\.tasks)
-            for task in tasks { pending.remove(task) }
+            let tasks = picks.flatMap { pick in pick.tasks.map { ($0, pick.charge) } }
+            for (task, _) in tasks { pending.remove(task) }
             handed += tasks.count
             if options.headroom == nil {
                 end(tasks)

@@ -42,7 +42,7 @@ public enum Usage {
 
     static let order = [
         "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
+        "mark-succeeded", "priority", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
         "version", "help",
     ]
 
@@ -131,20 +131,37 @@ public enum Usage {
                 Options:
                 """ + "\n" + actionHelp + "\n" + targetHelp),
         "policy": Entry(
-            summary: "set a product's weight, cap and rate limit in its shard",
+            summary: "set a product's weight, cap, rate limit and priority rule in its shard",
             text: """
                 usage: baton policy [options] PRODUCT
 
                 How the product's shard shares its workers with it, from the next task it hands out, without
                 a restart. Fields not given keep their values. With products that have work waiting, each
-                gets worker time in proportion to its weight, each task charged its job type's recent run
-                time; within a product, higher priority first, then older.
+                gets worker time in proportion to its weight, each task charged what tasks of its job type
+                ran lately and corrected to what it ran. Within a product, the more urgent run priority
+                first, then the job's priority, then older; among the product's fairness keys, by weight.
 
                 Options:
-                  --weight N     its weight, 1 to 10000 (default 1)
-                  --cap N        the most of its tasks running at once; 0 for no cap
-                  --rate N/s     the most tasks handed out per second (or N/m, N/h); 0 for no limit
-                  --burst N      how many may go at once after a quiet spell (default: one second's worth)
+                  --weight N                 its weight, 1 to 10000 (default 1)
+                  --cap N                    the most of its tasks running at once; 0 for no cap
+                  --rate N/s                 the most tasks handed out per second (or N/m, N/h); 0 for no limit
+                  --burst N                  how many may go at once after a quiet spell (default: one second's worth)
+                  --priority-over-fairness   its runs' priorities count across products, before fair shares
+                  --fairness-first           undoes --priority-over-fairness (the default)
+                  --key-weight KEY=N         the weight of a fairness key within the product, 1 to 10000
+                                             (repeatable; every key weighs 1 unless given)
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "priority": Entry(
+            summary: "change a run's priority",
+            text: """
+                usage: baton priority [options] RUN PRIORITY
+
+                PRIORITY is 1 (first) to 5 (last), or urgent. The run's queued tasks are reordered at
+                once, and its jobs submitted later carry it. Within its product, a run of a more urgent
+                priority goes first; across products, only an urgent run (an operator's override) goes
+                before the fair shares, unless the product's policy puts priority over fairness.
+
+                Options:
                 """ + "\n" + actionHelp + "\n" + targetHelp),
         "products": Entry(
             summary: "list the products with their shards and policies",
@@ -212,13 +229,15 @@ public enum Usage {
         "start": Entry(
             summary: "start a run of a flow",
             text: """
-                usage: baton start [--param NAME=VALUE]... [--key KEY] [--wait] [--json] PRODUCT/FLOW
+                usage: baton start [--param NAME=VALUE]... [--key KEY] [--priority P] [--wait] [--json] PRODUCT/FLOW
 
                 Starts a run of the latest version of PRODUCT/FLOW and prints its ID. A flow that
                 declares its parameters refuses any other.
 
                 Options:
                   --param NAME=VALUE   a parameter of the run (repeatable)
+                  --priority P         1 (first) to 5 (last), default 3, or urgent: before every other
+                                       product's work (see baton priority --help)
                   --key KEY            an idempotency key: starting again with the same key returns
                                        the same run instead of starting another
                   --wait               show progress until the run ends; exit 0 only if it succeeded

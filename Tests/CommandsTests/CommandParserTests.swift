@@ -70,8 +70,8 @@ import Testing
     @Test func startTakesParametersAKeyAndWait() throws {
         #expect(
             try parse("start payments/eod --param region=south --param day=2026-11-22 --key k --wait")
-                == .start(flow: "payments/eod", params: ["region": "south", "day": "2026-11-22"], key: "k", wait: true, json: false, target: Target()))
-        #expect(try parse("start p/f --param empty=") == .start(flow: "p/f", params: ["empty": ""], key: nil, wait: false, json: false, target: Target()))
+                == .start(flow: "payments/eod", params: ["region": "south", "day": "2026-11-22"], key: "k", priority: nil, wait: true, json: false, target: Target()))
+        #expect(try parse("start p/f --param empty=") == .start(flow: "p/f", params: ["empty": ""], key: nil, priority: nil, wait: false, json: false, target: Target()))
         #expect(throws: UsageError("--param needs NAME=VALUE, got \"region\"", command: "start")) { try parse("start p/f --param region") }
         #expect(throws: UsageError("--param a given twice", command: "start")) { try parse("start p/f --param a=1 --param a=2") }
         #expect(throws: UsageError("\"eod\" is not PRODUCT/FLOW", command: "start")) { try parse("start eod") }
@@ -125,7 +125,31 @@ import Testing
         #expect(try parse("policy payments --rate 2/m") == .act(policy, target: target))
         policy.policy = ["rate": 0]
         #expect(try parse("policy payments --rate 0") == .act(policy, target: target))
-        #expect(throws: UsageError("give at least one of --weight, --cap, --rate and --burst", command: "policy")) { try parse("policy payments") }
+        #expect(throws: UsageError("give at least one of --weight, --cap, --rate, --burst, --priority-over-fairness, --fairness-first and --key-weight", command: "policy")) {
+            try parse("policy payments")
+        }
+        var rule = OperatorAction(method: "set-policy", product: "payments", actor: "alice")
+        rule.priorityOverFairness = true
+        rule.keyWeights = ["acme": 3, "a=b": 2]
+        #expect(try parse("policy payments --priority-over-fairness --key-weight acme=3 --key-weight a=b=2") == .act(rule, target: target))
+        rule.priorityOverFairness = false
+        rule.keyWeights = [:]
+        #expect(try parse("policy payments --fairness-first") == .act(rule, target: target))
+        #expect(throws: UsageError("give --priority-over-fairness or --fairness-first, not both", command: "policy")) {
+            try parse("policy payments --priority-over-fairness --fairness-first")
+        }
+        #expect(throws: UsageError("--key-weight takes KEY=WEIGHT, a weight from 1 to 10000, not \"acme=0\"", command: "policy")) {
+            try parse("policy payments --key-weight acme=0")
+        }
+        var urgent = OperatorAction(method: "set-priority", run: 42, actor: "alice")
+        urgent.priority = 0
+        #expect(try parse("priority 42 urgent") == .act(urgent, target: target))
+        urgent.priority = 1
+        #expect(try parse("priority 42 1") == .act(urgent, target: target))
+        #expect(throws: UsageError("a priority is 1 (first) to 5 (last), or urgent, not \"6\"", command: "priority")) { try parse("priority 42 6") }
+        #expect(throws: UsageError("give RUN and a priority: 1 (first) to 5, or urgent", command: "priority")) { try parse("priority 42") }
+        #expect(try parse("start p/f --priority urgent") == .start(flow: "p/f", params: [:], key: nil, priority: 0, wait: false, json: false, target: Target()))
+        #expect(throws: UsageError("a priority is 1 (first) to 5 (last), or urgent, not \"0\"", command: "start")) { try parse("start p/f --priority 0") }
         #expect(throws: UsageError("give one product", command: "policy")) { try parse("policy --cap 2") }
         #expect(throws: UsageError("--weight takes a whole number from 1 to 10000, not \"0\"", command: "policy")) {
             try parse("policy payments --weight 0")

@@ -28,8 +28,9 @@ import Testing
         #expect(flow.jobs[1].timeout == 30_000)
         #expect(flow.jobs[2].action == .handler("load-ledger"))
         #expect(flow.jobs[3].after == ["check", "load"])
-        #expect(flow.jobs[0].effectiveType(flow: flow.flow) == "end-of-day.extract")
-        #expect(flow.jobs[2].effectiveType(flow: flow.flow) == "load-ledger")
+        // A job's type is its own, within its product, unless the flow declares one.
+        #expect(flow.jobs[0].effectiveType(flow: flow.flow) == "end-of-day/extract")
+        #expect(flow.jobs[2].effectiveType(flow: flow.flow) == "end-of-day/load")
     }
 
     @Test func canonicalJSONReadsBackToTheSameDefinition() throws {
@@ -154,7 +155,7 @@ import Testing
             problems(text) == [
                 "f.json:1:31: field \"shedule\": unknown field (did you mean \"schedule\"?)",
                 "f.json:2:32: job \"a\": field \"retry\": unknown field (did you mean \"retries\"?)",
-                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, partitions, steps, inputs, retries, timeout, backoff, priority, params, type, tags, description, on_failure)",
+                "f.json:2:44: job \"a\": field \"colour\": unknown field (known fields: name, after, run, handler, partitions, steps, inputs, retries, timeout, backoff, priority, params, type, tags, description, on_failure, batch)",
             ])
     }
 

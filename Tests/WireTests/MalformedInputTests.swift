@@ -69,12 +69,14 @@ import Wire
                         steps: [StepSpec(name: "s", kind: .command, action: "true")])
                 ])
             ).encoded()
-            // Rewrite the step's partitions and keys: they are the frame's last fields.
+            // Rewrite the step's partitions and keys: the last fields of the frame's last step, before
+            // the job's run priority (1 octet), fairness key (1) and batch (4).
             var tail = FrameWriter()
             tail.number4(partitions)
             tail.strings(keys)
-            message.removeLast(8)
-            return message + tail.bytes
+            let trailer = Array(message.suffix(6))
+            message.removeLast(8 + 6)
+            return message + tail.bytes + trailer
         }
         #expect(throws: DecodingError.invalidValue(field: "partitions", value: 0)) {
             try Message.decode(submit(partitions: 0, keys: []))

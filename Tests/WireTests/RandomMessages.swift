@@ -90,7 +90,8 @@ struct MessageFactory {
         JobSpec(
             run: u64(), job: string(), generation: u32(), product: string(), flow: string(), moment: u64(),
             priority: i16(), type: string(), tags: strings(), retries: u16(), backoff: u32(), timeout: u32(),
-            params: hash(), resume: bool() ? 1 : 0, inputs: strings(), steps: (0...count(3)).map { _ in stepSpec() })
+            params: hash(), resume: bool() ? 1 : 0, inputs: strings(), steps: (0...count(3)).map { _ in stepSpec() },
+            runPriority: priority(), fairnessKey: string(), batch: UInt32.random(in: 0...JobSpec.batchLimit, using: &rng))
     }
 
     mutating func jobStatus() -> JobStatus {
@@ -101,8 +102,14 @@ struct MessageFactory {
     }
 
     mutating func productPolicy() -> ProductPolicy {
-        ProductPolicy(product: string(), weight: UInt32.random(in: ProductPolicy.weights, using: &rng), cap: u32(), rate: u32(), burst: u32())
+        ProductPolicy(
+            product: string(), weight: UInt32.random(in: ProductPolicy.weights, using: &rng), cap: u32(), rate: u32(), burst: u32(),
+            priorityOverFairness: bool() ? 1 : 0, keyWeights: (0..<count()).map { _ in keyWeight() })
     }
+
+    mutating func keyWeight() -> KeyWeight { KeyWeight(key: string(), weight: UInt32.random(in: ProductPolicy.weights, using: &rng)) }
+
+    mutating func priority() -> UInt8 { UInt8.random(in: 0...RunPriority.last, using: &rng) }
 
     mutating func setOffer() -> SetOffer { SetOffer(handler: string(), limit: max(2, u32())) }
 
@@ -120,7 +127,7 @@ struct MessageFactory {
                 Ready(
                     worker: string(), session: u64(), slots: u32(), heartbeat: u32(), commands: bool() ? 1 : 0,
                     tags: strings(), handlers: strings(), held: (0..<count()).map { _ in taskRef() },
-                    sets: (0..<count()).map { _ in setOffer() }))
+                    sets: (0..<count()).map { _ in setOffer() }, batches: bool() ? 1 : 0))
         case .welcome:
             .welcome(Welcome(shard: u32(), epoch: u32(), heartbeat: u32(), liveness: u8(), resultLimit: u32()))
         case .pull: .pull(Pull(credit: u32()))
@@ -130,7 +137,7 @@ struct MessageFactory {
         case .cancel: .cancel(Cancel(grace: u32(), tasks: (0..<count()).map { _ in taskRef() }))
         case .heartbeat: .heartbeat
         case .disconnect: .disconnect(Disconnect(status: status(), reason: string()))
-        case .demand: .demand(Demand(pending: u32()))
+        case .demand: .demand(Demand(pending: u32(), weight: u32()))
         case .recall: .recall(Recall(credit: u32()))
         case .recalled: .recalled(Recalled(credit: u32()))
         case .submit: .submit(Submit(jobs: (0..<count()).map { _ in jobSpec() }))
@@ -138,7 +145,7 @@ struct MessageFactory {
             .control(
                 Control(
                     request: u64(), action: pick(ControlAction.self), run: u64(), job: string(), grace: u32(),
-                    policy: productPolicy()))
+                    policy: productPolicy(), priority: priority()))
         case .controlResult: .controlResult(ControlResult(request: u64(), status: status(), detail: longstr()))
         case .jobUpdates:
             .jobUpdates(
@@ -158,7 +165,7 @@ struct MessageFactory {
                 OperationRequest(
                     request: u64(), action: pick(OperationAction.self), run: u64(), product: string(),
                     flow: string(), version: u32(), shard: u32(), job: string(), options: u8(), moment: u64(), params: hash(),
-                    definition: longstr(), policy: productPolicy()))
+                    definition: longstr(), policy: productPolicy(), priority: priority()))
         case .operationResult: .operationResult(OperationResult(request: u64(), status: status(), detail: longstr()))
         case .runQuery: .runQuery(RunQuery(request: u64(), run: u64()))
         case .runDetail:

@@ -12,14 +12,18 @@ public struct FlowDefinition: Equatable, Sendable {
     public var onFailure: FailurePolicy
     /// When the timer starts runs of it; nil for none.
     public var schedule: ScheduleDefinition?
+    /// The fairness key its runs' tasks are shared under within the product; nil for the product's default key.
+    public var fairness: FairnessKey?
     /// The jobs in file order.
     public var jobs: [JobDefinition]
 
     public init(
         product: String, flow: String, description: String = "", params: [String: String]? = nil,
-        onFailure: FailurePolicy = .finishBranches, schedule: ScheduleDefinition? = nil, jobs: [JobDefinition]
+        onFailure: FailurePolicy = .finishBranches, schedule: ScheduleDefinition? = nil, fairness: FairnessKey? = nil,
+        jobs: [JobDefinition]
     ) {
         self.schedule = schedule
+        self.fairness = fairness
         self.product = product
         self.flow = flow
         self.description = description
@@ -33,6 +37,27 @@ public struct FlowDefinition: Equatable, Sendable {
 
     /// `product/flow`, the name operators use.
     public var qualifiedName: String { "\(product)/\(flow)" }
+
+    /// The fairness key of a run with `params`: the flow's key, or the run's value of the parameter the flow
+    /// names (empty, the product's default key, when the run has none).
+    public func fairnessKey(params: [String: String]) -> String {
+        switch fairness {
+        case nil: ""
+        case .key(let key): key
+        case .param(let name): String((params[name] ?? "").utf8.prefix(FairnessKey.maximumLength)) ?? ""
+        }
+    }
+}
+
+/// How a flow names the fairness key its runs' tasks are shared under, within their product.
+public enum FairnessKey: Equatable, Sendable {
+    /// The same key for every run of the flow.
+    case key(String)
+    /// Each run's value of this parameter.
+    case param(String)
+
+    /// The longest key, in octets.
+    public static let maximumLength = 255
 }
 
 /// What a job's final failure (no retries left, or cancelled) does to its run.
@@ -70,8 +95,10 @@ public struct JobDefinition: Equatable, Sendable {
     public var timeout: Int64?
     /// The first retry's delay in milliseconds.
     public var backoff: Int64
-    /// Higher runs first within the product.
+    /// Higher runs first within the product, among tasks of runs of the same priority.
     public var priority: Int
+    /// For a command job: the most of its tasks one worker receives at once, to run with one command; 0 for none.
+    public var batch: Int
     /// The job's own parameters, merged over the run's.
     public var params: [String: String]
     /// The job type, for cost accounting and bulk claims; nil for the default.
@@ -91,12 +118,12 @@ public struct JobDefinition: Equatable, Sendable {
         name: String, after: [String] = [], action: Action, partitions: Partitions = .count(1), inputs: [String] = [],
         retries: Int = 0, timeout: Int64? = nil, backoff: Int64 = JobDefinition.defaultBackoff, priority: Int = 0,
         params: [String: String] = [:], type: String? = nil, tags: [String] = [], description: String = "",
-        onFailure: FailurePolicy? = nil
+        onFailure: FailurePolicy? = nil, batch: Int = 0
     ) {
         self.init(
             name: name, after: after, steps: [StepDefinition(name: name, action: action, partitions: partitions)],
             declaresSteps: false, inputs: inputs, retries: retries, timeout: timeout, backoff: backoff, priority: priority,
-            params: params, type: type, tags: tags, description: description, onFailure: onFailure)
+            params: params, type: type, tags: tags, description: description, onFailure: onFailure, batch: batch)
     }
 
     /// A job of declared steps (or, with `declaresSteps` false, of the one step a `run` or `handler` makes).
@@ -104,9 +131,10 @@ public struct JobDefinition: Equatable, Sendable {
         name: String, after: [String] = [], steps: [StepDefinition], declaresSteps: Bool = true, inputs: [String] = [],
         retries: Int = 0, timeout: Int64? = nil, backoff: Int64 = JobDefinition.defaultBackoff, priority: Int = 0,
         params: [String: String] = [:], type: String? = nil, tags: [String] = [], description: String = "",
-        onFailure: FailurePolicy? = nil
+        onFailure: FailurePolicy? = nil, batch: Int = 0
     ) {
         precondition(!steps.isEmpty, "a job has at least one step")
+        self.batch = batch
         self.name = name
         self.after = after
         self.steps = steps
@@ -126,14 +154,9 @@ public struct JobDefinition: Equatable, Sendable {
     /// What the first step runs: for a job of one step, what the job runs.
     public var action: Action { steps[0].action }
 
-    /// The job type the shard accounts by: the declared one, else the first step's handler, else `flow.job`.
-    public func effectiveType(flow: String) -> String {
-        if let type { return type }
-        switch action {
-        case .handler(let handler): return handler
-        case .command: return "\(flow).\(name)"
-        }
-    }
+    /// The job type the shard accounts by, within its product: the declared one, else `flow/job`. Two
+    /// products' jobs never share a type's measured cost, whatever they are called.
+    public func effectiveType(flow: String) -> String { type ?? "\(flow)/\(name)" }
 }
 
 /// One step of a job: what each of its partitions runs.

@@ -1,3 +1,5 @@
+import Wire
+
 /// Reads flow files: JSON definitions of one product's flow, validated as a whole.
 ///
 /// ```json
@@ -14,11 +16,11 @@
 /// reference for every field.
 public enum FlowFile {
     /// The fields a flow may have.
-    public static let flowFields = ["product", "flow", "description", "params", "on_failure", "schedule", "jobs"]
+    public static let flowFields = ["product", "flow", "description", "params", "on_failure", "schedule", "fairness", "jobs"]
     /// The fields a job may have.
     public static let jobFields = [
         "name", "after", "run", "handler", "partitions", "steps", "inputs", "retries", "timeout", "backoff", "priority",
-        "params", "type", "tags", "description", "on_failure",
+        "params", "type", "tags", "description", "on_failure", "batch",
     ]
     /// The fields a step may have.
     public static let stepFields = ["name", "run", "handler", "partitions"]
@@ -75,11 +77,49 @@ struct FlowValidator {
         let params = fields["params"].flatMap { reader.parameters($0, subject: nil) }
         let onFailure = fields["on_failure"].flatMap { policy($0, subject: nil) }
         let schedule = fields["schedule"].flatMap { self.schedule($0, names: names) }
+        let fairness = fields["fairness"].flatMap { self.fairness($0, params: params) }
         let jobs = jobList(fields["jobs"], at: root.position, flow: flow ?? "flow")
-        guard let product, let flow, let jobs, fields["schedule"] == nil || schedule != nil else { return nil }
+        guard let product, let flow, let jobs, fields["schedule"] == nil || schedule != nil, fields["fairness"] == nil || fairness != nil
+        else { return nil }
         return FlowDefinition(
             product: product, flow: flow, description: description, params: params, onFailure: onFailure ?? .finishBranches,
-            schedule: schedule, jobs: jobs)
+            schedule: schedule, fairness: fairness, jobs: jobs)
+    }
+
+    /// `fairness`: `{"key": "K"}`, every run under the key K, or `{"param": "P"}`, each run under its
+    /// value of the parameter P (one the flow declares, when it declares any).
+    mutating func fairness(_ value: JSON, params: [String: String]?) -> FairnessKey? {
+        guard let object = value.members else {
+            reader.report(value.position, field: "fairness", "expected {\"key\": \"...\"} or {\"param\": \"...\"}, found \(value.kindDescription)")
+            return nil
+        }
+        let fields = reader.members(of: object, allowed: ["key", "param"], subject: nil)
+        switch (fields["key"], fields["param"]) {
+        case (let key?, nil):
+            guard let text = reader.nonEmptyString(key, field: "fairness.key", subject: nil) else { return nil }
+            guard text.utf8.count <= FairnessKey.maximumLength else {
+                reader.report(key.position, field: "fairness.key", "a key is at most \(FairnessKey.maximumLength) octets, found \(text.utf8.count)")
+                return nil
+            }
+            return .key(text)
+        case (nil, let param?):
+            guard let name = param.string, Names.isValidParameter(name) else {
+                reader.report(param.position, field: "fairness.param", "expected a parameter's name (letters, digits and '_', not starting with a digit), found \(param.string.map { "\"\($0)\"" } ?? param.kindDescription)")
+                return nil
+            }
+            if let params, params[name] == nil {
+                let declared = params.keys.sorted().joined(separator: ", ")
+                reader.report(param.position, field: "fairness.param", "\"\(name)\" is not a declared parameter (declared: \(declared.isEmpty ? "none" : declared))")
+                return nil
+            }
+            return .param(name)
+        case (.some, .some):
+            reader.report(value.position, field: "fairness", "give either \"key\" or \"param\", not both")
+            return nil
+        case (nil, nil):
+            reader.report(value.position, field: "fairness", "missing \"key\" (a fixed key) or \"param\" (the parameter whose value is the key)")
+            return nil
+        }
     }
 
     mutating func policy(_ value: JSON, subject: String?) -> FailurePolicy? {
@@ -159,12 +199,18 @@ struct FlowValidator {
         let tags = fields["tags"].flatMap { reader.nameList($0, field: "tags", subject: label) } ?? []
         let description = reader.optionalString(fields["description"], field: "description", subject: label) ?? ""
         let onFailure = fields["on_failure"].flatMap { policy($0, subject: label) }
+        let batch = fields["batch"].flatMap { reader.integer($0, field: "batch", subject: label, in: 2...Int(JobSpec.batchLimit)) }
+        if let value = fields["batch"], let steps, steps.contains(where: { if case .handler = $0.action { true } else { false } }) {
+            reader.report(
+                value.position, subject: label, field: "batch",
+                "applies to command jobs (\"run\") only: a handler takes sets with registerSet in its worker")
+        }
 
-        guard let jobName, let steps else { return nil }
+        guard let jobName, let steps, fields["batch"] == nil || batch != nil else { return nil }
         return JobDefinition(
             name: jobName, after: after, steps: steps, declaresSteps: fields["steps"] != nil, inputs: inputs,
             retries: retries ?? 0, timeout: timeout, backoff: backoff ?? JobDefinition.defaultBackoff, priority: priority ?? 0,
-            params: params ?? [:], type: type, tags: tags, description: description, onFailure: onFailure)
+            params: params ?? [:], type: type, tags: tags, description: description, onFailure: onFailure, batch: batch ?? 0)
     }
 
     /// Exactly one of `run` (a command) and `handler`.
@@ -325,6 +371,11 @@ extension FlowDefinition {
         if let params { members.append(("params", .strings(params))) }
         if onFailure != .finishBranches { members.append(("on_failure", .string(onFailure.rawValue))) }
         if let schedule { members.append(("schedule", schedule.json)) }
+        switch fairness {
+        case nil: break
+        case .key(let key): members.append(("fairness", .object([("key", .string(key))])))
+        case .param(let name): members.append(("fairness", .object([("param", .string(name))])))
+        }
         members.append(("jobs", .array(jobs.map(\.json))))
         return .object(members)
     }
@@ -350,6 +401,7 @@ extension JobDefinition {
         if !tags.isEmpty { members.append(("tags", .array(tags.map(JSON.string)))) }
         if !description.isEmpty { members.append(("description", .string(description))) }
         if let onFailure { members.append(("on_failure", .string(onFailure.rawValue))) }
+        if batch > 1 { members.append(("batch", .number(batch))) }
         return .object(members)
     }
 }

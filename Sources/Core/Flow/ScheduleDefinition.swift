@@ -22,6 +22,8 @@ public struct ScheduleDefinition: Equatable, Sendable {
     public var maximumCatchUp: Int
     /// What a firing does while a run of the flow is still going.
     public var overlap: Overlap
+    /// The priority of the runs it starts, 1 (first) to 5; 3 by default.
+    public var priority: Int
 
     /// The defaults, as documented in `docs/flows.md`.
     public static let defaultZone = "UTC"
@@ -34,8 +36,9 @@ public struct ScheduleDefinition: Equatable, Sendable {
     public init(
         cron: CronExpression, zone: String = ScheduleDefinition.defaultZone, calendar: String? = nil, onHoliday: HolidayRule = .skip,
         businessDay: Int? = nil, catchUp: CatchUp = .latest, maximumCatchUp: Int = ScheduleDefinition.defaultMaximumCatchUp,
-        overlap: Overlap = .allow
+        overlap: Overlap = .allow, priority: Int = 3
     ) {
+        self.priority = priority
         self.cron = cron
         self.zone = zone
         self.calendar = calendar
@@ -83,6 +86,7 @@ public struct ScheduleDefinition: Equatable, Sendable {
         if catchUp != .latest { members.append(("catch_up", .string(catchUp.rawValue))) }
         if maximumCatchUp != Self.defaultMaximumCatchUp { members.append(("max_catch_up", .number(maximumCatchUp))) }
         if overlap != .allow { members.append(("overlap", .string(overlap.rawValue))) }
+        if priority != 3 { members.append(("priority", .number(priority))) }
         return .object(members)
     }
 
@@ -99,6 +103,7 @@ public struct ScheduleDefinition: Equatable, Sendable {
         }
         parts.append(catchUp == .all ? "catch-up all (at most \(maximumCatchUp))" : "catch-up \(catchUp.rawValue)")
         parts.append("overlap \(overlap.rawValue)")
+        if priority != 3 { parts.append("priority \(priority)") }
         return parts.joined(separator: ", ")
     }
 }
@@ -130,7 +135,7 @@ public enum BuiltInCalendars {
 
 extension FlowValidator {
     /// The fields a schedule may have.
-    static let scheduleFields = ["cron", "zone", "calendar", "on_holiday", "business_day", "catch_up", "max_catch_up", "overlap"]
+    static let scheduleFields = ["cron", "zone", "calendar", "on_holiday", "business_day", "catch_up", "max_catch_up", "overlap", "priority"]
 
     /// `schedule`: an object with a cron expression and optional zone, calendar and policies.
     mutating func schedule(_ value: JSON, names: ScheduleNames) -> ScheduleDefinition? {
@@ -202,10 +207,12 @@ extension FlowValidator {
         }
         let maximum = fields["max_catch_up"].flatMap { reader.integer($0, field: "schedule.max_catch_up", subject: nil, in: 1...ScheduleDefinition.catchUpLimit) }
         let overlap = fields["overlap"].flatMap { choice($0, field: "overlap", ScheduleDefinition.Overlap.self) }
+        let priority = fields["priority"].flatMap { reader.integer($0, field: "schedule.priority", subject: nil, in: 1...5) }
         guard reader.issues.count == problemsBefore, let cron else { return nil }
         return ScheduleDefinition(
             cron: cron, zone: zone, calendar: calendar, onHoliday: onHoliday ?? .skip, businessDay: businessDay,
-            catchUp: catchUp ?? .latest, maximumCatchUp: maximum ?? ScheduleDefinition.defaultMaximumCatchUp, overlap: overlap ?? .allow)
+            catchUp: catchUp ?? .latest, maximumCatchUp: maximum ?? ScheduleDefinition.defaultMaximumCatchUp, overlap: overlap ?? .allow,
+            priority: priority ?? 3)
     }
 
     /// One of an enumeration's names.

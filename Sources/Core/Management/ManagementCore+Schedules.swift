@@ -207,7 +207,7 @@ extension ManagementCore {
             }
             switch decided.outcome {
             case .started:
-                decided.run = startRun(of: record, params: scheduledParams(record, decided), key: Self.key(decided), now: now).id
+                decided.run = startRun(of: record, params: scheduledParams(record, decided), key: Self.key(decided), priority: scheduledPriority(of: record), now: now).id
                 state.fired += 1
             case .skipped: state.skipped += 1
             case .queued: queued[flow, default: []].append(decided)
@@ -251,6 +251,11 @@ extension ManagementCore {
         return params
     }
 
+    /// The priority of the runs a flow's schedule starts.
+    func scheduledPriority(of flow: FlowRecord) -> UInt8 {
+        UInt8(clamping: scheduleDefinitions[flow.qualifiedName]?.priority ?? Int(RunPriority.normal))
+    }
+
     /// Stops a run that a firing of overlap `replace` replaces, recorded in the audit log as the timer's action.
     mutating func stopForReplacement(_ run: UInt64, by firing: FiringRecord, now: Timestamp) {
         counters.lastRequest += 1
@@ -272,7 +277,7 @@ extension ManagementCore {
         var firing = waiting.removeFirst()
         queued[flow] = waiting.isEmpty ? nil : waiting
         firing.outcome = .started
-        firing.run = startRun(of: record, params: scheduledParams(record, firing), key: Self.key(firing), now: now).id
+        firing.run = startRun(of: record, params: scheduledParams(record, firing), key: Self.key(firing), priority: scheduledPriority(of: record), now: now).id
         firing.detail = firing.detail.isEmpty ? "started after waiting" : firing.detail + "; started when they had ended"
         if var state = schedules[flow] {
             state.fired += 1

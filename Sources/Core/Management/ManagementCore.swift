@@ -138,12 +138,14 @@ public struct ManagementCore: Sendable {
     static let operatorActions: [String: OperationAction] = [
         "stop": .stop, "pause": .pause, "resume": .resume, "rerun": .rerunFailed, "rerun-job": .rerunJob,
         "mark-succeeded": .markSucceeded, "hold": .hold, "release": .release, "set-policy": .setPolicy,
+        "set-priority": .setPriority,
     ]
 
     /// The API's methods.
     public static let methods = [
         "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun", "rerun-job",
-        "mark-succeeded", "hold", "release", "set-policy", "history", "schedule", "calendars", "schedules", "fire", "ping",
+        "mark-succeeded", "hold", "release", "set-policy", "set-priority", "history", "schedule", "calendars", "schedules", "fire",
+        "ping",
     ]
 
     mutating func reply(_ peer: Peer, _ request: UInt64, _ status: Status, _ body: JSON) {
@@ -312,30 +314,38 @@ public struct ManagementCore: Sendable {
             }
             params[member.key] = value
         }
+        var priority = RunPriority.normal
+        if let value = body["priority"] {
+            switch Self.priority(value) {
+            case .success(let given): priority = given
+            case .failure(let problem): problems.append(problem.message)
+            }
+        }
         guard problems.isEmpty else {
             reply(peer, request, .invalid, error: "the run was not started", problems: problems)
             return
         }
-        let run = startRun(of: flow, params: params, key: key, now: now)
+        let run = startRun(of: flow, params: params, key: key, priority: priority, now: now)
         reply(peer, request, .ok, runJSON(run, repeated: false))
     }
 
     /// Records a new run of the latest version of `flow` and sends its start to the scheduler.
-    mutating func startRun(of flow: FlowRecord, params: [String: String], key: String, now: Timestamp) -> RunRecord {
+    mutating func startRun(of flow: FlowRecord, params: [String: String], key: String, priority: UInt8, now: Timestamp) -> RunRecord {
         counters.lastRun += 1
         counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
         counters.lastRequest += 1
         let run = RunRecord(
             id: counters.lastRun, product: flow.product, flow: flow.flow, version: flow.version,
             shard: products[flow.product]!.shard, moment: counters.lastMoment, params: params, key: key,
-            state: .running, jobs: UInt32(flow.jobs), started: now)
+            state: .running, jobs: UInt32(flow.jobs), started: now, priority: priority)
         runs[run.id] = run
         if !key.isEmpty { runsByKey[key] = run.id }
         turn.runs.append(run)
         turn.counters = counters
         let operation = OperationRequest(
             request: counters.lastRequest, action: .start, run: run.id, product: run.product, flow: run.flow,
-            version: run.version, shard: run.shard, moment: run.moment, params: params, definition: flow.definition)
+            version: run.version, shard: run.shard, moment: run.moment, params: params, definition: flow.definition,
+            priority: priority)
         send(operation, now: now)
         return run
     }
@@ -386,7 +396,7 @@ public struct ManagementCore: Sendable {
             ("jobs", .number(run.jobs)), ("succeeded", .number(run.succeeded)), ("failed", .number(run.failed)),
             ("active", .number(run.active)), ("started", .number(run.started.milliseconds)),
             ("finished", .number(run.finished.milliseconds)), ("detail", .string(run.detail)),
-            ("params", JSON.strings(run.params)),
+            ("params", JSON.strings(run.params)), ("priority", Self.priorityJSON(run.priority)),
         ]
         if repeated { members.append(("repeated", .bool(true))) }
         return .object(members)
@@ -462,6 +472,20 @@ public struct ManagementCore: Sendable {
             }
             operation.job = job
         }
+        if action == .setPriority {
+            guard let value = body["priority"] else {
+                reply(peer, request, .badRequest, error: "set-priority needs \"priority\": 1 (first) to 5, or \"urgent\"")
+                return
+            }
+            switch Self.priority(value) {
+            case .success(let priority):
+                operation.priority = priority
+                options.append("priority \(RunPriority.name(priority))")
+            case .failure(let problem):
+                reply(peer, request, .badRequest, error: "set-priority: \(problem.message)")
+                return
+            }
+        }
         if action == .rerunJob && body["downstream"]?.bool == true { operation.options |= OperationRequest.downstream }
         let fresh = body["fresh"]?.bool == true
         if fresh {
@@ -495,6 +519,20 @@ public struct ManagementCore: Sendable {
         var message: String
     }
 
+    /// A run priority as the API gives it: 1 (first) to 5, as a number or a string, or `"urgent"`.
+    static func priority(_ value: JSON) -> Result<UInt8, PolicyProblem> {
+        let text = value.string ?? value.integer.map(String.init)
+        guard let text, let priority = RunPriority.parse(text) else {
+            return .failure(PolicyProblem(message: "\"priority\" takes 1 (first) to 5 (last), or \"urgent\", not \(value.rendered())"))
+        }
+        return .success(priority)
+    }
+
+    /// A run priority as the API shows it: 1 to 5, or `"urgent"`.
+    static func priorityJSON(_ priority: UInt8) -> JSON {
+        priority == RunPriority.urgent ? .string("urgent") : .number(Int(priority))
+    }
+
     /// The policy a `set-policy` body asks for: the fields it gives over the `current` policy's.
     static func policy(_ body: JSON, over current: ProductPolicy) -> Result<ProductPolicy, PolicyProblem> {
         var policy = current
@@ -511,7 +549,39 @@ public struct ManagementCore: Sendable {
             policy[keyPath: path] = UInt32(number)
             given = true
         }
-        guard given else { return .failure(PolicyProblem(message: "give at least one of \"weight\", \"cap\", \"rate\" and \"burst\"")) }
+        if let value = body["priority_over_fairness"] {
+            guard let flag = value.bool else {
+                return .failure(PolicyProblem(message: "\"priority_over_fairness\" takes true or false, not \(value.rendered())"))
+            }
+            policy.priorityOverFairness = flag ? 1 : 0
+            given = true
+        }
+        if let value = body["key_weights"] {
+            // Given weights replace or add to those set; a weight of 1 removes a key's, 1 being every key's default.
+            guard let members = value.members else {
+                return .failure(PolicyProblem(message: "\"key_weights\" takes an object of fairness keys and weights, like {\"acme\": 3}"))
+            }
+            var weights = Dictionary(policy.keyWeights.map { ($0.key, $0.weight) }, uniquingKeysWith: { _, last in last })
+            for member in members {
+                guard !member.key.isEmpty, member.key.utf8.count <= FairnessKey.maximumLength else {
+                    return .failure(PolicyProblem(message: "a fairness key is 1 to \(FairnessKey.maximumLength) octets, not \"\(member.key)\""))
+                }
+                guard let number = member.value.integer, ProductPolicy.weights.contains(UInt32(clamping: max(0, number))), number > 0 else {
+                    return .failure(PolicyProblem(message: "the weight of key \"\(member.key)\" takes a whole number from 1 to 10000, not \(member.value.rendered())"))
+                }
+                weights[member.key] = number == 1 ? nil : UInt32(number)
+            }
+            guard weights.count <= ProductPolicy.keyWeightLimit else {
+                return .failure(PolicyProblem(message: "at most \(ProductPolicy.keyWeightLimit) fairness keys may have a weight"))
+            }
+            policy.keyWeights = weights.keys.sorted().map { KeyWeight(key: $0, weight: weights[$0]!) }
+            given = true
+        }
+        guard given else {
+            return .failure(
+                PolicyProblem(
+                    message: "give at least one of \"weight\", \"cap\", \"rate\", \"burst\", \"priority_over_fairness\" and \"key_weights\""))
+        }
         return .success(policy)
     }
 
@@ -521,7 +591,8 @@ public struct ManagementCore: Sendable {
             JSON.object([
                 ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
                 ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
-                ("burst", .number(product.policy.burst)),
+                ("burst", .number(product.policy.burst)), ("priority_over_fairness", .bool(product.policy.priorityOverFairness == 1)),
+                ("key_weights", .object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) })),
                 ("flows", .number(flows.values.filter { $0.product == product.name }.count)),
             ])
         }
@@ -548,6 +619,11 @@ public struct ManagementCore: Sendable {
         turn.auditAnswers.append(entry)
         if result.status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
             run.moment = operation.moment
+            runs[run.id] = run
+            turn.runs.append(run)
+        }
+        if result.status.isSuccess, operation.action == .setPriority, var run = runs[operation.run] {
+            run.priority = operation.priority
             runs[run.id] = run
             turn.runs.append(run)
         }
@@ -943,13 +1019,16 @@ public struct RunRecord: Equatable, Sendable {
     public var detail: String
     /// The time of the last status applied.
     public var updated: Timestamp
+    /// Its priority (``RunPriority``): 0 urgent, 1 (first) to 5.
+    public var priority: UInt8
 
     public init(
         id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
         params: [String: String], key: String = "", state: RunState, jobs: UInt32, succeeded: UInt32 = 0,
         failed: UInt32 = 0, active: UInt32 = 0, started: Timestamp, finished: Timestamp = .zero, detail: String = "",
-        updated: Timestamp = .zero
+        updated: Timestamp = .zero, priority: UInt8 = RunPriority.normal
     ) {
+        self.priority = priority
         self.id = id
         self.product = product
         self.flow = flow

@@ -106,6 +106,8 @@ public struct ScheduledRun: Sendable {
     public var held = false
     /// Whether an operator stopped the run: it is stopping until no job of it is active, then stopped.
     public var stopping = false
+    /// The run's priority (``RunPriority``), which its jobs carry to the shard.
+    public var priority = RunPriority.normal
     /// Jobs released while the run was paused or held, submitted when it is resumed or released.
     public var parked: [Int] = []
     /// The state, end and detail as last stored and published; nil for a run not stored yet. A change
@@ -197,7 +199,8 @@ public struct ScheduledRun: Sendable {
             priority: Int16(job.priority), type: job.effectiveType(flow: flow), tags: job.tags,
             retries: UInt16(job.retries), backoff: UInt32(clamping: job.backoff), timeout: UInt32(clamping: job.timeout ?? 0),
             params: params.merging(job.params) { _, jobs in jobs }, resume: jobs[index].resume ? 1 : 0, inputs: job.inputs,
-            steps: steps)
+            steps: steps, runPriority: priority, fairnessKey: definition.fairnessKey(params: params),
+            batch: UInt32(job.batch))
     }
 
     /// Derives the run's state from its jobs' and the operator's actions: a stopped run is stopping until

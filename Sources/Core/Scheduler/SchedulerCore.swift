@@ -146,7 +146,7 @@ public struct SchedulerCore: Sendable {
         case .start: answer = start(request, now: now)
         case .hold, .release: answer = holdProduct(request, now: now)
         case .setPolicy: answer = setPolicy(request, now: now)
-        case .stop, .pause, .resume, .rerunFailed, .rerunJob, .markSucceeded: answer = act(request, now: now)
+        case .stop, .pause, .resume, .rerunFailed, .rerunJob, .markSucceeded, .setPriority: answer = act(request, now: now)
         }
         answered[request.request] = answer
         newAnswers.append((request.request, answer))
@@ -175,6 +175,7 @@ public struct SchedulerCore: Sendable {
             id: request.run, product: request.product, flow: request.flow, version: request.version,
             shard: request.shard, moment: request.moment, params: request.params, definition: definition, graph: graph,
             started: now)
+        run.priority = min(request.priority, RunPriority.last)
         run.held = heldProducts.contains(request.product)
         runs[run.id] = run
         newRuns.insert(run.id)
@@ -539,6 +540,7 @@ extension SchedulerCore {
         case .rerunFailed: return rerunFailed(request, now: now)
         case .rerunJob: return rerunJob(request, index: index!, now: now)
         case .markSucceeded: return markSucceeded(request, index: index!, now: now)
+        case .setPriority: return setPriority(request, now: now)
         case .start, .hold, .release, .setPolicy: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
         }
     }
@@ -638,6 +640,24 @@ extension SchedulerCore {
         }
         send(Control(request: 0, action: .setPolicy, run: 0, policy: request.policy), to: request.shard, now: now)
         return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
+    }
+
+    /// Changes a run's priority: its jobs submitted from now on carry it, and its shard reorders the tasks
+    /// it holds queued.
+    private mutating func setPriority(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let id = request.run
+        let run = runs[id]!
+        guard request.priority <= RunPriority.last else { return answer(request, .badRequest, "priority \(request.priority) is out of range") }
+        if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
+        let name = RunPriority.name(request.priority)
+        if run.priority == request.priority { return answer(request, .ok, "run \(id) is already at priority \(name)") }
+        runs.modify(id) { $0.priority = request.priority }
+        touch(id)
+        if run.jobs.contains(where: { $0.state.isActive }) {
+            let shard = run.shard
+            send(Control(request: 0, action: .setPriority, run: id, priority: request.priority), to: shard, now: now)
+        }
+        return answer(request, .ok, "run \(id) at priority \(name)")
     }
 
     /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted.

@@ -1,6 +1,6 @@
 public import Wire
 
-/// What a worker needs to run a task: commands, or one handler; and a set of tags.
+/// What a worker needs to run a task: commands (one at a time, or in batches), or one handler; and a set of tags.
 public struct Requirement: Hashable, Sendable {
     /// Command or handler.
     public var kind: ActionKind
@@ -8,16 +8,19 @@ public struct Requirement: Hashable, Sendable {
     public var handler: String
     /// Tags the worker must all have, sorted.
     public var tags: [String]
+    /// Whether the tasks go out as command batches, which only a worker that offers them can run.
+    public var batch: Bool
 
-    public init(kind: ActionKind, handler: String, tags: [String]) {
+    public init(kind: ActionKind, handler: String, tags: [String], batch: Bool = false) {
         self.kind = kind
         self.handler = kind == .handler ? handler : ""
         self.tags = tags.sorted()
+        self.batch = kind == .command && batch
     }
 
     /// The requirement of one step of a job.
-    public init(step: StepSpec, tags: [String]) {
-        self.init(kind: step.kind, handler: step.action, tags: tags)
+    public init(step: StepSpec, of job: JobSpec) {
+        self.init(kind: step.kind, handler: step.action, tags: job.tags, batch: job.batch > 1)
     }
 }
 
@@ -29,16 +32,19 @@ public struct Capabilities: Equatable, Sendable {
     public var handlers: Set<String>
     /// Its tags.
     public var tags: Set<String>
+    /// Whether it runs command batches.
+    public var batches: Bool
 
-    public init(commands: Bool, handlers: Set<String>, tags: Set<String>) {
+    public init(commands: Bool, handlers: Set<String>, tags: Set<String>, batches: Bool = false) {
         self.commands = commands
         self.handlers = handlers
         self.tags = tags
+        self.batches = batches
     }
 
     /// Whether a worker with these capabilities can run a task with `requirement`.
     public func satisfy(_ requirement: Requirement) -> Bool {
-        let runs = requirement.kind == .command ? commands : handlers.contains(requirement.handler)
+        let runs = requirement.kind == .command ? commands && (batches || !requirement.batch) : handlers.contains(requirement.handler)
         return runs && requirement.tags.allSatisfy(tags.contains)
     }
 }

@@ -15,13 +15,16 @@ public struct ShardConfiguration: Sendable {
     public var beaconInterval: Int64 = 1000
     /// How the shard chooses among products with work waiting.
     public var fairness: Fairness = .fair
-    /// The sliding windows of fair selection: recent run times per job type, recent queue waits.
+    /// The sliding windows of fair selection: recent run times per product and job type, and the times
+    /// of recent hand-outs (for the rate at which slots come free).
     public var costWindow = 64
-    public var waitWindow = 1024
-    /// A product is starving when the task at the head of its queue has waited more than `starvation`
-    /// times the shard's recent mean queue wait, and at least `starvationFloor` milliseconds.
+    public var handoutWindow = 1024
+    /// A product is starving when it has waited to be served more than `starvation` times its own
+    /// expected wait, from its share and the recent rate of hand-outs, and at least `starvationFloor`
+    /// milliseconds; and, whatever its share, once it has waited `starvationCeiling` milliseconds.
     public var starvation: Int64 = 10
     public var starvationFloor: Int64 = 1000
+    public var starvationCeiling: Int64 = 60_000
     /// Free slots held back for products under their fair share: a product running at or over its
     /// share takes a slot only while more than `headroom` are free, so that a product coming back
     /// after a pause finds one at once (0: none). A product counts as active, and so has a share,

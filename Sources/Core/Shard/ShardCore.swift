@@ -33,6 +33,9 @@ public struct ShardCore: Sendable {
     /// Runs an operator paused: their pending tasks are not handed out (they leave the queue as it is
     /// read) until the run is resumed and they are queued again.
     public private(set) var pausedRuns: Set<UInt64>
+    /// Run priorities an operator changed, by run: they override the priority a job is submitted with,
+    /// which a submission sent before the change may still carry.
+    private var runPriorities: [UInt64: UInt8]
     private var retries = MinHeap<Due>()
     private var workers: [Peer: WorkerSession] = [:]
     /// Registration order, for handing out work in turn.
@@ -54,6 +57,8 @@ public struct ShardCore: Sendable {
     private var carriedRows: [ShardTask] = []
     /// Runs paused (true) or resumed (false) this turn.
     private var pauseChanges: [UInt64: Bool] = [:]
+    /// Run priorities changed this turn.
+    private var priorityChanges: [UInt64: UInt8] = [:]
     /// Product policies set this turn.
     private var policyChanges: [String: ProductPolicy] = [:]
     /// The ID of the last claimed set leased.
@@ -105,6 +110,7 @@ public struct ShardCore: Sendable {
         self.nextJobID = snapshot.nextJobID
         self.lastPublished = now
         self.pausedRuns = snapshot.paused
+        self.runPriorities = snapshot.priorities
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
         self.queue = FairQueue(tuning: FairQueue.Tuning(configuration))
         for policy in snapshot.policies { queue.setPolicy(policy, now: now) }
@@ -113,6 +119,7 @@ public struct ShardCore: Sendable {
         for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
         let grace = now.adding(milliseconds: restartGrace)
         for var job in snapshot.jobs {
+            if let priority = snapshot.priorities[job.spec.run] { job.spec.runPriority = priority }
             let partitions = job.spec.steps[Int(job.step)].partitions
             let known = stored[job.id] ?? [:]
             job.tasks = []
@@ -129,7 +136,7 @@ public struct ShardCore: Sendable {
                 case .pending: break
                 case .retrying: retries.insert(Due(time: task.due, task: task.id))
                 case .running:
-                    queue.restoredRunning(product: job.spec.product)
+                    task.charge = queue.restoredRunning(Self.work(of: job))
                     if var lease = task.lease {
                         lease.peer = nil
                         lease.expires = grace
@@ -142,7 +149,7 @@ public struct ShardCore: Sendable {
                 tasks[task.id] = task
             }
             job.state = Self.state(of: job)
-            job.requirement = Requirement(step: job.spec.steps[Int(job.step)], tags: job.spec.tags)
+            job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
             jobs[job.id] = job
             byKey[job.key] = job.id
             let pending = job.tasks.filter { tasks[$0]!.state == .pending }
@@ -188,7 +195,8 @@ public struct ShardCore: Sendable {
     /// keys the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
     /// and what earlier generations completed for jobs submitted with `resume`.
     public mutating func submitted(_ specs: [JobSpec], lookup: SubmissionLookup, now: Timestamp) {
-        for spec in specs {
+        for var spec in specs {
+            if let priority = runPriorities[spec.run] { spec.runPriority = priority }
             let key = spec.key
             if let id = byKey[key], let job = jobs[id] {
                 announced.append(status(of: job, now: now))
@@ -239,7 +247,7 @@ public struct ShardCore: Sendable {
         job.tasks = []
         job.tasks.reserveCapacity(Int(step.partitions))
         job.counts = TaskCounts()
-        job.requirement = Requirement(step: step, tags: job.spec.tags)
+        job.requirement = Requirement(step: step, of: job.spec)
         job.queued = now
         var queued: [UInt64] = []
         queued.reserveCapacity(Int(step.partitions))
@@ -310,9 +318,14 @@ public struct ShardCore: Sendable {
             }
             items.append((id, tasks[id]!.order, ticket))
         }
-        queue.enqueue(
-            items, product: job.spec.product, requirement: job.requirement, type: job.spec.type, priority: job.spec.priority,
-            now: now)
+        queue.enqueue(items, as: Self.work(of: job), now: now)
+    }
+
+    /// What a job's tasks are to fair selection: whose, under which key, what they need, their type and order.
+    static func work(of job: ShardJob) -> FairQueue.Work {
+        FairQueue.Work(
+            product: job.spec.product, key: job.spec.fairnessKey, requirement: job.requirement, type: job.spec.type,
+            batch: Int(job.spec.batch), rank: job.spec.runPriority, priority: job.spec.priority)
     }
 
     // MARK: - The worker protocol
@@ -387,6 +400,19 @@ public struct ShardCore: Sendable {
             queue.setPolicy(policy, now: now)
             policyChanges[policy.product] = policy
             detail = "product \(policy.product): \(policy.summary)"
+        case .setPriority:
+            // The run's queued tasks go in again at the new priority (their old entries go stale), and
+            // the jobs keep it: for their later steps, their retries, and after a restart.
+            runPriorities[control.run] = control.priority
+            priorityChanges[control.run] = control.priority
+            var requeued = 0
+            for key in keys {
+                let id = byKey[key]!
+                jobs.modify(id) { $0.spec.runPriority = control.priority }
+                requeued += jobs[id]!.tasks.filter { tasks[$0]?.state == .pending }.count
+                requeue(id, now: now)
+            }
+            detail = "run \(control.run) at priority \(RunPriority.name(control.priority)): \(requeued) queued task\(requeued == 1 ? "" : "s") reordered"
         }
         outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
     }
@@ -445,7 +471,8 @@ public struct ShardCore: Sendable {
                 : min(max(ready.heartbeat, configuration.heartbeatRange.lowerBound), configuration.heartbeatRange.upperBound))
         var session = WorkerSession(
             peer: peer, name: ready.worker, session: ready.session,
-            capabilities: Capabilities(commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags)),
+            capabilities: Capabilities(
+                commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags), batches: ready.batches == 1),
             sets: Dictionary(ready.sets.map { ($0.handler, Int($0.limit)) }, uniquingKeysWith: { first, _ in first }),
             credit: Int(ready.slots), heartbeat: heartbeat, lastHeard: now, lastSent: now)
         var stale: [TaskRef] = []
@@ -481,8 +508,8 @@ public struct ShardCore: Sendable {
             return  // Stale: an older attempt, a task already final, or one this shard no longer holds.
         }
         if let holder = task.lease?.peer { workers[holder]?.leases.remove(task.id) }
-        // The run time, as the shard saw it, joins the job type's window; a set's is shared by its tasks.
-        queue.measured(type: spec.type, duration: now.since(task.started) / Int64(max(1, task.lease?.shared ?? 1)))
+        // The run time, as the shard saw it, joins the window of the product's job type; a set's is shared by its tasks.
+        if let charge = task.charge { queue.measured(charge, duration: ranFor(task, now: now)) }
         update(task.id) {
             $0.lease = nil
             $0.exitCode = result.exitCode
@@ -559,11 +586,17 @@ public struct ShardCore: Sendable {
         dirtyTasks.insert(id)
     }
 
+    /// The worker time a running task has taken so far, as the shard sees it: its share of its set's.
+    private func ranFor(_ task: ShardTask, now: Timestamp) -> Int64 {
+        now.since(task.started) / Int64(max(1, task.lease?.shared ?? 1))
+    }
+
     /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
     private mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
         let task = tasks[id]!
-        if task.state == .running && state != .running, let spec = jobs[task.jobID]?.spec {
-            queue.released(product: spec.product, now: now)
+        if task.state == .running && state != .running, let charge = task.charge {
+            queue.ended(charge, ran: ranFor(task, now: now), now: now)
+            tasks[id]!.charge = nil
         }
         if jobs[task.jobID]?.step == task.step {
             jobs.modify(task.jobID) { job in
@@ -746,18 +779,18 @@ public struct ShardCore: Sendable {
         }
         guard !picks.isEmpty else { return 0 }
         // Credit is spent only on what is sent: a task that failed instead (its inputs too large) costs none.
-        var single: [UInt64] = []
+        var single: [(task: UInt64, charge: FairQueue.Charge)] = []
         var credit = 0
         for pick in picks {
             if pick.isSet {
                 lastSet += 1
-                let specs = leaseTasks(pick.tasks, to: peer, session: session, shared: pick.tasks.count, now: now)
+                let specs = leaseTasks(pick.tasks.map { ($0, pick.charge) }, to: peer, session: session, shared: pick.tasks.count, now: now)
                 if !specs.isEmpty {
                     outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs))))
                     credit += 1
                 }
             } else {
-                single += pick.tasks
+                single += pick.tasks.map { ($0, pick.charge) }
             }
         }
         var batch: [TaskSpec] = []
@@ -781,10 +814,12 @@ public struct ShardCore: Sendable {
     /// Marks tasks running under leases to the worker, returning what to send of them; a task whose
     /// inputs no attempt could receive fails instead. The tasks of a set keep within one message's budget:
     /// those beyond it go back to the queue.
-    private mutating func leaseTasks(_ ids: [UInt64], to peer: Peer, session: WorkerSession, shared: Int, now: Timestamp) -> [TaskSpec] {
+    private mutating func leaseTasks(
+        _ picked: [(task: UInt64, charge: FairQueue.Charge)], to peer: Peer, session: WorkerSession, shared: Int, now: Timestamp
+    ) -> [TaskSpec] {
         var specs: [TaskSpec] = []
         var setSize = 0
-        for id in ids {
+        for (id, charge) in picked {
             let task = tasks[id]!
             let job = jobs[task.jobID]!
             let inputs = inputs(of: task, in: job)
@@ -792,12 +827,12 @@ public struct ShardCore: Sendable {
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
                 update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
-                queue.released(product: job.spec.product, now: now)  // Never sent after all.
+                queue.ended(charge, ran: 0, now: now)  // Never sent after all.
                 move(id, to: .failed, now: now)
                 continue
             }
             if shared > 1 && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
-                queue.released(product: job.spec.product, now: now)
+                queue.ended(charge, ran: 0, now: now)
                 enqueue([id], of: job, now: now)
                 continue
             }
@@ -808,6 +843,7 @@ public struct ShardCore: Sendable {
                 $0.lease = Lease(worker: session.name, session: session.session, peer: peer, shared: shared)
             }
             move(id, to: .running, now: now)
+            tasks[id]!.charge = charge
             workers.modify(peer) { _ = $0.leases.insert(id) }
             jobs.modify(task.jobID) { job in
                 if job.started == .zero { job.started = now }
@@ -831,7 +867,8 @@ public struct ShardCore: Sendable {
         // announced at once, not a heartbeat later.
         workers.modify(peer) { $0.nextDemand = now.adding(milliseconds: session.heartbeat) }
         demanded.insert(peer)
-        outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max)))))))
+        let weight = queue.demandWeight(for: session.capabilities)
+        outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max))), weight: max(1, weight)))))
     }
 
     private func taskSpec(_ task: ShardTask, job: ShardJob, inputs: [TaskInput]) -> TaskSpec {
@@ -874,8 +911,11 @@ public struct ShardCore: Sendable {
         turn.succeeded = succeededTasks
         turn.pauses = pauseChanges
         pauseChanges = [:]
+        turn.priorities = priorityChanges
+        priorityChanges = [:]
         turn.policies = Array(policyChanges.values)
         policyChanges = [:]
+        turn.starving = queue.takeStarvationReports()
         turn.messages = outbox
         for (peer, _) in outbox { workers[peer]?.lastSent = now }
         for key in dirtyJobs {
@@ -915,11 +955,17 @@ public struct ShardTurn: Sendable {
     public var pauses: [UInt64: Bool] = [:]
     /// Product policies set.
     public var policies: [ProductPolicy] = []
+    /// Run priorities changed.
+    public var priorities: [UInt64: UInt8] = [:]
+    /// Products found starving, to log; nothing to commit.
+    public var starving: [StarvationReport] = []
 
     public init() {}
 
     /// Whether the turn has rows to commit.
-    public var needsCommit: Bool { !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty }
+    public var needsCommit: Bool {
+        !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
+    }
 }
 
 /// What a shard's store holds of its unfinished work, to resume from.
@@ -937,6 +983,8 @@ public struct ShardSnapshot: Sendable {
     public var paused: Set<UInt64> = []
     /// Product policies set through management.
     public var policies: [ProductPolicy] = []
+    /// Run priorities an operator changed.
+    public var priorities: [UInt64: UInt8] = [:]
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1

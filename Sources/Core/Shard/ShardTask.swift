@@ -82,6 +82,8 @@ public struct ShardTask: Equatable, Sendable {
     /// How many times it was queued since the shard started: only its queue entry with this ticket is
     /// live (memory only).
     public var ticket: UInt32 = 0
+    /// While running: what fair selection charged for it, corrected when it ends (memory only).
+    public var charge: FairQueue.Charge?
 
     public init(
         id: UInt64, job: JobKey, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,

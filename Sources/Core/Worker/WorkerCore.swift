@@ -26,6 +26,8 @@ public struct WorkerCore: Sendable {
     /// Results not yet confirmed by a RECEIPT.
     public private(set) var unreceipted: [Attempt: Held] = [:]
     private var linkTurn = 0
+    /// The pass of the link last given credit by share: a link that starts asking again starts there.
+    private var creditClock = 0.0
     private var effects: [WorkerEffect] = []
     private var outgoingResults: [Int: [TaskResult]] = [:]
     private var creditGiven: [Int: UInt32] = [:]
@@ -56,6 +58,14 @@ public struct WorkerCore: Sendable {
         public var epoch: UInt32
         /// Tasks the shard said it has for this worker (DEMAND), less those received since.
         public var demand: UInt32 = 0
+        /// The share of the worker's time the shard asked for with its DEMAND: the weight of its products
+        /// with work waiting.
+        public var demandWeight: UInt32 = 1
+        /// The link's place in sharing the worker's slots between demanding shards: each credit given moves it
+        /// on by what a credit of this shard costs (``slotTimes``' mean) over its demand weight.
+        public var pass = 0.0
+        /// How long this shard's recent credits kept a slot, in milliseconds: a task's run, or a set's.
+        public var slotTimes = SlidingWindow(capacity: 64)
         /// Whether a RECALL to this shard awaits its RECALLED.
         public var recalling = false
         /// The largest result the shard accepts, in octets: WELCOME's `result-limit`, or
@@ -168,7 +178,8 @@ public struct WorkerCore: Sendable {
                     worker: configuration.name, session: session, slots: UInt32(share), heartbeat: configuration.heartbeat,
                     commands: configuration.commands ? 1 : 0, tags: configuration.tags, handlers: configuration.handlers,
                     held: held.sorted { ($0.task, $0.attempt) < ($1.task, $1.attempt) },
-                    sets: configuration.sets.keys.sorted().map { SetOffer(handler: $0, limit: UInt32(configuration.sets[$0]!)) })),
+                    sets: configuration.sets.keys.sorted().map { SetOffer(handler: $0, limit: UInt32(configuration.sets[$0]!)) },
+                    batches: configuration.commands ? 1 : 0)),
             now: now)
     }
 
@@ -215,7 +226,12 @@ public struct WorkerCore: Sendable {
                 acceptSet(tasks, on: index, now: now)
             }
         case .demand(let demand):
+            if links[index].demand == 0 && demand.pending > 0 {
+                // A shard asking again earns nothing for the time it did not ask.
+                links[index].pass = max(links[index].pass, creditClock)
+            }
             links[index].demand = demand.pending
+            links[index].demandWeight = max(1, demand.weight)
         case .recalled(let recalled):
             links[index].credit = max(0, links[index].credit - Int(recalled.credit))
             links[index].recalling = false
@@ -310,7 +326,12 @@ public struct WorkerCore: Sendable {
         if attempt.set != 0 {
             let key = SetKey(link: id.link, set: attempt.set)
             openSets[key]! -= 1
-            if openSets[key]! == 0 { openSets[key] = nil }
+            if openSets[key]! == 0 {
+                openSets[key] = nil
+                links[id.link].slotTimes.add(Double(max(0, now.since(attempt.started))))
+            }
+        } else {
+            links[id.link].slotTimes.add(Double(max(0, now.since(attempt.started))))
         }
         let ref = id.ref
         var outcome = outcome
@@ -393,18 +414,26 @@ public struct WorkerCore: Sendable {
         return next
     }
 
-    /// Gives free slots to shards as credit: to those that sent DEMAND first, else to every shard in turn.
-    /// With no slot free, a demanding shard out of credit gets credit recalled from a shard that holds
-    /// some and has not said it has work: a shard with credit and work would already have used it.
+    /// Gives free slots to shards as credit: to those that sent DEMAND first, in proportion to the weight
+    /// each asked for and to what its credits cost in slot time (stride scheduling, so that equal products
+    /// get equal worker time whichever shard they are bound to); with none demanding, to every shard in
+    /// turn. With no slot free, a demanding shard out of credit gets credit recalled from a shard that
+    /// holds some and has not said it has work: a shard with credit and work would already have used it.
     private mutating func giveCredit(now: Timestamp) {
         let registered = links.indices.filter { links[$0].state == .registered }
         guard !registered.isEmpty else { return }
         let demanding = registered.filter { links[$0].demand > 0 }
-        let targets = demanding.isEmpty ? registered : demanding
         var free = available
         while free > 0 {
-            let index = targets[linkTurn % targets.count]
-            linkTurn += 1
+            let index: Int
+            if demanding.isEmpty {
+                index = registered[linkTurn % registered.count]
+                linkTurn += 1
+            } else {
+                index = demanding.min { (links[$0].pass, $0) < (links[$1].pass, $1) }!
+                creditClock = max(creditClock, links[index].pass)
+                links[index].pass += slotTime(of: index) / Double(links[index].demandWeight)
+            }
             links[index].credit += 1
             creditGiven[index, default: 0] += 1
             free -= 1
@@ -418,6 +447,15 @@ public struct WorkerCore: Sendable {
             links[index].recalling = true
             send(index, .recall(Recall(credit: UInt32(links[index].credit))), now: now)
         }
+    }
+
+    /// What one credit given to the shard of `link` is expected to keep a slot for: its recent mean, else
+    /// that of every shard, else 1 ms.
+    private func slotTime(of link: Int) -> Double {
+        if links[link].slotTimes.count > 0 { return max(1, links[link].slotTimes.mean) }
+        let known = links.filter { $0.slotTimes.count > 0 }
+        guard !known.isEmpty else { return 1 }
+        return max(1, known.reduce(0) { $0 + $1.slotTimes.mean } / Double(known.count))
     }
 
     /// Stops asking for work; running attempts go on and their results are still sent.

@@ -105,6 +105,13 @@ public final class ManagementStore {
                 ) WITHOUT ROWID;
                 CREATE INDEX firings_queued ON firings (outcome) WHERE outcome = 'queued';
                 """),
+        Migration(
+            version: 5, name: "run priorities, priority over fairness and fairness keys' weights",
+            sql: """
+                ALTER TABLE products ADD COLUMN priority_over_fairness INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE products ADD COLUMN key_weights TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = .normal) throws {
@@ -114,12 +121,16 @@ public final class ManagementStore {
     /// Reads back everything management keeps in memory.
     public func open(finishedRuns: Int = 1000, audit: Int = 100_000, recentFirings: Int = 20) throws -> ManagementSnapshot {
         var snapshot = ManagementSnapshot()
-        let products = try database.prepare("SELECT name, shard, created, weight, cap, rate, burst FROM products")
+        let products = try database.prepare(
+            "SELECT name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights FROM products")
         while try products.step() {
             let name = products.text(0)
+            let weights = ((try? JSONParser.parse(products.text(8)))?.members ?? []).compactMap { member in
+                member.value.integer.map { KeyWeight(key: member.key, weight: UInt32(clamping: $0)) }
+            }
             let policy = ProductPolicy(
                 product: name, weight: UInt32(products.int(3)), cap: UInt32(products.int(4)), rate: UInt32(products.int(5)),
-                burst: UInt32(products.int(6)))
+                burst: UInt32(products.int(6)), priorityOverFairness: products.int(7) == 0 ? 0 : 1, keyWeights: weights)
             snapshot.products.append(
                 ProductRecord(name: name, shard: UInt32(products.int(1)), created: Timestamp(milliseconds: products.int64(2)), policy: policy))
         }
@@ -140,7 +151,7 @@ public final class ManagementStore {
         let runs = try database.prepare(
             """
             SELECT id, product, flow, version, shard, moment, params, key, state, jobs, succeeded, failed, active, started,
-                   finished, detail, updated FROM runs
+                   finished, detail, updated, priority FROM runs
             WHERE state NOT IN (2, 3, 7) OR id IN (SELECT id FROM runs WHERE state IN (2, 3, 7) ORDER BY id DESC LIMIT ?)
             ORDER BY id
             """)
@@ -153,7 +164,8 @@ public final class ManagementStore {
                     key: runs.text(7), state: RunState(rawValue: UInt8(runs.int(8))) ?? .running, jobs: UInt32(runs.int(9)),
                     succeeded: UInt32(runs.int(10)), failed: UInt32(runs.int(11)), active: UInt32(runs.int(12)),
                     started: Timestamp(milliseconds: runs.int64(13)), finished: Timestamp(milliseconds: runs.int64(14)),
-                    detail: runs.text(15), updated: Timestamp(milliseconds: runs.int64(16))))
+                    detail: runs.text(15), updated: Timestamp(milliseconds: runs.int64(16)),
+                    priority: UInt8(clamping: runs.int(17))))
         }
         runs.reset()
         let operations = try database.prepare("SELECT frame FROM operations WHERE answered = 0 ORDER BY request")
@@ -258,7 +270,10 @@ public final class ManagementStore {
         try database.transaction {
             for product in turn.products {
                 let statement = try database.prepare(
-                    "INSERT OR REPLACE INTO products (name, shard, created, weight, cap, rate, burst) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    """
+                    INSERT OR REPLACE INTO products (name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
                 statement.bind(1, product.name)
                 statement.bind(2, Int64(product.shard))
                 statement.bind(3, product.created.milliseconds)
@@ -266,6 +281,8 @@ public final class ManagementStore {
                 statement.bind(5, Int64(product.policy.cap))
                 statement.bind(6, Int64(product.policy.rate))
                 statement.bind(7, Int64(product.policy.burst))
+                statement.bind(8, Int64(product.policy.priorityOverFairness))
+                statement.bind(9, JSON.object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) }).rendered())
                 try statement.run()
             }
             for flow in turn.flows {
@@ -322,8 +339,8 @@ public final class ManagementStore {
                 let statement = try database.prepare(
                     """
                     INSERT OR REPLACE INTO runs (id, product, flow, version, shard, moment, params, key, state, jobs, succeeded,
-                        failed, active, started, finished, detail, updated)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        failed, active, started, finished, detail, updated, priority)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 statement.bind(1, Int64(bitPattern: run.id))
                 statement.bind(2, run.product)
@@ -342,6 +359,7 @@ public final class ManagementStore {
                 statement.bind(15, run.finished.milliseconds)
                 statement.bind(16, run.detail)
                 statement.bind(17, run.updated.milliseconds)
+                statement.bind(18, Int64(run.priority))
                 try statement.run()
             }
             for operation in turn.operations {

@@ -73,6 +73,7 @@ public final class SchedulerStore {
                 ALTER TABLE jobs ADD COLUMN resume INTEGER NOT NULL DEFAULT 0;
                 CREATE TABLE holds (product TEXT PRIMARY KEY) WITHOUT ROWID;
                 """),
+        Migration(version: 3, name: "run priorities", sql: "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;"),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = .normal) throws {
@@ -123,7 +124,7 @@ public final class SchedulerStore {
         let statement = try database.prepare(
             """
             SELECT r.product, r.flow, r.version, r.shard, r.moment, r.params, d.definition, r.state, r.started, r.finished, r.detail,
-                   r.paused, r.held, r.stopping
+                   r.paused, r.held, r.stopping, r.priority
             FROM runs r JOIN definitions d ON d.product = r.product AND d.flow = r.flow AND d.version = r.version WHERE r.id = ?
             """)
         statement.bind(1, Int64(bitPattern: id))
@@ -183,6 +184,7 @@ public final class SchedulerStore {
         run.paused = statement.bool(11)
         run.held = statement.bool(12)
         run.stopping = statement.bool(13)
+        run.priority = UInt8(clamping: statement.int(14))
         return run
     }
 
@@ -201,14 +203,14 @@ public final class SchedulerStore {
                 // change its state.
                 let insert = try database.prepare(
                     """
-                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail, held)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail, held, priority)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let define = try database.prepare(
                     "INSERT OR IGNORE INTO definitions (product, flow, version, definition) VALUES (?, ?, ?, ?)")
                 let defined = try database.prepare("SELECT 1 FROM definitions WHERE product = ? AND flow = ? AND version = ?")
                 let update = try database.prepare(
-                    "UPDATE runs SET state = ?, finished = ?, detail = ?, moment = ?, paused = ?, held = ?, stopping = ? WHERE id = ?")
+                    "UPDATE runs SET state = ?, finished = ?, detail = ?, moment = ?, paused = ?, held = ?, stopping = ?, priority = ? WHERE id = ?")
                 for run in turn.runs {
                     if turn.newRuns.contains(run.id) {
                         // A flow version's definition is stored once, for all its runs.
@@ -236,6 +238,7 @@ public final class SchedulerStore {
                         insert.bind(10, run.finished.milliseconds)
                         insert.bind(11, run.detail)
                         insert.bind(12, run.held)
+                        insert.bind(13, Int64(run.priority))
                         try insert.run()
                     } else {
                         update.bind(1, Int64(run.state.rawValue))
@@ -245,7 +248,8 @@ public final class SchedulerStore {
                         update.bind(5, run.paused)
                         update.bind(6, run.held)
                         update.bind(7, run.stopping)
-                        update.bind(8, Int64(bitPattern: run.id))
+                        update.bind(8, Int64(run.priority))
+                        update.bind(9, Int64(bitPattern: run.id))
                         try update.run()
                     }
                 }

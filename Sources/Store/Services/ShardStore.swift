@@ -72,6 +72,13 @@ public final class ShardStore {
                 );
                 ALTER TABLE jobs ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
                 """),
+        Migration(
+            version: 4, name: "run priorities, priority over fairness and fairness keys' weights",
+            sql: """
+                CREATE TABLE priorities (run INTEGER PRIMARY KEY, priority INTEGER NOT NULL);
+                ALTER TABLE policies ADD COLUMN priority_over_fairness INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE policies ADD COLUMN key_weights BLOB NOT NULL DEFAULT x'00000000';
+                """),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -124,14 +131,21 @@ public final class ShardStore {
         let paused = try database.prepare("SELECT run FROM paused")
         while try paused.step() { snapshot.paused.insert(UInt64(bitPattern: paused.int64(0))) }
         paused.reset()
-        let policies = try database.prepare("SELECT product, weight, cap, rate, burst FROM policies ORDER BY product")
+        let policies = try database.prepare(
+            "SELECT product, weight, cap, rate, burst, priority_over_fairness, key_weights FROM policies ORDER BY product")
         while try policies.step() {
             snapshot.policies.append(
                 ProductPolicy(
                     product: policies.text(0), weight: UInt32(policies.int(1)), cap: UInt32(policies.int(2)), rate: UInt32(policies.int(3)),
-                    burst: UInt32(policies.int(4))))
+                    burst: UInt32(policies.int(4)), priorityOverFairness: policies.int(5) == 0 ? 0 : 1,
+                    keyWeights: try Self.decodeKeyWeights(policies.blob(6))))
         }
         policies.reset()
+        let priorities = try database.prepare("SELECT run, priority FROM priorities")
+        while try priorities.step() {
+            snapshot.priorities[UInt64(bitPattern: priorities.int64(0))] = UInt8(clamping: priorities.int(1))
+        }
+        priorities.reset()
         // What each open job's current tasks receive: the previous step's results, or the upstream jobs'.
         var upstream: [RunJob: [TaskInput]] = [:]
         for index in snapshot.jobs.indices {
@@ -159,13 +173,21 @@ public final class ShardStore {
     }
 
     static func decode(_ blob: [UInt8]) throws -> JobSpec {
-        var reader = FrameReader(blob)
         do {
-            let spec = try JobSpec(from: &reader)
-            try reader.finish()
-            return spec
+            return try JobSpec.decodeStored(blob)
         } catch {
             throw SQLiteError(code: 11, extendedCode: 11, message: "a stored job spec does not decode: \(error)", sql: nil)
+        }
+    }
+
+    static func decodeKeyWeights(_ blob: [UInt8]) throws -> [KeyWeight] {
+        var reader = FrameReader(blob)
+        do {
+            let weights: [KeyWeight] = try reader.values("key-weights")
+            try reader.finish()
+            return weights
+        } catch {
+            throw SQLiteError(code: 11, extendedCode: 11, message: "a stored policy's key weights do not decode: \(error)", sql: nil)
         }
     }
 
@@ -270,13 +292,28 @@ public final class ShardStore {
             }
             if !turn.policies.isEmpty {
                 let statement = try database.prepare(
-                    "INSERT OR REPLACE INTO policies (product, weight, cap, rate, burst) VALUES (?, ?, ?, ?, ?)")
+                    """
+                    INSERT OR REPLACE INTO policies (product, weight, cap, rate, burst, priority_over_fairness, key_weights)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
                 for policy in turn.policies {
+                    var weights = FrameWriter(capacity: 64)
+                    weights.values(policy.keyWeights)
                     statement.bind(1, policy.product)
                     statement.bind(2, Int64(policy.weight))
                     statement.bind(3, Int64(policy.cap))
                     statement.bind(4, Int64(policy.rate))
                     statement.bind(5, Int64(policy.burst))
+                    statement.bind(6, Int64(policy.priorityOverFairness))
+                    statement.bind(7, weights.bytes)
+                    try statement.run()
+                }
+            }
+            if !turn.priorities.isEmpty {
+                let statement = try database.prepare("INSERT OR REPLACE INTO priorities (run, priority) VALUES (?, ?)")
+                for (run, priority) in turn.priorities {
+                    statement.bind(1, Int64(bitPattern: run))
+                    statement.bind(2, Int64(priority))
                     try statement.run()
                 }
             }

@@ -30,12 +30,14 @@ public struct OperationRequest: WireValue {
     public var definition: String
     /// For `set-policy`: the product's new policy (its product is `product`); empty otherwise.
     public var policy: ProductPolicy
+    /// For `start` and `set-priority`: the run's priority (``RunPriority``).
+    public var priority: UInt8
 
     public init(
         request: UInt64, action: OperationAction, run: UInt64, product: String = "", flow: String = "",
         version: UInt32 = 0, shard: UInt32 = 0, job: String = "", options: UInt8 = 0, moment: UInt64 = 0,
         params: [String: String] = [:], definition: String = "",
-        policy: ProductPolicy = ProductPolicy(product: "")
+        policy: ProductPolicy = ProductPolicy(product: ""), priority: UInt8 = RunPriority.normal
     ) {
         self.request = request
         self.action = action
@@ -50,12 +52,13 @@ public struct OperationRequest: WireValue {
         self.params = params
         self.definition = definition
         self.policy = policy
+        self.priority = priority
     }
 
     /// The `downstream` bit of `options`.
     public static let downstream: UInt8 = 1
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 4 + 1 + 1 + 8 + 4 + 4 + ProductPolicy.minimumSize
+    public static let minimumSize = 8 + 1 + 8 + 1 + 1 + 4 + 4 + 1 + 1 + 8 + 4 + 4 + ProductPolicy.minimumSize + 1
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -71,6 +74,7 @@ public struct OperationRequest: WireValue {
         writer.hash(params)
         writer.longstr(definition)
         policy.encode(to: &writer)
+        writer.number1(priority)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -87,6 +91,8 @@ public struct OperationRequest: WireValue {
         params = try reader.hash("params")
         definition = try reader.longstr("definition", limit: Limits.chunk)
         policy = try ProductPolicy(from: &reader)
+        priority = try reader.number1("priority")
+        if priority > RunPriority.last { throw .invalidValue(field: "priority", value: UInt64(priority)) }
     }
 }
 

@@ -34,10 +34,12 @@ public struct Control: WireValue {
     public var grace: UInt32
     /// For `set-policy`: the product's new policy; a policy with an empty product otherwise.
     public var policy: ProductPolicy
+    /// For `set-priority`: the run's new priority (``RunPriority``).
+    public var priority: UInt8
 
     public init(
         request: UInt64, action: ControlAction, run: UInt64, job: String = "", grace: UInt32 = 0,
-        policy: ProductPolicy = ProductPolicy(product: "")
+        policy: ProductPolicy = ProductPolicy(product: ""), priority: UInt8 = RunPriority.normal
     ) {
         self.request = request
         self.action = action
@@ -45,9 +47,10 @@ public struct Control: WireValue {
         self.job = job
         self.grace = grace
         self.policy = policy
+        self.priority = priority
     }
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize
+    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize + 1
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -56,6 +59,7 @@ public struct Control: WireValue {
         writer.string(job)
         writer.number4(grace)
         policy.encode(to: &writer)
+        writer.number1(priority)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -65,6 +69,8 @@ public struct Control: WireValue {
         job = try reader.string("job")
         grace = try reader.number4("grace")
         policy = try ProductPolicy(from: &reader)
+        priority = try reader.number1("priority")
+        if priority > RunPriority.last { throw .invalidValue(field: "priority", value: UInt64(priority)) }
     }
 }
 

@@ -23,10 +23,12 @@ public struct Ready: WireValue {
     public var held: [TaskRef]
     /// Handlers that take tasks as sets, each with the most tasks in one set.
     public var sets: [SetOffer]
+    /// 1 if the worker runs command batches (jobs with a `batch`): one command for a set of tasks.
+    public var batches: UInt8
 
     public init(
         worker: String, session: UInt64, slots: UInt32, heartbeat: UInt32, commands: UInt8 = 1, tags: [String] = [],
-        handlers: [String] = [], held: [TaskRef] = [], sets: [SetOffer] = []
+        handlers: [String] = [], held: [TaskRef] = [], sets: [SetOffer] = [], batches: UInt8 = 0
     ) {
         self.worker = worker
         self.session = session
@@ -37,9 +39,10 @@ public struct Ready: WireValue {
         self.handlers = handlers
         self.held = held
         self.sets = sets
+        self.batches = batches
     }
 
-    public static let minimumSize = 1 + 8 + 4 + 4 + 1 + 4 + 4 + 4 + 4
+    public static let minimumSize = 1 + 8 + 4 + 4 + 1 + 4 + 4 + 4 + 4 + 1
 
     public func encode(to writer: inout FrameWriter) {
         writer.string(worker)
@@ -51,6 +54,7 @@ public struct Ready: WireValue {
         writer.strings(handlers)
         writer.values(held)
         writer.values(sets)
+        writer.number1(batches)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -63,7 +67,9 @@ public struct Ready: WireValue {
         handlers = try reader.strings("handlers")
         held = try reader.values("held")
         sets = try reader.values("sets")
+        batches = try reader.number1("batches")
         if commands > 1 { throw .invalidValue(field: "commands", value: UInt64(commands)) }
+        if batches > 1 { throw .invalidValue(field: "batches", value: UInt64(batches)) }
     }
 }
 
@@ -235,15 +241,25 @@ public struct Disconnect: WireValue {
 public struct Demand: WireValue {
     /// Tasks waiting that the worker could run (an estimate).
     public var pending: UInt32
+    /// The sum of the weights of the products those tasks belong to: the share of the worker's time
+    /// the shard asks for, against the other shards' (0 is read as 1).
+    public var weight: UInt32
 
-    public init(pending: UInt32) { self.pending = pending }
+    public init(pending: UInt32, weight: UInt32 = 1) {
+        self.pending = pending
+        self.weight = weight
+    }
 
-    public static let minimumSize = 4
+    public static let minimumSize = 8
 
-    public func encode(to writer: inout FrameWriter) { writer.number4(pending) }
+    public func encode(to writer: inout FrameWriter) {
+        writer.number4(pending)
+        writer.number4(weight)
+    }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
         pending = try reader.number4("pending")
+        weight = try reader.number4("weight")
     }
 }
 

@@ -107,6 +107,8 @@ public enum OperationAction: UInt8, Sendable, CaseIterable {
     case release = 9
     /// Set a product's share of its shard's workers (`product` and `policy`; `run` is 0).
     case setPolicy = 10
+    /// Change a run's priority (`priority`), for its tasks queued now and its jobs submitted later.
+    case setPriority = 11
 }
 
 /// An action on queued and running work in a shard, carried by CONTROL.
@@ -121,4 +123,6 @@ public enum ControlAction: UInt8, Sendable, CaseIterable {
     case cancelJob = 4
     /// Set a product's weight, cap and rate limit (`policy`; `run` is 0).
     case setPolicy = 5
+    /// Change the priority of the run's queued tasks, and of those submitted later (`priority`).
+    case setPriority = 6
 }

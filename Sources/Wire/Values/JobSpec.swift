@@ -15,9 +15,10 @@ public struct JobSpec: WireValue {
     public var flow: String
     /// The run's job entry moment.
     public var moment: UInt64
-    /// Higher runs first within the product; 0 by default.
+    /// The job's own priority in its flow: higher runs first among tasks of the same run priority; 0 by default.
     public var priority: Int16
-    /// The job type: for cost accounting and bulk claims.
+    /// The job type within its product: for cost accounting and bulk claims. The flow's declared
+    /// `type`, or `flow/job`.
     public var type: String
     /// Capability tags a worker must all have to run the job.
     public var tags: [String]
@@ -35,11 +36,19 @@ public struct JobSpec: WireValue {
     public var inputs: [String]
     /// The job's steps in order; a job without declared steps has one.
     public var steps: [StepSpec]
+    /// The run's priority: 0 urgent, then 1 (first) to 5 (last); 3 by default. See ``RunPriority``.
+    public var runPriority: UInt8
+    /// The fairness key its product's tasks are shared among; empty for the product's default key.
+    public var fairnessKey: String
+    /// For a command job: the most of its tasks one worker receives as one batch, run by one command;
+    /// 0 or 1 for none.
+    public var batch: UInt32
 
     public init(
         run: UInt64, job: String, generation: UInt32 = 0, product: String, flow: String, moment: UInt64,
         priority: Int16 = 0, type: String, tags: [String] = [], retries: UInt16 = 0, backoff: UInt32 = 1000,
-        timeout: UInt32 = 0, params: [String: String] = [:], resume: UInt8 = 0, inputs: [String] = [], steps: [StepSpec]
+        timeout: UInt32 = 0, params: [String: String] = [:], resume: UInt8 = 0, inputs: [String] = [], steps: [StepSpec],
+        runPriority: UInt8 = RunPriority.normal, fairnessKey: String = "", batch: UInt32 = 0
     ) {
         self.run = run
         self.job = job
@@ -57,9 +66,15 @@ public struct JobSpec: WireValue {
         self.resume = resume
         self.inputs = inputs
         self.steps = steps
+        self.runPriority = runPriority
+        self.fairnessKey = fairnessKey
+        self.batch = batch
     }
 
-    public static let minimumSize = 8 + 1 + 4 + 1 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 4 + 4 + 1 + 4 + 4
+    /// The most tasks in one command batch.
+    public static let batchLimit: UInt32 = 1000
+
+    public static let minimumSize = 8 + 1 + 4 + 1 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 4 + 4 + 1 + 4 + 4 + 1 + 1 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(run)
@@ -78,9 +93,35 @@ public struct JobSpec: WireValue {
         writer.number1(resume)
         writer.strings(inputs)
         writer.values(steps)
+        writer.number1(runPriority)
+        writer.string(fairnessKey)
+        writer.number4(batch)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
+        try self.init(legacyFrom: &reader)
+        runPriority = try reader.number1("run-priority")
+        fairnessKey = try reader.string("fairness-key")
+        batch = try reader.number4("batch")
+        try validate()
+    }
+
+    /// Decodes a job spec a shard stored before the run priority, the fairness key and the batch were
+    /// part of it: those take their defaults. Only for reading a store back, never from a peer.
+    public static func decodeStored(_ bytes: [UInt8]) throws(DecodingError) -> JobSpec {
+        var reader = FrameReader(bytes)
+        var spec = try JobSpec(legacyFrom: &reader)
+        if reader.remaining > 0 {
+            spec.runPriority = try reader.number1("run-priority")
+            spec.fairnessKey = try reader.string("fairness-key")
+            spec.batch = try reader.number4("batch")
+        }
+        try reader.finish()
+        try spec.validate()
+        return spec
+    }
+
+    private init(legacyFrom reader: inout FrameReader) throws(DecodingError) {
         run = try reader.number8("run")
         job = try reader.string("job")
         generation = try reader.number4("generation")
@@ -97,6 +138,14 @@ public struct JobSpec: WireValue {
         resume = try reader.number1("resume")
         inputs = try reader.strings("inputs")
         steps = try reader.values("steps")
+        runPriority = RunPriority.normal
+        fairnessKey = ""
+        batch = 0
+    }
+
+    private func validate() throws(DecodingError) {
+        if runPriority > RunPriority.last { throw .invalidValue(field: "run-priority", value: UInt64(runPriority)) }
+        if batch > Self.batchLimit { throw .invalidValue(field: "batch", value: UInt64(batch)) }
         if resume > 1 { throw .invalidValue(field: "resume", value: UInt64(resume)) }
         if steps.isEmpty { throw .invalidValue(field: "steps", value: 0) }
         if steps.count > Int(UInt16.max) { throw .oversized(field: "steps", length: steps.count, limit: 65535) }
