@@ -6,18 +6,33 @@ extension FairQueue {
         let key = CostKey(product: product, type: type)
         if let window = windowIndex[key] { return window }
         windows.append(SlidingWindow(capacity: tuning.costWindow))
+        inFlight.append(0)
         windowIndex[key] = Int32(windows.count - 1)
         return Int32(windows.count - 1)
     }
 
     /// What a task of a cost window is charged when it goes out, in milliseconds: the window's mean run
     /// time, never under 1. A window with no results yet is charged conservatively: the longest run time
-    /// of the shard's recent tasks (a newcomer with 5-second tasks cannot take every slot before its first
-    /// result shows what they cost); the difference is corrected when each task ends.
+    /// of the shard's recent tasks; the difference is corrected when each task ends. Until its first
+    /// result, its product also has at most its equal split of the shard's slots out of it while others
+    /// wait (``probeLimit(_:room:)``): a newcomer with 5-second tasks cannot take every slot before its
+    /// first result shows what they cost.
     func cost(window: Int32) -> Double {
         let samples = windows[Int(window)]
         if samples.count > 0 { return max(1, samples.mean) }
         return max(1, allCosts.maximum)
+    }
+
+    /// The most slots that tasks of a job type with no results yet may hold for product `p` (a set, or a
+    /// batch, holds one): its equal split of the shard's slots among the products with work, by weight,
+    /// and at least 1. No limit while no other product has work waiting, or on a shard that has not
+    /// measured any task yet (everything there is new, and nothing is known to be cheaper).
+    func probeLimit(_ p: Int, room: inout Room) -> Int {
+        guard isFair, allCosts.count > 0, count > products[p].queued else { return Int.max }
+        let busy = room.busyWeight ?? products.reduce(0.0) { $0 + ($1.queued + $1.running > 0 ? weight(of: $1.policy) : 0) }
+        room.busyWeight = busy
+        let share = room.shardSlots * weight(of: products[p].policy) / max(busy, weight(of: products[p].policy))
+        return max(1, Int(share))
     }
 
     /// The cost a product's next task of `type` would be charged; 1 for a product or type never queued.
@@ -36,6 +51,7 @@ extension FairQueue {
         guard products.indices.contains(p) else { return }
         if products[p].running > 0 { runningTotal -= 1 }
         products[p].running = max(0, products[p].running - 1)
+        if inFlight.indices.contains(Int(charge.window)) { inFlight[Int(charge.window)] = max(0, inFlight[Int(charge.window)] - 1) }
         if isFair {
             let correction = Double(max(0, ran)) - charge.cost
             if correction != 0 {
@@ -70,7 +86,9 @@ extension FairQueue {
         products[p].running += 1
         runningTotal += 1
         noteBusy(p)
-        return Charge(product: i, key: k, window: window(product: i, type: work.type), cost: 0)
+        let window = window(product: i, type: work.type)
+        inFlight[Int(window)] += 1
+        return Charge(product: i, key: k, window: window, cost: 0)
     }
 
 }

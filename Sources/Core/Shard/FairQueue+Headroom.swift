@@ -8,6 +8,10 @@ extension FairQueue {
         /// The max-min fair level of the slots outside the headroom, per unit of weight, worked out
         /// when first needed.
         var level: Double?
+        /// The shard's slots, running and free (at least this worker's), for the tasks a type never
+        /// measured may have out; and the weight of the products with work, worked out when first needed.
+        var shardSlots = 0.0
+        var busyWeight: Double?
     }
 
     /// Whether headroom applies: fair mode, with slots to hold back.

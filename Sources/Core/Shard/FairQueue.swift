@@ -243,6 +243,8 @@ public struct FairQueue: Sendable {
     /// Recent run times by product and job type, and of all of them together.
     var windows: [SlidingWindow] = []
     var windowIndex: [CostKey: Int32] = [:]
+    /// Tasks out of each cost window.
+    var inFlight: [Int] = []
     var allCosts: SlidingWindow
     /// When the recent tasks were handed out, for the rate at which slots come free.
     var handouts: TimeWindow
@@ -390,6 +392,7 @@ public struct FairQueue: Sendable {
             forgetQuiet(now: now)
             room = Room(free: free, slots: Double(runningTotal + free))
         }
+        room.shardSlots = Double(runningTotal + max(free ?? 0, limit))
         let eligible = kinds.map { capabilities.satisfy($0.requirement) }
         var picks: [Pick] = []
         // The starving first, one pick each, while any can be served.
@@ -449,13 +452,15 @@ public struct FairQueue: Sendable {
             }
             allowance = min(allowance, Int(products[p].tokens))
         }
-        guard let (k, lane) = nextKey(of: p, eligible: eligible, isLive: isLive) else {
+        let probes = probeLimit(p, room: &room)
+        guard let (k, lane) = nextKey(of: p, eligible: eligible, probes: probes, isLive: isLive) else {
             noteQuiet(p, now: now)
             return nil
         }
         let kind = kinds[products[p].keys[k].lanes[lane].kind]
         let setLimit = kind.requirement.kind == .handler ? sets[kind.requirement.handler] : (kind.batch > 1 ? kind.batch : nil)
         let wanted = min(allowance, setLimit ?? 1)
+        let window = products[p].keys[k].lanes[lane].window
         var tasks: [UInt64] = []
         while tasks.count < wanted, let top = products[p].keys[k].lanes[lane].heap.min {
             drop(p, key: k, lane: lane)
@@ -463,8 +468,8 @@ public struct FairQueue: Sendable {
             tasks.append(top.task)
             handouts.add(now.milliseconds)
         }
-        let window = products[p].keys[k].lanes[lane].window
         if products[p].keys[k].lanes[lane].heap.isEmpty { products[p].keys[k].lanes.remove(at: lane) }
+        inFlight[Int(window)] += 1
         products[p].running += tasks.count
         runningTotal += tasks.count
         products[p].waitingSince = now.milliseconds
@@ -488,7 +493,8 @@ public struct FairQueue: Sendable {
 
     /// The product's next fairness key with a live task the worker can run, and the lane of its best such
     /// task; keys with nothing the worker can run keep their places, and keys left empty leave the order.
-    private mutating func nextKey(of p: Int, eligible: [Bool], isLive: (UInt64, UInt32) -> Bool) -> (Int, Int)? {
+    /// A lane whose job type has no results yet may have at most `probes` tasks out.
+    private mutating func nextKey(of p: Int, eligible: [Bool], probes: Int, isLive: (UInt64, UInt32) -> Bool) -> (Int, Int)? {
         var aside: [KeyTurn] = []
         defer { for turn in aside { products[p].keyTurns.insert(turn) } }
         while let turn = products[p].keyTurns.popMin() {
@@ -496,6 +502,8 @@ public struct FairQueue: Sendable {
             guard products[p].keys[k].stamp == turn.stamp, products[p].keys[k].inTurn else { continue }
             var best: Int?
             for lane in products[p].keys[k].lanes.indices where eligible[products[p].keys[k].lanes[lane].kind] {
+                let window = Int(products[p].keys[k].lanes[lane].window)
+                if windows[window].count == 0 && inFlight[window] >= probes { continue }
                 while let top = products[p].keys[k].lanes[lane].heap.min, !isLive(top.task, top.ticket) {
                     drop(p, key: k, lane: lane)
                 }

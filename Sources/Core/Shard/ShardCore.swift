@@ -784,7 +784,8 @@ public struct ShardCore: Sendable {
         for pick in picks {
             if pick.isSet {
                 lastSet += 1
-                let specs = leaseTasks(pick.tasks.map { ($0, pick.charge) }, to: peer, session: session, shared: pick.tasks.count, now: now)
+                let claimed = oneJobOfBatch(pick, now: now)
+                let specs = leaseTasks(claimed.map { ($0, pick.charge) }, to: peer, session: session, shared: claimed.count, now: now)
                 if !specs.isEmpty {
                     outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs))))
                     credit += 1
@@ -809,6 +810,20 @@ public struct ShardCore: Sendable {
         workers.modify(peer) { $0.credit -= credit }
         if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
         return credit
+    }
+
+    /// The tasks of a claimed set that go out together: all of them for a handler's set; for a command
+    /// batch, those of the first task's job (one run, one step, one command line), the others going back
+    /// to the queue, so that one process can run the batch with the job's environment.
+    private mutating func oneJobOfBatch(_ pick: FairQueue.Pick, now: Timestamp) -> [UInt64] {
+        guard let first = pick.tasks.first, let job = tasks[first]?.jobID, jobs[job]?.requirement.batch == true else { return pick.tasks }
+        let same = pick.tasks.filter { tasks[$0]?.jobID == job }
+        guard same.count < pick.tasks.count else { return pick.tasks }
+        for id in pick.tasks where tasks[id]?.jobID != job {
+            queue.ended(pick.charge, ran: 0, now: now)
+            if let other = tasks[id].flatMap({ jobs[$0.jobID] }) { enqueue([id], of: other, now: now) }
+        }
+        return same
     }
 
     /// Marks tasks running under leases to the worker, returning what to send of them; a task whose
