@@ -110,6 +110,7 @@ public enum ShardService {
             core.tick(now: now)
             var turn = core.finishTurn(now: now)
             statistics.turn(messages: turnBudget - budget, busySince: busy)
+            logStarving(turn.starving, log: log, counters: counters)
             while true {
                 let committing = statistics.mark()
                 let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
@@ -130,6 +131,17 @@ public enum ShardService {
             statistics.report(now: now, log: log)
         }
         log.info("stopped", ["malformed": String(malformed.count)])
+    }
+
+    /// Logs the starving episodes a turn found, a few lines at most, and counts them.
+    static func logStarving(_ reports: [StarvationReport], log: Log, counters: ServiceCounters) {
+        guard !reports.isEmpty else { return }
+        counters.countStarving(reports.count)
+        for report in reports.prefix(5) {
+            log.warning(
+                "a product is starving: served first", ["product": report.product, "waited_ms": String(report.waited), "expected_ms": String(report.expected)])
+        }
+        if reports.count > 5 { log.warning("more products are starving", ["more": String(reports.count - 5)]) }
     }
 
     /// Sends one message to a ROUTER peer; false if the peer is gone or not reading.

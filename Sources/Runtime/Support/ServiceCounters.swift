@@ -3,11 +3,17 @@ import Synchronization
 /// What a service counts that tests and operators may ask about, readable from any thread.
 public final class ServiceCounters: Sendable {
     private let malformedCount = Atomic<Int>(0)
+    private let starvingCount = Atomic<Int>(0)
 
     public init() {}
 
     /// Frames dropped because they were malformed, of another version, or unexpected.
     public var malformed: Int { malformedCount.load(ordering: .relaxed) }
 
+    /// A shard's starving episodes: products found waiting far past their own expected wait.
+    public var starving: Int { starvingCount.load(ordering: .relaxed) }
+
     func countMalformed() { malformedCount.add(1, ordering: .relaxed) }
+
+    func countStarving(_ episodes: Int) { starvingCount.add(episodes, ordering: .relaxed) }
 }
