@@ -77,4 +77,27 @@ import Wire
         let total = Double(time.reduce(0, +))
         for share in time { #expect(abs(Double(share) / total - 1.0 / 3) < 0.03, "\(time)") }
     }
+
+    @Test func aDemandSentBeforeARecalledThatGaveNothingBackStands() {
+        var configuration = WorkerConfiguration(name: "w", slots: 2, shards: 2)
+        configuration.handlers = ["h"]
+        let now = Timestamp(milliseconds: 1_000)
+        var core = WorkerCore(configuration: configuration, session: 1, now: now)
+        core.start(now: now)
+        _ = core.finishTurn(now: now)
+        for link in 0..<2 {
+            core.received(.welcome(Welcome(shard: UInt32(link + 1), epoch: 1, heartbeat: 1000, liveness: 3, resultLimit: 1 << 20)), on: link, now: now)
+        }
+        // Shard 2 used its credit and says it has more; the worker, with no slot free, recalls shard 1's.
+        core.received(.demand(Demand(pending: 50, weight: 1)), on: 1, now: now)
+        _ = core.finishTurn(now: now)
+        // Shard 1 had meanwhile used its credit on work that had just arrived, and asked for more before
+        // the RECALL reached it: it gives nothing back, and its DEMAND still stands.
+        core.received(.demand(Demand(pending: 80, weight: 2)), on: 0, now: now)
+        core.received(.recalled(Recalled(credit: 0)), on: 0, now: now)
+        #expect(core.links[0].demand == 80)
+        // Credit given back is credit the shard had no work for: its earlier DEMAND is over.
+        core.received(.recalled(Recalled(credit: 1)), on: 1, now: now)
+        #expect(core.links[1].demand == 0)
+    }
 }

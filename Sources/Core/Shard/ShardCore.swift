@@ -354,6 +354,8 @@ public struct ShardCore: Sendable {
             let released = workers.modify(peer) { session in
                 let released = min(session.credit, Int(recall.credit))
                 session.credit -= released
+                // As after PULL: should work wait with no credit left, the worker may be told at once.
+                session.nextDemand = .zero
                 return released
             }
             outbox.append((peer, .recalled(Recalled(credit: UInt32(released)))))
