@@ -198,15 +198,17 @@ extension ClientCommands {
             console.out(body.rendered(pretty: true))
             return .success
         }
-        var rows = [["PRODUCT", "SHARD", "FLOWS", "WEIGHT", "CAP", "RATE", "BURST"]]
+        var rows = [["PRODUCT", "SHARD", "FLOWS", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS"]]
         for product in body["products"]?.array ?? [] {
             let cap = product["cap"]?.integer ?? 0
             let rate = product["rate"]?.integer ?? 0
             let burst = product["burst"]?.integer ?? 0
+            let keys = (product["key_weights"]?.members ?? []).map { "\($0.key)=\($0.value.integer ?? 1)" }
             rows.append([
                 product["product"]?.string ?? "?", String(product["shard"]?.integer ?? 0), String(product["flows"]?.integer ?? 0),
                 String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
-                burst == 0 ? "-" : String(burst),
+                burst == 0 ? "-" : String(burst), product["priority_over_fairness"]?.bool == true ? "over fairness" : "-",
+                keys.isEmpty ? "-" : keys.joined(separator: " "),
             ])
         }
         for line in Formatting.table(rows) { console.out(line) }

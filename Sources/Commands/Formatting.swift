@@ -59,12 +59,20 @@ enum Formatting {
         var lines = [
             "run \(run["run"]?.integer ?? 0)  \(run["flow"]?.string ?? "?") v\(run["version"]?.integer ?? 0)  \(state)"
                 + (finished > 0 ? " in \(span(started, finished))" : ""),
-            "started \(time(started))  shard \(run["shard"]?.integer ?? 0)  entry moment \(run["moment"]?.integer ?? 0)",
+            "started \(time(started))  shard \(run["shard"]?.integer ?? 0)  entry moment \(run["moment"]?.integer ?? 0)"
+                + priority(run["priority"]),
         ]
         if let detail = run["detail"]?.string, !detail.isEmpty { lines.append("detail: \(detail)") }
         lines.append("")
         lines += table(jobRows(body))
         return lines
+    }
+
+    /// `  priority 1` for a run not at the default priority 3; empty otherwise.
+    static func priority(_ value: JSON?) -> String {
+        if let text = value?.string { return "  priority \(text)" }
+        guard let number = value?.integer, number != 3 else { return "" }
+        return "  priority \(number)"
     }
 
     /// One row per job: its state, the step it is at (for jobs of several steps), its tasks by state

@@ -168,8 +168,9 @@ public enum Usage {
             text: """
                 usage: baton products [--json]
 
-                Lists every product with its shard, its flows, and its weight, cap, rate (per hour) and
-                burst ("-" for none or the default).
+                Lists every product with its shard, its flows, and its weight, cap, rate (per hour),
+                burst, whether its priorities count over fairness, and its fairness keys' weights ("-" for
+                none or the default).
                 """ + "\n" + targetHelp),
         "history": Entry(
             summary: "show the operator actions on a run or a product",

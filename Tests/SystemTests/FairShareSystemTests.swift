@@ -90,4 +90,42 @@ import Wire
             for run in runs { #expect(abs((shares[run] ?? 0) - 1.0 / 3) <= 1.0 / 30, "worker time shares by run: \(shares)") }
         }
     }
+
+    @Test func raisingARunsPriorityWhileItWaitsPutsItsTasksBeforeTheProductsOthers() throws {
+        try withTemporaryFolder { folder in
+            var options = EmbeddedCluster.Options(data: folder)
+            options.workers = 1
+            options.slots = 1
+            options.timer = false
+            let cluster = try EmbeddedCluster(options)
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            try client.apply([Self.flow("ledger", partitions: 20, ms: 30)])
+            let first = try client.start("ledger/work")
+            let lowly = try client.call("start", .object([("flow", .string("ledger/work")), ("priority", .number(5))]))
+            #expect(lowly.status == .ok && lowly.body["priority"]?.integer == 5)
+            let second = UInt64(lowly.body["run"]?.integer ?? 0)
+            // While the first run's tasks go out one by one, the second is raised above it.
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let done = try client.call("status", .object([("run", .number(first))])).body["jobs"]?.array?.first?["tasks"]?["succeeded"]?.integer
+                if (done ?? 0) >= 3 { break }
+                usleep(5_000)
+            }
+            let raised = try DistributedJobTests.act(client, "set-priority", [("run", .number(second)), ("priority", .string("urgent"))], request: "raise")
+            #expect(raised.status == .ok, "\(raised.errorText)")
+            for run in [first, second] { #expect(try client.waitForRun(run)["run"]?["state"]?.string == "succeeded") }
+            #expect(try client.call("runs").body["runs"]?.array?.first { $0["run"]?.integer == Int64(second) }?["priority"]?.string == "urgent")
+            cluster.stop()
+
+            // Every task of the second run started before the first run's last one.
+            let store = try ShardStore(path: "\(folder)/shard-1.db")
+            let rows = try store.database.prepare("SELECT j.run, MAX(t.started) FROM tasks t JOIN jobs j ON j.id = t.job_id GROUP BY j.run")
+            var last: [UInt64: Int64] = [:]
+            while try rows.step() { last[UInt64(rows.int64(0))] = rows.int64(1) }
+            rows.reset()
+            store.database.close()
+            #expect((last[second] ?? .max) < (last[first] ?? 0), "\(last)")
+        }
+    }
 }
