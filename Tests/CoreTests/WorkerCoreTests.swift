@@ -245,3 +245,165 @@ struct WorkerHarness {
         #expect(worker.core.running.keys.map(\.link) == [0])
     }
 }
+
+/// Command batches: claimed sets of one command job's tasks, run by one process.
+@Suite struct WorkerCoreBatchTests {
+    /// A task of partition `id` of job `load`, run 1, step 0: tasks that can share a batch.
+    static func batchTask(_ id: UInt64, timeout: UInt32 = 0) -> TaskSpec {
+        var spec = TaskSpec(
+            task: id, attempt: 1, run: 1, job: "load", product: "p", flow: "f", stepName: "load", kind: .command,
+            action: "./load-batch.sh", type: "f.load", timeout: timeout, moment: 1)
+        spec.partition = UInt32(id)
+        spec.partitions = 20
+        return spec
+    }
+
+    static func attempt(_ id: UInt64) -> WorkerCore.Attempt { WorkerCore.Attempt(link: 0, ref: TaskRef(task: id, attempt: 1)) }
+
+    /// The signals among the effects, with the signal alone.
+    static func signals(_ effects: [WorkerEffect]) -> [WorkerSignal] {
+        effects.compactMap { if case .signal(_, let signal) = $0 { signal } else { nil } }
+    }
+
+    /// A registered worker of `slots` slots running one batch of tasks 1 to `count` (set 9).
+    static func running(count: UInt64 = 3, slots: Int = 2, timeout: UInt32 = 0) -> WorkerHarness {
+        var worker = WorkerHarness(slots: slots)
+        worker.core.start(now: worker.now)
+        _ = worker.welcome()
+        let specs = (1...count).map { batchTask($0, timeout: timeout) }
+        worker.core.received(.tasks(Tasks(set: 9, tasks: specs)), on: 0, now: worker.now)
+        let effects = worker.turn()
+        #expect(effects.contains(.startSet(link: 0, set: 9, specs)))
+        #expect(!effects.contains { if case .start = $0 { true } else { false } })
+        return worker
+    }
+
+    /// Ends every attempt of the batch as its process would, each with `outcome`, and returns the results sent.
+    static func end(_ worker: inout WorkerHarness, _ outcomes: [UInt64: (Outcome, String)], exitCode: Int32) -> [TaskResult] {
+        for (task, (outcome, error)) in outcomes.sorted(by: { $0.key < $1.key }) {
+            worker.core.attemptEnded(
+                attempt(task), outcome: outcome, exitCode: exitCode, output: "", log: "h:/logs/1/load.batch-1-3.set-9.log",
+                error: error, data: outcome == .succeeded ? Array("p\(task)".utf8) : [], now: worker.now)
+        }
+        return results(worker.turn())
+    }
+
+    /// The results sent among the effects.
+    static func results(_ effects: [WorkerEffect]) -> [TaskResult] {
+        WorkerHarness.sent(effects).flatMap { message -> [TaskResult] in
+            if case .results(let results) = message { results.results } else { [] }
+        }
+    }
+
+    @Test func aBatchTakesOneSlotAndGivesItBackWhenItsTasksEnd() {
+        var worker = Self.running(count: 3, slots: 2)
+        #expect(worker.core.running.count == 3)
+        #expect(worker.core.available == 0, "one slot for the batch, one credit with the shard")
+        let results = Self.end(&worker, [1: (.succeeded, ""), 2: (.succeeded, ""), 3: (.succeeded, "")], exitCode: 0)
+        #expect(results.map(\.outcome) == [.succeeded, .succeeded, .succeeded])
+        #expect(worker.core.running.isEmpty)
+        #expect(worker.core.links[0].credit == 2, "the batch's slot went back to the shard")
+    }
+
+    @Test func aBatchWhoseTasksAreAllCancelledIsTerminatedOnceThenKilledOnce() {
+        var worker = Self.running(count: 3)
+        // The run is stopped: the shard cancels the three tasks, two in one CANCEL and the last in another.
+        worker.core.received(.cancel(Cancel(grace: 100, tasks: [TaskRef(task: 1, attempt: 1), TaskRef(task: 2, attempt: 1)])), on: 0, now: worker.now)
+        #expect(Self.signals(worker.turn()).isEmpty, "task 3 still runs in the process")
+        worker.core.received(.cancel(Cancel(grace: 100, tasks: [TaskRef(task: 3, attempt: 1)])), on: 0, now: worker.now)
+        let stopping = worker.turn()
+        #expect(Self.signals(stopping) == [.terminate])
+        #expect(stopping.contains(.signal(Self.attempt(3), .terminate)), "any attempt of the batch names its process")
+        #expect(worker.core.nextDeadline() == worker.now.adding(milliseconds: 100))
+
+        worker.now = worker.now.adding(milliseconds: 100)
+        worker.core.received(.heartbeat, on: 0, now: worker.now)
+        worker.core.tick(now: worker.now)
+        let killed = worker.turn()
+        #expect(Self.signals(killed) == [.kill])
+        #expect(killed.contains(.signal(Self.attempt(1), .kill)))
+
+        let results = Self.end(&worker, [1: (.failed, "killed"), 2: (.failed, "killed"), 3: (.failed, "killed")], exitCode: -9)
+        #expect(results.map(\.task) == [1, 2, 3])
+        #expect(results.allSatisfy { $0.outcome == .cancelled && $0.error == "cancelled by the shard" && $0.exitCode == -9 })
+        #expect(worker.core.running.isEmpty)
+        #expect(worker.core.links[0].credit == 2)
+    }
+
+    @Test func aBatchPastItsTimeoutIsTerminatedOnceThenKilledOnceAndEveryTaskTimesOut() {
+        var worker = Self.running(count: 3, timeout: 1000)
+        worker.now = worker.now.adding(milliseconds: 1000)
+        worker.core.received(.heartbeat, on: 0, now: worker.now)
+        worker.core.tick(now: worker.now)
+        #expect(Self.signals(worker.turn()) == [.terminate])
+        worker.now = worker.now.adding(milliseconds: 4999)
+        worker.core.received(.heartbeat, on: 0, now: worker.now)
+        worker.core.tick(now: worker.now)
+        #expect(Self.signals(worker.turn()).isEmpty)
+        worker.now = worker.now.adding(milliseconds: 1)
+        worker.core.tick(now: worker.now)
+        #expect(Self.signals(worker.turn()) == [.kill])
+        let results = Self.end(&worker, [1: (.succeeded, ""), 2: (.failed, "no"), 3: (.failed, "exit")], exitCode: -9)
+        #expect(results.allSatisfy { $0.outcome == .timedOut && $0.error == "timed out after 1s" && $0.data.isEmpty })
+    }
+
+    @Test func cancellingSomeTasksOfABatchLeavesItsProcessRunningForTheOthers() {
+        var worker = Self.running(count: 3)
+        worker.core.received(.cancel(Cancel(grace: 100, tasks: [TaskRef(task: 2, attempt: 1)])), on: 0, now: worker.now)
+        #expect(Self.signals(worker.turn()).isEmpty)
+        #expect(worker.core.nextDeadline() > worker.now.adding(milliseconds: 100), "no kill is due for the batch")
+        worker.now = worker.now.adding(milliseconds: 10_000)
+        worker.core.received(.heartbeat, on: 0, now: worker.now)
+        worker.core.tick(now: worker.now)
+        #expect(Self.signals(worker.turn()).isEmpty, "never killed while tasks 1 and 3 run")
+
+        let results = Self.end(&worker, [1: (.succeeded, ""), 2: (.succeeded, ""), 3: (.failed, "row 3 is malformed")], exitCode: 0)
+        #expect(results.map(\.outcome) == [.succeeded, .cancelled, .failed])
+        #expect(results[0].data == Array("p1".utf8))
+        #expect(results[1].data.isEmpty && results[1].error == "cancelled by the shard")
+        #expect(results[2].error == "row 3 is malformed")
+        #expect(worker.core.links[0].credit == 2)
+    }
+
+    @Test func twoBatchesUnderOneSetIDFromARestartedShardAreSignalledApart() {
+        var worker = Self.running(count: 2)
+        // The shard restarted and numbers its sets from 1 again: its new set 9 is another batch.
+        let later = [Self.batchTask(5), Self.batchTask(6)]
+        worker.core.received(.tasks(Tasks(set: 9, tasks: later)), on: 0, now: worker.now)
+        #expect(worker.turn().contains(.startSet(link: 0, set: 9, later)))
+        #expect(worker.core.available == 0, "two batches, two slots")
+        worker.core.received(.cancel(Cancel(grace: 100, tasks: [TaskRef(task: 5, attempt: 1), TaskRef(task: 6, attempt: 1)])), on: 0, now: worker.now)
+        let effects = worker.turn()
+        #expect(Self.signals(effects) == [.terminate])
+        #expect(effects.contains(.signal(Self.attempt(6), .terminate)), "the later batch's process")
+    }
+
+    @Test func aTaskOfAnotherJobInABatchIsRejected() {
+        var worker = WorkerHarness(slots: 1)
+        worker.core.start(now: worker.now)
+        _ = worker.welcome()
+        var stranger = Self.batchTask(2)
+        stranger.job = "other"
+        worker.core.received(.tasks(Tasks(set: 3, tasks: [Self.batchTask(1), stranger])), on: 0, now: worker.now)
+        let effects = worker.turn()
+        #expect(effects.contains(.startSet(link: 0, set: 3, [Self.batchTask(1)])))
+        let results = Self.results(effects)
+        #expect(results.map(\.task) == [2] && results.first?.outcome == .rejected)
+        #expect(results.first?.error == "a command batch holds tasks of one run, job and step: this task is not of the first task's")
+    }
+
+    @Test func aHandlersSetIsStillAbandonedTaskByTask() {
+        var worker = WorkerHarness(slots: 1, handlers: ["post"])
+        worker.core.start(now: worker.now)
+        _ = worker.welcome()
+        let specs = [WorkerHarness.task(1, kind: .handler, action: "post"), WorkerHarness.task(2, kind: .handler, action: "post")]
+        worker.core.received(.tasks(Tasks(set: 4, tasks: specs)), on: 0, now: worker.now)
+        #expect(worker.turn().contains(.startSet(link: 0, set: 4, specs)))
+        worker.core.received(.cancel(Cancel(grace: 100, tasks: [TaskRef(task: 1, attempt: 1)])), on: 0, now: worker.now)
+        let effects = worker.turn()
+        #expect(effects.contains(.abandon(Self.attempt(1))))
+        let results = Self.results(effects)
+        #expect(results.map(\.outcome) == [.cancelled])
+        #expect(worker.core.running.count == 1)
+    }
+}

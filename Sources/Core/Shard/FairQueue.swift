@@ -14,7 +14,8 @@ public import Wire
 /// product's batch, say), by the keys' weights. Before any of that, within a product, a task of a more
 /// urgent run priority goes first, then a higher job priority, then the older. Across products, priority
 /// counts only for urgent runs, which go before everything, and for products whose policy puts priority
-/// over fairness, which compete by their most urgent task's priority before their pass.
+/// over fairness, which compete by their most urgent task's priority before their pass. Starving
+/// products (below) go before even urgent work, once each.
 ///
 /// Every product may also have a cap on its running tasks and a rate limit (a token bucket); a product
 /// at its cap or out of tokens waits outside the turn order until a task of it ends or a token is due.

@@ -61,8 +61,9 @@ public struct ShardCore: Sendable {
     private var priorityChanges: [UInt64: UInt8] = [:]
     /// Product policies set this turn.
     private var policyChanges: [String: ProductPolicy] = [:]
-    /// The ID of the last claimed set leased.
-    private var lastSet: UInt64 = 0
+    /// The ID of the last claimed set leased: numbered from the epoch's, so that sets of another start
+    /// of the shard, whose attempts may still run on a worker, never share an ID with this one's.
+    private var lastSet: UInt64
     private var succeededTasks: Set<UInt64> = []
     private var changed: [Int64] = []
     private var changedSet: Set<Int64> = []
@@ -111,6 +112,7 @@ public struct ShardCore: Sendable {
         self.lastPublished = now
         self.pausedRuns = snapshot.paused
         self.runPriorities = snapshot.priorities
+        self.lastSet = UInt64(epoch) << 32
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
         self.queue = FairQueue(tuning: FairQueue.Tuning(configuration))
         for policy in snapshot.policies { queue.setPolicy(policy, now: now) }

@@ -9,6 +9,9 @@ public import Wire
 /// - A result is kept until a RECEIPT covers it, and sent again after every WELCOME from its shard.
 /// - An attempt past its timeout is stopped (SIGTERM, then SIGKILL after the grace period) and
 ///   reported as timed out.
+/// - A command batch (a claimed set of command tasks) is one process: it is signalled only once every
+///   attempt of the batch is stopping, and then once, however many attempts it holds. An attempt of a
+///   batch stopped on its own is reported with its stopping outcome when the process ends.
 ///
 /// The runtime carries out the effects: it sends messages, starts and signals attempts, and reopens
 /// sockets.
@@ -20,9 +23,11 @@ public struct WorkerCore: Sendable {
     public private(set) var links: [Link]
     /// Attempts running.
     public private(set) var running: [Attempt: Running] = [:]
-    /// Claimed sets running, by link and set ID, with how many of their tasks still run. A set takes one
+    /// Claimed sets running, by the worker's own number for each (``Running/localSet``). A set takes one
     /// slot, however many tasks it has.
-    private var openSets: [SetKey: Int] = [:]
+    private var openSets: [UInt64: OpenSet] = [:]
+    /// The last number given to a claimed set.
+    private var lastLocalSet: UInt64 = 0
     /// Results not yet confirmed by a RECEIPT.
     public private(set) var unreceipted: [Attempt: Held] = [:]
     private var linkTurn = 0
@@ -104,13 +109,25 @@ public struct WorkerCore: Sendable {
         public var deadline: Timestamp?
         /// Why the attempt is being stopped, and when it will be killed.
         public var stopping: Stopping?
-        /// The claimed set it runs in; 0 if it runs on its own.
+        /// The claimed set it runs in, as its shard numbered it; 0 if it runs on its own.
         public var set: UInt64 = 0
+        /// The worker's own number for that set, unique in this worker's process (a shard that restarts
+        /// numbers its sets from 1 again, while sets it handed out before may still run here); 0 if the
+        /// attempt runs on its own.
+        public var localSet: UInt64 = 0
     }
 
-    struct SetKey: Hashable, Sendable {
+    /// A claimed set running.
+    struct OpenSet: Sendable {
         var link: Int
-        var set: UInt64
+        /// How many of its attempts still run.
+        var remaining: Int
+        /// How many of those are stopping.
+        var stopping = 0
+        /// Whether it is a command batch, one process for all its attempts (otherwise a handler's set).
+        var isBatch: Bool
+        /// For a command batch whose attempts are all stopping: when its process group gets SIGKILL.
+        var killAt: Timestamp?
     }
 
     /// Why an attempt is being stopped.
@@ -139,7 +156,7 @@ public struct WorkerCore: Sendable {
 
     /// Slots neither running an attempt nor promised to a shard.
     public var available: Int {
-        let busy = running.count - openSets.values.reduce(0, +) + openSets.count
+        let busy = running.count - openSets.values.reduce(0) { $0 + $1.remaining } + openSets.count
         return max(0, configuration.slots - busy - links.reduce(0) { $0 + $1.credit })
     }
 
@@ -235,7 +252,9 @@ public struct WorkerCore: Sendable {
         case .recalled(let recalled):
             links[index].credit = max(0, links[index].credit - Int(recalled.credit))
             links[index].recalling = false
-            links[index].demand = 0
+            // Credit given back was credit the shard had no work for: any DEMAND before it is over. With
+            // none given back, the shard had used it all, and a DEMAND it sent before still stands.
+            if recalled.credit > 0 { links[index].demand = 0 }
         case .receipt(let receipt):
             for ref in receipt.tasks { unreceipted[Attempt(link: index, ref: ref)] = nil }
         case .cancel(let cancel):
@@ -260,19 +279,39 @@ public struct WorkerCore: Sendable {
     }
 
     /// Takes a claimed set: one credit, one slot, and one effect that starts all of its new tasks together.
+    /// A command batch runs as one command line with one environment, so a task of it that is not of the
+    /// first task's run, job and step, or not the same command, is rejected.
     private mutating func acceptSet(_ tasks: Tasks, on index: Int, now: Timestamp) {
         links[index].credit = max(0, links[index].credit - 1)
-        let key = SetKey(link: index, set: tasks.set)
+        guard let first = tasks.tasks.first else { return }
+        let isBatch = first.kind == .command
+        lastLocalSet += 1
         var started: [TaskSpec] = []
         for spec in tasks.tasks {
+            if isBatch && !Self.sameBatch(spec, first) {
+                let attempt = Attempt(link: index, ref: spec.ref)
+                guard running[attempt] == nil, unreceipted[attempt] == nil else { continue }
+                let reason = "a command batch holds tasks of one run, job and step: this task is not of the first task's"
+                finish(TaskResult(task: spec.task, attempt: spec.attempt, outcome: .rejected, started: now.wire, duration: 0, error: reason), link: index)
+                continue
+            }
             guard admit(spec, on: index, now: now) else { continue }
             let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
-            running[Attempt(link: index, ref: spec.ref)] = Running(link: index, spec: spec, started: now, deadline: deadline, set: tasks.set)
+            running[Attempt(link: index, ref: spec.ref)] = Running(
+                link: index, spec: spec, started: now, deadline: deadline, set: tasks.set, localSet: lastLocalSet)
             started.append(spec)
         }
         guard !started.isEmpty else { return }
-        openSets[key, default: 0] += started.count
+        openSets[lastLocalSet] = OpenSet(link: index, remaining: started.count, isBatch: isBatch)
         effects.append(.startSet(link: index, set: tasks.set, started))
+    }
+
+    /// Whether two tasks can run in one command batch: commands of one run, job, generation and step, with
+    /// one command line, parameters, entry moment and timeout.
+    private static func sameBatch(_ spec: TaskSpec, _ first: TaskSpec) -> Bool {
+        spec.kind == .command && spec.run == first.run && spec.job == first.job && spec.generation == first.generation
+            && spec.step == first.step && spec.action == first.action && spec.params == first.params
+            && spec.moment == first.moment && spec.timeout == first.timeout
     }
 
     private mutating func accept(_ spec: TaskSpec, on index: Int, now: Timestamp) {
@@ -302,10 +341,22 @@ public struct WorkerCore: Sendable {
         return true
     }
 
+    /// Stops an attempt: a command is sent SIGTERM (a command batch's process only once every attempt of
+    /// the batch is stopping), a handler is abandoned.
     private mutating func stop(_ id: Attempt, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
         guard var attempt = running[id], attempt.stopping == nil else { return }
         attempt.stopping = Stopping(outcome: outcome, killAt: now.adding(milliseconds: grace), reason: reason)
         running[id] = attempt
+        if attempt.localSet != 0, var open = openSets[attempt.localSet], open.isBatch {
+            open.stopping += 1
+            if open.stopping == open.remaining {
+                // The last attempt of the batch that ran on: the process has nothing left to do.
+                open.killAt = now.adding(milliseconds: grace)
+                effects.append(.signal(id, .terminate))
+            }
+            openSets[attempt.localSet] = open
+            return
+        }
         effects.append(attempt.spec.kind == .command ? .signal(id, .terminate) : .abandon(id))
         if attempt.spec.kind == .handler {
             // A handler cannot be killed: its slot is freed and its late return is ignored.
@@ -323,12 +374,14 @@ public struct WorkerCore: Sendable {
         now: Timestamp
     ) {
         guard let attempt = running.removeValue(forKey: id) else { return }
-        if attempt.set != 0 {
-            let key = SetKey(link: id.link, set: attempt.set)
-            openSets[key]! -= 1
-            if openSets[key]! == 0 {
-                openSets[key] = nil
+        if attempt.localSet != 0, var open = openSets[attempt.localSet] {
+            open.remaining -= 1
+            if attempt.stopping != nil && open.isBatch { open.stopping -= 1 }
+            if open.remaining == 0 {
+                openSets[attempt.localSet] = nil
                 links[id.link].slotTimes.add(Double(max(0, now.since(attempt.started))))
+            } else {
+                openSets[attempt.localSet] = open
             }
         } else {
             links[id.link].slotTimes.add(Double(max(0, now.since(attempt.started))))
@@ -377,9 +430,11 @@ public struct WorkerCore: Sendable {
                 break
             }
         }
-        for (id, attempt) in running.sorted(by: { ($0.key.link, $0.key.ref.task, $0.key.ref.attempt) < ($1.key.link, $1.key.ref.task, $1.key.ref.attempt) }) {
+        let attempts = running.sorted { ($0.key.link, $0.key.ref.task, $0.key.ref.attempt) < ($1.key.link, $1.key.ref.task, $1.key.ref.attempt) }
+        for (id, attempt) in attempts {
             if let stopping = attempt.stopping {
-                if stopping.killAt <= now {
+                // A command batch's process is killed once, for the whole batch, below.
+                if stopping.killAt <= now && !isInBatch(attempt) {
                     effects.append(.signal(id, .kill))
                     running[id]!.stopping!.killAt = now.adding(milliseconds: configuration.killGrace)
                 }
@@ -388,6 +443,18 @@ public struct WorkerCore: Sendable {
                 stop(id, outcome: .timedOut, reason: "timed out after \(limit)", grace: configuration.killGrace, now: now)
             }
         }
+        for (number, open) in openSets.sorted(by: { $0.key < $1.key }) {
+            guard let killAt = open.killAt, killAt <= now else { continue }
+            // Any attempt of the batch names its process: the first, in the order above.
+            guard let (id, _) = attempts.first(where: { $0.value.localSet == number }) else { continue }
+            effects.append(.signal(id, .kill))
+            openSets[number]!.killAt = now.adding(milliseconds: configuration.killGrace)
+        }
+    }
+
+    /// Whether an attempt runs in a command batch.
+    private func isInBatch(_ attempt: Running) -> Bool {
+        attempt.localSet != 0 && openSets[attempt.localSet]?.isBatch == true
     }
 
     /// The next time ``tick(now:)`` has something to do.
@@ -406,10 +473,13 @@ public struct WorkerCore: Sendable {
         }
         for attempt in running.values {
             if let stopping = attempt.stopping {
-                next = min(next, stopping.killAt)
+                if !isInBatch(attempt) { next = min(next, stopping.killAt) }
             } else if let deadline = attempt.deadline {
                 next = min(next, deadline)
             }
+        }
+        for open in openSets.values {
+            if let killAt = open.killAt { next = min(next, killAt) }
         }
         return next
     }
@@ -487,10 +557,12 @@ public enum WorkerEffect: Equatable, Sendable {
     case send(link: Int, Message)
     /// Start an attempt: a command in a child process, or a handler.
     case start(WorkerCore.Attempt, TaskSpec)
-    /// Start the tasks of a claimed set (the attempts are the link's and the tasks' own): one call of
-    /// their handler with all of them.
+    /// Start the tasks of a claimed set (the attempts are the link's and the tasks' own): for handler
+    /// tasks, one call of their set handler with all of them; for command tasks (a command batch), one
+    /// process for all of them (`docs/flows.md`, "Command batches").
     case startSet(link: Int, set: UInt64, [TaskSpec])
-    /// Signal a running command's process group.
+    /// Signal a running command's process group. For a command batch, the attempt is any one of the
+    /// batch's, and the signal goes to the batch's one process.
     case signal(WorkerCore.Attempt, WorkerSignal)
     /// Forget a handler attempt that was stopped: its return will be ignored.
     case abandon(WorkerCore.Attempt)

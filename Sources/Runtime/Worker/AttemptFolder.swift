@@ -12,16 +12,27 @@ import Wire
 ///   order the shard gave them: `job<TAB>step<TAB>partition<TAB>key<TAB>file`. In a key, a backslash,
 ///   tab, newline and carriage return are written `\\`, `\t`, `\n` and `\r`.
 ///
-/// The worker removes the folder once the attempt has ended and its result is read; the log stays.
+/// The worker removes the folder once the attempt has ended and its result is read; the log stays. Each
+/// task of a command batch has a folder of this layout inside the batch's (``BatchFolder``).
 struct AttemptFolder: Sendable {
     /// The folder's absolute path: a command may change its working directory.
     let path: String
 
     /// The folder of the attempt whose log is at `log` (a path ending in `.log`).
     init(log: String) {
+        path = Self.scratchPath(log: log)
+    }
+
+    /// The folder at `path`, an absolute path: a task's folder inside a command batch's (``BatchFolder``).
+    init(path: String) {
+        self.path = path
+    }
+
+    /// The absolute path of the scratch folder beside the log at `log`: `.d` for `.log`.
+    static func scratchPath(log: String) -> String {
         let base = log.hasSuffix(".log") ? String(log.dropLast(4)) : log
         let absolute = base.hasPrefix("/") ? base : FileManager.default.currentDirectoryPath + "/" + base
-        path = absolute + ".d"
+        return absolute + ".d"
     }
 
     /// Where the command may write its result.
@@ -41,9 +52,9 @@ struct AttemptFolder: Sendable {
     /// as long as they take: at most 16 MiB in all (``TaskSpec/inputLimit``).
     func prepare(inputs: [TaskInput]) throws(ServiceError) {
         if mkdir(path, 0o755) != 0 {
-            guard errno == EEXIST else { throw Self.failure("cannot create the attempt's folder \(path)") }
+            guard errno == EEXIST else { throw Self.failure("cannot create the scratch folder \(path)") }
             remove()
-            guard mkdir(path, 0o755) == 0 else { throw Self.failure("cannot create the attempt's folder \(path)") }
+            guard mkdir(path, 0o755) == 0 else { throw Self.failure("cannot create the scratch folder \(path)") }
         }
         guard !inputs.isEmpty else { return }
         guard mkdir(self.inputs, 0o755) == 0 else {
@@ -62,14 +73,23 @@ struct AttemptFolder: Sendable {
     /// if it wrote no file. Reads at most `limit` + 1 octets, so a huge file costs no memory; a file over
     /// `limit` fails the attempt rather than being cut short.
     func readResult(limit: Int) throws(ServiceError) -> [UInt8] {
-        let descriptor = open(result, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        try Self.readFile(result, limit: limit, file: "its result file", limitName: "the shard's limit") ?? []
+    }
+
+    /// The contents of the regular file at `path`, or nil if there is none. Reads at most `limit` + 1
+    /// octets, so a huge file costs no memory; a file over `limit` is an error rather than being cut
+    /// short. `file` names the file in errors ("its result file"), and `limitName` the limit ("the
+    /// shard's limit").
+    static func readFile(_ path: String, limit: Int, file: String, limitName: String) throws(ServiceError) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
-            if errno == ENOENT { return [] }
-            throw Self.failure("cannot open its result file \(result)")
+            if errno == ENOENT { return nil }
+            throw failure("cannot open \(file) \(path)")
         }
         defer { close(descriptor) }
-        let size = try Self.size(of: descriptor, path: result)
-        guard size <= limit else { throw Self.overLimit(size, limit) }
+        let overLimit = { (size: Int) in ServiceError("\(file) is \(size) octets, over \(limitName) of \(limit)") }
+        let size = try size(of: descriptor, path: path, file: file)
+        guard size <= limit else { throw overLimit(size) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(size + 1)
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
@@ -78,14 +98,14 @@ struct AttemptFolder: Sendable {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, wanted) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw Self.failure("cannot read its result file \(result)")
+                throw failure("cannot read \(file) \(path)")
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[..<count])
         }
         // The file grew after it was measured: something the command left running still writes it.
         if bytes.count > limit {
-            throw Self.overLimit(max(bytes.count, (try? Self.size(of: descriptor, path: result)) ?? 0), limit)
+            throw overLimit(max(bytes.count, (try? Self.size(of: descriptor, path: path, file: file)) ?? 0))
         }
         return bytes
     }
@@ -121,7 +141,7 @@ struct AttemptFolder: Sendable {
     }
 
     /// Writes a new file (one that exists already is an error: two inputs would share a name).
-    private static func write(_ bytes: [UInt8], to path: String) throws(ServiceError) {
+    static func write(_ bytes: [UInt8], to path: String) throws(ServiceError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw failure("cannot create \(path)") }
         defer { close(descriptor) }
@@ -139,21 +159,17 @@ struct AttemptFolder: Sendable {
     }
 
     /// The size of an open regular file, in octets.
-    private static func size(of descriptor: Int32, path: String) throws(ServiceError) -> Int {
+    private static func size(of descriptor: Int32, path: String, file: String) throws(ServiceError) -> Int {
         var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw failure("cannot read its result file \(path)") }
+        guard fstat(descriptor, &status) == 0 else { throw failure("cannot read \(file) \(path)") }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            throw ServiceError("its result file \(path) is not a regular file")
+            throw ServiceError("\(file) \(path) is not a regular file")
         }
         return Int(status.st_size)
     }
 
-    private static func overLimit(_ size: Int, _ limit: Int) -> ServiceError {
-        ServiceError("its result file is \(size) octets, over the shard's limit of \(limit)")
-    }
-
     /// `what`, with the reason `errno` gives.
-    private static func failure(_ what: String) -> ServiceError {
+    static func failure(_ what: String) -> ServiceError {
         ServiceError("\(what): \(String(cString: strerror(errno)))")
     }
 }

@@ -11,7 +11,8 @@ public struct WorkerSettings: Sendable {
     /// Each shard's `work` endpoint, one link each.
     public var shards: [String]
     /// Where attempts' output goes: `<logs>/<run>/<job>.<attempt>.log`, with each command attempt's
-    /// scratch folder (its result file and inputs) beside its log while it runs.
+    /// scratch folder (its result file and inputs) beside its log while it runs. A command batch has one
+    /// log and one scratch folder for all its tasks (``WorkerService/batchLogPath(_:set:root:)``).
     public var logs: String
     /// The handlers this worker offers.
     public var handlers: Handlers
@@ -43,6 +44,9 @@ public enum WorkerService {
         var exitCode: Int32
         var error: String
         var data: [UInt8]
+        /// Whether a failure by exit status or signal gets the log's last line added to its error; a
+        /// batch's endings come with their errors complete.
+        var explainsExit = true
     }
 
     /// Endings reported by reaper and handler threads, taken by the loop.
@@ -92,12 +96,14 @@ public enum WorkerService {
                         id, spec, settings: settings, environment: baseEnvironment,
                         resultLimit: core.resultLimit(of: id.link), endings: endings, doorbell: control.doorbell,
                         threads: threads, folders: &folders)
-                case .startSet(let link, _, let specs):
-                    for (id, attempt) in startSet(
-                        link: link, specs, settings: settings, endings: endings, doorbell: control.doorbell, threads: threads)
-                    {
-                        attempts[id] = attempt
-                    }
+                case .startSet(let link, let set, let specs):
+                    let started =
+                        specs.first?.kind == .command
+                        ? startBatch(
+                            link: link, set: set, specs, settings: settings, environment: baseEnvironment,
+                            resultLimit: core.resultLimit(of: link), endings: endings, doorbell: control.doorbell, folders: &folders)
+                        : startSet(link: link, specs, settings: settings, endings: endings, doorbell: control.doorbell, threads: threads)
+                    for (id, attempt) in started { attempts[id] = attempt }
                 case .signal(let id, let signal):
                     if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
                 case .abandon(let id):
@@ -137,17 +143,23 @@ public enum WorkerService {
             _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: deadline, now: clock.now()))
             control.doorbell.drain()
             let now = clock.now()
+            // The tasks of a command batch share one log: it is read once.
+            var tails: [String: (kept: Bool, output: String)] = [:]
             for ending in endings.take() {
                 guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
                 attempt.output?.close()
-                // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
-                let kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
-                let output = kept ? CommandRunner.tail(of: attempt.log) : ""
+                let (kept, output): (Bool, String)
+                if let tail = tails[attempt.log] {
+                    (kept, output) = tail
+                } else {
+                    // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
+                    kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
+                    output = kept ? CommandRunner.tail(of: attempt.log) : ""
+                    tails[attempt.log] = (kept, output)
+                }
                 var error = ending.error
                 // A command that failed by its exit status or a signal tells why in its last line.
-                if ending.outcome == .failed, ending.exitCode != 0,
-                    let last = output.split(separator: "\n").last(where: { !$0.allSatisfy(\.isWhitespace) })
-                {
+                if ending.explainsExit, ending.outcome == .failed, ending.exitCode != 0, let last = lastLine(of: output) {
                     error += ": " + last.prefix(200)
                 }
                 core.attemptEnded(
@@ -202,8 +214,9 @@ public enum WorkerService {
             do {
                 try folder.prepare(inputs: spec.inputs)
                 var variables = environment.merging(variables(of: spec, worker: settings.configuration.name, folder: folder)) { _, new in new }
-                // Set only for a task with inputs, even if the worker itself was started with it.
+                // Set only for a task with inputs, or for a batch, even if the worker itself was started with them.
                 if spec.inputs.isEmpty { variables["BATON_INPUTS"] = nil }
+                for name in batchVariables { variables[name] = nil }
                 pid = try CommandRunner.spawn(command: spec.action, environment: variables, output: path)
             } catch {
                 folder.remove()
@@ -321,17 +334,32 @@ public enum WorkerService {
 
     /// The environment a command gets on top of the worker's: `docs/flows.md`, "What a command sees".
     static func variables(of spec: TaskSpec, worker: String, folder: AttemptFolder) -> [String: String] {
+        var variables = sharedVariables(of: spec, worker: worker)
+        variables.merge([
+            "BATON_ATTEMPT": String(spec.attempt), "BATON_TASK": String(spec.task),
+            "BATON_PARTITION": String(spec.partition), "BATON_PARTITION_KEY": spec.key,
+        ]) { _, new in new }
+        variables.merge(folder.variables(hasInputs: !spec.inputs.isEmpty)) { _, new in new }
+        return variables
+    }
+
+    /// The variables of "What a command sees" that are the same for every task of a command batch: all
+    /// but the task, attempt, partition, key, result and inputs.
+    static func sharedVariables(of spec: TaskSpec, worker: String) -> [String: String] {
         var variables = [
             "BATON_WORKER": worker,
             "BATON_RUN": String(spec.run), "BATON_PRODUCT": spec.product, "BATON_FLOW": spec.flow, "BATON_JOB": spec.job,
-            "BATON_ATTEMPT": String(spec.attempt), "BATON_TASK": String(spec.task), "BATON_ENTRY_MOMENT": String(spec.moment),
+            "BATON_ENTRY_MOMENT": String(spec.moment),
             "BATON_STEP": String(spec.step), "BATON_STEPS": String(spec.steps), "BATON_STEP_NAME": spec.stepName,
-            "BATON_PARTITION": String(spec.partition), "BATON_PARTITIONS": String(spec.partitions),
-            "BATON_PARTITION_KEY": spec.key,
+            "BATON_PARTITIONS": String(spec.partitions),
         ]
         for (name, value) in spec.params { variables["BATON_PARAM_\(name)"] = value }
-        variables.merge(folder.variables(hasInputs: !spec.inputs.isEmpty)) { _, new in new }
         return variables
+    }
+
+    /// The last line of a command's output that is not blank, if any.
+    static func lastLine(of output: String) -> Substring? {
+        output.split(separator: "\n").last { !$0.allSatisfy(\.isWhitespace) }
     }
 
     static func hostName() -> String {
