@@ -139,7 +139,8 @@ public enum Usage {
                 a restart. Fields not given keep their values. With products that have work waiting, each
                 gets worker time in proportion to its weight, each task charged what tasks of its job type
                 ran lately and corrected to what it ran. Within a product, the more urgent run priority
-                first, then the job's priority, then older; among the product's fairness keys, by weight.
+                first; among tasks of one run priority, its fairness keys share by weight; within a key,
+                the job's priority, then older.
 
                 Options:
                   --weight N                 its weight, 1 to 10000 (default 1)

@@ -33,7 +33,7 @@ struct FairQueueTests {
                 nextTask += 1
             }
             let work = FairQueue.Work(
-                product: product, key: key, requirement: requirement, type: type, batch: batch, rank: rank, priority: priority)
+                product: product, key: key, requirement: requirement, type: type, batchSize: batch, runPriority: rank, priority: priority)
             queue.enqueue(items, as: work, now: now)
         }
 

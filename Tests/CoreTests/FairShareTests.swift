@@ -179,7 +179,7 @@ struct FairShareTests {
 
     @Test func aCommandBatchGoesAsOneSetOnlyToAWorkerThatRunsBatches() {
         var bench = FairQueueTests.Bench()
-        let batched = Requirement(kind: .command, handler: "", tags: [], batch: true)
+        let batched = Requirement(kind: .command, handler: "", tags: [], batched: true)
         bench.add(12, product: "a", requirement: batched, batch: 5)
         #expect(bench.select(4, worker: Capabilities(commands: true, handlers: [], tags: [])).isEmpty)
         let picks = bench.select(4, worker: Capabilities(commands: true, handlers: [], tags: [], batches: true))

@@ -109,4 +109,14 @@ import Wire
         let turn = shard.send(ShardHarness.ready("w1", slots: 2), from: alice)
         #expect(turn.messages.contains { $0.0 == alice && $0.1 == .demand(Demand(pending: 8, weight: 5)) }, "\(turn.messages.map(\.1))")
     }
+
+    @Test func theShardForgetsARunsChangedPriorityWithItsLastJob() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 5)])
+        shard.core.controlReceived(Control(request: 1, action: .setPriority, run: 5, priority: 2), from: scheduler, now: shard.now)
+        #expect(shard.turn().priorities == [5: 2])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 2), from: alice), to: alice)
+        #expect(shard.send(ShardHarness.result(leased[0], .succeeded), from: alice).forgottenPriorities.isEmpty)
+        #expect(shard.send(ShardHarness.result(leased[1], .succeeded), from: alice).forgottenPriorities == [5])
+    }
 }

@@ -100,4 +100,22 @@ import Wire
         core.received(.recalled(Recalled(credit: 1)), on: 1, now: now)
         #expect(core.links[1].demand == 0)
     }
+
+    @Test func withNoShardAskingTheFreeSlotsGoToEachShardInTurn() {
+        var configuration = WorkerConfiguration(name: "w", slots: 6, shards: 3)
+        configuration.handlers = ["h"]
+        let now = Timestamp(milliseconds: 1_000)
+        var core = WorkerCore(configuration: configuration, session: 1, now: now)
+        core.start(now: now)
+        _ = core.finishTurn(now: now)
+        for link in 0..<3 {
+            core.received(.welcome(Welcome(shard: UInt32(link + 1), epoch: 1, heartbeat: 1000, liveness: 3, resultLimit: 1 << 20)), on: link, now: now)
+        }
+        // READY opened 2 slots with each; one shard recalls-free way to free slots: each gives its credit back.
+        for link in 0..<3 { core.received(.recalled(Recalled(credit: 2)), on: link, now: now) }
+        let pulls = core.finishTurn(now: now).compactMap { effect -> (Int, UInt32)? in
+            if case .send(let link, .pull(let pull)) = effect { (link, pull.credit) } else { nil }
+        }
+        #expect(pulls.sorted { $0.0 < $1.0 }.map(\.1) == [2, 2, 2], "\(pulls)")
+    }
 }

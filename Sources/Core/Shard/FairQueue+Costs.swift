@@ -7,6 +7,7 @@ extension FairQueue {
         if let window = windowIndex[key] { return window }
         windows.append(SlidingWindow(capacity: tuning.costWindow))
         inFlight.append(0)
+        probes.append(Probe())
         windowIndex[key] = Int32(windows.count - 1)
         return Int32(windows.count - 1)
     }
@@ -37,60 +38,133 @@ extension FairQueue {
 
     /// The cost a product's next task of `type` would be charged; 1 for a product or type never queued.
     public func cost(of product: String, type: String) -> Double {
-        guard let i = index[lane(product)], let window = windowIndex[CostKey(product: i, type: type)] else { return 1 }
+        guard let i = index[queueOwner(product)], let window = windowIndex[CostKey(product: i, type: type)] else { return 1 }
         return cost(window: window)
     }
 
-    /// A task handed out by ``select(limit:capabilities:sets:free:now:isLive:)`` stopped running, or
-    /// was never sent after all: its slot counts no more against its product's cap, and its product and
-    /// key are charged what it really took, `ran` milliseconds of worker time (its share of a set's), in
-    /// place of what it was charged when it went out. A task never sent ran 0: its charge is given back.
+    /// A task handed out by ``select(limit:capabilities:sets:free:now:isLive:)`` stopped running: its
+    /// slot counts no more against its product's cap, and its product and key are charged what it really
+    /// took, `ran` milliseconds of worker time (its share of a set's), in place of what it was charged
+    /// when it went out. The product's place in turn follows when it next comes up.
     public mutating func ended(_ charge: Charge, ran: Int64, now: Timestamp) {
+        guard let p = release(charge, now: now) else { return }
+        guard isFair else { return }
+        // Charged again at the first result of its type, when it was out then: corrected from that.
+        let charged = probes[Int(charge.window)].ended(charge.probe, cost: charge.cost)
+        correct(p, key: Int(charge.key), by: Double(max(0, ran)) - charged)
+    }
+
+    /// A task handed out was never sent after all (its inputs too large for any attempt, a set over its
+    /// budget, a batch of another job): everything it was charged is given back, its token too.
+    public mutating func returned(_ charge: Charge, now: Timestamp) {
+        guard let p = release(charge, now: now) else { return }
+        guard isFair else { return }
+        let charged = probes[Int(charge.window)].ended(charge.probe, cost: charge.cost)
+        correct(p, key: Int(charge.key), by: -charged)
+        if products[p].policy.rate > 0 {
+            products[p].tokens = min(burst(of: products[p].policy), products[p].tokens + 1)
+            if products[p].state == .throttled && products[p].tokens >= 1 { activate(Int32(p), now: now) }
+        }
+    }
+
+    /// The bookkeeping of a task that stopped holding a slot, whatever it ran; the product's index.
+    private mutating func release(_ charge: Charge, now: Timestamp) -> Int? {
         let i = charge.product
         let p = Int(i)
-        guard products.indices.contains(p) else { return }
+        guard products.indices.contains(p), windows.indices.contains(Int(charge.window)) else { return nil }
         if products[p].running > 0 { runningTotal -= 1 }
         products[p].running = max(0, products[p].running - 1)
-        if inFlight.indices.contains(Int(charge.window)) { inFlight[Int(charge.window)] = max(0, inFlight[Int(charge.window)] - 1) }
-        if isFair {
-            let correction = Double(max(0, ran)) - charge.cost
-            if correction != 0 {
-                products[p].pass += correction / weight(of: products[p].policy)
-                if products[p].keys.indices.contains(Int(charge.key)) {
-                    products[p].keys[Int(charge.key)].pass += correction / products[p].keys[Int(charge.key)].weight
-                }
-                if products[p].state == .ready { push(i) }
-            }
+        let k = Int(charge.key)
+        if products[p].keys.indices.contains(k) {
+            products[p].keys[k].running = max(0, products[p].keys[k].running - 1)
+            if !products[p].keys[k].inTurn { reclaimKey(k, of: p) }
         }
+        inFlight[Int(charge.window)] = max(0, inFlight[Int(charge.window)] - charge.slot)
         noteQuiet(p, now: now)
         let cap = Int(products[p].policy.cap)
-        if products[p].state == .capped && (cap == 0 || products[p].running < cap) { activate(i) }
+        if products[p].state == .capped && (cap == 0 || products[p].running < cap) { activate(i, now: now) }
+        return p
+    }
+
+    /// Moves a product's and its key's passes by `correction` milliseconds of worker time.
+    private mutating func correct(_ p: Int, key k: Int, by correction: Double) {
+        guard correction != 0 else { return }
+        products[p].pass += correction / weight(of: products[p].policy)
+        if products[p].keys.indices.contains(k) && products[p].keys[k].inUse {
+            products[p].keys[k].pass += correction / products[p].keys[k].weight
+        }
     }
 
     /// A task reported a result after `duration` milliseconds on a worker (its share of a set's): the
-    /// sample joins its product and job type's window.
+    /// sample joins its product and job type's window. The first result of a type also charges the
+    /// product for its other tasks of the type still out, at the cost the result shows instead of the
+    /// guess they went out with: a newcomer whose long tasks went out cheap does not take more slots on
+    /// the strength of a credit its running tasks are about to spend.
     public mutating func measured(_ charge: Charge, duration: Int64) {
-        guard windows.indices.contains(Int(charge.window)) else { return }
+        let w = Int(charge.window)
+        guard windows.indices.contains(w), products.indices.contains(Int(charge.product)) else { return }
+        let first = windows[w].count == 0
         let sample = Double(max(0, duration))
-        windows[Int(charge.window)].add(sample)
+        windows[w].add(sample)
         allCosts.add(sample)
-        if products.indices.contains(Int(charge.product)) { products[Int(charge.product)].lastCost = cost(window: charge.window) }
+        let p = Int(charge.product)
+        products[p].lastCost = cost(window: charge.window)
+        guard isFair, first, charge.probe != 0 else { return }
+        let excess = probes[w].recharge(at: cost(window: charge.window), reporter: charge)
+        if excess != 0 { products[p].pass += excess / weight(of: products[p].policy) }
     }
 
     /// A running task restored after a restart: it counts against its product's cap. Its charge, of 0,
     /// is corrected to what it ran when it ends.
     public mutating func restoredRunning(_ work: Work) -> Charge {
-        let i = slot(of: lane(work.product))
+        let i = productIndex(queueOwner(work.product))
         let p = Int(i)
-        let k = keySlot(isFair ? work.key : "", in: p)
+        let k = keyIndex(isFair ? work.key : "", in: p)
         products[p].running += 1
+        products[p].keys[Int(k)].running += 1
         runningTotal += 1
         noteBusy(p)
         let window = window(product: i, type: work.type)
         inFlight[Int(window)] += 1
         return Charge(product: i, key: k, window: window, cost: 0)
     }
+}
 
+/// The tasks of a job type handed out before it had a result, charged a guess: how many are out and
+/// what they were charged, and, once the first result came, the cost they count as charged since.
+struct Probe: Sendable {
+    /// Numbers given so far, the tasks still out, and the sum of their charges.
+    private var issued: UInt32 = 0
+    private var out = 0
+    private var charged = 0.0
+    /// The cost the tasks out at the first result were charged again at, and the last number among them.
+    private var recharged: (cost: Double, upTo: UInt32, reporter: UInt32)?
+
+    /// Counts `count` tasks going out at `cost` each; returns the number of the first (they share it).
+    mutating func issue(_ count: Int, cost: Double) -> UInt32 {
+        issued += 1
+        out += count
+        charged += cost * Double(count)
+        return issued
+    }
+
+    /// The first result came, of the task `reporter`, and shows `cost`: the other tasks out count as
+    /// charged that from now on. Returns what they owe beyond what they were charged.
+    mutating func recharge(at cost: Double, reporter: FairQueue.Charge) -> Double {
+        let others = max(0, out - 1)
+        let owed = Double(others) * cost - max(0, charged - reporter.cost)
+        recharged = (cost, issued, reporter.probe)
+        return others > 0 ? owed : 0
+    }
+
+    /// A task charged `cost` ended: what it counts as charged, to correct from.
+    mutating func ended(_ number: UInt32, cost: Double) -> Double {
+        guard number != 0 else { return cost }
+        out = max(0, out - 1)
+        charged = max(0, charged - cost)
+        if let recharged, number <= recharged.upTo, number != recharged.reporter { return recharged.cost }
+        return cost
+    }
 }
 
 /// The last `capacity` samples of a measure, and their mean.

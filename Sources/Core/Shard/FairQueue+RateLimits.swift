@@ -34,7 +34,7 @@ extension FairQueue {
             _ = throttled.popMin()
             let p = Int(due.product)
             guard products[p].stamp == due.stamp, products[p].state == .throttled else { continue }
-            activate(due.product)
+            activate(due.product, now: now)
         }
     }
 

@@ -38,7 +38,7 @@ extension FairQueue {
             let waited = now.milliseconds - products[p].waitingSince
             guard Double(waited) > bound else { continue }
             marked.append((waited, Int32(p)))
-            found.append(StarvationReport(product: products[p].name, waited: waited, expected: Int64(expected.rounded(.up))))
+            found.append(StarvationReport(product: products[p].name, waited: waited, expected: Int64(min(expected, 1e15).rounded(.up))))
         }
         guard !marked.isEmpty else { return }
         for (_, i) in marked.sorted(by: { $0.wait > $1.wait }) {

@@ -31,26 +31,29 @@ public import Wire
 /// caps or limits.
 ///
 /// Choosing costs O(log P) per task handed out among P products, plus one visit for each product whose
-/// work the asking worker cannot run, or (under headroom) that is at or over its share. Removal is lazy:
+/// work the asking worker cannot run, that is held back (headroom, its types not yet measured), or whose
+/// tier counts work the worker cannot be given. Once per selection that needs it, the probe limit or the
+/// max-min level walks the products; so do the starvation check (every `checkInterval`) and the weight a
+/// DEMAND asks for (at most once per worker and heartbeat). A task's correction when it ends moves its
+/// product's pass at once and its place in turn when it next comes up. Removal is lazy:
 /// a task that stops being pending stays queued until it reaches the head of its queue, where the
 /// selection drops it. Each time a task is queued it comes with a new ticket, and only the entry with
 /// its task's current ticket is live: a task queued again while an older entry of it waits (a run
 /// resumed, a retry due) leaves that entry stale, so one selection can never return the same task twice.
 public struct FairQueue: Sendable {
-    /// A queued task.
+    /// A queued task: 24 octets.
     struct Entry: Comparable, Sendable {
         /// Its run's priority: 0 urgent, then 1 (first) to 5.
-        var rank: UInt8
+        var runPriority: UInt8
+        /// Its job's priority in its flow: higher first.
         var priority: Int16
         /// Which queueing of its task this entry is: only the task's current one is live.
         var ticket: UInt32
         var order: UInt64
         var task: UInt64
-        /// When it was queued, in milliseconds since the epoch.
-        var since: Int64
 
         static func < (lhs: Entry, rhs: Entry) -> Bool {
-            if lhs.rank != rhs.rank { return lhs.rank < rhs.rank }
+            if lhs.runPriority != rhs.runPriority { return lhs.runPriority < rhs.runPriority }
             if lhs.priority != rhs.priority { return lhs.priority > rhs.priority }
             return lhs.order < rhs.order
         }
@@ -69,7 +72,7 @@ public struct FairQueue: Sendable {
         var requirement: Requirement
         var type: String
         /// For command batches: the most tasks in one batch; 0 for none.
-        var batch: Int
+        var batchSize: Int
     }
 
     /// The tasks of one fairness key of a product, and the key's place among the product's keys.
@@ -77,22 +80,27 @@ public struct FairQueue: Sendable {
         var name: String
         var weight: Double
         var lanes: [Lane] = []
-        /// Entries queued, lazily removed ones included.
+        /// Entries queued, lazily removed ones included, and tasks running.
         var queued = 0
+        var running = 0
         var pass = 0.0
-        /// The stamp of its valid entry in the product's key order, and the rank it went in with.
+        /// The stamp of its valid entry in the product's key order, and the run priority it went in with.
         var stamp: UInt64 = 0
-        var turnRank: UInt8 = 0
+        var turnPriority: UInt8 = 0
         var inTurn = false
+        /// Whether the slot holds a key; a key with nothing queued or running gives its slot back.
+        var inUse = true
     }
 
     /// A fairness key's place among its product's keys: the most urgent head first, then the lowest pass.
     struct KeyTurn: Comparable, Sendable {
-        var rank: UInt8
+        var runPriority: UInt8
         var pass: Double
         var stamp: UInt64
         var key: Int32
-        static func < (lhs: KeyTurn, rhs: KeyTurn) -> Bool { (lhs.rank, lhs.pass, lhs.stamp) < (rhs.rank, rhs.pass, rhs.stamp) }
+        static func < (lhs: KeyTurn, rhs: KeyTurn) -> Bool {
+            (lhs.runPriority, lhs.pass, lhs.stamp) < (rhs.runPriority, rhs.pass, rhs.stamp)
+        }
     }
 
     enum State: Sendable {
@@ -110,13 +118,15 @@ public struct FairQueue: Sendable {
         var name: String
         var policy: ProductPolicy
         var keys: [KeyQueue] = []
-        var keyIndex: [String: Int32] = [:]
+        var keysByName: [String: Int32] = [:]
+        /// Slots of `keys` given back, to reuse.
+        var freeKeys: [Int32] = []
         var keyTurns = MinHeap<KeyTurn>()
         /// The pass of the key served last: a key coming back from idle starts there.
         var keyClock = 0.0
         /// Entries queued, lazily removed ones included, all keys together and by run priority.
         var queued = 0
-        var ranks = [Int](repeating: 0, count: Int(RunPriority.last) + 1)
+        var priorities = [Int](repeating: 0, count: Int(RunPriority.last) + 1)
         var running = 0
         var pass = 0.0
         var tokens = 0.0
@@ -163,21 +173,21 @@ public struct FairQueue: Sendable {
         /// The job type, within the product: the cost window it is charged from.
         public var type: String
         /// For command batches: the most tasks in one batch; 0 for none.
-        public var batch: Int
+        public var batchSize: Int
         /// The run priority (``RunPriority``) and the job's own priority.
-        public var rank: UInt8
+        public var runPriority: UInt8
         public var priority: Int16
 
         public init(
-            product: String, key: String = "", requirement: Requirement, type: String, batch: Int = 0,
-            rank: UInt8 = RunPriority.normal, priority: Int16 = 0
+            product: String, key: String = "", requirement: Requirement, type: String, batchSize: Int = 0,
+            runPriority: UInt8 = RunPriority.normal, priority: Int16 = 0
         ) {
             self.product = product
             self.key = key
             self.requirement = requirement
             self.type = type
-            self.batch = batch
-            self.rank = rank
+            self.batchSize = batchSize
+            self.runPriority = runPriority
             self.priority = priority
         }
     }
@@ -189,6 +199,11 @@ public struct FairQueue: Sendable {
         var window: Int32
         /// The cost charged for it, in milliseconds of worker time.
         public var cost: Double
+        /// The share of a slot it holds: 1, or 1/n in a set of n.
+        var slot = 1.0
+        /// For a task of a type with no result when it went out: its number among them (from 1), so that
+        /// the first result can charge those still out at the cost it shows; 0 otherwise.
+        var probe: UInt32 = 0
     }
 
     /// What one selection hands to a worker: one task, or a claimed set of one lane's tasks.
@@ -235,7 +250,7 @@ public struct FairQueue: Sendable {
     var products: [Product] = []
     var index: [String: Int32] = [:]
     var kinds: [Kind] = []
-    private var kindIndex: [Kind: Int] = [:]
+    var kindIndex: [Kind: Int] = [:]
     var turns = MinHeap<Turn>()
     var throttled = MinHeap<Due>()
     var stamps: UInt64 = 0
@@ -244,8 +259,9 @@ public struct FairQueue: Sendable {
     /// Recent run times by product and job type, and of all of them together.
     var windows: [SlidingWindow] = []
     var windowIndex: [CostKey: Int32] = [:]
-    /// Tasks out of each cost window.
-    var inFlight: [Int] = []
+    /// Slots held by each cost window's tasks out, and what its first tasks were charged (``Probe``).
+    var inFlight: [Double] = []
+    var probes: [Probe] = []
     var allCosts: SlidingWindow
     /// When the recent tasks were handed out, for the rate at which slots come free.
     var handouts: TimeWindow
@@ -255,9 +271,9 @@ public struct FairQueue: Sendable {
     public internal(set) var starvationEpisodes = 0
     var starvationReports: [StarvationReport] = []
     /// Queued entries by requirement, lazily removed ones included.
-    private var byRequirement: [Requirement: Int] = [:]
+    var byRequirement: [Requirement: Int] = [:]
     /// Entries held, lazily removed ones included.
-    public private(set) var count = 0
+    public internal(set) var count = 0
     /// Tasks handed out and not yet released, all products together.
     public internal(set) var runningTotal = 0
     /// The sum of the active products' weights, for shares under headroom.
@@ -288,7 +304,7 @@ public struct FairQueue: Sendable {
     /// Sets a product's weight, cap, rate limit, priority rule and key weights; they apply from the next selection.
     public mutating func setPolicy(_ policy: ProductPolicy, now: Timestamp) {
         guard isFair else { return }
-        let i = slot(of: policy.product)
+        let i = productIndex(policy.product)
         let p = Int(i)
         if products[p].active { activeWeight += weight(of: policy) - weight(of: products[p].policy) }
         products[p].policy = policy
@@ -297,14 +313,17 @@ public struct FairQueue: Sendable {
         // A product held back by the old terms goes back in turn; the selection holds it back again if
         // the new ones say so. One in turn goes in again at the tier the new terms give it.
         switch products[p].state {
-        case .capped, .throttled: activate(i)
+        case .capped, .throttled: activate(i, now: now)
         case .ready: push(i)
         case .idle: break
         }
     }
 
+    /// How many fairness keys' places a product holds, in use or free to reuse.
+    public func keySlots(of product: String) -> Int { index[queueOwner(product)].map { products[Int($0)].keys.count } ?? 0 }
+
     /// How many of a product's tasks are running.
-    public func running(_ product: String) -> Int { index[lane(product)].map { products[Int($0)].running } ?? 0 }
+    public func running(_ product: String) -> Int { index[queueOwner(product)].map { products[Int($0)].running } ?? 0 }
 
     // MARK: - Queueing
 
@@ -312,10 +331,10 @@ public struct FairQueue: Sendable {
     /// queueings, so that an older entry of it is known to be stale.
     public mutating func enqueue(_ tasks: [(task: UInt64, order: UInt64, ticket: UInt32)], as work: Work, now: Timestamp) {
         guard !tasks.isEmpty else { return }
-        let i = slot(of: lane(work.product))
+        let i = productIndex(queueOwner(work.product))
         let p = Int(i)
-        let k = Int(keySlot(isFair ? work.key : "", in: p))
-        let kind = kindID(Kind(requirement: work.requirement, type: work.type, batch: work.batch > 1 ? work.batch : 0))
+        let k = Int(keyIndex(isFair ? work.key : "", in: p))
+        let kind = kindID(Kind(requirement: work.requirement, type: work.type, batchSize: work.batchSize > 1 ? work.batchSize : 0))
         let at: Int
         if let found = products[p].keys[k].lanes.firstIndex(where: { $0.kind == kind }) {
             at = found
@@ -323,27 +342,26 @@ public struct FairQueue: Sendable {
             products[p].keys[k].lanes.append(Lane(kind: kind, window: window(product: Int32(p), type: work.type)))
             at = products[p].keys[k].lanes.count - 1
         }
-        let rank = isFair ? min(work.rank, RunPriority.last) : work.rank
+        let runPriority = min(work.runPriority, RunPriority.last)
         for (task, order, ticket) in tasks {
             products[p].keys[k].lanes[at].heap.insert(
-                Entry(rank: rank, priority: work.priority, ticket: ticket, order: order, task: task, since: now.milliseconds))
+                Entry(runPriority: runPriority, priority: work.priority, ticket: ticket, order: order, task: task))
         }
         products[p].keys[k].queued += tasks.count
         products[p].queued += tasks.count
-        products[p].ranks[Int(min(rank, RunPriority.last))] += tasks.count
+        products[p].priorities[Int(runPriority)] += tasks.count
         noteBusy(p)
         byRequirement[work.requirement, default: 0] += tasks.count
         count += tasks.count
         if !products[p].keys[k].inTurn {
             products[p].keys[k].pass = max(products[p].keys[k].pass, products[p].keyClock)
             pushKey(Int32(k), of: p)
-        } else if rank < products[p].keys[k].turnRank {
+        } else if runPriority < products[p].keys[k].turnPriority {
             pushKey(Int32(k), of: p)
         }
         switch products[p].state {
         case .idle:
-            products[p].waitingSince = now.milliseconds
-            activate(i)
+            activate(i, now: now)
         case .ready where tier(of: p) < products[p].turnTier:
             push(i)
         default:
@@ -359,233 +377,17 @@ public struct FairQueue: Sendable {
     }
 
     /// The share of a worker's time this shard asks for, against the other shards it serves: the sum of
-    /// the weights of the products with tasks queued that a worker with `capabilities` could run.
+    /// the weights of the products that could take a task now (in turn, not at their cap or out of
+    /// tokens) with tasks queued that a worker with `capabilities` could run; 0 when there are none, and
+    /// then the shard has nothing to ask the worker for.
     public func demandWeight(for capabilities: Capabilities) -> UInt32 {
         let eligible = kinds.map { capabilities.satisfy($0.requirement) }
         var total: UInt64 = 0
-        for product in products where product.queued > 0 {
-            let runnable = product.keys.contains { key in key.lanes.contains { eligible[$0.kind] && !$0.heap.isEmpty } }
+        for product in products where product.queued > 0 && product.state == .ready {
+            let runnable = product.keys.contains { key in key.inUse && key.lanes.contains { eligible[$0.kind] && !$0.heap.isEmpty } }
             if runnable { total += UInt64(weight(of: product.policy)) }
         }
         return UInt32(min(total, UInt64(UInt32.max)))
-    }
-
-    // MARK: - Selection
-
-    /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
-    /// `sets[handler]` tasks for the handlers it takes sets for, and of up to a command job's batch size.
-    /// `isLive` tells, from a task and the ticket of an entry of it, whether that entry may still go: the
-    /// task is pending, may be handed out, and was not queued again since; the others are dropped.
-    ///
-    /// `free` is the shard's free slots, this worker's `limit` among them: every worker's credit
-    /// together. Given, and with a `headroom` in the tuning, a product at or over its share takes no
-    /// pick that would leave fewer than `headroom` free. Each pick takes one slot.
-    public mutating func select(
-        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, now: Timestamp,
-        isLive: (_ task: UInt64, _ ticket: UInt32) -> Bool
-    ) -> [Pick] {
-        guard limit > 0, count > 0 else { return [] }
-        releaseThrottled(now: now)
-        if isFair && now.since(lastCheck) >= tuning.checkInterval { findStarving(now: now) }
-        heldBack = false
-        var room = Room(free: Int.max, slots: 0)
-        if let free, holdsRoom {
-            forgetQuiet(now: now)
-            room = Room(free: free, slots: Double(runningTotal + free))
-        }
-        room.shardSlots = Double(runningTotal + max(free ?? 0, limit))
-        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
-        var picks: [Pick] = []
-        // The starving first, one pick each, while any can be served.
-        for i in starving where picks.count < limit && products[Int(i)].state == .ready {
-            guard let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive) else { continue }
-            picks.append(pick)
-            room.free -= 1
-            products[Int(i)].starving = false
-            reschedule(i, now: now)
-        }
-        starving.removeAll { !products[Int($0)].starving }
-        var skipped: [Int32] = []
-        while picks.count < limit, let turn = turns.popMin() {
-            let i = turn.product
-            guard products[Int(i)].stamp == turn.stamp, products[Int(i)].state == .ready else { continue }
-            clock = max(clock, turn.pass)
-            if let pick = take(from: i, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive) {
-                picks.append(pick)
-                room.free -= 1
-                reschedule(i, now: now)
-            } else if products[Int(i)].queued == 0 {
-                products[Int(i)].state = .idle
-            } else if products[Int(i)].state == .ready {
-                skipped.append(i)  // Work this worker cannot run, or over its share with only the headroom free.
-            }
-        }
-        for i in skipped { push(i) }
-        return picks
-    }
-
-    /// Takes the best pending task of product `i` that the worker can run, with as many more of its
-    /// lane as a set may hold; charges the product and the task's key for them. Nil if it has none, is at
-    /// its cap or out of tokens (its state then says so), or is at or over its share with only the
-    /// headroom free (it stays ready).
-    private mutating func take(
-        from i: Int32, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp,
-        isLive: (UInt64, UInt32) -> Bool
-    ) -> Pick? {
-        let p = Int(i)
-        let policy = products[p].policy
-        if room.free <= tuning.headroom && Double(products[p].running) * activeWeight >= room.slots * weight(of: policy)
-            && isAtMaxMinShare(p, room: &room)
-        {
-            heldBack = true
-            return nil
-        }
-        var allowance = isFair && policy.cap > 0 ? Int(policy.cap) - products[p].running : Int.max
-        if allowance <= 0 {
-            products[p].state = .capped
-            return nil
-        }
-        if isFair && policy.rate > 0 {
-            refill(p, now: now)
-            if products[p].tokens < 1 {
-                throttle(i, now: now)
-                return nil
-            }
-            allowance = min(allowance, Int(products[p].tokens))
-        }
-        let probes = probeLimit(p, room: &room)
-        guard let (k, lane) = nextKey(of: p, eligible: eligible, probes: probes, isLive: isLive) else {
-            noteQuiet(p, now: now)
-            return nil
-        }
-        let kind = kinds[products[p].keys[k].lanes[lane].kind]
-        let setLimit = kind.requirement.kind == .handler ? sets[kind.requirement.handler] : (kind.batch > 1 ? kind.batch : nil)
-        let wanted = min(allowance, setLimit ?? 1)
-        let window = products[p].keys[k].lanes[lane].window
-        var tasks: [UInt64] = []
-        while tasks.count < wanted, let top = products[p].keys[k].lanes[lane].heap.min {
-            drop(p, key: k, lane: lane)
-            guard isLive(top.task, top.ticket) else { continue }
-            tasks.append(top.task)
-            handouts.add(now.milliseconds)
-        }
-        if products[p].keys[k].lanes[lane].heap.isEmpty { products[p].keys[k].lanes.remove(at: lane) }
-        inFlight[Int(window)] += 1
-        products[p].running += tasks.count
-        runningTotal += tasks.count
-        products[p].waitingSince = now.milliseconds
-        let cost = cost(window: window)
-        if isFair {
-            let charged = cost * Double(tasks.count)
-            products[p].pass += charged / weight(of: policy)
-            products[p].keys[k].pass += charged / products[p].keys[k].weight
-            products[p].lastCost = cost
-            if policy.rate > 0 { products[p].tokens -= Double(tasks.count) }
-        }
-        if products[p].keys[k].queued > 0 {
-            pushKey(Int32(k), of: p)
-        } else {
-            products[p].keys[k].inTurn = false
-        }
-        return Pick(
-            tasks: tasks, isSet: setLimit != nil, product: products[p].name,
-            charge: Charge(product: i, key: Int32(k), window: window, cost: isFair ? cost : 0))
-    }
-
-    /// The product's next fairness key with a live task the worker can run, and the lane of its best such
-    /// task; keys with nothing the worker can run keep their places, and keys left empty leave the order.
-    /// A lane whose job type has no results yet may have at most `probes` tasks out.
-    private mutating func nextKey(of p: Int, eligible: [Bool], probes: Int, isLive: (UInt64, UInt32) -> Bool) -> (Int, Int)? {
-        var aside: [KeyTurn] = []
-        defer { for turn in aside { products[p].keyTurns.insert(turn) } }
-        while let turn = products[p].keyTurns.popMin() {
-            let k = Int(turn.key)
-            guard products[p].keys[k].stamp == turn.stamp, products[p].keys[k].inTurn else { continue }
-            var best: Int?
-            for lane in products[p].keys[k].lanes.indices where eligible[products[p].keys[k].lanes[lane].kind] {
-                let window = Int(products[p].keys[k].lanes[lane].window)
-                if windows[window].count == 0 && inFlight[window] >= probes { continue }
-                while let top = products[p].keys[k].lanes[lane].heap.min, !isLive(top.task, top.ticket) {
-                    drop(p, key: k, lane: lane)
-                }
-                guard let top = products[p].keys[k].lanes[lane].heap.min else { continue }
-                if best == nil || top < products[p].keys[k].lanes[best!].heap.min! { best = lane }
-            }
-            if let best {
-                products[p].keyClock = max(products[p].keyClock, turn.pass)
-                return (k, best)
-            }
-            if products[p].keys[k].queued == 0 {
-                products[p].keys[k].lanes = []
-                products[p].keys[k].inTurn = false
-            } else {
-                aside.append(turn)
-            }
-        }
-        return nil
-    }
-
-    /// Removes the head of a lane.
-    private mutating func drop(_ p: Int, key k: Int, lane: Int) {
-        guard let entry = products[p].keys[k].lanes[lane].heap.popMin() else { return }
-        products[p].keys[k].queued -= 1
-        products[p].queued -= 1
-        products[p].ranks[Int(min(entry.rank, RunPriority.last))] -= 1
-        count -= 1
-        let requirement = kinds[products[p].keys[k].lanes[lane].kind].requirement
-        byRequirement[requirement]! -= 1
-        if byRequirement[requirement]! == 0 { byRequirement[requirement] = nil }
-    }
-
-    /// Puts a product just served back where it belongs: in turn, or idle, capped or throttled.
-    private mutating func reschedule(_ i: Int32, now: Timestamp) {
-        let p = Int(i)
-        guard products[p].state == .ready else { return }
-        let policy = products[p].policy
-        if products[p].queued == 0 {
-            products[p].state = .idle
-        } else if isFair && policy.cap > 0 && products[p].running >= Int(policy.cap) {
-            products[p].state = .capped
-        } else if isFair && policy.rate > 0 && products[p].tokens < 1 {
-            throttle(i, now: now)
-        } else {
-            push(i)
-        }
-    }
-
-    mutating func activate(_ i: Int32) {
-        products[Int(i)].state = .ready
-        products[Int(i)].pass = max(products[Int(i)].pass, clock)
-        push(i)
-    }
-
-    /// Puts product `i` in the turn order at its pass and tier; an entry it had there becomes stale.
-    mutating func push(_ i: Int32) {
-        stamps += 1
-        let tier = tier(of: Int(i))
-        products[Int(i)].stamp = stamps
-        products[Int(i)].turnTier = tier
-        turns.insert(Turn(tier: tier, pass: products[Int(i)].pass, stamp: stamps, product: i))
-    }
-
-    /// Puts key `k` in its product's key order at its pass and the rank of its most urgent head.
-    private mutating func pushKey(_ k: Int32, of p: Int) {
-        stamps += 1
-        var rank = RunPriority.last
-        for lane in products[p].keys[Int(k)].lanes { if let top = lane.heap.min { rank = min(rank, top.rank) } }
-        products[p].keys[Int(k)].stamp = stamps
-        products[p].keys[Int(k)].turnRank = rank
-        products[p].keys[Int(k)].inTurn = true
-        products[p].keyTurns.insert(KeyTurn(rank: rank, pass: products[p].keys[Int(k)].pass, stamp: stamps, key: k))
-    }
-
-    /// A product's tier in the turn order: 0 while it has urgent work queued; under priority over
-    /// fairness, its most urgent run priority queued; otherwise the default, 3.
-    func tier(of p: Int) -> UInt8 {
-        if products[p].ranks[Int(RunPriority.urgent)] > 0 { return RunPriority.urgent }
-        guard products[p].policy.priorityOverFairness == 1 else { return RunPriority.normal }
-        for rank in RunPriority.first...RunPriority.last where products[p].ranks[Int(rank)] > 0 { return rank }
-        return RunPriority.normal
     }
 
     func weight(of policy: ProductPolicy) -> Double { Double(max(1, policy.weight)) }
@@ -593,9 +395,10 @@ public struct FairQueue: Sendable {
     // MARK: - Names
 
     /// The product a task is queued under: its own, or the one queue of FIFO mode.
-    func lane(_ product: String) -> String { isFair ? product : "" }
+    func queueOwner(_ product: String) -> String { isFair ? product : "" }
 
-    mutating func slot(of product: String) -> Int32 {
+    /// The index of a product in `products`, made on first use.
+    mutating func productIndex(_ product: String) -> Int32 {
         if let i = index[product] { return i }
         let i = Int32(products.count)
         products.append(Product(name: product, policy: ProductPolicy(product: product)))
@@ -603,12 +406,30 @@ public struct FairQueue: Sendable {
         return i
     }
 
-    mutating func keySlot(_ key: String, in p: Int) -> Int32 {
-        if let k = products[p].keyIndex[key] { return k }
-        let k = Int32(products[p].keys.count)
-        products[p].keys.append(KeyQueue(name: key, weight: Double(products[p].policy.weight(ofKey: key))))
-        products[p].keyIndex[key] = k
+    /// The index of a fairness key among its product's, made on first use in a slot given back if any.
+    mutating func keyIndex(_ key: String, in p: Int) -> Int32 {
+        if let k = products[p].keysByName[key] { return k }
+        let queue = KeyQueue(name: key, weight: Double(products[p].policy.weight(ofKey: key)))
+        let k: Int32
+        if let free = products[p].freeKeys.popLast() {
+            k = free
+            products[p].keys[Int(k)] = queue
+        } else {
+            k = Int32(products[p].keys.count)
+            products[p].keys.append(queue)
+        }
+        products[p].keysByName[key] = k
         return k
+    }
+
+    /// Gives back the slot of a key with nothing queued or running: a product may have a key per
+    /// customer, and most come and go. What the key had is lost, as a key coming back from idle would
+    /// start at the product's current key pass anyway.
+    mutating func reclaimKey(_ k: Int, of p: Int) {
+        guard products[p].keys[k].inUse, products[p].keys[k].queued == 0, products[p].keys[k].running == 0 else { return }
+        products[p].keysByName[products[p].keys[k].name] = nil
+        products[p].keys[k] = KeyQueue(name: "", weight: 1, inTurn: false, inUse: false)
+        products[p].freeKeys.append(Int32(k))
     }
 
     private mutating func kindID(_ kind: Kind) -> Int {

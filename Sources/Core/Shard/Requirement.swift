@@ -9,18 +9,18 @@ public struct Requirement: Hashable, Sendable {
     /// Tags the worker must all have, sorted.
     public var tags: [String]
     /// Whether the tasks go out as command batches, which only a worker that offers them can run.
-    public var batch: Bool
+    public var batched: Bool
 
-    public init(kind: ActionKind, handler: String, tags: [String], batch: Bool = false) {
+    public init(kind: ActionKind, handler: String, tags: [String], batched: Bool = false) {
         self.kind = kind
         self.handler = kind == .handler ? handler : ""
         self.tags = tags.sorted()
-        self.batch = kind == .command && batch
+        self.batched = kind == .command && batched
     }
 
     /// The requirement of one step of a job.
     public init(step: StepSpec, of job: JobSpec) {
-        self.init(kind: step.kind, handler: step.action, tags: job.tags, batch: job.batch > 1)
+        self.init(kind: step.kind, handler: step.action, tags: job.tags, batched: job.batch > 1)
     }
 }
 
@@ -44,7 +44,7 @@ public struct Capabilities: Equatable, Sendable {
 
     /// Whether a worker with these capabilities can run a task with `requirement`.
     public func satisfy(_ requirement: Requirement) -> Bool {
-        let runs = requirement.kind == .command ? commands && (batches || !requirement.batch) : handlers.contains(requirement.handler)
+        let runs = requirement.kind == .command ? commands && (batches || !requirement.batched) : handlers.contains(requirement.handler)
         return runs && requirement.tags.allSatisfy(tags.contains)
     }
 }

@@ -33,9 +33,10 @@ public struct ShardCore: Sendable {
     /// Runs an operator paused: their pending tasks are not handed out (they leave the queue as it is
     /// read) until the run is resumed and they are queued again.
     public private(set) var pausedRuns: Set<UInt64>
-    /// Run priorities an operator changed, by run: they override the priority a job is submitted with,
-    /// which a submission sent before the change may still carry.
-    private var runPriorities: [UInt64: UInt8]
+    /// Run priorities an operator changed, by run, with how many of the run's jobs the shard holds: they
+    /// override the priority a job is submitted with, which a submission sent before the change may still
+    /// carry, and are forgotten with the run's last job.
+    private var runPriorities: [UInt64: (priority: UInt8, jobs: Int)] = [:]
     private var retries = MinHeap<Due>()
     private var workers: [Peer: WorkerSession] = [:]
     /// Registration order, for handing out work in turn.
@@ -57,8 +58,9 @@ public struct ShardCore: Sendable {
     private var carriedRows: [ShardTask] = []
     /// Runs paused (true) or resumed (false) this turn.
     private var pauseChanges: [UInt64: Bool] = [:]
-    /// Run priorities changed this turn.
+    /// Run priorities changed this turn, and those forgotten.
     private var priorityChanges: [UInt64: UInt8] = [:]
+    private var forgottenPriorities: Set<UInt64> = []
     /// Product policies set this turn.
     private var policyChanges: [String: ProductPolicy] = [:]
     /// The ID of the last claimed set leased: numbered from the epoch's, so that sets of another start
@@ -111,7 +113,6 @@ public struct ShardCore: Sendable {
         self.nextJobID = snapshot.nextJobID
         self.lastPublished = now
         self.pausedRuns = snapshot.paused
-        self.runPriorities = snapshot.priorities
         self.lastSet = UInt64(epoch) << 32
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
         self.queue = FairQueue(tuning: FairQueue.Tuning(configuration))
@@ -121,7 +122,10 @@ public struct ShardCore: Sendable {
         for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
         let grace = now.adding(milliseconds: restartGrace)
         for var job in snapshot.jobs {
-            if let priority = snapshot.priorities[job.spec.run] { job.spec.runPriority = priority }
+            if let priority = snapshot.priorities[job.spec.run] {
+                job.spec.runPriority = priority
+                runPriorities[job.spec.run, default: (priority, 0)].jobs += 1
+            }
             let partitions = job.spec.steps[Int(job.step)].partitions
             let known = stored[job.id] ?? [:]
             job.tasks = []
@@ -198,7 +202,7 @@ public struct ShardCore: Sendable {
     /// and what earlier generations completed for jobs submitted with `resume`.
     public mutating func submitted(_ specs: [JobSpec], lookup: SubmissionLookup, now: Timestamp) {
         for var spec in specs {
-            if let priority = runPriorities[spec.run] { spec.runPriority = priority }
+            if let changed = runPriorities[spec.run] { spec.runPriority = changed.priority }
             let key = spec.key
             if let id = byKey[key], let job = jobs[id] {
                 announced.append(status(of: job, now: now))
@@ -217,6 +221,7 @@ public struct ShardCore: Sendable {
                 byKey[key] = job.id
                 dirtyJobs.insert(job.id)
                 noteChange(job.id)
+                runPriorities[spec.run]?.jobs += 1
             }
         }
     }
@@ -327,7 +332,7 @@ public struct ShardCore: Sendable {
     static func work(of job: ShardJob) -> FairQueue.Work {
         FairQueue.Work(
             product: job.spec.product, key: job.spec.fairnessKey, requirement: job.requirement, type: job.spec.type,
-            batch: Int(job.spec.batch), rank: job.spec.runPriority, priority: job.spec.priority)
+            batchSize: Int(job.spec.batch), runPriority: job.spec.runPriority, priority: job.spec.priority)
     }
 
     // MARK: - The worker protocol
@@ -407,8 +412,9 @@ public struct ShardCore: Sendable {
         case .setPriority:
             // The run's queued tasks go in again at the new priority (their old entries go stale), and
             // the jobs keep it: for their later steps, their retries, and after a restart.
-            runPriorities[control.run] = control.priority
+            runPriorities[control.run] = (control.priority, keys.count)
             priorityChanges[control.run] = control.priority
+            forgottenPriorities.remove(control.run)
             var requeued = 0
             for key in keys {
                 let id = byKey[key]!
@@ -592,7 +598,7 @@ public struct ShardCore: Sendable {
 
     /// The worker time a running task has taken so far, as the shard sees it: its share of its set's.
     private func ranFor(_ task: ShardTask, now: Timestamp) -> Int64 {
-        now.since(task.started) / Int64(max(1, task.lease?.shared ?? 1))
+        Int64((Double(now.since(task.started)) * (task.charge?.slot ?? 1)).rounded())
     }
 
     /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
@@ -788,8 +794,8 @@ public struct ShardCore: Sendable {
         for pick in picks {
             if pick.isSet {
                 lastSet += 1
-                let claimed = oneJobOfBatch(pick, now: now)
-                let specs = leaseTasks(claimed.map { ($0, pick.charge) }, to: peer, session: session, shared: claimed.count, now: now)
+                let claimed = limitBatchToOneJob(pick, now: now)
+                let specs = leaseTasks(claimed, to: peer, session: session, now: now)
                 if !specs.isEmpty {
                     outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs))))
                     credit += 1
@@ -800,7 +806,7 @@ public struct ShardCore: Sendable {
         }
         var batch: [TaskSpec] = []
         var batchSize = 0
-        let specs = leaseTasks(single, to: peer, session: session, shared: 1, now: now)
+        let specs = leaseTasks(single, to: peer, session: session, now: now)
         credit += specs.count
         for spec in specs {
             if !batch.isEmpty && batchSize + spec.inputs.size > Self.tasksFrameBudget {
@@ -816,26 +822,33 @@ public struct ShardCore: Sendable {
         return credit
     }
 
-    /// The tasks of a claimed set that go out together: all of them for a handler's set; for a command
-    /// batch, those of the first task's job (one run, one step, one command line), the others going back
-    /// to the queue, so that one process can run the batch with the job's environment.
-    private mutating func oneJobOfBatch(_ pick: FairQueue.Pick, now: Timestamp) -> [UInt64] {
-        guard let first = pick.tasks.first, let job = tasks[first]?.jobID, jobs[job]?.requirement.batch == true else { return pick.tasks }
+    /// The tasks of a claimed set that go out together, with what each is charged: all of them for a
+    /// handler's set; for a command batch, those of the first task's job (one run, one step, one command
+    /// line), which then share the slot; the others are given back and queued again, so that one process
+    /// can run the batch with the job's environment.
+    private mutating func limitBatchToOneJob(_ pick: FairQueue.Pick, now: Timestamp) -> [(task: UInt64, charge: FairQueue.Charge)] {
+        let all = pick.tasks.map { ($0, pick.charge) }
+        guard let first = pick.tasks.first, let job = tasks[first]?.jobID, jobs[job]?.requirement.batched == true else { return all }
         let same = pick.tasks.filter { tasks[$0]?.jobID == job }
-        guard same.count < pick.tasks.count else { return pick.tasks }
+        guard same.count < pick.tasks.count else { return all }
+        var kept = pick.charge
+        kept.slot = 1 / Double(same.count)
+        var given = pick.charge
+        given.slot = 0
         for id in pick.tasks where tasks[id]?.jobID != job {
-            queue.ended(pick.charge, ran: 0, now: now)
+            queue.returned(given, now: now)
             if let other = tasks[id].flatMap({ jobs[$0.jobID] }) { enqueue([id], of: other, now: now) }
         }
-        return same
+        return same.map { ($0, kept) }
     }
 
     /// Marks tasks running under leases to the worker, returning what to send of them; a task whose
     /// inputs no attempt could receive fails instead. The tasks of a set keep within one message's budget:
     /// those beyond it go back to the queue.
     private mutating func leaseTasks(
-        _ picked: [(task: UInt64, charge: FairQueue.Charge)], to peer: Peer, session: WorkerSession, shared: Int, now: Timestamp
+        _ picked: [(task: UInt64, charge: FairQueue.Charge)], to peer: Peer, session: WorkerSession, now: Timestamp
     ) -> [TaskSpec] {
+        let isSet = picked.count > 1 && picked[0].charge.slot < 1
         var specs: [TaskSpec] = []
         var setSize = 0
         for (id, charge) in picked {
@@ -846,12 +859,12 @@ public struct ShardCore: Sendable {
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
                 update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
-                queue.ended(charge, ran: 0, now: now)  // Never sent after all.
+                queue.returned(charge, now: now)  // Never sent after all.
                 move(id, to: .failed, now: now)
                 continue
             }
-            if shared > 1 && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
-                queue.ended(charge, ran: 0, now: now)
+            if isSet && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
+                queue.returned(charge, now: now)
                 enqueue([id], of: job, now: now)
                 continue
             }
@@ -859,7 +872,7 @@ public struct ShardCore: Sendable {
             update(id) {
                 $0.attempt += 1
                 $0.started = now
-                $0.lease = Lease(worker: session.name, session: session.session, peer: peer, shared: shared)
+                $0.lease = Lease(worker: session.name, session: session.session, peer: peer)
             }
             move(id, to: .running, now: now)
             tasks[id]!.charge = charge
@@ -880,14 +893,15 @@ public struct ShardCore: Sendable {
     /// so that it moves credit here from shards that have none to give it.
     private mutating func demand(from peer: Peer, now: Timestamp) {
         guard let session = workers[peer], now >= session.nextDemand else { return }
+        // Only for work that could go now: none of it at its product's cap or rate limit.
+        let weight = queue.demandWeight(for: session.capabilities)
         let pending = queue.work(for: session.capabilities)
-        guard pending > 0 else { return }
+        guard weight > 0, pending > 0 else { return }
         // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
         // announced at once, not a heartbeat later.
         workers.modify(peer) { $0.nextDemand = now.adding(milliseconds: session.heartbeat) }
         demanded.insert(peer)
-        let weight = queue.demandWeight(for: session.capabilities)
-        outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max))), weight: max(1, weight)))))
+        outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max))), weight: weight))))
     }
 
     private func taskSpec(_ task: ShardTask, job: ShardJob, inputs: [TaskInput]) -> TaskSpec {
@@ -942,7 +956,18 @@ public struct ShardCore: Sendable {
             for id in job.tasks { tasks[id] = nil }
             jobs[key] = nil
             byKey[job.key] = nil
+            if let changed = runPriorities[job.spec.run] {
+                if changed.jobs > 1 {
+                    runPriorities[job.spec.run]!.jobs -= 1
+                } else {
+                    runPriorities[job.spec.run] = nil
+                    forgottenPriorities.insert(job.spec.run)
+                }
+            }
         }
+        // Forgotten once the rows that finish the run's last jobs are in this turn.
+        turn.forgottenPriorities = forgottenPriorities
+        forgottenPriorities = []
         dirtyJobs = []
         dirtyTasks = []
         succeededTasks = []
@@ -974,8 +999,9 @@ public struct ShardTurn: Sendable {
     public var pauses: [UInt64: Bool] = [:]
     /// Product policies set.
     public var policies: [ProductPolicy] = []
-    /// Run priorities changed.
+    /// Run priorities changed, and those of runs whose last job the shard finished.
     public var priorities: [UInt64: UInt8] = [:]
+    public var forgottenPriorities: Set<UInt64> = []
     /// Products found starving, to log; nothing to commit.
     public var starving: [StarvationReport] = []
 
@@ -984,6 +1010,7 @@ public struct ShardTurn: Sendable {
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
+            || !forgottenPriorities.isEmpty
     }
 }
 

@@ -29,15 +29,12 @@ public struct Lease: Equatable, Sendable {
     public var peer: Peer?
     /// When a lease without a live worker is taken back; nil while its worker is alive.
     public var expires: Timestamp?
-    /// How many tasks went out in its claimed set (1 for a task on its own): their run time is shared.
-    public var shared: Int
 
-    public init(worker: String, session: UInt64, peer: Peer?, expires: Timestamp? = nil, shared: Int = 1) {
+    public init(worker: String, session: UInt64, peer: Peer?, expires: Timestamp? = nil) {
         self.worker = worker
         self.session = session
         self.peer = peer
         self.expires = expires
-        self.shared = shared
     }
 }
 

@@ -317,6 +317,13 @@ public final class ShardStore {
                     try statement.run()
                 }
             }
+            if !turn.forgottenPriorities.isEmpty {
+                let statement = try database.prepare("DELETE FROM priorities WHERE run = ?")
+                for run in turn.forgottenPriorities {
+                    statement.bind(1, Int64(bitPattern: run))
+                    try statement.run()
+                }
+            }
             guard let updates = turn.updates else { return nil }
             let frame = Message.jobUpdates(updates).encoded()
             try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)

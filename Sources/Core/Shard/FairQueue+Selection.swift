@@ -1,0 +1,302 @@
+import Wire
+
+extension FairQueue {
+    /// What taking from a product gave.
+    enum Taken {
+        /// A pick.
+        case picked(Pick)
+        /// Nothing for now: the best task this worker could take of it is of a later tier than the one the
+        /// product was taken in turn at (stale or, for this worker, unreachable urgent work counted in its
+        /// tier); it competes again at that tier in this selection.
+        case deferred(tier: UInt8)
+        /// Nothing: none it could run, at its cap or out of tokens (its state then says so), or held back.
+        case nothing
+    }
+
+    /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
+    /// `sets[handler]` tasks for the handlers it takes sets for, and of up to a command job's batch size.
+    /// `isLive` tells, from a task and the ticket of an entry of it, whether that entry may still go: the
+    /// task is pending, may be handed out, and was not queued again since; the others are dropped.
+    ///
+    /// `free` is the shard's free slots, this worker's `limit` among them: every worker's credit
+    /// together. Given, and with a `headroom` in the tuning, a product at or over its share takes no
+    /// pick that would leave fewer than `headroom` free. Each pick takes one slot.
+    public mutating func select(
+        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, now: Timestamp,
+        isLive: (_ task: UInt64, _ ticket: UInt32) -> Bool
+    ) -> [Pick] {
+        guard limit > 0, count > 0 else { return [] }
+        releaseThrottled(now: now)
+        if isFair && now.since(lastCheck) >= tuning.checkInterval { findStarving(now: now) }
+        heldBack = false
+        var room = Room(free: Int.max, slots: 0)
+        if let free, holdsRoom {
+            forgetQuiet(now: now)
+            room = Room(free: free, slots: Double(runningTotal + free))
+        }
+        room.shardSlots = Double(runningTotal + max(free ?? 0, limit))
+        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
+        var picks: [Pick] = []
+        // The starving first, one pick each, whatever their tier.
+        for i in starving where picks.count < limit && products[Int(i)].state == .ready {
+            guard case .picked(let pick) = take(from: i, tier: .max, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive)
+            else { continue }
+            picks.append(pick)
+            room.free -= 1
+            products[Int(i)].starving = false
+            reschedule(i, now: now)
+        }
+        starving.removeAll { !products[Int($0)].starving }
+        // Then in turn. Products whose best task for this worker is of a later tier than their place wait
+        // aside, in this selection only, at that tier.
+        var deferred = MinHeap<Turn>()
+        var skipped: [Int32] = []
+        while picks.count < limit {
+            let turn: Turn
+            let wasDeferred: Bool
+            if let aside = deferred.min, turns.min.map({ aside < $0 }) ?? true {
+                turn = deferred.popMin()!
+                wasDeferred = true
+            } else if let next = turns.popMin() {
+                turn = next
+                wasDeferred = false
+            } else {
+                break
+            }
+            let i = turn.product
+            let p = Int(i)
+            guard products[p].state == .ready, wasDeferred || products[p].stamp == turn.stamp else { continue }
+            if products[p].pass > turn.pass + 1e-9 {
+                push(i)  // Charged more since it went in (a task ran longer than it was charged): in again.
+                continue
+            }
+            clock = max(clock, turn.pass)
+            switch take(from: i, tier: turn.tier, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive) {
+            case .picked(let pick):
+                picks.append(pick)
+                room.free -= 1
+                reschedule(i, now: now)
+            case .deferred(let tier):
+                deferred.insert(Turn(tier: tier, pass: turn.pass, stamp: turn.stamp, product: i))
+            case .nothing:
+                if products[p].queued == 0 {
+                    products[p].state = .idle
+                    products[p].starving = false
+                } else if products[p].state == .ready {
+                    skipped.append(i)  // Work this worker cannot run, or held back: it keeps its place.
+                }
+            }
+        }
+        while let aside = deferred.popMin() {
+            if products[Int(aside.product)].state == .ready { push(aside.product) }
+        }
+        for i in skipped where products[Int(i)].state == .ready { push(i) }
+        return picks
+    }
+
+    /// Takes the best pending task of product `i` that the worker can run, with as many more of its lane
+    /// as a set may hold, if it is of `tier` or an earlier one; charges the product and the task's key.
+    private mutating func take(
+        from i: Int32, tier: UInt8, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp,
+        isLive: (UInt64, UInt32) -> Bool
+    ) -> Taken {
+        let p = Int(i)
+        let policy = products[p].policy
+        if room.free <= tuning.headroom && Double(products[p].running) * activeWeight >= room.slots * weight(of: policy)
+            && isAtMaxMinShare(p, room: &room)
+        {
+            heldBack = true
+            products[p].waitingSince = now.milliseconds  // Over its share: it is not kept waiting by others.
+            return .nothing
+        }
+        var allowance = isFair && policy.cap > 0 ? Int(policy.cap) - products[p].running : Int.max
+        if allowance <= 0 {
+            products[p].state = .capped
+            return .nothing
+        }
+        if isFair && policy.rate > 0 {
+            refill(p, now: now)
+            if products[p].tokens < 1 {
+                throttle(i, now: now)
+                return .nothing
+            }
+            allowance = min(allowance, Int(products[p].tokens))
+        }
+        var heldForProbes = false
+        guard let (turn, lane) = nextKey(of: p, eligible: eligible, room: &room, heldForProbes: &heldForProbes, isLive: isLive) else {
+            // A product whose only work is of types not yet measured, at its share of them, waits on
+            // itself, not on others.
+            if heldForProbes { products[p].waitingSince = now.milliseconds }
+            noteQuiet(p, now: now)
+            return .nothing
+        }
+        let k = Int(turn.key)
+        let best = tierFor(products[p].keys[k].lanes[lane].heap.min!.runPriority, of: p)
+        if best > tier {
+            products[p].keyTurns.insert(turn)
+            return .deferred(tier: best)
+        }
+        products[p].keyClock = max(products[p].keyClock, turn.pass)
+        let kind = kinds[products[p].keys[k].lanes[lane].kind]
+        let setLimit = kind.requirement.kind == .handler ? sets[kind.requirement.handler] : (kind.batchSize > 1 ? kind.batchSize : nil)
+        let wanted = min(allowance, setLimit ?? 1)
+        let window = products[p].keys[k].lanes[lane].window
+        var tasks: [UInt64] = []
+        while tasks.count < wanted, let top = products[p].keys[k].lanes[lane].heap.min {
+            drop(p, key: k, lane: lane)
+            guard isLive(top.task, top.ticket) else { continue }
+            tasks.append(top.task)
+            handouts.add(now.milliseconds)
+        }
+        if products[p].keys[k].lanes[lane].heap.isEmpty { products[p].keys[k].lanes.remove(at: lane) }
+        let cost = cost(window: window)
+        inFlight[Int(window)] += 1
+        let probe = isFair && windows[Int(window)].count == 0 ? probes[Int(window)].issue(tasks.count, cost: cost) : 0
+        products[p].running += tasks.count
+        products[p].keys[k].running += tasks.count
+        runningTotal += tasks.count
+        products[p].waitingSince = now.milliseconds
+        if isFair {
+            let charged = cost * Double(tasks.count)
+            products[p].pass += charged / weight(of: policy)
+            products[p].keys[k].pass += charged / products[p].keys[k].weight
+            products[p].lastCost = cost
+            if policy.rate > 0 { products[p].tokens -= Double(tasks.count) }
+        }
+        if products[p].keys[k].queued > 0 {
+            pushKey(Int32(k), of: p)
+        } else {
+            products[p].keys[k].inTurn = false
+        }
+        return .picked(
+            Pick(
+                tasks: tasks, isSet: setLimit != nil, product: products[p].name,
+                charge: Charge(
+                    product: i, key: Int32(k), window: window, cost: isFair ? cost : 0, slot: 1 / Double(max(1, tasks.count)),
+                    probe: probe)))
+    }
+
+    /// The product's next fairness key with a live task the worker can run (its place in the key order,
+    /// taken out of it), and the lane of its best such task; keys with nothing the worker can run keep
+    /// their places, and keys left empty leave the order. A lane whose job type has no results yet may hold
+    /// at most the product's probe limit of slots (``probeLimit(_:room:)``); `heldForProbes` says whether
+    /// a lane was passed over for that.
+    private mutating func nextKey(
+        of p: Int, eligible: [Bool], room: inout Room, heldForProbes: inout Bool, isLive: (UInt64, UInt32) -> Bool
+    ) -> (KeyTurn, Int)? {
+        var aside: [KeyTurn] = []
+        defer { for turn in aside { products[p].keyTurns.insert(turn) } }
+        var probeSlots: Int?
+        while let turn = products[p].keyTurns.popMin() {
+            let k = Int(turn.key)
+            guard products[p].keys[k].stamp == turn.stamp, products[p].keys[k].inTurn else { continue }
+            if products[p].keys[k].pass > turn.pass + 1e-9 {
+                pushKey(turn.key, of: p)  // Charged more since it went in: in again at its pass.
+                continue
+            }
+            var best: Int?
+            for lane in products[p].keys[k].lanes.indices where eligible[products[p].keys[k].lanes[lane].kind] {
+                let window = Int(products[p].keys[k].lanes[lane].window)
+                if windows[window].count == 0 {
+                    let limit = probeSlots ?? probeLimit(p, room: &room)
+                    probeSlots = limit
+                    if inFlight[window] >= Double(limit) {
+                        heldForProbes = true
+                        continue
+                    }
+                }
+                while let top = products[p].keys[k].lanes[lane].heap.min, !isLive(top.task, top.ticket) {
+                    drop(p, key: k, lane: lane)
+                }
+                guard let top = products[p].keys[k].lanes[lane].heap.min else { continue }
+                if best == nil || top < products[p].keys[k].lanes[best!].heap.min! { best = lane }
+            }
+            if let best { return (turn, best) }
+            if products[p].keys[k].queued == 0 {
+                products[p].keys[k].lanes = []
+                products[p].keys[k].inTurn = false
+                reclaimKey(k, of: p)
+            } else {
+                aside.append(turn)
+            }
+        }
+        return nil
+    }
+
+    /// Removes the head of a lane.
+    private mutating func drop(_ p: Int, key k: Int, lane: Int) {
+        guard let entry = products[p].keys[k].lanes[lane].heap.popMin() else { return }
+        products[p].keys[k].queued -= 1
+        products[p].queued -= 1
+        products[p].priorities[Int(min(entry.runPriority, RunPriority.last))] -= 1
+        count -= 1
+        let requirement = kinds[products[p].keys[k].lanes[lane].kind].requirement
+        byRequirement[requirement]! -= 1
+        if byRequirement[requirement]! == 0 { byRequirement[requirement] = nil }
+    }
+
+    /// Puts a product just served back where it belongs: in turn, or idle, capped or throttled.
+    private mutating func reschedule(_ i: Int32, now: Timestamp) {
+        let p = Int(i)
+        guard products[p].state == .ready else { return }
+        let policy = products[p].policy
+        if products[p].queued == 0 {
+            products[p].state = .idle
+            products[p].starving = false
+        } else if isFair && policy.cap > 0 && products[p].running >= Int(policy.cap) {
+            products[p].state = .capped
+        } else if isFair && policy.rate > 0 && products[p].tokens < 1 {
+            throttle(i, now: now)
+        } else {
+            push(i)
+        }
+    }
+
+    /// Puts product `i` back in turn, from idle, its cap or its rate limit: at the current virtual time at
+    /// least (idling earns no credit), and waiting from `now` (time held back by its own limits is not time
+    /// others kept it waiting).
+    mutating func activate(_ i: Int32, now: Timestamp) {
+        let p = Int(i)
+        if products[p].state != .ready { products[p].waitingSince = now.milliseconds }
+        products[p].state = .ready
+        products[p].pass = max(products[p].pass, clock)
+        push(i)
+    }
+
+    /// Puts product `i` in the turn order at its pass and tier; an entry it had there becomes stale.
+    mutating func push(_ i: Int32) {
+        stamps += 1
+        let tier = tier(of: Int(i))
+        products[Int(i)].stamp = stamps
+        products[Int(i)].turnTier = tier
+        turns.insert(Turn(tier: tier, pass: products[Int(i)].pass, stamp: stamps, product: i))
+    }
+
+    /// Puts key `k` in its product's key order at its pass and the run priority of its most urgent head.
+    mutating func pushKey(_ k: Int32, of p: Int) {
+        stamps += 1
+        var priority = RunPriority.last
+        for lane in products[p].keys[Int(k)].lanes { if let top = lane.heap.min { priority = min(priority, top.runPriority) } }
+        products[p].keys[Int(k)].stamp = stamps
+        products[p].keys[Int(k)].turnPriority = priority
+        products[p].keys[Int(k)].inTurn = true
+        products[p].keyTurns.insert(KeyTurn(runPriority: priority, pass: products[p].keys[Int(k)].pass, stamp: stamps, key: k))
+    }
+
+    /// A product's tier in the turn order, from the run priorities it has queued: 0 while it has urgent
+    /// work; under priority over fairness, its most urgent run priority; otherwise the default, 3. Counted
+    /// over all its entries, stale ones and those some workers cannot run included: a selection that finds
+    /// the product's best task for its worker of a later tier defers it to that tier.
+    func tier(of p: Int) -> UInt8 {
+        if products[p].priorities[Int(RunPriority.urgent)] > 0 { return RunPriority.urgent }
+        guard products[p].policy.priorityOverFairness == 1 else { return RunPriority.normal }
+        for priority in RunPriority.first...RunPriority.last where products[p].priorities[Int(priority)] > 0 { return priority }
+        return RunPriority.normal
+    }
+
+    /// The tier a task of run priority `priority` of product `p` competes in.
+    func tierFor(_ priority: UInt8, of p: Int) -> UInt8 {
+        if priority == RunPriority.urgent { return RunPriority.urgent }
+        return products[p].policy.priorityOverFairness == 1 ? priority : RunPriority.normal
+    }
+}
