@@ -133,7 +133,7 @@ extension FairQueue {
         let k = Int(turn.key)
         let best = tierFor(products[p].keys[k].lanes[lane].heap.min!.runPriority, of: p)
         if best > tier {
-            products[p].keyTurns.insert(turn)
+            if products[p].keys.count > 1 { products[p].keyTurns.insert(turn) }
             return .deferred(tier: best)
         }
         products[p].keyClock = max(products[p].keyClock, turn.pass)
@@ -187,10 +187,12 @@ extension FairQueue {
         var aside: [KeyTurn] = []
         defer { for turn in aside { products[p].keyTurns.insert(turn) } }
         var probeSlots: Int?
-        while let turn = products[p].keyTurns.popMin() {
+        // A product of one key (most are) keeps no key order: its key is the one in turn.
+        let single = products[p].keys.count == 1
+        while let turn = single ? onlyKeyTurn(of: p) : products[p].keyTurns.popMin() {
             let k = Int(turn.key)
             guard products[p].keys[k].stamp == turn.stamp, products[p].keys[k].inTurn else { continue }
-            if products[p].keys[k].pass > turn.pass + 1e-9 {
+            if !single && products[p].keys[k].pass > turn.pass + 1e-9 {
                 pushKey(turn.key, of: p)  // Charged more since it went in: in again at its pass.
                 continue
             }
@@ -216,11 +218,19 @@ extension FairQueue {
                 products[p].keys[k].lanes = []
                 products[p].keys[k].inTurn = false
                 reclaimKey(k, of: p)
-            } else {
+            } else if !single {
                 aside.append(turn)
             }
+            if single { return nil }
         }
         return nil
+    }
+
+    /// The place in turn of the one key of a product that has only ever had one, if it is in turn.
+    private func onlyKeyTurn(of p: Int) -> KeyTurn? {
+        let key = products[p].keys[0]
+        guard key.inUse, key.inTurn else { return nil }
+        return KeyTurn(runPriority: key.turnPriority, pass: key.pass, stamp: key.stamp, key: 0)
     }
 
     /// Removes the head of a lane.
@@ -230,9 +240,7 @@ extension FairQueue {
         products[p].queued -= 1
         products[p].priorities[Int(min(entry.runPriority, RunPriority.last))] -= 1
         count -= 1
-        let requirement = kinds[products[p].keys[k].lanes[lane].kind].requirement
-        byRequirement[requirement]! -= 1
-        if byRequirement[requirement]! == 0 { byRequirement[requirement] = nil }
+        queuedByKind[products[p].keys[k].lanes[lane].kind] -= 1
     }
 
     /// Puts a product just served back where it belongs: in turn, or idle, capped or throttled.
@@ -280,7 +288,10 @@ extension FairQueue {
         products[p].keys[Int(k)].stamp = stamps
         products[p].keys[Int(k)].turnPriority = priority
         products[p].keys[Int(k)].inTurn = true
-        products[p].keyTurns.insert(KeyTurn(runPriority: priority, pass: products[p].keys[Int(k)].pass, stamp: stamps, key: k))
+        // A product of one key keeps no key order (``onlyKeyTurn(of:)``).
+        if products[p].keys.count > 1 {
+            products[p].keyTurns.insert(KeyTurn(runPriority: priority, pass: products[p].keys[Int(k)].pass, stamp: stamps, key: k))
+        }
     }
 
     /// A product's tier in the turn order, from the run priorities it has queued: 0 while it has urgent

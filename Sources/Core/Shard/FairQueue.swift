@@ -270,8 +270,8 @@ public struct FairQueue: Sendable {
     /// Starving episodes since the shard started, and those not yet taken by ``takeStarvationReports()``.
     public internal(set) var starvationEpisodes = 0
     var starvationReports: [StarvationReport] = []
-    /// Queued entries by requirement, lazily removed ones included.
-    var byRequirement: [Requirement: Int] = [:]
+    /// Queued entries by kind (``kinds``' index), lazily removed ones included.
+    var queuedByKind: [Int] = []
     /// Entries held, lazily removed ones included.
     public internal(set) var count = 0
     /// Tasks handed out and not yet released, all products together.
@@ -351,7 +351,7 @@ public struct FairQueue: Sendable {
         products[p].queued += tasks.count
         products[p].priorities[Int(runPriority)] += tasks.count
         noteBusy(p)
-        byRequirement[work.requirement, default: 0] += tasks.count
+        queuedByKind[kind] += tasks.count
         count += tasks.count
         if !products[p].keys[k].inTurn {
             products[p].keys[k].pass = max(products[p].keys[k].pass, products[p].keyClock)
@@ -372,7 +372,7 @@ public struct FairQueue: Sendable {
     /// Roughly how many queued tasks a worker with `capabilities` could run (entries removed lazily count).
     public func work(for capabilities: Capabilities) -> Int {
         var total = 0
-        for (requirement, count) in byRequirement where capabilities.satisfy(requirement) { total += count }
+        for (kind, count) in queuedByKind.enumerated() where count > 0 && capabilities.satisfy(kinds[kind].requirement) { total += count }
         return total
     }
 
@@ -417,6 +417,11 @@ public struct FairQueue: Sendable {
         } else {
             k = Int32(products[p].keys.count)
             products[p].keys.append(queue)
+            // Its second key: the first, kept out of the key order while alone, goes in.
+            if k == 1, products[p].keys[0].inUse, products[p].keys[0].inTurn {
+                let first = products[p].keys[0]
+                products[p].keyTurns.insert(KeyTurn(runPriority: first.turnPriority, pass: first.pass, stamp: first.stamp, key: 0))
+            }
         }
         products[p].keysByName[key] = k
         return k
@@ -435,6 +440,7 @@ public struct FairQueue: Sendable {
     private mutating func kindID(_ kind: Kind) -> Int {
         if let id = kindIndex[kind] { return id }
         kinds.append(kind)
+        queuedByKind.append(0)
         kindIndex[kind] = kinds.count - 1
         return kinds.count - 1
     }
