@@ -45,6 +45,43 @@ import Testing
         }
     }
 
+    @Test func theFairnessBenchmarkReportsEachCasesSharesWithinTolerance() throws {
+        for name in ["weights", "cross-shard"] {
+            let (status, output) = try Self.run(["fairness", "--quick", "--case", name, "--json"])
+            #expect(status == 0, "\(name): \(output)")
+            let report = try JSONParser.parse(output)
+            #expect(report["benchmark"]?.string == "fairness" && report["quick"]?.bool == true, "\(output)")
+            let cases = report["cases"]?.array ?? []
+            #expect(cases.count == 1 && cases.first?["case"]?.string == name, "\(output)")
+            let figures = cases.first?["figures"]?.array ?? []
+            #expect(figures.count == 3, "three products: \(output)")
+            for figure in figures {
+                let expected = try #require(figure["expected"]?.double, "\(figure.rendered())")
+                let measured = try #require(figure["measured"]?.double, "\(figure.rendered())")
+                #expect(figure["unit"]?.string == "share" && figure["figure"]?.string?.hasPrefix("share of ") == true, "\(figure.rendered())")
+                #expect(abs(measured - expected) <= expected * 0.1, "\(name): \(figure.rendered())")
+                #expect(figure["within"]?.bool == true && figure["low"]?.double != nil && figure["high"]?.double != nil)
+            }
+            let sum = figures.compactMap { $0["measured"]?.double }.reduce(0, +)
+            #expect(abs(sum - 1) < 0.01, "the shares of every product add up to 1: \(sum)")
+            #expect(cases.first?["within"]?.bool == true && report["within"]?.bool == true)
+            let expected = figures.compactMap { $0["expected"]?.double }
+            #expect(expected.map { ($0 * (name == "weights" ? 6 : 3)).rounded() } == (name == "weights" ? [1, 2, 3] : [1, 1, 1]), "\(expected)")
+        }
+    }
+
+    @Test func theFairnessBenchmarkNamesItsCasesAndRefusesOthers() throws {
+        let wrong = try Self.run(["fairness", "--case", "weight"])
+        #expect(wrong.status == 2, "\(wrong.output)")
+        #expect(wrong.output.contains("unknown case \"weight\" (cases: weights, weights+headroom, costs,"), "\(wrong.output)")
+        let option = try Self.run(["fairness", "--rate", "5"])
+        #expect(option.status == 2 && option.output.contains("unknown option --rate for fairness"), "\(option.output)")
+        let help = try Self.run(["fairness", "--help"])
+        #expect(help.status == 0 && help.output.contains("usage: baton-load fairness") && help.output.contains("priority-over"), "\(help.output)")
+        let general = try Self.run(["--help"])
+        #expect(general.status == 0 && general.output.contains("baton-load fairness [--case NAME]"), "\(general.output)")
+    }
+
     @Test func badInputIsRefusedWithWhatWasWrong() throws {
         let unknown = try Self.run(["noisey"])
         #expect(unknown.status == 2 && unknown.output.contains("unknown scenario \"noisey\""), "\(unknown.output)")

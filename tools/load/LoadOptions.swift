@@ -98,7 +98,7 @@ extension LoadOptions {
         }
         if flags.contains("--help") { return nil }
 
-        let names = Scenario.allCases.map(\.rawValue).joined(separator: ", ")
+        let names = (Scenario.allCases.map(\.rawValue) + ["fairness"]).joined(separator: ", ")
         guard let first = operands.first else { throw LoadUsageError("name a scenario: \(names)") }
         guard operands.count == 1 else { throw LoadUsageError("one scenario only; unexpected \"\(operands[1])\"") }
         guard let scenario = Scenario(rawValue: first) else {
@@ -188,6 +188,7 @@ extension LoadOptions {
 
     static let help = """
         usage: baton-load SCENARIO [options]
+               baton-load fairness [--case NAME] [--quick] [--json]
 
         Puts a Baton cluster under load and measures it, as any client would: it applies one flow per
         product and starts runs through the management API, and watches every shard's event stream
@@ -208,6 +209,11 @@ extension LoadOptions {
                         --light-only, only the light products' tenth of the runs is started,
                         at a tenth of --rate (and --runs): the light products alone, the
                         baseline their waits under the noisy one are compared with.
+          fairness      not a load but a benchmark of fair dispatch: a fixed list of cases
+                        (weights, costs, a newcomer, shards, a flood, keys, priorities), each
+                        on an embedded cluster of its own, each product's share of worker time
+                        against what it should get; `baton-load fairness --help` lists them.
+                        It takes only --case NAME, --quick and --json.
         Products are named load-1 ... load-N; runs go to them in turn (noisy: as above).
 
         The cluster (one of):

@@ -63,15 +63,41 @@ func observe(_ options: LoadOptions, workload: Workload, target: LoadTarget) thr
     return try driver.run()
 }
 
+/// Runs the fairness cases asked for and prints their table; returns the exit status.
+func benchmarkFairness(_ options: FairnessOptions) throws(LoadFailure) -> Int32 {
+    // Progress on a terminal only: a program reading the output gets the report alone.
+    let progress = isatty(STDERR_FILENO) == 1
+    var results: [CaseResult] = []
+    for fairnessCase in options.cases {
+        if progress { FileHandle.standardError.write(Data("baton-load fairness: \(fairnessCase.name)...\n".utf8)) }
+        do {
+            results.append(try fairnessCase.measure(quick: options.quick))
+        } catch {
+            throw LoadFailure(error.code, "case \(fairnessCase.name): \(error.description)")
+        }
+    }
+    let report = FairnessReport(quick: options.quick, results: results)
+    print(options.json ? report.json.rendered(pretty: true) : report.text)
+    return report.within ? 0 : LoadFailure.Code.failure.rawValue
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
+    if FairnessOptions.isCommand(arguments) {
+        guard let options = try FairnessOptions.parse(arguments) else {
+            print(FairnessOptions.help)
+            exit(0)
+        }
+        exit(try benchmarkFairness(options))
+    }
     guard let options = try LoadOptions.parse(arguments) else {
         print(LoadOptions.help)
         exit(0)
     }
     exit(try measure(options))
 } catch let error as LoadUsageError {
-    FileHandle.standardError.write(Data("baton-load: \(error)\nRun `baton-load --help` for the scenarios and options.\n".utf8))
+    let help = FairnessOptions.isCommand(arguments) ? "`baton-load fairness --help` for its cases and options" : "`baton-load --help` for the scenarios and options"
+    FileHandle.standardError.write(Data("baton-load: \(error)\nRun \(help).\n".utf8))
     exit(2)
 } catch let failure as LoadFailure {
     FileHandle.standardError.write(Data("baton-load: \(failure)\n".utf8))
