@@ -35,7 +35,7 @@ public struct BenchOptions: Equatable, Sendable {
 /// Flow-step latency: chains of `stamp` jobs, each of which returns when its worker took it and when
 /// it ran, in microseconds. A step is the time from a job's end, at its worker, to its successor being
 /// handed to a worker: the result's way to the shard, the shard's commit, the event to the flow
-/// scheduler, its commit, the submission, the shard's commit and lease, and the task's way to a worker.
+/// orchestrator, its commit, the submission, the shard's commit and lease, and the task's way to a worker.
 /// It holds the span "predecessor's success committed → successor handed to a worker" and a little
 /// more (the result's way to the shard and its commit), so it is an upper bound of that span. The
 /// time until the successor's handler runs on a worker thread is given too.

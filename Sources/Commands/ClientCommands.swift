@@ -216,7 +216,7 @@ extension ClientCommands {
     }
 
     /// An operator action: sent with a request ID (made up when not given, and the same for the retry after
-    /// a timeout) so that it applies once, and printed as the scheduler answered it.
+    /// a timeout) so that it applies once, and printed as the orchestrator answered it.
     static func act(_ action: OperatorAction, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
         var body: [(String, JSON)] = [("actor", .string(action.actor))]
         let request = action.request ?? "cli-\(UInt64.random(in: 1...UInt64.max))"

@@ -63,15 +63,15 @@ enum Serve {
         case .management:
             var settings = ManagementSettings(
                 shards: cluster.shards.map(\.id), store: "\(cluster.management.data)/management.db", synchronous: durability,
-                api: [cluster.management.api], schedulerOps: cluster.flow.ops, schedulerEvents: cluster.flow.events)
+                api: [cluster.management.api], orchestratorOps: cluster.flow.ops, orchestratorEvents: cluster.flow.events)
             settings.configuration.zones = SystemZones.shared.lookup
             let management = settings
             return (role.name(), cluster.management.data, { try ManagementService.run(management, context: $0, log: log, control: $1) })
         case .flow:
-            let settings = SchedulerSettings(
+            let settings = OrchestratorSettings(
                 store: "\(cluster.flow.data)/flow.db", synchronous: durability, ops: [cluster.flow.ops],
                 events: [cluster.flow.events], shards: cluster.shards.map(\.address))
-            return (role.name(), cluster.flow.data, { try SchedulerService.run(settings, context: $0, log: log, control: $1) })
+            return (role.name(), cluster.flow.data, { try OrchestratorService.run(settings, context: $0, log: log, control: $1) })
         case .shard(let id):
             guard let shard = cluster.shard(id) else {
                 throw CommandFailure(code: .failure, message: "\(cluster.file) defines no shard \(id) (it defines \(cluster.shards.map { String($0.id) }.joined(separator: ", ")))")

@@ -14,7 +14,7 @@ enum Up {
         var arguments: [String]
     }
 
-    /// Every process of the cluster, in start order: shards, the flow scheduler, management, the timer, workers.
+    /// Every process of the cluster, in start order: shards, the orchestrator, management, the timer, workers.
     static func processes(_ cluster: ClusterConfiguration) -> [Process] {
         var list = cluster.shards.map { Process(name: "shard-\($0.id)", arguments: ["shard", "--id", String($0.id)]) }
         list.append(Process(name: "flow", arguments: ["flow"]))

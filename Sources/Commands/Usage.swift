@@ -180,7 +180,7 @@ public enum Usage {
                        baton history [--json] --product PRODUCT
 
                 The audit log: when, who, which action, on what, and how it ended (done, refused, or
-                pending while the flow scheduler has not answered), oldest first.
+                pending while the orchestrator has not answered), oldest first.
 
                 Options:
                   --product PRODUCT   the actions on a product and its runs
@@ -191,7 +191,7 @@ public enum Usage {
             text: """
                 usage: baton dev [--data DIR] [--workers N] [--slots N] [--shards N] [--port PORT] [--quiet]
 
-                Runs management, the flow scheduler, shards and workers in one process, talking over
+                Runs management, the orchestrator, shards and workers in one process, talking over
                 inproc://, with their stores and the jobs' output in DIR. The management API also
                 listens on tcp://127.0.0.1:PORT for the other commands; its endpoint is printed and
                 written to DIR/api. Ctrl-C stops everything; a restart resumes where it stopped.
@@ -284,11 +284,11 @@ public enum Usage {
                 file's management.api. FILE may also come from BATON_CONFIG. See docs/cluster.md.
                 """),
         "flow": Entry(
-            summary: "run the flow scheduler of a cluster",
+            summary: "run the orchestrator of a cluster",
             text: """
                 usage: baton flow --config FILE
 
-                Runs the flow scheduler at the cluster file's flow.ops and flow.events.
+                Runs the orchestrator at the cluster file's flow.ops and flow.events.
                 """),
         "shard": Entry(
             summary: "run one shard broker of a cluster",
@@ -354,7 +354,7 @@ public enum Usage {
                 usage: baton up --config FILE
 
                 Starts every process of the cluster file that is not already running, in the
-                background: shards, the flow scheduler, management, the timer, then the workers. Each
+                background: shards, the orchestrator, management, the timer, then the workers. Each
                 logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid.
                 """),
         "down": Entry(

@@ -71,7 +71,7 @@ struct ManagementHarness {
         #expect(reply.status == .ok)
         #expect(turn.runs.map(\.id) == [1])
         #expect(turn.operations.count == 1)
-        guard case .operationRequest(let operation) = turn.toScheduler.first else { Issue.record("no operation"); return }
+        guard case .operationRequest(let operation) = turn.toOrchestrator.first else { Issue.record("no operation"); return }
         #expect(operation.params == ["region": "south"])
         #expect(operation.shard == 1 && operation.version == 1)
         #expect(operation.moment == UInt64(management.now.milliseconds) * 1000)
@@ -101,7 +101,7 @@ struct ManagementHarness {
         #expect(undeclared.1.status == .invalid)
         #expect(undeclared.2["problems"]?.array?.first?.string == "parameter \"regoin\" is not declared by payments/eod (it declares: region)")
         for (turn, _, _) in [unknownProduct, unknownFlow, undeclared] {
-            #expect(!turn.needsCommit && turn.toScheduler.isEmpty)
+            #expect(!turn.needsCommit && turn.toOrchestrator.isEmpty)
         }
     }
 
@@ -110,34 +110,34 @@ struct ManagementHarness {
         _ = management.apply(ManagementHarness.flow)
         _ = management.call("start", #"{"flow": "payments/eod", "key": "k1"}"#)
         let (turn, _, body) = management.call("start", #"{"flow": "payments/eod", "key": "k1"}"#)
-        #expect(turn.runs.isEmpty && turn.toScheduler.isEmpty)
+        #expect(turn.runs.isEmpty && turn.toOrchestrator.isEmpty)
         #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
     }
 
-    @Test func anUnansweredOperationIsSentAgainUntilTheSchedulerAnswers() {
+    @Test func anUnansweredOperationIsSentAgainUntilTheOrchestratorAnswers() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
         _ = management.call("start", #"{"flow": "payments/eod"}"#)
         management.now = management.now.adding(milliseconds: 2000)
         management.core.tick(now: management.now)
-        #expect(management.core.finishTurn().toScheduler.count == 1)
-        management.core.schedulerMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
+        #expect(management.core.finishTurn().toOrchestrator.count == 1)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
         #expect(management.core.finishTurn().answered == [1])
         management.now = management.now.adding(milliseconds: 60_000)
         management.core.tick(now: management.now)
-        #expect(management.core.finishTurn().toScheduler.allSatisfy { if case .operationRequest = $0 { false } else { true } })
+        #expect(management.core.finishTurn().toOrchestrator.allSatisfy { if case .operationRequest = $0 { false } else { true } })
     }
 
-    @Test func statusIsAnsweredFromTheSchedulersDetailOrTimesOut() {
+    @Test func statusIsAnsweredFromTheOrchestratorsDetailOrTimesOut() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
         _ = management.call("start", #"{"flow": "payments/eod"}"#)
         let (asked, _, _) = management.call("status", #"{"run": 1}"#)
-        guard case .runQuery(let query) = asked.toScheduler.first else { Issue.record("no query"); return }
+        guard case .runQuery(let query) = asked.toOrchestrator.first else { Issue.record("no query"); return }
         #expect(asked.replies.isEmpty)
         let run = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: 1, time: 2)
         let detail = RunDetail(request: query.request, status: .ok, run: run, jobs: [JobStatus(run: 1, job: "a", state: .succeeded, attempts: 1, time: 2)])
-        management.core.schedulerMessage(.runDetail(detail), now: management.now)
+        management.core.orchestratorMessage(.runDetail(detail), now: management.now)
         let answered = management.core.finishTurn()
         guard case .apiReply(let reply) = answered.replies.first?.1 else { Issue.record("no reply"); return }
         let body = try! JSONParser.parse(reply.body)
@@ -155,7 +155,7 @@ struct ManagementHarness {
         _ = management.apply(ManagementHarness.flow)
         _ = management.call("start", #"{"flow": "payments/eod"}"#)
         let status = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: 1, finished: 9, time: 9)
-        management.core.schedulerMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: 1, updates: [status])), now: management.now)
+        management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: 1, updates: [status])), now: management.now)
         let turn = management.core.finishTurn()
         #expect(turn.runs.first?.state == .succeeded)
         #expect(turn.position?.sequence == 1)

@@ -2,11 +2,11 @@ import Core
 import Testing
 import Wire
 
-/// Run priorities and fairness keys through management, the flow scheduler and the shard: given at
+/// Run priorities and fairness keys through management, the orchestrator and the shard: given at
 /// start or by a schedule, changed on a running run, carried in every job spec, kept across restarts.
 @Suite struct PriorityTests {
     let alice = Peer([1])
-    let scheduler = Peer([2])
+    let orchestrator = Peer([2])
 
     @Test func managementStartsARunAtTheGivenPriorityAndRefusesOthers() {
         var management = ManagementHarness()
@@ -33,8 +33,8 @@ import Wire
         let operation = turn.operations.first
         #expect(operation?.action == .setPriority && operation?.priority == 1 && operation?.run == 1)
         #expect(turn.audit.first?.options == "priority 1")
-        // The flow scheduler's answer records the new priority with the run.
-        management.core.schedulerMessage(.operationResult(OperationResult(request: operation!.request, status: .ok, detail: "run 1 at priority 1")), now: management.now)
+        // The orchestrator's answer records the new priority with the run.
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: operation!.request, status: .ok, detail: "run 1 at priority 1")), now: management.now)
         let answered = management.core.finishTurn()
         #expect(answered.runs.last?.priority == 1)
         let (_, missing, _) = management.call("set-priority", #"{"run": 1, "actor": "alice"}"#)
@@ -46,7 +46,7 @@ import Wire
     @Test func aPolicyCanPutPriorityOverFairnessAndWeighFairnessKeys() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
-        // Answered once the flow scheduler has sent it on; committed with the action.
+        // Answered once the orchestrator has sent it on; committed with the action.
         let (turn, _, _) = management.call(
             "set-policy", #"{"product": "payments", "priority_over_fairness": true, "key_weights": {"acme": 3, "globex": 1}, "actor": "a"}"#)
         let policy = turn.operations.first?.policy
@@ -60,13 +60,13 @@ import Wire
         #expect(bad.status == .badRequest && badBody["error"]?.string?.contains("the weight of key \"acme\"") == true)
     }
 
-    @Test func theSchedulerCarriesTheRunsPriorityAndFairnessKeyToTheShardAndChangesThem() {
-        var harness = SchedulerHarness()
+    @Test func theOrchestratorCarriesTheRunsPriorityAndFairnessKeyToTheShardAndChangesThem() {
+        var harness = OrchestratorHarness()
         let keyed = """
             {"product": "payments", "flow": "eod", "params": {"customer": "acme"}, "fairness": {"param": "customer"},
              "jobs": [{"name": "a", "run": "true"}, {"name": "b", "after": ["a"], "run": "true", "batch": 10}]}
             """
-        var start = SchedulerHarness.start(definition: keyed)
+        var start = OrchestratorHarness.start(definition: keyed)
         start.params = ["customer": "globex"]
         start.priority = 2
         let first = harness.operation(start)
@@ -84,7 +84,7 @@ import Wire
     @Test func theShardReordersARunsQueuedTasksAndKeepsItsPriorityAcrossARestart() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 6), ShardHarness.job("c", run: 7)])
-        shard.core.controlReceived(Control(request: 1, action: .setPriority, run: 7, priority: 1), from: scheduler, now: shard.now)
+        shard.core.controlReceived(Control(request: 1, action: .setPriority, run: 7, priority: 1), from: orchestrator, now: shard.now)
         let changed = shard.turn()
         #expect(changed.priorities == [7: 1])
         #expect(changed.messages.contains { $0.1 == .controlResult(ControlResult(request: 1, status: .ok, detail: "run 7 at priority 1: 1 queued task reordered")) })
@@ -103,7 +103,7 @@ import Wire
 
     @Test func theShardAsksWorkersForTheWeightOfItsWaitingProducts() {
         var shard = ShardHarness()
-        shard.core.controlReceived(Control(request: 1, action: .setPolicy, run: 0, policy: ProductPolicy(product: "heavy", weight: 4)), from: scheduler, now: shard.now)
+        shard.core.controlReceived(Control(request: 1, action: .setPolicy, run: 0, policy: ProductPolicy(product: "heavy", weight: 4)), from: orchestrator, now: shard.now)
         _ = shard.turn()
         _ = shard.submit((0..<5).map { ShardHarness.job("h\($0)", product: "heavy") } + (0..<5).map { ShardHarness.job("l\($0)", product: "light") })
         let turn = shard.send(ShardHarness.ready("w1", slots: 2), from: alice)
@@ -113,7 +113,7 @@ import Wire
     @Test func theShardForgetsARunsChangedPriorityWithItsLastJob() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 5)])
-        shard.core.controlReceived(Control(request: 1, action: .setPriority, run: 5, priority: 2), from: scheduler, now: shard.now)
+        shard.core.controlReceived(Control(request: 1, action: .setPriority, run: 5, priority: 2), from: orchestrator, now: shard.now)
         #expect(shard.turn().priorities == [5: 2])
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 2), from: alice), to: alice)
         #expect(shard.send(ShardHarness.result(leased[0], .succeeded), from: alice).forgottenPriorities.isEmpty)

@@ -9,7 +9,7 @@ struct TimerWorld {
     /// Every firing management decided, and every run it started, in order.
     var firings: [FiringRecord] = []
     var started: [RunRecord] = []
-    var toScheduler: [Message] = []
+    var toOrchestrator: [Message] = []
     var events: [[TimerEvent]]
     /// While true, management answers nothing: requests are lost.
     var managementDown = false
@@ -53,7 +53,7 @@ struct TimerWorld {
     mutating func take(_ turn: ManagementTurn) {
         firings += turn.firings
         started += turn.runs.filter { $0.state == .running && !started.map(\.id).contains($0.id) }
-        toScheduler += turn.toScheduler
+        toOrchestrator += turn.toOrchestrator
     }
 
     /// Lets the timers in `running` work, as they would, until `end`: every deadline they set is met.
@@ -98,13 +98,13 @@ struct TimerWorld {
         Issue.record("the timers and management never stopped talking")
     }
 
-    /// Ends a run, as the flow scheduler would report it.
+    /// Ends a run, as the orchestrator would report it.
     mutating func finish(_ run: UInt64) {
         let record = management.core.runs[run]!
         let status = RunStatus(
             run: run, product: record.product, flow: record.flow, state: .succeeded, jobs: 1, succeeded: 1,
             started: record.started.wire, finished: now.wire, time: now.wire)
-        management.core.schedulerMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: UInt64(run), updates: [status])), now: now)
+        management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: UInt64(run), updates: [status])), now: now)
         take(management.core.finishTurn())
     }
 
@@ -309,7 +309,7 @@ struct TimerWorld {
     @Test func overlapReplaceStopsTheRunGoingAndStartsAnother() {
         let world = overlap("replace")
         #expect(world.started.count == 2)
-        let stops = world.toScheduler.compactMap { message -> OperationRequest? in
+        let stops = world.toOrchestrator.compactMap { message -> OperationRequest? in
             guard case .operationRequest(let operation) = message, operation.action == .stop else { return nil }
             return operation
         }

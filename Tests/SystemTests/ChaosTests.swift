@@ -6,7 +6,7 @@ import Store
 import Testing
 import Wire
 
-/// Baton as separate processes on 127.0.0.1, with a shard, the flow scheduler and a worker killed with
+/// Baton as separate processes on 127.0.0.1, with a shard, the orchestrator and a worker killed with
 /// SIGKILL at random moments and restarted, while a mix of flows of more than 2,000 jobs runs.
 ///
 /// The schedule comes from a seed (BATON_CHAOS_SEED, or the clock), printed so that a failure can be
@@ -73,7 +73,7 @@ import Wire
         return [flow("alpha", "chain", chain), flow("beta", "fan", fan), flow("gamma", "retry", retry), flow("delta", "ladder", ladder)]
     }
 
-    @Test func killingAShardTheSchedulerAndAWorkerLosesNothingAndRunsNothingTwice() throws {
+    @Test func killingAShardTheOrchestratorAndAWorkerLosesNothingAndRunsNothingTwice() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["BATON_CHAOS_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970 * 1000)
         var random = SplitMix64(seed: seed)
         let keep = ProcessInfo.processInfo.environment["BATON_CHAOS_KEEP"]
@@ -147,8 +147,8 @@ import Wire
             #expect(runs.allSatisfy { states[$0] == "succeeded" }, "\(states.filter { $0.value != "succeeded" })")
             _ = try Self.baton(["down", "--config", config])
 
-            // The stores: each job released once and its success acted on once by the scheduler.
-            let flow = try SchedulerStore(path: "\(cluster.flow.data)/flow.db")
+            // The stores: each job released once and its success acted on once by the orchestrator.
+            let flow = try OrchestratorStore(path: "\(cluster.flow.data)/flow.db")
             let rows = try flow.database.prepare("SELECT run, name, state, releases, successes FROM jobs")
             var checked = 0
             while try rows.step() {

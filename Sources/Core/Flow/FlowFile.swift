@@ -363,7 +363,7 @@ struct FlowValidator {
 }
 
 extension FlowDefinition {
-    /// The flow as canonical JSON: the form stored and sent to the flow scheduler.
+    /// The flow as canonical JSON: the form stored and sent to the orchestrator.
     /// `FlowFile.parse` reads it back to an equal definition.
     public var json: JSON {
         var members: [(String, JSON)] = [("product", .string(product)), ("flow", .string(flow))]

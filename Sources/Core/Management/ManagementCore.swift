@@ -3,12 +3,12 @@ public import Wire
 /// Management's state machine: products and the shard each is bound to, versioned flows, and runs.
 ///
 /// It answers the JSON methods of the management API (`docs/api.md`), turns operator actions into
-/// OPERATION-REQUESTs for the flow scheduler, and keeps each run's status from the scheduler's
+/// OPERATION-REQUESTs for the orchestrator, and keeps each run's status from the orchestrator's
 /// RUN-UPDATES.
 ///
 /// Invariants:
 /// - A request that changes anything is answered only after its change is committed.
-/// - An operation request is committed before it is sent, and sent again until the scheduler answers.
+/// - An operation request is committed before it is sent, and sent again until the orchestrator answers.
 /// - A refused request (an invalid flow file, an unknown flow, an undeclared parameter) changes nothing.
 /// - Run IDs and job entry moments only increase.
 public struct ManagementCore: Sendable {
@@ -19,7 +19,7 @@ public struct ManagementCore: Sendable {
     public private(set) var flows: [String: FlowRecord]
     /// Runs not final, and the most recent final ones.
     public private(set) var runs: [UInt64: RunRecord]
-    /// The scheduler's stream position.
+    /// The orchestrator's stream position.
     public private(set) var cursor: StreamCursor
     var counters: ManagementCounters
     private var runsByKey: [String: UInt64]
@@ -134,7 +134,7 @@ public struct ManagementCore: Sendable {
         }
     }
 
-    /// The API's methods that are operator actions, and the operation each sends the flow scheduler.
+    /// The API's methods that are operator actions, and the operation each sends the orchestrator.
     static let operatorActions: [String: OperationAction] = [
         "stop": .stop, "pause": .pause, "resume": .resume, "rerun": .rerunFailed, "rerun-job": .rerunJob,
         "mark-succeeded": .markSucceeded, "hold": .hold, "release": .release, "set-policy": .setPolicy,
@@ -193,7 +193,7 @@ public struct ManagementCore: Sendable {
         for (path, text) in flowFiles {
             switch FlowFile.parse(text, file: path, names: names) {
             case .success(let definition):
-                // A run carries its definition to the flow scheduler in one field of OPERATION-REQUEST.
+                // A run carries its definition to the orchestrator in one field of OPERATION-REQUEST.
                 let size = definition.json.rendered().utf8.count
                 if size > Limits.chunk {
                     problems.append("\(path): the flow is \(size >> 20) MiB as canonical JSON, more than the \(Limits.chunk >> 20) MiB a flow may be")
@@ -329,7 +329,7 @@ public struct ManagementCore: Sendable {
         reply(peer, request, .ok, runJSON(run, repeated: false))
     }
 
-    /// Records a new run of the latest version of `flow` and sends its start to the scheduler.
+    /// Records a new run of the latest version of `flow` and sends its start to the orchestrator.
     mutating func startRun(of flow: FlowRecord, params: [String: String], key: String, priority: UInt8, now: Timestamp) -> RunRecord {
         counters.lastRun += 1
         counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
@@ -355,10 +355,10 @@ public struct ManagementCore: Sendable {
             request: operation, resendAt: now.adding(milliseconds: configuration.resendInitial),
             delay: configuration.resendInitial)
         turn.operations.append(operation)
-        turn.toScheduler.append(.operationRequest(operation))
+        turn.toOrchestrator.append(.operationRequest(operation))
     }
 
-    /// `status`: asks the scheduler for the run's detail; the reply goes out when RUN-DETAIL arrives.
+    /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
     private mutating func status(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
         guard let run = body["run"]?.integer, run > 0 else {
             reply(peer, request, .badRequest, error: "status needs \"run\": a run ID")
@@ -368,7 +368,7 @@ public struct ManagementCore: Sendable {
         turn.counters = counters
         queries[counters.lastRequest] = PendingQuery(
             peer: peer, request: request, deadline: now.adding(milliseconds: configuration.queryTimeout))
-        turn.toScheduler.append(.runQuery(RunQuery(request: counters.lastRequest, run: UInt64(run))))
+        turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: UInt64(run))))
     }
 
     private mutating func listRuns(_ body: JSON, peer: Peer, request: UInt64) {
@@ -405,7 +405,7 @@ public struct ManagementCore: Sendable {
     // MARK: - Operator actions
 
     /// An operator action: checked, recorded in the audit log with who asked and when, sent to the flow
-    /// scheduler, and answered when the scheduler has applied (or refused) it. An action sent again with the
+    /// orchestrator, and answered when the orchestrator has applied (or refused) it. An action sent again with the
     /// same `request` ID is answered with the first one's outcome and applied once.
     private mutating func act(_ method: String, _ action: OperationAction, _ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
         let key = body["request"]?.string ?? ""
@@ -507,7 +507,7 @@ public struct ManagementCore: Sendable {
         remember(entry)
         turn.audit.append(entry)
         if action == .setPolicy {
-            // Committed with the action, before the scheduler hears of it.
+            // Committed with the action, before the orchestrator hears of it.
             products[operation.product]!.policy = operation.policy
             turn.products.append(products[operation.product]!)
         }
@@ -607,7 +607,7 @@ public struct ManagementCore: Sendable {
         }
     }
 
-    /// The scheduler's answer to an action: recorded with the action, and given to the clients waiting.
+    /// The orchestrator's answer to an action: recorded with the action, and given to the clients waiting.
     private mutating func actionAnswered(_ operation: OperationRequest, _ result: OperationResult, now: Timestamp) {
         var entry = actionKeys[operation.request].flatMap { actions[$0] }
             ?? AuditEntry(id: operation.request, key: "#\(operation.request)", time: now, actor: "", method: operation.action.name,
@@ -652,10 +652,10 @@ public struct ManagementCore: Sendable {
         }
     }
 
-    // MARK: - The scheduler
+    // MARK: - The orchestrator
 
-    /// Handles a message from the scheduler's `ops` ROUTER or its event stream.
-    public mutating func schedulerMessage(_ message: Message, now: Timestamp) {
+    /// Handles a message from the orchestrator's `ops` ROUTER or its event stream.
+    public mutating func orchestratorMessage(_ message: Message, now: Timestamp) {
         switch message {
         case .operationResult(let result):
             guard let operation = pending.removeValue(forKey: result.request) else { return }
@@ -665,9 +665,9 @@ public struct ManagementCore: Sendable {
                 return
             }
             if !result.status.isSuccess, var run = runs[operation.request.run] {
-                // The scheduler refused to start the run: it will never report on it, so record why.
+                // The orchestrator refused to start the run: it will never report on it, so record why.
                 run.state = .failed
-                run.detail = "the flow scheduler refused the run: \(result.detail)"
+                run.detail = "the orchestrator refused the run: \(result.detail)"
                 run.finished = now
                 runs[run.id] = run
                 turn.runs.append(run)
@@ -687,16 +687,16 @@ public struct ManagementCore: Sendable {
                 turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
                 for status in updates.updates { apply(status, now: now) }
             case .ignore: break
-            case .fetch(let after): turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000)))
+            case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
         case .beacon(let beacon):
             if case .fetch(let after) = cursor.beacon(epoch: beacon.epoch, sequence: beacon.sequence, now: now) {
-                turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000)))
+                turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
         case .fetched(let fetched):
             switch cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now) {
             case .upToDate, .resynchronise: break
-            case .fetch(let after): turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000)))
+            case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
             turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
         default:
@@ -751,7 +751,7 @@ public struct ManagementCore: Sendable {
 
     // MARK: - Time and the end of a turn
 
-    /// Resends unanswered operations, times out unanswered queries, fetches from a silent scheduler.
+    /// Resends unanswered operations, times out unanswered queries, fetches from a silent orchestrator.
     public mutating func tick(now: Timestamp) {
         if drainQueues {
             drainQueues = false
@@ -761,13 +761,13 @@ public struct ManagementCore: Sendable {
             let delay = pending[id]!.delay
             pending[id]!.delay = min(delay * 2, configuration.resendMaximum)
             pending[id]!.resendAt = now.adding(milliseconds: delay)
-            turn.toScheduler.append(.operationRequest(pending[id]!.request))
+            turn.toOrchestrator.append(.operationRequest(pending[id]!.request))
         }
         for id in queries.keys.sorted() where queries[id]!.deadline <= now {
             let query = queries.removeValue(forKey: id)!
-            reply(query.peer, query.request, .unavailable, error: "the flow scheduler did not answer within \(configuration.queryTimeout / 1000) s")
+            reply(query.peer, query.request, .unavailable, error: "the orchestrator did not answer within \(configuration.queryTimeout / 1000) s")
         }
-        if case .fetch(let after) = cursor.tick(now: now) { turn.toScheduler.append(.fetch(Fetch(after: after, limit: 1000))) }
+        if case .fetch(let after) = cursor.tick(now: now) { turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000))) }
     }
 
     /// The next time ``tick(now:)`` has something to do.
@@ -797,9 +797,9 @@ public struct ManagementConfiguration: Sendable {
     /// The first and longest delay before an unanswered operation is sent again, in milliseconds.
     public var resendInitial: Int64 = 2000
     public var resendMaximum: Int64 = 30_000
-    /// How long `status` waits for the scheduler.
+    /// How long `status` waits for the orchestrator.
     public var queryTimeout: Int64 = 5000
-    /// How long the scheduler may be silent before management fetches from it.
+    /// How long the orchestrator may be silent before management fetches from it.
     public var silence: Int64 = 3000
     /// Final runs kept in memory for `runs`.
     public var finishedRunsInMemory = 1000
@@ -829,8 +829,8 @@ public struct ManagementTurn: Sendable {
     public var answered: [UInt64] = []
     public var counters: ManagementCounters?
     public var position: StreamPosition?
-    /// Messages for the scheduler, after the commit.
-    public var toScheduler: [Message] = []
+    /// Messages for the orchestrator, after the commit.
+    public var toOrchestrator: [Message] = []
     /// Replies to API clients, after the commit.
     public var replies: [(Peer, Message)] = []
     /// Operator actions to add to the audit log, and answered ones to update.
@@ -889,7 +889,7 @@ public struct AuditEntry: Equatable, Sendable {
     public var job: String
     /// Options given, in words (`downstream`, `fresh moment N`).
     public var options: String
-    /// The scheduler's answer: 0 while waiting for it, else a status code and its detail.
+    /// The orchestrator's answer: 0 while waiting for it, else a status code and its detail.
     public var status: UInt16 = 0
     public var detail: String = ""
     public var answered: Timestamp = .zero

@@ -2,7 +2,7 @@ public import Wire
 
 /// The shard broker's state machine: a durable job queue that leases tasks to workers.
 ///
-/// The shard accepts jobs from the flow scheduler, splits each into tasks (one per partition of its
+/// The shard accepts jobs from the orchestrator, splits each into tasks (one per partition of its
 /// current step), hands tasks to workers that have credit, records their results, retries failed
 /// attempts with backoff, takes back the leases of workers that go silent, and reports every change
 /// of a job's status as one numbered JOB-UPDATES message per turn.
@@ -377,7 +377,7 @@ public struct ShardCore: Sendable {
         }
     }
 
-    /// Handles CONTROL from the flow scheduler. Cancelling what is already cancelled changes nothing, so a
+    /// Handles CONTROL from the orchestrator. Cancelling what is already cancelled changes nothing, so a
     /// repeated request applies once.
     public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
         // Every action but cancel-job is on the whole run.

@@ -4,7 +4,7 @@ import Synchronization
 public import Store
 public import ZeroMQ
 
-/// All of Baton in one process: management, the flow scheduler, shards and workers, each on its own
+/// All of Baton in one process: management, the orchestrator, shards and workers, each on its own
 /// event-loop thread, talking over `inproc://` (or `tcp://127.0.0.1`), with their stores in one folder.
 ///
 /// This is `baton dev` and `baton demo`, and the harness of the system tests. The services are the
@@ -50,8 +50,8 @@ public final class EmbeddedCluster {
     public let options: Options
     /// Each shard's endpoints, as clients reach them.
     public private(set) var shardAddresses: [ShardAddress] = []
-    /// The endpoints of the flow scheduler.
-    public private(set) var schedulerOps = ""
+    /// The endpoints of the orchestrator.
+    public private(set) var orchestratorOps = ""
     /// Each service's counters, by service name (`shard-1`, `flow`, `management`).
     public private(set) var counters: [String: ServiceCounters] = [:]
 
@@ -97,18 +97,18 @@ public final class EmbeddedCluster {
         }
         let ops = try endpoint("flow/ops")
         let events = try endpoint("flow/events")
-        let scheduler = SchedulerSettings(
+        let orchestrator = OrchestratorSettings(
             store: "\(options.data)/flow.db", synchronous: options.synchronous, ops: [ops], events: [events],
             shards: shardAddresses)
-        schedulerOps = ops
+        orchestratorOps = ops
         let flowCounters = counter("flow")
         try launch("flow") { control in
-            try SchedulerService.run(scheduler, context: context, log: log.named("flow"), control: control, counters: flowCounters)
+            try OrchestratorService.run(orchestrator, context: context, log: log.named("flow"), control: control, counters: flowCounters)
         }
         let inprocAPI = "inproc://baton/api"
         var settings = ManagementSettings(
             shards: shardAddresses.map(\.shard), store: "\(options.data)/management.db", synchronous: options.synchronous,
-            api: [inprocAPI] + (options.api.map { [$0] } ?? []), schedulerOps: ops, schedulerEvents: events)
+            api: [inprocAPI] + (options.api.map { [$0] } ?? []), orchestratorOps: ops, orchestratorEvents: events)
         settings.configuration.zones = options.zones
         let management = settings
         let bound = BoundEndpoints()

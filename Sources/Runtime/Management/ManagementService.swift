@@ -3,31 +3,31 @@ public import Store
 import Wire
 public import ZeroMQ
 
-/// Where management listens, where the scheduler is, and where management keeps its data.
+/// Where management listens, where the orchestrator is, and where management keeps its data.
 public struct ManagementSettings: Sendable {
     public var configuration: ManagementConfiguration
     public var store: String
     public var synchronous: Database.Synchronous
     /// Endpoints to bind for the API (ROUTER).
     public var api: [String]
-    /// The scheduler's `ops` and `events` endpoints.
-    public var schedulerOps: String
-    public var schedulerEvents: String
+    /// The orchestrator's `ops` and `events` endpoints.
+    public var orchestratorOps: String
+    public var orchestratorEvents: String
 
     public init(
-        shards: [UInt32], store: String, synchronous: Database.Synchronous = .normal, api: [String], schedulerOps: String,
-        schedulerEvents: String
+        shards: [UInt32], store: String, synchronous: Database.Synchronous = .normal, api: [String], orchestratorOps: String,
+        orchestratorEvents: String
     ) {
         self.configuration = ManagementConfiguration(shards: shards)
         self.store = store
         self.synchronous = synchronous
         self.api = api
-        self.schedulerOps = schedulerOps
-        self.schedulerEvents = schedulerEvents
+        self.orchestratorOps = orchestratorOps
+        self.orchestratorEvents = orchestratorEvents
     }
 }
 
-/// Management's event loop: the API ROUTER, a DEALER to the scheduler, and a SUB to its events.
+/// Management's event loop: the API ROUTER, a DEALER to the orchestrator, and a SUB to its events.
 public enum ManagementService {
     static let turnBudget = 1000
 
@@ -53,11 +53,11 @@ public enum ManagementService {
             endpoints.append(endpoint.hasPrefix("tcp://") ? try api.lastEndpoint : endpoint)
         }
         bound(endpoints)
-        let scheduler = try Sockets.connected(context, .dealer, to: settings.schedulerOps)
-        let runEvents = try Sockets.subscriber(context, to: [settings.schedulerEvents], topic: "flow.")
+        let orchestrator = try Sockets.connected(context, .dealer, to: settings.orchestratorOps)
+        let runEvents = try Sockets.subscriber(context, to: [settings.orchestratorEvents], topic: "flow.")
         var poller = Poller()
         let apiIndex = poller.add(api)
-        let schedulerIndex = poller.add(scheduler)
+        let orchestratorIndex = poller.add(orchestrator)
         let eventsIndex = poller.add(runEvents)
         _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
         var malformed = MalformedCounter(counters)
@@ -92,12 +92,12 @@ public enum ManagementService {
                     }
                 }
             }
-            for (index, socket, first) in [(schedulerIndex, scheduler, 0), (eventsIndex, runEvents, 1)]
+            for (index, socket, first) in [(orchestratorIndex, orchestrator, 0), (eventsIndex, runEvents, 1)]
             where poller.ready(index).contains(.readable) {
                 while budget > 0, let frames = try socket.receive(dontWait: true) {
                     budget -= 1
-                    guard let message = malformed.decode(frames, count: first + 1, from: "scheduler", now: now, log: log) else { continue }
-                    core.schedulerMessage(message, now: now)
+                    guard let message = malformed.decode(frames, count: first + 1, from: "orchestrator", now: now, log: log) else { continue }
+                    core.orchestratorMessage(message, now: now)
                 }
             }
             core.tick(now: now)
@@ -108,7 +108,7 @@ public enum ManagementService {
                 try ServiceStore.commit(settings.store) { try store.commit(turn) }
                 statistics.commit(since: committing)
             }
-            for message in turn.toScheduler { _ = try scheduler.send(message.encoded(), dontWait: true) }
+            for message in turn.toOrchestrator { _ = try orchestrator.send(message.encoded(), dontWait: true) }
             for (peer, message) in turn.replies { ShardService.send(api, peer, message) }
             for query in turn.histories {
                 let entries = try store.history(run: query.run, product: query.product, limit: query.limit)

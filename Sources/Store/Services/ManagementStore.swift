@@ -2,7 +2,7 @@ public import Core
 import Wire
 
 /// Management's store: products and their shards, every version of every flow, runs, operation
-/// requests not yet answered, the counters that never go back, and its position in the scheduler's stream.
+/// requests not yet answered, the counters that never go back, and its position in the orchestrator's stream.
 public final class ManagementStore {
     public let database: Database
 
@@ -144,7 +144,7 @@ public final class ManagementStore {
             snapshot.flows.append(
                 FlowRecord(
                     product: flows.text(0), flow: flows.text(1), version: UInt32(flows.int(2)), definition: flows.text(3),
-                    params: flows.isNull(4) ? nil : SchedulerStore.params(flows.text(4)), jobs: flows.int(5),
+                    params: flows.isNull(4) ? nil : OrchestratorStore.params(flows.text(4)), jobs: flows.int(5),
                     applied: Timestamp(milliseconds: flows.int64(6)), schedule: flows.isNull(7) ? nil : flows.text(7)))
         }
         flows.reset()
@@ -160,7 +160,7 @@ public final class ManagementStore {
             snapshot.runs.append(
                 RunRecord(
                     id: UInt64(runs.int64(0)), product: runs.text(1), flow: runs.text(2), version: UInt32(runs.int(3)),
-                    shard: UInt32(runs.int(4)), moment: UInt64(bitPattern: runs.int64(5)), params: SchedulerStore.params(runs.text(6)),
+                    shard: UInt32(runs.int(4)), moment: UInt64(bitPattern: runs.int64(5)), params: OrchestratorStore.params(runs.text(6)),
                     key: runs.text(7), state: RunState(rawValue: UInt8(runs.int(8))) ?? .running, jobs: UInt32(runs.int(9)),
                     succeeded: UInt32(runs.int(10)), failed: UInt32(runs.int(11)), active: UInt32(runs.int(12)),
                     started: Timestamp(milliseconds: runs.int64(13)), finished: Timestamp(milliseconds: runs.int64(14)),

@@ -1,4 +1,4 @@
-// The operations protocol: management's DEALER to the flow scheduler's ROUTER.
+// The operations protocol: management's DEALER to the orchestrator's ROUTER.
 //
 //     operations = *( C:OPERATION-REQUEST S:OPERATION-RESULT / C:RUN-QUERY S:RUN-DETAIL )
 
@@ -126,7 +126,7 @@ public struct OperationResult: WireValue {
     }
 }
 
-/// Asks the flow scheduler for a run's status and every job's.
+/// Asks the orchestrator for a run's status and every job's.
 public struct RunQuery: WireValue {
     /// The request's ID, echoed in RUN-DETAIL.
     public var request: UInt64
@@ -155,7 +155,7 @@ public struct RunQuery: WireValue {
 public struct RunDetail: WireValue {
     /// The request answered.
     public var request: UInt64
-    /// 200, or 404 when the scheduler does not know the run.
+    /// 200, or 404 when the orchestrator does not know the run.
     public var status: Status
     /// The run's status (meaningless unless `status` is 200).
     public var run: RunStatus

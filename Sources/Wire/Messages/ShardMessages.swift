@@ -1,4 +1,4 @@
-// The submission protocol: the flow scheduler's PUSH to a shard's PULL (SUBMIT), and its DEALER
+// The submission protocol: the orchestrator's PUSH to a shard's PULL (SUBMIT), and its DEALER
 // to the shard's ROUTER (CONTROL).
 //
 //     submit  = *C:SUBMIT                    ; acknowledged on the shard's event stream

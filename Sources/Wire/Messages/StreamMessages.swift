@@ -39,7 +39,7 @@ public struct JobUpdates: WireValue {
     }
 }
 
-/// Run statuses committed in one turn of the flow scheduler, numbered in its event log.
+/// Run statuses committed in one turn of the orchestrator, numbered in its event log.
 public struct RunUpdates: WireValue {
     /// The publisher's name (`flow`).
     public var publisher: String

@@ -20,7 +20,7 @@ public enum Outcome: UInt8, Sendable, CaseIterable {
     case rejected = 5
 }
 
-/// The state of a job, from the flow scheduler's view (all states) or the shard's (queued onwards).
+/// The state of a job, from the orchestrator's view (all states) or the shard's (queued onwards).
 ///
 /// ```
 ///  waiting ──► submitted ──► queued ──► running ──► succeeded
@@ -59,7 +59,7 @@ public enum JobState: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// The state of a flow run, derived by the flow scheduler from its jobs' states.
+/// The state of a flow run, derived by the orchestrator from its jobs' states.
 public enum RunState: UInt8, Sendable, CaseIterable {
     /// Jobs are waiting, queued or running, and none has failed.
     case running = 1

@@ -1,12 +1,12 @@
 public import Core
 import Wire
 
-/// The flow scheduler's store: the flow versions it ran, runs, the jobs it submitted or saw end, its
+/// The orchestrator's store: the flow versions it ran, runs, the jobs it submitted or saw end, its
 /// positions in the shards' streams, the answers it gave, and its own event log.
 ///
 /// A job's row is written when it is submitted and when it ends, not at every status in between:
 /// after a restart, open jobs are submitted again and their shards answer with their current status.
-public final class SchedulerStore {
+public final class OrchestratorStore {
     public let database: Database
     public let log: EventLog
     /// Definitions parsed while reading runs back, by `product/flow/version`.
@@ -14,7 +14,7 @@ public final class SchedulerStore {
 
     static let migrations = [
         Migration(
-            version: 1, name: "flow scheduler",
+            version: 1, name: "orchestrator",
             sql: """
                 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 CREATE TABLE runs (
@@ -82,9 +82,9 @@ public final class SchedulerStore {
     }
 
     /// Starts a new epoch and reads back the open runs, positions and answers.
-    public func open(shards: [UInt32]) throws -> (epoch: UInt32, snapshot: SchedulerSnapshot) {
+    public func open(shards: [UInt32]) throws -> (epoch: UInt32, snapshot: OrchestratorSnapshot) {
         let epoch = try database.nextEpoch()
-        var snapshot = SchedulerSnapshot()
+        var snapshot = OrchestratorSnapshot()
         let runs = try database.prepare("SELECT id FROM runs WHERE state NOT IN (2, 3, 7) ORDER BY id")
         var ids: [UInt64] = []
         while try runs.step() { ids.append(UInt64(runs.int64(0))) }
@@ -107,7 +107,7 @@ public final class SchedulerStore {
         let controls = try database.prepare("SELECT shard, frame FROM controls WHERE answered = 0 ORDER BY request")
         while try controls.step() {
             guard case .control(let control)? = try? Message.decode(controls.blob(1)) else { continue }
-            snapshot.controls.append(SchedulerCore.PendingControl(shard: UInt32(controls.int(0)), control: control, resendAt: .zero, delay: 0))
+            snapshot.controls.append(OrchestratorCore.PendingControl(shard: UInt32(controls.int(0)), control: control, resendAt: .zero, delay: 0))
         }
         controls.reset()
         snapshot.lastControl = UInt64(try database.meta("last_control") ?? 0)
@@ -120,7 +120,7 @@ public final class SchedulerStore {
     }
 
     /// A run with its jobs, as stored; nil when unknown.
-    public func run(_ id: UInt64) throws -> ScheduledRun? {
+    public func run(_ id: UInt64) throws -> FlowRun? {
         let statement = try database.prepare(
             """
             SELECT r.product, r.flow, r.version, r.shard, r.moment, r.params, d.definition, r.state, r.started, r.finished, r.detail,
@@ -149,7 +149,7 @@ public final class SchedulerStore {
             parsed[versionKey] = (definition, graph)
         }
         let params = Self.params(statement.text(5))
-        var jobs = definition.jobs.map { ScheduledJob(name: $0.name) }
+        var jobs = definition.jobs.map { FlowRunJob(name: $0.name) }
         let rows = try database.prepare(
             """
             SELECT idx, generation, state, attempts, pending, running, succeeded, failed, step, steps, started, finished,
@@ -161,7 +161,7 @@ public final class SchedulerStore {
             let index = rows.int(0)
             guard jobs.indices.contains(index) else { continue }
             let state = JobState(rawValue: UInt8(rows.int(2))) ?? .submitted
-            var job = ScheduledJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)), resume: rows.bool(15))
+            var job = FlowRunJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)), resume: rows.bool(15))
             job.accepted = !state.isActive
             if state != .waiting && state != .submitted && state != .skipped {
                 job.status = JobStatus(
@@ -175,7 +175,7 @@ public final class SchedulerStore {
             }
             jobs[index] = job
         }
-        var run = ScheduledRun(
+        var run = FlowRun(
             id: id, product: product, flow: flow, version: version, shard: UInt32(statement.int(3)),
             moment: UInt64(bitPattern: statement.int64(4)), params: params, definition: definition, graph: graph, jobs: jobs,
             state: RunState(rawValue: UInt8(statement.int(7))) ?? .running,
@@ -196,7 +196,7 @@ public final class SchedulerStore {
 
     /// Commits a turn; returns the RUN-UPDATES frame to publish, if any.
     @discardableResult
-    public func commit(_ turn: SchedulerTurn, now: Timestamp) throws -> [UInt8]? {
+    public func commit(_ turn: OrchestratorTurn, now: Timestamp) throws -> [UInt8]? {
         try database.transaction {
             if !turn.runs.isEmpty {
                 // A run's definition and parameters are written once, when it starts; later turns only

@@ -18,9 +18,9 @@ public struct ShardAddress: Sendable, Equatable {
     }
 }
 
-/// Where a flow scheduler listens, where its shards are, and where it keeps its data.
-public struct SchedulerSettings: Sendable {
-    public var configuration: SchedulerConfiguration
+/// Where an orchestrator listens, where its shards are, and where it keeps its data.
+public struct OrchestratorSettings: Sendable {
+    public var configuration: OrchestratorConfiguration
     public var store: String
     public var synchronous: Database.Synchronous
     /// Endpoints to bind: operations and catch-up (ROUTER), run events (PUB).
@@ -30,7 +30,7 @@ public struct SchedulerSettings: Sendable {
     public var shards: [ShardAddress]
 
     public init(store: String, synchronous: Database.Synchronous = .normal, ops: [String], events: [String], shards: [ShardAddress]) {
-        self.configuration = SchedulerConfiguration(shards: shards.map(\.shard))
+        self.configuration = OrchestratorConfiguration(shards: shards.map(\.shard))
         self.store = store
         self.synchronous = synchronous
         self.ops = ops
@@ -39,22 +39,22 @@ public struct SchedulerSettings: Sendable {
     }
 }
 
-/// The flow scheduler's event loop.
+/// The orchestrator's event loop.
 ///
 /// It owns a ROUTER for management, a PUB for run events, one SUB for every shard's events, and for
 /// each shard a PUSH for submissions and a DEALER for catch-up. Each turn commits once, then submits,
 /// publishes and answers.
-public enum SchedulerService {
+public enum OrchestratorService {
     static let turnBudget = 2000
     /// Jobs per SUBMIT message.
     static let submitBatch = 1000
 
-    public static func run(_ settings: SchedulerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
-        let store = try ServiceStore.open("the flow scheduler", settings.store) {
-            try SchedulerStore(path: settings.store, synchronous: settings.synchronous)
+    public static func run(_ settings: OrchestratorSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
+        let store = try ServiceStore.open("the orchestrator", settings.store) {
+            try OrchestratorStore(path: settings.store, synchronous: settings.synchronous)
         }
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
-        var core = SchedulerCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
+        var core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
         let ops = try Sockets.router(context, binding: settings.ops)
         let events = try Sockets.bound(context, .pub, settings.events, sendHighWaterMark: 100_000)
         let updates = try Sockets.subscriber(context, to: settings.shards.map(\.events), topic: "job.")
@@ -163,7 +163,7 @@ public enum SchedulerService {
     }
 
     private static func deliver(
-        _ message: Message, to core: inout SchedulerCore, shardOf: [String: UInt32], now: Timestamp,
+        _ message: Message, to core: inout OrchestratorCore, shardOf: [String: UInt32], now: Timestamp,
         malformed: inout MalformedCounter, log: Log
     ) {
         switch message {
@@ -181,8 +181,8 @@ public enum SchedulerService {
         }
     }
 
-    /// The detail of a run no longer in memory, from the store; 404 if the scheduler never had it.
-    static func storedDetail(_ query: RunQuery, store: SchedulerStore) throws -> RunDetail {
+    /// The detail of a run no longer in memory, from the store; 404 if the orchestrator never had it.
+    static func storedDetail(_ query: RunQuery, store: OrchestratorStore) throws -> RunDetail {
         guard let run = try store.run(query.run) else {
             let unknown = RunStatus(run: query.run, product: "", flow: "", state: .failed, jobs: 0, started: 0, time: 0)
             return RunDetail(request: query.request, status: .notFound, run: unknown, jobs: [])

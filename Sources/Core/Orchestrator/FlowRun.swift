@@ -1,10 +1,10 @@
 public import Wire
 
-/// One job of a run as the flow scheduler tracks it.
-public struct ScheduledJob: Equatable, Sendable {
+/// One job of a run as the orchestrator tracks it.
+public struct FlowRunJob: Equatable, Sendable {
     /// The job's name.
     public var name: String
-    /// Its state, from the scheduler's view.
+    /// Its state, from the orchestrator's view.
     public var state: JobState
     /// 0, one more per rerun.
     public var generation: UInt32
@@ -16,7 +16,7 @@ public struct ScheduledJob: Equatable, Sendable {
     public var resendAt: Timestamp = .zero
     /// The last status the shard reported.
     public var status: JobStatus?
-    /// Why the job is in its state, when the scheduler decided it (skipped jobs).
+    /// Why the job is in its state, when the orchestrator decided it (skipped jobs).
     public var detail: String
     /// Whether the current generation reruns from where the last one stopped: steps and partitions that
     /// completed are not run again.
@@ -38,17 +38,17 @@ public struct ScheduledJob: Equatable, Sendable {
 }
 
 /// A job row for the store: the job, where it belongs, and what happened to it this turn.
-public struct ScheduledJobRow: Equatable, Sendable {
+public struct FlowRunJobRow: Equatable, Sendable {
     public var run: UInt64
     public var index: Int
-    public var job: ScheduledJob
+    public var job: FlowRunJob
     /// Released (submitted for its generation) in this turn: the store counts releases, and a
     /// job is released once per generation.
     public var released: Bool
     /// Its success acted on in this turn: the store counts them, and a success is acted on once.
     public var succeeded: Bool
 
-    public init(run: UInt64, index: Int, job: ScheduledJob, released: Bool = false, succeeded: Bool = false) {
+    public init(run: UInt64, index: Int, job: FlowRunJob, released: Bool = false, succeeded: Bool = false) {
         self.run = run
         self.index = index
         self.job = job
@@ -67,8 +67,8 @@ extension JobState {
     }
 }
 
-/// A flow run as the flow scheduler holds it: the flow's definition, its DAG and every job's state.
-public struct ScheduledRun: Sendable {
+/// A flow run as the orchestrator holds it: the flow's definition, its DAG and every job's state.
+public struct FlowRun: Sendable {
     /// The run's ID, assigned by management.
     public let id: UInt64
     public let product: String
@@ -87,7 +87,7 @@ public struct ScheduledRun: Sendable {
     /// Which jobs have succeeded and been released.
     public var dependencies: Dependencies
     /// The jobs, in the flow's order. Changed only through ``updateJob(_:_:)``, which keeps `counts`.
-    public private(set) var jobs: [ScheduledJob]
+    public private(set) var jobs: [FlowRunJob]
     /// How many jobs are in each state, by the state's raw value: the run's state and status are
     /// derived from them in O(1), however many jobs the run has.
     public private(set) var counts: [Int] = Array(repeating: 0, count: 16)
@@ -132,7 +132,7 @@ public struct ScheduledRun: Sendable {
     ) {
         self.init(
             id: id, product: product, flow: flow, version: version, shard: shard, moment: moment, params: params,
-            definition: definition, graph: graph, jobs: definition.jobs.map { ScheduledJob(name: $0.name) },
+            definition: definition, graph: graph, jobs: definition.jobs.map { FlowRunJob(name: $0.name) },
             state: .running, started: started, finished: .zero, detail: "")
         announced = nil
     }
@@ -140,7 +140,7 @@ public struct ScheduledRun: Sendable {
     /// A run resumed from the store, with its jobs as stored.
     public init(
         id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
-        params: [String: String], definition: FlowDefinition, graph: FlowGraph? = nil, jobs: [ScheduledJob],
+        params: [String: String], definition: FlowDefinition, graph: FlowGraph? = nil, jobs: [FlowRunJob],
         state: RunState, started: Timestamp, finished: Timestamp, detail: String
     ) {
         precondition(jobs.count == definition.jobs.count, "a run's jobs follow its definition")
@@ -167,7 +167,7 @@ public struct ScheduledRun: Sendable {
     }
 
     /// Changes one job, keeping the counts by state.
-    public mutating func updateJob(_ index: Int, _ change: (inout ScheduledJob) -> Void) {
+    public mutating func updateJob(_ index: Int, _ change: (inout FlowRunJob) -> Void) {
         let before = jobs[index].state
         change(&jobs[index])
         let after = jobs[index].state

@@ -1,6 +1,6 @@
 public import Wire
 
-/// The flow scheduler's state machine: it runs each flow run's DAG, submitting every job to the shard
+/// The orchestrator's state machine: it runs each flow run's DAG, submitting every job to the shard
 /// its product is bound to when the job's last predecessor has succeeded.
 ///
 /// Invariants:
@@ -15,12 +15,12 @@ public import Wire
 /// - Only contiguous messages of a shard's event stream are applied (``StreamCursor``).
 ///
 /// Like the other cores it does no I/O and reads no clock.
-public struct SchedulerCore: Sendable {
-    public let configuration: SchedulerConfiguration
+public struct OrchestratorCore: Sendable {
+    public let configuration: OrchestratorConfiguration
     /// One more at each start.
     public let epoch: UInt32
     /// Runs in memory: every run not final, and the most recent final ones.
-    public private(set) var runs: [UInt64: ScheduledRun] = [:]
+    public private(set) var runs: [UInt64: FlowRun] = [:]
     /// Each shard's stream position.
     public private(set) var cursors: [UInt32: StreamCursor] = [:]
     /// The sequence number of the last RUN-UPDATES.
@@ -93,8 +93,8 @@ public struct SchedulerCore: Sendable {
         static func < (lhs: Resend, rhs: Resend) -> Bool { (lhs.time, lhs.run, lhs.job) < (rhs.time, rhs.run, rhs.job) }
     }
 
-    /// A scheduler resuming from its store (empty for a new one).
-    public init(configuration: SchedulerConfiguration, epoch: UInt32, restoring snapshot: SchedulerSnapshot, now: Timestamp) {
+    /// An orchestrator resuming from its store (empty for a new one).
+    public init(configuration: OrchestratorConfiguration, epoch: UInt32, restoring snapshot: OrchestratorSnapshot, now: Timestamp) {
         self.configuration = configuration
         self.epoch = epoch
         self.sequence = snapshot.sequence
@@ -158,7 +158,7 @@ public struct SchedulerCore: Sendable {
             return OperationResult(request: request.request, status: .ok, detail: "run \(request.run) was already started")
         }
         guard cursors[request.shard] != nil else {
-            return OperationResult(request: request.request, status: .badRequest, detail: "shard \(request.shard) is not one this scheduler knows")
+            return OperationResult(request: request.request, status: .badRequest, detail: "shard \(request.shard) is not one this orchestrator knows")
         }
         let name = "\(request.product)/\(request.flow)/\(request.version)"
         if definitions[name] == nil {
@@ -171,7 +171,7 @@ public struct SchedulerCore: Sendable {
             }
         }
         let (definition, graph) = definitions[name]!
-        var run = ScheduledRun(
+        var run = FlowRun(
             id: request.run, product: request.product, flow: request.flow, version: request.version,
             shard: request.shard, moment: request.moment, params: request.params, definition: definition, graph: graph,
             started: now)
@@ -257,7 +257,7 @@ public struct SchedulerCore: Sendable {
 
     /// Makes `at` the one time the job is due to be sent again; older entries of the heap are skipped.
     /// Changes a job of a run in place.
-    private mutating func updateJob(run id: UInt64, _ index: Int, _ change: (inout ScheduledJob) -> Void) {
+    private mutating func updateJob(run id: UInt64, _ index: Int, _ change: (inout FlowRunJob) -> Void) {
         runs.modify(id) { $0.updateJob(index, change) }
     }
 
@@ -423,8 +423,8 @@ public struct SchedulerCore: Sendable {
     }
 
     /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
-    public mutating func finishTurn(now: Timestamp) -> SchedulerTurn {
-        var turn = SchedulerTurn()
+    public mutating func finishTurn(now: Timestamp) -> OrchestratorTurn {
+        var turn = OrchestratorTurn()
         var updates: [RunStatus] = []
         for id in changedRuns where runs[id] != nil {
             runs.modify(id) { $0.deriveState(now: now) }
@@ -459,7 +459,7 @@ public struct SchedulerCore: Sendable {
         turn.newRuns = newRuns
         turn.jobs = dirtyJobs.union(succeededJobs).compactMap { ref in
             runs[ref.run].map {
-                ScheduledJobRow(
+                FlowRunJobRow(
                     run: ref.run, index: ref.job, job: $0.jobs[ref.job], released: releasedJobs.contains(ref),
                     succeeded: succeededJobs.contains(ref))
             }
@@ -507,9 +507,9 @@ public struct SchedulerCore: Sendable {
 
 // MARK: - Operator actions
 
-extension SchedulerCore {
+extension OrchestratorCore {
     /// Takes in a run read back from the store, for an operator action on a run no longer in memory.
-    public mutating func adopt(_ run: ScheduledRun) {
+    public mutating func adopt(_ run: FlowRun) {
         guard runs[run.id] == nil else { return }
         runs[run.id] = run
         if run.state.isFinal { finishedOrder.append(run.id) }
@@ -636,7 +636,7 @@ extension SchedulerCore {
             return answer(request, .badRequest, "set-policy needs a product and a policy for it")
         }
         guard cursors[request.shard] != nil else {
-            return answer(request, .badRequest, "shard \(request.shard) is not one this scheduler knows")
+            return answer(request, .badRequest, "shard \(request.shard) is not one this orchestrator knows")
         }
         send(Control(request: 0, action: .setPolicy, run: 0, policy: request.policy), to: request.shard, now: now)
         return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
@@ -782,8 +782,8 @@ extension SchedulerCore {
     }
 }
 
-/// A flow scheduler's settings.
-public struct SchedulerConfiguration: Sendable {
+/// An orchestrator's settings.
+public struct OrchestratorConfiguration: Sendable {
     /// The shards it submits to and subscribes to.
     public var shards: [UInt32]
     /// The name it publishes under.
@@ -799,7 +799,7 @@ public struct SchedulerConfiguration: Sendable {
     public var progressInterval: Int64 = 200
     /// How long a shard's stream position may go unstored while its events change nothing durable.
     public var positionInterval: Int64 = 1000
-    /// How long a shard may be silent before the scheduler fetches from it.
+    /// How long a shard may be silent before the orchestrator fetches from it.
     public var silence: Int64 = 3000
     /// The most messages asked for in one FETCH.
     public var fetchLimit: UInt32 = 1000
@@ -811,14 +811,14 @@ public struct SchedulerConfiguration: Sendable {
     public init(shards: [UInt32]) { self.shards = shards }
 }
 
-/// What one turn of the flow scheduler produced: rows to commit, then messages to send.
-public struct SchedulerTurn: Sendable {
+/// What one turn of the orchestrator produced: rows to commit, then messages to send.
+public struct OrchestratorTurn: Sendable {
     /// Runs created or changed.
-    public var runs: [ScheduledRun] = []
+    public var runs: [FlowRun] = []
     /// Which of them were created this turn: only these carry their definition to the store.
     public var newRuns: Set<UInt64> = []
     /// Job rows to write: jobs submitted or final this turn.
-    public var jobs: [ScheduledJobRow] = []
+    public var jobs: [FlowRunJobRow] = []
     /// Stream positions that moved.
     public var positions: [StreamPosition] = []
     /// Operation answers to remember.
@@ -832,7 +832,7 @@ public struct SchedulerTurn: Sendable {
     /// Catch-up requests to each shard.
     public var fetches: [UInt32: Fetch] = [:]
     /// CONTROL requests to record as pending, those answered, and the CONTROLs to send after the commit.
-    public var controls: [SchedulerCore.PendingControl] = []
+    public var controls: [OrchestratorCore.PendingControl] = []
     public var answeredControls: [UInt64] = []
     public var controlSends: [(UInt32, Control)] = []
     /// The last CONTROL request ID, to store.
@@ -864,10 +864,10 @@ public struct StreamPosition: Equatable, Sendable {
     }
 }
 
-/// What a flow scheduler's store holds, to resume from.
-public struct SchedulerSnapshot: Sendable {
+/// What an orchestrator's store holds, to resume from.
+public struct OrchestratorSnapshot: Sendable {
     /// Runs not final (and recent final ones).
-    public var runs: [ScheduledRun]
+    public var runs: [FlowRun]
     /// Each shard's stream position.
     public var positions: [UInt32: (epoch: UInt32, sequence: UInt64)]
     /// Answers given to operation requests.
@@ -875,14 +875,14 @@ public struct SchedulerSnapshot: Sendable {
     /// The last RUN-UPDATES sequence.
     public var sequence: UInt64
     /// CONTROL requests not answered, and the last request ID used.
-    public var controls: [SchedulerCore.PendingControl]
+    public var controls: [OrchestratorCore.PendingControl]
     public var lastControl: UInt64
     /// Products an operator held.
     public var heldProducts: Set<String> = []
 
     public init(
-        runs: [ScheduledRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],
-        answered: [UInt64: OperationResult] = [:], sequence: UInt64 = 0, controls: [SchedulerCore.PendingControl] = [],
+        runs: [FlowRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],
+        answered: [UInt64: OperationResult] = [:], sequence: UInt64 = 0, controls: [OrchestratorCore.PendingControl] = [],
         lastControl: UInt64 = 0
     ) {
         self.runs = runs

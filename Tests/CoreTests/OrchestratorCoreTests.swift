@@ -1,0 +1,293 @@
+import Core
+import Foundation
+import Testing
+import Wire
+
+struct OrchestratorHarness {
+    var core: OrchestratorCore
+    var now = Timestamp(milliseconds: 5_000_000)
+    var sequence: UInt64 = 0
+    let manager = Peer([7])
+
+    static let diamond = """
+        {"product": "payments", "flow": "eod", "params": {"region": "north"}, "jobs": [
+          {"name": "extract", "run": "true"},
+          {"name": "check", "after": ["extract"], "run": "true", "retries": 2, "params": {"region": "south"}},
+          {"name": "load", "after": ["extract"], "handler": "load-ledger"},
+          {"name": "report", "after": ["check", "load"], "run": "true"},
+          {"name": "audit", "run": "true"}]}
+        """
+
+    init() {
+        var configuration = OrchestratorConfiguration(shards: [1, 2])
+        configuration.resendInitial = 2000
+        configuration.resendMaximum = 30_000
+        core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: now)
+    }
+
+    static func start(run: UInt64 = 1, request: UInt64 = 1, definition: String = diamond) -> OperationRequest {
+        OperationRequest(
+            request: request, action: .start, run: run, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99,
+            params: ["region": "north"], definition: definition)
+    }
+
+    mutating func operation(_ request: OperationRequest) -> OrchestratorTurn {
+        core.operationReceived(request, from: manager, now: now)
+        return core.finishTurn(now: now)
+    }
+
+    mutating func report(_ statuses: [(String, JobState)], run: UInt64 = 1, generation: UInt32 = 0) -> OrchestratorTurn {
+        sequence += 1
+        let updates = statuses.map { JobStatus(run: run, job: $0.0, generation: generation, state: $0.1, time: now.wire) }
+        core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: sequence, updates: updates), from: 2, now: now)
+        return core.finishTurn(now: now)
+    }
+
+    static func submitted(_ turn: OrchestratorTurn) -> [String] { turn.submits[2]?.map(\.job) ?? [] }
+}
+
+@Suite struct OrchestratorCoreTests {
+    @Test func startSubmitsTheRootsToTheProductsShardAndAnswersAfterCommitting() {
+        var orchestrator = OrchestratorHarness()
+        let turn = orchestrator.operation(OrchestratorHarness.start())
+        #expect(OrchestratorHarness.submitted(turn) == ["extract", "audit"])
+        #expect(turn.submits[1] == nil)
+        #expect(turn.runs.map(\.id) == [1])
+        #expect(turn.jobs.map(\.job.name).sorted() == ["audit", "extract"])
+        #expect(turn.answers.map(\.1.status) == [.accepted])
+        #expect(turn.replies.count == 1)
+        #expect(turn.updates?.updates.first?.state == .running)
+        let spec = turn.submits[2]![0]
+        #expect(spec.moment == 99 && spec.product == "payments" && spec.steps.count == 1)
+    }
+
+    @Test func theRunsParametersAreMergedUnderTheJobs() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let turn = orchestrator.report([("extract", .succeeded)])
+        let check = turn.submits[2]!.first { $0.job == "check" }!
+        #expect(check.params == ["region": "south"])
+        #expect(turn.submits[2]!.first { $0.job == "load" }!.params == ["region": "north"])
+    }
+
+    @Test func aRepeatedOperationIsAnsweredAgainAndAppliedOnce() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let again = orchestrator.operation(OrchestratorHarness.start())
+        #expect(again.submits.isEmpty && again.runs.isEmpty)
+        #expect(again.replies.count == 1)
+    }
+
+    @Test func successorsAreReleasedOnceWhenTheirLastPredecessorSucceeds() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        #expect(OrchestratorHarness.submitted(orchestrator.report([("extract", .queued), ("extract", .running)])) == [])
+        #expect(OrchestratorHarness.submitted(orchestrator.report([("extract", .succeeded)])) == ["check", "load"])
+        #expect(OrchestratorHarness.submitted(orchestrator.report([("extract", .succeeded), ("check", .succeeded)])) == [])
+        #expect(OrchestratorHarness.submitted(orchestrator.report([("check", .succeeded), ("load", .succeeded)])) == ["report"])
+        #expect(OrchestratorHarness.submitted(orchestrator.report([("load", .succeeded)])) == [])
+        let done = orchestrator.report([("report", .succeeded), ("audit", .succeeded)])
+        #expect(done.updates?.updates.last?.state == .succeeded)
+        #expect(done.updates?.updates.last?.succeeded == 5)
+    }
+
+    @Test func aFailedJobSkipsWhatDependsOnItWhileIndependentBranchesFinish() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        let failing = orchestrator.report([("check", .failed)])
+        #expect(failing.updates?.updates.last?.state == .partlyFailed)
+        let run = orchestrator.core.runs[1]!
+        #expect(run.jobs[3].state == .skipped)
+        #expect(run.jobs[2].state == .submitted)
+        let end = orchestrator.report([("load", .succeeded), ("audit", .succeeded)])
+        #expect(OrchestratorHarness.submitted(end) == [])
+        #expect(end.updates?.updates.last?.state == .failed)
+        #expect(end.updates?.updates.last?.detail.hasPrefix("check failed") == true)
+    }
+
+    @Test func statusesOfAnotherGenerationOrAFinalJobChangeNothing() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        #expect(orchestrator.report([("extract", .succeeded)], generation: 3).submits.isEmpty)
+        _ = orchestrator.report([("extract", .succeeded)])
+        let late = orchestrator.report([("extract", .failed)])
+        #expect(orchestrator.core.runs[1]!.jobs[0].state == .succeeded)
+        #expect(late.updates == nil && late.runs.isEmpty)
+    }
+
+    @Test func anUnacknowledgedSubmissionIsSentAgainWithADoublingDelayUntilTheShardReportsIt() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        orchestrator.now = orchestrator.now.adding(milliseconds: 1999)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == [])
+        orchestrator.now = orchestrator.now.adding(milliseconds: 1)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == ["extract", "audit"])
+        _ = orchestrator.report([("audit", .queued)])
+        orchestrator.now = orchestrator.now.adding(milliseconds: 4000)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == ["extract"])
+    }
+
+    @Test func aGapInAShardsStreamFetchesInsteadOfApplying() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        orchestrator.sequence = 5  // Messages 1 to 5 were lost.
+        let turn = orchestrator.report([("extract", .succeeded)])
+        #expect(turn.submits.isEmpty)
+        #expect(turn.fetches[2] == Fetch(after: 0, limit: 1000))
+    }
+
+    @Test func aShardThatLostWhatWasMissedGetsEveryOpenJobAgain() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .queued), ("audit", .queued)])
+        orchestrator.core.fetchedReceived(Fetched(status: .gone, epoch: 2, sequence: 50, oldest: 40), from: 2, now: orchestrator.now)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(Set(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now))) == ["extract", "audit"])
+    }
+
+    @Test func aRestartedOrchestratorResubmitsOpenJobsAndReleasesWhatWasReady() throws {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        var run = orchestrator.core.runs[1]!
+        // The store lost nothing, but suppose "load" was never written as released.
+        run.updateJob(2) { $0.state = .waiting }
+        let definition = try FlowFile.parse(OrchestratorHarness.diamond, file: "x").get()
+        let stored = FlowRun(
+            id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition,
+            jobs: run.jobs, state: .running, started: run.started, finished: .zero, detail: "")
+        var restarted = OrchestratorCore(
+            configuration: OrchestratorConfiguration(shards: [1, 2]), epoch: 2,
+            restoring: OrchestratorSnapshot(runs: [stored], positions: [2: (1, 2)]), now: orchestrator.now)
+        restarted.tick(now: orchestrator.now)
+        let turn = restarted.finishTurn(now: orchestrator.now)
+        #expect(Set(OrchestratorHarness.submitted(turn)) == ["check", "load", "audit"])
+        #expect(restarted.cursors[2]!.sequence == 2)
+    }
+
+    @Test func jobsRestoredAsTheStoreHoldsThemAreResentOnceThenAfterTheInitialDelay() throws {
+        let definition = try FlowFile.parse(OrchestratorHarness.diamond, file: "x").get()
+        // What the store gives back: bare jobs, no resend delay of their own.
+        var jobs = definition.jobs.map { FlowRunJob(name: $0.name) }
+        jobs[0].state = .submitted
+        jobs[4].state = .running
+        let stored = FlowRun(
+            id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition,
+            jobs: jobs, state: .running, started: .zero, finished: .zero, detail: "")
+        let now = Timestamp(milliseconds: 1_000)
+        var configuration = OrchestratorConfiguration(shards: [2])
+        configuration.resendInitial = 2000
+        var core = OrchestratorCore(configuration: configuration, epoch: 2, restoring: OrchestratorSnapshot(runs: [stored]), now: now)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["extract", "audit"])
+        core.tick(now: now.adding(milliseconds: 1999))
+        #expect(core.finishTurn(now: now).submits.isEmpty)
+        core.tick(now: now.adding(milliseconds: 2000))
+        #expect(core.finishTurn(now: now).submits[2]?.count == 2)
+    }
+
+    @Test func anInvalidDefinitionIsRefusedAndChangesNothing() {
+        var orchestrator = OrchestratorHarness()
+        let turn = orchestrator.operation(OrchestratorHarness.start(definition: "{\"product\": 1}"))
+        #expect(turn.answers.map(\.1.status) == [.invalid])
+        #expect(turn.runs.isEmpty && turn.submits.isEmpty)
+    }
+
+    @Test func underFailRunAFailureFailsTheRunAtOnceAndTheShardCancelsTheRest() {
+        var orchestrator = OrchestratorHarness()
+        let definition = OrchestratorHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.report([("extract", .succeeded)])
+        let failed = orchestrator.report([("check", .failed)])
+        #expect(failed.updates?.updates.last?.state == .failed)
+        #expect(failed.updates?.updates.last?.detail.hasSuffix("(on_failure: fail-run, so the run failed at once)") == true)
+        #expect(failed.controlSends.map(\.1.action) == [.cancelRun])
+        #expect(failed.controls.count == 1)
+        let run = orchestrator.core.runs[1]!
+        #expect(run.jobs[3].state == .skipped)
+        // The cancellation is resent until the shard answers.
+        orchestrator.now = orchestrator.now.adding(milliseconds: 2000)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(orchestrator.core.finishTurn(now: orchestrator.now).controlSends.count == 1)
+        orchestrator.core.controlResultReceived(ControlResult(request: 1, status: .ok), now: orchestrator.now)
+        #expect(orchestrator.core.finishTurn(now: orchestrator.now).answeredControls == [1])
+        // Jobs report cancelled afterwards; the run stays failed, and nothing new is submitted.
+        let after = orchestrator.report([("load", .cancelled), ("audit", .succeeded)])
+        #expect(after.submits.isEmpty)
+        #expect(orchestrator.core.runs[1]!.state == .failed)
+    }
+
+    @Test func eachReleaseAndEachSuccessActedOnIsMarkedForTheStoreOnce() {
+        var orchestrator = OrchestratorHarness()
+        let started = orchestrator.operation(OrchestratorHarness.start())
+        #expect(started.jobs.filter(\.released).map(\.job.name).sorted() == ["audit", "extract"])
+        let succeeded = orchestrator.report([("extract", .succeeded)])
+        #expect(succeeded.jobs.filter(\.succeeded).map(\.job.name) == ["extract"])
+        #expect(succeeded.jobs.filter(\.released).map(\.job.name).sorted() == ["check", "load"])
+        let again = orchestrator.report([("extract", .succeeded)])
+        #expect(again.jobs.isEmpty)
+    }
+
+    @Test func aShardThatRestartedIsSentAtOnceWhatItHadNotAccepted() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        orchestrator.core.beaconReceived(Beacon(publisher: "shard-2", epoch: 1, sequence: 0), from: 2, now: orchestrator.now)
+        _ = orchestrator.core.finishTurn(now: orchestrator.now)
+        _ = orchestrator.report([("audit", .queued)])
+        // The shard comes back with a new epoch: "extract", never accepted, goes again now, not in 2 s.
+        orchestrator.now = orchestrator.now.adding(milliseconds: 100)
+        orchestrator.core.beaconReceived(Beacon(publisher: "shard-2", epoch: 2, sequence: 1), from: 2, now: orchestrator.now)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == ["extract"])
+    }
+
+    @Test func aRunsStateIsPublishedAtOnceAndItsCountsAloneAsProgressAfterTheInterval() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        // Jobs queued and running move the counts only: nothing to store, nothing published yet.
+        let running = orchestrator.report([("extract", .running), ("audit", .queued)])
+        #expect(running.updates == nil && running.runs.isEmpty && !running.needsCommit)
+        #expect(orchestrator.core.nextDeadline() == orchestrator.now.adding(milliseconds: orchestrator.core.configuration.progressInterval))
+        orchestrator.now = orchestrator.now.adding(milliseconds: orchestrator.core.configuration.progressInterval)
+        orchestrator.core.tick(now: orchestrator.now)
+        let progress = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(progress.updates?.updates.map(\.active) == [2])
+        #expect(progress.runs.isEmpty)
+        // A failure changes the run's state (partly failed): published and stored in the same turn.
+        let failed = orchestrator.report([("audit", .failed)])
+        #expect(failed.updates?.updates.map(\.state) == [.partlyFailed])
+        #expect(failed.runs.map(\.id) == [1])
+    }
+
+    @Test func aPositionIsStoredWithWhatItsEventsChangedAndAloneOnceASecondAtMost() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        // Statuses that change nothing durable leave the position unstored for now.
+        #expect(orchestrator.report([("extract", .running)]).positions.isEmpty)
+        // A success is stored with the position that covers it.
+        let succeeded = orchestrator.report([("extract", .succeeded)])
+        #expect(succeeded.positions.map(\.sequence) == [2])
+        #expect(orchestrator.report([("check", .running)]).positions.isEmpty)
+        orchestrator.now = orchestrator.now.adding(milliseconds: orchestrator.core.configuration.positionInterval)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(orchestrator.core.finishTurn(now: orchestrator.now).positions.map(\.sequence) == [3])
+    }
+
+    @Test func aRunFailedAtOnceIsForgottenLikeAnyFinalRunOnceEnoughHaveEnded() {
+        var configuration = OrchestratorConfiguration(shards: [2])
+        configuration.finishedRunsInMemory = 1
+        var orchestrator = OrchestratorHarness()
+        orchestrator.core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: orchestrator.now)
+        let definition = OrchestratorHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 1, request: 1, definition: definition))
+        _ = orchestrator.report([("extract", .failed)], run: 1)
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 2, definition: definition))
+        _ = orchestrator.report([("extract", .failed)], run: 2)
+        #expect(orchestrator.core.runs[1] == nil && orchestrator.core.runs[2]?.state == .failed)
+    }
+}
