@@ -204,4 +204,33 @@ import ZeroMQ
             #expect(cluster.counters["management"]!.malformed == 1)
         }
     }
+
+    @Test func everyRouterAnswersAFrameOfAnotherVersionWithDisconnect505AndCountsIt() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            // Each ROUTER the protocol covers, the name it answers with, and the counters of its service.
+            let routers = [
+                (cluster.api[0], "this management service speaks 1", "management"),
+                (cluster.orchestratorOps, "this orchestrator speaks 1", "flow"),
+                (cluster.shardAddresses[0].work, "this shard speaks 1", "shard-1"),
+            ]
+            for (endpoint, speaks, service) in routers {
+                let before = cluster.counters[service]!.malformed
+                let peer = try ZeroMQ.Socket(cluster.context, type: .dealer)
+                defer { peer.close() }
+                try peer.connect(endpoint)
+                try peer.setReceiveTimeout(milliseconds: 5000)
+                try peer.send([0x42, 0x54, 0x4E, 0x02, 0x30, 0x00])
+                let reply = try #require(try peer.receive(), "\(service) did not answer")
+                guard case .disconnect(let disconnect) = try Message.decode(reply[0]) else {
+                    Issue.record("\(service) answered something other than DISCONNECT")
+                    continue
+                }
+                #expect(disconnect.status == .versionNotSupported)
+                #expect(disconnect.reason == "protocol version 2 is not supported; \(speaks)", "\(service)")
+                #expect(cluster.counters[service]!.malformed == before + 1, "\(service) counted it")
+            }
+        }
+    }
 }

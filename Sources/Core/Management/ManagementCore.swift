@@ -1048,3 +1048,10 @@ public struct RunRecord: Equatable, Sendable {
         self.updated = updated
     }
 }
+
+extension ManagementTurn: ServiceTurn {
+    /// The messages to the orchestrator, then the replies to clients.
+    public var deliveries: [Delivery] {
+        toOrchestrator.map { Delivery($0, to: .orchestrator) } + replies.map { Delivery($0.1, to: .peer($0.0)) }
+    }
+}

@@ -65,6 +65,8 @@ public struct OrchestratorCore: Sendable {
     private var submits: [UInt32: [JobSpec]] = [:]
     private var fetches: [UInt32: Fetch] = [:]
     private var replies: [(Peer, Message)] = []
+    /// RUN-QUERYs of this turn, answered as the turn ends, once all of its changes are in.
+    private var queries: [(Peer, RunQuery)] = []
 
     struct JobRef: Hashable, Sendable {
         var run: UInt64
@@ -135,12 +137,21 @@ public struct OrchestratorCore: Sendable {
 
     // MARK: - Operations
 
-    /// Handles OPERATION-REQUEST from management.
-    public mutating func operationReceived(_ request: OperationRequest, from peer: Peer, now: Timestamp) {
+    /// The run an operation acts on that has left memory, which the runtime reads back from the store
+    /// for ``operationReceived(_:from:stored:now:)``; nil when none is needed.
+    public func storedRunNeeded(for request: OperationRequest) -> UInt64? {
+        guard answered[request.request] == nil, request.action != .start, request.run != 0, runs[request.run] == nil else { return nil }
+        return request.run
+    }
+
+    /// Handles OPERATION-REQUEST from management. An action on a run that has left memory comes with the
+    /// run as the store has it (`stored`), which the core takes back in; without it, the run is unknown.
+    public mutating func operationReceived(_ request: OperationRequest, from peer: Peer, stored: FlowRun? = nil, now: Timestamp) {
         if let answer = answered[request.request] {
             replies.append((peer, .operationResult(answer)))
             return
         }
+        if let stored, stored.id == request.run { adopt(stored) }
         let answer: OperationResult
         switch request.action {
         case .start: answer = start(request, now: now)
@@ -182,6 +193,13 @@ public struct OrchestratorCore: Sendable {
         noteChange(run.id)
         release(run: run.id, jobs: runs[run.id]!.dependencies.start(), now: now)
         return OperationResult(request: request.request, status: .accepted, detail: "run \(run.id) started")
+    }
+
+    /// Handles RUN-QUERY: answered as the turn ends, with the run as the turn leaves it, and sent after
+    /// the turn's commit; a run no longer in memory is read from the store after the commit
+    /// (``OrchestratorTurn/storedQueries``).
+    public mutating func runQueried(_ query: RunQuery, from peer: Peer) {
+        queries.append((peer, query))
     }
 
     /// The detail of a run held in memory.
@@ -482,6 +500,14 @@ public struct OrchestratorCore: Sendable {
         }
         turn.submits = submits
         turn.fetches = fetches
+        for (peer, query) in queries {
+            if let detail = detail(of: query.run, request: query.request) {
+                replies.append((peer, .runDetail(detail)))
+            } else {
+                turn.storedQueries.append((peer, query))
+            }
+        }
+        queries = []
         turn.replies = replies
         while finishedOrder.count > configuration.finishedRunsInMemory {
             runs[finishedOrder.removeFirst()] = nil
@@ -509,7 +535,7 @@ public struct OrchestratorCore: Sendable {
 
 extension OrchestratorCore {
     /// Takes in a run read back from the store, for an operator action on a run no longer in memory.
-    public mutating func adopt(_ run: FlowRun) {
+    mutating func adopt(_ run: FlowRun) {
         guard runs[run.id] == nil else { return }
         runs[run.id] = run
         if run.state.isFinal { finishedOrder.append(run.id) }
@@ -841,6 +867,11 @@ public struct OrchestratorTurn: Sendable {
     public var holds: [String: Bool] = [:]
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
+    /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.
+    public var storedQueries: [(Peer, RunQuery)] = []
+
+    /// The most jobs in one SUBMIT.
+    public static let submitBatch = 1000
 
     public init() {}
 
@@ -891,5 +922,27 @@ public struct OrchestratorSnapshot: Sendable {
         self.sequence = sequence
         self.controls = controls
         self.lastControl = lastControl
+    }
+}
+
+extension OrchestratorTurn: ServiceTurn {
+    /// The beacon, then each shard's submissions (in SUBMITs of ``submitBatch`` jobs), catch-up requests
+    /// and CONTROLs, then the answers to management.
+    public var deliveries: [Delivery] {
+        var deliveries: [Delivery] = []
+        if let beacon { deliveries.append(Delivery(.beacon(beacon), to: .stream)) }
+        for shard in submits.keys.sorted() {
+            let jobs = submits[shard]!
+            var start = 0
+            while start < jobs.count {
+                let batch = Array(jobs[start..<min(start + Self.submitBatch, jobs.count)])
+                deliveries.append(Delivery(.submit(Submit(jobs: batch)), to: .submissions(shard: shard)))
+                start += Self.submitBatch
+            }
+        }
+        for shard in fetches.keys.sorted() { deliveries.append(Delivery(.fetch(fetches[shard]!), to: .shard(shard))) }
+        for (shard, control) in controlSends { deliveries.append(Delivery(.control(control), to: .shard(shard))) }
+        for (peer, message) in replies { deliveries.append(Delivery(message, to: .peer(peer))) }
+        return deliveries
     }
 }

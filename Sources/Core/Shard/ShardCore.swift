@@ -1042,3 +1042,10 @@ public struct ShardSnapshot: Sendable {
         self.nextJobID = nextJobID
     }
 }
+
+extension ShardTurn: ServiceTurn {
+    /// The beacon, then the messages to workers and to the orchestrator on the `work` ROUTER.
+    public var deliveries: [Delivery] {
+        (beacon.map { [Delivery(.beacon($0), to: .stream)] } ?? []) + messages.map { Delivery($0.1, to: .peer($0.0)) }
+    }
+}

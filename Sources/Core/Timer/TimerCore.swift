@@ -320,3 +320,13 @@ public struct TimerTurn: Sendable {
 
     public init() {}
 }
+
+extension TimerTurn: ServiceTurn {
+    /// A timer commits nothing: what it decided, management commits.
+    public var needsCommit: Bool { false }
+
+    /// The API requests to management.
+    public var deliveries: [Delivery] {
+        requests.map { Delivery(.apiRequest(APIRequest(request: $0.id, method: $0.method, body: $0.body.rendered())), to: .management) }
+    }
+}

@@ -610,3 +610,12 @@ public struct WorkerConfiguration: Sendable {
         self.shards = shards
     }
 }
+
+extension WorkerEffect {
+    /// The message this effect sends, as every core's turns deliver theirs; nil for the effects that are
+    /// not messages (attempts started and signalled, sockets reopened).
+    public var delivery: Delivery? {
+        if case .send(let link, let message) = self { return Delivery(message, to: .link(link)) }
+        return nil
+    }
+}

@@ -27,96 +27,71 @@ public struct ManagementSettings: Sendable {
     }
 }
 
-/// Management's event loop: the API ROUTER, a DEALER to the orchestrator, and a SUB to its events.
-public enum ManagementService {
-    static let turnBudget = 1000
+/// Management as ``ServiceLoop`` runs it: the API ROUTER, a DEALER to the orchestrator, and a SUB to its
+/// events, around a ``ManagementCore`` and its store.
+public struct ManagementService: Service {
+    static let api = 0, orchestrator = 1, orchestratorEvents = 2
+
+    let settings: ManagementSettings
+    var core: ManagementCore
+    let store: ManagementStore
+    let bound: @Sendable ([String]) -> Void
+
+    var name: String { "management" }
+    var kind: String { "management service" }
+    var turnBudget: Int { 1000 }
+
+    var sockets: [SocketPlan] {
+        [
+            .router("api", binding: settings.api, bound: bound), .dealer("orchestrator", to: settings.orchestratorOps),
+            .subscriber("orchestrator events", to: [settings.orchestratorEvents], topic: "flow."),
+        ]
+    }
 
     /// Runs management; `bound` receives the API endpoints as bound (with the ports the OS chose).
     public static func run(
         _ settings: ManagementSettings, context: Context, clock: any WallClock = SystemClock(), log: Log,
-        control: ServiceControl, counters: ServiceCounters = ServiceCounters(), bound: @Sendable ([String]) -> Void = { _ in }
+        control: ServiceControl, counters: ServiceCounters = ServiceCounters(), bound: @escaping @Sendable ([String]) -> Void = { _ in }
     ) throws {
         let store = try ServiceStore.open("management", settings.store) {
             try ManagementStore(path: settings.store, synchronous: settings.synchronous)
         }
-        var core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: clock.now())
-        var endpoints: [String] = []
-        let api = try Socket(context, type: .router)
-        try api.setRouterMandatory(true)
-        try api.setMaxMessageSize(Sockets.maximumMessage)
-        for endpoint in settings.api {
-            do {
-                try api.bind(endpoint)
-            } catch let error as ZMQError {
-                throw ServiceError("cannot bind the management API on \(endpoint): \(error.message)")
-            }
-            endpoints.append(endpoint.hasPrefix("tcp://") ? try api.lastEndpoint : endpoint)
-        }
-        bound(endpoints)
-        let orchestrator = try Sockets.connected(context, .dealer, to: settings.orchestratorOps)
-        let runEvents = try Sockets.subscriber(context, to: [settings.orchestratorEvents], topic: "flow.")
-        var poller = Poller()
-        let apiIndex = poller.add(api)
-        let orchestratorIndex = poller.add(orchestrator)
-        let eventsIndex = poller.add(runEvents)
-        _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-        var malformed = MalformedCounter(counters)
-        log.info("started", ["api": endpoints.joined(separator: ","), "flows": String(core.flows.count), "runs": String(core.runs.count)])
-        control.ready()
-        var statistics = LoopStatistics(now: clock.now())
+        let core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: clock.now())
+        let service = ManagementService(settings: settings, core: core, store: store, bound: bound)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        try loop.run(started: [
+            ("api", settings.api.joined(separator: ",")), ("flows", String(core.flows.count)), ("runs", String(core.runs.count)),
+        ])
+    }
 
-        while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
-            let busy = statistics.mark()
-            control.doorbell.drain()
-            let now = clock.now()
-            var budget = turnBudget
-            if poller.ready(apiIndex).contains(.readable) {
-                while budget > 0, let frames = try api.receive(dontWait: true) {
-                    budget -= 1
-                    let peer = Peer(frames[0])
-                    guard frames.count == 2 else {
-                        malformed.record("\(frames.count) frames instead of 2", from: "api", now: now, log: log)
-                        continue
-                    }
-                    switch Result(catching: { () throws(DecodingError) in try Message.decode(frames[1]) }) {
-                    case .success(.apiRequest(let request)):
-                        core.apiRequest(request, from: peer, now: now)
-                    case .success(let other):
-                        malformed.record("unexpected \(other.id.name)", from: "api", now: now, log: log)
-                    case .failure(.unsupportedVersion(let version)):
-                        let reason = "protocol version \(version) is not supported; management speaks \(Message.version)"
-                        ShardService.send(api, peer, .disconnect(Disconnect(status: .versionNotSupported, reason: reason)))
-                    case .failure(let error):
-                        malformed.record(error.description, from: "api", now: now, log: log)
-                    }
-                }
-            }
-            for (index, socket, first) in [(orchestratorIndex, orchestrator, 0), (eventsIndex, runEvents, 1)]
-            where poller.ready(index).contains(.readable) {
-                while budget > 0, let frames = try socket.receive(dontWait: true) {
-                    budget -= 1
-                    guard let message = malformed.decode(frames, count: first + 1, from: "orchestrator", now: now, log: log) else { continue }
-                    core.orchestratorMessage(message, now: now)
-                }
-            }
-            core.tick(now: now)
-            let turn = core.finishTurn()
-            statistics.turn(messages: turnBudget - budget, busySince: busy)
-            if turn.needsCommit {
-                let committing = statistics.mark()
-                try ServiceStore.commit(settings.store) { try store.commit(turn) }
-                statistics.commit(since: committing)
-            }
-            for message in turn.toOrchestrator { _ = try orchestrator.send(message.encoded(), dontWait: true) }
-            for (peer, message) in turn.replies { ShardService.send(api, peer, message) }
-            for query in turn.histories {
-                let entries = try store.history(run: query.run, product: query.product, limit: query.limit)
-                let body = JSON.object([("actions", .array(entries.map(\.json)))])
-                ShardService.send(api, query.peer, .apiReply(APIReply(request: query.request, status: .ok, body: body.rendered())))
-            }
-            statistics.report(now: now, log: log)
+    func nextDeadline() -> Timestamp { core.nextDeadline() }
+
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+        switch (socket, message) {
+        case (Self.api, .apiRequest(let request)): core.apiRequest(request, from: peer!, now: now)
+        case (Self.api, _): return false
+        default: core.orchestratorMessage(message, now: now)
         }
-        log.info("stopped", ["malformed": String(malformed.count)])
+        return true
+    }
+
+    mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        core.tick(now: now)
+        let turn = core.finishTurn()
+        if turn.needsCommit { try ServiceStore.commit(settings.store) { try store.commit(turn) } }
+        var actions = turn.deliveries.actions { destination in
+            switch destination {
+            case .peer: Self.api
+            case .orchestrator: Self.orchestrator
+            default: nil
+            }
+        }
+        // `history` is read from the audit log as committed.
+        for query in turn.histories {
+            let entries = try store.history(run: query.run, product: query.product, limit: query.limit)
+            let body = JSON.object([("actions", .array(entries.map(\.json)))])
+            actions.append(.send(.apiReply(APIReply(request: query.request, status: .ok, body: body.rendered())), socket: Self.api, peer: query.peer))
+        }
+        return TurnEnd(committed: turn.needsCommit, actions: actions)
     }
 }

@@ -39,146 +39,116 @@ public struct OrchestratorSettings: Sendable {
     }
 }
 
-/// The orchestrator's event loop.
-///
-/// It owns a ROUTER for management, a PUB for run events, one SUB for every shard's events, and for
-/// each shard a PUSH for submissions and a DEALER for catch-up. Each turn commits once, then submits,
-/// publishes and answers.
-public enum OrchestratorService {
-    static let turnBudget = 2000
-    /// Jobs per SUBMIT message.
-    static let submitBatch = 1000
+/// The orchestrator as ``ServiceLoop`` runs it: a ROUTER for management (`ops`), a PUB for run events,
+/// a SUB to every shard's events, and for each shard a PUSH for submissions and a DEALER for CONTROL and
+/// catch-up, around an ``OrchestratorCore`` and its store.
+public struct OrchestratorService: Service {
+    static let ops = 0, events = 1, shardEvents = 2
+    /// The PUSH of the `n`-th shard (from 0) is socket `3 + 2n`, its DEALER `4 + 2n`.
+    static func push(_ n: Int) -> Int { 3 + 2 * n }
+    static func dealer(_ n: Int) -> Int { 4 + 2 * n }
 
-    public static func run(_ settings: OrchestratorSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl, counters: ServiceCounters = ServiceCounters()) throws {
+    let settings: OrchestratorSettings
+    var core: OrchestratorCore
+    let store: OrchestratorStore
+    let epoch: UInt32
+    let log: Log
+    /// Each shard's place in `settings.shards`, and each publisher's shard.
+    let shardIndex: [UInt32: Int]
+    let shardOf: [String: UInt32]
+    var fetches: [(Peer, Fetch)] = []
+    var lastTrim: Timestamp
+
+    var name: String { "orchestrator" }
+    var turnBudget: Int { 2000 }
+
+    var sockets: [SocketPlan] {
+        var plans: [SocketPlan] = [
+            .router("ops", binding: settings.ops),
+            .publisher("events", binding: settings.events, topic: "flow.\(settings.configuration.publisher)"),
+            .subscriber("shard events", to: settings.shards.map(\.events), topic: "job."),
+        ]
+        for shard in settings.shards {
+            plans.append(.push("shard-\(shard.shard) submit", to: shard.submit))
+            plans.append(.dealer("shard-\(shard.shard) work", to: shard.work))
+        }
+        return plans
+    }
+
+    public static func run(
+        _ settings: OrchestratorSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
+        counters: ServiceCounters = ServiceCounters()
+    ) throws {
         let store = try ServiceStore.open("the orchestrator", settings.store) {
             try OrchestratorStore(path: settings.store, synchronous: settings.synchronous)
         }
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
-        var core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
-        let ops = try Sockets.router(context, binding: settings.ops)
-        let events = try Sockets.bound(context, .pub, settings.events, sendHighWaterMark: 100_000)
-        let updates = try Sockets.subscriber(context, to: settings.shards.map(\.events), topic: "job.")
-        var pushes: [UInt32: Socket] = [:]
-        var dealers: [UInt32: Socket] = [:]
-        var poller = Poller()
-        let opsIndex = poller.add(ops)
-        let updatesIndex = poller.add(updates)
-        var dealerIndex: [(UInt32, Int)] = []
-        for shard in settings.shards {
-            pushes[shard.shard] = try Sockets.connected(context, .push, to: shard.submit, immediate: true)
-            let dealer = try Sockets.connected(context, .dealer, to: shard.work)
-            dealers[shard.shard] = dealer
-            dealerIndex.append((shard.shard, poller.add(dealer)))
-        }
-        _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-        let topic = Array("flow.\(settings.configuration.publisher)".utf8)
-        let shardOf = Dictionary(uniqueKeysWithValues: settings.shards.map { ("shard-\($0.shard)", $0.shard) })
-        var malformed = MalformedCounter(counters)
-        log.info("started", ["epoch": String(epoch), "runs": String(snapshot.runs.count), "shards": String(settings.shards.count)])
-        control.ready()
-        var lastTrim = clock.now()
-        var statistics = LoopStatistics(now: clock.now())
-
-        while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
-            let busy = statistics.mark()
-            control.doorbell.drain()
-            let now = clock.now()
-            var budget = turnBudget
-            if poller.ready(opsIndex).contains(.readable) {
-                while budget > 0, let frames = try ops.receive(dontWait: true) {
-                    budget -= 1
-                    guard let message = malformed.decode(frames, count: 2, from: "ops", now: now, log: log) else { continue }
-                    let peer = Peer(frames[0])
-                    switch message {
-                    case .operationRequest(let request):
-                        // An action on a run that has left memory takes it back from the store first.
-                        if request.action != .start && request.run != 0 && !core.holds(run: request.run),
-                            let run = try store.run(request.run)
-                        {
-                            core.adopt(run)
-                        }
-                        core.operationReceived(request, from: peer, now: now)
-                    case .runQuery(let query):
-                        let detail = try core.detail(of: query.run, request: query.request) ?? storedDetail(query, store: store)
-                        ShardService.send(ops, peer, .runDetail(detail))
-                    case .fetch(let fetch):
-                        try EventLogReplay.answer(fetch, to: peer, on: ops, log: store.log, epoch: epoch)
-                    default:
-                        malformed.record("unexpected \(message.id.name)", from: "ops", now: now, log: log)
-                    }
-                }
-            }
-            if poller.ready(updatesIndex).contains(.readable) {
-                while budget > 0, let frames = try updates.receive(dontWait: true) {
-                    budget -= 1
-                    guard let message = malformed.decode(frames, count: 2, from: "shard events", now: now, log: log) else { continue }
-                    deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
-                }
-            }
-            for (shard, index) in dealerIndex where poller.ready(index).contains(.readable) {
-                while budget > 0, let frames = try dealers[shard]!.receive(dontWait: true) {
-                    budget -= 1
-                    guard let message = malformed.decode(frames, count: 1, from: "shard-\(shard)", now: now, log: log) else { continue }
-                    switch message {
-                    case .fetched(let fetched): core.fetchedReceived(fetched, from: shard, now: now)
-                    case .controlResult(let result): core.controlResultReceived(result, now: now)
-                    default: deliver(message, to: &core, shardOf: shardOf, now: now, malformed: &malformed, log: log)
-                    }
-                }
-            }
-            core.tick(now: now)
-            let turn = core.finishTurn(now: now)
-            statistics.turn(messages: turnBudget - budget, busySince: busy)
-            if turn.needsCommit {
-                let committing = statistics.mark()
-                if let frame = try ServiceStore.commit(settings.store, { try store.commit(turn, now: now) }) {
-                    try events.send([topic, frame], dontWait: true)
-                }
-                statistics.commit(since: committing)
-            }
-            if let beacon = turn.beacon { try events.send([topic, Message.beacon(beacon).encoded()], dontWait: true) }
-            for (shard, jobs) in turn.submits {
-                var start = 0
-                while start < jobs.count {
-                    let batch = Array(jobs[start..<min(start + submitBatch, jobs.count)])
-                    // A PUSH that would block (shard away) loses nothing: unaccepted jobs are sent again.
-                    _ = try pushes[shard]?.send(Message.submit(Submit(jobs: batch)).encoded(), dontWait: true)
-                    start += submitBatch
-                }
-            }
-            for (shard, fetch) in turn.fetches {
-                log.debug("fetching missed events", ["shard": String(shard), "after": String(fetch.after)])
-                _ = try dealers[shard]?.send(Message.fetch(fetch).encoded(), dontWait: true)
-            }
-            for (shard, control) in turn.controlSends { _ = try dealers[shard]?.send(Message.control(control).encoded(), dontWait: true) }
-            for (peer, message) in turn.replies { ShardService.send(ops, peer, message) }
-            if now.since(lastTrim) >= 60_000 {
-                try store.log.trim(now: now)
-                lastTrim = now
-            }
-            statistics.report(now: now, log: log)
-        }
-        log.info("stopped", ["malformed": String(malformed.count)])
+        let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
+        let service = OrchestratorService(
+            settings: settings, core: core, store: store, epoch: epoch, log: log,
+            shardIndex: Dictionary(uniqueKeysWithValues: settings.shards.enumerated().map { ($1.shard, $0) }),
+            shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { ("shard-\($0.shard)", $0.shard) }), lastTrim: clock.now())
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        try loop.run(started: [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
     }
 
-    private static func deliver(
-        _ message: Message, to core: inout OrchestratorCore, shardOf: [String: UInt32], now: Timestamp,
-        malformed: inout MalformedCounter, log: Log
-    ) {
-        switch message {
-        case .jobUpdates(let updates):
-            guard let shard = shardOf[updates.publisher] else {
-                malformed.record("updates from unknown publisher \(updates.publisher)", from: "shard events", now: now, log: log)
-                return
-            }
+    func nextDeadline() -> Timestamp { core.nextDeadline() }
+
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+        switch (socket, message) {
+        case (Self.ops, .operationRequest(let request)):
+            // An action on a run that has left memory: the core says which, and gets it as committed.
+            let stored = try core.storedRunNeeded(for: request).flatMap { try store.run($0) }
+            core.operationReceived(request, from: peer!, stored: stored, now: now)
+        case (Self.ops, .runQuery(let query)):
+            core.runQueried(query, from: peer!)
+        case (Self.ops, .fetch(let fetch)):
+            fetches.append((peer!, fetch))
+        case (Self.ops, _):
+            return false
+        case (_, .jobUpdates(let updates)) where socket != Self.ops:
+            guard let shard = shardOf[updates.publisher] else { return false }
             core.updatesReceived(updates, from: shard, now: now)
-        case .beacon(let beacon):
-            guard let shard = shardOf[beacon.publisher] else { return }
+        case (_, .beacon(let beacon)) where socket != Self.ops:
+            guard let shard = shardOf[beacon.publisher] else { return false }
             core.beaconReceived(beacon, from: shard, now: now)
+        case (_, .fetched(let fetched)) where socket > Self.shardEvents:
+            core.fetchedReceived(fetched, from: settings.shards[(socket - Self.dealer(0)) / 2].shard, now: now)
+        case (_, .controlResult(let result)) where socket > Self.shardEvents:
+            core.controlResultReceived(result, now: now)
         default:
-            malformed.record("unexpected \(message.id.name)", from: "shard", now: now, log: log)
+            return false
         }
+        return true
+    }
+
+    mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        core.tick(now: now)
+        let turn = core.finishTurn(now: now)
+        let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
+        var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
+        actions += turn.deliveries.actions { destination in
+            switch destination {
+            case .peer: Self.ops
+            case .stream: Self.events
+            case .submissions(let shard): shardIndex[shard].map(Self.push)
+            case .shard(let shard): shardIndex[shard].map(Self.dealer)
+            default: nil
+            }
+        }
+        // Answers read from the store, as committed: runs no longer in memory, and catch-up.
+        for (peer, query) in turn.storedQueries {
+            actions.append(.send(.runDetail(try Self.storedDetail(query, store: store)), socket: Self.ops, peer: peer))
+        }
+        for (peer, fetch) in fetches { actions += try EventLogReplay.answer(fetch, to: peer, on: Self.ops, log: store.log, epoch: epoch) }
+        fetches = []
+        return TurnEnd(committed: turn.needsCommit, actions: actions)
+    }
+
+    mutating func afterTurn(now: Timestamp) throws {
+        guard now.since(lastTrim) >= 60_000 else { return }
+        try store.log.trim(now: now)
+        lastTrim = now
     }
 
     /// The detail of a run no longer in memory, from the store; 404 if the orchestrator never had it.

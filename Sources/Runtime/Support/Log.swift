@@ -41,7 +41,14 @@ public struct Log: Sendable {
     public func warning(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.warning, message, fields) }
     public func error(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.error, message, fields) }
 
-    private func write(_ severity: Level, _ message: String, _ fields: KeyValuePairs<String, String>) {
+    /// An info line with fields given as a list.
+    func info(_ message: String, fields: [(String, String)]) { write(.info, message, fields) }
+
+    private func write<Fields: Sequence>(_ severity: Level, _ message: String, _ fields: Fields) where Fields.Element == (key: String, value: String) {
+        write(severity, message, fields.map { ($0.key, $0.value) })
+    }
+
+    private func write(_ severity: Level, _ message: String, _ fields: [(String, String)]) {
         guard severity >= level, level != .quiet else { return }
         var line = "\(Log.timestamp(SystemClock().now().milliseconds)) \(service) \(severity) \(message)"
         for (key, value) in fields {

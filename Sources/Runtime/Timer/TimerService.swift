@@ -21,46 +21,39 @@ public struct TimerSettings: Sendable {
     }
 }
 
-/// The timer's event loop: a DEALER to management's API, driving a ``TimerCore``.
-public enum TimerService {
+/// The timer as ``ServiceLoop`` runs it: a DEALER to management's API, driving a ``TimerCore``. It
+/// stores nothing: management decides and commits each firing.
+public struct TimerService: Service {
+    let settings: TimerSettings
+    var core: TimerCore
+    let log: Log
+
+    var name: String { "timer" }
+    var turnBudget: Int { 1000 }
+    var sockets: [SocketPlan] { [.dealer("management", to: settings.api)] }
+
     public static func run(_ settings: TimerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
-        let api = try Sockets.connected(context, .dealer, to: settings.api)
-        var core = TimerCore(
-            settings: {
-                var core = TimerCore.Settings(name: settings.name, zones: settings.zones)
-                core.refresh = settings.refresh
-                core.grace = settings.grace
-                return core
-            }(), firstRequest: UInt64.random(in: 1...(UInt64.max >> 1)))
-        var malformed = 0
-        var poller = Poller()
-        let apiIndex = poller.add(api)
-        _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-        log.info("started", ["management": settings.api, "name": settings.name])
-        control.ready()
-        while !control.isStopping {
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: core.nextDeadline(), now: clock.now()))
-            control.doorbell.drain()
-            if poller.ready(apiIndex).contains(.readable) {
-                while let frames = try api.receive(dontWait: true) {
-                    guard frames.count == 1, case .apiReply(let reply)? = try? Message.decode(frames[0]) else {
-                        malformed += 1
-                        if malformed == 1 || malformed % 1000 == 0 { log.warning("malformed reply from management dropped", ["count": String(malformed)]) }
-                        continue
-                    }
-                    let body = (try? JSONParser.parse(reply.body)) ?? .object([])
-                    core.reply(request: reply.request, status: reply.status, body: body, now: clock.now())
-                }
-            }
-            core.tick(now: clock.now())
-            let turn = core.finishTurn()
-            for event in turn.events { record(event, log: log) }
-            for request in turn.requests {
-                let message = Message.apiRequest(APIRequest(request: request.id, method: request.method, body: request.body.rendered()))
-                _ = try api.send(message.encoded(), dontWait: true)
-            }
-        }
-        log.info("stopped", ["schedules": String(core.scheduleCount), "malformed": String(malformed)])
+        var core = TimerCore.Settings(name: settings.name, zones: settings.zones)
+        core.refresh = settings.refresh
+        core.grace = settings.grace
+        let service = TimerService(settings: settings, core: TimerCore(settings: core, firstRequest: UInt64.random(in: 1...(UInt64.max >> 1))), log: log)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: ServiceCounters())
+        try loop.run(started: [("management", settings.api), ("name", settings.name)])
+    }
+
+    func nextDeadline() -> Timestamp { core.nextDeadline() }
+
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+        guard case .apiReply(let reply) = message else { return false }
+        core.reply(request: reply.request, status: reply.status, body: (try? JSONParser.parse(reply.body)) ?? .object([]), now: now)
+        return true
+    }
+
+    mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        core.tick(now: now)
+        let turn = core.finishTurn()
+        for event in turn.events { Self.record(event, log: log) }
+        return TurnEnd(committed: false, actions: turn.deliveries.actions { $0 == .management ? 0 : nil })
     }
 
     static func record(_ event: TimerEvent, log: Log) {

@@ -34,9 +34,10 @@ public struct WorkerSettings: Sendable {
     }
 }
 
-/// A worker's event loop: a DEALER per shard, attempts running in child processes or on handler
-/// threads, their ends reported back through a queue and a doorbell.
-public enum WorkerService {
+/// A worker as ``ServiceLoop`` runs it: a DEALER per shard, around a ``WorkerCore``, with attempts
+/// running in child processes or on handler threads, whose ends come back through a queue and the
+/// loop's doorbell.
+public struct WorkerService: Service {
     /// How an attempt ended, as a process or a handler reported it.
     struct Ending: Sendable {
         var id: WorkerCore.Attempt
@@ -65,129 +66,133 @@ public enum WorkerService {
         var output: OutputFile?
     }
 
+    let settings: WorkerSettings
+    var core: WorkerCore
+    let log: Log
+    let doorbell: Doorbell
+    let endings = Endings()
+    let threads: HandlerThreads
+    var attempts: [WorkerCore.Attempt: Attempt] = [:]
+    var folders: LogFolders
+    let host = hostName()
+    let environment: [String: String]
+    /// Whether the first turn, which registers with every shard, is still to come.
+    var starting = true
+    /// Once asked to stop: until when running attempts may finish.
+    var drainDeadline: Timestamp?
+
+    var name: String { "worker" }
+    var turnBudget: Int { 10_000 }
+    var sockets: [SocketPlan] { settings.shards.enumerated().map { .dealer("shard \($0.offset + 1)", to: $0.element) } }
+    var hasWork: Bool { starting }
+
     public static func run(_ settings: WorkerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
         let session = UInt64.random(in: 1...UInt64.max)
+        try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
         var core = WorkerCore(configuration: settings.configuration, session: session, now: clock.now())
-        var dealers = try settings.shards.map { try Sockets.connected(context, .dealer, to: $0) }
-        let endings = Endings()
+        core.start(now: clock.now())
         let threads = HandlerThreads()
         defer { threads.stop() }
-        var attempts: [WorkerCore.Attempt: Attempt] = [:]
-        var folders = LogFolders(root: settings.logs)
-        let host = hostName()
-        let baseEnvironment = ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new }
-        try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
+        let service = WorkerService(
+            settings: settings, core: core, log: log, doorbell: control.doorbell, threads: threads, folders: LogFolders(root: settings.logs),
+            environment: ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new })
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: ServiceCounters())
+        try loop.run(started: [
+            ("session", String(session)), ("slots", String(settings.configuration.slots)), ("shards", settings.shards.joined(separator: ",")),
+        ])
+    }
 
-        func makePoller() -> Poller {
-            var poller = Poller()
-            for dealer in dealers { _ = poller.add(dealer) }
-            _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-            return poller
-        }
-        var poller = makePoller()
+    func nextDeadline() -> Timestamp { drainDeadline.map { min($0, core.nextDeadline()) } ?? core.nextDeadline() }
 
-        func carryOut(_ effects: [WorkerEffect]) throws {
-            for effect in effects {
-                switch effect {
-                case .send(let link, let message):
-                    _ = try dealers[link].send(message.encoded(), dontWait: true)
-                case .start(let id, let spec):
-                    attempts[id] = start(
-                        id, spec, settings: settings, environment: baseEnvironment,
-                        resultLimit: core.resultLimit(of: id.link), endings: endings, doorbell: control.doorbell,
-                        threads: threads, folders: &folders)
-                case .startSet(let link, let set, let specs):
-                    let started =
-                        specs.first?.kind == .command
-                        ? startBatch(
-                            link: link, set: set, specs, settings: settings, environment: baseEnvironment,
-                            resultLimit: core.resultLimit(of: link), endings: endings, doorbell: control.doorbell, folders: &folders)
-                        : startSet(link: link, specs, settings: settings, endings: endings, doorbell: control.doorbell, threads: threads)
-                    for (id, attempt) in started { attempts[id] = attempt }
-                case .signal(let id, let signal):
-                    if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
-                case .abandon(let id):
-                    if let attempt = attempts.removeValue(forKey: id) {
-                        attempt.cancelled?.set()
-                        attempt.output?.close()
-                    }
-                case .reconnect(let link):
-                    log.info("reconnecting", ["shard": settings.shards[link]])
-                    dealers[link].close()
-                    dealers[link] = try Sockets.connected(context, .dealer, to: settings.shards[link])
-                    poller = makePoller()
-                case .refused(let link, let reason):
-                    log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+        core.received(message, on: socket, now: now)
+        return true
+    }
+
+    mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        starting = false
+        takeEndings(now: now)
+        core.tick(now: now)
+        var actions: [LoopAction] = []
+        for effect in core.finishTurn(now: now) {
+            switch effect {
+            case .send(let link, let message):
+                actions.append(.send(message, socket: link))
+            case .reconnect(let link):
+                actions.append(.reopen(socket: link))
+            case .start(let id, let spec):
+                attempts[id] = Self.start(
+                    id, spec, settings: settings, environment: environment, resultLimit: core.resultLimit(of: id.link),
+                    endings: endings, doorbell: doorbell, threads: threads, folders: &folders)
+            case .startSet(let link, let set, let specs):
+                let started =
+                    specs.first?.kind == .command
+                    ? Self.startBatch(
+                        link: link, set: set, specs, settings: settings, environment: environment,
+                        resultLimit: core.resultLimit(of: link), endings: endings, doorbell: doorbell, folders: &folders)
+                    : Self.startSet(link: link, specs, settings: settings, endings: endings, doorbell: doorbell, threads: threads)
+                for (id, attempt) in started { attempts[id] = attempt }
+            case .signal(let id, let signal):
+                if let pid = attempts[id]?.pid { CommandRunner.signal(pid, signal == .terminate ? SIGTERM : SIGKILL) }
+            case .abandon(let id):
+                if let attempt = attempts.removeValue(forKey: id) {
+                    attempt.cancelled?.set()
+                    attempt.output?.close()
                 }
+            case .refused(let link, let reason):
+                log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
             }
         }
+        return TurnEnd(committed: false, actions: actions)
+    }
 
-        core.start(now: clock.now())
-        try carryOut(core.finishTurn(now: clock.now()))
-        log.info("started", ["session": String(session), "slots": String(settings.configuration.slots), "shards": settings.shards.joined(separator: ",")])
-        control.ready()
-
-        var drainDeadline: Timestamp?
-        while true {
-            if control.isStopping {
-                // A stopping worker asks for nothing more and lets what runs finish, within the drain time.
-                let now = clock.now()
-                if drainDeadline == nil {
-                    drainDeadline = now.adding(milliseconds: settings.drain)
-                    core.drain()
-                    if settings.drain > 0 && !core.isIdle { log.info("draining", ["running": String(core.running.count)]) }
-                }
-                if core.isIdle || now >= drainDeadline! { break }
+    /// Hands the attempts that ended to the core, with the tail of their output and where it went.
+    private mutating func takeEndings(now: Timestamp) {
+        // The tasks of a command batch share one log: it is read once.
+        var tails: [String: (kept: Bool, output: String)] = [:]
+        for ending in endings.take() {
+            guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
+            attempt.output?.close()
+            let (kept, output): (Bool, String)
+            if let tail = tails[attempt.log] {
+                (kept, output) = tail
+            } else {
+                // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
+                kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
+                output = kept ? CommandRunner.tail(of: attempt.log) : ""
+                tails[attempt.log] = (kept, output)
             }
-            let deadline = drainDeadline.map { min($0, core.nextDeadline()) } ?? core.nextDeadline()
-            _ = try poller.poll(timeoutMilliseconds: Sockets.timeout(until: deadline, now: clock.now()))
-            control.doorbell.drain()
-            let now = clock.now()
-            // The tasks of a command batch share one log: it is read once.
-            var tails: [String: (kept: Bool, output: String)] = [:]
-            for ending in endings.take() {
-                guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
-                attempt.output?.close()
-                let (kept, output): (Bool, String)
-                if let tail = tails[attempt.log] {
-                    (kept, output) = tail
-                } else {
-                    // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
-                    kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
-                    output = kept ? CommandRunner.tail(of: attempt.log) : ""
-                    tails[attempt.log] = (kept, output)
-                }
-                var error = ending.error
-                // A command that failed by its exit status or a signal tells why in its last line.
-                if ending.explainsExit, ending.outcome == .failed, ending.exitCode != 0, let last = lastLine(of: output) {
-                    error += ": " + last.prefix(200)
-                }
-                core.attemptEnded(
-                    ending.id, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
-                    log: kept ? "\(host):\(attempt.log)" : "", error: error, data: ending.data, now: now)
+            var error = ending.error
+            // A command that failed by its exit status or a signal tells why in its last line.
+            if ending.explainsExit, ending.outcome == .failed, ending.exitCode != 0, let last = Self.lastLine(of: output) {
+                error += ": " + last.prefix(200)
             }
-            for (index, dealer) in dealers.enumerated() where poller.ready(index).contains(.readable) {
-                while let frames = try dealer.receive(dontWait: true) {
-                    guard frames.count == 1, let message = try? Message.decode(frames[0]) else {
-                        log.warning("dropped a malformed message", ["from": settings.shards[index]])
-                        continue
-                    }
-                    core.received(message, on: index, now: now)
-                }
-            }
-            core.tick(now: now)
-            try carryOut(core.finishTurn(now: now))
+            core.attemptEnded(
+                ending.id, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
+                log: kept ? "\(host):\(attempt.log)" : "", error: error, data: ending.data, now: now)
         }
-        // Stopping: running commands are terminated; their leases return to the shards when this worker
-        // is declared gone, and the tasks run again elsewhere.
+    }
+
+    /// A stopping worker asks for nothing more and lets what runs finish, within the drain time.
+    mutating func mayStop(now: Timestamp) -> Bool {
+        if drainDeadline == nil {
+            drainDeadline = now.adding(milliseconds: settings.drain)
+            core.drain()
+            if settings.drain > 0 && !core.isIdle { log.info("draining", ["running": String(core.running.count)]) }
+        }
+        return core.isIdle || now >= drainDeadline!
+    }
+
+    /// Stopping: running commands are killed; their leases return to the shards when this worker is
+    /// declared gone, and the tasks run again elsewhere. Each shard is told.
+    mutating func stopping(now: Timestamp) -> [LoopAction] {
         for attempt in attempts.values {
             if let pid = attempt.pid { CommandRunner.signal(pid, SIGKILL) }
             attempt.cancelled?.set()
         }
-        for dealer in dealers {
-            _ = try? dealer.send(Message.disconnect(Disconnect(status: .unavailable, reason: "worker stopping")).encoded(), dontWait: true)
-        }
-        log.info("stopped", ["abandoned": String(attempts.count)])
+        log.info("stopping", ["abandoned": String(attempts.count)])
+        let goodbye = Message.disconnect(Disconnect(status: .unavailable, reason: "worker stopping"))
+        return settings.shards.indices.map { .send(goodbye, socket: $0) }
     }
 
     /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.

@@ -1,0 +1,144 @@
+import Core
+import Wire
+import ZeroMQ
+
+/// The one event loop every Baton service runs, after beanstalkd's `prottick`/`socknext`: poll with the
+/// core's next deadline, read what is waiting (within a turn's budget), end the turn (the service's core
+/// decides and its store commits), and only then send what the turn produced. Nothing reaches the wire
+/// before the state it reports is committed.
+///
+/// What every service gets here, once:
+/// - its sockets made and bound as ``SocketPlan`` says, before it is ready;
+/// - frames decoded, and those that do not decode dropped, counted and logged (at most once a minute);
+/// - on a ROUTER, a frame of another protocol version answered DISCONNECT 505 naming both versions, the
+///   peer forgotten, and the frame counted (`docs/protocol.md`, "Malformed and unknown messages");
+/// - a message that does not belong on its socket counted as unexpected;
+/// - a ROUTER peer that cannot be reached told to the service at once, not after its heartbeats run out;
+/// - the loop's statistics (turns, messages per turn, commits) at debug level every 10 seconds.
+///
+/// The loop owns its sockets: one thread, one owner. A doorbell wakes it to stop, or when the service
+/// has work of its own (a worker's attempts ending).
+struct ServiceLoop<S: Service> {
+    var service: S
+    let context: Context
+    let clock: any WallClock
+    let log: Log
+    let control: ServiceControl
+    let counters: ServiceCounters
+
+    /// Runs the service until it is asked to stop and may.
+    mutating func run(started: [(String, String)] = []) throws {
+        let plans = service.sockets
+        var sockets = try plans.map { try $0.open(context) }
+        let topics = plans.map { Array($0.topic.utf8) }
+        func makePoller() -> (Poller, [(socket: Int, item: Int)]) {
+            var poller = Poller()
+            var items: [(Int, Int)] = []
+            for (index, plan) in plans.enumerated() where plan.read { items.append((index, poller.add(sockets[index]))) }
+            _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
+            return (poller, items)
+        }
+        var (poller, readable) = makePoller()
+        var malformed = MalformedCounter(counters)
+        var statistics = LoopStatistics(now: clock.now())
+        log.info("started", fields: started)
+        control.ready()
+
+        /// Carries out actions; a ROUTER peer that cannot be reached is told to the service, which may
+        /// answer with more actions.
+        func carry(_ actions: [LoopAction], now: Timestamp) throws {
+            var pending = actions
+            while !pending.isEmpty {
+                var lost: [(Peer, Int)] = []
+                for action in pending {
+                    switch action {
+                    case .send(let message, let index, let peer):
+                        if !send([message.encoded()], on: index, to: peer) { lost.append((peer!, index)) }
+                    case .frame(let frame, let index, let peer):
+                        if !send([frame], on: index, to: peer) { lost.append((peer!, index)) }
+                    case .reopen(let index):
+                        log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
+                        sockets[index].close()
+                        sockets[index] = try plans[index].open(context)
+                        (poller, readable) = makePoller()
+                    }
+                }
+                pending = []
+                for (peer, index) in lost { pending += try service.peerLost(peer, on: index, now: now) }
+            }
+        }
+
+        /// Sends frames on a socket: after the envelope on a ROUTER (false if the peer is gone or not
+        /// reading), after the topic on a PUB. A PUSH or DEALER that would block drops the message: what
+        /// they carry is sent again until acknowledged.
+        func send(_ frames: [[UInt8]], on index: Int, to peer: Peer?) -> Bool {
+            let socket = sockets[index]
+            switch plans[index].role {
+            case .router:
+                guard let peer else { return true }
+                return (try? socket.send([peer.id] + frames, dontWait: true)) == true
+            case .publisher:
+                _ = try? socket.send([topics[index]] + frames, dontWait: true)
+            case .dealer, .push, .pull, .subscriber:
+                _ = try? socket.send(frames, dontWait: true)
+            }
+            return true
+        }
+
+        while true {
+            if control.isStopping && service.mayStop(now: clock.now()) { break }
+            let timeout = service.hasWork ? 0 : Self.timeout(until: service.nextDeadline(), now: clock.now())
+            _ = try poller.poll(timeoutMilliseconds: timeout)
+            let busy = statistics.mark()
+            control.doorbell.drain()
+            // One instant for the whole turn: what it commits together happened together.
+            let now = clock.now()
+            var budget = service.turnBudget
+            for (index, item) in readable where poller.ready(item).contains(.readable) {
+                let plan = plans[index]
+                while budget > 0, let frames = try sockets[index].receive(dontWait: true) {
+                    budget -= 1
+                    guard frames.count == plan.role.framesRead else {
+                        malformed.record("\(frames.count) frames instead of \(plan.role.framesRead)", from: plan.name, now: now, log: log)
+                        continue
+                    }
+                    let peer = plan.role == .router ? Peer(frames[0]) : nil
+                    let message: Message
+                    do {
+                        message = try Message.decode(frames[frames.count - 1])
+                    } catch .unsupportedVersion(let version) {
+                        let reason = "protocol version \(version) is not supported; this \(service.kind) speaks \(Message.version)"
+                        malformed.record(reason, from: plan.name, now: now, log: log)
+                        if let peer {
+                            _ = send([Message.disconnect(Disconnect(status: .versionNotSupported, reason: reason)).encoded()], on: index, to: peer)
+                            try carry(try service.peerLost(peer, on: index, now: now), now: now)
+                        }
+                        continue
+                    } catch {
+                        malformed.record(error.description, from: plan.name, now: now, log: log)
+                        continue
+                    }
+                    if try !service.received(message, on: index, from: peer, now: now) {
+                        malformed.record("unexpected \(message.id.name)", from: plan.name, now: now, log: log)
+                    }
+                }
+            }
+            let read = service.turnBudget - budget
+            let ending = statistics.mark()
+            let turn = try service.endTurn(now: now)
+            if turn.committed { statistics.commit(since: ending) }
+            statistics.turn(messages: read, busySince: busy)
+            try carry(turn.actions, now: now)
+            try service.afterTurn(now: now)
+            statistics.report(now: now, log: log)
+        }
+        try carry(service.stopping(now: clock.now()), now: clock.now())
+        for socket in sockets { socket.close() }
+        log.info("stopped", ["malformed": String(malformed.count)])
+    }
+
+    /// The milliseconds to poll for, to reach `deadline` but never longer than a second.
+    static func timeout(until deadline: Timestamp, now: Timestamp) -> Int {
+        Int(max(0, min(deadline.since(now), 1000)))
+    }
+}

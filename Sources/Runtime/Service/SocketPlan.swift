@@ -1,0 +1,106 @@
+import Core
+import Wire
+import ZeroMQ
+
+/// One socket of a service, as its declaration describes it. ``open(_:)`` makes it, the one place where
+/// Baton sets socket options, after `docs/protocol.md` and the pitfalls of ZeroMQ 4.3:
+///
+/// - every socket refuses frames over the protocol's limit (`ZMQ_MAXMSGSIZE`);
+/// - a ROUTER routes mandatorily (a send to a gone peer fails rather than vanishing; sends never block),
+///   and holds up to 100,000 messages each way;
+/// - a PULL or SUB holds up to 100,000 messages; a PUB up to `sendHighWaterMark` (it drops beyond, so
+///   PUB is never the source of truth);
+/// - a connecting DEALER or PUSH reconnects with a backoff from 100 ms to 5 s and holds up to 10,000
+///   messages; with `immediate`, it queues nothing while its peer is not connected.
+struct SocketPlan {
+    enum Role: Sendable {
+        case router, pull, publisher, dealer, push, subscriber
+
+        /// The frames of one message as it is read: the ROUTER's envelope or the PUB/SUB topic, then the message.
+        var framesRead: Int { self == .router || self == .subscriber ? 2 : 1 }
+    }
+
+    /// Its name in logs: `work`, `submit`, `events`, `api`, `ops`, `shard-1 submit`.
+    var name: String
+    var role: Role
+    var bind: [String] = []
+    var connect: [String] = []
+    /// A PUB's topic (the first frame of everything it publishes); a SUB's subscription.
+    var topic = ""
+    /// For DEALER and PUSH: queue nothing for a peer that is not connected.
+    var immediate = false
+    var sendHighWaterMark: Int32?
+    /// Whether the loop reads it; a PUB or PUSH is never read.
+    var read: Bool { role != .publisher && role != .push }
+    /// Told the endpoints as bound, with the ports the system chose for `tcp://...:*`.
+    var bound: (@Sendable ([String]) -> Void)?
+
+    static func router(_ name: String, binding endpoints: [String], bound: (@Sendable ([String]) -> Void)? = nil) -> SocketPlan {
+        SocketPlan(name: name, role: .router, bind: endpoints, bound: bound)
+    }
+
+    static func pull(_ name: String, binding endpoints: [String]) -> SocketPlan {
+        SocketPlan(name: name, role: .pull, bind: endpoints)
+    }
+
+    static func publisher(_ name: String, binding endpoints: [String], topic: String) -> SocketPlan {
+        SocketPlan(name: name, role: .publisher, bind: endpoints, topic: topic, sendHighWaterMark: 100_000)
+    }
+
+    static func dealer(_ name: String, to endpoint: String) -> SocketPlan {
+        SocketPlan(name: name, role: .dealer, connect: [endpoint])
+    }
+
+    static func push(_ name: String, to endpoint: String) -> SocketPlan {
+        SocketPlan(name: name, role: .push, connect: [endpoint], immediate: true)
+    }
+
+    static func subscriber(_ name: String, to endpoints: [String], topic: String) -> SocketPlan {
+        SocketPlan(name: name, role: .subscriber, connect: endpoints, topic: topic)
+    }
+
+    /// Makes the socket, binds and connects it.
+    func open(_ context: Context) throws -> Socket {
+        let typed: SocketType = switch role {
+        case .router: .router
+        case .pull: .pull
+        case .publisher: .pub
+        case .dealer: .dealer
+        case .push: .push
+        case .subscriber: .sub
+        }
+        let socket = try Socket(context, type: typed)
+        try socket.setMaxMessageSize(Int64(Limits.frame + 1024))
+        switch role {
+        case .router:
+            try socket.setRouterMandatory(true)
+            try socket.setReceiveHighWaterMark(100_000)
+            try socket.setSendHighWaterMark(100_000)
+        case .pull:
+            try socket.setReceiveHighWaterMark(100_000)
+        case .publisher:
+            break
+        case .dealer, .push:
+            try socket.setImmediate(immediate)
+            try socket.setReconnectInterval(milliseconds: 100, maximum: 5000)
+            try socket.setSendHighWaterMark(10_000)
+        case .subscriber:
+            try socket.setReceiveHighWaterMark(100_000)
+            try socket.setReconnectInterval(milliseconds: 100, maximum: 5000)
+            try socket.subscribe(topic)
+        }
+        if let sendHighWaterMark { try socket.setSendHighWaterMark(sendHighWaterMark) }
+        var endpoints: [String] = []
+        for endpoint in bind {
+            do {
+                try socket.bind(endpoint)
+            } catch let error as ZMQError {
+                throw ServiceError("cannot bind \(name) on \(endpoint): \(error.message)")
+            }
+            endpoints.append(endpoint.hasPrefix("tcp://") ? try socket.lastEndpoint : endpoint)
+        }
+        bound?(endpoints)
+        for endpoint in connect { try socket.connect(endpoint) }
+        return socket
+    }
+}
