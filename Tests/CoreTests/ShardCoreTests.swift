@@ -35,7 +35,7 @@ struct ShardHarness {
         return turn
     }
 
-    mutating func submit(_ jobs: [JobSpec], finished: [JobKey: JobStatus] = [:]) -> ShardTurn {
+    mutating func submit(_ jobs: [JobSpec], finished: [JobIdentity: JobStatus] = [:]) -> ShardTurn {
         core.submitted(jobs, lookup: SubmissionLookup(finished: finished), now: now)
         return turn()
     }
@@ -88,7 +88,7 @@ struct ShardHarness {
         #expect(shard.core.tasks.count == 1)
         // A key the store holds as finished is announced as the store says.
         let done = JobStatus(run: 1, job: "old", state: .succeeded, time: 5)
-        let finished = shard.submit([ShardHarness.job("old")], finished: [done.key: done])
+        let finished = shard.submit([ShardHarness.job("old")], finished: [done.identity: done])
         #expect(finished.tasks.isEmpty)
         #expect(finished.updates?.updates == [done])
     }
@@ -218,20 +218,20 @@ struct ShardHarness {
     @Test func aStepReceivesTheResultOfItsPartitionOrAllOfThePreviousStep() {
         var shard = ShardHarness()
         let steps = [
-            StepSpec(name: "split", kind: .command, action: "a", partitions: 2, keys: ["eu", "us"]),
+            StepSpec(name: "split", kind: .command, action: "a", partitions: 2, partitionKeys: ["eu", "us"]),
             StepSpec(name: "check", kind: .command, action: "b", partitions: 2),
             StepSpec(name: "merge", kind: .command, action: "c", partitions: 1),
         ]
         _ = shard.submit([ShardHarness.job("big", steps: steps)])
         var leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 10), from: alice), to: alice)
-        #expect(leased.map(\.key) == ["eu", "us"] && leased.allSatisfy { $0.inputs.isEmpty })
+        #expect(leased.map(\.partitionKey) == ["eu", "us"] && leased.allSatisfy { $0.inputs.isEmpty })
         for (index, task) in leased.enumerated() {
             let done = shard.send(ShardHarness.result(task, .succeeded, data: [UInt8(index + 1)]), from: alice)
             if index == 1 { leased = ShardHarness.tasks(in: done, to: alice) }
         }
         // The same number of partitions: each receives its own partition's result.
         #expect(leased.map { $0.inputs.map(\.data) } == [[[1]], [[2]]])
-        #expect(leased[0].inputs[0].key == "eu" && leased[0].inputs[0].step == 0)
+        #expect(leased[0].inputs[0].partitionKey == "eu" && leased[0].inputs[0].step == 0)
         for (index, task) in leased.enumerated() {
             let done = shard.send(ShardHarness.result(task, .succeeded, data: [UInt8(10 + index)]), from: alice)
             if index == 1 { leased = ShardHarness.tasks(in: done, to: alice) }
@@ -252,7 +252,7 @@ struct ShardHarness {
             step: 1, completed: 1,
             succeeded: [TaskInput(job: "big", step: 1, partition: 0, data: [7]), TaskInput(job: "big", step: 1, partition: 2, data: [8])],
             previous: [TaskInput(job: "big", step: 0, partition: 0, data: [1])])
-        shard.core.submitted([spec], lookup: SubmissionLookup(carried: [spec.key: carried]), now: shard.now)
+        shard.core.submitted([spec], lookup: SubmissionLookup(carried: [spec.identity: carried]), now: shard.now)
         let accepted = shard.turn()
         #expect(accepted.updates?.updates.first.map { ($0.step, $0.succeeded, $0.pending) } ?? (0, 0, 0) == (1, 3, 2))
         // The carried results are written under the new generation, so that a later rerun finds them.
@@ -345,10 +345,10 @@ struct ShardHarness {
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 7), from: alice), to: alice)
         _ = shard.send(ShardHarness.ready("w2", slots: 1, session: 8), from: bob)
         // Gather what the store would hold, and start a new shard from it.
-        var jobs: [JobKey: ShardJob] = [:]
+        var jobs: [JobIdentity: ShardJob] = [:]
         var tasks: [UInt64: ShardTask] = [:]
         for turn in shard.turns {
-            for job in turn.jobs { jobs[job.key] = job }
+            for job in turn.jobs { jobs[job.identity] = job }
             for task in turn.tasks { tasks[task.id] = task }
         }
         let snapshot = ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 3, nextJobID: 3)
@@ -471,10 +471,10 @@ struct ShardHarness {
         _ = shard.submit([ShardHarness.job("big", steps: steps)])
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 5), from: alice), to: alice)
         #expect(leased.map(\.partition) == [0])
-        var jobs: [JobKey: ShardJob] = [:]
+        var jobs: [JobIdentity: ShardJob] = [:]
         var tasks: [UInt64: ShardTask] = [:]
         for turn in shard.turns {
-            for job in turn.jobs { jobs[job.key] = job }
+            for job in turn.jobs { jobs[job.identity] = job }
             for task in turn.tasks { tasks[task.id] = task }
         }
         #expect(tasks.count == 1)

@@ -49,8 +49,8 @@ struct WorkerHarness {
         worker.core.start(now: worker.now)
         _ = worker.welcome()
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(7)])), on: 0, now: worker.now)
-        #expect(worker.turn().contains(.start(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 7, attempt: 1)), WorkerHarness.task(7))))
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 7, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "hi", log: "h:/l", error: "", data: [], now: worker.now.adding(milliseconds: 5))
+        #expect(worker.turn().contains(.start(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 7, attempt: 1)), WorkerHarness.task(7))))
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 7, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "hi", log: "h:/l", error: "", data: [], now: worker.now.adding(milliseconds: 5))
         let effects = worker.turn()
         let messages = WorkerHarness.sent(effects)
         guard case .results(let results) = messages.first else { Issue.record("\(messages)"); return }
@@ -79,12 +79,12 @@ struct WorkerHarness {
         _ = worker.turn()
         worker.now = worker.now.adding(milliseconds: 1000)
         worker.core.tick(now: worker.now)
-        #expect(worker.turn().contains(.signal(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 9, attempt: 1)), .terminate)))
+        #expect(worker.turn().contains(.signal(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 9, attempt: 1)), .terminate)))
         worker.now = worker.now.adding(milliseconds: 5000)
         worker.core.received(.heartbeat, on: 0, now: worker.now)
         worker.core.tick(now: worker.now)
-        #expect(worker.turn().contains(.signal(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 9, attempt: 1)), .kill)))
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 9, attempt: 1)), outcome: .failed, exitCode: -9, output: "", log: "", error: "killed", data: [], now: worker.now)
+        #expect(worker.turn().contains(.signal(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 9, attempt: 1)), .kill)))
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 9, attempt: 1)), outcome: .failed, exitCode: -9, output: "", log: "", error: "killed", data: [], now: worker.now)
         guard case .results(let results) = WorkerHarness.sent(worker.turn()).first else { Issue.record("no RESULTS"); return }
         #expect(results.results.first?.outcome == .timedOut)
         #expect(results.results.first?.error == "timed out after 1s")
@@ -96,7 +96,7 @@ struct WorkerHarness {
         _ = worker.welcome()
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1), WorkerHarness.task(2)])), on: 0, now: worker.now)
         _ = worker.turn()
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
         _ = worker.turn()
         worker.now = worker.now.adding(milliseconds: 3000)
         worker.core.tick(now: worker.now)
@@ -137,8 +137,8 @@ struct WorkerHarness {
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(3)])), on: 0, now: worker.now)
         _ = worker.turn()
         worker.core.received(.cancel(Cancel(grace: 100, tasks: [TaskRef(task: 3, attempt: 1)])), on: 0, now: worker.now)
-        #expect(worker.turn().contains(.signal(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 3, attempt: 1)), .terminate)))
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 3, attempt: 1)), outcome: .failed, exitCode: -15, output: "", log: "", error: "", data: [], now: worker.now)
+        #expect(worker.turn().contains(.signal(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 3, attempt: 1)), .terminate)))
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 3, attempt: 1)), outcome: .failed, exitCode: -15, output: "", log: "", error: "", data: [], now: worker.now)
         guard case .results(let results) = WorkerHarness.sent(worker.turn()).first else { Issue.record("no RESULTS"); return }
         #expect(results.results.first?.outcome == .cancelled)
     }
@@ -152,7 +152,7 @@ struct WorkerHarness {
         // Shard 0 used its credit; the freed slot went to shard 1, which is idle: all credit is parked there.
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
         _ = worker.turn()
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
         _ = worker.turn()
         #expect(worker.core.links[0].credit + worker.core.links[1].credit == 2)
         if worker.core.links[0].credit > 0 {
@@ -180,7 +180,7 @@ struct WorkerHarness {
         worker.core.received(.demand(Demand(pending: 9)), on: 1, now: worker.now)
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
         _ = worker.turn()
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
         #expect(worker.turn().contains(.send(link: 1, .pull(Pull(credit: 1)))))
     }
 
@@ -196,7 +196,7 @@ struct WorkerHarness {
         worker.core.received(.demand(Demand(pending: 3)), on: 0, now: worker.now)
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
         _ = worker.turn()
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 1, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
         let effects = worker.turn()
         #expect(effects.contains(.send(link: 0, .pull(Pull(credit: 1)))))
         #expect(!effects.contains { if case .send(link: 1, .pull) = $0 { true } else { false } })
@@ -240,7 +240,7 @@ struct WorkerHarness {
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(7)])), on: 1, now: worker.now)
         let starts = worker.turn().filter { if case .start = $0 { true } else { false } }
         #expect(starts.count == 2)
-        worker.core.attemptEnded(WorkerCore.Attempt(link: 1, ref: TaskRef(task: 7, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
+        worker.core.attemptEnded(WorkerCore.AttemptID(link: 1, ref: TaskRef(task: 7, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [], now: worker.now)
         #expect(worker.turn().contains { if case .send(1, .results) = $0 { true } else { false } })
         #expect(worker.core.running.keys.map(\.link) == [0])
     }
@@ -258,7 +258,7 @@ struct WorkerHarness {
         return spec
     }
 
-    static func attempt(_ id: UInt64) -> WorkerCore.Attempt { WorkerCore.Attempt(link: 0, ref: TaskRef(task: id, attempt: 1)) }
+    static func attempt(_ id: UInt64) -> WorkerCore.AttemptID { WorkerCore.AttemptID(link: 0, ref: TaskRef(task: id, attempt: 1)) }
 
     /// The signals among the effects, with the signal alone.
     static func signals(_ effects: [WorkerEffect]) -> [WorkerSignal] {

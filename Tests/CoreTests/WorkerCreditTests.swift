@@ -15,7 +15,7 @@ import Wire
         var now = Timestamp(milliseconds: 1_000)
         var core = WorkerCore(configuration: configuration, session: 1, now: now)
         var nextTask: UInt64 = 1
-        var ends: [(at: Timestamp, attempt: WorkerCore.Attempt)] = []
+        var ends: [(at: Timestamp, attempt: WorkerCore.AttemptID)] = []
         var time = [Int64](repeating: 0, count: weights.count)
         /// Every credit given goes to a task at once, and the shard asks again.
         func serve(_ effects: [WorkerEffect]) {
@@ -37,7 +37,7 @@ import Wire
                     specs.append(
                         TaskSpec(task: nextTask, attempt: 1, run: 1, job: "j", product: "p\(link)", flow: "f", stepName: "j", kind: .handler,
                                  action: "h", type: "t", timeout: 0, moment: 1))
-                    ends.append((now.adding(milliseconds: durations[link]), WorkerCore.Attempt(link: link, ref: TaskRef(task: nextTask, attempt: 1))))
+                    ends.append((now.adding(milliseconds: durations[link]), WorkerCore.AttemptID(link: link, ref: TaskRef(task: nextTask, attempt: 1))))
                     nextTask += 1
                 }
                 core.received(.tasks(Tasks(tasks: specs)), on: link, now: now)

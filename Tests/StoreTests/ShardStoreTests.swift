@@ -18,7 +18,7 @@ import Wire
         try withTemporaryDirectory { folder in
             let path = "\(folder)/shard.db"
             var job = ShardJob(id: 1, spec: spec("extract"))
-            var task = ShardTask(id: 1, job: job.key, jobID: 1, step: 0, partition: 0, order: 1 << 32)
+            var task = ShardTask(id: 1, job: job.identity, jobID: 1, step: 0, partition: 0, order: 1 << 32)
             do {
                 let store = try ShardStore(path: path)
                 defer { store.database.close() }
@@ -99,7 +99,7 @@ import Wire
             defer { store.database.close() }
             _ = try store.open()
             var job = ShardJob(id: 1, spec: spec("load"), state: .running)
-            var task = ShardTask(id: 1, job: job.key, jobID: 1, step: 0, partition: 0, state: .running, attempt: 1, order: 1 << 32)
+            var task = ShardTask(id: 1, job: job.identity, jobID: 1, step: 0, partition: 0, state: .running, attempt: 1, order: 1 << 32)
             var turn = ShardTurn()
             turn.jobs = [job]
             turn.tasks = [task]

@@ -73,11 +73,11 @@ import ZeroMQ
         var handlers = Handlers()
         handlers.register("facts") { context in
             let first = context.input(job: "extract", partition: 3) ?? Array("missing".utf8)
-            let keyed = context.input(job: "extract", key: "a\tb\\c") ?? Array("missing".utf8)
+            let keyed = context.input(job: "extract", partitionKey: "a\tb\\c") ?? Array("missing".utf8)
             let absent = context.input(job: "extract", partition: 9) == nil ? "absent" : "present"
             let facts = [
                 "\(context.step)/\(context.steps) \(context.stepName)",
-                "\(context.partition)/\(context.partitions) \(context.key)",
+                "\(context.partition)/\(context.partitions) \(context.partitionKey)",
                 "\(context.inputs.count) \(String(decoding: first, as: UTF8.self)) \(keyed) \(absent)",
             ]
             return Array(facts.joined(separator: "; ").utf8)
@@ -89,7 +89,7 @@ import ZeroMQ
             spec.stepName = "sum"
             spec.partition = 2
             spec.partitions = 4
-            spec.key = "south"
+            spec.partitionKey = "south"
             spec.inputs = Self.inputs
             let result = try shard.run(spec)
             #expect(result.outcome == .succeeded, "\(result.error)")
@@ -126,8 +126,8 @@ import ZeroMQ
     /// Inputs of a report job: two partitions of extract's last step (one keyed with a tab and a
     /// backslash), and check's empty result.
     static let inputs = [
-        TaskInput(job: "extract", step: 2, partition: 3, key: "north", data: Array("north's rows".utf8)),
-        TaskInput(job: "extract", step: 2, partition: 0, key: "a\tb\\c", data: [0, 255, 1]),
+        TaskInput(job: "extract", step: 2, partition: 3, partitionKey: "north", data: Array("north's rows".utf8)),
+        TaskInput(job: "extract", step: 2, partition: 0, partitionKey: "a\tb\\c", data: [0, 255, 1]),
         TaskInput(job: "check", step: 0, partition: 0, data: []),
     ]
 

@@ -81,7 +81,7 @@ import Wire
         #expect(throws: DecodingError.invalidValue(field: "partitions", value: 0)) {
             try Message.decode(submit(partitions: 0, keys: []))
         }
-        #expect(throws: DecodingError.invalidValue(field: "keys", value: 1)) {
+        #expect(throws: DecodingError.invalidValue(field: "partition-keys", value: 1)) {
             try Message.decode(submit(partitions: 2, keys: ["only-one"]))
         }
         #expect(throws: Never.self) { try Message.decode(submit(partitions: 2, keys: ["a", "b"])) }

@@ -65,12 +65,12 @@ struct MessageFactory {
         TaskSpec(
             task: u64(), attempt: u16(), run: u64(), job: string(), generation: u32(), product: string(),
             flow: string(), step: u16(), steps: u16(), stepName: string(), partition: u32(), partitions: u32(),
-            key: longstr(), kind: pick(ActionKind.self), action: longstr(), type: string(), params: hash(),
+            partitionKey: longstr(), kind: pick(ActionKind.self), action: longstr(), type: string(), params: hash(),
             timeout: u32(), moment: u64(), inputs: (0..<count(3)).map { _ in taskInput() })
     }
 
     mutating func taskInput() -> TaskInput {
-        TaskInput(job: string(), step: u16(), partition: u32(), key: longstr(), data: octets())
+        TaskInput(job: string(), step: u16(), partition: u32(), partitionKey: longstr(), data: octets())
     }
 
     mutating func taskResult() -> TaskResult {
@@ -83,7 +83,7 @@ struct MessageFactory {
         let partitions = UInt32(count(5) + 1)
         let keys = bool() ? (0..<Int(partitions)).map { _ in longstr() } : []
         return StepSpec(
-            name: string(), kind: pick(ActionKind.self), action: longstr(), partitions: partitions, keys: keys)
+            name: string(), kind: pick(ActionKind.self), action: longstr(), partitions: partitions, partitionKeys: keys)
     }
 
     mutating func jobSpec() -> JobSpec {

@@ -189,9 +189,9 @@ public struct FlowRun: Sendable {
             let partitions = UInt32(step.partitions.count)
             switch step.action {
             case .command(let command):
-                return StepSpec(name: step.name, kind: .command, action: command, partitions: partitions, keys: step.partitions.keys)
+                return StepSpec(name: step.name, kind: .command, action: command, partitions: partitions, partitionKeys: step.partitions.keys)
             case .handler(let handler):
-                return StepSpec(name: step.name, kind: .handler, action: handler, partitions: partitions, keys: step.partitions.keys)
+                return StepSpec(name: step.name, kind: .handler, action: handler, partitions: partitions, partitionKeys: step.partitions.keys)
             }
         }
         return JobSpec(

@@ -20,10 +20,10 @@ public struct ShardCore: Sendable {
     /// One more at each start of the shard.
     public let epoch: UInt32
     /// Jobs not yet final, and final ones until the end of the turn that finished them, by their ID: an
-    /// integer hashes faster than a key with a name in it, and every task names its job's ID.
+    /// integer hashes faster than an identity with a name in it, and every task names its job's ID.
     public private(set) var jobs: [Int64: ShardJob] = [:]
-    /// The IDs of those jobs by key, for submissions.
-    private var byKey: [JobKey: Int64] = [:]
+    /// The IDs of those jobs by identity, for submissions.
+    private var byIdentity: [JobIdentity: Int64] = [:]
     /// The tasks of those jobs.
     public private(set) var tasks: [UInt64: ShardTask] = [:]
     /// The sequence number of the last JOB-UPDATES message.
@@ -133,7 +133,7 @@ public struct ShardCore: Sendable {
             job.counts = TaskCounts()
             for partition in 0..<partitions {
                 var task = known[partition].flatMap { $0.step == job.step ? $0 : nil }
-                    ?? ShardTask(id: nextTaskIDAfterRestore(), job: job.key, jobID: job.id, step: job.step, partition: partition,
+                    ?? ShardTask(id: nextTaskIDAfterRestore(), job: job.identity, jobID: job.id, step: job.step, partition: partition,
                                  order: Self.order(job: job.id, partition: partition))
                 job.counts[task.state] += 1
                 job.attempts = max(job.attempts, task.attempt)
@@ -157,7 +157,7 @@ public struct ShardCore: Sendable {
             job.state = Self.state(of: job)
             job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
             jobs[job.id] = job
-            byKey[job.key] = job.id
+            byIdentity[job.identity] = job.id
             let pending = job.tasks.filter { tasks[$0]!.state == .pending }
             enqueue(pending, of: job, now: now)
         }
@@ -185,9 +185,9 @@ public struct ShardCore: Sendable {
     /// silent worker is declared dead.
     var restartGrace: Int64 { 2 * Int64(configuration.liveness) * Int64(configuration.heartbeat) }
 
-    /// Whether the shard holds `key` in memory (a job not final, or finished this turn). The runtime
-    /// asks the store about other keys before submitting them.
-    public func knows(_ key: JobKey) -> Bool { byKey[key] != nil }
+    /// Whether the shard holds `identity` in memory (a job not final, or finished this turn). The runtime
+    /// asks the store about other identities before submitting them.
+    public func knows(_ identity: JobIdentity) -> Bool { byIdentity[identity] != nil }
 
     /// The number of registered workers.
     public var workerCount: Int { workers.count }
@@ -198,27 +198,27 @@ public struct ShardCore: Sendable {
     // MARK: - Submissions
 
     /// Queues the new jobs of a SUBMIT, with what the store knows of them: `lookup` holds the status of
-    /// keys the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
+    /// identities the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
     /// and what earlier generations completed for jobs submitted with `resume`.
     public mutating func submitted(_ specs: [JobSpec], lookup: SubmissionLookup, now: Timestamp) {
         for var spec in specs {
             if let changed = runPriorities[spec.run] { spec.runPriority = changed.priority }
-            let key = spec.key
-            if let id = byKey[key], let job = jobs[id] {
+            let identity = spec.identity
+            if let id = byIdentity[identity], let job = jobs[id] {
                 announced.append(status(of: job, now: now))
-            } else if let known = lookup.finished[key] {
+            } else if let known = lookup.finished[identity] {
                 announced.append(known)
             } else {
                 var job = ShardJob(id: nextJobID, spec: spec)
                 nextJobID += 1
                 for name in spec.inputs { job.upstream[name] = lookup.results[RunJob(run: spec.run, job: name)] ?? [] }
-                if spec.resume == 1, let carried = lookup.carried[key], Int(carried.step) < spec.steps.count {
+                if spec.resume == 1, let carried = lookup.carried[identity], Int(carried.step) < spec.steps.count {
                     resume(&job, from: carried, now: now)
                 } else {
                     createTasks(of: &job, now: now)
                 }
                 jobs[job.id] = job
-                byKey[key] = job.id
+                byIdentity[identity] = job.id
                 dirtyJobs.insert(job.id)
                 noteChange(job.id)
                 runPriorities[spec.run]?.jobs += 1
@@ -238,7 +238,7 @@ public struct ShardCore: Sendable {
         if job.step > 0 {
             for input in carried.previous {
                 var task = ShardTask(
-                    id: nextTaskID, job: job.key, jobID: job.id, step: job.step - 1, partition: input.partition, state: .succeeded,
+                    id: nextTaskID, job: job.identity, jobID: job.id, step: job.step - 1, partition: input.partition, state: .succeeded,
                     order: Self.order(job: job.id, partition: input.partition), data: input.data)
                 task.finished = now
                 nextTaskID += 1
@@ -261,7 +261,7 @@ public struct ShardCore: Sendable {
         // Pending tasks are not stored: the job implies them. A task is stored at its first lease.
         for partition in 0..<step.partitions {
             var task = ShardTask(
-                id: nextTaskID, job: job.key, jobID: job.id, step: job.step, partition: partition,
+                id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
                 order: Self.order(job: job.id, partition: partition))
             nextTaskID += 1
             if let result = carried(partition) {
@@ -283,17 +283,16 @@ public struct ShardCore: Sendable {
     /// Moves a job whose step completed to the next: the step's results become the next step's inputs,
     /// and its tasks leave memory (their rows stay in the store).
     private mutating func advance(_ job: inout ShardJob, now: Timestamp) {
-        let partitions = job.spec.steps[Int(job.step)].partitions
-        let keys = job.spec.steps[Int(job.step)].keys
+        let step = job.spec.steps[Int(job.step)]
         var results: [TaskInput] = []
         results.reserveCapacity(job.tasks.count)
         for id in job.tasks {
             if let task = tasks.removeValue(forKey: id) {
                 results.append(
-                    TaskInput(job: job.spec.job, step: job.step, partition: task.partition, key: keys.isEmpty ? "" : keys[Int(task.partition)], data: task.data))
+                    TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data))
             }
         }
-        assert(results.count == Int(partitions), "a completed step has a result for every partition")
+        assert(results.count == Int(step.partitions), "a completed step has a result for every partition")
         job.previous = results
         job.completed += UInt32(job.tasks.count)
         job.step += 1
@@ -381,25 +380,24 @@ public struct ShardCore: Sendable {
     /// repeated request applies once.
     public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
         // Every action but cancel-job is on the whole run.
-        let keys = jobs.values.filter { $0.spec.run == control.run && (control.action != .cancelJob || $0.spec.job == control.job) }
-            .map(\.key)
+        let matching = jobs.values.filter { $0.spec.run == control.run && (control.action != .cancelJob || $0.spec.job == control.job) }
+            .sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
+            .map(\.id)
         var detail: String
         switch control.action {
         case .cancelRun, .cancelJob:
             var signalled = 0
-            for key in keys.sorted(by: { ($0.job, $0.generation) < ($1.job, $1.generation) }) {
-                signalled += cancel(byKey[key]!, grace: control.grace, now: now)
-            }
-            detail = "\(keys.count) job\(keys.count == 1 ? "" : "s") cancelled, \(signalled) running task\(signalled == 1 ? "" : "s") signalled"
+            for id in matching { signalled += cancel(id, grace: control.grace, now: now) }
+            detail = "\(matching.count) job\(matching.count == 1 ? "" : "s") cancelled, \(signalled) running task\(signalled == 1 ? "" : "s") signalled"
         case .pauseRun:
             if pausedRuns.insert(control.run).inserted { pauseChanges[control.run] = true }
-            detail = "run \(control.run) paused: \(keys.count) job\(keys.count == 1 ? "" : "s") held"
+            detail = "run \(control.run) paused: \(matching.count) job\(matching.count == 1 ? "" : "s") held"
         case .resumeRun:
             if pausedRuns.remove(control.run) != nil {
                 pauseChanges[control.run] = false
-                for key in keys { requeue(byKey[key]!, now: now) }
+                for id in matching { requeue(id, now: now) }
             }
-            detail = "run \(control.run) resumed: \(keys.count) job\(keys.count == 1 ? "" : "s") released"
+            detail = "run \(control.run) resumed: \(matching.count) job\(matching.count == 1 ? "" : "s") released"
         case .setPolicy:
             let policy = control.policy
             guard !policy.product.isEmpty, ProductPolicy.weights.contains(policy.weight) else {
@@ -412,12 +410,11 @@ public struct ShardCore: Sendable {
         case .setPriority:
             // The run's queued tasks go in again at the new priority (their old entries go stale), and
             // the jobs keep it: for their later steps, their retries, and after a restart.
-            runPriorities[control.run] = (control.priority, keys.count)
+            runPriorities[control.run] = (control.priority, matching.count)
             priorityChanges[control.run] = control.priority
             forgottenPriorities.remove(control.run)
             var requeued = 0
-            for key in keys {
-                let id = byKey[key]!
+            for id in matching {
                 jobs.modify(id) { $0.spec.runPriority = control.priority }
                 requeued += jobs[id]!.tasks.filter { tasks[$0]?.state == .pending }.count
                 requeue(id, now: now)
@@ -429,17 +426,17 @@ public struct ShardCore: Sendable {
 
     /// Queues a job's pending tasks again, after its run was resumed: those a read of the queue dropped
     /// while the run was paused, and those still there, whose old entries become stale.
-    private mutating func requeue(_ key: Int64, now: Timestamp) {
-        guard let job = jobs[key] else { return }
+    private mutating func requeue(_ id: Int64, now: Timestamp) {
+        guard let job = jobs[id] else { return }
         enqueue(job.tasks.filter { tasks[$0]?.state == .pending }, of: job, now: now)
     }
 
     /// Cancels a job: its waiting tasks at once, its running ones through CANCEL. Returns how many were signalled.
-    private mutating func cancel(_ key: Int64, grace: UInt32, now: Timestamp) -> Int {
-        guard let job = jobs[key], !job.state.isFinal else { return 0 }
-        jobs[key]!.cancelled = true
-        jobs[key]!.detail = "cancelled by an operator"
-        dirtyJobs.insert(key)
+    private mutating func cancel(_ id: Int64, grace: UInt32, now: Timestamp) -> Int {
+        guard let job = jobs[id], !job.state.isFinal else { return 0 }
+        jobs[id]!.cancelled = true
+        jobs[id]!.detail = "cancelled by an operator"
+        dirtyJobs.insert(id)
         var signals: [Peer: [TaskRef]] = [:]
         for id in job.tasks {
             guard let task = tasks[id] else { continue }
@@ -457,7 +454,7 @@ public struct ShardCore: Sendable {
             }
         }
         for (peer, refs) in signals { outbox.append((peer, .cancel(Cancel(grace: grace, tasks: refs)))) }
-        noteChange(key)
+        noteChange(id)
         return signals.values.reduce(0) { $0 + $1.count }
     }
 
@@ -633,8 +630,8 @@ public struct ShardCore: Sendable {
 
     // MARK: - Job state
 
-    private mutating func noteChange(_ key: Int64) {
-        if changedSet.insert(key).inserted { changed.append(key) }
+    private mutating func noteChange(_ id: Int64) {
+        if changedSet.insert(id).inserted { changed.append(id) }
     }
 
     /// Derives the state of every job changed this turn from its counters, starting the next step of a
@@ -642,9 +639,9 @@ public struct ShardCore: Sendable {
     private mutating func settle(now: Timestamp) {
         var index = settled
         while index < changed.count {
-            let key = changed[index]
+            let id = changed[index]
             index += 1
-            guard var job = jobs[key], !job.state.isFinal else { continue }
+            guard var job = jobs[id], !job.state.isFinal else { continue }
             let counts = job.counts
             if counts.running > 0 {
                 job.state = .running
@@ -661,7 +658,7 @@ public struct ShardCore: Sendable {
             } else if Int(job.step) + 1 < job.spec.steps.count {
                 advance(&job, now: now)
                 job.state = .queued
-                dirtyJobs.insert(key)
+                dirtyJobs.insert(id)
             } else {
                 job.state = .succeeded
                 job.detail = ""
@@ -669,8 +666,8 @@ public struct ShardCore: Sendable {
             }
             // A job's row is written when it is created, moves to another step, is cancelled or ends:
             // between those, its state follows from its tasks' rows.
-            if job.state.isFinal { dirtyJobs.insert(key) }
-            jobs[key] = job
+            if job.state.isFinal { dirtyJobs.insert(id) }
+            jobs[id] = job
         }
         settled = index
     }
@@ -911,7 +908,7 @@ public struct ShardCore: Sendable {
             task: task.id, attempt: task.attempt, run: spec.run, job: spec.job, generation: spec.generation,
             product: spec.product, flow: spec.flow, step: task.step, steps: UInt16(spec.steps.count),
             stepName: step.name, partition: task.partition, partitions: step.partitions,
-            key: step.keys.isEmpty ? "" : step.keys[Int(task.partition)], kind: step.kind, action: step.action,
+            partitionKey: step.partitionKey(of: task.partition), kind: step.kind, action: step.action,
             type: spec.type, params: spec.params, timeout: spec.timeout, moment: spec.moment, inputs: inputs)
     }
 
@@ -923,7 +920,7 @@ public struct ShardCore: Sendable {
         settle(now: now)
         var turn = ShardTurn()
         var updates = announced
-        for key in changed { if let job = jobs[key] { updates.append(status(of: job, now: now)) } }
+        for id in changed { if let job = jobs[id] { updates.append(status(of: job, now: now)) } }
         if !updates.isEmpty {
             sequence += 1
             turn.updates = JobUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: updates)
@@ -939,7 +936,7 @@ public struct ShardCore: Sendable {
             turn.tasks += carriedRows
             carriedRows = []
         }
-        for key in dirtyJobs { jobs[key]?.stored = true }
+        for id in dirtyJobs { jobs[id]?.stored = true }
         for id in dirtyTasks { tasks[id]?.stored = true }
         turn.succeeded = succeededTasks
         turn.pauses = pauseChanges
@@ -951,11 +948,11 @@ public struct ShardCore: Sendable {
         turn.starving = queue.takeStarvationReports()
         turn.messages = outbox
         for (peer, _) in outbox { workers[peer]?.lastSent = now }
-        for key in dirtyJobs {
-            guard let job = jobs[key], job.state.isFinal else { continue }
+        for id in dirtyJobs {
+            guard let job = jobs[id], job.state.isFinal else { continue }
             for id in job.tasks { tasks[id] = nil }
-            jobs[key] = nil
-            byKey[job.key] = nil
+            jobs[id] = nil
+            byIdentity[job.identity] = nil
             if let changed = runPriorities[job.spec.run] {
                 if changed.jobs > 1 {
                     runPriorities[job.spec.run]!.jobs -= 1

@@ -43,7 +43,7 @@ public struct ShardTask: Equatable, Sendable {
     /// The task's ID in its shard.
     public var id: UInt64
     /// The job it belongs to, and that job's ID in the store.
-    public var job: JobKey
+    public var job: JobIdentity
     public var jobID: Int64
     /// The step's index.
     public var step: UInt16
@@ -83,7 +83,7 @@ public struct ShardTask: Equatable, Sendable {
     public var charge: FairQueue.Charge?
 
     public init(
-        id: UInt64, job: JobKey, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
+        id: UInt64, job: JobIdentity, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
         failures: UInt16 = 0, losses: UInt16 = 0, due: Timestamp = .zero, order: UInt64, lease: Lease? = nil,
         started: Timestamp = .zero, finished: Timestamp = .zero, exitCode: Int32 = 0, output: String = "",
         log: String = "", error: String = "", data: [UInt8] = []
@@ -211,8 +211,8 @@ public struct ShardJob: Equatable, Sendable {
         self.cancelled = cancelled
     }
 
-    /// The job's key.
-    public var key: JobKey { spec.key }
+    /// The job's identity.
+    public var identity: JobIdentity { spec.identity }
 }
 
 /// A job of a run by name, whatever its generation: where a job's results are looked up.
@@ -248,14 +248,14 @@ public struct CarriedWork: Equatable, Sendable {
 
 /// What the store knows of the jobs of a SUBMIT that the shard no longer holds in memory.
 public struct SubmissionLookup: Sendable {
-    /// The last committed status of keys the shard held before.
-    public var finished: [JobKey: JobStatus]
+    /// The last committed status of jobs the shard held before.
+    public var finished: [JobIdentity: JobStatus]
     /// The results of upstream jobs that new jobs name in `inputs`.
     public var results: [RunJob: [TaskInput]]
     /// What earlier generations completed, for new jobs submitted with `resume`.
-    public var carried: [JobKey: CarriedWork]
+    public var carried: [JobIdentity: CarriedWork]
 
-    public init(finished: [JobKey: JobStatus] = [:], results: [RunJob: [TaskInput]] = [:], carried: [JobKey: CarriedWork] = [:]) {
+    public init(finished: [JobIdentity: JobStatus] = [:], results: [RunJob: [TaskInput]] = [:], carried: [JobIdentity: CarriedWork] = [:]) {
         self.finished = finished
         self.results = results
         self.carried = carried

@@ -22,14 +22,14 @@ public struct WorkerCore: Sendable {
     /// One link per shard endpoint.
     public private(set) var links: [Link]
     /// Attempts running.
-    public private(set) var running: [Attempt: Running] = [:]
+    public private(set) var running: [AttemptID: Running] = [:]
     /// Claimed sets running, by the worker's own number for each (``Running/localSet``). A set takes one
     /// slot, however many tasks it has.
     private var openSets: [UInt64: OpenSet] = [:]
     /// The last number given to a claimed set.
     private var lastLocalSet: UInt64 = 0
     /// Results not yet confirmed by a RECEIPT.
-    public private(set) var unreceipted: [Attempt: Held] = [:]
+    public private(set) var unreceipted: [AttemptID: Held] = [:]
     private var linkTurn = 0
     /// The pass of the link last given credit by share: a link that starts asking again starts there.
     private var creditClock = 0.0
@@ -88,7 +88,7 @@ public struct WorkerCore: Sendable {
 
     /// One attempt, named by the link it came from and its task and attempt number. Task IDs are
     /// assigned by each shard on its own, so two shards' tasks may share an ID: the link tells them apart.
-    public struct Attempt: Hashable, Sendable, CustomStringConvertible {
+    public struct AttemptID: Hashable, Sendable, CustomStringConvertible {
         public var link: Int
         public var ref: TaskRef
 
@@ -256,10 +256,10 @@ public struct WorkerCore: Sendable {
             // none given back, the shard had used it all, and a DEMAND it sent before still stands.
             if recalled.credit > 0 { links[index].demand = 0 }
         case .receipt(let receipt):
-            for ref in receipt.tasks { unreceipted[Attempt(link: index, ref: ref)] = nil }
+            for ref in receipt.tasks { unreceipted[AttemptID(link: index, ref: ref)] = nil }
         case .cancel(let cancel):
             for ref in cancel.tasks {
-                stop(Attempt(link: index, ref: ref), outcome: .cancelled, reason: "cancelled by the shard", grace: Int64(cancel.grace), now: now)
+                stop(AttemptID(link: index, ref: ref), outcome: .cancelled, reason: "cancelled by the shard", grace: Int64(cancel.grace), now: now)
             }
         case .disconnect(let disconnect):
             if disconnect.status == .unknownPeer {
@@ -289,7 +289,7 @@ public struct WorkerCore: Sendable {
         var started: [TaskSpec] = []
         for spec in tasks.tasks {
             if isBatch && !Self.sameBatch(spec, first) {
-                let attempt = Attempt(link: index, ref: spec.ref)
+                let attempt = AttemptID(link: index, ref: spec.ref)
                 guard running[attempt] == nil, unreceipted[attempt] == nil else { continue }
                 let reason = "a command batch holds tasks of one run, job and step: this task is not of the first task's"
                 finish(TaskResult(task: spec.task, attempt: spec.attempt, outcome: .rejected, started: now.wire, duration: 0, error: reason), link: index)
@@ -297,7 +297,7 @@ public struct WorkerCore: Sendable {
             }
             guard admit(spec, on: index, now: now) else { continue }
             let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
-            running[Attempt(link: index, ref: spec.ref)] = Running(
+            running[AttemptID(link: index, ref: spec.ref)] = Running(
                 link: index, spec: spec, started: now, deadline: deadline, set: tasks.set, localSet: lastLocalSet)
             started.append(spec)
         }
@@ -317,7 +317,7 @@ public struct WorkerCore: Sendable {
     private mutating func accept(_ spec: TaskSpec, on index: Int, now: Timestamp) {
         links[index].credit = max(0, links[index].credit - 1)
         guard admit(spec, on: index, now: now) else { return }
-        let attempt = Attempt(link: index, ref: spec.ref)
+        let attempt = AttemptID(link: index, ref: spec.ref)
         let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
         running[attempt] = Running(link: index, spec: spec, started: now, deadline: deadline)
         effects.append(.start(attempt, spec))
@@ -326,7 +326,7 @@ public struct WorkerCore: Sendable {
     /// Whether a task handed out can start here: it is not one already running or finished (a repeated
     /// TASKS), and the worker can run it; one it cannot run is answered as rejected.
     private mutating func admit(_ spec: TaskSpec, on index: Int, now: Timestamp) -> Bool {
-        let attempt = Attempt(link: index, ref: spec.ref)
+        let attempt = AttemptID(link: index, ref: spec.ref)
         guard running[attempt] == nil, unreceipted[attempt] == nil else { return false }
         let runnable =
             switch spec.kind {
@@ -343,7 +343,7 @@ public struct WorkerCore: Sendable {
 
     /// Stops an attempt: a command is sent SIGTERM (a command batch's process only once every attempt of
     /// the batch is stopping), a handler is abandoned.
-    private mutating func stop(_ id: Attempt, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
+    private mutating func stop(_ id: AttemptID, outcome: Outcome, reason: String, grace: Int64, now: Timestamp) {
         guard var attempt = running[id], attempt.stopping == nil else { return }
         attempt.stopping = Stopping(outcome: outcome, killAt: now.adding(milliseconds: grace), reason: reason)
         running[id] = attempt
@@ -370,7 +370,7 @@ public struct WorkerCore: Sendable {
     /// reported with that outcome, whatever the process did on its way out, and without a result. A
     /// successful attempt whose result is over its shard's limit fails here, so the result is never sent.
     public mutating func attemptEnded(
-        _ id: Attempt, outcome: Outcome, exitCode: Int32, output: String, log: String, error: String, data: [UInt8],
+        _ id: AttemptID, outcome: Outcome, exitCode: Int32, output: String, log: String, error: String, data: [UInt8],
         now: Timestamp
     ) {
         guard let attempt = running.removeValue(forKey: id) else { return }
@@ -408,7 +408,7 @@ public struct WorkerCore: Sendable {
     }
 
     private mutating func finish(_ result: TaskResult, link: Int) {
-        unreceipted[Attempt(link: link, ref: result.ref)] = Held(link: link, result: result)
+        unreceipted[AttemptID(link: link, ref: result.ref)] = Held(link: link, result: result)
         if links[link].state == .registered { outgoingResults[link, default: []].append(result) }
     }
 
@@ -556,16 +556,16 @@ public enum WorkerEffect: Equatable, Sendable {
     /// Send a message to the shard of a link.
     case send(link: Int, Message)
     /// Start an attempt: a command in a child process, or a handler.
-    case start(WorkerCore.Attempt, TaskSpec)
+    case start(WorkerCore.AttemptID, TaskSpec)
     /// Start the tasks of a claimed set (the attempts are the link's and the tasks' own): for handler
     /// tasks, one call of their set handler with all of them; for command tasks (a command batch), one
     /// process for all of them (`docs/flows.md`, "Command batches").
     case startSet(link: Int, set: UInt64, [TaskSpec])
     /// Signal a running command's process group. For a command batch, the attempt is any one of the
     /// batch's, and the signal goes to the batch's one process.
-    case signal(WorkerCore.Attempt, WorkerSignal)
+    case signal(WorkerCore.AttemptID, WorkerSignal)
     /// Forget a handler attempt that was stopped: its return will be ignored.
-    case abandon(WorkerCore.Attempt)
+    case abandon(WorkerCore.AttemptID)
     /// Close the link's socket and open a new one (before the READY that follows).
     case reconnect(link: Int)
     /// The shard refused the worker for good.

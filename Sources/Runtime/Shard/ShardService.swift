@@ -83,7 +83,7 @@ public struct ShardService: Service {
         switch (socket, message) {
         case (Self.submit, .submit(let submit)):
             // What the store has committed of keys the shard no longer holds: read before the core decides.
-            let unknown = submit.jobs.map(\.key).filter { !core.knows($0) }
+            let unknown = submit.jobs.map(\.identity).filter { !core.knows($0) }
             core.submitted(submit.jobs, lookup: try store.lookup(for: submit.jobs, unknown: unknown, now: now), now: now)
         case (Self.work, .fetch(let fetch)):
             fetches.append((peer!, fetch))

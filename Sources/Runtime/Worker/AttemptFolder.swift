@@ -64,7 +64,7 @@ struct AttemptFolder: Sendable {
         for input in inputs {
             let name = try Self.fileName(of: input)
             try Self.write(input.data, to: "\(self.inputs)/\(name)")
-            index += "\(input.job)\t\(input.step)\t\(input.partition)\t\(Self.escaped(input.key))\t\(name)\n"
+            index += "\(input.job)\t\(input.step)\t\(input.partition)\t\(Self.escaped(input.partitionKey))\t\(name)\n"
         }
         try Self.write(Array(index.utf8), to: "\(self.inputs)/index")
     }

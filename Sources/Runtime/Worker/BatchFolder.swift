@@ -52,7 +52,7 @@ struct BatchFolder: Sendable {
             let folder = folder(of: spec)
             try folder.prepare(inputs: spec.inputs)
             let inputs = spec.inputs.isEmpty ? "" : folder.inputs
-            list += "\(spec.task)\t\(spec.attempt)\t\(spec.partition)\t\(AttemptFolder.escaped(spec.key))\t\(folder.result)\t\(inputs)\n"
+            list += "\(spec.task)\t\(spec.attempt)\t\(spec.partition)\t\(AttemptFolder.escaped(spec.partitionKey))\t\(folder.result)\t\(inputs)\n"
         }
         try AttemptFolder.write(Array(list.utf8), to: self.list)
     }

@@ -30,7 +30,9 @@ public struct TaskContext: Sendable {
     /// The number of partitions in the step (1 for a step without partitions).
     public var partitions: UInt32 { task.partitions }
     /// The partition's key; empty when the step's partitions are only counted.
-    public var key: String { task.key }
+    public var partitionKey: String { task.partitionKey }
+    @available(*, deprecated, renamed: "partitionKey")
+    public var key: String { partitionKey }
     /// The results the task receives, in the order the shard gave them: the previous step's partitions
     /// of this job (for a step after the first), or, in the first step, the last step's partitions of
     /// the upstream jobs this job names in its `inputs`. Empty when there are none.
@@ -42,10 +44,13 @@ public struct TaskContext: Sendable {
         task.inputs.first { $0.job == job && $0.partition == partition }?.data
     }
 
-    /// The result the partition of `job` keyed `key` committed, if the task received it.
-    public func input(job: String, key: String) -> [UInt8]? {
-        task.inputs.first { $0.job == job && $0.key == key }?.data
+    /// The result the partition of `job` keyed `partitionKey` committed, if the task received it.
+    public func input(job: String, partitionKey: String) -> [UInt8]? {
+        task.inputs.first { $0.job == job && $0.partitionKey == partitionKey }?.data
     }
+
+    @available(*, deprecated, renamed: "input(job:partitionKey:)")
+    public func input(job: String, key: String) -> [UInt8]? { input(job: job, partitionKey: key) }
     /// When the worker took the task from its shard, in microseconds since the Unix epoch.
     public let handed: UInt64
 

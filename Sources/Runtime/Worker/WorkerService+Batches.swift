@@ -21,15 +21,15 @@ extension WorkerService {
     static func startBatch(
         link: Int, set: UInt64, _ specs: [TaskSpec], settings: WorkerSettings, environment: [String: String],
         resultLimit: Int, endings: Endings, doorbell: Doorbell, folders: inout LogFolders
-    ) -> [(WorkerCore.Attempt, Attempt)] {
-        let ids = specs.map { WorkerCore.Attempt(link: link, ref: $0.ref) }
+    ) -> [(WorkerCore.AttemptID, RunningAttempt)] {
+        let ids = specs.map { WorkerCore.AttemptID(link: link, ref: $0.ref) }
         let report: @Sendable ([Ending]) -> Void = { ended in
             for ending in ended { endings.append(ending) }
             doorbell.ring()
         }
         let first = specs[0]
         let path = batchLogPath(specs, set: set, root: settings.logs)
-        let attempts = { (pid: pid_t?) in specs.map { Attempt(spec: $0, log: path, pid: pid) } }
+        let attempts = { (pid: pid_t?) in specs.map { RunningAttempt(spec: $0, log: path, pid: pid) } }
         let failAll = { (error: String) in
             report(ids.map { Ending(id: $0, outcome: .failed, exitCode: 0, error: error, data: [], explainsExit: false) })
         }
@@ -65,7 +65,7 @@ extension WorkerService {
     /// task not reported fails with why the process did not report it. Every task's exit code is the
     /// process's. Lines of the status file ignored are counted in the log. The folder is removed.
     static func batchEndings(
-        _ ids: [WorkerCore.Attempt], _ specs: [TaskSpec], status: Int32, folder: BatchFolder, log: String, resultLimit: Int
+        _ ids: [WorkerCore.AttemptID], _ specs: [TaskSpec], status: Int32, folder: BatchFolder, log: String, resultLimit: Int
     ) -> [Ending] {
         defer { folder.remove() }
         var unreported = "the batch command did not report on this task"
@@ -74,7 +74,7 @@ extension WorkerService {
             unreported = status > 0 ? "exit status \(status)" : "killed by signal \(-status)"
             if let last = lastLine(of: CommandRunner.tail(of: log)) { unreported += ": " + last.prefix(200) }
         }
-        let failed = { (id: WorkerCore.Attempt, error: String) in
+        let failed = { (id: WorkerCore.AttemptID, error: String) in
             Ending(id: id, outcome: .failed, exitCode: status, error: error, data: [], explainsExit: false)
         }
         let reports: BatchFolder.Status

@@ -40,7 +40,7 @@ public struct WorkerSettings: Sendable {
 public struct WorkerService: Service {
     /// How an attempt ended, as a process or a handler reported it.
     struct Ending: Sendable {
-        var id: WorkerCore.Attempt
+        var id: WorkerCore.AttemptID
         var outcome: Outcome
         var exitCode: Int32
         var error: String
@@ -58,7 +58,7 @@ public struct WorkerService: Service {
     }
 
     /// An attempt in progress.
-    struct Attempt {
+    struct RunningAttempt {
         var spec: TaskSpec
         var log: String
         var pid: pid_t?
@@ -72,7 +72,7 @@ public struct WorkerService: Service {
     let doorbell: Doorbell
     let endings = Endings()
     let threads: HandlerThreads
-    var attempts: [WorkerCore.Attempt: Attempt] = [:]
+    var attempts: [WorkerCore.AttemptID: RunningAttempt] = [:]
     var folders: LogFolders
     let host = hostName()
     let environment: [String: String]
@@ -198,9 +198,9 @@ public struct WorkerService: Service {
     /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.
     /// `resultLimit` is the largest result the task's shard accepts, in octets.
     static func start(
-        _ id: WorkerCore.Attempt, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
+        _ id: WorkerCore.AttemptID, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
         resultLimit: Int, endings: Endings, doorbell: Doorbell, threads: HandlerThreads, folders: inout LogFolders
-    ) -> Attempt {
+    ) -> RunningAttempt {
         let path = logPath(spec, root: settings.logs)
         let report: @Sendable (Ending) -> Void = { ending in
             endings.append(ending)
@@ -212,7 +212,7 @@ public struct WorkerService: Service {
                 try folders.ensure(run: spec.run)
             } catch {
                 report(Ending(id: id, outcome: .failed, exitCode: 0, error: "cannot create the log folder: \(error)", data: []))
-                return Attempt(spec: spec, log: path)
+                return RunningAttempt(spec: spec, log: path)
             }
             let folder = AttemptFolder(log: path)
             let pid: pid_t
@@ -226,16 +226,16 @@ public struct WorkerService: Service {
             } catch {
                 folder.remove()
                 report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
-                return Attempt(spec: spec, log: path)
+                return RunningAttempt(spec: spec, log: path)
             }
             Thread.detachNewThread {
                 report(ending(id, status: CommandRunner.wait(pid), folder: folder, resultLimit: resultLimit))
             }
-            return Attempt(spec: spec, log: path, pid: pid)
+            return RunningAttempt(spec: spec, log: path, pid: pid)
         case .handler:
             guard let handler = settings.handlers[spec.action] else {
                 report(Ending(id: id, outcome: .rejected, exitCode: 0, error: "no handler \"\(spec.action)\"", data: []))
-                return Attempt(spec: spec, log: path)
+                return RunningAttempt(spec: spec, log: path)
             }
             let output = OutputFile(path: path)
             let cancelled = CancellationFlag()
@@ -249,7 +249,7 @@ public struct WorkerService: Service {
                     report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 }
             }
-            return Attempt(spec: spec, log: path, cancelled: cancelled, output: output)
+            return RunningAttempt(spec: spec, log: path, cancelled: cancelled, output: output)
         }
     }
 
@@ -257,8 +257,8 @@ public struct WorkerService: Service {
     /// per task; each task ends with its own result.
     static func startSet(
         link: Int, _ specs: [TaskSpec], settings: WorkerSettings, endings: Endings, doorbell: Doorbell, threads: HandlerThreads
-    ) -> [(WorkerCore.Attempt, Attempt)] {
-        let ids = specs.map { WorkerCore.Attempt(link: link, ref: $0.ref) }
+    ) -> [(WorkerCore.AttemptID, RunningAttempt)] {
+        let ids = specs.map { WorkerCore.AttemptID(link: link, ref: $0.ref) }
         let report: @Sendable ([Ending]) -> Void = { ended in
             for ending in ended { endings.append(ending) }
             doorbell.ring()
@@ -271,7 +271,7 @@ public struct WorkerService: Service {
         let handed = Handlers.microseconds()
         let attempts = specs.map { spec in
             let path = logPath(spec, root: settings.logs)
-            return Attempt(spec: spec, log: path, cancelled: CancellationFlag(), output: OutputFile(path: path))
+            return RunningAttempt(spec: spec, log: path, cancelled: CancellationFlag(), output: OutputFile(path: path))
         }
         let contexts = attempts.map { TaskContext(task: $0.spec, output: $0.output!, cancelled: $0.cancelled!, handed: handed) }
         threads.run {
@@ -299,7 +299,7 @@ public struct WorkerService: Service {
     /// How a command attempt ended, given its exit status (minus the signal that ended it): after status 0,
     /// with the result it wrote, or failed if that result cannot be read or is over `resultLimit` octets.
     /// The attempt's folder is removed either way.
-    static func ending(_ id: WorkerCore.Attempt, status: Int32, folder: AttemptFolder, resultLimit: Int) -> Ending {
+    static func ending(_ id: WorkerCore.AttemptID, status: Int32, folder: AttemptFolder, resultLimit: Int) -> Ending {
         defer { folder.remove() }
         guard status == 0 else {
             let error = status > 0 ? "exit status \(status)" : "killed by signal \(-status)"
@@ -342,7 +342,7 @@ public struct WorkerService: Service {
         var variables = sharedVariables(of: spec, worker: worker)
         variables.merge([
             "BATON_ATTEMPT": String(spec.attempt), "BATON_TASK": String(spec.task),
-            "BATON_PARTITION": String(spec.partition), "BATON_PARTITION_KEY": spec.key,
+            "BATON_PARTITION": String(spec.partition), "BATON_PARTITION_KEY": spec.partitionKey,
         ]) { _, new in new }
         variables.merge(folder.variables(hasInputs: !spec.inputs.isEmpty)) { _, new in new }
         return variables

@@ -91,7 +91,7 @@ public final class ShardStore {
     public func open() throws -> (epoch: UInt32, snapshot: ShardSnapshot) {
         let epoch = try database.nextEpoch()
         var snapshot = ShardSnapshot()
-        var openJobs: [Int64: (key: JobKey, step: UInt16)] = [:]
+        var openJobs: [Int64: (identity: JobIdentity, step: UInt16)] = [:]
         let jobs = try database.prepare(
             "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued FROM jobs WHERE state IN (3, 4, 5)")
         defer { jobs.reset() }
@@ -104,7 +104,7 @@ public final class ShardStore {
                 output: jobs.text(8), detail: jobs.text(9), cancelled: jobs.bool(10))
             job.queued = Timestamp(milliseconds: jobs.int64(11))
             job.stored = true
-            openJobs[job.id] = (job.key, job.step)
+            openJobs[job.id] = (job.identity, job.step)
             snapshot.jobs.append(job)
         }
         let tasks = try database.prepare(
@@ -116,10 +116,10 @@ public final class ShardStore {
         defer { tasks.reset() }
         while try tasks.step() {
             let jobID = tasks.int64(1)
-            guard let (key, step) = openJobs[jobID], step == UInt16(tasks.int(2)) else { continue }
+            guard let (identity, step) = openJobs[jobID], step == UInt16(tasks.int(2)) else { continue }
             let lease = tasks.isNull(10) ? nil : Lease(worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil)
             var task = ShardTask(
-                id: UInt64(tasks.int64(0)), job: key, jobID: jobID, step: step, partition: UInt32(tasks.int(3)),
+                id: UInt64(tasks.int64(0)), job: identity, jobID: jobID, step: step, partition: UInt32(tasks.int(3)),
                 state: TaskState(rawValue: UInt8(tasks.int(4))) ?? .pending, attempt: UInt16(tasks.int(5)),
                 failures: UInt16(tasks.int(6)), losses: UInt16(tasks.int(7)), due: Timestamp(milliseconds: tasks.int64(8)),
                 order: UInt64(tasks.int64(9)), lease: lease, started: Timestamp(milliseconds: tasks.int64(12)),
@@ -332,18 +332,18 @@ public final class ShardStore {
     }
 
     /// What the store knows of the jobs of a SUBMIT beyond what the shard holds in memory: the status of
-    /// `unknown` keys it already has, the results of the upstream jobs that new jobs name in `inputs`, and
+    /// `unknown` jobs it already has, the results of the upstream jobs that new jobs name in `inputs`, and
     /// what earlier generations of jobs submitted with `resume` completed.
-    public func lookup(for specs: [JobSpec], unknown: [JobKey], now: Timestamp) throws -> SubmissionLookup {
+    public func lookup(for specs: [JobSpec], unknown: [JobIdentity], now: Timestamp) throws -> SubmissionLookup {
         var lookup = SubmissionLookup(finished: try statuses(of: unknown, now: now))
         let unknownSet = Set(unknown)
-        for spec in specs where unknownSet.contains(spec.key) && lookup.finished[spec.key] == nil {
+        for spec in specs where unknownSet.contains(spec.identity) && lookup.finished[spec.identity] == nil {
             for name in spec.inputs {
                 let upstream = RunJob(run: spec.run, job: name)
                 if lookup.results[upstream] == nil { lookup.results[upstream] = try results(of: upstream) }
             }
             if spec.resume == 1 && spec.generation > 0, let carried = try carriedWork(before: spec) {
-                lookup.carried[spec.key] = carried
+                lookup.carried[spec.identity] = carried
             }
         }
         return lookup
@@ -397,20 +397,20 @@ public final class ShardStore {
         statement.bind(1, jobID)
         statement.bind(2, Int64(step))
         defer { statement.reset() }
-        let keys = Int(step) < spec.steps.count ? spec.steps[Int(step)].keys : []
+        let keys = Int(step) < spec.steps.count ? spec.steps[Int(step)].partitionKeys : []
         var results: [TaskInput] = []
         while try statement.step() {
             let partition = UInt32(statement.int(0))
             if results.last?.partition == partition { continue }
             let key = Int(partition) < keys.count ? keys[Int(partition)] : ""
-            results.append(TaskInput(job: spec.job, step: step, partition: partition, key: key, data: statement.blob(1)))
+            results.append(TaskInput(job: spec.job, step: step, partition: partition, partitionKey: key, data: statement.blob(1)))
         }
         return results
     }
 
     /// The last committed status of jobs the shard no longer holds in memory, for repeated submissions.
-    public func statuses(of keys: [JobKey], now: Timestamp) throws -> [JobKey: JobStatus] {
-        guard !keys.isEmpty else { return [:] }
+    public func statuses(of identities: [JobIdentity], now: Timestamp) throws -> [JobIdentity: JobStatus] {
+        guard !identities.isEmpty else { return [:] }
         let statement = try database.prepare(
             """
             SELECT j.state, j.attempts, j.step, j.completed, j.started, j.finished, j.output, j.detail, j.spec,
@@ -418,16 +418,16 @@ public final class ShardStore {
                    (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 5), j.queued
             FROM jobs j WHERE run = ? AND job = ? AND generation = ?
             """)
-        var found: [JobKey: JobStatus] = [:]
-        for key in keys {
-            statement.bind(1, Int64(bitPattern: key.run))
-            statement.bind(2, key.job)
-            statement.bind(3, Int64(key.generation))
+        var found: [JobIdentity: JobStatus] = [:]
+        for identity in identities {
+            statement.bind(1, Int64(bitPattern: identity.run))
+            statement.bind(2, identity.job)
+            statement.bind(3, Int64(identity.generation))
             defer { statement.reset() }
             guard try statement.step() else { continue }
             let spec = try Self.decode(statement.blob(8))
-            found[key] = JobStatus(
-                run: key.run, job: key.job, generation: key.generation,
+            found[identity] = JobStatus(
+                run: identity.run, job: identity.job, generation: identity.generation,
                 state: JobState(rawValue: UInt8(statement.int(0))) ?? .queued, attempts: UInt16(statement.int(1)),
                 succeeded: UInt32(statement.int(3)) + UInt32(statement.int(9)), failed: UInt32(statement.int(10)),
                 step: UInt16(statement.int(2)), steps: UInt16(spec.steps.count), queued: UInt64(max(0, statement.int64(11))),

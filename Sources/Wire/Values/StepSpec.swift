@@ -9,14 +9,19 @@ public struct StepSpec: WireValue {
     /// The number of partitions, at least 1.
     public var partitions: UInt32
     /// The partitions' keys: empty, or exactly `partitions` of them.
-    public var keys: [String]
+    public var partitionKeys: [String]
 
-    public init(name: String, kind: ActionKind, action: String, partitions: UInt32 = 1, keys: [String] = []) {
+    public init(name: String, kind: ActionKind, action: String, partitions: UInt32 = 1, partitionKeys: [String] = []) {
         self.name = name
         self.kind = kind
         self.action = action
         self.partitions = partitions
-        self.keys = keys
+        self.partitionKeys = partitionKeys
+    }
+
+    /// The key of `partition`, or empty when partitions are only counted.
+    public func partitionKey(of partition: UInt32) -> String {
+        partitionKeys.isEmpty ? "" : partitionKeys[Int(partition)]
     }
 
     public static let minimumSize = 1 + 1 + 4 + 4 + 4
@@ -26,7 +31,7 @@ public struct StepSpec: WireValue {
         writer.number1(kind.rawValue)
         writer.longstr(action)
         writer.number4(partitions)
-        writer.strings(keys)
+        writer.strings(partitionKeys)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -34,10 +39,10 @@ public struct StepSpec: WireValue {
         kind = try reader.enumeration("kind", ActionKind.init(rawValue:))
         action = try reader.longstr("action")
         partitions = try reader.number4("partitions")
-        keys = try reader.strings("keys")
+        partitionKeys = try reader.strings("partition-keys")
         if partitions == 0 { throw .invalidValue(field: "partitions", value: 0) }
-        if !keys.isEmpty && keys.count != Int(partitions) {
-            throw .invalidValue(field: "keys", value: UInt64(keys.count))
+        if !partitionKeys.isEmpty && partitionKeys.count != Int(partitions) {
+            throw .invalidValue(field: "partition-keys", value: UInt64(partitionKeys.count))
         }
     }
 }

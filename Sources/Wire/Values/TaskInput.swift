@@ -8,15 +8,15 @@ public struct TaskInput: WireValue {
     /// The partition, from 0.
     public var partition: UInt32
     /// The partition's key; empty when partitions are only counted.
-    public var key: String
+    public var partitionKey: String
     /// The result, as the partition's last successful attempt committed it.
     public var data: [UInt8]
 
-    public init(job: String, step: UInt16, partition: UInt32, key: String = "", data: [UInt8]) {
+    public init(job: String, step: UInt16, partition: UInt32, partitionKey: String = "", data: [UInt8]) {
         self.job = job
         self.step = step
         self.partition = partition
-        self.key = key
+        self.partitionKey = partitionKey
         self.data = data
     }
 
@@ -26,7 +26,7 @@ public struct TaskInput: WireValue {
         writer.string(job)
         writer.number2(step)
         writer.number4(partition)
-        writer.longstr(key)
+        writer.longstr(partitionKey)
         writer.chunk(data)
     }
 
@@ -34,7 +34,7 @@ public struct TaskInput: WireValue {
         job = try reader.string("job")
         step = try reader.number2("step")
         partition = try reader.number4("partition")
-        key = try reader.longstr("key")
+        partitionKey = try reader.longstr("partition-key")
         data = try reader.chunk("data")
     }
 }

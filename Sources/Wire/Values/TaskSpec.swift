@@ -25,7 +25,7 @@ public struct TaskSpec: WireValue {
     /// The number of partitions in the step.
     public var partitions: UInt32
     /// The partition's key, or empty when partitions are only counted.
-    public var key: String
+    public var partitionKey: String
     /// Whether `action` is a command or a handler name.
     public var kind: ActionKind
     /// The command line, or the handler's name.
@@ -45,7 +45,7 @@ public struct TaskSpec: WireValue {
     public init(
         task: UInt64, attempt: UInt16, run: UInt64, job: String, generation: UInt32 = 0, product: String,
         flow: String, step: UInt16 = 0, steps: UInt16 = 1, stepName: String, partition: UInt32 = 0,
-        partitions: UInt32 = 1, key: String = "", kind: ActionKind, action: String, type: String,
+        partitions: UInt32 = 1, partitionKey: String = "", kind: ActionKind, action: String, type: String,
         params: [String: String] = [:], timeout: UInt32 = 0, moment: UInt64, inputs: [TaskInput] = []
     ) {
         self.task = task
@@ -60,7 +60,7 @@ public struct TaskSpec: WireValue {
         self.stepName = stepName
         self.partition = partition
         self.partitions = partitions
-        self.key = key
+        self.partitionKey = partitionKey
         self.kind = kind
         self.action = action
         self.type = type
@@ -85,7 +85,7 @@ public struct TaskSpec: WireValue {
         writer.string(stepName)
         writer.number4(partition)
         writer.number4(partitions)
-        writer.longstr(key)
+        writer.longstr(partitionKey)
         writer.number1(kind.rawValue)
         writer.longstr(action)
         writer.string(type)
@@ -108,7 +108,7 @@ public struct TaskSpec: WireValue {
         stepName = try reader.string("step-name")
         partition = try reader.number4("partition")
         partitions = try reader.number4("partitions")
-        key = try reader.longstr("key")
+        partitionKey = try reader.longstr("partition-key")
         kind = try reader.enumeration("kind", ActionKind.init(rawValue:))
         action = try reader.longstr("action")
         type = try reader.string("type")
