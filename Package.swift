@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Core", "Wire"], swiftSettings: strict),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Core"], swiftSettings: strict),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Core"], swiftSettings: strict),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Core", "Store"], swiftSettings: strict),
         .testTarget(
             name: "SystemTests", dependencies: ["Runtime", "Commands", "Core", "Wire", "ZeroMQ", "Store"],
             swiftSettings: strict),

@@ -6,6 +6,11 @@ public enum Baton {
     public static func main(
         _ arguments: [String], environment: [String: String] = [:], console: any Console = StandardConsole()
     ) -> ExitCode {
+        var arguments = arguments
+        if let old = arguments.first, let new = CommandParser.renamed[old] {
+            console.err("baton: warning: `baton \(old)` is now `baton \(new)`; the old name will stop working in the next release")
+            arguments[0] = new
+        }
         let command: Command
         do {
             command = try CommandParser.parse(arguments, environment: environment)

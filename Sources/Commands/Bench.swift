@@ -81,7 +81,7 @@ enum Bench {
         let total = perRun * options.runs
         let seconds = Double(max(last - first, 1)) / 1000
         console.out(String(format: "independent no-op jobs: %d in %.2f s = %.0f jobs/s (%d runs of %d)", total, seconds, Double(total) / seconds, options.runs, perRun))
-        let roles = ["shard", "flow", "management", "worker"].map { role in
+        let roles = ["shard", "orchestrator", "management", "worker"].map { role in
             (role, used.filter { $0.key == role || $0.key.hasPrefix(role + "-") }.values.reduce(0, +))
         }
         let cpu = used.values.reduce(0, +)
@@ -162,7 +162,7 @@ enum Bench {
         return JSON.object([
             ("data", .string(data)), ("durability", .string(options.durability)),
             ("management", .object([("api", try endpoint())])),
-            ("flow", .object([("ops", try endpoint()), ("events", try endpoint())])), ("shards", .array(shards)),
+            ("orchestrator", .object([("ops", try endpoint()), ("events", try endpoint())])), ("shards", .array(shards)),
             ("pools", .array([.object([("name", .string("bench")), ("slots", .number(options.slots)), ("workers", .number(options.workers))])])),
         ]).rendered(pretty: true)
     }

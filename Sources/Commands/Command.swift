@@ -1,3 +1,6 @@
+import Core
+public import Runtime
+
 /// One invocation of `baton`, parsed from its arguments and ready to run.
 public enum Command: Equatable, Sendable {
     /// Print the general usage, or one command's.
@@ -76,27 +79,6 @@ public struct OperatorAction: Equatable, Sendable {
     }
 }
 
-/// Which service a process of a cluster runs.
-public enum ServiceRole: Equatable, Sendable {
-    case management
-    case flow
-    case shard(id: UInt32)
-    case worker(pool: String?, index: Int)
-    /// The timer; more than one may run, each with its own index (and data folder).
-    case timer(index: Int)
-
-    /// The process's name in logs and pid files: `shard-2`, `worker-general-1`.
-    public func name(pool resolved: String? = nil) -> String {
-        switch self {
-        case .management: "management"
-        case .flow: "flow"
-        case .shard(let id): "shard-\(id)"
-        case .worker(let pool, let index): "worker-\(resolved ?? pool ?? "pool")-\(index)"
-        case .timer(let index): index == 1 ? "timer" : "timer-\(index)"
-        }
-    }
-}
-
 /// Which running Baton a client command talks to.
 public struct Target: Equatable, Sendable {
     /// The management API endpoint, if given with `--api` or `BATON_API`.
@@ -117,8 +99,10 @@ public struct Target: Equatable, Sendable {
 public struct DevOptions: Equatable, Sendable {
     public var data = ".baton"
     public var workers = 2
-    public var slots = 4
+    public var slots = Defaults.slots
     public var shards = 1
+    /// A cluster file to run whole, instead of the shape above.
+    public var config: String?
     /// The management API's TCP port on 127.0.0.1; 0 lets the system choose.
     public var port: UInt16 = 0
     public var quiet = false

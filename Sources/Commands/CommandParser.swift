@@ -4,6 +4,9 @@ import Wire
 /// Turns `baton`'s arguments into a `Command`: a pure function, so every rule of the command line is tested
 /// without running anything. `environment` supplies `BATON_API`.
 public enum CommandParser {
+    /// Commands renamed in this release, by their old names, which still work with a warning.
+    public static let renamed = ["manager": "management", "flow": "orchestrator"]
+
     /// Parses the arguments after the program name.
     public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> Command {
         guard let name = arguments.first else { return .help(topic: nil) }
@@ -37,7 +40,8 @@ public enum CommandParser {
         }
         switch name {
         case "-h", "--help", "help":
-            guard let topic = rest.first else { return .help(topic: nil) }
+            guard let asked = rest.first else { return .help(topic: nil) }
+            let topic = renamed[asked] ?? asked
             guard Usage.commands[topic] != nil else { throw UsageError("unknown command \"\(topic)\"") }
             return .help(topic: topic)
         case "-V", "--version", "version":
@@ -52,10 +56,16 @@ public enum CommandParser {
             return .validate(files: arguments.operands, json: arguments.flags.contains("--json"))
         case "dev":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--quiet"], options: ["--data", "--workers", "--slots", "--shards", "--port"])
+                rest, command: name, flags: ["--help", "--quiet"], options: ["--data", "--workers", "--slots", "--shards", "--port", "--config"])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             var options = DevOptions()
+            if let config = try arguments.single("--config", command: name) {
+                if let shape = ["--data", "--workers", "--slots", "--shards", "--port"].first(where: { arguments.options[$0] != nil }) {
+                    throw UsageError("\(shape) does not go with --config: the cluster file says where data goes and what runs", command: name)
+                }
+                options.config = config
+            }
             options.data = try arguments.single("--data", command: name) ?? options.data
             options.workers = try number(arguments, "--workers", in: 0...64, command: name) ?? options.workers
             options.slots = try number(arguments, "--slots", in: 1...1024, command: name) ?? options.slots
@@ -280,14 +290,14 @@ public enum CommandParser {
             try noOperands(arguments, command: name)
             let index = try number(arguments, "--index", in: 1...65535, command: name) ?? 1
             return .serve(.timer(index: index), config: try clusterFile(arguments))
-        case "manager", "flow", "up", "down":
+        case "management", "orchestrator", "up", "down":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config"])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             let file = try clusterFile(arguments)
             switch name {
-            case "manager": return .serve(.management, config: file)
-            case "flow": return .serve(.flow, config: file)
+            case "management": return .serve(.management, config: file)
+            case "orchestrator": return .serve(.orchestrator, config: file)
             case "up": return .up(config: file)
             default: return .down(config: file)
             }

@@ -15,7 +15,7 @@ enum Demo {
         case .failure(let error): throw CommandFailure(code: .failure, message: error.description)
         }
         try? FileManager.default.removeItem(atPath: data)
-        let lock = try DataLock(data)
+        let lock = try DataLock.take(data)
         defer { lock.release() }
         var options = EmbeddedCluster.Options(data: data)
         options.api = nil
@@ -33,7 +33,7 @@ enum Demo {
         } catch {
             throw CommandFailure(code: .failure, message: "cannot reach the embedded Baton: \(error)")
         }
-        console.out("Baton demo: 1 shard, 2 workers × 4 slots, everything in this process; data in \(data)/")
+        console.out("Baton demo: \(Dev.shape(cluster.configuration)), everything in this process; data in \(data)/")
         let applied = try client.call("apply", .object([("files", .array([.object([("path", .string(file)), ("text", .string(text))])]))]))
         let version = applied["flows"]?.array?.first?["version"]?.integer ?? 1
         console.out("applied \(definition.qualifiedName) v\(version): \(definition.jobs.count) jobs from \(file)")
@@ -45,7 +45,8 @@ enum Demo {
         for line in Formatting.runDetail(final) { console.out(line) }
         let succeeded = final["run"]?["state"]?.string == "succeeded"
         console.out("")
-        console.out(succeeded ? "Every job succeeded. The jobs' output is kept in \(data)/logs/." : "The run did not succeed.")
+        let logs = cluster.configuration.pools.first.map { DataLayout.logs(in: $0.data) } ?? data
+        console.out(succeeded ? "Every job succeeded. The jobs' output is kept in \(logs)/." : "The run did not succeed.")
         return succeeded ? .success : .failure
     }
 }

@@ -3,28 +3,43 @@ import Foundation
 import Glibc
 import Runtime
 
-/// `baton dev`: every service in this process until Ctrl-C.
+/// `baton dev`: every service in this process until Ctrl-C: a cluster of `--shards`, `--workers` and
+/// `--slots` on inproc endpoints, or the whole of a cluster file (`--config`), with every setting the
+/// file's processes would have.
 enum Dev {
     static func run(_ options: DevOptions, console: any Console) throws(CommandFailure) -> ExitCode {
-        let lock = try DataLock(options.data)
+        let configuration: ClusterConfiguration
+        var environment = ServiceEnvironment(log: Log(service: "baton", level: options.quiet ? .warning : .info))
+        let api = "tcp://127.0.0.1:\(options.port == 0 ? "*" : String(options.port))"
+        if let file = options.config {
+            configuration = try Cluster.load(file, console: console)
+        } else {
+            var shape = EmbeddedCluster.Options(data: options.data)
+            shape.shards = options.shards
+            shape.workers = options.workers
+            shape.slots = options.slots
+            shape.drain = nil
+            do {
+                configuration = try shape.configuration()
+            } catch {
+                throw CommandFailure(code: .failure, message: "cannot plan the cluster: \(error)")
+            }
+            environment.additionalAPI = [api]
+        }
+        let data = configuration.data
+        let lock = try DataLock.take(data)
         defer { lock.release() }
         // Block the stop signals before any service thread starts, so that threads inherit the mask and
         // only this thread receives them, through sigtimedwait.
         var signals = StopSignals()
         var cluster: EmbeddedCluster
-        var settings = EmbeddedCluster.Options(data: options.data)
-        settings.shards = options.shards
-        settings.workers = options.workers
-        settings.slots = options.slots
-        settings.api = "tcp://127.0.0.1:\(options.port == 0 ? "*" : String(options.port))"
-        settings.log = options.quiet ? .warning : .info
         do {
-            cluster = try EmbeddedCluster(settings)
+            cluster = try EmbeddedCluster(configuration, environment: environment)
         } catch {
             throw CommandFailure(code: .failure, message: "cannot start: \(error)")
         }
         let endpoint = cluster.api.last ?? ""
-        let file = "\(options.data)/api"
+        let file = "\(data)/api"
         do {
             try (endpoint + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         } catch {
@@ -32,7 +47,7 @@ enum Dev {
             throw CommandFailure(code: .failure, message: "cannot write \(file): \(error)")
         }
         console.out("""
-            Baton is running: \(options.shards) shard\(options.shards == 1 ? "" : "s"), \(options.workers) worker\(options.workers == 1 ? "" : "s") × \(options.slots) slots, data in \(options.data)/
+            Baton is running: \(shape(configuration)), data in \(data)/
             management API: \(endpoint)  (written to \(file))
             Try:  baton apply examples/payments-end-of-day.json
                   baton start payments/end-of-day --wait
@@ -54,6 +69,14 @@ enum Dev {
         try? FileManager.default.removeItem(atPath: file)
         return code
     }
+
+    /// `1 shard, 2 workers × 4 slots`.
+    static func shape(_ cluster: ClusterConfiguration) -> String {
+        let workers = cluster.pools.map(\.workers).reduce(0, +)
+        let slots = Set(cluster.pools.map(\.slots))
+        let each = slots.count == 1 ? " × \(slots.first!) slots" : ""
+        return "\(cluster.shards.count) shard\(cluster.shards.count == 1 ? "" : "s"), \(workers) worker\(workers == 1 ? "" : "s")\(each)"
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP, blocked in every thread and taken synchronously by one.
@@ -74,29 +97,13 @@ struct StopSignals {
     }
 }
 
-/// An exclusive lock on a data folder, so that two processes never share its stores.
-final class DataLock {
-    private var descriptor: Int32
-
-    init(_ folder: String) throws(CommandFailure) {
+extension DataLock {
+    /// The lock of `folder`, or the reason it cannot be had, for a command to report.
+    static func take(_ folder: String) throws(CommandFailure) -> DataLock {
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            return try DataLock(folder)
         } catch {
-            throw CommandFailure(code: .failure, message: "cannot create \(folder): \(error.localizedDescription)")
+            throw CommandFailure(code: .failure, message: error.message)
         }
-        descriptor = open("\(folder)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw CommandFailure(code: .failure, message: "cannot open \(folder)/lock: \(String(cString: strerror(errno)))")
-        }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            close(descriptor)
-            throw CommandFailure(code: .failure, message: "another Baton process is using \(folder) (it holds \(folder)/lock); stop it first")
-        }
-    }
-
-    func release() {
-        guard descriptor >= 0 else { return }
-        close(descriptor)
-        descriptor = -1
     }
 }

@@ -12,24 +12,36 @@ enum Up {
     struct Process {
         var name: String
         var arguments: [String]
+        /// The folder it locks while it runs.
+        var folder: String
+        /// What an earlier release called it, and the folder it locked then, for `down` after an upgrade.
+        var legacy: (name: String, folder: String)?
     }
 
-    /// Every process of the cluster, in start order: shards, the orchestrator, management, the timer, workers.
+    /// Every process of the cluster, in start order (``ClusterConfiguration/roles``).
     static func processes(_ cluster: ClusterConfiguration) -> [Process] {
-        var list = cluster.shards.map { Process(name: "shard-\($0.id)", arguments: ["shard", "--id", String($0.id)]) }
-        list.append(Process(name: "flow", arguments: ["flow"]))
-        list.append(Process(name: "management", arguments: ["manager"]))
-        list.append(Process(name: "timer", arguments: ["timer"]))
-        for pool in cluster.pools {
-            for index in 1...pool.workers {
-                list.append(Process(name: "worker-\(pool.name)-\(index)", arguments: ["worker", "--pool", pool.name, "--index", String(index)]))
-            }
+        let environment = ServiceEnvironment(log: Log(service: "baton", level: .quiet))
+        return cluster.roles.compactMap { role in
+            guard let plan = try? ServicePlan(role, of: cluster, environment: environment) else { return nil }
+            var process = Process(name: plan.name, arguments: arguments(role) + ["--config", cluster.file], folder: plan.folder)
+            if role == .orchestrator { process.legacy = ("flow", "\(cluster.data)/flow") }
+            return process
         }
-        return list.map { Process(name: $0.name, arguments: $0.arguments + ["--config", cluster.file]) }
+    }
+
+    /// The command line that runs `role`.
+    static func arguments(_ role: ServiceRole) -> [String] {
+        switch role {
+        case .management: ["management"]
+        case .orchestrator: ["orchestrator"]
+        case .shard(let id): ["shard", "--id", String(id)]
+        case .worker(let pool, let index): ["worker"] + (pool.map { ["--pool", $0] } ?? []) + ["--index", String(index)]
+        case .timer(let index): ["timer", "--index", String(index)]
+        }
     }
 
     static func up(config file: String, console: any Console) throws(CommandFailure) -> ExitCode {
-        let cluster = try Cluster.load(file)
+        let cluster = try Cluster.load(file, console: console)
         let run = "\(cluster.data)/run"
         let logs = "\(cluster.data)/logs"
         do {
@@ -41,7 +53,7 @@ enum Up {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         for process in processes(cluster) {
             let pidFile = "\(run)/\(process.name).pid"
-            if isRunning(process, cluster) {
+            if isRunning(process) {
                 console.out("\(process.name) is already running (pid \(readPID(pidFile).map(String.init) ?? "?"))")
                 continue
             }
@@ -99,22 +111,27 @@ enum Up {
     }
 
     static func down(config file: String, console: any Console) throws(CommandFailure) -> ExitCode {
-        let cluster = try Cluster.load(file)
+        let cluster = try Cluster.load(file, console: console)
         var stopped = 0
-        for process in processes(cluster).reversed() {
+        // A process an earlier release started under its old name is stopped too.
+        let running = processes(cluster).flatMap { process in
+            [process] + (process.legacy.map { [Process(name: $0.name, arguments: [], folder: $0.folder)] } ?? [])
+        }
+        // Workers drain for their pool's drain time; give every process 5 s more, then make sure.
+        let patience = (cluster.pools.map(\.drain).max() ?? 0) + 5000
+        for process in running.reversed() {
             let pidFile = "\(cluster.data)/run/\(process.name).pid"
             guard let pid = readPID(pidFile) else { continue }
             defer { try? FileManager.default.removeItem(atPath: pidFile) }
-            guard isRunning(process, cluster), kill(pid, SIGTERM) == 0 else { continue }
-            // Workers drain for up to 30 s; give every process a little more, then make sure.
-            var waited = 0
-            while isRunning(process, cluster) && waited < 35_000 {
+            guard isRunning(process), kill(pid, SIGTERM) == 0 else { continue }
+            var waited: Int64 = 0
+            while isRunning(process) && waited < patience {
                 usleep(50_000)
                 waited += 50
             }
-            if isRunning(process, cluster) {
+            if isRunning(process) {
                 kill(pid, SIGKILL)
-                console.out("killed \(process.name) (pid \(pid)): it did not stop within 35 s")
+                console.out("killed \(process.name) (pid \(pid)): it did not stop within \(patience / 1000) s")
             } else {
                 console.out("stopped \(process.name) (pid \(pid))")
             }
@@ -126,28 +143,11 @@ enum Up {
 
     /// Whether the process holds its data folder's lock. A PID is not enough: a killed process whose
     /// parent has exited may linger as a zombie, and PIDs are reused; a lock dies with its holder.
-    static func isRunning(_ process: Process, _ cluster: ClusterConfiguration) -> Bool {
-        guard let folder = dataFolder(process, cluster) else { return false }
-        let descriptor = open("\(folder)/lock", O_RDWR | O_CLOEXEC)
+    static func isRunning(_ process: Process) -> Bool {
+        let descriptor = open("\(process.folder)/lock", O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         return flock(descriptor, LOCK_EX | LOCK_NB) != 0
-    }
-
-    /// The folder a process locks, from its arguments.
-    static func dataFolder(_ process: Process, _ cluster: ClusterConfiguration) -> String? {
-        let arguments = process.arguments
-        func value(_ option: String) -> String? {
-            arguments.firstIndex(of: option).flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
-        }
-        switch arguments.first {
-        case "shard": return value("--id").flatMap(UInt32.init).flatMap(cluster.shard)?.data
-        case "flow": return cluster.flow.data
-        case "manager": return cluster.management.data
-        case "timer": return Serve.timerFolder(cluster, value("--index").flatMap(Int.init) ?? 1)
-        case "worker": return value("--pool").flatMap(cluster.pool).map { "\($0.data)/worker-\(value("--index") ?? "1")" }
-        default: return nil
-        }
     }
 
     static func readPID(_ file: String) -> pid_t? {

@@ -42,7 +42,7 @@ public enum Usage {
 
     static let order = [
         "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "priority", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "manager", "flow", "shard", "worker", "timer", "up", "down", "bench",
+        "mark-succeeded", "priority", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "bench",
         "version", "help",
     ]
 
@@ -190,11 +190,16 @@ public enum Usage {
             summary: "run every service in this process",
             text: """
                 usage: baton dev [--data DIR] [--workers N] [--slots N] [--shards N] [--port PORT] [--quiet]
+                       baton dev --config FILE [--quiet]
 
-                Runs management, the orchestrator, shards and workers in one process, talking over
-                inproc://, with their stores and the jobs' output in DIR. The management API also
-                listens on tcp://127.0.0.1:PORT for the other commands; its endpoint is printed and
-                written to DIR/api. Ctrl-C stops everything; a restart resumes where it stopped.
+                Runs management, the orchestrator, shards, a timer and workers in one process,
+                talking over inproc://, with their stores and the jobs' output in DIR (each service
+                in its folder, as in a cluster: DIR/shard-1/shard.db, DIR/pool-dev/logs, ...). The
+                management API also listens on tcp://127.0.0.1:PORT for the other commands; its
+                endpoint is printed and written to DIR/api. With --config, it runs every service of
+                the cluster file instead, with the file's endpoints, folders and settings. Ctrl-C
+                stops everything (workers let running attempts finish for up to 30 s, or the pool's
+                drain); a restart resumes where it stopped.
 
                 Options:
                   --data DIR      where stores and output go (default .baton)
@@ -202,6 +207,7 @@ public enum Usage {
                   --slots N       tasks each worker runs at once (default 4)
                   --shards N      shards to run, 1 to 64 (default 1)
                   --port PORT     the API's TCP port (default 0: any free port)
+                  --config FILE   run the services of this cluster file, in this process
                   --quiet         log only warnings and errors
                 """),
         "demo": Entry(
@@ -275,20 +281,23 @@ public enum Usage {
 
                 Lists every flow with its latest version, its job count and its product's shard.
                 """ + "\n" + targetHelp),
-        "manager": Entry(
+        "management": Entry(
             summary: "run the management service of a cluster",
             text: """
-                usage: baton manager --config FILE
+                usage: baton management --config FILE
 
                 Runs management: products, flows, the shard map, runs, and the API at the cluster
                 file's management.api. FILE may also come from BATON_CONFIG. See docs/cluster.md.
+                (`baton manager`, the old name, still works this release.)
                 """),
-        "flow": Entry(
-            summary: "run the orchestrator of a cluster",
+        "orchestrator": Entry(
+            summary: "run the orchestrator of a cluster: it runs each flow run's jobs in order",
             text: """
-                usage: baton flow --config FILE
+                usage: baton orchestrator --config FILE
 
-                Runs the orchestrator at the cluster file's flow.ops and flow.events.
+                Runs the orchestrator at the cluster file's orchestrator.ops and orchestrator.events:
+                it starts each run's jobs when their predecessors succeed, submitting them to the
+                product's shard. (`baton flow`, the old name, still works this release.)
                 """),
         "shard": Entry(
             summary: "run one shard broker of a cluster",

@@ -41,7 +41,7 @@ public final class Database {
         /// Creates options; the defaults suit a broker's own database file.
         public init(
             journalMode: JournalMode = .wal,
-            synchronous: Synchronous = .normal,
+            synchronous: Synchronous = Database.defaultSynchronous,
             busyTimeoutMilliseconds: Int32 = 5000,
             foreignKeys: Bool = true,
             readOnly: Bool = false,
@@ -63,6 +63,10 @@ public final class Database {
             self.backgroundCheckpoints = backgroundCheckpoints
         }
     }
+
+    /// How hard a service's store syncs unless told otherwise: `normal`, since every service runs in
+    /// WAL mode, where a power loss may undo the last commits but never corrupts.
+    public static let defaultSynchronous = Synchronous.normal
 
     /// The value of `PRAGMA synchronous`.
     public enum Synchronous: Sendable {

@@ -1,12 +1,14 @@
 import Foundation
+import Core
 import Runtime
+import Store
 import Testing
 
 @Suite struct ClusterFileTests {
     static let good = """
         {"data": "/var/lib/baton", "durability": "full", "heartbeat": "500ms",
          "management": {"api": "tcp://10.0.0.1:7700"},
-         "flow": {"ops": "tcp://10.0.0.1:7710", "events": "tcp://10.0.0.1:7711"},
+         "orchestrator": {"ops": "tcp://10.0.0.1:7710", "events": "tcp://10.0.0.1:7711"},
          "shards": [
            {"id": 1, "submit": "tcp://10.0.0.2:7721", "work": "tcp://10.0.0.2:7722", "events": "tcp://10.0.0.2:7723"},
            {"id": 2, "submit": "tcp://10.0.0.3:7721", "work": "tcp://10.0.0.3:7722", "events": "tcp://10.0.0.3:7723", "data": "/srv/s2"}],
@@ -31,6 +33,38 @@ import Testing
         #expect(cluster.pool("gpu")?.shards == [1])
         #expect(cluster.pool("gpu")?.workers == 3)
         #expect(cluster.timer.data == "/var/lib/baton/timer")
+        #expect(cluster.orchestrator.data == "/var/lib/baton/orchestrator")
+        #expect(cluster.storePath(of: .orchestrator) == "/var/lib/baton/orchestrator/orchestrator.db")
+        #expect(cluster.storePath(of: .shard(id: 2)) == "/srv/s2/shard.db")
+        #expect(cluster.deprecations.isEmpty)
+    }
+
+    @Test func whatTheFileLeavesOutTakesTheDefaultsEveryServiceShares() throws {
+        let cluster = try ClusterFile.parse(Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: ""), file: "c.json").get()
+        #expect(cluster.heartbeat == Defaults.heartbeat)
+        #expect(cluster.durability == .full)
+        #expect(cluster.shard(1)?.headroom == Defaults.headroom && cluster.shard(1)?.fairness == .fair)
+        #expect(cluster.pool("general")?.drain == Defaults.drain && cluster.pool("general")?.workers == 1)
+        #expect(cluster.timer.grace == Defaults.timerGrace)
+        // baton dev's shape is a cluster of the same kind, with the same defaults.
+        let dev = try EmbeddedCluster.Options(data: "/d").configuration()
+        #expect(dev.heartbeat == cluster.heartbeat && dev.durability == Database.defaultSynchronous)
+        #expect(dev.pools.map(\.slots) == [Defaults.slots] && dev.shard(1)?.headroom == Defaults.headroom)
+        #expect(dev.shard(1)?.data == "/d/shard-1" && dev.storePath(of: .management) == "/d/management/management.db")
+    }
+
+    @Test func aPoolsDrainIsRead() throws {
+        let text = Self.good.replacingOccurrences(of: #"{"name": "general", "slots": 16}"#, with: #"{"name": "general", "slots": 16, "drain": "2m"}"#)
+        #expect(try ClusterFile.parse(text, file: "c.json").get().pool("general")?.drain == 120_000)
+    }
+
+    @Test func theOrchestratorsOldSectionNameIsReadWithAWarning() throws {
+        let old = Self.good.replacingOccurrences(of: #""orchestrator": {"#, with: #""flow": {"#)
+        let cluster = try ClusterFile.parse(old, file: "c.json").get()
+        #expect(cluster.orchestrator.ops == "tcp://10.0.0.1:7710")
+        #expect(cluster.deprecations == [#"c.json: the section "flow" is now called "orchestrator"; the old name will stop working in the next release"#])
+        let both = Self.good.replacingOccurrences(of: #""orchestrator": {"#, with: #""flow": {"ops": "tcp://10.0.0.1:7790", "events": "tcp://10.0.0.1:7791"}, "orchestrator": {"#)
+        #expect(problems(both) == [#"c.json:3:10: field "flow": the old name of "orchestrator", which this file also has: keep one"#])
     }
 
     @Test func theOneMachineClusterInDeployIsValid() throws {
@@ -64,7 +98,7 @@ import Testing
         let text = """
             {"data": "", "durability": "sometimes",
              "management": {"api": "inproc://api"},
-             "flow": {"ops": "tcp://h:1", "events": "tcp://h:1"},
+             "orchestrator": {"ops": "tcp://h:1", "events": "tcp://h:1"},
              "shards": [{"id": 0, "submit": "tcp://h", "work": "tcp://h:3", "events": "tcp://h:4"}],
              "pools": [{"name": "p", "shards": [9], "slots": 0}, {"name": "p"}]}
             """
@@ -73,7 +107,7 @@ import Testing
                 "c.json:1:10: field \"data\": must not be empty",
                 "c.json:1:28: field \"durability\": expected \"off\", \"normal\" or \"full\", found \"sometimes\"",
                 "c.json:2:24: management: field \"api\": \"inproc://api\" is not an endpoint processes can share (write tcp://HOST:PORT or ipc://PATH)",
-                "c.json:3:41: flow: field \"events\": tcp://h:1 is also used by flow ops",
+                "c.json:3:49: orchestrator: field \"events\": tcp://h:1 is also used by orchestrator ops",
                 "c.json:4:20: shards[0]: field \"id\": expected a whole number from 1 to 65535, found 0",
                 "c.json:4:33: shards[0]: field \"submit\": \"tcp://h\" has no port (write tcp://HOST:PORT)",
                 "c.json:5:50: pool \"p\": field \"slots\": expected a whole number from 1 to 1024, found 0",

@@ -33,7 +33,7 @@ import Wire
         return JSON.object([
             ("data", .string(data)), ("durability", .string("normal")), ("heartbeat", .string("250ms")),
             ("management", .object([("api", try endpoint())])),
-            ("flow", .object([("ops", try endpoint()), ("events", try endpoint())])),
+            ("orchestrator", .object([("ops", try endpoint()), ("events", try endpoint())])),
             ("shards", .array([try shard(1), try shard(2)])),
             ("pools", .array([.object([("name", .string("chaos")), ("slots", .number(8)), ("workers", .number(2))])])),
         ]).rendered(pretty: true)
@@ -106,7 +106,7 @@ import Wire
 
             let kills = [
                 Kill(process: "shard-\(Int.random(in: 1...2, using: &random))", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
-                Kill(process: "flow", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
+                Kill(process: "orchestrator", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
                 Kill(process: "worker-chaos-\(Int.random(in: 1...2, using: &random))", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
             ].sorted { $0.at < $1.at }
             print("chaos: seed \(seed) (set BATON_CHAOS_SEED to replay); \(runs.count) runs of \(jobs) jobs; kills: \(kills)")
@@ -148,7 +148,7 @@ import Wire
             _ = try Self.baton(["down", "--config", config])
 
             // The stores: each job released once and its success acted on once by the orchestrator.
-            let flow = try OrchestratorStore(path: "\(cluster.flow.data)/flow.db")
+            let flow = try OrchestratorStore(path: cluster.storePath(of: .orchestrator)!)
             let rows = try flow.database.prepare("SELECT run, name, state, releases, successes FROM jobs")
             var checked = 0
             while try rows.step() {

@@ -23,7 +23,7 @@ import Wire
     /// The tasks of `job` in `run`, of every generation of the job, from the shard's store (read after the
     /// cluster stopped).
     static func tasks(_ folder: String, run: UInt64, job: String) throws -> [TaskRow] {
-        let store = try ShardStore(path: "\(folder)/shard-1.db")
+        let store = try ShardStore(path: "\(folder)/shard-1/shard.db")
         let statement = try store.database.prepare(
             """
             SELECT j.generation, t.partition, t.state, t.attempt, t.exit_code, t.log, t.error, t.data
@@ -155,7 +155,7 @@ import Wire
                 log.hasSuffix(
                     "baton: ignored 2 lines of the batch status file: 1 not of the form task<TAB>ok or task<TAB>failed<TAB>why, "
                         + "1 naming a task not in the batch\n"), "\(log)")
-            let left = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/logs/\(run)").filter { $0.hasSuffix(".d") }
+            let left = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/pool-dev/logs/\(run)").filter { $0.hasSuffix(".d") }
             #expect(left.isEmpty, "scratch folders left: \(left)")
         }
     }

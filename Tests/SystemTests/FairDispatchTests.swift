@@ -55,7 +55,7 @@ import Wire
             #expect(try client.waitForRun(measured)["run"]?["state"]?.string == "succeeded")
             cluster.stop()
 
-            let store = try ShardStore(path: "\(folder)/shard-1.db")
+            let store = try ShardStore(path: "\(folder)/shard-1/shard.db")
             var waits: [String: Int64] = [:]
             for frame in try store.log.frames(after: 0, limit: 1000) {
                 guard case .jobUpdates(let updates) = try Message.decode(frame) else { continue }

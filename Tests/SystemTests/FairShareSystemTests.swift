@@ -58,7 +58,7 @@ import Wire
             for run in [slow, quick] { #expect(try client.waitForRun(run, limit: 120_000)["run"]?["state"]?.string == "succeeded") }
             cluster.stop()
 
-            let shares = Self.shares(try Self.contendedTime(stores: ["\(folder)/shard-1.db"]))
+            let shares = Self.shares(try Self.contendedTime(stores: ["\(folder)/shard-1/shard.db"]))
             print(String(format: "fair share: slow %.3f, quick %.3f of the worker time", shares[slow] ?? 0, shares[quick] ?? 0))
             // Within 10% of 50/50.
             #expect(abs((shares[slow] ?? 0) - 0.5) <= 0.05, "worker time shares: slow \(shares[slow] ?? 0), quick \(shares[quick] ?? 0)")
@@ -84,7 +84,7 @@ import Wire
             for run in runs { #expect(try client.waitForRun(run, limit: 120_000)["run"]?["state"]?.string == "succeeded") }
             cluster.stop()
 
-            let shares = Self.shares(try Self.contendedTime(stores: ["\(folder)/shard-1.db", "\(folder)/shard-2.db"]))
+            let shares = Self.shares(try Self.contendedTime(stores: ["\(folder)/shard-1/shard.db", "\(folder)/shard-2/shard.db"]))
             print("fair share across shards: " + runs.map { String(format: "%.3f", shares[$0] ?? 0) }.joined(separator: ", "))
             // Within 10% of a third each.
             for run in runs { #expect(abs((shares[run] ?? 0) - 1.0 / 3) <= 1.0 / 30, "worker time shares by run: \(shares)") }
@@ -119,7 +119,7 @@ import Wire
             cluster.stop()
 
             // Every task of the second run started before the first run's last one.
-            let store = try ShardStore(path: "\(folder)/shard-1.db")
+            let store = try ShardStore(path: "\(folder)/shard-1/shard.db")
             let rows = try store.database.prepare("SELECT j.run, MAX(t.started) FROM tasks t JOIN jobs j ON j.id = t.job_id GROUP BY j.run")
             var last: [UInt64: Int64] = [:]
             while try rows.step() { last[UInt64(rows.int64(0))] = rows.int64(1) }

@@ -73,7 +73,7 @@ import ZeroMQ
             // Each job was submitted to the shard once: one row per job in the shard's store, read once the
             // shard has stopped (it keeps its file to itself while it runs).
             cluster.stop()
-            let store = try ShardStore(path: "\(folder)/shard-1.db")
+            let store = try ShardStore(path: "\(folder)/shard-1/shard.db")
             let rows = try store.database.prepare("SELECT job, COUNT(*) FROM jobs WHERE run = ? GROUP BY job")
             rows.bind(1, Int64(run))
             var counts: [String: Int] = [:]
@@ -212,7 +212,7 @@ import ZeroMQ
             // Each ROUTER the protocol covers, the name it answers with, and the counters of its service.
             let routers = [
                 (cluster.api[0], "this management service speaks 1", "management"),
-                (cluster.orchestratorOps, "this orchestrator speaks 1", "flow"),
+                (cluster.orchestratorOps, "this orchestrator speaks 1", "orchestrator"),
                 (cluster.shardAddresses[0].work, "this shard speaks 1", "shard-1"),
             ]
             for (endpoint, speaks, service) in routers {

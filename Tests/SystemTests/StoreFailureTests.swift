@@ -36,7 +36,7 @@ import Wire
             let failure = try #require(cluster.failure)
             #expect(failure.name == "shard-1")
             let message = "\(failure.error)"
-            #expect(message.contains("cannot commit to \(folder)/shard-1.db: \(cause)"), "\(message)")
+            #expect(message.contains("cannot commit to \(folder)/shard-1/shard.db: \(cause)"), "\(message)")
             #expect(message.contains("stopping without acknowledging anything of this turn"))
             // The shard never reported the job it could not store: the orchestrator still has it as sent.
             let status = try client.call("status", .object([("run", .number(run))]))

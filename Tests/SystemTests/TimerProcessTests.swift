@@ -58,7 +58,7 @@ import Wire
             second.waitUntilExit()
             _ = try ChaosTests.baton(["down", "--config", config])
 
-            let store = try ManagementStore(path: "\(cluster.management.data)/management.db")
+            let store = try ManagementStore(path: cluster.storePath(of: .management)!)
             defer { store.database.close() }
             let firings = try store.firings(of: "ops/tick", limit: 1000).reversed()
             let instants = firings.map(\.instant.milliseconds)

@@ -156,7 +156,7 @@ final class CaseCluster {
         cluster = nil
         var spans: [TaskSpan] = []
         for shard in 1...shards {
-            let path = "\(folder)/shard-\(shard).db"
+            let path = DataLayout.shardStore(in: DataLayout.shard(UInt32(shard), under: folder))
             do {
                 let store = try ShardStore(path: path)
                 defer { store.database.close() }

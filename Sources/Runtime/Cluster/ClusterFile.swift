@@ -1,76 +1,5 @@
-public import Core
-public import Store
-
-/// A cluster of Baton processes, as one file describes it: where every service listens, the shards,
-/// the worker pools, where data goes and how durable commits are. Every process of the cluster, and
-/// every client command, reads the same file (`docs/cluster.md`).
-public struct ClusterConfiguration: Sendable, Equatable {
-    /// The file it was read from.
-    public var file: String
-    /// The folder under which each service keeps its data, unless it names its own.
-    public var data: String
-    /// How hard SQLite syncs each commit.
-    public var durability: Database.Synchronous
-    /// The heartbeat interval workers ask for, in milliseconds.
-    public var heartbeat: UInt32
-    public var management: Management
-    public var flow: Flow
-    public var shards: [Shard]
-    public var pools: [Pool]
-    public var timer: Timer
-
-    public struct Management: Sendable, Equatable {
-        /// The API's endpoint (ROUTER): bound by management, connected to by clients.
-        public var api: String
-        public var data: String
-    }
-
-    public struct Flow: Sendable, Equatable {
-        public var ops: String
-        public var events: String
-        public var data: String
-    }
-
-    public struct Shard: Sendable, Equatable {
-        public var id: UInt32
-        public var submit: String
-        public var work: String
-        public var events: String
-        public var data: String
-        /// How it chooses among products with work waiting.
-        public var fairness: Fairness = .fair
-        /// Free worker slots held back for products under their fair share (see ``ShardConfiguration/headroom``).
-        public var headroom = 0
-
-        /// The shard's endpoints as its clients reach them.
-        public var address: ShardAddress { ShardAddress(shard: id, submit: submit, work: work, events: events) }
-    }
-
-    public struct Pool: Sendable, Equatable {
-        public var name: String
-        /// Tasks each worker of the pool runs at once.
-        public var slots: Int
-        /// The shards its workers pull from.
-        public var shards: [UInt32]
-        public var tags: [String]
-        /// Whether its workers run commands (else handlers only).
-        public var commands: Bool
-        /// Worker processes `baton up` starts for the pool.
-        public var workers: Int
-        public var data: String
-    }
-
-    public struct Timer: Sendable, Equatable {
-        public var data: String
-        /// How late a firing may be and still count as on time, in milliseconds.
-        public var grace: Int64 = 60_000
-    }
-
-    /// The shard with `id`.
-    public func shard(_ id: UInt32) -> Shard? { shards.first { $0.id == id } }
-    /// The pool named `name`.
-    public func pool(_ name: String) -> Pool? { pools.first { $0.name == name } }
-}
+import Core
+import Store
 
 /// A cluster file that cannot be used, with every problem found in it.
 public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
@@ -85,12 +14,12 @@ public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
 /// ```json
 /// {"data": "/var/lib/baton", "durability": "normal",
 ///  "management": {"api": "tcp://10.0.0.1:7700"},
-///  "flow": {"ops": "tcp://10.0.0.1:7710", "events": "tcp://10.0.0.1:7711"},
+///  "orchestrator": {"ops": "tcp://10.0.0.1:7710", "events": "tcp://10.0.0.1:7711"},
 ///  "shards": [{"id": 1, "submit": "tcp://10.0.0.2:7721", "work": "tcp://10.0.0.2:7722", "events": "tcp://10.0.0.2:7723"}],
 ///  "pools": [{"name": "general", "slots": 8}]}
 /// ```
 public enum ClusterFile {
-    static let topFields = ["data", "durability", "heartbeat", "management", "flow", "shards", "pools", "timer"]
+    static let topFields = ["data", "durability", "heartbeat", "management", "orchestrator", "flow", "shards", "pools", "timer"]
 
     /// Parses and validates a cluster file, reporting every problem at once.
     public static func parse(_ text: String, file: String) -> Result<ClusterConfiguration, ClusterFileError> {
@@ -131,7 +60,7 @@ struct ClusterReader {
             fields.report(root.position, field: "data", "missing: the folder where services keep their data")
             return nil
         }()
-        var durability = Database.Synchronous.normal
+        var durability = Database.defaultSynchronous
         if let value = top["durability"] {
             switch value.string {
             case "off": durability = .off
@@ -141,35 +70,50 @@ struct ClusterReader {
                 fields.report(value.position, field: "durability", "expected \"off\", \"normal\" or \"full\", found \(value.string.map { "\"\($0)\"" } ?? value.kindDescription)")
             }
         }
-        let heartbeat = top["heartbeat"].flatMap { fields.duration($0, field: "heartbeat", subject: nil, allowZero: false, maximum: 60_000) } ?? 1000
+        let heartbeat = top["heartbeat"].flatMap { fields.duration($0, field: "heartbeat", subject: nil, allowZero: false, maximum: 60_000) }
         let base = data ?? ""
         let management: ClusterConfiguration.Management? = section(top["management"], "management", at: root.position) { reader, members, position in
             let api = reader.endpoint(members["api"], field: "api", subject: "management", at: position)
-            let folder = reader.folder(members["data"], subject: "management") ?? "\(base)/management"
+            let folder = reader.folder(members["data"], subject: "management") ?? DataLayout.management(under: base)
             return api.map { ClusterConfiguration.Management(api: $0, data: folder) }
         }
-        let flow: ClusterConfiguration.Flow? = section(top["flow"], "flow", at: root.position) { reader, members, position in
-            let ops = reader.endpoint(members["ops"], field: "ops", subject: "flow", at: position)
-            let events = reader.endpoint(members["events"], field: "events", subject: "flow", at: position)
-            let folder = reader.folder(members["data"], subject: "flow") ?? "\(base)/flow"
+        // The orchestrator's section was called "flow" before; the old name is read, with a warning.
+        var deprecations: [String] = []
+        var orchestratorName = "orchestrator"
+        if top["orchestrator"] == nil, top["flow"] != nil {
+            orchestratorName = "flow"
+            deprecations.append("\(file): the section \"flow\" is now called \"orchestrator\"; the old name will stop working in the next release")
+        } else if let flow = top["flow"] {
+            fields.report(flow.position, field: "flow", "the old name of \"orchestrator\", which this file also has: keep one")
+        }
+        let orchestrator: ClusterConfiguration.Orchestrator? = section(top[orchestratorName], orchestratorName, at: root.position) { reader, members, position in
+            let ops = reader.endpoint(members["ops"], field: "ops", subject: orchestratorName, at: position)
+            let events = reader.endpoint(members["events"], field: "events", subject: orchestratorName, at: position)
+            let folder = reader.folder(members["data"], subject: orchestratorName) ?? DataLayout.orchestrator(under: base)
             guard let ops, let events else { return nil }
-            return ClusterConfiguration.Flow(ops: ops, events: events, data: folder)
+            return ClusterConfiguration.Orchestrator(ops: ops, events: events, data: folder)
         }
         let shards = shardList(top["shards"], at: root.position, base: base)
         let pools = poolList(top["pools"], shards: shardIDs, base: base)
         let timer: ClusterConfiguration.Timer? = section(top["timer"] ?? JSON(.object([]), at: root.position), "timer", at: root.position) { reader, members, _ in
-            ClusterConfiguration.Timer(
-                data: reader.folder(members["data"], subject: "timer") ?? "\(base)/timer",
-                grace: members["grace"].flatMap { reader.fields.duration($0, field: "grace", subject: "timer", allowZero: false, maximum: 86_400_000) } ?? 60_000)
+            var timer = ClusterConfiguration.Timer(data: reader.folder(members["data"], subject: "timer") ?? DataLayout.timer(under: base))
+            if let grace = members["grace"].flatMap({ reader.fields.duration($0, field: "grace", subject: "timer", allowZero: false, maximum: 86_400_000) }) {
+                timer.grace = grace
+            }
+            return timer
         }
-        guard let data, let management, let flow, let shards, let pools, let timer else { return nil }
-        return ClusterConfiguration(
-            file: file, data: data, durability: durability, heartbeat: UInt32(heartbeat), management: management,
-            flow: flow, shards: shards, pools: pools, timer: timer)
+        guard let data, let management, let orchestrator, let shards, let pools, let timer else { return nil }
+        var cluster = ClusterConfiguration(
+            file: file, data: data, management: management, orchestrator: orchestrator, shards: shards, pools: pools, timer: timer)
+        cluster.durability = durability
+        if let heartbeat { cluster.heartbeat = UInt32(heartbeat) }
+        cluster.deprecations = deprecations
+        return cluster
     }
 
     static let sectionFields: [String: [String]] = [
-        "management": ["api", "data"], "flow": ["ops", "events", "data"], "timer": ["data", "grace"],
+        "management": ["api", "data"], "orchestrator": ["ops", "events", "data"], "flow": ["ops", "events", "data"],
+        "timer": ["data", "grace"],
     ]
 
     /// A required object section.
@@ -231,7 +175,7 @@ struct ClusterReader {
             let work = endpoint(members["work"], field: "work", subject: subject, at: element.position)
             let events = endpoint(members["events"], field: "events", subject: subject, at: element.position)
             let folder = folder(members["data"], subject: subject)
-            var fairness = Fairness.fair
+            var fairness: Fairness?
             if let value = members["fairness"] {
                 if let name = value.string, let mode = Fairness(rawValue: name) {
                     fairness = mode
@@ -241,7 +185,7 @@ struct ClusterReader {
                     complete = false
                 }
             }
-            var headroom = 0
+            var headroom: Int?
             if let value = members["headroom"] {
                 if let number = fields.integer(value, field: "headroom", subject: subject, in: 0...100_000) {
                     headroom = number
@@ -257,10 +201,11 @@ struct ClusterReader {
                 complete = false
                 continue
             }
-            shards.append(
-                ClusterConfiguration.Shard(
-                    id: id, submit: submit, work: work, events: events, data: folder ?? "\(base)/shard-\(id)", fairness: fairness,
-                    headroom: headroom))
+            var shard = ClusterConfiguration.Shard(
+                id: id, submit: submit, work: work, events: events, data: folder ?? DataLayout.shard(id, under: base))
+            if let fairness { shard.fairness = fairness }
+            if let headroom { shard.headroom = headroom }
+            shards.append(shard)
         }
         return complete ? shards : nil
     }
@@ -285,7 +230,7 @@ struct ClusterReader {
                 subject = "pool \"\(name)\""
             }
             let members = fields.members(
-                of: object, allowed: ["name", "slots", "shards", "tags", "commands", "workers", "data"], subject: subject)
+                of: object, allowed: ["name", "slots", "shards", "tags", "commands", "workers", "drain", "data"], subject: subject)
             let name = fields.requiredName(members["name"], field: "name", subject: subject, at: element.position)
             if let name {
                 if let line = seen[name] {
@@ -294,8 +239,9 @@ struct ClusterReader {
                     seen[name] = members["name"]!.position.line
                 }
             }
-            let slots = members["slots"].flatMap { fields.integer($0, field: "slots", subject: subject, in: 1...1024) } ?? 4
-            let workers = members["workers"].flatMap { fields.integer($0, field: "workers", subject: subject, in: 1...256) } ?? 1
+            let slots = members["slots"].flatMap { fields.integer($0, field: "slots", subject: subject, in: 1...1024) }
+            let workers = members["workers"].flatMap { fields.integer($0, field: "workers", subject: subject, in: 1...256) }
+            let drain = members["drain"].flatMap { fields.duration($0, field: "drain", subject: subject, allowZero: true, maximum: 3_600_000) }
             var poolShards = shards
             if let list = members["shards"] {
                 poolShards = []
@@ -311,7 +257,7 @@ struct ClusterReader {
                 }
             }
             let tags = members["tags"].flatMap { fields.nameList($0, field: "tags", subject: subject) } ?? []
-            var commands = true
+            var commands: Bool?
             if let value = members["commands"] {
                 if let flag = value.bool { commands = flag } else {
                     fields.report(value.position, subject: subject, field: "commands", "expected true or false, found \(value.kindDescription)")
@@ -322,10 +268,13 @@ struct ClusterReader {
                 complete = false
                 continue
             }
-            pools.append(
-                ClusterConfiguration.Pool(
-                    name: name, slots: slots, shards: poolShards, tags: tags, commands: commands, workers: workers,
-                    data: folder ?? "\(base)/pool-\(name)"))
+            var pool = ClusterConfiguration.Pool(name: name, shards: poolShards, data: folder ?? DataLayout.pool(name, under: base))
+            pool.tags = tags
+            if let slots { pool.slots = slots }
+            if let workers { pool.workers = workers }
+            if let drain { pool.drain = drain }
+            if let commands { pool.commands = commands }
+            pools.append(pool)
         }
         return complete ? pools : nil
     }

@@ -4,30 +4,37 @@ import Synchronization
 public import Store
 public import ZeroMQ
 
-/// All of Baton in one process: management, the orchestrator, shards and workers, each on its own
-/// event-loop thread, talking over `inproc://` (or `tcp://127.0.0.1`), with their stores in one folder.
+/// All of Baton in one process: management, the orchestrator, shards, a timer and workers, each on its
+/// own event-loop thread, talking over `inproc://` (or `tcp://127.0.0.1`, or a cluster file's
+/// endpoints), with their stores under one folder.
 ///
-/// This is `baton dev` and `baton demo`, and the harness of the system tests. The services are the
-/// same ones that run as separate processes; only the endpoints differ.
+/// This is `baton dev` and `baton demo`, and the harness of the system tests. Its services are planned
+/// by ``ServicePlan`` from a ``ClusterConfiguration``, exactly as the processes of `baton up` are;
+/// only the endpoints and the environment differ.
 public final class EmbeddedCluster {
-    /// How to assemble the cluster.
+    /// A cluster of one machine's shape, for `baton dev` and the tests. What is left nil takes the
+    /// cluster's default (``ClusterConfiguration``).
     public struct Options: Sendable {
         /// The folder for the stores and the attempts' logs.
         public var data: String
         public var shards: Int = 1
+        /// Workers, in one pool named `dev` that pulls from every shard.
         public var workers: Int = 2
         /// Slots per worker.
-        public var slots: Int = 4
+        public var slots: Int?
         /// How the shards choose among products with work waiting.
-        public var fairness: Fairness = .fair
+        public var fairness: Fairness?
         /// Free worker slots each shard holds back for products under their fair share (fair mode).
-        public var headroom = 0
+        public var headroom: Int?
+        /// How long a stopping worker lets running attempts finish, in milliseconds: 0 unless set,
+        /// since a test harness stops at once; nil for the cluster's default, as `baton dev` has it.
+        public var drain: Int64? = 0
         public var handlers: Handlers = .builtIn
         /// Where the management API listens for the CLI, besides inproc; `tcp://127.0.0.1:*` picks a free port.
         public var api: String? = "tcp://127.0.0.1:*"
         /// Whether services talk over TCP on 127.0.0.1 instead of inproc.
         public var overTCP = false
-        public var synchronous: Database.Synchronous = .normal
+        public var synchronous: Database.Synchronous?
         public var log: Log.Level = .warning
         /// Whether a timer runs, firing the flows' schedules.
         public var timer = true
@@ -39,112 +46,97 @@ public final class EmbeddedCluster {
         public var shardClock: any WallClock = SystemClock()
 
         public init(data: String) { self.data = data }
+
+        /// The cluster these options describe: its endpoints inproc (or on free ports of 127.0.0.1 with
+        /// ``overTCP``), its folders under ``data`` as a cluster file's would be.
+        public func configuration() throws -> ClusterConfiguration {
+            let endpoint = { (name: String) throws -> String in
+                overTCP ? "tcp://127.0.0.1:\(try FreePort.find())" : "inproc://baton/\(name)"
+            }
+            let shards = try (1...UInt32(max(self.shards, 1))).map { id in
+                var shard = ClusterConfiguration.Shard(
+                    id: id, submit: try endpoint("shard-\(id)/submit"), work: try endpoint("shard-\(id)/work"),
+                    events: try endpoint("shard-\(id)/events"), data: DataLayout.shard(id, under: data))
+                if let fairness { shard.fairness = fairness }
+                if let headroom { shard.headroom = headroom }
+                return shard
+            }
+            var pool = ClusterConfiguration.Pool(name: "dev", shards: shards.map(\.id), data: DataLayout.pool("dev", under: data))
+            pool.workers = workers
+            if let slots { pool.slots = slots }
+            if let drain { pool.drain = drain }
+            var cluster = ClusterConfiguration(
+                data: data, management: .init(api: "inproc://baton/api", data: DataLayout.management(under: data)),
+                orchestrator: .init(
+                    ops: try endpoint("orchestrator/ops"), events: try endpoint("orchestrator/events"),
+                    data: DataLayout.orchestrator(under: data)),
+                shards: shards, pools: workers > 0 ? [pool] : [], timer: .init(data: DataLayout.timer(under: data)))
+            if let synchronous { cluster.durability = synchronous }
+            return cluster
+        }
+
+        /// What the services take from this process.
+        var environment: ServiceEnvironment {
+            var environment = ServiceEnvironment(log: Log(service: "baton", level: log))
+            environment.handlers = handlers
+            environment.zones = zones
+            environment.shardFault = shardFault
+            environment.shardClock = shardClock
+            environment.additionalAPI = api.map { [$0] } ?? []
+            return environment
+        }
     }
 
     /// The shared context; inproc endpoints live in it.
     public let context: Context
-    /// The management API's endpoints: the inproc one first, then the TCP one if any.
+    /// The cluster its services were planned from.
+    public let configuration: ClusterConfiguration
+    /// The management API's endpoints as bound: the cluster's first, then any other (`baton dev`'s TCP one).
     public private(set) var api: [String] = []
     /// Every service's thread, in start order.
     public private(set) var services: [ServiceThread] = []
-    public let options: Options
-    /// Each shard's endpoints, as clients reach them.
-    public private(set) var shardAddresses: [ShardAddress] = []
-    /// The endpoints of the orchestrator.
-    public private(set) var orchestratorOps = ""
-    /// Each service's counters, by service name (`shard-1`, `flow`, `management`).
+    /// Each service's counters, by service name (`shard-1`, `orchestrator`, `management`).
     public private(set) var counters: [String: ServiceCounters] = [:]
+    /// The data folders the services hold, as their processes would.
+    private var locks: [DataLock] = []
 
-    /// Starts every service; throws (after stopping what started) if any cannot start.
-    public init(_ options: Options) throws {
-        self.options = options
+    /// Each shard's endpoints, as clients reach them.
+    public var shardAddresses: [ShardAddress] { configuration.shards.map(\.address) }
+    /// The orchestrator's operations endpoint.
+    public var orchestratorOps: String { configuration.orchestrator.ops }
+
+    /// Starts a cluster of `options`' shape; throws (after stopping what started) if any service cannot start.
+    public convenience init(_ options: Options) throws {
+        try self.init(try options.configuration(), environment: options.environment, timer: options.timer)
+    }
+
+    /// Starts every service of `configuration` in this process (the timer only if `timer`); throws
+    /// (after stopping what started) if any cannot start.
+    public init(_ configuration: ClusterConfiguration, environment: ServiceEnvironment, timer: Bool = true) throws {
+        self.configuration = configuration
         context = try Context()
         do {
-            try start()
+            try FileManager.default.createDirectory(atPath: configuration.data, withIntermediateDirectories: true)
+            let bound = BoundEndpoints()
+            var environment = environment
+            environment.apiBound = { bound.set($0) }
+            for role in configuration.roles where timer || role != .timer(index: 1) {
+                let plan = try ServicePlan(role, of: configuration, environment: environment)
+                try launch(plan)
+                // Management answers on its API once bound: wait for that, as a process's "ready" does.
+                if role == .management { api = bound.get() }
+            }
         } catch {
             stop()
             throw error
         }
     }
 
-    private func endpoint(_ name: String) throws -> String {
-        options.overTCP ? "tcp://127.0.0.1:\(try FreePort.find())" : "inproc://baton/\(name)"
-    }
-
-    private func start() throws {
-        try FileManager.default.createDirectory(atPath: options.data, withIntermediateDirectories: true)
-        let log = Log(service: "baton", level: options.log)
+    private func launch(_ plan: ServicePlan) throws {
+        locks.append(try DataLock(plan.folder))
+        counters[plan.name] = plan.counters
         let context = self.context
-        for shard in 1...UInt32(options.shards) {
-            let address = ShardAddress(
-                shard: shard, submit: try endpoint("shard-\(shard)/submit"), work: try endpoint("shard-\(shard)/work"),
-                events: try endpoint("shard-\(shard)/events"))
-            var configuration = ShardConfiguration(shard: shard)
-            configuration.fairness = options.fairness
-            configuration.headroom = options.headroom
-            var settings = ShardSettings(
-                configuration: configuration, store: "\(options.data)/shard-\(shard).db",
-                synchronous: options.synchronous, submit: [address.submit], work: [address.work], events: [address.events])
-            settings.storeFault = options.shardFault
-            let shardSettings = settings
-            let counters = counter("shard-\(shard)")
-            let clock = options.shardClock
-            try launch("shard-\(shard)") { control in
-                try ShardService.run(
-                    shardSettings, context: context, clock: clock, log: log.named("shard-\(shard)"), control: control, counters: counters)
-            }
-            shardAddresses.append(address)
-        }
-        let ops = try endpoint("flow/ops")
-        let events = try endpoint("flow/events")
-        let orchestrator = OrchestratorSettings(
-            store: "\(options.data)/flow.db", synchronous: options.synchronous, ops: [ops], events: [events],
-            shards: shardAddresses)
-        orchestratorOps = ops
-        let flowCounters = counter("flow")
-        try launch("flow") { control in
-            try OrchestratorService.run(orchestrator, context: context, log: log.named("flow"), control: control, counters: flowCounters)
-        }
-        let inprocAPI = "inproc://baton/api"
-        var settings = ManagementSettings(
-            shards: shardAddresses.map(\.shard), store: "\(options.data)/management.db", synchronous: options.synchronous,
-            api: [inprocAPI] + (options.api.map { [$0] } ?? []), orchestratorOps: ops, orchestratorEvents: events)
-        settings.configuration.zones = options.zones
-        let management = settings
-        let bound = BoundEndpoints()
-        let managementCounters = counter("management")
-        try launch("management") { control in
-            try ManagementService.run(
-                management, context: context, log: log.named("management"), control: control, counters: managementCounters
-            ) { bound.set($0) }
-        }
-        api = bound.get()
-        if options.timer {
-            var timer = TimerSettings(api: inprocAPI, name: "\(WorkerService.hostName())/dev/timer")
-            timer.zones = options.zones
-            let timerSettings = timer
-            try launch("timer") { control in
-                try TimerService.run(timerSettings, context: context, log: log.named("timer"), control: control)
-            }
-        }
-        for index in 0..<options.workers {
-            let settings = WorkerSettings(
-                name: "\(WorkerService.hostName())/dev/\(index + 1)", slots: options.slots, shards: shardAddresses.map(\.work),
-                logs: "\(options.data)/logs", handlers: options.handlers)
-            try launch("worker-\(index + 1)") { control in
-                try WorkerService.run(settings, context: context, log: log.named("worker-\(index + 1)"), control: control)
-            }
-        }
-    }
-
-    private func counter(_ name: String) -> ServiceCounters {
-        let counters = ServiceCounters()
-        self.counters[name] = counters
-        return counters
-    }
-
-    private func launch(_ name: String, _ body: @escaping @Sendable (ServiceControl) throws -> Void) throws {
-        let service = try ServiceThread(name: name, body: body)
+        let service = try ServiceThread(name: plan.name) { control in try plan.run(context: context, control: control) }
         try service.start()
         services.append(service)
     }
@@ -155,10 +147,12 @@ public final class EmbeddedCluster {
         return nil
     }
 
-    /// Stops every service, in reverse start order.
+    /// Stops every service, in reverse start order, and lets go of their folders.
     public func stop() {
         for service in services.reversed() { service.stop() }
         services = []
+        for lock in locks { lock.release() }
+        locks = []
     }
 
     deinit { stop() }

@@ -15,7 +15,7 @@ public struct ManagementSettings: Sendable {
     public var orchestratorEvents: String
 
     public init(
-        shards: [UInt32], store: String, synchronous: Database.Synchronous = .normal, api: [String], orchestratorOps: String,
+        shards: [UInt32], store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, api: [String], orchestratorOps: String,
         orchestratorEvents: String
     ) {
         self.configuration = ManagementConfiguration(shards: shards)

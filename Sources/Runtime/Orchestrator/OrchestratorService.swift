@@ -29,7 +29,7 @@ public struct OrchestratorSettings: Sendable {
     /// The shards to submit to and subscribe to.
     public var shards: [ShardAddress]
 
-    public init(store: String, synchronous: Database.Synchronous = .normal, ops: [String], events: [String], shards: [ShardAddress]) {
+    public init(store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, ops: [String], events: [String], shards: [ShardAddress]) {
         self.configuration = OrchestratorConfiguration(shards: shards.map(\.shard))
         self.store = store
         self.synchronous = synchronous

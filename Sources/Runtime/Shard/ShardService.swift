@@ -18,7 +18,7 @@ public struct ShardSettings: Sendable {
     /// non-nil SQLite result code makes it fail as if SQLite had returned it (13 is SQLITE_FULL).
     public var storeFault: (@Sendable (String) -> Int32?)?
 
-    public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = .normal, submit: [String], work: [String], events: [String]) {
+    public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
         self.store = store
         self.synchronous = synchronous

@@ -32,12 +32,15 @@ public struct TimerService: Service {
     var turnBudget: Int { 1000 }
     var sockets: [SocketPlan] { [.dealer("management", to: settings.api)] }
 
-    public static func run(_ settings: TimerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
+    public static func run(
+        _ settings: TimerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
+        counters: ServiceCounters = ServiceCounters()
+    ) throws {
         var core = TimerCore.Settings(name: settings.name, zones: settings.zones)
         core.refresh = settings.refresh
         core.grace = settings.grace
         let service = TimerService(settings: settings, core: TimerCore(settings: core, firstRequest: UInt64.random(in: 1...(UInt64.max >> 1))), log: log)
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: ServiceCounters())
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
         try loop.run(started: [("management", settings.api), ("name", settings.name)])
     }
 

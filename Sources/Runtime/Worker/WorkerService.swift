@@ -86,7 +86,10 @@ public struct WorkerService: Service {
     var sockets: [SocketPlan] { settings.shards.enumerated().map { .dealer("shard \($0.offset + 1)", to: $0.element) } }
     var hasWork: Bool { starting }
 
-    public static func run(_ settings: WorkerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl) throws {
+    public static func run(
+        _ settings: WorkerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
+        counters: ServiceCounters = ServiceCounters()
+    ) throws {
         let session = UInt64.random(in: 1...UInt64.max)
         try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
         var core = WorkerCore(configuration: settings.configuration, session: session, now: clock.now())
@@ -96,7 +99,7 @@ public struct WorkerService: Service {
         let service = WorkerService(
             settings: settings, core: core, log: log, doorbell: control.doorbell, threads: threads, folders: LogFolders(root: settings.logs),
             environment: ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new })
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: ServiceCounters())
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
         try loop.run(started: [
             ("session", String(session)), ("slots", String(settings.configuration.slots)), ("shards", settings.shards.joined(separator: ",")),
         ])

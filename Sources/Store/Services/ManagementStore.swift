@@ -114,7 +114,7 @@ public final class ManagementStore {
                 """),
     ]
 
-    public init(path: String, synchronous: Database.Synchronous = .normal) throws {
+    public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
         database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
     }
 

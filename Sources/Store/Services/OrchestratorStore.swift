@@ -76,7 +76,7 @@ public final class OrchestratorStore {
         Migration(version: 3, name: "run priorities", sql: "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;"),
     ]
 
-    public init(path: String, synchronous: Database.Synchronous = .normal) throws {
+    public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
         database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
         log = EventLog(database: database)
     }

@@ -82,7 +82,7 @@ public final class ShardStore {
     ]
 
     /// Opens (or creates) the shard's store at `path`.
-    public init(path: String, synchronous: Database.Synchronous = .normal) throws {
+    public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
         database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
         log = EventLog(database: database)
     }

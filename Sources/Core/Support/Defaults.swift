@@ -1,0 +1,16 @@
+/// The defaults of settings that more than one place needs — the cores, the cluster file and
+/// `baton dev` — each written once, here.
+public enum Defaults {
+    /// How often workers and shards beat when quiet, in milliseconds.
+    public static let heartbeat: UInt32 = 1000
+    /// Heartbeat intervals without a word after which a peer is taken for dead.
+    public static let liveness: UInt8 = 3
+    /// Free worker slots a shard holds back for products under their fair share.
+    public static let headroom = 0
+    /// Tasks a worker runs at once.
+    public static let slots = 4
+    /// How long a stopping worker lets its running attempts finish, in milliseconds.
+    public static let drain: Int64 = 30_000
+    /// How late a firing may be and still count as on time, in milliseconds.
+    public static let timerGrace: Int64 = 60_000
+}

@@ -1,0 +1,145 @@
+public import Core
+import Foundation
+public import ZeroMQ
+
+/// What a service takes from where it runs rather than from the cluster's configuration. A process
+/// of a cluster takes these defaults; `baton dev` and the tests put their own in.
+public struct ServiceEnvironment: Sendable {
+    /// The log each service writes to, under its own name.
+    public var log: Log
+    /// This machine's name, in the names of workers and timers (`HOST/POOL/N`, `HOST/timer/N`).
+    public var host = WorkerService.hostName()
+    /// The handlers workers offer.
+    public var handlers: Handlers = .builtIn
+    /// Where time zones are found.
+    public var zones: ZoneLookup = SystemZones.shared.lookup
+    /// The shards' clock: a seam for tests.
+    public var shardClock: any WallClock = SystemClock()
+    /// A write-fault seam for the shards' stores, for tests (see ``ShardSettings/storeFault``).
+    public var shardFault: (@Sendable (String) -> Int32?)?
+    /// Endpoints management's API binds besides the cluster's (`baton dev`'s TCP one beside inproc).
+    public var additionalAPI: [String] = []
+    /// Receives the API endpoints as management bound them, with the ports the system chose.
+    public var apiBound: @Sendable ([String]) -> Void = { _ in }
+
+    public init(log: Log) { self.log = log }
+}
+
+/// One service of a cluster, ready to run: built from the cluster's configuration and its environment
+/// alone, the same way for a process of `baton up` and for a thread of `baton dev`, so that every
+/// setting and every default means the same in both.
+public struct ServicePlan: Sendable {
+    public let role: ServiceRole
+    /// Its name in logs, pid files and counters.
+    public let name: String
+    /// The folder it keeps its data in, which its process locks.
+    public let folder: String
+    /// What it counts, readable while it runs.
+    public let counters = ServiceCounters()
+    private let body: @Sendable (Context, ServiceControl, ServiceCounters) throws -> Void
+
+    /// Runs the service on the calling thread until `control` stops it.
+    public func run(context: Context, control: ServiceControl) throws { try body(context, control, counters) }
+
+    /// Plans `role`'s service of `cluster`; throws if the configuration has no such service.
+    public init(_ role: ServiceRole, of cluster: ClusterConfiguration, environment: ServiceEnvironment) throws(ServiceError) {
+        self.role = role
+        let durability = cluster.durability
+        let log = environment.log
+        switch role {
+        case .management:
+            name = role.name()
+            folder = cluster.management.data
+            let store = DataLayout.managementStore(in: folder)
+            var settings = ManagementSettings(
+                shards: cluster.shards.map(\.id), store: store, synchronous: durability,
+                api: [cluster.management.api] + environment.additionalAPI, orchestratorOps: cluster.orchestrator.ops,
+                orchestratorEvents: cluster.orchestrator.events)
+            settings.configuration.zones = environment.zones
+            let management = settings
+            let legacy = DataLayout.legacyStores(of: role, in: cluster)
+            let bound = environment.apiBound
+            body = { [name] context, control, counters in
+                try LegacyStore.adopt(legacy, as: store, log: log.named(name))
+                try ManagementService.run(management, context: context, log: log.named(name), control: control, counters: counters, bound: bound)
+            }
+        case .orchestrator:
+            name = role.name()
+            folder = cluster.orchestrator.data
+            let store = DataLayout.orchestratorStore(in: folder)
+            let settings = OrchestratorSettings(
+                store: store, synchronous: durability, ops: [cluster.orchestrator.ops], events: [cluster.orchestrator.events],
+                shards: cluster.shards.map(\.address))
+            let legacy = DataLayout.legacyStores(of: role, in: cluster)
+            body = { [name] context, control, counters in
+                try LegacyStore.adopt(legacy, as: store, log: log.named(name))
+                try OrchestratorService.run(settings, context: context, log: log.named(name), control: control, counters: counters)
+            }
+        case .shard(let id):
+            guard let shard = cluster.shard(id) else {
+                throw ServiceError("\(cluster.source) defines no shard \(id) (it defines \(cluster.shards.map { String($0.id) }.joined(separator: ", ")))")
+            }
+            name = role.name()
+            folder = shard.data
+            var configuration = ShardConfiguration(shard: id)
+            configuration.heartbeat = cluster.heartbeat
+            configuration.fairness = shard.fairness
+            configuration.headroom = shard.headroom
+            let store = DataLayout.shardStore(in: folder)
+            var settings = ShardSettings(
+                configuration: configuration, store: store, synchronous: durability, submit: [shard.submit], work: [shard.work],
+                events: [shard.events])
+            settings.storeFault = environment.shardFault
+            let shardSettings = settings
+            let legacy = DataLayout.legacyStores(of: role, in: cluster)
+            let clock = environment.shardClock
+            body = { [name] context, control, counters in
+                try LegacyStore.adopt(legacy, as: store, log: log.named(name))
+                try ShardService.run(shardSettings, context: context, clock: clock, log: log.named(name), control: control, counters: counters)
+            }
+        case .worker(let poolName, let index):
+            guard let pool = poolName.flatMap(cluster.pool) ?? (poolName == nil && cluster.pools.count == 1 ? cluster.pools[0] : nil) else {
+                let known = cluster.pools.map(\.name).joined(separator: ", ")
+                throw ServiceError(
+                    poolName.map { "\(cluster.source) defines no pool \"\($0)\" (pools: \(known))" } ?? "give the pool with --pool NAME (pools: \(known))")
+            }
+            name = role.name(pool: pool.name)
+            folder = "\(pool.data)/worker-\(index)"
+            var settings = WorkerSettings(
+                name: "\(environment.host)/\(pool.name)/\(index)", slots: pool.slots,
+                shards: pool.shards.compactMap { cluster.shard($0)?.work }, logs: DataLayout.logs(in: pool.data),
+                handlers: environment.handlers)
+            settings.configuration.tags = pool.tags
+            settings.configuration.commands = pool.commands
+            settings.configuration.heartbeat = cluster.heartbeat
+            settings.drain = pool.drain
+            let worker = settings
+            body = { [name] context, control, counters in
+                try WorkerService.run(worker, context: context, log: log.named(name), control: control, counters: counters)
+            }
+        case .timer(let index):
+            name = role.name()
+            folder = index == 1 ? cluster.timer.data : "\(cluster.timer.data)-\(index)"
+            var settings = TimerSettings(api: cluster.management.api, name: "\(environment.host)/timer/\(index)")
+            settings.grace = cluster.timer.grace
+            settings.zones = environment.zones
+            let timer = settings
+            body = { [name] context, control, counters in
+                try TimerService.run(timer, context: context, log: log.named(name), control: control, counters: counters)
+            }
+        }
+    }
+}
+
+extension ClusterConfiguration {
+    /// Every service of the cluster, in start order: shards, the orchestrator, management, one timer,
+    /// then each pool's workers. Clients' endpoints are bound before their clients connect, though
+    /// ZeroMQ would wait for them.
+    public var roles: [ServiceRole] {
+        shards.map { .shard(id: $0.id) } + [.orchestrator, .management, .timer(index: 1)]
+            + pools.flatMap { pool in (0..<pool.workers).map { ServiceRole.worker(pool: pool.name, index: $0 + 1) } }
+    }
+
+    /// How to name the configuration in an error: its file, or what built it.
+    var source: String { file.isEmpty ? "the cluster" : file }
+}
