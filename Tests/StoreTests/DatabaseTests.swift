@@ -174,17 +174,17 @@ import Testing
             // The writer's own checkpoint is out of reach: only the background thread can copy pages.
             let database = try Database(path: path, options: .init(checkpointPages: 1_000_000, backgroundCheckpoints: .milliseconds(20)))
             try database.execute("CREATE TABLE t(x)")
-            for _ in 0..<20 {
+            // After each commit of 200 kB, wait until the background thread has copied it into the file.
+            for commit in 1...20 {
                 try database.transaction { try database.execute("INSERT INTO t VALUES (randomblob(200000))") }
-                usleep(30_000)
+                var waited = 0
+                while try fileSize(path) < commit * 200_000 && waited < 5000 {
+                    usleep(1000)
+                    waited += 1
+                }
             }
             // Twenty commits of 200 kB each: the file holds them, and the log was started again rather
             // than grown to hold them all.
-            var waited = 0
-            while try fileSize(path) < 4_000_000 && waited < 5000 {
-                usleep(10_000)
-                waited += 10
-            }
             #expect(try fileSize(path) >= 4_000_000)
             #expect(try fileSize(path + "-wal") < 4_000_000)
             database.close()

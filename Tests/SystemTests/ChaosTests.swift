@@ -113,24 +113,21 @@ import Wire
 
             // Kill each at its moment; restart it with `baton up`, which starts only what is not running.
             let began = Date()
-            var restarts: [(Double, String)] = []
+            var restarts: [(Double, String, pid_t)] = []
             for kill in kills {
                 let wait = kill.at - Date().timeIntervalSince(began)
                 if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
                 let pidFile = "\(cluster.data)/run/\(kill.process).pid"
                 let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
                 Glibc.kill(pid, SIGKILL)
-                restarts.append((kill.at + kill.downFor, kill.process))
+                restarts.append((kill.at + kill.downFor, kill.process, pid))
             }
-            for (at, process) in restarts.sorted(by: { $0.0 < $1.0 }) {
+            for (at, process, pid) in restarts.sorted(by: { $0.0 < $1.0 }) {
                 let wait = at - Date().timeIntervalSince(began)
                 if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
                 // A SIGKILLed process may take a moment to be gone and release its folder's lock.
-                var (status, output) = try Self.baton(["up", "--config", config])
-                for _ in 0..<20 where status != 0 {
-                    usleep(100_000)
-                    (status, output) = try Self.baton(["up", "--config", config])
-                }
+                try waitUntilExited(pid)
+                let (status, output) = try Self.baton(["up", "--config", config])
                 #expect(status == 0, "restarting \(process): \(output)")
             }
 

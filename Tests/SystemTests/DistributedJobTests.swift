@@ -27,17 +27,18 @@ import Wire
         try client.call(method, .object(members + [("actor", .string("tester")), ("request", .string(request))]))
     }
 
-    /// Waits until the run is in `state`; the limit only guards against a hang.
-    static func waitFor(_ client: APIClient, run: UInt64, state: String, limit: TimeInterval = 30) throws -> JSON {
+    /// Waits until the run (or one of its jobs) is in `state`; the limit only guards against a hang.
+    static func waitFor(_ client: APIClient, run: UInt64, job name: String? = nil, state: String, limit: TimeInterval = 30) throws -> JSON {
         let deadline = Date().addingTimeInterval(limit)
         var last = JSON.object([])
         while Date() < deadline {
             let reply = try client.call("status", .object([("run", .number(run))]))
             last = reply.body
-            if reply.status == .ok, reply.body["run"]?["state"]?.string == state { return reply.body }
+            let current = name.map { job(reply.body, $0)?["state"]?.string } ?? reply.body["run"]?["state"]?.string
+            if reply.status == .ok, current == state { return reply.body }
             usleep(20_000)
         }
-        throw ServiceError("run \(run) did not become \(state): \(last.rendered())")
+        throw ServiceError("\(name.map { "job \($0) of " } ?? "")run \(run) did not become \(state): \(last.rendered())")
     }
 
     @Test func failedPartitionsRerunFromFailureAloneWithTheRunsEntryMoment() throws {
@@ -125,8 +126,9 @@ import Wire
                     .object([("name", .string("sleepy")), ("partitions", .number(2)), ("run", .string(trace + "; sleep 30"))]),
                     .object([("name", .string("later")), ("after", .array([.string("sleepy")])), ("run", .string(trace))]),
                 ]),
+                // `first` waits for the test to open its gate, so that it ends while its run is paused.
                 Self.flow("ops", "pair", [
-                    .object([("name", .string("first")), ("run", .string(trace + "; sleep 0.2"))]),
+                    .object([("name", .string("first")), ("run", .string(trace + #"; while [ ! -e "$BATON_PARAM_dir/gate" ]; do sleep 0.01; done"#))]),
                     .object([("name", .string("second")), ("after", .array([.string("first")])), ("run", .string(trace))]),
                 ]),
                 Self.flow("ops", "broken", [
@@ -153,14 +155,18 @@ import Wire
             let stopAgain = try Self.act(client, "stop", [("run", .number(slow))], request: "stop-2")
             #expect(stopAgain.status == .conflict && stopAgain.errorText.contains("has already ended"), "\(stopAgain.errorText)")
 
-            // pause and resume: nothing starts while paused.
+            // pause and resume: nothing starts while paused. `first` runs when the pause comes; once it
+            // has succeeded, the orchestrator has decided about `second` in the same turn: kept back.
             let pair = try client.start("ops/pair", params: ["dir": folder])
+            try waitUntil("first to start") { Self.trace("\(folder)/trace").contains { $0[0] == "first" } }
             #expect(try Self.act(client, "pause", [("run", .number(pair))], request: "pause-1").status == .ok)
             _ = try Self.act(client, "pause", [("run", .number(pair))], request: "pause-1")
             _ = try Self.waitFor(client, run: pair, state: "paused")
-            usleep(600_000)
+            _ = FileManager.default.createFile(atPath: "\(folder)/gate", contents: nil)
+            let firstDone = try Self.waitFor(client, run: pair, job: "first", state: "succeeded")
+            #expect(firstDone["run"]?["state"]?.string == "paused")
+            #expect(job(firstDone, "second")?["state"]?.string == "waiting", "a paused run submitted a job: \(firstDone.rendered())")
             #expect(!Self.trace("\(folder)/trace").contains { $0[0] == "second" }, "a paused run started a job")
-            #expect(try client.call("status", .object([("run", .number(pair))])).body["run"]?["state"]?.string == "paused")
             #expect(try Self.act(client, "resume", [("run", .number(pair))], request: "resume-1").status == .ok)
             _ = try Self.act(client, "resume", [("run", .number(pair))], request: "resume-1")
             #expect(try client.waitForRun(pair)["run"]?["state"]?.string == "succeeded")
@@ -169,10 +175,11 @@ import Wire
             #expect(try Self.act(client, "hold", [("product", .string("ops"))], request: "hold-1").status == .ok)
             _ = try Self.act(client, "hold", [("product", .string("ops"))], request: "hold-1")
             let held = try client.start("ops/pair", params: ["dir": folder])
-            _ = try Self.waitFor(client, run: held, state: "paused")
-            usleep(400_000)
+            // Paused from its start: the orchestrator committed it with nothing submitted to a shard.
+            let heldStatus = try Self.waitFor(client, run: held, state: "paused")
+            let jobStates = heldStatus["jobs"]?.array?.map { $0["state"]?.string ?? "" } ?? []
+            #expect(jobStates == ["waiting", "waiting"], "a held product's run submitted a job: \(heldStatus.rendered())")
             let before = Self.trace("\(folder)/trace").count
-            #expect(try client.call("status", .object([("run", .number(held))])).body["run"]?["state"]?.string == "paused")
             #expect(try Self.act(client, "release", [("product", .string("ops"))], request: "release-1").status == .ok)
             _ = try Self.act(client, "release", [("product", .string("ops"))], request: "release-1")
             #expect(try client.waitForRun(held)["run"]?["state"]?.string == "succeeded")

@@ -51,12 +51,8 @@ import Wire
             let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
             let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
             #expect(Glibc.kill(pid, SIGKILL) == 0)
-            usleep(300_000)
-            var (status, output) = try ChaosTests.baton(["up", "--config", config])
-            for _ in 0..<20 where status != 0 {
-                usleep(100_000)
-                (status, output) = try ChaosTests.baton(["up", "--config", config])
-            }
+            try waitUntilExited(pid)
+            let (status, output) = try ChaosTests.baton(["up", "--config", config])
             #expect(status == 0, "restarting the shard: \(output)")
 
             let final = try client.waitForRun(run, limit: 60_000)

@@ -84,3 +84,25 @@ func runProgram(_ path: String, _ arguments: [String], in directory: String = re
     let output = (try? String(contentsOfFile: capture, encoding: .utf8)) ?? ""
     return (status & 0x7F == 0 ? (status >> 8) & 0xFF : -(status & 0x7F), output)
 }
+
+/// Waits until `condition` holds, checking every 10 ms; the limit only guards against a hang, and
+/// running into it fails with `what`.
+func waitUntil(_ what: @autoclosure () -> String, limit: TimeInterval = 30, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(limit)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(10_000)
+    }
+    throw ServiceError("waited \(Int(limit)) s in vain for \(what())")
+}
+
+/// Waits until process `pid` has exited (a zombie not yet reaped counts: it holds no files and no
+/// locks any more). A process killed with SIGKILL exits a moment after the signal.
+func waitUntilExited(_ pid: pid_t) throws {
+    try waitUntil("process \(pid) to exit") {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        // `pid (name) state ...`: the state follows the name's closing parenthesis.
+        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+    }
+}
+
