@@ -2,12 +2,12 @@
 //
 // Baton: a distributed batch-job scheduler over ZeroMQ.
 //
-// Dependencies point one way, and only two modules touch C:
+// Dependencies point one way, and only two modules wrap C libraries:
 //
 //   Wire, Core              the standard library only: messages and codec; flows, jobs, state machines
 //   ZeroMQ  ← CZeroMQ       sockets, poller, messages over libzmq
 //   Store   ← CSQLite       SQLite connections, statements, migrations; each service's store
-//   Runtime                 the services' event loops, the worker's process runner, the embedded cluster
+//   Runtime                 one event loop for every service, the services, the worker's process runner, ServicePlan
 //   Commands                argument parsing and the `baton` subcommands
 //   baton                   the executable: parses arguments, runs the command
 import PackageDescription

@@ -3,7 +3,8 @@ import Foundation
 import Runtime
 import Wire
 
-/// The commands that talk to a running Baton: apply, start, status, runs, flows.
+/// The commands that talk to a running Baton: apply, start, status, runs, flows, products, schedule,
+/// calendars, history and the operator actions.
 enum ClientCommands {
     static func apply(files: [String], target: Target, json: Bool, console: any Console) throws(CommandFailure) -> ExitCode {
         var entries: [JSON] = []

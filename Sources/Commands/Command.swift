@@ -34,7 +34,7 @@ public enum Command: Equatable, Sendable {
     /// Measure the shard's selection of tasks for a worker request, in-process.
     case selectionBench(SelectionBenchOptions)
     /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
-    /// hold, release.
+    /// set-priority, hold, release, set-policy.
     case act(OperatorAction, target: Target)
     /// List the products with their shards and policies.
     case products(json: Bool, target: Target)
@@ -50,7 +50,7 @@ public enum Command: Equatable, Sendable {
 public struct OperatorAction: Equatable, Sendable {
     /// The API method.
     public var method: String
-    /// The run, for actions on a run; the product, for hold and release.
+    /// The run, for actions on a run; the product, for hold, release and set-policy.
     public var run: UInt64?
     public var product: String?
     /// The job, for rerun-job and mark-succeeded.

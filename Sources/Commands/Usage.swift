@@ -20,7 +20,8 @@ public enum Usage {
             Run "baton <command> --help" for a command's options.
 
             Client commands find the running Baton through --api ENDPOINT, the BATON_API variable,
-            or the file DIR/api that `baton dev --data DIR` writes (DIR is .baton by default).
+            a cluster file's management.api (--config FILE, or the BATON_CONFIG variable), or the
+            file DIR/api that `baton dev --data DIR` writes (DIR is .baton by default).
 
             Exit status:
               0  success
@@ -47,7 +48,9 @@ public enum Usage {
     ]
 
     static let targetHelp = """
-          --api ENDPOINT   the management API (default: $BATON_API, else the endpoint in DIR/api)
+          --api ENDPOINT   the management API (default: $BATON_API, else the cluster file's, else
+                           the endpoint in DIR/api)
+          --config FILE    the cluster file whose management.api to use (default: $BATON_CONFIG)
           --data DIR       the data folder of the `baton dev` to talk to (default .baton)
         """
 
@@ -224,7 +227,7 @@ public enum Usage {
         "apply": Entry(
             summary: "store flow files and calendars in a running Baton",
             text: """
-                usage: baton apply [--json] [--api ENDPOINT | --data DIR] FILE...
+                usage: baton apply [--json] [--api ENDPOINT | --config FILE | --data DIR] FILE...
 
                 Validates every file, then stores them all, or none if any has a problem. A file that
                 changed makes a new version of its flow; a new product is bound to a shard. A file
@@ -249,7 +252,7 @@ public enum Usage {
                   --key KEY            an idempotency key: starting again with the same key returns
                                        the same run instead of starting another
                   --wait               show progress until the run ends; exit 0 only if it succeeded
-                  --json               print the reply (and with --wait, the final status) as JSON
+                  --json               print the reply as JSON (with --wait, only the final status)
                 """ + "\n" + targetHelp),
         "status": Entry(
             summary: "show a run, or the runs in progress",
@@ -333,7 +336,7 @@ public enum Usage {
         "schedule": Entry(
             summary: "show a flow's next firings and its latest ones",
             text: """
-                usage: baton schedule [--next N] [--json] [--api ENDPOINT | --data DIR] PRODUCT/FLOW
+                usage: baton schedule [--next N] [--json] [--api ENDPOINT | --config FILE | --data DIR] PRODUCT/FLOW
 
                 Prints the flow's schedule, how many firings started a run, were missed or skipped,
                 its next N firings (default 10) in this machine's time and in the schedule's zone with
@@ -347,7 +350,7 @@ public enum Usage {
         "calendars": Entry(
             summary: "list business calendars and their next holidays",
             text: """
-                usage: baton calendars [--next N] [--json] [--api ENDPOINT | --data DIR]
+                usage: baton calendars [--next N] [--json] [--api ENDPOINT | --config FILE | --data DIR]
 
                 Lists every business calendar (those applied, and the built-in `weekdays`), its
                 weekend, the dates its file covers, the flows on it, and its next N holidays from

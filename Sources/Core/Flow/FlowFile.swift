@@ -191,8 +191,8 @@ struct FlowValidator {
         let after = fields["after"].flatMap { reader.nameList($0, field: "after", subject: label) } ?? []
         let inputs = fields["inputs"].flatMap { reader.nameList($0, field: "inputs", subject: label) } ?? []
         let retries = fields["retries"].flatMap { reader.integer($0, field: "retries", subject: label, in: 0...FlowFile.maximumRetries) }
-        let timeout = fields["timeout"].flatMap { reader.duration($0, field: "timeout", subject: label, allowZero: false) }
-        let backoff = fields["backoff"].flatMap { reader.duration($0, field: "backoff", subject: label, allowZero: true) }
+        let timeout = fields["timeout"].flatMap { reader.duration($0, field: "timeout", subject: label, allowZero: false, maximum: FlowFile.maximumDuration) }
+        let backoff = fields["backoff"].flatMap { reader.duration($0, field: "backoff", subject: label, allowZero: true, maximum: FlowFile.maximumDuration) }
         let priority = fields["priority"].flatMap { reader.integer($0, field: "priority", subject: label, in: FlowFile.priorities) }
         let params = fields["params"].flatMap { reader.parameters($0, subject: label) }
         let type = fields["type"].flatMap { reader.name($0, field: "type", subject: label) }

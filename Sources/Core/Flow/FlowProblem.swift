@@ -19,7 +19,7 @@ public struct FlowProblem: Equatable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    /// `flows/eod.json:7:18: job "check": field "retries": expected a whole number, found a string`
+    /// `flows/eod.json:7:18: job "check": field "retries": expected a whole number from 0 to 100, found a string`
     public var description: String {
         var text = file
         if position != .none { text += ":\(position)" }

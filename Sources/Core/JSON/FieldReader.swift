@@ -108,10 +108,9 @@ public struct FieldReader: Sendable {
         return whole
     }
 
-    /// A duration in a string such as `30s` (see ``DurationText``), within bounds.
-    public mutating func duration(
-        _ value: JSON, field: String, subject: String?, allowZero: Bool, maximum: Int64 = 7 * 86_400_000
-    ) -> Int64? {
+    /// A duration in a string such as `30s` (see ``DurationText``), from 0 (with `allowZero`, else
+    /// from 1 ms) to `maximum`.
+    public mutating func duration(_ value: JSON, field: String, subject: String?, allowZero: Bool, maximum: Int64) -> Int64? {
         guard let text = value.string else {
             report(
                 value.position, subject: subject, field: field,
@@ -125,7 +124,8 @@ public struct FieldReader: Sendable {
             return nil
         }
         guard milliseconds > 0 || allowZero, milliseconds <= maximum else {
-            report(value.position, subject: subject, field: field, "\"\(text)\" is out of range (more than 0, at most \(DurationText.format(maximum)))")
+            let lowest = allowZero ? "from 0" : "more than 0"
+            report(value.position, subject: subject, field: field, "\"\(text)\" is out of range (\(lowest), at most \(DurationText.format(maximum)))")
             return nil
         }
         return milliseconds

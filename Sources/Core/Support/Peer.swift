@@ -1,7 +1,8 @@
 /// A peer of a ROUTER socket, by the routing ID libzmq gave its connection.
 ///
-/// A routing ID names a connection, not a worker: it changes when the worker reconnects. Services
-/// key what they know of a worker by its logical name from READY, and use a `Peer` only to reply.
+/// A routing ID names a connection, not a worker: it changes when the worker reconnects. A shard
+/// keys a worker's session by its connection; the logical name from READY only ties a new
+/// connection to the leases of the worker's earlier one.
 public struct Peer: Hashable, Sendable, CustomStringConvertible {
     /// The routing ID's octets.
     public var id: [UInt8]

@@ -1,6 +1,6 @@
 /// A wall-clock instant in milliseconds since 1970-01-01T00:00:00Z.
 ///
-/// Stored times are wall-clock values because leases, delays and schedules must survive a restart.
+/// Stored times are wall-clock values because retry due times and schedules must survive a restart.
 public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Milliseconds since the Unix epoch.
     public var milliseconds: Int64

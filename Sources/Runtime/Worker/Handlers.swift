@@ -94,7 +94,7 @@ public struct Handlers: Sendable {
     }
 
     /// Registers `handler` under `name` to take the tasks of jobs that name it as sets: the shard claims
-    /// up to `limit` tasks of one product and job type together, leases them to this worker as one, and
+    /// up to `limit` tasks of one product, fairness key and job type together, leases them to this worker as one, and
     /// the handler runs them in one call, which takes one slot. It returns one result per task, in the
     /// order of the contexts; a task's `.failure` fails that task alone.
     ///

@@ -186,8 +186,8 @@ public struct WorkerService: Service {
         return core.isIdle || now >= drainDeadline!
     }
 
-    /// Stopping: running commands are killed; their leases return to the shards when this worker is
-    /// declared gone, and the tasks run again elsewhere. Each shard is told.
+    /// Stopping: running commands are killed (SIGKILL), and each shard is told with DISCONNECT 503,
+    /// on which it takes this worker's leases back at once; the tasks run again elsewhere.
     mutating func stopping(now: Timestamp) -> [LoopAction] {
         for attempt in attempts.values {
             if let pid = attempt.pid { CommandRunner.signal(pid, SIGKILL) }

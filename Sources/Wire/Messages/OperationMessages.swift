@@ -10,13 +10,14 @@ public struct OperationRequest: WireValue {
     public var action: OperationAction
     /// The run; for `start`, the ID management assigned to the new run.
     public var run: UInt64
-    /// The product (for `start`).
+    /// The product: of the new run (`start`), of the run acted on, or the one held, released or
+    /// given a policy.
     public var product: String
     /// The flow (for `start`).
     public var flow: String
     /// The flow's version (for `start`).
     public var version: UInt32
-    /// The shard the product is bound to (for `start`).
+    /// The shard the product is bound to (for `start` and `set-policy`).
     public var shard: UInt32
     /// The job, for `rerun-job` and `mark-succeeded`; empty otherwise.
     public var job: String

@@ -2,7 +2,7 @@
 // to the shard's ROUTER (CONTROL).
 //
 //     submit  = *C:SUBMIT                    ; acknowledged on the shard's event stream
-//     control = C:CONTROL S:CONTROL-RESULT
+//     control = *( C:CONTROL S:CONTROL-RESULT )
 
 /// Jobs for the shard to queue. The shard commits them, then reports them queued on its event stream.
 public struct Submit: WireValue {

@@ -129,10 +129,11 @@ public struct Pull: WireValue {
     }
 }
 
-/// A batch of tasks leased to the worker, never more than its credit.
+/// A batch of tasks leased to the worker, never more than its credit (a set counting as one).
 public struct Tasks: WireValue {
     /// 0 for tasks to run each on its own; otherwise the ID of a claimed set: the tasks are of one
-    /// job type and handler, leased together, and run by one call of the handler.
+    /// job type, leased together, and run by one call of a handler or, for a command batch, by one
+    /// command.
     public var set: UInt64
     /// The tasks.
     public var tasks: [TaskSpec]
@@ -214,7 +215,7 @@ public struct Cancel: WireValue {
 
 /// Ends the conversation. Its layout is the same in every protocol version.
 public struct Disconnect: WireValue {
-    /// Why: 401 (send READY first), 505 (wrong version), 400 (malformed), 503 (stopping).
+    /// Why: 401 (send READY first), 505 (wrong version), 503 (stopping); 400 is reserved.
     public var status: Status
     /// The reason in words.
     public var reason: String

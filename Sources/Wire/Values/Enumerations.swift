@@ -121,7 +121,7 @@ public enum ControlAction: UInt8, Sendable, CaseIterable {
     case resumeRun = 3
     /// Cancel one job of the run (every generation of it).
     case cancelJob = 4
-    /// Set a product's weight, cap and rate limit (`policy`; `run` is 0).
+    /// Set a product's policy (weight, cap, rate, burst, priority over fairness, key weights; `run` is 0).
     case setPolicy = 5
     /// Change the priority of the run's queued tasks, and of those submitted later (`priority`).
     case setPriority = 6

@@ -1,7 +1,7 @@
 /// One job submitted to a shard: its identity, its policy and its steps.
 ///
-/// The key `(run, job, generation)` is unique in a shard; a shard that already holds the key
-/// ignores the submission and publishes the job's current status again.
+/// The identity `(run, job, generation)` is unique in a shard; a shard that already holds the
+/// identity ignores the submission and publishes the job's current status again.
 public struct JobSpec: WireValue {
     /// The run the job belongs to.
     public var run: UInt64

@@ -1,7 +1,7 @@
 /// A job's status at one moment: what JOB-UPDATES publishes and RUN-DETAIL lists.
 ///
 /// Updates are snapshots, not deltas (the Clone pattern's key-value model): applying the same
-/// update twice, or an older one after a newer one of the same key, is harmless for a receiver
+/// update twice, or an older one after a newer one of the same job, is harmless for a receiver
 /// that keeps the one with the later `time` for each `(run, job, generation)`.
 public struct JobStatus: WireValue {
     /// The run.
