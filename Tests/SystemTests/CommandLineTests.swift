@@ -105,6 +105,18 @@ import Testing
             #expect(demo.output.contains("Every job succeeded."))
             let table = demo.output.split(separator: "\n").filter { $0.hasPrefix("check ") }
             #expect(table.count == 1 && table[0].contains("succeeded  -     2"), "\(table)")
+            // The README shows what the demo prints: the same table header, rows and last line, but
+            // for the timings and the data folder.
+            let readme = try String(contentsOfFile: "\(repositoryRoot)/README.md", encoding: .utf8)
+            let shown = readme.components(separatedBy: "`make demo` ends like this:\n\n```\n")[1].components(separatedBy: "```")[0]
+            func shape(_ text: String) -> [String] {
+                text.split(separator: "\n").drop { !$0.hasPrefix("JOB ") }.map {
+                    $0.replacingOccurrences(of: #"\d+m?s\b"#, with: "T", options: .regularExpression)
+                        .replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression)
+                        .replacingOccurrences(of: "\(folder)/demo", with: ".baton-demo")
+                }
+            }
+            #expect(shape(shown).count == 6 && shape(shown) == shape(demo.output), "README: \(shown)\ndemo: \(demo.output)")
         }
     }
 }
