@@ -128,6 +128,22 @@ struct ManagementHarness {
         #expect(management.core.finishTurn().toOrchestrator.allSatisfy { if case .operationRequest = $0 { false } else { true } })
     }
 
+    @Test func anUnansweredOperationWaitsTwiceAsLongEachTimeUpToTheMaximum() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let sent = management.now
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        var resent: [Int64] = []
+        for second in 1...70 {
+            management.now = sent.adding(milliseconds: Int64(second) * 1000)
+            management.core.tick(now: management.now)
+            if management.core.finishTurn().toOrchestrator.contains(where: { if case .operationRequest = $0 { true } else { false } }) {
+                resent.append(Int64(second))
+            }
+        }
+        #expect(resent == [2, 6, 14, 30, 60])
+    }
+
     @Test func statusIsAnsweredFromTheOrchestratorsDetailOrTimesOut() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
@@ -166,7 +182,70 @@ struct ManagementHarness {
         var management = ManagementHarness()
         #expect(management.call("start", "{").1.status == .badRequest)
         #expect(management.call("start", "[]").2["error"]?.string == "the request body must be a JSON object")
-        #expect(management.call("frobnicate", "{}").1.status == .notFound)
+        let unknown = management.call("frobnicate", "{}")
+        #expect(unknown.1.status == .notFound)
+        #expect(
+            unknown.2["error"]?.string
+                == "unknown method \"frobnicate\" (methods: apply, start, status, runs, flows, products, stop, pause, resume, rerun, "
+                + "rerun-job, mark-succeeded, hold, release, set-policy, set-priority, history, schedule, calendars, schedules, fire, ping)")
         #expect(management.call("apply", "{}").1.status == .badRequest)
+        #expect(management.call("status", #"{"run": "1"}"#).2["error"]?.string == "status needs \"run\": a run ID")
+        #expect(management.call("schedule", #"{"flow": "payments/eod", "next": 1001}"#).2["error"]?.string
+            == "\"next\" takes a whole number from 0 to 1000, not 1001")
+    }
+
+    @Test func anActionSentAgainIsAnsweredWithTheFirstOutcomeWhateverElseItCarries() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        let (turn, _, _) = management.call("stop", #"{"run": 1, "actor": "alice", "request": "r1"}"#)
+        guard case .operationRequest(let stop) = turn.toOrchestrator.first else { Issue.record("no stop"); return }
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: stop.request, status: .ok, detail: "stopping")), now: management.now)
+        #expect(management.core.finishTurn().replies.count == 1)
+        let again = management.call("stop", #"{"request": "r1"}"#)
+        #expect(again.1.status == .ok && again.2["repeated"]?.bool == true && again.2["detail"]?.string == "stopping")
+        #expect(again.0.toOrchestrator.isEmpty && !again.0.needsCommit)
+        let otherMethod = management.call("pause", #"{"request": "r1"}"#)
+        #expect(otherMethod.1.status == .conflict)
+        // An unknown run is named before a wrong option.
+        let unknownRun = management.call("rerun-job", #"{"run": 9, "actor": "alice", "fresh": true}"#)
+        #expect(unknownRun.1.status == .notFound && unknownRun.2["error"]?.string == "unknown run 9")
+        let noJob = management.call("rerun-job", #"{"run": 1, "actor": "alice", "fresh": true}"#)
+        #expect(noJob.2["error"]?.string == "rerun-job needs \"job\": the job's name")
+        let fresh = management.call("stop", #"{"run": 1, "actor": "alice", "fresh": true}"#)
+        #expect(fresh.2["error"]?.string == "\"fresh\" applies to rerun and rerun-job only")
+    }
+
+    @Test func setPolicyAddsKeyWeightsUpToTheLimitAndCommitsThePolicyWithTheAction() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let (turn, _, _) = management.call("set-policy", #"{"product": "payments", "actor": "alice", "weight": 3, "key_weights": {"acme": 3, "zeta": 2}}"#)
+        #expect(turn.products.first?.policy.weight == 3)
+        #expect(turn.audit.first?.options == management.core.products["payments"]?.policy.summary)
+        guard case .operationRequest(let operation) = turn.toOrchestrator.first else { Issue.record("no operation"); return }
+        #expect(operation.policy.keyWeights == [KeyWeight(key: "acme", weight: 3), KeyWeight(key: "zeta", weight: 2)])
+        _ = management.call("set-policy", #"{"product": "payments", "actor": "alice", "key_weights": {"acme": 1}}"#)
+        #expect(management.core.products["payments"]?.policy.keyWeights == [KeyWeight(key: "zeta", weight: 2)])
+        let many = JSON.object((0..<ProductPolicy.keyWeightLimit).map { ("k\($0)", JSON.number(2)) })
+        let body = JSON.object([("product", .string("payments")), ("actor", .string("alice")), ("key_weights", many)])
+        let (refused, reply, error) = management.call("set-policy", body.rendered())
+        #expect(reply.status == .badRequest && !refused.needsCommit)
+        #expect(error["error"]?.string == "set-policy: at most \(ProductPolicy.keyWeightLimit) fairness keys may have a weight")
+        let nothing = management.call("set-policy", #"{"product": "payments", "actor": "alice"}"#)
+        #expect(nothing.2["error"]?.string?.hasPrefix("set-policy: give at least one of") == true)
+    }
+
+    /// Ties `docs/api.md` to ``ManagementAPI/methods``: each method is in the document's table of methods, and each
+    /// field a method reads is written in the document.
+    @Test func everyMethodAndFieldIsInTheAPIDocument() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/api.md"), encoding: .utf8)
+        let table = document.split(separator: "\n").prefix { !$0.hasPrefix("## ") }.filter { $0.hasPrefix("| `") }
+        for method in ManagementAPI.methods {
+            #expect(table.contains { $0.contains("`\(method.name)`") }, "docs/api.md does not list \(method.name)")
+            for field in method.fields {
+                #expect(document.contains("\"\(field)\""), "docs/api.md does not mention \(method.name)'s field \"\(field)\"")
+            }
+        }
     }
 }

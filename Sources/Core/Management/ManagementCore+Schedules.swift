@@ -8,30 +8,22 @@ import Wire
 /// restarted with an old view all start each run once. The watermark, the firing and the run it
 /// starts are committed in one turn, before the timer hears of them.
 extension ManagementCore {
-    /// Why a calendar file was refused: its path, and line and column when the text is at fault.
-    struct CalendarRefusal: Error {
-        var message: String
-    }
-
-    /// Parses a calendar file applied as `name`.
-    static func calendar(named value: JSON, text: String, path: String) -> Result<BusinessCalendar, CalendarRefusal> {
-        guard let name = value.string, Names.isValid(name) else {
-            return .failure(CalendarRefusal(message: "\(path): \"calendar\" must be a name (1 to 64 letters, digits, '.', '_' or '-'), not \(value.rendered())"))
-        }
+    /// Parses a calendar file applied as `name`; the problem names its path, and line and column when the text is at fault.
+    static func calendar(named name: String, text: String, path: String) -> Result<BusinessCalendar, APIProblem> {
         guard BuiltInCalendars.named(name) == nil else {
-            return .failure(CalendarRefusal(message: "\(path): \"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
+            return .failure(APIProblem("\(path): \"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
         }
         do {
             return .success(try BusinessCalendar.parse(text, name: name))
         } catch {
-            return .failure(CalendarRefusal(message: "\(path):\(error.line):\(error.column): \(error.message)"))
+            return .failure(APIProblem("\(path):\(error.line):\(error.column): \(error.message)"))
         }
     }
 
-    /// Stores a calendar applied; returns whether it changed. Schedules on it are resolved again.
-    mutating func store(_ calendar: BusinessCalendar, text: String, now: Timestamp) -> Bool {
+    /// Stores a calendar applied, as a new version if its text changed. Schedules on it are resolved again.
+    mutating func store(_ calendar: BusinessCalendar, text: String, now: Timestamp) -> (record: CalendarRecord, changed: Bool) {
         let previous = calendars[calendar.name]
-        guard previous?.text != text else { return false }
+        if let previous, previous.text == text { return (previous, false) }
         let record = CalendarRecord(name: calendar.name, version: (previous?.version ?? 0) + 1, text: text, applied: now, calendar: calendar)
         calendars[calendar.name] = record
         turn.calendars.append(record)
@@ -39,7 +31,7 @@ extension ManagementCore {
             resolved[flow] = resolve(definition)
         }
         scheduleGeneration += 1
-        return true
+        return (record, true)
     }
 
     /// A schedule with its zone and calendar found; nil when either cannot be.
@@ -101,73 +93,53 @@ extension ManagementCore {
 
     /// `schedules`: every schedule a timer fires, with the calendars they use. With `known`, the
     /// generation a timer already has, the reply says only whether anything changed.
-    mutating func listSchedules(_ body: JSON, peer: Peer, request: UInt64) {
+    mutating func listSchedules(known: String?, for caller: Caller) {
         let generation = "\(scheduleEpoch)-\(scheduleGeneration)"
-        if body["known"]?.string == generation {
-            reply(peer, request, .ok, .object([("generation", .string(generation)), ("unchanged", .bool(true))]))
+        if known == generation {
+            reply(caller, .schedulesUnchanged(generation: generation))
             return
         }
-        var used: Set<String> = []
-        var list: [JSON] = []
-        for flow in scheduleDefinitions.keys.sorted() {
-            let definition = scheduleDefinitions[flow]!
+        var used: [String: CalendarRecord] = [:]
+        var list: [ManagementReply.ScheduledFlow] = []
+        for (flow, definition) in scheduleDefinitions.sorted(by: { $0.key < $1.key }) {
             guard resolved[flow] != nil, let record = flows[flow], let state = schedules[flow] else { continue }
-            if let calendar = definition.calendar, calendars[calendar] != nil { used.insert(calendar) }
-            list.append(
-                .object([
-                    ("flow", .string(flow)), ("version", .number(record.version)), ("schedule", definition.json),
-                    ("since", .number(state.since.milliseconds)),
-                ]))
+            if let name = definition.calendar, let calendar = calendars[name] { used[name] = calendar }
+            list.append(ManagementReply.ScheduledFlow(flow: flow, version: record.version, definition: definition, since: state.since))
         }
-        let calendarList = used.sorted().map { name in
-            JSON.object([("calendar", .string(name)), ("version", .number(calendars[name]!.version)), ("text", .string(calendars[name]!.text))])
-        }
-        reply(
-            peer, request, .ok,
-            .object([("generation", .string(generation)), ("schedules", .array(list)), ("calendars", .array(calendarList))]))
+        let usedCalendars = used.values.sorted { $0.name < $1.name }
+        reply(caller, .schedules(generation: generation, schedules: list, calendars: usedCalendars))
     }
 
     /// `fire`: a timer says a firing of a flow is due. `run: false` records it, and every firing
     /// before it not yet decided, as missed.
-    mutating func fire(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
-        guard let flow = body["flow"]?.string, let milliseconds = body["instant"]?.integer else {
-            reply(peer, request, .badRequest, error: "fire needs \"flow\": \"PRODUCT/FLOW\" and \"instant\": the firing's time in milliseconds")
-            return
-        }
-        guard body["run"] == nil || body["run"]?.bool != nil else {
-            reply(peer, request, .badRequest, error: "\"run\" is true (start a run) or false (record the firing as missed), not \(body["run"]!.rendered())")
-            return
-        }
-        let run = body["run"]?.bool ?? true
-        let timer = body["timer"]?.string ?? ""
-        guard timer.utf8.count <= 255 else {
-            reply(peer, request, .badRequest, error: "\"timer\" is at most 255 octets")
-            return
-        }
-        guard let definition = scheduleDefinitions[flow], var state = schedules[flow], let record = flows[flow] else {
-            reply(peer, request, .notFound, error: "\(flow) has no schedule")
+    mutating func fire(_ request: FireRequest, for caller: Caller, now: Timestamp) {
+        let flow = request.flow
+        let milliseconds = request.instant.milliseconds
+        guard let definition = scheduleDefinitions[flow], var state = schedules[flow], let record = flows[flow],
+            let product = products[record.product]
+        else {
+            refuse(caller, .notFound, "\(flow) has no schedule")
             return
         }
         guard let schedule = resolved[flow] else {
-            reply(peer, request, .unavailable, error: "the schedule of \(flow) cannot be used: \(unresolvable(definition))")
+            refuse(caller, .unavailable, "the schedule of \(flow) cannot be used: \(unresolvable(definition))")
             return
         }
-        let instant = Timestamp(milliseconds: milliseconds)
+        let instant = request.instant
         guard instant > state.since else {
-            reply(peer, request, .ok, .object([("repeated", .bool(true)), ("since", .number(state.since.milliseconds))]))
+            reply(caller, .firedBefore(since: state.since))
             return
         }
         guard instant.since(now) <= configuration.fireAhead else {
-            reply(
-                peer, request, .invalid,
-                error: "the firing at \(milliseconds) is \(instant.since(now) / 1000) s ahead of management's clock; is the timer's clock right?")
+            refuse(
+                caller, .invalid,
+                "the firing at \(milliseconds) is \(instant.since(now) / 1000) s ahead of management's clock; is the timer's clock right?")
             return
         }
         guard let firing = schedule.next(after: instant.adding(milliseconds: -1)), firing.instant == instant else {
-            reply(
-                peer, request, .conflict,
-                error: "\(milliseconds) is not a firing of the schedule of \(flow) version \(record.version) (\(definition.summary))",
-                problems: [])
+            refuse(
+                caller, .conflict,
+                "\(milliseconds) is not a firing of the schedule of \(flow) version \(record.version) (\(definition.summary))")
             return
         }
         // Every firing between the watermark and this one was passed over by the timer: missed.
@@ -175,9 +147,9 @@ extension ManagementCore {
         state.since = instant
         state.missed += missed
         var decided = FiringRecord(
-            flow: flow, instant: instant, date: firing.businessDate.description, outcome: .missed, missedBefore: missed, timer: timer,
-            time: now)
-        if !run {
+            flow: flow, instant: instant, date: firing.businessDate.description, outcome: .missed, missedBefore: missed,
+            timer: request.timer, time: now)
+        if !request.run {
             state.missed += 1
         } else {
             let going = runsGoing(of: flow)
@@ -207,7 +179,10 @@ extension ManagementCore {
             }
             switch decided.outcome {
             case .started:
-                decided.run = startRun(of: record, params: scheduledParams(record, decided), key: Self.key(decided), priority: scheduledPriority(of: record), now: now).id
+                decided.run = startRun(
+                    of: record, on: product, params: scheduledParams(record, decided), key: Self.key(decided),
+                    priority: scheduledPriority(of: record), now: now
+                ).id
                 state.fired += 1
             case .skipped: state.skipped += 1
             case .queued: queued[flow, default: []].append(decided)
@@ -218,25 +193,12 @@ extension ManagementCore {
         turn.schedules.append(state)
         keepFiring(decided)
         if decided.outcome == .queued { startQueuedFiring(of: flow, now: now) }
-        var members: [(String, JSON)] = [("outcome", .string(decided.outcome.rawValue)), ("date", .string(decided.date))]
-        if decided.run != 0 { members.append(("run", .number(decided.run))) }
-        members += [("missed", .number(missed)), ("since", .number(state.since.milliseconds)), ("detail", .string(decided.detail))]
-        reply(peer, request, .ok, .object(members))
+        reply(caller, .fired(decided, since: state.since))
     }
 
     /// The runs of a flow not yet final, oldest first.
     func runsGoing(of flow: String) -> [UInt64] {
         runs.values.filter { "\($0.product)/\($0.flow)" == flow && !$0.state.isFinal }.map(\.id).sorted()
-    }
-
-    /// A request's `next`: how many to list, 0 to 1000, or nil when it is refused (the reply is sent).
-    mutating func listLength(_ body: JSON, default value: Int64, peer: Peer, request: UInt64) -> Int? {
-        let count = body["next"].map { $0.integer ?? -1 } ?? value
-        guard (0...1000).contains(count) else {
-            reply(peer, request, .badRequest, error: "\"next\" takes a whole number from 0 to 1000, not \(body["next"]!.rendered())")
-            return nil
-        }
-        return Int(count)
     }
 
     /// The idempotency key of the run a firing starts.
@@ -272,12 +234,15 @@ extension ManagementCore {
 
     /// Starts the oldest firing a flow has queued, once no run of it is going.
     mutating func startQueuedFiring(of flow: String, now: Timestamp) {
-        guard var waiting = queued[flow], !waiting.isEmpty, let record = flows[flow] else { return }
+        guard var waiting = queued[flow], !waiting.isEmpty, let record = flows[flow], let product = products[record.product] else { return }
         guard runsGoing(of: flow).isEmpty else { return }
         var firing = waiting.removeFirst()
         queued[flow] = waiting.isEmpty ? nil : waiting
         firing.outcome = .started
-        firing.run = startRun(of: record, params: scheduledParams(record, firing), key: Self.key(firing), priority: scheduledPriority(of: record), now: now).id
+        firing.run = startRun(
+            of: record, on: product, params: scheduledParams(record, firing), key: Self.key(firing),
+            priority: scheduledPriority(of: record), now: now
+        ).id
         firing.detail = firing.detail.isEmpty ? "started after waiting" : firing.detail + "; started when they had ended"
         if var state = schedules[flow] {
             state.fired += 1
@@ -300,69 +265,48 @@ extension ManagementCore {
     // MARK: - For operators
 
     /// `schedule`: a flow's schedule, where it stands, its next firings with their business dates, and its latest ones.
-    mutating func showSchedule(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
-        guard let flow = body["flow"]?.string else {
-            reply(peer, request, .badRequest, error: "schedule needs \"flow\": \"PRODUCT/FLOW\"")
-            return
-        }
-        guard let count = listLength(body, default: 10, peer: peer, request: request) else { return }
+    mutating func showSchedule(of flow: String, next count: Int, for caller: Caller, now: Timestamp) {
         guard let record = flows[flow] else {
-            reply(peer, request, .notFound, error: "unknown flow \"\(flow)\" (flows: \(flows.keys.sorted().joined(separator: ", ")))")
+            refuse(caller, .notFound, "unknown flow \"\(flow)\" (flows: \(flows.keys.sorted().joined(separator: ", ")))")
             return
         }
         guard let definition = scheduleDefinitions[flow], let state = schedules[flow] else {
             let scheduled = scheduleDefinitions.keys.sorted()
-            reply(
-                peer, request, .notFound,
-                error: "\(flow) has no schedule" + (scheduled.isEmpty ? " (no flow has one)" : " (scheduled flows: \(scheduled.joined(separator: ", ")))"))
+            refuse(
+                caller, .notFound,
+                "\(flow) has no schedule" + (scheduled.isEmpty ? " (no flow has one)" : " (scheduled flows: \(scheduled.joined(separator: ", ")))"))
             return
         }
         let zone = configuration.zones(definition.zone)
-        var members: [(String, JSON)] = [
-            ("flow", .string(flow)), ("version", .number(record.version)), ("schedule", definition.json),
-            ("summary", .string(definition.summary)), ("since", .number(state.since.milliseconds)), ("fired", .number(state.fired)),
-            ("missed", .number(state.missed)), ("skipped", .number(state.skipped)),
-            ("queued", .array((queued[flow] ?? []).map { $0.json(zone: zone) })),
-            ("recent", .array((recentFirings[flow] ?? []).map { $0.json(zone: zone) })),
-        ]
-        if let schedule = resolved[flow], let zone = zone {
-            var next: [JSON] = []
+        let upcoming: ManagementReply.ScheduleView.Upcoming
+        if let schedule = resolved[flow], let zone {
+            var next: [Firing] = []
             var after = max(now, state.since)
             while next.count < count, let firing = schedule.next(after: after) {
-                next.append(
-                    .object([
-                        ("instant", .number(firing.instant.milliseconds)), ("local", .string(zone.localDescription(firing.instant))),
-                        ("date", .string(firing.businessDate.description)),
-                    ]))
+                next.append(firing)
                 after = firing.instant
             }
-            members.append(("next", .array(next)))
+            upcoming = .firings(next, zone: zone)
         } else {
-            members.append(("error", .string("\(unresolvable(definition)), so the schedule does not fire")))
+            upcoming = .stopped("\(unresolvable(definition)), so the schedule does not fire")
         }
-        reply(peer, request, .ok, .object(members))
+        let view = ManagementReply.ScheduleView(
+            record: record, definition: definition, state: state, queued: queued[flow] ?? [], recent: recentFirings[flow] ?? [],
+            zone: zone, upcoming: upcoming)
+        reply(caller, .schedule(view))
     }
 
     /// `calendars`: every calendar, the flows on it, and its next holidays from today (UTC).
-    mutating func listCalendars(_ body: JSON, peer: Peer, request: UInt64, now: Timestamp) {
-        guard let count = listLength(body, default: 3, peer: peer, request: request) else { return }
+    mutating func listCalendars(next count: Int, for caller: Caller, now: Timestamp) {
         let today = Zone.utc.date(of: now)
         let all = calendars.values.sorted { $0.name < $1.name }.map { ($0.name, $0.calendar, $0.version, $0.applied) }
             + BuiltInCalendars.all.map { ($0.name, $0, UInt32(0), Timestamp.zero) }
         let list = all.map { name, calendar, version, applied in
-            let users = scheduleDefinitions.filter { $0.value.calendar == name }.map(\.key).sorted()
-            let next = calendar.holidays(from: today, limit: count).map { holiday in
-                JSON.object([("date", .string(holiday.date.description)), ("name", .string(holiday.name))])
-            }
-            return JSON.object([
-                ("calendar", .string(name)), ("version", .number(version)), ("applied", .number(applied.milliseconds)),
-                ("built_in", .bool(version == 0)), ("weekend", .array(calendar.weekend.map { .string(Self.weekdayNames[$0]) })),
-                ("first", .string(calendar.firstDate?.description ?? "")), ("last", .string(calendar.lastDate?.description ?? "")),
-                ("flows", .array(users.map(JSON.string))), ("next", .array(next)),
-            ])
+            ManagementReply.CalendarView(
+                name: name, version: version, applied: applied, calendar: calendar,
+                flows: scheduleDefinitions.filter { $0.value.calendar == name }.map(\.key).sorted(),
+                next: calendar.holidays(from: today, limit: count))
         }
-        reply(peer, request, .ok, .object([("calendars", .array(list))]))
+        reply(caller, .calendars(list))
     }
-
-    static let weekdayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 }

@@ -84,16 +84,4 @@ public struct FiringRecord: Equatable, Sendable {
         self.time = time
         self.detail = detail
     }
-
-    /// The firing as the API gives it.
-    public func json(zone: Zone?) -> JSON {
-        var members: [(String, JSON)] = [("instant", .number(instant.milliseconds))]
-        if let zone { members.append(("local", .string(zone.localDescription(instant)))) }
-        members += [
-            ("date", .string(date)), ("outcome", .string(outcome.rawValue)), ("run", .number(run)),
-            ("missed_before", .number(missedBefore)), ("timer", .string(timer)), ("time", .number(time.milliseconds)),
-            ("detail", .string(detail)),
-        ]
-        return .object(members)
-    }
 }

@@ -89,8 +89,8 @@ public struct ManagementService: Service {
         // `history` is read from the audit log as committed.
         for query in turn.histories {
             let entries = try store.history(run: query.run, product: query.product, limit: query.limit)
-            let body = JSON.object([("actions", .array(entries.map(\.json)))])
-            actions.append(.send(.apiReply(APIReply(request: query.request, status: .ok, body: body.rendered())), socket: Self.api, peer: query.peer))
+            let reply = ManagementAPI.historyReply(entries, request: query.request)
+            actions.append(.send(.apiReply(reply), socket: Self.api, peer: query.peer))
         }
         return TurnEnd(committed: turn.needsCommit, actions: actions)
     }

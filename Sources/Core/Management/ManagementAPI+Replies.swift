@@ -1,0 +1,267 @@
+public import Wire
+
+/// An answer of management's core, before it is JSON.
+enum ManagementReply {
+    case refused(APIRefusal)
+    case applied(flows: [AppliedFlow], calendars: [AppliedCalendar])
+    case run(RunRecord, repeated: Bool)
+    /// `status`: the run as the orchestrator reports it now, and its jobs.
+    case runDetail(RunRecord, jobs: [JobStatus])
+    case runs([RunRecord])
+    case flows([(flow: FlowRecord, shard: UInt32)])
+    case products([(product: ProductRecord, flows: Int)])
+    /// An operator action, answered with the orchestrator's status.
+    case action(AuditEntry, status: Status, repeated: Bool)
+    case history([AuditEntry])
+    case schedules(generation: String, schedules: [ScheduledFlow], calendars: [CalendarRecord])
+    /// `schedules` when the timer's copy is current.
+    case schedulesUnchanged(generation: String)
+    /// `fire`: the firing as decided, and the flow's watermark after it.
+    case fired(FiringRecord, since: Timestamp)
+    /// `fire` for a firing decided before.
+    case firedBefore(since: Timestamp)
+    case schedule(ScheduleView)
+    case calendars([CalendarView])
+    case pong
+
+    /// A flow stored by `apply`.
+    struct AppliedFlow {
+        var record: FlowRecord
+        var changed: Bool
+        var shard: UInt32
+        /// Its schedule in a line, if it has one.
+        var schedule: String?
+    }
+
+    /// A calendar stored by `apply`.
+    struct AppliedCalendar {
+        var record: CalendarRecord
+        var changed: Bool
+    }
+
+    /// A schedule as a timer fires it.
+    struct ScheduledFlow {
+        var flow: String
+        var version: UInt32
+        var definition: ScheduleDefinition
+        var since: Timestamp
+    }
+
+    /// A flow's schedule as `schedule` shows it.
+    struct ScheduleView {
+        /// What comes next: the firings after now, or why there are none.
+        enum Upcoming {
+            case firings([Firing], zone: Zone)
+            case stopped(String)
+        }
+
+        var record: FlowRecord
+        var definition: ScheduleDefinition
+        var state: ScheduleState
+        var queued: [FiringRecord]
+        var recent: [FiringRecord]
+        /// The schedule's zone, if it can be found, for local times.
+        var zone: Zone?
+        var upcoming: Upcoming
+    }
+
+    /// A calendar as `calendars` shows it; a built-in one has version 0.
+    struct CalendarView {
+        var name: String
+        var version: UInt32
+        var applied: Timestamp
+        var calendar: BusinessCalendar
+        /// The flows whose schedules use it.
+        var flows: [String]
+        var next: [(date: CivilDate, name: String)]
+    }
+}
+
+extension ManagementAPI {
+    /// `history`'s reply, which the runtime reads from the audit log as committed.
+    public static func historyReply(_ entries: [AuditEntry], request: UInt64) -> APIReply {
+        reply(.history(entries), request: request)
+    }
+
+    /// The API-REPLY of a reply.
+    static func reply(_ reply: ManagementReply, request: UInt64) -> APIReply {
+        let (status, body) = json(reply)
+        return APIReply(request: request, status: status, body: body.rendered())
+    }
+
+    static func json(_ reply: ManagementReply) -> (Status, JSON) {
+        switch reply {
+        case .refused(let refusal):
+            var members: [(String, JSON)] = [("error", .string(refusal.error))]
+            if !refusal.problems.isEmpty { members.append(("problems", .array(refusal.problems.map(JSON.string)))) }
+            return (refusal.status, .object(members))
+        case .applied(let flows, let calendars):
+            let flowList = flows.map { applied in
+                var members: [(String, JSON)] = [
+                    ("flow", .string(applied.record.qualifiedName)), ("version", .number(applied.record.version)),
+                    ("changed", .bool(applied.changed)), ("jobs", .number(applied.record.jobs)), ("shard", .number(applied.shard)),
+                ]
+                if let schedule = applied.schedule { members.append(("schedule", .string(schedule))) }
+                return JSON.object(members)
+            }
+            let calendarList = calendars.map { applied in
+                let holidays = applied.record.calendar.holidays(from: CivilDate(year: 1, month: 1, day: 1), limit: Int.max).count
+                return JSON.object([
+                    ("calendar", .string(applied.record.name)), ("version", .number(applied.record.version)),
+                    ("changed", .bool(applied.changed)), ("holidays", .number(holidays)),
+                ])
+            }
+            return (.ok, .object([("flows", .array(flowList)), ("calendars", .array(calendarList))]))
+        case .run(let run, let repeated):
+            return (.ok, json(run, repeated: repeated))
+        case .runDetail(let run, let jobs):
+            return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))]))
+        case .runs(let runs):
+            return (.ok, .object([("runs", .array(runs.map { json($0, repeated: false) }))]))
+        case .flows(let flows):
+            let list = flows.map { flow, shard in
+                JSON.object([
+                    ("flow", .string(flow.qualifiedName)), ("version", .number(flow.version)), ("jobs", .number(flow.jobs)),
+                    ("shard", .number(shard)), ("applied", .number(flow.applied.milliseconds)),
+                ])
+            }
+            return (.ok, .object([("flows", .array(list))]))
+        case .products(let products):
+            let list = products.map { product, flows in
+                JSON.object([
+                    ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
+                    ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
+                    ("burst", .number(product.policy.burst)), ("priority_over_fairness", .bool(product.policy.priorityOverFairness == 1)),
+                    ("key_weights", .object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) })),
+                    ("flows", .number(flows)),
+                ])
+            }
+            return (.ok, .object([("products", .array(list))]))
+        case .action(let entry, let status, let repeated):
+            var members = self.members(entry)
+            // A refused action's reply carries the reason as `error`, like every refusal of the API.
+            if entry.status != 0 && !Status(rawValue: entry.status).isSuccess { members.insert(("error", .string(entry.detail)), at: 0) }
+            if repeated { members.append(("repeated", .bool(true))) }
+            return (status, .object(members))
+        case .history(let entries):
+            return (.ok, .object([("actions", .array(entries.map { .object(members($0)) }))]))
+        case .schedules(let generation, let schedules, let calendars):
+            let list = schedules.map { scheduled in
+                JSON.object([
+                    ("flow", .string(scheduled.flow)), ("version", .number(scheduled.version)), ("schedule", scheduled.definition.json),
+                    ("since", .number(scheduled.since.milliseconds)),
+                ])
+            }
+            let calendarList = calendars.map { calendar in
+                JSON.object([("calendar", .string(calendar.name)), ("version", .number(calendar.version)), ("text", .string(calendar.text))])
+            }
+            return (.ok, .object([("generation", .string(generation)), ("schedules", .array(list)), ("calendars", .array(calendarList))]))
+        case .schedulesUnchanged(let generation):
+            return (.ok, .object([("generation", .string(generation)), ("unchanged", .bool(true))]))
+        case .fired(let firing, let since):
+            var members: [(String, JSON)] = [("outcome", .string(firing.outcome.rawValue)), ("date", .string(firing.date))]
+            if firing.run != 0 { members.append(("run", .number(firing.run))) }
+            members += [("missed", .number(firing.missedBefore)), ("since", .number(since.milliseconds)), ("detail", .string(firing.detail))]
+            return (.ok, .object(members))
+        case .firedBefore(let since):
+            return (.ok, .object([("repeated", .bool(true)), ("since", .number(since.milliseconds))]))
+        case .schedule(let view):
+            return (.ok, json(view))
+        case .calendars(let calendars):
+            return (.ok, .object([("calendars", .array(calendars.map(json)))]))
+        case .pong:
+            return (.ok, .object([("service", .string("management")), ("protocol", .number(Message.version))]))
+        }
+    }
+
+    /// A run, as `runs` lists it and `start` answers it.
+    static func json(_ run: RunRecord, repeated: Bool) -> JSON {
+        var members: [(String, JSON)] = [
+            ("run", .number(run.id)), ("flow", .string("\(run.product)/\(run.flow)")), ("version", .number(run.version)),
+            ("shard", .number(run.shard)), ("moment", .number(run.moment)), ("state", .string(run.state.name)),
+            ("jobs", .number(run.jobs)), ("succeeded", .number(run.succeeded)), ("failed", .number(run.failed)),
+            ("active", .number(run.active)), ("started", .number(run.started.milliseconds)),
+            ("finished", .number(run.finished.milliseconds)), ("detail", .string(run.detail)),
+            ("params", JSON.strings(run.params)), ("priority", priorityJSON(run.priority)),
+        ]
+        if repeated { members.append(("repeated", .bool(true))) }
+        return .object(members)
+    }
+
+    /// A run priority as the API shows it: 1 to 5, or `"urgent"`.
+    static func priorityJSON(_ priority: UInt8) -> JSON {
+        priority == RunPriority.urgent ? .string("urgent") : .number(Int(priority))
+    }
+
+    static func json(_ job: JobStatus) -> JSON {
+        .object([
+            ("job", .string(job.job)), ("generation", .number(job.generation)), ("state", .string(job.state.name)),
+            ("attempts", .number(job.attempts)),
+            ("tasks", .object([
+                ("pending", .number(job.pending)), ("running", .number(job.running)),
+                ("succeeded", .number(job.succeeded)), ("failed", .number(job.failed)),
+            ])),
+            ("step", .number(job.step)), ("steps", .number(job.steps)), ("started", .number(job.started)),
+            ("finished", .number(job.finished)), ("output", .string(job.output)), ("detail", .string(job.detail)),
+        ])
+    }
+
+    /// An operator action, as the audit log holds it.
+    static func members(_ entry: AuditEntry) -> [(String, JSON)] {
+        [
+            ("id", .number(entry.id)), ("request", .string(entry.key)), ("time", .number(entry.time.milliseconds)),
+            ("actor", .string(entry.actor)), ("action", .string(entry.method)), ("run", .number(entry.run)),
+            ("product", .string(entry.product)), ("job", .string(entry.job)), ("options", .string(entry.options)),
+            ("outcome", .string(entry.outcome)), ("status", .number(entry.status)), ("detail", .string(entry.detail)),
+            ("answered", .number(entry.answered.milliseconds)),
+        ]
+    }
+
+    static func json(_ view: ManagementReply.ScheduleView) -> JSON {
+        let flow = view.record.qualifiedName
+        var members: [(String, JSON)] = [
+            ("flow", .string(flow)), ("version", .number(view.record.version)), ("schedule", view.definition.json),
+            ("summary", .string(view.definition.summary)), ("since", .number(view.state.since.milliseconds)),
+            ("fired", .number(view.state.fired)), ("missed", .number(view.state.missed)), ("skipped", .number(view.state.skipped)),
+            ("queued", .array(view.queued.map { json($0, zone: view.zone) })),
+            ("recent", .array(view.recent.map { json($0, zone: view.zone) })),
+        ]
+        switch view.upcoming {
+        case .firings(let firings, let zone):
+            let next = firings.map { firing in
+                JSON.object([
+                    ("instant", .number(firing.instant.milliseconds)), ("local", .string(zone.localDescription(firing.instant))),
+                    ("date", .string(firing.businessDate.description)),
+                ])
+            }
+            members.append(("next", .array(next)))
+        case .stopped(let reason):
+            members.append(("error", .string(reason)))
+        }
+        return .object(members)
+    }
+
+    /// A firing decided, with its local time when the schedule's zone is known.
+    static func json(_ firing: FiringRecord, zone: Zone?) -> JSON {
+        var members: [(String, JSON)] = [("instant", .number(firing.instant.milliseconds))]
+        if let zone { members.append(("local", .string(zone.localDescription(firing.instant)))) }
+        members += [
+            ("date", .string(firing.date)), ("outcome", .string(firing.outcome.rawValue)), ("run", .number(firing.run)),
+            ("missed_before", .number(firing.missedBefore)), ("timer", .string(firing.timer)), ("time", .number(firing.time.milliseconds)),
+            ("detail", .string(firing.detail)),
+        ]
+        return .object(members)
+    }
+
+    static func json(_ view: ManagementReply.CalendarView) -> JSON {
+        let next = view.next.map { holiday in JSON.object([("date", .string(holiday.date.description)), ("name", .string(holiday.name))]) }
+        return .object([
+            ("calendar", .string(view.name)), ("version", .number(view.version)), ("applied", .number(view.applied.milliseconds)),
+            ("built_in", .bool(view.version == 0)), ("weekend", .array(view.calendar.weekend.map { .string(weekdayNames[$0]) })),
+            ("first", .string(view.calendar.firstDate?.description ?? "")), ("last", .string(view.calendar.lastDate?.description ?? "")),
+            ("flows", .array(view.flows.map(JSON.string))), ("next", .array(next)),
+        ])
+    }
+
+    static let weekdayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+}

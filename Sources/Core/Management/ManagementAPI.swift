@@ -1,0 +1,124 @@
+import Wire
+
+/// The management API (`docs/api.md`): JSON in, typed requests out; typed replies in, JSON out.
+///
+/// Each method is declared once, in ``methods``: its name, the fields of its request that it reads, and how it
+/// reads them into a ``ManagementRequest``. What can be refused without management's state (a field missing or
+/// of the wrong type, an unknown method, a body that is not a JSON object) is refused here, naming the field;
+/// ``ManagementCore`` decides on typed requests and answers with a ``ManagementReply``, rendered here.
+public enum ManagementAPI {
+    /// One method of the API.
+    public struct Method: Sendable {
+        /// Its name, as API-REQUEST carries it.
+        public let name: String
+        /// The fields of the request's object that it reads; it ignores any other.
+        public let fields: [String]
+        let read: @Sendable (Fields) throws(APIRefusal) -> ManagementRequest
+
+        init(_ name: String, fields: [String], read: @escaping @Sendable (Fields) throws(APIRefusal) -> ManagementRequest) {
+            self.name = name
+            self.fields = fields
+            self.read = read
+        }
+    }
+
+    /// Every method, in the order an unknown method's refusal lists them.
+    public static let methods: [Method] = [
+        Method("apply", fields: ["files"]) { fields throws(APIRefusal) in .apply(try ApplyRequest(fields)) },
+        Method("start", fields: ["flow", "key", "params", "priority"]) { fields throws(APIRefusal) in .start(try StartRequest(fields)) },
+        Method("status", fields: ["run"]) { fields throws(APIRefusal) in
+            guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "status needs \"run\": a run ID") }
+            return .status(run: UInt64(run))
+        },
+        Method("runs", fields: ["limit", "flow"]) { fields in .runs(limit: Int(fields["limit"]?.integer ?? 20), flow: fields["flow"]?.string) },
+        Method("flows", fields: []) { _ in .flows },
+        Method("products", fields: []) { _ in .products },
+        Method("stop", fields: ActionRequest.runFields) { .action(ActionRequest(.stop, $0)) },
+        Method("pause", fields: ActionRequest.runFields) { .action(ActionRequest(.pause, $0)) },
+        Method("resume", fields: ActionRequest.runFields) { .action(ActionRequest(.resume, $0)) },
+        Method("rerun", fields: ActionRequest.runFields) { .action(ActionRequest(.rerunFailed, $0)) },
+        Method("rerun-job", fields: ActionRequest.runFields + ["job", "downstream"]) { .action(ActionRequest(.rerunJob, $0)) },
+        Method("mark-succeeded", fields: ActionRequest.runFields + ["job"]) { .action(ActionRequest(.markSucceeded, $0)) },
+        Method("hold", fields: ActionRequest.productFields) { .action(ActionRequest(.hold, $0)) },
+        Method("release", fields: ActionRequest.productFields) { .action(ActionRequest(.release, $0)) },
+        Method("set-policy", fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
+        Method("set-priority", fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
+        Method("history", fields: ["run", "product", "limit"]) { fields throws(APIRefusal) in .history(try HistoryRequest(fields)) },
+        Method("schedule", fields: ["flow", "next"]) { fields throws(APIRefusal) in
+            guard let flow = fields["flow"]?.string else { throw APIRefusal(.badRequest, "schedule needs \"flow\": \"PRODUCT/FLOW\"") }
+            return .schedule(flow: flow, next: try listLength(fields, default: 10))
+        },
+        Method("calendars", fields: ["next"]) { fields throws(APIRefusal) in .calendars(next: try listLength(fields, default: 3)) },
+        Method("schedules", fields: ["known"]) { fields in .schedules(known: fields["known"]?.string) },
+        Method("fire", fields: ["flow", "instant", "run", "timer"]) { fields throws(APIRefusal) in .fire(try FireRequest(fields)) },
+        Method("ping", fields: []) { _ in .ping },
+    ]
+
+    /// A request's object as its method reads it.
+    struct Fields {
+        /// The method's name, for errors.
+        let method: String
+        let declared: [String]
+        let body: JSON
+
+        /// The field named, if the request has it. A method reads only the fields its entry in ``methods`` declares.
+        subscript(field: String) -> JSON? {
+            assert(declared.contains(field), "\(method) reads \"\(field)\", which its entry in ManagementAPI.methods does not declare")
+            return body[field]
+        }
+    }
+
+    /// Reads an API-REQUEST into a typed request, or the refusal to answer it with.
+    static func request(_ request: APIRequest) -> Result<ManagementRequest, APIRefusal> {
+        let body: JSON
+        do {
+            body = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body)
+        } catch {
+            return .failure(APIRefusal(.badRequest, "the request body is not valid JSON: \(error)"))
+        }
+        guard body.members != nil else { return .failure(APIRefusal(.badRequest, "the request body must be a JSON object")) }
+        guard let method = methods.first(where: { $0.name == request.method }) else {
+            let names = methods.map(\.name).joined(separator: ", ")
+            return .failure(APIRefusal(.notFound, "unknown method \"\(request.method)\" (methods: \(names))"))
+        }
+        return Result { () throws(APIRefusal) in try method.read(Fields(method: method.name, declared: method.fields, body: body)) }
+    }
+
+    /// A request's `next`: how many to list, 0 to 1000.
+    static func listLength(_ fields: Fields, default value: Int) throws(APIRefusal) -> Int {
+        guard let given = fields["next"] else { return value }
+        guard let count = given.integer, (0...1000).contains(count) else {
+            throw APIRefusal(.badRequest, "\"next\" takes a whole number from 0 to 1000, not \(given.rendered())")
+        }
+        return Int(count)
+    }
+
+    /// A run priority as the API gives it: 1 (first) to 5, as a number or a string, or `"urgent"`.
+    static func priority(_ value: JSON) -> Result<UInt8, APIProblem> {
+        let text = value.string ?? value.integer.map(String.init)
+        guard let text, let priority = RunPriority.parse(text) else {
+            return .failure(APIProblem("\"priority\" takes 1 (first) to 5 (last), or \"urgent\", not \(value.rendered())"))
+        }
+        return .success(priority)
+    }
+}
+
+/// A request refused: its status, what is wrong in a sentence, and every problem when there are several.
+struct APIRefusal: Error {
+    var status: Status
+    var error: String
+    var problems: [String]
+
+    init(_ status: Status, _ error: String, problems: [String] = []) {
+        self.status = status
+        self.error = error
+        self.problems = problems
+    }
+}
+
+/// One problem of a request, reported with the others in a refusal's `problems`, or alone as its error.
+struct APIProblem: Error {
+    var message: String
+
+    init(_ message: String) { self.message = message }
+}

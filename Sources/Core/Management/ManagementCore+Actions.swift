@@ -1,0 +1,133 @@
+import Wire
+
+/// Operator actions (stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, set-policy and
+/// set-priority) and their audit log.
+///
+/// An action is checked, recorded in the audit log with who asked and when, sent to the orchestrator, and
+/// answered when the orchestrator has applied (or refused) it. An action sent again with the same `request` ID
+/// is answered with the first one's outcome and applied once.
+extension ManagementCore {
+    mutating func act(_ request: ActionRequest, for caller: Caller, now: Timestamp) {
+        let method = request.method
+        if !request.key.isEmpty, let entry = actions[request.key] {
+            guard entry.method == method else {
+                refuse(caller, .conflict, "request ID \"\(request.key)\" was already used for \(entry.method) at \(entry.time.milliseconds)")
+                return
+            }
+            if entry.status == 0 {
+                waiting[entry.id, default: []].append(caller)
+            } else {
+                reply(caller, .action(entry, status: Status(rawValue: entry.status), repeated: true))
+            }
+            return
+        }
+        guard let subject = accept(request.subject, for: caller) else { return }
+        var operation = OperationRequest(request: 0, action: request.action, run: 0)
+        var options: [String] = []
+        switch subject.target {
+        case .product(let product):
+            guard products[product] != nil else {
+                refuse(caller, .notFound, "unknown product \"\(product)\"")
+                return
+            }
+            operation.product = product
+        case .run(let run):
+            guard run <= counters.lastRun else {
+                refuse(caller, .notFound, "unknown run \(run)")
+                return
+            }
+            operation.run = run
+            operation.product = runs[run]?.product ?? ""
+        }
+        guard let details = accept(request.details, for: caller) else { return }
+        var changedProduct: ProductRecord?
+        if let change = details.policy {
+            guard var product = products[operation.product] else {
+                refuse(caller, .notFound, "unknown product \"\(operation.product)\"")
+                return
+            }
+            switch change.applied(over: product.policy) {
+            case .success(let policy):
+                operation.policy = policy
+                operation.shard = product.shard
+                options.append(policy.summary)
+                product.policy = policy
+                changedProduct = product
+            case .failure(let problem):
+                refuse(caller, .badRequest, "set-policy: \(problem.message)")
+                return
+            }
+        }
+        operation.job = details.job
+        if let priority = details.priority {
+            operation.priority = priority
+            options.append("priority \(RunPriority.name(priority))")
+        }
+        if details.downstream { operation.options |= OperationRequest.downstream }
+        guard let fresh = accept(request.fresh, for: caller) else { return }
+        if fresh {
+            counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
+            operation.moment = counters.lastMoment
+        }
+        counters.lastRequest += 1
+        operation.request = counters.lastRequest
+        turn.counters = counters
+        if details.downstream { options.append("downstream") }
+        if fresh { options.append("fresh moment \(operation.moment)") }
+        let entry = AuditEntry(
+            id: operation.request, key: request.key.isEmpty ? "#\(operation.request)" : request.key, time: now, actor: subject.actor,
+            method: method, run: operation.run, product: operation.product, job: operation.job, options: options.joined(separator: ", "))
+        remember(entry)
+        turn.audit.append(entry)
+        if let changedProduct {
+            // Committed with the action, before the orchestrator hears of it.
+            products[changedProduct.name] = changedProduct
+            turn.products.append(changedProduct)
+        }
+        waiting[operation.request] = [caller]
+        send(operation, now: now)
+    }
+
+    /// Keeps an action by its request ID, forgetting the oldest beyond ``ManagementConfiguration/auditInMemory``.
+    mutating func remember(_ entry: AuditEntry) {
+        if actions.updateValue(entry, forKey: entry.key) == nil { actionOrder.append(entry.key) }
+        actionKeys[entry.id] = entry.key
+        while actionOrder.count > configuration.auditInMemory {
+            if let forgotten = actions.removeValue(forKey: actionOrder.removeFirst()) { actionKeys[forgotten.id] = nil }
+        }
+    }
+
+    /// The orchestrator's answer to an action: recorded with the action, and given to the clients waiting.
+    mutating func actionAnswered(_ operation: OperationRequest, _ result: OperationResult, now: Timestamp) {
+        var entry = actionKeys[operation.request].flatMap { actions[$0] }
+            ?? AuditEntry(id: operation.request, key: "#\(operation.request)", time: now, actor: "", method: operation.action.name,
+                          run: operation.run, product: operation.product, job: operation.job, options: "")
+        entry.status = result.status.rawValue == 0 ? 500 : result.status.rawValue
+        entry.detail = result.detail
+        entry.answered = now
+        remember(entry)
+        turn.auditAnswers.append(entry)
+        if result.status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
+            run.moment = operation.moment
+            runs[run.id] = run
+            turn.runs.append(run)
+        }
+        if result.status.isSuccess, operation.action == .setPriority, var run = runs[operation.run] {
+            run.priority = operation.priority
+            runs[run.id] = run
+            turn.runs.append(run)
+        }
+        for waiter in waiting.removeValue(forKey: operation.request) ?? [] {
+            reply(waiter, .action(entry, status: result.status, repeated: false))
+        }
+    }
+
+    /// `history`: the audit log of a run, or of a product; the runtime reads it from the store once the turn is committed.
+    mutating func history(_ request: HistoryRequest, for caller: Caller) {
+        let query = switch request.subject {
+        case .run(let run): HistoryQuery(peer: caller.peer, request: caller.request, run: run, product: "", limit: request.limit)
+        case .product(let product): HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: product, limit: request.limit)
+        }
+        turn.histories.append(query)
+    }
+}

@@ -1,0 +1,115 @@
+import Wire
+
+/// Flows and products: `apply` stores versioned flows and calendars and binds each new product to a shard;
+/// `flows` and `products` list them.
+extension ManagementCore {
+    /// `apply`: validates every file first; stores them all, or none. Calendars come first, so that flows may
+    /// name those applied with them.
+    mutating func apply(_ request: ApplyRequest, for caller: Caller, now: Timestamp) {
+        var problems: [String] = []
+        var flowFiles: [(path: String, text: String)] = []
+        var newCalendars: [(calendar: BusinessCalendar, text: String)] = []
+        var calendarNames: Set<String> = []
+        for file in request.files {
+            switch file {
+            case .unreadable(let problem):
+                problems.append(problem.message)
+            case .flow(let path, let text):
+                flowFiles.append((path, text))
+            case .calendar(let name, let path, let text):
+                switch Self.calendar(named: name, text: text, path: path) {
+                case .success(let parsed):
+                    if !calendarNames.insert(parsed.name).inserted {
+                        problems.append("the calendar \(parsed.name) is defined by more than one of the files")
+                    }
+                    newCalendars.append((parsed, text))
+                case .failure(let problem): problems.append(problem.message)
+                }
+            }
+        }
+        let names = ScheduleNames(zones: configuration.zones, calendars: Set(calendars.keys).union(calendarNames))
+        var definitions: [FlowDefinition] = []
+        for (path, text) in flowFiles {
+            switch FlowFile.parse(text, file: path, names: names) {
+            case .success(let definition):
+                // A run carries its definition to the orchestrator in one field of OPERATION-REQUEST.
+                let size = definition.json.rendered().utf8.count
+                if size > Limits.chunk {
+                    problems.append("\(path): the flow is \(size >> 20) MiB as canonical JSON, more than the \(Limits.chunk >> 20) MiB a flow may be")
+                } else {
+                    definitions.append(definition)
+                }
+            case .failure(let error): problems += error.problems.map(\.description)
+            }
+        }
+        var seen: [String: Int] = [:]
+        for definition in definitions {
+            seen[definition.qualifiedName, default: 0] += 1
+            if seen[definition.qualifiedName] == 2 {
+                problems.append("\(definition.qualifiedName) is defined by more than one of the files")
+            }
+        }
+        guard problems.isEmpty else {
+            refuse(caller, .invalid, "nothing was applied: \(problems.count) problem\(problems.count == 1 ? "" : "s")", problems: problems)
+            return
+        }
+        let appliedCalendars = newCalendars.map { calendar, text in
+            let (record, changed) = store(calendar, text: text, now: now)
+            return ManagementReply.AppliedCalendar(record: record, changed: changed)
+        }
+        let appliedFlows = definitions.map { store($0, now: now) }
+        reply(caller, .applied(flows: appliedFlows, calendars: appliedCalendars))
+    }
+
+    /// Stores a flow validated, as a new version if it changed, and binds its product to a shard if it is new.
+    private mutating func store(_ definition: FlowDefinition, now: Timestamp) -> ManagementReply.AppliedFlow {
+        let product: ProductRecord
+        if let known = products[definition.product] {
+            product = known
+        } else {
+            product = ProductRecord(name: definition.product, shard: leastLoadedShard(), created: now)
+            products[product.name] = product
+            turn.products.append(product)
+        }
+        let canonical = definition.json.rendered()
+        let record: FlowRecord
+        let changed: Bool
+        if let previous = flows[definition.qualifiedName], previous.definition == canonical {
+            record = previous
+            changed = false
+        } else {
+            record = FlowRecord(
+                product: definition.product, flow: definition.flow, version: (flows[definition.qualifiedName]?.version ?? 0) + 1,
+                definition: canonical, params: definition.params, jobs: definition.jobs.count, applied: now,
+                schedule: definition.schedule?.json.rendered())
+            changed = true
+            flows[record.qualifiedName] = record
+            turn.flows.append(record)
+            scheduleChanged(record.qualifiedName, to: definition.schedule, now: now)
+        }
+        return ManagementReply.AppliedFlow(record: record, changed: changed, shard: product.shard, schedule: definition.schedule?.summary)
+    }
+
+    /// The shard with the fewest products, the lowest of those tied.
+    private func leastLoadedShard() -> UInt32 {
+        var load: [UInt32: Int] = [:]
+        for product in products.values { load[product.shard, default: 0] += 1 }
+        let ranked = configuration.shards.map { (load[$0, default: 0], $0) }
+        guard let least = ranked.min(by: <) else { preconditionFailure("management's configuration has no shard") }
+        return least.1
+    }
+
+    /// `flows`: the latest version of every flow.
+    mutating func listFlows(for caller: Caller) {
+        let list = flows.values.sorted { $0.qualifiedName < $1.qualifiedName }.map { (flow: $0, shard: products[$0.product]?.shard ?? 0) }
+        reply(caller, .flows(list))
+    }
+
+    /// `products`: every product, its shard and its policy.
+    mutating func listProducts(for caller: Caller) {
+        let list = products.values.sorted { $0.name < $1.name }.map { product in
+            (product: product, flows: flows.values.filter { $0.product == product.name }.count)
+        }
+        reply(caller, .products(list))
+    }
+}

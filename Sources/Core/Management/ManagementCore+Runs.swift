@@ -1,0 +1,149 @@
+import Wire
+
+/// Runs: started by `start` or a firing, each with a run ID and a job entry moment management never gives
+/// twice, and kept current from the orchestrator's RUN-UPDATES.
+extension ManagementCore {
+    /// `start`: a new run of a flow, with its parameters checked against the flow's declaration.
+    mutating func start(_ request: StartRequest, for caller: Caller, now: Timestamp) {
+        if !request.key.isEmpty, let existing = runsByKey[request.key], let run = runs[existing] {
+            reply(caller, .run(run, repeated: true))
+            return
+        }
+        guard let target = accept(request.target, for: caller) else { return }
+        guard let product = products[target.product] else {
+            let known = products.keys.sorted()
+            refuse(
+                caller, .notFound,
+                "unknown product \"\(target.product)\""
+                    + (known.isEmpty ? " (no flows have been applied)" : " (products: \(known.joined(separator: ", ")))"))
+            return
+        }
+        guard let flow = flows[request.flow] else {
+            let known = flows.values.filter { $0.product == target.product }.map(\.flow).sorted()
+            refuse(
+                caller, .notFound,
+                "unknown flow \"\(target.flow)\" of product \"\(target.product)\" (its flows: \(known.joined(separator: ", ")))")
+            return
+        }
+        var params = flow.params ?? [:]
+        var problems: [String] = []
+        for parameter in request.params {
+            let value: String
+            switch parameter.value {
+            case .success(let text): value = text
+            case .failure(let problem):
+                problems.append(problem.message)
+                continue
+            }
+            if let declared = flow.params, declared[parameter.name] == nil {
+                let names = declared.keys.sorted()
+                problems.append(
+                    "parameter \"\(parameter.name)\" is not declared by \(request.flow)"
+                        + (names.isEmpty ? " (it declares none)" : " (it declares: \(names.joined(separator: ", ")))"))
+                continue
+            }
+            if let problem = parameter.nameProblem {
+                problems.append(problem.message)
+                continue
+            }
+            params[parameter.name] = value
+        }
+        var priority = RunPriority.normal
+        switch request.priority {
+        case .success(let given)?: priority = given
+        case .failure(let problem)?: problems.append(problem.message)
+        case nil: break
+        }
+        guard problems.isEmpty else {
+            refuse(caller, .invalid, "the run was not started", problems: problems)
+            return
+        }
+        let run = startRun(of: flow, on: product, params: params, key: request.key, priority: priority, now: now)
+        reply(caller, .run(run, repeated: false))
+    }
+
+    /// Records a new run of the latest version of `flow`, a flow of `product`, and sends its start to the orchestrator.
+    mutating func startRun(
+        of flow: FlowRecord, on product: ProductRecord, params: [String: String], key: String, priority: UInt8, now: Timestamp
+    ) -> RunRecord {
+        counters.lastRun += 1
+        counters.lastMoment = max(counters.lastMoment + 1, UInt64(max(now.milliseconds, 0)) * 1000)
+        counters.lastRequest += 1
+        let run = RunRecord(
+            id: counters.lastRun, product: flow.product, flow: flow.flow, version: flow.version,
+            shard: product.shard, moment: counters.lastMoment, params: params, key: key,
+            state: .running, jobs: UInt32(flow.jobs), started: now, priority: priority)
+        runs[run.id] = run
+        if !key.isEmpty { runsByKey[key] = run.id }
+        turn.runs.append(run)
+        turn.counters = counters
+        let operation = OperationRequest(
+            request: counters.lastRequest, action: .start, run: run.id, product: run.product, flow: run.flow,
+            version: run.version, shard: run.shard, moment: run.moment, params: params, definition: flow.definition,
+            priority: priority)
+        send(operation, now: now)
+        return run
+    }
+
+    /// The orchestrator's answer to a run's start. A refusal ends the run: the orchestrator will never report on
+    /// it, so management records why.
+    mutating func startAnswered(_ operation: OperationRequest, _ result: OperationResult, now: Timestamp) {
+        guard !result.status.isSuccess, var run = runs[operation.run] else { return }
+        run.state = .failed
+        run.detail = "the orchestrator refused the run: \(result.detail)"
+        run.finished = now
+        runs[run.id] = run
+        turn.runs.append(run)
+        finishedOrder.append(run.id)
+        startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
+    }
+
+    /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
+    mutating func status(of run: UInt64, for caller: Caller, now: Timestamp) {
+        counters.lastRequest += 1
+        turn.counters = counters
+        queries[counters.lastRequest] = PendingQuery(caller: caller, deadline: now.adding(milliseconds: configuration.queryTimeout))
+        turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: run)))
+    }
+
+    /// `runs`: the newest runs held, of every flow or of one.
+    mutating func listRuns(limit: Int, flow: String?, for caller: Caller) {
+        let selected = runs.values.filter { flow == nil || "\($0.product)/\($0.flow)" == flow }
+            .sorted { $0.id > $1.id }.prefix(max(limit, 0))
+        reply(caller, .runs(Array(selected)))
+    }
+
+    /// Applies a run's status from RUN-UPDATES, unless the run has ended and the status is older.
+    mutating func runUpdated(_ status: RunStatus, now: Timestamp) {
+        guard var run = runs[status.run] else { return }
+        guard !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
+        run.state = status.state
+        run.succeeded = status.succeeded
+        run.failed = status.failed
+        run.active = status.active
+        run.finished = Timestamp(wire: status.finished)
+        run.detail = status.detail
+        run.updated = Timestamp(wire: status.time)
+        runs[run.id] = run
+        turn.runs.append(run)
+        if run.state.isFinal {
+            finishedOrder.append(run.id)
+            startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
+        }
+    }
+
+    /// The run as RUN-DETAIL reports it, over what management holds of it (for `status`).
+    func run(reportedIn detail: RunDetail) -> RunRecord {
+        let status = detail.run
+        var run = runs[status.run] ?? RunRecord(
+            id: status.run, product: status.product, flow: status.flow, version: 0, shard: 0, moment: 0, params: [:],
+            state: status.state, jobs: status.jobs, started: Timestamp(wire: status.started))
+        run.state = status.state
+        run.succeeded = status.succeeded
+        run.failed = status.failed
+        run.active = status.active
+        run.finished = Timestamp(wire: status.finished)
+        run.detail = status.detail
+        return run
+    }
+}
