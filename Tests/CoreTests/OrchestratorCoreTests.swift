@@ -20,8 +20,7 @@ struct OrchestratorHarness {
 
     init() {
         var configuration = OrchestratorConfiguration(shards: [1, 2])
-        configuration.resendInitial = 2000
-        configuration.resendMaximum = 30_000
+        configuration.resend = ResendPolicy(initial: 2000, maximum: 30_000)
         core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: now)
     }
 
@@ -131,6 +130,58 @@ struct OrchestratorHarness {
         #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == ["extract"])
     }
 
+    @Test func eachResendOfASubmissionOrAControlWaitsTwiceAsLongUpToTheLongest() {
+        var orchestrator = OrchestratorHarness()
+        let definition = OrchestratorHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        let start = orchestrator.now
+        // "audit" is accepted, then fails the run: its cancel-run is not answered, "extract" never accepted.
+        _ = orchestrator.report([("audit", .queued)])
+        _ = orchestrator.report([("audit", .failed)])
+        var submissions: [Int64] = []
+        var controls: [Int64] = []
+        while orchestrator.now.since(start) < 100_000 {
+            orchestrator.now = orchestrator.core.nextDeadline()
+            orchestrator.core.tick(now: orchestrator.now)
+            let turn = orchestrator.core.finishTurn(now: orchestrator.now)
+            if OrchestratorHarness.submitted(turn) == ["extract"] { submissions.append(orchestrator.now.since(start)) }
+            if turn.controlSends.map(\.1.action) == [.cancelRun] { controls.append(orchestrator.now.since(start)) }
+        }
+        // The harness's policy: 2 s, doubling, at most 30 s.
+        #expect(submissions == [2000, 6000, 14_000, 30_000, 60_000, 90_000])
+        #expect(controls == [2000, 6000, 14_000, 30_000, 60_000, 90_000])
+    }
+
+    @Test func controlsRestoredFromTheStoreAreSentAgainAtOnce() {
+        let now = Timestamp(milliseconds: 1_000)
+        let pending = OrchestratorCore.PendingControl(shard: 2, control: Control(request: 7, action: .cancelRun, run: 1))
+        var core = OrchestratorCore(
+            configuration: OrchestratorConfiguration(shards: [2]), epoch: 2,
+            restoring: OrchestratorSnapshot(controls: [pending], lastControl: 7), now: now)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).controlSends.map(\.1.request) == [7])
+        core.tick(now: now.adding(milliseconds: 9999))
+        #expect(core.finishTurn(now: now).controlSends.isEmpty)
+        core.tick(now: now.adding(milliseconds: 10_000))
+        #expect(core.finishTurn(now: now).controlSends.map(\.1.request) == [7])
+        core.controlResultReceived(ControlResult(request: 7, status: .ok), now: now)
+        #expect(core.finishTurn(now: now).answeredControls == [7])
+    }
+
+    @Test func messagesFromAShardNotConfiguredAndActionsOnAnUnknownRunChangeNothing() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let status = JobStatus(run: 1, job: "extract", generation: 0, state: .succeeded, time: orchestrator.now.wire)
+        orchestrator.core.updatesReceived(JobUpdates(publisher: "shard-9", epoch: 1, sequence: 1, updates: [status]), from: 9, now: orchestrator.now)
+        orchestrator.core.beaconReceived(Beacon(publisher: "shard-9", epoch: 1, sequence: 5), from: 9, now: orchestrator.now)
+        let turn = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(turn.submits.isEmpty && turn.fetches.isEmpty && turn.jobs.isEmpty)
+        #expect(orchestrator.core.runs[1]?.jobs[0].state == .submitted)
+        #expect(orchestrator.core.streams.cursor(of: 9) == nil)
+        let stop = OperationRequest(request: 2, action: .stop, run: 42, product: "payments", flow: "eod", version: 1, shard: 2, moment: 0)
+        #expect(orchestrator.operation(stop).answers.map(\.1.status) == [.notFound])
+    }
+
     @Test func aGapInAShardsStreamFetchesInsteadOfApplying() {
         var orchestrator = OrchestratorHarness()
         _ = orchestrator.operation(OrchestratorHarness.start())
@@ -166,7 +217,7 @@ struct OrchestratorHarness {
         restarted.tick(now: orchestrator.now)
         let turn = restarted.finishTurn(now: orchestrator.now)
         #expect(Set(OrchestratorHarness.submitted(turn)) == ["check", "load", "audit"])
-        #expect(restarted.cursors[2]!.sequence == 2)
+        #expect(restarted.streams.cursor(of: 2)?.sequence == 2)
     }
 
     @Test func jobsRestoredAsTheStoreHoldsThemAreResentOnceThenAfterTheInitialDelay() throws {
@@ -180,7 +231,7 @@ struct OrchestratorHarness {
             jobs: jobs, state: .running, started: .zero, finished: .zero, detail: "")
         let now = Timestamp(milliseconds: 1_000)
         var configuration = OrchestratorConfiguration(shards: [2])
-        configuration.resendInitial = 2000
+        configuration.resend = ResendPolicy(initial: 2000, maximum: 60_000)
         var core = OrchestratorCore(configuration: configuration, epoch: 2, restoring: OrchestratorSnapshot(runs: [stored]), now: now)
         core.tick(now: now)
         #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["extract", "audit"])

@@ -35,4 +35,17 @@ import Testing
         #expect(policy.wait(after: .max / 2 + 1) == .max)
         #expect(ResendPolicy(initial: 3000, maximum: 1000).maximum == 3000)
     }
+
+    @Test func aScheduleOnAFixedIntervalIsDueEveryIntervalAfterEachSend() {
+        let policy = ResendPolicy.every(5000)
+        var schedule = ResendSchedule(sentAt: start, policy: policy)
+        var dues: [Int64] = []
+        for _ in 0..<3 {
+            dues.append(schedule.due.milliseconds - start.milliseconds)
+            // Sent late, after the due time: the next wait counts from the send.
+            schedule.resent(at: schedule.due.adding(milliseconds: 700), policy: policy)
+        }
+        #expect(dues == [5000, 10_700, 16_400])
+        #expect(schedule.wait == 5000)
+    }
 }

@@ -248,6 +248,26 @@ struct TimerWorld {
         #expect(world.events[0].contains(.silent) && world.events[0].contains(.answers))
     }
 
+    @Test func anUnansweredRequestIsSentAgainOnTheResendPolicy() {
+        func sends(_ policy: ResendPolicy) -> [Int64] {
+            var settings = TimerCore.Settings(name: "timer", zones: { try? TZdata.zone($0) })
+            settings.resend = policy
+            var timer = TimerCore(settings: settings)
+            let start = Timestamp(milliseconds: 1_000_000)
+            var now = start
+            var times: [Int64] = []
+            while times.count < 5 {
+                timer.tick(now: now)
+                if !timer.finishTurn().requests.isEmpty { times.append(now.since(start)) }
+                now = timer.nextDeadline()
+            }
+            return times
+        }
+        // Management never answers `schedules`: asked again every 5 s by default.
+        #expect(sends(TimerCore.Settings(name: "timer", zones: { _ in nil }).resend) == [0, 5000, 10_000, 15_000, 20_000])
+        #expect(sends(ResendPolicy(initial: 1000, maximum: 4000)) == [0, 1000, 3000, 7000, 11_000])
+    }
+
     @Test func aCalendarChangedUnderARunningTimerIsFollowed() {
         var world = TimerWorld(start: "2026-05-04T00:00:00Z")
         _ = world.apply(

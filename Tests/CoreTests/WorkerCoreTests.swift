@@ -230,6 +230,28 @@ struct WorkerHarness {
         #expect(worker.core.links[0].credit + 2 == 4)
     }
 
+    @Test func aSilentShardIsReconnectedToWithABackoffThatDoublesUpToTheLongestAndStartsAgainAtWelcome() {
+        var worker = WorkerHarness(slots: 1)
+        worker.core.start(now: worker.now)
+        _ = worker.welcome()
+        /// The times of the next `count` reconnections while the shard stays silent, from now.
+        func reconnections(_ count: Int) -> [Int64] {
+            let start = worker.now
+            var times: [Int64] = []
+            while times.count < count {
+                worker.now = worker.core.nextDeadline()
+                worker.core.tick(now: worker.now)
+                if worker.turn().contains(.reconnect(link: 0)) { times.append(worker.now.since(start)) }
+            }
+            return times
+        }
+        // Heartbeat 1 s, liveness 3: silent for 3 s, then waits of 2, 4, 8, 8 s, none shorter than 3 s.
+        #expect(reconnections(6) == [3000, 6000, 10_000, 18_000, 26_000, 34_000])
+        // A WELCOME starts the backoff again from one interval.
+        _ = worker.welcome()
+        #expect(reconnections(3) == [3000, 6000, 10_000])
+    }
+
     @Test func tasksOfTwoShardsWithTheSameIDAreTwoAttempts() {
         var worker = WorkerHarness(slots: 2, shards: 2)
         worker.core.start(now: worker.now)

@@ -9,4 +9,12 @@ extension Dictionary {
         guard let index = index(forKey: key) else { preconditionFailure("no value for \(key)") }
         return try change(&values[index])
     }
+
+    /// Changes the value for `key` in place, as ``modify(_:_:)`` does, if there is one: the change's
+    /// result, or nil when there is no value for `key`.
+    @inlinable
+    mutating func modifyIfPresent<Result>(_ key: Key, _ change: (inout Value) throws -> Result) rethrows -> Result? {
+        guard let index = index(forKey: key) else { return nil }
+        return try change(&values[index])
+    }
 }

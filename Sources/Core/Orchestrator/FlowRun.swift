@@ -10,10 +10,9 @@ public struct FlowRunJob: Equatable, Sendable {
     public var generation: UInt32
     /// Whether the shard reported any status for the current generation.
     public var accepted: Bool
-    /// The delay before the next resend, while not accepted.
-    public var resendDelay: Int64
-    /// When it is due to be sent again, while not accepted.
-    public var resendAt: Timestamp = .zero
+    /// When it is due to be sent again while not accepted, and the wait after that; nil before it is
+    /// first submitted.
+    public var resend: ResendSchedule?
     /// The last status the shard reported.
     public var status: JobStatus?
     /// Why the job is in its state, when the orchestrator decided it (skipped jobs).
@@ -24,14 +23,13 @@ public struct FlowRunJob: Equatable, Sendable {
 
     public init(
         name: String, state: JobState = .waiting, generation: UInt32 = 0, accepted: Bool = false,
-        resendDelay: Int64 = 0, status: JobStatus? = nil, detail: String = "", resume: Bool = false
+        status: JobStatus? = nil, detail: String = "", resume: Bool = false
     ) {
         self.resume = resume
         self.name = name
         self.state = state
         self.generation = generation
         self.accepted = accepted
-        self.resendDelay = resendDelay
         self.status = status
         self.detail = detail
     }
@@ -180,6 +178,9 @@ public struct FlowRun: Sendable {
     /// The number of jobs in `state`.
     public func count(_ state: JobState) -> Int { counts[Int(state.rawValue)] }
 
+    /// The number of jobs with the shard and not final (``JobState/isActive``).
+    public var activeJobs: Int { count(.submitted) + count(.queued) + count(.running) + count(.retrying) }
+
     /// The job as submitted to the shard: its steps and partitions, the run's parameters under the job's,
     /// and the run's entry moment. A generation after the first is submitted with `resume` when the job
     /// reruns from where it failed, so that partitions and steps that completed are not run again.
@@ -209,7 +210,7 @@ public struct FlowRun: Sendable {
         guard !state.isFinal else { return }
         let failed = count(.failed) + count(.cancelled) + count(.skipped)
         let open = jobs.count - count(.succeeded) - failed
-        let active = count(.submitted) + count(.queued) + count(.running) + count(.retrying)
+        let active = activeJobs
         if stopping {
             state = active == 0 ? .stopped : .stopping
             if active == 0 { finished = now }
@@ -229,7 +230,7 @@ public struct FlowRun: Sendable {
     /// The run's status for RUN-UPDATES.
     public func status(now: Timestamp) -> RunStatus {
         let failed = count(.failed) + count(.cancelled) + count(.skipped)
-        let active = count(.submitted) + count(.queued) + count(.running) + count(.retrying)
+        let active = activeJobs
         return RunStatus(
             run: id, product: product, flow: flow, state: state, jobs: UInt32(jobs.count), succeeded: UInt32(count(.succeeded)),
             failed: UInt32(failed), active: UInt32(active), started: started.wire, finished: finished.wire, time: now.wire,

@@ -4,9 +4,9 @@ public import Wire
 ///
 /// The timer keeps a copy of every schedule (from management's `schedules`, asked again every
 /// `refresh`), and for each the last instant management has decided (`since`). When a firing is
-/// due it sends `fire`, one at a time per flow, again every `resend` until answered; management
-/// decides and answers with its watermark. Management, not the timer, is what makes a firing happen
-/// once, so any number of timers may run.
+/// due it sends `fire`, one at a time per flow, again on the `resend` policy until answered;
+/// management decides and answers with its watermark. Management, not the timer, is what makes a
+/// firing happen once, so any number of timers may run.
 ///
 /// Firings missed while no timer ran (or management did not answer) are those more than `grace`
 /// older than now; the schedule's `catch_up` says which of them run:
@@ -22,8 +22,8 @@ public struct TimerCore: Sendable {
         public var refresh: Int64 = 5000
         /// How late a firing may be and still count as on time, in milliseconds.
         public var grace: Int64 = 60_000
-        /// How long to wait for an answer before asking again, in milliseconds.
-        public var resend: Int64 = 5000
+        /// How long to wait for management's answer before asking again: every 5 s.
+        public var resend = ResendPolicy.every(5000)
         /// Where time zones are found.
         public var zones: ZoneLookup
 
@@ -51,10 +51,11 @@ public struct TimerCore: Sendable {
         }
     }
 
+    /// A request sent to management and not answered yet.
     struct Outstanding: Sendable {
         var request: UInt64
         var body: JSON
-        var resendAt: Timestamp
+        var resend: ResendSchedule
     }
 
     public let settings: Settings
@@ -79,33 +80,35 @@ public struct TimerCore: Sendable {
 
     /// Sends what is due at `now`: a `schedules` refresh, firings, and requests not answered in time.
     public mutating func tick(now: Timestamp) {
-        if var listing, listing.resendAt <= now {
+        if var listing, listing.resend.isDue(at: now) {
             noteSilence()
-            listing.resendAt = now.adding(milliseconds: settings.resend)
+            listing.resend.resent(at: now, policy: settings.resend)
             self.listing = listing
             turn.requests.append(TimerRequest(id: listing.request, method: "schedules", body: listing.body))
         } else if listing == nil, nextRefresh <= now {
             let body = JSON.object(generation.map { [("known", .string($0))] } ?? [])
-            listing = Outstanding(request: nextID(), body: body, resendAt: now.adding(milliseconds: settings.resend))
-            turn.requests.append(TimerRequest(id: listing!.request, method: "schedules", body: body))
+            let request = nextID()
+            listing = Outstanding(request: request, body: body, resend: ResendSchedule(sentAt: now, policy: settings.resend))
+            turn.requests.append(TimerRequest(id: request, method: "schedules", body: body))
         }
-        for flow in entries.keys.sorted() {
-            var entry = entries[flow]!
+        for (flow, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            var entry = entry
             if var outstanding = entry.outstanding {
-                guard outstanding.resendAt <= now else { continue }
+                guard outstanding.resend.isDue(at: now) else { continue }
                 noteSilence()
-                outstanding.resendAt = now.adding(milliseconds: settings.resend)
+                outstanding.resend.resent(at: now, policy: settings.resend)
                 // While management did not answer, the firing may have become late: decided again, as
                 // catch_up says, rather than sent as first decided.
                 if let (firing, run) = decide(entry, now: now), fireBody(flow, firing, run) != outstanding.body {
-                    outstanding = Outstanding(request: nextID(), body: fireBody(flow, firing, run), resendAt: outstanding.resendAt)
+                    outstanding = Outstanding(request: nextID(), body: fireBody(flow, firing, run), resend: outstanding.resend)
                 }
                 entry.outstanding = outstanding
                 turn.requests.append(TimerRequest(id: outstanding.request, method: "fire", body: outstanding.body))
             } else if !entry.stale, let next = entry.next, next.instant <= now, let (firing, run) = decide(entry, now: now) {
                 let body = fireBody(flow, firing, run)
-                entry.outstanding = Outstanding(request: nextID(), body: body, resendAt: now.adding(milliseconds: settings.resend))
-                turn.requests.append(TimerRequest(id: entry.outstanding!.request, method: "fire", body: body))
+                let request = nextID()
+                entry.outstanding = Outstanding(request: request, body: body, resend: ResendSchedule(sentAt: now, policy: settings.resend))
+                turn.requests.append(TimerRequest(id: request, method: "fire", body: body))
             }
             entries[flow] = entry
         }
@@ -183,8 +186,8 @@ public struct TimerCore: Sendable {
             received(schedules: body)
             return
         }
-        guard let flow = entries.first(where: { $0.value.outstanding?.request == request })?.key, var entry = entries[flow] else { return }
-        let sent = entry.outstanding!
+        guard let (flow, found) = entries.first(where: { $0.value.outstanding?.request == request }), let sent = found.outstanding else { return }
+        var entry = found
         let instant = Timestamp(milliseconds: sent.body["instant"]?.integer ?? 0)
         let run = sent.body["run"]?.bool ?? true
         entry.outstanding = nil
@@ -209,7 +212,7 @@ public struct TimerCore: Sendable {
             turn.events.append(.refused(flow: flow, status: status, message: body["error"]?.string ?? ""))
         default:
             // Ask again after `resend`: a clock ahead, management unable to use the schedule for now.
-            entry.outstanding = Outstanding(request: sent.request, body: sent.body, resendAt: now.adding(milliseconds: settings.resend))
+            entry.outstanding = Outstanding(request: sent.request, body: sent.body, resend: ResendSchedule(sentAt: now, policy: settings.resend))
             turn.events.append(.refused(flow: flow, status: status, message: body["error"]?.string ?? ""))
         }
     }
@@ -266,10 +269,10 @@ public struct TimerCore: Sendable {
 
     /// The next time ``tick(now:)`` has something to do.
     public func nextDeadline() -> Timestamp {
-        var deadline = listing?.resendAt ?? nextRefresh
+        var deadline = listing?.resend.due ?? nextRefresh
         for entry in entries.values {
             if let outstanding = entry.outstanding {
-                deadline = min(deadline, outstanding.resendAt)
+                deadline = min(deadline, outstanding.resend.due)
             } else if !entry.stale, let next = entry.next {
                 deadline = min(deadline, next.instant)
             }

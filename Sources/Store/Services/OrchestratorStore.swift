@@ -107,7 +107,7 @@ public final class OrchestratorStore {
         let controls = try database.prepare("SELECT shard, frame FROM controls WHERE answered = 0 ORDER BY request")
         while try controls.step() {
             guard case .control(let control)? = try? Message.decode(controls.blob(1)) else { continue }
-            snapshot.controls.append(OrchestratorCore.PendingControl(shard: UInt32(controls.int(0)), control: control, resendAt: .zero, delay: 0))
+            snapshot.controls.append(OrchestratorCore.PendingControl(shard: UInt32(controls.int(0)), control: control))
         }
         controls.reset()
         snapshot.lastControl = UInt64(try database.meta("last_control") ?? 0)

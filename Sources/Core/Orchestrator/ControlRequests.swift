@@ -1,0 +1,87 @@
+public import Wire
+
+extension OrchestratorCore {
+    /// A CONTROL sent to a shard and not answered yet, as the store keeps it.
+    public struct PendingControl: Equatable, Sendable {
+        public var shard: UInt32
+        public var control: Control
+
+        public init(shard: UInt32, control: Control) {
+            self.shard = shard
+            self.control = control
+        }
+    }
+}
+
+/// The CONTROL requests the orchestrator sent to shards that no CONTROL-RESULT has answered yet. Each is
+/// committed before it is sent, and sent again on the resend policy until answered; those restored from
+/// the store are sent again at once, since whether they arrived is unknown.
+struct ControlRequests: Sendable {
+    /// The last request ID given.
+    private(set) var last: UInt64
+    private var pending: [UInt64: Pending]
+    // What the current turn has produced.
+    private var new: [OrchestratorCore.PendingControl] = []
+    private var answered: [UInt64] = []
+    private var sends: [(UInt32, Control)] = []
+
+    private struct Pending: Sendable {
+        var sent: OrchestratorCore.PendingControl
+        var resend: ResendSchedule
+    }
+
+    init(restoring controls: [OrchestratorCore.PendingControl], last: UInt64, now: Timestamp, policy: ResendPolicy) {
+        self.last = last
+        pending = Dictionary(
+            controls.map { ($0.control.request, Pending(sent: $0, resend: ResendSchedule(dueAt: now, policy: policy))) },
+            uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Sends `control` to `shard` under the next request ID.
+    mutating func send(_ control: Control, to shard: UInt32, now: Timestamp, policy: ResendPolicy) {
+        var control = control
+        last += 1
+        control.request = last
+        let sent = OrchestratorCore.PendingControl(shard: shard, control: control)
+        pending[last] = Pending(sent: sent, resend: ResendSchedule(sentAt: now, policy: policy))
+        new.append(sent)
+        sends.append((shard, control))
+    }
+
+    /// Takes a CONTROL-RESULT: the request is answered, unless it was already.
+    mutating func answer(_ request: UInt64) {
+        guard pending.removeValue(forKey: request) != nil else { return }
+        answered.append(request)
+    }
+
+    /// Sends again, in request order, what is due.
+    mutating func tick(now: Timestamp, policy: ResendPolicy) {
+        guard !pending.isEmpty else { return }
+        for request in pending.keys.sorted() {
+            let again = pending.modifyIfPresent(request) { pending -> (UInt32, Control)? in
+                guard pending.resend.isDue(at: now) else { return nil }
+                pending.resend.resent(at: now, policy: policy)
+                return (pending.sent.shard, pending.sent.control)
+            }
+            if let again = again ?? nil { sends.append(again) }
+        }
+    }
+
+    /// When the first pending request is due again; nil with none pending.
+    func nextDeadline() -> Timestamp? {
+        var next: Timestamp?
+        for request in pending.values { next = min(next ?? request.resend.due, request.resend.due) }
+        return next
+    }
+
+    /// What the turn produced: requests to commit as pending, those answered, and the CONTROLs to send
+    /// after the commit. The next turn starts afresh.
+    mutating func takeTurn() -> (new: [OrchestratorCore.PendingControl], answered: [UInt64], sends: [(UInt32, Control)]) {
+        defer {
+            new = []
+            answered = []
+            sends = []
+        }
+        return (new, answered, sends)
+    }
+}

@@ -1,0 +1,213 @@
+import Wire
+
+/// The rules of one run: how its jobs are released or parked, sent again, and changed by the shard's
+/// statuses and by operators. Each changes the run in place and returns what the rest of the
+/// orchestrator must do with it: submit jobs, store their rows, send CONTROL.
+extension FlowRun {
+    /// What a status from the shard did to the run.
+    struct StatusOutcome {
+        /// The job it reports on.
+        var index: Int
+        /// Jobs its success released, in file order.
+        var released: [Int] = []
+        /// Jobs skipped because of it: after a failure, or all the jobs not started when the run failed at once.
+        var skipped: [Int] = []
+        /// The shard took a job of a stopping run after the run's cancel-run reached it: cancel the job too.
+        var cancelJob = false
+        /// The run failed at once (fail-run) while jobs of it are active: the shard cancels them.
+        var cancelRun = false
+    }
+
+    // MARK: - Submitting
+
+    /// Takes jobs whose predecessors have all succeeded. While the run is paused or held they are parked,
+    /// and the answer is false; otherwise they are submitted, not accepted, and due to be sent again
+    /// after the policy's first wait.
+    mutating func release(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> Bool {
+        if isParking {
+            parked += released
+            return false
+        }
+        for index in released {
+            updateJob(index) {
+                $0.state = .submitted
+                $0.accepted = false
+                $0.resend = ResendSchedule(sentAt: now, policy: policy)
+            }
+        }
+        return true
+    }
+
+    /// Whether job `index` is sent again now: it is active, not accepted, and due at `time` (an older
+    /// entry of the orchestrator's heap is not). If it is, its next send waits longer.
+    mutating func resend(_ index: Int, dueAt time: Timestamp, now: Timestamp, policy: ResendPolicy) -> Bool {
+        guard jobs.indices.contains(index), jobs[index].state.isActive, !jobs[index].accepted, jobs[index].resend?.due == time else {
+            return false
+        }
+        updateJob(index) { $0.resend?.resent(at: now, policy: policy) }
+        return true
+    }
+
+    /// Makes every active job not accepted and due at `now`, then waited for as if sent for the first
+    /// time: whether the shard has it is unknown (the orchestrator restarted, or the shard lost what the
+    /// orchestrator missed). Returns those jobs.
+    mutating func sendActiveAgain(now: Timestamp, policy: ResendPolicy) -> [Int] {
+        var again: [Int] = []
+        for index in jobs.indices where jobs[index].state.isActive {
+            updateJob(index) {
+                $0.accepted = false
+                $0.resend = ResendSchedule(dueAt: now, policy: policy)
+            }
+            again.append(index)
+        }
+        return again
+    }
+
+    /// Makes the jobs submitted and not accepted due at `now`, keeping the waits after: their shard
+    /// restarted, and what it had not accepted may be lost with its old process. Returns those jobs.
+    mutating func expediteUnaccepted(now: Timestamp) -> [Int] {
+        var again: [Int] = []
+        for index in jobs.indices where jobs[index].state.isActive && !jobs[index].accepted {
+            updateJob(index) { $0.resend?.expedite(to: now) }
+            again.append(index)
+        }
+        return again
+    }
+
+    // MARK: - The shard's statuses
+
+    /// Applies one job status from the run's shard; nil when it changes nothing: a status of another
+    /// generation, or of a job already final or not submitted. A job succeeds once and releases its
+    /// successors once.
+    mutating func apply(_ status: JobStatus, now: Timestamp) -> StatusOutcome? {
+        guard let index = graph.index[status.job], status.generation == jobs[index].generation, !jobs[index].state.isFinal,
+            jobs[index].state != .waiting
+        else { return nil }
+        var outcome = StatusOutcome(index: index)
+        outcome.cancelJob = stopping && !jobs[index].accepted && status.state.isActive
+        updateJob(index) {
+            $0.accepted = true
+            $0.status = status
+            $0.state = status.state
+        }
+        switch status.state {
+        case .succeeded:
+            if !state.isFinal { outcome.released = dependencies.jobSucceeded(index) }
+        case .failed, .cancelled:
+            for downstream in graph.downstream(of: index).sorted() where jobs[downstream].state == .waiting {
+                updateJob(downstream) {
+                    $0.state = .skipped
+                    $0.detail = "not run: \(status.job) \(status.state.name)"
+                }
+                outcome.skipped.append(downstream)
+            }
+            if detail.isEmpty { detail = "\(status.job) \(status.state.name): \(status.detail)" }
+            if status.state == .failed, !state.isFinal, definition.failurePolicy(of: index) == .failRun {
+                outcome.skipped += failAtOnce(because: status.job, now: now)
+                outcome.cancelRun = activeJobs > 0
+            }
+        default:
+            break
+        }
+        lastChange = now
+        return outcome
+    }
+
+    /// The fail-run policy: the run fails now, and its jobs not started are skipped (returned).
+    private mutating func failAtOnce(because job: String, now: Timestamp) -> [Int] {
+        state = .failed
+        finished = now
+        detail += " (on_failure: fail-run, so the run failed at once)"
+        return skipWaiting(detail: "not run: \(job) failed and the run failed at once")
+    }
+
+    /// Skips every job not started, with why; returns them.
+    private mutating func skipWaiting(detail: String) -> [Int] {
+        var skipped: [Int] = []
+        for index in jobs.indices where jobs[index].state == .waiting {
+            updateJob(index) {
+                $0.state = .skipped
+                $0.detail = detail
+            }
+            skipped.append(index)
+        }
+        return skipped
+    }
+
+    // MARK: - Publishing
+
+    /// How a changed run is published.
+    enum Announcement {
+        /// Only its job counts moved: with the next progress report.
+        case progress
+        /// Its state, end or detail changed: now, with whether it has just ended.
+        case changed(RunStatus, ended: Bool)
+    }
+
+    /// Derives the run's state from its jobs', and says how the change is published.
+    mutating func announce(now: Timestamp) -> Announcement {
+        deriveState(now: now)
+        let mark = self.mark
+        guard mark != announced else { return .progress }
+        let ended = mark.state.isFinal && announced?.state.isFinal != true
+        announced = mark
+        return .changed(status(now: now), ended: ended)
+    }
+
+    // MARK: - Operators
+
+    /// Stops the run: jobs not started are skipped (returned), nothing is parked any more, and the run is
+    /// stopping until none of its jobs is active.
+    mutating func stop(now: Timestamp) -> [Int] {
+        let skipped = skipWaiting(detail: "not run: the run was stopped")
+        stopping = true
+        paused = false
+        held = false
+        parked = []
+        lastChange = now
+        if detail.isEmpty { detail = "stopped by an operator" }
+        return skipped
+    }
+
+    /// Takes the jobs parked while the run was paused or held, to be released now.
+    mutating func unpark() -> [Int] {
+        defer { parked = [] }
+        return parked
+    }
+
+    /// Makes an ended run open again for a rerun: running, its detail cleared, held if its product is,
+    /// with a fresh entry moment when one is given (not 0).
+    mutating func reopen(moment: UInt64, held: Bool) {
+        state = .running
+        finished = .zero
+        detail = ""
+        stopping = false
+        self.held = held
+        if moment != 0 { self.moment = moment }
+    }
+
+    /// Makes a job wait for its next generation; with `resume`, that generation goes on from where the
+    /// last one stopped.
+    mutating func renew(_ index: Int, resume: Bool) {
+        updateJob(index) {
+            $0.generation += 1
+            $0.state = .waiting
+            $0.accepted = false
+            $0.status = nil
+            $0.resume = resume
+            $0.detail = ""
+        }
+    }
+
+    /// Marks a job succeeded without running it, in a generation of its own, so that its successors run.
+    mutating func markSucceeded(_ index: Int) {
+        updateJob(index) {
+            $0.generation += 1
+            $0.state = .succeeded
+            $0.accepted = true
+            $0.status = nil
+            $0.resume = false
+            $0.detail = "marked succeeded by an operator"
+        }
+    }
+}

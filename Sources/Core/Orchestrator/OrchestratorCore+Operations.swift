@@ -1,0 +1,348 @@
+public import Wire
+
+/// Answers given to OPERATION-REQUESTs, by request ID: a request is applied once, and a repeat is
+/// answered with the first answer.
+struct OperationAnswers: Sendable {
+    private var given: [UInt64: OperationResult]
+    /// Answers given this turn, to store.
+    private var new: [(UInt64, OperationResult)] = []
+
+    init(_ given: [UInt64: OperationResult]) { self.given = given }
+
+    /// The answer given to `request`, if one was.
+    subscript(request: UInt64) -> OperationResult? { given[request] }
+
+    mutating func record(_ answer: OperationResult) {
+        given[answer.request] = answer
+        new.append((answer.request, answer))
+    }
+
+    /// The answers given this turn; the next turn starts afresh.
+    mutating func takeNew() -> [(UInt64, OperationResult)] {
+        defer { new = [] }
+        return new
+    }
+}
+
+/// Flow versions parsed, with their DAGs, by `product/flow/version`: a flow runs many times, and a
+/// large one costs more to parse than to run. Past 1000 versions all are forgotten.
+struct ParsedFlows: Sendable {
+    private var versions: [String: (FlowDefinition, FlowGraph)] = [:]
+
+    /// The flow version a start request carries, parsed once.
+    mutating func parse(_ request: OperationRequest) -> Result<(FlowDefinition, FlowGraph), FlowFileError> {
+        let name = "\(request.product)/\(request.flow)/\(request.version)"
+        if let parsed = versions[name] { return .success(parsed) }
+        switch FlowFile.parse(request.definition, file: "\(request.product)/\(request.flow) v\(request.version)") {
+        case .success(let definition):
+            if versions.count >= 1000 { versions = [:] }
+            let parsed = (definition, FlowGraph(definition))
+            versions[name] = parsed
+            return .success(parsed)
+        case .failure(let error):
+            return .failure(error)
+        }
+    }
+}
+
+// MARK: - Operations
+
+extension OrchestratorCore {
+    /// The run an operation acts on that has left memory, which the runtime reads back from the store
+    /// for ``operationReceived(_:from:stored:now:)``; nil when none is needed.
+    public func storedRunNeeded(for request: OperationRequest) -> UInt64? {
+        guard answers[request.request] == nil, request.action != .start, request.run != 0, runs[request.run] == nil else { return nil }
+        return request.run
+    }
+
+    /// Handles OPERATION-REQUEST from management. An action on a run that has left memory comes with the
+    /// run as the store has it (`stored`), which the core takes back in; without it, the run is unknown.
+    public mutating func operationReceived(_ request: OperationRequest, from peer: Peer, stored: FlowRun? = nil, now: Timestamp) {
+        if let answer = answers[request.request] {
+            replies.append((peer, .operationResult(answer)))
+            return
+        }
+        if let stored, stored.id == request.run { runs.add(stored) }
+        let answer: OperationResult
+        switch request.action {
+        case .start: answer = start(request, now: now)
+        case .hold, .release: answer = holdProduct(request, now: now)
+        case .setPolicy: answer = setPolicy(request, now: now)
+        case .stop, .pause, .resume, .rerunFailed, .rerunJob, .markSucceeded, .setPriority: answer = act(request, now: now)
+        }
+        answers.record(answer)
+        replies.append((peer, .operationResult(answer)))
+    }
+
+    /// Handles RUN-QUERY: answered as the turn ends, with the run as the turn leaves it, and sent after
+    /// the turn's commit; a run no longer in memory is read from the store after the commit
+    /// (``OrchestratorTurn/storedQueries``).
+    public mutating func runQueried(_ query: RunQuery, from peer: Peer) {
+        queries.append((peer, query))
+    }
+
+    /// The detail of a run held in memory.
+    public func detail(of run: UInt64, request: UInt64) -> RunDetail? {
+        guard let run = runs[run] else { return nil }
+        return RunDetail(request: request, status: .ok, run: run.status(now: run.lastChange), jobs: run.jobStatuses)
+    }
+
+    private func answer(_ request: OperationRequest, _ status: Status, _ detail: String) -> OperationResult {
+        OperationResult(request: request.request, status: status, detail: detail)
+    }
+
+    private mutating func start(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        if runs[request.run] != nil { return answer(request, .ok, "run \(request.run) was already started") }
+        guard streams.contains(request.shard) else {
+            return answer(request, .badRequest, "shard \(request.shard) is not one this orchestrator knows")
+        }
+        let definition: FlowDefinition
+        let graph: FlowGraph
+        switch flows.parse(request) {
+        case .success(let parsed): (definition, graph) = parsed
+        case .failure(let error): return answer(request, .invalid, error.description)
+        }
+        var run = FlowRun(
+            id: request.run, product: request.product, flow: request.flow, version: request.version,
+            shard: request.shard, moment: request.moment, params: request.params, definition: definition, graph: graph,
+            started: now)
+        run.priority = min(request.priority, RunPriority.last)
+        run.held = heldProducts.contains(request.product)
+        newRuns.insert(run.id)
+        noteChange(run.id)
+        let roots = run.dependencies.start()
+        release(&run, jobs: roots, now: now)
+        runs.add(run)
+        return answer(request, .accepted, "run \(run.id) started")
+    }
+
+    /// stop, pause, resume, rerun-failed, rerun-job, mark-succeeded and set-priority: checks the request
+    /// against the run's state, then applies it. A refused request changes nothing. The run is taken out
+    /// of the table meanwhile, so that the action changes it along with the rest of the core.
+    private mutating func act(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        guard var run = runs.take(request.run) else { return answer(request, .notFound, "unknown run \(request.run)") }
+        defer { runs.put(run) }
+        var index = 0
+        if request.action == .rerunJob || request.action == .markSucceeded {
+            guard let found = run.graph.index[request.job] else {
+                let names = run.jobs.prefix(10).map(\.name).joined(separator: ", ")
+                return answer(
+                    request, .notFound,
+                    "run \(run.id) has no job \"\(request.job)\" (its jobs: \(names)\(run.jobs.count > 10 ? ", …" : ""))")
+            }
+            index = found
+        }
+        switch request.action {
+        case .stop: return stop(request, &run, now: now)
+        case .pause: return pause(request, &run, now: now)
+        case .resume: return resume(request, &run, now: now)
+        case .rerunFailed: return rerunFailed(request, &run, now: now)
+        case .rerunJob: return rerunJob(request, &run, index: index, now: now)
+        case .markSucceeded: return markSucceeded(request, &run, index: index, now: now)
+        case .setPriority: return setPriority(request, &run, now: now)
+        case .start, .hold, .release, .setPolicy: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
+        }
+    }
+
+    /// Jobs not started are skipped, and the shard cancels the rest: the run is stopping until none is
+    /// active, then stopped.
+    private mutating func stop(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
+        let id = run.id
+        if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
+        if run.stopping { return answer(request, .ok, "run \(id) is already stopping") }
+        let wasParking = run.isParking
+        let skipped = run.stop(now: now)
+        for index in skipped { dirtyJobs.insert(JobRef(run: id, job: index)) }
+        let active = run.activeJobs
+        if active > 0 { sendControl(.cancelRun, run: id, shard: run.shard, now: now) }
+        // Sent after the cancel on the same connection, so the shard cancels the held tasks first.
+        if wasParking { sendControl(.resumeRun, run: id, shard: run.shard, now: now) }
+        touch(&run)
+        return answer(request, .ok, "run \(id) stopping: \(active) active job\(active == 1 ? "" : "s") cancelled, \(skipped.count) not run")
+    }
+
+    private mutating func pause(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
+        let id = run.id
+        if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
+        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if run.paused { return answer(request, .ok, "run \(id) is already paused") }
+        run.paused = true
+        if !run.held { sendControl(.pauseRun, run: id, shard: run.shard, now: now) }
+        touch(&run)
+        return answer(request, .ok, "run \(id) paused: running tasks finish, nothing more starts")
+    }
+
+    private mutating func resume(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
+        let id = run.id
+        guard run.paused else {
+            if run.held { return answer(request, .conflict, "run \(id) is held with its product \(run.product): release the product") }
+            return answer(request, .conflict, "run \(id) is not paused (it is \(run.state.name))")
+        }
+        run.paused = false
+        if !run.held { unpark(&run, now: now) }
+        touch(&run)
+        return answer(request, .ok, run.held ? "run \(id) resumed, but its product \(run.product) is held" : "run \(id) resumed")
+    }
+
+    /// hold and release: every open run of the product is paused (held) or let go, and runs started while
+    /// the product is held start paused.
+    private mutating func holdProduct(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        let product = request.product
+        guard !product.isEmpty else { return answer(request, .badRequest, "\(request.action.name) needs a product") }
+        let open = runs.ids { $0.product == product && !$0.state.isFinal && !$0.stopping }
+        let holding = request.action == .hold
+        if holding {
+            guard heldProducts.insert(product).inserted else { return answer(request, .ok, "product \(product) is already held") }
+        } else {
+            guard heldProducts.remove(product) != nil else { return answer(request, .ok, "product \(product) is not held") }
+        }
+        holdChanges[product] = holding
+        for id in open {
+            guard var run = runs.take(id) else { continue }
+            if run.held != holding {
+                run.held = holding
+                if !run.paused {
+                    if holding { sendControl(.pauseRun, run: id, shard: run.shard, now: now) } else { unpark(&run, now: now) }
+                }
+                touch(&run)
+            }
+            runs.put(run)
+        }
+        let count = "\(open.count) open run\(open.count == 1 ? "" : "s")"
+        return answer(request, .ok, holding ? "product \(product) held: \(count) paused" : "product \(product) released: \(count) let go")
+    }
+
+    /// Sends a product's policy to its shard, which applies it to the next tasks it hands out.
+    private mutating func setPolicy(_ request: OperationRequest, now: Timestamp) -> OperationResult {
+        guard !request.product.isEmpty, request.policy.product == request.product else {
+            return answer(request, .badRequest, "set-policy needs a product and a policy for it")
+        }
+        guard streams.contains(request.shard) else {
+            return answer(request, .badRequest, "shard \(request.shard) is not one this orchestrator knows")
+        }
+        controls.send(
+            Control(request: 0, action: .setPolicy, run: 0, policy: request.policy), to: request.shard, now: now,
+            policy: configuration.resend)
+        return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
+    }
+
+    /// Changes a run's priority: its jobs submitted from now on carry it, and its shard reorders the tasks
+    /// it holds queued.
+    private mutating func setPriority(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
+        let id = run.id
+        guard request.priority <= RunPriority.last else { return answer(request, .badRequest, "priority \(request.priority) is out of range") }
+        if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
+        let name = RunPriority.name(request.priority)
+        if run.priority == request.priority { return answer(request, .ok, "run \(id) is already at priority \(name)") }
+        run.priority = request.priority
+        touch(&run)
+        if run.activeJobs > 0 {
+            controls.send(
+                Control(request: 0, action: .setPriority, run: id, priority: request.priority), to: run.shard, now: now,
+                policy: configuration.resend)
+        }
+        return answer(request, .ok, "run \(id) at priority \(name)")
+    }
+
+    /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted.
+    private mutating func unpark(_ run: inout FlowRun, now: Timestamp) {
+        sendControl(.resumeRun, run: run.id, shard: run.shard, now: now)
+        let parked = run.unpark()
+        release(&run, jobs: parked, now: now)
+    }
+
+    /// Reruns the failed, cancelled and skipped jobs of an ended run that did not succeed: failed and
+    /// cancelled ones from where they stopped (steps and partitions that completed are not run again).
+    private mutating func rerunFailed(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
+        let id = run.id
+        guard run.state.isFinal else {
+            return answer(request, .conflict, "run \(id) is still \(run.state.name): it can be rerun from failure once it has ended (stop it first)")
+        }
+        guard run.state != .succeeded else {
+            return answer(request, .conflict, "run \(id) succeeded: nothing failed (rerun-job reruns a job that succeeded)")
+        }
+        let failed = run.jobs.indices.filter { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }
+        reopen(&run, moment: request.moment, now: now)
+        for index in failed {
+            let resume = run.jobs[index].state != .skipped
+            renew(&run, index, resume: resume)
+        }
+        let ready = run.dependencies.reset(Set(failed))
+        release(&run, jobs: ready, now: now)
+        return answer(request, .ok, "run \(id) rerunning \(failed.count) job\(failed.count == 1 ? "" : "s") from failure" + freshNote(request))
+    }
+
+    /// Reruns one job from the start, and with the `downstream` option every job after it; jobs after it
+    /// that were skipped because it failed run again in any case.
+    private mutating func rerunJob(_ request: OperationRequest, _ run: inout FlowRun, index: Int, now: Timestamp) -> OperationResult {
+        let id = run.id
+        let job = run.jobs[index]
+        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if job.state.isActive || job.state == .waiting {
+            return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun")
+        }
+        let after = run.graph.downstream(of: index).sorted()
+        let downstream = (request.options & OperationRequest.downstream) != 0
+        if downstream, let busy = after.first(where: { run.jobs[$0].state.isActive }) {
+            let other = run.jobs[busy]
+            return answer(request, .conflict, "job \(other.name) after \(job.name) in run \(id) is \(other.state.name): wait for it or stop it")
+        }
+        let selected = [index] + after.filter { downstream ? run.jobs[$0].state != .waiting : run.jobs[$0].state == .skipped }
+        if run.state.isFinal {
+            reopen(&run, moment: request.moment, now: now)
+        } else if request.moment != 0 {
+            run.moment = request.moment
+        }
+        for job in selected { renew(&run, job, resume: false) }
+        let ready = run.dependencies.reset(Set(selected))
+        release(&run, jobs: ready, now: now)
+        touch(&run)
+        let others = selected.count - 1
+        return answer(
+            request, .ok,
+            "run \(id): rerunning \(job.name)" + (others > 0 ? " and \(others) job\(others == 1 ? "" : "s") after it" : "") + freshNote(request))
+    }
+
+    /// Marks a job succeeded without running it (cancelling it if active), so that its successors run.
+    private mutating func markSucceeded(_ request: OperationRequest, _ run: inout FlowRun, index: Int, now: Timestamp) -> OperationResult {
+        let id = run.id
+        let job = run.jobs[index]
+        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if job.state == .succeeded { return answer(request, .ok, "job \(job.name) of run \(id) has already succeeded") }
+        if job.state.isActive { sendControl(.cancelJob, run: id, shard: run.shard, job: job.name, now: now) }
+        let skipped = run.graph.downstream(of: index).sorted().filter { run.jobs[$0].state == .skipped }
+        if run.state.isFinal { reopen(&run, moment: 0, now: now) }
+        run.markSucceeded(index)
+        dirtyJobs.insert(JobRef(run: id, job: index))
+        for later in skipped { renew(&run, later, resume: false) }
+        var ready = run.dependencies.reset(Set(skipped))
+        ready += run.dependencies.markSucceeded(index)
+        release(&run, jobs: ready.sorted(), now: now)
+        touch(&run)
+        return answer(request, .ok, "job \(job.name) of run \(id) marked succeeded" + (job.state.isActive ? " (its tasks are cancelled)" : ""))
+    }
+
+    private func freshNote(_ request: OperationRequest) -> String {
+        request.moment != 0 ? ", with the fresh entry moment \(request.moment)" : ""
+    }
+
+    /// Makes an ended run open again for a rerun (``FlowRun/reopen(moment:held:)``).
+    private mutating func reopen(_ run: inout FlowRun, moment: UInt64, now: Timestamp) {
+        run.reopen(moment: moment, held: heldProducts.contains(run.product))
+        runs.reopened(run.id)
+        touch(&run)
+    }
+
+    /// Makes a job wait for its next generation, and stores it.
+    private mutating func renew(_ run: inout FlowRun, _ index: Int, resume: Bool) {
+        run.renew(index, resume: resume)
+        dirtyJobs.insert(JobRef(run: run.id, job: index))
+    }
+
+    /// Notes that an operator changed the run: it is stored and published this turn.
+    private mutating func touch(_ run: inout FlowRun) {
+        dirtyRuns.insert(run.id)
+        run.announced = nil
+        noteChange(run.id)
+    }
+}

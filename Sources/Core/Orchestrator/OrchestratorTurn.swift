@@ -1,0 +1,80 @@
+public import Wire
+
+/// What one turn of the orchestrator produced: rows to commit, then messages to send.
+public struct OrchestratorTurn: Sendable {
+    /// Runs created or changed.
+    public var runs: [FlowRun] = []
+    /// Which of them were created this turn: only these carry their definition to the store.
+    public var newRuns: Set<UInt64> = []
+    /// Job rows to write: jobs submitted or final this turn.
+    public var jobs: [FlowRunJobRow] = []
+    /// Stream positions that moved.
+    public var positions: [StreamPosition] = []
+    /// Operation answers to remember.
+    public var answers: [(UInt64, OperationResult)] = []
+    /// Run statuses to log and publish.
+    public var updates: RunUpdates?
+    /// A heartbeat for the event stream.
+    public var beacon: Beacon?
+    /// Jobs to send to each shard.
+    public var submits: [UInt32: [JobSpec]] = [:]
+    /// Catch-up requests to each shard.
+    public var fetches: [UInt32: Fetch] = [:]
+    /// CONTROL requests to record as pending, those answered, and the CONTROLs to send after the commit.
+    public var controls: [OrchestratorCore.PendingControl] = []
+    public var answeredControls: [UInt64] = []
+    public var controlSends: [(UInt32, Control)] = []
+    /// The last CONTROL request ID, to store.
+    public var lastControl: UInt64 = 0
+    /// Products held (true) or released (false).
+    public var holds: [String: Bool] = [:]
+    /// Answers to peers of the `ops` ROUTER.
+    public var replies: [(Peer, Message)] = []
+    /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.
+    public var storedQueries: [(Peer, RunQuery)] = []
+
+    /// The most jobs in one SUBMIT.
+    public static let submitBatch = 1000
+
+    public init() {}
+
+    /// Whether the turn has rows to commit.
+    public var needsCommit: Bool {
+        !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || updates != nil || !controls.isEmpty
+            || !answeredControls.isEmpty || !holds.isEmpty
+    }
+}
+
+/// A subscriber's durable position in a publisher's stream.
+public struct StreamPosition: Equatable, Sendable {
+    public var publisher: String
+    public var epoch: UInt32
+    public var sequence: UInt64
+
+    public init(publisher: String, epoch: UInt32, sequence: UInt64) {
+        self.publisher = publisher
+        self.epoch = epoch
+        self.sequence = sequence
+    }
+}
+
+extension OrchestratorTurn: ServiceTurn {
+    /// The beacon, then each shard's submissions (in SUBMITs of ``submitBatch`` jobs), catch-up requests
+    /// and CONTROLs, then the answers to management.
+    public var deliveries: [Delivery] {
+        var deliveries: [Delivery] = []
+        if let beacon { deliveries.append(Delivery(.beacon(beacon), to: .stream)) }
+        for (shard, jobs) in submits.sorted(by: { $0.key < $1.key }) {
+            var start = 0
+            while start < jobs.count {
+                let batch = Array(jobs[start..<min(start + Self.submitBatch, jobs.count)])
+                deliveries.append(Delivery(.submit(Submit(jobs: batch)), to: .submissions(shard: shard)))
+                start += Self.submitBatch
+            }
+        }
+        for (shard, fetch) in fetches.sorted(by: { $0.key < $1.key }) { deliveries.append(Delivery(.fetch(fetch), to: .shard(shard))) }
+        for (shard, control) in controlSends { deliveries.append(Delivery(.control(control), to: .shard(shard))) }
+        for (peer, message) in replies { deliveries.append(Delivery(message, to: .peer(peer))) }
+        return deliveries
+    }
+}
