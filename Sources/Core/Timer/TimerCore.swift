@@ -21,7 +21,7 @@ public struct TimerCore: Sendable {
         /// How often to ask management whether schedules changed, in milliseconds.
         public var refresh: Int64 = 5000
         /// How late a firing may be and still count as on time, in milliseconds.
-        public var grace: Int64 = 60_000
+        public var grace = Defaults.timerGrace
         /// How long to wait for management's answer before asking again: every 5 s.
         public var resend = ResendPolicy.every(5000)
         /// Where time zones are found.

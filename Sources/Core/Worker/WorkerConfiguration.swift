@@ -5,7 +5,7 @@ public struct WorkerConfiguration: Sendable {
     /// How many attempts it runs at once.
     public var slots: Int
     /// The heartbeat interval it asks for, in milliseconds.
-    public var heartbeat: UInt32 = 1000
+    public var heartbeat = Defaults.heartbeat
     /// Its capability tags.
     public var tags: [String] = []
     /// The handlers registered in it.

@@ -120,9 +120,8 @@ public struct ServicePlan: Sendable {
         case .timer(let index):
             name = role.name()
             folder = index == 1 ? cluster.timer.data : "\(cluster.timer.data)-\(index)"
-            var settings = TimerSettings(api: cluster.management.api, name: "\(environment.host)/timer/\(index)")
-            settings.grace = cluster.timer.grace
-            settings.zones = environment.zones
+            var settings = TimerSettings(api: cluster.management.api, name: "\(environment.host)/timer/\(index)", zones: environment.zones)
+            settings.configuration.grace = cluster.timer.grace
             let timer = settings
             body = { [name] context, control, counters in
                 try TimerService.run(timer, context: context, log: log.named(name), control: control, counters: counters)

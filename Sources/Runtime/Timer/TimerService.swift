@@ -6,18 +6,13 @@ public import ZeroMQ
 public struct TimerSettings: Sendable {
     /// Management's API endpoint.
     public var api: String
-    /// The timer's name, recorded with each firing it sends.
-    public var name: String
-    /// How often to ask management whether schedules changed, in milliseconds.
-    public var refresh: Int64 = 5000
-    /// How late a firing may be and still count as on time, in milliseconds.
-    public var grace: Int64 = 60_000
-    /// Where time zones are found.
-    public var zones: ZoneLookup = SystemZones.shared.lookup
+    /// The core's settings: the timer's name, recorded with each firing it sends, how often it asks
+    /// for schedules, how late a firing may be, and where time zones are found.
+    public var configuration: TimerCore.Settings
 
-    public init(api: String, name: String = "timer") {
+    public init(api: String, name: String = "timer", zones: @escaping ZoneLookup = SystemZones.shared.lookup) {
         self.api = api
-        self.name = name
+        configuration = TimerCore.Settings(name: name, zones: zones)
     }
 }
 
@@ -36,12 +31,10 @@ public struct TimerService: Service {
         _ settings: TimerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
         counters: ServiceCounters = ServiceCounters()
     ) throws {
-        var core = TimerCore.Settings(name: settings.name, zones: settings.zones)
-        core.refresh = settings.refresh
-        core.grace = settings.grace
-        let service = TimerService(settings: settings, core: TimerCore(settings: core, firstRequest: UInt64.random(in: 1...(UInt64.max >> 1))), log: log)
+        let core = TimerCore(settings: settings.configuration, firstRequest: UInt64.random(in: 1...(UInt64.max >> 1)))
+        let service = TimerService(settings: settings, core: core, log: log)
         var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
-        try loop.run(started: [("management", settings.api), ("name", settings.name)])
+        try loop.run(started: [("management", settings.api), ("name", settings.configuration.name)])
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }

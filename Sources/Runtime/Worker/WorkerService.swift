@@ -20,7 +20,7 @@ public struct WorkerSettings: Sendable {
     public var environment: [String: String]
     /// How long a stopping worker waits for its running attempts to end and their results to be
     /// confirmed before it kills what is left, in milliseconds.
-    public var drain: Int64 = 0
+    public var drain = Defaults.drain
 
     public init(name: String, slots: Int, shards: [String], logs: String, handlers: Handlers = .builtIn, environment: [String: String] = [:]) {
         var configuration = WorkerConfiguration(name: name, slots: slots, shards: shards.count)
