@@ -25,16 +25,14 @@ public struct Lease: Equatable, Sendable {
     public var worker: String
     /// The worker process's session.
     public var session: UInt64
-    /// The connection the task went out on; nil after a shard restart until the worker registers again.
+    /// The connection the task went out on; nil after a shard restart until the worker registers again
+    /// (the ``WorkerRegistry`` keeps such a lease for a grace period).
     public var peer: Peer?
-    /// When a lease without a live worker is taken back; nil while its worker is alive.
-    public var expires: Timestamp?
 
-    public init(worker: String, session: UInt64, peer: Peer?, expires: Timestamp? = nil) {
+    public init(worker: String, session: UInt64, peer: Peer?) {
         self.worker = worker
         self.session = session
         self.peer = peer
-        self.expires = expires
     }
 }
 

@@ -1,0 +1,89 @@
+public import Wire
+
+/// Operators' controls, from the orchestrator's CONTROL: cancelling, pausing and resuming runs, run
+/// priorities and product policies. What they set is kept in `ShardControls`.
+extension ShardCore {
+    /// Handles CONTROL from the orchestrator. Cancelling what is already cancelled changes nothing, so a
+    /// repeated request applies once.
+    public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
+        // Every action but cancel-job is on the whole run.
+        let matching = jobs.values.filter { $0.spec.run == control.run && (control.action != .cancelJob || $0.spec.job == control.job) }
+            .sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
+            .map(\.id)
+        var detail: String
+        switch control.action {
+        case .cancelRun, .cancelJob:
+            var signalled = 0
+            for id in matching { signalled += cancel(id, grace: control.grace, now: now) }
+            detail = "\(matching.count) job\(matching.count == 1 ? "" : "s") cancelled, \(signalled) running task\(signalled == 1 ? "" : "s") signalled"
+        case .pauseRun:
+            _ = controls.pause(control.run)
+            detail = "run \(control.run) paused: \(matching.count) job\(matching.count == 1 ? "" : "s") held"
+        case .resumeRun:
+            if controls.resume(control.run) {
+                for id in matching { requeue(id, now: now) }
+            }
+            detail = "run \(control.run) resumed: \(matching.count) job\(matching.count == 1 ? "" : "s") released"
+        case .setPolicy:
+            let policy = control.policy
+            guard !policy.product.isEmpty, ProductPolicy.weights.contains(policy.weight) else {
+                outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .badRequest, detail: "set-policy needs a product and a weight from 1 to 10000"))))
+                return
+            }
+            queue.setPolicy(policy, now: now)
+            controls.policySet(policy)
+            detail = "product \(policy.product): \(policy.summary)"
+        case .setPriority:
+            // The run's queued tasks go in again at the new priority (their old entries go stale), and
+            // the jobs keep it: for their later steps, their retries, and after a restart.
+            controls.setPriority(control.priority, of: control.run, jobs: matching.count)
+            var requeued = 0
+            for id in matching {
+                jobs.modify(id) { $0.spec.runPriority = control.priority }
+                requeued += requeue(id, now: now)
+            }
+            detail = "run \(control.run) at priority \(RunPriority.name(control.priority)): \(requeued) queued task\(requeued == 1 ? "" : "s") reordered"
+        }
+        outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
+    }
+
+    /// Queues a job's pending tasks again, after its run was resumed or its priority changed: those a
+    /// read of the queue dropped while the run was paused, and those still there, whose old entries
+    /// become stale. Returns how many were queued.
+    @discardableResult
+    private mutating func requeue(_ id: Int64, now: Timestamp) -> Int {
+        guard let job = jobs[id] else { return 0 }
+        let pending = job.tasks.filter { tasks[$0]?.state == .pending }
+        enqueue(pending, of: job, now: now)
+        return pending.count
+    }
+
+    /// Cancels a job: its waiting tasks at once, its running ones through CANCEL. Returns how many were signalled.
+    private mutating func cancel(_ id: Int64, grace: UInt32, now: Timestamp) -> Int {
+        guard let job = jobs[id], !job.state.isFinal else { return 0 }
+        jobs.modify(id) {
+            $0.cancelled = true
+            $0.detail = "cancelled by an operator"
+        }
+        dirtyJobs.insert(id)
+        var signals: [Peer: [TaskRef]] = [:]
+        for id in job.tasks {
+            guard let task = tasks[id] else { continue }
+            switch task.state {
+            case .pending, .retrying:
+                move(id, to: .cancelled, now: now)
+            case .running:
+                if let peer = task.lease?.peer {
+                    signals[peer, default: []].append(task.ref)
+                } else {
+                    move(id, to: .cancelled, now: now)  // Its worker has not come back since a restart.
+                }
+            case .succeeded, .failed, .cancelled:
+                break
+            }
+        }
+        for (peer, refs) in signals { outbox.append((peer, .cancel(Cancel(grace: grace, tasks: refs)))) }
+        noteChange(id)
+        return signals.values.reduce(0) { $0 + $1.count }
+    }
+}

@@ -1,0 +1,173 @@
+import Wire
+
+/// Dispatch: at the end of each turn, pending tasks are leased to workers with credit, each worker in
+/// turn, as the ``FairQueue`` chooses them; a worker out of credit is told of work it could run (DEMAND).
+extension ShardCore {
+    /// Leases pending tasks to workers with credit, each worker in turn.
+    mutating func dispatch(now: Timestamp) {
+        guard queue.count > 0, workers.count > 0 else {
+            withdrawDemands()
+            return
+        }
+        // The free slots of the shard, which headroom holds some of back: only counted when it applies.
+        var free: Int? = configuration.headroom > 0 && configuration.fairness == .fair ? workers.credit : nil
+        for peer in workers.nextRound() {
+            guard let worker = workers[peer] else { continue }
+            if worker.credit > 0 && queue.count > 0 {
+                let spent = lease(to: peer, worker: worker, free: free, now: now)
+                free = free.map { $0 - spent }
+            }
+            if queue.count > 0 && workers[peer]?.credit == 0 { demand(from: peer, now: now) }
+        }
+        withdrawDemands()
+    }
+
+    /// Tells each worker that was told of pending work, and can run none of what is left, that the
+    /// demand is over, so that it stops favouring this shard with the credit it frees.
+    private mutating func withdrawDemands() {
+        for peer in workers.withdrawDemands(where: { queue.work(for: $0) == 0 }) {
+            outbox.append((peer, .demand(Demand(pending: 0))))
+        }
+    }
+
+    /// Leases the worker as many pending tasks it can run as its credit allows, in as few TASKS messages
+    /// as their size allows.
+    ///
+    /// A claimed set takes one credit and goes in a TASKS message of its own, leased as one: all of it
+    /// to this worker, in this turn's transaction. `free` is every worker's credit together, for
+    /// headroom. Returns the credit spent.
+    private mutating func lease(to peer: Peer, worker: WorkerRegistry.Worker, free: Int?, now: Timestamp) -> Int {
+        let picks = queue.select(
+            limit: worker.credit, capabilities: worker.capabilities, sets: worker.sets, free: free, now: now
+        ) { id, ticket in
+            guard let task = tasks[id], task.state == .pending, task.ticket == ticket else { return false }
+            return controls.paused.isEmpty || !controls.paused.contains(task.job.run)
+        }
+        guard !picks.isEmpty else { return 0 }
+        // Credit is spent only on what is sent: a task that failed instead (its inputs too large) costs none.
+        var single: [(task: UInt64, charge: FairQueue.Charge)] = []
+        var credit = 0
+        for pick in picks {
+            if pick.isSet {
+                lastSet += 1
+                let claimed = limitBatchToOneJob(pick, now: now)
+                let specs = leaseTasks(claimed, to: peer, worker: worker, now: now)
+                if !specs.isEmpty {
+                    outbox.append((peer, .tasks(Tasks(set: lastSet, tasks: specs))))
+                    credit += 1
+                }
+            } else {
+                single += pick.tasks.map { ($0, pick.charge) }
+            }
+        }
+        var batch: [TaskSpec] = []
+        var batchSize = 0
+        let specs = leaseTasks(single, to: peer, worker: worker, now: now)
+        credit += specs.count
+        for spec in specs {
+            if !batch.isEmpty && batchSize + spec.inputs.size > Self.tasksFrameBudget {
+                outbox.append((peer, .tasks(Tasks(tasks: batch))))
+                batch = []
+                batchSize = 0
+            }
+            batch.append(spec)
+            batchSize += spec.inputs.size + 1024
+        }
+        workers.spend(credit, of: peer)
+        if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
+        return credit
+    }
+
+    /// The tasks of a claimed set that go out together, with what each is charged: all of them for a
+    /// handler's set; for a command batch, those of the first task's job (one run, one step, one command
+    /// line), which then share the slot; the others are given back and queued again, so that one process
+    /// can run the batch with the job's environment.
+    private mutating func limitBatchToOneJob(_ pick: FairQueue.Pick, now: Timestamp) -> [(task: UInt64, charge: FairQueue.Charge)] {
+        let all = pick.tasks.map { ($0, pick.charge) }
+        guard let first = pick.tasks.first, let job = tasks[first]?.jobID, jobs[job]?.requirement.batched == true else { return all }
+        let same = pick.tasks.filter { tasks[$0]?.jobID == job }
+        guard same.count < pick.tasks.count else { return all }
+        var kept = pick.charge
+        kept.slot = 1 / Double(same.count)
+        var given = pick.charge
+        given.slot = 0
+        for id in pick.tasks where tasks[id]?.jobID != job {
+            queue.returned(given, now: now)
+            if let other = tasks[id].flatMap({ jobs[$0.jobID] }) { enqueue([id], of: other, now: now) }
+        }
+        return same.map { ($0, kept) }
+    }
+
+    /// Marks tasks running under leases to the worker, returning what to send of them; a task whose
+    /// inputs no attempt could receive fails instead. The tasks of a set keep within one message's budget:
+    /// those beyond it go back to the queue.
+    private mutating func leaseTasks(
+        _ picked: [(task: UInt64, charge: FairQueue.Charge)], to peer: Peer, worker: WorkerRegistry.Worker, now: Timestamp
+    ) -> [TaskSpec] {
+        let isSet = picked.count > 1 && picked[0].charge.slot < 1
+        var specs: [TaskSpec] = []
+        var setSize = 0
+        for (id, charge) in picked {
+            let (task, job) = held(id)
+            let inputs = inputs(of: task, in: job)
+            let size = inputs.size
+            guard size <= TaskSpec.inputLimit else {
+                // No attempt could receive them: fail the task now, without retries.
+                update(id) { $0.error = "its inputs add up to \(size) octets, more than the \(TaskSpec.inputLimit) a task may receive" }
+                queue.returned(charge, now: now)  // Never sent after all.
+                move(id, to: .failed, now: now)
+                continue
+            }
+            if isSet && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
+                queue.returned(charge, now: now)
+                enqueue([id], of: job, now: now)
+                continue
+            }
+            setSize += size + 1024
+            let attempt = update(id) { task -> UInt16 in
+                task.attempt += 1
+                task.started = now
+                task.lease = Lease(worker: worker.name, session: worker.session, peer: peer)
+                task.charge = charge
+                return task.attempt
+            }
+            move(id, to: .running, now: now)
+            workers.leased(id, to: peer)
+            jobs.modify(task.jobID) { job in
+                if job.started == .zero { job.started = now }
+                job.attempts = max(job.attempts, attempt)
+            }
+            specs.append(taskSpec(task, attempt: attempt, job: job, inputs: inputs))
+        }
+        return specs
+    }
+
+    /// The octets of results one TASKS message carries at most, well inside the 64 MiB frame limit.
+    static let tasksFrameBudget = 32 << 20
+
+    /// Tells a worker out of credit that there is work it could run, at most once per heartbeat interval,
+    /// so that it moves credit here from shards that have none to give it.
+    private mutating func demand(from peer: Peer, now: Timestamp) {
+        guard let capabilities = workers.mayDemand(from: peer, now: now) else { return }
+        // Only for work that could go now: none of it at its product's cap or rate limit.
+        let weight = queue.demandWeight(for: capabilities)
+        let pending = queue.work(for: capabilities)
+        guard weight > 0, pending > 0 else { return }
+        // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
+        // announced at once, not a heartbeat later.
+        workers.demandSent(to: peer, now: now)
+        outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max))), weight: weight))))
+    }
+
+    /// What TASKS says of a task's attempt `attempt`.
+    private func taskSpec(_ task: ShardTask, attempt: UInt16, job: ShardJob, inputs: [TaskInput]) -> TaskSpec {
+        let spec = job.spec
+        let step = spec.steps[Int(task.step)]
+        return TaskSpec(
+            task: task.id, attempt: attempt, run: spec.run, job: spec.job, generation: spec.generation,
+            product: spec.product, flow: spec.flow, step: task.step, steps: UInt16(spec.steps.count),
+            stepName: step.name, partition: task.partition, partitions: step.partitions,
+            partitionKey: step.partitionKey(of: task.partition), kind: step.kind, action: step.action,
+            type: spec.type, params: spec.params, timeout: spec.timeout, moment: spec.moment, inputs: inputs)
+    }
+}

@@ -1,0 +1,189 @@
+public import Wire
+
+/// Results and job states: what an attempt's end, a retry or a lost lease does to a task, and what its
+/// job's state becomes (settling) once the turn's events are in.
+extension ShardCore {
+    /// Records a result. Only one for a task's current attempt, while it runs, changes anything; every
+    /// result, stale or not, is receipted.
+    mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) {
+        receipts[peer, default: []].append(TaskRef(task: result.task, attempt: result.attempt))
+        guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt,
+            let spec = jobs[task.jobID]?.spec
+        else {
+            return  // Stale: an older attempt, a task already final, or one this shard no longer holds.
+        }
+        if let lease = task.lease { workers.released(task.id, from: lease) }
+        // The run time, as the shard saw it, joins the window of the product's job type; a set's is shared by its tasks.
+        if let charge = task.charge { queue.measured(charge, duration: ranFor(task, now: now)) }
+        update(task.id) {
+            $0.lease = nil
+            $0.exitCode = result.exitCode
+            $0.output = result.output
+            $0.log = result.log
+            $0.error = result.error
+        }
+        switch result.outcome {
+        case .succeeded:
+            if result.data.count > Int(configuration.resultLimit) {
+                let message = "its result of \(result.data.count) octets is over the limit of \(configuration.resultLimit)"
+                update(task.id) { $0.error = message }
+                fail(task.id, spec: spec, now: now)
+            } else {
+                update(task.id) { $0.data = result.data }
+                move(task.id, to: .succeeded, now: now)
+                succeededTasks.insert(task.id)
+            }
+        case .failed, .timedOut, .cancelled:
+            if jobs[task.jobID]?.cancelled == true {
+                move(task.id, to: .cancelled, now: now)
+                return
+            }
+            if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
+            fail(task.id, spec: spec, now: now)
+        case .rejected:
+            lose(task.id, of: task.jobID, reason: "worker rejected it: \(result.error)", now: now)
+        }
+    }
+
+    /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after.
+    private mutating func fail(_ id: UInt64, spec: JobSpec, now: Timestamp) {
+        let failures = update(id) { task -> UInt16 in
+            task.failures += 1
+            return task.failures
+        }
+        if failures <= spec.retries {
+            let delay = RetryPolicy.delay(backoff: Int64(spec.backoff), failures: Int(failures), using: &random)
+            let due = now.adding(milliseconds: delay)
+            update(id) { $0.due = due }
+            retries.insert(Due(time: due, task: id))
+            move(id, to: .retrying, now: now)
+        } else {
+            move(id, to: .failed, now: now)
+        }
+    }
+
+    /// Takes a running task back from its worker: it is queued again and runs with the next attempt
+    /// number, unless it has been lost too often.
+    mutating func takeBack(_ id: UInt64, reason: String, now: Timestamp) {
+        guard let task = tasks[id], task.state == .running else { return }
+        if let lease = task.lease { workers.released(id, from: lease) }
+        update(id) { $0.lease = nil }
+        lose(id, of: task.jobID, reason: reason, now: now)
+    }
+
+    /// Queues a task of the job `jobID` again without counting a failure, unless it has been lost too often.
+    private mutating func lose(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
+        if jobs[jobID]?.cancelled == true {
+            move(id, to: .cancelled, now: now)
+            return
+        }
+        let losses = update(id) { task -> UInt16 in
+            task.losses += 1
+            return task.losses
+        }
+        if losses > configuration.maximumLosses {
+            update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
+            move(id, to: .failed, now: now)
+        } else {
+            move(id, to: .pending, now: now)
+            if let job = jobs[jobID] { enqueue([id], of: job, now: now) }
+        }
+    }
+
+    /// Changes a task, marking it to be committed.
+    @discardableResult
+    mutating func update<Result>(_ id: UInt64, _ change: (inout ShardTask) -> Result) -> Result {
+        let result = tasks.modify(id, change)
+        dirtyTasks.insert(id)
+        return result
+    }
+
+    /// The worker time a running task has taken so far, as the shard sees it: its share of its set's.
+    func ranFor(_ task: ShardTask, now: Timestamp) -> Int64 {
+        Int64((Double(now.since(task.started)) * (task.charge?.slot ?? 1)).rounded())
+    }
+
+    /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
+    mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
+        // The task as it was: its charge and start, and the counter it leaves.
+        let task = update(id) { task -> ShardTask in
+            let before = task
+            task.state = state
+            if state.isFinal { task.finished = now }
+            if before.state == .running && state != .running { task.charge = nil }
+            return before
+        }
+        if task.state == .running && state != .running, let charge = task.charge {
+            queue.ended(charge, ran: ranFor(task, now: now), now: now)
+        }
+        if jobs[task.jobID]?.step == task.step {
+            jobs.modify(task.jobID) { job in
+                job.counts[task.state] -= 1
+                job.counts[state] += 1
+                if state.isFinal || state == .retrying {
+                    if !task.log.isEmpty { job.output = task.log }
+                    if !task.error.isEmpty { job.detail = task.error }
+                }
+            }
+        }
+        noteChange(task.jobID)
+    }
+
+    // MARK: - Job state
+
+    mutating func noteChange(_ id: Int64) {
+        if changedSet.insert(id).inserted { changed.append(id) }
+    }
+
+    /// Derives the state of every job changed this turn from its counters, starting the next step of a
+    /// job whose step completed.
+    mutating func settle(now: Timestamp) {
+        var index = settled
+        while index < changed.count {
+            let id = changed[index]
+            index += 1
+            guard var job = jobs[id], !job.state.isFinal else { continue }
+            let counts = job.counts
+            if counts.running > 0 {
+                job.state = .running
+            } else if counts.pending > 0 {
+                job.state = .queued
+            } else if counts.retrying > 0 {
+                job.state = .retrying
+            } else if counts.failed > 0 {
+                job.state = .failed
+                job.finished = now
+            } else if counts.cancelled > 0 || job.cancelled {
+                job.state = .cancelled
+                job.finished = now
+            } else if Int(job.step) + 1 < job.spec.steps.count {
+                advance(&job, now: now)
+                job.state = .queued
+                dirtyJobs.insert(id)
+            } else {
+                job.state = .succeeded
+                job.detail = ""
+                job.finished = now
+            }
+            // A job's row is written when it is created, moves to another step, is cancelled or ends:
+            // between those, its state follows from its tasks' rows.
+            if job.state.isFinal { dirtyJobs.insert(id) }
+            jobs[id] = job
+        }
+        settled = index
+    }
+
+    /// The job's status as JOB-UPDATES reports it.
+    public func status(of job: ShardJob, now: Timestamp) -> JobStatus {
+        let counts = job.counts
+        let pending = counts.pending + counts.retrying
+        let running = counts.running
+        let succeeded = job.completed + counts.succeeded
+        let failed = counts.failed
+        return JobStatus(
+            run: job.spec.run, job: job.spec.job, generation: job.spec.generation, state: job.state,
+            attempts: job.attempts, pending: pending, running: running, succeeded: succeeded, failed: failed,
+            step: job.step, steps: UInt16(job.spec.steps.count), queued: job.queued.wire, started: job.started.wire,
+            finished: job.finished.wire, time: now.wire, output: job.output, detail: job.detail)
+    }
+}

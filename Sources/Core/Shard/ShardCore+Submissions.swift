@@ -1,0 +1,142 @@
+public import Wire
+
+/// Submissions: jobs come in, each step of a job becomes one task per partition, and a job whose step
+/// completed moves on to the next with the step's results as its inputs.
+extension ShardCore {
+    /// Queues the new jobs of a SUBMIT, with what the store knows of them: `lookup` holds the status of
+    /// identities the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
+    /// and what earlier generations completed for jobs submitted with `resume`.
+    public mutating func submitted(_ specs: [JobSpec], lookup: SubmissionLookup, now: Timestamp) {
+        for var spec in specs {
+            if let priority = controls.priority(of: spec.run) { spec.runPriority = priority }
+            let identity = spec.identity
+            if let id = byIdentity[identity], let job = jobs[id] {
+                announced.append(status(of: job, now: now))
+            } else if let known = lookup.finished[identity] {
+                announced.append(known)
+            } else {
+                var job = ShardJob(id: nextJobID, spec: spec)
+                nextJobID += 1
+                for name in spec.inputs { job.upstream[name] = lookup.results[RunJob(run: spec.run, job: name)] ?? [] }
+                if spec.resume == 1, let carried = lookup.carried[identity], Int(carried.step) < spec.steps.count {
+                    resume(&job, from: carried, now: now)
+                } else {
+                    createTasks(of: &job, now: now)
+                }
+                jobs[job.id] = job
+                byIdentity[identity] = job.id
+                dirtyJobs.insert(job.id)
+                noteChange(job.id)
+                controls.jobAdded(of: spec.run)
+            }
+        }
+    }
+
+    /// Starts a rerun where its earlier generation stopped: at the first step that did not complete,
+    /// with that step's succeeded partitions carried over, results and all. The carried results are
+    /// written again under the new job, so that everything of a generation is found under it.
+    private mutating func resume(_ job: inout ShardJob, from carried: CarriedWork, now: Timestamp) {
+        job.step = carried.step
+        job.completed = carried.completed
+        job.previous = carried.previous
+        let done = Dictionary(carried.succeeded.map { ($0.partition, $0) }, uniquingKeysWith: { first, _ in first })
+        createTasks(of: &job, now: now) { partition in done[partition] }
+        if job.step > 0 {
+            for input in carried.previous {
+                var task = ShardTask(
+                    id: nextTaskID, job: job.identity, jobID: job.id, step: job.step - 1, partition: input.partition, state: .succeeded,
+                    order: Self.order(job: job.id, partition: input.partition), data: input.data)
+                task.finished = now
+                nextTaskID += 1
+                carriedRows.append(task)
+            }
+        }
+    }
+
+    /// Creates the tasks of the job's current step, all pending but those `carried` gives a result for,
+    /// which are succeeded already.
+    private mutating func createTasks(of job: inout ShardJob, now: Timestamp, carried: (UInt32) -> TaskInput? = { _ in nil }) {
+        let step = job.spec.steps[Int(job.step)]
+        job.tasks = []
+        job.tasks.reserveCapacity(Int(step.partitions))
+        job.counts = TaskCounts()
+        job.requirement = Requirement(step: step, of: job.spec)
+        job.queued = now
+        var queued: [UInt64] = []
+        queued.reserveCapacity(Int(step.partitions))
+        // Pending tasks are not stored: the job implies them. A task is stored at its first lease.
+        for partition in 0..<step.partitions {
+            var task = ShardTask(
+                id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
+                order: Self.order(job: job.id, partition: partition))
+            nextTaskID += 1
+            if let result = carried(partition) {
+                task.state = .succeeded
+                task.data = result.data
+                task.finished = now
+                job.counts.succeeded += 1
+                dirtyTasks.insert(task.id)
+            } else {
+                job.counts.pending += 1
+                queued.append(task.id)
+            }
+            job.tasks.append(task.id)
+            tasks[task.id] = task
+        }
+        enqueue(queued, of: job, now: now)
+    }
+
+    /// Moves a job whose step completed to the next: the step's results become the next step's inputs,
+    /// and its tasks leave memory (their rows stay in the store).
+    mutating func advance(_ job: inout ShardJob, now: Timestamp) {
+        let step = job.spec.steps[Int(job.step)]
+        var results: [TaskInput] = []
+        results.reserveCapacity(job.tasks.count)
+        for id in job.tasks {
+            if let task = tasks.removeValue(forKey: id) {
+                results.append(
+                    TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data))
+            }
+        }
+        assert(results.count == Int(step.partitions), "a completed step has a result for every partition")
+        job.previous = results
+        job.completed += UInt32(job.tasks.count)
+        job.step += 1
+        createTasks(of: &job, now: now)
+    }
+
+    /// The results a task receives: from the previous step of its job or, in the first step, from the
+    /// upstream jobs its job names. From a step of as many partitions as the task's, only the result of
+    /// the same partition; from any other, all of them.
+    func inputs(of task: ShardTask, in job: ShardJob) -> [TaskInput] {
+        let partitions = job.spec.steps[Int(task.step)].partitions
+        func select(_ results: [TaskInput]) -> [TaskInput] {
+            results.count == Int(partitions) && partitions > 1 ? [results[Int(task.partition)]] : results
+        }
+        if task.step > 0 { return select(job.previous) }
+        return job.spec.inputs.flatMap { select(job.upstream[$0] ?? []) }
+    }
+
+    /// Queues pending tasks of a job (all of its current step). Each queueing gives the task a new ticket:
+    /// an entry of it queued before is stale from now on, so every path that queues a task again (a
+    /// resume, a retry, a lost lease) leaves it with one live entry.
+    mutating func enqueue(_ ids: [UInt64], of job: ShardJob, now: Timestamp) {
+        var items: [(task: UInt64, order: UInt64, ticket: UInt32)] = []
+        items.reserveCapacity(ids.count)
+        for id in ids {
+            let (order, ticket) = tasks.modify(id) { task -> (UInt64, UInt32) in
+                task.ticket &+= 1
+                return (task.order, task.ticket)
+            }
+            items.append((id, order, ticket))
+        }
+        queue.enqueue(items, as: Self.work(of: job), now: now)
+    }
+
+    /// What a job's tasks are to fair selection: whose, under which key, what they need, their type and order.
+    static func work(of job: ShardJob) -> FairQueue.Work {
+        FairQueue.Work(
+            product: job.spec.product, key: job.spec.fairnessKey, requirement: job.requirement, type: job.spec.type,
+            batchSize: Int(job.spec.batch), runPriority: job.spec.runPriority, priority: job.spec.priority)
+    }
+}

@@ -1,0 +1,70 @@
+public import Wire
+
+/// What one turn of a shard produced: rows to commit, then an event to log and publish, then messages to send.
+public struct ShardTurn: Sendable {
+    /// Jobs created or changed.
+    public var jobs: [ShardJob] = []
+    /// Tasks created or changed.
+    public var tasks: [ShardTask] = []
+    /// Tasks that succeeded in this turn: the store counts successes, and a task succeeds once.
+    public var succeeded: Set<UInt64> = []
+    /// The statuses to append to the event log and publish, if any changed.
+    public var updates: JobUpdates?
+    /// A heartbeat for the event stream, when nothing was published for an interval.
+    public var beacon: Beacon?
+    /// Messages for peers of the `work` ROUTER.
+    public var messages: [(Peer, Message)] = []
+    /// Runs paused (true) or resumed (false).
+    public var pauses: [UInt64: Bool] = [:]
+    /// Product policies set.
+    public var policies: [ProductPolicy] = []
+    /// Run priorities changed, and those of runs whose last job the shard finished.
+    public var priorities: [UInt64: UInt8] = [:]
+    public var forgottenPriorities: Set<UInt64> = []
+    /// Products found starving, to log; nothing to commit.
+    public var starving: [StarvationReport] = []
+
+    public init() {}
+
+    /// Whether the turn has rows to commit.
+    public var needsCommit: Bool {
+        !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
+            || !forgottenPriorities.isEmpty
+    }
+}
+
+/// What a shard's store holds of its unfinished work, to resume from.
+public struct ShardSnapshot: Sendable {
+    /// Jobs not final.
+    public var jobs: [ShardJob]
+    /// The stored tasks of their current steps: those ever leased. The others are pending.
+    public var tasks: [ShardTask]
+    /// The last event sequence number.
+    public var sequence: UInt64
+    /// The next IDs to assign.
+    public var nextTaskID: UInt64
+    public var nextJobID: Int64
+    /// Runs paused by an operator.
+    public var paused: Set<UInt64> = []
+    /// Product policies set through management.
+    public var policies: [ProductPolicy] = []
+    /// Run priorities an operator changed.
+    public var priorities: [UInt64: UInt8] = [:]
+
+    public init(
+        jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1
+    ) {
+        self.jobs = jobs
+        self.tasks = tasks
+        self.sequence = sequence
+        self.nextTaskID = nextTaskID
+        self.nextJobID = nextJobID
+    }
+}
+
+extension ShardTurn: ServiceTurn {
+    /// The beacon, then the messages to workers and to the orchestrator on the `work` ROUTER.
+    public var deliveries: [Delivery] {
+        (beacon.map { [Delivery(.beacon($0), to: .stream)] } ?? []) + messages.map { Delivery($0.1, to: .peer($0.0)) }
+    }
+}
