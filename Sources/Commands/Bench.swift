@@ -268,7 +268,7 @@ final class SuccessWatch: Sendable {
         let context = try Context()
         let socket = try Socket(context, type: .sub)
         try socket.setLinger(milliseconds: 0)
-        try socket.subscribe("job.")
+        try socket.subscribe(StreamNames.jobTopic)
         for endpoint in endpoints { try socket.connect(endpoint) }
         let transfer = SocketTransfer(socket)
         Thread.detachNewThread { [self] in

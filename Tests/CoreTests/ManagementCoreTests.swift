@@ -171,7 +171,7 @@ struct ManagementHarness {
         _ = management.apply(ManagementHarness.flow)
         _ = management.call("start", #"{"flow": "payments/eod"}"#)
         let status = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: 1, finished: 9, time: 9)
-        management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: 1, updates: [status])), now: management.now)
+        management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [status])), now: management.now)
         let turn = management.core.finishTurn()
         #expect(turn.runs.first?.state == .succeeded)
         #expect(turn.position?.sequence == 1)

@@ -104,7 +104,7 @@ struct TimerWorld {
         let status = RunStatus(
             run: run, product: record.product, flow: record.flow, state: .succeeded, jobs: 1, succeeded: 1,
             started: record.started.wire, finished: now.wire, time: now.wire)
-        management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: UInt64(run), updates: [status])), now: now)
+        management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: UInt64(run), updates: [status])), now: now)
         take(management.core.finishTurn())
     }
 

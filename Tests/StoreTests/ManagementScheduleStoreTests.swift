@@ -35,7 +35,7 @@ import Wire
             let status = RunStatus(
                 run: run, product: record.product, flow: record.flow, state: .succeeded, jobs: 1, succeeded: 1,
                 started: record.started.wire, finished: now.wire, time: now.wire)
-            core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "flow", epoch: 1, sequence: run, updates: [status])), now: now)
+            core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: run, updates: [status])), now: now)
             try store.commit(core.finishTurn())
         }
     }

@@ -84,7 +84,7 @@ public struct ManagementCore: Sendable {
             snapshot.runs.compactMap { run in run.key.isEmpty ? nil : (run.key, run.id) }, uniquingKeysWith: max)
         self.counters = snapshot.counters
         self.cursor = StreamCursor(
-            publisher: "flow", epoch: snapshot.position.epoch, sequence: snapshot.position.sequence, now: now,
+            publisher: snapshot.position.publisher, epoch: snapshot.position.epoch, sequence: snapshot.position.sequence, now: now,
             silence: configuration.silence)
         // Operations never answered may never have arrived: they are sent again at once.
         self.pending = Dictionary(
@@ -107,8 +107,14 @@ public struct ManagementCore: Sendable {
 
     /// Handles one API-REQUEST.
     public mutating func apiRequest(_ request: APIRequest, from peer: Peer, now: Timestamp) {
-        let caller = Caller(peer: peer, request: request.request)
-        switch ManagementAPI.request(request) {
+        apiRequest(ManagementAPI.read(request), from: peer, now: now)
+    }
+
+    /// Handles one API-REQUEST already read, once what it needed from the store was recalled
+    /// (``recallNeeded(for:)``).
+    public mutating func apiRequest(_ request: ReadAPIRequest, from peer: Peer, now: Timestamp) {
+        let caller = Caller(peer: peer, request: request.id)
+        switch request.parsed {
         case .failure(let refusal): reply(caller, .refused(refusal))
         case .success(.apply(let apply)): self.apply(apply, for: caller, now: now)
         case .success(.start(let start)): self.start(start, for: caller, now: now)

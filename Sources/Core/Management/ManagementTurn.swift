@@ -77,7 +77,7 @@ public struct ManagementSnapshot: Sendable {
     public var runs: [RunRecord] = []
     public var pending: [OperationRequest] = []
     public var counters = ManagementCounters()
-    public var position = StreamPosition(publisher: "flow", epoch: 0, sequence: 0)
+    public var position = StreamPosition(publisher: StreamNames.orchestrator, epoch: 0, sequence: 0)
     /// The most recent operator actions, oldest first.
     public var audit: [AuditEntry] = []
     public var calendars: [CalendarRecord] = []

@@ -5,7 +5,7 @@ public struct OrchestratorConfiguration: Sendable {
     /// The shards it submits to and subscribes to.
     public var shards: [UInt32]
     /// The name it publishes under.
-    public var publisher = "flow"
+    public var publisher = StreamNames.orchestrator
     /// How long a submission, or a CONTROL, waits to be sent again while its shard has not answered:
     /// from 10 s, doubling, up to 60 s. A shard's restart resends submissions at once; this is the safety
     /// net for a connection lost without one.

@@ -44,7 +44,7 @@ public struct ShardStreams: Sendable {
         cursors = shards.map { shard in
             let position = positions[shard] ?? (0, 0)
             return StreamCursor(
-                publisher: "shard-\(shard)", epoch: position.epoch, sequence: position.sequence, now: now, silence: configuration.silence)
+                publisher: StreamNames.shard(shard), epoch: position.epoch, sequence: position.sequence, now: now, silence: configuration.silence)
         }
         epochs = Array(repeating: nil, count: shards.count)
         stored = now

@@ -1,3 +1,5 @@
+import Wire
+
 /// A shard's settings: its identity and the terms it gives workers.
 public struct ShardConfiguration: Sendable {
     /// The shard's ID; it publishes as `shard-<id>`.
@@ -37,7 +39,7 @@ public struct ShardConfiguration: Sendable {
     public init(shard: UInt32) { self.shard = shard }
 
     /// The name this shard publishes under.
-    public var publisher: String { "shard-\(shard)" }
+    public var publisher: String { StreamNames.shard(shard) }
 }
 
 /// How a shard chooses among products with work waiting.

@@ -44,7 +44,7 @@ public struct ManagementService: Service {
     var sockets: [SocketPlan] {
         [
             .router("api", binding: settings.api, bound: bound), .dealer("orchestrator", to: settings.orchestratorOps),
-            .subscriber("orchestrator events", to: [settings.orchestratorEvents], topic: "flow."),
+            .subscriber("orchestrator events", to: [settings.orchestratorEvents], topic: StreamNames.runTopic),
         ]
     }
 
@@ -68,7 +68,10 @@ public struct ManagementService: Service {
 
     mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
         switch (socket, message) {
-        case (Self.api, .apiRequest(let request)): core.apiRequest(request, from: peer!, now: now)
+        case (Self.api, .apiRequest(let request)):
+            let read = ManagementAPI.read(request)
+            if let recall = core.recallNeeded(for: read) { core.recalled(try store.recall(recall)) }
+            core.apiRequest(read, from: peer!, now: now)
         case (Self.api, _): return false
         default: core.orchestratorMessage(message, now: now)
         }

@@ -65,8 +65,8 @@ public struct OrchestratorService: Service {
     var sockets: [SocketPlan] {
         var plans: [SocketPlan] = [
             .router("ops", binding: settings.ops),
-            .publisher("events", binding: settings.events, topic: "flow.\(settings.configuration.publisher)"),
-            .subscriber("shard events", to: settings.shards.map(\.events), topic: "job."),
+            .publisher("events", binding: settings.events, topic: StreamNames.runTopic + settings.configuration.publisher),
+            .subscriber("shard events", to: settings.shards.map(\.events), topic: StreamNames.jobTopic),
         ]
         for shard in settings.shards {
             plans.append(.push("shard-\(shard.shard) submit", to: shard.submit))
@@ -87,7 +87,7 @@ public struct OrchestratorService: Service {
         let service = OrchestratorService(
             settings: settings, core: core, store: store, epoch: epoch, log: log,
             shardIndex: Dictionary(uniqueKeysWithValues: settings.shards.enumerated().map { ($1.shard, $0) }),
-            shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { ("shard-\($0.shard)", $0.shard) }), lastTrim: clock.now())
+            shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { (StreamNames.shard($0.shard), $0.shard) }), lastTrim: clock.now())
         var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
         try loop.run(started: [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
     }

@@ -52,7 +52,7 @@ public struct ShardService: Service {
     var sockets: [SocketPlan] {
         [
             .pull("submit", binding: settings.submit), .router("work", binding: settings.work),
-            .publisher("events", binding: settings.events, topic: "job.\(settings.configuration.publisher)"),
+            .publisher("events", binding: settings.events, topic: StreamNames.jobTopic + settings.configuration.publisher),
         ]
     }
 

@@ -112,6 +112,12 @@ public final class ManagementStore {
                 ALTER TABLE products ADD COLUMN key_weights TEXT NOT NULL DEFAULT '{}';
                 ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;
                 """),
+        Migration(
+            version: 6, name: "runs by key; the orchestrator's stream under its own name",
+            sql: """
+                CREATE INDEX runs_by_key ON runs (key) WHERE key <> '';
+                UPDATE positions SET publisher = 'orchestrator' WHERE publisher = 'flow';
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -150,23 +156,12 @@ public final class ManagementStore {
         flows.reset()
         let runs = try database.prepare(
             """
-            SELECT id, product, flow, version, shard, moment, params, key, state, jobs, succeeded, failed, active, started,
-                   finished, detail, updated, priority FROM runs
+            SELECT \(Self.runColumns) FROM runs
             WHERE state NOT IN (2, 3, 7) OR id IN (SELECT id FROM runs WHERE state IN (2, 3, 7) ORDER BY id DESC LIMIT ?)
             ORDER BY id
             """)
         runs.bind(1, finishedRuns)
-        while try runs.step() {
-            snapshot.runs.append(
-                RunRecord(
-                    id: UInt64(runs.int64(0)), product: runs.text(1), flow: runs.text(2), version: UInt32(runs.int(3)),
-                    shard: UInt32(runs.int(4)), moment: UInt64(bitPattern: runs.int64(5)), params: OrchestratorStore.params(runs.text(6)),
-                    key: runs.text(7), state: RunState(rawValue: UInt8(runs.int(8))) ?? .running, jobs: UInt32(runs.int(9)),
-                    succeeded: UInt32(runs.int(10)), failed: UInt32(runs.int(11)), active: UInt32(runs.int(12)),
-                    started: Timestamp(milliseconds: runs.int64(13)), finished: Timestamp(milliseconds: runs.int64(14)),
-                    detail: runs.text(15), updated: Timestamp(milliseconds: runs.int64(16)),
-                    priority: UInt8(clamping: runs.int(17))))
-        }
+        while try runs.step() { snapshot.runs.append(Self.run(runs)) }
         runs.reset()
         let operations = try database.prepare("SELECT frame FROM operations WHERE answered = 0 ORDER BY request")
         while try operations.step() {
@@ -176,9 +171,11 @@ public final class ManagementStore {
         snapshot.counters = ManagementCounters(
             lastRun: UInt64(try database.meta("last_run") ?? 0), lastMoment: UInt64(try database.meta("last_moment") ?? 0),
             lastRequest: UInt64(try database.meta("last_request") ?? 0))
-        let position = try database.prepare("SELECT epoch, sequence FROM positions WHERE publisher = 'flow'")
+        let position = try database.prepare("SELECT epoch, sequence FROM positions WHERE publisher = ?")
+        position.bind(1, snapshot.position.publisher)
         if try position.step() {
-            snapshot.position = StreamPosition(publisher: "flow", epoch: UInt32(position.int64(0)), sequence: UInt64(position.int64(1)))
+            snapshot.position.epoch = UInt32(position.int64(0))
+            snapshot.position.sequence = UInt64(position.int64(1))
         }
         position.reset()
         let recent = try database.prepare("SELECT \(Self.auditColumns) FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id")
@@ -240,6 +237,38 @@ public final class ManagementStore {
         var firings: [FiringRecord] = []
         while try statement.step() { firings.append(Self.firing(statement)) }
         return firings
+    }
+
+    static let runColumns = """
+        id, product, flow, version, shard, moment, params, key, state, jobs, succeeded, failed, active, started, finished, detail, updated,
+        priority
+        """
+
+    static func run(_ row: Statement) -> RunRecord {
+        RunRecord(
+            id: UInt64(row.int64(0)), product: row.text(1), flow: row.text(2), version: UInt32(row.int(3)),
+            shard: UInt32(row.int(4)), moment: UInt64(bitPattern: row.int64(5)), params: OrchestratorStore.params(row.text(6)),
+            key: row.text(7), state: RunState(rawValue: UInt8(row.int(8))) ?? .running, jobs: UInt32(row.int(9)),
+            succeeded: UInt32(row.int(10)), failed: UInt32(row.int(11)), active: UInt32(row.int(12)),
+            started: Timestamp(milliseconds: row.int64(13)), finished: Timestamp(milliseconds: row.int64(14)),
+            detail: row.text(15), updated: Timestamp(milliseconds: row.int64(16)), priority: UInt8(clamping: row.int(17)))
+    }
+
+    /// What the store holds for a recall (``ManagementCore/recallNeeded(for:)``): an action's audit entry by its
+    /// request ID, or the newest run started with a key.
+    public func recall(_ recall: ManagementRecall) throws -> ManagementRecalled {
+        switch recall {
+        case .action(let key):
+            let statement = try database.prepare("SELECT \(Self.auditColumns) FROM audit WHERE key = ?")
+            statement.bind(1, key)
+            defer { statement.reset() }
+            return .action(try statement.step() ? Self.entry(statement) : nil)
+        case .run(let key):
+            let statement = try database.prepare("SELECT \(Self.runColumns) FROM runs WHERE key = ? ORDER BY id DESC LIMIT 1")
+            statement.bind(1, key)
+            defer { statement.reset() }
+            return .run(try statement.step() ? Self.run(statement) : nil)
+        }
     }
 
     static let auditColumns = "id, key, time, actor, action, run, product, job, options, status, detail, answered"

@@ -4,6 +4,19 @@
 //     stream = *( S:JOB-UPDATES / S:RUN-UPDATES / S:BEACON )
 //     catch-up = C:FETCH *( S:JOB-UPDATES / S:RUN-UPDATES ) S:FETCHED
 
+/// The names on the event streams (`docs/protocol.md`, "Framing"): each message goes out under a topic
+/// of its kind followed by its publisher's name, `job.shard-1` or `run.orchestrator`.
+public enum StreamNames {
+    /// The topic of JOB-UPDATES, a shard's.
+    public static let jobTopic = "job."
+    /// The topic of RUN-UPDATES, the orchestrator's.
+    public static let runTopic = "run."
+    /// The orchestrator's name as a publisher.
+    public static let orchestrator = "orchestrator"
+    /// A shard's name as a publisher.
+    public static func shard(_ id: UInt32) -> String { "shard-\(id)" }
+}
+
 /// Job statuses committed in one turn of a shard, numbered in the shard's event log.
 public struct JobUpdates: WireValue {
     /// The publisher's name (`shard-3`).

@@ -1,0 +1,63 @@
+public import Wire
+
+/// What a request's answer depends on that memory no longer holds, read from the store before the
+/// request is decided (as the shard reads what it committed of a SUBMIT's jobs): an operator action's
+/// request ID older than the ``ManagementConfiguration/auditInMemory`` kept in memory, or a start's
+/// key whose run ended before the ``ManagementConfiguration/finishedRunsInMemory`` kept. So an action
+/// sent again is applied once, and a key starts one run, however long ago they were first used.
+public enum ManagementRecall: Equatable, Sendable {
+    /// The audit entry of the action with this request ID.
+    case action(key: String)
+    /// The run started with this key.
+    case run(key: String)
+}
+
+/// What the store holds for a ``ManagementRecall``: nothing, when the ID or key is new.
+public enum ManagementRecalled: Sendable {
+    case action(AuditEntry?)
+    case run(RunRecord?)
+}
+
+/// An API-REQUEST read into a typed request (or the refusal to answer it with), before management
+/// decides on it.
+public struct ReadAPIRequest {
+    let id: UInt64
+    let parsed: Result<ManagementRequest, APIRefusal>
+}
+
+extension ManagementAPI {
+    /// Reads an API-REQUEST for ``ManagementCore/apiRequest(_:from:now:)``.
+    public static func read(_ request: APIRequest) -> ReadAPIRequest {
+        ReadAPIRequest(id: request.request, parsed: self.request(request))
+    }
+}
+
+extension ManagementCore {
+    /// What must be read from the store before `request` is decided, if anything.
+    public func recallNeeded(for request: ReadAPIRequest) -> ManagementRecall? {
+        switch request.parsed {
+        case .success(.action(let action)) where !action.key.isEmpty && actions[action.key] == nil:
+            .action(key: action.key)
+        case .success(.start(let start)) where !start.key.isEmpty && runsByKey[start.key] == nil:
+            .run(key: start.key)
+        default:
+            nil
+        }
+    }
+
+    /// Takes back into memory what the store held for a recall. Nothing changes in the store: what is
+    /// taken back was committed, and goes out of memory again as newer entries come.
+    public mutating func recalled(_ found: ManagementRecalled) {
+        switch found {
+        case .action(let entry?):
+            remember(entry)
+        case .run(let run?):
+            guard runs[run.id] == nil else { return }
+            runs[run.id] = run
+            if !run.key.isEmpty { runsByKey[run.key] = run.id }
+            if run.state.isFinal { finishedOrder.append(run.id) }
+        case .action(nil), .run(nil):
+            break
+        }
+    }
+}

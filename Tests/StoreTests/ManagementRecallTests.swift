@@ -1,0 +1,107 @@
+import Core
+import Store
+import Testing
+import Wire
+
+/// An action's request ID and a start's key keep their promise however long ago they were used: once
+/// memory has let them go, management reads them back from its store before deciding.
+@Suite struct ManagementRecallTests {
+    static let now = Timestamp(milliseconds: 1_788_000_000_000)
+    static let flow = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true"}]}"#
+
+    /// Management's core and store, driven as its service drives them, with little kept in memory.
+    struct Management {
+        var core: ManagementCore
+        let store: ManagementStore
+        var request: UInt64 = 0
+
+        init(path: String) throws {
+            store = try ManagementStore(path: path)
+            var configuration = ManagementConfiguration(shards: [1])
+            configuration.auditInMemory = 2
+            configuration.finishedRunsInMemory = 1
+            core = ManagementCore(configuration: configuration, restoring: try store.open(finishedRuns: 1, audit: 2), now: ManagementRecallTests.now)
+        }
+
+        /// Calls a method as the service does (recall, decide, commit) and answers at once, as the
+        /// orchestrator would, what it sends on; returns the reply's status and body.
+        mutating func call(_ method: String, _ body: JSON) throws -> (Status, JSON) {
+            request += 1
+            let read = ManagementAPI.read(APIRequest(request: request, method: method, body: body.rendered()))
+            if let recall = core.recallNeeded(for: read) { core.recalled(try store.recall(recall)) }
+            core.apiRequest(read, from: Peer([1]), now: ManagementRecallTests.now)
+            var turn = core.finishTurn()
+            try store.commit(turn)
+            var replies = turn.replies
+            for case .operationRequest(let operation) in turn.toOrchestrator {
+                let status: Status = operation.action == .start ? .accepted : .ok
+                core.orchestratorMessage(.operationResult(OperationResult(request: operation.request, status: status, detail: "done")), now: ManagementRecallTests.now)
+                turn = core.finishTurn()
+                try store.commit(turn)
+                replies += turn.replies
+            }
+            guard case .apiReply(let reply)? = replies.first?.1 else { return (.internalError, .null) }
+            return (reply.status, try JSONParser.parse(reply.body))
+        }
+
+        /// The orchestrator reports run `run` succeeded.
+        mutating func finish(_ run: UInt64) throws {
+            let status = RunStatus(
+                run: run, product: "p", flow: "f", state: .succeeded, jobs: 1, succeeded: 1, started: ManagementRecallTests.now.wire,
+                finished: ManagementRecallTests.now.wire, time: ManagementRecallTests.now.wire)
+            core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: run, updates: [status])), now: ManagementRecallTests.now)
+            try store.commit(core.finishTurn())
+        }
+    }
+
+    func action(_ method: String, _ request: String) -> JSON {
+        .object([("product", .string("p")), ("actor", .string("ops")), ("request", .string(request))])
+    }
+
+    @Test func anActionSentAgainLongAfterIsStillAppliedOnce() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db")
+            #expect(try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))])).0 == .ok)
+            let (first, firstBody) = try management.call("hold", action("hold", "hold-1"))
+            #expect(first == .ok && firstBody["repeated"] == nil)
+            // Two more actions push hold-1 out of memory.
+            #expect(try management.call("release", action("release", "release-1")).0 == .ok)
+            #expect(try management.call("hold", action("hold", "hold-2")).0 == .ok)
+            let read = ManagementAPI.read(APIRequest(request: 0, method: "hold", body: action("hold", "hold-1").rendered()))
+            #expect(management.core.recallNeeded(for: read) == .action(key: "hold-1"))
+            let (again, againBody) = try management.call("hold", action("hold", "hold-1"))
+            #expect(again == .ok && againBody["repeated"]?.bool == true, "\(againBody.rendered())")
+            #expect(try management.store.history(run: 0, product: "p", limit: 10).map(\.key) == ["hold-1", "release-1", "hold-2"])
+            // The same ID for another method is refused, as it would be from memory.
+            let (misused, misusedBody) = try management.call("release", action("release", "hold-2x"))
+            #expect(misused == .ok, "\(misusedBody.rendered())")
+            _ = try management.call("hold", action("hold", "hold-3"))
+            _ = try management.call("hold", action("hold", "hold-4"))
+            let (wrong, wrongBody) = try management.call("hold", action("hold", "hold-2x"))
+            #expect(wrong == .conflict && wrongBody["error"]?.string?.contains("was already used for release") == true, "\(wrongBody.rendered())")
+            management.store.database.close()
+        }
+    }
+
+    @Test func aStartKeyLongAfterItsRunEndedReturnsThatRun() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db")
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            let start = { (key: String) in JSON.object([("flow", .string("p/f")), ("key", .string(key))]) }
+            let (_, first) = try management.call("start", start("eod-2026-08-28"))
+            let run = try #require(first["run"]?.integer)
+            try management.finish(UInt64(run))
+            // Two newer runs end: the keyed one leaves memory.
+            for key in ["other-1", "other-2"] {
+                let (_, body) = try management.call("start", start(key))
+                try management.finish(UInt64(try #require(body["run"]?.integer)))
+            }
+            #expect(management.core.runs[UInt64(run)] == nil)
+            let (status, again) = try management.call("start", start("eod-2026-08-28"))
+            #expect(status == .ok && again["run"]?.integer == run && again["repeated"]?.bool == true, "\(again.rendered())")
+            let (_, next) = try management.call("start", start("other-3"))
+            #expect(next["run"]?.integer == 4, "no run was started for the repeated key")
+            management.store.database.close()
+        }
+    }
+}
