@@ -216,16 +216,36 @@ struct ManagementHarness {
         #expect(fresh.2["error"]?.string == "\"fresh\" applies to rerun and rerun-job only")
     }
 
-    @Test func setPolicyAddsKeyWeightsUpToTheLimitAndCommitsThePolicyWithTheAction() {
+    @Test func setPolicyAddsKeyWeightsUpToTheLimitAndCommitsThePolicyOnceApplied() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
         let (turn, _, _) = management.call("set-policy", #"{"product": "payments", "actor": "alice", "weight": 3, "key_weights": {"acme": 3, "zeta": 2}}"#)
-        #expect(turn.products.first?.policy.weight == 3)
-        #expect(turn.audit.first?.options == management.core.products["payments"]?.policy.summary)
         guard case .operationRequest(let operation) = turn.toOrchestrator.first else { Issue.record("no operation"); return }
         #expect(operation.policy.keyWeights == [KeyWeight(key: "acme", weight: 3), KeyWeight(key: "zeta", weight: 2)])
-        _ = management.call("set-policy", #"{"product": "payments", "actor": "alice", "key_weights": {"acme": 1}}"#)
+        // The product's policy changes when the orchestrator has applied it, not before.
+        #expect(turn.products.isEmpty && management.core.products["payments"]?.policy.weight == 1)
+        // A second change before the first is answered goes over the first.
+        let (second, _, _) = management.call("set-policy", #"{"product": "payments", "actor": "alice", "key_weights": {"acme": 1}}"#)
+        guard case .operationRequest(let next) = second.toOrchestrator.first else { Issue.record("no operation"); return }
+        #expect(next.policy.weight == 3 && next.policy.keyWeights == [KeyWeight(key: "zeta", weight: 2)])
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: operation.request, status: .ok)), now: management.now)
+        let applied = management.core.finishTurn()
+        #expect(applied.products.first?.policy.weight == 3)
+        #expect(turn.audit.first?.options == applied.products.first?.policy.summary)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: next.request, status: .ok)), now: management.now)
+        _ = management.core.finishTurn()
         #expect(management.core.products["payments"]?.policy.keyWeights == [KeyWeight(key: "zeta", weight: 2)])
+        // A change the orchestrator refuses changes nothing.
+        let (third, _, _) = management.call("set-policy", #"{"product": "payments", "actor": "alice", "weight": 9}"#)
+        guard case .operationRequest(let refusedChange) = third.toOrchestrator.first else { Issue.record("no operation"); return }
+        management.core.orchestratorMessage(
+            .operationResult(OperationResult(request: refusedChange.request, status: .notFound, detail: "shard 7 is not one this orchestrator knows")),
+            now: management.now)
+        let refusedTurn = management.core.finishTurn()
+        #expect(refusedTurn.products.isEmpty && management.core.products["payments"]?.policy.weight == 3)
+        #expect(refusedTurn.auditAnswers.first?.status == 404)
+        let (fourth, _, _) = management.call("set-policy", #"{"product": "payments", "actor": "alice", "cap": 4}"#)
+        #expect(fourth.audit.first?.options.hasPrefix("weight 3, cap 4") == true, "\(fourth.audit)")
         let many = JSON.object((0..<ProductPolicy.keyWeightLimit).map { ("k\($0)", JSON.number(2)) })
         let body = JSON.object([("product", .string("payments")), ("actor", .string("alice")), ("key_weights", many)])
         let (refused, reply, error) = management.call("set-policy", body.rendered())

@@ -46,12 +46,14 @@ import Wire
     @Test func aPolicyCanPutPriorityOverFairnessAndWeighFairnessKeys() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
-        // Answered once the orchestrator has sent it on; committed with the action.
+        // Answered, and the product's, once the orchestrator has sent it on.
         let (turn, _, _) = management.call(
             "set-policy", #"{"product": "payments", "priority_over_fairness": true, "key_weights": {"acme": 3, "globex": 1}, "actor": "a"}"#)
         let policy = turn.operations.first?.policy
         #expect(policy?.priorityOverFairness == 1)
         #expect(policy?.keyWeights == [KeyWeight(key: "acme", weight: 3)])
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: turn.operations[0].request, status: .ok)), now: management.now)
+        _ = management.core.finishTurn()
         let (_, _, products) = management.call("products", "{}")
         let payments = products["products"]?.array?.first
         #expect(payments?["priority_over_fairness"]?.bool == true)

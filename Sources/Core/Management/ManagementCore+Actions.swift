@@ -40,19 +40,17 @@ extension ManagementCore {
             operation.product = runs[run]?.product ?? ""
         }
         guard let details = accept(request.details, for: caller) else { return }
-        var changedProduct: ProductRecord?
         if let change = details.policy {
-            guard var product = products[operation.product] else {
+            guard let product = products[operation.product] else {
                 refuse(caller, .notFound, "unknown product \"\(operation.product)\"")
                 return
             }
-            switch change.applied(over: product.policy) {
+            switch change.applied(over: pendingPolicies[product.name] ?? product.policy) {
             case .success(let policy):
                 operation.policy = policy
                 operation.shard = product.shard
                 options.append(policy.summary)
-                product.policy = policy
-                changedProduct = product
+                pendingPolicies[product.name] = policy
             case .failure(let problem):
                 refuse(caller, .badRequest, "set-policy: \(problem.message)")
                 return
@@ -79,11 +77,6 @@ extension ManagementCore {
             method: method, run: operation.run, product: operation.product, job: operation.job, options: options.joined(separator: ", "))
         remember(entry)
         turn.audit.append(entry)
-        if let changedProduct {
-            // Committed with the action, before the orchestrator hears of it.
-            products[changedProduct.name] = changedProduct
-            turn.products.append(changedProduct)
-        }
         waiting[operation.request] = [caller]
         send(operation, now: now)
     }
@@ -102,23 +95,34 @@ extension ManagementCore {
         var entry = actionKeys[operation.request].flatMap { actions[$0] }
             ?? AuditEntry(id: operation.request, key: "#\(operation.request)", time: now, actor: "", method: operation.action.name,
                           run: operation.run, product: operation.product, job: operation.job, options: "")
-        entry.status = result.status.rawValue == 0 ? 500 : result.status.rawValue
+        // An answer without a status is an internal error, for the client as for the audit log.
+        let status = result.status.rawValue == 0 ? Status.internalError : result.status
+        entry.status = status.rawValue
         entry.detail = result.detail
         entry.answered = now
         remember(entry)
         turn.auditAnswers.append(entry)
-        if result.status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
+        if operation.action == .setPolicy {
+            // The policy is the product's once applied; a refused one changes nothing.
+            if status.isSuccess, var product = products[operation.product] {
+                product.policy = operation.policy
+                products[product.name] = product
+                turn.products.append(product)
+            }
+            if pendingPolicies[operation.product] == operation.policy { pendingPolicies[operation.product] = nil }
+        }
+        if status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
             run.moment = operation.moment
             runs[run.id] = run
             turn.runs.append(run)
         }
-        if result.status.isSuccess, operation.action == .setPriority, var run = runs[operation.run] {
+        if status.isSuccess, operation.action == .setPriority, var run = runs[operation.run] {
             run.priority = operation.priority
             runs[run.id] = run
             turn.runs.append(run)
         }
         for waiter in waiting.removeValue(forKey: operation.request) ?? [] {
-            reply(waiter, .action(entry, status: result.status, repeated: false))
+            reply(waiter, .action(entry, status: status, repeated: false))
         }
     }
 

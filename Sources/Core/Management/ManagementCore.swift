@@ -26,6 +26,9 @@ public struct ManagementCore: Sendable {
     var runsByKey: [String: UInt64]
     /// Operation requests the orchestrator has not answered, by request ID.
     var pending: [UInt64: PendingOperation]
+    /// The policy each product will have once the orchestrator applies its latest unanswered set-policy: a
+    /// further set-policy changes that one. A product's own policy changes when the orchestrator answers.
+    var pendingPolicies: [String: ProductPolicy] = [:]
     /// `status` requests waiting for the orchestrator's RUN-DETAIL, by the ID of the query sent for each.
     var queries: [UInt64: PendingQuery] = [:]
     /// Operator actions by their client's request ID (the most recent ``ManagementConfiguration/auditInMemory``),
@@ -91,6 +94,9 @@ public struct ManagementCore: Sendable {
             uniqueKeysWithValues: snapshot.pending.map {
                 ($0.request, PendingOperation(request: $0, resend: ResendSchedule(dueAt: now, policy: configuration.resend)))
             })
+        for operation in snapshot.pending.sorted(by: { $0.request < $1.request }) where operation.action == .setPolicy {
+            pendingPolicies[operation.product] = operation.policy
+        }
         finishedOrder = snapshot.runs.filter { $0.state.isFinal }.sorted { $0.id < $1.id }.map(\.id)
         actions = Dictionary(snapshot.audit.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
         actionOrder = snapshot.audit.map(\.key)

@@ -229,7 +229,7 @@ public struct FairQueue: Sendable {
         public var checkInterval: Int64 = 100
         /// Free slots held back for products under their share (0: none), and how long a product
         /// counts as active after its last work, in milliseconds.
-        public var headroom = 0
+        public var headroom = Defaults.headroom
         public var headroomWindow: Int64 = 10_000
 
         public init() {}

@@ -5,10 +5,10 @@ public struct ShardConfiguration: Sendable {
     /// The shard's ID; it publishes as `shard-<id>`.
     public var shard: UInt32
     /// The heartbeat interval used when a worker asks for none, and the bounds of what it may ask.
-    public var heartbeat: UInt32 = 1000
+    public var heartbeat = Defaults.heartbeat
     public var heartbeatRange: ClosedRange<UInt32> = 100...60_000
     /// Silent intervals after which a worker is dead.
-    public var liveness: UInt8 = 3
+    public var liveness = Defaults.liveness
     /// The largest result a task may commit, in octets.
     public var resultLimit: UInt32 = 1 << 20
     /// Losses after which a task fails instead of being queued again.
@@ -31,7 +31,7 @@ public struct ShardConfiguration: Sendable {
     /// share takes a slot only while more than `headroom` are free, so that a product coming back
     /// after a pause finds one at once (0: none). A product counts as active, and so has a share,
     /// while it has work queued or running and for `headroomWindow` milliseconds after.
-    public var headroom = 0
+    public var headroom = Defaults.headroom
     public var headroomWindow: Int64 = 10_000
     /// The seed of the jitter generator.
     public var seed: UInt64 = 0x5EED

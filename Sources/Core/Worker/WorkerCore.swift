@@ -53,7 +53,7 @@ public struct WorkerCore: Sendable {
         let backoff = configuration.reconnectBackoff(heartbeat: heartbeat)
         links = (0..<configuration.shards).map { _ in
             Link(
-                state: .registering(since: now), heartbeat: heartbeat, liveness: 3, lastHeard: now, lastSent: now,
+                state: .registering(since: now), heartbeat: heartbeat, liveness: Int64(Defaults.liveness), lastHeard: now, lastSent: now,
                 credit: 0, backoff: ResendSchedule(sentAt: now, policy: backoff), epoch: 0)
         }
     }
