@@ -114,6 +114,37 @@ struct ManagementHarness {
         #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
     }
 
+    @Test func afterTheOrchestratorsLogLostEventsEveryOpenRunIsReadAgain() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: 2, status: .accepted)), now: management.now)
+        _ = management.core.finishTurn()
+        // FETCHED 410: what management missed is gone from the orchestrator's log.
+        management.core.orchestratorMessage(.fetched(Fetched(status: .gone, epoch: 1, sequence: 90, oldest: 50)), now: management.now)
+        let turn = management.core.finishTurn()
+        let queries = turn.toOrchestrator.compactMap { message -> RunQuery? in
+            if case .runQuery(let query) = message { query } else { nil }
+        }
+        #expect(queries.map(\.run) == [1, 2])
+        let ended = RunStatus(
+            run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: management.now.wire,
+            finished: management.now.wire, time: management.now.wire)
+        management.core.orchestratorMessage(.runDetail(RunDetail(request: queries[0].request, status: .ok, run: ended, jobs: [])), now: management.now)
+        let applied = management.core.finishTurn()
+        #expect(applied.runs.map(\.state) == [.succeeded] && applied.replies.isEmpty)
+        #expect(management.core.runs[1]?.state == .succeeded && management.core.runs[2]?.state == .running)
+        // A query not answered is asked again while its run is open.
+        management.now = management.now.adding(milliseconds: 60_000)
+        management.core.tick(now: management.now)
+        let again = management.core.finishTurn().toOrchestrator.compactMap { message -> UInt64? in
+            if case .runQuery(let query) = message { query.run } else { nil }
+        }
+        #expect(again == [2])
+    }
+
     @Test func anUnansweredOperationIsSentAgainUntilTheOrchestratorAnswers() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)

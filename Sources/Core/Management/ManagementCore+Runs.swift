@@ -100,9 +100,14 @@ extension ManagementCore {
 
     /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
     mutating func status(of run: UInt64, for caller: Caller, now: Timestamp) {
+        query(run: run, for: caller, now: now)
+    }
+
+    /// Sends RUN-QUERY for `run`, for a client's `status` or, without a caller, to read its state again.
+    mutating func query(run: UInt64, for caller: Caller?, now: Timestamp) {
         counters.lastRequest += 1
         turn.counters = counters
-        queries[counters.lastRequest] = PendingQuery(caller: caller, deadline: now.adding(milliseconds: configuration.queryTimeout))
+        queries[counters.lastRequest] = PendingQuery(caller: caller, run: run, deadline: now.adding(milliseconds: configuration.queryTimeout))
         turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: run)))
     }
 

@@ -73,8 +73,11 @@ public struct ManagementCore: Sendable {
         var resend: ResendSchedule
     }
 
+    /// A RUN-QUERY sent: for a client's `status`, or (with no caller) to read a run's state again after
+    /// the orchestrator's log lost events management had not applied.
     struct PendingQuery: Sendable {
-        var caller: Caller
+        var caller: Caller?
+        var run: UInt64
         var deadline: Timestamp
     }
 
@@ -171,10 +174,14 @@ public struct ManagementCore: Sendable {
             }
         case .runDetail(let detail):
             guard let query = queries.removeValue(forKey: detail.request) else { return }
+            guard let caller = query.caller else {
+                if detail.status.isSuccess { runUpdated(detail.run, now: now) }
+                return
+            }
             if detail.status == .notFound {
-                refuse(query.caller, .notFound, "unknown run \(detail.run.run)")
+                refuse(caller, .notFound, "unknown run \(detail.run.run)")
             } else {
-                reply(query.caller, .runDetail(run(reportedIn: detail), jobs: detail.jobs))
+                reply(caller, .runDetail(run(reportedIn: detail), jobs: detail.jobs))
             }
         case .runUpdates(let updates):
             switch cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now) {
@@ -190,7 +197,10 @@ public struct ManagementCore: Sendable {
             }
         case .fetched(let fetched):
             switch cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now) {
-            case .upToDate, .resynchronise: break
+            case .upToDate: break
+            case .resynchronise:
+                // The orchestrator's log no longer has what was missed: read every open run's state again.
+                for id in runs.keys.sorted() where runs[id]?.state.isFinal == false { query(run: id, for: nil, now: now) }
             case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
             turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
@@ -221,7 +231,11 @@ public struct ManagementCore: Sendable {
         }
         for (id, query) in queries.filter({ $0.value.deadline <= now }).sorted(by: { $0.key < $1.key }) {
             queries[id] = nil
-            refuse(query.caller, .unavailable, "the orchestrator did not answer within \(configuration.queryTimeout / 1000) s")
+            if let caller = query.caller {
+                refuse(caller, .unavailable, "the orchestrator did not answer within \(configuration.queryTimeout / 1000) s")
+            } else if runs[query.run]?.state.isFinal == false {
+                self.query(run: query.run, for: nil, now: now)
+            }
         }
         if case .fetch(let after) = cursor.tick(now: now) { turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000))) }
     }
