@@ -28,9 +28,9 @@ extension WorkerCore {
         public var stopping: Stopping?
         /// The claimed set it runs in, as its shard numbered it; 0 if it runs on its own.
         public var set: UInt64 = 0
-        /// The worker's own number for that set, unique in this worker's process (a shard that restarts
-        /// numbers its sets from 1 again, while sets it handed out before may still run here); 0 if the
-        /// attempt runs on its own.
+        /// The worker's own number for that set, unique in this worker's process: set IDs are the shard's,
+        /// and the protocol asks a worker not to rely on their uniqueness (tasks of two shards may share
+        /// one); 0 if the attempt runs on its own.
         public var localSet: UInt64 = 0
     }
 
