@@ -14,8 +14,8 @@ public struct ShardSettings: Sendable {
     public var submit: [String]
     public var work: [String]
     public var events: [String]
-    /// A test seam for write failures (beanstalkd's `falloc` swap): given each writing statement, a
-    /// non-nil SQLite result code makes it fail as if SQLite had returned it (13 is SQLITE_FULL).
+    /// A test seam for write failures, such as a full disk: given each writing statement, a non-nil
+    /// SQLite result code makes it fail as if SQLite had returned it (13 is SQLITE_FULL).
     public var storeFault: (@Sendable (String) -> Int32?)?
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
