@@ -29,6 +29,7 @@ enum Dev {
         let data = configuration.data
         let lock = try DataLock.take(data)
         defer { lock.release() }
+        environment.heldFolders = [data]
         // Block the stop signals before any service thread starts, so that threads inherit the mask and
         // only this thread receives them, through sigtimedwait.
         var signals = StopSignals()
@@ -46,11 +47,13 @@ enum Dev {
             cluster.stop()
             throw CommandFailure(code: .failure, message: "cannot write \(file): \(error)")
         }
+        // The client commands find this Baton by its cluster file, or by the api file in its data folder.
+        let target = options.config.map { " --config \($0)" } ?? (data == DevOptions().data ? "" : " --data \(data)")
         console.out("""
             Baton is running: \(shape(configuration)), data in \(data)/
             management API: \(endpoint)  (written to \(file))
-            Try:  baton apply examples/payments-end-of-day.json
-                  baton start payments/end-of-day --wait
+            Try:  baton apply\(target) examples/payments-end-of-day.json
+                  baton start\(target) payments/end-of-day --wait
             Press Ctrl-C to stop.
             """)
         var code = ExitCode.success

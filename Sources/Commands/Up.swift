@@ -12,10 +12,14 @@ enum Up {
     struct Process {
         var name: String
         var arguments: [String]
-        /// The folder it locks while it runs.
-        var folder: String
-        /// What an earlier release called it, and the folder it locked then, for `down` after an upgrade.
-        var legacy: (name: String, folder: String)?
+        /// How to tell that it runs: by the lock of the folder it holds, or, for a process an earlier
+        /// release started under an old name, by its command line (`baton flow ...`).
+        var known: Known
+
+        enum Known {
+            case folder(String)
+            case command(String)
+        }
     }
 
     /// Every process of the cluster, in start order (``ClusterConfiguration/roles``).
@@ -23,11 +27,13 @@ enum Up {
         let environment = ServiceEnvironment(log: Log(service: "baton", level: .quiet))
         return cluster.roles.compactMap { role in
             guard let plan = try? ServicePlan(role, of: cluster, environment: environment) else { return nil }
-            var process = Process(name: plan.name, arguments: arguments(role) + ["--config", cluster.file], folder: plan.folder)
-            if role == .orchestrator { process.legacy = ("flow", "\(cluster.data)/flow") }
-            return process
+            return Process(name: plan.name, arguments: arguments(role) + ["--config", cluster.file], known: .folder(plan.folder))
         }
     }
+
+    /// The processes an earlier release started under names this one no longer uses, for `down` after an
+    /// upgrade: the orchestrator was `baton flow`, with its pid in `run/flow.pid`.
+    static let legacyProcesses = [Process(name: "flow", arguments: [], known: .command("flow"))]
 
     /// The command line that runs `role`.
     static func arguments(_ role: ServiceRole) -> [String] {
@@ -113,23 +119,25 @@ enum Up {
     static func down(config file: String, console: any Console) throws(CommandFailure) -> ExitCode {
         let cluster = try Cluster.load(file, console: console)
         var stopped = 0
-        // A process an earlier release started under its old name is stopped too.
-        let running = processes(cluster).flatMap { process in
-            [process] + (process.legacy.map { [Process(name: $0.name, arguments: [], folder: $0.folder)] } ?? [])
-        }
+        // A process an earlier release started under its old name is stopped too, with the orchestrator.
+        let running = legacyProcesses + processes(cluster)
         // Workers drain for their pool's drain time; give every process 5 s more, then make sure.
         let patience = (cluster.pools.map(\.drain).max() ?? 0) + 5000
         for process in running.reversed() {
             let pidFile = "\(cluster.data)/run/\(process.name).pid"
             guard let pid = readPID(pidFile) else { continue }
-            defer { try? FileManager.default.removeItem(atPath: pidFile) }
-            guard isRunning(process), kill(pid, SIGTERM) == 0 else { continue }
+            guard isRunning(process, pid: pid) else {
+                try? FileManager.default.removeItem(atPath: pidFile)
+                continue
+            }
+            guard kill(pid, SIGTERM) == 0 else { continue }
             var waited: Int64 = 0
-            while isRunning(process) && waited < patience {
+            while isRunning(process, pid: pid) && waited < patience {
                 usleep(50_000)
                 waited += 50
             }
-            if isRunning(process) {
+            try? FileManager.default.removeItem(atPath: pidFile)
+            if isRunning(process, pid: pid) {
                 kill(pid, SIGKILL)
                 console.out("killed \(process.name) (pid \(pid)): it did not stop within \(patience / 1000) s")
             } else {
@@ -141,13 +149,24 @@ enum Up {
         return .success
     }
 
-    /// Whether the process holds its data folder's lock. A PID is not enough: a killed process whose
-    /// parent has exited may linger as a zombie, and PIDs are reused; a lock dies with its holder.
-    static func isRunning(_ process: Process) -> Bool {
-        let descriptor = open("\(process.folder)/lock", O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        return flock(descriptor, LOCK_EX | LOCK_NB) != 0
+    /// Whether the process runs: whether it holds its data folder's lock (a PID alone is not enough: a
+    /// killed process whose parent has exited may linger as a zombie, and PIDs are reused; a lock dies
+    /// with its holder), or, for one known by its command, whether `pid` is a live `baton` running it.
+    static func isRunning(_ process: Process, pid: pid_t? = nil) -> Bool {
+        switch process.known {
+        case .folder(let folder):
+            let descriptor = open("\(folder)/lock", O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { return false }
+            defer { close(descriptor) }
+            return flock(descriptor, LOCK_EX | LOCK_NB) != 0
+        case .command(let command):
+            guard let pid, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                stat.split(separator: ")").last?.split(separator: " ").first != "Z",
+                let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+            else { return false }
+            let arguments = line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return arguments.count > 1 && arguments[0].hasSuffix("baton") && arguments[1] == command
+        }
     }
 
     static func readPID(_ file: String) -> pid_t? {

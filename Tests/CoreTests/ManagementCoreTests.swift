@@ -114,6 +114,24 @@ struct ManagementHarness {
         #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
     }
 
+    @Test func aLateAnswerToAnOlderSetPolicyDoesNotUndoANewerOne() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        func sent(_ turn: ManagementTurn) -> OperationRequest? {
+            if case .operationRequest(let operation)? = turn.toOrchestrator.first { operation } else { nil }
+        }
+        let a = sent(management.call("set-policy", #"{"product": "payments", "actor": "alice", "weight": 3}"#).0)
+        let b = sent(management.call("set-policy", #"{"product": "payments", "actor": "alice", "cap": 20}"#).0)
+        guard let a, let b else { Issue.record("no operations"); return }
+        // B's answer comes first (A's was lost, and its resend is answered later).
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: b.request, status: .ok)), now: management.now)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: a.request, status: .ok)), now: management.now)
+        _ = management.core.finishTurn()
+        #expect(management.core.products["payments"]?.policy.summary == "weight 3, cap 20, rate none, burst default")
+        let c = sent(management.call("set-policy", #"{"product": "payments", "actor": "alice", "burst": 5}"#).0)
+        #expect(c?.policy.summary == "weight 3, cap 20, rate none, burst 5")
+    }
+
     @Test func afterTheOrchestratorsLogLostEventsEveryOpenRunIsReadAgain() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)
@@ -143,6 +161,30 @@ struct ManagementHarness {
             if case .runQuery(let query) = message { query.run } else { nil }
         }
         #expect(again == [2])
+    }
+
+    @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        for _ in 1...20 { _ = management.call("start", #"{"flow": "payments/eod"}"#) }
+        for request in 1...20 {
+            management.core.orchestratorMessage(.operationResult(OperationResult(request: UInt64(request), status: .accepted)), now: management.now)
+        }
+        _ = management.core.finishTurn()
+        func queried(_ turn: ManagementTurn) -> [RunQuery] {
+            turn.toOrchestrator.compactMap { if case .runQuery(let query) = $0 { query } else { nil } }
+        }
+        management.core.orchestratorMessage(.fetched(Fetched(status: .gone, epoch: 1, sequence: 90, oldest: 50)), now: management.now)
+        let first = queried(management.core.finishTurn())
+        #expect(first.map(\.run) == Array(1...16))
+        // Each answer lets the next run be asked.
+        let status = RunStatus(
+            run: 1, product: "payments", flow: "eod", state: .running, jobs: 1, started: management.now.wire, finished: 0,
+            time: management.now.wire)
+        management.core.orchestratorMessage(.runDetail(RunDetail(request: first[0].request, status: .ok, run: status, jobs: [])), now: management.now)
+        let next = management.core.finishTurn()
+        #expect(queried(next).map(\.run) == [17])
+        #expect(next.runs.isEmpty, "a status that says nothing new is not written again")
     }
 
     @Test func anUnansweredOperationIsSentAgainUntilTheOrchestratorAnswers() {

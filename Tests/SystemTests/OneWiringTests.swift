@@ -69,43 +69,62 @@ import Wire
         #expect(help.output.contains("usage: baton orchestrator --config FILE"))
     }
 
-    @Test func storesOfTheEarlierLayoutAreAdoptedAndKeepEverything() throws {
+    /// Starts `baton dev` on `data` and returns once it says it is ready.
+    func startDev(_ data: String) throws -> Process {
+        let dev = Process()
+        dev.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
+        dev.arguments = ["dev", "--data", data, "--quiet"]
+        dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+        let output = Pipe()
+        dev.standardOutput = output
+        dev.standardError = FileHandle.nullDevice
+        try dev.run()
+        var banner = ""
+        while !banner.contains("Press Ctrl-C") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw ServiceError("baton dev stopped before it was ready: \(banner)") }
+            banner += String(decoding: chunk, as: UTF8.self)
+        }
+        return dev
+    }
+
+    @Test func storesOfTheEarlierLayoutAreAdoptedByBatonDevAndKeepEverything() throws {
         try withTemporaryFolder { folder in
-            var options = EmbeddedCluster.Options(data: folder)
-            options.timer = false
-            let run: UInt64
-            do {
-                let cluster = try EmbeddedCluster(options)
-                defer { cluster.stop() }
-                let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
-                try client.apply([String(contentsOfFile: "\(repositoryRoot)/examples/payments-end-of-day.json", encoding: .utf8)])
-                run = try client.start("payments/end-of-day")
-                #expect(try client.waitForRun(run)["run"]?["state"]?.string == "succeeded")
-            }
-            // Put every store where an earlier `baton dev` kept it.
-            let layout = try options.configuration()
+            let data = "\(folder)/data"
+            let first = try startDev(data)
+            defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+            #expect(try runProgram(CommandLineTests.baton, ["apply", "--data", data, "examples/payments-end-of-day.json"]).status == 0)
+            let run = try runProgram(CommandLineTests.baton, ["start", "--data", data, "payments/end-of-day", "--wait"])
+            #expect(run.status == 0, "\(run.output)")
+            // Killed, not stopped: whatever the stores' logs still hold must move with them.
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            // Every store where an earlier `baton dev` kept it, with its write-ahead log if it has one.
+            let layout = try EmbeddedCluster.Options(data: data).configuration()
             let moves = [
-                (layout.storePath(of: .management)!, "\(folder)/management.db"),
-                (layout.storePath(of: .orchestrator)!, "\(folder)/flow.db"),
-                (layout.storePath(of: .shard(id: 1))!, "\(folder)/shard-1.db"),
+                (layout.storePath(of: .management)!, "\(data)/management.db"),
+                (layout.storePath(of: .orchestrator)!, "\(data)/flow.db"),
+                (layout.storePath(of: .shard(id: 1))!, "\(data)/shard-1.db"),
             ]
             for (current, old) in moves {
                 #expect(rename(current, old) == 0)
                 for suffix in ["-wal", "-shm"] { _ = rename(current + suffix, old + suffix) }
             }
 
-            let cluster = try EmbeddedCluster(options)
-            defer { cluster.stop() }
+            let second = try startDev(data)
+            defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
             for (current, old) in moves {
                 #expect(FileManager.default.fileExists(atPath: current), "\(current) adopted")
                 #expect(!FileManager.default.fileExists(atPath: old), "\(old) moved")
             }
-            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
-            let status = try client.waitForRun(run)
-            #expect(status["run"]?["state"]?.string == "succeeded", "\(status.rendered(pretty: true))")
-            #expect(job(status, "check")?["attempts"]?.integer == 2)
-            // The adopted stores go on: a second run gets the next ID.
-            #expect(try client.start("payments/end-of-day") == run + 1)
+            let status = try runProgram(CommandLineTests.baton, ["status", "--data", data, "1"])
+            #expect(status.status == 0 && status.output.contains("succeeded"), "\(status.output)")
+            // The adopted stores go on: the next run gets the next ID.
+            let next = try runProgram(CommandLineTests.baton, ["start", "--data", data, "payments/end-of-day", "--json"])
+            #expect(next.output.contains("\"run\": 2"), "\(next.output)")
+            kill(second.processIdentifier, SIGINT)
+            second.waitUntilExit()
+            #expect(second.terminationStatus == 0)
         }
     }
 }

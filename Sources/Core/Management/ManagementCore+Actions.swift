@@ -45,12 +45,11 @@ extension ManagementCore {
                 refuse(caller, .notFound, "unknown product \"\(operation.product)\"")
                 return
             }
-            switch change.applied(over: pendingPolicies[product.name] ?? product.policy) {
+            switch change.applied(over: pendingPolicies[product.name]?.policy ?? product.policy) {
             case .success(let policy):
                 operation.policy = policy
                 operation.shard = product.shard
                 options.append(policy.summary)
-                pendingPolicies[product.name] = policy
             case .failure(let problem):
                 refuse(caller, .badRequest, "set-policy: \(problem.message)")
                 return
@@ -70,6 +69,7 @@ extension ManagementCore {
         counters.lastRequest += 1
         operation.request = counters.lastRequest
         turn.counters = counters
+        if operation.action == .setPolicy { pendingPolicies[operation.product] = (operation.request, operation.policy) }
         if details.downstream { options.append("downstream") }
         if fresh { options.append("fresh moment \(operation.moment)") }
         let entry = AuditEntry(
@@ -103,13 +103,15 @@ extension ManagementCore {
         remember(entry)
         turn.auditAnswers.append(entry)
         if operation.action == .setPolicy {
-            // The policy is the product's once applied; a refused one changes nothing.
-            if status.isSuccess, var product = products[operation.product] {
+            // The policy is the product's once applied, unless a newer one was applied first; a refused one
+            // changes nothing.
+            if status.isSuccess, operation.request > appliedPolicies[operation.product, default: 0], var product = products[operation.product] {
                 product.policy = operation.policy
                 products[product.name] = product
+                appliedPolicies[product.name] = operation.request
                 turn.products.append(product)
             }
-            if pendingPolicies[operation.product] == operation.policy { pendingPolicies[operation.product] = nil }
+            if pendingPolicies[operation.product]?.request == operation.request { pendingPolicies[operation.product] = nil }
         }
         if status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
             run.moment = operation.moment

@@ -52,9 +52,9 @@ extension ManagementCore {
         case .action(let entry?):
             remember(entry)
         case .run(let run?):
+            if !run.key.isEmpty { runsByKey[run.key] = run.id }
             guard runs[run.id] == nil else { return }
             runs[run.id] = run
-            if !run.key.isEmpty { runsByKey[run.key] = run.id }
             if run.state.isFinal { finishedOrder.append(run.id) }
         case .action(nil), .run(nil):
             break

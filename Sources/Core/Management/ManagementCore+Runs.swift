@@ -111,6 +111,30 @@ extension ManagementCore {
         turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: run)))
     }
 
+    /// At most this many RUN-QUERYs of a resynchronisation are out at once, so that reading thousands of
+    /// runs again does not bury the orchestrator.
+    static let resyncQueries = 16
+
+    /// Sends the next queries of a resynchronisation, keeping ``resyncQueries`` out at once.
+    mutating func sendResyncQueries(now: Timestamp) {
+        var out = queries.values.filter { $0.caller == nil }.count
+        while out < Self.resyncQueries, !resync.isEmpty {
+            let run = resync.removeFirst()
+            guard runs[run] != nil else { continue }
+            query(run: run, for: nil, now: now)
+            out += 1
+        }
+    }
+
+    /// A run's status read again after a resynchronisation: applied if it says something management
+    /// does not hold.
+    mutating func reread(_ status: RunStatus, now: Timestamp) {
+        guard let run = runs[status.run] else { return }
+        let changed = run.state != status.state || run.succeeded != status.succeeded || run.failed != status.failed
+            || run.active != status.active || run.detail != status.detail || run.finished != Timestamp(wire: status.finished)
+        if changed { runUpdated(status, now: now) }
+    }
+
     /// `runs`: the newest runs held, of every flow or of one.
     mutating func listRuns(limit: Int, flow: String?, for caller: Caller) {
         let selected = runs.values.filter { flow == nil || "\($0.product)/\($0.flow)" == flow }

@@ -26,11 +26,17 @@ public struct ManagementCore: Sendable {
     var runsByKey: [String: UInt64]
     /// Operation requests the orchestrator has not answered, by request ID.
     var pending: [UInt64: PendingOperation]
-    /// The policy each product will have once the orchestrator applies its latest unanswered set-policy: a
-    /// further set-policy changes that one. A product's own policy changes when the orchestrator answers.
-    var pendingPolicies: [String: ProductPolicy] = [:]
+    /// The latest unanswered set-policy of each product, by its request: a further set-policy changes that
+    /// one. A product's own policy changes when the orchestrator answers.
+    var pendingPolicies: [String: (request: UInt64, policy: ProductPolicy)] = [:]
+    /// The request of the set-policy each product's policy came from, so that a late answer to an older
+    /// one (its first answer lost, its resend answered after a newer one) does not undo the newer.
+    var appliedPolicies: [String: UInt64] = [:]
     /// `status` requests waiting for the orchestrator's RUN-DETAIL, by the ID of the query sent for each.
     var queries: [UInt64: PendingQuery] = [:]
+    /// Runs to read again from the orchestrator after its log lost events management had not applied,
+    /// a few at a time (``resyncQueries``).
+    var resync: [UInt64] = []
     /// Operator actions by their client's request ID (the most recent ``ManagementConfiguration/auditInMemory``),
     /// so that an action sent again is applied once.
     var actions: [String: AuditEntry]
@@ -98,7 +104,7 @@ public struct ManagementCore: Sendable {
                 ($0.request, PendingOperation(request: $0, resend: ResendSchedule(dueAt: now, policy: configuration.resend)))
             })
         for operation in snapshot.pending.sorted(by: { $0.request < $1.request }) where operation.action == .setPolicy {
-            pendingPolicies[operation.product] = operation.policy
+            pendingPolicies[operation.product] = (operation.request, operation.policy)
         }
         finishedOrder = snapshot.runs.filter { $0.state.isFinal }.sorted { $0.id < $1.id }.map(\.id)
         actions = Dictionary(snapshot.audit.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
@@ -175,7 +181,8 @@ public struct ManagementCore: Sendable {
         case .runDetail(let detail):
             guard let query = queries.removeValue(forKey: detail.request) else { return }
             guard let caller = query.caller else {
-                if detail.status.isSuccess { runUpdated(detail.run, now: now) }
+                if detail.status.isSuccess { reread(detail.run, now: now) }
+                sendResyncQueries(now: now)
                 return
             }
             if detail.status == .notFound {
@@ -199,8 +206,11 @@ public struct ManagementCore: Sendable {
             switch cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now) {
             case .upToDate: break
             case .resynchronise:
-                // The orchestrator's log no longer has what was missed: read every open run's state again.
-                for id in runs.keys.sorted() where runs[id]?.state.isFinal == false { query(run: id, for: nil, now: now) }
+                // The orchestrator's log no longer has what was missed: read every run held again, the
+                // ended ones too (an operator may have rerun one in the lost events).
+                let waiting = Set(resync)
+                resync += runs.keys.sorted().filter { !waiting.contains($0) }
+                sendResyncQueries(now: now)
             case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
             turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
@@ -233,10 +243,11 @@ public struct ManagementCore: Sendable {
             queries[id] = nil
             if let caller = query.caller {
                 refuse(caller, .unavailable, "the orchestrator did not answer within \(configuration.queryTimeout / 1000) s")
-            } else if runs[query.run]?.state.isFinal == false {
-                self.query(run: query.run, for: nil, now: now)
+            } else if runs[query.run] != nil {
+                resync.append(query.run)
             }
         }
+        sendResyncQueries(now: now)
         if case .fetch(let after) = cursor.tick(now: now) { turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000))) }
     }
 
@@ -252,7 +263,7 @@ public struct ManagementCore: Sendable {
     public mutating func finishTurn() -> ManagementTurn {
         while finishedOrder.count > configuration.finishedRunsInMemory {
             let id = finishedOrder.removeFirst()
-            if let key = runs[id]?.key, !key.isEmpty { runsByKey[key] = nil }
+            if let key = runs[id]?.key, !key.isEmpty, runsByKey[key] == id { runsByKey[key] = nil }
             runs[id] = nil
         }
         defer { turn = ManagementTurn() }

@@ -21,6 +21,9 @@ public struct ServiceEnvironment: Sendable {
     public var additionalAPI: [String] = []
     /// Receives the API endpoints as management bound them, with the ports the system chose.
     public var apiBound: @Sendable ([String]) -> Void = { _ in }
+    /// Folders this process already holds the lock of (`baton dev`'s data folder): a service adopting a
+    /// store of the earlier layout from one of them need not, and could not, lock it again.
+    public var heldFolders: Set<String> = []
 
     public init(log: Log) { self.log = log }
 }
@@ -59,8 +62,9 @@ public struct ServicePlan: Sendable {
             let management = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let bound = environment.apiBound
+            let held = environment.heldFolders
             body = { [name] context, control, counters in
-                try LegacyStore.adopt(legacy, as: store, log: log.named(name))
+                try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
                 try ManagementService.run(management, context: context, log: log.named(name), control: control, counters: counters, bound: bound)
             }
         case .orchestrator:
@@ -71,8 +75,9 @@ public struct ServicePlan: Sendable {
                 store: store, synchronous: durability, ops: [cluster.orchestrator.ops], events: [cluster.orchestrator.events],
                 shards: cluster.shards.map(\.address))
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
+            let held = environment.heldFolders
             body = { [name] context, control, counters in
-                try LegacyStore.adopt(legacy, as: store, log: log.named(name))
+                try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
                 try OrchestratorService.run(settings, context: context, log: log.named(name), control: control, counters: counters)
             }
         case .shard(let id):
@@ -93,8 +98,9 @@ public struct ServicePlan: Sendable {
             let shardSettings = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let clock = environment.shardClock
+            let held = environment.heldFolders
             body = { [name] context, control, counters in
-                try LegacyStore.adopt(legacy, as: store, log: log.named(name))
+                try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
                 try ShardService.run(shardSettings, context: context, clock: clock, log: log.named(name), control: control, counters: counters)
             }
         case .worker(let poolName, let index):

@@ -8,21 +8,23 @@ enum LegacyStore {
     /// Adopts the first of `candidates` that exists as `path`, unless `path` exists already. The old
     /// store's write-ahead log is checkpointed into it first, so that the one file that moves holds
     /// every commit; a crash leaves either the old file (adopted at the next start) or the new one.
-    static func adopt(_ candidates: [String], as path: String, log: Log) throws {
+    /// `held` are folders this process holds the lock of already.
+    static func adopt(_ candidates: [String], as path: String, held: Set<String>, log: Log) throws {
         let files = FileManager.default
         guard !files.fileExists(atPath: path), let old = candidates.first(where: { $0 != path && files.fileExists(atPath: $0) }) else {
             return
         }
         let oldFolder = (old as NSString).deletingLastPathComponent
         let newFolder = (path as NSString).deletingLastPathComponent
-        // A process of the earlier release may still run on the old folder: never move a store from under it.
-        if oldFolder != newFolder, files.fileExists(atPath: "\(oldFolder)/lock") {
-            let lock = try DataLock(oldFolder)
-            defer { lock.release() }
-            try move(old, to: path, folder: newFolder)
-        } else {
-            try move(old, to: path, folder: newFolder)
+        // A process of the earlier release may still run on the old folder: never move a store from under
+        // it. Under its lock, the store is looked for again: another service may have taken it meanwhile.
+        var lock: DataLock?
+        if oldFolder != newFolder, !held.contains(oldFolder), files.fileExists(atPath: "\(oldFolder)/lock") {
+            lock = try DataLock(oldFolder)
         }
+        defer { lock?.release() }
+        guard !files.fileExists(atPath: path), files.fileExists(atPath: old) else { return }
+        try move(old, to: path, folder: newFolder)
         log.warning("adopted the store of an earlier release", ["from": old, "to": path])
     }
 
