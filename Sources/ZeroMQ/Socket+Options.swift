@@ -117,6 +117,19 @@ extension Socket {
         try setOption(ZMQ_CURVE_SERVERKEY, "CURVE_SERVERKEY", bytes: Array(z85.utf8))
     }
 
+    /// The ZAP domain of this server socket (`ZMQ_ZAP_DOMAIN`): it makes libzmq ask the ZAP handler about every
+    /// connection, and tells the handler which socket is asked for. Set before binding.
+    public func setZAPDomain(_ domain: String) throws {
+        try setOption(ZMQ_ZAP_DOMAIN, "ZAP_DOMAIN", bytes: Array(domain.utf8))
+    }
+
+    /// On an XPUB, applies no subscription on its own (`ZMQ_XPUB_MANUAL`): each one is read from the socket,
+    /// with the subscriber's metadata, and takes effect only when the owner passes it to ``subscribe(_:)-([UInt8])``
+    /// before reading the next.
+    public func setXPubManual(_ enabled: Bool) throws {
+        try setOption(ZMQ_XPUB_MANUAL, "XPUB_MANUAL", enabled ? 1 : 0)
+    }
+
     private func setOption(_ option: Int32, _ name: String, _ value: Int32) throws {
         let handle = try openHandle("setsockopt \(name)")
         let result = withUnsafeBytes(of: value) { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }

@@ -145,6 +145,13 @@ public final class Socket {
     /// Receives one whole multipart message; returns nil when none is ready (`dontWait`) or the receive timeout
     /// expired.
     public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
+        try receiveWithUserID(dontWait: dontWait)?.frames
+    }
+
+    /// Receives one whole multipart message with the User-Id a ZAP handler gave its sender's connection
+    /// (`zmq_msg_gets`), nil when no handler authenticated it: a connection that is not CURVE, or one libzmq let
+    /// through without asking (it does so, in 4.3.4, when no handler is bound).
+    public func receiveWithUserID(dontWait: Bool = false) throws -> (frames: [[UInt8]], userID: String?)? {
         let handle = try openHandle("receive")
         // Multipart messages arrive atomically, so only the first frame can find the queue empty.
         let flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
@@ -157,10 +164,12 @@ public final class Socket {
             }
             frames.append(copyFrame(incoming))
         } while zmq_msg_more(incoming) == 1
+        // Every frame carries its connection's metadata; read it from the last.
+        let userID = zmq_msg_gets(incoming, "User-Id").map { String(cString: $0) }
         // Release the last frame's buffer now instead of holding it until the next receive.
         zmq_msg_close(incoming)
         zmq_msg_init(incoming)
-        return frames
+        return (frames, userID)
     }
 
     /// The open libzmq socket, or ENOTSOCK (what libzmq itself reports) when `close()` was called.

@@ -14,6 +14,11 @@ public enum SocketType: Sendable {
     case pub
     /// Subscribes to prefixes of a PUB's first frames.
     case sub
+    /// A PUB that hands its subscribers' subscriptions to its owner, who may apply them or not
+    /// (``Socket/setXPubManual(_:)``).
+    case xpub
+    /// Answers requests one at a time, each on the connection it came from (a ZAP handler's).
+    case rep
     /// Exclusive one-to-one link, e.g. an inproc control pipe between two threads.
     case pair
 
@@ -25,6 +30,8 @@ public enum SocketType: Sendable {
         case .router: ZMQ_ROUTER
         case .pub: ZMQ_PUB
         case .sub: ZMQ_SUB
+        case .xpub: ZMQ_XPUB
+        case .rep: ZMQ_REP
         case .pair: ZMQ_PAIR
         }
     }
