@@ -63,12 +63,13 @@ public enum Baton {
         case .serve(let role, let config): try Serve.run(role, config: config, console: console)
         case .up(let config): try Up.up(config: config, console: console)
         case .down(let config): try Up.down(config: config, console: console)
+        case .keys(let command): try Keys.run(command, console: console)
         case .bench(let options): try Bench.run(options, console: console)
         case .selectionBench(let options): SelectionBench.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
         case .products(let json, let target): try ClientCommands.products(json: json, target: target, console: console)
-        case .history(let run, let product, let json, let target):
-            try ClientCommands.history(run: run, product: product, json: json, target: target, console: console)
+        case .history(let run, let product, let actor, let json, let target):
+            try ClientCommands.history(run: run, product: product, actor: actor, json: json, target: target, console: console)
         case .schedule(let flow, let next, let json, let target):
             try ClientCommands.schedule(flow: flow, next: next, json: json, target: target, console: console)
         case .calendars(let next, let json, let target): try ClientCommands.calendars(next: next, json: json, target: target, console: console)

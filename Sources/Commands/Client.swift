@@ -13,11 +13,19 @@ struct CommandFailure: Error {
 struct Client {
     let api: APIClient
 
-    /// Finds the management API: `--api`, `BATON_API`, or the `api` file in the data folder.
+    /// Finds the management API: `--api`, `BATON_API`, a cluster file's (with its keys, when it has them),
+    /// or the `api` file in the data folder.
     init(_ target: Target) throws(CommandFailure) {
         var endpoint = target.api
+        var curve: (pair: KeyPair, serverKey: String)?
         if endpoint == nil, let file = target.config {
-            endpoint = try Cluster.load(file).management.api
+            let cluster = try Cluster.load(file)
+            endpoint = cluster.management.api
+            do {
+                curve = try ClusterKeys.client(of: cluster, key: target.identity)
+            } catch {
+                throw CommandFailure(code: .failure, message: "\(error)")
+            }
         }
         if endpoint == nil {
             let file = "\(target.data)/api"
@@ -29,7 +37,7 @@ struct Client {
             endpoint = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         do {
-            api = try APIClient(endpoint: endpoint!)
+            api = try APIClient(endpoint: endpoint!, curve: curve)
         } catch {
             throw CommandFailure(code: .unavailable, message: "cannot connect to \(endpoint!): \(error)")
         }

@@ -249,11 +249,14 @@ extension ClientCommands {
         return .success
     }
 
-    /// `history`: who did what to a run or a product, oldest first.
-    static func history(run: UInt64?, product: String?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+    /// `history`: who did what to a run or a product, or what one actor did, oldest first.
+    static func history(
+        run: UInt64?, product: String?, actor: String?, json: Bool, target: Target, console: any Console
+    ) throws(CommandFailure) -> ExitCode {
         var body: [(String, JSON)] = []
         if let run { body.append(("run", .number(run))) }
         if let product { body.append(("product", .string(product))) }
+        if let actor { body.append(("actor", .string(actor))) }
         let reply = try Client(target).call("history", .object(body))
         if json {
             console.out(reply.rendered(pretty: true))
@@ -261,7 +264,9 @@ extension ClientCommands {
         }
         let actions = reply["actions"]?.array ?? []
         guard !actions.isEmpty else {
-            console.out(run.map { "no operator actions on run \($0)" } ?? "no operator actions on product \(product ?? "")")
+            console.out(
+                run.map { "no operator actions on run \($0)" } ?? product.map { "no operator actions on product \($0)" }
+                    ?? "no operator actions by \(actor ?? "")")
             return .success
         }
         var rows = [["TIME", "ACTOR", "ACTION", "ON", "OUTCOME", "DETAIL"]]
@@ -269,9 +274,11 @@ extension ClientCommands {
             var subject = (entry["run"]?.integer ?? 0) > 0 ? "run \(entry["run"]?.integer ?? 0)" : "product \(entry["product"]?.string ?? "")"
             if let job = entry["job"]?.string, !job.isEmpty { subject += " job \(job)" }
             if let options = entry["options"]?.string, !options.isEmpty { subject += " (\(options))" }
+            var detail = entry["detail"]?.string ?? ""
+            if let comment = entry["comment"]?.string, !comment.isEmpty { detail = detail.isEmpty ? comment : "\(detail); \(comment)" }
             rows.append([
                 Formatting.time(entry["time"]?.integer ?? 0), entry["actor"]?.string ?? "", entry["action"]?.string ?? "",
-                subject, entry["outcome"]?.string ?? "", entry["detail"]?.string ?? "",
+                subject, entry["outcome"]?.string ?? "", detail,
             ])
         }
         for line in Formatting.table(rows) { console.out(line) }

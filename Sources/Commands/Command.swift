@@ -29,6 +29,8 @@ public enum Command: Equatable, Sendable {
     case up(config: String)
     /// Stop the processes `up` started.
     case down(config: String)
+    /// Make, list, or have a running cluster read again, its keys.
+    case keys(KeysCommand)
     /// Measure throughput and flow-step latency on a cluster of separate processes.
     case bench(BenchOptions)
     /// Measure the shard's selection of tasks for a worker request, in-process.
@@ -39,7 +41,7 @@ public enum Command: Equatable, Sendable {
     /// List the products with their shards and policies.
     case products(json: Bool, target: Target)
     /// Show the audit log of a run or a product.
-    case history(run: UInt64?, product: String?, json: Bool, target: Target)
+    case history(run: UInt64?, product: String?, actor: String?, json: Bool, target: Target)
     /// Show a flow's schedule: its next firings with their business dates, and its latest ones.
     case schedule(flow: String, next: Int, json: Bool, target: Target)
     /// List the business calendars with their next holidays.
@@ -87,12 +89,32 @@ public struct Target: Equatable, Sendable {
     public var config: String?
     /// The data folder of a `baton dev`, whose `api` file names its endpoint.
     public var data: String
+    /// The secret key file to speak with, in a cluster with keys (`--identity`, `BATON_IDENTITY`); the
+    /// cluster's local admin key if nil.
+    public var identity: String?
 
-    public init(api: String? = nil, config: String? = nil, data: String = ".baton") {
+    public init(api: String? = nil, config: String? = nil, data: String = ".baton", identity: String? = nil) {
         self.api = api
         self.config = config
         self.data = data
+        self.identity = identity
     }
+}
+
+/// What `baton keys` does.
+public enum KeysCommand: Equatable, Sendable {
+    /// Makes a key pair NAME.key and NAME.secret in a folder (a cluster file's, or `--dir`).
+    case new(name: String, role: KeyRole?, folder: KeyFolder)
+    /// Lists the public keys of a folder.
+    case list(folder: KeyFolder, json: Bool)
+    /// Has the running processes of a cluster read their keys again (SIGHUP).
+    case reload(config: String)
+}
+
+/// Where `baton keys` finds a key folder: given, or the one a cluster file names.
+public enum KeyFolder: Equatable, Sendable {
+    case directory(String)
+    case cluster(String)
 }
 
 /// The options of `baton dev`.

@@ -1,5 +1,6 @@
 import Core
 import Wire
+import Runtime
 
 /// Turns `baton`'s arguments into a `Command`: a pure function, so every rule of the command line is tested
 /// without running anything. `environment` supplies `BATON_API`.
@@ -11,7 +12,7 @@ public enum CommandParser {
     public static func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> Command {
         guard let name = arguments.first else { return .help(topic: nil) }
         let rest = Array(arguments.dropFirst())
-        let targetOptions: Set<String> = ["--api", "--data", "--config"]
+        let targetOptions: Set<String> = ["--api", "--data", "--config", "--identity"]
         func target(_ arguments: Arguments) throws(UsageError) -> Target {
             let api = try arguments.single("--api", command: name)
             let config = try arguments.single("--config", command: name)
@@ -24,7 +25,7 @@ public enum CommandParser {
             return Target(
                 api: api ?? (explicit ? nil : environment["BATON_API"]),
                 config: config ?? (explicit || environment["BATON_API"] != nil ? nil : environment["BATON_CONFIG"]),
-                data: data ?? ".baton")
+                data: data ?? ".baton", identity: try arguments.single("--identity", command: name) ?? environment["BATON_IDENTITY"])
         }
         /// Who acts, for the audit log.
         func actor(_ arguments: Arguments, command: String) throws(UsageError) -> String {
@@ -253,18 +254,20 @@ public enum CommandParser {
             action.json = arguments.flags.contains("--json")
             return .act(action, target: try target(arguments))
         case "history":
-            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--product"]))
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--product", "--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             let product = try arguments.single("--product", command: name)
-            guard arguments.operands.count == (product == nil ? 1 : 0) else {
-                throw UsageError("give one RUN, or --product PRODUCT", command: name)
+            let actor = try arguments.single("--actor", command: name)
+            guard arguments.operands.count + (product == nil ? 0 : 1) + (actor == nil ? 0 : 1) == 1 else {
+                throw UsageError("give one RUN, or --product PRODUCT, or --actor NAME", command: name)
             }
             var run: UInt64?
             if let text = arguments.operands.first {
                 guard let value = UInt64(text), value > 0 else { throw UsageError("\"\(text)\" is not a run ID", command: name) }
                 run = value
             }
-            return .history(run: run, product: product, json: arguments.flags.contains("--json"), target: try target(arguments))
+            return .history(run: run, product: product, actor: actor, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "schedule":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--next"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
@@ -300,6 +303,37 @@ public enum CommandParser {
             case "orchestrator": return .serve(.orchestrator, config: file)
             case "up": return .up(config: file)
             default: return .down(config: file)
+            }
+        case "keys":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: ["--config", "--dir", "--role"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            func folder() throws(UsageError) -> KeyFolder {
+                let directory = try arguments.single("--dir", command: name)
+                let config = try arguments.single("--config", command: name) ?? (directory == nil ? environment["BATON_CONFIG"] : nil)
+                if directory != nil && config != nil { throw UsageError("give one of --dir and --config", command: name) }
+                if let directory { return .directory(directory) }
+                if let config { return .cluster(config) }
+                throw UsageError("give the key folder with --dir DIR, or a cluster file with --config FILE", command: name)
+            }
+            switch arguments.operands.first {
+            case "new":
+                guard arguments.operands.count == 2 else { throw UsageError("give the key's name: baton keys new NAME", command: name) }
+                var role: KeyRole?
+                if let text = try arguments.single("--role", command: name) {
+                    guard let given = KeyRole(rawValue: text) else {
+                        throw UsageError("--role takes one of \(KeyRole.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"", command: name)
+                    }
+                    role = given
+                }
+                return .keys(.new(name: arguments.operands[1], role: role, folder: try folder()))
+            case "list":
+                guard arguments.operands.count == 1 else { throw UsageError("unexpected argument \"\(arguments.operands[1])\"", command: name) }
+                return .keys(.list(folder: try folder(), json: arguments.flags.contains("--json")))
+            case "reload":
+                guard arguments.operands.count == 1 else { throw UsageError("unexpected argument \"\(arguments.operands[1])\"", command: name) }
+                return .keys(.reload(config: try clusterFile(arguments)))
+            default:
+                throw UsageError(arguments.operands.first.map { "unknown keys command \"\($0)\" (new, list, reload)" } ?? "give new, list or reload", command: name)
             }
         case "shard":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--config", "--id"])

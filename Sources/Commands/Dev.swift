@@ -13,6 +13,13 @@ enum Dev {
         let api = "tcp://127.0.0.1:\(options.port == 0 ? "*" : String(options.port))"
         if let file = options.config {
             configuration = try Cluster.load(file, console: console)
+            // All of a cluster on one machine, as `baton up` runs it: the keys it lacks are made first.
+            do {
+                let made = try ClusterKeys.createMissing(in: configuration)
+                if !made.isEmpty { console.out("made the keys of \(made.joined(separator: ", "))") }
+            } catch {
+                throw CommandFailure(code: .failure, message: "cannot make the cluster's keys: \(error)")
+            }
         } else {
             var shape = EmbeddedCluster.Options(data: options.data)
             shape.shards = options.shards
@@ -35,6 +42,7 @@ enum Dev {
         var signals = StopSignals()
         var cluster: EmbeddedCluster
         do {
+            environment.keyRing = try ClusterKeys.ring(of: configuration)
             cluster = try EmbeddedCluster(configuration, environment: environment)
         } catch {
             throw CommandFailure(code: .failure, message: "cannot start: \(error)")
@@ -52,6 +60,7 @@ enum Dev {
         console.out("""
             Baton is running: \(shape(configuration)), data in \(data)/
             management API: \(endpoint)  (written to \(file))
+            \(security(configuration, console: console))
             Try:  baton apply\(target) examples/payments-end-of-day.json
                   baton start\(target) payments/end-of-day --wait
             Press Ctrl-C to stop.
@@ -59,6 +68,10 @@ enum Dev {
         var code = ExitCode.success
         while true {
             if let signal = signals.wait(milliseconds: 500) {
+                if signal == SIGHUP {
+                    ClusterKeys.reload(environment.keyRing, log: environment.log)
+                    continue
+                }
                 console.out("\nstopping (\(signal == SIGINT ? "interrupt" : "terminate"))")
                 break
             }
@@ -71,6 +84,15 @@ enum Dev {
         cluster.stop()
         try? FileManager.default.removeItem(atPath: file)
         return code
+    }
+
+    /// How the services trust each other, in a line.
+    static func security(_ cluster: ClusterConfiguration, console: any Console) -> String {
+        switch cluster.security {
+        case .keys(let folder): return "encrypted (CURVE) with the keys in \(folder)/"
+        case .none where cluster.file.isEmpty: return "keyless: inproc:// inside this process, and the API on 127.0.0.1 only"
+        case .none: return "NOT encrypted: \"security\": \"none\"; anyone who reaches a port can act on it"
+        }
     }
 
     /// `1 shard, 2 workers × 4 slots`.

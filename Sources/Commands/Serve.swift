@@ -27,28 +27,34 @@ enum Cluster {
 enum Serve {
     static func run(_ role: ServiceRole, config file: String, console: any Console) throws(CommandFailure) -> ExitCode {
         let cluster = try Cluster.load(file, console: console)
-        let environment = ServiceEnvironment(
-            log: Log(service: "baton", level: Log.Level(named: ProcessInfo.processInfo.environment["BATON_LOG"]) ?? .info))
+        let log = Log(service: "baton", level: Log.Level(named: ProcessInfo.processInfo.environment["BATON_LOG"]) ?? .info)
+        var environment = ServiceEnvironment(log: log)
         let plan: ServicePlan
         let lock: DataLock
         do {
+            environment.keyRing = try ClusterKeys.ring(of: cluster)
             plan = try ServicePlan(role, of: cluster, environment: environment)
             lock = try DataLock(plan.folder)
         } catch {
-            throw CommandFailure(code: .failure, message: error.message)
+            throw CommandFailure(code: .failure, message: "\(error)")
         }
         defer { lock.release() }
         let name = plan.name
+        ClusterKeys.warnIfPlain(cluster, log: log.named(name))
         var signals = StopSignals()
         let context: Context
+        let gate: Gatekeeper?
         let service: ServiceThread
         do {
             context = try Context()
-            service = try ServiceThread(name: name) { control in try plan.run(context: context, control: control) }
+            // The gatekeeper answers for the context's sockets: made before the service binds any.
+            gate = try environment.keyRing.map { try Gatekeeper(context: context, ring: $0, log: log.named(name)) }
+            service = try ServiceThread(name: name) { control in try plan.run(context: context, gate: gate, control: control) }
             try service.start()
         } catch {
             throw CommandFailure(code: .failure, message: "\(name) cannot start: \(error)")
         }
+        defer { gate?.stop() }
         // `baton up` waits on this descriptor for the word that the service is ready.
         if let text = ProcessInfo.processInfo.environment["BATON_READY_FD"], let descriptor = Int32(text) {
             _ = "ready\n".withCString { write(descriptor, $0, 6) }
@@ -58,7 +64,9 @@ enum Serve {
             if let failure = service.failure {
                 throw CommandFailure(code: .failure, message: "\(name) stopped: \(failure)")
             }
-            if signals.wait(milliseconds: 500) != nil { break }
+            guard let signal = signals.wait(milliseconds: 500) else { continue }
+            guard signal == SIGHUP else { break }
+            ClusterKeys.reload(environment.keyRing, log: log.named(name))
         }
         if let failure = service.stop() {
             throw CommandFailure(code: .failure, message: "\(name) stopped: \(failure)")

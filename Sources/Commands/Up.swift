@@ -24,10 +24,9 @@ enum Up {
 
     /// Every process of the cluster, in start order (``ClusterConfiguration/roles``).
     static func processes(_ cluster: ClusterConfiguration) -> [Process] {
-        let environment = ServiceEnvironment(log: Log(service: "baton", level: .quiet))
-        return cluster.roles.compactMap { role in
-            guard let plan = try? ServicePlan(role, of: cluster, environment: environment) else { return nil }
-            return Process(name: plan.name, arguments: arguments(role) + ["--config", cluster.file], known: .folder(plan.folder))
+        cluster.roles.compactMap { role in
+            guard let (name, folder) = try? ServicePlan.place(of: role, in: cluster) else { return nil }
+            return Process(name: name, arguments: arguments(role) + ["--config", cluster.file], known: .folder(folder))
         }
     }
 
@@ -48,6 +47,15 @@ enum Up {
 
     static func up(config file: String, console: any Console) throws(CommandFailure) -> ExitCode {
         let cluster = try Cluster.load(file, console: console)
+        // A one-machine cluster runs encrypted from its first start: the keys it lacks are made here.
+        do {
+            let made = try ClusterKeys.createMissing(in: cluster)
+            if case .keys(let folder) = cluster.security, !made.isEmpty {
+                console.out("made the keys of \(made.joined(separator: ", ")) in \(folder)/ (NAME.key public, NAME.secret private)")
+            }
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot make the cluster's keys: \(error)")
+        }
         let run = "\(cluster.data)/run"
         let logs = "\(cluster.data)/logs"
         do {

@@ -43,7 +43,7 @@ public enum Usage {
 
     static let order = [
         "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "priority", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "bench",
+        "mark-succeeded", "priority", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench",
         "version", "help",
     ]
 
@@ -51,6 +51,8 @@ public enum Usage {
           --api ENDPOINT   the management API (default: $BATON_API, else the cluster file's, else
                            the endpoint in DIR/api)
           --config FILE    the cluster file whose management.api to use (default: $BATON_CONFIG)
+          --identity FILE  the secret key to speak with to a cluster with keys (default:
+                           $BATON_IDENTITY, else the cluster's KEYS/admin.secret)
           --data DIR       the data folder of the `baton dev` to talk to (default .baton)
         """
 
@@ -177,16 +179,20 @@ public enum Usage {
                 none or the default).
                 """ + "\n" + targetHelp),
         "history": Entry(
-            summary: "show the operator actions on a run or a product",
+            summary: "show the operator actions on a run or a product, or by an actor",
             text: """
                 usage: baton history [--json] RUN
                        baton history [--json] --product PRODUCT
+                       baton history [--json] --actor NAME
 
                 The audit log: when, who, which action, on what, and how it ended (done, refused, or
-                pending while the orchestrator has not answered), oldest first.
+                pending while the orchestrator has not answered), oldest first. In a cluster with keys
+                the actor is the name of the caller's key, and a request its role may not make is
+                recorded as refused (403); an actor name the client gave is shown beside the key's.
 
                 Options:
                   --product PRODUCT   the actions on a product and its runs
+                  --actor NAME        the actions of one actor, refused ones too
                   --json              print the reply as JSON
                 """ + "\n" + targetHelp),
         "dev": Entry(
@@ -367,7 +373,29 @@ public enum Usage {
 
                 Starts every process of the cluster file that is not already running, in the
                 background: shards, the orchestrator, management, the timer, then the workers. Each
-                logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid.
+                logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid. Unless the file says
+                "security": "none", the cluster runs encrypted (CURVE): the keys it lacks are made
+                first in its key folder (DATA/keys by default), with KEYS/admin.secret for the client
+                commands on this machine. See docs/security.md.
+                """),
+        "keys": Entry(
+            summary: "make, list, or have a running cluster read again, its keys",
+            text: """
+                usage: baton keys new NAME [--role ROLE] (--dir DIR | --config FILE)
+                       baton keys list [--json] (--dir DIR | --config FILE)
+                       baton keys reload --config FILE
+
+                new makes NAME.key (the public key: give it to every process of the cluster) and
+                NAME.secret (the pair, readable by you only: keep it on the machine that uses it). A
+                service's key is named for it, and has its role: management, orchestrator, shard-N,
+                pool-NAME, timer. A person's or a tool's key takes --role viewer (reads), operator
+                (also acts on runs and products) or admin (also applies flows and sets policies).
+
+                list shows the folder's keys: name, role, fingerprint, and whether the secret is here.
+
+                reload has the running processes of the cluster read their key folder again (SIGHUP):
+                a key added or removed there takes effect without a restart. Under systemd,
+                `systemctl reload` each unit.
                 """),
         "down": Entry(
             summary: "stop the processes baton up started",

@@ -104,13 +104,14 @@ import Testing
         #expect(try parse("rerun 42") == .act(OperatorAction(method: "rerun", run: 42, actor: "alice"), target: target))
         #expect(try parse("hold payments") == .act(OperatorAction(method: "hold", product: "payments", actor: "alice"), target: target))
         #expect(try parse("mark-succeeded 7 check") == .act(OperatorAction(method: "mark-succeeded", run: 7, job: "check", actor: "alice"), target: target))
-        #expect(try parse("history 7") == .history(run: 7, product: nil, json: false, target: target))
-        #expect(try parse("history --product payments") == .history(run: nil, product: "payments", json: false, target: target))
+        #expect(try parse("history 7") == .history(run: 7, product: nil, actor: nil, json: false, target: target))
+        #expect(try parse("history --product payments") == .history(run: nil, product: "payments", actor: nil, json: false, target: target))
+        #expect(try parse("history --actor alice") == .history(run: nil, product: nil, actor: "alice", json: false, target: target))
         #expect(throws: UsageError("--downstream needs a JOB to rerun", command: "rerun")) { try parse("rerun 42 --downstream") }
         #expect(throws: UsageError("give RUN JOB", command: "mark-succeeded")) { try parse("mark-succeeded 42") }
         #expect(throws: UsageError("\"x\" is not a run ID", command: "stop")) { try parse("stop x") }
         #expect(throws: UsageError("unknown option --fresh", command: "stop")) { try parse("stop 4 --fresh") }
-        #expect(throws: UsageError("give one RUN, or --product PRODUCT", command: "history")) { try parse("history") }
+        #expect(throws: UsageError("give one RUN, or --product PRODUCT, or --actor NAME", command: "history")) { try parse("history") }
     }
 
     @Test func policyTakesAProductAndTheFieldsToChange() throws {

@@ -15,9 +15,9 @@ struct ManagementHarness {
 
     static let flow = #"{"product": "payments", "flow": "eod", "params": {"region": "north"}, "jobs": [{"name": "a", "run": "true"}]}"#
 
-    mutating func call(_ method: String, _ body: String) -> (ManagementTurn, APIReply, JSON) {
+    mutating func call(_ method: String, _ body: String, by caller: APICaller? = nil) -> (ManagementTurn, APIReply, JSON) {
         nextRequest += 1
-        core.apiRequest(APIRequest(request: nextRequest, method: method, body: body), from: client, now: now)
+        core.apiRequest(APIRequest(request: nextRequest, method: method, body: body), from: client, by: caller, now: now)
         let turn = core.finishTurn()
         guard let (_, message) = turn.replies.first, case .apiReply(let reply) = message else {
             return (turn, APIReply(request: 0, status: .internalError, body: "{}"), .null)

@@ -90,7 +90,7 @@ import Wire
                 if case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) { return cluster }
                 throw ServiceError("the generated cluster file is invalid")
             }()
-            let client = try APIClient(endpoint: cluster.management.api)
+            let client = try APIClient(cluster: cluster)
             try client.apply(Self.flows().map(\.1))
             let trace = "\(folder)/trace"
             var runs: [UInt64] = []

@@ -23,7 +23,7 @@ import Wire
                 if case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) { return cluster }
                 throw ServiceError("the generated cluster file is invalid")
             }()
-            let client = try APIClient(endpoint: cluster.management.api)
+            let client = try APIClient(cluster: cluster)
             let flow = JSON.object([
                 ("product", .string("ledger")), ("flow", .string("wide")),
                 ("params", .object([("trace", .string("")), ("gate", .string(""))])),

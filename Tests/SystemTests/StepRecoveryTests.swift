@@ -20,7 +20,7 @@ import Wire
                 Issue.record("the generated cluster file is invalid")
                 return
             }
-            let client = try APIClient(endpoint: cluster.management.api)
+            let client = try APIClient(cluster: cluster)
             let log = #"echo "$BATON_STEP_NAME $BATON_PARTITION $BATON_ENTRY_MOMENT" >> "$BATON_PARAM_trace""#
             let flow = JSON.object([
                 ("product", .string("recovery")), ("flow", .string("three-steps")), ("params", .object([("trace", .string(""))])),

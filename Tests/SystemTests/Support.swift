@@ -106,3 +106,10 @@ func waitUntilExited(_ pid: pid_t) throws {
     }
 }
 
+
+extension APIClient {
+    /// A client of `cluster`'s management, with the cluster's local admin key when it has keys.
+    convenience init(cluster: ClusterConfiguration) throws {
+        try self.init(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: nil))
+    }
+}

@@ -35,7 +35,7 @@ import Wire
             try second.run()
             defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
 
-            let client = try APIClient(endpoint: cluster.management.api)
+            let client = try APIClient(cluster: cluster)
             let flow = #"{"product": "ops", "flow": "tick", "schedule": {"cron": "* * * * * *", "catch_up": "none"}, "jobs": [{"name": "a", "run": "true"}]}"#
             try client.apply([flow])
             /// Waits (at most 30 s) until the schedule has started `count` runs.

@@ -213,7 +213,7 @@ extension ManagementAPI {
             ("actor", .string(entry.actor)), ("action", .string(entry.method)), ("run", .number(entry.run)),
             ("product", .string(entry.product)), ("job", .string(entry.job)), ("options", .string(entry.options)),
             ("outcome", .string(entry.outcome)), ("status", .number(entry.status)), ("detail", .string(entry.detail)),
-            ("answered", .number(entry.answered.milliseconds)),
+            ("answered", .number(entry.answered.milliseconds)), ("comment", .string(entry.comment)),
         ]
     }
 

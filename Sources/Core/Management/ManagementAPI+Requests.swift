@@ -100,6 +100,7 @@ struct ActionRequest {
 
     /// Who asks, and about what.
     struct Subject {
+        /// The actor the client names; empty if it names none.
         var actor: String
         var target: Target
     }
@@ -139,10 +140,9 @@ struct ActionRequest {
         let onProduct = action == .hold || action == .release || action == .setPolicy
         subject = Result { () throws(APIRefusal) in
             guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"request\" is at most 255 octets") }
+            // Checked for a cluster without keys by ``ManagementCore``: with keys, the key's name is the actor.
             let actor = fields["actor"]?.string ?? ""
-            guard !actor.isEmpty, actor.utf8.count <= 255 else {
-                throw APIRefusal(.badRequest, "\(method) needs \"actor\": who asks (1 to 255 octets), for the audit log")
-            }
+            guard actor.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"actor\" is at most 255 octets") }
             if onProduct {
                 guard let product = fields["product"]?.string else { throw APIRefusal(.badRequest, "\(method) needs \"product\": a product's name") }
                 return Subject(actor: actor, target: .product(product))
@@ -254,6 +254,7 @@ struct HistoryRequest {
     enum Subject {
         case run(UInt64)
         case product(String)
+        case actor(String)
     }
 
     var subject: Subject
@@ -265,8 +266,10 @@ struct HistoryRequest {
             subject = .run(UInt64(run))
         } else if let product = fields["product"]?.string {
             subject = .product(product)
+        } else if let actor = fields["actor"]?.string, !actor.isEmpty {
+            subject = .actor(actor)
         } else {
-            throw APIRefusal(.badRequest, "history needs \"run\": a run ID, or \"product\": a product's name")
+            throw APIRefusal(.badRequest, "history needs \"run\": a run ID, \"product\": a product's name, or \"actor\": who acted")
         }
     }
 }

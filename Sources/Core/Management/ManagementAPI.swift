@@ -11,12 +11,17 @@ public enum ManagementAPI {
     public struct Method: Sendable {
         /// Its name, as API-REQUEST carries it.
         public let name: String
+        /// The role a caller's key needs to call it, in a cluster with keys; nil for any caller.
+        public let role: APIRole?
         /// The fields of the request's object that it reads; it ignores any other.
         public let fields: [String]
         let read: @Sendable (Fields) throws(APIRefusal) -> ManagementRequest
 
-        init(_ name: String, fields: [String], read: @escaping @Sendable (Fields) throws(APIRefusal) -> ManagementRequest) {
+        init(
+            _ name: String, role: APIRole?, fields: [String], read: @escaping @Sendable (Fields) throws(APIRefusal) -> ManagementRequest
+        ) {
             self.name = name
+            self.role = role
             self.fields = fields
             self.read = read
         }
@@ -24,34 +29,40 @@ public enum ManagementAPI {
 
     /// Every method, in the order an unknown method's refusal lists them.
     public static let methods: [Method] = [
-        Method("apply", fields: ["files"]) { fields throws(APIRefusal) in .apply(try ApplyRequest(fields)) },
-        Method("start", fields: ["flow", "key", "params", "priority"]) { fields throws(APIRefusal) in .start(try StartRequest(fields)) },
-        Method("status", fields: ["run"]) { fields throws(APIRefusal) in
+        Method("apply", role: .admin, fields: ["files"]) { fields throws(APIRefusal) in .apply(try ApplyRequest(fields)) },
+        Method("start", role: .operator, fields: ["flow", "key", "params", "priority"]) { fields throws(APIRefusal) in
+            .start(try StartRequest(fields))
+        },
+        Method("status", role: .viewer, fields: ["run"]) { fields throws(APIRefusal) in
             guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "status needs \"run\": a run ID") }
             return .status(run: UInt64(run))
         },
-        Method("runs", fields: ["limit", "flow"]) { fields in .runs(limit: Int(fields["limit"]?.integer ?? 20), flow: fields["flow"]?.string) },
-        Method("flows", fields: []) { _ in .flows },
-        Method("products", fields: []) { _ in .products },
-        Method("stop", fields: ActionRequest.runFields) { .action(ActionRequest(.stop, $0)) },
-        Method("pause", fields: ActionRequest.runFields) { .action(ActionRequest(.pause, $0)) },
-        Method("resume", fields: ActionRequest.runFields) { .action(ActionRequest(.resume, $0)) },
-        Method("rerun", fields: ActionRequest.runFields) { .action(ActionRequest(.rerunFailed, $0)) },
-        Method("rerun-job", fields: ActionRequest.runFields + ["job", "downstream"]) { .action(ActionRequest(.rerunJob, $0)) },
-        Method("mark-succeeded", fields: ActionRequest.runFields + ["job"]) { .action(ActionRequest(.markSucceeded, $0)) },
-        Method("hold", fields: ActionRequest.productFields) { .action(ActionRequest(.hold, $0)) },
-        Method("release", fields: ActionRequest.productFields) { .action(ActionRequest(.release, $0)) },
-        Method("set-policy", fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
-        Method("set-priority", fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
-        Method("history", fields: ["run", "product", "limit"]) { fields throws(APIRefusal) in .history(try HistoryRequest(fields)) },
-        Method("schedule", fields: ["flow", "next"]) { fields throws(APIRefusal) in
+        Method("runs", role: .viewer, fields: ["limit", "flow"]) { fields in
+            .runs(limit: Int(fields["limit"]?.integer ?? 20), flow: fields["flow"]?.string)
+        },
+        Method("flows", role: .viewer, fields: []) { _ in .flows },
+        Method("products", role: .viewer, fields: []) { _ in .products },
+        Method("stop", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.stop, $0)) },
+        Method("pause", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.pause, $0)) },
+        Method("resume", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.resume, $0)) },
+        Method("rerun", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.rerunFailed, $0)) },
+        Method("rerun-job", role: .operator, fields: ActionRequest.runFields + ["job", "downstream"]) { .action(ActionRequest(.rerunJob, $0)) },
+        Method("mark-succeeded", role: .operator, fields: ActionRequest.runFields + ["job"]) { .action(ActionRequest(.markSucceeded, $0)) },
+        Method("hold", role: .operator, fields: ActionRequest.productFields) { .action(ActionRequest(.hold, $0)) },
+        Method("release", role: .operator, fields: ActionRequest.productFields) { .action(ActionRequest(.release, $0)) },
+        Method("set-policy", role: .admin, fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
+        Method("set-priority", role: .operator, fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
+        Method("history", role: .viewer, fields: ["run", "product", "actor", "limit"]) { fields throws(APIRefusal) in
+            .history(try HistoryRequest(fields))
+        },
+        Method("schedule", role: .viewer, fields: ["flow", "next"]) { fields throws(APIRefusal) in
             guard let flow = fields["flow"]?.string else { throw APIRefusal(.badRequest, "schedule needs \"flow\": \"PRODUCT/FLOW\"") }
             return .schedule(flow: flow, next: try listLength(fields, default: 10))
         },
-        Method("calendars", fields: ["next"]) { fields throws(APIRefusal) in .calendars(next: try listLength(fields, default: 3)) },
-        Method("schedules", fields: ["known"]) { fields in .schedules(known: fields["known"]?.string) },
-        Method("fire", fields: ["flow", "instant", "run", "timer"]) { fields throws(APIRefusal) in .fire(try FireRequest(fields)) },
-        Method("ping", fields: []) { _ in .ping },
+        Method("calendars", role: .viewer, fields: ["next"]) { fields throws(APIRefusal) in .calendars(next: try listLength(fields, default: 3)) },
+        Method("schedules", role: .timer, fields: ["known"]) { fields in .schedules(known: fields["known"]?.string) },
+        Method("fire", role: .timer, fields: ["flow", "instant", "run", "timer"]) { fields throws(APIRefusal) in .fire(try FireRequest(fields)) },
+        Method("ping", role: nil, fields: []) { _ in .ping },
     ]
 
     /// A request's object as its method reads it.

@@ -7,7 +7,7 @@ import Wire
 /// answered when the orchestrator has applied (or refused) it. An action sent again with the same `request` ID
 /// is answered with the first one's outcome and applied once.
 extension ManagementCore {
-    mutating func act(_ request: ActionRequest, for caller: Caller, now: Timestamp) {
+    mutating func act(_ request: ActionRequest, by key: APICaller?, for caller: Caller, now: Timestamp) {
         let method = request.method
         if !request.key.isEmpty, let entry = actions[request.key] {
             guard entry.method == method else {
@@ -22,6 +22,10 @@ extension ManagementCore {
             return
         }
         guard let subject = accept(request.subject, for: caller) else { return }
+        guard key != nil || !subject.actor.isEmpty else {
+            refuse(caller, .badRequest, "\(method) needs \"actor\": who asks (1 to 255 octets), for the audit log")
+            return
+        }
         var operation = OperationRequest(request: 0, action: request.action, run: 0)
         var options: [String] = []
         switch subject.target {
@@ -72,9 +76,12 @@ extension ManagementCore {
         if operation.action == .setPolicy { pendingPolicies[operation.product] = (operation.request, operation.policy) }
         if details.downstream { options.append("downstream") }
         if fresh { options.append("fresh moment \(operation.moment)") }
-        let entry = AuditEntry(
-            id: operation.request, key: request.key.isEmpty ? "#\(operation.request)" : request.key, time: now, actor: subject.actor,
-            method: method, run: operation.run, product: operation.product, job: operation.job, options: options.joined(separator: ", "))
+        // With keys, the actor is the key's name; the name the client gave is kept beside it.
+        var entry = AuditEntry(
+            id: operation.request, key: request.key.isEmpty ? "#\(operation.request)" : request.key, time: now,
+            actor: key?.name ?? subject.actor, method: method, run: operation.run, product: operation.product, job: operation.job,
+            options: options.joined(separator: ", "))
+        if let key { entry.comment = ManagementCore.claimed(subject.actor, by: key) }
         remember(entry)
         turn.audit.append(entry)
         waiting[operation.request] = [caller]
@@ -133,6 +140,7 @@ extension ManagementCore {
         let query = switch request.subject {
         case .run(let run): HistoryQuery(peer: caller.peer, request: caller.request, run: run, product: "", limit: request.limit)
         case .product(let product): HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: product, limit: request.limit)
+        case .actor(let actor): HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: "", actor: actor, limit: request.limit)
         }
         turn.histories.append(query)
     }

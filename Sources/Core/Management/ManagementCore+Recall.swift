@@ -22,20 +22,26 @@ public enum ManagementRecalled: Sendable {
 /// decides on it.
 public struct ReadAPIRequest {
     let id: UInt64
+    /// The method as the request names it, and the role it needs (nil: any caller, or an unknown method).
+    let method: String
+    let role: APIRole?
     let parsed: Result<ManagementRequest, APIRefusal>
 }
 
 extension ManagementAPI {
     /// Reads an API-REQUEST for ``ManagementCore/apiRequest(_:from:now:)``.
     public static func read(_ request: APIRequest) -> ReadAPIRequest {
-        ReadAPIRequest(id: request.request, parsed: self.request(request))
+        let method = methods.first { $0.name == request.method }
+        return ReadAPIRequest(id: request.request, method: request.method, role: method?.role, parsed: self.request(request))
     }
 }
 
 extension ManagementCore {
-    /// What must be read from the store before `request` is decided, if anything.
-    public func recallNeeded(for request: ReadAPIRequest) -> ManagementRecall? {
-        switch request.parsed {
+    /// What must be read from the store before `request` is decided, if anything: nothing for a caller
+    /// whose role may not make it.
+    public func recallNeeded(for request: ReadAPIRequest, by caller: APICaller? = nil) -> ManagementRecall? {
+        guard permits(request, by: caller) else { return nil }
+        return switch request.parsed {
         case .success(.action(let action)) where !action.key.isEmpty && actions[action.key] == nil:
             .action(key: action.key)
         case .success(.start(let start)) where !start.key.isEmpty && runsByKey[start.key] == nil:

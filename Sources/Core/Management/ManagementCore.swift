@@ -120,15 +120,20 @@ public struct ManagementCore: Sendable {
 
     // MARK: - The API
 
-    /// Handles one API-REQUEST.
-    public mutating func apiRequest(_ request: APIRequest, from peer: Peer, now: Timestamp) {
-        apiRequest(ManagementAPI.read(request), from: peer, now: now)
+    /// Handles one API-REQUEST from `key`'s caller (nil in a cluster without keys).
+    public mutating func apiRequest(_ request: APIRequest, from peer: Peer, by key: APICaller? = nil, now: Timestamp) {
+        apiRequest(ManagementAPI.read(request), from: peer, by: key, now: now)
     }
 
     /// Handles one API-REQUEST already read, once what it needed from the store was recalled
-    /// (``recallNeeded(for:)``).
-    public mutating func apiRequest(_ request: ReadAPIRequest, from peer: Peer, now: Timestamp) {
+    /// (``recallNeeded(for:by:)``). With keys, a method the caller's role may not call is refused first, and
+    /// audited; an action is recorded under the key's name.
+    public mutating func apiRequest(_ request: ReadAPIRequest, from peer: Peer, by key: APICaller? = nil, now: Timestamp) {
         let caller = Caller(peer: peer, request: request.id)
+        if let key, !permits(request, by: key) {
+            refuseByRole(request, of: key, for: caller, now: now)
+            return
+        }
         switch request.parsed {
         case .failure(let refusal): reply(caller, .refused(refusal))
         case .success(.apply(let apply)): self.apply(apply, for: caller, now: now)
@@ -137,7 +142,7 @@ public struct ManagementCore: Sendable {
         case .success(.runs(let limit, let flow)): listRuns(limit: limit, flow: flow, for: caller)
         case .success(.flows): listFlows(for: caller)
         case .success(.products): listProducts(for: caller)
-        case .success(.action(let action)): act(action, for: caller, now: now)
+        case .success(.action(let action)): act(action, by: key, for: caller, now: now)
         case .success(.history(let history)): self.history(history, for: caller)
         case .success(.schedules(let known)): listSchedules(known: known, for: caller)
         case .success(.fire(let fire)): self.fire(fire, for: caller, now: now)

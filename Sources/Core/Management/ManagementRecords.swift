@@ -16,6 +16,8 @@ public struct AuditEntry: Equatable, Sendable {
     public var job: String
     /// Options given, in words: `downstream`, `fresh moment N`, the policy or priority set, or why a timer stopped the run.
     public var options: String
+    /// Beside an authenticated actor, the actor name the client gave if it was another (`claimed actor "bob"`).
+    public var comment: String
     /// The orchestrator's answer: 0 while waiting for it, else a status code and its detail.
     public var status: UInt16 = 0
     public var detail: String = ""
@@ -23,7 +25,7 @@ public struct AuditEntry: Equatable, Sendable {
 
     public init(
         id: UInt64, key: String, time: Timestamp, actor: String, method: String, run: UInt64, product: String, job: String,
-        options: String, status: UInt16 = 0, detail: String = "", answered: Timestamp = .zero
+        options: String, status: UInt16 = 0, detail: String = "", answered: Timestamp = .zero, comment: String = ""
     ) {
         self.id = id
         self.key = key
@@ -37,6 +39,7 @@ public struct AuditEntry: Equatable, Sendable {
         self.status = status
         self.detail = detail
         self.answered = answered
+        self.comment = comment
     }
 
     /// How it ended, in a word: pending, done or refused.
@@ -47,9 +50,10 @@ public struct AuditEntry: Equatable, Sendable {
 public struct HistoryQuery: Sendable {
     public var peer: Peer
     public var request: UInt64
-    /// The run, or 0 for every action on `product`.
+    /// The run, or 0 for every action on `product`, or for every action of `actor` when `product` is empty.
     public var run: UInt64
     public var product: String
+    public var actor = ""
     public var limit: Int
 }
 

@@ -24,12 +24,18 @@ public final class APIClient {
         }
     }
 
-    /// Connects to management at `endpoint`, in `context` (a new one if nil; inproc needs the cluster's).
-    public init(endpoint: String, context: Context? = nil) throws {
+    /// Connects to management at `endpoint`, in `context` (a new one if nil; inproc needs the cluster's),
+    /// with `curve` (this client's key pair and management's public key) in a cluster with keys.
+    public init(endpoint: String, context: Context? = nil, curve: (pair: KeyPair, serverKey: String)? = nil) throws {
         self.endpoint = endpoint
         self.context = try context ?? Context()
         socket = try Socket(self.context, type: .dealer)
         try socket.setMaxMessageSize(Int64(Limits.frame))
+        if let curve {
+            try socket.setCurveServerKey(curve.serverKey)
+            try socket.setCurvePublicKey(curve.pair.identity.publicKey)
+            try socket.setCurveSecretKey(curve.pair.secretKey)
+        }
         try socket.connect(endpoint)
     }
 

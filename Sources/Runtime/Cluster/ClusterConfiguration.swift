@@ -14,6 +14,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
     public var durability = Database.defaultSynchronous
     /// The heartbeat interval workers ask for, in milliseconds.
     public var heartbeat = Defaults.heartbeat
+    /// Whether its connections are CURVE, and where its keys are.
+    public var security: Security
     public var management: Management
     public var orchestrator: Orchestrator
     public var shards: [Shard]
@@ -29,11 +31,22 @@ public struct ClusterConfiguration: Sendable, Equatable {
     ) {
         self.file = file
         self.data = data
+        self.security = .keys(folder: DataLayout.keys(under: data))
         self.management = management
         self.orchestrator = orchestrator
         self.shards = shards
         self.pools = pools
         self.timer = timer
+    }
+
+    /// How the cluster's processes trust each other (`docs/security.md`).
+    public enum Security: Sendable, Equatable {
+        /// Every TCP connection is CURVE, with the keys of this folder: `NAME.key` public keys, and each
+        /// process's own `NAME.secret`.
+        case keys(folder: String)
+        /// Plain TCP: anyone who reaches a port owns the cluster. Only for `baton dev` on inproc and
+        /// loopback, or on purpose, with a warning at every start.
+        case none
     }
 
     public struct Management: Sendable, Equatable {
@@ -98,6 +111,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         public var commands = true
         /// Worker processes `baton up` starts for the pool, and workers `baton dev` runs.
         public var workers = 1
+        /// The products whose tasks its workers may take; nil for any.
+        public var products: Set<String>?
         /// How long a stopping worker lets its running attempts finish, in milliseconds.
         public var drain = Defaults.drain
         public var data: String
@@ -131,6 +146,8 @@ public enum DataLayout {
     public static func shard(_ id: UInt32, under base: String) -> String { "\(base)/shard-\(id)" }
     public static func pool(_ name: String, under base: String) -> String { "\(base)/pool-\(name)" }
     public static func timer(under base: String) -> String { "\(base)/timer" }
+    /// The folder of a cluster's keys, when the configuration names none.
+    public static func keys(under base: String) -> String { "\(base)/keys" }
 
     /// A service's store, in its folder.
     public static func managementStore(in folder: String) -> String { "\(folder)/management.db" }

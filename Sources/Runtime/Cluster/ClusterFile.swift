@@ -19,7 +19,7 @@ public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
 ///  "pools": [{"name": "general", "slots": 8}]}
 /// ```
 public enum ClusterFile {
-    static let topFields = ["data", "durability", "heartbeat", "management", "orchestrator", "flow", "shards", "pools", "timer"]
+    static let topFields = ["data", "durability", "heartbeat", "security", "management", "orchestrator", "flow", "shards", "pools", "timer"]
 
     /// Parses and validates a cluster file, reporting every problem at once.
     public static func parse(_ text: String, file: String) -> Result<ClusterConfiguration, ClusterFileError> {
@@ -108,6 +108,7 @@ struct ClusterReader {
         cluster.durability = durability
         if let heartbeat { cluster.heartbeat = UInt32(heartbeat) }
         cluster.deprecations = deprecations
+        if let security = security(top["security"], base: base) { cluster.security = security }
         return cluster
     }
 
@@ -230,7 +231,7 @@ struct ClusterReader {
                 subject = "pool \"\(name)\""
             }
             let members = fields.members(
-                of: object, allowed: ["name", "slots", "shards", "tags", "commands", "workers", "drain", "data"], subject: subject)
+                of: object, allowed: ["name", "slots", "shards", "tags", "products", "commands", "workers", "drain", "data"], subject: subject)
             let name = fields.requiredName(members["name"], field: "name", subject: subject, at: element.position)
             if let name {
                 if let line = seen[name] {
@@ -270,6 +271,9 @@ struct ClusterReader {
             }
             var pool = ClusterConfiguration.Pool(name: name, shards: poolShards, data: folder ?? DataLayout.pool(name, under: base))
             pool.tags = tags
+            if let products = members["products"] {
+                pool.products = fields.nameList(products, field: "products", subject: subject).map(Set.init)
+            }
             if let slots { pool.slots = slots }
             if let workers { pool.workers = workers }
             if let drain { pool.drain = drain }
@@ -277,6 +281,19 @@ struct ClusterReader {
             pools.append(pool)
         }
         return complete ? pools : nil
+    }
+
+    /// `security`: `"none"`, or `{"keys": "FOLDER"}` (the default, with the folder `DATA/keys`).
+    mutating func security(_ value: JSON?, base: String) -> ClusterConfiguration.Security? {
+        guard let value else { return nil }
+        if value.string == "none" { return ClusterConfiguration.Security.none }
+        guard let object = value.members else {
+            fields.report(value.position, field: "security", "expected \"none\" or {\"keys\": \"FOLDER\"}, found \(value.string.map { "\"\($0)\"" } ?? value.kindDescription)")
+            return nil
+        }
+        let members = fields.members(of: object, allowed: ["keys"], subject: "security")
+        let folder = members["keys"].flatMap { fields.nonEmptyString($0, field: "keys", subject: "security") } ?? DataLayout.keys(under: base)
+        return .keys(folder: folder)
     }
 
     /// A ZeroMQ endpoint that processes can share: `tcp://HOST:PORT` or `ipc://PATH`, used once in the file.

@@ -65,6 +65,7 @@ public final class EmbeddedCluster {
             pool.workers = workers
             if let slots { pool.slots = slots }
             if let drain { pool.drain = drain }
+            // inproc and loopback only: the one keyless way to run Baton.
             var cluster = ClusterConfiguration(
                 data: data, management: .init(api: "inproc://baton/api", data: DataLayout.management(under: data)),
                 orchestrator: .init(
@@ -72,6 +73,7 @@ public final class EmbeddedCluster {
                     data: DataLayout.orchestrator(under: data)),
                 shards: shards, pools: workers > 0 ? [pool] : [], timer: .init(data: DataLayout.timer(under: data)))
             if let synchronous { cluster.durability = synchronous }
+            cluster.security = .none
             return cluster
         }
 
@@ -99,6 +101,8 @@ public final class EmbeddedCluster {
     public private(set) var counters: [String: ServiceCounters] = [:]
     /// The data folders the services hold, as their processes would.
     private var locks: [DataLock] = []
+    /// Who may connect to the services' sockets, in a cluster with keys.
+    public private(set) var gate: Gatekeeper?
 
     /// Each shard's endpoints, as clients reach them.
     public var shardAddresses: [ShardAddress] { configuration.shards.map(\.address) }
@@ -120,6 +124,12 @@ public final class EmbeddedCluster {
             let bound = BoundEndpoints()
             var environment = environment
             environment.apiBound = { bound.set($0) }
+            // With keys, the gatekeeper answers for every socket of the context: before the first binds.
+            if case .keys(let folder) = configuration.security {
+                let ring = try environment.keyRing ?? KeyRing(folder: folder)
+                environment.keyRing = ring
+                gate = try Gatekeeper(context: context, ring: ring, log: environment.log.named("gate"))
+            }
             for role in configuration.roles where timer || role != .timer(index: 1) {
                 let plan = try ServicePlan(role, of: configuration, environment: environment)
                 try launch(plan)
@@ -136,7 +146,8 @@ public final class EmbeddedCluster {
         locks.append(try DataLock(plan.folder))
         counters[plan.name] = plan.counters
         let context = self.context
-        let service = try ServiceThread(name: plan.name) { control in try plan.run(context: context, control: control) }
+        let gate = self.gate
+        let service = try ServiceThread(name: plan.name) { control in try plan.run(context: context, gate: gate, control: control) }
         try service.start()
         services.append(service)
     }
@@ -151,6 +162,7 @@ public final class EmbeddedCluster {
     public func stop() {
         for service in services.reversed() { service.stop() }
         services = []
+        gate?.stop()
         for lock in locks { lock.release() }
         locks = []
     }

@@ -21,6 +21,9 @@ public struct ServiceEnvironment: Sendable {
     public var additionalAPI: [String] = []
     /// Receives the API endpoints as management bound them, with the ports the system chose.
     public var apiBound: @Sendable ([String]) -> Void = { _ in }
+    /// The keys this process trusts, when the cluster has keys: read once per process, shared by its
+    /// gatekeeper and its services, read again on SIGHUP.
+    public var keyRing: KeyRing?
     /// Folders this process already holds the lock of (`baton dev`'s data folder): a service adopting a
     /// store of the earlier layout from one of them need not, and could not, lock it again.
     public var heldFolders: Set<String> = []
@@ -39,20 +42,46 @@ public struct ServicePlan: Sendable {
     public let folder: String
     /// What it counts, readable while it runs.
     public let counters = ServiceCounters()
-    private let body: @Sendable (Context, ServiceControl, ServiceCounters) throws -> Void
+    /// Its keys, in a cluster with keys.
+    public let keys: ServiceKeys?
+    private let body: @Sendable (Context, ServiceControl, ServiceCounters, LoopSecurity?) throws -> Void
 
-    /// Runs the service on the calling thread until `control` stops it.
-    public func run(context: Context, control: ServiceControl) throws { try body(context, control, counters) }
+    /// Runs the service on the calling thread until `control` stops it. In a cluster with keys, `gate` is
+    /// its process's gatekeeper, made for `context` before any service binds.
+    public func run(context: Context, gate: Gatekeeper?, control: ServiceControl) throws {
+        var security: LoopSecurity?
+        if let keys {
+            guard let gate else { throw ServiceError("\(name) has keys but its process has no gatekeeper to check who connects") }
+            security = LoopSecurity(service: name, keys: keys, gate: gate)
+        }
+        try body(context, control, counters, security)
+    }
 
-    /// Plans `role`'s service of `cluster`; throws if the configuration has no such service.
+    /// Plans `role`'s service of `cluster`; throws if the configuration has no such service, or if, in a
+    /// cluster with keys, its own secret key or the public key of a server it connects to is missing.
     public init(_ role: ServiceRole, of cluster: ClusterConfiguration, environment: ServiceEnvironment) throws(ServiceError) {
         self.role = role
         let durability = cluster.durability
         let log = environment.log
+        let place = try Self.place(of: role, in: cluster)
+        var pool: ClusterConfiguration.Pool?
+        if case .worker(let poolName, _) = role { pool = poolName.flatMap(cluster.pool) ?? cluster.pools.first }
+        switch cluster.security {
+        case .none:
+            keys = nil
+        case .keys(let folder):
+            guard let ring = environment.keyRing else { throw ServiceError("the cluster has keys in \(folder), but they were not read") }
+            do {
+                keys = try ClusterPolicy.keys(for: role, pool: pool?.name, in: cluster, folder: folder, ring: ring)
+            } catch let error as ServiceError {
+                throw error
+            } catch {
+                throw ServiceError("\(error)")
+            }
+        }
         switch role {
         case .management:
-            name = role.name()
-            folder = cluster.management.data
+            (name, folder) = place
             let store = DataLayout.managementStore(in: folder)
             var settings = ManagementSettings(
                 shards: cluster.shards.map(\.id), store: store, synchronous: durability,
@@ -63,29 +92,25 @@ public struct ServicePlan: Sendable {
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let bound = environment.apiBound
             let held = environment.heldFolders
-            body = { [name] context, control, counters in
+            body = { [name] context, control, counters, security in
                 try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
-                try ManagementService.run(management, context: context, log: log.named(name), control: control, counters: counters, bound: bound)
+                try ManagementService.run(management, context: context, log: log.named(name), control: control, counters: counters, security: security, bound: bound)
             }
         case .orchestrator:
-            name = role.name()
-            folder = cluster.orchestrator.data
+            (name, folder) = place
             let store = DataLayout.orchestratorStore(in: folder)
             let settings = OrchestratorSettings(
                 store: store, synchronous: durability, ops: [cluster.orchestrator.ops], events: [cluster.orchestrator.events],
                 shards: cluster.shards.map(\.address))
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let held = environment.heldFolders
-            body = { [name] context, control, counters in
+            body = { [name] context, control, counters, security in
                 try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
-                try OrchestratorService.run(settings, context: context, log: log.named(name), control: control, counters: counters)
+                try OrchestratorService.run(settings, context: context, log: log.named(name), control: control, counters: counters, security: security)
             }
         case .shard(let id):
-            guard let shard = cluster.shard(id) else {
-                throw ServiceError("\(cluster.source) defines no shard \(id) (it defines \(cluster.shards.map { String($0.id) }.joined(separator: ", ")))")
-            }
-            name = role.name()
-            folder = shard.data
+            let shard = cluster.shard(id)!
+            (name, folder) = place
             var configuration = ShardConfiguration(shard: id)
             configuration.heartbeat = cluster.heartbeat
             configuration.fairness = shard.fairness
@@ -99,18 +124,13 @@ public struct ServicePlan: Sendable {
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let clock = environment.shardClock
             let held = environment.heldFolders
-            body = { [name] context, control, counters in
+            body = { [name] context, control, counters, security in
                 try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
-                try ShardService.run(shardSettings, context: context, clock: clock, log: log.named(name), control: control, counters: counters)
+                try ShardService.run(shardSettings, context: context, clock: clock, log: log.named(name), control: control, counters: counters, security: security)
             }
-        case .worker(let poolName, let index):
-            guard let pool = poolName.flatMap(cluster.pool) ?? (poolName == nil && cluster.pools.count == 1 ? cluster.pools[0] : nil) else {
-                let known = cluster.pools.map(\.name).joined(separator: ", ")
-                throw ServiceError(
-                    poolName.map { "\(cluster.source) defines no pool \"\($0)\" (pools: \(known))" } ?? "give the pool with --pool NAME (pools: \(known))")
-            }
-            name = role.name(pool: pool.name)
-            folder = "\(pool.data)/worker-\(index)"
+        case .worker(_, let index):
+            let pool = pool!
+            (name, folder) = place
             var settings = WorkerSettings(
                 name: "\(environment.host)/\(pool.name)/\(index)", slots: pool.slots,
                 shards: pool.shards.compactMap { cluster.shard($0)?.work }, logs: DataLayout.logs(in: pool.data),
@@ -120,18 +140,42 @@ public struct ServicePlan: Sendable {
             settings.configuration.heartbeat = cluster.heartbeat
             settings.drain = pool.drain
             let worker = settings
-            body = { [name] context, control, counters in
-                try WorkerService.run(worker, context: context, log: log.named(name), control: control, counters: counters)
+            body = { [name] context, control, counters, security in
+                try WorkerService.run(worker, context: context, log: log.named(name), control: control, counters: counters, security: security)
             }
         case .timer(let index):
-            name = role.name()
-            folder = index == 1 ? cluster.timer.data : "\(cluster.timer.data)-\(index)"
+            (name, folder) = place
             var settings = TimerSettings(api: cluster.management.api, name: "\(environment.host)/timer/\(index)", zones: environment.zones)
             settings.configuration.grace = cluster.timer.grace
             let timer = settings
-            body = { [name] context, control, counters in
-                try TimerService.run(timer, context: context, log: log.named(name), control: control, counters: counters)
+            body = { [name] context, control, counters, security in
+                try TimerService.run(timer, context: context, log: log.named(name), control: control, counters: counters, security: security)
             }
+        }
+    }
+}
+
+extension ServicePlan {
+    /// The name and the data folder of `role`'s service, without its keys: what `baton up` and `down`
+    /// need to find its process.
+    public static func place(of role: ServiceRole, in cluster: ClusterConfiguration) throws(ServiceError) -> (name: String, folder: String) {
+        switch role {
+        case .management: return (role.name(), cluster.management.data)
+        case .orchestrator: return (role.name(), cluster.orchestrator.data)
+        case .shard(let id):
+            guard let shard = cluster.shard(id) else {
+                throw ServiceError("\(cluster.source) defines no shard \(id) (it defines \(cluster.shards.map { String($0.id) }.joined(separator: ", ")))")
+            }
+            return (role.name(), shard.data)
+        case .worker(let poolName, let index):
+            guard let pool = poolName.flatMap(cluster.pool) ?? (poolName == nil && cluster.pools.count == 1 ? cluster.pools[0] : nil) else {
+                let known = cluster.pools.map(\.name).joined(separator: ", ")
+                throw ServiceError(
+                    poolName.map { "\(cluster.source) defines no pool \"\($0)\" (pools: \(known))" } ?? "give the pool with --pool NAME (pools: \(known))")
+            }
+            return (role.name(pool: pool.name), "\(pool.data)/worker-\(index)")
+        case .timer(let index):
+            return (role.name(), index == 1 ? cluster.timer.data : "\(cluster.timer.data)-\(index)")
         }
     }
 }

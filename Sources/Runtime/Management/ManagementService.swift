@@ -51,14 +51,15 @@ public struct ManagementService: Service {
     /// Runs management; `bound` receives the API endpoints as bound (with the ports the OS chose).
     public static func run(
         _ settings: ManagementSettings, context: Context, clock: any WallClock = SystemClock(), log: Log,
-        control: ServiceControl, counters: ServiceCounters = ServiceCounters(), bound: @escaping @Sendable ([String]) -> Void = { _ in }
+        control: ServiceControl, counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil,
+        bound: @escaping @Sendable ([String]) -> Void = { _ in }
     ) throws {
         let store = try ServiceStore.open("management", settings.store) {
             try ManagementStore(path: settings.store, synchronous: settings.synchronous)
         }
         let core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: clock.now())
         let service = ManagementService(settings: settings, core: core, store: store, bound: bound)
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [
             ("api", settings.api.joined(separator: ",")), ("flows", String(core.flows.count)), ("runs", String(core.runs.count)),
         ])
@@ -66,12 +67,19 @@ public struct ManagementService: Service {
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }
 
-    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         switch (socket, message) {
         case (Self.api, .apiRequest(let request)):
             let read = ManagementAPI.read(request)
-            if let recall = core.recallNeeded(for: read) { core.recalled(try store.recall(recall)) }
-            core.apiRequest(read, from: peer!, now: now)
+            // With keys, the caller is who its key says. The socket admits API roles only; were another let in, it
+            // would be answered nothing rather than taken for a caller without keys.
+            var caller: APICaller?
+            if let sender {
+                guard let role = APIRole(rawValue: sender.role.rawValue) else { return true }
+                caller = APICaller(name: sender.name, role: role)
+            }
+            if let recall = core.recallNeeded(for: read, by: caller) { core.recalled(try store.recall(recall)) }
+            core.apiRequest(read, from: peer!, by: caller, now: now)
         case (Self.api, _): return false
         default: core.orchestratorMessage(message, now: now)
         }
@@ -91,7 +99,7 @@ public struct ManagementService: Service {
         }
         // `history` is read from the audit log as committed.
         for query in turn.histories {
-            let entries = try store.history(run: query.run, product: query.product, limit: query.limit)
+            let entries = try store.history(run: query.run, product: query.product, actor: query.actor, limit: query.limit)
             let reply = ManagementAPI.historyReply(entries, request: query.request)
             actions.append(.send(.apiReply(reply), socket: Self.api, peer: query.peer))
         }

@@ -77,7 +77,7 @@ public struct OrchestratorService: Service {
 
     public static func run(
         _ settings: OrchestratorSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
-        counters: ServiceCounters = ServiceCounters()
+        counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
         let store = try ServiceStore.open("the orchestrator", settings.store) {
             try OrchestratorStore(path: settings.store, synchronous: settings.synchronous)
@@ -88,13 +88,13 @@ public struct OrchestratorService: Service {
             settings: settings, core: core, store: store, epoch: epoch, log: log,
             shardIndex: Dictionary(uniqueKeysWithValues: settings.shards.enumerated().map { ($1.shard, $0) }),
             shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { (StreamNames.shard($0.shard), $0.shard) }), lastTrim: clock.now())
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }
 
-    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         switch (socket, message) {
         case (Self.ops, .operationRequest(let request)):
             // An action on a run that has left memory: the core says which, and gets it as committed.

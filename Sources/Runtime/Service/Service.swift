@@ -19,9 +19,10 @@ protocol Service {
     /// The next time something is due without a message.
     func nextDeadline() -> Timestamp
 
-    /// Takes a decoded message from socket `socket`, with the sending peer on a ROUTER; false if the
-    /// message does not belong there (the loop counts it as unexpected).
-    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool
+    /// Takes a decoded message from socket `socket`, with the sending peer on a ROUTER and, in a cluster
+    /// with keys, its sender's key (which may send it there); false if the message does not belong there
+    /// (the loop counts it as unexpected).
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool
 
     /// Ends the turn: lets the core act on time, takes its turn, commits it, and returns what to do
     /// after the commit, in order.

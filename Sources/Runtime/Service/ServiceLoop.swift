@@ -13,6 +13,9 @@ import ZeroMQ
 /// - on a ROUTER, a frame of another protocol version answered DISCONNECT 505 naming both versions, the
 ///   peer forgotten, and the frame counted (`docs/protocol.md`, "Malformed and unknown messages");
 /// - a message that does not belong on its socket counted as unexpected;
+/// - with keys, on every socket it binds, only what a trusted key may send there taken, and a publisher's
+///   subscriptions applied only for keys that may read it (``Gatekeeper``); what else arrives is refused,
+///   counted and logged (at most once a second);
 /// - a ROUTER peer that cannot be reached told to the service at once, not after its heartbeats run out;
 /// - the loop's statistics (turns, messages per turn, commits) at debug level every 10 seconds.
 ///
@@ -25,16 +28,23 @@ struct ServiceLoop<S: Service> {
     let log: Log
     let control: ServiceControl
     let counters: ServiceCounters
+    /// The keys and the gatekeeper of a cluster with keys; nil for a keyless one.
+    var security: LoopSecurity? = nil
 
     /// Runs the service until it is asked to stop and may.
     mutating func run(started: [(String, String)] = []) throws {
         let plans = service.sockets
-        var sockets = try plans.map { try $0.open(context) }
+        let security = self.security
+        var sockets = try plans.map { try $0.open(context, security: security) }
         let topics = plans.map { Array($0.topic.utf8) }
+        // The ZAP domain of each socket the gatekeeper guards.
+        let domains = plans.map { plan in plan.guarded(security) ? security?.domain(of: plan) : nil }
         func makePoller() -> (Poller, [(socket: Int, item: Int)]) {
             var poller = Poller()
             var items: [(Int, Int)] = []
-            for (index, plan) in plans.enumerated() where plan.read { items.append((index, poller.add(sockets[index]))) }
+            for (index, plan) in plans.enumerated() where plan.read(guarded: domains[index] != nil) {
+                items.append((index, poller.add(sockets[index])))
+            }
             _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
             return (poller, items)
         }
@@ -59,7 +69,7 @@ struct ServiceLoop<S: Service> {
                     case .reopen(let index):
                         log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
                         sockets[index].close()
-                        sockets[index] = try plans[index].open(context)
+                        sockets[index] = try plans[index].open(context, security: security)
                         (poller, readable) = makePoller()
                     }
                 }
@@ -96,8 +106,23 @@ struct ServiceLoop<S: Service> {
             var budget = service.turnBudget
             for (index, item) in readable where poller.ready(item).contains(.readable) {
                 let plan = plans[index]
-                while budget > 0, let frames = try sockets[index].receive(dontWait: true) {
+                while budget > 0, let (frames, userID) = try sockets[index].receiveWithUserID(dontWait: true) {
                     budget -= 1
+                    // Who sent it, on a guarded socket: nothing is taken from a connection or key that may not send here.
+                    var sender: KeyIdentity?
+                    // A publisher's subscriber that went away: libzmq tells of its end, with no sender to check.
+                    if plan.role == .publisher, userID == nil, frames.count == 1, frames[0].first == 0 { continue }
+                    if let domain = domains[index], let gate = security?.gate {
+                        guard let identity = gate.sender(userID: userID, domain: domain, now: now) else {
+                            counters.countRefused()
+                            continue
+                        }
+                        sender = identity
+                        if plan.role == .publisher {
+                            try Self.subscription(frames, on: sockets[index])
+                            continue
+                        }
+                    }
                     guard frames.count == plan.role.framesRead else {
                         malformed.record("\(frames.count) frames instead of \(plan.role.framesRead)", from: plan.name, now: now, log: log)
                         continue
@@ -118,7 +143,11 @@ struct ServiceLoop<S: Service> {
                         malformed.record(error.description, from: plan.name, now: now, log: log)
                         continue
                     }
-                    if try !service.received(message, on: index, from: peer, now: now) {
+                    if let sender, let domain = domains[index], let gate = security?.gate, !gate.takes(message.id, from: sender, domain: domain, now: now) {
+                        counters.countRefused()
+                        continue
+                    }
+                    if try !service.received(message, on: index, from: peer, sender: sender, now: now) {
                         malformed.record("unexpected \(message.id.name)", from: plan.name, now: now, log: log)
                     }
                 }
@@ -135,6 +164,13 @@ struct ServiceLoop<S: Service> {
         try carry(service.stopping(now: clock.now()), now: clock.now())
         for socket in sockets { socket.close() }
         log.info("stopped", ["malformed": String(malformed.count)])
+    }
+
+    /// Applies a subscription (or its end) read from a guarded publisher, whose subscriber may read it.
+    private static func subscription(_ frames: [[UInt8]], on socket: Socket) throws {
+        guard frames.count == 1, let kind = frames[0].first else { return }
+        let topic = Array(frames[0].dropFirst())
+        if kind == 1 { try socket.subscribe(topic) } else if kind == 0 { try socket.unsubscribe(topic) }
     }
 
     /// The milliseconds to poll for, to reach `deadline` but never longer than a second.

@@ -59,7 +59,7 @@ public struct ShardService: Service {
     /// Runs the shard until `control` says stop.
     public static func run(
         _ settings: ShardSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
-        counters: ServiceCounters = ServiceCounters()
+        counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
         let store = try ServiceStore.open("shard-\(settings.configuration.shard)", settings.store) {
             try ShardStore(path: settings.store, synchronous: settings.synchronous)
@@ -70,7 +70,7 @@ public struct ShardService: Service {
         let service = ShardService(
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, lastTrim: clock.now(),
             name: settings.configuration.publisher)
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [
             ("epoch", String(epoch)), ("jobs", String(snapshot.jobs.count)), ("tasks", String(snapshot.tasks.count)),
             ("work", settings.work.joined(separator: ",")),
@@ -79,7 +79,7 @@ public struct ShardService: Service {
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }
 
-    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         switch (socket, message) {
         case (Self.submit, .submit(let submit)):
             // What the store has committed of keys the shard no longer holds: read before the core decides.

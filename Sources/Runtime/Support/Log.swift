@@ -43,6 +43,8 @@ public struct Log: Sendable {
 
     /// An info line with fields given as a list.
     func info(_ message: String, fields: [(String, String)]) { write(.info, message, fields) }
+    /// A warning with fields given as a list.
+    func warning(_ message: String, fields: [(String, String)]) { write(.warning, message, fields) }
 
     private func write<Fields: Sequence>(_ severity: Level, _ message: String, _ fields: Fields) where Fields.Element == (key: String, value: String) {
         write(severity, message, fields.map { ($0.key, $0.value) })

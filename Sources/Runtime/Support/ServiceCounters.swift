@@ -4,6 +4,7 @@ import Synchronization
 public final class ServiceCounters: Sendable {
     private let malformedCount = Atomic<Int>(0)
     private let starvingCount = Atomic<Int>(0)
+    private let refusedCount = Atomic<Int>(0)
 
     public init() {}
 
@@ -13,7 +14,13 @@ public final class ServiceCounters: Sendable {
     /// A shard's starving episodes: products found waiting far past their own expected wait.
     public var starving: Int { starvingCount.load(ordering: .relaxed) }
 
+    /// Messages and subscriptions refused because of who sent them: a connection no ZAP handler
+    /// approved, a key no longer trusted, or a kind of message its role may not send there.
+    public var refused: Int { refusedCount.load(ordering: .relaxed) }
+
     func countMalformed() { malformedCount.add(1, ordering: .relaxed) }
+
+    func countRefused() { refusedCount.add(1, ordering: .relaxed) }
 
     func countStarving(_ episodes: Int) { starvingCount.add(episodes, ordering: .relaxed) }
 }

@@ -29,17 +29,17 @@ public struct TimerService: Service {
 
     public static func run(
         _ settings: TimerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
-        counters: ServiceCounters = ServiceCounters()
+        counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
         let core = TimerCore(settings: settings.configuration, firstRequest: UInt64.random(in: 1...(UInt64.max >> 1)))
         let service = TimerService(settings: settings, core: core, log: log)
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [("management", settings.api), ("name", settings.configuration.name)])
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }
 
-    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         guard case .apiReply(let reply) = message else { return false }
         core.reply(request: reply.request, status: reply.status, body: (try? JSONParser.parse(reply.body)) ?? .object([]), now: now)
         return true

@@ -88,7 +88,7 @@ public struct WorkerService: Service {
 
     public static func run(
         _ settings: WorkerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
-        counters: ServiceCounters = ServiceCounters()
+        counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
         let session = UInt64.random(in: 1...UInt64.max)
         try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
@@ -99,7 +99,7 @@ public struct WorkerService: Service {
         let service = WorkerService(
             settings: settings, core: core, log: log, doorbell: control.doorbell, threads: threads, folders: LogFolders(root: settings.logs),
             environment: ProcessInfo.processInfo.environment.merging(settings.environment) { _, new in new })
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [
             ("session", String(session)), ("slots", String(settings.configuration.slots)), ("shards", settings.shards.joined(separator: ",")),
         ])
@@ -107,7 +107,7 @@ public struct WorkerService: Service {
 
     func nextDeadline() -> Timestamp { drainDeadline.map { min($0, core.nextDeadline()) } ?? core.nextDeadline() }
 
-    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, now: Timestamp) throws -> Bool {
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         core.received(message, on: socket, now: now)
         return true
     }

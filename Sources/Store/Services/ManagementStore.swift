@@ -118,6 +118,12 @@ public final class ManagementStore {
                 CREATE INDEX runs_by_key ON runs (key) WHERE key <> '';
                 UPDATE positions SET publisher = 'orchestrator' WHERE publisher = 'flow';
                 """),
+        Migration(
+            version: 7, name: "the audit log under keys: the actor a client claimed, and each actor's entries",
+            sql: """
+                ALTER TABLE audit ADD COLUMN comment TEXT NOT NULL DEFAULT '';
+                CREATE INDEX audit_by_actor ON audit (actor, id);
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -271,21 +277,26 @@ public final class ManagementStore {
         }
     }
 
-    static let auditColumns = "id, key, time, actor, action, run, product, job, options, status, detail, answered"
+    static let auditColumns = "id, key, time, actor, action, run, product, job, options, status, detail, answered, comment"
 
     static func entry(_ row: Statement) -> AuditEntry {
         AuditEntry(
             id: UInt64(bitPattern: row.int64(0)), key: row.text(1), time: Timestamp(milliseconds: row.int64(2)), actor: row.text(3),
             method: row.text(4), run: UInt64(bitPattern: row.int64(5)), product: row.text(6), job: row.text(7), options: row.text(8),
-            status: UInt16(clamping: row.int64(9)), detail: row.text(10), answered: Timestamp(milliseconds: row.int64(11)))
+            status: UInt16(clamping: row.int64(9)), detail: row.text(10), answered: Timestamp(milliseconds: row.int64(11)), comment: row.text(12))
     }
 
-    /// The audit log of a run (or, for run 0, of a product), oldest first, at most `limit` entries (the newest).
-    public func history(run: UInt64, product: String, limit: Int) throws -> [AuditEntry] {
-        let filter = run != 0 ? "run = ?" : "product = ?"
+    /// The audit log of a run, or (for run 0) of a product, or (for run 0 and no product) of an actor, oldest
+    /// first, at most `limit` entries (the newest).
+    public func history(run: UInt64, product: String, actor: String = "", limit: Int) throws -> [AuditEntry] {
+        let filter = run != 0 ? "run = ?" : !product.isEmpty ? "product = ?" : "actor = ?"
         let statement = try database.prepare(
             "SELECT \(Self.auditColumns) FROM (SELECT * FROM audit WHERE \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id")
-        if run != 0 { statement.bind(1, Int64(bitPattern: run)) } else { statement.bind(1, product) }
+        if run != 0 {
+            statement.bind(1, Int64(bitPattern: run))
+        } else {
+            statement.bind(1, product.isEmpty ? actor : product)
+        }
         statement.bind(2, max(limit, 0))
         defer { statement.reset() }
         var entries: [AuditEntry] = []
@@ -405,7 +416,7 @@ public final class ManagementStore {
             if !turn.audit.isEmpty || !turn.auditAnswers.isEmpty {
                 let statement = try database.prepare(
                     """
-                    INSERT INTO audit (\(Self.auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO audit (\(Self.auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, answered = excluded.answered
                     """)
                 for entry in turn.audit + turn.auditAnswers {
@@ -421,6 +432,7 @@ public final class ManagementStore {
                     statement.bind(10, Int64(entry.status))
                     statement.bind(11, entry.detail)
                     statement.bind(12, entry.answered.milliseconds)
+                    statement.bind(13, entry.comment)
                     try statement.run()
                 }
             }

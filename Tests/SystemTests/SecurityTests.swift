@@ -1,0 +1,232 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Testing
+import Wire
+import ZeroMQ
+
+/// The attacks of `docs/security.md` against a cluster of processes secured as `baton up` sets it up:
+/// each fails for the attacker, and the same cluster then runs its flow to success.
+@Suite(.serialized) struct SecurityTests {
+    /// A job that waits for its gate file, so that a run stays open while it is attacked.
+    static let gated = #"while [ ! -e "$BATON_PARAM_gate" ]; do sleep 0.01; done; echo done >> "$BATON_PARAM_trace""#
+
+    @Test func everyAttackFailsAndTheClusterStillRunsItsFlow() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            #expect(upOutput.contains("made the keys of"), "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            let cluster = try Self.load(config)
+            let keys = "\(folder)/data/keys"
+            let admin = try APIClient(cluster: cluster)
+
+            // A viewer's key, made and read by the running cluster without a restart.
+            #expect(try ChaosTests.baton(["keys", "new", "vera", "--role", "viewer", "--config", config]).0 == 0)
+            let reload = try ChaosTests.baton(["keys", "reload", "--config", config])
+            #expect(reload.0 == 0 && reload.1.contains("told management"), "\(reload.1)")
+            try waitUntil("management reads vera's key") {
+                ((try? String(contentsOfFile: "\(folder)/data/logs/management.log", encoding: .utf8)) ?? "").contains("vera")
+            }
+
+            let flow = JSON.object([
+                ("product", .string("ledger")), ("flow", .string("close")),
+                ("params", .object([("trace", .string("")), ("gate", .string(""))])),
+                ("jobs", .array([
+                    .object([("name", .string("wait")), ("run", .string(Self.gated))]),
+                    .object([("name", .string("after")), ("after", .array([.string("wait")])), ("run", .string(#"echo after >> "$BATON_PARAM_trace""#))]),
+                ])),
+            ]).rendered()
+            try admin.apply([flow])
+            let trace = "\(folder)/trace", gate = "\(folder)/gate", marker = "\(folder)/owned"
+            let run = try admin.start("ledger/close", params: ["trace": trace, "gate": gate])
+
+            let attacker = try Attacker(cluster: cluster, keys: keys)
+            defer { attacker.close() }
+            let shard = cluster.shards[0]
+
+            // 1. No CURVE, on every kind of socket: the handshake fails and nothing is taken.
+            for endpoint in [shard.submit, shard.work, cluster.orchestrator.ops, cluster.management.api] {
+                #expect(try attacker.refused(endpoint, as: nil), "\(endpoint) let a peer without CURVE in")
+            }
+            // 2. An unknown key, which knows the servers' keys.
+            let stranger = Attacker.stranger(try Curve.keyPair())
+            for endpoint in [shard.submit, shard.work, cluster.orchestrator.ops, cluster.management.api] {
+                #expect(try attacker.refused(endpoint, as: stranger), "\(endpoint) let an unknown key in")
+            }
+            // 3. Known keys on sockets their role may not use: a worker pool's key pushing a SUBMIT that would
+            //    run a command, sending OPERATION-REQUESTs, reading a shard's events; a viewer at a shard.
+            let pool = try KeyFiles.readSecret("\(keys)/pool-chaos.secret")
+            let vera = try KeyFiles.readSecret("\(keys)/vera.secret")
+            let submit = Message.submit(Submit(jobs: [
+                JobSpec(run: 999, job: "own", product: "ledger", flow: "close", moment: 1, type: "ledger/own",
+                        steps: [StepSpec(name: "own", kind: .command, action: "touch \(marker)")])
+            ])).encoded()
+            #expect(try attacker.refused(shard.submit, as: pool, sending: submit))
+            #expect(try attacker.refused(cluster.orchestrator.ops, as: pool, sending: Message.operationRequest(
+                OperationRequest(request: 1, action: .start, run: 1_000)).encoded()))
+            #expect(try attacker.refused(shard.events, as: pool))
+            #expect(try attacker.refused(cluster.orchestrator.events, as: pool))
+            #expect(try attacker.refused(shard.work, as: vera))
+
+            // 4. A worker pool's key on a shard's `work` socket, where it may connect: a CONTROL that would
+            //    cancel the run is refused. The probe behind it (a frame of another protocol version,
+            //    answered DISCONNECT 505) proves the CONTROL was read first, on the same connection.
+            for target in cluster.shards {
+                let answer = try attacker.sendThenProbe(target.work, as: pool, Message.control(
+                    Control(request: 77, action: .cancelRun, run: run, grace: 0)).encoded())
+                #expect(answer == .versionNotSupported)
+            }
+
+            // 5. The API with a viewer's key: reading works, changing is refused 403 and audited.
+            let viewer = try APIClient(endpoint: cluster.management.api, curve: (vera, try KeyFiles.readPublic("\(keys)/management.key").publicKey))
+            #expect(try viewer.call("status", .object([("run", .number(run))])).status == .ok)
+            let stop = try viewer.call("stop", .object([("run", .number(run)), ("actor", .string("admin")), ("request", .string("x"))]))
+            #expect(stop.status == .forbidden && stop.errorText.contains("stop needs the operator role; vera is a viewer"), "\(stop.errorText)")
+            let apply = try viewer.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(flow))])]))]))
+            #expect(apply.status == .forbidden)
+            let history = try admin.call("history", .object([("actor", .string("vera"))]))
+            let refused = history.body["actions"]?.array ?? []
+            #expect(refused.map { $0["action"]?.string ?? "" } == ["stop", "apply"], "\(history.body.rendered())")
+            #expect(refused.first?["comment"]?.string == "claimed actor \"admin\"")
+            #expect(refused.allSatisfy { $0["outcome"]?.string == "refused" && $0["status"]?.integer == 403 })
+
+            // 6. A flood of handshakes from unknown keys while the run goes on.
+            try attacker.flood(cluster.management.api, count: 100)
+
+            // The run was never cancelled, and finishes once its gate opens.
+            let open = try admin.call("status", .object([("run", .number(run))]))
+            #expect(open.body["run"]?["state"]?.string == "running", "\(open.body.rendered())")
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
+            let status = try admin.waitForRun(run)
+            #expect(status["run"]?["state"]?.string == "succeeded", "\(status.rendered())")
+            #expect(DistributedJobTests.trace(trace).map { $0.joined(separator: " ") } == ["done", "after"])
+            #expect(!FileManager.default.fileExists(atPath: marker), "the forged SUBMIT ran its command")
+            // Management took vera's requests as hers alone, and everything else was the admin's.
+            let actions = try admin.call("history", .object([("run", .number(run))])).body["actions"]?.array ?? []
+            #expect(actions.map { $0["actor"]?.string ?? "" } == ["vera"])
+        }
+    }
+
+    static func load(_ config: String) throws -> ClusterConfiguration {
+        switch ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) {
+        case .success(let cluster): return cluster
+        case .failure(let error): throw ServiceError("\(error)")
+        }
+    }
+}
+
+/// A peer that attacks a cluster from outside: its own context, with whatever key it has.
+struct Attacker {
+    let context: Context
+    /// Each server's public key, by endpoint: an attacker may know them, they are public.
+    let serverKeys: [String: String]
+    /// The socket type that speaks to each endpoint: PUSH to a PULL, SUB to a PUB, else DEALER.
+    let types: [String: SocketType]
+    private static let guardMilliseconds: Int32 = 30_000
+    private nonisolated(unsafe) static var monitors = 0
+
+    init(cluster: ClusterConfiguration, keys: String) throws {
+        context = try Context()
+        var serverKeys: [String: String] = [:]
+        var types: [String: SocketType] = [cluster.orchestrator.events: .sub]
+        let public_ = { (name: String) throws -> String in try KeyFiles.readPublic("\(keys)/\(name).key").publicKey }
+        serverKeys[cluster.management.api] = try public_("management")
+        for endpoint in [cluster.orchestrator.ops, cluster.orchestrator.events] { serverKeys[endpoint] = try public_("orchestrator") }
+        for shard in cluster.shards {
+            for endpoint in [shard.submit, shard.work, shard.events] { serverKeys[endpoint] = try public_("shard-\(shard.id)") }
+            types[shard.submit] = .push
+            types[shard.events] = .sub
+        }
+        self.serverKeys = serverKeys
+        self.types = types
+    }
+
+    func close() { context.shutdown() }
+
+    /// A socket of `type` connected to `endpoint` with `key` (nil: no CURVE), and a monitor of its handshake.
+    func connect(_ endpoint: String, as key: KeyPair?, type: SocketType) throws -> (socket: Socket, monitor: Socket) {
+        let socket = try Socket(context, type: type)
+        try socket.setReceiveTimeout(milliseconds: Self.guardMilliseconds)
+        try socket.setSendTimeout(milliseconds: Self.guardMilliseconds)
+        try socket.setLinger(milliseconds: 0)
+        if let key {
+            try socket.setCurveServerKey(serverKeys[endpoint] ?? "")
+            try socket.setCurvePublicKey(key.identity.publicKey)
+            try socket.setCurveSecretKey(key.secretKey)
+        }
+        Self.monitors += 1
+        let name = "inproc://attacker-monitor-\(Self.monitors)"
+        try socket.monitor(name, kinds: [.handshakeFailed, .handshakeSucceeded, .disconnected])
+        let monitor = try Socket(context, type: .pair)
+        try monitor.setReceiveTimeout(milliseconds: Self.guardMilliseconds)
+        try monitor.connect(name)
+        try socket.connect(endpoint)
+        return (socket, monitor)
+    }
+
+    /// A key pair no process of the cluster knows.
+    static func stranger(_ key: (publicKey: String, secretKey: String)) -> KeyPair {
+        KeyPair(identity: KeyIdentity(name: "stranger", role: .admin, publicKey: key.publicKey), secretKey: key.secretKey)
+    }
+
+    /// Whether `endpoint` refuses the handshake of `key`: waits for the handshake's outcome, after sending
+    /// `frame` (which must then never arrive) on a socket that sends; a socket that only reads must hear nothing.
+    func refused(_ endpoint: String, as key: KeyPair?, sending frame: [UInt8]? = nil) throws -> Bool {
+        let type = types[endpoint] ?? .dealer
+        let (socket, monitor) = try connect(endpoint, as: key, type: type)
+        defer {
+            socket.close()
+            monitor.close()
+        }
+        if type == .sub { try socket.subscribe([]) }
+        if type != .sub { _ = try socket.send(frame ?? Message.heartbeat.encoded(), dontWait: true) }
+        let outcome = try waitForHandshake(monitor)
+        if outcome == .handshakeSucceeded { return false }
+        return try type == .push || socket.receive(dontWait: true) == nil
+    }
+
+    /// Sends `frame` on a DEALER with `key`, then a frame of another protocol version; returns the status of
+    /// the DISCONNECT that answers the second, which proves the first was read.
+    func sendThenProbe(_ endpoint: String, as key: KeyPair, _ frame: [UInt8]) throws -> Status? {
+        let (socket, monitor) = try connect(endpoint, as: key, type: .dealer)
+        defer {
+            socket.close()
+            monitor.close()
+        }
+        var probe = Message.heartbeat.encoded()
+        probe[Message.signature.count] = Message.version &+ 1
+        _ = try socket.send(frame)
+        _ = try socket.send(probe)
+        while let frames = try socket.receive() {
+            if case .disconnect(let disconnect) = try? Message.decode(frames.last ?? []) { return disconnect.status }
+        }
+        return nil
+    }
+
+    /// Starts `count` handshakes with new unknown keys, each waited for to fail.
+    func flood(_ endpoint: String, count: Int) throws {
+        for _ in 0..<count {
+            let (socket, monitor) = try connect(endpoint, as: Self.stranger(try Curve.keyPair()), type: .dealer)
+            _ = try socket.send(Message.heartbeat.encoded(), dontWait: true)
+            _ = try waitForHandshake(monitor)
+            socket.close()
+            monitor.close()
+        }
+    }
+
+    /// The first handshake outcome the monitor reports: succeeded, or one of the failures (a disconnection
+    /// before any handshake counts as one).
+    private func waitForHandshake(_ monitor: Socket) throws -> SocketEvent.Kind {
+        while true {
+            guard let frames = try monitor.receive() else { throw ServiceError("no handshake outcome within the guard time") }
+            guard let event = SocketEvent(frames) else { continue }
+            if event.kind == .handshakeSucceeded || !event.kind.isDisjoint(with: .handshakeFailed) || event.kind == .disconnected {
+                return event.kind
+            }
+        }
+    }
+}
