@@ -21,13 +21,29 @@ public struct BenchOptions: Equatable, Sendable {
     public var workers = 2
     public var slots = 64
     public var durability = "normal"
-    /// Where to keep the cluster's data; a temporary folder, removed afterwards, if nil.
+    /// Which security settings to measure: each on a cluster of its own, in every round.
+    public var security = Compared.both
+    public var rounds = 1
+    /// Where to keep the clusters' data; a temporary folder, removed afterwards, if nil.
     public var keep: String?
+
+    /// A cluster's security, as measured.
+    public enum Security: String, Sendable, Hashable {
+        case none, keys
+        var title: String { self == .none ? "CURVE off (\"security\": \"none\")" : "CURVE on (keys, as baton up sets them up)" }
+    }
+
+    /// `--security`: one setting, or both side by side.
+    public enum Compared: String, Sendable {
+        case none, keys, both
+        var settings: [Security] { self == .both ? [.none, .keys] : [Security(rawValue: rawValue)!] }
+    }
 
     public init() {}
 }
 
-/// `baton bench`: a cluster of separate processes on 127.0.0.1, durability on, measured end to end.
+/// `baton bench`: a cluster of separate processes on 127.0.0.1, durability on, measured end to end, with
+/// CURVE off and on side by side.
 ///
 /// Throughput: `jobs` independent no-op handler jobs in `runs` runs, spread over the shards (one
 /// product per shard), from the first start to the last run's end, as management recorded them.
@@ -40,24 +56,52 @@ public struct BenchOptions: Equatable, Sendable {
 /// more (the result's way to the shard and its commit), so it is an upper bound of that span. The
 /// time until the successor's handler runs on a worker thread is given too.
 enum Bench {
+    /// What one cluster measured: throughput, CPU per job, and the flow-step latency from the predecessor's
+    /// end at its worker to the successor handed to a worker.
+    struct Figures {
+        var jobsPerSecond: Double
+        var cpuPerJob: Double
+        var stepP50: Double
+        var stepP99: Double
+    }
+
     static func run(_ options: BenchOptions, console: any Console) throws(CommandFailure) -> ExitCode {
         let folder = options.keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("baton-bench-\(UUID().uuidString)").path
         defer { if options.keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        let config = "\(folder)/cluster.json"
-        let cluster: ClusterConfiguration
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try clusterFile(options, data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
-        } catch {
-            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
-        }
-        cluster = try Cluster.load(config)
-        _ = try Up.up(config: config, console: SilentConsole())
-        defer { _ = try? Up.down(config: config, console: SilentConsole()) }
-        let client = try Client(Target(config: config))
         console.out(
             "Baton benchmark: \(options.shards) shards, \(options.workers) workers × \(options.slots) slots, durability \(options.durability), "
                 + "separate processes over tcp://127.0.0.1, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        // Each security setting on a cluster of its own, interleaved round by round so that the machine's
+        // drift falls on both alike.
+        var figures: [BenchOptions.Security: [Figures]] = [:]
+        for round in 1...options.rounds {
+            for security in options.security.settings {
+                console.out("\n\(security.title)\(options.rounds > 1 ? ", round \(round)" : ""):")
+                let last = round == options.rounds && security == options.security.settings.last
+                let measured = try measure(options, security: security, folder: "\(folder)/\(security.rawValue)-\(round)", partitioned: last, console: console)
+                figures[security, default: []].append(measured)
+            }
+        }
+        if let off = figures[.none], let on = figures[.keys] { compare(off: off, on: on, console: console) }
+        return .success
+    }
+
+    /// Starts a cluster in `folder` and measures it: throughput, latency, and at last (`partitioned`) the
+    /// partitioned job.
+    static func measure(
+        _ options: BenchOptions, security: BenchOptions.Security, folder: String, partitioned: Bool, console: any Console
+    ) throws(CommandFailure) -> Figures {
+        let config = "\(folder)/cluster.json"
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try clusterFile(options, security: security, data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
+        }
+        let cluster = try Cluster.load(config)
+        _ = try Up.up(config: config, console: SilentConsole())
+        defer { _ = try? Up.down(config: config, console: SilentConsole()) }
+        let client = try Client(Target(config: config))
 
         // Throughput.
         let perRun = max(1, options.jobs / max(options.runs, 1))
@@ -66,7 +110,7 @@ enum Bench {
             files.append(flowFile("bench\(shard)", "independent", (0..<perRun).map { job("j\($0)", after: nil, handler: "noop") }))
             files.append(flowFile("bench\(shard)", "chain", (0..<options.length).map { job("c\($0)", after: $0 == 0 ? nil : "c\($0 - 1)", handler: "stamp") }))
         }
-        if options.partitions > 0 {
+        if partitioned && options.partitions > 0 {
             files.append(flowFile("bench1", "partitioned", [
                 .object([("name", .string("split")), ("handler", .string("noop")), ("partitions", .number(options.partitions))]),
             ]))
@@ -95,7 +139,7 @@ enum Bench {
         // Latency.
         let watch: SuccessWatch
         do {
-            watch = try SuccessWatch(endpoints: cluster.shards.map(\.events))
+            watch = try SuccessWatch(cluster)
         } catch {
             throw CommandFailure(code: .failure, message: "cannot watch the shards' events: \(error)")
         }
@@ -115,8 +159,25 @@ enum Bench {
         line("predecessor's success published → successor handed to a worker:", latencies.handedAfterPublished)
         line("predecessor ended at its worker  → successor handed to a worker:", latencies.handedAfterEnded)
         line("predecessor ended at its worker  → successor running:          ", latencies.ranAfterEnded)
-        if options.partitions > 0 { try partitioned(options, config: config, client: client, console: console) }
-        return .success
+        if partitioned && options.partitions > 0 { try self.partitioned(options, config: config, client: client, console: console) }
+        return Figures(
+            jobsPerSecond: Double(total) / seconds, cpuPerJob: cpu / Double(total) * 1e6,
+            stepP50: percentile(latencies.handedAfterEnded, 0.5), stepP99: percentile(latencies.handedAfterEnded, 0.99))
+    }
+
+    /// CURVE off and on side by side: each figure's median over the rounds, and on/off.
+    static func compare(off: [Figures], on: [Figures], console: any Console) {
+        func median(_ values: [Double]) -> Double { percentile(values, 0.5) }
+        console.out("\nCURVE off and on, \(off.count) round\(off.count == 1 ? "" : "s") each, interleaved (medians):")
+        var rows = [["", "off", "on", "on/off"]]
+        for (label, figure, format) in [
+            ("jobs/s", \Figures.jobsPerSecond, "%.0f"), ("CPU µs per job", \Figures.cpuPerJob, "%.0f"),
+            ("flow step p50 ms", \Figures.stepP50, "%.2f"), ("flow step p99 ms", \Figures.stepP99, "%.2f"),
+        ] {
+            let a = median(off.map { $0[keyPath: figure] }), b = median(on.map { $0[keyPath: figure] })
+            rows.append([label, String(format: format, a), String(format: format, b), String(format: "%.2f", a > 0 ? b / a : 0)])
+        }
+        for line in Formatting.table(rows) { console.out("  " + line) }
     }
 
     /// One job of `partitions` no-op partitions: how long the shard takes to split it and hand out its
@@ -153,7 +214,7 @@ enum Bench {
         return seconds
     }
 
-    static func clusterFile(_ options: BenchOptions, data: String) throws -> String {
+    static func clusterFile(_ options: BenchOptions, security: BenchOptions.Security, data: String) throws -> String {
         func endpoint() throws -> JSON { .string("tcp://127.0.0.1:\(try FreePort.find())") }
         var shards: [JSON] = []
         for id in 1...options.shards {
@@ -161,6 +222,7 @@ enum Bench {
         }
         return JSON.object([
             ("data", .string(data)), ("durability", .string(options.durability)),
+            ("security", security == .none ? .string("none") : .object([])),
             ("management", .object([("api", try endpoint())])),
             ("orchestrator", .object([("ops", try endpoint()), ("events", try endpoint())])), ("shards", .array(shards)),
             ("pools", .array([.object([("name", .string("bench")), ("slots", .number(options.slots)), ("workers", .number(options.workers))])])),
@@ -263,13 +325,25 @@ final class SuccessWatch: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let done = Atomic<Bool>(false)
 
-    /// Starts watching; returns once the subscription has had time to reach the publishers.
-    init(endpoints: [String]) throws {
+    /// Starts watching `cluster`'s shards, with the local admin's key if it has keys; returns once the
+    /// subscription has had time to reach the publishers.
+    init(_ cluster: ClusterConfiguration) throws {
         let context = try Context()
         let socket = try Socket(context, type: .sub)
         try socket.setLinger(milliseconds: 0)
         try socket.subscribe(StreamNames.jobTopic)
-        for endpoint in endpoints { try socket.connect(endpoint) }
+        let curve = try ClusterKeys.client(of: cluster, key: nil)
+        if let curve {
+            try socket.setCurvePublicKey(curve.pair.identity.publicKey)
+            try socket.setCurveSecretKey(curve.pair.secretKey)
+        }
+        for shard in cluster.shards {
+            // Each connection takes the server key set when it is made.
+            if curve != nil, case .keys(let folder) = cluster.security {
+                try socket.setCurveServerKey(try KeyFiles.readPublic("\(folder)/shard-\(shard.id).key").publicKey)
+            }
+            try socket.connect(shard.events)
+        }
         let transfer = SocketTransfer(socket)
         Thread.detachNewThread { [self] in
             let socket = transfer.socket

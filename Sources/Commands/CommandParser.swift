@@ -175,6 +175,7 @@ public enum CommandParser {
                 rest, command: name, flags: ["--help", "--selection"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
+                    "--security", "--rounds",
                     "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom",
                 ])
             if arguments.flags.contains("--help") { return .help(topic: name) }
@@ -212,6 +213,13 @@ public enum CommandParser {
                 }
                 options.durability = durability
             }
+            if let security = try arguments.single("--security", command: name) {
+                guard let compared = BenchOptions.Compared(rawValue: security) else {
+                    throw UsageError("--security takes none, keys or both, not \"\(security)\"", command: name)
+                }
+                options.security = compared
+            }
+            options.rounds = try number(arguments, "--rounds", in: 1...100, command: name) ?? options.rounds
             options.keep = try arguments.single("--keep", command: name)
             return .bench(options)
         case "stop", "pause", "resume", "rerun", "mark-succeeded", "hold", "release":

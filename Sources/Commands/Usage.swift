@@ -409,7 +409,7 @@ public enum Usage {
             text: """
                 usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--partitions N]
                                    [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
-                                   [--keep DIR]
+                                   [--security none|keys|both] [--rounds N] [--keep DIR]
                        baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
                                    [--fairness fair|fifo] [--headroom N]
 
@@ -420,12 +420,16 @@ public enum Usage {
                 published (after its commit) to the successor handed to a worker, and from the
                 predecessor's end at its worker. Then one job of 100000 no-op partitions (--partitions
                 N; 0 skips it): how soon its first task is handed out, and partitions per second.
+                It measures a cluster with CURVE off ("security": "none") and one with CURVE on (keys,
+                as baton up sets them up), each in every round (--rounds N, default 1), interleaved,
+                and prints the two side by side; the partitioned job runs once, at the end.
                 Use a release build (make bench). The figures and what they mean: docs/benchmarks.md.
 
                 Options:
                   --shards N      shards (default 2), one product bound to each
                   --workers N     worker processes (default 2), with --slots N each (default 64)
                   --durability    the stores' synchronous setting (default normal)
+                  --security S    none, keys, or both side by side (default both)
                   --keep DIR      keep the cluster's data and logs in DIR
 
                 With --selection, no cluster: it times the shard's choice of tasks for one worker

@@ -7,9 +7,9 @@ import Wire
 /// |---|---|---|
 /// | a shard's `submit` | the orchestrator | SUBMIT |
 /// | a shard's `work` | the orchestrator; workers of pools that serve the shard | CONTROL and FETCH from the orchestrator; the worker protocol from workers |
-/// | a shard's `events` | the orchestrator | (it only reads) |
+/// | a shard's `events` | the orchestrator; admins, to watch | (it only reads) |
 /// | the orchestrator's `ops` | management | OPERATION-REQUEST, RUN-QUERY, FETCH |
-/// | the orchestrator's `events` | management | (it only reads) |
+/// | the orchestrator's `events` | management; admins, to watch | (it only reads) |
 /// | management's `api` | viewers, operators, admins, timers | API-REQUEST (each method by role: ``APIRoles``) |
 ///
 /// A client checks its server by the server's public key, which it must know in advance.
@@ -49,7 +49,7 @@ enum ClusterPolicy {
                 servers.append(([shard.submit, shard.work, shard.events], "shard-\(shard.id)", "the orchestrator connects to shard \(shard.id)"))
             }
             admissions["ops"] = .roles([.management], "management")
-            admissions["events"] = .roles([.management], "management")
+            admissions["events"] = .roles([.management, .admin], "management and admins")
         case .shard(let id):
             let serving = Set(cluster.pools.filter { $0.shards.contains(id) }.map { "pool-\($0.name)" })
             admissions["submit"] = Admission(
@@ -60,7 +60,7 @@ enum ClusterPolicy {
                 takes: { message, sender in
                     sender.role == .orchestrator ? (message == .control || message == .fetch) : workerMessages.contains(message)
                 })
-            admissions["events"] = .roles([.orchestrator], "the orchestrator")
+            admissions["events"] = .roles([.orchestrator, .admin], "the orchestrator and admins")
         case .worker:
             for id in cluster.pool(pool ?? "")?.shards ?? [] {
                 guard let shard = cluster.shard(id) else { continue }
