@@ -111,6 +111,45 @@ import ZeroMQ
         }
     }
 
+    /// libzmq lets a CURVE peer in unasked when no ZAP handler answers. A cluster whose handler has stopped
+    /// (or has not started: services bind only after it is up) still takes nothing from such a peer, while
+    /// the connections made before go on.
+    @Test func aPeerThatConnectsWhenNoHandlerAnswersGetsNothing() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            let configuration = try Self.load(config)
+            _ = try ClusterKeys.createMissing(in: configuration)
+            let cluster = try EmbeddedCluster(configuration, environment: ServiceEnvironment(log: Log(service: "test", level: .error)))
+            defer { cluster.stop() }
+            let admin = try APIClient(cluster: configuration)
+            try admin.apply([ChaosTests.flows()[0].1])
+            let gate = try #require(cluster.gate)
+            gate.stop()
+
+            let attacker = try Attacker(cluster: configuration, keys: "\(folder)/data/keys")
+            defer { attacker.close() }
+            let shard = configuration.shards[0]
+            let (socket, monitor) = try attacker.connect(shard.work, as: Attacker.stranger(try Curve.keyPair()), type: .dealer)
+            defer {
+                socket.close()
+                monitor.close()
+            }
+            let ready = Message.ready(Ready(worker: "intruder", session: 1, slots: 8, heartbeat: 1000, commands: 1, tags: [], handlers: []))
+            _ = try socket.send(ready.encoded())
+            try waitUntil("the shard refuses the intruder's READY") { cluster.counters["shard-1"]?.refused ?? 0 >= 1 }
+
+            // The established connections still work: a run goes through every service, shard 1's included.
+            let trace = "\(folder)/trace"
+            let run = try admin.start(ChaosTests.flows()[0].0, params: ["trace": trace])
+            let status = try admin.waitForRun(run)
+            #expect(status["run"]?["state"]?.string == "succeeded", "\(status.rendered())")
+            // Meanwhile the intruder was told nothing and given nothing.
+            #expect(try socket.receive(dontWait: true) == nil)
+            #expect(cluster.counters["shard-1"]?.malformed == 0)
+        }
+    }
+
     static func load(_ config: String) throws -> ClusterConfiguration {
         switch ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) {
         case .success(let cluster): return cluster
