@@ -108,6 +108,15 @@ import ZeroMQ
             // Management took vera's requests as hers alone, and everything else was the admin's.
             let actions = try admin.call("history", .object([("run", .number(run))])).body["actions"]?.array ?? []
             #expect(actions.map { $0["actor"]?.string ?? "" } == ["vera"])
+
+            // A key removed and read again stops counting at once, without a restart.
+            try FileManager.default.removeItem(atPath: "\(keys)/vera.key")
+            #expect(try ChaosTests.baton(["keys", "reload", "--config", config]).0 == 0)
+            try waitUntil("management drops vera's key") {
+                ((try? String(contentsOfFile: "\(folder)/data/logs/management.log", encoding: .utf8)) ?? "")
+                    .split(separator: "\n").contains { $0.contains("keys read again") && $0.contains("removed") && $0.contains("vera") }
+            }
+            #expect(try attacker.refused(cluster.management.api, as: vera), "a removed key still got in")
         }
     }
 
