@@ -56,6 +56,9 @@ enum Up {
         } catch {
             throw CommandFailure(code: .failure, message: "cannot make the cluster's keys: \(error)")
         }
+        if cluster.security == .none {
+            console.err("warning: \(file) says \"security\": \"none\": connections are not encrypted, and anyone who reaches a port can act on the cluster")
+        }
         let run = "\(cluster.data)/run"
         let logs = "\(cluster.data)/logs"
         do {

@@ -159,6 +159,29 @@ import ZeroMQ
         }
     }
 
+    /// Plain TCP only when the file says so, and then a warning from `baton up` and from every process.
+    @Test func aClusterWithoutKeysSaysSoAtEveryStart() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            let text = try ChaosTests.clusterFile(data: "\(folder)/data")
+                .replacingOccurrences(of: "\"durability\"", with: "\"security\": \"none\", \"durability\"")
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            let (status, output) = try ChaosTests.baton(["up", "--config", config])
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("warning: \(config) says \"security\": \"none\""), "\(output)")
+            #expect(!FileManager.default.fileExists(atPath: "\(folder)/data/keys"))
+            let cluster = try Self.load(config)
+            for name in ["management", "orchestrator", "shard-1", "shard-2"] {
+                let log = (try? String(contentsOfFile: "\(folder)/data/logs/\(name).log", encoding: .utf8)) ?? ""
+                #expect(log.contains("connections are not encrypted"), "\(name) did not warn")
+            }
+            // And it works, in the clear.
+            let client = try APIClient(cluster: cluster)
+            #expect(try client.call("ping", .object([])).status == .ok)
+        }
+    }
+
     static func load(_ config: String) throws -> ClusterConfiguration {
         switch ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) {
         case .success(let cluster): return cluster
