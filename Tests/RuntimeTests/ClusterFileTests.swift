@@ -58,6 +58,25 @@ import Testing
         #expect(try ClusterFile.parse(text, file: "c.json").get().pool("general")?.drain == 120_000)
     }
 
+    @Test func securityIsKeysInTheDataFolderUnlessTheFileSaysOtherwise() throws {
+        #expect(try ClusterFile.parse(Self.good, file: "c.json").get().security == .keys(folder: "/var/lib/baton/keys"))
+        let folder = Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "security": {"keys": "/etc/baton/keys"},"#)
+        #expect(try ClusterFile.parse(folder, file: "c.json").get().security == .keys(folder: "/etc/baton/keys"))
+        let none = Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "security": "none","#)
+        #expect(try ClusterFile.parse(none, file: "c.json").get().security == ClusterConfiguration.Security.none)
+        let wrong = Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "security": "off","#)
+        #expect(problems(wrong) == [#"c.json:1:84: field "security": expected "none" or {"keys": "FOLDER"}, found "off""#])
+    }
+
+    @Test func aPoolMayHaveNoWorkersOfBatonsOwnAndBeLimitedToProducts() throws {
+        let text = Self.good.replacingOccurrences(
+            of: #""shards": [1], "workers": 3}"#, with: #""shards": [1], "workers": 0, "products": ["payments", "risk"]}"#)
+        let cluster = try ClusterFile.parse(text, file: "c.json").get()
+        #expect(cluster.pool("gpu")?.workers == 0)
+        #expect(cluster.pool("gpu")?.products == ["payments", "risk"] && cluster.pool("general")?.products == nil)
+        #expect(!cluster.roles.contains { if case .worker(pool: "gpu", index: _) = $0 { true } else { false } })
+    }
+
     @Test func theOrchestratorsOldSectionNameIsReadWithAWarning() throws {
         let old = Self.good.replacingOccurrences(of: #""orchestrator": {"#, with: #""flow": {"#)
         let cluster = try ClusterFile.parse(old, file: "c.json").get()

@@ -241,7 +241,7 @@ struct ClusterReader {
                 }
             }
             let slots = members["slots"].flatMap { fields.integer($0, field: "slots", subject: subject, in: 1...1024) }
-            let workers = members["workers"].flatMap { fields.integer($0, field: "workers", subject: subject, in: 1...256) }
+            let workers = members["workers"].flatMap { fields.integer($0, field: "workers", subject: subject, in: 0...256) }
             let drain = members["drain"].flatMap { fields.duration($0, field: "drain", subject: subject, allowZero: true, maximum: 3_600_000) }
             var poolShards = shards
             if let list = members["shards"] {
