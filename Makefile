@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Warnings are errors here, so that CI and a fresh clone see the same clean build.
 SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
-.PHONY: all build release test demo bench deps clean
+.PHONY: all build release test demo bench deps python clean
 
 all: build
 
@@ -17,6 +17,7 @@ deps:
 	pkg-config --exists sqlite3 2>/dev/null || missing="$$missing libsqlite3-dev"; \
 	[ -e "$${TZDIR:-/usr/share/zoneinfo}/Europe/London" ] || missing="$$missing tzdata"; \
 	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3 python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing"; \
@@ -34,10 +35,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS)
 
-# The whole suite: unit tests of the core, real sockets, real SQLite files, real processes.
-test: deps
+# A Python with pyzmq, for the test of a worker written in Python from the protocol alone
+# (examples/python/worker.py), in a virtual environment of its own.
+PYTHON_VENV = .build/python
+python: deps
+	@$(PYTHON_VENV)/bin/python -c 'import zmq' 2>/dev/null || { \
+		python3 -m venv $(PYTHON_VENV) && $(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check pyzmq; }
+
+# The whole suite: unit tests of the core, real sockets, real SQLite files, real processes, and a
+# worker in Python.
+test: deps python
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
-	$(SWIFT) test --skip-build
+	BATON_TEST_PYTHON="$(CURDIR)/$(PYTHON_VENV)/bin/python" $(SWIFT) test --skip-build
 
 # An embedded Baton runs the example flow with live progress and a table of every job at the end.
 demo: build
