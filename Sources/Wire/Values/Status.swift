@@ -16,6 +16,9 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let badRequest = Status(rawValue: 400)
     /// The peer has not sent READY on this connection (or the shard restarted): send READY.
     public static let unknownPeer = Status(rawValue: 401)
+    /// The peer's key may not do this: a worker name bound to another key. Repeating it will not help
+    /// while the binding holds.
+    public static let forbidden = Status(rawValue: 403)
     /// The named product, flow, run or job does not exist.
     public static let notFound = Status(rawValue: 404)
     /// The request contradicts the current state (rerunning a run that is still running).
@@ -46,6 +49,7 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
         case 206: "Partial"
         case 400: "Bad request"
         case 401: "Unknown peer"
+        case 403: "Forbidden"
         case 404: "Not found"
         case 409: "Conflict"
         case 410: "Gone"
