@@ -130,6 +130,34 @@ struct WorkerHarness {
         #expect(worker.turn().isEmpty)
     }
 
+    @Test func aNameBoundToAnotherKeyIsReportedAndRegisteredAgainOnlyAfterTheBackoff() {
+        var worker = WorkerHarness(slots: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        worker.core.received(.disconnect(Disconnect(status: .forbidden, reason: "bound")), on: 0, now: worker.now)
+        // No READY at once, which would only be refused again: the slots are no shard's meanwhile.
+        #expect(worker.turn() == [.forbidden(link: 0, reason: "bound")])
+        #expect(worker.core.available == 2)
+        // Then as for a READY not answered: a new socket and READY after `liveness` intervals at least,
+        // and after the reconnection backoff, which doubles at each refusal up to its maximum.
+        var waits: [Int64] = []
+        for _ in 0..<5 {
+            let refused = worker.now
+            var effects: [WorkerEffect] = []
+            while effects.isEmpty {
+                worker.now = worker.now.adding(milliseconds: 100)
+                worker.core.tick(now: worker.now)
+                effects = worker.turn()
+            }
+            waits.append(worker.now.since(refused))
+            #expect(effects.first == .reconnect(link: 0))
+            #expect(WorkerHarness.sent(effects).contains { if case .ready = $0 { true } else { false } })
+            worker.core.received(.disconnect(Disconnect(status: .forbidden, reason: "bound")), on: 0, now: worker.now)
+            #expect(worker.turn() == [.forbidden(link: 0, reason: "bound")])
+        }
+        #expect(waits == [3000, 3000, 4000, 8000, 8000])
+    }
+
     @Test func cancelStopsACommandAndReportsItCancelled() {
         var worker = WorkerHarness(slots: 1)
         worker.core.start(now: worker.now)

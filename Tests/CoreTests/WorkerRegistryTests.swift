@@ -108,7 +108,7 @@ import Wire
         workers.restored(31, heldBy: "w3", now: start)
         #expect(workers.deadlines().liveness == start.adding(milliseconds: 6000))
         #expect(workers.tick(now: start.adding(milliseconds: 5999)).orphans.isEmpty)
-        // w2's task ended meanwhile (a result came from another connection): it is no orphan any more.
+        // w2's task ended meanwhile (its run was cancelled, and its job finished): it is no orphan any more.
         workers.released(30, from: Lease(worker: "w2", session: 1, peer: nil))
         let expiry = workers.tick(now: start.adding(milliseconds: 6000))
         let reclaimed = Dictionary(uniqueKeysWithValues: expiry.orphans.map { ($0.worker, $0.tasks) })
@@ -136,7 +136,7 @@ import Wire
         var workers = registry()
         _ = workers.register(Self.ready("w1", slots: 2, tags: ["gpu"]), peer: alice, now: start)
         workers.spend(2, of: alice)
-        #expect(workers.mayDemand(from: alice, now: start)?.tags == ["gpu"])
+        #expect(workers.mayDemand(from: alice, now: start)?.capabilities.tags == ["gpu"])
         workers.demandSent(to: alice, now: start)
         #expect(workers.mayDemand(from: alice, now: start.adding(milliseconds: 999)) == nil)
         #expect(workers.mayDemand(from: alice, now: start.adding(milliseconds: 1000)) != nil)
@@ -168,7 +168,7 @@ import Wire
         for peer in [alice, bob, carol] { workers.demandSent(to: peer, now: start) }
         _ = workers.remove(carol)
         // Only gpu work is left: the plain worker's demand is over, the gpu worker's stands.
-        let gpuWorkLeft: (Capabilities) -> Bool = { !$0.tags.contains("gpu") }
+        let gpuWorkLeft: (WorkerRegistry.Worker) -> Bool = { !$0.capabilities.tags.contains("gpu") }
         #expect(workers.withdrawDemands(where: gpuWorkLeft) == [alice])
         #expect(workers.withdrawDemands(where: gpuWorkLeft).isEmpty)
         #expect(workers.withdrawDemands(where: { _ in true }) == [bob])

@@ -66,6 +66,41 @@ import Wire
         }
     }
 
+    @Test func aLeaseIsReadBackWithTheKeyItsWorkerRegisteredWith() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            var job = ShardJob(id: 1, spec: spec("extract"), state: .running)
+            let key = String(repeating: "K", count: 40)
+            var keyed = ShardTask(id: 1, job: job.identity, jobID: 1, step: 0, partition: 0, state: .running, attempt: 1, order: 1 << 32)
+            keyed.lease = Lease(worker: "host/pool/1", session: 42, peer: nil, key: key)
+            var keyless = ShardTask(id: 2, job: job.identity, jobID: 1, step: 0, partition: 1, state: .running, attempt: 1, order: 1 << 32 | 1)
+            keyless.lease = Lease(worker: "host/pool/2", session: 43, peer: nil)
+            do {
+                let store = try ShardStore(path: path)
+                defer { store.database.close() }
+                _ = try store.open()
+                var turn = ShardTurn()
+                turn.jobs = [job]
+                turn.tasks = [keyed, keyless]
+                try store.commit(turn, now: now)
+                // Leased again, under another key: the row is updated in place.
+                job.stored = true
+                keyed.stored = true
+                keyed.attempt = 2
+                keyed.lease?.key = String(repeating: "L", count: 40)
+                turn.jobs = []
+                turn.tasks = [keyed]
+                try store.commit(turn, now: now)
+            }
+            let store = try ShardStore(path: path)
+            defer { store.database.close() }
+            let (_, snapshot) = try store.open()
+            let leases = Dictionary(uniqueKeysWithValues: snapshot.tasks.map { ($0.id, $0.lease) })
+            #expect(leases[1] == Lease(worker: "host/pool/1", session: 42, peer: nil, key: String(repeating: "L", count: 40)))
+            #expect(leases[2] == Lease(worker: "host/pool/2", session: 43, peer: nil, key: nil))
+        }
+    }
+
     @Test func productPoliciesAndQueueTimesAreReadBackAfterAReopen() throws {
         try withTemporaryDirectory { folder in
             let path = "\(folder)/shard.db"

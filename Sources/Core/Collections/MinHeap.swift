@@ -10,6 +10,8 @@ public struct MinHeap<Element: Comparable>: Sendable where Element: Sendable {
     public var isEmpty: Bool { elements.isEmpty }
     /// The smallest element, if any.
     public var min: Element? { elements.first }
+    /// The elements, in no particular order.
+    public var unordered: [Element] { elements }
 
     /// Adds an element.
     public mutating func insert(_ element: Element) {
@@ -29,7 +31,19 @@ public struct MinHeap<Element: Comparable>: Sendable where Element: Sendable {
         if elements.count == 1 { return elements.removeLast() }
         let top = elements[0]
         elements[0] = elements.removeLast()
-        var parent = 0
+        siftDown(from: 0)
+        return top
+    }
+
+    /// Removes the elements that `shouldBeRemoved` says to, in O(n) for the n elements held.
+    public mutating func removeAll(where shouldBeRemoved: (Element) -> Bool) {
+        elements.removeAll(where: shouldBeRemoved)
+        for parent in stride(from: elements.count / 2 - 1, through: 0, by: -1) { siftDown(from: parent) }
+    }
+
+    /// Moves the element at `start` down until neither child is smaller.
+    private mutating func siftDown(from start: Int) {
+        var parent = start
         while true {
             let left = 2 * parent + 1
             let right = left + 1
@@ -40,6 +54,5 @@ public struct MinHeap<Element: Comparable>: Sendable where Element: Sendable {
             elements.swapAt(parent, smallest)
             parent = smallest
         }
-        return top
     }
 }

@@ -13,19 +13,53 @@ extension FairQueue {
         case nothing
     }
 
+    /// How a queued entry stands for the worker a selection is for.
+    public enum Standing: Sendable {
+        /// It may go to the worker.
+        case live
+        /// It may go to no one: its task is no longer pending, may not be handed out, or was queued again
+        /// since. It is dropped.
+        case stale
+        /// It may go, but not to this worker: its task is of a product the worker may not run. It stays.
+        case barred
+    }
+
+    /// Chooses up to `limit` picks for a worker with `capabilities` that may run any product's tasks:
+    /// ``select(limit:capabilities:sets:free:products:now:standing:)`` with `isLive` telling live entries
+    /// from stale ones.
+    public mutating func select(
+        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, now: Timestamp,
+        isLive: (_ task: UInt64, _ ticket: UInt32) -> Bool
+    ) -> [Pick] {
+        select(limit: limit, capabilities: capabilities, sets: sets, free: free, products: nil, now: now) { task, ticket in
+            isLive(task, ticket) ? .live : .stale
+        }
+    }
+
     /// Chooses up to `limit` picks for a worker with `capabilities`: single tasks, or sets of up to
     /// `sets[handler]` tasks for the handlers it takes sets for, and of up to a command job's batch size.
-    /// `isLive` tells, from a task and the ticket of an entry of it, whether that entry may still go: the
-    /// task is pending, may be handed out, and was not queued again since; the others are dropped.
+    /// `standing` tells, from a task and the ticket of an entry of it, whether that entry may go to this
+    /// worker: the task is pending, may be handed out, was not queued again since, and is of a product the
+    /// worker may run.
+    ///
+    /// `products`, if given, are the only products the worker may run, and `standing` MUST answer
+    /// ``Standing/barred`` for the others' tasks. Fair mode then looks only at those products, in their
+    /// order among all (it never asks about another product's task); FIFO mode, whose one queue holds
+    /// every product's tasks, passes over the entries `standing` bars and leaves them in place, so that
+    /// its cost for such a worker grows with the other products' tasks ahead of its own. Without
+    /// `products`, nothing costs more than before.
     ///
     /// `free` is the shard's free slots, this worker's `limit` among them: every worker's credit
     /// together. Given, and with a `headroom` in the tuning, a product at or over its share takes no
     /// pick that would leave fewer than `headroom` free. Each pick takes one slot.
     public mutating func select(
-        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, now: Timestamp,
-        isLive: (_ task: UInt64, _ ticket: UInt32) -> Bool
+        limit: Int, capabilities: Capabilities, sets: [String: Int] = [:], free: Int? = nil, products allowed: Set<String>?,
+        now: Timestamp, standing: (_ task: UInt64, _ ticket: UInt32) -> Standing
     ) -> [Pick] {
         guard limit > 0, count > 0 else { return [] }
+        // FIFO mode reads past other products' tasks for a limited worker: not again while nothing changed.
+        if let allowed, !isFair, isBarren(allowed, for: capabilities) { return [] }
+        defer { if !parked.isEmpty { unpark() } }
         releaseThrottled(now: now)
         if isFair && now.since(lastCheck) >= tuning.checkInterval { findStarving(now: now) }
         heldBack = false
@@ -39,7 +73,8 @@ extension FairQueue {
         var picks: [Pick] = []
         // The starving first, one pick each, whatever their tier.
         for i in starving where picks.count < limit && products[Int(i)].state == .ready {
-            guard case .picked(let pick) = take(from: i, tier: .max, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive)
+            if let allowed, !allowed.contains(products[Int(i)].name) { continue }
+            guard case .picked(let pick) = take(from: i, tier: .max, eligible: eligible, sets: sets, room: &room, now: now, standing: standing)
             else { continue }
             picks.append(pick)
             room.free -= 1
@@ -51,13 +86,24 @@ extension FairQueue {
         // aside, in this selection only, at that tier.
         var deferred = MinHeap<Turn>()
         var skipped: [Int32] = []
+        // A worker limited to some products, in fair mode, takes turns among those alone: in the order the
+        // turn order gives them, without reading past the others' places. Theirs stay as they are.
+        let own = isFair && allowed != nil
+        var ownTurns = MinHeap<Turn>()
+        var served = clock
+        if own, let allowed {
+            for name in allowed {
+                guard let i = index[name], products[Int(i)].state == .ready else { continue }
+                ownTurns.insert(currentTurn(of: i))
+            }
+        }
         while picks.count < limit {
             let turn: Turn
             let wasDeferred: Bool
-            if let aside = deferred.min, turns.min.map({ aside < $0 }) ?? true {
+            if let aside = deferred.min, (own ? ownTurns.min : turns.min).map({ aside < $0 }) ?? true {
                 turn = deferred.popMin()!
                 wasDeferred = true
-            } else if let next = turns.popMin() {
+            } else if let next = own ? ownTurns.popMin() : turns.popMin() {
                 turn = next
                 wasDeferred = false
             } else {
@@ -68,37 +114,73 @@ extension FairQueue {
             guard products[p].state == .ready, wasDeferred || products[p].stamp == turn.stamp else { continue }
             if products[p].pass > turn.pass + 1e-9 {
                 push(i)  // Charged more since it went in (a task ran longer than it was charged): in again.
+                if own { ownTurns.insert(currentTurn(of: i)) }
                 continue
             }
-            clock = max(clock, turn.pass)
-            switch take(from: i, tier: turn.tier, eligible: eligible, sets: sets, room: &room, now: now, isLive: isLive) {
+            if own { served = max(served, turn.pass) } else { clock = max(clock, turn.pass) }
+            switch take(from: i, tier: turn.tier, eligible: eligible, sets: sets, room: &room, now: now, standing: standing) {
             case .picked(let pick):
                 picks.append(pick)
                 room.free -= 1
                 reschedule(i, now: now)
+                if own && products[p].state == .ready { ownTurns.insert(currentTurn(of: i)) }
             case .deferred(let tier):
                 deferred.insert(Turn(tier: tier, pass: turn.pass, stamp: turn.stamp, product: i))
             case .nothing:
                 if products[p].queued == 0 {
                     products[p].state = .idle
                     products[p].starving = false
-                } else if products[p].state == .ready {
+                } else if products[p].state == .ready && !own {
                     skipped.append(i)  // Work this worker cannot run, or held back: it keeps its place.
                 }
             }
         }
+        // Products deferred were taken out of the turn order, unless the worker took turns among its own.
         while let aside = deferred.popMin() {
-            if products[Int(aside.product)].state == .ready { push(aside.product) }
+            if products[Int(aside.product)].state == .ready && (!own || products[Int(aside.product)].stamp != aside.stamp) {
+                push(aside.product)
+            }
         }
         for i in skipped where products[Int(i)].state == .ready { push(i) }
+        if own && served > clock { clock = max(clock, clockAfterLimitedSelection(served: served)) }
+        if let allowed, !isFair { noteSelection(for: allowed, capabilities, found: !picks.isEmpty) }
         return picks
+    }
+
+    /// Product `i`'s place in the turn order as it stands: its entry there, at its pass now.
+    private func currentTurn(of i: Int32) -> Turn {
+        Turn(tier: products[Int(i)].turnTier, pass: products[Int(i)].pass, stamp: products[Int(i)].stamp, product: i)
+    }
+
+    /// Sets aside the head of a lane, barred for the worker of this selection, until the selection ends.
+    private mutating func park(_ p: Int, key k: Int, lane: Int) {
+        guard let entry = products[p].keys[k].lanes[lane].heap.popMin() else { return }
+        let from = products[p].keys[k].lanes[lane]
+        parked.append(Parked(product: Int32(p), key: Int32(k), kind: from.kind, window: from.window, entry: entry))
+    }
+
+    /// Puts back the entries set aside, in their lanes (made again if they emptied meanwhile); they were
+    /// counted as queued all along.
+    private mutating func unpark() {
+        for item in parked {
+            let p = Int(item.product)
+            let k = Int(item.key)
+            if let lane = products[p].keys[k].lanes.firstIndex(where: { $0.kind == item.kind }) {
+                products[p].keys[k].lanes[lane].heap.insert(item.entry)
+            } else {
+                var lane = Lane(kind: item.kind, window: item.window)
+                lane.heap.insert(item.entry)
+                products[p].keys[k].lanes.append(lane)
+            }
+        }
+        parked.removeAll(keepingCapacity: true)
     }
 
     /// Takes the best pending task of product `i` that the worker can run, with as many more of its lane
     /// as a set may hold, if it is of `tier` or an earlier one; charges the product and the task's key.
     private mutating func take(
         from i: Int32, tier: UInt8, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp,
-        isLive: (UInt64, UInt32) -> Bool
+        standing: (UInt64, UInt32) -> Standing
     ) -> Taken {
         let p = Int(i)
         let policy = products[p].policy
@@ -123,7 +205,7 @@ extension FairQueue {
             allowance = min(allowance, Int(products[p].tokens))
         }
         var heldForProbes = false
-        guard let (turn, lane) = nextKey(of: p, eligible: eligible, room: &room, heldForProbes: &heldForProbes, isLive: isLive) else {
+        guard let (turn, lane) = nextKey(of: p, eligible: eligible, room: &room, heldForProbes: &heldForProbes, standing: standing) else {
             // A product whose only work is of types not yet measured, at its share of them, waits on
             // itself, not on others.
             if heldForProbes { products[p].waitingSince = now.milliseconds }
@@ -143,10 +225,16 @@ extension FairQueue {
         let window = products[p].keys[k].lanes[lane].window
         var tasks: [UInt64] = []
         while tasks.count < wanted, let top = products[p].keys[k].lanes[lane].heap.min {
-            drop(p, key: k, lane: lane)
-            guard isLive(top.task, top.ticket) else { continue }
-            tasks.append(top.task)
-            handouts.add(now.milliseconds)
+            switch standing(top.task, top.ticket) {
+            case .live:
+                drop(p, key: k, lane: lane)
+                tasks.append(top.task)
+                handouts.add(now.milliseconds)
+            case .stale:
+                drop(p, key: k, lane: lane)
+            case .barred:
+                park(p, key: k, lane: lane)
+            }
         }
         if products[p].keys[k].lanes[lane].heap.isEmpty { products[p].keys[k].lanes.remove(at: lane) }
         let cost = cost(window: window)
@@ -182,7 +270,7 @@ extension FairQueue {
     /// at most the product's probe limit of slots (``probeLimit(_:room:)``); `heldForProbes` says whether
     /// a lane was passed over for that.
     private mutating func nextKey(
-        of p: Int, eligible: [Bool], room: inout Room, heldForProbes: inout Bool, isLive: (UInt64, UInt32) -> Bool
+        of p: Int, eligible: [Bool], room: inout Room, heldForProbes: inout Bool, standing: (UInt64, UInt32) -> Standing
     ) -> (KeyTurn, Int)? {
         var aside: [KeyTurn] = []
         defer { for turn in aside { products[p].keyTurns.insert(turn) } }
@@ -207,8 +295,12 @@ extension FairQueue {
                         continue
                     }
                 }
-                while let top = products[p].keys[k].lanes[lane].heap.min, !isLive(top.task, top.ticket) {
-                    drop(p, key: k, lane: lane)
+                liveHead: while let top = products[p].keys[k].lanes[lane].heap.min {
+                    switch standing(top.task, top.ticket) {
+                    case .live: break liveHead
+                    case .stale: drop(p, key: k, lane: lane)
+                    case .barred: park(p, key: k, lane: lane)
+                    }
                 }
                 guard let top = products[p].keys[k].lanes[lane].heap.min else { continue }
                 if best == nil || top < products[p].keys[k].lanes[best!].heap.min! { best = lane }
@@ -278,6 +370,29 @@ extension FairQueue {
         products[Int(i)].stamp = stamps
         products[Int(i)].turnTier = tier
         turns.insert(Turn(tier: tier, pass: products[Int(i)].pass, stamp: stamps, product: i))
+        // Stale entries leave as they come up in turn. Selections for workers limited to some products
+        // take none out, so where only such workers ask, they are swept out instead, past twice the
+        // products: in O(1) per push, amortized.
+        if turns.count > 2 * products.count + 64 {
+            let products = self.products
+            turns.removeAll { !Self.isLive($0, in: products) }
+        }
+    }
+
+    /// Whether an entry of the turn order is its product's place in it: the product is in turn, and the
+    /// entry is the one it went in with last.
+    private static func isLive(_ turn: Turn, in products: [Product]) -> Bool {
+        products[Int(turn.product)].state == .ready && products[Int(turn.product)].stamp == turn.stamp
+    }
+
+    /// The virtual time a selection among some products only (a worker limited to them) moves the clock
+    /// to, having served them up to `served`: no further than the first product in the turn order, whose
+    /// stale entries ahead it drops. Such a worker's products may be far ahead of the others (a pool of
+    /// their own serves them); a product coming back from idle starts at the clock, and must not start
+    /// behind every product in turn.
+    private mutating func clockAfterLimitedSelection(served: Double) -> Double {
+        while let head = turns.min, !Self.isLive(head, in: products) { _ = turns.popMin() }
+        return min(served, turns.min?.pass ?? served)
     }
 
     /// Puts key `k` in its product's key order at its pass and the run priority of its most urgent head.

@@ -34,12 +34,15 @@ public import Wire
 /// work the asking worker cannot run, that is held back (headroom, its types not yet measured), or whose
 /// tier counts work the worker cannot be given. Once per selection that needs it, the probe limit or the
 /// max-min level walks the products; so do the starvation check (every `checkInterval`) and the weight a
-/// DEMAND asks for (at most once per worker and heartbeat). A task's correction when it ends moves its
-/// product's pass at once and its place in turn when it next comes up. Removal is lazy:
-/// a task that stops being pending stays queued until it reaches the head of its queue, where the
-/// selection drops it. Each time a task is queued it comes with a new ticket, and only the entry with
-/// its task's current ticket is live: a task queued again while an older entry of it waits (a run
-/// resumed, a retry due) leaves that entry stale, so one selection can never return the same task twice.
+/// DEMAND asks for (at most once per worker and heartbeat). A worker limited to some products takes turns
+/// among those alone, at no cost for the others; in FIFO mode it passes over the other products' tasks
+/// ahead of its own, one visit each, and so does what it is told of (`FairQueue+Products.swift`). A
+/// task's correction when it ends moves its product's pass at once and its place in turn when it next
+/// comes up. Removal is lazy: a task that stops being pending stays queued until it reaches the head of
+/// its queue, where the selection drops it. Each time a task is queued it comes with a new ticket, and
+/// only the entry with its task's current ticket is live: a task queued again while an older entry of it
+/// waits (a run resumed, a retry due) leaves that entry stale, so one selection can never return the same
+/// task twice.
 public struct FairQueue: Sendable {
     /// A queued task: 24 octets.
     struct Entry: Comparable, Sendable {
@@ -57,6 +60,16 @@ public struct FairQueue: Sendable {
             if lhs.priority != rhs.priority { return lhs.priority > rhs.priority }
             return lhs.order < rhs.order
         }
+    }
+
+    /// An entry set aside during a selection, for a worker that may not run its product (FIFO mode), with
+    /// where it goes back.
+    struct Parked: Sendable {
+        var product: Int32
+        var key: Int32
+        var kind: Int
+        var window: Int32
+        var entry: Entry
     }
 
     /// Tasks of one fairness key of one product that need the same of a worker and are of one job type.
@@ -254,7 +267,8 @@ public struct FairQueue: Sendable {
     var turns = MinHeap<Turn>()
     var throttled = MinHeap<Due>()
     var stamps: UInt64 = 0
-    /// The virtual time: the pass of the last product served.
+    /// The virtual time: the pass of the last product served (by a selection for a worker limited to some
+    /// products, no further than the first product in turn).
     var clock = 0.0
     /// Recent run times by product and job type, and of all of them together.
     var windows: [SlidingWindow] = []
@@ -274,6 +288,8 @@ public struct FairQueue: Sendable {
     var queuedByKind: [Int] = []
     /// Entries held, lazily removed ones included.
     public internal(set) var count = 0
+    /// Entries in the turn order, stale ones included: at most about twice the products.
+    public var turnEntries: Int { turns.count }
     /// Tasks handed out and not yet released, all products together.
     public internal(set) var runningTotal = 0
     /// The sum of the active products' weights, for shares under headroom.
@@ -284,6 +300,14 @@ public struct FairQueue: Sendable {
     var quietHead = 0
     /// Whether the last selection held a free slot back from a product over its share.
     var heldBack = false
+    /// Entries set aside during the current selection (``Standing/barred``); empty between selections.
+    var parked: [Parked] = []
+    /// FIFO mode: queueings so far, the count when each product last had tasks queued, and the workers
+    /// limited to some products whose last selection found nothing, with the count then
+    /// (``isBarren(_:for:)``).
+    var queueings: UInt64 = 0
+    var lastQueued: [String: UInt64] = [:]
+    var barren: [Barren: UInt64] = [:]
 
     /// A cost window's key: a product and a job type of it.
     struct CostKey: Hashable, Sendable {
@@ -351,6 +375,7 @@ public struct FairQueue: Sendable {
         products[p].queued += tasks.count
         products[p].priorities[Int(runPriority)] += tasks.count
         noteBusy(p)
+        if !isFair { noteQueued(work.product) }
         queuedByKind[kind] += tasks.count
         count += tasks.count
         if !products[p].keys[k].inTurn {

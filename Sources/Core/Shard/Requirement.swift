@@ -25,7 +25,7 @@ public struct Requirement: Hashable, Sendable {
 }
 
 /// What a registered worker can run.
-public struct Capabilities: Equatable, Sendable {
+public struct Capabilities: Hashable, Sendable {
     /// Whether it runs commands.
     public var commands: Bool
     /// The handlers registered in it.

@@ -2,6 +2,8 @@ import Wire
 
 /// Dispatch: at the end of each turn, pending tasks are leased to workers with credit, each worker in
 /// turn, as the ``FairQueue`` chooses them; a worker out of credit is told of work it could run (DEMAND).
+/// A worker whose credentials name the products it may serve is chosen tasks, and told of work, of those
+/// products only.
 extension ShardCore {
     /// Leases pending tasks to workers with credit, each worker in turn.
     mutating func dispatch(now: Timestamp) {
@@ -25,7 +27,10 @@ extension ShardCore {
     /// Tells each worker that was told of pending work, and can run none of what is left, that the
     /// demand is over, so that it stops favouring this shard with the credit it frees.
     private mutating func withdrawDemands() {
-        for peer in workers.withdrawDemands(where: { queue.work(for: $0) == 0 }) {
+        for peer in workers.withdrawDemands(where: { worker in
+            let allowed = worker.products
+            return !queue.hasWork(for: worker.capabilities, products: allowed) { Self.isTask($0, of: allowed, in: tasks, jobs) }
+        }) {
             outbox.append((peer, .demand(Demand(pending: 0))))
         }
     }
@@ -37,11 +42,15 @@ extension ShardCore {
     /// to this worker, in this turn's transaction. `free` is every worker's credit together, for
     /// headroom. Returns the credit spent.
     private mutating func lease(to peer: Peer, worker: WorkerRegistry.Worker, free: Int?, now: Timestamp) -> Int {
+        let allowed = worker.products
         let picks = queue.select(
-            limit: worker.credit, capabilities: worker.capabilities, sets: worker.sets, free: free, now: now
-        ) { id, ticket in
-            guard let task = tasks[id], task.state == .pending, task.ticket == ticket else { return false }
-            return controls.paused.isEmpty || !controls.paused.contains(task.job.run)
+            limit: worker.credit, capabilities: worker.capabilities, sets: worker.sets, free: free, products: allowed, now: now
+        ) { id, ticket -> FairQueue.Standing in
+            guard let task = tasks[id], task.state == .pending, task.ticket == ticket,
+                controls.paused.isEmpty || !controls.paused.contains(task.job.run)
+            else { return .stale }
+            guard let allowed else { return .live }
+            return jobs[task.jobID].map { allowed.contains($0.spec.product) } == true ? .live : .barred
         }
         guard !picks.isEmpty else { return 0 }
         // Credit is spent only on what is sent: a task that failed instead (its inputs too large) costs none.
@@ -109,6 +118,13 @@ extension ShardCore {
         var setSize = 0
         for (id, charge) in picked {
             let (task, job) = held(id)
+            // The selection chose none of another product's tasks for a worker limited to some; should it
+            // ever, the task is queued again, not sent.
+            if let allowed = worker.products, !allowed.contains(job.spec.product) {
+                queue.returned(charge, now: now)
+                enqueue([id], of: job, now: now)
+                continue
+            }
             let inputs = inputs(of: task, in: job)
             let size = inputs.size
             guard size <= TaskSpec.inputLimit else {
@@ -127,7 +143,7 @@ extension ShardCore {
             let attempt = update(id) { task -> UInt16 in
                 task.attempt += 1
                 task.started = now
-                task.lease = Lease(worker: worker.name, session: worker.session, peer: peer)
+                task.lease = Lease(worker: worker.name, session: worker.session, peer: peer, key: worker.key)
                 task.charge = charge
                 return task.attempt
             }
@@ -148,15 +164,28 @@ extension ShardCore {
     /// Tells a worker out of credit that there is work it could run, at most once per heartbeat interval,
     /// so that it moves credit here from shards that have none to give it.
     private mutating func demand(from peer: Peer, now: Timestamp) {
-        guard let capabilities = workers.mayDemand(from: peer, now: now) else { return }
-        // Only for work that could go now: none of it at its product's cap or rate limit.
-        let weight = queue.demandWeight(for: capabilities)
-        let pending = queue.work(for: capabilities)
+        guard let worker = workers.mayDemand(from: peer, now: now) else { return }
+        // Only for work that could go now, to this worker: none of it at its product's cap or rate limit,
+        // nor of a product it may not run.
+        let allowed = worker.products
+        let (tasks, jobs) = (self.tasks, self.jobs)
+        let isAllowed = { (task: UInt64) in Self.isTask(task, of: allowed, in: tasks, jobs) }
+        let weight = queue.demandWeight(for: worker.capabilities, products: allowed, isAllowed: isAllowed)
+        let pending = queue.work(for: worker.capabilities, products: allowed, isAllowed: isAllowed)
         guard weight > 0, pending > 0 else { return }
         // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
         // announced at once, not a heartbeat later.
         workers.demandSent(to: peer, now: now)
         outbox.append((peer, .demand(Demand(pending: UInt32(min(pending, Int(UInt32.max))), weight: weight))))
+    }
+
+    /// Whether a queued task is of one of `products` (any, if nil), for a worker that may run only those.
+    static func isTask(
+        _ id: UInt64, of products: Set<String>?, in tasks: [UInt64: ShardTask], _ jobs: [Int64: ShardJob]
+    ) -> Bool {
+        guard let products else { return true }
+        guard let task = tasks[id], let job = jobs[task.jobID] else { return false }
+        return products.contains(job.spec.product)
     }
 
     /// What TASKS says of a task's attempt `attempt`.

@@ -3,16 +3,24 @@ public import Wire
 /// Results and job states: what an attempt's end, a retry or a lost lease does to a task, and what its
 /// job's state becomes (settling) once the turn's events are in.
 extension ShardCore {
-    /// Records a result. Only one for a task's current attempt, while it runs, changes anything; every
-    /// result, stale or not, is receipted.
-    mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) {
+    /// Records a result from the worker registered on `peer`. Only one for a task's current attempt, while
+    /// it runs, from the connection and session that hold its lease, changes anything; every result is
+    /// receipted. Returns false for a result for the current attempt of a running task whose lease the
+    /// sender does not hold (another worker's, another session's, or one restored after a restart and not
+    /// claimed): it changes nothing, as a stale one, and is to be reported.
+    mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) -> Bool {
         receipts[peer, default: []].append(TaskRef(task: result.task, attempt: result.attempt))
         guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt,
             let spec = jobs[task.jobID]?.spec
         else {
-            return  // Stale: an older attempt, a task already final, or one this shard no longer holds.
+            return true  // Stale: an older attempt, a task already final, or one this shard no longer holds.
         }
-        if let lease = task.lease { workers.released(task.id, from: lease) }
+        guard let lease = task.lease, lease.peer == peer, let worker = workers[peer], lease.session == worker.session,
+            lease.worker == worker.name, lease.key == worker.key
+        else {
+            return false  // Not the sender's to report.
+        }
+        workers.released(task.id, from: lease)
         // The run time, as the shard saw it, joins the window of the product's job type; a set's is shared by its tasks.
         if let charge = task.charge { queue.measured(charge, duration: ranFor(task, now: now)) }
         update(task.id) {
@@ -36,13 +44,14 @@ extension ShardCore {
         case .failed, .timedOut, .cancelled:
             if jobs[task.jobID]?.cancelled == true {
                 move(task.id, to: .cancelled, now: now)
-                return
+                return true
             }
             if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
             fail(task.id, spec: spec, now: now)
         case .rejected:
             lose(task.id, of: task.jobID, reason: "worker rejected it: \(result.error)", now: now)
         }
+        return true
     }
 
     /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after.

@@ -3,13 +3,16 @@ public import Wire
 /// The worker protocol: READY and registration, credit (PULL, RECALL), results, and workers going away.
 /// Who is registered, and the rules of credit, demand and liveness, are the ``WorkerRegistry``'s.
 extension ShardCore {
-    /// Handles one message a peer sent on the `work` ROUTER.
-    public mutating func received(_ message: Message, from peer: Peer, now: Timestamp) {
+    /// Handles one message a peer sent on the `work` ROUTER. `credentials` are who the connection is and
+    /// what its key may run, as its handshake established them; nil for a keyless connection, which may
+    /// do everything a worker may. A message other than READY whose credentials are not those the peer
+    /// registered with is answered as one from an unknown peer.
+    public mutating func received(_ message: Message, from peer: Peer, credentials: WorkerCredentials? = nil, now: Timestamp) {
         if case .ready(let ready) = message {
-            register(ready, peer: peer, now: now)
+            register(ready, peer: peer, credentials: credentials, now: now)
             return
         }
-        guard workers.heard(from: peer, now: now) else {
+        guard credentials == nil || workers[peer]?.key == credentials?.key, workers.heard(from: peer, now: now) else {
             // Unknown connection, probably from before a restart: it must register first.
             outbox.append((peer, .disconnect(Disconnect(status: .unknownPeer, reason: "unknown worker: send READY"))))
             return
@@ -21,7 +24,13 @@ extension ShardCore {
             let released = workers.recalled(recall.credit, from: peer)
             outbox.append((peer, .recalled(Recalled(credit: UInt32(released)))))
         case .results(let results):
-            for result in results.results { resultReceived(result, from: peer, now: now) }
+            var foreign: [TaskRef] = []
+            for result in results.results where !resultReceived(result, from: peer, now: now) {
+                foreign.append(TaskRef(task: result.task, attempt: result.attempt))
+            }
+            if !foreign.isEmpty, let worker = workers[peer] {
+                foreignResults.append(ForeignResults(peer: peer, worker: worker.name, key: worker.key, tasks: foreign))
+            }
         case .heartbeat:
             break
         case .disconnect:
@@ -37,17 +46,31 @@ extension ShardCore {
     }
 
     /// Registers a worker. Of the leases it may claim (its earlier connections', or those restored for it
-    /// after a restart), it keeps those READY's `held` names for the same attempt and process session; the
-    /// others are taken back, and the attempts it holds that are no longer its own are cancelled.
-    private mutating func register(_ ready: Ready, peer: Peer, now: Timestamp) {
-        let registration = workers.register(ready, peer: peer, now: now)
+    /// after a restart under its key), it keeps those READY's `held` names for the same attempt and process
+    /// session, of products its key may run; the others are taken back, and the attempts it holds that are
+    /// no longer its own are cancelled.
+    ///
+    /// A READY naming a worker whose name is bound to another key (registered on another connection, or
+    /// its leases restored after a restart) is refused with DISCONNECT 403 and changes nothing of that
+    /// worker; the connection's own earlier registration, if any, ends with it.
+    private mutating func register(_ ready: Ready, peer: Peer, credentials: WorkerCredentials?, now: Timestamp) {
+        if let binding = workers.conflict(naming: ready.worker, key: credentials?.key, on: peer) {
+            refusedRegistrations.append(RefusedRegistration(peer: peer, worker: ready.worker, key: credentials?.key, holder: binding.key))
+            remove(peer, now: now)
+            // The name is the worker's own: the reason need not repeat it, nor name the other key.
+            let reason = "this worker name is bound to another key; use another name, or wait until it is free"
+            outbox.append((peer, .disconnect(Disconnect(status: .forbidden, reason: reason))))
+            return
+        }
+        let registration = workers.register(ready, peer: peer, credentials: credentials, now: now)
         var candidates = registration.candidates
         var stale: [TaskRef] = []
         for ref in ready.held {
             if candidates.contains(ref.task), let task = tasks[ref.task], task.state == .running,
-                task.attempt == ref.attempt, let lease = task.lease, lease.session == ready.session
+                task.attempt == ref.attempt, let lease = task.lease, lease.session == ready.session,
+                lease.key == credentials?.key, credentials?.allows(jobs[task.jobID]?.spec.product ?? "") ?? true
             {
-                tasks.modify(ref.task) { $0.lease = Lease(worker: ready.worker, session: ready.session, peer: peer) }
+                tasks.modify(ref.task) { $0.lease = Lease(worker: ready.worker, session: ready.session, peer: peer, key: credentials?.key) }
                 workers.leased(ref.task, to: peer)
                 candidates.remove(ref.task)
             } else {

@@ -9,7 +9,10 @@ import Wire
 ///
 /// Invariants:
 /// - A task is leased to at most one worker at a time, and each lease has a new attempt number.
-/// - Only a result for a task's current attempt, while it runs, changes anything.
+/// - Only a result for a task's current attempt, while it runs, from the connection and session that hold
+///   its lease, changes anything.
+/// - A worker whose credentials name the products it may serve is handed, and told of, no other product's
+///   tasks; a worker's name is bound to the key it registered with (``WorkerCredentials``).
 /// - A worker never receives more tasks than the credit it gave.
 /// - Nothing leaves the shard before the turn that produced it is committed: events only fill the
 ///   turn; ``finishTurn(now:)`` hands the rows to commit and the messages to send afterwards.
@@ -60,6 +63,8 @@ public struct ShardCore: Sendable {
     var announced: [JobStatus] = []
     var outbox: [(Peer, Message)] = []
     var receipts: [Peer: [TaskRef]] = [:]
+    var refusedRegistrations: [RefusedRegistration] = []
+    var foreignResults: [ForeignResults] = []
 
     struct Due: Comparable, Sendable {
         var time: Timestamp
@@ -123,7 +128,7 @@ public struct ShardCore: Sendable {
                     if var lease = task.lease {
                         lease.peer = nil  // No connection is the worker's until it registers again.
                         task.lease = lease
-                        workers.restored(task.id, heldBy: lease.worker, now: now)
+                        workers.restored(task.id, heldBy: lease.worker, key: lease.key, now: now)
                     }
                 case .succeeded, .failed, .cancelled: break
                 }
@@ -240,6 +245,8 @@ public struct ShardCore: Sendable {
         for id in dirtyTasks { tasks[id]?.stored = true }
         turn.succeeded = succeededTasks
         turn.starving = queue.takeStarvationReports()
+        turn.refusedRegistrations = refusedRegistrations
+        turn.foreignResults = foreignResults
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs {
@@ -263,6 +270,8 @@ public struct ShardCore: Sendable {
         announced = []
         outbox = []
         receipts = [:]
+        refusedRegistrations = []
+        foreignResults = []
         return turn
     }
 }

@@ -28,11 +28,15 @@ public struct Lease: Equatable, Sendable {
     /// The connection the task went out on; nil after a shard restart until the worker registers again
     /// (the ``WorkerRegistry`` keeps such a lease for a grace period).
     public var peer: Peer?
+    /// The key the worker registered with (``WorkerCredentials``); nil for a keyless one. Stored, so that
+    /// after a restart only the same name with the same key claims the lease.
+    public var key: String?
 
-    public init(worker: String, session: UInt64, peer: Peer?) {
+    public init(worker: String, session: UInt64, peer: Peer?, key: String? = nil) {
         self.worker = worker
         self.session = session
         self.peer = peer
+        self.key = key
     }
 }
 

@@ -23,6 +23,12 @@ public struct ShardTurn: Sendable {
     public var forgottenPriorities: Set<UInt64> = []
     /// Products found starving, to log; nothing to commit.
     public var starving: [StarvationReport] = []
+    /// READYs refused because their worker name is bound to another key (each answered DISCONNECT 403),
+    /// to count and log; nothing to commit.
+    public var refusedRegistrations: [RefusedRegistration] = []
+    /// Results for attempts whose lease their sender does not hold, applied to nothing, by message: to
+    /// count and log; nothing to commit.
+    public var foreignResults: [ForeignResults] = []
 
     public init() {}
 

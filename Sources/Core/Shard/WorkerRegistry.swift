@@ -8,8 +8,13 @@ public import Wire
 /// connection's and any earlier connection of the same worker (by name), whose leases become candidates:
 /// the shard keeps those READY's `held` names and takes back the others.
 ///
+/// A worker's name is bound to the key it registered with (``WorkerCredentials``): while a registration
+/// or restored leases hold the name under one key, a READY naming it with another is to be refused
+/// (``conflict(naming:key:on:)``), and replaces no one. Keyless workers all have the key nil.
+///
 /// After a restart, the leases restored from the store belong to no connection: they are orphans, kept
-/// for their worker to claim by registering again within ``restartGrace``, and taken back after it.
+/// for their worker to claim by registering again, under the same name and key, within ``restartGrace``,
+/// and taken back after it.
 ///
 /// The registry decides nothing about tasks: it tells the shard which leases to keep or take back, whom
 /// to send HEARTBEAT, and whom to tell that a DEMAND is over.
@@ -22,6 +27,8 @@ public struct WorkerRegistry: Sendable {
         public var name: String
         /// Drawn when the worker process starts: a new one means the process restarted.
         public var session: UInt64
+        /// Who the connection is, and what its key may run; nil for a keyless connection.
+        public var credentials: WorkerCredentials?
         /// What it can run, from READY.
         public var capabilities: Capabilities
         /// The most tasks in one set, by handler, for the handlers it takes sets for.
@@ -37,6 +44,26 @@ public struct WorkerRegistry: Sendable {
         public var leases: Set<UInt64> = []
         /// When it may next be told, out of credit, that there is work (DEMAND).
         public var nextDemand: Timestamp = .zero
+
+        /// The key it registered with; nil for a keyless worker.
+        public var key: String? { credentials?.key }
+        /// The products whose tasks it may run; nil for any.
+        public var products: Set<String>? { credentials?.products }
+    }
+
+    /// What holds a worker name under a key, keeping a READY that names it with another key out.
+    public enum NameBinding: Equatable, Sendable {
+        /// The worker registered under the name on another connection, with this key (nil: keyless).
+        case registered(key: String?, peer: Peer)
+        /// Leases restored after a restart, waiting for the name's worker with this key (nil: keyless).
+        case restored(key: String?)
+
+        /// The key the name is bound to.
+        public var key: String? {
+            switch self {
+            case .registered(let key, _), .restored(let key): key
+            }
+        }
     }
 
     /// What time passing did to the workers (``tick(now:)``).
@@ -87,8 +114,8 @@ public struct WorkerRegistry: Sendable {
     /// Workers told of pending work (DEMAND) that have not been told it is over. A worker that goes
     /// away stays until the next withdrawal, which drops it without a word.
     private var demanded: Set<Peer> = []
-    /// Restored leases of workers that have not registered since the shard started, by worker name.
-    private var orphans: [String: Set<UInt64>] = [:]
+    /// Restored leases of workers that have not registered since the shard started, by worker name and key.
+    private var orphans: [String: [String?: Set<UInt64>]] = [:]
     /// When the orphans are taken back.
     private var orphansExpire: Timestamp = .zero
 
@@ -115,20 +142,35 @@ public struct WorkerRegistry: Sendable {
     // MARK: - Registration
 
     /// Keeps a lease restored from the store for its worker, which has ``restartGrace`` from `now` to
-    /// register again and claim it.
-    public mutating func restored(_ task: UInt64, heldBy worker: String, now: Timestamp) {
-        orphans[worker, default: []].insert(task)
+    /// register again, with the same key, and claim it.
+    public mutating func restored(_ task: UInt64, heldBy worker: String, key: String? = nil, now: Timestamp) {
+        orphans[worker, default: [:]][key, default: []].insert(task)
         orphansExpire = now.adding(milliseconds: restartGrace)
+    }
+
+    /// What binds `name` to a key other than `key`, if anything: a registration on a connection other
+    /// than `peer`, or leases restored for it. A READY naming it with `key` is then refused.
+    public func conflict(naming name: String, key: String?, on peer: Peer) -> NameBinding? {
+        for (other, worker) in workers where other != peer && worker.name == name && worker.key != key {
+            return .registered(key: worker.key, peer: other)
+        }
+        if let restored = orphans[name], let holder = restored.keys.first(where: { $0 != key }) { return .restored(key: holder) }
+        return nil
     }
 
     /// Registers the worker of a READY on `peer`, in place of this connection's earlier registration and
     /// of any earlier connection of the same worker. Returns the new registration, and the leases it may
-    /// claim: those of the registrations it replaces, and the worker's orphans. The caller keeps those
-    /// READY's `held` names (``leased(_:to:)``) and takes back the rest.
+    /// claim: those of the registrations it replaces, and the worker's orphans restored under its key.
+    /// The caller keeps those READY's `held` names (``leased(_:to:)``) and takes back the rest, and has
+    /// refused the READY instead if the name is bound to another key (``conflict(naming:key:on:)``).
     public mutating func register(
-        _ ready: Ready, peer: Peer, now: Timestamp
+        _ ready: Ready, peer: Peer, credentials: WorkerCredentials? = nil, now: Timestamp
     ) -> (worker: Worker, candidates: Set<UInt64>) {
-        var candidates = orphans.removeValue(forKey: ready.worker) ?? []
+        var candidates: Set<UInt64> = []
+        if let index = orphans.index(forKey: ready.worker) {
+            candidates = orphans.values[index].removeValue(forKey: credentials?.key) ?? []
+            if orphans.values[index].isEmpty { orphans.remove(at: index) }
+        }
         for (other, worker) in workers where other == peer || worker.name == ready.worker {
             candidates.formUnion(worker.leases)
             workers[other] = nil
@@ -137,7 +179,7 @@ public struct WorkerRegistry: Sendable {
         let interval =
             ready.heartbeat == 0 ? heartbeat : min(max(ready.heartbeat, heartbeatRange.lowerBound), heartbeatRange.upperBound)
         let worker = Worker(
-            peer: peer, name: ready.worker, session: ready.session,
+            peer: peer, name: ready.worker, session: ready.session, credentials: credentials,
             capabilities: Capabilities(
                 commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags),
                 batches: ready.batches == 1),
@@ -205,8 +247,9 @@ public struct WorkerRegistry: Sendable {
     public mutating func released(_ task: UInt64, from lease: Lease) {
         if let peer = lease.peer {
             change(peer) { _ = $0.leases.remove(task) }
-        } else if let index = orphans.index(forKey: lease.worker) {
-            orphans.values[index].remove(task)
+        } else if let index = orphans.index(forKey: lease.worker), let held = orphans.values[index].index(forKey: lease.key) {
+            orphans.values[index].values[held].remove(task)
+            if orphans.values[index].values[held].isEmpty { orphans.values[index].remove(at: held) }
             if orphans.values[index].isEmpty { orphans.remove(at: index) }
         }
     }
@@ -221,11 +264,11 @@ public struct WorkerRegistry: Sendable {
         return Round(order: order, start: start)
     }
 
-    /// The capabilities of the worker on `peer`, if it may be told of work now: it was not told within
-    /// its heartbeat interval, or has given or recalled credit since.
-    public func mayDemand(from peer: Peer, now: Timestamp) -> Capabilities? {
+    /// The worker on `peer`, if it may be told of work now: it was not told within its heartbeat interval,
+    /// or has given or recalled credit since.
+    public func mayDemand(from peer: Peer, now: Timestamp) -> Worker? {
         guard let worker = workers[peer], now >= worker.nextDemand else { return nil }
-        return worker.capabilities
+        return worker
     }
 
     /// Notes a DEMAND sent: the next waits a heartbeat interval, unless the worker gives credit first.
@@ -236,7 +279,7 @@ public struct WorkerRegistry: Sendable {
 
     /// Ends the demand of each worker told of work that `isOver` says can run none of what is left, and
     /// returns them: they are to be told so (DEMAND with `pending` 0), and stop favouring this shard.
-    public mutating func withdrawDemands(where isOver: (Capabilities) -> Bool) -> [Peer] {
+    public mutating func withdrawDemands(where isOver: (Worker) -> Bool) -> [Peer] {
         guard !demanded.isEmpty else { return [] }
         var withdrawn: [Peer] = []
         for peer in demanded {
@@ -244,7 +287,7 @@ public struct WorkerRegistry: Sendable {
                 demanded.remove(peer)
                 continue
             }
-            if isOver(worker.capabilities) {
+            if isOver(worker) {
                 demanded.remove(peer)
                 withdrawn.append(peer)
             }
@@ -267,7 +310,7 @@ public struct WorkerRegistry: Sendable {
             }
         }
         if !orphans.isEmpty && orphansExpire <= now {
-            expiry.orphans = orphans.map { ($0.key, $0.value.sorted()) }
+            expiry.orphans = orphans.map { name, byKey in (name, byKey.values.reduce(into: Set<UInt64>()) { $0.formUnion($1) }.sorted()) }
             orphans = [:]
         }
         return expiry

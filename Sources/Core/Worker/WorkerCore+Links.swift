@@ -147,11 +147,19 @@ extension WorkerCore {
         if recalled.credit > 0 { links[index].demand = 0 }
     }
 
-    /// DISCONNECT: 401 registers again on the same socket; 505 refuses the worker for good; any other
-    /// reopens the socket.
+    /// DISCONNECT: 401 registers again on the same socket; 403 waits, as for a READY not answered, then
+    /// reopens the socket; 505 refuses the worker for good; any other reopens the socket.
     mutating func disconnected(_ disconnect: Disconnect, on index: Int, now: Timestamp) {
         if disconnect.status == .unknownPeer {
             register(index, now: now)
+        } else if disconnect.status == .forbidden {
+            // The worker's name is bound to another key there: a READY now would be refused again. Its
+            // slots go back to the others until the backoff is over (``tickLinks(now:)``).
+            links[index].credit = 0
+            links[index].demand = 0
+            links[index].recalling = false
+            links[index].state = .registering(since: now)
+            effects.append(.forbidden(link: index, reason: disconnect.reason))
         } else if disconnect.status == .versionNotSupported {
             links[index].state = .refused(reason: disconnect.reason)
             links[index].credit = 0

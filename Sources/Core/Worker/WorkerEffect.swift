@@ -19,6 +19,9 @@ public enum WorkerEffect: Equatable, Sendable {
     case reconnect(link: Int)
     /// The shard refused the worker for good.
     case refused(link: Int, reason: String)
+    /// The shard refused the worker's READY because its name is bound to another key there (DISCONNECT
+    /// 403); the link registers again after its backoff.
+    case forbidden(link: Int, reason: String)
 }
 
 /// How to stop a command.

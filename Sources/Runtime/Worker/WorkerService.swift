@@ -144,6 +144,10 @@ public struct WorkerService: Service {
                 }
             case .refused(let link, let reason):
                 log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
+            case .forbidden(let link, let reason):
+                log.warning(
+                    "the shard refused this worker's name, bound to another key there; trying again later",
+                    ["shard": settings.shards[link], "worker": settings.configuration.name, "reason": reason])
             }
         }
         return TurnEnd(committed: false, actions: actions)

@@ -79,6 +79,8 @@ public final class ShardStore {
                 ALTER TABLE policies ADD COLUMN priority_over_fairness INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE policies ADD COLUMN key_weights BLOB NOT NULL DEFAULT x'00000000';
                 """),
+        // A lease is given back after a restart only to its worker's name with the same key.
+        Migration(version: 5, name: "the key a lease's worker registered with", sql: "ALTER TABLE tasks ADD COLUMN lease_key TEXT;"),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -110,14 +112,19 @@ public final class ShardStore {
         let tasks = try database.prepare(
             """
             SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
-                   started, finished, exit_code, output, log, error, data
+                   started, finished, exit_code, output, log, error, data, lease_key
             FROM tasks WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)) ORDER BY id
             """)
         defer { tasks.reset() }
         while try tasks.step() {
             let jobID = tasks.int64(1)
             guard let (identity, step) = openJobs[jobID], step == UInt16(tasks.int(2)) else { continue }
-            let lease = tasks.isNull(10) ? nil : Lease(worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil)
+            let lease =
+                tasks.isNull(10)
+                ? nil
+                : Lease(
+                    worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil,
+                    key: tasks.isNull(19) ? nil : tasks.text(19))
             var task = ShardTask(
                 id: UInt64(tasks.int64(0)), job: identity, jobID: jobID, step: step, partition: UInt32(tasks.int(3)),
                 state: TaskState(rawValue: UInt8(tasks.int(4))) ?? .pending, attempt: UInt16(tasks.int(5)),
@@ -241,14 +248,14 @@ public final class ShardStore {
                 let insert = try database.prepare(
                     """
                     INSERT INTO tasks (id, job_id, step, partition, ord, state, attempt, failures, losses, due,
-                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes, lease_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let update = try database.prepare(
                     """
                     UPDATE tasks SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?,
                         lease_session = ?, started = ?, finished = ?, exit_code = ?, output = ?, log = ?, error = ?,
-                        data = ?, successes = successes + ?
+                        data = ?, successes = successes + ?, lease_key = ?
                     WHERE id = ?
                     """)
                 for task in turn.tasks {
@@ -277,7 +284,8 @@ public final class ShardStore {
                     statement.bind(column + 12, task.error)
                     statement.bind(column + 13, task.data)
                     statement.bind(column + 14, turn.succeeded.contains(task.id) ? 1 : 0)
-                    if task.stored { update.bind(16, Int64(bitPattern: task.id)) }
+                    statement.bind(column + 15, task.lease?.key)
+                    if task.stored { update.bind(17, Int64(bitPattern: task.id)) }
                     try statement.run()
                 }
             }

@@ -215,7 +215,8 @@ public struct Cancel: WireValue {
 
 /// Ends the conversation. Its layout is the same in every protocol version.
 public struct Disconnect: WireValue {
-    /// Why: 401 (send READY first), 505 (wrong version), 503 (stopping); 400 is reserved.
+    /// Why: 401 (send READY first), 403 (the worker name is bound to another key), 505 (wrong version),
+    /// 503 (stopping); 400 is reserved.
     public var status: Status
     /// The reason in words.
     public var reason: String
