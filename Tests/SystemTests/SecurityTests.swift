@@ -15,7 +15,12 @@ import ZeroMQ
     @Test func everyAttackFailsAndTheClusterStillRunsItsFlow() throws {
         try withTemporaryFolder { folder in
             let config = "\(folder)/cluster.json"
-            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            // A second pool, of no worker of Baton's own and limited to another product: its key is a worker's,
+            // of the wrong pool.
+            let text = try ChaosTests.clusterFile(data: "\(folder)/data").replacingOccurrences(
+                of: "\"workers\": 2\n    }", with: #""workers": 2}, {"name": "other", "workers": 0, "products": ["elsewhere"]}"#)
+            #expect(text.contains("\"other\""))
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
             let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
             #expect(upStatus == 0, "\(upOutput)")
             #expect(upOutput.contains("made the keys of"), "\(upOutput)")
@@ -81,7 +86,26 @@ import ZeroMQ
                 #expect(answer == .versionNotSupported)
             }
 
-            // 5. The API with a viewer's key: reading works, changing is refused 403 and audited.
+            // 5. Another pool's key, which may speak the worker protocol: a READY under the name of a worker
+            //    that holds the run's task is refused (403) and takes nothing from it; RESULTS for tasks it does
+            //    not hold are receipted and change nothing.
+            let other = try KeyFiles.readSecret("\(keys)/pool-other.secret")
+            let home = try #require(cluster.shard(UInt32(try admin.call("status", .object([("run", .number(run))])).body["run"]?["shard"]?.integer ?? 0)))
+            let host = ServiceEnvironment(log: Log(service: "test", level: .quiet)).host
+            for index in 1...2 {
+                let answer = try attacker.exchange(home.work, as: other, [
+                    Message.ready(Ready(worker: "\(host)/chaos/\(index)", session: 7, slots: 8, heartbeat: 1000)).encoded()
+                ]) { if case .disconnect(let disconnect) = $0 { disconnect.status } else { nil } }
+                #expect(answer == .forbidden, "READY as \(host)/chaos/\(index): \(String(describing: answer))")
+            }
+            let forged = (1...50).map { TaskResult(task: UInt64($0), attempt: 1, outcome: .succeeded, started: 1, duration: 1) }
+            let receipted = try attacker.exchange(home.work, as: other, [
+                Message.ready(Ready(worker: "intruder", session: 8, slots: 0, heartbeat: 1000)).encoded(),
+                Message.results(Results(results: forged)).encoded(),
+            ]) { if case .receipt(let receipt) = $0 { receipt.tasks.count } else { nil } }
+            #expect(receipted == 50)
+
+            // 6. The API with a viewer's key: reading works, changing is refused 403 and audited.
             let viewer = try APIClient(endpoint: cluster.management.api, curve: (vera, try KeyFiles.readPublic("\(keys)/management.key").publicKey))
             #expect(try viewer.call("status", .object([("run", .number(run))])).status == .ok)
             let stop = try viewer.call("stop", .object([("run", .number(run)), ("actor", .string("admin")), ("request", .string("x"))]))
@@ -94,7 +118,7 @@ import ZeroMQ
             #expect(refused.first?["comment"]?.string == "claimed actor \"admin\"")
             #expect(refused.allSatisfy { $0["outcome"]?.string == "refused" && $0["status"]?.integer == 403 })
 
-            // 6. A flood of handshakes from unknown keys while the run goes on.
+            // 7. A flood of handshakes from unknown keys while the run goes on.
             try attacker.flood(cluster.management.api, count: 100)
 
             // The run was never cancelled, and finishes once its gate opens.
@@ -274,6 +298,20 @@ struct Attacker {
         _ = try socket.send(probe)
         while let frames = try socket.receive() {
             if case .disconnect(let disconnect) = try? Message.decode(frames.last ?? []) { return disconnect.status }
+        }
+        return nil
+    }
+
+    /// Sends `frames` on a new DEALER with `key`, then reads until `answer` picks a value out of a message.
+    func exchange<T>(_ endpoint: String, as key: KeyPair, _ frames: [[UInt8]], answer: (Message) -> T?) throws -> T? {
+        let (socket, monitor) = try connect(endpoint, as: key, type: .dealer)
+        defer {
+            socket.close()
+            monitor.close()
+        }
+        for frame in frames { _ = try socket.send(frame) }
+        while let received = try socket.receive() {
+            if let message = try? Message.decode(received.last ?? []), let value = answer(message) { return value }
         }
         return nil
     }

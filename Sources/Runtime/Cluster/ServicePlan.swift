@@ -120,6 +120,7 @@ public struct ServicePlan: Sendable {
                 configuration: configuration, store: store, synchronous: durability, submit: [shard.submit], work: [shard.work],
                 events: [shard.events])
             settings.storeFault = environment.shardFault
+            for pool in cluster.pools { if let products = pool.products { settings.poolProducts[pool.name] = products } }
             let shardSettings = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let clock = environment.shardClock

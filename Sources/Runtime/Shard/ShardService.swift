@@ -17,6 +17,9 @@ public struct ShardSettings: Sendable {
     /// A test seam for write failures, such as a full disk: given each writing statement, a non-nil
     /// SQLite result code makes it fail as if SQLite had returned it (13 is SQLITE_FULL).
     public var storeFault: (@Sendable (String) -> Int32?)?
+    /// The products each worker pool is limited to, by pool name; a pool not named may run any. Only in a
+    /// cluster with keys, where a worker's pool is its key's.
+    public var poolProducts: [String: Set<String>] = [:]
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
@@ -90,7 +93,7 @@ public struct ShardService: Service {
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, _):
-            core.received(message, from: peer!, now: now)
+            core.received(message, from: peer!, credentials: sender.flatMap(credentials(of:)), now: now)
         default:
             return false
         }
@@ -112,9 +115,17 @@ public struct ShardService: Service {
     }
 
     /// Takes the core's turn, commits it, and says what to send: its event, then its deliveries.
+    /// What a worker's key may do here: its pool's, and the products the pool is limited to.
+    func credentials(of sender: KeyIdentity) -> WorkerCredentials? {
+        guard sender.role == .worker, sender.name.hasPrefix("pool-") else { return nil }
+        let pool = String(sender.name.dropFirst(5))
+        return WorkerCredentials(key: sender.publicKey, pool: pool, products: settings.poolProducts[pool])
+    }
+
     private mutating func finish(now: Timestamp) throws -> TurnEnd {
         let turn = core.finishTurn(now: now)
         Self.logStarving(turn.starving, log: log, counters: counters)
+        Self.logRefused(turn, log: log, counters: counters)
         let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
         actions += turn.deliveries.actions { destination in
@@ -131,6 +142,26 @@ public struct ShardService: Service {
         guard now.since(lastTrim) >= 60_000 else { return }
         try store.log.trim(now: now)
         lastTrim = now
+    }
+
+    /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does
+    /// not hold), a few lines at most, and counts them.
+    static func logRefused(_ turn: ShardTurn, log: Log, counters: ServiceCounters) {
+        let refused = turn.refusedRegistrations.count + turn.foreignResults.count
+        guard refused > 0 else { return }
+        counters.countRefused(refused)
+        func key(_ key: String?) -> String { key.map(KeyIdentity.fingerprint(of:)) ?? "none" }
+        for registration in turn.refusedRegistrations.prefix(3) {
+            log.warning(
+                "refused a READY: the worker name is another key's",
+                ["worker": registration.worker, "key": key(registration.key), "holder": key(registration.holder)])
+        }
+        for results in turn.foreignResults.prefix(3) {
+            log.warning(
+                "refused results for leases the sender does not hold",
+                ["worker": results.worker, "key": key(results.key), "tasks": results.tasks.prefix(5).map { "\($0.task)/\($0.attempt)" }.joined(separator: ",")])
+        }
+        if refused > 6 { log.warning("refused more from workers", ["more": String(refused - 6)]) }
     }
 
     /// Logs the starving episodes a turn found, a few lines at most, and counts them.

@@ -20,7 +20,7 @@ public final class ServiceCounters: Sendable {
 
     func countMalformed() { malformedCount.add(1, ordering: .relaxed) }
 
-    func countRefused() { refusedCount.add(1, ordering: .relaxed) }
+    func countRefused(_ messages: Int = 1) { refusedCount.add(messages, ordering: .relaxed) }
 
     func countStarving(_ episodes: Int) { starvingCount.add(episodes, ordering: .relaxed) }
 }
