@@ -1,0 +1,33 @@
+import Core
+import Foundation
+import Runtime
+import Testing
+import Wire
+import ZeroMQ
+
+/// Inputs over their limits are refused where they arrive, with the limit named where the sender can be
+/// told; what is accepted within them runs, however large.
+@Suite(.serialized) struct BoundsSystemTests {
+    @Test func aShardSentASubmitOfFourBillionPartitionsStaysUpAndCountsItMalformed() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            let step = StepSpec(name: "s", kind: .command, action: "true", partitions: .max)
+            let job = JobSpec(run: 99, job: "bomb", product: "p", flow: "f", moment: 1, type: "t", steps: [step])
+            let frame = Message.submit(Submit(jobs: [job])).encoded()
+            #expect(frame.count < 150)
+            let push = try ZeroMQ.Socket(cluster.context, type: .push)
+            defer { push.close() }
+            try push.connect(cluster.shardAddresses[0].submit)
+            try push.send(frame)
+            try waitUntil("the shard to count the SUBMIT as malformed") { cluster.counters["shard-1"]!.malformed == 1 }
+
+            // The shard is still serving: a run goes through it.
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            try client.apply([String(contentsOfFile: "\(repositoryRoot)/examples/payments-end-of-day.json", encoding: .utf8)])
+            let status = try client.waitForRun(try client.start("payments/end-of-day"))
+            #expect(status["run"]?["state"]?.string == "succeeded")
+            #expect(cluster.counters["shard-1"]!.malformed == 1)
+        }
+    }
+}
