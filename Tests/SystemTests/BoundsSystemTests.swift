@@ -30,4 +30,20 @@ import ZeroMQ
             #expect(cluster.counters["shard-1"]!.malformed == 1)
         }
     }
+
+    @Test func aRunWithATwoMiBParameterIsRefusedAtStartNamingTheLimit() throws {
+        try withTemporaryFolder { folder in
+            let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            try client.apply([#"{"product": "big", "flow": "params", "jobs": [{"name": "a", "handler": "noop"}]}"#])
+            let body = JSON.object([
+                ("flow", .string("big/params")), ("params", .object([("blob", .string(String(repeating: "x", count: 2 << 20)))])),
+            ])
+            let reply = try client.call("start", body)
+            #expect(reply.status == .tooLarge)
+            #expect(reply.errorText.contains("parameter \"blob\" is 2097152 octets, more than the 65536 a parameter's value may be"), "\(reply.errorText)")
+            #expect(try client.call("runs").body["runs"]?.array?.isEmpty == true)
+        }
+    }
 }
