@@ -97,6 +97,33 @@ import Wire
 }
 
 @Suite struct OrchestratorBoundsTests {
+    static func job(_ name: String, partitions: UInt32 = 1, params: [String: String] = [:]) -> JobSpec {
+        JobSpec(
+            run: 1, job: name, product: "p", flow: "f", moment: 1, type: "t", params: params,
+            steps: [StepSpec(name: name, kind: .handler, action: "noop", partitions: partitions)])
+    }
+
+    @Test func submissionsAreBatchedByCountBySizeAndByPartitionsAndEveryBatchDecodes() throws {
+        let params = ["blob": String(repeating: "x", count: 60_000), "more": String(repeating: "y", count: 60_000)]
+        let heavy = (0..<600).map { Self.job("heavy\($0)", params: params) }
+        let wide = (0..<5).map { Self.job("wide\($0)", partitions: 300_000) }
+        let many = (0..<2500).map { Self.job("small\($0)") }
+        for jobs in [heavy, wide, many] {
+            let batches = OrchestratorTurn.batches(jobs)
+            #expect(batches.flatMap { $0 }.map(\.job) == jobs.map(\.job))
+            for batch in batches {
+                #expect(batch.count <= Limits.submitJobs)
+                #expect(batch.reduce(0) { $0 + $1.peakTasks } <= Limits.submitPartitions)
+                let frame = Message.submit(Submit(jobs: batch)).encoded()
+                #expect(frame.count <= OrchestratorTurn.submitBudget + 9)
+                #expect(try Message.decode(frame) == .submit(Submit(jobs: batch)))
+            }
+        }
+        #expect(OrchestratorTurn.batches(heavy).count == 3)
+        #expect(OrchestratorTurn.batches(wide).count == 2)
+        #expect(OrchestratorTurn.batches(many).map(\.count) == [1000, 1000, 500])
+    }
+
     @Test func aStartWhoseParametersCouldNotBeCarriedIsRefusedWithTheLimit() {
         var orchestrator = OrchestratorHarness()
         var request = OrchestratorHarness.start()
@@ -122,5 +149,88 @@ import Wire
         #expect(turn.answers.map(\.1.status) == [.invalid])
         #expect(turn.answers.first?.1.detail.contains("the command is 65537 octets, more than the 65536 a command line may be") == true)
         #expect(throws: Never.self) { try FlowFile.parse(Self.appliedBeforeTheLimits, file: "eod", checkingLimits: false).get() }
+    }
+
+    @Test func aJobNoShardWouldTakeFailsWithTheLimitNamedInsteadOfBeingSentForEver() throws {
+        let definition = try FlowFile.parse(Self.appliedBeforeTheLimits, file: "eod", checkingLimits: false).get()
+        var now = Timestamp(milliseconds: 1_000)
+        let run = FlowRun(
+            id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition, started: now)
+        var core = OrchestratorCore(
+            configuration: OrchestratorConfiguration(shards: [2]), epoch: 1, restoring: OrchestratorSnapshot(runs: [run]), now: now)
+        let turn = core.finishTurn(now: now)
+        // The job that fits goes; the one that does not fails at once, its successor skipped, and is logged.
+        #expect(turn.submits[2]?.map(\.job) == ["other"])
+        let why = "not submitted: no shard takes it (field \"action\" declares 65537, more than the 65536 allowed)"
+        #expect(turn.unsent.map(\.job) == ["huge"] && turn.unsent.first?.detail == why)
+        #expect(core.runs[1]?.jobs.map(\.state) == [.failed, .skipped, .submitted])
+        #expect(Set(turn.jobs.map(\.job.name)) == ["huge", "next", "other"])
+        // It is never sent again; the job that fits is, until its shard takes it.
+        now = now.adding(milliseconds: 600_000)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["other"])
+        // The run ends, failed, saying why.
+        let done = JobStatus(run: 1, job: "other", state: .succeeded, time: now.wire)
+        core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: 1, updates: [done]), from: 2, now: now)
+        let status = try #require(core.finishTurn(now: now).updates?.updates.first)
+        #expect(status.state == .failed && status.detail == "huge failed: " + why)
+    }
+}
+
+@Suite struct WorkerBoundsTests {
+    @Test func resultsGoInAsManyFramesAsTheirSizeNeedsAndALongErrorIsCut() throws {
+        var worker = WorkerHarness(slots: 4)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        worker.core.received(.welcome(Welcome(shard: 1, epoch: 1, heartbeat: 1000, liveness: 3, resultLimit: UInt32(Limits.chunk))), on: 0, now: worker.now)
+        _ = worker.turn()
+        worker.core.received(.tasks(Tasks(tasks: (1...4).map { WorkerHarness.task($0) })), on: 0, now: worker.now)
+        _ = worker.turn()
+        // Three results of 12 MiB: two fit in one frame's budget, the third goes in the next.
+        let data = [UInt8](repeating: 7, count: 12 << 20)
+        for task in UInt64(1)...4 {
+            worker.core.attemptEnded(
+                WorkerCore.AttemptID(link: 0, ref: TaskRef(task: task, attempt: 1)), outcome: task == 4 ? .failed : .succeeded,
+                exitCode: 0, output: "", log: "", error: task == 4 ? String(repeating: "\u{E9}", count: 5000) : "",
+                data: task == 4 ? [] : data, now: worker.now)
+        }
+        let batches = WorkerHarness.sent(worker.turn()).compactMap { message -> [TaskResult]? in
+            if case .results(let results) = message { results.results } else { nil }
+        }
+        #expect(batches.map { $0.map(\.task) } == [[1, 2], [3, 4]])
+        for batch in batches {
+            let frame = Message.results(Results(results: batch)).encoded()
+            #expect(frame.count <= Limits.frame)
+            #expect(try Message.decode(frame) == .results(Results(results: batch)))
+        }
+        let error = batches[1][1].error
+        #expect(error.utf8.count == 4096 && error == String(repeating: "\u{E9}", count: 2048))
+    }
+}
+
+@Suite struct ShardBoundsTests {
+    @Test func tasksGoInAsManyFramesAsTheirSizeNeeds() throws {
+        var shard = ShardHarness()
+        // 200 tasks of 189 KiB of parameters each: 38 MB, more than one TASKS may carry.
+        let value = String(repeating: "v", count: 63 << 10)
+        let jobs = (0..<200).map { index -> JobSpec in
+            var job = ShardHarness.job("job\(index)", handler: "noop")
+            job.params = ["first": value, "second": value, "third": value]
+            return job
+        }
+        _ = shard.submit(jobs)
+        let worker = Peer([1])
+        let ready = Ready(worker: "w", session: 1, slots: 200, heartbeat: 1000, commands: 0, handlers: ["noop"])
+        let turn = shard.send(.ready(ready), from: worker)
+        let batches = turn.messages.compactMap { _, message -> [TaskSpec]? in
+            if case .tasks(let tasks) = message { tasks.tasks } else { nil }
+        }
+        #expect(batches.count == 2)
+        #expect(Set(batches.flatMap { $0 }.map(\.job)) == Set(jobs.map(\.job)))
+        for batch in batches {
+            let frame = Message.tasks(Tasks(tasks: batch)).encoded()
+            #expect(frame.count <= Limits.frame)
+            #expect(try Message.decode(frame) == .tasks(Tasks(tasks: batch)))
+        }
     }
 }

@@ -46,4 +46,30 @@ import ZeroMQ
             #expect(try client.call("runs").body["runs"]?.array?.isEmpty == true)
         }
     }
+
+    /// 400 jobs that each carry 190 KiB of parameters: 76 MB of submissions, more than one frame may be,
+    /// so the orchestrator splits its SUBMITs by size. (The shard's core tests split its TASKS by size;
+    /// here a worker of 40 slots takes the tasks 7.6 MB at a time.)
+    @Test func aRunAsLargeAsTheLimitsAllowStartsAndRuns() throws {
+        try withTemporaryFolder { folder in
+            var options = EmbeddedCluster.Options(data: folder)
+            options.workers = 1
+            options.slots = 40
+            let cluster = try EmbeddedCluster(options)
+            defer { cluster.stop() }
+            let client = try APIClient(endpoint: cluster.api[0], context: cluster.context)
+            let jobs = JSON.array((0..<400).map { .object([("name", .string("job\($0)")), ("handler", .string("noop"))]) })
+            try client.apply([JSON.object([("product", .string("big")), ("flow", .string("wide")), ("jobs", jobs)]).rendered()])
+            let value = String(repeating: "v", count: 63 << 10)
+            let params = ["first": value, "second": value, "third": value]
+            #expect(Limits.size(ofParameters: params) <= ParameterLimits.run)
+            #expect(400 * Limits.size(ofParameters: params) > Limits.frame)
+            let status = try client.waitForRun(try client.start("big/wide", params: params), limit: 120_000)
+            #expect(status["run"]?["state"]?.string == "succeeded", "\(status["run"]?.rendered() ?? "") \(status["jobs"]?.array?.first?.rendered() ?? "")")
+            #expect(status["run"]?["succeeded"]?.integer == 400)
+            for service in ["management", "orchestrator", "shard-1"] {
+                #expect(cluster.counters[service]!.malformed == 0, "\(service) dropped a frame")
+            }
+        }
+    }
 }
