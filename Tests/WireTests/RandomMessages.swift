@@ -34,6 +34,14 @@ struct MessageFactory {
 
     mutating func count(_ limit: Int = 4) -> Int { Int.random(in: 0...limit, using: &rng) }
 
+    /// A number within a field's limit, the limit itself one time in four.
+    mutating func upTo<T: FixedWidthInteger>(_ limit: Int, from lowest: T = 0) -> T {
+        edge([lowest, T(limit)]) ?? T.random(in: lowest...T(limit), using: &rng)
+    }
+
+    /// A partition key: text of at most the protocol's 1,024 octets.
+    mutating func partitionKey() -> String { text(maxOctets: Limits.partitionKey) }
+
     private static let alphabet: [Character] = Array("abcXYZ09 -_./$\"\\\n\té€𝄞")
 
     mutating func text(maxOctets: Int) -> String {
@@ -64,13 +72,13 @@ struct MessageFactory {
     mutating func taskSpec() -> TaskSpec {
         TaskSpec(
             task: u64(), attempt: u16(), run: u64(), job: string(), generation: u32(), product: string(),
-            flow: string(), step: u16(), steps: u16(), stepName: string(), partition: u32(), partitions: u32(),
-            partitionKey: longstr(), kind: pick(ActionKind.self), action: longstr(), type: string(), params: hash(),
+            flow: string(), step: u16(), steps: upTo(Limits.steps), stepName: string(), partition: u32(),
+            partitions: upTo(Limits.partitions), partitionKey: partitionKey(), kind: pick(ActionKind.self), action: longstr(), type: string(), params: hash(),
             timeout: u32(), moment: u64(), inputs: (0..<count(3)).map { _ in taskInput() })
     }
 
     mutating func taskInput() -> TaskInput {
-        TaskInput(job: string(), step: u16(), partition: u32(), partitionKey: longstr(), data: octets())
+        TaskInput(job: string(), step: u16(), partition: u32(), partitionKey: partitionKey(), data: octets())
     }
 
     mutating func taskResult() -> TaskResult {
@@ -81,7 +89,7 @@ struct MessageFactory {
 
     mutating func stepSpec() -> StepSpec {
         let partitions = UInt32(count(5) + 1)
-        let keys = bool() ? (0..<Int(partitions)).map { _ in longstr() } : []
+        let keys = bool() ? (0..<Int(partitions)).map { _ in partitionKey() } : []
         return StepSpec(
             name: string(), kind: pick(ActionKind.self), action: longstr(), partitions: partitions, partitionKeys: keys)
     }
@@ -111,7 +119,7 @@ struct MessageFactory {
 
     mutating func priority() -> UInt8 { UInt8.random(in: 0...RunPriority.last, using: &rng) }
 
-    mutating func setOffer() -> SetOffer { SetOffer(handler: string(), limit: max(2, u32())) }
+    mutating func setOffer() -> SetOffer { SetOffer(handler: string(), limit: upTo(Limits.setSize, from: 2)) }
 
     mutating func runStatus() -> RunStatus {
         RunStatus(
@@ -129,7 +137,7 @@ struct MessageFactory {
                     tags: strings(), handlers: strings(), held: (0..<count()).map { _ in taskRef() },
                     sets: (0..<count()).map { _ in setOffer() }, batches: bool() ? 1 : 0))
         case .welcome:
-            .welcome(Welcome(shard: u32(), epoch: u32(), heartbeat: u32(), liveness: u8(), resultLimit: u32()))
+            .welcome(Welcome(shard: u32(), epoch: u32(), heartbeat: u32(), liveness: u8(), resultLimit: upTo(Limits.chunk)))
         case .pull: .pull(Pull(credit: u32()))
         case .tasks: .tasks(Tasks(set: u64(), tasks: (0..<count()).map { _ in taskSpec() }))
         case .results: .results(Results(results: (0..<count()).map { _ in taskResult() }))

@@ -78,6 +78,45 @@ import Wire
         #expect(named.isSubset(of: Set(samples.keys)), "\(named.subtracting(samples.keys))")
     }
 
+    @Test func limitsTableStatesTheCodecsLimits() throws {
+        let section = try #require(Self.sections["Limits"])
+        var table: [String: String] = [:]
+        for row in section.split(separator: "\n").filter({ $0.hasPrefix("| ") }) {
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            table[cells[0]] = cells[1]
+        }
+        /// A size as the table writes it: MiB, KiB, or octets; a count with thousands separated.
+        func size(_ octets: Int) -> String {
+            octets % (1 << 20) == 0 ? "\(octets >> 20) MiB" : octets % 1024 == 0 ? "\(octets >> 10) KiB" : "\(count(octets)) octets"
+        }
+        func count(_ value: Int) -> String { value < 1000 ? "\(value)" : count(value / 1000) + String(format: ",%03d", value % 1000) }
+        let stated: [(String, [String])] = [
+            ("A frame", [size(Limits.frame)]),
+            ("A `longstr`", [size(Limits.longstr), size(Limits.chunk)]),
+            ("A `bytes`", [size(Limits.chunk)]),
+            ("Elements of a list, `strings` or `hash`", [count(Limits.listCount)]),
+            ("Jobs in one SUBMIT", [count(Limits.submitJobs)]),
+            ("Partitions of the jobs of one SUBMIT, each job counted by its largest step", [count(Limits.submitPartitions)]),
+            ("A job-spec", [size(Limits.jobSpec)]),
+            ("Steps of a job (`steps` of job-spec, `steps` of task-spec)", [count(Limits.steps)]),
+            ("Tasks in one command batch (`batch` of job-spec)", [count(Int(JobSpec.batchLimit))]),
+            ("Partitions of a step (`partitions` of step-spec and task-spec)", [count(Limits.partitions)]),
+            ("A partition key (`partition-keys` of step-spec, `partition-key` of task-spec and task-input)", ["\(count(Limits.partitionKey)) octets"]),
+            ("An `action` (step-spec, task-spec)", [size(Limits.action)]),
+            ("`params` (job-spec, task-spec, OPERATION-REQUEST)", [size(Limits.parameterValue), size(Limits.parameters)]),
+            ("Inputs of one task (`inputs` of task-spec)", [size(TaskSpec.inputLimit)]),
+            ("`output` of a task-result", [size(Limits.output)]),
+            ("Tasks in one claimed set (`limit` of set-offer)", [count(Limits.setSize)]),
+            ("`result-limit` of WELCOME", [size(Limits.chunk)]),
+            ("Key weights of a product-policy", [count(ProductPolicy.keyWeightLimit)]),
+            ("A worker's credit held by a shard (READY `slots`, PULL `credit`)", [count(Limits.credit)]),
+        ]
+        for (what, values) in stated {
+            let limit = try #require(table[what], "no row \"\(what)\" in the Limits table")
+            for value in values { #expect(limit.contains(value), "\(what): \(limit) does not say \(value)") }
+        }
+    }
+
     @Test(arguments: MessageID.allCases)
     func exampleDecodesToItsListingAndEncodesBack(id: MessageID) throws {
         let section = try #require(Self.section(for: id))

@@ -1,3 +1,5 @@
+import Wire
+
 /// One product's flow: a DAG of jobs with parameters, as validated from a flow file.
 public struct FlowDefinition: Equatable, Sendable {
     /// The product (tenant) that owns the flow.
@@ -195,7 +197,7 @@ public enum Partitions: Equatable, Sendable {
     }
 
     /// The most partitions a step may have.
-    public static let maximum = 1_000_000
+    public static let maximum = Limits.partitions
     /// The longest partition key, in octets.
-    public static let maximumKey = 1024
+    public static let maximumKey = Limits.partitionKey
 }

@@ -25,7 +25,13 @@ public enum FlowFile {
     /// The fields a step may have.
     public static let stepFields = ["name", "run", "handler", "partitions"]
     /// The most steps a job may declare.
-    public static let maximumSteps = 1000
+    public static let maximumSteps = Limits.steps
+    /// The longest command line (`run`), in octets.
+    public static let maximumCommand = Limits.action
+    /// The most octets a job may take as a shard receives it, without its parameters, product, flow and
+    /// fairness key: 14 MiB, leaving room for them within ``Limits/jobSpec``. A job's steps, their commands
+    /// and partition keys make it up (the job's partition keys count once for each step they split).
+    public static let maximumJobSize = 14 << 20
     /// The most retries a job may declare.
     public static let maximumRetries = 100
     /// The range of priorities.
@@ -34,7 +40,14 @@ public enum FlowFile {
     public static let maximumDuration: Int64 = 7 * 86_400_000
 
     /// Parses and validates one flow file; a schedule's zone and calendar are checked against `names`.
-    public static func parse(_ text: String, file: String, names: ScheduleNames = .unchecked) -> Result<FlowDefinition, FlowFileError> {
+    ///
+    /// With `checkingLimits` false, what keeps a run carriable (the sizes of commands, jobs and parameters,
+    /// see `docs/flows.md`, "Limits") is not checked: for a definition read back from a store, which was
+    /// valid when it was applied and must still read back. The orchestrator checks every job it makes of
+    /// one (``JobSpec/limitProblem``), and fails a job no shard would take.
+    public static func parse(
+        _ text: String, file: String, names: ScheduleNames = .unchecked, checkingLimits: Bool = true
+    ) -> Result<FlowDefinition, FlowFileError> {
         let root: JSON
         do {
             root = try JSONParser.parse(text)
@@ -42,7 +55,7 @@ public enum FlowFile {
             let problem = FlowProblem(file: file, position: error.position, message: "invalid JSON: \(error.message)")
             return .failure(FlowFileError(problems: [problem]))
         }
-        var validator = FlowValidator(file: file, names: names)
+        var validator = FlowValidator(file: file, names: names, checkingLimits: checkingLimits)
         let definition = validator.flow(root)
         if let definition, validator.problems.isEmpty { return .success(definition) }
         return .failure(FlowFileError(problems: validator.problems))
@@ -53,11 +66,14 @@ public enum FlowFile {
 struct FlowValidator {
     let file: String
     let names: ScheduleNames
+    /// Whether the sizes that keep a run carriable are checked (``FlowFile/parse(_:file:names:checkingLimits:)``).
+    let checkingLimits: Bool
     var reader = FieldReader()
 
-    init(file: String, names: ScheduleNames) {
+    init(file: String, names: ScheduleNames, checkingLimits: Bool = true) {
         self.file = file
         self.names = names
+        self.checkingLimits = checkingLimits
     }
 
     /// The problems found, as flow problems of this file.
@@ -78,6 +94,9 @@ struct FlowValidator {
         let onFailure = fields["on_failure"].flatMap { policy($0, subject: nil) }
         let schedule = fields["schedule"].flatMap { self.schedule($0, names: names) }
         let fairness = fields["fairness"].flatMap { self.fairness($0, params: params) }
+        if checkingLimits, let params, let value = fields["params"] {
+            checkDefaults(params, at: value.position, scheduled: schedule != nil)
+        }
         let jobs = jobList(fields["jobs"], at: root.position, flow: flow ?? "flow")
         guard let product, let flow, let jobs, fields["schedule"] == nil || schedule != nil, fields["fairness"] == nil || fairness != nil
         else { return nil }
@@ -119,6 +138,23 @@ struct FlowValidator {
         case (nil, nil):
             reader.report(value.position, field: "fairness", "missing \"key\" (a fixed key) or \"param\" (the parameter whose value is the key)")
             return nil
+        }
+    }
+
+    /// The flow's declared parameters, which every run starts from: within a run's limits, with room for
+    /// `business_date` when the timer starts its runs.
+    mutating func checkDefaults(_ params: [String: String], at position: JSON.Position, scheduled: Bool) {
+        var size = Limits.size(ofParameters: params)
+        if scheduled && params["business_date"] == nil { size += ParameterLimits.businessDate }
+        for (name, value) in params.sorted(by: { $0.key < $1.key }) where value.utf8.count > ParameterLimits.value {
+            reader.report(
+                position, subject: nil, field: "params.\(name)",
+                "\(value.utf8.count) octets, more than the \(ParameterLimits.value) a parameter's value may be")
+        }
+        if size > ParameterLimits.run {
+            reader.report(
+                position, subject: nil, field: "params",
+                "the defaults take \(size) octets (names and values\(scheduled ? ", with business_date" : "")), more than the \(ParameterLimits.run) a run's parameters may")
         }
     }
 
@@ -175,16 +211,21 @@ struct FlowValidator {
         let jobName = reader.requiredName(fields["name"], field: "name", subject: label, at: element.position)
 
         let partitions = fields["partitions"].flatMap { self.partitions($0, subject: label) }
+        // What the steps take as a shard receives them, the job's keys counted once per step they split
+        // (and added up once, however many steps share them).
+        let sharedKeys = partitions.map(Self.keysSize) ?? 0
+        var stepsSize = 0
         var steps: [StepDefinition]?
         if let declared = fields["steps"] {
             if fields["run"] != nil || fields["handler"] != nil {
                 reader.report(declared.position, subject: label, field: "steps", "give either \"steps\" or one \"run\" or \"handler\", not both")
             }
-            steps = stepList(declared, job: label, partitions: partitions)
+            steps = stepList(declared, job: label, partitions: partitions, sharedKeys: sharedKeys, size: &stepsSize)
         } else {
             let action = self.action(run: fields["run"], handler: fields["handler"], at: element.position, subject: label)
             if let jobName, let action {
                 steps = [StepDefinition(name: jobName, action: action, partitions: partitions ?? .count(1))]
+                stepsSize = Self.stepSize(name: jobName, action: action, keys: sharedKeys)
             }
         }
 
@@ -195,6 +236,11 @@ struct FlowValidator {
         let backoff = fields["backoff"].flatMap { reader.duration($0, field: "backoff", subject: label, allowZero: true, maximum: FlowFile.maximumDuration) }
         let priority = fields["priority"].flatMap { reader.integer($0, field: "priority", subject: label, in: FlowFile.priorities) }
         let params = fields["params"].flatMap { reader.parameters($0, subject: label) }
+        if checkingLimits, let params, let value = fields["params"], Limits.size(ofParameters: params) > ParameterLimits.job {
+            reader.report(
+                value.position, subject: label, field: "params",
+                "\(Limits.size(ofParameters: params)) octets (names and values), more than the \(ParameterLimits.job) a job's own parameters may take")
+        }
         let type = fields["type"].flatMap { reader.name($0, field: "type", subject: label) }
         let tags = fields["tags"].flatMap { reader.nameList($0, field: "tags", subject: label) } ?? []
         let description = reader.optionalString(fields["description"], field: "description", subject: label) ?? ""
@@ -204,6 +250,16 @@ struct FlowValidator {
             reader.report(
                 value.position, subject: label, field: "batch",
                 "applies to command jobs (\"run\") only: a handler takes sets with registerSet in its worker")
+        }
+
+        if checkingLimits, steps != nil {
+            let lists = (tags + inputs).reduce(0) { $0 + 4 + $1.utf8.count }
+            let size = JobSpec.minimumSize + label.utf8.count + (type?.utf8.count ?? 0) + lists + stepsSize
+            if size > FlowFile.maximumJobSize {
+                reader.report(
+                    element.position, subject: label, field: fields["steps"] == nil ? "partitions" : "steps",
+                    "the job takes \(size) octets as a shard receives it (its steps, each with its command and partition keys), more than the \(FlowFile.maximumJobSize) a job may")
+            }
         }
 
         guard let jobName, let steps, fields["batch"] == nil || batch != nil else { return nil }
@@ -217,7 +273,14 @@ struct FlowValidator {
     mutating func action(run: JSON?, handler: JSON?, at position: JSON.Position, subject: String) -> JobDefinition.Action? {
         switch (run, handler) {
         case (let run?, nil):
-            return reader.nonEmptyString(run, field: "run", subject: subject).map(JobDefinition.Action.command)
+            guard let command = reader.nonEmptyString(run, field: "run", subject: subject) else { return nil }
+            guard !checkingLimits || command.utf8.count <= FlowFile.maximumCommand else {
+                reader.report(
+                    run.position, subject: subject, field: "run",
+                    "the command is \(command.utf8.count) octets, more than the \(FlowFile.maximumCommand) a command line may be")
+                return nil
+            }
+            return .command(command)
         case (nil, let handler?):
             return reader.name(handler, field: "handler", subject: subject).map(JobDefinition.Action.handler)
         case (.some, .some):
@@ -264,8 +327,22 @@ struct FlowValidator {
         return reader.integer(value, field: "partitions", subject: subject, in: 1...Partitions.maximum).map(Partitions.count)
     }
 
-    /// `steps`: a non-empty array of steps with distinct names.
-    mutating func stepList(_ value: JSON, job: String, partitions: Partitions?) -> [StepDefinition]? {
+    /// The octets a step's partition keys take as a shard receives them.
+    static func keysSize(_ partitions: Partitions) -> Int { partitions.keys.reduce(0) { $0 + 4 + $1.utf8.count } }
+
+    /// The octets a step takes as a shard receives it, with keys of `keys` octets.
+    static func stepSize(name: String, action: JobDefinition.Action, keys: Int) -> Int {
+        let text: String
+        switch action {
+        case .command(let command): text = command
+        case .handler(let handler): text = handler
+        }
+        return StepSpec.minimumSize + name.utf8.count + text.utf8.count + keys
+    }
+
+    /// `steps`: a non-empty array of steps with distinct names. `size` adds up what they take as a shard
+    /// receives them, those without partitions of their own splitting by the job's, of `sharedKeys` octets.
+    mutating func stepList(_ value: JSON, job: String, partitions: Partitions?, sharedKeys: Int, size: inout Int) -> [StepDefinition]? {
         guard let elements = value.array else {
             reader.report(value.position, subject: job, field: "steps", "expected an array of steps, found \(value.kindDescription)")
             return nil
@@ -307,6 +384,7 @@ struct FlowValidator {
                 continue
             }
             steps.append(StepDefinition(name: name, action: action, partitions: stepPartitions ?? partitions ?? .count(1)))
+            size += Self.stepSize(name: name, action: action, keys: stepPartitions.map(Self.keysSize) ?? sharedKeys)
         }
         return complete ? steps : nil
     }

@@ -138,12 +138,13 @@ public struct FieldReader: Sendable {
             return nil
         }
         var names: [String] = []
+        var seen: Set<String> = []
         for element in elements {
             guard let name = name(element, field: field, subject: subject) else { continue }
-            if names.contains(name) {
-                report(element.position, subject: subject, field: field, "lists \"\(name)\" twice")
-            } else {
+            if seen.insert(name).inserted {
                 names.append(name)
+            } else {
+                report(element.position, subject: subject, field: field, "lists \"\(name)\" twice")
             }
         }
         return names

@@ -70,6 +70,7 @@ struct StartRequest {
         guard let flow = fields["flow"]?.string else { throw APIRefusal(.badRequest, "start needs \"flow\": \"PRODUCT/FLOW\"") }
         self.flow = flow
         key = fields["key"]?.string ?? ""
+        guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"key\" is at most 255 octets, not \(key.utf8.count)") }
         let parts = flow.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         target = parts.count == 2 ? .success((parts[0], parts[1])) : .failure(APIRefusal(.badRequest, "\"\(flow)\" is not PRODUCT/FLOW"))
         params = (fields["params"]?.members ?? []).map { member in

@@ -54,6 +54,13 @@ extension ManagementCore {
         case .failure(let problem)?: problems.append(problem.message)
         case nil: break
         }
+        // Every job of the run carries its parameters to the shard: what could not be carried is refused
+        // now, naming the limit, rather than accepted and never started.
+        let tooLarge = ParameterLimits.problems(ofRun: params)
+        if let first = tooLarge.first {
+            refuse(caller, .tooLarge, "the run was not started: \(first)", problems: problems + tooLarge)
+            return
+        }
         guard problems.isEmpty else {
             refuse(caller, .invalid, "the run was not started", problems: problems)
             return

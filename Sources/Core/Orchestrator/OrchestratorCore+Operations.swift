@@ -96,6 +96,8 @@ extension OrchestratorCore {
         guard streams.contains(request.shard) else {
             return answer(request, .badRequest, "shard \(request.shard) is not one this orchestrator knows")
         }
+        // Each job carries the run's parameters with its own: more than a run's may take could not be submitted.
+        if let problem = ParameterLimits.problems(ofRun: request.params).first { return answer(request, .tooLarge, problem) }
         let definition: FlowDefinition
         let graph: FlowGraph
         switch flows.parse(request) {

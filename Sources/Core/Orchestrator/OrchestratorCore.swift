@@ -11,6 +11,8 @@ public import Wire
 ///   so the job is resent at once when its shard restarts (a new epoch on its stream), and otherwise
 ///   only on the resend policy, whose waits are long and doubling: resending a backlog the shard is
 ///   still working through would only make it longer.
+/// - A job no shard would take, over a limit of the protocol, is never sent: it fails when released, the
+///   limit named. A SUBMIT that held it would be dropped whole, every time it was sent again.
 /// - A job that reached a final state never changes again until an operator reruns it.
 /// - Only contiguous messages of a shard's event stream are applied (``ShardStreams``).
 ///
@@ -53,6 +55,8 @@ public struct OrchestratorCore: Sendable {
     private var changedRuns: [UInt64] = []
     private var changedRunSet: Set<UInt64> = []
     private var submits: [UInt32: [JobSpec]] = [:]
+    /// Jobs failed this turn because no shard would take them.
+    private var unsent: [JobStatus] = []
     var replies: [(Peer, Message)] = []
     /// RUN-QUERYs of this turn, answered as the turn ends, once all of its changes are in.
     var queries: [(Peer, RunQuery)] = []
@@ -106,25 +110,41 @@ public struct OrchestratorCore: Sendable {
         guard !released.isEmpty else { return }
         let policy = configuration.resend
         guard runs.modify(id, { $0.release(released, now: now, policy: policy) }) == true, let run = runs[id] else { return }
-        submitted(released, of: run)
+        for failure in submitted(released, of: run, now: now) { apply(failure, now: now) }
     }
 
     /// Releases jobs of a run an operator action holds (``RunTable/take(_:)``).
     mutating func release(_ run: inout FlowRun, jobs released: [Int], now: Timestamp) {
         guard !released.isEmpty, run.release(released, now: now, policy: configuration.resend) else { return }
-        submitted(released, of: run)
+        for failure in submitted(released, of: run, now: now) {
+            if let outcome = run.apply(failure, now: now) { applied(outcome, of: failure, shard: run.shard, now: now) }
+        }
     }
 
     /// Sends jobs just marked submitted to the run's shard, due again on their resend schedules, and
-    /// stores them as released.
-    private mutating func submitted(_ released: [Int], of run: FlowRun) {
+    /// stores them as released. A job no shard would take (``JobSpec/limitProblem``) is not sent: it
+    /// would be dropped with every job of its SUBMIT, each time it was sent again, and its run would never
+    /// end. It fails instead, as if its shard had failed it, the limit named; the statuses to apply are
+    /// returned, and logged with the turn (``OrchestratorTurn/unsent``).
+    private mutating func submitted(_ released: [Int], of run: FlowRun, now: Timestamp) -> [JobStatus] {
+        var failures: [JobStatus] = []
         for index in released {
-            submits[run.shard, default: []].append(run.spec(of: index))
-            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
+            let spec = run.spec(of: index)
             dirtyJobs.insert(JobRef(run: run.id, job: index))
             releasedJobs.insert(JobRef(run: run.id, job: index))
+            if let problem = spec.limitProblem {
+                let failure = JobStatus(
+                    run: run.id, job: spec.job, generation: spec.generation, state: .failed, finished: now.wire,
+                    time: now.wire, detail: "not submitted: no shard takes it (\(problem))")
+                failures.append(failure)
+                unsent.append(failure)
+                continue
+            }
+            submits[run.shard, default: []].append(spec)
+            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
         }
         noteChange(run.id)
+        return failures
     }
 
     // MARK: - The shards' event streams
@@ -167,21 +187,21 @@ public struct OrchestratorCore: Sendable {
     /// Applies one job status from a shard (``FlowRun/apply(_:now:)``), then stores, cancels and
     /// releases what it asks for.
     private mutating func apply(_ status: JobStatus, now: Timestamp) {
+        guard let (outcome, shard) = runs.modify(status.run, { run in run.apply(status, now: now).map { ($0, run.shard) } }) ?? nil
+        else { return }
+        applied(outcome, of: status, shard: shard, now: now)
+        release(run: status.run, jobs: outcome.released, now: now)
+    }
+
+    /// Stores and cancels what a status applied to a run asks for; the jobs it released are the caller's.
+    private mutating func applied(_ outcome: FlowRun.StatusOutcome, of status: JobStatus, shard: UInt32, now: Timestamp) {
         let id = status.run
-        guard let outcome = runs.modify(id, { $0.apply(status, now: now) }) ?? nil else { return }
-        if outcome.cancelJob { sendControl(.cancelJob, run: id, job: status.job, now: now) }
+        if outcome.cancelJob { sendControl(.cancelJob, run: id, shard: shard, job: status.job, now: now) }
         if status.state.isFinal { dirtyJobs.insert(JobRef(run: id, job: outcome.index)) }
         if status.state == .succeeded { succeededJobs.insert(JobRef(run: id, job: outcome.index)) }
         for index in outcome.skipped { dirtyJobs.insert(JobRef(run: id, job: index)) }
-        if outcome.cancelRun { sendControl(.cancelRun, run: id, now: now) }
+        if outcome.cancelRun { sendControl(.cancelRun, run: id, shard: shard, now: now) }
         noteChange(id)
-        release(run: id, jobs: outcome.released, now: now)
-    }
-
-    /// Sends CONTROL to the shard of a run in memory, committed first and sent again until answered.
-    private mutating func sendControl(_ action: ControlAction, run id: UInt64, job: String = "", now: Timestamp) {
-        guard let shard = runs.shard(of: id) else { return }
-        sendControl(action, run: id, shard: shard, job: job, now: now)
     }
 
     /// Sends CONTROL to `shard` about a run, committed first and sent again until answered.
@@ -275,6 +295,7 @@ public struct OrchestratorCore: Sendable {
         turn.answers = answers.takeNew()
         turn.positions = streams.positionsToStore(committing: turn.needsCommit, now: now)
         turn.submits = submits
+        turn.unsent = unsent
         turn.fetches = streams.takeFetches()
         for (peer, query) in queries {
             if let detail = detail(of: query.run, request: query.request) {
@@ -295,6 +316,7 @@ public struct OrchestratorCore: Sendable {
         changedRunSet = []
         holdChanges = [:]
         submits = [:]
+        unsent = []
         replies = []
         return turn
     }

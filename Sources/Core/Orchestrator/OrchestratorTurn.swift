@@ -18,6 +18,8 @@ public struct OrchestratorTurn: Sendable {
     public var beacon: Beacon?
     /// Jobs to send to each shard.
     public var submits: [UInt32: [JobSpec]] = [:]
+    /// Jobs failed instead of sent, because no shard would take them (``JobSpec/limitProblem``): to log.
+    public var unsent: [JobStatus] = []
     /// Catch-up requests to each shard.
     public var fetches: [UInt32: Fetch] = [:]
     /// CONTROL requests to record as pending, those answered, and the CONTROLs to send after the commit.
@@ -33,8 +35,38 @@ public struct OrchestratorTurn: Sendable {
     /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.
     public var storedQueries: [(Peer, RunQuery)] = []
 
-    /// The most jobs in one SUBMIT.
-    public static let submitBatch = 1000
+    /// The most jobs in one SUBMIT: what a shard accepts (``Limits/submitJobs``).
+    public static let submitBatch = Limits.submitJobs
+    /// The most octets of jobs in one SUBMIT: any one job (at most ``Limits/jobSpec``) can join a batch
+    /// that is not yet this full and stay within the frame limit.
+    public static let submitBudget = 32 << 20
+
+    /// Each shard's jobs in SUBMITs a shard accepts: at most ``submitBatch`` jobs, ``submitBudget`` octets,
+    /// and ``Limits/submitPartitions`` partitions counting each job's largest step; a job alone in one is
+    /// always within them.
+    public static func batches(_ jobs: [JobSpec]) -> [[JobSpec]] {
+        var batches: [[JobSpec]] = []
+        var batch: [JobSpec] = []
+        var size = 0
+        var partitions = 0
+        for job in jobs {
+            let jobSize = job.encodedSize
+            let jobPartitions = job.peakTasks
+            if !batch.isEmpty
+                && (batch.count == submitBatch || size + jobSize > submitBudget || partitions + jobPartitions > Limits.submitPartitions)
+            {
+                batches.append(batch)
+                batch = []
+                size = 0
+                partitions = 0
+            }
+            batch.append(job)
+            size += jobSize
+            partitions += jobPartitions
+        }
+        if !batch.isEmpty { batches.append(batch) }
+        return batches
+    }
 
     public init() {}
 
@@ -59,17 +91,14 @@ public struct StreamPosition: Equatable, Sendable {
 }
 
 extension OrchestratorTurn: ServiceTurn {
-    /// The beacon, then each shard's submissions (in SUBMITs of ``submitBatch`` jobs), catch-up requests
-    /// and CONTROLs, then the answers to management.
+    /// The beacon, then each shard's submissions (in SUBMITs within its limits, ``batches(_:)``), catch-up
+    /// requests and CONTROLs, then the answers to management.
     public var deliveries: [Delivery] {
         var deliveries: [Delivery] = []
         if let beacon { deliveries.append(Delivery(.beacon(beacon), to: .stream)) }
         for (shard, jobs) in submits.sorted(by: { $0.key < $1.key }) {
-            var start = 0
-            while start < jobs.count {
-                let batch = Array(jobs[start..<min(start + Self.submitBatch, jobs.count)])
+            for batch in Self.batches(jobs) {
                 deliveries.append(Delivery(.submit(Submit(jobs: batch)), to: .submissions(shard: shard)))
-                start += Self.submitBatch
             }
         }
         for (shard, fetch) in fetches.sorted(by: { $0.key < $1.key }) { deliveries.append(Delivery(.fetch(fetch), to: .shard(shard))) }

@@ -74,13 +74,14 @@ extension ShardCore {
         let specs = leaseTasks(single, to: peer, worker: worker, now: now)
         credit += specs.count
         for spec in specs {
-            if !batch.isEmpty && batchSize + spec.inputs.size > Self.tasksFrameBudget {
+            let size = spec.encodedSize
+            if !batch.isEmpty && batchSize + size > Self.tasksFrameBudget {
                 outbox.append((peer, .tasks(Tasks(tasks: batch))))
                 batch = []
                 batchSize = 0
             }
             batch.append(spec)
-            batchSize += spec.inputs.size + 1024
+            batchSize += size
         }
         workers.spend(credit, of: peer)
         if !batch.isEmpty { outbox.append((peer, .tasks(Tasks(tasks: batch)))) }
@@ -134,12 +135,16 @@ extension ShardCore {
                 move(id, to: .failed, now: now)
                 continue
             }
-            if isSet && !specs.isEmpty && setSize + size > Self.tasksFrameBudget {
+            // Counted as sent, parameters and command included: a task carries up to 256 KiB of
+            // parameters and 64 KiB of command besides its inputs.
+            var spec = taskSpec(task, attempt: 0, job: job, inputs: inputs)
+            let octets = spec.encodedSize
+            if isSet && !specs.isEmpty && setSize + octets > Self.tasksFrameBudget {
                 queue.returned(charge, now: now)
                 enqueue([id], of: job, now: now)
                 continue
             }
-            setSize += size + 1024
+            setSize += octets
             let attempt = update(id) { task -> UInt16 in
                 task.attempt += 1
                 task.started = now
@@ -153,12 +158,14 @@ extension ShardCore {
                 if job.started == .zero { job.started = now }
                 job.attempts = max(job.attempts, attempt)
             }
-            specs.append(taskSpec(task, attempt: attempt, job: job, inputs: inputs))
+            spec.attempt = attempt
+            specs.append(spec)
         }
         return specs
     }
 
-    /// The octets of results one TASKS message carries at most, well inside the 64 MiB frame limit.
+    /// The octets one TASKS message carries at most, well inside the 64 MiB frame limit: a task (at most
+    /// 16 MiB of inputs, and its command and parameters) joins one not yet this full.
     static let tasksFrameBudget = 32 << 20
 
     /// Tells a worker out of credit that there is work it could run, at most once per heartbeat interval,

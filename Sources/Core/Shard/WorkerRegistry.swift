@@ -184,7 +184,7 @@ public struct WorkerRegistry: Sendable {
                 commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags),
                 batches: ready.batches == 1),
             sets: Dictionary(ready.sets.map { ($0.handler, Int($0.limit)) }, uniquingKeysWith: { first, _ in first }),
-            credit: Int(ready.slots), heartbeat: Int64(interval), lastHeard: now, lastSent: now)
+            credit: min(Int(ready.slots), Limits.credit), heartbeat: Int64(interval), lastHeard: now, lastSent: now)
         workers[peer] = worker
         order.append(peer)
         return (worker, candidates)
@@ -214,7 +214,7 @@ public struct WorkerRegistry: Sendable {
     /// it may be told so (DEMAND) at once: it has answered.
     public mutating func pulled(_ credit: UInt32, from peer: Peer) {
         change(peer) {
-            $0.credit = min($0.credit + Int(credit), 1_000_000)
+            $0.credit = min($0.credit + Int(credit), Limits.credit)
             $0.nextDemand = .zero
         }
     }

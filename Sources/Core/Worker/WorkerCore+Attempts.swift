@@ -186,9 +186,31 @@ extension WorkerCore {
         }
         let result = TaskResult(
             task: ref.task, attempt: ref.attempt, outcome: outcome, exitCode: exitCode, started: attempt.started.wire,
-            duration: UInt32(clamping: max(0, now.since(attempt.started))), output: output, log: log, error: error,
-            data: data)
+            duration: UInt32(clamping: max(0, now.since(attempt.started))), output: Self.tail(output, Limits.output),
+            log: log, error: Self.head(error, Self.errorLimit), data: data)
         finish(result, link: attempt.link)
+    }
+
+    /// The most octets of an attempt's error a result carries: a handler that throws a long description
+    /// must not make its result too large for the shard to take.
+    static let errorLimit = 4096
+
+    /// At most the first `limit` octets of `text`, cut between characters.
+    static func head(_ text: String, _ limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        let utf8 = Array(text.utf8)
+        var end = limit
+        while end > 0 && utf8[end] & 0xC0 == 0x80 { end -= 1 }
+        return String(decoding: utf8[..<end], as: UTF8.self)
+    }
+
+    /// At most the last `limit` octets of `text`, cut between characters.
+    static func tail(_ text: String, _ limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        let utf8 = Array(text.utf8)
+        var start = utf8.count - limit
+        while start < utf8.count && utf8[start] & 0xC0 == 0x80 { start += 1 }
+        return String(decoding: utf8[start...], as: UTF8.self)
     }
 
     /// Holds a result until its RECEIPT; it goes with the turn's RESULTS if its link is registered, and

@@ -121,10 +121,27 @@ public struct WorkerCore: Sendable {
 
     // MARK: - The end of a turn
 
-    /// Ends the turn: sends results in one batch per shard, then gives the free slots to shards as credit.
+    /// The most octets of results in one RESULTS message: a result (at most 16 MiB of data) joins one not
+    /// yet this full, within the frame limit.
+    static let resultsBudget = 32 << 20
+
+    /// Ends the turn: sends results in as few batches per shard as the frame limit allows, then gives the
+    /// free slots to shards as credit.
     public mutating func finishTurn(now: Timestamp) -> [WorkerEffect] {
         for (index, results) in outgoingResults.sorted(by: { $0.key < $1.key }) {
-            send(index, .results(Results(results: results)), now: now)
+            var batch: [TaskResult] = []
+            var size = 0
+            for result in results {
+                let octets = result.encodedSize
+                if !batch.isEmpty && size + octets > Self.resultsBudget {
+                    send(index, .results(Results(results: batch)), now: now)
+                    batch = []
+                    size = 0
+                }
+                batch.append(result)
+                size += octets
+            }
+            if !batch.isEmpty { send(index, .results(Results(results: batch)), now: now) }
         }
         outgoingResults = [:]
         if !draining {

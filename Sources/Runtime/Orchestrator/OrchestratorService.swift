@@ -126,6 +126,7 @@ public struct OrchestratorService: Service {
         core.tick(now: now)
         let turn = core.finishTurn(now: now)
         let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
+        Self.logUnsent(turn.unsent, log: log)
         var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
         actions += turn.deliveries.actions { destination in
             switch destination {
@@ -143,6 +144,14 @@ public struct OrchestratorService: Service {
         for (peer, fetch) in fetches { actions += try EventLogReplay.answer(fetch, to: peer, on: Self.ops, log: store.log, epoch: epoch) }
         fetches = []
         return TurnEnd(committed: turn.needsCommit, actions: actions)
+    }
+
+    /// Logs the jobs a turn failed because no shard would take them, a few lines at most.
+    static func logUnsent(_ failures: [JobStatus], log: Log) {
+        for failure in failures.prefix(5) {
+            log.warning("a job failed without being sent", ["run": String(failure.run), "job": failure.job, "why": failure.detail])
+        }
+        if failures.count > 5 { log.warning("more jobs failed without being sent", ["more": String(failures.count - 5)]) }
     }
 
     mutating func afterTurn(now: Timestamp) throws {

@@ -94,7 +94,7 @@ public struct Handlers: Sendable {
     }
 
     /// Registers `handler` under `name` to take the tasks of jobs that name it as sets: the shard claims
-    /// up to `limit` tasks of one product, fairness key and job type together, leases them to this worker as one, and
+    /// up to `limit` (2 to 1,000) tasks of one product, fairness key and job type together, leases them to this worker as one, and
     /// the handler runs them in one call, which takes one slot. It returns one result per task, in the
     /// order of the contexts; a task's `.failure` fails that task alone.
     ///
@@ -106,7 +106,7 @@ public struct Handlers: Sendable {
     /// ```
     public mutating func registerSet(_ name: String, limit: Int, _ handler: @escaping SetHandler) {
         precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
-        precondition(limit >= 2, "a set holds at least 2 tasks")
+        precondition((2...Limits.setSize).contains(limit), "a set holds 2 to \(Limits.setSize) tasks")
         table[name] = nil
         setTable[name] = (limit, handler)
     }

@@ -1,8 +1,8 @@
 /// Reads the protocol's field types from a frame, checking every length against what remains.
 ///
-/// No length or count read from the wire allocates before it is checked: a list of `count`
-/// elements must have at least `count × minimumElementSize` octets left, so a hostile frame
-/// cannot make the receiver reserve memory it does not send.
+/// No length or count read from the wire allocates before it is checked: against its field's limit
+/// (``Limits``), and a list of `count` elements must have at least `count × minimumElementSize` octets
+/// left, so a hostile frame cannot make the receiver reserve memory it does not send.
 public struct FrameReader: ~Copyable {
     private let bytes: [UInt8]
     private var offset: Int
@@ -116,47 +116,66 @@ public struct FrameReader: ~Copyable {
         return Array(bytes[offset..<offset + length])
     }
 
-    /// Reads `strings`.
-    public mutating func strings(_ field: String) throws(DecodingError) -> [String] {
-        let count = try elementCount(field, minimumSize: 4)
+    /// Reads `strings` of at most `limit` elements, each a `longstr` of at most `length` octets.
+    public mutating func strings(_ field: String, limit: Int = Limits.listCount, length: Int = Limits.longstr)
+        throws(DecodingError) -> [String]
+    {
+        let count = try elementCount(field, minimumSize: 4, limit: limit)
         var values: [String] = []
         values.reserveCapacity(count)
-        for _ in 0..<count { values.append(try longstr(field)) }
+        for _ in 0..<count { values.append(try longstr(field, limit: length)) }
         return values
     }
 
-    /// Reads a `hash`; a key that appears twice is invalid.
-    public mutating func hash(_ field: String) throws(DecodingError) -> [String: String] {
+    /// Reads a `hash`, whose entries are parameters: each value at most ``Limits/parameterValue`` octets,
+    /// names and values together at most ``Limits/parameters``, each length checked before its octets are
+    /// copied. A name that appears twice is invalid.
+    public mutating func parameters(_ field: String) throws(DecodingError) -> [String: String] {
+        // Names are unique and count against the size, so the size ends the loop long before a count
+        // of 1,000,000 could; nothing is reserved for entries the size has not paid for.
         let count = try elementCount(field, minimumSize: 5)
         var values: [String: String] = [:]
-        values.reserveCapacity(count)
+        values.reserveCapacity(min(count, 64))
+        var size = 0
         for _ in 0..<count {
-            let key = try string(field)
-            let value = try longstr(field)
-            if values.updateValue(value, forKey: key) != nil {
-                throw .invalidValue(field: "\(field).\(key)", value: UInt64(count))
+            let name = try string(field)
+            let length = Int(try number4(field))
+            if length > Limits.parameterValue {
+                throw .oversized(field: "\(field).\(name)", length: length, limit: Limits.parameterValue)
+            }
+            size += name.utf8.count + length
+            if size > Limits.parameters { throw .oversized(field: field, length: size, limit: Limits.parameters) }
+            if values.updateValue(try text(length, field), forKey: name) != nil {
+                throw .invalidValue(field: "\(field).\(name)", value: UInt64(count))
             }
         }
         return values
     }
 
-    /// Reads a list count, checking that `count` elements of at least `minimumSize` octets can fit.
-    public mutating func elementCount(_ field: String, minimumSize: Int) throws(DecodingError) -> Int {
-        let value = try count(field, limit: Limits.listCount)
+    /// Reads a list count of at most `limit`, checking that `count` elements of at least `minimumSize`
+    /// octets can fit in what is left of the frame.
+    public mutating func elementCount(_ field: String, minimumSize: Int, limit: Int = Limits.listCount)
+        throws(DecodingError) -> Int
+    {
+        let value = try count(field, limit: min(limit, Limits.listCount))
         if value * minimumSize > remaining {
             throw .oversized(field: field, length: value, limit: remaining / max(minimumSize, 1))
         }
         return value
     }
 
-    /// Reads a list whose elements take at least `minimumSize` octets each.
+    /// Reads a list of at most `limit` elements, each taking at least `minimumSize` octets.
     public mutating func list<Element>(
-        _ field: String, minimumSize: Int, _ element: (inout FrameReader) throws(DecodingError) -> Element
+        _ field: String, minimumSize: Int, limit: Int = Limits.listCount,
+        _ element: (inout FrameReader) throws(DecodingError) -> Element
     ) throws(DecodingError) -> [Element] {
-        let count = try elementCount(field, minimumSize: minimumSize)
+        let count = try elementCount(field, minimumSize: minimumSize, limit: limit)
         var values: [Element] = []
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try element(&self)) }
         return values
     }
+
+    /// The octets read so far, for a value that bounds its own encoded size.
+    public var position: Int { offset }
 }

@@ -17,11 +17,11 @@ extension FrameWriter {
 }
 
 extension FrameReader {
-    /// Reads a list of wire values.
-    public mutating func values<Value: WireValue>(_ field: String, of type: Value.Type = Value.self)
+    /// Reads a list of at most `limit` wire values.
+    public mutating func values<Value: WireValue>(_ field: String, of type: Value.Type = Value.self, limit: Int = Limits.listCount)
         throws(DecodingError) -> [Value]
     {
-        let count = try elementCount(field, minimumSize: Value.minimumSize)
+        let count = try elementCount(field, minimumSize: Value.minimumSize, limit: limit)
         var values: [Value] = []
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try Value(from: &self)) }

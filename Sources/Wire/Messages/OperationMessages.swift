@@ -25,7 +25,7 @@ public struct OperationRequest: WireValue {
     public var options: UInt8
     /// The run's job entry moment (for `start`, and for reruns that take a fresh one).
     public var moment: UInt64
-    /// The run's parameters (for `start`), defaults already applied.
+    /// The run's parameters (for `start`), defaults already applied; bounded as a job-spec's are.
     public var params: [String: String]
     /// The flow definition as canonical JSON (for `start`); empty otherwise.
     public var definition: String
@@ -89,7 +89,7 @@ public struct OperationRequest: WireValue {
         job = try reader.string("job")
         options = try reader.number1("options")
         moment = try reader.number8("moment")
-        params = try reader.hash("params")
+        params = try reader.parameters("params")
         definition = try reader.longstr("definition", limit: Limits.chunk)
         policy = try ProductPolicy(from: &reader)
         priority = try reader.number1("priority")

@@ -6,7 +6,8 @@
 
 /// Jobs for the shard to queue. The shard commits them, then reports them queued on its event stream.
 public struct Submit: WireValue {
-    /// The jobs.
+    /// The jobs: at most ``Limits/submitJobs``, whose largest steps have at most ``Limits/submitPartitions``
+    /// partitions in all.
     public var jobs: [JobSpec]
 
     public init(jobs: [JobSpec]) { self.jobs = jobs }
@@ -16,7 +17,21 @@ public struct Submit: WireValue {
     public func encode(to writer: inout FrameWriter) { writer.values(jobs) }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
-        jobs = try reader.values("jobs")
+        let count = try reader.elementCount("jobs", minimumSize: JobSpec.minimumSize, limit: Limits.submitJobs)
+        var jobs: [JobSpec] = []
+        jobs.reserveCapacity(count)
+        // The tasks the jobs would make the shard hold: bounded as each job is read, so that no SUBMIT,
+        // however small, can ask for more than one step of a flow may.
+        var partitions = 0
+        for _ in 0..<count {
+            let job = try JobSpec(from: &reader)
+            partitions += job.peakTasks
+            if partitions > Limits.submitPartitions {
+                throw .oversized(field: "jobs.partitions", length: partitions, limit: Limits.submitPartitions)
+            }
+            jobs.append(job)
+        }
+        self.jobs = jobs
     }
 }
 

@@ -83,7 +83,7 @@ public struct Welcome: WireValue {
     public var heartbeat: UInt32
     /// How many intervals of silence make a peer dead.
     public var liveness: UInt8
-    /// The largest `data` a result may carry, in octets.
+    /// The largest `data` a result may carry, in octets: at most ``Limits/chunk``, the limit of a `bytes`.
     public var resultLimit: UInt32
 
     public init(shard: UInt32, epoch: UInt32, heartbeat: UInt32, liveness: UInt8, resultLimit: UInt32) {
@@ -110,6 +110,7 @@ public struct Welcome: WireValue {
         heartbeat = try reader.number4("heartbeat")
         liveness = try reader.number1("liveness")
         resultLimit = try reader.number4("result-limit")
+        if resultLimit > Limits.chunk { throw .oversized(field: "result-limit", length: Int(resultLimit), limit: Limits.chunk) }
     }
 }
 

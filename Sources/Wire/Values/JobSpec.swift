@@ -28,13 +28,14 @@ public struct JobSpec: WireValue {
     public var backoff: UInt32
     /// Each attempt's timeout in milliseconds; 0 means none.
     public var timeout: UInt32
-    /// The run's parameters merged with the job's.
+    /// The run's parameters merged with the job's: each value at most ``Limits/parameterValue`` octets,
+    /// and at most ``Limits/parameters`` together.
     public var params: [String: String]
     /// 1: keep the tasks that succeeded in earlier generations and run only the rest; 0: run all.
     public var resume: UInt8
     /// Upstream jobs of the run whose results the first step's tasks receive.
     public var inputs: [String]
-    /// The job's steps in order; a job without declared steps has one.
+    /// The job's steps in order, 1 to ``Limits/steps``; a job without declared steps has one.
     public var steps: [StepSpec]
     /// The run's priority: 0 urgent, then 1 (first) to 5 (last); 3 by default. See ``RunPriority``.
     public var runPriority: UInt8
@@ -76,6 +77,37 @@ public struct JobSpec: WireValue {
 
     public static let minimumSize = 8 + 1 + 4 + 1 + 1 + 8 + 2 + 1 + 4 + 2 + 4 + 4 + 4 + 1 + 4 + 4 + 1 + 1 + 4
 
+    /// The octets the job takes in a frame: at most ``Limits/jobSpec``.
+    public var encodedSize: Int {
+        let names = job.utf8.count + product.utf8.count + flow.utf8.count + type.utf8.count + fairnessKey.utf8.count
+        let lists = EncodedSize.strings(tags) + EncodedSize.hash(params) + EncodedSize.strings(inputs) - 12
+        return Self.minimumSize + names + lists + steps.reduce(0) { $0 + $1.encodedSize }
+    }
+
+    /// The partitions of its largest step: the most tasks a shard holds for the job at once, which
+    /// ``Limits/submitPartitions`` bounds over the jobs of a SUBMIT.
+    public var peakTasks: Int { steps.reduce(0) { max($0, Int($1.partitions)) } }
+
+    /// What a shard would refuse the job for, over a limit its decoder checks (`docs/protocol.md`,
+    /// "Limits"), as the decoder would name it; nil when the job is within them all. A sender that makes
+    /// jobs from definitions checks each one it makes: a job no shard takes would be dropped with every
+    /// other job of its SUBMIT, however often it was sent again.
+    public var limitProblem: DecodingError? {
+        if steps.count > Limits.steps { return .oversized(field: "steps", length: steps.count, limit: Limits.steps) }
+        for step in steps {
+            if let problem = step.limitProblem { return problem }
+        }
+        let long = params.lazy.filter { $0.value.utf8.count > Limits.parameterValue }
+        if let (name, value) = long.min(by: { $0.key < $1.key }) {
+            return .oversized(field: "params.\(name)", length: value.utf8.count, limit: Limits.parameterValue)
+        }
+        let parameters = Limits.size(ofParameters: params)
+        if parameters > Limits.parameters { return .oversized(field: "params", length: parameters, limit: Limits.parameters) }
+        let size = encodedSize
+        if size > Limits.jobSpec { return .oversized(field: "job-spec", length: size, limit: Limits.jobSpec) }
+        return nil
+    }
+
     public func encode(to writer: inout FrameWriter) {
         writer.number8(run)
         writer.string(job)
@@ -99,16 +131,20 @@ public struct JobSpec: WireValue {
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
+        let start = reader.position
         try self.init(legacyFrom: &reader)
         runPriority = try reader.number1("run-priority")
         fairnessKey = try reader.string("fairness-key")
         batch = try reader.number4("batch")
         try validate()
+        let size = reader.position - start
+        if size > Limits.jobSpec { throw .oversized(field: "job-spec", length: size, limit: Limits.jobSpec) }
     }
 
     /// Decodes a job spec a shard stored before the run priority, the fairness key and the batch were
     /// part of it: those take their defaults. Only for reading a store back, never from a peer.
     public static func decodeStored(_ bytes: [UInt8]) throws(DecodingError) -> JobSpec {
+        if bytes.count > Limits.jobSpec { throw .oversized(field: "job-spec", length: bytes.count, limit: Limits.jobSpec) }
         var reader = FrameReader(bytes)
         var spec = try JobSpec(legacyFrom: &reader)
         if reader.remaining > 0 {
@@ -134,10 +170,10 @@ public struct JobSpec: WireValue {
         retries = try reader.number2("retries")
         backoff = try reader.number4("backoff")
         timeout = try reader.number4("timeout")
-        params = try reader.hash("params")
+        params = try reader.parameters("params")
         resume = try reader.number1("resume")
         inputs = try reader.strings("inputs")
-        steps = try reader.values("steps")
+        steps = try reader.values("steps", limit: Limits.steps)
         runPriority = RunPriority.normal
         fairnessKey = ""
         batch = 0
@@ -148,6 +184,5 @@ public struct JobSpec: WireValue {
         if batch > Self.batchLimit { throw .invalidValue(field: "batch", value: UInt64(batch)) }
         if resume > 1 { throw .invalidValue(field: "resume", value: UInt64(resume)) }
         if steps.isEmpty { throw .invalidValue(field: "steps", value: 0) }
-        if steps.count > Int(UInt16.max) { throw .oversized(field: "steps", length: steps.count, limit: 65535) }
     }
 }

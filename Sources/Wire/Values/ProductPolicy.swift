@@ -59,11 +59,8 @@ public struct ProductPolicy: WireValue, Hashable {
         rate = try reader.number4("rate")
         burst = try reader.number4("burst")
         priorityOverFairness = try reader.number1("priority-over-fairness")
-        keyWeights = try reader.values("key-weights")
+        keyWeights = try reader.values("key-weights", limit: Self.keyWeightLimit)
         if priorityOverFairness > 1 { throw .invalidValue(field: "priority-over-fairness", value: UInt64(priorityOverFairness)) }
-        if keyWeights.count > Self.keyWeightLimit {
-            throw .oversized(field: "key-weights", length: keyWeights.count, limit: Self.keyWeightLimit)
-        }
         if !product.isEmpty && !Self.weights.contains(weight) { throw .invalidValue(field: "weight", value: UInt64(weight)) }
     }
 }
@@ -73,7 +70,7 @@ public struct ProductPolicy: WireValue, Hashable {
 public struct SetOffer: WireValue, Hashable {
     /// The handler's name.
     public var handler: String
-    /// The most tasks in one set, at least 2.
+    /// The most tasks in one set, 2 to ``Limits/setSize``.
     public var limit: UInt32
 
     public init(handler: String, limit: UInt32) {
@@ -92,6 +89,7 @@ public struct SetOffer: WireValue, Hashable {
         handler = try reader.string("handler")
         limit = try reader.number4("limit")
         if limit < 2 { throw .invalidValue(field: "limit", value: UInt64(limit)) }
+        if limit > Limits.setSize { throw .oversized(field: "limit", length: Int(limit), limit: Limits.setSize) }
     }
 }
 

@@ -22,6 +22,9 @@ public struct TaskInput: WireValue {
 
     public static let minimumSize = 1 + 2 + 4 + 4 + 4
 
+    /// The octets the input takes in a frame.
+    public var encodedSize: Int { Self.minimumSize + job.utf8.count + partitionKey.utf8.count + data.count }
+
     public func encode(to writer: inout FrameWriter) {
         writer.string(job)
         writer.number2(step)
@@ -34,7 +37,7 @@ public struct TaskInput: WireValue {
         job = try reader.string("job")
         step = try reader.number2("step")
         partition = try reader.number4("partition")
-        partitionKey = try reader.longstr("partition-key")
+        partitionKey = try reader.longstr("partition-key", limit: Limits.partitionKey)
         data = try reader.chunk("data")
     }
 }

@@ -12,7 +12,7 @@ public struct TaskResult: WireValue {
     public var started: UInt64
     /// How long the attempt ran, in milliseconds.
     public var duration: UInt32
-    /// The last octets of the attempt's standard output and error (at most 4 KiB).
+    /// The last octets of the attempt's standard output and error (at most ``Limits/output``, 4 KiB).
     public var output: String
     /// Where the whole output went, as `host:path`; empty when nothing was kept.
     public var log: String
@@ -39,6 +39,9 @@ public struct TaskResult: WireValue {
 
     public static let minimumSize = 8 + 2 + 1 + 4 + 8 + 4 + 4 + 4 + 4 + 4
 
+    /// The octets the result takes in a frame: what a worker counts to keep a RESULTS message within the frame limit.
+    public var encodedSize: Int { Self.minimumSize + output.utf8.count + log.utf8.count + error.utf8.count + data.count }
+
     public func encode(to writer: inout FrameWriter) {
         writer.number8(task)
         writer.number2(attempt)
@@ -59,7 +62,7 @@ public struct TaskResult: WireValue {
         exitCode = try reader.signed4("exit-code")
         started = try reader.number8("started")
         duration = try reader.number4("duration")
-        output = try reader.longstr("output")
+        output = try reader.longstr("output", limit: Limits.output)
         log = try reader.longstr("log")
         error = try reader.longstr("error")
         data = try reader.chunk("data")

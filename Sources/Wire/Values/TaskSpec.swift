@@ -16,15 +16,15 @@ public struct TaskSpec: WireValue {
     public var flow: String
     /// The step's index, from 0.
     public var step: UInt16
-    /// The number of steps in the job.
+    /// The number of steps in the job, at most ``Limits/steps``.
     public var steps: UInt16
     /// The step's name (the job's name for a job without declared steps).
     public var stepName: String
     /// The partition's index, from 0.
     public var partition: UInt32
-    /// The number of partitions in the step.
+    /// The number of partitions in the step, at most ``Limits/partitions``.
     public var partitions: UInt32
-    /// The partition's key, or empty when partitions are only counted.
+    /// The partition's key (at most ``Limits/partitionKey`` octets), or empty when partitions are only counted.
     public var partitionKey: String
     /// Whether `action` is a command or a handler name.
     public var kind: ActionKind
@@ -72,6 +72,13 @@ public struct TaskSpec: WireValue {
 
     public static let minimumSize = 8 + 2 + 8 + 1 + 4 + 1 + 1 + 2 + 2 + 1 + 4 + 4 + 4 + 1 + 4 + 1 + 4 + 4 + 8 + 4
 
+    /// The octets the task takes in a frame: what a shard counts to keep a TASKS message within the frame limit.
+    public var encodedSize: Int {
+        let names = job.utf8.count + product.utf8.count + flow.utf8.count + stepName.utf8.count + type.utf8.count
+        let texts = partitionKey.utf8.count + action.utf8.count + EncodedSize.hash(params) - 4
+        return Self.minimumSize + names + texts + inputs.reduce(0) { $0 + $1.encodedSize }
+    }
+
     public func encode(to writer: inout FrameWriter) {
         writer.number8(task)
         writer.number2(attempt)
@@ -106,17 +113,29 @@ public struct TaskSpec: WireValue {
         step = try reader.number2("step")
         steps = try reader.number2("steps")
         stepName = try reader.string("step-name")
+        if steps > Limits.steps { throw .oversized(field: "steps", length: Int(steps), limit: Limits.steps) }
         partition = try reader.number4("partition")
         partitions = try reader.number4("partitions")
-        partitionKey = try reader.longstr("partition-key")
+        if partitions > Limits.partitions { throw .oversized(field: "partitions", length: Int(partitions), limit: Limits.partitions) }
+        partitionKey = try reader.longstr("partition-key", limit: Limits.partitionKey)
         kind = try reader.enumeration("kind", ActionKind.init(rawValue:))
-        action = try reader.longstr("action")
+        action = try reader.longstr("action", limit: Limits.action)
         type = try reader.string("type")
-        params = try reader.hash("params")
+        params = try reader.parameters("params")
         timeout = try reader.number4("timeout")
         moment = try reader.number8("moment")
-        inputs = try reader.values("inputs")
-        if inputs.size > Self.inputLimit { throw .oversized(field: "inputs", length: inputs.size, limit: Self.inputLimit) }
+        // The inputs' results are bounded together, as each is read.
+        let count = try reader.elementCount("inputs", minimumSize: TaskInput.minimumSize)
+        var inputs: [TaskInput] = []
+        inputs.reserveCapacity(count)
+        var size = 0
+        for _ in 0..<count {
+            let input = try TaskInput(from: &reader)
+            size += input.data.count
+            if size > Self.inputLimit { throw .oversized(field: "inputs", length: size, limit: Self.inputLimit) }
+            inputs.append(input)
+        }
+        self.inputs = inputs
     }
 
     /// The most octets of results a task may receive: 16 MiB.
