@@ -16,8 +16,8 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let badRequest = Status(rawValue: 400)
     /// The peer has not sent READY on this connection (or the shard restarted): send READY.
     public static let unknownPeer = Status(rawValue: 401)
-    /// The peer's key may not do this: a worker name bound to another key. Repeating it will not help
-    /// while the binding holds.
+    /// The peer's key may not do this: a worker name bound to another key, or an API method the key's
+    /// role may not call. Repeating it will not help while the binding or the role holds.
     public static let forbidden = Status(rawValue: 403)
     /// The named product, flow, run or job does not exist.
     public static let notFound = Status(rawValue: 404)
