@@ -63,6 +63,37 @@ struct FairQueueTests {
         }
     }
 
+    /// A key's lanes are found by their heads (one lane per job type, so thousands in a run of different
+    /// jobs): the order tasks go out in is the order of their entries, whatever lane they are in, and a
+    /// worker that cannot run some lanes gets the best of those it can.
+    @Test func tasksOfManyJobTypesGoOutInTheirOrderAcrossLanes() {
+        var bench = Bench()
+        let gpu = Requirement(kind: .command, handler: "", tags: ["gpu"])
+        // 300 types, queued in an order unlike their tasks' order: type t(i) gets task orders i, i+300, ...
+        for round in 0..<3 {
+            for type in stride(from: 299, through: 0, by: -1) {
+                bench.add(1, product: "p", type: "t\(type)", requirement: type % 3 == 0 ? gpu : Self.command,
+                          priority: type == 151 && round == 2 ? 5 : 0)
+            }
+        }
+        // The job of priority 5 first, then by queueing order.
+        let plain = Capabilities(commands: true, handlers: [], tags: [])
+        let first = bench.select(1, worker: plain).flatMap(\.tasks)
+        #expect(first.map { bench.owner[$0]!.type } == ["t151"])
+        var order: [UInt64] = first
+        while true {
+            let picks = bench.select(7, worker: plain).flatMap(\.tasks)
+            if picks.isEmpty { break }
+            order += picks
+        }
+        // The plain worker took every task but the gpu ones, in task order after the urgent one.
+        #expect(order.count == 600)
+        #expect(Array(order.dropFirst()) == Array(order.dropFirst()).sorted())
+        #expect(order.allSatisfy { bench.owner[$0]!.requirement == Self.command })
+        let rest = bench.select(1000).flatMap(\.tasks)
+        #expect(rest.count == 300 && rest == rest.sorted())
+    }
+
     @Test func sharesFollowTheWeightsOverTenThousandDispatches() {
         var bench = Bench()
         let weights: [String: UInt32] = ["a": 1, "b": 2, "c": 3, "d": 4]

@@ -67,7 +67,7 @@ extension FairQueue {
         for capabilities: Capabilities, products allowed: Set<String>?, isAllowed: (_ task: UInt64) -> Bool
     ) -> UInt32 {
         guard let allowed else { return demandWeight(for: capabilities) }
-        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
+        let eligible = eligibility(for: capabilities)
         var total: UInt64 = 0
         if isFair {
             for name in allowed {
@@ -95,7 +95,7 @@ extension FairQueue {
     private func count(
         for capabilities: Capabilities, products allowed: Set<String>, upTo limit: Int, isAllowed: (UInt64) -> Bool
     ) -> Int {
-        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
+        let eligible = eligibility(for: capabilities)
         var total = 0
         if isFair {
             for name in allowed {

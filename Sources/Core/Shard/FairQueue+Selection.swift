@@ -69,7 +69,7 @@ extension FairQueue {
             room = Room(free: free, slots: Double(runningTotal + free))
         }
         room.shardSlots = Double(runningTotal + max(free ?? 0, limit))
-        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
+        let eligible = eligibility(for: capabilities)
         var picks: [Pick] = []
         // The starving first, one pick each, whatever their tier.
         for i in starving where picks.count < limit && products[Int(i)].state == .ready {
@@ -154,8 +154,8 @@ extension FairQueue {
 
     /// Sets aside the head of a lane, barred for the worker of this selection, until the selection ends.
     private mutating func park(_ p: Int, key k: Int, lane: Int) {
-        guard let entry = products[p].keys[k].lanes[lane].heap.popMin() else { return }
         let from = products[p].keys[k].lanes[lane]
+        guard let entry = products[p].keys[k].lanes.popMin(of: lane) else { return }
         parked.append(Parked(product: Int32(p), key: Int32(k), kind: from.kind, window: from.window, entry: entry))
     }
 
@@ -165,13 +165,8 @@ extension FairQueue {
         for item in parked {
             let p = Int(item.product)
             let k = Int(item.key)
-            if let lane = products[p].keys[k].lanes.firstIndex(where: { $0.kind == item.kind }) {
-                products[p].keys[k].lanes[lane].heap.insert(item.entry)
-            } else {
-                var lane = Lane(kind: item.kind, window: item.window)
-                lane.heap.insert(item.entry)
-                products[p].keys[k].lanes.append(lane)
-            }
+            let lane = products[p].keys[k].lanes.lane(of: item.kind, window: item.window)
+            products[p].keys[k].lanes.insert(item.entry, into: lane)
         }
         parked.removeAll(keepingCapacity: true)
     }
@@ -179,7 +174,7 @@ extension FairQueue {
     /// Takes the best pending task of product `i` that the worker can run, with as many more of its lane
     /// as a set may hold, if it is of `tier` or an earlier one; charges the product and the task's key.
     private mutating func take(
-        from i: Int32, tier: UInt8, eligible: [Bool], sets: [String: Int], room: inout Room, now: Timestamp,
+        from i: Int32, tier: UInt8, eligible: Eligibility, sets: [String: Int], room: inout Room, now: Timestamp,
         standing: (UInt64, UInt32) -> Standing
     ) -> Taken {
         let p = Int(i)
@@ -236,7 +231,7 @@ extension FairQueue {
                 park(p, key: k, lane: lane)
             }
         }
-        if products[p].keys[k].lanes[lane].heap.isEmpty { products[p].keys[k].lanes.remove(at: lane) }
+        products[p].keys[k].lanes.removeIfEmpty(lane)
         let cost = cost(window: window)
         inFlight[Int(window)] += 1
         let probe = isFair && windows[Int(window)].count == 0 ? probes[Int(window)].issue(tasks.count, cost: cost) : 0
@@ -270,7 +265,7 @@ extension FairQueue {
     /// at most the product's probe limit of slots (``probeLimit(_:room:)``); `heldForProbes` says whether
     /// a lane was passed over for that.
     private mutating func nextKey(
-        of p: Int, eligible: [Bool], room: inout Room, heldForProbes: inout Bool, standing: (UInt64, UInt32) -> Standing
+        of p: Int, eligible: Eligibility, room: inout Room, heldForProbes: inout Bool, standing: (UInt64, UInt32) -> Standing
     ) -> (KeyTurn, Int)? {
         var aside: [KeyTurn] = []
         defer { for turn in aside { products[p].keyTurns.insert(turn) } }
@@ -284,30 +279,37 @@ extension FairQueue {
                 pushKey(turn.key, of: p)  // Charged more since it went in: in again at its pass.
                 continue
             }
+            // The lanes by their heads, best first: the first the worker can run, whose head is live, is the
+            // key's best. Heads of lanes passed over go back as they were.
+            var passed: [Lanes.Head] = []
             var best: Int?
-            for lane in products[p].keys[k].lanes.indices where eligible[products[p].keys[k].lanes[lane].kind] {
+            while best == nil, let (head, lane) = products[p].keys[k].lanes.popHead() {
+                guard eligible[head.kind] else {
+                    passed.append(head)
+                    continue
+                }
                 let window = Int(products[p].keys[k].lanes[lane].window)
                 if windows[window].count == 0 {
                     let limit = probeSlots ?? probeLimit(p, room: &room)
                     probeSlots = limit
                     if inFlight[window] >= Double(limit) {
                         heldForProbes = true
+                        passed.append(head)
                         continue
                     }
                 }
-                liveHead: while let top = products[p].keys[k].lanes[lane].heap.min {
-                    switch standing(top.task, top.ticket) {
-                    case .live: break liveHead
-                    case .stale: drop(p, key: k, lane: lane)
-                    case .barred: park(p, key: k, lane: lane)
-                    }
+                switch standing(head.entry.task, head.entry.ticket) {
+                case .live:
+                    passed.append(head)
+                    best = lane
+                case .stale: drop(p, key: k, lane: lane)
+                case .barred: park(p, key: k, lane: lane)
                 }
-                guard let top = products[p].keys[k].lanes[lane].heap.min else { continue }
-                if best == nil || top < products[p].keys[k].lanes[best!].heap.min! { best = lane }
             }
+            products[p].keys[k].lanes.restore(passed)
             if let best { return (turn, best) }
             if products[p].keys[k].queued == 0 {
-                products[p].keys[k].lanes = []
+                products[p].keys[k].lanes.removeAll()
                 products[p].keys[k].inTurn = false
                 reclaimKey(k, of: p)
             } else if !single {
@@ -327,12 +329,12 @@ extension FairQueue {
 
     /// Removes the head of a lane.
     private mutating func drop(_ p: Int, key k: Int, lane: Int) {
-        guard let entry = products[p].keys[k].lanes[lane].heap.popMin() else { return }
+        guard let entry = products[p].keys[k].lanes.popMin(of: lane) else { return }
         products[p].keys[k].queued -= 1
         products[p].queued -= 1
         products[p].priorities[Int(min(entry.runPriority, RunPriority.last))] -= 1
         count -= 1
-        queuedByKind[products[p].keys[k].lanes[lane].kind] -= 1
+        queuedByRequirement[Int(requirementOfKind[products[p].keys[k].lanes[lane].kind])] -= 1
     }
 
     /// Puts a product just served back where it belongs: in turn, or idle, capped or throttled.
@@ -398,8 +400,7 @@ extension FairQueue {
     /// Puts key `k` in its product's key order at its pass and the run priority of its most urgent head.
     mutating func pushKey(_ k: Int32, of p: Int) {
         stamps += 1
-        var priority = RunPriority.last
-        for lane in products[p].keys[Int(k)].lanes { if let top = lane.heap.min { priority = min(priority, top.runPriority) } }
+        let priority = products[p].keys[Int(k)].lanes.best()?.runPriority ?? RunPriority.last
         products[p].keys[Int(k)].stamp = stamps
         products[p].keys[Int(k)].turnPriority = priority
         products[p].keys[Int(k)].inTurn = true

@@ -92,7 +92,7 @@ public struct FairQueue: Sendable {
     struct KeyQueue: Sendable {
         var name: String
         var weight: Double
-        var lanes: [Lane] = []
+        var lanes = Lanes()
         /// Entries queued, lazily removed ones included, and tasks running.
         var queued = 0
         var running = 0
@@ -264,6 +264,11 @@ public struct FairQueue: Sendable {
     var index: [String: Int32] = [:]
     var kinds: [Kind] = []
     var kindIndex: [Kind: Int] = [:]
+    /// The requirements of the kinds, each once (a shard sees few), and each kind's among them: what a
+    /// worker can run is decided per requirement, not per kind, of which there is one per job type.
+    var requirements: [Requirement] = []
+    var requirementIndex: [Requirement: Int32] = [:]
+    var requirementOfKind: [Int32] = []
     var turns = MinHeap<Turn>()
     var throttled = MinHeap<Due>()
     var stamps: UInt64 = 0
@@ -284,8 +289,8 @@ public struct FairQueue: Sendable {
     /// Starving episodes since the shard started, and those not yet taken by ``takeStarvationReports()``.
     public internal(set) var starvationEpisodes = 0
     var starvationReports: [StarvationReport] = []
-    /// Queued entries by kind (``kinds``' index), lazily removed ones included.
-    var queuedByKind: [Int] = []
+    /// Queued entries by requirement (``requirements``' index), lazily removed ones included.
+    var queuedByRequirement: [Int] = []
     /// Entries held, lazily removed ones included.
     public internal(set) var count = 0
     /// Entries in the turn order, stale ones included: at most about twice the products.
@@ -360,23 +365,23 @@ public struct FairQueue: Sendable {
         let k = Int(keyIndex(isFair ? work.key : "", in: p))
         let kind = kindID(Kind(requirement: work.requirement, type: work.type, batchSize: work.batchSize > 1 ? work.batchSize : 0))
         let at: Int
-        if let found = products[p].keys[k].lanes.firstIndex(where: { $0.kind == kind }) {
-            at = found
+        if let lane = products[p].keys[k].lanes.lane(of: kind) {
+            at = lane
         } else {
-            products[p].keys[k].lanes.append(Lane(kind: kind, window: window(product: Int32(p), type: work.type)))
-            at = products[p].keys[k].lanes.count - 1
+            let window = window(product: Int32(p), type: work.type)
+            at = products[p].keys[k].lanes.lane(of: kind, window: window)
         }
         let runPriority = min(work.runPriority, RunPriority.last)
         for (task, order, ticket) in tasks {
-            products[p].keys[k].lanes[at].heap.insert(
-                Entry(runPriority: runPriority, priority: work.priority, ticket: ticket, order: order, task: task))
+            products[p].keys[k].lanes.insert(
+                Entry(runPriority: runPriority, priority: work.priority, ticket: ticket, order: order, task: task), into: at)
         }
         products[p].keys[k].queued += tasks.count
         products[p].queued += tasks.count
         products[p].priorities[Int(runPriority)] += tasks.count
         noteBusy(p)
         if !isFair { noteQueued(work.product) }
-        queuedByKind[kind] += tasks.count
+        queuedByRequirement[Int(requirementOfKind[kind])] += tasks.count
         count += tasks.count
         if !products[p].keys[k].inTurn {
             products[p].keys[k].pass = max(products[p].keys[k].pass, products[p].keyClock)
@@ -397,7 +402,9 @@ public struct FairQueue: Sendable {
     /// Roughly how many queued tasks a worker with `capabilities` could run (entries removed lazily count).
     public func work(for capabilities: Capabilities) -> Int {
         var total = 0
-        for (kind, count) in queuedByKind.enumerated() where count > 0 && capabilities.satisfy(kinds[kind].requirement) { total += count }
+        for (requirement, count) in queuedByRequirement.enumerated() where count > 0 && capabilities.satisfy(requirements[requirement]) {
+            total += count
+        }
         return total
     }
 
@@ -406,7 +413,7 @@ public struct FairQueue: Sendable {
     /// tokens) with tasks queued that a worker with `capabilities` could run; 0 when there are none, and
     /// then the shard has nothing to ask the worker for.
     public func demandWeight(for capabilities: Capabilities) -> UInt32 {
-        let eligible = kinds.map { capabilities.satisfy($0.requirement) }
+        let eligible = eligibility(for: capabilities)
         var total: UInt64 = 0
         for product in products where product.queued > 0 && product.state == .ready {
             let runnable = product.keys.contains { key in key.inUse && key.lanes.contains { eligible[$0.kind] && !$0.heap.isEmpty } }
@@ -462,10 +469,27 @@ public struct FairQueue: Sendable {
         products[p].freeKeys.append(Int32(k))
     }
 
+    /// Which kinds a worker with `capabilities` can run.
+    func eligibility(for capabilities: Capabilities) -> Eligibility {
+        Eligibility(requirementOfKind: requirementOfKind, satisfied: requirements.map { capabilities.satisfy($0) })
+    }
+
+    /// Which kinds of work one worker can run, decided once per requirement.
+    struct Eligibility {
+        let requirementOfKind: [Int32]
+        let satisfied: [Bool]
+        subscript(kind: Int) -> Bool { satisfied[Int(requirementOfKind[kind])] }
+    }
+
     private mutating func kindID(_ kind: Kind) -> Int {
         if let id = kindIndex[kind] { return id }
         kinds.append(kind)
-        queuedByKind.append(0)
+        if requirementIndex[kind.requirement] == nil {
+            requirementIndex[kind.requirement] = Int32(requirements.count)
+            requirements.append(kind.requirement)
+            queuedByRequirement.append(0)
+        }
+        requirementOfKind.append(requirementIndex[kind.requirement]!)
         kindIndex[kind] = kinds.count - 1
         return kinds.count - 1
     }
