@@ -18,6 +18,11 @@ struct Client {
     init(_ target: Target) throws(CommandFailure) {
         var endpoint = target.api
         var curve: (pair: KeyPair, serverKey: String)?
+        if endpoint != nil, target.identity != nil {
+            throw CommandFailure(
+                code: .usage,
+                message: "--identity needs --config FILE, not --api: the cluster file says where management's public key is")
+        }
         if endpoint == nil, let file = target.config {
             let cluster = try Cluster.load(file)
             endpoint = cluster.management.api

@@ -50,6 +50,16 @@ import Wire
         #expect(management.call("ping", "{}", by: Self.timer).1.status == .ok)
     }
 
+    @Test func refusalsAreAuditedAtMostOnceASecondAKeyWithHowManyWereNot() {
+        var management = ManagementHarness()
+        for _ in 0..<3 { #expect(management.call("apply", Self.files(ManagementHarness.flow), by: Self.vera).1.status == .forbidden) }
+        #expect(management.call("status", #"{"run": 1}"#, by: Self.timer).0.audit.count == 1)  // another key: its own second
+        management.now = management.now.adding(milliseconds: 1000)
+        let (turn, reply, _) = management.call("hold", #"{"product": "payments"}"#, by: Self.vera)
+        #expect(reply.status == .forbidden)
+        #expect(turn.audit.map(\.detail) == ["hold needs the operator role; vera is a viewer (and 2 more refused since the last entry)"])
+    }
+
     @Test func anActionIsAuditedUnderTheKeysNameWithTheClaimedActorBesideIt() {
         var management = ManagementHarness()
         _ = management.call("apply", Self.files(ManagementHarness.flow), by: Self.root)
@@ -69,6 +79,10 @@ import Wire
         #expect(management.apply(ManagementHarness.flow).1.status == .ok)
         let (turn, _, _) = management.call("hold", #"{"product": "payments", "actor": "bob"}"#)
         #expect(turn.audit.map(\.actor) == ["bob"] && turn.audit.first?.comment == "")
+        // A request ID like management's own (#N) would collide with one of them in the audit log.
+        let (mimic, same, said) = management.call("hold", ##"{"product": "payments", "actor": "bob", "request": "#7"}"##)
+        #expect(same.status == .badRequest && mimic.audit.isEmpty)
+        #expect(said["error"]?.string == "\"request\" may not start with '#', which management's own IDs do")
         let (_, refused, body) = management.call("hold", #"{"product": "payments"}"#)
         #expect(refused.status == .badRequest)
         #expect(body["error"]?.string?.contains("needs \"actor\"") == true)

@@ -101,6 +101,14 @@ import Wire
         #expect(throws: DecodingError.oversized(field: "limit", length: 1001, limit: Limits.setSize)) {
             try Message.decode(Message.ready(ready).encoded())
         }
+        let tagged = Ready(worker: "w", session: 1, slots: 1, heartbeat: 1000, tags: (0...1000).map { "t\($0)" })
+        #expect(throws: DecodingError.oversized(field: "tags", length: 1001, limit: Limits.capabilities)) {
+            try Message.decode(Message.ready(tagged).encoded())
+        }
+        let long = Ready(worker: "w", session: 1, slots: 1, heartbeat: 1000, handlers: [String(repeating: "h", count: 256)])
+        #expect(throws: DecodingError.oversized(field: "handlers", length: 256, limit: Limits.capabilityName)) {
+            try Message.decode(Message.ready(long).encoded())
+        }
         let welcome = Welcome(shard: 1, epoch: 1, heartbeat: 1000, liveness: 3, resultLimit: UInt32(Limits.chunk + 1))
         #expect(throws: DecodingError.oversized(field: "result-limit", length: Limits.chunk + 1, limit: Limits.chunk)) {
             try Message.decode(Message.welcome(welcome).encoded())

@@ -107,6 +107,7 @@ import Wire
             ("Inputs of one task (`inputs` of task-spec)", [size(TaskSpec.inputLimit)]),
             ("`output` of a task-result", [size(Limits.output)]),
             ("Tasks in one claimed set (`limit` of set-offer)", [count(Limits.setSize)]),
+            ("Tags and handlers a worker offers (`tags`, `handlers` of READY)", [count(Limits.capabilities), "\(Limits.capabilityName) octets"]),
             ("`result-limit` of WELCOME", [size(Limits.chunk)]),
             ("Key weights of a product-policy", [count(ProductPolicy.keyWeightLimit)]),
             ("A worker's credit held by a shard (READY `slots`, PULL `credit`)", [count(Limits.credit)]),

@@ -42,15 +42,24 @@ extension ManagementCore {
     }
 
     /// Refuses a request its caller's role may not make: 403 naming the role it needs, recorded in the
-    /// audit log as refused under the key's name.
+    /// audit log as refused under the key's name, at most once a second a key (the entry says how many more
+    /// were refused since the last).
     mutating func refuseByRole(_ request: ReadAPIRequest, of caller: APICaller, for client: Caller, now: Timestamp) {
         let needed = request.role?.rawValue ?? ""
         let message = "\(request.method) needs the \(needed) role; \(caller.name) is \(article(caller.role)) \(caller.role.rawValue)"
+        refuse(client, .forbidden, message)
+        if let last = refusalsAudited[caller.name], now.since(last.at) < 1000 {
+            refusalsAudited[caller.name]?.unsaid += 1
+            return
+        }
+        let unsaid = refusalsAudited[caller.name]?.unsaid ?? 0
+        refusalsAudited[caller.name] = (now, 0)
         counters.lastRequest += 1
         turn.counters = counters
         var entry = AuditEntry(
             id: counters.lastRequest, key: "#\(counters.lastRequest)", time: now, actor: caller.name, method: request.method,
-            run: 0, product: "", job: "", options: "", status: Status.forbidden.rawValue, detail: message, answered: now)
+            run: 0, product: "", job: "", options: "", status: Status.forbidden.rawValue,
+            detail: unsaid > 0 ? "\(message) (and \(unsaid) more refused since the last entry)" : message, answered: now)
         switch request.parsed {
         case .success(.action(let action)):
             if case .success(let subject) = action.subject {
@@ -66,7 +75,6 @@ extension ManagementCore {
         }
         remember(entry)
         turn.audit.append(entry)
-        refuse(client, .forbidden, message)
     }
 
     /// What the audit log keeps of the actor a client named, beside the key's name: nothing when they agree.

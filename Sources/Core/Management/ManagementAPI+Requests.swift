@@ -141,6 +141,8 @@ struct ActionRequest {
         let onProduct = action == .hold || action == .release || action == .setPolicy
         subject = Result { () throws(APIRefusal) in
             guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"request\" is at most 255 octets") }
+            // Management names the audit entries of requests without an ID `#N`: a client's may not look alike.
+            guard !key.hasPrefix("#") else { throw APIRefusal(.badRequest, "\"request\" may not start with '#', which management's own IDs do") }
             // Checked for a cluster without keys by ``ManagementCore``: with keys, the key's name is the actor.
             let actor = fields["actor"]?.string ?? ""
             guard actor.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"actor\" is at most 255 octets") }

@@ -42,6 +42,9 @@ public struct ManagementCore: Sendable {
     var actions: [String: AuditEntry]
     var actionOrder: [String]
     var actionKeys: [UInt64: String] = [:]
+    /// By key name, when a request refused by role was last written to the audit log, and how many were
+    /// refused since without being written: at most one a second each, so that no key fills the disk.
+    var refusalsAudited: [String: (at: Timestamp, unsaid: Int)] = [:]
     /// Clients waiting for the answer to an action, by operation request.
     var waiting: [UInt64: [Caller]] = [:]
     var finishedOrder: [UInt64] = []

@@ -42,8 +42,11 @@ public struct ManagementService: Service {
     var turnBudget: Int { 1000 }
 
     var sockets: [SocketPlan] {
-        [
-            .router("api", binding: settings.api, bound: bound), .dealer("orchestrator", to: settings.orchestratorOps),
+        var api = SocketPlan.router("api", binding: settings.api, bound: bound)
+        // An API request is at most a 16 MiB body: a client can make management hold no larger message.
+        api.maximumMessage = Limits.chunk + 4096
+        return [
+            api, .dealer("orchestrator", to: settings.orchestratorOps),
             .subscriber("orchestrator events", to: [settings.orchestratorEvents], topic: StreamNames.runTopic),
         ]
     }

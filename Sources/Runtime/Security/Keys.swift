@@ -25,6 +25,19 @@ public enum KeyRole: String, Sendable, CaseIterable, Comparable {
     /// Whether it is the role of a person or tool using the API.
     public var isAPIRole: Bool { self == .viewer || self == .operator || self == .admin }
 
+    /// What is wrong with a key of this name having `role`, if anything: a service's key is named for its
+    /// service and has its role, and a service's role goes with no other name, since sockets admit
+    /// services by role.
+    static func mismatch(name: String, role: KeyRole) -> String? {
+        if let expected = ofService(named: name), expected != role {
+            return "a key named \"\(name)\" is the \(expected.rawValue)'s; it cannot have the role \(role.rawValue)"
+        }
+        if !role.isAPIRole, ofService(named: name) == nil {
+            return "the role \(role.rawValue) is a service's: its key is named management, orchestrator, shard-N, pool-NAME or timer, not \"\(name)\""
+        }
+        return nil
+    }
+
     public static func < (lhs: KeyRole, rhs: KeyRole) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
@@ -86,9 +99,7 @@ public enum KeyFiles {
         guard isValidName(name) else {
             throw Problem(file: folder, message: "\"\(name)\" is not a key name (letters, digits, '.', '_' and '-', up to 64)")
         }
-        if let expected = KeyRole.ofService(named: name), expected != role {
-            throw Problem(file: folder, message: "a key named \"\(name)\" is the \(expected.rawValue)'s; it cannot have the role \(role.rawValue)")
-        }
+        if let problem = KeyRole.mismatch(name: name, role: role) { throw Problem(file: folder, message: problem) }
         let publicPath = "\(folder)/\(name).key", secretPath = "\(folder)/\(name).secret"
         for path in [publicPath, secretPath] where FileManager.default.fileExists(atPath: path) {
             throw Problem(file: path, message: "exists already; remove it first to replace the key")
@@ -113,13 +124,31 @@ public enum KeyFiles {
         return try identity(fields, path)
     }
 
-    /// Reads a secret key file, which must not be readable by others.
+    /// Reads a secret key file, which must be a regular file of this process's user, readable by no one
+    /// else; checked on the file opened (not followed if a link), so it cannot change between check and read.
     public static func readSecret(_ path: String) throws -> KeyPair {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw Problem(file: path, message: errno == ELOOP ? "is a symbolic link; give the file itself" : "cannot be read: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
         var status = stat()
-        if stat(path, &status) == 0, status.st_mode & 0o077 != 0 {
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { throw Problem(file: path, message: "is not a regular file") }
+        guard status.st_mode & 0o077 == 0 else {
             throw Problem(file: path, message: "is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
         }
-        let fields = try read(path)
+        guard status.st_uid == geteuid() else {
+            throw Problem(file: path, message: "belongs to user \(status.st_uid), not to this process's (\(geteuid())); chown it")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += buffer[..<count]
+            guard bytes.count <= 65_536 else { throw Problem(file: path, message: "is too large to be a key file") }
+        }
+        let fields = try parse(String(decoding: bytes, as: UTF8.self), path)
         let identity = try identity(fields, path)
         guard let secret = fields["secret-key"], Curve.publicKey(ofSecret: secret) == identity.publicKey else {
             throw Problem(file: path, message: "its secret-key is missing, or is not the secret of its public-key")
@@ -139,15 +168,17 @@ public enum KeyFiles {
             let roles = KeyRole.allCases.map(\.rawValue).joined(separator: ", ")
             throw Problem(file: path, message: "role \"\(fields["role"] ?? "")\" is none of \(roles)")
         }
-        if let expected = KeyRole.ofService(named: name), expected != role {
-            throw Problem(file: path, message: "a key named \"\(name)\" must have the role \(expected.rawValue), not \(role.rawValue)")
-        }
+        if let problem = KeyRole.mismatch(name: name, role: role) { throw Problem(file: path, message: problem) }
         guard let key = fields["public-key"], Curve.isKey(key) else { throw Problem(file: path, message: "no valid public-key (40 Z85 characters)") }
         return KeyIdentity(name: name, role: role, publicKey: key)
     }
 
     private static func read(_ path: String) throws -> [String: String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Problem(file: path, message: "cannot be read") }
+        return try parse(text, path)
+    }
+
+    private static func parse(_ text: String, _ path: String) throws -> [String: String] {
         var fields: [String: String] = [:]
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -177,6 +208,10 @@ public final class KeyRing: Sendable {
     /// The folder it reads.
     public let folder: String
     private let keys = Mutex<[String: KeyIdentity]>([:])
+    private let removals = Atomic<Int>(0)
+
+    /// How many reloads have removed a key so far: a publisher drops its subscribers when it grows.
+    public var revocations: Int { removals.load(ordering: .acquiring) }
 
     /// Reads the folder's public keys; throws if a key file is not valid, naming it.
     public init(folder: String) throws {
@@ -188,7 +223,13 @@ public final class KeyRing: Sendable {
     /// the keys it had.
     @discardableResult
     public func reload() throws -> (added: [KeyIdentity], removed: [KeyIdentity]) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        } catch {
+            // Not an empty ring: that would refuse everyone at the next reload.
+            throw KeyFiles.Problem(file: folder, message: "cannot be read: \(error.localizedDescription)")
+        }
         var read: [String: KeyIdentity] = [:]
         var byName: [String: String] = [:]
         for file in names.sorted() where file.hasSuffix(".key") {
@@ -199,11 +240,13 @@ public final class KeyRing: Sendable {
             byName[identity.name] = file
             read[identity.publicKey] = identity
         }
-        return keys.withLock { current in
+        let changes = keys.withLock { current in
             defer { current = read }
             return (read.values.filter { current[$0.publicKey] == nil }.sorted { $0.name < $1.name },
                     current.values.filter { read[$0.publicKey] == nil }.sorted { $0.name < $1.name })
         }
+        if !changes.1.isEmpty { removals.add(1, ordering: .releasing) }
+        return changes
     }
 
     /// Who holds `publicKey`, if the ring trusts it.

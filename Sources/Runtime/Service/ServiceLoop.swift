@@ -1,3 +1,4 @@
+import Glibc
 import Core
 import Wire
 import ZeroMQ
@@ -50,6 +51,10 @@ struct ServiceLoop<S: Service> {
         }
         var (poller, readable) = makePoller()
         var malformed = MalformedCounter(counters)
+        // Keys removed so far: a publisher's subscriptions outlive the keys that made them, so its
+        // connections are dropped when one is (its subscribers connect again, and the handler decides).
+        var revocations = security?.gate.ring.revocations ?? 0
+        var dropSubscribers: [Int: String] = [:]
         var statistics = LoopStatistics(now: clock.now())
         log.info("started", fields: started)
         control.ready()
@@ -95,8 +100,35 @@ struct ServiceLoop<S: Service> {
             return true
         }
 
+        /// Closes a guarded publisher and binds it again, which ends every subscription it had.
+        func rebind(_ index: Int, because why: String) throws {
+            log.warning("dropping every subscriber: \(why)", ["socket": plans[index].name])
+            sockets[index].close()
+            // The old socket's listener closes on libzmq's own thread: its address is free a moment later.
+            var tries = 0
+            while true {
+                do {
+                    sockets[index] = try plans[index].open(context, security: security)
+                    break
+                } catch {
+                    tries += 1
+                    if tries >= 200 { throw error }
+                    usleep(10_000)
+                }
+            }
+            (poller, readable) = makePoller()
+        }
+
         while true {
             if control.isStopping && service.mayStop(now: clock.now()) { break }
+            if let ring = security?.gate.ring, ring.revocations != revocations {
+                revocations = ring.revocations
+                for index in plans.indices where plans[index].role == .publisher && domains[index] != nil {
+                    dropSubscribers[index] = "a key was removed"
+                }
+            }
+            for (index, why) in dropSubscribers.sorted(by: { $0.key < $1.key }) { try rebind(index, because: why) }
+            dropSubscribers = [:]
             let timeout = service.hasWork ? 0 : Self.timeout(until: service.nextDeadline(), now: clock.now())
             _ = try poller.poll(timeoutMilliseconds: timeout)
             let busy = statistics.mark()
@@ -119,7 +151,13 @@ struct ServiceLoop<S: Service> {
                         }
                         sender = identity
                         if plan.role == .publisher {
-                            try Self.subscription(frames, on: sockets[index])
+                            // Anything but a subscription would make libzmq (4.3.4) credit the next ones to the
+                            // wrong subscriber: the publisher drops every connection instead.
+                            guard try Self.subscription(frames, on: sockets[index]) else {
+                                counters.countRefused()
+                                dropSubscribers[index] = "a message that is not a subscription"
+                                break
+                            }
                             continue
                         }
                     }
@@ -166,11 +204,13 @@ struct ServiceLoop<S: Service> {
         log.info("stopped", ["malformed": String(malformed.count)])
     }
 
-    /// Applies a subscription (or its end) read from a guarded publisher, whose subscriber may read it.
-    private static func subscription(_ frames: [[UInt8]], on socket: Socket) throws {
-        guard frames.count == 1, let kind = frames[0].first else { return }
+    /// Applies a subscription (or its end) read from a guarded publisher, whose subscriber may read it;
+    /// false for a message that is neither.
+    private static func subscription(_ frames: [[UInt8]], on socket: Socket) throws -> Bool {
+        guard frames.count == 1, let kind = frames[0].first, kind <= 1 else { return false }
         let topic = Array(frames[0].dropFirst())
-        if kind == 1 { try socket.subscribe(topic) } else if kind == 0 { try socket.unsubscribe(topic) }
+        if kind == 1 { try socket.subscribe(topic) } else { try socket.unsubscribe(topic) }
+        return true
     }
 
     /// The milliseconds to poll for, to reach `deadline` but never longer than a second.

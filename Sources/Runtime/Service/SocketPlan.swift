@@ -35,6 +35,9 @@ struct SocketPlan {
     /// For DEALER and PUSH: queue nothing for a peer that is not connected.
     var immediate = false
     var sendHighWaterMark: Int32?
+    /// The largest message it takes, if less than a frame's limit: a peer can queue no more than this
+    /// many octets a message (and the receive high-water mark messages).
+    var maximumMessage: Int?
     /// Whether the loop reads it: a PUSH never; a PUB only when it is guarded, for its subscriptions.
     func read(guarded: Bool) -> Bool { role == .publisher ? guarded : role != .push }
 
@@ -80,7 +83,7 @@ struct SocketPlan {
         }
         let socket = try Socket(context, type: typed)
         if let security { try secure(socket, security) }
-        try socket.setMaxMessageSize(Int64(Limits.frame + 1024))
+        try socket.setMaxMessageSize(Int64((maximumMessage ?? Limits.frame) + 1024))
         switch role {
         case .router:
             try socket.setRouterMandatory(true)

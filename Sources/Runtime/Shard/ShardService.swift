@@ -93,7 +93,14 @@ public struct ShardService: Service {
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, _):
-            core.received(message, from: peer!, credentials: sender.flatMap(credentials(of:)), now: now)
+            // Without keys there is no sender; with them, only a worker pool's key speaks the worker protocol
+            // (the socket lets no other through), and none is taken for keyless.
+            if let sender {
+                guard let credentials = credentials(of: sender) else { return true }
+                core.received(message, from: peer!, credentials: credentials, now: now)
+            } else {
+                core.received(message, from: peer!, now: now)
+            }
         default:
             return false
         }

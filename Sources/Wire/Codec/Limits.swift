@@ -35,6 +35,9 @@ public enum Limits {
     public static let submitPartitions = 1_000_000
     /// The most tasks in one claimed set a worker offers to take (1,000), as in a command batch.
     public static let setSize = 1000
+    /// Tags and handlers a worker offers in READY, each, and the octets of one.
+    public static let capabilities = 1000
+    public static let capabilityName = 255
     /// The most of a worker's credit a shard holds (1,000,000).
     public static let credit = 1_000_000
     /// The longest `output` of a task-result, in octets (4 KiB): the tail of what the attempt printed.
