@@ -194,8 +194,9 @@ struct ManagementHarness {
         management.now = management.now.adding(milliseconds: 2000)
         management.core.tick(now: management.now)
         #expect(management.core.finishTurn().toOrchestrator.count == 1)
-        management.core.orchestratorMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
-        #expect(management.core.finishTurn().answered == [1])
+        // Request 1 is the apply's audit entry; the start's operation is 2.
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: 2, status: .accepted)), now: management.now)
+        #expect(management.core.finishTurn().answered == [2])
         management.now = management.now.adding(milliseconds: 60_000)
         management.core.tick(now: management.now)
         #expect(management.core.finishTurn().toOrchestrator.allSatisfy { if case .operationRequest = $0 { false } else { true } })

@@ -111,8 +111,9 @@ import Wire
             let products = try client.call("products").body["products"]?.array ?? []
             let ledger = try #require(products.first { $0["product"]?.string == "ledger" })
             #expect(ledger["weight"]?.integer == 5 && ledger["cap"]?.integer == 6 && ledger["rate"]?.integer == 0, "\(ledger.rendered())")
-            let history = try client.call("history", .object([("product", .string("ledger"))])).body["actions"]?.array ?? []
-            #expect(history.map { $0["action"]?.string ?? "" } == ["set-policy", "set-policy", "set-policy"], "\(history)")
+            let history = try client.call("history", .object([("product", .string("ledger"))])).body["actions"]?.array?
+                .filter { $0["action"]?.string == "set-policy" } ?? []
+            #expect(history.count == 3, "\(history)")
             #expect(history.last?["options"]?.string == "weight 5, cap 6, rate none, burst default")
         }
     }

@@ -131,9 +131,9 @@ import ZeroMQ
             #expect(status["run"]?["state"]?.string == "succeeded", "\(status.rendered())")
             #expect(DistributedJobTests.trace(trace).map { $0.joined(separator: " ") } == ["done", "after"])
             #expect(!FileManager.default.fileExists(atPath: marker), "the forged SUBMIT ran its command")
-            // Management took vera's requests as hers alone, and everything else was the admin's.
+            // Management took vera's requests as hers alone, and the run's start as the admin's.
             let actions = try admin.call("history", .object([("run", .number(run))])).body["actions"]?.array ?? []
-            #expect(actions.map { $0["actor"]?.string ?? "" } == ["vera"])
+            #expect(actions.map { "\($0["actor"]?.string ?? "") \($0["action"]?.string ?? "")" } == ["admin start", "vera stop"])
 
             // An admin's watcher of shard 1's events, which hears its beacons.
             let watcher = try KeyFiles.readSecret("\(keys)/watcher.secret")
@@ -286,7 +286,7 @@ struct Attacker {
         }
         Self.monitors += 1
         let name = "inproc://attacker-monitor-\(Self.monitors)"
-        try socket.monitor(name, kinds: [.handshakeFailed, .handshakeSucceeded, .disconnected])
+        try socket.monitor(name, kinds: .all)
         let monitor = try Socket(context, type: .pair)
         try monitor.setReceiveTimeout(milliseconds: Self.guardMilliseconds)
         try monitor.connect(name)
@@ -310,7 +310,7 @@ struct Attacker {
         }
         if type == .sub { try socket.subscribe([]) }
         if type != .sub { _ = try socket.send(frame ?? Message.heartbeat.encoded(), dontWait: true) }
-        let outcome = try waitForHandshake(monitor)
+        let outcome = try waitForHandshake(monitor, endpoint, key)
         if outcome == .handshakeSucceeded { return false }
         return try type == .push || socket.receive(dontWait: true) == nil
     }
@@ -352,7 +352,7 @@ struct Attacker {
         for _ in 0..<count {
             let (socket, monitor) = try connect(endpoint, as: Self.stranger(try Curve.keyPair()), type: .dealer)
             _ = try socket.send(Message.heartbeat.encoded(), dontWait: true)
-            _ = try waitForHandshake(monitor)
+            _ = try waitForHandshake(monitor, endpoint, nil)
             socket.close()
             monitor.close()
         }
@@ -368,10 +368,14 @@ struct Attacker {
 
     /// The first handshake outcome the monitor reports: succeeded, or one of the failures (a disconnection
     /// before any handshake counts as one).
-    private func waitForHandshake(_ monitor: Socket) throws -> SocketEvent.Kind {
+    private func waitForHandshake(_ monitor: Socket, _ endpoint: String, _ key: KeyPair?) throws -> SocketEvent.Kind {
+        var seen: [String] = []
         while true {
-            guard let frames = try monitor.receive() else { throw ServiceError("no handshake outcome within the guard time") }
+            guard let frames = try monitor.receive() else {
+                throw ServiceError("no handshake outcome at \(endpoint) for \(key?.identity.name ?? "no CURVE") within the guard time; saw \(seen)")
+            }
             guard let event = SocketEvent(frames) else { continue }
+            seen.append("\(event.kind.rawValue)/\(event.value)")
             if event.kind == .handshakeSucceeded || !event.kind.isDisjoint(with: .handshakeFailed) || event.kind == .disconnected {
                 return event.kind
             }

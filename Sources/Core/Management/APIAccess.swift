@@ -77,6 +77,18 @@ extension ManagementCore {
         turn.audit.append(entry)
     }
 
+    /// Records in the audit log a request done at once (a start, an apply): under the key's name, or without
+    /// keys under no name (such requests carry none).
+    mutating func audit(_ method: String, run: UInt64 = 0, product: String = "", options: String, by key: APICaller?, now: Timestamp) {
+        counters.lastRequest += 1
+        turn.counters = counters
+        let entry = AuditEntry(
+            id: counters.lastRequest, key: "#\(counters.lastRequest)", time: now, actor: key?.name ?? "", method: method, run: run,
+            product: product, job: "", options: options, status: Status.ok.rawValue, detail: "", answered: now)
+        remember(entry)
+        turn.audit.append(entry)
+    }
+
     /// What the audit log keeps of the actor a client named, beside the key's name: nothing when they agree.
     static func claimed(_ actor: String, by caller: APICaller) -> String {
         actor.isEmpty || actor == caller.name ? "" : "claimed actor \"\(actor)\""

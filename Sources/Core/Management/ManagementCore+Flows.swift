@@ -5,7 +5,7 @@ import Wire
 extension ManagementCore {
     /// `apply`: validates every file first; stores them all, or none. Calendars come first, so that flows may
     /// name those applied with them.
-    mutating func apply(_ request: ApplyRequest, for caller: Caller, now: Timestamp) {
+    mutating func apply(_ request: ApplyRequest, by key: APICaller?, for caller: Caller, now: Timestamp) {
         var problems: [String] = []
         var flowFiles: [(path: String, text: String)] = []
         var newCalendars: [(calendar: BusinessCalendar, text: String)] = []
@@ -58,6 +58,13 @@ extension ManagementCore {
             return ManagementReply.AppliedCalendar(record: record, changed: changed)
         }
         let appliedFlows = definitions.map { store($0, now: now) }
+        // What changed is audited: a flow's version defines the commands its runs will run.
+        for applied in appliedFlows where applied.changed {
+            audit("apply", product: applied.record.product, options: "flow \(applied.record.flow) version \(applied.record.version)", by: key, now: now)
+        }
+        for applied in appliedCalendars where applied.changed {
+            audit("apply", options: "calendar \(applied.record.name) version \(applied.record.version)", by: key, now: now)
+        }
         reply(caller, .applied(flows: appliedFlows, calendars: appliedCalendars))
     }
 

@@ -4,7 +4,7 @@ import Wire
 /// twice, and kept current from the orchestrator's RUN-UPDATES.
 extension ManagementCore {
     /// `start`: a new run of a flow, with its parameters checked against the flow's declaration.
-    mutating func start(_ request: StartRequest, for caller: Caller, now: Timestamp) {
+    mutating func start(_ request: StartRequest, by key: APICaller?, for caller: Caller, now: Timestamp) {
         if !request.key.isEmpty, let existing = runsByKey[request.key], let run = runs[existing] {
             reply(caller, .run(run, repeated: true))
             return
@@ -66,6 +66,7 @@ extension ManagementCore {
             return
         }
         let run = startRun(of: flow, on: product, params: params, key: request.key, priority: priority, now: now)
+        audit("start", run: run.id, product: run.product, options: "flow \(run.flow) version \(run.version)", by: key, now: now)
         reply(caller, .run(run, repeated: false))
     }
 

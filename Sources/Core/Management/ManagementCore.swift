@@ -139,8 +139,8 @@ public struct ManagementCore: Sendable {
         }
         switch request.parsed {
         case .failure(let refusal): reply(caller, .refused(refusal))
-        case .success(.apply(let apply)): self.apply(apply, for: caller, now: now)
-        case .success(.start(let start)): self.start(start, for: caller, now: now)
+        case .success(.apply(let apply)): self.apply(apply, by: key, for: caller, now: now)
+        case .success(.start(let start)): self.start(start, by: key, for: caller, now: now)
         case .success(.status(let run)): status(of: run, for: caller, now: now)
         case .success(.runs(let limit, let flow)): listRuns(limit: limit, flow: flow, for: caller)
         case .success(.flows): listFlows(for: caller)
