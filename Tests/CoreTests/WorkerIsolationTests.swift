@@ -100,6 +100,19 @@ extension ShardHarness {
         #expect(shard.allTasks(to: alice).allSatisfy { $0.product == "payments" })
     }
 
+    /// A worker claims in READY the tags it has; a key is held to its pool's, so a worker of a pool without
+    /// `gpu` that claims it is not given the tasks that need it.
+    @Test func aWorkerClaimsNoTagItsPoolWasNotGiven() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("train", tags: ["gpu"]), ShardHarness.job("plain")])
+        let general = WorkerCredentials(key: String(repeating: "G", count: 40), pool: "general", tags: [])
+        let liar = shard.send(ShardHarness.ready("general-1", slots: 4, tags: ["gpu"]), from: alice, as: general)
+        #expect(ShardHarness.tasks(in: liar, to: alice).map(\.job) == ["plain"])
+        let gpu = WorkerCredentials(key: String(repeating: "U", count: 40), pool: "gpu", tags: ["gpu", "linux"])
+        let real = shard.send(ShardHarness.ready("gpu-1", slots: 4, tags: ["gpu"]), from: bob, as: gpu)
+        #expect(ShardHarness.tasks(in: real, to: bob).map(\.job) == ["train"])
+    }
+
     @Test(arguments: [Fairness.fair, .fifo])
     func workersOfEachProductAndSharedOnesRunEverythingAndEachOnlyWhatItMay(_ fairness: Fairness) {
         var shard = ShardHarness(fairness: fairness, policies: [ProductPolicy(product: "ledger", weight: 3)])

@@ -20,11 +20,15 @@ public struct WorkerCredentials: Hashable, Sendable {
     public var pool: String
     /// The products whose tasks the key may run; nil for any product.
     public var products: Set<String>?
+    /// The tags the key's workers may claim (the pool's, in the cluster file); nil for any. A READY's
+    /// other tags are ignored, so that a worker cannot claim a capability its pool was not given.
+    public var tags: Set<String>?
 
-    public init(key: String, pool: String, products: Set<String>? = nil) {
+    public init(key: String, pool: String, products: Set<String>? = nil, tags: Set<String>? = nil) {
         self.key = key
         self.pool = pool
         self.products = products
+        self.tags = tags
     }
 
     /// Whether the key may run tasks of `product`.

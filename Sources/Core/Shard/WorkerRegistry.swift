@@ -181,7 +181,8 @@ public struct WorkerRegistry: Sendable {
         let worker = Worker(
             peer: peer, name: ready.worker, session: ready.session, credentials: credentials,
             capabilities: Capabilities(
-                commands: ready.commands == 1, handlers: Set(ready.handlers), tags: Set(ready.tags),
+                commands: ready.commands == 1, handlers: Set(ready.handlers),
+                tags: credentials?.tags.map { Set(ready.tags).intersection($0) } ?? Set(ready.tags),
                 batches: ready.batches == 1),
             sets: Dictionary(ready.sets.map { ($0.handler, Int($0.limit)) }, uniquingKeysWith: { first, _ in first }),
             credit: min(Int(ready.slots), Limits.credit), heartbeat: Int64(interval), lastHeard: now, lastSent: now)

@@ -120,7 +120,10 @@ public struct ServicePlan: Sendable {
                 configuration: configuration, store: store, synchronous: durability, submit: [shard.submit], work: [shard.work],
                 events: [shard.events])
             settings.storeFault = environment.shardFault
-            for pool in cluster.pools { if let products = pool.products { settings.poolProducts[pool.name] = products } }
+            for pool in cluster.pools {
+                if let products = pool.products { settings.poolProducts[pool.name] = products }
+                settings.poolTags[pool.name] = Set(pool.tags)
+            }
             let shardSettings = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let clock = environment.shardClock

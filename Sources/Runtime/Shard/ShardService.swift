@@ -20,6 +20,8 @@ public struct ShardSettings: Sendable {
     /// The products each worker pool is limited to, by pool name; a pool not named may run any. Only in a
     /// cluster with keys, where a worker's pool is its key's.
     public var poolProducts: [String: Set<String>] = [:]
+    /// The tags each worker pool has in the cluster file, by pool name: all its workers may claim.
+    public var poolTags: [String: Set<String>] = [:]
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
@@ -126,7 +128,7 @@ public struct ShardService: Service {
     func credentials(of sender: KeyIdentity) -> WorkerCredentials? {
         guard sender.role == .worker, sender.name.hasPrefix("pool-") else { return nil }
         let pool = String(sender.name.dropFirst(5))
-        return WorkerCredentials(key: sender.publicKey, pool: pool, products: settings.poolProducts[pool])
+        return WorkerCredentials(key: sender.publicKey, pool: pool, products: settings.poolProducts[pool], tags: settings.poolTags[pool] ?? [])
     }
 
     private mutating func finish(now: Timestamp) throws -> TurnEnd {
