@@ -120,8 +120,9 @@ import ZeroMQ
             #expect(refused.first?["comment"]?.string == "claimed actor \"admin\"")
             #expect(refused.allSatisfy { $0["outcome"]?.string == "refused" && $0["status"]?.integer == 403 })
 
-            // 7. A flood of handshakes from unknown keys while the run goes on.
-            try attacker.flood(cluster.management.api, count: 100)
+            // 7. A flood of handshakes from unknown keys, going on while the run ends and what follows runs.
+            let flood = try attacker.flood(cluster.management.api, count: 100) + attacker.flood(shard.work, count: 100)
+            defer { for socket in flood { socket.close() } }
 
             // The run was never cancelled, and finishes once its gate opens.
             let open = try admin.call("status", .object([("run", .number(run))]))
@@ -347,14 +348,20 @@ struct Attacker {
         return nil
     }
 
-    /// Starts `count` handshakes with new unknown keys, each waited for to fail.
-    func flood(_ endpoint: String, count: Int) throws {
-        for _ in 0..<count {
-            let (socket, monitor) = try connect(endpoint, as: Self.stranger(try Curve.keyPair()), type: .dealer)
+    /// Connects `count` sockets with new unknown keys, each with a request queued: libzmq tries their
+    /// handshakes again and again (every 100 ms) until they are closed. Returns them, to close.
+    func flood(_ endpoint: String, count: Int) throws -> [Socket] {
+        try (0..<count).map { _ in
+            let socket = try Socket(context, type: .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setReconnectInterval(milliseconds: 100)
+            let key = try Curve.keyPair()
+            try socket.setCurveServerKey(serverKeys[endpoint] ?? "")
+            try socket.setCurvePublicKey(key.publicKey)
+            try socket.setCurveSecretKey(key.secretKey)
+            try socket.connect(endpoint)
             _ = try socket.send(Message.heartbeat.encoded(), dontWait: true)
-            _ = try waitForHandshake(monitor, endpoint, nil)
-            socket.close()
-            monitor.close()
+            return socket
         }
     }
 
