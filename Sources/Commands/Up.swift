@@ -68,14 +68,41 @@ enum Up {
             throw CommandFailure(code: .failure, message: "cannot create \(run) or \(logs): \(error.localizedDescription)")
         }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var started: [(name: String, pid: pid_t)] = []
+        var before: [String] = []
         for process in processes(cluster) {
             let pidFile = "\(run)/\(process.name).pid"
             if isRunning(process) {
-                console.out("\(process.name) is already running (pid \(readPID(pidFile).map(String.init) ?? "?"))")
-                continue
+                // A process killed a moment ago holds its lock until the kernel has torn it down, which takes
+                // a while for a large one: wait for that, and start it again, rather than call it running.
+                if let holder = lockHolder(of: process), isDying(holder) {
+                    console.out("\(process.name) (pid \(holder)) is dying; waiting for it to be gone")
+                    if !waitUntilStopped(process, milliseconds: 60_000) {
+                        throw CommandFailure(code: .failure, message: "\(process.name) (pid \(holder)) was killed but still holds its data folder after 60 s")
+                    }
+                } else {
+                    console.out("\(process.name) is already running (pid \(readPID(pidFile).map(String.init) ?? "?"))")
+                    before.append(process.name)
+                    continue
+                }
             }
             let log = "\(logs)/\(process.name).log"
-            let pid = try start(executable, process.arguments, log: log, name: process.name)
+            let pid: pid_t
+            do {
+                pid = try start(executable, process.arguments, log: log, name: process.name)
+            } catch {
+                // Half a cluster is worse than none: what this command started is stopped again.
+                for (name, pid) in started.reversed() {
+                    kill(pid, SIGTERM)
+                    if !waitUntilGone(pid, milliseconds: 10_000) { kill(pid, SIGKILL) }
+                    try? FileManager.default.removeItem(atPath: "\(run)/\(name).pid")
+                }
+                var message = error.message
+                if !started.isEmpty { message += "\nstopped what this command had started: \(started.map(\.name).joined(separator: ", "))" }
+                if !before.isEmpty { message += "\nstill running from before: \(before.joined(separator: ", "))" }
+                throw CommandFailure(code: error.code, message: message)
+            }
+            started.append((process.name, pid))
             try? "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
             console.out("started \(process.name) (pid \(pid), log \(log))")
         }
@@ -178,6 +205,68 @@ enum Up {
             let arguments = line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             return arguments.count > 1 && arguments[0].hasSuffix("baton") && arguments[1] == command
         }
+    }
+
+    /// The process that holds `process`'s data folder's lock, from `/proc/locks`.
+    static func lockHolder(of process: Process) -> pid_t? {
+        guard case .folder(let folder) = process.known else { return nil }
+        return lockHolder(ofFile: "\(folder)/lock")
+    }
+
+    /// The process holding an `flock` on `path`, from `/proc/locks` (`1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF`).
+    static func lockHolder(ofFile path: String) -> pid_t? {
+        var status = stat()
+        guard stat(path, &status) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[5].split(separator: ":").last == Substring(String(status.st_ino)) else { continue }
+            return pid_t(fields[4])
+        }
+        return nil
+    }
+
+    /// Whether `pid` is on its way out: a zombie, or killed and still being torn down (SIGKILL pending).
+    static func isDying(_ pid: pid_t) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return isDying(status: status)
+    }
+
+    /// ``isDying(_:)`` from the text of `/proc/PID/status`.
+    static func isDying(status: String) -> Bool {
+        for line in status.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "State" where parts[1].hasPrefix("Z") || parts[1].hasPrefix("X"): return true
+            case "SigPnd", "ShdPnd":
+                // Signal N is bit N - 1 of the mask.
+                if let mask = UInt64(parts[1], radix: 16), mask & (1 << (UInt64(SIGKILL) - 1)) != 0 { return true }
+            default: continue
+            }
+        }
+        return false
+    }
+
+    /// Waits until `process` no longer holds its lock; false if it still does after `milliseconds`.
+    static func waitUntilStopped(_ process: Process, milliseconds: Int64) -> Bool {
+        var waited: Int64 = 0
+        while isRunning(process) {
+            guard waited < milliseconds else { return false }
+            usleep(20_000)
+            waited += 20
+        }
+        return true
+    }
+
+    /// Waits until `pid` has exited (and been reaped, or is a zombie); false if not after `milliseconds`.
+    static func waitUntilGone(_ pid: pid_t, milliseconds: Int64) -> Bool {
+        var waited: Int64 = 0
+        while kill(pid, 0) == 0 && !isDying(pid) {
+            guard waited < milliseconds else { return false }
+            usleep(20_000)
+            waited += 20
+        }
+        return true
     }
 
     static func readPID(_ file: String) -> pid_t? {

@@ -373,7 +373,9 @@ public enum Usage {
 
                 Starts every process of the cluster file that is not already running, in the
                 background: shards, the orchestrator, management, the timer, then the workers. Each
-                logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid. Unless the file says
+                logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid. A process killed a
+                moment before is waited for, then started again; if one cannot start, up stops what
+                it started and says what was running before it. Unless the file says
                 "security": "none", the cluster runs encrypted (CURVE): the keys it lacks are made
                 first in its key folder (DATA/keys by default), with KEYS/admin.secret for the client
                 commands on this machine. See docs/security.md.
