@@ -421,7 +421,7 @@ public enum Usage {
                 to end and the flow-step latency's percentiles: from the predecessor's success
                 published (after its commit) to the successor handed to a worker, and from the
                 predecessor's end at its worker. Then one job of 100000 no-op partitions (--partitions
-                N; 0 skips it): how soon its first task is handed out, and partitions per second.
+                N; 0 skips it): how soon a worker takes its first task, and partitions per second.
                 It measures a cluster with CURVE off ("security": "none") and one with CURVE on (keys,
                 as baton up sets them up), each in every round (--rounds N, default 1), interleaved,
                 and prints the two side by side; the partitioned job runs once, at the end.
