@@ -15,12 +15,17 @@ import Wire
         let store: ManagementStore
         var request: UInt64 = 0
 
-        init(path: String) throws {
-            store = try ManagementStore(path: path)
+        /// With `small`, little is kept in memory (2 audit entries, 1 finished run); else the defaults.
+        init(path: String, small: Bool = true) throws {
+            store = try ManagementStore(path: path, synchronous: .off)
             var configuration = ManagementConfiguration(shards: [1])
-            configuration.auditInMemory = 2
-            configuration.finishedRunsInMemory = 1
-            core = ManagementCore(configuration: configuration, restoring: try store.open(finishedRuns: 1, audit: 2), now: ManagementRecallTests.now)
+            if small {
+                configuration.auditInMemory = 2
+                configuration.finishedRunsInMemory = 1
+            }
+            core = ManagementCore(
+                configuration: configuration,
+                restoring: try small ? store.open(finishedRuns: 1, audit: 2) : store.open(), now: ManagementRecallTests.now)
         }
 
         /// Calls a method as the service does (recall, decide, commit) and answers at once, as the
@@ -80,6 +85,31 @@ import Wire
             let (wrong, wrongBody) = try management.call("hold", action("hold", "hold-2x"))
             #expect(wrong == .conflict && wrongBody["error"]?.string?.contains("was already used for release") == true, "\(wrongBody.rendered())")
             management.store.database.close()
+        }
+    }
+
+    /// With management's defaults: 5,000 keyed runs start and end, and the first key still finds its run,
+    /// before and after a restart.
+    @Test func theFirstOfFiveThousandKeysStillFindsItsRun() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db", small: false)
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            let start = { (key: String) in JSON.object([("flow", .string("p/f")), ("key", .string(key))]) }
+            for index in 0..<5000 {
+                let (status, body) = try management.call("start", start("day-\(index)"))
+                #expect(status == .ok)
+                try management.finish(UInt64(try #require(body["run"]?.integer)))
+            }
+            let (status, again) = try management.call("start", start("day-0"))
+            #expect(status == .ok && again["run"]?.integer == 1 && again["repeated"]?.bool == true, "\(again.rendered())")
+            management.store.database.close()
+            var restarted = try Management(path: "\(directory)/management.db", small: false)
+            restarted.request = 100_000
+            let (_, afterRestart) = try restarted.call("start", start("day-0"))
+            #expect(afterRestart["run"]?.integer == 1 && afterRestart["repeated"]?.bool == true, "\(afterRestart.rendered())")
+            let (_, next) = try restarted.call("start", start("day-5000"))
+            #expect(next["run"]?.integer == 5001, "no run was started for a repeated key")
+            restarted.store.database.close()
         }
     }
 
