@@ -83,10 +83,16 @@ extension ManagementAPI {
         reply(.history(entries), request: request)
     }
 
-    /// The API-REPLY of a reply.
+    /// The API-REPLY of a reply; one whose body would be over the limit of API-REPLY's `body` is a 413
+    /// that names the limit instead, never a frame the client cannot read.
     static func reply(_ reply: ManagementReply, request: UInt64) -> APIReply {
         let (status, body) = json(reply)
-        return APIReply(request: request, status: status, body: body.rendered())
+        let text = body.rendered()
+        guard text.utf8.count <= Limits.chunk else {
+            let error = "the reply would be \(text.utf8.count) octets, more than the \(Limits.chunk) an API reply may carry: ask for less"
+            return APIReply(request: request, status: .tooLarge, body: JSON.object([("error", .string(error))]).rendered())
+        }
+        return APIReply(request: request, status: status, body: text)
     }
 
     static func json(_ reply: ManagementReply) -> (Status, JSON) {

@@ -42,7 +42,12 @@ public final class APIClient {
     /// Calls `method` with `body`; throws ``ServiceError`` if no reply comes within `timeout` milliseconds.
     public func call(_ method: String, _ body: JSON = .object([]), timeout: Int = 10_000) throws -> Reply {
         let request = UInt64.random(in: 1...UInt64.max)
-        let message = Message.apiRequest(APIRequest(request: request, method: method, body: body.rendered()))
+        let text = body.rendered()
+        // Management would never read it (the frame's limit): say so here, naming the limit.
+        guard text.utf8.count <= Limits.chunk else {
+            throw ServiceError("the \(method) request is \(text.utf8.count) octets, more than the \(Limits.chunk) (16 MiB) an API request may carry")
+        }
+        let message = Message.apiRequest(APIRequest(request: request, method: method, body: text))
         guard try socket.send(message.encoded(), dontWait: false) else {
             throw ServiceError("cannot send to the management API at \(endpoint)")
         }
