@@ -57,9 +57,9 @@ public enum Baton {
             try ClientCommands.start(
                 flow: flow, params: params, key: key, priority: priority, wait: wait, json: json, target: target, console: console)
         case .status(let run, let json, let target): try ClientCommands.status(run: run, json: json, target: target, console: console)
-        case .runs(let flow, let limit, let json, let target):
-            try ClientCommands.runs(flow: flow, limit: limit, json: json, target: target, console: console)
-        case .flows(let json, let target): try ClientCommands.flows(json: json, target: target, console: console)
+        case .runs(let query, let json, let target): try ClientCommands.runs(query, json: json, target: target, console: console)
+        case .flows(let limit, let after, let json, let target):
+            try ClientCommands.flows(limit: limit, after: after, json: json, target: target, console: console)
         case .serve(let role, let config): try Serve.run(role, config: config, console: console)
         case .up(let config): try Up.up(config: config, console: console)
         case .down(let config): try Up.down(config: config, console: console)
@@ -67,7 +67,8 @@ public enum Baton {
         case .bench(let options): try Bench.run(options, console: console)
         case .selectionBench(let options): SelectionBench.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
-        case .products(let json, let target): try ClientCommands.products(json: json, target: target, console: console)
+        case .products(let limit, let after, let json, let target):
+            try ClientCommands.products(limit: limit, after: after, json: json, target: target, console: console)
         case .history(let run, let product, let actor, let json, let target):
             try ClientCommands.history(run: run, product: product, actor: actor, json: json, target: target, console: console)
         case .schedule(let flow, let next, let json, let target):

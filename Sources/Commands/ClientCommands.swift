@@ -161,20 +161,32 @@ enum ClientCommands {
         return .success
     }
 
-    static func runs(flow: String?, limit: Int, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
-        var request: [(String, JSON)] = [("limit", .number(limit))]
-        if let flow { request.append(("flow", .string(flow))) }
+    static func runs(_ query: RunsQuery, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        var request: [(String, JSON)] = [("limit", .number(query.limit))]
+        if let product = query.product { request.append(("product", .string(product))) }
+        if let flow = query.flow { request.append(("flow", .string(flow))) }
+        if let state = query.state { request.append(("state", .string(state))) }
+        if let before = query.before { request.append(("before", .number(before))) }
         let body = try Client(target).call("runs", .object(request))
         if json {
             console.out(body.rendered(pretty: true))
         } else {
             for line in Formatting.runList(body["runs"]?.array ?? []) { console.out(line) }
+            if let next = body["next"]?.integer { console.out("more: baton runs --before \(next) (with the same filters)") }
         }
         return .success
     }
 
-    static func flows(json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
-        let body = try Client(target).call("flows")
+    /// The request of a paged listing.
+    private static func page(limit: Int?, after: String?) -> JSON {
+        var request: [(String, JSON)] = []
+        if let limit { request.append(("limit", .number(limit))) }
+        if let after { request.append(("after", .string(after))) }
+        return .object(request)
+    }
+
+    static func flows(limit: Int?, after: String?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let body = try Client(target).call("flows", page(limit: limit, after: after))
         if json {
             console.out(body.rendered(pretty: true))
             return .success
@@ -187,14 +199,15 @@ enum ClientCommands {
             ])
         }
         for line in Formatting.table(rows) { console.out(line) }
+        if let next = body["next"]?.string { console.out("more: baton flows --after \(next)") }
         return .success
     }
 }
 
 extension ClientCommands {
     /// `products`: every product with its shard and its share of the shard's workers.
-    static func products(json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
-        let body = try Client(target).call("products")
+    static func products(limit: Int?, after: String?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let body = try Client(target).call("products", page(limit: limit, after: after))
         if json {
             console.out(body.rendered(pretty: true))
             return .success
@@ -213,6 +226,7 @@ extension ClientCommands {
             ])
         }
         for line in Formatting.table(rows) { console.out(line) }
+        if let next = body["next"]?.string { console.out("more: baton products --after \(next)") }
         return .success
     }
 

@@ -20,9 +20,9 @@ public enum Command: Equatable, Sendable {
     /// Show a run, or the runs in progress.
     case status(run: UInt64?, json: Bool, target: Target)
     /// List recent runs.
-    case runs(flow: String?, limit: Int, json: Bool, target: Target)
+    case runs(RunsQuery, json: Bool, target: Target)
     /// List the flows applied.
-    case flows(json: Bool, target: Target)
+    case flows(limit: Int?, after: String?, json: Bool, target: Target)
     /// Run one service of a cluster in this process.
     case serve(ServiceRole, config: String)
     /// Start every service of a cluster as background processes on this machine.
@@ -39,7 +39,7 @@ public enum Command: Equatable, Sendable {
     /// set-priority, hold, release, set-policy.
     case act(OperatorAction, target: Target)
     /// List the products with their shards and policies.
-    case products(json: Bool, target: Target)
+    case products(limit: Int?, after: String?, json: Bool, target: Target)
     /// Show the audit log of a run or a product.
     case history(run: UInt64?, product: String?, actor: String?, json: Bool, target: Target)
     /// Show a flow's schedule: its next firings with their business dates, and its latest ones.
@@ -130,4 +130,22 @@ public struct DevOptions: Equatable, Sendable {
     public var quiet = false
 
     public init() {}
+}
+
+/// `baton runs`: which runs to list, newest first.
+public struct RunsQuery: Equatable, Sendable {
+    public var product: String?
+    public var flow: String?
+    public var state: String?
+    /// The cursor: runs older than this one.
+    public var before: UInt64?
+    public var limit = 20
+
+    public init(product: String? = nil, flow: String? = nil, state: String? = nil, before: UInt64? = nil, limit: Int = 20) {
+        self.product = product
+        self.flow = flow
+        self.state = state
+        self.before = before
+        self.limit = limit
+    }
 }

@@ -120,23 +120,31 @@ public enum CommandParser {
             }
             return .status(run: run, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "runs":
-            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--flow", "--limit"]))
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--json"],
+                options: targetOptions.union(["--flow", "--product", "--state", "--before", "--limit"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
-            return .runs(
-                flow: try arguments.single("--flow", command: name),
-                limit: try number(arguments, "--limit", in: 1...10_000, command: name) ?? 20,
-                json: arguments.flags.contains("--json"), target: try target(arguments))
+            let query = RunsQuery(
+                product: try arguments.single("--product", command: name), flow: try arguments.single("--flow", command: name),
+                state: try arguments.single("--state", command: name),
+                before: try number(arguments, "--before", in: 1...Int.max, command: name).map(UInt64.init),
+                limit: try number(arguments, "--limit", in: 1...10_000, command: name) ?? 20)
+            return .runs(query, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "flows":
-            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--limit", "--after"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
-            return .flows(json: arguments.flags.contains("--json"), target: try target(arguments))
+            return .flows(
+                limit: try number(arguments, "--limit", in: 1...10_000, command: name), after: try arguments.single("--after", command: name),
+                json: arguments.flags.contains("--json"), target: try target(arguments))
         case "products":
-            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--limit", "--after"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
-            return .products(json: arguments.flags.contains("--json"), target: try target(arguments))
+            return .products(
+                limit: try number(arguments, "--limit", in: 1...10_000, command: name), after: try arguments.single("--after", command: name),
+                json: arguments.flags.contains("--json"), target: try target(arguments))
         case "policy":
             let arguments = try Arguments(
                 rest, command: name, flags: ["--help", "--json", "--priority-over-fairness", "--fairness-first"],

@@ -172,11 +172,12 @@ public enum Usage {
         "products": Entry(
             summary: "list the products with their shards and policies",
             text: """
-                usage: baton products [--json]
+                usage: baton products [--limit N] [--after PRODUCT] [--json]
 
-                Lists every product with its shard, its flows, and its weight, cap, rate (per hour),
-                burst, whether its priorities count over fairness, and its fairness keys' weights ("-" for
-                none or the default).
+                Lists the products in name order with their shards, their flows, and their weight, cap,
+                rate (per hour), burst, whether their priorities count over fairness, and their
+                fairness keys' weights ("-" for none or the default): at most --limit N (default 1000,
+                at most 10000), after --after PRODUCT, the cursor the listing prints for the next page.
                 """ + "\n" + targetHelp),
         "history": Entry(
             summary: "show the operator actions on a run or a product, or by an actor",
@@ -274,21 +275,27 @@ public enum Usage {
         "runs": Entry(
             summary: "list recent runs",
             text: """
-                usage: baton runs [--flow PRODUCT/FLOW] [--limit N] [--json]
+                usage: baton runs [--product PRODUCT] [--flow PRODUCT/FLOW] [--state STATE] [--limit N]
+                                  [--before RUN] [--json]
 
-                Lists the most recent runs, newest first.
+                Lists runs, newest first, as management's store holds them (every run it keeps).
 
                 Options:
+                  --product PRODUCT     only runs of this product
                   --flow PRODUCT/FLOW   only runs of this flow
-                  --limit N             at most N runs (default 20)
+                  --state STATE         only runs in this state (running, succeeded, failed, ...)
+                  --limit N             at most N runs (default 20, at most 10000)
+                  --before RUN          only runs older than RUN: the cursor the listing prints
                   --json                print the reply as JSON
                 """ + "\n" + targetHelp),
         "flows": Entry(
             summary: "list the flows applied",
             text: """
-                usage: baton flows [--json]
+                usage: baton flows [--limit N] [--after PRODUCT/FLOW] [--json]
 
-                Lists every flow with its latest version, its job count and its product's shard.
+                Lists the flows in name order with their latest versions, job counts and products'
+                shards: at most --limit N (default 1000, at most 10000), after --after PRODUCT/FLOW, the
+                cursor the listing prints for the next page.
                 """ + "\n" + targetHelp),
         "management": Entry(
             summary: "run the management service of a cluster",

@@ -84,9 +84,12 @@ import Testing
         #expect(try parse("status", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, json: false, target: Target(api: "tcp://h:1")))
         #expect(try parse("status --api tcp://x:2", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, json: false, target: Target(api: "tcp://x:2")))
         #expect(throws: UsageError("\"seven\" is not a run ID", command: "status")) { try parse("status seven") }
-        #expect(try parse("runs --flow p/f --limit 5") == .runs(flow: "p/f", limit: 5, json: false, target: Target()))
+        #expect(try parse("runs --flow p/f --limit 5") == .runs(RunsQuery(flow: "p/f", limit: 5), json: false, target: Target()))
+        #expect(
+            try parse("runs --product p --state failed --before 40") == .runs(RunsQuery(product: "p", state: "failed", before: 40), json: false, target: Target()))
         #expect(try parse("apply a.json b.json --json") == .apply(files: ["a.json", "b.json"], target: Target(), json: true))
-        #expect(try parse("flows") == .flows(json: false, target: Target()))
+        #expect(try parse("flows") == .flows(limit: nil, after: nil, json: false, target: Target()))
+        #expect(try parse("flows --limit 10 --after p/f") == .flows(limit: 10, after: "p/f", json: false, target: Target()))
         #expect(try parse("demo") == .demo(file: "examples/payments-end-of-day.json", data: ".baton-demo"))
     }
 
@@ -158,7 +161,7 @@ import Testing
         #expect(throws: UsageError("--rate takes N/s, N/m or N/h (tasks per second, minute or hour), or 0 for none, not \"5/d\"", command: "policy")) {
             try parse("policy payments --rate 5/d")
         }
-        #expect(try parse("products --json") == .products(json: true, target: target))
+        #expect(try parse("products --json") == .products(limit: nil, after: nil, json: true, target: target))
     }
 
     @Test func scheduleTakesAFlowAndCalendarsNothing() throws {

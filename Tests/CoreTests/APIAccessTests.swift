@@ -110,7 +110,9 @@ import Wire
         }
     }
 
-    static func files(_ texts: String...) -> String {
+    static func files(_ texts: String...) -> String { files(texts) }
+
+    static func files(_ texts: [String]) -> String {
         let files = texts.enumerated().map { JSON.object([("path", .string("f\($0.offset).json")), ("text", .string($0.element))]) }
         return JSON.object([("files", .array(files))]).rendered()
     }

@@ -249,7 +249,10 @@ struct ManagementHarness {
         let turn = management.core.finishTurn()
         #expect(turn.runs.first?.state == .succeeded)
         #expect(turn.position?.sequence == 1)
-        #expect(management.call("runs", "{}").2["runs"]?.array?.first?["state"]?.string == "succeeded")
+        #expect(management.core.runs[1]?.state == .succeeded)
+        // `runs` is read from the store, after the turn's commit.
+        let (listing, _, _) = management.call("runs", #"{"state": "succeeded", "limit": 5}"#)
+        #expect(listing.runLists.map(\.listing) == [RunListing(state: .succeeded, limit: 5)])
     }
 
     @Test func malformedRequestsAreRefusedWithAClearError() {
@@ -341,5 +344,38 @@ struct ManagementHarness {
                 #expect(document.contains("\"\(field)\""), "docs/api.md does not mention \(method.name)'s field \"\(field)\"")
             }
         }
+    }
+}
+
+/// `products` and `flows` answer a page at a time, in name order, with the cursor of the next.
+@Suite struct ListingPageTests {
+    @Test func productsAndFlowsArePagedInNameOrderWithEachProductsCountOfFlows() throws {
+        var management = ManagementHarness()
+        var files: [String] = []
+        for product in 0..<250 {
+            for flow in 0..<(product % 3 + 1) {
+                files.append(#"{"product": "p\#(String(format: "%03d", product))", "flow": "f\#(flow)", "jobs": [{"name": "a", "run": "true"}]}"#)
+            }
+        }
+        let (_, applied, _) = management.call("apply", APIAccessTests.files(files))
+        #expect(applied.status == .ok)
+        var products: [String] = []
+        var counts: [Int] = []
+        var after: String?
+        repeat {
+            let body = after.map { #"{"limit": 100, "after": "\#($0)"}"# } ?? #"{"limit": 100}"#
+            let page = management.call("products", body).2
+            products += (page["products"]?.array ?? []).compactMap { $0["product"]?.string }
+            counts += (page["products"]?.array ?? []).compactMap { $0["flows"]?.integer }.map(Int.init)
+            after = page["next"]?.string
+        } while after != nil
+        #expect(products == (0..<250).map { "p" + String(format: "%03d", $0) })
+        #expect(counts == (0..<250).map { $0 % 3 + 1 })
+        let first = management.call("flows", #"{"limit": 2}"#).2
+        #expect(first["flows"]?.array?.compactMap { $0["flow"]?.string } == ["p000/f0", "p001/f0"] && first["next"]?.string == "p001/f0")
+        let second = management.call("flows", #"{"limit": 2, "after": "p001/f0"}"#).2
+        #expect(second["flows"]?.array?.compactMap { $0["flow"]?.string } == ["p001/f1", "p002/f0"])
+        #expect(management.call("flows", #"{"limit": 0}"#).1.status == .badRequest)
+        #expect(management.call("products", #"{"limit": 10001}"#).1.status == .badRequest)
     }
 }

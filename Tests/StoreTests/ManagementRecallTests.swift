@@ -14,6 +14,8 @@ import Wire
         var core: ManagementCore
         let store: ManagementStore
         var request: UInt64 = 0
+        /// The orchestrator's event stream, one update a message.
+        var sequence: UInt64 = 0
 
         /// With `small`, little is kept in memory (2 audit entries, 1 finished run); else the defaults.
         init(path: String, small: Bool = true) throws {
@@ -51,10 +53,11 @@ import Wire
 
         /// The orchestrator reports run `run` succeeded.
         mutating func finish(_ run: UInt64) throws {
+            sequence += 1
             let status = RunStatus(
                 run: run, product: "p", flow: "f", state: .succeeded, jobs: 1, succeeded: 1, started: ManagementRecallTests.now.wire,
                 finished: ManagementRecallTests.now.wire, time: ManagementRecallTests.now.wire)
-            core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: run, updates: [status])), now: ManagementRecallTests.now)
+            core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: sequence, updates: [status])), now: ManagementRecallTests.now)
             try store.commit(core.finishTurn())
         }
     }
@@ -110,6 +113,67 @@ import Wire
             let (_, next) = try restarted.call("start", start("day-5000"))
             #expect(next["run"]?.integer == 5001, "no run was started for a repeated key")
             restarted.store.database.close()
+        }
+    }
+
+    /// `status` of a run no longer in memory is complete: its version, shard and entry moment come from
+    /// the store, the rest from the orchestrator.
+    @Test func theStatusOfAnOldRunIsComplete() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db")
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            for _ in 0..<3 {
+                let (_, body) = try management.call("start", .object([("flow", .string("p/f"))]))
+                try management.finish(UInt64(try #require(body["run"]?.integer)))
+            }
+            #expect(management.core.runs[1] == nil)
+            let moment = try management.store.recall(.runID(1))
+            guard case .run(let stored?) = moment else { Issue.record("run 1 is not in the store"); return }
+            let read = ManagementAPI.read(APIRequest(request: 99, method: "status", body: #"{"run": 1}"#))
+            #expect(management.core.recallNeeded(for: read) == .runID(1))
+            management.core.recalled(try management.store.recall(.runID(1)))
+            management.core.apiRequest(read, from: Peer([1]), now: ManagementRecallTests.now)
+            let asked = management.core.finishTurn()
+            guard case .runQuery(let query)? = asked.toOrchestrator.first else { Issue.record("no RUN-QUERY"); return }
+            let status = RunStatus(
+                run: 1, product: "p", flow: "f", state: .succeeded, jobs: 1, succeeded: 1, started: ManagementRecallTests.now.wire,
+                finished: ManagementRecallTests.now.wire, time: ManagementRecallTests.now.wire)
+            management.core.orchestratorMessage(.runDetail(RunDetail(request: query.request, status: .ok, run: status, jobs: [])), now: ManagementRecallTests.now)
+            guard case .apiReply(let reply)? = management.core.finishTurn().replies.first?.1 else { Issue.record("no reply"); return }
+            let run = try JSONParser.parse(reply.body)["run"]
+            #expect(run?["version"]?.integer == 1 && run?["shard"]?.integer == 1, "\(reply.body)")
+            #expect(run?["moment"]?.integer == Int64(stored.moment) && stored.moment > 0)
+            management.store.database.close()
+        }
+    }
+
+    /// `runs` reads the store: every run it holds, filtered, newest first, page by page.
+    @Test func runsArePagedFromTheStoreWithTheirFilters() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db")
+            let other = Self.flow.replacingOccurrences(of: "\"flow\": \"f\"", with: "\"flow\": \"g\"")
+            _ = try management.call("apply", .object([("files", .array([
+                .object([("path", .string("f.json")), ("text", .string(Self.flow))]), .object([("path", .string("g.json")), ("text", .string(other))]),
+            ]))]))
+            for index in 0..<30 {
+                let (_, body) = try management.call("start", .object([("flow", .string(index % 3 == 0 ? "p/g" : "p/f"))]))
+                if index % 2 == 0 { try management.finish(UInt64(try #require(body["run"]?.integer))) }
+            }
+            // Runs 1, 4, ... 28 are of g; the even-numbered starts (odd run IDs) have succeeded.
+            var seen: [UInt64] = []
+            var before: UInt64?
+            repeat {
+                let listing = RunListing(product: "p", flow: "f", before: before, limit: 7)
+                let found = try management.store.runs(listing)
+                let reply = try JSONParser.parse(ManagementAPI.runsReply(found, listing: listing, request: 1).body)
+                seen += (reply["runs"]?.array ?? []).compactMap { $0["run"]?.integer }.map(UInt64.init)
+                before = reply["next"]?.integer.map(UInt64.init)
+            } while before != nil
+            #expect(seen == (1...30).reversed().filter { ($0 - 1) % 3 != 0 }.map(UInt64.init))
+            let succeeded = try management.store.runs(RunListing(state: .succeeded, limit: 100)).map(\.id)
+            #expect(succeeded == (1...30).reversed().filter { $0 % 2 == 1 }.map(UInt64.init))
+            #expect(try management.store.runs(RunListing(flow: "g", state: .running, limit: 100)).map(\.id) == [28, 22, 16, 10, 4])
+            management.store.database.close()
         }
     }
 

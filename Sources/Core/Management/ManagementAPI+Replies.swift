@@ -7,9 +7,9 @@ enum ManagementReply {
     case run(RunRecord, repeated: Bool)
     /// `status`: the run as the orchestrator reports it now, and its jobs.
     case runDetail(RunRecord, jobs: [JobStatus])
-    case runs([RunRecord])
-    case flows([(flow: FlowRecord, shard: UInt32)])
-    case products([(product: ProductRecord, flows: Int)])
+    case runs([RunRecord], next: UInt64?)
+    case flows([(flow: FlowRecord, shard: UInt32)], next: String?)
+    case products([(product: ProductRecord, flows: Int)], next: String?)
     /// An operator action, answered with the orchestrator's status.
     case action(AuditEntry, status: Status, repeated: Bool)
     case history([AuditEntry])
@@ -78,6 +78,13 @@ enum ManagementReply {
 }
 
 extension ManagementAPI {
+    /// `runs`' reply, which the runtime reads from the store as committed: `runs` holds one more than the
+    /// page when there is a next, whose cursor is the last of the page.
+    public static func runsReply(_ runs: [RunRecord], listing: RunListing, request: UInt64) -> APIReply {
+        let page = Array(runs.prefix(listing.limit))
+        return reply(.runs(page, next: runs.count > listing.limit ? page.last?.id : nil), request: request)
+    }
+
     /// `history`'s reply, which the runtime reads from the audit log as committed.
     public static func historyReply(_ entries: [AuditEntry], request: UInt64) -> APIReply {
         reply(.history(entries), request: request)
@@ -122,17 +129,17 @@ extension ManagementAPI {
             return (.ok, json(run, repeated: repeated))
         case .runDetail(let run, let jobs):
             return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))]))
-        case .runs(let runs):
-            return (.ok, .object([("runs", .array(runs.map { json($0, repeated: false) }))]))
-        case .flows(let flows):
+        case .runs(let runs, let next):
+            return (.ok, .object([("runs", .array(runs.map { json($0, repeated: false) }))] + (next.map { [("next", .number($0))] } ?? [])))
+        case .flows(let flows, let next):
             let list = flows.map { flow, shard in
                 JSON.object([
                     ("flow", .string(flow.qualifiedName)), ("version", .number(flow.version)), ("jobs", .number(flow.jobs)),
                     ("shard", .number(shard)), ("applied", .number(flow.applied.milliseconds)),
                 ])
             }
-            return (.ok, .object([("flows", .array(list))]))
-        case .products(let products):
+            return (.ok, .object([("flows", .array(list))] + (next.map { [("next", .string($0))] } ?? [])))
+        case .products(let products, let next):
             let list = products.map { product, flows in
                 JSON.object([
                     ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
@@ -142,7 +149,7 @@ extension ManagementAPI {
                     ("flows", .number(flows)),
                 ])
             }
-            return (.ok, .object([("products", .array(list))]))
+            return (.ok, .object([("products", .array(list))] + (next.map { [("next", .string($0))] } ?? [])))
         case .action(let entry, let status, let repeated):
             var members = self.members(entry)
             // A refused action's reply carries the reason as `error`, like every refusal of the API.

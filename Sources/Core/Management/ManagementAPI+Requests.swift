@@ -5,10 +5,10 @@ enum ManagementRequest {
     case apply(ApplyRequest)
     case start(StartRequest)
     case status(run: UInt64)
-    /// The newest `limit` runs held, of one flow when `flow` is given.
-    case runs(limit: Int, flow: String?)
-    case flows
-    case products
+    /// Runs, newest first, from the store.
+    case runs(RunListing)
+    case flows(Page)
+    case products(Page)
     case action(ActionRequest)
     case history(HistoryRequest)
     /// `known`: the generation of schedules a timer already has.

@@ -37,11 +37,13 @@ public enum ManagementAPI {
             guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "status needs \"run\": a run ID") }
             return .status(run: UInt64(run))
         },
-        Method("runs", role: .viewer, fields: ["limit", "flow"]) { fields in
-            .runs(limit: Int(fields["limit"]?.integer ?? 20), flow: fields["flow"]?.string)
+        Method("runs", role: .viewer, fields: ["limit", "product", "flow", "state", "since", "until", "before"]) { fields throws(APIRefusal) in
+            .runs(try RunListing(fields))
         },
-        Method("flows", role: .viewer, fields: []) { _ in .flows },
-        Method("products", role: .viewer, fields: []) { _ in .products },
+        Method("flows", role: .viewer, fields: ["limit", "after"]) { fields throws(APIRefusal) in .flows(try Page(fields, method: "flows")) },
+        Method("products", role: .viewer, fields: ["limit", "after"]) { fields throws(APIRefusal) in
+            .products(try Page(fields, method: "products"))
+        },
         Method("stop", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.stop, $0)) },
         Method("pause", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.pause, $0)) },
         Method("resume", role: .operator, fields: ActionRequest.runFields) { .action(ActionRequest(.resume, $0)) },

@@ -76,6 +76,7 @@ extension ManagementCore {
         } else {
             product = ProductRecord(name: definition.product, shard: leastLoadedShard(), created: now)
             products[product.name] = product
+            productNames.added()
             turn.products.append(product)
         }
         let canonical = definition.json.rendered()
@@ -90,6 +91,10 @@ extension ManagementCore {
                 definition: canonical, params: definition.params, jobs: definition.jobs.count, applied: now,
                 schedule: definition.schedule?.json.rendered())
             changed = true
+            if flows[record.qualifiedName] == nil {
+                flowNames.added()
+                flowCounts[record.product, default: 0] += 1
+            }
             flows[record.qualifiedName] = record
             turn.flows.append(record)
             scheduleChanged(record.qualifiedName, to: definition.schedule, now: now)
@@ -107,16 +112,16 @@ extension ManagementCore {
     }
 
     /// `flows`: the latest version of every flow.
-    mutating func listFlows(for caller: Caller) {
-        let list = flows.values.sorted { $0.qualifiedName < $1.qualifiedName }.map { (flow: $0, shard: products[$0.product]?.shard ?? 0) }
-        reply(caller, .flows(list))
+    mutating func listFlows(_ page: Page, for caller: Caller) {
+        let (names, next) = flowNames.page(of: flows.keys, after: page.after, limit: page.limit)
+        let list = names.compactMap { flows[$0] }.map { (flow: $0, shard: products[$0.product]?.shard ?? 0) }
+        reply(caller, .flows(list, next: next))
     }
 
-    /// `products`: every product, its shard and its policy.
-    mutating func listProducts(for caller: Caller) {
-        let list = products.values.sorted { $0.name < $1.name }.map { product in
-            (product: product, flows: flows.values.filter { $0.product == product.name }.count)
-        }
-        reply(caller, .products(list))
+    /// `products`: a page of the products, each with its shard, its policy and its count of flows.
+    mutating func listProducts(_ page: Page, for caller: Caller) {
+        let (names, next) = productNames.page(of: products.keys, after: page.after, limit: page.limit)
+        let list = names.compactMap { products[$0] }.map { (product: $0, flows: flowCounts[$0.name] ?? 0) }
+        reply(caller, .products(list, next: next))
     }
 }

@@ -10,6 +10,8 @@ public enum ManagementRecall: Equatable, Sendable {
     case action(key: String)
     /// The run started with this key.
     case run(key: String)
+    /// The run of this ID, for `status`: what management recorded of it (version, shard, entry moment).
+    case runID(UInt64)
 }
 
 /// What the store holds for a ``ManagementRecall``: nothing, when the ID or key is new.
@@ -46,6 +48,8 @@ extension ManagementCore {
             .action(key: action.key)
         case .success(.start(let start)) where !start.key.isEmpty && runsByKey[start.key] == nil:
             .run(key: start.key)
+        case .success(.status(let run)) where runs[run] == nil && run > 0 && run <= counters.lastRun:
+            .runID(run)
         default:
             nil
         }

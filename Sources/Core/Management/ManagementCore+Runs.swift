@@ -115,7 +115,8 @@ extension ManagementCore {
     mutating func query(run: UInt64, for caller: Caller?, now: Timestamp) {
         counters.lastRequest += 1
         turn.counters = counters
-        queries[counters.lastRequest] = PendingQuery(caller: caller, run: run, deadline: now.adding(milliseconds: configuration.queryTimeout))
+        queries[counters.lastRequest] = PendingQuery(
+            caller: caller, run: run, deadline: now.adding(milliseconds: configuration.queryTimeout), record: runs[run])
         turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: run)))
     }
 
@@ -143,13 +144,6 @@ extension ManagementCore {
         if changed { runUpdated(status, now: now) }
     }
 
-    /// `runs`: the newest runs held, of every flow or of one.
-    mutating func listRuns(limit: Int, flow: String?, for caller: Caller) {
-        let selected = runs.values.filter { flow == nil || "\($0.product)/\($0.flow)" == flow }
-            .sorted { $0.id > $1.id }.prefix(max(limit, 0))
-        reply(caller, .runs(Array(selected)))
-    }
-
     /// Applies a run's status from RUN-UPDATES, unless the run has ended and the status is older.
     mutating func runUpdated(_ status: RunStatus, now: Timestamp) {
         guard var run = runs[status.run] else { return }
@@ -170,9 +164,9 @@ extension ManagementCore {
     }
 
     /// The run as RUN-DETAIL reports it, over what management holds of it (for `status`).
-    func run(reportedIn detail: RunDetail) -> RunRecord {
+    func run(reportedIn detail: RunDetail, over held: RunRecord? = nil) -> RunRecord {
         let status = detail.run
-        var run = runs[status.run] ?? RunRecord(
+        var run = runs[status.run] ?? held ?? RunRecord(
             id: status.run, product: status.product, flow: status.flow, version: 0, shard: 0, moment: 0, params: [:],
             state: status.state, jobs: status.jobs, started: Timestamp(wire: status.started))
         run.state = status.state

@@ -20,6 +20,10 @@ public struct ManagementCore: Sendable {
     public internal(set) var flows: [String: FlowRecord]
     /// Runs not final, and the most recent final ones.
     public internal(set) var runs: [UInt64: RunRecord]
+    /// Products' and flows' names in order, for their listings' pages, and each product's count of flows.
+    var productNames = SortedNames()
+    var flowNames = SortedNames()
+    var flowCounts: [String: Int] = [:]
     /// The orchestrator's stream position.
     public private(set) var cursor: StreamCursor
     var counters: ManagementCounters
@@ -88,12 +92,15 @@ public struct ManagementCore: Sendable {
         var caller: Caller?
         var run: UInt64
         var deadline: Timestamp
+        /// What management held of the run when asked (from the store, for a run no longer in memory).
+        var record: RunRecord?
     }
 
     public init(configuration: ManagementConfiguration, restoring snapshot: ManagementSnapshot, now: Timestamp) {
         self.configuration = configuration
         self.products = Dictionary(uniqueKeysWithValues: snapshot.products.map { ($0.name, $0) })
         self.flows = Dictionary(uniqueKeysWithValues: snapshot.flows.map { ($0.qualifiedName, $0) })
+        for flow in snapshot.flows { flowCounts[flow.product, default: 0] += 1 }
         self.runs = Dictionary(uniqueKeysWithValues: snapshot.runs.map { ($0.id, $0) })
         self.runsByKey = Dictionary(
             snapshot.runs.compactMap { run in run.key.isEmpty ? nil : (run.key, run.id) }, uniquingKeysWith: max)
@@ -142,9 +149,9 @@ public struct ManagementCore: Sendable {
         case .success(.apply(let apply)): self.apply(apply, by: key, for: caller, now: now)
         case .success(.start(let start)): self.start(start, by: key, for: caller, now: now)
         case .success(.status(let run)): status(of: run, for: caller, now: now)
-        case .success(.runs(let limit, let flow)): listRuns(limit: limit, flow: flow, for: caller)
-        case .success(.flows): listFlows(for: caller)
-        case .success(.products): listProducts(for: caller)
+        case .success(.runs(let listing)): turn.runLists.append(RunListQuery(peer: caller.peer, request: caller.request, listing: listing))
+        case .success(.flows(let page)): listFlows(page, for: caller)
+        case .success(.products(let page)): listProducts(page, for: caller)
         case .success(.action(let action)): act(action, by: key, for: caller, now: now)
         case .success(.history(let history)): self.history(history, for: caller)
         case .success(.schedules(let known)): listSchedules(known: known, for: caller)
@@ -196,7 +203,7 @@ public struct ManagementCore: Sendable {
             if detail.status == .notFound {
                 refuse(caller, .notFound, "unknown run \(detail.run.run)")
             } else {
-                reply(caller, .runDetail(run(reportedIn: detail), jobs: detail.jobs))
+                reply(caller, .runDetail(run(reportedIn: detail, over: query.record), jobs: detail.jobs))
             }
         case .runUpdates(let updates):
             switch cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now) {

@@ -45,8 +45,9 @@ public struct ManagementTurn: Sendable {
     /// Operator actions to add to the audit log, and answered ones to update.
     public var audit: [AuditEntry] = []
     public var auditAnswers: [AuditEntry] = []
-    /// `history` requests, answered from the store after the commit.
+    /// `history` and `runs` requests, answered from the store after the commit.
     public var histories: [HistoryQuery] = []
+    public var runLists: [RunListQuery] = []
     /// Calendars applied, schedules changed or removed (by flow), and firings decided.
     public var calendars: [CalendarRecord] = []
     public var schedules: [ScheduleState] = []

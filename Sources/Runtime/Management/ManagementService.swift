@@ -100,6 +100,11 @@ public struct ManagementService: Service {
             default: nil
             }
         }
+        // `runs` is read from the store as committed.
+        for query in turn.runLists {
+            let reply = ManagementAPI.runsReply(try store.runs(query.listing), listing: query.listing, request: query.request)
+            actions.append(.send(.apiReply(reply), socket: Self.api, peer: query.peer))
+        }
         // `history` is read from the audit log as committed.
         for query in turn.histories {
             let entries = try store.history(run: query.run, product: query.product, actor: query.actor, limit: query.limit)

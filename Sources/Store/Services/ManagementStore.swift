@@ -124,6 +124,12 @@ public final class ManagementStore {
                 ALTER TABLE audit ADD COLUMN comment TEXT NOT NULL DEFAULT '';
                 CREATE INDEX audit_by_actor ON audit (actor, id);
                 """),
+        Migration(
+            version: 8, name: "runs listed by product, flow and state",
+            sql: """
+                CREATE INDEX runs_by_flow ON runs (product, flow, id);
+                CREATE INDEX runs_by_state ON runs (state, id);
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -260,6 +266,55 @@ public final class ManagementStore {
             detail: row.text(15), updated: Timestamp(milliseconds: row.int64(16)), priority: UInt8(clamping: row.int(17)))
     }
 
+    /// Runs as `runs` lists them, newest first: at most `limit + 1` (one more, to tell whether a next page
+    /// exists), each filter an indexed condition.
+    public func runs(_ listing: RunListing) throws -> [RunRecord] {
+        var conditions: [String] = []
+        var values: [SQLiteValue] = []
+        if let product = listing.product {
+            conditions.append("product = ?")
+            values.append(.text(product))
+        }
+        if let flow = listing.flow {
+            conditions.append("flow = ?")
+            values.append(.text(flow))
+        }
+        if let state = listing.state {
+            conditions.append("state = ?")
+            values.append(.integer(Int64(state.rawValue)))
+        }
+        if let since = listing.since {
+            conditions.append("started >= ?")
+            values.append(.integer(since))
+        }
+        if let until = listing.until {
+            conditions.append("started < ?")
+            values.append(.integer(until))
+        }
+        if let before = listing.before {
+            conditions.append("id < ?")
+            values.append(.integer(Int64(bitPattern: before)))
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let statement = try database.prepare("SELECT \(Self.runColumns) FROM runs \(filter) ORDER BY id DESC LIMIT ?")
+        for (index, value) in values.enumerated() {
+            switch value {
+            case .text(let text): statement.bind(Int32(index + 1), text)
+            case .integer(let number): statement.bind(Int32(index + 1), number)
+            }
+        }
+        statement.bind(Int32(values.count + 1), listing.limit + 1)
+        defer { statement.reset() }
+        var runs: [RunRecord] = []
+        while try statement.step() { runs.append(Self.run(statement)) }
+        return runs
+    }
+
+    private enum SQLiteValue {
+        case text(String)
+        case integer(Int64)
+    }
+
     /// What the store holds for a recall (``ManagementCore/recallNeeded(for:)``): an action's audit entry by its
     /// request ID, or the newest run started with a key.
     public func recall(_ recall: ManagementRecall) throws -> ManagementRecalled {
@@ -272,6 +327,11 @@ public final class ManagementStore {
         case .run(let key):
             let statement = try database.prepare("SELECT \(Self.runColumns) FROM runs WHERE key = ? ORDER BY id DESC LIMIT 1")
             statement.bind(1, key)
+            defer { statement.reset() }
+            return .run(try statement.step() ? Self.run(statement) : nil)
+        case .runID(let id):
+            let statement = try database.prepare("SELECT \(Self.runColumns) FROM runs WHERE id = ?")
+            statement.bind(1, Int64(bitPattern: id))
             defer { statement.reset() }
             return .run(try statement.step() ? Self.run(statement) : nil)
         }
