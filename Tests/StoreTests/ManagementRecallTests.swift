@@ -112,6 +112,10 @@ import Wire
             #expect(afterRestart["run"]?.integer == 1 && afterRestart["repeated"]?.bool == true, "\(afterRestart.rendered())")
             let (_, next) = try restarted.call("start", start("day-5000"))
             #expect(next["run"]?.integer == 5001, "no run was started for a repeated key")
+            // 5,001 starts, each with its flow, answered: none is kept.
+            let operations = try restarted.store.database.prepare("SELECT COUNT(*) FROM operations")
+            #expect(try operations.step() && operations.int(0) == 0)
+            operations.reset()
             restarted.store.database.close()
         }
     }

@@ -130,6 +130,11 @@ public final class ManagementStore {
                 CREATE INDEX runs_by_flow ON runs (product, flow, id);
                 CREATE INDEX runs_by_state ON runs (state, id);
                 """),
+        Migration(
+            version: 9, name: "answered operations are not kept",
+            sql: """
+                DELETE FROM operations WHERE answered = 1;
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -468,8 +473,9 @@ public final class ManagementStore {
                 statement.bind(2, Message.operationRequest(operation).encoded())
                 try statement.run()
             }
+            // An answered operation is never sent again, and a start's carries its whole flow: it goes.
             for request in turn.answered {
-                let statement = try database.prepare("UPDATE operations SET answered = 1 WHERE request = ?")
+                let statement = try database.prepare("DELETE FROM operations WHERE request = ?")
                 statement.bind(1, Int64(bitPattern: request))
                 try statement.run()
             }
