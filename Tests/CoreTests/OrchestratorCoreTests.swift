@@ -342,3 +342,24 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.runs[1] == nil && orchestrator.core.runs[2]?.state == .failed)
     }
 }
+
+/// The orchestrator keeps the newest answers in memory and every one in its store: a request answered
+/// longer ago is answered again from the store, never applied twice.
+@Suite struct OperationAnswersTests {
+    @Test func aRequestAnsweredBeforeMemoryKeptItIsAnsweredFromTheStoreNotAppliedAgain() {
+        let old = OperationResult(request: 3, status: .accepted, detail: "run 1 started")
+        // What a restart restored: only the newest answer; request 3's is in the store.
+        var core = OrchestratorCore(
+            configuration: OrchestratorConfiguration(shards: [1, 2]), epoch: 2,
+            restoring: OrchestratorSnapshot(answered: [9: OperationResult(request: 9, status: .ok)]), now: Timestamp(milliseconds: 1))
+        let again = OrchestratorHarness.start(run: 1, request: 3)
+        #expect(core.storedAnswerNeeded(for: again))
+        #expect(!core.storedAnswerNeeded(for: OrchestratorHarness.start(run: 2, request: 10)), "a newer request was never answered")
+        core.operationReceived(again, from: Peer([7]), answered: old, now: Timestamp(milliseconds: 1))
+        let turn = core.finishTurn(now: Timestamp(milliseconds: 1))
+        #expect(turn.runs.isEmpty && turn.submits.isEmpty, "the start was applied again")
+        guard case .operationResult(let answer)? = turn.replies.first?.1 else { Issue.record("no answer"); return }
+        #expect(answer.status == .accepted && answer.detail == "run 1 started")
+        #expect(!core.storedAnswerNeeded(for: again), "the answer is in memory again")
+    }
+}

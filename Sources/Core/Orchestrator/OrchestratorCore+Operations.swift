@@ -3,18 +3,48 @@ public import Wire
 /// Answers given to OPERATION-REQUESTs, by request ID: a request is applied once, and a repeat is
 /// answered with the first answer.
 struct OperationAnswers: Sendable {
+    /// How many answers memory keeps, the newest; the store keeps every one, and is asked for older ones.
+    static let inMemory = 10_000
+
     private var given: [UInt64: OperationResult]
+    /// The requests of `given`, oldest first from `head`, to forget the oldest.
+    private var order: [UInt64]
+    private var head = 0
+    /// The highest request answered: a request above it has had no answer, and the store need not be asked.
+    private(set) var highest: UInt64
     /// Answers given this turn, to store.
     private var new: [(UInt64, OperationResult)] = []
 
-    init(_ given: [UInt64: OperationResult]) { self.given = given }
+    init(_ given: [UInt64: OperationResult]) {
+        self.given = given
+        order = given.keys.sorted()
+        highest = order.last ?? 0
+    }
 
-    /// The answer given to `request`, if one was.
+    /// The answer given to `request`, if memory still holds it.
     subscript(request: UInt64) -> OperationResult? { given[request] }
 
+    /// Whether `request` may have been answered longer ago than memory holds: the store is to be asked.
+    func mayBeStored(_ request: UInt64) -> Bool { given[request] == nil && request <= highest }
+
     mutating func record(_ answer: OperationResult) {
-        given[answer.request] = answer
+        remember(answer)
         new.append((answer.request, answer))
+    }
+
+    /// Keeps an answer in memory (given now, or read back from the store), forgetting the oldest past ``inMemory``.
+    mutating func remember(_ answer: OperationResult) {
+        guard given.updateValue(answer, forKey: answer.request) == nil else { return }
+        order.append(answer.request)
+        highest = max(highest, answer.request)
+        while order.count - head > Self.inMemory {
+            given[order[head]] = nil
+            head += 1
+        }
+        if head > Self.inMemory {
+            order.removeFirst(head)
+            head = 0
+        }
     }
 
     /// The answers given this turn; the next turn starts afresh.
@@ -55,9 +85,17 @@ extension OrchestratorCore {
         return request.run
     }
 
+    /// Whether the answer to `request` is to be read from the store: one given longer ago than memory keeps.
+    public func storedAnswerNeeded(for request: OperationRequest) -> Bool { answers.mayBeStored(request.request) }
+
     /// Handles OPERATION-REQUEST from management. An action on a run that has left memory comes with the
-    /// run as the store has it (`stored`), which the core takes back in; without it, the run is unknown.
-    public mutating func operationReceived(_ request: OperationRequest, from peer: Peer, stored: FlowRun? = nil, now: Timestamp) {
+    /// run as the store has it (`stored`), which the core takes back in; without it, the run is unknown. A
+    /// request answered longer ago than memory keeps comes with its answer from the store
+    /// (``storedAnswerNeeded(for:)``), and is answered so again, not applied twice.
+    public mutating func operationReceived(
+        _ request: OperationRequest, from peer: Peer, stored: FlowRun? = nil, answered: OperationResult? = nil, now: Timestamp
+    ) {
+        if let answered, answered.request == request.request { answers.remember(answered) }
         if let answer = answers[request.request] {
             replies.append((peer, .operationResult(answer)))
             return

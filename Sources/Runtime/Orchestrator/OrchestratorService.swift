@@ -99,7 +99,8 @@ public struct OrchestratorService: Service {
         case (Self.ops, .operationRequest(let request)):
             // An action on a run that has left memory: the core says which, and gets it as committed.
             let stored = try core.storedRunNeeded(for: request).flatMap { try store.run($0) }
-            core.operationReceived(request, from: peer!, stored: stored, now: now)
+            let answered = core.storedAnswerNeeded(for: request) ? try store.answer(request.request) : nil
+            core.operationReceived(request, from: peer!, stored: stored, answered: answered, now: now)
         case (Self.ops, .runQuery(let query)):
             core.runQueried(query, from: peer!)
         case (Self.ops, .fetch(let fetch)):

@@ -1,5 +1,5 @@
 public import Core
-import Wire
+public import Wire
 
 /// The orchestrator's store: the flow versions it ran, runs, the jobs it submitted or saw end, its
 /// positions in the shards' streams, the answers it gave, and its own event log.
@@ -82,7 +82,19 @@ public final class OrchestratorStore {
     }
 
     /// Starts a new epoch and reads back the open runs, positions and answers.
-    public func open(shards: [UInt32]) throws -> (epoch: UInt32, snapshot: OrchestratorSnapshot) {
+    /// The answer given to operation request `request`, if the store holds one.
+    public func answer(_ request: UInt64) throws -> OperationResult? {
+        let statement = try database.prepare("SELECT status, detail FROM answers WHERE request = ?")
+        statement.bind(1, Int64(bitPattern: request))
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return OperationResult(request: request, status: Status(rawValue: UInt16(statement.int(0))), detail: statement.text(1))
+    }
+
+    /// How many of the newest answers ``open(shards:answersInMemory:)`` reads back.
+    public static let answersInMemory = 10_000
+
+    public func open(shards: [UInt32], answersInMemory: Int = OrchestratorStore.answersInMemory) throws -> (epoch: UInt32, snapshot: OrchestratorSnapshot) {
         let epoch = try database.nextEpoch()
         var snapshot = OrchestratorSnapshot()
         let runs = try database.prepare("SELECT id FROM runs WHERE state NOT IN (2, 3, 7) ORDER BY id")
@@ -97,7 +109,9 @@ public final class OrchestratorStore {
             snapshot.positions[shard] = (UInt32(positions.int64(1)), UInt64(positions.int64(2)))
         }
         positions.reset()
-        let answers = try database.prepare("SELECT request, status, detail FROM answers")
+        // The newest answers: older ones are read when a request asks for them (``answer(_:)``).
+        let answers = try database.prepare("SELECT request, status, detail FROM answers ORDER BY request DESC LIMIT ?")
+        answers.bind(1, answersInMemory)
         while try answers.step() {
             let request = UInt64(bitPattern: answers.int64(0))
             snapshot.answered[request] = OperationResult(
