@@ -66,6 +66,7 @@ public enum Baton {
         case .keys(let command): try Keys.run(command, console: console)
         case .bench(let options): try Bench.run(options, console: console)
         case .selectionBench(let options): SelectionBench.run(options, console: console)
+        case .listingBench(let options): try ListingBench.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
         case .products(let limit, let after, let json, let target):
             try ClientCommands.products(limit: limit, after: after, json: json, target: target, console: console)

@@ -35,6 +35,7 @@ public enum Command: Equatable, Sendable {
     case bench(BenchOptions)
     /// Measure the shard's selection of tasks for a worker request, in-process.
     case selectionBench(SelectionBenchOptions)
+    case listingBench(ListingBenchOptions)
     /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
     /// set-priority, hold, release, set-policy.
     case act(OperatorAction, target: Target)

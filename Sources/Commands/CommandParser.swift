@@ -180,14 +180,23 @@ public enum CommandParser {
             return .act(action, target: try target(arguments))
         case "bench":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--selection"],
+                rest, command: name, flags: ["--help", "--selection", "--listings"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
                     "--security", "--rounds",
-                    "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom",
+                    "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom", "--flows", "--starts",
                 ])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
+            if arguments.flags.contains("--listings") {
+                var options = ListingBenchOptions()
+                options.products = try number(arguments, "--products", in: 1...1_000_000, command: name) ?? options.products
+                options.flows = try number(arguments, "--flows", in: 1...10_000_000, command: name) ?? options.flows
+                options.runs = try number(arguments, "--runs", in: 0...1_000_000, command: name) ?? options.runs
+                options.starts = try number(arguments, "--starts", in: 1...100_000, command: name) ?? options.starts
+                options.keep = try arguments.single("--keep", command: name)
+                return .listingBench(options)
+            }
             if arguments.flags.contains("--selection") {
                 var options = SelectionBenchOptions()
                 options.products = try number(arguments, "--products", in: 1...1_000_000, command: name) ?? options.products
@@ -205,6 +214,9 @@ public enum CommandParser {
             }
             for option in ["--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom"] where try arguments.single(option, command: name) != nil {
                 throw UsageError("\(option) applies to --selection only", command: name)
+            }
+            for option in ["--flows", "--starts"] where try arguments.single(option, command: name) != nil {
+                throw UsageError("\(option) applies to --listings only", command: name)
             }
             var options = BenchOptions()
             options.jobs = try number(arguments, "--jobs", in: 1...100_000_000, command: name) ?? options.jobs

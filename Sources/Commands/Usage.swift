@@ -421,6 +421,7 @@ public enum Usage {
                                    [--security none|keys|both] [--rounds N] [--keep DIR]
                        baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
                                    [--fairness fair|fifo] [--headroom N]
+                       baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
 
                 Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
                 runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -440,6 +441,11 @@ public enum Usage {
                   --durability    the stores' synchronous setting (default normal)
                   --security S    none, keys, or both side by side (default both)
                   --keep DIR      keep the cluster's data and logs in DIR
+
+                With --listings, a cluster of processes is given --products N products (default 10000)
+                and --flows N flows (default 100000) and starts --runs N runs (default 2000); then it
+                times the first page of products, flows and runs, and start (--starts N times), alone,
+                and start again while another client lists without pause.
 
                 With --selection, no cluster: it times the shard's choice of tasks for one worker
                 request, in-process, among --products N products (default 10000) with --backlog N
