@@ -68,6 +68,14 @@ import Testing
         #expect(problems(wrong) == [#"c.json:1:84: field "security": expected "none" or {"keys": "FOLDER"}, found "off""#])
     }
 
+    @Test func retentionIsThirtyDaysAndTheAuditLogsLongerUnlessTheFileSaysOtherwise() throws {
+        let cluster = try ClusterFile.parse(Self.good, file: "c.json").get()
+        #expect(cluster.retention == 30 * 86_400_000 && cluster.auditRetention == 400 * 86_400_000)
+        let short = Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "retention": "10m", "audit_retention": "7d","#)
+        let shortened = try ClusterFile.parse(short, file: "c.json").get()
+        #expect(shortened.retention == 600_000 && shortened.auditRetention == 7 * 86_400_000)
+    }
+
     @Test func aPoolMayHaveNoWorkersOfBatonsOwnAndBeLimitedToProducts() throws {
         let text = Self.good.replacingOccurrences(
             of: #""shards": [1], "workers": 3}"#, with: #""shards": [1], "workers": 0, "products": ["payments", "risk"]}"#)

@@ -181,6 +181,37 @@ import Wire
         }
     }
 
+    /// Retention deletes finished runs older than it, a batch at a time, keeps those going and the audit
+    /// log by its own; `status` of a deleted run says so.
+    @Test func retentionDeletesWhatIsOlderAndStatusSaysSo() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db")
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            for index in 0..<5 {
+                let (_, body) = try management.call("start", .object([("flow", .string("p/f"))]))
+                if index < 4 { try management.finish(UInt64(try #require(body["run"]?.integer))) }
+            }
+            _ = try management.call("hold", action("hold", "hold-1"))
+            let day: Int64 = 86_400_000
+            let later = ManagementRecallTests.now.adding(milliseconds: 31 * day)
+            // Runs 1–4 ended 31 days before `later`; run 5 is still going. Two a batch.
+            #expect(try management.store.trim(now: later, retention: 30 * day, auditRetention: 400 * day, batch: 2) == (2, 0, 0))
+            #expect(try management.store.trim(now: later, retention: 30 * day, auditRetention: 400 * day, batch: 2) == (2, 0, 0))
+            #expect(try management.store.trim(now: later, retention: 30 * day, auditRetention: 400 * day, batch: 2) == (0, 0, 0))
+            #expect(try management.store.runs(RunListing(limit: 10)).map(\.id) == [5])
+            // The audit log has its own retention: the apply, the five starts and the hold.
+            #expect(try management.store.trim(now: later, retention: 30 * day, auditRetention: 30 * day, batch: 100).audit == 7)
+
+            let read = ManagementAPI.read(APIRequest(request: 99, method: "status", body: #"{"run": 2}"#))
+            if let recall = management.core.recallNeeded(for: read) { management.core.recalled(try management.store.recall(recall)) }
+            management.core.apiRequest(read, from: Peer([1]), now: later)
+            guard case .apiReply(let reply)? = management.core.finishTurn().replies.first?.1 else { Issue.record("no reply"); return }
+            #expect(reply.status == .gone)
+            #expect(try JSONParser.parse(reply.body)["error"]?.string == "run 2 is older than the 30d retention: its record was deleted")
+            management.store.database.close()
+        }
+    }
+
     @Test func aStartKeyLongAfterItsRunEndedReturnsThatRun() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")

@@ -108,6 +108,12 @@ extension ManagementCore {
 
     /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
     mutating func status(of run: UInt64, for caller: Caller, now: Timestamp) {
+        // Every run is stored when it starts, and run IDs only increase: one at or below the last that is
+        // neither in memory nor in the store (recalled first) was deleted by retention.
+        if runs[run] == nil && run > 0 && run <= counters.lastRun {
+            refuse(caller, .gone, "run \(run) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted")
+            return
+        }
         query(run: run, for: caller, now: now)
     }
 

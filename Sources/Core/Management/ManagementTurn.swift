@@ -12,6 +12,10 @@ public struct ManagementConfiguration: Sendable {
     public var silence: Int64 = 3000
     /// Final runs kept in memory for `runs`.
     public var finishedRunsInMemory = 1000
+    /// How long a finished run is kept in the store (and its firings), and the audit log, in milliseconds:
+    /// older ones are deleted, and a run deleted so is reported as older than the retention.
+    public var retention = Defaults.retention
+    public var auditRetention = Defaults.auditRetention
     /// Operator actions whose request IDs are remembered, so that one sent again applies once.
     public var auditInMemory = 100_000
     /// Where time zones are found (the runtime reads the system's database); by default only UTC.

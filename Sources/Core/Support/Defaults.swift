@@ -13,4 +13,7 @@ public enum Defaults {
     public static let drain: Int64 = 30_000
     /// How late a firing may be and still count as on time, in milliseconds.
     public static let timerGrace: Int64 = 60_000
+    /// How long what has finished (runs and their firings) is kept, and the audit log, in milliseconds.
+    public static let retention: Int64 = 30 * 86_400_000
+    public static let auditRetention: Int64 = 400 * 86_400_000
 }

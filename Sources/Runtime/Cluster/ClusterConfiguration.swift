@@ -16,6 +16,9 @@ public struct ClusterConfiguration: Sendable, Equatable {
     public var heartbeat = Defaults.heartbeat
     /// Whether its connections are CURVE, and where its keys are.
     public var security: Security
+    /// How long finished runs (and their firings) are kept, and the audit log, in milliseconds.
+    public var retention = Defaults.retention
+    public var auditRetention = Defaults.auditRetention
     public var management: Management
     public var orchestrator: Orchestrator
     public var shards: [Shard]

@@ -19,7 +19,10 @@ public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
 ///  "pools": [{"name": "general", "slots": 8}]}
 /// ```
 public enum ClusterFile {
-    static let topFields = ["data", "durability", "heartbeat", "security", "management", "orchestrator", "flow", "shards", "pools", "timer"]
+    static let topFields = [
+        "data", "durability", "heartbeat", "retention", "audit_retention", "security", "management", "orchestrator", "flow", "shards",
+        "pools", "timer",
+    ]
 
     /// Parses and validates a cluster file, reporting every problem at once.
     public static func parse(_ text: String, file: String) -> Result<ClusterConfiguration, ClusterFileError> {
@@ -71,6 +74,11 @@ struct ClusterReader {
             }
         }
         let heartbeat = top["heartbeat"].flatMap { fields.duration($0, field: "heartbeat", subject: nil, allowZero: false, maximum: 60_000) }
+        // Any length up to ten years: short ones are for soak tests.
+        let retention = top["retention"].flatMap { fields.duration($0, field: "retention", subject: nil, allowZero: false, maximum: 3650 * 86_400_000) }
+        let auditRetention = top["audit_retention"].flatMap {
+            fields.duration($0, field: "audit_retention", subject: nil, allowZero: false, maximum: 3650 * 86_400_000)
+        }
         let base = data ?? ""
         let management: ClusterConfiguration.Management? = section(top["management"], "management", at: root.position) { reader, members, position in
             let api = reader.endpoint(members["api"], field: "api", subject: "management", at: position)
@@ -107,6 +115,8 @@ struct ClusterReader {
             file: file, data: data, management: management, orchestrator: orchestrator, shards: shards, pools: pools, timer: timer)
         cluster.durability = durability
         if let heartbeat { cluster.heartbeat = UInt32(heartbeat) }
+        if let retention { cluster.retention = retention }
+        if let auditRetention { cluster.auditRetention = auditRetention }
         cluster.deprecations = deprecations
         if let security = security(top["security"], base: base) { cluster.security = security }
         return cluster

@@ -88,6 +88,8 @@ public struct ServicePlan: Sendable {
                 api: [cluster.management.api] + environment.additionalAPI, orchestratorOps: cluster.orchestrator.ops,
                 orchestratorEvents: cluster.orchestrator.events)
             settings.configuration.zones = environment.zones
+            settings.configuration.retention = cluster.retention
+            settings.configuration.auditRetention = cluster.auditRetention
             let management = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let bound = environment.apiBound

@@ -36,6 +36,8 @@ public struct ManagementService: Service {
     var core: ManagementCore
     let store: ManagementStore
     let bound: @Sendable ([String]) -> Void
+    /// When retention last deleted, a little at a time, once a second.
+    var lastTrim = Timestamp.zero
 
     var name: String { "management" }
     var kind: String { "management service" }
@@ -87,6 +89,14 @@ public struct ManagementService: Service {
         default: core.orchestratorMessage(message, now: now)
         }
         return true
+    }
+
+    /// Deletes a batch of what is older than its retention (`docs/cluster.md`), once a second, after the
+    /// turn's sends: at most a thousand rows of each kind, so that a turn never waits long behind it.
+    mutating func afterTurn(now: Timestamp) throws {
+        guard now.since(lastTrim) >= 1000 else { return }
+        lastTrim = now
+        try store.trim(now: now, retention: core.configuration.retention, auditRetention: core.configuration.auditRetention)
     }
 
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {

@@ -320,6 +320,41 @@ public final class ManagementStore {
         case integer(Int64)
     }
 
+    /// Deletes what is older than its retention, at most `batch` rows of each kind: finished runs (by
+    /// their end) and firings (by their instant) older than `retention`, and audit entries older than
+    /// `auditRetention`. Called often, off the hot path, so that each call is short; returns how many of
+    /// each it deleted.
+    @discardableResult
+    public func trim(now: Timestamp, retention: Int64, auditRetention: Int64, batch: Int = 1000) throws -> (runs: Int, firings: Int, audit: Int) {
+        let runsBefore = now.milliseconds - retention
+        let auditBefore = now.milliseconds - auditRetention
+        var deleted = (runs: 0, firings: 0, audit: 0)
+        try database.transaction {
+            // Runs end roughly in the order they start: the oldest IDs first, stopping at the batch.
+            let runs = try database.prepare(
+                """
+                DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE state IN (2, 3, 7) AND finished > 0 AND finished < ?
+                ORDER BY id LIMIT ?)
+                """)
+            runs.bind(1, runsBefore)
+            runs.bind(2, batch)
+            try runs.run()
+            deleted.runs = database.changes
+            let firings = try database.prepare(
+                "DELETE FROM firings WHERE (flow, instant) IN (SELECT flow, instant FROM firings WHERE instant < ? AND outcome <> 'queued' LIMIT ?)")
+            firings.bind(1, runsBefore)
+            firings.bind(2, batch)
+            try firings.run()
+            deleted.firings = database.changes
+            let audit = try database.prepare("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ? ORDER BY id LIMIT ?)")
+            audit.bind(1, auditBefore)
+            audit.bind(2, batch)
+            try audit.run()
+            deleted.audit = database.changes
+        }
+        return deleted
+    }
+
     /// What the store holds for a recall (``ManagementCore/recallNeeded(for:)``): an action's audit entry by its
     /// request ID, or the newest run started with a key.
     public func recall(_ recall: ManagementRecall) throws -> ManagementRecalled {
