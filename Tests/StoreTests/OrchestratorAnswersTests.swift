@@ -21,3 +21,61 @@ import Wire
         }
     }
 }
+
+/// Retention in the orchestrator's and a shard's stores: what ended longer ago goes, a batch at a time;
+/// what is going stays.
+@Suite struct RetentionTests {
+    static let day: Int64 = 86_400_000
+    static let now = Timestamp(milliseconds: 1_800_000_000_000)
+
+    @Test func theOrchestratorDeletesOldFinishedRunsWithTheirJobsAndOldAnswers() throws {
+        try withTemporaryDirectory { directory in
+            let store = try OrchestratorStore(path: "\(directory)/orchestrator.db")
+            let old = Self.now.milliseconds - 31 * Self.day
+            for (id, state, finished) in [(1, 2, old), (2, 3, old), (3, 1, Int64(0)), (4, 2, Self.now.milliseconds - Self.day)] {
+                try store.database.execute(
+                    """
+                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail)
+                    VALUES (\(id), 'p', 'f', 1, 1, 1, '{}', \(state), \(old), \(finished), '');
+                    INSERT INTO jobs (run, idx, name, generation, state, attempts, pending, running, succeeded, failed, step, steps,
+                        started, finished, time, output, detail, releases, successes)
+                    VALUES (\(id), 0, 'a', 0, 6, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, '', '', 0, 0);
+                    INSERT INTO answers (request, status, detail, time) VALUES (\(id), 202, '', \(id == 4 ? Self.now.milliseconds : old));
+                    """)
+            }
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day, batch: 1) == (1, 1))
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == (1, 2))
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == (0, 0))
+            let left = try store.database.prepare("SELECT (SELECT group_concat(id) FROM runs), (SELECT group_concat(run) FROM jobs), (SELECT group_concat(request) FROM answers)")
+            #expect(try left.step())
+            #expect(left.text(0) == "3,4" && left.text(1) == "3,4" && left.text(2) == "4")
+            left.reset()
+            store.database.close()
+        }
+    }
+
+    @Test func aShardDeletesOldFinishedJobsWithTheirTasks() throws {
+        try withTemporaryDirectory { directory in
+            let store = try ShardStore(path: "\(directory)/shard.db")
+            let old = Self.now.milliseconds - 31 * Self.day
+            for (id, state, finished) in [(1, 6, old), (2, 7, old), (3, 4, Int64(0)), (4, 6, Self.now.milliseconds)] {
+                try store.database.execute(
+                    """
+                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled)
+                    VALUES (\(id), 1, 'j\(id)', 0, x'', \(state), 0, 0, 1, 0, \(finished), '', '', 0);
+                    INSERT INTO tasks (job_id, step, partition, state, attempt, failures, losses, due, ord, started, finished, exit_code,
+                        output, log, error, data, successes)
+                    VALUES (\(id), 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, '', '', '', x'', 0);
+                    """)
+            }
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day, batch: 1) == 1)
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == 1)
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == 0)
+            let left = try store.database.prepare("SELECT (SELECT group_concat(id) FROM jobs), (SELECT group_concat(job_id) FROM tasks)")
+            #expect(try left.step())
+            #expect(left.text(0) == "3,4" && left.text(1) == "3,4")
+            left.reset()
+            store.database.close()
+        }
+    }
+}

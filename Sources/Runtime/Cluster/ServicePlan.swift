@@ -101,14 +101,16 @@ public struct ServicePlan: Sendable {
         case .orchestrator:
             (name, folder) = place
             let store = DataLayout.orchestratorStore(in: folder)
-            let settings = OrchestratorSettings(
+            var settings = OrchestratorSettings(
                 store: store, synchronous: durability, ops: [cluster.orchestrator.ops], events: [cluster.orchestrator.events],
                 shards: cluster.shards.map(\.address))
+            settings.retention = cluster.retention
+            let orchestrator = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let held = environment.heldFolders
             body = { [name] context, control, counters, security in
                 try LegacyStore.adopt(legacy, as: store, held: held, log: log.named(name))
-                try OrchestratorService.run(settings, context: context, log: log.named(name), control: control, counters: counters, security: security)
+                try OrchestratorService.run(orchestrator, context: context, log: log.named(name), control: control, counters: counters, security: security)
             }
         case .shard(let id):
             let shard = cluster.shard(id)!
@@ -122,6 +124,7 @@ public struct ServicePlan: Sendable {
                 configuration: configuration, store: store, synchronous: durability, submit: [shard.submit], work: [shard.work],
                 events: [shard.events])
             settings.storeFault = environment.shardFault
+            settings.retention = cluster.retention
             for pool in cluster.pools {
                 if let products = pool.products { settings.poolProducts[pool.name] = products }
                 settings.poolTags[pool.name] = Set(pool.tags)

@@ -28,6 +28,8 @@ public struct OrchestratorSettings: Sendable {
     public var events: [String]
     /// The shards to submit to and subscribe to.
     public var shards: [ShardAddress]
+    /// How long finished runs and answers are kept, in milliseconds (`docs/cluster.md`).
+    public var retention = Defaults.retention
 
     public init(store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, ops: [String], events: [String], shards: [ShardAddress]) {
         self.configuration = OrchestratorConfiguration(shards: shards.map(\.shard))
@@ -58,6 +60,7 @@ public struct OrchestratorService: Service {
     let shardOf: [String: UInt32]
     var fetches: [(Peer, Fetch)] = []
     var lastTrim: Timestamp
+    var lastRetention = Timestamp.zero
 
     var name: String { "orchestrator" }
     var turnBudget: Int { 2000 }
@@ -156,6 +159,11 @@ public struct OrchestratorService: Service {
     }
 
     mutating func afterTurn(now: Timestamp) throws {
+        // Retention, a batch at a time, once a second; the event log once a minute.
+        if now.since(lastRetention) >= 1000 {
+            lastRetention = now
+            try store.trim(now: now, retention: settings.retention)
+        }
         guard now.since(lastTrim) >= 60_000 else { return }
         try store.log.trim(now: now)
         lastTrim = now

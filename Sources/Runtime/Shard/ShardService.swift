@@ -22,6 +22,8 @@ public struct ShardSettings: Sendable {
     public var poolProducts: [String: Set<String>] = [:]
     /// The tags each worker pool has in the cluster file, by pool name: all its workers may claim.
     public var poolTags: [String: Set<String>] = [:]
+    /// How long finished jobs, their tasks and results are kept, in milliseconds (`docs/cluster.md`).
+    public var retention = Defaults.retention
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
@@ -49,6 +51,7 @@ public struct ShardService: Service {
     /// FETCHes of this turn, answered from the event log after the commit.
     var fetches: [(Peer, Fetch)] = []
     var lastTrim: Timestamp
+    var lastRetention = Timestamp.zero
 
     let name: String
     var kind: String { "shard" }
@@ -148,6 +151,11 @@ public struct ShardService: Service {
     }
 
     mutating func afterTurn(now: Timestamp) throws {
+        // Retention, a batch at a time, once a second; the event log once a minute.
+        if now.since(lastRetention) >= 1000 {
+            lastRetention = now
+            try store.trim(now: now, retention: settings.retention)
+        }
         guard now.since(lastTrim) >= 60_000 else { return }
         try store.log.trim(now: now)
         lastTrim = now

@@ -74,6 +74,12 @@ public final class OrchestratorStore {
                 CREATE TABLE holds (product TEXT PRIMARY KEY) WITHOUT ROWID;
                 """),
         Migration(version: 3, name: "run priorities", sql: "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;"),
+        Migration(
+            version: 4, name: "retention: when each answer was given",
+            sql: """
+                ALTER TABLE answers ADD COLUMN time INTEGER NOT NULL DEFAULT 0;
+                UPDATE answers SET time = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -82,6 +88,39 @@ public final class OrchestratorStore {
     }
 
     /// Starts a new epoch and reads back the open runs, positions and answers.
+    /// Deletes what is older than `retention`, at most `batch` of each: finished runs (by their end) with
+    /// their jobs, and answers (by when they were given). Returns how many runs and answers it deleted.
+    @discardableResult
+    public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> (runs: Int, answers: Int) {
+        let before = now.milliseconds - retention
+        var deleted = (runs: 0, answers: 0)
+        try database.transaction {
+            let old = try database.prepare(
+                "SELECT id FROM runs WHERE state IN (2, 3, 7) AND finished > 0 AND finished < ? ORDER BY id LIMIT ?")
+            old.bind(1, before)
+            old.bind(2, batch)
+            var runs: [Int64] = []
+            while try old.step() { runs.append(old.int64(0)) }
+            old.reset()
+            let jobs = try database.prepare("DELETE FROM jobs WHERE run = ?")
+            let run = try database.prepare("DELETE FROM runs WHERE id = ?")
+            for id in runs {
+                jobs.bind(1, id)
+                try jobs.run()
+                run.bind(1, id)
+                try run.run()
+            }
+            deleted.runs = runs.count
+            let answers = try database.prepare(
+                "DELETE FROM answers WHERE request IN (SELECT request FROM answers WHERE time < ? ORDER BY request LIMIT ?)")
+            answers.bind(1, before)
+            answers.bind(2, batch)
+            try answers.run()
+            deleted.answers = database.changes
+        }
+        return deleted
+    }
+
     /// The answer given to operation request `request`, if the store holds one.
     public func answer(_ request: UInt64) throws -> OperationResult? {
         let statement = try database.prepare("SELECT status, detail FROM answers WHERE request = ?")
@@ -322,11 +361,12 @@ public final class OrchestratorStore {
                 }
             }
             if !turn.answers.isEmpty {
-                let statement = try database.prepare("INSERT OR REPLACE INTO answers (request, status, detail) VALUES (?, ?, ?)")
+                let statement = try database.prepare("INSERT OR REPLACE INTO answers (request, status, detail, time) VALUES (?, ?, ?, ?)")
                 for (request, answer) in turn.answers {
                     statement.bind(1, Int64(bitPattern: request))
                     statement.bind(2, Int64(answer.status.rawValue))
                     statement.bind(3, answer.detail)
+                    statement.bind(4, now.milliseconds)
                     try statement.run()
                 }
             }

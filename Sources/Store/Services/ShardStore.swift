@@ -81,6 +81,7 @@ public final class ShardStore {
                 """),
         // A lease is given back after a restart only to its worker's name with the same key.
         Migration(version: 5, name: "the key a lease's worker registered with", sql: "ALTER TABLE tasks ADD COLUMN lease_key TEXT;"),
+        Migration(version: 6, name: "retention: finished jobs by their end", sql: "CREATE INDEX jobs_finished ON jobs (finished) WHERE state IN (6, 7, 8, 9);"),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -195,6 +196,32 @@ public final class ShardStore {
             return weights
         } catch {
             throw SQLiteError(code: 11, extendedCode: 11, message: "a stored policy's key weights do not decode: \(error)", sql: nil)
+        }
+    }
+
+    /// Deletes the jobs that ended longer than `retention` ago, with their tasks and results, at most
+    /// `batch` jobs; returns how many it deleted. A job of a run rerun since has a new generation, and
+    /// the one it replaced goes with the others.
+    @discardableResult
+    public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> Int {
+        let before = now.milliseconds - retention
+        return try database.transaction {
+            let old = try database.prepare(
+                "SELECT id FROM jobs WHERE state IN (6, 7, 8, 9) AND finished > 0 AND finished < ? ORDER BY finished LIMIT ?")
+            old.bind(1, before)
+            old.bind(2, batch)
+            var jobs: [Int64] = []
+            while try old.step() { jobs.append(old.int64(0)) }
+            old.reset()
+            let tasks = try database.prepare("DELETE FROM tasks WHERE job_id = ?")
+            let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
+            for id in jobs {
+                tasks.bind(1, id)
+                try tasks.run()
+                job.bind(1, id)
+                try job.run()
+            }
+            return jobs.count
         }
     }
 
