@@ -67,6 +67,7 @@ public enum Baton {
         case .bench(let options): try Bench.run(options, console: console)
         case .selectionBench(let options): SelectionBench.run(options, console: console)
         case .listingBench(let options): try ListingBench.run(options, console: console)
+        case .soakBench(let options): try SoakBench.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
         case .products(let limit, let after, let json, let target):
             try ClientCommands.products(limit: limit, after: after, json: json, target: target, console: console)

@@ -36,6 +36,7 @@ public enum Command: Equatable, Sendable {
     /// Measure the shard's selection of tasks for a worker request, in-process.
     case selectionBench(SelectionBenchOptions)
     case listingBench(ListingBenchOptions)
+    case soakBench(SoakBenchOptions)
     /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
     /// set-priority, hold, release, set-policy.
     case act(OperatorAction, target: Target)

@@ -184,10 +184,28 @@ public enum CommandParser {
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
                     "--security", "--rounds",
-                    "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom", "--flows", "--starts",
+                    "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom", "--flows", "--starts", "--soak",
+                    "--retention",
                 ])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
+            if let soak = try arguments.single("--soak", command: name) {
+                var options = SoakBenchOptions()
+                guard let duration = DurationText.parse(soak), duration > 0 else {
+                    throw UsageError("--soak takes a duration such as 10m or 1h, not \"\(soak)\"", command: name)
+                }
+                options.duration = duration
+                if let text = try arguments.single("--retention", command: name) {
+                    guard let retention = DurationText.parse(text), retention > 0 else {
+                        throw UsageError("--retention takes a duration such as 2m, not \"\(text)\"", command: name)
+                    }
+                    options.retention = retention
+                }
+                options.runs = try number(arguments, "--runs", in: 1...1000, command: name) ?? options.runs
+                options.jobs = try number(arguments, "--jobs", in: 1...100_000, command: name) ?? options.jobs
+                options.keep = try arguments.single("--keep", command: name)
+                return .soakBench(options)
+            }
             if arguments.flags.contains("--listings") {
                 var options = ListingBenchOptions()
                 options.products = try number(arguments, "--products", in: 1...1_000_000, command: name) ?? options.products
@@ -218,6 +236,7 @@ public enum CommandParser {
             for option in ["--flows", "--starts"] where try arguments.single(option, command: name) != nil {
                 throw UsageError("\(option) applies to --listings only", command: name)
             }
+            if try arguments.single("--retention", command: name) != nil { throw UsageError("--retention applies to --soak only", command: name) }
             var options = BenchOptions()
             options.jobs = try number(arguments, "--jobs", in: 1...100_000_000, command: name) ?? options.jobs
             options.runs = try number(arguments, "--runs", in: 1...10_000, command: name) ?? options.runs

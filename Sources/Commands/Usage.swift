@@ -422,6 +422,7 @@ public enum Usage {
                        baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
                                    [--fairness fair|fifo] [--headroom N]
                        baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
+                       baton bench --soak DURATION [--retention DURATION] [--runs N] [--jobs N] [--keep DIR]
 
                 Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
                 runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -446,6 +447,11 @@ public enum Usage {
                 and --flows N flows (default 100000) and starts --runs N runs (default 2000); then it
                 times the first page of products, flows and runs, and start (--starts N times), alone,
                 and start again while another client lists without pause.
+
+                With --soak DURATION, a cluster of processes whose retention is --retention (default
+                2m) runs --runs N runs (default 8) of --jobs N no-op jobs (default 500) at all times,
+                for DURATION; each minute it prints jobs per second, each store's size on disk and
+                each service's resident memory, which retention should keep flat.
 
                 With --selection, no cluster: it times the shard's choice of tasks for one worker
                 request, in-process, among --products N products (default 10000) with --backlog N

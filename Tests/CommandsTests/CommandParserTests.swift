@@ -89,6 +89,12 @@ import Testing
             try parse("runs --product p --state failed --before 40") == .runs(RunsQuery(product: "p", state: "failed", before: 40), json: false, target: Target()))
         #expect(try parse("apply a.json b.json --json") == .apply(files: ["a.json", "b.json"], target: Target(), json: true))
         #expect(try parse("flows") == .flows(limit: nil, after: nil, json: false, target: Target()))
+        var soak = SoakBenchOptions()
+        soak.duration = 3_600_000
+        soak.retention = 300_000
+        #expect(try parse("bench --soak 1h --retention 5m") == .soakBench(soak))
+        #expect(throws: UsageError.self) { try parse("bench --soak soon") }
+        #expect(throws: UsageError.self) { try parse("bench --retention 5m") }
         #expect(try parse("flows --limit 10 --after p/f") == .flows(limit: 10, after: "p/f", json: false, target: Target()))
         #expect(try parse("demo") == .demo(file: "examples/payments-end-of-day.json", data: ".baton-demo"))
     }
