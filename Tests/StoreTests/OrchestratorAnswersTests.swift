@@ -54,6 +54,27 @@ import Wire
         }
     }
 
+    /// The event log keeps its last 100,000 messages, and those of the last 24 hours or of the retention
+    /// if shorter; it deletes the others a batch at a time.
+    @Test func theEventLogKeepsNoLongerThanTheRetentionABatchAtATime() throws {
+        try withTemporaryDirectory { directory in
+            let store = try ShardStore(path: "\(directory)/shard.db")
+            let hourAgo = Self.now.milliseconds - 3_600_000
+            try store.database.execute(
+                """
+                INSERT INTO events (sequence, epoch, time, frame)
+                WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100050)
+                SELECT x, 1, CASE WHEN x <= 30 THEN \(hourAgo) ELSE \(Self.now.milliseconds) END, x'' FROM n;
+                """)
+            #expect(try store.log.trim(now: Self.now) == 0, "an hour is within 24 hours")
+            #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 20)
+            #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 10)
+            #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 0)
+            #expect(try store.log.oldest() == 31 && store.log.newest() == 100_050)
+            store.database.close()
+        }
+    }
+
     @Test func aShardDeletesOldFinishedJobsWithTheirTasks() throws {
         try withTemporaryDirectory { directory in
             let store = try ShardStore(path: "\(directory)/shard.db")

@@ -151,14 +151,16 @@ public struct ShardService: Service {
     }
 
     mutating func afterTurn(now: Timestamp) throws {
-        // Retention, a batch at a time, once a second; the event log once a minute.
+        // Retention, a batch at a time: once a second, or after every turn while a whole batch was due, so
+        // that deleting keeps up with a steady load.
         if now.since(lastRetention) >= 1000 {
-            lastRetention = now
-            try store.trim(now: now, retention: settings.retention)
+            let batch = 1000
+            if try store.trim(now: now, retention: settings.retention, batch: batch) < batch { lastRetention = now }
         }
-        guard now.since(lastTrim) >= 60_000 else { return }
-        try store.log.trim(now: now)
-        lastTrim = now
+        // The event log, likewise: a batch at a time, every second while whole batches are due.
+        guard now.since(lastTrim) >= 1000 else { return }
+        let batch = 10_000
+        if try store.log.trim(now: now, retention: settings.retention, batch: batch) < batch { lastTrim = now }
     }
 
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does

@@ -3,7 +3,8 @@ public import Core
 /// A publisher's durable event log: every message it published, by sequence number, so that a
 /// subscriber that missed some can fetch them (the Clone pattern).
 ///
-/// The log keeps at least the last 100,000 messages and every message of the last 24 hours.
+/// The log keeps at least the last 100,000 messages and every message of the last 24 hours (of the
+/// cluster's retention, if shorter).
 public struct EventLog {
     let database: Database
 
@@ -58,14 +59,22 @@ public struct EventLog {
         return frames
     }
 
-    /// Deletes messages that are both older than the retained age and outside the retained count.
-    public func trim(now: Timestamp) throws {
+    /// Deletes messages that are both older than the retained age (``retainedAge``, or `retention` if
+    /// shorter) and outside the retained count, the oldest first, at most `batch` of them: called often, so
+    /// that no call is long. Returns how many it deleted.
+    @discardableResult
+    public func trim(now: Timestamp, retention: Int64 = EventLog.retainedAge, batch: Int = 10_000) throws -> Int {
         let newest = try newest()
-        guard newest > Self.retainedMessages else { return }
-        let statement = try database.prepare("DELETE FROM events WHERE sequence <= ? AND time < ?")
+        guard newest > Self.retainedMessages else { return 0 }
+        let statement = try database.prepare(
+            "DELETE FROM events WHERE sequence IN (SELECT sequence FROM events WHERE sequence <= ? AND time < ? ORDER BY sequence LIMIT ?)")
         statement.bind(1, Int64(newest - Self.retainedMessages))
-        statement.bind(2, now.milliseconds - Self.retainedAge)
-        try database.transaction { try statement.run() }
+        statement.bind(2, now.milliseconds - min(Self.retainedAge, retention))
+        statement.bind(3, batch)
+        return try database.transaction {
+            try statement.run()
+            return database.changes
+        }
     }
 }
 
