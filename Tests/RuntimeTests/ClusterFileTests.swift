@@ -74,6 +74,9 @@ import Testing
         let short = Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "retention": "10m", "audit_retention": "7d","#)
         let shortened = try ClusterFile.parse(short, file: "c.json").get()
         #expect(shortened.retention == 600_000 && shortened.auditRetention == 7 * 86_400_000)
+        #expect(cluster.eventRetention == 86_400_000)
+        let events = Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "event_retention": "1h","#)
+        #expect(try ClusterFile.parse(events, file: "c.json").get().eventRetention == 3_600_000)
     }
 
     @Test func aPoolMayHaveNoWorkersOfBatonsOwnAndBeLimitedToProducts() throws {

@@ -66,7 +66,7 @@ import Wire
                 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100050)
                 SELECT x, 1, CASE WHEN x <= 30 THEN \(hourAgo) ELSE \(Self.now.milliseconds) END, x'' FROM n;
                 """)
-            #expect(try store.log.trim(now: Self.now) == 0, "an hour is within 24 hours")
+            #expect(try store.log.trim(now: Self.now) == 0, "an hour is within 24 hours, the default")
             #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 20)
             #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 10)
             #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 0)

@@ -16,4 +16,6 @@ public enum Defaults {
     /// How long what has finished (runs and their firings) is kept, and the audit log, in milliseconds.
     public static let retention: Int64 = 30 * 86_400_000
     public static let auditRetention: Int64 = 400 * 86_400_000
+    /// How long a publisher's event log keeps every message (beyond its last 100,000), in milliseconds.
+    public static let eventRetention: Int64 = 24 * 3_600_000
 }

@@ -19,6 +19,9 @@ public struct ClusterConfiguration: Sendable, Equatable {
     /// How long finished runs (and their firings) are kept, and the audit log, in milliseconds.
     public var retention = Defaults.retention
     public var auditRetention = Defaults.auditRetention
+    /// How long the orchestrator's and the shards' event logs keep every message (beyond their last
+    /// 100,000), in milliseconds: at most `retention`.
+    public var eventRetention = Defaults.eventRetention
     public var management: Management
     public var orchestrator: Orchestrator
     public var shards: [Shard]

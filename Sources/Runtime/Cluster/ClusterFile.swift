@@ -20,7 +20,7 @@ public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
 /// ```
 public enum ClusterFile {
     static let topFields = [
-        "data", "durability", "heartbeat", "retention", "audit_retention", "security", "management", "orchestrator", "flow", "shards",
+        "data", "durability", "heartbeat", "retention", "audit_retention", "event_retention", "security", "management", "orchestrator", "flow", "shards",
         "pools", "timer",
     ]
 
@@ -79,6 +79,9 @@ struct ClusterReader {
         let auditRetention = top["audit_retention"].flatMap {
             fields.duration($0, field: "audit_retention", subject: nil, allowZero: false, maximum: 3650 * 86_400_000)
         }
+        let eventRetention = top["event_retention"].flatMap {
+            fields.duration($0, field: "event_retention", subject: nil, allowZero: false, maximum: 3650 * 86_400_000)
+        }
         let base = data ?? ""
         let management: ClusterConfiguration.Management? = section(top["management"], "management", at: root.position) { reader, members, position in
             let api = reader.endpoint(members["api"], field: "api", subject: "management", at: position)
@@ -117,6 +120,7 @@ struct ClusterReader {
         if let heartbeat { cluster.heartbeat = UInt32(heartbeat) }
         if let retention { cluster.retention = retention }
         if let auditRetention { cluster.auditRetention = auditRetention }
+        if let eventRetention { cluster.eventRetention = eventRetention }
         cluster.deprecations = deprecations
         if let security = security(top["security"], base: base) { cluster.security = security }
         return cluster

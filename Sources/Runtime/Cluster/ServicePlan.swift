@@ -105,6 +105,7 @@ public struct ServicePlan: Sendable {
                 store: store, synchronous: durability, ops: [cluster.orchestrator.ops], events: [cluster.orchestrator.events],
                 shards: cluster.shards.map(\.address))
             settings.retention = cluster.retention
+            settings.eventRetention = cluster.eventRetention
             let orchestrator = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let held = environment.heldFolders
@@ -125,6 +126,7 @@ public struct ServicePlan: Sendable {
                 events: [shard.events])
             settings.storeFault = environment.shardFault
             settings.retention = cluster.retention
+            settings.eventRetention = cluster.eventRetention
             for pool in cluster.pools {
                 if let products = pool.products { settings.poolProducts[pool.name] = products }
                 settings.poolTags[pool.name] = Set(pool.tags)

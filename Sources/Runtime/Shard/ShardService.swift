@@ -22,8 +22,9 @@ public struct ShardSettings: Sendable {
     public var poolProducts: [String: Set<String>] = [:]
     /// The tags each worker pool has in the cluster file, by pool name: all its workers may claim.
     public var poolTags: [String: Set<String>] = [:]
-    /// How long finished jobs, their tasks and results are kept, in milliseconds (`docs/cluster.md`).
+    /// How long finished jobs, their tasks and results are kept, and every event, in milliseconds (`docs/cluster.md`).
     public var retention = Defaults.retention
+    public var eventRetention = Defaults.eventRetention
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
@@ -160,7 +161,7 @@ public struct ShardService: Service {
         // The event log, likewise: a batch at a time, every second while whole batches are due.
         guard now.since(lastTrim) >= 1000 else { return }
         let batch = 10_000
-        if try store.log.trim(now: now, retention: settings.retention, batch: batch) < batch { lastTrim = now }
+        if try store.log.trim(now: now, retention: min(settings.eventRetention, settings.retention), batch: batch) < batch { lastTrim = now }
     }
 
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does

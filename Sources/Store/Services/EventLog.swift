@@ -11,7 +11,7 @@ public struct EventLog {
     /// The messages kept whatever their age.
     public static let retainedMessages: UInt64 = 100_000
     /// The age under which a message is kept whatever the count, in milliseconds.
-    public static let retainedAge: Int64 = 24 * 3_600_000
+    public static let retainedAge: Int64 = Defaults.eventRetention
 
     static let schema = """
         CREATE TABLE events (
@@ -59,9 +59,9 @@ public struct EventLog {
         return frames
     }
 
-    /// Deletes messages that are both older than the retained age (``retainedAge``, or `retention` if
-    /// shorter) and outside the retained count, the oldest first, at most `batch` of them: called often, so
-    /// that no call is long. Returns how many it deleted.
+    /// Deletes messages that are both older than `retention` (``retainedAge`` unless the cluster file
+    /// says otherwise) and outside the retained count, the oldest first, at most `batch` of them: called
+    /// often, so that no call is long. Returns how many it deleted.
     @discardableResult
     public func trim(now: Timestamp, retention: Int64 = EventLog.retainedAge, batch: Int = 10_000) throws -> Int {
         let newest = try newest()
@@ -69,7 +69,7 @@ public struct EventLog {
         let statement = try database.prepare(
             "DELETE FROM events WHERE sequence IN (SELECT sequence FROM events WHERE sequence <= ? AND time < ? ORDER BY sequence LIMIT ?)")
         statement.bind(1, Int64(newest - Self.retainedMessages))
-        statement.bind(2, now.milliseconds - min(Self.retainedAge, retention))
+        statement.bind(2, now.milliseconds - retention)
         statement.bind(3, batch)
         return try database.transaction {
             try statement.run()
