@@ -77,20 +77,20 @@ enum ListingBench {
         let lister = try connect(cluster)
         let stop = Atomic<Bool>(false)
         let listed = Atomic<Int>(0)
-        let done = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
         let listerBox = ClientBox(client: lister)
         Thread.detachNewThread {
             while !stop.load(ordering: .acquiring) {
                 for (method, body) in requests where (try? listerBox.client.call(method, body)) != nil { listed.add(1, ordering: .relaxed) }
             }
-            done.store(true, ordering: .releasing)
+            done.signal()
         }
         var contended: [Double] = []
         for index in 0..<options.starts {
             contended.append(try timed(client, "start", .object([("flow", .string("product-\(index % options.products)/flow-0"))])))
         }
         stop.store(true, ordering: .releasing)
-        while !done.load(ordering: .acquiring) { usleep(1000) }
+        done.wait()
 
         console.out("first page, alone (20 of each; start \(options.starts)):")
         for method in ["products", "flows", "runs", "start"] { console.out(line(method, alone[method] ?? [])) }

@@ -66,19 +66,25 @@ public struct EventLog {
     public func trim(now: Timestamp, retention: Int64 = EventLog.retainedAge, batch: Int = 10_000) throws -> Int {
         let newest = try newest()
         guard newest > Self.retainedMessages else { return 0 }
-        let statement = try database.prepare(
-            "DELETE FROM events WHERE sequence IN (SELECT sequence FROM events WHERE sequence <= ? AND time < ? ORDER BY sequence LIMIT ?)")
-        statement.bind(1, Int64(newest - Self.retainedMessages))
-        statement.bind(2, now.milliseconds - retention)
-        statement.bind(3, batch)
         return try database.transaction {
-            try statement.run()
-            return database.changes
+            try database.deleteBatch(
+                "DELETE FROM events WHERE sequence IN (SELECT sequence FROM events WHERE sequence <= ? AND time < ? ORDER BY sequence LIMIT ?)",
+                Int64(newest - Self.retainedMessages), now.milliseconds - retention, limit: batch)
         }
     }
 }
 
 extension Database {
+    /// Runs a DELETE whose `?`s take `values` and then `limit`, the most rows it may delete (retention
+    /// deletes a batch at a time); returns how many it deleted.
+    func deleteBatch(_ sql: String, _ values: Int64..., limit: Int) throws -> Int {
+        let statement = try prepare(sql)
+        for (index, value) in values.enumerated() { statement.bind(Int32(index + 1), value) }
+        statement.bind(Int32(values.count + 1), limit)
+        try statement.run()
+        return changes
+    }
+
     /// An integer kept in the `meta` table.
     func meta(_ name: String) throws -> Int64? {
         let statement = try prepare("SELECT value FROM meta WHERE name = ?")

@@ -331,26 +331,16 @@ public final class ManagementStore {
         var deleted = (runs: 0, firings: 0, audit: 0)
         try database.transaction {
             // Runs end roughly in the order they start: the oldest IDs first, stopping at the batch.
-            let runs = try database.prepare(
+            deleted.runs = try database.deleteBatch(
                 """
                 DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE state IN (2, 3, 7) AND finished > 0 AND finished < ?
                 ORDER BY id LIMIT ?)
-                """)
-            runs.bind(1, runsBefore)
-            runs.bind(2, batch)
-            try runs.run()
-            deleted.runs = database.changes
-            let firings = try database.prepare(
-                "DELETE FROM firings WHERE (flow, instant) IN (SELECT flow, instant FROM firings WHERE instant < ? AND outcome <> 'queued' LIMIT ?)")
-            firings.bind(1, runsBefore)
-            firings.bind(2, batch)
-            try firings.run()
-            deleted.firings = database.changes
-            let audit = try database.prepare("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ? ORDER BY id LIMIT ?)")
-            audit.bind(1, auditBefore)
-            audit.bind(2, batch)
-            try audit.run()
-            deleted.audit = database.changes
+                """, runsBefore, limit: batch)
+            deleted.firings = try database.deleteBatch(
+                "DELETE FROM firings WHERE (flow, instant) IN (SELECT flow, instant FROM firings WHERE instant < ? AND outcome <> 'queued' LIMIT ?)",
+                runsBefore, limit: batch)
+            deleted.audit = try database.deleteBatch(
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ? ORDER BY id LIMIT ?)", auditBefore, limit: batch)
         }
         return deleted
     }

@@ -111,12 +111,8 @@ public final class OrchestratorStore {
                 try run.run()
             }
             deleted.runs = runs.count
-            let answers = try database.prepare(
-                "DELETE FROM answers WHERE request IN (SELECT request FROM answers WHERE time < ? ORDER BY request LIMIT ?)")
-            answers.bind(1, before)
-            answers.bind(2, batch)
-            try answers.run()
-            deleted.answers = database.changes
+            deleted.answers = try database.deleteBatch(
+                "DELETE FROM answers WHERE request IN (SELECT request FROM answers WHERE time < ? ORDER BY request LIMIT ?)", before, limit: batch)
         }
         return deleted
     }
