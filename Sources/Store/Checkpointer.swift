@@ -14,11 +14,16 @@ final class Checkpointer: Sendable {
     private let state = Mutex<State>(State())
     private let wake = NSCondition()
     private let finished = Atomic<Bool>(false)
+    /// Signalled after every pass, for those waiting on one.
+    private let passed = NSCondition()
 
     private struct State {
         var stopping = false
         /// The first error a checkpoint met, for the owner to read.
         var failure: SQLiteError?
+        /// Passes begun so far, and the number of the last one that found the whole log copied.
+        var begun = 0
+        var lastWholeCopy = 0
     }
 
     /// Opens the second connection and starts the thread, which checkpoints every `interval`.
@@ -48,13 +53,38 @@ final class Checkpointer: Sendable {
             if !state.withLock({ $0.stopping }) { _ = wake.wait(until: Date(timeIntervalSinceNow: seconds)) }
             wake.unlock()
             if state.withLock({ $0.stopping }) { return }
-            let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            let pass = state.withLock { state in
+                state.begun += 1
+                return state.begun
+            }
+            var logFrames: Int32 = 0
+            var copiedFrames: Int32 = 0
+            let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copiedFrames)
             // SQLITE_BUSY: another checkpoint is running (the writer's own, past its limit); try later.
             if rc != SQLITE_OK && rc & 0xFF != SQLITE_BUSY {
                 let error = SQLiteError(rc, connection: connection, sql: "PRAGMA wal_checkpoint(PASSIVE)")
                 state.withLock { if $0.failure == nil { $0.failure = error } }
             }
+            passed.lock()
+            if rc == SQLITE_OK && logFrames == copiedFrames { state.withLock { $0.lastWholeCopy = pass } }
+            passed.broadcast()
+            passed.unlock()
         }
+    }
+
+    /// Waits until a pass that began after this call has found the whole log copied into the file;
+    /// false if none did within `timeout`.
+    func waitForWholeCopy(timeout: Duration) -> Bool {
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        passed.lock()
+        defer { passed.unlock() }
+        // A pass already under way may have read the log's length before the caller's last commit.
+        let target = state.withLock { $0.begun } + 1
+        while state.withLock({ $0.lastWholeCopy < target }) {
+            if !passed.wait(until: deadline) { return state.withLock { $0.lastWholeCopy >= target } }
+        }
+        return true
     }
 
     /// The first error a checkpoint met, if any. The writer's own commits report the failures that

@@ -320,6 +320,13 @@ public final class Database {
         }
     }
 
+    /// Waits until the background checkpointer has copied the whole log, as it stands at this call, into
+    /// the database file. False if it did not within `timeout`, or if this database has no background
+    /// checkpoints.
+    public func waitForBackgroundCheckpoint(timeout: Duration) -> Bool {
+        checkpointer?.waitForWholeCopy(timeout: timeout) ?? false
+    }
+
     /// Finalizes every cached statement and closes the connection; later calls do nothing.
     public func close() {
         guard let handle else { return }
