@@ -56,7 +56,8 @@ public enum Baton {
         case .start(let flow, let params, let key, let priority, let wait, let json, let target):
             try ClientCommands.start(
                 flow: flow, params: params, key: key, priority: priority, wait: wait, json: json, target: target, console: console)
-        case .status(let run, let json, let target): try ClientCommands.status(run: run, json: json, target: target, console: console)
+        case .status(let run, let jobs, let json, let target):
+            try ClientCommands.status(run: run, jobs: jobs, json: json, target: target, console: console)
         case .runs(let query, let json, let target): try ClientCommands.runs(query, json: json, target: target, console: console)
         case .flows(let limit, let after, let json, let target):
             try ClientCommands.flows(limit: limit, after: after, json: json, target: target, console: console)

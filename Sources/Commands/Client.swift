@@ -63,12 +63,39 @@ struct Client {
     }
 }
 
-/// Shows a run's progress as its jobs change state, until it ends.
+extension Client {
+    /// `status` of a run with at most `jobs` of its jobs (all when nil), read a page at a time, as one
+    /// reply: its `next` is there when jobs were left out.
+    func status(_ run: UInt64, jobs wanted: Int? = nil) throws(CommandFailure) -> JSON {
+        var from: Int64 = 0
+        var jobs: [JSON] = []
+        while true {
+            let limit = min(Self.page, (wanted ?? Int.max) - jobs.count)
+            let page = try call("status", .object([("run", .number(run)), ("from", .number(from)), ("limit", .number(limit))]))
+            jobs += page["jobs"]?.array ?? []
+            // The run as of the last page read: each page is a moment of its own.
+            let reply: [(String, JSON)] = [("run", page["run"] ?? .object([])), ("jobs", .array(jobs))]
+            guard let next = page["next"]?.integer else { return .object(reply) }
+            // A page that did not move on would be asked for again for ever.
+            if let wanted, jobs.count >= wanted { return .object(reply + [("next", .number(next))]) }
+            guard next > from else { return .object(reply + [("next", .number(next))]) }
+            from = next
+        }
+    }
+
+    /// The most jobs one `status` reply holds.
+    static let page = 10_000
+}
+
+/// Shows a run's progress as its jobs change state, until it ends: the changes of its first
+/// ``watched`` jobs, so that watching a run of very many jobs does not read them all ten times a second.
 struct RunWatcher {
     let client: Client
     let console: any Console
     /// How often to ask for the run's status, in milliseconds: often enough for a person.
     var interval: UInt32 = 100
+    /// The jobs whose changes are shown.
+    static let watched = 1000
 
     /// Prints each job's changes of state; returns the final status.
     func watch(_ run: UInt64) throws(CommandFailure) -> JSON {
@@ -76,7 +103,7 @@ struct RunWatcher {
         let began = Date()
         var width = 0
         while true {
-            let status = try client.call("status", .object([("run", .number(run))]))
+            let status = try client.status(run, jobs: Self.watched)
             let jobs = status["jobs"]?.array ?? []
             width = max(width, jobs.map { ($0["job"]?.string ?? "").count }.max() ?? 0)
             for job in jobs {
@@ -95,7 +122,7 @@ struct RunWatcher {
                 console.out(line)
             }
             let state = status["run"]?["state"]?.string ?? ""
-            if ["succeeded", "failed", "stopped"].contains(state) { return status }
+            if ["succeeded", "failed", "stopped"].contains(state) { return status["next"] == nil ? status : try client.status(run) }
             usleep(interval * 1000)
         }
     }

@@ -136,7 +136,7 @@ enum ClientCommands {
         return final["run"]?["state"]?.string == "succeeded" ? .success : .failure
     }
 
-    static func status(run: UInt64?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+    static func status(run: UInt64?, jobs: Int?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
         let client = try Client(target)
         guard let run else {
             let body = try client.call("runs", .object([("limit", .number(20))]))
@@ -152,11 +152,15 @@ enum ClientCommands {
             }
             return .success
         }
-        let body = try client.call("status", .object([("run", .number(run))]))
+        let body = try client.status(run, jobs: jobs)
         if json {
             console.out(body.rendered(pretty: true))
         } else {
             for line in Formatting.runDetail(body) { console.out(line) }
+            if let next = body["next"]?.integer {
+                let more = (body["run"]?["jobs"]?.integer ?? next) - next
+                console.out("and \(more) more job\(more == 1 ? "" : "s"): baton status \(run) --jobs N shows the first N")
+            }
         }
         return .success
     }

@@ -18,7 +18,8 @@ public enum Command: Equatable, Sendable {
     /// Start a run of a flow, at a priority (``RunPriority``; nil for the default).
     case start(flow: String, params: [String: String], key: String?, priority: UInt8?, wait: Bool, json: Bool, target: Target)
     /// Show a run, or the runs in progress.
-    case status(run: UInt64?, json: Bool, target: Target)
+    /// `jobs`: show at most this many of the run's jobs (all when nil).
+    case status(run: UInt64?, jobs: Int?, json: Bool, target: Target)
     /// List recent runs.
     case runs(RunsQuery, json: Bool, target: Target)
     /// List the flows applied.

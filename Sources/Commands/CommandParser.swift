@@ -110,15 +110,17 @@ public enum CommandParser {
                 priority: try priority(arguments.single("--priority", command: name), command: name),
                 wait: arguments.flags.contains("--wait"), json: arguments.flags.contains("--json"), target: try target(arguments))
         case "status":
-            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions)
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--jobs"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             guard arguments.operands.count <= 1 else { throw UsageError("give at most one run", command: name) }
+            let jobs = try number(arguments, "--jobs", in: 0...Int(UInt32.max), command: name)
             var run: UInt64?
             if let text = arguments.operands.first {
                 guard let value = UInt64(text), value > 0 else { throw UsageError("\"\(text)\" is not a run ID", command: name) }
                 run = value
             }
-            return .status(run: run, json: arguments.flags.contains("--json"), target: try target(arguments))
+            if jobs != nil && run == nil { throw UsageError("--jobs needs a run", command: name) }
+            return .status(run: run, jobs: jobs, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "runs":
             let arguments = try Arguments(
                 rest, command: name, flags: ["--help", "--json"],

@@ -264,13 +264,15 @@ public enum Usage {
         "status": Entry(
             summary: "show a run, or the runs in progress",
             text: """
-                usage: baton status [--json] [RUN]
+                usage: baton status [--json] [RUN [--jobs N]]
 
                 With RUN, shows the run and every job: state, attempts, tasks, duration, and where its
-                output went. Without RUN, lists the runs in progress and the latest ones.
+                output went, read from the API 10,000 jobs a page. Without RUN, lists the runs in
+                progress and the latest ones.
 
                 Options:
-                  --json   print the reply as JSON
+                  --jobs N   show only the run's first N jobs, in the flow's order (0 for the run alone)
+                  --json     print the reply as JSON (with --jobs, "next" is where the rest begin)
                 """ + "\n" + targetHelp),
         "runs": Entry(
             summary: "list recent runs",

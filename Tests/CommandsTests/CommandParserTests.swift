@@ -79,11 +79,13 @@ import Testing
     }
 
     @Test func clientCommandsFindTheirTarget() throws {
-        #expect(try parse("status") == .status(run: nil, json: false, target: Target()))
-        #expect(try parse("status 7 --json --data d") == .status(run: 7, json: true, target: Target(data: "d")))
-        #expect(try parse("status", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, json: false, target: Target(api: "tcp://h:1")))
-        #expect(try parse("status --api tcp://x:2", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, json: false, target: Target(api: "tcp://x:2")))
+        #expect(try parse("status") == .status(run: nil, jobs: nil, json: false, target: Target()))
+        #expect(try parse("status 7 --json --data d") == .status(run: 7, jobs: nil, json: true, target: Target(data: "d")))
+        #expect(try parse("status", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, jobs: nil, json: false, target: Target(api: "tcp://h:1")))
+        #expect(try parse("status --api tcp://x:2", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, jobs: nil, json: false, target: Target(api: "tcp://x:2")))
         #expect(throws: UsageError("\"seven\" is not a run ID", command: "status")) { try parse("status seven") }
+        #expect(try parse("status 7 --jobs 50") == .status(run: 7, jobs: 50, json: false, target: Target()))
+        #expect(throws: UsageError("--jobs needs a run", command: "status")) { try parse("status --jobs 5") }
         #expect(try parse("runs --flow p/f --limit 5") == .runs(RunsQuery(flow: "p/f", limit: 5), json: false, target: Target()))
         #expect(
             try parse("runs --product p --state failed --before 40") == .runs(RunsQuery(product: "p", state: "failed", before: 40), json: false, target: Target()))

@@ -147,6 +147,8 @@ struct ManagementHarness {
             if case .runQuery(let query) = message { query } else { nil }
         }
         #expect(queries.map(\.run) == [1, 2])
+        // Only the runs' states are wanted, not their jobs.
+        #expect(queries.allSatisfy { $0.limit == 0 })
         let ended = RunStatus(
             run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: management.now.wire,
             finished: management.now.wire, time: management.now.wire)
@@ -238,6 +240,35 @@ struct ManagementHarness {
         management.core.tick(now: management.now)
         guard case .apiReply(let late) = management.core.finishTurn().replies.first?.1 else { Issue.record("no timeout"); return }
         #expect(late.status == .unavailable)
+    }
+
+    @Test func statusAsksForThePageOfJobsItWasGivenAndSaysWhereTheNextBegins() throws {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        let (asked, _, _) = management.call("status", #"{"run": 1, "from": 2, "limit": 2}"#)
+        guard case .runQuery(let query) = asked.toOrchestrator.first else { Issue.record("no query"); return }
+        #expect(query.first == 2 && query.limit == 2)
+        // The orchestrator answers jobs 2 and 3 of 5.
+        let run = RunStatus(run: 1, product: "payments", flow: "eod", state: .running, jobs: 5, started: 1, time: 2)
+        let jobs = ["c", "d"].map { JobStatus(run: 1, job: $0, state: .waiting, time: 2) }
+        management.core.orchestratorMessage(.runDetail(RunDetail(request: query.request, status: .ok, run: run, first: 2, jobs: jobs)), now: management.now)
+        guard case .apiReply(let reply) = management.core.finishTurn().replies.first?.1 else { Issue.record("no reply"); return }
+        let body = try JSONParser.parse(reply.body)
+        #expect(body["jobs"]?.array?.compactMap { $0["job"]?.string } == ["c", "d"])
+        #expect(body["next"]?.integer == 4)
+        // Without a page, every job up to the page's most is asked for.
+        let (plain, _, _) = management.call("status", #"{"run": 1}"#)
+        guard case .runQuery(let whole) = plain.toOrchestrator.first else { Issue.record("no query"); return }
+        #expect(whole.first == 0 && whole.limit == RunQuery.pageLimit)
+        for (body, error) in [
+            (#"{"run": 1, "from": -1}"#, #"status: "from" takes a job's position, a whole number from 0, not -1"#),
+            (#"{"run": 1, "limit": 10001}"#, #"status: "limit" takes a whole number from 0 to 10000, not 10001"#),
+        ] {
+            let (turn, refused, answer) = management.call("status", body)
+            #expect(refused.status == .badRequest && answer["error"]?.string == error, "\(refused.body)")
+            #expect(turn.toOrchestrator.isEmpty)
+        }
     }
 
     @Test func runUpdatesKeepTheRunsStatus() {

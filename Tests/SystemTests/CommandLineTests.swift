@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Glibc
 import Testing
@@ -32,25 +33,31 @@ import Testing
         return Outcome(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
     }
 
+    /// Starts `baton dev --quiet` on `data`; returns once it printed its banner, which it does once every
+    /// service is ready and DIR/api is written.
+    func startDev(data: String, _ arguments: [String] = []) throws -> (Process, banner: String) {
+        let dev = Process()
+        dev.executableURL = URL(fileURLWithPath: Self.baton)
+        dev.arguments = ["dev", "--data", data, "--quiet"] + arguments
+        dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+        let output = Pipe()
+        dev.standardOutput = output
+        dev.standardError = FileHandle.nullDevice
+        try dev.run()
+        var banner = ""
+        while !banner.contains("Press Ctrl-C") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            banner += String(decoding: chunk, as: UTF8.self)
+        }
+        return (dev, banner)
+    }
+
     @Test func theQuickStartWorksAsWrittenAgainstARealDevProcess() throws {
         try withTemporaryFolder { folder in
             let data = "\(folder)/data"
-            let dev = Process()
-            dev.executableURL = URL(fileURLWithPath: Self.baton)
-            dev.arguments = ["dev", "--data", data, "--quiet"]
-            dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-            let output = Pipe()
-            dev.standardOutput = output
-            dev.standardError = FileHandle.nullDevice
-            try dev.run()
+            let (dev, banner) = try startDev(data: data)
             defer { if dev.isRunning { kill(dev.processIdentifier, SIGKILL) } }
-            // Block on the banner: dev prints it once every service is ready and DIR/api is written.
-            var banner = ""
-            while !banner.contains("Press Ctrl-C") {
-                let chunk = output.fileHandleForReading.availableData
-                guard !chunk.isEmpty else { break }
-                banner += String(decoding: chunk, as: UTF8.self)
-            }
             #expect(banner.contains("management API: tcp://127.0.0.1:"))
             #expect(FileManager.default.fileExists(atPath: "\(data)/api"))
 
@@ -87,6 +94,44 @@ import Testing
             dev.waitUntilExit()
             #expect(dev.terminationStatus == 0)
             #expect(!FileManager.default.fileExists(atPath: "\(data)/api"))
+        }
+    }
+
+    /// A run of more jobs than one `status` reply holds: `baton status` reads every page, and `--jobs`
+    /// shows the first few and says how many more there are.
+    @Test func theStatusOfARunOfMoreJobsThanAPageShowsEveryJob() throws {
+        try withTemporaryFolder { folder in
+            let data = "\(folder)/data"
+            let count = 10_050
+            let jobs = (0..<count).map { #"{"name": "j\#($0)", "handler": "noop"}"# }.joined(separator: ", ")
+            try #"{"product": "big", "flow": "wide", "jobs": [\#(jobs)]}"#.write(toFile: "\(folder)/wide.json", atomically: true, encoding: .utf8)
+            let (dev, _) = try startDev(data: data, ["--slots", "64"])
+            defer { if dev.isRunning { kill(dev.processIdentifier, SIGKILL) } }
+
+            let applied = try baton(["apply", "--data", data, "\(folder)/wide.json"])
+            #expect(applied.status == 0, "\(applied.errors)")
+            let run = try baton(["start", "--data", data, "big/wide", "--wait"])
+            #expect(run.status == 0, "\(run.errors)")
+            // The watcher follows the first 1,000 jobs; the final table has them all.
+            #expect(run.output.split(separator: "\n").filter { $0.hasSuffix(" succeeded") }.count == 1000)
+            #expect(run.output.contains("\nj10049 "))
+
+            let all = try baton(["status", "--data", data, "1"])
+            let rows = all.output.split(separator: "\n").filter { $0.hasPrefix("j") }
+            #expect(rows.count == count && rows.first?.hasPrefix("j0 ") == true && rows.last?.hasPrefix("j10049 ") == true)
+            #expect(!all.output.contains("more job"))
+
+            let json = try JSONParser.parse(try baton(["status", "--data", data, "1", "--json"]).output)
+            #expect(json["jobs"]?.array?.count == count && json["next"] == nil)
+
+            let few = try baton(["status", "--data", data, "1", "--jobs", "3"])
+            #expect(few.output.split(separator: "\n").filter { $0.hasPrefix("j") }.map { $0.prefix(3) } == ["j0 ", "j1 ", "j2 "])
+            #expect(few.output.contains("and 10047 more jobs: baton status 1 --jobs N shows the first N"))
+            let page = try JSONParser.parse(try baton(["status", "--data", data, "1", "--jobs", "10001", "--json"]).output)
+            #expect(page["jobs"]?.array?.count == 10_001 && page["next"]?.integer == 10_001)
+
+            kill(dev.processIdentifier, SIGINT)
+            dev.waitUntilExit()
         }
     }
 

@@ -182,4 +182,22 @@ import Wire
             #expect(result.encodedSize == writer.bytes.count)
         }
     }
+
+    @Test func aRunDetailPageHoldsWhatItWasAskedForUpToItsLimitAndSize() {
+        let jobs = (0..<25_000).map { JobStatus(run: 1, job: "j\($0)", state: .succeeded, time: 1) }
+        #expect(RunQuery(request: 1, run: 1, first: 10, limit: 3).page(of: jobs).map(\.job) == ["j10", "j11", "j12"])
+        #expect(RunQuery(request: 1, run: 1, first: 24_999, limit: 3).page(of: jobs).map(\.job) == ["j24999"])
+        #expect(RunQuery(request: 1, run: 1, first: 30_000, limit: 3).page(of: jobs).isEmpty)
+        #expect(RunQuery(request: 1, run: 1, limit: 0).page(of: jobs).isEmpty)
+        #expect(RunQuery(request: 1, run: 1, limit: .max).page(of: jobs).count == Int(RunQuery.pageLimit))
+        // Jobs with 600 KiB of error detail each: three fit in 2 MiB, and a page of a larger one still has it.
+        let failed = (0..<5).map { JobStatus(run: 1, job: "f\($0)", state: .failed, time: 1, detail: String(repeating: "x", count: 600 << 10)) }
+        #expect(RunQuery(request: 1, run: 1).page(of: failed).count == 3)
+        let huge = [JobStatus(run: 1, job: "h", state: .failed, time: 1, detail: String(repeating: "x", count: 3 << 20))]
+        #expect(RunQuery(request: 1, run: 1).page(of: huge + failed).count == 1)
+        // However the page ends, it decodes within the frame's limits.
+        let detail = RunDetail(request: 1, status: .ok, run: RunStatus(run: 1, product: "p", flow: "f", state: .failed, jobs: 5, started: 1, time: 1),
+            jobs: RunQuery(request: 1, run: 1).page(of: failed))
+        #expect(throws: Never.self) { try Message.decode(Message.runDetail(detail).encoded()) }
+    }
 }

@@ -175,11 +175,11 @@ struct MessageFactory {
                     flow: string(), version: u32(), shard: u32(), job: string(), options: u8(), moment: u64(), params: hash(),
                     definition: longstr(), policy: productPolicy(), priority: priority()))
         case .operationResult: .operationResult(OperationResult(request: u64(), status: status(), detail: longstr()))
-        case .runQuery: .runQuery(RunQuery(request: u64(), run: u64()))
+        case .runQuery: .runQuery(RunQuery(request: u64(), run: u64(), first: u32(), limit: u32()))
         case .runDetail:
             .runDetail(
                 RunDetail(
-                    request: u64(), status: status(), run: runStatus(), jobs: (0..<count()).map { _ in jobStatus() }))
+                    request: u64(), status: status(), run: runStatus(), first: u32(), jobs: (0..<count()).map { _ in jobStatus() }))
         case .apiRequest: .apiRequest(APIRequest(request: u64(), method: string(), body: longstr()))
         case .apiReply: .apiReply(APIReply(request: u64(), status: status(), body: longstr()))
         }

@@ -69,7 +69,7 @@ extension ManagementCore {
                 }
                 entry.comment = ManagementCore.claimed(subject.actor, by: caller)
             }
-        case .success(.status(let run)): (entry.run, entry.product) = (run, runs[run]?.product ?? "")
+        case .success(.status(let status)): (entry.run, entry.product) = (status.run, runs[status.run]?.product ?? "")
         case .success(.start(let start)): if case .success(let target) = start.target { entry.product = target.product }
         default: break
         }

@@ -24,6 +24,40 @@ struct Page: Sendable {
     }
 }
 
+/// `status`: a run, and the page of its jobs to show with it.
+struct StatusRequest: Sendable {
+    var run: UInt64
+    /// The position, in the flow's order, of the first job to show.
+    var from: UInt32
+    /// At most this many jobs; 0 for the run alone.
+    var limit: UInt32
+
+    init(run: UInt64, from: UInt32 = 0, limit: UInt32 = RunQuery.pageLimit) {
+        self.run = run
+        self.from = from
+        self.limit = limit
+    }
+
+    init(_ fields: ManagementAPI.Fields) throws(APIRefusal) {
+        guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "status needs \"run\": a run ID") }
+        self.run = UInt64(run)
+        from = 0
+        if let given = fields["from"] {
+            guard let position = given.integer, (0...Int64(UInt32.max)).contains(position) else {
+                throw APIRefusal(.badRequest, "status: \"from\" takes a job's position, a whole number from 0, not \(given.rendered())")
+            }
+            from = UInt32(position)
+        }
+        limit = RunQuery.pageLimit
+        if let given = fields["limit"] {
+            guard let count = given.integer, (0...Int64(RunQuery.pageLimit)).contains(count) else {
+                throw APIRefusal(.badRequest, "status: \"limit\" takes a whole number from 0 to \(RunQuery.pageLimit), not \(given.rendered())")
+            }
+            limit = UInt32(count)
+        }
+    }
+}
+
 /// Names kept in order for paging, sorted again only when a name was added since (products and flows are
 /// added far more rarely than they are listed).
 struct SortedNames: Sendable {

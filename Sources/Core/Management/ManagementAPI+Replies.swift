@@ -5,8 +5,8 @@ enum ManagementReply {
     case refused(APIRefusal)
     case applied(flows: [AppliedFlow], calendars: [AppliedCalendar])
     case run(RunRecord, repeated: Bool)
-    /// `status`: the run as the orchestrator reports it now, and its jobs.
-    case runDetail(RunRecord, jobs: [JobStatus])
+    /// `status`: the run as the orchestrator reports it now, and a page of its jobs from position `first`.
+    case runDetail(RunRecord, jobs: [JobStatus], first: UInt32)
     case runs([RunRecord], next: UInt64?)
     case flows([(flow: FlowRecord, shard: UInt32)], next: String?)
     case products([(product: ProductRecord, flows: Int)], next: String?)
@@ -127,8 +127,11 @@ extension ManagementAPI {
             return (.ok, .object([("flows", .array(flowList)), ("calendars", .array(calendarList))]))
         case .run(let run, let repeated):
             return (.ok, json(run, repeated: repeated))
-        case .runDetail(let run, let jobs):
-            return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))]))
+        case .runDetail(let run, let jobs, let first):
+            // The position of the next page's first job, while there are more.
+            let next = Int(first) + jobs.count
+            let more: [(String, JSON)] = next < Int(run.jobs) ? [("next", .number(next))] : []
+            return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))] + more))
         case .runs(let runs, let next):
             return (.ok, .object([("runs", .array(runs.map { json($0, repeated: false) }))] + (next.map { [("next", .number($0))] } ?? [])))
         case .flows(let flows, let next):

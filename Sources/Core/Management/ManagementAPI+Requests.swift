@@ -4,7 +4,7 @@ import Wire
 enum ManagementRequest {
     case apply(ApplyRequest)
     case start(StartRequest)
-    case status(run: UInt64)
+    case status(StatusRequest)
     /// Runs, newest first, from the store.
     case runs(RunListing)
     case flows(Page)

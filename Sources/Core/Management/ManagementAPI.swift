@@ -33,10 +33,7 @@ public enum ManagementAPI {
         Method("start", role: .operator, fields: ["flow", "key", "params", "priority"]) { fields throws(APIRefusal) in
             .start(try StartRequest(fields))
         },
-        Method("status", role: .viewer, fields: ["run"]) { fields throws(APIRefusal) in
-            guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "status needs \"run\": a run ID") }
-            return .status(run: UInt64(run))
-        },
+        Method("status", role: .viewer, fields: ["run", "from", "limit"]) { fields throws(APIRefusal) in .status(try StatusRequest(fields)) },
         Method("runs", role: .viewer, fields: ["limit", "product", "flow", "state", "since", "until", "before"]) { fields throws(APIRefusal) in
             .runs(try RunListing(fields))
         },

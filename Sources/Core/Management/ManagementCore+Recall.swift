@@ -48,8 +48,8 @@ extension ManagementCore {
             .action(key: action.key)
         case .success(.start(let start)) where !start.key.isEmpty && runsByKey[start.key] == nil:
             .run(key: start.key)
-        case .success(.status(let run)) where runs[run] == nil && run > 0 && run <= counters.lastRun:
-            .runID(run)
+        case .success(.status(let status)) where runs[status.run] == nil && status.run > 0 && status.run <= counters.lastRun:
+            .runID(status.run)
         default:
             nil
         }

@@ -107,23 +107,25 @@ extension ManagementCore {
     }
 
     /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
-    mutating func status(of run: UInt64, for caller: Caller, now: Timestamp) {
+    mutating func status(_ request: StatusRequest, for caller: Caller, now: Timestamp) {
+        let run = request.run
         // Every run is stored when it starts, and run IDs only increase: one at or below the last that is
         // neither in memory nor in the store (recalled first) was deleted by retention.
         if runs[run] == nil && run > 0 && run <= counters.lastRun {
             refuse(caller, .gone, "run \(run) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted")
             return
         }
-        query(run: run, for: caller, now: now)
+        query(run: run, jobs: request.from, limit: request.limit, for: caller, now: now)
     }
 
-    /// Sends RUN-QUERY for `run`, for a client's `status` or, without a caller, to read its state again.
-    mutating func query(run: UInt64, for caller: Caller?, now: Timestamp) {
+    /// Sends RUN-QUERY for `run` and a page of its jobs, for a client's `status` or, without a caller and
+    /// without jobs, to read its state again.
+    mutating func query(run: UInt64, jobs first: UInt32 = 0, limit: UInt32 = 0, for caller: Caller?, now: Timestamp) {
         counters.lastRequest += 1
         turn.counters = counters
         queries[counters.lastRequest] = PendingQuery(
             caller: caller, run: run, deadline: now.adding(milliseconds: configuration.queryTimeout), record: runs[run])
-        turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: run)))
+        turn.toOrchestrator.append(.runQuery(RunQuery(request: counters.lastRequest, run: run, first: first, limit: limit)))
     }
 
     /// At most this many RUN-QUERYs of a resynchronisation are out at once, so that reading thousands of
@@ -176,6 +178,7 @@ extension ManagementCore {
             id: status.run, product: status.product, flow: status.flow, version: 0, shard: 0, moment: 0, params: [:],
             state: status.state, jobs: status.jobs, started: Timestamp(wire: status.started))
         run.state = status.state
+        run.jobs = status.jobs
         run.succeeded = status.succeeded
         run.failed = status.failed
         run.active = status.active

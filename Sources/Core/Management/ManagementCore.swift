@@ -148,7 +148,7 @@ public struct ManagementCore: Sendable {
         case .failure(let refusal): reply(caller, .refused(refusal))
         case .success(.apply(let apply)): self.apply(apply, by: key, for: caller, now: now)
         case .success(.start(let start)): self.start(start, by: key, for: caller, now: now)
-        case .success(.status(let run)): status(of: run, for: caller, now: now)
+        case .success(.status(let request)): status(request, for: caller, now: now)
         case .success(.runs(let listing)): turn.runLists.append(RunListQuery(peer: caller.peer, request: caller.request, listing: listing))
         case .success(.flows(let page)): listFlows(page, for: caller)
         case .success(.products(let page)): listProducts(page, for: caller)
@@ -203,7 +203,7 @@ public struct ManagementCore: Sendable {
             if detail.status == .notFound {
                 refuse(caller, .notFound, "unknown run \(detail.run.run)")
             } else {
-                reply(caller, .runDetail(run(reportedIn: detail, over: query.record), jobs: detail.jobs))
+                reply(caller, .runDetail(run(reportedIn: detail, over: query.record), jobs: detail.jobs, first: detail.first))
             }
         case .runUpdates(let updates):
             switch cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now) {

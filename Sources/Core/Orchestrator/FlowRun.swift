@@ -237,13 +237,16 @@ public struct FlowRun: Sendable {
             detail: detail)
     }
 
-    /// Every job's status, in the flow's order, for RUN-DETAIL.
-    public var jobStatuses: [JobStatus] {
-        jobs.map { job in
+    /// RUN-DETAIL's answer to `query`: the run's status and the page of its jobs the query asks for.
+    public func detail(answering query: RunQuery) -> RunDetail {
+        let statuses = jobs.lazy.map { job in
             var status = job.status ?? JobStatus(run: id, job: job.name, generation: job.generation, state: job.state, time: 0)
             status.state = job.state
             if !job.detail.isEmpty { status.detail = job.detail }
             return status
         }
+        return RunDetail(
+            request: query.request, status: .ok, run: status(now: lastChange), first: min(query.first, UInt32(jobs.count)),
+            jobs: query.page(of: statuses))
     }
 }

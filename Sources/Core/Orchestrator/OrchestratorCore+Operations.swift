@@ -119,10 +119,9 @@ extension OrchestratorCore {
         queries.append((peer, query))
     }
 
-    /// The detail of a run held in memory.
-    public func detail(of run: UInt64, request: UInt64) -> RunDetail? {
-        guard let run = runs[run] else { return nil }
-        return RunDetail(request: request, status: .ok, run: run.status(now: run.lastChange), jobs: run.jobStatuses)
+    /// The answer to `query` for a run held in memory.
+    public func detail(answering query: RunQuery) -> RunDetail? {
+        runs[query.run]?.detail(answering: query)
     }
 
     private func answer(_ request: OperationRequest, _ status: Status, _ detail: String) -> OperationResult {

@@ -298,7 +298,7 @@ public struct OrchestratorCore: Sendable {
         turn.unsent = unsent
         turn.fetches = streams.takeFetches()
         for (peer, query) in queries {
-            if let detail = detail(of: query.run, request: query.request) {
+            if let detail = detail(answering: query) {
                 replies.append((peer, .runDetail(detail)))
             } else {
                 turn.storedQueries.append((peer, query))

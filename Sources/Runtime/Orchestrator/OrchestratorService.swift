@@ -179,6 +179,6 @@ public struct OrchestratorService: Service {
             let unknown = RunStatus(run: query.run, product: "", flow: "", state: .failed, jobs: 0, started: 0, time: 0)
             return RunDetail(request: query.request, status: .notFound, run: unknown, jobs: [])
         }
-        return RunDetail(request: query.request, status: .ok, run: run.status(now: run.lastChange), jobs: run.jobStatuses)
+        return run.detail(answering: query)
     }
 }

@@ -127,28 +127,58 @@ public struct OperationResult: WireValue {
     }
 }
 
-/// Asks the orchestrator for a run's status and every job's.
+/// Asks the orchestrator for a run's status and a page of its jobs.
 public struct RunQuery: WireValue {
     /// The request's ID, echoed in RUN-DETAIL.
     public var request: UInt64
     /// The run.
     public var run: UInt64
+    /// The position, in the flow's order, of the first job wanted (0 for the first).
+    public var first: UInt32
+    /// At most this many jobs (0 for the run's status alone); a larger limit is taken as ``pageLimit``.
+    public var limit: UInt32
 
-    public init(request: UInt64, run: UInt64) {
+    /// The most jobs one RUN-DETAIL carries.
+    public static let pageLimit: UInt32 = 10_000
+    /// RUN-DETAIL stops adding jobs once its jobs take this many octets, so that a page rendered as
+    /// JSON stays well within an API reply.
+    public static let pageOctets = 2 << 20
+
+    public init(request: UInt64, run: UInt64, first: UInt32 = 0, limit: UInt32 = RunQuery.pageLimit) {
         self.request = request
         self.run = run
+        self.first = first
+        self.limit = limit
     }
 
-    public static let minimumSize = 16
+    public static let minimumSize = 24
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
         writer.number8(run)
+        writer.number4(first)
+        writer.number4(limit)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
         request = try reader.number8("request")
         run = try reader.number8("run")
+        first = try reader.number4("first")
+        limit = try reader.number4("limit")
+    }
+
+    /// The jobs a page carries from `jobs`: from ``first``, at most ``limit`` (and ``pageLimit``) of them,
+    /// and no more than ``pageOctets`` as encoded, though always one if any is left.
+    public func page(of jobs: some Collection<JobStatus>) -> [JobStatus] {
+        let wanted = Int(min(limit, Self.pageLimit))
+        var page: [JobStatus] = []
+        var writer = FrameWriter()
+        for job in jobs.dropFirst(Int(first)).prefix(wanted) {
+            job.encode(to: &writer)
+            if writer.bytes.count > Self.pageOctets && !page.isEmpty { break }
+            page.append(job)
+        }
+        return page
     }
 }
 
@@ -160,22 +190,27 @@ public struct RunDetail: WireValue {
     public var status: Status
     /// The run's status (meaningless unless `status` is 200).
     public var run: RunStatus
-    /// Every job of the run, in the flow's order.
+    /// The position of the first job in `jobs`, in the flow's order.
+    public var first: UInt32
+    /// Jobs of the run in the flow's order, from `first`: as many as the query asked for, unless the
+    /// page's size limit ended it sooner. The run's `jobs` says how many there are in all.
     public var jobs: [JobStatus]
 
-    public init(request: UInt64, status: Status, run: RunStatus, jobs: [JobStatus]) {
+    public init(request: UInt64, status: Status, run: RunStatus, first: UInt32 = 0, jobs: [JobStatus]) {
         self.request = request
         self.status = status
         self.run = run
+        self.first = first
         self.jobs = jobs
     }
 
-    public static let minimumSize = 8 + 2 + RunStatus.minimumSize + 4
+    public static let minimumSize = 8 + 2 + RunStatus.minimumSize + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
         writer.number2(status.rawValue)
         run.encode(to: &writer)
+        writer.number4(first)
         writer.values(jobs)
     }
 
@@ -183,6 +218,7 @@ public struct RunDetail: WireValue {
         request = try reader.number8("request")
         status = Status(rawValue: try reader.number2("status"))
         run = try RunStatus(from: &reader)
-        jobs = try reader.values("jobs")
+        first = try reader.number4("first")
+        jobs = try reader.values("jobs", limit: Int(RunQuery.pageLimit))
     }
 }
