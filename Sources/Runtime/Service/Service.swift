@@ -13,8 +13,13 @@ protocol Service {
     var kind: String { get }
     /// Its sockets, in the order the loop opens them (and numbers them from 0).
     var sockets: [SocketPlan] { get }
-    /// The most messages one turn reads before it ends.
+    /// How much one turn reads before it ends: messages, each weighed by ``weight(of:)``.
     var turnBudget: Int { get }
+
+    /// What a message costs of a turn's budget: 1, unless it carries many messages' work (a shard's
+    /// SUBMIT of a thousand jobs), so that a flood of heavy messages cannot make one turn last seconds,
+    /// during which the service would answer no one.
+    func weight(of message: Message) -> Int
 
     /// The next time something is due without a message.
     func nextDeadline() -> Timestamp
@@ -49,6 +54,7 @@ protocol Service {
 extension Service {
     var kind: String { name }
     var hasWork: Bool { false }
+    func weight(of message: Message) -> Int { 1 }
     mutating func mayStop(now: Timestamp) -> Bool { true }
     mutating func stopping(now: Timestamp) -> [LoopAction] { [] }
     mutating func afterTurn(now: Timestamp) throws {}

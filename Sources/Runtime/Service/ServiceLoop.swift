@@ -9,6 +9,8 @@ import ZeroMQ
 /// before the state it reports is committed.
 ///
 /// What every service gets here, once:
+/// - a turn's reading shared among its sockets, a message from each in turn, and bounded by a budget in
+///   which a heavy message (a SUBMIT of a thousand jobs) weighs more than one;
 /// - its sockets made and bound as ``SocketPlan`` says, before it is ready;
 /// - frames decoded, and those that do not decode dropped, counted and logged (at most once a minute);
 /// - on a ROUTER, a frame of another protocol version answered DISCONNECT 505 naming both versions, the
@@ -136,61 +138,72 @@ struct ServiceLoop<S: Service> {
             // One instant for the whole turn: what it commits together happened together.
             let now = clock.now()
             var budget = service.turnBudget
-            for (index, item) in readable where poller.ready(item).contains(.readable) {
+            var read = 0
+            /// Takes one message read from socket `index`; false to read no more from it this turn.
+            func take(_ frames: [[UInt8]], userID: String?, on index: Int) throws -> Bool {
                 let plan = plans[index]
-                while budget > 0, let (frames, userID) = try sockets[index].receiveWithUserID(dontWait: true) {
-                    budget -= 1
-                    // Who sent it, on a guarded socket: nothing is taken from a connection or key that may not send here.
-                    var sender: KeyIdentity?
-                    // A publisher's subscriber that went away: libzmq tells of its end, with no sender to check.
-                    if plan.role == .publisher, userID == nil, frames.count == 1, frames[0].first == 0 { continue }
-                    if let domain = domains[index], let gate = security?.gate {
-                        guard let identity = gate.sender(userID: userID, domain: domain, now: now) else {
-                            counters.countRefused()
-                            continue
-                        }
-                        sender = identity
-                        if plan.role == .publisher {
-                            // Anything but a subscription would make libzmq (4.3.4) credit the next ones to the
-                            // wrong subscriber: the publisher drops every connection instead.
-                            guard try Self.subscription(frames, on: sockets[index]) else {
-                                counters.countRefused()
-                                dropSubscribers[index] = "a message that is not a subscription"
-                                break
-                            }
-                            continue
-                        }
-                    }
-                    guard frames.count == plan.role.framesRead else {
-                        malformed.record("\(frames.count) frames instead of \(plan.role.framesRead)", from: plan.name, now: now, log: log)
-                        continue
-                    }
-                    let peer = plan.role == .router ? Peer(frames[0]) : nil
-                    let message: Message
-                    do {
-                        message = try Message.decode(frames[frames.count - 1])
-                    } catch .unsupportedVersion(let version) {
-                        let reason = "protocol version \(version) is not supported; this \(service.kind) speaks \(Message.version)"
-                        malformed.record(reason, from: plan.name, now: now, log: log)
-                        if let peer {
-                            _ = send([Message.disconnect(Disconnect(status: .versionNotSupported, reason: reason)).encoded()], on: index, to: peer)
-                            try carry(try service.peerLost(peer, on: index, now: now), now: now)
-                        }
-                        continue
-                    } catch {
-                        malformed.record(error.description, from: plan.name, now: now, log: log)
-                        continue
-                    }
-                    if let sender, let domain = domains[index], let gate = security?.gate, !gate.takes(message.id, from: sender, domain: domain, now: now) {
+                // Who sent it, on a guarded socket: nothing is taken from a connection or key that may not send here.
+                var sender: KeyIdentity?
+                // A publisher's subscriber that went away: libzmq tells of its end, with no sender to check.
+                if plan.role == .publisher, userID == nil, frames.count == 1, frames[0].first == 0 { return true }
+                if let domain = domains[index], let gate = security?.gate {
+                    guard let identity = gate.sender(userID: userID, domain: domain, now: now) else {
                         counters.countRefused()
-                        continue
+                        return true
                     }
-                    if try !service.received(message, on: index, from: peer, sender: sender, now: now) {
-                        malformed.record("unexpected \(message.id.name)", from: plan.name, now: now, log: log)
+                    sender = identity
+                    if plan.role == .publisher {
+                        // Anything but a subscription would make libzmq (4.3.4) credit the next ones to the
+                        // wrong subscriber: the publisher drops every connection instead.
+                        guard try Self.subscription(frames, on: sockets[index]) else {
+                            counters.countRefused()
+                            dropSubscribers[index] = "a message that is not a subscription"
+                            return false
+                        }
+                        return true
                     }
                 }
+                guard frames.count == plan.role.framesRead else {
+                    malformed.record("\(frames.count) frames instead of \(plan.role.framesRead)", from: plan.name, now: now, log: log)
+                    return true
+                }
+                let peer = plan.role == .router ? Peer(frames[0]) : nil
+                let message: Message
+                do {
+                    message = try Message.decode(frames[frames.count - 1])
+                } catch .unsupportedVersion(let version) {
+                    let reason = "protocol version \(version) is not supported; this \(service.kind) speaks \(Message.version)"
+                    malformed.record(reason, from: plan.name, now: now, log: log)
+                    if let peer {
+                        _ = send([Message.disconnect(Disconnect(status: .versionNotSupported, reason: reason)).encoded()], on: index, to: peer)
+                        try carry(try service.peerLost(peer, on: index, now: now), now: now)
+                    }
+                    return true
+                } catch {
+                    malformed.record(error.description, from: plan.name, now: now, log: log)
+                    return true
+                }
+                if let sender, let domain = domains[index], let gate = security?.gate, !gate.takes(message.id, from: sender, domain: domain, now: now) {
+                    counters.countRefused()
+                    return true
+                }
+                budget -= service.weight(of: message) - 1
+                if try !service.received(message, on: index, from: peer, sender: sender, now: now) {
+                    malformed.record("unexpected \(message.id.name)", from: plan.name, now: now, log: log)
+                }
+                return true
             }
-            let read = service.turnBudget - budget
+            // One message from each socket in turn, so that a flood on one (a shard's submissions) cannot
+            // hold up another (its workers' results and heartbeats) for the whole turn.
+            var waiting = readable.filter { poller.ready($0.1).contains(.readable) }.map(\.0)
+            while budget > 0, !waiting.isEmpty {
+                waiting = try waiting.filter { index in
+                    guard budget > 0, let (frames, userID) = try sockets[index].receiveWithUserID(dontWait: true) else { return false }
+                    budget -= 1
+                    read += 1
+                    return try take(frames, userID: userID, on: index)
+                }
+            }
             let ending = statistics.mark()
             let turn = try service.endTurn(now: now)
             if turn.committed { statistics.commit(since: ending) }

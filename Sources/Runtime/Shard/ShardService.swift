@@ -58,6 +58,16 @@ public struct ShardService: Service {
     var kind: String { "shard" }
     var turnBudget: Int { 2000 }
 
+    /// A SUBMIT weighs a tenth of the tasks its jobs start with, so that a turn takes in at most about
+    /// 20,000 new tasks: a flood of submissions (a run of 250,000 jobs arrives as 250 SUBMITs) is taken
+    /// in over several turns, between which workers hear from the shard, instead of in one turn of
+    /// seconds after which they would have given it up for dead.
+    func weight(of message: Message) -> Int {
+        guard case .submit(let submit) = message else { return 1 }
+        let tasks = submit.jobs.reduce(0) { $0 + Int($1.steps.first?.partitions ?? 1) }
+        return max(1, tasks / 10)
+    }
+
     var sockets: [SocketPlan] {
         [
             .pull("submit", binding: settings.submit), .router("work", binding: settings.work),
