@@ -79,6 +79,26 @@ import Testing
         #expect(try ClusterFile.parse(events, file: "c.json").get().eventRetention == 3_600_000)
     }
 
+    @Test func anEventLogKeepsFourGiBUnlessTheFileSaysOtherwise() throws {
+        #expect(try ClusterFile.parse(Self.good, file: "c.json").get().eventLogSize == 4 << 30)
+        func sized(_ size: String) -> String {
+            Self.good.replacingOccurrences(of: #""heartbeat": "500ms","#, with: #""heartbeat": "500ms", "event_log_size": \#(size),"#)
+        }
+        #expect(try ClusterFile.parse(sized(#""512MiB""#), file: "c.json").get().eventLogSize == 512 << 20)
+        #expect(try ClusterFile.parse(sized(#""2GB""#), file: "c.json").get().eventLogSize == 2_000_000_000)
+        #expect(problems(sized(#""lots""#)).first?.hasSuffix(#"field "event_log_size": "lots" is not a size (write e.g. "512MiB", "4GiB", "100MB")"#) == true)
+        #expect(problems(sized(#""10kB""#)).first?.hasSuffix(#"field "event_log_size": "10kB" is out of range (from 1MiB to 1024TiB)"#) == true)
+        #expect(try ClusterFile.parse(sized("2097152"), file: "c.json").get().eventLogSize == 2 << 20)
+        #expect(problems(sized("true")).first?.hasSuffix(#"field "event_log_size": expected a size in a string such as "4GiB", found a Boolean"#) == true)
+    }
+
+    @Test func sizesAreReadInBinaryAndDecimalUnits() {
+        #expect(SizeText.parse("4GiB") == 4 << 30 && SizeText.parse("100MB") == 100_000_000 && SizeText.parse("7") == 7)
+        #expect(SizeText.parse("1kB") == 1000 && SizeText.parse("3KiB") == 3072 && SizeText.parse("12B") == 12)
+        for bad in ["", "GiB", "-1MiB", "1.5GiB", "1 GiB", "99999999999TiB", "4gib"] { #expect(SizeText.parse(bad) == nil, "\(bad)") }
+        #expect(SizeText.format(4 << 30) == "4GiB" && SizeText.format(1536 << 20) == "1536MiB" && SizeText.format(1000) == "1000B")
+    }
+
     @Test func aPoolMayHaveNoWorkersOfBatonsOwnAndBeLimitedToProducts() throws {
         let text = Self.good.replacingOccurrences(
             of: #""shards": [1], "workers": 3}"#, with: #""shards": [1], "workers": 0, "products": ["payments", "risk"]}"#)

@@ -1,5 +1,5 @@
 import Core
-import Store
+@testable import Store
 import Testing
 import Wire
 
@@ -71,6 +71,36 @@ import Wire
             #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 10)
             #expect(try store.log.trim(now: Self.now, retention: 1_800_000, batch: 20) == 0)
             #expect(try store.log.oldest() == 31 && store.log.newest() == 100_050)
+            store.database.close()
+        }
+    }
+
+    /// Over its size limit, the log deletes its oldest messages whatever their age, down to its last
+    /// 1,000; it counts what it holds as it appends and deletes.
+    @Test func theEventLogKeepsNoMoreThanItsSizeDownToItsLast1000Messages() throws {
+        try withTemporaryDirectory { directory in
+            let store = try ShardStore(path: "\(directory)/shard.db")
+            // 3,000 messages of a kilobyte, all from now.
+            try store.database.execute(
+                """
+                INSERT INTO events (sequence, epoch, time, frame)
+                WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000)
+                SELECT x, 1, \(Self.now.milliseconds), zeroblob(1024) FROM n;
+                """)
+            #expect(try store.log.size() == 3000 * 1024)
+            #expect(try store.log.trim(now: Self.now) == 0, "within 4 GiB")
+            // A limit of 2,500 KiB: 500 go, the oldest first, in batches.
+            #expect(try store.log.trim(now: Self.now, size: 2500 * 1024, batch: 300) == 300)
+            #expect(try store.log.trim(now: Self.now, size: 2500 * 1024, batch: 300) == 200)
+            #expect(try store.log.trim(now: Self.now, size: 2500 * 1024, batch: 300) == 0)
+            #expect(try store.log.oldest() == 501 && store.log.size() == 2500 * 1024)
+            // Appending counts too: a limit below what the last 1,000 take keeps them.
+            try store.database.transaction {
+                try store.log.append(sequence: 3001, epoch: 1, time: Self.now, frame: [UInt8](repeating: 1, count: 4096))
+            }
+            #expect(try store.log.size() == 2500 * 1024 + 4096)
+            #expect(try store.log.trim(now: Self.now, size: 512 << 10) == 1501)
+            #expect(try store.log.oldest() == 2002 && store.log.newest() == 3001)
             store.database.close()
         }
     }

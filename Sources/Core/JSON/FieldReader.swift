@@ -131,6 +131,26 @@ public struct FieldReader: Sendable {
         return milliseconds
     }
 
+    /// A size in a string such as `4GiB` (see ``SizeText``), or a whole number of octets, from `minimum`
+    /// to `maximum` octets.
+    public mutating func size(_ value: JSON, field: String, subject: String?, minimum: Int64, maximum: Int64) -> Int64? {
+        guard let text = value.string ?? value.integer.map(String.init) else {
+            report(value.position, subject: subject, field: field, "expected a size in a string such as \"4GiB\", found \(value.kindDescription)")
+            return nil
+        }
+        guard let octets = SizeText.parse(text) else {
+            report(value.position, subject: subject, field: field, "\"\(text)\" is not a size (write e.g. \"512MiB\", \"4GiB\", \"100MB\")")
+            return nil
+        }
+        guard (minimum...maximum).contains(octets) else {
+            report(
+                value.position, subject: subject, field: field,
+                "\"\(text)\" is out of range (from \(SizeText.format(minimum)) to \(SizeText.format(maximum)))")
+            return nil
+        }
+        return octets
+    }
+
     /// An array of distinct names.
     public mutating func nameList(_ value: JSON, field: String, subject: String?) -> [String]? {
         guard let elements = value.array else {

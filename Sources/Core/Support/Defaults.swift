@@ -18,4 +18,7 @@ public enum Defaults {
     public static let auditRetention: Int64 = 400 * 86_400_000
     /// How long a publisher's event log keeps every message (beyond its last 100,000), in milliseconds.
     public static let eventRetention: Int64 = 24 * 3_600_000
+    /// The most a publisher's event log keeps, in octets: beyond it the oldest messages go first,
+    /// whatever their age or count.
+    public static let eventLogSize: Int64 = 4 << 30
 }

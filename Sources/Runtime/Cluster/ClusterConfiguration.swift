@@ -22,6 +22,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
     /// How long the orchestrator's and the shards' event logs keep every message (beyond their last
     /// 100,000), in milliseconds: at most `retention`.
     public var eventRetention = Defaults.eventRetention
+    /// The most each event log keeps, in octets.
+    public var eventLogSize = Defaults.eventLogSize
     public var management: Management
     public var orchestrator: Orchestrator
     public var shards: [Shard]

@@ -20,7 +20,7 @@ public struct ClusterFileError: Error, CustomStringConvertible, Sendable {
 /// ```
 public enum ClusterFile {
     static let topFields = [
-        "data", "durability", "heartbeat", "retention", "audit_retention", "event_retention", "security", "management", "orchestrator", "flow", "shards",
+        "data", "durability", "heartbeat", "retention", "audit_retention", "event_retention", "event_log_size", "security", "management", "orchestrator", "flow", "shards",
         "pools", "timer",
     ]
 
@@ -82,6 +82,8 @@ struct ClusterReader {
         let eventRetention = top["event_retention"].flatMap {
             fields.duration($0, field: "event_retention", subject: nil, allowZero: false, maximum: 3650 * 86_400_000)
         }
+        // At least 1 MiB, so that a log keeps more than its last message or two.
+        let eventLogSize = top["event_log_size"].flatMap { fields.size($0, field: "event_log_size", subject: nil, minimum: 1 << 20, maximum: 1 << 50) }
         let base = data ?? ""
         let management: ClusterConfiguration.Management? = section(top["management"], "management", at: root.position) { reader, members, position in
             let api = reader.endpoint(members["api"], field: "api", subject: "management", at: position)
@@ -121,6 +123,7 @@ struct ClusterReader {
         if let retention { cluster.retention = retention }
         if let auditRetention { cluster.auditRetention = auditRetention }
         if let eventRetention { cluster.eventRetention = eventRetention }
+        if let eventLogSize { cluster.eventLogSize = eventLogSize }
         cluster.deprecations = deprecations
         if let security = security(top["security"], base: base) { cluster.security = security }
         return cluster

@@ -106,6 +106,7 @@ public struct ServicePlan: Sendable {
                 shards: cluster.shards.map(\.address))
             settings.retention = cluster.retention
             settings.eventRetention = cluster.eventRetention
+            settings.eventLogSize = cluster.eventLogSize
             let orchestrator = settings
             let legacy = DataLayout.legacyStores(of: role, in: cluster)
             let held = environment.heldFolders
@@ -127,6 +128,7 @@ public struct ServicePlan: Sendable {
             settings.storeFault = environment.shardFault
             settings.retention = cluster.retention
             settings.eventRetention = cluster.eventRetention
+            settings.eventLogSize = cluster.eventLogSize
             for pool in cluster.pools {
                 if let products = pool.products { settings.poolProducts[pool.name] = products }
                 settings.poolTags[pool.name] = Set(pool.tags)

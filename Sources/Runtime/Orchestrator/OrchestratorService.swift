@@ -31,6 +31,8 @@ public struct OrchestratorSettings: Sendable {
     /// How long finished runs and answers are kept, and every event, in milliseconds (`docs/cluster.md`).
     public var retention = Defaults.retention
     public var eventRetention = Defaults.eventRetention
+    /// The most the event log keeps, in octets.
+    public var eventLogSize = Defaults.eventLogSize
 
     public init(store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, ops: [String], events: [String], shards: [ShardAddress]) {
         self.configuration = OrchestratorConfiguration(shards: shards.map(\.shard))
@@ -170,7 +172,7 @@ public struct OrchestratorService: Service {
         // The event log, likewise: a batch at a time, every second while whole batches are due.
         guard now.since(lastTrim) >= 1000 else { return }
         let batch = 10_000
-        if try store.log.trim(now: now, retention: min(settings.eventRetention, settings.retention), batch: batch) < batch { lastTrim = now }
+        if try store.log.trim(now: now, retention: min(settings.eventRetention, settings.retention), size: settings.eventLogSize, batch: batch) < batch { lastTrim = now }
     }
 
     /// The detail of a run no longer in memory, from the store; 404 if the orchestrator never had it.

@@ -25,6 +25,8 @@ public struct ShardSettings: Sendable {
     /// How long finished jobs, their tasks and results are kept, and every event, in milliseconds (`docs/cluster.md`).
     public var retention = Defaults.retention
     public var eventRetention = Defaults.eventRetention
+    /// The most the event log keeps, in octets.
+    public var eventLogSize = Defaults.eventLogSize
 
     public init(configuration: ShardConfiguration, store: String, synchronous: Database.Synchronous = Database.defaultSynchronous, submit: [String], work: [String], events: [String]) {
         self.configuration = configuration
@@ -171,7 +173,7 @@ public struct ShardService: Service {
         // The event log, likewise: a batch at a time, every second while whole batches are due.
         guard now.since(lastTrim) >= 1000 else { return }
         let batch = 10_000
-        if try store.log.trim(now: now, retention: min(settings.eventRetention, settings.retention), batch: batch) < batch { lastTrim = now }
+        if try store.log.trim(now: now, retention: min(settings.eventRetention, settings.retention), size: settings.eventLogSize, batch: batch) < batch { lastTrim = now }
     }
 
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does

@@ -4,12 +4,21 @@ public import Core
 /// subscriber that missed some can fetch them (the Clone pattern).
 ///
 /// The log keeps at least the last 100,000 messages and every message of the last 24 hours (of the
-/// cluster's retention, if shorter).
+/// cluster's retention, if shorter), as long as they take no more than its size limit (4 GiB unless the
+/// cluster file says otherwise); beyond it, the oldest go first, down to the last 1,000.
 public struct EventLog {
     let database: Database
+    /// The octets its frames take, counted when first needed and kept up to date since.
+    private let octets = Octets()
 
-    /// The messages kept whatever their age.
+    private final class Octets {
+        var count: Int64?
+    }
+
+    /// The messages kept whatever their age, within the size limit.
     public static let retainedMessages: UInt64 = 100_000
+    /// The messages kept whatever their age and size.
+    public static let keptAlways: UInt64 = 1000
     /// The age under which a message is kept whatever the count, in milliseconds.
     public static let retainedAge: Int64 = Defaults.eventRetention
 
@@ -30,6 +39,17 @@ public struct EventLog {
         statement.bind(3, time.milliseconds)
         statement.bind(4, frame)
         try statement.run()
+        if let count = octets.count { octets.count = count + Int64(frame.count) }
+    }
+
+    /// The octets the logged frames take.
+    public func size() throws -> Int64 {
+        if let count = octets.count { return count }
+        let statement = try database.prepare("SELECT COALESCE(SUM(length(frame)), 0) FROM events")
+        defer { statement.reset() }
+        _ = try statement.step()
+        octets.count = statement.int64(0)
+        return statement.int64(0)
     }
 
     /// The sequence of the last message, or 0.
@@ -59,17 +79,38 @@ public struct EventLog {
         return frames
     }
 
-    /// Deletes messages that are both older than `retention` (``retainedAge`` unless the cluster file
-    /// says otherwise) and outside the retained count, the oldest first, at most `batch` of them: called
-    /// often, so that no call is long. Returns how many it deleted.
+    /// Deletes the oldest messages, at most `batch` of them, while they are either older than
+    /// `retention` (``retainedAge`` unless the cluster file says otherwise) and outside the last
+    /// ``retainedMessages``, or the log takes more than `size` octets and they are outside the last
+    /// ``keptAlways``: called often, so that no call is long. Returns how many it deleted.
     @discardableResult
-    public func trim(now: Timestamp, retention: Int64 = EventLog.retainedAge, batch: Int = 10_000) throws -> Int {
+    public func trim(now: Timestamp, retention: Int64 = EventLog.retainedAge, size limit: Int64 = Defaults.eventLogSize, batch: Int = 10_000) throws -> Int {
         let newest = try newest()
-        guard newest > Self.retainedMessages else { return 0 }
+        guard newest > Self.keptAlways else { return 0 }
+        var held = try size()
+        let expired = now.milliseconds - retention
         return try database.transaction {
-            try database.deleteBatch(
-                "DELETE FROM events WHERE sequence IN (SELECT sequence FROM events WHERE sequence <= ? AND time < ? ORDER BY sequence LIMIT ?)",
-                Int64(newest - Self.retainedMessages), now.milliseconds - retention, limit: batch)
+            let oldest = try database.prepare("SELECT sequence, time, length(frame) FROM events ORDER BY sequence LIMIT ?")
+            oldest.bind(1, Int64(batch))
+            defer { oldest.reset() }
+            var last: Int64 = 0
+            var deleted = 0
+            while try oldest.step() {
+                let sequence = UInt64(oldest.int64(0))
+                let old = oldest.int64(1) < expired && sequence + Self.retainedMessages <= newest
+                let over = held > limit && sequence + Self.keptAlways <= newest
+                guard old || over else { break }
+                last = Int64(sequence)
+                deleted += 1
+                held -= oldest.int64(2)
+            }
+            oldest.reset()
+            guard deleted > 0 else { return 0 }
+            let delete = try database.prepare("DELETE FROM events WHERE sequence <= ?")
+            delete.bind(1, last)
+            try delete.run()
+            octets.count = held
+            return deleted
         }
     }
 }
