@@ -98,9 +98,9 @@ import ZeroMQ
 
     @Test func withoutAHandlerLibzmqLetsEveryoneInButNothingTheyCarryHasAUserID() throws {
         // Why every receiver checks the User-Id: libzmq 4.3.4 fails open when no handler is bound.
+        // A context where no handler was ever bound. (One stopped just now may still hold its endpoint
+        // while libzmq's reaper closes it, and a handshake sent to it would wait for ever.)
         let context = try Context()
-        let zap = try handler(context)
-        zap.stop()
         let router = try curveServer(context, .router)
         try router.bind("tcp://127.0.0.1:*")
         let intruder = try curveClient(context, .dealer, keys: stranger)
