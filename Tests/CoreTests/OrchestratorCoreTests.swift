@@ -105,6 +105,55 @@ struct OrchestratorHarness {
         #expect(end.updates?.updates.last?.detail.hasPrefix("check failed") == true)
     }
 
+    /// Found by the simulator (seeds 3, 6, 8, 9 and 11 before the fix): report waits for check and load;
+    /// check failed, so report was skipped; rerunning load with what follows it made report wait again,
+    /// for a check that would never succeed, and the run stayed partly failed for ever.
+    @Test func aJobMadeToWaitAgainAfterAFailedPredecessorIsSkippedSoItsRunEnds() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        _ = orchestrator.report([("check", .failed)])
+        _ = orchestrator.report([("load", .succeeded), ("audit", .succeeded)])
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+        let rerun = OperationRequest(request: 2, action: .rerunJob, run: 1, product: "payments", job: "load", options: OperationRequest.downstream)
+        let again = orchestrator.operation(rerun)
+        #expect(again.answers.first?.1.status == .ok)
+        #expect(OrchestratorHarness.submitted(again) == ["load"])
+        #expect(orchestrator.core.runs[1]?.jobs[3].state == .skipped && orchestrator.core.runs[1]?.jobs[3].detail == "not run: check failed")
+        let end = orchestrator.report([("load", .succeeded)], generation: 1)
+        #expect(end.updates?.updates.last?.state == .failed)
+
+        // Rerunning the skipped job itself is refused, naming what it waits for.
+        let refused = orchestrator.operation(OperationRequest(request: 3, action: .rerunJob, run: 1, product: "payments", job: "report"))
+        #expect(refused.answers.first?.1.status == .conflict)
+        #expect(refused.answers.first?.1.detail.contains("cannot run: check, before it, failed") == true, "\(refused.answers.map(\.1))")
+
+        // Marking another job succeeded leaves report skipped, and the run ended.
+        _ = orchestrator.operation(OperationRequest(request: 4, action: .markSucceeded, run: 1, product: "payments", job: "audit"))
+        #expect(orchestrator.core.runs[1]?.jobs[3].state == .skipped && orchestrator.core.runs[1]?.state.isFinal == true)
+    }
+
+    /// Found by the simulator (seed 39): a run that ended while its product was held stayed paused at its
+    /// shard when the product was released, since only open runs are resumed; a rerun-job then submitted
+    /// a job that the shard held for ever. Reopening a run that is not held tells the shard to let it go.
+    @Test func aRunReopenedAfterEndingWhileHeldIsResumedAtItsShard() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        _ = orchestrator.report([("check", .succeeded), ("load", .succeeded)])
+        // Every job is at the shard when the product is held: the run ends there while held.
+        let held = orchestrator.operation(OperationRequest(request: 2, action: .hold, run: 0, product: "payments"))
+        #expect(held.controlSends.contains { $0.1.action == .pauseRun && $0.1.run == 1 })
+        _ = orchestrator.report([("report", .succeeded), ("audit", .succeeded)])
+        #expect(orchestrator.core.runs[1]?.state == .succeeded)
+        let released = orchestrator.operation(OperationRequest(request: 3, action: .release, run: 0, product: "payments"))
+        #expect(!released.controlSends.contains { $0.1.action == .resumeRun && $0.1.run == 1 })
+        let rerun = orchestrator.operation(OperationRequest(request: 4, action: .rerunJob, run: 1, product: "payments", job: "audit"))
+        #expect(rerun.answers.first?.1.status == .ok)
+        #expect(rerun.controlSends.contains { $0.1.action == .resumeRun && $0.1.run == 1 && $0.0 == 2 })
+        #expect(OrchestratorHarness.submitted(rerun) == ["audit"])
+    }
+
     @Test func statusesOfAnotherGenerationOrAFinalJobChangeNothing() {
         var orchestrator = OrchestratorHarness()
         _ = orchestrator.operation(OrchestratorHarness.start())

@@ -199,6 +199,24 @@ extension FlowRun {
         }
     }
 
+    /// Skips the waiting jobs that cannot run because a job before them failed, was cancelled or was
+    /// skipped, in the flow's order so that what follows a skipped job is skipped too; returns them. A
+    /// rerun or a mark makes jobs wait again, and one whose other predecessor had failed would otherwise
+    /// wait, and keep its run open, for ever.
+    mutating func skipBlocked() -> [Int] {
+        var skipped: [Int] = []
+        for index in graph.order where jobs[index].state == .waiting {
+            guard let blocker = graph.predecessors[index].first(where: { [.failed, .cancelled, .skipped].contains(jobs[$0].state) }) else { continue }
+            let detail = "not run: \(jobs[blocker].name) \(jobs[blocker].state.name)"
+            updateJob(index) {
+                $0.state = .skipped
+                $0.detail = detail
+            }
+            skipped.append(index)
+        }
+        return skipped
+    }
+
     /// Marks a job succeeded without running it, in a generation of its own, so that its successors run.
     mutating func markSucceeded(_ index: Int) {
         updateJob(index) {

@@ -320,6 +320,12 @@ extension OrchestratorCore {
         if job.state.isActive || job.state == .waiting {
             return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun")
         }
+        if let blocker = run.graph.predecessors[index].first(where: { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }) {
+            let before = run.jobs[blocker]
+            return answer(
+                request, .conflict,
+                "job \(job.name) of run \(id) cannot run: \(before.name), before it, \(before.state.name) (rerun \(before.name) with its downstream jobs, or the run from failure)")
+        }
         let after = run.graph.downstream(of: index).sorted()
         let downstream = (request.options & OperationRequest.downstream) != 0
         if downstream, let busy = after.first(where: { run.jobs[$0].state.isActive }) {
@@ -334,6 +340,7 @@ extension OrchestratorCore {
         }
         for job in selected { renew(&run, job, resume: false) }
         let ready = run.dependencies.reset(Set(selected))
+        skipBlocked(&run)
         release(&run, jobs: ready, now: now)
         touch(&run)
         let others = selected.count - 1
@@ -356,6 +363,7 @@ extension OrchestratorCore {
         for later in skipped { renew(&run, later, resume: false) }
         var ready = run.dependencies.reset(Set(skipped))
         ready += run.dependencies.markSucceeded(index)
+        skipBlocked(&run)
         release(&run, jobs: ready.sorted(), now: now)
         touch(&run)
         return answer(request, .ok, "job \(job.name) of run \(id) marked succeeded" + (job.state.isActive ? " (its tasks are cancelled)" : ""))
@@ -365,11 +373,20 @@ extension OrchestratorCore {
         request.moment != 0 ? ", with the fresh entry moment \(request.moment)" : ""
     }
 
-    /// Makes an ended run open again for a rerun (``FlowRun/reopen(moment:held:)``).
+    /// Makes an ended run open again for a rerun (``FlowRun/reopen(moment:held:)``). Its shard may still
+    /// hold it paused: a run that ended while its product was held was not resumed when the product was
+    /// released, and the jobs of the rerun would wait there for ever. Unless it is held now, the shard is
+    /// told to let it go (a run it does not hold paused is answered all the same).
     private mutating func reopen(_ run: inout FlowRun, moment: UInt64, now: Timestamp) {
         run.reopen(moment: moment, held: heldProducts.contains(run.product))
         runs.reopened(run.id)
+        if !run.isParking { sendControl(.resumeRun, run: run.id, shard: run.shard, now: now) }
         touch(&run)
+    }
+
+    /// Skips, and stores, the jobs made to wait again that cannot run (``FlowRun/skipBlocked()``).
+    private mutating func skipBlocked(_ run: inout FlowRun) {
+        for index in run.skipBlocked() { dirtyJobs.insert(JobRef(run: run.id, job: index)) }
     }
 
     /// Makes a job wait for its next generation, and stores it.
