@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Warnings are errors here, so that CI and a fresh clone see the same clean build.
 SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
-.PHONY: all build release test demo bench deps python clean
+.PHONY: all build release test demo bench simulate deps python clean
 
 all: build
 
@@ -56,6 +56,13 @@ demo: build
 # BENCH_ARGS passes options to `baton bench` (see `baton bench --help`).
 bench: release
 	$(SWIFT) run --skip-build -c release baton bench $(BENCH_ARGS)
+
+# The whole cluster in one thread and virtual time, with faults drawn from seeds, checking invariants
+# (docs/testing.md): SEEDS seeds from SEED, or with SEED alone, that one seed replayed.
+SEED ?= 1
+SEEDS ?= $(if $(filter command line,$(origin SEED)),1,100)
+simulate: release
+	$(SWIFT) run --skip-build -c release baton simulate --seed $(SEED) --seeds $(SEEDS) $(SIMULATE_ARGS)
 
 clean:
 	rm -rf .build

@@ -69,6 +69,7 @@ public enum Baton {
         case .selectionBench(let options): SelectionBench.run(options, console: console)
         case .listingBench(let options): try ListingBench.run(options, console: console)
         case .soakBench(let options): try SoakBench.run(options, console: console)
+        case .simulate(let options): try Simulate.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
         case .products(let limit, let after, let json, let target):
             try ClientCommands.products(limit: limit, after: after, json: json, target: target, console: console)

@@ -38,6 +38,8 @@ public enum Command: Equatable, Sendable {
     case selectionBench(SelectionBenchOptions)
     case listingBench(ListingBenchOptions)
     case soakBench(SoakBenchOptions)
+    /// Run the whole cluster in one thread and virtual time, with faults from seeds, checking invariants.
+    case simulate(SimulateOptions)
     /// An operator action on a run or a product: stop, pause, resume, rerun, rerun-job, mark-succeeded,
     /// set-priority, hold, release, set-policy.
     case act(OperatorAction, target: Target)

@@ -180,6 +180,29 @@ public enum CommandParser {
             action.request = try arguments.single("--request", command: name)
             action.json = arguments.flags.contains("--json")
             return .act(action, target: try target(arguments))
+        case "simulate":
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--verbose"], options: ["--seed", "--seeds", "--duration", "--heal", "--plant", "--keep", "--watch"])
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            var options = SimulateOptions()
+            if let text = try arguments.single("--seed", command: name) {
+                guard let seed = UInt64(text) else { throw UsageError("--seed takes a whole number, not \"\(text)\"", command: name) }
+                options.seed = seed
+            }
+            options.seeds = try number(arguments, "--seeds", in: 1...10_000_000, command: name) ?? 1
+            for (option, path) in [("--duration", \SimulateOptions.duration), ("--heal", \SimulateOptions.heal)] {
+                guard let text = try arguments.single(option, command: name) else { continue }
+                guard let value = DurationText.parse(text), value >= 60_000 else {
+                    throw UsageError("\(option) takes a duration of a minute or more, such as 8m, not \"\(text)\"", command: name)
+                }
+                options[keyPath: path] = value
+            }
+            options.planted = try arguments.single("--plant", command: name)
+            options.verbose = arguments.flags.contains("--verbose")
+            options.keep = try arguments.single("--keep", command: name)
+            options.watch = try arguments.single("--watch", command: name)
+            return .simulate(options)
         case "bench":
             let arguments = try Arguments(
                 rest, command: name, flags: ["--help", "--selection", "--listings"],

@@ -59,15 +59,20 @@ public struct ManagementService: Service {
         control: ServiceControl, counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil,
         bound: @escaping @Sendable ([String]) -> Void = { _ in }
     ) throws {
+        let service = try open(settings, now: clock.now(), bound: bound)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
+        try loop.run(started: [
+            ("api", settings.api.joined(separator: ",")), ("flows", String(service.core.flows.count)), ("runs", String(service.core.runs.count)),
+        ])
+    }
+
+    /// Management over its store as committed: what ``run`` serves and the simulator drives.
+    static func open(_ settings: ManagementSettings, now: Timestamp, bound: @escaping @Sendable ([String]) -> Void = { _ in }) throws -> Self {
         let store = try ServiceStore.open("management", settings.store) {
             try ManagementStore(path: settings.store, synchronous: settings.synchronous)
         }
-        let core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: clock.now())
-        let service = ManagementService(settings: settings, core: core, store: store, bound: bound)
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
-        try loop.run(started: [
-            ("api", settings.api.joined(separator: ",")), ("flows", String(core.flows.count)), ("runs", String(core.runs.count)),
-        ])
+        let core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: now)
+        return ManagementService(settings: settings, core: core, store: store, bound: bound)
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }

@@ -85,17 +85,24 @@ public struct OrchestratorService: Service {
         _ settings: OrchestratorSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
         counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
+        let (service, started) = try open(settings, now: clock.now(), log: log)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
+        try loop.run(started: started)
+    }
+
+    /// The orchestrator over its store as committed, a new epoch begun: what ``run`` serves and the
+    /// simulator drives; with what its start is logged with.
+    static func open(_ settings: OrchestratorSettings, now: Timestamp, log: Log) throws -> (Self, started: [(String, String)]) {
         let store = try ServiceStore.open("the orchestrator", settings.store) {
             try OrchestratorStore(path: settings.store, synchronous: settings.synchronous)
         }
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
-        let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
+        let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
         let service = OrchestratorService(
             settings: settings, core: core, store: store, epoch: epoch, log: log,
             shardIndex: Dictionary(uniqueKeysWithValues: settings.shards.enumerated().map { ($1.shard, $0) }),
-            shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { (StreamNames.shard($0.shard), $0.shard) }), lastTrim: clock.now())
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
-        try loop.run(started: [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
+            shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { (StreamNames.shard($0.shard), $0.shard) }), lastTrim: now)
+        return (service, [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }

@@ -55,6 +55,9 @@ public struct ShardService: Service {
     var fetches: [(Peer, Fetch)] = []
     var lastTrim: Timestamp
     var lastRetention = Timestamp.zero
+    /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
+    /// the shard decided (the tasks that succeeded).
+    var committed: ((ShardTurn) -> Void)?
 
     let name: String
     var kind: String { "shard" }
@@ -82,17 +85,24 @@ public struct ShardService: Service {
         _ settings: ShardSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
         counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
+        let (service, started) = try open(settings, now: clock.now(), log: log, counters: counters)
+        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
+        try loop.run(started: started)
+    }
+
+    /// The shard over its store as committed, a new epoch begun: what ``run`` serves and the simulator
+    /// drives; with what its start is logged with.
+    static func open(_ settings: ShardSettings, now: Timestamp, log: Log, counters: ServiceCounters) throws -> (Self, started: [(String, String)]) {
         let store = try ServiceStore.open("shard-\(settings.configuration.shard)", settings.store) {
             try ShardStore(path: settings.store, synchronous: settings.synchronous)
         }
         store.database.faultInjector = settings.storeFault
         let (epoch, snapshot) = try store.open()
-        let core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: clock.now())
+        let core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
         let service = ShardService(
-            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, lastTrim: clock.now(),
+            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, lastTrim: now,
             name: settings.configuration.publisher)
-        var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
-        try loop.run(started: [
+        return (service, [
             ("epoch", String(epoch)), ("jobs", String(snapshot.jobs.count)), ("tasks", String(snapshot.tasks.count)),
             ("work", settings.work.joined(separator: ",")),
         ])
@@ -152,6 +162,7 @@ public struct ShardService: Service {
         Self.logStarving(turn.starving, log: log, counters: counters)
         Self.logRefused(turn, log: log, counters: counters)
         let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
+        committed?(turn)
         var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
         actions += turn.deliveries.actions { destination in
             switch destination {

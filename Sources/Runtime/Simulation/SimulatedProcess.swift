@@ -1,0 +1,165 @@
+import Core
+import Store
+import Synchronization
+import Wire
+
+/// One process of the simulated cluster: the service it runs, over its store, and what the simulator
+/// keeps of it across crashes (its place, its clock's skew, how often it started).
+final class SimulatedProcess {
+    enum Kind: Equatable {
+        case management, orchestrator, shard(UInt32), worker(Int), timer(Int), client
+    }
+
+    let kind: Kind
+    let name: String
+    /// Makes the service anew from its store, as its process would start.
+    let make: (SimulatedProcess, Timestamp) throws -> any Service
+    var service: (any Service)?
+    var up = false
+    var incarnation = 0
+    /// How far this process's clock is ahead of virtual time, in milliseconds: it only jumps forward.
+    var skew: Int64 = 0
+    var inbox: [(socket: Int, peer: Peer?, frame: [UInt8])] = []
+    var turnDue = false
+    var wakeAt: Int64?
+    /// Whether its disk is full: every write fails, until it restarts.
+    var diskFull: Bool {
+        get { disk.full.load(ordering: .relaxed) }
+        set { disk.full.store(newValue, ordering: .relaxed) }
+    }
+    let disk = Disk()
+    /// A worker's attempts, run in virtual time.
+    let attempts = SimulatedAttempts()
+
+    /// A flag the store's fault injector reads from any thread.
+    final class Disk: Sendable {
+        let full = Atomic<Bool>(false)
+
+        /// SQLite's "database or disk is full" for every write while the disk is full.
+        var injector: @Sendable (String) -> Int32? { { [self] _ in full.load(ordering: .relaxed) ? 13 : nil } }
+    }
+
+    init(_ kind: Kind, name: String, make: @escaping (SimulatedProcess, Timestamp) throws -> any Service) {
+        self.kind = kind
+        self.name = name
+        self.make = make
+    }
+
+    var hasStore: Bool {
+        switch kind {
+        case .management, .orchestrator, .shard: true
+        default: false
+        }
+    }
+
+    func open(now: Timestamp) throws {
+        service = try make(self, now)
+    }
+
+    /// Lets go of the service and closes its store as a crash leaves it: what was committed stays.
+    func close() {
+        if let shard = service as? ShardService {
+            shard.store.database.close()
+        } else if let orchestrator = service as? OrchestratorService {
+            orchestrator.store.database.close()
+        } else if let management = service as? ManagementService {
+            management.store.database.close()
+        }
+        service = nil
+        attempts.reset()
+    }
+}
+
+/// The attempts a simulated worker started, for the simulator to end in virtual time.
+final class SimulatedAttempts {
+    var started: [(WorkerCore.AttemptID, TaskSpec)] = []
+    var ended: [(WorkerCore.AttemptID, Outcome, Int32)] = []
+    var stopped: [WorkerCore.AttemptID] = []
+    var abandoned: Set<WorkerCore.AttemptID> = []
+    var running: Set<WorkerCore.AttemptID> = []
+
+    func reset() {
+        started = []
+        ended = []
+        stopped = []
+        abandoned = []
+        running = []
+    }
+}
+
+/// A worker whose attempts take virtual time: the worker's real core, with the simulator for a runtime.
+struct SimulatedWorker: Service {
+    let name: String
+    let shards: [String]
+    var core: WorkerCore
+    let attempts: SimulatedAttempts
+    var starting = true
+
+    var turnBudget: Int { 10_000 }
+    var sockets: [SocketPlan] { shards.enumerated().map { .dealer("shard \($0.offset + 1)", to: $0.element) } }
+    var hasWork: Bool { starting }
+
+    func nextDeadline() -> Timestamp { core.nextDeadline() }
+
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
+        core.received(message, on: socket, now: now)
+        return true
+    }
+
+    mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        starting = false
+        for (id, outcome, exitCode) in attempts.ended {
+            // One abandoned, or begun before a crash, is nobody's now.
+            guard attempts.running.remove(id) != nil else { continue }
+            core.attemptEnded(
+                id, outcome: outcome, exitCode: exitCode, output: "", log: "", error: outcome == .succeeded ? "" : "simulated failure",
+                data: outcome == .succeeded ? Array("ok".utf8) : [], now: now)
+        }
+        attempts.ended = []
+        core.tick(now: now)
+        var actions: [LoopAction] = []
+        for effect in core.finishTurn(now: now) {
+            switch effect {
+            case .send(let link, let message): actions.append(.send(message, socket: link))
+            case .reconnect(let link): actions.append(.reopen(socket: link))
+            case .start(let id, let spec): start(id, spec)
+            case .startSet(let link, _, let specs):
+                for spec in specs { start(WorkerCore.AttemptID(link: link, ref: spec.ref), spec) }
+            case .signal(let id, _): attempts.stopped.append(id)
+            case .abandon(let id):
+                attempts.running.remove(id)
+                attempts.abandoned.insert(id)
+            case .refused, .forbidden: break
+            }
+        }
+        return TurnEnd(committed: false, actions: actions)
+    }
+
+    private func start(_ id: WorkerCore.AttemptID, _ spec: TaskSpec) {
+        attempts.running.insert(id)
+        attempts.started.append((id, spec))
+    }
+}
+
+/// The operator: one DEALER to management's API, with what the workload asks sent at its turns.
+struct SimulatedOperator: Service {
+    let api: String
+    let workload: () -> Workload
+
+    var name: String { "operator" }
+    var turnBudget: Int { 1000 }
+    var sockets: [SocketPlan] { [.dealer("management", to: api)] }
+
+    func nextDeadline() -> Timestamp { Timestamp(milliseconds: Int64.max / 4) }
+
+    mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
+        guard case .apiReply(let reply) = message else { return false }
+        workload().replied(reply)
+        return true
+    }
+
+    mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        let requests = workload().takeOutbox()
+        return TurnEnd(committed: false, actions: requests.map { .send(.apiRequest($0), socket: 0) })
+    }
+}

@@ -1,0 +1,359 @@
+import Core
+import Foundation
+import Store
+import Wire
+
+/// The whole cluster in one thread and in virtual time, after FoundationDB's simulator: management,
+/// the orchestrator, shards, workers, timers and an operator, each service driven through the same
+/// ``Service`` calls its ``ServiceLoop`` makes (messages in, the turn ended and committed to its real
+/// SQLite store, then its sends), over a simulated network that behaves as ZeroMQ does, with faults
+/// drawn from one seed: delays, drops of a slow subscriber, partitions, crashes at any point of a turn,
+/// full disks, clocks that jump. Invariants are checked as it goes and at the end. The same seed gives
+/// the same run, event for event (with `SWIFT_DETERMINISTIC_HASHING=1`, as `baton simulate` sets).
+/// `docs/testing.md` describes it.
+public final class Simulation {
+    public struct Options: Sendable {
+        public var seed: UInt64
+        /// A folder of its own for the stores; emptied first.
+        public var folder: String
+        public var shards = 3
+        public var workers = 3
+        public var timers = 2
+        /// Virtual time with faults and the operator's load, then the time given to heal, in milliseconds.
+        public var duration: Int64 = 8 * 60_000
+        public var heal: Int64 = 4 * 60_000
+        /// Whether faults are drawn at all (without, a run checks the happy path).
+        public var faults = true
+        /// A fault planted on purpose, to show that the invariants catch it.
+        public var planted: PlantedFault?
+        /// A process whose every message, sent and taken, goes in the trace (for reading a failure).
+        public var watch: String?
+
+        public init(seed: UInt64, folder: String) {
+            self.seed = seed
+            self.folder = folder
+        }
+    }
+
+    /// A defect planted in what the simulator observes, for the tests that show each invariant can fail.
+    public enum PlantedFault: String, Sendable, CaseIterable {
+        /// The orchestrator's first SUBMIT of a job with predecessors goes out as if they had succeeded.
+        case releaseEarly = "release-early"
+        /// A shard hands out again a task that succeeded.
+        case leaseAfterSuccess = "lease-after-success"
+        /// A shard counts a task's success twice.
+        case succeedTwice = "succeed-twice"
+        /// A run is left unfinished: the operator's last resume is never sent.
+        case strandRun = "strand-run"
+    }
+
+    /// What a run of the simulator found.
+    public struct Report: Sendable {
+        public var seed: UInt64
+        /// The broken invariant, in a sentence; nil if none was.
+        public var violation: String?
+        /// The last lines of the trace, the newest last.
+        public var trace: [String]
+        /// A digest of the whole trace: the same seed gives the same digest.
+        public var digest: UInt64
+        public var virtualMilliseconds: Int64
+        public var counts: Counts
+    }
+
+    public struct Counts: Sendable, CustomStringConvertible {
+        public var turns = 0, crashes = 0, diskFailures = 0, partitions = 0, clockJumps = 0
+        public var dropped = 0, lost = 0
+        public var runsStarted = 0, runsEnded = 0, tasksSucceeded = 0, operatorActions = 0, firings = 0
+
+        public var description: String {
+            "\(runsStarted) runs (\(runsEnded) ended), \(tasksSucceeded) tasks, \(operatorActions) operator actions, \(firings) firings; "
+                + "\(turns) turns, \(crashes) crashes, \(diskFailures) full disks, \(partitions) partitions, \(clockJumps) clock jumps, "
+                + "\(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight"
+        }
+    }
+
+    /// How likely each fault is, at each chance it has.
+    struct Faults {
+        var active: Bool
+        var publisherDrop = 0.01
+        var slowMessage = 0.01
+        /// Per turn of a process that may crash.
+        var crashBeforeCommit = 0.0015
+        var crashAfterCommit = 0.0015
+        var crashMidSend = 0.0015
+        var diskFull = 0.0005
+    }
+
+    let options: Options
+    var queue: EventQueue
+    var random: SplitMix64
+    var faults: Faults
+    var processes: [SimulatedProcess] = []
+    var sockets: [[SimulatedSocket]] = []
+    var bound: [String: SocketAddress] = [:]
+    var partitions: [Pair: Int64] = [:]
+    var nextPeer = 0
+    var counts = Counts()
+    var trace = Trace()
+    var checker: InvariantChecker
+    var workload: Workload!
+    var violation: String?
+
+    /// The virtual clock starts just before Europe's clocks go forward, so that schedules cross it.
+    static let start: Int64 = 1_774_745_400_000  // 2026-03-29T00:50:00Z
+
+    public init(_ options: Options) {
+        self.options = options
+        queue = EventQueue(start: Self.start)
+        random = SplitMix64(seed: options.seed)
+        faults = Faults(active: options.faults)
+        checker = InvariantChecker(planted: options.planted)
+        trace.folder = options.folder
+        if options.watch != nil { trace.shown = 1_000_000 }
+    }
+
+    /// Runs the simulation to its end and checks the invariants; the report says what broke, if anything.
+    public func run() throws -> Report {
+        try? FileManager.default.removeItem(atPath: options.folder)
+        try FileManager.default.createDirectory(atPath: options.folder, withIntermediateDirectories: true)
+        defer { for process in processes where process.up { process.close() } }
+        build()
+        for index in processes.indices { try start(index) }
+        workload = Workload(simulation: self)
+        workload.begin()
+        scheduleFaults()
+        let end = Self.start + options.duration
+        queue.at(end) { [self] in
+            faults.active = false
+            trace.add(queue.now, "faults stop; the operator resumes and releases everything")
+            for index in processes.indices where !processes[index].up { try restart(index) }
+            workload.settle()
+        }
+        let last = end + options.heal
+        while violation == nil, let event = queue.next(until: last) { try event() }
+        if violation == nil { violation = workload.finalCheck() ?? checker.finalCheck(processes: processes) }
+        if let violation { trace.add(queue.now, "VIOLATION: \(violation)") }
+        return Report(
+            seed: options.seed, violation: violation, trace: trace.tail, digest: trace.digest, virtualMilliseconds: queue.now - Self.start,
+            counts: counts)
+    }
+
+    /// Records a broken invariant; the run stops at the end of the current event.
+    func violated(_ what: String) {
+        if violation == nil { violation = what }
+    }
+
+    func chance(_ probability: Double) -> Bool {
+        Double(random.next() >> 11) / Double(1 << 53) < probability
+    }
+
+    func pick(_ range: ClosedRange<Int64>) -> Int64 {
+        range.lowerBound + Int64(random.next() % UInt64(range.upperBound - range.lowerBound + 1))
+    }
+
+    // MARK: Faults
+
+    /// Partitions, clock jumps and restarts of crashed processes, drawn as time goes.
+    private func scheduleFaults() {
+        guard faults.active else { return }
+        queue.at(queue.now + pick(5_000...40_000)) { [self] in
+            guard faults.active else { return }
+            let a = Int(random.next() % UInt64(processes.count))
+            let b = Int(random.next() % UInt64(processes.count))
+            if a != b && processes[a].kind != .client && processes[b].kind != .client {
+                let length = pick(200...15_000)
+                counts.partitions += 1
+                trace.add(queue.now, "partition \(processes[a].name) | \(processes[b].name) for \(length) ms")
+                partition(a, b, until: queue.now + length)
+            }
+            scheduleFaults()
+        }
+        queue.at(queue.now + pick(20_000...90_000)) { [self] in
+            guard faults.active else { return }
+            let process = Int(random.next() % UInt64(processes.count))
+            let jump = pick(100...5_000)
+            processes[process].skew += jump
+            counts.clockJumps += 1
+            trace.add(queue.now, "\(processes[process].name)'s clock jumps \(jump) ms forward")
+        }
+    }
+
+    // MARK: Processes
+
+    /// Starts a process from its store as committed.
+    func start(_ index: Int) throws {
+        let process = processes[index]
+        process.up = true
+        process.incarnation += 1
+        process.inbox = []
+        process.wakeAt = nil
+        process.turnDue = false
+        try process.open(now: now(of: index))
+        openSockets(of: index, plans: process.service!.sockets)
+        trace.add(queue.now, "\(process.name) starts (incarnation \(process.incarnation))")
+        turn(index, after: 0)
+    }
+
+    /// Restarts a process that crashed.
+    func restart(_ index: Int) throws {
+        guard !processes[index].up else { return }
+        processes[index].diskFull = false
+        try start(index)
+    }
+
+    /// A crash: memory and sockets are gone, the store keeps what was committed; it restarts later.
+    func crash(_ index: Int, _ why: String) {
+        let process = processes[index]
+        guard process.up else { return }
+        counts.crashes += 1
+        trace.add(queue.now, "\(process.name) crashes \(why)")
+        process.up = false
+        process.close()
+        closeSockets(of: index)
+        let incarnation = process.incarnation
+        queue.at(queue.now + pick(500...8_000)) { [self] in
+            guard !processes[index].up, processes[index].incarnation == incarnation else { return }
+            try restart(index)
+        }
+    }
+
+    /// The time a process reads from its clock: virtual time, plus how far its clock jumped.
+    func now(of index: Int) -> Timestamp {
+        Timestamp(milliseconds: queue.now + processes[index].skew)
+    }
+
+    /// A message arrived at a process: it is taken at its next turn.
+    func arrived(_ frame: [UInt8], at address: SocketAddress, from peer: Peer?) {
+        let process = processes[address.process]
+        guard process.up else { return }
+        process.inbox.append((address.socket, peer, frame))
+        turn(address.process, after: pick(0...1))
+    }
+
+    /// Makes sure the process has a turn within `delay`.
+    func turn(_ index: Int, after delay: Int64) {
+        let process = processes[index]
+        guard !process.turnDue else { return }
+        process.turnDue = true
+        let incarnation = process.incarnation
+        queue.at(queue.now + delay) { [self] in
+            guard processes[index].up, processes[index].incarnation == incarnation else { return }
+            do {
+                try runTurn(index)
+            } catch where processes[index].diskFull {
+                // The service stops on a write that fails, as its loop would, having sent nothing of the turn.
+                counts.diskFailures += 1
+                crash(index, "on a full disk, acknowledging nothing (\(error))")
+            }
+        }
+    }
+
+    /// One turn, as ``ServiceLoop`` runs it: what arrived, then the turn ended (and committed), then its
+    /// sends in order; a crash may come before the commit, after it, or half-way through the sends.
+    private func runTurn(_ index: Int) throws {
+        let process = processes[index]
+        process.turnDue = false
+        let now = self.now(of: index)
+        let inbox = process.inbox
+        process.inbox = []
+        for (socket, peer, frame) in inbox {
+            guard let message = try? Message.decode(frame) else {
+                violated("\(process.name) received a frame it could not decode")
+                return
+            }
+            observeReceived(message, by: index)
+            if try !process.service!.received(message, on: socket, from: peer, sender: nil, now: now) {
+                violated("\(process.name) received an unexpected \(message.id.name) on socket \(socket)")
+                return
+            }
+        }
+        counts.turns += 1
+        let mayCrash = faults.active && process.kind != .client
+        if mayCrash && chance(faults.crashBeforeCommit) { return crash(index, "before its commit") }
+        if mayCrash && process.hasStore && chance(faults.diskFull) { process.diskFull = true }
+        let end = try process.service!.endTurn(now: now)
+        if mayCrash && chance(faults.crashAfterCommit) { return crash(index, "after its commit, before sending") }
+        let stopAt = mayCrash && chance(faults.crashMidSend) ? Int(random.next() % UInt64(max(1, end.actions.count))) : nil
+        var pending = end.actions
+        var sent = 0
+        while !pending.isEmpty {
+            var lost: [(Peer, Int)] = []
+            for action in pending {
+                if let stopAt, sent == stopAt { return crash(index, "half-way through its sends (\(sent) of \(end.actions.count))") }
+                sent += 1
+                switch action {
+                case .send(let message, let socket, let peer):
+                    observeSent(message, by: index)
+                    if !send(message.encoded(), from: SocketAddress(process: index, socket: socket), to: peer) { lost.append((peer!, socket)) }
+                case .frame(let frame, let socket, let peer):
+                    if let message = try? Message.decode(frame) { observeSent(message, by: index) }
+                    if !send(frame, from: SocketAddress(process: index, socket: socket), to: peer) { lost.append((peer!, socket)) }
+                case .reopen(let socket):
+                    reopen(SocketAddress(process: index, socket: socket))
+                }
+                if violation != nil { return }
+            }
+            pending = []
+            for (peer, socket) in lost { pending += try process.service!.peerLost(peer, on: socket, now: now) }
+        }
+        try process.service!.afterTurn(now: now)
+        if case .worker = process.kind { runAttempts(of: index) }
+        if process.service!.hasWork { return turn(index, after: 1) }
+        let deadline = process.service!.nextDeadline().milliseconds - process.skew
+        if deadline < queue.now + 3_600_000 { wake(index, at: max(deadline, queue.now + 1)) }
+    }
+
+    /// A turn when the process's next deadline comes, unless one comes first.
+    private func wake(_ index: Int, at time: Int64) {
+        let process = processes[index]
+        if let planned = process.wakeAt, planned <= time, planned > queue.now { return }
+        process.wakeAt = time
+        let incarnation = process.incarnation
+        queue.at(time) { [self] in
+            guard processes[index].up, processes[index].incarnation == incarnation, processes[index].wakeAt == time else { return }
+            processes[index].wakeAt = nil
+            turn(index, after: 0)
+        }
+    }
+
+    // MARK: Observation
+
+    private func observeSent(_ message: Message, by index: Int) {
+        checker.sent(message, by: processes[index], now: queue.now, simulation: self)
+        if options.watch == processes[index].name { trace.add(queue.now, "\(processes[index].name) sends \(Self.brief(message))") }
+    }
+
+    private func observeReceived(_ message: Message, by index: Int) {
+        checker.received(message, by: processes[index], simulation: self)
+        if options.watch == processes[index].name { trace.add(queue.now, "\(processes[index].name) takes \(Self.brief(message))") }
+    }
+
+    /// A message in a line.
+    static func brief(_ message: Message) -> String {
+        String(String(describing: message).prefix(300))
+    }
+}
+
+/// What happened, a line an event that matters (not every message), the newest kept and all digested.
+struct Trace {
+    /// The simulation's folder, written as `DATA` so that the trace does not depend on where it ran.
+    var folder = ""
+    private(set) var lines: [String] = []
+    private(set) var digest: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// How many of the last lines a report shows: all of them while a process is watched.
+    var shown = 60
+
+    var tail: [String] { Array(lines.suffix(shown)) }
+
+    mutating func add(_ time: Int64, _ line: String) {
+        let text = String(format: "%9.3f ", Double(time - Simulation.start) / 1000)
+            + (folder.isEmpty ? line : line.replacingOccurrences(of: folder, with: "DATA"))
+        for byte in text.utf8 {
+            digest ^= UInt64(byte)
+            digest = digest &* 0x100_0000_01b3
+        }
+        lines.append(text)
+        if lines.count > max(400, shown * 2) { lines.removeFirst(lines.count / 2) }
+    }
+}

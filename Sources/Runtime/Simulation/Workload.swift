@@ -1,0 +1,249 @@
+import Core
+import Wire
+
+/// What the operator does, drawn from the seed: applies flows of random shapes (partitions, retries, a
+/// schedule that crosses a change of daylight-saving time), starts runs with idempotency keys, and acts
+/// on them at random moments: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, and
+/// policy changes. Every request carries its key or request ID and is sent again until answered, as a
+/// careful client would. Once faults stop it resumes and releases everything, and at the end reads
+/// every run back: each must have ended.
+final class Workload {
+    unowned let simulation: Simulation
+    private var outbox: [APIRequest] = []
+    private var pending: [UInt64: (request: APIRequest, sent: Int64, purpose: Purpose)] = [:]
+    private var nextRequest: UInt64 = 0
+    private var flows: [(name: String, product: String, jobs: [(name: String, after: [String])])] = []
+    /// Runs started, by ID, with their flow.
+    private var runs: [UInt64: String] = [:]
+    /// Runs the operator ever paused, and products it ever held: all are resumed and released at the end,
+    /// whatever the order in which its requests arrived.
+    private var paused: Set<UInt64> = []
+    private var held: Set<String> = []
+    private var starts = 0
+    private var actions = 0
+    private var applied = false
+    /// When management answered the flows' apply, in virtual time.
+    private var appliedAt: Int64 = 0
+    private var settling = false
+    private var listing: [JSON]?
+    private var stranded: UInt64?
+    static let products = ["payments", "risk", "ledger"]
+
+    enum Purpose {
+        case apply, start, action, pauseToStrand, listing
+    }
+
+    init(simulation: Simulation) { self.simulation = simulation }
+
+    // MARK: Flows
+
+    /// Flows of 2 to 9 jobs, each after some of those before it, some partitioned, some with retries; one
+    /// with a schedule every 5 minutes in Berlin, whose clocks go forward during the run.
+    private func makeFlows() -> [String] {
+        var files: [String] = []
+        for number in 0..<5 {
+            let product = Self.products[number % Self.products.count]
+            let count = Int(simulation.pick(2...9))
+            var jobs: [(name: String, after: [String])] = []
+            var texts: [String] = []
+            for index in 0..<count {
+                let name = "j\(index)"
+                var after: [String] = []
+                for earlier in 0..<index where simulation.chance(0.35) { after.append("j\(earlier)") }
+                var fields = [#""name": "\#(name)""#, #""handler": "sim""#, #""backoff": "200ms""#]
+                if !after.isEmpty { fields.append(#""after": [\#(after.map { "\"\($0)\"" }.joined(separator: ", "))]"#) }
+                if simulation.chance(0.3) { fields.append(#""partitions": \#(simulation.pick(2...12))"#) }
+                fields.append(#""retries": \#(simulation.chance(0.7) ? simulation.pick(1...3) : 0)"#)
+                texts.append("{" + fields.joined(separator: ", ") + "}")
+                jobs.append((name, after))
+            }
+            let name = "f\(number)"
+            let schedule = number == 0 ? #", "schedule": {"cron": "*/5 * * * *", "zone": "Europe/Berlin"}"# : ""
+            files.append(#"{"product": "\#(product)", "flow": "\#(name)"\#(schedule), "jobs": [\#(texts.joined(separator: ", "))]}"#)
+            flows.append((name, product, jobs))
+            simulation.checker.flows["\(product)/\(name)"] = Dictionary(uniqueKeysWithValues: jobs.map { ($0.name, $0.after) })
+        }
+        return files
+    }
+
+    // MARK: Requests
+
+    func begin() {
+        let files = makeFlows().enumerated().map { JSON.object([("path", .string("f\($0.offset).json")), ("text", .string($0.element))]) }
+        call("apply", .object([("files", .array(files))]), .apply)
+        simulation.queue.at(simulation.queue.now + 500) { [self] in tick() }
+    }
+
+    /// Now and then: a start, or an operator's action; requests unanswered for 10 s go again.
+    private func tick() {
+        let now = simulation.queue.now
+        for (id, entry) in pending.sorted(by: { $0.key < $1.key }) where now - entry.sent >= 10_000 {
+            pending[id] = nil
+            call(entry.request.method, (try? JSONParser.parse(entry.request.body)) ?? .object([]), entry.purpose)
+        }
+        if applied && !settling {
+            if simulation.chance(0.6) || runs.isEmpty { start() } else { act() }
+            if simulation.options.planted == .strandRun && stranded == nil, let run = runs.keys.max() {
+                stranded = run
+                call("pause", .object([("run", .number(run)), ("request", .string("strand-\(run)")), ("actor", .string("simulator"))]), .pauseToStrand)
+            }
+        }
+        simulation.queue.at(now + simulation.pick(300...3_000)) { [self] in tick() }
+    }
+
+    private func start() {
+        starts += 1
+        let flow = flows[Int(simulation.random.next() % UInt64(flows.count))]
+        call("start", .object([("flow", .string("\(flow.product)/\(flow.name)")), ("key", .string("start-\(starts)"))]), .start)
+    }
+
+    /// An operator's action on a run or a product, chosen at random.
+    private func act() {
+        actions += 1
+        let ids = runs.keys.sorted()
+        let run = ids[Int(simulation.random.next() % UInt64(ids.count))]
+        // The run the planted fault strands stays paused.
+        if run == stranded { return start() }
+        guard let flow = flows.first(where: { "\($0.product)/\($0.name)" == runs[run] }) else { return start() }
+        let job = flow.jobs[Int(simulation.random.next() % UInt64(flow.jobs.count))].name
+        let product = Self.products[Int(simulation.random.next() % UInt64(Self.products.count))]
+        let base: [(String, JSON)] = [("run", .number(run)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))]
+        switch simulation.random.next() % 10 {
+        case 0: return call("stop", .object(base), .action)
+        case 1:
+            paused.insert(run)
+            return call("pause", .object(base), .action)
+        case 2: return call("resume", .object(base), .action)
+        case 3: return call("rerun", .object(base), .action)
+        case 4: return call("rerun-job", .object(base + [("job", .string(job)), ("downstream", .bool(simulation.chance(0.5)))]), .action)
+        case 5:
+            simulation.checker.marked.insert(InvariantChecker.JobKey(run: run, job: job))
+            return call("mark-succeeded", .object(base + [("job", .string(job))]), .action)
+        case 6:
+            held.insert(product)
+            return call("hold", .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))]), .action)
+        case 7:
+            return call("release", .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))]), .action)
+        default:
+            let weight = simulation.pick(1...5)
+            return call(
+                "set-policy",
+                .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator")), ("weight", .number(weight))]),
+                .action)
+        }
+    }
+
+    private func call(_ method: String, _ body: JSON, _ purpose: Purpose) {
+        nextRequest += 1
+        let request = APIRequest(request: nextRequest, method: method, body: body.rendered())
+        pending[nextRequest] = (request, simulation.queue.now, purpose)
+        outbox.append(request)
+        simulation.trace.add(simulation.queue.now, "operator: \(method) \(body.rendered())".prefix(160).description)
+        simulation.turn(simulation.operatorIndex, after: 0)
+    }
+
+    func takeOutbox() -> [APIRequest] {
+        defer { outbox = [] }
+        return outbox
+    }
+
+    func replied(_ reply: APIReply) {
+        guard let entry = pending.removeValue(forKey: reply.request) else { return }
+        let body = (try? JSONParser.parse(reply.body)) ?? .object([])
+        if !reply.status.isSuccess {
+            simulation.trace.add(
+                simulation.queue.now, "operator: \(entry.request.method) refused \(reply.status.rawValue): \(body["error"]?.string ?? reply.body)".prefix(200).description)
+        }
+        switch entry.purpose {
+        case .apply:
+            guard reply.status.isSuccess else {
+                simulation.violated("management refused the simulator's flows: \(reply.body)")
+                return
+            }
+            applied = true
+            appliedAt = simulation.queue.now
+        case .start:
+            // A start refused (its product held, say) is an answer too; a run it started is remembered.
+            if let run = body["run"]?.integer, runs[UInt64(run)] == nil {
+                runs[UInt64(run)] = body["flow"]?.string ?? ""
+                simulation.counts.runsStarted += 1
+            }
+        case .action, .pauseToStrand:
+            simulation.counts.operatorActions += 1
+        case .listing:
+            listing = body["runs"]?.array ?? []
+        }
+    }
+
+    /// Faults have stopped: resume every run and release every product, then read every run back
+    /// before the end.
+    func settle() {
+        settling = true
+        // The operator stops asking again what it asked before; what is still on its way arrives within
+        // seconds, and is then resumed and released.
+        pending = pending.filter { $0.value.purpose == .start }
+        simulation.queue.at(simulation.queue.now + 20_000) { [self] in
+            for run in paused.sorted() where run != stranded {
+                call("resume", .object([("run", .number(run)), ("request", .string("settle-\(run)")), ("actor", .string("simulator"))]), .action)
+            }
+            for product in held.sorted() {
+                call("release", .object([("product", .string(product)), ("request", .string("settle-\(product)")), ("actor", .string("simulator"))]), .action)
+            }
+        }
+        let end = simulation.queue.now + simulation.options.heal - 30_000
+        simulation.queue.at(end) { [self] in call("runs", .object([("limit", .number(10_000))]), .listing) }
+    }
+
+    /// Every run started has ended, as management's store says.
+    func finalCheck() -> String? {
+        guard let listing else { return "management never answered the last listing of runs" }
+        var states: [UInt64: String] = [:]
+        for run in listing {
+            if let id = run["run"]?.integer { states[UInt64(id)] = run["state"]?.string ?? "?" }
+        }
+        simulation.counts.runsEnded = states.values.filter { ["succeeded", "failed", "stopped"].contains($0) }.count
+        for (run, flow) in runs.sorted(by: { $0.key < $1.key }) {
+            guard let state = states[run] else { return "run \(run) of \(flow) is not in management's listing" }
+            if !["succeeded", "failed", "stopped"].contains(state) {
+                return "run \(run) of \(flow) never ended: it is still \(state) \(simulation.options.heal / 1000) s after faults stopped"
+                    + jobsOf(run)
+            }
+        }
+        return scheduleCheck()
+    }
+
+    /// The run's jobs as the orchestrator holds them, for a run that did not end.
+    private func jobsOf(_ run: UInt64) -> String {
+        guard let orchestrator = simulation.processes[1].service as? OrchestratorService,
+            let detail = orchestrator.core.detail(answering: RunQuery(request: 0, run: run))
+        else { return "" }
+        let jobs = detail.jobs.map { "\($0.job) \($0.state) (generation \($0.generation), \($0.succeeded) of \($0.pending + $0.running + $0.succeeded + $0.failed) tasks)" }
+        return "; its jobs: " + jobs.joined(separator: ", ")
+    }
+
+    /// Each instant of the scheduled flow's schedule, from its apply to two minutes before the end, was
+    /// fired once (management records a firing once for its flow and instant, whichever timer sent it).
+    private func scheduleCheck() -> String? {
+        guard let management = simulation.processes[0].service as? ManagementService else { return "management is not running at the end" }
+        let flow = "\(Self.products[0])/f0"
+        var fired: [Int64] = []
+        do {
+            let statement = try management.store.database.prepare("SELECT instant FROM firings WHERE flow = ?1 ORDER BY instant")
+            statement.bind(1, flow)
+            defer { statement.reset() }
+            while try statement.step() { fired.append(statement.int64(0)) }
+        } catch {
+            return "management's store could not be read: \(error)"
+        }
+        simulation.counts.firings = fired.count
+        let every: Int64 = 300_000
+        let last = simulation.queue.now - 120_000
+        let due = stride(from: (appliedAt / every + 1) * every, through: last, by: Int(every)).map { $0 }
+        let missing = due.filter { !fired.contains($0) }
+        guard missing.isEmpty else {
+            let times = missing.map { String(format: "%.0f s", Double($0 - Simulation.start) / 1000) }.joined(separator: ", ")
+            return "\(flow)'s schedule did not fire at \(times) (virtual time)"
+        }
+        return nil
+    }
+}
