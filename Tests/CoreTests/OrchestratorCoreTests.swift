@@ -154,6 +154,26 @@ struct OrchestratorHarness {
         #expect(OrchestratorHarness.submitted(rerun) == ["audit"])
     }
 
+    /// Found by the simulator (seed 1051): a pause whose CONTROL-RESULT was lost was sent again after the
+    /// resume that followed it, and the shard kept the run paused while the orchestrator had resumed it.
+    /// A newer control of the same setting supersedes the older one.
+    @Test func aResumeSupersedesAPauseNotYetAnsweredSoThePauseIsNeverSentAgain() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let paused = orchestrator.operation(OperationRequest(request: 2, action: .pause, run: 1, product: "payments"))
+        let pause = paused.controlSends.first { $0.1.action == .pauseRun }!.1
+        let resumed = orchestrator.operation(OperationRequest(request: 3, action: .resume, run: 1, product: "payments"))
+        #expect(resumed.controlSends.map(\.1.action) == [.resumeRun])
+        #expect(resumed.answeredControls == [pause.request])
+        // Neither was answered; only the resume goes again.
+        for _ in 1...5 {
+            orchestrator.now = orchestrator.now.adding(milliseconds: 31_000)
+            orchestrator.core.tick(now: orchestrator.now)
+            let turn = orchestrator.core.finishTurn(now: orchestrator.now)
+            #expect(turn.controlSends.map(\.1.action) == [.resumeRun])
+        }
+    }
+
     @Test func statusesOfAnotherGenerationOrAFinalJobChangeNothing() {
         var orchestrator = OrchestratorHarness()
         _ = orchestrator.operation(OrchestratorHarness.start())

@@ -20,6 +20,33 @@ import Wire
             reopened.database.close()
         }
     }
+
+    /// Found by the simulator (seed 1051): a run started and paused in the same turn (the orchestrator,
+    /// back from a crash, took both requests at once) was stored without its pause, while its shard was
+    /// told to pause it; after the next restart it ran here and was held there for ever.
+    @Test func aRunPausedOrStoppedInTheTurnThatStartsItIsStoredSo() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/orchestrator.db"
+            let store = try OrchestratorStore(path: path)
+            let now = Timestamp(milliseconds: 1_000_000)
+            var core = OrchestratorCore(configuration: OrchestratorConfiguration(shards: [1]), epoch: 1, restoring: OrchestratorSnapshot(), now: now)
+            let definition = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "handler": "h"}, {"name": "b", "after": ["a"], "handler": "h"}]}"#
+            for run in [UInt64(1), 2] {
+                core.operationReceived(
+                    OperationRequest(request: run * 10, action: .start, run: run, product: "p", flow: "f", version: 1, shard: 1, moment: 1, definition: definition),
+                    from: Peer([1]), now: now)
+            }
+            core.operationReceived(OperationRequest(request: 11, action: .pause, run: 1, product: "p"), from: Peer([1]), now: now)
+            core.operationReceived(OperationRequest(request: 21, action: .stop, run: 2, product: "p"), from: Peer([1]), now: now)
+            try store.commit(core.finishTurn(now: now), now: now)
+            store.database.close()
+            let reopened = try OrchestratorStore(path: path)
+            let runs = try reopened.open(shards: [1]).snapshot.runs
+            #expect(runs.first { $0.id == 1 }?.paused == true)
+            #expect(runs.first { $0.id == 2 }.map { $0.stopping || $0.state.isFinal } == true)
+            reopened.database.close()
+        }
+    }
 }
 
 /// Retention in the orchestrator's and a shard's stores: what ended longer ago goes, a batch at a time;

@@ -37,15 +37,36 @@ struct ControlRequests: Sendable {
             uniquingKeysWith: { first, _ in first })
     }
 
-    /// Sends `control` to `shard` under the next request ID.
+    /// Sends `control` to `shard` under the next request ID. It supersedes what is pending of the same
+    /// setting (a run's pause, its priority, a product's policy): were the older one sent again after
+    /// it, the shard would apply the older last, and a run resumed here could stay paused there for
+    /// ever. (On one connection the older is always ahead of the newer, so a copy already sent is not.)
     mutating func send(_ control: Control, to shard: UInt32, now: Timestamp, policy: ResendPolicy) {
         var control = control
+        if let setting = Self.setting(of: control) {
+            for (request, older) in pending.sorted(by: { $0.key < $1.key })
+            where older.sent.shard == shard && Self.setting(of: older.sent.control) == setting {
+                pending[request] = nil
+                answered.append(request)
+            }
+        }
         last += 1
         control.request = last
         let sent = OrchestratorCore.PendingControl(shard: shard, control: control)
         pending[last] = Pending(sent: sent, resend: ResendSchedule(sentAt: now, policy: policy))
         new.append(sent)
         sends.append((shard, control))
+    }
+
+    /// What a control sets, if a later one of the same setting overrides it; nil for a cancel, which
+    /// nothing overrides.
+    private static func setting(of control: Control) -> String? {
+        switch control.action {
+        case .pauseRun, .resumeRun: "pause \(control.run)"
+        case .setPriority: "priority \(control.run)"
+        case .setPolicy: "policy \(control.policy.product)"
+        case .cancelRun, .cancelJob: nil
+        }
     }
 
     /// Takes a CONTROL-RESULT: the request is answered, unless it was already.

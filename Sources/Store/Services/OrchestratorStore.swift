@@ -250,11 +250,11 @@ public final class OrchestratorStore {
         try database.transaction {
             if !turn.runs.isEmpty {
                 // A run's definition and parameters are written once, when it starts; later turns only
-                // change its state.
+                // change its state. A run may be paused or stopped in the turn that starts it.
                 let insert = try database.prepare(
                     """
-                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail, held, priority)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO runs (id, product, flow, version, shard, moment, params, state, started, finished, detail, held, priority, paused, stopping)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let define = try database.prepare(
                     "INSERT OR IGNORE INTO definitions (product, flow, version, definition) VALUES (?, ?, ?, ?)")
@@ -289,6 +289,8 @@ public final class OrchestratorStore {
                         insert.bind(11, run.detail)
                         insert.bind(12, run.held)
                         insert.bind(13, Int64(run.priority))
+                        insert.bind(14, run.paused)
+                        insert.bind(15, run.stopping)
                         try insert.run()
                     } else {
                         update.bind(1, Int64(run.state.rawValue))
