@@ -3,8 +3,8 @@ import Wire
 
 /// What the operator does, drawn from the seed: applies flows of random shapes (partitions, retries, a
 /// schedule that crosses a change of daylight-saving time), starts runs with idempotency keys, and acts
-/// on them at random moments: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, and
-/// policy changes. Every request carries its key or request ID and is sent again until answered, as a
+/// on them at random moments: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release,
+/// policy changes and run priorities. Every request carries its key or request ID and is sent again until answered, as a
 /// careful client would. Once faults stop it resumes and releases everything, and at the end reads
 /// every run back: each must have ended.
 final class Workload {
@@ -124,6 +124,9 @@ final class Workload {
             return call("hold", .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))]), .action)
         case 7:
             return call("release", .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))]), .action)
+        case 9:
+            let priority = simulation.pick(1...5)
+            return call("set-priority", .object(base + [("priority", .number(priority))]), .action)
         default:
             let weight = simulation.pick(1...5)
             return call(
