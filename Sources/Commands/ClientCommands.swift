@@ -269,12 +269,14 @@ extension ClientCommands {
 
     /// `history`: who did what to a run or a product, or what one actor did, oldest first.
     static func history(
-        run: UInt64?, product: String?, actor: String?, json: Bool, target: Target, console: any Console
+        run: UInt64?, product: String?, actor: String?, page: HistoryPage, json: Bool, target: Target, console: any Console
     ) throws(CommandFailure) -> ExitCode {
         var body: [(String, JSON)] = []
         if let run { body.append(("run", .number(run))) }
         if let product { body.append(("product", .string(product))) }
         if let actor { body.append(("actor", .string(actor))) }
+        if let limit = page.limit { body.append(("limit", .number(limit))) }
+        if let before = page.before { body.append(("before", .number(before))) }
         let reply = try Client(target).call("history", .object(body))
         if json {
             console.out(reply.rendered(pretty: true))
@@ -300,6 +302,7 @@ extension ClientCommands {
             ])
         }
         for line in Formatting.table(rows) { console.out(line) }
+        if let next = reply["next"]?.integer { console.out("older actions: the same command with --before \(next)") }
         return .success
     }
 }

@@ -46,7 +46,7 @@ public enum Command: Equatable, Sendable {
     /// List the products with their shards and policies.
     case products(limit: Int?, after: String?, json: Bool, target: Target)
     /// Show the audit log of a run or a product.
-    case history(run: UInt64?, product: String?, actor: String?, json: Bool, target: Target)
+    case history(run: UInt64?, product: String?, actor: String?, page: HistoryPage = HistoryPage(), json: Bool, target: Target)
     /// Show a flow's schedule: its next firings with their business dates, and its latest ones.
     case schedule(flow: String, next: Int, json: Bool, target: Target)
     /// List the business calendars with their next holidays.
@@ -152,5 +152,17 @@ public struct RunsQuery: Equatable, Sendable {
         self.state = state
         self.before = before
         self.limit = limit
+    }
+}
+
+/// Which page of the audit log `history` shows: the newest `limit` actions (nil for the default), older
+/// than `before` if given.
+public struct HistoryPage: Equatable, Sendable {
+    public var limit: Int?
+    public var before: UInt64?
+
+    public init(limit: Int? = nil, before: UInt64? = nil) {
+        self.limit = limit
+        self.before = before
     }
 }

@@ -191,6 +191,9 @@ public enum CommandParser {
                 options.seed = seed
             }
             options.seeds = try number(arguments, "--seeds", in: 1...10_000_000, command: name) ?? 1
+            guard options.seed <= UInt64.max - UInt64(options.seeds) else {
+                throw UsageError("--seed \(options.seed) with --seeds \(options.seeds) goes past the last seed, \(UInt64.max)", command: name)
+            }
             for (option, path) in [("--duration", \SimulateOptions.duration), ("--heal", \SimulateOptions.heal)] {
                 guard let text = try arguments.single(option, command: name) else { continue }
                 guard let value = DurationText.parse(text), value >= 60_000 else {
@@ -327,8 +330,11 @@ public enum CommandParser {
             return .act(action, target: try target(arguments))
         case "history":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--product", "--actor"]))
+                rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--product", "--actor", "--limit", "--before"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
+            let page = HistoryPage(
+                limit: try number(arguments, "--limit", in: 1...10_000, command: name),
+                before: try number(arguments, "--before", in: 1...Int.max, command: name).map(UInt64.init))
             let product = try arguments.single("--product", command: name)
             let actor = try arguments.single("--actor", command: name)
             guard arguments.operands.count + (product == nil ? 0 : 1) + (actor == nil ? 0 : 1) == 1 else {
@@ -339,7 +345,8 @@ public enum CommandParser {
                 guard let value = UInt64(text), value > 0 else { throw UsageError("\"\(text)\" is not a run ID", command: name) }
                 run = value
             }
-            return .history(run: run, product: product, actor: actor, json: arguments.flags.contains("--json"), target: try target(arguments))
+            return .history(
+                run: run, product: product, actor: actor, page: page, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "schedule":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--next"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }

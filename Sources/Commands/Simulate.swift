@@ -67,7 +67,7 @@ enum Simulate {
                 console.out("seed \(seed): FAILED: \(violation)")
                 console.out("the trace that led to it (virtual seconds from the start):")
                 for line in report.trace { console.out("  " + line) }
-                console.out("replay: baton simulate --seed \(seed)" + (options.planted.map { " --plant \($0)" } ?? ""))
+                console.out("replay: baton simulate --seed \(seed)" + replayOptions(options))
             } else {
                 console.out("seed \(seed): ok, trace \(String(format: "%016llx", report.digest)): \(report.counts)")
                 if options.verbose { for line in report.trace { console.out("  " + line) } }
@@ -80,5 +80,15 @@ enum Simulate {
             "\(options.seeds) seed\(options.seeds == 1 ? "" : "s"), \(String(format: "%.1f", hours)) simulated hours in "
                 + "\(String(format: "%.0f", Date().timeIntervalSince(began))) s: \(outcome)")
         return failed.isEmpty ? .success : .failure
+    }
+
+    /// The options a run was given that change what a seed draws, to replay it with.
+    static func replayOptions(_ options: SimulateOptions) -> String {
+        let defaults = SimulateOptions()
+        var text = ""
+        if options.duration != defaults.duration { text += " --duration \(DurationText.format(options.duration))" }
+        if options.heal != defaults.heal { text += " --heal \(DurationText.format(options.heal))" }
+        if let planted = options.planted { text += " --plant \(planted)" }
+        return text
     }
 }

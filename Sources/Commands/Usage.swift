@@ -182,12 +182,14 @@ public enum Usage {
         "history": Entry(
             summary: "show the operator actions on a run or a product, or by an actor",
             text: """
-                usage: baton history [--json] RUN
-                       baton history [--json] --product PRODUCT
-                       baton history [--json] --actor NAME
+                usage: baton history [--limit N] [--before ID] [--json] RUN
+                       baton history [--limit N] [--before ID] [--json] --product PRODUCT
+                       baton history [--limit N] [--before ID] [--json] --actor NAME
 
                 The audit log: when, who, which action, on what, and how it ended (done, refused, or
-                pending while the orchestrator has not answered), oldest first. In a cluster with keys
+                pending while the orchestrator has not answered), oldest first: the newest --limit N
+                actions (default 1000, at most 10000), and with --before ID those older than the
+                action ID, the cursor it prints for the page before. In a cluster with keys
                 the actor is the name of the caller's key, and a request its role may not make is
                 recorded as refused (403); an actor name the client gave is shown beside the key's.
 

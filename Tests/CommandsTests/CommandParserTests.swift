@@ -118,6 +118,9 @@ import Testing
         #expect(try parse("history 7") == .history(run: 7, product: nil, actor: nil, json: false, target: target))
         #expect(try parse("history --product payments") == .history(run: nil, product: "payments", actor: nil, json: false, target: target))
         #expect(try parse("history --actor alice") == .history(run: nil, product: nil, actor: "alice", json: false, target: target))
+        #expect(
+            try parse("history 7 --limit 5 --before 90")
+                == .history(run: 7, product: nil, actor: nil, page: HistoryPage(limit: 5, before: 90), json: false, target: target))
         #expect(throws: UsageError("--downstream needs a JOB to rerun", command: "rerun")) { try parse("rerun 42 --downstream") }
         #expect(throws: UsageError("give RUN JOB", command: "mark-succeeded")) { try parse("mark-succeeded 42") }
         #expect(throws: UsageError("\"x\" is not a run ID", command: "stop")) { try parse("stop x") }

@@ -124,9 +124,9 @@ import Wire
         let entry = AuditEntry(
             id: 1, key: "#1", time: .zero, actor: "a", method: "stop", run: 1, product: "p", job: "", options: "",
             detail: String(repeating: "x", count: 1 << 20))
-        let small = ManagementAPI.historyReply([entry], request: 7)
+        let small = ManagementAPI.historyReply([entry], limit: 1000, request: 7)
         #expect(small.status == .ok && small.request == 7)
-        let large = ManagementAPI.historyReply(Array(repeating: entry, count: 17), request: 8)
+        let large = ManagementAPI.historyReply(Array(repeating: entry, count: 17), limit: 1000, request: 8)
         #expect(large.status == .tooLarge && large.request == 8)
         let error = try JSONParser.parse(large.body)["error"]?.string ?? ""
         #expect(error.hasPrefix("the reply would be ") && error.contains("more than the 16777216 an API reply may carry"), "\(error)")

@@ -269,6 +269,11 @@ struct ManagementHarness {
             #expect(refused.status == .badRequest && answer["error"]?.string == error, "\(refused.body)")
             #expect(turn.toOrchestrator.isEmpty)
         }
+        // The audit log pages too.
+        let (_, tooMany, tooManyBody) = management.call("history", #"{"run": 1, "limit": 0}"#)
+        #expect(tooMany.status == .badRequest && tooManyBody["error"]?.string == #"history: "limit" takes a whole number from 1 to 10000, not 0"#)
+        let (_, badCursor, badCursorBody) = management.call("history", #"{"run": 1, "before": "x"}"#)
+        #expect(badCursor.status == .badRequest && badCursorBody["error"]?.string == #"history: "before" takes an action's ID, a whole number from 1, not "x""#)
     }
 
     @Test func runUpdatesKeepTheRunsStatus() {

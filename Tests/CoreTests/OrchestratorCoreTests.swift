@@ -174,6 +174,19 @@ struct OrchestratorHarness {
         }
     }
 
+    /// Found by the simulator (seeds 1 to 3 once its check of predecessors knew generations): a job
+    /// marked succeeded while its run was parked (its product held) stayed parked, and was submitted and
+    /// run when the product was released, beside the successors its mark had let go.
+    @Test func aJobMarkedSucceededWhileParkedIsNotSubmittedOnRelease() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OperationRequest(request: 1, action: .hold, run: 0, product: "payments"))
+        let started = orchestrator.operation(OrchestratorHarness.start(request: 2))
+        #expect(OrchestratorHarness.submitted(started) == [])
+        _ = orchestrator.operation(OperationRequest(request: 3, action: .markSucceeded, run: 1, product: "payments", job: "extract"))
+        let released = orchestrator.operation(OperationRequest(request: 4, action: .release, run: 0, product: "payments"))
+        #expect(OrchestratorHarness.submitted(released).sorted() == ["audit", "check", "load"])
+    }
+
     @Test func statusesOfAnotherGenerationOrAFinalJobChangeNothing() {
         var orchestrator = OrchestratorHarness()
         _ = orchestrator.operation(OrchestratorHarness.start())

@@ -3,8 +3,9 @@ import Testing
 
 /// The whole cluster in virtual time (`docs/testing.md`), run as `baton simulate` runs it: a child process
 /// with deterministic hashing, so that each seed is the same run here as anywhere. A few seeds hold every
-/// invariant, a seed replays exactly, and each invariant catches the defect planted for it.
-@Suite struct SimulationTests {
+/// invariant, a seed replays exactly, and each invariant catches the defect planted for it. One at a time,
+/// so as not to take both cores from the suites that time real processes.
+@Suite(.serialized) struct SimulationTests {
     static let baton = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("baton").path
 
     func simulate(_ arguments: [String]) throws -> (status: Int32, output: String) {
@@ -60,7 +61,7 @@ import Testing
         let (status, output) = try simulate(["--seed", "2", "--plant", fault, "--duration", "3m", "--heal", "2m"])
         #expect(status == 1)
         #expect(output.contains("seed 2: FAILED: ") && output.contains(says), "\(fault): \(output)")
-        #expect(output.contains("VIOLATION") && output.contains("replay: baton simulate --seed 2 --plant \(fault)"))
+        #expect(output.contains("VIOLATION") && output.contains("replay: baton simulate --seed 2 --duration 3m --heal 2m --plant \(fault)"))
     }
 
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {

@@ -80,6 +80,12 @@ import Wire
             let (again, againBody) = try management.call("hold", action("hold", "hold-1"))
             #expect(again == .ok && againBody["repeated"]?.bool == true, "\(againBody.rendered())")
             #expect(try management.store.history(run: 0, product: "p", limit: 10).filter { $0.method != "apply" }.map(\.key) == ["hold-1", "release-1", "hold-2"])
+            // A page of the newest two, then the one before them from its cursor.
+            let page = try management.store.history(run: 0, product: "p", limit: 2)
+            #expect(page.map(\.key) == ["release-1", "hold-2"])
+            #expect(try management.store.history(run: 0, product: "p", limit: 2, before: page[0].id).map(\.key).last == "hold-1")
+            let reply = try JSONParser.parse(ManagementAPI.historyReply(page, limit: 2, request: 1).body)
+            #expect(reply["next"]?.integer == Int64(page[0].id))
             // The same ID for another method is refused, as it would be from memory.
             let (misused, misusedBody) = try management.call("release", action("release", "hold-2x"))
             #expect(misused == .ok, "\(misusedBody.rendered())")

@@ -12,7 +12,8 @@ enum ManagementReply {
     case products([(product: ProductRecord, flows: Int)], next: String?)
     /// An operator action, answered with the orchestrator's status.
     case action(AuditEntry, status: Status, repeated: Bool)
-    case history([AuditEntry])
+    /// `history`: a page of actions, oldest first, and the cursor of the page before it if there may be one.
+    case history([AuditEntry], next: UInt64?)
     case schedules(generation: String, schedules: [ScheduledFlow], calendars: [CalendarRecord])
     /// `schedules` when the timer's copy is current.
     case schedulesUnchanged(generation: String)
@@ -86,8 +87,10 @@ extension ManagementAPI {
     }
 
     /// `history`'s reply, which the runtime reads from the audit log as committed.
-    public static func historyReply(_ entries: [AuditEntry], request: UInt64) -> APIReply {
-        reply(.history(entries), request: request)
+    /// The reply to `history`: a page of `limit` actions at most; when it is full, its oldest is the
+    /// cursor of the page before it.
+    public static func historyReply(_ entries: [AuditEntry], limit: Int, request: UInt64) -> APIReply {
+        reply(.history(entries, next: entries.count >= limit ? entries.first?.id : nil), request: request)
     }
 
     /// The API-REPLY of a reply; one whose body would be over the limit of API-REPLY's `body` is a 413
@@ -159,8 +162,8 @@ extension ManagementAPI {
             if entry.status != 0 && !Status(rawValue: entry.status).isSuccess { members.insert(("error", .string(entry.detail)), at: 0) }
             if repeated { members.append(("repeated", .bool(true))) }
             return (status, .object(members))
-        case .history(let entries):
-            return (.ok, .object([("actions", .array(entries.map { .object(members($0)) }))]))
+        case .history(let entries, let next):
+            return (.ok, .object([("actions", .array(entries.map { .object(members($0)) }))] + (next.map { [("next", .number($0))] } ?? [])))
         case .schedules(let generation, let schedules, let calendars):
             let list = schedules.map { scheduled in
                 JSON.object([

@@ -262,9 +262,17 @@ struct HistoryRequest {
 
     var subject: Subject
     var limit: Int
+    /// Only actions older than this one: the `next` of the page before.
+    var before: UInt64?
 
     init(_ fields: ManagementAPI.Fields) throws(APIRefusal) {
-        limit = Int(fields["limit"]?.integer ?? 1000)
+        limit = try Page.limit(fields, method: "history", default: Page.defaultLimit)
+        if let given = fields["before"] {
+            guard let id = given.integer, id > 0 else {
+                throw APIRefusal(.badRequest, "history: \"before\" takes an action's ID, a whole number from 1, not \(given.rendered())")
+            }
+            before = UInt64(id)
+        }
         if let run = fields["run"]?.integer, run > 0 {
             subject = .run(UInt64(run))
         } else if let product = fields["product"]?.string {

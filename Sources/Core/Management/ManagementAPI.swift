@@ -51,7 +51,7 @@ public enum ManagementAPI {
         Method("release", role: .operator, fields: ActionRequest.productFields) { .action(ActionRequest(.release, $0)) },
         Method("set-policy", role: .admin, fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
         Method("set-priority", role: .operator, fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
-        Method("history", role: .viewer, fields: ["run", "product", "actor", "limit"]) { fields throws(APIRefusal) in
+        Method("history", role: .viewer, fields: ["run", "product", "actor", "limit", "before"]) { fields throws(APIRefusal) in
             .history(try HistoryRequest(fields))
         },
         Method("schedule", role: .viewer, fields: ["flow", "next"]) { fields throws(APIRefusal) in

@@ -138,9 +138,12 @@ extension ManagementCore {
     /// `history`: the audit log of a run, or of a product; the runtime reads it from the store once the turn is committed.
     mutating func history(_ request: HistoryRequest, for caller: Caller) {
         let query = switch request.subject {
-        case .run(let run): HistoryQuery(peer: caller.peer, request: caller.request, run: run, product: "", limit: request.limit)
-        case .product(let product): HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: product, limit: request.limit)
-        case .actor(let actor): HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: "", actor: actor, limit: request.limit)
+        case .run(let run):
+            HistoryQuery(peer: caller.peer, request: caller.request, run: run, product: "", limit: request.limit, before: request.before)
+        case .product(let product):
+            HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: product, limit: request.limit, before: request.before)
+        case .actor(let actor):
+            HistoryQuery(peer: caller.peer, request: caller.request, run: 0, product: "", actor: actor, limit: request.limit, before: request.before)
         }
         turn.histories.append(query)
     }

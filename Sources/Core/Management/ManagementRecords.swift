@@ -55,6 +55,8 @@ public struct HistoryQuery: Sendable {
     public var product: String
     public var actor = ""
     public var limit: Int
+    /// Only actions older than this one (by ID): the cursor of the page before.
+    public var before: UInt64?
 }
 
 /// The counters management never lets go back.

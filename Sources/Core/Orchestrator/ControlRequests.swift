@@ -43,19 +43,24 @@ struct ControlRequests: Sendable {
     /// ever. (On one connection the older is always ahead of the newer, so a copy already sent is not.)
     mutating func send(_ control: Control, to shard: UInt32, now: Timestamp, policy: ResendPolicy) {
         var control = control
-        if let setting = Self.setting(of: control) {
-            for (request, older) in pending.sorted(by: { $0.key < $1.key })
-            where older.sent.shard == shard && Self.setting(of: older.sent.control) == setting {
-                pending[request] = nil
-                answered.append(request)
-            }
-        }
+        withdraw(settingOf: control, at: shard)
         last += 1
         control.request = last
         let sent = OrchestratorCore.PendingControl(shard: shard, control: control)
         pending[last] = Pending(sent: sent, resend: ResendSchedule(sentAt: now, policy: policy))
         new.append(sent)
         sends.append((shard, control))
+    }
+
+    /// Drops what is pending of the setting `control` makes at `shard` (as answered, so the store forgets
+    /// it too): a newer value made it stale, whether or not the newer one is sent.
+    mutating func withdraw(settingOf control: Control, at shard: UInt32) {
+        guard let setting = Self.setting(of: control) else { return }
+        for (request, older) in pending.sorted(by: { $0.key < $1.key })
+        where older.sent.shard == shard && Self.setting(of: older.sent.control) == setting {
+            pending[request] = nil
+            answered.append(request)
+        }
     }
 
     /// What a control sets, if a later one of the same setting overrides it; nil for a cancel, which

@@ -172,7 +172,9 @@ extension FlowRun {
     /// Takes the jobs parked while the run was paused or held, to be released now.
     mutating func unpark() -> [Int] {
         defer { parked = [] }
-        return parked
+        // A job marked succeeded or skipped while it was parked is not submitted: it would run after all.
+        var seen: Set<Int> = []
+        return parked.filter { jobs[$0].state == .waiting && seen.insert($0).inserted }
     }
 
     /// Makes an ended run open again for a rerun: running, its detail cleared, held if its product is,

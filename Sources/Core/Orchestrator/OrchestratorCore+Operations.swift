@@ -275,10 +275,12 @@ extension OrchestratorCore {
         if run.priority == request.priority { return answer(request, .ok, "run \(id) is already at priority \(name)") }
         run.priority = request.priority
         touch(&run)
+        let control = Control(request: 0, action: .setPriority, run: id, priority: request.priority)
         if run.activeJobs > 0 {
-            controls.send(
-                Control(request: 0, action: .setPriority, run: id, priority: request.priority), to: run.shard, now: now,
-                policy: configuration.resend)
+            controls.send(control, to: run.shard, now: now, policy: configuration.resend)
+        } else {
+            // Nothing of the run is at its shard to reorder; an older priority still on its way is stale.
+            controls.withdraw(settingOf: control, at: run.shard)
         }
         return answer(request, .ok, "run \(id) at priority \(name)")
     }

@@ -125,8 +125,8 @@ public struct ManagementService: Service {
         }
         // `history` is read from the audit log as committed.
         for query in turn.histories {
-            let entries = try store.history(run: query.run, product: query.product, actor: query.actor, limit: query.limit)
-            let reply = ManagementAPI.historyReply(entries, request: query.request)
+            let entries = try store.history(run: query.run, product: query.product, actor: query.actor, limit: query.limit, before: query.before)
+            let reply = ManagementAPI.historyReply(entries, limit: query.limit, request: query.request)
             actions.append(.send(.apiReply(reply), socket: Self.api, peer: query.peer))
         }
         return TurnEnd(committed: turn.needsCommit, actions: actions)

@@ -97,6 +97,8 @@ public struct OrchestratorService: Service {
             try OrchestratorStore(path: settings.store, synchronous: settings.synchronous)
         }
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
+        // What the event log holds is counted once, before the orchestrator serves, not in its first turn.
+        _ = try store.log.size()
         let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
         let service = OrchestratorService(
             settings: settings, core: core, store: store, epoch: epoch, log: log,

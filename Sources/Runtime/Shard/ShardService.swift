@@ -70,7 +70,7 @@ public struct ShardService: Service {
     func weight(of message: Message) -> Int {
         guard case .submit(let submit) = message else { return 1 }
         let tasks = submit.jobs.reduce(0) { $0 + Int($1.steps.first?.partitions ?? 1) }
-        return max(1, tasks / 10)
+        return max(1, (tasks + 9) / 10)
     }
 
     var sockets: [SocketPlan] {
@@ -98,6 +98,8 @@ public struct ShardService: Service {
         }
         store.database.faultInjector = settings.storeFault
         let (epoch, snapshot) = try store.open()
+        // What the event log holds is counted once, before the shard serves, not in its first turn.
+        _ = try store.log.size()
         let core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
         let service = ShardService(
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, lastTrim: now,

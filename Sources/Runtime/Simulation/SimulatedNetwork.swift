@@ -55,7 +55,8 @@ struct SocketAddress: Hashable {
 ///
 /// - each pipe delivers in order, after a delay of its own; pipes are not ordered among themselves;
 /// - a DEALER or PUSH queues what it sends while it is not connected (up to 10,000 messages, then
-///   drops: the loop's sends never block) and delivers it once connected;
+///   drops: the loop's sends never block) and delivers it once connected, unless it is `immediate`
+///   (the orchestrator's submissions), which drops what it sends while not connected;
 /// - a connection that breaks (a crash, a partition) loses what was in flight on it; the connecting side
 ///   connects again, after 100 ms to a second, as a new peer;
 /// - a ROUTER's send to a peer it does not know fails, and the service is told;
@@ -89,7 +90,9 @@ extension Simulation {
     func closeSockets(of process: Int) {
         for socket in sockets[process] {
             for link in socket.links { if let connection = link.connection { breakConnection(connection) } }
-            for connection in socket.accepted.values { breakConnection(connection) }
+            for connection in socket.accepted.values.sorted(by: { $0.peer.id.lexicographicallyPrecedes($1.peer.id) }) {
+                breakConnection(connection)
+            }
         }
         sockets[process] = []
         bound = bound.filter { $0.value.process != process }
@@ -195,6 +198,9 @@ extension Simulation {
             for link in socket.links.indices {
                 if let connection = socket.links[link].connection, connection.alive {
                     transmit(frame, on: connection, toServer: true)
+                } else if socket.plan.immediate {
+                    // With ZMQ_IMMEDIATE nothing is queued for a peer that is not connected.
+                    counts.dropped += 1
                 } else if socket.links[link].pending.count < Self.pendingLimit {
                     socket.links[link].pending.append(frame)
                 } else {

@@ -98,6 +98,7 @@ public final class Simulation {
     var checker: InvariantChecker
     var workload: Workload!
     var violation: String?
+    var plantedOnce = false
 
     /// The virtual clock starts just before Europe's clocks go forward, so that schedules cross it.
     static let start: Int64 = 1_774_745_400_000  // 2026-03-29T00:50:00Z
@@ -282,7 +283,8 @@ public final class Simulation {
                 if let stopAt, sent == stopAt { return crash(index, "half-way through its sends (\(sent) of \(end.actions.count))") }
                 sent += 1
                 switch action {
-                case .send(let message, let socket, let peer):
+                case .send(let sent, let socket, let peer):
+                    let message = plant(sent, by: index)
                     observeSent(message, by: index)
                     if !send(message.encoded(), from: SocketAddress(process: index, socket: socket), to: peer) { lost.append((peer!, socket)) }
                 case .frame(let frame, let socket, let peer):
@@ -314,6 +316,37 @@ public final class Simulation {
             processes[index].wakeAt = nil
             turn(index, after: 0)
         }
+    }
+
+    // MARK: Planted defects
+
+    /// What a defective service would have sent in place of `message`, for the planted defects that
+    /// change messages: the orchestrator submits a job together with its predecessor, or a shard hands
+    /// out again a task that succeeded. Each happens once.
+    private func plant(_ message: Message, by index: Int) -> Message {
+        guard let planted = options.planted, !plantedOnce else { return message }
+        switch (planted, processes[index].kind, message) {
+        case (.releaseEarly, .orchestrator, .submit(var submit)):
+            for job in submit.jobs {
+                let flow = checker.flows["\(job.product)/\(job.flow)"] ?? [:]
+                guard let successor = flow.keys.sorted().first(where: { flow[$0]?.contains(job.job) == true }) else { continue }
+                var early = job
+                early.job = successor
+                submit.jobs.append(early)
+                plantedOnce = true
+                trace.add(queue.now, "planted: the orchestrator submits \(successor) of run \(job.run) with its predecessor \(job.job)")
+                return .submit(submit)
+            }
+        case (.leaseAfterSuccess, .shard(let shard), .tasks(var tasks)):
+            guard let done = checker.succeededTask(on: shard) else { break }
+            tasks.tasks.append(done)
+            plantedOnce = true
+            trace.add(queue.now, "planted: shard-\(shard) hands out task \(done.task) again")
+            return .tasks(tasks)
+        default:
+            break
+        }
+        return message
     }
 
     // MARK: Observation

@@ -378,16 +378,17 @@ public final class ManagementStore {
 
     /// The audit log of a run, or (for run 0) of a product, or (for run 0 and no product) of an actor, oldest
     /// first, at most `limit` entries (the newest).
-    public func history(run: UInt64, product: String, actor: String = "", limit: Int) throws -> [AuditEntry] {
-        let filter = run != 0 ? "run = ?" : !product.isEmpty ? "product = ?" : "actor = ?"
+    public func history(run: UInt64, product: String, actor: String = "", limit: Int, before: UInt64? = nil) throws -> [AuditEntry] {
+        let filter = run != 0 ? "run = ?1" : !product.isEmpty ? "product = ?1" : "actor = ?1"
         let statement = try database.prepare(
-            "SELECT \(Self.auditColumns) FROM (SELECT * FROM audit WHERE \(filter) ORDER BY id DESC LIMIT ?) ORDER BY id")
+            "SELECT \(Self.auditColumns) FROM (SELECT * FROM audit WHERE \(filter) AND id < ?3 ORDER BY id DESC LIMIT ?2) ORDER BY id")
         if run != 0 {
             statement.bind(1, Int64(bitPattern: run))
         } else {
             statement.bind(1, product.isEmpty ? actor : product)
         }
         statement.bind(2, max(limit, 0))
+        statement.bind(3, Int64(clamping: before ?? UInt64(Int64.max)))
         defer { statement.reset() }
         var entries: [AuditEntry] = []
         while try statement.step() { entries.append(Self.entry(statement)) }
