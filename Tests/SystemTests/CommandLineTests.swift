@@ -33,26 +33,6 @@ import Testing
         return Outcome(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
     }
 
-    /// Starts `baton dev --quiet` on `data`; returns once it printed its banner, which it does once every
-    /// service is ready and DIR/api is written.
-    func startDev(data: String, _ arguments: [String] = []) throws -> (Process, banner: String) {
-        let dev = Process()
-        dev.executableURL = URL(fileURLWithPath: Self.baton)
-        dev.arguments = ["dev", "--data", data, "--quiet"] + arguments
-        dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-        let output = Pipe()
-        dev.standardOutput = output
-        dev.standardError = FileHandle.nullDevice
-        try dev.run()
-        var banner = ""
-        while !banner.contains("Press Ctrl-C") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            banner += String(decoding: chunk, as: UTF8.self)
-        }
-        return (dev, banner)
-    }
-
     @Test func theQuickStartWorksAsWrittenAgainstARealDevProcess() throws {
         try withTemporaryFolder { folder in
             let data = "\(folder)/data"

@@ -69,29 +69,10 @@ import Wire
         #expect(help.output.contains("usage: baton orchestrator --config FILE"))
     }
 
-    /// Starts `baton dev` on `data` and returns once it says it is ready.
-    func startDev(_ data: String) throws -> Process {
-        let dev = Process()
-        dev.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
-        dev.arguments = ["dev", "--data", data, "--quiet"]
-        dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-        let output = Pipe()
-        dev.standardOutput = output
-        dev.standardError = FileHandle.nullDevice
-        try dev.run()
-        var banner = ""
-        while !banner.contains("Press Ctrl-C") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ServiceError("baton dev stopped before it was ready: \(banner)") }
-            banner += String(decoding: chunk, as: UTF8.self)
-        }
-        return dev
-    }
-
     @Test func storesOfTheEarlierLayoutAreAdoptedByBatonDevAndKeepEverything() throws {
         try withTemporaryFolder { folder in
             let data = "\(folder)/data"
-            let first = try startDev(data)
+            let first = try startDev(data: data).process
             defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
             #expect(try runProgram(CommandLineTests.baton, ["apply", "--data", data, "examples/payments-end-of-day.json"]).status == 0)
             let run = try runProgram(CommandLineTests.baton, ["start", "--data", data, "payments/end-of-day", "--wait"])
@@ -111,7 +92,7 @@ import Wire
                 for suffix in ["-wal", "-shm"] { _ = rename(current + suffix, old + suffix) }
             }
 
-            let second = try startDev(data)
+            let second = try startDev(data: data).process
             defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
             for (current, old) in moves {
                 #expect(FileManager.default.fileExists(atPath: current), "\(current) adopted")

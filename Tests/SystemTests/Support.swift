@@ -113,3 +113,23 @@ extension APIClient {
         try self.init(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: nil))
     }
 }
+
+/// Starts `baton dev --quiet` on `data`, with `arguments`; returns once it printed its banner, which it
+/// does once every service is ready and DIR/api is written.
+func startDev(data: String, _ arguments: [String] = []) throws -> (process: Process, banner: String) {
+    let dev = Process()
+    dev.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
+    dev.arguments = ["dev", "--data", data, "--quiet"] + arguments
+    dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+    let output = Pipe()
+    dev.standardOutput = output
+    dev.standardError = FileHandle.nullDevice
+    try dev.run()
+    var banner = ""
+    while !banner.contains("Press Ctrl-C") {
+        let chunk = output.fileHandleForReading.availableData
+        guard !chunk.isEmpty else { throw ServiceError("baton dev stopped before it was ready: \(banner)") }
+        banner += String(decoding: chunk, as: UTF8.self)
+    }
+    return (dev, banner)
+}
