@@ -25,6 +25,13 @@ final class InvariantChecker {
     /// The newest generation of each job the orchestrator submitted, and the newest its shard published
     /// as succeeded.
     private var submitted: [JobKey: UInt32] = [:]
+    /// Each generation of each job released so far: a SUBMIT of one again is a resend, checked the first time.
+    private var released: Set<Released> = []
+
+    private struct Released: Hashable {
+        var job: JobKey
+        var generation: UInt32
+    }
     private var succeededGeneration: [JobKey: UInt32] = [:]
     /// Jobs marked succeeded: as the orchestrator takes the request (it may release successors in that
     /// very turn), and for good once it answers 2xx; a refusal takes a mark back.
@@ -80,7 +87,7 @@ final class InvariantChecker {
                 marked.remove(key)
             }
         case (.orchestrator, .submit(let submit)):
-            for job in submit.jobs {
+            for job in submit.jobs where released.insert(Released(job: JobKey(run: job.run, job: job.job), generation: job.generation)).inserted {
                 for predecessor in flows["\(job.product)/\(job.flow)"]?[job.job] ?? [] {
                     let key = JobKey(run: job.run, job: predecessor)
                     let done = succeededGeneration[key].map { $0 >= (submitted[key] ?? 0) } ?? false
