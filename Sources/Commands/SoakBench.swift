@@ -27,8 +27,10 @@ enum SoakBench {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             var text = try Bench.clusterFile(BenchOptions(), security: .keys, data: "\(folder)/data")
-            // The cluster file's first field, then the retention.
-            text = text.replacingOccurrences(of: "\"data\"", with: "\"retention\": \"\(DurationText.format(options.retention))\", \"data\"")
+            // The cluster file's first field, then the retention, of the audit log too: every start is in it.
+            let retention = DurationText.format(options.retention)
+            text = text.replacingOccurrences(
+                of: "\"data\"", with: "\"retention\": \"\(retention)\", \"audit_retention\": \"\(retention)\", \"data\"")
             try text.write(toFile: config, atomically: true, encoding: .utf8)
         } catch {
             throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
@@ -42,7 +44,7 @@ enum SoakBench {
         _ = try ListingBench.call(client, "apply", .object([("files", .array([.object([("path", .string("soak.json")), ("text", .string(flow))])]))]))
         console.out(
             "Baton soak: \(options.runs) runs of \(options.jobs) no-op jobs kept going for \(DurationText.format(options.duration)), "
-                + "retention \(DurationText.format(options.retention)), CURVE on")
+                + "retention \(DurationText.format(options.retention)) (the audit log's too), CURVE on")
         console.out("minute  jobs/s  stores in MB (management, orchestrator, shards)  resident memory in MB")
 
         let begun = Date()

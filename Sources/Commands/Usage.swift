@@ -482,8 +482,8 @@ public enum Usage {
                 times the first page of products, flows and runs, and start (--starts N times), alone,
                 and start again while another client lists without pause.
 
-                With --soak DURATION, a cluster of processes whose retention is --retention (default
-                2m) runs --runs N runs (default 8) of --jobs N no-op jobs (default 500) at all times,
+                With --soak DURATION, a cluster of processes whose retention, and audit log's
+                retention, is --retention (default 2m) runs --runs N runs (default 8) of --jobs N no-op jobs (default 500) at all times,
                 for DURATION; each minute it prints jobs per second, each store's size on disk and
                 each service's resident memory, which retention should keep flat.
 

@@ -97,8 +97,8 @@ import Wire
         }
     }
 
-    /// With management's defaults: 5,000 keyed runs start and end, and the first key still finds its run,
-    /// before and after a restart.
+    /// With management's defaults: 5,000 keyed runs start and end, memory keeps the last thousand, and
+    /// the first key still finds its run, before and after a restart.
     @Test func theFirstOfFiveThousandKeysStillFindsItsRun() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db", small: false)
@@ -109,6 +109,9 @@ import Wire
                 #expect(status == .ok)
                 try management.finish(UInt64(try #require(body["run"]?.integer)))
             }
+            // Memory holds the last thousand of each, not five thousand.
+            let held = management.core.inMemory
+            #expect(held.runs == 1000 && held.keys == 1000 && held.actions == 1000, "\(held)")
             let (status, again) = try management.call("start", start("day-0"))
             #expect(status == .ok && again["run"]?.integer == 1 && again["repeated"]?.bool == true, "\(again.rendered())")
             management.store.database.close()

@@ -274,6 +274,11 @@ public struct ManagementCore: Sendable {
         return next
     }
 
+    /// How many runs, start keys and audit entries management holds in memory: each bounded by its
+    /// configuration (``ManagementConfiguration/finishedRunsInMemory`` beside the runs not final, and
+    /// ``ManagementConfiguration/auditInMemory``), however many the store holds.
+    public var inMemory: (runs: Int, keys: Int, actions: Int) { (runs.count, runsByKey.count, actions.count) }
+
     /// Ends the turn: the rows to commit, then the messages to send.
     public mutating func finishTurn() -> ManagementTurn {
         while finishedOrder.count > configuration.finishedRunsInMemory {

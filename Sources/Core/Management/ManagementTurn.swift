@@ -16,8 +16,9 @@ public struct ManagementConfiguration: Sendable {
     /// older ones are deleted, and a run deleted so is reported as older than the retention.
     public var retention = Defaults.retention
     public var auditRetention = Defaults.auditRetention
-    /// Operator actions whose request IDs are remembered, so that one sent again applies once.
-    public var auditInMemory = 100_000
+    /// Operator actions whose request IDs are kept in memory, so that one sent again applies once without
+    /// reading the store; an older one is read from the store (``ManagementRecall``).
+    public var auditInMemory = 1000
     /// Where time zones are found (the runtime reads the system's database); by default only UTC.
     public var zones: ZoneLookup = { $0 == "UTC" ? .utc : nil }
     /// How far ahead of management's clock a timer may fire, in milliseconds.

@@ -71,7 +71,11 @@ public struct ManagementService: Service {
         let store = try ServiceStore.open("management", settings.store) {
             try ManagementStore(path: settings.store, synchronous: settings.synchronous)
         }
-        let core = ManagementCore(configuration: settings.configuration, restoring: try store.open(), now: now)
+        let configuration = settings.configuration
+        let snapshot = try store.open(
+            finishedRuns: configuration.finishedRunsInMemory, audit: configuration.auditInMemory,
+            recentFirings: configuration.recentFiringsInMemory)
+        let core = ManagementCore(configuration: configuration, restoring: snapshot, now: now)
         return ManagementService(settings: settings, core: core, store: store, bound: bound)
     }
 

@@ -142,7 +142,7 @@ public final class ManagementStore {
     }
 
     /// Reads back everything management keeps in memory.
-    public func open(finishedRuns: Int = 1000, audit: Int = 100_000, recentFirings: Int = 20) throws -> ManagementSnapshot {
+    public func open(finishedRuns: Int = 1000, audit: Int = 1000, recentFirings: Int = 20) throws -> ManagementSnapshot {
         var snapshot = ManagementSnapshot()
         let products = try database.prepare(
             "SELECT name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights FROM products")
