@@ -165,6 +165,38 @@ struct ManagementHarness {
         #expect(again == [2])
     }
 
+    /// Under durability normal a power loss can take from the orchestrator a start it had answered: when it
+    /// starts again, management reads every open run again, and ends failed one it no longer has.
+    @Test func afterTheOrchestratorRestartsEveryOpenRunIsReadAgainAndOneItLostEndsFailed() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: 2, status: .accepted)), now: management.now)
+        let running = RunStatus(
+            run: 2, product: "payments", flow: "eod", state: .running, jobs: 1, started: management.now.wire, finished: 0,
+            time: management.now.wire)
+        management.core.orchestratorMessage(
+            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [running])), now: management.now)
+        _ = management.core.finishTurn()
+        // Epoch 2 began after sequence 1: nothing management applied was lost, but the orchestrator restarted.
+        management.core.orchestratorMessage(.fetched(Fetched(status: .ok, epoch: 2, sequence: 1, oldest: 1, first: 2)), now: management.now)
+        let queries = management.core.finishTurn().toOrchestrator.compactMap { message -> RunQuery? in
+            if case .runQuery(let query) = message { query } else { nil }
+        }
+        #expect(queries.map(\.run) == [1, 2])
+        let unknown = RunStatus(run: 1, product: "", flow: "", state: .failed, jobs: 0, started: 0, time: 0)
+        management.core.orchestratorMessage(
+            .runDetail(RunDetail(request: queries[0].request, status: .notFound, run: unknown, jobs: [])), now: management.now)
+        management.core.orchestratorMessage(
+            .runDetail(RunDetail(request: queries[1].request, status: .ok, run: running, jobs: [])), now: management.now)
+        let turn = management.core.finishTurn()
+        #expect(turn.runs.map(\.id) == [1])
+        #expect(management.core.runs[1]?.state == .failed && management.core.runs[2]?.state == .running)
+        #expect(management.core.runs[1]?.detail.contains("the orchestrator no longer has this run") == true)
+    }
+
     @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)

@@ -77,6 +77,20 @@ struct OrchestratorHarness {
         #expect(again.replies.count == 1)
     }
 
+    /// A start of a run it holds under another request: the same run sent again is answered 200; another
+    /// run under the same ID (management gave it out again after losing its last commits) is refused.
+    @Test func aStartUnderTheIDOfAnotherRunIsRefused() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let again = orchestrator.operation(OrchestratorHarness.start(request: 2))
+        #expect(again.answers.map(\.1.status) == [.ok] && again.submits.isEmpty)
+        var other = OrchestratorHarness.start(request: 3)
+        other.moment = 100
+        let refused = orchestrator.operation(other)
+        #expect(refused.answers.map(\.1.status) == [.conflict] && refused.submits.isEmpty && refused.runs.isEmpty)
+        #expect(refused.answers.first?.1.detail.contains("run 1 is already payments/eod with entry moment 99") == true)
+    }
+
     @Test func successorsAreReleasedOnceWhenTheirLastPredecessorSucceeds() {
         var orchestrator = OrchestratorHarness()
         _ = orchestrator.operation(OrchestratorHarness.start())

@@ -167,7 +167,7 @@ struct MessageFactory {
                     updates: (0..<count()).map { _ in runStatus() }))
         case .beacon: .beacon(Beacon(publisher: string(), epoch: u32(), sequence: u64()))
         case .fetch: .fetch(Fetch(after: u64(), limit: u32()))
-        case .fetched: .fetched(Fetched(status: status(), epoch: u32(), sequence: u64(), oldest: u64()))
+        case .fetched: .fetched(Fetched(status: status(), epoch: u32(), sequence: u64(), oldest: u64(), first: u64()))
         case .operationRequest:
             .operationRequest(
                 OperationRequest(

@@ -106,6 +106,24 @@ extension ManagementCore {
         startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
     }
 
+    /// A run the orchestrator answered its start for, and no longer has: its store lost the start's commit,
+    /// as `durability normal` allows on a power loss. The run ends failed, saying so, rather than being
+    /// listed as running for ever; a run whose start is still unanswered is not lost, only on its way.
+    mutating func lost(_ id: UInt64, now: Timestamp) {
+        guard var run = runs[id], !run.state.isFinal,
+            !pending.values.contains(where: { $0.request.action == .start && $0.request.run == id })
+        else { return }
+        run.state = .failed
+        run.detail = "the orchestrator no longer has this run: it lost the run's start with its last commits, "
+            + "as durability normal allows on a power loss; start the flow again"
+        run.finished = now
+        run.updated = now
+        runs[run.id] = run
+        turn.runs.append(run)
+        finishedOrder.append(run.id)
+        startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
+    }
+
     /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
     mutating func status(_ request: StatusRequest, for caller: Caller, now: Timestamp) {
         let run = request.run

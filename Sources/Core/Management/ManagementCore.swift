@@ -197,6 +197,7 @@ public struct ManagementCore: Sendable {
             guard let query = queries.removeValue(forKey: detail.request) else { return }
             guard let caller = query.caller else {
                 if detail.status.isSuccess { reread(detail.run, now: now) }
+                if detail.status == .notFound { lost(query.run, now: now) }
                 sendResyncQueries(now: now)
                 return
             }
@@ -218,7 +219,8 @@ public struct ManagementCore: Sendable {
                 turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
         case .fetched(let fetched):
-            switch cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now) {
+            let restarted = cursor.sequence > 0 && fetched.epoch != cursor.epoch
+            switch cursor.fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, first: fetched.first, now: now) {
             case .upToDate: break
             case .resynchronise:
                 // The orchestrator's log no longer has what was missed: read every run held again, the
@@ -227,6 +229,15 @@ public struct ManagementCore: Sendable {
                 resync += runs.keys.sorted().filter { !waiting.contains($0) }
                 sendResyncQueries(now: now)
             case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
+            }
+            if restarted {
+                // The orchestrator started again. What it answered before may not have survived (a power
+                // loss under durability normal loses its last commits, its answers' too), and its stream
+                // cannot say so for a run whose start it answered and never published: every run still
+                // open is read again.
+                let waiting = Set(resync)
+                resync += runs.values.filter { !$0.state.isFinal && !waiting.contains($0.id) }.map(\.id).sorted()
+                sendResyncQueries(now: now)
             }
             turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
         default:

@@ -129,7 +129,17 @@ extension OrchestratorCore {
     }
 
     private mutating func start(_ request: OperationRequest, now: Timestamp) -> OperationResult {
-        if runs[request.run] != nil { return answer(request, .ok, "run \(request.run) was already started") }
+        if let existing = runs[request.run] {
+            // The same start sent again; or, after management lost its last commits to a power loss under
+            // `durability normal`, another run under an ID it had given out: refused, not merged.
+            guard existing.product == request.product, existing.flow == request.flow, existing.moment == request.moment else {
+                return answer(
+                    request, .conflict,
+                    "run \(request.run) is already \(existing.product)/\(existing.flow) with entry moment \(existing.moment): "
+                        + "management gave out its ID again after losing its last commits")
+            }
+            return answer(request, .ok, "run \(request.run) was already started")
+        }
         guard streams.contains(request.shard) else {
             return answer(request, .badRequest, "shard \(request.shard) is not one this orchestrator knows")
         }

@@ -84,7 +84,7 @@ public struct ShardStreams: Sendable {
     /// Judges the FETCHED that ends a catch-up reply from `shard`; nil for a shard not in the configuration.
     mutating func fetched(_ fetched: Fetched, from shard: UInt32, now: Timestamp) -> Heard? {
         guard let slot = slots[shard] else { return nil }
-        let outcome = cursors[slot].fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, now: now)
+        let outcome = cursors[slot].fetched(status: fetched.status.rawValue, epoch: fetched.epoch, sequence: fetched.sequence, first: fetched.first, now: now)
         moved.insert(shard)
         var heard = Heard(restarted: noteEpoch(fetched.epoch, slot: slot))
         switch outcome {

@@ -53,13 +53,18 @@ public struct StreamCursor: Equatable, Sendable {
     /// Judges a JOB-UPDATES or RUN-UPDATES message, live or fetched.
     public mutating func received(epoch: UInt32, sequence: UInt64, now: Timestamp) -> Verdict {
         lastHeard = now
-        if sequence == self.sequence + 1 {
-            self.sequence = sequence
-            self.epoch = epoch
-            return .apply
+        // A message of the epoch known, or of an earlier one (a fetched message keeps the epoch it was
+        // published in); any message to a cursor that has applied nothing, and so can have lost nothing.
+        if epoch <= self.epoch || self.sequence == 0 {
+            if sequence == self.sequence + 1 {
+                self.sequence = sequence
+                self.epoch = max(self.epoch, epoch)
+                return .apply
+            }
+            if sequence <= self.sequence { return .ignore }
         }
-        if sequence <= self.sequence && epoch == self.epoch { return .ignore }
-        // A gap, or an old sequence under a new epoch (a publisher whose log was lost).
+        // A gap, or a new epoch, even for the next sequence: its FETCHED says where the epoch began, and
+        // so whether the publisher lost messages this cursor applied.
         return startFetch(now: now)
     }
 
@@ -70,14 +75,18 @@ public struct StreamCursor: Equatable, Sendable {
         return .ignore
     }
 
-    /// Judges the FETCHED that ends a catch-up reply.
-    public mutating func fetched(status: UInt16, epoch: UInt32, sequence: UInt64, now: Timestamp) -> Catch {
+    /// Judges the FETCHED that ends a catch-up reply: `first` is the sequence of the publisher's first
+    /// message in `epoch` (0 when it does not say).
+    public mutating func fetched(status: UInt16, epoch: UInt32, sequence: UInt64, first: UInt64 = 0, now: Timestamp) -> Catch {
         lastHeard = now
         fetchSent = nil
         defer { self.epoch = epoch }
         // Behind the cursor in the same epoch: live messages applied while the fetch was answered moved
-        // the cursor on, and nothing is missing. Behind it in a new epoch: the publisher lost its log.
-        if status == 410 || (sequence < self.sequence && epoch != self.epoch) {
+        // the cursor on, and nothing is missing. Behind it in a new epoch, or a new epoch that began at or
+        // before the last message applied: the publisher lost messages this cursor applied (its log, or
+        // its last commits on a power loss under durability normal), and sent others under their numbers.
+        let wentBack = epoch != self.epoch && (sequence < self.sequence || (first > 0 && first <= self.sequence))
+        if status == 410 || wentBack {
             self.sequence = sequence
             return .resynchronise
         }

@@ -228,14 +228,15 @@ enum EventLogReplay {
     static func answer(_ fetch: Fetch, to peer: Peer, on socket: Int, log: EventLog, epoch: UInt32) throws -> [LoopAction] {
         let newest = try log.newest()
         let oldest = try log.oldest()
+        let first = try log.epochFirst()
         if oldest > 0 && fetch.after + 1 < oldest {
-            return [.send(.fetched(Fetched(status: .gone, epoch: epoch, sequence: newest, oldest: oldest)), socket: socket, peer: peer)]
+            return [.send(.fetched(Fetched(status: .gone, epoch: epoch, sequence: newest, oldest: oldest, first: first)), socket: socket, peer: peer)]
         }
         let limit = Int(min(max(fetch.limit, 1), 1000))
         let frames = try log.frames(after: fetch.after, limit: limit)
         let last = fetch.after + UInt64(frames.count)
         let status: Status = last < newest ? .partial : .ok
         return frames.map { LoopAction.frame($0, socket: socket, peer: peer) }
-            + [.send(.fetched(Fetched(status: status, epoch: epoch, sequence: newest, oldest: oldest)), socket: socket, peer: peer)]
+            + [.send(.fetched(Fetched(status: status, epoch: epoch, sequence: newest, oldest: oldest, first: first)), socket: socket, peer: peer)]
     }
 }

@@ -53,6 +53,12 @@ public struct EventLog {
     }
 
     /// The sequence of the last message, or 0.
+    /// The sequence of the current epoch's first message (FETCHED's `first`); 0 for a log whose epoch
+    /// began before it was recorded.
+    public func epochFirst() throws -> UInt64 {
+        UInt64(max(0, try database.meta("epoch_first") ?? 0))
+    }
+
     public func newest() throws -> UInt64 {
         let statement = try database.prepare("SELECT COALESCE(MAX(sequence), 0) FROM events")
         defer { statement.reset() }
@@ -143,11 +149,16 @@ extension Database {
         try statement.run()
     }
 
-    /// Starts a service's new epoch: one more than the last, committed before the service serves anyone.
+    /// Starts a service's new epoch: one more than the last, committed before the service serves anyone,
+    /// with the sequence its first message will have (``EventLog/epochFirst()``).
     func nextEpoch() throws -> UInt32 {
         try transaction {
             let epoch = UInt32(truncatingIfNeeded: (try meta("epoch") ?? 0) + 1)
             try setMeta("epoch", Int64(epoch))
+            let newest = try prepare("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            defer { newest.reset() }
+            _ = try newest.step()
+            try setMeta("epoch_first", newest.int64(0) + 1)
             return epoch
         }
     }

@@ -152,21 +152,26 @@ public struct Fetched: WireValue {
     public var sequence: UInt64
     /// The oldest sequence number the log still holds (0 when empty).
     public var oldest: UInt64
+    /// The sequence number of the publisher's first message in this epoch (0 when not known): a subscriber
+    /// that applied it or a later one under an earlier epoch has applied messages the publisher lost.
+    public var first: UInt64
 
-    public init(status: Status, epoch: UInt32, sequence: UInt64, oldest: UInt64) {
+    public init(status: Status, epoch: UInt32, sequence: UInt64, oldest: UInt64, first: UInt64 = 0) {
         self.status = status
         self.epoch = epoch
         self.sequence = sequence
         self.oldest = oldest
+        self.first = first
     }
 
-    public static let minimumSize = 2 + 4 + 8 + 8
+    public static let minimumSize = 2 + 4 + 8 + 8 + 8
 
     public func encode(to writer: inout FrameWriter) {
         writer.number2(status.rawValue)
         writer.number4(epoch)
         writer.number8(sequence)
         writer.number8(oldest)
+        writer.number8(first)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -174,5 +179,6 @@ public struct Fetched: WireValue {
         epoch = try reader.number4("epoch")
         sequence = try reader.number8("sequence")
         oldest = try reader.number8("oldest")
+        first = try reader.number8("first")
     }
 }
