@@ -182,7 +182,7 @@ public enum CommandParser {
             return .act(action, target: try target(arguments))
         case "simulate":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--verbose"], options: ["--seed", "--seeds", "--duration", "--heal", "--plant", "--keep", "--watch"])
+                rest, command: name, flags: ["--help", "--verbose"], options: ["--seed", "--seeds", "--duration", "--heal", "--plant", "--keep", "--watch", "--durability"])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             var options = SimulateOptions()
@@ -202,6 +202,12 @@ public enum CommandParser {
                 options[keyPath: path] = value
             }
             options.planted = try arguments.single("--plant", command: name)
+            if let durability = try arguments.single("--durability", command: name) {
+                guard ["normal", "full"].contains(durability) else {
+                    throw UsageError("--durability takes normal or full, not \"\(durability)\"", command: name)
+                }
+                options.durability = durability
+            }
             options.verbose = arguments.flags.contains("--verbose")
             options.keep = try arguments.single("--keep", command: name)
             options.watch = try arguments.single("--watch", command: name)

@@ -12,6 +12,8 @@ public struct SimulateOptions: Equatable, Sendable {
     public var duration: Int64 = 8 * 60_000
     public var heal: Int64 = 4 * 60_000
     public var planted: String?
+    /// `full`: a power loss keeps every commit, as a crash does; `normal`: it may lose the last second's.
+    public var durability = "full"
     /// Print every seed's trace, not only a failing one's.
     public var verbose = false
     public var keep: String?
@@ -54,6 +56,7 @@ enum Simulate {
             simulation.duration = options.duration
             simulation.heal = options.heal
             simulation.planted = planted
+            simulation.powerLoss = options.durability == "normal"
             simulation.watch = options.watch
             let report: Simulation.Report
             do {
@@ -89,6 +92,7 @@ enum Simulate {
         if options.duration != defaults.duration { text += " --duration \(DurationText.format(options.duration))" }
         if options.heal != defaults.heal { text += " --heal \(DurationText.format(options.heal))" }
         if let planted = options.planted { text += " --plant \(planted)" }
+        if options.durability != defaults.durability { text += " --durability \(options.durability)" }
         return text
     }
 }

@@ -421,16 +421,20 @@ public enum Usage {
             summary: "run the whole cluster in virtual time with faults, checking invariants",
             text: """
                 usage: baton simulate [--seed S] [--seeds N] [--duration D] [--heal D] [--plant FAULT]
-                                      [--watch PROCESS] [--verbose] [--keep DIR]
+                                      [--durability full|normal] [--watch PROCESS] [--verbose]
+                                      [--keep DIR]
 
                 Runs management, the orchestrator, 3 shards, 3 workers, 2 timers and an operator in one
                 thread and in virtual time, each service through the calls its event loop makes and over
                 its real SQLite store, on a network that behaves as ZeroMQ does. From each seed it draws
                 the flows, the operator's starts and actions, and the faults: delays, messages dropped by
                 PUB, partitions, crashes before a commit, after it or half-way through the sends, full
-                disks, clocks that jump. It checks that no task succeeds twice, that no job is released
-                before its predecessors succeeded, that no task is handed out after its success, and
-                that every run ends once the faults stop. A failure prints the seed, the trace that led
+                disks, clocks that drift and step, forged results. It checks that no task succeeds
+                twice, that no job is released before its predecessors succeeded, that no task is
+                handed out after its success, that an attempt goes to one worker, that no forged
+                result is taken, that entry moments only increase, that an operation request gets one
+                answer, that every run ends once the faults stop, that management's view of each run
+                is the orchestrator's, and that every schedule instant fires. A failure prints the seed, the trace that led
                 to it and the broken invariant; the same seed replays it exactly. docs/testing.md.
 
                 Options:
@@ -439,7 +443,11 @@ public enum Usage {
                   --duration D   virtual time with faults and load (default 8m)
                   --heal D       virtual time after it for every run to end (default 4m)
                   --plant FAULT  plant a defect the invariants must catch: release-early,
-                                 lease-after-success, succeed-twice, strand-run
+                                 lease-after-success, succeed-twice, strand-run, lose-run-end,
+                                 garble, skip-firing, forge-as-holder
+                  --durability   full (default): a power loss keeps every commit, as a crash
+                                 does; normal: power losses lose the last second's commits of
+                                 a store, and only what durability normal promises is checked
                   --watch P      put every message process P sends and takes in the trace
                                  (management, orchestrator, shard-1, worker-2, timer-1, ...)
                   --verbose      print every seed's trace, not only a failing one's

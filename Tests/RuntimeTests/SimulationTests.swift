@@ -38,6 +38,16 @@ import Testing
         }
     }
 
+    /// Under `durability normal`, power losses take stores back to their last sync: the cluster goes on,
+    /// every run ends and management's view of each is the orchestrator's.
+    @Test func theClusterGoesOnAfterPowerLossesUnderDurabilityNormal() throws {
+        let (status, output) = try simulate(["--seed", "21", "--seeds", "4", "--durability", "normal"])
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n").filter { $0.hasPrefix("seed ") }
+        #expect(lines.count == 4 && lines.allSatisfy { $0.contains(": ok, trace ") }, "\(output)")
+        #expect(lines.contains { !$0.contains(" 0 power losses") }, "no seed drew a power loss: \(output)")
+    }
+
     @Test func aSeedReplaysEventForEvent() throws {
         func digest(_ seed: Int) throws -> String {
             let (_, output) = try simulate(["--seed", String(seed), "--duration", "3m", "--heal", "2m", "--verbose"])
@@ -56,6 +66,9 @@ import Testing
         ("lease-after-success", "after its success"),
         ("succeed-twice", "succeeded twice"),
         ("strand-run", "never ended: it is still paused"),
+        ("lose-run-end", "but the orchestrator has had it"),
+        ("garble", "received a frame it could not decode"),
+        ("forge-as-holder", "took a forged result from a worker that did not hold its lease"),
     ])
     func eachInvariantCatchesItsPlantedDefect(fault: String, says: String) throws {
         let (status, output) = try simulate(["--seed", "2", "--plant", fault, "--duration", "3m", "--heal", "2m"])
@@ -64,9 +77,16 @@ import Testing
         #expect(output.contains("VIOLATION") && output.contains("replay: baton simulate --seed 2 --duration 3m --heal 2m --plant \(fault)"))
     }
 
+    /// The schedule's check needs an instant due after the flows' apply and two minutes before the end.
+    @Test func theScheduleCheckCatchesALostFiring() throws {
+        let (status, output) = try simulate(["--seed", "2", "--plant", "skip-firing"])
+        #expect(status == 1)
+        #expect(output.contains("seed 2: FAILED: ") && output.contains("schedule did not fire at"), "\(output)")
+    }
+
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {
         let (status, output) = try simulate(["--plant", "nothing"])
         #expect(status == 2)
-        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run)"#))
+        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, forge-as-holder)"#))
     }
 }

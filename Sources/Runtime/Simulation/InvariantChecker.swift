@@ -9,7 +9,12 @@ import Wire
 /// - a job is submitted only once each of its predecessors has succeeded in the generation last
 ///   submitted (published by its shard after the commit), or was marked succeeded by the operator;
 /// - no task is handed to a worker after its success was committed;
-/// - every run ends once faults stop, and every schedule instant fires (``Workload/finalCheck()``).
+/// - an attempt is handed to one worker, and a task's attempts only increase (one live lease a task);
+/// - no task takes a result from a worker that does not hold its lease (forged ones, at the end);
+/// - each run's entry moment is fixed when it starts, and later runs' are later;
+/// - the orchestrator gives one answer to an operation request, however often it is asked again;
+/// - every run ends once faults stop, management's view of each run agrees with the orchestrator's, and
+///   every schedule instant fires (``Workload/finalCheck()``).
 final class InvariantChecker {
     struct JobKey: Hashable {
         var run: UInt64
@@ -39,18 +44,46 @@ final class InvariantChecker {
     private var marked: Set<JobKey> = []
     private var confirmedMarks: Set<JobKey> = []
     private var plantedOnce = false
+    /// Whether a store lost commits to a power loss (under `durability normal`), which makes no promise
+    /// of effectively once: from then on a task may succeed again, and an ID or key given out may be
+    /// given out again. Those checks stop; the rest go on.
+    private(set) var relaxed = false
+    /// Each task's latest attempt handed out, by shard, with the worker it went to.
+    private var leases: [ShardTask: (spec: TaskSpec, worker: String)] = [:]
+    /// Each run's entry moment as management started it, and the newest run started.
+    private var moments: [UInt64: UInt64] = [:]
+    private var newestStart: (run: UInt64, moment: UInt64) = (0, 0)
+    /// The orchestrator's answer to each operation request.
+    private var answers: [UInt64: OperationResult] = [:]
+
+    struct ShardTask: Hashable, Comparable {
+        var shard: UInt32
+        var task: UInt64
+
+        static func < (a: Self, b: Self) -> Bool { (a.shard, a.task) < (b.shard, b.task) }
+    }
 
     init(planted: Simulation.PlantedFault?) { self.planted = planted }
 
-    /// A shard committed a turn: its tasks that succeeded must not have before.
+    func powerLost() { relaxed = true }
+
+    /// A shard committed a turn: its tasks that succeeded must not have before, and none took a forged
+    /// result. A task no longer leased is no longer one to forge a result for.
     func committed(_ turn: ShardTurn, shard: UInt32, simulation: Simulation) {
+        for task in turn.tasks {
+            if task.output == Simulation.forged {
+                simulation.violated("task \(task.id) of shard-\(shard) took a forged result from a worker that did not hold its lease")
+            }
+            if task.lease == nil { leases[ShardTask(shard: shard, task: task.id)] = nil }
+        }
         // The planted defect: a shard's turn reported twice, as a core that succeeded its tasks again would.
         let reports = planted == .succeedTwice && !plantedOnce && !turn.succeeded.isEmpty ? 2 : 1
         if reports == 2 { plantedOnce = true }
         for _ in 0..<reports {
             for task in turn.succeeded.sorted() {
                 simulation.counts.tasksSucceeded += 1
-                if !succeeded[shard, default: []].insert(task).inserted { simulation.violated("task \(task) of shard-\(shard) succeeded twice") }
+                leases[ShardTask(shard: shard, task: task)] = nil
+                if !succeeded[shard, default: []].insert(task).inserted && !relaxed { simulation.violated("task \(task) of shard-\(shard) succeeded twice") }
             }
         }
     }
@@ -63,9 +96,23 @@ final class InvariantChecker {
         marked.insert(key)
     }
 
-    /// A process sent a message (after its turn's commit).
-    func sent(_ message: Message, by process: SimulatedProcess, now: Int64, simulation: Simulation) {
+    /// A process sent a message (after its turn's commit), to `destination` when the simulator knows it.
+    func sent(_ message: Message, by process: SimulatedProcess, to destination: SimulatedProcess?, simulation: Simulation) {
         switch (process.kind, message) {
+        case (.management, .operationRequest(let request)) where request.action == .start && !relaxed:
+            if let moment = moments[request.run] {
+                if moment != request.moment {
+                    simulation.violated("run \(request.run)'s entry moment changed from \(moment) to \(request.moment)")
+                }
+            } else {
+                if request.run > newestStart.run && request.moment <= newestStart.moment {
+                    simulation.violated(
+                        "run \(request.run) has entry moment \(request.moment), not after run \(newestStart.run)'s \(newestStart.moment)")
+                }
+                moments[request.run] = request.moment
+                if request.run > newestStart.run { newestStart = (request.run, request.moment) }
+            }
+
         case (.shard, .jobUpdates(let updates)):
             for status in updates.updates where status.state == .succeeded {
                 let key = JobKey(run: status.run, job: status.job)
@@ -73,13 +120,29 @@ final class InvariantChecker {
             }
         case (.shard(let shard), .tasks(let tasks)):
             for spec in tasks.tasks {
-                if succeeded[shard]?.contains(spec.task) == true {
+                if succeeded[shard]?.contains(spec.task) == true && !relaxed {
                     simulation.violated(
                         "shard-\(shard) handed out task \(spec.task) (run \(spec.run), job \(spec.job), partition \(spec.partition)) after its success")
                 }
                 handedOut[shard, default: [:]][spec.task] = spec
+                let key = ShardTask(shard: shard, task: spec.task)
+                let worker = destination?.name ?? "?"
+                if let lease = leases[key], !relaxed {
+                    if spec.attempt < lease.spec.attempt {
+                        simulation.violated("shard-\(shard) handed out attempt \(spec.attempt) of task \(spec.task) after attempt \(lease.spec.attempt)")
+                    } else if spec.attempt == lease.spec.attempt && worker != lease.worker {
+                        simulation.violated(
+                            "shard-\(shard) handed out attempt \(spec.attempt) of task \(spec.task) to \(lease.worker) and to \(worker)")
+                    }
+                }
+                if spec.attempt >= leases[key]?.spec.attempt ?? 0 { leases[key] = (spec, worker) }
             }
         case (.orchestrator, .operationResult(let result)):
+            if let first = answers.updateValue(result, forKey: result.request), first != result, !relaxed {
+                simulation.violated(
+                    "the orchestrator answered operation request \(result.request) with \(first.status.rawValue) \"\(first.detail)\", "
+                        + "then with \(result.status.rawValue) \"\(result.detail)\"")
+            }
             guard let key = marking.removeValue(forKey: result.request) else { return }
             if result.status.isSuccess {
                 confirmedMarks.insert(key)
@@ -87,7 +150,7 @@ final class InvariantChecker {
                 marked.remove(key)
             }
         case (.orchestrator, .submit(let submit)):
-            for job in submit.jobs where released.insert(Released(job: JobKey(run: job.run, job: job.job), generation: job.generation)).inserted {
+            for job in submit.jobs where released.insert(Released(job: JobKey(run: job.run, job: job.job), generation: job.generation)).inserted && !relaxed {
                 for predecessor in flows["\(job.product)/\(job.flow)"]?[job.job] ?? [] {
                     let key = JobKey(run: job.run, job: predecessor)
                     let done = succeededGeneration[key].map { $0 >= (submitted[key] ?? 0) } ?? false
@@ -114,15 +177,40 @@ final class InvariantChecker {
         return handedOut[shard]?[task]
     }
 
-    /// At the end: no task's success was counted twice in any shard's store.
+    /// A task handed out and not yet succeeded, with the worker holding its latest attempt, drawn with
+    /// `random`: for a forged result.
+    func leased(_ random: inout SplitMix64) -> (shard: UInt32, spec: TaskSpec, worker: String)? {
+        guard !leases.isEmpty else { return nil }
+        let keys = leases.keys.sorted()
+        let key = keys[Int(random.next() % UInt64(keys.count))]
+        return leases[key].map { (key.shard, $0.spec, $0.worker) }
+    }
+
+    /// At the end: every store is whole, no task's success was counted twice in any shard's store, and
+    /// none took a forged result.
     func finalCheck(processes: [SimulatedProcess]) -> String? {
+        for process in processes {
+            guard let database = process.database else { continue }
+            do {
+                let check = try database.prepare("PRAGMA quick_check")
+                defer { check.reset() }
+                if try check.step(), check.text(0) != "ok" { return "\(process.name)'s store is damaged: \(check.text(0))" }
+            } catch {
+                return "\(process.name)'s store could not be checked: \(error)"
+            }
+        }
         for process in processes {
             guard case .shard(let shard) = process.kind, let service = process.service as? ShardService else { continue }
             do {
                 let statement = try service.store.database.prepare("SELECT id, successes FROM tasks WHERE successes > 1 LIMIT 1")
                 defer { statement.reset() }
-                if try statement.step() {
+                if try statement.step() && !relaxed {
                     return "task \(statement.int64(0)) of shard-\(shard) counts \(statement.int64(1)) successes in the store"
+                }
+                let forged = try service.store.database.prepare("SELECT id FROM tasks WHERE output = '\(Simulation.forged)' LIMIT 1")
+                defer { forged.reset() }
+                if try forged.step() {
+                    return "task \(forged.int64(0)) of shard-\(shard) took a forged result from a worker that did not hold its lease"
                 }
             } catch {
                 return "shard-\(shard)'s store could not be read: \(error)"

@@ -213,6 +213,14 @@ extension Simulation {
         return true
     }
 
+    /// The process a ROUTER's send to `peer` goes to, or a DEALER's or PUSH's when it has one endpoint.
+    func destination(_ address: SocketAddress, _ peer: Peer?) -> Int? {
+        let socket = sockets[address.process][address.socket]
+        if let peer { return socket.accepted[peer]?.client.process }
+        guard socket.links.count == 1 else { return nil }
+        return bound[socket.links[0].endpoint]?.process
+    }
+
     /// Puts a frame on a connection's pipe: it arrives after a delay, never before what was sent on the
     /// same pipe before it, unless the connection breaks first.
     private func transmit(_ frame: [UInt8], on connection: SimulatedConnection, toServer: Bool) {

@@ -17,11 +17,17 @@ final class SimulatedProcess {
     var service: (any Service)?
     var up = false
     var incarnation = 0
-    /// How far this process's clock is ahead of virtual time, in milliseconds: it only jumps forward.
+    /// How far this process's clock was stepped from virtual time, in milliseconds, forward or back.
     var skew: Int64 = 0
+    /// How fast its clock runs against virtual time, in millionths: +100 gains 0.1 ms a second.
+    var drift: Int64 = 0
     var inbox: [(socket: Int, peer: Peer?, frame: [UInt8])] = []
     var turnDue = false
     var wakeAt: Int64?
+    /// Until when, in virtual time, the process is stalled and takes no turn.
+    var busyUntil: Int64 = 0
+    /// How many turns it took in the current virtual second.
+    var turnsSecond: (second: Int64, turns: Int) = (0, 0)
     /// Whether its disk is full: every write fails, until it restarts.
     var diskFull: Bool {
         get { disk.full.load(ordering: .relaxed) }
@@ -56,15 +62,17 @@ final class SimulatedProcess {
         service = try make(self, now)
     }
 
+    /// The service's store, for a process that has one and is up.
+    var database: Database? {
+        if let shard = service as? ShardService { return shard.store.database }
+        if let orchestrator = service as? OrchestratorService { return orchestrator.store.database }
+        if let management = service as? ManagementService { return management.store.database }
+        return nil
+    }
+
     /// Lets go of the service and closes its store as a crash leaves it: what was committed stays.
     func close() {
-        if let shard = service as? ShardService {
-            shard.store.database.close()
-        } else if let orchestrator = service as? OrchestratorService {
-            orchestrator.store.database.close()
-        } else if let management = service as? ManagementService {
-            management.store.database.close()
-        }
+        database?.close()
         service = nil
         attempts.reset()
     }

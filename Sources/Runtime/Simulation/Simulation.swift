@@ -24,6 +24,9 @@ public final class Simulation {
         public var heal: Int64 = 4 * 60_000
         /// Whether faults are drawn at all (without, a run checks the happy path).
         public var faults = true
+        /// Whether power losses are drawn, as under `durability normal`, where they lose a store's last
+        /// commits (under `full` a power loss is a crash, which is drawn anyway).
+        public var powerLoss = false
         /// A fault planted on purpose, to show that the invariants catch it.
         public var planted: PlantedFault?
         /// A process whose every message, sent and taken, goes in the trace (for reading a failure).
@@ -45,6 +48,16 @@ public final class Simulation {
         case succeedTwice = "succeed-twice"
         /// A run is left unfinished: the operator's last resume is never sent.
         case strandRun = "strand-run"
+        /// Once faults stop, the orchestrator publishes a run's end without it: management's view falls
+        /// behind for good.
+        case loseRunEnd = "lose-run-end"
+        /// A shard publishes a frame an octet short.
+        case garble
+        /// Every firing of one instant of the scheduled flow is lost, from either timer.
+        case skipFiring = "skip-firing"
+        /// A forged result for a task arrives on the connection of the worker that holds its lease, as
+        /// a shard that took results from anyone would accept them.
+        case forgeAsHolder = "forge-as-holder"
     }
 
     /// What a run of the simulator found.
@@ -61,14 +74,14 @@ public final class Simulation {
     }
 
     public struct Counts: Sendable, CustomStringConvertible {
-        public var turns = 0, crashes = 0, diskFailures = 0, partitions = 0, clockJumps = 0
-        public var dropped = 0, lost = 0
+        public var turns = 0, crashes = 0, diskFailures = 0, partitions = 0, clockSteps = 0
+        public var dropped = 0, lost = 0, forgeries = 0, powerLosses = 0, stalls = 0
         public var runsStarted = 0, runsEnded = 0, tasksSucceeded = 0, operatorActions = 0, firings = 0
 
         public var description: String {
             "\(runsStarted) runs (\(runsEnded) ended), \(tasksSucceeded) tasks, \(operatorActions) operator actions, \(firings) firings; "
-                + "\(turns) turns, \(crashes) crashes, \(diskFailures) full disks, \(partitions) partitions, \(clockJumps) clock jumps, "
-                + "\(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight"
+                + "\(turns) turns, \(crashes) crashes, \(powerLosses) power losses, \(stalls) stalls, \(diskFailures) full disks, \(partitions) partitions, \(clockSteps) clock steps, "
+                + "\(forgeries) forged results, \(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight"
         }
     }
 
@@ -82,11 +95,17 @@ public final class Simulation {
         var crashAfterCommit = 0.0015
         var crashMidSend = 0.0015
         var diskFull = 0.0005
+        var stall = 0.001
     }
 
     let options: Options
     var queue: EventQueue
     var random: SplitMix64
+    /// The clocks' drifts and steps, drawn apart from the rest so that they do not change what else a
+    /// seed draws.
+    var clocks: SplitMix64
+    /// Power losses, drawn apart too.
+    var power: SplitMix64
     var faults: Faults
     var processes: [SimulatedProcess] = []
     var sockets: [[SimulatedSocket]] = []
@@ -99,6 +118,7 @@ public final class Simulation {
     var workload: Workload!
     var violation: String?
     var plantedOnce = false
+    var skippedInstant: Int64?
 
     /// The virtual clock starts just before Europe's clocks go forward, so that schedules cross it.
     static let start: Int64 = 1_774_745_400_000  // 2026-03-29T00:50:00Z
@@ -107,6 +127,8 @@ public final class Simulation {
         self.options = options
         queue = EventQueue(start: Self.start)
         random = SplitMix64(seed: options.seed)
+        clocks = SplitMix64(seed: options.seed ^ 0x5eed_c10c_5eed_c10c)
+        power = SplitMix64(seed: options.seed ^ 0x5eed_0ff0_5eed_0ff0)
         faults = Faults(active: options.faults)
         checker = InvariantChecker(planted: options.planted)
         trace.folder = options.folder
@@ -119,6 +141,10 @@ public final class Simulation {
         try FileManager.default.createDirectory(atPath: options.folder, withIntermediateDirectories: true)
         defer { for process in processes where process.up { process.close() } }
         build()
+        if faults.active {
+            // Clocks that run up to 0.05% fast or slow: 30 ms in a minute.
+            for process in processes { process.drift = Int64(clocks.next() % 1001) - 500 }
+        }
         for index in processes.indices { try start(index) }
         workload = Workload(simulation: self)
         workload.begin()
@@ -131,7 +157,18 @@ public final class Simulation {
             workload.settle()
         }
         let last = end + options.heal
-        while violation == nil, let event = queue.next(until: last) { try event() }
+        // A livelock: processes busy with each other while virtual time stands still.
+        var instant = queue.now
+        var events = 0
+        while violation == nil, let event = queue.next(until: last) {
+            if queue.now == instant {
+                events += 1
+                if events == 200_000 { violated("200,000 events at one virtual instant: processes keep each other busy while time stands still") }
+            } else {
+                (instant, events) = (queue.now, 0)
+            }
+            try event()
+        }
         if violation == nil { violation = workload.finalCheck() ?? checker.finalCheck(processes: processes) }
         if let violation { trace.add(queue.now, "VIOLATION: \(violation)") }
         return Report(
@@ -154,9 +191,19 @@ public final class Simulation {
 
     // MARK: Faults
 
-    /// Partitions, clock jumps and restarts of crashed processes, drawn as time goes.
+    /// What a forged result says, in its output, error and data: no shard may keep it.
+    static let forged = "forged"
+
+    /// Partitions, clock steps and forged results, drawn as time goes.
     private func scheduleFaults() {
         guard faults.active else { return }
+        queue.at(queue.now + pick(2_000...15_000)) { [self] in
+            guard faults.active else { return }
+            forgeResult()
+        }
+        if options.powerLoss && power.next() % 8 == 0 {
+            queue.at(queue.now + Int64(power.next() % 60_000)) { [self] in losePower() }
+        }
         queue.at(queue.now + pick(5_000...40_000)) { [self] in
             guard faults.active else { return }
             let a = Int(random.next() % UInt64(processes.count))
@@ -173,9 +220,69 @@ public final class Simulation {
             guard faults.active else { return }
             let process = Int(random.next() % UInt64(processes.count))
             let jump = pick(100...5_000)
-            processes[process].skew += jump
-            counts.clockJumps += 1
-            trace.add(queue.now, "\(processes[process].name)'s clock jumps \(jump) ms forward")
+            // A third of the steps go back, as an NTP step does when a clock ran fast.
+            let back = clocks.next() % 3 == 0
+            processes[process].skew += back ? -jump : jump
+            counts.clockSteps += 1
+            trace.add(queue.now, "\(processes[process].name)'s clock steps \(jump) ms \(back ? "back" : "forward")")
+        }
+    }
+
+    /// A worker sends a result for a task whose lease another worker holds, with its attempt (as an
+    /// attacker holding a worker's key could): the shard must refuse it. With `forge-as-holder` it comes
+    /// on the holder's own connection, which a shard cannot tell from the holder.
+    private func forgeResult() {
+        guard let (shard, spec, holder) = checker.leased(&random) else { return }
+        let workers = processes.indices.filter {
+            guard case .worker = processes[$0].kind, processes[$0].up else { return false }
+            return options.planted == .forgeAsHolder ? processes[$0].name == holder : processes[$0].name != holder
+        }
+        guard !workers.isEmpty else { return }
+        let forger = workers[Int(random.next() % UInt64(workers.count))]
+        let address = SocketAddress(process: forger, socket: Int(shard) - 1)
+        // Over a connection up now, not queued for one to come: the task may be another by then.
+        guard sockets[forger].indices.contains(address.socket), sockets[forger][address.socket].links.first?.connection?.alive == true else { return }
+        let succeeded = chance(0.5)
+        let result = TaskResult(
+            task: spec.task, attempt: spec.attempt, outcome: succeeded ? .succeeded : .failed, exitCode: succeeded ? 0 : 1, started: 0,
+            duration: 0, output: Self.forged, log: "", error: Self.forged, data: Array(Self.forged.utf8))
+        counts.forgeries += 1
+        trace.add(
+            queue.now,
+            "\(processes[forger].name) forges a result for task \(spec.task) (attempt \(spec.attempt)) of shard-\(shard), held by \(holder)")
+        _ = send(Message.results(Results(results: [result])).encoded(), from: address, to: nil)
+    }
+
+    /// A power loss under `durability normal`: a process with a store stops, and its store keeps what
+    /// its last checkpoint synced, up to a second before, not what it committed since (SQLite's WAL
+    /// keeps a prefix of its commits whole). What its messages told others of those commits, it forgot.
+    private func losePower() {
+        guard faults.active else { return }
+        let candidates = processes.indices.filter { processes[$0].hasStore && processes[$0].up && !processes[$0].diskFull }
+        guard !candidates.isEmpty else { return }
+        let index = candidates[Int(power.next() % UInt64(candidates.count))]
+        let process = processes[index]
+        let synced = "\(options.folder)/\(process.name).synced"
+        do {
+            try process.database?.execute("VACUUM INTO '\(synced)'")
+        } catch {
+            return
+        }
+        let lag = Int64(power.next() % 1_000) + 1
+        let incarnation = process.incarnation
+        queue.at(queue.now + lag) { [self] in
+            defer { try? FileManager.default.removeItem(atPath: synced) }
+            guard faults.active, processes[index].up, processes[index].incarnation == incarnation else { return }
+            counts.powerLosses += 1
+            crash(index, "on a power loss, its store back to \(lag) ms before")
+            let path = "\(options.folder)/\(process.name).db"
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            do {
+                try FileManager.default.moveItem(atPath: synced, toPath: path)
+            } catch {
+                violated("the simulator could not put back \(process.name)'s synced store: \(error)")
+            }
+            checker.powerLost()
         }
     }
 
@@ -189,6 +296,7 @@ public final class Simulation {
         process.inbox = []
         process.wakeAt = nil
         process.turnDue = false
+        process.busyUntil = 0
         try process.open(now: now(of: index))
         openSockets(of: index, plans: process.service!.sockets)
         trace.add(queue.now, "\(process.name) starts (incarnation \(process.incarnation))")
@@ -218,9 +326,14 @@ public final class Simulation {
         }
     }
 
-    /// The time a process reads from its clock: virtual time, plus how far its clock jumped.
+    /// The time a process reads from its clock: virtual time, plus how far its clock stepped and drifted.
     func now(of index: Int) -> Timestamp {
-        Timestamp(milliseconds: queue.now + processes[index].skew)
+        Timestamp(milliseconds: queue.now + offset(of: index))
+    }
+
+    /// How far a process's clock is from virtual time now.
+    func offset(of index: Int) -> Int64 {
+        processes[index].skew + (queue.now - Self.start) * processes[index].drift / 1_000_000
     }
 
     /// A message arrived at a process: it is taken at its next turn.
@@ -237,7 +350,7 @@ public final class Simulation {
         guard !process.turnDue else { return }
         process.turnDue = true
         let incarnation = process.incarnation
-        queue.at(queue.now + delay) { [self] in
+        queue.at(max(queue.now + delay, process.busyUntil)) { [self] in
             guard processes[index].up, processes[index].incarnation == incarnation else { return }
             do {
                 try runTurn(index)
@@ -254,6 +367,11 @@ public final class Simulation {
     private func runTurn(_ index: Int) throws {
         let process = processes[index]
         process.turnDue = false
+        // A process that keeps itself busy: a loop between services, or a service that never settles.
+        let second = queue.now / 1000
+        if process.turnsSecond.second != second { process.turnsSecond = (second, 0) }
+        process.turnsSecond.turns += 1
+        if process.turnsSecond.turns == 2_000 { violated("\(process.name) took 2,000 turns in one virtual second: something keeps it busy") }
         let now = self.now(of: index)
         let inbox = process.inbox
         process.inbox = []
@@ -284,12 +402,19 @@ public final class Simulation {
                 sent += 1
                 switch action {
                 case .send(let sent, let socket, let peer):
-                    let message = plant(sent, by: index)
-                    observeSent(message, by: index)
-                    if !send(message.encoded(), from: SocketAddress(process: index, socket: socket), to: peer) { lost.append((peer!, socket)) }
-                case .frame(let frame, let socket, let peer):
-                    if let message = try? Message.decode(frame) { observeSent(message, by: index) }
-                    if !send(frame, from: SocketAddress(process: index, socket: socket), to: peer) { lost.append((peer!, socket)) }
+                    let from = SocketAddress(process: index, socket: socket)
+                    guard let message = plant(sent, by: index) else { continue }
+                    observeSent(message, by: index, to: destination(from, peer))
+                    if !send(encode(message, by: index), from: from, to: peer) { lost.append((peer!, socket)) }
+                case .frame(var frame, let socket, let peer):
+                    // A frame encoded before (an event log's): a planted defect changes it as it would a message.
+                    let from = SocketAddress(process: index, socket: socket)
+                    if let message = try? Message.decode(frame) {
+                        guard let planted = plant(message, by: index) else { continue }
+                        observeSent(planted, by: index, to: destination(from, peer))
+                        if options.planted != nil { frame = encode(planted, by: index) }
+                    }
+                    if !send(frame, from: from, to: peer) { lost.append((peer!, socket)) }
                 case .reopen(let socket):
                     reopen(SocketAddress(process: index, socket: socket))
                 }
@@ -300,8 +425,15 @@ public final class Simulation {
         }
         try process.service!.afterTurn(now: now)
         if case .worker = process.kind { runAttempts(of: index) }
+        if mayCrash && chance(faults.stall) {
+            // A slow process: a long fsync, a page-in, a paused machine. What arrives meanwhile waits.
+            let stall = pick(500...6_000)
+            process.busyUntil = queue.now + stall
+            counts.stalls += 1
+            trace.add(queue.now, "\(process.name) stalls for \(stall) ms")
+        }
         if process.service!.hasWork { return turn(index, after: 1) }
-        let deadline = process.service!.nextDeadline().milliseconds - process.skew
+        let deadline = process.service!.nextDeadline().milliseconds - offset(of: index)
         if deadline < queue.now + 3_600_000 { wake(index, at: max(deadline, queue.now + 1)) }
     }
 
@@ -320,11 +452,21 @@ public final class Simulation {
 
     // MARK: Planted defects
 
-    /// What a defective service would have sent in place of `message`, for the planted defects that
-    /// change messages: the orchestrator submits a job together with its predecessor, or a shard hands
-    /// out again a task that succeeded. Each happens once.
-    private func plant(_ message: Message, by index: Int) -> Message {
-        guard let planted = options.planted, !plantedOnce else { return message }
+    /// What a defective service would have sent in place of `message` (nil: nothing), for the planted
+    /// defects that change messages. Each is made once, but for `skip-firing`, which drops every request
+    /// for one instant, from either timer, however often it is sent again.
+    private func plant(_ message: Message, by index: Int) -> Message? {
+        guard let planted = options.planted else { return message }
+        if planted == .skipFiring, case .timer = processes[index].kind, case .apiRequest(let request) = message, request.method == "fire" {
+            let body = try? JSONParser.parse(request.body)
+            guard body?["flow"]?.string == "\(Workload.products[0])/f0", let instant = body?["instant"]?.integer else { return message }
+            if skippedInstant == nil {
+                skippedInstant = Int64(instant)
+                trace.add(queue.now, "planted: the timers' firings of \(Workload.products[0])/f0 at \(instant) are lost")
+            }
+            return Int64(instant) == skippedInstant ? nil : message
+        }
+        guard !plantedOnce else { return message }
         switch (planted, processes[index].kind, message) {
         case (.releaseEarly, .orchestrator, .submit(var submit)):
             for job in submit.jobs {
@@ -343,16 +485,35 @@ public final class Simulation {
             plantedOnce = true
             trace.add(queue.now, "planted: shard-\(shard) hands out task \(done.task) again")
             return .tasks(tasks)
+        case (.loseRunEnd, .orchestrator, .runUpdates(var updates)) where !faults.active:
+            // Once faults stop: a restart of the orchestrator would have management read its open runs again.
+            guard let ended = updates.updates.firstIndex(where: { $0.state.isFinal }) else { break }
+            let run = updates.updates.remove(at: ended)
+            plantedOnce = true
+            trace.add(queue.now, "planted: the orchestrator publishes RUN-UPDATES \(updates.sequence) without run \(run.run)'s end")
+            return .runUpdates(updates)
         default:
             break
         }
         return message
     }
 
+    /// The frame of a message as a service encodes it; with `garble`, the first JOB-UPDATES a shard
+    /// publishes is cut short by an octet, as a defective encoder would.
+    private func encode(_ message: Message, by index: Int) -> [UInt8] {
+        var frame = message.encoded()
+        if options.planted == .garble, !plantedOnce, case .shard(let shard) = processes[index].kind, case .jobUpdates = message {
+            frame.removeLast()
+            plantedOnce = true
+            trace.add(queue.now, "planted: shard-\(shard) publishes a JOB-UPDATES an octet short")
+        }
+        return frame
+    }
+
     // MARK: Observation
 
-    private func observeSent(_ message: Message, by index: Int) {
-        checker.sent(message, by: processes[index], now: queue.now, simulation: self)
+    private func observeSent(_ message: Message, by index: Int, to destination: Int?) {
+        checker.sent(message, by: processes[index], to: destination.map { processes[$0] }, simulation: self)
         if options.watch == processes[index].name { trace.add(queue.now, "\(processes[index].name) sends \(Self.brief(message))") }
     }
 

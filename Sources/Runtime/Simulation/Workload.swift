@@ -13,8 +13,9 @@ final class Workload {
     private var pending: [UInt64: (request: APIRequest, sent: Int64, purpose: Purpose)] = [:]
     private var nextRequest: UInt64 = 0
     private var flows: [(name: String, product: String, jobs: [(name: String, after: [String])])] = []
-    /// Runs started, by ID, with their flow.
+    /// Runs started, by ID, with their flow; and by the key of the start that started each.
     private var runs: [UInt64: String] = [:]
+    private var keys: [String: UInt64] = [:]
     /// Runs the operator ever paused, and products it ever held: all are resumed and released at the end,
     /// whatever the order in which its requests arrived.
     private var paused: Set<UInt64> = []
@@ -27,6 +28,8 @@ final class Workload {
     private var settling = false
     private var listing: [JSON]?
     private var listedAt: Int64 = 0
+    /// How management's listing and the orchestrator's runs disagreed when the listing came, if they did.
+    private var disagreement: String?
     private var stranded: UInt64?
     static let products = ["payments", "risk", "ledger"]
 
@@ -171,11 +174,18 @@ final class Workload {
                 runs[UInt64(run)] = body["flow"]?.string ?? ""
                 simulation.counts.runsStarted += 1
             }
+            // A start sent again with its key is answered with the run it started the first time.
+            if let run = body["run"]?.integer, let key = (try? JSONParser.parse(entry.request.body))?["key"]?.string,
+                let first = keys.updateValue(UInt64(run), forKey: key), first != UInt64(run), !simulation.checker.relaxed
+            {
+                simulation.violated("the start with key \(key) started run \(first), and run \(run) when sent again")
+            }
         case .action, .pauseToStrand:
             simulation.counts.operatorActions += 1
         case .listing:
             listing = body["runs"]?.array ?? []
             listedAt = simulation.queue.now
+            disagreement = compareViews(listing ?? [])
         }
     }
 
@@ -201,6 +211,7 @@ final class Workload {
     /// Every run started has ended, as management's store says.
     func finalCheck() -> String? {
         guard let listing else { return "management never answered the last listing of runs" }
+        if let disagreement { return disagreement }
         var states: [UInt64: String] = [:]
         for run in listing {
             if let id = run["run"]?.integer { states[UInt64(id)] = run["state"]?.string ?? "?" }
@@ -219,6 +230,35 @@ final class Workload {
                 + jobsOf(id)
         }
         return scheduleCheck()
+    }
+
+    /// Management's state of each run is the orchestrator's, for every run whose state the orchestrator
+    /// last changed 10 s or more before: its event stream carried every change to management, each
+    /// message once and none missed for good, whatever was dropped, lost or crashed on the way.
+    private func compareViews(_ listing: [JSON]) -> String? {
+        guard let orchestrator = simulation.processes[1].service as? OrchestratorService else { return nil }
+        let now = simulation.now(of: 1).milliseconds
+        for run in listing.sorted(by: { ($0["run"]?.integer ?? 0) < ($1["run"]?.integer ?? 0) }) {
+            let id = UInt64(run["run"]?.integer ?? 0)
+            let query = RunQuery(request: 0, run: id)
+            // A run that ended before the orchestrator last started is in its store, not its memory.
+            guard let detail = orchestrator.core.detail(answering: query) ?? (try? OrchestratorService.storedDetail(query, store: orchestrator.store))
+            else { continue }
+            let state = run["state"]?.string ?? "?"
+            if detail.status == .notFound {
+                // A run the orchestrator lost with its last commits (a power loss under durability normal)
+                // ends failed at management, which says why.
+                if state == "failed" { continue }
+                return "management lists run \(id) as \(state), but the orchestrator has no such run"
+            }
+            let status = detail.run
+            guard Int64(status.time) <= now - 10_000 else { continue }
+            if state != status.state.name {
+                return "management lists run \(id) as \(state), but the orchestrator has had it \(status.state.name) for "
+                    + "\((now - Int64(status.time)) / 1000) s"
+            }
+        }
+        return nil
     }
 
     /// The run's jobs as the orchestrator holds them, for a run that did not end.
