@@ -444,7 +444,8 @@ public enum Usage {
                   --heal D       virtual time after it for every run to end (default 4m)
                   --plant FAULT  plant a defect the invariants must catch: release-early,
                                  lease-after-success, succeed-twice, strand-run, lose-run-end,
-                                 garble, skip-firing, forge-as-holder
+                                 garble, skip-firing, double-lease, moment-back, answer-twice,
+                                 forge-as-holder
                   --durability   full (default): a power loss keeps every commit, as a crash
                                  does; normal: power losses lose the last second's commits of
                                  a store, and only what durability normal promises is checked

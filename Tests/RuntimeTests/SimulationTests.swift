@@ -69,6 +69,9 @@ import Testing
         ("lose-run-end", "but the orchestrator has had it"),
         ("garble", "received a frame it could not decode"),
         ("forge-as-holder", "took a forged result from a worker that did not hold its lease"),
+        ("double-lease", "to worker-3 and to worker-1"),
+        ("moment-back", "has entry moment 1, not after run 1's"),
+        ("answer-twice", "then with 200"),
     ])
     func eachInvariantCatchesItsPlantedDefect(fault: String, says: String) throws {
         let (status, output) = try simulate(["--seed", "2", "--plant", fault, "--duration", "3m", "--heal", "2m"])
@@ -87,6 +90,6 @@ import Testing
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {
         let (status, output) = try simulate(["--plant", "nothing"])
         #expect(status == 2)
-        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, forge-as-holder)"#))
+        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder)"#))
     }
 }

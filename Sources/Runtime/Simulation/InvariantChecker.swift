@@ -177,6 +177,16 @@ final class InvariantChecker {
         return handedOut[shard]?[task]
     }
 
+    /// A task of `shard` whose latest attempt another worker than `worker` holds: for a planted defect.
+    func lease(on shard: UInt32, heldByOtherThan worker: String) -> (spec: TaskSpec, worker: String)? {
+        leases.keys.sorted().lazy.filter { $0.shard == shard }.compactMap { self.leases[$0] }.first { $0.worker != worker }
+    }
+
+    /// Whether management has started a run yet, and whether the orchestrator has answered `request`: for
+    /// planted defects.
+    var startedAny: Bool { newestStart.run > 0 }
+    func answered(_ request: UInt64) -> Bool { answers[request] != nil }
+
     /// A task handed out and not yet succeeded, with the worker holding its latest attempt, drawn with
     /// `random`: for a forged result.
     func leased(_ random: inout SplitMix64) -> (shard: UInt32, spec: TaskSpec, worker: String)? {

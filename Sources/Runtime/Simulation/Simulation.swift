@@ -55,6 +55,12 @@ public final class Simulation {
         case garble
         /// Every firing of one instant of the scheduled flow is lost, from either timer.
         case skipFiring = "skip-firing"
+        /// A shard hands a task's current attempt to a second worker.
+        case doubleLease = "double-lease"
+        /// Management starts a run with an entry moment before the previous run's.
+        case momentBack = "moment-back"
+        /// The orchestrator answers an operation request asked again with another answer.
+        case answerTwice = "answer-twice"
         /// A forged result for a task arrives on the connection of the worker that holds its lease, as
         /// a shard that took results from anyone would accept them.
         case forgeAsHolder = "forge-as-holder"
@@ -403,15 +409,17 @@ public final class Simulation {
                 switch action {
                 case .send(let sent, let socket, let peer):
                     let from = SocketAddress(process: index, socket: socket)
-                    guard let message = plant(sent, by: index) else { continue }
-                    observeSent(message, by: index, to: destination(from, peer))
+                    let to = destination(from, peer)
+                    guard let message = plant(sent, by: index, to: to) else { continue }
+                    observeSent(message, by: index, to: to)
                     if !send(encode(message, by: index), from: from, to: peer) { lost.append((peer!, socket)) }
                 case .frame(var frame, let socket, let peer):
                     // A frame encoded before (an event log's): a planted defect changes it as it would a message.
                     let from = SocketAddress(process: index, socket: socket)
                     if let message = try? Message.decode(frame) {
-                        guard let planted = plant(message, by: index) else { continue }
-                        observeSent(planted, by: index, to: destination(from, peer))
+                        let to = destination(from, peer)
+                        guard let planted = plant(message, by: index, to: to) else { continue }
+                        observeSent(planted, by: index, to: to)
                         if options.planted != nil { frame = encode(planted, by: index) }
                     }
                     if !send(frame, from: from, to: peer) { lost.append((peer!, socket)) }
@@ -455,7 +463,7 @@ public final class Simulation {
     /// What a defective service would have sent in place of `message` (nil: nothing), for the planted
     /// defects that change messages. Each is made once, but for `skip-firing`, which drops every request
     /// for one instant, from either timer, however often it is sent again.
-    private func plant(_ message: Message, by index: Int) -> Message? {
+    private func plant(_ message: Message, by index: Int, to destination: Int?) -> Message? {
         guard let planted = options.planted else { return message }
         if planted == .skipFiring, case .timer = processes[index].kind, case .apiRequest(let request) = message, request.method == "fire" {
             let body = try? JSONParser.parse(request.body)
@@ -485,6 +493,22 @@ public final class Simulation {
             plantedOnce = true
             trace.add(queue.now, "planted: shard-\(shard) hands out task \(done.task) again")
             return .tasks(tasks)
+        case (.doubleLease, .shard(let shard), .tasks(var tasks)):
+            guard let worker = destination.map({ processes[$0].name }), let held = checker.lease(on: shard, heldByOtherThan: worker) else { break }
+            tasks.tasks.append(held.spec)
+            plantedOnce = true
+            trace.add(queue.now, "planted: shard-\(shard) hands attempt \(held.spec.attempt) of task \(held.spec.task), held by \(held.worker), to \(worker) too")
+            return .tasks(tasks)
+        case (.momentBack, .management, .operationRequest(var request)) where request.action == .start && checker.startedAny:
+            request.moment = 1
+            plantedOnce = true
+            trace.add(queue.now, "planted: management starts run \(request.run) with entry moment 1")
+            return .operationRequest(request)
+        case (.answerTwice, .orchestrator, .operationResult(var result)) where checker.answered(result.request):
+            result.detail += " (answered again, differently)"
+            plantedOnce = true
+            trace.add(queue.now, "planted: the orchestrator answers operation request \(result.request) again, differently")
+            return .operationResult(result)
         case (.loseRunEnd, .orchestrator, .runUpdates(var updates)) where !faults.active:
             // Once faults stop: a restart of the orchestrator would have management read its open runs again.
             guard let ended = updates.updates.firstIndex(where: { $0.state.isFinal }) else { break }
