@@ -9,6 +9,16 @@ struct ManagementHarness {
     let client = Peer([3])
     var nextRequest: UInt64 = 0
 
+    /// Applies ``flow`` and starts `count` runs of it, each start answered.
+    mutating func startRuns(_ count: Int) {
+        _ = apply(Self.flow)
+        for _ in 0..<count { _ = call("start", #"{"flow": "payments/eod"}"#) }
+        for request in 1...count {
+            core.orchestratorMessage(.operationResult(OperationResult(request: UInt64(request), status: .accepted)), now: now)
+        }
+        _ = core.finishTurn()
+    }
+
     init(shards: [UInt32] = [1, 2]) {
         core = ManagementCore(configuration: ManagementConfiguration(shards: shards), restoring: ManagementSnapshot(), now: now)
     }
@@ -134,12 +144,7 @@ struct ManagementHarness {
 
     @Test func afterTheOrchestratorsLogLostEventsEveryOpenRunIsReadAgain() {
         var management = ManagementHarness()
-        _ = management.apply(ManagementHarness.flow)
-        _ = management.call("start", #"{"flow": "payments/eod"}"#)
-        _ = management.call("start", #"{"flow": "payments/eod"}"#)
-        management.core.orchestratorMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
-        management.core.orchestratorMessage(.operationResult(OperationResult(request: 2, status: .accepted)), now: management.now)
-        _ = management.core.finishTurn()
+        management.startRuns(2)
         // FETCHED 410: what management missed is gone from the orchestrator's log.
         management.core.orchestratorMessage(.fetched(Fetched(status: .gone, epoch: 1, sequence: 90, oldest: 50)), now: management.now)
         let turn = management.core.finishTurn()
@@ -169,11 +174,7 @@ struct ManagementHarness {
     /// starts again, management reads every open run again, and ends failed one it no longer has.
     @Test func afterTheOrchestratorRestartsEveryOpenRunIsReadAgainAndOneItLostEndsFailed() {
         var management = ManagementHarness()
-        _ = management.apply(ManagementHarness.flow)
-        _ = management.call("start", #"{"flow": "payments/eod"}"#)
-        _ = management.call("start", #"{"flow": "payments/eod"}"#)
-        management.core.orchestratorMessage(.operationResult(OperationResult(request: 1, status: .accepted)), now: management.now)
-        management.core.orchestratorMessage(.operationResult(OperationResult(request: 2, status: .accepted)), now: management.now)
+        management.startRuns(2)
         let running = RunStatus(
             run: 2, product: "payments", flow: "eod", state: .running, jobs: 1, started: management.now.wire, finished: 0,
             time: management.now.wire)
@@ -199,12 +200,7 @@ struct ManagementHarness {
 
     @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {
         var management = ManagementHarness()
-        _ = management.apply(ManagementHarness.flow)
-        for _ in 1...20 { _ = management.call("start", #"{"flow": "payments/eod"}"#) }
-        for request in 1...20 {
-            management.core.orchestratorMessage(.operationResult(OperationResult(request: UInt64(request), status: .accepted)), now: management.now)
-        }
-        _ = management.core.finishTurn()
+        management.startRuns(20)
         func queried(_ turn: ManagementTurn) -> [RunQuery] {
             turn.toOrchestrator.compactMap { if case .runQuery(let query) = $0 { query } else { nil } }
         }
