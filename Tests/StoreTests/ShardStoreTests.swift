@@ -7,6 +7,28 @@ import Wire
 @Suite struct ShardStoreTests {
     let now = Timestamp(milliseconds: 1_000_000)
 
+    /// Each epoch records the sequence its first message will have, for FETCHED's `first`: a subscriber
+    /// tells from it a restart that kept the log from one that lost its last commits.
+    @Test func eachEpochRecordsWhereItsMessagesBegin() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/shard.db"
+            var store = try ShardStore(path: path, synchronous: .off)
+            let (first, _) = try store.open()
+            #expect(try store.log.epochFirst() == 1)
+            for sequence in 1...3 {
+                var turn = ShardTurn()
+                turn.updates = JobUpdates(publisher: "shard-1", epoch: first, sequence: UInt64(sequence), updates: [])
+                _ = try store.commit(turn, now: now)
+            }
+            store.database.close()
+            store = try ShardStore(path: path, synchronous: .off)
+            let (second, _) = try store.open()
+            #expect(second == first + 1)
+            #expect(try store.log.epochFirst() == 4 && store.log.newest() == 3)
+            store.database.close()
+        }
+    }
+
     func spec(_ name: String) -> JobSpec {
         JobSpec(
             run: 9, job: name, generation: 0, product: "payments", flow: "eod", moment: 7, priority: 0, type: "t",

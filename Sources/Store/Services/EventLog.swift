@@ -52,19 +52,14 @@ public struct EventLog {
         return statement.int64(0)
     }
 
-    /// The sequence of the last message, or 0.
     /// The sequence of the current epoch's first message (FETCHED's `first`); 0 for a log whose epoch
     /// began before it was recorded.
     public func epochFirst() throws -> UInt64 {
         UInt64(max(0, try database.meta("epoch_first") ?? 0))
     }
 
-    public func newest() throws -> UInt64 {
-        let statement = try database.prepare("SELECT COALESCE(MAX(sequence), 0) FROM events")
-        defer { statement.reset() }
-        _ = try statement.step()
-        return UInt64(statement.int64(0))
-    }
+    /// The sequence of the last message, or 0.
+    public func newest() throws -> UInt64 { try database.newestEvent() }
 
     /// The sequence of the oldest message kept, or 0 when the log is empty.
     public func oldest() throws -> UInt64 {
@@ -155,12 +150,17 @@ extension Database {
         try transaction {
             let epoch = UInt32(truncatingIfNeeded: (try meta("epoch") ?? 0) + 1)
             try setMeta("epoch", Int64(epoch))
-            let newest = try prepare("SELECT COALESCE(MAX(sequence), 0) FROM events")
-            defer { newest.reset() }
-            _ = try newest.step()
-            try setMeta("epoch_first", newest.int64(0) + 1)
+            try setMeta("epoch_first", Int64(try newestEvent()) + 1)
             return epoch
         }
+    }
+
+    /// The sequence of the event log's last message, or 0.
+    func newestEvent() throws -> UInt64 {
+        let statement = try prepare("SELECT COALESCE(MAX(sequence), 0) FROM events")
+        defer { statement.reset() }
+        _ = try statement.step()
+        return UInt64(statement.int64(0))
     }
 
     /// Opens a service's database with the durability asked for, a large cache, and checkpoints on a
