@@ -150,6 +150,14 @@ extension ManagementCore {
     /// runs again does not bury the orchestrator.
     static let resyncQueries = 16
 
+    /// Queues `ids` to be read again from the orchestrator, in order, but those already queued, and sends
+    /// the first queries.
+    mutating func readAgain(_ ids: some Sequence<UInt64>, now: Timestamp) {
+        let waiting = Set(resync)
+        resync += ids.filter { !waiting.contains($0) }.sorted()
+        sendResyncQueries(now: now)
+    }
+
     /// Sends the next queries of a resynchronisation, keeping ``resyncQueries`` out at once.
     mutating func sendResyncQueries(now: Timestamp) {
         var out = queries.values.filter { $0.caller == nil }.count

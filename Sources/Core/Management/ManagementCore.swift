@@ -225,9 +225,7 @@ public struct ManagementCore: Sendable {
             case .resynchronise:
                 // The orchestrator's log no longer has what was missed: read every run held again, the
                 // ended ones too (an operator may have rerun one in the lost events).
-                let waiting = Set(resync)
-                resync += runs.keys.sorted().filter { !waiting.contains($0) }
-                sendResyncQueries(now: now)
+                readAgain(runs.keys, now: now)
             case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
             if restarted {
@@ -235,9 +233,7 @@ public struct ManagementCore: Sendable {
                 // loss under durability normal loses its last commits, its answers' too), and its stream
                 // cannot say so for a run whose start it answered and never published: every run still
                 // open is read again.
-                let waiting = Set(resync)
-                resync += runs.values.filter { !$0.state.isFinal && !waiting.contains($0.id) }.map(\.id).sorted()
-                sendResyncQueries(now: now)
+                readAgain(runs.values.filter { !$0.state.isFinal }.map(\.id), now: now)
             }
             turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
         default:
