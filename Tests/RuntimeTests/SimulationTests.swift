@@ -32,9 +32,10 @@ import Testing
         #expect(status == 0, "\(output)")
         let lines = output.split(separator: "\n").filter { $0.hasPrefix("seed ") }
         #expect(lines.count == count && lines.allSatisfy { $0.contains(": ok, trace ") }, "\(output)")
-        // Every seed drew faults and a real load.
+        // Every seed drew faults and a real load, and checked backlogged products' shares.
         for line in lines {
             #expect(!line.contains(" 0 crashes") && !line.contains(" 0 partitions") && !line.contains(" 0 firings"), "\(line)")
+            #expect(!line.contains("; 0 backlogged pairs"), "\(line)")
         }
     }
 
@@ -87,9 +88,17 @@ import Testing
         #expect(output.contains("seed 2: FAILED: ") && output.contains("schedule did not fire at"), "\(output)")
     }
 
+    /// The fairness check needs the backlog phase, which runs once faults stop, with four minutes to heal.
+    @Test func theFairnessCheckCatchesWeightsLostOnTheWayToTheShards() throws {
+        let (status, output) = try simulate(["--seed", "2", "--plant", "drop-weights"])
+        #expect(status == 1)
+        #expect(output.contains("seed 2: FAILED: on shard-") && output.contains("both were backlogged: they differ by"), "\(output)")
+        #expect(output.contains("planted: the orchestrator sends backlog-"), "\(output)")
+    }
+
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {
         let (status, output) = try simulate(["--plant", "nothing"])
         #expect(status == 2)
-        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder)"#))
+        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights)"#))
     }
 }

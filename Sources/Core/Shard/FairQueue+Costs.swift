@@ -86,13 +86,17 @@ extension FairQueue {
         return p
     }
 
-    /// Moves a product's and its key's passes by `correction` milliseconds of worker time.
+    /// Moves a product's and its key's passes by `correction` milliseconds of worker time. A product's
+    /// pass that rises is seen when its place comes up (it goes in again there); one that falls takes its
+    /// new place at once, or the product would wait at its old place for time it is owed. (A key's place
+    /// among its product's keys follows when it next comes up, either way.)
     private mutating func correct(_ p: Int, key k: Int, by correction: Double) {
         guard correction != 0 else { return }
         products[p].pass += correction / weight(of: products[p].policy)
         if products[p].keys.indices.contains(k) && products[p].keys[k].inUse {
             products[p].keys[k].pass += correction / products[p].keys[k].weight
         }
+        if correction < 0 && products[p].state == .ready { push(Int32(p)) }
     }
 
     /// A task reported a result after `duration` milliseconds on a worker (its share of a set's): the
@@ -112,6 +116,7 @@ extension FairQueue {
         guard isFair, first, charge.probe != 0 else { return }
         let excess = probes[w].recharge(at: cost(window: charge.window), reporter: charge)
         if excess != 0 { products[p].pass += excess / weight(of: products[p].policy) }
+        if excess < 0 && products[p].state == .ready { push(Int32(p)) }
     }
 
     /// A running task restored after a restart: it counts against its product's cap. Its charge, of 0,

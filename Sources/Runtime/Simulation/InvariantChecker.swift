@@ -14,7 +14,8 @@ import Wire
 /// - each run's entry moment is fixed when it starts, and later runs' are later;
 /// - the orchestrator gives one answer to an operation request, however often it is asked again;
 /// - every run ends once faults stop, management's view of each run agrees with the orchestrator's, and
-///   every schedule instant fires (``Workload/finalCheck()``).
+///   every schedule instant fires (``Workload/finalCheck()``);
+/// - backlogged products share their shard by weight, within the documented bound (``FairnessCheck``).
 final class InvariantChecker {
     struct JobKey: Hashable {
         var run: UInt64
@@ -55,6 +56,7 @@ final class InvariantChecker {
     private var newestStart: (run: UInt64, moment: UInt64) = (0, 0)
     /// The orchestrator's answer to each operation request.
     private var answers: [UInt64: OperationResult] = [:]
+    let fairness = FairnessCheck(partitions: Workload.backlogPartitions)
 
     struct ShardTask: Hashable, Comparable {
         var shard: UInt32
@@ -70,6 +72,7 @@ final class InvariantChecker {
     /// A shard committed a turn: its tasks that succeeded must not have before, and none took a forged
     /// result. A task no longer leased is no longer one to forge a result for.
     func committed(_ turn: ShardTurn, shard: UInt32, simulation: Simulation) {
+        fairness.committed(turn, shard: shard, now: simulation.queue.now)
         for task in turn.tasks {
             if task.output == Simulation.forged {
                 simulation.violated("task \(task.id) of shard-\(shard) took a forged result from a worker that did not hold its lease")

@@ -92,7 +92,7 @@ extension Simulation {
         attempts.stopped = []
         for (id, spec) in attempts.started {
             let outcome: Outcome = chance(0.08) ? .failed : .succeeded
-            let duration = pick(5...(spec.partitions > 1 ? 800 : 2_500))
+            let duration = pick(Workload.durations(of: spec))
             queue.at(queue.now + duration) { [self] in
                 guard processes[index].up, processes[index].incarnation == incarnation, attempts.running.contains(id) else { return }
                 attempts.ended.append((id, outcome, outcome == .succeeded ? 0 : 1))

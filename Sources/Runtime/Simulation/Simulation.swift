@@ -64,6 +64,9 @@ public final class Simulation {
         /// A forged result for a task arrives on the connection of the worker that holds its lease, as
         /// a shard that took results from anyone would accept them.
         case forgeAsHolder = "forge-as-holder"
+        /// Shards get every product's policy without its weight, as an orchestrator that dropped the field
+        /// would send it: backlogged products then share their shard equally, whatever their weights.
+        case dropWeights = "drop-weights"
     }
 
     /// What a run of the simulator found.
@@ -83,11 +86,16 @@ public final class Simulation {
         public var turns = 0, crashes = 0, diskFailures = 0, partitions = 0, clockSteps = 0
         public var dropped = 0, lost = 0, forgeries = 0, powerLosses = 0, stalls = 0
         public var runsStarted = 0, runsEnded = 0, tasksSucceeded = 0, operatorActions = 0, firings = 0
+        /// Pairs of backlogged products whose shares were checked, and the largest fraction of its bound
+        /// any pair's difference reached.
+        public var fairPairs = 0
+        public var fairWorst = 0.0
 
         public var description: String {
             "\(runsStarted) runs (\(runsEnded) ended), \(tasksSucceeded) tasks, \(operatorActions) operator actions, \(firings) firings; "
                 + "\(turns) turns, \(crashes) crashes, \(powerLosses) power losses, \(stalls) stalls, \(diskFailures) full disks, \(partitions) partitions, \(clockSteps) clock steps, "
-                + "\(forgeries) forged results, \(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight"
+                + "\(forgeries) forged results, \(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight; "
+                + "\(fairPairs) backlogged pairs within \(String(format: "%.0f%%", fairWorst * 100)) of their fairness bound at most"
         }
     }
 
@@ -175,7 +183,8 @@ public final class Simulation {
             }
             try event()
         }
-        if violation == nil { violation = workload.finalCheck() ?? checker.finalCheck(processes: processes) }
+        if violation == nil { violation = workload.finalCheck() ?? checker.finalCheck(processes: processes) ?? checker.fairness.finalCheck() }
+        (counts.fairPairs, counts.fairWorst) = (checker.fairness.pairs, checker.fairness.worst)
         if let violation { trace.add(queue.now, "VIOLATION: \(violation)") }
         return Report(
             seed: options.seed, violation: violation, trace: trace.tail, digest: trace.digest, virtualMilliseconds: queue.now - Self.start,
@@ -473,6 +482,13 @@ public final class Simulation {
                 trace.add(queue.now, "planted: the timers' firings of \(Workload.products[0])/f0 at \(instant) are lost")
             }
             return Int64(instant) == skippedInstant ? nil : message
+        }
+        if planted == .dropWeights, case .orchestrator = processes[index].kind, case .control(var control) = message, control.action == .setPolicy,
+            control.policy.weight != 1
+        {
+            trace.add(queue.now, "planted: the orchestrator sends \(control.policy.product)'s policy to its shard with weight 1, not \(control.policy.weight)")
+            control.policy.weight = 1
+            return .control(control)
         }
         guard !plantedOnce else { return message }
         switch (planted, processes[index].kind, message) {

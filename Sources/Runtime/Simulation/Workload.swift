@@ -32,9 +32,23 @@ final class Workload {
     private var disagreement: String?
     private var stranded: UInt64?
     static let products = ["payments", "risk", "ledger"]
+    /// The partitions of each backlog product's one run, and the weights set for them (confirmed answers
+    /// outstanding).
+    static let backlogPartitions = 240
+    private var backlogWeights: [String: UInt32] = [:]
 
-    enum Purpose {
+    enum Purpose: Equatable {
         case apply, start, action, pauseToStrand, listing
+        case backlogApply, backlogPolicy(product: String, weight: UInt32)
+    }
+
+    /// How long a simulated attempt of `spec` runs, in milliseconds: up to 2.5 s, up to 0.8 s a partition;
+    /// a backlog product's tasks by its number, so that products' costs differ (100–300, 100–600, 100–900).
+    static func durations(of spec: TaskSpec) -> ClosedRange<Int64> {
+        if spec.product.hasPrefix("backlog-"), let number = Int64(spec.product.dropFirst("backlog-".count)) {
+            return 100...(300 * (1 + number % 3))
+        }
+        return 5...(spec.partitions > 1 ? 800 : 2_500)
     }
 
     init(simulation: Simulation) { self.simulation = simulation }
@@ -180,8 +194,17 @@ final class Workload {
             {
                 simulation.violated("the start with key \(key) started run \(first), and run \(run) when sent again")
             }
+            if let run = body["run"]?.integer, let flow = body["flow"]?.string, flow.hasPrefix("backlog-") {
+                simulation.checker.fairness.started(run: UInt64(run), flow: flow)
+            }
         case .action, .pauseToStrand:
             simulation.counts.operatorActions += 1
+        case .backlogApply:
+            guard reply.status.isSuccess else { return simulation.violated("management refused the backlog flows: \(reply.body)") }
+            setBacklogWeights()
+        case .backlogPolicy(let product, let weight):
+            guard reply.status.isSuccess else { return simulation.violated("management refused \(product)'s weight: \(reply.body)") }
+            backlogWeightSet(product, weight)
         case .listing:
             listing = body["runs"]?.array ?? []
             listedAt = simulation.queue.now
@@ -204,8 +227,56 @@ final class Workload {
                 call("release", .object([("product", .string(product)), ("request", .string("settle-\(product)")), ("actor", .string("simulator"))]), .action)
             }
         }
+        if simulation.options.heal >= 180_000 {
+            simulation.queue.at(simulation.queue.now + 25_000) { [self] in applyBacklog() }
+        }
         let end = simulation.queue.now + simulation.options.heal - 30_000
         simulation.queue.at(end) { [self] in call("runs", .object([("limit", .number(10_000))]), .listing) }
+    }
+
+    // MARK: Backlogs
+
+    /// Once faults stop: two products a shard (placed by product count), each with a flow of one job of
+    /// many partitions, for ``FairnessCheck``, and a flow of one task of the same job type to measure its
+    /// cost first. Their weights are set next; then each product runs its warm-up, then its backlog.
+    private func applyBacklog() {
+        simulation.checker.fairness.begin()
+        var files: [JSON] = []
+        for number in 1...(2 * simulation.options.shards) {
+            for (flow, partitions) in [("warm-up", 1), ("backlog", Self.backlogPartitions)] {
+                let text = #"{"product": "backlog-\#(number)", "flow": "\#(flow)", "jobs": [{"name": "p", "type": "load", "handler": "sim", "#
+                    + #""partitions": \#(partitions), "retries": 5, "backoff": "200ms"}]}"#
+                files.append(.object([("path", .string("backlog-\(number)-\(flow).json")), ("text", .string(text))]))
+            }
+        }
+        call("apply", .object([("files", .array(files))]), .backlogApply)
+    }
+
+    /// The backlog flows are applied: each product's weight, 1 to 4.
+    private func setBacklogWeights() {
+        for number in 1...(2 * simulation.options.shards) {
+            let product = "backlog-\(number)"
+            let weight = UInt32(simulation.pick(1...4))
+            backlogWeights[product] = weight
+            call(
+                "set-policy",
+                .object([("product", .string(product)), ("request", .string("weight-\(product)")), ("actor", .string("simulator")), ("weight", .number(Int64(weight)))]),
+                .backlogPolicy(product: product, weight: weight))
+        }
+    }
+
+    /// A backlog product's weight is set; once all are, each product runs its warm-up, and five
+    /// seconds later its backlog.
+    private func backlogWeightSet(_ product: String, _ weight: UInt32) {
+        simulation.checker.fairness.weights[product] = weight
+        guard simulation.checker.fairness.weights.count == backlogWeights.count else { return }
+        for (flow, delay) in [("warm-up", Int64(0)), ("backlog", 5_000)] {
+            simulation.queue.at(simulation.queue.now + delay) { [self] in
+                for product in backlogWeights.keys.sorted() {
+                    call("start", .object([("flow", .string("\(product)/\(flow)")), ("key", .string("\(flow)-\(product)"))]), .start)
+                }
+            }
+        }
     }
 
     /// Every run started has ended, as management's store says.
