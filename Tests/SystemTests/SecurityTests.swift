@@ -312,9 +312,15 @@ struct Attacker {
         }
         if type == .sub { try socket.subscribe([]) }
         if type != .sub { _ = try socket.send(frame ?? Message.heartbeat.encoded(), dontWait: true) }
-        let outcome = try waitForHandshake(monitor, endpoint, key)
-        if outcome == .handshakeSucceeded { return false }
-        return try type == .push || socket.receive(dontWait: true) == nil
+        let (outcome, seen) = try waitForHandshake(monitor, endpoint, key)
+        // What let a peer in, for the log of a failing test.
+        func admitted(_ why: String) -> Bool {
+            FileHandle.standardError.write(Data("\(key?.identity.name ?? "no CURVE") got in at \(endpoint): \(why); the monitor saw \(seen)\n".utf8))
+            return false
+        }
+        if outcome == .handshakeSucceeded { return admitted("its handshake succeeded") }
+        if type != .push, let frames = try socket.receive(dontWait: true) { return admitted("it received \(frames.map(\.count)) octets") }
+        return true
     }
 
     /// Sends `frame` on a DEALER with `key`, then a frame of another protocol version; returns the status of
@@ -379,7 +385,7 @@ struct Attacker {
     ///
     /// libzmq's monitor now and then reports nothing at all for a socket (it drops events it cannot queue):
     /// a monitor silent for 5 s counts as no handshake, and the caller then checks that nothing arrived.
-    private func waitForHandshake(_ monitor: Socket, _ endpoint: String, _ key: KeyPair?) throws -> SocketEvent.Kind {
+    private func waitForHandshake(_ monitor: Socket, _ endpoint: String, _ key: KeyPair?) throws -> (SocketEvent.Kind, [String]) {
         var seen: [String] = []
         try monitor.setReceiveTimeout(milliseconds: 5000)
         while true {
@@ -387,12 +393,12 @@ struct Attacker {
                 guard seen.isEmpty else {
                     throw ServiceError("no handshake outcome at \(endpoint) for \(key?.identity.name ?? "no CURVE"); saw \(seen)")
                 }
-                return .handshakeFailedNoDetail
+                return (.handshakeFailedNoDetail, seen)
             }
             guard let event = SocketEvent(frames) else { continue }
             seen.append("\(event.kind.rawValue)/\(event.value)")
             if event.kind == .handshakeSucceeded || !event.kind.isDisjoint(with: .handshakeFailed) || event.kind == .disconnected {
-                return event.kind
+                return (event.kind, seen)
             }
         }
     }
