@@ -216,7 +216,7 @@ extension ClientCommands {
             console.out(body.rendered(pretty: true))
             return .success
         }
-        var rows = [["PRODUCT", "SHARD", "FLOWS", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS"]]
+        var rows = [["PRODUCT", "SHARD", "FLOWS", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS", "MOVE"]]
         for product in body["products"]?.array ?? [] {
             let cap = product["cap"]?.integer ?? 0
             let rate = product["rate"]?.integer ?? 0
@@ -226,11 +226,68 @@ extension ClientCommands {
                 product["product"]?.string ?? "?", String(product["shard"]?.integer ?? 0), String(product["flows"]?.integer ?? 0),
                 String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
                 burst == 0 ? "-" : String(burst), product["priority_over_fairness"]?.bool == true ? "over fairness" : "-",
-                keys.isEmpty ? "-" : keys.joined(separator: " "),
+                keys.isEmpty ? "-" : keys.joined(separator: " "), move(product["move"]),
             ])
         }
         for line in Formatting.table(rows) { console.out(line) }
         if let next = body["next"]?.string { console.out("more: baton products --after \(next)") }
+        return .success
+    }
+
+    /// A product's move in a few words: `to shard 2 (asked)`, or `finishing on shard 1: 3 runs`.
+    private static func move(_ move: JSON?) -> String {
+        guard let move else { return "-" }
+        if let to = move["to"]?.integer { return "to shard \(to) (asked)" }
+        let finishing = (move["finishing"]?.array ?? []).map { entry in
+            let runs = entry["open_runs"]?.integer ?? 0
+            return "shard \(entry["shard"]?.integer ?? 0): \(runs) run\(runs == 1 ? "" : "s")"
+        }
+        return "finishing on " + finishing.joined(separator: ", ")
+    }
+
+    /// `drain SHARD`: every product bound to the shard moves, one at a time, to the other shard with the
+    /// fewest products then. Its open runs finish on the drained shard.
+    static func drain(shard: UInt32, actor: String, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let client = try Client(target)
+        var products: [JSON] = []
+        var after: String?
+        var shards: [UInt32] = []
+        repeat {
+            let body = try client.call("products", page(limit: 10_000, after: after))
+            products += body["products"]?.array ?? []
+            shards = (body["shards"]?.array ?? []).compactMap { $0.integer.map(UInt32.init) }
+            after = body["next"]?.string
+        } while after != nil
+        guard shards.contains(shard) else {
+            throw CommandFailure(code: .usage, message: "shard \(shard) is not one of the cluster's (\(shards.map(String.init).joined(separator: ", ")))")
+        }
+        let others = shards.filter { $0 != shard }
+        guard !others.isEmpty else { throw CommandFailure(code: .failure, message: "shard \(shard) is the cluster's only shard: there is nowhere to move to") }
+        var load = Dictionary(uniqueKeysWithValues: others.map { ($0, 0) })
+        for product in products { if let bound = product["shard"]?.integer, load[UInt32(bound)] != nil { load[UInt32(bound)]! += 1 } }
+        let leaving = products.filter { $0["shard"]?.integer == Int64(shard) }.compactMap { $0["product"]?.string }
+        var moved: [JSON] = []
+        for product in leaving {
+            let to = others.min { (load[$0]!, $0) < (load[$1]!, $1) }!
+            let request = "drain-\(shard)-\(product)-\(UInt64.random(in: 1...UInt64.max))"
+            let body: JSON = .object([("product", .string(product)), ("to", .number(to)), ("actor", .string(actor)), ("request", .string(request))])
+            let reply: JSON
+            do {
+                reply = try client.call("move", body)
+            } catch where error.code == .unavailable {
+                reply = try client.call("move", body)
+            }
+            load[to]! += 1
+            moved.append(.object([("product", .string(product)), ("to", .number(to)), ("detail", reply["detail"] ?? .string(""))]))
+            if !json { console.out("\(product): \(reply["detail"]?.string ?? "moved to shard \(to)")") }
+        }
+        if json {
+            console.out(JSON.object([("shard", .number(shard)), ("moved", .array(moved))]).rendered(pretty: true))
+        } else if leaving.isEmpty {
+            console.out("no product is bound to shard \(shard)")
+        } else {
+            console.out("shard \(shard) takes no new runs; its open runs finish there (baton products shows them)")
+        }
         return .success
     }
 
@@ -251,6 +308,7 @@ extension ClientCommands {
             body.append(("key_weights", .object(action.keyWeights.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) })))
         }
         if let priority = action.priority { body.append(("priority", .string(RunPriority.name(priority)))) }
+        if let to = action.to { body.append(("to", .number(to))) }
         let client = try Client(target)
         let reply: JSON
         do {

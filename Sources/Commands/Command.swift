@@ -45,6 +45,8 @@ public enum Command: Equatable, Sendable {
     case act(OperatorAction, target: Target)
     /// List the products with their shards and policies.
     case products(limit: Int?, after: String?, json: Bool, target: Target)
+    /// `drain SHARD`: moves every product off the shard, each to the shard with the fewest products.
+    case drain(shard: UInt32, actor: String, json: Bool, target: Target)
     /// Show the audit log of a run or a product.
     case history(run: UInt64?, product: String?, actor: String?, page: HistoryPage = HistoryPage(), json: Bool, target: Target)
     /// Show a flow's schedule: its next firings with their business dates, and its latest ones.
@@ -71,6 +73,8 @@ public struct OperatorAction: Equatable, Sendable {
     public var keyWeights: [String: UInt64] = [:]
     /// For set-priority: the run's new priority (``RunPriority``).
     public var priority: UInt8?
+    /// For move: the shard the product moves to.
+    public var to: UInt32?
     /// The request ID that makes a repeated action apply once; nil to make one up.
     public var request: String?
     /// Who acts, for the audit log.

@@ -322,6 +322,26 @@ public enum CommandParser {
             action.request = try arguments.single("--request", command: name)
             action.json = arguments.flags.contains("--json")
             return .act(action, target: try target(arguments))
+        case "move":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--to", "--request", "--actor"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 1, let product = arguments.operands.first else { throw UsageError("give one product", command: name) }
+            guard let to = try number(arguments, "--to", in: 1...Int(UInt16.max), command: name) else {
+                throw UsageError("give the shard to move to: --to SHARD", command: name)
+            }
+            var action = OperatorAction(method: "move", product: product, actor: try actor(arguments, command: name))
+            action.to = UInt32(to)
+            action.request = try arguments.single("--request", command: name)
+            action.json = arguments.flags.contains("--json")
+            return .act(action, target: try target(arguments))
+        case "drain":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--actor"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 1, let text = arguments.operands.first else { throw UsageError("give one shard", command: name) }
+            guard let shard = UInt32(text), (1...UInt32(UInt16.max)).contains(shard) else {
+                throw UsageError("\"\(text)\" is not a shard ID (1 to 65535)", command: name)
+            }
+            return .drain(shard: shard, actor: try actor(arguments, command: name), json: arguments.flags.contains("--json"), target: try target(arguments))
         case "priority":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--request", "--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }

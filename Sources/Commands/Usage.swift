@@ -43,7 +43,7 @@ public enum Usage {
 
     static let order = [
         "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "priority", "hold", "release", "policy", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
+        "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
         "version", "help",
     ]
 
@@ -135,6 +135,32 @@ public enum Usage {
 
                 Options:
                 """ + "\n" + actionHelp + "\n" + targetHelp),
+        "move": Entry(
+            summary: "move a product to another shard: its new runs go there",
+            text: """
+                usage: baton move [options] PRODUCT --to SHARD
+
+                Binds the product to SHARD. Its policy goes there first; every run started from the
+                orchestrator's answer on runs on SHARD, with no pause. Runs open at the moment go on
+                and finish on the shard they started on, as do later reruns of them; `baton products`
+                shows the move until the last of them ends. Needs the admin role. docs/cluster.md.
+
+                Options:
+                  --to SHARD     the shard to move to (an ID from the cluster file)
+                """ + "\n" + actionHelp + "\n" + targetHelp),
+        "drain": Entry(
+            summary: "move every product off a shard",
+            text: """
+                usage: baton drain [options] SHARD
+
+                Moves each product bound to SHARD, one at a time, to the other shard with the fewest
+                products, and prints each move. The shard then takes no new runs; its open runs finish
+                there. Needs the admin role. docs/cluster.md.
+
+                Options:
+                  --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
+                  --json         print the moves as JSON
+                """ + "\n" + targetHelp),
         "policy": Entry(
             summary: "set a product's weight, cap, rate limit and priority rule in its shard",
             text: """
@@ -176,8 +202,9 @@ public enum Usage {
 
                 Lists the products in name order with their shards, their flows, and their weight, cap,
                 rate (per hour), burst, whether their priorities count over fairness, and their
-                fairness keys' weights ("-" for none or the default): at most --limit N (default 1000,
-                at most 10000), after --after PRODUCT, the cursor the listing prints for the next page.
+                fairness keys' weights ("-" for none or the default), and a move going on (the shards
+                its open runs finish on, after `baton move`): at most --limit N (default 1000, at most
+                10000), after --after PRODUCT, the cursor the listing prints for the next page.
                 """ + "\n" + targetHelp),
         "history": Entry(
             summary: "show the operator actions on a run or a product, or by an actor",

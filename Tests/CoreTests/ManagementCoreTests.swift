@@ -142,6 +142,41 @@ struct ManagementHarness {
         #expect(c?.policy.summary == "weight 3, cap 20, rate none, burst 5")
     }
 
+    /// A move binds the product's new runs to the shard once the orchestrator answers it; runs started
+    /// before stay where they are, and `products` shows them finishing there.
+    @Test func aMoveSwitchesTheProductsNewRunsOnceAnswered() {
+        var management = ManagementHarness()
+        management.startRuns(1)
+        let from = management.core.products["payments"]!.shard
+        let to: UInt32 = from == 1 ? 2 : 1
+        func sent(_ turn: ManagementTurn) -> OperationRequest? {
+            if case .operationRequest(let operation)? = turn.toOrchestrator.first { operation } else { nil }
+        }
+        let move = sent(management.call("move", #"{"product": "payments", "actor": "alice", "to": \#(to)}"#).0)
+        #expect(move?.action == .move && move?.shard == to && move?.policy.product == "payments")
+        // Until it is answered: starts go where they went, and another move or a policy waits.
+        #expect(sent(management.call("start", #"{"flow": "payments/eod"}"#).0)?.shard == from)
+        #expect(management.call("move", #"{"product": "payments", "actor": "alice", "to": \#(from)}"#).2["error"]?.string
+            == "product payments is already moving to shard \(to); try again once it has")
+        #expect(management.call("set-policy", #"{"product": "payments", "actor": "alice", "weight": 2}"#).2["error"]?.string
+            == "product payments is moving to shard \(to); set its policy once it has")
+        let requested = management.call("products", "{}").2["products"]?.array?.first?["move"]
+        #expect(requested?.rendered() == #"{"phase":"requested","to":\#(to),"finishing":[]}"#)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: move!.request, status: .ok, detail: "moved")), now: management.now)
+        let answered = management.core.finishTurn()
+        #expect(answered.products.map(\.shard) == [to])
+        #expect(sent(management.call("start", #"{"flow": "payments/eod"}"#).0)?.shard == to)
+        let second = management.call("start", #"{"flow": "payments/eod"}"#)
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: sent(second.0)!.request, status: .accepted)), now: management.now)
+        _ = management.core.finishTurn()
+        let product = management.call("products", "{}").2["products"]?.array?.first
+        #expect(product?["shard"]?.integer == Int64(to))
+        // The run started before the move, and the one started while it was asked, are open on the old shard.
+        #expect(product?["move"]?.rendered() == #"{"phase":"finishing","finishing":[{"shard":\#(from),"open_runs":2}]}"#, "\(product?.rendered() ?? "")")
+        #expect(management.call("move", #"{"product": "payments", "actor": "alice", "to": \#(to)}"#).2["error"]?.string
+            == "product payments is already on shard \(to)")
+    }
+
     @Test func afterTheOrchestratorsLogLostEventsEveryOpenRunIsReadAgain() {
         var management = ManagementHarness()
         management.startRuns(2)
@@ -328,7 +363,7 @@ struct ManagementHarness {
         #expect(
             unknown.2["error"]?.string
                 == "unknown method \"frobnicate\" (methods: apply, start, status, runs, flows, products, stop, pause, resume, rerun, "
-                + "rerun-job, mark-succeeded, hold, release, set-policy, set-priority, history, schedule, calendars, schedules, fire, ping)")
+                + "rerun-job, mark-succeeded, hold, release, set-policy, move, set-priority, history, schedule, calendars, schedules, fire, ping)")
         #expect(management.call("apply", "{}").1.status == .badRequest)
         #expect(management.call("status", #"{"run": "1"}"#).2["error"]?.string == "status needs \"run\": a run ID")
         #expect(management.call("schedule", #"{"flow": "payments/eod", "next": 1001}"#).2["error"]?.string

@@ -9,7 +9,7 @@ enum ManagementReply {
     case runDetail(RunRecord, jobs: [JobStatus], first: UInt32)
     case runs([RunRecord], next: UInt64?)
     case flows([(flow: FlowRecord, shard: UInt32)], next: String?)
-    case products([(product: ProductRecord, flows: Int)], next: String?)
+    case products([(product: ProductRecord, flows: Int, move: ProductMove?)], shards: [UInt32], next: String?)
     /// An operator action, answered with the orchestrator's status.
     case action(AuditEntry, status: Status, repeated: Bool)
     /// `history`: a page of actions, oldest first, and the cursor of the page before it if there may be one.
@@ -145,17 +145,27 @@ extension ManagementAPI {
                 ])
             }
             return (.ok, .object([("flows", .array(list))] + (next.map { [("next", .string($0))] } ?? [])))
-        case .products(let products, let next):
-            let list = products.map { product, flows in
-                JSON.object([
+        case .products(let products, let shards, let next):
+            let list = products.map { product, flows, move in
+                var members: [(String, JSON)] = [
                     ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
                     ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
                     ("burst", .number(product.policy.burst)), ("priority_over_fairness", .bool(product.policy.priorityOverFairness == 1)),
                     ("key_weights", .object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) })),
                     ("flows", .number(flows)),
-                ])
+                ]
+                if let move {
+                    var fields: [(String, JSON)] = [("phase", .string(move.to != nil ? "requested" : "finishing"))]
+                    if let to = move.to { fields.append(("to", .number(to))) }
+                    let finishing = move.finishing.sorted { $0.key < $1.key }.map { JSON.object([("shard", .number($0.key)), ("open_runs", .number($0.value))]) }
+                    fields.append(("finishing", .array(finishing)))
+                    members.append(("move", .object(fields)))
+                }
+                return JSON.object(members)
             }
-            return (.ok, .object([("products", .array(list))] + (next.map { [("next", .string($0))] } ?? [])))
+            return (
+                .ok, .object([("products", .array(list)), ("shards", .array(shards.map { .number($0) }))] + (next.map { [("next", .string($0))] } ?? []))
+            )
         case .action(let entry, let status, let repeated):
             var members = self.members(entry)
             // A refused action's reply carries the reason as `error`, like every refusal of the API.

@@ -116,6 +116,8 @@ struct ActionRequest {
         var downstream = false
         /// The policy fields of a set-policy.
         var policy: PolicyChange?
+        /// The shard a move goes to.
+        var shard: UInt32?
     }
 
     /// The fields every action on a run reads, and every action on a product.
@@ -138,7 +140,7 @@ struct ActionRequest {
         self.action = action
         let key = fields["request"]?.string ?? ""
         self.key = key
-        let onProduct = action == .hold || action == .release || action == .setPolicy
+        let onProduct = action == .hold || action == .release || action == .setPolicy || action == .move
         subject = Result { () throws(APIRefusal) in
             guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"request\" is at most 255 octets") }
             // Management names the audit entries of requests without an ID `#N`: a client's may not look alike.
@@ -174,6 +176,12 @@ struct ActionRequest {
                 case .success(let priority): details.priority = priority
                 case .failure(let problem): throw APIRefusal(.badRequest, "set-priority: \(problem.message)")
                 }
+            }
+            if action == .move {
+                guard let shard = fields["to"]?.integer, (1...Int64(UInt16.max)).contains(shard) else {
+                    throw APIRefusal(.badRequest, "move needs \"to\": the ID of the shard to move to (1 to 65535)")
+                }
+                details.shard = UInt32(shard)
             }
             details.downstream = action == .rerunJob && fields["downstream"]?.bool == true
             return details

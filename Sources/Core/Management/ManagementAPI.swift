@@ -50,6 +50,7 @@ public enum ManagementAPI {
         Method("hold", role: .operator, fields: ActionRequest.productFields) { .action(ActionRequest(.hold, $0)) },
         Method("release", role: .operator, fields: ActionRequest.productFields) { .action(ActionRequest(.release, $0)) },
         Method("set-policy", role: .admin, fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
+        Method("move", role: .admin, fields: ActionRequest.productFields + ["to"]) { .action(ActionRequest(.move, $0)) },
         Method("set-priority", role: .operator, fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
         Method("history", role: .viewer, fields: ["run", "product", "actor", "limit", "before"]) { fields throws(APIRefusal) in
             .history(try HistoryRequest(fields))

@@ -1,7 +1,7 @@
 import Wire
 
-/// Operator actions (stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, set-policy and
-/// set-priority) and their audit log.
+/// Operator actions (stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, set-policy,
+/// set-priority and move) and their audit log.
 ///
 /// An action is checked, recorded in the audit log with who asked and when, sent to the orchestrator, and
 /// answered when the orchestrator has applied (or refused) it. An action sent again with the same `request` ID
@@ -44,6 +44,28 @@ extension ManagementCore {
             operation.product = runs[run]?.product ?? ""
         }
         guard let details = accept(request.details, for: caller) else { return }
+        if let target = details.shard, let product = products[operation.product] {
+            guard configuration.shards.contains(target) else {
+                let known = configuration.shards.map(String.init).joined(separator: ", ")
+                refuse(caller, .badRequest, "move: shard \(target) is not one of the cluster's (\(known))")
+                return
+            }
+            if let moving = pendingMoves[product.name] {
+                refuse(caller, .conflict, "product \(product.name) is already moving to shard \(moving.shard); try again once it has")
+                return
+            }
+            guard target != product.shard else {
+                refuse(caller, .conflict, "product \(product.name) is already on shard \(target)")
+                return
+            }
+            operation.shard = target
+            operation.policy = pendingPolicies[product.name]?.policy ?? product.policy
+            options.append("from shard \(product.shard) to shard \(target)")
+        }
+        if details.policy != nil, let moving = pendingMoves[operation.product] {
+            refuse(caller, .conflict, "product \(operation.product) is moving to shard \(moving.shard); set its policy once it has")
+            return
+        }
         if let change = details.policy {
             guard let product = products[operation.product] else {
                 refuse(caller, .notFound, "unknown product \"\(operation.product)\"")
@@ -74,6 +96,7 @@ extension ManagementCore {
         operation.request = counters.lastRequest
         turn.counters = counters
         if operation.action == .setPolicy { pendingPolicies[operation.product] = (operation.request, operation.policy) }
+        if operation.action == .move { pendingMoves[operation.product] = (operation.request, operation.shard) }
         if details.downstream { options.append("downstream") }
         if fresh { options.append("fresh moment \(operation.moment)") }
         // With keys, the actor is the key's name; the name the client gave is kept beside it.
@@ -119,6 +142,16 @@ extension ManagementCore {
                 turn.products.append(product)
             }
             if pendingPolicies[operation.product]?.request == operation.request { pendingPolicies[operation.product] = nil }
+        }
+        if operation.action == .move {
+            // The map switches: the product's new runs go to the shard it moved to; those open elsewhere
+            // finish where they are.
+            if status.isSuccess, var product = products[operation.product], product.shard != operation.shard {
+                product.shard = operation.shard
+                products[product.name] = product
+                turn.products.append(product)
+            }
+            if pendingMoves[operation.product]?.request == operation.request { pendingMoves[operation.product] = nil }
         }
         if status.isSuccess, operation.moment != 0, var run = runs[operation.run] {
             run.moment = operation.moment

@@ -118,10 +118,35 @@ extension ManagementCore {
         reply(caller, .flows(list, next: next))
     }
 
-    /// `products`: a page of the products, each with its shard, its policy and its count of flows.
+    /// `products`: a page of the products, each with its shard, its policy, its count of flows and its
+    /// move, if one is going on.
     mutating func listProducts(_ page: Page, for caller: Caller) {
         let (names, next) = productNames.page(of: products.keys, after: page.after, limit: page.limit)
-        let list = names.compactMap { products[$0] }.map { (product: $0, flows: flowCounts[$0.name] ?? 0) }
-        reply(caller, .products(list, next: next))
+        let moves = self.moves(of: Set(names))
+        let list = names.compactMap { products[$0] }.map { (product: $0, flows: flowCounts[$0.name] ?? 0, move: moves[$0.name]) }
+        reply(caller, .products(list, shards: configuration.shards, next: next))
     }
+
+    /// The moves going on among `names`: a move asked and not yet answered, and open runs of a product on
+    /// shards other than its own, which they finish on.
+    func moves(of names: Set<String>) -> [String: ProductMove] {
+        var moves: [String: ProductMove] = [:]
+        for name in names {
+            if let pending = pendingMoves[name] { moves[name] = ProductMove(to: pending.shard) }
+        }
+        for run in runs.values where !run.state.isFinal && names.contains(run.product) {
+            guard let product = products[run.product], run.shard != product.shard else { continue }
+            moves[run.product, default: ProductMove()].finishing[run.shard, default: 0] += 1
+        }
+        return moves
+    }
+}
+
+/// A product's move as `products` shows it: asked and not yet answered (`to`), or answered with runs
+/// still open on the shards it left (`finishing`, open runs by shard).
+public struct ProductMove: Equatable, Sendable {
+    public var to: UInt32?
+    public var finishing: [UInt32: Int] = [:]
+
+    public init(to: UInt32? = nil) { self.to = to }
 }

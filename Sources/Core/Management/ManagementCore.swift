@@ -33,6 +33,9 @@ public struct ManagementCore: Sendable {
     /// The latest unanswered set-policy of each product, by its request: a further set-policy changes that
     /// one. A product's own policy changes when the orchestrator answers.
     var pendingPolicies: [String: (request: UInt64, policy: ProductPolicy)] = [:]
+    /// The unanswered move of each product, by its request, with the shard it goes to: a product moves
+    /// (its new runs go there) when the orchestrator answers.
+    var pendingMoves: [String: (request: UInt64, shard: UInt32)] = [:]
     /// The request of the set-policy each product's policy came from, so that a late answer to an older
     /// one (its first answer lost, its resend answered after a newer one) does not undo the newer.
     var appliedPolicies: [String: UInt64] = [:]
@@ -113,8 +116,9 @@ public struct ManagementCore: Sendable {
             uniqueKeysWithValues: snapshot.pending.map {
                 ($0.request, PendingOperation(request: $0, resend: ResendSchedule(dueAt: now, policy: configuration.resend)))
             })
-        for operation in snapshot.pending.sorted(by: { $0.request < $1.request }) where operation.action == .setPolicy {
-            pendingPolicies[operation.product] = (operation.request, operation.policy)
+        for operation in snapshot.pending.sorted(by: { $0.request < $1.request }) {
+            if operation.action == .setPolicy { pendingPolicies[operation.product] = (operation.request, operation.policy) }
+            if operation.action == .move { pendingMoves[operation.product] = (operation.request, operation.shard) }
         }
         finishedOrder = snapshot.runs.filter { $0.state.isFinal }.sorted { $0.id < $1.id }.map(\.id)
         actions = Dictionary(snapshot.audit.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })

@@ -105,7 +105,7 @@ extension OrchestratorCore {
         switch request.action {
         case .start: answer = start(request, now: now)
         case .hold, .release: answer = holdProduct(request, now: now)
-        case .setPolicy: answer = setPolicy(request, now: now)
+        case .setPolicy, .move: answer = setPolicy(request, now: now)
         case .stop, .pause, .resume, .rerunFailed, .rerunJob, .markSucceeded, .setPriority: answer = act(request, now: now)
         }
         answers.record(answer)
@@ -189,7 +189,7 @@ extension OrchestratorCore {
         case .rerunJob: return rerunJob(request, &run, index: index, now: now)
         case .markSucceeded: return markSucceeded(request, &run, index: index, now: now)
         case .setPriority: return setPriority(request, &run, now: now)
-        case .start, .hold, .release, .setPolicy: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
+        case .start, .hold, .release, .setPolicy, .move: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
         }
     }
 
@@ -261,10 +261,11 @@ extension OrchestratorCore {
         return answer(request, .ok, holding ? "product \(product) held: \(count) paused" : "product \(product) released: \(count) let go")
     }
 
-    /// Sends a product's policy to its shard, which applies it to the next tasks it hands out.
+    /// Sends a product's policy to its shard, which applies it to the next tasks it hands out; for a move,
+    /// to the shard it moves to, before its first run there.
     private mutating func setPolicy(_ request: OperationRequest, now: Timestamp) -> OperationResult {
         guard !request.product.isEmpty, request.policy.product == request.product else {
-            return answer(request, .badRequest, "set-policy needs a product and a policy for it")
+            return answer(request, .badRequest, "\(request.action.name) needs a product and a policy for it")
         }
         guard streams.contains(request.shard) else {
             return answer(request, .badRequest, "shard \(request.shard) is not one this orchestrator knows")
@@ -272,6 +273,9 @@ extension OrchestratorCore {
         controls.send(
             Control(request: 0, action: .setPolicy, run: 0, policy: request.policy), to: request.shard, now: now,
             policy: configuration.resend)
+        if request.action == .move {
+            return answer(request, .ok, "product \(request.product) moves to shard \(request.shard): its policy is sent there")
+        }
         return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
     }
 

@@ -65,16 +65,13 @@ final class FairnessCheck {
 
     func begin() { watching = true }
 
-    /// A run of a backlog product's flow started (`backlog-N/backlog` or `backlog-N/warm-up`).
-    func started(run: UInt64, flow: String) {
-        let parts = flow.split(separator: "/")
-        guard parts.count == 2 else { return }
-        runs[run] = (String(parts[0]), parts[1] == "warm-up")
-    }
-
     /// A shard's turn committed at `now` (virtual time): the backlog products' attempts leased and ended.
     func committed(_ turn: ShardTurn, shard: UInt32, now: Int64) {
         guard watching else { return }
+        // A backlog product's run is known by its jobs, which the shard stores before it hands out their tasks.
+        for job in turn.jobs where job.spec.product.hasPrefix("backlog-") && runs[job.spec.run] == nil {
+            runs[job.spec.run] = (job.spec.product, job.spec.flow == "warm-up")
+        }
         for task in turn.tasks {
             guard let (product, warmUp) = runs[task.job.run] else { continue }
             let key = TaskKey(shard: shard, task: task.id)

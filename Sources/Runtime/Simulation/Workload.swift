@@ -4,7 +4,7 @@ import Wire
 /// What the operator does, drawn from the seed: applies flows of random shapes (partitions, retries, a
 /// schedule that crosses a change of daylight-saving time), starts runs with idempotency keys, and acts
 /// on them at random moments: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release,
-/// policy changes and run priorities. Every request carries its key or request ID and is sent again until answered, as a
+/// policy changes, moves of products between shards and run priorities. Every request carries its key or request ID and is sent again until answered, as a
 /// careful client would. Once faults stop it resumes and releases everything, and at the end reads
 /// every run back: each must have ended.
 final class Workload {
@@ -145,6 +145,14 @@ final class Workload {
             let priority = simulation.pick(1...5)
             return call("set-priority", .object(base + [("priority", .number(priority))]), .action)
         default:
+            if simulation.chance(0.3) {
+                // A move: the product's new runs go to the shard; its open ones finish where they are.
+                let shard = simulation.pick(1...Int64(simulation.options.shards))
+                return call(
+                    "move",
+                    .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator")), ("to", .number(shard))]),
+                    .action)
+            }
             let weight = simulation.pick(1...5)
             return call(
                 "set-policy",
@@ -193,9 +201,6 @@ final class Workload {
                 let first = keys.updateValue(UInt64(run), forKey: key), first != UInt64(run), !simulation.checker.relaxed
             {
                 simulation.violated("the start with key \(key) started run \(first), and run \(run) when sent again")
-            }
-            if let run = body["run"]?.integer, let flow = body["flow"]?.string, flow.hasPrefix("backlog-") {
-                simulation.checker.fairness.started(run: UInt64(run), flow: flow)
             }
         case .action, .pauseToStrand:
             simulation.counts.operatorActions += 1

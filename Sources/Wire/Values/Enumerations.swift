@@ -109,6 +109,9 @@ public enum OperationAction: UInt8, Sendable, CaseIterable {
     case setPolicy = 10
     /// Change a run's priority (`priority`), for its tasks queued now and its jobs submitted later.
     case setPriority = 11
+    /// Move a product to the shard `shard` (`product` and its `policy`; `run` is 0): the orchestrator sends
+    /// the policy to that shard, and management binds the product's new runs to it once answered.
+    case move = 12
 }
 
 /// An action on queued and running work in a shard, carried by CONTROL.

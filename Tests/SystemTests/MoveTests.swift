@@ -1,0 +1,123 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Testing
+import Wire
+
+/// `baton move` and `baton drain` on a cluster of processes as `baton up` runs it, with keys: a product
+/// moves twice while one of its runs goes on, the shard it left is killed in between, and every run ends
+/// with each job run once.
+@Suite(.serialized) struct MoveTests {
+    @Test func aRunGoesOnWhereItStartedWhileItsProductMovesTwiceAndTheShardItLeftIsKilled() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            let cluster = try SecurityTests.load(config)
+            let admin = try APIClient(cluster: cluster)
+            // The first job says it began, then waits for its gate.
+            let gated = #"touch "$BATON_PARAM_gate.began"; "# + SecurityTests.gated
+            let flow = JSON.object([
+                ("product", .string("ledger")), ("flow", .string("close")),
+                ("params", .object([("trace", .string("")), ("gate", .string(""))])),
+                ("jobs", .array([
+                    .object([("name", .string("wait")), ("run", .string(gated))]),
+                    .object([("name", .string("after")), ("after", .array([.string("wait")])), ("run", .string(#"echo after >> "$BATON_PARAM_trace""#))]),
+                ])),
+            ]).rendered()
+            try admin.apply([flow])
+            func product() throws -> JSON {
+                let body = try admin.call("products", .object([])).body
+                return try #require(body["products"]?.array?.first { $0["product"]?.string == "ledger" })
+            }
+            let source = UInt32(try #require(try product()["shard"]?.integer))
+            let target: UInt32 = source == 1 ? 2 : 1
+
+            // A run that stays open until its gate opens, its first job running on the source.
+            let (trace, gate) = ("\(folder)/trace", "\(folder)/gate")
+            let first = try admin.start("ledger/close", params: ["trace": trace, "gate": gate])
+            try waitUntil("the first job to run") { FileManager.default.fileExists(atPath: "\(gate).began") }
+
+            // The move: answered once the orchestrator has it; the open run stays on the source.
+            let (moveStatus, moveOutput) = try ChaosTests.baton(["move", "ledger", "--to", String(target), "--config", config])
+            #expect(moveStatus == 0 && moveOutput.contains("product ledger moves to shard \(target)"), "\(moveOutput)")
+            let moving = try product()
+            #expect(moving["shard"]?.integer == Int64(target), "\(moving.rendered())")
+            #expect(moving["move"]?["phase"]?.string == "finishing", "\(moving.rendered())")
+            #expect(moving["move"]?["finishing"]?.rendered() == #"[{"shard":\#(source),"open_runs":1}]"#, "\(moving.rendered())")
+            let (listStatus, listOutput) = try ChaosTests.baton(["products", "--config", config])
+            #expect(listStatus == 0 && listOutput.contains("finishing on shard \(source): 1 run"), "\(listOutput)")
+
+            // The source dies: a run started now runs on the target and ends while the source is down.
+            let pidFile = "\(cluster.data)/run/shard-\(source).pid"
+            let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            Glibc.kill(pid, SIGKILL)
+            try waitUntilExited(pid)
+            let open = "\(folder)/open"
+            _ = FileManager.default.createFile(atPath: open, contents: nil)
+            let second = try admin.start("ledger/close", params: ["trace": "\(folder)/trace-2", "gate": open])
+            let secondStatus = try admin.waitForRun(second)
+            #expect(secondStatus["run"]?["state"]?.string == "succeeded" && secondStatus["run"]?["shard"]?.integer == Int64(target), "\(secondStatus.rendered())")
+
+            // Back to the source while it is down, and the first run still open there; then the source comes back.
+            let (backStatus, backOutput) = try ChaosTests.baton(["move", "ledger", "--to", String(source), "--config", config])
+            #expect(backStatus == 0 && backOutput.contains("product ledger moves to shard \(source)"), "\(backOutput)")
+            let (restartStatus, restartOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(restartStatus == 0, "\(restartOutput)")
+            let third = try admin.start("ledger/close", params: ["trace": "\(folder)/trace-3", "gate": open])
+            let thirdStatus = try admin.waitForRun(third)
+            #expect(thirdStatus["run"]?["state"]?.string == "succeeded" && thirdStatus["run"]?["shard"]?.integer == Int64(source), "\(thirdStatus.rendered())")
+
+            // The first run ends where it began, each of its jobs run once, though its shard was killed mid-job.
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
+            let firstStatus = try admin.waitForRun(first)
+            #expect(firstStatus["run"]?["state"]?.string == "succeeded" && firstStatus["run"]?["shard"]?.integer == Int64(source), "\(firstStatus.rendered())")
+            #expect(DistributedJobTests.trace(trace).map { $0.joined(separator: " ") } == ["done", "after"])
+            #expect(try product()["move"] == nil)
+
+            // Both moves are in the audit log, under the admin's key.
+            let history = try admin.call("history", .object([("product", .string("ledger"))])).body["actions"]?.array ?? []
+            let moves = history.filter { $0["action"]?.string == "move" }
+            #expect(moves.map { $0["actor"]?.string ?? "" } == ["admin", "admin"], "\(history)")
+            #expect(moves.map { $0["options"]?.string ?? "" } == ["from shard \(source) to shard \(target)", "from shard \(target) to shard \(source)"])
+
+            // A drain moves every product off a shard; an unknown shard is a usage error.
+            let (drainStatus, drainOutput) = try ChaosTests.baton(["drain", String(source), "--config", config])
+            #expect(drainStatus == 0 && drainOutput.contains("ledger: product ledger moves to shard \(target)"), "\(drainOutput)")
+            #expect(try product()["shard"]?.integer == Int64(target))
+            let (unknownStatus, unknownOutput) = try ChaosTests.baton(["drain", "9", "--config", config])
+            #expect(unknownStatus == 2 && unknownOutput.contains("shard 9 is not one of the cluster's (1, 2)"), "\(unknownOutput)")
+        }
+    }
+
+    /// What a move cannot do is refused, naming why, and changes nothing.
+    @Test func aMoveThatCannotBeIsRefusedClearly() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            let cluster = try SecurityTests.load(config)
+            let admin = try APIClient(cluster: cluster)
+            try admin.apply([#"{"product": "ledger", "flow": "close", "jobs": [{"name": "a", "run": "true"}]}"#])
+            let shard = try #require(admin.call("products", .object([])).body["products"]?.array?.first?["shard"]?.integer)
+            let cases: [([(String, JSON)], Status, String)] = [
+                ([("product", .string("ledger")), ("to", .number(7))], .badRequest, "move: shard 7 is not one of the cluster's (1, 2)"),
+                ([("product", .string("ledger")), ("to", .number(shard))], .conflict, "product ledger is already on shard \(shard)"),
+                ([("product", .string("nothing")), ("to", .number(1))], .notFound, "unknown product \"nothing\""),
+                ([("product", .string("ledger"))], .badRequest, "move needs \"to\": the ID of the shard to move to (1 to 65535)"),
+            ]
+            for (fields, status, says) in cases {
+                let reply = try admin.call("move", .object(fields + [("actor", .string("alice"))]))
+                #expect(reply.status == status && reply.errorText == says, "\(reply.status) \(reply.errorText)")
+            }
+            #expect(try admin.call("products", .object([])).body["products"]?.array?.first?["shard"]?.integer == shard)
+            let (status, output) = try ChaosTests.baton(["move", "ledger", "--config", config])
+            #expect(status == 2 && output.contains("give the shard to move to: --to SHARD"), "\(output)")
+        }
+    }
+}
