@@ -461,8 +461,9 @@ public enum Usage {
                 handed out after its success, that an attempt goes to one worker, that no forged
                 result is taken, that entry moments only increase, that an operation request gets one
                 answer, that every run ends once the faults stop, that management's view of each run
-                is the orchestrator's, that every schedule instant fires, and that backlogged products
-                share their shard by weight within the documented bound. A failure prints the seed, the trace that led
+                is the orchestrator's, that every schedule instant fires, that a moved product's new runs
+                go to its new shard, and that backlogged products share their shard by weight within
+                the documented bound. A failure prints the seed, the trace that led
                 to it and the broken invariant; the same seed replays it exactly. docs/testing.md.
 
                 Options:
@@ -473,7 +474,7 @@ public enum Usage {
                   --plant FAULT  plant a defect the invariants must catch: release-early,
                                  lease-after-success, succeed-twice, strand-run, lose-run-end,
                                  garble, skip-firing, double-lease, moment-back, answer-twice,
-                                 forge-as-holder, drop-weights
+                                 forge-as-holder, drop-weights, ignore-move
                   --durability   full (default): a power loss keeps every commit, as a crash
                                  does; normal: power losses lose the last second's commits of
                                  a store, and only what durability normal promises is checked

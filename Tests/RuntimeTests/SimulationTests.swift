@@ -88,17 +88,22 @@ import Testing
         #expect(output.contains("seed 2: FAILED: ") && output.contains("schedule did not fire at"), "\(output)")
     }
 
-    /// The fairness check needs the backlog phase, which runs once faults stop, with four minutes to heal.
-    @Test func theFairnessCheckCatchesWeightsLostOnTheWayToTheShards() throws {
-        let (status, output) = try simulate(["--seed", "2", "--plant", "drop-weights"])
+    /// These need a seed's full length: the fairness check's backlog phase runs once faults stop, with
+    /// four minutes to heal, and a move must be answered before a run starts after it.
+    @Test(arguments: [
+        ("drop-weights", "both were backlogged: they differ by", "planted: the orchestrator sends backlog-"),
+        ("ignore-move", "after answering its move to shard", "planted: management starts run"),
+    ])
+    func theLongerChecksCatchTheirPlantedDefects(fault: String, says: String, planted: String) throws {
+        let (status, output) = try simulate(["--seed", "2", "--plant", fault])
         #expect(status == 1)
-        #expect(output.contains("seed 2: FAILED: on shard-") && output.contains("both were backlogged: they differ by"), "\(output)")
-        #expect(output.contains("planted: the orchestrator sends backlog-"), "\(output)")
+        #expect(output.contains("seed 2: FAILED: ") && output.contains(says), "\(output)")
+        #expect(output.contains(planted), "\(output)")
     }
 
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {
         let (status, output) = try simulate(["--plant", "nothing"])
         #expect(status == 2)
-        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights)"#))
+        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights, ignore-move)"#))
     }
 }

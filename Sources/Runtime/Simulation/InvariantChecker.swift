@@ -15,6 +15,7 @@ import Wire
 /// - the orchestrator gives one answer to an operation request, however often it is asked again;
 /// - every run ends once faults stop, management's view of each run agrees with the orchestrator's, and
 ///   every schedule instant fires (``Workload/finalCheck()``);
+/// - a product's runs started after its move was answered go to the shard it moved to;
 /// - backlogged products share their shard by weight, within the documented bound (``FairnessCheck``).
 final class InvariantChecker {
     struct JobKey: Hashable {
@@ -57,6 +58,13 @@ final class InvariantChecker {
     /// The orchestrator's answer to each operation request.
     private var answers: [UInt64: OperationResult] = [:]
     let fairness = FairnessCheck(partitions: Workload.backlogPartitions)
+    /// Moves: each product's shard as of the last move management answered the operator (committed
+    /// before that answer), the shard before it and the newest run management had then; and the moves
+    /// management sent since, which may have been applied before their answer reaches the operator.
+    private var bound: [String: (shard: UInt32, before: UInt32, lastRun: UInt64)] = [:]
+    private var movesSent: [String: [(request: UInt64, shard: UInt32)]] = [:]
+    /// The shard of each product's newest run started.
+    private var startedOn: [String: UInt32] = [:]
 
     struct ShardTask: Hashable, Comparable {
         var shard: UInt32
@@ -91,6 +99,21 @@ final class InvariantChecker {
         }
     }
 
+    /// Management answered the operator's move of `product` to `shard`, having committed it when its
+    /// newest run was `lastRun`: a run after that one starts on `shard`.
+    func moved(_ product: String, to shard: UInt32, lastRun: UInt64) {
+        guard let sent = movesSent[product], let index = sent.lastIndex(where: { $0.shard == shard }) else { return }
+        bound[product] = (shard, startedOn[product] ?? 0, lastRun)
+        movesSent[product] = Array(sent[(index + 1)...])
+    }
+
+    /// The shard `product` was on before its last move answered, for run `run` started after it: for a
+    /// planted defect.
+    func shardBeforeMove(of product: String, run: UInt64) -> UInt32? {
+        guard let bound = bound[product], run > bound.lastRun, bound.before != 0, bound.before != bound.shard else { return nil }
+        return bound.before
+    }
+
     /// A process took a message.
     func received(_ message: Message, by process: SimulatedProcess, simulation: Simulation) {
         guard process.kind == .orchestrator, case .operationRequest(let request) = message, request.action == .markSucceeded else { return }
@@ -102,7 +125,18 @@ final class InvariantChecker {
     /// A process sent a message (after its turn's commit), to `destination` when the simulator knows it.
     func sent(_ message: Message, by process: SimulatedProcess, to destination: SimulatedProcess?, simulation: Simulation) {
         switch (process.kind, message) {
+        case (.management, .operationRequest(let request)) where request.action == .move:
+            if !(movesSent[request.product] ?? []).contains(where: { $0.request == request.request }) {
+                movesSent[request.product, default: []].append((request.request, request.shard))
+            }
         case (.management, .operationRequest(let request)) where request.action == .start && !relaxed:
+            if let bound = bound[request.product], request.run > bound.lastRun, request.shard != bound.shard,
+                !(movesSent[request.product] ?? []).contains(where: { $0.shard == request.shard })
+            {
+                simulation.violated(
+                    "management started run \(request.run) of \(request.product) on shard \(request.shard), after answering its move to shard \(bound.shard)")
+            }
+            if moments[request.run] == nil { startedOn[request.product] = request.shard }
             if let moment = moments[request.run] {
                 if moment != request.moment {
                     simulation.violated("run \(request.run)'s entry moment changed from \(moment) to \(request.moment)")

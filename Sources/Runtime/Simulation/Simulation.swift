@@ -67,6 +67,8 @@ public final class Simulation {
         /// Shards get every product's policy without its weight, as an orchestrator that dropped the field
         /// would send it: backlogged products then share their shard equally, whatever their weights.
         case dropWeights = "drop-weights"
+        /// Management starts a run on the shard its product left, after answering the move.
+        case ignoreMove = "ignore-move"
     }
 
     /// What a run of the simulator found.
@@ -519,6 +521,12 @@ public final class Simulation {
             request.moment = 1
             plantedOnce = true
             trace.add(queue.now, "planted: management starts run \(request.run) with entry moment 1")
+            return .operationRequest(request)
+        case (.ignoreMove, .management, .operationRequest(var request)) where request.action == .start:
+            guard let before = checker.shardBeforeMove(of: request.product, run: request.run) else { break }
+            request.shard = before
+            plantedOnce = true
+            trace.add(queue.now, "planted: management starts run \(request.run) of \(request.product) on shard \(before), which it left")
             return .operationRequest(request)
         case (.answerTwice, .orchestrator, .operationResult(var result)) where checker.answered(result.request):
             result.detail += " (answered again, differently)"

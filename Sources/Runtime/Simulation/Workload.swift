@@ -204,6 +204,12 @@ final class Workload {
             }
         case .action, .pauseToStrand:
             simulation.counts.operatorActions += 1
+            let asked = (try? JSONParser.parse(entry.request.body)) ?? .object([])
+            if entry.request.method == "move", reply.status.isSuccess, let product = asked["product"]?.string, let to = asked["to"]?.integer,
+                let management = simulation.processes[0].service as? ManagementService
+            {
+                simulation.checker.moved(product, to: UInt32(to), lastRun: management.core.runs.keys.max() ?? 0)
+            }
         case .backlogApply:
             guard reply.status.isSuccess else { return simulation.violated("management refused the backlog flows: \(reply.body)") }
             setBacklogWeights()
