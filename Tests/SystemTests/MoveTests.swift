@@ -93,6 +93,48 @@ import Wire
         }
     }
 
+    /// A shard added to the cluster file of a running cluster starts with `baton up` once management, the
+    /// orchestrator and the workers (which read the shards at their start) are restarted; the shards
+    /// running go on untouched, and a product moved onto the new shard runs there.
+    @Test func aShardAddedToARunningClusterTakesAProductByAMove() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            let text = try ChaosTests.clusterFile(data: "\(folder)/data")
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            let admin = try APIClient(cluster: try SecurityTests.load(config))
+            try admin.apply([#"{"product": "ledger", "flow": "close", "jobs": [{"name": "a", "run": "true"}]}"#])
+            let shardPIDs = try [1, 2].map { try String(contentsOfFile: "\(folder)/data/run/shard-\($0).pid", encoding: .utf8) }
+
+            // Shard 3 joins the file; the processes that read the shards at their start stop, and `baton up`
+            // starts them and the new shard.
+            var cluster = try #require(try JSONParser.parse(text).members)
+            let index = try #require(cluster.firstIndex { $0.key == "shards" })
+            let port = { () throws -> JSON in .string("tcp://127.0.0.1:\(try FreePort.find())") }
+            let third = JSON.object([("id", .number(3)), ("submit", try port()), ("work", try port()), ("events", try port())])
+            cluster[index].value = .array((cluster[index].value.array ?? []) + [third])
+            try JSON.object(cluster.map { ($0.key, $0.value) }).rendered(pretty: true).write(toFile: config, atomically: true, encoding: .utf8)
+            for name in ["management", "orchestrator", "worker-chaos-1", "worker-chaos-2"] {
+                let pid = try #require(pid_t(String(contentsOfFile: "\(folder)/data/run/\(name).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                Glibc.kill(pid, SIGTERM)
+                try waitUntilExited(pid)
+            }
+            let (again, againOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(again == 0 && againOutput.contains("shard-3"), "\(againOutput)")
+            #expect(try [1, 2].map { try String(contentsOfFile: "\(folder)/data/run/shard-\($0).pid", encoding: .utf8) } == shardPIDs)
+
+            let restarted = try APIClient(cluster: try SecurityTests.load(config))
+            let (moveStatus, moveOutput) = try ChaosTests.baton(["move", "ledger", "--to", "3", "--config", config])
+            #expect(moveStatus == 0 && moveOutput.contains("product ledger moves to shard 3"), "\(moveOutput)")
+            let run = try restarted.start("ledger/close")
+            let status = try restarted.waitForRun(run)
+            #expect(status["run"]?["state"]?.string == "succeeded" && status["run"]?["shard"]?.integer == 3, "\(status.rendered())")
+            _ = admin
+        }
+    }
+
     /// What a move cannot do is refused, naming why, and changes nothing.
     @Test func aMoveThatCannotBeIsRefusedClearly() throws {
         try withTemporaryFolder { folder in

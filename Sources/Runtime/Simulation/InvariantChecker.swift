@@ -43,7 +43,12 @@ final class InvariantChecker {
     /// Jobs marked succeeded: as the orchestrator takes the request (it may release successors in that
     /// very turn), and for good once it answers 2xx; a refusal takes a mark back.
     private var marking: [UInt64: JobKey] = [:]
-    private var marked: Set<JobKey> = []
+    /// Each mark with the number of the request that made it, among the operation requests the
+    /// orchestrator took; and the number of each run's latest rerun. A mark made after a rerun in the
+    /// same turn marks the generation that rerun submits.
+    private var marked: [JobKey: Int] = [:]
+    private var taken = 0
+    private var reruns: [UInt64: Int] = [:]
     private var confirmedMarks: Set<JobKey> = []
     private var plantedOnce = false
     /// Whether a store lost commits to a power loss (under `durability normal`), which makes no promise
@@ -116,10 +121,13 @@ final class InvariantChecker {
 
     /// A process took a message.
     func received(_ message: Message, by process: SimulatedProcess, simulation: Simulation) {
-        guard process.kind == .orchestrator, case .operationRequest(let request) = message, request.action == .markSucceeded else { return }
+        guard process.kind == .orchestrator, case .operationRequest(let request) = message else { return }
+        taken += 1
+        if request.action == .rerunFailed || request.action == .rerunJob { reruns[request.run] = taken }
+        guard request.action == .markSucceeded else { return }
         let key = JobKey(run: request.run, job: request.job)
         marking[request.request] = key
-        marked.insert(key)
+        marked[key] = taken
     }
 
     /// A process sent a message (after its turn's commit), to `destination` when the simulator knows it.
@@ -184,22 +192,25 @@ final class InvariantChecker {
             if result.status.isSuccess {
                 confirmedMarks.insert(key)
             } else if !confirmedMarks.contains(key) {
-                marked.remove(key)
+                marked[key] = nil
             }
         case (.orchestrator, .submit(let submit)):
             for job in submit.jobs where released.insert(Released(job: JobKey(run: job.run, job: job.job), generation: job.generation)).inserted && !relaxed {
                 for predecessor in flows["\(job.product)/\(job.flow)"]?[job.job] ?? [] {
                     let key = JobKey(run: job.run, job: predecessor)
                     let done = succeededGeneration[key].map { $0 >= (submitted[key] ?? 0) } ?? false
-                    if !done && !marked.contains(key) {
+                    if !done && marked[key] == nil {
                         simulation.violated("job \(job.job) of run \(job.run) was submitted before its predecessor \(predecessor) succeeded")
                     }
                 }
                 let key = JobKey(run: job.run, job: job.job)
                 if job.generation > submitted[key] ?? 0 {
-                    // A new generation must succeed again, whatever the operator marked before.
-                    marked.remove(key)
-                    confirmedMarks.remove(key)
+                    // A new generation must succeed again, whatever the operator marked before the rerun
+                    // that made it.
+                    if let mark = marked[key], mark < reruns[job.run] ?? Int.max {
+                        marked[key] = nil
+                        confirmedMarks.remove(key)
+                    }
                 }
                 submitted[key] = max(submitted[key] ?? 0, job.generation)
             }
