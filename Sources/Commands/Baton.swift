@@ -73,6 +73,8 @@ public enum Baton {
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)
         case .products(let limit, let after, let json, let target):
             try ClientCommands.products(limit: limit, after: after, json: json, target: target, console: console)
+        case .rebalance(let apply, let tolerance, let pinned, let actor, let json, let target):
+            try Rebalance.run(apply: apply, tolerance: tolerance, pinned: pinned, actor: actor, json: json, target: target, console: console)
         case .drain(let shard, let actor, let json, let target):
             try ClientCommands.drain(shard: shard, actor: actor, json: json, target: target, console: console)
         case .history(let run, let product, let actor, let page, let json, let target):

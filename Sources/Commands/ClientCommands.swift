@@ -182,7 +182,7 @@ enum ClientCommands {
     }
 
     /// The request of a paged listing.
-    private static func page(limit: Int?, after: String?) -> JSON {
+    static func page(limit: Int?, after: String?) -> JSON {
         var request: [(String, JSON)] = []
         if let limit { request.append(("limit", .number(limit))) }
         if let after { request.append(("after", .string(after))) }
@@ -245,8 +245,9 @@ extension ClientCommands {
         return "finishing on " + finishing.joined(separator: ", ")
     }
 
-    /// `drain SHARD`: every product bound to the shard moves, one at a time, to the other shard with the
-    /// fewest products then. Its open runs finish on the drained shard.
+    /// `drain SHARD`: every product bound to the shard moves, one at a time, the most loaded first, to the
+    /// other shard with the least load then (measured, as `products` gives it), then the fewest products.
+    /// Its open runs finish on the drained shard.
     static func drain(shard: UInt32, actor: String, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
         let client = try Client(target)
         var products: [JSON] = []
@@ -263,12 +264,18 @@ extension ClientCommands {
         }
         let others = shards.filter { $0 != shard }
         guard !others.isEmpty else { throw CommandFailure(code: .failure, message: "shard \(shard) is the cluster's only shard: there is nowhere to move to") }
-        var load = Dictionary(uniqueKeysWithValues: others.map { ($0, 0) })
-        for product in products { if let bound = product["shard"]?.integer, load[UInt32(bound)] != nil { load[UInt32(bound)]! += 1 } }
-        let leaving = products.filter { $0["shard"]?.integer == Int64(shard) }.compactMap { $0["product"]?.string }
+        var load = Dictionary(uniqueKeysWithValues: others.map { ($0, (jobs: 0.0, products: 0)) })
+        for product in products {
+            guard let bound = product["shard"]?.integer, load[UInt32(bound)] != nil else { continue }
+            load[UInt32(bound)]!.jobs += product["load"]?.double ?? 0
+            load[UInt32(bound)]!.products += 1
+        }
+        let leaving = products.filter { $0["shard"]?.integer == Int64(shard) }
+            .compactMap { product in product["product"]?.string.map { ($0, product["load"]?.double ?? 0) } }
+            .sorted { ($1.1, $0.0) < ($0.1, $1.0) }
         var moved: [JSON] = []
-        for product in leaving {
-            let to = others.min { (load[$0]!, $0) < (load[$1]!, $1) }!
+        for (product, jobs) in leaving {
+            let to = others.min { (load[$0]!.jobs, load[$0]!.products, $0) < (load[$1]!.jobs, load[$1]!.products, $1) }!
             let request = "drain-\(shard)-\(product)-\(UInt64.random(in: 1...UInt64.max))"
             let body: JSON = .object([("product", .string(product)), ("to", .number(to)), ("actor", .string(actor)), ("request", .string(request))])
             let reply: JSON
@@ -277,7 +284,8 @@ extension ClientCommands {
             } catch where error.code == .unavailable {
                 reply = try client.call("move", body)
             }
-            load[to]! += 1
+            load[to]!.jobs += jobs
+            load[to]!.products += 1
             moved.append(.object([("product", .string(product)), ("to", .number(to)), ("detail", reply["detail"] ?? .string(""))]))
             if !json { console.out("\(product): \(reply["detail"]?.string ?? "moved to shard \(to)")") }
         }

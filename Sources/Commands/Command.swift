@@ -45,8 +45,10 @@ public enum Command: Equatable, Sendable {
     case act(OperatorAction, target: Target)
     /// List the products with their shards and policies.
     case products(limit: Int?, after: String?, json: Bool, target: Target)
-    /// `drain SHARD`: moves every product off the shard, each to the shard with the fewest products.
+    /// `drain SHARD`: moves every product off the shard, each to the shard with the least load then.
     case drain(shard: UInt32, actor: String, json: Bool, target: Target)
+    /// `rebalance`: plans moves from measured load, and with `apply` makes them.
+    case rebalance(apply: Bool, tolerance: Double, pinned: Set<String>, actor: String, json: Bool, target: Target)
     /// Show the audit log of a run or a product.
     case history(run: UInt64?, product: String?, actor: String?, page: HistoryPage = HistoryPage(), json: Bool, target: Target)
     /// Show a flow's schedule: its next firings with their business dates, and its latest ones.

@@ -334,6 +334,19 @@ public enum CommandParser {
             action.request = try arguments.single("--request", command: name)
             action.json = arguments.flags.contains("--json")
             return .act(action, target: try target(arguments))
+        case "rebalance":
+            let arguments = try Arguments(
+                rest, command: name, flags: ["--help", "--json", "--plan", "--apply"], options: targetOptions.union(["--tolerance", "--pin", "--actor"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.isEmpty else { throw UsageError("takes no operands: give --plan or --apply", command: name) }
+            guard !(arguments.flags.contains("--plan") && arguments.flags.contains("--apply")) else {
+                throw UsageError("give --plan or --apply, not both", command: name)
+            }
+            let tolerance = try number(arguments, "--tolerance", in: 1...100, command: name) ?? 10
+            let pinned = Set(arguments.options["--pin"] ?? [])
+            return .rebalance(
+                apply: arguments.flags.contains("--apply"), tolerance: Double(tolerance) / 100, pinned: pinned,
+                actor: try actor(arguments, command: name), json: arguments.flags.contains("--json"), target: try target(arguments))
         case "drain":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }

@@ -43,7 +43,7 @@ public enum Usage {
 
     static let order = [
         "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
+        "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "rebalance", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
         "version", "help",
     ]
 
@@ -153,13 +153,36 @@ public enum Usage {
             text: """
                 usage: baton drain [options] SHARD
 
-                Moves each product bound to SHARD, one at a time, to the other shard with the fewest
-                products, and prints each move. The shard then takes no new runs; its open runs finish
+                Moves each product bound to SHARD, one at a time and the most loaded first, to the other
+                shard with the least measured load then (then the fewest products), and prints each
+                move. The shard then takes no new runs; its open runs finish
                 there. Needs the admin role. docs/cluster.md.
 
                 Options:
                   --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
                   --json         print the moves as JSON
+                """ + "\n" + targetHelp),
+        "rebalance": Entry(
+            summary: "plan moves of products that even out the shards' load, and make them",
+            text: """
+                usage: baton rebalance [--plan | --apply] [--tolerance PCT] [--pin PRODUCT]... [options]
+
+                Reads each product's load as management measures it (its jobs ended a second over the
+                last 10 minutes, or since management started) and prints each shard's load now and
+                after a plan of moves that brings every shard within the tolerance of the mean: from
+                the most loaded shard to the least, the product nearest half the gap first, each at
+                most once. With no load measured, it evens out the number of products instead.
+                --plan (the default) changes nothing; --apply then makes the moves one at a time, as
+                `baton move` does, and Ctrl-C stops it between two moves. Needs the admin role to
+                apply. docs/cluster.md.
+
+                Options:
+                  --plan           print the plan only (the default)
+                  --apply          make the moves
+                  --tolerance PCT  how far above the mean a shard may stay, in percent (default 10)
+                  --pin PRODUCT    keep PRODUCT where it is (repeat for more)
+                  --actor NAME     who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
+                  --json           print the plan (and the moves made) as JSON
                 """ + "\n" + targetHelp),
         "policy": Entry(
             summary: "set a product's weight, cap, rate limit and priority rule in its shard",

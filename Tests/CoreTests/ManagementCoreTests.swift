@@ -177,6 +177,32 @@ struct ManagementHarness {
             == "product payments is already on shard \(to)")
     }
 
+    /// Management measures each product's jobs ended a second, and binds a new product to the shard
+    /// whose products end the fewest.
+    @Test func aNewProductGoesToTheShardWithTheLeastMeasuredLoad() {
+        var management = ManagementHarness(shards: [1, 2])
+        management.startRuns(3)
+        let busy = management.core.products["payments"]!.shard
+        // payments' three runs end, a job each, 10 s after management started.
+        management.now = management.now.adding(milliseconds: 10_000)
+        for run in 1...3 {
+            let status = RunStatus(
+                run: UInt64(run), product: "payments", flow: "eod", state: .succeeded, jobs: 1, succeeded: 1, started: management.now.wire,
+                finished: management.now.wire, time: management.now.wire)
+            management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: UInt64(run), updates: [status])), now: management.now)
+        }
+        _ = management.core.finishTurn()
+        #expect(abs(management.core.load.rate(of: "payments", now: management.now) - 0.3) < 1e-9)
+        // Two new products: both go to the other shard, whose products ended nothing, before product
+        // counts would have split them.
+        let other = ManagementHarness.flow.replacingOccurrences(of: "payments", with: "trading")
+        let third = ManagementHarness.flow.replacingOccurrences(of: "payments", with: "risk")
+        _ = management.apply(other, third)
+        #expect(management.core.products["trading"]?.shard == (busy == 1 ? 2 : 1))
+        #expect(management.core.products["risk"]?.shard == (busy == 1 ? 2 : 1))
+        #expect(management.call("products", "{}").2["products"]?.array?.first { $0["product"]?.string == "payments" }?["load"]?.rendered() == "0.30")
+    }
+
     @Test func afterTheOrchestratorsLogLostEventsEveryOpenRunIsReadAgain() {
         var management = ManagementHarness()
         management.startRuns(2)

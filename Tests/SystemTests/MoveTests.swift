@@ -135,6 +135,56 @@ import Wire
         }
     }
 
+    /// Three products, all moved onto shard 1 of three, run different loads; `baton rebalance` plans to
+    /// spread them by the load management measured, and `--apply` moves them.
+    @Test func rebalancePlansFromMeasuredLoadAndAppliesThePlan() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            var cluster = try #require(try JSONParser.parse(try ChaosTests.clusterFile(data: "\(folder)/data")).members)
+            let index = try #require(cluster.firstIndex { $0.key == "shards" })
+            let port = { () throws -> JSON in .string("tcp://127.0.0.1:\(try FreePort.find())") }
+            let third = JSON.object([("id", .number(3)), ("submit", try port()), ("work", try port()), ("events", try port())])
+            cluster[index].value = .array((cluster[index].value.array ?? []) + [third])
+            try JSON.object(cluster.map { ($0.key, $0.value) }).rendered(pretty: true).write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            let admin = try APIClient(cluster: try SecurityTests.load(config))
+            let jobs = (0..<5).map { #"{"name": "j\#($0)", "run": "true"}"# }.joined(separator: ", ")
+            try admin.apply(["a", "b", "c"].map { #"{"product": "\#($0)", "flow": "load", "jobs": [\#(jobs)]}"# })
+            func shards() throws -> [String: Int64] {
+                let products = try admin.call("products", .object([])).body["products"]?.array ?? []
+                return Dictionary(uniqueKeysWithValues: products.map { ($0["product"]?.string ?? "", $0["shard"]?.integer ?? 0) })
+            }
+            // With nothing measured, the three went one to a shard; all move onto shard 1.
+            #expect(Set(try shards().values) == [1, 2, 3])
+            for (product, shard) in try shards() where shard != 1 {
+                #expect(try ChaosTests.baton(["move", product, "--to", "1", "--config", config]).0 == 0)
+            }
+            // a ends 30 jobs, b 20, c 10.
+            var runs: [UInt64] = []
+            for (product, count) in [("a", 6), ("b", 4), ("c", 2)] {
+                for _ in 0..<count { runs.append(try admin.start("\(product)/load")) }
+            }
+            for run in runs { #expect(try admin.waitForRun(run)["run"]?["state"]?.string == "succeeded") }
+
+            let (planStatus, planOutput) = try ChaosTests.baton(["rebalance", "--json", "--config", config])
+            #expect(planStatus == 0, "\(planOutput)")
+            let plan = try JSONParser.parse(String(planOutput[planOutput.firstIndex(of: "{")!...]))
+            #expect(plan["by"]?.string == "load", "\(planOutput)")
+            #expect(plan["plan"]?.array?.map { "\($0["product"]?.string ?? "") \($0["from"]?.integer ?? 0)->\($0["to"]?.integer ?? 0)" } == ["a 1->2", "b 1->3"], "\(planOutput)")
+            #expect(try shards() == ["a": 1, "b": 1, "c": 1])
+
+            let (applyStatus, applyOutput) = try ChaosTests.baton(["rebalance", "--apply", "--pin", "c", "--config", config])
+            #expect(applyStatus == 0 && applyOutput.contains("(2/2) product b moves to shard 3"), "\(applyOutput)")
+            #expect(try shards() == ["a": 2, "b": 3, "c": 1])
+            let moved = try admin.waitForRun(try admin.start("b/load"))
+            #expect(moved["run"]?["shard"]?.integer == 3 && moved["run"]?["state"]?.string == "succeeded")
+            let (pinStatus, pinOutput) = try ChaosTests.baton(["rebalance", "--pin", "nothing", "--config", config])
+            #expect(pinStatus == 2 && pinOutput.contains("--pin names no product of the cluster: nothing"), "\(pinOutput)")
+        }
+    }
+
     /// What a move cannot do is refused, naming why, and changes nothing.
     @Test func aMoveThatCannotBeIsRefusedClearly() throws {
         try withTemporaryFolder { folder in

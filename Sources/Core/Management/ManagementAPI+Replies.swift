@@ -9,7 +9,7 @@ enum ManagementReply {
     case runDetail(RunRecord, jobs: [JobStatus], first: UInt32)
     case runs([RunRecord], next: UInt64?)
     case flows([(flow: FlowRecord, shard: UInt32)], next: String?)
-    case products([(product: ProductRecord, flows: Int, move: ProductMove?)], shards: [UInt32], next: String?)
+    case products([(product: ProductRecord, flows: Int, load: Double, move: ProductMove?)], shards: [UInt32], next: String?)
     /// An operator action, answered with the orchestrator's status.
     case action(AuditEntry, status: Status, repeated: Bool)
     /// `history`: a page of actions, oldest first, and the cursor of the page before it if there may be one.
@@ -146,13 +146,13 @@ extension ManagementAPI {
             }
             return (.ok, .object([("flows", .array(list))] + (next.map { [("next", .string($0))] } ?? [])))
         case .products(let products, let shards, let next):
-            let list = products.map { product, flows, move in
+            let list = products.map { product, flows, load, move in
                 var members: [(String, JSON)] = [
                     ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
                     ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
                     ("burst", .number(product.policy.burst)), ("priority_over_fairness", .bool(product.policy.priorityOverFairness == 1)),
                     ("key_weights", .object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) })),
-                    ("flows", .number(flows)),
+                    ("flows", .number(flows)), ("load", ManagementReply.hundredths(load)),
                 ]
                 if let move {
                     var fields: [(String, JSON)] = [("phase", .string(move.to != nil ? "requested" : "finishing"))]
@@ -293,4 +293,13 @@ extension ManagementAPI {
     }
 
     static let weekdayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+}
+
+extension ManagementReply {
+    /// A non-negative figure as a JSON number with two decimals: `12.05`.
+    static func hundredths(_ value: Double) -> JSON {
+        let hundredths = Int((max(0, value) * 100).rounded())
+        let cents = hundredths % 100
+        return JSON(.number("\(hundredths / 100).\(cents < 10 ? "0" : "")\(cents)"))
+    }
 }

@@ -74,7 +74,7 @@ extension ManagementCore {
         if let known = products[definition.product] {
             product = known
         } else {
-            product = ProductRecord(name: definition.product, shard: leastLoadedShard(), created: now)
+            product = ProductRecord(name: definition.product, shard: leastLoadedShard(now: now), created: now)
             products[product.name] = product
             productNames.added()
             turn.products.append(product)
@@ -102,13 +102,18 @@ extension ManagementCore {
         return ManagementReply.AppliedFlow(record: record, changed: changed, shard: product.shard, schedule: definition.schedule?.summary)
     }
 
-    /// The shard with the fewest products, the lowest of those tied.
-    private func leastLoadedShard() -> UInt32 {
-        var load: [UInt32: Int] = [:]
-        for product in products.values { load[product.shard, default: 0] += 1 }
-        let ranked = configuration.shards.map { (load[$0, default: 0], $0) }
+    /// The shard whose products ended the fewest jobs a second over the last 10 minutes (``LoadMeter``),
+    /// then the one with the fewest products, then the lowest.
+    private func leastLoadedShard(now: Timestamp) -> UInt32 {
+        var jobs: [UInt32: Double] = [:]
+        var count: [UInt32: Int] = [:]
+        for product in products.values {
+            jobs[product.shard, default: 0] += load.rate(of: product.name, now: now)
+            count[product.shard, default: 0] += 1
+        }
+        let ranked = configuration.shards.map { (jobs[$0, default: 0], count[$0, default: 0], $0) }
         guard let least = ranked.min(by: <) else { preconditionFailure("management's configuration has no shard") }
-        return least.1
+        return least.2
     }
 
     /// `flows`: the latest version of every flow.
@@ -118,12 +123,14 @@ extension ManagementCore {
         reply(caller, .flows(list, next: next))
     }
 
-    /// `products`: a page of the products, each with its shard, its policy, its count of flows and its
-    /// move, if one is going on.
-    mutating func listProducts(_ page: Page, for caller: Caller) {
+    /// `products`: a page of the products, each with its shard, its policy, its count of flows, its load
+    /// and its move, if one is going on.
+    mutating func listProducts(_ page: Page, for caller: Caller, now: Timestamp) {
         let (names, next) = productNames.page(of: products.keys, after: page.after, limit: page.limit)
         let moves = self.moves(of: Set(names))
-        let list = names.compactMap { products[$0] }.map { (product: $0, flows: flowCounts[$0.name] ?? 0, move: moves[$0.name]) }
+        let list = names.compactMap { products[$0] }.map {
+            (product: $0, flows: flowCounts[$0.name] ?? 0, load: load.rate(of: $0.name, now: now), move: moves[$0.name])
+        }
         reply(caller, .products(list, shards: configuration.shards, next: next))
     }
 

@@ -182,6 +182,8 @@ extension ManagementCore {
     mutating func runUpdated(_ status: RunStatus, now: Timestamp) {
         guard var run = runs[status.run] else { return }
         guard !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
+        let ended = Int(status.succeeded) + Int(status.failed) - Int(run.succeeded) - Int(run.failed)
+        load.ended(ended, of: run.product, now: now)
         run.state = status.state
         run.succeeded = status.succeeded
         run.failed = status.failed

@@ -20,6 +20,8 @@ public struct ManagementCore: Sendable {
     public internal(set) var flows: [String: FlowRecord]
     /// Runs not final, and the most recent final ones.
     public internal(set) var runs: [UInt64: RunRecord]
+    /// The jobs each product ended over the last minutes: its load on its shard.
+    public internal(set) var load: LoadMeter
     /// Products' and flows' names in order, for their listings' pages, and each product's count of flows.
     var productNames = SortedNames()
     var flowNames = SortedNames()
@@ -107,6 +109,7 @@ public struct ManagementCore: Sendable {
         self.runs = Dictionary(uniqueKeysWithValues: snapshot.runs.map { ($0.id, $0) })
         self.runsByKey = Dictionary(
             snapshot.runs.compactMap { run in run.key.isEmpty ? nil : (run.key, run.id) }, uniquingKeysWith: max)
+        self.load = LoadMeter(since: now)
         self.counters = snapshot.counters
         self.cursor = StreamCursor(
             publisher: snapshot.position.publisher, epoch: snapshot.position.epoch, sequence: snapshot.position.sequence, now: now,
@@ -155,7 +158,7 @@ public struct ManagementCore: Sendable {
         case .success(.status(let request)): status(request, for: caller, now: now)
         case .success(.runs(let listing)): turn.runLists.append(RunListQuery(peer: caller.peer, request: caller.request, listing: listing))
         case .success(.flows(let page)): listFlows(page, for: caller)
-        case .success(.products(let page)): listProducts(page, for: caller)
+        case .success(.products(let page)): listProducts(page, for: caller, now: now)
         case .success(.action(let action)): act(action, by: key, for: caller, now: now)
         case .success(.history(let history)): self.history(history, for: caller)
         case .success(.schedules(let known)): listSchedules(known: known, for: caller)
