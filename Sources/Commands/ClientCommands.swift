@@ -216,7 +216,7 @@ extension ClientCommands {
             console.out(body.rendered(pretty: true))
             return .success
         }
-        var rows = [["PRODUCT", "SHARD", "FLOWS", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS", "MOVE"]]
+        var rows = [["PRODUCT", "SHARD", "FLOWS", "JOBS/S", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS", "MOVE"]]
         for product in body["products"]?.array ?? [] {
             let cap = product["cap"]?.integer ?? 0
             let rate = product["rate"]?.integer ?? 0
@@ -224,7 +224,7 @@ extension ClientCommands {
             let keys = (product["key_weights"]?.members ?? []).map { "\($0.key)=\($0.value.integer ?? 1)" }
             rows.append([
                 product["product"]?.string ?? "?", String(product["shard"]?.integer ?? 0), String(product["flows"]?.integer ?? 0),
-                String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
+                String(format: "%.2f", product["load"]?.double ?? 0), String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
                 burst == 0 ? "-" : String(burst), product["priority_over_fairness"]?.bool == true ? "over fairness" : "-",
                 keys.isEmpty ? "-" : keys.joined(separator: " "), move(product["move"]),
             ])
@@ -287,7 +287,7 @@ extension ClientCommands {
             load[to]!.jobs += jobs
             load[to]!.products += 1
             moved.append(.object([("product", .string(product)), ("to", .number(to)), ("detail", reply["detail"] ?? .string(""))]))
-            if !json { console.out("\(product): \(reply["detail"]?.string ?? "moved to shard \(to)")") }
+            if !json { console.out(reply["detail"]?.string ?? "product \(product) moves to shard \(to)") }
         }
         if json {
             console.out(JSON.object([("shard", .number(shard)), ("moved", .array(moved))]).rendered(pretty: true))

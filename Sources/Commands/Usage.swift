@@ -223,7 +223,8 @@ public enum Usage {
             text: """
                 usage: baton products [--limit N] [--after PRODUCT] [--json]
 
-                Lists the products in name order with their shards, their flows, and their weight, cap,
+                Lists the products in name order with their shards, their flows, their load (jobs
+                ended a second over the last 10 minutes, as management measures it), their weight, cap,
                 rate (per hour), burst, whether their priorities count over fairness, and their
                 fairness keys' weights ("-" for none or the default), and a move going on (the shards
                 its open runs finish on, after `baton move`): at most --limit N (default 1000, at most

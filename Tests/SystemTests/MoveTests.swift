@@ -86,7 +86,7 @@ import Wire
 
             // A drain moves every product off a shard; an unknown shard is a usage error.
             let (drainStatus, drainOutput) = try ChaosTests.baton(["drain", String(source), "--config", config])
-            #expect(drainStatus == 0 && drainOutput.contains("ledger: product ledger moves to shard \(target)"), "\(drainOutput)")
+            #expect(drainStatus == 0 && drainOutput.contains("product ledger moves to shard \(target)"), "\(drainOutput)")
             #expect(try product()["shard"]?.integer == Int64(target))
             let (unknownStatus, unknownOutput) = try ChaosTests.baton(["drain", "9", "--config", config])
             #expect(unknownStatus == 2 && unknownOutput.contains("shard 9 is not one of the cluster's (1, 2)"), "\(unknownOutput)")
