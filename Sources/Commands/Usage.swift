@@ -498,7 +498,8 @@ public enum Usage {
                   --plant FAULT  plant a defect the invariants must catch: release-early,
                                  lease-after-success, succeed-twice, strand-run, lose-run-end,
                                  garble, skip-firing, double-lease, moment-back, answer-twice,
-                                 forge-as-holder, drop-weights, ignore-move
+                                 forge-as-holder, drop-weights, ignore-move, busy-loop,
+                                 damage-store
                   --durability   full (default): a power loss keeps every commit, as a crash
                                  does; normal: power losses lose the last second's commits of
                                  a store, and only what durability normal promises is checked

@@ -74,6 +74,8 @@ import Testing
         ("double-lease", "to worker-3 and to worker-1"),
         ("moment-back", "has entry moment 1, not after run 1's"),
         ("answer-twice", "then with 200"),
+        ("busy-loop", "timer-1 took 2,000 turns in one virtual second"),
+        ("damage-store", "management's store is damaged"),
     ])
     func eachInvariantCatchesItsPlantedDefect(fault: String, says: String) throws {
         let (status, output) = try simulate(["--seed", "2", "--plant", fault, "--duration", "3m", "--heal", "2m"])
@@ -105,6 +107,6 @@ import Testing
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {
         let (status, output) = try simulate(["--plant", "nothing"])
         #expect(status == 2)
-        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights, ignore-move)"#))
+        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights, ignore-move, busy-loop, damage-store)"#))
     }
 }

@@ -69,6 +69,11 @@ public final class Simulation {
         case dropWeights = "drop-weights"
         /// Management starts a run on the shard its product left, after answering the move.
         case ignoreMove = "ignore-move"
+        /// Once faults stop, timer-1 says after every turn that it has more work, as a service whose loop
+        /// never settles would.
+        case busyLoop = "busy-loop"
+        /// At the end, a page of management's store is overwritten on disk, as a failing disk would.
+        case damageStore = "damage-store"
     }
 
     /// What a run of the simulator found.
@@ -185,12 +190,25 @@ public final class Simulation {
             }
             try event()
         }
+        if options.planted == .damageStore { damageStore() }
         if violation == nil { violation = workload.finalCheck() ?? checker.finalCheck(processes: processes) ?? checker.fairness.finalCheck() }
         (counts.fairPairs, counts.fairWorst) = (checker.fairness.pairs, checker.fairness.worst)
         if let violation { trace.add(queue.now, "VIOLATION: \(violation)") }
         return Report(
             seed: options.seed, violation: violation, trace: trace.tail, digest: trace.digest, virtualMilliseconds: queue.now - Self.start,
             counts: counts)
+    }
+
+    /// The planted `damage-store`: 512 octets of management's store's third page overwritten on disk,
+    /// after a checkpoint moved every commit there; the connection then drops the pages it cached.
+    private func damageStore() {
+        guard let database = processes[0].database, let file = FileHandle(forWritingAtPath: database.path) else { return }
+        try? database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        file.seek(toFileOffset: 2 * 4096)
+        file.write(Data(repeating: 0xa5, count: 512))
+        file.closeFile()
+        try? database.execute("PRAGMA shrink_memory")
+        trace.add(queue.now, "planted: 512 octets of management's store are overwritten on disk")
     }
 
     /// Records a broken invariant; the run stops at the end of the current event.
@@ -452,6 +470,11 @@ public final class Simulation {
             trace.add(queue.now, "\(process.name) stalls for \(stall) ms")
         }
         if process.service!.hasWork { return turn(index, after: 1) }
+        if options.planted == .busyLoop, !faults.active, process.kind == .timer(1) {
+            if !plantedOnce { trace.add(queue.now, "planted: timer-1 has more work after every turn") }
+            plantedOnce = true
+            return turn(index, after: 0)
+        }
         let deadline = process.service!.nextDeadline().milliseconds - offset(of: index)
         if deadline < queue.now + 3_600_000 { wake(index, at: max(deadline, queue.now + 1)) }
     }
