@@ -3,11 +3,13 @@ import Foundation
 import Glibc
 import Runtime
 import Store
+import Synchronization
 import Testing
 import Wire
 
 /// Baton as separate processes on 127.0.0.1, with a shard, the orchestrator and a worker killed with
-/// SIGKILL at random moments and restarted, while a mix of flows of more than 2,000 jobs runs.
+/// SIGKILL at random moments and restarted, and products moved between the shards meanwhile, while a
+/// mix of flows of more than 2,000 jobs runs.
 ///
 /// The schedule comes from a seed (BATON_CHAOS_SEED, or the clock), printed so that a failure can be
 /// replayed. The checks read every service's store once the cluster is down.
@@ -95,21 +97,43 @@ import Wire
             let trace = "\(folder)/trace"
             var runs: [UInt64] = []
             var jobs = 0
-            for round in 0..<10 {
-                for (index, (flow, text)) in Self.flows().enumerated() {
+            let jobsOf = try Dictionary(uniqueKeysWithValues: Self.flows().map { ($0.0, try FlowFile.parse($0.1, file: $0.0).get().jobs.count) })
+            for _ in 0..<6 {
+                for (flow, _) in Self.flows() {
                     runs.append(try client.start(flow, params: ["trace": trace]))
-                    jobs += try FlowFile.parse(text, file: flow).get().jobs.count
-                    _ = (round, index)
+                    jobs += jobsOf[flow]!
                 }
             }
-            #expect(jobs >= 2000)
+            // Meanwhile, from another client: four times, a product moves to a shard drawn from the seed
+            // (its open runs stay where they are), then a round of runs starts, on the shards their
+            // products are on now.
+            let moves = (0..<4).map { _ in (product: ["alpha", "beta", "gamma", "delta"][Int.random(in: 0...3, using: &random)], to: Int.random(in: 1...2, using: &random)) }
+            let later = Mutex<(runs: [UInt64], failure: String?)>(([], nil))
+            let moved = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                defer { moved.signal() }
+                do {
+                    let mover = try APIClient(cluster: cluster)
+                    for move in moves {
+                        usleep(400_000)
+                        let reply = try mover.call("move", .object([("product", .string(move.product)), ("to", .number(move.to)), ("actor", .string("chaos"))]))
+                        guard reply.status == .ok || reply.status == .conflict else { throw ServiceError("move: \(reply.status) \(reply.errorText)") }
+                        for (flow, _) in Self.flows() {
+                            let run = try mover.start(flow, params: ["trace": trace])
+                            later.withLock { $0.runs.append(run) }
+                        }
+                    }
+                } catch {
+                    later.withLock { $0.failure = "\(error)" }
+                }
+            }
 
             let kills = [
                 Kill(process: "shard-\(Int.random(in: 1...2, using: &random))", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
                 Kill(process: "orchestrator", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
                 Kill(process: "worker-chaos-\(Int.random(in: 1...2, using: &random))", at: Double.random(in: 0.3...2.5, using: &random), downFor: Double.random(in: 0.2...1.5, using: &random)),
             ].sorted { $0.at < $1.at }
-            print("chaos: seed \(seed) (set BATON_CHAOS_SEED to replay); \(runs.count) runs of \(jobs) jobs; kills: \(kills)")
+            print("chaos: seed \(seed) (set BATON_CHAOS_SEED to replay); kills: \(kills); moves: \(moves)")
 
             // Kill each at its moment; restart it with `baton up`, which starts only what is not running.
             let began = Date()
@@ -130,6 +154,12 @@ import Wire
                 let (status, output) = try Self.baton(["up", "--config", config])
                 #expect(status == 0, "restarting \(process): \(output)")
             }
+            moved.wait()
+            let (startedLater, failure) = later.withLock { ($0.runs, $0.failure) }
+            #expect(failure == nil, "\(failure ?? "")")
+            runs += startedLater
+            jobs += startedLater.count / Self.flows().count * jobsOf.values.reduce(0, +)
+            #expect(jobs >= 2000)
 
             // Every run ends, and succeeds.
             let deadline = Date().addingTimeInterval(180)
