@@ -37,6 +37,8 @@ public enum Command: Equatable, Sendable {
     /// Measure the shard's selection of tasks for a worker request, in-process.
     case selectionBench(SelectionBenchOptions)
     case listingBench(ListingBenchOptions)
+    /// `bench --move`: a product with a backlog moves between shards while others run.
+    case moveBench(partitions: Int, keep: String?)
     case soakBench(SoakBenchOptions)
     /// Run the whole cluster in one thread and virtual time, with faults from seeds, checking invariants.
     case simulate(SimulateOptions)

@@ -214,7 +214,7 @@ public enum CommandParser {
             return .simulate(options)
         case "bench":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--selection", "--listings"],
+                rest, command: name, flags: ["--help", "--selection", "--listings", "--move"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
                     "--security", "--rounds",
@@ -239,6 +239,10 @@ public enum CommandParser {
                 options.jobs = try number(arguments, "--jobs", in: 1...100_000, command: name) ?? options.jobs
                 options.keep = try arguments.single("--keep", command: name)
                 return .soakBench(options)
+            }
+            if arguments.flags.contains("--move") {
+                let partitions = try number(arguments, "--partitions", in: 1...1_000_000, command: name) ?? 100_000
+                return .moveBench(partitions: partitions, keep: try arguments.single("--keep", command: name))
             }
             if arguments.flags.contains("--listings") {
                 var options = ListingBenchOptions()

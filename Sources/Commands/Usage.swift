@@ -520,6 +520,7 @@ public enum Usage {
                                    [--fairness fair|fifo] [--headroom N]
                        baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
                        baton bench --soak DURATION [--retention DURATION] [--runs N] [--jobs N] [--keep DIR]
+                       baton bench --move [--partitions N] [--keep DIR]
 
                 Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
                 runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -549,6 +550,13 @@ public enum Usage {
                 retention, is --retention (default 2m) runs --runs N runs (default 8) of --jobs N no-op jobs (default 500) at all times,
                 for DURATION; each minute it prints jobs per second, each store's size on disk and
                 each service's resident memory, which retention should keep flat.
+
+                With --move, a cluster of processes with two shards: product heavy starts a run of
+                --partitions N no-op tasks (default 100000) on shard 1 and moves to shard 2 2.2 s later,
+                while two other products run 10-job flows without pause, one on each shard. It prints
+                how long the move took to answer, a one-job run of heavy from start to end before and
+                right after the move, the others' jobs per second in the 2 s before the move and
+                after, and when heavy's open run ended on shard 1.
 
                 With --selection, no cluster: it times the shard's choice of tasks for one worker
                 request, in-process, among --products N products (default 10000) with --backlog N
