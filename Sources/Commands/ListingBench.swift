@@ -26,15 +26,7 @@ enum ListingBench {
         defer { if options.keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
         var bench = BenchOptions()
         bench.workers = 1
-        let config = "\(folder)/cluster.json"
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Bench.clusterFile(bench, security: .keys, data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
-        } catch {
-            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
-        }
-        let cluster = try Cluster.load(config)
-        _ = try Up.up(config: config, console: SilentConsole())
+        let (config, cluster) = try up(in: folder) { try Bench.clusterFile(bench, security: .keys, data: $0) }
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }
         let client = try connect(cluster)
         console.out("Baton listings benchmark: \(options.products) products, \(options.flows) flows, \(options.runs) runs, CURVE on")
@@ -100,6 +92,21 @@ enum ListingBench {
     }
 
     /// Holds a client for the listing thread, its only user.
+    /// Writes the cluster file `text(data folder)` in `folder` and starts its processes with `baton up`;
+    /// returns the file's path and the cluster. The caller takes it down.
+    static func up(in folder: String, _ text: (_ data: String) throws -> String) throws(CommandFailure) -> (config: String, cluster: ClusterConfiguration) {
+        let config = "\(folder)/cluster.json"
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try text("\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
+        }
+        let cluster = try Cluster.load(config)
+        _ = try Up.up(config: config, console: SilentConsole())
+        return (config, cluster)
+    }
+
     private struct ClientBox: @unchecked Sendable { let client: APIClient }
 
     static func connect(_ cluster: ClusterConfiguration) throws(CommandFailure) -> APIClient {

@@ -17,15 +17,7 @@ enum MoveBench {
         bench.shards = 2
         bench.workers = 2
         bench.slots = 32
-        let config = "\(folder)/cluster.json"
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Bench.clusterFile(bench, security: .keys, data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
-        } catch {
-            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
-        }
-        let cluster = try Cluster.load(config)
-        _ = try Up.up(config: config, console: SilentConsole())
+        let (config, cluster) = try ListingBench.up(in: folder) { try Bench.clusterFile(bench, security: .keys, data: $0) }
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }
         let client = try ListingBench.connect(cluster)
         console.out("Baton move benchmark: heavy with \(partitions) queued tasks moves from shard 1 to 2; 2 shards, 2 workers × 32 slots, CURVE on")

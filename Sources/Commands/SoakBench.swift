@@ -23,20 +23,12 @@ enum SoakBench {
     static func run(_ options: SoakBenchOptions, console: any Console) throws(CommandFailure) -> ExitCode {
         let folder = options.keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("baton-soak-\(UUID().uuidString)").path
         defer { if options.keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        let config = "\(folder)/cluster.json"
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            var text = try Bench.clusterFile(BenchOptions(), security: .keys, data: "\(folder)/data")
+        let (config, cluster) = try ListingBench.up(in: folder) { data in
             // The cluster file's first field, then the retention, of the audit log too: every start is in it.
             let retention = DurationText.format(options.retention)
-            text = text.replacingOccurrences(
+            return try Bench.clusterFile(BenchOptions(), security: .keys, data: data).replacingOccurrences(
                 of: "\"data\"", with: "\"retention\": \"\(retention)\", \"audit_retention\": \"\(retention)\", \"data\"")
-            try text.write(toFile: config, atomically: true, encoding: .utf8)
-        } catch {
-            throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
         }
-        let cluster = try Cluster.load(config)
-        _ = try Up.up(config: config, console: SilentConsole())
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }
         let client = try ListingBench.connect(cluster)
         let jobs = (0..<options.jobs).map { JSON.object([("name", .string("j\($0)")), ("handler", .string("noop")), ("type", .string("noop"))]) }

@@ -104,18 +104,19 @@ import Wire
                     jobs += jobsOf[flow]!
                 }
             }
-            // Meanwhile, from another client: four times, a product moves to a shard drawn from the seed
-            // (its open runs stay where they are), then a round of runs starts, on the shards their
-            // products are on now.
+            // Meanwhile, from another client, after each of the first four kills and restarts: a product
+            // moves to a shard drawn from the seed (its open runs stay where they are), then a round of
+            // runs starts, on the shards their products are on now.
             let moves = (0..<4).map { _ in (product: ["alpha", "beta", "gamma", "delta"][Int.random(in: 0...3, using: &random)], to: Int.random(in: 1...2, using: &random)) }
             let later = Mutex<(runs: [UInt64], failure: String?)>(([], nil))
             let moved = DispatchSemaphore(value: 0)
+            let killedOrRestarted = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
                 defer { moved.signal() }
                 do {
                     let mover = try APIClient(cluster: cluster)
                     for move in moves {
-                        usleep(400_000)
+                        killedOrRestarted.wait()
                         let reply = try mover.call("move", .object([("product", .string(move.product)), ("to", .number(move.to)), ("actor", .string("chaos"))]))
                         guard reply.status == .ok || reply.status == .conflict else { throw ServiceError("move: \(reply.status) \(reply.errorText)") }
                         for (flow, _) in Self.flows() {
@@ -144,6 +145,7 @@ import Wire
                 let pidFile = "\(cluster.data)/run/\(kill.process).pid"
                 let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
                 Glibc.kill(pid, SIGKILL)
+                killedOrRestarted.signal()
                 restarts.append((kill.at + kill.downFor, kill.process, pid))
             }
             for (at, process, pid) in restarts.sorted(by: { $0.0 < $1.0 }) {
@@ -153,6 +155,7 @@ import Wire
                 try waitUntilExited(pid)
                 let (status, output) = try Self.baton(["up", "--config", config])
                 #expect(status == 0, "restarting \(process): \(output)")
+                killedOrRestarted.signal()
             }
             moved.wait()
             let (startedLater, failure) = later.withLock { ($0.runs, $0.failure) }

@@ -9,15 +9,34 @@ import Wire
 /// moves twice while one of its runs goes on, the shard it left is killed in between, and every run ends
 /// with each job run once.
 @Suite(.serialized) struct MoveTests {
-    @Test func aRunGoesOnWhereItStartedWhileItsProductMovesTwiceAndTheShardItLeftIsKilled() throws {
+    /// A cluster of processes as `baton up` runs it, with keys and `shards` shards, stopped at the end;
+    /// `body` gets its folder, its cluster file and an admin's client.
+    static func withCluster(shards: Int = 2, _ body: (_ folder: String, _ config: String, _ admin: APIClient) throws -> Void) throws {
         try withTemporaryFolder { folder in
             let config = "\(folder)/cluster.json"
-            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            try Self.adding(shardsUpTo: shards, to: try ChaosTests.clusterFile(data: "\(folder)/data")).write(toFile: config, atomically: true, encoding: .utf8)
             let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
             #expect(upStatus == 0, "\(upOutput)")
             defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
-            let cluster = try SecurityTests.load(config)
-            let admin = try APIClient(cluster: cluster)
+            try body(folder, config, try APIClient(cluster: try SecurityTests.load(config)))
+        }
+    }
+
+    /// A cluster file with shards added, each on ports of its own, until it has `count`.
+    static func adding(shardsUpTo count: Int, to text: String) throws -> String {
+        var cluster = try #require(try JSONParser.parse(text).members)
+        let index = try #require(cluster.firstIndex { $0.key == "shards" })
+        var shards = cluster[index].value.array ?? []
+        let port = { () throws -> JSON in .string("tcp://127.0.0.1:\(try FreePort.find())") }
+        while shards.count < count {
+            shards.append(.object([("id", .number(shards.count + 1)), ("submit", try port()), ("work", try port()), ("events", try port())]))
+        }
+        cluster[index].value = .array(shards)
+        return JSON.object(cluster.map { ($0.key, $0.value) }).rendered(pretty: true)
+    }
+
+    @Test func aRunGoesOnWhereItStartedWhileItsProductMovesTwiceAndTheShardItLeftIsKilled() throws {
+        try Self.withCluster { folder, config, admin in
             // The first job says it began, then waits for its gate.
             let gated = #"touch "$BATON_PARAM_gate.began"; "# + SecurityTests.gated
             let flow = JSON.object([
@@ -52,7 +71,7 @@ import Wire
             #expect(listStatus == 0 && listOutput.contains("finishing on shard \(source): 1 run"), "\(listOutput)")
 
             // The source dies: a run started now runs on the target and ends while the source is down.
-            let pidFile = "\(cluster.data)/run/shard-\(source).pid"
+            let pidFile = "\(folder)/data/run/shard-\(source).pid"
             let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
             Glibc.kill(pid, SIGKILL)
             try waitUntilExited(pid)
@@ -97,25 +116,13 @@ import Wire
     /// orchestrator and the workers (which read the shards at their start) are restarted; the shards
     /// running go on untouched, and a product moved onto the new shard runs there.
     @Test func aShardAddedToARunningClusterTakesAProductByAMove() throws {
-        try withTemporaryFolder { folder in
-            let config = "\(folder)/cluster.json"
-            let text = try ChaosTests.clusterFile(data: "\(folder)/data")
-            try text.write(toFile: config, atomically: true, encoding: .utf8)
-            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
-            #expect(upStatus == 0, "\(upOutput)")
-            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
-            let admin = try APIClient(cluster: try SecurityTests.load(config))
+        try Self.withCluster { folder, config, admin in
             try admin.apply([#"{"product": "ledger", "flow": "close", "jobs": [{"name": "a", "run": "true"}]}"#])
             let shardPIDs = try [1, 2].map { try String(contentsOfFile: "\(folder)/data/run/shard-\($0).pid", encoding: .utf8) }
 
             // Shard 3 joins the file; the processes that read the shards at their start stop, and `baton up`
             // starts them and the new shard.
-            var cluster = try #require(try JSONParser.parse(text).members)
-            let index = try #require(cluster.firstIndex { $0.key == "shards" })
-            let port = { () throws -> JSON in .string("tcp://127.0.0.1:\(try FreePort.find())") }
-            let third = JSON.object([("id", .number(3)), ("submit", try port()), ("work", try port()), ("events", try port())])
-            cluster[index].value = .array((cluster[index].value.array ?? []) + [third])
-            try JSON.object(cluster.map { ($0.key, $0.value) }).rendered(pretty: true).write(toFile: config, atomically: true, encoding: .utf8)
+            try Self.adding(shardsUpTo: 3, to: try String(contentsOfFile: config, encoding: .utf8)).write(toFile: config, atomically: true, encoding: .utf8)
             for name in ["management", "orchestrator", "worker-chaos-1", "worker-chaos-2"] {
                 let pid = try #require(pid_t(String(contentsOfFile: "\(folder)/data/run/\(name).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
                 Glibc.kill(pid, SIGTERM)
@@ -131,25 +138,13 @@ import Wire
             let run = try restarted.start("ledger/close")
             let status = try restarted.waitForRun(run)
             #expect(status["run"]?["state"]?.string == "succeeded" && status["run"]?["shard"]?.integer == 3, "\(status.rendered())")
-            _ = admin
         }
     }
 
     /// Three products, all moved onto shard 1 of three, run different loads; `baton rebalance` plans to
     /// spread them by the load management measured, and `--apply` moves them.
     @Test func rebalancePlansFromMeasuredLoadAndAppliesThePlan() throws {
-        try withTemporaryFolder { folder in
-            let config = "\(folder)/cluster.json"
-            var cluster = try #require(try JSONParser.parse(try ChaosTests.clusterFile(data: "\(folder)/data")).members)
-            let index = try #require(cluster.firstIndex { $0.key == "shards" })
-            let port = { () throws -> JSON in .string("tcp://127.0.0.1:\(try FreePort.find())") }
-            let third = JSON.object([("id", .number(3)), ("submit", try port()), ("work", try port()), ("events", try port())])
-            cluster[index].value = .array((cluster[index].value.array ?? []) + [third])
-            try JSON.object(cluster.map { ($0.key, $0.value) }).rendered(pretty: true).write(toFile: config, atomically: true, encoding: .utf8)
-            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
-            #expect(upStatus == 0, "\(upOutput)")
-            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
-            let admin = try APIClient(cluster: try SecurityTests.load(config))
+        try Self.withCluster(shards: 3) { _, config, admin in
             let jobs = (0..<5).map { #"{"name": "j\#($0)", "run": "true"}"# }.joined(separator: ", ")
             try admin.apply(["a", "b", "c"].map { #"{"product": "\#($0)", "flow": "load", "jobs": [\#(jobs)]}"# })
             func shards() throws -> [String: Int64] {
@@ -187,14 +182,7 @@ import Wire
 
     /// What a move cannot do is refused, naming why, and changes nothing.
     @Test func aMoveThatCannotBeIsRefusedClearly() throws {
-        try withTemporaryFolder { folder in
-            let config = "\(folder)/cluster.json"
-            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
-            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
-            #expect(upStatus == 0, "\(upOutput)")
-            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
-            let cluster = try SecurityTests.load(config)
-            let admin = try APIClient(cluster: cluster)
+        try Self.withCluster { _, config, admin in
             try admin.apply([#"{"product": "ledger", "flow": "close", "jobs": [{"name": "a", "run": "true"}]}"#])
             let shard = try #require(admin.call("products", .object([])).body["products"]?.array?.first?["shard"]?.integer)
             let cases: [([(String, JSON)], Status, String)] = [
