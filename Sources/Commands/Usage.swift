@@ -510,62 +510,7 @@ public enum Usage {
 
                 Exit status: 0 if every invariant held for every seed, 1 if not.
                 """),
-        "bench": Entry(
-            summary: "measure throughput and flow-step latency",
-            text: """
-                usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--partitions N]
-                                   [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
-                                   [--security none|keys|both] [--rounds N] [--keep DIR]
-                       baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
-                                   [--fairness fair|fifo] [--headroom N]
-                       baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
-                       baton bench --soak DURATION [--retention DURATION] [--runs N] [--jobs N] [--keep DIR]
-                       baton bench --move [--partitions N] [--keep DIR]
-
-                Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
-                runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
-                stamp jobs (default 20 chains of 50, all at once), and prints jobs per second end
-                to end and the flow-step latency's percentiles: from the predecessor's success
-                published (after its commit) to the successor handed to a worker, and from the
-                predecessor's end at its worker. Then one job of 100000 no-op partitions (--partitions
-                N; 0 skips it): how soon a worker takes its first task, and partitions per second.
-                It measures a cluster with CURVE off ("security": "none") and one with CURVE on (keys,
-                as baton up sets them up), each in every round (--rounds N, default 1), interleaved,
-                and prints the two side by side; the partitioned job runs once, at the end.
-                Use a release build (make bench). The figures and what they mean: docs/benchmarks.md.
-
-                Options:
-                  --shards N      shards (default 2), one product bound to each
-                  --workers N     worker processes (default 2), with --slots N each (default 64)
-                  --durability    the stores' synchronous setting (default normal)
-                  --security S    none, keys, or both side by side (default both)
-                  --keep DIR      keep the cluster's data and logs in DIR
-
-                With --listings, a cluster of processes is given --products N products (default 10000)
-                and --flows N flows (default 100000) and starts --runs N runs (default 2000); then it
-                times the first page of products, flows and runs, and start (--starts N times), alone,
-                and start again while another client lists without pause.
-
-                With --soak DURATION, a cluster of processes whose retention, and audit log's
-                retention, is --retention (default 2m) runs --runs N runs (default 8) of --jobs N no-op jobs (default 500) at all times,
-                for DURATION; each minute it prints jobs per second, each store's size on disk and
-                each service's resident memory, which retention should keep flat.
-
-                With --move, a cluster of processes with two shards: product heavy starts a run of
-                --partitions N no-op tasks (default 100000) on shard 1 and moves to shard 2 2.2 s later,
-                while two other products run 10-job flows without pause, one on each shard. It prints
-                how long the move took to answer, a one-job run of heavy from start to end before and
-                right after the move, the others' jobs per second in the 2 s before the move and
-                after, and when heavy's open run ended on shard 1.
-
-                With --selection, no cluster: it times the shard's choice of tasks for one worker
-                request, in-process, among --products N products (default 10000) with --backlog N
-                tasks waiting each (default 20), --batch N tasks per request (default 64), over
-                --requests N requests (default 20000), with caps, rate limits, costs and tags mixed in.
-                With --headroom N, the shard holds N free slots back for products under their share:
-                the request's credit is all the shard's free slots, and each request's tasks run
-                until after the next request, so that products have tasks running when chosen.
-                """),
+        "bench": benchHelp,
         "validate": Entry(
             summary: "check flow files and calendars without a server",
             text: """
