@@ -85,6 +85,8 @@ import ZeroMQ
                 let answer = try attacker.sendThenProbe(target.work, as: pool, Message.control(
                     Control(request: 77, action: .cancelRun, run: run, grace: 0)).encoded())
                 #expect(answer == .versionNotSupported)
+                // Unanswered once under full-suite load: what the shard logged, for the next time.
+                if answer == nil { Self.printLogTail("\(folder)/data/logs/shard-\(target.id).log") }
             }
 
             // 5. Another pool's key, which may speak the worker protocol: a READY under the name of a worker
@@ -237,6 +239,13 @@ import ZeroMQ
             let client = try APIClient(cluster: cluster)
             #expect(try client.call("ping", .object([])).status == .ok)
         }
+    }
+
+    /// The last lines of a service's log, on standard error: for a failure that cannot be replayed.
+    static func printLogTail(_ path: String, lines: Int = 40) {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log at \(path))"
+        let tail = text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        FileHandle.standardError.write(Data("--- the last \(lines) lines of \(path):\n\(tail)\n".utf8))
     }
 
     static func load(_ config: String) throws -> ClusterConfiguration {
