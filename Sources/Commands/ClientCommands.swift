@@ -245,20 +245,26 @@ extension ClientCommands {
         return "finishing on " + finishing.joined(separator: ", ")
     }
 
-    /// `drain SHARD`: every product bound to the shard moves, one at a time, the most loaded first, to the
-    /// other shard with the least load then (measured, as `products` gives it), then the fewest products.
-    /// Its open runs finish on the drained shard.
-    static func drain(shard: UInt32, actor: String, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
-        let client = try Client(target)
+    /// Every product, read page after page, and the cluster's shards: for `drain` and `rebalance`.
+    static func everyProduct(from client: Client) throws(CommandFailure) -> (products: [JSON], shards: [UInt32]) {
         var products: [JSON] = []
-        var after: String?
         var shards: [UInt32] = []
+        var after: String?
         repeat {
             let body = try client.call("products", page(limit: 10_000, after: after))
             products += body["products"]?.array ?? []
             shards = (body["shards"]?.array ?? []).compactMap { $0.integer.map(UInt32.init) }
             after = body["next"]?.string
         } while after != nil
+        return (products, shards)
+    }
+
+    /// `drain SHARD`: every product bound to the shard moves, one at a time, the most loaded first, to the
+    /// other shard with the least load then (measured, as `products` gives it), then the fewest products.
+    /// Its open runs finish on the drained shard.
+    static func drain(shard: UInt32, actor: String, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let client = try Client(target)
+        let (products, shards) = try everyProduct(from: client)
         guard shards.contains(shard) else {
             throw CommandFailure(code: .usage, message: "shard \(shard) is not one of the cluster's (\(shards.map(String.init).joined(separator: ", ")))")
         }

@@ -67,18 +67,11 @@ enum Rebalance {
         // Ctrl-C is taken between moves, not in the middle of one.
         var signals = StopSignals()
         let client = try Client(target)
-        var products: [Product] = []
-        var shards: [UInt32] = []
-        var after: String?
-        repeat {
-            let body = try client.call("products", ClientCommands.page(limit: 10_000, after: after))
-            for product in body["products"]?.array ?? [] {
-                guard let name = product["product"]?.string, let shard = product["shard"]?.integer else { continue }
-                products.append(Product(name: name, shard: UInt32(shard), load: product["load"]?.double ?? 0))
-            }
-            shards = (body["shards"]?.array ?? []).compactMap { $0.integer.map(UInt32.init) }
-            after = body["next"]?.string
-        } while after != nil
+        let (listed, shards) = try ClientCommands.everyProduct(from: client)
+        let products = listed.compactMap { product -> Product? in
+            guard let name = product["product"]?.string, let shard = product["shard"]?.integer else { return nil }
+            return Product(name: name, shard: UInt32(shard), load: product["load"]?.double ?? 0)
+        }
         let unknown = pinned.subtracting(products.map(\.name))
         guard unknown.isEmpty else {
             throw CommandFailure(code: .usage, message: "--pin names no product of the cluster: \(unknown.sorted().joined(separator: ", "))")
@@ -110,7 +103,7 @@ enum Rebalance {
         }
         if json {
             func render(_ move: Move) -> JSON {
-                .object([("product", .string(move.product)), ("from", .number(move.from)), ("to", .number(move.to)), ("load", ManagementLoad.json(move.load))])
+                .object([("product", .string(move.product)), ("from", .number(move.from)), ("to", .number(move.to)), ("load", JSON.hundredths(move.load))])
             }
             var fields: [(String, JSON)] = [("by", .string(byCount ? "products" : "load")), ("plan", .array(moves.map(render)))]
             if apply { fields.append(("moved", .array(done.map(render)))) }
@@ -148,7 +141,3 @@ enum Rebalance {
     }
 }
 
-/// A load figure as JSON, with two decimals.
-enum ManagementLoad {
-    static func json(_ value: Double) -> JSON { (try? JSONParser.parse(String(format: "%.2f", max(0, value)))) ?? .number(0) }
-}

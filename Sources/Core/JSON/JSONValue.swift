@@ -57,6 +57,13 @@ extension JSON {
     public static func bool(_ value: Bool) -> JSON { JSON(.bool(value)) }
     public static func string(_ value: String) -> JSON { JSON(.string(value)) }
     public static func number<T: BinaryInteger>(_ value: T) -> JSON { JSON(.number(String(value))) }
+
+    /// A non-negative figure as a number with two decimals, `12.05`: a rate, as the API shows it.
+    public static func hundredths(_ value: Double) -> JSON {
+        let hundredths = Int((max(0, value) * 100).rounded())
+        let cents = hundredths % 100
+        return JSON(.number("\(hundredths / 100).\(cents < 10 ? "0" : "")\(cents)"))
+    }
     public static func array(_ values: [JSON]) -> JSON { JSON(.array(values)) }
     /// An object whose members keep the order given.
     public static func object(_ members: KeyValuePairs<String, JSON>) -> JSON {

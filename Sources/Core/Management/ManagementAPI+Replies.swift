@@ -152,7 +152,7 @@ extension ManagementAPI {
                     ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
                     ("burst", .number(product.policy.burst)), ("priority_over_fairness", .bool(product.policy.priorityOverFairness == 1)),
                     ("key_weights", .object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) })),
-                    ("flows", .number(flows)), ("load", ManagementReply.hundredths(load)),
+                    ("flows", .number(flows)), ("load", JSON.hundredths(load)),
                 ]
                 if let move {
                     var fields: [(String, JSON)] = [("phase", .string(move.to != nil ? "requested" : "finishing"))]
@@ -295,11 +295,3 @@ extension ManagementAPI {
     static let weekdayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 }
 
-extension ManagementReply {
-    /// A non-negative figure as a JSON number with two decimals: `12.05`.
-    static func hundredths(_ value: Double) -> JSON {
-        let hundredths = Int((max(0, value) * 100).rounded())
-        let cents = hundredths % 100
-        return JSON(.number("\(hundredths / 100).\(cents < 10 ? "0" : "")\(cents)"))
-    }
-}
