@@ -141,9 +141,11 @@ public enum Usage {
                 usage: baton move [options] PRODUCT --to SHARD
 
                 Binds the product to SHARD. Its policy goes there first; every run started from the
-                orchestrator's answer on runs on SHARD, with no pause. Runs open at the moment go on
-                and finish on the shard they started on, as do later reruns of them; `baton products`
-                shows the move until the last of them ends. Needs the admin role. docs/cluster.md.
+                orchestrator's answer on runs on SHARD, with no pause. Open runs not yet started (no
+                job ever handed to a worker) follow, each as its old shard gives it up; runs that
+                started finish on the shard they started on, as do later reruns of them, and
+                `baton products` shows the move until the last of them ends. Needs the admin role.
+                docs/cluster.md.
 
                 Options:
                   --to SHARD     the shard to move to (an ID from the cluster file)
@@ -155,8 +157,9 @@ public enum Usage {
 
                 Moves each product bound to SHARD, one at a time and the most loaded first, to the other
                 shard with the least measured load then (then the fewest products), and prints each
-                move. The shard then takes no new runs; its open runs finish
-                there. Needs the admin role. docs/cluster.md.
+                move. The shard then takes no new runs; its runs not started follow
+                their products, and those that started finish there. Needs the admin role.
+                docs/cluster.md.
 
                 Options:
                   --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)

@@ -11,10 +11,14 @@ import Wire
 @Suite(.serialized) struct MoveTests {
     /// A cluster of processes as `baton up` runs it, with keys and `shards` shards, stopped at the end;
     /// `body` gets its folder, its cluster file and an admin's client.
-    static func withCluster(shards: Int = 2, _ body: (_ folder: String, _ config: String, _ admin: APIClient) throws -> Void) throws {
+    /// `edit` changes the cluster file's text first.
+    static func withCluster(
+        shards: Int = 2, edit: (String) -> String = { $0 }, _ body: (_ folder: String, _ config: String, _ admin: APIClient) throws -> Void
+    ) throws {
         try withTemporaryFolder { folder in
             let config = "\(folder)/cluster.json"
-            try Self.adding(shardsUpTo: shards, to: try ChaosTests.clusterFile(data: "\(folder)/data")).write(toFile: config, atomically: true, encoding: .utf8)
+            let text = try Self.adding(shardsUpTo: shards, to: try ChaosTests.clusterFile(data: "\(folder)/data"))
+            try edit(text).write(toFile: config, atomically: true, encoding: .utf8)
             let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
             #expect(upStatus == 0, "\(upOutput)")
             defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
@@ -109,6 +113,47 @@ import Wire
             #expect(try product()["shard"]?.integer == Int64(target))
             let (unknownStatus, unknownOutput) = try ChaosTests.baton(["drain", "9", "--config", config])
             #expect(unknownStatus == 2 && unknownOutput.contains("shard 9 is not one of the cluster's (1, 2)"), "\(unknownOutput)")
+        }
+    }
+
+    /// Runs of the product queued on its shard, never handed out there (no worker serves that shard),
+    /// follow it when it moves: each runs on the new shard, once, and the old shard drops the copies of
+    /// their submissions sent to it again.
+    @Test func runsThatHaveNotStartedFollowTheirProduct() throws {
+        let onlyShard2 = { (text: String) in text.replacingOccurrences(of: "\"workers\": 2", with: "\"workers\": 2, \"shards\": [2]") }
+        try Self.withCluster(edit: onlyShard2) { folder, config, admin in
+            let flow = JSON.object([
+                ("product", .string("ledger")), ("flow", .string("close")), ("params", .object([("trace", .string(""))])),
+                ("jobs", .array([ChaosTests.job("a"), ChaosTests.job("b"), ChaosTests.job("c", after: ["a", "b"])])),
+            ]).rendered()
+            try admin.apply([flow])
+            func shard() throws -> Int64 { try #require(admin.call("products", .object([])).body["products"]?.array?.first?["shard"]?.integer) }
+            if try shard() != 1 { #expect(try ChaosTests.baton(["move", "ledger", "--to", "1", "--config", config]).0 == 0) }
+
+            // Three runs wait on shard 1, which no worker serves.
+            let trace = "\(folder)/trace"
+            let runs = try (0..<3).map { _ in try admin.start("ledger/close", params: ["trace": trace]) }
+            for run in runs {
+                try waitUntil("run \(run)'s first jobs to be queued on shard 1") {
+                    let jobs = try admin.call("status", .object([("run", .number(run))])).body["jobs"]?.array ?? []
+                    return jobs.filter { $0["state"]?.string == "queued" }.count == 2
+                }
+            }
+
+            let (moveStatus, moveOutput) = try ChaosTests.baton(["move", "ledger", "--to", "2", "--config", config])
+            #expect(moveStatus == 0 && moveOutput.contains("3 runs not started there asked to follow"), "\(moveOutput)")
+            for run in runs {
+                let status = try admin.waitForRun(run)
+                #expect(status["run"]?["state"]?.string == "succeeded" && status["run"]?["shard"]?.integer == 2, "\(status.rendered())")
+            }
+            // Each job of each run ran once, on the first attempt.
+            let lines = DistributedJobTests.trace(trace).map { $0.joined(separator: " ") }.sorted()
+            #expect(lines == runs.flatMap { run in ["a", "b", "c"].map { "\(run) \($0) 1" } }.sorted())
+            let log = try String(contentsOfFile: "\(folder)/data/logs/shard-1.log", encoding: .utf8)
+            #expect(log.contains("handed runs over to a move of their product"), "\(log)")
+            try waitUntil("the move to end") {
+                try admin.call("products", .object([])).body["products"]?.array?.first?["move"] == nil
+            }
         }
     }
 

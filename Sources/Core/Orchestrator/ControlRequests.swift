@@ -70,14 +70,22 @@ struct ControlRequests: Sendable {
         case .pauseRun, .resumeRun: "pause \(control.run)"
         case .setPriority: "priority \(control.run)"
         case .setPolicy: "policy \(control.policy.product)"
-        case .cancelRun, .cancelJob: nil
+        case .cancelRun, .cancelJob, .handOver: nil
         }
     }
 
-    /// Takes a CONTROL-RESULT: the request is answered, unless it was already.
-    mutating func answer(_ request: UInt64) {
-        guard pending.removeValue(forKey: request) != nil else { return }
-        answered.append(request)
+    /// Takes a CONTROL-RESULT: the request is answered, unless it was already. Returns what it answers
+    /// the first time.
+    @discardableResult
+    mutating func answer(_ request: UInt64) -> OrchestratorCore.PendingControl? {
+        guard let answered = pending.removeValue(forKey: request) else { return nil }
+        self.answered.append(request)
+        return answered.sent
+    }
+
+    /// Whether a hand-over of `run` is sent and not answered.
+    func handingOver(_ run: UInt64) -> Bool {
+        pending.values.contains { $0.sent.control.action == .handOver && $0.sent.control.run == run }
     }
 
     /// Sends again, in request order, what is due.

@@ -72,8 +72,9 @@ public struct FlowRun: Sendable {
     public let product: String
     public let flow: String
     public let version: UInt32
-    /// The shard the product is bound to.
-    public let shard: UInt32
+    /// The shard that holds the run's work: its product's when it started, another after a move hands
+    /// the run over (``handOver(to:now:policy:)``).
+    public internal(set) var shard: UInt32
     /// The run's job entry moment: kept by reruns, renewed by a rerun with a fresh one.
     public var moment: UInt64
     /// The run's parameters, defaults applied.
@@ -234,7 +235,7 @@ public struct FlowRun: Sendable {
         return RunStatus(
             run: id, product: product, flow: flow, state: state, jobs: UInt32(jobs.count), succeeded: UInt32(count(.succeeded)),
             failed: UInt32(failed), active: UInt32(active), started: started.wire, finished: finished.wire, time: now.wire,
-            detail: detail)
+            detail: detail, shard: shard)
     }
 
     /// RUN-DETAIL's answer to `query`: the run's status and the page of its jobs the query asks for.

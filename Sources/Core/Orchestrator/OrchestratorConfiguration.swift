@@ -44,6 +44,8 @@ public struct OrchestratorSnapshot: Sendable {
     public var lastControl: UInt64
     /// Products an operator held.
     public var heldProducts: Set<String> = []
+    /// The shard each moved product was last moved to.
+    public var productShards: [String: UInt32] = [:]
 
     public init(
         runs: [FlowRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],

@@ -274,7 +274,9 @@ extension OrchestratorCore {
             Control(request: 0, action: .setPolicy, run: 0, policy: request.policy), to: request.shard, now: now,
             policy: configuration.resend)
         if request.action == .move {
-            return answer(request, .ok, "product \(request.product) moves to shard \(request.shard): its policy is sent there")
+            let handed = handOverRuns(of: request.product, to: request.shard, now: now)
+            let runs = handed == 0 ? "" : "; \(handed) run\(handed == 1 ? "" : "s") not started there asked to follow"
+            return answer(request, .ok, "product \(request.product) moves to shard \(request.shard): its policy is sent there\(runs)")
         }
         return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
     }
@@ -412,7 +414,7 @@ extension OrchestratorCore {
     }
 
     /// Notes that an operator changed the run: it is stored and published this turn.
-    private mutating func touch(_ run: inout FlowRun) {
+    mutating func touch(_ run: inout FlowRun) {
         dirtyRuns.insert(run.id)
         run.announced = nil
         noteChange(run.id)

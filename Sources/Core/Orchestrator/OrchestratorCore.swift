@@ -37,6 +37,10 @@ public struct OrchestratorCore: Sendable {
     public internal(set) var heldProducts: Set<String>
     /// Products held (true) or released (false) this turn.
     var holdChanges: [String: Bool] = [:]
+    /// The shard each moved product was last moved to: where the runs its moves hand over go.
+    public internal(set) var productShards: [String: UInt32]
+    /// Those set this turn.
+    var productShardChanges: [String: UInt32] = [:]
     /// The flow versions runs were started with.
     var flows = ParsedFlows()
     /// Jobs submitted and not accepted, by when they are due to be sent again.
@@ -83,6 +87,7 @@ public struct OrchestratorCore: Sendable {
         answers = OperationAnswers(snapshot.answered)
         lastPublished = now
         heldProducts = snapshot.heldProducts
+        productShards = snapshot.productShards
         controls = ControlRequests(restoring: snapshot.controls, last: snapshot.lastControl, now: now, policy: configuration.resend)
         streams = ShardStreams(configuration: configuration, positions: snapshot.positions, now: now)
         for var run in snapshot.runs {
@@ -212,7 +217,18 @@ public struct OrchestratorCore: Sendable {
 
     /// Handles CONTROL-RESULT from a shard.
     public mutating func controlResultReceived(_ result: ControlResult, now: Timestamp) {
-        controls.answer(result.request)
+        guard let sent = controls.answer(result.request) else { return }
+        if sent.control.action == .handOver { handOverAnswered(sent, status: result.status, now: now) }
+    }
+
+    /// Sends again, to the run's shard, jobs a hand-over made submitted and not accepted; not a release.
+    mutating func resubmit(_ indices: [Int], of run: FlowRun) {
+        for index in indices {
+            dirtyJobs.insert(JobRef(run: run.id, job: index))
+            submits[run.shard, default: []].append(run.spec(of: index))
+            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
+        }
+        noteChange(run.id)
     }
 
     // MARK: - Time
@@ -292,6 +308,7 @@ public struct OrchestratorCore: Sendable {
         (turn.controls, turn.answeredControls, turn.controlSends) = controls.takeTurn()
         turn.lastControl = controls.last
         turn.holds = holdChanges
+        turn.productShards = productShardChanges
         turn.answers = answers.takeNew()
         turn.positions = streams.positionsToStore(committing: turn.needsCommit, now: now)
         turn.submits = submits
@@ -315,6 +332,7 @@ public struct OrchestratorCore: Sendable {
         changedRuns = []
         changedRunSet = []
         holdChanges = [:]
+        productShardChanges = [:]
         submits = [:]
         unsent = []
         replies = []

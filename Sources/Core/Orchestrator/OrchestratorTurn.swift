@@ -30,6 +30,8 @@ public struct OrchestratorTurn: Sendable {
     public var lastControl: UInt64 = 0
     /// Products held (true) or released (false).
     public var holds: [String: Bool] = [:]
+    /// Products moved, with their new shard.
+    public var productShards: [String: UInt32] = [:]
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
     /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.

@@ -33,6 +33,9 @@ extension ShardCore {
             queue.setPolicy(policy, now: now)
             controls.policySet(policy)
             detail = "product \(policy.product): \(policy.summary)"
+        case .handOver:
+            // The runtime brings it to ``handOverReceived``, with what the store knows of the run.
+            return handOverReceived(control, startedHere: true, from: peer, now: now)
         case .setPriority:
             // The run's queued tasks go in again at the new priority (their old entries go stale), and
             // the jobs keep it: for their later steps, their retries, and after a restart.

@@ -14,6 +14,8 @@ extension ShardCore {
                 announced.append(status(of: job, now: now))
             } else if let known = lookup.finished[identity] {
                 announced.append(known)
+            } else if isHandedOver(spec) {
+                droppedSubmissions.append(identity)
             } else {
                 var job = ShardJob(id: nextJobID, spec: spec)
                 nextJobID += 1

@@ -65,6 +65,12 @@ public struct ShardCore: Sendable {
     var receipts: [Peer: [TaskRef]] = [:]
     var refusedRegistrations: [RefusedRegistration] = []
     var foreignResults: [ForeignResults] = []
+    /// Runs handed over to another shard by a move, with the highest generation handed over (``handOverReceived``).
+    var handedOver: [UInt64: UInt32]
+    /// This turn's tombstones to store, the rows of the jobs they gave up, and submissions dropped for them.
+    var newTombstones: [UInt64: UInt32] = [:]
+    var handedOverRows: [Int64] = []
+    var droppedSubmissions: [JobIdentity] = []
 
     struct Due: Comparable, Sendable {
         var time: Timestamp
@@ -88,6 +94,7 @@ public struct ShardCore: Sendable {
         self.nextJobID = snapshot.nextJobID
         self.lastPublished = now
         self.controls = ShardControls(paused: snapshot.paused)
+        self.handedOver = snapshot.handedOver
         self.workers = WorkerRegistry(configuration: configuration)
         self.lastSet = UInt64(epoch) << 32
         self.random = SplitMix64(seed: configuration.seed ^ UInt64(epoch))
@@ -247,6 +254,9 @@ public struct ShardCore: Sendable {
         turn.starving = queue.takeStarvationReports()
         turn.refusedRegistrations = refusedRegistrations
         turn.foreignResults = foreignResults
+        turn.tombstones = newTombstones
+        turn.handedOverRows = handedOverRows
+        turn.droppedSubmissions = droppedSubmissions
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs {
@@ -272,6 +282,9 @@ public struct ShardCore: Sendable {
         receipts = [:]
         refusedRegistrations = []
         foreignResults = []
+        newTombstones = [:]
+        handedOverRows = []
+        droppedSubmissions = []
         return turn
     }
 }

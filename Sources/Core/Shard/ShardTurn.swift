@@ -29,13 +29,19 @@ public struct ShardTurn: Sendable {
     /// Results for attempts whose lease their sender does not hold, applied to nothing, by message: to
     /// count and log; nothing to commit.
     public var foreignResults: [ForeignResults] = []
+    /// Runs handed over by a move, with the highest generation handed over: tombstones to store.
+    public var tombstones: [UInt64: UInt32] = [:]
+    /// The rows of the jobs those runs gave up, to delete.
+    public var handedOverRows: [Int64] = []
+    /// Submissions dropped because their run was handed over, to log; nothing to commit.
+    public var droppedSubmissions: [JobIdentity] = []
 
     public init() {}
 
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
-            || !forgottenPriorities.isEmpty
+            || !forgottenPriorities.isEmpty || !tombstones.isEmpty
     }
 }
 
@@ -56,6 +62,8 @@ public struct ShardSnapshot: Sendable {
     public var policies: [ProductPolicy] = []
     /// Run priorities an operator changed.
     public var priorities: [UInt64: UInt8] = [:]
+    /// Runs handed over to another shard, with the highest generation handed over.
+    public var handedOver: [UInt64: UInt32] = [:]
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1

@@ -120,6 +120,8 @@ public struct ShardService: Service {
             core.submitted(submit.jobs, lookup: try store.lookup(for: submit.jobs, unknown: unknown, now: now), now: now)
         case (Self.work, .fetch(let fetch)):
             fetches.append((peer!, fetch))
+        case (Self.work, .control(let control)) where control.action == .handOver:
+            core.handOverReceived(control, startedHere: try store.started(run: control.run), from: peer!, now: now)
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, _):
@@ -163,6 +165,7 @@ public struct ShardService: Service {
         let turn = core.finishTurn(now: now)
         Self.logStarving(turn.starving, log: log, counters: counters)
         Self.logRefused(turn, log: log, counters: counters)
+        Self.logHandOvers(turn, log: log)
         let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         committed?(turn)
         var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
@@ -207,6 +210,19 @@ public struct ShardService: Service {
                 ["worker": results.worker, "key": key(results.key), "tasks": results.tasks.prefix(5).map { "\($0.task)/\($0.attempt)" }.joined(separator: ",")])
         }
         if refused > 6 { log.warning("refused more from workers", ["more": String(refused - 6)]) }
+    }
+
+    /// Logs the runs a turn handed over to moves, and the submissions it dropped because their run was.
+    static func logHandOvers(_ turn: ShardTurn, log: Log) {
+        if !turn.tombstones.isEmpty {
+            let runs = turn.tombstones.keys.sorted()
+            log.info("handed runs over to a move of their product", ["runs": String(runs.count), "first": runs.prefix(5).map(String.init).joined(separator: ",")])
+        }
+        if !turn.droppedSubmissions.isEmpty {
+            log.info(
+                "dropped submissions of runs handed over by a move",
+                ["jobs": String(turn.droppedSubmissions.count), "first": turn.droppedSubmissions.prefix(3).map(\.description).joined(separator: ",")])
+        }
     }
 
     /// Logs the starving episodes a turn found, a few lines at most, and counts them.

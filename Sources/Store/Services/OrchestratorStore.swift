@@ -80,6 +80,13 @@ public final class OrchestratorStore {
                 ALTER TABLE answers ADD COLUMN time INTEGER NOT NULL DEFAULT 0;
                 UPDATE answers SET time = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
                 """),
+        // CONTROL gained `generation` (for hand-over) at its end: a stored one without it reads as 0.
+        Migration(
+            version: 5, name: "moves: each moved product's shard, and CONTROL's generation",
+            sql: """
+                CREATE TABLE product_shards (product TEXT PRIMARY KEY, shard INTEGER NOT NULL) WITHOUT ROWID;
+                UPDATE controls SET frame = frame || x'00000000';
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -163,6 +170,9 @@ public final class OrchestratorStore {
         let holds = try database.prepare("SELECT product FROM holds")
         while try holds.step() { snapshot.heldProducts.insert(holds.text(0)) }
         holds.reset()
+        let moved = try database.prepare("SELECT product, shard FROM product_shards")
+        while try moved.step() { snapshot.productShards[moved.text(0)] = UInt32(moved.int(1)) }
+        moved.reset()
         snapshot.sequence = try log.newest()
         _ = shards
         return (epoch, snapshot)
@@ -260,7 +270,7 @@ public final class OrchestratorStore {
                     "INSERT OR IGNORE INTO definitions (product, flow, version, definition) VALUES (?, ?, ?, ?)")
                 let defined = try database.prepare("SELECT 1 FROM definitions WHERE product = ? AND flow = ? AND version = ?")
                 let update = try database.prepare(
-                    "UPDATE runs SET state = ?, finished = ?, detail = ?, moment = ?, paused = ?, held = ?, stopping = ?, priority = ? WHERE id = ?")
+                    "UPDATE runs SET state = ?, finished = ?, detail = ?, moment = ?, paused = ?, held = ?, stopping = ?, priority = ?, shard = ? WHERE id = ?")
                 for run in turn.runs {
                     if turn.newRuns.contains(run.id) {
                         // A flow version's definition is stored once, for all its runs.
@@ -301,7 +311,8 @@ public final class OrchestratorStore {
                         update.bind(6, run.held)
                         update.bind(7, run.stopping)
                         update.bind(8, Int64(run.priority))
-                        update.bind(9, Int64(bitPattern: run.id))
+                        update.bind(9, Int64(run.shard))
+                        update.bind(10, Int64(bitPattern: run.id))
                         try update.run()
                     }
                 }
@@ -386,6 +397,14 @@ public final class OrchestratorStore {
                 for (product, held) in turn.holds {
                     let statement = held ? hold : release
                     statement.bind(1, product)
+                    try statement.run()
+                }
+            }
+            if !turn.productShards.isEmpty {
+                let statement = try database.prepare("INSERT OR REPLACE INTO product_shards (product, shard) VALUES (?, ?)")
+                for (product, shard) in turn.productShards {
+                    statement.bind(1, product)
+                    statement.bind(2, Int64(shard))
                     try statement.run()
                 }
             }

@@ -82,6 +82,9 @@ public final class ShardStore {
         // A lease is given back after a restart only to its worker's name with the same key.
         Migration(version: 5, name: "the key a lease's worker registered with", sql: "ALTER TABLE tasks ADD COLUMN lease_key TEXT;"),
         Migration(version: 6, name: "retention: finished jobs by their end", sql: "CREATE INDEX jobs_finished ON jobs (finished) WHERE state IN (6, 7, 8, 9);"),
+        Migration(
+            version: 7, name: "runs handed over by moves",
+            sql: "CREATE TABLE handed_over (run INTEGER PRIMARY KEY, generation INTEGER NOT NULL, time INTEGER NOT NULL);"),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -149,6 +152,9 @@ public final class ShardStore {
                     keyWeights: try Self.decodeKeyWeights(policies.blob(6))))
         }
         policies.reset()
+        let handed = try database.prepare("SELECT run, generation FROM handed_over")
+        while try handed.step() { snapshot.handedOver[UInt64(bitPattern: handed.int64(0))] = UInt32(handed.int(1)) }
+        handed.reset()
         let priorities = try database.prepare("SELECT run, priority FROM priorities")
         while try priorities.step() {
             snapshot.priorities[UInt64(bitPattern: priorities.int64(0))] = UInt8(clamping: priorities.int(1))
@@ -201,7 +207,8 @@ public final class ShardStore {
 
     /// Deletes the jobs that ended longer than `retention` ago, with their tasks and results, at most
     /// `batch` jobs; returns how many it deleted. A job of a run rerun since has a new generation, and
-    /// the one it replaced goes with the others.
+    /// the one it replaced goes with the others. Tombstones of runs handed over that long ago go too
+    /// (a submission still on its way after the retention is not one to expect).
     @discardableResult
     public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> Int {
         let before = now.milliseconds - retention
@@ -221,6 +228,8 @@ public final class ShardStore {
                 job.bind(1, id)
                 try job.run()
             }
+            _ = try database.deleteBatch(
+                "DELETE FROM handed_over WHERE run IN (SELECT run FROM handed_over WHERE time < ? LIMIT ?)", before, limit: batch)
             return jobs.count
         }
     }
@@ -314,6 +323,21 @@ public final class ShardStore {
                     statement.bind(column + 15, task.lease?.key)
                     if task.stored { update.bind(17, Int64(bitPattern: task.id)) }
                     try statement.run()
+                }
+            }
+            if !turn.tombstones.isEmpty {
+                let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time) VALUES (?, ?, ?)")
+                for (run, generation) in turn.tombstones {
+                    tombstone.bind(1, Int64(bitPattern: run))
+                    tombstone.bind(2, Int64(generation))
+                    tombstone.bind(3, now.milliseconds)
+                    try tombstone.run()
+                }
+                // The jobs given up were never leased: they have no task rows.
+                let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
+                for id in turn.handedOverRows {
+                    job.bind(1, id)
+                    try job.run()
                 }
             }
             if !turn.pauses.isEmpty {
@@ -441,6 +465,15 @@ public final class ShardStore {
             results.append(TaskInput(job: spec.job, step: step, partition: partition, partitionKey: key, data: statement.blob(1)))
         }
         return results
+    }
+
+    /// Whether the store holds a job of `run` that was ever handed out or has ended: a run that started
+    /// here, which a move does not hand over.
+    public func started(run: UInt64) throws -> Bool {
+        let statement = try database.prepare("SELECT 1 FROM jobs WHERE run = ? AND (attempts > 0 OR started > 0 OR state NOT IN (3)) LIMIT 1")
+        statement.bind(1, Int64(bitPattern: run))
+        defer { statement.reset() }
+        return try statement.step()
     }
 
     /// The last committed status of jobs the shard no longer holds in memory, for repeated submissions.

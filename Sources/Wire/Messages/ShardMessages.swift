@@ -51,10 +51,12 @@ public struct Control: WireValue {
     public var policy: ProductPolicy
     /// For `set-priority`: the run's new priority (``RunPriority``).
     public var priority: UInt8
+    /// For `hand-over`: the highest generation of the run's jobs handed over; 0 otherwise.
+    public var generation: UInt32
 
     public init(
         request: UInt64, action: ControlAction, run: UInt64, job: String = "", grace: UInt32 = 0,
-        policy: ProductPolicy = ProductPolicy(product: ""), priority: UInt8 = RunPriority.normal
+        policy: ProductPolicy = ProductPolicy(product: ""), priority: UInt8 = RunPriority.normal, generation: UInt32 = 0
     ) {
         self.request = request
         self.action = action
@@ -63,9 +65,10 @@ public struct Control: WireValue {
         self.grace = grace
         self.policy = policy
         self.priority = priority
+        self.generation = generation
     }
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize + 1
+    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize + 1 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -75,6 +78,7 @@ public struct Control: WireValue {
         writer.number4(grace)
         policy.encode(to: &writer)
         writer.number1(priority)
+        writer.number4(generation)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -86,6 +90,7 @@ public struct Control: WireValue {
         policy = try ProductPolicy(from: &reader)
         priority = try reader.number1("priority")
         if priority > RunPriority.last { throw .invalidValue(field: "priority", value: UInt64(priority)) }
+        generation = try reader.number4("generation")
     }
 }
 

@@ -128,4 +128,7 @@ public enum ControlAction: UInt8, Sendable, CaseIterable {
     case setPolicy = 5
     /// Change the priority of the run's queued tasks, and of those submitted later (`priority`).
     case setPriority = 6
+    /// Give up a run that has not started here, for a move of its product: its jobs leave the shard, and
+    /// a later submission of any of them up to generation `generation` is dropped.
+    case handOver = 7
 }

@@ -24,11 +24,13 @@ public struct RunStatus: WireValue {
     public var time: UInt64
     /// Why the run is in its state, in words (the first failure, who stopped it); may be empty.
     public var detail: String
+    /// The shard that holds the run's work: its product's when it started, another after a move hands it over.
+    public var shard: UInt32
 
     public init(
         run: UInt64, product: String, flow: String, state: RunState, jobs: UInt32, succeeded: UInt32 = 0,
         failed: UInt32 = 0, active: UInt32 = 0, started: UInt64, finished: UInt64 = 0, time: UInt64,
-        detail: String = ""
+        detail: String = "", shard: UInt32 = 0
     ) {
         self.run = run
         self.product = product
@@ -42,9 +44,10 @@ public struct RunStatus: WireValue {
         self.finished = finished
         self.time = time
         self.detail = detail
+        self.shard = shard
     }
 
-    public static let minimumSize = 8 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4
+    public static let minimumSize = 8 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(run)
@@ -59,6 +62,7 @@ public struct RunStatus: WireValue {
         writer.number8(finished)
         writer.number8(time)
         writer.longstr(detail)
+        writer.number4(shard)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -74,5 +78,6 @@ public struct RunStatus: WireValue {
         finished = try reader.number8("finished")
         time = try reader.number8("time")
         detail = try reader.longstr("detail")
+        shard = try reader.number4("shard")
     }
 }
