@@ -1,60 +1,85 @@
 import Core
 import Foundation
 import Runtime
+import Store
 import Synchronization
 
-/// `baton bench --move`: a cluster of processes with two shards, CURVE on. Product `heavy` has a run of
-/// `partitions` no-op tasks going on shard 1 (started 2.2 s before) when it moves to shard 2, while `light-a` (on shard 2) and
-/// `light-b` (on shard 1) run 10-job flows without pause. It prints the move's answer, how long a
-/// one-job run of `heavy` started at once after the move takes against the same before it (the pause
-/// its new work sees), the light products' jobs a second in the seconds before the move and after it,
-/// and how long the open run took to finish where it was.
+/// `baton bench --move`: a cluster of processes with two shards, CURVE on, 3 workers × 32 slots.
+/// Product `heavy` (capped at 64 tasks running a shard) holds 64 tasks running on shard 1, and behind
+/// them `partitions` no-op tasks queued there in runs of 100 partitions that have not started, when it
+/// moves to shard 2; meanwhile `light-a` (on shard 2) and `light-b` (on shard 1) run 10-job flows without
+/// pause. It prints the move's answer; from shard 2's own stamps, how long after the move it took in the
+/// first and the last run handed over and handed out the backlog's first task (the pause the backlog
+/// sees); when the backlog was done; the light products' jobs a second in the seconds before the move
+/// and after it; and that the 64 running tasks stayed where they ran.
 enum MoveBench {
+    /// Tasks each queued run of the backlog holds.
+    static let runSize = 100
+    /// heavy's running tasks, and its cap.
+    static let running = 64
+
     static func run(partitions: Int, keep: String?, console: any Console) throws(CommandFailure) -> ExitCode {
         let folder = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("baton-move-\(UUID().uuidString)").path
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
         var bench = BenchOptions()
         bench.shards = 2
-        bench.workers = 2
+        bench.workers = 3
         bench.slots = 32
         let (config, cluster) = try ListingBench.up(in: folder) { try Bench.clusterFile(bench, security: .keys, data: $0) }
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }
         let client = try ListingBench.connect(cluster)
-        console.out("Baton move benchmark: heavy with \(partitions) queued tasks moves from shard 1 to 2; 2 shards, 2 workers × 32 slots, CURVE on")
+        let runs = max(1, partitions / runSize)
+        console.out(
+            "Baton move benchmark: heavy, \(running) tasks running and \(runs * runSize) queued (\(runs) runs not started) on shard 1, moves to shard 2; "
+                + "2 shards, 3 workers × 32 slots, CURVE on")
 
         func flow(_ product: String, _ name: String, _ jobs: [JSON]) -> JSON {
             .object([("path", .string("\(product)-\(name).json")), ("text", .string(JSON.object([("product", .string(product)), ("flow", .string(name)), ("jobs", .array(jobs))]).rendered()))])
         }
         let noop = { (name: String) in JSON.object([("name", .string(name)), ("handler", .string("noop")), ("type", .string("noop"))]) }
+        func partitioned(_ handler: String, _ count: Int, params: [(String, JSON)] = []) -> JSON {
+            .object([("name", .string("p")), ("handler", .string(handler)), ("type", .string(handler)), ("partitions", .number(count)), ("params", .object(params))])
+        }
         // Applied one at a time, so that heavy goes to shard 1, light-a to shard 2 and light-b to shard 1.
         let files = [
-            flow("heavy", "backlog", [.object([("name", .string("p")), ("handler", .string("noop")), ("type", .string("noop")), ("partitions", .number(partitions))])]),
-            flow("heavy", "one", [noop("only")]),
+            flow("heavy", "hold", [partitioned("sleep", running, params: [("ms", .string("15000"))])]),
+            flow("heavy", "backlog", [partitioned("noop", runSize)]),
             flow("light-a", "steady", (0..<10).map { noop("j\($0)") }), flow("light-b", "steady", (0..<10).map { noop("j\($0)") }),
         ]
         for file in files {
             let reply = try ListingBench.call(client, "apply", .object([("files", .array([file]))]))
             guard reply.status == .ok else { throw CommandFailure(code: .failure, message: "apply failed: \(reply.errorText)") }
         }
+        let capped = try ListingBench.call(client, "set-policy", .object([("product", .string("heavy")), ("cap", .number(running)), ("actor", .string("bench"))]))
+        guard capped.status.isSuccess else { throw CommandFailure(code: .failure, message: "set-policy failed: \(capped.errorText)") }
 
         let clock = ContinuousClock()
         let origin = clock.now
         @Sendable func now() -> Double { ListingBench.seconds(since: origin, clock) }
+        func status(_ run: Int64) throws(CommandFailure) -> JSON { try Self.status(run, client) }
+        func start(_ flow: String) throws(CommandFailure) -> Int64 { try Self.start(flow, client) }
+        func waitFor(_ what: String, _ done: () throws(CommandFailure) -> Bool) throws(CommandFailure) { try Self.waitFor(what, done) }
         // One run from its start to its end, polled every 2 ms.
         @Sendable func timedRun(_ flow: String, with client: APIClient) throws(CommandFailure) -> Double {
             let began = clock.now
-            let reply = try ListingBench.call(client, "start", .object([("flow", .string(flow))]))
-            guard let run = reply.body["run"]?.integer else { throw CommandFailure(code: .failure, message: "start failed: \(reply.errorText)") }
-            while true {
-                let status = try ListingBench.call(client, "status", .object([("run", .number(run)), ("limit", .number(0))]))
-                if let state = status.body["run"]?["state"]?.string, ["succeeded", "failed", "stopped"].contains(state) {
-                    return ListingBench.seconds(since: began, clock) * 1000
-                }
-                usleep(2_000)
+            let run = try Self.start(flow, client)
+            try Self.waitFor("run \(run)") { () throws(CommandFailure) in
+                ["succeeded", "failed", "stopped"].contains(try Self.status(run, client)["run"]?["state"]?.string ?? "")
+            }
+            return ListingBench.seconds(since: began, clock) * 1000
+        }
+        // heavy's 64 running tasks, then its backlog: runs queued behind them, none of them started.
+        let hold = try start("heavy/hold")
+        try waitFor("heavy's \(running) tasks to run") { () throws(CommandFailure) in
+            try status(hold)["jobs"]?.array?.first?["tasks"]?["running"]?.integer == Int64(running)
+        }
+        var backlog: [Int64] = []
+        for _ in 0..<runs { backlog.append(try start("heavy/backlog")) }
+        for run in [backlog[0], backlog[runs - 1]] {
+            try waitFor("run \(run) to be queued") { () throws(CommandFailure) in
+                try status(run)["jobs"]?.array?.first?["state"]?.string == "queued"
             }
         }
-        var before: [Double] = []
-        for _ in 0..<10 { before.append(try timedRun("heavy/one", with: client)) }
 
         // The light products, four clients each starting runs back to back; each run's end is noted.
         let stop = Atomic<Bool>(false)
@@ -73,41 +98,69 @@ enum MoveBench {
                 }
             }
         }
-        usleep(3_000_000)
+        usleep(2_500_000)
 
-        // The backlog, then the move once its tasks are queued.
-        let backlog = try ListingBench.call(client, "start", .object([("flow", .string("heavy/backlog"))]))
-        guard let run = backlog.body["run"]?.integer else { throw CommandFailure(code: .failure, message: "start failed: \(backlog.errorText)") }
-        // The backlog runs for 2.2 s before the move, so that the light products' two seconds before the
-        // move and after it both share the workers with it.
-        usleep(2_200_000)
         let moveAt = now()
+        let moveWall = Int64(Date().timeIntervalSince1970 * 1000)
         let answer = try ListingBench.timed(client, "move", .object([("product", .string("heavy")), ("to", .number(2)), ("actor", .string("bench"))]))
-        var after: [Double] = []
-        for _ in 0..<10 { after.append(try timedRun("heavy/one", with: client)) }
-        var ended = false
-        while !ended {
-            let status = try ListingBench.call(client, "status", .object([("run", .number(run)), ("limit", .number(0))]))
-            ended = ["succeeded", "failed", "stopped"].contains(status.body["run"]?["state"]?.string ?? "")
-            if !ended { usleep(10_000) }
+        for run in backlog {
+            try waitFor("run \(run) to end") { () throws(CommandFailure) in try status(run)["run"]?["state"]?.string == "succeeded" }
         }
-        let drained = now() - moveAt
-        usleep(2_000_000)
+        let done = now() - moveAt
+        let shards = try Set(backlog.map { run throws(CommandFailure) in try status(run)["run"]?["shard"]?.integer ?? 0 })
+        let held = try status(hold)
+        // The light products' window after the move is whole before they stop.
+        let rest = moveAt + 2.5 - now()
+        if rest > 0 { usleep(UInt32(rest * 1_000_000)) }
         stop.store(true, ordering: .releasing)
         for _ in light { finished.wait() }
 
+        // Shard 2's own stamps of the jobs it took over: when it queued them and handed out their first task.
+        var taken: (first: Int64, last: Int64, handed: Int64) = (.max, 0, .max)
+        do {
+            let store = try ShardStore(path: "\(cluster.shards[1].data)/shard.db")
+            defer { store.database.close() }
+            let rows = try store.database.prepare("SELECT queued, started FROM jobs WHERE generation = 1")
+            while try rows.step() {
+                taken = (min(taken.first, rows.int64(0)), max(taken.last, rows.int64(0)), min(taken.handed, rows.int64(1)))
+            }
+            rows.reset()
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot read shard 2's store: \(error)")
+        }
         let times = ends.withLock { $0 }
         let window = 2.0
         let lightBefore = Double(times.filter { $0 >= moveAt - window && $0 < moveAt }.count * 10) / window
         let lightDuring = Double(times.filter { $0 >= moveAt && $0 < moveAt + window }.count * 10) / window
-        console.out("heavy's backlog run was started 2.2 s before the move")
         console.out(String(format: "the move answered in %.1f ms", answer))
-        console.out("a one-job run of heavy, from its start to its end (10 each):")
-        console.out(ListingBench.line("before", before))
-        console.out(ListingBench.line("after", after))
+        console.out("after the move was asked, shard 2 (by its own stamps):")
+        console.out("  took in the first run handed over after \(taken.first - moveWall) ms, and the last after \(taken.last - moveWall) ms")
+        console.out("  handed out the backlog's first task after \(taken.handed - moveWall) ms")
+        console.out(String(format: "all %d runs of the backlog done %.2f s after the move", runs, done))
+        console.out("the backlog's runs ended on shard\(shards.count == 1 ? "" : "s") \(shards.sorted().map(String.init).joined(separator: ", "))")
+        console.out("heavy's run of \(running) running tasks stayed on shard \(held["run"]?["shard"]?.integer ?? 0): \(held["run"]?["state"]?.string ?? "?") there")
         console.out(String(format: "light products: %.0f jobs/s in the %.0f s before the move, %.0f in the %.0f s after", lightBefore, window, lightDuring, window))
-        console.out(String(format: "heavy's open run finished on shard 1 %.1f s after the move (its tasks do not move)", drained))
         return .success
+    }
+
+    static func status(_ run: Int64, _ client: APIClient) throws(CommandFailure) -> JSON {
+        try ListingBench.call(client, "status", .object([("run", .number(run)), ("limit", .number(1))])).body
+    }
+
+    static func start(_ flow: String, _ client: APIClient) throws(CommandFailure) -> Int64 {
+        let reply = try ListingBench.call(client, "start", .object([("flow", .string(flow))]))
+        guard let run = reply.body["run"]?.integer else { throw CommandFailure(code: .failure, message: "start failed: \(reply.errorText)") }
+        return run
+    }
+
+    /// Polls every 2 ms until `done`, for at most two minutes.
+    static func waitFor(_ what: String, _ done: () throws(CommandFailure) -> Bool) throws(CommandFailure) {
+        let clock = ContinuousClock()
+        let began = clock.now
+        while try !done() {
+            guard ListingBench.seconds(since: began, clock) < 120 else { throw CommandFailure(code: .failure, message: "gave up waiting for \(what)") }
+            usleep(2_000)
+        }
     }
 
     private struct Box: @unchecked Sendable { let client: APIClient }

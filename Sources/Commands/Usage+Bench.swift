@@ -41,12 +41,14 @@ extension Usage {
             for DURATION; each minute it prints jobs per second, each store's size on disk and
             each service's resident memory, which retention should keep flat.
 
-            With --move, a cluster of processes with two shards: product heavy starts a run of
-            --partitions N no-op tasks (default 100000) on shard 1 and moves to shard 2 2.2 s later,
-            while two other products run 10-job flows without pause, one on each shard. It prints
-            how long the move took to answer, a one-job run of heavy from start to end before and
-            right after the move, the others' jobs per second in the 2 s before the move and
-            after, and when heavy's open run ended on shard 1.
+            With --move, a cluster of processes with two shards, 3 workers of 32 slots: product
+            heavy, capped at 64 tasks running, has 64 tasks running on shard 1 and --partitions N
+            no-op tasks (default 100000) queued behind them in runs of 100 not yet started, when it
+            moves to shard 2, while two other products run 10-job flows without pause, one on each
+            shard. It prints how long the move took to answer; by shard 2's own stamps, when it took
+            in the first and the last run handed over and handed out the first of their tasks; when
+            the backlog was done; the others' jobs per second in the 2 s before the move and after;
+            and where the running tasks ended.
 
             With --selection, no cluster: it times the shard's choice of tasks for one worker
             request, in-process, among --products N products (default 10000) with --backlog N
