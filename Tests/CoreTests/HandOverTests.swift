@@ -124,4 +124,21 @@ import Wire
         #expect(turn.submits[2]?.map(\.job).sorted() == ["audit", "extract"])
         #expect(turn.submits[2]?.allSatisfy { $0.generation == 1 } == true)
     }
+
+    @Test func aRunStoppedWhileItsShardGaveItUpEndsStoppedWithoutRunningAnywhere() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        let move = flow.operation(OperationRequest(
+            request: 2, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let handOver = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
+        // The stop's cancel goes to the old shard, behind the hand-over, and finds nothing there.
+        let stop = flow.operation(OperationRequest(request: 3, action: .stop, run: 1))
+        #expect(stop.controlSends.map(\.1.action) == [.cancelRun])
+        flow.core.controlResultReceived(ControlResult(request: handOver.request, status: .ok), now: flow.now)
+        let turn = flow.core.finishTurn(now: flow.now)
+        #expect(turn.submits.isEmpty)
+        let run = flow.core.runs[1]!
+        #expect(run.state == .stopped && run.shard == 1, "\(run.state)")
+        #expect(run.jobs.filter { $0.state == .cancelled }.map(\.name).sorted() == ["audit", "extract"])
+    }
 }

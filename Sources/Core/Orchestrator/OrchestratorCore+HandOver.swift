@@ -36,6 +36,18 @@ extension OrchestratorCore {
         // way there are dropped, and the run may even come back to that shard later.
         let again = run.handOver(to: target, beyond: sent.control.generation, now: now, policy: configuration.resend)
         for index in run.jobs.indices where !run.jobs[index].state.isFinal { dirtyJobs.insert(JobRef(run: id, job: index)) }
+        if run.stopping {
+            // Stopped while the old shard gave it up, so its cancel found nothing there: the jobs it gave up
+            // end cancelled here, never having run anywhere, and the run ends stopped.
+            for index in again {
+                let status = JobStatus(
+                    run: id, job: run.jobs[index].name, generation: run.jobs[index].generation, state: .cancelled, finished: now.wire,
+                    time: now.wire, detail: "cancelled by an operator before it started (its run was being handed over by a move)")
+                if let outcome = run.apply(status, now: now) { applied(outcome, of: status, shard: target, now: now) }
+            }
+            touch(&run)
+            return
+        }
         // The new shard learns of a pause before the jobs that arrive with it could start.
         if run.isParking { sendControl(.pauseRun, run: id, shard: target, now: now) }
         if run.priority != RunPriority.normal {

@@ -199,7 +199,7 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Stores and cancels what a status applied to a run asks for; the jobs it released are the caller's.
-    private mutating func applied(_ outcome: FlowRun.StatusOutcome, of status: JobStatus, shard: UInt32, now: Timestamp) {
+    mutating func applied(_ outcome: FlowRun.StatusOutcome, of status: JobStatus, shard: UInt32, now: Timestamp) {
         let id = status.run
         if outcome.cancelJob { sendControl(.cancelJob, run: id, shard: shard, job: status.job, now: now) }
         if status.state.isFinal { dirtyJobs.insert(JobRef(run: id, job: outcome.index)) }
