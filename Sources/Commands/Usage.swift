@@ -141,11 +141,10 @@ public enum Usage {
                 usage: baton move [options] PRODUCT --to SHARD
 
                 Binds the product to SHARD. Its policy goes there first; every run started from the
-                orchestrator's answer on runs on SHARD, with no pause. Open runs not yet started (no
-                job ever handed to a worker) follow, each as its old shard gives it up; runs that
-                started finish on the shard they started on, as do later reruns of them, and
-                `baton products` shows the move until the last of them ends. Needs the admin role.
-                docs/cluster.md.
+                orchestrator's answer on runs on SHARD, with no pause. Open runs with no task running
+                follow, each as its old shard gives it up with what succeeded; runs with a task
+                running finish where they are, as do later reruns of them, and `baton products` shows
+                the move until the last of them ends. Needs the admin role. docs/cluster.md.
 
                 Options:
                   --to SHARD     the shard to move to (an ID from the cluster file)
@@ -157,8 +156,8 @@ public enum Usage {
 
                 Moves each product bound to SHARD, one at a time and the most loaded first, to the other
                 shard with the least measured load then (then the fewest products), and prints each
-                move. The shard then takes no new runs; its runs not started follow
-                their products, and those that started finish there. Needs the admin role.
+                move. The shard then takes no new runs; its open runs with no task running
+                follow their products, and the others finish there. Needs the admin role.
                 docs/cluster.md.
 
                 Options:

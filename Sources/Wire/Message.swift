@@ -23,6 +23,8 @@ public enum Message: Equatable, Sendable {
     case submit(Submit)
     case control(Control)
     case controlResult(ControlResult)
+    case handedOver(HandedOver)
+    case takeOver(TakeOver)
     case jobUpdates(JobUpdates)
     case runUpdates(RunUpdates)
     case beacon(Beacon)
@@ -60,6 +62,8 @@ public enum MessageID: UInt8, Sendable, CaseIterable {
     case submit = 0x10
     case control = 0x11
     case controlResult = 0x12
+    case handedOver = 0x13
+    case takeOver = 0x14
     case jobUpdates = 0x20
     case runUpdates = 0x21
     case beacon = 0x22
@@ -95,6 +99,8 @@ extension Message {
         case .submit: .submit
         case .control: .control
         case .controlResult: .controlResult
+        case .handedOver: .handedOver
+        case .takeOver: .takeOver
         case .jobUpdates: .jobUpdates
         case .runUpdates: .runUpdates
         case .beacon: .beacon
@@ -127,6 +133,8 @@ extension Message {
         case .submit(let body): body
         case .control(let body): body
         case .controlResult(let body): body
+        case .handedOver(let body): body
+        case .takeOver(let body): body
         case .jobUpdates(let body): body
         case .runUpdates(let body): body
         case .beacon(let body): body
@@ -187,6 +195,8 @@ extension Message {
         case .submit: message = .submit(try Submit(from: &reader))
         case .control: message = .control(try Control(from: &reader))
         case .controlResult: message = .controlResult(try ControlResult(from: &reader))
+        case .handedOver: message = .handedOver(try HandedOver(from: &reader))
+        case .takeOver: message = .takeOver(try TakeOver(from: &reader))
         case .jobUpdates: message = .jobUpdates(try JobUpdates(from: &reader))
         case .runUpdates: message = .runUpdates(try RunUpdates(from: &reader))
         case .beacon: message = .beacon(try Beacon(from: &reader))

@@ -2,8 +2,9 @@ import Core
 import Testing
 import Wire
 
-/// A move hands over the runs of its product that have not started: the old shard gives their jobs up
-/// and drops copies still on their way; the orchestrator submits them to the new shard, one generation on.
+/// A move hands over the runs of its product, each when none of its tasks runs: the old shard gives it up
+/// with what it had got to and drops copies still on their way; the orchestrator sends it to the new shard
+/// one generation on, in a TAKE-OVER that the new shard goes on from.
 @Suite struct HandOverTests {
     let orchestrator = Peer([9])
     let worker = Peer([1])
@@ -12,25 +13,36 @@ import Wire
         Control(request: request, action: .handOver, run: run, generation: generation)
     }
 
-    static func answers(_ turn: ShardTurn) -> [(Status, String)] {
+    static func refusals(_ turn: ShardTurn) -> [String] {
         turn.messages.compactMap { _, message in
-            if case .controlResult(let result) = message { (result.status, result.detail) } else { nil }
+            if case .controlResult(let result) = message { "\(result.status.rawValue) \(result.detail)" } else { nil }
+        }
+    }
+
+    static func handed(_ turn: ShardTurn) -> [HandedOver] {
+        turn.messages.compactMap { _, message in
+            if case .handedOver(let handed) = message { handed } else { nil }
         }
     }
 
     @Test func aRunNeverHandedOutLeavesTheShardAndItsLateCopiesAreDropped() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 5), ShardHarness.job("c", run: 6)])
-        shard.core.handOverReceived(Self.handOver(5), startedHere: false, from: orchestrator, now: shard.now)
+        shard.core.handOverReceived(Self.handOver(5), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
         let turn = shard.turn()
-        #expect(Self.answers(turn).map(\.0) == [.ok])
-        #expect(turn.tombstones == [5: 0])
+        let answer = Self.handed(turn)
+        #expect(answer.map(\.run) == [5] && answer.first?.jobs.map(\.job) == ["a", "b"])
+        #expect(answer.first?.jobs.allSatisfy { $0.step == 0 && $0.succeeded.isEmpty } == true)
+        #expect(turn.tombstones.mapValues(\.generation) == [5: 0])
         #expect(turn.handedOverRows.count == 2)
         #expect(turn.updates == nil)  // Nothing of the run is announced: the orchestrator learns from the answer.
         #expect(shard.core.jobs.values.map(\.spec.job) == ["c"])
-        // The same request again is answered the same; a copy of the run's submission is dropped.
-        shard.core.handOverReceived(Self.handOver(5), startedHere: false, from: orchestrator, now: shard.now)
-        #expect(Self.answers(shard.turn()).map(\.0) == [.ok])
+        // Asked again in the same turn, it is answered from memory; later, from what the store kept.
+        shard.core.handOverReceived(Self.handOver(6, request: 7), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        shard.core.handOverReceived(Self.handOver(6, request: 8), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        #expect(Self.handed(shard.turn()).map(\.request) == [7, 8])
+        shard.core.handOverReceived(Self.handOver(5, request: 2), lookup: HandOverLookup(answered: answer.first), from: orchestrator, now: shard.now)
+        #expect(Self.handed(shard.turn()).map { ($0.request, $0.jobs.count) }.first ?? (0, 0) == (2, 2))
         let late = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("d", run: 5)])
         #expect(late.droppedSubmissions.map(\.description) == ["5/a", "5/d"])
         #expect(late.jobs.isEmpty && late.updates == nil)
@@ -39,67 +51,155 @@ import Wire
         #expect(ShardHarness.states(back) == ["a:queued"])
         // A worker gets only what stayed, and the handed-over tasks' queue entries are dropped as stale.
         _ = shard.send(ShardHarness.ready("w", slots: 8), from: worker)
-        let handed = ShardHarness.tasks(in: shard.turns.last!, to: worker).map(\.job).sorted()
-        #expect(handed == ["a", "c"])
+        let handedOut = ShardHarness.tasks(in: shard.turns.last!, to: worker).map(\.job).sorted()
+        #expect(handedOut == ["a"])
     }
 
-    @Test func aRunThatStartedPausedOrWasRerunStays() {
+    @Test func aRunWithATaskRunningOrPausedStays() {
         var shard = ShardHarness()
-        _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 6), ShardHarness.job("c", run: 7)])
+        _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 6)])
         _ = shard.send(ShardHarness.ready("w", slots: 1), from: worker)
         let leased = ShardHarness.tasks(in: shard.turns.last!, to: worker).map(\.run)
         #expect(leased.count == 1)
-        let started = leased[0]
-        shard.core.handOverReceived(Self.handOver(started), startedHere: false, from: orchestrator, now: shard.now)
-        #expect(Self.answers(shard.turn()).map(\.1) == ["run \(started) has started here: it finishes here"])
-        // The store knows of a job of the run that ended or was handed out before a restart.
-        let other = [5, 6, 7].map(UInt64.init).first { $0 != started }!
-        shard.core.handOverReceived(Self.handOver(other), startedHere: true, from: orchestrator, now: shard.now)
-        #expect(Self.answers(shard.turn()).map(\.0) == [.conflict])
-        let last = [5, 6, 7].map(UInt64.init).first { $0 != started && $0 != other }!
-        shard.core.controlReceived(Control(request: 2, action: .pauseRun, run: last), from: orchestrator, now: shard.now)
+        let running = leased[0]
+        shard.core.handOverReceived(Self.handOver(running), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        #expect(Self.refusals(shard.turn()) == ["409 run \(running) has tasks of \(running == 5 ? "a" : "b") running, retrying or failed here: it stays until they end"])
+        let other: UInt64 = running == 5 ? 6 : 5
+        shard.core.controlReceived(Control(request: 2, action: .pauseRun, run: other), from: orchestrator, now: shard.now)
         _ = shard.turn()
-        shard.core.handOverReceived(Self.handOver(last, request: 3), startedHere: false, from: orchestrator, now: shard.now)
+        shard.core.handOverReceived(Self.handOver(other, request: 3), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
         let paused = shard.turn()
-        #expect(Self.answers(paused).map(\.1) == ["run \(last) is paused here: it stays until it is resumed"])
-        #expect(paused.tombstones.isEmpty && shard.core.jobs.count == 3)
+        #expect(Self.refusals(paused) == ["409 run \(other) is paused here: it stays until it is resumed"])
+        #expect(paused.tombstones.isEmpty && shard.core.jobs.count == 2)
     }
 
-    @Test func theOrchestratorHandsOverOnlyRunsNotStartedAndSubmitsThemToTheNewShardOneGenerationOn() {
+    /// A run that has started: a job of two steps half through its second, and one whose only task
+    /// succeeded in this very turn. What succeeded goes with the answer, and only what did not runs on the
+    /// new shard.
+    @Test func aStartedRunGoesWithWhatSucceededAndTheNewShardRunsOnlyTheRest() throws {
+        var shard = ShardHarness()
+        let steps = [
+            StepSpec(name: "split", kind: .command, action: "a", partitions: 1),
+            StepSpec(name: "work", kind: .command, action: "b", partitions: 3, partitionKeys: ["x", "y", "z"]),
+        ]
+        var later = ShardHarness.job("later", run: 5)
+        later.inputs = ["big", "early"]
+        _ = shard.submit([ShardHarness.job("big", run: 5, steps: steps), ShardHarness.job("quick", run: 5)])
+        var leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w", slots: 2), from: worker), to: worker)
+        let split = try #require(leased.first { $0.job == "big" })
+        let quick = try #require(leased.first { $0.job == "quick" })
+        _ = shard.send(ShardHarness.result(split, .succeeded, data: [1]), from: worker)
+        // One partition of the second step runs and succeeds.
+        leased = ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 1)), from: worker), to: worker)
+        let work = try #require(leased.first)
+        _ = shard.send(ShardHarness.result(work, .succeeded, data: [7]), from: worker)
+        // quick succeeds in the turn that hands the run over.
+        shard.core.received(ShardHarness.result(quick, .succeeded, data: [9]), from: worker, now: shard.now)
+        let earlier = TaskInput(job: "early", step: 0, partition: 0, data: [3])
+        shard.core.handOverReceived(Self.handOver(5), lookup: HandOverLookup(results: [earlier]), from: orchestrator, now: shard.now)
+        let turn = shard.turn()
+        let answer = try #require(Self.handed(turn).first)
+        #expect(answer.results.map(\.job) == ["early"] && answer.results.map(\.data) == [[3]])
+        // quick is not settled until the turn ends: it goes as work whose one partition succeeded.
+        #expect(answer.jobs.map(\.job) == ["big", "quick"] && answer.jobs[1].succeeded.map(\.data) == [[9]])
+        let carry = answer.jobs[0]
+        #expect(carry.step == 1 && carry.completed == 1)
+        #expect(carry.succeeded.map { "\($0.partition) \($0.partitionKey) \($0.data)" } == ["\(work.partition) \(work.partitionKey) [7]"])
+        #expect(carry.previous.map(\.data) == [[1]])
+        #expect(turn.handedOverRows.count == 2 && shard.core.jobs.isEmpty)
+
+        // The new shard takes the run over: the carried partition does not run again, the others read the
+        // first step's result, and a later job of the run reads the results the old shard sent.
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        var big = ShardHarness.job("big", run: 5, generation: 1, steps: steps)
+        big.resume = 0
+        target.core.takenOver(TakeOver(run: 5, jobs: [big], carries: [carry], results: answer.results), lookup: SubmissionLookup(), now: target.now)
+        let taken = target.turn()
+        #expect(taken.importedResults.map(\.1.job) == ["early"])
+        // The old shard deleted its rows: the carried partition and the first step's result are counted as
+        // successes here, once, so that each success is in exactly one shard's store.
+        #expect(taken.succeeded.count == 2 && taken.tasks.filter { $0.state == .succeeded }.count == 2)
+        #expect(taken.updates?.updates.first.map { ($0.step, $0.succeeded, $0.pending) } ?? (0, 0, 0) == (1, 2, 2))
+        let rest = ShardHarness.tasks(in: target.send(ShardHarness.ready("w", slots: 10), from: worker), to: worker)
+        #expect(rest.map(\.partition).sorted() == [0, 1, 2].filter { $0 != work.partition })
+        #expect(rest.allSatisfy { $0.inputs.map(\.data) == [[1]] })
+        // Sent again, the TAKE-OVER changes nothing: the job is announced as it is.
+        target.core.takenOver(TakeOver(run: 5, jobs: [big], carries: [carry], results: answer.results), lookup: SubmissionLookup(), now: target.now)
+        #expect(ShardHarness.states(target.turn()) == ["big:running"])
+        later.generation = 1
+        target.core.takenOver(TakeOver(run: 5, jobs: [later], results: answer.results), lookup: SubmissionLookup(), now: target.now)
+        let reads = ShardHarness.tasks(in: target.turn(), to: worker)
+        #expect(reads.first { $0.job == "later" }?.inputs.map(\.data) == [[3]])
+    }
+
+    /// Found by the simulator: a hand-over in the middle of a turn settles nothing, so another run's job
+    /// whose results arrive before and after it in that turn still ends.
+    @Test func aHandOverAmidResultsLeavesOtherJobsToSettleAtTheEndOfTheTurn() {
+        var shard = ShardHarness()
+        let steps = [StepSpec(name: "wide", kind: .command, action: "a", partitions: 3)]
+        _ = shard.submit([ShardHarness.job("wide", run: 45, steps: steps), ShardHarness.job("x", run: 42)])
+        shard.core.controlReceived(Control(request: 1, action: .pauseRun, run: 42), from: orchestrator, now: shard.now)
+        _ = shard.turn()
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w", slots: 3), from: worker), to: worker)
+        shard.core.controlReceived(Control(request: 2, action: .resumeRun, run: 42), from: orchestrator, now: shard.now)
+        _ = shard.turn()
+        shard.core.received(ShardHarness.result(leased[0], .succeeded), from: worker, now: shard.now)
+        shard.core.handOverReceived(Self.handOver(42, request: 3), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        for task in leased.dropFirst() { shard.core.received(ShardHarness.result(task, .succeeded), from: worker, now: shard.now) }
+        let turn = shard.turn()
+        #expect(Self.handed(turn).map(\.run) == [42])
+        #expect(ShardHarness.states(turn) == ["wide:succeeded"])
+        #expect(turn.jobs.map { "\($0.spec.job) \($0.state.name)" } == ["wide succeeded"])
+    }
+
+    @Test func theOrchestratorHandsOverRunsNotRunningAndSendsThemToTheNewShardOneGenerationOn() throws {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
         _ = flow.operation(OrchestratorHarness.start(run: 2, request: 2))
-        // Run 1's extract is queued and never handed out; run 2's has started.
-        _ = flow.report([("extract", .queued), ("audit", .queued)], run: 1)
+        // Run 1's extract is queued; run 2's runs.
+        _ = flow.report([("extract", .queued), ("audit", .succeeded)], run: 1)
         _ = flow.report([("extract", .running)], run: 2)
         let move = flow.operation(OperationRequest(
             request: 3, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
-        #expect(move.answers.first?.1.detail.hasSuffix("1 run not started there asked to follow") == true, "\(move.answers)")
+        #expect(move.answers.first?.1.detail.hasSuffix("1 run asked to follow") == true, "\(move.answers)")
         #expect(move.productShards == ["payments": 1])
         let handOvers = move.controlSends.filter { $0.1.action == .handOver }
         #expect(handOvers.map(\.0) == [2] && handOvers.map(\.1.run) == [1] && handOvers.map(\.1.generation) == [0])
         #expect(move.controls.count == 2)  // The policy and the hand-over, both committed before they are sent.
 
-        // Its answer moves the run: every job not final one generation on, those the old shard had sent to the new.
-        flow.core.controlResultReceived(ControlResult(request: handOvers[0].1.request, status: .ok), now: flow.now)
+        // The answer moves the run: every job not final one generation on; those that were with the old
+        // shard go in a TAKE-OVER with what it carried.
+        let carry = JobCarry(job: "extract")
+        let results = [TaskInput(job: "audit", step: 0, partition: 0, data: [4])]
+        flow.core.handedOverReceived(HandedOver(request: handOvers[0].1.request, run: 1, jobs: [carry], results: results), now: flow.now)
         let switched = flow.core.finishTurn(now: flow.now)
-        #expect(switched.submits[1]?.map(\.job).sorted() == ["audit", "extract"])
-        #expect(switched.submits[1]?.allSatisfy { $0.generation == 1 } == true)
-        #expect(switched.submits[2] == nil)
+        let sent = try #require(switched.takeOverSends.first)
+        #expect(sent.shard == 1 && sent.takeOver.jobs.map(\.job) == ["extract"] && sent.takeOver.jobs.map(\.generation) == [1])
+        #expect(sent.takeOver.carries == [carry] && sent.takeOver.results == results)
+        #expect(switched.submits.isEmpty && switched.takeOvers[1] != nil)
         #expect(switched.jobs.filter(\.released).isEmpty)  // Not a release: the store counts each job's once.
         #expect(switched.updates?.updates.map(\.shard) == [1])
         let run = flow.core.runs[1]!
-        #expect(run.shard == 1 && run.jobs.allSatisfy { $0.generation == 1 })
-        // The old shard's statuses of the earlier generation change nothing; the new shard's count.
+        #expect(run.shard == 1 && run.jobs.filter { !$0.state.isFinal }.allSatisfy { $0.generation == 1 })
+        #expect(run.jobs.first { $0.name == "audit" }?.generation == 0)
+
+        // Not yet reported by the new shard, it is sent again whole when due.
+        flow.now = flow.now.adding(milliseconds: 2000)
+        flow.core.tick(now: flow.now)
+        let again = flow.core.finishTurn(now: flow.now)
+        #expect(again.takeOverSends.map(\.takeOver.run) == [1] && again.submits[1] == nil)
+        // The old shard's statuses of the earlier generation change nothing; the new shard's count, and
+        // once it has reported every job the take-over is done.
         #expect(flow.report([("extract", .succeeded)], run: 1).submits.isEmpty)
-        flow.sequence += 1
         let updates = JobUpdates(
             publisher: "shard-1", epoch: 1, sequence: 1, updates: [JobStatus(run: 1, job: "extract", generation: 1, state: .succeeded, time: flow.now.wire)])
         flow.core.updatesReceived(updates, from: 1, now: flow.now)
         let released = flow.core.finishTurn(now: flow.now)
         #expect(released.submits[1]?.map(\.job).sorted() == ["check", "load"])
         #expect(released.submits[1]?.allSatisfy { $0.generation == 1 } == true)
-        // The run that started stays where it is.
+        #expect(released.takeOvers.keys.contains(1) && released.takeOvers[1]! == nil)
+        #expect(flow.core.takeOvers.isEmpty)
+        // The run that runs stays where it is.
         #expect(flow.core.runs[2]!.shard == 2)
     }
 
@@ -115,14 +215,14 @@ import Wire
         let second = flow.operation(OperationRequest(
             request: 4, action: .move, run: 0, product: "payments", shard: 2, policy: ProductPolicy(product: "payments")))
         #expect(second.controlSends.filter { $0.1.action == .handOver }.isEmpty)
-        flow.core.controlResultReceived(ControlResult(request: asked[0].request, status: .conflict, detail: "started"), now: flow.now)
-        flow.core.controlResultReceived(ControlResult(request: asked[1].request, status: .ok), now: flow.now)
+        flow.core.controlResultReceived(ControlResult(request: asked[0].request, status: .conflict, detail: "running"), now: flow.now)
+        flow.core.handedOverReceived(HandedOver(request: asked[1].request, run: 2, jobs: [JobCarry(job: "extract"), JobCarry(job: "audit")]), now: flow.now)
         let turn = flow.core.finishTurn(now: flow.now)
         #expect(flow.core.runs[1]!.shard == 2 && flow.core.runs[1]!.jobs.allSatisfy { $0.generation == 0 })
         // The shard gave run 2 up, so it goes back to it one generation on, past the tombstone.
         #expect(flow.core.runs[2]!.shard == 2)
-        #expect(turn.submits[2]?.map(\.job).sorted() == ["audit", "extract"])
-        #expect(turn.submits[2]?.allSatisfy { $0.generation == 1 } == true)
+        #expect(turn.takeOverSends.first?.takeOver.jobs.map(\.job).sorted() == ["audit", "extract"])
+        #expect(turn.takeOverSends.first?.takeOver.jobs.allSatisfy { $0.generation == 1 } == true)
     }
 
     @Test func aRunStoppedWhileItsShardGaveItUpEndsStoppedWithoutRunningAnywhere() throws {
@@ -134,9 +234,9 @@ import Wire
         // The stop's cancel goes to the old shard, behind the hand-over, and finds nothing there.
         let stop = flow.operation(OperationRequest(request: 3, action: .stop, run: 1))
         #expect(stop.controlSends.map(\.1.action) == [.cancelRun])
-        flow.core.controlResultReceived(ControlResult(request: handOver.request, status: .ok), now: flow.now)
+        flow.core.handedOverReceived(HandedOver(request: handOver.request, run: 1, jobs: [JobCarry(job: "extract"), JobCarry(job: "audit")]), now: flow.now)
         let turn = flow.core.finishTurn(now: flow.now)
-        #expect(turn.submits.isEmpty)
+        #expect(turn.submits.isEmpty && turn.takeOverSends.isEmpty)
         let run = flow.core.runs[1]!
         #expect(run.state == .stopped && run.shard == 1, "\(run.state)")
         #expect(run.jobs.filter { $0.state == .cancelled }.map(\.name).sorted() == ["audit", "extract"])

@@ -200,13 +200,16 @@ import Wire
                 attempts["\(parts[0]) \(parts[1])"] = max(attempts["\(parts[0]) \(parts[1])"] ?? 0, attempt)
             }
             var tasks = 0
+            // Where each job's task ran, by shard and generation: once in all, wherever its run was moved to.
+            var ran: [String: [String]] = [:]
             for shard in cluster.shards {
                 let store = try ShardStore(path: "\(shard.data)/shard.db")
                 let tasksOf = try store.database.prepare(
-                    "SELECT j.run, j.job, j.state, t.state, t.attempt, t.successes FROM tasks t JOIN jobs j ON j.id = t.job_id")
+                    "SELECT j.run, j.job, j.state, t.state, t.attempt, t.successes, j.generation FROM tasks t JOIN jobs j ON j.id = t.job_id")
                 while try tasksOf.step() {
                     tasks += 1
                     let key = "\(tasksOf.int64(0)) \(tasksOf.text(1))"
+                    ran[key, default: []].append("shard \(shard.id) generation \(tasksOf.int(6)) attempt \(tasksOf.int(4))")
                     #expect(tasksOf.int(2) == Int(JobState.succeeded.rawValue) && tasksOf.int(3) == Int(TaskState.succeeded.rawValue), "\(key) did not succeed")
                     #expect(tasksOf.int(5) == 1, "\(key) succeeded \(tasksOf.int(5)) times")
                     if let traced = attempts[key] {
@@ -216,6 +219,7 @@ import Wire
                 tasksOf.reset()
                 store.database.close()
             }
+            #expect(ran.filter { $0.value.count > 1 }.isEmpty, "\(ran.filter { $0.value.count > 1 })")
             #expect(tasks == jobs)
         }
     }

@@ -125,7 +125,24 @@ struct MessageFactory {
         RunStatus(
             run: u64(), product: string(), flow: string(), state: pick(RunState.self), jobs: u32(),
             succeeded: u32(), failed: u32(), active: u32(), started: u64(), finished: u64(), time: u64(),
-            detail: longstr())
+            detail: longstr(), shard: u32())
+    }
+
+    mutating func jobCarry() -> JobCarry {
+        JobCarry(
+            job: string(), step: u16(), completed: u32(), succeeded: (0..<count(3)).map { _ in taskInput() },
+            previous: (0..<count(3)).map { _ in taskInput() }, upstream: (0..<count(3)).map { _ in taskInput() })
+    }
+
+    /// A TAKE-OVER: its jobs are all of its run.
+    mutating func takeOver() -> Message {
+        let run = u64()
+        let jobs = (0..<count()).map { _ in
+            var job = jobSpec()
+            job.run = run
+            return job
+        }
+        return .takeOver(TakeOver(run: run, jobs: jobs, carries: (0..<count()).map { _ in jobCarry() }, results: (0..<count()).map { _ in taskInput() }))
     }
 
     mutating func message(_ id: MessageID) -> Message {
@@ -153,8 +170,15 @@ struct MessageFactory {
             .control(
                 Control(
                     request: u64(), action: pick(ControlAction.self), run: u64(), job: string(), grace: u32(),
-                    policy: productPolicy(), priority: priority()))
+                    policy: productPolicy(), priority: priority(), generation: u32()))
         case .controlResult: .controlResult(ControlResult(request: u64(), status: status(), detail: longstr()))
+        case .handedOver:
+            .handedOver(
+                HandedOver(
+                    request: u64(), status: status(), detail: longstr(), run: u64(), jobs: (0..<count()).map { _ in jobCarry() },
+                    results: (0..<count()).map { _ in taskInput() }))
+        case .takeOver:
+            takeOver()
         case .jobUpdates:
             .jobUpdates(
                 JobUpdates(

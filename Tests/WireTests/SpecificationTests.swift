@@ -63,7 +63,7 @@ import Wire
             "task-result": factory.taskResult(),
             "step-spec": factory.stepSpec(), "job-spec": factory.jobSpec(), "job-status": factory.jobStatus(),
             "run-status": factory.runStatus(), "product-policy": factory.productPolicy(), "set-offer": factory.setOffer(),
-            "key-weight": factory.keyWeight(),
+            "key-weight": factory.keyWeight(), "job-carry": factory.jobCarry(),
         ]
         for (name, sample) in samples {
             let section = try #require(Self.sections[name], "no section \"### \(name)\"")

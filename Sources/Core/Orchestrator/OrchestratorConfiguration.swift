@@ -46,6 +46,8 @@ public struct OrchestratorSnapshot: Sendable {
     public var heldProducts: Set<String> = []
     /// The shard each moved product was last moved to.
     public var productShards: [String: UInt32] = [:]
+    /// Take-overs sent and not yet complete, by run.
+    public var takeOvers: [UInt64: OrchestratorCore.PendingTakeOver] = [:]
 
     public init(
         runs: [FlowRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],

@@ -1,14 +1,16 @@
-import Wire
+public import Wire
 
-/// Hand-overs: when a product moves, each of its open runs that has not started on its shard follows it.
+/// Hand-overs: when a product moves, each of its open runs follows it, at a moment when none of its tasks
+/// runs on its old shard.
 ///
 /// The orchestrator asks the run's shard with CONTROL `hand-over` (committed first, sent again until
-/// answered). The shard gives the run's jobs up in one turn, unless a task of the run was ever handed out
-/// there, and keeps a tombstone that drops any later submission of the run up to the generation handed
-/// over. On its 200 the orchestrator moves the run to the product's shard of the moment, gives every job
-/// not final the next generation, and submits again those that were with the old shard. A run that
-/// started stays and finishes where it is, as before; nothing of it ever ran on the old shard, so no
-/// result, lease or checkpoint is left behind.
+/// answered). The shard gives the run up in one turn, unless a task of it is running, retrying or failed
+/// there or the run is paused, and answers HANDED-OVER with where each job had got and the results the
+/// rest of the run reads; it keeps a tombstone that drops any later submission of the run up to the
+/// generation handed over. The orchestrator then moves the run to the product's shard of the moment,
+/// gives every job not final the next generation, and sends those that were with the old shard to the
+/// new one in a TAKE-OVER, which carries what the old one had: nothing that succeeded runs again, and no
+/// result a later job reads is left behind. A run refused (409) stays where it is, and finishes there.
 extension OrchestratorCore {
     /// Records `product`'s new shard, and asks for every open run of it elsewhere that has not started to
     /// be handed over; returns how many were asked for.
@@ -25,11 +27,12 @@ extension OrchestratorCore {
         return asked
     }
 
-    /// A shard answered a hand-over: on 200 the run goes to its product's shard, one generation on; on
-    /// anything else (it started there, it is paused there) it stays.
-    mutating func handOverAnswered(_ sent: PendingControl, status: Status, now: Timestamp) {
+    /// A shard gave a run up: the run goes to its product's shard of the moment, one generation on, and
+    /// its jobs that were with the old shard go in a TAKE-OVER with what that shard carried, sent again
+    /// until the new shard reports every one of them.
+    mutating func handOverAnswered(_ sent: PendingControl, _ handed: HandedOver, now: Timestamp) {
         let id = sent.control.run
-        guard status == .ok, var run = runs.take(id) else { return }
+        guard var run = runs.take(id) else { return }
         defer { runs.put(run) }
         guard run.shard == sent.shard, !run.state.isFinal, let target = productShards[run.product] else { return }
         // Every job not final moves past the generation the old shard gave up: its copies still on their
@@ -42,7 +45,7 @@ extension OrchestratorCore {
             for index in again {
                 let status = JobStatus(
                     run: id, job: run.jobs[index].name, generation: run.jobs[index].generation, state: .cancelled, finished: now.wire,
-                    time: now.wire, detail: "cancelled by an operator before it started (its run was being handed over by a move)")
+                    time: now.wire, detail: "cancelled by an operator while its run was handed over by a move")
                 if let outcome = run.apply(status, now: now) { applied(outcome, of: status, shard: target, now: now) }
             }
             touch(&run)
@@ -53,27 +56,57 @@ extension OrchestratorCore {
         if run.priority != RunPriority.normal {
             controls.send(Control(request: 0, action: .setPriority, run: id, priority: run.priority), to: target, now: now, policy: configuration.resend)
         }
-        resubmit(again, of: run)
+        let names = Set(again.map { run.jobs[$0].name })
+        let takeOver = TakeOver(
+            run: id, jobs: again.map { run.spec(of: $0) }, carries: handed.jobs.filter { names.contains($0.job) }, results: handed.results)
+        let pending = PendingTakeOver(shard: target, takeOver: takeOver)
+        takeOvers[id] = pending
+        takeOverChanges[id] = pending
+        takeOversDue.insert(id)
+        scheduleResends(again, of: run)
         touch(&run)
+    }
+
+    /// A job of a run being taken over was reported: once the new shard has reported every job of the
+    /// TAKE-OVER at its generation (or the run has ended), it is no longer sent.
+    mutating func takeOverProgressed(_ id: UInt64) {
+        guard let pending = takeOvers[id] else { return }
+        if let run = runs[id], !run.state.isFinal {
+            let generations = Dictionary(run.jobs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            let waiting = pending.takeOver.jobs.contains { spec in
+                guard let job = generations[spec.job] else { return false }
+                return job.generation == spec.generation && !job.accepted && !job.state.isFinal
+            }
+            if waiting { return }
+        }
+        takeOvers[id] = nil
+        takeOverChanges[id] = .some(nil)
+        takeOversDue.remove(id)
+    }
+
+    /// A TAKE-OVER sent to a run's new shard and not complete, as the store keeps it.
+    public struct PendingTakeOver: Sendable, Equatable {
+        public var shard: UInt32
+        public var takeOver: TakeOver
+
+        public init(shard: UInt32, takeOver: TakeOver) {
+            self.shard = shard
+            self.takeOver = takeOver
+        }
     }
 }
 
 extension FlowRun {
-    /// The generation of a run that may be handed over: open, not paused, held or stopping, and with no
-    /// job that has started, ended, or been rerun (every job is at the same generation, waiting or with
-    /// its shard and never handed out there). Nil for any other run.
+    /// The generation up to which a run may be handed over: open, not paused, held or stopping, with no
+    /// job running or retrying as far as its shard has said, and at most as many jobs with the shard as a
+    /// TAKE-OVER holds; the highest generation of its jobs. Nil for any other run.
     var handOverGeneration: UInt32? {
-        guard !state.isFinal, !paused, !held, !stopping, parked.isEmpty, let generation = jobs.first?.generation else { return nil }
+        guard !state.isFinal, !paused, !held, !stopping, parked.isEmpty, activeJobs <= Limits.submitJobs else { return nil }
+        var generation: UInt32 = 0
         for job in jobs {
-            guard job.generation == generation else { return nil }
-            switch job.state {
-            case .waiting, .submitted:
-                continue
-            case .queued:
-                if let status = job.status, status.started != 0 || status.attempts != 0 { return nil }
-            case .running, .retrying, .succeeded, .failed, .cancelled, .skipped:
-                return nil
-            }
+            if job.state == .running || job.state == .retrying { return nil }
+            if job.state.isActive, let status = job.status, status.running > 0 { return nil }
+            generation = max(generation, job.generation)
         }
         return generation
     }

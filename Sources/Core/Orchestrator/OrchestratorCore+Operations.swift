@@ -275,7 +275,7 @@ extension OrchestratorCore {
             policy: configuration.resend)
         if request.action == .move {
             let handed = handOverRuns(of: request.product, to: request.shard, now: now)
-            let runs = handed == 0 ? "" : "; \(handed) run\(handed == 1 ? "" : "s") not started there asked to follow"
+            let runs = handed == 0 ? "" : "; \(handed) run\(handed == 1 ? "" : "s") asked to follow"
             return answer(request, .ok, "product \(request.product) moves to shard \(request.shard): its policy is sent there\(runs)")
         }
         return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")

@@ -39,6 +39,11 @@ public struct OrchestratorCore: Sendable {
     var holdChanges: [String: Bool] = [:]
     /// The shard each moved product was last moved to: where the runs its moves hand over go.
     public internal(set) var productShards: [String: UInt32]
+    /// Runs handed over and not yet taken over by their new shard: the TAKE-OVER, sent again until the
+    /// shard reports every job of it; and those due to be sent this turn.
+    public internal(set) var takeOvers: [UInt64: PendingTakeOver]
+    var takeOversDue: Set<UInt64> = []
+    var takeOverChanges: [UInt64: PendingTakeOver?] = [:]
     /// Those set this turn.
     var productShardChanges: [String: UInt32] = [:]
     /// The flow versions runs were started with.
@@ -88,6 +93,8 @@ public struct OrchestratorCore: Sendable {
         lastPublished = now
         heldProducts = snapshot.heldProducts
         productShards = snapshot.productShards
+        takeOvers = snapshot.takeOvers
+        takeOversDue = Set(snapshot.takeOvers.keys)
         controls = ControlRequests(restoring: snapshot.controls, last: snapshot.lastControl, now: now, policy: configuration.resend)
         streams = ShardStreams(configuration: configuration, positions: snapshot.positions, now: now)
         for var run in snapshot.runs {
@@ -196,6 +203,7 @@ public struct OrchestratorCore: Sendable {
         else { return }
         applied(outcome, of: status, shard: shard, now: now)
         release(run: status.run, jobs: outcome.released, now: now)
+        if takeOvers[status.run] != nil { takeOverProgressed(status.run) }
     }
 
     /// Stores and cancels what a status applied to a run asks for; the jobs it released are the caller's.
@@ -215,17 +223,21 @@ public struct OrchestratorCore: Sendable {
         controls.send(control, to: shard, now: now, policy: configuration.resend)
     }
 
-    /// Handles CONTROL-RESULT from a shard.
+    /// Handles CONTROL-RESULT from a shard: a hand-over answered so was refused, and the run stays.
     public mutating func controlResultReceived(_ result: ControlResult, now: Timestamp) {
-        guard let sent = controls.answer(result.request) else { return }
-        if sent.control.action == .handOver { handOverAnswered(sent, status: result.status, now: now) }
+        controls.answer(result.request)
     }
 
-    /// Sends again, to the run's shard, jobs a hand-over made submitted and not accepted; not a release.
-    mutating func resubmit(_ indices: [Int], of run: FlowRun) {
+    /// Handles HANDED-OVER from a shard: the run it gave up goes to its product's shard.
+    public mutating func handedOverReceived(_ handed: HandedOver, now: Timestamp) {
+        guard let sent = controls.answer(handed.request), sent.control.action == .handOver, sent.control.run == handed.run else { return }
+        handOverAnswered(sent, handed, now: now)
+    }
+
+    /// Waits on the resend schedules of jobs a take-over sent, as on those of submitted jobs.
+    mutating func scheduleResends(_ indices: [Int], of run: FlowRun) {
         for index in indices {
             dirtyJobs.insert(JobRef(run: run.id, job: index))
-            submits[run.shard, default: []].append(run.spec(of: index))
             if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
         }
         noteChange(run.id)
@@ -241,7 +253,12 @@ public struct OrchestratorCore: Sendable {
             guard runs.modify(due.run, { $0.resend(due.job, dueAt: due.time, now: now, policy: policy) }) == true,
                 let run = runs[due.run], let next = run.jobs[due.job].resend
             else { continue }
-            submits[run.shard, default: []].append(run.spec(of: due.job))
+            // A job a take-over carries goes again with it: sent alone, it would start afresh.
+            if takeOvers[due.run] != nil {
+                takeOversDue.insert(due.run)
+            } else {
+                submits[run.shard, default: []].append(run.spec(of: due.job))
+            }
             resubmissions.insert(Resubmission(time: next.due, run: due.run, job: due.job))
         }
         controls.tick(now: now, policy: policy)
@@ -309,6 +326,8 @@ public struct OrchestratorCore: Sendable {
         turn.lastControl = controls.last
         turn.holds = holdChanges
         turn.productShards = productShardChanges
+        turn.takeOvers = takeOverChanges
+        turn.takeOverSends = takeOversDue.sorted().compactMap { takeOvers[$0] }
         turn.answers = answers.takeNew()
         turn.positions = streams.positionsToStore(committing: turn.needsCommit, now: now)
         turn.submits = submits
@@ -333,6 +352,8 @@ public struct OrchestratorCore: Sendable {
         changedRunSet = []
         holdChanges = [:]
         productShardChanges = [:]
+        takeOverChanges = [:]
+        takeOversDue = []
         submits = [:]
         unsent = []
         replies = []

@@ -32,6 +32,9 @@ public struct OrchestratorTurn: Sendable {
     public var holds: [String: Bool] = [:]
     /// Products moved, with their new shard.
     public var productShards: [String: UInt32] = [:]
+    /// Take-overs to store (a value) or forget (nil), by run; and those to send.
+    public var takeOvers: [UInt64: OrchestratorCore.PendingTakeOver?] = [:]
+    public var takeOverSends: [OrchestratorCore.PendingTakeOver] = []
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
     /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.
@@ -75,7 +78,7 @@ public struct OrchestratorTurn: Sendable {
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || updates != nil || !controls.isEmpty
-            || !answeredControls.isEmpty || !holds.isEmpty
+            || !answeredControls.isEmpty || !holds.isEmpty || !productShards.isEmpty || !takeOvers.isEmpty
     }
 }
 
@@ -98,6 +101,8 @@ extension OrchestratorTurn: ServiceTurn {
     public var deliveries: [Delivery] {
         var deliveries: [Delivery] = []
         if let beacon { deliveries.append(Delivery(.beacon(beacon), to: .stream)) }
+        // A take-over goes before the submissions of its run's later jobs, which may read what it brings.
+        for pending in takeOverSends { deliveries.append(Delivery(.takeOver(pending.takeOver), to: .submissions(shard: pending.shard))) }
         for (shard, jobs) in submits.sorted(by: { $0.key < $1.key }) {
             for batch in Self.batches(jobs) {
                 deliveries.append(Delivery(.submit(Submit(jobs: batch)), to: .submissions(shard: shard)))

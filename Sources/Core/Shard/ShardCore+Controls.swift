@@ -35,7 +35,8 @@ extension ShardCore {
             detail = "product \(policy.product): \(policy.summary)"
         case .handOver:
             // The runtime brings it to ``handOverReceived``, with what the store knows of the run.
-            return handOverReceived(control, startedHere: true, from: peer, now: now)
+            outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .conflict, detail: "hand-over needs what the store holds of the run"))))
+            return
         case .setPriority:
             // The run's queued tasks go in again at the new priority (their old entries go stale), and
             // the jobs keep it: for their later steps, their retries, and after a restart.

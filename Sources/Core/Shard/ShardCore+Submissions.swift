@@ -7,37 +7,51 @@ extension ShardCore {
     /// identities the store has and memory does not, the results of upstream jobs new jobs name in `inputs`,
     /// and what earlier generations completed for jobs submitted with `resume`.
     public mutating func submitted(_ specs: [JobSpec], lookup: SubmissionLookup, now: Timestamp) {
-        for var spec in specs {
-            if let priority = controls.priority(of: spec.run) { spec.runPriority = priority }
-            let identity = spec.identity
-            if let id = byIdentity[identity], let job = jobs[id] {
-                announced.append(status(of: job, now: now))
-            } else if let known = lookup.finished[identity] {
-                announced.append(known)
-            } else if isHandedOver(spec) {
-                droppedSubmissions.append(identity)
-            } else {
-                var job = ShardJob(id: nextJobID, spec: spec)
-                nextJobID += 1
-                for name in spec.inputs { job.upstream[name] = lookup.results[RunJob(run: spec.run, job: name)] ?? [] }
-                if spec.resume == 1, let carried = lookup.carried[identity], Int(carried.step) < spec.steps.count {
-                    resume(&job, from: carried, now: now)
-                } else {
-                    createTasks(of: &job, now: now)
-                }
-                jobs[job.id] = job
-                byIdentity[identity] = job.id
-                dirtyJobs.insert(job.id)
-                noteChange(job.id)
-                controls.jobAdded(of: spec.run)
+        for spec in specs {
+            take(spec, lookup: lookup, moved: false, now: now) { lookup.results[RunJob(run: spec.run, job: $0)] ?? [] } carried: {
+                guard spec.resume == 1, let carried = lookup.carried[spec.identity], Int(carried.step) < spec.steps.count else { return nil }
+                return carried
             }
+        }
+    }
+
+    /// Queues one job submitted or taken over, unless it is held or known already (announced again) or its
+    /// run was handed over from here (dropped): from where `carried` says it had got, or from its start,
+    /// its first step reading each upstream job's results from `upstream`.
+    mutating func take(
+        _ spec: JobSpec, lookup: SubmissionLookup, moved: Bool, now: Timestamp, upstream: (String) -> [TaskInput], carried: () -> CarriedWork?
+    ) {
+        var spec = spec
+        if let priority = controls.priority(of: spec.run) { spec.runPriority = priority }
+        let identity = spec.identity
+        if let id = byIdentity[identity], let job = jobs[id] {
+            announced.append(status(of: job, now: now))
+        } else if let known = lookup.finished[identity] {
+            announced.append(known)
+        } else if isHandedOver(spec) {
+            droppedSubmissions.append(identity)
+        } else {
+            var job = ShardJob(id: nextJobID, spec: spec)
+            nextJobID += 1
+            for name in spec.inputs { job.upstream[name] = upstream(name) }
+            if let carried = carried() {
+                resume(&job, from: carried, moved: moved, now: now)
+            } else {
+                createTasks(of: &job, now: now)
+            }
+            jobs[job.id] = job
+            byIdentity[identity] = job.id
+            dirtyJobs.insert(job.id)
+            noteChange(job.id)
+            controls.jobAdded(of: spec.run)
         }
     }
 
     /// Starts a rerun where its earlier generation stopped: at the first step that did not complete,
     /// with that step's succeeded partitions carried over, results and all. The carried results are
-    /// written again under the new job, so that everything of a generation is found under it.
-    private mutating func resume(_ job: inout ShardJob, from carried: CarriedWork, now: Timestamp) {
+    /// written again under the new job, so that everything of a generation is found under it. For a job
+    /// taken over (`moved`), whose old shard deleted its rows, they are its successes, counted here.
+    private mutating func resume(_ job: inout ShardJob, from carried: CarriedWork, moved: Bool, now: Timestamp) {
         job.step = carried.step
         job.completed = carried.completed
         job.previous = carried.previous
@@ -51,7 +65,11 @@ extension ShardCore {
                 task.finished = now
                 nextTaskID += 1
                 carriedRows.append(task)
+                if moved { succeededTasks.insert(task.id) }
             }
+        }
+        if moved {
+            for id in job.tasks where tasks[id]?.state == .succeeded { succeededTasks.insert(id) }
         }
     }
 

@@ -68,7 +68,9 @@ public struct ShardCore: Sendable {
     /// Runs handed over to another shard by a move, with the highest generation handed over (``handOverReceived``).
     var handedOver: [UInt64: UInt32]
     /// This turn's tombstones to store, the rows of the jobs they gave up, and submissions dropped for them.
-    var newTombstones: [UInt64: UInt32] = [:]
+    var newTombstones: [UInt64: Tombstone] = [:]
+    /// Results of jobs of runs taken over that succeeded on their old shard, to store.
+    var importedResults: [(UInt64, TaskInput)] = []
     var handedOverRows: [Int64] = []
     var droppedSubmissions: [JobIdentity] = []
 
@@ -257,6 +259,9 @@ public struct ShardCore: Sendable {
         turn.tombstones = newTombstones
         turn.handedOverRows = handedOverRows
         turn.droppedSubmissions = droppedSubmissions
+        turn.importedResults = importedResults
+        // Rows deleted by a hand-over may hold the highest IDs: the next ones are kept, never to be given twice.
+        if !handedOverRows.isEmpty { turn.nextIDs = (nextTaskID, nextJobID) }
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs {
@@ -285,6 +290,7 @@ public struct ShardCore: Sendable {
         newTombstones = [:]
         handedOverRows = []
         droppedSubmissions = []
+        importedResults = []
         return turn
     }
 }

@@ -29,10 +29,15 @@ public struct ShardTurn: Sendable {
     /// Results for attempts whose lease their sender does not hold, applied to nothing, by message: to
     /// count and log; nothing to commit.
     public var foreignResults: [ForeignResults] = []
-    /// Runs handed over by a move, with the highest generation handed over: tombstones to store.
-    public var tombstones: [UInt64: UInt32] = [:]
-    /// The rows of the jobs those runs gave up, to delete.
+    /// Runs handed over by a move, with the highest generation handed over and the answer: tombstones to store.
+    public var tombstones: [UInt64: Tombstone] = [:]
+    /// The rows of the jobs those runs gave up, to delete with their tasks'.
     public var handedOverRows: [Int64] = []
+    /// Results of runs taken over, from jobs that succeeded on their old shard, by run: to store.
+    public var importedResults: [(UInt64, TaskInput)] = []
+    /// The next task and job IDs, when rows this turn deletes may have held the highest: the store keeps
+    /// them, so that IDs are never given twice (a stale result for a task ID given again would fit it).
+    public var nextIDs: (task: UInt64, job: Int64)?
     /// Submissions dropped because their run was handed over, to log; nothing to commit.
     public var droppedSubmissions: [JobIdentity] = []
 
@@ -41,7 +46,7 @@ public struct ShardTurn: Sendable {
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
         !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
-            || !forgottenPriorities.isEmpty || !tombstones.isEmpty
+            || !forgottenPriorities.isEmpty || !tombstones.isEmpty || !importedResults.isEmpty
     }
 }
 

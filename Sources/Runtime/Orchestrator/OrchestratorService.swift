@@ -132,6 +132,8 @@ public struct OrchestratorService: Service {
             core.fetchedReceived(fetched, from: settings.shards[(socket - Self.dealer(0)) / 2].shard, now: now)
         case (_, .controlResult(let result)) where socket > Self.shardEvents:
             core.controlResultReceived(result, now: now)
+        case (_, .handedOver(let handed)) where socket > Self.shardEvents:
+            core.handedOverReceived(handed, now: now)
         default:
             return false
         }

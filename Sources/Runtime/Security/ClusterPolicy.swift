@@ -53,7 +53,7 @@ enum ClusterPolicy {
         case .shard(let id):
             let serving = Set(cluster.pools.filter { $0.shards.contains(id) }.map { "pool-\($0.name)" })
             admissions["submit"] = Admission(
-                who: "the orchestrator", admits: { $0.role == .orchestrator }, takes: { message, _ in message == .submit })
+                who: "the orchestrator", admits: { $0.role == .orchestrator }, takes: { message, _ in message == .submit || message == .takeOver })
             admissions["work"] = Admission(
                 who: "the orchestrator, and workers of the pools that serve shard \(id)",
                 admits: { $0.role == .orchestrator || ($0.role == .worker && serving.contains($0.name)) },

@@ -118,10 +118,15 @@ public struct ShardService: Service {
             // What the store has committed of keys the shard no longer holds: read before the core decides.
             let unknown = submit.jobs.map(\.identity).filter { !core.knows($0) }
             core.submitted(submit.jobs, lookup: try store.lookup(for: submit.jobs, unknown: unknown, now: now), now: now)
+        case (Self.submit, .takeOver(let takeOver)):
+            let unknown = takeOver.jobs.map(\.identity).filter { !core.knows($0) }
+            var lookup = try store.lookup(for: takeOver.jobs, unknown: unknown, now: now)
+            lookup.carried = [:]  // What the old shard carried says where each job had got, not an earlier generation here.
+            core.takenOver(takeOver, lookup: lookup, now: now)
         case (Self.work, .fetch(let fetch)):
             fetches.append((peer!, fetch))
         case (Self.work, .control(let control)) where control.action == .handOver:
-            core.handOverReceived(control, startedHere: try store.started(run: control.run), from: peer!, now: now)
+            core.handOverReceived(control, lookup: try store.handOverLookup(run: control.run), from: peer!, now: now)
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, _):
@@ -217,6 +222,10 @@ public struct ShardService: Service {
         if !turn.tombstones.isEmpty {
             let runs = turn.tombstones.keys.sorted()
             log.info("handed runs over to a move of their product", ["runs": String(runs.count), "first": runs.prefix(5).map(String.init).joined(separator: ",")])
+        }
+        if !turn.importedResults.isEmpty {
+            let runs = Set(turn.importedResults.map(\.0)).sorted()
+            log.info("took over runs from a move of their product", ["runs": String(runs.count), "results": String(turn.importedResults.count)])
         }
         if !turn.droppedSubmissions.isEmpty {
             log.info(

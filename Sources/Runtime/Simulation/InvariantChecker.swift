@@ -70,10 +70,10 @@ final class InvariantChecker {
     private var movesSent: [String: [(request: UInt64, shard: UInt32)]] = [:]
     /// The shard of each product's newest run started.
     private var startedOn: [String: UInt32] = [:]
-    /// Hand-overs: by shard and run, the newest generation a task of the run was leased at there, and the
-    /// generation up to which the shard gave the run up. No run is given up after a task of it was leased,
-    /// nor leased after it was given up: its jobs would run on two shards.
-    private var leasedRuns: [ShardRun: UInt32] = [:]
+    /// Hand-overs: by shard and run, the tasks of the run leased there now (with their generations), and
+    /// the generation up to which the shard gave the run up. No run is given up while a task of it is
+    /// leased, nor leased after it was given up: its jobs would run on two shards.
+    private var leasedRuns: [ShardRun: [UInt64: UInt32]] = [:]
     private var handedOver: [ShardRun: UInt32] = [:]
 
     struct ShardRun: Hashable {
@@ -96,20 +96,24 @@ final class InvariantChecker {
     /// result. A task no longer leased is no longer one to forge a result for.
     func committed(_ turn: ShardTurn, shard: UInt32, simulation: Simulation) {
         fairness.committed(turn, shard: shard, now: simulation.queue.now)
-        for task in turn.tasks where task.lease != nil {
+        for task in turn.tasks {
             let key = ShardRun(shard: shard, run: task.job.run)
-            leasedRuns[key] = max(leasedRuns[key] ?? 0, task.job.generation)
+            guard task.lease != nil, task.state == .running else {
+                leasedRuns[key]?[task.id] = nil
+                continue
+            }
+            leasedRuns[key, default: [:]][task.id] = task.job.generation
             if let given = handedOver[key], task.job.generation <= given {
                 simulation.violated("shard-\(shard) leased task \(task.id) of \(task.job) after handing run \(task.job.run) over up to generation \(given)")
             }
         }
-        for (run, generation) in turn.tombstones.sorted(by: { $0.key < $1.key }) {
+        for (run, given) in turn.tombstones.sorted(by: { $0.key < $1.key }) {
             let key = ShardRun(shard: shard, run: run)
             simulation.counts.handedOver += 1
-            if let leased = leasedRuns[key], leased <= generation {
-                simulation.violated("shard-\(shard) handed run \(run) over up to generation \(generation) after leasing a task of it at generation \(leased)")
+            if let (task, generation) = leasedRuns[key]?.first(where: { $0.value <= given.generation }) {
+                simulation.violated("shard-\(shard) handed run \(run) over up to generation \(given.generation) while task \(task) of it, generation \(generation), was leased")
             }
-            handedOver[key] = max(handedOver[key] ?? 0, generation)
+            handedOver[key] = max(handedOver[key] ?? 0, given.generation)
         }
         for task in turn.tasks {
             if task.output == Simulation.forged {

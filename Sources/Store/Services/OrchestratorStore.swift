@@ -87,6 +87,9 @@ public final class OrchestratorStore {
                 CREATE TABLE product_shards (product TEXT PRIMARY KEY, shard INTEGER NOT NULL) WITHOUT ROWID;
                 UPDATE controls SET frame = frame || x'00000000';
                 """),
+        Migration(
+            version: 6, name: "runs being taken over by their new shard",
+            sql: "CREATE TABLE take_overs (run INTEGER PRIMARY KEY, shard INTEGER NOT NULL, frame BLOB NOT NULL);"),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -173,6 +176,12 @@ public final class OrchestratorStore {
         let moved = try database.prepare("SELECT product, shard FROM product_shards")
         while try moved.step() { snapshot.productShards[moved.text(0)] = UInt32(moved.int(1)) }
         moved.reset()
+        let taking = try database.prepare("SELECT run, shard, frame FROM take_overs")
+        while try taking.step() {
+            guard case .takeOver(let takeOver) = try Message.decode(taking.blob(2)) else { continue }
+            snapshot.takeOvers[UInt64(bitPattern: taking.int64(0))] = OrchestratorCore.PendingTakeOver(shard: UInt32(taking.int(1)), takeOver: takeOver)
+        }
+        taking.reset()
         snapshot.sequence = try log.newest()
         _ = shards
         return (epoch, snapshot)
@@ -406,6 +415,21 @@ public final class OrchestratorStore {
                     statement.bind(1, product)
                     statement.bind(2, Int64(shard))
                     try statement.run()
+                }
+            }
+            if !turn.takeOvers.isEmpty {
+                let insert = try database.prepare("INSERT OR REPLACE INTO take_overs (run, shard, frame) VALUES (?, ?, ?)")
+                let delete = try database.prepare("DELETE FROM take_overs WHERE run = ?")
+                for (run, pending) in turn.takeOvers {
+                    if let pending {
+                        insert.bind(1, Int64(bitPattern: run))
+                        insert.bind(2, Int64(pending.shard))
+                        insert.bind(3, Message.takeOver(pending.takeOver).encoded())
+                        try insert.run()
+                    } else {
+                        delete.bind(1, Int64(bitPattern: run))
+                        try delete.run()
+                    }
                 }
             }
             if !turn.controls.isEmpty { try database.setMeta("last_control", Int64(bitPattern: turn.lastControl)) }

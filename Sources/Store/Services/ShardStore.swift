@@ -85,6 +85,17 @@ public final class ShardStore {
         Migration(
             version: 7, name: "runs handed over by moves",
             sql: "CREATE TABLE handed_over (run INTEGER PRIMARY KEY, generation INTEGER NOT NULL, time INTEGER NOT NULL);"),
+        Migration(
+            version: 8, name: "what runs handed over carried, and results of runs taken over",
+            sql: """
+                ALTER TABLE handed_over ADD COLUMN answer BLOB NOT NULL DEFAULT x'';
+                CREATE TABLE imported_results (
+                    run INTEGER NOT NULL, job TEXT NOT NULL, partition INTEGER NOT NULL, step INTEGER NOT NULL,
+                    partition_key TEXT NOT NULL, data BLOB NOT NULL, time INTEGER NOT NULL,
+                    PRIMARY KEY (run, job, partition)
+                );
+                CREATE INDEX imported_results_time ON imported_results (time);
+                """),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -174,8 +185,10 @@ public final class ShardStore {
             }
         }
         snapshot.sequence = try log.newest()
-        snapshot.nextTaskID = UInt64(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"))
-        snapshot.nextJobID = try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs")
+        // Past every ID a row has had: rows are deleted by hand-overs and retention, and an ID given again
+        // could be taken for the one before it.
+        snapshot.nextTaskID = UInt64(max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"), try database.meta("next_task_id") ?? 0))
+        snapshot.nextJobID = max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0)
         return (epoch, snapshot)
     }
 
@@ -220,6 +233,11 @@ public final class ShardStore {
             var jobs: [Int64] = []
             while try old.step() { jobs.append(old.int64(0)) }
             old.reset()
+            if !jobs.isEmpty {
+                // The rows deleted may be the newest ones: the next IDs stay past them.
+                try database.setMeta("next_task_id", max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"), try database.meta("next_task_id") ?? 0))
+                try database.setMeta("next_job_id", max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0))
+            }
             let tasks = try database.prepare("DELETE FROM tasks WHERE job_id = ?")
             let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
             for id in jobs {
@@ -230,6 +248,8 @@ public final class ShardStore {
             }
             _ = try database.deleteBatch(
                 "DELETE FROM handed_over WHERE run IN (SELECT run FROM handed_over WHERE time < ? LIMIT ?)", before, limit: batch)
+            _ = try database.deleteBatch(
+                "DELETE FROM imported_results WHERE rowid IN (SELECT rowid FROM imported_results WHERE time < ? LIMIT ?)", before, limit: batch)
             return jobs.count
         }
     }
@@ -326,18 +346,40 @@ public final class ShardStore {
                 }
             }
             if !turn.tombstones.isEmpty {
-                let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time) VALUES (?, ?, ?)")
-                for (run, generation) in turn.tombstones {
+                let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time, answer) VALUES (?, ?, ?, ?)")
+                for (run, given) in turn.tombstones {
                     tombstone.bind(1, Int64(bitPattern: run))
-                    tombstone.bind(2, Int64(generation))
+                    tombstone.bind(2, Int64(given.generation))
                     tombstone.bind(3, now.milliseconds)
+                    tombstone.bind(4, Message.handedOver(given.answer).encoded())
                     try tombstone.run()
                 }
-                // The jobs given up were never leased: they have no task rows.
+                // The jobs given up, with their tasks: what of them succeeded went with the answer.
+                let tasks = try database.prepare("DELETE FROM tasks WHERE job_id = ?")
                 let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
                 for id in turn.handedOverRows {
+                    tasks.bind(1, id)
+                    try tasks.run()
                     job.bind(1, id)
                     try job.run()
+                }
+            }
+            if let next = turn.nextIDs {
+                try database.setMeta("next_task_id", Int64(bitPattern: next.task))
+                try database.setMeta("next_job_id", next.job)
+            }
+            if !turn.importedResults.isEmpty {
+                let statement = try database.prepare(
+                    "INSERT OR REPLACE INTO imported_results (run, job, partition, step, partition_key, data, time) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                for (run, result) in turn.importedResults {
+                    statement.bind(1, Int64(bitPattern: run))
+                    statement.bind(2, result.job)
+                    statement.bind(3, Int64(result.partition))
+                    statement.bind(4, Int64(result.step))
+                    statement.bind(5, result.partitionKey)
+                    statement.bind(6, result.data)
+                    statement.bind(7, now.milliseconds)
+                    try statement.run()
                 }
             }
             if !turn.pauses.isEmpty {
@@ -409,16 +451,48 @@ public final class ShardStore {
     }
 
     /// The results of the last step of the newest generation of a job that succeeded, in partition order;
-    /// empty when none did.
+    /// those a move brought when the job succeeded on another shard; empty when none did.
     public func results(of job: RunJob) throws -> [TaskInput] {
         let statement = try database.prepare(
             "SELECT id, step, spec FROM jobs WHERE run = ? AND job = ? AND state = 6 ORDER BY generation DESC LIMIT 1")
         statement.bind(1, Int64(bitPattern: job.run))
         statement.bind(2, job.job)
         defer { statement.reset() }
-        guard try statement.step() else { return [] }
+        guard try statement.step() else { return try imported(of: job) }
         let spec = try Self.decode(statement.blob(2))
         return try succeeded(jobID: statement.int64(0), step: UInt16(statement.int(1)), spec: spec)
+    }
+
+    /// The results a run taken over brought of one of its jobs, in partition order.
+    func imported(of job: RunJob) throws -> [TaskInput] {
+        let statement = try database.prepare(
+            "SELECT step, partition, partition_key, data FROM imported_results WHERE run = ? AND job = ? ORDER BY partition")
+        statement.bind(1, Int64(bitPattern: job.run))
+        statement.bind(2, job.job)
+        defer { statement.reset() }
+        var results: [TaskInput] = []
+        while try statement.step() {
+            results.append(TaskInput(job: job.job, step: UInt16(statement.int(0)), partition: UInt32(statement.int(1)), partitionKey: statement.text(2), data: statement.blob(3)))
+        }
+        return results
+    }
+
+    /// What a hand-over of `run` needs from the store: the answer given if the run was handed over, and
+    /// the results of each of its jobs that succeeded here or were brought here by an earlier move.
+    public func handOverLookup(run: UInt64) throws -> HandOverLookup {
+        var lookup = HandOverLookup()
+        let answered = try database.prepare("SELECT answer FROM handed_over WHERE run = ?")
+        answered.bind(1, Int64(bitPattern: run))
+        if try answered.step(), case .handedOver(let answer)? = try? Message.decode(answered.blob(0)) { lookup.answered = answer }
+        answered.reset()
+        let names = try database.prepare("SELECT DISTINCT job FROM jobs WHERE run = ? AND state = 6 UNION SELECT DISTINCT job FROM imported_results WHERE run = ?")
+        names.bind(1, Int64(bitPattern: run))
+        names.bind(2, Int64(bitPattern: run))
+        var jobs: [String] = []
+        while try names.step() { jobs.append(names.text(0)) }
+        names.reset()
+        for job in jobs.sorted() { lookup.results += try results(of: RunJob(run: run, job: job)) }
+        return lookup
     }
 
     /// What the newest earlier generation of a resumed job completed: the step it reached, the succeeded
@@ -465,15 +539,6 @@ public final class ShardStore {
             results.append(TaskInput(job: spec.job, step: step, partition: partition, partitionKey: key, data: statement.blob(1)))
         }
         return results
-    }
-
-    /// Whether the store holds a job of `run` that was ever handed out or has ended: a run that started
-    /// here, which a move does not hand over.
-    public func started(run: UInt64) throws -> Bool {
-        let statement = try database.prepare("SELECT 1 FROM jobs WHERE run = ? AND (attempts > 0 OR started > 0 OR state NOT IN (3)) LIMIT 1")
-        statement.bind(1, Int64(bitPattern: run))
-        defer { statement.reset() }
-        return try statement.step()
     }
 
     /// The last committed status of jobs the shard no longer holds in memory, for repeated submissions.

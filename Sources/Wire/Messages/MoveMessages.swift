@@ -1,0 +1,141 @@
+// Hand-overs for moves: a shard gives a run up to the orchestrator (HANDED-OVER answers CONTROL
+// hand-over on the shard's ROUTER), and the orchestrator gives it to the product's new shard (TAKE-OVER
+// on its PUSH, acknowledged on that shard's event stream as SUBMIT is).
+//
+//     control  = *( C:CONTROL ( S:CONTROL-RESULT / S:HANDED-OVER ) )
+//     submit   = *( C:SUBMIT / C:TAKE-OVER )
+
+/// What a shard gave up of one job of a run it handed over: where the job had got to, with every result
+/// the rest of it reads.
+public struct JobCarry: WireValue {
+    /// The job.
+    public var job: String
+    /// The first step that did not complete.
+    public var step: UInt16
+    /// Tasks of the steps before it.
+    public var completed: UInt32
+    /// The step's partitions that succeeded, with their results.
+    public var succeeded: [TaskInput]
+    /// The results of the step before, which the step's tasks receive.
+    public var previous: [TaskInput]
+    /// The results of the upstream jobs the first step's tasks receive, each naming its job.
+    public var upstream: [TaskInput]
+
+    public init(job: String, step: UInt16 = 0, completed: UInt32 = 0, succeeded: [TaskInput] = [], previous: [TaskInput] = [], upstream: [TaskInput] = []) {
+        self.job = job
+        self.step = step
+        self.completed = completed
+        self.succeeded = succeeded
+        self.previous = previous
+        self.upstream = upstream
+    }
+
+    public static let minimumSize = 1 + 2 + 4 + 4 + 4 + 4
+
+    /// The octets it takes in a frame.
+    public var encodedSize: Int { Self.minimumSize + job.utf8.count + (succeeded + previous + upstream).reduce(0) { $0 + $1.encodedSize } }
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.string(job)
+        writer.number2(step)
+        writer.number4(completed)
+        writer.values(succeeded)
+        writer.values(previous)
+        writer.values(upstream)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        job = try reader.string("job")
+        step = try reader.number2("step")
+        completed = try reader.number4("completed")
+        succeeded = try reader.values("succeeded")
+        previous = try reader.values("previous")
+        upstream = try reader.values("upstream")
+    }
+}
+
+/// A shard's answer to CONTROL hand-over that gave the run up: what it held of the run, for its new shard.
+public struct HandedOver: WireValue {
+    /// The request answered.
+    public var request: UInt64
+    /// 200; a refusal is a CONTROL-RESULT.
+    public var status: Status
+    /// What was handed over, in words.
+    public var detail: String
+    /// The run.
+    public var run: UInt64
+    /// Each job of the run the shard held, as far as it had got.
+    public var jobs: [JobCarry]
+    /// The results of the last step of each job of the run that succeeded on the shard (the newest
+    /// generation of each), which jobs of the run still to come read.
+    public var results: [TaskInput]
+
+    public init(request: UInt64, status: Status = .ok, detail: String = "", run: UInt64, jobs: [JobCarry] = [], results: [TaskInput] = []) {
+        self.request = request
+        self.status = status
+        self.detail = detail
+        self.run = run
+        self.jobs = jobs
+        self.results = results
+    }
+
+    public static let minimumSize = 8 + 2 + 4 + 8 + 4 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(request)
+        writer.number2(status.rawValue)
+        writer.longstr(detail)
+        writer.number8(run)
+        writer.values(jobs)
+        writer.values(results)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        request = try reader.number8("request")
+        status = Status(rawValue: try reader.number2("status"))
+        detail = try reader.longstr("detail")
+        run = try reader.number8("run")
+        jobs = try reader.values("jobs")
+        results = try reader.values("results")
+    }
+}
+
+/// A run handed over to the shard, for it to go on from where its old shard stopped.
+public struct TakeOver: WireValue {
+    /// The run.
+    public var run: UInt64
+    /// The run's jobs to queue, at their new generation: at most ``Limits/submitJobs``, with at most
+    /// ``Limits/submitPartitions`` partitions in their largest steps.
+    public var jobs: [JobSpec]
+    /// Where the old shard had got with some of them, by job name; a job without one starts afresh.
+    public var carries: [JobCarry]
+    /// The results of the run's jobs that succeeded on the old shard, which its jobs still to come read.
+    public var results: [TaskInput]
+
+    public init(run: UInt64, jobs: [JobSpec], carries: [JobCarry] = [], results: [TaskInput] = []) {
+        self.run = run
+        self.jobs = jobs
+        self.carries = carries
+        self.results = results
+    }
+
+    public static let minimumSize = 8 + 4 + 4 + 4
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number8(run)
+        writer.values(jobs)
+        writer.values(carries)
+        writer.values(results)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        run = try reader.number8("run")
+        let submitted = try Submit(from: &reader)
+        jobs = submitted.jobs
+        for job in jobs where job.run != run {
+            throw .invalidValue(field: "jobs.run", value: job.run)
+        }
+        carries = try reader.values("carries")
+        results = try reader.values("results")
+    }
+}
