@@ -74,6 +74,7 @@ final class InvariantChecker {
     /// the generation up to which the shard gave the run up. No run is given up while a task of it is
     /// leased, nor leased after it was given up: its jobs would run on two shards.
     private var leasedRuns: [ShardRun: [UInt64: UInt32]] = [:]
+    private var leasedTasks: [ShardTask: ShardRun] = [:]
     private var handedOver: [ShardRun: UInt32] = [:]
 
     struct ShardRun: Hashable {
@@ -96,13 +97,19 @@ final class InvariantChecker {
     /// result. A task no longer leased is no longer one to forge a result for.
     func committed(_ turn: ShardTurn, shard: UInt32, simulation: Simulation) {
         fairness.committed(turn, shard: shard, now: simulation.queue.now)
+        // A task that succeeded is no longer leased, though a hand-over in the same turn may leave it no row.
+        for task in turn.succeeded {
+            if let key = leasedTasks.removeValue(forKey: ShardTask(shard: shard, task: task)) { leasedRuns[key]?[task] = nil }
+        }
         for task in turn.tasks {
             let key = ShardRun(shard: shard, run: task.job.run)
             guard task.lease != nil, task.state == .running else {
                 leasedRuns[key]?[task.id] = nil
+                leasedTasks[ShardTask(shard: shard, task: task.id)] = nil
                 continue
             }
             leasedRuns[key, default: [:]][task.id] = task.job.generation
+            leasedTasks[ShardTask(shard: shard, task: task.id)] = key
             if let given = handedOver[key], task.job.generation <= given {
                 simulation.violated("shard-\(shard) leased task \(task.id) of \(task.job) after handing run \(task.job.run) over up to generation \(given)")
             }
