@@ -203,6 +203,37 @@ import Wire
         #expect(flow.core.runs[2]!.shard == 2)
     }
 
+    /// A run busy at the move is asked again, at most once a second, once its shard says nothing of it
+    /// runs; one whose results are too large to carry is not asked again.
+    @Test func aRunBusyAtTheMoveIsAskedAgainAtItsFirstQuietMoment() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.operation(OrchestratorHarness.start(run: 2, request: 2))
+        _ = flow.report([("extract", .running)], run: 1)
+        _ = flow.report([("extract", .running)], run: 2)
+        let move = flow.operation(OperationRequest(
+            request: 3, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        #expect(move.controlSends.filter { $0.1.action == .handOver }.isEmpty)
+        func askedAfter(_ milliseconds: Int64) -> [Control] {
+            flow.now = flow.now.adding(milliseconds: milliseconds)
+            flow.core.tick(now: flow.now)
+            return flow.core.finishTurn(now: flow.now).controlSends.filter { $0.1.action == .handOver }.map(\.1)
+        }
+        #expect(askedAfter(1500).isEmpty)  // Still running, as far as the shard has said.
+        _ = flow.report([("extract", .succeeded), ("audit", .queued)], run: 1)
+        _ = flow.report([("extract", .succeeded), ("audit", .queued)], run: 2)
+        let asked = askedAfter(1000)
+        #expect(asked.map(\.run) == [1, 2])
+        #expect(askedAfter(300).isEmpty)  // Asked, and not answered yet: not asked twice.
+        // Run 1 started a task meanwhile (409): asked again a second later. Run 2's results are too large
+        // to carry (413): it is not asked again, and finishes where it is.
+        flow.core.controlResultReceived(ControlResult(request: asked[0].request, status: .conflict, detail: "running"), now: flow.now)
+        flow.core.controlResultReceived(ControlResult(request: asked[1].request, status: .tooLarge, detail: "too large"), now: flow.now)
+        _ = flow.core.finishTurn(now: flow.now)
+        #expect(askedAfter(1000).map(\.run) == [1])
+        #expect(flow.core.runs[2]!.shard == 2)
+    }
+
     @Test func aHandOverRefusedLeavesTheRunAndOneAnsweredAfterAMoveBackStaysOneGenerationOn() {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))

@@ -79,6 +79,15 @@ struct ShardHarness {
         #expect(ShardHarness.states(turn) == ["extract:queued"])
     }
 
+    /// A job whose task a worker takes in the turn that queues it is published running, not queued with
+    /// a task running.
+    @Test func aJobHandedOutInTheTurnThatQueuesItIsPublishedRunning() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 1), from: alice)
+        let turn = shard.submit([ShardHarness.job("extract")])
+        #expect(turn.updates?.updates.map { "\($0.job):\($0.state.name) \($0.running)" } == ["extract:running 1"])
+    }
+
     @Test func aRepeatedKeyIsNeverQueuedTwiceAndItsStatusIsPublishedAgain() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("extract")])

@@ -12,19 +12,56 @@ public import Wire
 /// new one in a TAKE-OVER, which carries what the old one had: nothing that succeeded runs again, and no
 /// result a later job reads is left behind. A run refused (409) stays where it is, and finishes there.
 extension OrchestratorCore {
-    /// Records `product`'s new shard, and asks for every open run of it elsewhere that has not started to
-    /// be handed over; returns how many were asked for.
+    /// Records `product`'s new shard, and asks for every open run of it elsewhere that may be handed over
+    /// now; returns how many were asked for. The others are asked again while they stay (``askStrays(now:)``).
     mutating func handOverRuns(of product: String, to target: UInt32, now: Timestamp) -> Int {
         productShards[product] = target
         productShardChanges[product] = target
         var asked = 0
-        for id in runs.ids(where: { $0.product == product && $0.shard != target }) where !controls.handingOver(id) {
-            guard let run = runs[id], let generation = run.handOverGeneration else { continue }
-            let control = Control(request: 0, action: .handOver, run: id, generation: generation)
-            controls.send(control, to: run.shard, now: now, policy: configuration.resend)
-            asked += 1
+        for id in runs.ids(where: { $0.product == product && $0.shard != target && !$0.state.isFinal }) {
+            strays.insert(id)
+            if askHandOver(id, now: now) { asked += 1 }
         }
         return asked
+    }
+
+    /// Asks for a run away from its product's shard to be handed over, if it may be now and was not asked
+    /// in the last second; whether it was asked.
+    @discardableResult
+    mutating func askHandOver(_ id: UInt64, now: Timestamp) -> Bool {
+        guard !controls.handingOver(id), let run = runs[id], let generation = run.handOverGeneration else { return false }
+        if let last = lastAsked[id], now.since(last) < Self.askAgainAfter { return false }
+        lastAsked[id] = now
+        controls.send(Control(request: 0, action: .handOver, run: id, generation: generation), to: run.shard, now: now, policy: configuration.resend)
+        return true
+    }
+
+    /// How long a run that could not be handed over waits before it is asked again, in milliseconds.
+    static let askAgainAfter: Int64 = 1000
+
+    /// Asks again, once a second, for the runs of moved products that stayed on their old shard because a
+    /// task of them was running (or they were paused or held): each follows at its first quiet moment.
+    /// A run that ended, was handed over, or carries more than a hand-over may, is no longer asked.
+    mutating func askStrays(now: Timestamp) {
+        guard !strays.isEmpty, now >= nextStrayCheck else { return }
+        nextStrayCheck = now.adding(milliseconds: Self.askAgainAfter)
+        for id in strays.sorted() {
+            guard let run = runs[id], !run.state.isFinal, let target = productShards[run.product], run.shard != target else {
+                strays.remove(id)
+                lastAsked[id] = nil
+                continue
+            }
+            askHandOver(id, now: now)
+        }
+    }
+
+    /// A shard answered a hand-over with CONTROL-RESULT: the run stays for now, or for good if what it
+    /// would carry is too large.
+    mutating func handOverRefused(_ sent: PendingControl, status: Status) {
+        if status == .tooLarge {
+            strays.remove(sent.control.run)
+            lastAsked[sent.control.run] = nil
+        }
     }
 
     /// A shard gave a run up: the run goes to its product's shard of the moment, one generation on, and
@@ -32,6 +69,8 @@ extension OrchestratorCore {
     /// until the new shard reports every one of them.
     mutating func handOverAnswered(_ sent: PendingControl, _ handed: HandedOver, now: Timestamp) {
         let id = sent.control.run
+        strays.remove(id)
+        lastAsked[id] = nil
         guard var run = runs.take(id) else { return }
         defer { runs.put(run) }
         guard run.shard == sent.shard, !run.state.isFinal, let target = productShards[run.product] else { return }

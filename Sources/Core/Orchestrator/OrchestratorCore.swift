@@ -44,6 +44,11 @@ public struct OrchestratorCore: Sendable {
     public internal(set) var takeOvers: [UInt64: PendingTakeOver]
     var takeOversDue: Set<UInt64> = []
     var takeOverChanges: [UInt64: PendingTakeOver?] = [:]
+    /// Open runs of moved products that are not on their product's shard, asked again to be handed over
+    /// (``askStrays(now:)``); when each was last asked, and when they are looked at next.
+    var strays: Set<UInt64> = []
+    var lastAsked: [UInt64: Timestamp] = [:]
+    var nextStrayCheck = Timestamp.zero
     /// Those set this turn.
     var productShardChanges: [String: UInt32] = [:]
     /// The flow versions runs were started with.
@@ -103,6 +108,10 @@ public struct OrchestratorCore: Sendable {
                 resubmissions.insert(Resubmission(time: now, run: run.id, job: index))
             }
             runs.add(run)
+        }
+        // Runs left on an old shard by a move are asked again: whether they were asked before is unknown.
+        for id in runs.ids(where: { run in !run.state.isFinal && snapshot.productShards[run.product].map { $0 != run.shard } ?? false }) {
+            strays.insert(id)
         }
         // A job whose predecessors all succeeded but which was not released is released now.
         for id in runs.ids {
@@ -225,7 +234,8 @@ public struct OrchestratorCore: Sendable {
 
     /// Handles CONTROL-RESULT from a shard: a hand-over answered so was refused, and the run stays.
     public mutating func controlResultReceived(_ result: ControlResult, now: Timestamp) {
-        controls.answer(result.request)
+        guard let sent = controls.answer(result.request) else { return }
+        if sent.control.action == .handOver { handOverRefused(sent, status: result.status) }
     }
 
     /// Handles HANDED-OVER from a shard: the run it gave up goes to its product's shard.
@@ -263,6 +273,7 @@ public struct OrchestratorCore: Sendable {
         }
         controls.tick(now: now, policy: policy)
         streams.tick(now: now)
+        askStrays(now: now)
     }
 
     /// The next time ``tick(now:)`` has something to do.
@@ -271,6 +282,7 @@ public struct OrchestratorCore: Sendable {
         if let progressDue { next = min(next, progressDue) }
         if let due = resubmissions.min { next = min(next, due.time) }
         if let due = controls.nextDeadline() { next = min(next, due) }
+        if !strays.isEmpty { next = min(next, nextStrayCheck) }
         return min(next, streams.nextDeadline())
     }
 

@@ -55,7 +55,10 @@ extension ShardCore {
             run: run, jobs: carries, results: results)
         let size = carries.reduce(0) { $0 + $1.encodedSize } + results.reduce(0) { $0 + $1.encodedSize }
         if size > Self.handOverLimit {
-            return refuse("run \(run)'s results take \(size) octets, more than a hand-over carries (\(Self.handOverLimit)): it finishes here")
+            outbox.append((peer, .controlResult(ControlResult(
+                request: control.request, status: .tooLarge,
+                detail: "run \(run)'s results take \(size) octets, more than a hand-over carries (\(Self.handOverLimit)): it finishes here"))))
+            return
         }
         for job in held where !job.state.isFinal {
             // Nothing of it runs or waits on a retry: its tasks are in memory and in its rows only.

@@ -141,7 +141,9 @@ extension ShardCore {
     // MARK: - Job state
 
     mutating func noteChange(_ id: Int64) {
-        if changedSet.insert(id).inserted { changed.append(id) }
+        // A job settled already in this turn (dispatch hands out tasks between the turn's two settlings)
+        // is settled again, or its state would lag its counts: queued with a task running.
+        if changedSet.insert(id).inserted || settledSet.remove(id) != nil { changed.append(id) }
     }
 
     /// Derives the state of every job changed this turn from its counters, starting the next step of a
@@ -151,6 +153,7 @@ extension ShardCore {
         while index < changed.count {
             let id = changed[index]
             index += 1
+            settledSet.insert(id)
             guard var job = jobs[id], !job.state.isFinal else { continue }
             let counts = job.counts
             if counts.running > 0 {

@@ -58,8 +58,9 @@ public struct ShardCore: Sendable {
     var succeededTasks: Set<UInt64> = []
     var changed: [Int64] = []
     var changedSet: Set<Int64> = []
-    /// How many of `changed` have been settled this turn.
+    /// How many of `changed` have been settled this turn, and which jobs those were.
     var settled = 0
+    var settledSet: Set<Int64> = []
     var announced: [JobStatus] = []
     var outbox: [(Peer, Message)] = []
     var receipts: [Peer: [TaskRef]] = [:]
@@ -234,7 +235,10 @@ public struct ShardCore: Sendable {
         settle(now: now)
         var turn = ShardTurn()
         var updates = announced
-        for id in changed { if let job = jobs[id] { updates.append(status(of: job, now: now)) } }
+        var published: Set<Int64> = []
+        for id in changed where published.insert(id).inserted {
+            if let job = jobs[id] { updates.append(status(of: job, now: now)) }
+        }
         if !updates.isEmpty {
             sequence += 1
             turn.updates = JobUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: updates)
@@ -282,6 +286,7 @@ public struct ShardCore: Sendable {
         changed = []
         changedSet = []
         settled = 0
+        settledSet = []
         announced = []
         outbox = []
         receipts = [:]
