@@ -234,6 +234,27 @@ import Wire
         #expect(flow.core.runs[2]!.shard == 2)
     }
 
+    /// Found by the simulator: a job ended on the old shard between the ask and the answer, and the answer
+    /// came before the stream said so. It is applied from the answer: not sent again, its successors go
+    /// with the take-over.
+    @Test func aJobThatEndedBeforeTheAnswerIsAppliedAndNotSentAgain() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        let move = flow.operation(OperationRequest(
+            request: 2, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let handOver = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
+        let ended = JobStatus(run: 1, job: "extract", generation: 0, state: .succeeded, succeeded: 1, finished: flow.now.wire, time: flow.now.wire)
+        flow.core.handedOverReceived(HandedOver(request: handOver.request, run: 1, jobs: [JobCarry(job: "audit")], ended: [ended]), now: flow.now)
+        let turn = flow.core.finishTurn(now: flow.now)
+        let run = flow.core.runs[1]!
+        #expect(run.jobs.first { $0.name == "extract" }.map { "\($0.state.name) \($0.generation)" } == "succeeded 0")
+        let sent = try #require(turn.takeOverSends.first)
+        #expect(sent.takeOver.jobs.map(\.job).sorted() == ["audit", "check", "load"])
+        #expect(sent.takeOver.jobs.allSatisfy { $0.generation == 1 })
+        // Released while the run was still on the old shard: sent there too, where the tombstone drops them.
+        #expect(turn.jobs.filter(\.released).map(\.job.name).sorted() == ["check", "load"])
+    }
+
     @Test func aHandOverRefusedLeavesTheRunAndOneAnsweredAfterAMoveBackStaysOneGenerationOn() {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))

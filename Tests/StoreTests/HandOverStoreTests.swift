@@ -44,10 +44,32 @@ import Wire
             let (_, snapshot) = try store.open()
             #expect(snapshot.nextTaskID == 41 && snapshot.nextJobID == 8)
             #expect(snapshot.handedOver == [9: 0])
-            let lookup = try store.handOverLookup(run: 9)
+            let lookup = try store.handOverLookup(run: 9, now: now)
             #expect(lookup.answered == answer)
             #expect(try store.results(of: RunJob(run: 10, job: "early")).map { "\($0.partitionKey) \($0.data)" } == ["eu [5]"])
-            #expect(try store.handOverLookup(run: 10).results.map(\.job) == ["early"])
+            #expect(try store.handOverLookup(run: 10, now: now).results.map(\.job) == ["early"])
+        }
+    }
+
+    @Test func aHandOverSaysWhichJobsOfTheRunEndedHere() throws {
+        try withTemporaryDirectory { folder in
+            let store = try ShardStore(path: "\(folder)/shard.db", synchronous: .off)
+            defer { store.database.close() }
+            _ = try store.open()
+            var done = ShardJob(id: 1, spec: Self.spec("a"))
+            done.state = .succeeded
+            done.finished = now
+            var rerun = Self.spec("b")
+            rerun.generation = 1
+            var failed = ShardJob(id: 2, spec: Self.spec("b"))
+            failed.state = .failed
+            var again = ShardJob(id: 3, spec: rerun)
+            again.state = .succeeded
+            var turn = ShardTurn()
+            turn.jobs = [done, failed, again, ShardJob(id: 4, spec: Self.spec("c"))]
+            try store.commit(turn, now: now)
+            let ended = try store.handOverLookup(run: 9, now: now).ended
+            #expect(ended.map { "\($0.job) \($0.generation) \($0.state.name)" } == ["a 0 succeeded", "b 1 succeeded"])
         }
     }
 }

@@ -176,7 +176,7 @@ struct MessageFactory {
             .handedOver(
                 HandedOver(
                     request: u64(), status: status(), detail: longstr(), run: u64(), jobs: (0..<count()).map { _ in jobCarry() },
-                    results: (0..<count()).map { _ in taskInput() }))
+                    results: (0..<count()).map { _ in taskInput() }, ended: (0..<count()).map { _ in jobStatus() }))
         case .takeOver:
             takeOver()
         case .jobUpdates:

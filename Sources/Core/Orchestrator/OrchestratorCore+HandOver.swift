@@ -74,6 +74,19 @@ extension OrchestratorCore {
         guard var run = runs.take(id) else { return }
         defer { runs.put(run) }
         guard run.shard == sent.shard, !run.state.isFinal, let target = productShards[run.product] else { return }
+        // What ended on the old shard may not have reached this side yet (the stream and this answer come
+        // apart): applied first, so that no job that ended there is sent again. Jobs it releases go to the
+        // old shard, whose tombstone drops them, and then with the others to the new one.
+        for status in handed.ended {
+            guard let outcome = run.apply(status, now: now) else { continue }
+            applied(outcome, of: status, shard: sent.shard, now: now)
+            release(&run, jobs: outcome.released, now: now)
+        }
+        run.deriveState(now: now)
+        if run.state.isFinal {
+            touch(&run)
+            return
+        }
         // Every job not final moves past the generation the old shard gave up: its copies still on their
         // way there are dropped, and the run may even come back to that shard later.
         let again = run.handOver(to: target, beyond: sent.control.generation, now: now, policy: configuration.resend)

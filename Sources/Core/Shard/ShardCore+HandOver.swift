@@ -52,7 +52,7 @@ extension ShardCore {
         }
         let answer = HandedOver(
             request: control.request, detail: "run \(run) handed over: \(carries.count) job\(carries.count == 1 ? "" : "s") left the shard",
-            run: run, jobs: carries, results: results)
+            run: run, jobs: carries, results: results, ended: lookup.ended)
         let size = carries.reduce(0) { $0 + $1.encodedSize } + results.reduce(0) { $0 + $1.encodedSize }
         if size > Self.handOverLimit {
             outbox.append((peer, .controlResult(ControlResult(
@@ -109,10 +109,13 @@ public struct HandOverLookup: Sendable {
     /// The results of the last step of the run's jobs that succeeded here (the newest generation of each),
     /// or that an earlier move brought here.
     public var results: [TaskInput]
+    /// The last status of each of the run's jobs that ended here (the newest generation of each).
+    public var ended: [JobStatus]
 
-    public init(answered: HandedOver? = nil, results: [TaskInput] = []) {
+    public init(answered: HandedOver? = nil, results: [TaskInput] = [], ended: [JobStatus] = []) {
         self.answered = answered
         self.results = results
+        self.ended = ended
     }
 }
 

@@ -126,7 +126,7 @@ public struct ShardService: Service {
         case (Self.work, .fetch(let fetch)):
             fetches.append((peer!, fetch))
         case (Self.work, .control(let control)) where control.action == .handOver:
-            core.handOverReceived(control, lookup: try store.handOverLookup(run: control.run), from: peer!, now: now)
+            core.handOverReceived(control, lookup: try store.handOverLookup(run: control.run, now: now), from: peer!, now: now)
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, _):

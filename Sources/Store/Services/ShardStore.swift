@@ -479,7 +479,7 @@ public final class ShardStore {
 
     /// What a hand-over of `run` needs from the store: the answer given if the run was handed over, and
     /// the results of each of its jobs that succeeded here or were brought here by an earlier move.
-    public func handOverLookup(run: UInt64) throws -> HandOverLookup {
+    public func handOverLookup(run: UInt64, now: Timestamp) throws -> HandOverLookup {
         var lookup = HandOverLookup()
         let answered = try database.prepare("SELECT answer FROM handed_over WHERE run = ?")
         answered.bind(1, Int64(bitPattern: run))
@@ -492,6 +492,15 @@ public final class ShardStore {
         while try names.step() { jobs.append(names.text(0)) }
         names.reset()
         for job in jobs.sorted() { lookup.results += try results(of: RunJob(run: run, job: job)) }
+        // The newest generation of each job of the run that ended here, with its last status.
+        let ended = try database.prepare(
+            "SELECT job, MAX(generation) FROM jobs WHERE run = ? AND state IN (6, 7, 8, 9) GROUP BY job ORDER BY job")
+        ended.bind(1, Int64(bitPattern: run))
+        var identities: [JobIdentity] = []
+        while try ended.step() { identities.append(JobIdentity(run: run, job: ended.text(0), generation: UInt32(ended.int(1)))) }
+        ended.reset()
+        let statuses = try self.statuses(of: identities, now: now)
+        lookup.ended = identities.compactMap { statuses[$0] }
         return lookup
     }
 

@@ -69,17 +69,25 @@ public struct HandedOver: WireValue {
     /// The results of the last step of each job of the run that succeeded on the shard (the newest
     /// generation of each), which jobs of the run still to come read.
     public var results: [TaskInput]
+    /// The last status of each job of the run that ended on the shard (its newest generation there): the
+    /// orchestrator applies them before it moves the run, as it would from the event stream, which may
+    /// bring them later than this answer.
+    public var ended: [JobStatus]
 
-    public init(request: UInt64, status: Status = .ok, detail: String = "", run: UInt64, jobs: [JobCarry] = [], results: [TaskInput] = []) {
+    public init(
+        request: UInt64, status: Status = .ok, detail: String = "", run: UInt64, jobs: [JobCarry] = [], results: [TaskInput] = [],
+        ended: [JobStatus] = []
+    ) {
         self.request = request
         self.status = status
         self.detail = detail
         self.run = run
         self.jobs = jobs
         self.results = results
+        self.ended = ended
     }
 
-    public static let minimumSize = 8 + 2 + 4 + 8 + 4 + 4
+    public static let minimumSize = 8 + 2 + 4 + 8 + 4 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -88,6 +96,7 @@ public struct HandedOver: WireValue {
         writer.number8(run)
         writer.values(jobs)
         writer.values(results)
+        writer.values(ended)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -97,6 +106,7 @@ public struct HandedOver: WireValue {
         run = try reader.number8("run")
         jobs = try reader.values("jobs")
         results = try reader.values("results")
+        ended = try reader.values("ended")
     }
 }
 
