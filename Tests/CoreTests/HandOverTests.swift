@@ -255,6 +255,25 @@ import Wire
         #expect(turn.jobs.filter(\.released).map(\.job.name).sorted() == ["check", "load"])
     }
 
+    /// A rerun's new generation would be past the tombstone of a hand-over under way: refused until the
+    /// run has moved.
+    @Test func aRerunWaitsUntilTheRunHasMoved() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .failed), ("audit", .queued)], run: 1)
+        let move = flow.operation(OperationRequest(
+            request: 2, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let handOver = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
+        let rerun = flow.operation(OperationRequest(request: 3, action: .rerunJob, run: 1, job: "extract"))
+        #expect(rerun.answers.first?.1.status == .conflict)
+        #expect(rerun.answers.first?.1.detail == "run 1 is being handed over to its product's new shard: rerun it once it has moved, in a moment")
+        flow.core.handedOverReceived(HandedOver(request: handOver.request, run: 1, jobs: [JobCarry(job: "audit")]), now: flow.now)
+        _ = flow.core.finishTurn(now: flow.now)
+        let again = flow.operation(OperationRequest(request: 4, action: .rerunJob, run: 1, job: "extract"))
+        #expect(again.answers.first?.1.status.isSuccess == true, "\(again.answers)")
+        #expect(again.submits[1]?.map(\.job) == ["extract"])
+    }
+
     @Test func aHandOverRefusedLeavesTheRunAndOneAnsweredAfterAMoveBackStaysOneGenerationOn() {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))

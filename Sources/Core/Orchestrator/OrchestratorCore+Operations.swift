@@ -181,6 +181,11 @@ extension OrchestratorCore {
             }
             index = found
         }
+        // A rerun submits a new generation, which the tombstone of a hand-over under way would not drop:
+        // the old shard could run it while the new one runs the generation after.
+        if request.action == .rerunFailed || request.action == .rerunJob, controls.handingOver(run.id) {
+            return answer(request, .conflict, "run \(run.id) is being handed over to its product's new shard: rerun it once it has moved, in a moment")
+        }
         switch request.action {
         case .stop: return stop(request, &run, now: now)
         case .pause: return pause(request, &run, now: now)
