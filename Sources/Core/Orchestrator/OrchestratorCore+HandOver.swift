@@ -10,7 +10,8 @@ public import Wire
 /// generation handed over. The orchestrator then moves the run to the product's shard of the moment,
 /// gives every job not final the next generation, and sends those that were with the old shard to the
 /// new one in a TAKE-OVER, which carries what the old one had: nothing that succeeded runs again, and no
-/// result a later job reads is left behind. A run refused (409) stays where it is, and finishes there.
+/// result a later job reads is left behind. A run refused (409) stays for now and is asked again once a
+/// second while it stays (``askStrays(now:)``); one refused 413 (too much to carry) finishes where it is.
 extension OrchestratorCore {
     /// Records `product`'s new shard, and asks for every open run of it elsewhere that may be handed over
     /// now; returns how many were asked for. The others are asked again while they stay (``askStrays(now:)``).
