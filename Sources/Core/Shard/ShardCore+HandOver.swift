@@ -62,7 +62,7 @@ extension ShardCore {
         }
         for job in held where !job.state.isFinal {
             // Nothing of it runs or waits on a retry: its tasks are in memory and in its rows only.
-            for id in job.tasks { tasks[id] = nil }
+            for id in job.tasks { if let task = tasks.removeValue(forKey: id) { handedOverTasks.append(task) } }
             jobs[job.id] = nil
             byIdentity[job.identity] = nil
             dirtyJobs.remove(job.id)

@@ -73,6 +73,7 @@ public struct ShardCore: Sendable {
     /// Results of jobs of runs taken over that succeeded on their old shard, to store.
     var importedResults: [(UInt64, TaskInput)] = []
     var handedOverRows: [Int64] = []
+    var handedOverTasks: [ShardTask] = []
     var droppedSubmissions: [JobIdentity] = []
 
     struct Due: Comparable, Sendable {
@@ -262,6 +263,7 @@ public struct ShardCore: Sendable {
         turn.foreignResults = foreignResults
         turn.tombstones = newTombstones
         turn.handedOverRows = handedOverRows
+        turn.handedOverTasks = handedOverTasks
         turn.droppedSubmissions = droppedSubmissions
         turn.importedResults = importedResults
         // Rows deleted by a hand-over may hold the highest IDs: the next ones are kept, never to be given twice.
@@ -294,6 +296,7 @@ public struct ShardCore: Sendable {
         foreignResults = []
         newTombstones = [:]
         handedOverRows = []
+        handedOverTasks = []
         droppedSubmissions = []
         importedResults = []
         return turn

@@ -31,8 +31,10 @@ public struct ShardTurn: Sendable {
     public var foreignResults: [ForeignResults] = []
     /// Runs handed over by a move, with the highest generation handed over and the answer: tombstones to store.
     public var tombstones: [UInt64: Tombstone] = [:]
-    /// The rows of the jobs those runs gave up, to delete with their tasks'.
+    /// The rows of the jobs those runs gave up, to delete with their tasks'; and those tasks as they were
+    /// given up (none running), for the simulator, which sees no later row of them.
     public var handedOverRows: [Int64] = []
+    public var handedOverTasks: [ShardTask] = []
     /// Results of runs taken over, from jobs that succeeded on their old shard, by run: to store.
     public var importedResults: [(UInt64, TaskInput)] = []
     /// The next task and job IDs, when rows this turn deletes may have held the highest: the store keeps

@@ -114,6 +114,16 @@ final class InvariantChecker {
                 simulation.violated("shard-\(shard) leased task \(task.id) of \(task.job) after handing run \(task.job.run) over up to generation \(given)")
             }
         }
+        // Tasks given up with their run: none may be running. A lease that ended in the same turn (its
+        // worker came back without it) has no later row, since the task is gone: it ends here.
+        for task in turn.handedOverTasks {
+            if task.state == .running || task.lease != nil {
+                simulation.violated("shard-\(shard) handed over task \(task.id) of \(task.job) while it was \(task.state) with a lease")
+            }
+            let key = ShardRun(shard: shard, run: task.job.run)
+            leasedRuns[key]?[task.id] = nil
+            leasedTasks[ShardTask(shard: shard, task: task.id)] = nil
+        }
         for (run, given) in turn.tombstones.sorted(by: { $0.key < $1.key }) {
             let key = ShardRun(shard: shard, run: run)
             simulation.counts.handedOver += 1
