@@ -20,6 +20,8 @@ struct ControlRequests: Sendable {
     /// The last request ID given.
     private(set) var last: UInt64
     private var pending: [UInt64: Pending]
+    /// The runs a pending hand-over is about, with how many: asked of every run at every look.
+    private var handingOverRuns: [UInt64: Int] = [:]
     // What the current turn has produced.
     private var new: [OrchestratorCore.PendingControl] = []
     private var answered: [UInt64] = []
@@ -35,6 +37,7 @@ struct ControlRequests: Sendable {
         pending = Dictionary(
             controls.map { ($0.control.request, Pending(sent: $0, resend: ResendSchedule(dueAt: now, policy: policy))) },
             uniquingKeysWith: { first, _ in first })
+        for sent in pending.values where sent.sent.control.action == .handOver { handingOverRuns[sent.sent.control.run, default: 0] += 1 }
     }
 
     /// Sends `control` to `shard` under the next request ID. It supersedes what is pending of the same
@@ -48,6 +51,7 @@ struct ControlRequests: Sendable {
         control.request = last
         let sent = OrchestratorCore.PendingControl(shard: shard, control: control)
         pending[last] = Pending(sent: sent, resend: ResendSchedule(sentAt: now, policy: policy))
+        if control.action == .handOver { handingOverRuns[control.run, default: 0] += 1 }
         new.append(sent)
         sends.append((shard, control))
     }
@@ -80,13 +84,15 @@ struct ControlRequests: Sendable {
     mutating func answer(_ request: UInt64) -> OrchestratorCore.PendingControl? {
         guard let answered = pending.removeValue(forKey: request) else { return nil }
         self.answered.append(request)
+        let control = answered.sent.control
+        if control.action == .handOver, let count = handingOverRuns[control.run] {
+            handingOverRuns[control.run] = count > 1 ? count - 1 : nil
+        }
         return answered.sent
     }
 
     /// Whether a hand-over of `run` is sent and not answered.
-    func handingOver(_ run: UInt64) -> Bool {
-        pending.values.contains { $0.sent.control.action == .handOver && $0.sent.control.run == run }
-    }
+    func handingOver(_ run: UInt64) -> Bool { handingOverRuns[run] != nil }
 
     /// Sends again, in request order, what is due.
     mutating func tick(now: Timestamp, policy: ResendPolicy) {

@@ -39,6 +39,8 @@ extension OrchestratorCore {
 
     /// How long a run that could not be handed over waits before it is asked again, in milliseconds.
     static let askAgainAfter: Int64 = 1000
+    /// The most runs looked at in one second.
+    static let straysALook = 2000
 
     /// Asks again, once a second, for the runs of moved products that stayed on their old shard because a
     /// task of them was running (or they were paused or held): each follows at its first quiet moment.
@@ -46,7 +48,12 @@ extension OrchestratorCore {
     mutating func askStrays(now: Timestamp) {
         guard !strays.isEmpty, now >= nextStrayCheck else { return }
         nextStrayCheck = now.adding(milliseconds: Self.askAgainAfter)
-        for id in strays.sorted() {
+        // At most a batch a look, in turn, so that a move of a product with a great many open runs costs
+        // each second a bounded time.
+        var batch = strays.filter { $0 > strayCursor }.sorted().prefix(Self.straysALook)
+        if batch.count < Self.straysALook { batch += strays.filter { $0 <= strayCursor }.sorted().prefix(Self.straysALook - batch.count) }
+        strayCursor = batch.last ?? 0
+        for id in batch {
             guard let run = runs[id], !run.state.isFinal, let target = productShards[run.product], run.shard != target else {
                 strays.remove(id)
                 lastAsked[id] = nil

@@ -49,6 +49,7 @@ public struct OrchestratorCore: Sendable {
     var strays: Set<UInt64> = []
     var lastAsked: [UInt64: Timestamp] = [:]
     var nextStrayCheck = Timestamp.zero
+    var strayCursor: UInt64 = 0
     /// Those set this turn.
     var productShardChanges: [String: UInt32] = [:]
     /// The flow versions runs were started with.
