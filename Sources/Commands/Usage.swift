@@ -143,8 +143,9 @@ public enum Usage {
                 Binds the product to SHARD. Its policy goes there first; every run started from the
                 orchestrator's answer on runs on SHARD, with no pause. Open runs with no task running
                 follow, each as its old shard gives it up with what succeeded; runs with a task
-                running finish where they are, as do later reruns of them, and `baton products` shows
-                the move until the last of them ends. Needs the admin role. docs/cluster.md.
+                running follow at their first quiet moment, or finish where they are, and `baton
+                products` shows the move until the last has followed or ended. Needs the admin role.
+                docs/cluster.md.
 
                 Options:
                   --to SHARD     the shard to move to (an ID from the cluster file)
