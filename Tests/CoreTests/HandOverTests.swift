@@ -152,6 +152,31 @@ import Wire
         #expect(turn.jobs.map { "\($0.spec.job) \($0.state.name)" } == ["wide succeeded"])
     }
 
+    /// A partition that failed once and waits for its next attempt goes with its attempts: on the new shard
+    /// its next attempt is the second, and it has one retry left, not two.
+    @Test func attemptsAndRetriesGoOnWhereTheOldShardLeftThem() throws {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("flaky", run: 5, retries: 1)])
+        let first = try #require(ShardHarness.tasks(in: shard.send(ShardHarness.ready("w", slots: 1), from: worker), to: worker).first)
+        _ = shard.send(ShardHarness.result(first, .failed, error: "exit status 1"), from: worker)
+        shard.advance(5000)  // Past the backoff: the partition waits for a worker again.
+        _ = shard.turn()
+        shard.core.handOverReceived(Self.handOver(5), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        let answer = try #require(Self.handed(shard.turn()).first)
+        #expect(answer.jobs.first?.attempts == [PartitionAttempts(partition: 0, attempt: 1, failures: 1)])
+
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        var spec = ShardHarness.job("flaky", run: 5, retries: 1, generation: 1)
+        spec.resume = 0
+        target.core.takenOver(TakeOver(run: 5, jobs: [spec], carries: answer.jobs), lookup: SubmissionLookup(), now: target.now)
+        let taken = target.turn()
+        #expect(taken.tasks.map { "\($0.attempt) \($0.failures) \($0.state)" } == ["1 1 pending"])  // Kept in the store.
+        let second = try #require(ShardHarness.tasks(in: target.send(ShardHarness.ready("w", slots: 1), from: worker), to: worker).first)
+        #expect(second.attempt == 2)
+        let failed = target.send(ShardHarness.result(second, .failed, error: "exit status 1"), from: worker)
+        #expect(ShardHarness.states(failed) == ["flaky:failed"])
+    }
+
     @Test func theOrchestratorHandsOverRunsNotRunningAndSendsThemToTheNewShardOneGenerationOn() throws {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))

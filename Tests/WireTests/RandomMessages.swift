@@ -131,7 +131,12 @@ struct MessageFactory {
     mutating func jobCarry() -> JobCarry {
         JobCarry(
             job: string(), step: u16(), completed: u32(), succeeded: (0..<count(3)).map { _ in taskInput() },
-            previous: (0..<count(3)).map { _ in taskInput() }, upstream: (0..<count(3)).map { _ in taskInput() })
+            previous: (0..<count(3)).map { _ in taskInput() }, upstream: (0..<count(3)).map { _ in taskInput() },
+            attempts: (0..<count(3)).map { _ in partitionAttempts() })
+    }
+
+    mutating func partitionAttempts() -> PartitionAttempts {
+        PartitionAttempts(partition: u32(), attempt: u16(), failures: u16(), losses: u16())
     }
 
     /// A TAKE-OVER: its jobs are all of its run.

@@ -46,9 +46,13 @@ extension ShardCore {
                 guard let task = tasks[id], task.state == .succeeded else { return nil }
                 return TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data)
             }
+            let tried = job.tasks.compactMap { id -> PartitionAttempts? in
+                guard let task = tasks[id], task.state != .succeeded, task.attempt > 0 else { return nil }
+                return PartitionAttempts(partition: task.partition, attempt: task.attempt, failures: task.failures, losses: task.losses)
+            }
             carries.append(JobCarry(
                 job: job.spec.job, step: job.step, completed: job.completed, succeeded: done, previous: job.previous,
-                upstream: job.spec.inputs.flatMap { job.upstream[$0] ?? [] }))
+                upstream: job.spec.inputs.flatMap { job.upstream[$0] ?? [] }, attempts: tried))
         }
         let answer = HandedOver(
             request: control.request, detail: "run \(run) handed over: \(carries.count) job\(carries.count == 1 ? "" : "s") left the shard",
@@ -96,7 +100,7 @@ extension ShardCore {
                 return carried.isEmpty ? results[name] ?? lookup.results[RunJob(run: spec.run, job: name)] ?? [] : carried
             } carried: {
                 guard let carry, Int(carry.step) < spec.steps.count else { return nil }
-                return CarriedWork(step: carry.step, completed: carry.completed, succeeded: carry.succeeded, previous: carry.previous)
+                return CarriedWork(step: carry.step, completed: carry.completed, succeeded: carry.succeeded, previous: carry.previous, attempts: carry.attempts)
             }
         }
     }

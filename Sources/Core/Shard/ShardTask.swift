@@ -239,12 +239,15 @@ public struct CarriedWork: Equatable, Sendable {
     public var succeeded: [TaskInput]
     /// The results of the step before, for the step's inputs.
     public var previous: [TaskInput]
+    /// For a job taken over: how far the step's other partitions' attempts had gone.
+    public var attempts: [PartitionAttempts]
 
-    public init(step: UInt16, completed: UInt32, succeeded: [TaskInput], previous: [TaskInput]) {
+    public init(step: UInt16, completed: UInt32, succeeded: [TaskInput], previous: [TaskInput], attempts: [PartitionAttempts] = []) {
         self.step = step
         self.completed = completed
         self.succeeded = succeeded
         self.previous = previous
+        self.attempts = attempts
     }
 }
 

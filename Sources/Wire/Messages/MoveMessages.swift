@@ -20,20 +20,28 @@ public struct JobCarry: WireValue {
     public var previous: [TaskInput]
     /// The results of the upstream jobs the first step's tasks receive, each naming its job.
     public var upstream: [TaskInput]
+    /// The step's partitions not succeeded that were handed out before: their attempts go on from there.
+    public var attempts: [PartitionAttempts]
 
-    public init(job: String, step: UInt16 = 0, completed: UInt32 = 0, succeeded: [TaskInput] = [], previous: [TaskInput] = [], upstream: [TaskInput] = []) {
+    public init(
+        job: String, step: UInt16 = 0, completed: UInt32 = 0, succeeded: [TaskInput] = [], previous: [TaskInput] = [], upstream: [TaskInput] = [],
+        attempts: [PartitionAttempts] = []
+    ) {
         self.job = job
         self.step = step
         self.completed = completed
         self.succeeded = succeeded
         self.previous = previous
         self.upstream = upstream
+        self.attempts = attempts
     }
 
-    public static let minimumSize = 1 + 2 + 4 + 4 + 4 + 4
+    public static let minimumSize = 1 + 2 + 4 + 4 + 4 + 4 + 4
 
     /// The octets it takes in a frame.
-    public var encodedSize: Int { Self.minimumSize + job.utf8.count + (succeeded + previous + upstream).reduce(0) { $0 + $1.encodedSize } }
+    public var encodedSize: Int {
+        Self.minimumSize + job.utf8.count + (succeeded + previous + upstream).reduce(0) { $0 + $1.encodedSize } + attempts.count * PartitionAttempts.minimumSize
+    }
 
     public func encode(to writer: inout FrameWriter) {
         writer.string(job)
@@ -42,6 +50,7 @@ public struct JobCarry: WireValue {
         writer.values(succeeded)
         writer.values(previous)
         writer.values(upstream)
+        writer.values(attempts)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -51,6 +60,42 @@ public struct JobCarry: WireValue {
         succeeded = try reader.values("succeeded")
         previous = try reader.values("previous")
         upstream = try reader.values("upstream")
+        attempts = try reader.values("attempts")
+    }
+}
+
+/// How far one partition's attempts had gone on the shard that handed its run over.
+public struct PartitionAttempts: WireValue {
+    /// The partition.
+    public var partition: UInt32
+    /// The last attempt handed out.
+    public var attempt: UInt16
+    /// Attempts that failed: the retries left are the job's `retries` less these.
+    public var failures: UInt16
+    /// Attempts whose worker was lost.
+    public var losses: UInt16
+
+    public init(partition: UInt32, attempt: UInt16, failures: UInt16 = 0, losses: UInt16 = 0) {
+        self.partition = partition
+        self.attempt = attempt
+        self.failures = failures
+        self.losses = losses
+    }
+
+    public static let minimumSize = 4 + 2 + 2 + 2
+
+    public func encode(to writer: inout FrameWriter) {
+        writer.number4(partition)
+        writer.number2(attempt)
+        writer.number2(failures)
+        writer.number2(losses)
+    }
+
+    public init(from reader: inout FrameReader) throws(DecodingError) {
+        partition = try reader.number4("partition")
+        attempt = try reader.number2("attempt")
+        failures = try reader.number2("failures")
+        losses = try reader.number2("losses")
     }
 }
 
