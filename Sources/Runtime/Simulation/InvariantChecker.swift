@@ -7,7 +7,8 @@ import Wire
 ///
 /// - a task succeeds at most once (a shard's turns, and its store at the end);
 /// - a job is submitted only once each of its predecessors has succeeded in the generation last
-///   submitted (published by its shard after the commit), or was marked succeeded by the operator;
+///   submitted (published by its shard after the commit, or told in a hand-over's answer), or was marked
+///   succeeded by the operator;
 /// - no task is handed to a worker after its success was committed;
 /// - an attempt is handed to one worker, and a task's attempts only increase (one live lease a task);
 /// - no task takes a result from a worker that does not hold its lease (forged ones, at the end);
@@ -206,6 +207,12 @@ final class InvariantChecker {
 
         case (.shard, .jobUpdates(let updates)):
             for status in updates.updates where status.state == .succeeded {
+                let key = JobKey(run: status.run, job: status.job)
+                succeededGeneration[key] = max(succeededGeneration[key] ?? 0, status.generation)
+            }
+        case (.shard, .handedOver(let handed)):
+            // A hand-over's answer tells the orchestrator, from the store, which jobs of the run ended there.
+            for status in handed.ended where status.state == .succeeded {
                 let key = JobKey(run: status.run, job: status.job)
                 succeededGeneration[key] = max(succeededGeneration[key] ?? 0, status.generation)
             }
