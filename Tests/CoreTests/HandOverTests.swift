@@ -184,8 +184,7 @@ import Wire
         // Run 1's extract is queued; run 2's runs.
         _ = flow.report([("extract", .queued), ("audit", .succeeded)], run: 1)
         _ = flow.report([("extract", .running)], run: 2)
-        let move = flow.operation(OperationRequest(
-            request: 3, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 3))
         #expect(move.answers.first?.1.detail.hasSuffix("1 run asked to follow") == true, "\(move.answers)")
         #expect(move.productShards == ["payments": 1])
         let handOvers = move.controlSends.filter { $0.1.action == .handOver }
@@ -236,8 +235,7 @@ import Wire
         _ = flow.operation(OrchestratorHarness.start(run: 2, request: 2))
         _ = flow.report([("extract", .running)], run: 1)
         _ = flow.report([("extract", .running)], run: 2)
-        let move = flow.operation(OperationRequest(
-            request: 3, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 3))
         #expect(move.controlSends.filter { $0.1.action == .handOver }.isEmpty)
         func askedAfter(_ milliseconds: Int64) -> [Control] {
             flow.now = flow.now.adding(milliseconds: milliseconds)
@@ -265,8 +263,7 @@ import Wire
     @Test func aJobThatEndedBeforeTheAnswerIsAppliedAndNotSentAgain() throws {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
-        let move = flow.operation(OperationRequest(
-            request: 2, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
         let handOver = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
         let ended = JobStatus(run: 1, job: "extract", generation: 0, state: .succeeded, succeeded: 1, finished: flow.now.wire, time: flow.now.wire)
         flow.core.handedOverReceived(HandedOver(request: handOver.request, run: 1, jobs: [JobCarry(job: "audit")], ended: [ended]), now: flow.now)
@@ -286,8 +283,7 @@ import Wire
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
         _ = flow.report([("extract", .failed), ("audit", .queued)], run: 1)
-        let move = flow.operation(OperationRequest(
-            request: 2, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
         let handOver = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
         let rerun = flow.operation(OperationRequest(request: 3, action: .rerunJob, run: 1, job: "extract"))
         #expect(rerun.answers.first?.1.status == .conflict)
@@ -303,13 +299,11 @@ import Wire
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
         _ = flow.operation(OrchestratorHarness.start(run: 2, request: 2))
-        let first = flow.operation(OperationRequest(
-            request: 3, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let first = flow.operation(OrchestratorHarness.move(to: 1, request: 3))
         let asked = first.controlSends.filter { $0.1.action == .handOver }.map(\.1)
         #expect(asked.map(\.run) == [1, 2])
         // Moved back before the shard answers: the runs asked for are not asked twice.
-        let second = flow.operation(OperationRequest(
-            request: 4, action: .move, run: 0, product: "payments", shard: 2, policy: ProductPolicy(product: "payments")))
+        let second = flow.operation(OrchestratorHarness.move(to: 2, request: 4))
         #expect(second.controlSends.filter { $0.1.action == .handOver }.isEmpty)
         flow.core.controlResultReceived(ControlResult(request: asked[0].request, status: .conflict, detail: "running"), now: flow.now)
         flow.core.handedOverReceived(HandedOver(request: asked[1].request, run: 2, jobs: [JobCarry(job: "extract"), JobCarry(job: "audit")]), now: flow.now)
@@ -324,8 +318,7 @@ import Wire
     @Test func aRunStoppedWhileItsShardGaveItUpEndsStoppedWithoutRunningAnywhere() throws {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
-        let move = flow.operation(OperationRequest(
-            request: 2, action: .move, run: 0, product: "payments", shard: 1, policy: ProductPolicy(product: "payments")))
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
         let handOver = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
         // The stop's cancel goes to the old shard, behind the hand-over, and finds nothing there.
         let stop = flow.operation(OperationRequest(request: 3, action: .stop, run: 1))

@@ -30,6 +30,11 @@ struct OrchestratorHarness {
             params: ["region": "north"], definition: definition)
     }
 
+    /// Management's move of product payments to `shard`.
+    static func move(to shard: UInt32, request: UInt64) -> OperationRequest {
+        OperationRequest(request: request, action: .move, run: 0, product: "payments", shard: shard, policy: ProductPolicy(product: "payments"))
+    }
+
     mutating func operation(_ request: OperationRequest) -> OrchestratorTurn {
         core.operationReceived(request, from: manager, now: now)
         return core.finishTurn(now: now)
