@@ -141,11 +141,11 @@ public enum Usage {
                 usage: baton move [options] PRODUCT --to SHARD
 
                 Binds the product to SHARD. Its policy goes there first; every run started from the
-                orchestrator's answer on runs on SHARD, with no pause. Open runs with no task running
-                follow, each as its old shard gives it up with what succeeded; runs with a task
-                running follow at their first quiet moment, or finish where they are, and `baton
-                products` shows the move until the last has followed or ended. Needs the admin role.
-                docs/cluster.md.
+                orchestrator's answer on runs on SHARD, with no pause. Open runs follow, each as its
+                old shard gives it up with what succeeded; their tasks running then finish there, on
+                their workers, and their ends go to SHARD. A run with a task waiting for a retry
+                follows once it is not. `baton products` shows the move until nothing of the product
+                runs on the old shard. Needs the admin role. docs/cluster.md.
 
                 Options:
                   --to SHARD     the shard to move to (an ID from the cluster file)
@@ -157,9 +157,9 @@ public enum Usage {
 
                 Moves each product bound to SHARD, one at a time and the most loaded first, to the other
                 shard with the least measured load then (then the fewest products), and prints each
-                move. The shard then takes no new runs; its open runs with no task running
-                follow their products, and the others finish there. Needs the admin role.
-                docs/cluster.md.
+                move. The shard then takes no new runs; its open runs follow their products, their
+                running tasks finishing there. Retire it once `baton products` shows nothing
+                finishing on it. Needs the admin role. docs/cluster.md.
 
                 Options:
                   --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)

@@ -25,6 +25,7 @@ public enum Message: Equatable, Sendable {
     case controlResult(ControlResult)
     case handedOver(HandedOver)
     case takeOver(TakeOver)
+    case partitionsEnded(PartitionsEnded)
     case jobUpdates(JobUpdates)
     case runUpdates(RunUpdates)
     case beacon(Beacon)
@@ -64,6 +65,7 @@ public enum MessageID: UInt8, Sendable, CaseIterable {
     case controlResult = 0x12
     case handedOver = 0x13
     case takeOver = 0x14
+    case partitionsEnded = 0x15
     case jobUpdates = 0x20
     case runUpdates = 0x21
     case beacon = 0x22
@@ -101,6 +103,7 @@ extension Message {
         case .controlResult: .controlResult
         case .handedOver: .handedOver
         case .takeOver: .takeOver
+        case .partitionsEnded: .partitionsEnded
         case .jobUpdates: .jobUpdates
         case .runUpdates: .runUpdates
         case .beacon: .beacon
@@ -135,6 +138,7 @@ extension Message {
         case .controlResult(let body): body
         case .handedOver(let body): body
         case .takeOver(let body): body
+        case .partitionsEnded(let body): body
         case .jobUpdates(let body): body
         case .runUpdates(let body): body
         case .beacon(let body): body
@@ -197,6 +201,7 @@ extension Message {
         case .controlResult: message = .controlResult(try ControlResult(from: &reader))
         case .handedOver: message = .handedOver(try HandedOver(from: &reader))
         case .takeOver: message = .takeOver(try TakeOver(from: &reader))
+        case .partitionsEnded: message = .partitionsEnded(try PartitionsEnded(from: &reader))
         case .jobUpdates: message = .jobUpdates(try JobUpdates(from: &reader))
         case .runUpdates: message = .runUpdates(try RunUpdates(from: &reader))
         case .beacon: message = .beacon(try Beacon(from: &reader))

@@ -55,22 +55,125 @@ import Wire
         #expect(handedOut == ["a"])
     }
 
-    @Test func aRunWithATaskRunningOrPausedStays() {
+    @Test func aRunWithATaskRetryingOrPausedStays() {
         var shard = ShardHarness()
-        _ = shard.submit([ShardHarness.job("a", run: 5), ShardHarness.job("b", run: 6)])
+        _ = shard.submit([ShardHarness.job("a", run: 5, retries: 1), ShardHarness.job("b", run: 6)])
         _ = shard.send(ShardHarness.ready("w", slots: 1), from: worker)
-        let leased = ShardHarness.tasks(in: shard.turns.last!, to: worker).map(\.run)
+        let leased = ShardHarness.tasks(in: shard.turns.last!, to: worker)
         #expect(leased.count == 1)
-        let running = leased[0]
-        shard.core.handOverReceived(Self.handOver(running), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
-        #expect(Self.refusals(shard.turn()) == ["409 run \(running) has tasks of \(running == 5 ? "a" : "b") running, retrying or failed here: it stays until they end"])
-        let other: UInt64 = running == 5 ? 6 : 5
-        shard.core.controlReceived(Control(request: 2, action: .pauseRun, run: other), from: orchestrator, now: shard.now)
+        let retrying = leased[0].run
+        _ = shard.send(ShardHarness.result(leased[0], retrying == 5 ? .failed : .succeeded), from: worker)
+        shard.core.handOverReceived(Self.handOver(5), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        if retrying == 5 {
+            #expect(Self.refusals(shard.turn()) == ["409 run 5 has tasks of a retrying or failed here: it stays until they end"])
+        } else {
+            _ = shard.turn()
+        }
+        shard.core.controlReceived(Control(request: 2, action: .pauseRun, run: 6), from: orchestrator, now: shard.now)
         _ = shard.turn()
-        shard.core.handOverReceived(Self.handOver(other, request: 3), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        shard.core.handOverReceived(Self.handOver(6, request: 3), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
         let paused = shard.turn()
-        #expect(Self.refusals(paused) == ["409 run \(other) is paused here: it stays until it is resumed"])
-        #expect(paused.tombstones.isEmpty && shard.core.jobs.count == 2)
+        if retrying == 5 {
+            #expect(Self.refusals(paused) == ["409 run 6 is paused here: it stays until it is resumed"])
+            #expect(paused.tombstones.isEmpty && shard.core.jobs.count == 2)
+        }
+    }
+
+    /// A run handed over while two of its four partitions run: they finish on the old shard, with their
+    /// workers, never handed out on the new one; each end is told when the hand-over is asked again, and
+    /// the new shard applies it as its own worker's result: a success once, a failure as a retry there.
+    @Test func tasksRunningAtTheHandOverFinishWhereTheyAreAndTheirEndsCompleteTheJobOnTheNewShard() throws {
+        var shard = ShardHarness()
+        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 4)]
+        _ = shard.submit([ShardHarness.job("big", run: 5, retries: 1, steps: steps)])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w", slots: 2), from: worker), to: worker)
+        #expect(leased.map(\.partition) == [0, 1])
+        shard.core.handOverReceived(Self.handOver(5), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        let turn = shard.turn()
+        let answer = try #require(Self.handed(turn).first)
+        let carry = try #require(answer.jobs.first)
+        #expect(carry.away.map { "\($0.partition) \($0.attempt)" } == ["0 1", "1 1"] && carry.attempts.isEmpty && answer.running == 2)
+        #expect(turn.tombstones[5] != nil && turn.handedOverRows.isEmpty)
+        // The job stays, finishing its two tasks; nothing else of it is handed out here.
+        let finishing = try #require(shard.core.jobs.values.first)
+        #expect(finishing.finishing && finishing.tasks.count == 2 && turn.jobs.map(\.finishing) == [true])
+        #expect(ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 2)), from: worker), to: worker).isEmpty)
+
+        // The new shard holds those two as away, and hands out only the other two.
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        let moved = ShardHarness.job("big", run: 5, retries: 1, generation: 1, steps: steps)
+        target.core.takenOver(TakeOver(run: 5, jobs: [moved], carries: [carry]), lookup: SubmissionLookup(), now: target.now)
+        let taken = target.turn()
+        #expect(taken.tasks.map { "\($0.partition) \($0.state) \($0.attempt)" }.sorted() == ["0 away 1", "1 away 1"])
+        #expect(ShardHarness.states(taken) == ["big:running"])
+        let there = ShardHarness.tasks(in: target.send(ShardHarness.ready("v", slots: 4), from: worker), to: worker)
+        #expect(there.map(\.partition) == [2, 3])
+
+        // On the old shard: partition 0 succeeds, and the hand-over asked again tells it.
+        let first = shard.send(ShardHarness.result(leased[0], .succeeded, data: [5]), from: worker)
+        #expect(first.awayEnds.map { "\($0.run) \($0.end.partition) \($0.end.outcome)" } == ["5 0 succeeded"])
+        #expect(first.updates != nil)  // The orchestrator hears of it, and asks.
+        shard.core.handOverReceived(
+            Self.handOver(5, request: 2), lookup: HandOverLookup(answered: answer, ends: first.awayEnds.map(\.end)), from: orchestrator,
+            now: shard.now)
+        let asked = try #require(Self.handed(shard.turn()).first)
+        #expect(asked.request == 2 && asked.ends.map(\.partition) == [0] && asked.running == 1)
+        // Partition 1 fails there: not retried there. The job leaves the old shard with its last task.
+        let second = shard.send(ShardHarness.result(leased[1], .failed, error: "exit status 1"), from: worker)
+        #expect(second.awayEnds.map { "\($0.end.partition) \($0.end.outcome) \($0.end.failures)" } == ["1 failed 1"])
+        #expect(second.handedOverRows.count == 1 && shard.core.jobs.isEmpty)
+        let ends = (first.awayEnds + second.awayEnds).map(\.end)
+        var from = Self.handOver(5, request: 3)
+        from.from = 1
+        shard.core.handOverReceived(from, lookup: HandOverLookup(answered: answer, ends: ends), from: orchestrator, now: shard.now)
+        let last = try #require(Self.handed(shard.turn()).first)
+        #expect(last.ends.map(\.partition) == [1] && last.running == 0)
+
+        // The new shard applies the ends: the success once (sent again, it changes nothing), the failure
+        // as a failed attempt with a retry left.
+        target.core.partitionsEnded(PartitionsEnded(request: 9, run: 5, ends: ends), from: orchestrator, now: target.now)
+        let applied = target.turn()
+        #expect(Self.refusals(applied) == ["200 2 of 2 ends of run 5 applied"])
+        #expect(applied.succeeded.count == 1)
+        #expect(applied.tasks.map { "\($0.partition) \($0.state) \($0.failures)" }.sorted() == ["0 succeeded 0", "1 retrying 1"])
+        target.core.partitionsEnded(PartitionsEnded(request: 10, run: 5, ends: ends), from: orchestrator, now: target.now)
+        let again = target.turn()
+        #expect(Self.refusals(again) == ["200 0 of 2 ends of run 5 applied"] && again.succeeded.isEmpty)
+        for task in there { _ = target.send(ShardHarness.result(task, .succeeded), from: worker) }
+        // Its backoff over (the worker keeps beating meanwhile), the partition runs again here.
+        var retry: [TaskSpec] = []
+        for _ in 0..<10 where retry.isEmpty {
+            target.advance(500)
+            retry = ShardHarness.tasks(in: target.send(.heartbeat, from: worker), to: worker)
+        }
+        let retried = try #require(retry.first)
+        #expect(retried.partition == 1 && retried.attempt == 2)
+        let done = target.send(ShardHarness.result(retried, .succeeded), from: worker)
+        #expect(ShardHarness.states(done) == ["big:succeeded"])
+    }
+
+    /// A task finishing on the old shard whose worker goes silent is lost there, not queued there: its
+    /// end says so, and the new shard runs it again with the next attempt. A cancel there is told as such.
+    @Test func aFinishingTaskLostOnTheOldShardRunsAgainOnTheNewOne() throws {
+        var shard = ShardHarness()
+        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 2)]
+        _ = shard.submit([ShardHarness.job("big", run: 5, steps: steps)])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w", slots: 1), from: worker), to: worker)
+        shard.core.handOverReceived(Self.handOver(5), lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        let answer = try #require(Self.handed(shard.turn()).first)
+        shard.advance(60_000)  // The worker is silent: its lease is taken back.
+        let lost = shard.turn()
+        #expect(lost.awayEnds.map { "\($0.end.partition) \($0.end.outcome) \($0.end.losses)" } == ["\(leased[0].partition) lost 1"])
+        #expect(shard.core.jobs.isEmpty && ShardHarness.tasks(in: lost, to: worker).isEmpty)
+
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        let moved = ShardHarness.job("big", run: 5, generation: 1, steps: steps)
+        target.core.takenOver(TakeOver(run: 5, jobs: [moved], carries: answer.jobs), lookup: SubmissionLookup(), now: target.now)
+        _ = target.turn()
+        target.core.partitionsEnded(PartitionsEnded(request: 1, run: 5, ends: lost.awayEnds.map(\.end)), from: orchestrator, now: target.now)
+        _ = target.turn()
+        let again = ShardHarness.tasks(in: target.send(ShardHarness.ready("v", slots: 2), from: worker), to: worker)
+        #expect(again.map { "\($0.partition) \($0.attempt)" }.sorted() == ["0 2", "1 1"])
     }
 
     /// A run that has started: a job of two steps half through its second, and one whose only task
@@ -177,13 +280,13 @@ import Wire
         #expect(ShardHarness.states(failed) == ["flaky:failed"])
     }
 
-    @Test func theOrchestratorHandsOverRunsNotRunningAndSendsThemToTheNewShardOneGenerationOn() throws {
+    @Test func theOrchestratorHandsOverRunsNotRetryingAndSendsThemToTheNewShardOneGenerationOn() throws {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
         _ = flow.operation(OrchestratorHarness.start(run: 2, request: 2))
-        // Run 1's extract is queued; run 2's runs.
+        // Run 1's extract is queued; run 2's waits to retry.
         _ = flow.report([("extract", .queued), ("audit", .succeeded)], run: 1)
-        _ = flow.report([("extract", .running)], run: 2)
+        _ = flow.report([("extract", .retrying)], run: 2)
         let move = flow.operation(OrchestratorHarness.move(to: 1, request: 3))
         #expect(move.answers.first?.1.detail.hasSuffix("1 run asked to follow") == true, "\(move.answers)")
         #expect(move.productShards == ["payments": 1])
@@ -223,18 +326,81 @@ import Wire
         #expect(released.submits[1]?.allSatisfy { $0.generation == 1 } == true)
         #expect(released.takeOvers.keys.contains(1) && released.takeOvers[1]! == nil)
         #expect(flow.core.takeOvers.isEmpty)
-        // The run that runs stays where it is.
+        // The run that retries stays where it is.
         #expect(flow.core.runs[2]!.shard == 2)
     }
 
-    /// A run busy at the move is asked again, at most once a second, once its shard says nothing of it
-    /// runs; one whose results are too large to carry is not asked again.
-    @Test func aRunBusyAtTheMoveIsAskedAgainAtItsFirstQuietMoment() throws {
+    /// A run handed over while a task of it ran: the orchestrator asks its old shard again whenever that
+    /// shard publishes a change of it (once the new shard holds the run), relays each end to the new shard
+    /// in PARTITIONS-ENDED, and stops once every end is relayed and nothing of the run runs there. A cancel
+    /// meanwhile goes to both shards.
+    @Test func theEndsOfTasksFinishingOnTheOldShardAreRelayedToTheNewOne() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .running)], run: 1)
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        #expect(asked.0 == 2 && asked.1.run == 1)  // Running is no reason to wait.
+        let carry = JobCarry(job: "extract", away: [PartitionAttempts(partition: 0, attempt: 1)])
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [carry, JobCarry(job: "audit")], running: 1), now: flow.now)
+        let switched = flow.core.finishTurn(now: flow.now)
+        #expect(switched.takeOverSends.map(\.takeOver.carries) == [[carry, JobCarry(job: "audit")]])
+        #expect(switched.relays[1] == .some(OrchestratorCore.Relay(source: 2, target: 1, generation: 0)))
+
+        // The old shard's change is heard before the new shard holds the run: nothing is asked yet.
+        #expect(flow.report([("extract", .running)], run: 1).controlSends.isEmpty)
+        // Once the new shard reports the job, the old one is asked for the ends, from the first.
+        var sequence: UInt64 = 0
+        func fromTarget(_ state: JobState) -> OrchestratorTurn {
+            sequence += 1
+            let statuses = ["extract", "audit"].map { JobStatus(run: 1, job: $0, generation: 1, state: state, time: flow.now.wire) }
+            flow.core.updatesReceived(JobUpdates(publisher: "shard-1", epoch: 1, sequence: sequence, updates: statuses), from: 1, now: flow.now)
+            return flow.core.finishTurn(now: flow.now)
+        }
+        let reported = fromTarget(.running)
+        let again = try #require(reported.controlSends.first { $0.1.action == .handOver })
+        #expect(again.0 == 2 && again.1.generation == 0 && again.1.from == 0)
+        let end = PartitionEnd(job: "extract", step: 0, partition: 0, attempt: 1, outcome: .succeeded, data: [1])
+        flow.core.handedOverReceived(HandedOver(request: again.1.request, run: 1, jobs: [carry], ends: [end], running: 0), now: flow.now)
+        let relayed = flow.core.finishTurn(now: flow.now)
+        let sent = try #require(relayed.relaySends.first)
+        #expect(sent.0 == 1 && sent.1.run == 1 && sent.1.ends == [end])
+        // Not answered in time, it is sent again, the same.
+        flow.now = flow.now.adding(milliseconds: 11_000)
+        flow.core.tick(now: flow.now)
+        #expect(flow.core.finishTurn(now: flow.now).relaySends.map(\.1) == [sent.1])
+        // Taken: the old shard is asked from the next end; none more, and nothing runs there: done.
+        flow.core.controlResultReceived(ControlResult(request: sent.1.request, status: .ok), now: flow.now)
+        let taken = flow.core.finishTurn(now: flow.now)
+        #expect(taken.relays[1]??.relayed == 1)
+        let next = try #require(taken.controlSends.first { $0.1.action == .handOver })
+        #expect(next.1.from == 1)
+        flow.core.handedOverReceived(HandedOver(request: next.1.request, run: 1, jobs: [carry], running: 0), now: flow.now)
+        let done = flow.core.finishTurn(now: flow.now)
+        #expect(done.relays.keys.contains(1) && done.relays[1]! == nil && flow.core.relays.isEmpty)
+    }
+
+    @Test func aCancelOfARunWithTasksFinishingOnItsOldShardGoesToBoth() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .running)], run: 1)
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        let carry = JobCarry(job: "extract", away: [PartitionAttempts(partition: 0, attempt: 1)])
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [carry], running: 1), now: flow.now)
+        _ = flow.core.finishTurn(now: flow.now)
+        let stop = flow.operation(OperationRequest(request: 3, action: .stop, run: 1))
+        #expect(stop.controlSends.filter { $0.1.action == .cancelRun }.map(\.0).sorted() == [1, 2])
+    }
+
+    /// A run retrying at the move is asked again, at most once a second, once its shard says nothing of
+    /// it retries; one whose results are too large to carry is not asked again.
+    @Test func aRunRetryingAtTheMoveIsAskedAgainOnceItIsNot() throws {
         var flow = OrchestratorHarness()
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
         _ = flow.operation(OrchestratorHarness.start(run: 2, request: 2))
-        _ = flow.report([("extract", .running)], run: 1)
-        _ = flow.report([("extract", .running)], run: 2)
+        _ = flow.report([("extract", .retrying)], run: 1)
+        _ = flow.report([("extract", .retrying)], run: 2)
         let move = flow.operation(OrchestratorHarness.move(to: 1, request: 3))
         #expect(move.controlSends.filter { $0.1.action == .handOver }.isEmpty)
         func askedAfter(_ milliseconds: Int64) -> [Control] {
@@ -242,13 +408,13 @@ import Wire
             flow.core.tick(now: flow.now)
             return flow.core.finishTurn(now: flow.now).controlSends.filter { $0.1.action == .handOver }.map(\.1)
         }
-        #expect(askedAfter(1500).isEmpty)  // Still running, as far as the shard has said.
+        #expect(askedAfter(1500).isEmpty)  // Still retrying, as far as the shard has said.
         _ = flow.report([("extract", .succeeded), ("audit", .queued)], run: 1)
         _ = flow.report([("extract", .succeeded), ("audit", .queued)], run: 2)
         let asked = askedAfter(1000)
         #expect(asked.map(\.run) == [1, 2])
         #expect(askedAfter(300).isEmpty)  // Asked, and not answered yet: not asked twice.
-        // Run 1 started a task meanwhile (409): asked again a second later. Run 2's results are too large
+        // Run 1 failed a task meanwhile (409): asked again a second later. Run 2's results are too large
         // to carry (413): it is not asked again, and finishes where it is.
         flow.core.controlResultReceived(ControlResult(request: asked[0].request, status: .conflict, detail: "running"), now: flow.now)
         flow.core.controlResultReceived(ControlResult(request: asked[1].request, status: .tooLarge, detail: "too large"), now: flow.now)

@@ -44,10 +44,10 @@ import Wire
             let (_, snapshot) = try store.open()
             #expect(snapshot.nextTaskID == 41 && snapshot.nextJobID == 8)
             #expect(snapshot.handedOver == [9: 0])
-            let lookup = try store.handOverLookup(run: 9, now: now)
+            let lookup = try store.handOverLookup(run: 9, generation: 0, now: now)
             #expect(lookup.answered == answer)
             #expect(try store.results(of: RunJob(run: 10, job: "early")).map { "\($0.partitionKey) \($0.data)" } == ["eu [5]"])
-            #expect(try store.handOverLookup(run: 10, now: now).results.map(\.job) == ["early"])
+            #expect(try store.handOverLookup(run: 10, generation: 1, now: now).results.map(\.job) == ["early"])
         }
     }
 
@@ -68,8 +68,54 @@ import Wire
             var turn = ShardTurn()
             turn.jobs = [done, failed, again, ShardJob(id: 4, spec: Self.spec("c"))]
             try store.commit(turn, now: now)
-            let ended = try store.handOverLookup(run: 9, now: now).ended
+            let ended = try store.handOverLookup(run: 9, generation: 1, now: now).ended
             #expect(ended.map { "\($0.job) \($0.generation) \($0.state.name)" } == ["a 0 succeeded", "b 1 succeeded"])
+        }
+    }
+
+    /// A run handed over while two of its three tasks ran: the job stays in the store, finishing, with only
+    /// those two; an end is kept for the answer asked again; after a restart the shard holds the job with
+    /// its one task still running (its lease kept for its worker), not the partitions that left.
+    @Test func aFinishingJobAndItsEndsSurviveARestart() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            let worker = Peer([1])
+            var spec = Self.spec("big")
+            spec.steps = [StepSpec(name: "big", kind: .command, action: "true", partitions: 3)]
+            do {
+                let store = try ShardStore(path: path, synchronous: .off)
+                defer { store.database.close() }
+                let (epoch, snapshot) = try store.open()
+                var core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: epoch, restoring: snapshot, now: now)
+                func turn() throws -> ShardTurn {
+                    let turn = core.finishTurn(now: now)
+                    try store.commit(turn, now: now)
+                    return turn
+                }
+                core.submitted([spec], lookup: SubmissionLookup(), now: now)
+                _ = try turn()
+                core.received(.ready(Ready(worker: "w", session: 1, slots: 2, heartbeat: 1000, commands: 1)), from: worker, now: now)
+                let leased = try turn().messages.flatMap { _, message -> [TaskSpec] in
+                    if case .tasks(let tasks) = message { tasks.tasks } else { [] }
+                }
+                #expect(leased.count == 2)
+                core.handOverReceived(Control(request: 1, action: .handOver, run: 9), lookup: HandOverLookup(), from: Peer([9]), now: now)
+                _ = try turn()
+                let result = TaskResult(task: leased[0].task, attempt: 1, outcome: .succeeded, started: 0, duration: 1, data: [4])
+                core.received(.results(Results(results: [result])), from: worker, now: now)
+                #expect(try turn().awayEnds.count == 1)
+            }
+            let store = try ShardStore(path: path, synchronous: .off)
+            defer { store.database.close() }
+            let (epoch, snapshot) = try store.open()
+            #expect(snapshot.jobs.map(\.finishing) == [true])
+            let core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: epoch, restoring: snapshot, now: now)
+            let job = try #require(core.jobs.values.first)
+            #expect(job.tasks.count == 1 && job.counts.running == 1 && job.counts.pending == 0)
+            #expect(core.tasks[job.tasks[0]]?.lease?.worker == "w")
+            let lookup = try store.handOverLookup(run: 9, generation: 0, now: now)
+            #expect(lookup.answered?.jobs.first?.away.count == 2)
+            #expect(lookup.ends.map { "\($0.partition) \($0.outcome) \($0.data)" } == ["0 succeeded [4]"])
         }
     }
 }

@@ -125,14 +125,20 @@ struct MessageFactory {
         RunStatus(
             run: u64(), product: string(), flow: string(), state: pick(RunState.self), jobs: u32(),
             succeeded: u32(), failed: u32(), active: u32(), started: u64(), finished: u64(), time: u64(),
-            detail: longstr(), shard: u32())
+            detail: longstr(), shard: u32(), finishing: u32())
     }
 
     mutating func jobCarry() -> JobCarry {
         JobCarry(
             job: string(), step: u16(), completed: u32(), succeeded: (0..<count(3)).map { _ in taskInput() },
             previous: (0..<count(3)).map { _ in taskInput() }, upstream: (0..<count(3)).map { _ in taskInput() },
-            attempts: (0..<count(3)).map { _ in partitionAttempts() })
+            attempts: (0..<count(3)).map { _ in partitionAttempts() }, away: (0..<count(3)).map { _ in partitionAttempts() })
+    }
+
+    mutating func partitionEnd() -> PartitionEnd {
+        PartitionEnd(
+            job: string(), step: u16(), partition: u32(), attempt: u16(), failures: u16(), losses: u16(), outcome: pick(PartitionOutcome.self),
+            exitCode: i32(), output: longstr(), log: longstr(), error: longstr(), data: octets())
     }
 
     mutating func partitionAttempts() -> PartitionAttempts {
@@ -175,15 +181,18 @@ struct MessageFactory {
             .control(
                 Control(
                     request: u64(), action: pick(ControlAction.self), run: u64(), job: string(), grace: u32(),
-                    policy: productPolicy(), priority: priority(), generation: u32()))
+                    policy: productPolicy(), priority: priority(), generation: u32(), from: u32()))
         case .controlResult: .controlResult(ControlResult(request: u64(), status: status(), detail: longstr()))
         case .handedOver:
             .handedOver(
                 HandedOver(
                     request: u64(), status: status(), detail: longstr(), run: u64(), jobs: (0..<count()).map { _ in jobCarry() },
-                    results: (0..<count()).map { _ in taskInput() }, ended: (0..<count()).map { _ in jobStatus() }))
+                    results: (0..<count()).map { _ in taskInput() }, ended: (0..<count()).map { _ in jobStatus() },
+                    ends: (0..<count()).map { _ in partitionEnd() }, running: u32()))
         case .takeOver:
             takeOver()
+        case .partitionsEnded:
+            .partitionsEnded(PartitionsEnded(request: u64(), run: u64(), ends: (0..<count()).map { _ in partitionEnd() }))
         case .jobUpdates:
             .jobUpdates(
                 JobUpdates(

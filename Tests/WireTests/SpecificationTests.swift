@@ -64,7 +64,7 @@ import Wire
             "step-spec": factory.stepSpec(), "job-spec": factory.jobSpec(), "job-status": factory.jobStatus(),
             "run-status": factory.runStatus(), "product-policy": factory.productPolicy(), "set-offer": factory.setOffer(),
             "key-weight": factory.keyWeight(), "job-carry": factory.jobCarry(),
-            "partition-attempts": factory.partitionAttempts(),
+            "partition-attempts": factory.partitionAttempts(), "partition-end": factory.partitionEnd(),
         ]
         for (name, sample) in samples {
             let section = try #require(Self.sections[name], "no section \"### \(name)\"")

@@ -135,15 +135,19 @@ extension ManagementCore {
     }
 
     /// The moves going on among `names`: a move asked and not yet answered, and open runs of a product on
-    /// shards other than its own, which they finish on.
+    /// shards other than its own, which they finish on, or with tasks still finishing on one.
     func moves(of names: Set<String>) -> [String: ProductMove] {
         var moves: [String: ProductMove] = [:]
         for name in names {
             if let pending = pendingMoves[name] { moves[name] = ProductMove(to: pending.shard) }
         }
         for run in runs.values where !run.state.isFinal && names.contains(run.product) {
-            guard let product = products[run.product], run.shard != product.shard else { continue }
-            moves[run.product, default: ProductMove()].finishing[run.shard, default: 0] += 1
+            guard let product = products[run.product] else { continue }
+            if run.shard != product.shard {
+                moves[run.product, default: ProductMove()].finishing[run.shard, default: 0] += 1
+            } else if run.finishing != 0 && run.finishing != product.shard {
+                moves[run.product, default: ProductMove()].finishing[run.finishing, default: 0] += 1
+            }
         }
         return moves
     }

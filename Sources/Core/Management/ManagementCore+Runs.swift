@@ -175,7 +175,7 @@ extension ManagementCore {
         guard let run = runs[status.run] else { return }
         let changed = run.state != status.state || run.succeeded != status.succeeded || run.failed != status.failed
             || run.active != status.active || run.detail != status.detail || run.finished != Timestamp(wire: status.finished)
-            || (status.shard != 0 && run.shard != status.shard)
+            || (status.shard != 0 && run.shard != status.shard) || run.finishing != status.finishing
         if changed { runUpdated(status, now: now) }
     }
 
@@ -193,6 +193,7 @@ extension ManagementCore {
         run.detail = status.detail
         // A move hands over the runs of its product that have not started, and the orchestrator says where.
         if status.shard != 0 { run.shard = status.shard }
+        run.finishing = status.finishing
         run.updated = Timestamp(wire: status.time)
         runs[run.id] = run
         turn.runs.append(run)
@@ -216,6 +217,7 @@ extension ManagementCore {
         run.finished = Timestamp(wire: status.finished)
         run.detail = status.detail
         if status.shard != 0 { run.shard = status.shard }
+        run.finishing = status.finishing
         return run
     }
 }

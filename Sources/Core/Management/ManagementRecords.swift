@@ -142,14 +142,17 @@ public struct RunRecord: Equatable, Sendable {
     public var updated: Timestamp
     /// Its priority (``RunPriority``): 0 urgent, 1 (first) to 5.
     public var priority: UInt8
+    /// The shard a move handed it over from while tasks of it still finish there; 0 when none does.
+    public var finishing: UInt32
 
     public init(
         id: UInt64, product: String, flow: String, version: UInt32, shard: UInt32, moment: UInt64,
         params: [String: String], key: String = "", state: RunState, jobs: UInt32, succeeded: UInt32 = 0,
         failed: UInt32 = 0, active: UInt32 = 0, started: Timestamp, finished: Timestamp = .zero, detail: String = "",
-        updated: Timestamp = .zero, priority: UInt8 = RunPriority.normal
+        updated: Timestamp = .zero, priority: UInt8 = RunPriority.normal, finishing: UInt32 = 0
     ) {
         self.priority = priority
+        self.finishing = finishing
         self.id = id
         self.product = product
         self.flow = flow

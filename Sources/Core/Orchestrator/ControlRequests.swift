@@ -94,6 +94,14 @@ struct ControlRequests: Sendable {
     /// Whether a hand-over of `run` is sent and not answered.
     func handingOver(_ run: UInt64) -> Bool { handingOverRuns[run] != nil }
 
+    /// Makes what is pending at `shard` due at once: the shard restarted, and whatever was on its way
+    /// to it may be lost.
+    mutating func expedite(shard: UInt32, now: Timestamp) {
+        for request in pending.keys where pending[request]?.sent.shard == shard {
+            pending.modifyIfPresent(request) { $0.resend.expedite(to: now) }
+        }
+    }
+
     /// Sends again, in request order, what is due.
     mutating func tick(now: Timestamp, policy: ResendPolicy) {
         guard !pending.isEmpty else { return }

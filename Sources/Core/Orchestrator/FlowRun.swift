@@ -75,6 +75,9 @@ public struct FlowRun: Sendable {
     /// The shard that holds the run's work: its product's when it started, another after a move hands
     /// the run over (``handOver(to:now:policy:)``).
     public internal(set) var shard: UInt32
+    /// The shard a move handed the run over from while tasks of it still finish there, their ends relayed
+    /// (``OrchestratorCore/Relay``); 0 when none does. Not stored: the relays are.
+    public internal(set) var finishingOn: UInt32 = 0
     /// The run's job entry moment: kept by reruns, renewed by a rerun with a fresh one.
     public var moment: UInt64
     /// The run's parameters, defaults applied.
@@ -119,10 +122,11 @@ public struct FlowRun: Sendable {
         public var state: RunState
         public var finished: Timestamp
         public var detail: String
+        public var finishing: UInt32
     }
 
     /// The run's mark as it is now.
-    public var mark: Mark { Mark(state: state, finished: finished, detail: detail) }
+    public var mark: Mark { Mark(state: state, finished: finished, detail: detail, finishing: finishingOn) }
 
     /// A new run: every job waiting. Runs of one flow version may share a `graph` built once.
     public init(
@@ -159,7 +163,7 @@ public struct FlowRun: Sendable {
         self.finished = finished
         self.detail = detail
         self.lastChange = max(started, finished)
-        self.announced = Mark(state: state, finished: finished, detail: detail)
+        self.announced = Mark(state: state, finished: finished, detail: detail, finishing: 0)
         let succeeded = Set(jobs.indices.filter { jobs[$0].state == .succeeded })
         let released = Set(jobs.indices.filter { jobs[$0].state != .waiting })
         self.dependencies = Dependencies(graph: self.graph, succeeded: succeeded, released: released)
@@ -235,7 +239,7 @@ public struct FlowRun: Sendable {
         return RunStatus(
             run: id, product: product, flow: flow, state: state, jobs: UInt32(jobs.count), succeeded: UInt32(count(.succeeded)),
             failed: UInt32(failed), active: UInt32(active), started: started.wire, finished: finished.wire, time: now.wire,
-            detail: detail, shard: shard)
+            detail: detail, shard: shard, finishing: finishingOn)
     }
 
     /// RUN-DETAIL's answer to `query`: the run's status and the page of its jobs the query asks for.

@@ -48,6 +48,8 @@ public struct OrchestratorSnapshot: Sendable {
     public var productShards: [String: UInt32] = [:]
     /// Take-overs sent and not yet complete, by run.
     public var takeOvers: [UInt64: OrchestratorCore.PendingTakeOver] = [:]
+    /// Runs whose tasks finishing on their old shard have their ends relayed, by run.
+    public var relays: [UInt64: OrchestratorCore.Relay] = [:]
 
     public init(
         runs: [FlowRun] = [], positions: [UInt32: (epoch: UInt32, sequence: UInt64)] = [:],

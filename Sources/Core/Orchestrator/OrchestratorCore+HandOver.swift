@@ -30,7 +30,7 @@ extension OrchestratorCore {
     /// in the last second; whether it was asked.
     @discardableResult
     mutating func askHandOver(_ id: UInt64, now: Timestamp) -> Bool {
-        guard !controls.handingOver(id), let run = runs[id], let generation = run.handOverGeneration else { return false }
+        guard !controls.handingOver(id), relays[id] == nil, let run = runs[id], let generation = run.handOverGeneration else { return false }
         if let last = lastAsked[id], now.since(last) < Self.askAgainAfter { return false }
         lastAsked[id] = now
         controls.send(Control(request: 0, action: .handOver, run: id, generation: generation), to: run.shard, now: now, policy: configuration.resend)
@@ -125,11 +125,15 @@ extension OrchestratorCore {
         takeOversDue.insert(id)
         scheduleResends(again, of: run)
         touch(&run)
+        if handed.running > 0 || !handed.ends.isEmpty {
+            startRelay(id, from: sent.shard, to: target, generation: sent.control.generation)
+            run.finishingOn = sent.shard
+        }
     }
 
     /// A job of a run being taken over was reported: once the new shard has reported every job of the
     /// TAKE-OVER at its generation (or the run has ended), it is no longer sent.
-    mutating func takeOverProgressed(_ id: UInt64) {
+    mutating func takeOverProgressed(_ id: UInt64, now: Timestamp) {
         guard let pending = takeOvers[id] else { return }
         if let run = runs[id], !run.state.isFinal {
             let generations = Dictionary(run.jobs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -142,6 +146,8 @@ extension OrchestratorCore {
         takeOvers[id] = nil
         takeOverChanges[id] = .some(nil)
         takeOversDue.remove(id)
+        // Ends of its tasks that finished on the old shard waited for the new one to hold its jobs.
+        if relays[id] != nil { askRelay(id, now: now) }
     }
 
     /// A TAKE-OVER sent to a run's new shard and not complete, as the store keeps it.
@@ -158,14 +164,14 @@ extension OrchestratorCore {
 
 extension FlowRun {
     /// The generation up to which a run may be handed over: open, not paused, held or stopping, with no
-    /// job running or retrying as far as its shard has said, and at most as many jobs with the shard as a
-    /// TAKE-OVER holds; the highest generation of its jobs. Nil for any other run.
+    /// job retrying as far as its shard has said, and at most as many jobs with the shard as a TAKE-OVER
+    /// holds; the highest generation of its jobs. Nil for any other run. (Tasks running go on where they
+    /// are: the shard hands the rest over, and their ends are relayed.)
     var handOverGeneration: UInt32? {
         guard !state.isFinal, !paused, !held, !stopping, parked.isEmpty, activeJobs <= Limits.submitJobs else { return nil }
         var generation: UInt32 = 0
         for job in jobs {
-            if job.state == .running || job.state == .retrying { return nil }
-            if job.state.isActive, let status = job.status, status.running > 0 { return nil }
+            if job.state == .retrying { return nil }
             generation = max(generation, job.generation)
         }
         return generation

@@ -52,6 +52,18 @@ public struct OrchestratorCore: Sendable {
     var strayCursor: UInt64 = 0
     /// Those set this turn.
     var productShardChanges: [String: UInt32] = [:]
+    /// Runs handed over while tasks of them ran, whose ends are relayed from their old shard to their new
+    /// one (`OrchestratorCore+Relay.swift`); those changed this turn; the PARTITIONS-ENDED on their way, by
+    /// request, and those to send; runs to ask again once what is on its way is answered; the last request
+    /// ID given (numbered from the epoch's, apart from CONTROL's, so that an answer to one sent before a
+    /// restart never answers another); and when relays are looked at next.
+    public internal(set) var relays: [UInt64: Relay]
+    var relayChanges: [UInt64: Relay?] = [:]
+    var relaySends: [UInt64: RelaySend] = [:]
+    var relayDeliveries: [(UInt32, PartitionsEnded)] = []
+    var relayAgain: Set<UInt64> = []
+    var lastRelayRequest: UInt64
+    var nextRelayCheck = Timestamp.zero
     /// The flow versions runs were started with.
     var flows = ParsedFlows()
     /// Jobs submitted and not accepted, by when they are due to be sent again.
@@ -101,6 +113,8 @@ public struct OrchestratorCore: Sendable {
         productShards = snapshot.productShards
         takeOvers = snapshot.takeOvers
         takeOversDue = Set(snapshot.takeOvers.keys)
+        relays = snapshot.relays
+        lastRelayRequest = 1 << 63 | UInt64(epoch) << 32
         controls = ControlRequests(restoring: snapshot.controls, last: snapshot.lastControl, now: now, policy: configuration.resend)
         streams = ShardStreams(configuration: configuration, positions: snapshot.positions, now: now)
         for var run in snapshot.runs {
@@ -110,6 +124,7 @@ public struct OrchestratorCore: Sendable {
             }
             runs.add(run)
         }
+        for (id, relay) in relays { runs.modify(id) { $0.finishingOn = relay.source } }
         // Runs left on an old shard by a move are asked again: whether they were asked before is unknown.
         for id in runs.ids(where: { run in !run.state.isFinal && snapshot.productShards[run.product].map { $0 != run.shard } ?? false }) {
             strays.insert(id)
@@ -176,7 +191,11 @@ public struct OrchestratorCore: Sendable {
         guard let heard = streams.received(updates, from: shard, now: now) else { return }
         follow(heard, of: shard, now: now)
         guard heard.apply else { return }
-        for status in updates.updates { apply(status, now: now) }
+        for status in updates.updates {
+            apply(status, now: now)
+            // A task of a run handed over ended on the shard it left: its end is asked for at once.
+            if relays[status.run]?.source == shard { askRelay(status.run, now: now) }
+        }
     }
 
     /// Handles BEACON from a shard.
@@ -195,6 +214,11 @@ public struct OrchestratorCore: Sendable {
     /// longer has what was missed, and at once what it had not accepted when it restarted.
     private mutating func follow(_ heard: ShardStreams.Heard, of shard: UInt32, now: Timestamp) {
         guard heard.restarted || heard.resynchronise else { return }
+        if heard.restarted {
+            // Requests on their way to it may be lost with its connection: they go again now.
+            controls.expedite(shard: shard, now: now)
+            expediteRelays(to: shard, now: now)
+        }
         let policy = configuration.resend
         for id in runs.ids {
             let again =
@@ -213,7 +237,7 @@ public struct OrchestratorCore: Sendable {
         else { return }
         applied(outcome, of: status, shard: shard, now: now)
         release(run: status.run, jobs: outcome.released, now: now)
-        if takeOvers[status.run] != nil { takeOverProgressed(status.run) }
+        if takeOvers[status.run] != nil { takeOverProgressed(status.run, now: now) }
     }
 
     /// Stores and cancels what a status applied to a run asks for; the jobs it released are the caller's.
@@ -227,21 +251,26 @@ public struct OrchestratorCore: Sendable {
         noteChange(id)
     }
 
-    /// Sends CONTROL to `shard` about a run, committed first and sent again until answered.
+    /// Sends CONTROL to `shard` about a run, committed first and sent again until answered. A cancel goes
+    /// also to the shard the run was handed over from while tasks of it still finish there.
     mutating func sendControl(_ action: ControlAction, run id: UInt64, shard: UInt32, job: String = "", now: Timestamp) {
         let control = Control(request: 0, action: action, run: id, job: job, grace: configuration.cancelGrace)
-        controls.send(control, to: shard, now: now, policy: configuration.resend)
+        let shards = action == .cancelRun || action == .cancelJob ? cancelShards(of: id, shard: shard) : [shard]
+        for shard in shards { controls.send(control, to: shard, now: now, policy: configuration.resend) }
     }
 
-    /// Handles CONTROL-RESULT from a shard: a hand-over answered so was refused, and the run stays.
+    /// Handles CONTROL-RESULT from a shard: a PARTITIONS-ENDED taken, or a hand-over refused (the run stays).
     public mutating func controlResultReceived(_ result: ControlResult, now: Timestamp) {
+        if isRelayRequest(result.request) { return relayTaken(result.request, now: now) }
         guard let sent = controls.answer(result.request) else { return }
         if sent.control.action == .handOver { handOverRefused(sent, status: result.status) }
     }
 
-    /// Handles HANDED-OVER from a shard: the run it gave up goes to its product's shard.
+    /// Handles HANDED-OVER from a shard: the run it gave up goes to its product's shard, or the ends of
+    /// its tasks that finished there go to the shard that took it over.
     public mutating func handedOverReceived(_ handed: HandedOver, now: Timestamp) {
         guard let sent = controls.answer(handed.request), sent.control.action == .handOver, sent.control.run == handed.run else { return }
+        if isRelayAnswer(sent) { return relayAnswered(handed.run, handed, now: now) }
         handOverAnswered(sent, handed, now: now)
     }
 
@@ -275,6 +304,7 @@ public struct OrchestratorCore: Sendable {
         controls.tick(now: now, policy: policy)
         streams.tick(now: now)
         askStrays(now: now)
+        tickRelays(now: now)
     }
 
     /// The next time ``tick(now:)`` has something to do.
@@ -284,6 +314,7 @@ public struct OrchestratorCore: Sendable {
         if let due = resubmissions.min { next = min(next, due.time) }
         if let due = controls.nextDeadline() { next = min(next, due) }
         if !strays.isEmpty { next = min(next, nextStrayCheck) }
+        if !relays.isEmpty { next = min(next, nextRelayCheck) }
         return min(next, streams.nextDeadline())
     }
 
@@ -341,6 +372,8 @@ public struct OrchestratorCore: Sendable {
         turn.productShards = productShardChanges
         turn.takeOvers = takeOverChanges
         turn.takeOverSends = takeOversDue.sorted().compactMap { takeOvers[$0] }
+        turn.relays = relayChanges
+        turn.relaySends = relayDeliveries
         turn.answers = answers.takeNew()
         turn.positions = streams.positionsToStore(committing: turn.needsCommit, now: now)
         turn.submits = submits
@@ -367,6 +400,8 @@ public struct OrchestratorCore: Sendable {
         productShardChanges = [:]
         takeOverChanges = [:]
         takeOversDue = []
+        relayChanges = [:]
+        relayDeliveries = []
         submits = [:]
         unsent = []
         replies = []

@@ -35,6 +35,9 @@ public struct OrchestratorTurn: Sendable {
     /// Take-overs to store (a value) or forget (nil), by run; and those to send.
     public var takeOvers: [UInt64: OrchestratorCore.PendingTakeOver?] = [:]
     public var takeOverSends: [OrchestratorCore.PendingTakeOver] = []
+    /// Relays to store (a value) or forget (nil), by run; and the PARTITIONS-ENDED to send, by shard.
+    public var relays: [UInt64: OrchestratorCore.Relay?] = [:]
+    public var relaySends: [(UInt32, PartitionsEnded)] = []
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
     /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.
@@ -79,6 +82,7 @@ public struct OrchestratorTurn: Sendable {
     public var needsCommit: Bool {
         !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || updates != nil || !controls.isEmpty
             || !answeredControls.isEmpty || !holds.isEmpty || !productShards.isEmpty || !takeOvers.isEmpty
+            || !relays.isEmpty
     }
 }
 
@@ -110,6 +114,7 @@ extension OrchestratorTurn: ServiceTurn {
         }
         for (shard, fetch) in fetches.sorted(by: { $0.key < $1.key }) { deliveries.append(Delivery(.fetch(fetch), to: .shard(shard))) }
         for (shard, control) in controlSends { deliveries.append(Delivery(.control(control), to: .shard(shard))) }
+        for (shard, ended) in relaySends { deliveries.append(Delivery(.partitionsEnded(ended), to: .shard(shard))) }
         for (peer, message) in replies { deliveries.append(Delivery(message, to: .peer(peer))) }
         return deliveries
     }

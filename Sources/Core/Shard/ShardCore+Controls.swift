@@ -74,11 +74,13 @@ extension ShardCore {
         for id in job.tasks {
             guard let task = tasks[id] else { continue }
             switch task.state {
-            case .pending, .retrying:
+            case .pending, .retrying, .away:
                 move(id, to: .cancelled, now: now)
             case .running:
                 if let peer = task.lease?.peer {
                     signals[peer, default: []].append(task.ref)
+                } else if job.finishing {
+                    finishingEnded(id, outcome: .cancelled, now: now)
                 } else {
                     move(id, to: .cancelled, now: now)  // Its worker has not come back since a restart.
                 }

@@ -10,9 +10,12 @@ extension ShardCore {
     /// The most a hand-over carries, in octets: beyond it the run finishes where it is.
     public static let handOverLimit = 16 << 20
 
-    /// Handles CONTROL `hand-over` for a run: gives it up if none of its tasks is running, retrying or
-    /// failed here and it is not paused, answering HANDED-OVER with what it held; otherwise answers 409
-    /// and the run stays. A repeated request gets the first answer again (`lookup.answered`).
+    /// Handles CONTROL `hand-over` for a run: gives it up unless a task of it is retrying, failed or away
+    /// here, a job of it is cancelled, or the run is paused, answering HANDED-OVER with what it held;
+    /// otherwise answers 409 and the run stays. Tasks of it running here stay with their workers: their
+    /// jobs stay, finishing, until the last has ended, and each end is told in the answer to the same
+    /// request asked again, with how many still run. A repeated request gets the first answer again
+    /// (`lookup.answered`), with the ends so far from the one its `from` names.
     public mutating func handOverReceived(_ control: Control, lookup: HandOverLookup, from peer: Peer, now: Timestamp) {
         func refuse(_ detail: String) {
             outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .conflict, detail: detail))))
@@ -24,13 +27,27 @@ extension ShardCore {
                 return refuse("run \(run) was handed over longer ago than the retention, and what it carried is no longer kept")
             }
             answered.request = control.request
+            // The ends from the first not yet relayed, as many as fit a hand-over (at least one).
+            let ends = lookup.ends + awayEnds.filter { $0.run == run }.map(\.end)
+            var size = 0
+            answered.ends = []
+            for end in ends.dropFirst(Int(control.from)) {
+                size += end.encodedSize
+                if !answered.ends.isEmpty && size > Self.handOverLimit { break }
+                answered.ends.append(end)
+            }
+            answered.running = finishingTasks(of: run)
             outbox.append((peer, .handedOver(answered)))
             return
         }
         if controls.paused.contains(run) { return refuse("run \(run) is paused here: it stays until it is resumed") }
-        let held = jobs.values.filter { $0.spec.run == run }.sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
-        if let busy = held.first(where: { $0.counts.running + $0.counts.retrying + $0.counts.failed > 0 || $0.cancelled }) {
-            return refuse("run \(run) has tasks of \(busy.spec.job) running, retrying or failed here: it stays until they end")
+        let held = jobs.values.filter { $0.spec.run == run && !$0.finishing }
+            .sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
+        if let busy = held.first(where: { $0.counts.retrying + $0.counts.failed > 0 || $0.cancelled }) {
+            return refuse("run \(run) has tasks of \(busy.spec.job) retrying or failed here: it stays until they end")
+        }
+        if let busy = held.first(where: { $0.counts.away > 0 }) {
+            return refuse("run \(run) has tasks of \(busy.spec.job) still finishing on the shard it came from: it stays until they end")
         }
         if let newer = held.first(where: { $0.spec.generation > control.generation }) {
             return refuse("run \(run) has job \(newer.spec.job) at generation \(newer.spec.generation), newer than the \(control.generation) handed over")
@@ -42,21 +59,30 @@ extension ShardCore {
         var carries: [JobCarry] = []
         for job in held where !job.state.isFinal {
             let step = job.spec.steps[Int(job.step)]
-            let done = job.tasks.compactMap { id -> TaskInput? in
-                guard let task = tasks[id], task.state == .succeeded else { return nil }
-                return TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data)
-            }
-            let tried = job.tasks.compactMap { id -> PartitionAttempts? in
-                guard let task = tasks[id], task.state != .succeeded, task.attempt > 0 else { return nil }
-                return PartitionAttempts(partition: task.partition, attempt: task.attempt, failures: task.failures, losses: task.losses)
+            var done: [TaskInput] = []
+            var tried: [PartitionAttempts] = []
+            var away: [PartitionAttempts] = []
+            for id in job.tasks {
+                guard let task = tasks[id] else { continue }
+                let attempts = PartitionAttempts(partition: task.partition, attempt: task.attempt, failures: task.failures, losses: task.losses)
+                switch task.state {
+                case .succeeded:
+                    done.append(
+                        TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data))
+                case .running: away.append(attempts)
+                default: if task.attempt > 0 { tried.append(attempts) }
+                }
             }
             carries.append(JobCarry(
                 job: job.spec.job, step: job.step, completed: job.completed, succeeded: done, previous: job.previous,
-                upstream: job.spec.inputs.flatMap { job.upstream[$0] ?? [] }, attempts: tried))
+                upstream: job.spec.inputs.flatMap { job.upstream[$0] ?? [] }, attempts: tried, away: away))
         }
+        let running = carries.reduce(0) { $0 + UInt32($1.away.count) }
         let answer = HandedOver(
-            request: control.request, detail: "run \(run) handed over: \(carries.count) job\(carries.count == 1 ? "" : "s") left the shard",
-            run: run, jobs: carries, results: results, ended: lookup.ended)
+            request: control.request,
+            detail: "run \(run) handed over: \(carries.count) job\(carries.count == 1 ? "" : "s") left the shard"
+                + (running > 0 ? ", with \(running) task\(running == 1 ? "" : "s") finishing here" : ""),
+            run: run, jobs: carries, results: results, ended: lookup.ended, running: running)
         let size = carries.reduce(0) { $0 + $1.encodedSize } + results.reduce(0) { $0 + $1.encodedSize }
         if size > Self.handOverLimit {
             outbox.append((peer, .controlResult(ControlResult(
@@ -65,18 +91,109 @@ extension ShardCore {
             return
         }
         for job in held where !job.state.isFinal {
-            // Nothing of it runs or waits on a retry: its tasks are in memory and in its rows only.
-            for id in job.tasks { if let task = tasks.removeValue(forKey: id) { handedOverTasks.append(task) } }
-            jobs[job.id] = nil
-            byIdentity[job.identity] = nil
-            dirtyJobs.remove(job.id)
-            for id in job.tasks { dirtyTasks.remove(id) }
-            if job.stored { handedOverRows.append(job.id) }
-            controls.jobForgotten(of: run)
+            guard job.counts.running > 0 else {
+                // Nothing of it runs or waits on a retry: its tasks are in memory and in its rows only.
+                for id in job.tasks { if let task = tasks.removeValue(forKey: id) { handedOverTasks.append(task) } }
+                jobs[job.id] = nil
+                byIdentity[job.identity] = nil
+                dirtyJobs.remove(job.id)
+                for id in job.tasks { dirtyTasks.remove(id) }
+                if job.stored { handedOverRows.append(job.id) }
+                controls.jobForgotten(of: run)
+                continue
+            }
+            // Its running tasks finish here; the rest of it left with the answer.
+            var kept: [UInt64] = []
+            for id in job.tasks {
+                guard let task = tasks[id] else { continue }
+                if task.state == .running {
+                    kept.append(id)
+                    continue
+                }
+                tasks[id] = nil
+                handedOverTasks.append(task)
+                dirtyTasks.remove(id)
+                if task.stored { handedOverTaskRows.append(id) }
+            }
+            jobs.modify(job.id) { job in
+                job.finishing = true
+                job.tasks = kept
+                job.counts = TaskCounts()
+                job.counts.running = UInt32(kept.count)
+            }
+            dirtyJobs.insert(job.id)
         }
         handedOver[run] = control.generation
         newTombstones[run] = Tombstone(generation: control.generation, answer: answer)
         outbox.append((peer, .handedOver(answer)))
+    }
+
+    /// How many tasks of `run` that were running when it was handed over still run here.
+    func finishingTasks(of run: UInt64) -> UInt32 {
+        jobs.values.reduce(0) { $0 + ($1.finishing && $1.spec.run == run ? $1.counts.running : 0) }
+    }
+
+    /// A task of a finishing job ended: it is not retried here, its end is kept to be told to the run's
+    /// new shard, which decides what follows (another attempt there, or the step's completion).
+    mutating func finishingEnded(_ id: UInt64, outcome: PartitionOutcome, now: Timestamp) {
+        move(id, to: outcome == .succeeded ? .succeeded : outcome == .cancelled ? .cancelled : .failed, now: now)
+        if outcome == .succeeded { succeededTasks.insert(id) }
+        let (task, job) = held(id)
+        awayEnds.append((
+            job.spec.run,
+            PartitionEnd(
+                job: job.spec.job, step: task.step, partition: task.partition, attempt: task.attempt, failures: task.failures,
+                losses: task.losses, outcome: outcome, exitCode: task.exitCode, output: task.output, log: task.log, error: task.error,
+                data: task.data)
+        ))
+    }
+
+    /// Applies PARTITIONS-ENDED: the ends of partitions of a run taken over that were running on its old
+    /// shard. Each end of a partition still away here is applied as its worker's result would be (a
+    /// success completes it, a failure counts against the job's retries, a loss or a failure with retries
+    /// left runs it again here); any other is applied already, and changes nothing. Answered once committed.
+    public mutating func partitionsEnded(_ message: PartitionsEnded, from peer: Peer, now: Timestamp) {
+        let held = Dictionary(
+            jobs.values.filter { $0.spec.run == message.run && !$0.finishing && !$0.state.isFinal }.map { ($0.spec.job, $0.id) },
+            uniquingKeysWith: max)
+        var applied = 0
+        for (name, ends) in Dictionary(grouping: message.ends, by: \.job) {
+            guard let jobID = held[name], let job = jobs[jobID] else { continue }
+            let away = Dictionary(
+                job.tasks.compactMap { id in tasks[id].flatMap { $0.state == .away ? ($0.partition, id) : nil } }, uniquingKeysWith: { first, _ in first })
+            for end in ends {
+                guard end.step == job.step, let id = away[end.partition], tasks[id]?.state == .away else { continue }
+                applied += 1
+                update(id) { task in
+                    task.attempt = max(task.attempt, end.attempt)
+                    task.failures = max(task.failures, end.failures)
+                    task.losses = max(task.losses, end.losses)
+                    task.exitCode = end.exitCode
+                    task.output = end.output
+                    task.log = end.log
+                    task.error = end.error
+                }
+                jobs.modify(jobID) { $0.attempts = max($0.attempts, end.attempt) }
+                switch end.outcome {
+                case .succeeded:
+                    update(id) { $0.data = end.data }
+                    move(id, to: .succeeded, now: now)
+                    succeededTasks.insert(id)
+                case .cancelled:
+                    move(id, to: .cancelled, now: now)
+                case .failed where job.cancelled, .lost where job.cancelled:
+                    move(id, to: .cancelled, now: now)
+                case .failed:
+                    retryOrFail(id, spec: job.spec, now: now)
+                case .lost:
+                    requeueOrFail(id, of: jobID, reason: end.error.isEmpty ? "lost on the shard it was handed over from" : end.error, now: now)
+                }
+            }
+        }
+        appliedEnds += applied
+        outbox.append((peer, .controlResult(ControlResult(
+            request: message.request, status: .ok,
+            detail: "\(applied) of \(message.ends.count) end\(message.ends.count == 1 ? "" : "s") of run \(message.run) applied"))))
     }
 
     /// Whether a submitted job belongs to a run handed over from here, at or below the generation handed
@@ -91,6 +208,7 @@ extension ShardCore {
     /// holds or held already is announced as SUBMIT's are, so a TAKE-OVER sent again applies once.
     public mutating func takenOver(_ takeOver: TakeOver, lookup: SubmissionLookup, now: Timestamp) {
         importedResults.append(contentsOf: takeOver.results.map { (takeOver.run, $0) })
+        takenOverRuns.append(takeOver.run)
         let carries = Dictionary(takeOver.carries.map { ($0.job, $0) }, uniquingKeysWith: { first, _ in first })
         let results = Dictionary(grouping: takeOver.results, by: \.job)
         for spec in takeOver.jobs {
@@ -100,7 +218,9 @@ extension ShardCore {
                 return carried.isEmpty ? results[name] ?? lookup.results[RunJob(run: spec.run, job: name)] ?? [] : carried
             } carried: {
                 guard let carry, Int(carry.step) < spec.steps.count else { return nil }
-                return CarriedWork(step: carry.step, completed: carry.completed, succeeded: carry.succeeded, previous: carry.previous, attempts: carry.attempts)
+                return CarriedWork(
+                    step: carry.step, completed: carry.completed, succeeded: carry.succeeded, previous: carry.previous, attempts: carry.attempts,
+                    away: carry.away)
             }
         }
     }
@@ -115,11 +235,14 @@ public struct HandOverLookup: Sendable {
     public var results: [TaskInput]
     /// The last status of each of the run's jobs that ended here (the newest generation of each).
     public var ended: [JobStatus]
+    /// The ends of the run's tasks that finished here after the run was handed over, in order.
+    public var ends: [PartitionEnd]
 
-    public init(answered: HandedOver? = nil, results: [TaskInput] = [], ended: [JobStatus] = []) {
+    public init(answered: HandedOver? = nil, results: [TaskInput] = [], ended: [JobStatus] = [], ends: [PartitionEnd] = []) {
         self.answered = answered
         self.results = results
         self.ended = ended
+        self.ends = ends
     }
 }
 

@@ -30,6 +30,7 @@ extension ShardCore {
             $0.log = result.log
             $0.error = result.error
         }
+        let finishing = jobs[task.jobID]?.finishing == true
         switch result.outcome {
         case .succeeded:
             if result.data.count > Int(configuration.resultLimit) {
@@ -38,12 +39,16 @@ extension ShardCore {
                 fail(task.id, spec: spec, now: now)
             } else {
                 update(task.id) { $0.data = result.data }
-                move(task.id, to: .succeeded, now: now)
-                succeededTasks.insert(task.id)
+                if finishing {
+                    finishingEnded(task.id, outcome: .succeeded, now: now)
+                } else {
+                    move(task.id, to: .succeeded, now: now)
+                    succeededTasks.insert(task.id)
+                }
             }
         case .failed, .timedOut, .cancelled:
             if jobs[task.jobID]?.cancelled == true {
-                move(task.id, to: .cancelled, now: now)
+                if finishing { finishingEnded(task.id, outcome: .cancelled, now: now) } else { move(task.id, to: .cancelled, now: now) }
                 return true
             }
             if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
@@ -54,12 +59,17 @@ extension ShardCore {
         return true
     }
 
-    /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after.
+    /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after. A
+    /// task finishing here for a run handed over is not retried here: its end goes to the run's new shard.
     private mutating func fail(_ id: UInt64, spec: JobSpec, now: Timestamp) {
-        let failures = update(id) { task -> UInt16 in
-            task.failures += 1
-            return task.failures
-        }
+        update(id) { $0.failures += 1 }
+        if let task = tasks[id], jobs[task.jobID]?.finishing == true { return finishingEnded(id, outcome: .failed, now: now) }
+        retryOrFail(id, spec: spec, now: now)
+    }
+
+    /// Retries a task whose failures are counted after a backoff while retries remain; fails it for good after.
+    mutating func retryOrFail(_ id: UInt64, spec: JobSpec, now: Timestamp) {
+        let failures = tasks[id]?.failures ?? 0
         if failures <= spec.retries {
             let delay = RetryPolicy.delay(backoff: Int64(spec.backoff), failures: Int(failures), using: &random)
             let due = now.adding(milliseconds: delay)
@@ -80,17 +90,25 @@ extension ShardCore {
         lose(id, of: task.jobID, reason: reason, now: now)
     }
 
-    /// Queues a task of the job `jobID` again without counting a failure, unless it has been lost too often.
+    /// Queues a task of the job `jobID` again without counting a failure, unless it has been lost too
+    /// often. A task finishing here for a run handed over is not queued here: its end goes to the run's new shard.
     private mutating func lose(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
+        let finishing = jobs[jobID]?.finishing == true
         if jobs[jobID]?.cancelled == true {
-            move(id, to: .cancelled, now: now)
+            if finishing { finishingEnded(id, outcome: .cancelled, now: now) } else { move(id, to: .cancelled, now: now) }
             return
         }
-        let losses = update(id) { task -> UInt16 in
-            task.losses += 1
-            return task.losses
+        update(id) { $0.losses += 1 }
+        if finishing {
+            update(id) { $0.error = reason }
+            return finishingEnded(id, outcome: .lost, now: now)
         }
-        if losses > configuration.maximumLosses {
+        requeueOrFail(id, of: jobID, reason: reason, now: now)
+    }
+
+    /// Queues a task whose losses are counted again, unless it has been lost too often.
+    mutating func requeueOrFail(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
+        if (tasks[id]?.losses ?? 0) > configuration.maximumLosses {
             update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
             move(id, to: .failed, now: now)
         } else {
@@ -155,8 +173,13 @@ extension ShardCore {
             index += 1
             settledSet.insert(id)
             guard var job = jobs[id], !job.state.isFinal else { continue }
+            if job.finishing {
+                // Its run's new shard settles the job; it leaves here once its last task has ended.
+                if job.counts.running == 0 { finishedAway.append(id) }
+                continue
+            }
             let counts = job.counts
-            if counts.running > 0 {
+            if counts.running + counts.away > 0 {
                 job.state = .running
             } else if counts.pending > 0 {
                 job.state = .queued
@@ -189,7 +212,7 @@ extension ShardCore {
     public func status(of job: ShardJob, now: Timestamp) -> JobStatus {
         let counts = job.counts
         let pending = counts.pending + counts.retrying
-        let running = counts.running
+        let running = counts.running + counts.away
         let succeeded = job.completed + counts.succeeded
         let failed = counts.failed
         return JobStatus(

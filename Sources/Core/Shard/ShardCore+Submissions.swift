@@ -56,7 +56,8 @@ extension ShardCore {
         job.completed = carried.completed
         job.previous = carried.previous
         let done = Dictionary(carried.succeeded.map { ($0.partition, $0) }, uniquingKeysWith: { first, _ in first })
-        createTasks(of: &job, now: now) { partition in done[partition] }
+        let away = moved ? Dictionary(carried.away.map { ($0.partition, $0) }, uniquingKeysWith: { first, _ in first }) : [:]
+        createTasks(of: &job, now: now, away: away) { partition in done[partition] }
         if job.step > 0 {
             for input in carried.previous {
                 var task = ShardTask(
@@ -81,13 +82,15 @@ extension ShardCore {
                 }
                 dirtyTasks.insert(id)
             }
-            job.attempts = max(job.attempts, carried.attempts.map(\.attempt).max() ?? 0)
+            job.attempts = max(job.attempts, (carried.attempts + carried.away).map(\.attempt).max() ?? 0)
         }
     }
 
     /// Creates the tasks of the job's current step, all pending but those `carried` gives a result for,
-    /// which are succeeded already.
-    private mutating func createTasks(of job: inout ShardJob, now: Timestamp, carried: (UInt32) -> TaskInput? = { _ in nil }) {
+    /// which are succeeded already, and those `away` names, running on the shard the job's run came from.
+    private mutating func createTasks(
+        of job: inout ShardJob, now: Timestamp, away: [UInt32: PartitionAttempts] = [:], carried: (UInt32) -> TaskInput? = { _ in nil }
+    ) {
         let step = job.spec.steps[Int(job.step)]
         job.tasks = []
         job.tasks.reserveCapacity(Int(step.partitions))
@@ -107,6 +110,14 @@ extension ShardCore {
                 task.data = result.data
                 task.finished = now
                 job.counts.succeeded += 1
+                dirtyTasks.insert(task.id)
+            } else if let there = away[partition] {
+                // Stored at once: only pending tasks are implied by their job.
+                task.state = .away
+                task.attempt = there.attempt
+                task.failures = there.failures
+                task.losses = there.losses
+                job.counts.away += 1
                 dirtyTasks.insert(task.id)
             } else {
                 job.counts.pending += 1

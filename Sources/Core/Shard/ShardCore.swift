@@ -74,6 +74,13 @@ public struct ShardCore: Sendable {
     var importedResults: [(UInt64, TaskInput)] = []
     var handedOverRows: [Int64] = []
     var handedOverTasks: [ShardTask] = []
+    /// Rows of tasks given up with their run whose job stays, finishing; the ends of finishing tasks, by
+    /// run, to store; and finishing jobs whose last task ended, to forget once the turn is reported.
+    var handedOverTaskRows: [UInt64] = []
+    var awayEnds: [(run: UInt64, end: PartitionEnd)] = []
+    var finishedAway: [Int64] = []
+    var takenOverRuns: [UInt64] = []
+    var appliedEnds = 0
     var droppedSubmissions: [JobIdentity] = []
 
     struct Due: Comparable, Sendable {
@@ -121,7 +128,11 @@ public struct ShardCore: Sendable {
             for partition in 0..<partitions {
                 var task: ShardTask
                 if let restored = known[partition], restored.step == job.step {
+                    // A finishing job holds only its tasks still running: the rest of it left with its run.
+                    if job.finishing && restored.state != .running { continue }
                     task = restored
+                } else if job.finishing {
+                    continue
                 } else {
                     task = ShardTask(
                         id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
@@ -141,7 +152,7 @@ public struct ShardCore: Sendable {
                         task.lease = lease
                         workers.restored(task.id, heldBy: lease.worker, key: lease.key, now: now)
                     }
-                case .succeeded, .failed, .cancelled: break
+                case .succeeded, .failed, .cancelled, .away: break
                 }
                 job.tasks.append(task.id)
                 tasks[task.id] = task
@@ -161,7 +172,7 @@ public struct ShardCore: Sendable {
     /// The state a job's counters imply while it is not final.
     static func state(of job: ShardJob) -> JobState {
         if job.state.isFinal { return job.state }
-        if job.counts.running > 0 { return .running }
+        if job.counts.running + job.counts.away > 0 { return .running }
         if job.counts.pending > 0 { return .queued }
         if job.counts.retrying > 0 { return .retrying }
         return job.state
@@ -266,8 +277,22 @@ public struct ShardCore: Sendable {
         turn.handedOverTasks = handedOverTasks
         turn.droppedSubmissions = droppedSubmissions
         turn.importedResults = importedResults
+        turn.handedOverTaskRows = handedOverTaskRows
+        turn.awayEnds = awayEnds
+        turn.takenOver = takenOverRuns
+        turn.appliedEnds = appliedEnds
+        // A finishing job whose last task ended leaves: its ends are kept, its rows go.
+        for id in finishedAway {
+            guard let job = jobs.removeValue(forKey: id) else { continue }
+            for task in job.tasks { tasks[task] = nil }
+            byIdentity[job.identity] = nil
+            dirtyJobs.remove(id)
+            turn.jobs.removeAll { $0.id == id }
+            turn.handedOverRows.append(id)
+            controls.jobForgotten(of: job.spec.run)
+        }
         // Rows deleted by a hand-over may hold the highest IDs: the next ones are kept, never to be given twice.
-        if !handedOverRows.isEmpty { turn.nextIDs = (nextTaskID, nextJobID) }
+        if !turn.handedOverRows.isEmpty || !handedOverTaskRows.isEmpty { turn.nextIDs = (nextTaskID, nextJobID) }
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs {
@@ -299,6 +324,11 @@ public struct ShardCore: Sendable {
         handedOverTasks = []
         droppedSubmissions = []
         importedResults = []
+        handedOverTaskRows = []
+        awayEnds = []
+        finishedAway = []
+        takenOverRuns = []
+        appliedEnds = 0
         return turn
     }
 }

@@ -14,6 +14,9 @@ public enum TaskState: UInt8, Sendable, CaseIterable {
     case failed = 5
     /// Cancelled by an operator. Final.
     case cancelled = 6
+    /// Running on the shard that handed its run over to this one: it finishes there, and its end comes
+    /// from there (PARTITIONS-ENDED). Not handed out here until that end says to run it again.
+    case away = 7
 
     /// Whether nothing more will happen to the task.
     public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
@@ -123,6 +126,7 @@ public struct TaskCounts: Equatable, Sendable {
     public var succeeded: UInt32 = 0
     public var failed: UInt32 = 0
     public var cancelled: UInt32 = 0
+    public var away: UInt32 = 0
 
     public init() {}
 
@@ -136,6 +140,7 @@ public struct TaskCounts: Equatable, Sendable {
             case .succeeded: succeeded
             case .failed: failed
             case .cancelled: cancelled
+            case .away: away
             }
         }
         set {
@@ -146,6 +151,7 @@ public struct TaskCounts: Equatable, Sendable {
             case .succeeded: succeeded = newValue
             case .failed: failed = newValue
             case .cancelled: cancelled = newValue
+            case .away: away = newValue
             }
         }
     }
@@ -181,6 +187,10 @@ public struct ShardJob: Equatable, Sendable {
     public var detail: String
     /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
     public var cancelled: Bool
+    /// Whether its run was handed over while tasks of it ran here: only those remain, finishing here, and
+    /// each end goes to the run's new shard (``ShardCore/finishingEnded(_:outcome:now:)``), never retried
+    /// here. The job leaves the shard when the last has ended.
+    public var finishing = false
     /// What a worker needs to run the current step's tasks (derived from the spec, not stored).
     public var requirement = Requirement(kind: .command, handler: "", tags: [])
     /// Whether the store has a row for it: the first write inserts one, with the spec, and later writes
@@ -241,13 +251,19 @@ public struct CarriedWork: Equatable, Sendable {
     public var previous: [TaskInput]
     /// For a job taken over: how far the step's other partitions' attempts had gone.
     public var attempts: [PartitionAttempts]
+    /// For a job taken over: the step's partitions still running on the old shard, with their attempts.
+    public var away: [PartitionAttempts]
 
-    public init(step: UInt16, completed: UInt32, succeeded: [TaskInput], previous: [TaskInput], attempts: [PartitionAttempts] = []) {
+    public init(
+        step: UInt16, completed: UInt32, succeeded: [TaskInput], previous: [TaskInput], attempts: [PartitionAttempts] = [],
+        away: [PartitionAttempts] = []
+    ) {
         self.step = step
         self.completed = completed
         self.succeeded = succeeded
         self.previous = previous
         self.attempts = attempts
+        self.away = away
     }
 }
 

@@ -35,11 +35,20 @@ public struct ShardTurn: Sendable {
     /// given up (none running), for the simulator, which sees no later row of them.
     public var handedOverRows: [Int64] = []
     public var handedOverTasks: [ShardTask] = []
+    /// Rows of tasks given up with their run whose job stays, finishing its running tasks: to delete.
+    public var handedOverTaskRows: [UInt64] = []
+    /// How tasks that finished here after their run was handed over ended, by run: to keep for the
+    /// hand-over's answer asked again.
+    public var awayEnds: [(run: UInt64, end: PartitionEnd)] = []
     /// Results of runs taken over, from jobs that succeeded on their old shard, by run: to store.
     public var importedResults: [(UInt64, TaskInput)] = []
     /// The next task and job IDs, when rows this turn deletes may have held the highest: the store keeps
     /// them, so that IDs are never given twice (a stale result for a task ID given again would fit it).
     public var nextIDs: (task: UInt64, job: Int64)?
+    /// Runs taken over, and ends of their tasks that finished on their old shard applied here, to log;
+    /// nothing to commit.
+    public var takenOver: [UInt64] = []
+    public var appliedEnds = 0
     /// Submissions dropped because their run was handed over, to log; nothing to commit.
     public var droppedSubmissions: [JobIdentity] = []
 
@@ -49,6 +58,7 @@ public struct ShardTurn: Sendable {
     public var needsCommit: Bool {
         !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
             || !forgottenPriorities.isEmpty || !tombstones.isEmpty || !importedResults.isEmpty
+            || !handedOverRows.isEmpty || !handedOverTaskRows.isEmpty || !awayEnds.isEmpty
     }
 }
 

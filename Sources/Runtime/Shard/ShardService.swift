@@ -126,9 +126,12 @@ public struct ShardService: Service {
         case (Self.work, .fetch(let fetch)):
             fetches.append((peer!, fetch))
         case (Self.work, .control(let control)) where control.action == .handOver:
-            core.handOverReceived(control, lookup: try store.handOverLookup(run: control.run, now: now), from: peer!, now: now)
+            let lookup = try store.handOverLookup(run: control.run, generation: control.generation, now: now)
+            core.handOverReceived(control, lookup: lookup, from: peer!, now: now)
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
+        case (Self.work, .partitionsEnded(let ended)):
+            core.partitionsEnded(ended, from: peer!, now: now)
         case (Self.work, _):
             // Without keys there is no sender; with them, only a worker pool's key speaks the worker protocol
             // (the socket lets no other through), and none is taken for keyless.
@@ -223,9 +226,17 @@ public struct ShardService: Service {
             let runs = turn.tombstones.keys.sorted()
             log.info("handed runs over to a move of their product", ["runs": String(runs.count), "first": runs.prefix(5).map(String.init).joined(separator: ",")])
         }
-        if !turn.importedResults.isEmpty {
-            let runs = Set(turn.importedResults.map(\.0)).sorted()
-            log.info("took over runs from a move of their product", ["runs": String(runs.count), "results": String(turn.importedResults.count)])
+        if !turn.takenOver.isEmpty {
+            let runs = Set(turn.takenOver).sorted()
+            log.info(
+                "took over runs from a move of their product",
+                ["runs": String(runs.count), "first": runs.prefix(5).map(String.init).joined(separator: ","), "results": String(turn.importedResults.count)])
+        }
+        if !turn.awayEnds.isEmpty {
+            log.info("tasks of runs handed over finished here, their ends kept for the runs' new shards", ["tasks": String(turn.awayEnds.count)])
+        }
+        if turn.appliedEnds > 0 {
+            log.info("applied the ends of tasks that finished on the shard their run came from", ["tasks": String(turn.appliedEnds)])
         }
         if !turn.droppedSubmissions.isEmpty {
             log.info(

@@ -17,6 +17,8 @@ import Wire
 /// - every run ends once faults stop, management's view of each run agrees with the orchestrator's, and
 ///   every schedule instant fires (``Workload/finalCheck()``);
 /// - a product's runs started after its move was answered go to the shard it moved to;
+/// - a shard leases no task of a run after handing the run over (its tasks leased then finish there, on
+///   the attempt they had), and no partition of a job is leased on two shards at once;
 /// - backlogged products share their shard by weight, within the documented bound (``FairnessCheck``).
 final class InvariantChecker {
     struct JobKey: Hashable {
@@ -72,11 +74,25 @@ final class InvariantChecker {
     /// The shard of each product's newest run started.
     private var startedOn: [String: UInt32] = [:]
     /// Hand-overs: by shard and run, the tasks of the run leased there now (with their generations), and
-    /// the generation up to which the shard gave the run up. No run is given up while a task of it is
-    /// leased, nor leased after it was given up: its jobs would run on two shards.
+    /// the generation up to which the shard gave the run up; the tasks leased when it did, with their
+    /// attempts, which finish there. Nothing of a run is leased anew after it was given up: its jobs would
+    /// run on two shards.
     private var leasedRuns: [ShardRun: [UInt64: UInt32]] = [:]
     private var leasedTasks: [ShardTask: ShardRun] = [:]
     private var handedOver: [ShardRun: UInt32] = [:]
+    private var finishing: [ShardTask: UInt16] = [:]
+    private var leasedAttempts: [ShardTask: UInt16] = [:]
+    /// Each partition leased now, by job (whatever its generation), step and partition, with the shard and
+    /// task that hold it; and the partition each leased task is.
+    private var partitionLeases: [Partition: ShardTask] = [:]
+    private var leasedPartitions: [ShardTask: Partition] = [:]
+
+    struct Partition: Hashable {
+        var run: UInt64
+        var job: String
+        var step: UInt16
+        var partition: UInt32
+    }
 
     struct ShardRun: Hashable {
         var shard: UInt32
@@ -102,18 +118,32 @@ final class InvariantChecker {
         for task in turn.succeeded {
             if let key = leasedTasks.removeValue(forKey: ShardTask(shard: shard, task: task)) { leasedRuns[key]?[task] = nil }
         }
+        for task in turn.succeeded { unleasePartition(ShardTask(shard: shard, task: task)) }
         for task in turn.tasks {
             let key = ShardRun(shard: shard, run: task.job.run)
+            let held = ShardTask(shard: shard, task: task.id)
             guard task.lease != nil, task.state == .running else {
                 leasedRuns[key]?[task.id] = nil
-                leasedTasks[ShardTask(shard: shard, task: task.id)] = nil
+                leasedTasks[held] = nil
+                leasedAttempts[held] = nil
+                finishing[held] = nil
+                unleasePartition(held)
                 continue
             }
             leasedRuns[key, default: [:]][task.id] = task.job.generation
-            leasedTasks[ShardTask(shard: shard, task: task.id)] = key
-            if let given = handedOver[key], task.job.generation <= given {
+            leasedTasks[held] = key
+            leasedAttempts[held] = task.attempt
+            if let given = handedOver[key], task.job.generation <= given, finishing[held].map({ task.attempt > $0 }) ?? true {
                 simulation.violated("shard-\(shard) leased task \(task.id) of \(task.job) after handing run \(task.job.run) over up to generation \(given)")
             }
+            let partition = Partition(run: task.job.run, job: task.job.job, step: task.step, partition: task.partition)
+            if let other = partitionLeases[partition], other.shard != shard, !relaxed {
+                simulation.violated(
+                    "partition \(task.partition) of step \(task.step) of \(task.job) was leased on shard-\(shard) (task \(task.id)) while shard-\(other.shard) held it (task \(other.task))")
+            }
+            unleasePartition(held)
+            partitionLeases[partition] = held
+            leasedPartitions[held] = partition
         }
         // Tasks given up with their run: none may be running. A lease that ended in the same turn (its
         // worker came back without it) has no later row, since the task is gone: it ends here.
@@ -124,12 +154,16 @@ final class InvariantChecker {
             let key = ShardRun(shard: shard, run: task.job.run)
             leasedRuns[key]?[task.id] = nil
             leasedTasks[ShardTask(shard: shard, task: task.id)] = nil
+            unleasePartition(ShardTask(shard: shard, task: task.id))
         }
+        // Tasks leased when their run was given up finish here, on the attempt they had.
         for (run, given) in turn.tombstones.sorted(by: { $0.key < $1.key }) {
             let key = ShardRun(shard: shard, run: run)
             simulation.counts.handedOver += 1
-            if let (task, generation) = leasedRuns[key]?.first(where: { $0.value <= given.generation }) {
-                simulation.violated("shard-\(shard) handed run \(run) over up to generation \(given.generation) while task \(task) of it, generation \(generation), was leased")
+            for (task, generation) in leasedRuns[key] ?? [:] where generation <= given.generation {
+                let held = ShardTask(shard: shard, task: task)
+                finishing[held] = leasedAttempts[held] ?? 0
+                simulation.counts.finishing += 1
             }
             handedOver[key] = max(handedOver[key] ?? 0, given.generation)
         }
@@ -149,6 +183,12 @@ final class InvariantChecker {
                 if !succeeded[shard, default: []].insert(task).inserted && !relaxed { simulation.violated("task \(task) of shard-\(shard) succeeded twice") }
             }
         }
+    }
+
+    /// A task's lease ended (or it is leased anew): its partition is no longer held by it.
+    private func unleasePartition(_ task: ShardTask) {
+        guard let partition = leasedPartitions.removeValue(forKey: task), partitionLeases[partition] == task else { return }
+        partitionLeases[partition] = nil
     }
 
     /// Management answered the operator's move of `product` to `shard`, having committed it when its
@@ -246,6 +286,14 @@ final class InvariantChecker {
                 confirmedMarks.insert(key)
             } else if !confirmedMarks.contains(key) {
                 marked[key] = nil
+            }
+        case (.orchestrator, .takeOver(let takeOver)):
+            // A job a take-over carries was released before, on its old shard: its new generation is a
+            // continuation, not a release, and a SUBMIT of it sent again later is too.
+            for job in takeOver.jobs {
+                released.insert(Released(job: JobKey(run: job.run, job: job.job), generation: job.generation))
+                let key = JobKey(run: job.run, job: job.job)
+                submitted[key] = max(submitted[key] ?? 0, job.generation)
             }
         case (.orchestrator, .submit(let submit)):
             for job in submit.jobs where released.insert(Released(job: JobKey(run: job.run, job: job.job), generation: job.generation)).inserted && !relaxed {

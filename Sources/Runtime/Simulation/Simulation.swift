@@ -92,14 +92,14 @@ public final class Simulation {
     public struct Counts: Sendable, CustomStringConvertible {
         public var turns = 0, crashes = 0, diskFailures = 0, partitions = 0, clockSteps = 0
         public var dropped = 0, lost = 0, forgeries = 0, powerLosses = 0, stalls = 0
-        public var runsStarted = 0, runsEnded = 0, tasksSucceeded = 0, operatorActions = 0, firings = 0, handedOver = 0
+        public var runsStarted = 0, runsEnded = 0, tasksSucceeded = 0, operatorActions = 0, firings = 0, handedOver = 0, finishing = 0
         /// Pairs of backlogged products whose shares were checked, and the largest fraction of its bound
         /// any pair's difference reached.
         public var fairPairs = 0
         public var fairWorst = 0.0
 
         public var description: String {
-            "\(runsStarted) runs (\(runsEnded) ended, \(handedOver) handed over by moves), \(tasksSucceeded) tasks, \(operatorActions) operator actions, \(firings) firings; "
+            "\(runsStarted) runs (\(runsEnded) ended, \(handedOver) handed over by moves, leaving \(finishing) tasks finishing), \(tasksSucceeded) tasks, \(operatorActions) operator actions, \(firings) firings; "
                 + "\(turns) turns, \(crashes) crashes, \(powerLosses) power losses, \(stalls) stalls, \(diskFailures) full disks, \(partitions) partitions, \(clockSteps) clock steps, "
                 + "\(forgeries) forged results, \(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight; "
                 + "\(fairPairs) backlogged pairs within \(String(format: "%.0f%%", fairWorst * 100)) of their fairness bound at most"

@@ -135,6 +135,9 @@ public final class ManagementStore {
             sql: """
                 DELETE FROM operations WHERE answered = 1;
                 """),
+        Migration(
+            version: 10, name: "the shard tasks of a run handed over still finish on",
+            sql: "ALTER TABLE runs ADD COLUMN finishing INTEGER NOT NULL DEFAULT 0;"),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -258,7 +261,7 @@ public final class ManagementStore {
 
     static let runColumns = """
         id, product, flow, version, shard, moment, params, key, state, jobs, succeeded, failed, active, started, finished, detail, updated,
-        priority
+        priority, finishing
         """
 
     static func run(_ row: Statement) -> RunRecord {
@@ -268,7 +271,8 @@ public final class ManagementStore {
             key: row.text(7), state: RunState(rawValue: UInt8(row.int(8))) ?? .running, jobs: UInt32(row.int(9)),
             succeeded: UInt32(row.int(10)), failed: UInt32(row.int(11)), active: UInt32(row.int(12)),
             started: Timestamp(milliseconds: row.int64(13)), finished: Timestamp(milliseconds: row.int64(14)),
-            detail: row.text(15), updated: Timestamp(milliseconds: row.int64(16)), priority: UInt8(clamping: row.int(17)))
+            detail: row.text(15), updated: Timestamp(milliseconds: row.int64(16)), priority: UInt8(clamping: row.int(17)),
+            finishing: UInt32(row.int(18)))
     }
 
     /// Runs as `runs` lists them, newest first: at most `limit + 1` (one more, to tell whether a next page
@@ -470,8 +474,8 @@ public final class ManagementStore {
                 let statement = try database.prepare(
                     """
                     INSERT OR REPLACE INTO runs (id, product, flow, version, shard, moment, params, key, state, jobs, succeeded,
-                        failed, active, started, finished, detail, updated, priority)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        failed, active, started, finished, detail, updated, priority, finishing)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 statement.bind(1, Int64(bitPattern: run.id))
                 statement.bind(2, run.product)
@@ -491,6 +495,7 @@ public final class ManagementStore {
                 statement.bind(16, run.detail)
                 statement.bind(17, run.updated.milliseconds)
                 statement.bind(18, Int64(run.priority))
+                statement.bind(19, Int64(run.finishing))
                 try statement.run()
             }
             for operation in turn.operations {

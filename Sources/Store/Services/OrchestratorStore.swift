@@ -90,6 +90,14 @@ public final class OrchestratorStore {
         Migration(
             version: 6, name: "runs being taken over by their new shard",
             sql: "CREATE TABLE take_overs (run INTEGER PRIMARY KEY, shard INTEGER NOT NULL, frame BLOB NOT NULL);"),
+        Migration(
+            version: 7, name: "runs handed over with tasks running, whose ends are relayed; CONTROL's from",
+            sql: """
+                CREATE TABLE relays (
+                    run INTEGER PRIMARY KEY, source INTEGER NOT NULL, target INTEGER NOT NULL, generation INTEGER NOT NULL, relayed INTEGER NOT NULL
+                );
+                UPDATE controls SET frame = frame || x'00000000';
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -182,6 +190,13 @@ public final class OrchestratorStore {
             snapshot.takeOvers[UInt64(bitPattern: taking.int64(0))] = OrchestratorCore.PendingTakeOver(shard: UInt32(taking.int(1)), takeOver: takeOver)
         }
         taking.reset()
+        let relaying = try database.prepare("SELECT run, source, target, generation, relayed FROM relays")
+        while try relaying.step() {
+            snapshot.relays[UInt64(bitPattern: relaying.int64(0))] = OrchestratorCore.Relay(
+                source: UInt32(relaying.int(1)), target: UInt32(relaying.int(2)), generation: UInt32(relaying.int(3)),
+                relayed: UInt32(relaying.int(4)))
+        }
+        relaying.reset()
         snapshot.sequence = try log.newest()
         _ = shards
         return (epoch, snapshot)
@@ -425,6 +440,23 @@ public final class OrchestratorStore {
                         insert.bind(1, Int64(bitPattern: run))
                         insert.bind(2, Int64(pending.shard))
                         insert.bind(3, Message.takeOver(pending.takeOver).encoded())
+                        try insert.run()
+                    } else {
+                        delete.bind(1, Int64(bitPattern: run))
+                        try delete.run()
+                    }
+                }
+            }
+            if !turn.relays.isEmpty {
+                let insert = try database.prepare("INSERT OR REPLACE INTO relays (run, source, target, generation, relayed) VALUES (?, ?, ?, ?, ?)")
+                let delete = try database.prepare("DELETE FROM relays WHERE run = ?")
+                for (run, relay) in turn.relays {
+                    if let relay {
+                        insert.bind(1, Int64(bitPattern: run))
+                        insert.bind(2, Int64(relay.source))
+                        insert.bind(3, Int64(relay.target))
+                        insert.bind(4, Int64(relay.generation))
+                        insert.bind(5, Int64(relay.relayed))
                         try insert.run()
                     } else {
                         delete.bind(1, Int64(bitPattern: run))

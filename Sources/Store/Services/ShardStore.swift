@@ -96,6 +96,17 @@ public final class ShardStore {
                 );
                 CREATE INDEX imported_results_time ON imported_results (time);
                 """),
+        Migration(
+            version: 9, name: "runs handed over with tasks running: the jobs finishing them, and how each ended",
+            sql: """
+                ALTER TABLE jobs ADD COLUMN finishing INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE away_ends (
+                    run INTEGER NOT NULL, job TEXT NOT NULL, step INTEGER NOT NULL, partition INTEGER NOT NULL, attempt INTEGER NOT NULL,
+                    ended BLOB NOT NULL, time INTEGER NOT NULL,
+                    PRIMARY KEY (run, job, step, partition, attempt)
+                );
+                CREATE INDEX away_ends_time ON away_ends (time);
+                """),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -110,7 +121,10 @@ public final class ShardStore {
         var snapshot = ShardSnapshot()
         var openJobs: [Int64: (identity: JobIdentity, step: UInt16)] = [:]
         let jobs = try database.prepare(
-            "SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued FROM jobs WHERE state IN (3, 4, 5)")
+            """
+            SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing
+            FROM jobs WHERE state IN (3, 4, 5)
+            """)
         defer { jobs.reset() }
         while try jobs.step() {
             let spec = try Self.decode(jobs.blob(1))
@@ -120,6 +134,7 @@ public final class ShardStore {
                 started: Timestamp(milliseconds: jobs.int64(6)), finished: Timestamp(milliseconds: jobs.int64(7)),
                 output: jobs.text(8), detail: jobs.text(9), cancelled: jobs.bool(10))
             job.queued = Timestamp(milliseconds: jobs.int64(11))
+            job.finishing = jobs.bool(12)
             job.stored = true
             openJobs[job.id] = (job.identity, job.step)
             snapshot.jobs.append(job)
@@ -250,6 +265,8 @@ public final class ShardStore {
                 "DELETE FROM handed_over WHERE run IN (SELECT run FROM handed_over WHERE time < ? LIMIT ?)", before, limit: batch)
             _ = try database.deleteBatch(
                 "DELETE FROM imported_results WHERE rowid IN (SELECT rowid FROM imported_results WHERE time < ? LIMIT ?)", before, limit: batch)
+            _ = try database.deleteBatch(
+                "DELETE FROM away_ends WHERE rowid IN (SELECT rowid FROM away_ends WHERE time < ? LIMIT ?)", before, limit: batch)
             return jobs.count
         }
     }
@@ -263,13 +280,15 @@ public final class ShardStore {
                 // A new job's row is written whole, with its spec; later writes change only its state.
                 let insert = try database.prepare(
                     """
-                    INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO jobs (
+                        id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing
+                    )
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let update = try database.prepare(
                     """
                     UPDATE jobs SET state = ?, step = ?, completed = ?, attempts = ?, started = ?, finished = ?, output = ?,
-                        detail = ?, cancelled = ?, queued = ?
+                        detail = ?, cancelled = ?, queued = ?, finishing = ?
                     WHERE id = ?
                     """)
                 for job in turn.jobs {
@@ -295,7 +314,8 @@ public final class ShardStore {
                     statement.bind(column + 7, job.detail)
                     statement.bind(column + 8, job.cancelled)
                     statement.bind(column + 9, job.queued.milliseconds)
-                    if job.stored { update.bind(11, job.id) }
+                    statement.bind(column + 10, job.finishing)
+                    if job.stored { update.bind(12, job.id) }
                     try statement.run()
                 }
             }
@@ -354,7 +374,11 @@ public final class ShardStore {
                     tombstone.bind(4, Message.handedOver(given.answer).encoded())
                     try tombstone.run()
                 }
-                // The jobs given up, with their tasks: what of them succeeded went with the answer.
+            }
+            if !turn.handedOverRows.isEmpty || !turn.handedOverTaskRows.isEmpty {
+                // The jobs given up, with their tasks (what of them succeeded went with the answer), and
+                // finishing jobs whose last task ended (their ends are kept); the tasks given up of jobs
+                // that stay, finishing.
                 let tasks = try database.prepare("DELETE FROM tasks WHERE job_id = ?")
                 let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
                 for id in turn.handedOverRows {
@@ -362,6 +386,27 @@ public final class ShardStore {
                     try tasks.run()
                     job.bind(1, id)
                     try job.run()
+                }
+                let task = try database.prepare("DELETE FROM tasks WHERE id = ?")
+                for id in turn.handedOverTaskRows {
+                    task.bind(1, Int64(bitPattern: id))
+                    try task.run()
+                }
+            }
+            if !turn.awayEnds.isEmpty {
+                let statement = try database.prepare(
+                    "INSERT OR REPLACE INTO away_ends (run, job, step, partition, attempt, ended, time) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                for (run, end) in turn.awayEnds {
+                    var writer = FrameWriter(capacity: end.encodedSize)
+                    end.encode(to: &writer)
+                    statement.bind(1, Int64(bitPattern: run))
+                    statement.bind(2, end.job)
+                    statement.bind(3, Int64(end.step))
+                    statement.bind(4, Int64(end.partition))
+                    statement.bind(5, Int64(end.attempt))
+                    statement.bind(6, writer.bytes)
+                    statement.bind(7, now.milliseconds)
+                    try statement.run()
                 }
             }
             if let next = turn.nextIDs {
@@ -477,14 +522,27 @@ public final class ShardStore {
         return results
     }
 
-    /// What a hand-over of `run` needs from the store: the answer given if the run was handed over, and
-    /// the results of each of its jobs that succeeded here or were brought here by an earlier move.
-    public func handOverLookup(run: UInt64, now: Timestamp) throws -> HandOverLookup {
+    /// What a hand-over of `run` up to `generation` needs from the store: if the run was handed over up to
+    /// it already, the answer given and how its tasks that were finishing here have ended since; if not,
+    /// the results of each of its jobs that succeeded here or were brought here by an earlier move, and the
+    /// last status of each that ended here.
+    public func handOverLookup(run: UInt64, generation: UInt32, now: Timestamp) throws -> HandOverLookup {
         var lookup = HandOverLookup()
-        let answered = try database.prepare("SELECT answer FROM handed_over WHERE run = ?")
+        let answered = try database.prepare("SELECT answer, generation FROM handed_over WHERE run = ?")
         answered.bind(1, Int64(bitPattern: run))
-        if try answered.step(), case .handedOver(let answer)? = try? Message.decode(answered.blob(0)) { lookup.answered = answer }
+        let given = try answered.step() ? (answer: answered.blob(0), generation: UInt32(answered.int(1))) : nil
         answered.reset()
+        if let given, given.generation >= generation {
+            if case .handedOver(let answer)? = try? Message.decode(given.answer) { lookup.answered = answer }
+            let ends = try database.prepare("SELECT ended FROM away_ends WHERE run = ? ORDER BY rowid")
+            ends.bind(1, Int64(bitPattern: run))
+            while try ends.step() {
+                var reader = FrameReader(ends.blob(0))
+                lookup.ends.append(try PartitionEnd(from: &reader))
+            }
+            ends.reset()
+            return lookup
+        }
         let names = try database.prepare("SELECT DISTINCT job FROM jobs WHERE run = ? AND state = 6 UNION SELECT DISTINCT job FROM imported_results WHERE run = ?")
         names.bind(1, Int64(bitPattern: run))
         names.bind(2, Int64(bitPattern: run))

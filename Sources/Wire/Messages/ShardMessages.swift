@@ -53,10 +53,14 @@ public struct Control: WireValue {
     public var priority: UInt8
     /// For `hand-over`: the highest generation of the run's jobs handed over; 0 otherwise.
     public var generation: UInt32
+    /// For `hand-over` asked again of a run handed over with tasks running: the first of their ends to
+    /// tell (those before it were relayed); 0 otherwise.
+    public var from: UInt32
 
     public init(
         request: UInt64, action: ControlAction, run: UInt64, job: String = "", grace: UInt32 = 0,
-        policy: ProductPolicy = ProductPolicy(product: ""), priority: UInt8 = RunPriority.normal, generation: UInt32 = 0
+        policy: ProductPolicy = ProductPolicy(product: ""), priority: UInt8 = RunPriority.normal, generation: UInt32 = 0,
+        from: UInt32 = 0
     ) {
         self.request = request
         self.action = action
@@ -66,9 +70,10 @@ public struct Control: WireValue {
         self.policy = policy
         self.priority = priority
         self.generation = generation
+        self.from = from
     }
 
-    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize + 1 + 4
+    public static let minimumSize = 8 + 1 + 8 + 1 + 4 + ProductPolicy.minimumSize + 1 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
@@ -79,6 +84,7 @@ public struct Control: WireValue {
         policy.encode(to: &writer)
         writer.number1(priority)
         writer.number4(generation)
+        writer.number4(from)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -91,6 +97,7 @@ public struct Control: WireValue {
         priority = try reader.number1("priority")
         if priority > RunPriority.last { throw .invalidValue(field: "priority", value: UInt64(priority)) }
         generation = try reader.number4("generation")
+        from = try reader.number4("from")
     }
 }
 

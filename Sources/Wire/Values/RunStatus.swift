@@ -26,11 +26,13 @@ public struct RunStatus: WireValue {
     public var detail: String
     /// The shard that holds the run's work: its product's when it started, another after a move hands it over.
     public var shard: UInt32
+    /// The shard a move handed the run over from while tasks of it still finish there; 0 when none does.
+    public var finishing: UInt32
 
     public init(
         run: UInt64, product: String, flow: String, state: RunState, jobs: UInt32, succeeded: UInt32 = 0,
         failed: UInt32 = 0, active: UInt32 = 0, started: UInt64, finished: UInt64 = 0, time: UInt64,
-        detail: String = "", shard: UInt32 = 0
+        detail: String = "", shard: UInt32 = 0, finishing: UInt32 = 0
     ) {
         self.run = run
         self.product = product
@@ -45,9 +47,10 @@ public struct RunStatus: WireValue {
         self.time = time
         self.detail = detail
         self.shard = shard
+        self.finishing = finishing
     }
 
-    public static let minimumSize = 8 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4
+    public static let minimumSize = 8 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4 + 4
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(run)
@@ -63,6 +66,7 @@ public struct RunStatus: WireValue {
         writer.number8(time)
         writer.longstr(detail)
         writer.number4(shard)
+        writer.number4(finishing)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
@@ -79,5 +83,6 @@ public struct RunStatus: WireValue {
         time = try reader.number8("time")
         detail = try reader.longstr("detail")
         shard = try reader.number4("shard")
+        finishing = try reader.number4("finishing")
     }
 }
