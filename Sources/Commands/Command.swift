@@ -38,7 +38,7 @@ public enum Command: Equatable, Sendable {
     case selectionBench(SelectionBenchOptions)
     case listingBench(ListingBenchOptions)
     /// `bench --move`: a product with a backlog moves between shards while others run.
-    case moveBench(partitions: Int, keep: String?)
+    case moveBench(partitions: Int, oneJob: Bool, keep: String?)
     case soakBench(SoakBenchOptions)
     /// Run the whole cluster in one thread and virtual time, with faults from seeds, checking invariants.
     case simulate(SimulateOptions)

@@ -214,7 +214,7 @@ public enum CommandParser {
             return .simulate(options)
         case "bench":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--selection", "--listings", "--move"],
+                rest, command: name, flags: ["--help", "--selection", "--listings", "--move", "--one-job"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
                     "--security", "--rounds",
@@ -242,7 +242,7 @@ public enum CommandParser {
             }
             if arguments.flags.contains("--move") {
                 let partitions = try number(arguments, "--partitions", in: 1...1_000_000, command: name) ?? 100_000
-                return .moveBench(partitions: partitions, keep: try arguments.single("--keep", command: name))
+                return .moveBench(partitions: partitions, oneJob: arguments.flags.contains("--one-job"), keep: try arguments.single("--keep", command: name))
             }
             if arguments.flags.contains("--listings") {
                 var options = ListingBenchOptions()

@@ -12,13 +12,17 @@ import Synchronization
 /// first and the last run handed over and handed out the backlog's first task (the pause the backlog
 /// sees); when the backlog was done; the light products' jobs a second in the seconds before the move
 /// and after it; and that the 64 running tasks stayed where they ran.
+///
+/// With `oneJob`, heavy's work is one run of one job of 64 + `partitions` partitions, its first 64
+/// running (sleeping 15 s) and the rest queued: the run is handed over at once, the 64 finishing on
+/// shard 1 with their ends relayed to shard 2, which runs the rest.
 enum MoveBench {
     /// Tasks each queued run of the backlog holds.
     static let runSize = 100
     /// heavy's running tasks, and its cap.
     static let running = 64
 
-    static func run(partitions: Int, keep: String?, console: any Console) throws(CommandFailure) -> ExitCode {
+    static func run(partitions: Int, oneJob: Bool = false, keep: String?, console: any Console) throws(CommandFailure) -> ExitCode {
         let folder = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("baton-move-\(UUID().uuidString)").path
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
         var bench = BenchOptions()
@@ -28,9 +32,11 @@ enum MoveBench {
         let (config, cluster) = try ListingBench.up(in: folder) { try Bench.clusterFile(bench, security: .keys, data: $0) }
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }
         let client = try ListingBench.connect(cluster)
-        let runs = max(1, partitions / runSize)
+        let runs = oneJob ? 1 : max(1, partitions / runSize)
+        let queued = oneJob ? partitions : runs * runSize
         console.out(
-            "Baton move benchmark: heavy, \(running) tasks running and \(runs * runSize) queued (\(runs) runs not started) on shard 1, moves to shard 2; "
+            "Baton move benchmark: heavy, \(running) tasks running and \(queued) queued "
+                + (oneJob ? "(one job of one run)" : "(\(runs) runs not started)") + " on shard 1, moves to shard 2; "
                 + "2 shards, 3 workers × 32 slots, CURVE on")
 
         func flow(_ product: String, _ name: String, _ jobs: [JSON]) -> JSON {
@@ -44,6 +50,7 @@ enum MoveBench {
         let files = [
             flow("heavy", "hold", [partitioned("sleep", running, params: [("ms", .string("15000"))])]),
             flow("heavy", "backlog", [partitioned("noop", runSize)]),
+            flow("heavy", "big", [partitioned("sleep", running + partitions, params: [("ms", .string("15000")), ("first", .string(String(running)))])]),
             flow("light-a", "steady", (0..<10).map { noop("j\($0)") }), flow("light-b", "steady", (0..<10).map { noop("j\($0)") }),
         ]
         for file in files {
@@ -68,14 +75,19 @@ enum MoveBench {
             }
             return ListingBench.seconds(since: began, clock) * 1000
         }
-        // heavy's 64 running tasks, then its backlog: runs queued behind them, none of them started.
-        let hold = try start("heavy/hold")
+        // heavy's 64 running tasks, then its backlog: runs queued behind them, none of them started; or
+        // one job, its first 64 partitions running and the rest queued.
+        let hold = try start(oneJob ? "heavy/big" : "heavy/hold")
         try waitFor("heavy's \(running) tasks to run") { () throws(CommandFailure) in
             try status(hold)["jobs"]?.array?.first?["tasks"]?["running"]?.integer == Int64(running)
         }
         var backlog: [Int64] = []
-        for _ in 0..<runs { backlog.append(try start("heavy/backlog")) }
-        for run in [backlog[0], backlog[runs - 1]] {
+        if oneJob {
+            backlog = [hold]
+        } else {
+            for _ in 0..<runs { backlog.append(try start("heavy/backlog")) }
+        }
+        for run in oneJob ? [] : [backlog[0], backlog[runs - 1]] {
             try waitFor("run \(run) to be queued") { () throws(CommandFailure) in
                 try status(run)["jobs"]?.array?.first?["state"]?.string == "queued"
             }
@@ -103,6 +115,14 @@ enum MoveBench {
         let moveAt = now()
         let moveWall = Int64(Date().timeIntervalSince1970 * 1000)
         let answer = try ListingBench.timed(client, "move", .object([("product", .string("heavy")), ("to", .number(2)), ("actor", .string("bench"))]))
+        var queuedDone = 0.0
+        if oneJob {
+            // The queued partitions done on shard 2, while the 64 still sleep on shard 1.
+            try waitFor("the queued partitions to be done") { () throws(CommandFailure) in
+                (try status(hold)["jobs"]?.array?.first?["tasks"]?["succeeded"]?.integer ?? 0) >= Int64(partitions)
+            }
+            queuedDone = now() - moveAt
+        }
         for run in backlog {
             try waitFor("run \(run) to end") { () throws(CommandFailure) in try status(run)["run"]?["state"]?.string == "succeeded" }
         }
@@ -115,16 +135,25 @@ enum MoveBench {
         stop.store(true, ordering: .releasing)
         for _ in light { finished.wait() }
 
-        // Shard 2's own stamps of the jobs it took over: when it queued them and handed out their first task.
+        // Shard 2's own stamps of the jobs it took over: when it queued them and handed out their first task;
+        // and, of one job, how many of the partitions that were running at the move it ran again.
         var taken: (first: Int64, last: Int64, handed: Int64) = (.max, 0, .max)
+        var rerun: Int64 = 0
         do {
             let store = try ShardStore(path: "\(cluster.shards[1].data)/shard.db")
             defer { store.database.close() }
             let rows = try store.database.prepare("SELECT queued, started FROM jobs WHERE generation = 1")
             while try rows.step() {
-                taken = (min(taken.first, rows.int64(0)), max(taken.last, rows.int64(0)), min(taken.handed, rows.int64(1)))
+                // A job whose partitions were all away (running on shard 1) was never handed out here.
+                let started = rows.int64(1) > 0 ? rows.int64(1) : Int64.max
+                taken = (min(taken.first, rows.int64(0)), max(taken.last, rows.int64(0)), min(taken.handed, started))
             }
             rows.reset()
+            let again = try store.database.prepare(
+                "SELECT COUNT(*) FROM tasks JOIN jobs ON jobs.id = tasks.job_id WHERE jobs.generation = 1 AND tasks.partition < ? AND tasks.attempt > 1")
+            again.bind(1, Int64(running))
+            if try again.step() { rerun = again.int64(0) }
+            again.reset()
         } catch {
             throw CommandFailure(code: .failure, message: "cannot read shard 2's store: \(error)")
         }
@@ -136,9 +165,19 @@ enum MoveBench {
         console.out("after the move was asked, shard 2 (by its own stamps):")
         console.out("  took in the first run handed over after \(taken.first - moveWall) ms, and the last after \(taken.last - moveWall) ms")
         console.out("  handed out the backlog's first task after \(taken.handed - moveWall) ms")
-        console.out(String(format: "all %d runs of the backlog done %.2f s after the move", runs, done))
-        console.out("the backlog's runs ended on shard\(shards.count == 1 ? "" : "s") \(shards.sorted().map(String.init).joined(separator: ", "))")
-        console.out("heavy's run of \(running) running tasks stayed on shard \(held["run"]?["shard"]?.integer ?? 0): \(held["run"]?["state"]?.string ?? "?") there")
+        if oneJob {
+            console.out(String(format: "  had done the %d queued partitions %.2f s after the move", partitions, queuedDone))
+            let state = held["run"]?["state"]?.string ?? "?"
+            let shard = held["run"]?["shard"]?.integer ?? 0
+            console.out(
+                "the run ended \(state) on shard \(shard) " + String(format: "%.2f", done)
+                    + " s after the move, once its \(running) tasks finishing on shard 1 had ended")
+            console.out("of those \(running), shard 2 ran \(rerun) again")
+        } else {
+            console.out(String(format: "all %d runs of the backlog done %.2f s after the move", runs, done))
+            console.out("the backlog's runs ended on shard\(shards.count == 1 ? "" : "s") \(shards.sorted().map(String.init).joined(separator: ", "))")
+            console.out("heavy's run of \(running) running tasks ended \(held["run"]?["state"]?.string ?? "?") on shard \(held["run"]?["shard"]?.integer ?? 0)")
+        }
         console.out(String(format: "light products: %.0f jobs/s in the %.0f s before the move, %.0f in the %.0f s after", lightBefore, window, lightDuring, window))
         return .success
     }

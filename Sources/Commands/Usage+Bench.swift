@@ -10,7 +10,7 @@ extension Usage {
                                [--fairness fair|fifo] [--headroom N]
                    baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
                    baton bench --soak DURATION [--retention DURATION] [--runs N] [--jobs N] [--keep DIR]
-                   baton bench --move [--partitions N] [--keep DIR]
+                   baton bench --move [--partitions N] [--one-job] [--keep DIR]
 
             Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
             runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -48,7 +48,11 @@ extension Usage {
             shard. It prints how long the move took to answer; by shard 2's own stamps, when it took
             in the first and the last run handed over and handed out the first of their tasks; when
             the backlog was done; the others' jobs per second in the 2 s before the move and after;
-            and where the running tasks ended.
+            and where the running tasks ended. With --one-job, heavy's work is one run of one job
+            of 64 + N partitions, its first 64 running (they sleep 15 s) and the rest queued: the
+            run moves at once, its 64 tasks finishing on shard 1 and their ends relayed; it prints
+            when shard 2 handed out the first of the rest, when it had done them all, when the run
+            ended there, and whether any of the 64 ran again.
 
             With --selection, no cluster: it times the shard's choice of tasks for one worker
             request, in-process, among --products N products (default 10000) with --backlog N

@@ -129,7 +129,8 @@ public struct Handlers: Sendable {
     func setHandler(_ name: String) -> SetHandler? { setTable[name]?.handler }
 
     /// Handlers every worker has: `noop` (does nothing), `stamp` (returns when it was handed over and ran, for
-    /// benchmarks), `sleep` (waits `ms` milliseconds, checking for cancellation), `fail` (always throws),
+    /// benchmarks), `sleep` (waits `ms` milliseconds, checking for cancellation; with `first`, only the
+    /// partitions below it wait, the others return at once), `fail` (always throws),
     /// and `load-ledger` (the demo's).
     public static var builtIn: Handlers {
         var handlers = Handlers()
@@ -142,6 +143,7 @@ public struct Handlers: Sendable {
         }
         handlers.register("sleep") { context in
             let total = Int(context.params["ms"] ?? "100") ?? 100
+            if let first = context.params["first"].flatMap(UInt32.init), context.partition >= first { return [] }
             var slept = 0
             while slept < total && !context.isCancelled {
                 usleep(UInt32(min(10, total - slept)) * 1000)
