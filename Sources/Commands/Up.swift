@@ -8,6 +8,11 @@ import Runtime
 /// its own (so a Ctrl-C in this terminal does not reach it), and with a pipe on descriptor 3 on which
 /// it writes "ready" once its sockets are bound and its store is open. Its PID goes to
 /// `<data>/run/<name>.pid`, which `down` reads.
+///
+/// Management, the orchestrator and the workers read the cluster's shards at their start. `up` records,
+/// in `<data>/run/<name>.shards`, the shards each was started with; a later `up` after the cluster file
+/// gained (or changed) a shard restarts those whose shards changed, so that adding a shard is: name it in
+/// the file, and `baton up`. Each survives its restart, as every Baton process does.
 enum Up {
     struct Process {
         var name: String
@@ -15,6 +20,9 @@ enum Up {
         /// How to tell that it runs: by the lock of the folder it holds, or, for a process an earlier
         /// release started under an old name, by its command line (`baton flow ...`).
         var known: Known
+        /// The shards it reads at its start, as one line for each (ID and endpoints); nil for a process
+        /// that reads none but its own (a shard, a timer).
+        var shards: String? = nil
 
         enum Known {
             case folder(String)
@@ -26,8 +34,22 @@ enum Up {
     static func processes(_ cluster: ClusterConfiguration) -> [Process] {
         cluster.roles.compactMap { role in
             guard let (name, folder) = try? ServicePlan.place(of: role, in: cluster) else { return nil }
-            return Process(name: name, arguments: arguments(role) + ["--config", cluster.file], known: .folder(folder))
+            return Process(
+                name: name, arguments: arguments(role) + ["--config", cluster.file], known: .folder(folder), shards: shards(read: role, in: cluster))
         }
+    }
+
+    /// The shards `role` reads at its start, one line each: every shard for management and the
+    /// orchestrator, its pool's for a worker; nil for the others.
+    static func shards(read role: ServiceRole, in cluster: ClusterConfiguration) -> String? {
+        let ids: [UInt32]
+        switch role {
+        case .management, .orchestrator: ids = cluster.shards.map(\.id)
+        case .worker(let pool, _): ids = cluster.pool(pool ?? "")?.shards ?? cluster.shards.map(\.id)
+        case .shard, .timer: return nil
+        }
+        return cluster.shards.filter { ids.contains($0.id) }.sorted { $0.id < $1.id }
+            .map { "shard \($0.id) \($0.submit) \($0.work) \($0.events)\n" }.joined()
     }
 
     /// The processes an earlier release started under names this one no longer uses, for `down` after an
@@ -80,6 +102,16 @@ enum Up {
                     if !waitUntilStopped(process, milliseconds: 60_000) {
                         throw CommandFailure(code: .failure, message: "\(process.name) (pid \(holder)) was killed but still holds its data folder after 60 s")
                     }
+                } else if let shards = process.shards, let was = try? String(contentsOfFile: "\(run)/\(process.name).shards", encoding: .utf8),
+                    was != shards, let pid = readPID(pidFile)
+                {
+                    // It read other shards at its start: it is started again, to read the file's.
+                    console.out("restarting \(process.name) (pid \(pid)): the shards it serves changed since it started")
+                    kill(pid, SIGTERM)
+                    if !waitUntilStopped(process, milliseconds: 30_000) {
+                        kill(pid, SIGKILL)
+                        _ = waitUntilStopped(process, milliseconds: 60_000)
+                    }
                 } else {
                     console.out("\(process.name) is already running (pid \(readPID(pidFile).map(String.init) ?? "?"))")
                     before.append(process.name)
@@ -104,6 +136,7 @@ enum Up {
             }
             started.append((process.name, pid))
             try? "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+            if let shards = process.shards { try? shards.write(toFile: "\(run)/\(process.name).shards", atomically: true, encoding: .utf8) }
             console.out("started \(process.name) (pid \(pid), log \(log))")
         }
         console.out("the cluster is up; its management API is \(cluster.management.api). `baton down --config \(file)` stops it.")

@@ -440,7 +440,10 @@ public enum Usage {
                 background: shards, the orchestrator, management, the timer, then the workers. Each
                 logs to DATA/logs/NAME.log; its PID goes to DATA/run/NAME.pid. A process killed a
                 moment before is waited for, then started again; if one cannot start, up stops what
-                it started and says what was running before it. Unless the file says
+                it started and says what was running before it. Management, the orchestrator and
+                the workers read the shards at their start: after the file gains (or changes) a
+                shard, up starts the new shard and restarts those of them whose shards changed,
+                saying so; the shards running go on untouched. Unless the file says
                 "security": "none", the cluster runs encrypted (CURVE): the keys it lacks are made
                 first in its key folder (DATA/keys by default), with KEYS/admin.secret for the client
                 commands on this machine. See docs/security.md.
