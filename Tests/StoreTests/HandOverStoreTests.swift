@@ -118,4 +118,30 @@ import Wire
             #expect(lookup.ends.map { "\($0.partition) \($0.outcome) \($0.data)" } == ["0 succeeded [4]"])
         }
     }
+
+    /// Tombstones older than the retention leave the store a batch at a time, and the shard forgets them:
+    /// what it holds of hand-overs stays bounded over a long life.
+    @Test func oldTombstonesLeaveTheStoreAndMemory() throws {
+        try withTemporaryDirectory { folder in
+            let store = try ShardStore(path: "\(folder)/shard.db", synchronous: .off)
+            defer { store.database.close() }
+            _ = try store.open()
+            var turn = ShardTurn()
+            turn.tombstones = [9: Tombstone(generation: 0, answer: HandedOver(request: 1, run: 9)), 10: Tombstone(generation: 2, answer: HandedOver(request: 2, run: 10))]
+            try store.commit(turn, now: now)
+            let day: Int64 = 86_400_000
+            #expect(try store.trimTombstones(now: now.adding(milliseconds: day), retention: 30 * day).isEmpty)
+            let later = now.adding(milliseconds: 31 * day)
+            #expect(try store.trimTombstones(now: later, retention: 30 * day, batch: 1) == [9])
+            #expect(try store.trimTombstones(now: later, retention: 30 * day) == [10])
+            let (epoch, snapshot) = try store.open()
+            #expect(snapshot.handedOver.isEmpty)
+            var core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: epoch, restoring: ShardSnapshot(), now: later)
+            core.handOverReceived(Control(request: 3, action: .handOver, run: 9), lookup: HandOverLookup(), from: Peer([9]), now: later)
+            _ = core.finishTurn(now: later)
+            core.forgetTombstones(of: [9])
+            core.submitted([Self.spec("a")], lookup: SubmissionLookup(), now: later)
+            #expect(core.finishTurn(now: later).droppedSubmissions.isEmpty)
+        }
+    }
 }

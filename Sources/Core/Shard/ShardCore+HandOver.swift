@@ -128,6 +128,12 @@ extension ShardCore {
         outbox.append((peer, .handedOver(answer)))
     }
 
+    /// Forgets the tombstones of runs handed over longer ago than the retention, whose rows the store
+    /// deleted: the memory a shard holds of hand-overs stays bounded over a long life.
+    public mutating func forgetTombstones(of runs: [UInt64]) {
+        for run in runs { handedOver[run] = nil }
+    }
+
     /// How many tasks of `run` that were running when it was handed over still run here.
     func finishingTasks(of run: UInt64) -> UInt32 {
         jobs.values.reduce(0) { $0 + ($1.finishing && $1.spec.run == run ? $1.counts.running : 0) }

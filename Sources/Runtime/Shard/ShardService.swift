@@ -192,7 +192,11 @@ public struct ShardService: Service {
         // that deleting keeps up with a steady load.
         if now.since(lastRetention) >= 1000 {
             let batch = 1000
-            if try store.trim(now: now, retention: settings.retention, batch: batch) < batch { lastRetention = now }
+            let deleted = try store.trim(now: now, retention: settings.retention, batch: batch)
+            // Tombstones of runs handed over that long ago leave memory with their rows.
+            let forgotten = try store.trimTombstones(now: now, retention: settings.retention, batch: batch)
+            core.forgetTombstones(of: forgotten)
+            if deleted < batch && forgotten.count < batch { lastRetention = now }
         }
         // The event log, likewise: a batch at a time, every second while whole batches are due.
         guard now.since(lastTrim) >= 1000 else { return }

@@ -235,8 +235,9 @@ public final class ShardStore {
 
     /// Deletes the jobs that ended longer than `retention` ago, with their tasks and results, at most
     /// `batch` jobs; returns how many it deleted. A job of a run rerun since has a new generation, and
-    /// the one it replaced goes with the others. Tombstones of runs handed over that long ago go too
-    /// (a submission still on its way after the retention is not one to expect).
+    /// the one it replaced goes with the others; so do results taken over and ends of tasks that
+    /// finished here for runs handed over (``trimTombstones(now:retention:batch:)`` deletes the
+    /// tombstones themselves).
     @discardableResult
     public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> Int {
         let before = now.milliseconds - retention
@@ -262,12 +263,30 @@ public final class ShardStore {
                 try job.run()
             }
             _ = try database.deleteBatch(
-                "DELETE FROM handed_over WHERE run IN (SELECT run FROM handed_over WHERE time < ? LIMIT ?)", before, limit: batch)
-            _ = try database.deleteBatch(
                 "DELETE FROM imported_results WHERE rowid IN (SELECT rowid FROM imported_results WHERE time < ? LIMIT ?)", before, limit: batch)
             _ = try database.deleteBatch(
                 "DELETE FROM away_ends WHERE rowid IN (SELECT rowid FROM away_ends WHERE time < ? LIMIT ?)", before, limit: batch)
             return jobs.count
+        }
+    }
+
+    /// Deletes at most `batch` tombstones of runs handed over longer ago than `retention` (a submission
+    /// still on its way after the retention is not one to expect); returns their runs, for the shard to
+    /// forget too.
+    public func trimTombstones(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> [UInt64] {
+        try database.transaction {
+            let old = try database.prepare("SELECT run FROM handed_over WHERE time < ? LIMIT ?")
+            old.bind(1, now.milliseconds - retention)
+            old.bind(2, batch)
+            var runs: [UInt64] = []
+            while try old.step() { runs.append(UInt64(bitPattern: old.int64(0))) }
+            old.reset()
+            let delete = try database.prepare("DELETE FROM handed_over WHERE run = ?")
+            for run in runs {
+                delete.bind(1, Int64(bitPattern: run))
+                try delete.run()
+            }
+            return runs
         }
     }
 
