@@ -176,6 +176,22 @@ import Wire
         #expect(again.map { "\($0.partition) \($0.attempt)" }.sorted() == ["0 2", "1 1"])
     }
 
+    /// The last PARTITIONS-ENDED of a relay says the old shard runs nothing of the run and has told every
+    /// end: a partition still away (its end lost, as with commits a power loss took) runs again here.
+    @Test func aPartitionStillAwayAtTheLastEndRunsAgainHere() throws {
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 2)]
+        let carry = JobCarry(job: "big", away: [PartitionAttempts(partition: 0, attempt: 3)])
+        target.core.takenOver(
+            TakeOver(run: 5, jobs: [ShardHarness.job("big", run: 5, generation: 1, steps: steps)], carries: [carry]), lookup: SubmissionLookup(),
+            now: target.now)
+        _ = target.turn()
+        target.core.partitionsEnded(PartitionsEnded(request: 1, run: 5, ends: [], last: 1), from: orchestrator, now: target.now)
+        #expect(Self.refusals(target.turn()) == ["200 0 of 0 ends of run 5 applied; 1 partition still away taken as lost"])
+        let again = ShardHarness.tasks(in: target.send(ShardHarness.ready("v", slots: 2), from: worker), to: worker)
+        #expect(again.map { "\($0.partition) \($0.attempt)" }.sorted() == ["0 4", "1 1"])
+    }
+
     /// A run that has started: a job of two steps half through its second, and one whose only task
     /// succeeded in this very turn. What succeeded goes with the answer, and only what did not runs on the
     /// new shard.
@@ -376,6 +392,10 @@ import Wire
         let next = try #require(taken.controlSends.first { $0.1.action == .handOver })
         #expect(next.1.from == 1)
         flow.core.handedOverReceived(HandedOver(request: next.1.request, run: 1, jobs: [carry], running: 0), now: flow.now)
+        // The last tells the new shard that what it still holds away is lost; once taken, the relay is done.
+        let last = try #require(flow.core.finishTurn(now: flow.now).relaySends.first)
+        #expect(last.1.ends.isEmpty && last.1.last == 1)
+        flow.core.controlResultReceived(ControlResult(request: last.1.request, status: .ok), now: flow.now)
         let done = flow.core.finishTurn(now: flow.now)
         #expect(done.relays.keys.contains(1) && done.relays[1]! == nil && flow.core.relays.isEmpty)
     }
@@ -385,12 +405,49 @@ import Wire
         _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
         _ = flow.report([("extract", .running)], run: 1)
         let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
-        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        let handOver = try #require(move.controlSends.first { $0.1.action == .handOver })
         let carry = JobCarry(job: "extract", away: [PartitionAttempts(partition: 0, attempt: 1)])
-        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [carry], running: 1), now: flow.now)
+        flow.core.handedOverReceived(HandedOver(request: handOver.1.request, run: 1, jobs: [carry, JobCarry(job: "audit")], running: 1), now: flow.now)
         _ = flow.core.finishTurn(now: flow.now)
         let stop = flow.operation(OperationRequest(request: 3, action: .stop, run: 1))
         #expect(stop.controlSends.filter { $0.1.action == .cancelRun }.map(\.0).sorted() == [1, 2])
+        // The new shard cancels its jobs; the run stays stopping while its task still runs on the old one,
+        // so that no rerun starts meanwhile, and ends stopped once the old shard says none runs.
+        var sequence: UInt64 = 0
+        sequence += 1
+        let cancelled = ["extract", "audit"].map { JobStatus(run: 1, job: $0, generation: 1, state: .cancelled, time: flow.now.wire) }
+        flow.core.updatesReceived(JobUpdates(publisher: "shard-1", epoch: 1, sequence: sequence, updates: cancelled), from: 1, now: flow.now)
+        let reported = flow.core.finishTurn(now: flow.now)
+        #expect(flow.core.runs[1]?.state == .stopping && flow.core.runs[1]?.finishingOn == 2)
+        // The new shard holds the run's jobs (ended): the old one is asked how its task ended.
+        let asked = try #require(reported.controlSends.first { $0.1.action == .handOver })
+        let end = PartitionEnd(job: "extract", step: 0, partition: 0, attempt: 1, outcome: .cancelled)
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [carry], ends: [end], running: 0), now: flow.now)
+        let relayed = try #require(flow.core.finishTurn(now: flow.now).relaySends.first)
+        flow.core.controlResultReceived(ControlResult(request: relayed.1.request, status: .ok), now: flow.now)
+        let next = try #require(flow.core.finishTurn(now: flow.now).controlSends.first { $0.1.action == .handOver })
+        flow.core.handedOverReceived(HandedOver(request: next.1.request, run: 1, jobs: [carry], running: 0), now: flow.now)
+        let last = try #require(flow.core.finishTurn(now: flow.now).relaySends.first)
+        #expect(flow.core.runs[1]?.state == .stopping)
+        flow.core.controlResultReceived(ControlResult(request: last.1.request, status: .ok), now: flow.now)
+        let ended = flow.core.finishTurn(now: flow.now)
+        #expect(flow.core.runs[1]?.state == .stopped && ended.updates?.updates.first?.finishing == 0)
+    }
+
+    /// Found by the simulator: a run paused while its old shard was giving it up. The pause reached the old
+    /// shard after the hand-over, which kept it for a run it no longer held; when the run came back there
+    /// later, its jobs never started. The answer now lifts it there, and pauses the run on its new shard.
+    @Test func aPauseThatReachedTheOldShardAfterTheHandOverIsLiftedThere() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .queued), ("audit", .queued)], run: 1)
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        let pause = flow.operation(OperationRequest(request: 3, action: .pause, run: 1))
+        #expect(pause.controlSends.map { "\($0.0) \($0.1.action)" } == ["2 pauseRun"])
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [JobCarry(job: "extract"), JobCarry(job: "audit")]), now: flow.now)
+        let answered = flow.core.finishTurn(now: flow.now)
+        #expect(answered.controlSends.map { "\($0.0) \($0.1.action)" }.sorted() == ["1 pauseRun", "2 resumeRun"])
     }
 
     /// A run retrying at the move is asked again, at most once a second, once its shard says nothing of

@@ -192,7 +192,7 @@ struct MessageFactory {
         case .takeOver:
             takeOver()
         case .partitionsEnded:
-            .partitionsEnded(PartitionsEnded(request: u64(), run: u64(), ends: (0..<count()).map { _ in partitionEnd() }))
+            .partitionsEnded(PartitionsEnded(request: u64(), run: u64(), ends: (0..<count()).map { _ in partitionEnd() }, last: bool() ? 1 : 0))
         case .jobUpdates:
             .jobUpdates(
                 JobUpdates(

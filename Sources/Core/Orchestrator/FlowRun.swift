@@ -216,10 +216,13 @@ public struct FlowRun: Sendable {
         let failed = count(.failed) + count(.cancelled) + count(.skipped)
         let open = jobs.count - count(.succeeded) - failed
         let active = activeJobs
+        // Tasks of it still finishing on the shard it was handed over from keep it open, whatever its
+        // jobs say: a rerun must not start while they run.
         if stopping {
-            state = active == 0 ? .stopped : .stopping
-            if active == 0 { finished = now }
-        } else if open == 0 {
+            let done = active == 0 && finishingOn == 0
+            state = done ? .stopped : .stopping
+            if done { finished = now }
+        } else if open == 0 && finishingOn == 0 {
             state = failed == 0 ? .succeeded : .failed
             finished = now
         } else if paused || held {

@@ -100,19 +100,30 @@ extension OrchestratorCore {
         let again = run.handOver(to: target, beyond: sent.control.generation, now: now, policy: configuration.resend)
         for index in run.jobs.indices where !run.jobs[index].state.isFinal { dirtyJobs.insert(JobRef(run: id, job: index)) }
         if run.stopping {
-            // Stopped while the old shard gave it up, so its cancel found nothing there: the jobs it gave up
-            // end cancelled here, never having run anywhere, and the run ends stopped.
+            // Stopped while the old shard gave it up, so its cancel found nothing there but the tasks left
+            // running (which it cancels): the jobs it gave up end cancelled here, never run again anywhere,
+            // and the run ends stopped once those tasks have ended.
             for index in again {
                 let status = JobStatus(
                     run: id, job: run.jobs[index].name, generation: run.jobs[index].generation, state: .cancelled, finished: now.wire,
                     time: now.wire, detail: "cancelled by an operator while its run was handed over by a move")
                 if let outcome = run.apply(status, now: now) { applied(outcome, of: status, shard: target, now: now) }
             }
+            // Its tasks running on the old shard are being cancelled there: it ends stopped once they have.
+            if handed.running > 0 {
+                startRelay(id, from: sent.shard, to: target, generation: sent.control.generation)
+                run.finishingOn = sent.shard
+            }
             touch(&run)
             return
         }
-        // The new shard learns of a pause before the jobs that arrive with it could start.
-        if run.isParking { sendControl(.pauseRun, run: id, shard: target, now: now) }
+        // The new shard learns of a pause before the jobs that arrive with it could start. A pause sent to the
+        // old shard while it was giving the run up reached it after: it is lifted there (on the same
+        // connection, after it), or the run would find it again if it ever came back.
+        if run.isParking {
+            sendControl(.pauseRun, run: id, shard: target, now: now)
+            sendControl(.resumeRun, run: id, shard: sent.shard, now: now)
+        }
         if run.priority != RunPriority.normal {
             controls.send(Control(request: 0, action: .setPriority, run: id, priority: run.priority), to: target, now: now, policy: configuration.resend)
         }

@@ -71,26 +71,28 @@ extension OrchestratorCore {
     mutating func relayAnswered(_ id: UInt64, _ handed: HandedOver, now: Timestamp) {
         guard let relay = relays[id] else { return }
         guard let run = runs[id], !run.state.isFinal else { return endRelay(id) }
-        if !handed.ends.isEmpty {
-            // The new shard holds the jobs once it has reported them all: only then are ends sent to it.
+        if !handed.ends.isEmpty || handed.running == 0 {
+            // The new shard holds the jobs once it has reported them all: only then are ends sent to it. With
+            // every end told and nothing of the run running there, the last says so: a partition still away
+            // on the new shard then (its end lost with commits a power loss took) runs again there.
             guard takeOvers[id] == nil else {
                 relayAgain.insert(id)
                 return
             }
             lastRelayRequest += 1
-            let message = PartitionsEnded(request: lastRelayRequest, run: id, ends: handed.ends)
+            let message = PartitionsEnded(request: lastRelayRequest, run: id, ends: handed.ends, last: handed.ends.isEmpty ? 1 : 0)
             relaySends[lastRelayRequest] = RelaySend(run: id, message: message, resend: ResendSchedule(sentAt: now, policy: configuration.resend))
             relayDeliveries.append((relay.target, message))
-        } else if handed.running == 0 {
-            endRelay(id)
         } else if relayAgain.contains(id) {
             askRelay(id, now: now)
         }
     }
 
-    /// The new shard took a PARTITIONS-ENDED: the relay goes on from the ends after it.
+    /// The new shard took a PARTITIONS-ENDED: the relay goes on from the ends after it, or is done after
+    /// the last.
     mutating func relayTaken(_ request: UInt64, now: Timestamp) {
         guard let sent = relaySends.removeValue(forKey: request), var relay = relays[sent.run] else { return }
+        if sent.message.last == 1 { return endRelay(sent.run) }
         relay.relayed += UInt32(sent.message.ends.count)
         relays[sent.run] = relay
         relayChanges[sent.run] = relay

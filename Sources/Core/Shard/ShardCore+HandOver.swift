@@ -196,10 +196,27 @@ extension ShardCore {
                 }
             }
         }
-        appliedEnds += applied
+        var lost = 0
+        if message.last == 1 {
+            // Its old shard runs nothing of the run and has told every end: what is still away is lost.
+            for id in held.values.sorted() {
+                guard let job = jobs[id] else { continue }
+                for task in job.tasks where tasks[task]?.state == .away {
+                    lost += 1
+                    if job.cancelled {
+                        move(task, to: .cancelled, now: now)
+                    } else {
+                        update(task) { $0.losses += 1 }
+                        requeueOrFail(task, of: id, reason: "its old shard no longer runs it, and its end never came", now: now)
+                    }
+                }
+            }
+        }
+        appliedEnds += applied + lost
         outbox.append((peer, .controlResult(ControlResult(
             request: message.request, status: .ok,
-            detail: "\(applied) of \(message.ends.count) end\(message.ends.count == 1 ? "" : "s") of run \(message.run) applied"))))
+            detail: "\(applied) of \(message.ends.count) end\(message.ends.count == 1 ? "" : "s") of run \(message.run) applied"
+                + (message.last == 1 ? "; \(lost) partition\(lost == 1 ? "" : "s") still away taken as lost" : "")))))
     }
 
     /// Whether a submitted job belongs to a run handed over from here, at or below the generation handed

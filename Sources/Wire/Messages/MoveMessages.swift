@@ -312,24 +312,30 @@ public struct PartitionsEnded: WireValue {
     public var run: UInt64
     /// The ends, each of a partition the shard holds as running elsewhere.
     public var ends: [PartitionEnd]
+    /// 1 when the old shard has told every end and runs nothing of the run any more: a partition of it
+    /// still away here is lost (its end was lost with a store that lost commits), and runs again here.
+    public var last: UInt8
 
-    public init(request: UInt64, run: UInt64, ends: [PartitionEnd]) {
+    public init(request: UInt64, run: UInt64, ends: [PartitionEnd], last: UInt8 = 0) {
         self.request = request
         self.run = run
         self.ends = ends
+        self.last = last
     }
 
-    public static let minimumSize = 8 + 8 + 4
+    public static let minimumSize = 8 + 8 + 4 + 1
 
     public func encode(to writer: inout FrameWriter) {
         writer.number8(request)
         writer.number8(run)
         writer.values(ends)
+        writer.number1(last)
     }
 
     public init(from reader: inout FrameReader) throws(DecodingError) {
         request = try reader.number8("request")
         run = try reader.number8("run")
         ends = try reader.values("ends")
+        last = try reader.enumeration("last") { $0 <= 1 ? $0 : nil }
     }
 }
