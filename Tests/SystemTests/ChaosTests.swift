@@ -105,8 +105,8 @@ import Wire
                 }
             }
             // Meanwhile, from another client, after each of the first four kills and restarts: a product
-            // moves to a shard drawn from the seed (its open runs stay where they are), then a round of
-            // runs starts, on the shards their products are on now.
+            // moves to a shard drawn from the seed (its open runs follow, their running tasks finishing where
+            // they are), then a round of runs starts, on the shards their products are on now.
             let moves = (0..<4).map { _ in (product: ["alpha", "beta", "gamma", "delta"][Int.random(in: 0...3, using: &random)], to: Int.random(in: 1...2, using: &random)) }
             let later = Mutex<(runs: [UInt64], failure: String?)>(([], nil))
             let moved = DispatchSemaphore(value: 0)

@@ -69,6 +69,8 @@ extension ShardCore {
                 case .succeeded:
                     done.append(
                         TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data))
+                    // Its attempt goes too: the new shard's row says which attempt succeeded.
+                    if task.attempt > 0 { tried.append(attempts) }
                 case .running: away.append(attempts)
                 default: if task.attempt > 0 { tried.append(attempts) }
                 }

@@ -74,7 +74,7 @@ extension ShardCore {
             // Attempts go on from where the old shard had them, retries and all; the rows keep that here.
             let tried = Dictionary(carried.attempts.map { ($0.partition, $0) }, uniquingKeysWith: { first, _ in first })
             for id in job.tasks {
-                guard let task = tasks[id], task.state == .pending, let before = tried[task.partition] else { continue }
+                guard let task = tasks[id], task.state == .pending || task.state == .succeeded, let before = tried[task.partition] else { continue }
                 tasks.modify(id) {
                     $0.attempt = before.attempt
                     $0.failures = before.failures

@@ -24,7 +24,8 @@ public struct JobCarry: WireValue {
     public var previous: [TaskInput]
     /// The results of the upstream jobs the first step's tasks receive, each naming its job.
     public var upstream: [TaskInput]
-    /// The step's partitions not succeeded that were handed out before: their attempts go on from there.
+    /// The step's partitions not running that were handed out before: their attempts go on from there (and
+    /// a succeeded one's row keeps the attempt that succeeded).
     public var attempts: [PartitionAttempts]
     /// The step's partitions running on the old shard when it handed the run over, with their attempts: they
     /// finish there, and the new shard hands them out only if their end (PARTITIONS-ENDED) says to run them again.
