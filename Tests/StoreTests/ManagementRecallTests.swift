@@ -66,6 +66,27 @@ import Wire
         .object([("product", .string("p")), ("actor", .string("ops")), ("request", .string(request))])
     }
 
+    /// The load management measured (jobs ended a second, per product) survives its restart: a plan made
+    /// just after one is made from it, not from product counts.
+    @Test func theMeasuredLoadSurvivesARestart() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db", small: false)
+            #expect(try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))])).0 == .ok)
+            for _ in 0..<3 {
+                let (status, body) = try management.call("start", .object([("flow", .string("p/f"))]))
+                #expect(status.isSuccess)
+                try management.finish(UInt64(body["run"]?.integer ?? 0))
+            }
+            let measured = management.core.load.rate(of: "p", now: Self.now.adding(milliseconds: 60_000))
+            #expect(measured > 0)
+            management.store.database.close()
+            let again = try Management(path: "\(directory)/management.db", small: false)
+            #expect(again.core.load.rate(of: "p", now: Self.now.adding(milliseconds: 60_000)) == measured)
+            // Ten minutes on, it has left the window.
+            #expect(again.core.load.rate(of: "p", now: Self.now.adding(milliseconds: 11 * 60_000)) == 0)
+        }
+    }
+
     @Test func anActionSentAgainLongAfterIsStillAppliedOnce() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")

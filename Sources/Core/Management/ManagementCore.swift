@@ -109,7 +109,7 @@ public struct ManagementCore: Sendable {
         self.runs = Dictionary(uniqueKeysWithValues: snapshot.runs.map { ($0.id, $0) })
         self.runsByKey = Dictionary(
             snapshot.runs.compactMap { run in run.key.isEmpty ? nil : (run.key, run.id) }, uniquingKeysWith: max)
-        self.load = LoadMeter(since: now)
+        self.load = snapshot.load.isEmpty ? LoadMeter(since: now) : LoadMeter(restoring: snapshot.load, now: now)
         self.counters = snapshot.counters
         self.cursor = StreamCursor(
             publisher: snapshot.position.publisher, epoch: snapshot.position.epoch, sequence: snapshot.position.sequence, now: now,
@@ -300,6 +300,7 @@ public struct ManagementCore: Sendable {
             if let key = runs[id]?.key, !key.isEmpty, runsByKey[key] == id { runsByKey[key] = nil }
             runs[id] = nil
         }
+        turn.load = load.takeChanges()
         defer { turn = ManagementTurn() }
         return turn
     }

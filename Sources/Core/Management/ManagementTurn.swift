@@ -58,6 +58,8 @@ public struct ManagementTurn: Sendable {
     public var schedules: [ScheduleState] = []
     public var removedSchedules: [String] = []
     public var firings: [FiringRecord] = []
+    /// The load buckets that changed, to store.
+    public var load: [LoadMeter.Bucket] = []
 
     public init() {}
 
@@ -65,7 +67,7 @@ public struct ManagementTurn: Sendable {
     public var needsCommit: Bool {
         !products.isEmpty || !flows.isEmpty || !runs.isEmpty || !operations.isEmpty || !answered.isEmpty
             || counters != nil || position != nil || !audit.isEmpty || !auditAnswers.isEmpty || !calendars.isEmpty
-            || !schedules.isEmpty || !removedSchedules.isEmpty || !firings.isEmpty
+            || !schedules.isEmpty || !removedSchedules.isEmpty || !firings.isEmpty || !load.isEmpty
     }
 }
 
@@ -90,6 +92,8 @@ public struct ManagementSnapshot: Sendable {
     public var schedules: [ScheduleState] = []
     /// Firings waiting for a run to end, and the latest firings of each flow, oldest first.
     public var queuedFirings: [FiringRecord] = []
+    /// The load buckets stored.
+    public var load: [LoadMeter.Bucket] = []
     public var recentFirings: [FiringRecord] = []
 
     public init() {}

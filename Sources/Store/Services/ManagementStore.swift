@@ -138,6 +138,9 @@ public final class ManagementStore {
         Migration(
             version: 10, name: "the shard tasks of a run handed over still finish on",
             sql: "ALTER TABLE runs ADD COLUMN finishing INTEGER NOT NULL DEFAULT 0;"),
+        Migration(
+            version: 11, name: "each product's measured load, so that a restart keeps it",
+            sql: "CREATE TABLE load (product TEXT NOT NULL, bucket INTEGER NOT NULL, jobs INTEGER NOT NULL, PRIMARY KEY (product, bucket)) WITHOUT ROWID;"),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -226,6 +229,11 @@ public final class ManagementStore {
         let queued = try database.prepare("SELECT \(Self.firingColumns) FROM firings WHERE outcome = 'queued' ORDER BY flow, instant")
         while try queued.step() { snapshot.queuedFirings.append(Self.firing(queued)) }
         queued.reset()
+        let load = try database.prepare("SELECT product, bucket, jobs FROM load ORDER BY product, bucket")
+        while try load.step() {
+            snapshot.load.append(LoadMeter.Bucket(product: load.text(0), index: load.int64(1), jobs: UInt32(clamping: load.int64(2))))
+        }
+        load.reset()
         let latest = try database.prepare(
             """
             SELECT \(Self.firingColumns) FROM (
@@ -345,6 +353,10 @@ public final class ManagementStore {
                 runsBefore, limit: batch)
             deleted.audit = try database.deleteBatch(
                 "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ? ORDER BY id LIMIT ?)", auditBefore, limit: batch)
+            // Load buckets older than the meter's window count for nothing.
+            _ = try database.deleteBatch(
+                "DELETE FROM load WHERE (product, bucket) IN (SELECT product, bucket FROM load WHERE bucket < ? LIMIT ?)",
+                now.milliseconds / LoadMeter.bucket - Int64(LoadMeter.buckets), limit: batch)
         }
         return deleted
     }
@@ -456,6 +468,15 @@ public final class ManagementStore {
                 statement.bind(4, Int64(bitPattern: state.missed))
                 statement.bind(5, Int64(bitPattern: state.skipped))
                 try statement.run()
+            }
+            if !turn.load.isEmpty {
+                let statement = try database.prepare("INSERT OR REPLACE INTO load (product, bucket, jobs) VALUES (?, ?, ?)")
+                for bucket in turn.load {
+                    statement.bind(1, bucket.product)
+                    statement.bind(2, bucket.index)
+                    statement.bind(3, Int64(bucket.jobs))
+                    try statement.run()
+                }
             }
             for firing in turn.firings {
                 let statement = try database.prepare("INSERT OR REPLACE INTO firings (\(Self.firingColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
