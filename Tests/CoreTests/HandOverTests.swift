@@ -123,11 +123,12 @@ import Wire
         #expect(second.awayEnds.map { "\($0.end.partition) \($0.end.outcome) \($0.end.failures)" } == ["1 failed 1"])
         #expect(second.handedOverRows.count == 1 && shard.core.jobs.isEmpty)
         let ends = (first.awayEnds + second.awayEnds).map(\.end)
+        // A relay's ask from the second end: only the ends from there, not what the run carried.
         var from = Self.handOver(5, request: 3)
-        from.from = 1
+        from.from = 2
         shard.core.handOverReceived(from, lookup: HandOverLookup(answered: answer, ends: ends), from: orchestrator, now: shard.now)
         let last = try #require(Self.handed(shard.turn()).first)
-        #expect(last.ends.map(\.partition) == [1] && last.running == 0)
+        #expect(last.ends.map(\.partition) == [1] && last.running == 0 && last.jobs.isEmpty)
 
         // The new shard applies the ends: the success once (sent again, it changes nothing), the failure
         // as a failed attempt with a retry left.
@@ -174,6 +175,24 @@ import Wire
         _ = target.turn()
         let again = ShardHarness.tasks(in: target.send(ShardHarness.ready("v", slots: 2), from: worker), to: worker)
         #expect(again.map { "\($0.partition) \($0.attempt)" }.sorted() == ["0 2", "1 1"])
+    }
+
+    /// A cancel on the new shard cancels what waits there at once, but not a partition still running on
+    /// the old shard: the job stays running until that one's end (cancelled there) comes, as it would on
+    /// one shard, so that nothing rerun overlaps it.
+    @Test func aCancelledJobWaitsForItsPartitionsStillRunningOnTheOldShard() throws {
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 2)]
+        let carry = JobCarry(job: "big", away: [PartitionAttempts(partition: 0, attempt: 1)])
+        target.core.takenOver(
+            TakeOver(run: 5, jobs: [ShardHarness.job("big", run: 5, generation: 1, steps: steps)], carries: [carry]), lookup: SubmissionLookup(),
+            now: target.now)
+        _ = target.turn()
+        target.core.controlReceived(Control(request: 1, action: .cancelRun, run: 5), from: orchestrator, now: target.now)
+        #expect(ShardHarness.states(target.turn()) == ["big:running"])
+        let end = PartitionEnd(job: "big", step: 0, partition: 0, attempt: 1, outcome: .cancelled)
+        target.core.partitionsEnded(PartitionsEnded(request: 2, run: 5, ends: [end]), from: orchestrator, now: target.now)
+        #expect(ShardHarness.states(target.turn()) == ["big:cancelled"])
     }
 
     /// The last PARTITIONS-ENDED of a relay says the old shard runs nothing of the run and has told every
@@ -375,7 +394,7 @@ import Wire
         }
         let reported = fromTarget(.running)
         let again = try #require(reported.controlSends.first { $0.1.action == .handOver })
-        #expect(again.0 == 2 && again.1.generation == 0 && again.1.from == 0)
+        #expect(again.0 == 2 && again.1.generation == 0 && again.1.from == 1)
         let end = PartitionEnd(job: "extract", step: 0, partition: 0, attempt: 1, outcome: .succeeded, data: [1])
         flow.core.handedOverReceived(HandedOver(request: again.1.request, run: 1, jobs: [carry], ends: [end], running: 0), now: flow.now)
         let relayed = flow.core.finishTurn(now: flow.now)
@@ -390,7 +409,7 @@ import Wire
         let taken = flow.core.finishTurn(now: flow.now)
         #expect(taken.relays[1]??.relayed == 1)
         let next = try #require(taken.controlSends.first { $0.1.action == .handOver })
-        #expect(next.1.from == 1)
+        #expect(next.1.from == 2)
         flow.core.handedOverReceived(HandedOver(request: next.1.request, run: 1, jobs: [carry], running: 0), now: flow.now)
         // The last tells the new shard that what it still holds away is lost; once taken, the relay is done.
         let last = try #require(flow.core.finishTurn(now: flow.now).relaySends.first)

@@ -116,6 +116,14 @@ import Wire
             let lookup = try store.handOverLookup(run: 9, generation: 0, now: now)
             #expect(lookup.answered?.jobs.first?.away.count == 2)
             #expect(lookup.ends.map { "\($0.partition) \($0.outcome) \($0.data)" } == ["0 succeeded [4]"])
+            // A relay's ask reads only the ends from its `from`th, and not the answer.
+            let relay = try store.handOverLookup(run: 9, generation: 0, from: 2, now: now)
+            #expect(relay.ends.isEmpty && relay.endsSkipped == 1 && relay.answered?.jobs.isEmpty == true)
+            // Handed over again (after coming back), its earlier ends are not this hand-over's.
+            var again = ShardTurn()
+            again.tombstones = [9: Tombstone(generation: 3, answer: HandedOver(request: 7, run: 9))]
+            try store.commit(again, now: now)
+            #expect(try store.handOverLookup(run: 9, generation: 3, now: now).ends.isEmpty)
         }
     }
 
@@ -132,6 +140,8 @@ import Wire
             let day: Int64 = 86_400_000
             #expect(try store.trimTombstones(now: now.adding(milliseconds: day), retention: 30 * day).isEmpty)
             let later = now.adding(milliseconds: 31 * day)
+            // A run with tasks still finishing here keeps its tombstone, however old.
+            #expect(try store.trimTombstones(now: later, retention: 30 * day, keeping: [9, 10]).isEmpty)
             #expect(try store.trimTombstones(now: later, retention: 30 * day, batch: 1) == [9])
             #expect(try store.trimTombstones(now: later, retention: 30 * day) == [10])
             let (epoch, snapshot) = try store.open()

@@ -3,11 +3,11 @@ import Wire
 /// Relays: a run handed over while tasks of it ran leaves those tasks finishing on its old shard, with
 /// their workers, and the new shard holds their partitions as away. Each end there reaches the new shard
 /// through the orchestrator, which asks the old shard again (CONTROL `hand-over` with the same
-/// generation, `from` the first end not yet relayed) and sends what it answers to the new shard in
+/// generation, `from` the first end not yet relayed, counted from 1) and sends what it answers to the new shard in
 /// PARTITIONS-ENDED, one batch at a time, until the old shard says none of them runs any more.
 ///
 /// The old shard publishes a change of its finishing job whenever one of them ends, and that asks at
-/// once; every relay is also asked once a second, for a change whose event was missed. A relay is
+/// once; every relay is also asked every 5 seconds, for a change whose event was missed. A relay is
 /// committed (its source, target, generation, and how many ends the new shard has taken), so a restart
 /// goes on from there; the new shard takes an end once, however often it is sent.
 extension OrchestratorCore {
@@ -56,7 +56,7 @@ extension OrchestratorCore {
         }
         relayAgain.remove(id)
         controls.send(
-            Control(request: 0, action: .handOver, run: id, generation: relay.generation, from: relay.relayed), to: relay.source, now: now,
+            Control(request: 0, action: .handOver, run: id, generation: relay.generation, from: relay.relayed + 1), to: relay.source, now: now,
             policy: configuration.resend)
     }
 
@@ -69,8 +69,8 @@ extension OrchestratorCore {
     /// The old shard told the ends since the last relayed, and how many of the run's tasks still run there:
     /// the ends go to the new shard; with none left to tell and none running, the relay is done.
     mutating func relayAnswered(_ id: UInt64, _ handed: HandedOver, now: Timestamp) {
+        // Whatever the run's state: its ends keep its jobs on the new shard open until they come.
         guard let relay = relays[id] else { return }
-        guard let run = runs[id], !run.state.isFinal else { return endRelay(id) }
         if !handed.ends.isEmpty || handed.running == 0 {
             // The new shard holds the jobs once it has reported them all: only then are ends sent to it. With
             // every end told and nothing of the run running there, the last says so: a partition still away
@@ -102,7 +102,7 @@ extension OrchestratorCore {
     /// Whether a CONTROL-RESULT answers a PARTITIONS-ENDED.
     func isRelayRequest(_ request: UInt64) -> Bool { relaySends[request] != nil }
 
-    /// Forgets a relay: every end is relayed and nothing of the run runs on its old shard, or the run ended.
+    /// Forgets a relay: every end is relayed and nothing of the run runs on its old shard.
     mutating func endRelay(_ id: UInt64) {
         guard relays.removeValue(forKey: id) != nil else { return }
         relayChanges[id] = .some(nil)
@@ -111,20 +111,22 @@ extension OrchestratorCore {
         for (request, sent) in relaySends where sent.run == id { relaySends[request] = nil }
     }
 
-    /// Once a second: sends again the PARTITIONS-ENDED due, and asks each relay with nothing on its way,
-    /// in case an end's event was missed.
+    /// How often relays are looked at, in milliseconds: an end is asked for at once when its shard
+    /// publishes it, so this only catches what a restart or a gap in the stream hid.
+    static let relayLookEvery: Int64 = 5000
+
+    /// Every ``relayLookEvery``: sends again the PARTITIONS-ENDED due, and asks each relay with nothing on
+    /// its way, in case an end's event was missed.
     mutating func tickRelays(now: Timestamp) {
         guard !relays.isEmpty, now >= nextRelayCheck else { return }
-        nextRelayCheck = now.adding(milliseconds: Self.askAgainAfter)
+        nextRelayCheck = now.adding(milliseconds: Self.relayLookEvery)
         for request in relaySends.keys.sorted() {
             guard var sent = relaySends[request], sent.resend.isDue(at: now), let relay = relays[sent.run] else { continue }
             sent.resend.resent(at: now, policy: configuration.resend)
             relaySends[request] = sent
             relayDeliveries.append((relay.target, sent.message))
         }
-        for id in relays.keys.sorted() {
-            if let run = runs[id], !run.state.isFinal { askRelay(id, now: now) } else { endRelay(id) }
-        }
+        for id in relays.keys.sorted() { askRelay(id, now: now) }
     }
 
     /// Makes the PARTITIONS-ENDED on their way to `shard` due at the next look: it restarted.

@@ -74,8 +74,10 @@ extension ShardCore {
         for id in job.tasks {
             guard let task = tasks[id] else { continue }
             switch task.state {
-            case .pending, .retrying, .away:
+            case .pending, .retrying:
                 move(id, to: .cancelled, now: now)
+            case .away:
+                break  // Running on the shard the run came from, which cancels it there: its end says when it stopped.
             case .running:
                 if let peer = task.lease?.peer {
                     signals[peer, default: []].append(task.ref)

@@ -27,11 +27,18 @@ extension ShardCore {
                 return refuse("run \(run) was handed over longer ago than the retention, and what it carried is no longer kept")
             }
             answered.request = control.request
-            // The ends from the first not yet relayed, as many as fit a hand-over (at least one).
+            if control.from > 0 {
+                // A relay's ask: only the ends and how many still run, not what the run carried.
+                answered = HandedOver(
+                    request: control.request, detail: "run \(run): the ends of its tasks that finished here", run: run)
+            }
+            // The ends from the `from`th (counted from 1; the store's lookup starts there), as many as fit a
+            // hand-over (at least one).
+            let skip = control.from > 0 ? max(0, Int(control.from) - 1 - lookup.endsSkipped) : 0
             let ends = lookup.ends + awayEnds.filter { $0.run == run }.map(\.end)
             var size = 0
             answered.ends = []
-            for end in ends.dropFirst(Int(control.from)) {
+            for end in ends.dropFirst(skip) {
                 size += end.encodedSize
                 if !answered.ends.isEmpty && size > Self.handOverLimit { break }
                 answered.ends.append(end)
@@ -135,6 +142,9 @@ extension ShardCore {
     public mutating func forgetTombstones(of runs: [UInt64]) {
         for run in runs { handedOver[run] = nil }
     }
+
+    /// Runs handed over with tasks of them still finishing here: their tombstones and ends are kept.
+    public var runsFinishing: Set<UInt64> { Set(jobs.values.lazy.filter(\.finishing).map(\.spec.run)) }
 
     /// How many tasks of `run` that were running when it was handed over still run here.
     func finishingTasks(of run: UInt64) -> UInt32 {
@@ -260,14 +270,19 @@ public struct HandOverLookup: Sendable {
     public var results: [TaskInput]
     /// The last status of each of the run's jobs that ended here (the newest generation of each).
     public var ended: [JobStatus]
-    /// The ends of the run's tasks that finished here after the run was handed over, in order.
+    /// The ends of the run's tasks that finished here after the run was handed over, in order, less the
+    /// first `endsSkipped` of them (those a relay's ask says were relayed).
     public var ends: [PartitionEnd]
+    public var endsSkipped: Int
 
-    public init(answered: HandedOver? = nil, results: [TaskInput] = [], ended: [JobStatus] = [], ends: [PartitionEnd] = []) {
+    public init(
+        answered: HandedOver? = nil, results: [TaskInput] = [], ended: [JobStatus] = [], ends: [PartitionEnd] = [], endsSkipped: Int = 0
+    ) {
         self.answered = answered
         self.results = results
         self.ended = ended
         self.ends = ends
+        self.endsSkipped = endsSkipped
     }
 }
 

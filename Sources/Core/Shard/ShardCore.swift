@@ -284,7 +284,10 @@ public struct ShardCore: Sendable {
         // A finishing job whose last task ended leaves: its ends are kept, its rows go.
         for id in finishedAway {
             guard let job = jobs.removeValue(forKey: id) else { continue }
-            for task in job.tasks { tasks[task] = nil }
+            for task in job.tasks {
+                // A lease still on an ended task is a restored one whose worker never came back: it ends here.
+                if let lease = tasks.removeValue(forKey: task)?.lease { workers.released(task, from: lease) }
+            }
             byIdentity[job.identity] = nil
             dirtyJobs.remove(id)
             turn.jobs.removeAll { $0.id == id }

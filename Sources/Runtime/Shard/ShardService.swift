@@ -126,7 +126,7 @@ public struct ShardService: Service {
         case (Self.work, .fetch(let fetch)):
             fetches.append((peer!, fetch))
         case (Self.work, .control(let control)) where control.action == .handOver:
-            let lookup = try store.handOverLookup(run: control.run, generation: control.generation, now: now)
+            let lookup = try store.handOverLookup(run: control.run, generation: control.generation, from: control.from, now: now)
             core.handOverReceived(control, lookup: lookup, from: peer!, now: now)
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
@@ -194,7 +194,7 @@ public struct ShardService: Service {
             let batch = 1000
             let deleted = try store.trim(now: now, retention: settings.retention, batch: batch)
             // Tombstones of runs handed over that long ago leave memory with their rows.
-            let forgotten = try store.trimTombstones(now: now, retention: settings.retention, batch: batch)
+            let forgotten = try store.trimTombstones(now: now, retention: settings.retention, keeping: core.runsFinishing, batch: batch)
             core.forgetTombstones(of: forgotten)
             if deleted < batch && forgotten.count < batch { lastRetention = now }
         }

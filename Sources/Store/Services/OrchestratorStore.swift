@@ -97,6 +97,7 @@ public final class OrchestratorStore {
                     run INTEGER PRIMARY KEY, source INTEGER NOT NULL, target INTEGER NOT NULL, generation INTEGER NOT NULL, relayed INTEGER NOT NULL
                 );
                 UPDATE controls SET frame = frame || x'00000000';
+                DELETE FROM controls WHERE answered = 1;
                 """),
     ]
 
@@ -411,7 +412,7 @@ public final class OrchestratorStore {
                 try statement.run()
             }
             for request in turn.answeredControls {
-                let statement = try database.prepare("UPDATE controls SET answered = 1 WHERE request = ?")
+                let statement = try database.prepare("DELETE FROM controls WHERE request = ?")
                 statement.bind(1, Int64(bitPattern: request))
                 try statement.run()
             }

@@ -264,8 +264,6 @@ public final class ShardStore {
             }
             _ = try database.deleteBatch(
                 "DELETE FROM imported_results WHERE rowid IN (SELECT rowid FROM imported_results WHERE time < ? LIMIT ?)", before, limit: batch)
-            _ = try database.deleteBatch(
-                "DELETE FROM away_ends WHERE rowid IN (SELECT rowid FROM away_ends WHERE time < ? LIMIT ?)", before, limit: batch)
             return jobs.count
         }
     }
@@ -273,18 +271,26 @@ public final class ShardStore {
     /// Deletes at most `batch` tombstones of runs handed over longer ago than `retention` (a submission
     /// still on its way after the retention is not one to expect); returns their runs, for the shard to
     /// forget too.
-    public func trimTombstones(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> [UInt64] {
+    /// The tombstone of a run in `keeping` (tasks of it still finish here) stays, however old, with the
+    /// ends of those tasks: the orchestrator still relays them.
+    public func trimTombstones(now: Timestamp, retention: Int64, keeping: Set<UInt64> = [], batch: Int = 1000) throws -> [UInt64] {
         try database.transaction {
-            let old = try database.prepare("SELECT run FROM handed_over WHERE time < ? LIMIT ?")
+            let old = try database.prepare("SELECT run FROM handed_over WHERE time < ? ORDER BY time LIMIT ?")
             old.bind(1, now.milliseconds - retention)
-            old.bind(2, batch)
+            old.bind(2, batch + keeping.count)
             var runs: [UInt64] = []
-            while try old.step() { runs.append(UInt64(bitPattern: old.int64(0))) }
+            while try old.step() {
+                let run = UInt64(bitPattern: old.int64(0))
+                if !keeping.contains(run) && runs.count < batch { runs.append(run) }
+            }
             old.reset()
             let delete = try database.prepare("DELETE FROM handed_over WHERE run = ?")
+            let ends = try database.prepare("DELETE FROM away_ends WHERE run = ?")
             for run in runs {
                 delete.bind(1, Int64(bitPattern: run))
                 try delete.run()
+                ends.bind(1, Int64(bitPattern: run))
+                try ends.run()
             }
             return runs
         }
@@ -386,7 +392,12 @@ public final class ShardStore {
             }
             if !turn.tombstones.isEmpty {
                 let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time, answer) VALUES (?, ?, ?, ?)")
+                // The ends of an earlier hand-over of the run were all relayed before it could be handed over
+                // again: kept, they would be told as this one's.
+                let earlierEnds = try database.prepare("DELETE FROM away_ends WHERE run = ?")
                 for (run, given) in turn.tombstones {
+                    earlierEnds.bind(1, Int64(bitPattern: run))
+                    try earlierEnds.run()
                     tombstone.bind(1, Int64(bitPattern: run))
                     tombstone.bind(2, Int64(given.generation))
                     tombstone.bind(3, now.milliseconds)
@@ -545,16 +556,25 @@ public final class ShardStore {
     /// it already, the answer given and how its tasks that were finishing here have ended since; if not,
     /// the results of each of its jobs that succeeded here or were brought here by an earlier move, and the
     /// last status of each that ended here.
-    public func handOverLookup(run: UInt64, generation: UInt32, now: Timestamp) throws -> HandOverLookup {
+    /// For a relay's ask (`from` above 0), it reads only the ends from the `from`th on (counted from 1),
+    /// not what the run carried.
+    public func handOverLookup(run: UInt64, generation: UInt32, from: UInt32 = 0, now: Timestamp) throws -> HandOverLookup {
         var lookup = HandOverLookup()
-        let answered = try database.prepare("SELECT answer, generation FROM handed_over WHERE run = ?")
-        answered.bind(1, Int64(bitPattern: run))
-        let given = try answered.step() ? (answer: answered.blob(0), generation: UInt32(answered.int(1))) : nil
+        let answered = try database.prepare("SELECT generation, CASE WHEN ? > 0 THEN x'' ELSE answer END FROM handed_over WHERE run = ?")
+        answered.bind(1, Int64(from))
+        answered.bind(2, Int64(bitPattern: run))
+        let given = try answered.step() ? (generation: UInt32(answered.int(0)), answer: answered.blob(1)) : nil
         answered.reset()
         if let given, given.generation >= generation {
-            if case .handedOver(let answer)? = try? Message.decode(given.answer) { lookup.answered = answer }
-            let ends = try database.prepare("SELECT ended FROM away_ends WHERE run = ? ORDER BY rowid")
+            if from > 0 {
+                lookup.answered = HandedOver(request: 0, run: run)
+                lookup.endsSkipped = Int(from) - 1
+            } else if case .handedOver(let answer)? = try? Message.decode(given.answer) {
+                lookup.answered = answer
+            }
+            let ends = try database.prepare("SELECT ended FROM away_ends WHERE run = ? ORDER BY rowid LIMIT -1 OFFSET ?")
             ends.bind(1, Int64(bitPattern: run))
+            ends.bind(2, lookup.endsSkipped)
             while try ends.step() {
                 var reader = FrameReader(ends.blob(0))
                 lookup.ends.append(try PartitionEnd(from: &reader))
