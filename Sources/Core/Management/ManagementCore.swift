@@ -124,6 +124,10 @@ public struct ManagementCore: Sendable {
             if operation.action == .move { pendingMoves[operation.product] = (operation.request, operation.shard) }
         }
         finishedOrder = snapshot.runs.filter { $0.state.isFinal }.sorted { $0.id < $1.id }.map(\.id)
+        // Every open run is read again from the orchestrator once started: a reading begun before a crash
+        // is lost with memory, and the stream position stored may already be past what called for it (the
+        // orchestrator losing its last commits to a power loss, under durability normal).
+        resync = snapshot.runs.filter { !$0.state.isFinal }.map(\.id).sorted()
         actions = Dictionary(snapshot.audit.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
         actionOrder = snapshot.audit.map(\.key)
         for entry in snapshot.audit { actionKeys[entry.id] = entry.key }
