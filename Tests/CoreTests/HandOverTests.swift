@@ -469,6 +469,34 @@ import Wire
         #expect(answered.controlSends.map { "\($0.0) \($0.1.action)" }.sorted() == ["1 pauseRun", "2 resumeRun"])
     }
 
+    /// Found by the simulator: a run handed over while paused with nothing submitted (its next jobs parked)
+    /// took over no job, so its TAKE-OVER was never acknowledged, and a job released later was sent again
+    /// only inside it, never arriving. Now such a take-over waits for the first job released, which goes
+    /// in it, after the results it brings.
+    @Test func aTakeOverWithNoJobWaitsForTheFirstReleasedAndCarriesIt() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .queued), ("audit", .queued)], run: 1)
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        _ = flow.operation(OperationRequest(request: 3, action: .pause, run: 1))
+        // Both roots succeed on the old shard; their successors are parked, not submitted.
+        _ = flow.report([("extract", .succeeded), ("audit", .succeeded)], run: 1)
+        let results = [TaskInput(job: "extract", step: 0, partition: 0, data: [1])]
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, results: results), now: flow.now)
+        let answered = flow.core.finishTurn(now: flow.now)
+        #expect(answered.takeOverSends.isEmpty && flow.core.takeOvers[1]?.takeOver.jobs.isEmpty == true)
+        // Resumed: the parked jobs go to the new shard inside the take-over, with the results.
+        let resumed = flow.operation(OperationRequest(request: 4, action: .resume, run: 1))
+        let sent = try #require(resumed.takeOverSends.first)
+        #expect(sent.shard == 1 && sent.takeOver.results == results && !sent.takeOver.jobs.isEmpty && resumed.submits.isEmpty)
+        // Not acknowledged in time, they go again with it, not alone.
+        flow.now = flow.now.adding(milliseconds: 11_000)
+        flow.core.tick(now: flow.now)
+        let again = flow.core.finishTurn(now: flow.now)
+        #expect(again.takeOverSends.map(\.takeOver.jobs.count) == [sent.takeOver.jobs.count] && again.submits.isEmpty)
+    }
+
     /// A run retrying at the move is asked again, at most once a second, once its shard says nothing of
     /// it retries; one whose results are too large to carry is not asked again.
     @Test func aRunRetryingAtTheMoveIsAskedAgainOnceItIsNot() throws {
@@ -534,7 +562,8 @@ import Wire
         _ = flow.core.finishTurn(now: flow.now)
         let again = flow.operation(OperationRequest(request: 4, action: .rerunJob, run: 1, job: "extract"))
         #expect(again.answers.first?.1.status.isSuccess == true, "\(again.answers)")
-        #expect(again.submits[1]?.map(\.job) == ["extract"])
+        // The take-over (of audit) not yet acknowledged, the rerun goes with it.
+        #expect(again.takeOverSends.first?.takeOver.jobs.map(\.job).sorted() == ["audit", "extract"] && again.submits.isEmpty)
     }
 
     @Test func aHandOverRefusedLeavesTheRunAndOneAnsweredAfterAMoveBackStaysOneGenerationOn() {

@@ -133,7 +133,9 @@ extension OrchestratorCore {
         let pending = PendingTakeOver(shard: target, takeOver: takeOver)
         takeOvers[id] = pending
         takeOverChanges[id] = pending
-        takeOversDue.insert(id)
+        // With no job to carry (the run's next ones not yet released), it waits for the first released: sent
+        // alone it would never be acknowledged, and the results it brings must reach the new shard first.
+        if !again.isEmpty { takeOversDue.insert(id) }
         scheduleResends(again, of: run)
         touch(&run)
         if handed.running > 0 || !handed.ends.isEmpty {

@@ -177,7 +177,17 @@ public struct OrchestratorCore: Sendable {
                 unsent.append(failure)
                 continue
             }
-            submits[run.shard, default: []].append(spec)
+            if var pending = takeOvers[run.id], pending.takeOver.jobs.count < Limits.submitJobs {
+                // Its run's take-over is not yet complete: the job goes with it, after the results it
+                // brings, and is acknowledged with it.
+                pending.takeOver.jobs.removeAll { $0.job == spec.job }
+                pending.takeOver.jobs.append(spec)
+                takeOvers[run.id] = pending
+                takeOverChanges[run.id] = pending
+                takeOversDue.insert(run.id)
+            } else {
+                submits[run.shard, default: []].append(spec)
+            }
             if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
         }
         noteChange(run.id)
@@ -236,8 +246,9 @@ public struct OrchestratorCore: Sendable {
         guard let (outcome, shard) = runs.modify(status.run, { run in run.apply(status, now: now).map { ($0, run.shard) } }) ?? nil
         else { return }
         applied(outcome, of: status, shard: shard, now: now)
-        release(run: status.run, jobs: outcome.released, now: now)
+        // A take-over this status completes is done first: the jobs it releases then go on their own.
         if takeOvers[status.run] != nil { takeOverProgressed(status.run, now: now) }
+        release(run: status.run, jobs: outcome.released, now: now)
     }
 
     /// Stores and cancels what a status applied to a run asks for; the jobs it released are the caller's.
@@ -294,7 +305,7 @@ public struct OrchestratorCore: Sendable {
                 let run = runs[due.run], let next = run.jobs[due.job].resend
             else { continue }
             // A job a take-over carries goes again with it: sent alone, it would start afresh.
-            if takeOvers[due.run] != nil {
+            if takeOvers[due.run]?.takeOver.jobs.contains(where: { $0.job == run.jobs[due.job].name }) == true {
                 takeOversDue.insert(due.run)
             } else {
                 submits[run.shard, default: []].append(run.spec(of: due.job))
@@ -338,7 +349,15 @@ public struct OrchestratorCore: Sendable {
                     progressDue = now.adding(milliseconds: configuration.progressInterval)
                 }
             case .changed(let status, let ended)?:
-                if ended { runs.ended(id) }
+                if ended {
+                    runs.ended(id)
+                    // A take-over still waiting for a job to carry has none to wait for any more.
+                    if takeOvers[id] != nil {
+                        takeOvers[id] = nil
+                        takeOverChanges[id] = .some(nil)
+                        takeOversDue.remove(id)
+                    }
+                }
                 dirtyRuns.insert(id)
                 progressing.remove(id)
                 updates.append(status)
