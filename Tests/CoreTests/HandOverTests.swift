@@ -497,6 +497,30 @@ import Wire
         #expect(again.takeOverSends.map(\.takeOver.jobs.count) == [sent.takeOver.jobs.count] && again.submits.isEmpty)
     }
 
+    /// Found by the simulator: a run whose every job ended on the old shard stays there, but that shard
+    /// keeps a tombstone up to the generation given up; a job of it rerun at that generation or below was
+    /// dropped there for ever. Its jobs now take that generation, so a rerun goes past it.
+    @Test func aRerunOfARunThatEndedOnTheOldShardGoesPastItsTombstone() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        // extract fails, so the run fails; rerun, it is at generation 1 when the product moves.
+        _ = flow.report([("extract", .failed), ("audit", .succeeded)], run: 1)
+        #expect(flow.core.runs[1]?.state.isFinal == true)
+        _ = flow.operation(OperationRequest(request: 2, action: .rerunJob, run: 1, job: "extract"))
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 3))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver }?.1)
+        #expect(asked.generation == 1)
+        // extract fails again there before the answer, which says so: the run ends there, and stays.
+        let ended = JobStatus(run: 1, job: "extract", generation: 1, state: .failed, finished: flow.now.wire, time: flow.now.wire)
+        flow.core.handedOverReceived(HandedOver(request: asked.request, run: 1, ended: [ended]), now: flow.now)
+        _ = flow.core.finishTurn(now: flow.now)
+        let run = try #require(flow.core.runs[1])
+        #expect(run.state.isFinal && run.shard == 2 && run.jobs.allSatisfy { $0.generation >= 1 })
+        // A rerun of audit goes to the old shard past the tombstone (up to generation 1).
+        let rerun = flow.operation(OperationRequest(request: 4, action: .rerunJob, run: 1, job: "audit"))
+        #expect(rerun.submits[2]?.map { "\($0.job) \($0.generation)" } == ["audit 2"])
+    }
+
     /// A run retrying at the move is asked again, at most once a second, once its shard says nothing of
     /// it retries; one whose results are too large to carry is not asked again.
     @Test func aRunRetryingAtTheMoveIsAskedAgainOnceItIsNot() throws {

@@ -92,6 +92,12 @@ extension OrchestratorCore {
         }
         run.deriveState(now: now)
         if run.state.isFinal {
+            // Everything of it ended on the old shard, where it stays, and where a rerun goes: past the
+            // tombstone, which drops any of its jobs up to the generation given up.
+            for index in run.jobs.indices where run.jobs[index].generation < sent.control.generation {
+                run.updateJob(index) { $0.generation = sent.control.generation }
+                dirtyJobs.insert(JobRef(run: id, job: index))
+            }
             touch(&run)
             return
         }
