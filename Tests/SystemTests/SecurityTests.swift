@@ -123,9 +123,14 @@ import ZeroMQ
             #expect(refused.allSatisfy { $0["outcome"]?.string == "refused" && $0["status"]?.integer == 403 })
 
             // 7. A flood of handshakes from unknown keys, going on while the run ends and what follows runs.
-            let flood = try attacker.flood(cluster.management.api, count: 100) + attacker.flood(shard.work, count: 100)
+            // From a context of its own: its 200 sockets' teardown is not to hold up the watcher's below.
+            let flooder = try Attacker(cluster: cluster, keys: keys)
+            let flood = try flooder.flood(cluster.management.api, count: 100) + flooder.flood(shard.work, count: 100)
             var flooding = true
-            defer { if flooding { for socket in flood { socket.close() } } }
+            defer {
+                if flooding { for socket in flood { socket.close() } }
+                flooder.close()
+            }
 
             // The run was never cancelled, and finishes once its gate opens.
             let open = try admin.call("status", .object([("run", .number(run))]))
@@ -142,12 +147,15 @@ import ZeroMQ
             for socket in flood { socket.close() }
             flooding = false
 
-            // An admin's watcher of shard 1's events, which hears its beacons.
+            // An admin's watcher of shard 1's events, which hears its beacons; on a context of its own, clear
+            // of the hundreds of sockets the attacks above opened and closed.
             let watcher = try KeyFiles.readSecret("\(keys)/watcher.secret")
-            let (events, monitor) = try attacker.connect(shard.events, as: watcher, type: .sub)
+            let listener = try Attacker(cluster: cluster, keys: keys)
+            let (events, monitor) = try listener.connect(shard.events, as: watcher, type: .sub)
             defer {
                 events.close()
                 monitor.close()
+                listener.close()
             }
             try events.subscribe([])
             // Its first beacon: the handshake and the subscription come first, and a loaded machine is slow.
