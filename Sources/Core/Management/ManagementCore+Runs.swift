@@ -176,13 +176,16 @@ extension ManagementCore {
         let changed = run.state != status.state || run.succeeded != status.succeeded || run.failed != status.failed
             || run.active != status.active || run.detail != status.detail || run.finished != Timestamp(wire: status.finished)
             || (status.shard != 0 && run.shard != status.shard) || run.finishing != status.finishing
-        if changed { runUpdated(status, now: now) }
+        if changed { runUpdated(status, inOrder: false, now: now) }
     }
 
-    /// Applies a run's status from RUN-UPDATES, unless the run has ended and the status is older.
-    mutating func runUpdated(_ status: RunStatus, now: Timestamp) {
+    /// Applies a run's status: from RUN-UPDATES (`inOrder`: the stream's order is the orchestrator's, so
+    /// each status is newer than the last applied, whatever its clock says), or read again with RUN-DETAIL,
+    /// which may cross the stream, and is applied to an ended run only if it is newer by its time.
+    mutating func runUpdated(_ status: RunStatus, inOrder: Bool, now: Timestamp) {
         guard var run = runs[status.run] else { return }
-        guard !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
+        // A clock stepped back does not make a status of the stream older: a rerun's is applied.
+        guard inOrder || !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
         let ended = Int(status.succeeded) + Int(status.failed) - Int(run.succeeded) - Int(run.failed)
         load.ended(ended, of: run.product, now: now)
         run.state = status.state

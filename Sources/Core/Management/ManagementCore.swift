@@ -221,7 +221,7 @@ public struct ManagementCore: Sendable {
             switch cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now) {
             case .apply:
                 turn.position = StreamPosition(publisher: cursor.publisher, epoch: cursor.epoch, sequence: cursor.sequence)
-                for status in updates.updates { runUpdated(status, now: now) }
+                for status in updates.updates { runUpdated(status, inOrder: true, now: now) }
             case .ignore: break
             case .fetch(let after): turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000)))
             }
