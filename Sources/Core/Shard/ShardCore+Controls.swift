@@ -7,9 +7,7 @@ extension ShardCore {
     /// repeated request applies once.
     public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
         // Every action but cancel-job is on the whole run.
-        let matching = jobs.values.filter { $0.spec.run == control.run && (control.action != .cancelJob || $0.spec.job == control.job) }
-            .sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
-            .map(\.id)
+        let matching = held(run: control.run).filter { control.action != .cancelJob || $0.spec.job == control.job }.map(\.id)
         var detail: String
         switch control.action {
         case .cancelRun, .cancelJob:

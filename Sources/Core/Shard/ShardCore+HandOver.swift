@@ -48,8 +48,7 @@ extension ShardCore {
             return
         }
         if controls.paused.contains(run) { return refuse("run \(run) is paused here: it stays until it is resumed") }
-        let held = jobs.values.filter { $0.spec.run == run && !$0.finishing }
-            .sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
+        let held = held(run: run).filter { !$0.finishing }
         if let busy = held.first(where: { $0.counts.retrying + $0.counts.failed > 0 || $0.cancelled }) {
             return refuse("run \(run) has tasks of \(busy.spec.job) retrying or failed here: it stays until they end")
         }
@@ -103,8 +102,7 @@ extension ShardCore {
             guard job.counts.running > 0 else {
                 // Nothing of it runs or waits on a retry: its tasks are in memory and in its rows only.
                 for id in job.tasks { if let task = tasks.removeValue(forKey: id) { handedOverTasks.append(task) } }
-                jobs[job.id] = nil
-                byIdentity[job.identity] = nil
+                forget(job.id)
                 dirtyJobs.remove(job.id)
                 for id in job.tasks { dirtyTasks.remove(id) }
                 if job.stored { handedOverRows.append(job.id) }
@@ -124,6 +122,7 @@ extension ShardCore {
                 dirtyTasks.remove(id)
                 if task.stored { handedOverTaskRows.append(id) }
             }
+            finishingJobs.insert(job.id)
             jobs.modify(job.id) { job in
                 job.finishing = true
                 job.tasks = kept
@@ -144,11 +143,11 @@ extension ShardCore {
     }
 
     /// Runs handed over with tasks of them still finishing here: their tombstones and ends are kept.
-    public var runsFinishing: Set<UInt64> { Set(jobs.values.lazy.filter(\.finishing).map(\.spec.run)) }
+    public var runsFinishing: Set<UInt64> { Set(finishingJobs.compactMap { jobs[$0]?.spec.run }) }
 
     /// How many tasks of `run` that were running when it was handed over still run here.
     func finishingTasks(of run: UInt64) -> UInt32 {
-        jobs.values.reduce(0) { $0 + ($1.finishing && $1.spec.run == run ? $1.counts.running : 0) }
+        held(run: run).reduce(0) { $0 + ($1.finishing ? $1.counts.running : 0) }
     }
 
     /// A task of a finishing job ended: it is not retried here, its end is kept to be told to the run's
@@ -172,7 +171,7 @@ extension ShardCore {
     /// left runs it again here); any other is applied already, and changes nothing. Answered once committed.
     public mutating func partitionsEnded(_ message: PartitionsEnded, from peer: Peer, now: Timestamp) {
         let held = Dictionary(
-            jobs.values.filter { $0.spec.run == message.run && !$0.finishing && !$0.state.isFinal }.map { ($0.spec.job, $0.id) },
+            held(run: message.run).filter { !$0.finishing && !$0.state.isFinal }.map { ($0.spec.job, $0.id) },
             uniquingKeysWith: max)
         var applied = 0
         for (name, ends) in Dictionary(grouping: message.ends, by: \.job) {

@@ -39,8 +39,7 @@ extension ShardCore {
             } else {
                 createTasks(of: &job, now: now)
             }
-            jobs[job.id] = job
-            byIdentity[identity] = job.id
+            hold(job)
             dirtyJobs.insert(job.id)
             noteChange(job.id)
             controls.jobAdded(of: spec.run)

@@ -31,8 +31,11 @@ public struct ShardCore: Sendable {
     /// Jobs not yet final, and final ones until the end of the turn that finished them, by their ID: an
     /// integer hashes faster than an identity with a name in it, and every task names its job's ID.
     public internal(set) var jobs: [Int64: ShardJob] = [:]
-    /// The IDs of those jobs by identity, for submissions.
+    /// The IDs of those jobs by identity, for submissions; by run, for controls and hand-overs; and those
+    /// finishing for a run handed over.
     var byIdentity: [JobIdentity: Int64] = [:]
+    var byRun: [UInt64: Set<Int64>] = [:]
+    var finishingJobs: Set<Int64> = []
     /// The tasks of those jobs.
     public internal(set) var tasks: [UInt64: ShardTask] = [:]
     /// The sequence number of the last JOB-UPDATES message.
@@ -159,8 +162,7 @@ public struct ShardCore: Sendable {
             }
             job.state = Self.state(of: job)
             job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
-            jobs[job.id] = job
-            byIdentity[job.identity] = job.id
+            hold(job)
             enqueue(pending, of: job, now: now)
         }
     }
@@ -176,6 +178,29 @@ public struct ShardCore: Sendable {
         if job.counts.pending > 0 { return .queued }
         if job.counts.retrying > 0 { return .retrying }
         return job.state
+    }
+
+    /// Holds a job in memory, indexed by identity and by run.
+    mutating func hold(_ job: ShardJob) {
+        jobs[job.id] = job
+        byIdentity[job.identity] = job.id
+        byRun[job.spec.run, default: []].insert(job.id)
+        if job.finishing { finishingJobs.insert(job.id) }
+    }
+
+    /// Lets a job leave memory, with its indexes; its tasks are the caller's.
+    @discardableResult
+    mutating func forget(_ id: Int64) -> ShardJob? {
+        guard let job = jobs.removeValue(forKey: id) else { return nil }
+        byIdentity[job.identity] = nil
+        if byRun[job.spec.run]?.remove(id) != nil, byRun[job.spec.run]?.isEmpty == true { byRun[job.spec.run] = nil }
+        finishingJobs.remove(id)
+        return job
+    }
+
+    /// The jobs of `run` the shard holds, in the order of their names and generations.
+    func held(run: UInt64) -> [ShardJob] {
+        (byRun[run] ?? []).compactMap { jobs[$0] }.sorted { ($0.spec.job, $0.spec.generation) < ($1.spec.job, $1.spec.generation) }
     }
 
     /// Whether the shard holds `identity` in memory (a job not final, or finished this turn). The runtime
@@ -283,12 +308,11 @@ public struct ShardCore: Sendable {
         turn.appliedEnds = appliedEnds
         // A finishing job whose last task ended leaves: its ends are kept, its rows go.
         for id in finishedAway {
-            guard let job = jobs.removeValue(forKey: id) else { continue }
+            guard let job = forget(id) else { continue }
             for task in job.tasks {
                 // A lease still on an ended task is a restored one whose worker never came back: it ends here.
                 if let lease = tasks.removeValue(forKey: task)?.lease { workers.released(task, from: lease) }
             }
-            byIdentity[job.identity] = nil
             dirtyJobs.remove(id)
             turn.jobs.removeAll { $0.id == id }
             turn.handedOverRows.append(id)
@@ -304,8 +328,7 @@ public struct ShardCore: Sendable {
                 // A lease still on a final task is a restored one whose worker never came back: it ends here.
                 if let lease = tasks.removeValue(forKey: id)?.lease { workers.released(id, from: lease) }
             }
-            jobs[id] = nil
-            byIdentity[job.identity] = nil
+            forget(id)
             controls.jobForgotten(of: job.spec.run)
         }
         // Priorities are forgotten once the rows that finish the run's last jobs are in this turn.
