@@ -521,6 +521,37 @@ import Wire
         #expect(rerun.submits[2]?.map { "\($0.job) \($0.generation)" } == ["audit 2"])
     }
 
+    /// A relay's ask at a shard that has no tombstone of the hand-over (its commit lost to a power loss
+    /// under durability normal) is answered 410, giving nothing up; the orchestrator then ends the relay
+    /// as if nothing ran there any more, so the run does not wait for ends that will never come.
+    @Test func aRelayAskedOfAShardThatLostItsHandOverEnds() throws {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", run: 5)])
+        var ask = Self.handOver(5, request: 3)
+        ask.from = 1
+        shard.core.handOverReceived(ask, lookup: HandOverLookup(), from: orchestrator, now: shard.now)
+        let turn = shard.turn()
+        #expect(Self.refusals(turn).first?.hasPrefix("410 run 5 has no hand-over here") == true && turn.tombstones.isEmpty)
+        #expect(shard.core.jobs.count == 1)
+
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .running), ("audit", .queued)], run: 1)
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        let carry = JobCarry(job: "extract", away: [PartitionAttempts(partition: 0, attempt: 1)])
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [carry, JobCarry(job: "audit")], running: 1), now: flow.now)
+        _ = flow.core.finishTurn(now: flow.now)
+        var sequence: UInt64 = 0
+        sequence += 1
+        let reported = ["extract", "audit"].map { JobStatus(run: 1, job: $0, generation: 1, state: .running, time: flow.now.wire) }
+        flow.core.updatesReceived(JobUpdates(publisher: "shard-1", epoch: 1, sequence: sequence, updates: reported), from: 1, now: flow.now)
+        let relayAsk = try #require(flow.core.finishTurn(now: flow.now).controlSends.first { $0.1.action == .handOver })
+        flow.core.controlResultReceived(ControlResult(request: relayAsk.1.request, status: .gone, detail: "no hand-over here"), now: flow.now)
+        let last = try #require(flow.core.finishTurn(now: flow.now).relaySends.first)
+        #expect(last.1.last == 1 && last.1.ends.isEmpty)
+    }
+
     /// A run retrying at the move is asked again, at most once a second, once its shard says nothing of
     /// it retries; one whose results are too large to carry is not asked again.
     @Test func aRunRetryingAtTheMoveIsAskedAgainOnceItIsNot() throws {

@@ -65,7 +65,12 @@ extension OrchestratorCore {
 
     /// A shard answered a hand-over with CONTROL-RESULT: the run stays for now, or for good if what it
     /// would carry is too large.
-    mutating func handOverRefused(_ sent: PendingControl, status: Status) {
+    /// A relay's ask refused (410: the old shard has no tombstone of the hand-over any more, its commit lost
+    /// to a power loss) ends the relay as an answer with nothing running there would.
+    mutating func handOverRefused(_ sent: PendingControl, status: Status, now: Timestamp) {
+        if isRelayAnswer(sent) {
+            return relayAnswered(sent.control.run, HandedOver(request: sent.control.request, run: sent.control.run), now: now)
+        }
         if status == .tooLarge {
             strays.remove(sent.control.run)
             lastAsked[sent.control.run] = nil

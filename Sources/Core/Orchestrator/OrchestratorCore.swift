@@ -274,7 +274,7 @@ public struct OrchestratorCore: Sendable {
     public mutating func controlResultReceived(_ result: ControlResult, now: Timestamp) {
         if isRelayRequest(result.request) { return relayTaken(result.request, now: now) }
         guard let sent = controls.answer(result.request) else { return }
-        if sent.control.action == .handOver { handOverRefused(sent, status: result.status) }
+        if sent.control.action == .handOver { handOverRefused(sent, status: result.status, now: now) }
     }
 
     /// Handles HANDED-OVER from a shard: the run it gave up goes to its product's shard, or the ends of

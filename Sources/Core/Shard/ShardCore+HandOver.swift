@@ -47,6 +47,14 @@ extension ShardCore {
             outbox.append((peer, .handedOver(answered)))
             return
         }
+        if control.from > 0 {
+            // A relay's ask for a hand-over this shard has no tombstone of (its commit lost to a power loss
+            // under durability normal): no end of it will come from here, and nothing is given up anew.
+            outbox.append((peer, .controlResult(ControlResult(
+                request: control.request, status: .gone,
+                detail: "run \(run) has no hand-over here at generation \(control.generation): no more ends will come from this shard"))))
+            return
+        }
         if controls.paused.contains(run) { return refuse("run \(run) is paused here: it stays until it is resumed") }
         let held = held(run: run).filter { !$0.finishing }
         if let busy = held.first(where: { $0.counts.retrying + $0.counts.failed > 0 || $0.cancelled }) {

@@ -23,7 +23,8 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let notFound = Status(rawValue: 404)
     /// The request contradicts the current state (rerunning a run that is still running).
     public static let conflict = Status(rawValue: 409)
-    /// The events asked for are older than the event log keeps.
+    /// What was asked for is no longer kept: events older than the event log keeps, or the tombstone of a
+    /// hand-over whose ends a relay asks for.
     public static let gone = Status(rawValue: 410)
     /// A field is larger than the service accepts.
     public static let tooLarge = Status(rawValue: 413)
