@@ -552,6 +552,32 @@ import Wire
         #expect(last.1.last == 1 && last.1.ends.isEmpty)
     }
 
+    /// Found by the simulator: a job of a TAKE-OVER marked succeeded by an operator before the new shard
+    /// reported it. Its later statuses (of the older generation) were ignored, so the take-over was never
+    /// done, and the relay of the run's task finishing on the old shard never started: the run stayed
+    /// open. The operator's action itself now completes the take-over.
+    @Test func aTakeOverWhoseJobIsMarkedSucceededIsDone() throws {
+        var flow = OrchestratorHarness()
+        _ = flow.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = flow.report([("extract", .running), ("audit", .succeeded)], run: 1)
+        let move = flow.operation(OrchestratorHarness.move(to: 1, request: 2))
+        let asked = try #require(move.controlSends.first { $0.1.action == .handOver })
+        let carry = JobCarry(job: "extract", away: [PartitionAttempts(partition: 0, attempt: 1)])
+        flow.core.handedOverReceived(HandedOver(request: asked.1.request, run: 1, jobs: [carry], running: 1), now: flow.now)
+        _ = flow.core.finishTurn(now: flow.now)
+        #expect(flow.core.takeOvers[1] != nil)
+        // Marked succeeded: the take-over waits no more for extract, only for the jobs it released.
+        let marked = flow.operation(OperationRequest(request: 3, action: .markSucceeded, run: 1, job: "extract"))
+        let carried = try #require(flow.core.takeOvers[1]).takeOver.jobs.map(\.job)
+        #expect(carried == ["extract", "check", "load"] && marked.takeOverSends.count == 1)
+        let statuses = ["check", "load"].map { JobStatus(run: 1, job: $0, generation: 1, state: .queued, time: flow.now.wire) }
+        flow.core.updatesReceived(JobUpdates(publisher: "shard-1", epoch: 1, sequence: 1, updates: statuses), from: 1, now: flow.now)
+        let reported = flow.core.finishTurn(now: flow.now)
+        #expect(flow.core.takeOvers[1] == nil)
+        // The relay starts at once: the old shard is asked for the task's end.
+        #expect(reported.controlSends.contains { $0.0 == 2 && $0.1.action == .handOver && $0.1.from == 1 })
+    }
+
     /// A run retrying at the move is asked again, at most once a second, once its shard says nothing of
     /// it retries; one whose results are too large to carry is not asked again.
     @Test func aRunRetryingAtTheMoveIsAskedAgainOnceItIsNot() throws {

@@ -158,7 +158,8 @@ extension OrchestratorCore {
     /// A job of a run being taken over was reported: once the new shard has reported every job of the
     /// TAKE-OVER at its generation (or the run has ended), it is no longer sent.
     mutating func takeOverProgressed(_ id: UInt64, now: Timestamp) {
-        guard let pending = takeOvers[id] else { return }
+        // One with no job yet waits for the first released (or the run's end).
+        guard let pending = takeOvers[id], !pending.takeOver.jobs.isEmpty else { return }
         if let run = runs[id], !run.state.isFinal {
             let generations = Dictionary(run.jobs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
             let waiting = pending.takeOver.jobs.contains { spec in

@@ -340,6 +340,9 @@ public struct OrchestratorCore: Sendable {
         var turn = OrchestratorTurn()
         var updates: [RunStatus] = []
         for id in changedRuns {
+            // An operator's action (a job marked succeeded, a rerun) may leave a take-over nothing to wait
+            // for, which no status of the new shard would then say.
+            if takeOvers[id] != nil { takeOverProgressed(id, now: now) }
             switch runs.modify(id, { $0.announce(now: now) }) {
             case nil:
                 continue
