@@ -19,6 +19,17 @@ import Wire
         }
     }
 
+    /// Shard 2, having taken over run 5's job `big` of two partitions, one of them `away` on shard 1.
+    static func takingOver(away: PartitionAttempts) -> ShardHarness {
+        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
+        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 2)]
+        target.core.takenOver(
+            TakeOver(run: 5, jobs: [ShardHarness.job("big", run: 5, generation: 1, steps: steps)], carries: [JobCarry(job: "big", away: [away])]),
+            lookup: SubmissionLookup(), now: target.now)
+        _ = target.turn()
+        return target
+    }
+
     static func handed(_ turn: ShardTurn) -> [HandedOver] {
         turn.messages.compactMap { _, message in
             if case .handedOver(let handed) = message { handed } else { nil }
@@ -181,13 +192,7 @@ import Wire
     /// the old shard: the job stays running until that one's end (cancelled there) comes, as it would on
     /// one shard, so that nothing rerun overlaps it.
     @Test func aCancelledJobWaitsForItsPartitionsStillRunningOnTheOldShard() throws {
-        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
-        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 2)]
-        let carry = JobCarry(job: "big", away: [PartitionAttempts(partition: 0, attempt: 1)])
-        target.core.takenOver(
-            TakeOver(run: 5, jobs: [ShardHarness.job("big", run: 5, generation: 1, steps: steps)], carries: [carry]), lookup: SubmissionLookup(),
-            now: target.now)
-        _ = target.turn()
+        var target = Self.takingOver(away: PartitionAttempts(partition: 0, attempt: 1))
         target.core.controlReceived(Control(request: 1, action: .cancelRun, run: 5), from: orchestrator, now: target.now)
         #expect(ShardHarness.states(target.turn()) == ["big:running"])
         let end = PartitionEnd(job: "big", step: 0, partition: 0, attempt: 1, outcome: .cancelled)
@@ -198,13 +203,7 @@ import Wire
     /// The last PARTITIONS-ENDED of a relay says the old shard runs nothing of the run and has told every
     /// end: a partition still away (its end lost, as with commits a power loss took) runs again here.
     @Test func aPartitionStillAwayAtTheLastEndRunsAgainHere() throws {
-        var target = ShardHarness(configuration: ShardConfiguration(shard: 2))
-        let steps = [StepSpec(name: "work", kind: .command, action: "b", partitions: 2)]
-        let carry = JobCarry(job: "big", away: [PartitionAttempts(partition: 0, attempt: 3)])
-        target.core.takenOver(
-            TakeOver(run: 5, jobs: [ShardHarness.job("big", run: 5, generation: 1, steps: steps)], carries: [carry]), lookup: SubmissionLookup(),
-            now: target.now)
-        _ = target.turn()
+        var target = Self.takingOver(away: PartitionAttempts(partition: 0, attempt: 3))
         target.core.partitionsEnded(PartitionsEnded(request: 1, run: 5, ends: [], last: 1), from: orchestrator, now: target.now)
         #expect(Self.refusals(target.turn()) == ["200 0 of 0 ends of run 5 applied; 1 partition still away taken as lost"])
         let again = ShardHarness.tasks(in: target.send(ShardHarness.ready("v", slots: 2), from: worker), to: worker)

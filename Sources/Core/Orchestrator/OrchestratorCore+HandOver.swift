@@ -122,8 +122,7 @@ extension OrchestratorCore {
             }
             // Its tasks running on the old shard are being cancelled there: it ends stopped once they have.
             if handed.running > 0 {
-                startRelay(id, from: sent.shard, to: target, generation: sent.control.generation)
-                run.finishingOn = sent.shard
+                startRelay(&run, from: sent.shard, to: target, generation: sent.control.generation)
             }
             touch(&run)
             return
@@ -150,8 +149,7 @@ extension OrchestratorCore {
         scheduleResends(again, of: run)
         touch(&run)
         if handed.running > 0 || !handed.ends.isEmpty {
-            startRelay(id, from: sent.shard, to: target, generation: sent.control.generation)
-            run.finishingOn = sent.shard
+            startRelay(&run, from: sent.shard, to: target, generation: sent.control.generation)
         }
     }
 

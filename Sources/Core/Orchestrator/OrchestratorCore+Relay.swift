@@ -39,11 +39,12 @@ extension OrchestratorCore {
 
     /// The first answer to a hand-over said tasks of the run still run on its old shard: their ends are
     /// relayed from now on, starting once the new shard has reported the jobs the TAKE-OVER carries
-    /// (``takeOverProgressed(_:now:)`` asks then).
-    mutating func startRelay(_ id: UInt64, from source: UInt32, to target: UInt32, generation: UInt32) {
+    /// (``takeOverProgressed(_:now:)`` asks then). The run stays open meanwhile (``FlowRun/finishingOn``).
+    mutating func startRelay(_ run: inout FlowRun, from source: UInt32, to target: UInt32, generation: UInt32) {
         let relay = Relay(source: source, target: target, generation: generation)
-        relays[id] = relay
-        relayChanges[id] = relay
+        relays[run.id] = relay
+        relayChanges[run.id] = relay
+        run.finishingOn = source
     }
 
     /// Asks the old shard how the run's finishing tasks have ended since the last end relayed, unless an
