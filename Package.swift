@@ -7,6 +7,7 @@
 //   Wire, Core              the standard library only: messages and codec; flows, jobs, state machines
 //   ZeroMQ  ← CZeroMQ       sockets, poller, messages over libzmq
 //   Store   ← CSQLite       SQLite connections, statements, migrations; each service's store
+//   HTTP                    a bounded HTTP/1.1 parser and server, for /metrics and the dashboard
 //   Runtime                 one event loop for every service, the services, the worker's process runner, ServicePlan
 //   Commands                argument parsing and the `baton` subcommands
 //   baton                   the executable: parses arguments, runs the command
@@ -39,21 +40,25 @@ let package = Package(
         .target(name: "Wire", swiftSettings: strict),
         .target(name: "Core", dependencies: ["Wire"], swiftSettings: strict),
 
+        // HTTP/1.1 for /metrics and the dashboard: a bounded parser and a small server of its own.
+        .target(name: "HTTP", swiftSettings: strict),
+
         // Adapters.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
         .target(name: "Store", dependencies: ["CSQLite", "Core", "Wire"], swiftSettings: strict),
 
         // The services: event loops that own their sockets and drive the cores.
-        .target(name: "Runtime", dependencies: ["Core", "Wire", "ZeroMQ", "Store"], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["Core", "Wire", "ZeroMQ", "Store", "HTTP"], swiftSettings: strict),
 
         // The command line.
-        .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime", "Store", "ZeroMQ"], swiftSettings: strict),
+        .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime", "Store", "ZeroMQ", "HTTP"], swiftSettings: strict),
         .executableTarget(name: "baton", dependencies: ["Commands"], swiftSettings: strict),
         .executableTarget(
             name: "baton-load", dependencies: ["Runtime", "Core", "Wire", "ZeroMQ", "Store"], path: "tools/load",
             swiftSettings: strict),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: strict),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: strict),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Wire"], swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Core", "Wire"], swiftSettings: strict),
