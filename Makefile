@@ -8,8 +8,9 @@ SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
 all: build
 
-# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata. As root
-# they are installed with apt-get; otherwise the exact command to run is printed.
+# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata, and
+# promtool (which the tests check /metrics with) from prometheus. As root they are installed with
+# apt-get; otherwise the exact command to run is printed.
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "Baton needs the Swift toolchain (6.1 or later): https://swift.org/install"; exit 1; }
 	@missing=""; \
@@ -18,6 +19,7 @@ deps:
 	[ -e "$${TZDIR:-/usr/share/zoneinfo}/Europe/London" ] || missing="$$missing tzdata"; \
 	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3 python3-venv"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing"; \

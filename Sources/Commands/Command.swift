@@ -141,6 +141,12 @@ public struct DevOptions: Equatable, Sendable {
     /// The management API's TCP port on 127.0.0.1; 0 lets the system choose.
     public var port: UInt16 = 0
     public var quiet = false
+    /// Where the dashboard and `/metrics` are served; nil for nowhere (`--no-web`).
+    public var web: String? = DevOptions.defaultWeb
+    /// Whether `web` was given: a default address that is taken falls back to any free port, a given one fails.
+    public var webGiven = false
+
+    public static let defaultWeb = "127.0.0.1:8700"
 
     public init() {}
 }

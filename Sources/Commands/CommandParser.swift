@@ -1,4 +1,5 @@
 import Core
+import HTTP
 import Wire
 import Runtime
 
@@ -57,7 +58,7 @@ public enum CommandParser {
             return .validate(files: arguments.operands, json: arguments.flags.contains("--json"))
         case "dev":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--quiet"], options: ["--data", "--workers", "--slots", "--shards", "--port", "--config"])
+                rest, command: name, flags: ["--help", "--quiet", "--no-web"], options: ["--data", "--workers", "--slots", "--shards", "--port", "--config", "--web"])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             var options = DevOptions()
@@ -73,6 +74,17 @@ public enum CommandParser {
             options.shards = try number(arguments, "--shards", in: 1...64, command: name) ?? options.shards
             options.port = UInt16(try number(arguments, "--port", in: 0...65535, command: name) ?? 0)
             options.quiet = arguments.flags.contains("--quiet")
+            if let web = try arguments.single("--web", command: name) {
+                guard !arguments.flags.contains("--no-web") else { throw UsageError("--web and --no-web do not go together", command: name) }
+                do {
+                    _ = try HTTPServer.Configuration(address: web)
+                } catch {
+                    throw UsageError("--web: \(error)", command: name)
+                }
+                options.web = web
+                options.webGiven = true
+            }
+            if arguments.flags.contains("--no-web") { options.web = nil }
             return .dev(options)
         case "demo":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--data"])

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Glibc
+import HTTP
 import Runtime
 
 /// `baton dev`: every service in this process until Ctrl-C: a cluster of `--shards`, `--workers` and
@@ -55,11 +56,21 @@ enum Dev {
             cluster.stop()
             throw CommandFailure(code: .failure, message: "cannot write \(file): \(error)")
         }
+        let web: WebServer?
+        do {
+            web = try startWeb(options, cluster: cluster)
+        } catch {
+            cluster.stop()
+            try? FileManager.default.removeItem(atPath: file)
+            throw error
+        }
+        defer { web?.stop() }
         // The client commands find this Baton by its cluster file, or by the api file in its data folder.
         let target = options.config.map { " --config \($0)" } ?? (data == DevOptions().data ? "" : " --data \(data)")
+        let webLine = web.map { "\nmetrics:        \($0.url)/metrics" } ?? ""
         console.out("""
             Baton is running: \(shape(configuration)), data in \(data)/
-            management API: \(endpoint)  (written to \(file))
+            management API: \(endpoint)  (written to \(file))\(webLine)
             \(security(configuration, console: console))
             Try:  baton apply\(target) examples/payments-end-of-day.json
                   baton start\(target) payments/end-of-day --wait
@@ -84,6 +95,25 @@ enum Dev {
         cluster.stop()
         try? FileManager.default.removeItem(atPath: file)
         return code
+    }
+
+    /// The web server of `--web`: on the default address, or any free port of 127.0.0.1 if that is taken;
+    /// on a given address, or not at all.
+    static func startWeb(_ options: DevOptions, cluster: EmbeddedCluster) throws(CommandFailure) -> WebServer? {
+        guard let text = options.web, var address = try? HTTPServer.Configuration(address: text) else { return nil }
+        let metrics = MetricsEndpoint(services: cluster.counters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        do {
+            return try WebServer(address, name: "dev", metrics: metrics)
+        } catch where !options.webGiven {
+            address.port = 0
+            do {
+                return try WebServer(address, name: "dev", metrics: metrics)
+            } catch {
+                throw CommandFailure(code: .failure, message: "cannot serve the web pages: \(error)")
+            }
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot serve the web pages on \(text): \(error) (choose another with --web HOST:PORT, or --no-web)")
+        }
     }
 
     /// How the services trust each other, in a line.

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Glibc
+import HTTP
 import Runtime
 import Store
 import ZeroMQ
@@ -55,6 +56,17 @@ enum Serve {
             throw CommandFailure(code: .failure, message: "\(name) cannot start: \(error)")
         }
         defer { gate?.stop() }
+        var metrics: WebServer?
+        if let address = plan.metrics {
+            do {
+                metrics = try WebServer(address, name: name, metrics: MetricsEndpoint(services: [(name, plan.counters)]))
+            } catch {
+                _ = service.stop()
+                throw CommandFailure(code: .failure, message: "\(name) cannot serve its metrics: \(error)")
+            }
+            log.named(name).info("metrics", ["url": metrics!.url + "/metrics"])
+        }
+        defer { metrics?.stop() }
         // `baton up` waits on this descriptor for the word that the service is ready.
         if let text = ProcessInfo.processInfo.environment["BATON_READY_FD"], let descriptor = Int32(text) {
             _ = "ready\n".withCString { write(descriptor, $0, 6) }

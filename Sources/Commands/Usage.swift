@@ -255,8 +255,9 @@ public enum Usage {
         "dev": Entry(
             summary: "run every service in this process",
             text: """
-                usage: baton dev [--data DIR] [--workers N] [--slots N] [--shards N] [--port PORT] [--quiet]
-                       baton dev --config FILE [--quiet]
+                usage: baton dev [--data DIR] [--workers N] [--slots N] [--shards N] [--port PORT]
+                                 [--web HOST:PORT | --no-web] [--quiet]
+                       baton dev --config FILE [--web HOST:PORT | --no-web] [--quiet]
 
                 Runs management, the orchestrator, shards, a timer and workers in one process,
                 talking over inproc://, with their stores and the jobs' output in DIR (each service
@@ -265,7 +266,9 @@ public enum Usage {
                 endpoint is printed and written to DIR/api. With --config, it runs every service of
                 the cluster file instead, with the file's endpoints, folders and settings. Ctrl-C
                 stops everything (workers let running attempts finish for up to 30 s, or the pool's
-                drain); a restart resumes where it stopped.
+                drain); a restart resumes where it stopped. Every service's Prometheus metrics are
+                served at http://127.0.0.1:8700/metrics (any free port if 8700 is taken; the URL is
+                printed), each series labelled with its service (docs/metrics.md).
 
                 Options:
                   --data DIR      where stores and output go (default .baton)
@@ -274,6 +277,8 @@ public enum Usage {
                   --shards N      shards to run, 1 to 64 (default 1)
                   --port PORT     the API's TCP port (default 0: any free port)
                   --config FILE   run the services of this cluster file, in this process
+                  --web HOST:PORT serve /metrics there (default 127.0.0.1:8700)
+                  --no-web        serve no HTTP at all
                   --quiet         log only warnings and errors
                 """),
         "demo": Entry(

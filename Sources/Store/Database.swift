@@ -1,4 +1,5 @@
 internal import CSQLite
+internal import Glibc
 
 /// A connection to one SQLite database, with a cache of prepared statements.
 ///
@@ -304,6 +305,14 @@ public final class Database {
     /// The number of rows inserted, updated or deleted by the most recent such statement.
     public var changes: Int {
         Int(sqlite3_changes64(live))
+    }
+
+    /// The octets the database takes on disk: its file and its write-ahead log.
+    public var fileBytes: Int64 {
+        [path, path + "-wal"].reduce(0) { total, file in
+            var status = stat()
+            return total + (stat(file, &status) == 0 ? Int64(status.st_size) : 0)
+        }
     }
 
     /// The rowid of the most recent successful INSERT on this connection.

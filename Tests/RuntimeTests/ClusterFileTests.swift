@@ -53,6 +53,27 @@ import Testing
         #expect(dev.shard(1)?.data == "/d/shard-1" && dev.storePath(of: .management) == "/d/management/management.db")
     }
 
+    @Test func metricsAddressesAreReadCheckedAndGivenToEachService() throws {
+        let text = Self.good
+            .replacing(#""api": "tcp://10.0.0.1:7700"}"#, with: #""api": "tcp://10.0.0.1:7700", "metrics": ":9700"}"#)
+            .replacing(#"{"name": "gpu", "slots": 2,"#, with: #"{"name": "gpu", "metrics": "10.0.0.9:9750", "slots": 2,"#)
+        let cluster = try ClusterFile.parse(text, file: "c.json").get()
+        #expect(cluster.management.metrics == "127.0.0.1:9700")
+        let environment = ServiceEnvironment(log: Log(service: "test", level: .error))
+        var open = cluster
+        open.security = .none
+        let third = try ServicePlan(.worker(pool: "gpu", index: 3), of: open, environment: environment)
+        #expect(third.metrics?.host == "10.0.0.9")
+        #expect(third.metrics?.port == 9752, "worker 3 serves two ports above its pool's")
+        #expect(try ServicePlan(.orchestrator, of: open, environment: environment).metrics == nil)
+
+        let clash = Self.good.replacing(#""api": "tcp://10.0.0.1:7700"}"#, with: #""api": "tcp://10.0.0.1:7700", "metrics": "127.0.0.1:9751"}"#)
+            .replacing(#"{"name": "gpu", "slots": 2,"#, with: #"{"name": "gpu", "metrics": "127.0.0.1:9750", "slots": 2,"#)
+        #expect(problems(clash).contains { $0.contains("pool \"gpu\": field \"metrics\": port 9751 of 127.0.0.1 is also used by management metrics") }, "\(problems(clash))")
+        let bad = Self.good.replacing(#""api": "tcp://10.0.0.1:7700"}"#, with: #""api": "tcp://10.0.0.1:7700", "metrics": "example.com:80"}"#)
+        #expect(problems(bad).contains { $0.contains(#"management: field "metrics": "example.com:80" is not an HTTP address: "example.com" is not an IPv4 address"#) }, "\(problems(bad))")
+    }
+
     @Test func aPoolsDrainIsRead() throws {
         let text = Self.good.replacingOccurrences(of: #"{"name": "general", "slots": 16}"#, with: #"{"name": "general", "slots": 16, "drain": "2m"}"#)
         #expect(try ClusterFile.parse(text, file: "c.json").get().pool("general")?.drain == 120_000)

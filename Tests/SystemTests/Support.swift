@@ -133,3 +133,42 @@ func startDev(data: String, _ arguments: [String] = []) throws -> (process: Proc
     }
     return (dev, banner)
 }
+
+/// A GET of `path` from 127.0.0.1:`port` over a plain socket, Connection: close: the status code and the body.
+func httpGet(port: UInt16, _ path: String) throws -> (code: Int, body: String) {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw ServiceError("cannot connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
+    var timeout = timeval(tv_sec: 30, tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = recv(descriptor, &chunk, chunk.count, 0)
+        if count <= 0 { break }
+        response += chunk[0..<count]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n"), let code = Int(text.split(separator: " ").dropFirst().first ?? "") else {
+        throw ServiceError("no HTTP response from 127.0.0.1:\(port)\(path): \"\(text.prefix(200))\"")
+    }
+    return (code, String(text[split.upperBound...]))
+}
+
+/// Runs `promtool` with `arguments`, the file `input` on its standard input if given: its exit status and output.
+func promtool(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+    guard let found = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw ServiceError("promtool is not installed: it comes with Debian's prometheus package, which `make test` installs")
+    }
+    let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
+    return try runProgram("/bin/sh", ["-c", "\(found) \(quoted)" + (input.map { " < '\($0)'" } ?? "")])
+}

@@ -25,6 +25,8 @@ public struct OrchestratorCore: Sendable {
     public let epoch: UInt32
     /// Runs in memory: every run not final, and the most recent final ones.
     public internal(set) var runs = RunTable()
+    /// Jobs sent to their shard again because it had not acknowledged them, since the start: for metrics.
+    public internal(set) var resentJobs = 0
     /// Each shard's stream position.
     public private(set) var streams: ShardStreams
     /// The sequence number of the last RUN-UPDATES.
@@ -304,6 +306,7 @@ public struct OrchestratorCore: Sendable {
             guard runs.modify(due.run, { $0.resend(due.job, dueAt: due.time, now: now, policy: policy) }) == true,
                 let run = runs[due.run], let next = run.jobs[due.job].resend
             else { continue }
+            resentJobs += 1
             // A job a take-over carries goes again with it: sent alone, it would start afresh.
             if takeOvers[due.run]?.takeOver.jobs.contains(where: { $0.job == run.jobs[due.job].name }) == true {
                 takeOversDue.insert(due.run)

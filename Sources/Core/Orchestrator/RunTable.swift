@@ -1,3 +1,5 @@
+public import Wire
+
 /// The runs an orchestrator holds in memory: every run not final, and the most recent final ones, which
 /// are forgotten oldest first (the store keeps them).
 ///
@@ -14,6 +16,11 @@ public struct RunTable: Sendable {
 
     /// How many runs are in memory.
     public var count: Int { byID.count }
+
+    /// How many runs in memory are in each state.
+    public var states: [RunState: Int] {
+        byID.values.reduce(into: [:]) { counts, run in counts[run.state, default: 0] += 1 }
+    }
 
     /// Every run's ID, in order.
     var ids: [UInt64] { byID.keys.sorted() }

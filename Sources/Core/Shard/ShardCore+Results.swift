@@ -85,6 +85,7 @@ extension ShardCore {
     /// number, unless it has been lost too often.
     mutating func takeBack(_ id: UInt64, reason: String, now: Timestamp) {
         guard let task = tasks[id], task.state == .running else { return }
+        meter.takenBack += 1
         if let lease = task.lease { workers.released(id, from: lease) }
         update(id) { $0.lease = nil }
         lose(id, of: task.jobID, reason: reason, now: now)
@@ -142,6 +143,11 @@ extension ShardCore {
         }
         if task.state == .running && state != .running, let charge = task.charge {
             queue.ended(charge, ran: ranFor(task, now: now), now: now)
+            meter.ended(product: charge.product, ran: now.since(task.started), as: state)
+        }
+        if state == .retrying { meter.retries += 1 }
+        if state == .running, task.state != .running, let charge = tasks[id]?.charge, let job = jobs[task.jobID] {
+            meter.leased(product: charge.product, waited: now.since(max(job.queued, task.due)))
         }
         if jobs[task.jobID]?.step == task.step {
             jobs.modify(task.jobID) { job in

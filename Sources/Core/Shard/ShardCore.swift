@@ -42,6 +42,8 @@ public struct ShardCore: Sendable {
     public private(set) var sequence: UInt64
 
     var queue: FairQueue
+    /// What the shard counts for its metrics.
+    var meter = ShardMeter()
     var controls: ShardControls
     var retries = MinHeap<Due>()
     var workers: WorkerRegistry

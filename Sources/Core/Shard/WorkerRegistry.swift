@@ -139,6 +139,9 @@ public struct WorkerRegistry: Sendable {
     /// Every registered worker's credit together.
     public var credit: Int { workers.values.reduce(0) { $0 + $1.credit } }
 
+    /// Tasks leased to registered workers.
+    public var leaseCount: Int { workers.values.reduce(0) { $0 + $1.leases.count } }
+
     // MARK: - Registration
 
     /// Keeps a lease restored from the store for its worker, which has ``restartGrace`` from `now` to

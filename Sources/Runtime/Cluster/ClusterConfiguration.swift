@@ -61,6 +61,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         /// The API's endpoint (ROUTER): bound by management, connected to by clients and timers.
         public var api: String
         public var data: String
+        /// Where it serves `/metrics` over HTTP (`HOST:PORT`); nil for nowhere.
+        public var metrics: String?
 
         public init(api: String, data: String) {
             self.api = api
@@ -74,6 +76,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         /// Run events (PUB).
         public var events: String
         public var data: String
+        /// Where it serves `/metrics` over HTTP (`HOST:PORT`); nil for nowhere.
+        public var metrics: String?
 
         public init(ops: String, events: String, data: String) {
             self.ops = ops
@@ -95,6 +99,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         public var fairness = Fairness.fair
         /// Free worker slots held back for products under their fair share (see ``ShardConfiguration/headroom``).
         public var headroom = Defaults.headroom
+        /// Where it serves `/metrics` over HTTP (`HOST:PORT`); nil for nowhere.
+        public var metrics: String?
 
         public init(id: UInt32, submit: String, work: String, events: String, data: String) {
             self.id = id
@@ -110,6 +116,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
 
     public struct Pool: Sendable, Equatable {
         public var name: String
+        /// Where its first worker serves `/metrics` (`HOST:PORT`); worker N on the port N - 1 above it.
+        public var metrics: String?
         /// Tasks each worker of the pool runs at once.
         public var slots = Defaults.slots
         /// The shards its workers pull from.
@@ -136,6 +144,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         public var data: String
         /// How late a firing may be and still count as on time, in milliseconds.
         public var grace = Defaults.timerGrace
+        /// Where it serves `/metrics` over HTTP (`HOST:PORT`); nil for nowhere.
+        public var metrics: String?
 
         public init(data: String) { self.data = data }
     }

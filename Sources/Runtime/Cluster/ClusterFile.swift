@@ -1,4 +1,5 @@
 import Core
+import HTTP
 import Store
 
 /// A cluster file that cannot be used, with every problem found in it.
@@ -88,7 +89,9 @@ struct ClusterReader {
         let management: ClusterConfiguration.Management? = section(top["management"], "management", at: root.position) { reader, members, position in
             let api = reader.endpoint(members["api"], field: "api", subject: "management", at: position)
             let folder = reader.folder(members["data"], subject: "management") ?? DataLayout.management(under: base)
-            return api.map { ClusterConfiguration.Management(api: $0, data: folder) }
+            var management = api.map { ClusterConfiguration.Management(api: $0, data: folder) }
+            management?.metrics = reader.httpAddress(members["metrics"], subject: "management")
+            return management
         }
         // The orchestrator's section was called "flow" before; the old name is read, with a warning.
         var deprecations: [String] = []
@@ -103,8 +106,11 @@ struct ClusterReader {
             let ops = reader.endpoint(members["ops"], field: "ops", subject: orchestratorName, at: position)
             let events = reader.endpoint(members["events"], field: "events", subject: orchestratorName, at: position)
             let folder = reader.folder(members["data"], subject: orchestratorName) ?? DataLayout.orchestrator(under: base)
+            let metrics = reader.httpAddress(members["metrics"], subject: orchestratorName)
             guard let ops, let events else { return nil }
-            return ClusterConfiguration.Orchestrator(ops: ops, events: events, data: folder)
+            var orchestrator = ClusterConfiguration.Orchestrator(ops: ops, events: events, data: folder)
+            orchestrator.metrics = metrics
+            return orchestrator
         }
         let shards = shardList(top["shards"], at: root.position, base: base)
         let pools = poolList(top["pools"], shards: shardIDs, base: base)
@@ -113,6 +119,7 @@ struct ClusterReader {
             if let grace = members["grace"].flatMap({ reader.fields.duration($0, field: "grace", subject: "timer", allowZero: false, maximum: 86_400_000) }) {
                 timer.grace = grace
             }
+            timer.metrics = reader.httpAddress(members["metrics"], subject: "timer")
             return timer
         }
         guard let data, let management, let orchestrator, let shards, let pools, let timer else { return nil }
@@ -130,8 +137,8 @@ struct ClusterReader {
     }
 
     static let sectionFields: [String: [String]] = [
-        "management": ["api", "data"], "orchestrator": ["ops", "events", "data"], "flow": ["ops", "events", "data"],
-        "timer": ["data", "grace"],
+        "management": ["api", "data", "metrics"], "orchestrator": ["ops", "events", "data", "metrics"], "flow": ["ops", "events", "data", "metrics"],
+        "timer": ["data", "grace", "metrics"],
     ]
 
     /// A required object section.
@@ -173,7 +180,7 @@ struct ClusterReader {
             if let number = object.first(where: { $0.key == "id" })?.value.integer, (1...65535).contains(number) {
                 subject = "shard \(number)"
             }
-            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data", "fairness", "headroom"], subject: subject)
+            let members = fields.members(of: object, allowed: ["id", "submit", "work", "events", "data", "fairness", "headroom", "metrics"], subject: subject)
             var id: UInt32?
             if let idValue = members["id"] {
                 if let number = fields.integer(idValue, field: "id", subject: subject, in: 1...65535) {
@@ -193,6 +200,7 @@ struct ClusterReader {
             let work = endpoint(members["work"], field: "work", subject: subject, at: element.position)
             let events = endpoint(members["events"], field: "events", subject: subject, at: element.position)
             let folder = folder(members["data"], subject: subject)
+            let metrics = httpAddress(members["metrics"], subject: subject)
             var fairness: Fairness?
             if let value = members["fairness"] {
                 if let name = value.string, let mode = Fairness(rawValue: name) {
@@ -223,6 +231,7 @@ struct ClusterReader {
                 id: id, submit: submit, work: work, events: events, data: folder ?? DataLayout.shard(id, under: base))
             if let fairness { shard.fairness = fairness }
             if let headroom { shard.headroom = headroom }
+            shard.metrics = metrics
             shards.append(shard)
         }
         return complete ? shards : nil
@@ -248,7 +257,7 @@ struct ClusterReader {
                 subject = "pool \"\(name)\""
             }
             let members = fields.members(
-                of: object, allowed: ["name", "slots", "shards", "tags", "products", "commands", "workers", "drain", "data"], subject: subject)
+                of: object, allowed: ["name", "slots", "shards", "tags", "products", "commands", "workers", "drain", "data", "metrics"], subject: subject)
             let name = fields.requiredName(members["name"], field: "name", subject: subject, at: element.position)
             if let name {
                 if let line = seen[name] {
@@ -282,6 +291,7 @@ struct ClusterReader {
                 }
             }
             let folder = folder(members["data"], subject: subject)
+            let metrics = httpAddress(members["metrics"], subject: subject, ports: workers ?? 1)
             guard let name else {
                 complete = false
                 continue
@@ -295,6 +305,7 @@ struct ClusterReader {
             if let workers { pool.workers = workers }
             if let drain { pool.drain = drain }
             if let commands { pool.commands = commands }
+            pool.metrics = metrics
             pools.append(pool)
         }
         return complete ? pools : nil
@@ -336,6 +347,32 @@ struct ClusterReader {
         }
         endpoints[text] = "\(subject) \(field)"
         return text
+    }
+
+    /// `metrics`: the HTTP address (`HOST:PORT`) a service serves `/metrics` on; a pool's workers take
+    /// `ports` ports from it, one each. No two services may share a port.
+    mutating func httpAddress(_ value: JSON?, subject: String, ports: Int = 1) -> String? {
+        guard let value, let text = fields.nonEmptyString(value, field: "metrics", subject: subject) else { return nil }
+        let address: HTTPServer.Configuration
+        do {
+            address = try HTTPServer.Configuration(address: text)
+        } catch {
+            fields.report(value.position, subject: subject, field: "metrics", "\(error)")
+            return nil
+        }
+        guard address.port > 0, Int(address.port) + max(ports, 1) - 1 <= 65535 else {
+            fields.report(value.position, subject: subject, field: "metrics", "\"\(text)\" needs a port from 1 to \(65536 - max(ports, 1)) (one for each of \(max(ports, 1)) workers)")
+            return nil
+        }
+        for port in Int(address.port)..<(Int(address.port) + max(ports, 1)) {
+            let key = "http://\(address.host):\(port)"
+            if let other = endpoints[key] {
+                fields.report(value.position, subject: subject, field: "metrics", "port \(port) of \(address.host) is also used by \(other)")
+                return nil
+            }
+            endpoints[key] = "\(subject) metrics"
+        }
+        return "\(address.host):\(address.port)"
     }
 
     mutating func folder(_ value: JSON?, subject: String) -> String? {

@@ -1,5 +1,6 @@
 public import Core
 import Foundation
+public import HTTP
 public import ZeroMQ
 
 /// What a service takes from where it runs rather than from the cluster's configuration. A process
@@ -44,6 +45,8 @@ public struct ServicePlan: Sendable {
     public let counters = ServiceCounters()
     /// Its keys, in a cluster with keys.
     public let keys: ServiceKeys?
+    /// Where its process serves `/metrics`, if the cluster file says (`metrics` of its section).
+    public let metrics: HTTPServer.Configuration?
     private let body: @Sendable (Context, ServiceControl, ServiceCounters, LoopSecurity?) throws -> Void
 
     /// Runs the service on the calling thread until `control` stops it. In a cluster with keys, `gate` is
@@ -66,6 +69,7 @@ public struct ServicePlan: Sendable {
         let place = try Self.place(of: role, in: cluster)
         var pool: ClusterConfiguration.Pool?
         if case .worker(let poolName, _) = role { pool = poolName.flatMap(cluster.pool) ?? cluster.pools.first }
+        metrics = Self.metricsAddress(of: role, pool: pool, in: cluster)
         switch cluster.security {
         case .none:
             keys = nil
@@ -169,6 +173,25 @@ public struct ServicePlan: Sendable {
 }
 
 extension ServicePlan {
+    /// Where `role`'s service serves `/metrics`: its section's `metrics`; a pool's worker N on the port
+    /// N - 1 above its pool's.
+    static func metricsAddress(of role: ServiceRole, pool: ClusterConfiguration.Pool?, in cluster: ClusterConfiguration) -> HTTPServer.Configuration? {
+        let text: String?
+        var offset = 0
+        switch role {
+        case .management: text = cluster.management.metrics
+        case .orchestrator: text = cluster.orchestrator.metrics
+        case .shard(let id): text = cluster.shard(id)?.metrics
+        case .timer(let index): text = index == 1 ? cluster.timer.metrics : nil
+        case .worker(_, let index):
+            text = pool?.metrics
+            offset = index - 1
+        }
+        guard let text, var address = try? HTTPServer.Configuration(address: text) else { return nil }
+        address.port = UInt16(clamping: Int(address.port) + offset)
+        return address
+    }
+
     /// The name and the data folder of `role`'s service, without its keys: what `baton up` and `down`
     /// need to find its process.
     public static func place(of role: ServiceRole, in cluster: ClusterConfiguration) throws(ServiceError) -> (name: String, folder: String) {

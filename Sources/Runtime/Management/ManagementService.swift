@@ -100,6 +100,17 @@ public struct ManagementService: Service {
         return true
     }
 
+    func metrics(into metrics: inout Metrics, now: Timestamp) throws {
+        metrics.gauge("baton_management_products", "Products defined.", core.products.count)
+        metrics.gauge("baton_management_flows", "Flows defined.", core.flows.count)
+        var states: [RunState: Int] = [:]
+        for run in core.runs.values { states[run.state, default: 0] += 1 }
+        for state in RunState.allCases {
+            metrics.gauge("baton_management_runs", "Runs management holds in memory (those not final, and recent ones), by state.", states[state] ?? 0, .init("state", state.name))
+        }
+        metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
+    }
+
     /// Deletes a batch of what is older than its retention (`docs/cluster.md`) after the turn's sends: at
     /// most a thousand rows of each kind, so that a turn never waits long behind it.
     mutating func afterTurn(now: Timestamp) throws {

@@ -172,6 +172,19 @@ public struct OrchestratorService: Service {
         if failures.count > 5 { log.warning("more jobs failed without being sent", ["more": String(failures.count - 5)]) }
     }
 
+    func metrics(into metrics: inout Metrics, now: Timestamp) throws {
+        let states = core.runs.states
+        for state in RunState.allCases {
+            metrics.gauge("baton_orchestrator_runs", "Runs the flow scheduler holds in memory, by state (final ones until they are forgotten).", states[state] ?? 0, .init("state", state.name))
+        }
+        metrics.counter("baton_orchestrator_jobs_resent_total", "Jobs sent to their shard again because it had not acknowledged them.", core.resentJobs)
+        metrics.gauge("baton_orchestrator_held_products", "Products an operator holds: none of their jobs is sent to a shard.", core.heldProducts.count)
+        metrics.gauge("baton_orchestrator_moves", "Runs being taken over by another shard, and relays of partitions finishing on the old one.", core.takeOvers.count, .init("phase", "take-over"))
+        metrics.gauge("baton_orchestrator_moves", "", core.relays.count, .init("phase", "relay"))
+        metrics.gauge("baton_event_log_bytes", "Octets the event log's frames take in the store.", try store.log.size())
+        metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
+    }
+
     mutating func afterTurn(now: Timestamp) throws {
         // Retention, a batch at a time: once a second, or after every turn while a whole batch was due, so
         // that deleting keeps up with a steady load.

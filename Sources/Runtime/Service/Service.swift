@@ -49,6 +49,10 @@ protocol Service {
 
     /// Called after every turn: trims logs, reports statistics.
     mutating func afterTurn(now: Timestamp) throws
+
+    /// Adds the service's own figures to those the loop counts for every service, when `/metrics` asks
+    /// (`docs/metrics.md`); between turns, on the loop's thread.
+    func metrics(into metrics: inout Metrics, now: Timestamp) throws
 }
 
 extension Service {
@@ -58,6 +62,7 @@ extension Service {
     mutating func mayStop(now: Timestamp) -> Bool { true }
     mutating func stopping(now: Timestamp) -> [LoopAction] { [] }
     mutating func afterTurn(now: Timestamp) throws {}
+    func metrics(into metrics: inout Metrics, now: Timestamp) throws {}
     mutating func peerLost(_ peer: Peer, on socket: Int, now: Timestamp) throws -> [LoopAction] { [] }
 }
 

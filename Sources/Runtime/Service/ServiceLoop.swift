@@ -58,6 +58,9 @@ struct ServiceLoop<S: Service> {
         var revocations = security?.gate.ring.revocations ?? 0
         var dropSubscribers: [Int: String] = [:]
         var statistics = LoopStatistics(now: clock.now())
+        var meter = LoopMeter()
+        counters.attach(control.doorbell)
+        defer { counters.detach() }
         log.info("started", fields: started)
         control.ready()
 
@@ -70,8 +73,10 @@ struct ServiceLoop<S: Service> {
                 for action in pending {
                     switch action {
                     case .send(let message, let index, let peer):
+                        meter.sent(message.id.rawValue)
                         if !send([message.encoded()], on: index, to: peer) { lost.append((peer!, index)) }
                     case .frame(let frame, let index, let peer):
+                        if let id = Message.header(of: frame)?.id { meter.sent(id) }
                         if !send([frame], on: index, to: peer) { lost.append((peer!, index)) }
                     case .reopen(let index):
                         log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
@@ -187,6 +192,7 @@ struct ServiceLoop<S: Service> {
                     counters.countRefused()
                     return true
                 }
+                meter.received(message.id)
                 budget -= service.weight(of: message) - 1
                 if try !service.received(message, on: index, from: peer, sender: sender, now: now) {
                     malformed.record("unexpected \(message.id.name)", from: plan.name, now: now, log: log)
@@ -206,11 +212,22 @@ struct ServiceLoop<S: Service> {
             }
             let ending = statistics.mark()
             let turn = try service.endTurn(now: now)
-            if turn.committed { statistics.commit(since: ending) }
+            if turn.committed {
+                statistics.commit(since: ending)
+                meter.committed(microseconds: statistics.mark() - ending)
+            }
             statistics.turn(messages: read, busySince: busy)
             try carry(turn.actions, now: now)
             try service.afterTurn(now: now)
+            meter.turn(busyMicroseconds: statistics.mark() - busy)
             statistics.report(now: now, log: log)
+            let requests = counters.takeMetricRequests()
+            if !requests.isEmpty {
+                var metrics = Metrics()
+                meter.write(into: &metrics, counters: counters)
+                try service.metrics(into: &metrics, now: now)
+                for deliver in requests { deliver(metrics) }
+            }
         }
         try carry(service.stopping(now: clock.now()), now: clock.now())
         for socket in sockets { socket.close() }

@@ -22,6 +22,10 @@ public struct TimerService: Service {
     let settings: TimerSettings
     var core: TimerCore
     let log: Log
+    /// Firings management decided, by outcome; firings caught up (missed) without running; refusals.
+    var firings: [String: Int] = [:]
+    var caughtUp = 0
+    var refusals = 0
 
     var name: String { "timer" }
     var turnBudget: Int { 1000 }
@@ -48,8 +52,30 @@ public struct TimerService: Service {
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
         core.tick(now: now)
         let turn = core.finishTurn()
-        for event in turn.events { Self.record(event, log: log) }
+        for event in turn.events {
+            Self.record(event, log: log)
+            count(event)
+        }
         return TurnEnd(committed: false, actions: turn.deliveries.actions { $0 == .management ? 0 : nil })
+    }
+
+    mutating func count(_ event: TimerEvent) {
+        switch event {
+        case .fired(_, _, _, let outcome, _, _, let missed, _):
+            firings[FiringRecord.Outcome(rawValue: outcome)?.rawValue ?? "other", default: 0] += 1
+            caughtUp += Int(missed)
+        case .refused: refusals += 1
+        default: break
+        }
+    }
+
+    func metrics(into metrics: inout Metrics, now: Timestamp) throws {
+        metrics.gauge("baton_timer_schedules", "Schedules the timer fires.", core.scheduleCount)
+        for outcome in FiringRecord.Outcome.allCases.map(\.rawValue) + ["other"] {
+            metrics.counter("baton_timer_firings_total", "Firings management decided, by outcome: started a run, queued it, skipped it, or recorded it missed.", firings[outcome] ?? 0, .init("outcome", outcome))
+        }
+        metrics.counter("baton_timer_caught_up_total", "Firings missed while no timer ran (or it was late past its grace), caught up without running.", caughtUp)
+        metrics.counter("baton_timer_refusals_total", "Requests management refused.", refusals)
     }
 
     static func record(_ event: TimerEvent, log: Log) {

@@ -105,6 +105,15 @@ public struct WorkerService: Service {
         ])
     }
 
+    func metrics(into metrics: inout Metrics, now: Timestamp) throws {
+        metrics.gauge("baton_worker_slots", "Slots the worker offers.", settings.configuration.slots)
+        metrics.gauge("baton_worker_attempts_running", "Attempts running on the worker.", core.running.count)
+        metrics.gauge("baton_worker_results_unreceipted", "Results sent and not yet confirmed by their shard's RECEIPT.", core.unreceipted.count)
+        let registered = core.links.filter { $0.state == .registered }.count
+        metrics.gauge("baton_worker_shards", "The worker's shards, by whether it is registered with them.", registered, .init("state", "registered"))
+        metrics.gauge("baton_worker_shards", "", core.links.count - registered, .init("state", "unregistered"))
+    }
+
     func nextDeadline() -> Timestamp { drainDeadline.map { min($0, core.nextDeadline()) } ?? core.nextDeadline() }
 
     mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
