@@ -35,6 +35,8 @@ public enum Message: Equatable, Sendable {
     case operationResult(OperationResult)
     case runQuery(RunQuery)
     case runDetail(RunDetail)
+    case shardQuery(ShardQuery)
+    case shardAnswer(ShardAnswer)
     case apiRequest(APIRequest)
     case apiReply(APIReply)
 
@@ -75,6 +77,8 @@ public enum MessageID: UInt8, Sendable, CaseIterable {
     case operationResult = 0x31
     case runQuery = 0x32
     case runDetail = 0x33
+    case shardQuery = 0x34
+    case shardAnswer = 0x35
     case apiRequest = 0x40
     case apiReply = 0x41
 
@@ -113,6 +117,8 @@ extension Message {
         case .operationResult: .operationResult
         case .runQuery: .runQuery
         case .runDetail: .runDetail
+        case .shardQuery: .shardQuery
+        case .shardAnswer: .shardAnswer
         case .apiRequest: .apiRequest
         case .apiReply: .apiReply
         }
@@ -148,6 +154,8 @@ extension Message {
         case .operationResult(let body): body
         case .runQuery(let body): body
         case .runDetail(let body): body
+        case .shardQuery(let body): body
+        case .shardAnswer(let body): body
         case .apiRequest(let body): body
         case .apiReply(let body): body
         }
@@ -211,6 +219,8 @@ extension Message {
         case .operationResult: message = .operationResult(try OperationResult(from: &reader))
         case .runQuery: message = .runQuery(try RunQuery(from: &reader))
         case .runDetail: message = .runDetail(try RunDetail(from: &reader))
+        case .shardQuery: message = .shardQuery(try ShardQuery(from: &reader))
+        case .shardAnswer: message = .shardAnswer(try ShardAnswer(from: &reader))
         case .apiRequest: message = .apiRequest(try APIRequest(from: &reader))
         case .apiReply: message = .apiReply(try APIReply(from: &reader))
         }

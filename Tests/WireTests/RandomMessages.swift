@@ -214,6 +214,8 @@ struct MessageFactory {
                     definition: longstr(), policy: productPolicy(), priority: priority()))
         case .operationResult: .operationResult(OperationResult(request: u64(), status: status(), detail: longstr()))
         case .runQuery: .runQuery(RunQuery(request: u64(), run: u64(), first: u32(), limit: u32()))
+        case .shardQuery: .shardQuery(ShardQuery(request: u64(), shard: u32(), kind: string(), body: text(maxOctets: 1000)))
+        case .shardAnswer: .shardAnswer(ShardAnswer(request: u64(), shard: u32(), status: Status(rawValue: u16()), body: longstr()))
         case .runDetail:
             .runDetail(
                 RunDetail(

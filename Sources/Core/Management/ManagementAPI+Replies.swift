@@ -23,6 +23,9 @@ enum ManagementReply {
     case firedBefore(since: Timestamp)
     case schedule(ScheduleView)
     case calendars([CalendarView])
+    /// What shards answered (`workers`, `queue`, `waits`): one shard's answer alone, or every shard's
+    /// with those that did not answer.
+    case shardAnswers(kind: String, single: Bool, answers: [(UInt32, JSON)], failures: [(UInt32, Status, String)])
     case pong
 
     /// A flow stored by `apply`.
@@ -135,6 +138,10 @@ extension ManagementAPI {
             let next = Int(first) + jobs.count
             let more: [(String, JSON)] = next < Int(run.jobs) ? [("next", .number(next))] : []
             return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))] + more))
+        case .shardAnswers(_, let single, let answers, let failures):
+            if single, let answer = answers.first { return (.ok, answer.1) }
+            let unanswered = failures.map { JSON.object([("shard", .number($0.0)), ("status", .number($0.1.rawValue)), ("error", .string($0.2))]) }
+            return (.ok, .object([("shards", .array(answers.map(\.1))), ("unanswered", .array(unanswered))]))
         case .runs(let runs, let next):
             return (.ok, .object([("runs", .array(runs.map { json($0, repeated: false) }))] + (next.map { [("next", .number($0))] } ?? [])))
         case .flows(let flows, let next):

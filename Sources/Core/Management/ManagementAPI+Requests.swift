@@ -16,6 +16,8 @@ enum ManagementRequest {
     case fire(FireRequest)
     case schedule(flow: String, next: Int)
     case calendars(next: Int)
+    /// `workers`, `queue`, `waits`: asked of shards.
+    case shards(ShardQueryRequest)
     case ping
 }
 

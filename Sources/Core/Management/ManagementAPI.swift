@@ -52,6 +52,9 @@ public enum ManagementAPI {
         Method("set-policy", role: .admin, fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
         Method("move", role: .admin, fields: ActionRequest.productFields + ["to"]) { .action(ActionRequest(.move, $0)) },
         Method("set-priority", role: .operator, fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
+        Method("workers", role: .viewer, fields: ["shard"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "workers", fields)) },
+        Method("queue", role: .viewer, fields: ["shard"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "queue", fields)) },
+        Method("waits", role: .viewer, fields: ["run"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "waits", fields)) },
         Method("history", role: .viewer, fields: ["run", "product", "actor", "limit", "before"]) { fields throws(APIRefusal) in
             .history(try HistoryRequest(fields))
         },

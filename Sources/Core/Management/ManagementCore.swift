@@ -43,6 +43,8 @@ public struct ManagementCore: Sendable {
     var appliedPolicies: [String: UInt64] = [:]
     /// `status` requests waiting for the orchestrator's RUN-DETAIL, by the ID of the query sent for each.
     var queries: [UInt64: PendingQuery] = [:]
+    /// `workers`, `queue` and `waits` asked of shards, by request.
+    var shardGathers: [UInt64: ShardGather] = [:]
     /// Runs to read again from the orchestrator after its log lost events management had not applied,
     /// a few at a time (``resyncQueries``).
     var resync: [UInt64] = []
@@ -169,6 +171,7 @@ public struct ManagementCore: Sendable {
         case .success(.fire(let fire)): self.fire(fire, for: caller, now: now)
         case .success(.schedule(let flow, let next)): showSchedule(of: flow, next: next, for: caller, now: now)
         case .success(.calendars(let next)): listCalendars(next: next, for: caller, now: now)
+        case .success(.shards(let request)): askShards(request, for: caller, now: now)
         case .success(.ping): reply(caller, .pong)
         }
     }
@@ -217,6 +220,8 @@ public struct ManagementCore: Sendable {
             } else {
                 reply(caller, .runDetail(run(reportedIn: detail, over: query.record), jobs: detail.jobs, first: detail.first))
             }
+        case .shardAnswer(let answer):
+            shardAnswered(answer)
         case .runUpdates(let updates):
             switch cursor.received(epoch: updates.epoch, sequence: updates.sequence, now: now) {
             case .apply:
@@ -280,6 +285,7 @@ public struct ManagementCore: Sendable {
                 resync.append(query.run)
             }
         }
+        expireShardGathers(now: now)
         sendResyncQueries(now: now)
         if case .fetch(let after) = cursor.tick(now: now) { turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000))) }
     }
@@ -289,6 +295,7 @@ public struct ManagementCore: Sendable {
         var next = cursor.nextDeadline
         for operation in pending.values { next = min(next, operation.resend.due) }
         for query in queries.values { next = min(next, query.deadline) }
+        for gather in shardGathers.values { next = min(next, gather.deadline) }
         return next
     }
 

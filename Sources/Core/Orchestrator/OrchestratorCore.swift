@@ -87,6 +87,8 @@ public struct OrchestratorCore: Sendable {
     /// Jobs failed this turn because no shard would take them.
     private var unsent: [JobStatus] = []
     var replies: [(Peer, Message)] = []
+    /// Management's questions to shards, waiting for their answers.
+    var shardQueries = ShardQueryRelay()
     /// RUN-QUERYs of this turn, answered as the turn ends, once all of its changes are in.
     var queries: [(Peer, RunQuery)] = []
 
@@ -300,6 +302,7 @@ public struct OrchestratorCore: Sendable {
 
     /// Sends again what no shard acknowledged, and fetches from silent shards.
     public mutating func tick(now: Timestamp) {
+        if let due = shardQueries.deadline, due <= now { expireShardQueries(now: now) }
         let policy = configuration.resend
         while let due = resubmissions.min, due.time <= now {
             _ = resubmissions.popMin()
@@ -329,6 +332,7 @@ public struct OrchestratorCore: Sendable {
         if let due = controls.nextDeadline() { next = min(next, due) }
         if !strays.isEmpty { next = min(next, nextStrayCheck) }
         if !relays.isEmpty { next = min(next, nextRelayCheck) }
+        if let due = shardQueries.deadline { next = min(next, due) }
         return min(next, streams.nextDeadline())
     }
 
@@ -399,6 +403,8 @@ public struct OrchestratorCore: Sendable {
         turn.takeOverSends = takeOversDue.sorted().compactMap { takeOvers[$0] }
         turn.relays = relayChanges
         turn.relaySends = relayDeliveries
+        turn.shardQuerySends = shardQueries.sends
+        shardQueries.sends = []
         turn.answers = answers.takeNew()
         turn.positions = streams.positionsToStore(committing: turn.needsCommit, now: now)
         turn.submits = submits

@@ -38,6 +38,8 @@ public struct OrchestratorTurn: Sendable {
     /// Relays to store (a value) or forget (nil), by run; and the PARTITIONS-ENDED to send, by shard.
     public var relays: [UInt64: OrchestratorCore.Relay?] = [:]
     public var relaySends: [(UInt32, PartitionsEnded)] = []
+    /// Management's questions, passed on to the shards asked.
+    public var shardQuerySends: [(UInt32, ShardQuery)] = []
     /// Answers to peers of the `ops` ROUTER.
     public var replies: [(Peer, Message)] = []
     /// RUN-QUERYs for runs no longer in memory: answered from the store after the commit.
@@ -115,6 +117,7 @@ extension OrchestratorTurn: ServiceTurn {
         for (shard, fetch) in fetches.sorted(by: { $0.key < $1.key }) { deliveries.append(Delivery(.fetch(fetch), to: .shard(shard))) }
         for (shard, control) in controlSends { deliveries.append(Delivery(.control(control), to: .shard(shard))) }
         for (shard, ended) in relaySends { deliveries.append(Delivery(.partitionsEnded(ended), to: .shard(shard))) }
+        for (shard, query) in shardQuerySends { deliveries.append(Delivery(.shardQuery(query), to: .shard(shard))) }
         for (peer, message) in replies { deliveries.append(Delivery(message, to: .peer(peer))) }
         return deliveries
     }

@@ -147,7 +147,7 @@ extension ShardCore {
         }
         if state == .retrying { meter.retries += 1 }
         if state == .running, task.state != .running, let charge = tasks[id]?.charge, let job = jobs[task.jobID] {
-            meter.leased(product: charge.product, waited: now.since(max(job.queued, task.due)))
+            meter.leased(product: charge.product, waited: now.since(max(job.queued, task.due)), now: now)
         }
         if jobs[task.jobID]?.step == task.step {
             jobs.modify(task.jobID) { job in

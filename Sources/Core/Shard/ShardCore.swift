@@ -68,6 +68,8 @@ public struct ShardCore: Sendable {
     var settledSet: Set<Int64> = []
     var announced: [JobStatus] = []
     var outbox: [(Peer, Message)] = []
+    /// Questions of this turn (SHARD-QUERY), answered at its end.
+    var queries: [(Peer, ShardQuery)] = []
     var receipts: [Peer: [TaskRef]] = [:]
     var refusedRegistrations: [RefusedRegistration] = []
     var foreignResults: [ForeignResults] = []
@@ -287,6 +289,7 @@ public struct ShardCore: Sendable {
             lastPublished = now
         }
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
+        if !queries.isEmpty { answerQueries(now: now) }
         turn.jobs = dirtyJobs.compactMap { jobs[$0] }
         turn.tasks = dirtyTasks.compactMap { tasks[$0] }
         if !carriedRows.isEmpty {

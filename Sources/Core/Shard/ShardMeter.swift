@@ -8,19 +8,22 @@ public struct ShardMeter: Sendable {
     var queueWait: [Histogram] = []
     var runTime: [Histogram] = []
     /// Tasks that left `running`, by how: succeeded, failed, retrying, lost (taken back), cancelled.
-    var ended: [TaskState: Int] = [:]
+    var ended = [Int](repeating: 0, count: 8)
     var takenBack = 0
     var retries = 0
+    /// Recent hand-outs, for waits and estimates.
+    var window = WaitWindow()
 
-    mutating func leased(product: Int32, waited milliseconds: Int64) {
+    mutating func leased(product: Int32, waited milliseconds: Int64, now: Timestamp) {
         grow(to: Int(product))
         queueWait[Int(product)].observe(Double(max(0, milliseconds)) / 1000)
+        window.leased(at: now.milliseconds, product: product, waited: max(0, milliseconds))
     }
 
     mutating func ended(product: Int32, ran milliseconds: Int64, as state: TaskState) {
         grow(to: Int(product))
         runTime[Int(product)].observe(Double(max(0, milliseconds)) / 1000)
-        ended[state, default: 0] += 1
+        ended[Int(state.rawValue)] += 1
     }
 
     private mutating func grow(to product: Int) {
@@ -85,7 +88,7 @@ extension ShardCore {
         }
         metrics.declare("baton_shard_attempts_ended_total", .counter, "Attempts that stopped running, by how they ended.")
         for (state, name) in [(TaskState.succeeded, "succeeded"), (.failed, "failed"), (.retrying, "retrying"), (.pending, "lost"), (.cancelled, "cancelled")] {
-            metrics.counter("baton_shard_attempts_ended_total", "", meter.ended[state] ?? 0, .init("outcome", name))
+            metrics.counter("baton_shard_attempts_ended_total", "", meter.ended[Int(state.rawValue)], .init("outcome", name))
         }
         metrics.counter("baton_shard_leases_taken_back_total", "Leases taken back from workers that went silent, restarted or did not return after a restart of the shard.", meter.takenBack)
         metrics.counter("baton_shard_retries_total", "Failed attempts that will run again after their backoff.", meter.retries)

@@ -139,6 +139,12 @@ public struct WorkerRegistry: Sendable {
     /// Every registered worker's credit together.
     public var credit: Int { workers.values.reduce(0) { $0 + $1.credit } }
 
+    /// Every registered worker, in registration order.
+    public var registered: [Worker] { order.compactMap { workers[$0] } }
+
+    /// Leases restored after a restart whose workers have not registered again yet.
+    public var orphanCount: Int { orphans.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.count } } }
+
     /// Tasks leased to registered workers.
     public var leaseCount: Int { workers.values.reduce(0) { $0 + $1.leases.count } }
 

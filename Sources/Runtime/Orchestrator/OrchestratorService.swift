@@ -118,6 +118,8 @@ public struct OrchestratorService: Service {
             core.operationReceived(request, from: peer!, stored: stored, answered: answered, now: now)
         case (Self.ops, .runQuery(let query)):
             core.runQueried(query, from: peer!)
+        case (Self.ops, .shardQuery(let query)):
+            core.shardQueried(query, from: peer!, now: now)
         case (Self.ops, .fetch(let fetch)):
             fetches.append((peer!, fetch))
         case (Self.ops, _):
@@ -134,6 +136,8 @@ public struct OrchestratorService: Service {
             core.controlResultReceived(result, now: now)
         case (_, .handedOver(let handed)) where socket > Self.shardEvents:
             core.handedOverReceived(handed, now: now)
+        case (_, .shardAnswer(let answer)) where socket > Self.shardEvents:
+            core.shardAnswerReceived(answer)
         default:
             return false
         }

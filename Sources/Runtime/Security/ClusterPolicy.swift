@@ -58,7 +58,7 @@ enum ClusterPolicy {
                 who: "the orchestrator, and workers of the pools that serve shard \(id)",
                 admits: { $0.role == .orchestrator || ($0.role == .worker && serving.contains($0.name)) },
                 takes: { message, sender in
-                    sender.role == .orchestrator ? [.control, .fetch, .partitionsEnded].contains(message) : workerMessages.contains(message)
+                    sender.role == .orchestrator ? [.control, .fetch, .partitionsEnded, .shardQuery].contains(message) : workerMessages.contains(message)
                 })
             admissions["events"] = .roles([.orchestrator, .admin], "the orchestrator and admins")
         case .worker:

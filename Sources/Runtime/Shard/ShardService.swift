@@ -139,6 +139,8 @@ public struct ShardService: Service {
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, .partitionsEnded(let ended)):
             core.partitionsEnded(ended, from: peer!, now: now)
+        case (Self.work, .shardQuery(let query)):
+            core.queried(query, from: peer!)
         case (Self.work, _):
             // Without keys there is no sender; with them, only a worker pool's key speaks the worker protocol
             // (the socket lets no other through), and none is taken for keyless.

@@ -34,6 +34,8 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let internalError = Status(rawValue: 500)
     /// The service cannot take the request now (stopping, store unavailable); retry later.
     public static let unavailable = Status(rawValue: 503)
+    /// A service passing a question on had no answer in time (SHARD-ANSWER from the orchestrator).
+    public static let gatewayTimeout = Status(rawValue: 504)
     /// The peer speaks a protocol version this service does not.
     public static let versionNotSupported = Status(rawValue: 505)
 

@@ -1,0 +1,105 @@
+import Wire
+
+/// `workers`, `queue` and `waits`: questions to shards, through the orchestrator (SHARD-QUERY), gathered
+/// into one reply. A shard that does not answer in time is listed under `unanswered` with why, and the
+/// others' answers are given; nothing of it is stored.
+struct ShardQueryRequest {
+    /// `workers`, `queue` or `waits`.
+    var kind: String
+    /// The one shard asked; nil for every shard of the cluster (`workers`, `queue`).
+    var shard: UInt32?
+    /// The run (`waits`).
+    var run: UInt64?
+
+    init(kind: String, _ fields: ManagementAPI.Fields) throws(APIRefusal) {
+        self.kind = kind
+        if kind == "waits" {
+            guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "waits needs \"run\": a run ID") }
+            self.run = UInt64(run)
+            return
+        }
+        if let given = fields["shard"] {
+            guard let shard = given.integer, (1...65535).contains(shard) else {
+                throw APIRefusal(.badRequest, "\(kind): \"shard\" takes a shard ID, 1 to 65535, not \(given.rendered())")
+            }
+            self.shard = UInt32(shard)
+        }
+    }
+}
+
+extension ManagementCore {
+    /// Answers gathered from shards for one API request.
+    struct ShardGather: Sendable {
+        var caller: Caller
+        var kind: String
+        /// Whether the reply is one shard's answer alone (`waits`, or a `shard` named), or a list.
+        var single: Bool
+        var waiting: Set<UInt32>
+        var answers: [UInt32: JSON] = [:]
+        var failures: [UInt32: (Status, String)] = [:]
+        var deadline: Timestamp
+    }
+
+    mutating func askShards(_ request: ShardQueryRequest, for caller: Caller, now: Timestamp) {
+        var shards = request.shard.map { [$0] } ?? configuration.shards
+        var body = JSON.object([])
+        if let shard = request.shard, !configuration.shards.contains(shard) {
+            let known = configuration.shards.map(String.init).joined(separator: ", ")
+            return refuse(caller, .notFound, "the cluster has no shard \(shard) (shards: \(known))")
+        }
+        if let id = request.run {
+            guard let run = runs[id] else {
+                return refuse(caller, id <= counters.lastRun ? .gone : .notFound, id <= counters.lastRun ? "run \(id) has ended and left memory: nothing of it waits" : "unknown run \(id)")
+            }
+            guard !run.state.isFinal, run.shard != 0 else {
+                return reply(caller, .shardAnswers(kind: request.kind, single: true, answers: [(run.shard, .object([("run", .number(id)), ("jobs", .array([]))]))], failures: []))
+            }
+            shards = [run.shard]
+            body = .object([("run", .number(id))])
+        }
+        counters.lastRequest += 1
+        turn.counters = counters
+        let gather = counters.lastRequest
+        shardGathers[gather] = ShardGather(
+            caller: caller, kind: request.kind, single: request.shard != nil || request.run != nil, waiting: Set(shards),
+            deadline: now.adding(milliseconds: configuration.queryTimeout + 1000))
+        for shard in shards {
+            turn.toOrchestrator.append(.shardQuery(ShardQuery(request: gather, shard: shard, kind: request.kind, body: body.rendered())))
+        }
+    }
+
+    /// A shard's answer, relayed by the orchestrator; the reply goes once every shard asked has answered.
+    mutating func shardAnswered(_ answer: ShardAnswer) {
+        guard var gather = shardGathers[answer.request], gather.waiting.remove(answer.shard) != nil else { return }
+        let body = try? JSONParser.parse(answer.body)
+        if answer.status.isSuccess, let body {
+            gather.answers[answer.shard] = body
+        } else {
+            gather.failures[answer.shard] = (answer.status, body?["error"]?.string ?? "shard \(answer.shard) answered \(answer.status.rawValue)")
+        }
+        shardGathers[answer.request] = gather
+        if gather.waiting.isEmpty { finishGather(answer.request) }
+    }
+
+    mutating func expireShardGathers(now: Timestamp) {
+        for (id, gather) in shardGathers where gather.deadline <= now {
+            var late = gather
+            for shard in late.waiting {
+                late.failures[shard] = (.unavailable, "no answer from shard \(shard) through the orchestrator within \((configuration.queryTimeout + 1000) / 1000) s")
+            }
+            late.waiting = []
+            shardGathers[id] = late
+            finishGather(id)
+        }
+    }
+
+    private mutating func finishGather(_ id: UInt64) {
+        guard let gather = shardGathers.removeValue(forKey: id) else { return }
+        if gather.single, let (shard, failure) = gather.failures.first {
+            return refuse(gather.caller, failure.0, "shard \(shard): \(failure.1)")
+        }
+        reply(gather.caller, .shardAnswers(
+            kind: gather.kind, single: gather.single, answers: gather.answers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            failures: gather.failures.sorted { $0.key < $1.key }.map { ($0.key, $0.value.0, $0.value.1) }))
+    }
+}

@@ -1,0 +1,64 @@
+public import Wire
+
+/// Management's questions to shards (SHARD-QUERY), passed on to the shard asked, and its answers
+/// (SHARD-ANSWER) passed back. Nothing of it is stored: a question lost with a restart is answered by
+/// no one, and management gives up on it.
+struct ShardQueryRelay: Sendable {
+    /// How long a shard has to answer before the orchestrator answers 504 for it.
+    static let timeout: Int64 = 5000
+    /// The most questions waiting for shards at once; more are answered 503.
+    static let limit = 1000
+
+    struct Waiting: Sendable {
+        var peer: Peer
+        var request: UInt64
+        var shard: UInt32
+        var deadline: Timestamp
+    }
+
+    /// By the orchestrator's own number for each question, which the shard echoes.
+    var waiting: [UInt64: Waiting] = [:]
+    var next: UInt64 = 0
+    var sends: [(UInt32, ShardQuery)] = []
+
+    var deadline: Timestamp? { waiting.values.map(\.deadline).min() }
+}
+
+extension OrchestratorCore {
+    /// Passes a question from management to its shard, or answers it at once if there is no such shard.
+    public mutating func shardQueried(_ query: ShardQuery, from peer: Peer, now: Timestamp) {
+        func refuse(_ status: Status, _ error: String) {
+            let body = JSON.object(["error": .string(error)]).rendered()
+            replies.append((peer, .shardAnswer(ShardAnswer(request: query.request, shard: query.shard, status: status, body: body))))
+        }
+        guard configuration.shards.contains(query.shard) else {
+            return refuse(.notFound, "the cluster has no shard \(query.shard)")
+        }
+        guard shardQueries.waiting.count < ShardQueryRelay.limit else {
+            return refuse(.unavailable, "\(ShardQueryRelay.limit) questions already wait for shards' answers")
+        }
+        shardQueries.next += 1
+        let id = shardQueries.next
+        shardQueries.waiting[id] = .init(peer: peer, request: query.request, shard: query.shard, deadline: now.adding(milliseconds: ShardQueryRelay.timeout))
+        var forwarded = query
+        forwarded.request = id
+        shardQueries.sends.append((query.shard, forwarded))
+    }
+
+    /// Passes a shard's answer back to whoever asked; one for a question given up on is dropped.
+    public mutating func shardAnswerReceived(_ answer: ShardAnswer) {
+        guard let waiting = shardQueries.waiting.removeValue(forKey: answer.request) else { return }
+        var passed = answer
+        passed.request = waiting.request
+        replies.append((waiting.peer, .shardAnswer(passed)))
+    }
+
+    /// Answers 504 for the questions whose shard has not answered in time.
+    mutating func expireShardQueries(now: Timestamp) {
+        for (id, waiting) in shardQueries.waiting where waiting.deadline <= now {
+            shardQueries.waiting[id] = nil
+            let body = JSON.object(["error": .string("shard \(waiting.shard) did not answer within \(ShardQueryRelay.timeout / 1000) s")]).rendered()
+            replies.append((waiting.peer, .shardAnswer(ShardAnswer(request: waiting.request, shard: waiting.shard, status: .gatewayTimeout, body: body))))
+        }
+    }
+}

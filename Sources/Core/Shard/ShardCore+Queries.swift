@@ -1,0 +1,248 @@
+public import Wire
+
+/// Questions about what the shard holds now (SHARD-QUERY), answered after the turn's commit with the
+/// turn's end state: its workers, its queue by product with waits and estimates, and why a run's jobs wait.
+///
+/// The estimates follow US9268605: from the sliding window of recent hand-outs (``WaitWindow``), a
+/// product's tasks start at the rate it has been served, or at its fair fraction of the shard's rate if
+/// that is more (a product that just arrived), bounded by its cap and rate limit. The k-th of its
+/// queued tasks starts in about k / that rate.
+extension ShardCore {
+    /// Takes a question, answered at the end of the turn.
+    public mutating func queried(_ query: ShardQuery, from peer: Peer) {
+        queries.append((peer, query))
+    }
+
+    /// The answers to this turn's questions, for ``finishTurn(now:)``.
+    mutating func answerQueries(now: Timestamp) {
+        for (peer, query) in queries { outbox.append((peer, .shardAnswer(answer(query, now: now)))) }
+        queries = []
+    }
+
+    public func answer(_ query: ShardQuery, now: Timestamp) -> ShardAnswer {
+        func reply(_ status: Status, _ body: JSON) -> ShardAnswer {
+            ShardAnswer(request: query.request, shard: configuration.shard, status: status, body: body.rendered())
+        }
+        let arguments: JSON
+        do {
+            arguments = try JSONParser.parse(query.body)
+        } catch {
+            return reply(.badRequest, .object(["error": .string("the \(query.kind) query's arguments are not JSON: \(error.message)")]))
+        }
+        switch query.kind {
+        case "workers":
+            return reply(.ok, workersAnswer(now: now))
+        case "queue":
+            return reply(.ok, queueAnswer(now: now))
+        case "waits":
+            guard let run = arguments["run"]?.integer, run > 0 else {
+                return reply(.badRequest, .object(["error": .string("the waits query needs \"run\", a run ID")]))
+            }
+            return reply(.ok, waitsAnswer(run: UInt64(run), now: now))
+        default:
+            return reply(.notFound, .object(["error": .string("a shard answers workers, queue and waits, not \"\(query.kind)\"")]))
+        }
+    }
+
+    // MARK: - Workers
+
+    /// Each registered worker: its name, key, credit, the tasks it holds, what it runs, when it was last heard.
+    func workersAnswer(now: Timestamp) -> JSON {
+        let list: [JSON] = workers.registered.sorted { $0.name < $1.name }.map { worker in
+            let leases = worker.leases.sorted().prefix(100).compactMap { id -> JSON? in
+                guard let task = tasks[id] else { return nil }
+                return .object([
+                    ("run", .number(task.job.run)), ("job", .string(task.job.job)), ("partition", .number(task.partition)),
+                    ("attempt", .number(task.attempt)), ("started", .number(task.started.milliseconds)),
+                ])
+            }
+            return .object([
+                ("name", .string(worker.name)), ("key", worker.key.map(JSON.string) ?? .null),
+                ("credit", .number(worker.credit)), ("leases", .number(worker.leases.count)), ("tasks", .array(leases)),
+                ("commands", .bool(worker.capabilities.commands)), ("handlers", .array(worker.capabilities.handlers.sorted().map(JSON.string))),
+                ("tags", .array(worker.capabilities.tags.sorted().map(JSON.string))), ("heartbeat", .number(worker.heartbeat)),
+                ("heard", .number(worker.lastHeard.milliseconds)),
+            ])
+        }
+        return .object([
+            ("shard", .number(configuration.shard)), ("workers", .array(list)), ("orphaned_leases", .number(workers.orphanCount)),
+        ])
+    }
+
+    // MARK: - Queue
+
+    /// What each product has here, and the shard's figures.
+    struct ProductLoad {
+        var pending = 0
+        var running = 0
+        var retrying = 0
+        var paused = 0
+    }
+
+    func productLoads() -> [String: ProductLoad] {
+        var loads: [String: ProductLoad] = [:]
+        for job in jobs.values where !job.finishing && !job.state.isFinal {
+            var load = loads[job.spec.product] ?? ProductLoad()
+            if controls.paused.contains(job.spec.run) { load.paused += Int(job.counts.pending) } else { load.pending += Int(job.counts.pending) }
+            load.running += Int(job.counts.running)
+            load.retrying += Int(job.counts.retrying)
+            loads[job.spec.product] = load
+        }
+        return loads
+    }
+
+    /// Each product's share of the worker slots in use, by weight, water-filled: a product that wants
+    /// less than its share (its running and pending tasks, within its cap) leaves the rest to the others.
+    func fairShares(_ loads: [String: ProductLoad], slots: Int) -> [String: Double] {
+        var wanted: [String: Double] = [:]
+        var weights: [String: Double] = [:]
+        for (product, load) in loads where load.pending + load.running > 0 {
+            var want = Double(load.pending + load.running)
+            let policy = policy(of: product)
+            if policy.cap > 0 { want = min(want, Double(policy.cap)) }
+            wanted[product] = want
+            weights[product] = Double(max(1, policy.weight))
+        }
+        var shares: [String: Double] = [:]
+        var left = Double(max(slots, 0))
+        var open = Set(wanted.keys)
+        while !open.isEmpty, left > 0 {
+            let total = open.reduce(0.0) { $0 + weights[$1]! }
+            let satisfied = open.filter { wanted[$0]! - (shares[$0] ?? 0) <= left * weights[$0]! / total }
+            if satisfied.isEmpty {
+                for product in open { shares[product, default: 0] += left * weights[product]! / total }
+                break
+            }
+            for product in satisfied {
+                let give = wanted[product]! - (shares[product] ?? 0)
+                shares[product, default: 0] += give
+                left -= give
+                open.remove(product)
+            }
+        }
+        let total = Double(max(slots, 1))
+        return shares.mapValues { $0 / total }
+    }
+
+    func policy(of product: String) -> ProductPolicy {
+        guard let index = queue.index[queue.queueOwner(product)] else { return ProductPolicy(product: product) }
+        return queue.products[Int(index)].policy
+    }
+
+    /// The shard's queue by product: tasks pending, running and retrying, the share served against the
+    /// fair share, recent waits, and the estimated wait of a task queued now.
+    func queueAnswer(now: Timestamp) -> JSON {
+        let loads = productLoads()
+        let slots = workers.leaseCount + workers.credit
+        let shares = fairShares(loads, slots: slots)
+        let running = max(1, loads.values.reduce(0) { $0 + $1.running })
+        var names = Set(loads.keys)
+        for product in queue.products where !product.name.isEmpty { names.insert(product.name) }
+        let products: [JSON] = names.sorted().map { product in
+            let load = loads[product] ?? ProductLoad()
+            let policy = policy(of: product)
+            let index = queue.index[queue.queueOwner(product)]
+            let waits = index.map { meter.window.waits(of: $0, now: now.milliseconds) } ?? []
+            let estimate = estimateWait(product: product, position: load.pending + 1, requirement: nil, now: now)
+            return .object([
+                ("product", .string(product)), ("weight", .number(policy.weight)), ("cap", .number(policy.cap)), ("rate", .number(policy.rate)),
+                ("pending", .number(load.pending)), ("paused", .number(load.paused)), ("running", .number(load.running)),
+                ("retrying", .number(load.retrying)),
+                ("served_share", .hundredths(Double(load.running) / Double(running))), ("fair_share", .hundredths(shares[product] ?? 0)),
+                ("starts_per_minute", .number(Int64(((index.map { meter.window.rate(of: $0, now: now.milliseconds) } ?? 0) * 60_000).rounded()))),
+                ("wait_p50", waits.percentile(0.5).map(JSON.number) ?? .null), ("wait_p99", waits.percentile(0.99).map(JSON.number) ?? .null),
+                ("estimate", estimate.milliseconds.map(JSON.number) ?? .null), ("why", .string(estimate.reason)),
+                ("starving", .bool(queue.isStarving(product))),
+            ])
+        }
+        return .object([
+            ("shard", .number(configuration.shard)), ("workers", .number(workers.count)), ("slots", .number(slots)),
+            ("busy", .number(workers.leaseCount)), ("paused_runs", .number(controls.paused.count)),
+            ("starts_per_minute", .number(Int64((meter.window.rate(now: now.milliseconds) * 60_000).rounded()))), ("products", .array(products)),
+        ])
+    }
+
+    // MARK: - Why a run's jobs wait
+
+    /// The run's jobs held here that are not running every task: for each, its pending tasks, why they
+    /// wait, and when the first should start.
+    func waitsAnswer(run: UInt64, now: Timestamp) -> JSON {
+        let list: [JSON] = held(run: run).filter { !$0.state.isFinal && !$0.finishing }.map { job in
+            var members: [(String, JSON)] = [
+                ("job", .string(job.spec.job)), ("state", .string(job.state.name)), ("pending", .number(job.counts.pending)),
+                ("running", .number(job.counts.running)), ("retrying", .number(job.counts.retrying)),
+            ]
+            let reason: String
+            var estimate: Int64?
+            if job.counts.pending == 0 && job.counts.retrying == 0 {
+                reason = job.counts.running > 0 ? "running" : "nothing waiting"
+            } else if job.counts.pending == 0 {
+                let due = job.tasks.compactMap { tasks[$0] }.filter { $0.state == .retrying }.map(\.due).min() ?? now
+                estimate = max(0, due.since(now))
+                reason = "retrying after its backoff"
+            } else {
+                // The pending tasks of the same product that go before this job's: more urgent, or as urgent and queued earlier.
+                func place(_ job: ShardJob) -> (UInt8, Int16, Int64, Int64) { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
+                let ahead = jobs.values.filter { other in
+                    other.spec.product == job.spec.product && other.id != job.id && !other.finishing && place(other) < place(job)
+                        && !controls.paused.contains(other.spec.run)
+                }.reduce(0) { $0 + Int($1.counts.pending) }
+                let found = estimateWait(product: job.spec.product, position: ahead + 1, requirement: job.requirement, run: run, now: now)
+                estimate = found.milliseconds
+                reason = found.reason
+            }
+            members.append(("estimate", estimate.map(JSON.number) ?? .null))
+            members.append(("why", .string(reason)))
+            return .object(members)
+        }
+        return .object([("shard", .number(configuration.shard)), ("run", .number(run)), ("jobs", .array(list))])
+    }
+
+    /// When the task at `position` among `product`'s queued tasks (1 for the next) should start, in
+    /// milliseconds from now, and why it waits; no estimate when nothing says when it could start.
+    func estimateWait(product: String, position: Int, requirement: Requirement?, run: UInt64? = nil, now: Timestamp) -> (milliseconds: Int64?, reason: String) {
+        if let run, controls.paused.contains(run) { return (nil, "the run is paused") }
+        let registered = workers.registered
+        if registered.isEmpty { return (nil, "no worker is registered with shard \(configuration.shard)") }
+        if let requirement, !registered.contains(where: { $0.capabilities.satisfy(requirement) }) {
+            if requirement.kind == .handler, !registered.contains(where: { $0.capabilities.handlers.contains(requirement.handler) }) {
+                return (nil, "no worker offers the handler \"\(requirement.handler)\"")
+            }
+            if !requirement.tags.isEmpty { return (nil, "no worker has all the tags \(requirement.tags.joined(separator: ", "))") }
+            return (nil, requirement.batched ? "no worker runs command batches" : "no worker runs commands")
+        }
+        let policy = policy(of: product)
+        let index = queue.index[queue.queueOwner(product)]
+        let clock = now.milliseconds
+        // Per millisecond: this product's recent rate, or its fair fraction of the shard's, whichever is more.
+        var rate = index.map { meter.window.rate(of: $0, now: clock) } ?? 0
+        let shardRate = queue.handouts.rate(now: clock) ?? meter.window.rate(now: clock)
+        if queue.isFair {
+            let loads = productLoads()
+            let slots = workers.leaseCount + workers.credit
+            var withThis = loads
+            withThis[product, default: ProductLoad()].pending = max(withThis[product]?.pending ?? 0, 1)
+            let share = fairShares(withThis, slots: slots)[product] ?? 0
+            rate = max(rate, shardRate * share)
+        } else {
+            rate = max(rate, shardRate)
+        }
+        var reason = position <= 1 ? "next of product \(product) to be handed out" : "behind \(position - 1) task\(position == 2 ? "" : "s") of product \(product)"
+        if policy.cap > 0, let index, queue.products[Int(index)].state == .capped {
+            reason = "product \(product) is at its cap of \(policy.cap) running task\(policy.cap == 1 ? "" : "s")"
+        }
+        if policy.cap > 0, let index, meter.runTime.indices.contains(Int(index)), meter.runTime[Int(index)].count > 0 {
+            let meanRun = meter.runTime[Int(index)].sum / Double(meter.runTime[Int(index)].count) * 1000
+            if meanRun > 0 { rate = min(rate == 0 ? .infinity : rate, Double(policy.cap) / meanRun) }
+        }
+        if policy.rate > 0 {
+            rate = min(rate == 0 ? .infinity : rate, Double(policy.rate) / 3_600_000)
+            if let index, queue.products[Int(index)].state == .throttled {
+                reason = "product \(product) is at its rate limit of \(policy.rate) an hour"
+            }
+        }
+        if rate > 0, rate.isFinite { return (Int64((Double(position) / rate).rounded()), reason) }
+        if workers.credit > 0 { return (0, "a worker has a free slot") }
+        return (nil, "all \(workers.leaseCount) slots are busy, and none has been freed in the last minute")
+    }
+}

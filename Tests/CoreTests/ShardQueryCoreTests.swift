@@ -1,0 +1,124 @@
+import Core
+import Testing
+import Wire
+
+/// The shard's answers to SHARD-QUERY, and the orchestrator's relay of them.
+@Suite struct ShardQueryCoreTests {
+    let worker = Peer([1])
+    let orchestrator = Peer([9])
+
+    func answer(_ shard: inout ShardHarness, _ kind: String, _ body: String = "{}") -> (Status, JSON) {
+        shard.core.queried(ShardQuery(request: 5, shard: 1, kind: kind, body: body), from: orchestrator)
+        let turn = shard.turn()
+        let answers = turn.messages.compactMap { peer, message -> ShardAnswer? in
+            guard peer == orchestrator, case .shardAnswer(let answer) = message else { return nil }
+            return answer
+        }
+        #expect(answers.count == 1)
+        #expect(answers.first?.request == 5)
+        return (answers.first?.status ?? .internalError, (try? JSONParser.parse(answers.first?.body ?? "")) ?? .object([]))
+    }
+
+    @Test func aQueuedTaskIsEstimatedFromTheRateItsProductIsServedAt() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 1), from: worker)
+        // Ten one-partition jobs; the worker runs them one at a time, 100 ms each.
+        _ = shard.submit((0..<10).map { ShardHarness.job("j\($0)", run: UInt64($0 + 1)) })
+        for _ in 0..<5 {
+            let leased = shard.turns.last.map { ShardHarness.tasks(in: $0, to: worker) } ?? []
+            shard.advance(100)
+            for spec in leased { _ = shard.send(ShardHarness.result(spec, .succeeded), from: worker) }
+            _ = shard.send(.pull(Pull(credit: 1)), from: worker)
+        }
+        let (status, queue) = answer(&shard, "queue")
+        #expect(status == .ok)
+        let payments = queue["products"]?.array?.first { $0["product"]?.string == "payments" }
+        #expect(payments?["pending"]?.integer == 4, "\(queue.rendered())")
+        #expect(payments?["running"]?.integer == 1)
+        // Served 10 a second: a task queued now is the fifth in line, half a second away.
+        let estimate = payments?["estimate"]?.integer ?? 0
+        #expect((300...900).contains(estimate), "\(queue.rendered())")
+        #expect(payments?["why"]?.string == "behind 4 tasks of product payments")
+
+        // The last job waits behind the three queued before it.
+        let (_, waits) = answer(&shard, "waits", #"{"run": 10}"#)
+        let last = waits["jobs"]?.array?.first
+        #expect(last?["why"]?.string == "behind 3 tasks of product payments", "\(waits.rendered())")
+        #expect((last?["estimate"]?.integer ?? 0) < estimate)
+    }
+
+    @Test func aJobNoWorkerCanRunSaysWhyAndHasNoEstimate() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["load-ledger"]), from: worker)
+        _ = shard.submit([ShardHarness.job("gpu", tags: ["gpu"]), ShardHarness.job("odd", run: 2, handler: "nobody")])
+        let (_, first) = answer(&shard, "waits", #"{"run": 1}"#)
+        #expect(first["jobs"]?.array?.first?["why"]?.string == "no worker has all the tags gpu", "\(first.rendered())")
+        #expect(first["jobs"]?.array?.first?["estimate"]?.value == .null)
+        let (_, second) = answer(&shard, "waits", #"{"run": 2}"#)
+        #expect(second["jobs"]?.array?.first?["why"]?.string == "no worker offers the handler \"nobody\"")
+    }
+
+    @Test func workersAreListedWithWhatTheyHold() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["load-ledger"], tags: ["eu"]), from: worker)
+        _ = shard.submit([ShardHarness.job("extract")])
+        let (_, answer) = answer(&shard, "workers")
+        let listed = answer["workers"]?.array?.first
+        #expect(listed?["name"]?.string == "w1")
+        #expect(listed?["leases"]?.integer == 1)
+        #expect(listed?["credit"]?.integer == 1)
+        #expect(listed?["tasks"]?.array?.first?["job"]?.string == "extract")
+        #expect(listed?["tags"]?.array?.map { $0.string } == ["eu"])
+    }
+
+    @Test func badQuestionsAreAnsweredWithWhatIsWrong() {
+        var shard = ShardHarness()
+        let (unknown, body) = answer(&shard, "secrets")
+        #expect(unknown == .notFound)
+        #expect(body["error"]?.string?.contains("workers, queue and waits") == true)
+        let (bad, _) = answer(&shard, "waits", "{not json")
+        #expect(bad == .badRequest)
+        let (noRun, _) = answer(&shard, "waits", "{}")
+        #expect(noRun == .badRequest)
+    }
+
+    @Test func theOrchestratorPassesQuestionsOnAndAnswers504ForAShardThatIsSilent() {
+        var orchestrator = OrchestratorHarness()
+        let manager = orchestrator.manager
+        orchestrator.core.shardQueried(ShardQuery(request: 77, shard: 2, kind: "queue"), from: manager, now: orchestrator.now)
+        orchestrator.core.shardQueried(ShardQuery(request: 78, shard: 5, kind: "queue"), from: manager, now: orchestrator.now)
+        var turn = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(turn.shardQuerySends.count == 1)
+        #expect(turn.shardQuerySends.first?.0 == 2)
+        let refused = turn.replies.compactMap { _, message -> ShardAnswer? in
+            if case .shardAnswer(let answer) = message { return answer }
+            return nil
+        }
+        #expect(refused.map(\.request) == [78])
+        #expect(refused.first?.status == .notFound)
+
+        // The shard answers under the orchestrator's number; management gets it under its own.
+        let forwarded = turn.shardQuerySends[0].1
+        orchestrator.core.shardAnswerReceived(ShardAnswer(request: forwarded.request, shard: 2, status: .ok, body: "{}"))
+        turn = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(turn.replies.count == 1)
+        if case .shardAnswer(let passed) = turn.replies.first?.1 { #expect(passed.request == 77) } else { Issue.record("no answer passed back") }
+
+        // A question the shard never answers: 504 after 5 s, and a late answer is dropped.
+        orchestrator.core.shardQueried(ShardQuery(request: 79, shard: 1, kind: "workers"), from: manager, now: orchestrator.now)
+        turn = orchestrator.core.finishTurn(now: orchestrator.now)
+        let silent = turn.shardQuerySends[0].1
+        #expect(orchestrator.core.nextDeadline() <= orchestrator.now.adding(milliseconds: 5000))
+        orchestrator.now = orchestrator.now.adding(milliseconds: 5000)
+        orchestrator.core.tick(now: orchestrator.now)
+        turn = orchestrator.core.finishTurn(now: orchestrator.now)
+        if case .shardAnswer(let timedOut) = turn.replies.first?.1 {
+            #expect(timedOut.request == 79)
+            #expect(timedOut.status == .gatewayTimeout)
+        } else {
+            Issue.record("no 504")
+        }
+        orchestrator.core.shardAnswerReceived(ShardAnswer(request: silent.request, shard: 1, status: .ok, body: "{}"))
+        #expect(orchestrator.core.finishTurn(now: orchestrator.now).replies.isEmpty)
+    }
+}
