@@ -48,7 +48,10 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite", "Core", "Wire"], swiftSettings: strict),
 
         // The services: event loops that own their sockets and drive the cores.
-        .target(name: "Runtime", dependencies: ["Core", "Wire", "ZeroMQ", "Store", "HTTP"], swiftSettings: strict),
+        .target(
+            name: "Runtime", dependencies: ["Core", "Wire", "ZeroMQ", "Store", "HTTP"],
+            // The dashboard's pages, compiled into the binary: nothing to install, nothing from elsewhere.
+            resources: [.embedInCode("Web/Assets/baton.css"), .embedInCode("Web/Assets/baton.js")], swiftSettings: strict),
 
         // The command line.
         .target(name: "Commands", dependencies: ["Core", "Wire", "Runtime", "Store", "ZeroMQ", "HTTP"], swiftSettings: strict),

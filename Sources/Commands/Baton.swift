@@ -51,6 +51,7 @@ public enum Baton {
     private static func runService(_ command: Command, console: any Console) throws(CommandFailure) -> ExitCode {
         switch command {
         case .dev(let options): try Dev.run(options, console: console)
+        case .web(let target, let listen): try Web.run(target: target, listen: listen, console: console)
         case .demo(let file, let data): try Demo.run(file: file, data: data, console: console)
         case .apply(let files, let target, let json): try ClientCommands.apply(files: files, target: target, json: json, console: console)
         case .start(let flow, let params, let key, let priority, let wait, let json, let target):

@@ -16,6 +16,16 @@ struct Client {
     /// Finds the management API: `--api`, `BATON_API`, a cluster file's (with its keys, when it has them),
     /// or the `api` file in the data folder.
     init(_ target: Target) throws(CommandFailure) {
+        let (endpoint, curve) = try Self.resolve(target)
+        do {
+            api = try APIClient(endpoint: endpoint, curve: curve)
+        } catch {
+            throw CommandFailure(code: .unavailable, message: "cannot connect to \(endpoint): \(error)")
+        }
+    }
+
+    /// Where the management API of `target` is, and the keys to speak to it with, if the cluster has keys.
+    static func resolve(_ target: Target) throws(CommandFailure) -> (endpoint: String, curve: (pair: KeyPair, serverKey: String)?) {
         var endpoint = target.api
         var curve: (pair: KeyPair, serverKey: String)?
         if endpoint != nil, target.identity != nil {
@@ -41,11 +51,7 @@ struct Client {
             }
             endpoint = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        do {
-            api = try APIClient(endpoint: endpoint!, curve: curve)
-        } catch {
-            throw CommandFailure(code: .unavailable, message: "cannot connect to \(endpoint!): \(error)")
-        }
+        return (endpoint!, curve)
     }
 
     /// Calls a method; a refusal or silence becomes a ``CommandFailure``.

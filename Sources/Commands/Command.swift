@@ -11,6 +11,8 @@ public enum Command: Equatable, Sendable {
     case validate(files: [String], json: Bool)
     /// Run every service in this process.
     case dev(DevOptions)
+    /// `baton web`: the dashboard, at `listen`.
+    case web(target: Target, listen: String)
     /// Run the example flow on an embedded Baton and show what happened.
     case demo(file: String, data: String)
     /// Store flow files in a running Baton.

@@ -86,6 +86,17 @@ public enum CommandParser {
             }
             if arguments.flags.contains("--no-web") { options.web = nil }
             return .dev(options)
+        case "web":
+            let arguments = try Arguments(rest, command: name, flags: ["--help"], options: targetOptions.union(["--listen"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            let listen = try arguments.single("--listen", command: name) ?? Web.defaultListen
+            do {
+                _ = try HTTPServer.Configuration(address: listen)
+            } catch {
+                throw UsageError("--listen: \(error)", command: name)
+            }
+            return .web(target: try target(arguments), listen: listen)
         case "demo":
             let arguments = try Arguments(rest, command: name, flags: ["--help"], options: ["--data"])
             if arguments.flags.contains("--help") { return .help(topic: name) }

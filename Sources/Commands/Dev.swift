@@ -67,7 +67,8 @@ enum Dev {
         defer { web?.stop() }
         // The client commands find this Baton by its cluster file, or by the api file in its data folder.
         let target = options.config.map { " --config \($0)" } ?? (data == DevOptions().data ? "" : " --data \(data)")
-        let webLine = web.map { "\nmetrics:        \($0.url)/metrics" } ?? ""
+        var webLine = web.map { "\ndashboard:      \($0.url)/\nmetrics:        \($0.url)/metrics" } ?? ""
+        if let web, let token = web.dashboard?.token { webLine += "\nsign in to act: \(web.url)/login?token=\(token)" }
         console.out("""
             Baton is running: \(shape(configuration)), data in \(data)/
             management API: \(endpoint)  (written to \(file))\(webLine)
@@ -102,12 +103,32 @@ enum Dev {
     static func startWeb(_ options: DevOptions, cluster: EmbeddedCluster) throws(CommandFailure) -> WebServer? {
         guard let text = options.web, var address = try? HTTPServer.Configuration(address: text) else { return nil }
         let metrics = MetricsEndpoint(services: cluster.counters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        // The dashboard reads the API inproc; with a cluster file's keys it speaks with the local admin's.
+        let curve: (pair: KeyPair, serverKey: String)?
         do {
-            return try WebServer(address, name: "dev", metrics: metrics)
+            curve = try ClusterKeys.client(of: cluster.configuration, key: nil)
+        } catch {
+            throw CommandFailure(code: .failure, message: "the dashboard cannot speak to management: \(error)")
+        }
+        let endpoint = cluster.api[0]
+        let context = cluster.context
+        func serve(_ address: HTTPServer.Configuration) throws -> WebServer {
+            let dashboard = Dashboard(
+                access: .init(key: curve?.pair.identity.name, role: curve?.pair.identity.role.rawValue),
+                relay: APIRelay { try APIClient(endpoint: endpoint, context: context, curve: curve) })
+            do {
+                return try WebServer(address, name: "dev", metrics: metrics, dashboard: dashboard)
+            } catch {
+                dashboard.stop()
+                throw error
+            }
+        }
+        do {
+            return try serve(address)
         } catch where !options.webGiven {
             address.port = 0
             do {
-                return try WebServer(address, name: "dev", metrics: metrics)
+                return try serve(address)
             } catch {
                 throw CommandFailure(code: .failure, message: "cannot serve the web pages: \(error)")
             }

@@ -42,7 +42,7 @@ public enum Usage {
     }
 
     static let order = [
-        "dev", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
+        "dev", "web", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
         "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "rebalance", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
         "version", "help",
     ]
@@ -266,9 +266,10 @@ public enum Usage {
                 endpoint is printed and written to DIR/api. With --config, it runs every service of
                 the cluster file instead, with the file's endpoints, folders and settings. Ctrl-C
                 stops everything (workers let running attempts finish for up to 30 s, or the pool's
-                drain); a restart resumes where it stopped. Every service's Prometheus metrics are
-                served at http://127.0.0.1:8700/metrics (any free port if 8700 is taken; the URL is
-                printed), each series labelled with its service (docs/metrics.md).
+                drain); a restart resumes where it stopped. The dashboard (see `baton web --help`) is
+                served at http://127.0.0.1:8700/ (any free port if 8700 is taken; the URL is printed),
+                read-only without keys, and every service's Prometheus metrics at /metrics there, each
+                series labelled with its service (docs/metrics.md).
 
                 Options:
                   --data DIR      where stores and output go (default .baton)
@@ -277,10 +278,32 @@ public enum Usage {
                   --shards N      shards to run, 1 to 64 (default 1)
                   --port PORT     the API's TCP port (default 0: any free port)
                   --config FILE   run the services of this cluster file, in this process
-                  --web HOST:PORT serve /metrics there (default 127.0.0.1:8700)
+                  --web HOST:PORT serve the dashboard and /metrics there (default 127.0.0.1:8700)
                   --no-web        serve no HTTP at all
                   --quiet         log only warnings and errors
                 """),
+        "web": Entry(
+            summary: "serve the dashboard",
+            text: """
+                usage: baton web [--listen HOST:PORT] [--config FILE [--identity FILE] | --api ENDPOINT | --data DIR]
+
+                Serves the dashboard at http://HOST:PORT/ (default 127.0.0.1:8700) until Ctrl-C: products
+                with their queues, waits, shares and estimated waits; runs, filtered and paged; each run's
+                jobs drawn as a graph coloured by state, its attempts against time, why its jobs wait, its
+                parameters, entry moment and operator history; flows with their graphs and next firings;
+                shards with their workers and leases. Pages update every 2 seconds. They read the
+                management API as the other commands do, through this process (docs/web.md).
+
+                Reading needs no sign-in. Acting (stop, pause, resume, rerun, rerun a job, mark one
+                succeeded) needs a key of the operator or admin role (--identity FILE, in a cluster with
+                keys): actions are audited under that key's name, and a browser acts only after signing
+                in with the link printed at start. Without keys the dashboard is read-only. Bind HOST to
+                127.0.0.1 (the default) unless others must reach it; the pages themselves are plain HTTP.
+                `baton dev` serves the same dashboard.
+
+                Options:
+                  --listen HOST:PORT  where to serve (default 127.0.0.1:8700)
+                """ + "\n" + targetHelp),
         "demo": Entry(
             summary: "run the example flow and show what happened",
             text: """

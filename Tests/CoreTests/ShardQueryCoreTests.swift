@@ -75,7 +75,7 @@ import Wire
         var shard = ShardHarness()
         let (unknown, body) = answer(&shard, "secrets")
         #expect(unknown == .notFound)
-        #expect(body["error"]?.string?.contains("workers, queue and waits") == true)
+        #expect(body["error"]?.string?.contains("workers, queue, waits and attempts") == true)
         let (bad, _) = answer(&shard, "waits", "{not json")
         #expect(bad == .badRequest)
         let (noRun, _) = answer(&shard, "waits", "{}")

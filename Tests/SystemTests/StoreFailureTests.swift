@@ -67,7 +67,7 @@ import Wire
             let (status, output) = try runProgram(CommandLineTests.baton, ["shard", "--config", config, "--id", "1"])
             #expect(status == 1)
             #expect(output.contains("\(config):3:3: field \"durabilty\": unknown field (did you mean \"durability\"?)"), "\(output)")
-            #expect(output.contains("\(config):9:12: shard 1: field \"id\": shard 1 is already defined at line 8"), "\(output)")
+            #expect(output.contains("\(config):10:12: shard 1: field \"id\": shard 1 is already defined at line 9"), "\(output)")
         }
     }
 }

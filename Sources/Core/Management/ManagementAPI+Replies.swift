@@ -25,6 +25,8 @@ enum ManagementReply {
     case calendars([CalendarView])
     /// What shards answered (`workers`, `queue`, `waits`): one shard's answer alone, or every shard's
     /// with those that did not answer.
+    /// `flow`: a version of a flow, with the flow's latest version and its product's shard.
+    case flow(FlowRecord, latest: UInt32, shard: UInt32)
     case shardAnswers(kind: String, single: Bool, answers: [(UInt32, JSON)], failures: [(UInt32, Status, String)])
     case pong
 
@@ -92,6 +94,14 @@ extension ManagementAPI {
     /// `history`'s reply, which the runtime reads from the audit log as committed.
     /// The reply to `history`: a page of `limit` actions at most; when it is full, its oldest is the
     /// cursor of the page before it.
+    /// The reply to `flow` for a version read from the store, or 404 if the store has none.
+    public static func flowReply(_ record: FlowRecord?, read: FlowRead) -> APIReply {
+        guard let record else {
+            return reply(.refused(APIRefusal(.notFound, "\(read.product)/\(read.flow) has no version \(read.version)")), request: read.request)
+        }
+        return reply(.flow(record, latest: read.latest, shard: read.shard), request: read.request)
+    }
+
     public static func historyReply(_ entries: [AuditEntry], limit: Int, request: UInt64) -> APIReply {
         reply(.history(entries, next: entries.count >= limit ? entries.first?.id : nil), request: request)
     }
@@ -138,6 +148,14 @@ extension ManagementAPI {
             let next = Int(first) + jobs.count
             let more: [(String, JSON)] = next < Int(run.jobs) ? [("next", .number(next))] : []
             return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))] + more))
+        case .flow(let record, let latest, let shard):
+            let definition = (try? JSONParser.parse(record.definition)) ?? .string(record.definition)
+            let schedule = record.schedule.flatMap { try? JSONParser.parse($0) } ?? .null
+            return (.ok, .object([
+                ("flow", .string(record.qualifiedName)), ("version", .number(record.version)), ("latest", .number(latest)),
+                ("shard", .number(shard)), ("jobs", .number(record.jobs)), ("applied", .number(record.applied.milliseconds)),
+                ("definition", definition), ("schedule", schedule),
+            ]))
         case .shardAnswers(_, let single, let answers, let failures):
             if single, let answer = answers.first { return (.ok, answer.1) }
             let unanswered = failures.map { JSON.object([("shard", .number($0.0)), ("status", .number($0.1.rawValue)), ("error", .string($0.2))]) }
@@ -159,7 +177,7 @@ extension ManagementAPI {
                     ("weight", .number(product.policy.weight)), ("cap", .number(product.policy.cap)), ("rate", .number(product.policy.rate)),
                     ("burst", .number(product.policy.burst)), ("priority_over_fairness", .bool(product.policy.priorityOverFairness == 1)),
                     ("key_weights", .object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) })),
-                    ("flows", .number(flows)), ("load", JSON.hundredths(load)),
+                    ("flows", .number(flows)), ("load", JSON.hundredths(load)), ("held", .bool(product.held)),
                 ]
                 if let move {
                     var fields: [(String, JSON)] = [("phase", .string(move.to != nil ? "requested" : "finishing"))]

@@ -16,6 +16,8 @@ enum ManagementRequest {
     case fire(FireRequest)
     case schedule(flow: String, next: Int)
     case calendars(next: Int)
+    /// `flow`: a flow's definition, its latest version unless one is named.
+    case flow(String, version: UInt32?)
     /// `workers`, `queue`, `waits`: asked of shards.
     case shards(ShardQueryRequest)
     case ping

@@ -38,6 +38,17 @@ public enum ManagementAPI {
             .runs(try RunListing(fields))
         },
         Method("flows", role: .viewer, fields: ["limit", "after"]) { fields throws(APIRefusal) in .flows(try Page(fields, method: "flows")) },
+        Method("flow", role: .viewer, fields: ["flow", "version"]) { fields throws(APIRefusal) in
+            guard let flow = fields["flow"]?.string else { throw APIRefusal(.badRequest, "flow needs \"flow\": \"PRODUCT/FLOW\"") }
+            var version: UInt32?
+            if let given = fields["version"] {
+                guard let number = given.integer, (1...Int64(UInt32.max)).contains(number) else {
+                    throw APIRefusal(.badRequest, "flow: \"version\" takes a version number, not \(given.rendered())")
+                }
+                version = UInt32(number)
+            }
+            return .flow(flow, version: version)
+        },
         Method("products", role: .viewer, fields: ["limit", "after"]) { fields throws(APIRefusal) in
             .products(try Page(fields, method: "products"))
         },
@@ -55,6 +66,7 @@ public enum ManagementAPI {
         Method("workers", role: .viewer, fields: ["shard"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "workers", fields)) },
         Method("queue", role: .viewer, fields: ["shard"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "queue", fields)) },
         Method("waits", role: .viewer, fields: ["run"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "waits", fields)) },
+        Method("attempts", role: .viewer, fields: ["run", "job"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "attempts", fields)) },
         Method("history", role: .viewer, fields: ["run", "product", "actor", "limit", "before"]) { fields throws(APIRefusal) in
             .history(try HistoryRequest(fields))
         },

@@ -143,6 +143,11 @@ extension ManagementCore {
             }
             if pendingPolicies[operation.product]?.request == operation.request { pendingPolicies[operation.product] = nil }
         }
+        if status.isSuccess, operation.action == .hold || operation.action == .release, var product = products[operation.product] {
+            product.held = operation.action == .hold
+            products[product.name] = product
+            turn.products.append(product)
+        }
         if operation.action == .move {
             // The map switches: the product's new runs go to the shard it moved to; those open elsewhere
             // finish where they are.

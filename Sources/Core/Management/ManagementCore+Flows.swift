@@ -161,3 +161,32 @@ public struct ProductMove: Equatable, Sendable {
 
     public init(to: UInt32? = nil) { self.to = to }
 }
+
+/// `flow`: a version of a flow (its latest unless one is named), read from the store when it is not the latest.
+public struct FlowRead: Sendable {
+    public var peer: Peer
+    public var request: UInt64
+    public var product: String
+    public var flow: String
+    public var version: UInt32
+    /// The flow's latest version and its shard, for the reply.
+    public var latest: UInt32
+    public var shard: UInt32
+}
+
+extension ManagementCore {
+    /// `flow`: the definition of a flow's version, with its jobs and what each runs after, for the
+    /// dashboard's drawing; the latest from memory, an earlier one from the store after the commit.
+    mutating func showFlow(_ name: String, version: UInt32?, for caller: Caller) {
+        guard let record = flows[name] else { return refuse(caller, .notFound, "unknown flow \"\(name)\"") }
+        let shard = products[record.product]?.shard ?? 0
+        guard let version, version != record.version else {
+            return reply(caller, .flow(record, latest: record.version, shard: shard))
+        }
+        guard version >= 1, version < record.version else {
+            return refuse(caller, .notFound, "\(name) has versions 1 to \(record.version), not \(version)")
+        }
+        turn.flowReads.append(
+            FlowRead(peer: caller.peer, request: caller.request, product: record.product, flow: record.flow, version: version, latest: record.version, shard: shard))
+    }
+}

@@ -50,6 +50,8 @@ extension ManagementCore {
             .run(key: start.key)
         case .success(.status(let status)) where runs[status.run] == nil && status.run > 0 && status.run <= counters.lastRun:
             .runID(status.run)
+        case .success(.shards(let query)) where query.run.map { runs[$0] == nil && $0 <= counters.lastRun } == true:
+            .runID(query.run!)
         default:
             nil
         }

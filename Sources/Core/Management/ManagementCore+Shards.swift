@@ -8,14 +8,19 @@ struct ShardQueryRequest {
     var kind: String
     /// The one shard asked; nil for every shard of the cluster (`workers`, `queue`).
     var shard: UInt32?
-    /// The run (`waits`).
+    /// The run (`waits`, `attempts`), and the job (`attempts`).
     var run: UInt64?
+    var job: String?
 
     init(kind: String, _ fields: ManagementAPI.Fields) throws(APIRefusal) {
         self.kind = kind
-        if kind == "waits" {
-            guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "waits needs \"run\": a run ID") }
+        if kind == "waits" || kind == "attempts" {
+            guard let run = fields["run"]?.integer, run > 0 else { throw APIRefusal(.badRequest, "\(kind) needs \"run\": a run ID") }
             self.run = UInt64(run)
+            if kind == "attempts", let given = fields["job"] {
+                guard let job = given.string, !job.isEmpty else { throw APIRefusal(.badRequest, "attempts: \"job\" takes the name of one of the run's jobs, not \(given.rendered())") }
+                self.job = job
+            }
             return
         }
         if let given = fields["shard"] {
@@ -48,14 +53,16 @@ extension ManagementCore {
             return refuse(caller, .notFound, "the cluster has no shard \(shard) (shards: \(known))")
         }
         if let id = request.run {
+            // A run not in memory was recalled from the store before this, if the store has it.
             guard let run = runs[id] else {
-                return refuse(caller, id <= counters.lastRun ? .gone : .notFound, id <= counters.lastRun ? "run \(id) has ended and left memory: nothing of it waits" : "unknown run \(id)")
+                let deleted = id <= counters.lastRun
+                return refuse(caller, deleted ? .gone : .notFound, deleted ? "run \(id) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted" : "unknown run \(id)")
             }
-            guard !run.state.isFinal, run.shard != 0 else {
+            if request.kind == "waits", run.state.isFinal || run.shard == 0 {
                 return reply(caller, .shardAnswers(kind: request.kind, single: true, answers: [(run.shard, .object([("run", .number(id)), ("jobs", .array([]))]))], failures: []))
             }
             shards = [run.shard]
-            body = .object([("run", .number(id))])
+            body = .object([("run", .number(id))] + (request.job.map { [("job", JSON.string($0))] } ?? []))
         }
         counters.lastRequest += 1
         turn.counters = counters

@@ -172,6 +172,7 @@ public struct ManagementCore: Sendable {
         case .success(.schedule(let flow, let next)): showSchedule(of: flow, next: next, for: caller, now: now)
         case .success(.calendars(let next)): listCalendars(next: next, for: caller, now: now)
         case .success(.shards(let request)): askShards(request, for: caller, now: now)
+        case .success(.flow(let name, let version)): showFlow(name, version: version, for: caller)
         case .success(.ping): reply(caller, .pong)
         }
     }

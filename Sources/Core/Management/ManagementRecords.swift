@@ -79,6 +79,8 @@ public struct ProductRecord: Equatable, Sendable {
     public var created: Timestamp
     /// How its shard shares workers with it.
     public var policy: ProductPolicy
+    /// Whether an operator holds it (`hold`), until `release`.
+    public var held = false
 
     public init(name: String, shard: UInt32, created: Timestamp, policy: ProductPolicy? = nil) {
         self.name = name

@@ -53,6 +53,8 @@ public struct ManagementTurn: Sendable {
     /// `history` and `runs` requests, answered from the store after the commit.
     public var histories: [HistoryQuery] = []
     public var runLists: [RunListQuery] = []
+    /// `flow` for a version before the latest, read from the store after the commit.
+    public var flowReads: [FlowRead] = []
     /// Calendars applied, schedules changed or removed (by flow), and firings decided.
     public var calendars: [CalendarRecord] = []
     public var schedules: [ScheduleState] = []

@@ -149,6 +149,7 @@ extension ShardCore {
                 task.attempt += 1
                 task.started = now
                 task.lease = Lease(worker: worker.name, session: worker.session, peer: peer, key: worker.key)
+                task.worker = worker.name
                 task.charge = charge
                 return task.attempt
             }

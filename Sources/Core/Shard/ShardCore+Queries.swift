@@ -9,17 +9,18 @@ public import Wire
 /// queued tasks starts in about k / that rate.
 extension ShardCore {
     /// Takes a question, answered at the end of the turn.
-    public mutating func queried(_ query: ShardQuery, from peer: Peer) {
-        queries.append((peer, query))
+    /// `counters` are the service's own figures, added to the `queue` answer (malformed frames, refusals).
+    public mutating func queried(_ query: ShardQuery, from peer: Peer, counters: [(String, Int)] = []) {
+        queries.append((peer, query, counters))
     }
 
     /// The answers to this turn's questions, for ``finishTurn(now:)``.
     mutating func answerQueries(now: Timestamp) {
-        for (peer, query) in queries { outbox.append((peer, .shardAnswer(answer(query, now: now)))) }
+        for (peer, query, counters) in queries { outbox.append((peer, .shardAnswer(answer(query, counters: counters, now: now)))) }
         queries = []
     }
 
-    public func answer(_ query: ShardQuery, now: Timestamp) -> ShardAnswer {
+    public func answer(_ query: ShardQuery, counters: [(String, Int)] = [], now: Timestamp) -> ShardAnswer {
         func reply(_ status: Status, _ body: JSON) -> ShardAnswer {
             ShardAnswer(request: query.request, shard: configuration.shard, status: status, body: body.rendered())
         }
@@ -33,14 +34,19 @@ extension ShardCore {
         case "workers":
             return reply(.ok, workersAnswer(now: now))
         case "queue":
-            return reply(.ok, queueAnswer(now: now))
+            var queue = queueAnswer(now: now)
+            if case .object(var members) = queue.value {
+                members += counters.map { JSON.Member(key: $0.0, value: .number($0.1)) }
+                queue = JSON(.object(members))
+            }
+            return reply(.ok, queue)
         case "waits":
             guard let run = arguments["run"]?.integer, run > 0 else {
                 return reply(.badRequest, .object(["error": .string("the waits query needs \"run\", a run ID")]))
             }
             return reply(.ok, waitsAnswer(run: UInt64(run), now: now))
         default:
-            return reply(.notFound, .object(["error": .string("a shard answers workers, queue and waits, not \"\(query.kind)\"")]))
+            return reply(.notFound, .object(["error": .string("a shard answers workers, queue, waits and attempts, not \"\(query.kind)\"")]))
         }
     }
 
@@ -214,6 +220,12 @@ extension ShardCore {
         let policy = policy(of: product)
         let index = queue.index[queue.queueOwner(product)]
         let clock = now.milliseconds
+        let state = index.map { queue.products[Int($0)].state }
+        // Free slots enough for every task waiting ahead of it, of any product: it goes out at once.
+        if workers.credit > 0, state != .capped, state != .throttled {
+            let waiting = productLoads().values.reduce(0) { $0 + $1.pending }
+            if waiting < workers.credit, position <= workers.credit { return (0, "a worker has a free slot") }
+        }
         // Per millisecond: this product's recent rate, or its fair fraction of the shard's, whichever is more.
         var rate = index.map { meter.window.rate(of: $0, now: clock) } ?? 0
         let shardRate = queue.handouts.rate(now: clock) ?? meter.window.rate(now: clock)

@@ -99,7 +99,10 @@ extension ShardCore {
             if finishing { finishingEnded(id, outcome: .cancelled, now: now) } else { move(id, to: .cancelled, now: now) }
             return
         }
-        update(id) { $0.losses += 1 }
+        update(id) {
+            $0.losses += 1
+            $0.error = reason
+        }
         if finishing {
             update(id) { $0.error = reason }
             return finishingEnded(id, outcome: .lost, now: now)
@@ -144,6 +147,13 @@ extension ShardCore {
         if task.state == .running && state != .running, let charge = task.charge {
             queue.ended(charge, ran: ranFor(task, now: now), now: now)
             meter.ended(product: charge.product, ran: now.since(task.started), as: state)
+        }
+        // An attempt that did not succeed is kept in the task's history: its row goes on with the next.
+        if task.state == .running, state != .running, state != .succeeded, let after = tasks[id] {
+            endedAttempts.append(EndedAttempt(
+                jobID: task.jobID, step: task.step, partition: task.partition, attempt: task.attempt, worker: task.worker,
+                started: task.started, finished: now, state: state, exitCode: after.exitCode, output: after.output, log: after.log,
+                error: after.error))
         }
         if state == .retrying { meter.retries += 1 }
         if state == .running, task.state != .running, let charge = tasks[id]?.charge, let job = jobs[task.jobID] {

@@ -61,6 +61,7 @@ public struct ShardCore: Sendable {
     /// Rows of tasks written but not held in memory: a resumed job's copies of its earlier generation's results.
     var carriedRows: [ShardTask] = []
     var succeededTasks: Set<UInt64> = []
+    var endedAttempts: [EndedAttempt] = []
     var changed: [Int64] = []
     var changedSet: Set<Int64> = []
     /// How many of `changed` have been settled this turn, and which jobs those were.
@@ -69,7 +70,7 @@ public struct ShardCore: Sendable {
     var announced: [JobStatus] = []
     var outbox: [(Peer, Message)] = []
     /// Questions of this turn (SHARD-QUERY), answered at its end.
-    var queries: [(Peer, ShardQuery)] = []
+    var queries: [(Peer, ShardQuery, [(String, Int)])] = []
     var receipts: [Peer: [TaskRef]] = [:]
     var refusedRegistrations: [RefusedRegistration] = []
     var foreignResults: [ForeignResults] = []
@@ -299,6 +300,7 @@ public struct ShardCore: Sendable {
         for id in dirtyJobs { jobs[id]?.stored = true }
         for id in dirtyTasks { tasks[id]?.stored = true }
         turn.succeeded = succeededTasks
+        turn.endedAttempts = endedAttempts
         turn.starving = queue.takeStarvationReports()
         turn.refusedRegistrations = refusedRegistrations
         turn.foreignResults = foreignResults
@@ -341,6 +343,7 @@ public struct ShardCore: Sendable {
         dirtyJobs = []
         dirtyTasks = []
         succeededTasks = []
+        endedAttempts = []
         changed = []
         changedSet = []
         settled = 0

@@ -68,6 +68,8 @@ public struct ShardTask: Equatable, Sendable {
     public var order: UInt64
     /// Who holds it while running.
     public var lease: Lease?
+    /// The worker that runs, or ran, its current attempt; empty before its first.
+    public var worker = ""
     /// When the last attempt was handed out.
     public var started: Timestamp
     /// When it reached a final state.

@@ -6,6 +6,9 @@ public struct ShardTurn: Sendable {
     public var jobs: [ShardJob] = []
     /// Tasks created or changed.
     public var tasks: [ShardTask] = []
+    /// Attempts that ended otherwise than in success (retrying, failed, lost, cancelled): kept as each
+    /// task's history, since its row goes on with its next attempt.
+    public var endedAttempts: [EndedAttempt] = []
     /// Tasks that succeeded in this turn: the store counts successes, and a task succeeds once.
     public var succeeded: Set<UInt64> = []
     /// The statuses to append to the event log and publish, if any changed.
@@ -98,4 +101,21 @@ extension ShardTurn: ServiceTurn {
     public var deliveries: [Delivery] {
         (beacon.map { [Delivery(.beacon($0), to: .stream)] } ?? []) + messages.map { Delivery($0.1, to: .peer($0.0)) }
     }
+}
+
+/// An attempt that ended otherwise than in success, as the shard keeps it in a task's history.
+public struct EndedAttempt: Sendable, Equatable {
+    public var jobID: Int64
+    public var step: UInt16
+    public var partition: UInt32
+    public var attempt: UInt16
+    public var worker: String
+    public var started: Timestamp
+    public var finished: Timestamp
+    /// What became of the task: retrying, failed, pending (lost, to run again) or cancelled.
+    public var state: TaskState
+    public var exitCode: Int32
+    public var output: String
+    public var log: String
+    public var error: String
 }

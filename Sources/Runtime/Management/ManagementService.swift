@@ -138,6 +138,11 @@ public struct ManagementService: Service {
             let reply = ManagementAPI.runsReply(try store.runs(query.listing), listing: query.listing, request: query.request)
             actions.append(.send(.apiReply(reply), socket: Self.api, peer: query.peer))
         }
+        // An earlier version of a flow is read from the store.
+        for read in turn.flowReads {
+            let reply = ManagementAPI.flowReply(try store.flow(product: read.product, flow: read.flow, version: read.version), read: read)
+            actions.append(.send(.apiReply(reply), socket: Self.api, peer: read.peer))
+        }
         // `history` is read from the audit log as committed.
         for query in turn.histories {
             let entries = try store.history(run: query.run, product: query.product, actor: query.actor, limit: query.limit, before: query.before)

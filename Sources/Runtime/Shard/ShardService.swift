@@ -53,6 +53,8 @@ public struct ShardService: Service {
     let counters: ServiceCounters
     /// FETCHes of this turn, answered from the event log after the commit.
     var fetches: [(Peer, Fetch)] = []
+    /// `attempts` questions of this turn, answered from the store after the commit.
+    var attemptQueries: [(Peer, ShardQuery)] = []
     var lastTrim: Timestamp
     var lastRetention = Timestamp.zero
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
@@ -139,8 +141,10 @@ public struct ShardService: Service {
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, .partitionsEnded(let ended)):
             core.partitionsEnded(ended, from: peer!, now: now)
+        case (Self.work, .shardQuery(let query)) where query.kind == "attempts":
+            attemptQueries.append((peer!, query))
         case (Self.work, .shardQuery(let query)):
-            core.queried(query, from: peer!)
+            core.queried(query, from: peer!, counters: [("malformed", counters.malformed), ("refused", counters.refused)])
         case (Self.work, _):
             // Without keys there is no sender; with them, only a worker pool's key speaks the worker protocol
             // (the socket lets no other through), and none is taken for keyless.
@@ -162,7 +166,36 @@ public struct ShardService: Service {
         // Catch-up answers come from the log as committed, this turn's event included.
         for (peer, fetch) in fetches { end.actions += try EventLogReplay.answer(fetch, to: peer, on: Self.work, log: store.log, epoch: epoch) }
         fetches = []
+        for (peer, query) in attemptQueries { end.actions.append(.send(.shardAnswer(try attempts(answering: query)), socket: Self.work, peer: peer)) }
+        attemptQueries = []
         return end
+    }
+
+    /// Every attempt of a run's job the store holds, as committed (`docs/protocol.md`, "Queries").
+    func attempts(answering query: ShardQuery) throws -> ShardAnswer {
+        func reply(_ status: Status, _ body: JSON) -> ShardAnswer {
+            ShardAnswer(request: query.request, shard: settings.configuration.shard, status: status, body: body.rendered())
+        }
+        guard let arguments = try? JSONParser.parse(query.body), let run = arguments["run"]?.integer, run > 0 else {
+            return reply(.badRequest, .object(["error": .string("the attempts query needs \"run\", a run ID (and \"job\", a job's name, for one job)")]))
+        }
+        let job = arguments["job"]?.string
+        let limit = 10_000
+        let rows = try store.attempts(run: UInt64(run), job: job, limit: limit + 1)
+        let list: [JSON] = rows.map { row in
+            let state = row.state == .pending ? "lost" : String(describing: row.state)
+            return .object([
+                ("job", .string(row.job)), ("generation", .number(row.generation)), ("step", .number(row.step)), ("partition", .number(row.partition)),
+                ("attempt", .number(row.attempt)), ("worker", .string(row.worker)), ("started", .number(row.started.milliseconds)),
+                ("finished", row.finished == .zero ? .null : .number(row.finished.milliseconds)), ("state", .string(state)),
+                ("exit", row.state == .running || row.state == .pending ? .null : .number(row.exitCode)), ("output", .string(row.output)),
+                ("log", .string(row.log)), ("error", .string(row.error)),
+            ])
+        }
+        return reply(.ok, .object([
+            ("shard", .number(settings.configuration.shard)), ("run", .number(run)), ("attempts", .array(Array(list.prefix(limit)))),
+            ("truncated", .bool(list.count > limit)),
+        ]))
     }
 
     mutating func peerLost(_ peer: Peer, on socket: Int, now: Timestamp) throws -> [LoopAction] {

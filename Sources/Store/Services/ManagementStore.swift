@@ -141,6 +141,14 @@ public final class ManagementStore {
         Migration(
             version: 11, name: "each product's measured load, so that a restart keeps it",
             sql: "CREATE TABLE load (product TEXT NOT NULL, bucket INTEGER NOT NULL, jobs INTEGER NOT NULL, PRIMARY KEY (product, bucket)) WITHOUT ROWID;"),
+        Migration(
+            version: 12, name: "whether an operator holds each product, from the last hold or release done",
+            sql: """
+                ALTER TABLE products ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+                UPDATE products SET held = 1 WHERE (
+                    SELECT action FROM audit WHERE audit.product = products.name AND action IN ('hold', 'release') AND status = 200
+                    ORDER BY id DESC LIMIT 1) = 'hold';
+                """),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -151,7 +159,7 @@ public final class ManagementStore {
     public func open(finishedRuns: Int = 1000, audit: Int = 1000, recentFirings: Int = 20) throws -> ManagementSnapshot {
         var snapshot = ManagementSnapshot()
         let products = try database.prepare(
-            "SELECT name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights FROM products")
+            "SELECT name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights, held FROM products")
         while try products.step() {
             let name = products.text(0)
             let weights = ((try? JSONParser.parse(products.text(8)))?.members ?? []).compactMap { member in
@@ -160,8 +168,9 @@ public final class ManagementStore {
             let policy = ProductPolicy(
                 product: name, weight: UInt32(products.int(3)), cap: UInt32(products.int(4)), rate: UInt32(products.int(5)),
                 burst: UInt32(products.int(6)), priorityOverFairness: products.int(7) == 0 ? 0 : 1, keyWeights: weights)
-            snapshot.products.append(
-                ProductRecord(name: name, shard: UInt32(products.int(1)), created: Timestamp(milliseconds: products.int64(2)), policy: policy))
+            var product = ProductRecord(name: name, shard: UInt32(products.int(1)), created: Timestamp(milliseconds: products.int64(2)), policy: policy)
+            product.held = products.int(9) != 0
+            snapshot.products.append(product)
         }
         products.reset()
         let flows = try database.prepare(
@@ -392,6 +401,21 @@ public final class ManagementStore {
             status: UInt16(clamping: row.int64(9)), detail: row.text(10), answered: Timestamp(milliseconds: row.int64(11)), comment: row.text(12))
     }
 
+    /// Version `version` of the flow `product`/`flow`, if the store has it.
+    public func flow(product: String, flow: String, version: UInt32) throws -> FlowRecord? {
+        let statement = try database.prepare(
+            "SELECT product, flow, version, definition, params, jobs, applied, schedule FROM flows WHERE product = ? AND flow = ? AND version = ?")
+        defer { statement.reset() }
+        statement.bind(1, product)
+        statement.bind(2, flow)
+        statement.bind(3, Int64(version))
+        guard try statement.step() else { return nil }
+        return FlowRecord(
+            product: statement.text(0), flow: statement.text(1), version: UInt32(statement.int(2)), definition: statement.text(3),
+            params: statement.isNull(4) ? nil : OrchestratorStore.params(statement.text(4)), jobs: statement.int(5),
+            applied: Timestamp(milliseconds: statement.int64(6)), schedule: statement.isNull(7) ? nil : statement.text(7))
+    }
+
     /// The audit log of a run, or (for run 0) of a product, or (for run 0 and no product) of an actor, oldest
     /// first, at most `limit` entries (the newest).
     public func history(run: UInt64, product: String, actor: String = "", limit: Int, before: UInt64? = nil) throws -> [AuditEntry] {
@@ -418,8 +442,8 @@ public final class ManagementStore {
             for product in turn.products {
                 let statement = try database.prepare(
                     """
-                    INSERT OR REPLACE INTO products (name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO products (name, shard, created, weight, cap, rate, burst, priority_over_fairness, key_weights, held)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 statement.bind(1, product.name)
                 statement.bind(2, Int64(product.shard))
@@ -430,6 +454,7 @@ public final class ManagementStore {
                 statement.bind(7, Int64(product.policy.burst))
                 statement.bind(8, Int64(product.policy.priorityOverFairness))
                 statement.bind(9, JSON.object(product.policy.keyWeights.map { ($0.key, .number(Int($0.weight))) }).rendered())
+                statement.bind(10, Int64(product.held ? 1 : 0))
                 try statement.run()
             }
             for flow in turn.flows {

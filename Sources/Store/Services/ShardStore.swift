@@ -107,6 +107,17 @@ public final class ShardStore {
                 );
                 CREATE INDEX away_ends_time ON away_ends (time);
                 """),
+        Migration(
+            version: 10, name: "each task's history: who ran each attempt, and the attempts that did not succeed",
+            sql: """
+                ALTER TABLE tasks ADD COLUMN worker TEXT NOT NULL DEFAULT '';
+                CREATE TABLE attempts (
+                    job_id INTEGER NOT NULL, step INTEGER NOT NULL, partition INTEGER NOT NULL, attempt INTEGER NOT NULL,
+                    worker TEXT NOT NULL, started INTEGER NOT NULL, finished INTEGER NOT NULL, state INTEGER NOT NULL,
+                    exit_code INTEGER NOT NULL, output TEXT NOT NULL, log TEXT NOT NULL, error TEXT NOT NULL,
+                    PRIMARY KEY (job_id, step, partition, attempt)
+                ) WITHOUT ROWID;
+                """),
     ]
 
     /// Opens (or creates) the shard's store at `path`.
@@ -142,7 +153,7 @@ public final class ShardStore {
         let tasks = try database.prepare(
             """
             SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
-                   started, finished, exit_code, output, log, error, data, lease_key
+                   started, finished, exit_code, output, log, error, data, lease_key, worker
             FROM tasks WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)) ORDER BY id
             """)
         defer { tasks.reset() }
@@ -162,6 +173,7 @@ public final class ShardStore {
                 order: UInt64(tasks.int64(9)), lease: lease, started: Timestamp(milliseconds: tasks.int64(12)),
                 finished: Timestamp(milliseconds: tasks.int64(13)), exitCode: Int32(truncatingIfNeeded: tasks.int64(14)),
                 output: tasks.text(15), log: tasks.text(16), error: tasks.text(17), data: tasks.blob(18))
+            task.worker = tasks.text(20)
             task.stored = true
             snapshot.tasks.append(task)
         }
@@ -255,10 +267,13 @@ public final class ShardStore {
                 try database.setMeta("next_job_id", max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0))
             }
             let tasks = try database.prepare("DELETE FROM tasks WHERE job_id = ?")
+            let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
             let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
             for id in jobs {
                 tasks.bind(1, id)
                 try tasks.run()
+                attempts.bind(1, id)
+                try attempts.run()
                 job.bind(1, id)
                 try job.run()
             }
@@ -321,14 +336,14 @@ public final class ShardStore {
                 let insert = try database.prepare(
                     """
                     INSERT INTO tasks (id, job_id, step, partition, ord, state, attempt, failures, losses, due,
-                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes, lease_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes, lease_key, worker)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let update = try database.prepare(
                     """
                     UPDATE tasks SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?,
                         lease_session = ?, started = ?, finished = ?, exit_code = ?, output = ?, log = ?, error = ?,
-                        data = ?, successes = successes + ?, lease_key = ?
+                        data = ?, successes = successes + ?, lease_key = ?, worker = ?
                     WHERE id = ?
                     """)
                 for task in turn.tasks {
@@ -358,7 +373,30 @@ public final class ShardStore {
                     statement.bind(column + 13, task.data)
                     statement.bind(column + 14, turn.succeeded.contains(task.id) ? 1 : 0)
                     statement.bind(column + 15, task.lease?.key)
-                    if task.stored { update.bind(17, Int64(bitPattern: task.id)) }
+                    statement.bind(column + 16, task.worker)
+                    if task.stored { update.bind(18, Int64(bitPattern: task.id)) }
+                    try statement.run()
+                }
+            }
+            if !turn.endedAttempts.isEmpty {
+                let statement = try database.prepare(
+                    """
+                    INSERT OR REPLACE INTO attempts (job_id, step, partition, attempt, worker, started, finished, state, exit_code, output, log, error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for attempt in turn.endedAttempts {
+                    statement.bind(1, attempt.jobID)
+                    statement.bind(2, Int64(attempt.step))
+                    statement.bind(3, Int64(attempt.partition))
+                    statement.bind(4, Int64(attempt.attempt))
+                    statement.bind(5, attempt.worker)
+                    statement.bind(6, attempt.started.milliseconds)
+                    statement.bind(7, attempt.finished.milliseconds)
+                    statement.bind(8, Int64(attempt.state.rawValue))
+                    statement.bind(9, Int64(attempt.exitCode))
+                    statement.bind(10, attempt.output)
+                    statement.bind(11, attempt.log)
+                    statement.bind(12, attempt.error)
                     try statement.run()
                 }
             }
@@ -382,10 +420,13 @@ public final class ShardStore {
                 // finishing jobs whose last task ended (their ends are kept); the tasks given up of jobs
                 // that stay, finishing.
                 let tasks = try database.prepare("DELETE FROM tasks WHERE job_id = ?")
+                let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
                 let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
                 for id in turn.handedOverRows {
                     tasks.bind(1, id)
                     try tasks.run()
+                    attempts.bind(1, id)
+                    try attempts.run()
                     job.bind(1, id)
                     try job.run()
                 }
