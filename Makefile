@@ -4,13 +4,14 @@ SWIFT ?= swift
 # Warnings are errors here, so that CI and a fresh clone see the same clean build.
 SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
-.PHONY: all build release test demo bench simulate deps python clean
+.PHONY: all build release test demo bench simulate screenshots deps python clean
 
 all: build
 
-# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata, and
-# promtool (which the tests check /metrics with) from prometheus. As root they are installed with
-# apt-get; otherwise the exact command to run is printed.
+# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata; for the
+# tests, promtool (which checks /metrics) from prometheus, and a headless browser for the dashboard
+# from chromium and chromium-driver. As root they are installed with apt-get; otherwise the exact
+# command to run is printed.
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "Baton needs the Swift toolchain (6.1 or later): https://swift.org/install"; exit 1; }
 	@missing=""; \
@@ -20,10 +21,12 @@ deps:
 	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3 python3-venv"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else \
 			echo "Baton needs:$$missing"; \
 			echo "Install them with:  sudo apt-get install -y$$missing"; \
@@ -38,11 +41,12 @@ release: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS)
 
 # A Python with pyzmq, for the test of a worker written in Python from the protocol alone
-# (examples/python/worker.py), in a virtual environment of its own.
+# (examples/python/worker.py), and Selenium, which drives the browser that reads the dashboard
+# (tools/web-test), in a virtual environment of its own.
 PYTHON_VENV = .build/python
 python: deps
-	@$(PYTHON_VENV)/bin/python -c 'import zmq' 2>/dev/null || { \
-		python3 -m venv $(PYTHON_VENV) && $(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check pyzmq; }
+	@$(PYTHON_VENV)/bin/python -c 'import zmq, selenium' 2>/dev/null || { \
+		python3 -m venv $(PYTHON_VENV) && $(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check pyzmq selenium; }
 
 # The whole suite: unit tests of the core, real sockets, real SQLite files, real processes, and a
 # worker in Python.
@@ -65,6 +69,12 @@ SEED ?= 1
 SEEDS ?= $(if $(filter command line,$(origin SEED)),1,100)
 simulate: release
 	$(SWIFT) run --skip-build -c release baton simulate --seed $(SEED) --seeds $(SEEDS) $(SIMULATE_ARGS)
+
+# The dashboard's screenshots in docs/images, taken by its browser test from the example flow.
+screenshots: deps python
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	BATON_TEST_PYTHON="$(CURDIR)/$(PYTHON_VENV)/bin/python" BATON_SCREENSHOTS="$(CURDIR)/docs/images" \
+		$(SWIFT) test --skip-build --filter DashboardBrowserTests
 
 clean:
 	rm -rf .build

@@ -37,11 +37,15 @@ enum Formatting {
         }
     }
 
-    /// Where an attempt's output went, without this host's name.
+    /// Where an attempt's output went, without this host's name, and relative to the working directory
+    /// when it is below it.
     static func output(_ location: String) -> String {
         guard let colon = location.firstIndex(of: ":") else { return location }
         let host = String(location[..<colon])
-        return host == ProcessInfo.processInfo.hostName || host == localHost ? String(location[location.index(after: colon)...]) : location
+        guard host == ProcessInfo.processInfo.hostName || host == localHost else { return location }
+        let path = String(location[location.index(after: colon)...])
+        let here = FileManager.default.currentDirectoryPath + "/"
+        return path.hasPrefix(here) ? String(path.dropFirst(here.count)) : path
     }
 
     static let localHost: String = {

@@ -2,7 +2,7 @@ import Foundation
 internal import Glibc
 import Wire
 
-/// A command attempt's scratch folder, next to its log: `<logs>/<run>/<job>[.<step>-<partition>].<attempt>.d`.
+/// A command attempt's scratch folder, next to its log: `<logs>/<run>/<job>[.<step>-<partition>][.rerun-<generation>].<attempt>.d`.
 ///
 /// It holds:
 /// - `result`, which the command may write (`BATON_RESULT`). The worker does not create it: no file is

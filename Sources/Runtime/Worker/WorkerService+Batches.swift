@@ -114,7 +114,7 @@ extension WorkerService {
     static func batchLogPath(_ specs: [TaskSpec], set: UInt64, root: String) -> String {
         let partitions = specs.map(\.partition)
         let first = specs[0]
-        let step = first.steps > 1 ? ".\(first.step)" : ""
+        let step = (first.steps > 1 ? ".\(first.step)" : "") + (first.generation > 0 ? ".rerun-\(first.generation)" : "")
         return "\(root)/\(first.run)/\(first.job)\(step).batch-\(partitions.min()!)-\(partitions.max()!).set-\(set).log"
     }
 

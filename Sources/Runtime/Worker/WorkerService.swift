@@ -91,6 +91,9 @@ public struct WorkerService: Service {
         counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
         let session = UInt64.random(in: 1...UInt64.max)
+        var settings = settings
+        // Logs are told as `host:path`: a path relative to where the process started would mean nothing elsewhere.
+        if !settings.logs.hasPrefix("/") { settings.logs = FileManager.default.currentDirectoryPath + "/" + settings.logs }
         try FileManager.default.createDirectory(atPath: settings.logs, withIntermediateDirectories: true)
         var core = WorkerCore(configuration: settings.configuration, session: session, now: clock.now())
         core.start(now: clock.now())
@@ -347,10 +350,12 @@ public struct WorkerService: Service {
     }
 
     /// `<root>/<run>/<job>.<attempt>.log`, with `.<step>-<partition>` before the attempt for jobs of
-    /// several steps or partitions. A command attempt's scratch folder is beside it, `.d` for `.log`.
+    /// several steps or partitions, and `.rerun-<generation>` for a job rerun, whose attempts count from 1
+    /// again and must not overwrite its earlier ones. A command attempt's scratch folder is beside it, `.d` for `.log`.
     static func logPath(_ spec: TaskSpec, root: String) -> String {
         let part = spec.steps > 1 || spec.partitions > 1 ? ".\(spec.step)-\(spec.partition)" : ""
-        return "\(root)/\(spec.run)/\(spec.job)\(part).\(spec.attempt).log"
+        let rerun = spec.generation > 0 ? ".rerun-\(spec.generation)" : ""
+        return "\(root)/\(spec.run)/\(spec.job)\(part)\(rerun).\(spec.attempt).log"
     }
 
     /// The environment a command gets on top of the worker's: `docs/flows.md`, "What a command sees".

@@ -53,6 +53,15 @@ const runLink = id => link("/run?id=" + id, String(id));
 const flowLink = name => link("/flow?name=" + encodeURIComponent(name), name);
 const wrap = text => ({ wrap: text });
 
+/// Where output went (`host:/path/logs/42/load.1.log`), short: the host and the path's last parts, the whole on hover.
+function place(location) {
+  if (!location) return "";
+  const colon = location.indexOf(":");
+  const host = colon > 0 ? location.slice(0, colon) : "";
+  const parts = location.slice(colon + 1).split("/");
+  return h("span", { title: location }, (host ? host + ": " : "") + (parts.length > 3 ? "…/" : "") + parts.slice(-3).join("/"));
+}
+
 // ---- Figures ----
 
 function duration(ms) {
@@ -297,7 +306,7 @@ pages.run = {
       return [job.job, badge(job.state), job.attempts, `${job.tasks.succeeded}/${job.tasks.pending + job.tasks.running + job.tasks.succeeded + job.tasks.failed}` + (job.steps > 1 ? ` · step ${job.step + 1}/${job.steps}` : ""),
         job.started ? duration((job.finished || Date.now()) - job.started) : "–",
         wait ? wrap(wait.why + (wait.estimate !== null && wait.estimate !== undefined && wait.why !== "running" ? ` (starts in about ${duration(wait.estimate)})` : "")) : wrap(job.detail || ""),
-        wrap(job.output || ""), controls];
+        place(job.output), controls];
     });
     const params = Object.entries(run.params || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "none";
     region.replaceChildren(
@@ -318,9 +327,9 @@ pages.run = {
       h("div", { class: "panel" }, table(["Job", "State", "Attempts", "Tasks", "Duration", "Why / detail", "Output", ""], jobRows, [2])),
       h("h2", {}, "Each attempt"),
       h("div", { class: "panel", id: "attempts" }, tried ? table(["Job", "Attempt", "Partition", "Worker", "Started", "Ran", "Ended", "Exit", "Output (the last 4 KiB)"],
-        (tried.attempts || []).map(a => [a.job + (a.generation ? ` (rerun ${a.generation})` : ""), a.attempt, a.partition + (a.step ? ` · step ${a.step + 1}` : ""), a.worker || "–", time(a.started),
+        (tried.attempts || []).slice().sort((a, b) => a.started - b.started).map(a => [a.job + (a.generation ? ` (rerun ${a.generation})` : ""), a.attempt, a.partition + (a.step ? ` · step ${a.step + 1}` : ""), a.worker || "–", time(a.started),
           duration((a.finished || Date.now()) - a.started), badge(a.state), a.exit ?? "–",
-          wrap(h("details", {}, h("summary", {}, a.log || "output"), h("pre", {}, a.output || "(none)"), a.error ? h("p", { class: "error" }, a.error) : null))]), [1, 7])
+          wrap(h("details", {}, h("summary", {}, a.log ? place(a.log) : "output"), h("pre", {}, a.output || "(none)"), a.error ? h("p", { class: "error" }, a.error) : null))]), [1, 7])
         : h("p", { class: "note" }, "The run's shard did not say what its attempts were.")),
       h("h2", {}, "Operator history"),
       h("div", { class: "panel" }, table(["Time", "Actor", "Action", "Job", "Outcome", "Detail"], history.actions.map(entry => [time(entry.time), entry.actor + (entry.comment ? ` (${entry.comment})` : ""), entry.action, entry.job || "", entry.outcome, wrap(entry.detail)]))));
@@ -340,14 +349,15 @@ pages.flow = {
   title: query.get("name") || "Flow",
   async update(region) {
     const name = query.get("name");
-    const [flow, schedule] = await Promise.all([api("flow", { flow: name }), api("schedule", { flow: name, next: 10 }).catch(error => ({ error: error.message }))]);
+    const flow = await api("flow", { flow: name });
+    const schedule = flow.schedule ? await api("schedule", { flow: name, next: 10 }).catch(error => ({ error: error.message })) : {};
     const jobs = (flow.definition && flow.definition.jobs) || [];
     const timing = schedule.schedule ? [
       h("p", {}, schedule.summary),
       h("div", { class: "panel" }, table(["Next firing", "Business date"], (schedule.next || []).map(firing => [firing.local, firing.date]))),
       h("h2", {}, "Recent firings"),
       h("div", { class: "panel" }, table(["Instant", "Date", "Outcome", "Run", "Timer"], (schedule.recent || []).slice().reverse().map(firing => [firing.local, firing.date, firing.outcome, firing.run ? runLink(firing.run) : "–", firing.timer]))),
-    ] : [h("p", { class: "note" }, schedule.error && !/no schedule/.test(schedule.error) ? schedule.error : "No schedule: runs start when someone starts them.")];
+    ] : [h("p", { class: schedule.error ? "error" : "note" }, schedule.error || "No schedule: runs start when someone starts them.")];
     region.replaceChildren(
       h("h1", {}, name, h("span", { class: "muted" }, ` v${flow.version}`)),
       h("p", {}, link("/runs?flow=" + encodeURIComponent(name), "Its runs"), ` · shard ${flow.shard} · applied ${time(flow.applied)}`),
