@@ -57,8 +57,12 @@ public enum Baton {
         case .start(let flow, let params, let key, let priority, let wait, let json, let target):
             try ClientCommands.start(
                 flow: flow, params: params, key: key, priority: priority, wait: wait, json: json, target: target, console: console)
-        case .status(let run, let jobs, let json, let target):
-            try ClientCommands.status(run: run, jobs: jobs, json: json, target: target, console: console)
+        case .status(let run, let jobs, let json, let watch, let target):
+            try ClientCommands.status(run: run, jobs: jobs, json: json, watch: watch, target: target, console: console)
+        case .workers(let shard, let json, let target): try ClusterCommands.workers(shard: shard, json: json, target: target, console: console)
+        case .queue(let shard, let json, let target): try ClusterCommands.queue(shard: shard, json: json, target: target, console: console)
+        case .logs(let run, let job, let attempt, let follow, let target):
+            try LogsCommand.run(run: run, job: job, attempt: attempt, follow: follow, target: target, console: console)
         case .runs(let query, let json, let target): try ClientCommands.runs(query, json: json, target: target, console: console)
         case .flows(let limit, let after, let json, let target):
             try ClientCommands.flows(limit: limit, after: after, json: json, target: target, console: console)

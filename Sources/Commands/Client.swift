@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Glibc
 import Runtime
 import Wire
 
@@ -49,6 +50,12 @@ struct Client {
                     code: .unavailable,
                     message: "no running Baton found: \(file) does not exist. Start one with `baton dev`, or give --api ENDPOINT.")
             }
+            // `baton dev` holds its data folder's lock while it runs: a file left by one that ended is found out at once.
+            guard DataLock.isHeld(target.data) else {
+                throw CommandFailure(
+                    code: .unavailable,
+                    message: "no running Baton found: \(file) is left from a `baton dev` that has stopped (nothing holds \(target.data)/lock). Start one with `baton dev`, or give --api ENDPOINT.")
+            }
             endpoint = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return (endpoint!, curve)
@@ -89,6 +96,28 @@ extension Client {
         }
     }
 
+    /// A run's `status` with, for each of its jobs waiting at its shard, why and when its next task
+    /// should start (`waiting`: the `why` and `estimate` of the API's `waits`), while the run is open; as
+    /// it was if the shard does not say.
+    func withWaits(_ status: JSON) -> JSON {
+        guard let run = status["run"]?["run"]?.integer, ["running", "paused", "partly-failed"].contains(status["run"]?["state"]?.string ?? ""),
+            let waits = try? api.call("waits", .object([("run", .number(run))]), timeout: 7000), waits.status.isSuccess
+        else { return status }
+        var why: [String: JSON] = [:]
+        for job in waits.body["jobs"]?.array ?? [] {
+            guard let name = job["job"]?.string, let reason = job["why"], reason.string != "running" else { continue }
+            why[name] = .object([("why", reason), ("estimate", job["estimate"] ?? .null)])
+        }
+        guard !why.isEmpty, case .object(var members) = status.value, let index = members.firstIndex(where: { $0.key == "jobs" }) else { return status }
+        let jobs = (members[index].value.array ?? []).map { job -> JSON in
+            guard let name = job["job"]?.string, let waiting = why[name], case .object(var fields) = job.value else { return job }
+            fields.append(JSON.Member(key: "waiting", value: waiting))
+            return JSON(.object(fields))
+        }
+        members[index] = JSON.Member(key: "jobs", value: .array(jobs))
+        return JSON(.object(members))
+    }
+
     /// The most jobs one `status` reply holds.
     static let page = 10_000
 }
@@ -103,11 +132,25 @@ struct RunWatcher {
     /// The jobs whose changes are shown.
     static let watched = 1000
 
-    /// Prints each job's changes of state; returns the final status.
-    func watch(_ run: UInt64) throws(CommandFailure) -> JSON {
+    /// Prints each job's changes of state; returns the final status. With `showing`, first the run as it
+    /// stands (`status --watch`). Ctrl-C says that the run goes on, and how to see or stop it.
+    func watch(_ run: UInt64, showing: Bool = false) throws(CommandFailure) -> JSON {
         var seen: [String: String] = [:]
         let began = Date()
         var width = 0
+        Interrupt.tell("\nrun \(run) goes on: `baton status \(run) --watch` follows it again, `baton stop \(run)` stops it\n")
+        defer { Interrupt.reset() }
+        if showing {
+            let status = client.withWaits(try client.status(run, jobs: Self.watched))
+            for line in Formatting.runDetail(status) { console.out(line) }
+            console.out("")
+            for job in status["jobs"]?.array ?? [] {
+                seen[job["job"]?.string ?? "?"] = "\(job["state"]?.string ?? "?")/\(job["attempts"]?.integer ?? 0)"
+            }
+            let state = status["run"]?["state"]?.string ?? ""
+            if ["succeeded", "failed", "stopped"].contains(state) { return status }
+            console.out("following run \(run); Ctrl-C stops watching, not the run")
+        }
         while true {
             let status = try client.status(run, jobs: Self.watched)
             let jobs = status["jobs"]?.array ?? []
@@ -132,4 +175,25 @@ struct RunWatcher {
             usleep(interval * 1000)
         }
     }
+}
+
+/// What Ctrl-C says while a command follows a run: that the run goes on. The words are made before the
+/// handler is set, which only writes them and exits, as a signal handler may.
+enum Interrupt {
+    nonisolated(unsafe) static var message: [UInt8] = []
+
+    static func tell(_ text: String) {
+        message = Array(text.utf8)
+        signal(SIGINT) { _ in
+            Interrupt.message.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+            _exit(130)
+        }
+        // A mask inherited from whatever started this process must not keep Ctrl-C from arriving.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    static func reset() { signal(SIGINT, SIG_DFL) }
 }

@@ -136,7 +136,7 @@ enum ClientCommands {
         return final["run"]?["state"]?.string == "succeeded" ? .success : .failure
     }
 
-    static func status(run: UInt64?, jobs: Int?, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+    static func status(run: UInt64?, jobs: Int?, json: Bool, watch: Bool = false, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
         let client = try Client(target)
         guard let run else {
             let body = try client.call("runs", .object([("limit", .number(20))]))
@@ -152,7 +152,13 @@ enum ClientCommands {
             }
             return .success
         }
-        let body = try client.status(run, jobs: jobs)
+        if watch {
+            let final = try RunWatcher(client: client, console: console).watch(run, showing: true)
+            console.out("")
+            for line in Formatting.runDetail(final) { console.out(line) }
+            return final["run"]?["state"]?.string == "succeeded" ? .success : .failure
+        }
+        let body = client.withWaits(try client.status(run, jobs: jobs))
         if json {
             console.out(body.rendered(pretty: true))
         } else {
@@ -171,9 +177,12 @@ enum ClientCommands {
         if let flow = query.flow { request.append(("flow", .string(flow))) }
         if let state = query.state { request.append(("state", .string(state))) }
         if let before = query.before { request.append(("before", .number(before))) }
+        if let within = query.within { request.append(("since", .number(Int64(Date().timeIntervalSince1970 * 1000) - within))) }
         let body = try Client(target).call("runs", .object(request))
         if json {
             console.out(body.rendered(pretty: true))
+        } else if (body["runs"]?.array ?? []).isEmpty {
+            console.out("no runs" + (query.state.map { " \($0)" } ?? "") + (query.within.map { " started in the last \(DurationText.format($0))" } ?? ""))
         } else {
             for line in Formatting.runList(body["runs"]?.array ?? []) { console.out(line) }
             if let next = body["next"]?.integer { console.out("more: baton runs --before \(next) (with the same filters)") }

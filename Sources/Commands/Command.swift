@@ -21,7 +21,12 @@ public enum Command: Equatable, Sendable {
     case start(flow: String, params: [String: String], key: String?, priority: UInt8?, wait: Bool, json: Bool, target: Target)
     /// Show a run, or the runs in progress.
     /// `jobs`: show at most this many of the run's jobs (all when nil).
-    case status(run: UInt64?, jobs: Int?, json: Bool, target: Target)
+    case status(run: UInt64?, jobs: Int?, json: Bool, watch: Bool, target: Target)
+    /// `baton workers` and `baton queue`: what shards hold now, of one shard or all.
+    case workers(shard: UInt32?, json: Bool, target: Target)
+    case queue(shard: UInt32?, json: Bool, target: Target)
+    /// `baton logs`: an attempt's output.
+    case logs(run: UInt64, job: String, attempt: Int?, follow: Bool, target: Target)
     /// List recent runs.
     case runs(RunsQuery, json: Bool, target: Target)
     /// List the flows applied.
@@ -158,6 +163,8 @@ public struct RunsQuery: Equatable, Sendable {
     public var product: String?
     public var flow: String?
     public var state: String?
+    /// Runs started in the last this many milliseconds (`--since 1h`).
+    public var within: Int64?
     /// The cursor: runs older than this one.
     public var before: UInt64?
     public var limit = 20

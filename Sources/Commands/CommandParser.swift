@@ -133,7 +133,7 @@ public enum CommandParser {
                 priority: try priority(arguments.single("--priority", command: name), command: name),
                 wait: arguments.flags.contains("--wait"), json: arguments.flags.contains("--json"), target: try target(arguments))
         case "status":
-            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--jobs"]))
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json", "--watch"], options: targetOptions.union(["--jobs"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             guard arguments.operands.count <= 1 else { throw UsageError("give at most one run", command: name) }
             let jobs = try number(arguments, "--jobs", in: 0...Int(UInt32.max), command: name)
@@ -143,11 +143,29 @@ public enum CommandParser {
                 run = value
             }
             if jobs != nil && run == nil { throw UsageError("--jobs needs a run", command: name) }
-            return .status(run: run, jobs: jobs, json: arguments.flags.contains("--json"), target: try target(arguments))
+            let watch = arguments.flags.contains("--watch")
+            if watch && run == nil { throw UsageError("--watch needs a run", command: name) }
+            if watch && arguments.flags.contains("--json") { throw UsageError("--watch shows changes as they come; --json gives one document: choose one", command: name) }
+            return .status(run: run, jobs: jobs, json: arguments.flags.contains("--json"), watch: watch, target: try target(arguments))
+        case "workers", "queue":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--shard"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            try noOperands(arguments, command: name)
+            let shard = try number(arguments, "--shard", in: 1...65535, command: name).map(UInt32.init)
+            let json = arguments.flags.contains("--json")
+            return name == "workers" ? .workers(shard: shard, json: json, target: try target(arguments)) : .queue(shard: shard, json: json, target: try target(arguments))
+        case "logs":
+            let arguments = try Arguments(rest, command: name, flags: ["--help", "--follow"], options: targetOptions.union(["--attempt"]))
+            if arguments.flags.contains("--help") { return .help(topic: name) }
+            guard arguments.operands.count == 2, let run = UInt64(arguments.operands[0]), run > 0 else {
+                throw UsageError("give a run and one of its jobs: baton logs RUN JOB", command: name)
+            }
+            let attempt = try number(arguments, "--attempt", in: 1...65535, command: name)
+            return .logs(run: run, job: arguments.operands[1], attempt: attempt, follow: arguments.flags.contains("--follow"), target: try target(arguments))
         case "runs":
             let arguments = try Arguments(
                 rest, command: name, flags: ["--help", "--json"],
-                options: targetOptions.union(["--flow", "--product", "--state", "--before", "--limit"]))
+                options: targetOptions.union(["--flow", "--product", "--state", "--before", "--limit", "--since"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
             let query = RunsQuery(
@@ -155,7 +173,14 @@ public enum CommandParser {
                 state: try arguments.single("--state", command: name),
                 before: try number(arguments, "--before", in: 1...Int.max, command: name).map(UInt64.init),
                 limit: try number(arguments, "--limit", in: 1...10_000, command: name) ?? 20)
-            return .runs(query, json: arguments.flags.contains("--json"), target: try target(arguments))
+            var runs = query
+            if let since = try arguments.single("--since", command: name) {
+                guard let span = DurationText.parse(since), span > 0 else {
+                    throw UsageError("--since takes how far back, such as 30m, 1h or 7d, not \"\(since)\"", command: name)
+                }
+                runs.within = span
+            }
+            return .runs(runs, json: arguments.flags.contains("--json"), target: try target(arguments))
         case "flows":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--limit", "--after"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }

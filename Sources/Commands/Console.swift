@@ -8,6 +8,16 @@ public protocol Console: AnyObject {
     func out(_ text: String)
     /// Writes `text` and a newline to standard error.
     func err(_ text: String)
+    /// Writes `text` to standard output as it is, with no newline added (a log's octets).
+    func outRaw(_ text: String)
+}
+
+extension Console {
+    /// By lines, for a console that keeps lines.
+    public func outRaw(_ text: String) {
+        guard !text.isEmpty else { return }
+        out(text.hasSuffix("\n") ? String(text.dropLast()) : text)
+    }
 }
 
 /// The process's standard output and error.
@@ -16,6 +26,7 @@ public final class StandardConsole: Console {
 
     public func out(_ text: String) { write(text + "\n", to: STDOUT_FILENO) }
     public func err(_ text: String) { write(text + "\n", to: STDERR_FILENO) }
+    public func outRaw(_ text: String) { write(text, to: STDOUT_FILENO) }
 
     /// Unbuffered, so that output and errors interleave in the order written, and nothing is lost at exit.
     private func write(_ text: String, to descriptor: Int32) {

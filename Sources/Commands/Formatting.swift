@@ -95,11 +95,18 @@ enum Formatting {
             let steps = job["steps"]?.integer ?? 1
             let detail = job["detail"]?.string ?? ""
             let output = Formatting.output(job["output"]?.string ?? "")
-            let last = ["failed", "skipped", "retrying", "cancelled"].contains(state) && !detail.isEmpty ? detail : output
+            var last = ["failed", "skipped", "retrying", "cancelled"].contains(state) && !detail.isEmpty ? detail : output
+            if let waiting = job["waiting"], let why = waiting["why"]?.string {
+                last = why + (waiting["estimate"]?.integer.map { "; starts in about \(duration($0))" } ?? "")
+            }
+            let started = job["started"]?.integer ?? 0
+            let finished = job["finished"]?.integer ?? 0
+            let took = state == "running" && started > 0 && finished == 0
+                ? duration(Int64(Date().timeIntervalSince1970 * 1000) - started) + "…" : span(job["started"]?.integer, job["finished"]?.integer)
             rows.append([
                 job["job"]?.string ?? "?", state, steps > 1 ? "\((job["step"]?.integer ?? 0) + 1)/\(steps)" : "-",
                 String(job["attempts"]?.integer ?? 0), counts.isEmpty ? "-" : counts.joined(separator: ", "),
-                span(job["started"]?.integer, job["finished"]?.integer), last.isEmpty ? "-" : last,
+                took, last.isEmpty ? "-" : last,
             ])
         }
         return rows

@@ -42,7 +42,7 @@ public enum Usage {
     }
 
     static let order = [
-        "dev", "web", "demo", "apply", "start", "status", "runs", "flows", "products", "stop", "pause", "resume", "rerun",
+        "dev", "web", "demo", "apply", "start", "status", "logs", "runs", "flows", "products", "queue", "workers", "stop", "pause", "resume", "rerun",
         "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "rebalance", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
         "version", "help",
     ]
@@ -348,21 +348,26 @@ public enum Usage {
         "status": Entry(
             summary: "show a run, or the runs in progress",
             text: """
-                usage: baton status [--json] [RUN [--jobs N]]
+                usage: baton status [--json] [RUN [--jobs N] [--watch]]
 
-                With RUN, shows the run and every job: state, attempts, tasks, duration, and where its
-                output went, read from the API 10,000 jobs a page. Without RUN, lists the runs in
-                progress and the latest ones.
+                With RUN, shows the run and every job: state, attempts, tasks, duration (so far, for a
+                job running), and where its output went, read from the API 10,000 jobs a page; while the
+                run is open, each job waiting at its shard says why (the run paused, no worker offers
+                its handler or tags, a cap, a rate limit, behind N tasks of its product) and when its
+                next task should start. Without RUN, lists the runs in progress and the latest ones.
 
                 Options:
                   --jobs N   show only the run's first N jobs, in the flow's order (0 for the run alone)
-                  --json     print the reply as JSON (with --jobs, "next" is where the rest begin)
+                  --watch    show the run, then each change of its jobs as it comes, until it ends; Ctrl-C
+                             stops watching and says that the run goes on. Exit 0 if it succeeded
+                  --json     print the reply as JSON (with --jobs, "next" is where the rest begin; each
+                             job waiting at its shard has "waiting": {"why", "estimate"})
                 """ + "\n" + targetHelp),
         "runs": Entry(
             summary: "list recent runs",
             text: """
-                usage: baton runs [--product PRODUCT] [--flow PRODUCT/FLOW] [--state STATE] [--limit N]
-                                  [--before RUN] [--json]
+                usage: baton runs [--product PRODUCT] [--flow PRODUCT/FLOW] [--state STATE] [--since AGO]
+                                  [--limit N] [--before RUN] [--json]
 
                 Lists runs, newest first, as management's store holds them (every run it keeps).
 
@@ -370,9 +375,52 @@ public enum Usage {
                   --product PRODUCT     only runs of this product
                   --flow PRODUCT/FLOW   only runs of this flow
                   --state STATE         only runs in this state (running, succeeded, failed, ...)
+                  --since AGO           only runs started in the last AGO: 30m, 1h, 7d
                   --limit N             at most N runs (default 20, at most 10000)
                   --before RUN          only runs older than RUN: the cursor the listing prints
                   --json                print the reply as JSON
+                """ + "\n" + targetHelp),
+        "logs": Entry(
+            summary: "show an attempt's output",
+            text: """
+                usage: baton logs [--attempt N] [--follow] RUN JOB
+
+                Shows the output of JOB's latest attempt in RUN (of each of its partitions, headed), or of
+                attempt N. A log on this machine is shown whole; from another machine's worker, the last
+                4 KiB its shard keeps of every attempt, with where the whole log is (host:path). A rerun's
+                attempts count from 1 again: --attempt N is of the latest rerun.
+
+                Options:
+                  --attempt N   that attempt instead of the latest
+                  --follow      for an attempt running here, what it writes until it ends; for one
+                                running elsewhere, wait for its end and show its output then
+                """ + "\n" + targetHelp),
+        "workers": Entry(
+            summary: "list the workers each shard has, and what they hold",
+            text: """
+                usage: baton workers [--shard N] [--json]
+
+                Lists every worker registered with each shard (or shard N): its key, its leases and free
+                slots, what it runs (commands, handlers), its tags, when it was last heard, and the tasks
+                it holds (RUN/JOB[PARTITION]#ATTEMPT). A shard that does not answer within 6 s is named
+                on standard error, and the exit status is 3.
+
+                Options:
+                  --shard N   that shard only
+                  --json      print the reply as JSON
+                """ + "\n" + targetHelp),
+        "queue": Entry(
+            summary: "show each product's queue, waits and estimated wait",
+            text: """
+                usage: baton queue [--shard N] [--json]
+
+                Shows each shard's workers and slots busy, and for each product its tasks waiting and
+                running, its wait p50 and p99 over the last 5 minutes, the share of the running tasks it
+                is served against its fair share, and when a task queued now should start, with why.
+
+                Options:
+                  --shard N   that shard only
+                  --json      print the reply as JSON
                 """ + "\n" + targetHelp),
         "flows": Entry(
             summary: "list the flows applied",

@@ -78,13 +78,28 @@ import Testing
         #expect(throws: UsageError("give the flow to start, as PRODUCT/FLOW", command: "start")) { try parse("start") }
     }
 
+    @Test func theCommandsThatShowARunningBatonReadTheirOptions() throws {
+        #expect(try parse("status 7 --watch") == .status(run: 7, jobs: nil, json: false, watch: true, target: Target()))
+        #expect(throws: UsageError("--watch needs a run", command: "status")) { try parse("status --watch") }
+        #expect(try parse("workers --shard 2 --json") == .workers(shard: 2, json: true, target: Target()))
+        #expect(try parse("queue") == .queue(shard: nil, json: false, target: Target()))
+        #expect(try parse("logs 7 load --attempt 2 --follow") == .logs(run: 7, job: "load", attempt: 2, follow: true, target: Target()))
+        #expect(throws: UsageError("give a run and one of its jobs: baton logs RUN JOB", command: "logs")) { try parse("logs 7") }
+        var recent = RunsQuery(state: "failed")
+        recent.within = 3_600_000
+        #expect(try parse("runs --state failed --since 1h") == .runs(recent, json: false, target: Target()))
+        #expect(try parse("web --listen 127.0.0.1:9000 --data d") == .web(target: Target(data: "d"), listen: "127.0.0.1:9000"))
+        #expect(throws: UsageError.self) { try parse("web --listen nowhere") }
+        #expect(throws: UsageError.self) { try parse("dev --web 8700") }
+    }
+
     @Test func clientCommandsFindTheirTarget() throws {
-        #expect(try parse("status") == .status(run: nil, jobs: nil, json: false, target: Target()))
-        #expect(try parse("status 7 --json --data d") == .status(run: 7, jobs: nil, json: true, target: Target(data: "d")))
-        #expect(try parse("status", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, jobs: nil, json: false, target: Target(api: "tcp://h:1")))
-        #expect(try parse("status --api tcp://x:2", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, jobs: nil, json: false, target: Target(api: "tcp://x:2")))
+        #expect(try parse("status") == .status(run: nil, jobs: nil, json: false, watch: false, target: Target()))
+        #expect(try parse("status 7 --json --data d") == .status(run: 7, jobs: nil, json: true, watch: false, target: Target(data: "d")))
+        #expect(try parse("status", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, jobs: nil, json: false, watch: false, target: Target(api: "tcp://h:1")))
+        #expect(try parse("status --api tcp://x:2", environment: ["BATON_API": "tcp://h:1"]) == .status(run: nil, jobs: nil, json: false, watch: false, target: Target(api: "tcp://x:2")))
         #expect(throws: UsageError("\"seven\" is not a run ID", command: "status")) { try parse("status seven") }
-        #expect(try parse("status 7 --jobs 50") == .status(run: 7, jobs: 50, json: false, target: Target()))
+        #expect(try parse("status 7 --jobs 50") == .status(run: 7, jobs: 50, json: false, watch: false, target: Target()))
         #expect(throws: UsageError("--jobs needs a run", command: "status")) { try parse("status --jobs 5") }
         #expect(try parse("runs --flow p/f --limit 5") == .runs(RunsQuery(flow: "p/f", limit: 5), json: false, target: Target()))
         #expect(

@@ -215,10 +215,17 @@ extension OrchestratorCore {
         return answer(request, .ok, "run \(id) stopping: \(active) active job\(active == 1 ? "" : "s") cancelled, \(skipped.count) not run")
     }
 
+    /// Why an action on a run an operator stopped is refused: it is still stopping, or it has stopped.
+    static func stopped(_ run: FlowRun) -> String {
+        run.state == .stopped
+            ? "run \(run.id) was stopped by an operator: `rerun` runs again its jobs that did not succeed"
+            : "run \(run.id) is stopping: its running tasks are being cancelled"
+    }
+
     private mutating func pause(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
         let id = run.id
         if run.state.isFinal { return answer(request, .conflict, "run \(id) has already ended: it \(run.state.name)") }
-        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if run.stopping { return answer(request, .conflict, Self.stopped(run)) }
         if run.paused { return answer(request, .ok, "run \(id) is already paused") }
         run.paused = true
         if !run.held { sendControl(.pauseRun, run: id, shard: run.shard, now: now) }
@@ -339,7 +346,7 @@ extension OrchestratorCore {
     private mutating func rerunJob(_ request: OperationRequest, _ run: inout FlowRun, index: Int, now: Timestamp) -> OperationResult {
         let id = run.id
         let job = run.jobs[index]
-        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if run.stopping { return answer(request, .conflict, Self.stopped(run)) }
         if job.state.isActive || job.state == .waiting {
             return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun")
         }
@@ -376,7 +383,7 @@ extension OrchestratorCore {
     private mutating func markSucceeded(_ request: OperationRequest, _ run: inout FlowRun, index: Int, now: Timestamp) -> OperationResult {
         let id = run.id
         let job = run.jobs[index]
-        if run.stopping { return answer(request, .conflict, "run \(id) is stopping") }
+        if run.stopping { return answer(request, .conflict, Self.stopped(run)) }
         if job.state == .succeeded { return answer(request, .ok, "job \(job.name) of run \(id) has already succeeded") }
         if job.state.isActive { sendControl(.cancelJob, run: id, shard: run.shard, job: job.name, now: now) }
         let skipped = run.graph.downstream(of: index).sorted().filter { run.jobs[$0].state == .skipped }

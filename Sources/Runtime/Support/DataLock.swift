@@ -23,6 +23,19 @@ public final class DataLock {
         }
     }
 
+    /// Whether a process holds `folder`'s lock now: false when none does, or when the folder has no lock
+    /// file. Taking the lock to see does not change who may take it next.
+    public static func isHeld(_ folder: String) -> Bool {
+        let descriptor = open("\(folder)/lock", O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            flock(descriptor, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
+    }
+
     public func release() {
         guard descriptor >= 0 else { return }
         close(descriptor)
