@@ -45,7 +45,8 @@ import Wire
     /// The partitions a batch log's name says it holds: `<job>.batch-<first>-<last>.set-<set>.log`.
     static func range(_ log: String) -> ClosedRange<Int>? {
         let name = (path(log) as NSString).lastPathComponent
-        let parts = name.split(separator: ".")
+        // A rerun's logs carry `.rerun-N` after the job's name.
+        let parts = name.split(separator: ".").filter { !$0.hasPrefix("rerun-") }
         guard parts.count == 4, parts[3] == "log", parts[2].hasPrefix("set-"), parts[1].hasPrefix("batch-") else { return nil }
         let bounds = parts[1].dropFirst(6).split(separator: "-").compactMap { Int($0) }
         guard bounds.count == 2, bounds[0] <= bounds[1] else { return nil }
