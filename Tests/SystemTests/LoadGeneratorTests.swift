@@ -15,7 +15,7 @@ import Testing
     @Test func theNoisyScenarioReportsEachSidesWaitsAndFairnessAsJSON() throws {
         let (status, output) = try Self.run([
             "noisy", "--products", "5", "--workers", "1", "--slots", "2", "--rate", "200", "--runs", "100", "--duration", "5",
-            "--job-ms", "1", "--headroom", "1", "--json",
+            "--job-ms", "1", "--headroom", "1", "--estimates", "--json",
         ])
         #expect(status == 0, "\(output)")
         let report = try JSONParser.parse(output)
@@ -32,6 +32,11 @@ import Testing
         }
         let jain = try #require(report["fairness"]?["jain"]?.double, "\(output)")
         #expect(jain > 0 && jain <= 1)
+        // The wait estimates asked while it ran, held against the waits: every job compared or counted out.
+        let groups = report["estimates"]?["groups"]?.array ?? []
+        let compared = groups.reduce(0) { $0 + ($1["jobs"]?.integer ?? 0) }
+        #expect(compared + (report["estimates"]?["unmatched"]?.integer ?? 0) == 100, "\(output)")
+        for group in groups { #expect((group["error_p50_ms"]?.double ?? -1) >= 0, "\(group.rendered())") }
     }
 
     @Test func everyOtherScenarioRunsAndPrintsItsTable() throws {

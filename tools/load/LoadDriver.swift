@@ -31,6 +31,8 @@ struct Observation {
     var runsStopped: Int
     /// Messages of the shards' event logs that never arrived.
     var missedEvents: UInt64
+    /// The shards' wait estimates asked while the load ran (`--estimates`).
+    var estimates: [EstimateSampler.Sample] = []
 }
 
 /// Starts the load's runs at its pace, over a DEALER to management with many requests outstanding, and

@@ -44,6 +44,8 @@ struct LoadOptions {
     var noisyCap: Int?
     /// Where to write the queue-wait plot, if anywhere.
     var svg: String?
+    /// Ask the shards' wait estimates while the load runs, and hold them against the waits that happened.
+    var estimates = false
 }
 
 /// A command line `baton-load` cannot run, and why; printed with a pointer to `--help`, exit status 2.
@@ -53,7 +55,7 @@ struct LoadUsageError: Error, CustomStringConvertible {
 }
 
 extension LoadOptions {
-    static let flags: Set<String> = ["--embedded", "--json", "--per-product", "--light-only", "--help"]
+    static let flags: Set<String> = ["--embedded", "--json", "--per-product", "--light-only", "--estimates", "--help"]
     static let valued: Set<String> = [
         "--shards", "--workers", "--slots", "--fairness", "--cluster", "--rate", "--concurrency", "--runs", "--duration",
         "--drain", "--jobs", "--partitions", "--products", "--job-ms", "--svg", "--noisy-cap", "--headroom",
@@ -183,6 +185,7 @@ extension LoadOptions {
         }
         options.json = flags.contains("--json")
         options.perProduct = flags.contains("--per-product")
+        options.estimates = flags.contains("--estimates")
         return options
     }
 
@@ -259,6 +262,10 @@ extension LoadOptions {
           --svg FILE            also write an SVG plot of queue wait over time: x is when a job was
                                 queued (seconds from the first start), y its wait in milliseconds,
                                 one line per product (the p99 of each time slice)
+          --estimates           ask the shards every 200 ms when a task of each product queued then
+                                would start (the API's queue), and hold each job's wait against the
+                                estimate asked last before it was queued: error p50 / p90 / p99,
+                                bias, and the share within max(100 ms, 25% of the wait)
 
         What the report measures:
           throughput      jobs finished per second from the first start until the last job

@@ -222,8 +222,21 @@ struct LoadReport {
             let which = fairness.backlogged.isEmpty ? "none" : fairness.backlogged.joined(separator: ", ")
             lines.append("  plain Jain over backlogged products: n/a, fewer than two backlogged (\(which))")
         }
+        if let accuracy {
+            lines.append("")
+            lines += accuracy.lines
+        }
         lines += warnings.map { "note: " + $0 }
         return lines.joined(separator: "\n")
+    }
+
+    /// The wait estimates held against the waits, when `--estimates` asked for them.
+    var accuracy: EstimateAccuracy? {
+        guard options.estimates else { return nil }
+        let noisy = workload.scenario == .noisy
+        return EstimateAccuracy(
+            samples: observation.estimates, jobs: observation.jobs, products: workload.products,
+            groupOf: { noisy ? ($0 == 0 ? "\(workload.products[0]) (noisy)" : "light") : "all" })
     }
 
     /// `text` in lines of at most `width` characters, broken between words.
@@ -302,6 +315,18 @@ struct LoadReport {
             ])),
             ("drained_out", .bool(observation.drainedOut)),
             ("missed_events", .number(observation.missedEvents)),
+            ("estimates", accuracy.map { accuracy in
+                .object([
+                    ("groups", .array(accuracy.groups.map { group in
+                        .object([
+                            ("products", .string(group.name)), ("jobs", .number(group.count)), ("mean_wait_ms", number(group.meanWait)),
+                            ("error_p50_ms", number(group.absolute(0.5))), ("error_p90_ms", number(group.absolute(0.9))),
+                            ("error_p99_ms", number(group.absolute(0.99))), ("bias_ms", number(group.bias)), ("within", number(group.close)),
+                        ])
+                    })),
+                    ("unmatched", .number(accuracy.unmatched)),
+                ])
+            } ?? .null),
             ("notes", .array(warnings.map { .string($0) })),
         ])
     }

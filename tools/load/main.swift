@@ -60,7 +60,10 @@ func observe(_ options: LoadOptions, workload: Workload, target: LoadTarget) thr
         watch.close()
     }
     try watch.waitForPublishers(seconds: 5)
-    return try driver.run()
+    let sampler = options.estimates ? EstimateSampler(target: target) : nil
+    var observation = try driver.run()
+    observation.estimates = sampler?.stop() ?? []
+    return observation
 }
 
 /// Runs the fairness cases asked for and prints their table; returns the exit status.

@@ -149,7 +149,9 @@ extension ShardCore {
             let policy = policy(of: product)
             let index = queue.index[queue.queueOwner(product)]
             let waits = index.map { meter.window.waits(of: $0, now: now.milliseconds) } ?? []
-            let estimate = estimateWait(product: product, position: load.pending + 1, requirement: nil, now: now)
+            // In FIFO a new task waits behind every product's; fairly, behind its own product's.
+            let ahead = queue.isFair ? load.pending : loads.values.reduce(0) { $0 + $1.pending }
+            let estimate = estimateWait(product: product, position: ahead + 1, requirement: nil, now: now)
             return .object([
                 ("product", .string(product)), ("weight", .number(policy.weight)), ("cap", .number(policy.cap)), ("rate", .number(policy.rate)),
                 ("pending", .number(load.pending)), ("paused", .number(load.paused)), ("running", .number(load.running)),
@@ -187,10 +189,11 @@ extension ShardCore {
                 estimate = max(0, due.since(now))
                 reason = "retrying after its backoff"
             } else {
-                // The pending tasks of the same product that go before this job's: more urgent, or as urgent and queued earlier.
+                // The pending tasks that go before this job's (of its product; of every product in FIFO): more
+                // urgent, or as urgent and queued earlier.
                 func place(_ job: ShardJob) -> (UInt8, Int16, Int64, Int64) { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
                 let ahead = jobs.values.filter { other in
-                    other.spec.product == job.spec.product && other.id != job.id && !other.finishing && place(other) < place(job)
+                    (other.spec.product == job.spec.product || !queue.isFair) && other.id != job.id && !other.finishing && place(other) < place(job)
                         && !controls.paused.contains(other.spec.run)
                 }.reduce(0) { $0 + Int($1.counts.pending) }
                 let found = estimateWait(product: job.spec.product, position: ahead + 1, requirement: job.requirement, run: run, now: now)
@@ -229,6 +232,9 @@ extension ShardCore {
         // Per millisecond: this product's recent rate, or its fair fraction of the shard's, whichever is more.
         var rate = index.map { meter.window.rate(of: $0, now: clock) } ?? 0
         let shardRate = queue.handouts.rate(now: clock) ?? meter.window.rate(now: clock)
+        // Tasks of a product under its fair share of the slots take the next slots that free, at the
+        // shard's pace; beyond it, they go at the product's own pace.
+        var underShare = 0
         if queue.isFair {
             let loads = productLoads()
             let slots = workers.leaseCount + workers.credit
@@ -236,10 +242,12 @@ extension ShardCore {
             withThis[product, default: ProductLoad()].pending = max(withThis[product]?.pending ?? 0, 1)
             let share = fairShares(withThis, slots: slots)[product] ?? 0
             rate = max(rate, shardRate * share)
+            underShare = max(0, Int((share * Double(slots)).rounded(.down)) - (loads[product]?.running ?? 0))
         } else {
             rate = max(rate, shardRate)
         }
-        var reason = position <= 1 ? "next of product \(product) to be handed out" : "behind \(position - 1) task\(position == 2 ? "" : "s") of product \(product)"
+        let whose = queue.isFair ? " of product \(product)" : " in the shard's one queue"
+        var reason = position <= 1 ? "next\(whose) to be handed out" : "behind \(position - 1) task\(position == 2 ? "" : "s")\(whose)"
         if policy.cap > 0, let index, queue.products[Int(index)].state == .capped {
             reason = "product \(product) is at its cap of \(policy.cap) running task\(policy.cap == 1 ? "" : "s")"
         }
@@ -252,6 +260,14 @@ extension ShardCore {
             if let index, queue.products[Int(index)].state == .throttled {
                 reason = "product \(product) is at its rate limit of \(policy.rate) an hour"
             }
+        }
+        let capped = policy.cap > 0 && (index.map { queue.products[Int($0)].state == .capped } ?? false)
+        let throttled = policy.rate > 0 && (index.map { queue.products[Int($0)].state == .throttled } ?? false)
+        if underShare > 0, shardRate > 0, !capped, !throttled {
+            let early = min(position, underShare)
+            var milliseconds = Double(early) / shardRate
+            if position > early, rate > 0, rate.isFinite { milliseconds += Double(position - early) / rate }
+            if position <= early || (rate > 0 && rate.isFinite) { return (Int64(milliseconds.rounded()), reason) }
         }
         if rate > 0, rate.isFinite { return (Int64((Double(position) / rate).rounded()), reason) }
         if workers.credit > 0 { return (0, "a worker has a free slot") }
