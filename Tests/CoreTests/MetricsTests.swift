@@ -59,7 +59,7 @@ import Wire
         }
         _ = shard.submit(specs)
         var metrics = Metrics()
-        shard.core.metrics(into: &metrics)
+        shard.core.metrics(into: &metrics, now: shard.now)
         let depth = metrics.families.first { $0.name == "baton_shard_queued_tasks" }!
         #expect(depth.series.count == limit + 1)
         let other = depth.series.first { $0.labels == [.init("product", "_other")] }

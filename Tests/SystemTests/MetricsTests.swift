@@ -113,6 +113,7 @@ import Testing
             #expect(Self.value(ran, #"baton_shard_task_run_seconds_count{product="ledger"}"#) == 5)
             #expect(Self.value(ran, #"baton_shard_queued_tasks{product="ledger"}"#) == 0)
             #expect(Self.value(ran, "baton_shard_workers") == 2)
+            #expect(Self.value(ran, #"baton_shard_estimated_wait_seconds{product="ledger"}"#) == 0, "free slots: at once")
             #expect(Self.value(ran, #"baton_messages_received_total{kind="submit"}"#) ?? 0 >= 1)
             #expect(Self.sum(ran, "baton_store_commit_duration_seconds_count") > 0)
             #expect(Self.value(ran, "baton_store_bytes") ?? 0 > 0)

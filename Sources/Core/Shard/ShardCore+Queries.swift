@@ -151,7 +151,7 @@ extension ShardCore {
             let waits = index.map { meter.window.waits(of: $0, now: now.milliseconds) } ?? []
             // In FIFO a new task waits behind every product's; fairly, behind its own product's.
             let ahead = queue.isFair ? load.pending : loads.values.reduce(0) { $0 + $1.pending }
-            let estimate = estimateWait(product: product, position: ahead + 1, requirement: nil, now: now)
+            let estimate = estimateWait(product: product, position: ahead + 1, requirement: nil, loads: loads, now: now)
             return .object([
                 ("product", .string(product)), ("weight", .number(policy.weight)), ("cap", .number(policy.cap)), ("rate", .number(policy.rate)),
                 ("pending", .number(load.pending)), ("paused", .number(load.paused)), ("running", .number(load.running)),
@@ -165,7 +165,8 @@ extension ShardCore {
         }
         return .object([
             ("shard", .number(configuration.shard)), ("workers", .number(workers.count)), ("slots", .number(slots)),
-            ("busy", .number(workers.leaseCount)), ("paused_runs", .number(controls.paused.count)),
+            ("busy", .number(workers.leaseCount)), ("pending", .number(loads.values.reduce(0) { $0 + $1.pending })),
+            ("paused_runs", .number(controls.paused.count)),
             ("starts_per_minute", .number(Int64((meter.window.rate(now: now.milliseconds) * 60_000).rounded()))), ("products", .array(products)),
         ])
     }
@@ -209,7 +210,11 @@ extension ShardCore {
 
     /// When the task at `position` among `product`'s queued tasks (1 for the next) should start, in
     /// milliseconds from now, and why it waits; no estimate when nothing says when it could start.
-    func estimateWait(product: String, position: Int, requirement: Requirement?, run: UInt64? = nil, now: Timestamp) -> (milliseconds: Int64?, reason: String) {
+    /// `loads` are ``productLoads()``, given by a caller that estimates for many products at once.
+    func estimateWait(
+        product: String, position: Int, requirement: Requirement?, run: UInt64? = nil, loads given: [String: ProductLoad]? = nil, now: Timestamp
+    ) -> (milliseconds: Int64?, reason: String) {
+        let loads = given ?? productLoads()
         if let run, controls.paused.contains(run) { return (nil, "the run is paused") }
         let registered = workers.registered
         if registered.isEmpty { return (nil, "no worker is registered with shard \(configuration.shard)") }
@@ -226,7 +231,7 @@ extension ShardCore {
         let state = index.map { queue.products[Int($0)].state }
         // Free slots enough for every task waiting ahead of it, of any product: it goes out at once.
         if workers.credit > 0, state != .capped, state != .throttled {
-            let waiting = productLoads().values.reduce(0) { $0 + $1.pending }
+            let waiting = loads.values.reduce(0) { $0 + $1.pending }
             if waiting < workers.credit, position <= workers.credit { return (0, "a worker has a free slot") }
         }
         // Per millisecond: this product's recent rate, or its fair fraction of the shard's, whichever is more.
@@ -236,7 +241,6 @@ extension ShardCore {
         // shard's pace; beyond it, they go at the product's own pace.
         var underShare = 0
         if queue.isFair {
-            let loads = productLoads()
             let slots = workers.leaseCount + workers.credit
             var withThis = loads
             withThis[product, default: ProductLoad()].pending = max(withThis[product]?.pending ?? 0, 1)

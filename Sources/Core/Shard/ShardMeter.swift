@@ -41,7 +41,7 @@ extension ShardCore {
 
     /// The shard's figures: jobs and tasks by state, each product's queue and running tasks, waits and run
     /// times, workers and their slots (`docs/metrics.md`).
-    public func metrics(into metrics: inout Metrics) {
+    public func metrics(into metrics: inout Metrics, now: Timestamp) {
         var jobStates: [JobState: Int] = [:]
         var taskStates: [TaskState: Int] = [:]
         var queued: [String: Int] = [:]
@@ -79,6 +79,17 @@ extension ShardCore {
         for (index, histogram) in meter.queueWait.enumerated() where index < names.count {
             waits[label(names[index]), default: .durations].add(histogram)
             runs[label(names[index]), default: .durations].add(meter.runTime[index])
+        }
+        // When a task queued now would start, for each product named (the API's `queue`); none when
+        // nothing says (no worker for it, every slot busy and none freed lately).
+        metrics.declare("baton_shard_estimated_wait_seconds", .gauge, "When a task of the product queued now should start, from the shard's recent hand-outs (US9268605).")
+        let loads = productLoads()
+        let total = loads.values.reduce(0) { $0 + $1.pending }
+        for product in labelled.sorted() {
+            let ahead = queue.isFair ? (loads[product]?.pending ?? 0) : total
+            if let milliseconds = estimateWait(product: product, position: ahead + 1, requirement: nil, loads: loads, now: now).milliseconds {
+                metrics.gauge("baton_shard_estimated_wait_seconds", "", Double(milliseconds) / 1000, .init("product", product))
+            }
         }
         metrics.declare("baton_shard_queue_wait_seconds", .histogram, "How long each task waited, from ready (queued, or due after a backoff) to leased, by product.")
         metrics.declare("baton_shard_task_run_seconds", .histogram, "How long each attempt ran, from leased to its end, by product.")

@@ -115,7 +115,7 @@ public struct ShardService: Service {
     func nextDeadline() -> Timestamp { core.nextDeadline() }
 
     func metrics(into metrics: inout Metrics, now: Timestamp) throws {
-        core.metrics(into: &metrics)
+        core.metrics(into: &metrics, now: now)
         metrics.counter("baton_shard_starving_total", "Episodes of a product found waiting far past its own expected wait, and served first.", counters.starving)
         metrics.gauge("baton_event_log_bytes", "Octets the event log's frames take in the store.", try store.log.size())
         metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)

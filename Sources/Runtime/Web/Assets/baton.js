@@ -379,6 +379,7 @@ pages.shards = {
         h("div", { class: "panel facts" },
           h("div", {}, h("span", {}, "Workers"), h("b", {}, String(shard.workers))),
           h("div", {}, h("span", {}, "Slots busy"), h("b", {}, `${shard.busy} of ${shard.slots}`)),
+          h("div", {}, h("span", {}, "Tasks waiting"), h("b", {}, String(shard.pending ?? 0))),
           h("div", {}, h("span", {}, "Hand-outs"), h("b", {}, `${shard.starts_per_minute} a minute`)),
           h("div", {}, h("span", {}, "Paused runs"), h("b", {}, String(shard.paused_runs))),
           h("div", {}, h("span", {}, "Malformed frames"), h("b", {}, String(shard.malformed ?? "–"))),
