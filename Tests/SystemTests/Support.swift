@@ -136,6 +136,12 @@ func startDev(data: String, _ arguments: [String] = []) throws -> (process: Proc
 
 /// A GET of `path` from 127.0.0.1:`port` over a plain socket, Connection: close: the status code and the body.
 func httpGet(port: UInt16, _ path: String) throws -> (code: Int, body: String) {
+    let (code, _, body) = try httpRequest(port: port, "GET", path)
+    return (code, body)
+}
+
+/// A request to 127.0.0.1:`port` over a plain socket, Connection: close: the status code, the head and the body.
+func httpRequest(port: UInt16, _ method: String, _ path: String, headers: [String: String] = [:], body: String = "") throws -> (code: Int, head: String, body: String) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_in()
@@ -148,20 +154,22 @@ func httpGet(port: UInt16, _ path: String) throws -> (code: Int, body: String) {
     guard connected == 0 else { throw ServiceError("cannot connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
     var timeout = timeval(tv_sec: 30, tv_usec: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
+    for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
+    let request = Array((text + "\r\n" + body).utf8)
     _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-    var response: [UInt8] = []
+    var received: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
         let count = recv(descriptor, &chunk, chunk.count, 0)
         if count <= 0 { break }
-        response += chunk[0..<count]
+        received += chunk[0..<count]
     }
-    let text = String(decoding: response, as: UTF8.self)
-    guard let split = text.range(of: "\r\n\r\n"), let code = Int(text.split(separator: " ").dropFirst().first ?? "") else {
-        throw ServiceError("no HTTP response from 127.0.0.1:\(port)\(path): \"\(text.prefix(200))\"")
+    let response = String(decoding: received, as: UTF8.self)
+    guard let split = response.range(of: "\r\n\r\n"), let code = Int(response.split(separator: " ").dropFirst().first ?? "") else {
+        throw ServiceError("no HTTP response from 127.0.0.1:\(port)\(path): \"\(response.prefix(200))\"")
     }
-    return (code, String(text[split.upperBound...]))
+    return (code, String(response[..<split.lowerBound]), String(response[split.upperBound...]))
 }
 
 /// Runs `promtool` with `arguments`, the file `input` on its standard input if given: its exit status and output.

@@ -234,8 +234,8 @@ extension ManagementAPI {
             ("run", .number(run.id)), ("flow", .string("\(run.product)/\(run.flow)")), ("version", .number(run.version)),
             ("shard", .number(run.shard)), ("moment", .number(run.moment)), ("state", .string(run.state.name)),
             ("jobs", .number(run.jobs)), ("succeeded", .number(run.succeeded)), ("failed", .number(run.failed)),
-            ("active", .number(run.active)), ("started", .number(run.started.milliseconds)),
-            ("finished", .number(run.finished.milliseconds)), ("detail", .string(run.detail)),
+            ("active", .number(run.active)), ("started", time(run.started.milliseconds)),
+            ("finished", time(run.finished.milliseconds)), ("detail", .string(run.detail)),
             ("params", JSON.strings(run.params)), ("priority", priorityJSON(run.priority)),
         ]
         if repeated { members.append(("repeated", .bool(true))) }
@@ -255,10 +255,13 @@ extension ManagementAPI {
                 ("pending", .number(job.pending)), ("running", .number(job.running)),
                 ("succeeded", .number(job.succeeded)), ("failed", .number(job.failed)),
             ])),
-            ("step", .number(job.step)), ("steps", .number(job.steps)), ("started", .number(job.started)),
-            ("finished", .number(job.finished)), ("output", .string(job.output)), ("detail", .string(job.detail)),
+            ("step", .number(job.step)), ("steps", .number(job.steps)), ("started", time(Int64(job.started))),
+            ("finished", time(Int64(job.finished))), ("output", .string(job.output)), ("detail", .string(job.detail)),
         ])
     }
+
+    /// An instant in milliseconds since the epoch; null when it has not happened (0).
+    static func time(_ milliseconds: Int64) -> JSON { milliseconds == 0 ? .null : .number(milliseconds) }
 
     /// An operator action, as the audit log holds it.
     static func members(_ entry: AuditEntry) -> [(String, JSON)] {
