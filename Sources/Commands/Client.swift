@@ -100,13 +100,40 @@ extension Client {
     /// should start (`waiting`: the `why` and `estimate` of the API's `waits`), while the run is open; as
     /// it was if the shard does not say.
     func withWaits(_ status: JSON) -> JSON {
-        guard let run = status["run"]?["run"]?.integer, ["running", "paused", "partly-failed"].contains(status["run"]?["state"]?.string ?? ""),
-            let waits = try? api.call("waits", .object([("run", .number(run))]), timeout: 7000), waits.status.isSuccess
-        else { return status }
+        let state = status["run"]?["state"]?.string ?? ""
+        guard let run = status["run"]?["run"]?.integer, ["running", "paused", "partly-failed"].contains(state) else { return status }
         var why: [String: JSON] = [:]
-        for job in waits.body["jobs"]?.array ?? [] {
-            guard let name = job["job"]?.string, let reason = job["why"], reason.string != "running" else { continue }
-            why[name] = .object([("why", reason), ("estimate", job["estimate"] ?? .null)])
+        if let waits = try? api.call("waits", .object([("run", .number(run))]), timeout: 7000), waits.status.isSuccess {
+            for job in waits.body["jobs"]?.array ?? [] {
+                guard let name = job["job"]?.string, let reason = job["why"], reason.string != "running" else { continue }
+                why[name] = .object([("why", reason), ("estimate", job["estimate"] ?? .null)])
+            }
+        }
+        // Jobs not at the shard: held back with the run, not yet acknowledged, or waiting for their predecessors.
+        let jobs = status["jobs"]?.array ?? []
+        let states = Dictionary(jobs.compactMap { job in job["job"]?.string.map { ($0, job["state"]?.string ?? "") } }) { first, _ in first }
+        var after: [String: [String]] = [:]
+        if jobs.contains(where: { $0["state"]?.string == "waiting" }), state != "paused", let flow = status["run"]?["flow"]?.string,
+            let definition = try? api.call("flow", .object([("flow", .string(flow)), ("version", status["run"]?["version"] ?? .null)]), timeout: 5000),
+            definition.status.isSuccess
+        {
+            for job in definition.body["definition"]?["jobs"]?.array ?? [] {
+                guard let name = job["name"]?.string else { continue }
+                after[name] = (job["after"]?.array ?? []).compactMap(\.string)
+            }
+        }
+        for job in jobs {
+            guard let name = job["job"]?.string, why[name] == nil else { continue }
+            var reason: String?
+            switch job["state"]?.string {
+            case "waiting" where state == "paused": reason = "the run is paused, or its product held: nothing new starts"
+            case "waiting":
+                let pending = (after[name] ?? []).filter { states[$0] != "succeeded" }
+                if !pending.isEmpty { reason = "waits for " + pending.joined(separator: ", ") }
+            case "submitted": reason = "sent to shard \(status["run"]?["shard"]?.integer ?? 0), not yet acknowledged: sent again until it is"
+            default: break
+            }
+            if let reason { why[name] = .object([("why", .string(reason)), ("estimate", .null)]) }
         }
         guard !why.isEmpty, case .object(var members) = status.value, let index = members.firstIndex(where: { $0.key == "jobs" }) else { return status }
         let jobs = (members[index].value.array ?? []).map { job -> JSON in

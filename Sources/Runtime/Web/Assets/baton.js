@@ -298,8 +298,14 @@ pages.run = {
     } else if (session.can_act) {
       actions.append(h("span", { class: "note" }, "Sign in with the link `baton web` printed to act on this run."));
     }
+    const afterOf = Object.fromEntries(jobs.map(job => [job.name, job.after || []]));
     const jobRows = status.jobs.map(job => {
-      const wait = why[job.job];
+      let wait = why[job.job];
+      if (!wait && job.state === "waiting" && ["running", "partly-failed"].includes(run.state)) {
+        const pending = (afterOf[job.job] || []).filter(name => states[name] !== "succeeded");
+        if (pending.length) wait = { why: "waits for " + pending.join(", "), estimate: null };
+      }
+      if (!wait && job.state === "waiting" && run.state === "paused") wait = { why: "the run is paused, or its product held", estimate: null };
       const controls = session.acts ? h("span", {},
         ["failed", "cancelled", "skipped", "succeeded"].includes(job.state) ? h("button", { class: "act", onclick: () => act("rerun-job", { run: Number(id), job: job.job }, `Rerun ${job.job}?`) }, "Rerun") : null, " ",
         job.state !== "succeeded" ? h("button", { class: "act", onclick: () => act("mark-succeeded", { run: Number(id), job: job.job }, `Mark ${job.job} succeeded without running it?`) }, "Mark succeeded") : null) : null;
