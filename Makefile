@@ -4,14 +4,12 @@ SWIFT ?= swift
 # Warnings are errors here, so that CI and a fresh clone see the same clean build.
 SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
-.PHONY: all build release test demo bench simulate screenshots deps python clean
+.PHONY: all build release test demo bench simulate screenshots deps test-deps python clean
 
 all: build
 
-# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata; for the
-# tests, promtool (which checks /metrics) from prometheus, and a headless browser for the dashboard
-# from chromium and chromium-driver. As root they are installed with apt-get; otherwise the exact
-# command to run is printed.
+# libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata. As root
+# they are installed with apt-get; otherwise the exact command to run is printed.
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "Baton needs the Swift toolchain (6.1 or later): https://swift.org/install"; exit 1; }
 	@missing=""; \
@@ -20,6 +18,21 @@ deps:
 	[ -e "$${TZDIR:-/usr/share/zoneinfo}/Europe/London" ] || missing="$$missing tzdata"; \
 	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3 python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "Baton needs:$$missing"; \
+			echo "Install them with:  sudo apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+# For the tests only: promtool (which checks every service's /metrics) from prometheus, and a headless
+# browser for the dashboard from chromium and chromium-driver; installed the same way.
+test-deps: deps
+	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
@@ -28,7 +41,7 @@ deps:
 			echo "installing$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else \
-			echo "Baton needs:$$missing"; \
+			echo "the tests need:$$missing"; \
 			echo "Install them with:  sudo apt-get install -y$$missing"; \
 			exit 1; \
 		fi; \
@@ -50,7 +63,7 @@ python: deps
 
 # The whole suite: unit tests of the core, real sockets, real SQLite files, real processes, and a
 # worker in Python.
-test: deps python
+test: test-deps python
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	BATON_TEST_PYTHON="$(CURDIR)/$(PYTHON_VENV)/bin/python" $(SWIFT) test --skip-build
 
@@ -71,7 +84,7 @@ simulate: release
 	$(SWIFT) run --skip-build -c release baton simulate --seed $(SEED) --seeds $(SEEDS) $(SIMULATE_ARGS)
 
 # The dashboard's screenshots in docs/images, taken by its browser test from the example flow.
-screenshots: deps python
+screenshots: test-deps python
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	BATON_TEST_PYTHON="$(CURDIR)/$(PYTHON_VENV)/bin/python" BATON_SCREENSHOTS="$(CURDIR)/docs/images" \
 		$(SWIFT) test --skip-build --filter DashboardBrowserTests

@@ -136,12 +136,12 @@ extension Client {
             if let reason { why[name] = .object([("why", .string(reason)), ("estimate", .null)]) }
         }
         guard !why.isEmpty, case .object(var members) = status.value, let index = members.firstIndex(where: { $0.key == "jobs" }) else { return status }
-        let jobs = (members[index].value.array ?? []).map { job -> JSON in
+        let told = jobs.map { job -> JSON in
             guard let name = job["job"]?.string, let waiting = why[name], case .object(var fields) = job.value else { return job }
             fields.append(JSON.Member(key: "waiting", value: waiting))
             return JSON(.object(fields))
         }
-        members[index] = JSON.Member(key: "jobs", value: .array(jobs))
+        members[index] = JSON.Member(key: "jobs", value: .array(told))
         return JSON(.object(members))
     }
 
@@ -160,22 +160,23 @@ struct RunWatcher {
     static let watched = 1000
 
     /// Prints each job's changes of state; returns the final status. With `showing`, first the run as it
-    /// stands (`status --watch`). Ctrl-C says that the run goes on, and how to see or stop it.
-    func watch(_ run: UInt64, showing: Bool = false) throws(CommandFailure) -> JSON {
+    /// stands (`status --watch`); a run that has ended is returned at once. With `goesOn`, Ctrl-C says that
+    /// the run goes on, and how to see or stop it (not for `baton demo`, whose cluster ends with it).
+    func watch(_ run: UInt64, showing: Bool = false, goesOn: Bool = false) throws(CommandFailure) -> JSON {
         var seen: [String: String] = [:]
         let began = Date()
         var width = 0
-        Interrupt.tell("\nrun \(run) goes on: `baton status \(run) --watch` follows it again, `baton stop \(run)` stops it\n")
-        defer { Interrupt.reset() }
+        if goesOn { Interrupt.tell("\nrun \(run) goes on: `baton status \(run) --watch` follows it again, `baton stop \(run)` stops it\n") }
+        defer { if goesOn { Interrupt.reset() } }
         if showing {
             let status = client.withWaits(try client.status(run, jobs: Self.watched))
+            let state = status["run"]?["state"]?.string ?? ""
+            if ["succeeded", "failed", "stopped"].contains(state) { return status["next"] == nil ? status : try client.status(run) }
             for line in Formatting.runDetail(status) { console.out(line) }
             console.out("")
             for job in status["jobs"]?.array ?? [] {
                 seen[job["job"]?.string ?? "?"] = "\(job["state"]?.string ?? "?")/\(job["attempts"]?.integer ?? 0)"
             }
-            let state = status["run"]?["state"]?.string ?? ""
-            if ["succeeded", "failed", "stopped"].contains(state) { return status }
             console.out("following run \(run); Ctrl-C stops watching, not the run")
         }
         while true {

@@ -126,7 +126,7 @@ enum ClientCommands {
             return .success
         }
         if !json { console.out("run \(run) of \(flow) started; waiting for it to end") }
-        let final = try RunWatcher(client: client, console: json ? SilentConsole() : console).watch(UInt64(run))
+        let final = try RunWatcher(client: client, console: json ? SilentConsole() : console).watch(UInt64(run), goesOn: true)
         if json {
             console.out(final.rendered(pretty: true))
         } else {
@@ -153,7 +153,7 @@ enum ClientCommands {
             return .success
         }
         if watch {
-            let final = try RunWatcher(client: client, console: console).watch(run, showing: true)
+            let final = try RunWatcher(client: client, console: console).watch(run, showing: true, goesOn: true)
             console.out("")
             for line in Formatting.runDetail(final) { console.out(line) }
             return final["run"]?["state"]?.string == "succeeded" ? .success : .failure

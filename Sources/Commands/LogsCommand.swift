@@ -26,6 +26,13 @@ enum LogsCommand {
             while attempts.isEmpty {
                 usleep(500_000)
                 attempts = try client.call("attempts", .object([("run", .number(run)), ("job", .string(job))]))["attempts"]?.array ?? []
+                guard attempts.isEmpty else { break }
+                // A job skipped, cancelled or marked succeeded, or a run that ended, will have none.
+                let now = try client.status(run)
+                let state = (now["jobs"]?.array ?? []).first { $0["job"]?.string == job }?["state"]?.string ?? ""
+                if ["succeeded", "failed", "cancelled", "skipped"].contains(state) || ["succeeded", "failed", "stopped"].contains(now["run"]?["state"]?.string ?? "") {
+                    throw CommandFailure(code: .failure, message: "job \(job) of run \(run) ended \(state) without an attempt")
+                }
             }
         }
         // The latest generation's attempt N, or each partition's latest attempt.
@@ -116,7 +123,7 @@ enum LogsCommand {
                 let chunk = handle.readDataToEndOfFile()
                 if !chunk.isEmpty { console.outRaw(String(decoding: chunk, as: UTF8.self)) }
                 guard follow, running else { break }
-                usleep(300_000)
+                usleep(500_000)
                 running = try stillRunning(attempt, run: run, job: job, client: client)
             }
             return

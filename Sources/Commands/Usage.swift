@@ -295,7 +295,7 @@ public enum Usage {
                 management API as the other commands do, through this process (docs/web.md).
 
                 Reading needs no sign-in. Acting (stop, pause, resume, rerun, rerun a job, mark one
-                succeeded) needs a key of the operator or admin role (--identity FILE, in a cluster with
+                succeeded, hold and release a product) needs a key of the operator or admin role (--identity FILE, in a cluster with
                 keys): actions are audited under that key's name, and a browser acts only after signing
                 in with the link printed at start. Without keys the dashboard is read-only. Bind HOST to
                 127.0.0.1 (the default) unless others must reach it; the pages themselves are plain HTTP.

@@ -26,10 +26,14 @@ public struct HTTPParser: Sendable {
     /// if more octets are needed. Throws the error to answer for a request that cannot be served: the
     /// connection then closes, since what follows it cannot be framed.
     public func next(from buffer: inout [UInt8]) throws(HTTPError) -> HTTPRequest? {
-        // Empty lines before a request are ignored (RFC 9112, section 2.2).
-        var start = 0
-        while start + 1 < buffer.count, buffer[start] == 13, buffer[start + 1] == 10 { start += 2 }
-        while start < buffer.count, buffer[start] == 10 { start += 1 }
+        // Empty lines before a request are ignored (RFC 9112, section 2.2), and dropped as they come, so
+        // that a stream of them keeps nothing.
+        var skipped = 0
+        while skipped < buffer.count, buffer[skipped] == 10 || (buffer[skipped] == 13 && skipped + 1 < buffer.count && buffer[skipped + 1] == 10) {
+            skipped += buffer[skipped] == 13 ? 2 : 1
+        }
+        if skipped > 0 { buffer.removeFirst(skipped) }
+        let start = 0
         guard let (headEnd, bodyStart) = Self.endOfHead(buffer, from: start) else {
             let firstLine = buffer[start...].firstIndex(of: 10)
             if firstLine == nil, buffer.count - start > limits.requestLine {

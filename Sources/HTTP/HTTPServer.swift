@@ -175,6 +175,8 @@ public final class HTTPServer: Sendable {
         var nextSerial: UInt64 = 1
         let parser = HTTPParser(limits: configuration.limits)
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        /// Until when the listener is not polled, after running out of descriptors.
+        var listenerResting: Int64 = 0
 
         func now() -> Int64 {
             var time = timespec()
@@ -252,7 +254,11 @@ public final class HTTPServer: Sendable {
         func accept(now: Int64) {
             while true {
                 let descriptor = Glibc.accept(listener, nil, nil)
-                guard descriptor >= 0 else { return }
+                guard descriptor >= 0 else {
+                    // Out of descriptors: the listener stays readable; it is left alone for a moment instead of spun on.
+                    if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { listenerResting = now + 100 }
+                    return
+                }
                 Self.detach(descriptor)
                 guard connections.count < configuration.connections else {
                     // Told why, as far as one write without waiting reaches, and closed.
@@ -270,9 +276,12 @@ public final class HTTPServer: Sendable {
         }
 
         while !stopping.load(ordering: .relaxed) {
-            var items = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            let resting = listenerResting > now()
+            var items = [
+                pollfd(fd: listener, events: resting ? 0 : Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+            ]
             let order = Array(connections.values)
-            var soonest = Int64.max
+            var soonest = resting ? listenerResting : Int64.max
             for connection in order {
                 var events: Int16 = 0
                 switch connection.phase {
@@ -319,7 +328,8 @@ public final class HTTPServer: Sendable {
                     } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                         drop(connection)
                     }
-                } else if events & Int16(POLLHUP | POLLERR) != 0, connection.phase == .writing {
+                } else if events & Int16(POLLHUP | POLLERR) != 0, connection.phase == .writing || connection.phase == .waiting {
+                    // Gone while its answer was being written, or awaited: its answer, if it comes, is dropped.
                     drop(connection)
                 }
             }

@@ -54,6 +54,14 @@ import Testing
         #expect(closed?.keepAlive == false)
     }
 
+    @Test func blankLinesBeforeARequestAreDroppedAsTheyCome() throws {
+        var buffer = Array(String(repeating: "\r\n", count: 50_000).utf8)
+        #expect(try parser.next(from: &buffer) == nil)
+        #expect(buffer.isEmpty, "nothing kept of a stream of empty lines")
+        buffer = Array("\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(try parser.next(from: &buffer)?.path == "/")
+    }
+
     @Test func eachBoundIsRefusedWithItsStatusAndNamed() {
         var limits = HTTPLimits()
         limits.requestLine = 100
@@ -140,7 +148,7 @@ import Testing
                     #expect(input.count < before)
                 } else {
                     outcomes[1] += 1
-                    #expect(input.count == before)
+                    #expect(input.count <= before, "only blank lines before a request are dropped while waiting")
                 }
             } catch {
                 outcomes[2] += 1

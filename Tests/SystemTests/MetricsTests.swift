@@ -149,6 +149,10 @@ import Testing
             for service in ["management", "orchestrator", "shard-1", "timer", "worker-dev-1", "worker-dev-2"] {
                 #expect(body.contains("baton_loop_turns_total{service=\"\(service)\"}"), "\(service) is there")
             }
+            // A page of another site whose name was pointed at 127.0.0.1 reads nothing (DNS rebinding).
+            let rebound = try httpRequest(port: port ?? 0, "GET", "/api/queue", headers: ["Host": "rebound.example:8700"])
+            #expect(rebound.code == 421, "\(rebound)")
+            #expect(try httpRequest(port: port ?? 0, "GET", "/api/ping", headers: ["Host": "localhost:\(port ?? 0)"]).code == 200)
         }
     }
 

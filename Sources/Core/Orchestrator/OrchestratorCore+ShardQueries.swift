@@ -16,12 +16,15 @@ struct ShardQueryRelay: Sendable {
         var deadline: Timestamp
     }
 
-    /// By the orchestrator's own number for each question, which the shard echoes.
+    /// By the orchestrator's own number for each question, which the shard echoes: numbered from the
+    /// orchestrator's epoch, so that a late answer to a question of an earlier start matches none of this one's.
     var waiting: [UInt64: Waiting] = [:]
-    var next: UInt64 = 0
+    var next: UInt64
     var sends: [(UInt32, ShardQuery)] = []
 
     var deadline: Timestamp? { waiting.values.map(\.deadline).min() }
+
+    init(epoch: UInt32) { next = UInt64(epoch) << 32 }
 }
 
 extension OrchestratorCore {

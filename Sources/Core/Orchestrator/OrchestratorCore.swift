@@ -88,7 +88,7 @@ public struct OrchestratorCore: Sendable {
     private var unsent: [JobStatus] = []
     var replies: [(Peer, Message)] = []
     /// Management's questions to shards, waiting for their answers.
-    var shardQueries = ShardQueryRelay()
+    var shardQueries: ShardQueryRelay
     /// RUN-QUERYs of this turn, answered as the turn ends, once all of its changes are in.
     var queries: [(Peer, RunQuery)] = []
 
@@ -110,6 +110,7 @@ public struct OrchestratorCore: Sendable {
     public init(configuration: OrchestratorConfiguration, epoch: UInt32, restoring snapshot: OrchestratorSnapshot, now: Timestamp) {
         self.configuration = configuration
         self.epoch = epoch
+        self.shardQueries = ShardQueryRelay(epoch: epoch)
         sequence = snapshot.sequence
         answers = OperationAnswers(snapshot.answered)
         lastPublished = now

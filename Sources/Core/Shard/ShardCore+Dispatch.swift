@@ -150,6 +150,11 @@ extension ShardCore {
                 task.started = now
                 task.lease = Lease(worker: worker.name, session: worker.session, peer: peer, key: worker.key)
                 task.worker = worker.name
+                // What the last attempt reported is in its history (or was a success): this one starts blank.
+                task.exitCode = 0
+                task.output = ""
+                task.log = ""
+                task.error = ""
                 task.charge = charge
                 return task.attempt
             }

@@ -99,7 +99,11 @@ extension ShardCore {
 
     /// Each product's share of the worker slots in use, by weight, water-filled: a product that wants
     /// less than its share (its running and pending tasks, within its cap) leaves the rest to the others.
-    func fairShares(_ loads: [String: ProductLoad], slots: Int) -> [String: Double] {
+    func fairShares(_ loads: [String: ProductLoad], slots: Int) -> [String: Double] { waterFill(loads, slots: slots).shares }
+
+    /// ``fairShares(_:slots:)``, and the level the filling stopped at: the slots each unit of weight of a
+    /// product that wants more gets (infinity when every product has what it wants, and slots are left).
+    func waterFill(_ loads: [String: ProductLoad], slots: Int) -> (shares: [String: Double], level: Double) {
         var wanted: [String: Double] = [:]
         var weights: [String: Double] = [:]
         for (product, load) in loads where load.pending + load.running > 0 {
@@ -112,11 +116,14 @@ extension ShardCore {
         var shares: [String: Double] = [:]
         var left = Double(max(slots, 0))
         var open = Set(wanted.keys)
+        var level = Double.infinity
         while !open.isEmpty, left > 0 {
             let total = open.reduce(0.0) { $0 + weights[$1]! }
             let satisfied = open.filter { wanted[$0]! - (shares[$0] ?? 0) <= left * weights[$0]! / total }
             if satisfied.isEmpty {
                 for product in open { shares[product, default: 0] += left * weights[product]! / total }
+                level = left / total
+                left = 0
                 break
             }
             for product in satisfied {
@@ -126,8 +133,9 @@ extension ShardCore {
                 open.remove(product)
             }
         }
+        if !open.isEmpty && left <= 0 { level = 0 }
         let total = Double(max(slots, 1))
-        return shares.mapValues { $0 / total }
+        return (shares.mapValues { $0 / total }, level)
     }
 
     func policy(of product: String) -> ProductPolicy {
@@ -135,12 +143,41 @@ extension ShardCore {
         return queue.products[Int(index)].policy
     }
 
+    /// What every estimate of one answer, or of one scrape, is made from: read once, in one pass over
+    /// the jobs and one over the window of hand-outs, however many products are estimated.
+    struct EstimateBasis {
+        var loads: [String: ProductLoad]
+        /// Tasks waiting, of every product.
+        var waiting: Int
+        /// The workers' slots: leased and offered.
+        var slots: Int
+        var shares: [String: Double]
+        /// The slots a unit of weight gets at the water level (``waterFill(_:slots:)``).
+        var level: Double
+        /// Hand-outs per millisecond over the last minute: the shard's, and each product's by its queue index.
+        var shardRate: Double
+        var rates: [Int32: Double]
+        var registered: [WorkerRegistry.Worker]
+    }
+
+    func estimateBasis(now: Timestamp) -> EstimateBasis {
+        let loads = productLoads()
+        let slots = workers.leaseCount + workers.credit
+        let (shares, level) = waterFill(loads, slots: slots)
+        let rates = meter.window.rates(now: now.milliseconds)
+        return EstimateBasis(
+            loads: loads, waiting: loads.values.reduce(0) { $0 + $1.pending }, slots: slots, shares: shares, level: level,
+            shardRate: rates.shard, rates: rates.byProduct, registered: workers.registered)
+    }
+
     /// The shard's queue by product: tasks pending, running and retrying, the share served against the
     /// fair share, recent waits, and the estimated wait of a task queued now.
     func queueAnswer(now: Timestamp) -> JSON {
-        let loads = productLoads()
-        let slots = workers.leaseCount + workers.credit
-        let shares = fairShares(loads, slots: slots)
+        let basis = estimateBasis(now: now)
+        let loads = basis.loads
+        let slots = basis.slots
+        let shares = basis.shares
+        let waitsByProduct = meter.window.waitsByProduct(now: now.milliseconds)
         let running = max(1, loads.values.reduce(0) { $0 + $1.running })
         var names = Set(loads.keys)
         for product in queue.products where !product.name.isEmpty { names.insert(product.name) }
@@ -148,16 +185,16 @@ extension ShardCore {
             let load = loads[product] ?? ProductLoad()
             let policy = policy(of: product)
             let index = queue.index[queue.queueOwner(product)]
-            let waits = index.map { meter.window.waits(of: $0, now: now.milliseconds) } ?? []
+            let waits = index.flatMap { waitsByProduct[$0] } ?? []
             // In FIFO a new task waits behind every product's; fairly, behind its own product's.
-            let ahead = queue.isFair ? load.pending : loads.values.reduce(0) { $0 + $1.pending }
-            let estimate = estimateWait(product: product, position: ahead + 1, requirement: nil, loads: loads, now: now)
+            let ahead = queue.isFair ? load.pending : basis.waiting
+            let estimate = estimateWait(product: product, position: ahead + 1, requirement: nil, basis: basis, now: now)
             return .object([
                 ("product", .string(product)), ("weight", .number(policy.weight)), ("cap", .number(policy.cap)), ("rate", .number(policy.rate)),
                 ("pending", .number(load.pending)), ("paused", .number(load.paused)), ("running", .number(load.running)),
                 ("retrying", .number(load.retrying)),
                 ("served_share", .hundredths(Double(load.running) / Double(running))), ("fair_share", .hundredths(shares[product] ?? 0)),
-                ("starts_per_minute", .number(Int64(((index.map { meter.window.rate(of: $0, now: now.milliseconds) } ?? 0) * 60_000).rounded()))),
+                ("starts_per_minute", .number(Int64(((index.flatMap { basis.rates[$0] } ?? 0) * 60_000).rounded()))),
                 ("wait_p50", waits.percentile(0.5).map(JSON.number) ?? .null), ("wait_p99", waits.percentile(0.99).map(JSON.number) ?? .null),
                 ("estimate", estimate.milliseconds.map(JSON.number) ?? .null), ("why", .string(estimate.reason)),
                 ("starving", .bool(queue.isStarving(product))),
@@ -165,9 +202,9 @@ extension ShardCore {
         }
         return .object([
             ("shard", .number(configuration.shard)), ("workers", .number(workers.count)), ("slots", .number(slots)),
-            ("busy", .number(workers.leaseCount)), ("pending", .number(loads.values.reduce(0) { $0 + $1.pending })),
+            ("busy", .number(workers.leaseCount)), ("pending", .number(basis.waiting)),
             ("paused_runs", .number(controls.paused.count)),
-            ("starts_per_minute", .number(Int64((meter.window.rate(now: now.milliseconds) * 60_000).rounded()))), ("products", .array(products)),
+            ("starts_per_minute", .number(Int64((basis.shardRate * 60_000).rounded()))), ("products", .array(products)),
         ])
     }
 
@@ -176,6 +213,7 @@ extension ShardCore {
     /// The run's jobs held here that are not running every task: for each, its pending tasks, why they
     /// wait, and when the first should start.
     func waitsAnswer(run: UInt64, now: Timestamp) -> JSON {
+        let basis = estimateBasis(now: now)
         let list: [JSON] = held(run: run).filter { !$0.state.isFinal && !$0.finishing }.map { job in
             var members: [(String, JSON)] = [
                 ("job", .string(job.spec.job)), ("state", .string(job.state.name)), ("pending", .number(job.counts.pending)),
@@ -197,7 +235,7 @@ extension ShardCore {
                     (other.spec.product == job.spec.product || !queue.isFair) && other.id != job.id && !other.finishing && place(other) < place(job)
                         && !controls.paused.contains(other.spec.run)
                 }.reduce(0) { $0 + Int($1.counts.pending) }
-                let found = estimateWait(product: job.spec.product, position: ahead + 1, requirement: job.requirement, run: run, now: now)
+                let found = estimateWait(product: job.spec.product, position: ahead + 1, requirement: job.requirement, run: run, basis: basis, now: now)
                 estimate = found.milliseconds
                 reason = found.reason
             }
@@ -210,16 +248,13 @@ extension ShardCore {
 
     /// When the task at `position` among `product`'s queued tasks (1 for the next) should start, in
     /// milliseconds from now, and why it waits; no estimate when nothing says when it could start.
-    /// `loads` are ``productLoads()``, given by a caller that estimates for many products at once.
     func estimateWait(
-        product: String, position: Int, requirement: Requirement?, run: UInt64? = nil, loads given: [String: ProductLoad]? = nil, now: Timestamp
+        product: String, position: Int, requirement: Requirement?, run: UInt64? = nil, basis: EstimateBasis, now: Timestamp
     ) -> (milliseconds: Int64?, reason: String) {
-        let loads = given ?? productLoads()
         if let run, controls.paused.contains(run) { return (nil, "the run is paused") }
-        let registered = workers.registered
-        if registered.isEmpty { return (nil, "no worker is registered with shard \(configuration.shard)") }
-        if let requirement, !registered.contains(where: { $0.capabilities.satisfy(requirement) }) {
-            if requirement.kind == .handler, !registered.contains(where: { $0.capabilities.handlers.contains(requirement.handler) }) {
+        if basis.registered.isEmpty { return (nil, "no worker is registered with shard \(configuration.shard)") }
+        if let requirement, !basis.registered.contains(where: { $0.capabilities.satisfy(requirement) }) {
+            if requirement.kind == .handler, !basis.registered.contains(where: { $0.capabilities.handlers.contains(requirement.handler) }) {
                 return (nil, "no worker offers the handler \"\(requirement.handler)\"")
             }
             if !requirement.tags.isEmpty { return (nil, "no worker has all the tags \(requirement.tags.joined(separator: ", "))") }
@@ -227,54 +262,57 @@ extension ShardCore {
         }
         let policy = policy(of: product)
         let index = queue.index[queue.queueOwner(product)]
-        let clock = now.milliseconds
         let state = index.map { queue.products[Int($0)].state }
+        let capped = policy.cap > 0 && state == .capped
+        let throttled = policy.rate > 0 && state == .throttled
         // Free slots enough for every task waiting ahead of it, of any product: it goes out at once.
-        if workers.credit > 0, state != .capped, state != .throttled {
-            let waiting = loads.values.reduce(0) { $0 + $1.pending }
-            if waiting < workers.credit, position <= workers.credit { return (0, "a worker has a free slot") }
+        if workers.credit > 0, !capped, !throttled, basis.waiting < workers.credit, position <= workers.credit {
+            return (0, "a worker has a free slot")
         }
-        // Per millisecond: this product's recent rate, or its fair fraction of the shard's, whichever is more.
-        var rate = index.map { meter.window.rate(of: $0, now: clock) } ?? 0
-        let shardRate = queue.handouts.rate(now: clock) ?? meter.window.rate(now: clock)
-        // Tasks of a product under its fair share of the slots take the next slots that free, at the
-        // shard's pace; beyond it, they go at the product's own pace.
+        // Per millisecond, over the last minute: this product's rate, or its fair fraction of the shard's,
+        // whichever is more. A product with no demand yet would get what a unit of weight gets at the
+        // water level, for its one task.
+        var rate = index.flatMap { basis.rates[$0] } ?? 0
+        let shardRate = basis.shardRate
         var underShare = 0
         if queue.isFair {
-            let slots = workers.leaseCount + workers.credit
-            var withThis = loads
-            withThis[product, default: ProductLoad()].pending = max(withThis[product]?.pending ?? 0, 1)
-            let share = fairShares(withThis, slots: slots)[product] ?? 0
+            let slots = Double(max(basis.slots, 1))
+            let share = basis.shares[product] ?? min(1, basis.level * Double(max(1, policy.weight))) / slots
             rate = max(rate, shardRate * share)
-            underShare = max(0, Int((share * Double(slots)).rounded(.down)) - (loads[product]?.running ?? 0))
+            // Tasks of a product under its fair share of the slots take the next slots that free, at the
+            // shard's pace; beyond it, they go at the product's own pace.
+            underShare = max(0, Int((share * slots).rounded(.down)) - (basis.loads[product]?.running ?? 0))
         } else {
             rate = max(rate, shardRate)
         }
         let whose = queue.isFair ? " of product \(product)" : " in the shard's one queue"
         var reason = position <= 1 ? "next\(whose) to be handed out" : "behind \(position - 1) task\(position == 2 ? "" : "s")\(whose)"
-        if policy.cap > 0, let index, queue.products[Int(index)].state == .capped {
-            reason = "product \(product) is at its cap of \(policy.cap) running task\(policy.cap == 1 ? "" : "s")"
-        }
+        if capped { reason = "product \(product) is at its cap of \(policy.cap) running task\(policy.cap == 1 ? "" : "s")" }
         if policy.cap > 0, let index, meter.runTime.indices.contains(Int(index)), meter.runTime[Int(index)].count > 0 {
             let meanRun = meter.runTime[Int(index)].sum / Double(meter.runTime[Int(index)].count) * 1000
             if meanRun > 0 { rate = min(rate == 0 ? .infinity : rate, Double(policy.cap) / meanRun) }
         }
         if policy.rate > 0 {
             rate = min(rate == 0 ? .infinity : rate, Double(policy.rate) / 3_600_000)
-            if let index, queue.products[Int(index)].state == .throttled {
-                reason = "product \(product) is at its rate limit of \(policy.rate) an hour"
-            }
+            if throttled { reason = "product \(product) is at its rate limit of \(policy.rate) an hour" }
         }
-        let capped = policy.cap > 0 && (index.map { queue.products[Int($0)].state == .capped } ?? false)
-        let throttled = policy.rate > 0 && (index.map { queue.products[Int($0)].state == .throttled } ?? false)
+        var milliseconds: Double?
         if underShare > 0, shardRate > 0, !capped, !throttled {
             let early = min(position, underShare)
-            var milliseconds = Double(early) / shardRate
-            if position > early, rate > 0, rate.isFinite { milliseconds += Double(position - early) / rate }
-            if position <= early || (rate > 0 && rate.isFinite) { return (Int64(milliseconds.rounded()), reason) }
+            milliseconds = Double(early) / shardRate
+            if position > early { milliseconds = rate > 0 && rate.isFinite ? milliseconds! + Double(position - early) / rate : nil }
+        } else if rate > 0, rate.isFinite {
+            milliseconds = Double(position) / rate
         }
-        if rate > 0, rate.isFinite { return (Int64((Double(position) / rate).rounded()), reason) }
+        if let milliseconds {
+            // Beyond a year the recent rate says nothing useful, and a number that large would not fit.
+            guard milliseconds < Self.longestEstimate else { return (nil, reason + ", at a rate that would take more than a year") }
+            return (Int64(milliseconds.rounded()), reason)
+        }
         if workers.credit > 0 { return (0, "a worker has a free slot") }
         return (nil, "all \(workers.leaseCount) slots are busy, and none has been freed in the last minute")
     }
+
+    /// The longest estimate given, in milliseconds: a year.
+    static let longestEstimate = 365.0 * 86_400_000
 }

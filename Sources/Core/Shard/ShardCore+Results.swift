@@ -103,10 +103,7 @@ extension ShardCore {
             $0.losses += 1
             $0.error = reason
         }
-        if finishing {
-            update(id) { $0.error = reason }
-            return finishingEnded(id, outcome: .lost, now: now)
-        }
+        if finishing { return finishingEnded(id, outcome: .lost, now: now) }
         requeueOrFail(id, of: jobID, reason: reason, now: now)
     }
 

@@ -59,7 +59,8 @@ extension ShardCore {
             metrics.gauge("baton_shard_tasks", "Tasks (partitions) of the jobs the shard holds, by state.", taskStates[state] ?? 0, .init("state", Self.name(state)))
         }
         // Every product with work or figures here, the first by name labelled, the rest summed.
-        let names = queue.products.map(\.name)
+        // A FIFO shard has one queue for every product: its waits and run times are all products' together.
+        let names = queue.products.map { $0.name.isEmpty ? "_all" : $0.name }
         let all = Set(names).union(queued.keys)
         let labelled = Set(all.sorted().prefix(Self.productLabelLimit))
         func label(_ product: String) -> String { labelled.contains(product) ? product : "_other" }
@@ -83,11 +84,10 @@ extension ShardCore {
         // When a task queued now would start, for each product named (the API's `queue`); none when
         // nothing says (no worker for it, every slot busy and none freed lately).
         metrics.declare("baton_shard_estimated_wait_seconds", .gauge, "When a task of the product queued now should start, from the shard's recent hand-outs (US9268605).")
-        let loads = productLoads()
-        let total = loads.values.reduce(0) { $0 + $1.pending }
+        let basis = estimateBasis(now: now)
         for product in labelled.sorted() {
-            let ahead = queue.isFair ? (loads[product]?.pending ?? 0) : total
-            if let milliseconds = estimateWait(product: product, position: ahead + 1, requirement: nil, loads: loads, now: now).milliseconds {
+            let ahead = queue.isFair ? (basis.loads[product]?.pending ?? 0) : basis.waiting
+            if let milliseconds = estimateWait(product: product, position: ahead + 1, requirement: nil, basis: basis, now: now).milliseconds {
                 metrics.gauge("baton_shard_estimated_wait_seconds", "", Double(milliseconds) / 1000, .init("product", product))
             }
         }

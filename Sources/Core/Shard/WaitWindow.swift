@@ -40,21 +40,22 @@ struct WaitWindow: Sendable {
         return low
     }
 
-    /// The waits of `product`'s tasks leased in the window up to `now`, sorted.
-    func waits(of product: Int32, now: Int64) -> [Int64] {
-        var found: [Int64] = []
-        for index in first(since: now - Self.span)..<times.count where products[index] == product { found.append(waits[index]) }
-        return found.sorted()
+    /// Every product's waits in the window up to `now`, each sorted: one pass for all products.
+    func waitsByProduct(now: Int64) -> [Int32: [Int64]] {
+        var found: [Int32: [Int64]] = [:]
+        for index in first(since: now - Self.span)..<times.count { found[products[index], default: []].append(waits[index]) }
+        return found.mapValues { $0.sorted() }
     }
 
-    /// Hand-outs per millisecond over the last `milliseconds` up to `now`: of `product`, or of every product.
-    func rate(of product: Int32? = nil, over milliseconds: Int64 = 60_000, now: Int64) -> Double {
+    /// Hand-outs per millisecond over the last `milliseconds` up to `now`, of every product together and of
+    /// each: one pass for all products.
+    func rates(over milliseconds: Int64 = 60_000, now: Int64) -> (shard: Double, byProduct: [Int32: Double]) {
         let from = first(since: now - milliseconds)
-        guard from < times.count else { return 0 }
-        let count = product.map { p in (from..<times.count).reduce(0) { $0 + (products[$1] == p ? 1 : 0) } } ?? times.count - from
-        // Over the span the window covers, or what of it has passed since the first hand-out seen.
-        let covered = min(milliseconds, max(1000, now - times[start]))
-        return Double(count) / Double(covered)
+        guard from < times.count else { return (0, [:]) }
+        var counts: [Int32: Int] = [:]
+        for index in from..<times.count { counts[products[index], default: 0] += 1 }
+        let covered = Double(min(milliseconds, max(1000, now - times[start])))
+        return (Double(times.count - from) / covered, counts.mapValues { Double($0) / covered })
     }
 }
 

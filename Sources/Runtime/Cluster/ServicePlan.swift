@@ -187,8 +187,10 @@ extension ServicePlan {
             text = pool?.metrics
             offset = index - 1
         }
-        guard let text, var address = try? HTTPServer.Configuration(address: text) else { return nil }
-        address.port = UInt16(clamping: Int(address.port) + offset)
+        guard let text, var address = try? HTTPServer.Configuration(address: text), let port = UInt16(exactly: Int(address.port) + offset) else {
+            return nil
+        }
+        address.port = port
         return address
     }
 

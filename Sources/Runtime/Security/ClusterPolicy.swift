@@ -5,10 +5,10 @@ import Wire
 ///
 /// | Socket | Who may connect | What it takes from whom |
 /// |---|---|---|
-/// | a shard's `submit` | the orchestrator | SUBMIT |
-/// | a shard's `work` | the orchestrator; workers of pools that serve the shard | CONTROL and FETCH from the orchestrator; the worker protocol from workers |
+/// | a shard's `submit` | the orchestrator | SUBMIT, TAKE-OVER |
+/// | a shard's `work` | the orchestrator; workers of pools that serve the shard | CONTROL, PARTITIONS-ENDED, SHARD-QUERY and FETCH from the orchestrator; the worker protocol from workers |
 /// | a shard's `events` | the orchestrator; admins, to watch | (it only reads) |
-/// | the orchestrator's `ops` | management | OPERATION-REQUEST, RUN-QUERY, FETCH |
+/// | the orchestrator's `ops` | management | OPERATION-REQUEST, RUN-QUERY, SHARD-QUERY, FETCH |
 /// | the orchestrator's `events` | management; admins, to watch | (it only reads) |
 /// | management's `api` | viewers, operators, admins, timers | API-REQUEST (each method by role: ``APIRoles``) |
 ///

@@ -225,7 +225,12 @@ struct ServiceLoop<S: Service> {
             if !requests.isEmpty {
                 var metrics = Metrics()
                 meter.write(into: &metrics, counters: counters)
-                try service.metrics(into: &metrics, now: now)
+                // A figure that cannot be read (the store's size) leaves the others; it never stops the service.
+                do {
+                    try service.metrics(into: &metrics, now: now)
+                } catch {
+                    log.warning("cannot read every figure for /metrics", ["error": "\(error)"])
+                }
                 for deliver in requests { deliver(metrics) }
             }
         }

@@ -181,7 +181,15 @@ public struct ShardService: Service {
         }
         let job = arguments["job"]?.string
         let limit = 10_000
-        let rows = try store.attempts(run: UInt64(run), job: job, limit: limit + 1)
+        var rows = try store.attempts(run: UInt64(run), job: job, limit: limit + 1)
+        // At most about 4 MiB, well within an answer's frame, however much output each attempt kept.
+        var octets = 0
+        let fitting = rows.prefix { row in
+            octets += 300 + row.output.utf8.count * 2 + row.log.utf8.count + row.error.utf8.count * 2 + row.worker.utf8.count
+            return octets <= Self.attemptsOctets
+        }
+        let truncated = rows.count > min(limit, fitting.count)
+        rows = Array(fitting.prefix(limit))
         let list: [JSON] = rows.map { row in
             let state = row.state == .pending ? "lost" : String(describing: row.state)
             return .object([
@@ -193,10 +201,12 @@ public struct ShardService: Service {
             ])
         }
         return reply(.ok, .object([
-            ("shard", .number(settings.configuration.shard)), ("run", .number(run)), ("attempts", .array(Array(list.prefix(limit)))),
-            ("truncated", .bool(list.count > limit)),
+            ("shard", .number(settings.configuration.shard)), ("run", .number(run)), ("attempts", .array(list)), ("truncated", .bool(truncated)),
         ]))
     }
+
+    /// The most octets an `attempts` answer takes, about: output tails escaped as JSON may double.
+    static let attemptsOctets = 4 << 20
 
     mutating func peerLost(_ peer: Peer, on socket: Int, now: Timestamp) throws -> [LoopAction] {
         core.peerLost(peer, now: now)

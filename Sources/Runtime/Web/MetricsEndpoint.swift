@@ -29,12 +29,15 @@ public struct MetricsEndpoint: Sendable {
     public func collect(_ deliver: @escaping @Sendable (Metrics) -> Void) {
         let labelled = services.count > 1
         let gathered = Mutex<(left: Int, parts: [Int: Metrics])>((services.count, [:]))
+        // Merged, read from /proc and rendered off the services' threads: a loop only hands over its figures.
         let finish: @Sendable () -> Void = {
-            let parts = gathered.withLock { $0.parts }
-            var all = Metrics()
-            for index in parts.keys.sorted() { all.merge(parts[index]!) }
-            all.merge(ProcessMetrics.read())
-            deliver(all)
+            DispatchQueue.global().async {
+                let parts = gathered.withLock { $0.parts }
+                var all = Metrics()
+                for index in parts.keys.sorted() { all.merge(parts[index]!) }
+                all.merge(ProcessMetrics.read())
+                deliver(all)
+            }
         }
         guard !services.isEmpty else { return finish() }
         for (index, service) in services.enumerated() {

@@ -39,7 +39,8 @@ extension ShardStore {
         let history = try database.prepare(
             """
             SELECT j.generation, a.step, a.partition, a.attempt, a.worker, a.started, a.finished, a.state, a.exit_code, a.output, a.log, a.error, j.job
-            FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run = ? AND (? IS NULL OR j.job = ?) LIMIT ?
+            FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run = ? AND (? IS NULL OR j.job = ?)
+            ORDER BY j.job, j.generation, a.step, a.partition, a.attempt LIMIT ?
             """)
         defer { history.reset() }
         history.bind(1, Int64(bitPattern: run))
@@ -55,7 +56,8 @@ extension ShardStore {
             """
             SELECT j.generation, t.step, t.partition, t.attempt, t.worker, t.started, CASE WHEN t.state = 2 THEN 0 ELSE t.finished END,
                    t.state, t.exit_code, t.output, t.log, t.error, j.job
-            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.run = ? AND (? IS NULL OR j.job = ?) AND t.attempt > 0 LIMIT ?
+            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.run = ? AND (? IS NULL OR j.job = ?) AND t.attempt > 0
+            ORDER BY j.job, j.generation, t.step, t.partition LIMIT ?
             """)
         defer { latest.reset() }
         latest.bind(1, Int64(bitPattern: run))

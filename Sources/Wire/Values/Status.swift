@@ -60,6 +60,7 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
         case 422: "Invalid"
         case 500: "Internal error"
         case 503: "Unavailable"
+        case 504: "Gateway timeout"
         case 505: "Version not supported"
         default: "Status \(rawValue)"
         }

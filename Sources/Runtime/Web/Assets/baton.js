@@ -53,6 +53,13 @@ const runLink = id => link("/run?id=" + id, String(id));
 const flowLink = name => link("/flow?name=" + encodeURIComponent(name), name);
 const wrap = text => ({ wrap: text });
 
+/// A <details> that stays open across refreshes once opened.
+function folded(key, ...children) {
+  const details = h("details", { open: unfolded.has(key) }, ...children);
+  details.addEventListener("toggle", () => { if (details.open) unfolded.add(key); else unfolded.delete(key); });
+  return details;
+}
+
 /// Where output went (`host:/path/logs/42/load.1.log`), short: the host and the path's last parts, the whole on hover.
 function place(location) {
   if (!location) return "";
@@ -212,6 +219,10 @@ function chart(series, unit) {
 // ---- Pages ----
 
 const pages = {};
+/// The last `attempts` of the run shown, kept once the run has ended.
+let attemptsOf = {};
+/// The attempts whose output is unfolded, kept across refreshes.
+const unfolded = new Set();
 
 pages.products = {
   title: "Products",
@@ -281,8 +292,10 @@ pages.run = {
       api("flow", { flow: run.flow, version: run.version }).catch(() => null),
       api("history", { run: id, limit: 100 }),
       ["running", "paused", "partly-failed"].includes(run.state) ? api("waits", { run: id }).catch(() => null) : null,
-      api("attempts", { run: id }).catch(() => null),
+      // An ended run's attempts change no more: asked once.
+      attemptsOf.run === id && attemptsOf.final ? attemptsOf.reply : api("attempts", { run: id }).catch(() => null),
     ]);
+    attemptsOf = { run: id, final: ["succeeded", "failed", "stopped"].includes(run.state) && tried !== null, reply: tried };
     const attempts = {};
     for (const attempt of (tried && tried.attempts) || []) (attempts[attempt.job] ||= []).push(attempt);
     const states = Object.fromEntries(status.jobs.map(job => [job.job, job.state]));
@@ -335,7 +348,7 @@ pages.run = {
       h("div", { class: "panel", id: "attempts" }, tried ? table(["Job", "Attempt", "Partition", "Worker", "Started", "Ran", "Ended", "Exit", "Output (the last 4 KiB)"],
         (tried.attempts || []).slice().sort((a, b) => a.started - b.started).map(a => [a.job + (a.generation ? ` (rerun ${a.generation})` : ""), a.attempt, a.partition + (a.step ? ` · step ${a.step + 1}` : ""), a.worker || "–", time(a.started),
           duration((a.finished || Date.now()) - a.started), badge(a.state), a.exit ?? "–",
-          wrap(h("details", {}, h("summary", {}, a.log ? place(a.log) : "output"), h("pre", {}, a.output || "(none)"), a.error ? h("p", { class: "error" }, a.error) : null))]), [1, 7])
+          wrap(folded(`${a.job}/${a.generation}/${a.step}/${a.partition}/${a.attempt}`, h("summary", {}, a.log ? place(a.log) : "output"), h("pre", {}, a.output || "(none)"), a.error ? h("p", { class: "error" }, a.error) : null))]), [1, 7])
         : h("p", { class: "note" }, "The run's shard did not say what its attempts were.")),
       h("h2", {}, "Operator history"),
       h("div", { class: "panel" }, table(["Time", "Actor", "Action", "Job", "Outcome", "Detail"], history.actions.map(entry => [time(entry.time), entry.actor + (entry.comment ? ` (${entry.comment})` : ""), entry.action, entry.job || "", entry.outcome, wrap(entry.detail)]))));
@@ -428,8 +441,12 @@ async function start() {
   session = await fetch("/web/session").then(r => r.json()).catch(() => session);
   const role = document.querySelector("#role");
   role.textContent = session.acts ? `acting as ${session.key} (${session.role})` : session.can_act ? "read-only until signed in" : "read-only";
-  await refresh();
-  setInterval(() => { if (!document.hidden) refresh(); }, 2000);
+  // Each refresh 2 s after the last one ended, so that a slow answer never piles requests up.
+  const again = async () => {
+    if (!document.hidden) await refresh();
+    setTimeout(again, 2000);
+  };
+  await again();
 }
 
 start();
