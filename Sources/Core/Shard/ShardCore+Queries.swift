@@ -133,7 +133,8 @@ extension ShardCore {
                 open.remove(product)
             }
         }
-        if !open.isEmpty && left <= 0 { level = 0 }
+        // Slots ran out with products still wanting more, and no level found: none is left for a newcomer.
+        if !open.isEmpty && level == .infinity { level = 0 }
         let total = Double(max(slots, 1))
         return (shares.mapValues { $0 / total }, level)
     }
