@@ -6,6 +6,18 @@ SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
 .PHONY: all build release test demo bench simulate screenshots deps test-deps python clean
 
+# Installs the Debian packages a recipe found missing (in $$missing) when root can, or says how.
+INSTALL_MISSING = if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "Baton needs:$$missing"; \
+			echo "Install them with:  sudo apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
 all: build
 
 # libzmq and SQLite come from Debian's libzmq3-dev and libsqlite3-dev, time zones from tzdata. As root
@@ -18,16 +30,7 @@ deps:
 	[ -e "$${TZDIR:-/usr/share/zoneinfo}/Europe/London" ] || missing="$$missing tzdata"; \
 	command -v pkg-config >/dev/null || missing="pkg-config libzmq3-dev libsqlite3-dev"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3 python3-venv"; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-		else \
-			echo "Baton needs:$$missing"; \
-			echo "Install them with:  sudo apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-	fi
+	$(INSTALL_MISSING)
 
 # For the tests only: promtool (which checks every service's /metrics) from prometheus, and a headless
 # browser for the dashboard from chromium and chromium-driver; installed the same way.
@@ -36,16 +39,7 @@ test-deps: deps
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-		else \
-			echo "the tests need:$$missing"; \
-			echo "Install them with:  sudo apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-	fi
+	$(INSTALL_MISSING)
 
 build: deps
 	$(SWIFT) build $(SWIFT_FLAGS)

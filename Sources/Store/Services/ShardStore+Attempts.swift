@@ -22,6 +22,31 @@ public struct AttemptRow: Sendable, Equatable {
 }
 
 extension ShardStore {
+    /// Keeps the attempts a turn ended otherwise than in success: each task's history. Inside the turn's transaction.
+    func insert(_ attempts: [EndedAttempt]) throws {
+        guard !attempts.isEmpty else { return }
+        let statement = try database.prepare(
+            """
+            INSERT OR REPLACE INTO attempts (job_id, step, partition, attempt, worker, started, finished, state, exit_code, output, log, error)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for attempt in attempts {
+            statement.bind(1, attempt.jobID)
+            statement.bind(2, Int64(attempt.step))
+            statement.bind(3, Int64(attempt.partition))
+            statement.bind(4, Int64(attempt.attempt))
+            statement.bind(5, attempt.worker)
+            statement.bind(6, attempt.started.milliseconds)
+            statement.bind(7, attempt.finished.milliseconds)
+            statement.bind(8, Int64(attempt.state.rawValue))
+            statement.bind(9, Int64(attempt.exitCode))
+            statement.bind(10, attempt.output)
+            statement.bind(11, attempt.log)
+            statement.bind(12, attempt.error)
+            try statement.run()
+        }
+    }
+
     /// Every attempt the store holds of run `run`'s job `job` (or all its jobs), every generation, in
     /// order of job, generation, step, partition and attempt; at most `limit`.
     public func attempts(run: UInt64, job: String?, limit: Int = 10_000) throws -> [AttemptRow] {

@@ -16,110 +16,6 @@ public final class ShardStore {
     /// The shard's event log.
     public let log: EventLog
 
-    static let migrations = [
-        Migration(
-            version: 1, name: "shard queue",
-            sql: """
-                CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                CREATE TABLE jobs (
-                    id INTEGER PRIMARY KEY,
-                    run INTEGER NOT NULL,
-                    job TEXT NOT NULL,
-                    generation INTEGER NOT NULL,
-                    spec BLOB NOT NULL,
-                    state INTEGER NOT NULL,
-                    step INTEGER NOT NULL,
-                    completed INTEGER NOT NULL,
-                    attempts INTEGER NOT NULL,
-                    started INTEGER NOT NULL,
-                    finished INTEGER NOT NULL,
-                    output TEXT NOT NULL,
-                    detail TEXT NOT NULL,
-                    cancelled INTEGER NOT NULL,
-                    UNIQUE (run, job, generation)
-                );
-                CREATE INDEX jobs_open ON jobs (state) WHERE state IN (3, 4, 5);
-                CREATE TABLE tasks (
-                    id INTEGER PRIMARY KEY,
-                    job_id INTEGER NOT NULL,
-                    step INTEGER NOT NULL,
-                    partition INTEGER NOT NULL,
-                    state INTEGER NOT NULL,
-                    attempt INTEGER NOT NULL,
-                    failures INTEGER NOT NULL,
-                    losses INTEGER NOT NULL,
-                    due INTEGER NOT NULL,
-                    ord INTEGER NOT NULL,
-                    lease_worker TEXT,
-                    lease_session INTEGER,
-                    started INTEGER NOT NULL,
-                    finished INTEGER NOT NULL,
-                    exit_code INTEGER NOT NULL,
-                    output TEXT NOT NULL,
-                    log TEXT NOT NULL,
-                    error TEXT NOT NULL,
-                    data BLOB NOT NULL,
-                    successes INTEGER NOT NULL
-                );
-                CREATE INDEX tasks_by_job ON tasks (job_id, step, partition);
-                """ + EventLog.schema),
-        Migration(version: 2, name: "paused runs", sql: "CREATE TABLE paused (run INTEGER PRIMARY KEY);"),
-        Migration(
-            version: 3, name: "product policies and queue times",
-            sql: """
-                CREATE TABLE policies (
-                    product TEXT PRIMARY KEY, weight INTEGER NOT NULL, cap INTEGER NOT NULL, rate INTEGER NOT NULL, burst INTEGER NOT NULL
-                );
-                ALTER TABLE jobs ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
-                """),
-        Migration(
-            version: 4, name: "run priorities, priority over fairness and fairness keys' weights",
-            sql: """
-                CREATE TABLE priorities (run INTEGER PRIMARY KEY, priority INTEGER NOT NULL);
-                ALTER TABLE policies ADD COLUMN priority_over_fairness INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE policies ADD COLUMN key_weights BLOB NOT NULL DEFAULT x'00000000';
-                """),
-        // A lease is given back after a restart only to its worker's name with the same key.
-        Migration(version: 5, name: "the key a lease's worker registered with", sql: "ALTER TABLE tasks ADD COLUMN lease_key TEXT;"),
-        Migration(version: 6, name: "retention: finished jobs by their end", sql: "CREATE INDEX jobs_finished ON jobs (finished) WHERE state IN (6, 7, 8, 9);"),
-        Migration(
-            version: 7, name: "runs handed over by moves",
-            sql: "CREATE TABLE handed_over (run INTEGER PRIMARY KEY, generation INTEGER NOT NULL, time INTEGER NOT NULL);"),
-        Migration(
-            version: 8, name: "what runs handed over carried, and results of runs taken over",
-            sql: """
-                ALTER TABLE handed_over ADD COLUMN answer BLOB NOT NULL DEFAULT x'';
-                CREATE TABLE imported_results (
-                    run INTEGER NOT NULL, job TEXT NOT NULL, partition INTEGER NOT NULL, step INTEGER NOT NULL,
-                    partition_key TEXT NOT NULL, data BLOB NOT NULL, time INTEGER NOT NULL,
-                    PRIMARY KEY (run, job, partition)
-                );
-                CREATE INDEX imported_results_time ON imported_results (time);
-                """),
-        Migration(
-            version: 9, name: "runs handed over with tasks running: the jobs finishing them, and how each ended",
-            sql: """
-                ALTER TABLE jobs ADD COLUMN finishing INTEGER NOT NULL DEFAULT 0;
-                CREATE TABLE away_ends (
-                    run INTEGER NOT NULL, job TEXT NOT NULL, step INTEGER NOT NULL, partition INTEGER NOT NULL, attempt INTEGER NOT NULL,
-                    ended BLOB NOT NULL, time INTEGER NOT NULL,
-                    PRIMARY KEY (run, job, step, partition, attempt)
-                );
-                CREATE INDEX away_ends_time ON away_ends (time);
-                """),
-        Migration(
-            version: 10, name: "each task's history: who ran each attempt, and the attempts that did not succeed",
-            sql: """
-                ALTER TABLE tasks ADD COLUMN worker TEXT NOT NULL DEFAULT '';
-                CREATE TABLE attempts (
-                    job_id INTEGER NOT NULL, step INTEGER NOT NULL, partition INTEGER NOT NULL, attempt INTEGER NOT NULL,
-                    worker TEXT NOT NULL, started INTEGER NOT NULL, finished INTEGER NOT NULL, state INTEGER NOT NULL,
-                    exit_code INTEGER NOT NULL, output TEXT NOT NULL, log TEXT NOT NULL, error TEXT NOT NULL,
-                    PRIMARY KEY (job_id, step, partition, attempt)
-                ) WITHOUT ROWID;
-                """),
-    ]
-
     /// Opens (or creates) the shard's store at `path`.
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
         database = try Database.service(path: path, synchronous: synchronous, migrations: Self.migrations)
@@ -378,28 +274,7 @@ public final class ShardStore {
                     try statement.run()
                 }
             }
-            if !turn.endedAttempts.isEmpty {
-                let statement = try database.prepare(
-                    """
-                    INSERT OR REPLACE INTO attempts (job_id, step, partition, attempt, worker, started, finished, state, exit_code, output, log, error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                for attempt in turn.endedAttempts {
-                    statement.bind(1, attempt.jobID)
-                    statement.bind(2, Int64(attempt.step))
-                    statement.bind(3, Int64(attempt.partition))
-                    statement.bind(4, Int64(attempt.attempt))
-                    statement.bind(5, attempt.worker)
-                    statement.bind(6, attempt.started.milliseconds)
-                    statement.bind(7, attempt.finished.milliseconds)
-                    statement.bind(8, Int64(attempt.state.rawValue))
-                    statement.bind(9, Int64(attempt.exitCode))
-                    statement.bind(10, attempt.output)
-                    statement.bind(11, attempt.log)
-                    statement.bind(12, attempt.error)
-                    try statement.run()
-                }
-            }
+            try insert(turn.endedAttempts)
             if !turn.tombstones.isEmpty {
                 let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time, answer) VALUES (?, ?, ?, ?)")
                 // The ends of an earlier hand-over of the run were all relayed before it could be handed over

@@ -1,0 +1,107 @@
+/// The shard store's schema, one migration per change, in order: each runs once, in a transaction, when a
+/// store of an earlier version opens.
+extension ShardStore {
+    static let migrations = [
+        Migration(
+            version: 1, name: "shard queue",
+            sql: """
+                CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY,
+                    run INTEGER NOT NULL,
+                    job TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    spec BLOB NOT NULL,
+                    state INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    completed INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    output TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    cancelled INTEGER NOT NULL,
+                    UNIQUE (run, job, generation)
+                );
+                CREATE INDEX jobs_open ON jobs (state) WHERE state IN (3, 4, 5);
+                CREATE TABLE tasks (
+                    id INTEGER PRIMARY KEY,
+                    job_id INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    partition INTEGER NOT NULL,
+                    state INTEGER NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    failures INTEGER NOT NULL,
+                    losses INTEGER NOT NULL,
+                    due INTEGER NOT NULL,
+                    ord INTEGER NOT NULL,
+                    lease_worker TEXT,
+                    lease_session INTEGER,
+                    started INTEGER NOT NULL,
+                    finished INTEGER NOT NULL,
+                    exit_code INTEGER NOT NULL,
+                    output TEXT NOT NULL,
+                    log TEXT NOT NULL,
+                    error TEXT NOT NULL,
+                    data BLOB NOT NULL,
+                    successes INTEGER NOT NULL
+                );
+                CREATE INDEX tasks_by_job ON tasks (job_id, step, partition);
+                """ + EventLog.schema),
+        Migration(version: 2, name: "paused runs", sql: "CREATE TABLE paused (run INTEGER PRIMARY KEY);"),
+        Migration(
+            version: 3, name: "product policies and queue times",
+            sql: """
+                CREATE TABLE policies (
+                    product TEXT PRIMARY KEY, weight INTEGER NOT NULL, cap INTEGER NOT NULL, rate INTEGER NOT NULL, burst INTEGER NOT NULL
+                );
+                ALTER TABLE jobs ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+                """),
+        Migration(
+            version: 4, name: "run priorities, priority over fairness and fairness keys' weights",
+            sql: """
+                CREATE TABLE priorities (run INTEGER PRIMARY KEY, priority INTEGER NOT NULL);
+                ALTER TABLE policies ADD COLUMN priority_over_fairness INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE policies ADD COLUMN key_weights BLOB NOT NULL DEFAULT x'00000000';
+                """),
+        // A lease is given back after a restart only to its worker's name with the same key.
+        Migration(version: 5, name: "the key a lease's worker registered with", sql: "ALTER TABLE tasks ADD COLUMN lease_key TEXT;"),
+        Migration(version: 6, name: "retention: finished jobs by their end", sql: "CREATE INDEX jobs_finished ON jobs (finished) WHERE state IN (6, 7, 8, 9);"),
+        Migration(
+            version: 7, name: "runs handed over by moves",
+            sql: "CREATE TABLE handed_over (run INTEGER PRIMARY KEY, generation INTEGER NOT NULL, time INTEGER NOT NULL);"),
+        Migration(
+            version: 8, name: "what runs handed over carried, and results of runs taken over",
+            sql: """
+                ALTER TABLE handed_over ADD COLUMN answer BLOB NOT NULL DEFAULT x'';
+                CREATE TABLE imported_results (
+                    run INTEGER NOT NULL, job TEXT NOT NULL, partition INTEGER NOT NULL, step INTEGER NOT NULL,
+                    partition_key TEXT NOT NULL, data BLOB NOT NULL, time INTEGER NOT NULL,
+                    PRIMARY KEY (run, job, partition)
+                );
+                CREATE INDEX imported_results_time ON imported_results (time);
+                """),
+        Migration(
+            version: 9, name: "runs handed over with tasks running: the jobs finishing them, and how each ended",
+            sql: """
+                ALTER TABLE jobs ADD COLUMN finishing INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE away_ends (
+                    run INTEGER NOT NULL, job TEXT NOT NULL, step INTEGER NOT NULL, partition INTEGER NOT NULL, attempt INTEGER NOT NULL,
+                    ended BLOB NOT NULL, time INTEGER NOT NULL,
+                    PRIMARY KEY (run, job, step, partition, attempt)
+                );
+                CREATE INDEX away_ends_time ON away_ends (time);
+                """),
+        Migration(
+            version: 10, name: "each task's history: who ran each attempt, and the attempts that did not succeed",
+            sql: """
+                ALTER TABLE tasks ADD COLUMN worker TEXT NOT NULL DEFAULT '';
+                CREATE TABLE attempts (
+                    job_id INTEGER NOT NULL, step INTEGER NOT NULL, partition INTEGER NOT NULL, attempt INTEGER NOT NULL,
+                    worker TEXT NOT NULL, started INTEGER NOT NULL, finished INTEGER NOT NULL, state INTEGER NOT NULL,
+                    exit_code INTEGER NOT NULL, output TEXT NOT NULL, log TEXT NOT NULL, error TEXT NOT NULL,
+                    PRIMARY KEY (job_id, step, partition, attempt)
+                ) WITHOUT ROWID;
+                """),
+    ]
+}
