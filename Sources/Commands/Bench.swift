@@ -20,7 +20,7 @@ public struct BenchOptions: Equatable, Sendable {
     public var shards = 2
     public var workers = 2
     public var slots = 64
-    public var durability = "normal"
+    public var durability = "full"
     /// Which security settings to measure: each on a cluster of its own, in every round.
     public var security = Compared.both
     public var rounds = 1
@@ -71,6 +71,16 @@ enum Bench {
         console.out(
             "Baton benchmark: \(options.shards) shards, \(options.workers) workers × \(options.slots) slots, durability \(options.durability), "
                 + "separate processes over tcp://127.0.0.1, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        // The machine's ceiling first, alone, with the same durability: Baton's throughput is a fraction of it.
+        let ceiling: Double
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let durability: Database.Synchronous = ["off": .off, "normal": .normal][options.durability] ?? .full
+            ceiling = try SQLiteCeiling.measure(durability: durability, folder: folder)
+        } catch {
+            throw CommandFailure(code: .failure, message: "cannot measure SQLite's ceiling in \(folder): \(error)")
+        }
+        console.out(String(format: "SQLite ceiling: %.0f jobs/s (a job's row inserted and updated, 100 jobs a transaction, durability %@)", ceiling, options.durability))
         // Each security setting on a cluster of its own, interleaved round by round so that the machine's
         // drift falls on both alike.
         var figures: [BenchOptions.Security: [Figures]] = [:]
@@ -78,7 +88,8 @@ enum Bench {
             for security in options.security.settings {
                 console.out("\n\(security.title)\(options.rounds > 1 ? ", round \(round)" : ""):")
                 let last = round == options.rounds && security == options.security.settings.last
-                let measured = try measure(options, security: security, folder: "\(folder)/\(security.rawValue)-\(round)", partitioned: last, console: console)
+                let measured = try measure(
+                    options, security: security, folder: "\(folder)/\(security.rawValue)-\(round)", partitioned: last, ceiling: ceiling, console: console)
                 figures[security, default: []].append(measured)
             }
         }
@@ -89,7 +100,7 @@ enum Bench {
     /// Starts a cluster in `folder` and measures it: throughput, latency, and at last (`partitioned`) the
     /// partitioned job.
     static func measure(
-        _ options: BenchOptions, security: BenchOptions.Security, folder: String, partitioned: Bool, console: any Console
+        _ options: BenchOptions, security: BenchOptions.Security, folder: String, partitioned: Bool, ceiling: Double, console: any Console
     ) throws(CommandFailure) -> Figures {
         let config = "\(folder)/cluster.json"
         do {
@@ -126,6 +137,7 @@ enum Bench {
         let total = perRun * options.runs
         let seconds = Double(max(last - first, 1)) / 1000
         console.out(String(format: "independent no-op jobs: %d in %.2f s = %.0f jobs/s (%d runs of %d)", total, seconds, Double(total) / seconds, options.runs, perRun))
+        console.out(String(format: "  %.1f%% of the SQLite ceiling", Double(total) / seconds / ceiling * 100))
         let roles = ["shard", "orchestrator", "management", "worker"].map { role in
             (role, used.filter { $0.key == role || $0.key.hasPrefix(role + "-") }.values.reduce(0, +))
         }

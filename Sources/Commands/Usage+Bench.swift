@@ -27,7 +27,7 @@ extension Usage {
             Options:
               --shards N      shards (default 2), one product bound to each
               --workers N     worker processes (default 2), with --slots N each (default 64)
-              --durability    the stores' synchronous setting (default normal)
+              --durability    the stores' synchronous setting (default full)
               --security S    none, keys, or both side by side (default both)
               --keep DIR      keep the cluster's data and logs in DIR
 

@@ -22,7 +22,7 @@ import Testing
         try withTemporaryDirectory { directory in
             let database = try Database(path: directory + "/baton.db")
             #expect(try database.scalar("PRAGMA journal_mode") == .text("wal"))
-            #expect(try database.scalar("PRAGMA synchronous") == .integer(1))
+            #expect(try database.scalar("PRAGMA synchronous") == .integer(2), "full by default: nothing committed is lost to a power loss")
             #expect(try database.scalar("PRAGMA foreign_keys") == .integer(1))
             #expect(try database.scalar("PRAGMA busy_timeout") == .integer(5000))
         }
