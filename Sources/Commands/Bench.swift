@@ -15,6 +15,8 @@ public struct BenchOptions: Equatable, Sendable {
     /// Chains of `length` jobs in the latency part.
     public var chains = 20
     public var length = 50
+    /// Seconds of each open-loop phase (25%, 50% and 90% of the throughput measured); 0 to skip them.
+    public var openLoop = 5
     /// Partitions of the one job of the partitioned part; 0 to skip it.
     public var partitions = 100_000
     public var shards = 2
@@ -120,6 +122,10 @@ enum Bench {
         for shard in 1...options.shards {
             files.append(flowFile("bench\(shard)", "independent", (0..<perRun).map { job("j\($0)", after: nil, handler: "noop") }))
             files.append(flowFile("bench\(shard)", "chain", (0..<options.length).map { job("c\($0)", after: $0 == 0 ? nil : "c\($0 - 1)", handler: "stamp") }))
+            // 50 pairs of steps a run, for the open-loop phases.
+            files.append(flowFile("bench\(shard)", "pairs", (0..<OpenLoop.pairs).flatMap { pair in
+                [job("p\(pair)c0", after: nil, handler: "stamp"), job("p\(pair)c1", after: "p\(pair)c0", handler: "stamp")]
+            }))
         }
         if partitioned && options.partitions > 0 {
             files.append(flowFile("bench1", "partitioned", [
@@ -148,6 +154,10 @@ enum Bench {
                 .joined(separator: ", ")
                 + String(format: "), %.0f%% of %d cores", cpu / seconds / Double(ProcessInfo.processInfo.activeProcessorCount) * 100,
                     ProcessInfo.processInfo.activeProcessorCount))
+
+        if options.openLoop > 0 {
+            try OpenLoop.measure(options, cluster: cluster, client: client, capacity: Double(total) / seconds, console: console)
+        }
 
         // Latency.
         let watch: SuccessWatch
@@ -332,20 +342,22 @@ struct StepLatencies {
             let store = try ShardStore(path: path)
             defer { store.database.close() }
             let rows = try store.database.prepare(
-                "SELECT j.run, j.job, t.data FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.job LIKE 'c%' AND t.successes > 0")
-            var stamps: [UInt64: [Int: (handed: Int64, ran: Int64)]] = [:]
+                "SELECT j.run, j.job, t.data FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.job LIKE '%c%' AND t.successes > 0")
+            // A chain is the jobs `<group>c0`, `<group>c1`, ... of one run: the chain flow's, or each pair's.
+            var stamps: [String: [Int: (handed: Int64, ran: Int64)]] = [:]
             while try rows.step() {
                 let run = UInt64(rows.int64(0))
+                let name = rows.text(1)
                 let data = rows.blob(2)
-                guard runs.contains(run), let index = Int(rows.text(1).dropFirst()), data.count == 16 else { continue }
+                guard runs.contains(run), let cut = name.lastIndex(of: "c"), let index = Int(name[name.index(after: cut)...]), data.count == 16 else { continue }
                 func instant(_ at: Int) -> Int64 { Int64(data[at..<at + 8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
-                stamps[run, default: [:]][index] = (instant(0), instant(8))
+                stamps["\(run)/\(name[..<cut])", default: [:]][index] = (instant(0), instant(8))
             }
             rows.reset()
-            for (run, chain) in stamps {
+            for (chainKey, chain) in stamps {
                 for index in 1..<length {
                     guard let before = chain[index - 1], let after = chain[index] else { continue }
-                    if let seen = published["\(run)/c\(index - 1)"] { handedAfterPublished.append(Double(after.handed - seen) / 1000) }
+                    if let seen = published["\(chainKey)c\(index - 1)"] { handedAfterPublished.append(Double(after.handed - seen) / 1000) }
                     handedAfterEnded.append(Double(after.handed - before.ran) / 1000)
                     ranAfterEnded.append(Double(after.ran - before.ran) / 1000)
                 }

@@ -5,7 +5,7 @@ extension Usage {
         text: """
             usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--partitions N]
                                [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
-                               [--security none|keys|both] [--rounds N] [--keep DIR]
+                               [--security none|keys|both] [--rounds N] [--open-loop SECONDS] [--keep DIR]
                    baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
                                [--fairness fair|fifo] [--headroom N]
                    baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
@@ -22,6 +22,12 @@ extension Usage {
             It measures a cluster with CURVE off ("security": "none") and one with CURVE on (keys,
             as baton up sets them up), each in every round (--rounds N, default 1), interleaved,
             and prints the two side by side; the partitioned job runs once, at the end.
+            It first measures this machine's SQLite ceiling with the same durability (a job's row
+            inserted and updated, 100 jobs a transaction) and prints the throughput as a fraction of
+            it. After the throughput, open-loop phases start runs of 50 two-step pairs at a fixed
+            rate, at 25%, 50% and 90% of the throughput just measured, --open-loop SECONDS each
+            (default 5; 0 skips them), and print each phase's step p50, p99 and p99.9 and queue
+            wait p50, p99 and p99.9.
             Use a release build (make bench). The figures and what they mean: docs/benchmarks.md.
 
             Options:

@@ -78,7 +78,16 @@ import Testing
         #expect(throws: UsageError("give the flow to start, as PRODUCT/FLOW", command: "start")) { try parse("start") }
     }
 
-    @Test func theCommandsThatShowARunningBatonReadTheirOptions() throws {
+    @Test func benchTakesItsOpenLoopSecondsAndFullDurabilityByDefault() throws {
+        guard case .bench(let defaults) = try parse("bench") else { Issue.record("not bench"); return }
+        #expect(defaults.durability == "full")
+        #expect(defaults.openLoop == 5)
+        guard case .bench(let none) = try parse("bench --open-loop 0") else { Issue.record("not bench"); return }
+        #expect(none.openLoop == 0)
+        #expect(throws: UsageError.self) { try parse("bench --open-loop 601") }
+    }
+
+        @Test func theCommandsThatShowARunningBatonReadTheirOptions() throws {
         #expect(try parse("status 7 --watch") == .status(run: 7, jobs: nil, json: false, watch: true, target: Target()))
         #expect(throws: UsageError("--watch needs a run", command: "status")) { try parse("status --watch") }
         #expect(try parse("workers --shard 2 --json") == .workers(shard: 2, json: true, target: Target()))
