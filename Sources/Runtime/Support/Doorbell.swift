@@ -1,4 +1,5 @@
 internal import Glibc
+import Synchronization
 
 /// Wakes an event loop from another thread: the loop polls the read end, other threads ring it.
 ///
@@ -7,6 +8,9 @@ public final class Doorbell: Sendable {
     /// The end the loop polls.
     public let fileDescriptor: Int32
     private let writeEnd: Int32
+    /// Whether a ring is waiting to be drained: rings before the drain write nothing more, so that many
+    /// attempts ending together cost one write and one wake-up, not one each.
+    private let rung = Atomic<Bool>(false)
 
     public init() throws {
         var ends: [Int32] = [0, 0]
@@ -27,14 +31,18 @@ public final class Doorbell: Sendable {
         close(writeEnd)
     }
 
-    /// Wakes the loop. A full pipe already means "wake up", so a failed write is fine.
+    /// Wakes the loop, unless a ring not yet drained already will. A full pipe already means "wake up",
+    /// so a failed write is fine.
     public func ring() {
+        guard !rung.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         _ = write(writeEnd, &byte, 1)
     }
 
-    /// Empties the pipe, after a wake-up.
+    /// Empties the pipe, after a wake-up, before the loop looks at what the rings were for: a ring after
+    /// this writes again.
     public func drain() {
+        rung.store(false, ordering: .releasing)
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(fileDescriptor, &buffer, buffer.count) > 0 {}
     }
