@@ -15,6 +15,8 @@ public struct BenchOptions: Equatable, Sendable {
     /// Chains of `length` jobs in the latency part.
     public var chains = 20
     public var length = 50
+    /// Jobs run before the throughput part, to measure it with that much history in the stores; 0 for none.
+    public var history = 0
     /// Seconds of each open-loop phase (25%, 50% and 90% of the throughput measured); 0 to skip them.
     public var openLoop = 5
     /// Partitions of the one job of the partitioned part; 0 to skip it.
@@ -134,6 +136,13 @@ enum Bench {
             ]))
         }
         _ = try client.call("apply", .object([("files", .array(files))]))
+        if options.history > 0 {
+            // The same jobs, run first: their rows stay in the stores (retention is 30 days).
+            let began = Date()
+            let runs = (options.history + perRun - 1) / perRun
+            _ = try waitAll(try startAll((0..<runs).map { "bench\($0 % options.shards + 1)/independent" }, client: client), client: client)
+            console.out(String(format: "history: %d jobs run first, in %.1f s; their rows stay in the stores", runs * perRun, Date().timeIntervalSince(began)))
+        }
         let before = cpuSeconds(cluster)
         let independent = try startAll((0..<options.runs).map { "bench\($0 % options.shards + 1)/independent" }, client: client)
         let throughputRuns = try waitAll(independent, client: client)

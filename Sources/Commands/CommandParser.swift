@@ -265,7 +265,7 @@ public enum CommandParser {
                 rest, command: name, flags: ["--help", "--selection", "--listings", "--move", "--one-job"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
-                    "--security", "--rounds", "--open-loop",
+                    "--security", "--rounds", "--open-loop", "--history",
                     "--products", "--backlog", "--batch", "--requests", "--fairness", "--headroom", "--flows", "--starts", "--soak",
                     "--retention",
                 ])
@@ -330,6 +330,7 @@ public enum CommandParser {
             options.length = try number(arguments, "--length", in: 2...10_000, command: name) ?? options.length
             options.partitions = try number(arguments, "--partitions", in: 0...1_000_000, command: name) ?? options.partitions
             options.openLoop = try number(arguments, "--open-loop", in: 0...600, command: name) ?? options.openLoop
+            options.history = try number(arguments, "--history", in: 0...10_000_000, command: name) ?? options.history
             options.shards = try number(arguments, "--shards", in: 1...64, command: name) ?? options.shards
             options.workers = try number(arguments, "--workers", in: 1...256, command: name) ?? options.workers
             options.slots = try number(arguments, "--slots", in: 1...1024, command: name) ?? options.slots

@@ -5,7 +5,8 @@ extension Usage {
         text: """
             usage: baton bench [--jobs N] [--runs N] [--chains N] [--length N] [--partitions N]
                                [--shards N] [--workers N] [--slots N] [--durability off|normal|full]
-                               [--security none|keys|both] [--rounds N] [--open-loop SECONDS] [--keep DIR]
+                               [--security none|keys|both] [--rounds N] [--open-loop SECONDS] [--history N]
+                               [--keep DIR]
                    baton bench --selection [--products N] [--backlog N] [--batch N] [--requests N]
                                [--fairness fair|fifo] [--headroom N]
                    baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
@@ -27,7 +28,8 @@ extension Usage {
             it. After the throughput, open-loop phases start runs of 50 two-step pairs at a fixed
             rate, at 25%, 50% and 90% of the throughput just measured, --open-loop SECONDS each
             (default 5; 0 skips them), and print each phase's step p50, p99 and p99.9 and queue
-            wait p50, p99 and p99.9.
+            wait p50, p99 and p99.9. --history N first runs N jobs of the same kind, whose rows stay
+            in the stores, so that the throughput is measured with that much history.
             Use a release build (make bench). The figures and what they mean: docs/benchmarks.md.
 
             Options:

@@ -85,6 +85,8 @@ import Testing
         guard case .bench(let none) = try parse("bench --open-loop 0") else { Issue.record("not bench"); return }
         #expect(none.openLoop == 0)
         #expect(throws: UsageError.self) { try parse("bench --open-loop 601") }
+        guard case .bench(let history) = try parse("bench --history 1000000") else { Issue.record("not bench"); return }
+        #expect(history.history == 1_000_000)
     }
 
         @Test func theCommandsThatShowARunningBatonReadTheirOptions() throws {
