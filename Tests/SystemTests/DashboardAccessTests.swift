@@ -11,19 +11,7 @@ import Testing
     /// Starts `baton web` with `identity`; returns the process, its port and its banner.
     static func web(config: String, identity: String) throws -> (Process, UInt16, String) {
         let port = try FreePort.find()
-        let web = Process()
-        web.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
-        web.arguments = ["web", "--config", config, "--identity", identity, "--listen", "127.0.0.1:\(port)"]
-        let output = Pipe()
-        web.standardOutput = output
-        web.standardError = FileHandle.nullDevice
-        try web.run()
-        var banner = ""
-        while !banner.contains("Press Ctrl-C") {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ServiceError("baton web stopped before it served: \(banner)") }
-            banner += String(decoding: chunk, as: UTF8.self)
-        }
+        let (web, banner) = try startServing(["web", "--config", config, "--identity", identity, "--listen", "127.0.0.1:\(port)"])
         return (web, port, banner)
     }
 

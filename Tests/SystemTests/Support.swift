@@ -117,21 +117,27 @@ extension APIClient {
 /// Starts `baton dev --quiet` on `data`, with `arguments`; returns once it printed its banner, which it
 /// does once every service is ready and DIR/api is written.
 func startDev(data: String, _ arguments: [String] = []) throws -> (process: Process, banner: String) {
-    let dev = Process()
-    dev.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
-    dev.arguments = ["dev", "--data", data, "--quiet"] + arguments
-    dev.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+    try startServing(["dev", "--data", data, "--quiet"] + arguments)
+}
+
+/// Starts `baton` with `arguments`, a command that serves until Ctrl-C (`dev`, `web`); returns once it
+/// printed its banner, which ends "Press Ctrl-C to stop." once it serves.
+func startServing(_ arguments: [String]) throws -> (process: Process, banner: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
     let output = Pipe()
-    dev.standardOutput = output
-    dev.standardError = FileHandle.nullDevice
-    try dev.run()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
     var banner = ""
     while !banner.contains("Press Ctrl-C") {
         let chunk = output.fileHandleForReading.availableData
-        guard !chunk.isEmpty else { throw ServiceError("baton dev stopped before it was ready: \(banner)") }
+        guard !chunk.isEmpty else { throw ServiceError("baton \(arguments[0]) stopped before it was ready: \(banner)") }
         banner += String(decoding: chunk, as: UTF8.self)
     }
-    return (dev, banner)
+    return (process, banner)
 }
 
 /// A GET of `path` from 127.0.0.1:`port` over a plain socket, Connection: close: the status code and the body.
