@@ -82,6 +82,7 @@ enum Dev {
             if let signal = signals.wait(milliseconds: 500) {
                 if signal == SIGHUP {
                     ClusterKeys.reload(environment.keyRing, log: environment.log)
+                    for service in cluster.services { service.wake() }
                     continue
                 }
                 console.out("\nstopping (\(signal == SIGINT ? "interrupt" : "terminate"))")

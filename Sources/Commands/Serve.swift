@@ -79,6 +79,7 @@ enum Serve {
             guard let signal = signals.wait(milliseconds: 500) else { continue }
             guard signal == SIGHUP else { break }
             ClusterKeys.reload(environment.keyRing, log: log.named(name))
+            service.wake()
         }
         if let failure = service.stop() {
             throw CommandFailure(code: .failure, message: "\(name) stopped: \(failure)")

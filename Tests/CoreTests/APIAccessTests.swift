@@ -54,10 +54,34 @@ import Wire
         var management = ManagementHarness()
         for _ in 0..<3 { #expect(management.call("apply", Self.files(ManagementHarness.flow), by: Self.vera).1.status == .forbidden) }
         #expect(management.call("status", #"{"run": 1}"#, by: Self.timer).0.audit.count == 1)  // another key: its own second
+        // The second over, the two left unwritten are written as one entry, with no request needed to do it.
+        #expect(management.core.nextDeadline() == management.now.adding(milliseconds: 1000))
         management.now = management.now.adding(milliseconds: 1000)
+        management.core.tick(now: management.now)
+        let summary = management.core.finishTurn().audit
+        #expect(summary.map(\.detail) == ["2 more requests of vera refused for its role in the second after the last entry (the last: apply)"])
+        #expect(summary.allSatisfy { $0.actor == "vera" && $0.status == 403 && $0.outcome == "refused" })
+        // The next refusal opens a new second of its own.
         let (turn, reply, _) = management.call("hold", #"{"product": "payments"}"#, by: Self.vera)
         #expect(reply.status == .forbidden)
-        #expect(turn.audit.map(\.detail) == ["hold needs the operator role; vera is a viewer (and 2 more refused since the last entry)"])
+        #expect(turn.audit.map(\.detail) == ["hold needs the operator role; vera is a viewer"])
+        // Refused twice more within a second, then a request a second later before any tick: it says so itself.
+        _ = management.call("hold", #"{"product": "payments"}"#, by: Self.vera)
+        management.now = management.now.adding(milliseconds: 1000)
+        let (late, _, _) = management.call("apply", Self.files(ManagementHarness.flow), by: Self.vera)
+        #expect(late.audit.map(\.detail) == ["apply needs the admin role; vera is a viewer (and 1 more refused since the last entry)"])
+    }
+
+    /// `keys` lists the keys management trusts, by name, role and fingerprint, to admins alone.
+    @Test func onlyAnAdminListsTheKeys() {
+        var management = ManagementHarness()
+        management.core.trustedKeys = [TrustedKey(name: "vera", role: "viewer", fingerprint: "rq:rJ^D5pW7G")]
+        #expect(management.call("keys", "{}", by: Self.alice).1.status == .forbidden)
+        let (_, reply, body) = management.call("keys", "{}", by: Self.root)
+        #expect(reply.status == .ok)
+        #expect(body.rendered() == #"{"security":"keys","keys":[{"name":"vera","role":"viewer","fingerprint":"rq:rJ^D5pW7G"}]}"#)
+        management.core.trustedKeys = nil
+        #expect(management.call("keys", "{}").2.rendered() == #"{"security":"none","keys":[]}"#)
     }
 
     @Test func anActionIsAuditedUnderTheKeysNameWithTheClaimedActorBesideIt() {

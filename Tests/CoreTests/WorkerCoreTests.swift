@@ -158,6 +158,20 @@ struct WorkerHarness {
         #expect(waits == [3000, 3000, 4000, 8000, 8000])
     }
 
+    /// A 403 means the shard took back every lease of the connection (its key was removed, or its name is
+    /// another key's): the attempts it ran for that shard stop, and their slots are free again.
+    @Test func aRefusalStopsTheAttemptsOfThatShard() {
+        var worker = WorkerHarness(slots: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.welcome()
+        worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(3)])), on: 0, now: worker.now)
+        _ = worker.turn()
+        worker.core.received(.disconnect(Disconnect(status: .forbidden, reason: "key removed")), on: 0, now: worker.now)
+        let effects = worker.turn()
+        #expect(effects.contains(.signal(WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 3, attempt: 1)), .terminate)))
+        #expect(effects.contains(.forbidden(link: 0, reason: "key removed")))
+    }
+
     @Test func cancelStopsACommandAndReportsItCancelled() {
         var worker = WorkerHarness(slots: 1)
         worker.core.start(now: worker.now)

@@ -359,6 +359,30 @@ extension ShardHarness {
         #expect(shard.core.workerCount == 1)
     }
 
+    /// A key removed from the cluster ends its workers at once: they are told DISCONNECT 403, their tasks
+    /// go back to the queue for other workers, and they are handed nothing more.
+    @Test func aWorkerWhoseKeyIsRemovedIsEndedAndItsTasksGoToOthers() {
+        var shard = ShardHarness()
+        _ = shard.submit(Self.jobs(2, product: "payments"))
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("pay-1", slots: 2), from: alice, as: Self.payments), to: alice)
+        _ = shard.send(ShardHarness.ready("any-1", slots: 0), from: bob, as: Self.shared)
+        #expect(leased.count == 2)
+        let ended = shard.core.keysRemoved(trusted: { $0 != Self.payments.key }, now: shard.now)
+        #expect(ended == ["pay-1"])
+        let turn = shard.turn()
+        #expect(ShardHarness.disconnects(in: turn, to: alice).map(\.status) == [.forbidden])
+        #expect(ShardHarness.disconnects(in: turn, to: bob).isEmpty)
+        #expect(Set(ShardHarness.states(turn)) == ["payments-0:queued", "payments-1:queued"])
+        #expect(shard.core.workerCount == 1)
+        // The other worker takes them, and the ended one's late result changes nothing.
+        let taken = shard.send(.pull(Pull(credit: 2)), from: bob, as: Self.shared)
+        #expect(ShardHarness.tasks(in: taken, to: bob).map(\.job).sorted() == ["payments-0", "payments-1"])
+        let late = shard.send(ShardHarness.result(leased[0], .succeeded), from: alice, as: Self.payments)
+        #expect(ShardHarness.states(late).isEmpty)
+        // A removal of keys no worker holds ends no one.
+        #expect(shard.core.keysRemoved(trusted: { $0 != Self.forger.key }, now: shard.now).isEmpty)
+    }
+
     // MARK: - Keyless, as before
 
     @Test func withoutCredentialsAReadyUnderALiveWorkersNameTakesOverAsBefore() {

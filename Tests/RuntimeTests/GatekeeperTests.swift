@@ -63,6 +63,15 @@ import ZeroMQ
         #expect(ring.revocations == before + 1)
         #expect(gate.sender(userID: general.publicKey, domain: "shard-1/work", now: now) == nil)
         #expect(gate.refused >= 7)
+
+        // The orchestrator's `ops` takes from management only what management sends there.
+        let management = try KeyFiles.create(name: "management", role: .management, in: folder).identity
+        _ = try KeyFiles.create(name: "shard-2", role: .shard, in: folder)
+        try ring.reload()
+        let ops = try #require(try ClusterPolicy.keys(for: .orchestrator, pool: nil, in: cluster, folder: folder, ring: ring).admissions["ops"])
+        #expect(ops.admits(management) && !ops.admits(orchestrator) && !ops.admits(vera))
+        for message in [MessageID.operationRequest, .runQuery, .shardQuery, .fetch] { #expect(ops.takes(message, management)) }
+        for message in [MessageID.submit, .control, .ready, .apiRequest, .takeOver] { #expect(!ops.takes(message, management), "\(message.name) on ops") }
     }
 
     @Test func aServicesRoleGoesWithItsNameOnly() throws {

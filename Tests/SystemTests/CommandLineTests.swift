@@ -39,6 +39,8 @@ import Testing
             let (dev, banner) = try startDev(data: data)
             defer { if dev.isRunning { kill(dev.processIdentifier, SIGKILL) } }
             #expect(banner.contains("management API: tcp://127.0.0.1:"))
+            // Without keys, and saying so: it listens on loopback only.
+            #expect(banner.contains("keyless:"), "\(banner)")
             #expect(FileManager.default.fileExists(atPath: "\(data)/api"))
 
             let applied = try baton(["apply", "--data", data, "examples/payments-end-of-day.json"])

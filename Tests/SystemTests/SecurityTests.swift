@@ -37,6 +37,10 @@ import ZeroMQ
             try waitUntil("management reads vera's key") {
                 ((try? String(contentsOfFile: "\(folder)/data/logs/management.log", encoding: .utf8)) ?? "").contains("vera")
             }
+            // An admin sees her key among those management trusts, by fingerprint.
+            let listed = try admin.call("keys").body["keys"]?.array ?? []
+            let veraKey = try KeyFiles.readPublic("\(keys)/vera.key")
+            #expect(listed.contains { $0["name"]?.string == "vera" && $0["role"]?.string == "viewer" && $0["fingerprint"]?.string == veraKey.fingerprint })
 
             let flow = JSON.object([
                 ("product", .string("ledger")), ("flow", .string("close")),
@@ -108,6 +112,26 @@ import ZeroMQ
             ]) { if case .receipt(let receipt) = $0 { receipt.tasks.count } else { nil } }
             #expect(receipted == 50)
 
+            // 5b. A worker of the `other` pool, limited to the product `elsewhere`, registered with free slots
+            //     while the ledger's run has work to hand out: it is handed none of it (checked once the run
+            //     has ended), and a long heartbeat keeps it registered all the while.
+            let (limited, limitedMonitor) = try attacker.connect(home.work, as: other, type: .dealer)
+            defer {
+                limited.close()
+                limitedMonitor.close()
+            }
+            var limitedHeard: [Message] = []
+            func hear(until done: (Message) -> Bool) throws -> Bool {
+                while let frames = try limited.receive() {
+                    guard let message = try? Message.decode(frames.last ?? []) else { continue }
+                    limitedHeard.append(message)
+                    if done(message) { return true }
+                }
+                return false
+            }
+            _ = try limited.send(Message.ready(Ready(worker: "other-1", session: 9, slots: 8, heartbeat: 60_000)).encoded())
+            #expect(try hear { if case .welcome = $0 { true } else { false } }, "the limited worker was not welcomed")
+
             // 6. The API with a viewer's key: reading works, changing is refused 403 and audited.
             let viewer = try APIClient(endpoint: cluster.management.api, curve: (vera, try KeyFiles.readPublic("\(keys)/management.key").publicKey))
             #expect(try viewer.call("status", .object([("run", .number(run))])).status == .ok)
@@ -117,8 +141,10 @@ import ZeroMQ
             #expect(apply.status == .forbidden)
             let history = try admin.call("history", .object([("actor", .string("vera"))]))
             let refused = history.body["actions"]?.array ?? []
-            // The second refusal, within a second of the first, is answered but not written (one a second a key).
-            #expect(refused.map { $0["action"]?.string ?? "" } == ["stop"], "\(history.body.rendered())")
+            // The second refusal, within a second of the first, is answered but not written with it (one entry a
+            // second a key); once that second is over, one entry counts it.
+            #expect(refused.first?["action"]?.string == "stop", "\(history.body.rendered())")
+            #expect(refused.dropFirst().allSatisfy { $0["detail"]?.string?.hasPrefix("1 more requests of vera refused") == true }, "\(history.body.rendered())")
             #expect(refused.first?["comment"]?.string == "claimed actor \"admin\"")
             #expect(refused.allSatisfy { $0["outcome"]?.string == "refused" && $0["status"]?.integer == 403 })
 
@@ -146,6 +172,15 @@ import ZeroMQ
             // The flood has made its point; the handshakes below are not to queue behind a thousand a second.
             for socket in flood { socket.close() }
             flooding = false
+
+            // The limited worker was handed none of the ledger's tasks, nor told of them. Its pool's key removed
+            // and read again, the shard ends it at once: DISCONNECT 403, without waiting for its heartbeat.
+            try FileManager.default.removeItem(atPath: "\(keys)/pool-other.key")
+            #expect(try ChaosTests.baton(["keys", "reload", "--config", config]).0 == 0)
+            #expect(try hear { if case .disconnect(let disconnect) = $0 { disconnect.status == .forbidden } else { false } },
+                    "a removed pool key's worker was not ended: \(limitedHeard.map(\.id.name))")
+            #expect(!limitedHeard.contains { if case .tasks = $0 { true } else if case .demand = $0 { true } else { false } },
+                    "a worker limited to another product heard of the ledger's work: \(limitedHeard.map(\.id.name))")
 
             // An admin's watcher of shard 1's events, which hears its beacons; on a context of its own, clear
             // of the hundreds of sockets the attacks above opened and closed.
@@ -192,6 +227,26 @@ import ZeroMQ
             let again = try admin.start("ledger/close", params: ["trace": trace, "gate": gate])
             #expect(try admin.waitForRun(again)["run"]?["state"]?.string == "succeeded")
             #expect(try events.receive(dontWait: true) == nil)
+
+            // What the processes wrote of all this. Every secret file is its owner's alone (0600), and no secret
+            // is in any log. Refusals are named by the key's fingerprint, never its whole text, and each log
+            // says at most a few a second however many came: the flood's thousands are counted, not written.
+            let logs = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/data/logs").filter { $0.hasSuffix(".log") }
+                .map { ((try? String(contentsOfFile: "\(folder)/data/logs/\($0)", encoding: .utf8)) ?? "") }
+            for file in try FileManager.default.contentsOfDirectory(atPath: keys) where file.hasSuffix(".secret") {
+                let mode = try FileManager.default.attributesOfItem(atPath: "\(keys)/\(file)")[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(file) has mode \(String(mode ?? 0, radix: 8))")
+                let secret = try KeyFiles.readSecret("\(keys)/\(file)").secretKey
+                #expect(!logs.contains { $0.contains(secret) }, "the secret of \(file) is in a log")
+            }
+            let refusals = logs.flatMap { $0.split(separator: "\n").filter { $0.contains(" warning refused ") } }
+            #expect(refusals.contains { $0.contains("also refused since the last line=") }, "the flood was written line by line")
+            #expect(refusals.contains { $0.contains("key=\(KeyIdentity.fingerprint(of: stranger.identity.publicKey))") })
+            #expect(!refusals.contains { $0.contains(stranger.identity.publicKey) })
+            for log in logs {
+                let seconds = Dictionary(grouping: log.split(separator: "\n").filter { $0.contains(" warning refused ") }) { $0.prefix(19) }
+                #expect(seconds.values.allSatisfy { $0.count <= 3 }, "\(seconds.values.map(\.count).max() ?? 0) refusals written in one second")
+            }
         }
     }
 
@@ -230,6 +285,26 @@ import ZeroMQ
             }
             try events.subscribe([])
             try waitUntil("the shard refuses the intruder's subscription") { cluster.counters["shard-1"]?.refused ?? 0 >= 2 }
+            // Nor is anything taken from it on the other sockets that bind: a SUBMIT that would run a command
+            // on the shard's PULL, an operation on the orchestrator's, a stop at management's API.
+            let marker = "\(folder)/owned"
+            var intruders: [(socket: Socket, monitor: Socket)] = []
+            defer { for intruder in intruders { intruder.socket.close(); intruder.monitor.close() } }
+            let sends: [(endpoint: String, type: SocketType, service: String, frame: Message)] = [
+                (shard.submit, .push, "shard-1", .submit(Submit(jobs: [
+                    JobSpec(run: 999, job: "own", product: "ledger", flow: "close", moment: 1, type: "ledger/own",
+                            steps: [StepSpec(name: "own", kind: .command, action: "touch \(marker)")])
+                ]))),
+                (configuration.orchestrator.ops, .dealer, "orchestrator", .operationRequest(OperationRequest(request: 1, action: .start, run: 1_000))),
+                (configuration.management.api, .dealer, "management", .apiRequest(APIRequest(request: 1, method: "stop", body: #"{"run": 1}"#))),
+            ]
+            for send in sends {
+                let before = cluster.counters[send.service]?.refused ?? 0
+                let intruder = try attacker.connect(send.endpoint, as: Attacker.stranger(try Curve.keyPair()), type: send.type)
+                intruders.append(intruder)
+                _ = try intruder.socket.send(send.frame.encoded())
+                try waitUntil("\(send.service) refuses the intruder's \(send.frame.id.name)") { cluster.counters[send.service]?.refused ?? 0 > before }
+            }
 
             // The established connections still work: a run goes through every service, shard 1's included.
             let trace = "\(folder)/trace"
@@ -239,6 +314,8 @@ import ZeroMQ
             // Meanwhile the intruder was told nothing and given nothing, and heard no event.
             #expect(try socket.receive(dontWait: true) == nil)
             #expect(try events.receive(dontWait: true) == nil)
+            for intruder in intruders where intruder.socket !== intruders[0].socket { #expect(try intruder.socket.receive(dontWait: true) == nil) }
+            #expect(!FileManager.default.fileExists(atPath: marker), "the intruder's SUBMIT ran its command")
             #expect(cluster.counters["shard-1"]?.malformed == 0)
         }
     }

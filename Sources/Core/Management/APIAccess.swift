@@ -34,6 +34,19 @@ public struct APICaller: Sendable, Equatable {
     }
 }
 
+/// A key as `keys` lists it: its name, role and fingerprint (never more of it).
+public struct TrustedKey: Sendable, Equatable {
+    public var name: String
+    public var role: String
+    public var fingerprint: String
+
+    public init(name: String, role: String, fingerprint: String) {
+        self.name = name
+        self.role = role
+        self.fingerprint = fingerprint
+    }
+}
+
 extension ManagementCore {
     /// Whether `caller` may make `request`: always without keys; with them, when its role may call the method.
     func permits(_ request: ReadAPIRequest, by caller: APICaller?) -> Bool {
@@ -42,18 +55,20 @@ extension ManagementCore {
     }
 
     /// Refuses a request its caller's role may not make: 403 naming the role it needs, recorded in the
-    /// audit log as refused under the key's name, at most once a second a key (the entry says how many more
-    /// were refused since the last).
+    /// audit log as refused under the key's name, at most once a second a key. Those refused within the
+    /// second after an entry are counted, and written as one entry when the second is over
+    /// (``auditUnsaidRefusals(now:)``), so that the end of a burst is in the log too.
     mutating func refuseByRole(_ request: ReadAPIRequest, of caller: APICaller, for client: Caller, now: Timestamp) {
         let needed = request.role?.rawValue ?? ""
         let message = "\(request.method) needs the \(needed) role; \(caller.name) is \(article(caller.role)) \(caller.role.rawValue)"
         refuse(client, .forbidden, message)
         if let last = refusalsAudited[caller.name], now.since(last.at) < 1000 {
             refusalsAudited[caller.name]?.unsaid += 1
+            refusalsAudited[caller.name]?.method = request.method
             return
         }
         let unsaid = refusalsAudited[caller.name]?.unsaid ?? 0
-        refusalsAudited[caller.name] = (now, 0)
+        refusalsAudited[caller.name] = (now, 0, request.method)
         counters.lastRequest += 1
         turn.counters = counters
         var entry = AuditEntry(
@@ -75,6 +90,24 @@ extension ManagementCore {
         }
         remember(entry)
         turn.audit.append(entry)
+    }
+
+    /// Writes one audit entry for each key whose refusals within a second of its last entry went unwritten,
+    /// once that second is over; forgets the keys with none.
+    mutating func auditUnsaidRefusals(now: Timestamp) {
+        for (name, window) in refusalsAudited.sorted(by: { $0.key < $1.key }) where now.since(window.at) >= 1000 {
+            refusalsAudited[name] = nil
+            guard window.unsaid > 0 else { continue }
+            counters.lastRequest += 1
+            turn.counters = counters
+            let entry = AuditEntry(
+                id: counters.lastRequest, key: "#\(counters.lastRequest)", time: now, actor: name, method: window.method,
+                run: 0, product: "", job: "", options: "", status: Status.forbidden.rawValue,
+                detail: "\(window.unsaid) more requests of \(name) refused for its role in the second after the last entry (the last: \(window.method))",
+                answered: now)
+            remember(entry)
+            turn.audit.append(entry)
+        }
     }
 
     /// Records in the audit log a request done at once (a start, an apply): under the key's name, or without

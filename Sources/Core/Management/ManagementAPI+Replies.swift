@@ -29,6 +29,8 @@ enum ManagementReply {
     case flow(FlowRecord, latest: UInt32, shard: UInt32)
     case shardAnswers(kind: String, single: Bool, answers: [(UInt32, JSON)], failures: [(UInt32, Status, String)])
     case pong
+    /// `keys`: the keys management trusts, by name; nil in a cluster without keys.
+    case keys([TrustedKey]?)
 
     /// A flow stored by `apply`.
     struct AppliedFlow {
@@ -225,6 +227,9 @@ extension ManagementAPI {
             return (.ok, .object([("calendars", .array(calendars.map(json)))]))
         case .pong:
             return (.ok, .object([("service", .string("management")), ("protocol", .number(Message.version))]))
+        case .keys(let keys):
+            let list = (keys ?? []).map { JSON.object([("name", .string($0.name)), ("role", .string($0.role)), ("fingerprint", .string($0.fingerprint))]) }
+            return (.ok, .object([("security", .string(keys == nil ? "none" : "keys")), ("keys", .array(list))]))
         }
     }
 

@@ -21,6 +21,8 @@ enum ManagementRequest {
     /// `workers`, `queue`, `waits`: asked of shards.
     case shards(ShardQueryRequest)
     case ping
+    /// `keys`: the keys management trusts now (admin).
+    case keys
 }
 
 /// `apply`: the files, each a flow file, a calendar, or a problem to report with those of the others.

@@ -77,6 +77,7 @@ public enum ManagementAPI {
         Method("calendars", role: .viewer, fields: ["next"]) { fields throws(APIRefusal) in .calendars(next: try listLength(fields, default: 3)) },
         Method("schedules", role: .timer, fields: ["known"]) { fields in .schedules(known: fields["known"]?.string) },
         Method("fire", role: .timer, fields: ["flow", "instant", "run", "timer"]) { fields throws(APIRefusal) in .fire(try FireRequest(fields)) },
+        Method("keys", role: .admin, fields: []) { _ in .keys },
         Method("ping", role: nil, fields: []) { _ in .ping },
     ]
 

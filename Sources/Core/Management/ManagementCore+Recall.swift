@@ -28,6 +28,9 @@ public struct ReadAPIRequest {
     let method: String
     let role: APIRole?
     let parsed: Result<ManagementRequest, APIRefusal>
+
+    /// Whether it is `keys`, which the runtime answers from the keys it read (``ManagementCore/trustedKeys``).
+    public var asksForKeys: Bool { if case .success(.keys) = parsed { true } else { false } }
 }
 
 extension ManagementAPI {

@@ -55,7 +55,9 @@ public struct ManagementCore: Sendable {
     var actionKeys: [UInt64: String] = [:]
     /// By key name, when a request refused by role was last written to the audit log, and how many were
     /// refused since without being written: at most one a second each, so that no key fills the disk.
-    var refusalsAudited: [String: (at: Timestamp, unsaid: Int)] = [:]
+    /// The keys management trusts, as the runtime last read them for `keys`; nil in a cluster without keys.
+    public var trustedKeys: [TrustedKey]?
+    var refusalsAudited: [String: (at: Timestamp, unsaid: Int, method: String)] = [:]
     /// Clients waiting for the answer to an action, by operation request.
     var waiting: [UInt64: [Caller]] = [:]
     var finishedOrder: [UInt64] = []
@@ -174,6 +176,7 @@ public struct ManagementCore: Sendable {
         case .success(.shards(let request)): askShards(request, for: caller, now: now)
         case .success(.flow(let name, let version)): showFlow(name, version: version, for: caller)
         case .success(.ping): reply(caller, .pong)
+        case .success(.keys): reply(caller, .keys(trustedKeys))
         }
     }
 
@@ -287,6 +290,7 @@ public struct ManagementCore: Sendable {
             }
         }
         expireShardGathers(now: now)
+        auditUnsaidRefusals(now: now)
         sendResyncQueries(now: now)
         if case .fetch(let after) = cursor.tick(now: now) { turn.toOrchestrator.append(.fetch(Fetch(after: after, limit: 1000))) }
     }
@@ -297,6 +301,7 @@ public struct ManagementCore: Sendable {
         for operation in pending.values { next = min(next, operation.resend.due) }
         for query in queries.values { next = min(next, query.deadline) }
         for gather in shardGathers.values { next = min(next, gather.deadline) }
+        for window in refusalsAudited.values where window.unsaid > 0 { next = min(next, window.at.adding(milliseconds: 1000)) }
         return next
     }
 

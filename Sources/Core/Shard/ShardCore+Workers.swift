@@ -45,6 +45,22 @@ extension ShardCore {
         remove(peer, now: now)
     }
 
+    /// Keys were removed from the cluster: every worker registered under a key `trusted` no longer knows
+    /// is told DISCONNECT 403 and forgotten, and its leases are taken back, so that it is handed nothing
+    /// more (its messages are refused from the reload on, before they reach the core). Returns the names
+    /// of the workers it ended.
+    @discardableResult
+    public mutating func keysRemoved(trusted: (String) -> Bool, now: Timestamp) -> [String] {
+        var ended: [String] = []
+        for worker in workers.registered {
+            guard let key = worker.key, !trusted(key) else { continue }
+            ended.append(worker.name)
+            remove(worker.peer, now: now, because: "worker \(worker.name)'s key was removed")
+            outbox.append((worker.peer, .disconnect(Disconnect(status: .forbidden, reason: "this worker's key was removed from the cluster"))))
+        }
+        return ended
+    }
+
     /// Registers a worker. Of the leases it may claim (its earlier connections', or those restored for it
     /// after a restart under its key), it keeps those READY's `held` names for the same attempt and process
     /// session, of products its key may run; the others are taken back, and the attempts it holds that are
@@ -89,8 +105,9 @@ extension ShardCore {
     }
 
     /// Forgets a worker and takes back its leases.
-    private mutating func remove(_ peer: Peer, now: Timestamp) {
+    private mutating func remove(_ peer: Peer, now: Timestamp, because why: String? = nil) {
         guard let worker = workers.remove(peer) else { return }
-        for task in worker.leases.sorted() { takeBack(task, reason: "worker \(worker.name) went away", now: now) }
+        let reason = why ?? "worker \(worker.name) went away"
+        for task in worker.leases.sorted() { takeBack(task, reason: reason, now: now) }
     }
 }

@@ -147,14 +147,20 @@ extension WorkerCore {
         if recalled.credit > 0 { links[index].demand = 0 }
     }
 
-    /// DISCONNECT: 401 registers again on the same socket; 403 waits, as for a READY not answered, then
-    /// reopens the socket; 505 refuses the worker for good; any other reopens the socket.
+    /// DISCONNECT: 401 registers again on the same socket; 403 stops the link's attempts and waits, as for
+    /// a READY not answered, then reopens the socket; 505 refuses the worker for good; any other reopens
+    /// the socket.
     mutating func disconnected(_ disconnect: Disconnect, on index: Int, now: Timestamp) {
         if disconnect.status == .unknownPeer {
             register(index, now: now)
         } else if disconnect.status == .forbidden {
-            // The worker's name is bound to another key there: a READY now would be refused again. Its
-            // slots go back to the others until the backoff is over (``tickLinks(now:)``).
+            // The worker's name is bound to another key there, or its key was removed: a READY now would
+            // be refused again. The shard took back every lease of this connection, so its attempts stop
+            // (their results would be refused), and its slots go back to the others until the backoff is
+            // over (``tickLinks(now:)``).
+            for id in running.keys.filter({ $0.link == index }).sorted(by: { ($0.ref.task, $0.ref.attempt) < ($1.ref.task, $1.ref.attempt) }) {
+                stop(id, outcome: .cancelled, reason: "the shard refused this worker: \(disconnect.reason)", grace: configuration.killGrace, now: now)
+            }
             links[index].credit = 0
             links[index].demand = 0
             links[index].recalling = false

@@ -36,6 +36,8 @@ public struct ManagementService: Service {
     var core: ManagementCore
     let store: ManagementStore
     let bound: @Sendable ([String]) -> Void
+    /// The keys the process trusts, for `keys`; nil without keys.
+    var keys: KeyRing?
     /// When retention last deleted, a little at a time, once a second.
     var lastTrim = Timestamp.zero
 
@@ -59,7 +61,8 @@ public struct ManagementService: Service {
         control: ServiceControl, counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil,
         bound: @escaping @Sendable ([String]) -> Void = { _ in }
     ) throws {
-        let service = try open(settings, now: clock.now(), bound: bound)
+        var service = try open(settings, now: clock.now(), bound: bound)
+        service.keys = security?.gate.ring
         var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [
             ("api", settings.api.joined(separator: ",")), ("flows", String(service.core.flows.count)), ("runs", String(service.core.runs.count)),
@@ -93,6 +96,10 @@ public struct ManagementService: Service {
                 caller = APICaller(name: sender.name, role: role)
             }
             if let recall = core.recallNeeded(for: read, by: caller) { core.recalled(try store.recall(recall)) }
+            if read.asksForKeys {
+                // The keys as they stand now, read again by the last reload.
+                core.trustedKeys = keys.map { $0.all.map { TrustedKey(name: $0.name, role: $0.role.rawValue, fingerprint: $0.fingerprint) } }
+            }
             core.apiRequest(read, from: peer!, by: caller, now: now)
         case (Self.api, _): return false
         default: core.orchestratorMessage(message, now: now)

@@ -48,7 +48,9 @@ enum ClusterPolicy {
             for shard in cluster.shards {
                 servers.append(([shard.submit, shard.work, shard.events], "shard-\(shard.id)", "the orchestrator connects to shard \(shard.id)"))
             }
-            admissions["ops"] = .roles([.management], "management")
+            admissions["ops"] = Admission(
+                who: "management", admits: { $0.role == .management },
+                takes: { message, _ in [.operationRequest, .runQuery, .shardQuery, .fetch].contains(message) })
             admissions["events"] = .roles([.management, .admin], "management and admins")
         case .shard(let id):
             let serving = Set(cluster.pools.filter { $0.shards.contains(id) }.map { "pool-\($0.name)" })

@@ -134,7 +134,7 @@ public final class Gatekeeper: Sendable {
 }
 
 /// Refusals, counted, and logged at most once a second with how many were left unsaid: a flood of
-/// handshakes from unknown keys fills no disk.
+/// handshakes from unknown keys, or of a worker key's forged results, fills no disk.
 final class RefusalLog: Sendable {
     private let log: Log
     private let state = Mutex<(count: Int, unsaid: Int, lastLogged: Int64?)>((0, 0, nil))
@@ -143,22 +143,29 @@ final class RefusalLog: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
+    /// A refusal at socket `domain`, by `key` (a public key; empty when the peer had none).
     func record(_ what: String, key: String, domain: String, now: Timestamp) {
+        var fields: [(String, String)] = [("socket", domain)]
+        if !key.isEmpty { fields.append(("key", KeyIdentity.fingerprint(of: key))) }
+        record(what, fields: fields, now: now)
+    }
+
+    /// `count` refusals of one kind, said in one line unless a line was written less than a second ago.
+    func record(_ what: String, fields: @autoclosure () -> [(String, String)], count: Int = 1, now: Timestamp) {
         let say: Int? = state.withLock { state in
-            state.count += 1
+            state.count += count
             if let last = state.lastLogged, now.since(Timestamp(milliseconds: last)) < 1000 {
-                state.unsaid += 1
+                state.unsaid += count
                 return nil
             }
             defer {
                 state.lastLogged = now.milliseconds
                 state.unsaid = 0
             }
-            return state.unsaid
+            return state.unsaid + count - 1
         }
         guard let unsaid = say else { return }
-        var fields: [(String, String)] = [("socket", domain)]
-        if !key.isEmpty { fields.append(("key", KeyIdentity.fingerprint(of: key))) }
+        var fields = fields()
         if unsaid > 0 { fields.append(("also refused since the last line", String(unsaid))) }
         log.warning("refused \(what)", fields: fields)
     }

@@ -37,6 +37,11 @@ protocol Service {
     /// core treats it as gone. Returns what to do about it, as ``endTurn(now:)`` does.
     mutating func peerLost(_ peer: Peer, on socket: Int, now: Timestamp) throws -> [LoopAction]
 
+    /// Keys were removed from the cluster's ring: the service ends what it holds for peers whose key
+    /// `trusted` no longer knows (a shard's workers registered under it), so that a revoked key is sent
+    /// nothing more. Returns what to do, as ``endTurn(now:)`` does.
+    mutating func keysRemoved(trusted: (String) -> Bool, now: Timestamp) throws -> [LoopAction]
+
     /// Work the service has of its own to do at once (results read after a commit, attempts that
     /// ended): the loop does not wait for a message before the next turn.
     var hasWork: Bool { get }
@@ -64,6 +69,7 @@ extension Service {
     mutating func afterTurn(now: Timestamp) throws {}
     func metrics(into metrics: inout Metrics, now: Timestamp) throws {}
     mutating func peerLost(_ peer: Peer, on socket: Int, now: Timestamp) throws -> [LoopAction] { [] }
+    mutating func keysRemoved(trusted: (String) -> Bool, now: Timestamp) throws -> [LoopAction] { [] }
 }
 
 /// How a turn ended: whether it committed rows, and what to do now that it has.

@@ -54,7 +54,8 @@ struct ServiceLoop<S: Service> {
         var (poller, readable) = makePoller()
         var malformed = MalformedCounter(counters)
         // Keys removed so far: a publisher's subscriptions outlive the keys that made them, so its
-        // connections are dropped when one is (its subscribers connect again, and the handler decides).
+        // connections are dropped when one is (its subscribers connect again, and the handler decides);
+        // the service ends what it holds for the removed keys (a shard's workers).
         var revocations = security?.gate.ring.revocations ?? 0
         var dropSubscribers: [Int: String] = [:]
         var statistics = LoopStatistics(now: clock.now())
@@ -133,6 +134,8 @@ struct ServiceLoop<S: Service> {
                 for index in plans.indices where plans[index].role == .publisher && domains[index] != nil {
                     dropSubscribers[index] = "a key was removed"
                 }
+                let now = clock.now()
+                try carry(try service.keysRemoved(trusted: { ring.identity(ofKey: $0) != nil }, now: now), now: now)
             }
             for (index, why) in dropSubscribers.sorted(by: { $0.key < $1.key }) { try rebind(index, because: why) }
             dropSubscribers = [:]

@@ -51,6 +51,8 @@ public struct ShardService: Service {
     let epoch: UInt32
     let log: Log
     let counters: ServiceCounters
+    /// Workers' refusals, logged at most once a second.
+    let refusals: RefusalLog
     /// FETCHes of this turn, answered from the event log after the commit.
     var fetches: [(Peer, Fetch)] = []
     /// `attempts` questions of this turn, answered from the store after the commit.
@@ -104,7 +106,7 @@ public struct ShardService: Service {
         _ = try store.log.size()
         let core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
         let service = ShardService(
-            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, lastTrim: now,
+            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusals: RefusalLog(log: log), lastTrim: now,
             name: settings.configuration.publisher)
         return (service, [
             ("epoch", String(epoch)), ("jobs", String(snapshot.jobs.count)), ("tasks", String(snapshot.tasks.count)),
@@ -213,6 +215,13 @@ public struct ShardService: Service {
         return try finish(now: now).actions
     }
 
+    mutating func keysRemoved(trusted: (String) -> Bool, now: Timestamp) throws -> [LoopAction] {
+        let ended = core.keysRemoved(trusted: trusted, now: now)
+        guard !ended.isEmpty else { return [] }
+        log.warning("ended the workers of removed keys, and took their tasks back", ["workers": ended.sorted().joined(separator: ",")])
+        return try finish(now: now).actions
+    }
+
     /// Takes the core's turn, commits it, and says what to send: its event, then its deliveries.
     /// What a worker's key may do here: its pool's, and the products the pool is limited to.
     func credentials(of sender: KeyIdentity) -> WorkerCredentials? {
@@ -224,7 +233,7 @@ public struct ShardService: Service {
     private mutating func finish(now: Timestamp) throws -> TurnEnd {
         let turn = core.finishTurn(now: now)
         Self.logStarving(turn.starving, log: log, counters: counters)
-        Self.logRefused(turn, log: log, counters: counters)
+        Self.logRefused(turn, refusals: refusals, counters: counters, now: now)
         Self.logHandOvers(turn, log: log)
         let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         committed?(turn)
@@ -257,23 +266,27 @@ public struct ShardService: Service {
     }
 
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does
-    /// not hold), a few lines at most, and counts them.
-    static func logRefused(_ turn: ShardTurn, log: Log, counters: ServiceCounters) {
+    /// not hold), at most a line a second with how many were left unsaid, and counts them.
+    static func logRefused(_ turn: ShardTurn, refusals: RefusalLog, counters: ServiceCounters, now: Timestamp) {
         let refused = turn.refusedRegistrations.count + turn.foreignResults.count
         guard refused > 0 else { return }
         counters.countRefused(refused)
         func key(_ key: String?) -> String { key.map(KeyIdentity.fingerprint(of:)) ?? "none" }
-        for registration in turn.refusedRegistrations.prefix(3) {
-            log.warning(
-                "refused a READY: the worker name is another key's",
-                ["worker": registration.worker, "key": key(registration.key), "holder": key(registration.holder)])
+        if let registration = turn.refusedRegistrations.first {
+            refusals.record(
+                "a READY: the worker name is another key's",
+                fields: [("worker", registration.worker), ("key", key(registration.key)), ("holder", key(registration.holder))],
+                count: turn.refusedRegistrations.count, now: now)
         }
-        for results in turn.foreignResults.prefix(3) {
-            log.warning(
-                "refused results for leases the sender does not hold",
-                ["worker": results.worker, "key": key(results.key), "tasks": results.tasks.prefix(5).map { "\($0.task)/\($0.attempt)" }.joined(separator: ",")])
+        if let results = turn.foreignResults.first {
+            refusals.record(
+                "results for leases the sender does not hold",
+                fields: [
+                    ("worker", results.worker), ("key", key(results.key)),
+                    ("tasks", results.tasks.prefix(5).map { "\($0.task)/\($0.attempt)" }.joined(separator: ",")),
+                ],
+                count: turn.foreignResults.count, now: now)
         }
-        if refused > 6 { log.warning("refused more from workers", ["more": String(refused - 6)]) }
     }
 
     /// Logs the runs a turn handed over to moves, and the submissions it dropped because their run was.

@@ -89,6 +89,10 @@ public final class ServiceThread: Sendable {
         return outcome.withLock { $0 }
     }
 
+    /// Wakes the loop for a turn, as a message would: after the process read its keys again, so that
+    /// what a removed key held ends at once.
+    public func wake() { control.doorbell.ring() }
+
     /// The error that ended the loop, if it ended on its own.
     public var failure: (any Error)? { outcome.withLock { $0 } }
 

@@ -158,7 +158,7 @@ public struct WorkerService: Service {
                 log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
             case .forbidden(let link, let reason):
                 log.warning(
-                    "the shard refused this worker's name, bound to another key there; trying again later",
+                    "the shard refused this worker (its name is another key's there, or its key was removed); trying again later",
                     ["shard": settings.shards[link], "worker": settings.configuration.name, "reason": reason])
             }
         }
