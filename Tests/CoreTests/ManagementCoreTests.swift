@@ -390,7 +390,7 @@ struct ManagementHarness {
             unknown.2["error"]?.string
                 == "unknown method \"frobnicate\" (methods: apply, start, status, runs, flows, flow, products, stop, pause, resume, rerun, "
                 + "rerun-job, mark-succeeded, hold, release, set-policy, move, set-priority, workers, queue, waits, attempts, history, "
-                + "schedule, calendars, schedules, fire, ping)")
+                + "schedule, calendars, schedules, fire, keys, ping)")
         #expect(management.call("apply", "{}").1.status == .badRequest)
         #expect(management.call("status", #"{"run": "1"}"#).2["error"]?.string == "status needs \"run\": a run ID")
         #expect(management.call("schedule", #"{"flow": "payments/eod", "next": 1001}"#).2["error"]?.string

@@ -8,7 +8,8 @@ import Wire
 /// - a task succeeds at most once (a shard's turns, and its store at the end);
 /// - a job is submitted only once each of its predecessors has succeeded in the generation last
 ///   submitted (published by its shard after the commit, or told in a hand-over's answer), or was marked
-///   succeeded by the operator;
+///   succeeded by the operator; and a job released once is released again, as a new generation, only
+///   after an operator reran the run, a job of it, or marked one succeeded;
 /// - no task is handed to a worker after its success was committed;
 /// - an attempt is handed to one worker, and a task's attempts only increase (one live lease a task);
 /// - no task takes a result from a worker that does not hold its lease (forged ones, at the end);
@@ -52,12 +53,20 @@ final class InvariantChecker {
     private var marked: [JobKey: Int] = [:]
     private var taken = 0
     private var reruns: [UInt64: Int] = [:]
+    /// The number of the latest request that may give a run's jobs new generations (a rerun, a rerun of a
+    /// job, a mark), among those the orchestrator took; and that number when each job was last released.
+    private var renewals: [UInt64: Int] = [:]
+    private var releasedAt: [JobKey: Int] = [:]
     private var confirmedMarks: Set<JobKey> = []
     private var plantedOnce = false
     /// Whether a store lost commits to a power loss (under `durability normal`), which makes no promise
     /// of effectively once: from then on a task may succeed again, and an ID or key given out may be
     /// given out again. Those checks stop; the rest go on.
     private(set) var relaxed = false
+    /// How many tasks the last shard turn committed succeeded, and whether any shard committed one yet:
+    /// for a planted defect.
+    private(set) var lastCommitSucceeded = 0
+    var succeededAny: Bool { succeeded.values.contains { !$0.isEmpty } }
     /// Each task's latest attempt handed out, by shard, with the worker it went to.
     private var leases: [ShardTask: (spec: TaskSpec, worker: String)] = [:]
     /// Each run's entry moment as management started it, and the newest run started.
@@ -113,6 +122,7 @@ final class InvariantChecker {
     /// A shard committed a turn: its tasks that succeeded must not have before, and none took a forged
     /// result. A task no longer leased is no longer one to forge a result for.
     func committed(_ turn: ShardTurn, shard: UInt32, simulation: Simulation) {
+        lastCommitSucceeded = turn.succeeded.count
         fairness.committed(turn, shard: shard, now: simulation.queue.now)
         // A task that succeeded is no longer leased, though a hand-over in the same turn may leave it no row.
         for task in turn.succeeded {
@@ -211,6 +221,7 @@ final class InvariantChecker {
         guard process.kind == .orchestrator, case .operationRequest(let request) = message else { return }
         taken += 1
         if request.action == .rerunFailed || request.action == .rerunJob { reruns[request.run] = taken }
+        if [.rerunFailed, .rerunJob, .markSucceeded].contains(request.action) { renewals[request.run] = taken }
         guard request.action == .markSucceeded else { return }
         let key = JobKey(run: request.run, job: request.job)
         marking[request.request] = key
@@ -258,12 +269,17 @@ final class InvariantChecker {
             }
         case (.shard(let shard), .tasks(let tasks)):
             for spec in tasks.tasks {
+                handedOut[shard, default: [:]][spec.task] = spec
+                let key = ShardTask(shard: shard, task: spec.task)
+                if let given = handedOver[ShardRun(shard: shard, run: spec.run)], spec.generation <= given,
+                    finishing[key].map({ spec.attempt > $0 }) ?? true
+                {
+                    simulation.violated("shard-\(shard) handed out task \(spec.task) of \(spec.job) after handing run \(spec.run) over up to generation \(given)")
+                }
                 if succeeded[shard]?.contains(spec.task) == true && !relaxed {
                     simulation.violated(
                         "shard-\(shard) handed out task \(spec.task) (run \(spec.run), job \(spec.job), partition \(spec.partition)) after its success")
                 }
-                handedOut[shard, default: [:]][spec.task] = spec
-                let key = ShardTask(shard: shard, task: spec.task)
                 let worker = destination?.name ?? "?"
                 if let lease = leases[key], !relaxed {
                     if spec.attempt < lease.spec.attempt {
@@ -305,6 +321,11 @@ final class InvariantChecker {
                     }
                 }
                 let key = JobKey(run: job.run, job: job.job)
+                if let previous = submitted[key], job.generation > previous, renewals[job.run] ?? 0 <= releasedAt[key] ?? 0 {
+                    simulation.violated(
+                        "job \(job.job) of run \(job.run) was released again, as generation \(job.generation), with no rerun or mark since generation \(previous)")
+                }
+                releasedAt[key] = taken
                 if job.generation > submitted[key] ?? 0 {
                     // A new generation must succeed again, whatever the operator marked before the rerun
                     // that made it.
@@ -324,6 +345,16 @@ final class InvariantChecker {
     func succeededTask(on shard: UInt32) -> TaskSpec? {
         guard let task = succeeded[shard]?.min() else { return nil }
         return handedOut[shard]?[task]
+    }
+
+    /// A task `shard` handed out, of a run it has since handed over: for a planted defect.
+    func handedOverTask(on shard: UInt32) -> TaskSpec? {
+        guard let specs = handedOut[shard] else { return nil }
+        let given = specs.keys.sorted().compactMap { specs[$0] }.filter { spec in
+            handedOver[ShardRun(shard: shard, run: spec.run)].map { spec.generation <= $0 } ?? false
+        }
+        // One that did not succeed, if there is one: its success would say something else is wrong.
+        return given.first { succeeded[shard]?.contains($0.task) != true } ?? given.first
     }
 
     /// A task of `shard` whose latest attempt another worker than `worker` holds: for a planted defect.

@@ -39,6 +39,22 @@ extension Simulation {
                 trace.add(queue.now, "planted: the orchestrator submits \(successor) of run \(job.run) with its predecessor \(job.job)")
                 return .submit(submit)
             }
+        case (.releaseTwice, .orchestrator, .submit(var submit)):
+            guard let job = submit.jobs.first else { break }
+            var again = job
+            again.generation += 1
+            submit.jobs.append(again)
+            plantedOnce = true
+            trace.add(queue.now, "planted: the orchestrator releases \(job.job) of run \(job.run) again, as generation \(again.generation)")
+            return .submit(submit)
+        case (.leaseAfterHandOver, .shard(let shard), .tasks(var tasks)):
+            guard let given = checker.handedOverTask(on: shard) else { break }
+            var again = given
+            again.attempt += 1
+            tasks.tasks.append(again)
+            plantedOnce = true
+            trace.add(queue.now, "planted: shard-\(shard) hands out task \(given.task) of run \(given.run), which it handed over")
+            return .tasks(tasks)
         case (.leaseAfterSuccess, .shard(let shard), .tasks(var tasks)):
             guard let done = checker.succeededTask(on: shard) else { break }
             tasks.tasks.append(done)
@@ -90,6 +106,25 @@ extension Simulation {
             trace.add(queue.now, "planted: shard-\(shard) publishes a JOB-UPDATES an octet short")
         }
         return frame
+    }
+
+    /// For the planted `lose-commit`: a copy of a shard's store as it is before its turn commits, until
+    /// the defect is planted.
+    func copyBeforeCommit(_ index: Int) -> String? {
+        guard options.planted == .loseCommit, !plantedOnce, faults.active, case .shard = processes[index].kind, checker.succeededAny else { return nil }
+        let copy = "\(options.folder)/\(processes[index].name).before"
+        try? FileManager.default.removeItem(atPath: copy)
+        guard (try? processes[index].database?.execute("VACUUM INTO '\(copy)'")) != nil else { return nil }
+        return copy
+    }
+
+    /// The planted `lose-commit`: the shard has committed successes and said so; its store then goes back
+    /// to before that commit, under `durability full`, which promises it never does.
+    func loseCommit(_ index: Int, keeping copy: String) {
+        plantedOnce = true
+        trace.add(queue.now, "planted: \(processes[index].name)'s store loses the commit of \(checker.lastCommitSucceeded) success\(checker.lastCommitSucceeded == 1 ? "" : "es") it acknowledged")
+        crash(index, "with its last commit lost")
+        putBack(copy, as: index)
     }
 
     /// The planted `damage-store`: 512 octets of management's store's third page overwritten on disk,

@@ -74,6 +74,14 @@ public final class Simulation {
         case busyLoop = "busy-loop"
         /// At the end, a page of management's store is overwritten on disk, as a failing disk would.
         case damageStore = "damage-store"
+        /// The orchestrator releases a job it has released again, as a new generation no operator asked
+        /// for, as a core that released a successor twice would.
+        case releaseTwice = "release-twice"
+        /// A shard hands out a task of a run it has handed over to a move.
+        case leaseAfterHandOver = "lease-after-hand-over"
+        /// A shard's store loses a commit it acknowledged, one that recorded successes, as a disk that
+        /// lies about its syncs would under `durability full`.
+        case loseCommit = "lose-commit"
     }
 
     /// What a run of the simulator found.
@@ -141,12 +149,38 @@ public final class Simulation {
     var plantedOnce = false
     var skippedInstant: Int64?
 
-    /// The virtual clock starts just before Europe's clocks go forward, so that schedules cross it.
-    static let start: Int64 = 1_774_745_400_000  // 2026-03-29T00:50:00Z
+    /// The virtual clock starts just before Europe's clocks change, so that schedules cross it: forward
+    /// for even seeds, back for odd ones.
+    let start: Int64
+    let season: Season
+
+    /// The change of daylight-saving time a seed's virtual time crosses, with a daily schedule in
+    /// `Europe/Berlin` whose local time the change skips or repeats, and the instants it must fire at
+    /// (worked out by hand from `docs/flows.md`'s rule, not by Baton's calendar code).
+    struct Season {
+        var start: Int64
+        var cron: String
+        var firings: [Int64]
+        /// The UTC hour whose local times happened before (none in spring): a schedule fires in it no more.
+        var repeated: Range<Int64>
+
+        /// 2026-03-29 00:51 UTC, 01:51 in Berlin; at 01:00 UTC the clocks jump from 02:00 to 03:00, so
+        /// 02:30, which does not exist that day, fires once at the first instant after the gap.
+        static let spring = Season(start: 1_774_745_460_000, cron: "30 2 * * *", firings: [1_774_746_000_000], repeated: 0..<0)  // 01:00:00Z
+        /// 2026-10-25 00:52 UTC, 02:52 summer time in Berlin; at 01:00 UTC the clocks go back from 03:00
+        /// to 02:00, so each time from 02:00 to 02:59 happens twice and fires only the first time: 02:55
+        /// summer time (00:55 UTC) fires, and 02:00 winter time (01:00 UTC) and after do not.
+        static let autumn = Season(
+            start: 1_792_889_520_000, cron: "*/5 2 * * *", firings: [1_792_889_700_000],  // 00:55:00Z
+            repeated: 1_792_890_000_000..<1_792_893_600_000)  // 01:00Z to 02:00Z
+    }
 
     public init(_ options: Options) {
         self.options = options
-        queue = EventQueue(start: Self.start)
+        season = options.seed % 2 == 0 ? .spring : .autumn
+        start = season.start
+        trace.start = start
+        queue = EventQueue(start: start)
         random = SplitMix64(seed: options.seed)
         clocks = SplitMix64(seed: options.seed ^ 0x5eed_c10c_5eed_c10c)
         power = SplitMix64(seed: options.seed ^ 0x5eed_0ff0_5eed_0ff0)
@@ -170,7 +204,7 @@ public final class Simulation {
         workload = Workload(simulation: self)
         workload.begin()
         scheduleFaults()
-        let end = Self.start + options.duration
+        let end = start + options.duration
         queue.at(end) { [self] in
             faults.active = false
             trace.add(queue.now, "faults stop; the operator resumes and releases everything")
@@ -195,7 +229,7 @@ public final class Simulation {
         (counts.fairPairs, counts.fairWorst) = (checker.fairness.pairs, checker.fairness.worst)
         if let violation { trace.add(queue.now, "VIOLATION: \(violation)") }
         return Report(
-            seed: options.seed, violation: violation, trace: trace.tail, digest: trace.digest, virtualMilliseconds: queue.now - Self.start,
+            seed: options.seed, violation: violation, trace: trace.tail, digest: trace.digest, virtualMilliseconds: queue.now - start,
             counts: counts)
     }
 
@@ -298,14 +332,19 @@ public final class Simulation {
             guard faults.active, processes[index].up, processes[index].incarnation == incarnation else { return }
             counts.powerLosses += 1
             crash(index, "on a power loss, its store back to \(lag) ms before")
-            let path = "\(options.folder)/\(process.name).db"
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            do {
-                try FileManager.default.moveItem(atPath: synced, toPath: path)
-            } catch {
-                violated("the simulator could not put back \(process.name)'s synced store: \(error)")
-            }
+            putBack(synced, as: index)
             checker.powerLost()
+        }
+    }
+
+    /// Replaces the store of a process that crashed with a copy made before (`VACUUM INTO`).
+    func putBack(_ copy: String, as index: Int) {
+        let path = "\(options.folder)/\(processes[index].name).db"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        do {
+            try FileManager.default.moveItem(atPath: copy, toPath: path)
+        } catch {
+            violated("the simulator could not put back \(processes[index].name)'s store: \(error)")
         }
     }
 
@@ -356,7 +395,7 @@ public final class Simulation {
 
     /// How far a process's clock is from virtual time now.
     func offset(of index: Int) -> Int64 {
-        processes[index].skew + (queue.now - Self.start) * processes[index].drift / 1_000_000
+        processes[index].skew + (queue.now - start) * processes[index].drift / 1_000_000
     }
 
     /// A message arrived at a process: it is taken at its next turn.
@@ -413,6 +452,7 @@ public final class Simulation {
         let mayCrash = faults.active && process.kind != .client
         if mayCrash && chance(faults.crashBeforeCommit) { return crash(index, "before its commit") }
         if mayCrash && process.hasStore && chance(faults.diskFull) { process.diskFull = true }
+        let beforeCommit = copyBeforeCommit(index)
         let end = try process.service!.endTurn(now: now)
         if mayCrash && chance(faults.crashAfterCommit) { return crash(index, "after its commit, before sending") }
         let stopAt = mayCrash && chance(faults.crashMidSend) ? Int(random.next() % UInt64(max(1, end.actions.count))) : nil
@@ -447,6 +487,10 @@ public final class Simulation {
             }
             pending = []
             for (peer, socket) in lost { pending += try process.service!.peerLost(peer, on: socket, now: now) }
+        }
+        if let beforeCommit {
+            if checker.lastCommitSucceeded > 0 { return loseCommit(index, keeping: beforeCommit) }
+            try? FileManager.default.removeItem(atPath: beforeCommit)
         }
         try process.service!.afterTurn(now: now)
         if case .worker = process.kind { runAttempts(of: index) }
@@ -502,6 +546,8 @@ public final class Simulation {
 struct Trace {
     /// The simulation's folder, written as `DATA` so that the trace does not depend on where it ran.
     var folder = ""
+    /// When virtual time started: lines give the seconds since.
+    var start: Int64 = 0
     private(set) var lines: [String] = []
     private(set) var digest: UInt64 = 0xcbf2_9ce4_8422_2325
 
@@ -511,7 +557,7 @@ struct Trace {
     var tail: [String] { Array(lines.suffix(shown)) }
 
     mutating func add(_ time: Int64, _ line: String) {
-        let text = String(format: "%9.3f ", Double(time - Simulation.start) / 1000)
+        let text = String(format: "%9.3f ", Double(time - start) / 1000)
             + (folder.isEmpty ? line : line.replacingOccurrences(of: folder, with: "DATA"))
         for byte in text.utf8 {
             digest ^= UInt64(byte)
