@@ -259,6 +259,47 @@ struct ManagementHarness {
         #expect(management.core.runs[1]?.detail.contains("the orchestrator no longer has this run") == true)
     }
 
+    /// Seed 4036 of the simulator: management restarts with open runs, whatever its stored stream position
+    /// says, and reads each of them again from the orchestrator; an ended run is not asked about.
+    @Test func everyOpenRunIsReadAgainWhenManagementStarts() {
+        var snapshot = ManagementSnapshot()
+        let start = Timestamp(milliseconds: 1_000)
+        snapshot.runs = [
+            RunRecord(id: 4, product: "payments", flow: "eod", version: 1, shard: 1, moment: 1, params: [:], state: .running, jobs: 1, started: start),
+            RunRecord(id: 5, product: "payments", flow: "eod", version: 1, shard: 1, moment: 2, params: [:], state: .succeeded, jobs: 1, started: start),
+            RunRecord(id: 7, product: "payments", flow: "eod", version: 1, shard: 1, moment: 3, params: [:], state: .paused, jobs: 1, started: start),
+        ]
+        snapshot.position = StreamPosition(publisher: StreamNames.orchestrator, epoch: 3, sequence: 900)
+        var core = ManagementCore(configuration: ManagementConfiguration(shards: [1]), restoring: snapshot, now: start)
+        core.tick(now: start)
+        let queried = core.finishTurn().toOrchestrator.compactMap { message -> UInt64? in
+            if case .runQuery(let query) = message { query.run } else { nil }
+        }
+        #expect(queried == [4, 7])
+    }
+
+    /// Seed 8077 of the simulator: the orchestrator's clock stepped back, so a rerun's statuses carry times
+    /// before the failure management holds; the stream is in the orchestrator's order, and they apply.
+    @Test func aRerunsStatusesFromTheStreamApplyThoughTheOrchestratorsClockSteppedBack() {
+        var management = ManagementHarness()
+        management.startRuns(1)
+        func status(_ state: RunState, time: Int64, sequence: UInt64) {
+            let update = RunStatus(
+                run: 1, product: "payments", flow: "eod", state: state, jobs: 1, started: management.now.wire,
+                finished: state.isFinal ? UInt64(time) : 0, time: UInt64(time))
+            management.core.orchestratorMessage(
+                .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: sequence, updates: [update])), now: management.now)
+            _ = management.core.finishTurn()
+        }
+        let now = management.now.milliseconds
+        status(.failed, time: now + 5_000, sequence: 1)
+        #expect(management.core.runs[1]?.state == .failed)
+        status(.running, time: now + 2_000, sequence: 2)
+        #expect(management.core.runs[1]?.state == .running)
+        status(.succeeded, time: now + 3_000, sequence: 3)
+        #expect(management.core.runs[1]?.state == .succeeded)
+    }
+
     @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {
         var management = ManagementHarness()
         management.startRuns(20)

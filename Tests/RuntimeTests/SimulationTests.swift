@@ -21,13 +21,14 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// Seeds 1 to 20, in two processes side by side. Seeds 3, 6, 8, 9 and 11 found runs that never
-    /// ended, after a rerun-job or mark-succeeded made a job wait again behind a failed one; seed 39 a
-    /// run paused at its shard after it ended while held; seed 1051 a pause lost from the orchestrator's
-    /// store; seed 7177 a false alarm of the checker, which took a job marked succeeded in the turn that
-    /// reran it as unmarked. (A seed draws another run once the simulator or Baton changes: the defects
-    /// they found have tests of their own, in the orchestrator's core and store.)
-    @Test(arguments: [(1, 10), (11, 10), (39, 1), (1051, 1), (7177, 1)])
+    /// Seeds 1 to 12, six at a time: odd seeds cross the autumn change of clocks, even ones the spring's.
+    /// Seeds found defects over time (3, 6, 8, 9 and 11 runs that never ended after a rerun-job or a mark;
+    /// 39 a run paused at its shard after it ended while held; 1051 a pause lost from the orchestrator's
+    /// store; 7177 a false alarm of the checker). A seed draws another run once the simulator or Baton
+    /// changes, so each defect has a test of its own, in the cores and stores; these seeds, about a minute
+    /// and a half in all, show that today's code holds every invariant under faults. `make simulate` runs
+    /// as many more as anyone likes.
+    @Test(arguments: [(1, 6), (7, 6)])
     func everyInvariantHoldsUnderFaults(first: Int, count: Int) throws {
         let (status, output) = try simulate(["--seed", String(first), "--seeds", String(count)])
         #expect(status == 0, "\(output)")
@@ -76,6 +77,8 @@ import Testing
         ("answer-twice", "then with 200"),
         ("busy-loop", "timer-1 took 2,000 turns in one virtual second"),
         ("damage-store", "management's store is damaged"),
+        ("release-twice", "was released again, as generation"),
+        ("lose-commit", "succeeded twice"),
     ])
     func eachInvariantCatchesItsPlantedDefect(fault: String, says: String) throws {
         let (status, output) = try simulate(["--seed", "2", "--plant", fault, "--duration", "3m", "--heal", "2m"])
@@ -92,21 +95,23 @@ import Testing
     }
 
     /// These need a seed's full length: the fairness check's backlog phase runs once faults stop, with
-    /// four minutes to heal, and a move must be answered before a run starts after it.
+    /// four minutes to heal, a move must be answered before a run starts after it, and a run handed over
+    /// (seed 3 hands some over).
     @Test(arguments: [
-        ("drop-weights", "both were backlogged: they differ by", "planted: the orchestrator sends backlog-"),
-        ("ignore-move", "after answering its move to shard", "planted: management starts run"),
+        (2, "drop-weights", "both were backlogged: they differ by", "planted: the orchestrator sends backlog-"),
+        (2, "ignore-move", "after answering its move to shard", "planted: management starts run"),
+        (3, "lease-after-hand-over", "after handing run", "planted: shard-"),
     ])
-    func theLongerChecksCatchTheirPlantedDefects(fault: String, says: String, planted: String) throws {
-        let (status, output) = try simulate(["--seed", "2", "--plant", fault])
+    func theLongerChecksCatchTheirPlantedDefects(seed: Int, fault: String, says: String, planted: String) throws {
+        let (status, output) = try simulate(["--seed", String(seed), "--plant", fault])
         #expect(status == 1)
-        #expect(output.contains("seed 2: FAILED: ") && output.contains(says), "\(output)")
+        #expect(output.contains("seed \(seed): FAILED: ") && output.contains(says), "\(output)")
         #expect(output.contains(planted), "\(output)")
     }
 
     @Test func aPlantedFaultThatDoesNotExistIsAUsageError() throws {
         let (status, output) = try simulate(["--plant", "nothing"])
         #expect(status == 2)
-        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights, ignore-move, busy-loop, damage-store)"#))
+        #expect(output.contains(#"no planted fault "nothing" (there are: release-early, lease-after-success, succeed-twice, strand-run, lose-run-end, garble, skip-firing, double-lease, moment-back, answer-twice, forge-as-holder, drop-weights, ignore-move, busy-loop, damage-store, release-twice, lease-after-hand-over, lose-commit)"#))
     }
 }

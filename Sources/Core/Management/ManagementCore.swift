@@ -53,10 +53,11 @@ public struct ManagementCore: Sendable {
     var actions: [String: AuditEntry]
     var actionOrder: [String]
     var actionKeys: [UInt64: String] = [:]
-    /// By key name, when a request refused by role was last written to the audit log, and how many were
-    /// refused since without being written: at most one a second each, so that no key fills the disk.
     /// The keys management trusts, as the runtime last read them for `keys`; nil in a cluster without keys.
     public var trustedKeys: [TrustedKey]?
+    /// By key name, when a request refused by role was last written to the audit log, how many were
+    /// refused since without being written (one entry says how many once the second is over), and the
+    /// method of the last: at most one entry a second each, so that no key fills the disk.
     var refusalsAudited: [String: (at: Timestamp, unsaid: Int, method: String)] = [:]
     /// Clients waiting for the answer to an action, by operation request.
     var waiting: [UInt64: [Caller]] = [:]

@@ -28,21 +28,25 @@ final class SimulatedProcess {
     var busyUntil: Int64 = 0
     /// How many turns it took in the current virtual second.
     var turnsSecond: (second: Int64, turns: Int) = (0, 0)
-    /// Whether its disk is full: every write fails, until it restarts.
-    var diskFull: Bool {
-        get { disk.full.load(ordering: .relaxed) }
-        set { disk.full.store(newValue, ordering: .relaxed) }
-    }
+    /// Whether its disk fails, full or broken: every write fails, until it restarts.
+    var diskFailing: Bool { disk.failure.load(ordering: .relaxed) != 0 }
     let disk = Disk()
     /// A worker's attempts, run in virtual time.
     let attempts = SimulatedAttempts()
 
-    /// A flag the store's fault injector reads from any thread.
+    /// What the store's fault injector reads, from any thread: the SQLite error every write gets while
+    /// the disk fails (0 while it works).
     final class Disk: Sendable {
-        let full = Atomic<Bool>(false)
+        static let full: Int32 = 13  // SQLITE_FULL
+        static let broken: Int32 = 10  // SQLITE_IOERR
+        let failure = Atomic<Int32>(0)
 
-        /// SQLite's "database or disk is full" for every write while the disk is full.
-        var injector: @Sendable (String) -> Int32? { { [self] _ in full.load(ordering: .relaxed) ? 13 : nil } }
+        var injector: @Sendable (String) -> Int32? {
+            { [self] _ in
+                let code = failure.load(ordering: .relaxed)
+                return code == 0 ? nil : code
+            }
+        }
     }
 
     init(_ kind: Kind, name: String, make: @escaping (SimulatedProcess, Timestamp) throws -> any Service) {

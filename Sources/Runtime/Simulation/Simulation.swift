@@ -8,7 +8,7 @@ import Wire
 /// ``Service`` calls its ``ServiceLoop`` makes (messages in, the turn ended and committed to its real
 /// SQLite store, then its sends), over a simulated network that behaves as ZeroMQ does, with faults
 /// drawn from one seed: delays, drops of a slow subscriber, partitions, crashes at any point of a turn,
-/// full disks, clocks that jump. Invariants are checked as it goes and at the end. The same seed gives
+/// full or failing disks, clocks that jump. Invariants are checked as it goes and at the end. The same seed gives
 /// the same run, event for event (with `SWIFT_DETERMINISTIC_HASHING=1`, as `baton simulate` sets).
 /// `docs/testing.md` describes it.
 public final class Simulation {
@@ -108,7 +108,7 @@ public final class Simulation {
 
         public var description: String {
             "\(runsStarted) runs (\(runsEnded) ended, \(handedOver) handed over by moves, leaving \(finishing) tasks finishing), \(tasksSucceeded) tasks, \(operatorActions) operator actions, \(firings) firings; "
-                + "\(turns) turns, \(crashes) crashes, \(powerLosses) power losses, \(stalls) stalls, \(diskFailures) full disks, \(partitions) partitions, \(clockSteps) clock steps, "
+                + "\(turns) turns, \(crashes) crashes, \(powerLosses) power losses, \(stalls) stalls, \(diskFailures) failed disks, \(partitions) partitions, \(clockSteps) clock steps, "
                 + "\(forgeries) forged results, \(dropped) messages dropped by PUB or a full queue, \(lost) lost in flight; "
                 + "\(fairPairs) backlogged pairs within \(String(format: "%.0f%%", fairWorst * 100)) of their fairness bound at most"
         }
@@ -123,7 +123,7 @@ public final class Simulation {
         var crashBeforeCommit = 0.0015
         var crashAfterCommit = 0.0015
         var crashMidSend = 0.0015
-        var diskFull = 0.0005
+        var diskFailure = 0.0005
         var stall = 0.001
     }
 
@@ -315,7 +315,7 @@ public final class Simulation {
     /// keeps a prefix of its commits whole). What its messages told others of those commits, it forgot.
     private func losePower() {
         guard faults.active else { return }
-        let candidates = processes.indices.filter { processes[$0].hasStore && processes[$0].up && !processes[$0].diskFull }
+        let candidates = processes.indices.filter { processes[$0].hasStore && processes[$0].up && !processes[$0].diskFailing }
         guard !candidates.isEmpty else { return }
         let index = candidates[Int(power.next() % UInt64(candidates.count))]
         let process = processes[index]
@@ -368,7 +368,7 @@ public final class Simulation {
     /// Restarts a process that crashed.
     func restart(_ index: Int) throws {
         guard !processes[index].up else { return }
-        processes[index].diskFull = false
+        processes[index].disk.failure.store(0, ordering: .relaxed)
         try start(index)
     }
 
@@ -416,10 +416,11 @@ public final class Simulation {
             guard processes[index].up, processes[index].incarnation == incarnation else { return }
             do {
                 try runTurn(index)
-            } catch where processes[index].diskFull {
+            } catch where processes[index].diskFailing {
                 // The service stops on a write that fails, as its loop would, having sent nothing of the turn.
                 counts.diskFailures += 1
-                crash(index, "on a full disk, acknowledging nothing (\(error))")
+                let what = processes[index].disk.failure.load(ordering: .relaxed) == SimulatedProcess.Disk.full ? "full" : "failing"
+                crash(index, "on a \(what) disk, acknowledging nothing (\(error))")
             }
         }
     }
@@ -451,9 +452,14 @@ public final class Simulation {
         counts.turns += 1
         let mayCrash = faults.active && process.kind != .client
         if mayCrash && chance(faults.crashBeforeCommit) { return crash(index, "before its commit") }
-        if mayCrash && process.hasStore && chance(faults.diskFull) { process.diskFull = true }
+        if mayCrash && process.hasStore && chance(faults.diskFailure) {
+            process.disk.failure.store(chance(0.5) ? SimulatedProcess.Disk.full : SimulatedProcess.Disk.broken, ordering: .relaxed)
+        }
         let beforeCommit = copyBeforeCommit(index)
         let end = try process.service!.endTurn(now: now)
+        if process.diskFailing && end.committed {
+            return violated("\(process.name) went on after its disk failed a write: it acknowledged a turn it could not commit")
+        }
         if mayCrash && chance(faults.crashAfterCommit) { return crash(index, "after its commit, before sending") }
         let stopAt = mayCrash && chance(faults.crashMidSend) ? Int(random.next() % UInt64(max(1, end.actions.count))) : nil
         var pending = end.actions
