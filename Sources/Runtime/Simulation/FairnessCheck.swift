@@ -9,8 +9,8 @@ import Wire
 /// differ. The check watches each shard's committed turns: when each attempt of every product was leased
 /// and when it ended. For each pair of backlog products on one shard, the window runs from when both have
 /// had a result (each type's cost is measured) until either has handed out its last partition once (to
-/// then, it had tasks queued: it was backlogged). Over the window, with W each one's worker time in it
-/// and w its weight:
+/// then, it had tasks queued: it was backlogged). Over the window, and over each of its halves and
+/// quarters (the bound holds over any stretch), with W each one's worker time in it and w its weight:
 ///
 ///     |W_A / w_A − W_B / w_B| ≤ (2 (1 + S) + e) × d / min(w_A, w_B)
 ///
@@ -123,6 +123,23 @@ final class FairnessCheck {
         // Too short a window says nothing: its bound is larger than what it holds.
         guard to - from >= 10_000 else { return nil }
         pairs += 1
+        // The bound holds over any stretch: the window, its halves and its quarters are each checked.
+        let length = to - from
+        var windows = [(from, to)]
+        for parts in [2, 4] where length / Int64(parts) >= 10_000 {
+            for part in 0..<Int64(parts) { windows.append((from + length * part / Int64(parts), from + length * (part + 1) / Int64(parts))) }
+        }
+        for (start, end) in windows {
+            if let violation = measure(a, b, on: shard, intervals: intervals, from: start, to: end, within: (from, to)) { return violation }
+        }
+        return nil
+    }
+
+    /// The pair's worker time over weight in the stretch `from` to `to` against the bound; a violation's
+    /// description, naming the stretch within the whole window `within` when it is a part of it.
+    private func measure(
+        _ a: String, _ b: String, on shard: UInt32, intervals: [Interval], from: Int64, to: Int64, within window: (from: Int64, to: Int64)
+    ) -> String? {
         var served = [a: 0.0, b: 0.0]
         var edges = 0
         var points: [(time: Int64, change: Int)] = []
@@ -151,8 +168,11 @@ final class FairnessCheck {
         worst = max(worst, gap / bound)
         guard gap > bound else { return nil }
         let seconds = { (value: Double) in String(format: "%.1f s", value / 1000) }
+        let stretch = (from, to) == window
+            ? "in the \(seconds(Double(to - from))) both were backlogged"
+            : "in the \(seconds(Double(to - from))) from \(seconds(Double(from - window.from))) into the \(seconds(Double(window.to - window.from))) both were backlogged"
         return "on shard-\(shard), \(a) (weight \(Int(wa))) had \(seconds(served[a]!)) of worker time and \(b) (weight \(Int(wb))) "
-            + "\(seconds(served[b]!)) in the \(seconds(Double(to - from))) both were backlogged: they differ by \(seconds(gap)) a weight, "
-            + "over the bound of \(seconds(bound)) (\(most) running at most, \(edges) cut by the window, tasks up to \(longest) ms)"
+            + "\(seconds(served[b]!)) \(stretch): they differ by \(seconds(gap)) a weight, "
+            + "over the bound of \(seconds(bound)) (\(most) running at most, \(edges) cut by the stretch, tasks up to \(longest) ms)"
     }
 }
