@@ -20,6 +20,8 @@ final class Workload {
     /// whatever the order in which its requests arrived.
     private var paused: Set<UInt64> = []
     private var held: Set<String> = []
+    /// Products whose policy the operator set: their caps and rates are lifted when faults stop.
+    private var policies: Set<String> = []
     private var starts = 0
     private var actions = 0
     private var applied = false
@@ -134,8 +136,12 @@ final class Workload {
             paused.insert(run)
             return call("pause", .object(base), .action)
         case 2: return call("resume", .object(base), .action)
-        case 3: return call("rerun", .object(base), .action)
-        case 4: return call("rerun-job", .object(base + [("job", .string(job)), ("downstream", .bool(simulation.chance(0.5)))]), .action)
+        case 3: return call("rerun", .object(base + [("fresh", .bool(simulation.chance(0.3)))]), .action)
+        case 4:
+            return call(
+                "rerun-job",
+                .object(base + [("job", .string(job)), ("downstream", .bool(simulation.chance(0.5))), ("fresh", .bool(simulation.chance(0.3)))]),
+                .action)
         case 5:
             return call("mark-succeeded", .object(base + [("job", .string(job))]), .action)
         case 6:
@@ -144,8 +150,8 @@ final class Workload {
         case 7:
             return call("release", .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))]), .action)
         case 9:
-            let priority = simulation.pick(1...5)
-            return call("set-priority", .object(base + [("priority", .number(priority))]), .action)
+            let priority: JSON = simulation.chance(0.2) ? .string("urgent") : .number(simulation.pick(1...5))
+            return call("set-priority", .object(base + [("priority", priority)]), .action)
         default:
             if simulation.chance(0.3) {
                 // A move: the product's new runs go to the shard; its open ones finish where they are.
@@ -155,10 +161,14 @@ final class Workload {
                     .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator")), ("to", .number(shard))]),
                     .action)
             }
-            let weight = simulation.pick(1...5)
+            // A weight, and now and then a cap on tasks running at once or a rate of tasks an hour (0: none).
+            var policy: [(String, JSON)] = [("weight", .number(simulation.pick(1...5)))]
+            if simulation.chance(0.3) { policy.append(("cap", .number(simulation.chance(0.5) ? 0 : simulation.pick(1...8)))) }
+            if simulation.chance(0.2) { policy.append(("rate", .number(simulation.chance(0.5) ? 0 : simulation.pick(18_000...180_000)))) }
+            policies.insert(product)
             return call(
                 "set-policy",
-                .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator")), ("weight", .number(weight))]),
+                .object([("product", .string(product)), ("request", .string("act-\(actions)")), ("actor", .string("simulator"))] + policy),
                 .action)
         }
     }
@@ -238,6 +248,15 @@ final class Workload {
             }
             for product in held.sorted() {
                 call("release", .object([("product", .string(product)), ("request", .string("settle-\(product)")), ("actor", .string("simulator"))]), .action)
+            }
+            // Caps and rates lifted, so that every run can end in the time left.
+            for product in policies.sorted() {
+                call(
+                    "set-policy",
+                    .object([
+                        ("product", .string(product)), ("request", .string("settle-policy-\(product)")), ("actor", .string("simulator")),
+                        ("cap", .number(0)), ("rate", .number(0)),
+                    ]), .action)
             }
         }
         if simulation.options.heal >= 180_000 {
