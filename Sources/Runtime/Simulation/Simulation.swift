@@ -266,7 +266,8 @@ public final class Simulation {
             let a = Int(random.next() % UInt64(processes.count))
             let b = Int(random.next() % UInt64(processes.count))
             if a != b && processes[a].kind != .client && processes[b].kind != .client {
-                let length = pick(200...15_000)
+                // Most are short, as a switch or a route flaps; one in ten lasts up to a minute and a half.
+                let length = chance(0.1) ? pick(15_000...90_000) : pick(200...15_000)
                 counts.partitions += 1
                 trace.add(queue.now, "partition \(processes[a].name) | \(processes[b].name) for \(length) ms")
                 partition(a, b, until: queue.now + length)
