@@ -148,6 +148,9 @@ public final class Simulation {
     var violation: String?
     var plantedOnce = false
     var skippedInstant: Int64?
+    /// When the run ends: `--heal` after the faults stop, later while runs still open make progress
+    /// (``Workload``'s last listings).
+    var healEnd: Int64 = 0
 
     /// The virtual clock starts just before Europe's clocks change, so that schedules cross it: forward
     /// for even seeds, back for odd ones.
@@ -211,11 +214,11 @@ public final class Simulation {
             for index in processes.indices where !processes[index].up { try restart(index) }
             workload.settle()
         }
-        let last = end + options.heal
+        healEnd = end + options.heal
         // A livelock: processes busy with each other while virtual time stands still.
         var instant = queue.now
         var events = 0
-        while violation == nil, let event = queue.next(until: last) {
+        while violation == nil, let event = queue.next(until: healEnd) {
             if queue.now == instant {
                 events += 1
                 if events == 200_000 { violated("200,000 events at one virtual instant: processes keep each other busy while time stands still") }
