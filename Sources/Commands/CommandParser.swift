@@ -262,7 +262,7 @@ public enum CommandParser {
             return .simulate(options)
         case "bench":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--selection", "--listings", "--move", "--one-job"],
+                rest, command: name, flags: ["--help", "--selection", "--listings", "--move", "--one-job", "--recovery"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
                     "--security", "--rounds", "--open-loop", "--history",
@@ -287,6 +287,10 @@ public enum CommandParser {
                 options.jobs = try number(arguments, "--jobs", in: 1...100_000, command: name) ?? options.jobs
                 options.keep = try arguments.single("--keep", command: name)
                 return .soakBench(options)
+            }
+            if arguments.flags.contains("--recovery") {
+                let jobs = try number(arguments, "--jobs", in: 1...100_000_000, command: name) ?? 1_000_000
+                return .recoveryBench(jobs: jobs, keep: try arguments.single("--keep", command: name))
             }
             if arguments.flags.contains("--move") {
                 let partitions = try number(arguments, "--partitions", in: 1...1_000_000, command: name) ?? 100_000

@@ -12,6 +12,7 @@ extension Usage {
                    baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
                    baton bench --soak DURATION [--retention DURATION] [--runs N] [--jobs N] [--keep DIR]
                    baton bench --move [--partitions N] [--one-job] [--keep DIR]
+                   baton bench --recovery [--jobs N] [--keep DIR]
 
             Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
             runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -61,6 +62,12 @@ extension Usage {
             run moves at once, its 64 tasks finishing on shard 1 and their ends relayed; it prints
             when shard 2 handed out the first of the rest, when it had done them all, when the run
             ended there, and whether any of the 64 ran again.
+
+            With --recovery, one shard's store is filled with --jobs N pending one-task jobs
+            (default 1000000) through the shard's own core and store, durability full; then the
+            shard starts as its own process with a worker already connecting, and it prints how
+            long after the process started the worker got its first task, and the shard's
+            resident memory then.
 
             With --selection, no cluster: it times the shard's choice of tasks for one worker
             request, in-process, among --products N products (default 10000) with --backlog N
