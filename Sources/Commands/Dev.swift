@@ -33,6 +33,8 @@ enum Dev {
                 throw CommandFailure(code: .failure, message: "cannot plan the cluster: \(error)")
             }
             environment.additionalAPI = [api]
+            // Each shard's `work` socket on a loopback port too, for workers in other processes and languages.
+            environment.additionalWork = ["tcp://127.0.0.1:*"]
         }
         let data = configuration.data
         let lock = try DataLock.take(data)
@@ -68,6 +70,12 @@ enum Dev {
         // The client commands find this Baton by its cluster file, or by the api file in its data folder.
         let target = options.config.map { " --config \($0)" } ?? (data == DevOptions().data ? "" : " --data \(data)")
         var webLine = web.map { "\ndashboard:      \($0.url)/\nmetrics:        \($0.url)/metrics" } ?? ""
+        // Where a worker of another process connects: the loopback endpoint bound beside inproc, or the
+        // cluster file's.
+        for (shard, endpoints) in cluster.work.sorted(by: { $0.key < $1.key }) {
+            guard let work = endpoints.last(where: { $0.hasPrefix("tcp://") }) else { continue }
+            webLine += "\nshard \(shard) work:   \(work)  (workers: docs/protocol.md)"
+        }
         if let web, let token = web.dashboard?.token { webLine += "\nsign in to act: \(web.url)/login?token=\(token)" }
         console.out("""
             Baton is running: \(shape(configuration)), data in \(data)/
@@ -142,7 +150,8 @@ enum Dev {
     static func security(_ cluster: ClusterConfiguration, console: any Console) -> String {
         switch cluster.security {
         case .keys(let folder): return "encrypted (CURVE) with the keys in \(folder)/"
-        case .none where cluster.file.isEmpty: return "keyless: inproc:// inside this process, and the API on 127.0.0.1 only"
+        case .none where cluster.file.isEmpty:
+            return "keyless: inproc:// inside this process, and the API and the shards' work sockets on 127.0.0.1 only"
         case .none: return "NOT encrypted: \"security\": \"none\"; anyone who reaches a port can act on it"
         }
     }

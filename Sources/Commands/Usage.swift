@@ -263,7 +263,10 @@ public enum Usage {
                 talking over inproc://, with their stores and the jobs' output in DIR (each service
                 in its folder, as in a cluster: DIR/shard-1/shard.db, DIR/pool-dev/logs, ...). The
                 management API also listens on tcp://127.0.0.1:PORT for the other commands; its
-                endpoint is printed and written to DIR/api. With --config, it runs every service of
+                endpoint is printed and written to DIR/api. Each shard's work socket also listens
+                on a free port of 127.0.0.1, printed as "shard N work:", where workers of other
+                processes and languages connect (docs/protocol.md; --workers 0 leaves all the work
+                to them). With --config, it runs every service of
                 the cluster file instead, with the file's endpoints, folders and settings. Ctrl-C
                 stops everything (workers let running attempts finish for up to 30 s, or the pool's
                 drain); a restart resumes where it stopped. The dashboard (see `baton web --help`) is

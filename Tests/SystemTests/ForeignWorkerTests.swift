@@ -81,6 +81,48 @@ struct ForeignWorkerTests {
         }
     }
 
+    /// `baton dev` binds each shard's `work` socket on a loopback port beside inproc and prints it: a
+    /// Python worker started with that endpoint, and no key, runs a flow of `baton dev` with no worker
+    /// of Baton's own.
+    @Test func aPythonWorkerJoinsBatonDevAtTheWorkEndpointItPrints() throws {
+        try withTemporaryFolder { folder in
+            let data = "\(folder)/data"
+            let (dev, banner) = try startDev(data: data, ["--workers", "0", "--no-web"])
+            defer {
+                kill(dev.processIdentifier, SIGKILL)
+                dev.waitUntilExit()
+            }
+            let line = try #require(banner.split(separator: "\n").first { $0.hasPrefix("shard 1 work:") }, "\(banner)")
+            let endpoint = try #require(line.split(separator: " ").first { $0.hasPrefix("tcp://127.0.0.1:") }.map(String.init), "\(line)")
+            let process = Foundation.Process()
+            process.executableURL = URL(fileURLWithPath: Self.python)
+            process.arguments = [Self.worker, "--endpoint", endpoint, "--name", "py/dev", "--slots", "4", "--heartbeat", "250", "--data", "\(folder)/py"]
+            let log = "\(folder)/py.log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            defer {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            let trace = "\(folder)/trace"
+            let flow = JSON.object([
+                ("product", .string("foreign")), ("flow", .string("dev")), ("params", .object([("trace", .string(""))])),
+                ("jobs", .array([
+                    .object([("name", .string("extract")), ("run", .string(Self.traced)), ("partitions", .number(3))]),
+                    .object([("name", .string("load0")), ("after", .array([.string("extract")])), ("run", .string(Self.traced))]),
+                ])),
+            ]).rendered()
+            try flow.write(toFile: "\(folder)/flow.json", atomically: true, encoding: .utf8)
+            #expect(try ChaosTests.baton(["apply", "--data", data, "\(folder)/flow.json"]).0 == 0)
+            let (status, output) = try ChaosTests.baton(["start", "--data", data, "foreign/dev", "--param", "trace=\(trace)", "--wait"])
+            #expect(status == 0, "\(output) \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            let lines = DistributedJobTests.trace(trace)
+            #expect(lines.count == 4 && lines.allSatisfy { $0.first == "py/dev" }, "\(lines)")
+        }
+    }
+
     /// Starts `examples/python/worker.py` for `shard`, with `key`, logging to FOLDER/NAME.log.
     static func start(shard: ClusterConfiguration.Shard, name: String, key: String, keys: String, folder: String) throws -> Foundation.Process {
         let process = Foundation.Process()

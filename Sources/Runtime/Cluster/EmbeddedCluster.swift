@@ -34,6 +34,9 @@ public final class EmbeddedCluster {
         public var api: String? = "tcp://127.0.0.1:*"
         /// Whether services talk over TCP on 127.0.0.1 instead of inproc.
         public var overTCP = false
+        /// Where each shard's `work` socket listens besides the cluster's endpoint, for workers in other
+        /// processes; `tcp://127.0.0.1:*` picks a free port for each.
+        public var work: String?
         public var synchronous: Database.Synchronous?
         public var log: Log.Level = .warning
         /// Whether a timer runs, firing the flows' schedules.
@@ -85,6 +88,7 @@ public final class EmbeddedCluster {
             environment.shardFault = shardFault
             environment.shardClock = shardClock
             environment.additionalAPI = api.map { [$0] } ?? []
+            environment.additionalWork = work.map { [$0] } ?? []
             return environment
         }
     }
@@ -95,6 +99,10 @@ public final class EmbeddedCluster {
     public let configuration: ClusterConfiguration
     /// The management API's endpoints as bound: the cluster's first, then any other (`baton dev`'s TCP one).
     public private(set) var api: [String] = []
+    /// Each shard's `work` endpoints as bound, by shard: the cluster's first, then any other (`baton dev`'s
+    /// loopback TCP one, for workers in other processes).
+    public var work: [UInt32: [String]] { boundWork.get() }
+    private let boundWork = BoundWork()
     /// Every service's thread, in start order.
     public private(set) var services: [ServiceThread] = []
     /// Each service's counters, by service name (`shard-1`, `orchestrator`, `management`).
@@ -124,6 +132,8 @@ public final class EmbeddedCluster {
             let bound = BoundEndpoints()
             var environment = environment
             environment.apiBound = { bound.set($0) }
+            let work = boundWork
+            environment.workBound = { work.set($1, of: $0) }
             // With keys, the gatekeeper answers for every socket of the context: before the first binds.
             if case .keys(let folder) = configuration.security {
                 let ring = try environment.keyRing ?? KeyRing(folder: folder)
@@ -171,6 +181,13 @@ public final class EmbeddedCluster {
 }
 
 /// The API endpoints management bound, handed from its thread to the cluster's.
+/// Each shard's `work` endpoints as its thread bound them.
+final class BoundWork: Sendable {
+    private let value = Mutex<[UInt32: [String]]>([:])
+    func set(_ endpoints: [String], of shard: UInt32) { value.withLock { $0[shard] = endpoints } }
+    func get() -> [UInt32: [String]] { value.withLock { $0 } }
+}
+
 final class BoundEndpoints: Sendable {
     private let value = Mutex<[String]>([])
     func set(_ endpoints: [String]) { value.withLock { $0 = endpoints } }

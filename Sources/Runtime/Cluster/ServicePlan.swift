@@ -22,6 +22,10 @@ public struct ServiceEnvironment: Sendable {
     public var additionalAPI: [String] = []
     /// Receives the API endpoints as management bound them, with the ports the system chose.
     public var apiBound: @Sendable ([String]) -> Void = { _ in }
+    /// Endpoints each shard's `work` socket binds besides the cluster's (`baton dev`'s loopback TCP one
+    /// beside inproc, for workers in other processes), and what each shard bound, with the ports chosen.
+    public var additionalWork: [String] = []
+    public var workBound: @Sendable (_ shard: UInt32, _ endpoints: [String]) -> Void = { _, _ in }
     /// The keys this process trusts, when the cluster has keys: read once per process, shared by its
     /// gatekeeper and its services, read again on SIGHUP.
     public var keyRing: KeyRing?
@@ -127,9 +131,11 @@ public struct ServicePlan: Sendable {
             configuration.headroom = shard.headroom
             let store = DataLayout.shardStore(in: folder)
             var settings = ShardSettings(
-                configuration: configuration, store: store, synchronous: durability, submit: [shard.submit], work: [shard.work],
-                events: [shard.events])
+                configuration: configuration, store: store, synchronous: durability, submit: [shard.submit],
+                work: [shard.work] + environment.additionalWork, events: [shard.events])
             settings.storeFault = environment.shardFault
+            let workBound = environment.workBound
+            settings.workBound = { workBound(id, $0) }
             settings.retention = cluster.retention
             settings.eventRetention = cluster.eventRetention
             settings.eventLogSize = cluster.eventLogSize

@@ -20,6 +20,8 @@ public struct ShardSettings: Sendable {
     /// The products each worker pool is limited to, by pool name; a pool not named may run any. Only in a
     /// cluster with keys, where a worker's pool is its key's.
     public var poolProducts: [String: Set<String>] = [:]
+    /// Receives the `work` endpoints as bound, with the ports the system chose for `*`.
+    public var workBound: @Sendable ([String]) -> Void = { _ in }
     /// The tags each worker pool has in the cluster file, by pool name: all its workers may claim.
     public var poolTags: [String: Set<String>] = [:]
     /// How long finished jobs, their tasks and results are kept, and every event, in milliseconds (`docs/cluster.md`).
@@ -79,7 +81,7 @@ public struct ShardService: Service {
 
     var sockets: [SocketPlan] {
         [
-            .pull("submit", binding: settings.submit), .router("work", binding: settings.work),
+            .pull("submit", binding: settings.submit), .router("work", binding: settings.work, bound: settings.workBound),
             .publisher("events", binding: settings.events, topic: StreamNames.jobTopic + settings.configuration.publisher),
         ]
     }
