@@ -85,8 +85,11 @@ import ZeroMQ
             // 4. A worker pool's key on a shard's `work` socket, where it may connect: a CONTROL that would
             //    cancel the run is refused. The probe behind it (a frame of another protocol version,
             //    answered DISCONNECT 505) proves the CONTROL was read first, on the same connection.
+            // Each from a context of its own, clear of the sockets the attacks above opened and closed.
             for target in cluster.shards {
-                let answer = try attacker.sendThenProbe(target.work, as: pool, Message.control(
+                let prober = try Attacker(cluster: cluster, keys: keys)
+                defer { prober.close() }
+                let answer = try prober.sendThenProbe(target.work, as: pool, Message.control(
                     Control(request: 77, action: .cancelRun, run: run, grace: 0)).encoded())
                 #expect(answer == .versionNotSupported)
                 // Unanswered once under full-suite load: what the shard logged, for the next time.
@@ -449,6 +452,11 @@ struct Attacker {
         while let frames = try socket.receive() {
             if case .disconnect(let disconnect) = try? Message.decode(frames.last ?? []) { return disconnect.status }
         }
+        // Unanswered (seen under full-suite load): what this socket's monitor saw, for the next time.
+        var seen: [String] = []
+        try monitor.setReceiveTimeout(milliseconds: 100)
+        while let frames = try monitor.receive() { if let event = SocketEvent(frames) { seen.append("\(event.kind.rawValue)/\(event.value)") } }
+        FileHandle.standardError.write(Data("no answer from \(endpoint) to \(key.identity.name); the monitor saw \(seen)\n".utf8))
         return nil
     }
 
