@@ -102,6 +102,51 @@ struct ShardHarness {
         #expect(finished.updates?.updates == [done])
     }
 
+    /// A worker that rejects a task cannot run its kind: the shard offers it none again while it is
+    /// registered, and the task waits a backoff, saying who rejected it and why, before another takes it.
+    @Test func aRejectedTaskGoesToAnotherWorkerAfterABackoffAndNeverBackToTheOneThatRejectedIt() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("load", handler: "ledger")])
+        let offered = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["ledger"]), from: alice), to: alice)
+        #expect(offered.map(\.job) == ["load"])
+        let rejected = Message.results(Results(results: [
+            TaskResult(task: offered[0].task, attempt: offered[0].attempt, outcome: .rejected, started: 0, duration: 0, error: "no handler \"ledger\" here"),
+        ]))
+        let turn = shard.send(rejected, from: alice)
+        #expect(ShardHarness.states(turn) == ["load:retrying"])
+        #expect(shard.core.tasks[offered[0].task]?.error == "worker w1 rejected it: no handler \"ledger\" here")
+        // Not at once, and never to the worker that rejected it.
+        #expect(ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 1)), from: alice), to: alice).isEmpty)
+        shard.advance(1_000)
+        #expect(ShardHarness.tasks(in: shard.turn(), to: alice).isEmpty)
+        shard.advance(60_000)
+        #expect(ShardHarness.tasks(in: shard.send(.heartbeat, from: alice), to: alice).isEmpty)
+        // Another worker that offers the handler takes it.
+        let other = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w2", slots: 1, handlers: ["ledger"]), from: bob), to: bob)
+        #expect(other.map(\.job) == ["load"] && other.first?.attempt == 2)
+    }
+
+    @Test func aTaskRejectedByEveryWorkerFailsOnceLostTooOftenSayingWhy() {
+        var configuration = ShardConfiguration(shard: 1)
+        configuration.maximumLosses = 2
+        var shard = ShardHarness(configuration: configuration)
+        _ = shard.submit([ShardHarness.job("load", handler: "ledger")])
+        var last: ShardTurn?
+        for round in 0..<3 {
+            // A new connection each time: a READY starts afresh, and this worker rejects again.
+            let peer = Peer([UInt8(10 + round)])
+            let offered = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w\(round)", slots: 1, handlers: ["ledger"]), from: peer), to: peer)
+            #expect(offered.count == 1, "round \(round)")
+            guard let task = offered.first else { return }
+            last = shard.send(
+                .results(Results(results: [TaskResult(task: task.task, attempt: task.attempt, outcome: .rejected, started: 0, duration: 0, error: "busy")])),
+                from: peer)
+            shard.advance(120_000)
+        }
+        #expect(last.map(ShardHarness.states) == ["load:failed"])
+        #expect(last?.tasks.first?.error == "lost 3 times; the last time worker w2 rejected it: busy")
+    }
+
     @Test func workerGetsWelcomeThenNeverMoreTasksThanItsCredit() {
         var shard = ShardHarness()
         _ = shard.submit((0..<5).map { ShardHarness.job("j\($0)") })

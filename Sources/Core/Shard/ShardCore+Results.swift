@@ -54,10 +54,42 @@ extension ShardCore {
             if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
             fail(task.id, spec: spec, now: now)
         case .rejected:
-            lose(task.id, of: task.jobID, reason: "worker rejected it: \(result.error)", now: now)
+            // The worker cannot run tasks of this kind: it is offered none again while registered, and the
+            // task waits a backoff before any worker may take it.
+            if let requirement = jobs[task.jobID]?.requirement { workers.cannotRun(requirement, on: peer) }
+            let why = result.error.isEmpty ? "" : ": \(result.error)"
+            reject(task.id, of: task.jobID, reason: "worker \(worker.name) rejected it\(why)", now: now)
         }
         return true
     }
+
+    /// A task a worker rejected (it cannot run it): counted as lost, then queued again after a backoff that
+    /// doubles with each loss (from 1 s, up to a minute), or failed once lost too often, saying why.
+    private mutating func reject(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
+        let finishing = jobs[jobID]?.finishing == true
+        if jobs[jobID]?.cancelled == true {
+            if finishing { finishingEnded(id, outcome: .cancelled, now: now) } else { move(id, to: .cancelled, now: now) }
+            return
+        }
+        update(id) {
+            $0.losses += 1
+            $0.error = reason
+        }
+        if finishing { return finishingEnded(id, outcome: .lost, now: now) }
+        let losses = tasks[id]?.losses ?? 0
+        if losses > configuration.maximumLosses {
+            update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
+            move(id, to: .failed, now: now)
+            return
+        }
+        let due = now.adding(milliseconds: min(Self.rejectionBackoff << Int64(min(losses - 1, 6)), 60_000))
+        update(id) { $0.due = due }
+        retries.insert(Due(time: due, task: id))
+        move(id, to: .retrying, now: now)
+    }
+
+    /// The wait before a rejected task may be taken again, doubled at each loss.
+    static let rejectionBackoff: Int64 = 1000
 
     /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after. A
     /// task finishing here for a run handed over is not retried here: its end goes to the run's new shard.

@@ -49,6 +49,18 @@ public struct WorkerRegistry: Sendable {
         public var key: String? { credentials?.key }
         /// The products whose tasks it may run; nil for any.
         public var products: Set<String>? { credentials?.products }
+
+        /// Takes back what it offered to run tasks of `requirement`: commands (and command batches), or
+        /// that handler (and its sets).
+        mutating func cannotRun(_ requirement: Requirement) {
+            if requirement.kind == .command {
+                capabilities.commands = false
+                capabilities.batches = false
+            } else {
+                capabilities.handlers.remove(requirement.handler)
+                sets[requirement.handler] = nil
+            }
+        }
     }
 
     /// What holds a worker name under a key, keeping a READY that names it with another key out.
@@ -198,6 +210,12 @@ public struct WorkerRegistry: Sendable {
         workers[peer] = worker
         order.append(peer)
         return (worker, candidates)
+    }
+
+    /// The worker on `peer` rejected a task of `requirement`: it cannot run that kind, so it is offered no
+    /// such task again while registered (no command, or no task of that handler); a READY starts afresh.
+    public mutating func cannotRun(_ requirement: Requirement, on peer: Peer) {
+        workers[peer]?.cannotRun(requirement)
     }
 
     /// Forgets the worker on `peer` (it disconnected, or could not be reached), returning it: its leases
