@@ -100,16 +100,19 @@ import ZeroMQ
             //    that holds the run's task is refused (403) and takes nothing from it; RESULTS for tasks it does
             //    not hold are receipted and change nothing.
             let other = try KeyFiles.readSecret("\(keys)/pool-other.secret")
+            // A context of its own for what must get through, as for the probes above.
+            let worker = try Attacker(cluster: cluster, keys: keys)
+            defer { worker.close() }
             let home = try #require(cluster.shard(UInt32(try admin.call("status", .object([("run", .number(run))])).body["run"]?["shard"]?.integer ?? 0)))
             let host = ServiceEnvironment(log: Log(service: "test", level: .quiet)).host
             for index in 1...2 {
-                let answer = try attacker.exchange(home.work, as: other, [
+                let answer = try worker.exchange(home.work, as: other, [
                     Message.ready(Ready(worker: "\(host)/chaos/\(index)", session: 7, slots: 8, heartbeat: 1000)).encoded()
                 ]) { if case .disconnect(let disconnect) = $0 { disconnect.status } else { nil } }
                 #expect(answer == .forbidden, "READY as \(host)/chaos/\(index): \(String(describing: answer))")
             }
             let forged = (1...50).map { TaskResult(task: UInt64($0), attempt: 1, outcome: .succeeded, started: 1, duration: 1) }
-            let receipted = try attacker.exchange(home.work, as: other, [
+            let receipted = try worker.exchange(home.work, as: other, [
                 Message.ready(Ready(worker: "intruder", session: 8, slots: 0, heartbeat: 1000)).encoded(),
                 Message.results(Results(results: forged)).encoded(),
             ]) { if case .receipt(let receipt) = $0 { receipt.tasks.count } else { nil } }
@@ -118,7 +121,7 @@ import ZeroMQ
             // 5b. A worker of the `other` pool, limited to the product `elsewhere`, registered with free slots
             //     while the ledger's run has work to hand out: it is handed none of it (checked once the run
             //     has ended), and a long heartbeat keeps it registered all the while.
-            let (limited, limitedMonitor) = try attacker.connect(home.work, as: other, type: .dealer)
+            let (limited, limitedMonitor) = try worker.connect(home.work, as: other, type: .dealer)
             defer {
                 limited.close()
                 limitedMonitor.close()
@@ -452,12 +455,16 @@ struct Attacker {
         while let frames = try socket.receive() {
             if case .disconnect(let disconnect) = try? Message.decode(frames.last ?? []) { return disconnect.status }
         }
-        // Unanswered (seen under full-suite load): what this socket's monitor saw, for the next time.
+        try Self.reportSilence(of: monitor, at: endpoint, to: key)
+        return nil
+    }
+
+    /// Unanswered (seen under full-suite load): says what the socket's monitor saw, for the next time.
+    static func reportSilence(of monitor: Socket, at endpoint: String, to key: KeyPair) throws {
         var seen: [String] = []
         try monitor.setReceiveTimeout(milliseconds: 100)
         while let frames = try monitor.receive() { if let event = SocketEvent(frames) { seen.append("\(event.kind.rawValue)/\(event.value)") } }
         FileHandle.standardError.write(Data("no answer from \(endpoint) to \(key.identity.name); the monitor saw \(seen)\n".utf8))
-        return nil
     }
 
     /// Sends `frames` on a new DEALER with `key`, then reads until `answer` picks a value out of a message.
@@ -471,6 +478,7 @@ struct Attacker {
         while let received = try socket.receive() {
             if let message = try? Message.decode(received.last ?? []), let value = answer(message) { return value }
         }
+        try Self.reportSilence(of: monitor, at: endpoint, to: key)
         return nil
     }
 
