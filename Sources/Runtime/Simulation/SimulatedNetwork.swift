@@ -36,6 +36,9 @@ final class SimulatedConnection {
     /// When the last message on each pipe arrives: a later one never arrives before it.
     var lastToServer: Int64 = 0
     var lastToClient: Int64 = 0
+    /// Messages on each pipe that its receiver has not taken yet: in flight, or waiting for its turn.
+    var queuedToServer = 0
+    var queuedToClient = 0
 
     init(client: SocketAddress, server: SocketAddress, peer: Peer, subscription: String?) {
         self.client = client
@@ -64,6 +67,9 @@ struct SocketAddress: Hashable {
 /// - a partition between two processes breaks their connections and refuses new ones until it heals.
 extension Simulation {
     static let pendingLimit = 10_000
+    /// The most messages a connected pipe holds that its receiver has not taken (libzmq's send and receive
+    /// high-water marks, 1,000 each): beyond, a send that does not wait fails, and the message is dropped.
+    static let highWaterMark = 2_000
 
     /// Makes a process's sockets, binds its endpoints, and starts connecting its connecting sockets.
     func openSockets(of process: Int, plans: [SocketPlan]) {
@@ -116,7 +122,7 @@ extension Simulation {
         sockets[target.process][target.socket].accepted[peer] = connection
         let pending = socket.links[link].pending
         socket.links[link].pending = []
-        for frame in pending { transmit(frame, on: connection, toServer: true) }
+        for frame in pending { _ = transmit(frame, on: connection, toServer: true) }
     }
 
     private func retryConnect(_ address: SocketAddress, link: Int) {
@@ -182,7 +188,8 @@ extension Simulation {
         case .router:
             guard let peer else { return true }
             guard let connection = socket.accepted[peer], connection.alive else { return false }
-            transmit(frame, on: connection, toServer: false)
+            // A peer whose pipe is full fails the send, as one that went away (ZMQ_ROUTER_MANDATORY).
+            return transmit(frame, on: connection, toServer: false)
         case .publisher:
             let topic = socket.plan.topic
             for connection in socket.accepted.values.sorted(by: { $0.peer.id.lexicographicallyPrecedes($1.peer.id) })
@@ -192,12 +199,12 @@ extension Simulation {
                     counts.dropped += 1
                     continue
                 }
-                transmit(frame, on: connection, toServer: false)
+                _ = transmit(frame, on: connection, toServer: false)
             }
         case .dealer, .push:
             for link in socket.links.indices {
                 if let connection = socket.links[link].connection, connection.alive {
-                    transmit(frame, on: connection, toServer: true)
+                    _ = transmit(frame, on: connection, toServer: true)
                 } else if socket.plan.immediate {
                     // With ZMQ_IMMEDIATE nothing is queued for a peer that is not connected.
                     counts.dropped += 1
@@ -222,8 +229,13 @@ extension Simulation {
     }
 
     /// Puts a frame on a connection's pipe: it arrives after a delay, never before what was sent on the
-    /// same pipe before it, unless the connection breaks first.
-    private func transmit(_ frame: [UInt8], on connection: SimulatedConnection, toServer: Bool) {
+    /// same pipe before it, unless the connection breaks first. False, and dropped, if the pipe is full.
+    private func transmit(_ frame: [UInt8], on connection: SimulatedConnection, toServer: Bool) -> Bool {
+        guard (toServer ? connection.queuedToServer : connection.queuedToClient) < Self.highWaterMark else {
+            counts.dropped += 1
+            return false
+        }
+        if toServer { connection.queuedToServer += 1 } else { connection.queuedToClient += 1 }
         var delay = Int64(random.next() % 3) + 1
         if faults.active && chance(faults.slowMessage) { delay += Int64(random.next() % 500) }
         let last = toServer ? connection.lastToServer : connection.lastToClient
@@ -236,8 +248,9 @@ extension Simulation {
                 counts.lost += 1
                 return
             }
-            arrived(frame, at: target, from: peer)
+            arrived(frame, at: target, from: peer, on: connection, toServer: toServer)
         }
+        return true
     }
 
     /// A pair of processes, in either order.

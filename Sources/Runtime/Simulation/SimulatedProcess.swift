@@ -21,7 +21,8 @@ final class SimulatedProcess {
     var skew: Int64 = 0
     /// How fast its clock runs against virtual time, in millionths: +100 gains 0.1 ms a second.
     var drift: Int64 = 0
-    var inbox: [(socket: Int, peer: Peer?, frame: [UInt8])] = []
+    /// What arrived and waits for the next turn, with the pipe it came on.
+    var inbox: [(socket: Int, peer: Peer?, frame: [UInt8], pipe: (connection: SimulatedConnection, toServer: Bool)?)] = []
     var turnDue = false
     var wakeAt: Int64?
     /// Until when, in virtual time, the process is stalled and takes no turn.

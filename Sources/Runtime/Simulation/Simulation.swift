@@ -403,10 +403,10 @@ public final class Simulation {
     }
 
     /// A message arrived at a process: it is taken at its next turn.
-    func arrived(_ frame: [UInt8], at address: SocketAddress, from peer: Peer?) {
+    func arrived(_ frame: [UInt8], at address: SocketAddress, from peer: Peer?, on connection: SimulatedConnection? = nil, toServer: Bool = true) {
         let process = processes[address.process]
         guard process.up else { return }
-        process.inbox.append((address.socket, peer, frame))
+        process.inbox.append((address.socket, peer, frame, connection.map { ($0, toServer) }))
         turn(address.process, after: pick(0...1))
     }
 
@@ -442,7 +442,10 @@ public final class Simulation {
         let now = self.now(of: index)
         let inbox = process.inbox
         process.inbox = []
-        for (socket, peer, frame) in inbox {
+        for (socket, peer, frame, pipe) in inbox {
+            if let (connection, toServer) = pipe {
+                if toServer { connection.queuedToServer -= 1 } else { connection.queuedToClient -= 1 }
+            }
             guard let message = try? Message.decode(frame) else {
                 violated("\(process.name) received a frame it could not decode")
                 return
