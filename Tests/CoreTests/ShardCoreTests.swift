@@ -115,15 +115,32 @@ struct ShardHarness {
         let turn = shard.send(rejected, from: alice)
         #expect(ShardHarness.states(turn) == ["load:retrying"])
         #expect(shard.core.tasks[offered[0].task]?.error == "worker w1 rejected it: no handler \"ledger\" here")
-        // Not at once, and never to the worker that rejected it.
+        // Not at once, even to another worker that offers the handler, and never to the one that rejected it.
         #expect(ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 1)), from: alice), to: alice).isEmpty)
+        let waiting = shard.send(ShardHarness.ready("w2", slots: 1, handlers: ["ledger"]), from: bob)
+        #expect(ShardHarness.welcomed(bob, in: waiting) && ShardHarness.tasks(in: waiting, to: bob).isEmpty)
         shard.advance(1_000)
-        #expect(ShardHarness.tasks(in: shard.turn(), to: alice).isEmpty)
-        shard.advance(60_000)
-        #expect(ShardHarness.tasks(in: shard.send(.heartbeat, from: alice), to: alice).isEmpty)
-        // Another worker that offers the handler takes it.
-        let other = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w2", slots: 1, handlers: ["ledger"]), from: bob), to: bob)
+        let after = shard.turn()
+        #expect(ShardHarness.tasks(in: after, to: alice).isEmpty)
+        // After the backoff, the other worker takes it.
+        let other = ShardHarness.tasks(in: after, to: bob)
         #expect(other.map(\.job) == ["load"] && other.first?.attempt == 2)
+    }
+
+    /// A worker that rejects a batched command loses only its batches; one that rejects a handler's set
+    /// loses only the set, then the handler if it rejects again.
+    @Test func aRejectionTakesBackTheNarrowestOffer() {
+        var registry = WorkerRegistry(configuration: ShardConfiguration(shard: 1))
+        let ready = Ready(worker: "w", session: 1, slots: 2, heartbeat: 1000, commands: 1, handlers: ["post"], sets: [SetOffer(handler: "post", limit: 8)], batches: 1)
+        _ = registry.register(ready, peer: alice, now: .zero)
+        registry.cannotRun(Requirement(kind: .command, handler: "", tags: [], batched: true), on: alice)
+        #expect(registry[alice]?.capabilities.commands == true && registry[alice]?.capabilities.batches == false)
+        registry.cannotRun(Requirement(kind: .handler, handler: "post", tags: []), on: alice)
+        #expect(registry[alice]?.sets["post"] == nil && registry[alice]?.capabilities.handlers == ["post"])
+        registry.cannotRun(Requirement(kind: .handler, handler: "post", tags: []), on: alice)
+        #expect(registry[alice]?.capabilities.handlers.isEmpty == true)
+        registry.cannotRun(Requirement(kind: .command, handler: "", tags: []), on: alice)
+        #expect(registry[alice]?.capabilities.commands == false)
     }
 
     @Test func aTaskRejectedByEveryWorkerFailsOnceLostTooOftenSayingWhy() {

@@ -383,6 +383,20 @@ extension ShardHarness {
         #expect(shard.core.keysRemoved(trusted: { $0 != Self.forger.key }, now: shard.now).isEmpty)
     }
 
+    /// Leases restored after a restart for a worker whose key is then removed go back to the queue at once:
+    /// no READY can claim them.
+    @Test func leasesRestoredForARemovedKeysWorkerGoBackAtOnce() {
+        var shard = ShardHarness()
+        _ = shard.submit(Self.jobs(1, product: "payments"))
+        _ = shard.send(ShardHarness.ready("pay-1", slots: 1), from: alice, as: Self.payments)
+        var restarted = ShardHarness()
+        restarted.core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: 2, restoring: shard.snapshot(), now: restarted.now)
+        #expect(restarted.core.keysRemoved(trusted: { $0 != Self.payments.key }, now: restarted.now) == ["pay-1"])
+        #expect(ShardHarness.states(restarted.turn()) == ["payments-0:queued"])
+        let other = restarted.send(ShardHarness.ready("pay-1", slots: 1), from: bob, as: Self.shared)
+        #expect(ShardHarness.welcomed(bob, in: other) && other.refusedRegistrations.isEmpty)
+    }
+
     // MARK: - Keyless, as before
 
     @Test func withoutCredentialsAReadyUnderALiveWorkersNameTakesOverAsBefore() {

@@ -58,38 +58,11 @@ extension ShardCore {
             // task waits a backoff before any worker may take it.
             if let requirement = jobs[task.jobID]?.requirement { workers.cannotRun(requirement, on: peer) }
             let why = result.error.isEmpty ? "" : ": \(result.error)"
-            reject(task.id, of: task.jobID, reason: "worker \(worker.name) rejected it\(why)", now: now)
+            lose(task.id, of: task.jobID, reason: "worker \(worker.name) rejected it\(why)", backingOff: true, now: now)
         }
         return true
     }
 
-    /// A task a worker rejected (it cannot run it): counted as lost, then queued again after a backoff that
-    /// doubles with each loss (from 1 s, up to a minute), or failed once lost too often, saying why.
-    private mutating func reject(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
-        let finishing = jobs[jobID]?.finishing == true
-        if jobs[jobID]?.cancelled == true {
-            if finishing { finishingEnded(id, outcome: .cancelled, now: now) } else { move(id, to: .cancelled, now: now) }
-            return
-        }
-        update(id) {
-            $0.losses += 1
-            $0.error = reason
-        }
-        if finishing { return finishingEnded(id, outcome: .lost, now: now) }
-        let losses = tasks[id]?.losses ?? 0
-        if losses > configuration.maximumLosses {
-            update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
-            move(id, to: .failed, now: now)
-            return
-        }
-        let due = now.adding(milliseconds: min(Self.rejectionBackoff << Int64(min(losses - 1, 6)), 60_000))
-        update(id) { $0.due = due }
-        retries.insert(Due(time: due, task: id))
-        move(id, to: .retrying, now: now)
-    }
-
-    /// The wait before a rejected task may be taken again, doubled at each loss.
-    static let rejectionBackoff: Int64 = 1000
 
     /// Counts a failed attempt: retried after a backoff while retries remain, failed for good after. A
     /// task finishing here for a run handed over is not retried here: its end goes to the run's new shard.
@@ -125,7 +98,7 @@ extension ShardCore {
 
     /// Queues a task of the job `jobID` again without counting a failure, unless it has been lost too
     /// often. A task finishing here for a run handed over is not queued here: its end goes to the run's new shard.
-    private mutating func lose(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
+    private mutating func lose(_ id: UInt64, of jobID: Int64, reason: String, backingOff: Bool = false, now: Timestamp) {
         let finishing = jobs[jobID]?.finishing == true
         if jobs[jobID]?.cancelled == true {
             if finishing { finishingEnded(id, outcome: .cancelled, now: now) } else { move(id, to: .cancelled, now: now) }
@@ -136,19 +109,29 @@ extension ShardCore {
             $0.error = reason
         }
         if finishing { return finishingEnded(id, outcome: .lost, now: now) }
-        requeueOrFail(id, of: jobID, reason: reason, now: now)
+        requeueOrFail(id, of: jobID, reason: reason, backingOff: backingOff, now: now)
     }
 
-    /// Queues a task whose losses are counted again, unless it has been lost too often.
-    mutating func requeueOrFail(_ id: UInt64, of jobID: Int64, reason: String, now: Timestamp) {
-        if (tasks[id]?.losses ?? 0) > configuration.maximumLosses {
+    /// Queues a task whose losses are counted again, unless it has been lost too often. `backingOff` (a
+    /// task a worker rejected) queues it only after a wait of 1 s, doubled at each loss up to a minute.
+    mutating func requeueOrFail(_ id: UInt64, of jobID: Int64, reason: String, backingOff: Bool = false, now: Timestamp) {
+        let losses = tasks[id]?.losses ?? 0
+        if losses > configuration.maximumLosses {
             update(id) { $0.error = "lost \($0.losses) times; the last time \(reason)" }
             move(id, to: .failed, now: now)
+        } else if backingOff {
+            let due = now.adding(milliseconds: min(Self.rejectionBackoff << Int64(min(max(Int(losses) - 1, 0), 6)), 60_000))
+            update(id) { $0.due = due }
+            retries.insert(Due(time: due, task: id))
+            move(id, to: .retrying, now: now)
         } else {
             move(id, to: .pending, now: now)
             if let job = jobs[jobID] { enqueue([id], of: job, now: now) }
         }
     }
+
+    /// The wait before a rejected task may be taken again, doubled at each loss.
+    static let rejectionBackoff: Int64 = 1000
 
     /// Changes a task, marking it to be committed.
     @discardableResult

@@ -47,8 +47,8 @@ extension ShardCore {
 
     /// Keys were removed from the cluster: every worker registered under a key `trusted` no longer knows
     /// is told DISCONNECT 403 and forgotten, and its leases are taken back, so that it is handed nothing
-    /// more (its messages are refused from the reload on, before they reach the core). Returns the names
-    /// of the workers it ended.
+    /// more (its messages are refused from the reload on, before they reach the core); so are the leases
+    /// restored after a restart for such a key's workers. Returns the names of the workers it ended.
     @discardableResult
     public mutating func keysRemoved(trusted: (String) -> Bool, now: Timestamp) -> [String] {
         var ended: [String] = []
@@ -57,6 +57,11 @@ extension ShardCore {
             ended.append(worker.name)
             remove(worker.peer, now: now, because: "worker \(worker.name)'s key was removed")
             outbox.append((worker.peer, .disconnect(Disconnect(status: .forbidden, reason: "this worker's key was removed from the cluster"))))
+        }
+        // Leases restored after a restart for a removed key's workers: no READY can claim them now.
+        for (worker, ids) in workers.dropOrphans(untrusted: trusted) {
+            ended.append(worker)
+            for id in ids { takeBack(id, reason: "worker \(worker)'s key was removed", now: now) }
         }
         return ended
     }

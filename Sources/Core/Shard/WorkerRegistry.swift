@@ -50,15 +50,21 @@ public struct WorkerRegistry: Sendable {
         /// The products whose tasks it may run; nil for any.
         public var products: Set<String>? { credentials?.products }
 
-        /// Takes back what it offered to run tasks of `requirement`: commands (and command batches), or
-        /// that handler (and its sets).
+        /// Takes back the narrowest offer that could have run a task of `requirement`: command batches
+        /// for a batched command, else commands; a handler's claimed sets while it offers them, else the
+        /// handler. A worker that rejects again loses the wider offer.
         mutating func cannotRun(_ requirement: Requirement) {
             if requirement.kind == .command {
-                capabilities.commands = false
-                capabilities.batches = false
+                if requirement.batched && capabilities.batches {
+                    capabilities.batches = false
+                } else {
+                    capabilities.commands = false
+                    capabilities.batches = false
+                }
+            } else if sets[requirement.handler] != nil {
+                sets[requirement.handler] = nil
             } else {
                 capabilities.handlers.remove(requirement.handler)
-                sets[requirement.handler] = nil
             }
         }
     }
@@ -212,8 +218,21 @@ public struct WorkerRegistry: Sendable {
         return (worker, candidates)
     }
 
+    /// Forgets the leases restored after a restart for workers of keys `trusted` no longer knows, which no
+    /// READY can claim now; returns them by worker name, to be taken back.
+    public mutating func dropOrphans(untrusted trusted: (String) -> Bool) -> [(worker: String, tasks: [UInt64])] {
+        var dropped: [(worker: String, tasks: [UInt64])] = []
+        for name in orphans.keys.sorted() {
+            for key in orphans[name]!.keys.compactMap({ $0 }).sorted() where !trusted(key) {
+                dropped.append((name, orphans[name]!.removeValue(forKey: key)!.sorted()))
+            }
+            if orphans[name]!.isEmpty { orphans[name] = nil }
+        }
+        return dropped
+    }
+
     /// The worker on `peer` rejected a task of `requirement`: it cannot run that kind, so it is offered no
-    /// such task again while registered (no command, or no task of that handler); a READY starts afresh.
+    /// such task again while registered (see ``Worker/cannotRun(_:)``); a READY starts afresh.
     public mutating func cannotRun(_ requirement: Requirement, on peer: Peer) {
         workers[peer]?.cannotRun(requirement)
     }

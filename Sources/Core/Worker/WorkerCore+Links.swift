@@ -158,13 +158,14 @@ extension WorkerCore {
             // be refused again. The shard took back every lease of this connection, so its attempts stop
             // (their results would be refused), and its slots go back to the others until the backoff is
             // over (``tickLinks(now:)``).
-            for id in running.keys.filter({ $0.link == index }).sorted(by: { ($0.ref.task, $0.ref.attempt) < ($1.ref.task, $1.ref.attempt) }) {
-                stop(id, outcome: .cancelled, reason: "the shard refused this worker: \(disconnect.reason)", grace: configuration.killGrace, now: now)
-            }
             links[index].credit = 0
             links[index].demand = 0
             links[index].recalling = false
             links[index].state = .registering(since: now)
+            // Once the link no longer counts as registered: the ends of its attempts wait for the next WELCOME.
+            for id in running.keys.filter({ $0.link == index }).sorted(by: { ($0.ref.task, $0.ref.attempt) < ($1.ref.task, $1.ref.attempt) }) {
+                stop(id, outcome: .cancelled, reason: "the shard refused this worker: \(disconnect.reason)", grace: configuration.killGrace, now: now)
+            }
             effects.append(.forbidden(link: index, reason: disconnect.reason))
         } else if disconnect.status == .versionNotSupported {
             links[index].state = .refused(reason: disconnect.reason)

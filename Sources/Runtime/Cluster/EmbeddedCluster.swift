@@ -34,9 +34,6 @@ public final class EmbeddedCluster {
         public var api: String? = "tcp://127.0.0.1:*"
         /// Whether services talk over TCP on 127.0.0.1 instead of inproc.
         public var overTCP = false
-        /// Where each shard's `work` socket listens besides the cluster's endpoint, for workers in other
-        /// processes; `tcp://127.0.0.1:*` picks a free port for each.
-        public var work: String?
         public var synchronous: Database.Synchronous?
         public var log: Log.Level = .warning
         /// Whether a timer runs, firing the flows' schedules.
@@ -88,7 +85,6 @@ public final class EmbeddedCluster {
             environment.shardFault = shardFault
             environment.shardClock = shardClock
             environment.additionalAPI = api.map { [$0] } ?? []
-            environment.additionalWork = work.map { [$0] } ?? []
             return environment
         }
     }
@@ -180,7 +176,6 @@ public final class EmbeddedCluster {
     deinit { stop() }
 }
 
-/// The API endpoints management bound, handed from its thread to the cluster's.
 /// Each shard's `work` endpoints as its thread bound them.
 final class BoundWork: Sendable {
     private let value = Mutex<[UInt32: [String]]>([:])
@@ -188,6 +183,7 @@ final class BoundWork: Sendable {
     func get() -> [UInt32: [String]] { value.withLock { $0 } }
 }
 
+/// The API endpoints management bound, handed from its thread to the cluster's.
 final class BoundEndpoints: Sendable {
     private let value = Mutex<[String]>([])
     func set(_ endpoints: [String]) { value.withLock { $0 = endpoints } }

@@ -53,8 +53,10 @@ public struct ShardService: Service {
     let epoch: UInt32
     let log: Log
     let counters: ServiceCounters
-    /// Workers' refusals, logged at most once a second.
-    let refusals: RefusalLog
+    /// Workers' refusals, each kind logged at most once a second: READYs under another key's name, and
+    /// results for leases the sender does not hold.
+    let refusedReadies: RefusalLog
+    let refusedResults: RefusalLog
     /// FETCHes of this turn, answered from the event log after the commit.
     var fetches: [(Peer, Fetch)] = []
     /// `attempts` questions of this turn, answered from the store after the commit.
@@ -108,7 +110,7 @@ public struct ShardService: Service {
         _ = try store.log.size()
         let core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
         let service = ShardService(
-            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusals: RefusalLog(log: log), lastTrim: now,
+            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
             name: settings.configuration.publisher)
         return (service, [
             ("epoch", String(epoch)), ("jobs", String(snapshot.jobs.count)), ("tasks", String(snapshot.tasks.count)),
@@ -235,7 +237,7 @@ public struct ShardService: Service {
     private mutating func finish(now: Timestamp) throws -> TurnEnd {
         let turn = core.finishTurn(now: now)
         Self.logStarving(turn.starving, log: log, counters: counters)
-        Self.logRefused(turn, refusals: refusals, counters: counters, now: now)
+        Self.logRefused(turn, readies: refusedReadies, results: refusedResults, counters: counters, now: now)
         Self.logHandOvers(turn, log: log)
         let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         committed?(turn)
@@ -268,24 +270,24 @@ public struct ShardService: Service {
     }
 
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does
-    /// not hold), at most a line a second with how many were left unsaid, and counts them.
-    static func logRefused(_ turn: ShardTurn, refusals: RefusalLog, counters: ServiceCounters, now: Timestamp) {
+    /// not hold), each kind at most a line a second with how many were left unsaid, and counts them.
+    static func logRefused(_ turn: ShardTurn, readies: RefusalLog, results: RefusalLog, counters: ServiceCounters, now: Timestamp) {
         let refused = turn.refusedRegistrations.count + turn.foreignResults.count
         guard refused > 0 else { return }
         counters.countRefused(refused)
         func key(_ key: String?) -> String { key.map(KeyIdentity.fingerprint(of:)) ?? "none" }
         if let registration = turn.refusedRegistrations.first {
-            refusals.record(
+            readies.record(
                 "a READY: the worker name is another key's",
                 fields: [("worker", registration.worker), ("key", key(registration.key)), ("holder", key(registration.holder))],
                 count: turn.refusedRegistrations.count, now: now)
         }
-        if let results = turn.foreignResults.first {
-            refusals.record(
+        if let foreign = turn.foreignResults.first {
+            results.record(
                 "results for leases the sender does not hold",
                 fields: [
-                    ("worker", results.worker), ("key", key(results.key)),
-                    ("tasks", results.tasks.prefix(5).map { "\($0.task)/\($0.attempt)" }.joined(separator: ",")),
+                    ("worker", foreign.worker), ("key", key(foreign.key)),
+                    ("tasks", foreign.tasks.prefix(5).map { "\($0.task)/\($0.attempt)" }.joined(separator: ",")),
                 ],
                 count: turn.foreignResults.count, now: now)
         }
