@@ -89,7 +89,7 @@ enum RecoveryBench {
             let worker = try Socket(context, type: .dealer)
             defer { worker.close() }
             try worker.setLinger(milliseconds: 0)
-            try worker.setReceiveTimeout(milliseconds: 120_000)
+            try worker.setReceiveTimeout(milliseconds: 500)
             // Connected before the shard binds: the READY waits in the pipe and is delivered once it does.
             try worker.connect(work)
             _ = try worker.send(Message.ready(Ready(worker: "recovery", session: 1, slots: 1, heartbeat: 60_000, handlers: ["noop"])).encoded())
@@ -99,8 +99,11 @@ enum RecoveryBench {
                 process.terminate()
                 process.waitUntilExit()
             }
-            while let frames = try worker.receive() {
-                guard let message = try? Message.decode(frames.last ?? []) else { continue }
+            while Date().timeIntervalSince(started) < 120 {
+                guard process.isRunning else {
+                    throw CommandFailure(code: .failure, message: "the shard's process ended (status \(process.terminationStatus)) before it handed out a task")
+                }
+                guard let frames = try worker.receive(), let message = try? Message.decode(frames.last ?? []) else { continue }
                 if case .tasks = message {
                     let seconds = Date().timeIntervalSince(started)
                     let (resident, peak) = memory(of: process.processIdentifier)
