@@ -416,6 +416,12 @@ import Wire
         flow.core.controlResultReceived(ControlResult(request: last.1.request, status: .ok), now: flow.now)
         let done = flow.core.finishTurn(now: flow.now)
         #expect(done.relays.keys.contains(1) && done.relays[1]! == nil && flow.core.relays.isEmpty)
+        // Seed 41037 of the simulator, under `durability normal`: the new shard restarts, having lost the
+        // commits that took the last ends to a power loss. While the run is open it is told the last again,
+        // on which what it still holds away runs again (and nothing, if it lost nothing).
+        flow.core.updatesReceived(JobUpdates(publisher: "shard-1", epoch: 2, sequence: 1, updates: []), from: 1, now: flow.now)
+        let told = flow.core.finishTurn(now: flow.now)
+        #expect(told.relaySends.contains { $0.0 == 1 && $0.1.run == 1 && $0.1.last == 1 && $0.1.ends.isEmpty }, "\(told.relaySends)")
     }
 
     @Test func aCancelOfARunWithTasksFinishingOnItsOldShardGoesToBoth() throws {

@@ -105,7 +105,8 @@ extension OrchestratorCore {
 
     /// Forgets a relay: every end is relayed and nothing of the run runs on its old shard.
     mutating func endRelay(_ id: UInt64) {
-        guard relays.removeValue(forKey: id) != nil else { return }
+        guard let relay = relays.removeValue(forKey: id) else { return }
+        endedRelays[id] = relay.target
         relayChanges[id] = .some(nil)
         if runs.modify(id, { $0.finishingOn = 0 }) != nil { noteChange(id) }
         relayAgain.remove(id)
@@ -130,12 +131,24 @@ extension OrchestratorCore {
         for id in relays.keys.sorted() { askRelay(id, now: now) }
     }
 
-    /// Makes the PARTITIONS-ENDED on their way to `shard` due at the next look: it restarted.
+    /// Makes the PARTITIONS-ENDED on their way to `shard` due at the next look: it restarted. A restarted
+    /// shard may also have lost the commits that took a done relay's last ends (a power loss under
+    /// `durability normal`): for each such run still open it is told the last again, on which a partition
+    /// still away there runs again (a shard takes each end once, so this changes nothing otherwise).
     mutating func expediteRelays(to shard: UInt32, now: Timestamp) {
         for request in relaySends.keys where relaySends[request].flatMap({ relays[$0.run]?.target }) == shard {
             relaySends[request]?.resend.expedite(to: now)
         }
         nextRelayCheck = min(nextRelayCheck, now)
+        for (run, target) in endedRelays.sorted(by: { $0.key < $1.key }) {
+            guard let open = runs[run], !open.state.isFinal else {
+                endedRelays[run] = nil
+                continue
+            }
+            guard target == shard, open.shard == shard else { continue }
+            lastRelayRequest += 1
+            relayDeliveries.append((shard, PartitionsEnded(request: lastRelayRequest, run: run, ends: [], last: 1)))
+        }
     }
 
     /// The shards a cancel of a run goes to: its shard, and the one its tasks still finish on.

@@ -66,6 +66,9 @@ public struct OrchestratorCore: Sendable {
     var relayAgain: Set<UInt64> = []
     var lastRelayRequest: UInt64
     var nextRelayCheck = Timestamp.zero
+    /// Relays done, by run, with the shard they ended at, while their runs are open: if that shard loses
+    /// the commits that took their last ends (a power loss under `durability normal`), it is told again.
+    var endedRelays: [UInt64: UInt32] = [:]
     /// The flow versions runs were started with.
     var flows = ParsedFlows()
     /// Jobs submitted and not accepted, by when they are due to be sent again.
