@@ -58,6 +58,30 @@ import Wire
         #expect(second["jobs"]?.array?.first?["why"]?.string == "no worker offers the handler \"nobody\"")
     }
 
+    /// The event stream says it too: a job queued that no registered worker can run is published with
+    /// why in its detail, and the note goes once a worker that runs it comes and the job runs.
+    @Test func aJobNoWorkerCanRunIsPublishedWithWhyAndTheNoteGoesWhenItRuns() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 2), from: worker)
+        let queued = shard.submit([ShardHarness.job("odd", handler: "nobody"), ShardHarness.job("plain", run: 2)])
+        let statuses = Dictionary(uniqueKeysWithValues: (queued.updates?.updates ?? []).map { ($0.job, $0) })
+        #expect(statuses["odd"]?.state == .queued)
+        #expect(statuses["odd"]?.detail == "no worker offers the handler \"nobody\"", "\(statuses)")
+        #expect(statuses["plain"]?.state == .running)
+        #expect(statuses["plain"]?.detail == "")
+
+        let other = Peer([2])
+        let running = shard.send(ShardHarness.ready("w2", slots: 1, handlers: ["nobody"]), from: other)
+        let odd = running.updates?.updates.first { $0.job == "odd" }
+        #expect(odd?.state == .running)
+        #expect(odd?.detail == "", "\(String(describing: odd))")
+
+        // With no worker at all, a job queued says that.
+        var alone = ShardHarness()
+        let nobody = alone.submit([ShardHarness.job("extract")]).updates?.updates.first
+        #expect(nobody?.detail == "no worker is registered with shard 1", "\(String(describing: nobody))")
+    }
+
     @Test func workersAreListedWithWhatTheyHold() {
         var shard = ShardHarness()
         _ = shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["load-ledger"], tags: ["eu"]), from: worker)

@@ -247,19 +247,55 @@ extension ShardCore {
         return .object([("shard", .number(configuration.shard)), ("run", .number(run)), ("jobs", .array(list))])
     }
 
+    static func noWorker(_ shard: UInt32) -> String { "no worker is registered with shard \(shard)" }
+
+    /// Why none of the `registered` workers can run a task of `requirement`; nil when one can.
+    static func whyNoWorkerRuns(_ requirement: Requirement, of registered: [WorkerRegistry.Worker], shard: UInt32) -> String? {
+        if registered.isEmpty { return noWorker(shard) }
+        if registered.contains(where: { $0.capabilities.satisfy(requirement) }) { return nil }
+        if requirement.kind == .handler, !registered.contains(where: { $0.capabilities.handlers.contains(requirement.handler) }) {
+            return "no worker offers the handler \"\(requirement.handler)\""
+        }
+        if !requirement.tags.isEmpty { return "no worker has all the tags \(requirement.tags.joined(separator: ", "))" }
+        return requirement.batched ? "no worker runs command batches" : "no worker runs commands"
+    }
+
+    /// A queued job that no registered worker can run says why in its status (`detail`), so that the
+    /// event stream tells it as `status` does; the note goes once the job can run, or runs. Returns
+    /// whether it changed the job. Why each requirement cannot run is worked out once until workers
+    /// come or go.
+    mutating func noteWhyItWaits(_ job: inout ShardJob) -> Bool {
+        var reason: String?
+        if job.state == .queued && !controls.paused.contains(job.spec.run) {
+            if unrunnable.membership != workers.membership { unrunnable = (workers.membership, [:]) }
+            if let known = unrunnable.reasons[job.requirement] {
+                reason = known
+            } else {
+                reason = Self.whyNoWorkerRuns(job.requirement, of: workers.registered, shard: configuration.shard)
+                unrunnable.reasons[job.requirement] = reason
+            }
+        }
+        if let reason {
+            guard job.detail != reason else { return false }
+            job.detail = reason
+            job.waitNoted = true
+        } else {
+            guard job.waitNoted else { return false }
+            job.detail = ""
+            job.waitNoted = false
+        }
+        return true
+    }
+
     /// When the task at `position` among `product`'s queued tasks (1 for the next) should start, in
     /// milliseconds from now, and why it waits; no estimate when nothing says when it could start.
     func estimateWait(
         product: String, position: Int, requirement: Requirement?, run: UInt64? = nil, basis: EstimateBasis, now: Timestamp
     ) -> (milliseconds: Int64?, reason: String) {
         if let run, controls.paused.contains(run) { return (nil, "the run is paused") }
-        if basis.registered.isEmpty { return (nil, "no worker is registered with shard \(configuration.shard)") }
-        if let requirement, !basis.registered.contains(where: { $0.capabilities.satisfy(requirement) }) {
-            if requirement.kind == .handler, !basis.registered.contains(where: { $0.capabilities.handlers.contains(requirement.handler) }) {
-                return (nil, "no worker offers the handler \"\(requirement.handler)\"")
-            }
-            if !requirement.tags.isEmpty { return (nil, "no worker has all the tags \(requirement.tags.joined(separator: ", "))") }
-            return (nil, requirement.batched ? "no worker runs command batches" : "no worker runs commands")
+        if basis.registered.isEmpty { return (nil, Self.noWorker(configuration.shard)) }
+        if let requirement, let reason = Self.whyNoWorkerRuns(requirement, of: basis.registered, shard: configuration.shard) {
+            return (nil, reason)
         }
         let policy = policy(of: product)
         let index = queue.index[queue.queueOwner(product)]

@@ -177,7 +177,10 @@ extension ShardCore {
                 job.counts[state] += 1
                 if state.isFinal || state == .retrying {
                     if !task.log.isEmpty { job.output = task.log }
-                    if !task.error.isEmpty { job.detail = task.error }
+                    if !task.error.isEmpty {
+                        job.detail = task.error
+                        job.waitNoted = false
+                    }
                 }
             }
         }

@@ -68,6 +68,8 @@ public struct ShardCore: Sendable {
     var settled = 0
     var settledSet: Set<Int64> = []
     var announced: [JobStatus] = []
+    /// Why no registered worker can run a requirement (nil: one can), as of the registry's membership.
+    var unrunnable: (membership: UInt64, reasons: [Requirement: String?]) = (.max, [:])
     var outbox: [(Peer, Message)] = []
     /// Questions of this turn (SHARD-QUERY), answered at its end.
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
@@ -279,7 +281,9 @@ public struct ShardCore: Sendable {
         var updates = announced
         var published: Set<Int64> = []
         for id in changed where published.insert(id).inserted {
-            if let job = jobs[id] { updates.append(status(of: job, now: now)) }
+            guard var job = jobs[id] else { continue }
+            if noteWhyItWaits(&job) { jobs[id] = job }
+            updates.append(status(of: job, now: now))
         }
         if !updates.isEmpty {
             sequence += 1

@@ -136,6 +136,9 @@ public struct WorkerRegistry: Sendable {
     private var orphans: [String: [String?: Set<UInt64>]] = [:]
     /// When the orphans are taken back.
     private var orphansExpire: Timestamp = .zero
+    /// One more each time a worker registers or goes: what the registered workers can run together is
+    /// worked out again only when it changes.
+    public private(set) var membership: UInt64 = 0
 
     /// No worker registered, on the shard's terms.
     public init(configuration: ShardConfiguration) {
@@ -215,6 +218,7 @@ public struct WorkerRegistry: Sendable {
             credit: min(Int(ready.slots), Limits.credit), heartbeat: Int64(interval), lastHeard: now, lastSent: now)
         workers[peer] = worker
         order.append(peer)
+        membership &+= 1
         return (worker, candidates)
     }
 
@@ -242,6 +246,7 @@ public struct WorkerRegistry: Sendable {
     public mutating func remove(_ peer: Peer) -> Worker? {
         guard let worker = workers.removeValue(forKey: peer) else { return nil }
         order.removeAll { $0 == peer }
+        membership &+= 1
         return worker
     }
 
