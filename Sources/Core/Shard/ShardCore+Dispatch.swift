@@ -194,7 +194,7 @@ extension ShardCore {
 
     /// Whether a queued task is of one of `products` (any, if nil), for a worker that may run only those.
     static func isTask(
-        _ id: UInt64, of products: Set<String>?, in tasks: [UInt64: ShardTask], _ jobs: [Int64: ShardJob]
+        _ id: UInt64, of products: Set<String>?, in tasks: DenseTable<UInt64, ShardTask>, _ jobs: DenseTable<Int64, ShardJob>
     ) -> Bool {
         guard let products else { return true }
         guard let task = tasks[id], let job = jobs[task.jobID] else { return false }

@@ -30,14 +30,14 @@ public struct ShardCore: Sendable {
     public let epoch: UInt32
     /// Jobs not yet final, and final ones until the end of the turn that finished them, by their ID: an
     /// integer hashes faster than an identity with a name in it, and every task names its job's ID.
-    public internal(set) var jobs: [Int64: ShardJob] = [:]
+    public internal(set) var jobs: DenseTable<Int64, ShardJob> = [:]
     /// The IDs of those jobs by identity, for submissions; by run, for controls and hand-overs; and those
     /// finishing for a run handed over.
     var byIdentity: [JobIdentity: Int64] = [:]
     var byRun: [UInt64: Set<Int64>] = [:]
     var finishingJobs: Set<Int64> = []
     /// The tasks of those jobs.
-    public internal(set) var tasks: [UInt64: ShardTask] = [:]
+    public internal(set) var tasks: DenseTable<UInt64, ShardTask> = [:]
     /// The sequence number of the last JOB-UPDATES message.
     public private(set) var sequence: UInt64
 
@@ -107,7 +107,7 @@ public struct ShardCore: Sendable {
     /// A shard resuming from its store: pending tasks are queued again, retrying ones wait for their
     /// backoff, and running ones keep their leases for a grace period in which their workers may register
     /// again; after it they are taken back.
-    public init(configuration: ShardConfiguration, epoch: UInt32, restoring snapshot: ShardSnapshot, now: Timestamp) {
+    public init(configuration: ShardConfiguration, epoch: UInt32, restoring snapshot: consuming ShardSnapshot, now: Timestamp) {
         self.configuration = configuration
         self.epoch = epoch
         self.sequence = snapshot.sequence
@@ -124,7 +124,16 @@ public struct ShardCore: Sendable {
         // Only tasks that were leased are stored; the job implies the rest of its step, pending.
         var stored: [Int64: [UInt32: ShardTask]] = [:]
         for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
-        for var job in snapshot.jobs {
+        // Sized once: a deep queue restored would otherwise grow (and move) each table a score of times.
+        var restoredJobs = snapshot.jobs
+        snapshot.jobs = []
+        jobs.reserveCapacity(restoredJobs.count)
+        byIdentity.reserveCapacity(restoredJobs.count)
+        tasks.reserveCapacity(restoredJobs.reduce(0) { $0 + Int($1.spec.steps[Int($1.step)].partitions) })
+        for index in restoredJobs.indices {
+            // Each job is moved out of the snapshot, not copied: a copy retains every string and array in it.
+            var job = ShardJob.placeholder
+            swap(&job, &restoredJobs[index])
             if let priority = snapshot.priorities[job.spec.run] {
                 job.spec.runPriority = priority
                 controls.restoredJob(of: job.spec.run, priority: priority)
@@ -169,8 +178,8 @@ public struct ShardCore: Sendable {
             }
             job.state = Self.state(of: job)
             job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
-            hold(job)
             enqueue(pending, of: job, now: now)
+            hold(job)
         }
     }
 
@@ -188,11 +197,12 @@ public struct ShardCore: Sendable {
     }
 
     /// Holds a job in memory, indexed by identity and by run.
-    mutating func hold(_ job: ShardJob) {
-        jobs[job.id] = job
+    mutating func hold(_ job: consuming ShardJob) {
         byIdentity[job.identity] = job.id
         byRun[job.spec.run, default: []].insert(job.id)
         if job.finishing { finishingJobs.insert(job.id) }
+        let id = job.id
+        jobs[id] = job
     }
 
     /// Lets a job leave memory, with its indexes; its tasks are the caller's.

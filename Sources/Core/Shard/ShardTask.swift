@@ -229,6 +229,9 @@ public struct ShardJob: Equatable, Sendable {
 
     /// The job's identity.
     public var identity: JobIdentity { spec.identity }
+
+    /// A job of nothing, to take the place of one moved out of an array.
+    static let placeholder = ShardJob(id: 0, spec: JobSpec(run: 0, job: "", product: "", flow: "", moment: 0, type: "", steps: []))
 }
 
 /// A job of a run by name, whatever its generation: where a job's results are looked up.

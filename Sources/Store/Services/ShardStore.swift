@@ -26,7 +26,11 @@ public final class ShardStore {
     public func open() throws -> (epoch: UInt32, snapshot: ShardSnapshot) {
         let epoch = try database.nextEpoch()
         var snapshot = ShardSnapshot()
-        var openJobs: [Int64: (identity: JobIdentity, step: UInt16)] = [:]
+        // Open jobs by ID, as their index in the snapshot: where their stored tasks go.
+        var openJobs: [Int64: Int] = [:]
+        let open = Int(try scalar("SELECT COUNT(*) FROM jobs WHERE state IN (3, 4, 5)"))
+        snapshot.jobs.reserveCapacity(open)
+        openJobs.reserveCapacity(open)
         let jobs = try database.prepare(
             """
             SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing
@@ -43,7 +47,7 @@ public final class ShardStore {
             job.queued = Timestamp(milliseconds: jobs.int64(11))
             job.finishing = jobs.bool(12)
             job.stored = true
-            openJobs[job.id] = (job.identity, job.step)
+            openJobs[job.id] = snapshot.jobs.count
             snapshot.jobs.append(job)
         }
         let tasks = try database.prepare(
@@ -55,7 +59,9 @@ public final class ShardStore {
         defer { tasks.reset() }
         while try tasks.step() {
             let jobID = tasks.int64(1)
-            guard let (identity, step) = openJobs[jobID], step == UInt16(tasks.int(2)) else { continue }
+            guard let index = openJobs[jobID], snapshot.jobs[index].step == UInt16(tasks.int(2)) else { continue }
+            let identity = snapshot.jobs[index].identity
+            let step = snapshot.jobs[index].step
             let lease =
                 tasks.isNull(10)
                 ? nil
@@ -96,7 +102,7 @@ public final class ShardStore {
         priorities.reset()
         // What each open job's current tasks receive: the previous step's results, or the upstream jobs'.
         var upstream: [RunJob: [TaskInput]] = [:]
-        for index in snapshot.jobs.indices {
+        for index in snapshot.jobs.indices where snapshot.jobs[index].step > 0 || !snapshot.jobs[index].spec.inputs.isEmpty {
             let job = snapshot.jobs[index]
             if job.step > 0 {
                 snapshot.jobs[index].previous = try succeeded(jobID: job.id, step: job.step - 1, spec: job.spec)

@@ -1,0 +1,118 @@
+/// Values by key, kept in one dense array, with a dictionary of their places.
+///
+/// A shard holds a job and a task, hundreds of octets each, for every job it has queued. In a
+/// `Dictionary` every bucket is the size of a value and a table is at most three quarters full, so a
+/// million jobs take two million buckets of a job each, half of them empty, and each time the table
+/// grows every value moves. Here the values sit side by side, and only the places (a key and an index)
+/// are hashed: about half the memory for large values, and growth moves places, not values.
+///
+/// Removing a value moves the last one into its place, so the order of ``values`` is not the order of
+/// insertion.
+public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private var places: [Key: Int32] = [:]
+    private var keyAt: ContiguousArray<Key> = []
+    /// Never nil at an index below `count`: optional only so that a value can be moved out and back in
+    /// place (``subscript(_:)``'s modify) without copying it.
+    private var storage: ContiguousArray<Value?> = []
+
+    public init() {}
+
+    public var count: Int { storage.count }
+    public var isEmpty: Bool { storage.isEmpty }
+
+    /// Every value, in no particular order.
+    public var values: LazyMapCollection<ContiguousArray<Value?>, Value> { storage.lazy.map { $0! } }
+
+    /// Every key, in the order of ``values``.
+    public var keys: ContiguousArray<Key> { keyAt }
+
+    public mutating func reserveCapacity(_ capacity: Int) {
+        places.reserveCapacity(capacity)
+        keyAt.reserveCapacity(capacity)
+        storage.reserveCapacity(capacity)
+    }
+
+    public subscript(key: Key) -> Value? {
+        get { places[key].map { storage[Int($0)]! } }
+        _modify {
+            if let place = places[key].map(Int.init) {
+                // Moved out, changed, and moved back: no copy of the value, as a Dictionary's modify.
+                var value: Value?
+                swap(&value, &storage[place])
+                defer {
+                    if value != nil {
+                        swap(&value, &storage[place])
+                    } else {
+                        remove(at: place)
+                    }
+                }
+                yield &value
+            } else {
+                var value: Value?
+                defer { if let value { append(value, for: key) } }
+                yield &value
+            }
+        }
+    }
+
+    /// Changes the value for `key`, which must be present, in place.
+    public mutating func modify<Result>(_ key: Key, _ change: (inout Value) throws -> Result) rethrows -> Result {
+        guard let place = places[key] else { preconditionFailure("no value for \(key)") }
+        return try change(&storage[Int(place)]!)
+    }
+
+    /// Changes the value for `key` in place, if there is one: the change's result, or nil.
+    public mutating func modifyIfPresent<Result>(_ key: Key, _ change: (inout Value) throws -> Result) rethrows -> Result? {
+        guard let place = places[key] else { return nil }
+        return try change(&storage[Int(place)]!)
+    }
+
+    @discardableResult
+    public mutating func removeValue(forKey key: Key) -> Value? {
+        guard let place = places[key].map(Int.init) else { return nil }
+        var value: Value?
+        swap(&value, &storage[place])
+        remove(at: place)
+        return value
+    }
+
+    public mutating func removeAll() {
+        places = [:]
+        keyAt = []
+        storage = []
+    }
+
+    private mutating func append(_ value: Value, for key: Key) {
+        precondition(storage.count < Int(Int32.max), "a dense table holds fewer than 2^31 values")
+        places[key] = Int32(storage.count)
+        keyAt.append(key)
+        storage.append(value)
+    }
+
+    /// Forgets the entry at `place` (its value already moved out): the last entry takes its place.
+    private mutating func remove(at place: Int) {
+        places[keyAt[place]] = nil
+        let last = storage.count - 1
+        if place != last {
+            storage.swapAt(place, last)
+            keyAt.swapAt(place, last)
+            places[keyAt[place]] = Int32(place)
+        }
+        storage.removeLast()
+        keyAt.removeLast()
+    }
+}
+
+extension DenseTable: Equatable where Value: Equatable {
+    /// The same keys with equal values, whatever their order.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.count == rhs.count && lhs.keyAt.allSatisfy { key in lhs[key] == rhs[key] }
+    }
+}
+
+extension DenseTable: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (Key, Value)...) {
+        self.init()
+        for (key, value) in elements { self[key] = value }
+    }
+}
