@@ -45,10 +45,13 @@ enum RecoveryBench {
 
         let measured = try restart(config: config, work: cluster.shards[0].work)
         console.out(String(format: "first task handed out %.2f s after the shard's process started", measured.seconds))
+        // The store's pages the shard has mapped count as resident too; the kernel can take them back at
+        // will, the heap it cannot.
         console.out(
             String(
-                format: "shard's memory then: %.0f MB resident (%.0f MB at most), %.0f octets a pending job",
-                Double(measured.resident) / 1_048_576, Double(measured.peak) / 1_048_576, Double(measured.resident) / Double(max(1, jobs))))
+                format: "shard's memory then: %.0f MB resident (%.0f MB at most): %.0f MB its heap, %.0f MB files mapped; %.0f octets of heap a pending job",
+                Double(measured.resident) / 1_048_576, Double(measured.peak) / 1_048_576, Double(measured.anonymous) / 1_048_576,
+                Double(measured.file) / 1_048_576, Double(measured.anonymous) / Double(max(1, jobs))))
         return .success
     }
 
@@ -76,7 +79,7 @@ enum RecoveryBench {
 
     /// Starts the shard's process on `config` with a worker connecting to `work`; the time from its start
     /// to the worker's first TASKS, and the process's resident and peak memory then.
-    static func restart(config: String, work: String) throws(CommandFailure) -> (seconds: Double, resident: Int, peak: Int) {
+    static func restart(config: String, work: String) throws(CommandFailure) -> (seconds: Double, resident: Int, peak: Int, anonymous: Int, file: Int) {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -106,8 +109,8 @@ enum RecoveryBench {
                 guard let frames = try worker.receive(), let message = try? Message.decode(frames.last ?? []) else { continue }
                 if case .tasks = message {
                     let seconds = Date().timeIntervalSince(started)
-                    let (resident, peak) = memory(of: process.processIdentifier)
-                    return (seconds, resident, peak)
+                    let memory = memory(of: process.processIdentifier)
+                    return (seconds, memory.resident, memory.peak, memory.anonymous, memory.file)
                 }
             }
             throw CommandFailure(code: .failure, message: "the shard handed out no task within 120 s of its start")
@@ -118,13 +121,14 @@ enum RecoveryBench {
         }
     }
 
-    /// A process's resident memory and its peak, in octets, from `/proc`.
-    static func memory(of pid: Int32) -> (resident: Int, peak: Int) {
+    /// A process's resident memory, its peak, and the resident memory of its heap (anonymous) and of the
+    /// files it maps, in octets, from `/proc`.
+    static func memory(of pid: Int32) -> (resident: Int, peak: Int, anonymous: Int, file: Int) {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         func kilobytes(_ field: String) -> Int {
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return 0 }
             return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0) * 1024
         }
-        return (kilobytes("VmRSS:"), kilobytes("VmHWM:"))
+        return (kilobytes("VmRSS:"), kilobytes("VmHWM:"), kilobytes("RssAnon:"), kilobytes("RssFile:") + kilobytes("RssShmem:"))
     }
 }

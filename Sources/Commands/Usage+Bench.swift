@@ -67,7 +67,7 @@ extension Usage {
             (default 1000000) through the shard's own core and store, durability full; then the
             shard starts as its own process with a worker already connecting, and it prints how
             long after the process started the worker got its first task, and the shard's
-            resident memory then.
+            resident memory then: its heap, and the store's pages it maps.
 
             With --selection, no cluster: it times the shard's choice of tasks for one worker
             request, in-process, among --products N products (default 10000) with --backlog N

@@ -49,7 +49,7 @@ public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 yield &value
             } else {
                 var value: Value?
-                defer { if let value { append(value, for: key) } }
+                defer { if let added = value.take() { append(added, for: key) } }
                 yield &value
             }
         }
@@ -82,7 +82,7 @@ public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         storage = []
     }
 
-    private mutating func append(_ value: Value, for key: Key) {
+    private mutating func append(_ value: consuming Value, for key: Key) {
         precondition(storage.count < Int(Int32.max), "a dense table holds fewer than 2^31 values")
         places[key] = Int32(storage.count)
         keyAt.append(key)
