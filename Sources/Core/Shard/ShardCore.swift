@@ -68,6 +68,8 @@ public struct ShardCore: Sendable {
     var settled = 0
     var settledSet: Set<Int64> = []
     var announced: [JobStatus] = []
+    /// Jobs restored from the store and not yet put back (``restoreMore(now:)``).
+    var restoring: Restoring?
     /// Why no registered worker can run a requirement (nil: one can), as of the registry's membership.
     var unrunnable: (membership: UInt64, reasons: [Requirement: String?]) = (.max, [:])
     var outbox: [(Peer, Message)] = []
@@ -130,57 +132,105 @@ public struct ShardCore: Sendable {
         jobs.reserveCapacity(restoredJobs.count)
         byIdentity.reserveCapacity(restoredJobs.count)
         tasks.reserveCapacity(restoredJobs.reduce(0) { $0 + Int($1.spec.steps[Int($1.step)].partitions) })
+        // Now: every job a worker or another shard may speak of (a task of it was leased, or it is
+        // finishing for a run handed over), and the first batch of the rest. The rest only waits in the
+        // queue: it is put back a batch a turn (``restoreMore(now:)``) while the shard serves.
+        var later: [ShardJob] = []
+        var restored = 0
         for index in restoredJobs.indices {
             // Each job is moved out of the snapshot, not copied: a copy retains every string and array in it.
             var job = ShardJob.placeholder
             swap(&job, &restoredJobs[index])
-            if let priority = snapshot.priorities[job.spec.run] {
-                job.spec.runPriority = priority
-                controls.restoredJob(of: job.spec.run, priority: priority)
+            let known = stored.removeValue(forKey: job.id)
+            if known == nil && !job.finishing && restored >= configuration.restoreBatch {
+                later.append(job)
+                continue
             }
-            let partitions = job.spec.steps[Int(job.step)].partitions
-            let known = stored[job.id] ?? [:]
-            job.tasks = []
-            job.tasks.reserveCapacity(Int(partitions))
-            job.counts = TaskCounts()
-            var pending: [UInt64] = []
-            for partition in 0..<partitions {
-                var task: ShardTask
-                if let restored = known[partition], restored.step == job.step {
-                    // A finishing job holds only its tasks still running: the rest of it left with its run.
-                    if job.finishing && restored.state != .running { continue }
-                    task = restored
-                } else if job.finishing {
-                    continue
-                } else {
-                    task = ShardTask(
-                        id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
-                        order: Self.order(job: job.id, partition: partition))
-                    nextTaskID += 1
-                }
-                job.counts[task.state] += 1
-                job.attempts = max(job.attempts, task.attempt)
-                if task.started != .zero && (job.started == .zero || task.started < job.started) { job.started = task.started }
-                switch task.state {
-                case .pending: pending.append(task.id)
-                case .retrying: retries.insert(Due(time: task.due, task: task.id))
-                case .running:
-                    task.charge = queue.restoredRunning(Self.work(of: job))
-                    if var lease = task.lease {
-                        lease.peer = nil  // No connection is the worker's until it registers again.
-                        task.lease = lease
-                        workers.restored(task.id, heldBy: lease.worker, key: lease.key, now: now)
-                    }
-                case .succeeded, .failed, .cancelled, .away: break
-                }
-                job.tasks.append(task.id)
-                tasks[task.id] = task
-            }
-            job.state = Self.state(of: job)
-            job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
-            enqueue(pending, of: job, now: now)
-            hold(job)
+            restore(job, stored: known ?? [:], priority: snapshot.priorities[job.spec.run], now: now)
+            restored += 1
         }
+        if !later.isEmpty { restoring = Restoring(jobs: later, priorities: snapshot.priorities) }
+    }
+
+    /// What is left to put back of a deep queue restored: jobs that only wait, with nothing of them stored
+    /// but the job (none of its tasks was ever leased), in the store's order.
+    struct Restoring {
+        var jobs: [ShardJob]
+        var next = 0
+        var priorities: [UInt64: UInt8]
+    }
+
+    /// Whether jobs restored from the store are still being put back (``restoreMore(now:)``). Until they
+    /// are, the shard's service holds back submissions, controls, hand-overs and questions, which may
+    /// name any job; workers are served from what is back.
+    public var isRestoring: Bool { restoring != nil }
+
+    /// Puts back the next batch of jobs restored (``ShardConfiguration/restoreBatch``); true when the
+    /// last is back.
+    @discardableResult
+    public mutating func restoreMore(now: Timestamp) -> Bool {
+        guard var rest = restoring else { return true }
+        restoring = nil  // Taken out while it is worked on, so that the jobs move without copies.
+        let end = min(rest.jobs.count, rest.next + configuration.restoreBatch)
+        for index in rest.next..<end {
+            var job = ShardJob.placeholder
+            swap(&job, &rest.jobs[index])
+            restore(job, stored: [:], priority: rest.priorities[job.spec.run], now: now)
+        }
+        rest.next = end
+        if end < rest.jobs.count { restoring = rest }
+        return restoring == nil
+    }
+
+    /// Holds one job restored from the store with its current step's tasks: those `stored` (ever leased),
+    /// and the rest of the step pending. Pending tasks are queued again, retrying ones wait for their
+    /// backoff, and running ones keep their leases for their workers to claim.
+    private mutating func restore(_ job: consuming ShardJob, stored known: [UInt32: ShardTask], priority: UInt8?, now: Timestamp) {
+        if let priority {
+            job.spec.runPriority = priority
+            controls.restoredJob(of: job.spec.run, priority: priority)
+        }
+        let partitions = job.spec.steps[Int(job.step)].partitions
+        job.tasks = []
+        job.tasks.reserveCapacity(Int(partitions))
+        job.counts = TaskCounts()
+        var pending: [UInt64] = []
+        for partition in 0..<partitions {
+            var task: ShardTask
+            if let restored = known[partition], restored.step == job.step {
+                // A finishing job holds only its tasks still running: the rest of it left with its run.
+                if job.finishing && restored.state != .running { continue }
+                task = restored
+            } else if job.finishing {
+                continue
+            } else {
+                task = ShardTask(
+                    id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
+                    order: Self.order(job: job.id, partition: partition))
+                nextTaskID += 1
+            }
+            job.counts[task.state] += 1
+            job.attempts = max(job.attempts, task.attempt)
+            if task.started != .zero && (job.started == .zero || task.started < job.started) { job.started = task.started }
+            switch task.state {
+            case .pending: pending.append(task.id)
+            case .retrying: retries.insert(Due(time: task.due, task: task.id))
+            case .running:
+                task.charge = queue.restoredRunning(Self.work(of: job))
+                if var lease = task.lease {
+                    lease.peer = nil  // No connection is the worker's until it registers again.
+                    task.lease = lease
+                    workers.restored(task.id, heldBy: lease.worker, key: lease.key, now: now)
+                }
+            case .succeeded, .failed, .cancelled, .away: break
+            }
+            job.tasks.append(task.id)
+            tasks[task.id] = task
+        }
+        job.state = Self.state(of: job)
+        job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
+        enqueue(pending, of: job, now: now)
+        hold(job)
     }
 
     /// A task's place in its product's queue: by job, then partition, so that order needs no counter

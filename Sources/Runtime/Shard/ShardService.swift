@@ -63,6 +63,10 @@ public struct ShardService: Service {
     var attemptQueries: [(Peer, ShardQuery)] = []
     var lastTrim: Timestamp
     var lastRetention = Timestamp.zero
+    /// Messages held back while the core puts back a deep queue restored (``ShardCore/isRestoring``):
+    /// submissions, controls, hand-overs and questions may name any job, so they are taken, in the order
+    /// they came, once every job is back.
+    var heldBack: [(message: Message, socket: Int, peer: Peer?, sender: KeyIdentity?)] = []
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
     /// the shard decided (the tasks that succeeded).
     var committed: ((ShardTurn) -> Void)?
@@ -131,7 +135,14 @@ public struct ShardService: Service {
         metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
     }
 
+    /// Puts back the next batch of a deep queue restored without waiting for a message.
+    var hasWork: Bool { core.isRestoring }
+
     mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
+        if core.isRestoring && Self.namesAnyJob(message, on: socket) {
+            heldBack.append((message, socket, peer, sender))
+            return true
+        }
         switch (socket, message) {
         case (Self.submit, .submit(let submit)):
             // What the store has committed of keys the shard no longer holds: read before the core decides.
@@ -170,7 +181,21 @@ public struct ShardService: Service {
         return true
     }
 
+    /// Whether `message` may name a job not yet put back after a restart: anything but a worker's
+    /// messages (whose tasks were leased, and so are back first) and catch-up FETCHes.
+    static func namesAnyJob(_ message: Message, on socket: Int) -> Bool {
+        switch message {
+        case .submit, .takeOver, .control, .partitionsEnded, .shardQuery: true
+        default: false
+        }
+    }
+
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
+        if core.isRestoring && core.restoreMore(now: now) {
+            let held = heldBack
+            heldBack = []
+            for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
+        }
         core.tick(now: now)
         var end = try finish(now: now)
         // Catch-up answers come from the log as committed, this turn's event included.
