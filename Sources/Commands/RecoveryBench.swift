@@ -44,14 +44,18 @@ enum RecoveryBench {
         console.out(String(format: "filled in %.1f s: a store of %.0f MB", Date().timeIntervalSince(began), Double(size) / 1_048_576))
 
         let measured = try restart(config: config, work: cluster.shards[0].work)
-        console.out(String(format: "first task handed out %.2f s after the shard's process started", measured.seconds))
         // The store's pages the shard has mapped count as resident too; the kernel can take them back at
         // will, the heap it cannot.
-        console.out(
+        func said(_ memory: Memory) -> String {
             String(
-                format: "shard's memory then: %.0f MB resident (%.0f MB at most): %.0f MB its heap, %.0f MB files mapped; %.0f octets of heap a pending job",
-                Double(measured.resident) / 1_048_576, Double(measured.peak) / 1_048_576, Double(measured.anonymous) / 1_048_576,
-                Double(measured.file) / 1_048_576, Double(measured.anonymous) / Double(max(1, jobs))))
+                format: "%.0f MB resident (%.0f MB at most): %.0f MB its heap, %.0f MB files mapped; %.0f octets of heap a pending job",
+                Double(memory.resident) / 1_048_576, Double(memory.peak) / 1_048_576, Double(memory.anonymous) / 1_048_576,
+                Double(memory.file) / 1_048_576, Double(memory.anonymous) / Double(max(1, jobs)))
+        }
+        console.out(String(format: "first task handed out %.2f s after the shard's process started", measured.seconds))
+        console.out("shard's memory then: \(said(measured.first))")
+        console.out(String(format: "every job back in the queue %.2f s after the start", measured.wholeSeconds))
+        console.out("shard's memory then: \(said(measured.whole))")
         return .success
     }
 
@@ -79,13 +83,29 @@ enum RecoveryBench {
 
     /// Starts the shard's process on `config` with a worker connecting to `work`; the time from its start
     /// to the worker's first TASKS, and the process's resident and peak memory then.
-    static func restart(config: String, work: String) throws(CommandFailure) -> (seconds: Double, resident: Int, peak: Int, anonymous: Int, file: Int) {
+    /// When a restarted shard handed out its first task, and its memory then; and when its whole queue
+    /// was back, and its memory then.
+    struct Restart {
+        var seconds: Double
+        var first: Memory
+        var whole: Memory
+        var wholeSeconds: Double
+    }
+
+    /// A process's resident memory, its peak, and the resident memory of its heap (anonymous) and of the
+    /// files it maps, in octets.
+    typealias Memory = (resident: Int, peak: Int, anonymous: Int, file: Int)
+
+    static func restart(config: String, work: String) throws(CommandFailure) -> Restart {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["shard", "--config", config, "--id", "1"]
+        // The shard's log says when its whole queue is back (it serves the first jobs before).
+        let log = "\((config as NSString).deletingLastPathComponent)/shard.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
         do {
             let context = try Context()
             defer { context.shutdown() }
@@ -109,8 +129,16 @@ enum RecoveryBench {
                 guard let frames = try worker.receive(), let message = try? Message.decode(frames.last ?? []) else { continue }
                 if case .tasks = message {
                     let seconds = Date().timeIntervalSince(started)
-                    let memory = memory(of: process.processIdentifier)
-                    return (seconds, memory.resident, memory.peak, memory.anonymous, memory.file)
+                    let first = memory(of: process.processIdentifier)
+                    while Date().timeIntervalSince(started) < 120 && process.isRunning {
+                        let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                        if said.contains("every job restored is back in the queue") {
+                            let whole = memory(of: process.processIdentifier)
+                            return Restart(seconds: seconds, first: first, whole: whole, wholeSeconds: Date().timeIntervalSince(started))
+                        }
+                        _ = try worker.receive()  // Waits up to the receive timeout, taking the tasks handed out meanwhile.
+                    }
+                    throw CommandFailure(code: .failure, message: "the shard did not say its whole queue was back within 120 s of its start")
                 }
             }
             throw CommandFailure(code: .failure, message: "the shard handed out no task within 120 s of its start")
@@ -121,9 +149,8 @@ enum RecoveryBench {
         }
     }
 
-    /// A process's resident memory, its peak, and the resident memory of its heap (anonymous) and of the
-    /// files it maps, in octets, from `/proc`.
-    static func memory(of pid: Int32) -> (resident: Int, peak: Int, anonymous: Int, file: Int) {
+    /// A process's ``Memory``, from `/proc`.
+    static func memory(of pid: Int32) -> Memory {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         func kilobytes(_ field: String) -> Int {
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return 0 }

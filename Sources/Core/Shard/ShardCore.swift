@@ -127,36 +127,39 @@ public struct ShardCore: Sendable {
         var stored: [Int64: [UInt32: ShardTask]] = [:]
         for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
         // Sized once: a deep queue restored would otherwise grow (and move) each table a score of times.
-        var restoredJobs = snapshot.jobs
-        snapshot.jobs = []
+        var restoredJobs: [ShardJob] = []
+        swap(&restoredJobs, &snapshot.jobs)  // Its only reference: the jobs are moved out of it below, not copied.
         jobs.reserveCapacity(restoredJobs.count)
         byIdentity.reserveCapacity(restoredJobs.count)
         tasks.reserveCapacity(restoredJobs.reduce(0) { $0 + Int($1.spec.steps[Int($1.step)].partitions) })
         // Now: every job a worker or another shard may speak of (a task of it was leased, or it is
         // finishing for a run handed over), and the first batch of the rest. The rest only waits in the
         // queue: it is put back a batch a turn (``restoreMore(now:)``) while the shard serves.
-        var later: [ShardJob] = []
-        var restored = 0
+        var waiting = 0
+        var firstLeft: Int?
         for index in restoredJobs.indices {
+            let known = stored.removeValue(forKey: restoredJobs[index].id)
+            if known == nil && !restoredJobs[index].finishing {
+                guard waiting < configuration.restoreBatch else {
+                    if firstLeft == nil { firstLeft = index }
+                    continue
+                }
+                waiting += 1
+            }
             // Each job is moved out of the snapshot, not copied: a copy retains every string and array in it.
             var job = ShardJob.placeholder
             swap(&job, &restoredJobs[index])
-            let known = stored.removeValue(forKey: job.id)
-            if known == nil && !job.finishing && restored >= configuration.restoreBatch {
-                later.append(job)
-                continue
-            }
             restore(job, stored: known ?? [:], priority: snapshot.priorities[job.spec.run], now: now)
-            restored += 1
         }
-        if !later.isEmpty { restoring = Restoring(jobs: later, priorities: snapshot.priorities) }
+        if let firstLeft { restoring = Restoring(jobs: restoredJobs, next: firstLeft, priorities: snapshot.priorities) }
     }
 
-    /// What is left to put back of a deep queue restored: jobs that only wait, with nothing of them stored
-    /// but the job (none of its tasks was ever leased), in the store's order.
+    /// What is left to put back of a deep queue restored: the jobs from `next` on that are not yet
+    /// placeholders (ID 0, left where a job was moved out), in the store's order. None of them has
+    /// anything stored but the job: none of its tasks was ever leased.
     struct Restoring {
         var jobs: [ShardJob]
-        var next = 0
+        var next: Int
         var priorities: [UInt64: UInt8]
     }
 
@@ -169,16 +172,18 @@ public struct ShardCore: Sendable {
     /// last is back.
     @discardableResult
     public mutating func restoreMore(now: Timestamp) -> Bool {
-        guard var rest = restoring else { return true }
-        restoring = nil  // Taken out while it is worked on, so that the jobs move without copies.
-        let end = min(rest.jobs.count, rest.next + configuration.restoreBatch)
-        for index in rest.next..<end {
+        // Taken out while it is worked on, so that it has one reference and its jobs move without copies.
+        guard var rest = restoring.take() else { return true }
+        var moved = 0
+        while rest.next < rest.jobs.count && moved < configuration.restoreBatch {
+            defer { rest.next += 1 }
+            guard rest.jobs[rest.next].id != 0 else { continue }
             var job = ShardJob.placeholder
-            swap(&job, &rest.jobs[index])
+            swap(&job, &rest.jobs[rest.next])
             restore(job, stored: [:], priority: rest.priorities[job.spec.run], now: now)
+            moved += 1
         }
-        rest.next = end
-        if end < rest.jobs.count { restoring = rest }
+        if rest.next < rest.jobs.count { restoring = rest }
         return restoring == nil
     }
 

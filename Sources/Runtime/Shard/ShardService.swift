@@ -117,6 +117,9 @@ public struct ShardService: Service {
         // The rows read are freed once the core holds what it needs; a deep queue's would otherwise stay in
         // the process's heap, resident, for its whole life.
         if restored.jobs > 10_000 { FreedMemory.returnToSystem() }
+        if restored.jobs > 0 && !core.isRestoring {
+            log.info("every job restored is back in the queue", ["jobs": String(restored.jobs), "held back": "0"])
+        }
         let service = ShardService(
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
             name: settings.configuration.publisher)
@@ -192,6 +195,7 @@ public struct ShardService: Service {
 
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
         if core.isRestoring && core.restoreMore(now: now) {
+            log.info("every job restored is back in the queue", ["jobs": String(core.jobs.count), "held back": String(heldBack.count)])
             let held = heldBack
             heldBack = []
             for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
