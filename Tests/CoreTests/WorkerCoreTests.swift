@@ -61,6 +61,56 @@ struct WorkerHarness {
         #expect(worker.core.unreceipted.isEmpty)
     }
 
+    /// A graceful stop: the credit the shard holds is recalled at once and none is given again; the
+    /// attempt running finishes, and after the shard restarts (401) the worker registers again with no
+    /// credit, claiming it, so that its result is delivered.
+    @Test func aDrainingWorkerRecallsItsCreditAndStillRegistersToDeliverItsResults() {
+        var worker = WorkerHarness(slots: 4)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome()
+        worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(7)])), on: 0, now: worker.now)
+        _ = worker.turn()
+        worker.core.drain(now: worker.now)
+        let recalled = WorkerHarness.sent(worker.turn())
+        #expect(recalled == [.recall(Recall(credit: 3))], "\(recalled)")
+        worker.core.received(.recalled(Recalled(credit: 3)), on: 0, now: worker.now)
+
+        worker.core.received(.disconnect(Disconnect(status: .unknownPeer, reason: "unknown")), on: 0, now: worker.now)
+        let again = WorkerHarness.sent(worker.turn())
+        guard case .ready(let ready) = again.first else { Issue.record("no READY: \(again)"); return }
+        #expect(ready.slots == 0)
+        #expect(ready.held == [TaskRef(task: 7, attempt: 1)])
+        _ = worker.welcome()
+        worker.core.attemptEnded(
+            WorkerCore.AttemptID(link: 0, ref: TaskRef(task: 7, attempt: 1)), outcome: .succeeded, exitCode: 0, output: "", log: "", error: "", data: [],
+            now: worker.now)
+        let ended = WorkerHarness.sent(worker.turn())
+        #expect(ended.count == 1, "results, and no PULL: \(ended)")
+        guard case .results(let results) = ended.first else { Issue.record("\(ended)"); return }
+        #expect(results.results.map(\.task) == [7])
+        worker.core.received(.receipt(Receipt(tasks: [TaskRef(task: 7, attempt: 1)])), on: 0, now: worker.now)
+        #expect(worker.core.isIdle)
+    }
+
+    /// Every message queued while the shard restarted is answered 401: the first makes the worker
+    /// register again, the others, come while its READY waits, change nothing.
+    @Test func a401WhileAReadyWaitsForItsWelcomeSendsNoOther() {
+        var worker = WorkerHarness(slots: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome()
+        let unknown = Message.disconnect(Disconnect(status: .unknownPeer, reason: "unknown"))
+        worker.core.received(unknown, on: 0, now: worker.now)
+        worker.core.received(unknown, on: 0, now: worker.now)
+        worker.core.received(unknown, on: 0, now: worker.now)
+        let sent = WorkerHarness.sent(worker.turn())
+        #expect(sent.filter { if case .ready = $0 { true } else { false } }.count == 1, "\(sent)")
+        _ = worker.welcome()
+        worker.core.received(unknown, on: 0, now: worker.now)
+        #expect(WorkerHarness.sent(worker.turn()).contains { if case .ready = $0 { true } else { false } }, "once registered, a 401 registers again")
+    }
+
     @Test func unknownHandlerIsRejectedAtOnce() {
         var worker = WorkerHarness(slots: 1, handlers: ["known"])
         worker.core.start(now: worker.now)

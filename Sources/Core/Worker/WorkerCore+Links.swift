@@ -78,8 +78,9 @@ extension WorkerCore {
     }
 
     private mutating func register(_ index: Int, opening share: Int, now: Timestamp) {
-        guard !draining else { return }
-        // A new conversation: a RECALL or DEMAND of the old one means nothing any more.
+        // A new conversation: a RECALL or DEMAND of the old one means nothing any more. A draining worker
+        // registers still, with no credit, to claim what it holds and deliver its results.
+        let share = draining ? 0 : share
         links[index].recalling = false
         links[index].demand = 0
         links[index].credit = share
@@ -152,6 +153,9 @@ extension WorkerCore {
     /// the socket.
     mutating func disconnected(_ disconnect: Disconnect, on index: Int, now: Timestamp) {
         if disconnect.status == .unknownPeer {
+            // While a READY waits for its WELCOME, a 401 answers a message sent before that READY (each
+            // message queued while the shard restarted gets one): the READY already registers again.
+            if case .registering = links[index].state { return }
             register(index, now: now)
         } else if disconnect.status == .forbidden {
             // The worker's name is bound to another key there, or its key was removed: a READY now would

@@ -113,8 +113,17 @@ public struct WorkerCore: Sendable {
         min(linksDeadline(), attemptsDeadline())
     }
 
-    /// Stops asking for work; running attempts go on and their results are still sent.
-    public mutating func drain() { draining = true }
+    /// Stops asking for work (`docs/protocol.md`, "A graceful stop"): the credit each shard holds is
+    /// recalled and none is given again; running attempts go on and their results are still sent, through
+    /// a shard's restart too (a link registers again with no credit, claiming what it holds).
+    public mutating func drain(now: Timestamp) {
+        guard !draining else { return }
+        draining = true
+        for index in links.indices where links[index].state == .registered && links[index].credit > 0 && !links[index].recalling {
+            links[index].recalling = true
+            send(index, .recall(Recall(credit: UInt32(links[index].credit))), now: now)
+        }
+    }
 
     /// Whether a draining worker has nothing left: no attempt running, no result unconfirmed.
     public var isIdle: Bool { running.isEmpty && unreceipted.isEmpty }

@@ -196,7 +196,7 @@ public struct WorkerService: Service {
     mutating func mayStop(now: Timestamp) -> Bool {
         if drainDeadline == nil {
             drainDeadline = now.adding(milliseconds: settings.drain)
-            core.drain()
+            core.drain(now: now)
             if settings.drain > 0 && !core.isIdle { log.info("draining", ["running": String(core.running.count)]) }
         }
         return core.isIdle || now >= drainDeadline!
