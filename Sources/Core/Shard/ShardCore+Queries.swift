@@ -215,7 +215,41 @@ extension ShardCore {
     /// wait, and when the first should start.
     func waitsAnswer(run: UInt64, now: Timestamp) -> JSON {
         let basis = estimateBasis(now: now)
-        let list: [JSON] = held(run: run).filter { !$0.state.isFinal && !$0.finishing }.map { job in
+        let waiting = held(run: run).filter { !$0.state.isFinal && !$0.finishing }
+        // The pending tasks that go before a job's (of its product; of every product in FIFO): more urgent,
+        // or as urgent and queued earlier. Counted for every job of the run from one ordering of the
+        // products' queued jobs, not by reading every job for each: a run of thousands waiting at a
+        // shard of thousands more would hold the shard's loop for minutes.
+        func place(_ job: ShardJob) -> (UInt8, Int16, Int64, Int64) { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
+        func line(_ job: ShardJob) -> String { queue.isFair ? job.spec.product : "" }
+        let lines = Set(waiting.filter { $0.counts.pending > 0 }.map(line))
+        var queued: [String: (places: [(UInt8, Int16, Int64, Int64)], before: [Int])] = [:]
+        if !lines.isEmpty {
+            var members: [String: [ShardJob]] = [:]
+            for other in jobs.values where other.counts.pending > 0 && !other.finishing && !controls.paused.contains(other.spec.run) {
+                let key = line(other)
+                if lines.contains(key) { members[key, default: []].append(other) }
+            }
+            for (key, list) in members {
+                let sorted = list.map { (place($0), Int($0.counts.pending)) }.sorted { $0.0 < $1.0 }
+                var before = [0]
+                before.reserveCapacity(sorted.count + 1)
+                for entry in sorted { before.append(before[before.count - 1] + entry.1) }
+                queued[key] = (sorted.map(\.0), before)
+            }
+        }
+        func ahead(of job: ShardJob) -> Int {
+            guard let (places, before) = queued[line(job)] else { return 0 }
+            let mine = place(job)
+            var low = 0
+            var high = places.count
+            while low < high {
+                let middle = (low + high) / 2
+                if places[middle] < mine { low = middle + 1 } else { high = middle }
+            }
+            return before[low]
+        }
+        let list: [JSON] = waiting.map { job in
             var members: [(String, JSON)] = [
                 ("job", .string(job.spec.job)), ("state", .string(job.state.name)), ("pending", .number(job.counts.pending)),
                 ("running", .number(job.counts.running)), ("retrying", .number(job.counts.retrying)),
@@ -229,14 +263,8 @@ extension ShardCore {
                 estimate = max(0, due.since(now))
                 reason = "retrying after its backoff"
             } else {
-                // The pending tasks that go before this job's (of its product; of every product in FIFO): more
-                // urgent, or as urgent and queued earlier.
-                func place(_ job: ShardJob) -> (UInt8, Int16, Int64, Int64) { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
-                let ahead = jobs.values.filter { other in
-                    (other.spec.product == job.spec.product || !queue.isFair) && other.id != job.id && !other.finishing && place(other) < place(job)
-                        && !controls.paused.contains(other.spec.run)
-                }.reduce(0) { $0 + Int($1.counts.pending) }
-                let found = estimateWait(product: job.spec.product, position: ahead + 1, requirement: job.requirement, run: run, basis: basis, now: now)
+                let found = estimateWait(
+                    product: job.spec.product, position: ahead(of: job) + 1, requirement: job.requirement, run: run, basis: basis, now: now)
                 estimate = found.milliseconds
                 reason = found.reason
             }
