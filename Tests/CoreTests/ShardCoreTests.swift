@@ -436,7 +436,7 @@ struct ShardHarness {
     }
 
     /// A deep queue comes back a batch at a time: the jobs a worker may name (a task of them leased)
-    /// and the first batch at once, the rest between turns, while workers are served from what is back.
+    /// and a first batch at once, the rest between turns, while workers are served from what is back.
     @Test func aRestartedShardServesItsFirstBatchWhileItPutsBackTheRest() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("held")])
@@ -448,29 +448,26 @@ struct ShardHarness {
             for job in turn.jobs { jobs[job.identity] = job }
             for task in turn.tasks { tasks[task.id] = task }
         }
-        // The leased job last, as the store may give it: it is back at once all the same.
-        let ordered = jobs.values.sorted { ($0.spec.job == "held" ? 1 : 0, $0.id) < ($1.spec.job == "held" ? 1 : 0, $1.id) }
-        var configuration = ShardConfiguration(shard: 1)
-        configuration.restoreBatch = 2
-        var restarted = ShardHarness(configuration: configuration)
-        restarted.core = ShardCore(
-            configuration: configuration, epoch: 2,
-            restoring: ShardSnapshot(jobs: ordered, tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 20, nextJobID: 20),
-            now: restarted.now)
+        let waiting = jobs.values.filter { $0.spec.job != "held" }.sorted { $0.id < $1.id }
+        // What the store gives at the start: the leased job and a first batch of two, and more to come.
+        var snapshot = ShardSnapshot(
+            jobs: [jobs.values.first { $0.spec.job == "held" }!] + waiting.prefix(2), tasks: Array(tasks.values), sequence: shard.core.sequence,
+            nextTaskID: 20, nextJobID: 20)
+        snapshot.more = true
+        snapshot.openJobs = 8
+        var restarted = ShardHarness()
+        restarted.core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: 2, restoring: snapshot, now: restarted.now)
         #expect(restarted.core.isRestoring)
-        #expect(Set(restarted.core.jobs.values.map(\.spec.job)) == ["held", "q1", "q2"])
         // The worker holding its task claims it; another is served from the first batch.
         let claimed = restarted.send(ShardHarness.ready("w1", slots: 0, session: 7, held: [leased[0].ref]), from: alice)
         #expect(!claimed.messages.contains { if case .cancel = $0.1 { true } else { false } })
         var handed = ShardHarness.tasks(in: restarted.send(ShardHarness.ready("w2", slots: 10, session: 8), from: bob), to: bob).map(\.job)
         #expect(handed == ["q1", "q2"])
-        var turns = 0
-        while restarted.core.isRestoring && turns < 10 {
-            restarted.core.restoreMore(now: restarted.now)
+        for (index, batch) in [Array(waiting[2..<4]), Array(waiting[4..<6]), Array(waiting[6...])].enumerated() {
+            restarted.core.restore(batch, last: index == 2, now: restarted.now)
             handed += ShardHarness.tasks(in: restarted.turn(), to: bob).map(\.job)
-            turns += 1
         }
-        #expect(turns == 3)
+        #expect(!restarted.core.isRestoring)
         #expect(handed == (1...7).map { "q\($0)" }, "each task once, in the order queued")
         #expect(restarted.core.jobs.count == 8)
         let result = restarted.send(ShardHarness.result(leased[0], .succeeded), from: alice)

@@ -93,6 +93,16 @@ struct WorkerHarness {
         #expect(worker.core.isIdle)
     }
 
+    /// A READY sent before the drain began gave credit: its WELCOME, come after, is answered with RECALL.
+    @Test func aWelcomeAfterTheDrainBeganIsAnsweredWithARecall() {
+        var worker = WorkerHarness(slots: 3)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        worker.core.drain(now: worker.now)
+        #expect(WorkerHarness.sent(worker.turn()).isEmpty, "not registered yet: nothing to recall")
+        #expect(WorkerHarness.sent(worker.welcome()) == [.recall(Recall(credit: 3))])
+    }
+
     /// Every message queued while the shard restarted is answered 401: the first makes the worker
     /// register again, the others, come while its READY waits, change nothing.
     @Test func a401WhileAReadyWaitsForItsWelcomeSendsNoOther() {

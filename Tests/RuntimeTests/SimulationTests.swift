@@ -98,10 +98,10 @@ import Testing
 
     /// These need a seed's full length: the fairness check's backlog phase runs once faults stop, with
     /// four minutes to heal, a move must be answered before a run starts after it, and a run handed over
-    /// (seed 3 hands some over).
+    /// (seed 3 moves products and hands runs over).
     @Test(arguments: [
         (2, "drop-weights", "both were backlogged: they differ by", "planted: the orchestrator sends backlog-"),
-        (2, "ignore-move", "after answering its move to shard", "planted: management starts run"),
+        (3, "ignore-move", "after answering its move to shard", "planted: management starts run"),
         (3, "lease-after-hand-over", "after handing run", "planted: shard-"),
     ])
     func theLongerChecksCatchTheirPlantedDefects(seed: Int, fault: String, says: String, planted: String) throws {

@@ -173,4 +173,42 @@ import Wire
             #expect(try store.open().snapshot.jobs.isEmpty)
         }
     }
+
+    /// A deep queue is read in batches: the jobs with a task stored (leased, wherever they are in the
+    /// table) and finishing ones first with a first batch, then the rest from the cursor, each open job
+    /// exactly once and no finished one.
+    @Test func openJobsAreReadInBatchesWithTheLeasedOnesFirst() throws {
+        try withTemporaryDirectory { folder in
+            let store = try ShardStore(path: "\(folder)/shard.db")
+            defer { store.database.close() }
+            var turn = ShardTurn()
+            turn.jobs = (1...12).map { id in
+                var job = ShardJob(id: Int64(id), spec: spec("j\(id)"), state: id == 5 ? .succeeded : (id == 11 ? .running : .queued))
+                job.finishing = id == 8
+                return job
+            }
+            var leased = ShardTask(id: 1, job: turn.jobs[9].identity, jobID: 10, step: 0, partition: 0, state: .running, attempt: 1, order: 10 << 32)
+            leased.lease = Lease(worker: "w", session: 1, peer: nil)
+            turn.tasks = [leased]
+            try store.commit(turn, now: Timestamp(milliseconds: 1_000))
+
+            let (_, snapshot, rest) = try store.open(firstBatch: 3)
+            // Job 10 (its task leased) and job 8 (finishing) whatever their place, and the first three others.
+            #expect(snapshot.jobs.map(\.id) == [8, 10, 1, 2, 3])
+            #expect(snapshot.tasks.map(\.id) == [1] && snapshot.tasks.first?.job == turn.jobs[9].identity)
+            #expect(snapshot.more && snapshot.openJobs == 11)
+            var cursor = try #require(rest)
+            var later: [Int64] = []
+            var batches = 0
+            while !cursor.isDone && batches < 10 {
+                later += try store.openJobs(from: &cursor, limit: 3).map(\.id)
+                batches += 1
+            }
+            #expect(later == [4, 6, 7, 9, 12, 11])
+            // Read all at once, as before: the same jobs, and no cursor.
+            let (_, whole, none) = try store.open(firstBatch: .max)
+            #expect(Set(whole.jobs.map(\.id)) == Set([1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]) && whole.jobs.count == 11)
+            #expect(none == nil && !whole.more)
+        }
+    }
 }

@@ -33,9 +33,6 @@ public struct ShardConfiguration: Sendable {
     /// while it has work queued or running and for `headroomWindow` milliseconds after.
     public var headroom = Defaults.headroom
     public var headroomWindow: Int64 = 10_000
-    /// How many jobs that only wait a restarted shard puts back a turn: it serves workers from the first
-    /// batch while it puts back the rest, so that a deep queue does not hold up the first task.
-    public var restoreBatch = 20_000
     /// The seed of the jitter generator.
     public var seed: UInt64 = 0x5EED
 

@@ -68,8 +68,9 @@ public struct ShardCore: Sendable {
     var settled = 0
     var settledSet: Set<Int64> = []
     var announced: [JobStatus] = []
-    /// Jobs restored from the store and not yet put back (``restoreMore(now:)``).
-    var restoring: Restoring?
+    /// While open jobs of the store are still to be put back: the run priorities operators set, which
+    /// those jobs take as they come back.
+    var restoringPriorities: [UInt64: UInt8]?
     /// Why no registered worker can run a requirement (nil: one can), as of the registry's membership.
     var unrunnable: (membership: UInt64, reasons: [Requirement: String?]) = (.max, [:])
     var outbox: [(Peer, Message)] = []
@@ -129,62 +130,36 @@ public struct ShardCore: Sendable {
         // Sized once: a deep queue restored would otherwise grow (and move) each table a score of times.
         var restoredJobs: [ShardJob] = []
         swap(&restoredJobs, &snapshot.jobs)  // Its only reference: the jobs are moved out of it below, not copied.
-        jobs.reserveCapacity(restoredJobs.count)
-        byIdentity.reserveCapacity(restoredJobs.count)
-        tasks.reserveCapacity(restoredJobs.reduce(0) { $0 + Int($1.spec.steps[Int($1.step)].partitions) })
-        // Now: every job a worker or another shard may speak of (a task of it was leased, or it is
-        // finishing for a run handed over), and the first batch of the rest. The rest only waits in the
-        // queue: it is put back a batch a turn (``restoreMore(now:)``) while the shard serves.
-        var waiting = 0
-        var firstLeft: Int?
+        let open = max(restoredJobs.count, snapshot.openJobs)
+        jobs.reserveCapacity(open)
+        byIdentity.reserveCapacity(open)
+        tasks.reserveCapacity(restoredJobs.reduce(open - restoredJobs.count) { $0 + Int($1.spec.steps[Int($1.step)].partitions) })
         for index in restoredJobs.indices {
-            let known = stored.removeValue(forKey: restoredJobs[index].id)
-            if known == nil && !restoredJobs[index].finishing {
-                guard waiting < configuration.restoreBatch else {
-                    if firstLeft == nil { firstLeft = index }
-                    continue
-                }
-                waiting += 1
-            }
             // Each job is moved out of the snapshot, not copied: a copy retains every string and array in it.
             var job = ShardJob.placeholder
             swap(&job, &restoredJobs[index])
-            restore(job, stored: known ?? [:], priority: snapshot.priorities[job.spec.run], now: now)
+            let known = stored.removeValue(forKey: job.id) ?? [:]
+            restore(job, stored: known, priority: snapshot.priorities[job.spec.run], now: now)
         }
-        if let firstLeft { restoring = Restoring(jobs: restoredJobs, next: firstLeft, priorities: snapshot.priorities) }
+        if snapshot.more { restoringPriorities = snapshot.priorities }
     }
 
-    /// What is left to put back of a deep queue restored: the jobs from `next` on that are not yet
-    /// placeholders (ID 0, left where a job was moved out), in the store's order. None of them has
-    /// anything stored but the job: none of its tasks was ever leased.
-    struct Restoring {
-        var jobs: [ShardJob]
-        var next: Int
-        var priorities: [UInt64: UInt8]
-    }
+    /// Whether open jobs of the store are still being put back (``restore(_:last:now:)``). Until they are,
+    /// the shard's service holds back submissions, controls, hand-overs and questions, which may name any
+    /// job; workers are served from what is back.
+    public var isRestoring: Bool { restoringPriorities != nil }
 
-    /// Whether jobs restored from the store are still being put back (``restoreMore(now:)``). Until they
-    /// are, the shard's service holds back submissions, controls, hand-overs and questions, which may
-    /// name any job; workers are served from what is back.
-    public var isRestoring: Bool { restoring != nil }
-
-    /// Puts back the next batch of jobs restored (``ShardConfiguration/restoreBatch``); true when the
-    /// last is back.
-    @discardableResult
-    public mutating func restoreMore(now: Timestamp) -> Bool {
-        // Taken out while it is worked on, so that it has one reference and its jobs move without copies.
-        guard var rest = restoring.take() else { return true }
-        var moved = 0
-        while rest.next < rest.jobs.count && moved < configuration.restoreBatch {
-            defer { rest.next += 1 }
-            guard rest.jobs[rest.next].id != 0 else { continue }
+    /// Puts back a batch of the open jobs the store held beyond the snapshot: jobs that only wait, none of
+    /// whose tasks was ever leased. `last` when the store has none left.
+    public mutating func restore(_ batch: consuming [ShardJob], last: Bool, now: Timestamp) {
+        let priorities = restoringPriorities ?? [:]
+        var batch = batch
+        for index in batch.indices {
             var job = ShardJob.placeholder
-            swap(&job, &rest.jobs[rest.next])
-            restore(job, stored: [:], priority: rest.priorities[job.spec.run], now: now)
-            moved += 1
+            swap(&job, &batch[index])
+            restore(job, stored: [:], priority: priorities[job.spec.run], now: now)
         }
-        if rest.next < rest.jobs.count { restoring = rest }
-        return restoring == nil
+        if last { restoringPriorities = nil }
     }
 
     /// Holds one job restored from the store with its current step's tasks: those `stored` (ever leased),

@@ -84,6 +84,11 @@ public struct ShardSnapshot: Sendable {
     public var priorities: [UInt64: UInt8] = [:]
     /// Runs handed over to another shard, with the highest generation handed over.
     public var handedOver: [UInt64: UInt32] = [:]
+    /// Whether the store holds open jobs beyond these, which only wait (none of their tasks was ever
+    /// leased): they are put back a batch at a time (``ShardCore/restore(_:last:now:)``).
+    public var more = false
+    /// How many open jobs the store holds in all, these and the rest: the tables are sized for them once.
+    public var openJobs = 0
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1

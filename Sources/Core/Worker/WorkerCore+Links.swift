@@ -129,6 +129,11 @@ extension WorkerCore {
         links[index].backoff = ResendSchedule(sentAt: now, policy: configuration.reconnectBackoff(heartbeat: heartbeat))
         links[index].epoch = welcome.epoch
         links[index].resultLimit = welcome.resultLimit
+        // A READY sent before the worker began to drain gave credit the shard holds now: taken back.
+        if draining && links[index].credit > 0 && !links[index].recalling {
+            links[index].recalling = true
+            send(index, .recall(Recall(credit: UInt32(links[index].credit))), now: now)
+        }
     }
 
     mutating func demanded(_ demand: Demand, on index: Int) {

@@ -17,6 +17,10 @@ public struct ShardSettings: Sendable {
     /// A test seam for write failures, such as a full disk: given each writing statement, a non-nil
     /// SQLite result code makes it fail as if SQLite had returned it (13 is SQLITE_FULL).
     public var storeFault: (@Sendable (String) -> Int32?)?
+    /// How many open jobs that only wait a restarted shard reads and puts back a turn: it serves workers
+    /// from the first batch while it puts back the rest, so that a deep queue does not hold up the first
+    /// task.
+    public var restoreBatch = 20_000
     /// The products each worker pool is limited to, by pool name; a pool not named may run any. Only in a
     /// cluster with keys, where a worker's pool is its key's.
     public var poolProducts: [String: Set<String>] = [:]
@@ -67,6 +71,8 @@ public struct ShardService: Service {
     /// submissions, controls, hand-overs and questions may name any job, so they are taken, in the order
     /// they came, once every job is back.
     var heldBack: [(message: Message, socket: Int, peer: Peer?, sender: KeyIdentity?)] = []
+    /// Where reading the open jobs left to put back has got to, while any are left.
+    var restoring: ShardStore.RestoreCursor?
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
     /// the shard decided (the tasks that succeeded).
     var committed: ((ShardTurn) -> Void)?
@@ -109,20 +115,21 @@ public struct ShardService: Service {
             try ShardStore(path: settings.store, synchronous: settings.synchronous)
         }
         store.database.faultInjector = settings.storeFault
-        let (epoch, snapshot) = try store.open()
+        let (epoch, snapshot, rest) = try store.open(firstBatch: settings.restoreBatch)
         // What the event log holds is counted once, before the shard serves, not in its first turn.
         _ = try store.log.size()
-        let restored = (jobs: snapshot.jobs.count, tasks: snapshot.tasks.count)
+        let restored = (jobs: snapshot.openJobs, tasks: snapshot.tasks.count)
         let core = ShardCore(configuration: settings.configuration, epoch: epoch, restoring: consume snapshot, now: now)
         // The rows read are freed once the core holds what it needs; a deep queue's would otherwise stay in
         // the process's heap, resident, for its whole life.
         if restored.jobs > 10_000 { FreedMemory.returnToSystem() }
-        if restored.jobs > 0 && !core.isRestoring {
+        if restored.jobs > 0 && rest == nil {
             log.info("every job restored is back in the queue", ["jobs": String(restored.jobs), "held back": "0"])
         }
-        let service = ShardService(
+        var service = ShardService(
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
             name: settings.configuration.publisher)
+        service.restoring = rest
         return (service, [
             ("epoch", String(epoch)), ("jobs", String(restored.jobs)), ("tasks", String(restored.tasks)),
             ("work", settings.work.joined(separator: ",")),
@@ -139,10 +146,10 @@ public struct ShardService: Service {
     }
 
     /// Puts back the next batch of a deep queue restored without waiting for a message.
-    var hasWork: Bool { core.isRestoring }
+    var hasWork: Bool { restoring != nil }
 
     mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
-        if core.isRestoring && Self.namesAnyJob(message, on: socket) {
+        if restoring != nil && Self.namesAnyJob(message, on: socket) {
             heldBack.append((message, socket, peer, sender))
             return true
         }
@@ -194,11 +201,16 @@ public struct ShardService: Service {
     }
 
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
-        if core.isRestoring && core.restoreMore(now: now) {
-            log.info("every job restored is back in the queue", ["jobs": String(core.jobs.count), "held back": String(heldBack.count)])
-            let held = heldBack
-            heldBack = []
-            for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
+        if var cursor = restoring {
+            let batch = try store.openJobs(from: &cursor, limit: settings.restoreBatch)
+            core.restore(batch, last: cursor.isDone, now: now)
+            restoring = cursor.isDone ? nil : cursor
+            if restoring == nil {
+                log.info("every job restored is back in the queue", ["jobs": String(core.jobs.count), "held back": String(heldBack.count)])
+                let held = heldBack
+                heldBack = []
+                for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
+            }
         }
         core.tick(now: now)
         var end = try finish(now: now)

@@ -40,13 +40,12 @@ extension Simulation {
             let address = Self.shardAddress(shard)
             processes.append(
                 SimulatedProcess(.shard(shard), name: "shard-\(shard)") { [unowned self] process, now in
-                    var configuration = ShardConfiguration(shard: shard)
+                    var settings = ShardSettings(
+                        configuration: ShardConfiguration(shard: shard), store: "\(folder)/shard-\(shard).db", synchronous: .normal,
+                        submit: [address.submit], work: [address.work], events: [address.events])
                     // A few jobs a turn, so that a restarted shard serves, and holds back what names jobs,
                     // through many turns of putting its queue back.
-                    configuration.restoreBatch = 5
-                    var settings = ShardSettings(
-                        configuration: configuration, store: "\(folder)/shard-\(shard).db", synchronous: .normal,
-                        submit: [address.submit], work: [address.work], events: [address.events])
+                    settings.restoreBatch = 5
                     settings.storeFault = process.disk.injector
                     var (service, _) = try ShardService.open(settings, now: now, log: log, counters: ServiceCounters())
                     service.committed = { [unowned self] turn in checker.committed(turn, shard: shard, simulation: self) }

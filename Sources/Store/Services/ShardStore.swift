@@ -24,32 +24,31 @@ public final class ShardStore {
 
     /// Starts a new epoch and reads back the unfinished work.
     public func open() throws -> (epoch: UInt32, snapshot: ShardSnapshot) {
+        let (epoch, snapshot, _) = try open(firstBatch: .max)
+        return (epoch, snapshot)
+    }
+
+    /// Where putting back a deep queue has got to: the open jobs are read by state, then ID, a batch at a
+    /// time (``openJobs(from:limit:)``), skipping those read at the start.
+    public struct RestoreCursor: Sendable {
+        static let states = [JobState.queued, .running, .retrying].map { Int($0.rawValue) }
+        /// Read at the start, whatever their place: jobs with tasks stored, and jobs finishing.
+        var early: Set<Int64>
+        var state = 0
+        var after: Int64 = 0
+
+        /// Whether every open job has been read.
+        public var isDone: Bool { state >= Self.states.count }
+    }
+
+    /// Begins a new epoch and reads what the shard restores: every open job a worker or another shard may
+    /// name (a task of it stored, because it was leased; or finishing for a run handed over) and the first
+    /// `firstBatch` of the other open jobs, and the cursor to read the rest with, if any are left.
+    public func open(firstBatch: Int) throws -> (epoch: UInt32, snapshot: ShardSnapshot, rest: RestoreCursor?) {
         let epoch = try database.nextEpoch()
         var snapshot = ShardSnapshot()
-        // Open jobs by ID, as their index in the snapshot: where their stored tasks go.
-        var openJobs: [Int64: Int] = [:]
-        let open = Int(try scalar("SELECT COUNT(*) FROM jobs WHERE state IN (3, 4, 5)"))
-        snapshot.jobs.reserveCapacity(open)
-        openJobs.reserveCapacity(open)
-        let jobs = try database.prepare(
-            """
-            SELECT id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing
-            FROM jobs WHERE state IN (3, 4, 5)
-            """)
-        defer { jobs.reset() }
-        while try jobs.step() {
-            let spec = try Self.decode(jobs.blob(1))
-            var job = ShardJob(
-                id: jobs.int64(0), spec: spec, state: JobState(rawValue: UInt8(jobs.int(2))) ?? .queued,
-                step: UInt16(jobs.int(3)), completed: UInt32(jobs.int(4)), attempts: UInt16(jobs.int(5)),
-                started: Timestamp(milliseconds: jobs.int64(6)), finished: Timestamp(milliseconds: jobs.int64(7)),
-                output: jobs.text(8), detail: jobs.text(9), cancelled: jobs.bool(10))
-            job.queued = Timestamp(milliseconds: jobs.int64(11))
-            job.finishing = jobs.bool(12)
-            job.stored = true
-            openJobs[job.id] = snapshot.jobs.count
-            snapshot.jobs.append(job)
-        }
+        // The stored tasks of open jobs: those ever leased. Their jobs are known below.
+        var storedTasks: [Int64: [ShardTask]] = [:]
         let tasks = try database.prepare(
             """
             SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
@@ -57,11 +56,9 @@ public final class ShardStore {
             FROM tasks WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)) ORDER BY id
             """)
         defer { tasks.reset() }
+        let unknown = JobIdentity(run: 0, job: "", generation: 0)
         while try tasks.step() {
             let jobID = tasks.int64(1)
-            guard let index = openJobs[jobID], snapshot.jobs[index].step == UInt16(tasks.int(2)) else { continue }
-            let identity = snapshot.jobs[index].identity
-            let step = snapshot.jobs[index].step
             let lease =
                 tasks.isNull(10)
                 ? nil
@@ -69,7 +66,7 @@ public final class ShardStore {
                     worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil,
                     key: tasks.isNull(19) ? nil : tasks.text(19))
             var task = ShardTask(
-                id: UInt64(tasks.int64(0)), job: identity, jobID: jobID, step: step, partition: UInt32(tasks.int(3)),
+                id: UInt64(tasks.int64(0)), job: unknown, jobID: jobID, step: UInt16(tasks.int(2)), partition: UInt32(tasks.int(3)),
                 state: TaskState(rawValue: UInt8(tasks.int(4))) ?? .pending, attempt: UInt16(tasks.int(5)),
                 failures: UInt16(tasks.int(6)), losses: UInt16(tasks.int(7)), due: Timestamp(milliseconds: tasks.int64(8)),
                 order: UInt64(tasks.int64(9)), lease: lease, started: Timestamp(milliseconds: tasks.int64(12)),
@@ -77,8 +74,32 @@ public final class ShardStore {
                 output: tasks.text(15), log: tasks.text(16), error: tasks.text(17), data: tasks.blob(18))
             task.worker = tasks.text(20)
             task.stored = true
-            snapshot.tasks.append(task)
+            storedTasks[jobID, default: []].append(task)
         }
+        var early = Set(storedTasks.keys)
+        let finishing = try database.prepare("SELECT id FROM jobs WHERE state IN (3, 4, 5) AND finishing = 1")
+        while try finishing.step() { early.insert(finishing.int64(0)) }
+        finishing.reset()
+        let byID = try database.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE id = ? AND state IN (3, 4, 5)")
+        for id in early.sorted() {
+            byID.bind(1, id)
+            if try byID.step() { snapshot.jobs.append(try Self.job(byID)) }
+            byID.reset()
+        }
+        // The stored tasks of each job's current step go with it; a task of an earlier step is history.
+        for job in snapshot.jobs {
+            for var task in storedTasks[job.id] ?? [] where task.step == job.step {
+                task.job = job.identity
+                snapshot.tasks.append(task)
+            }
+        }
+        var cursor = RestoreCursor(early: early)
+        let first = try readOpenJobs(from: &cursor, limit: firstBatch)
+        snapshot.jobs.reserveCapacity(snapshot.jobs.count + first.count)
+        snapshot.jobs += first
+        snapshot.more = !cursor.isDone
+        snapshot.openJobs = snapshot.more ? Int(try scalar("SELECT COUNT(*) FROM jobs WHERE state IN (3, 4, 5)")) : snapshot.jobs.count
+        try addInputs(to: &snapshot.jobs)
         let paused = try database.prepare("SELECT run FROM paused")
         while try paused.step() { snapshot.paused.insert(UInt64(bitPattern: paused.int64(0))) }
         paused.reset()
@@ -100,25 +121,75 @@ public final class ShardStore {
             snapshot.priorities[UInt64(bitPattern: priorities.int64(0))] = UInt8(clamping: priorities.int(1))
         }
         priorities.reset()
-        // What each open job's current tasks receive: the previous step's results, or the upstream jobs'.
-        var upstream: [RunJob: [TaskInput]] = [:]
-        for index in snapshot.jobs.indices where snapshot.jobs[index].step > 0 || !snapshot.jobs[index].spec.inputs.isEmpty {
-            let job = snapshot.jobs[index]
-            if job.step > 0 {
-                snapshot.jobs[index].previous = try succeeded(jobID: job.id, step: job.step - 1, spec: job.spec)
-            }
-            for name in job.spec.inputs {
-                let key = RunJob(run: job.spec.run, job: name)
-                if upstream[key] == nil { upstream[key] = try results(of: key) }
-                snapshot.jobs[index].upstream[name] = upstream[key]
-            }
-        }
         snapshot.sequence = try log.newest()
         // Past every ID a row has had: rows are deleted by hand-overs and retention, and an ID given again
         // could be taken for the one before it.
         snapshot.nextTaskID = UInt64(max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM tasks"), try database.meta("next_task_id") ?? 0))
         snapshot.nextJobID = max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0)
-        return (epoch, snapshot)
+        return (epoch, snapshot, snapshot.more ? cursor : nil)
+    }
+
+    /// The next `limit` open jobs after `cursor` (none of them with a task stored: those were read at the
+    /// start), with what their tasks receive; fewer when the last is read (`cursor.isDone`).
+    public func openJobs(from cursor: inout RestoreCursor, limit: Int) throws -> [ShardJob] {
+        var jobs = try readOpenJobs(from: &cursor, limit: limit)
+        try addInputs(to: &jobs)
+        return jobs
+    }
+
+    private func readOpenJobs(from cursor: inout RestoreCursor, limit: Int) throws -> [ShardJob] {
+        var jobs: [ShardJob] = []
+        while jobs.count < limit && !cursor.isDone {
+            // By ID within a state: the primary key's order, each batch starting where the last stopped.
+            let page = try database.prepare(
+                "SELECT \(Self.jobColumns) FROM jobs WHERE state = \(RestoreCursor.states[cursor.state]) AND id > ? ORDER BY id LIMIT ?")
+            defer { page.reset() }
+            page.bind(1, cursor.after)
+            page.bind(2, min(limit - jobs.count, 100_000))
+            var read = 0
+            while try page.step() {
+                read += 1
+                cursor.after = page.int64(0)
+                if cursor.early.contains(cursor.after) { continue }
+                jobs.append(try Self.job(page))
+            }
+            if read == 0 {
+                cursor.state += 1
+                cursor.after = 0
+            }
+        }
+        return jobs
+    }
+
+    static let jobColumns = "id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing"
+
+    /// An open job from a row of ``jobColumns``.
+    static func job(_ row: Statement) throws -> ShardJob {
+        var job = ShardJob(
+            id: row.int64(0), spec: try decode(row.blob(1)), state: JobState(rawValue: UInt8(row.int(2))) ?? .queued,
+            step: UInt16(row.int(3)), completed: UInt32(row.int(4)), attempts: UInt16(row.int(5)),
+            started: Timestamp(milliseconds: row.int64(6)), finished: Timestamp(milliseconds: row.int64(7)),
+            output: row.text(8), detail: row.text(9), cancelled: row.bool(10))
+        job.queued = Timestamp(milliseconds: row.int64(11))
+        job.finishing = row.bool(12)
+        job.stored = true
+        return job
+    }
+
+    /// What each open job's current tasks receive: the previous step's results, or the upstream jobs'.
+    private func addInputs(to jobs: inout [ShardJob]) throws {
+        var upstream: [RunJob: [TaskInput]] = [:]
+        for index in jobs.indices where jobs[index].step > 0 || !jobs[index].spec.inputs.isEmpty {
+            let job = jobs[index]
+            if job.step > 0 {
+                jobs[index].previous = try succeeded(jobID: job.id, step: job.step - 1, spec: job.spec)
+            }
+            for name in job.spec.inputs {
+                let key = RunJob(run: job.spec.run, job: name)
+                if upstream[key] == nil { upstream[key] = try results(of: key) }
+                jobs[index].upstream[name] = upstream[key]
+            }
+        }
     }
 
     private func scalar(_ sql: String) throws -> Int64 {
