@@ -41,7 +41,7 @@ examples:
       --name host-a/py/1 --slots 16 --key-file KEYS/pool-py.secret \\
       --server-key-file KEYS/shard-1.key
 
-exit status: 0 stopped; 1 a shard refused the worker (its key, its version);
+exit status: 0 stopped; 1 every shard refused the worker (its key, its version);
 2 the command line or the setup was wrong (an endpoint, a key file, a module).
 """
 
@@ -77,23 +77,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_module(name: str) -> None:
     """Imports a handlers module by dotted name, or a file by path."""
-    if name.endswith(".py") or os.sep in name:
+    if name.endswith(".py") or os.sep in name or (os.altsep and os.altsep in name):
+        if os.path.isdir(name):
+            raise ConfigurationError(f"cannot load the handlers module {name}: it is a folder; give a .py file, or "
+                                     "a package's dotted name (mypkg.handlers) with its parent folder as the "
+                                     "working directory")
         if not os.path.isfile(name):
             raise ConfigurationError(f"cannot load the handlers module {name}: no such file")
+        if not name.endswith(".py"):
+            raise ConfigurationError(f"cannot load the handlers module {name}: a file's name must end in .py (or "
+                                     "give a dotted module name, mypkg.handlers)")
         module_name = os.path.splitext(os.path.basename(name))[0]
         spec = importlib.util.spec_from_file_location(module_name, name)
+        if spec is None or spec.loader is None:
+            raise ConfigurationError(f"cannot load the handlers module {name}: Python cannot load it as a module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as error:
+        except (Exception, SystemExit) as error:
+            sys.modules.pop(module_name, None)
             raise ConfigurationError(f"cannot load the handlers module {name}: {describe_exception(error)}") from None
         return
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         importlib.import_module(name)
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise ConfigurationError(f"cannot import the handlers module {name}: {describe_exception(error)}") from None
 
 

@@ -5,6 +5,7 @@ doorbell, a pipe the I/O thread polls; only the I/O thread hands endings to the 
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import threading
 from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -17,10 +18,29 @@ from .handlers import (Cancellation, HandlerThreads, OutputFile, Registry, TaskC
                        result_bytes, run_set)
 from .wire import Outcome, TaskSpec
 
+_log = logging.getLogger("baton_worker")
+
+#: What an attempt reports if its handler or reaper could not say how it ended (it must report something,
+#: or its slot would be held for ever).
+_UNREPORTED = cmd.Ending(Outcome.FAILED, 0, "the worker could not tell how the attempt ended", b"")
+
+
+def _start_error(error: BaseException) -> str:
+    """Why a command could not start, for ``error``."""
+    if isinstance(error, cmd.CommandError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"cannot start the command: {error.strerror or error}"
+    return f"cannot start the command: {describe_exception(error)}"
+
 
 class Doorbell:
     """Wakes the I/O thread from any thread: a byte on a pipe the loop polls. Rung once until the loop
-    answers, so a burst of endings costs one write."""
+    answers, so a burst of endings costs one write. Once closed, a ring does nothing: a handler that
+    returns late, or a ``stop()`` after the worker ended, must not write into a descriptor the process
+    has since given to something else.
+
+    Not for a signal handler, which may interrupt a thread holding the lock: see :meth:`wake`."""
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
@@ -28,16 +48,31 @@ class Doorbell:
         os.set_blocking(self.write_fd, False)
         self._lock = threading.Lock()
         self._rung = False
+        self.closed = False
 
     def ring(self) -> None:
+        """Wakes the loop, from any thread."""
         with self._lock:
-            if self._rung:
+            if self._rung or self.closed:
                 return
             self._rung = True
+            # Written under the lock, so that close() cannot come between the check and the write.
+            try:
+                os.write(self.write_fd, b"!")
+            except OSError:
+                pass  # The pipe is full: the loop is awake.
+
+    def wake(self) -> None:
+        """Wakes the loop without the lock: for a signal handler, which runs on the main thread between
+        two of its bytecodes, perhaps while that thread holds the lock. A closed doorbell is not written
+        (the flag is set before the descriptors close, and a worker's signal handlers are removed
+        before it closes its doorbell)."""
+        if self.closed:
+            return
         try:
             os.write(self.write_fd, b"!")
         except OSError:
-            pass  # The pipe is full or closed: the loop is awake, or gone.
+            pass
 
     def answer(self) -> None:
         """Called by the loop before it takes what the ringers left: a later ring wakes it again.
@@ -53,11 +88,16 @@ class Doorbell:
             self._rung = False
 
     def close(self) -> None:
-        for descriptor in (self.read_fd, self.write_fd):
-            try:
-                os.close(descriptor)
-            except OSError:
-                pass
+        """Closes the pipe; every later ring does nothing."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            for descriptor in (self.read_fd, self.write_fd):
+                try:
+                    os.close(descriptor)
+                except OSError:
+                    pass
 
 
 class _Attempt:
@@ -105,6 +145,9 @@ class Attempts:
     # ------------------------------------------------------------------------------ starting
 
     def start(self, id: AttemptId, spec: TaskSpec, result_limit: int) -> None:
+        """Starts one attempt (the core's ``Start``): a command as a child process, or a handler on a
+        handler thread. Its end is reported later, through :meth:`hand_over`; one that cannot start is
+        reported failed, saying why."""
         path = cmd.log_path(spec, self.logs)
         if spec.kind == wire.Kind.COMMAND:
             self._start_command(id, spec, path, result_limit)
@@ -112,10 +155,25 @@ class Attempts:
             self._start_handler(id, spec, path)
 
     def start_set(self, effect: corelib.StartSet, result_limit: int) -> None:
+        """Starts a claimed set's tasks together (the core's ``StartSet``): one call of their set handler,
+        or one process for a command batch. Each task's end is reported on its own."""
         if effect.specs[0].kind == wire.Kind.COMMAND:
             self._start_batch(effect, result_limit)
         else:
             self._start_handler_set(effect)
+
+    def fail(self, ids: Sequence[AttemptId], specs: Sequence[TaskSpec], error: str) -> None:
+        """Reports attempts failed with ``error``, running or not: for an effect that could not be carried
+        out (see ``Worker._carry``). A handler still running is told it was stopped."""
+        endings = []
+        for id, spec in zip(ids, specs):
+            attempt = self.running.get(id)
+            if attempt is None:
+                self.running[id] = _Attempt(spec, "")
+            elif attempt.cancelled is not None:
+                attempt.cancelled.set()
+            endings.append((id, cmd.Ending(Outcome.FAILED, 0, error, b"")))
+        self._report(endings, "", "")
 
     def _start_handler(self, id: AttemptId, spec: TaskSpec, path: str) -> None:
         function = self.handlers.lookup(spec.action)
@@ -130,17 +188,25 @@ class Attempts:
         self.threads.run(lambda: self._call(id, function, context))
 
     def _call(self, id: AttemptId, function: Callable, context: TaskContext) -> None:
-        """Runs a handler, on a handler thread, and reports how it ended."""
+        """Runs a handler, on a handler thread, and reports how it ended: whatever happens, it reports,
+        or the attempt would hold its slot for ever. Any exception fails the attempt, even
+        ``KeyboardInterrupt`` or ``SystemExit``, which end the handler, not the worker."""
+        ending = _UNREPORTED
         try:
             ending = cmd.Ending(Outcome.SUCCEEDED, 0, "", result_bytes(function(context)))
         except BaseException as error:  # noqa: BLE001 - user code: any exception fails the attempt
             ending = self._failed(context, error)
-        self._report([(id, ending)], *self._handler_output(context))
+        finally:
+            self._report([(id, ending)], *self._handler_output(context))
 
     @staticmethod
     def _failed(context: TaskContext, error: BaseException) -> cmd.Ending:
+        """The ending of a handler that raised; never raises itself (its log may not be writable)."""
         described = describe_exception(error)
-        context.log(f"error: {described}")
+        try:
+            context.log(f"error: {described}")
+        except Exception:  # noqa: BLE001 - the log is a courtesy; the report is what matters
+            pass
         return cmd.Ending(Outcome.FAILED, 0, described, b"")
 
     @staticmethod
@@ -168,14 +234,24 @@ class Attempts:
             return
 
         def call() -> None:
-            for id, context, result in zip(effect.ids, contexts, run_set(function, contexts)):
-                try:
-                    if isinstance(result, BaseException):
-                        raise result
-                    ending = cmd.Ending(Outcome.SUCCEEDED, 0, "", result_bytes(result))
-                except BaseException as error:  # noqa: BLE001 - user code
-                    ending = self._failed(context, error)
-                self._report([(id, ending)], *self._handler_output(context))
+            reported = set()
+            try:
+                for id, context, result in zip(effect.ids, contexts, run_set(function, contexts)):
+                    ending = _UNREPORTED
+                    try:
+                        if isinstance(result, BaseException):
+                            raise result
+                        ending = cmd.Ending(Outcome.SUCCEEDED, 0, "", result_bytes(result))
+                    except BaseException as error:  # noqa: BLE001 - user code
+                        ending = self._failed(context, error)
+                    finally:
+                        reported.add(id)
+                        self._report([(id, ending)], *self._handler_output(context))
+            finally:
+                # Whatever went wrong, every task of the set is reported.
+                missing = [(id, _UNREPORTED) for id in effect.ids if id not in reported]
+                if missing:
+                    self._report(missing, "", "")
 
         self.threads.run(call)
 
@@ -189,20 +265,26 @@ class Attempts:
     def _start_command(self, id: AttemptId, spec: TaskSpec, path: str, result_limit: int) -> None:
         folder = cmd.scratch_path(path)
         try:
+            environment = cmd.attempt_environment(self.environment, spec, self.worker, folder)
             self._ensure_run_folder(spec.run)
             cmd.prepare_folder(folder, spec.inputs)
-            environment = cmd.attempt_environment(self.environment, spec, self.worker, folder)
             process = cmd.spawn(spec.action, environment, path)
-        except (cmd.CommandError, OSError) as error:
+        except (cmd.CommandError, OSError, ValueError) as error:
             cmd.remove_folder(folder)
             self.running[id] = _Attempt(spec, path)
-            self._report([(id, cmd.Ending(Outcome.FAILED, 0, str(error), b""))], "", "")
+            self._report([(id, cmd.Ending(Outcome.FAILED, 0, _start_error(error), b""))], "", "")
             return
         self.running[id] = _Attempt(spec, path, process)
 
         def reap() -> None:
-            ending, output = cmd.attempt_ending(process.wait(), folder, path, result_limit)
-            self._report([(id, ending)], output, path)
+            ending, output = _UNREPORTED, ""
+            try:
+                ending, output = cmd.attempt_ending(process.wait(), folder, path, result_limit)
+            except BaseException as error:  # noqa: BLE001 - the attempt must be reported whatever happens
+                ending = cmd.Ending(Outcome.FAILED, 0, f"the worker could not read how the command ended: "
+                                                       f"{describe_exception(error)}", b"")
+            finally:
+                self._report([(id, ending)], output, path)
 
         threading.Thread(target=reap, name=f"baton-reaper-{process.pid}", daemon=True).start()
 
@@ -212,22 +294,30 @@ class Attempts:
         path = cmd.batch_log_path(specs, effect.set, self.logs)
         folder = cmd.scratch_path(path)
         try:
+            environment = cmd.batch_environment(self.environment, specs[0], self.worker, folder, len(specs))
             self._ensure_run_folder(specs[0].run)
             cmd.prepare_batch(folder, specs)
-            environment = cmd.batch_environment(self.environment, specs[0], self.worker, folder, len(specs))
             process = cmd.spawn(specs[0].action, environment, path)
-        except (cmd.CommandError, OSError) as error:
+        except (cmd.CommandError, OSError, ValueError) as error:
             cmd.remove_folder(folder)
             for id, spec in zip(effect.ids, specs):
                 self.running[id] = _Attempt(spec, path)
-            self._report([(id, cmd.Ending(Outcome.FAILED, 0, str(error), b"")) for id in effect.ids], "", "")
+            failed = cmd.Ending(Outcome.FAILED, 0, _start_error(error), b"")
+            self._report([(id, failed) for id in effect.ids], "", "")
             return
         for id, spec in zip(effect.ids, specs):
             self.running[id] = _Attempt(spec, path, process)
 
         def reap() -> None:
-            endings, output = cmd.batch_endings(specs, process.wait(), folder, path, result_limit)
-            self._report(list(zip(effect.ids, endings)), output, path)
+            endings, output = [_UNREPORTED] * len(specs), ""
+            try:
+                endings, output = cmd.batch_endings(specs, process.wait(), folder, path, result_limit)
+            except BaseException as error:  # noqa: BLE001 - the attempts must be reported whatever happens
+                failed = cmd.Ending(Outcome.FAILED, 0, f"the worker could not read how the batch ended: "
+                                                      f"{describe_exception(error)}", b"")
+                endings = [failed] * len(specs)
+            finally:
+                self._report(list(zip(effect.ids, endings)), output, path)
 
         threading.Thread(target=reap, name=f"baton-reaper-{process.pid}", daemon=True).start()
 
@@ -261,9 +351,12 @@ class Attempts:
         return len(self.running)
 
     def next_deadline(self) -> float:
+        """When :meth:`kill_orphans` next has a process group to kill (ms), or ``NEVER``."""
         return min((at for at, _ in self._orphans), default=corelib.NEVER)
 
     def kill_orphans(self, now: float) -> None:
+        """SIGKILL to the groups of stopped commands whose leader exited, once their grace is over: what
+        such a command left running must not outlive its attempt."""
         if not self._orphans:
             return
         due = [group for at, group in self._orphans if at <= now]
@@ -295,5 +388,8 @@ class Attempts:
                         and running.stopping.kill_at > now:
                     # What the stopped command left in its group still gets SIGKILL when its grace ends.
                     self._orphans.append((running.stopping.kill_at, attempt.process.pid))
-                core.attempt_ended(id, ending.outcome, ending.exit_code, report.output, log, ending.error,
-                                   ending.data, now)
+                try:
+                    core.attempt_ended(id, ending.outcome, ending.exit_code, report.output, log, ending.error,
+                                       ending.data, now)
+                except Exception:  # noqa: BLE001 - one report must not stop the loop (attempt_ended does not raise)
+                    _log.exception("attempt %s: its end could not be recorded", id)

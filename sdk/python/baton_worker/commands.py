@@ -119,6 +119,7 @@ def prepare_folder(path: str, inputs: Sequence[TaskInput]) -> None:
 
 
 def remove_folder(path: str) -> None:
+    """Removes a scratch folder and everything in it, if it is there; never raises."""
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -178,6 +179,29 @@ def last_line(output: str) -> Optional[str]:
 # ------------------------------------------------------------------------------------ environment
 
 
+def _nul_in(what: str, text: str) -> None:
+    if "\0" in text:
+        raise CommandError(f"{what} holds a NUL octet, which a process cannot be given (in its command line or "
+                           "its environment)")
+
+
+def check_task(spec: TaskSpec, batch: bool = False) -> None:
+    """Raises :class:`CommandError` naming what of the task a process cannot be given: text with a NUL
+    octet (a command line, an environment variable), or a parameter name that cannot be part of a
+    variable's name. A process could not be started with it (``Popen`` would raise ``ValueError``)."""
+    _nul_in("the command", spec.action)
+    for what, text in (("the product name", spec.product), ("the flow name", spec.flow), ("the job name", spec.job),
+                       ("the step name", spec.step_name)):
+        _nul_in(what, text)
+    if not batch:
+        _nul_in("the partition key", spec.partition_key)
+    for name, value in spec.params.items():
+        if "\0" in name or "=" in name:
+            raise CommandError(f"the parameter name {name!r} cannot be part of an environment variable's name "
+                               "(it holds \"=\" or a NUL octet)")
+        _nul_in(f"the parameter {name}", value)
+
+
 def shared_variables(spec: TaskSpec, worker: str) -> Dict[str, str]:
     """The variables of "What a command sees" that are the same for every task of a command batch."""
     variables = {
@@ -198,7 +222,9 @@ def shared_variables(spec: TaskSpec, worker: str) -> Dict[str, str]:
 
 
 def attempt_environment(base: Dict[str, str], spec: TaskSpec, worker: str, folder: str) -> Dict[str, str]:
-    """A single attempt's environment: the worker's, plus every ``BATON_*`` variable of the task."""
+    """A single attempt's environment: the worker's, plus every ``BATON_*`` variable of the task. Raises
+    :class:`CommandError` for a task whose text a process cannot be given (see :func:`check_task`)."""
+    check_task(spec)
     environment = dict(base)
     environment.update(shared_variables(spec, worker))
     environment.update({
@@ -235,6 +261,9 @@ def spawn(command: str, environment: Dict[str, str], log: str) -> subprocess.Pop
         )
     except OSError as error:
         raise CommandError(f"cannot start /bin/sh: {error.strerror}") from None
+    except ValueError as error:
+        # Text a process cannot be given (check_task names it first): "embedded null byte".
+        raise CommandError(f"cannot start /bin/sh: {error}") from None
     finally:
         os.close(descriptor)
 
@@ -248,6 +277,7 @@ def signal_group(group: int, kill: bool) -> None:
 
 
 def exit_description(status: int) -> str:
+    """How a process ended, given ``Popen.wait()``'s status: ``exit status 3``, ``killed by signal 9``."""
     return f"exit status {status}" if status > 0 else f"killed by signal {-status}"
 
 
@@ -297,7 +327,9 @@ def prepare_batch(folder: str, specs: Sequence[TaskSpec]) -> None:
 
 
 def batch_environment(base: Dict[str, str], first: TaskSpec, worker: str, folder: str, count: int) -> Dict[str, str]:
-    """A batch's environment: the worker's, the variables shared by its tasks, and the batch's own."""
+    """A batch's environment: the worker's, the variables shared by its tasks, and the batch's own. Raises
+    :class:`CommandError` for a task whose text a process cannot be given (see :func:`check_task`)."""
+    check_task(first, batch=True)
     environment = dict(base)
     environment.update(shared_variables(first, worker))
     environment.update({
@@ -354,6 +386,8 @@ def parse_status(data: bytes, tasks: Iterable[int]) -> BatchStatus:
 
 
 def append_line(path: str, line: str) -> None:
+    """Appends a line to an attempt's log (the worker's own remarks, after the command's output); a log
+    that cannot be written is left as it is."""
     try:
         with open(path, "a", encoding="utf-8") as file:
             file.write(line + "\n")

@@ -32,6 +32,9 @@ DEFAULT_HEARTBEAT = 1000
 DEFAULT_LIVENESS = 3
 DEFAULT_RESULT_LIMIT = 1 << 20
 MAXIMUM_BACKOFF = 8000
+#: The heartbeat interval a WELCOME may set, ms: the protocol's range (a shard clamps to it too).
+MINIMUM_HEARTBEAT = 100
+MAXIMUM_HEARTBEAT = 60_000
 KILL_GRACE = 5000
 ERROR_LIMIT = 4096
 RESULTS_BUDGET = 32 << 20
@@ -256,20 +259,39 @@ def format_duration(milliseconds: int) -> str:
     return text
 
 
-def head(text: str, limit: int) -> str:
-    """At most the first ``limit`` octets of ``text``, cut between characters."""
-    octets = text.encode("utf-8")
-    if len(octets) <= limit:
+def clean(text: str) -> str:
+    """``text`` as valid UTF-8 can carry it: a lone surrogate (as ``os.listdir`` gives for a name that
+    is not UTF-8, and an exception's text may repeat) becomes ``?``."""
+    try:
+        text.encode("utf-8")
         return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def head(text: str, limit: int) -> str:
+    """At most the first ``limit`` octets of ``text``, cut between characters (and made valid UTF-8)."""
+    octets = text.encode("utf-8", "replace")
+    if len(octets) <= limit:
+        return octets.decode("utf-8")
     return octets[:limit].decode("utf-8", "ignore")
 
 
 def tail(text: str, limit: int) -> str:
-    """At most the last ``limit`` octets of ``text``, cut between characters."""
-    octets = text.encode("utf-8")
+    """At most the last ``limit`` octets of ``text``, cut between characters (and made valid UTF-8)."""
+    octets = text.encode("utf-8", "replace")
     if len(octets) <= limit:
-        return text
+        return octets.decode("utf-8")
     return octets[len(octets) - limit :].decode("utf-8", "ignore")
+
+
+def unsafe_job_name(job: str) -> Optional[str]:
+    """Why a job's name cannot be part of a file's path (its log, its scratch folder), or None if it can."""
+    if not job:
+        return "the job has no name"
+    if "/" in job or ".." in job or "\0" in job:
+        return f'the job name {job!r} cannot name a file: it holds "/", ".." or a NUL octet'
+    return None
 
 
 class WorkerCore:
@@ -384,12 +406,23 @@ class WorkerCore:
         self.effects.append(Reconnect(index))
         self._register_again(index, now)
 
-    def refuse(self, index: int, reason: str) -> None:
-        """Stops using a link for good: its shard refused the worker (another version, a refused key)."""
+    def refuse(self, index: int, reason: str, now: Optional[float] = None) -> None:
+        """Stops using a link for good: its shard refused the worker (another version, a refused key).
+        What the worker runs for that shard is stopped, and its results forgotten: no shard would take
+        them (the shard takes its leases back when the worker has gone silent, to run elsewhere)."""
         link = self.links[index]
         link.state = REFUSED
         link.refusal = reason
         link.credit = 0
+        link.demand = 0
+        link.recalling = False
+        for id in [id for id in self.unreceipted if id.link == index]:
+            del self.unreceipted[id]
+        self.outgoing.pop(index, None)
+        if now is not None:
+            for id in sorted(id for id in self.running if id.link == index):
+                self._stop(id, Outcome.CANCELLED, f"this worker no longer uses the shard: {reason}",
+                           self.configuration.kill_grace, now)
 
     @property
     def all_refused(self) -> bool:
@@ -434,12 +467,17 @@ class WorkerCore:
     def _welcomed(self, welcome: wire.Welcome, index: int, now: float) -> None:
         link = self.links[index]
         link.state = REGISTERED
-        link.heartbeat = max(1, welcome.heartbeat)
+        # The protocol's range: a heartbeat of 0 would make the loop wake every millisecond.
+        link.heartbeat = min(MAXIMUM_HEARTBEAT, max(MINIMUM_HEARTBEAT, welcome.heartbeat))
         link.liveness = max(welcome.liveness, 1)
         link.epoch = welcome.epoch
         link.shard = welcome.shard
-        link.result_limit = welcome.result_limit
+        link.result_limit = min(welcome.result_limit, wire.RESULT_LIMIT_MAX)
         self._reset_backoff(link, now)
+        # A READY sent before the worker began to drain gave credit the shard holds now: taken back.
+        if self.draining and link.credit > 0 and not link.recalling:
+            link.recalling = True
+            self._send(index, wire.Recall(link.credit), now)
         self.effects.append(Welcomed(index, welcome))
 
     def _demanded(self, demand: wire.Demand, index: int) -> None:
@@ -461,7 +499,8 @@ class WorkerCore:
 
     def _disconnected(self, disconnect: wire.Disconnect, index: int, now: float) -> None:
         """401 registers again on the same socket; 403 stops the link's attempts and waits its backoff
-        before a new socket; 505 refuses the worker for good; any other reopens the socket."""
+        before a new socket; 505 refuses the worker for good; any other waits the backoff too, then
+        reopens the socket (the attempts running go on: their results go after the next WELCOME)."""
         link = self.links[index]
         if disconnect.status == wire.Status.UNKNOWN_PEER:
             # While READY waits for its WELCOME, a 401 answers something sent before that READY (messages
@@ -471,20 +510,26 @@ class WorkerCore:
         elif disconnect.status == wire.Status.FORBIDDEN:
             # The shard took back every lease of this connection: its attempts stop (their results
             # would be stale), and its slots go back to the others until the backoff is over.
-            link.credit = 0
-            link.demand = 0
-            link.recalling = False
-            link.state = REGISTERING
-            link.since = now
+            self._wait_before_reconnecting(link, now)
             for id in sorted(id for id in self.running if id.link == index):
                 self._stop(id, Outcome.CANCELLED, f"the shard refused this worker: {disconnect.reason}",
                            self.configuration.kill_grace, now)
             self.effects.append(Forbidden(index, disconnect.reason))
         elif disconnect.status == wire.Status.VERSION_NOT_SUPPORTED:
-            self.refuse(index, disconnect.reason)
+            self.refuse(index, disconnect.reason, now)
             self.effects.append(Refused(index, disconnect.reason))
         else:
-            self._reconnect(index, now)
+            # The shard ended the conversation: a READY at once might meet the same answer. The link
+            # waits as after a READY not answered (``_tick_links``), then starts again on a new socket.
+            self._wait_before_reconnecting(link, now)
+
+    @staticmethod
+    def _wait_before_reconnecting(link: Link, now: float) -> None:
+        link.credit = 0
+        link.demand = 0
+        link.recalling = False
+        link.state = REGISTERING
+        link.since = now
 
     # ------------------------------------------------------------------------------------ attempts
 
@@ -493,6 +538,13 @@ class WorkerCore:
         TASKS), and one the worker can run; one it cannot run is answered as rejected at once."""
         id = AttemptId(index, spec.task, spec.attempt)
         if id in self.running or id in self.unreceipted:
+            return False
+        # The job's name is part of the attempt's log path (and a command's scratch folder, removed
+        # whole at its end): one that could point elsewhere is refused before anything is made of it.
+        unsafe = unsafe_job_name(spec.job)
+        if unsafe is not None:
+            self._finish(TaskResult(spec.task, spec.attempt, Outcome.REJECTED, started=self._wall(now), error=unsafe),
+                         index)
             return False
         if spec.kind == Kind.COMMAND:
             runnable = self.configuration.commands
@@ -604,17 +656,23 @@ class WorkerCore:
         elif outcome == Outcome.SUCCEEDED and len(data) > limit:
             error = f"its result is {len(data)} octets, over the shard's limit of {limit}"
             outcome, data = Outcome.FAILED, b""
-        result = TaskResult(
-            id.task, id.attempt, outcome, exit_code, self._wall(attempt.started),
-            min(0xFFFFFFFF, int(max(0.0, now - attempt.started))), tail(output, wire.OUTPUT_LIMIT), log,
-            head(error, ERROR_LIMIT), data,
-        )
+        started, duration = self._wall(attempt.started), min(0xFFFFFFFF, int(max(0.0, now - attempt.started)))
+        try:
+            result = TaskResult(
+                id.task, id.attempt, outcome, max(-(1 << 31), min((1 << 31) - 1, int(exit_code))), started, duration,
+                tail(output, wire.OUTPUT_LIMIT), clean(log), head(error, ERROR_LIMIT), bytes(data),
+            )
+        except Exception as problem:  # noqa: BLE001 - the attempt must be reported, and the loop go on
+            result = TaskResult(id.task, id.attempt, Outcome.FAILED, 0, started, duration,
+                                error=head(f"the worker could not report this attempt: {problem!r}", ERROR_LIMIT))
         self._finish(result, attempt.link)
 
     def _finish(self, result: TaskResult, index: int) -> None:
         """Holds a result until its RECEIPT; it goes with this turn's RESULTS if its link is registered,
         and after the next WELCOME otherwise."""
         id = AttemptId(index, result.task, result.attempt)
+        if self.links[index].state == REFUSED:
+            return  # No shard would take it.
         self.unreceipted[id] = result
         if self.links[index].state == REGISTERED:
             self.outgoing.setdefault(index, {})[id] = result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import queue
 import threading
@@ -19,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import wire
 from .wire import TaskInput, TaskSpec
+
+log = logging.getLogger("baton_worker")
 
 #: A handler: takes a context, returns the result.
 Handler = Callable[["TaskContext"], Any]
@@ -49,11 +52,17 @@ def result_bytes(value: Any) -> bytes:
 
 
 def describe_exception(error: BaseException) -> str:
-    """One line naming the exception: ``ValueError: no rows``."""
-    text = str(error).strip()
+    """One line naming the exception: ``ValueError: no rows``. Always valid UTF-8 (a lone surrogate, as
+    a file name that is not UTF-8 gives, becomes ``?``), and never raises, even for an exception whose
+    ``__str__`` does."""
+    try:
+        text = str(error).strip()
+    except Exception:  # noqa: BLE001 - an exception's own __str__ failed: name it alone
+        text = ""
     line = " ".join(text.split()) if text else ""
     name = type(error).__name__
-    return f"{name}: {line}" if line else name
+    described = f"{name}: {line}" if line else name
+    return described.encode("utf-8", "replace").decode("utf-8")
 
 
 class OutputFile:
@@ -317,11 +326,12 @@ def _check_name(name: str) -> None:
 
 
 def run_set(function: SetHandler, contexts: List[TaskContext]) -> List[Any]:
-    """Calls a set handler: one result or exception per context. An exception it raises, or a wrong
-    number of results, fails every task."""
+    """Calls a set handler: one result or exception per context. An exception it raises (any, even
+    ``KeyboardInterrupt`` or ``SystemExit``: a handler cannot end the worker), or a wrong number of
+    results, fails every task."""
     try:
         results = list(function(contexts))
-    except Exception as error:  # noqa: BLE001 - any failure of user code fails the tasks
+    except BaseException as error:  # noqa: BLE001 - any failure of user code fails the tasks
         return [error] * len(contexts)
     if len(results) != len(contexts):
         error = HandlerResultError(f"the set handler returned {len(results)} results for {len(contexts)} tasks")
@@ -371,7 +381,10 @@ class HandlerThreads:
             body = self._queue.get()
             if body is None:
                 return
-            body()
+            try:
+                body()
+            except BaseException:  # noqa: BLE001 - a body reports its own end; this thread must live on
+                log.exception("a handler thread's work raised")
             with self._lock:
                 if self._stopping:
                     return

@@ -8,9 +8,15 @@ one.
 from __future__ import annotations
 
 import os
+import struct
 from typing import Dict, NamedTuple, Optional
 
+import zmq
+from zmq.utils import z85
+
 Z85_KEY_LENGTH = 40
+#: The characters of Z85 text (ZeroMQ RFC 32).
+Z85_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
 
 
 class KeyFileError(ValueError):
@@ -43,6 +49,14 @@ def _key(entries: Dict[str, str], name: str, path: str) -> str:
         raise KeyFileError(f"the key file {path} has no {name} line")
     if len(value) != Z85_KEY_LENGTH:
         raise KeyFileError(f"the {name} in {path} is {len(value)} characters; a Z85 key has {Z85_KEY_LENGTH}")
+    strangers = sorted(set(value) - Z85_ALPHABET)
+    if strangers:
+        raise KeyFileError(f"the {name} in {path} is not Z85 text: it holds {''.join(strangers)!r}, which Z85 "
+                           "does not use")
+    try:
+        z85.decode(value.encode("ascii"))
+    except (ValueError, struct.error):
+        raise KeyFileError(f"the {name} in {path} is not Z85 text: a group of five characters is over 2^32") from None
     return value
 
 
@@ -65,6 +79,13 @@ def read_key_pair(path: str) -> KeyPair:
     entries = read_key_file(path)
     public = _key(entries, "public-key", path)
     secret = _key(entries, "secret-key", path)
+    try:
+        derived = zmq.curve_public(secret.encode("ascii")).decode("ascii")
+    except zmq.ZMQError:
+        derived = public  # A libzmq without CURVE cannot tell; the handshake would fail anyway.
+    if derived != public:
+        raise KeyFileError(f"the public-key in {path} is not the secret-key's ({derived[:12]}…): the file holds "
+                           "halves of two different key pairs")
     return KeyPair(public, secret, entries.get("name", os.path.basename(path)), path)
 
 
@@ -89,4 +110,5 @@ class Curve(NamedTuple):
 
 
 def describe(curve: Optional[Curve]) -> str:
+    """The keys a link uses, in words for logs and errors (never the secret); says so when there is none."""
     return curve.describe() if curve else "no key (plain TCP, no CURVE)"

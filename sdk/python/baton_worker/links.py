@@ -31,10 +31,22 @@ class LinkSocket:
         self.socket: Optional[zmq.Socket] = None
         self.monitor: Optional[zmq.Socket] = None
         self.welcomed_once = False
+        #: HANDSHAKE_FAILED_NO_DETAIL events since the last handshake that succeeded, across sockets.
+        self.handshake_failures = 0
         self.open()
 
     def open(self) -> None:
+        """Opens the DEALER and its monitor, and connects; on an error, leaves nothing open and raises."""
         sock = self.context.socket(zmq.DEALER)
+        try:
+            self._set_up(sock)
+        except BaseException:
+            self.socket = sock
+            self.close()
+            raise
+        self.socket = sock
+
+    def _set_up(self, sock: zmq.Socket) -> None:
         # Not ZMQ_IMMEDIATE: READY waits for the connection instead of failing (protocol.md).
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, wire.FRAME_LIMIT + 1024)
@@ -50,7 +62,6 @@ class LinkSocket:
             sock.setsockopt(zmq.HANDSHAKE_IVL, 5000)
         self.monitor = sock.get_monitor_socket(_MONITORED)
         sock.connect(self.endpoint)
-        self.socket = sock
 
     def close(self, linger: int = 0) -> None:
         if self.socket is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import Dict, NamedTuple, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Sequence, Tuple, Union
 
 SIGNATURE = b"BTN"
 VERSION = 1
@@ -121,8 +121,9 @@ class TaskInput(NamedTuple):
         """The result as UTF-8 text."""
         return self.data.decode("utf-8")
 
-    def json(self):
-        """The result parsed as JSON (as a handler that returned a dict or list wrote it)."""
+    def json(self) -> Any:
+        """The result parsed as JSON (as a handler that returned a dict or list wrote it): a dict, a list,
+        text, a number, a bool or None. Raises ``ValueError`` if it is not JSON."""
         import json
 
         return json.loads(self.data)
@@ -387,7 +388,8 @@ class _Writer:
         )
         out = self.out
         for text in (result.output, result.log, result.error):
-            octets = text.encode("utf-8") if text else b""
+            # "replace": text a sender cannot carry (a lone surrogate) must not stop the sender.
+            octets = text.encode("utf-8", "replace") if text else b""
             out += _I.pack(len(octets))
             out += octets
         out += _I.pack(len(result.data))
@@ -689,10 +691,13 @@ def decode(frame: bytes) -> Message:
     if message_id == MessageId.HEARTBEAT:
         return reader.finish(Heartbeat())
     if message_id == MessageId.WELCOME:
-        return reader.finish(
+        welcome = reader.finish(
             Welcome(reader.n4("shard"), reader.n4("epoch"), reader.n4("heartbeat"), reader.n1("liveness"),
                     reader.n4("result-limit"))
         )
+        if welcome.result_limit > RESULT_LIMIT_MAX:
+            raise Malformed(f"field result-limit is {welcome.result_limit}, over its limit of {RESULT_LIMIT_MAX}")
+        return welcome
     if message_id == MessageId.CANCEL:
         return reader.finish(Cancel(reader.n4("grace"), reader.refs("tasks")))
     if message_id == MessageId.DISCONNECT:

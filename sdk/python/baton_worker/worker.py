@@ -26,7 +26,7 @@ from . import core as corelib
 from . import wire
 from .attempts import Attempts, Doorbell
 from .core import Configuration, WorkerCore
-from .handlers import Registry
+from .handlers import Registry, describe_exception
 from .keys import Curve, KeyFileError, describe, read_key_pair, read_public_key
 from .links import HANDSHAKE_FAILURES, LinkSocket
 
@@ -35,29 +35,54 @@ log = logging.getLogger("baton_worker")
 #: The handlers registered with the module-level :func:`handler` and :func:`set_handler` decorators.
 default_registry = Registry()
 
-_ENDPOINT = re.compile(r"^(tcp://(\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+):(\d{1,5})|ipc://\S+|inproc://\S+)$")
+#: tcp://HOST:PORT, where HOST is a name, an IPv4 address or a bracketed IPv6 one (never ``*``, which
+#: only binding understands), or ipc://PATH, inproc://NAME.
+_ENDPOINT = re.compile(r"^(tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?):(\d{1,5})"
+                       r"|ipc://\S+|inproc://\S+)$")
 #: Messages read from one socket in one turn, so that one busy shard cannot starve the others.
 _READ_BUDGET = 1000
 #: How long a stopping worker lets its DISCONNECT go out before closing a socket, ms.
 _GOODBYE_LINGER = 1000
+#: HANDSHAKE_FAILED_NO_DETAIL events in a row, with no handshake succeeding in between, after which a
+#: link with CURVE is refused. libzmq reports a connection reset or a timeout during a handshake this
+#: way too (a shard restarting), so one alone means nothing; a shard that cannot decrypt the worker's
+#: HELLO (a wrong server key) closes every connection this way, every time.
+NO_DETAIL_LIMIT = 5
 
 
 def _draw_session() -> int:
     return random.SystemRandom().randrange(1, 1 << 64)
 
 
-#: Drawn once when the process starts, and again in a forked child: a new session tells a shard the
-#: worker process restarted, and every READY of this process carries this one.
-_session = _draw_session()
+#: The session of this process: drawn when its first worker runs, and again in a forked child (a new
+#: session tells a shard the worker process restarted); every READY of the process carries it.
+_session: Optional[int] = None
+_session_lock = threading.Lock()
 
 
-def _redraw_session() -> None:
+def process_session() -> int:
+    """The session of this process, drawn at the first call in it."""
     global _session
-    _session = _draw_session()
+    with _session_lock:
+        if _session is None:
+            _session = _draw_session()
+        return _session
+
+
+def _forget_session() -> None:
+    """In a forked child: the next worker to run draws the child's own session."""
+    global _session, _session_lock
+    _session = None
+    _session_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_redraw_session)
+    os.register_at_fork(after_in_child=_forget_session)
+
+
+def default_name() -> str:
+    """``HOST/python/PID``: a worker's name when it is given none."""
+    return f"{socketlib.gethostname()}/python/{os.getpid()}"
 
 
 class ConfigurationError(ValueError):
@@ -65,7 +90,7 @@ class ConfigurationError(ValueError):
 
 
 class WorkerError(RuntimeError):
-    """The worker stopped because it could not go on: a shard refused its key or its protocol version."""
+    """The worker stopped because it could not go on: every shard refused its key or its protocol version."""
 
 
 def handler(name: Optional[str] = None) -> Callable:
@@ -83,9 +108,12 @@ def check_endpoint(endpoint: str) -> str:
     """``endpoint`` if it is one a DEALER can connect to; otherwise a :class:`ConfigurationError` naming it."""
     match = _ENDPOINT.match(endpoint) if isinstance(endpoint, str) else None
     if match is None or (match.group(3) is not None and not 1 <= int(match.group(3)) <= 65535):
+        hint = ""
+        if isinstance(endpoint, str) and endpoint.startswith("tcp://*"):
+            hint = " (a worker connects to a shard: HOST is its host name or address, never *)"
         raise ConfigurationError(
-            f"bad endpoint {endpoint!r}: a shard's work endpoint is tcp://HOST:PORT (PORT 1-65535) or ipc://PATH, "
-            f"as the cluster file's shards[].work or baton dev's \"shard N work:\" line gives it")
+            f"bad endpoint {endpoint!r}{hint}: a shard's work endpoint is tcp://HOST:PORT (PORT 1-65535) or "
+            f"ipc://PATH, as the cluster file's shards[].work or baton dev's \"shard N work:\" line gives it")
     return endpoint
 
 
@@ -94,7 +122,7 @@ class Worker:
     (handlers on threads, commands as child processes) and reports their results.
 
     :param name: the worker's logical name, stable across reconnections (``host/pool/n``); by
-        default ``HOST/python/PID``.
+        default ``HOST/python/PID``, with the PID of the process that runs it.
     :param endpoints: each shard's ``work`` endpoint (``tcp://HOST:PORT``); one DEALER each.
     :param slots: how many tasks it runs at once, across all its shards.
     :param tags: capability tags (in a cluster with keys, only its pool's count).
@@ -109,6 +137,10 @@ class Worker:
     :param handlers: the handlers it offers; by default its own, plus those registered with the
         module-level :func:`handler`.
     :param environment: variables for commands, over the worker's own environment.
+
+    Settings and key files are checked here: anything wrong raises :class:`ConfigurationError`. The
+    session (which every READY carries) is the process's, drawn when its first worker runs, so that a
+    ``Worker`` made before a ``fork`` and run in the child uses the child's.
     """
 
     def __init__(
@@ -127,7 +159,8 @@ class Worker:
         handlers: Optional[Registry] = None,
         environment: Optional[Dict[str, str]] = None,
     ) -> None:
-        self.name = name if name is not None else f"{socketlib.gethostname()}/python/{os.getpid()}"
+        self._default_name = name is None
+        self.name = name if name is not None else default_name()
         self.endpoints = [endpoints] if isinstance(endpoints, str) else list(endpoints)
         self.slots = slots
         self.tags = sorted({tags} if isinstance(tags, str) else set(tags))
@@ -139,7 +172,8 @@ class Worker:
         self.environment = dict(environment or {})
         self._check_settings()
         self._curves = self._read_keys(key_file, server_key_file)
-        self._session = _session
+        #: Drawn when run() starts: see process_session().
+        self._session: Optional[int] = None
         self._stop_requested = threading.Event()
         self._stop_drain: Optional[float] = None
         self._registered = threading.Event()
@@ -149,7 +183,9 @@ class Worker:
         self._fatal: Optional[str] = None
         self._thread: Optional[threading.Thread] = None
         self._thread_error: Optional[BaseException] = None
-        self._signals = 0
+        #: The signals received, appended by the signal handler; the loop acts on them.
+        self._signals: List[int] = []
+        self._signals_taken = 0
         #: Messages dropped as malformed, so far.
         self.malformed = 0
 
@@ -157,8 +193,9 @@ class Worker:
 
     @property
     def session(self) -> int:
-        """The session every READY of this process carries."""
-        return self._session
+        """The session every READY of this worker carries: its process's, drawn when the process's first
+        worker runs (and again in a forked child); before this one runs, the process's now."""
+        return self._session if self._session is not None else process_session()
 
     def handler(self, name: Optional[str] = None) -> Callable:
         """A decorator that registers a handler: ``@worker.handler("load-ledger")``."""
@@ -174,14 +211,18 @@ class Worker:
         A first SIGTERM or SIGINT stops it gracefully: it asks for no more work, lets running attempts
         finish for up to ``drain`` seconds and waits for their results to be confirmed, then tells each
         shard it is stopping. A second one stops it at once. Signal handlers are installed only when
-        this runs on the main thread. Raises :class:`WorkerError` if it stopped because a shard refused
-        it (its key, or its protocol version).
+        this runs on the main thread. A shard that refuses the worker (its key, its protocol version) is
+        given up alone; raises :class:`WorkerError` if it stopped because every shard did. The session
+        is drawn here, once per process (see :func:`process_session`).
         """
-        configuration = self._configuration()
         with self._lock:
             if self._ran:
                 raise RuntimeError("a Worker runs once; make another to run again")
+            if self._default_name:
+                self.name = default_name()  # This process's PID, even in a child forked after __init__.
+            configuration = self._configuration()
             self._ran = True
+            self._session = process_session()
             self._doorbell = Doorbell()
         if self._stop_requested.is_set():
             self._doorbell.ring()
@@ -229,7 +270,8 @@ class Worker:
         return True
 
     def wait_registered(self, timeout: Optional[float] = None) -> bool:
-        """Waits until every shard has welcomed the worker once; True if they did within ``timeout``."""
+        """Waits until every shard has welcomed the worker once; True if they did within ``timeout`` (a
+        shard that refused the worker never does)."""
         return self._registered.wait(timeout)
 
     # ---------------------------------------------------------------------------- configuration
@@ -254,6 +296,13 @@ class Worker:
             raise ConfigurationError(f"{len(self.tags)} tags: a worker offers at most {wire.CAPABILITIES_LIMIT}")
         if not isinstance(self.drain, (int, float)) or self.drain < 0:
             raise ConfigurationError(f"bad drain {self.drain!r}: seconds, 0 or more")
+        for variable, value in self.environment.items():
+            if not isinstance(variable, str) or not variable or "=" in variable or "\0" in variable:
+                raise ConfigurationError(f"bad environment variable name {variable!r}: not empty, without \"=\" "
+                                         "or a NUL octet")
+            if not isinstance(value, str) or "\0" in value:
+                raise ConfigurationError(f"bad value of the environment variable {variable}: text without a NUL "
+                                         "octet")
 
     def _read_keys(self, key_file: Optional[str],
                    server_key_file: Union[None, str, Sequence[str]]) -> List[Optional[Curve]]:
@@ -292,12 +341,25 @@ class Worker:
             return {}
 
         def on_signal(number: int, frame: Any) -> None:
-            self._signals += 1
-            log.info("%s: stopping%s", signal.Signals(number).name,
-                     " now" if self._signals > 1 else f" (running attempts get up to {self.drain:g}s)")
-            self.stop(0 if self._signals > 1 else None)
+            # Runs on the main thread between two bytecodes, perhaps inside a lock that thread holds
+            # (the doorbell's, logging's): so it takes none. It notes the signal and wakes the loop,
+            # which logs and stops (_take_signals).
+            self._signals.append(number)
+            doorbell = self._doorbell
+            if doorbell is not None:
+                doorbell.wake()
 
         return {number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
+
+    def _take_signals(self) -> None:
+        """Acts on the signals received since the last turn: the first stops gracefully, a second at once."""
+        while self._signals_taken < len(self._signals):
+            number = self._signals[self._signals_taken]
+            self._signals_taken += 1
+            later = self._signals_taken > 1
+            log.info("%s: stopping%s", signal.Signals(number).name,
+                     " now" if later else f" (running attempts get up to {self.drain:g}s)")
+            self.stop(0 if later else None)
 
     # ---------------------------------------------------------------------------------- the loop
 
@@ -312,7 +374,15 @@ class Worker:
         self._attempts = Attempts(self.name, self.handlers, logs, environment, socketlib.gethostname(),
                                   self._doorbell)
         context = zmq.Context()
-        self._links = [LinkSocket(context, endpoint, curve) for endpoint, curve in zip(self.endpoints, self._curves)]
+        self._links = []
+        try:
+            for endpoint, curve in zip(self.endpoints, self._curves):
+                self._links.append(LinkSocket(context, endpoint, curve))
+        except zmq.ZMQError as error:
+            for link in self._links:
+                link.close()
+            context.term()
+            raise ConfigurationError(f"cannot connect to the endpoint {endpoint}: {error}") from None
         self._poller: Optional[zmq.Poller] = None
         now = self._now()
         self._core = WorkerCore(configuration, self._session, now, wall_offset=time.time() * 1000 - now)
@@ -320,12 +390,22 @@ class Worker:
         log.info("worker %s started: session %d, %d slots, handlers [%s]%s, shards %s", self.name, self._session,
                  self.slots, ", ".join(configuration.handlers), ", commands" if self.commands else "",
                  ", ".join(f"{link.endpoint} ({describe(link.curve)})" for link in self._links))
+        said_goodbye = False
         try:
             self._core.start(now)
             self._carry(self._core.finish_turn(now))
             self._turns()
+            said_goodbye = True
             self._goodbye()
         finally:
+            if not said_goodbye:
+                # The loop failed: what runs must not outlive the worker, and the shards should take
+                # back its leases now rather than when it has been silent for long enough.
+                log.error("worker %s stopping after an error in its loop", self.name)
+                try:
+                    self._goodbye()
+                except BaseException:  # noqa: BLE001 - best effort; the loop's error is what run() raises
+                    log.exception("could not stop the attempts and tell the shards")
             for link in self._links:
                 link.close()
             context.term()
@@ -341,6 +421,7 @@ class Worker:
         core = self._core
         drain_deadline: Optional[float] = None
         while True:
+            self._take_signals()
             now = self._now()
             if self._stop_requested.is_set():
                 drain_deadline = self._draining(now, drain_deadline)
@@ -409,7 +490,10 @@ class Worker:
                 level = logging.INFO if message.status == wire.Status.UNKNOWN_PEER else logging.WARNING
                 log.log(level, "the shard at %s sent DISCONNECT %d: %s", link.endpoint, message.status,
                         message.reason)
-            self._core.received(message, index, now)
+            try:
+                self._core.received(message, index, now)
+            except Exception:  # noqa: BLE001 - one message must not stop the worker
+                log.exception("could not handle %s from %s", wire.name_of(message), link.endpoint)
 
     def _malformed(self, link: LinkSocket, why: str) -> None:
         self.malformed += 1
@@ -419,59 +503,103 @@ class Worker:
         while link.monitor is not None:
             try:
                 frames = link.monitor.recv_multipart(zmq.NOBLOCK)
+                event = parse_monitor_message(frames)["event"]
             except zmq.Again:
                 return
-            event = parse_monitor_message(frames)["event"]
+            except (zmq.ZMQError, ValueError, KeyError, IndexError) as error:
+                log.warning("dropped a monitor event of %s that could not be read: %s", link.endpoint, error)
+                continue
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 log.debug("handshake with %s succeeded", link.endpoint)
+                link.handshake_failures = 0
             elif event in HANDSHAKE_FAILURES and self._core.links[index].state != corelib.REFUSED:
-                self._handshake_failed(index, link, HANDSHAKE_FAILURES[event])
+                failure = HANDSHAKE_FAILURES[event]
+                if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                    # Also a connection reset or a timeout mid-handshake (a shard restarting): libzmq
+                    # retries, and so does the worker. Only with CURVE, and only when it happens every
+                    # time, is it the shard closing the connection on a HELLO it cannot decrypt.
+                    link.handshake_failures += 1
+                    if link.curve is None or link.handshake_failures < NO_DETAIL_LIMIT:
+                        log.debug("handshake with %s failed (%s, %d in a row); libzmq retries", link.endpoint,
+                                  failure, link.handshake_failures)
+                        continue
+                self._handshake_failed(index, link, failure)
 
     def _handshake_failed(self, index: int, link: LinkSocket, failure: str) -> None:
-        """libzmq would retry for ever: stop, and say which key was used."""
+        """libzmq would retry for ever: stop using that shard, and say which key was used. The worker
+        stops only when no shard is left."""
         if link.curve is None:
             hint = ("the shard requires CURVE: give the pool's secret key file (KEYS/pool-NAME.secret) and the "
                     "shard's public key file (KEYS/shard-N.key)")
         elif failure == "HANDSHAKE_FAILED_AUTH":
             hint = ("the shard does not accept this key: it is not the key of a pool that serves this shard, or it "
                     "was removed from the cluster")
+        elif failure == "HANDSHAKE_FAILED_PROTOCOL":
+            hint = ("the shard does not speak CURVE (it runs without keys: give no key files), or it does not "
+                    "speak ZeroMQ's protocol")
         else:
-            hint = "the server key is not this shard's (KEYS/shard-N.key), or the shard does not speak CURVE"
+            hint = (f"the shard closed the connection during {link.handshake_failures} handshakes in a row, as a "
+                    "shard does when it cannot decrypt the worker's HELLO: the server key is not this shard's "
+                    "(KEYS/shard-N.key)")
         message = (f"the shard at {link.endpoint} refused the handshake ({failure}) of worker {self.name!r}, which "
                    f"used {describe(link.curve)}: {hint}")
-        log.error("%s; stopping", message)
-        self._core.refuse(index, message)
+        self._core.refuse(index, message, self._now())
         link.close()
         self._poller = None
-        self._fatal = self._fatal or message
-        self.stop()
+        if self._core.all_refused:
+            log.error("%s; stopping, as no shard is left", message)
+            self._fatal = self._fatal or message
+            self.stop()
+        else:
+            log.error("%s; this worker no longer uses that shard, and goes on with the others", message)
 
     # ---------------------------------------------------------------------------------- effects
 
     def _carry(self, effects: List[Any]) -> None:
-        """Carries out the core's effects, in order."""
+        """Carries out the core's effects, in order. One that fails is logged, and fails its attempts if
+        it started any: it must not stop the loop, which serves every other task."""
         for effect in effects:
-            kind = type(effect)
-            if kind is corelib.Send:
-                self._send(effect)
-            elif kind is corelib.Start:
-                self._attempts.start(effect.id, effect.spec, self._core.result_limit(effect.id.link))
-            elif kind is corelib.StartSet:
-                self._attempts.start_set(effect, self._core.result_limit(effect.link))
-            elif kind is corelib.Signal:
-                self._attempts.signal(effect.id, effect.kill)
-            elif kind is corelib.Abandon:
-                self._attempts.abandon(effect.id)
-            elif kind is corelib.Reconnect:
-                self._reconnect(self._links[effect.link])
-            elif kind is corelib.Welcomed:
-                self._welcomed(effect)
-            elif kind is corelib.Forbidden:
-                log.warning("the shard at %s refused worker %r (its name is another key's there, or its key was "
-                            "removed): %s; trying again later", self._links[effect.link].endpoint, self.name,
-                            effect.reason)
-            elif kind is corelib.Refused:
-                self._refused(effect)
+            try:
+                self._carry_one(effect)
+            except Exception as error:  # noqa: BLE001 - see above
+                log.exception("could not carry out %s", type(effect).__name__)
+                self._effect_failed(effect, error)
+
+    def _effect_failed(self, effect: Any, error: Exception) -> None:
+        why = f"the worker could not start it: {describe_exception(error)}"
+        try:
+            if type(effect) is corelib.Start:
+                self._attempts.fail([effect.id], [effect.spec], why)
+            elif type(effect) is corelib.StartSet:
+                self._attempts.fail(effect.ids, effect.specs, why)
+            elif type(effect) is corelib.Reconnect:
+                self._poller = None  # The link's socket may be closed, or half open: the poller is made again.
+        except Exception:  # noqa: BLE001
+            log.exception("could not report the failure of %s", type(effect).__name__)
+
+    def _carry_one(self, effect: Any) -> None:
+        """Carries out one effect."""
+        kind = type(effect)
+        if kind is corelib.Send:
+            self._send(effect)
+        elif kind is corelib.Start:
+            self._attempts.start(effect.id, effect.spec, self._core.result_limit(effect.id.link))
+        elif kind is corelib.StartSet:
+            self._attempts.start_set(effect, self._core.result_limit(effect.link))
+        elif kind is corelib.Signal:
+            self._attempts.signal(effect.id, effect.kill)
+        elif kind is corelib.Abandon:
+            self._attempts.abandon(effect.id)
+        elif kind is corelib.Reconnect:
+            self._reconnect(self._links[effect.link])
+        elif kind is corelib.Welcomed:
+            self._welcomed(effect)
+        elif kind is corelib.Forbidden:
+            log.warning("the shard at %s refused worker %r (its name is another key's there, or its key was "
+                        "removed): %s; trying again later", self._links[effect.link].endpoint, self.name,
+                        effect.reason)
+        elif kind is corelib.Refused:
+            self._refused(effect)
 
     def _send(self, effect: corelib.Send) -> None:
         link = self._links[effect.link]
@@ -509,12 +637,20 @@ class Worker:
 
     def _goodbye(self) -> None:
         """Kills what still runs (SIGKILL to commands, handlers told they are cancelled), then tells each
-        shard with DISCONNECT 503, on which it takes this worker's leases back at once, to run elsewhere."""
-        abandoned = self._attempts.kill_all()
+        shard with DISCONNECT 503, on which it takes this worker's leases back at once, to run elsewhere.
+        Each step is best effort: one that fails does not keep the others from being done."""
+        abandoned = 0
+        try:
+            abandoned = self._attempts.kill_all()
+        except Exception:  # noqa: BLE001
+            log.exception("could not kill the attempts still running")
         goodbye = wire.encode(wire.Disconnect(wire.Status.UNAVAILABLE, "worker stopping"))
         for index, link in enumerate(self._links):
-            if link.socket is not None and self._core.links[index].state != corelib.REFUSED:
-                link.send(goodbye)
-                link.close(linger=_GOODBYE_LINGER)
+            try:
+                if link.socket is not None and self._core.links[index].state != corelib.REFUSED:
+                    link.send(goodbye)
+                    link.close(linger=_GOODBYE_LINGER)
+            except Exception:  # noqa: BLE001
+                log.exception("could not tell the shard at %s that this worker stops", link.endpoint)
         log.info("worker %s stopped: %d attempts abandoned, %d results unconfirmed", self.name, abandoned,
                  len(self._core.unreceipted))

@@ -79,14 +79,33 @@ class RegistrationTests(unittest.TestCase):
     def test_welcome_resets_the_backoff(self):
         h = Harness()
         h.advance(3000)
-        h.advance(3000)
+        h.advance(3000)  # Two reconnections: the next would wait 8 s.
         h.receive(WELCOME)
-        h.receive(wire.Disconnect(503, "?"))  # Any other status reopens the socket at once.
-        self.assertTrue(h.of(core.Reconnect))
+        # The shard goes silent: a new socket after `liveness` intervals...
         h.advance(2999)
         self.assertFalse(h.of(core.Reconnect))
         h.advance(1)
         self.assertTrue(h.of(core.Reconnect))
+        # ...and, with no WELCOME, the next after 3 s again, not 8 s: the WELCOME reset the backoff.
+        h.advance(2999)
+        self.assertFalse(h.of(core.Reconnect))
+        h.advance(1)
+        self.assertTrue(h.of(core.Reconnect))
+
+    def test_another_disconnect_status_waits_the_backoff_before_a_new_socket(self):
+        h = Harness()
+        h.receive(WELCOME)
+        h.receive(wire.Tasks(0, (spec(1),)))
+        self.assertEqual(h.receive(wire.Disconnect(500, "shard overloaded")), [])
+        self.assertEqual(h.core.links[0].credit, 0)
+        h.advance(2999)
+        self.assertEqual(h.effects, [])
+        h.advance(1)
+        self.assertTrue(h.of(core.Reconnect))
+        (ready,) = h.sent(wire.Ready)
+        # The attempt went on through it, and is held.
+        self.assertEqual(ready.held, (wire.TaskRef(1, 1),))
+        self.assertEqual(h.of(core.Abandon), [])
 
 
 class AttemptTests(unittest.TestCase):
@@ -192,6 +211,55 @@ class AttemptTests(unittest.TestCase):
         self.assertTrue(h.core.all_refused)
         self.assertEqual(h.advance(60_000), [])
 
+    def test_505_stops_the_shards_attempts_and_forgets_their_results(self):
+        h = self.welcomed()
+        h.receive(wire.Tasks(0, (spec(1), spec(2))))
+        h.end(1)
+        h.receive(wire.Disconnect(505, "protocol version 1 is not supported"))
+        self.assertEqual(h.of(core.Abandon), [core.Abandon(AttemptId(0, 2, 1))])
+        self.assertEqual(h.sent(wire.Results), [])
+        # Nothing is left to deliver to a shard the worker no longer uses: a drain need not wait for it.
+        self.assertTrue(h.core.is_idle)
+
+    def test_a_job_name_that_could_point_elsewhere_is_rejected_before_it_names_a_file(self):
+        h = self.welcomed()
+        names = ["../../etc", "a/b", "x..y", "nul\0byte", ""]
+        h.receive(wire.Tasks(0, tuple(spec(n + 1, job=name) for n, name in enumerate(names))))
+        self.assertEqual(h.of(core.Start), [])
+        results = h.sent(wire.Results)[0].results
+        self.assertEqual([r.outcome for r in results], [Outcome.REJECTED] * len(names))
+        self.assertIn('the job name \'../../etc\' cannot name a file: it holds "/", ".." or a NUL octet',
+                      results[0].error)
+        self.assertEqual(results[4].error, "the job has no name")
+        # Commands too, and the tasks of a set.
+        h.receive(wire.Tasks(9, (spec(10, job="../x", kind=Kind.COMMAND, action="true"),
+                                 spec(11, job="../x", kind=Kind.COMMAND, action="true"))))
+        self.assertEqual(h.of(core.StartSet), [])
+        self.assertEqual([r.outcome for r in h.sent(wire.Results)[0].results], [Outcome.REJECTED] * 2)
+
+    def test_text_that_utf8_cannot_carry_is_replaced_not_raised(self):
+        h = self.welcomed()
+        h.receive(wire.Tasks(0, (spec(1),)))
+        # As os.listdir gives a file name that is not UTF-8, and an exception's text repeats it.
+        surrogate = "FileNotFoundError: no such file: 'caf\udce9'"
+        h.core.attempt_ended(AttemptId(0, 1, 1), Outcome.FAILED, 0, "out \udcff", "h:/l\udcff", surrogate, b"", h.now)
+        h.effects = h.core.finish_turn(h.now)
+        (result,) = h.sent(wire.Results)[0].results
+        self.assertEqual(result.error, "FileNotFoundError: no such file: 'caf?'")
+        self.assertEqual((result.output, result.log), ("out ?", "h:/l?"))
+        wire.decode(wire.encode(wire.Results((result,))))
+        self.assertEqual(core.head("\udce9" * 5000, 10), "?" * 10)
+        self.assertEqual(core.tail("a\udce9", 4096), "a?")
+
+    def test_a_welcome_heartbeat_out_of_range_is_clamped(self):
+        h = Harness()
+        h.receive(WELCOME._replace(heartbeat=0))
+        self.assertEqual(h.core.links[0].heartbeat, 100)
+        self.assertEqual(h.core.next_deadline(), 100)  # Not a loop that wakes every millisecond.
+        h = Harness()
+        h.receive(WELCOME._replace(heartbeat=10_000_000))
+        self.assertEqual(h.core.links[0].heartbeat, 60_000)
+
     def test_a_quiet_link_beats_and_a_silent_shard_gets_a_new_socket(self):
         h = self.welcomed()
         self.assertEqual(h.advance(1000), [core.Send(0, wire.Heartbeat())])
@@ -253,6 +321,31 @@ class CreditTests(unittest.TestCase):
         self.assertFalse(h.core.is_idle)
         h.receive(wire.Receipt((wire.TaskRef(1, 1),)))
         self.assertTrue(h.core.is_idle)
+
+    def test_a_welcome_that_comes_after_the_drain_began_has_its_credit_recalled(self):
+        h = Harness(slots=3)
+        self.assertEqual(h.sent(wire.Ready)[0].slots, 3)  # READY gave the shard 3 credits...
+        h.core.drain(h.now)  # ...and the drain began before WELCOME: nothing to recall yet.
+        self.assertEqual(h.core.finish_turn(h.now), [])
+        h.receive(WELCOME)
+        self.assertEqual(h.sent(wire.Recall), [wire.Recall(3)])
+        self.assertEqual(h.sent(wire.Pull), [])
+        h.receive(wire.Recalled(3))
+        self.assertEqual(h.core.links[0].credit, 0)
+
+    def test_a_ready_sent_while_draining_offers_no_slot(self):
+        h = Harness(slots=3)
+        h.receive(WELCOME)
+        h.receive(wire.Tasks(0, (spec(1),)))
+        h.core.drain(h.now)
+        h.core.finish_turn(h.now)
+        h.receive(wire.Disconnect(401, "unknown worker: send READY"))
+        (ready,) = h.sent(wire.Ready)
+        self.assertEqual((ready.slots, ready.held), (0, (wire.TaskRef(1, 1),)))
+        h.advance(5000)  # No WELCOME: a new socket, and READY again, still with no slot.
+        self.assertEqual([r.slots for r in h.sent(wire.Ready)], [0])
+        h.receive(WELCOME)
+        self.assertEqual((h.sent(wire.Recall), h.sent(wire.Pull)), ([], []))
 
 
 if __name__ == "__main__":

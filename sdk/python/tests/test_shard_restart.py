@@ -44,20 +44,24 @@ class ShardRestartTests(unittest.TestCase):
         self.addCleanup(self.cluster.down)
 
     def test_a_task_running_through_a_quick_shard_restart_finishes_once_and_its_result_arrives(self):
-        # Back before the worker notices: the new shard answers its next message DISCONNECT 401, and the
-        # worker sends READY again on the same socket.
-        self.run_through_restart(until_reconnecting=False)
+        # Back before the worker notices: with a 5 s heartbeat it gives a silent shard 15 s. Its socket
+        # connects again by itself, the new shard answers its next message (the result it sends when
+        # partition 0 ends) DISCONNECT 401, and the worker sends READY again on the same socket.
+        said = self.run_through_restart(until_reconnecting=False, heartbeat=5000)
+        self.assertTrue(said.has("sent DISCONNECT 401"), said.lines)
+        self.assertFalse(said.has("reconnecting to"), said.lines)
 
     def test_a_task_running_through_a_slow_shard_restart_finishes_once_and_its_result_arrives(self):
         # Back only after the worker has heard nothing for `liveness` intervals and opened a new socket.
-        self.run_through_restart(until_reconnecting=True)
+        said = self.run_through_restart(until_reconnecting=True, heartbeat=250)
+        self.assertTrue(said.has("reconnecting to"), said.lines)
 
-    def run_through_restart(self, until_reconnecting: bool) -> None:
+    def run_through_restart(self, until_reconnecting: bool, heartbeat: int) -> LogRecords:
         cluster = self.cluster
         said = LogRecords()
         seen = Recorder()
         release = {0: threading.Event(), 1: threading.Event()}
-        worker = Worker(name="py/restart", slots=4, heartbeat=250, data=os.path.join(cluster.folder, "py"),
+        worker = Worker(name="py/restart", slots=4, heartbeat=heartbeat, data=os.path.join(cluster.folder, "py"),
                         **cluster.worker_args("py"))
 
         @worker.handler("blocked")
@@ -97,6 +101,7 @@ class ShardRestartTests(unittest.TestCase):
         self.assertEqual((held["attempts"], held["tasks"]["succeeded"]), (1, 2), json.dumps(held))
         self.assertEqual(sorted((c["partition"], c["attempt"]) for c in seen.of(event="started")), [(0, 1), (1, 1)])
         self.assertEqual(job(status, "after")["state"], "succeeded")
+        return said
 
 
 if __name__ == "__main__":

@@ -166,6 +166,11 @@ class MalformedFrameTests(unittest.TestCase):
         with self.assertRaisesRegex(wire.Malformed, "partition-key"):
             wire.decode(wire.encode(wire.Tasks(0, (spec,))))
 
+    def test_a_welcome_result_limit_over_16_mib_is_malformed(self):
+        self.assertEqual(wire.decode(wire.encode(wire.Welcome(1, 1, 1000, 3, 16 << 20))).result_limit, 16 << 20)
+        with self.assertRaisesRegex(wire.Malformed, "result-limit is 16777217, over its limit of 16777216"):
+            wire.decode(wire.encode(wire.Welcome(1, 1, 1000, 3, (16 << 20) + 1)))
+
     def test_an_unknown_message_id_is_malformed(self):
         with self.assertRaisesRegex(wire.Malformed, "0x7f"):
             wire.decode(self.frame(0x7F))
