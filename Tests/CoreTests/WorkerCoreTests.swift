@@ -103,6 +103,24 @@ struct WorkerHarness {
         #expect(WorkerHarness.sent(worker.welcome()) == [.recall(Recall(credit: 3))])
     }
 
+    /// A DISCONNECT with a status the worker has no rule for reopens the socket only after the
+    /// reconnection backoff: a shard answering every READY so cannot keep it in a loop.
+    @Test func anotherDisconnectStatusReopensTheSocketAfterTheBackoff() {
+        var worker = WorkerHarness(slots: 1)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome()
+        worker.core.received(.disconnect(Disconnect(status: .internalError, reason: "odd")), on: 0, now: worker.now)
+        #expect(!worker.turn().contains(.reconnect(link: 0)), "not at once")
+        var reopened = false
+        for _ in 0..<100 where !reopened {
+            worker.now = worker.now.adding(milliseconds: 100)
+            worker.core.tick(now: worker.now)
+            reopened = worker.turn().contains(.reconnect(link: 0))
+        }
+        #expect(reopened, "after the backoff")
+    }
+
     /// Every message queued while the shard restarted is answered 401: the first makes the worker
     /// register again, the others, come while its READY waits, change nothing.
     @Test func a401WhileAReadyWaitsForItsWelcomeSendsNoOther() {

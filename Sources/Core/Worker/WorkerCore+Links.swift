@@ -154,8 +154,8 @@ extension WorkerCore {
     }
 
     /// DISCONNECT: 401 registers again on the same socket; 403 stops the link's attempts and waits, as for
-    /// a READY not answered, then reopens the socket; 505 refuses the worker for good; any other reopens
-    /// the socket.
+    /// a READY not answered, then reopens the socket; 505 refuses the worker for good; any other waits
+    /// likewise, its attempts going on, then reopens the socket.
     mutating func disconnected(_ disconnect: Disconnect, on index: Int, now: Timestamp) {
         if disconnect.status == .unknownPeer {
             // While a READY waits for its WELCOME, a 401 answers a message sent before that READY (each
@@ -181,7 +181,12 @@ extension WorkerCore {
             links[index].credit = 0
             effects.append(.refused(link: index, reason: disconnect.reason))
         } else {
-            reconnect(index, now: now)
+            // Any other status: the socket is reopened after the reconnection backoff (``tickLinks(now:)``),
+            // not at once, so that a shard answering every READY so cannot keep the worker in a loop.
+            links[index].credit = 0
+            links[index].demand = 0
+            links[index].recalling = false
+            links[index].state = .registering(since: now)
         }
     }
 
