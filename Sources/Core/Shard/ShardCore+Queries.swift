@@ -289,9 +289,9 @@ extension ShardCore {
     }
 
     /// A queued job that no registered worker can run says why in its status (`detail`), so that the
-    /// event stream tells it as `status` does; the note goes once the job can run, or runs. Returns
-    /// whether it changed the job. Why each requirement cannot run is worked out once until workers
-    /// come or go.
+    /// event stream tells it as `status` does; the note goes once a worker that can run it registers,
+    /// or it runs. Returns whether it changed the job. Why each requirement cannot run is worked out once
+    /// until workers come or go.
     mutating func noteWhyItWaits(_ job: inout ShardJob) -> Bool {
         var reason: String?
         if job.state == .queued && !controls.paused.contains(job.spec.run) {
@@ -303,15 +303,10 @@ extension ShardCore {
                 unrunnable.reasons[job.requirement] = reason
             }
         }
-        if let reason {
-            guard job.detail != reason else { return false }
-            job.detail = reason
-            job.waitNoted = true
-        } else {
-            guard job.waitNoted else { return false }
-            job.detail = ""
-            job.waitNoted = false
-        }
+        let note = reason ?? ""
+        guard job.waitNote != note else { return false }
+        job.waitNote = note
+        if note.isEmpty { noted.remove(job.id) } else { noted.insert(job.id) }
         return true
     }
 

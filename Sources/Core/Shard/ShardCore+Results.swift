@@ -177,10 +177,7 @@ extension ShardCore {
                 job.counts[state] += 1
                 if state.isFinal || state == .retrying {
                     if !task.log.isEmpty { job.output = task.log }
-                    if !task.error.isEmpty {
-                        job.detail = task.error
-                        job.waitNoted = false
-                    }
+                    if !task.error.isEmpty { job.detail = task.error }
                 }
             }
         }
@@ -250,6 +247,6 @@ extension ShardCore {
             run: job.spec.run, job: job.spec.job, generation: job.spec.generation, state: job.state,
             attempts: job.attempts, pending: pending, running: running, succeeded: succeeded, failed: failed,
             step: job.step, steps: UInt16(job.spec.steps.count), queued: job.queued.wire, started: job.started.wire,
-            finished: job.finished.wire, time: now.wire, output: job.output, detail: job.detail)
+            finished: job.finished.wire, time: now.wire, output: job.output, detail: job.waitNote.isEmpty ? job.detail : job.waitNote)
     }
 }

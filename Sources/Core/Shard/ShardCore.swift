@@ -73,6 +73,10 @@ public struct ShardCore: Sendable {
     var restoringPriorities: [UInt64: UInt8]?
     /// Why no registered worker can run a requirement (nil: one can), as of the registry's membership.
     var unrunnable: (membership: UInt64, reasons: [Requirement: String?]) = (.max, [:])
+    /// The jobs whose status says why no worker can run them, looked at again when workers come or go;
+    /// and the membership they were last looked at under.
+    var noted: Set<Int64> = []
+    var notedMembership: UInt64 = 0
     var outbox: [(Peer, Message)] = []
     /// Questions of this turn (SHARD-QUERY), answered at its end.
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
@@ -141,7 +145,11 @@ public struct ShardCore: Sendable {
             let known = stored.removeValue(forKey: job.id) ?? [:]
             restore(job, stored: known, priority: snapshot.priorities[job.spec.run], now: now)
         }
-        if snapshot.more { restoringPriorities = snapshot.priorities }
+        if snapshot.more {
+            restoringPriorities = snapshot.priorities
+            // A run's changed priority stays while jobs of it may still come back, though those back end.
+            for (run, priority) in snapshot.priorities.sorted(by: { $0.key < $1.key }) { controls.restoredJob(of: run, priority: priority) }
+        }
     }
 
     /// Whether open jobs of the store are still being put back (``restore(_:last:now:)``). Until they are,
@@ -155,11 +163,17 @@ public struct ShardCore: Sendable {
         let priorities = restoringPriorities ?? [:]
         var batch = batch
         for index in batch.indices {
+            // Each job once: the store's cursor never gives one twice, and one held already is never replaced.
+            guard jobs[batch[index].id] == nil && byIdentity[batch[index].identity] == nil else { continue }
             var job = ShardJob.placeholder
             swap(&job, &batch[index])
             restore(job, stored: [:], priority: priorities[job.spec.run], now: now)
         }
-        if last { restoringPriorities = nil }
+        if last {
+            // Each run's changed priority was kept while jobs of it could still come back (see init).
+            for run in priorities.keys.sorted() { controls.jobForgotten(of: run) }
+            restoringPriorities = nil
+        }
     }
 
     /// Holds one job restored from the store with its current step's tasks: those `stored` (ever leased),
@@ -240,6 +254,7 @@ public struct ShardCore: Sendable {
     mutating func forget(_ id: Int64) -> ShardJob? {
         guard let job = jobs.removeValue(forKey: id) else { return nil }
         byIdentity[job.identity] = nil
+        noted.remove(id)
         if byRun[job.spec.run]?.remove(id) != nil, byRun[job.spec.run]?.isEmpty == true { byRun[job.spec.run] = nil }
         finishingJobs.remove(id)
         return job
@@ -318,6 +333,10 @@ public struct ShardCore: Sendable {
         dispatch(now: now)
         settle(now: now)
         var turn = ShardTurn()
+        if !noted.isEmpty && notedMembership != workers.membership {
+            notedMembership = workers.membership
+            for id in noted.sorted() { noteChange(id) }
+        }
         var updates = announced
         var published: Set<Int64> = []
         for id in changed where published.insert(id).inserted {

@@ -189,8 +189,9 @@ public struct ShardJob: Equatable, Sendable {
     public var detail: String
     /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
     public var cancelled: Bool
-    /// Whether `detail` says why no registered worker can run it (``ShardCore/noteWhyItWaits(_:)``).
-    public var waitNoted = false
+    /// While it is queued and no registered worker can run it, why (``ShardCore/noteWhyItWaits(_:)``):
+    /// published in place of `detail`, and never stored.
+    public var waitNote = ""
     /// Whether its run was handed over while tasks of it ran here: only those remain, finishing here, and
     /// each end goes to the run's new shard (``ShardCore/finishingEnded(_:outcome:now:)``), never retried
     /// here. The job leaves the shard when the last has ended.

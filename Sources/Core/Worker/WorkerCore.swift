@@ -43,6 +43,8 @@ public struct WorkerCore: Sendable {
     var outgoingResults: [Int: [TaskResult]] = [:]
 
     var effects: [WorkerEffect] = []
+    /// Whether something decided outside a turn (a drain's RECALLs) waits for the next turn to be sent.
+    public var hasEffects: Bool { !effects.isEmpty }
     /// Whether the worker is stopping: it asks for no more work.
     public private(set) var draining = false
 

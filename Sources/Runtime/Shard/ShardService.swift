@@ -71,8 +71,12 @@ public struct ShardService: Service {
     /// submissions, controls, hand-overs and questions may name any job, so they are taken, in the order
     /// they came, once every job is back.
     var heldBack: [(message: Message, socket: Int, peer: Peer?, sender: KeyIdentity?)] = []
-    /// Where reading the open jobs left to put back has got to, while any are left.
+    /// Where reading the open jobs left to put back has got to, while any are left, and how many open jobs
+    /// the store held at the start.
     var restoring: ShardStore.RestoreCursor?
+    var openAtStart = 0
+    /// Questions answered 503 this turn, while the queue is put back.
+    var unavailableAnswers: [(Peer, ShardAnswer)] = []
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
     /// the shard decided (the tasks that succeeded).
     var committed: ((ShardTurn) -> Void)?
@@ -130,6 +134,7 @@ public struct ShardService: Service {
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
             name: settings.configuration.publisher)
         service.restoring = rest
+        service.openAtStart = restored.jobs
         return (service, [
             ("epoch", String(epoch)), ("jobs", String(restored.jobs)), ("tasks", String(restored.tasks)),
             ("work", settings.work.joined(separator: ",")),
@@ -145,11 +150,22 @@ public struct ShardService: Service {
         metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
     }
 
-    /// Puts back the next batch of a deep queue restored without waiting for a message.
-    var hasWork: Bool { restoring != nil }
+    /// Puts back the next batch of a deep queue restored, or takes the next messages held back meanwhile,
+    /// without waiting for a message.
+    var hasWork: Bool { restoring != nil || !heldBack.isEmpty }
 
     mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
-        if restoring != nil && Self.namesAnyJob(message, on: socket) {
+        if restoring != nil, case .shardQuery(let query) = message, query.kind == "queue" || query.kind == "waits" {
+            // Asked of a queue not all back, these would be wrong: said so at once, not held for seconds.
+            unavailableAnswers.append((peer!, ShardAnswer(
+                request: query.request, shard: settings.configuration.shard, status: .unavailable,
+                body: JSON.object([("error", .string(
+                    "shard \(settings.configuration.shard) is putting back its queue after a restart (\(core.jobs.count) of \(openAtStart) open jobs back); ask again in a few seconds"))]).rendered())))
+            return true
+        }
+        // Held back while jobs are still to come back, and after, until every one held before is taken:
+        // the order they came in is kept.
+        if (restoring != nil || !heldBack.isEmpty) && Self.namesAnyJob(message, on: socket) {
             heldBack.append((message, socket, peer, sender))
             return true
         }
@@ -192,10 +208,12 @@ public struct ShardService: Service {
     }
 
     /// Whether `message` may name a job not yet put back after a restart: anything but a worker's
-    /// messages (whose tasks were leased, and so are back first) and catch-up FETCHes.
+    /// messages (whose tasks were leased, and so are back first), catch-up FETCHes, and the questions
+    /// about workers and attempts (read from the registry and the store).
     static func namesAnyJob(_ message: Message, on socket: Int) -> Bool {
         switch message {
-        case .submit, .takeOver, .control, .partitionsEnded, .shardQuery: true
+        case .submit, .takeOver, .control, .partitionsEnded: true
+        case .shardQuery(let query): query.kind != "workers" && query.kind != "attempts"
         default: false
         }
     }
@@ -206,11 +224,22 @@ public struct ShardService: Service {
             core.restore(batch, last: cursor.isDone, now: now)
             restoring = cursor.isDone ? nil : cursor
             if restoring == nil {
-                log.info("every job restored is back in the queue", ["jobs": String(core.jobs.count), "held back": String(heldBack.count)])
-                let held = heldBack
-                heldBack = []
-                for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
+                log.info("every job restored is back in the queue", ["jobs": String(openAtStart), "held back": String(heldBack.count)])
             }
+        } else if !heldBack.isEmpty {
+            // What was held back, a turn's budget at a time, as the loop reads messages.
+            var budget = turnBudget
+            var taken = 0
+            while taken < heldBack.count && budget > 0 {
+                budget -= weight(of: heldBack[taken].message)
+                taken += 1
+            }
+            let held = heldBack.prefix(taken)
+            heldBack.removeFirst(taken)
+            let waiting = heldBack
+            heldBack = []  // Taken now, not held again.
+            for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
+            heldBack = waiting + heldBack
         }
         core.tick(now: now)
         var end = try finish(now: now)
@@ -219,6 +248,8 @@ public struct ShardService: Service {
         fetches = []
         for (peer, query) in attemptQueries { end.actions.append(.send(.shardAnswer(try attempts(answering: query)), socket: Self.work, peer: peer)) }
         attemptQueries = []
+        for (peer, answer) in unavailableAnswers { end.actions.append(.send(.shardAnswer(answer), socket: Self.work, peer: peer)) }
+        unavailableAnswers = []
         return end
     }
 

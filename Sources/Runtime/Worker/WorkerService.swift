@@ -84,7 +84,7 @@ public struct WorkerService: Service {
     var name: String { "worker" }
     var turnBudget: Int { 10_000 }
     var sockets: [SocketPlan] { settings.shards.enumerated().map { .dealer("shard \($0.offset + 1)", to: $0.element) } }
-    var hasWork: Bool { starting }
+    var hasWork: Bool { starting || core.hasEffects }
 
     public static func run(
         _ settings: WorkerSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,

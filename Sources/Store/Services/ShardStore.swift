@@ -28,17 +28,15 @@ public final class ShardStore {
         return (epoch, snapshot)
     }
 
-    /// Where putting back a deep queue has got to: the open jobs are read by state, then ID, a batch at a
-    /// time (``openJobs(from:limit:)``), skipping those read at the start.
+    /// Where putting back a deep queue has got to: the open jobs are read by ID, a batch at a time
+    /// (``openJobs(from:limit:)``), skipping those read at the start. By ID alone: a job's row changes
+    /// state as it runs (a new step is written running), and a cursor by state would meet it again.
     public struct RestoreCursor: Sendable {
-        static let states = [JobState.queued, .running, .retrying].map { Int($0.rawValue) }
         /// Read at the start, whatever their place: jobs with tasks stored, and jobs finishing.
         var early: Set<Int64>
-        var state = 0
         var after: Int64 = 0
-
         /// Whether every open job has been read.
-        public var isDone: Bool { state >= Self.states.count }
+        public internal(set) var isDone = false
     }
 
     /// Begins a new epoch and reads what the shard restores: every open job a worker or another shard may
@@ -49,11 +47,12 @@ public final class ShardStore {
         var snapshot = ShardSnapshot()
         // The stored tasks of open jobs: those ever leased. Their jobs are known below.
         var storedTasks: [Int64: [ShardTask]] = [:]
+        // Those of earlier steps are history: never held in memory, and no worker names them.
         let tasks = try database.prepare(
             """
-            SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
-                   started, finished, exit_code, output, log, error, data, lease_key, worker
-            FROM tasks WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)) ORDER BY id
+            SELECT t.id, t.job_id, t.step, t.partition, t.state, t.attempt, t.failures, t.losses, t.due, t.ord, t.lease_worker,
+                   t.lease_session, t.started, t.finished, t.exit_code, t.output, t.log, t.error, t.data, t.lease_key, t.worker
+            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.state IN (3, 4, 5) AND t.step = j.step ORDER BY t.id
             """)
         defer { tasks.reset() }
         let unknown = JobIdentity(run: 0, job: "", generation: 0)
@@ -140,12 +139,14 @@ public final class ShardStore {
     private func readOpenJobs(from cursor: inout RestoreCursor, limit: Int) throws -> [ShardJob] {
         var jobs: [ShardJob] = []
         while jobs.count < limit && !cursor.isDone {
-            // By ID within a state: the primary key's order, each batch starting where the last stopped.
+            // In the primary key's order, each batch starting where the last stopped: NOT INDEXED, or the
+            // planner may read every open job through the index by state and sort them, for each batch.
             let page = try database.prepare(
-                "SELECT \(Self.jobColumns) FROM jobs WHERE state = \(RestoreCursor.states[cursor.state]) AND id > ? ORDER BY id LIMIT ?")
+                "SELECT \(Self.jobColumns) FROM jobs NOT INDEXED WHERE id > ? AND state IN (3, 4, 5) ORDER BY id LIMIT ?")
             defer { page.reset() }
+            let asked = min(limit - jobs.count, 100_000)
             page.bind(1, cursor.after)
-            page.bind(2, min(limit - jobs.count, 100_000))
+            page.bind(2, asked)
             var read = 0
             while try page.step() {
                 read += 1
@@ -153,10 +154,7 @@ public final class ShardStore {
                 if cursor.early.contains(cursor.after) { continue }
                 jobs.append(try Self.job(page))
             }
-            if read == 0 {
-                cursor.state += 1
-                cursor.after = 0
-            }
+            if read < asked { cursor.isDone = true }
         }
         return jobs
     }
