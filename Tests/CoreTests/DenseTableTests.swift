@@ -9,6 +9,7 @@ import Testing
         // Removing from the middle moves the last value into the hole: every other key must still find its own.
         for key in stride(from: 0, to: 100, by: 3) { #expect(table.removeValue(forKey: key) == "v\(key)") }
         #expect(table.removeValue(forKey: 0) == nil)
+        #expect(!table.contains(0) && table.contains(1))
         #expect(table.count == 66)
         for key in 0..<100 { #expect(table[key] == (key % 3 == 0 ? nil : "v\(key)")) }
         #expect(Set(table.values) == Set((0..<100).filter { $0 % 3 != 0 }.map { "v\($0)" }))

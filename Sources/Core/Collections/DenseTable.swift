@@ -18,6 +18,9 @@ public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     public init() {}
 
     public var count: Int { storage.count }
+
+    /// Whether there is a value for `key`, without copying it out.
+    public func contains(_ key: Key) -> Bool { places[key] != nil }
     public var isEmpty: Bool { storage.isEmpty }
 
     /// Every value, in no particular order.

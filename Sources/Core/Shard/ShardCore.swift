@@ -164,7 +164,7 @@ public struct ShardCore: Sendable {
         var batch = batch
         for index in batch.indices {
             // Each job once: the store's cursor never gives one twice, and one held already is never replaced.
-            guard jobs[batch[index].id] == nil && byIdentity[batch[index].identity] == nil else { continue }
+            guard !jobs.contains(batch[index].id) && byIdentity[batch[index].identity] == nil else { continue }
             var job = ShardJob.placeholder
             swap(&job, &batch[index])
             restore(job, stored: [:], priority: priorities[job.spec.run], now: now)

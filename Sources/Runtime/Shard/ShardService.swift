@@ -68,8 +68,8 @@ public struct ShardService: Service {
     var lastTrim: Timestamp
     var lastRetention = Timestamp.zero
     /// Messages held back while the core puts back a deep queue restored (``ShardCore/isRestoring``):
-    /// submissions, controls, hand-overs and questions may name any job, so they are taken, in the order
-    /// they came, once every job is back.
+    /// submissions, controls, hand-overs and questions may name any job, so they are taken once every job
+    /// is back, in the order they came, a turn's budget at a time.
     var heldBack: [(message: Message, socket: Int, peer: Peer?, sender: KeyIdentity?)] = []
     /// Where reading the open jobs left to put back has got to, while any are left, and how many open jobs
     /// the store held at the start.
@@ -169,6 +169,11 @@ public struct ShardService: Service {
             heldBack.append((message, socket, peer, sender))
             return true
         }
+        return try take(message, on: socket, from: peer, sender: sender, now: now)
+    }
+
+    /// Takes a message the shard is ready for.
+    private mutating func take(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         switch (socket, message) {
         case (Self.submit, .submit(let submit)):
             // What the store has committed of keys the shard no longer holds: read before the core decides.
@@ -236,10 +241,7 @@ public struct ShardService: Service {
             }
             let held = heldBack.prefix(taken)
             heldBack.removeFirst(taken)
-            let waiting = heldBack
-            heldBack = []  // Taken now, not held again.
-            for (message, socket, peer, sender) in held { _ = try received(message, on: socket, from: peer, sender: sender, now: now) }
-            heldBack = waiting + heldBack
+            for (message, socket, peer, sender) in held { _ = try take(message, on: socket, from: peer, sender: sender, now: now) }
         }
         core.tick(now: now)
         var end = try finish(now: now)
