@@ -66,8 +66,9 @@ extension Usage {
             With --recovery, one shard's store is filled with --jobs N pending one-task jobs
             (default 1000000) through the shard's own core and store, durability full; then the
             shard starts as its own process with a worker already connecting, and it prints how
-            long after the process started the worker got its first task, and the shard's
-            resident memory then: its heap, and the store's pages it maps.
+            long after the process started the worker got its first task and when every job
+            was back in the queue (the shard serves while it puts them back), and the shard's
+            resident memory at each: its heap, and the store's pages it maps.
 
             With --selection, no cluster: it times the shard's choice of tasks for one worker
             request, in-process, among --products N products (default 10000) with --backlog N
