@@ -93,6 +93,27 @@ struct WorkerHarness {
         #expect(worker.core.isIdle)
     }
 
+    /// A RECALL in flight when the drain began covers only the credit given before it: what RECALLED
+    /// leaves is recalled too.
+    @Test func creditLeftByARecallInFlightAtTheDrainIsRecalledToo() {
+        var worker = WorkerHarness(slots: 4, shards: 2)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        _ = worker.welcome(link: 0)
+        _ = worker.welcome(link: 1)
+        // Shard 2 used its credit and demands more, none is free: shard 1's credit is recalled.
+        worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1), WorkerHarness.task(2)])), on: 1, now: worker.now)
+        _ = worker.turn()
+        worker.core.received(.demand(Demand(pending: 5, weight: 1)), on: 1, now: worker.now)
+        let recall = WorkerHarness.sent(worker.turn())
+        #expect(recall == [.recall(Recall(credit: 2))], "\(recall)")
+        worker.core.drain(now: worker.now)
+        #expect(WorkerHarness.sent(worker.turn()).isEmpty, "shard 1's RECALL is in flight, shard 2 holds none")
+        // Shard 1 gives back one of the two; the worker still counts one there: recalled too.
+        worker.core.received(.recalled(Recalled(credit: 1)), on: 0, now: worker.now)
+        #expect(WorkerHarness.sent(worker.turn()) == [.recall(Recall(credit: 1))])
+    }
+
     /// A READY sent before the drain began gave credit: its WELCOME, come after, is answered with RECALL.
     @Test func aWelcomeAfterTheDrainBeganIsAnsweredWithARecall() {
         var worker = WorkerHarness(slots: 3)

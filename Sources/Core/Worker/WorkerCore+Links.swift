@@ -145,12 +145,17 @@ extension WorkerCore {
         links[index].demandWeight = max(1, demand.weight)
     }
 
-    mutating func recalled(_ recalled: Recalled, on index: Int) {
+    mutating func recalled(_ recalled: Recalled, on index: Int, now: Timestamp) {
         links[index].credit = max(0, links[index].credit - Int(recalled.credit))
         links[index].recalling = false
         // Credit given back was credit the shard had no work for: any DEMAND before it is over. With
         // none given back, the shard had used it all, and a DEMAND it sent before still stands.
         if recalled.credit > 0 { links[index].demand = 0 }
+        // A RECALL in flight when the drain began covered only the credit given before it: the rest too.
+        if draining && links[index].credit > 0 {
+            links[index].recalling = true
+            send(index, .recall(Recall(credit: UInt32(links[index].credit))), now: now)
+        }
     }
 
     /// DISCONNECT: 401 registers again on the same socket; 403 stops the link's attempts and waits, as for

@@ -88,7 +88,7 @@ public struct WorkerCore: Sendable {
         case .demand(let demand):
             demanded(demand, on: index)
         case .recalled(let recalled):
-            self.recalled(recalled, on: index)
+            self.recalled(recalled, on: index, now: now)
         case .receipt(let receipt):
             for ref in receipt.tasks { unreceipted[AttemptID(link: index, ref: ref)] = nil }
         case .cancel(let cancel):
