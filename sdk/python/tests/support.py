@@ -128,7 +128,7 @@ class Cluster(Baton):
     """A cluster of processes on 127.0.0.1, started by `baton up` from a cluster file of its own, with
     keys (CURVE) made by `baton up` under DATA/keys."""
 
-    def __init__(self, name: str, pools: List[Dict[str, Any]], shards: int = 1) -> None:
+    def __init__(self, name: str, pools: List[Dict[str, Any]], shards: int = 1, heartbeat: str = "250ms") -> None:
         folder = tempfile.mkdtemp(prefix=f"baton-sdk-{name}-")
         self.config = os.path.join(folder, "cluster.json")
         super().__init__(["--config", self.config], folder)
@@ -136,7 +136,7 @@ class Cluster(Baton):
         self.keys = os.path.join(self.data, "keys")
         self.spec = {
             "data": self.data,
-            "heartbeat": "250ms",
+            "heartbeat": heartbeat,
             "management": {"api": endpoint()},
             "orchestrator": {"ops": endpoint(), "events": endpoint()},
             "shards": [{"id": n, "submit": endpoint(), "work": endpoint(), "events": endpoint()}

@@ -40,7 +40,10 @@ class LogRecords(logging.Handler):
 class ShardRestartTests(unittest.TestCase):
     def setUp(self) -> None:
         require_baton(self)
-        self.cluster = Cluster("restart", pools=[{"name": "py", "slots": 4, "workers": 0}])
+        # A restarted shard keeps the leases it restored for 2 × liveness × its own heartbeat for their
+        # workers to claim: 6 s at 1 s, so that a loaded machine's slow restart cannot take the test's
+        # leases back before the worker is heard (at 250 ms it would be 1.5 s).
+        self.cluster = Cluster("restart", pools=[{"name": "py", "slots": 4, "workers": 0}], heartbeat="1s")
         self.addCleanup(self.cluster.down)
 
     def test_a_task_running_through_a_quick_shard_restart_finishes_once_and_its_result_arrives(self):
