@@ -474,6 +474,33 @@ struct ShardHarness {
         #expect(ShardHarness.states(result) == ["held:succeeded"])
     }
 
+    /// A worker granted a longer heartbeat than the shard's own may stay silent that long before it
+    /// notices the shard restarted: its restored lease waits for it accordingly.
+    @Test func aRestoredLeaseWaitsAsLongAsItsWorkersHeartbeatAllows() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("slow")])
+        let ready = Message.ready(Ready(worker: "w1", session: 7, slots: 1, heartbeat: 5000, commands: 1))
+        let leased = ShardHarness.tasks(in: shard.send(ready, from: alice), to: alice)
+        var jobs: [ShardJob] = []
+        var tasks: [UInt64: ShardTask] = [:]
+        for turn in shard.turns {
+            jobs += turn.jobs
+            for task in turn.tasks { tasks[task.id] = task }
+        }
+        #expect(tasks.values.first?.lease?.heartbeat == 5000)
+        var restarted = ShardHarness()
+        restarted.core = ShardCore(
+            configuration: ShardConfiguration(shard: 1), epoch: 2,
+            restoring: ShardSnapshot(jobs: jobs, tasks: Array(tasks.values), sequence: 1, nextTaskID: 10, nextJobID: 10), now: restarted.now)
+        // Past the shard's own grace (2 × 3 × 1 s), within the worker's (2 × 3 × 5 s): still kept.
+        restarted.advance(10_000)
+        #expect(ShardHarness.states(restarted.turn()).isEmpty)
+        let back = Message.ready(Ready(worker: "w1", session: 7, slots: 0, heartbeat: 5000, commands: 1, held: [leased[0].ref]))
+        let claimed = restarted.send(back, from: bob)
+        #expect(!claimed.messages.contains { if case .cancel = $0.1 { true } else { false } })
+        #expect(ShardHarness.states(restarted.send(ShardHarness.result(leased[0], .succeeded), from: bob)) == ["slow:succeeded"])
+    }
+
     @Test func workerThatRestartedLosesItsOldLeasesAndIsToldToCancelStaleOnes() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a")])

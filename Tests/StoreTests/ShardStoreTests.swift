@@ -94,7 +94,7 @@ import Wire
             var job = ShardJob(id: 1, spec: spec("extract"), state: .running)
             let key = String(repeating: "K", count: 40)
             var keyed = ShardTask(id: 1, job: job.identity, jobID: 1, step: 0, partition: 0, state: .running, attempt: 1, order: 1 << 32)
-            keyed.lease = Lease(worker: "host/pool/1", session: 42, peer: nil, key: key)
+            keyed.lease = Lease(worker: "host/pool/1", session: 42, peer: nil, key: key, heartbeat: 5000)
             var keyless = ShardTask(id: 2, job: job.identity, jobID: 1, step: 0, partition: 1, state: .running, attempt: 1, order: 1 << 32 | 1)
             keyless.lease = Lease(worker: "host/pool/2", session: 43, peer: nil)
             do {
@@ -118,7 +118,7 @@ import Wire
             defer { store.database.close() }
             let (_, snapshot) = try store.open()
             let leases = Dictionary(uniqueKeysWithValues: snapshot.tasks.map { ($0.id, $0.lease) })
-            #expect(leases[1] == Lease(worker: "host/pool/1", session: 42, peer: nil, key: String(repeating: "L", count: 40)))
+            #expect(leases[1] == Lease(worker: "host/pool/1", session: 42, peer: nil, key: String(repeating: "L", count: 40), heartbeat: 5000))
             #expect(leases[2] == Lease(worker: "host/pool/2", session: 43, peer: nil, key: nil))
         }
     }

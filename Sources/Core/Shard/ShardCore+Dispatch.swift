@@ -148,7 +148,7 @@ extension ShardCore {
             let attempt = update(id) { task -> UInt16 in
                 task.attempt += 1
                 task.started = now
-                task.lease = Lease(worker: worker.name, session: worker.session, peer: peer, key: worker.key)
+                task.lease = Lease(worker: worker.name, session: worker.session, peer: peer, key: worker.key, heartbeat: worker.heartbeat)
                 task.worker = worker.name
                 // What the last attempt reported is in its history (or was a success): this one starts blank.
                 task.exitCode = 0

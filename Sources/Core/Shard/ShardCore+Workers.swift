@@ -91,7 +91,10 @@ extension ShardCore {
                 task.attempt == ref.attempt, let lease = task.lease, lease.session == ready.session,
                 lease.key == credentials?.key, credentials?.allows(jobs[task.jobID]?.spec.product ?? "") ?? true
             {
-                tasks.modify(ref.task) { $0.lease = Lease(worker: ready.worker, session: ready.session, peer: peer, key: credentials?.key) }
+                tasks.modify(ref.task) {
+                    $0.lease = Lease(
+                        worker: ready.worker, session: ready.session, peer: peer, key: credentials?.key, heartbeat: registration.worker.heartbeat)
+                }
                 workers.leased(ref.task, to: peer)
                 candidates.remove(ref.task)
             } else {

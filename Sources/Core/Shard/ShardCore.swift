@@ -214,7 +214,7 @@ public struct ShardCore: Sendable {
                 if var lease = task.lease {
                     lease.peer = nil  // No connection is the worker's until it registers again.
                     task.lease = lease
-                    workers.restored(task.id, heldBy: lease.worker, key: lease.key, now: now)
+                    workers.restored(task.id, heldBy: lease.worker, key: lease.key, heartbeat: lease.heartbeat, now: now)
                 }
             case .succeeded, .failed, .cancelled, .away: break
             }

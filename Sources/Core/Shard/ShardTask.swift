@@ -34,12 +34,17 @@ public struct Lease: Equatable, Sendable {
     /// The key the worker registered with (``WorkerCredentials``); nil for a keyless one. Stored, so that
     /// after a restart only the same name with the same key claims the lease.
     public var key: String?
+    /// The heartbeat interval the worker was granted, in milliseconds (0: not known, a lease stored
+    /// before it was kept). Stored, so that after a restart the worker is waited for as long as it may
+    /// stay silent.
+    public var heartbeat: Int64
 
-    public init(worker: String, session: UInt64, peer: Peer?, key: String? = nil) {
+    public init(worker: String, session: UInt64, peer: Peer?, key: String? = nil, heartbeat: Int64 = 0) {
         self.worker = worker
         self.session = session
         self.peer = peer
         self.key = key
+        self.heartbeat = heartbeat
     }
 }
 

@@ -13,7 +13,7 @@ public import Wire
 /// (``conflict(naming:key:on:)``), and replaces no one. Keyless workers all have the key nil.
 ///
 /// After a restart, the leases restored from the store belong to no connection: they are orphans, kept
-/// for their worker to claim by registering again, under the same name and key, within ``restartGrace``,
+/// for their worker to claim by registering again, under the same name and key, within ``restartGrace(heartbeat:)``,
 /// and taken back after it.
 ///
 /// The registry decides nothing about tasks: it tells the shard which leases to keep or take back, whom
@@ -148,8 +148,9 @@ public struct WorkerRegistry: Sendable {
     }
 
     /// How long a lease restored after a restart waits for its worker: twice the time in which a silent
-    /// worker is declared dead, at the shard's own heartbeat interval.
-    public var restartGrace: Int64 { 2 * liveness * Int64(heartbeat) }
+    /// worker is declared dead, at the shard's own heartbeat interval, or at the worker's if it was
+    /// granted a longer one (it may be silent that long before it notices the restart).
+    public func restartGrace(heartbeat granted: Int64 = 0) -> Int64 { 2 * liveness * max(Int64(heartbeat), granted) }
 
     /// The number of registered workers.
     public var count: Int { workers.count }
@@ -171,11 +172,11 @@ public struct WorkerRegistry: Sendable {
 
     // MARK: - Registration
 
-    /// Keeps a lease restored from the store for its worker, which has ``restartGrace`` from `now` to
+    /// Keeps a lease restored from the store for its worker, which has ``restartGrace(heartbeat:)`` from `now` to
     /// register again, with the same key, and claim it.
-    public mutating func restored(_ task: UInt64, heldBy worker: String, key: String? = nil, now: Timestamp) {
+    public mutating func restored(_ task: UInt64, heldBy worker: String, key: String? = nil, heartbeat: Int64 = 0, now: Timestamp) {
         orphans[worker, default: [:]][key, default: []].insert(task)
-        orphansExpire = now.adding(milliseconds: restartGrace)
+        orphansExpire = max(orphansExpire, now.adding(milliseconds: restartGrace(heartbeat: heartbeat)))
     }
 
     /// What binds `name` to a key other than `key`, if anything: a registration on a connection other

@@ -103,5 +103,8 @@ extension ShardStore {
                     PRIMARY KEY (job_id, step, partition, attempt)
                 ) WITHOUT ROWID;
                 """),
+        Migration(
+            version: 11, name: "the heartbeat a lease's worker was granted, for the grace after a restart",
+            sql: "ALTER TABLE tasks ADD COLUMN lease_heartbeat INTEGER NOT NULL DEFAULT 0;"),
     ]
 }

@@ -51,7 +51,8 @@ public final class ShardStore {
         let tasks = try database.prepare(
             """
             SELECT t.id, t.job_id, t.step, t.partition, t.state, t.attempt, t.failures, t.losses, t.due, t.ord, t.lease_worker,
-                   t.lease_session, t.started, t.finished, t.exit_code, t.output, t.log, t.error, t.data, t.lease_key, t.worker
+                   t.lease_session, t.started, t.finished, t.exit_code, t.output, t.log, t.error, t.data, t.lease_key, t.worker,
+                   t.lease_heartbeat
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.state IN (3, 4, 5) AND t.step = j.step ORDER BY t.id
             """)
         defer { tasks.reset() }
@@ -63,7 +64,7 @@ public final class ShardStore {
                 ? nil
                 : Lease(
                     worker: tasks.text(10), session: UInt64(bitPattern: tasks.int64(11)), peer: nil,
-                    key: tasks.isNull(19) ? nil : tasks.text(19))
+                    key: tasks.isNull(19) ? nil : tasks.text(19), heartbeat: tasks.int64(21))
             var task = ShardTask(
                 id: UInt64(tasks.int64(0)), job: unknown, jobID: jobID, step: UInt16(tasks.int(2)), partition: UInt32(tasks.int(3)),
                 state: TaskState(rawValue: UInt8(tasks.int(4))) ?? .pending, attempt: UInt16(tasks.int(5)),
@@ -307,14 +308,15 @@ public final class ShardStore {
                 let insert = try database.prepare(
                     """
                     INSERT INTO tasks (id, job_id, step, partition, ord, state, attempt, failures, losses, due,
-                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes, lease_key, worker)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes, lease_key, worker,
+                        lease_heartbeat)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let update = try database.prepare(
                     """
                     UPDATE tasks SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?,
                         lease_session = ?, started = ?, finished = ?, exit_code = ?, output = ?, log = ?, error = ?,
-                        data = ?, successes = successes + ?, lease_key = ?, worker = ?
+                        data = ?, successes = successes + ?, lease_key = ?, worker = ?, lease_heartbeat = ?
                     WHERE id = ?
                     """)
                 for task in turn.tasks {
@@ -345,7 +347,8 @@ public final class ShardStore {
                     statement.bind(column + 14, turn.succeeded.contains(task.id) ? 1 : 0)
                     statement.bind(column + 15, task.lease?.key)
                     statement.bind(column + 16, task.worker)
-                    if task.stored { update.bind(18, Int64(bitPattern: task.id)) }
+                    statement.bind(column + 17, task.lease?.heartbeat ?? 0)
+                    if task.stored { update.bind(19, Int64(bitPattern: task.id)) }
                     try statement.run()
                 }
             }
