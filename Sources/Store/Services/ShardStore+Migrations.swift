@@ -106,5 +106,8 @@ extension ShardStore {
         Migration(
             version: 11, name: "the heartbeat a lease's worker was granted, for the grace after a restart",
             sql: "ALTER TABLE tasks ADD COLUMN lease_heartbeat INTEGER NOT NULL DEFAULT 0;"),
+        Migration(
+            version: 12, name: "the jobs finishing for runs handed over, found at a start without reading every open job",
+            sql: "CREATE INDEX jobs_finishing ON jobs (id) WHERE finishing = 1 AND state IN (3, 4, 5);"),
     ]
 }

@@ -77,7 +77,8 @@ public final class ShardStore {
             storedTasks[jobID, default: []].append(task)
         }
         var early = Set(storedTasks.keys)
-        let finishing = try database.prepare("SELECT id FROM jobs WHERE state IN (3, 4, 5) AND finishing = 1")
+        // By their own index: the planner would take the open jobs' and read every one (0.3 s at a million).
+        let finishing = try database.prepare("SELECT id FROM jobs INDEXED BY jobs_finishing WHERE finishing = 1 AND state IN (3, 4, 5)")
         while try finishing.step() { early.insert(finishing.int64(0)) }
         finishing.reset()
         let byID = try database.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE id = ? AND state IN (3, 4, 5)")
