@@ -23,6 +23,17 @@ struct ShardHarness {
             steps: steps ?? [step])
     }
 
+    /// What the store would hold after every turn so far: each job's and task's last row written.
+    var stored: (jobs: [JobIdentity: ShardJob], tasks: [UInt64: ShardTask]) {
+        var jobs: [JobIdentity: ShardJob] = [:]
+        var tasks: [UInt64: ShardTask] = [:]
+        for turn in turns {
+            for job in turn.jobs { jobs[job.identity] = job }
+            for task in turn.tasks { tasks[task.id] = task }
+        }
+        return (jobs, tasks)
+    }
+
     mutating func advance(_ milliseconds: Int64) {
         now = now.adding(milliseconds: milliseconds)
         core.tick(now: now)
@@ -416,12 +427,7 @@ struct ShardHarness {
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 7), from: alice), to: alice)
         _ = shard.send(ShardHarness.ready("w2", slots: 1, session: 8), from: bob)
         // Gather what the store would hold, and start a new shard from it.
-        var jobs: [JobIdentity: ShardJob] = [:]
-        var tasks: [UInt64: ShardTask] = [:]
-        for turn in shard.turns {
-            for job in turn.jobs { jobs[job.identity] = job }
-            for task in turn.tasks { tasks[task.id] = task }
-        }
+        let (jobs, tasks) = shard.stored
         let snapshot = ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 3, nextJobID: 3)
         var restarted = ShardHarness()
         restarted.core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: 2, restoring: snapshot, now: restarted.now)
@@ -442,12 +448,7 @@ struct ShardHarness {
         _ = shard.submit([ShardHarness.job("held")])
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 7), from: alice), to: alice)
         _ = shard.submit((1...7).map { ShardHarness.job("q\($0)", run: 2) })
-        var jobs: [JobIdentity: ShardJob] = [:]
-        var tasks: [UInt64: ShardTask] = [:]
-        for turn in shard.turns {
-            for job in turn.jobs { jobs[job.identity] = job }
-            for task in turn.tasks { tasks[task.id] = task }
-        }
+        let (jobs, tasks) = shard.stored
         let waiting = jobs.values.filter { $0.spec.job != "held" }.sorted { $0.id < $1.id }
         // What the store gives at the start: the leased job and a first batch of two, and more to come.
         var snapshot = ShardSnapshot(
@@ -481,17 +482,12 @@ struct ShardHarness {
         _ = shard.submit([ShardHarness.job("slow")])
         let ready = Message.ready(Ready(worker: "w1", session: 7, slots: 1, heartbeat: 5000, commands: 1))
         let leased = ShardHarness.tasks(in: shard.send(ready, from: alice), to: alice)
-        var jobs: [ShardJob] = []
-        var tasks: [UInt64: ShardTask] = [:]
-        for turn in shard.turns {
-            jobs += turn.jobs
-            for task in turn.tasks { tasks[task.id] = task }
-        }
+        let (jobs, tasks) = shard.stored
         #expect(tasks.values.first?.lease?.heartbeat == 5000)
         var restarted = ShardHarness()
         restarted.core = ShardCore(
             configuration: ShardConfiguration(shard: 1), epoch: 2,
-            restoring: ShardSnapshot(jobs: jobs, tasks: Array(tasks.values), sequence: 1, nextTaskID: 10, nextJobID: 10), now: restarted.now)
+            restoring: ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: 1, nextTaskID: 10, nextJobID: 10), now: restarted.now)
         // Past the shard's own grace (2 × 3 × 1 s), within the worker's (2 × 3 × 5 s): still kept.
         restarted.advance(10_000)
         #expect(ShardHarness.states(restarted.turn()).isEmpty)
@@ -608,12 +604,7 @@ struct ShardHarness {
         _ = shard.submit([ShardHarness.job("big", steps: steps)])
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 5), from: alice), to: alice)
         #expect(leased.map(\.partition) == [0])
-        var jobs: [JobIdentity: ShardJob] = [:]
-        var tasks: [UInt64: ShardTask] = [:]
-        for turn in shard.turns {
-            for job in turn.jobs { jobs[job.identity] = job }
-            for task in turn.tasks { tasks[task.id] = task }
-        }
+        let (jobs, tasks) = shard.stored
         #expect(tasks.count == 1)
         var restarted = ShardHarness()
         restarted.core = ShardCore(
