@@ -109,5 +109,15 @@ extension ShardStore {
         Migration(
             version: 12, name: "the jobs finishing for runs handed over, found at a start without reading every open job",
             sql: "CREATE INDEX jobs_finishing ON jobs (id) WHERE finishing = 1 AND state IN (3, 4, 5);"),
+        Migration(
+            version: 13, name: "the partial indexes' state terms as ranges: an IN list cost a temporary table at every write",
+            sql: """
+                DROP INDEX jobs_open;
+                CREATE INDEX jobs_open ON jobs (state) WHERE state BETWEEN 3 AND 5;
+                DROP INDEX jobs_finished;
+                CREATE INDEX jobs_finished ON jobs (finished) WHERE state >= 6;
+                DROP INDEX jobs_finishing;
+                CREATE INDEX jobs_finishing ON jobs (id) WHERE finishing = 1 AND state BETWEEN 3 AND 5;
+                """),
     ]
 }
