@@ -173,11 +173,13 @@ public struct WorkerService: Service {
             guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
             attempt.output?.close()
             let (kept, output): (Bool, String)
-            if let tail = tails[attempt.log] {
+            if let file = attempt.output, !file.exists {
+                // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
+                (kept, output) = (false, "")
+            } else if let tail = tails[attempt.log] {
                 (kept, output) = tail
             } else {
-                // A handler that wrote nothing has no log file: nothing to read, and nowhere to point.
-                kept = attempt.output?.exists ?? FileManager.default.fileExists(atPath: attempt.log)
+                kept = attempt.output != nil || FileManager.default.fileExists(atPath: attempt.log)
                 output = kept ? CommandRunner.tail(of: attempt.log) : ""
                 tails[attempt.log] = (kept, output)
             }
@@ -353,9 +355,27 @@ public struct WorkerService: Service {
     /// several steps or partitions, and `.rerun-<generation>` for a job rerun, whose attempts count from 1
     /// again and must not overwrite its earlier ones. A command attempt's scratch folder is beside it, `.d` for `.log`.
     static func logPath(_ spec: TaskSpec, root: String) -> String {
-        let part = spec.steps > 1 || spec.partitions > 1 ? ".\(spec.step)-\(spec.partition)" : ""
-        let rerun = spec.generation > 0 ? ".rerun-\(spec.generation)" : ""
-        return "\(root)/\(spec.run)/\(spec.job)\(part)\(rerun).\(spec.attempt).log"
+        // Appended piece by piece: interpolation cost more than a no-op handler's run.
+        var path = root
+        path.reserveCapacity(root.utf8.count + spec.job.utf8.count + 64)
+        path += "/"
+        path += String(spec.run)
+        path += "/"
+        path += spec.job
+        if spec.steps > 1 || spec.partitions > 1 {
+            path += "."
+            path += String(spec.step)
+            path += "-"
+            path += String(spec.partition)
+        }
+        if spec.generation > 0 {
+            path += ".rerun-"
+            path += String(spec.generation)
+        }
+        path += "."
+        path += String(spec.attempt)
+        path += ".log"
+        return path
     }
 
     /// The environment a command gets on top of the worker's: `docs/flows.md`, "What a command sees".
