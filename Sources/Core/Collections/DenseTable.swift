@@ -36,7 +36,15 @@ public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     public subscript(key: Key) -> Value? {
-        get { places[key].map { storage[Int($0)]! } }
+        // Lent in place, not copied out: `jobs[id]?.step` reads a field of a value hundreds of octets
+        // long, a dozen of them counted references, without copying and releasing the rest.
+        _read {
+            if let place = places[key] {
+                yield storage[Int(place)]
+            } else {
+                yield nil
+            }
+        }
         _modify {
             if let place = places[key].map(Int.init) {
                 // Moved out, changed, and moved back: no copy of the value, as a Dictionary's modify.

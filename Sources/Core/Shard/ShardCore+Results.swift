@@ -10,8 +10,7 @@ extension ShardCore {
     /// claimed): it changes nothing, as a stale one, and is to be reported.
     mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) -> Bool {
         receipts[peer, default: []].append(TaskRef(task: result.task, attempt: result.attempt))
-        guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt,
-            let spec = jobs[task.jobID]?.spec
+        guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt, jobs.contains(task.jobID)
         else {
             return true  // Stale: an older attempt, a task already final, or one this shard no longer holds.
         }
@@ -36,7 +35,7 @@ extension ShardCore {
             if result.data.count > Int(configuration.resultLimit) {
                 let message = "its result of \(result.data.count) octets is over the limit of \(configuration.resultLimit)"
                 update(task.id) { $0.error = message }
-                fail(task.id, spec: spec, now: now)
+                fail(task.id, spec: jobs[task.jobID]!.spec, now: now)
             } else {
                 update(task.id) { $0.data = result.data }
                 if finishing {
@@ -52,7 +51,7 @@ extension ShardCore {
                 return true
             }
             if result.outcome == .timedOut && result.error.isEmpty { update(task.id) { $0.error = "timed out" } }
-            fail(task.id, spec: spec, now: now)
+            fail(task.id, spec: jobs[task.jobID]!.spec, now: now)
         case .rejected:
             // The worker cannot run tasks of this kind: it is offered none again while registered, and the
             // task waits a backoff before any worker may take it.
@@ -143,45 +142,52 @@ extension ShardCore {
 
     /// The worker time a running task has taken so far, as the shard sees it: its share of its set's.
     func ranFor(_ task: ShardTask, now: Timestamp) -> Int64 {
-        Int64((Double(now.since(task.started)) * (task.charge?.slot ?? 1)).rounded())
+        Self.ran(since: task.started, charge: task.charge, now: now)
+    }
+
+    static func ran(since started: Timestamp, charge: FairQueue.Charge?, now: Timestamp) -> Int64 {
+        Int64((Double(now.since(started)) * (charge?.slot ?? 1)).rounded())
     }
 
     /// Moves a task to `state`, keeping its job's counters, and marks the job to be settled.
     mutating func move(_ id: UInt64, to state: TaskState, now: Timestamp) {
-        // The task as it was: its charge and start, and the counter it leaves.
-        let task = update(id) { task -> ShardTask in
-            let before = task
+        // What the move needs of the task as it was: its charge and start, and the counter it leaves. Not a
+        // copy of the whole task, a dozen counted references.
+        let (before, charge, started, jobID, step) = update(id) { task in
+            let before = (task.state, task.charge, task.started, task.jobID, task.step)
             task.state = state
             if state.isFinal { task.finished = now }
-            if before.state == .running && state != .running { task.charge = nil }
+            if before.0 == .running && state != .running { task.charge = nil }
             return before
         }
-        if task.state == .running && state != .running, let charge = task.charge {
-            queue.ended(charge, ran: ranFor(task, now: now), now: now)
-            meter.ended(product: charge.product, ran: now.since(task.started), as: state)
+        if before == .running && state != .running, let charge {
+            queue.ended(charge, ran: Self.ran(since: started, charge: charge, now: now), now: now)
+            meter.ended(product: charge.product, ran: now.since(started), as: state)
         }
         // An attempt that did not succeed is kept in the task's history: its row goes on with the next.
-        if task.state == .running, state != .running, state != .succeeded, let after = tasks[id] {
+        if before == .running, state != .running, state != .succeeded, let after = tasks[id] {
             endedAttempts.append(EndedAttempt(
-                jobID: task.jobID, step: task.step, partition: task.partition, attempt: task.attempt, worker: task.worker,
-                started: task.started, finished: now, state: state, exitCode: after.exitCode, output: after.output, log: after.log,
+                jobID: jobID, step: step, partition: after.partition, attempt: after.attempt, worker: after.worker,
+                started: started, finished: now, state: state, exitCode: after.exitCode, output: after.output, log: after.log,
                 error: after.error))
         }
         if state == .retrying { meter.retries += 1 }
-        if state == .running, task.state != .running, let charge = tasks[id]?.charge, let job = jobs[task.jobID] {
-            meter.leased(product: charge.product, waited: now.since(max(job.queued, task.due)), now: now)
+        if state == .running, before != .running, let charge = tasks[id]?.charge, let queued = jobs[jobID]?.queued {
+            meter.leased(product: charge.product, waited: now.since(max(queued, tasks[id]!.due)), now: now)
         }
-        if jobs[task.jobID]?.step == task.step {
-            jobs.modify(task.jobID) { job in
-                job.counts[task.state] -= 1
+        if jobs[jobID]?.step == step {
+            let ends = state.isFinal || state == .retrying
+            let (log, error) = ends ? (tasks[id]!.log, tasks[id]!.error) : ("", "")
+            jobs.modify(jobID) { job in
+                job.counts[before] -= 1
                 job.counts[state] += 1
-                if state.isFinal || state == .retrying {
-                    if !task.log.isEmpty { job.output = task.log }
-                    if !task.error.isEmpty { job.detail = task.error }
+                if ends {
+                    if !log.isEmpty { job.output = log }
+                    if !error.isEmpty { job.detail = error }
                 }
             }
         }
-        noteChange(task.jobID)
+        noteChange(jobID)
     }
 
     // MARK: - Job state

@@ -392,13 +392,12 @@ public struct ShardCore: Sendable {
         if !turn.handedOverRows.isEmpty || !handedOverTaskRows.isEmpty { turn.nextIDs = (nextTaskID, nextJobID) }
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
-        for id in dirtyJobs {
-            guard let job = jobs[id], job.state.isFinal else { continue }
+        for id in dirtyJobs where jobs[id]?.state.isFinal == true {
+            guard let job = forget(id) else { continue }
             for id in job.tasks {
                 // A lease still on a final task is a restored one whose worker never came back: it ends here.
                 if let lease = tasks.removeValue(forKey: id)?.lease { workers.released(id, from: lease) }
             }
-            forget(id)
             controls.jobForgotten(of: job.spec.run)
         }
         // Priorities are forgotten once the rows that finish the run's last jobs are in this turn.
