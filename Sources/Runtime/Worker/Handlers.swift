@@ -192,10 +192,21 @@ final class CancellationFlag: Sendable {
 /// The file is created at the first line written: most handlers write nothing, and creating a file per
 /// attempt would cost more than the attempt.
 final class OutputFile: Sendable {
-    let path: String
-    private let file = Mutex<(handle: FileHandle?, written: Bool, closed: Bool)>((nil, false, false))
+    private let place: @Sendable () -> String
+    private let file = Mutex<(handle: FileHandle?, written: Bool, closed: Bool, path: String?)>((nil, false, false, nil))
 
-    init(path: String) { self.path = path }
+    /// A file whose path is worked out only when it is first needed: at the first line written, or when
+    /// the worker reads what was written.
+    init(place: @escaping @Sendable () -> String) { self.place = place }
+
+    var path: String { file.withLock { file in Self.path(of: &file, place) } }
+
+    private static func path(of file: inout (handle: FileHandle?, written: Bool, closed: Bool, path: String?), _ place: () -> String) -> String {
+        if let path = file.path { return path }
+        let path = place()
+        file.path = path
+        return path
+    }
 
     /// Whether anything was written.
     var exists: Bool { file.withLock { $0.written } }
@@ -204,6 +215,7 @@ final class OutputFile: Sendable {
         file.withLock { file in
             guard !file.closed else { return }
             if !file.written {
+                let path = Self.path(of: &file, place)
                 let folder = (path as NSString).deletingLastPathComponent
                 try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 _ = FileManager.default.createFile(atPath: path, contents: nil)

@@ -60,10 +60,26 @@ public struct WorkerService: Service {
     /// An attempt in progress.
     struct RunningAttempt {
         var spec: TaskSpec
-        var log: String
+        /// Where a command's output goes; a handler's goes to its output file.
+        var commandLog = ""
         var pid: pid_t?
         var cancelled: CancellationFlag?
         var output: OutputFile?
+
+        init(spec: TaskSpec, log: String, pid: pid_t? = nil) {
+            self.spec = spec
+            commandLog = log
+            self.pid = pid
+        }
+
+        init(spec: TaskSpec, cancelled: CancellationFlag, output: OutputFile) {
+            self.spec = spec
+            self.cancelled = cancelled
+            self.output = output
+        }
+
+        /// Where its output goes, worked out for a handler's attempt only when asked: most write nothing.
+        var log: String { output?.path ?? commandLog }
     }
 
     let settings: WorkerSettings
@@ -222,13 +238,13 @@ public struct WorkerService: Service {
         _ id: WorkerCore.AttemptID, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
         resultLimit: Int, endings: Endings, doorbell: Doorbell, threads: HandlerThreads, folders: inout LogFolders
     ) -> RunningAttempt {
-        let path = logPath(spec, root: settings.logs)
         let report: @Sendable (Ending) -> Void = { ending in
             endings.append(ending)
             doorbell.ring()
         }
         switch spec.kind {
         case .command:
+            let path = logPath(spec, root: settings.logs)
             do {
                 try folders.ensure(run: spec.run)
             } catch {
@@ -256,9 +272,10 @@ public struct WorkerService: Service {
         case .handler:
             guard let handler = settings.handlers[spec.action] else {
                 report(Ending(id: id, outcome: .rejected, exitCode: 0, error: "no handler \"\(spec.action)\"", data: []))
-                return RunningAttempt(spec: spec, log: path)
+                return RunningAttempt(spec: spec, log: logPath(spec, root: settings.logs))
             }
-            let output = OutputFile(path: path)
+            let root = settings.logs
+            let output = OutputFile { logPath(spec, root: root) }
             let cancelled = CancellationFlag()
             let context = TaskContext(task: spec, output: output, cancelled: cancelled, handed: Handlers.microseconds())
             threads.run {
@@ -270,7 +287,7 @@ public struct WorkerService: Service {
                     report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 }
             }
-            return RunningAttempt(spec: spec, log: path, cancelled: cancelled, output: output)
+            return RunningAttempt(spec: spec, cancelled: cancelled, output: output)
         }
     }
 
@@ -290,9 +307,9 @@ public struct WorkerService: Service {
             return []
         }
         let handed = Handlers.microseconds()
+        let root = settings.logs
         let attempts = specs.map { spec in
-            let path = logPath(spec, root: settings.logs)
-            return RunningAttempt(spec: spec, log: path, cancelled: CancellationFlag(), output: OutputFile(path: path))
+            RunningAttempt(spec: spec, cancelled: CancellationFlag(), output: OutputFile { logPath(spec, root: root) })
         }
         let contexts = attempts.map { TaskContext(task: $0.spec, output: $0.output!, cancelled: $0.cancelled!, handed: handed) }
         threads.run {
