@@ -206,38 +206,43 @@ extension ShardCore {
             let id = changed[index]
             index += 1
             settledSet.insert(id)
-            guard var job = jobs[id], !job.state.isFinal else { continue }
-            if job.finishing {
+            // Read in place: a job is copied out only to start its next step, which needs the core too.
+            guard let state = jobs[id]?.state, !state.isFinal else { continue }
+            if jobs[id]!.finishing {
                 // Its run's new shard settles the job; it leaves here once its last task has ended.
-                if job.counts.running == 0 { finishedAway.append(id) }
+                if jobs[id]!.counts.running == 0 { finishedAway.append(id) }
                 continue
             }
-            let counts = job.counts
+            let counts = jobs[id]!.counts
+            let next: JobState
             if counts.running + counts.away > 0 {
-                job.state = .running
+                next = .running
             } else if counts.pending > 0 {
-                job.state = .queued
+                next = .queued
             } else if counts.retrying > 0 {
-                job.state = .retrying
+                next = .retrying
             } else if counts.failed > 0 {
-                job.state = .failed
-                job.finished = now
-            } else if counts.cancelled > 0 || job.cancelled {
-                job.state = .cancelled
-                job.finished = now
-            } else if Int(job.step) + 1 < job.spec.steps.count {
+                next = .failed
+            } else if counts.cancelled > 0 || jobs[id]!.cancelled {
+                next = .cancelled
+            } else if Int(jobs[id]!.step) + 1 < jobs[id]!.spec.steps.count {
+                var job = jobs[id]!
                 advance(&job, now: now)
                 job.state = .queued
+                jobs[id] = job
                 dirtyJobs.insert(id)
+                continue
             } else {
-                job.state = .succeeded
-                job.detail = ""
-                job.finished = now
+                next = .succeeded
+            }
+            jobs.modify(id) { job in
+                job.state = next
+                if next.isFinal { job.finished = now }
+                if next == .succeeded { job.detail = "" }
             }
             // A job's row is written when it is created, moves to another step, is cancelled or ends:
             // between those, its state follows from its tasks' rows.
-            if job.state.isFinal { dirtyJobs.insert(id) }
-            jobs[id] = job
+            if next.isFinal { dirtyJobs.insert(id) }
         }
         settled = index
     }

@@ -340,9 +340,13 @@ public struct ShardCore: Sendable {
         var updates = announced
         var published: Set<Int64> = []
         for id in changed where published.insert(id).inserted {
-            guard var job = jobs[id] else { continue }
-            if noteWhyItWaits(&job) { jobs[id] = job }
-            updates.append(status(of: job, now: now))
+            guard let state = jobs[id]?.state else { continue }
+            // Only a queued job, or one that had a note, may change its note: the others are read in place.
+            if state == .queued || !jobs[id]!.waitNote.isEmpty {
+                var job = jobs[id]!
+                if noteWhyItWaits(&job) { jobs[id] = job }
+            }
+            updates.append(status(of: jobs[id]!, now: now))
         }
         if !updates.isEmpty {
             sequence += 1
