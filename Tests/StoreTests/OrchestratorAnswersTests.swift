@@ -49,6 +49,42 @@ import Wire
     }
 }
 
+/// A job's row in the orchestrator's store: written whole at its release, then changed by an update.
+@Suite struct OrchestratorJobRowTests {
+    static func row(_ store: OrchestratorStore, run: Int, index: Int) throws -> (state: Int, releases: Int, successes: Int, detail: String)? {
+        let statement = try store.database.prepare("SELECT state, releases, successes, detail FROM jobs WHERE run = ? AND idx = ?")
+        defer { statement.reset() }
+        statement.bind(1, run)
+        statement.bind(2, index)
+        guard try statement.step() else { return nil }
+        return (statement.int(0), statement.int(1), statement.int(2), statement.text(3))
+    }
+
+    @Test func aReleasedJobsLaterRowsUpdateItAndARowNeverWrittenIsWrittenAllTheSame() throws {
+        try withTemporaryDirectory { directory in
+            let store = try OrchestratorStore(path: "\(directory)/orchestrator.db")
+            let now = Timestamp(milliseconds: 1_000)
+            var turn = OrchestratorTurn()
+            turn.jobs = [FlowRunJobRow(run: 1, index: 0, job: FlowRunJob(name: "a", state: .submitted), released: true)]
+            try store.commit(turn, now: now)
+            #expect(try Self.row(store, run: 1, index: 0).map { [$0.state, $0.releases, $0.successes] } == [2, 1, 0])
+
+            // Not released this turn: an update of the row the release wrote.
+            turn.jobs = [FlowRunJobRow(run: 1, index: 0, job: FlowRunJob(name: "a", state: .succeeded), succeeded: true)]
+            try store.commit(turn, now: now)
+            #expect(try Self.row(store, run: 1, index: 0).map { [$0.state, $0.releases, $0.successes] } == [6, 1, 1])
+
+            // A row no release wrote (a job skipped before it ran) is not lost to an update that finds nothing.
+            turn.jobs = [FlowRunJobRow(run: 1, index: 1, job: FlowRunJob(name: "b", state: .skipped, detail: "upstream a failed"))]
+            try store.commit(turn, now: now)
+            let skipped = try Self.row(store, run: 1, index: 1)
+            #expect(skipped.map { [$0.state, $0.releases, $0.successes] } == [9, 0, 0])
+            #expect(skipped?.detail == "upstream a failed")
+            store.database.close()
+        }
+    }
+}
+
 /// Retention in the orchestrator's and a shard's stores: what ended longer ago goes, a batch at a time;
 /// what is going stays.
 @Suite struct RetentionTests {

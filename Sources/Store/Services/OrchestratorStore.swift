@@ -273,6 +273,31 @@ public final class OrchestratorStore {
         return run
     }
 
+    /// Binds a job's row to the 20 parameters of the upsert or the update of `commit`, in the upsert's order.
+    static func bind(_ row: FlowRunJobRow, to statement: Statement) {
+        let status = row.job.status
+        statement.bind(1, Int64(bitPattern: row.run))
+        statement.bind(2, row.index)
+        statement.bind(3, row.job.name)
+        statement.bind(4, Int64(row.job.generation))
+        statement.bind(5, Int64(row.job.state.rawValue))
+        statement.bind(6, Int64(status?.attempts ?? 0))
+        statement.bind(7, Int64(status?.pending ?? 0))
+        statement.bind(8, Int64(status?.running ?? 0))
+        statement.bind(9, Int64(status?.succeeded ?? 0))
+        statement.bind(10, Int64(status?.failed ?? 0))
+        statement.bind(11, Int64(status?.step ?? 0))
+        statement.bind(12, Int64(status?.steps ?? 1))
+        statement.bind(13, Int64(clamping: status?.started ?? 0))
+        statement.bind(14, Int64(clamping: status?.finished ?? 0))
+        statement.bind(15, Int64(clamping: status?.time ?? 0))
+        statement.bind(16, status?.output ?? "")
+        statement.bind(17, row.job.detail.isEmpty ? (status?.detail ?? "") : row.job.detail)
+        statement.bind(18, row.released ? 1 : 0)
+        statement.bind(19, row.succeeded ? 1 : 0)
+        statement.bind(20, row.job.resume)
+    }
+
     static func params(_ text: String) -> [String: String] {
         var params: [String: String] = [:]
         for member in (try? JSONParser.parse(text))?.members ?? [] { params[member.key] = member.value.string }
@@ -343,7 +368,7 @@ public final class OrchestratorStore {
                 }
             }
             if !turn.jobs.isEmpty {
-                let statement = try database.prepare(
+                let upsert = try database.prepare(
                     """
                     INSERT INTO jobs (run, idx, name, generation, state, attempts, pending, running, succeeded,
                         failed, step, steps, started, finished, time, output, detail, releases, successes, resume)
@@ -356,29 +381,28 @@ public final class OrchestratorStore {
                         releases = releases + excluded.releases, successes = successes + excluded.successes,
                         resume = excluded.resume
                     """)
+                // A job not released this turn was released before, so its row is there: an update finds it
+                // without the insert an upsert tries first (a fifth of the statement's cost). Should the row
+                // be missing all the same, the upsert writes it.
+                let update = try database.prepare(
+                    """
+                    UPDATE jobs SET name = ?3, generation = ?4, state = ?5, attempts = ?6, pending = ?7, running = ?8,
+                        succeeded = ?9, failed = ?10, step = ?11, steps = ?12, started = ?13, finished = ?14, time = ?15,
+                        output = ?16, detail = ?17, releases = releases + ?18, successes = successes + ?19, resume = ?20
+                    WHERE run = ?1 AND idx = ?2
+                    """)
                 for row in turn.jobs {
-                    let status = row.job.status
-                    statement.bind(1, Int64(bitPattern: row.run))
-                    statement.bind(2, row.index)
-                    statement.bind(3, row.job.name)
-                    statement.bind(4, Int64(row.job.generation))
-                    statement.bind(5, Int64(row.job.state.rawValue))
-                    statement.bind(6, Int64(status?.attempts ?? 0))
-                    statement.bind(7, Int64(status?.pending ?? 0))
-                    statement.bind(8, Int64(status?.running ?? 0))
-                    statement.bind(9, Int64(status?.succeeded ?? 0))
-                    statement.bind(10, Int64(status?.failed ?? 0))
-                    statement.bind(11, Int64(status?.step ?? 0))
-                    statement.bind(12, Int64(status?.steps ?? 1))
-                    statement.bind(13, Int64(clamping: status?.started ?? 0))
-                    statement.bind(14, Int64(clamping: status?.finished ?? 0))
-                    statement.bind(15, Int64(clamping: status?.time ?? 0))
-                    statement.bind(16, status?.output ?? "")
-                    statement.bind(17, row.job.detail.isEmpty ? (status?.detail ?? "") : row.job.detail)
-                    statement.bind(18, row.released ? 1 : 0)
-                    statement.bind(19, row.succeeded ? 1 : 0)
-                    statement.bind(20, row.job.resume)
-                    try statement.run()
+                    if row.released {
+                        Self.bind(row, to: upsert)
+                        try upsert.run()
+                    } else {
+                        Self.bind(row, to: update)
+                        try update.run()
+                        if database.changes == 0 {
+                            Self.bind(row, to: upsert)
+                            try upsert.run()
+                        }
+                    }
                 }
             }
             if !turn.positions.isEmpty {
