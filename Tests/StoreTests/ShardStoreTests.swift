@@ -1,6 +1,6 @@
 import Core
 import Foundation
-import Store
+@testable import Store
 import Testing
 import Wire
 
@@ -217,6 +217,28 @@ import Wire
             let (_, whole, none) = try store.open(firstBatch: .max)
             #expect(Set(whole.jobs.map(\.id)) == Set([1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]) && whole.jobs.count == 11)
             #expect(none == nil && !whole.more)
+        }
+    }
+}
+
+/// SQLite uses a partial index only for a query that repeats the index's term word for word: a query
+/// whose term drifted from it would still be right, and read every job ever kept.
+@Suite struct ShardStoreQueryPlanTests {
+    static func plan(_ sql: String, in store: ShardStore) throws -> String {
+        let statement = try store.database.prepare("EXPLAIN QUERY PLAN " + sql)
+        defer { statement.reset() }
+        var details: [String] = []
+        while try statement.step() { details.append(statement.text(3)) }
+        return details.joined(separator: "; ")
+    }
+
+    @Test func theOpenAndEndedJobsAreFoundByTheirPartialIndexes() throws {
+        try withTemporaryDirectory { directory in
+            let store = try ShardStore(path: "\(directory)/shard.db", synchronous: .off)
+            defer { store.database.close() }
+            #expect(try Self.plan(ShardStore.openCount, in: store).contains("jobs_open"))
+            #expect(try Self.plan(ShardStore.storedTasksOfOpenJobs, in: store).contains("USING INDEX jobs_open"))
+            #expect(try Self.plan(ShardStore.endedBefore, in: store).contains("USING INDEX jobs_finished"))
         }
     }
 }

@@ -10,4 +10,10 @@ public struct Peer: Hashable, Sendable, CustomStringConvertible {
     public init(_ id: [UInt8]) { self.id = id }
 
     public var description: String { id.map { String($0, radix: 16) }.joined() }
+
+    /// The octets as one run of bytes: the synthesized hash fed them to the hasher one by one, and a
+    /// shard looks up a peer for every result it takes.
+    public func hash(into hasher: inout Hasher) {
+        id.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 }

@@ -17,8 +17,9 @@ import Synchronization
 /// are awake, without a wake-up each.
 final class HandlerThreads: Sendable {
     private struct State {
-        /// Work not yet taken, oldest first from `head`.
-        var work: [@Sendable () -> Void] = []
+        /// Work not yet taken, oldest first from `head`; a piece taken is let go at once (it holds its
+        /// task's context), and the array is emptied when the last is taken.
+        var work: [(@Sendable () -> Void)?] = []
         var head = 0
         /// Threads asleep, waiting for `wake`.
         var sleeping = 0
@@ -30,7 +31,7 @@ final class HandlerThreads: Sendable {
 
         mutating func take() -> (@Sendable () -> Void)? {
             guard !isEmpty else { return nil }
-            let body = work[head]
+            let body = work[head].take()
             head += 1
             if head == work.count {
                 work.removeAll(keepingCapacity: true)
@@ -54,16 +55,23 @@ final class HandlerThreads: Sendable {
     /// Signalled once for each sleeping thread woken.
     private let wake = DispatchSemaphore(value: 0)
 
-    /// Runs `body` on a thread of the pool, or on a new one if every thread is busy.
+    /// Runs `body` on a thread of the pool, or on a new one if every thread is busy; after `stop`, on a
+    /// thread of its own.
     func run(_ body: @escaping @Sendable () -> Void) {
-        let call = state.withLock { state in
+        let call = state.withLock { state -> (call: Bool, wake: Bool)? in
+            guard !state.stopping else { return nil }
             state.work.append(body)
             return state.callsAnother()
+        }
+        guard let call else {
+            Thread.detachNewThread { body() }
+            return
         }
         summon(call)
     }
 
-    /// Ends every sleeping thread now, and each busy one when its work returns.
+    /// Ends every sleeping thread now, and each busy one when its work returns; work queued before runs
+    /// first.
     func stop() {
         let sleeping = state.withLock { state in
             state.stopping = true
@@ -94,7 +102,8 @@ final class HandlerThreads: Sendable {
                     state.coming -= 1
                     called = false
                 }
-                if state.stopping { return (nil, (false, false)) }
+                // Stopping, a thread runs what is left, one piece after another, and calls in no other.
+                if state.stopping { return (state.take(), (false, false)) }
                 guard let body = state.take() else {
                     state.sleeping += 1
                     return (nil, (false, false))

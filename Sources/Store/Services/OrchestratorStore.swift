@@ -381,12 +381,13 @@ public final class OrchestratorStore {
                         releases = releases + excluded.releases, successes = successes + excluded.successes,
                         resume = excluded.resume
                     """)
-                // A job not released this turn was released before, so its row is there: an update finds it
-                // without the insert an upsert tries first (a fifth of the statement's cost). Should the row
-                // be missing all the same, the upsert writes it.
+                // A job not released this turn was, as a rule, released before, so its row is there: an
+                // update finds it without the insert an upsert tries first (a fifth of the statement's cost).
+                // A job skipped or stopped before it was ever released has no row: the update finds none,
+                // and the upsert writes it. (The name, ?3, is a row's from its insert on, as in the upsert.)
                 let update = try database.prepare(
                     """
-                    UPDATE jobs SET name = ?3, generation = ?4, state = ?5, attempts = ?6, pending = ?7, running = ?8,
+                    UPDATE jobs SET generation = ?4, state = ?5, attempts = ?6, pending = ?7, running = ?8,
                         succeeded = ?9, failed = ?10, step = ?11, steps = ?12, started = ?13, finished = ?14, time = ?15,
                         output = ?16, detail = ?17, releases = releases + ?18, successes = successes + ?19, resume = ?20
                     WHERE run = ?1 AND idx = ?2

@@ -84,7 +84,7 @@ extension ShardStore {
         for job in jobs.sorted() { lookup.results += try results(of: RunJob(run: run, job: job)) }
         // The newest generation of each job of the run that ended here, with its last status.
         let ended = try database.prepare(
-            "SELECT job, MAX(generation) FROM jobs WHERE run = ? AND \(Self.isFinal) GROUP BY job ORDER BY job")
+            "SELECT job, MAX(generation) FROM jobs WHERE run = ? AND \(Self.isFinal()) GROUP BY job ORDER BY job")
         ended.bind(1, Int64(bitPattern: run))
         var identities: [JobIdentity] = []
         while try ended.step() { identities.append(JobIdentity(run: run, job: ended.text(0), generation: UInt32(ended.int(1)))) }

@@ -48,13 +48,7 @@ public final class ShardStore {
         // The stored tasks of open jobs: those ever leased. Their jobs are known below.
         var storedTasks: [Int64: [ShardTask]] = [:]
         // Those of earlier steps are history: never held in memory, and no worker names them.
-        let tasks = try database.prepare(
-            """
-            SELECT t.id, t.job_id, t.step, t.partition, t.state, t.attempt, t.failures, t.losses, t.due, t.ord, t.lease_worker,
-                   t.lease_session, t.started, t.finished, t.exit_code, t.output, t.log, t.error, t.data, t.lease_key, t.worker,
-                   t.lease_heartbeat
-            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.\(Self.isOpen) AND t.step = j.step ORDER BY t.id
-            """)
+        let tasks = try database.prepare(Self.storedTasksOfOpenJobs)
         defer { tasks.reset() }
         let unknown = JobIdentity(run: 0, job: "", generation: 0)
         while try tasks.step() {
@@ -78,10 +72,10 @@ public final class ShardStore {
         }
         var early = Set(storedTasks.keys)
         // By their own index: the planner would take the open jobs' and read every one (0.3 s at a million).
-        let finishing = try database.prepare("SELECT id FROM jobs INDEXED BY jobs_finishing WHERE finishing = 1 AND \(Self.isOpen)")
+        let finishing = try database.prepare("SELECT id FROM jobs INDEXED BY jobs_finishing WHERE finishing = 1 AND \(Self.isOpen())")
         while try finishing.step() { early.insert(finishing.int64(0)) }
         finishing.reset()
-        let byID = try database.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE id = ? AND \(Self.isOpen)")
+        let byID = try database.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE id = ? AND \(Self.isOpen())")
         for id in early.sorted() {
             byID.bind(1, id)
             if try byID.step() { snapshot.jobs.append(try Self.job(byID)) }
@@ -99,7 +93,7 @@ public final class ShardStore {
         snapshot.jobs.reserveCapacity(snapshot.jobs.count + first.count)
         snapshot.jobs += first
         snapshot.more = !cursor.isDone
-        snapshot.openJobs = snapshot.more ? Int(try scalar("SELECT COUNT(*) FROM jobs WHERE \(Self.isOpen)")) : snapshot.jobs.count
+        snapshot.openJobs = snapshot.more ? Int(try scalar(Self.openCount)) : snapshot.jobs.count
         try addInputs(to: &snapshot.jobs)
         let paused = try database.prepare("SELECT run FROM paused")
         while try paused.step() { snapshot.paused.insert(UInt64(bitPattern: paused.int64(0))) }
@@ -144,7 +138,7 @@ public final class ShardStore {
             // In the primary key's order, each batch starting where the last stopped: NOT INDEXED, or the
             // planner may read every open job through the index by state and sort them, for each batch.
             let page = try database.prepare(
-                "SELECT \(Self.jobColumns) FROM jobs NOT INDEXED WHERE id > ? AND \(Self.isOpen) ORDER BY id LIMIT ?")
+                "SELECT \(Self.jobColumns) FROM jobs NOT INDEXED WHERE id > ? AND \(Self.isOpen()) ORDER BY id LIMIT ?")
             defer { page.reset() }
             let asked = min(limit - jobs.count, 100_000)
             page.bind(1, cursor.after)
@@ -165,8 +159,20 @@ public final class ShardStore {
     /// `jobs_open`, `jobs_finishing` and `jobs_finished`, which a query must repeat word for word to use
     /// them. As `IN` lists, SQLite built a temporary table for each list each time it wrote a job's row:
     /// two thirds of the cost of an update.
-    static let isOpen = "state BETWEEN 3 AND 5"
-    static let isFinal = "state >= 6"
+    static func isOpen(_ table: String? = nil) -> String { "\(table.map { "\($0)." } ?? "")state BETWEEN 3 AND 5" }
+    static func isFinal(_ table: String? = nil) -> String { "\(table.map { "\($0)." } ?? "")state >= 6" }
+
+    /// The stored tasks of open jobs' current steps, by `jobs_open`: those ever leased.
+    static let storedTasksOfOpenJobs = """
+        SELECT t.id, t.job_id, t.step, t.partition, t.state, t.attempt, t.failures, t.losses, t.due, t.ord, t.lease_worker,
+               t.lease_session, t.started, t.finished, t.exit_code, t.output, t.log, t.error, t.data, t.lease_key, t.worker,
+               t.lease_heartbeat
+        FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE \(isOpen("j")) AND t.step = j.step ORDER BY t.id
+        """
+    /// How many open jobs there are, by `jobs_open`.
+    static let openCount = "SELECT COUNT(*) FROM jobs WHERE \(isOpen())"
+    /// The jobs ended before a time, oldest first, by `jobs_finished`: retention's batch.
+    static let endedBefore = "SELECT id FROM jobs WHERE \(isFinal()) AND finished > 0 AND finished < ? ORDER BY finished LIMIT ?"
 
     static let jobColumns = "id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing"
 
@@ -235,7 +241,7 @@ public final class ShardStore {
         let before = now.milliseconds - retention
         return try database.transaction {
             let old = try database.prepare(
-                "SELECT id FROM jobs WHERE \(Self.isFinal) AND finished > 0 AND finished < ? ORDER BY finished LIMIT ?")
+                Self.endedBefore)
             old.bind(1, before)
             old.bind(2, batch)
             var jobs: [Int64] = []
