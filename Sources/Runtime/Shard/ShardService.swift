@@ -146,6 +146,12 @@ public struct ShardService: Service {
     func metrics(into metrics: inout Metrics, now: Timestamp) throws {
         core.metrics(into: &metrics, now: now)
         metrics.counter("baton_shard_starving_total", "Episodes of a product found waiting far past its own expected wait, and served first.", counters.starving)
+        metrics.gauge(
+            "baton_shard_restoring", "1 while the jobs a restart found are still being put back in the queue (the job and task gauges count those back), else 0.",
+            restoring == nil ? 0 : 1)
+        metrics.gauge(
+            "baton_shard_held_back_messages", "Messages that name jobs (submissions, controls, questions), held back until the queue restored is all back.",
+            heldBack.count)
         metrics.gauge("baton_event_log_bytes", "Octets the event log's frames take in the store.", try store.log.size())
         metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
     }

@@ -1,0 +1,64 @@
+import Core
+import Foundation
+@testable import Runtime
+import Store
+import Testing
+import Wire
+
+/// A restarted shard puts its queue back a batch a turn; its metrics say so while it does, and how many
+/// messages wait for it.
+@Suite struct ShardRestoreMetricsTests {
+    static func gauge(_ name: String, of service: ShardService, now: Timestamp) throws -> Double? {
+        var metrics = Metrics()
+        try service.metrics(into: &metrics, now: now)
+        guard let series = metrics.families.first(where: { $0.name == name })?.series.first, case .number(let value) = series.value else { return nil }
+        return value
+    }
+
+    static func job(run: UInt64, _ name: String, moment: UInt64) -> JobSpec {
+        JobSpec(
+            run: run, job: name, product: "p", flow: "f", moment: moment, type: "f/\(name)",
+            steps: [StepSpec(name: name, kind: .handler, action: "noop")])
+    }
+
+    @Test func aShardPuttingItsQueueBackSaysSoAndCountsWhatItHoldsBack() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-restore-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/shard.db"
+        var now = Timestamp(milliseconds: 1_800_000_000_000)
+        do {
+            // Twelve pending jobs, as the shard would have stored them before a restart.
+            let store = try ShardStore(path: path, synchronous: .off)
+            let (epoch, snapshot) = try store.open()
+            var core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: epoch, restoring: snapshot, now: now)
+            core.submitted((0..<12).map { Self.job(run: 1, "j\($0)", moment: 1) }, lookup: SubmissionLookup(), now: now)
+            _ = try store.commit(core.finishTurn(now: now), now: now)
+            store.database.close()
+        }
+        var settings = ShardSettings(
+            configuration: ShardConfiguration(shard: 1), store: path, synchronous: .off,
+            submit: ["tcp://127.0.0.1:1"], work: ["tcp://127.0.0.1:2"], events: ["tcp://127.0.0.1:3"])
+        settings.restoreBatch = 5
+        now = now.adding(milliseconds: 1000)
+        var (service, _) = try ShardService.open(settings, now: now, log: Log(service: "test", level: .quiet), counters: ServiceCounters())
+        #expect(try Self.gauge("baton_shard_restoring", of: service, now: now) == 1)
+        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 0)
+
+        // A submission while jobs are still to come back waits, and is counted.
+        _ = try service.received(
+            .submit(Submit(jobs: [Self.job(run: 2, "late", moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
+        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 1)
+
+        var turns = 0
+        while service.hasWork && turns < 100 {
+            _ = try service.endTurn(now: now)
+            turns += 1
+        }
+        #expect(turns >= 2, "twelve jobs at five a turn take more than one turn")
+        #expect(try Self.gauge("baton_shard_restoring", of: service, now: now) == 0)
+        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 0)
+        #expect(service.core.knows(JobIdentity(run: 2, job: "late", generation: 0)))
+        service.store.database.close()
+    }
+}
