@@ -21,6 +21,9 @@ public struct ShardSettings: Sendable {
     /// from the first batch while it puts back the rest, so that a deep queue does not hold up the first
     /// task.
     public var restoreBatch = 20_000
+    /// How many messages naming jobs a shard putting its queue back holds at most; beyond, it answers
+    /// questions with 503 and lets the rest go, whose senders send them again until answered.
+    public var heldBackLimit = 100_000
     /// The products each worker pool is limited to, by pool name; a pool not named may run any. Only in a
     /// cluster with keys, where a worker's pool is its key's.
     public var poolProducts: [String: Set<String>] = [:]
@@ -77,6 +80,8 @@ public struct ShardService: Service {
     var openAtStart = 0
     /// Questions answered 503 this turn, while the queue is put back.
     var unavailableAnswers: [(Peer, ShardAnswer)] = []
+    /// Messages naming jobs let go because ``heldBack`` was full, since the start.
+    var heldBackRefused = 0
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
     /// the shard decided (the tasks that succeeded).
     var committed: ((ShardTurn) -> Void)?
@@ -152,6 +157,9 @@ public struct ShardService: Service {
         metrics.gauge(
             "baton_shard_held_back_messages", "Messages that name jobs (submissions, controls, questions), held back until the queue restored is all back.",
             heldBack.count)
+        metrics.counter(
+            "baton_shard_held_back_refused_total", "Messages naming jobs let go (questions answered 503) because as many as a shard may hold were held back; their senders send them again.",
+            heldBackRefused)
         metrics.gauge("baton_event_log_bytes", "Octets the event log's frames take in the store.", try store.log.size())
         metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
     }
@@ -172,6 +180,23 @@ public struct ShardService: Service {
         // Held back while jobs are still to come back, and after, until every one held before is taken:
         // the order they came in is kept.
         if (restoring != nil || !heldBack.isEmpty) && Self.namesAnyJob(message, on: socket) {
+            guard heldBack.count < settings.heldBackLimit else {
+                // Full: nothing of it was accepted. A question is answered 503; a submission, hand-over or
+                // control comes again on its sender's resend schedule.
+                heldBackRefused += 1
+                if case .shardQuery(let query) = message, let peer {
+                    unavailableAnswers.append((peer, ShardAnswer(
+                        request: query.request, shard: settings.configuration.shard, status: .unavailable,
+                        body: JSON.object([("error", .string(
+                            "shard \(settings.configuration.shard) is putting back its queue after a restart and holds \(heldBack.count) messages already; ask again in a few seconds"))]).rendered())))
+                }
+                if heldBackRefused == 1 || heldBackRefused % 1000 == 0 {
+                    log.warning(
+                        "holding as many messages as it may while its queue comes back: letting the next go, for their senders to send again",
+                        ["held back": String(heldBack.count), "let go": String(heldBackRefused)])
+                }
+                return true
+            }
             heldBack.append((message, socket, peer, sender))
             return true
         }
