@@ -21,12 +21,15 @@ import Wire
             steps: [StepSpec(name: name, kind: .handler, action: "noop")])
     }
 
-    @Test func aShardPuttingItsQueueBackSaysSoAndCountsWhatItHoldsBack() throws {
+    static let now = Timestamp(milliseconds: 1_800_000_000_000)
+
+    /// A shard restarted over a store of twelve pending jobs, which it puts back five a turn; run in a
+    /// folder of its own, removed after.
+    static func withRestartedShard(heldBackLimit: Int = 100_000, _ body: (inout ShardService) throws -> Void) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-restore-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/shard.db"
-        var now = Timestamp(milliseconds: 1_800_000_000_000)
         do {
             // Twelve pending jobs, as the shard would have stored them before a restart.
             let store = try ShardStore(path: path, synchronous: .off)
@@ -40,63 +43,54 @@ import Wire
             configuration: ShardConfiguration(shard: 1), store: path, synchronous: .off,
             submit: ["tcp://127.0.0.1:1"], work: ["tcp://127.0.0.1:2"], events: ["tcp://127.0.0.1:3"])
         settings.restoreBatch = 5
-        now = now.adding(milliseconds: 1000)
+        settings.heldBackLimit = heldBackLimit
         var (service, _) = try ShardService.open(settings, now: now, log: Log(service: "test", level: .quiet), counters: ServiceCounters())
-        #expect(try Self.gauge("baton_shard_restoring", of: service, now: now) == 1)
-        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 0)
+        defer { service.store.database.close() }
+        try body(&service)
+    }
 
-        // A submission while jobs are still to come back waits, and is counted.
-        _ = try service.received(
-            .submit(Submit(jobs: [Self.job(run: 2, "late", moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
-        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 1)
-
+    /// Turns until nothing restored or held back is left; how many.
+    static func settle(_ service: inout ShardService) throws -> Int {
         var turns = 0
         while service.hasWork && turns < 100 {
             _ = try service.endTurn(now: now)
             turns += 1
         }
-        #expect(turns >= 2, "twelve jobs at five a turn take more than one turn")
-        #expect(try Self.gauge("baton_shard_restoring", of: service, now: now) == 0)
-        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 0)
-        #expect(service.core.knows(JobIdentity(run: 2, job: "late", generation: 0)))
-        service.store.database.close()
+        return turns
+    }
+
+    @Test func aShardPuttingItsQueueBackSaysSoAndCountsWhatItHoldsBack() throws {
+        try Self.withRestartedShard { service in
+            let now = Self.now
+            #expect(try Self.gauge("baton_shard_restoring", of: service, now: now) == 1)
+            #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 0)
+
+            // A submission while jobs are still to come back waits, and is counted.
+            _ = try service.received(
+                .submit(Submit(jobs: [Self.job(run: 2, "late", moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
+            #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 1)
+
+            #expect(try Self.settle(&service) >= 2, "twelve jobs at five a turn take more than one turn")
+            #expect(try Self.gauge("baton_shard_restoring", of: service, now: now) == 0)
+            #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 0)
+            #expect(service.core.knows(JobIdentity(run: 2, job: "late", generation: 0)))
+        }
     }
 
     @Test func aShardHoldingAsManyMessagesAsItMayLetsTheNextGoAndAnswersAQuestion503() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("baton-restore-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = "\(directory)/shard.db"
-        let now = Timestamp(milliseconds: 1_800_000_000_000)
-        do {
-            let store = try ShardStore(path: path, synchronous: .off)
-            let (epoch, snapshot) = try store.open()
-            var core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: epoch, restoring: snapshot, now: now)
-            core.submitted((0..<12).map { Self.job(run: 1, "j\($0)", moment: 1) }, lookup: SubmissionLookup(), now: now)
-            _ = try store.commit(core.finishTurn(now: now), now: now)
-            store.database.close()
+        try Self.withRestartedShard(heldBackLimit: 1) { service in
+            let now = Self.now
+            for name in ["kept", "let-go"] {
+                _ = try service.received(.submit(Submit(jobs: [Self.job(run: 2, name, moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
+            }
+            let asker = Peer([1, 2, 3])
+            _ = try service.received(.shardQuery(ShardQuery(request: 7, shard: 1, kind: "status")), on: ShardService.work, from: asker, sender: nil, now: now)
+            #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 1)
+            #expect(try Self.gauge("baton_shard_held_back_refused_total", of: service, now: now) == 2)
+            #expect(service.unavailableAnswers.map { [$0.0 == asker ? 1 : 0, Int($0.1.request), Int($0.1.status.rawValue)] } == [[1, 7, 503]])
+            _ = try Self.settle(&service)
+            #expect(service.core.knows(JobIdentity(run: 2, job: "kept", generation: 0)))
+            #expect(!service.core.knows(JobIdentity(run: 2, job: "let-go", generation: 0)))
         }
-        var settings = ShardSettings(
-            configuration: ShardConfiguration(shard: 1), store: path, synchronous: .off,
-            submit: ["tcp://127.0.0.1:1"], work: ["tcp://127.0.0.1:2"], events: ["tcp://127.0.0.1:3"])
-        settings.restoreBatch = 5
-        settings.heldBackLimit = 1
-        var (service, _) = try ShardService.open(settings, now: now, log: Log(service: "test", level: .quiet), counters: ServiceCounters())
-        for name in ["kept", "let-go"] {
-            _ = try service.received(.submit(Submit(jobs: [Self.job(run: 2, name, moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
-        }
-        let asker = Peer([1, 2, 3])
-        _ = try service.received(.shardQuery(ShardQuery(request: 7, shard: 1, kind: "status")), on: ShardService.work, from: asker, sender: nil, now: now)
-        #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 1)
-        #expect(try Self.gauge("baton_shard_held_back_refused_total", of: service, now: now) == 2)
-        #expect(service.unavailableAnswers.map { [$0.0 == asker ? 1 : 0, Int($0.1.request), Int($0.1.status.rawValue)] } == [[1, 7, 503]])
-        var turns = 0
-        while service.hasWork && turns < 100 {
-            _ = try service.endTurn(now: now)
-            turns += 1
-        }
-        #expect(service.core.knows(JobIdentity(run: 2, job: "kept", generation: 0)))
-        #expect(!service.core.knows(JobIdentity(run: 2, job: "let-go", generation: 0)))
-        service.store.database.close()
     }
 }
