@@ -77,20 +77,36 @@ import Wire
         }
     }
 
-    @Test func aShardHoldingAsManyMessagesAsItMayLetsTheNextGoAndAnswersAQuestion503() throws {
+    @Test func aShardHoldingAsMuchAsItMayLetsSubmissionsGoAndAnswersQuestions503ButKeepsControls() throws {
         try Self.withRestartedShard(heldBackLimit: 1) { service in
             let now = Self.now
             for name in ["kept", "let-go"] {
                 _ = try service.received(.submit(Submit(jobs: [Self.job(run: 2, name, moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
             }
+            // A control is never let go: its sender might not send it again soon.
+            let orchestrator = Peer([9])
+            _ = try service.received(.control(Control(request: 5, action: .pauseRun, run: 2)), on: ShardService.work, from: orchestrator, sender: nil, now: now)
+            #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 2)
+            #expect(try Self.gauge("baton_shard_held_back_refused_total", of: service, now: now) == 1)
+
+            // Every job back, the held messages not yet taken: a question now is answered 503 at the turn's end.
+            while service.restoring != nil { _ = try service.endTurn(now: now) }
+            #expect(service.hasWork)
             let asker = Peer([1, 2, 3])
-            _ = try service.received(.shardQuery(ShardQuery(request: 7, shard: 1, kind: "status")), on: ShardService.work, from: asker, sender: nil, now: now)
-            #expect(try Self.gauge("baton_shard_held_back_messages", of: service, now: now) == 1)
-            #expect(try Self.gauge("baton_shard_held_back_refused_total", of: service, now: now) == 2)
-            #expect(service.unavailableAnswers.map { [$0.0 == asker ? 1 : 0, Int($0.1.request), Int($0.1.status.rawValue)] } == [[1, 7, 503]])
+            _ = try service.received(.shardQuery(ShardQuery(request: 7, shard: 1, kind: "queue")), on: ShardService.work, from: asker, sender: nil, now: now)
+            let answers = try service.endTurn(now: now).actions.compactMap { action -> (Peer?, ShardAnswer)? in
+                guard case .send(.shardAnswer(let answer), _, let peer) = action else { return nil }
+                return (peer, answer)
+            }
+            #expect(answers.map { [$0.0 == asker ? 1 : 0, Int($0.1.request), Int($0.1.status.rawValue)] } == [[1, 7, 503]])
+
             _ = try Self.settle(&service)
             #expect(service.core.knows(JobIdentity(run: 2, job: "kept", generation: 0)))
             #expect(!service.core.knows(JobIdentity(run: 2, job: "let-go", generation: 0)))
+            #expect(service.core.pausedRuns.contains(2))
+            // Sent again, as the orchestrator does, it is taken.
+            _ = try service.received(.submit(Submit(jobs: [Self.job(run: 2, "let-go", moment: 2)])), on: ShardService.submit, from: nil, sender: nil, now: now)
+            #expect(service.core.knows(JobIdentity(run: 2, job: "let-go", generation: 0)))
         }
     }
 }

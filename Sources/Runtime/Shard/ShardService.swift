@@ -21,9 +21,10 @@ public struct ShardSettings: Sendable {
     /// from the first batch while it puts back the rest, so that a deep queue does not hold up the first
     /// task.
     public var restoreBatch = 20_000
-    /// How many messages naming jobs a shard putting its queue back holds at most; beyond, it answers
-    /// questions with 503 and lets the rest go, whose senders send them again until answered.
-    public var heldBackLimit = 100_000
+    /// How much a shard putting its queue back holds of submissions and hand-overs, in jobs (and of
+    /// questions, one each); beyond, it answers questions 503 and lets those go, for the orchestrator
+    /// to send again on its resend schedule. Controls and partitions' ends are always held: few and small.
+    public var heldBackLimit = 200_000
     /// The products each worker pool is limited to, by pool name; a pool not named may run any. Only in a
     /// cluster with keys, where a worker's pool is its key's.
     public var poolProducts: [String: Set<String>] = [:]
@@ -80,8 +81,11 @@ public struct ShardService: Service {
     var openAtStart = 0
     /// Questions answered 503 this turn, while the queue is put back.
     var unavailableAnswers: [(Peer, ShardAnswer)] = []
-    /// Messages naming jobs let go because ``heldBack`` was full, since the start.
+    /// What ``heldBack`` holds, in ``heldBackLimit``'s units.
+    var heldBackJobs = 0
+    /// Messages naming jobs let go because ``heldBack`` was full, since the start, and their log.
     var heldBackRefused = 0
+    let refusedHeldBack: RefusalLog
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
     /// the shard decided (the tasks that succeeded).
     var committed: ((ShardTurn) -> Void)?
@@ -94,6 +98,17 @@ public struct ShardService: Service {
     /// 20,000 new tasks: a flood of submissions (a run of 250,000 jobs arrives as 250 SUBMITs) is taken
     /// in over several turns, between which workers hear from the shard, instead of in one turn of
     /// seconds after which they would have given it up for dead.
+    /// What a held-back message weighs against ``ShardSettings/heldBackLimit``: its jobs, for a submission
+    /// or a hand-over; 1 for a question; nothing for what is never let go.
+    static func heldBackWeight(of message: Message) -> Int {
+        switch message {
+        case .submit(let submit): max(1, submit.jobs.count)
+        case .takeOver(let takeOver): max(1, takeOver.jobs.count)
+        case .shardQuery: 1
+        default: 0
+        }
+    }
+
     func weight(of message: Message) -> Int {
         guard case .submit(let submit) = message else { return 1 }
         let tasks = submit.jobs.reduce(0) { $0 + Int($1.steps.first?.partitions ?? 1) }
@@ -137,7 +152,7 @@ public struct ShardService: Service {
         }
         var service = ShardService(
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
-            name: settings.configuration.publisher)
+            refusedHeldBack: RefusalLog(log: log), name: settings.configuration.publisher)
         service.restoring = rest
         service.openAtStart = restored.jobs
         return (service, [
@@ -155,10 +170,10 @@ public struct ShardService: Service {
             "baton_shard_restoring", "1 while the jobs a restart found are still being put back in the queue (the job and task gauges count those back), else 0.",
             restoring == nil ? 0 : 1)
         metrics.gauge(
-            "baton_shard_held_back_messages", "Messages that name jobs (submissions, controls, questions), held back until the queue restored is all back.",
+            "baton_shard_held_back_messages", "Messages that may name jobs (submissions, hand-overs, controls, partitions' ends, questions), held back until the queue restored is all back.",
             heldBack.count)
         metrics.counter(
-            "baton_shard_held_back_refused_total", "Messages naming jobs let go (questions answered 503) because as many as a shard may hold were held back; their senders send them again.",
+            "baton_shard_held_back_refused_total", "Submissions and hand-overs let go, and questions answered 503, because a shard putting its queue back held as much as it may; the orchestrator sends the first two again.",
             heldBackRefused)
         metrics.gauge("baton_event_log_bytes", "Octets the event log's frames take in the store.", try store.log.size())
         metrics.gauge("baton_store_bytes", "Octets the service's SQLite store takes on disk, write-ahead log included.", store.database.fileBytes)
@@ -171,7 +186,8 @@ public struct ShardService: Service {
     mutating func received(_ message: Message, on socket: Int, from peer: Peer?, sender: KeyIdentity?, now: Timestamp) throws -> Bool {
         if restoring != nil, case .shardQuery(let query) = message, query.kind == "queue" || query.kind == "waits" {
             // Asked of a queue not all back, these would be wrong: said so at once, not held for seconds.
-            unavailableAnswers.append((peer!, ShardAnswer(
+            guard let peer else { return true }  // Not on the socket questions come by: no one to answer.
+            unavailableAnswers.append((peer, ShardAnswer(
                 request: query.request, shard: settings.configuration.shard, status: .unavailable,
                 body: JSON.object([("error", .string(
                     "shard \(settings.configuration.shard) is putting back its queue after a restart (\(core.jobs.count) of \(openAtStart) open jobs back); ask again in a few seconds"))]).rendered())))
@@ -180,23 +196,23 @@ public struct ShardService: Service {
         // Held back while jobs are still to come back, and after, until every one held before is taken:
         // the order they came in is kept.
         if (restoring != nil || !heldBack.isEmpty) && Self.namesAnyJob(message, on: socket) {
-            guard heldBack.count < settings.heldBackLimit else {
-                // Full: nothing of it was accepted. A question is answered 503; a submission, hand-over or
-                // control comes again on its sender's resend schedule.
+            let weight = Self.heldBackWeight(of: message)
+            guard weight == 0 || heldBackJobs + weight <= settings.heldBackLimit || heldBack.isEmpty else {
+                // Full: nothing of it was accepted. A question is answered 503; a submission or a hand-over
+                // comes again on the orchestrator's resend schedule.
                 heldBackRefused += 1
                 if case .shardQuery(let query) = message, let peer {
                     unavailableAnswers.append((peer, ShardAnswer(
                         request: query.request, shard: settings.configuration.shard, status: .unavailable,
                         body: JSON.object([("error", .string(
-                            "shard \(settings.configuration.shard) is putting back its queue after a restart and holds \(heldBack.count) messages already; ask again in a few seconds"))]).rendered())))
+                            "shard \(settings.configuration.shard) is putting back its queue after a restart and holds as much as it may meanwhile; ask again in a few seconds"))]).rendered())))
                 }
-                if heldBackRefused == 1 || heldBackRefused % 1000 == 0 {
-                    log.warning(
-                        "holding as many messages as it may while its queue comes back: letting the next go, for their senders to send again",
-                        ["held back": String(heldBack.count), "let go": String(heldBackRefused)])
-                }
+                refusedHeldBack.record(
+                    "a message naming jobs while the queue comes back: as much is held back as may be; its sender sends it again",
+                    fields: [("held back", String(heldBack.count)), ("jobs", String(heldBackJobs)), ("let go", String(heldBackRefused))], now: now)
                 return true
             }
+            heldBackJobs += weight
             heldBack.append((message, socket, peer, sender))
             return true
         }
@@ -272,6 +288,7 @@ public struct ShardService: Service {
             }
             let held = heldBack.prefix(taken)
             heldBack.removeFirst(taken)
+            heldBackJobs -= held.reduce(0) { $0 + Self.heldBackWeight(of: $1.message) }
             for (message, socket, peer, sender) in held { _ = try take(message, on: socket, from: peer, sender: sender, now: now) }
         }
         core.tick(now: now)

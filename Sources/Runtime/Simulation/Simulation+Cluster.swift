@@ -46,6 +46,9 @@ extension Simulation {
                     // A few jobs a turn, so that a restarted shard serves, and holds back what names jobs,
                     // through many turns of putting its queue back.
                     settings.restoreBatch = 5
+                    // And little room for what it holds back, so that submissions and hand-overs are let go
+                    // and must come again.
+                    settings.heldBackLimit = 20
                     settings.storeFault = process.disk.injector
                     var (service, _) = try ShardService.open(settings, now: now, log: log, counters: ServiceCounters())
                     service.committed = { [unowned self] turn in checker.committed(turn, shard: shard, simulation: self) }
