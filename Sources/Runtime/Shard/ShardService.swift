@@ -94,10 +94,6 @@ public struct ShardService: Service {
     var kind: String { "shard" }
     var turnBudget: Int { 2000 }
 
-    /// A SUBMIT weighs a tenth of the tasks its jobs start with, so that a turn takes in at most about
-    /// 20,000 new tasks: a flood of submissions (a run of 250,000 jobs arrives as 250 SUBMITs) is taken
-    /// in over several turns, between which workers hear from the shard, instead of in one turn of
-    /// seconds after which they would have given it up for dead.
     /// What a held-back message weighs against ``ShardSettings/heldBackLimit``: its jobs, for a submission
     /// or a hand-over; 1 for a question; nothing for what is never let go.
     static func heldBackWeight(of message: Message) -> Int {
@@ -109,6 +105,10 @@ public struct ShardService: Service {
         }
     }
 
+    /// A SUBMIT weighs a tenth of the tasks its jobs start with, so that a turn takes in at most about
+    /// 20,000 new tasks: a flood of submissions (a run of 250,000 jobs arrives as 250 SUBMITs) is taken
+    /// in over several turns, between which workers hear from the shard, instead of in one turn of
+    /// seconds after which they would have given it up for dead.
     func weight(of message: Message) -> Int {
         guard case .submit(let submit) = message else { return 1 }
         let tasks = submit.jobs.reduce(0) { $0 + Int($1.steps.first?.partitions ?? 1) }
@@ -208,7 +208,7 @@ public struct ShardService: Service {
                             "shard \(settings.configuration.shard) is putting back its queue after a restart and holds as much as it may meanwhile; ask again in a few seconds"))]).rendered())))
                 }
                 refusedHeldBack.record(
-                    "a message naming jobs while the queue comes back: as much is held back as may be; its sender sends it again",
+                    "a message naming jobs while the queue comes back, as much being held back as may be (a question is answered 503; the orchestrator sends the others again)",
                     fields: [("held back", String(heldBack.count)), ("jobs", String(heldBackJobs)), ("let go", String(heldBackRefused))], now: now)
                 return true
             }
