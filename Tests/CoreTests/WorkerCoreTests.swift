@@ -22,6 +22,15 @@ struct WorkerHarness {
 
     mutating func turn() -> [WorkerEffect] { core.finishTurn(now: now) }
 
+    /// A worker started and welcomed by each of its `shards`, its credit split between them.
+    static func welcomed(slots: Int, shards: Int) -> WorkerHarness {
+        var worker = WorkerHarness(slots: slots, shards: shards)
+        worker.core.start(now: worker.now)
+        _ = worker.turn()
+        for link in 0..<shards { _ = worker.welcome(link: link) }
+        return worker
+    }
+
     mutating func welcome(link: Int = 0) -> [WorkerEffect] {
         core.received(.welcome(Welcome(shard: 1, epoch: 1, heartbeat: 1000, liveness: 3, resultLimit: 1 << 20)), on: link, now: now)
         return turn()
@@ -96,11 +105,7 @@ struct WorkerHarness {
     /// A RECALL in flight when the drain began covers only the credit given before it: what RECALLED
     /// leaves is recalled too.
     @Test func creditLeftByARecallInFlightAtTheDrainIsRecalledToo() {
-        var worker = WorkerHarness(slots: 4, shards: 2)
-        worker.core.start(now: worker.now)
-        _ = worker.turn()
-        _ = worker.welcome(link: 0)
-        _ = worker.welcome(link: 1)
+        var worker = WorkerHarness.welcomed(slots: 4, shards: 2)
         // Shard 2 used its credit and demands more, none is free: shard 1's credit is recalled.
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1), WorkerHarness.task(2)])), on: 1, now: worker.now)
         _ = worker.turn()
@@ -285,11 +290,7 @@ struct WorkerHarness {
     }
 
     @Test func creditParkedAtAnIdleShardIsRecalledForAShardThatHasWork() {
-        var worker = WorkerHarness(slots: 2, shards: 2)
-        worker.core.start(now: worker.now)
-        _ = worker.turn()
-        _ = worker.welcome(link: 0)
-        _ = worker.welcome(link: 1)
+        var worker = WorkerHarness.welcomed(slots: 2, shards: 2)
         // Shard 0 used its credit; the freed slot went to shard 1, which is idle: all credit is parked there.
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
         _ = worker.turn()
@@ -313,11 +314,7 @@ struct WorkerHarness {
     }
 
     @Test func freedCreditGoesToDemandingShardsFirst() {
-        var worker = WorkerHarness(slots: 2, shards: 2)
-        worker.core.start(now: worker.now)
-        _ = worker.turn()
-        _ = worker.welcome(link: 0)
-        _ = worker.welcome(link: 1)
+        var worker = WorkerHarness.welcomed(slots: 2, shards: 2)
         worker.core.received(.demand(Demand(pending: 9)), on: 1, now: worker.now)
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1)])), on: 0, now: worker.now)
         _ = worker.turn()
@@ -326,11 +323,7 @@ struct WorkerHarness {
     }
 
     @Test func aWithdrawnDemandNoLongerDrawsTheFreedCredit() {
-        var worker = WorkerHarness(slots: 2, shards: 2)
-        worker.core.start(now: worker.now)
-        _ = worker.turn()
-        _ = worker.welcome(link: 0)
-        _ = worker.welcome(link: 1)
+        var worker = WorkerHarness.welcomed(slots: 2, shards: 2)
         // Shard 1 had work and has run out of it; shard 0 has work now.
         worker.core.received(.demand(Demand(pending: 9)), on: 1, now: worker.now)
         worker.core.received(.demand(Demand(pending: 0)), on: 1, now: worker.now)
@@ -345,11 +338,7 @@ struct WorkerHarness {
     }
 
     @Test func reconnectingToOneShardPromisesItNothingWhileAnotherIsRegistered() {
-        var worker = WorkerHarness(slots: 4, shards: 2)
-        worker.core.start(now: worker.now)
-        _ = worker.turn()
-        _ = worker.welcome(link: 0)
-        _ = worker.welcome(link: 1)
+        var worker = WorkerHarness.welcomed(slots: 4, shards: 2)
         // A RECALL goes to shard 1, which then dies before answering.
         worker.core.received(.demand(Demand(pending: 5)), on: 0, now: worker.now)
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(1), WorkerHarness.task(2)])), on: 0, now: worker.now)
@@ -394,11 +383,7 @@ struct WorkerHarness {
     }
 
     @Test func tasksOfTwoShardsWithTheSameIDAreTwoAttempts() {
-        var worker = WorkerHarness(slots: 2, shards: 2)
-        worker.core.start(now: worker.now)
-        _ = worker.turn()
-        _ = worker.welcome(link: 0)
-        _ = worker.welcome(link: 1)
+        var worker = WorkerHarness.welcomed(slots: 2, shards: 2)
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(7)])), on: 0, now: worker.now)
         worker.core.received(.tasks(Tasks(tasks: [WorkerHarness.task(7)])), on: 1, now: worker.now)
         let starts = worker.turn().filter { if case .start = $0 { true } else { false } }
