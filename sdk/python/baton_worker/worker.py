@@ -44,7 +44,7 @@ _READ_BUDGET = 1000
 #: How long a stopping worker lets its DISCONNECT go out before closing a socket, ms.
 _GOODBYE_LINGER = 1000
 #: HANDSHAKE_FAILED_NO_DETAIL events in a row, with no handshake succeeding in between, after which a
-#: link with CURVE is refused. libzmq reports a connection reset or a timeout during a handshake this
+#: link is refused. libzmq reports a connection reset or a timeout during a handshake this
 #: way too (a shard restarting), so one alone means nothing; a shard that cannot decrypt the worker's
 #: HELLO (a wrong server key) closes every connection this way, every time.
 NO_DETAIL_LIMIT = 5
@@ -516,10 +516,11 @@ class Worker:
                 failure = HANDSHAKE_FAILURES[event]
                 if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
                     # Also a connection reset or a timeout mid-handshake (a shard restarting): libzmq
-                    # retries, and so does the worker. Only with CURVE, and only when it happens every
-                    # time, is it the shard closing the connection on a HELLO it cannot decrypt.
+                    # retries, and so does the worker. Only when it happens every time is it a refusal: a
+                    # shard closing the connection on a HELLO it cannot decrypt, or on a worker without a
+                    # key (whose PROTOCOL error a reset can beat).
                     link.handshake_failures += 1
-                    if link.curve is None or link.handshake_failures < NO_DETAIL_LIMIT:
+                    if link.handshake_failures < NO_DETAIL_LIMIT:
                         log.debug("handshake with %s failed (%s, %d in a row); libzmq retries", link.endpoint,
                                   failure, link.handshake_failures)
                         continue
