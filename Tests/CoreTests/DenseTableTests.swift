@@ -37,4 +37,34 @@ import Testing
         first.removeValue(forKey: 2)
         #expect(first != second && first.count == 2)
     }
+
+    /// The places' own hash table (open addressing, entries moved back on removal) checked against a
+    /// dictionary through thousands of random changes: keys in sequence as a shard gives them, keys that
+    /// share their home slots, negative and extreme ones, and growth from empty.
+    @Test func randomChangesLeaveTheSameEntriesAsADictionary() {
+        var random = SplitMix64(seed: 21)
+        for keys in [Array(0..<Int64(64)), (0..<Int64(64)).map { $0 << 40 }, [Int64.min, -1, 0, 1, Int64.max] + (1...59).map { -$0 * 977 }] {
+            var table: DenseTable<Int64, Int> = [:]
+            var model: [Int64: Int] = [:]
+            for step in 0..<20_000 {
+                let key = keys[Int(random.next() % UInt64(keys.count))]
+                switch random.next() % 4 {
+                case 0: #expect(table.removeValue(forKey: key) == model.removeValue(forKey: key))
+                case 1: table[key] = nil; model[key] = nil
+                default: table[key] = step; model[key] = step
+                }
+                #expect(table.count == model.count)
+            }
+            for key in keys { #expect(table[key] == model[key] && table.contains(key) == (model[key] != nil)) }
+            #expect(Set(table.keys) == Set(model.keys))
+        }
+        // Growth past many capacities, then every other key removed: the rest still found.
+        var table: DenseTable<UInt64, UInt64> = [:]
+        table.reserveCapacity(10)
+        for key in UInt64(1)...100_000 { table[key] = key * 2 }
+        for key in stride(from: UInt64(1), through: 100_000, by: 2) { table.removeValue(forKey: key) }
+        #expect(table.count == 50_000)
+        #expect((UInt64(1)...100_000).allSatisfy { table[$0] == ($0 % 2 == 0 ? $0 * 2 : nil) })
+    }
 }
+

@@ -1,4 +1,4 @@
-/// Values by key, kept in one dense array, with a dictionary of their places.
+/// Values by integer key, kept in one dense array, with a hash table of their places (``IntegerPlaces``).
 ///
 /// A shard holds a job and a task, hundreds of octets each, for every job it has queued. In a
 /// `Dictionary` every bucket is the size of a value and a table is at most three quarters full, so a
@@ -8,8 +8,8 @@
 ///
 /// Removing a value moves the last one into its place, so the order of ``values`` is not the order of
 /// insertion.
-public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    private var places: [Key: Int32] = [:]
+public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Sendable {
+    private var places = IntegerPlaces<Key>()
     private var keyAt: ContiguousArray<Key> = []
     /// Never nil at an index below `count`: optional only so that a value can be moved out and back in
     /// place (``subscript(_:)``'s modify) without copying it.
@@ -88,7 +88,7 @@ public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     public mutating func removeAll() {
-        places = [:]
+        places.removeAll()
         keyAt = []
         storage = []
     }
@@ -103,14 +103,15 @@ public struct DenseTable<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// Forgets the entry at `place` (its value already moved out): the last entry takes its place.
     private mutating func remove(at place: Int) {
         places[keyAt[place]] = nil
-        let last = storage.count - 1
-        if place != last {
-            storage.swapAt(place, last)
-            keyAt.swapAt(place, last)
-            places[keyAt[place]] = Int32(place)
+        // The last entry is moved into the empty place, not swapped: a swap through the collection copies
+        // both values, retaining and releasing every reference they hold.
+        let value = storage.removeLast()
+        let key = keyAt.removeLast()
+        if place != storage.count {
+            storage[place] = value
+            keyAt[place] = key
+            places[key] = Int32(place)
         }
-        storage.removeLast()
-        keyAt.removeLast()
     }
 }
 

@@ -118,15 +118,20 @@ extension ShardCore {
         var specs: [TaskSpec] = []
         var setSize = 0
         for (id, charge) in picked {
-            let (task, job) = held(id)
+            // The task and its job are read in place: a copy of each would retain and release a dozen
+            // references for every task handed out.
+            guard let jobID = tasks[id]?.jobID, jobs.contains(jobID) else {
+                preconditionFailure("task \(id) is not held by the shard, or its job is not")
+            }
             // The selection chose none of another product's tasks for a worker limited to some; should it
             // ever, the task is queued again, not sent.
-            if let allowed = worker.products, !allowed.contains(job.spec.product) {
+            if let allowed = worker.products, !allowed.contains(jobs[jobID]!.spec.product) {
                 queue.returned(charge, now: now)
+                let job = jobs[jobID]!
                 enqueue([id], of: job, now: now)
                 continue
             }
-            let inputs = inputs(of: task, in: job)
+            let inputs = Self.inputs(of: tasks[id]!, in: jobs[jobID]!)
             let size = inputs.size
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
@@ -137,10 +142,11 @@ extension ShardCore {
             }
             // Counted as sent, parameters and command included: a task carries up to 256 KiB of
             // parameters and 64 KiB of command besides its inputs.
-            var spec = taskSpec(task, attempt: 0, job: job, inputs: inputs)
+            var spec = Self.taskSpec(tasks[id]!, attempt: 0, job: jobs[jobID]!, inputs: inputs)
             let octets = spec.encodedSize
             if isSet && !specs.isEmpty && setSize + octets > Self.tasksFrameBudget {
                 queue.returned(charge, now: now)
+                let job = jobs[jobID]!
                 enqueue([id], of: job, now: now)
                 continue
             }
@@ -160,7 +166,7 @@ extension ShardCore {
             }
             move(id, to: .running, now: now)
             workers.leased(id, to: peer)
-            jobs.modify(task.jobID) { job in
+            jobs.modify(jobID) { job in
                 if job.started == .zero { job.started = now }
                 job.attempts = max(job.attempts, attempt)
             }
@@ -202,7 +208,7 @@ extension ShardCore {
     }
 
     /// What TASKS says of a task's attempt `attempt`.
-    private func taskSpec(_ task: ShardTask, attempt: UInt16, job: ShardJob, inputs: [TaskInput]) -> TaskSpec {
+    private static func taskSpec(_ task: ShardTask, attempt: UInt16, job: ShardJob, inputs: [TaskInput]) -> TaskSpec {
         let spec = job.spec
         let step = spec.steps[Int(task.step)]
         return TaskSpec(

@@ -248,7 +248,7 @@ extension ShardCore {
     }
 
     /// The job's status as JOB-UPDATES reports it.
-    public func status(of job: ShardJob, now: Timestamp) -> JobStatus {
+    public static func status(of job: ShardJob, now: Timestamp) -> JobStatus {
         let counts = job.counts
         let pending = counts.pending + counts.retrying
         let running = counts.running + counts.away

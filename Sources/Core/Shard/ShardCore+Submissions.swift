@@ -25,7 +25,7 @@ extension ShardCore {
         if let priority = controls.priority(of: spec.run) { spec.runPriority = priority }
         let identity = spec.identity
         if let id = byIdentity[identity], let job = jobs[id] {
-            announced.append(status(of: job, now: now))
+            announced.append(Self.status(of: job, now: now))
         } else if let known = lookup.finished[identity] {
             announced.append(known)
         } else if isHandedOver(spec) {
@@ -150,7 +150,7 @@ extension ShardCore {
     /// The results a task receives: from the previous step of its job or, in the first step, from the
     /// upstream jobs its job names. From a step of as many partitions as the task's, only the result of
     /// the same partition; from any other, all of them.
-    func inputs(of task: ShardTask, in job: ShardJob) -> [TaskInput] {
+    static func inputs(of task: ShardTask, in job: ShardJob) -> [TaskInput] {
         let partitions = job.spec.steps[Int(task.step)].partitions
         func select(_ results: [TaskInput]) -> [TaskInput] {
             results.count == Int(partitions) && partitions > 1 ? [results[Int(task.partition)]] : results

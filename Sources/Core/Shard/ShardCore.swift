@@ -346,7 +346,7 @@ public struct ShardCore: Sendable {
                 var job = jobs[id]!
                 if noteWhyItWaits(&job) { jobs[id] = job }
             }
-            updates.append(status(of: jobs[id]!, now: now))
+            updates.append(Self.status(of: jobs[id]!, now: now))
         }
         if !updates.isEmpty {
             sequence += 1

@@ -1,0 +1,112 @@
+/// Where each key's value sits in a ``DenseTable``: an open-addressing hash table of integer keys, with
+/// linear probing.
+///
+/// A shard looks its jobs and tasks up by ID dozens of times a job. A `Dictionary` hashes each key with
+/// the standard library's seeded SipHash, a fifth of the lookup; the IDs here are the shard's own,
+/// given out in sequence and never chosen by a client, so a multiplication spreads them as well
+/// (Fibonacci hashing: the top bits of the key times 2^64 over the golden ratio). Removal moves the
+/// entries after the removed one back (backward-shift deletion), so no tombstone is ever left to slow
+/// later lookups. At most three quarters full.
+struct IntegerPlaces<Key: FixedWidthInteger & Sendable>: Sendable {
+    private var keys: ContiguousArray<Key> = []
+    /// -1 where a slot is empty.
+    private var places: ContiguousArray<Int32> = []
+    /// 64 less log2 of the capacity: the top bits of the product pick the slot.
+    private var shift: UInt64 = 64
+    private(set) var count = 0
+
+    init() {}
+
+    subscript(key: Key) -> Int32? {
+        get {
+            guard count > 0 else { return nil }
+            let mask = places.count - 1
+            var slot = home(of: key)
+            while true {
+                let place = places[slot]
+                if place < 0 { return nil }
+                if keys[slot] == key { return place }
+                slot = (slot + 1) & mask
+            }
+        }
+        set {
+            if let newValue { set(newValue, for: key) } else { remove(key) }
+        }
+    }
+
+    mutating func reserveCapacity(_ minimum: Int) {
+        let capacity = Self.capacity(for: minimum)
+        if capacity > places.count { rehash(to: capacity) }
+    }
+
+    mutating func removeAll() { self = Self() }
+
+    private func home(of key: Key) -> Int {
+        Int(truncatingIfNeeded: (UInt64(truncatingIfNeeded: key) &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    /// The smallest power of two that holds `count` keys at most three quarters full (16 at least).
+    private static func capacity(for count: Int) -> Int {
+        var capacity = 16
+        while capacity / 4 * 3 < count { capacity *= 2 }
+        return capacity
+    }
+
+    private mutating func set(_ place: Int32, for key: Key) {
+        if (count + 1) > places.count / 4 * 3 { rehash(to: Self.capacity(for: count + 1)) }
+        let mask = places.count - 1
+        var slot = home(of: key)
+        while places[slot] >= 0 {
+            if keys[slot] == key {
+                places[slot] = place
+                return
+            }
+            slot = (slot + 1) & mask
+        }
+        keys[slot] = key
+        places[slot] = place
+        count += 1
+    }
+
+    private mutating func remove(_ key: Key) {
+        guard count > 0 else { return }
+        let mask = places.count - 1
+        var hole = home(of: key)
+        while true {
+            if places[hole] < 0 { return }
+            if keys[hole] == key { break }
+            hole = (hole + 1) & mask
+        }
+        // Each later entry of the run moves into the hole unless that would put it before its home.
+        var slot = hole
+        while true {
+            slot = (slot + 1) & mask
+            if places[slot] < 0 { break }
+            let home = home(of: keys[slot])
+            if (slot &- home) & mask >= (slot &- hole) & mask {
+                keys[hole] = keys[slot]
+                places[hole] = places[slot]
+                hole = slot
+            }
+        }
+        places[hole] = -1
+        count -= 1
+    }
+
+    private mutating func rehash(to capacity: Int) {
+        let oldKeys = keys
+        let oldPlaces = places
+        keys = ContiguousArray(repeating: 0, count: capacity)
+        places = ContiguousArray(repeating: -1, count: capacity)
+        shift = UInt64(64 - capacity.trailingZeroBitCount)
+        count = 0
+        let mask = capacity - 1
+        for index in oldPlaces.indices where oldPlaces[index] >= 0 {
+            var slot = home(of: oldKeys[index])
+            while places[slot] >= 0 { slot = (slot + 1) & mask }
+            keys[slot] = oldKeys[index]
+            places[slot] = oldPlaces[index]
+            count += 1
+        }
+    }
+}
