@@ -300,6 +300,25 @@ struct ManagementHarness {
         #expect(management.core.runs[1]?.state == .succeeded)
     }
 
+    /// After a power loss under durability normal, management may give out an ID the orchestrator already
+    /// has, for another flow: the orchestrator refuses that start, and its own run's statuses, under the
+    /// same ID, are not management's run's.
+    @Test func aStatusOfAnotherRunUnderTheSameIDIsNotTaken() {
+        var management = ManagementHarness()
+        management.startRuns(1)
+        let now = management.now.wire
+        let other = RunStatus(run: 1, product: "ledger", flow: "close", state: .succeeded, jobs: 3, started: now, finished: now, time: now)
+        management.core.orchestratorMessage(
+            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [other])), now: management.now)
+        _ = management.core.finishTurn()
+        #expect(management.core.runs[1]?.state != .succeeded && management.core.runs[1]?.jobs == 1)
+        let own = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, started: now, finished: now, time: now)
+        management.core.orchestratorMessage(
+            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 2, updates: [own])), now: management.now)
+        _ = management.core.finishTurn()
+        #expect(management.core.runs[1]?.state == .succeeded)
+    }
+
     @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {
         var management = ManagementHarness()
         management.startRuns(20)

@@ -55,7 +55,7 @@ import Wire
         mutating func finish(_ run: UInt64) throws {
             sequence += 1
             let status = RunStatus(
-                run: run, product: "p", flow: "f", state: .succeeded, jobs: 1, succeeded: 1, started: ManagementRecallTests.now.wire,
+                run: run, product: "p", flow: core.runs[run]?.flow ?? "f", state: .succeeded, jobs: 1, succeeded: 1, started: ManagementRecallTests.now.wire,
                 finished: ManagementRecallTests.now.wire, time: ManagementRecallTests.now.wire)
             core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: sequence, updates: [status])), now: ManagementRecallTests.now)
             try store.commit(core.finishTurn())

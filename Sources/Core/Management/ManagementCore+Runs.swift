@@ -184,6 +184,10 @@ extension ManagementCore {
     /// which may cross the stream, and is applied to an ended run only if it is newer by its time.
     mutating func runUpdated(_ status: RunStatus, inOrder: Bool, now: Timestamp) {
         guard var run = runs[status.run] else { return }
+        // Another run under the same ID: after a power loss under durability normal took management's last
+        // commits, it may give out an ID the orchestrator already has, whose start the orchestrator then
+        // refuses. That run's statuses are not this one's.
+        guard status.product.isEmpty || (status.product == run.product && status.flow == run.flow) else { return }
         // A clock stepped back does not make a status of the stream older: a rerun's is applied.
         guard inOrder || !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
         let ended = Int(status.succeeded) + Int(status.failed) - Int(run.succeeded) - Int(run.failed)
