@@ -66,5 +66,24 @@ import Testing
         #expect(table.count == 50_000)
         #expect((UInt64(1)...100_000).allSatisfy { table[$0] == ($0 % 2 == 0 ? $0 * 2 : nil) })
     }
-}
 
+    /// Keys chosen to share one home slot of the smallest table (16 slots), the last one, so that their
+    /// run wraps round to the first slots: each removal moves the rest of the run back, and every key
+    /// must still find its own value, paired as it was.
+    @Test func keysThatShareAHomeSlotAreFoundThroughEveryRemoval() {
+        // The slot the places' hash gives a key in a table of 16: the top four bits of the product.
+        let colliding = (Int64(0)..<1_000_000).lazy.filter { (UInt64(bitPattern: $0) &* 0x9E37_79B9_7F4A_7C15) >> 60 == 15 }.prefix(12)
+        let keys = Array(colliding)
+        #expect(keys.count == 12)
+        var table: DenseTable<Int64, Int64> = [:]
+        for key in keys { table[key] = key * 10 }
+        var left = Set(keys)
+        for key in [keys[5], keys[0], keys[11], keys[1], keys[6]] {
+            #expect(table.removeValue(forKey: key) == key * 10)
+            left.remove(key)
+            #expect(left.allSatisfy { table[$0] == $0 * 10 } && table.count == left.count)
+            #expect(zip(table.keys, table.values).allSatisfy { $0.1 == $0.0 * 10 })
+        }
+        for key in keys where !left.contains(key) { #expect(table[key] == nil) }
+    }
+}

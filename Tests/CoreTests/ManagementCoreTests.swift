@@ -311,12 +311,40 @@ struct ManagementHarness {
         management.core.orchestratorMessage(
             .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [other])), now: management.now)
         _ = management.core.finishTurn()
-        #expect(management.core.runs[1]?.state != .succeeded && management.core.runs[1]?.jobs == 1)
+        #expect(management.core.runs[1]?.state == .running)
+        // The same product with another flow is another run too.
+        let otherFlow = RunStatus(run: 1, product: "payments", flow: "close", state: .failed, jobs: 1, started: now, finished: now, time: now)
+        management.core.orchestratorMessage(
+            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 2, updates: [otherFlow])), now: management.now)
+        _ = management.core.finishTurn()
+        #expect(management.core.runs[1]?.state == .running)
         let own = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, started: now, finished: now, time: now)
         management.core.orchestratorMessage(
-            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 2, updates: [own])), now: management.now)
+            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 3, updates: [own])), now: management.now)
         _ = management.core.finishTurn()
         #expect(management.core.runs[1]?.state == .succeeded)
+    }
+
+    /// The ID given out again for the same flow (at another entry moment): the orchestrator refuses the
+    /// start, and its own run's statuses under the ID, of the same flow, are still not this run's.
+    @Test func aRunWhoseStartWasRefusedTakesNoStatusUnderItsID() throws {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let (started, _, _) = management.call("start", #"{"flow": "payments/eod"}"#)
+        let request = try #require(started.operations.first { $0.action == .start }?.request)
+        management.core.orchestratorMessage(
+            .operationResult(OperationResult(
+                request: request, status: .conflict, detail: "run 1 is already payments/eod with entry moment 5: management gave out its ID again")),
+            now: management.now)
+        _ = management.core.finishTurn()
+        #expect(management.core.runs[1]?.state == .failed)
+        let now = management.now.wire
+        let theirs = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, started: now, finished: now, time: now)
+        management.core.orchestratorMessage(
+            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [theirs])), now: management.now)
+        _ = management.core.finishTurn()
+        #expect(management.core.runs[1]?.state == .failed)
+        #expect(management.core.runs[1]?.detail.hasPrefix("the orchestrator refused the run: run 1 is already payments/eod") == true)
     }
 
     @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {

@@ -53,6 +53,7 @@ struct IntegerPlaces<Key: FixedWidthInteger & Sendable>: Sendable {
     }
 
     private mutating func set(_ place: Int32, for key: Key) {
+        precondition(place >= 0, "a place is an index into the values")
         if (count + 1) > places.count / 4 * 3 { rehash(to: Self.capacity(for: count + 1)) }
         let mask = places.count - 1
         var slot = home(of: key)

@@ -95,10 +95,22 @@ extension ManagementCore {
 
     /// The orchestrator's answer to a run's start. A refusal ends the run: the orchestrator will never report on
     /// it, so management records why.
+    /// How the detail of a run whose start the orchestrator refused begins.
+    public static let refusedStart = "the orchestrator refused the run: "
+
+    /// Whether `status` is of `run`. After a power loss under durability normal took management's last
+    /// commits, management may give out a run ID the orchestrator already has; the orchestrator refuses
+    /// that start (409) and goes on publishing its own run under the ID. Its statuses are of another run
+    /// when their product or flow differ, and always once the refusal has come: the orchestrator holds
+    /// no run of a start it refused.
+    static func takes(_ status: RunStatus, for run: RunRecord) -> Bool {
+        status.product == run.product && status.flow == run.flow && !(run.state == .failed && run.detail.hasPrefix(refusedStart))
+    }
+
     mutating func startAnswered(_ operation: OperationRequest, _ result: OperationResult, now: Timestamp) {
         guard !result.status.isSuccess, var run = runs[operation.run] else { return }
         run.state = .failed
-        run.detail = "the orchestrator refused the run: \(result.detail)"
+        run.detail = Self.refusedStart + result.detail
         run.finished = now
         runs[run.id] = run
         turn.runs.append(run)
@@ -183,11 +195,7 @@ extension ManagementCore {
     /// each status is newer than the last applied, whatever its clock says), or read again with RUN-DETAIL,
     /// which may cross the stream, and is applied to an ended run only if it is newer by its time.
     mutating func runUpdated(_ status: RunStatus, inOrder: Bool, now: Timestamp) {
-        guard var run = runs[status.run] else { return }
-        // Another run under the same ID: after a power loss under durability normal took management's last
-        // commits, it may give out an ID the orchestrator already has, whose start the orchestrator then
-        // refuses. That run's statuses are not this one's.
-        guard status.product.isEmpty || (status.product == run.product && status.flow == run.flow) else { return }
+        guard var run = runs[status.run], Self.takes(status, for: run) else { return }
         // A clock stepped back does not make a status of the stream older: a rerun's is applied.
         guard inOrder || !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
         let ended = Int(status.succeeded) + Int(status.failed) - Int(run.succeeded) - Int(run.failed)
@@ -213,6 +221,8 @@ extension ManagementCore {
     /// The run as RUN-DETAIL reports it, over what management holds of it (for `status`).
     func run(reportedIn detail: RunDetail, over held: RunRecord? = nil) -> RunRecord {
         let status = detail.run
+        // Another run under the same ID (``takes(_:for:)``): management's own record is the answer.
+        if let own = runs[status.run] ?? held, !Self.takes(status, for: own) { return own }
         var run = runs[status.run] ?? held ?? RunRecord(
             id: status.run, product: status.product, flow: status.flow, version: 0, shard: 0, moment: 0, params: [:],
             state: status.state, jobs: status.jobs, started: Timestamp(wire: status.started))
