@@ -35,6 +35,13 @@ struct ManagementHarness {
         return (turn, reply, (try? JSONParser.parse(reply.body)) ?? .null)
     }
 
+    /// The orchestrator publishes that run 1 of `product`/`flow` is in `state`, as the `sequence`-th message of its stream.
+    mutating func published(_ state: RunState, product: String = "payments", flow: String = "eod", sequence: UInt64) {
+        let status = RunStatus(run: 1, product: product, flow: flow, state: state, jobs: 1, started: now.wire, finished: now.wire, time: now.wire)
+        core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: sequence, updates: [status])), now: now)
+        _ = core.finishTurn()
+    }
+
     mutating func apply(_ texts: String...) -> (ManagementTurn, APIReply, JSON) {
         let files = texts.enumerated().map { JSON.object([("path", .string("f\($0.offset).json")), ("text", .string($0.element))]) }
         return call("apply", JSON.object([("files", .array(files))]).rendered())
@@ -306,22 +313,12 @@ struct ManagementHarness {
     @Test func aStatusOfAnotherRunUnderTheSameIDIsNotTaken() {
         var management = ManagementHarness()
         management.startRuns(1)
-        let now = management.now.wire
-        let other = RunStatus(run: 1, product: "ledger", flow: "close", state: .succeeded, jobs: 3, started: now, finished: now, time: now)
-        management.core.orchestratorMessage(
-            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [other])), now: management.now)
-        _ = management.core.finishTurn()
+        management.published(.succeeded, product: "ledger", flow: "close", sequence: 1)
         #expect(management.core.runs[1]?.state == .running)
         // The same product with another flow is another run too.
-        let otherFlow = RunStatus(run: 1, product: "payments", flow: "close", state: .failed, jobs: 1, started: now, finished: now, time: now)
-        management.core.orchestratorMessage(
-            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 2, updates: [otherFlow])), now: management.now)
-        _ = management.core.finishTurn()
+        management.published(.failed, flow: "close", sequence: 2)
         #expect(management.core.runs[1]?.state == .running)
-        let own = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, started: now, finished: now, time: now)
-        management.core.orchestratorMessage(
-            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 3, updates: [own])), now: management.now)
-        _ = management.core.finishTurn()
+        management.published(.succeeded, sequence: 3)
         #expect(management.core.runs[1]?.state == .succeeded)
     }
 
@@ -338,11 +335,7 @@ struct ManagementHarness {
             now: management.now)
         _ = management.core.finishTurn()
         #expect(management.core.runs[1]?.state == .failed)
-        let now = management.now.wire
-        let theirs = RunStatus(run: 1, product: "payments", flow: "eod", state: .succeeded, jobs: 1, started: now, finished: now, time: now)
-        management.core.orchestratorMessage(
-            .runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: 1, updates: [theirs])), now: management.now)
-        _ = management.core.finishTurn()
+        management.published(.succeeded, sequence: 1)
         #expect(management.core.runs[1]?.state == .failed)
         #expect(management.core.runs[1]?.detail.hasPrefix("the orchestrator refused the run: run 1 is already payments/eod") == true)
     }
