@@ -93,8 +93,6 @@ extension ManagementCore {
         return run
     }
 
-    /// The orchestrator's answer to a run's start. A refusal ends the run: the orchestrator will never report on
-    /// it, so management records why.
     /// How the detail of a run whose start the orchestrator refused begins.
     public static let refusedStart = "the orchestrator refused the run: "
 
@@ -107,6 +105,8 @@ extension ManagementCore {
         status.product == run.product && status.flow == run.flow && !(run.state == .failed && run.detail.hasPrefix(refusedStart))
     }
 
+    /// The orchestrator's answer to a run's start. A refusal ends the run: the orchestrator will never report on
+    /// it, so management records why.
     mutating func startAnswered(_ operation: OperationRequest, _ result: OperationResult, now: Timestamp) {
         guard !result.status.isSuccess, var run = runs[operation.run] else { return }
         run.state = .failed
