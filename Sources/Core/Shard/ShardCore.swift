@@ -78,6 +78,9 @@ public struct ShardCore: Sendable {
     var noted: Set<Int64> = []
     var notedMembership: UInt64 = 0
     var outbox: [(Peer, Message)] = []
+    /// The steps of jobs held, each once, for jobs with the same steps to share (``hold(_:)``).
+    var sharedSteps: [[StepSpec]: [StepSpec]] = [:]
+    static let sharedStepsLimit = 4096
     /// Questions of this turn (SHARD-QUERY), answered at its end.
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
     var receipts: [Peer: [TaskRef]] = [:]
@@ -240,8 +243,16 @@ public struct ShardCore: Sendable {
         return job.state
     }
 
-    /// Holds a job in memory, indexed by identity and by run.
+    /// Holds a job in memory, indexed by identity and by run. Its steps are shared with every other job
+    /// held whose steps are the same (the jobs of a flow, as a rule): a deep queue keeps one copy of them.
     mutating func hold(_ job: consuming ShardJob) {
+        if let shared = sharedSteps[job.spec.steps] {
+            job.spec.steps = shared
+        } else {
+            // Bounded: a shard whose jobs' steps all differ keeps its own copies, as it would anyway.
+            if sharedSteps.count >= Self.sharedStepsLimit { sharedSteps.removeAll(keepingCapacity: true) }
+            sharedSteps[job.spec.steps] = job.spec.steps
+        }
         byIdentity[job.identity] = job.id
         byRun[job.spec.run, default: []].insert(job.id)
         if job.finishing { finishingJobs.insert(job.id) }

@@ -49,7 +49,11 @@ public struct Lease: Equatable, Sendable {
 }
 
 /// One partition of one step of a job: the unit a worker runs.
-public struct ShardTask: Equatable, Sendable {
+///
+/// What only a task handed out has (its lease, who ran it, how its last attempt ended, its result) is
+/// kept apart, in ``AttemptRecord``, and a task never handed out has none: a deep queue is mostly such
+/// tasks, and each costs what it needs to wait and be chosen, not the room for a result.
+public struct ShardTask: Sendable {
     /// The task's ID in its shard.
     public var id: UInt64
     /// The job it belongs to, and that job's ID in the store.
@@ -71,28 +75,14 @@ public struct ShardTask: Equatable, Sendable {
     public var due: Timestamp
     /// Its place in the queue among tasks of equal priority: smaller is older.
     public var order: UInt64
-    /// Who holds it while running.
-    public var lease: Lease?
-    /// The worker that runs, or ran, its current attempt; empty before its first.
-    public var worker = ""
-    /// When the last attempt was handed out.
-    public var started: Timestamp
-    /// When it reached a final state.
-    public var finished: Timestamp
-    /// How the last attempt ended (exit status, output tail, where the output went, the error).
-    public var exitCode: Int32
-    public var output: String
-    public var log: String
-    public var error: String
-    /// The result the last successful attempt committed.
-    public var data: [UInt8]
     /// Whether the store has a row for it: the first write inserts one, later writes update it.
     public var stored = false
     /// How many times it was queued since the shard started: only its queue entry with this ticket is
     /// live (memory only).
     public var ticket: UInt32 = 0
-    /// While running: what fair selection charged for it, corrected when it ends (memory only).
-    public var charge: FairQueue.Charge?
+    /// Empty until something of an attempt is set; then its one element. (An array, not an optional:
+    /// a copy of the task shares it, and a change copies it only if shared.)
+    private var record: [AttemptRecord] = []
 
     public init(
         id: UInt64, job: JobIdentity, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
@@ -111,18 +101,97 @@ public struct ShardTask: Equatable, Sendable {
         self.losses = losses
         self.due = due
         self.order = order
-        self.lease = lease
-        self.started = started
-        self.finished = finished
-        self.exitCode = exitCode
-        self.output = output
-        self.log = log
-        self.error = error
-        self.data = data
+        let record = AttemptRecord(
+            lease: lease, started: started, finished: finished, exitCode: exitCode, output: output, log: log, error: error, data: data)
+        if record != AttemptRecord() { self.record = [record] }
     }
 
     /// The attempt as the wire names it.
     public var ref: TaskRef { TaskRef(task: id, attempt: attempt) }
+
+    /// Who holds it while running.
+    public var lease: Lease? {
+        get { record.isEmpty ? nil : record[0].lease }
+        set { change(creating: newValue != nil) { $0.lease = newValue } }
+    }
+    /// The worker that runs, or ran, its current attempt; empty before its first.
+    public var worker: String {
+        get { record.isEmpty ? "" : record[0].worker }
+        set { change(creating: !newValue.isEmpty) { $0.worker = newValue } }
+    }
+    /// When the last attempt was handed out.
+    public var started: Timestamp {
+        get { record.isEmpty ? .zero : record[0].started }
+        set { change(creating: newValue != .zero) { $0.started = newValue } }
+    }
+    /// When it reached a final state.
+    public var finished: Timestamp {
+        get { record.isEmpty ? .zero : record[0].finished }
+        set { change(creating: newValue != .zero) { $0.finished = newValue } }
+    }
+    /// How the last attempt ended (exit status, output tail, where the output went, the error).
+    public var exitCode: Int32 {
+        get { record.isEmpty ? 0 : record[0].exitCode }
+        set { change(creating: newValue != 0) { $0.exitCode = newValue } }
+    }
+    public var output: String {
+        get { record.isEmpty ? "" : record[0].output }
+        set { change(creating: !newValue.isEmpty) { $0.output = newValue } }
+    }
+    public var log: String {
+        get { record.isEmpty ? "" : record[0].log }
+        set { change(creating: !newValue.isEmpty) { $0.log = newValue } }
+    }
+    public var error: String {
+        get { record.isEmpty ? "" : record[0].error }
+        set { change(creating: !newValue.isEmpty) { $0.error = newValue } }
+    }
+    /// The result the last successful attempt committed.
+    public var data: [UInt8] {
+        get { record.isEmpty ? [] : record[0].data }
+        set { change(creating: !newValue.isEmpty) { $0.data = newValue } }
+    }
+    /// While running: what fair selection charged for it, corrected when it ends (memory only).
+    public var charge: FairQueue.Charge? {
+        get { record.isEmpty ? nil : record[0].charge }
+        set { change(creating: newValue != nil) { $0.charge = newValue } }
+    }
+
+    /// Whether the task holds a record of an attempt: none until something of one is set.
+    var holdsAttemptRecord: Bool { !record.isEmpty }
+
+    /// Changes the attempt's record; a change to a task without one that sets nothing but defaults is none.
+    private mutating func change(creating: Bool, _ body: (inout AttemptRecord) -> Void) {
+        if record.isEmpty {
+            guard creating else { return }
+            record.append(AttemptRecord())
+        }
+        body(&record[0])
+    }
+}
+
+extension ShardTask: Equatable {
+    /// Equal when every field is, whether or not one of them holds a record of nothing but defaults.
+    public static func == (lhs: ShardTask, rhs: ShardTask) -> Bool {
+        lhs.id == rhs.id && lhs.job == rhs.job && lhs.jobID == rhs.jobID && lhs.step == rhs.step && lhs.partition == rhs.partition
+            && lhs.state == rhs.state && lhs.attempt == rhs.attempt && lhs.failures == rhs.failures && lhs.losses == rhs.losses
+            && lhs.due == rhs.due && lhs.order == rhs.order && lhs.stored == rhs.stored && lhs.ticket == rhs.ticket
+            && (lhs.record.first ?? AttemptRecord()) == (rhs.record.first ?? AttemptRecord())
+    }
+}
+
+/// What a task handed out carries beyond what it needs to wait: its lease, and how its last attempt went.
+struct AttemptRecord: Equatable, Sendable {
+    var lease: Lease?
+    var worker = ""
+    var started = Timestamp.zero
+    var finished = Timestamp.zero
+    var exitCode: Int32 = 0
+    var output = ""
+    var log = ""
+    var error = ""
+    var data: [UInt8] = []
+    var charge: FairQueue.Charge?
 }
 
 /// How many of a step's tasks are in each state.
@@ -165,7 +234,7 @@ public struct TaskCounts: Equatable, Sendable {
 }
 
 /// A job as its shard holds it: the submitted spec and the state derived from its tasks.
-public struct ShardJob: Equatable, Sendable {
+public struct ShardJob: Sendable {
     /// The job's ID in its shard's store.
     public var id: Int64
     /// What was submitted.
@@ -188,15 +257,8 @@ public struct ShardJob: Equatable, Sendable {
     public var started: Timestamp
     /// When it reached a final state; `.zero` if not final.
     public var finished: Timestamp
-    /// Where the last finished task's output went.
-    public var output: String
-    /// The last error.
-    public var detail: String
     /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
     public var cancelled: Bool
-    /// While it is queued and no registered worker can run it, why (``ShardCore/noteWhyItWaits(_:)``):
-    /// published in place of `detail`, and never stored.
-    public var waitNote = ""
     /// Whether its run was handed over while tasks of it ran here: only those remain, finishing here, and
     /// each end goes to the run's new shard (``ShardCore/finishingEnded(_:outcome:now:)``), never retried
     /// here. The job leaves the shard when the last has ended.
@@ -206,12 +268,9 @@ public struct ShardJob: Equatable, Sendable {
     /// Whether the store has a row for it: the first write inserts one, with the spec, and later writes
     /// update only what changes.
     public var stored = false
-    /// The results of the previous step, in partition order: what the current step's tasks receive
-    /// (kept in memory; read back from the store after a restart).
-    public var previous: [TaskInput] = []
-    /// The results of the upstream jobs the spec names in `inputs`, by job: what the first step's tasks
-    /// receive.
-    public var upstream: [String: [TaskInput]] = [:]
+    /// Empty while none of the fields below is set; then its one element. Most jobs of a deep queue have
+    /// none of them: kept apart, they cost such a job nothing.
+    private var extras: [JobExtras] = []
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],
@@ -228,16 +287,74 @@ public struct ShardJob: Equatable, Sendable {
         self.attempts = attempts
         self.started = started
         self.finished = finished
+        self.cancelled = cancelled
         self.output = output
         self.detail = detail
-        self.cancelled = cancelled
     }
 
     /// The job's identity.
     public var identity: JobIdentity { spec.identity }
 
+    /// Where the last finished task's output went.
+    public var output: String {
+        get { extras.isEmpty ? "" : extras[0].output }
+        set { change(creating: !newValue.isEmpty) { $0.output = newValue } }
+    }
+    /// The last error.
+    public var detail: String {
+        get { extras.isEmpty ? "" : extras[0].detail }
+        set { change(creating: !newValue.isEmpty) { $0.detail = newValue } }
+    }
+    /// While it is queued and no registered worker can run it, why (``ShardCore/noteWhyItWaits(_:)``):
+    /// published in place of `detail`, and never stored.
+    public var waitNote: String {
+        get { extras.isEmpty ? "" : extras[0].waitNote }
+        set { change(creating: !newValue.isEmpty) { $0.waitNote = newValue } }
+    }
+    /// The results of the previous step, in partition order: what the current step's tasks receive
+    /// (kept in memory; read back from the store after a restart).
+    public var previous: [TaskInput] {
+        get { extras.isEmpty ? [] : extras[0].previous }
+        set { change(creating: !newValue.isEmpty) { $0.previous = newValue } }
+    }
+    /// The results of the upstream jobs the spec names in `inputs`, by job: what the first step's tasks
+    /// receive.
+    public var upstream: [String: [TaskInput]] {
+        get { extras.isEmpty ? [:] : extras[0].upstream }
+        set { change(creating: !newValue.isEmpty) { $0.upstream = newValue } }
+    }
+
+    /// Changes the extras; a change to a job without them that sets nothing but defaults is none.
+    private mutating func change(creating: Bool, _ body: (inout JobExtras) -> Void) {
+        if extras.isEmpty {
+            guard creating else { return }
+            extras.append(JobExtras())
+        }
+        body(&extras[0])
+    }
+
     /// A job of nothing, to take the place of one moved out of an array.
     static let placeholder = ShardJob(id: 0, spec: JobSpec(run: 0, job: "", product: "", flow: "", moment: 0, type: "", steps: []))
+}
+
+extension ShardJob: Equatable {
+    /// Equal when every field is, whether or not one of them holds extras of nothing but defaults.
+    public static func == (lhs: ShardJob, rhs: ShardJob) -> Bool {
+        lhs.id == rhs.id && lhs.spec == rhs.spec && lhs.state == rhs.state && lhs.step == rhs.step && lhs.tasks == rhs.tasks
+            && lhs.completed == rhs.completed && lhs.counts == rhs.counts && lhs.attempts == rhs.attempts && lhs.queued == rhs.queued
+            && lhs.started == rhs.started && lhs.finished == rhs.finished && lhs.cancelled == rhs.cancelled
+            && lhs.finishing == rhs.finishing && lhs.requirement == rhs.requirement && lhs.stored == rhs.stored
+            && (lhs.extras.first ?? JobExtras()) == (rhs.extras.first ?? JobExtras())
+    }
+}
+
+/// What few jobs have, kept apart from those that have none of it (``ShardJob``).
+struct JobExtras: Equatable, Sendable {
+    var output = ""
+    var detail = ""
+    var waitNote = ""
+    var previous: [TaskInput] = []
+    var upstream: [String: [TaskInput]] = [:]
 }
 
 /// A job of a run by name, whatever its generation: where a job's results are looked up.
