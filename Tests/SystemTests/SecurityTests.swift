@@ -179,7 +179,15 @@ import ZeroMQ
             // Management took vera's requests as hers alone, and the run's start as the admin's.
             let actions = try admin.call("history", .object([("run", .number(run))])).body["actions"]?.array ?? []
             #expect(actions.map { "\($0["actor"]?.string ?? "") \($0["action"]?.string ?? "")" } == ["admin start", "vera stop"])
-            // The flood has made its point; the handshakes below are not to queue behind a thousand a second.
+            // The flood has made its point once a log has counted it: a line says how many were refused since
+            // the one before, which takes the flood outlasting a second (a quick run's end may not). Then the
+            // handshakes below are not to queue behind a thousand a second.
+            try waitUntil("a log line to count the flood") {
+                try FileManager.default.contentsOfDirectory(atPath: "\(folder)/data/logs").contains { file in
+                    file.hasSuffix(".log")
+                        && ((try? String(contentsOfFile: "\(folder)/data/logs/\(file)", encoding: .utf8)) ?? "").contains("also refused since the last line=")
+                }
+            }
             for socket in flood { socket.close() }
             flooding = false
 
