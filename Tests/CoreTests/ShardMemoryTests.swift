@@ -57,4 +57,21 @@ import Wire
         #expect(try storage("a") != storage("c"))
         #expect(shard.core.jobs.values.first { $0.spec.job == "c" }?.spec.steps.first?.name == "other")
     }
+
+    @Test func aTaskListHoldsOneTaskInlineAndManyInOrder() {
+        var one: TaskList = []
+        one.reserveCapacity(1)
+        one.append(42)
+        #expect(Array(one) == [42] && one.count == 1 && one.first == 42)
+        #expect(one == TaskList([42]))
+
+        var many: TaskList = []
+        many.reserveCapacity(3)
+        for id in UInt64(7)...9 { many.append(id) }
+        #expect(Array(many) == [7, 8, 9] && many.count == 3)
+        var grown: TaskList = []
+        for id in UInt64(7)...9 { grown.append(id) }  // From one inline to an array, unreserved.
+        #expect(grown == many && grown[2] == 9)
+        #expect(TaskList([]).isEmpty && TaskList([1, 2]) != TaskList([2, 1]))
+    }
 }

@@ -133,7 +133,7 @@ extension ShardCore {
             finishingJobs.insert(job.id)
             jobs.modify(job.id) { job in
                 job.finishing = true
-                job.tasks = kept
+                job.tasks = TaskList(kept)
                 job.counts = TaskCounts()
                 job.counts.running = UInt32(kept.count)
             }

@@ -24,7 +24,7 @@ extension ShardCore {
         var spec = spec
         if let priority = controls.priority(of: spec.run) { spec.runPriority = priority }
         let identity = spec.identity
-        if let id = byIdentity[identity], let job = jobs[id] {
+        if let id = jobID(of: identity), let job = jobs[id] {
             announced.append(Self.status(of: job, now: now))
         } else if let known = lookup.finished[identity] {
             announced.append(known)

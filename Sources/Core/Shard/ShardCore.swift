@@ -31,9 +31,9 @@ public struct ShardCore: Sendable {
     /// Jobs not yet final, and final ones until the end of the turn that finished them, by their ID: an
     /// integer hashes faster than an identity with a name in it, and every task names its job's ID.
     public internal(set) var jobs: DenseTable<Int64, ShardJob> = [:]
-    /// The IDs of those jobs by identity, for submissions; by run, for controls and hand-overs; and those
-    /// finishing for a run handed over.
-    var byIdentity: [JobIdentity: Int64] = [:]
+    /// The IDs of those jobs by identity, for submissions (``jobID(of:)``); by run, for controls and
+    /// hand-overs; and those finishing for a run handed over.
+    var byIdentity = HashedIDs()
     var byRun: [UInt64: Set<Int64>] = [:]
     var finishingJobs: Set<Int64> = []
     /// The tasks of those jobs.
@@ -167,7 +167,7 @@ public struct ShardCore: Sendable {
         var batch = batch
         for index in batch.indices {
             // Each job once: the store's cursor never gives one twice, and one held already is never replaced.
-            guard !jobs.contains(batch[index].id) && byIdentity[batch[index].identity] == nil else { continue }
+            guard !jobs.contains(batch[index].id) && jobID(of: batch[index].identity) == nil else { continue }
             var job = ShardJob.placeholder
             swap(&job, &batch[index])
             restore(job, stored: [:], priority: priorities[job.spec.run], now: now)
@@ -253,7 +253,8 @@ public struct ShardCore: Sendable {
             if sharedSteps.count >= Self.sharedStepsLimit { sharedSteps.removeAll(keepingCapacity: true) }
             sharedSteps[job.spec.steps] = job.spec.steps
         }
-        byIdentity[job.identity] = job.id
+        assert(jobID(of: job.identity) == nil, "a job held twice under one identity")
+        byIdentity.insert(job.id, hash: job.identity.hashValue)
         byRun[job.spec.run, default: []].insert(job.id)
         if job.finishing { finishingJobs.insert(job.id) }
         let id = job.id
@@ -264,7 +265,7 @@ public struct ShardCore: Sendable {
     @discardableResult
     mutating func forget(_ id: Int64) -> ShardJob? {
         guard let job = jobs.removeValue(forKey: id) else { return nil }
-        byIdentity[job.identity] = nil
+        byIdentity.remove(id, hash: job.identity.hashValue)
         noted.remove(id)
         if byRun[job.spec.run]?.remove(id) != nil, byRun[job.spec.run]?.isEmpty == true { byRun[job.spec.run] = nil }
         finishingJobs.remove(id)
@@ -278,7 +279,15 @@ public struct ShardCore: Sendable {
 
     /// Whether the shard holds `identity` in memory (a job not final, or finished this turn). The runtime
     /// asks the store about other identities before submitting them.
-    public func knows(_ identity: JobIdentity) -> Bool { byIdentity[identity] != nil }
+    public func knows(_ identity: JobIdentity) -> Bool { jobID(of: identity) != nil }
+
+    /// The ID of the job held under `identity`, if one is.
+    func jobID(of identity: JobIdentity) -> Int64? {
+        // Each field read in place: a job copied out would retain and release every reference in it.
+        byIdentity.find(hash: identity.hashValue) { id in
+            jobs[id]?.spec.run == identity.run && jobs[id]?.spec.generation == identity.generation && jobs[id]?.spec.job == identity.job
+        }
+    }
 
     /// The number of registered workers.
     public var workerCount: Int { workers.count }

@@ -244,7 +244,7 @@ public struct ShardJob: Sendable {
     /// The step in progress.
     public var step: UInt16
     /// The tasks of the step in progress, by partition.
-    public var tasks: [UInt64]
+    public var tasks: TaskList
     /// Tasks of earlier steps, all succeeded.
     public var completed: UInt32
     /// The current step's tasks by state, kept as tasks move, so a job of many partitions costs O(1) per change.
@@ -273,7 +273,7 @@ public struct ShardJob: Sendable {
     private var extras: [JobExtras] = []
 
     public init(
-        id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: [UInt64] = [],
+        id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: TaskList = [],
         completed: UInt32 = 0, counts: TaskCounts = TaskCounts(), attempts: UInt16 = 0, started: Timestamp = .zero, finished: Timestamp = .zero,
         output: String = "", detail: String = "", cancelled: Bool = false
     ) {
