@@ -32,7 +32,11 @@ import Wire
         #expect(task.error.isEmpty && !task.holdsAttemptRecord)  // The copy's record is its own.
         #expect(copy != task)
         copy.error = ""
-        #expect(copy.holdsAttemptRecord && copy == task)  // A record of defaults equals none.
+        #expect(!copy.holdsAttemptRecord && copy == task)  // A record back to defaults goes.
+        copy.lease = Lease(worker: "w1", session: 1, peer: nil)
+        copy.output = "done"
+        copy.lease = nil
+        #expect(copy.holdsAttemptRecord && copy.output == "done" && copy.lease == nil)
 
         var job = ShardJob(id: 1, spec: ShardHarness.job("a"))
         let plain = job
@@ -40,30 +44,49 @@ import Wire
         #expect(job != plain)
         job.detail = ""
         #expect(job == plain && job.output.isEmpty && job.upstream.isEmpty && job.previous.isEmpty)
+        // Inputs are changed in place, one upstream job at a time, and go with the last.
+        for name in ["u1", "u2", "u3"] { job.upstream[name] = [TaskInput(job: name, step: 0, partition: 0, partitionKey: "", data: [1])] }
+        #expect(job.upstream.keys.sorted() == ["u1", "u2", "u3"] && job != plain)
+        for name in ["u1", "u2", "u3"] { job.upstream[name] = nil }
+        #expect(job == plain)
     }
 
     @Test func jobsWithTheSameStepsShareOneCopyOfThem() throws {
         var shard = ShardHarness()
-        let steps = [StepSpec(name: "load", kind: .handler, action: "noop")]
-        _ = shard.submit([
-            ShardHarness.job("a", steps: steps), ShardHarness.job("b", steps: steps),
-            ShardHarness.job("c", steps: [StepSpec(name: "other", kind: .handler, action: "noop")]),
-        ])
-        func storage(_ name: String) throws -> UnsafeRawPointer? {
-            let job = try #require(shard.core.jobs.values.first { $0.spec.job == name })
-            return job.spec.steps.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        // Each job its own array, as each decoded submission has.
+        func steps(_ action: String) -> [StepSpec] { [StepSpec(name: "load", kind: .handler, action: action)] }
+        let a = ShardHarness.job("a", steps: steps("noop"))
+        let b = ShardHarness.job("b", steps: steps("noop"))
+        #expect(Self.storage(a.steps) != Self.storage(b.steps))
+        // Equal as Swift strings, not in octets: a handler named in two Unicode normalisation forms.
+        let composed = ShardHarness.job("c", steps: steps("caf\u{E9}"))
+        let decomposed = ShardHarness.job("d", steps: steps("cafe\u{301}"))
+        #expect(composed.steps == decomposed.steps)
+        _ = shard.submit([a, b, composed, decomposed])
+        func held(_ name: String) throws -> [StepSpec] {
+            try #require(shard.core.jobs.values.first { $0.spec.job == name }).spec.steps
         }
-        #expect(try storage("a") == storage("b"))
-        #expect(try storage("a") != storage("c"))
-        #expect(shard.core.jobs.values.first { $0.spec.job == "c" }?.spec.steps.first?.name == "other")
+        #expect(try Self.storage(held("a")) == Self.storage(held("b")))
+        #expect(try Self.storage(held("a")) != Self.storage(held("c")))
+        #expect(try Array(held("c")[0].action.utf8) == Array("caf\u{E9}".utf8))
+        #expect(try Array(held("d")[0].action.utf8) == Array("cafe\u{301}".utf8))
+    }
+
+    static func storage(_ steps: [StepSpec]) -> UnsafeRawPointer? {
+        steps.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
     }
 
     @Test func aTaskListHoldsOneTaskInlineAndManyInOrder() {
         var one: TaskList = []
         one.reserveCapacity(1)
         one.append(42)
-        #expect(Array(one) == [42] && one.count == 1 && one.first == 42)
+        #expect(Array(one) == [42] && one.count == 1 && one.first == 42 && one.isInline)
         #expect(one == TaskList([42]))
+        // Room made for more, then one kept: held in an array, and equal all the same.
+        var reserved: TaskList = []
+        reserved.reserveCapacity(3)
+        reserved.append(42)
+        #expect(!reserved.isInline && reserved == one)
 
         var many: TaskList = []
         many.reserveCapacity(3)

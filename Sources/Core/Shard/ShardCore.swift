@@ -78,9 +78,12 @@ public struct ShardCore: Sendable {
     var noted: Set<Int64> = []
     var notedMembership: UInt64 = 0
     var outbox: [(Peer, Message)] = []
-    /// The steps of jobs held, each once, for jobs with the same steps to share (``hold(_:)``).
-    var sharedSteps: [[StepSpec]: [StepSpec]] = [:]
-    static let sharedStepsLimit = 4096
+    /// The steps of jobs held, each once, by their encoding, for jobs with the same steps to share
+    /// (``hold(_:)``); and the octets of those encodings.
+    var sharedSteps: [Octets: [StepSpec]] = [:]
+    var sharedStepsOctets = 0
+    var stepsScratch = FrameWriter(capacity: 4096)
+    static let sharedStepsBudget = 256 << 10
     /// Questions of this turn (SHARD-QUERY), answered at its end.
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
     var receipts: [Peer: [TaskRef]] = [:]
@@ -244,21 +247,53 @@ public struct ShardCore: Sendable {
     }
 
     /// Holds a job in memory, indexed by identity and by run. Its steps are shared with every other job
-    /// held whose steps are the same (the jobs of a flow, as a rule): a deep queue keeps one copy of them.
+    /// held whose steps encode to the same octets (the jobs of a flow, as a rule): a deep queue keeps one
+    /// copy of them.
     mutating func hold(_ job: consuming ShardJob) {
-        if let shared = sharedSteps[job.spec.steps] {
-            job.spec.steps = shared
-        } else {
-            // Bounded: a shard whose jobs' steps all differ keeps its own copies, as it would anyway.
-            if sharedSteps.count >= Self.sharedStepsLimit { sharedSteps.removeAll(keepingCapacity: true) }
-            sharedSteps[job.spec.steps] = job.spec.steps
-        }
+        shareSteps(of: &job)
+        // The callers look the identity up first (a submission, a batch restored); the store's unique
+        // index keeps a snapshot's apart.
         assert(jobID(of: job.identity) == nil, "a job held twice under one identity")
         byIdentity.insert(job.id, hash: job.identity.hashValue)
         byRun[job.spec.run, default: []].insert(job.id)
         if job.finishing { finishingJobs.insert(job.id) }
         let id = job.id
         jobs[id] = job
+    }
+
+    /// Gives a job the copy of its steps that jobs held before it share, or makes its own the one shared.
+    /// By their encoding, not by `==`: strings equal in Unicode but not in octets (a name in two
+    /// normalisation forms) are different steps to run. Only small steps are shared, and at most
+    /// ``sharedStepsBudget`` octets of them, the table emptied when full: what it keeps after their jobs
+    /// have gone is bounded.
+    private mutating func shareSteps(of job: inout ShardJob) {
+        guard job.spec.steps.count <= 4 else { return }
+        var size = 4
+        for step in job.spec.steps { size += step.encodedSize }
+        guard size <= 4096 else { return }
+        // Encoded into the one scratch frame, and looked up without a copy: a job costs no allocation here
+        // unless its steps are new.
+        stepsScratch.reset()
+        stepsScratch.number4(UInt32(job.spec.steps.count))
+        for step in job.spec.steps { step.encode(to: &stepsScratch) }
+        if let shared = sharedSteps[Octets(stepsScratch.bytes)] {
+            job.spec.steps = shared
+            return
+        }
+        let key = Octets(Array(stepsScratch.bytes))
+        if sharedStepsOctets + key.bytes.count > Self.sharedStepsBudget {
+            sharedSteps.removeAll(keepingCapacity: true)
+            sharedStepsOctets = 0
+        }
+        sharedSteps[key] = job.spec.steps
+        sharedStepsOctets += key.bytes.count
+    }
+
+    /// Octets as a dictionary's key, hashed at once rather than one element at a time as an array is.
+    struct Octets: Hashable, Sendable {
+        var bytes: [UInt8]
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
     }
 
     /// Lets a job leave memory, with its indexes; its tasks are the caller's.

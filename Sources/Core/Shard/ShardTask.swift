@@ -80,8 +80,9 @@ public struct ShardTask: Sendable {
     /// How many times it was queued since the shard started: only its queue entry with this ticket is
     /// live (memory only).
     public var ticket: UInt32 = 0
-    /// Empty until something of an attempt is set; then its one element. (An array, not an optional:
-    /// a copy of the task shares it, and a change copies it only if shared.)
+    /// Empty until something of an attempt is set, and again once all of it is back to defaults; else its
+    /// one element. An array, not an optional: an optional record would take its room inline whether set
+    /// or not, and save nothing.
     private var record: [AttemptRecord] = []
 
     public init(
@@ -160,13 +161,15 @@ public struct ShardTask: Sendable {
     /// Whether the task holds a record of an attempt: none until something of one is set.
     var holdsAttemptRecord: Bool { !record.isEmpty }
 
-    /// Changes the attempt's record; a change to a task without one that sets nothing but defaults is none.
+    /// Changes the attempt's record: a change to a task without one that sets nothing but defaults is
+    /// none, and a record back to nothing but defaults goes.
     private mutating func change(creating: Bool, _ body: (inout AttemptRecord) -> Void) {
         if record.isEmpty {
             guard creating else { return }
             record.append(AttemptRecord())
         }
         body(&record[0])
+        if !creating && record[0] == AttemptRecord() { record = [] }
     }
 }
 
@@ -259,6 +262,10 @@ public struct ShardJob: Sendable {
     public var finished: Timestamp
     /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
     public var cancelled: Bool
+    /// While it is queued and no registered worker can run it, why (``ShardCore/noteWhyItWaits(_:)``):
+    /// published in place of `detail`, and never stored. Inline, not among the extras: a queue that builds
+    /// up while no worker can run it has a note on every job.
+    public var waitNote = ""
     /// Whether its run was handed over while tasks of it ran here: only those remain, finishing here, and
     /// each end goes to the run's new shard (``ShardCore/finishingEnded(_:outcome:now:)``), never retried
     /// here. The job leaves the shard when the last has ended.
@@ -305,32 +312,39 @@ public struct ShardJob: Sendable {
         get { extras.isEmpty ? "" : extras[0].detail }
         set { change(creating: !newValue.isEmpty) { $0.detail = newValue } }
     }
-    /// While it is queued and no registered worker can run it, why (``ShardCore/noteWhyItWaits(_:)``):
-    /// published in place of `detail`, and never stored.
-    public var waitNote: String {
-        get { extras.isEmpty ? "" : extras[0].waitNote }
-        set { change(creating: !newValue.isEmpty) { $0.waitNote = newValue } }
-    }
     /// The results of the previous step, in partition order: what the current step's tasks receive
     /// (kept in memory; read back from the store after a restart).
     public var previous: [TaskInput] {
         get { extras.isEmpty ? [] : extras[0].previous }
-        set { change(creating: !newValue.isEmpty) { $0.previous = newValue } }
+        // Changed in place (`job.previous.append`), not copied out and back once per change.
+        _modify {
+            if extras.isEmpty { extras.append(JobExtras()) }
+            defer { if extras[0] == JobExtras() { extras = [] } }
+            yield &extras[0].previous
+        }
     }
     /// The results of the upstream jobs the spec names in `inputs`, by job: what the first step's tasks
     /// receive.
     public var upstream: [String: [TaskInput]] {
         get { extras.isEmpty ? [:] : extras[0].upstream }
-        set { change(creating: !newValue.isEmpty) { $0.upstream = newValue } }
+        // Changed in place: `job.upstream[name] = results` for each input, copied out and back, would
+        // copy the dictionary each time.
+        _modify {
+            if extras.isEmpty { extras.append(JobExtras()) }
+            defer { if extras[0] == JobExtras() { extras = [] } }
+            yield &extras[0].upstream
+        }
     }
 
-    /// Changes the extras; a change to a job without them that sets nothing but defaults is none.
+    /// Changes the extras: a change to a job without them that sets nothing but defaults is none, and
+    /// extras back to nothing but defaults go.
     private mutating func change(creating: Bool, _ body: (inout JobExtras) -> Void) {
         if extras.isEmpty {
             guard creating else { return }
             extras.append(JobExtras())
         }
         body(&extras[0])
+        if !creating && extras[0] == JobExtras() { extras = [] }
     }
 
     /// A job of nothing, to take the place of one moved out of an array.
@@ -343,7 +357,7 @@ extension ShardJob: Equatable {
         lhs.id == rhs.id && lhs.spec == rhs.spec && lhs.state == rhs.state && lhs.step == rhs.step && lhs.tasks == rhs.tasks
             && lhs.completed == rhs.completed && lhs.counts == rhs.counts && lhs.attempts == rhs.attempts && lhs.queued == rhs.queued
             && lhs.started == rhs.started && lhs.finished == rhs.finished && lhs.cancelled == rhs.cancelled
-            && lhs.finishing == rhs.finishing && lhs.requirement == rhs.requirement && lhs.stored == rhs.stored
+            && lhs.waitNote == rhs.waitNote && lhs.finishing == rhs.finishing && lhs.requirement == rhs.requirement && lhs.stored == rhs.stored
             && (lhs.extras.first ?? JobExtras()) == (rhs.extras.first ?? JobExtras())
     }
 }
@@ -352,7 +366,6 @@ extension ShardJob: Equatable {
 struct JobExtras: Equatable, Sendable {
     var output = ""
     var detail = ""
-    var waitNote = ""
     var previous: [TaskInput] = []
     var upstream: [String: [TaskInput]] = [:]
 }

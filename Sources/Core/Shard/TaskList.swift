@@ -1,22 +1,27 @@
 /// The IDs of a job's current tasks, by partition: most jobs have one step of one partition, whose
 /// task's ID is held inline instead of in an array of its own (48 octets of heap a job).
 public struct TaskList: RandomAccessCollection, Equatable, Sendable, ExpressibleByArrayLiteral {
-    private enum Storage: Equatable, Sendable {
+    private enum Storage: Sendable {
         case one(UInt64)
         case many([UInt64])
     }
 
     private var storage = Storage.many([])
 
+    /// No tasks.
     public init() {}
 
+    /// These tasks, in order.
     public init(_ ids: [UInt64]) {
         storage = ids.count == 1 ? .one(ids[0]) : .many(ids)
     }
 
+    /// These tasks, in order.
     public init(arrayLiteral ids: UInt64...) { self.init(ids) }
 
+    /// The first position: 0.
     public var startIndex: Int { 0 }
+    /// The position after the last: the count.
     public var endIndex: Int {
         switch storage {
         case .one: 1
@@ -24,6 +29,7 @@ public struct TaskList: RandomAccessCollection, Equatable, Sendable, Expressible
         }
     }
 
+    /// The task of the partition at `position`.
     public subscript(position: Int) -> UInt64 {
         switch storage {
         case .one(let id):
@@ -32,6 +38,11 @@ public struct TaskList: RandomAccessCollection, Equatable, Sendable, Expressible
         case .many(let ids):
             return ids[position]
         }
+    }
+
+    /// Whether the one task is held inline.
+    var isInline: Bool {
+        if case .one = storage { true } else { false }
     }
 
     /// Adds the next partition's task.
@@ -58,4 +69,7 @@ public struct TaskList: RandomAccessCollection, Equatable, Sendable, Expressible
         ids.reserveCapacity(capacity)
         storage = .many(ids)
     }
+
+    /// The same tasks in the same order, however each list holds them.
+    public static func == (lhs: TaskList, rhs: TaskList) -> Bool { lhs.elementsEqual(rhs) }
 }

@@ -13,6 +13,11 @@ public struct FrameWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Empties the frame, keeping its room: a writer used again and again allocates once.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     /// Writes a `number-1`.
     public mutating func number1(_ value: UInt8) {
         bytes.append(value)

@@ -1,5 +1,5 @@
 /// One step of a submitted job: what each of its partitions runs.
-public struct StepSpec: WireValue, Hashable {
+public struct StepSpec: WireValue {
     /// The step's name, unique within the job.
     public var name: String
     /// Whether `action` is a command or a handler name.
