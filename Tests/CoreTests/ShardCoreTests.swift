@@ -441,6 +441,36 @@ struct ShardHarness {
         #expect(ShardHarness.states(lost) == ["\(leased[0].job == "a" ? "b" : "a"):queued"])
     }
 
+    /// Under `durability normal` a power loss can take back the commit of a lease already sent. The
+    /// worker still holds that attempt when it registers again: the shard cancels it, and the task's next
+    /// lease has a number the worker has not seen, or the worker would drop it as one it holds already.
+    @Test func anAttemptALostCommitHandedOutIsNeverHandedOutAgain() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", retries: 2)])
+        let first = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 7), from: alice), to: alice)
+        _ = shard.send(ShardHarness.result(first[0], .failed), from: alice)
+        _ = shard.send(.pull(Pull(credit: 1)), from: alice)
+        // What the store holds once the failure is committed: the task retrying after attempt 1.
+        let (jobs, tasks) = shard.stored
+        let snapshot = ShardSnapshot(jobs: Array(jobs.values), tasks: Array(tasks.values), sequence: shard.core.sequence, nextTaskID: 2, nextJobID: 2)
+        shard.advance(2000)
+        let second = ShardHarness.tasks(in: shard.turn(), to: alice)
+        #expect(second.map(\.attempt) == [2])  // Sent, and its commit then lost with the power.
+
+        var restarted = ShardHarness()
+        restarted.now = shard.now
+        restarted.core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: 2, restoring: snapshot, now: shard.now)
+        let welcome = restarted.send(ShardHarness.ready("w1", slots: 1, session: 7, held: [second[0].ref]), from: alice)
+        #expect(welcome.messages.contains { if case .cancel(let cancel) = $0.1 { cancel.tasks == [second[0].ref] } else { false } })
+        #expect(welcome.tasks.contains { $0.id == second[0].task && $0.attempt == 2 })  // The number skipped, committed.
+        // The worker ends the attempt it was told to cancel, and gives its slot back.
+        _ = restarted.send(ShardHarness.result(second[0], .cancelled), from: alice)
+        _ = restarted.send(.pull(Pull(credit: 1)), from: alice)
+        restarted.advance(1)  // The retry was due before the restart.
+        let again = ShardHarness.tasks(in: restarted.turn(), to: alice)
+        #expect(again.map(\.task) == [second[0].task] && again.map(\.attempt) == [3])
+    }
+
     /// A deep queue comes back a batch at a time: the jobs a worker may name (a task of them leased)
     /// and a first batch at once, the rest between turns, while workers are served from what is back.
     @Test func aRestartedShardServesItsFirstBatchWhileItPutsBackTheRest() {

@@ -99,6 +99,7 @@ extension ShardCore {
                 candidates.remove(ref.task)
             } else {
                 stale.append(ref)
+                skipPast(ref)
             }
         }
         // Leases the worker no longer holds (it restarted, or lost track of them) are taken back.
@@ -110,6 +111,16 @@ extension ShardCore {
                     shard: configuration.shard, epoch: epoch, heartbeat: UInt32(registration.worker.heartbeat),
                     liveness: configuration.liveness, resultLimit: configuration.resultLimit))))
         if !stale.isEmpty { outbox.append((peer, .cancel(Cancel(grace: 0, tasks: stale)))) }
+    }
+
+    /// Makes sure the next lease of a task a worker holds an attempt of, which the shard does not hold as
+    /// running, has a higher number. The shard hands out each attempt number once; but a power loss under
+    /// `durability normal` can take back the commit of a lease already sent, and the same number would go
+    /// out again, to a worker that may still hold the first (and drops a task it holds already). The
+    /// raised number is committed with the turn, before any lease that follows it.
+    private mutating func skipPast(_ ref: TaskRef) {
+        guard let task = tasks[ref.task], task.state == .pending || task.state == .retrying, ref.attempt > task.attempt else { return }
+        update(ref.task) { $0.attempt = ref.attempt }
     }
 
     /// Forgets a worker and takes back its leases.
