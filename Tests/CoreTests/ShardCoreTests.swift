@@ -471,6 +471,18 @@ struct ShardHarness {
         #expect(again.map(\.task) == [second[0].task] && again.map(\.attempt) == [3])
     }
 
+    /// A READY cannot make a task skip more numbers than lost commits could have handed out: one naming
+    /// the last attempt number a task could have changes nothing, and the task runs on as attempt 1.
+    @Test func aReadyCannotUseUpATasksAttemptNumbers() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a")])
+        let registered = shard.send(ShardHarness.ready("w1", slots: 0, session: 7, held: [TaskRef(task: 1, attempt: .max)]), from: alice)
+        #expect(registered.messages.contains { if case .cancel(let cancel) = $0.1 { cancel.tasks.map(\.attempt) == [.max] } else { false } })
+        #expect(registered.tasks.isEmpty)
+        let leased = ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 1)), from: alice), to: alice)
+        #expect(leased.map(\.task) == [1] && leased.map(\.attempt) == [1])
+    }
+
     /// A deep queue comes back a batch at a time: the jobs a worker may name (a task of them leased)
     /// and a first batch at once, the rest between turns, while workers are served from what is back.
     @Test func aRestartedShardServesItsFirstBatchWhileItPutsBackTheRest() {

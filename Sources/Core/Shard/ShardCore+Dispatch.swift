@@ -131,6 +131,14 @@ extension ShardCore {
                 enqueue([id], of: job, now: now)
                 continue
             }
+            guard tasks[id]!.attempt < .max else {
+                // Numbers a worker's READY made the shard skip (``skipPast(_:)``) left none: no attempt
+                // could have a number of its own.
+                update(id) { $0.error = "its attempt numbers are used up" }
+                queue.returned(charge, now: now)
+                move(id, to: .failed, now: now)
+                continue
+            }
             let inputs = Self.inputs(of: tasks[id]!, in: jobs[jobID]!)
             let size = inputs.size
             guard size <= TaskSpec.inputLimit else {

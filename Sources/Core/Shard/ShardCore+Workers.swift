@@ -99,7 +99,7 @@ extension ShardCore {
                 candidates.remove(ref.task)
             } else {
                 stale.append(ref)
-                skipPast(ref)
+                skipPast(ref, credentials: credentials)
             }
         }
         // Leases the worker no longer holds (it restarted, or lost track of them) are taken back.
@@ -113,15 +113,22 @@ extension ShardCore {
         if !stale.isEmpty { outbox.append((peer, .cancel(Cancel(grace: 0, tasks: stale)))) }
     }
 
-    /// Makes sure the next lease of a task a worker holds an attempt of, which the shard does not hold as
-    /// running, has a higher number. The shard hands out each attempt number once; but a power loss under
-    /// `durability normal` can take back the commit of a lease already sent, and the same number would go
-    /// out again, to a worker that may still hold the first (and drops a task it holds already). The
-    /// raised number is committed with the turn, before any lease that follows it.
-    private mutating func skipPast(_ ref: TaskRef) {
-        guard let task = tasks[ref.task], task.state == .pending || task.state == .retrying, ref.attempt > task.attempt else { return }
+    /// Makes sure the next lease of a task waiting to run, an attempt of which a worker holds, has a higher
+    /// number. The shard hands out each attempt number once; but a power loss under `durability normal`
+    /// can take back the commit of a lease already sent, and the same number would go out again, to a
+    /// worker that may still hold the first (and drops a task it holds already). The raised number is
+    /// committed with the turn, before any lease that follows it. Only for a worker that may run the
+    /// task's product, and by at most ``attemptSkipLimit``: a READY cannot use up a task's numbers at once.
+    private mutating func skipPast(_ ref: TaskRef, credentials: WorkerCredentials?) {
+        guard let task = tasks[ref.task], task.state == .pending || task.state == .retrying, ref.attempt > task.attempt,
+            ref.attempt - task.attempt <= Self.attemptSkipLimit, credentials?.allows(jobs[task.jobID]?.spec.product ?? "") ?? true
+        else { return }
         update(ref.task) { $0.attempt = ref.attempt }
     }
+
+    /// The most attempt numbers one READY makes a task skip: more than a power loss's lost commits could
+    /// have handed out.
+    static let attemptSkipLimit: UInt16 = 64
 
     /// Forgets a worker and takes back its leases.
     private mutating func remove(_ peer: Peer, now: Timestamp, because why: String? = nil) {

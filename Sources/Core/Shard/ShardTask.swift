@@ -113,64 +113,54 @@ public struct ShardTask: Sendable {
     /// Who holds it while running.
     public var lease: Lease? {
         get { record.isEmpty ? nil : record[0].lease }
-        set { change(creating: newValue != nil) { $0.lease = newValue } }
+        set { record.change(creating: newValue != nil) { $0.lease = newValue } }
     }
     /// The worker that runs, or ran, its current attempt; empty before its first.
     public var worker: String {
         get { record.isEmpty ? "" : record[0].worker }
-        set { change(creating: !newValue.isEmpty) { $0.worker = newValue } }
+        set { record.change(creating: !newValue.isEmpty) { $0.worker = newValue } }
     }
     /// When the last attempt was handed out.
     public var started: Timestamp {
         get { record.isEmpty ? .zero : record[0].started }
-        set { change(creating: newValue != .zero) { $0.started = newValue } }
+        set { record.change(creating: newValue != .zero) { $0.started = newValue } }
     }
     /// When it reached a final state.
     public var finished: Timestamp {
         get { record.isEmpty ? .zero : record[0].finished }
-        set { change(creating: newValue != .zero) { $0.finished = newValue } }
+        set { record.change(creating: newValue != .zero) { $0.finished = newValue } }
     }
     /// How the last attempt ended (exit status, output tail, where the output went, the error).
     public var exitCode: Int32 {
         get { record.isEmpty ? 0 : record[0].exitCode }
-        set { change(creating: newValue != 0) { $0.exitCode = newValue } }
+        set { record.change(creating: newValue != 0) { $0.exitCode = newValue } }
     }
     public var output: String {
         get { record.isEmpty ? "" : record[0].output }
-        set { change(creating: !newValue.isEmpty) { $0.output = newValue } }
+        set { record.change(creating: !newValue.isEmpty) { $0.output = newValue } }
     }
     public var log: String {
         get { record.isEmpty ? "" : record[0].log }
-        set { change(creating: !newValue.isEmpty) { $0.log = newValue } }
+        set { record.change(creating: !newValue.isEmpty) { $0.log = newValue } }
     }
     public var error: String {
         get { record.isEmpty ? "" : record[0].error }
-        set { change(creating: !newValue.isEmpty) { $0.error = newValue } }
+        set { record.change(creating: !newValue.isEmpty) { $0.error = newValue } }
     }
     /// The result the last successful attempt committed.
     public var data: [UInt8] {
         get { record.isEmpty ? [] : record[0].data }
-        set { change(creating: !newValue.isEmpty) { $0.data = newValue } }
+        set { record.change(creating: !newValue.isEmpty) { $0.data = newValue } }
     }
     /// While running: what fair selection charged for it, corrected when it ends (memory only).
     public var charge: FairQueue.Charge? {
         get { record.isEmpty ? nil : record[0].charge }
-        set { change(creating: newValue != nil) { $0.charge = newValue } }
+        set { record.change(creating: newValue != nil) { $0.charge = newValue } }
     }
 
     /// Whether the task holds a record of an attempt: none until something of one is set.
     var holdsAttemptRecord: Bool { !record.isEmpty }
 
-    /// Changes the attempt's record: a change to a task without one that sets nothing but defaults is
-    /// none, and a record back to nothing but defaults goes.
-    private mutating func change(creating: Bool, _ body: (inout AttemptRecord) -> Void) {
-        if record.isEmpty {
-            guard creating else { return }
-            record.append(AttemptRecord())
-        }
-        body(&record[0])
-        if !creating && record[0] == AttemptRecord() { record = [] }
-    }
 }
 
 extension ShardTask: Equatable {
@@ -183,8 +173,27 @@ extension ShardTask: Equatable {
     }
 }
 
+/// A record most values of a type leave at its defaults, held out of line as an array of none or one:
+/// a task's attempt (``AttemptRecord``), a job's extras (``JobExtras``).
+protocol OutOfLineRecord: Equatable {
+    init()
+}
+
+extension Array where Element: OutOfLineRecord {
+    /// Changes the one record: a change to none that sets nothing but defaults (not `creating`) is none,
+    /// and a record back to nothing but defaults goes.
+    mutating func change(creating: Bool, _ body: (inout Element) -> Void) {
+        if isEmpty {
+            guard creating else { return }
+            append(Element())
+        }
+        body(&self[0])
+        if !creating && self[0] == Element() { removeAll() }
+    }
+}
+
 /// What a task handed out carries beyond what it needs to wait: its lease, and how its last attempt went.
-struct AttemptRecord: Equatable, Sendable {
+struct AttemptRecord: OutOfLineRecord, Sendable {
     var lease: Lease?
     var worker = ""
     var started = Timestamp.zero
@@ -305,12 +314,12 @@ public struct ShardJob: Sendable {
     /// Where the last finished task's output went.
     public var output: String {
         get { extras.isEmpty ? "" : extras[0].output }
-        set { change(creating: !newValue.isEmpty) { $0.output = newValue } }
+        set { extras.change(creating: !newValue.isEmpty) { $0.output = newValue } }
     }
     /// The last error.
     public var detail: String {
         get { extras.isEmpty ? "" : extras[0].detail }
-        set { change(creating: !newValue.isEmpty) { $0.detail = newValue } }
+        set { extras.change(creating: !newValue.isEmpty) { $0.detail = newValue } }
     }
     /// The results of the previous step, in partition order: what the current step's tasks receive
     /// (kept in memory; read back from the store after a restart).
@@ -336,16 +345,6 @@ public struct ShardJob: Sendable {
         }
     }
 
-    /// Changes the extras: a change to a job without them that sets nothing but defaults is none, and
-    /// extras back to nothing but defaults go.
-    private mutating func change(creating: Bool, _ body: (inout JobExtras) -> Void) {
-        if extras.isEmpty {
-            guard creating else { return }
-            extras.append(JobExtras())
-        }
-        body(&extras[0])
-        if !creating && extras[0] == JobExtras() { extras = [] }
-    }
 
     /// A job of nothing, to take the place of one moved out of an array.
     static let placeholder = ShardJob(id: 0, spec: JobSpec(run: 0, job: "", product: "", flow: "", moment: 0, type: "", steps: []))
@@ -363,7 +362,7 @@ extension ShardJob: Equatable {
 }
 
 /// What few jobs have, kept apart from those that have none of it (``ShardJob``).
-struct JobExtras: Equatable, Sendable {
+struct JobExtras: OutOfLineRecord, Sendable {
     var output = ""
     var detail = ""
     var previous: [TaskInput] = []
