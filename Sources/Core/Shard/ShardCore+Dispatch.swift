@@ -132,7 +132,7 @@ extension ShardCore {
                 continue
             }
             guard tasks[id]!.attempt < .max else {
-                // Numbers a worker's READY made the shard skip (``skipPast(_:)``) left none: no attempt
+                // Numbers a worker's READY made the shard skip (``skipPast(_:credentials:)``) left none: no attempt
                 // could have a number of its own.
                 update(id) { $0.error = "its attempt numbers are used up" }
                 queue.returned(charge, now: now)
