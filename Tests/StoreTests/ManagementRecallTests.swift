@@ -263,4 +263,25 @@ import Wire
             management.store.database.close()
         }
     }
+
+    /// A restart reads back every open run, however old, and only the newest finished ones, through the
+    /// open runs' index (`INDEXED BY`: the read fails if a change of its term left the index unusable).
+    @Test func aRestartReadsEveryOpenRunAndTheNewestFinished() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db")
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            var runs: [UInt64] = []
+            for _ in 0..<6 {
+                let (_, body) = try management.call("start", .object([("flow", .string("p/f"))]))
+                runs.append(UInt64(try #require(body["run"]?.integer)))
+            }
+            // Runs 2, 3 and 5 end; 1, 4 and 6 stay open.
+            for index in [1, 2, 4] { try management.finish(runs[index]) }
+            let one = try management.store.open(finishedRuns: 1).runs.map(\.id)
+            #expect(one == [runs[0], runs[3], runs[4], runs[5]])
+            let two = try management.store.open(finishedRuns: 2).runs.map(\.id)
+            #expect(two == [runs[0], runs[2], runs[3], runs[4], runs[5]])
+            management.store.database.close()
+        }
+    }
 }
