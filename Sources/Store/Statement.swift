@@ -65,9 +65,10 @@ public final class Statement {
         let handle = live
         var value = value
         let rc = value.withUTF8 { bytes in
-            // A nil base address would bind NULL, so an empty string gets a real (empty) C string.
-            guard let base = bytes.baseAddress else {
-                return sqlite3_bind_text64(handle, index, "", 0, baton_sqlite_transient, UInt8(SQLITE_UTF8))
+            // A nil base address would bind NULL, so an empty string gets a real (empty) C string, one that
+            // lives for ever and need not be copied (nil: SQLITE_STATIC).
+            guard let base = bytes.baseAddress, !bytes.isEmpty else {
+                return sqlite3_bind_text64(handle, index, baton_sqlite_empty(), 0, nil, UInt8(SQLITE_UTF8))
             }
             let text = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
             return sqlite3_bind_text64(
@@ -81,7 +82,8 @@ public final class Statement {
     public func bind(_ index: Int32, _ value: [UInt8]) {
         let handle = live
         let rc = value.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_zeroblob(handle, index, 0) }
+            // Empty, not NULL, and not copied (nil: SQLITE_STATIC).
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_blob64(handle, index, baton_sqlite_empty(), 0, nil) }
             return sqlite3_bind_blob64(handle, index, base, UInt64(bytes.count), baton_sqlite_transient)
         }
         check(rc, index)

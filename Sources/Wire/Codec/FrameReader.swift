@@ -135,7 +135,8 @@ public struct FrameReader: ~Copyable {
         // of 1,000,000 could; nothing is reserved for entries the size has not paid for.
         let count = try elementCount(field, minimumSize: 5)
         var values: [String: String] = [:]
-        values.reserveCapacity(min(count, 64))
+        // Not for none: reserving on the shared empty storage allocates a table of its own.
+        if count > 0 { values.reserveCapacity(min(count, 64)) }
         var size = 0
         for _ in 0..<count {
             let name = try string(field)
