@@ -48,9 +48,10 @@ import Testing
             var model: [Int64: Int] = [:]
             for step in 0..<20_000 {
                 let key = keys[Int(random.next() % UInt64(keys.count))]
-                switch random.next() % 4 {
+                switch random.next() % 5 {
                 case 0: #expect(table.removeValue(forKey: key) == model.removeValue(forKey: key))
                 case 1: table[key] = nil; model[key] = nil
+                case 2: table.updateValue(step, forKey: key); model[key] = step
                 default: table[key] = step; model[key] = step
                 }
                 #expect(table.count == model.count)

@@ -14,6 +14,8 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
     /// Never nil at an index below `count`: optional only so that a value can be moved out and back in
     /// place (``subscript(_:)``'s modify) without copying it.
     private var storage: ContiguousArray<Value?> = []
+    /// The nil that a read of a key not in the table is lent.
+    private let absent: ContiguousArray<Value?> = [nil]
 
     public init() {}
 
@@ -37,13 +39,14 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
 
     public subscript(key: Key) -> Value? {
         // Lent in place, not copied out: `jobs[id]?.step` reads a field of a value hundreds of octets
-        // long, a dozen of them counted references, without copying and releasing the rest.
-        _read {
-            if let place = places[key] {
-                yield storage[Int(place)]
-            } else {
-                yield nil
-            }
+        // long, a dozen of them counted references, without copying and releasing the rest. By its
+        // address, not by a `_read` coroutine: the coroutine's frame, with room for such a value, did not
+        // fit the caller's buffer and was allocated on the heap at every read (a third of a shard's
+        // allocations). The address is good for the access: `self`, and so `storage`, is borrowed and
+        // unchanged for as long as it lasts.
+        unsafeAddress {
+            guard let place = places[key] else { return absent.withUnsafeBufferPointer { $0.baseAddress! } }
+            return storage.withUnsafeBufferPointer { $0.baseAddress! + Int(place) }
         }
         _modify {
             if let place = places[key].map(Int.init) {
@@ -63,6 +66,17 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
                 defer { if let added = value.take() { append(added, for: key) } }
                 yield &value
             }
+        }
+    }
+
+    /// Sets the value for `key`, adding it or replacing the one there. A function, not the subscript's
+    /// setter: the subscript's `_modify` coroutine has a frame too large for its caller's buffer, and each
+    /// use allocates it.
+    public mutating func updateValue(_ value: consuming Value, forKey key: Key) {
+        if let place = places[key] {
+            storage[Int(place)] = value
+        } else {
+            append(value, for: key)
         }
     }
 

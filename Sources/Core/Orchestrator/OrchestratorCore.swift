@@ -347,6 +347,14 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
+    /// The row to write for a job changed or succeeded this turn, if its run is still held.
+    private func row(of ref: JobRef) -> FlowRunJobRow? {
+        runs[ref.run].map {
+            FlowRunJobRow(
+                run: ref.run, index: ref.job, job: $0.jobs[ref.job], released: releasedJobs.contains(ref), succeeded: succeededJobs.contains(ref))
+        }
+    }
+
     public mutating func finishTurn(now: Timestamp) -> OrchestratorTurn {
         var turn = OrchestratorTurn()
         var updates: [RunStatus] = []
@@ -392,13 +400,11 @@ public struct OrchestratorCore: Sendable {
         }
         turn.runs = dirtyRuns.compactMap { runs[$0] }
         turn.newRuns = newRuns
-        turn.jobs = dirtyJobs.union(succeededJobs).compactMap { ref in
-            runs[ref.run].map {
-                FlowRunJobRow(
-                    run: ref.run, index: ref.job, job: $0.jobs[ref.job], released: releasedJobs.contains(ref),
-                    succeeded: succeededJobs.contains(ref))
-            }
-        }
+        // Every job changed or succeeded once, without a union's new set.
+        turn.jobs = []
+        turn.jobs.reserveCapacity(dirtyJobs.count + succeededJobs.count)
+        for ref in dirtyJobs { if let row = row(of: ref) { turn.jobs.append(row) } }
+        for ref in succeededJobs where !dirtyJobs.contains(ref) { if let row = row(of: ref) { turn.jobs.append(row) } }
         (turn.controls, turn.answeredControls, turn.controlSends) = controls.takeTurn()
         turn.lastControl = controls.last
         turn.holds = holdChanges
@@ -424,11 +430,11 @@ public struct OrchestratorCore: Sendable {
         queries = []
         turn.replies = replies
         runs.forgetFinished(keeping: configuration.finishedRunsInMemory)
-        dirtyRuns = []
+        dirtyRuns.clearForNextTurn()
         newRuns = []
-        dirtyJobs = []
-        releasedJobs = []
-        succeededJobs = []
+        dirtyJobs.clearForNextTurn()
+        releasedJobs.clearForNextTurn()
+        succeededJobs.clearForNextTurn()
         changedRuns = []
         changedRunSet = []
         holdChanges = [:]

@@ -43,14 +43,19 @@ extension ShardCore {
     /// headroom. Returns the credit spent.
     private mutating func lease(to peer: Peer, worker: WorkerRegistry.Worker, free: Int?, now: Timestamp) -> Int {
         let allowed = worker.products
-        let picks = queue.select(
-            limit: worker.credit, capabilities: worker.capabilities, sets: worker.sets, free: free, products: allowed, now: now
-        ) { id, ticket -> FairQueue.Standing in
-            guard let task = tasks[id], task.state == .pending, task.ticket == ticket,
-                controls.paused.isEmpty || !controls.paused.contains(task.job.run)
-            else { return .stale }
-            guard let allowed else { return .live }
-            return jobs[task.jobID].map { allowed.contains($0.spec.product) } == true ? .live : .barred
+        let picks: [FairQueue.Pick]
+        do {
+            // The queue is changed while the tables are read: the closure reads copies of them, which share
+            // their storage and are let go at the end of this block, before the tables change.
+            let (tasks, jobs, paused) = (self.tasks, self.jobs, controls.paused)
+            picks = queue.select(
+                limit: worker.credit, capabilities: worker.capabilities, sets: worker.sets, free: free, products: allowed, now: now
+            ) { id, ticket -> FairQueue.Standing in
+                guard let task = tasks[id], task.state == .pending, task.ticket == ticket, paused.isEmpty || !paused.contains(task.job.run)
+                else { return .stale }
+                guard let allowed else { return .live }
+                return jobs[task.jobID].map { allowed.contains($0.spec.product) } == true ? .live : .barred
+            }
         }
         guard !picks.isEmpty else { return 0 }
         // Credit is spent only on what is sent: a task that failed instead (its inputs too large) costs none.

@@ -10,18 +10,24 @@ extension ShardCore {
     /// claimed): it changes nothing, as a stale one, and is to be reported.
     mutating func resultReceived(_ result: TaskResult, from peer: Peer, now: Timestamp) -> Bool {
         receipts[peer, default: []].append(TaskRef(task: result.task, attempt: result.attempt))
-        guard let task = tasks[result.task], task.state == .running, task.attempt == result.attempt, jobs.contains(task.jobID)
+        // What the result needs of the task and its worker, not copies of them: a copy alive while they
+        // change would have their attempt record and set of leases copied again at each change.
+        guard
+            let task = tasks[result.task].flatMap({ task in
+                task.state == .running && task.attempt == result.attempt
+                    ? (id: task.id, jobID: task.jobID, lease: task.lease, charge: task.charge, started: task.started) : nil
+            }), jobs.contains(task.jobID)
         else {
             return true  // Stale: an older attempt, a task already final, or one this shard no longer holds.
         }
-        guard let lease = task.lease, lease.peer == peer, let worker = workers[peer], lease.session == worker.session,
-            lease.worker == worker.name, lease.key == worker.key
+        guard let lease = task.lease, lease.peer == peer, let worker = workers[peer].map({ (name: $0.name, session: $0.session, key: $0.key) }),
+            lease.session == worker.session, lease.worker == worker.name, lease.key == worker.key
         else {
             return false  // Not the sender's to report.
         }
         workers.released(task.id, from: lease)
         // The run time, as the shard saw it, joins the window of the product's job type; a set's is shared by its tasks.
-        if let charge = task.charge { queue.measured(charge, duration: ranFor(task, now: now)) }
+        if let charge = task.charge { queue.measured(charge, duration: Self.ran(since: task.started, charge: charge, now: now)) }
         update(task.id) {
             $0.lease = nil
             $0.exitCode = result.exitCode
@@ -229,7 +235,7 @@ extension ShardCore {
                 var job = jobs[id]!
                 advance(&job, now: now)
                 job.state = .queued
-                jobs[id] = job
+                jobs.updateValue(job, forKey: id)
                 dirtyJobs.insert(id)
                 continue
             } else {

@@ -123,7 +123,7 @@ extension ShardCore {
                 queued.append(task.id)
             }
             job.tasks.append(task.id)
-            tasks[task.id] = task
+            tasks.updateValue(task, forKey: task.id)
         }
         enqueue(queued, of: job, now: now)
     }

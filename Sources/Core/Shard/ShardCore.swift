@@ -225,7 +225,7 @@ public struct ShardCore: Sendable {
             case .succeeded, .failed, .cancelled, .away: break
             }
             job.tasks.append(task.id)
-            tasks[task.id] = task
+            tasks.updateValue(task, forKey: task.id)
         }
         job.state = Self.state(of: job)
         job.requirement = Requirement(step: job.spec.steps[Int(job.step)], of: job.spec)
@@ -255,10 +255,10 @@ public struct ShardCore: Sendable {
         // index keeps a snapshot's apart.
         assert(jobID(of: job.identity) == nil, "a job held twice under one identity")
         byIdentity.insert(job.id, hash: job.identity.hashValue)
-        byRun[job.spec.run, default: []].insert(job.id)
+        if byRun.modifyIfPresent(job.spec.run, { $0.insert(job.id) }) == nil { byRun.updateValue([job.id], forKey: job.spec.run) }
         if job.finishing { finishingJobs.insert(job.id) }
         let id = job.id
-        jobs[id] = job
+        jobs.updateValue(job, forKey: id)
     }
 
     /// Gives a job the copy of its steps that jobs held before it share, or makes its own the one shared.
@@ -302,7 +302,8 @@ public struct ShardCore: Sendable {
         guard let job = jobs.removeValue(forKey: id) else { return nil }
         byIdentity.remove(id, hash: job.identity.hashValue)
         noted.remove(id)
-        if byRun[job.spec.run]?.remove(id) != nil, byRun[job.spec.run]?.isEmpty == true { byRun[job.spec.run] = nil }
+        // By functions, not the subscript's `_modify`, whose nested coroutines allocate their frames each time.
+        if byRun.modifyIfPresent(job.spec.run, { $0.remove(id) != nil && $0.isEmpty }) == true { byRun.removeValue(forKey: job.spec.run) }
         finishingJobs.remove(id)
         return job
     }
@@ -399,7 +400,7 @@ public struct ShardCore: Sendable {
             // Only a queued job, or one that had a note, may change its note: the others are read in place.
             if state == .queued || !jobs[id]!.waitNote.isEmpty {
                 var job = jobs[id]!
-                if noteWhyItWaits(&job) { jobs[id] = job }
+                if noteWhyItWaits(&job) { jobs.updateValue(job, forKey: id) }
             }
             updates.append(Self.status(of: jobs[id]!, now: now))
         }
@@ -419,8 +420,8 @@ public struct ShardCore: Sendable {
             turn.tasks += carriedRows
             carriedRows = []
         }
-        for id in dirtyJobs { jobs[id]?.stored = true }
-        for id in dirtyTasks { tasks[id]?.stored = true }
+        for id in dirtyJobs { jobs.modifyIfPresent(id) { $0.stored = true } }
+        for id in dirtyTasks { tasks.modifyIfPresent(id) { $0.stored = true } }
         turn.succeeded = succeededTasks
         turn.endedAttempts = endedAttempts
         turn.starving = queue.takeStarvationReports()
@@ -461,14 +462,14 @@ public struct ShardCore: Sendable {
         }
         // Priorities are forgotten once the rows that finish the run's last jobs are in this turn.
         controls.takeChanges(into: &turn)
-        dirtyJobs = []
-        dirtyTasks = []
-        succeededTasks = []
+        dirtyJobs.clearForNextTurn()
+        dirtyTasks.clearForNextTurn()
+        succeededTasks.clearForNextTurn()
         endedAttempts = []
         changed = []
-        changedSet = []
+        changedSet.clearForNextTurn()
         settled = 0
-        settledSet = []
+        settledSet.clearForNextTurn()
         announced = []
         outbox = []
         receipts = [:]
