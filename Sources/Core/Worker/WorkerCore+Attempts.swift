@@ -224,6 +224,8 @@ extension WorkerCore {
 
     /// Stops attempts past their timeout, and kills those that did not stop within their grace.
     mutating func tickAttempts(now: Timestamp) {
+        // Most turns have nothing due: that is found without sorting, and copying, every running attempt.
+        guard attemptsDeadline() <= now else { return }
         let attempts = running.sorted { ($0.key.link, $0.key.ref.task, $0.key.ref.attempt) < ($1.key.link, $1.key.ref.task, $1.key.ref.attempt) }
         for (id, attempt) in attempts {
             if let stopping = attempt.stopping {
