@@ -192,4 +192,14 @@ import Wire
             store.database.close()
         }
     }
+
+    /// The open runs' index term is a literal a migration wrote into every store: it must still say what
+    /// ``RunState/isFinal`` says, or a new migration of the index is due (and `INDEXED BY runs_open` would
+    /// fail to prepare in stores with the old term).
+    @Test func theOpenRunsTermsMatchTheFinalStates() {
+        let final = RunState.allCases.filter(\.isFinal).map { String($0.rawValue) }
+        #expect(RunRows.isOpen == final.map { "state <> \($0)" }.joined(separator: " AND "))
+        #expect(RunRows.isFinal == "state IN (\(final.joined(separator: ", ")))")
+        #expect(RunRows.openIndex.contains("WHERE \(RunRows.isOpen);"))
+    }
 }

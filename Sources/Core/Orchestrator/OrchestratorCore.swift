@@ -346,7 +346,6 @@ public struct OrchestratorCore: Sendable {
         if changedRunSet.insert(run).inserted { changedRuns.append(run) }
     }
 
-    /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
     /// The row to write for a job changed or succeeded this turn, if its run is still held.
     private func row(of ref: JobRef) -> FlowRunJobRow? {
         runs[ref.run].map {
@@ -355,6 +354,7 @@ public struct OrchestratorCore: Sendable {
         }
     }
 
+    /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
     public mutating func finishTurn(now: Timestamp) -> OrchestratorTurn {
         var turn = OrchestratorTurn()
         var updates: [RunStatus] = []

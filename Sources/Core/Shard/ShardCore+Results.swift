@@ -146,11 +146,7 @@ extension ShardCore {
         return result
     }
 
-    /// The worker time a running task has taken so far, as the shard sees it: its share of its set's.
-    func ranFor(_ task: ShardTask, now: Timestamp) -> Int64 {
-        Self.ran(since: task.started, charge: task.charge, now: now)
-    }
-
+    /// The worker time a task running since `started` has taken, as the shard sees it: its share of its set's.
     static func ran(since started: Timestamp, charge: FairQueue.Charge?, now: Timestamp) -> Int64 {
         Int64((Double(now.since(started)) * (charge?.slot ?? 1)).rounded())
     }

@@ -191,7 +191,7 @@ public final class ManagementStore {
             """
             SELECT \(Self.runColumns) FROM runs INDEXED BY runs_open WHERE \(RunRows.isOpen)
             UNION ALL
-            SELECT * FROM (SELECT \(Self.runColumns) FROM runs WHERE \(RunRows.isFinal) ORDER BY id DESC LIMIT ?)
+            SELECT * FROM (SELECT \(Self.runColumns) FROM runs NOT INDEXED WHERE \(RunRows.isFinal) ORDER BY id DESC LIMIT ?)
             ORDER BY id
             """)
         runs.bind(1, finishedRuns)
