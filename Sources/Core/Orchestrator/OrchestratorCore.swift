@@ -346,25 +346,12 @@ public struct OrchestratorCore: Sendable {
         if changedRunSet.insert(run).inserted { changedRuns.append(run) }
     }
 
-    /// Adds the row to write for a job changed or succeeded this turn, if its run is still held; none for
-    /// a job's first release, which is written, and counted, with the job's end (``FlowRunJob/stored``).
-    /// That is one row write a job instead of two, the orchestrator's largest cost.
-    private mutating func addRow(of ref: JobRef, to rows: inout [FlowRunJobRow]) {
-        let released = releasedJobs.contains(ref)
-        let succeeded = succeededJobs.contains(ref)
-        let row = runs.modify(ref.run) { run -> FlowRunJobRow? in
-            let job = run.jobs[ref.job]
-            if released, !succeeded, !job.stored, job.state == .submitted, job.generation == 0, !job.resume, job.detail.isEmpty {
-                run.updateJob(ref.job) { $0.releaseUnstored = true }
-                return nil
-            }
-            run.updateJob(ref.job) {
-                $0.stored = true
-                $0.releaseUnstored = false
-            }
-            return FlowRunJobRow(run: ref.run, index: ref.job, job: job, released: released || job.releaseUnstored, succeeded: succeeded)
+    /// The row to write for a job changed or succeeded this turn, if its run is still held.
+    private func row(of ref: JobRef) -> FlowRunJobRow? {
+        runs[ref.run].map {
+            FlowRunJobRow(
+                run: ref.run, index: ref.job, job: $0.jobs[ref.job], released: releasedJobs.contains(ref), succeeded: succeededJobs.contains(ref))
         }
-        if let row = row ?? nil { rows.append(row) }
     }
 
     /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
@@ -416,8 +403,8 @@ public struct OrchestratorCore: Sendable {
         // Every job changed or succeeded once, without a union's new set.
         turn.jobs = []
         turn.jobs.reserveCapacity(dirtyJobs.count + succeededJobs.count)
-        for ref in dirtyJobs { addRow(of: ref, to: &turn.jobs) }
-        for ref in succeededJobs where !dirtyJobs.contains(ref) { addRow(of: ref, to: &turn.jobs) }
+        for ref in dirtyJobs { if let row = row(of: ref) { turn.jobs.append(row) } }
+        for ref in succeededJobs where !dirtyJobs.contains(ref) { if let row = row(of: ref) { turn.jobs.append(row) } }
         (turn.controls, turn.answeredControls, turn.controlSends) = controls.takeTurn()
         turn.lastControl = controls.last
         turn.holds = holdChanges

@@ -248,7 +248,6 @@ public final class OrchestratorStore {
             guard jobs.indices.contains(index) else { continue }
             let state = JobState(rawValue: UInt8(rows.int(2))) ?? .submitted
             var job = FlowRunJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)), resume: rows.bool(15))
-            job.stored = true
             job.accepted = !state.isActive
             if state != .waiting && state != .submitted && state != .skipped {
                 job.status = JobStatus(
