@@ -113,49 +113,81 @@ public struct ShardTask: Sendable {
     /// Who holds it while running.
     public var lease: Lease? {
         get { record.isEmpty ? nil : record[0].lease }
-        set { record.change(creating: newValue != nil) { $0.lease = newValue } }
+        set {
+            // As in every setter of the record's fields: a value it holds already (a lease's reset of an
+            // attempt's end, as a rule) changes nothing, and is not compared with a whole record of defaults.
+            guard newValue != lease else { return }
+            record.change(creating: newValue != nil) { $0.lease = newValue }
+        }
     }
     /// The worker that runs, or ran, its current attempt; empty before its first.
     public var worker: String {
         get { record.isEmpty ? "" : record[0].worker }
-        set { record.change(creating: !newValue.isEmpty) { $0.worker = newValue } }
+        set {
+            guard newValue != worker else { return }
+            record.change(creating: !newValue.isEmpty) { $0.worker = newValue }
+        }
     }
     /// When the last attempt was handed out.
     public var started: Timestamp {
         get { record.isEmpty ? .zero : record[0].started }
-        set { record.change(creating: newValue != .zero) { $0.started = newValue } }
+        set {
+            guard newValue != started else { return }
+            record.change(creating: newValue != .zero) { $0.started = newValue }
+        }
     }
     /// When it reached a final state.
     public var finished: Timestamp {
         get { record.isEmpty ? .zero : record[0].finished }
-        set { record.change(creating: newValue != .zero) { $0.finished = newValue } }
+        set {
+            guard newValue != finished else { return }
+            record.change(creating: newValue != .zero) { $0.finished = newValue }
+        }
     }
     /// How the last attempt ended (exit status, output tail, where the output went, the error).
     public var exitCode: Int32 {
         get { record.isEmpty ? 0 : record[0].exitCode }
-        set { record.change(creating: newValue != 0) { $0.exitCode = newValue } }
+        set {
+            guard newValue != exitCode else { return }
+            record.change(creating: newValue != 0) { $0.exitCode = newValue }
+        }
     }
     public var output: String {
         get { record.isEmpty ? "" : record[0].output }
-        set { record.change(creating: !newValue.isEmpty) { $0.output = newValue } }
+        set {
+            guard newValue != output else { return }
+            record.change(creating: !newValue.isEmpty) { $0.output = newValue }
+        }
     }
     public var log: String {
         get { record.isEmpty ? "" : record[0].log }
-        set { record.change(creating: !newValue.isEmpty) { $0.log = newValue } }
+        set {
+            guard newValue != log else { return }
+            record.change(creating: !newValue.isEmpty) { $0.log = newValue }
+        }
     }
     public var error: String {
         get { record.isEmpty ? "" : record[0].error }
-        set { record.change(creating: !newValue.isEmpty) { $0.error = newValue } }
+        set {
+            guard newValue != error else { return }
+            record.change(creating: !newValue.isEmpty) { $0.error = newValue }
+        }
     }
     /// The result the last successful attempt committed.
     public var data: [UInt8] {
         get { record.isEmpty ? [] : record[0].data }
-        set { record.change(creating: !newValue.isEmpty) { $0.data = newValue } }
+        set {
+            guard newValue != data else { return }
+            record.change(creating: !newValue.isEmpty) { $0.data = newValue }
+        }
     }
     /// While running: what fair selection charged for it, corrected when it ends (memory only).
     public var charge: FairQueue.Charge? {
         get { record.isEmpty ? nil : record[0].charge }
-        set { record.change(creating: newValue != nil) { $0.charge = newValue } }
+        set {
+            guard newValue != charge else { return }
+            record.change(creating: newValue != nil) { $0.charge = newValue }
+        }
     }
 
     /// Whether the task holds a record of an attempt: none until something of one is set.

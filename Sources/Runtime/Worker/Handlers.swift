@@ -81,7 +81,12 @@ public typealias SetHandler = @Sendable ([TaskContext]) -> [Result<[UInt8], any 
 /// }
 /// ```
 public struct Handlers: Sendable {
-    private(set) var table: [String: Handler] = [:]
+    /// Each in a struct of its own: a function stored as a dictionary's value directly is kept in the
+    /// dictionary's generic form, and each one read out was wrapped in a thunk, an allocation per task.
+    private struct Entry {
+        let handler: Handler
+    }
+    private var table: [String: Entry] = [:]
     private(set) var setTable: [String: (limit: Int, handler: SetHandler)] = [:]
 
     public init() {}
@@ -90,7 +95,7 @@ public struct Handlers: Sendable {
     public mutating func register(_ name: String, _ handler: @escaping Handler) {
         precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
         setTable[name] = nil
-        table[name] = handler
+        table[name] = Entry(handler: handler)
     }
 
     /// Registers `handler` under `name` to take the tasks of jobs that name it as sets: the shard claims
@@ -118,7 +123,7 @@ public struct Handlers: Sendable {
     public var setLimits: [String: Int] { setTable.mapValues(\.limit) }
 
     subscript(name: String) -> Handler? {
-        if let handler = table[name] { return handler }
+        if let entry = table[name] { return entry.handler }
         // A task of a set handler handed out on its own (by a shard that claimed it before this worker
         // offered sets) is a set of one.
         guard let (_, handler) = setTable[name] else { return nil }
