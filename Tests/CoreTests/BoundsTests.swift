@@ -164,7 +164,9 @@ import Wire
         let why = "not submitted: no shard takes it (field \"action\" declares 65537, more than the 65536 allowed)"
         #expect(turn.unsent.map(\.job) == ["huge"] && turn.unsent.first?.detail == why)
         #expect(core.runs[1]?.jobs.map(\.state) == [.failed, .skipped, .submitted])
-        #expect(Set(turn.jobs.map(\.job.name)) == ["huge", "next", "other"])
+        // Rows for the failed job and the skipped one; "other", released for the first time, has its row
+        // written when it ends.
+        #expect(Set(turn.jobs.map(\.job.name)) == ["huge", "next"])
         // It is never sent again; the job that fits is, until its shard takes it.
         now = now.adding(milliseconds: 600_000)
         core.tick(now: now)

@@ -57,7 +57,8 @@ struct OrchestratorHarness {
         #expect(OrchestratorHarness.submitted(turn) == ["extract", "audit"])
         #expect(turn.submits[1] == nil)
         #expect(turn.runs.map(\.id) == [1])
-        #expect(turn.jobs.map(\.job.name).sorted() == ["audit", "extract"])
+        // A job's first release writes no row: its row, counting the release, is written when it ends.
+        #expect(turn.jobs.isEmpty)
         #expect(turn.answers.map(\.1.status) == [.accepted])
         #expect(turn.replies.count == 1)
         #expect(turn.updates?.updates.first?.state == .running)
@@ -373,15 +374,72 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.runs[1]!.state == .failed)
     }
 
+    /// A first release is marked with the job's first row, written when it ends (or anything else about
+    /// it changes): once, in the turn that writes that row.
     @Test func eachReleaseAndEachSuccessActedOnIsMarkedForTheStoreOnce() {
         var orchestrator = OrchestratorHarness()
         let started = orchestrator.operation(OrchestratorHarness.start())
-        #expect(started.jobs.filter(\.released).map(\.job.name).sorted() == ["audit", "extract"])
+        #expect(started.jobs.isEmpty)
         let succeeded = orchestrator.report([("extract", .succeeded)])
-        #expect(succeeded.jobs.filter(\.succeeded).map(\.job.name) == ["extract"])
-        #expect(succeeded.jobs.filter(\.released).map(\.job.name).sorted() == ["check", "load"])
+        #expect(succeeded.jobs.map(\.job.name) == ["extract"])
+        #expect(succeeded.jobs.first.map { $0.succeeded && $0.released } == true)
         let again = orchestrator.report([("extract", .succeeded)])
         #expect(again.jobs.isEmpty)
+        // The successors released by extract's success, and audit, each counted with its end.
+        let ended = orchestrator.report([("check", .succeeded), ("load", .failed), ("audit", .succeeded)])
+        #expect(ended.jobs.filter(\.released).map(\.job.name).sorted() == ["audit", "check", "load"])
+        #expect(orchestrator.core.runs[1].map { $0.jobs.allSatisfy { $0.stored || $0.state == .waiting } } == true)
+    }
+
+    /// A job released without a row is found, after a restart, waiting; it is released again only if its
+    /// run is as it was. So the rows of such jobs are written as soon as anything else touches their run:
+    /// an operator's pause (a paused run parks what it releases, and a stop would skip the job while its
+    /// shard runs it), a rerun of a predecessor, or the run's end with jobs still active (fail-run).
+    @Test func jobsReleasedWithoutARowGetTheirRowsWhenTheirRunIsTouchedOrEnds() {
+        var paused = OrchestratorHarness()
+        _ = paused.operation(OrchestratorHarness.start())
+        let pause = paused.operation(OperationRequest(request: 2, action: .pause, run: 1))
+        #expect(pause.jobs.map(\.job.name).sorted() == ["audit", "extract"])
+        #expect(pause.jobs.allSatisfy { $0.released && $0.job.state == .submitted })
+        #expect(paused.core.runs[1].map { $0.jobs.allSatisfy { $0.stored || $0.state == .waiting } } == true)
+        // Counted once: the job's end writes its row again, not its release.
+        let ended = paused.report([("extract", .succeeded)])
+        #expect(ended.jobs.first { $0.job.name == "extract" }.map { !$0.released && $0.succeeded } == true)
+
+        var rerun = OrchestratorHarness()
+        _ = rerun.operation(OrchestratorHarness.start())
+        _ = rerun.report([("extract", .succeeded)])
+        let again = rerun.operation(OperationRequest(request: 2, action: .rerunJob, run: 1, job: "extract"))
+        #expect(Set(again.jobs.filter(\.released).map(\.job.name)).isSuperset(of: ["audit", "check", "load"]), "\(again.jobs.map(\.job.name))")
+
+        var failing = OrchestratorHarness()
+        let definition = OrchestratorHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = failing.operation(OrchestratorHarness.start(definition: definition))
+        let failed = failing.report([("extract", .failed)])
+        #expect(failing.core.runs[1]?.state == .failed)
+        // audit is still active on its shard: its row is written with the run's end.
+        #expect(failed.jobs.first { $0.job.name == "audit" }.map { $0.released && $0.job.state == .submitted } == true)
+    }
+
+    /// A restart finds the jobs released without a row waiting, with their predecessors succeeded, and
+    /// releases them again: sent to their shard, which answers with each job's status.
+    @Test func jobsReleasedWithoutARowAreReleasedAgainAfterARestart() throws {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        // What a restart reads back: the run, extract's row (succeeded), and no row of the others.
+        let held = try #require(orchestrator.core.runs[1])
+        let restored = FlowRun(
+            id: held.id, product: held.product, flow: held.flow, version: held.version, shard: held.shard, moment: held.moment,
+            params: held.params, definition: held.definition, jobs: held.jobs.map { $0.stored ? $0 : FlowRunJob(name: $0.name) },
+            state: held.state, started: held.started, finished: held.finished, detail: held.detail)
+        var core = OrchestratorCore(
+            configuration: OrchestratorConfiguration(shards: [2]), epoch: 2, restoring: OrchestratorSnapshot(runs: [restored]),
+            now: orchestrator.now)
+        let turn = core.finishTurn(now: orchestrator.now)
+        #expect(Set(OrchestratorHarness.submitted(turn)) == ["audit", "check", "load"])
+        #expect(turn.jobs.isEmpty)
+        #expect(core.runs[1]?.jobs.filter { $0.releaseUnstored }.map(\.name).sorted() == ["audit", "check", "load"])
     }
 
     @Test func aShardThatRestartedIsSentAtOnceWhatItHadNotAccepted() {

@@ -83,6 +83,43 @@ import Wire
             store.database.close()
         }
     }
+
+    /// A job's first release writes no row. Its orchestrator restarted: the store has the run and no row
+    /// of the job, which is released again, and its row, written when it ends, counts one release.
+    @Test func aJobReleasedWithoutARowIsReleasedAgainAfterARestartAndCountedOnce() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/orchestrator.db"
+            let now = Timestamp(milliseconds: 1_000)
+            let definition = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "after": ["a"], "run": "true"}]}"#
+            let start = OperationRequest(
+                request: 1, action: .start, run: 1, product: "p", flow: "f", version: 1, shard: 2, moment: 99, params: [:], definition: definition)
+            func restart() throws -> (OrchestratorStore, OrchestratorCore) {
+                let store = try OrchestratorStore(path: path)
+                let (epoch, snapshot) = try store.open(shards: [2])
+                return (store, OrchestratorCore(configuration: OrchestratorConfiguration(shards: [2]), epoch: epoch, restoring: snapshot, now: now))
+            }
+            var (store, core) = try restart()
+            core.operationReceived(start, from: Peer([1]), now: now)
+            var turn = core.finishTurn(now: now)
+            try store.commit(turn, now: now)
+            #expect(turn.submits[2]?.map(\.job) == ["a"])
+            #expect(try Self.row(store, run: 1, index: 0) == nil)
+            store.database.close()
+
+            (store, core) = try restart()
+            turn = core.finishTurn(now: now)
+            try store.commit(turn, now: now)
+            #expect(turn.submits[2]?.map(\.job) == ["a"], "released again: whether the shard has it is unknown")
+            let succeeded = JobStatus(run: 1, job: "a", generation: 0, state: .succeeded, succeeded: 1, time: now.wire)
+            core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: 1, updates: [succeeded]), from: 2, now: now)
+            turn = core.finishTurn(now: now)
+            try store.commit(turn, now: now)
+            #expect(turn.submits[2]?.map(\.job) == ["b"])
+            #expect(try Self.row(store, run: 1, index: 0).map { [$0.state, $0.releases, $0.successes] } == [6, 1, 1])
+            #expect(try Self.row(store, run: 1, index: 1) == nil)
+            store.database.close()
+        }
+    }
 }
 
 /// Retention in the orchestrator's and a shard's stores: what ended longer ago goes, a batch at a time;

@@ -20,6 +20,13 @@ public struct FlowRunJob: Equatable, Sendable {
     /// Whether the current generation reruns from where the last one stopped: steps and partitions that
     /// completed are not run again.
     public var resume: Bool
+    /// Whether the store holds a row of the job. A job's first release writes none: its row is written
+    /// when it ends (or when anything else about it changes), and counts the release then. A restart
+    /// finds it without a row, waiting with its predecessors succeeded, and releases it again; its shard
+    /// answers that SUBMIT with the job's status, as it does any job sent again.
+    public var stored = false
+    /// Released while it had no row: the release is counted when its row is written.
+    public var releaseUnstored = false
 
     public init(
         name: String, state: JobState = .waiting, generation: UInt32 = 0, accepted: Bool = false,

@@ -428,6 +428,9 @@ extension OrchestratorCore {
     /// Notes that an operator changed the run: it is stored and published this turn.
     mutating func touch(_ run: inout FlowRun) {
         dirtyRuns.insert(run.id)
+        // Its jobs released without a row get theirs in this turn: a restart would not release them again
+        // as they were (``FlowRunJob/stored``).
+        flushedRuns.insert(run.id)
         run.announced = nil
         noteChange(run.id)
     }

@@ -84,6 +84,10 @@ public struct OrchestratorCore: Sendable {
     var dirtyJobs: Set<JobRef> = []
     private var releasedJobs: Set<JobRef> = []
     private var succeededJobs: Set<JobRef> = []
+    /// Runs whose jobs released without a row get their rows this turn: an operator acted on the run or a
+    /// hand-over moved it (``touch(_:)``), or it ended. A restart releases such a job again only while its
+    /// run is as it was (``FlowRunJob/stored``).
+    var flushedRuns: Set<UInt64> = []
     private var changedRuns: [UInt64] = []
     private var changedRunSet: Set<UInt64> = []
     private var submits: [UInt32: [JobSpec]] = [:]
@@ -167,7 +171,7 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Sends jobs just marked submitted to the run's shard, due again on their resend schedules, and
-    /// stores them as released. A job no shard would take (``JobSpec/limitProblem``) is not sent: it
+    /// marks them released for the store (``addRow(of:to:)``). A job no shard would take (``JobSpec/limitProblem``) is not sent: it
     /// would be dropped with every job of its SUBMIT, each time it was sent again, and its run would never
     /// end. It fails instead, as if its shard had failed it, the limit named; the statuses to apply are
     /// returned, and logged with the turn (``OrchestratorTurn/unsent``).
@@ -346,12 +350,29 @@ public struct OrchestratorCore: Sendable {
         if changedRunSet.insert(run).inserted { changedRuns.append(run) }
     }
 
-    /// The row to write for a job changed or succeeded this turn, if its run is still held.
-    private func row(of ref: JobRef) -> FlowRunJobRow? {
-        runs[ref.run].map {
-            FlowRunJobRow(
-                run: ref.run, index: ref.job, job: $0.jobs[ref.job], released: releasedJobs.contains(ref), succeeded: succeededJobs.contains(ref))
+    /// Adds the row to write for a job changed or succeeded this turn, if its run is still held; none for
+    /// a job's first release in a run nothing else touched, which is written, and counted, with the job's
+    /// end (``FlowRunJob/stored``). That is one row write a job instead of two, the orchestrator's largest
+    /// cost.
+    private mutating func addRow(of ref: JobRef, to rows: inout [FlowRunJobRow]) {
+        let released = releasedJobs.contains(ref)
+        let succeeded = succeededJobs.contains(ref)
+        let plain = !flushedRuns.contains(ref.run)
+        let row = runs.modify(ref.run) { run -> FlowRunJobRow? in
+            let job = run.jobs[ref.job]
+            if released, plain, !run.isParking, !run.state.isFinal, !succeeded, !job.stored, job.state == .submitted, job.generation == 0,
+                !job.resume, job.detail.isEmpty
+            {
+                run.updateJob(ref.job) { $0.releaseUnstored = true }
+                return nil
+            }
+            run.updateJob(ref.job) {
+                $0.stored = true
+                $0.releaseUnstored = false
+            }
+            return FlowRunJobRow(run: ref.run, index: ref.job, job: job, released: released || job.releaseUnstored, succeeded: succeeded)
         }
+        if let row = row ?? nil { rows.append(row) }
     }
 
     /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
@@ -372,6 +393,7 @@ public struct OrchestratorCore: Sendable {
                 }
             case .changed(let status, let ended)?:
                 if ended {
+                    flushedRuns.insert(id)
                     runs.ended(id)
                     // A take-over still waiting for a job to carry has none to wait for any more.
                     if takeOvers[id] != nil {
@@ -403,8 +425,13 @@ public struct OrchestratorCore: Sendable {
         // Every job changed or succeeded once, without a union's new set.
         turn.jobs = []
         turn.jobs.reserveCapacity(dirtyJobs.count + succeededJobs.count)
-        for ref in dirtyJobs { if let row = row(of: ref) { turn.jobs.append(row) } }
-        for ref in succeededJobs where !dirtyJobs.contains(ref) { if let row = row(of: ref) { turn.jobs.append(row) } }
+        // The jobs of touched or ended runs released without a row get theirs now.
+        for id in flushedRuns {
+            guard let run = runs[id] else { continue }
+            for index in run.jobs.indices where run.jobs[index].releaseUnstored { dirtyJobs.insert(JobRef(run: id, job: index)) }
+        }
+        for ref in dirtyJobs { addRow(of: ref, to: &turn.jobs) }
+        for ref in succeededJobs where !dirtyJobs.contains(ref) { addRow(of: ref, to: &turn.jobs) }
         (turn.controls, turn.answeredControls, turn.controlSends) = controls.takeTurn()
         turn.lastControl = controls.last
         turn.holds = holdChanges
@@ -435,6 +462,7 @@ public struct OrchestratorCore: Sendable {
         dirtyJobs.clearForNextTurn()
         releasedJobs.clearForNextTurn()
         succeededJobs.clearForNextTurn()
+        flushedRuns.clearForNextTurn()
         changedRuns = []
         changedRunSet = []
         holdChanges = [:]

@@ -4,8 +4,10 @@ public import Wire
 /// The orchestrator's store: the flow versions it ran, runs, the jobs it submitted or saw end, its
 /// positions in the shards' streams, the answers it gave, and its own event log.
 ///
-/// A job's row is written when it is submitted and when it ends, not at every status in between:
-/// after a restart, open jobs are submitted again and their shards answer with their current status.
+/// A job's row is written when it ends, or when anything but its first release changes it (an operator's
+/// action, a hand-over), not at every status in between; the first row counts the job's release. After a
+/// restart, open jobs are submitted again, those without a row released again, and their shards answer
+/// with their current status.
 public final class OrchestratorStore {
     public let database: Database
     public let log: EventLog
@@ -248,6 +250,7 @@ public final class OrchestratorStore {
             guard jobs.indices.contains(index) else { continue }
             let state = JobState(rawValue: UInt8(rows.int(2))) ?? .submitted
             var job = FlowRunJob(name: jobs[index].name, state: state, generation: UInt32(rows.int(1)), resume: rows.bool(15))
+            job.stored = true
             job.accepted = !state.isActive
             if state != .waiting && state != .submitted && state != .skipped {
                 job.status = JobStatus(
@@ -382,10 +385,11 @@ public final class OrchestratorStore {
                         releases = releases + excluded.releases, successes = successes + excluded.successes,
                         resume = excluded.resume
                     """)
-                // A job not released this turn was, as a rule, released before, so its row is there: an
-                // update finds it without the insert an upsert tries first (a fifth of the statement's cost).
-                // A job skipped or stopped before it was ever released has no row: the update finds none,
-                // and the upsert writes it. (The name, ?3, is a row's from its insert on, as in the upsert.)
+                // A row that counts no release is, as a rule, of a job whose row is there (a later change):
+                // an update finds it without the insert an upsert tries first (a fifth of the statement's
+                // cost). A job skipped or stopped before it was ever released has no row: the update finds
+                // none, and the upsert writes it. (The name, ?3, is a row's from its insert on, as in the
+                // upsert.) A first row that counts a release is written by the upsert.
                 let update = try database.prepare(
                     """
                     UPDATE jobs SET generation = ?4, state = ?5, attempts = ?6, pending = ?7, running = ?8,
