@@ -174,6 +174,22 @@ struct OrchestratorHarness {
         #expect(OrchestratorHarness.submitted(rerun) == ["audit"])
     }
 
+    /// Found by the simulator (seed 221009, durability normal): a power loss took back the orchestrator's
+    /// commit of a hold whose pauses its shard had already applied; the operator's release then found
+    /// the product not held and sent nothing, and the shard kept the run paused for ever. Releasing a
+    /// product that is not held resumes its open runs that are not paused at their shards.
+    @Test func releasingAProductThatIsNotHeldResumesItsOpenRunsAtTheirShards() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 1, request: 1))
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 2))
+        _ = orchestrator.operation(OperationRequest(request: 3, action: .pause, run: 2, product: "payments"))
+        let released = orchestrator.operation(OperationRequest(request: 4, action: .release, run: 0, product: "payments"))
+        #expect(released.answers.first?.1.status == .ok)
+        #expect(released.answers.first?.1.detail == "product payments is not held")
+        // Run 1 is resumed at its shard; run 2, paused by the operator, stays so.
+        #expect(released.controlSends.map { "\($0.1.action.name) \($0.1.run) on \($0.0)" } == ["resume-run 1 on 2"])
+    }
+
     /// Found by the simulator (seed 1051): a pause whose CONTROL-RESULT was lost was sent again after the
     /// resume that followed it, and the shard kept the run paused while the orchestrator had resumed it.
     /// A newer control of the same setting supersedes the older one.

@@ -255,7 +255,16 @@ extension OrchestratorCore {
         if holding {
             guard heldProducts.insert(product).inserted else { return answer(request, .ok, "product \(product) is already held") }
         } else {
-            guard heldProducts.remove(product) != nil else { return answer(request, .ok, "product \(product) is not held") }
+            guard heldProducts.remove(product) != nil else {
+                // Its shard may still pause its runs: under durability normal a power loss can take back
+                // the commit of a hold whose pauses were already sent. A resume of a run not paused there
+                // changes nothing.
+                for id in open {
+                    guard let run = runs[id], !run.paused else { continue }
+                    sendControl(.resumeRun, run: id, shard: run.shard, now: now)
+                }
+                return answer(request, .ok, "product \(product) is not held")
+            }
         }
         holdChanges[product] = holding
         for id in open {
