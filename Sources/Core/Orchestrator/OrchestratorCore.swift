@@ -171,10 +171,10 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Sends jobs just marked submitted to the run's shard, due again on their resend schedules, and
-    /// marks them released for the store (``addRow(of:to:)``). A job no shard would take (``JobSpec/limitProblem``) is not sent: it
-    /// would be dropped with every job of its SUBMIT, each time it was sent again, and its run would never
-    /// end. It fails instead, as if its shard had failed it, the limit named; the statuses to apply are
-    /// returned, and logged with the turn (``OrchestratorTurn/unsent``).
+    /// marks them released for the store (``addRow(of:to:)``). A job no shard would take
+    /// (``JobSpec/limitProblem``) is not sent: it would be dropped with every job of its SUBMIT, each time
+    /// it was sent again, and its run would never end. It fails instead, as if its shard had failed it, the
+    /// limit named; the statuses to apply are returned, and logged with the turn (``OrchestratorTurn/unsent``).
     private mutating func submitted(_ released: [Int], of run: FlowRun, now: Timestamp) -> [JobStatus] {
         var failures: [JobStatus] = []
         for index in released {
@@ -422,14 +422,14 @@ public struct OrchestratorCore: Sendable {
         }
         turn.runs = dirtyRuns.compactMap { runs[$0] }
         turn.newRuns = newRuns
-        // Every job changed or succeeded once, without a union's new set.
-        turn.jobs = []
-        turn.jobs.reserveCapacity(dirtyJobs.count + succeededJobs.count)
         // The jobs of touched or ended runs released without a row get theirs now.
         for id in flushedRuns {
             guard let run = runs[id] else { continue }
             for index in run.jobs.indices where run.jobs[index].releaseUnstored { dirtyJobs.insert(JobRef(run: id, job: index)) }
         }
+        // Every job changed or succeeded once, without a union's new set.
+        turn.jobs = []
+        turn.jobs.reserveCapacity(dirtyJobs.count + succeededJobs.count)
         for ref in dirtyJobs { addRow(of: ref, to: &turn.jobs) }
         for ref in succeededJobs where !dirtyJobs.contains(ref) { addRow(of: ref, to: &turn.jobs) }
         (turn.controls, turn.answeredControls, turn.controlSends) = controls.takeTurn()
