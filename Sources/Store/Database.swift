@@ -273,6 +273,24 @@ public final class Database {
         }
     }
 
+    /// Runs `body`, whose statements only read, in one read transaction (`BEGIN` … `COMMIT`): they see
+    /// one snapshot, and a WAL database takes its read lock once instead of at every statement. Inside a
+    /// write transaction it runs `body` in that one.
+    public func reading<T>(_ body: () throws -> T) throws -> T {
+        guard !isInTransaction else { return try body() }
+        try prepare("BEGIN").step()
+        isInTransaction = true
+        defer { isInTransaction = false }
+        do {
+            let result = try body()
+            try prepare("COMMIT").step()
+            return result
+        } catch {
+            rollBack()
+            throw error
+        }
+    }
+
     private func rollBack() {
         // Some errors (SQLITE_FULL, SQLITE_IOERR, …) make SQLite roll back on its own; ROLLBACK would then fail.
         guard let handle, sqlite3_get_autocommit(handle) == 0 else { return }

@@ -63,6 +63,45 @@ import Testing
         #expect(try database.count("runs") == 1)
     }
 
+    @Test func readsInOneReadTransactionSeeOneSnapshot() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let reader = try Self.jobsDatabase(path: path)
+            let writer = try Database(path: path)
+            let counts = try reader.reading {
+                let before = try reader.count("jobs")
+                // Another connection commits between the two reads; WAL lets it, and the reader does not see it.
+                try writer.transaction { try writer.execute("INSERT INTO jobs(name) VALUES ('a')") }
+                return (before, try reader.count("jobs"))
+            }
+            #expect(counts == (0, 0))
+            #expect(try reader.count("jobs") == 1)
+        }
+    }
+
+    @Test func readingInsideAWriteTransactionSeesItsWrites() throws {
+        let database = try Self.jobsDatabase()
+        let count = try database.transaction {
+            try database.execute("INSERT INTO jobs(name) VALUES ('a')")
+            return try database.reading { try database.count("jobs") }
+        }
+        #expect(count == 1)
+        #expect(try database.count("jobs") == 1)
+    }
+
+    @Test func aThrowEndsTheReadTransaction() throws {
+        let database = try Self.jobsDatabase()
+        #expect(throws: Abandon()) {
+            try database.reading {
+                _ = try database.count("jobs")
+                throw Abandon()
+            }
+        }
+        // The connection is out of it: a write transaction starts.
+        try database.transaction { try database.execute("INSERT INTO jobs(name) VALUES ('b')") }
+        #expect(try database.count("jobs") == 1)
+    }
+
     @Test func nestedTransactionIsAProgrammingError() async throws {
         let result = try await #require(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let database = try Database(path: ":memory:")

@@ -50,47 +50,49 @@ extension ShardStore {
     /// the results of each of its jobs that succeeded here or were brought here by an earlier move, and the
     /// last status of each that ended here.
     /// For a relay's ask (`from` above 0), it reads only the ends from the `from`th on (counted from 1),
-    /// not what the run carried.
+    /// not what the run carried. Its statements run in one read transaction.
     public func handOverLookup(run: UInt64, generation: UInt32, from: UInt32 = 0, now: Timestamp) throws -> HandOverLookup {
-        var lookup = HandOverLookup()
-        let answered = try database.prepare("SELECT generation, CASE WHEN ? > 0 THEN x'' ELSE answer END FROM handed_over WHERE run = ?")
-        answered.bind(1, Int64(from))
-        answered.bind(2, Int64(bitPattern: run))
-        let given = try answered.step() ? (generation: UInt32(answered.int(0)), answer: answered.blob(1)) : nil
-        answered.reset()
-        if let given, given.generation >= generation {
-            if from > 0 {
-                lookup.answered = HandedOver(request: 0, run: run)
-                lookup.endsSkipped = Int(from) - 1
-            } else if case .handedOver(let answer)? = try? Message.decode(given.answer) {
-                lookup.answered = answer
+        try database.reading {
+            var lookup = HandOverLookup()
+            let answered = try database.prepare("SELECT generation, CASE WHEN ? > 0 THEN x'' ELSE answer END FROM handed_over WHERE run = ?")
+            answered.bind(1, Int64(from))
+            answered.bind(2, Int64(bitPattern: run))
+            let given = try answered.step() ? (generation: UInt32(answered.int(0)), answer: answered.blob(1)) : nil
+            answered.reset()
+            if let given, given.generation >= generation {
+                if from > 0 {
+                    lookup.answered = HandedOver(request: 0, run: run)
+                    lookup.endsSkipped = Int(from) - 1
+                } else if case .handedOver(let answer)? = try? Message.decode(given.answer) {
+                    lookup.answered = answer
+                }
+                let ends = try database.prepare("SELECT ended FROM away_ends WHERE run = ? ORDER BY rowid LIMIT -1 OFFSET ?")
+                ends.bind(1, Int64(bitPattern: run))
+                ends.bind(2, lookup.endsSkipped)
+                while try ends.step() {
+                    var reader = FrameReader(ends.blob(0))
+                    lookup.ends.append(try PartitionEnd(from: &reader))
+                }
+                ends.reset()
+                return lookup
             }
-            let ends = try database.prepare("SELECT ended FROM away_ends WHERE run = ? ORDER BY rowid LIMIT -1 OFFSET ?")
-            ends.bind(1, Int64(bitPattern: run))
-            ends.bind(2, lookup.endsSkipped)
-            while try ends.step() {
-                var reader = FrameReader(ends.blob(0))
-                lookup.ends.append(try PartitionEnd(from: &reader))
-            }
-            ends.reset()
+            let names = try database.prepare("SELECT DISTINCT job FROM jobs WHERE run = ? AND state = 6 UNION SELECT DISTINCT job FROM imported_results WHERE run = ?")
+            names.bind(1, Int64(bitPattern: run))
+            names.bind(2, Int64(bitPattern: run))
+            var jobs: [String] = []
+            while try names.step() { jobs.append(names.text(0)) }
+            names.reset()
+            for job in jobs.sorted() { lookup.results += try results(of: RunJob(run: run, job: job)) }
+            // The newest generation of each job of the run that ended here, with its last status.
+            let ended = try database.prepare(
+                "SELECT job, MAX(generation) FROM jobs WHERE run = ? AND \(Self.isFinal()) GROUP BY job ORDER BY job")
+            ended.bind(1, Int64(bitPattern: run))
+            var identities: [JobIdentity] = []
+            while try ended.step() { identities.append(JobIdentity(run: run, job: ended.text(0), generation: UInt32(ended.int(1)))) }
+            ended.reset()
+            let statuses = try self.statuses(of: identities, now: now)
+            lookup.ended = identities.compactMap { statuses[$0] }
             return lookup
         }
-        let names = try database.prepare("SELECT DISTINCT job FROM jobs WHERE run = ? AND state = 6 UNION SELECT DISTINCT job FROM imported_results WHERE run = ?")
-        names.bind(1, Int64(bitPattern: run))
-        names.bind(2, Int64(bitPattern: run))
-        var jobs: [String] = []
-        while try names.step() { jobs.append(names.text(0)) }
-        names.reset()
-        for job in jobs.sorted() { lookup.results += try results(of: RunJob(run: run, job: job)) }
-        // The newest generation of each job of the run that ended here, with its last status.
-        let ended = try database.prepare(
-            "SELECT job, MAX(generation) FROM jobs WHERE run = ? AND \(Self.isFinal()) GROUP BY job ORDER BY job")
-        ended.bind(1, Int64(bitPattern: run))
-        var identities: [JobIdentity] = []
-        while try ended.step() { identities.append(JobIdentity(run: run, job: ended.text(0), generation: UInt32(ended.int(1)))) }
-        ended.reset()
-        let statuses = try self.statuses(of: identities, now: now)
-        lookup.ended = identities.compactMap { statuses[$0] }
-        return lookup
     }
 }

@@ -490,19 +490,23 @@ public final class ShardStore {
     /// What the store knows of the jobs of a SUBMIT beyond what the shard holds in memory: the status of
     /// `unknown` jobs it already has, the results of the upstream jobs that new jobs name in `inputs`, and
     /// what earlier generations of jobs submitted with `resume` completed.
+    /// Its statements run in one read transaction: a SUBMIT of thousands of new jobs asks about each.
     public func lookup(for specs: [JobSpec], unknown: [JobIdentity], now: Timestamp) throws -> SubmissionLookup {
-        var lookup = SubmissionLookup(finished: try statuses(of: unknown, now: now))
-        let unknownSet = Set(unknown)
-        for spec in specs where unknownSet.contains(spec.identity) && lookup.finished[spec.identity] == nil {
-            for name in spec.inputs {
-                let upstream = RunJob(run: spec.run, job: name)
-                if lookup.results[upstream] == nil { lookup.results[upstream] = try results(of: upstream) }
+        guard !unknown.isEmpty else { return SubmissionLookup() }
+        return try database.reading {
+            var lookup = SubmissionLookup(finished: try statuses(of: unknown, now: now))
+            let unknownSet = Set(unknown)
+            for spec in specs where unknownSet.contains(spec.identity) && lookup.finished[spec.identity] == nil {
+                for name in spec.inputs {
+                    let upstream = RunJob(run: spec.run, job: name)
+                    if lookup.results[upstream] == nil { lookup.results[upstream] = try results(of: upstream) }
+                }
+                if spec.resume == 1 && spec.generation > 0, let carried = try carriedWork(before: spec) {
+                    lookup.carried[spec.identity] = carried
+                }
             }
-            if spec.resume == 1 && spec.generation > 0, let carried = try carriedWork(before: spec) {
-                lookup.carried[spec.identity] = carried
-            }
+            return lookup
         }
-        return lookup
     }
 
     /// The results of the last step of the newest generation of a job that succeeded, in partition order;
