@@ -48,6 +48,14 @@ struct OrchestratorHarness {
     }
 
     static func submitted(_ turn: OrchestratorTurn) -> [String] { turn.submits[2]?.map(\.job) ?? [] }
+
+    /// The answers to operations a turn sends.
+    static func answers(_ turn: OrchestratorTurn) -> [OperationResult] {
+        turn.replies.compactMap { reply -> OperationResult? in
+            guard case .operationResult(let answer) = reply.1 else { return nil }
+            return answer
+        }
+    }
 }
 
 @Suite struct OrchestratorCoreTests {
@@ -437,6 +445,28 @@ struct OrchestratorHarness {
         #expect(failed.jobs.first { $0.job.name == "audit" }.map { $0.released && $0.job.state == .submitted } == true)
     }
 
+    /// Every other operator's action on a run writes, in its turn, the rows of the run's jobs released
+    /// without one, each counting its release once.
+    @Test(arguments: [
+        OperationRequest(request: 2, action: .stop, run: 1),
+        OperationRequest(request: 2, action: .hold, run: 0, product: "payments"),
+        OperationRequest(request: 2, action: .markSucceeded, run: 1, job: "audit"),
+        OperationRequest(request: 2, action: .setPriority, run: 1, priority: RunPriority.first),
+    ])
+    func anOperatorsActionWritesTheRowsOfJobsReleasedWithoutOne(_ action: OperationRequest) {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        #expect(orchestrator.core.runs[1]?.jobs.filter(\.releaseUnstored).map(\.name).sorted() == ["audit", "extract"])
+        let turn = orchestrator.operation(action)
+        #expect(OrchestratorHarness.answers(turn).map(\.status) == [.ok], "\(OrchestratorHarness.answers(turn).map(\.detail))")
+        let released = turn.jobs.filter(\.released).map(\.job.name).sorted()
+        #expect(released == ["audit", "extract"], "\(action.action.name)")
+        #expect(orchestrator.core.runs[1].map { $0.jobs.allSatisfy { $0.stored || $0.state == .waiting } } == true)
+        // A later row of the same jobs does not count their release again.
+        let ended = orchestrator.report([("extract", .succeeded)])
+        #expect(ended.jobs.filter(\.released).map(\.job.name).allSatisfy { $0 != "extract" })
+    }
+
     /// A restart finds the jobs released without a row waiting, with their predecessors succeeded, and
     /// releases them again: sent to their shard, which answers with each job's status.
     @Test func jobsReleasedWithoutARowAreReleasedAgainAfterARestart() throws {
@@ -501,6 +531,45 @@ struct OrchestratorHarness {
         orchestrator.now = orchestrator.now.adding(milliseconds: orchestrator.core.configuration.positionInterval)
         orchestrator.core.tick(now: orchestrator.now)
         #expect(orchestrator.core.finishTurn(now: orchestrator.now).positions.map(\.sequence) == [3])
+    }
+
+    /// fail-run ends a run with jobs still active, their cancellations on their way. A rerun before they
+    /// have stopped is refused, and their shard asked for them again: their statuses would otherwise end
+    /// the reopened run again, or, lost because the run left memory first, leave it waiting for ever.
+    @Test func aRunEndedWithJobsStillStoppingIsRerunOnlyOnceTheirShardHasToldTheirEnds() throws {
+        var configuration = OrchestratorConfiguration(shards: [2])
+        configuration.finishedRunsInMemory = 1
+        var orchestrator = OrchestratorHarness()
+        orchestrator.core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: orchestrator.now)
+        let definition = OrchestratorHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 1, request: 1, definition: definition))
+        _ = orchestrator.report([("extract", .failed)], run: 1)
+        // What the store holds of run 1: audit still submitted, its row written with the run's end.
+        let stored = try #require(orchestrator.core.runs[1])
+        #expect(stored.state == .failed && stored.jobs[4].state == .submitted && stored.jobs[4].stored)
+        // Another run ends, and run 1 leaves memory; audit's cancellation then finds no run to apply to.
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 2, definition: definition))
+        _ = orchestrator.report([("extract", .failed)], run: 2)
+        #expect(orchestrator.core.runs[1] == nil)
+        _ = orchestrator.report([("audit", .cancelled)], run: 1)
+
+        let rerun = OperationRequest(request: 3, action: .rerunFailed, run: 1)
+        orchestrator.core.operationReceived(rerun, from: orchestrator.manager, stored: stored, now: orchestrator.now)
+        orchestrator.core.tick(now: orchestrator.now)
+        let refused = orchestrator.core.finishTurn(now: orchestrator.now)
+        let answer = try #require(OrchestratorHarness.answers(refused).first)
+        #expect(answer.status == .conflict)
+        #expect(answer.detail == "run 1 failed with 1 job still stopping (audit): its shard is asked for it again; ask again once it has stopped, in a moment")
+        #expect(refused.submits[2]?.map { "\($0.job)/\($0.generation)" } == ["audit/0"])
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+
+        // The shard answers with audit's status, applied to the run now in memory; the rerun then runs it.
+        _ = orchestrator.report([("audit", .cancelled)], run: 1)
+        #expect(orchestrator.core.runs[1]?.jobs[4].state == .cancelled)
+        let again = orchestrator.operation(OperationRequest(request: 4, action: .rerunFailed, run: 1))
+        #expect(OrchestratorHarness.answers(again).map(\.status) == [.ok])
+        #expect(Set(again.submits[2]?.map { "\($0.job)/\($0.generation)" } ?? []) == ["extract/1", "audit/1"])
+        #expect(orchestrator.core.runs[1]?.state == .running)
     }
 
     @Test func aRunFailedAtOnceIsForgottenLikeAnyFinalRunOnceEnoughHaveEnded() {
