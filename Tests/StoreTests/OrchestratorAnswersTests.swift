@@ -120,6 +120,48 @@ import Wire
             store.database.close()
         }
     }
+
+    /// An operator's pause writes the row of a job released without one. A restart then finds the job
+    /// submitted in a paused run: it is sent again as not yet accepted, not released again, and its
+    /// successor, released by its success, waits parked.
+    @Test func aRowWrittenByAPauseIsReadBackByARestartAndItsReleaseCountedOnce() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/orchestrator.db"
+            let now = Timestamp(milliseconds: 1_000)
+            let definition = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "after": ["a"], "run": "true"}]}"#
+            let start = OperationRequest(
+                request: 1, action: .start, run: 1, product: "p", flow: "f", version: 1, shard: 2, moment: 99, params: [:], definition: definition)
+            func restart() throws -> (OrchestratorStore, OrchestratorCore) {
+                let store = try OrchestratorStore(path: path)
+                let (epoch, snapshot) = try store.open(shards: [2])
+                return (store, OrchestratorCore(configuration: OrchestratorConfiguration(shards: [2]), epoch: epoch, restoring: snapshot, now: now))
+            }
+            var (store, core) = try restart()
+            core.operationReceived(start, from: Peer([1]), now: now)
+            try store.commit(core.finishTurn(now: now), now: now)
+            #expect(try Self.row(store, run: 1, index: 0) == nil)
+            core.operationReceived(OperationRequest(request: 2, action: .pause, run: 1), from: Peer([1]), now: now)
+            try store.commit(core.finishTurn(now: now), now: now)
+            #expect(try Self.row(store, run: 1, index: 0).map { [$0.state, $0.releases, $0.successes] } == [2, 1, 0])
+            store.database.close()
+
+            (store, core) = try restart()
+            #expect(core.runs[1]?.paused == true)
+            #expect(core.runs[1]?.jobs[0].state == .submitted)
+            core.tick(now: now)
+            var turn = core.finishTurn(now: now)
+            try store.commit(turn, now: now)
+            #expect(turn.submits[2]?.map(\.job) == ["a"], "sent again: whether the shard has it is unknown")
+            #expect(turn.jobs.isEmpty, "not released again")
+            let succeeded = JobStatus(run: 1, job: "a", generation: 0, state: .succeeded, succeeded: 1, time: now.wire)
+            core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: 1, updates: [succeeded]), from: 2, now: now)
+            turn = core.finishTurn(now: now)
+            try store.commit(turn, now: now)
+            #expect(turn.submits[2] == nil, "b waits parked while the run is paused")
+            #expect(try Self.row(store, run: 1, index: 0).map { [$0.state, $0.releases, $0.successes] } == [6, 1, 1])
+            store.database.close()
+        }
+    }
 }
 
 /// Retention in the orchestrator's and a shard's stores: what ended longer ago goes, a batch at a time;
