@@ -398,6 +398,22 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.runs[1]!.state == .failed)
     }
 
+    /// A stop skips the jobs not started and cancels the rest at their shard. A job that succeeds there
+    /// before the cancellation arrives does not release the jobs after it that the stop skipped.
+    @Test func aSuccessArrivingAfterAStopReleasesNothingTheStopSkipped() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let stopped = orchestrator.operation(OperationRequest(request: 2, action: .stop, run: 1))
+        #expect(stopped.controlSends.map(\.1.action) == [.cancelRun])
+        let succeeded = orchestrator.report([("extract", .succeeded)])
+        #expect(succeeded.submits.isEmpty)
+        let run = orchestrator.core.runs[1]
+        #expect(run.map { [$0.jobs[1].state, $0.jobs[2].state, $0.jobs[3].state] } == [.skipped, .skipped, .skipped])
+        // The run ends, stopped, once audit's cancellation is told.
+        _ = orchestrator.report([("audit", .cancelled)])
+        #expect(orchestrator.core.runs[1]?.state == .stopped)
+    }
+
     /// A first release is marked with the job's first row, written when it ends (or anything else about
     /// it changes): once, in the turn that writes that row.
     @Test func eachReleaseAndEachSuccessActedOnIsMarkedForTheStoreOnce() {

@@ -20,22 +20,25 @@ extension FlowRun {
 
     // MARK: - Submitting
 
-    /// Takes jobs whose predecessors have all succeeded. While the run is paused or held they are parked,
-    /// and the answer is false; otherwise they are submitted, not accepted, and due to be sent again
-    /// after the policy's first wait.
-    mutating func release(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> Bool {
+    /// Takes jobs whose predecessors have all succeeded, and returns those to submit now. Only jobs still
+    /// waiting are taken: a stop skips the jobs not started, and a job that succeeds before its
+    /// cancellation arrives releases them all the same. While the run is paused or held they are parked,
+    /// and none is returned; otherwise they are submitted, not accepted, and due to be sent again after
+    /// the policy's first wait.
+    mutating func release(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> [Int] {
+        let waiting = released.filter { jobs[$0].state == .waiting }
         if isParking {
-            parked += released
-            return false
+            parked += waiting
+            return []
         }
-        for index in released {
+        for index in waiting {
             updateJob(index) {
                 $0.state = .submitted
                 $0.accepted = false
                 $0.resend = ResendSchedule(sentAt: now, policy: policy)
             }
         }
-        return true
+        return waiting
     }
 
     /// Whether job `index` is sent again now: it is active, not accepted, and due at `time` (an older

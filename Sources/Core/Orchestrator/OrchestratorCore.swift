@@ -158,14 +158,17 @@ public struct OrchestratorCore: Sendable {
     private mutating func release(run id: UInt64, jobs released: [Int], now: Timestamp) {
         guard !released.isEmpty else { return }
         let policy = configuration.resend
-        guard runs.modify(id, { $0.release(released, now: now, policy: policy) }) == true, let run = runs[id] else { return }
-        for failure in submitted(released, of: run, now: now) { apply(failure, now: now) }
+        guard let submitting = runs.modify(id, { $0.release(released, now: now, policy: policy) }), !submitting.isEmpty,
+            let run = runs[id]
+        else { return }
+        for failure in submitted(submitting, of: run, now: now) { apply(failure, now: now) }
     }
 
     /// Releases jobs of a run an operator action holds (``RunTable/take(_:)``).
     mutating func release(_ run: inout FlowRun, jobs released: [Int], now: Timestamp) {
-        guard !released.isEmpty, run.release(released, now: now, policy: configuration.resend) else { return }
-        for failure in submitted(released, of: run, now: now) {
+        guard !released.isEmpty else { return }
+        let submitting = run.release(released, now: now, policy: configuration.resend)
+        for failure in submitted(submitting, of: run, now: now) {
             if let outcome = run.apply(failure, now: now) { applied(outcome, of: failure, shard: run.shard, now: now) }
         }
     }
