@@ -77,11 +77,14 @@ extension FairQueue {
             for head in taken { heads.insert(head) }
         }
 
-        /// The best head of all lanes (so the most urgent run priority queued), dropping stale heads on the way.
+        /// The best head of all lanes (so the most urgent run priority queued), dropping stale heads on the
+        /// way; read in place, not taken out and put back.
         mutating func best() -> Entry? {
-            guard let (head, _) = popHead() else { return nil }
-            heads.insert(head)
-            return head.entry
+            while let head = heads.min {
+                if let lane = byKind[head.kind], lanes[lane].heap.min == head.entry { return head.entry }
+                _ = heads.popMin()
+            }
+            return nil
         }
     }
 }
