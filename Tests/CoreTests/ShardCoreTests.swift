@@ -483,6 +483,31 @@ struct ShardHarness {
         #expect(leased.map(\.task) == [1] && leased.map(\.attempt) == [1])
     }
 
+    /// Under `durability normal` a power loss can take back the commit of a lease already sent. The
+    /// shard restarted from the store before it gives the task an ID and attempt number again; the worker
+    /// still holds the first attempt's result, unreceipted, and names it in its READY. That attempt is
+    /// cancelled, the task's next lease takes a higher number, and the old result, sent again, changes
+    /// nothing: a result never lands on a lease it was not for.
+    @Test func aLeaseAPowerLossTookBackIsCancelledAndItsNumberNeverHandedOutAgain() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a")])
+        // What the store keeps through the power loss: the job, and no lease.
+        let (jobs, _) = shard.stored
+        let lost = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 7), from: alice), to: alice)
+        #expect(lost.map(\.attempt) == [1])
+        var restarted = ShardHarness()
+        restarted.core = ShardCore(
+            configuration: ShardConfiguration(shard: 1), epoch: 2,
+            restoring: ShardSnapshot(jobs: Array(jobs.values), tasks: [], sequence: 1, nextTaskID: 1, nextJobID: 2), now: restarted.now)
+        #expect(restarted.core.tasks[lost[0].task]?.state == .pending, "the same task ID given again")
+        let back = restarted.send(ShardHarness.ready("w1", slots: 0, session: 7, held: [lost[0].ref]), from: alice)
+        #expect(back.messages.contains { $0.0 == alice && $0.1 == .cancel(Cancel(grace: 0, tasks: [lost[0].ref])) })
+        let again = ShardHarness.tasks(in: restarted.send(.pull(Pull(credit: 1)), from: alice), to: alice)
+        #expect(again.map(\.task) == [lost[0].task] && again.map(\.attempt) == [2])
+        #expect(ShardHarness.states(restarted.send(ShardHarness.result(lost[0], .succeeded), from: alice)).isEmpty)
+        #expect(ShardHarness.states(restarted.send(ShardHarness.result(again[0], .succeeded), from: alice)) == ["a:succeeded"])
+    }
+
     /// A deep queue comes back a batch at a time: the jobs a worker may name (a task of them leased)
     /// and a first batch at once, the rest between turns, while workers are served from what is back.
     @Test func aRestartedShardServesItsFirstBatchWhileItPutsBackTheRest() {
