@@ -42,16 +42,16 @@ struct ServiceLoop<S: Service> {
         let topics = plans.map { Array($0.topic.utf8) }
         // The ZAP domain of each socket the gatekeeper guards.
         let domains = plans.map { plan in plan.guarded(security) ? security?.domain(of: plan) : nil }
-        func makePoller() -> (Poller, [(socket: Int, item: Int)]) {
+        func makePoller() -> (Poller, [(socket: Int, item: Int)], doorbell: Int) {
             var poller = Poller()
             var items: [(Int, Int)] = []
             for (index, plan) in plans.enumerated() where plan.read(guarded: domains[index] != nil) {
                 items.append((index, poller.add(sockets[index])))
             }
-            _ = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-            return (poller, items)
+            let doorbell = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
+            return (poller, items, doorbell)
         }
-        var (poller, readable) = makePoller()
+        var (poller, readable, doorbell) = makePoller()
         var malformed = MalformedCounter(counters)
         // Keys removed so far: a publisher's subscriptions outlive the keys that made them, so its
         // connections are dropped when one is (its subscribers connect again, and the handler decides);
@@ -83,7 +83,7 @@ struct ServiceLoop<S: Service> {
                         log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
                         sockets[index].close()
                         sockets[index] = try plans[index].open(context, security: security)
-                        (poller, readable) = makePoller()
+                        (poller, readable, doorbell) = makePoller()
                     }
                 }
                 pending = []
@@ -124,7 +124,7 @@ struct ServiceLoop<S: Service> {
                     usleep(10_000)
                 }
             }
-            (poller, readable) = makePoller()
+            (poller, readable, doorbell) = makePoller()
         }
 
         while true {
@@ -142,7 +142,8 @@ struct ServiceLoop<S: Service> {
             let timeout = service.hasWork ? 0 : Self.timeout(until: service.nextDeadline(), now: clock.now())
             _ = try poller.poll(timeoutMilliseconds: timeout)
             let busy = statistics.mark()
-            control.doorbell.drain()
+            // Read only when rung: a read that finds the pipe empty is a system call a turn for nothing.
+            if poller.ready(doorbell).contains(.readable) { control.doorbell.drain() }
             // One instant for the whole turn: what it commits together happened together.
             let now = clock.now()
             var budget = service.turnBudget

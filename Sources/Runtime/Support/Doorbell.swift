@@ -39,11 +39,13 @@ public final class Doorbell: Sendable {
         _ = write(writeEnd, &byte, 1)
     }
 
-    /// Empties the pipe, after a wake-up, before the loop looks at what the rings were for: a ring after
-    /// this writes again.
+    /// Empties the pipe, once the loop has found it readable, before the loop looks at what the rings
+    /// were for: a ring after this writes again. One read does: rings between two drains write one octet,
+    /// and any left would only wake the next poll.
     public func drain() {
         rung.store(false, ordering: .releasing)
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(fileDescriptor, &buffer, buffer.count) > 0 {}
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+            _ = read(fileDescriptor, buffer.baseAddress, buffer.count)
+        }
     }
 }
