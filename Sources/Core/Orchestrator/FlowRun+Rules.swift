@@ -95,7 +95,10 @@ extension FlowRun {
         }
         switch status.state {
         case .succeeded:
-            if !state.isFinal { outcome.released = dependencies.jobSucceeded(index) }
+            // Counted even in an ended run (fail-run ends it with jobs still active), which releases
+            // nothing: a rerun's jobs after this one do not wait for it again.
+            let ready = dependencies.jobSucceeded(index)
+            if !state.isFinal { outcome.released = ready }
         case .failed, .cancelled:
             for downstream in graph.downstream(of: index).sorted() where jobs[downstream].state == .waiting {
                 updateJob(downstream) {

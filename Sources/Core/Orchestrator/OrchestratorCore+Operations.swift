@@ -186,11 +186,6 @@ extension OrchestratorCore {
         if request.action == .rerunFailed || request.action == .rerunJob, controls.handingOver(run.id) {
             return answer(request, .conflict, "run \(run.id) is being handed over to its product's new shard: rerun it once it has moved, in a moment")
         }
-        if request.action == .rerunFailed || request.action == .rerunJob || request.action == .markSucceeded, run.state.isFinal,
-            run.activeJobs > 0
-        {
-            return stillStopping(request, &run, now: now)
-        }
         switch request.action {
         case .stop: return stop(request, &run, now: now)
         case .pause: return pause(request, &run, now: now)
@@ -201,21 +196,6 @@ extension OrchestratorCore {
         case .setPriority: return setPriority(request, &run, now: now)
         case .start, .hold, .release, .setPolicy, .move: return answer(request, .badRequest, "\(request.action.name) is not an action on a run")
         }
-    }
-
-    /// Refuses to reopen a run that ended with jobs still active: fail-run ended it at once and cancelled
-    /// them. Their statuses, arriving in the run reopened, would end it again; and they may never arrive,
-    /// if the run left memory, or the orchestrator restarted, before they did. So their shard is asked for
-    /// them again now (it answers a job it has with its status), and the operator to ask again once they
-    /// have ended.
-    private mutating func stillStopping(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
-        let active = run.jobs.filter(\.state.isActive).map(\.name)
-        sendActiveAgain(&run, now: now)
-        let names = active.prefix(5).joined(separator: ", ") + (active.count > 5 ? ", …" : "")
-        return answer(
-            request, .conflict,
-            "run \(run.id) \(run.state.name) with \(active.count) job\(active.count == 1 ? "" : "s") still stopping (\(names)): "
-                + "its shard is asked for \(active.count == 1 ? "it" : "them") again; ask again once \(active.count == 1 ? "it has" : "they have") stopped, in a moment")
     }
 
     /// Jobs not started are skipped, and the shard cancels the rest: the run is stopping until none is

@@ -255,14 +255,6 @@ public struct OrchestratorCore: Sendable {
         }
     }
 
-    /// Sends every active job of `run`, taken out of the table, again now: whether its shard still has
-    /// it, or has told its end, is not known.
-    mutating func sendActiveAgain(_ run: inout FlowRun, now: Timestamp) {
-        for index in run.sendActiveAgain(now: now, policy: configuration.resend) {
-            resubmissions.insert(Resubmission(time: now, run: run.id, job: index))
-        }
-    }
-
     /// Applies one job status from a shard (``FlowRun/apply(_:now:)``), then stores, cancels and
     /// releases what it asks for.
     private mutating func apply(_ status: JobStatus, now: Timestamp) {
