@@ -40,12 +40,16 @@ public final class Doorbell: Sendable {
     }
 
     /// Empties the pipe, once the loop has found it readable, before the loop looks at what the rings
-    /// were for: a ring after this writes again. One read does: rings between two drains write one octet,
-    /// and any left would only wake the next poll.
+    /// were for: a ring after this writes again. One read does: rings between two drains write one octet.
+    ///
+    /// The pipe is read before the flag is cleared. A ring between the two finds the flag set and writes
+    /// nothing, and what it rang for is taken after this drain all the same (the exchange acquires what
+    /// the ring released). Cleared first, a ring's octet could be read with the flag left set: no ring
+    /// would write again, and the loop, which drains only a readable pipe, would never be woken by one.
     public func drain() {
-        rung.store(false, ordering: .releasing)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
             _ = read(fileDescriptor, buffer.baseAddress, buffer.count)
         }
+        _ = rung.exchange(false, ordering: .acquiringAndReleasing)
     }
 }
