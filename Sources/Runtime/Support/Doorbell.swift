@@ -31,8 +31,7 @@ public final class Doorbell: Sendable {
         close(writeEnd)
     }
 
-    /// Wakes the loop, unless a ring not yet drained already will. A full pipe already means "wake up",
-    /// so a failed write is fine.
+    /// Wakes the loop, unless a ring not yet drained already will: the pipe holds one octet at most.
     public func ring() {
         guard !rung.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
