@@ -260,17 +260,7 @@ public final class Database {
     /// inside another transaction is a programming error.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         guard !isInTransaction else { preconditionFailure("transaction(_:) called inside a transaction: \(path)") }
-        try prepare("BEGIN IMMEDIATE").step()
-        isInTransaction = true
-        defer { isInTransaction = false }
-        do {
-            let result = try body()
-            try prepare("COMMIT").step()
-            return result
-        } catch {
-            rollBack()
-            throw error
-        }
+        return try run(beginning: "BEGIN IMMEDIATE", body)
     }
 
     /// Runs `body`, whose statements only read, in one read transaction (`BEGIN` … `COMMIT`): they see
@@ -278,7 +268,12 @@ public final class Database {
     /// write transaction it runs `body` in that one.
     public func reading<T>(_ body: () throws -> T) throws -> T {
         guard !isInTransaction else { return try body() }
-        try prepare("BEGIN").step()
+        return try run(beginning: "BEGIN", body)
+    }
+
+    /// Runs `body` between `begin` and `COMMIT`, rolling back if either throws.
+    private func run<T>(beginning begin: String, _ body: () throws -> T) throws -> T {
+        try prepare(begin).step()
         isInTransaction = true
         defer { isInTransaction = false }
         do {

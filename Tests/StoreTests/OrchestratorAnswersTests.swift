@@ -84,21 +84,28 @@ import Wire
         }
     }
 
+    static let now = Timestamp(milliseconds: 1_000)
+
+    /// The start of run 1 of a flow of two jobs, b after a.
+    static let startTwoJobs = OperationRequest(
+        request: 1, action: .start, run: 1, product: "p", flow: "f", version: 1, shard: 2, moment: 99, params: [:],
+        definition: #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "after": ["a"], "run": "true"}]}"#)
+
+    /// An orchestrator (re)started on the store at `path`, as a process starts.
+    static func open(_ path: String) throws -> (OrchestratorStore, OrchestratorCore) {
+        let store = try OrchestratorStore(path: path)
+        let (epoch, snapshot) = try store.open(shards: [2])
+        return (store, OrchestratorCore(configuration: OrchestratorConfiguration(shards: [2]), epoch: epoch, restoring: snapshot, now: now))
+    }
+
     /// A job's first release writes no row. Its orchestrator restarted: the store has the run and no row
     /// of the job, which is released again, and its row, written when it ends, counts one release.
     @Test func aJobReleasedWithoutARowIsReleasedAgainAfterARestartAndCountedOnce() throws {
         try withTemporaryDirectory { directory in
             let path = "\(directory)/orchestrator.db"
-            let now = Timestamp(milliseconds: 1_000)
-            let definition = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "after": ["a"], "run": "true"}]}"#
-            let start = OperationRequest(
-                request: 1, action: .start, run: 1, product: "p", flow: "f", version: 1, shard: 2, moment: 99, params: [:], definition: definition)
-            func restart() throws -> (OrchestratorStore, OrchestratorCore) {
-                let store = try OrchestratorStore(path: path)
-                let (epoch, snapshot) = try store.open(shards: [2])
-                return (store, OrchestratorCore(configuration: OrchestratorConfiguration(shards: [2]), epoch: epoch, restoring: snapshot, now: now))
-            }
-            var (store, core) = try restart()
+            let now = Self.now
+            let start = Self.startTwoJobs
+            var (store, core) = try Self.open(path)
             core.operationReceived(start, from: Peer([1]), now: now)
             var turn = core.finishTurn(now: now)
             try store.commit(turn, now: now)
@@ -106,7 +113,7 @@ import Wire
             #expect(try Self.row(store, run: 1, index: 0) == nil)
             store.database.close()
 
-            (store, core) = try restart()
+            (store, core) = try Self.open(path)
             turn = core.finishTurn(now: now)
             try store.commit(turn, now: now)
             #expect(turn.submits[2]?.map(\.job) == ["a"], "released again: whether the shard has it is unknown")
@@ -127,16 +134,9 @@ import Wire
     @Test func aRowWrittenByAPauseIsReadBackByARestartAndItsReleaseCountedOnce() throws {
         try withTemporaryDirectory { directory in
             let path = "\(directory)/orchestrator.db"
-            let now = Timestamp(milliseconds: 1_000)
-            let definition = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "after": ["a"], "run": "true"}]}"#
-            let start = OperationRequest(
-                request: 1, action: .start, run: 1, product: "p", flow: "f", version: 1, shard: 2, moment: 99, params: [:], definition: definition)
-            func restart() throws -> (OrchestratorStore, OrchestratorCore) {
-                let store = try OrchestratorStore(path: path)
-                let (epoch, snapshot) = try store.open(shards: [2])
-                return (store, OrchestratorCore(configuration: OrchestratorConfiguration(shards: [2]), epoch: epoch, restoring: snapshot, now: now))
-            }
-            var (store, core) = try restart()
+            let now = Self.now
+            let start = Self.startTwoJobs
+            var (store, core) = try Self.open(path)
             core.operationReceived(start, from: Peer([1]), now: now)
             try store.commit(core.finishTurn(now: now), now: now)
             #expect(try Self.row(store, run: 1, index: 0) == nil)
@@ -145,7 +145,7 @@ import Wire
             #expect(try Self.row(store, run: 1, index: 0).map { [$0.state, $0.releases, $0.successes] } == [2, 1, 0])
             store.database.close()
 
-            (store, core) = try restart()
+            (store, core) = try Self.open(path)
             #expect(core.runs[1]?.paused == true)
             #expect(core.runs[1]?.jobs[0].state == .submitted)
             core.tick(now: now)
