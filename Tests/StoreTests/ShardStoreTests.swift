@@ -174,6 +174,25 @@ import Wire
         }
     }
 
+    /// A SUBMIT's lookup finds the jobs the store finished, in a run it has rows of; of a run it has no
+    /// row of, it finds nothing, asking once for the run rather than once a job.
+    @Test func aSubmitsLookupFindsWhatTheStoreFinishedAndNothingOfANewRun() throws {
+        try withTemporaryDirectory { folder in
+            let store = try ShardStore(path: "\(folder)/shard.db")
+            defer { store.database.close() }
+            _ = try store.open()
+            var turn = ShardTurn()
+            turn.jobs = [ShardJob(id: 1, spec: spec("load"), state: .succeeded)]
+            try store.commit(turn, now: now)
+            var fresh = spec("report")
+            fresh.run = 10
+            let specs = [spec("load"), spec("audit"), fresh]
+            let lookup = try store.lookup(for: specs, unknown: specs.map(\.identity), now: now)
+            #expect(lookup.finished.keys.map(\.job) == ["load"])
+            #expect(lookup.finished[spec("load").identity]?.state == .succeeded)
+        }
+    }
+
     /// A deep queue is read in batches: the jobs with a task stored (leased, wherever they are in the
     /// table) and finishing ones first with a first batch, then the rest from the cursor, each open job
     /// exactly once and no finished one.

@@ -490,11 +490,19 @@ public final class ShardStore {
     /// What the store knows of the jobs of a SUBMIT beyond what the shard holds in memory: the status of
     /// `unknown` jobs it already has, the results of the upstream jobs that new jobs name in `inputs`, and
     /// what earlier generations of jobs submitted with `resume` completed.
-    /// Its statements run in one read transaction: a SUBMIT of thousands of new jobs asks about each.
+    /// Its statements run in one read transaction; a run the store has no row of has none of these
+    /// jobs, and is asked about once, not once a job (a new run's SUBMIT names thousands).
     public func lookup(for specs: [JobSpec], unknown: [JobIdentity], now: Timestamp) throws -> SubmissionLookup {
         guard !unknown.isEmpty else { return SubmissionLookup() }
         return try database.reading {
-            var lookup = SubmissionLookup(finished: try statuses(of: unknown, now: now))
+            var stored: [UInt64: Bool] = [:]
+            let asked = try unknown.filter { identity in
+                if let known = stored[identity.run] { return known }
+                let known = try hasJobs(run: identity.run)
+                stored[identity.run] = known
+                return known
+            }
+            var lookup = SubmissionLookup(finished: try statuses(of: asked, now: now))
             let unknownSet = Set(unknown)
             for spec in specs where unknownSet.contains(spec.identity) && lookup.finished[spec.identity] == nil {
                 for name in spec.inputs {
@@ -507,6 +515,14 @@ public final class ShardStore {
             }
             return lookup
         }
+    }
+
+    /// Whether the store holds a row of any job of run `run`.
+    func hasJobs(run: UInt64) throws -> Bool {
+        let statement = try database.prepare("SELECT 1 FROM jobs WHERE run = ? LIMIT 1")
+        statement.bind(1, Int64(bitPattern: run))
+        defer { statement.reset() }
+        return try statement.step()
     }
 
     /// The results of the last step of the newest generation of a job that succeeded, in partition order;
