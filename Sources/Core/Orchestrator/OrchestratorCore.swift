@@ -361,6 +361,7 @@ public struct OrchestratorCore: Sendable {
         let released = releasedJobs.contains(ref)
         let succeeded = succeededJobs.contains(ref)
         let plain = !flushedRuns.contains(ref.run)
+        // Nil when the run has left memory, or when the row waits for the job's end.
         let row = runs.modify(ref.run) { run -> FlowRunJobRow? in
             let job = run.jobs[ref.job]
             if released, plain, !run.isParking, !run.state.isFinal, !succeeded, !job.stored, job.state == .submitted, job.generation == 0,
@@ -375,7 +376,7 @@ public struct OrchestratorCore: Sendable {
             }
             return FlowRunJobRow(run: ref.run, index: ref.job, job: job, released: released || job.releaseUnstored, succeeded: succeeded)
         }
-        if let row = row ?? nil { rows.append(row) }
+        if case let row?? = row { rows.append(row) }
     }
 
     /// Ends the turn: derives the state of changed runs and returns what to commit, then what to send.
