@@ -88,3 +88,61 @@ import Testing
         for key in keys where !left.contains(key) { #expect(table[key] == nil) }
     }
 }
+
+/// The chunks the values sit in: growth that never moves a value written, memory given back as the table
+/// shrinks, and a table's copy that is its own.
+@Suite struct DenseTableStorageTests {
+    /// Large values, as a shard's jobs are: a chunk holds a few dozen of them.
+    struct Large: Equatable, Sendable {
+        var name: String
+        var padding: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        static func == (lhs: Large, rhs: Large) -> Bool { lhs.name == rhs.name }
+    }
+
+    @Test func aTableGrowsPastManyChunksAndGivesThemBackAsItShrinks() {
+        var table: DenseTable<Int64, Large> = [:]
+        #expect(table.capacity == 0)
+        table[1] = Large(name: "one")
+        let small = table.capacity
+        #expect(small > 0 && small < 100, "a table of one value takes the room of a few")
+        for key in Int64(2)...20_000 { table[key] = Large(name: "v\(key)") }
+        #expect(table.count == 20_000 && table.capacity >= 20_000)
+        #expect(table.capacity < 20_000 + 2 * 1024, "at most the chunk being filled is partly empty")
+        #expect((Int64(2)...20_000).allSatisfy { table[$0]?.name == "v\($0)" })
+        // Removed in an order that moves values from the last chunks into the holes of the first ones.
+        for key in stride(from: Int64(1), through: 20_000, by: 2) { table.removeValue(forKey: key) }
+        for key in stride(from: Int64(20_000), through: 400, by: -2) { table.removeValue(forKey: key) }
+        #expect(table.count == 199)
+        #expect(table.capacity < 4 * 1024, "the emptied chunks are freed, but for one spare")
+        #expect((Int64(1)...20_000).allSatisfy { table[$0]?.name == ($0 % 2 == 0 && $0 < 400 ? "v\($0)" : nil) })
+        for key in Int64(30_000)..<40_000 { table[key] = Large(name: "again \(key)") }
+        #expect(table.count == 10_199 && (Int64(30_000)..<40_000).allSatisfy { table[$0]?.name == "again \($0)" })
+    }
+
+    @Test func aCopyOfATableIsChangedWithoutChangingTheOriginal() {
+        var original: DenseTable<Int64, Large> = [:]
+        for key in Int64(0)..<500 { original[key] = Large(name: "v\(key)") }
+        let values = original.values
+        var copy = original
+        copy[7]?.name = "seven"
+        copy.removeValue(forKey: 8)
+        copy.updateValue(Large(name: "new"), forKey: 1_000)
+        copy.modify(9) { $0.name = "nine" }
+        #expect(original.count == 500 && original[7]?.name == "v7" && original[8]?.name == "v8" && original[9]?.name == "v9")
+        #expect(original[1_000] == nil)
+        #expect(copy.count == 500 && copy[7]?.name == "seven" && copy[8] == nil && copy[9]?.name == "nine" && copy[1_000]?.name == "new")
+        // The values taken before the changes are those of the original.
+        original.removeAll()
+        #expect(values.count == 500 && Set(values.map(\.name)) == Set((0..<500).map { "v\($0)" }))
+        #expect(original.isEmpty && copy.count == 500)
+    }
+
+    @Test func reservingRoomKeepsEveryValueFound() {
+        var table: DenseTable<UInt64, Int> = [:]
+        table[1] = 1
+        table.reserveCapacity(50_000)
+        #expect(table.capacity >= 50_000)
+        for key in UInt64(2)...50_000 { table[key] = Int(key) }
+        #expect(table.count == 50_000 && (UInt64(1)...50_000).allSatisfy { table[$0] == Int($0) })
+    }
+}

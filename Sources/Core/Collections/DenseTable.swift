@@ -1,32 +1,36 @@
-/// Values by integer key, kept in one dense array, with a hash table of their places (``IntegerPlaces``).
+/// Values by integer key, kept side by side in chunks (``ValueChunks``), with a hash table of their
+/// places (``IntegerPlaces``).
 ///
 /// A shard holds a job and a task, hundreds of octets each, for every job it has queued. In a
 /// `Dictionary` every bucket is the size of a value and a table is at most three quarters full, so a
 /// million jobs take two million buckets of a job each, half of them empty, and each time the table
 /// grows every value moves. Here the values sit side by side, and only the places (a key and an index)
-/// are hashed: about half the memory for large values, and growth moves places, not values.
+/// are hashed: about half the memory for large values. Growth moves places, not values, and a table
+/// that shrinks frees the chunks it emptied.
 ///
 /// Removing a value moves the last one into its place, so the order of ``values`` is not the order of
 /// insertion.
 public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Sendable {
     private var places = IntegerPlaces<Key>()
     private var keyAt: ContiguousArray<Key> = []
-    /// Never nil at an index below `count`: optional only so that a value can be moved out and back in
-    /// place (``subscript(_:)``'s modify) without copying it.
-    private var storage: ContiguousArray<Value?> = []
-    /// The nil that a read of a key not in the table is lent.
-    private let absent: ContiguousArray<Value?> = [nil]
+    /// Never nil at a place below `count`: optional only so that a value can be moved out and back in
+    /// place (``subscript(_:)``'s modify) without copying it, and so that an absent key can be lent a nil.
+    private var storage = ValueChunks<Value>()
 
     public init() {}
 
     public var count: Int { storage.count }
 
+    /// The values the table has room for without allocating: what it grew to, less what it gave back as
+    /// it shrank.
+    public var capacity: Int { storage.capacity }
+
     /// Whether there is a value for `key`, without copying it out.
     public func contains(_ key: Key) -> Bool { places[key] != nil }
-    public var isEmpty: Bool { storage.isEmpty }
+    public var isEmpty: Bool { storage.count == 0 }
 
     /// Every value, in no particular order.
-    public var values: LazyMapCollection<ContiguousArray<Value?>, Value> { storage.lazy.map { $0! } }
+    public var values: Values { Values(storage: storage) }
 
     /// Every key, in the order of ``values``.
     public var keys: ContiguousArray<Key> { keyAt }
@@ -34,7 +38,8 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
     public mutating func reserveCapacity(_ capacity: Int) {
         places.reserveCapacity(capacity)
         keyAt.reserveCapacity(capacity)
-        storage.reserveCapacity(capacity)
+        makeUnique()
+        storage.reserve(capacity)
     }
 
     public subscript(key: Key) -> Value? {
@@ -45,17 +50,18 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
         // allocations). The address is good for the access: `self`, and so `storage`, is borrowed and
         // unchanged for as long as it lasts.
         unsafeAddress {
-            guard let place = places[key] else { return absent.withUnsafeBufferPointer { $0.baseAddress! } }
-            return storage.withUnsafeBufferPointer { $0.baseAddress! + Int(place) }
+            guard let place = places[key] else { return UnsafePointer(storage.absent) }
+            return UnsafePointer(storage.address(of: Int(place)))
         }
         _modify {
+            makeUnique()
             if let place = places[key].map(Int.init) {
                 // Moved out, changed, and moved back: no copy of the value, as a Dictionary's modify.
                 var value: Value?
-                swap(&value, &storage[place])
+                swap(&value, &storage.address(of: place).pointee)
                 defer {
                     if value != nil {
-                        swap(&value, &storage[place])
+                        swap(&value, &storage.address(of: place).pointee)
                     } else {
                         remove(at: place)
                     }
@@ -73,8 +79,9 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
     /// setter: the subscript's `_modify` coroutine has a frame too large for its caller's buffer, and each
     /// use allocates it.
     public mutating func updateValue(_ value: consuming Value, forKey key: Key) {
+        makeUnique()
         if let place = places[key] {
-            storage[Int(place)] = value
+            storage.address(of: Int(place)).pointee = value
         } else {
             append(value, for: key)
         }
@@ -83,20 +90,23 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
     /// Changes the value for `key`, which must be present, in place.
     public mutating func modify<Result>(_ key: Key, _ change: (inout Value) throws -> Result) rethrows -> Result {
         guard let place = places[key] else { preconditionFailure("no value for \(key)") }
-        return try change(&storage[Int(place)]!)
+        makeUnique()
+        return try change(&storage.address(of: Int(place)).pointee!)
     }
 
     /// Changes the value for `key` in place, if there is one: the change's result, or nil.
     public mutating func modifyIfPresent<Result>(_ key: Key, _ change: (inout Value) throws -> Result) rethrows -> Result? {
         guard let place = places[key] else { return nil }
-        return try change(&storage[Int(place)]!)
+        makeUnique()
+        return try change(&storage.address(of: Int(place)).pointee!)
     }
 
     @discardableResult
     public mutating func removeValue(forKey key: Key) -> Value? {
         guard let place = places[key].map(Int.init) else { return nil }
+        makeUnique()
         var value: Value?
-        swap(&value, &storage[place])
+        swap(&value, &storage.address(of: place).pointee)
         remove(at: place)
         return value
     }
@@ -104,7 +114,12 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
     public mutating func removeAll() {
         places.removeAll()
         keyAt = []
-        storage = []
+        storage = ValueChunks()
+    }
+
+    /// The storage copied before a change, if another table shares it.
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
     private mutating func append(_ value: consuming Value, for key: Key) {
@@ -122,9 +137,20 @@ public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Se
         let value = storage.removeLast()
         let key = keyAt.removeLast()
         if place != storage.count {
-            storage[place] = value
+            storage.address(of: place).pointee = value
             keyAt[place] = key
             places[key] = Int32(place)
+        }
+    }
+
+    /// The values of a table, in the order of its keys; they share the table's storage.
+    public struct Values: RandomAccessCollection, Sendable {
+        fileprivate let storage: ValueChunks<Value>
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { storage.count }
+        public subscript(position: Int) -> Value {
+            precondition(position >= 0 && position < storage.count, "an index of a value")
+            return storage.address(of: position).pointee!
         }
     }
 }
