@@ -414,14 +414,23 @@ public struct ShardCore: Sendable {
         }
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
         if !queries.isEmpty { answerQueries(now: now) }
-        turn.jobs = dirtyJobs.compactMap { jobs[$0] }
-        turn.tasks = dirtyTasks.compactMap { tasks[$0] }
+        // A job that became final is not copied here: it leaves memory below, and its row moves into the turn.
+        turn.jobs.reserveCapacity(dirtyJobs.count)
+        for id in dirtyJobs {
+            guard let state = jobs[id]?.state, !state.isFinal else { continue }
+            turn.jobs.append(jobs[id]!)
+            jobs.modify(id) { $0.stored = true }
+        }
+        turn.tasks.reserveCapacity(dirtyTasks.count + carriedRows.count)
+        for id in dirtyTasks {
+            guard tasks.contains(id) else { continue }
+            turn.tasks.append(tasks[id]!)
+            tasks.modify(id) { $0.stored = true }
+        }
         if !carriedRows.isEmpty {
             turn.tasks += carriedRows
             carriedRows = []
         }
-        for id in dirtyJobs { jobs.modifyIfPresent(id) { $0.stored = true } }
-        for id in dirtyTasks { tasks.modifyIfPresent(id) { $0.stored = true } }
         turn.succeeded = succeededTasks
         turn.endedAttempts = endedAttempts
         turn.starving = queue.takeStarvationReports()
@@ -454,6 +463,7 @@ public struct ShardCore: Sendable {
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs where jobs[id]?.state.isFinal == true {
             guard let job = forget(id) else { continue }
+            turn.jobs.append(job)
             for id in job.tasks {
                 // A lease still on a final task is a restored one whose worker never came back: it ends here.
                 if let lease = tasks.removeValue(forKey: id)?.lease { workers.released(id, from: lease) }
