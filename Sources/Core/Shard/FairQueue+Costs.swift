@@ -5,11 +5,22 @@ extension FairQueue {
     mutating func window(product: Int32, type: String) -> Int32 {
         let key = CostKey(product: product, type: type)
         if let window = windowIndex[key] { return window }
-        windows.append(SlidingWindow(capacity: tuning.costWindow))
-        inFlight.append(0)
-        probes.append(Probe())
-        windowIndex[key] = Int32(windows.count - 1)
-        return Int32(windows.count - 1)
+        let window: Int32
+        if let free = freeWindows.popLast() {
+            // Left empty when it was forgotten.
+            window = free
+            windowKeys[Int(free)] = key
+            windowUsed[Int(free)] = true
+        } else {
+            window = Int32(windows.count)
+            windows.append(SlidingWindow(capacity: tuning.costWindow))
+            inFlight.append(0)
+            probes.append(Probe())
+            windowKeys.append(key)
+            windowUsed.append(true)
+        }
+        windowIndex[key] = window
+        return window
     }
 
     /// What a task of a cost window is charged when it goes out, in milliseconds: the window's mean run
@@ -108,6 +119,7 @@ extension FairQueue {
         let w = Int(charge.window)
         guard windows.indices.contains(w), products.indices.contains(Int(charge.product)) else { return }
         let first = windows[w].count == 0
+        windowUsed[w] = true
         let sample = Double(max(0, duration))
         windows[w].add(sample)
         allCosts.add(sample)
@@ -122,6 +134,7 @@ extension FairQueue {
     /// A running task restored after a restart: it counts against its product's cap. Its charge, of 0,
     /// is corrected to what it ran when it ends.
     public mutating func restoredRunning(_ work: Work) -> Charge {
+        forgetIdleTypesIfDue()
         let i = productIndex(queueOwner(work.product))
         let p = Int(i)
         let k = keyIndex(isFair ? work.key : "", in: p)

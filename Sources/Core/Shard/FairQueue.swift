@@ -264,6 +264,11 @@ public struct FairQueue: Sendable {
     var index: [String: Int32] = [:]
     var kinds: [Kind] = []
     var kindIndex: [Kind: Int] = [:]
+    /// Slots of kinds and cost windows forgotten, to be given again (``forgetIdleTypes()``).
+    var freeKinds: [Int] = []
+    var freeWindows: [Int32] = []
+    /// Kinds and cost windows held when they are next swept for idle ones.
+    var sweepAt = FairQueue.minimumSweep
     /// The requirements of the kinds, each once (a shard sees few), and each kind's among them: what a
     /// worker can run is decided per requirement, not per kind, of which there is one per job type.
     var requirements: [Requirement] = []
@@ -278,6 +283,9 @@ public struct FairQueue: Sendable {
     /// Recent run times by product and job type, and of all of them together.
     var windows: [SlidingWindow] = []
     var windowIndex: [CostKey: Int32] = [:]
+    /// Each window's product and type, and whether it was used since the last sweep.
+    var windowKeys: [CostKey] = []
+    var windowUsed: [Bool] = []
     /// Slots held by each cost window's tasks out, and what its first tasks were charged (``Probe``).
     var inFlight: [Double] = []
     var probes: [Probe] = []
@@ -360,6 +368,7 @@ public struct FairQueue: Sendable {
     /// queueings, so that an older entry of it is known to be stale.
     public mutating func enqueue(_ tasks: [(task: UInt64, order: UInt64, ticket: UInt32)], as work: Work, now: Timestamp) {
         guard !tasks.isEmpty else { return }
+        forgetIdleTypesIfDue()
         let i = productIndex(queueOwner(work.product))
         let p = Int(i)
         let k = Int(keyIndex(isFair ? work.key : "", in: p))
@@ -483,15 +492,24 @@ public struct FairQueue: Sendable {
 
     private mutating func kindID(_ kind: Kind) -> Int {
         if let id = kindIndex[kind] { return id }
-        kinds.append(kind)
         if requirementIndex[kind.requirement] == nil {
             requirementIndex[kind.requirement] = Int32(requirements.count)
             requirements.append(kind.requirement)
             queuedByRequirement.append(0)
         }
-        requirementOfKind.append(requirementIndex[kind.requirement]!)
-        kindIndex[kind] = kinds.count - 1
-        return kinds.count - 1
+        let requirement = requirementIndex[kind.requirement]!
+        let id: Int
+        if let free = freeKinds.popLast() {
+            id = free
+            kinds[id] = kind
+            requirementOfKind[id] = requirement
+        } else {
+            id = kinds.count
+            kinds.append(kind)
+            requirementOfKind.append(requirement)
+        }
+        kindIndex[kind] = id
+        return id
     }
 }
 
