@@ -92,7 +92,7 @@ import Testing
 /// The chunks the values sit in: growth that never moves a value written, memory given back as the table
 /// shrinks, and a table's copy that is its own.
 @Suite struct DenseTableStorageTests {
-    /// Large values, as a shard's jobs are: a chunk holds a few dozen of them.
+    /// Larger values than integers, as a shard's jobs are: a chunk holds 512 of them, not thousands.
     struct Large: Equatable, Sendable {
         var name: String
         var padding: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)

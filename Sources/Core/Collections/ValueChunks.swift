@@ -8,7 +8,7 @@
 ///
 /// The first chunk grows by doubling up to the full size, so a small table takes little room. Value
 /// semantics are the table's: it copies this storage before changing it when the storage is shared.
-final class ValueChunks<Value>: @unchecked Sendable {
+final class ValueChunks<Value: Sendable>: @unchecked Sendable {
     /// The values of a chunk, as a power of two: as many as fit in about 64 KiB, 16 at least.
     static var shift: Int {
         let perChunk = max(16, 65_536 / max(1, MemoryLayout<Value?>.stride))
@@ -76,8 +76,9 @@ final class ValueChunks<Value>: @unchecked Sendable {
         precondition(count > 0, "a value to remove")
         count -= 1
         let value = address(of: count).move()
-        // Chunks past the one the next value goes into, and past one spare beyond it, are freed.
-        while chunkCount > 1 && chunkCount - 1 > (count &>> Self.shift) + 1 {
+        // Chunks past the last that holds a value, and past one spare beyond it, are freed.
+        let last = count == 0 ? 0 : (count - 1) &>> Self.shift
+        while chunkCount > 1 && chunkCount - 1 > last + 1 {
             chunkCount -= 1
             table[chunkCount].deallocate()
         }
