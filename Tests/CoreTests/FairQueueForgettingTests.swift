@@ -40,6 +40,27 @@ import Wire
         #expect(waiting.map { bench.owner[$0]!.type } == ["waiting"])
     }
 
+    @Test func whatAPeakTookIsGivenBackOnceItsTypesAreIdle() {
+        var bench = Bench()
+        // 30,000 types queued at once: every sweep meanwhile finds them all in use.
+        for type in 0..<30_000 { bench.add(1, product: "p", type: "peak \(type)") }
+        #expect(bench.queue.windowsHeld == 30_000 && bench.queue.kindsHeld == 30_000)
+        for task in bench.select(100_000).flatMap(\.tasks) { bench.finish(task, duration: 3) }
+        let peak = (kinds: bench.queue.kindIndex.capacity, windows: bench.queue.windowIndex.capacity)
+        // Then new types, one at a time, as a shard meets them.
+        for round in 0..<25_000 {
+            bench.add(1, product: "p", type: "after \(round)")
+            for task in bench.select(1).flatMap(\.tasks) { bench.finish(task, duration: 3) }
+        }
+        #expect(bench.queue.cost(of: "p", type: "peak 7") == 1, "forgotten")
+        #expect(bench.queue.cost(of: "p", type: "after 24999") == 3, "kept")
+        // The slots and the indexes' room shrink back, not only what they hold.
+        #expect(bench.queue.windows.count <= 2 * FairQueue.minimumSweep + 10 && bench.queue.kinds.count <= 2 * FairQueue.minimumSweep + 10)
+        #expect(
+            bench.queue.kindIndex.capacity <= peak.kinds / 2 && bench.queue.windowIndex.capacity <= peak.windows / 2,
+            "the indexes' room at the peak \(peak), now \(bench.queue.kindIndex.capacity) and \(bench.queue.windowIndex.capacity)")
+    }
+
     @Test func aSweepThatFindsEverythingInUseComesAgainOnlyOnceAsManyMoreAreHeld() {
         var bench = Bench()
         // Queued and never handed out: every kind and window stays in use.

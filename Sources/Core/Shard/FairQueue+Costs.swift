@@ -6,18 +6,19 @@ extension FairQueue {
         let key = CostKey(product: product, type: type)
         if let window = windowIndex[key] { return window }
         let window: Int32
+        windowsMade += 1
         if let free = freeWindows.popLast() {
             // Left empty when it was forgotten.
             window = free
             windowKeys[Int(free)] = key
-            windowUsed[Int(free)] = true
+            windowLastUsed[Int(free)] = windowsMade
         } else {
             window = Int32(windows.count)
             windows.append(SlidingWindow(capacity: tuning.costWindow))
             inFlight.append(0)
             probes.append(Probe())
             windowKeys.append(key)
-            windowUsed.append(true)
+            windowLastUsed.append(windowsMade)
         }
         windowIndex[key] = window
         return window
@@ -119,7 +120,7 @@ extension FairQueue {
         let w = Int(charge.window)
         guard windows.indices.contains(w), products.indices.contains(Int(charge.product)) else { return }
         let first = windows[w].count == 0
-        windowUsed[w] = true
+        windowLastUsed[w] = windowsMade
         let sample = Double(max(0, duration))
         windows[w].add(sample)
         allCosts.add(sample)

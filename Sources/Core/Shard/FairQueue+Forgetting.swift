@@ -8,17 +8,17 @@
 /// Once as many are held as ``sweepAt`` says, those idle are forgotten and their slots given again:
 /// - a kind no lane holds;
 /// - a cost window no lane holds, with no task out, and not used (made, or a result of it measured)
-///   since the sweep before.
+///   while the last ``minimumSweep`` windows were made.
 ///
-/// A type forgotten and met again is measured again from its first result, as a new type is. The next
-/// sweep comes once as many more are held as there are in use (those lanes or tasks out hold), and
-/// ``minimumSweep`` more at least: the work of a sweep is paid for by the types met since the one before,
-/// and what is held stays within about twice what is in use or met since the sweep before.
+/// A type forgotten and met again is measured again from its first result, as a new type is. Free slots
+/// are given lowest first, and those at the end are let go, with the room of the indexes, so that what
+/// is held shrinks back after a peak. The next sweep comes once as many more are held as are in use
+/// (those lanes or tasks out hold), and ``minimumSweep`` more at least.
 extension FairQueue {
-    /// Kinds, or cost windows, held before the first sweep, and at least before any.
+    /// Kinds, or cost windows, held before the first sweep, and made at least between two.
     static let minimumSweep = 10_000
 
-    /// The kinds held now, and the cost windows: their slots less those given back.
+    /// The kinds held now, and the cost windows: their slots less those free.
     var kindsHeld: Int { kinds.count - freeKinds.count }
     var windowsHeld: Int { windows.count - freeWindows.count }
 
@@ -28,7 +28,8 @@ extension FairQueue {
         if kindsHeld >= sweepAt || windowsHeld >= sweepAt { forgetIdleTypes() }
     }
 
-    /// Forgets every kind and cost window that is idle (see the type's comment), and sets the next sweep.
+    /// Forgets every kind and cost window that is idle (see the type's comment), lets go of the free slots
+    /// at the end, and sets the next sweep.
     mutating func forgetIdleTypes() {
         var kindInUse = [Bool](repeating: false, count: kinds.count)
         var windowInUse = [Bool](repeating: false, count: windows.count)
@@ -42,22 +43,60 @@ extension FairQueue {
         }
         for window in windows.indices where inFlight[window] >= 1e-6 { windowInUse[window] = true }
         let inUse = max(kindInUse.lazy.filter { $0 }.count, windowInUse.lazy.filter { $0 }.count)
-        let free = Set(freeKinds)
-        for kind in kinds.indices where !kindInUse[kind] && !free.contains(kind) {
+
+        for kind in kinds.indices where !kindInUse[kind] && !Self.isFree(kinds[kind]) {
             kindIndex.removeValue(forKey: kinds[kind])
-            kinds[kind] = Kind(requirement: kinds[kind].requirement, type: "", batchSize: 0)
-            freeKinds.append(kind)
+            kinds[kind] = Self.freeKind(kinds[kind])
         }
-        let freeWindowSlots = Set(freeWindows)
-        for window in windows.indices where !windowInUse[window] && !windowUsed[window] && !freeWindowSlots.contains(Int32(window)) {
+        for window in windows.indices
+        where !windowInUse[window] && windowKeys[window].product >= 0 && windowsMade - windowLastUsed[window] >= Self.minimumSweep {
             windowIndex.removeValue(forKey: windowKeys[window])
             windowKeys[window] = CostKey(product: -1, type: "")
             windows[window] = SlidingWindow(capacity: tuning.costWindow)
             inFlight[window] = 0
             probes[window] = Probe()
-            freeWindows.append(Int32(window))
         }
-        for window in windowUsed.indices { windowUsed[window] = false }
+
+        // The free slots at the end go; the others are listed highest first, so the lowest is given next.
+        while let last = kinds.last, Self.isFree(last) {
+            kinds.removeLast()
+            requirementOfKind.removeLast()
+        }
+        while let last = windowKeys.last, last.product < 0 {
+            windowKeys.removeLast()
+            windowLastUsed.removeLast()
+            windows.removeLast()
+            inFlight.removeLast()
+            probes.removeLast()
+        }
+        freeKinds = kinds.indices.reversed().filter { Self.isFree(kinds[$0]) }
+        freeWindows = windows.indices.reversed().filter { windowKeys[$0].product < 0 }.map(Int32.init)
+        shrink()
         sweepAt = max(kindsHeld, windowsHeld) + max(Self.minimumSweep, inUse)
+    }
+
+    /// A kind's slot once forgotten: its requirement kept (it holds no strings of the type), marked by a
+    /// batch size no kind has.
+    private static func freeKind(_ kind: Kind) -> Kind { Kind(requirement: kind.requirement, type: "", batchSize: -1) }
+    private static func isFree(_ kind: Kind) -> Bool { kind.batchSize < 0 }
+
+    /// Gives back the room of arrays and indexes far larger than what they hold, as after a peak.
+    private mutating func shrink() {
+        func fitted<Element>(_ array: inout [Element]) {
+            if array.capacity > 2 * array.count + 1024 { array = array.withUnsafeBufferPointer { Array($0) } }
+        }
+        fitted(&kinds)
+        fitted(&requirementOfKind)
+        fitted(&windows)
+        fitted(&inFlight)
+        fitted(&probes)
+        fitted(&windowKeys)
+        fitted(&windowLastUsed)
+        fitted(&freeKinds)
+        fitted(&freeWindows)
+        if kindIndex.capacity > 4 * kindIndex.count + 1024 { kindIndex = Dictionary(uniqueKeysWithValues: kindIndex.map { ($0.key, $0.value) }) }
+        if windowIndex.capacity > 4 * windowIndex.count + 1024 {
+            windowIndex = Dictionary(uniqueKeysWithValues: windowIndex.map { ($0.key, $0.value) })
+        }
     }
 }

@@ -264,7 +264,8 @@ public struct FairQueue: Sendable {
     var index: [String: Int32] = [:]
     var kinds: [Kind] = []
     var kindIndex: [Kind: Int] = [:]
-    /// Slots of kinds and cost windows forgotten, to be given again (``forgetIdleTypes()``).
+    /// Slots of kinds and cost windows forgotten, to be given again, highest first: the lowest is given
+    /// first (``forgetIdleTypes()``).
     var freeKinds: [Int] = []
     var freeWindows: [Int32] = []
     /// Kinds and cost windows held when they are next swept for idle ones.
@@ -283,9 +284,12 @@ public struct FairQueue: Sendable {
     /// Recent run times by product and job type, and of all of them together.
     var windows: [SlidingWindow] = []
     var windowIndex: [CostKey: Int32] = [:]
-    /// Each window's product and type, and whether it was used since the last sweep.
+    /// Each window's product and type (product -1 for a slot free), and the count of windows made when
+    /// it was last used: made, or a result of it measured.
     var windowKeys: [CostKey] = []
-    var windowUsed: [Bool] = []
+    var windowLastUsed: [Int] = []
+    /// Windows made since the shard started, slots given again included.
+    var windowsMade = 0
     /// Slots held by each cost window's tasks out, and what its first tasks were charged (``Probe``).
     var inFlight: [Double] = []
     var probes: [Probe] = []
