@@ -95,14 +95,6 @@ public final class Database {
     /// The path the database was opened with; `:memory:` for a private in-memory database.
     public let path: String
 
-    /// The write-ahead log's file, for a WAL database on disk: what a caller that syncs it itself
-    /// (``Synchronous/normal`` with a sync after the commits it tells of) flushes.
-    public var logPath: String? { isWAL && path != ":memory:" ? path + "-wal" : nil }
-
-    /// The rows inserted, changed or deleted through this connection since it opened: a count that moves
-    /// with every commit that wrote anything.
-    public var totalChanges: Int64 { handle.map { sqlite3_total_changes64($0) } ?? 0 }
-
     /// A test seam for write failures: consulted with the SQL before every step of a statement that may
     /// write; a non-nil result code is thrown as an ``SQLiteError`` for that statement, as if SQLite had
     /// returned it (for example 13, SQLITE_FULL). Nil lets the statement run.
@@ -113,7 +105,6 @@ public final class Database {
     private static let configured: Int32 = baton_sqlite_disable_memory_statistics()
 
     private var handle: OpaquePointer?
-    private var isWAL = false
     private var statements: [String: Statement] = [:]
     private var isInTransaction = false
     private var checkpointer: Checkpointer?
@@ -146,7 +137,6 @@ public final class Database {
         if options.exclusive { try execute("PRAGMA locking_mode = EXCLUSIVE") }
         if !options.readOnly {
             try setJournalMode(options.journalMode)
-            isWAL = options.journalMode == .wal
         }
         try execute("PRAGMA synchronous = \(options.synchronous.pragmaValue)")
         try execute("PRAGMA foreign_keys = \(options.foreignKeys ? "ON" : "OFF")")

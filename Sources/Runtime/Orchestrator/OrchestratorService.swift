@@ -64,8 +64,6 @@ public struct OrchestratorService: Service {
     var fetches: [(Peer, Fetch)] = []
     var lastTrim: Timestamp
     var lastRetention = Timestamp.zero
-    /// The store, when its loop syncs its log behind its commits (``Service/syncedBehind``).
-    var syncedBehind: Database?
 
     var name: String { "orchestrator" }
     var turnBudget: Int { 2000 }
@@ -87,28 +85,25 @@ public struct OrchestratorService: Service {
         _ settings: OrchestratorSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
         counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
-        let (service, started) = try open(settings, now: clock.now(), log: log, syncBehind: settings.synchronous == .full)
+        let (service, started) = try open(settings, now: clock.now(), log: log)
         var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: started)
     }
 
     /// The orchestrator over its store as committed, a new epoch begun: what ``run`` serves and the
     /// simulator drives; with what its start is logged with.
-    /// With `syncBehind` (`durability full`, in a process of its own), its commits do not wait for the
-    /// disk: its loop syncs the store's log behind them, and sends nothing of a turn before (``LogSync``).
-    static func open(_ settings: OrchestratorSettings, now: Timestamp, log: Log, syncBehind: Bool = false) throws -> (Self, started: [(String, String)]) {
+    static func open(_ settings: OrchestratorSettings, now: Timestamp, log: Log) throws -> (Self, started: [(String, String)]) {
         let store = try ServiceStore.open("the orchestrator", settings.store) {
-            try OrchestratorStore(path: settings.store, synchronous: syncBehind ? .normal : settings.synchronous)
+            try OrchestratorStore(path: settings.store, synchronous: settings.synchronous)
         }
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
         // What the event log holds is counted once, before the orchestrator serves, not in its first turn.
         _ = try store.log.size()
         let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
-        var service = OrchestratorService(
+        let service = OrchestratorService(
             settings: settings, core: core, store: store, epoch: epoch, log: log,
             shardIndex: Dictionary(uniqueKeysWithValues: settings.shards.enumerated().map { ($1.shard, $0) }),
             shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { (StreamNames.shard($0.shard), $0.shard) }), lastTrim: now)
-        if syncBehind { service.syncedBehind = store.database }
         return (service, [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
     }
 

@@ -1,5 +1,4 @@
 import Core
-import Store
 import Wire
 
 /// A service as ``ServiceLoop`` runs it: a declaration of its sockets, and its core and store behind a
@@ -59,11 +58,6 @@ protocol Service {
     /// Adds the service's own figures to those the loop counts for every service, when `/metrics` asks
     /// (`docs/metrics.md`); between turns, on the loop's thread.
     func metrics(into metrics: inout Metrics, now: Timestamp) throws
-
-    /// The store whose log the loop syncs behind its commits (``LogSync``): one that commits without
-    /// waiting for the disk under `durability full`. Nil for a service without a store, or one whose
-    /// commits wait for the disk themselves, or make no promise across a power loss.
-    var syncedBehind: Database? { get }
 }
 
 extension Service {
@@ -76,7 +70,6 @@ extension Service {
     func metrics(into metrics: inout Metrics, now: Timestamp) throws {}
     mutating func peerLost(_ peer: Peer, on socket: Int, now: Timestamp) throws -> [LoopAction] { [] }
     mutating func keysRemoved(trusted: (String) -> Bool, now: Timestamp) throws -> [LoopAction] { [] }
-    var syncedBehind: Database? { nil }
 }
 
 /// How a turn ended: whether it committed rows, and what to do now that it has.

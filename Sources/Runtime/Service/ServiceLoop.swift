@@ -1,6 +1,5 @@
 import Glibc
 import Core
-import Store
 import Wire
 import ZeroMQ
 
@@ -21,8 +20,6 @@ import ZeroMQ
 ///   subscriptions applied only for keys that may read it (``Gatekeeper``); what else arrives is refused,
 ///   counted and logged (at most once a second);
 /// - a ROUTER peer that cannot be reached told to the service at once, not after its heartbeats run out;
-/// - under `durability full`, a store's log synced behind its commits on a thread of its own
-///   (``LogSync``), what each turn produced sent, in order, once a sync begun after its commit is done;
 /// - the loop's statistics (turns, messages per turn, commits) at debug level every 10 seconds.
 ///
 /// The loop owns its sockets: one thread, one owner. A doorbell wakes it to stop, or when the service
@@ -36,8 +33,6 @@ struct ServiceLoop<S: Service> {
     let counters: ServiceCounters
     /// The keys and the gatekeeper of a cluster with keys; nil for a keyless one.
     var security: LoopSecurity? = nil
-    /// What syncing the store's log does in place of flushing it (``LogSync``): a test's witness.
-    var logSyncReplacement: (@Sendable () -> String?)? = nil
 
     /// Runs the service until it is asked to stop and may.
     mutating func run(started: [(String, String)] = []) throws {
@@ -70,63 +65,30 @@ struct ServiceLoop<S: Service> {
         log.info("started", fields: started)
         control.ready()
 
-        // A store whose commits do not wait for the disk (`durability full`): its log is synced on a thread
-        // of its own, and what each turn produced waits, in order, for a sync begun after its commit.
-        let behind = service.syncedBehind
-        let logSync = behind?.logPath.map { LogSync(path: $0, doorbell: control.doorbell, replacement: logSyncReplacement) }
-        defer { logSync?.stop() }
-        // What the store had changed when the last sync was asked for (-1: what it wrote as it opened,
-        // not yet synced), that sync's number, and the actions waiting for theirs.
-        var changesAsked: Int64 = -1
-        var syncAsked: UInt64 = 0
-        var unsynced: [(sync: UInt64, actions: [LoopAction])] = []
-
-        /// Carries out actions once what they report is on the disk: at once, unless the store wrote
-        /// something since its last sync or actions before them still wait for one.
-        func deliver(_ actions: [LoopAction], now: Timestamp) throws {
-            guard let behind, let logSync else { return try carry(actions, now: now) }
-            let changes = behind.totalChanges
-            if changes != changesAsked {
-                changesAsked = changes
-                syncAsked = logSync.request()
-            }
-            if unsynced.isEmpty && logSync.synced >= syncAsked { return try carry(actions, now: now) }
-            if !actions.isEmpty { unsynced.append((syncAsked, actions)) }
-        }
-
-        /// Carries out, in order, the actions whose sync is done.
-        func sendSynced(now: Timestamp) throws {
-            guard let logSync, !unsynced.isEmpty else { return }
-            if let failure = logSync.failure {
-                throw ServiceError("\(failure); stopping without sending anything of the turns committed since the last sync")
-            }
-            let done = logSync.synced
-            while let first = unsynced.first, first.sync <= done {
-                unsynced.removeFirst()
-                try carry(first.actions, now: now)
-            }
-        }
-
         /// Carries out actions; a ROUTER peer that cannot be reached is told to the service, which may
-        /// answer with more actions, delivered after these.
+        /// answer with more actions.
         func carry(_ actions: [LoopAction], now: Timestamp) throws {
-            var lost: [(Peer, Int)] = []
-            for action in actions {
-                switch action {
-                case .send(let message, let index, let peer):
-                    meter.sent(message.id.rawValue)
-                    if !send([message.encoded()], on: index, to: peer) { lost.append((peer!, index)) }
-                case .frame(let frame, let index, let peer):
-                    if let id = Message.header(of: frame)?.id { meter.sent(id) }
-                    if !send([frame], on: index, to: peer) { lost.append((peer!, index)) }
-                case .reopen(let index):
-                    log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
-                    sockets[index].close()
-                    sockets[index] = try plans[index].open(context, security: security)
-                    (poller, readable, doorbell) = makePoller()
+            var pending = actions
+            while !pending.isEmpty {
+                var lost: [(Peer, Int)] = []
+                for action in pending {
+                    switch action {
+                    case .send(let message, let index, let peer):
+                        meter.sent(message.id.rawValue)
+                        if !send([message.encoded()], on: index, to: peer) { lost.append((peer!, index)) }
+                    case .frame(let frame, let index, let peer):
+                        if let id = Message.header(of: frame)?.id { meter.sent(id) }
+                        if !send([frame], on: index, to: peer) { lost.append((peer!, index)) }
+                    case .reopen(let index):
+                        log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
+                        sockets[index].close()
+                        sockets[index] = try plans[index].open(context, security: security)
+                        (poller, readable, doorbell) = makePoller()
+                    }
                 }
+                pending = []
+                for (peer, index) in lost { pending += try service.peerLost(peer, on: index, now: now) }
             }
-            for (peer, index) in lost { try deliver(try service.peerLost(peer, on: index, now: now), now: now) }
         }
 
         /// Sends frames on a socket: after the envelope on a ROUTER (false if the peer is gone or not
@@ -173,7 +135,7 @@ struct ServiceLoop<S: Service> {
                     dropSubscribers[index] = "a key was removed"
                 }
                 let now = clock.now()
-                try deliver(try service.keysRemoved(trusted: { ring.identity(ofKey: $0) != nil }, now: now), now: now)
+                try carry(try service.keysRemoved(trusted: { ring.identity(ofKey: $0) != nil }, now: now), now: now)
             }
             for (index, why) in dropSubscribers.sorted(by: { $0.key < $1.key }) { try rebind(index, because: why) }
             dropSubscribers = [:]
@@ -182,7 +144,6 @@ struct ServiceLoop<S: Service> {
             let busy = statistics.mark()
             // Read only when rung: a read that finds the pipe empty is a system call a turn for nothing.
             if poller.ready(doorbell).contains(.readable) { control.doorbell.drain() }
-            try sendSynced(now: clock.now())
             // One instant for the whole turn: what it commits together happened together.
             let now = clock.now()
             var budget = service.turnBudget
@@ -224,7 +185,7 @@ struct ServiceLoop<S: Service> {
                     malformed.record(reason, from: plan.name, now: now, log: log)
                     if let peer {
                         _ = send([Message.disconnect(Disconnect(status: .versionNotSupported, reason: reason)).encoded()], on: index, to: peer)
-                        try deliver(try service.peerLost(peer, on: index, now: now), now: now)
+                        try carry(try service.peerLost(peer, on: index, now: now), now: now)
                     }
                     return true
                 } catch {
@@ -260,7 +221,7 @@ struct ServiceLoop<S: Service> {
                 meter.committed(microseconds: statistics.mark() - ending)
             }
             statistics.turn(messages: read, busySince: busy)
-            try deliver(turn.actions, now: now)
+            try carry(turn.actions, now: now)
             try service.afterTurn(now: now)
             meter.turn(busyMicroseconds: statistics.mark() - busy)
             statistics.report(now: now, log: log)
@@ -277,10 +238,7 @@ struct ServiceLoop<S: Service> {
                 for deliver in requests { deliver(metrics) }
             }
         }
-        try deliver(service.stopping(now: clock.now()), now: clock.now())
-        // The syncs asked for are done before the thread ends: then the last turns' actions go.
-        logSync?.stop()
-        try sendSynced(now: clock.now())
+        try carry(service.stopping(now: clock.now()), now: clock.now())
         for socket in sockets { socket.close() }
         log.info("stopped", ["malformed": String(malformed.count)])
     }

@@ -89,8 +89,6 @@ public struct ShardService: Service {
     /// Told each turn once it is committed, before anything of it is sent: the simulator's view of what
     /// the shard decided (the tasks that succeeded).
     var committed: ((ShardTurn) -> Void)?
-    /// The store, when its loop syncs its log behind its commits (``Service/syncedBehind``).
-    var syncedBehind: Database?
 
     let name: String
     var kind: String { "shard" }
@@ -129,20 +127,16 @@ public struct ShardService: Service {
         _ settings: ShardSettings, context: Context, clock: any WallClock = SystemClock(), log: Log, control: ServiceControl,
         counters: ServiceCounters = ServiceCounters(), security: LoopSecurity? = nil
     ) throws {
-        let (service, started) = try open(settings, now: clock.now(), log: log, counters: counters, syncBehind: settings.synchronous == .full)
+        let (service, started) = try open(settings, now: clock.now(), log: log, counters: counters)
         var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: started)
     }
 
     /// The shard over its store as committed, a new epoch begun: what ``run`` serves and the simulator
     /// drives; with what its start is logged with.
-    /// With `syncBehind` (`durability full`, in a process of its own), its commits do not wait for the
-    /// disk: its loop syncs the store's log behind them, and sends nothing of a turn before (``LogSync``).
-    static func open(
-        _ settings: ShardSettings, now: Timestamp, log: Log, counters: ServiceCounters, syncBehind: Bool = false
-    ) throws -> (Self, started: [(String, String)]) {
+    static func open(_ settings: ShardSettings, now: Timestamp, log: Log, counters: ServiceCounters) throws -> (Self, started: [(String, String)]) {
         let store = try ServiceStore.open("shard-\(settings.configuration.shard)", settings.store) {
-            try ShardStore(path: settings.store, synchronous: syncBehind ? .normal : settings.synchronous)
+            try ShardStore(path: settings.store, synchronous: settings.synchronous)
         }
         store.database.faultInjector = settings.storeFault
         let (epoch, snapshot, rest) = try store.open(firstBatch: settings.restoreBatch)
@@ -160,7 +154,6 @@ public struct ShardService: Service {
             settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
             refusedHeldBack: RefusalLog(log: log), name: settings.configuration.publisher)
         service.restoring = rest
-        if syncBehind { service.syncedBehind = store.database }
         service.openAtStart = restored.jobs
         return (service, [
             ("epoch", String(epoch)), ("jobs", String(restored.jobs)), ("tasks", String(restored.tasks)),
