@@ -6,12 +6,15 @@
 /// to. Here a full chunk stays where it is and the next value starts a new one; a chunk left empty by
 /// removals is freed, but for one kept spare, so that a table that shrinks gives its memory back.
 ///
-/// The first chunk grows by doubling up to the full size, so a small table takes little room. Value
-/// semantics are the table's: it copies this storage before changing it when the storage is shared.
+/// The first chunk grows by doubling up to the full size, so a small table takes little room. A full
+/// chunk is about 1 MiB, which the allocator maps apart from its heap: with chunks of 64 KiB, carved from
+/// the heap among a restart's short-lived rows, a shard restored with a million jobs kept 30 MB more
+/// (754 octets a pending job against 723 for one array; 716 with chunks of 1 MiB). Value semantics are
+/// the table's: it copies this storage before changing it when the storage is shared.
 final class ValueChunks<Value: Sendable>: @unchecked Sendable {
-    /// The values of a chunk, as a power of two: as many as fit in about 64 KiB, 16 at least.
+    /// The values of a chunk, as a power of two: as many as fit in about 1 MiB, 16 at least.
     static var shift: Int {
-        let perChunk = max(16, 65_536 / max(1, MemoryLayout<Value?>.stride))
+        let perChunk = max(16, (1 << 20) / max(1, MemoryLayout<Value?>.stride))
         return Int.bitWidth - 1 - perChunk.leadingZeroBitCount
     }
     static var chunkSize: Int { 1 << shift }
