@@ -414,18 +414,24 @@ public struct ShardCore: Sendable {
         }
         for (peer, refs) in receipts { outbox.append((peer, .receipt(Receipt(tasks: refs)))) }
         if !queries.isEmpty { answerQueries(now: now) }
-        // A job that became final is not copied here: it leaves memory below, and its row moves into the turn.
+        // Each row as it was before this turn marks it stored (its insert or update), found once. A job that
+        // became final is not copied here: it leaves memory below, and its row moves into the turn.
         turn.jobs.reserveCapacity(dirtyJobs.count)
         for id in dirtyJobs {
-            guard let state = jobs[id]?.state, !state.isFinal else { continue }
-            turn.jobs.append(jobs[id]!)
-            jobs.modify(id) { $0.stored = true }
+            let row = jobs.modifyIfPresent(id) { job -> ShardJob? in
+                guard !job.state.isFinal else { return nil }
+                defer { job.stored = true }
+                return job
+            }
+            if case let row?? = row { turn.jobs.append(row) }
         }
         turn.tasks.reserveCapacity(dirtyTasks.count + carriedRows.count)
         for id in dirtyTasks {
-            guard tasks.contains(id) else { continue }
-            turn.tasks.append(tasks[id]!)
-            tasks.modify(id) { $0.stored = true }
+            let row = tasks.modifyIfPresent(id) { task -> ShardTask in
+                defer { task.stored = true }
+                return task
+            }
+            if let row { turn.tasks.append(row) }
         }
         if !carriedRows.isEmpty {
             turn.tasks += carriedRows
