@@ -233,7 +233,10 @@ enum Bench {
                 let store = try ShardStore(path: "\(shard.data)/shard.db")
                 defer { store.database.close() }
                 let rows = try store.database.prepare(
-                    "SELECT t.data FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.run = ? AND t.successes > 0")
+                    """
+                    SELECT t.data FROM task_rows t JOIN jobs j ON j.id = t.job_id WHERE j.run = ?1 AND t.successes > 0
+                    UNION ALL SELECT task_data FROM jobs WHERE run = ?1 AND task_id IS NOT NULL AND task_successes > 0
+                    """)
                 rows.bind(1, Int64(run[0]))
                 while try rows.step() {
                     let data = rows.blob(0)
@@ -351,7 +354,10 @@ struct StepLatencies {
             let store = try ShardStore(path: path)
             defer { store.database.close() }
             let rows = try store.database.prepare(
-                "SELECT j.run, j.job, t.data FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.job LIKE '%c%' AND t.successes > 0")
+                """
+                SELECT j.run, j.job, t.data FROM task_rows t JOIN jobs j ON j.id = t.job_id WHERE j.job LIKE '%c%' AND t.successes > 0
+                UNION ALL SELECT run, job, task_data FROM jobs WHERE job LIKE '%c%' AND task_id IS NOT NULL AND task_successes > 0
+                """)
             // A chain is the jobs `<group>c0`, `<group>c1`, ... of one run: the chain flow's, or each pair's.
             var stamps: [String: [Int: (handed: Int64, ran: Int64)]] = [:]
             while try rows.step() {

@@ -251,15 +251,23 @@ import Wire
         try withTemporaryDirectory { directory in
             let store = try ShardStore(path: "\(directory)/shard.db")
             let old = Self.now.milliseconds - 31 * Self.day
+            // Jobs 1 and 3 have a row for their task; 2 and 4 keep it in their own.
             for (id, state, finished) in [(1, 6, old), (2, 7, old), (3, 4, Int64(0)), (4, 6, Self.now.milliseconds)] {
                 try store.database.execute(
                     """
                     INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled)
                     VALUES (\(id), 1, 'j\(id)', 0, x'', \(state), 0, 0, 1, 0, \(finished), '', '', 0);
-                    INSERT INTO tasks (job_id, step, partition, state, attempt, failures, losses, due, ord, started, finished, exit_code,
-                        output, log, error, data, successes)
-                    VALUES (\(id), 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, '', '', '', x'', 0);
                     """)
+                if id.isMultiple(of: 2) {
+                    try store.database.execute("UPDATE jobs SET task_id = \(id), task_state = 4, task_attempt = 1 WHERE id = \(id)")
+                } else {
+                    try store.database.execute(
+                        """
+                        INSERT INTO task_rows (job_id, step, partition, state, attempt, failures, losses, due, ord, started, finished, exit_code,
+                            output, log, error, data, successes)
+                        VALUES (\(id), 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, '', '', '', x'', 0);
+                        """)
+                }
             }
             #expect(try store.trim(now: Self.now, retention: 30 * Self.day, batch: 1) == 1)
             #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == 1)

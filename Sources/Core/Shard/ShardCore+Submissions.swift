@@ -98,11 +98,13 @@ extension ShardCore {
         job.queued = now
         var queued: [UInt64] = []
         queued.reserveCapacity(Int(step.partitions))
+        let inJobRow = job.keepsItsTaskInItsRow
         // Pending tasks are not stored: the job implies them. A task is stored at its first lease.
         for partition in 0..<step.partitions {
             var task = ShardTask(
                 id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
                 order: Self.order(job: job.id, partition: partition))
+            task.inJobRow = inJobRow
             nextTaskID += 1
             if let result = carried(partition) {
                 task.state = .succeeded

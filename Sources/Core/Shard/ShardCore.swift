@@ -48,6 +48,11 @@ public struct ShardCore: Sendable {
     var retries = MinHeap<Due>()
     var workers: WorkerRegistry
     var nextTaskID: UInt64
+    /// The bound the store keeps past every task ID given (its `next_task_id`): a task kept in its job's
+    /// row has no table a restart could find the highest ID in. Moved on a block at a time, so that the
+    /// store writes it once in ``taskIDBlock`` tasks.
+    var reservedTaskIDs: UInt64
+    public static let taskIDBlock: UInt64 = 65_536
     var nextJobID: Int64
     private var lastPublished: Timestamp
     var random: SplitMix64
@@ -125,6 +130,7 @@ public struct ShardCore: Sendable {
         self.epoch = epoch
         self.sequence = snapshot.sequence
         self.nextTaskID = snapshot.nextTaskID
+        self.reservedTaskIDs = snapshot.nextTaskID
         self.nextJobID = snapshot.nextJobID
         self.lastPublished = now
         self.controls = ShardControls(paused: snapshot.paused)
@@ -207,6 +213,7 @@ public struct ShardCore: Sendable {
                 task = ShardTask(
                     id: nextTaskID, job: job.identity, jobID: job.id, step: job.step, partition: partition,
                     order: Self.order(job: job.id, partition: partition))
+                task.inJobRow = job.keepsItsTaskInItsRow
                 nextTaskID += 1
             }
             job.counts[task.state] += 1
@@ -463,8 +470,14 @@ public struct ShardCore: Sendable {
             turn.handedOverRows.append(id)
             controls.jobForgotten(of: job.spec.run)
         }
-        // Rows deleted by a hand-over may hold the highest IDs: the next ones are kept, never to be given twice.
-        if !turn.handedOverRows.isEmpty || !handedOverTaskRows.isEmpty { turn.nextIDs = (nextTaskID, nextJobID) }
+        // The next IDs are kept, never to be given twice: past the tasks given this turn, whose rows may be
+        // their jobs', and past rows deleted by a hand-over, which may hold the highest IDs.
+        var keepIDs = !turn.handedOverRows.isEmpty || !handedOverTaskRows.isEmpty
+        if nextTaskID > reservedTaskIDs {
+            reservedTaskIDs = nextTaskID + Self.taskIDBlock
+            keepIDs = true
+        }
+        if keepIDs { turn.nextIDs = (reservedTaskIDs, nextJobID) }
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs where jobs[id]?.state.isFinal == true {

@@ -77,6 +77,10 @@ public struct ShardTask: Sendable {
     public var order: UInt64
     /// Whether the store has a row for it: the first write inserts one, later writes update it.
     public var stored = false
+    /// Whether it is stored in its job's row, not in a row of its own: the task of a job of one step of
+    /// one partition (``ShardJob/keepsItsTaskInItsRow``), unless a row of its own was written for it
+    /// before the store kept such tasks so.
+    public var inJobRow = false
     /// How many times it was queued since the shard started: only its queue entry with this ticket is
     /// live (memory only).
     public var ticket: UInt32 = 0
@@ -200,7 +204,7 @@ extension ShardTask: Equatable {
     public static func == (lhs: ShardTask, rhs: ShardTask) -> Bool {
         lhs.id == rhs.id && lhs.job == rhs.job && lhs.jobID == rhs.jobID && lhs.step == rhs.step && lhs.partition == rhs.partition
             && lhs.state == rhs.state && lhs.attempt == rhs.attempt && lhs.failures == rhs.failures && lhs.losses == rhs.losses
-            && lhs.due == rhs.due && lhs.order == rhs.order && lhs.stored == rhs.stored && lhs.ticket == rhs.ticket
+            && lhs.due == rhs.due && lhs.order == rhs.order && lhs.stored == rhs.stored && lhs.inJobRow == rhs.inJobRow && lhs.ticket == rhs.ticket
             && (lhs.record.first ?? AttemptRecord()) == (rhs.record.first ?? AttemptRecord())
     }
 }
@@ -342,6 +346,9 @@ public struct ShardJob: Sendable {
 
     /// The job's identity.
     public var identity: JobIdentity { spec.identity }
+
+    /// Whether the job's one task is stored in the job's own row: a job of one step of one partition.
+    public var keepsItsTaskInItsRow: Bool { spec.steps.count == 1 && spec.steps[0].partitions == 1 }
 
     /// Where the last finished task's output went.
     public var output: String {

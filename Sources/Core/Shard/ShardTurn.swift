@@ -45,8 +45,9 @@ public struct ShardTurn: Sendable {
     public var awayEnds: [(run: UInt64, end: PartitionEnd)] = []
     /// Results of runs taken over, from jobs that succeeded on their old shard, by run: to store.
     public var importedResults: [(UInt64, TaskInput)] = []
-    /// The next task and job IDs, when rows this turn deletes may have held the highest: the store keeps
-    /// them, so that IDs are never given twice (a stale result for a task ID given again would fit it).
+    /// The next task and job IDs to keep, when this turn gave task IDs past the bound kept before, or
+    /// deletes rows that may have held the highest: the store keeps them, so that IDs are never given
+    /// twice (a stale result for a task ID given again would fit it).
     public var nextIDs: (task: UInt64, job: Int64)?
     /// Runs taken over, and ends of their tasks that finished on their old shard applied here, to log;
     /// nothing to commit.
@@ -61,7 +62,7 @@ public struct ShardTurn: Sendable {
     public var needsCommit: Bool {
         !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
             || !forgottenPriorities.isEmpty || !tombstones.isEmpty || !importedResults.isEmpty
-            || !handedOverRows.isEmpty || !handedOverTaskRows.isEmpty || !awayEnds.isEmpty
+            || !handedOverRows.isEmpty || !handedOverTaskRows.isEmpty || !awayEnds.isEmpty || nextIDs != nil
     }
 }
 

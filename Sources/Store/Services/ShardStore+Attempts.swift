@@ -81,8 +81,12 @@ extension ShardStore {
             """
             SELECT j.generation, t.step, t.partition, t.attempt, t.worker, t.started, CASE WHEN t.state = 2 THEN 0 ELSE t.finished END,
                    t.state, t.exit_code, t.output, t.log, t.error, j.job
-            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.run = ? AND (? IS NULL OR j.job = ?) AND t.attempt > 0
-            ORDER BY j.job, j.generation, t.step, t.partition LIMIT ?
+            FROM task_rows t JOIN jobs j ON j.id = t.job_id WHERE j.run = ?1 AND (?2 IS NULL OR j.job = ?3) AND t.attempt > 0
+            UNION ALL
+            SELECT generation, 0, 0, task_attempt, task_worker, task_started, CASE WHEN task_state = 2 THEN 0 ELSE task_finished END,
+                   task_state, task_exit_code, task_output, task_log, task_error, job
+            FROM jobs WHERE run = ?1 AND (?2 IS NULL OR job = ?3) AND task_id IS NOT NULL AND task_attempt > 0
+            ORDER BY 13, 1, 2, 3 LIMIT ?4
             """)
         defer { latest.reset() }
         latest.bind(1, Int64(bitPattern: run))

@@ -107,8 +107,10 @@ extension ShardStore {
         let statement = try database.prepare(
             """
             SELECT j.state, j.attempts, j.step, j.completed, j.started, j.finished, j.output, j.detail, j.spec,
-                   (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 4),
-                   (SELECT COUNT(*) FROM tasks t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 5), j.queued
+                   (SELECT COUNT(*) FROM task_rows t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 4)
+                       + (j.task_id IS NOT NULL AND j.step = 0 AND j.task_state = 4),
+                   (SELECT COUNT(*) FROM task_rows t WHERE t.job_id = j.id AND t.step = j.step AND t.state = 5)
+                       + (j.task_id IS NOT NULL AND j.step = 0 AND j.task_state = 5), j.queued
             FROM jobs j WHERE run = ? AND job = ? AND generation = ?
             """)
         var found: [JobIdentity: JobStatus] = [:]

@@ -119,5 +119,42 @@ extension ShardStore {
                 DROP INDEX jobs_finishing;
                 CREATE INDEX jobs_finishing ON jobs (id) WHERE finishing = 1 AND state BETWEEN 3 AND 5;
                 """),
+        // A job of one step of one partition keeps its task in its own row: its lease is one update of a
+        // row no index reads, and its end one row, where a row of its own cost an insert into two B-trees
+        // and an update. `tasks` becomes a view of both kinds; rows written before stay where they are.
+        Migration(
+            version: 14, name: "the task of a one-task job in its job's row",
+            sql: """
+                ALTER TABLE tasks RENAME TO task_rows;
+                ALTER TABLE jobs ADD COLUMN task_id INTEGER;
+                ALTER TABLE jobs ADD COLUMN task_state INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_attempt INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_failures INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_losses INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_due INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_ord INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_lease_worker TEXT;
+                ALTER TABLE jobs ADD COLUMN task_lease_session INTEGER;
+                ALTER TABLE jobs ADD COLUMN task_lease_key TEXT;
+                ALTER TABLE jobs ADD COLUMN task_lease_heartbeat INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_started INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_finished INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_exit_code INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_output TEXT NOT NULL DEFAULT '';
+                ALTER TABLE jobs ADD COLUMN task_log TEXT NOT NULL DEFAULT '';
+                ALTER TABLE jobs ADD COLUMN task_error TEXT NOT NULL DEFAULT '';
+                ALTER TABLE jobs ADD COLUMN task_data BLOB NOT NULL DEFAULT x'';
+                ALTER TABLE jobs ADD COLUMN task_successes INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN task_worker TEXT NOT NULL DEFAULT '';
+                CREATE VIEW tasks AS
+                    SELECT id, job_id, step, partition, state, attempt, failures, losses, due, ord, lease_worker, lease_session,
+                           started, finished, exit_code, output, log, error, data, successes, lease_key, worker, lease_heartbeat
+                    FROM task_rows
+                    UNION ALL
+                    SELECT task_id, id, 0, 0, task_state, task_attempt, task_failures, task_losses, task_due, task_ord,
+                           task_lease_worker, task_lease_session, task_started, task_finished, task_exit_code, task_output,
+                           task_log, task_error, task_data, task_successes, task_lease_key, task_worker, task_lease_heartbeat
+                    FROM jobs WHERE task_id IS NOT NULL;
+                """),
     ]
 }

@@ -1,0 +1,31 @@
+import Core
+import Testing
+import Wire
+
+/// Which tasks a shard keeps in their jobs' rows, and the bound on task IDs the store keeps for them.
+@Suite struct ShardJobRowTests {
+    let worker = Peer([1])
+
+    /// A job of one step of one partition keeps its task in its own row; a job of more tasks does not.
+    @Test func onlyAOneTaskJobsTaskIsKeptInItsJobsRow() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 8), from: worker)
+        let split = StepSpec(name: "split", kind: .command, action: "true", partitions: 2)
+        let steps = [StepSpec(name: "a", kind: .command, action: "true"), StepSpec(name: "b", kind: .command, action: "true")]
+        let turn = shard.submit([ShardHarness.job("one"), ShardHarness.job("split", steps: [split]), ShardHarness.job("steps", steps: steps)])
+        let leased = Dictionary(grouping: turn.tasks, by: \.job.job).mapValues { $0.map(\.inJobRow) }
+        #expect(leased == ["one": [true], "split": [false, false], "steps": [false]])
+    }
+
+    /// The turn that gives task IDs past the bound kept moves it on by a block; turns within it write none.
+    @Test func taskIDsStayBelowTheBoundTheStoreKeeps() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 8), from: worker)
+        let first = shard.submit([ShardHarness.job("a"), ShardHarness.job("b")])
+        let bound = first.nextIDs?.task ?? 0
+        #expect(first.tasks.count == 2 && first.tasks.allSatisfy { $0.id < bound })
+        #expect(bound >= first.tasks.map(\.id).max()! + ShardCore.taskIDBlock)
+        let second = shard.submit([ShardHarness.job("c")])
+        #expect(second.nextIDs == nil && second.tasks.allSatisfy { $0.id < bound })
+    }
+}
