@@ -150,7 +150,10 @@ enum MoveBench {
             }
             rows.reset()
             let again = try store.database.prepare(
-                "SELECT COUNT(*) FROM tasks JOIN jobs ON jobs.id = tasks.job_id WHERE jobs.generation = 1 AND tasks.partition < ? AND tasks.attempt > 1")
+                """
+                SELECT (SELECT COUNT(*) FROM task_rows t JOIN jobs j ON j.id = t.job_id WHERE j.generation = 1 AND t.partition < ?1 AND t.attempt > 1)
+                    + (SELECT COUNT(*) FROM jobs WHERE generation = 1 AND task_id IS NOT NULL AND task_attempt > 1 AND 0 < ?1)
+                """)
             again.bind(1, Int64(running))
             if try again.step() { rerun = again.int64(0) }
             again.reset()

@@ -6,15 +6,20 @@ import Wire
 @Suite struct ShardJobRowTests {
     let worker = Peer([1])
 
-    /// A job of one step of one partition keeps its task in its own row; a job of more tasks does not.
+    /// A job of one step of one partition keeps its task in its own row, unless its spec is large (each
+    /// write of the task rewrites the row, spec and all); a job of more tasks does not.
     @Test func onlyAOneTaskJobsTaskIsKeptInItsJobsRow() {
         var shard = ShardHarness()
         _ = shard.send(ShardHarness.ready("w1", slots: 8), from: worker)
         let split = StepSpec(name: "split", kind: .command, action: "true", partitions: 2)
         let steps = [StepSpec(name: "a", kind: .command, action: "true"), StepSpec(name: "b", kind: .command, action: "true")]
-        let turn = shard.submit([ShardHarness.job("one"), ShardHarness.job("split", steps: [split]), ShardHarness.job("steps", steps: steps)])
+        var large = ShardHarness.job("large")
+        large.params["payload"] = String(repeating: "x", count: ShardJob.taskInRowSpecLimit)
+        let turn = shard.submit([
+            ShardHarness.job("one"), ShardHarness.job("split", steps: [split]), ShardHarness.job("steps", steps: steps), large,
+        ])
         let leased = Dictionary(grouping: turn.tasks, by: \.job.job).mapValues { $0.map(\.inJobRow) }
-        #expect(leased == ["one": [true], "split": [false, false], "steps": [false]])
+        #expect(leased == ["one": [true], "split": [false, false], "steps": [false], "large": [false]])
     }
 
     /// The turn that gives task IDs past the bound kept moves it on by a block; turns within it write none.

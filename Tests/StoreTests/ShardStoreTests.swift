@@ -256,6 +256,9 @@ import Wire
             let store = try ShardStore(path: "\(directory)/shard.db", synchronous: .off)
             defer { store.database.close() }
             #expect(try Self.plan(ShardStore.openCount, in: store).contains("jobs_open"))
+            // Batches of open jobs by ID, in the index's order: no sort, and no finished row read.
+            let batch = try Self.plan(ShardStore.openJobsAfter, in: store)
+            #expect(batch.contains("USING INDEX jobs_open (id>?)") && !batch.contains("TEMP B-TREE"))
             #expect(try Self.plan(ShardStore.storedTasksOfOpenJobs, in: store).contains("USING INDEX jobs_open"))
             #expect(try Self.plan(ShardStore.endedBefore, in: store).contains("USING INDEX jobs_finished"))
         }

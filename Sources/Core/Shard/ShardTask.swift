@@ -75,11 +75,12 @@ public struct ShardTask: Sendable {
     public var due: Timestamp
     /// Its place in the queue among tasks of equal priority: smaller is older.
     public var order: UInt64
-    /// Whether the store has a row for it: the first write inserts one, later writes update it.
+    /// Whether the store has a row for it: the first write inserts one, later writes update it. (A task
+    /// in its job's row is always written as part of that row.)
     public var stored = false
     /// Whether it is stored in its job's row, not in a row of its own: the task of a job of one step of
-    /// one partition (``ShardJob/keepsItsTaskInItsRow``), unless a row of its own was written for it
-    /// before the store kept such tasks so.
+    /// one partition with a small spec (``ShardJob/keepsItsTaskInItsRow``), unless a row of its own was
+    /// written for it before the store kept such tasks so.
     public var inJobRow = false
     /// How many times it was queued since the shard started: only its queue entry with this ticket is
     /// live (memory only).
@@ -347,8 +348,15 @@ public struct ShardJob: Sendable {
     /// The job's identity.
     public var identity: JobIdentity { spec.identity }
 
-    /// Whether the job's one task is stored in the job's own row: a job of one step of one partition.
-    public var keepsItsTaskInItsRow: Bool { spec.steps.count == 1 && spec.steps[0].partitions == 1 }
+    /// Whether the job's one task is stored in the job's own row: a job of one step of one partition
+    /// whose spec is small. A write of the task rewrites the whole row, spec and all: a large spec (up to
+    /// 16 MiB) keeps its task in a row of its own, so that a lease writes a page, not the spec again.
+    public var keepsItsTaskInItsRow: Bool {
+        spec.steps.count == 1 && spec.steps[0].partitions == 1 && spec.encodedSize <= Self.taskInRowSpecLimit
+    }
+    /// The largest spec, in octets encoded, whose job keeps its task in its row: with it, the row fits a
+    /// page of the store.
+    public static let taskInRowSpecLimit = 1024
 
     /// Where the last finished task's output went.
     public var output: String {

@@ -397,6 +397,12 @@ final class InvariantChecker {
                 if try statement.step() && !relaxed {
                     return "task \(statement.int64(0)) of shard-\(shard) counts \(statement.int64(1)) successes in the store"
                 }
+                // A task is stored once: in a row of its own or in its job's, never both, and no ID is given twice.
+                let twice = try service.store.database.prepare("SELECT id FROM tasks GROUP BY id HAVING COUNT(*) > 1 LIMIT 1")
+                defer { twice.reset() }
+                if try twice.step() {
+                    return "task \(twice.int64(0)) of shard-\(shard) is stored twice"
+                }
                 let forged = try service.store.database.prepare("SELECT id FROM tasks WHERE output = '\(Simulation.forged)' LIMIT 1")
                 defer { forged.reset() }
                 if try forged.step() {

@@ -156,5 +156,14 @@ extension ShardStore {
                            task_log, task_error, task_data, task_successes, task_lease_key, task_worker, task_lease_heartbeat
                     FROM jobs WHERE task_id IS NOT NULL;
                 """),
+        // A restart reads the open jobs in batches by ID: by an index of their IDs alone, not by walking
+        // every row ever kept, finished ones included. It changes when `jobs_open` did: as a job opens,
+        // moves to another step, and ends.
+        Migration(
+            version: 15, name: "the open jobs by ID",
+            sql: """
+                DROP INDEX jobs_open;
+                CREATE INDEX jobs_open ON jobs (id) WHERE state BETWEEN 3 AND 5;
+                """),
     ]
 }

@@ -3,8 +3,8 @@ import Wire
 
 /// A shard's durable queue: its jobs, their tasks, and its event log, in one SQLite file.
 ///
-/// A job's row is written when it is accepted, moves to another step, is cancelled or ends; a task's
-/// row when it is first leased and at each change after. A task never leased has no row: its job
+/// A job's row is written when it is accepted, moves to another step, is cancelled or ends (and when a
+/// task kept in it changes); a task's row when it is first leased and at each change after. A task never leased has no row: its job
 /// implies it, and a restarted shard queues it again. The task of a job of one step of one partition
 /// is written in its job's row (`task_*` columns), not in a row of its own (`task_rows`): its lease is
 /// an update of a row no index reads. The view `tasks` shows both.
@@ -121,7 +121,7 @@ public final class ShardStore {
         priorities.reset()
         snapshot.sequence = try log.newest()
         // Past every ID a row has had: rows are deleted by hand-overs and retention, and an ID given again
-        // could be taken for the one before it.
+        // could be taken for the one before it. Task IDs kept in jobs' rows are below the bound `meta` keeps.
         snapshot.nextTaskID = UInt64(max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM task_rows"), try database.meta("next_task_id") ?? 0))
         snapshot.nextJobID = max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0)
         return (epoch, snapshot, snapshot.more ? cursor : nil)
@@ -138,10 +138,9 @@ public final class ShardStore {
     private func readOpenJobs(from cursor: inout RestoreCursor, limit: Int) throws -> [ShardJob] {
         var jobs: [ShardJob] = []
         while jobs.count < limit && !cursor.isDone {
-            // In the primary key's order, each batch starting where the last stopped: NOT INDEXED, or the
-            // planner may read every open job through the index by state and sort them, for each batch.
-            let page = try database.prepare(
-                "SELECT \(Self.jobColumns) FROM jobs NOT INDEXED WHERE id > ? AND \(Self.isOpen()) ORDER BY id LIMIT ?")
+            // By ID, each batch starting where the last stopped, through the open jobs' index of their IDs:
+            // never a finished row, however many are kept.
+            let page = try database.prepare(Self.openJobsAfter)
             defer { page.reset() }
             let asked = min(limit - jobs.count, 100_000)
             page.bind(1, cursor.after)
@@ -180,6 +179,8 @@ public final class ShardStore {
         FROM jobs WHERE \(isOpen()) AND task_id IS NOT NULL
         ORDER BY 1
         """
+    /// A batch of open jobs by ID, after one, by `jobs_open`.
+    static let openJobsAfter = "SELECT \(jobColumns) FROM jobs INDEXED BY jobs_open WHERE id > ? AND \(isOpen()) ORDER BY id LIMIT ?"
     /// How many open jobs there are, by `jobs_open`.
     static let openCount = "SELECT COUNT(*) FROM jobs WHERE \(isOpen())"
     /// The jobs ended before a time, oldest first, by `jobs_finished`: retention's batch.
@@ -328,7 +329,12 @@ public final class ShardStore {
             // A task kept in its job's row is written with the job when both changed this turn: one write of
             // the row, not two.
             var withJob: [Int64: Int] = [:]
-            for (index, task) in turn.tasks.enumerated() where task.inJobRow { withJob[task.jobID] = index }
+            var twice = Set<Int64>()
+            for (index, task) in turn.tasks.enumerated() where task.inJobRow {
+                if withJob.updateValue(index, forKey: task.jobID) != nil { twice.insert(task.jobID) }
+            }
+            // A job has one task; were it ever given two, each is written alone, in the turn's order.
+            for jobID in twice { withJob[jobID] = nil }
             var written = Set<Int>()
             if !turn.jobs.isEmpty {
                 // A new job's row is written whole, with its spec; later writes change only its state.
