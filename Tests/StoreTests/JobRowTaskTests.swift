@@ -8,6 +8,15 @@ import Wire
 @Suite struct JobRowTaskTests {
     let now = Timestamp(milliseconds: 1_000_000)
 
+    /// Commits one turn of these rows.
+    func commit(_ jobs: [ShardJob], _ tasks: [ShardTask], succeeded: Set<UInt64> = [], to store: ShardStore) throws {
+        var turn = ShardTurn()
+        turn.jobs = jobs
+        turn.tasks = tasks
+        turn.succeeded = succeeded
+        try store.commit(turn, now: now)
+    }
+
     func spec(_ name: String) -> JobSpec {
         JobSpec(
             run: 9, job: name, generation: 0, product: "payments", flow: "eod", moment: 7, priority: 0, type: "t",
@@ -34,10 +43,7 @@ import Wire
                 task.lease = Lease(worker: "host/pool/1", session: 42, peer: nil, key: String(repeating: "K", count: 40), heartbeat: 5000)
                 task.worker = "host/pool/1"
                 task.started = now
-                var turn = ShardTurn()
-                turn.jobs = [job]
-                turn.tasks = [task]
-                try store.commit(turn, now: now)
+                try commit([job], [task], to: store)
                 job.stored = true
                 task.stored = true
                 #expect(try store.database.count("task_rows") == 0)
@@ -48,15 +54,12 @@ import Wire
                 task.failures = 1
                 task.error = "exit status 1"
                 task.due = now.adding(milliseconds: 1000)
-                turn.jobs = []
-                turn.tasks = [task]
-                try store.commit(turn, now: now)
+                try commit([], [task], to: store)
                 task.state = .running
                 task.attempt = 2
                 task.lease = Lease(worker: "host/pool/2", session: 43, peer: nil)
                 task.worker = "host/pool/2"
-                turn.tasks = [task]
-                try store.commit(turn, now: now)
+                try commit([], [task], to: store)
                 #expect(try store.database.count("task_rows") == 0 && store.database.count("jobs") == 1)
             }
             let store = try ShardStore(path: path)
@@ -85,10 +88,7 @@ import Wire
             task.inJobRow = true
             task.worker = "host/pool/1"
             task.started = now
-            var turn = ShardTurn()
-            turn.jobs = [job]
-            turn.tasks = [task]
-            try store.commit(turn, now: now)
+            try commit([job], [task], to: store)
             job.stored = true
             task.stored = true
             job.state = .succeeded
@@ -96,10 +96,7 @@ import Wire
             task.state = .succeeded
             task.finished = now
             task.data = [1, 2, 3]
-            turn.jobs = [job]
-            turn.tasks = [task]
-            turn.succeeded = [3]
-            try store.commit(turn, now: now)
+            try commit([job], [task], succeeded: [3], to: store)
             #expect(try store.database.scalar("SELECT successes FROM tasks WHERE id = 3") == .integer(1))
             let status = try #require(try store.statuses(of: [job.identity], now: now)[job.identity])
             #expect(status.state == .succeeded && status.succeeded == 1 && status.failed == 0)
@@ -136,10 +133,7 @@ import Wire
             #expect(task.id == 4 && task.stored && !task.inJobRow && task.lease?.worker == "host/pool/1")
             task.state = .succeeded
             task.lease = nil
-            var turn = ShardTurn()
-            turn.tasks = [task]
-            turn.succeeded = [4]
-            try store.commit(turn, now: now)
+            try commit([], [task], succeeded: [4], to: store)
             #expect(try store.database.scalar("SELECT state || ' ' || successes FROM task_rows WHERE id = 4") == .text("4 1"))
             #expect(try store.database.scalar("SELECT task_id FROM jobs WHERE id = 1") == .null)
             #expect(try store.database.count("tasks") == 1)
@@ -156,11 +150,8 @@ import Wire
             let other = ShardJob(id: 2, spec: spec("load"))
             var task = ShardTask(id: 3, job: spec("extract").identity, jobID: 1, step: 0, partition: 0, state: .running, attempt: 1, order: 1)
             task.inJobRow = true
-            var turn = ShardTurn()
-            turn.jobs = [other]
-            turn.tasks = [task]
             #expect {
-                try store.commit(turn, now: now)
+                try commit([other], [task], to: store)
             } throws: { error in
                 "\(error)".contains("task 3 belongs in the row of job 1, which is not stored")
             }

@@ -4,10 +4,11 @@ import Wire
 /// A shard's durable queue: its jobs, their tasks, and its event log, in one SQLite file.
 ///
 /// A job's row is written when it is accepted, moves to another step, is cancelled or ends (and when a
-/// task kept in it changes); a task's row when it is first leased and at each change after. A task never leased has no row: its job
-/// implies it, and a restarted shard queues it again. The task of a job of one step of one partition
-/// is written in its job's row (`task_*` columns), not in a row of its own (`task_rows`): its lease is
-/// an update of a row no index reads. The view `tasks` shows both.
+/// task kept in it changes); a task's row when it is first leased and at each change after. A task never
+/// leased has no row: its job implies it, and a restarted shard queues it again. The task of a job of
+/// one step of one partition with a small spec is written in its job's row (`task_*` columns), not in a
+/// row of its own (`task_rows`): its lease is an update of a row no index reads. The view `tasks` shows
+/// both.
 ///
 /// ``commit(_:)`` writes everything a turn produced in one transaction, so a crash leaves the shard
 /// either before or after the turn, never inside it; only then does the runtime send what the turn
@@ -298,6 +299,29 @@ public final class ShardStore {
 
     static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
 
+    // A turn's statements, their text built once: the statement cache finds each by it.
+    static let jobColumnsWritten = "id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing"
+    static let jobChanges = """
+        state = ?, step = ?, completed = ?, attempts = ?, started = ?, finished = ?, output = ?, detail = ?, cancelled = ?, queued = ?,
+        finishing = ?
+        """
+    static let insertJob = "INSERT INTO jobs (\(jobColumnsWritten)) VALUES (\(placeholders(16)))"
+    static let updateJob = "UPDATE jobs SET \(jobChanges) WHERE id = ?"
+    static let insertJobWithTask = "INSERT INTO jobs (\(jobColumnsWritten), \(jobRowTaskColumns)) VALUES (\(placeholders(16 + 20)))"
+    static let updateJobWithTask = "UPDATE jobs SET \(jobChanges), \(jobRowTaskChanges) WHERE id = ?"
+    static let insertTask = """
+        INSERT INTO task_rows (id, job_id, step, partition, ord, state, attempt, failures, losses, due, lease_worker, lease_session, started,
+            finished, exit_code, output, log, error, data, successes, lease_key, worker, lease_heartbeat)
+        VALUES (\(placeholders(23)))
+        """
+    static let updateTask = """
+        UPDATE task_rows SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?, lease_session = ?, started = ?,
+            finished = ?, exit_code = ?, output = ?, log = ?, error = ?, data = ?, successes = successes + ?, lease_key = ?, worker = ?,
+            lease_heartbeat = ?
+        WHERE id = ?
+        """
+    static let updateTaskInJobRow = "UPDATE jobs SET \(jobRowTaskChanges) WHERE id = ?"
+
     /// Binds what changes of a task, wherever it is kept: 18 values from `column`, in the order of
     /// ``jobRowTaskColumns`` and of the task rows' updates.
     static func bind(_ task: ShardTask, succeeded: Bool, to statement: Statement, from column: Int32) {
@@ -330,24 +354,19 @@ public final class ShardStore {
             // the row, not two.
             var withJob: [Int64: Int] = [:]
             var twice = Set<Int64>()
-            for (index, task) in turn.tasks.enumerated() where task.inJobRow {
-                if withJob.updateValue(index, forKey: task.jobID) != nil { twice.insert(task.jobID) }
+            for index in turn.tasks.indices where turn.tasks[index].inJobRow {
+                let jobID = turn.tasks[index].jobID
+                if withJob.updateValue(index, forKey: jobID) != nil { twice.insert(jobID) }
             }
             // A job has one task; were it ever given two, each is written alone, in the turn's order.
             for jobID in twice { withJob[jobID] = nil }
             var written = Set<Int>()
             if !turn.jobs.isEmpty {
                 // A new job's row is written whole, with its spec; later writes change only its state.
-                let columns = "id, run, job, generation, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing"
-                let changes = """
-                    state = ?, step = ?, completed = ?, attempts = ?, started = ?, finished = ?, output = ?, detail = ?, cancelled = ?,
-                    queued = ?, finishing = ?
-                    """
-                let insert = try database.prepare("INSERT INTO jobs (\(columns)) VALUES (\(Self.placeholders(16)))")
-                let update = try database.prepare("UPDATE jobs SET \(changes) WHERE id = ?")
-                let insertWithTask = try database.prepare(
-                    "INSERT INTO jobs (\(columns), \(Self.jobRowTaskColumns)) VALUES (\(Self.placeholders(16 + 20)))")
-                let updateWithTask = try database.prepare("UPDATE jobs SET \(changes), \(Self.jobRowTaskChanges) WHERE id = ?")
+                let insert = try database.prepare(Self.insertJob)
+                let update = try database.prepare(Self.updateJob)
+                let insertWithTask = try database.prepare(Self.insertJobWithTask)
+                let updateWithTask = try database.prepare(Self.updateJobWithTask)
                 // Each job is read where it lies: copied out of the turn, spec and all, and released after,
                 // the jobs cost about 1% of a loaded shard's time.
                 try turn.jobs.withUnsafeBufferPointer { jobs in
@@ -393,21 +412,9 @@ public final class ShardStore {
             if turn.tasks.count > written.count {
                 // A task's row is written at its first lease, and updated after. A task kept in its job's row
                 // and written alone is an update: its job's row was written in the turn that took the job.
-                let insert = try database.prepare(
-                    """
-                    INSERT INTO task_rows (id, job_id, step, partition, ord, state, attempt, failures, losses, due,
-                        lease_worker, lease_session, started, finished, exit_code, output, log, error, data, successes, lease_key, worker,
-                        lease_heartbeat)
-                    VALUES (\(Self.placeholders(23)))
-                    """)
-                let update = try database.prepare(
-                    """
-                    UPDATE task_rows SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?,
-                        lease_session = ?, started = ?, finished = ?, exit_code = ?, output = ?, log = ?, error = ?,
-                        data = ?, successes = successes + ?, lease_key = ?, worker = ?, lease_heartbeat = ?
-                    WHERE id = ?
-                    """)
-                let inJobRow = try database.prepare("UPDATE jobs SET \(Self.jobRowTaskChanges) WHERE id = ?")
+                let insert = try database.prepare(Self.insertTask)
+                let update = try database.prepare(Self.updateTask)
+                let inJobRow = try database.prepare(Self.updateTaskInJobRow)
                 for (index, task) in turn.tasks.enumerated() where !written.contains(index) {
                     let statement = task.inJobRow ? inJobRow : task.stored ? update : insert
                     var column: Int32 = 1
