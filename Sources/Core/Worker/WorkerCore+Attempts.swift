@@ -217,7 +217,17 @@ extension WorkerCore {
     /// after the next WELCOME otherwise.
     mutating func finish(_ result: TaskResult, link: Int) {
         unreceipted[AttemptID(link: link, ref: result.ref)] = Held(link: link, result: result)
-        if links[link].state == .registered { outgoingResults[link, default: []].append(result) }
+        // Room for every attempt still running at the first result of a turn, not grown one doubling at a time.
+        if links[link].state == .registered {
+            outgoingResults[link, default: Self.results(room: running.count + 1)].append(result)
+        }
+    }
+
+    /// An empty list of results with room for `room` of them, up to 1,024.
+    private static func results(room: Int) -> [TaskResult] {
+        var results: [TaskResult] = []
+        results.reserveCapacity(min(room, 1024))
+        return results
     }
 
     // MARK: - Time

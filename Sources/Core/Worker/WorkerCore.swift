@@ -140,6 +140,11 @@ public struct WorkerCore: Sendable {
     /// free slots to shards as credit.
     public mutating func finishTurn(now: Timestamp) -> [WorkerEffect] {
         for (index, results) in outgoingResults.sorted(by: { $0.key < $1.key }) {
+            // As a rule one message holds them all: sent as they are, not copied into a batch.
+            if results.reduce(0, { $0 + $1.encodedSize }) <= Self.resultsBudget {
+                send(index, .results(Results(results: results)), now: now)
+                continue
+            }
             var batch: [TaskResult] = []
             var size = 0
             for result in results {

@@ -54,7 +54,9 @@ public struct WorkerService: Service {
     final class Endings: Sendable {
         private let queue = Mutex<[Ending]>([])
         func append(_ ending: Ending) { queue.withLock { $0.append(ending) } }
-        func take() -> [Ending] { queue.withLock { queue in defer { queue = [] }; return queue } }
+        /// Swaps what was reported for `spare`, an empty array: the two buffers go back and forth and keep
+        /// their room, rather than a new one grown at every turn.
+        func take(swapping spare: inout [Ending]) { queue.withLock { swap(&$0, &spare) } }
     }
 
     /// An attempt in progress.
@@ -87,6 +89,8 @@ public struct WorkerService: Service {
     let log: Log
     let doorbell: Doorbell
     let endings = Endings()
+    /// The endings the loop took last, emptied after: ``Endings``' other buffer.
+    private var endingsTaken: [Ending] = []
     let threads: HandlerThreads
     var attempts: [WorkerCore.AttemptID: RunningAttempt] = [:]
     var folders: LogFolders
@@ -185,7 +189,9 @@ public struct WorkerService: Service {
     private mutating func takeEndings(now: Timestamp) {
         // The tasks of a command batch share one log: it is read once.
         var tails: [String: (kept: Bool, output: String)] = [:]
-        for ending in endings.take() {
+        endings.take(swapping: &endingsTaken)
+        defer { endingsTaken.removeAll(keepingCapacity: true) }
+        for ending in endingsTaken {
             guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
             attempt.output?.close()
             let (kept, output): (Bool, String)
