@@ -223,10 +223,11 @@ extension WorkerCore {
         }
     }
 
-    /// An empty list of results with room for `room` of them, up to 1,024.
+    /// An empty list of results with room for `room` of them, up to 64: a worker of many slots whose long
+    /// attempts end one a turn does not take room for all of them at every turn.
     private static func results(room: Int) -> [TaskResult] {
         var results: [TaskResult] = []
-        results.reserveCapacity(min(room, 1024))
+        results.reserveCapacity(min(room, 64))
         return results
     }
 

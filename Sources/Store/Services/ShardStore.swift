@@ -345,6 +345,14 @@ public final class ShardStore {
         statement.bind(column + 17, task.lease?.heartbeat ?? 0)
     }
 
+    /// Binds a task kept in its job's row: what changes, then its ID and place in the queue, 20 values from
+    /// `column` in the order of ``jobRowTaskColumns``.
+    static func bindInJobRow(_ task: ShardTask, succeeded: Bool, to statement: Statement, from column: Int32) {
+        bind(task, succeeded: succeeded, to: statement, from: column)
+        statement.bind(column + 18, Int64(bitPattern: task.id))
+        statement.bind(column + 19, Int64(bitPattern: task.order))
+    }
+
     /// Commits a turn: its jobs, tasks and event, in one transaction. Returns the event's frame, to publish.
     @discardableResult
     public func commit(_ turn: ShardTurn, now: Timestamp) throws -> [UInt8]? {
@@ -398,9 +406,7 @@ public final class ShardStore {
                         statement.bind(column + 10, job.pointee.finishing)
                         column += 11
                         if let task {
-                            Self.bind(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
-                            statement.bind(column + 18, Int64(bitPattern: task.id))
-                            statement.bind(column + 19, Int64(bitPattern: task.order))
+                            Self.bindInJobRow(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
                             column += 20
                             written.insert(withJob[job.pointee.id]!)
                         }
@@ -426,13 +432,12 @@ public final class ShardStore {
                         insert.bind(5, Int64(bitPattern: task.order))
                         column = 6
                     }
-                    Self.bind(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
                     if task.inJobRow {
-                        inJobRow.bind(19, Int64(bitPattern: task.id))
-                        inJobRow.bind(20, Int64(bitPattern: task.order))
+                        Self.bindInJobRow(task, succeeded: turn.succeeded.contains(task.id), to: inJobRow, from: 1)
                         inJobRow.bind(21, task.jobID)
-                    } else if task.stored {
-                        update.bind(19, Int64(bitPattern: task.id))
+                    } else {
+                        Self.bind(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
+                        if task.stored { update.bind(19, Int64(bitPattern: task.id)) }
                     }
                     try statement.run()
                     if task.inJobRow && database.changes != 1 {
