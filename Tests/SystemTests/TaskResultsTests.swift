@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Runtime
+import Synchronization
 import Testing
 import Wire
 import ZeroMQ
@@ -109,6 +110,23 @@ import ZeroMQ
         }
     }
 
+    /// An inline handler runs on the worker's own thread as the task arrives; another on a thread of the pool.
+    @Test func anInlineHandlerRunsOnTheWorkersThreadAndAnotherOnAThreadOfThePool() throws {
+        var handlers = Handlers()
+        let thread: Handler = { _ in Array(String(UInt(pthread_self())).utf8) }
+        handlers.register("inline", inline: true, thread)
+        handlers.register("pooled", thread)
+        let loop = Mutex<String>("")
+        try withWorker(handlers: handlers, onLoopThread: { loop.withLock { $0 = String(UInt(pthread_self())) } }) { shard, _ in
+            let inline = try shard.run(handler("inline"))
+            #expect(inline.outcome == .succeeded && String(decoding: inline.data, as: UTF8.self) == loop.withLock { $0 })
+            var spec = handler("pooled")
+            spec.task = 2
+            let pooled = try shard.run(spec)
+            #expect(pooled.outcome == .succeeded && !pooled.data.isEmpty && String(decoding: pooled.data, as: UTF8.self) != loop.withLock { $0 })
+        }
+    }
+
     // MARK: - The worker's core
 
     @Test func theWorkerKeepsEachShardsResultLimitFromWelcome() {
@@ -149,10 +167,11 @@ import ZeroMQ
     }
 
     /// Runs `body` with a worker (logs in a temporary folder, `environment` for its commands) registered
-    /// with a stand-in shard that announced `resultLimit`.
+    /// with a stand-in shard that announced `resultLimit`; `onLoopThread` is called on the worker's thread
+    /// before it starts.
     func withWorker(
         resultLimit: UInt32 = 1 << 20, handlers: Handlers = .builtIn, environment: [String: String] = [:],
-        _ body: (StandInShard, String) throws -> Void
+        onLoopThread: @escaping @Sendable () -> Void = {}, _ body: (StandInShard, String) throws -> Void
     ) throws {
         try withTemporaryFolder { folder in
             let context = try Context()
@@ -162,6 +181,7 @@ import ZeroMQ
                 name: "test/results/1", slots: 1, shards: [shard.endpoint], logs: "\(folder)/logs", handlers: handlers,
                 environment: environment)
             let worker = try ServiceThread(name: "worker") { control in
+                onLoopThread()
                 try WorkerService.run(
                     settings, context: context, log: Log(service: "worker", level: .error), control: control)
             }

@@ -85,6 +85,7 @@ public struct Handlers: Sendable {
     /// dictionary's generic form, and each one read out was wrapped in a thunk, an allocation per task.
     private struct Entry {
         let handler: Handler
+        let inline: Bool
     }
     private var table: [String: Entry] = [:]
     private(set) var setTable: [String: (limit: Int, handler: SetHandler)] = [:]
@@ -92,10 +93,16 @@ public struct Handlers: Sendable {
     public init() {}
 
     /// Registers `handler` under `name`, replacing any handler of that name.
-    public mutating func register(_ name: String, _ handler: @escaping Handler) {
+    ///
+    /// Each attempt runs on a thread of the worker's pool. With `inline`, it runs on the worker's own
+    /// thread instead, as the worker takes the task: no hand-over to another thread, which costs more
+    /// than a handler that only computes for a few microseconds. Only for such a handler: one that waits,
+    /// sleeps or blocks holds up every other task, heartbeat and result of the worker while it runs, and
+    /// is not stopped at its timeout. The built-in `noop` and `stamp` are inline.
+    public mutating func register(_ name: String, inline: Bool = false, _ handler: @escaping Handler) {
         precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
         setTable[name] = nil
-        table[name] = Entry(handler: handler)
+        table[name] = Entry(handler: handler, inline: inline)
     }
 
     /// Registers `handler` under `name` to take the tasks of jobs that name it as sets: the shard claims
@@ -122,12 +129,15 @@ public struct Handlers: Sendable {
     /// The handlers that take sets, with the most tasks in one set.
     public var setLimits: [String: Int] { setTable.mapValues(\.limit) }
 
-    subscript(name: String) -> Handler? {
-        if let entry = table[name] { return entry.handler }
+    subscript(name: String) -> Handler? { entry(name)?.handler }
+
+    /// The handler registered under `name`, and whether it runs on the worker's own thread.
+    func entry(_ name: String) -> (handler: Handler, inline: Bool)? {
+        if let entry = table[name] { return (entry.handler, entry.inline) }
         // A task of a set handler handed out on its own (by a shard that claimed it before this worker
         // offered sets) is a set of one.
         guard let (_, handler) = setTable[name] else { return nil }
-        return { context in try handler([context]).first!.get() }
+        return ({ context in try handler([context]).first!.get() }, false)
     }
 
     /// The set handler registered under `name`.
@@ -139,8 +149,8 @@ public struct Handlers: Sendable {
     /// and `load-ledger` (the demo's).
     public static var builtIn: Handlers {
         var handlers = Handlers()
-        handlers.register("noop") { _ in [] }
-        handlers.register("stamp") { context in
+        handlers.register("noop", inline: true) { _ in [] }
+        handlers.register("stamp", inline: true) { context in
             // Two big-endian 64-bit microsecond instants: when the worker took the task, and when the
             // handler ran (the handler does nothing else, so this is also when it ended).
             let ran = Self.microseconds()

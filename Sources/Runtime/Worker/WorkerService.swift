@@ -238,7 +238,8 @@ public struct WorkerService: Service {
         return settings.shards.indices.map { .send(goodbye, socket: $0) }
     }
 
-    /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread.
+    /// Starts one attempt: a command in a child process with a reaper thread, or a handler on a thread of
+    /// the pool (an inline one at once, on this thread).
     /// `resultLimit` is the largest result the task's shard accepts, in octets.
     static func start(
         _ id: WorkerCore.AttemptID, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
@@ -276,7 +277,7 @@ public struct WorkerService: Service {
             }
             return RunningAttempt(spec: spec, log: path, pid: pid)
         case .handler:
-            guard let handler = settings.handlers[spec.action] else {
+            guard let (handler, inline) = settings.handlers.entry(spec.action) else {
                 report(Ending(id: id, outcome: .rejected, exitCode: 0, error: "no handler \"\(spec.action)\"", data: []))
                 return RunningAttempt(spec: spec, log: logPath(spec, root: settings.logs))
             }
@@ -284,7 +285,7 @@ public struct WorkerService: Service {
             let output = OutputFile { logPath(spec, root: root) }
             let cancelled = CancellationFlag()
             let context = TaskContext(task: spec, output: output, cancelled: cancelled, handed: Handlers.microseconds())
-            threads.run {
+            let attempt: @Sendable () -> Void = {
                 do {
                     let data = try handler(context)
                     report(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
@@ -293,6 +294,8 @@ public struct WorkerService: Service {
                     report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 }
             }
+            // An inline handler's ending is taken in the next turn, which the doorbell starts at once.
+            if inline { attempt() } else { threads.run(attempt) }
             return RunningAttempt(spec: spec, cancelled: cancelled, output: output)
         }
     }
