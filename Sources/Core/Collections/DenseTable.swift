@@ -10,7 +10,7 @@
 ///
 /// Removing a value moves the last one into its place, so the order of ``values`` is not the order of
 /// insertion.
-public struct DenseTable<Key: FixedWidthInteger & Sendable, Value: Sendable>: Sendable {
+public struct DenseTable<Key: FixedWidthInteger & PlaceKey, Value: Sendable>: Sendable {
     private var places = IntegerPlaces<Key>()
     private var keyAt: ContiguousArray<Key> = []
     /// Never nil at a place below `count`: optional only so that a value can be moved out and back in

@@ -1,13 +1,37 @@
-/// Where each key's value sits in a ``DenseTable``: an open-addressing hash table of integer keys, with
-/// linear probing.
+/// A key of ``IntegerPlaces``: one the service gives out itself (IDs in sequence), never chosen by a
+/// client, so that 64 bits of it spread by a multiplication are as good a hash as a seeded one.
+public protocol PlaceKey: Equatable, Sendable {
+    /// The key in 64 bits, which the table multiplies to find its slot.
+    var placeHash: UInt64 { get }
+    /// Any value, to fill empty slots with.
+    static var placeholder: Self { get }
+}
+
+extension Int64: PlaceKey {
+    public var placeHash: UInt64 { UInt64(bitPattern: self) }
+    public static var placeholder: Int64 { 0 }
+}
+
+extension Int: PlaceKey {
+    public var placeHash: UInt64 { UInt64(bitPattern: Int64(self)) }
+    public static var placeholder: Int { 0 }
+}
+
+extension UInt64: PlaceKey {
+    public var placeHash: UInt64 { self }
+    public static var placeholder: UInt64 { 0 }
+}
+
+/// Where each key's value sits in a ``DenseTable``: an open-addressing hash table of the service's own
+/// keys, with linear probing.
 ///
 /// A shard looks its jobs and tasks up by ID dozens of times a job. A `Dictionary` hashes each key with
-/// the standard library's seeded SipHash, a fifth of the lookup; the IDs here are the shard's own,
+/// the standard library's seeded SipHash, a fifth of the lookup; the IDs here are the service's own,
 /// given out in sequence and never chosen by a client, so a multiplication spreads them as well
 /// (Fibonacci hashing: the top bits of the key times 2^64 over the golden ratio). Removal moves the
 /// entries after the removed one back (backward-shift deletion), so no tombstone is ever left to slow
 /// later lookups. At most three quarters full.
-struct IntegerPlaces<Key: FixedWidthInteger & Sendable>: Sendable {
+struct IntegerPlaces<Key: PlaceKey>: Sendable {
     private var keys: ContiguousArray<Key> = []
     /// -1 where a slot is empty.
     private var places: ContiguousArray<Int32> = []
@@ -41,8 +65,17 @@ struct IntegerPlaces<Key: FixedWidthInteger & Sendable>: Sendable {
 
     mutating func removeAll() { self = Self() }
 
+    /// Empties the table, keeping its slots if it has room for no more than `keptCapacity` keys: a table
+    /// a service fills anew each turn then does not grow again through every size.
+    mutating func removeAll(keepingCapacity keptCapacity: Int) {
+        guard count > 0 else { return }
+        guard places.count / 4 * 3 <= keptCapacity else { return removeAll() }
+        for slot in places.indices { places[slot] = -1 }
+        count = 0
+    }
+
     private func home(of key: Key) -> Int {
-        Int(truncatingIfNeeded: (UInt64(truncatingIfNeeded: key) &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        Int(truncatingIfNeeded: (key.placeHash &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
     /// The smallest power of two that holds `count` keys at most three quarters full (16 at least).
@@ -97,7 +130,7 @@ struct IntegerPlaces<Key: FixedWidthInteger & Sendable>: Sendable {
     private mutating func rehash(to capacity: Int) {
         let oldKeys = keys
         let oldPlaces = places
-        keys = ContiguousArray(repeating: 0, count: capacity)
+        keys = ContiguousArray(repeating: .placeholder, count: capacity)
         places = ContiguousArray(repeating: -1, count: capacity)
         shift = UInt64(64 - capacity.trailingZeroBitCount)
         count = 0

@@ -101,7 +101,7 @@ extension OrchestratorCore {
             // tombstone, which drops any of its jobs up to the generation given up.
             for index in run.jobs.indices where run.jobs[index].generation < sent.control.generation {
                 run.updateJob(index) { $0.generation = sent.control.generation }
-                dirtyJobs.insert(JobRef(run: id, job: index))
+                turnJobs.mark(JobRef(run: id, job: index), .changed)
             }
             touch(&run)
             return
@@ -109,7 +109,7 @@ extension OrchestratorCore {
         // Every job not final moves past the generation the old shard gave up: its copies still on their
         // way there are dropped, and the run may even come back to that shard later.
         let again = run.handOver(to: target, beyond: sent.control.generation, now: now, policy: configuration.resend)
-        for index in run.jobs.indices where !run.jobs[index].state.isFinal { dirtyJobs.insert(JobRef(run: id, job: index)) }
+        for index in run.jobs.indices where !run.jobs[index].state.isFinal { turnJobs.mark(JobRef(run: id, job: index), .changed) }
         if run.stopping {
             // Stopped while the old shard gave it up, so its cancel found nothing there but the tasks left
             // running (which it cancels): the jobs it gave up end cancelled here, never run again anywhere,

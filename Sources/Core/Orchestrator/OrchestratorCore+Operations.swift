@@ -206,7 +206,7 @@ extension OrchestratorCore {
         if run.stopping { return answer(request, .ok, "run \(id) is already stopping") }
         let wasParking = run.isParking
         let skipped = run.stop(now: now)
-        for index in skipped { dirtyJobs.insert(JobRef(run: id, job: index)) }
+        for index in skipped { turnJobs.mark(JobRef(run: id, job: index), .changed) }
         let active = run.activeJobs
         if active > 0 { sendControl(.cancelRun, run: id, shard: run.shard, now: now) }
         // Sent after the cancel on the same connection, so the shard cancels the held tasks first.
@@ -398,7 +398,7 @@ extension OrchestratorCore {
         let skipped = run.graph.downstream(of: index).sorted().filter { run.jobs[$0].state == .skipped }
         if run.state.isFinal { reopen(&run, moment: 0, now: now) }
         run.markSucceeded(index)
-        dirtyJobs.insert(JobRef(run: id, job: index))
+        turnJobs.mark(JobRef(run: id, job: index), .changed)
         for later in skipped { renew(&run, later, resume: false) }
         var ready = run.dependencies.reset(Set(skipped))
         ready += run.dependencies.markSucceeded(index)
@@ -425,13 +425,13 @@ extension OrchestratorCore {
 
     /// Skips, and stores, the jobs made to wait again that cannot run (``FlowRun/skipBlocked()``).
     private mutating func skipBlocked(_ run: inout FlowRun) {
-        for index in run.skipBlocked() { dirtyJobs.insert(JobRef(run: run.id, job: index)) }
+        for index in run.skipBlocked() { turnJobs.mark(JobRef(run: run.id, job: index), .changed) }
     }
 
     /// Makes a job wait for its next generation, and stores it.
     private mutating func renew(_ run: inout FlowRun, _ index: Int, resume: Bool) {
         run.renew(index, resume: resume)
-        dirtyJobs.insert(JobRef(run: run.id, job: index))
+        turnJobs.mark(JobRef(run: run.id, job: index), .changed)
     }
 
     /// Notes that an operator changed the run: it is stored and published this turn.

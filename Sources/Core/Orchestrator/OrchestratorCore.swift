@@ -81,9 +81,8 @@ public struct OrchestratorCore: Sendable {
     // What the current turn has produced.
     var dirtyRuns: Set<UInt64> = []
     var newRuns: Set<UInt64> = []
-    var dirtyJobs: Set<JobRef> = []
-    private var releasedJobs: Set<JobRef> = []
-    private var succeededJobs: Set<JobRef> = []
+    /// The jobs changed, released and succeeded.
+    var turnJobs = TurnJobs()
     /// Runs whose jobs released without a row get their rows this turn: an operator acted on the run or a
     /// hand-over moved it (``touch(_:)``), or it ended. A restart releases such a job again only while its
     /// run is as it was (``FlowRunJob/stored``).
@@ -174,7 +173,7 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Sends jobs just marked submitted to the run's shard, due again on their resend schedules, and
-    /// marks them released for the store (``addRow(of:to:)``). A job no shard would take
+    /// marks them released for the store (``addRow(of:_:to:)``). A job no shard would take
     /// (``JobSpec/limitProblem``) is not sent: it would be dropped with every job of its SUBMIT, each time
     /// it was sent again, and its run would never end. It fails instead, as if its shard had failed it, the
     /// limit named; the statuses to apply are returned, and logged with the turn (``OrchestratorTurn/unsent``).
@@ -182,8 +181,7 @@ public struct OrchestratorCore: Sendable {
         var failures: [JobStatus] = []
         for index in released {
             let spec = run.spec(of: index)
-            dirtyJobs.insert(JobRef(run: run.id, job: index))
-            releasedJobs.insert(JobRef(run: run.id, job: index))
+            turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
             if let problem = spec.limitProblem {
                 let failure = JobStatus(
                     run: run.id, job: spec.job, generation: spec.generation, state: .failed, finished: now.wire,
@@ -270,9 +268,9 @@ public struct OrchestratorCore: Sendable {
     mutating func applied(_ outcome: FlowRun.StatusOutcome, of status: JobStatus, shard: UInt32, now: Timestamp) {
         let id = status.run
         if outcome.cancelJob { sendControl(.cancelJob, run: id, shard: shard, job: status.job, now: now) }
-        if status.state.isFinal { dirtyJobs.insert(JobRef(run: id, job: outcome.index)) }
-        if status.state == .succeeded { succeededJobs.insert(JobRef(run: id, job: outcome.index)) }
-        for index in outcome.skipped { dirtyJobs.insert(JobRef(run: id, job: index)) }
+        if status.state.isFinal { turnJobs.mark(JobRef(run: id, job: outcome.index), .changed) }
+        if status.state == .succeeded { turnJobs.mark(JobRef(run: id, job: outcome.index), .succeeded) }
+        for index in outcome.skipped { turnJobs.mark(JobRef(run: id, job: index), .changed) }
         if outcome.cancelRun { sendControl(.cancelRun, run: id, shard: shard, now: now) }
         noteChange(id)
     }
@@ -303,7 +301,7 @@ public struct OrchestratorCore: Sendable {
     /// Waits on the resend schedules of jobs a take-over sent, as on those of submitted jobs.
     mutating func scheduleResends(_ indices: [Int], of run: FlowRun) {
         for index in indices {
-            dirtyJobs.insert(JobRef(run: run.id, job: index))
+            turnJobs.mark(JobRef(run: run.id, job: index), .changed)
             if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
         }
         noteChange(run.id)
@@ -357,9 +355,9 @@ public struct OrchestratorCore: Sendable {
     /// a job's first release in a run nothing else touched, which is written, and counted, with the job's
     /// end (``FlowRunJob/stored``). That is one row write a job instead of two, the orchestrator's largest
     /// cost.
-    private mutating func addRow(of ref: JobRef, to rows: inout [FlowRunJobRow]) {
-        let released = releasedJobs.contains(ref)
-        let succeeded = succeededJobs.contains(ref)
+    private mutating func addRow(of ref: JobRef, _ marks: TurnJobs.Marks, to rows: inout [FlowRunJobRow]) {
+        let released = marks.contains(.released)
+        let succeeded = marks.contains(.succeeded)
         let plain = !flushedRuns.contains(ref.run)
         // Nil when the run has left memory, or when the row waits for the job's end.
         let row = runs.modify(ref.run) { run -> FlowRunJobRow? in
@@ -429,13 +427,12 @@ public struct OrchestratorCore: Sendable {
         // The jobs of touched or ended runs released without a row get theirs now.
         for id in flushedRuns {
             guard let run = runs[id] else { continue }
-            for index in run.jobs.indices where run.jobs[index].releaseUnstored { dirtyJobs.insert(JobRef(run: id, job: index)) }
+            for index in run.jobs.indices where run.jobs[index].releaseUnstored { turnJobs.mark(JobRef(run: id, job: index), .changed) }
         }
-        // Every job changed or succeeded once, without a union's new set.
+        // Every job changed or succeeded, once, in the order the turn first touched it.
         turn.jobs = []
-        turn.jobs.reserveCapacity(dirtyJobs.count + succeededJobs.count)
-        for ref in dirtyJobs { addRow(of: ref, to: &turn.jobs) }
-        for ref in succeededJobs where !dirtyJobs.contains(ref) { addRow(of: ref, to: &turn.jobs) }
+        turn.jobs.reserveCapacity(turnJobs.refs.count)
+        for (ref, marks) in zip(turnJobs.refs, turnJobs.marks) { addRow(of: ref, marks, to: &turn.jobs) }
         (turn.controls, turn.answeredControls, turn.controlSends) = controls.takeTurn()
         turn.lastControl = controls.last
         turn.holds = holdChanges
@@ -463,9 +460,7 @@ public struct OrchestratorCore: Sendable {
         runs.forgetFinished(keeping: configuration.finishedRunsInMemory)
         dirtyRuns.clearForNextTurn()
         newRuns = []
-        dirtyJobs.clearForNextTurn()
-        releasedJobs.clearForNextTurn()
-        succeededJobs.clearForNextTurn()
+        turnJobs.clearForNextTurn()
         flushedRuns.clearForNextTurn()
         changedRuns = []
         changedRunSet = []
