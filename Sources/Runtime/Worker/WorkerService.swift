@@ -57,6 +57,7 @@ public struct WorkerService: Service {
         /// Swaps what was reported for `spare`, an empty array: the two buffers go back and forth and keep
         /// their room, rather than a new one grown at every turn.
         func take(swapping spare: inout [Ending]) { queue.withLock { swap(&$0, &spare) } }
+        var isEmpty: Bool { queue.withLock { $0.isEmpty } }
     }
 
     /// An attempt in progress.
@@ -89,6 +90,8 @@ public struct WorkerService: Service {
     let log: Log
     let doorbell: Doorbell
     let endings = Endings()
+    /// The endings of inline attempts, which end as they start: taken in the same turn, without the doorbell.
+    let inlineEndings = Endings()
     /// The endings the loop took last, emptied after: ``Endings``' other buffer.
     private var endingsTaken: [Ending] = []
     let threads: HandlerThreads
@@ -146,10 +149,22 @@ public struct WorkerService: Service {
 
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
         starting = false
-        takeEndings(now: now)
+        takeEndings(endings, now: now)
         core.tick(now: now)
         var actions: [LoopAction] = []
-        for effect in core.finishTurn(now: now) {
+        carryOut(core.finishTurn(now: now), into: &actions)
+        // Inline attempts ended as they started: their results go in this turn, and the tasks waiting for
+        // the slots they freed start now. Each pass starts only tasks already received, so this ends.
+        while !inlineEndings.isEmpty {
+            takeEndings(inlineEndings, now: now)
+            carryOut(core.finishTurn(now: now), into: &actions)
+        }
+        return TurnEnd(committed: false, actions: actions)
+    }
+
+    /// Carries out the core's effects: messages become actions, attempts start.
+    private mutating func carryOut(_ effects: [WorkerEffect], into actions: inout [LoopAction]) {
+        for effect in effects {
             switch effect {
             case .send(let link, let message):
                 actions.append(.send(message, socket: link))
@@ -158,7 +173,7 @@ public struct WorkerService: Service {
             case .start(let id, let spec):
                 attempts[id] = Self.start(
                     id, spec, settings: settings, environment: environment, resultLimit: core.resultLimit(of: id.link),
-                    endings: endings, doorbell: doorbell, threads: threads, folders: &folders)
+                    endings: endings, inlineEndings: inlineEndings, doorbell: doorbell, threads: threads, folders: &folders)
             case .startSet(let link, let set, let specs):
                 let started =
                     specs.first?.kind == .command
@@ -182,11 +197,10 @@ public struct WorkerService: Service {
                     ["shard": settings.shards[link], "worker": settings.configuration.name, "reason": reason])
             }
         }
-        return TurnEnd(committed: false, actions: actions)
     }
 
     /// Hands the attempts that ended to the core, with the tail of their output and where it went.
-    private mutating func takeEndings(now: Timestamp) {
+    private mutating func takeEndings(_ endings: Endings, now: Timestamp) {
         // The tasks of a command batch share one log: it is read once.
         var tails: [String: (kept: Bool, output: String)] = [:]
         endings.take(swapping: &endingsTaken)
@@ -243,7 +257,8 @@ public struct WorkerService: Service {
     /// `resultLimit` is the largest result the task's shard accepts, in octets.
     static func start(
         _ id: WorkerCore.AttemptID, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
-        resultLimit: Int, endings: Endings, doorbell: Doorbell, threads: HandlerThreads, folders: inout LogFolders
+        resultLimit: Int, endings: Endings, inlineEndings: Endings, doorbell: Doorbell, threads: HandlerThreads,
+        folders: inout LogFolders
     ) -> RunningAttempt {
         let report: @Sendable (Ending) -> Void = { ending in
             endings.append(ending)
@@ -285,16 +300,22 @@ public struct WorkerService: Service {
             let output = OutputFile { logPath(spec, root: root) }
             let cancelled = CancellationFlag()
             let context = TaskContext(task: spec, output: output, cancelled: cancelled, handed: Handlers.microseconds())
+            // An inline handler's ending is taken in this turn (``endTurn(now:)``): no doorbell.
+            let ended: @Sendable (Ending) -> Void
+            if inline {
+                ended = { ending in inlineEndings.append(ending) }
+            } else {
+                ended = report
+            }
             let attempt: @Sendable () -> Void = {
                 do {
                     let data = try handler(context)
-                    report(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
+                    ended(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
                 } catch {
                     output.append("error: \(error)\n")
-                    report(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                    ended(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
                 }
             }
-            // An inline handler's ending is taken in the next turn, which the doorbell starts at once.
             if inline { attempt() } else { threads.run(attempt) }
             return RunningAttempt(spec: spec, cancelled: cancelled, output: output)
         }
