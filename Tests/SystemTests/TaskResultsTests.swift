@@ -99,14 +99,38 @@ import ZeroMQ
         }
     }
 
-    @Test func aHandlerResultOverTheShardsLimitFailsAtTheWorker() throws {
+    @Test(arguments: [false, true])
+    func aHandlerResultOverTheShardsLimitFailsAtTheWorker(inline: Bool) throws {
         var handlers = Handlers()
-        handlers.register("big") { _ in [UInt8](repeating: 7, count: 2000) }
+        handlers.register("big", inline: inline) { _ in [UInt8](repeating: 7, count: 2000) }
         try withWorker(resultLimit: 1000, handlers: handlers) { shard, _ in
             let result = try shard.run(handler("big"))
             #expect(result.outcome == .failed)
             #expect(result.error == "its result is 2000 octets, over the shard's limit of 1000")
             #expect(result.data == [])
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aHandlerThatThrowsFailsItsAttemptWithItsError(inline: Bool) throws {
+        var handlers = Handlers()
+        handlers.register("broken", inline: inline) { _ in throw HandlerFailure("the ledger is closed") }
+        try withWorker(handlers: handlers) { shard, _ in
+            let result = try shard.run(handler("broken"))
+            #expect(result.outcome == .failed && result.error == "the ledger is closed" && result.data == [])
+        }
+    }
+
+    /// An inline attempt ends within the turn that took its task; its duration is the time it ran all the same.
+    @Test func anInlineAttemptsDurationIsTheTimeItRan() throws {
+        var handlers = Handlers()
+        handlers.register("slow", inline: true) { _ in
+            usleep(30_000)
+            return []
+        }
+        try withWorker(handlers: handlers) { shard, _ in
+            let result = try shard.run(handler("slow"))
+            #expect(result.outcome == .succeeded && result.duration >= 30, "\(result.duration) ms")
         }
     }
 

@@ -65,11 +65,11 @@ struct IntegerPlaces<Key: PlaceKey>: Sendable {
 
     mutating func removeAll() { self = Self() }
 
-    /// Empties the table, keeping its slots if it has room for no more than `keptCapacity` keys: a table
-    /// a service fills anew each turn then does not grow again through every size.
+    /// Empties the table, keeping its slots if it is no larger than a table for `keptCapacity` keys: a
+    /// table a service fills anew each turn then does not grow again through every size.
     mutating func removeAll(keepingCapacity keptCapacity: Int) {
         guard count > 0 else { return }
-        guard places.count / 4 * 3 <= keptCapacity else { return removeAll() }
+        guard places.count <= Self.capacity(for: keptCapacity) else { return removeAll() }
         for slot in places.indices { places[slot] = -1 }
         count = 0
     }

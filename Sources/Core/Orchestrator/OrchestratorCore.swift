@@ -268,8 +268,9 @@ public struct OrchestratorCore: Sendable {
     mutating func applied(_ outcome: FlowRun.StatusOutcome, of status: JobStatus, shard: UInt32, now: Timestamp) {
         let id = status.run
         if outcome.cancelJob { sendControl(.cancelJob, run: id, shard: shard, job: status.job, now: now) }
-        if status.state.isFinal { turnJobs.mark(JobRef(run: id, job: outcome.index), .changed) }
-        if status.state == .succeeded { turnJobs.mark(JobRef(run: id, job: outcome.index), .succeeded) }
+        if status.state.isFinal {
+            turnJobs.mark(JobRef(run: id, job: outcome.index), status.state == .succeeded ? [.changed, .succeeded] : .changed)
+        }
         for index in outcome.skipped { turnJobs.mark(JobRef(run: id, job: index), .changed) }
         if outcome.cancelRun { sendControl(.cancelRun, run: id, shard: shard, now: now) }
         noteChange(id)

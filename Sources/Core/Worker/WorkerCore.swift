@@ -136,6 +136,14 @@ public struct WorkerCore: Sendable {
     /// yet this full, within the frame limit.
     static let resultsBudget = 32 << 20
 
+    /// The effects decided so far this turn (the attempts to start among them), before ``finishTurn(now:)``
+    /// adds the turn's results and credit: the runtime starts the attempts, takes those that ended at once
+    /// (inline handlers), and then finishes the turn with their results in it.
+    public mutating func takeEffects() -> [WorkerEffect] {
+        defer { effects = [] }
+        return effects
+    }
+
     /// Ends the turn: sends results in as few batches per shard as the frame limit allows, then gives the
     /// free slots to shards as credit.
     public mutating func finishTurn(now: Timestamp) -> [WorkerEffect] {

@@ -95,10 +95,12 @@ public struct Handlers: Sendable {
     /// Registers `handler` under `name`, replacing any handler of that name.
     ///
     /// Each attempt runs on a thread of the worker's pool. With `inline`, it runs on the worker's own
-    /// thread instead, as the worker takes the task: no hand-over to another thread, which costs more
-    /// than a handler that only computes for a few microseconds. Only for such a handler: one that waits,
-    /// sleeps or blocks holds up every other task, heartbeat and result of the worker while it runs, and
-    /// is not stopped at its timeout. The built-in `noop` and `stamp` are inline.
+    /// thread instead, in the turn that took its task, and its result goes in that turn: no hand-over to
+    /// another thread, which costs more than a handler that only computes for a few microseconds. Inline
+    /// attempts run one after another, whatever the worker's slots. Only for such a handler: one that
+    /// waits, sleeps or blocks holds up every other task, heartbeat and result of the worker while it
+    /// runs, never sees `isCancelled`, and is not stopped at its timeout. The built-in `noop` and `stamp`
+    /// are inline.
     public mutating func register(_ name: String, inline: Bool = false, _ handler: @escaping Handler) {
         precondition(!name.isEmpty && name.utf8.count <= 64, "a handler's name has 1 to 64 characters")
         setTable[name] = nil

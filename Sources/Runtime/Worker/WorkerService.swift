@@ -36,7 +36,7 @@ public struct WorkerSettings: Sendable {
 
 /// A worker as ``ServiceLoop`` runs it: a DEALER per shard, around a ``WorkerCore``, with attempts
 /// running in child processes or on handler threads, whose ends come back through a queue and the
-/// loop's doorbell.
+/// loop's doorbell, or inline on the loop's thread, whose ends are taken in the turn that ran them.
 public struct WorkerService: Service {
     /// How an attempt ended, as a process or a handler reported it.
     struct Ending: Sendable {
@@ -48,6 +48,9 @@ public struct WorkerService: Service {
         /// Whether a failure by exit status or signal gets the log's last line added to its error; a
         /// batch's endings come with their errors complete.
         var explainsExit = true
+        /// For an inline attempt, which ends within the turn that took its task: the milliseconds it ran,
+        /// which the turn's one instant would not show.
+        var ranMilliseconds: Int64 = 0
     }
 
     /// Endings reported by reaper and handler threads, taken by the loop.
@@ -90,8 +93,6 @@ public struct WorkerService: Service {
     let log: Log
     let doorbell: Doorbell
     let endings = Endings()
-    /// The endings of inline attempts, which end as they start: taken in the same turn, without the doorbell.
-    let inlineEndings = Endings()
     /// The endings the loop took last, emptied after: ``Endings``' other buffer.
     private var endingsTaken: [Ending] = []
     let threads: HandlerThreads
@@ -149,20 +150,20 @@ public struct WorkerService: Service {
 
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
         starting = false
-        takeEndings(endings, now: now)
+        endings.take(swapping: &endingsTaken)
+        takeEndings(now: now)
         core.tick(now: now)
         var actions: [LoopAction] = []
+        // The attempts start first, then inline ones' ends are taken: their results, and the slots they
+        // freed, go in this turn's one RESULTS and one PULL a shard, not a turn of their own.
+        carryOut(core.takeEffects(), into: &actions)
+        if !endingsTaken.isEmpty { takeEndings(now: now) }
         carryOut(core.finishTurn(now: now), into: &actions)
-        // Inline attempts ended as they started: their results go in this turn, and the tasks waiting for
-        // the slots they freed start now. Each pass starts only tasks already received, so this ends.
-        while !inlineEndings.isEmpty {
-            takeEndings(inlineEndings, now: now)
-            carryOut(core.finishTurn(now: now), into: &actions)
-        }
         return TurnEnd(committed: false, actions: actions)
     }
 
-    /// Carries out the core's effects: messages become actions, attempts start.
+    /// Carries out the core's effects: messages become actions, attempts start. The ends of inline
+    /// attempts are added to `endingsTaken`.
     private mutating func carryOut(_ effects: [WorkerEffect], into actions: inout [LoopAction]) {
         for effect in effects {
             switch effect {
@@ -173,7 +174,7 @@ public struct WorkerService: Service {
             case .start(let id, let spec):
                 attempts[id] = Self.start(
                     id, spec, settings: settings, environment: environment, resultLimit: core.resultLimit(of: id.link),
-                    endings: endings, inlineEndings: inlineEndings, doorbell: doorbell, threads: threads, folders: &folders)
+                    endings: endings, inlineEnded: &endingsTaken, doorbell: doorbell, threads: threads, folders: &folders)
             case .startSet(let link, let set, let specs):
                 let started =
                     specs.first?.kind == .command
@@ -199,11 +200,11 @@ public struct WorkerService: Service {
         }
     }
 
-    /// Hands the attempts that ended to the core, with the tail of their output and where it went.
-    private mutating func takeEndings(_ endings: Endings, now: Timestamp) {
+    /// Hands the attempts that ended (``endingsTaken``) to the core, with the tail of their output and
+    /// where it went.
+    private mutating func takeEndings(now: Timestamp) {
         // The tasks of a command batch share one log: it is read once.
         var tails: [String: (kept: Bool, output: String)] = [:]
-        endings.take(swapping: &endingsTaken)
         defer { endingsTaken.removeAll(keepingCapacity: true) }
         for ending in endingsTaken {
             guard let attempt = attempts.removeValue(forKey: ending.id) else { continue }  // Abandoned.
@@ -226,7 +227,8 @@ public struct WorkerService: Service {
             }
             core.attemptEnded(
                 ending.id, outcome: ending.outcome, exitCode: ending.exitCode, output: output,
-                log: kept ? "\(host):\(attempt.log)" : "", error: error, data: ending.data, now: now)
+                log: kept ? "\(host):\(attempt.log)" : "", error: error, data: ending.data,
+                now: now.adding(milliseconds: ending.ranMilliseconds))
         }
     }
 
@@ -257,7 +259,7 @@ public struct WorkerService: Service {
     /// `resultLimit` is the largest result the task's shard accepts, in octets.
     static func start(
         _ id: WorkerCore.AttemptID, _ spec: TaskSpec, settings: WorkerSettings, environment: [String: String],
-        resultLimit: Int, endings: Endings, inlineEndings: Endings, doorbell: Doorbell, threads: HandlerThreads,
+        resultLimit: Int, endings: Endings, inlineEnded: inout [Ending], doorbell: Doorbell, threads: HandlerThreads,
         folders: inout LogFolders
     ) -> RunningAttempt {
         let report: @Sendable (Ending) -> Void = { ending in
@@ -300,23 +302,23 @@ public struct WorkerService: Service {
             let output = OutputFile { logPath(spec, root: root) }
             let cancelled = CancellationFlag()
             let context = TaskContext(task: spec, output: output, cancelled: cancelled, handed: Handlers.microseconds())
-            // An inline handler's ending is taken in this turn (``endTurn(now:)``): no doorbell.
-            let ended: @Sendable (Ending) -> Void
-            if inline {
-                ended = { ending in inlineEndings.append(ending) }
-            } else {
-                ended = report
-            }
-            let attempt: @Sendable () -> Void = {
+            let attempt: @Sendable () -> Ending = {
                 do {
                     let data = try handler(context)
-                    ended(Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data))
+                    return Ending(id: id, outcome: .succeeded, exitCode: 0, error: "", data: data)
                 } catch {
                     output.append("error: \(error)\n")
-                    ended(Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: []))
+                    return Ending(id: id, outcome: .failed, exitCode: 0, error: "\(error)", data: [])
                 }
             }
-            if inline { attempt() } else { threads.run(attempt) }
+            if inline {
+                // Here, now: its end is taken in this turn (``endTurn(now:)``), with the time it ran.
+                var ending = attempt()
+                ending.ranMilliseconds = Int64((Handlers.microseconds() - context.handed) / 1000)
+                inlineEnded.append(ending)
+            } else {
+                threads.run { report(attempt()) }
+            }
             return RunningAttempt(spec: spec, cancelled: cancelled, output: output)
         }
     }
