@@ -125,6 +125,7 @@ import ZeroMQ
     @Test func anInlineAttemptsDurationIsTheTimeItRan() throws {
         var handlers = Handlers()
         handlers.register("slow", inline: true) { _ in
+            // The handler's own work, which the duration must show; not a wait for anything.
             usleep(30_000)
             return []
         }
@@ -134,7 +135,8 @@ import ZeroMQ
         }
     }
 
-    /// An inline handler runs on the worker's own thread as the task arrives; another on a thread of the pool.
+    /// An inline handler runs on the worker's own thread, in the turn that took its task; another on a thread
+    /// of the pool.
     @Test func anInlineHandlerRunsOnTheWorkersThreadAndAnotherOnAThreadOfThePool() throws {
         var handlers = Handlers()
         let thread: Handler = { _ in Array(String(UInt(pthread_self())).utf8) }

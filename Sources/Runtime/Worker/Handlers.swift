@@ -131,8 +131,6 @@ public struct Handlers: Sendable {
     /// The handlers that take sets, with the most tasks in one set.
     public var setLimits: [String: Int] { setTable.mapValues(\.limit) }
 
-    subscript(name: String) -> Handler? { entry(name)?.handler }
-
     /// The handler registered under `name`, and whether it runs on the worker's own thread.
     func entry(_ name: String) -> (handler: Handler, inline: Bool)? {
         if let entry = table[name] { return (entry.handler, entry.inline) }

@@ -312,9 +312,12 @@ public struct WorkerService: Service {
                 }
             }
             if inline {
-                // Here, now: its end is taken in this turn (``endTurn(now:)``), with the time it ran.
+                // Here, now: its end is taken in this turn (``endTurn(now:)``), with the time it ran (on the
+                // monotonic clock: the wall clock may step back meanwhile).
+                let clock = MicrosecondClock()
+                let began = clock.now()
                 var ending = attempt()
-                ending.ranMilliseconds = Int64((Handlers.microseconds() - context.handed) / 1000)
+                ending.ranMilliseconds = (clock.now() - began) / 1000
                 inlineEnded.append(ending)
             } else {
                 threads.run { report(attempt()) }
