@@ -358,212 +358,232 @@ public final class ShardStore {
     public func commit(_ turn: ShardTurn, now: Timestamp) throws -> [UInt8]? {
         guard turn.needsCommit else { return nil }
         return try database.transaction {
-            // A task kept in its job's row is written with the job when both changed this turn: one write of
-            // the row, not two.
-            var withJob: [Int64: Int] = [:]
-            var twice = Set<Int64>()
-            for index in turn.tasks.indices where turn.tasks[index].inJobRow {
-                let jobID = turn.tasks[index].jobID
-                if withJob.updateValue(index, forKey: jobID) != nil { twice.insert(jobID) }
-            }
-            // A job has one task; were it ever given two, each is written alone, in the turn's order.
-            for jobID in twice { withJob[jobID] = nil }
-            var written = Set<Int>()
-            if !turn.jobs.isEmpty {
-                // A new job's row is written whole, with its spec; later writes change only its state.
-                let insert = try database.prepare(Self.insertJob)
-                let update = try database.prepare(Self.updateJob)
-                let insertWithTask = try database.prepare(Self.insertJobWithTask)
-                let updateWithTask = try database.prepare(Self.updateJobWithTask)
-                // Each job is read where it lies: copied out of the turn, spec and all, and released after,
-                // the jobs cost about 1% of a loaded shard's time.
-                try turn.jobs.withUnsafeBufferPointer { jobs in
-                    for index in jobs.indices {
-                        let job = jobs.baseAddress! + index
-                        let task = withJob[job.pointee.id].map { turn.tasks[$0] }
-                        let statement = job.pointee.stored ? (task == nil ? update : updateWithTask) : (task == nil ? insert : insertWithTask)
-                        var column: Int32 = 1
-                        if !job.pointee.stored {
-                            var writer = FrameWriter(capacity: 256)
-                            job.pointee.spec.encode(to: &writer)
-                            statement.bind(1, job.pointee.id)
-                            statement.bind(2, Int64(bitPattern: job.pointee.spec.run))
-                            statement.bind(3, job.pointee.spec.job)
-                            statement.bind(4, Int64(job.pointee.spec.generation))
-                            statement.bind(5, writer.bytes)
-                            column = 6
-                        }
-                        statement.bind(column, Int64(job.pointee.state.rawValue))
-                        statement.bind(column + 1, Int64(job.pointee.step))
-                        statement.bind(column + 2, Int64(job.pointee.completed))
-                        statement.bind(column + 3, Int64(job.pointee.attempts))
-                        statement.bind(column + 4, job.pointee.started.milliseconds)
-                        statement.bind(column + 5, job.pointee.finished.milliseconds)
-                        statement.bind(column + 6, job.pointee.output)
-                        statement.bind(column + 7, job.pointee.detail)
-                        statement.bind(column + 8, job.pointee.cancelled)
-                        statement.bind(column + 9, job.pointee.queued.milliseconds)
-                        statement.bind(column + 10, job.pointee.finishing)
-                        column += 11
-                        if let task {
-                            Self.bindInJobRow(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
-                            column += 20
-                            written.insert(withJob[job.pointee.id]!)
-                        }
-                        if job.pointee.stored { statement.bind(column, job.pointee.id) }
-                        try statement.run()
-                    }
-                }
-            }
-            if turn.tasks.count > written.count {
-                // A task's row is written at its first lease, and updated after. A task kept in its job's row
-                // and written alone is an update: its job's row was written in the turn that took the job.
-                let insert = try database.prepare(Self.insertTask)
-                let update = try database.prepare(Self.updateTask)
-                let inJobRow = try database.prepare(Self.updateTaskInJobRow)
-                for (index, task) in turn.tasks.enumerated() where !written.contains(index) {
-                    let statement = task.inJobRow ? inJobRow : task.stored ? update : insert
-                    var column: Int32 = 1
-                    if !task.stored && !task.inJobRow {
-                        insert.bind(1, Int64(bitPattern: task.id))
-                        insert.bind(2, task.jobID)
-                        insert.bind(3, Int64(task.step))
-                        insert.bind(4, Int64(task.partition))
-                        insert.bind(5, Int64(bitPattern: task.order))
-                        column = 6
-                    }
-                    if task.inJobRow {
-                        Self.bindInJobRow(task, succeeded: turn.succeeded.contains(task.id), to: inJobRow, from: 1)
-                        inJobRow.bind(21, task.jobID)
-                    } else {
-                        Self.bind(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
-                        if task.stored { update.bind(19, Int64(bitPattern: task.id)) }
-                    }
-                    try statement.run()
-                    if task.inJobRow && database.changes != 1 {
-                        throw SQLiteError(
-                            code: 11, extendedCode: 11, message: "task \(task.id) belongs in the row of job \(task.jobID), which is not stored", sql: nil)
-                    }
-                }
-            }
+            let written = try writeJobs(of: turn)
+            if turn.tasks.count > written.count { try writeTasks(of: turn, except: written) }
             try insert(turn.endedAttempts)
-            if !turn.tombstones.isEmpty {
-                let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time, answer) VALUES (?, ?, ?, ?)")
-                // The ends of an earlier hand-over of the run were all relayed before it could be handed over
-                // again: kept, they would be told as this one's.
-                let earlierEnds = try database.prepare("DELETE FROM away_ends WHERE run = ?")
-                for (run, given) in turn.tombstones {
-                    earlierEnds.bind(1, Int64(bitPattern: run))
-                    try earlierEnds.run()
-                    tombstone.bind(1, Int64(bitPattern: run))
-                    tombstone.bind(2, Int64(given.generation))
-                    tombstone.bind(3, now.milliseconds)
-                    tombstone.bind(4, Message.handedOver(given.answer).encoded())
-                    try tombstone.run()
-                }
-            }
-            if !turn.handedOverRows.isEmpty || !turn.handedOverTaskRows.isEmpty {
-                // The jobs given up, with their tasks (what of them succeeded went with the answer), and
-                // finishing jobs whose last task ended (their ends are kept); the tasks given up of jobs
-                // that stay, finishing.
-                let tasks = try database.prepare("DELETE FROM task_rows WHERE job_id = ?")
-                let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
-                let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
-                for id in turn.handedOverRows {
-                    tasks.bind(1, id)
-                    try tasks.run()
-                    attempts.bind(1, id)
-                    try attempts.run()
-                    job.bind(1, id)
-                    try job.run()
-                }
-                let task = try database.prepare("DELETE FROM task_rows WHERE id = ?")
-                for id in turn.handedOverTaskRows {
-                    task.bind(1, Int64(bitPattern: id))
-                    try task.run()
-                }
-            }
-            if !turn.awayEnds.isEmpty {
-                let statement = try database.prepare(
-                    "INSERT OR REPLACE INTO away_ends (run, job, step, partition, attempt, ended, time) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                for (run, end) in turn.awayEnds {
-                    var writer = FrameWriter(capacity: end.encodedSize)
-                    end.encode(to: &writer)
-                    statement.bind(1, Int64(bitPattern: run))
-                    statement.bind(2, end.job)
-                    statement.bind(3, Int64(end.step))
-                    statement.bind(4, Int64(end.partition))
-                    statement.bind(5, Int64(end.attempt))
-                    statement.bind(6, writer.bytes)
-                    statement.bind(7, now.milliseconds)
-                    try statement.run()
-                }
-            }
+            try writeHandOvers(of: turn, now: now)
             if let next = turn.nextIDs {
                 try database.setMeta("next_task_id", Int64(bitPattern: next.task))
                 try database.setMeta("next_job_id", next.job)
             }
-            if !turn.importedResults.isEmpty {
-                let statement = try database.prepare(
-                    "INSERT OR REPLACE INTO imported_results (run, job, partition, step, partition_key, data, time) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                for (run, result) in turn.importedResults {
-                    statement.bind(1, Int64(bitPattern: run))
-                    statement.bind(2, result.job)
-                    statement.bind(3, Int64(result.partition))
-                    statement.bind(4, Int64(result.step))
-                    statement.bind(5, result.partitionKey)
-                    statement.bind(6, result.data)
-                    statement.bind(7, now.milliseconds)
-                    try statement.run()
-                }
-            }
-            if !turn.pauses.isEmpty {
-                let pause = try database.prepare("INSERT OR IGNORE INTO paused (run) VALUES (?)")
-                let resume = try database.prepare("DELETE FROM paused WHERE run = ?")
-                for (run, paused) in turn.pauses {
-                    let statement = paused ? pause : resume
-                    statement.bind(1, Int64(bitPattern: run))
-                    try statement.run()
-                }
-            }
-            if !turn.policies.isEmpty {
-                let statement = try database.prepare(
-                    """
-                    INSERT OR REPLACE INTO policies (product, weight, cap, rate, burst, priority_over_fairness, key_weights)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-                for policy in turn.policies {
-                    var weights = FrameWriter(capacity: 64)
-                    weights.values(policy.keyWeights)
-                    statement.bind(1, policy.product)
-                    statement.bind(2, Int64(policy.weight))
-                    statement.bind(3, Int64(policy.cap))
-                    statement.bind(4, Int64(policy.rate))
-                    statement.bind(5, Int64(policy.burst))
-                    statement.bind(6, Int64(policy.priorityOverFairness))
-                    statement.bind(7, weights.bytes)
-                    try statement.run()
-                }
-            }
-            if !turn.priorities.isEmpty {
-                let statement = try database.prepare("INSERT OR REPLACE INTO priorities (run, priority) VALUES (?, ?)")
-                for (run, priority) in turn.priorities {
-                    statement.bind(1, Int64(bitPattern: run))
-                    statement.bind(2, Int64(priority))
-                    try statement.run()
-                }
-            }
-            if !turn.forgottenPriorities.isEmpty {
-                let statement = try database.prepare("DELETE FROM priorities WHERE run = ?")
-                for run in turn.forgottenPriorities {
-                    statement.bind(1, Int64(bitPattern: run))
-                    try statement.run()
-                }
-            }
+            try writeControls(of: turn)
             guard let updates = turn.updates else { return nil }
             let frame = Message.jobUpdates(updates).encoded()
             try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
             return frame
+        }
+    }
+
+    /// Writes the turn's jobs, each with its task when that is kept in the job's row and changed too;
+    /// returns the indices in `turn.tasks` of the tasks so written.
+    private func writeJobs(of turn: ShardTurn) throws -> Set<Int> {
+        guard !turn.jobs.isEmpty else { return [] }
+        // A task kept in its job's row is written with the job when both changed this turn: one write of
+        // the row, not two.
+        var withJob: [Int64: Int] = [:]
+        var twice = Set<Int64>()
+        for index in turn.tasks.indices where turn.tasks[index].inJobRow {
+            let jobID = turn.tasks[index].jobID
+            if withJob.updateValue(index, forKey: jobID) != nil { twice.insert(jobID) }
+        }
+        // A job has one task; were it ever given two, each is written alone, in the turn's order.
+        for jobID in twice { withJob[jobID] = nil }
+        var written = Set<Int>()
+        // A new job's row is written whole, with its spec; later writes change only its state.
+        let insert = try database.prepare(Self.insertJob)
+        let update = try database.prepare(Self.updateJob)
+        let insertWithTask = try database.prepare(Self.insertJobWithTask)
+        let updateWithTask = try database.prepare(Self.updateJobWithTask)
+        // Each job is read where it lies: copied out of the turn, spec and all, and released after,
+        // the jobs cost about 1% of a loaded shard's time.
+        try turn.jobs.withUnsafeBufferPointer { jobs in
+            for index in jobs.indices {
+                let job = jobs.baseAddress! + index
+                let task = withJob[job.pointee.id].map { turn.tasks[$0] }
+                let statement = job.pointee.stored ? (task == nil ? update : updateWithTask) : (task == nil ? insert : insertWithTask)
+                var column: Int32 = 1
+                if !job.pointee.stored {
+                    var writer = FrameWriter(capacity: 256)
+                    job.pointee.spec.encode(to: &writer)
+                    statement.bind(1, job.pointee.id)
+                    statement.bind(2, Int64(bitPattern: job.pointee.spec.run))
+                    statement.bind(3, job.pointee.spec.job)
+                    statement.bind(4, Int64(job.pointee.spec.generation))
+                    statement.bind(5, writer.bytes)
+                    column = 6
+                }
+                statement.bind(column, Int64(job.pointee.state.rawValue))
+                statement.bind(column + 1, Int64(job.pointee.step))
+                statement.bind(column + 2, Int64(job.pointee.completed))
+                statement.bind(column + 3, Int64(job.pointee.attempts))
+                statement.bind(column + 4, job.pointee.started.milliseconds)
+                statement.bind(column + 5, job.pointee.finished.milliseconds)
+                statement.bind(column + 6, job.pointee.output)
+                statement.bind(column + 7, job.pointee.detail)
+                statement.bind(column + 8, job.pointee.cancelled)
+                statement.bind(column + 9, job.pointee.queued.milliseconds)
+                statement.bind(column + 10, job.pointee.finishing)
+                column += 11
+                if let task {
+                    Self.bindInJobRow(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
+                    column += 20
+                    written.insert(withJob[job.pointee.id]!)
+                }
+                if job.pointee.stored { statement.bind(column, job.pointee.id) }
+                try statement.run()
+            }
+        }
+        return written
+    }
+
+    /// Writes the turn's tasks but those at `written` (``writeJobs(of:)``).
+    private func writeTasks(of turn: ShardTurn, except written: Set<Int>) throws {
+        // A task's row is written at its first lease, and updated after. A task kept in its job's row
+        // and written alone is an update: its job's row was written in the turn that took the job.
+        let insert = try database.prepare(Self.insertTask)
+        let update = try database.prepare(Self.updateTask)
+        let inJobRow = try database.prepare(Self.updateTaskInJobRow)
+        for (index, task) in turn.tasks.enumerated() where !written.contains(index) {
+            let statement = task.inJobRow ? inJobRow : task.stored ? update : insert
+            var column: Int32 = 1
+            if !task.stored && !task.inJobRow {
+                insert.bind(1, Int64(bitPattern: task.id))
+                insert.bind(2, task.jobID)
+                insert.bind(3, Int64(task.step))
+                insert.bind(4, Int64(task.partition))
+                insert.bind(5, Int64(bitPattern: task.order))
+                column = 6
+            }
+            if task.inJobRow {
+                Self.bindInJobRow(task, succeeded: turn.succeeded.contains(task.id), to: inJobRow, from: 1)
+                inJobRow.bind(21, task.jobID)
+            } else {
+                Self.bind(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
+                if task.stored { update.bind(19, Int64(bitPattern: task.id)) }
+            }
+            try statement.run()
+            if task.inJobRow && database.changes != 1 {
+                throw SQLiteError(
+                    code: 11, extendedCode: 11, message: "task \(task.id) belongs in the row of job \(task.jobID), which is not stored", sql: nil)
+            }
+        }
+    }
+
+    /// Writes what the turn's hand-overs changed: runs given up, with their rows deleted; the ends of
+    /// tasks that finished here for runs now on another shard; the results runs taken over brought.
+    private func writeHandOvers(of turn: ShardTurn, now: Timestamp) throws {
+        if !turn.tombstones.isEmpty {
+            let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time, answer) VALUES (?, ?, ?, ?)")
+            // The ends of an earlier hand-over of the run were all relayed before it could be handed over
+            // again: kept, they would be told as this one's.
+            let earlierEnds = try database.prepare("DELETE FROM away_ends WHERE run = ?")
+            for (run, given) in turn.tombstones {
+                earlierEnds.bind(1, Int64(bitPattern: run))
+                try earlierEnds.run()
+                tombstone.bind(1, Int64(bitPattern: run))
+                tombstone.bind(2, Int64(given.generation))
+                tombstone.bind(3, now.milliseconds)
+                tombstone.bind(4, Message.handedOver(given.answer).encoded())
+                try tombstone.run()
+            }
+        }
+        if !turn.handedOverRows.isEmpty || !turn.handedOverTaskRows.isEmpty {
+            // The jobs given up, with their tasks (what of them succeeded went with the answer), and
+            // finishing jobs whose last task ended (their ends are kept); the tasks given up of jobs
+            // that stay, finishing.
+            let tasks = try database.prepare("DELETE FROM task_rows WHERE job_id = ?")
+            let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
+            let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
+            for id in turn.handedOverRows {
+                tasks.bind(1, id)
+                try tasks.run()
+                attempts.bind(1, id)
+                try attempts.run()
+                job.bind(1, id)
+                try job.run()
+            }
+            let task = try database.prepare("DELETE FROM task_rows WHERE id = ?")
+            for id in turn.handedOverTaskRows {
+                task.bind(1, Int64(bitPattern: id))
+                try task.run()
+            }
+        }
+        if !turn.awayEnds.isEmpty {
+            let statement = try database.prepare(
+                "INSERT OR REPLACE INTO away_ends (run, job, step, partition, attempt, ended, time) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            for (run, end) in turn.awayEnds {
+                var writer = FrameWriter(capacity: end.encodedSize)
+                end.encode(to: &writer)
+                statement.bind(1, Int64(bitPattern: run))
+                statement.bind(2, end.job)
+                statement.bind(3, Int64(end.step))
+                statement.bind(4, Int64(end.partition))
+                statement.bind(5, Int64(end.attempt))
+                statement.bind(6, writer.bytes)
+                statement.bind(7, now.milliseconds)
+                try statement.run()
+            }
+        }
+        if !turn.importedResults.isEmpty {
+            let statement = try database.prepare(
+                "INSERT OR REPLACE INTO imported_results (run, job, partition, step, partition_key, data, time) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            for (run, result) in turn.importedResults {
+                statement.bind(1, Int64(bitPattern: run))
+                statement.bind(2, result.job)
+                statement.bind(3, Int64(result.partition))
+                statement.bind(4, Int64(result.step))
+                statement.bind(5, result.partitionKey)
+                statement.bind(6, result.data)
+                statement.bind(7, now.milliseconds)
+                try statement.run()
+            }
+        }
+    }
+
+    /// Writes what operators changed this turn: pauses, products' policies, runs' priorities.
+    private func writeControls(of turn: ShardTurn) throws {
+        if !turn.pauses.isEmpty {
+            let pause = try database.prepare("INSERT OR IGNORE INTO paused (run) VALUES (?)")
+            let resume = try database.prepare("DELETE FROM paused WHERE run = ?")
+            for (run, paused) in turn.pauses {
+                let statement = paused ? pause : resume
+                statement.bind(1, Int64(bitPattern: run))
+                try statement.run()
+            }
+        }
+        if !turn.policies.isEmpty {
+            let statement = try database.prepare(
+                """
+                INSERT OR REPLACE INTO policies (product, weight, cap, rate, burst, priority_over_fairness, key_weights)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for policy in turn.policies {
+                var weights = FrameWriter(capacity: 64)
+                weights.values(policy.keyWeights)
+                statement.bind(1, policy.product)
+                statement.bind(2, Int64(policy.weight))
+                statement.bind(3, Int64(policy.cap))
+                statement.bind(4, Int64(policy.rate))
+                statement.bind(5, Int64(policy.burst))
+                statement.bind(6, Int64(policy.priorityOverFairness))
+                statement.bind(7, weights.bytes)
+                try statement.run()
+            }
+        }
+        if !turn.priorities.isEmpty {
+            let statement = try database.prepare("INSERT OR REPLACE INTO priorities (run, priority) VALUES (?, ?)")
+            for (run, priority) in turn.priorities {
+                statement.bind(1, Int64(bitPattern: run))
+                statement.bind(2, Int64(priority))
+                try statement.run()
+            }
+        }
+        if !turn.forgottenPriorities.isEmpty {
+            let statement = try database.prepare("DELETE FROM priorities WHERE run = ?")
+            for run in turn.forgottenPriorities {
+                statement.bind(1, Int64(bitPattern: run))
+                try statement.run()
+            }
         }
     }
 }
