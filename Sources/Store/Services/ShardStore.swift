@@ -469,8 +469,9 @@ public final class ShardStore {
         }
     }
 
-    /// Writes what the turn's hand-overs changed: runs given up, with their rows deleted; the ends of
-    /// tasks that finished here for runs now on another shard; the results runs taken over brought.
+    /// Writes what the turn's hand-overs changed: runs given up and finishing jobs done, with their rows
+    /// deleted; the ends of tasks that finished here for runs now on another shard; the results runs
+    /// taken over brought.
     private func writeHandOvers(of turn: ShardTurn, now: Timestamp) throws {
         if !turn.tombstones.isEmpty {
             let tombstone = try database.prepare("INSERT OR REPLACE INTO handed_over (run, generation, time, answer) VALUES (?, ?, ?, ?)")
@@ -540,7 +541,8 @@ public final class ShardStore {
         }
     }
 
-    /// Writes what operators changed this turn: pauses, products' policies, runs' priorities.
+    /// Writes the turn's control changes: pauses, products' policies, runs' priorities set, and those
+    /// forgotten with a run's last job.
     private func writeControls(of turn: ShardTurn) throws {
         if !turn.pauses.isEmpty {
             let pause = try database.prepare("INSERT OR IGNORE INTO paused (run) VALUES (?)")
