@@ -265,17 +265,7 @@ public final class ShardStore {
                 try database.setMeta("next_task_id", max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM task_rows"), try database.meta("next_task_id") ?? 0))
                 try database.setMeta("next_job_id", max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0))
             }
-            let tasks = try database.prepare("DELETE FROM task_rows WHERE job_id = ?")
-            let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
-            let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
-            for id in jobs {
-                tasks.bind(1, id)
-                try tasks.run()
-                attempts.bind(1, id)
-                try attempts.run()
-                job.bind(1, id)
-                try job.run()
-            }
+            try deleteJobs(jobs)
             _ = try database.deleteBatch(
                 "DELETE FROM imported_results WHERE rowid IN (SELECT rowid FROM imported_results WHERE time < ? LIMIT ?)", before, limit: batch)
             return jobs.count
@@ -492,17 +482,7 @@ public final class ShardStore {
             // The jobs given up, with their tasks (what of them succeeded went with the answer), and
             // finishing jobs whose last task ended (their ends are kept); the tasks given up of jobs
             // that stay, finishing.
-            let tasks = try database.prepare("DELETE FROM task_rows WHERE job_id = ?")
-            let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
-            let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
-            for id in turn.handedOverRows {
-                tasks.bind(1, id)
-                try tasks.run()
-                attempts.bind(1, id)
-                try attempts.run()
-                job.bind(1, id)
-                try job.run()
-            }
+            try deleteJobs(turn.handedOverRows)
             let task = try database.prepare("DELETE FROM task_rows WHERE id = ?")
             for id in turn.handedOverTaskRows {
                 task.bind(1, Int64(bitPattern: id))
@@ -538,6 +518,21 @@ public final class ShardStore {
                 statement.bind(7, now.milliseconds)
                 try statement.run()
             }
+        }
+    }
+
+    /// Deletes jobs' rows, with their tasks' rows and their attempts.
+    private func deleteJobs(_ ids: [Int64]) throws {
+        let tasks = try database.prepare("DELETE FROM task_rows WHERE job_id = ?")
+        let attempts = try database.prepare("DELETE FROM attempts WHERE job_id = ?")
+        let job = try database.prepare("DELETE FROM jobs WHERE id = ?")
+        for id in ids {
+            tasks.bind(1, id)
+            try tasks.run()
+            attempts.bind(1, id)
+            try attempts.run()
+            job.bind(1, id)
+            try job.run()
         }
     }
 
