@@ -9,7 +9,7 @@ import Wire
     let now = Timestamp(milliseconds: 1_000_000)
 
     /// Commits one turn of these rows.
-    func commit(_ jobs: [ShardJob], _ tasks: [ShardTask], succeeded: Set<UInt64> = [], to store: ShardStore) throws {
+    func commit(_ jobs: [ShardJob], _ tasks: [ShardTask], succeeded: TurnSet<UInt64> = [], to store: ShardStore) throws {
         var turn = ShardTurn()
         turn.jobs = jobs
         turn.tasks = tasks

@@ -197,7 +197,7 @@ extension ShardCore {
     mutating func noteChange(_ id: Int64) {
         // A job settled already in this turn (dispatch hands out tasks between the turn's two settlings)
         // is settled again, or its state would lag its counts: queued with a task running.
-        if changedSet.insert(id).inserted || settledSet.remove(id) != nil { changed.append(id) }
+        if changedSet.insert(id) || settledSet.remove(id) { changed.append(id) }
     }
 
     /// Derives the state of every job changed this turn from its counters, starting the next step of a

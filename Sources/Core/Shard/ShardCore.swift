@@ -61,17 +61,17 @@ public struct ShardCore: Sendable {
     var lastSet: UInt64
 
     // What the current turn has produced.
-    var dirtyJobs: Set<Int64> = []
-    var dirtyTasks: Set<UInt64> = []
+    var dirtyJobs = TurnSet<Int64>()
+    var dirtyTasks = TurnSet<UInt64>()
     /// Rows of tasks written but not held in memory: a resumed job's copies of its earlier generation's results.
     var carriedRows: [ShardTask] = []
-    var succeededTasks: Set<UInt64> = []
+    var succeededTasks = TurnSet<UInt64>()
     var endedAttempts: [EndedAttempt] = []
     var changed: [Int64] = []
-    var changedSet: Set<Int64> = []
+    var changedSet = TurnSet<Int64>()
     /// How many of `changed` have been settled this turn, and which jobs those were.
     var settled = 0
-    var settledSet: Set<Int64> = []
+    var settledSet = TurnSet<Int64>()
     var announced: [JobStatus] = []
     /// While open jobs of the store are still to be put back: the run priorities operators set, which
     /// those jobs take as they come back.
@@ -401,8 +401,8 @@ public struct ShardCore: Sendable {
             for id in noted.sorted() { noteChange(id) }
         }
         var updates = announced
-        var published: Set<Int64> = []
-        for id in changed where published.insert(id).inserted {
+        // Each job changed once, in the order first changed (`changed` may name one again after settling it).
+        for id in changedSet {
             guard let state = jobs[id]?.state else { continue }
             // Only a queued job, or one that had a note, may change its note: the others are read in place.
             if state == .queued || !jobs[id]!.waitNote.isEmpty {
@@ -493,7 +493,8 @@ public struct ShardCore: Sendable {
         controls.takeChanges(into: &turn)
         dirtyJobs.clearForNextTurn()
         dirtyTasks.clearForNextTurn()
-        succeededTasks.clearForNextTurn()
+        // The turn took the set: emptied in place, it would be copied first. A new one, with the room it needed.
+        succeededTasks = TurnSet(capacity: min(turn.succeeded.count, 4096))
         endedAttempts = []
         changed = []
         changedSet.clearForNextTurn()

@@ -10,7 +10,7 @@ public struct ShardTurn: Sendable {
     /// task's history, since its row goes on with its next attempt.
     public var endedAttempts: [EndedAttempt] = []
     /// Tasks that succeeded in this turn: the store counts successes, and a task succeeds once.
-    public var succeeded: Set<UInt64> = []
+    public var succeeded = TurnSet<UInt64>()
     /// The statuses to append to the event log and publish, if any changed.
     public var updates: JobUpdates?
     /// A heartbeat for the event stream, when nothing was published for an interval.
