@@ -26,6 +26,7 @@ enum ListingBench {
         defer { if options.keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
         var bench = BenchOptions()
         bench.workers = 1
+        bench.slots = 64  // The shape its figures were measured with.
         let (config, cluster) = try up(in: folder) { try Bench.clusterFile(bench, security: .keys, data: $0) }
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }
         let client = try connect(cluster)

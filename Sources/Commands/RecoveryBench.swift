@@ -19,6 +19,7 @@ enum RecoveryBench {
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
         var options = BenchOptions()
         options.shards = 1
+        options.slots = 64  // The shape its figures were measured with.
         let config = "\(folder)/cluster.json"
         let cluster: ClusterConfiguration
         let store: String

@@ -26,7 +26,10 @@ enum SoakBench {
         let (config, cluster) = try ListingBench.up(in: folder) { data in
             // The cluster file's first field, then the retention, of the audit log too: every start is in it.
             let retention = DurationText.format(options.retention)
-            return try Bench.clusterFile(BenchOptions(), security: .keys, data: data).replacingOccurrences(
+            // The shape its figures were measured with: workers of 64 slots.
+            var bench = BenchOptions()
+            bench.slots = 64
+            return try Bench.clusterFile(bench, security: .keys, data: data).replacingOccurrences(
                 of: "\"data\"", with: "\"retention\": \"\(retention)\", \"audit_retention\": \"\(retention)\", \"data\"")
         }
         defer { _ = try? Up.down(config: config, console: SilentConsole()) }

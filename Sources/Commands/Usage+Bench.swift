@@ -37,7 +37,7 @@ extension Usage {
               --shards N      shards (default 2), one product bound to each
               --workers N     worker processes (default 2), with --slots N each (default 512: the
                               benchmark's handlers run inline, so a slot is a place in the worker's
-                              window of tasks handed to it, not a thread)
+                              window of tasks handed to it and not yet reported, not a thread)
               --durability    the stores' synchronous setting (default full)
               --security S    none, keys, or both side by side (default both)
               --keep DIR      keep the cluster's data and logs in DIR

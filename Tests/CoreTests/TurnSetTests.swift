@@ -38,6 +38,28 @@ import Testing
         #expect(Array(set) == [50])
     }
 
+    /// Made with room for none, one or many, it holds whatever it is given.
+    @Test func aSetMadeWithRoomHoldsWhatItIsGiven() {
+        for capacity in [0, 1, 300] {
+            var set = TurnSet<Int64>(capacity: capacity)
+            #expect(set.isEmpty && !set.contains(0) && set.index(of: 0) == nil)
+            for id in Int64(0)..<500 { set.insert(id) }
+            #expect(set.count == 500 && (Int64(0)..<500).allSatisfy(set.contains) && set.index(of: 499) == 499)
+        }
+    }
+
+    /// Emptied with its lookup table kept and its list of members let go (more members than the room kept,
+    /// in a table no larger than that room's), it starts again empty.
+    @Test func clearingKeepsTheTableButNotALongList() {
+        var set = TurnSet<UInt64>()
+        for id in UInt64(1)...120 { set.insert(id) }
+        set.clearForNextTurn(keptCapacity: 100)
+        #expect(set.isEmpty && !set.contains(1) && !set.contains(120))
+        set.insert(7)
+        set.insert(120)
+        #expect(Array(set) == [7, 120] && set.index(of: 120) == 1 && !set.contains(1))
+    }
+
     /// A turn keeps the set it was given when the shard starts the next one.
     @Test func aCopyIsUntouchedByTheOriginal() {
         var set: TurnSet<UInt64> = [1, 2, 3]

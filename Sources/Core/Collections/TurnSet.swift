@@ -2,7 +2,7 @@
 /// turn changed, say. Its members are kept in the order first inserted (a removal moves the last member
 /// into the hole), found through ``IntegerPlaces``.
 ///
-/// A shard's turn of a few dozen jobs marks each in four or five such sets. As `Set`s, each hashing every
+/// A shard's turn of dozens to hundreds of jobs marks each in four or five such sets. As `Set`s, each hashing every
 /// ID with the standard library's seeded SipHash and growing through every size each turn, they took
 /// about 3% of a loaded shard's samples (`Hasher`, `Set.insert` and `Set.remove`); the IDs are the
 /// service's own, given in sequence, so a multiplication spreads them as well, and the table keeps its
@@ -15,6 +15,7 @@ public struct TurnSet<Element: PlaceKey>: Sendable {
 
     /// An empty set with room for `capacity` members.
     public init(capacity: Int) {
+        guard capacity > 0 else { return }
         members.reserveCapacity(capacity)
         places.reserveCapacity(capacity)
     }
@@ -23,6 +24,9 @@ public struct TurnSet<Element: PlaceKey>: Sendable {
     public var isEmpty: Bool { members.isEmpty }
 
     public func contains(_ member: Element) -> Bool { places[member] != nil }
+
+    /// Where `member` is among the members, if it is one.
+    public func index(of member: Element) -> Int? { places[member].map(Int.init) }
 
     /// Adds `member`; true if it was not there.
     @discardableResult
@@ -62,8 +66,8 @@ extension TurnSet: RandomAccessCollection {
 }
 
 extension TurnSet: ExpressibleByArrayLiteral {
-    public init(arrayLiteral members: Element...) {
-        for member in members { insert(member) }
+    public init(arrayLiteral elements: Element...) {
+        for element in elements { insert(element) }
     }
 }
 

@@ -18,34 +18,26 @@ struct TurnJobs {
         static let succeeded = Marks(rawValue: 4)
     }
 
-    /// The jobs touched, in the order first touched, and what the turn did to each, side by side.
-    private(set) var refs: [OrchestratorCore.JobRef] = []
+    /// The jobs touched, in the order first touched (never removed), and what the turn did to each, side by side.
+    private(set) var refs = TurnSet<OrchestratorCore.JobRef>()
     private(set) var marks: [Marks] = []
-    private var places = IntegerPlaces<OrchestratorCore.JobRef>()
 
     var isEmpty: Bool { refs.isEmpty }
 
     /// Adds `marks` to the job's.
     mutating func mark(_ ref: OrchestratorCore.JobRef, _ marks: Marks) {
-        if let place = places[ref] {
-            self.marks[Int(place)].formUnion(marks)
+        if let index = refs.index(of: ref) {
+            self.marks[index].formUnion(marks)
         } else {
-            places[ref] = Int32(refs.count)
-            refs.append(ref)
+            refs.insert(ref)
             self.marks.append(marks)
         }
     }
 
     /// Empties it for the next turn, keeping the room of a turn of ordinary size.
     mutating func clearForNextTurn(keptCapacity: Int = 4096) {
-        places.removeAll(keepingCapacity: keptCapacity)
-        if refs.capacity <= keptCapacity {
-            refs.removeAll(keepingCapacity: true)
-            marks.removeAll(keepingCapacity: true)
-        } else {
-            refs = []
-            marks = []
-        }
+        refs.clearForNextTurn(keptCapacity: keptCapacity)
+        if marks.capacity <= keptCapacity { marks.removeAll(keepingCapacity: true) } else { marks = [] }
     }
 }
 
