@@ -2,11 +2,11 @@
 /// turn changed, say. Its members are kept in the order first inserted (a removal moves the last member
 /// into the hole), found through ``IntegerPlaces``.
 ///
-/// A shard's turn of dozens to hundreds of jobs marks each in four or five such sets. As `Set`s, each hashing every
-/// ID with the standard library's seeded SipHash and growing through every size each turn, they took
-/// about 3% of a loaded shard's samples (`Hasher`, `Set.insert` and `Set.remove`); the IDs are the
-/// service's own, given in sequence, so a multiplication spreads them as well, and the table keeps its
-/// size between turns.
+/// A shard's turn of dozens to hundreds of jobs marks each in four or five such sets. As `Set`s, each
+/// hashing every ID with the standard library's seeded SipHash and growing through every size each
+/// turn, they took about 3% of a loaded shard's samples (`Hasher`, `Set.insert` and `Set.remove`); the
+/// IDs are the service's own, given in sequence, so a multiplication spreads them as well, and the table
+/// keeps its size between turns.
 public struct TurnSet<Element: PlaceKey>: Sendable {
     private var members: ContiguousArray<Element> = []
     private var places = IntegerPlaces<Element>()
