@@ -79,14 +79,14 @@ public struct OrchestratorCore: Sendable {
     private var progressDue: Timestamp?
 
     // What the current turn has produced.
-    var dirtyRuns: Set<UInt64> = []
+    var dirtyRuns = TurnSet<UInt64>()
     var newRuns: Set<UInt64> = []
     /// The jobs changed, released and succeeded.
     var turnJobs = TurnJobs()
     /// Runs whose jobs released without a row get their rows this turn: an operator acted on the run or a
     /// hand-over moved it (``touch(_:)``), or it ended. A restart releases such a job again only while its
     /// run is as it was (``FlowRunJob/stored``).
-    var flushedRuns: Set<UInt64> = []
+    var flushedRuns = TurnSet<UInt64>()
     private var changedRuns: [UInt64] = []
     private var changedRunSet: Set<UInt64> = []
     private var submits: [UInt32: [JobSpec]] = [:]
