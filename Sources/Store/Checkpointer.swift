@@ -24,6 +24,10 @@ final class Checkpointer: Sendable {
         /// Passes begun so far, and the number of the last one that found the whole log copied.
         var begun = 0
         var lastWholeCopy = 0
+        /// The log's frames when that pass began, all of which it copied.
+        var wholeCopyFrames = 0
+        /// Whether the writer asked for a pass before the next interval ends.
+        var nudged = false
     }
 
     /// Opens the second connection and starts the thread, which checkpoints every `interval`.
@@ -50,7 +54,8 @@ final class Checkpointer: Sendable {
     private func run(_ connection: OpaquePointer, every seconds: Double) {
         while true {
             wake.lock()
-            if !state.withLock({ $0.stopping }) { _ = wake.wait(until: Date(timeIntervalSinceNow: seconds)) }
+            if !state.withLock({ $0.stopping || $0.nudged }) { _ = wake.wait(until: Date(timeIntervalSinceNow: seconds)) }
+            state.withLock { $0.nudged = false }
             wake.unlock()
             if state.withLock({ $0.stopping }) { return }
             let pass = state.withLock { state in
@@ -66,10 +71,32 @@ final class Checkpointer: Sendable {
                 state.withLock { if $0.failure == nil { $0.failure = error } }
             }
             passed.lock()
-            if rc == SQLITE_OK && logFrames == copiedFrames { state.withLock { $0.lastWholeCopy = pass } }
+            if rc == SQLITE_OK && logFrames == copiedFrames {
+                state.withLock { state in
+                    state.lastWholeCopy = pass
+                    state.wholeCopyFrames = Int(logFrames)
+                }
+            }
             passed.broadcast()
             passed.unlock()
         }
+    }
+
+    /// Passes begun so far.
+    var passesBegun: Int { state.withLock { $0.begun } }
+
+    /// The log's frames the last pass that copied all it found had found, if that pass is later than
+    /// the first `passes`.
+    func wholeCopy(after passes: Int) -> Int? {
+        state.withLock { $0.lastWholeCopy > passes ? $0.wholeCopyFrames : nil }
+    }
+
+    /// Starts a pass now, or as soon as the one under way ends, rather than at the end of the interval.
+    func nudge() {
+        wake.lock()
+        state.withLock { $0.nudged = true }
+        wake.signal()
+        wake.unlock()
     }
 
     /// Waits until a pass that began after this call has found the whole log copied into the file;

@@ -38,6 +38,12 @@ public final class Database {
         /// How often a thread with a connection of its own checkpoints the write-ahead log, so that this
         /// connection's commits seldom do; nil for none. Needs WAL, and `exclusive` off.
         public var backgroundCheckpoints: Duration?
+        /// With background checkpoints, the WAL pages after which this connection starts the log again
+        /// from its beginning: once the thread has copied all but the last ``restartTail`` pages, a commit
+        /// copies those itself, and its next transaction writes over the log's first pages. Nil leaves
+        /// the log to grow until a pass finds nothing new, which under a steady load is seldom before
+        /// `checkpointPages`.
+        public var restartPages: Int?
 
         /// Creates options; the defaults suit a broker's own database file.
         public init(
@@ -50,7 +56,8 @@ public final class Database {
             cacheKilobytes: Int = 2000,
             mmapBytes: Int = 0,
             checkpointPages: Int = 1000,
-            backgroundCheckpoints: Duration? = nil
+            backgroundCheckpoints: Duration? = nil,
+            restartPages: Int? = nil
         ) {
             self.journalMode = journalMode
             self.synchronous = synchronous
@@ -62,6 +69,7 @@ public final class Database {
             self.mmapBytes = mmapBytes
             self.checkpointPages = checkpointPages
             self.backgroundCheckpoints = backgroundCheckpoints
+            self.restartPages = restartPages
         }
     }
 
@@ -146,7 +154,49 @@ public final class Database {
         if let interval = options.backgroundCheckpoints, options.journalMode == .wal, !options.readOnly, path != ":memory:" {
             precondition(!options.exclusive, "background checkpoints need a second connection, which exclusive locking shuts out")
             checkpointer = try Checkpointer(path: path, synchronous: options.synchronous, interval: interval)
+            if let pages = options.restartPages {
+                logRestart = LogRestart(pages: pages, backstop: options.checkpointPages)
+                // In place of SQLite's automatic checkpoint, which this hook replaces and does the backstop of.
+                sqlite3_wal_hook(connection, { context, connection, _, frames in
+                    Unmanaged<Database>.fromOpaque(context!).takeUnretainedValue().committed(logFrames: Int(frames), connection: connection!)
+                    return SQLITE_OK
+                }, Unmanaged.passUnretained(self).toOpaque())
+            }
         }
+    }
+
+    /// Pages a commit may copy from the log itself, at most, to let the log start again: the few
+    /// commits made while the background pass ran.
+    static let restartTail = 512
+
+    /// What the writer knows of its log, to start it again while it is short (``Options/restartPages``).
+    private struct LogRestart {
+        let pages: Int
+        let backstop: Int
+        /// The log's frames after the last commit.
+        var frames = 0
+        /// Background passes begun before the log last started again: what they copied was another log's.
+        var passesBefore = 0
+    }
+
+    private var logRestart: LogRestart?
+
+    /// After each commit (SQLite's WAL hook, on this connection's thread, outside the write lock): copies
+    /// the last pages of the log into the file once the background thread has copied the rest, so that
+    /// the next transaction starts the log again; wakes the thread when the log is long and it has not.
+    private func committed(logFrames frames: Int, connection: OpaquePointer) {
+        guard var restart = logRestart, let checkpointer else { return }
+        defer { logRestart = restart }
+        if frames < restart.frames { restart.passesBefore = checkpointer.passesBegun }
+        restart.frames = frames
+        guard frames >= restart.pages else { return }
+        if frames < restart.backstop, (checkpointer.wholeCopy(after: restart.passesBefore) ?? 0) < frames - Self.restartTail {
+            checkpointer.nudge()
+            return
+        }
+        // SQLITE_BUSY: a background pass is copying; a later commit tries again. Another failure is the
+        // commits' to report: this checkpoint moves nothing they rely on.
+        _ = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
     }
 
     deinit {
@@ -352,6 +402,7 @@ public final class Database {
     /// Finalizes every cached statement and closes the connection; later calls do nothing.
     public func close() {
         guard let handle else { return }
+        if logRestart != nil { sqlite3_wal_hook(handle, nil, nil) }
         checkpointer?.stop()
         checkpointer = nil
         for statement in statements.values {

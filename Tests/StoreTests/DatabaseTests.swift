@@ -189,6 +189,28 @@ import Testing
         }
     }
 
+    @Test func aLogWrittenWithoutPauseStartsAgainWhileShort() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            // The writer's own checkpoint is out of reach, and the writer never waits for the thread: only
+            // the restart, after 64 pages, keeps the log short. (Without it, this loop grew the log past
+            // 25 MB: a background pass seldom finds nothing new while the writer goes on.)
+            let options = Database.Options(checkpointPages: 1_000_000, backgroundCheckpoints: .milliseconds(20), restartPages: 64)
+            let database = try Database(path: path, options: options)
+            try database.execute("CREATE TABLE t(x)")
+            // 1,500 commits of about 5 pages each: 30 MB of log, were it never started again.
+            for _ in 1...1_500 {
+                try database.transaction { try database.execute("INSERT INTO t VALUES (randomblob(20000))") }
+            }
+            let log = try fileSize(path + "-wal")
+            #expect(log < 8_000_000, "the log was started again while the writer went on: \(log) octets")
+            database.close()
+            let reopened = try Database(path: path)
+            #expect(try reopened.count("t") == 1_500)
+            #expect(try reopened.scalar("PRAGMA integrity_check") == .text("ok"))
+        }
+    }
+
     @Test func changesAndLastInsertRowIDDescribeTheLastStatement() throws {
         let database = try Database(path: ":memory:")
         try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER)")

@@ -168,7 +168,11 @@ extension Database {
     /// lock.)
     static func service(path: String, synchronous: Synchronous, migrations: [Migration]) throws -> Database {
         // A thread of its own checkpoints the log five times a second, so that the service's commits do
-        // not; the writer's own checkpoint, at 10,000 pages (40 MB), is only a backstop.
+        // not; the writer's own checkpoint, at 10,000 pages (40 MB), is only a backstop. Past 2,048 pages
+        // (8 MB) the writer copies the last few pages the thread has not, and the log starts again: under a
+        // steady load it would otherwise seldom be found all copied, and grow to the backstop. A log written
+        // over in place costs a commit less than one that grows, whose every page the file system must
+        // allocate and zero, and whose every sync must also write the file's new size.
         //
         // The cache is kept small: reads of the file go through the memory map, and SQLite walks its whole
         // cache at the end of every transaction in which a B-tree balance swapped two pages' numbers. It
@@ -177,7 +181,7 @@ extension Database {
         // walk was 5% of a loaded shard's time; with 8 MiB it is an eighth of that.
         let options = Options(
             synchronous: synchronous, cacheKilobytes: 8 << 10, mmapBytes: 256 << 20, checkpointPages: 10_000,
-            backgroundCheckpoints: .milliseconds(200))
+            backgroundCheckpoints: .milliseconds(200), restartPages: 2048)
         let database = try Database(path: path, options: options)
         try database.migrate(migrations)
         return database
