@@ -17,8 +17,8 @@ extension FairQueue {
         }
 
         private var lanes: [Lane] = []
-        /// Each lane's place in `lanes`, by kind.
-        private var byKind: [Int: Int] = [:]
+        /// Each lane's place in `lanes`, by kind (kinds are the queue's own numbers, given in sequence).
+        private var byKind = IntegerPlaces<Int>()
         private var heads = MinHeap<Head>()
 
         var startIndex: Int { 0 }
@@ -27,14 +27,14 @@ extension FairQueue {
 
         /// The lane of `kind`, made (with `window`) if the key has none.
         mutating func lane(of kind: Int, window: Int32) -> Int {
-            if let lane = byKind[kind] { return lane }
+            if let lane = byKind[kind] { return Int(lane) }
             lanes.append(Lane(kind: kind, window: window))
-            byKind[kind] = lanes.count - 1
+            byKind[kind] = Int32(lanes.count - 1)
             return lanes.count - 1
         }
 
         /// The lane of `kind`, if the key has one.
-        func lane(of kind: Int) -> Int? { byKind[kind] }
+        func lane(of kind: Int) -> Int? { byKind[kind].map(Int.init) }
 
         /// Queues an entry in a lane.
         mutating func insert(_ entry: Entry, into lane: Int) {
@@ -55,7 +55,7 @@ extension FairQueue {
             byKind[lanes[lane].kind] = nil
             if lane != lanes.count - 1 {
                 lanes.swapAt(lane, lanes.count - 1)
-                byKind[lanes[lane].kind] = lane
+                byKind[lanes[lane].kind] = Int32(lane)
             }
             lanes.removeLast()
         }
@@ -67,7 +67,7 @@ extension FairQueue {
         /// back with ``restore(_:)`` unless the lane's head is taken out meanwhile); nil when none is left.
         mutating func popHead() -> (head: Head, lane: Int)? {
             while let head = heads.popMin() {
-                if let lane = byKind[head.kind], lanes[lane].heap.min == head.entry { return (head, lane) }
+                if let lane = byKind[head.kind].map(Int.init), lanes[lane].heap.min == head.entry { return (head, lane) }
             }
             return nil
         }
@@ -81,10 +81,45 @@ extension FairQueue {
         /// way; read in place, not taken out and put back.
         mutating func best() -> Entry? {
             while let head = heads.min {
-                if let lane = byKind[head.kind], lanes[lane].heap.min == head.entry { return head.entry }
+                if let lane = byKind[head.kind].map(Int.init), lanes[lane].heap.min == head.entry { return head.entry }
                 _ = heads.popMin()
             }
             return nil
+        }
+    }
+
+    /// A lane's entries, best first: a heap, except that a lane's only entry is kept in place, without the
+    /// heap's array. A job's type is its own unless its flow names one, so most lanes hold one entry,
+    /// and each such lane cost an allocation and its release for every task queued.
+    struct LaneEntries: Sendable {
+        /// The lane's entry while it has no other; the heap is then empty.
+        private var only: Entry?
+        private var heap = MinHeap<Entry>()
+
+        var isEmpty: Bool { only == nil && heap.isEmpty }
+        var count: Int { only == nil ? heap.count : 1 }
+        /// The best entry, if any.
+        var min: Entry? { only ?? heap.min }
+        /// The entries, in no particular order.
+        var unordered: [Entry] { only.map { [$0] } ?? heap.unordered }
+
+        mutating func insert(_ entry: Entry) {
+            if isEmpty {
+                only = entry
+                return
+            }
+            if let first = only {
+                heap.insert(first)
+                only = nil
+            }
+            heap.insert(entry)
+        }
+
+        /// Removes and returns the best entry.
+        mutating func popMin() -> Entry? {
+            guard let first = only else { return heap.popMin() }
+            only = nil
+            return first
         }
     }
 }

@@ -77,7 +77,7 @@ public struct FairQueue: Sendable {
         var kind: Int
         /// The cost window of its product and job type.
         var window: Int32
-        var heap = MinHeap<Entry>()
+        var heap = LaneEntries()
     }
 
     /// What the requirement, job type and batch size of a lane are; lanes of all products share these.
