@@ -133,11 +133,12 @@ public struct DenseTable<Key: FixedWidthInteger & PlaceKey, Value: Sendable>: Se
     private mutating func remove(at place: Int) {
         places[keyAt[place]] = nil
         // The last entry is moved into the empty place, not swapped: a swap through the collection copies
-        // both values, retaining and releasing every reference they hold.
-        let value = storage.removeLast()
+        // both values, retaining and releasing every reference they hold. Swapped with the empty place's
+        // nil, not assigned: an assignment from a constant copied the value, then released it.
+        var value = storage.removeLast()
         let key = keyAt.removeLast()
         if place != storage.count {
-            storage.address(of: place).pointee = value
+            swap(&value, &storage.address(of: place).pointee)
             keyAt[place] = key
             places[key] = Int32(place)
         }

@@ -144,7 +144,10 @@ extension ShardCore {
                 move(id, to: .failed, now: now)
                 continue
             }
-            let inputs = Self.inputs(of: tasks[id]!, in: jobs[jobID]!)
+            // The job is lent through `modify`: read out of its table (`jobs[jobID]!`) and passed on, it was
+            // copied first, every reference retained and released, as the table's storage is a class's.
+            let task = tasks[id]!
+            let inputs = jobs.modify(jobID) { Self.inputs(of: task, in: $0) }
             let size = inputs.size
             guard size <= TaskSpec.inputLimit else {
                 // No attempt could receive them: fail the task now, without retries.
@@ -155,7 +158,7 @@ extension ShardCore {
             }
             // Counted as sent, parameters and command included: a task carries up to 256 KiB of
             // parameters and 64 KiB of command besides its inputs.
-            var spec = Self.taskSpec(tasks[id]!, attempt: 0, job: jobs[jobID]!, inputs: inputs)
+            var spec = jobs.modify(jobID) { Self.taskSpec(task, attempt: 0, job: $0, inputs: inputs) }
             let octets = spec.encodedSize
             if isSet && !specs.isEmpty && setSize + octets > Self.tasksFrameBudget {
                 queue.returned(charge, now: now)

@@ -482,12 +482,13 @@ public struct ShardCore: Sendable {
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs where jobs[id]?.state.isFinal == true {
             guard let job = forget(id) else { continue }
-            turn.jobs.append(job)
             for id in job.tasks {
                 // A lease still on a final task is a restored one whose worker never came back: it ends here.
                 if let lease = tasks.removeValue(forKey: id)?.lease { workers.released(id, from: lease) }
             }
             controls.jobForgotten(of: job.spec.run)
+            // Last, so that the row moves into the turn rather than being copied, every reference retained.
+            turn.jobs.append(job)
         }
         // Priorities are forgotten once the rows that finish the run's last jobs are in this turn.
         controls.takeChanges(into: &turn)

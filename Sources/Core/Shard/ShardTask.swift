@@ -323,7 +323,7 @@ public struct ShardJob: Sendable {
     public var stored = false
     /// Empty while none of the fields below is set; then its one element. Most jobs of a deep queue have
     /// none of them: kept apart, they cost such a job nothing.
-    private var extras: [JobExtras] = []
+    @usableFromInline var extras: [JobExtras] = []
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: TaskList = [],
@@ -360,12 +360,14 @@ public struct ShardJob: Sendable {
 
     /// Where the last finished task's output went.
     public var output: String {
-        get { extras.isEmpty ? "" : extras[0].output }
+        // Inlinable, as `detail`: the store reads both of each job it writes where the job lies, and a call
+        // to another module's getter was given a copy of the whole job.
+        @inlinable get { extras.isEmpty ? "" : extras[0].output }
         set { extras.change(creating: !newValue.isEmpty) { $0.output = newValue } }
     }
     /// The last error.
     public var detail: String {
-        get { extras.isEmpty ? "" : extras[0].detail }
+        @inlinable get { extras.isEmpty ? "" : extras[0].detail }
         set { extras.change(creating: !newValue.isEmpty) { $0.detail = newValue } }
     }
     /// The results of the previous step, in partition order: what the current step's tasks receive
@@ -409,9 +411,9 @@ extension ShardJob: Equatable {
 }
 
 /// What few jobs have, kept apart from those that have none of it (``ShardJob``).
-struct JobExtras: OutOfLineRecord, Sendable {
-    var output = ""
-    var detail = ""
+@usableFromInline struct JobExtras: OutOfLineRecord, Sendable {
+    @usableFromInline var output = ""
+    @usableFromInline var detail = ""
     var previous: [TaskInput] = []
     var upstream: [String: [TaskInput]] = [:]
 }
