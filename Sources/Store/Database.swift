@@ -111,6 +111,8 @@ public final class Database {
     /// SQLite's process-wide settings, made once before the first connection: no memory statistics,
     /// which would take a global mutex on every allocation. Nothing reads them.
     private static let configured: Int32 = baton_sqlite_disable_memory_statistics()
+    /// The VFS that gathers a log's writes, registered once; SQLITE_OK if it is there.
+    private static let logVFS: Int32 = baton_sqlite_register_log_vfs()
 
     private var handle: OpaquePointer?
     private var statements: [String: Statement] = [:]
@@ -127,7 +129,14 @@ public final class Database {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         var connection: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &connection, flags, nil)
+        // A connection that syncs every commit gathers its log's writes (see `shim.h`): SQLite writes a
+        // frame's header and its page apart, two system calls a page, some 150 a loaded shard's commit. In a
+        // loaded shard's profile `pwrite` fell from 6.6% to 2.6% of its samples. Not under `normal`, whose
+        // commits make their frames visible to other connections without a sync, which is when the
+        // gathered writes reach the file.
+        let gathers = !options.readOnly && options.journalMode == .wal && path != ":memory:"
+            && (options.synchronous == .full || options.synchronous == .extra) && Self.logVFS == SQLITE_OK
+        let rc = sqlite3_open_v2(path, &connection, flags, gathers ? "baton-log" : nil)
         guard rc == SQLITE_OK, let connection else {
             let error = SQLiteError(rc, connection: connection, sql: nil)
             sqlite3_close_v2(connection)

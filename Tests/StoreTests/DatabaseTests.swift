@@ -211,6 +211,40 @@ import Testing
         }
     }
 
+    @Test(arguments: [Database.Synchronous.full, .normal])
+    func everyCommitIsInTheLogWhateverItsSize(synchronous: Database.Synchronous) throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            // A page cache of 64 kB, so that a large transaction spills pages into the log before its commit
+            // and reads some back; under `full` the log's writes are gathered, and each of these paths must
+            // find them.
+            let database = try Database(path: path, options: .init(synchronous: synchronous, cacheKilobytes: 64))
+            try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB NOT NULL)")
+            func row(_ id: Int64) -> [UInt8] { [UInt8](repeating: UInt8(id % 251), count: Int(id % 7) * 3_000 + 100) }
+            var id: Int64 = 0
+            // Commits of a row, of about 300 kB, and of about 5 MB.
+            for rows in [1, 30, 500, 1, 30] {
+                try database.transaction {
+                    let insert = try database.prepare("INSERT INTO t (id, x) VALUES (?1, ?2)")
+                    for _ in 0..<rows {
+                        id += 1
+                        insert.bind(1, id)
+                        insert.bind(2, row(id))
+                        try insert.run()
+                    }
+                    // Read back within the transaction, from pages that may be in the log by now.
+                    #expect(try database.count("t") == id)
+                }
+            }
+            database.close()
+            let reopened = try Database(path: path)
+            #expect(try reopened.scalar("PRAGMA integrity_check") == .text("ok"))
+            let stored = try reopened.prepare("SELECT id, x FROM t ORDER BY id").rows { ($0.int64(0), $0.blob(1)) }
+            #expect(stored.count == Int(id))
+            #expect(stored.allSatisfy { $0.1 == row($0.0) })
+        }
+    }
+
     @Test func changesAndLastInsertRowIDDescribeTheLastStatement() throws {
         let database = try Database(path: ":memory:")
         try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x INTEGER)")
