@@ -19,14 +19,24 @@ static inline int baton_sqlite_disable_memory_statistics(void) {
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-// A VFS over the default one that gathers a write-ahead log's frames and writes them at once. SQLite
-// writes each frame of a commit as two writes (its 24-octet header, then its page), each a system call:
-// some 150 a commit of a loaded shard. This VFS keeps consecutive writes to a log in a buffer and writes
-// them with one call (a call a 124 KiB) before anything that must see them: a sync (under synchronous=FULL every commit
-// syncs its log before its frames become visible to other connections), a read, a truncation, a size,
-// a file control, a write elsewhere, or the close. Use it only for connections that sync every commit:
-// under NORMAL a commit's frames become visible without a sync, and would not yet be in the file.
-// Other files pass through untouched.
+// A VFS over the default one that gathers a write-ahead log's writes. SQLite writes each frame of a
+// commit as two writes (its 24-octet header, then its page), each a system call: some 150 a commit of a
+// loaded shard. This VFS keeps consecutive writes to a log in a buffer and writes them with one call for
+// each 124 KiB, before anything that must see them: a sync, a read, a truncation, a size, a file
+// control, a write elsewhere, or the close.
+//
+// That is safe only where three things hold, and a connection must use this VFS only then:
+//  - every commit syncs its log (synchronous=FULL or EXTRA): the sync, which writes the buffer out, comes
+//    before the WAL index makes the commit's frames visible to other connections. Under NORMAL they
+//    would become visible while still in the buffer;
+//  - the database's file overwrites a sector without harm (SQLITE_IOCAP_POWERSAFE_OVERWRITE, SQLite's
+//    default; ``baton_sqlite_overwrites_safely``): otherwise SQLite pads each commit to a sector boundary
+//    and syncs half-way through the last frame, whose tail would be made visible unwritten;
+//  - the connection is its file's only writer: the frames of a transaction rolled back may stay in the
+//    buffer (``baton_sqlite_drop_log_writes`` drops them), and written later they could land over
+//    another writer's.
+// A write that fails leaves the log failed: every later write, sync and read of it fails, so that no
+// transaction commits over frames that were lost, until the connection closes.
 #include <string.h>
 
 typedef struct baton_log_file {
@@ -35,6 +45,8 @@ typedef struct baton_log_file {
     char *buffer;
     sqlite3_int64 start;
     int length;
+    /// Whether a write failed: the log is then failed until it closes.
+    int failed;
 } baton_log_file;
 
 // Under 128 KiB: the unix VFS masks a write's length to its low 17 bits (it never writes more at once),
@@ -43,14 +55,20 @@ enum { baton_log_buffer_size = 124 << 10 };
 
 
 static inline int baton_log_flush(baton_log_file *f) {
+    if (f->failed) return SQLITE_IOERR_WRITE;
     if (f->length == 0) return SQLITE_OK;
     int rc = f->real->pMethods->xWrite(f->real, f->buffer, f->length, f->start);
     f->length = 0;
-    return rc;
+    if (rc != SQLITE_OK) {
+        f->failed = 1;
+        return SQLITE_IOERR_WRITE;
+    }
+    return SQLITE_OK;
 }
 static int baton_log_close(sqlite3_file *file) {
     baton_log_file *f = (baton_log_file *)file;
-    int flushed = baton_log_flush(f);
+    // What is left is a transaction's that did not commit (a commit syncs): written as SQLite would have.
+    int flushed = f->failed ? SQLITE_OK : baton_log_flush(f);
     int rc = f->real->pMethods->xClose(f->real);
     sqlite3_free(f->buffer);
     f->buffer = 0;
@@ -63,6 +81,7 @@ static int baton_log_read(sqlite3_file *file, void *out, int amount, sqlite3_int
 }
 static int baton_log_write(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset) {
     baton_log_file *f = (baton_log_file *)file;
+    if (f->failed) return SQLITE_IOERR_WRITE;
     if (f->length > 0 && offset == f->start + f->length && f->length + amount <= baton_log_buffer_size) {
         memcpy(f->buffer + f->length, data, amount);
         f->length += amount;
@@ -165,13 +184,31 @@ static int baton_log_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f
         return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
     }
     if (f->real->pMethods->iVersion < 3) {
-        // Not the VFS this was written for: pass the file through rather than guess.
+        // Not the default VFS this was written over: refused rather than guessed at.
         f->real->pMethods->xClose(f->real);
         sqlite3_free(f->buffer);
         return SQLITE_CANTOPEN;
     }
     f->base.pMethods = &baton_log_methods;
     return SQLITE_OK;
+}
+
+// Whether a connection's database file overwrites a sector without harm, as SQLite's WAL reads it (the
+// main file's SQLITE_IOCAP_POWERSAFE_OVERWRITE, SQLite's default, `psow=0` in a URI turns it off): only
+// then may the connection gather its log's writes.
+static inline int baton_sqlite_overwrites_safely(sqlite3 *db) {
+    sqlite3_file *file = 0;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || !file || !file->pMethods) return 0;
+    return (file->pMethods->xDeviceCharacteristics(file) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
+}
+
+// Drops the log writes a connection of this VFS gathered and has not written: after a rollback, those of
+// the transaction rolled back, which no one may read.
+static inline void baton_sqlite_drop_log_writes(sqlite3 *db) {
+    sqlite3_file *file = 0;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) != SQLITE_OK || file == 0) return;
+    if (file->pMethods != &baton_log_methods) return;
+    ((baton_log_file *)file)->length = 0;
 }
 static int baton_log_delete(sqlite3_vfs *v, const char *name, int sync) { sqlite3_vfs *inner = (sqlite3_vfs *)v->pAppData; return inner->xDelete(inner, name, sync); }
 static int baton_log_access(sqlite3_vfs *v, const char *name, int flags, int *out) { sqlite3_vfs *inner = (sqlite3_vfs *)v->pAppData; return inner->xAccess(inner, name, flags, out); }

@@ -39,11 +39,15 @@ public final class Database {
         /// connection's commits seldom do; nil for none. Needs WAL, and `exclusive` off.
         public var backgroundCheckpoints: Duration?
         /// With background checkpoints, the WAL pages after which this connection starts the log again
-        /// from its beginning: once the thread has copied all but the last ``restartTail`` pages, a commit
+        /// from its beginning: once the thread has copied all but the last 512 pages or fewer, a commit
         /// copies those itself, and its next transaction writes over the log's first pages. Nil leaves
         /// the log to grow until a pass finds nothing new, which under a steady load is seldom before
         /// `checkpointPages`.
         public var restartPages: Int?
+        /// Whether this connection gathers its log's writes into fewer, larger ones (`shim.h`), when it
+        /// syncs every commit (`full`, `extra`) in WAL mode. Only for the file's one writer: the frames of
+        /// a transaction rolled back are written late, if at all, and could land over another writer's.
+        public var gathersLogWrites: Bool
 
         /// Creates options; the defaults suit a broker's own database file.
         public init(
@@ -57,7 +61,8 @@ public final class Database {
             mmapBytes: Int = 0,
             checkpointPages: Int = 1000,
             backgroundCheckpoints: Duration? = nil,
-            restartPages: Int? = nil
+            restartPages: Int? = nil,
+            gathersLogWrites: Bool = false
         ) {
             self.journalMode = journalMode
             self.synchronous = synchronous
@@ -70,6 +75,7 @@ public final class Database {
             self.checkpointPages = checkpointPages
             self.backgroundCheckpoints = backgroundCheckpoints
             self.restartPages = restartPages
+            self.gathersLogWrites = gathersLogWrites
         }
     }
 
@@ -129,14 +135,21 @@ public final class Database {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         flags |= options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         var connection: OpaquePointer?
-        // A connection that syncs every commit gathers its log's writes (see `shim.h`): SQLite writes a
-        // frame's header and its page apart, two system calls a page, some 150 a loaded shard's commit. In a
-        // loaded shard's profile `pwrite` fell from 6.6% to 2.6% of its samples. Not under `normal`, whose
-        // commits make their frames visible to other connections without a sync, which is when the
-        // gathered writes reach the file.
-        let gathers = !options.readOnly && options.journalMode == .wal && path != ":memory:"
+        // The one writer of a file that syncs every commit gathers its log's writes (see `shim.h`): SQLite
+        // writes a frame's header and its page apart, two system calls a page, some 150 a loaded shard's
+        // commit. In a loaded shard's profile `pwrite` fell from 6.6% to 2.6% of its samples. Not under
+        // `normal`, whose commits make their frames visible to other connections without a sync, which is
+        // when the gathered writes reach the file.
+        let gathers = options.gathersLogWrites && !options.readOnly && options.journalMode == .wal && path != ":memory:"
             && (options.synchronous == .full || options.synchronous == .extra) && Self.logVFS == SQLITE_OK
-        let rc = sqlite3_open_v2(path, &connection, flags, gathers ? "baton-log" : nil)
+        var rc = sqlite3_open_v2(path, &connection, flags, gathers ? "baton-log" : nil)
+        if gathers, rc == SQLITE_OK, let opened = connection, baton_sqlite_overwrites_safely(opened) == 0 {
+            // A file that is not overwritten safely (`psow=0`): SQLite syncs half-way through a commit's
+            // last frame, and the log's writes may not be gathered. Opened again as any other.
+            sqlite3_close_v2(opened)
+            connection = nil
+            rc = sqlite3_open_v2(path, &connection, flags, nil)
+        }
         guard rc == SQLITE_OK, let connection else {
             let error = SQLiteError(rc, connection: connection, sql: nil)
             sqlite3_close_v2(connection)
@@ -174,8 +187,9 @@ public final class Database {
         }
     }
 
-    /// Pages a commit may copy from the log itself, at most, to let the log start again: the few
-    /// commits made while the background pass ran.
+    /// Pages a commit may copy from the log itself, at most, to let the log start again (unless the log
+    /// is at its backstop, or `restartPages` is smaller): the few commits made while the background pass
+    /// ran.
     static let restartTail = 512
 
     /// What the writer knows of its log, to start it again while it is short (``Options/restartPages``).
@@ -186,6 +200,9 @@ public final class Database {
         var frames = 0
         /// Background passes begun before the log last started again: what they copied was another log's.
         var passesBefore = 0
+        /// Whether this connection's own checkpoint copied the whole log, which its next transaction then
+        /// starts again.
+        var copiedAll = false
     }
 
     private var logRestart: LogRestart?
@@ -196,7 +213,12 @@ public final class Database {
     private func committed(logFrames frames: Int, connection: OpaquePointer) {
         guard var restart = logRestart, let checkpointer else { return }
         defer { logRestart = restart }
-        if frames < restart.frames { restart.passesBefore = checkpointer.passesBegun }
+        // A log started again: passes begun before this commit may have copied the one before. Seen by
+        // its length, or, since this commit may be longer than the last one was, by the copy below.
+        if frames < restart.frames || restart.copiedAll {
+            restart.passesBefore = checkpointer.passesBegun
+            restart.copiedAll = false
+        }
         restart.frames = frames
         guard frames >= restart.pages else { return }
         if frames < restart.backstop, (checkpointer.wholeCopy(after: restart.passesBefore) ?? 0) < frames - Self.restartTail {
@@ -205,7 +227,10 @@ public final class Database {
         }
         // SQLITE_BUSY: a background pass is copying; a later commit tries again. Another failure is the
         // commits' to report: this checkpoint moves nothing they rely on.
-        _ = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        var logged: Int32 = 0
+        var copied: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied)
+        if rc == SQLITE_OK && logged == copied { restart.copiedAll = true }
     }
 
     deinit {
@@ -346,8 +371,11 @@ public final class Database {
     }
 
     private func rollBack() {
+        guard let handle else { return }
+        // Log writes gathered and not yet written are the transaction's, which no one may read now.
+        baton_sqlite_drop_log_writes(handle)
         // Some errors (SQLITE_FULL, SQLITE_IOERR, …) make SQLite roll back on its own; ROLLBACK would then fail.
-        guard let handle, sqlite3_get_autocommit(handle) == 0 else { return }
+        guard sqlite3_get_autocommit(handle) == 0 else { return }
         // Should ROLLBACK itself fail, the caller's error matters more, and the next BEGIN will report the rest.
         _ = try? prepare("ROLLBACK").step()
     }

@@ -218,7 +218,7 @@ import Testing
             // A page cache of 64 kB, so that a large transaction spills pages into the log before its commit
             // and reads some back; under `full` the log's writes are gathered, and each of these paths must
             // find them.
-            let database = try Database(path: path, options: .init(synchronous: synchronous, cacheKilobytes: 64))
+            let database = try Database(path: path, options: .init(synchronous: synchronous, cacheKilobytes: 64, gathersLogWrites: true))
             try database.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB NOT NULL)")
             func row(_ id: Int64) -> [UInt8] { [UInt8](repeating: UInt8(id % 251), count: Int(id % 7) * 3_000 + 100) }
             var id: Int64 = 0
@@ -242,6 +242,89 @@ import Testing
             let stored = try reopened.prepare("SELECT id, x FROM t ORDER BY id").rows { ($0.int64(0), $0.blob(1)) }
             #expect(stored.count == Int(id))
             #expect(stored.allSatisfy { $0.1 == row($0.0) })
+        }
+    }
+
+    /// Also where the file system is not taken to overwrite a sector without harm (`psow=0`): SQLite then
+    /// syncs half-way through a commit's last frame, and a log's writes must not be gathered.
+    @Test(arguments: [false, true])
+    func anotherConnectionReadsEveryCommitOfAGatheredLog(sectorsUnsafe: Bool) throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let opened = sectorsUnsafe ? "file:\(path)?psow=0" : path
+            let writer = try Database(path: opened, options: .init(synchronous: .full, cacheKilobytes: 64, gathersLogWrites: true))
+            try writer.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB NOT NULL)")
+            let reader = try Database(path: path, options: .init(readOnly: true))
+            var id: Int64 = 0
+            for rows in [1, 40, 1, 300, 7] {
+                try writer.transaction {
+                    let insert = try writer.prepare("INSERT INTO t (id, x) VALUES (?1, ?2)")
+                    for _ in 0..<rows {
+                        id += 1
+                        insert.bind(1, id)
+                        insert.bind(2, [UInt8](repeating: UInt8(id % 251), count: 5_000))
+                        try insert.run()
+                    }
+                }
+                // What a commit made visible is in the file: the reader sees every row, whole.
+                #expect(try reader.count("t") == id)
+                let stored = try reader.prepare("SELECT id, x FROM t").rows { ($0.int64(0), $0.blob(1)) }
+                #expect(stored.allSatisfy { $0.1 == [UInt8](repeating: UInt8($0.0 % 251), count: 5_000) })
+            }
+        }
+    }
+
+    @Test func aTransactionRolledBackLeavesNothingOfItsGatheredLogBehind() throws {
+        struct Refused: Error {}
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            let writer = try Database(path: path, options: .init(synchronous: .full, cacheKilobytes: 40, gathersLogWrites: true))
+            try writer.execute("CREATE TABLE t(x BLOB NOT NULL); CREATE TABLE u(y BLOB NOT NULL)")
+            try writer.checkpoint()
+            // A transaction large enough to spill pages into the log, then rolled back.
+            do {
+                try writer.transaction {
+                    for _ in 0..<150 { try writer.execute("INSERT INTO t VALUES (randomblob(3000))") }
+                    throw Refused()
+                }
+                Issue.record("the transaction was not refused")
+            } catch {
+                #expect(error is Refused)
+            }
+            // Another connection commits over the same part of the log; then the writer reads, and its own
+            // frames of the transaction rolled back must not land over those.
+            let other = try Database(path: path, options: .init(synchronous: .full))
+            try other.transaction {
+                for _ in 0..<300 { try other.execute("INSERT INTO u VALUES (zeroblob(3000))") }
+            }
+            #expect(try writer.count("u") == 300)
+            #expect(try writer.count("t") == 0)
+            writer.close()
+            other.close()
+            let reopened = try Database(path: path)
+            #expect(try reopened.scalar("PRAGMA integrity_check") == .text("ok"))
+            #expect(try reopened.count("u") == 300)
+        }
+    }
+
+    @Test func aLogPastItsRestartWaitsForTheThreadThenStartsAgain() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/baton.db"
+            // Past 1,024 pages the writer wakes the thread and waits for it to copy all but 512 pages or
+            // fewer before it copies the rest itself; the backstop is out of reach.
+            let options = Database.Options(checkpointPages: 1_000_000, backgroundCheckpoints: .seconds(60), restartPages: 1_024)
+            let database = try Database(path: path, options: options)
+            try database.execute("CREATE TABLE t(x)")
+            // 3,000 commits of about 5 pages each: 60 MB of log, were it never started again, and the thread
+            // would not wake by itself in the time they take.
+            for _ in 1...3_000 {
+                try database.transaction { try database.execute("INSERT INTO t VALUES (randomblob(20000))") }
+            }
+            let log = try fileSize(path + "-wal")
+            #expect(log < 16_000_000, "the log was started again while the writer went on: \(log) octets")
+            database.close()
+            let reopened = try Database(path: path)
+            #expect(try reopened.count("t") == 3_000)
         }
     }
 

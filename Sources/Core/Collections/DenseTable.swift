@@ -132,9 +132,10 @@ public struct DenseTable<Key: FixedWidthInteger & PlaceKey, Value: Sendable>: Se
     /// Forgets the entry at `place` (its value already moved out): the last entry takes its place.
     private mutating func remove(at place: Int) {
         places[keyAt[place]] = nil
-        // The last entry is moved into the empty place, not swapped: a swap through the collection copies
-        // both values, retaining and releasing every reference they hold. Swapped with the empty place's
-        // nil, not assigned: an assignment from a constant copied the value, then released it.
+        // The last entry is moved into the empty place, not swapped with it through the collection, which
+        // copies both values, retaining and releasing every reference they hold. Moved by exchanging the
+        // two optionals in place (the emptied place holds nil): an assignment from a constant copied the
+        // value, then released it.
         var value = storage.removeLast()
         let key = keyAt.removeLast()
         if place != storage.count {

@@ -123,8 +123,8 @@ extension ShardCore {
         var specs: [TaskSpec] = []
         var setSize = 0
         for (id, charge) in picked {
-            // The task and its job are read in place: a copy of each would retain and release a dozen
-            // references for every task handed out.
+            // The job is read in place: a copy would retain and release a dozen references for every task
+            // handed out.
             guard let jobID = tasks[id]?.jobID, jobs.contains(jobID) else {
                 preconditionFailure("task \(id) is not held by the shard, or its job is not")
             }

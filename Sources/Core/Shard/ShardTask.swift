@@ -323,7 +323,7 @@ public struct ShardJob: Sendable {
     public var stored = false
     /// Empty while none of the fields below is set; then its one element. Most jobs of a deep queue have
     /// none of them: kept apart, they cost such a job nothing.
-    @usableFromInline var extras: [JobExtras] = []
+    @usableFromInline internal private(set) var extras: [JobExtras] = []
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: TaskList = [],

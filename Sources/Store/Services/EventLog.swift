@@ -174,6 +174,9 @@ extension Database {
         // over in place costs a commit less than one that grows, whose every page the file system must
         // allocate and zero, and whose every sync must also write the file's new size.
         //
+        // The service is its store's one writer (it holds its data folder's lock, and the checkpoints' thread
+        // writes no log), so its log's writes may be gathered (`shim.h`).
+        //
         // The cache is kept small: reads of the file go through the memory map, and SQLite walks its whole
         // cache at the end of every transaction in which a B-tree balance swapped two pages' numbers. It
         // swaps them through the pending-byte page's number, far beyond the file's end, and the truncation
@@ -181,7 +184,7 @@ extension Database {
         // walk was 5% of a loaded shard's time; with 8 MiB it is an eighth of that.
         let options = Options(
             synchronous: synchronous, cacheKilobytes: 8 << 10, mmapBytes: 256 << 20, checkpointPages: 10_000,
-            backgroundCheckpoints: .milliseconds(200), restartPages: 2048)
+            backgroundCheckpoints: .milliseconds(200), restartPages: 2048, gathersLogWrites: true)
         let database = try Database(path: path, options: options)
         try database.migrate(migrations)
         return database
