@@ -229,24 +229,14 @@ static inline int baton_sqlite_register_log_vfs(void) {
     if (sqlite3_vfs_find("baton-log")) return SQLITE_OK;
     sqlite3_vfs *inner = sqlite3_vfs_find(0);
     if (!inner || inner->iVersion < 2) return SQLITE_ERROR;
-    vfs.iVersion = 2;
-    vfs.szOsFile = (int)sizeof(baton_log_file) + inner->szOsFile;
-    vfs.mxPathname = inner->mxPathname;
-    vfs.pAppData = inner;
-    vfs.zName = "baton-log";
-    vfs.xOpen = baton_log_open;
-    vfs.xDelete = baton_log_delete;
-    vfs.xAccess = baton_log_access;
-    vfs.xFullPathname = baton_log_full_path;
-    vfs.xDlOpen = baton_log_dl_open;
-    vfs.xDlError = baton_log_dl_error;
-    vfs.xDlSym = baton_log_dl_sym;
-    vfs.xDlClose = baton_log_dl_close;
-    vfs.xRandomness = baton_log_randomness;
-    vfs.xSleep = baton_log_sleep;
-    vfs.xCurrentTime = baton_log_current_time;
-    vfs.xGetLastError = baton_log_last_error;
-    vfs.xCurrentTimeInt64 = baton_log_current_time64;
+    vfs = (sqlite3_vfs){
+        .iVersion = 2, .szOsFile = (int)sizeof(baton_log_file) + inner->szOsFile, .mxPathname = inner->mxPathname,
+        .pAppData = inner, .zName = "baton-log", .xOpen = baton_log_open, .xDelete = baton_log_delete,
+        .xAccess = baton_log_access, .xFullPathname = baton_log_full_path, .xDlOpen = baton_log_dl_open,
+        .xDlError = baton_log_dl_error, .xDlSym = baton_log_dl_sym, .xDlClose = baton_log_dl_close,
+        .xRandomness = baton_log_randomness, .xSleep = baton_log_sleep, .xCurrentTime = baton_log_current_time,
+        .xGetLastError = baton_log_last_error, .xCurrentTimeInt64 = baton_log_current_time64,
+    };
     return sqlite3_vfs_register(&vfs, 0);
 }
 #endif

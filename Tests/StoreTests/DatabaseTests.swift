@@ -228,13 +228,7 @@ import Testing
             // Commits of a row, of about 300 kB, and of about 5 MB.
             for rows in [1, 30, 500, 1, 30] {
                 try database.transaction {
-                    let insert = try database.prepare("INSERT INTO t (id, x) VALUES (?1, ?2)")
-                    for _ in 0..<rows {
-                        id += 1
-                        insert.bind(1, id)
-                        insert.bind(2, row(id))
-                        try insert.run()
-                    }
+                    try Self.insert(rows, into: database, after: &id, row: row)
                     // Read back within the transaction, from pages that may be in the log by now.
                     #expect(try database.count("t") == id)
                 }
@@ -245,6 +239,17 @@ import Testing
             let stored = try reopened.prepare("SELECT id, x FROM t ORDER BY id").rows { ($0.int64(0), $0.blob(1)) }
             #expect(stored.count == Int(id))
             #expect(stored.allSatisfy { $0.1 == row($0.0) })
+        }
+    }
+
+    /// Inserts `count` rows into `t(id, x)`, numbered on from `id`, each with the blob `row` makes of its ID.
+    static func insert(_ count: Int, into database: Database, after id: inout Int64, row: (Int64) -> [UInt8]) throws {
+        let insert = try database.prepare("INSERT INTO t (id, x) VALUES (?1, ?2)")
+        for _ in 0..<count {
+            id += 1
+            insert.bind(1, id)
+            insert.bind(2, row(id))
+            try insert.run()
         }
     }
 
@@ -260,15 +265,7 @@ import Testing
             let reader = try Database(path: path, options: .init(readOnly: true))
             var id: Int64 = 0
             for rows in [1, 40, 1, 300, 7] {
-                try writer.transaction {
-                    let insert = try writer.prepare("INSERT INTO t (id, x) VALUES (?1, ?2)")
-                    for _ in 0..<rows {
-                        id += 1
-                        insert.bind(1, id)
-                        insert.bind(2, [UInt8](repeating: UInt8(id % 251), count: 5_000))
-                        try insert.run()
-                    }
-                }
+                try writer.transaction { try Self.insert(rows, into: writer, after: &id) { [UInt8](repeating: UInt8($0 % 251), count: 5_000) } }
                 // What a commit made visible is in the file: the reader sees every row, whole.
                 #expect(try reader.count("t") == id)
                 let stored = try reader.prepare("SELECT id, x FROM t").rows { ($0.int64(0), $0.blob(1)) }
