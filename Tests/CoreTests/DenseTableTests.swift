@@ -72,8 +72,10 @@ import Testing
     /// run wraps round to the first slots: each removal moves the rest of the run back, and every key
     /// must still find its own value, paired as it was.
     @Test func keysThatShareAHomeSlotAreFoundThroughEveryRemoval() {
-        // The slot the places' hash gives a key in a table of 16: the top four bits of the product.
-        let colliding = (Int64(0)..<1_000_000).lazy.filter { (UInt64(bitPattern: $0) &* 0x9E37_79B9_7F4A_7C15) >> 60 == 15 }.prefix(12)
+        // The slot the places' hash gives a key in a table of 16: its block of eight's home (the top four
+        // bits of the product), on by the key's place in its block.
+        func home(_ key: Int64) -> UInt64 { ((UInt64(bitPattern: key) >> 3 &* 0x9E37_79B9_7F4A_7C15) >> 60 &+ UInt64(key & 7)) & 15 }
+        let colliding = (Int64(0)..<1_000_000).lazy.filter { home($0) == 15 }.prefix(12)
         let keys = Array(colliding)
         #expect(keys.count == 12)
         var table: DenseTable<Int64, Int64> = [:]

@@ -31,10 +31,17 @@ extension UInt64: PlaceKey {
 /// (Fibonacci hashing: the top bits of the key times 2^64 over the golden ratio). Removal moves the
 /// entries after the removed one back (backward-shift deletion), so no tombstone is ever left to slow
 /// later lookups. At most three quarters full.
+///
+/// A key and its place share a slot, so a lookup in a table larger than the caches misses once, not
+/// once for the key and again for the place.
 struct IntegerPlaces<Key: PlaceKey>: Sendable {
-    private var keys: ContiguousArray<Key> = []
-    /// -1 where a slot is empty.
-    private var places: ContiguousArray<Int32> = []
+    private struct Slot: Sendable {
+        var key: Key
+        /// -1 where the slot is empty.
+        var place: Int32
+    }
+
+    private var slots: ContiguousArray<Slot> = []
     /// 64 less log2 of the capacity: the top bits of the product pick the slot.
     private var shift: UInt64 = 64
     private(set) var count = 0
@@ -44,13 +51,15 @@ struct IntegerPlaces<Key: PlaceKey>: Sendable {
     subscript(key: Key) -> Int32? {
         get {
             guard count > 0 else { return nil }
-            let mask = places.count - 1
-            var slot = home(of: key)
-            while true {
-                let place = places[slot]
-                if place < 0 { return nil }
-                if keys[slot] == key { return place }
-                slot = (slot + 1) & mask
+            return slots.withUnsafeBufferPointer { slots in
+                let mask = slots.count - 1
+                var index = home(of: key)
+                while true {
+                    let slot = slots[index]
+                    if slot.place < 0 { return nil }
+                    if slot.key == key { return slot.place }
+                    index = (index + 1) & mask
+                }
             }
         }
         set {
@@ -60,7 +69,7 @@ struct IntegerPlaces<Key: PlaceKey>: Sendable {
 
     mutating func reserveCapacity(_ minimum: Int) {
         let capacity = Self.capacity(for: minimum)
-        if capacity > places.count { rehash(to: capacity) }
+        if capacity > slots.count { rehash(to: capacity) }
     }
 
     mutating func removeAll() { self = Self() }
@@ -69,13 +78,17 @@ struct IntegerPlaces<Key: PlaceKey>: Sendable {
     /// table a service fills anew each turn then does not grow again through every size.
     mutating func removeAll(keepingCapacity keptCapacity: Int) {
         guard count > 0 else { return }
-        guard places.count <= Self.capacity(for: keptCapacity) else { return removeAll() }
-        for slot in places.indices { places[slot] = -1 }
+        guard slots.count <= Self.capacity(for: keptCapacity) else { return removeAll() }
+        for index in slots.indices { slots[index].place = -1 }
         count = 0
     }
 
+    /// Keys of one aligned block of eight share a home block of eight slots, in order: keys given out in
+    /// sequence are mostly looked up in sequence, and then they share cache lines.
     private func home(of key: Key) -> Int {
-        Int(truncatingIfNeeded: (key.placeHash &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        let hash = key.placeHash
+        let block = Int(truncatingIfNeeded: ((hash >> 3) &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        return (block &+ Int(truncatingIfNeeded: hash & 7)) & (slots.count - 1)
     }
 
     /// The smallest power of two that holds `count` keys at most three quarters full (16 at least).
@@ -87,59 +100,54 @@ struct IntegerPlaces<Key: PlaceKey>: Sendable {
 
     private mutating func set(_ place: Int32, for key: Key) {
         precondition(place >= 0, "a place is an index into the values")
-        if (count + 1) > places.count / 4 * 3 { rehash(to: Self.capacity(for: count + 1)) }
-        let mask = places.count - 1
-        var slot = home(of: key)
-        while places[slot] >= 0 {
-            if keys[slot] == key {
-                places[slot] = place
+        if (count + 1) > slots.count / 4 * 3 { rehash(to: Self.capacity(for: count + 1)) }
+        let mask = slots.count - 1
+        var index = home(of: key)
+        while slots[index].place >= 0 {
+            if slots[index].key == key {
+                slots[index].place = place
                 return
             }
-            slot = (slot + 1) & mask
+            index = (index + 1) & mask
         }
-        keys[slot] = key
-        places[slot] = place
+        slots[index] = Slot(key: key, place: place)
         count += 1
     }
 
     private mutating func remove(_ key: Key) {
         guard count > 0 else { return }
-        let mask = places.count - 1
+        let mask = slots.count - 1
         var hole = home(of: key)
         while true {
-            if places[hole] < 0 { return }
-            if keys[hole] == key { break }
+            if slots[hole].place < 0 { return }
+            if slots[hole].key == key { break }
             hole = (hole + 1) & mask
         }
         // Each later entry of the run moves into the hole unless that would put it before its home.
-        var slot = hole
+        var index = hole
         while true {
-            slot = (slot + 1) & mask
-            if places[slot] < 0 { break }
-            let home = home(of: keys[slot])
-            if (slot &- home) & mask >= (slot &- hole) & mask {
-                keys[hole] = keys[slot]
-                places[hole] = places[slot]
-                hole = slot
+            index = (index + 1) & mask
+            if slots[index].place < 0 { break }
+            let home = home(of: slots[index].key)
+            if (index &- home) & mask >= (index &- hole) & mask {
+                slots[hole] = slots[index]
+                hole = index
             }
         }
-        places[hole] = -1
+        slots[hole].place = -1
         count -= 1
     }
 
     private mutating func rehash(to capacity: Int) {
-        let oldKeys = keys
-        let oldPlaces = places
-        keys = ContiguousArray(repeating: .placeholder, count: capacity)
-        places = ContiguousArray(repeating: -1, count: capacity)
+        let old = slots
+        slots = ContiguousArray(repeating: Slot(key: .placeholder, place: -1), count: capacity)
         shift = UInt64(64 - capacity.trailingZeroBitCount)
         count = 0
         let mask = capacity - 1
-        for index in oldPlaces.indices where oldPlaces[index] >= 0 {
-            var slot = home(of: oldKeys[index])
-            while places[slot] >= 0 { slot = (slot + 1) & mask }
-            keys[slot] = oldKeys[index]
-            places[slot] = oldPlaces[index]
+        for slot in old where slot.place >= 0 {
+            var index = home(of: slot.key)
+            while slots[index].place >= 0 { index = (index + 1) & mask }
+            slots[index] = slot
             count += 1
         }
     }
