@@ -15,12 +15,27 @@ extension WorkerCore {
         }
 
         public var description: String { "\(link)/\(ref.task).\(ref.attempt)" }
+
+        /// One word to hash, not three: a worker looks its attempts up half a dozen times each, and each
+        /// word fed to the hasher costs a round of it. Task IDs are the shard's own and differ in their
+        /// low bits, the link and the attempt number are small, so the word keeps what tells attempts
+        /// apart; equality still compares all three.
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(ref.task ^ UInt64(truncatingIfNeeded: link) << 48 ^ UInt64(ref.attempt) << 32)
+        }
     }
 
     /// An attempt the worker runs.
+    ///
+    /// It keeps of its task only what the core reads again, not the whole spec: the spec goes to the
+    /// runtime that starts the attempt, and a copy of it kept here cost a retain and a release of each
+    /// of its strings per attempt.
     public struct Running: Equatable, Sendable {
         public var link: Int
-        public var spec: TaskSpec
+        /// Whether the task is a command or a handler.
+        public var kind: ActionKind
+        /// The task's timeout, in milliseconds; 0 for none.
+        public var timeout: UInt32
         public var started: Timestamp
         /// When the attempt's timeout runs out.
         public var deadline: Timestamp?
@@ -82,7 +97,8 @@ extension WorkerCore {
             guard admit(spec, on: index, now: now) else { continue }
             let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
             running[AttemptID(link: index, ref: spec.ref)] = Running(
-                link: index, spec: spec, started: now, deadline: deadline, set: tasks.set, localSet: lastLocalSet)
+                link: index, kind: spec.kind, timeout: spec.timeout, started: now, deadline: deadline, set: tasks.set,
+                localSet: lastLocalSet)
             started.append(spec)
         }
         guard !started.isEmpty else { return }
@@ -98,12 +114,13 @@ extension WorkerCore {
             && spec.moment == first.moment && spec.timeout == first.timeout
     }
 
-    mutating func accept(_ spec: TaskSpec, on index: Int, now: Timestamp) {
+    /// Takes the spec it is given (`consuming`), to hand it on in the start effect without a copy.
+    mutating func accept(_ spec: consuming TaskSpec, on index: Int, now: Timestamp) {
         links[index].credit = max(0, links[index].credit - 1)
         guard admit(spec, on: index, now: now) else { return }
         let attempt = AttemptID(link: index, ref: spec.ref)
         let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
-        running[attempt] = Running(link: index, spec: spec, started: now, deadline: deadline)
+        running[attempt] = Running(link: index, kind: spec.kind, timeout: spec.timeout, started: now, deadline: deadline)
         effects.append(.start(attempt, spec))
     }
 
@@ -141,8 +158,8 @@ extension WorkerCore {
             openSets[attempt.localSet] = open
             return
         }
-        effects.append(attempt.spec.kind == .command ? .signal(id, .terminate) : .abandon(id))
-        if attempt.spec.kind == .handler {
+        effects.append(attempt.kind == .command ? .signal(id, .terminate) : .abandon(id))
+        if attempt.kind == .handler {
             // A handler cannot be killed: its slot is freed and its late return is ignored.
             attemptEnded(id, outcome: outcome, exitCode: 0, output: "", log: "", error: reason, data: [], now: now)
         }
@@ -246,7 +263,7 @@ extension WorkerCore {
                     running[id]?.stopping?.killAt = now.adding(milliseconds: configuration.killGrace)
                 }
             } else if let deadline = attempt.deadline, deadline <= now {
-                let limit = DurationText.format(Int64(attempt.spec.timeout))
+                let limit = DurationText.format(Int64(attempt.timeout))
                 stop(id, outcome: .timedOut, reason: "timed out after \(limit)", grace: configuration.killGrace, now: now)
             }
         }
