@@ -386,6 +386,9 @@ public final class ShardStore {
         let updateWithTask = try database.prepare(Self.updateJobWithTask)
         // Each job is read where it lies: copied out of the turn, spec and all, and released after,
         // the jobs cost about 1% of a loaded shard's time.
+        // One writer for every new job's spec: SQLite copies the blob it is bound to, so the writer's room
+        // is used again, not allocated anew a job.
+        var writer = FrameWriter(capacity: 256)
         try turn.jobs.withUnsafeBufferPointer { jobs in
             for index in jobs.indices {
                 let job = jobs.baseAddress! + index
@@ -393,7 +396,7 @@ public final class ShardStore {
                 let statement = job.pointee.stored ? (task == nil ? update : updateWithTask) : (task == nil ? insert : insertWithTask)
                 var column: Int32 = 1
                 if !job.pointee.stored {
-                    var writer = FrameWriter(capacity: 256)
+                    writer.reset()
                     job.pointee.spec.encode(to: &writer)
                     statement.bind(1, job.pointee.id)
                     statement.bind(2, Int64(bitPattern: job.pointee.spec.run))
