@@ -64,6 +64,18 @@ import Testing
         #expect(json.rendered() == text)
         #expect(try JSONParser.parse(json.rendered(pretty: true)).rendered() == text)
     }
+
+    /// Text is copied in runs between its escapes: escapes first, last, side by side and between
+    /// characters of several octets, and text with none, each as RFC 8259 writes it and read back whole.
+    @Test(arguments: [
+        ("", #""""#), ("plain text, no escape", #""plain text, no escape""#), ("\"édé\"", #""\"édé\"""#),
+        ("a\\\u{1F}\n\"z", #""a\\\u001f\n\"z""#), ("日本\t語\r", #""日本\t語\r""#), ("\u{0}", #""\u0000""#),
+        (String(repeating: "ü", count: 40) + "\"", "\"" + String(repeating: "ü", count: 40) + #"\"""#),
+    ] as [(String, String)])
+    func textIsQuotedWithItsEscapesAndReadBack(text: String, quoted: String) throws {
+        #expect(JSON.string(text).rendered() == quoted)
+        #expect(try JSONParser.parse(quoted).string == text)
+    }
 }
 
 @Suite struct DurationTextTests {

@@ -1,3 +1,5 @@
+import Wire
+
 extension JSON {
     /// The value as JSON text: compact on one line, or indented by two spaces per level.
     public func rendered(pretty: Bool = false) -> String {
@@ -47,23 +49,6 @@ extension JSON {
 
     /// Appends `text` as a JSON string literal.
     static func quote(_ text: String, into output: inout String) {
-        output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let code = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - code.count) + code
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        output += "\""
+        JSONString.append(text, to: &output)
     }
 }

@@ -68,26 +68,7 @@ public enum Listing {
     }
 
     /// Quotes text as a JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            default:
-                if scalar.value < 0x20 {
-                    let code = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - code.count) + code
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
-    }
+    static func quoted(_ text: String) -> String { JSONString.quoted(text) }
 }
 
 /// A one-octet enumeration of the protocol, listed by its name in the specification.
