@@ -184,6 +184,19 @@ public final class Statement {
         while try step() {}
     }
 
+    /// Steps to completion with the values bound, and rewinds the statement keeping them bound.
+    ///
+    /// For a statement every use of which binds each of its parameters first: clearing them all to NULL
+    /// after each row written was work for nothing (1% of a loaded orchestrator's time, writing a row of
+    /// 20 values a job). Where a use may leave a parameter unbound, to mean NULL, call `run()`.
+    public func runKeepingBindings() throws(SQLiteError) {
+        defer {
+            sqlite3_reset(live)
+            bindingError = nil
+        }
+        while try step() {}
+    }
+
     /// Binds `values` (if any; otherwise keeps the bindings made so far), maps every row and resets.
     public func rows<T>(_ values: SQLValue..., map: (Statement) throws -> T) throws -> [T] {
         if !values.isEmpty { bind(all: values) }

@@ -164,8 +164,12 @@ public struct WorkerService: Service {
 
     /// Carries out the core's effects: messages become actions, attempts start. The ends of inline
     /// attempts are added to `endingsTaken`.
-    private mutating func carryOut(_ effects: [WorkerEffect], into actions: inout [LoopAction]) {
-        for effect in effects {
+    private mutating func carryOut(_ effects: consuming [WorkerEffect], into actions: inout [LoopAction]) {
+        // Each effect moved out in turn, not copied: a start holds its task's spec, and a copy retained,
+        // then released, every string of it (3% of a loaded worker's time).
+        var effects = effects
+        effects.reverse()
+        while let effect = effects.popLast() {
             switch effect {
             case .send(let link, let message):
                 actions.append(.send(message, socket: link))

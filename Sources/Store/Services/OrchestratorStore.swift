@@ -400,13 +400,13 @@ public final class OrchestratorStore {
                 for row in turn.jobs {
                     if row.released {
                         Self.bind(row, to: upsert)
-                        try upsert.run()
+                        try upsert.runKeepingBindings()
                     } else {
                         Self.bind(row, to: update)
-                        try update.run()
+                        try update.runKeepingBindings()
                         if database.changes == 0 {
                             Self.bind(row, to: upsert)
-                            try upsert.run()
+                            try upsert.runKeepingBindings()
                         }
                     }
                 }

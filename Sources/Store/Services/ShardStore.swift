@@ -423,7 +423,7 @@ public final class ShardStore {
                     written.insert(withJob[job.pointee.id]!)
                 }
                 if job.pointee.stored { statement.bind(column, job.pointee.id) }
-                try statement.run()
+                try statement.runKeepingBindings()
             }
         }
         return written
@@ -454,7 +454,7 @@ public final class ShardStore {
                 Self.bind(task, succeeded: turn.succeeded.contains(task.id), to: statement, from: column)
                 if task.stored { update.bind(19, Int64(bitPattern: task.id)) }
             }
-            try statement.run()
+            try statement.runKeepingBindings()
             if task.inJobRow && database.changes != 1 {
                 throw SQLiteError(
                     code: 11, extendedCode: 11, message: "task \(task.id) belongs in the row of job \(task.jobID), which is not stored", sql: nil)
