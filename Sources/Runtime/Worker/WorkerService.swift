@@ -170,7 +170,7 @@ public struct WorkerService: Service {
         var effects = effects
         effects.reverse()
         while let effect = effects.popLast() {
-            switch effect {
+            switch consume effect {
             case .send(let link, let message):
                 actions.append(.send(message, socket: link))
             case .reconnect(let link):
