@@ -3,7 +3,8 @@ internal import CSQLite
 /// A prepared statement from ``Database/prepare(_:)``, owned and cached by its database until it closes.
 ///
 /// Bind parameters (numbered from 1), ``step()`` through the rows, read columns (numbered from 0), then
-/// ``reset()``; ``run(_:)`` and ``rows(_:map:)`` do all of it in one call. The next `prepare` of the same SQL
+/// ``reset()``; ``run(_:)`` and ``rows(_:map:)`` do all of it in one call, and ``runKeepingBindings()``
+/// runs a statement whose every use binds all its parameters without clearing them. The next `prepare` of the same SQL
 /// text hands out this same object again, reset and with its bindings cleared, so a statement must not be
 /// held across another `prepare` of its own text.
 ///

@@ -121,7 +121,7 @@ extension WorkerCore {
         let attempt = AttemptID(link: index, ref: spec.ref)
         let deadline = spec.timeout > 0 ? now.adding(milliseconds: Int64(spec.timeout)) : nil
         running[attempt] = Running(link: index, kind: spec.kind, timeout: spec.timeout, started: now, deadline: deadline)
-        effects.append(.start(attempt, spec))
+        effects.append(.start(attempt, consume spec))
     }
 
     /// Whether a task handed out can start here: it is not one already running or finished (a repeated

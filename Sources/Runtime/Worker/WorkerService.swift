@@ -166,8 +166,7 @@ public struct WorkerService: Service {
     /// attempts are added to `endingsTaken`.
     private mutating func carryOut(_ effects: consuming [WorkerEffect], into actions: inout [LoopAction]) {
         // Each effect moved out in turn, not copied: a start holds its task's spec, and a copy retained,
-        // then released, every string of it (3% of a loaded worker's time).
-        var effects = effects
+        // then released, every string of it (the effects' copies were 3.7% of a loaded worker's samples).
         effects.reverse()
         while let effect = effects.popLast() {
             switch consume effect {
