@@ -13,7 +13,7 @@ extension JSON {
         case .null: output += "null"
         case .bool(let flag): output += flag ? "true" : "false"
         case .number(let text): output += text
-        case .string(let text): JSON.quote(text, into: &output)
+        case .string(let text): JSONString.append(text, to: &output)
         case .array(let elements):
             if elements.isEmpty {
                 output += "[]"
@@ -38,17 +38,12 @@ extension JSON {
             for (offset, member) in members.enumerated() {
                 if offset > 0 { output += "," }
                 if pretty { output += "\n" + inner }
-                JSON.quote(member.key, into: &output)
+                JSONString.append(member.key, to: &output)
                 output += pretty ? ": " : ":"
                 member.value.render(into: &output, pretty: pretty, indent: inner)
             }
             if pretty { output += "\n" + indent }
             output += "}"
         }
-    }
-
-    /// Appends `text` as a JSON string literal.
-    static func quote(_ text: String, into output: inout String) {
-        JSONString.append(text, to: &output)
     }
 }

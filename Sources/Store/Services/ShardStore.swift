@@ -384,11 +384,11 @@ public final class ShardStore {
         let update = try database.prepare(Self.updateJob)
         let insertWithTask = try database.prepare(Self.insertJobWithTask)
         let updateWithTask = try database.prepare(Self.updateJobWithTask)
-        // Each job is read where it lies: copied out of the turn, spec and all, and released after,
-        // the jobs cost about 1% of a loaded shard's time.
         // One writer for every new job's spec: SQLite copies the blob it is bound to, so the writer's room
         // is used again, not allocated anew a job.
         var writer = FrameWriter(capacity: 256)
+        // Each job is read where it lies: copied out of the turn, spec and all, and released after,
+        // the jobs cost about 1% of a loaded shard's time.
         try turn.jobs.withUnsafeBufferPointer { jobs in
             for index in jobs.indices {
                 let job = jobs.baseAddress! + index

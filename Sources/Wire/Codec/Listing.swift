@@ -51,10 +51,10 @@ public enum Listing {
 
     private static func scalar(_ value: Any) -> String {
         switch value {
-        case let text as String: quoted(text)
-        case let texts as [String]: "[" + texts.map(quoted).joined(separator: ", ") + "]"
+        case let text as String: JSONString.quoted(text)
+        case let texts as [String]: "[" + texts.map(JSONString.quoted).joined(separator: ", ") + "]"
         case let hash as [String: String]:
-            "{" + hash.keys.sorted().map { "\(quoted($0)): \(quoted(hash[$0]!))" }.joined(separator: ", ") + "}"
+            "{" + hash.keys.sorted().map { "\(JSONString.quoted($0)): \(JSONString.quoted(hash[$0]!))" }.joined(separator: ", ") + "}"
         case let octets as [UInt8]: "<" + octets.map(hex).joined(separator: " ") + ">"
         case let status as Status: String(status.rawValue)
         case let enumeration as any WireEnumeration: enumeration.name
@@ -66,9 +66,6 @@ public enum Listing {
         let digits = Array("0123456789abcdef")
         return String([digits[Int(octet >> 4)], digits[Int(octet & 0xF)]])
     }
-
-    /// Quotes text as a JSON string literal.
-    static func quoted(_ text: String) -> String { JSONString.quoted(text) }
 }
 
 /// A one-octet enumeration of the protocol, listed by its name in the specification.
