@@ -571,6 +571,50 @@ struct OrchestratorHarness {
         #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "publish"])
     }
 
+    /// A rerun of a run fail-run ended, asked before its other jobs stopped, is refused, naming one: their
+    /// cancelled ends, arriving in the run running again, would fail it again. Once they have ended, the
+    /// rerun runs them again with the job that failed.
+    @Test func aRerunWhileFailRunsCancellationsAreOnTheirWayIsRefusedUntilTheJobsStopped() throws {
+        let definition = #"""
+            {"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [
+              {"name": "extract", "run": "true"},
+              {"name": "audit", "run": "true"}]}
+            """#
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.report([("audit", .running)])
+        _ = orchestrator.report([("extract", .failed)])
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+        let early = orchestrator.operation(OperationRequest(request: 2, action: .rerunFailed, run: 1))
+        let refusal = try #require(OrchestratorHarness.answers(early).first)
+        #expect(refusal.status == .conflict)
+        #expect(refusal.detail.contains("job audit of run 1 is still running"))
+        #expect(early.submits.isEmpty && orchestrator.core.runs[1]?.state == .failed, "nothing changed")
+        _ = orchestrator.report([("audit", .cancelled)])
+        let rerun = orchestrator.operation(OperationRequest(request: 3, action: .rerunFailed, run: 1))
+        #expect(OrchestratorHarness.answers(rerun).map(\.status) == [.ok])
+        #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "audit"])
+    }
+
+    /// Should a stopping job's end never come (its status lost), mark-succeeded ends the wait: the run
+    /// goes on and ends again, and its rerun is taken.
+    @Test func aStoppingJobWhoseEndNeverCameIsMarkedSucceededAndTheRunRerun() throws {
+        let definition = #"""
+            {"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [
+              {"name": "extract", "run": "true"},
+              {"name": "audit", "run": "true"}]}
+            """#
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.report([("audit", .running), ("extract", .failed)])
+        let marked = orchestrator.operation(OperationRequest(request: 2, action: .markSucceeded, run: 1, job: "audit"))
+        #expect(OrchestratorHarness.answers(marked).map(\.status) == [.ok])
+        #expect(orchestrator.core.runs[1]?.state == .failed, "nothing left to run: it ended again")
+        let rerun = orchestrator.operation(OperationRequest(request: 3, action: .rerunFailed, run: 1))
+        #expect(OrchestratorHarness.answers(rerun).map(\.status) == [.ok])
+        #expect(OrchestratorHarness.submitted(rerun) == ["extract"])
+    }
+
     @Test func aRunFailedAtOnceIsForgottenLikeAnyFinalRunOnceEnoughHaveEnded() {
         var configuration = OrchestratorConfiguration(shards: [2])
         configuration.finishedRunsInMemory = 1

@@ -339,6 +339,13 @@ extension OrchestratorCore {
         guard run.state != .succeeded else {
             return answer(request, .conflict, "run \(id) succeeded: nothing failed (rerun-job reruns a job that succeeded)")
         }
+        // fail-run ends a run at once, its other jobs' cancellations still on their way: a rerun before
+        // they stopped would be failed again by their ends. Their ends decide whether they run again.
+        if let busy = run.jobs.first(where: { $0.state.isActive }) {
+            return answer(
+                request, .conflict,
+                "job \(busy.name) of run \(id) is still \(busy.state.name), its cancellation on its way to its shard: rerun the run once it has stopped")
+        }
         let failed = run.jobs.indices.filter { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }
         reopen(&run, moment: request.moment, now: now)
         for index in failed {
