@@ -571,17 +571,19 @@ struct OrchestratorHarness {
         #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "publish"])
     }
 
+    /// Two jobs side by side, the run failed at once when either fails.
+    static let failRunOfTwo = #"""
+        {"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [
+          {"name": "extract", "run": "true"},
+          {"name": "audit", "run": "true"}]}
+        """#
+
     /// A rerun of a run fail-run ended, asked before its other jobs stopped, is refused, naming one: their
     /// cancelled ends, arriving in the run running again, would fail it again. Once they have ended, the
     /// rerun runs them again with the job that failed.
     @Test func aRerunWhileFailRunsCancellationsAreOnTheirWayIsRefusedUntilTheJobsStopped() throws {
-        let definition = #"""
-            {"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [
-              {"name": "extract", "run": "true"},
-              {"name": "audit", "run": "true"}]}
-            """#
         var orchestrator = OrchestratorHarness()
-        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: Self.failRunOfTwo))
         _ = orchestrator.report([("audit", .running)])
         _ = orchestrator.report([("extract", .failed)])
         #expect(orchestrator.core.runs[1]?.state == .failed)
@@ -599,13 +601,8 @@ struct OrchestratorHarness {
     /// Should a stopping job's end never come (its status lost), mark-succeeded ends the wait: the run
     /// goes on and ends again, and its rerun is taken.
     @Test func aStoppingJobWhoseEndNeverCameIsMarkedSucceededAndTheRunRerun() throws {
-        let definition = #"""
-            {"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [
-              {"name": "extract", "run": "true"},
-              {"name": "audit", "run": "true"}]}
-            """#
         var orchestrator = OrchestratorHarness()
-        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: Self.failRunOfTwo))
         _ = orchestrator.report([("audit", .running), ("extract", .failed)])
         let marked = orchestrator.operation(OperationRequest(request: 2, action: .markSucceeded, run: 1, job: "audit"))
         #expect(OrchestratorHarness.answers(marked).map(\.status) == [.ok])
