@@ -9,10 +9,15 @@
  * turn before inserted, ends the jobs leased the turn before that, and appends one event-log message. It
  * prints, for three layouts of the rows, the wall-clock and CPU microseconds a job, three rounds each:
  *
- *   now       the shard's rows today: the job's row inserted at its SUBMIT and updated at its end, its
- *             task's row inserted at its lease and updated at its end (four writes, nine B-tree changes);
- *   implicit  a one-task job with no task row: its lease written in the job's row, in columns no index
- *             reads (three writes, seven B-tree changes);
+ *   now       a job with a task row of its own, as a job of partitions has: the job's row inserted at its
+ *             SUBMIT and updated at its end, its task's row inserted at its lease and updated at its end
+ *             (four writes, nine B-tree changes);
+ *   implicit  a one-task job as the shard writes it today, with no task row: its lease written in the
+ *             job's row, in columns no index reads (three writes, seven B-tree changes);
+ *   no-unique implicit, without the index UNIQUE (run, job, generation) makes, which the shard's lookups
+ *             of a job by run and name read today (three writes, five B-tree changes);
+ *   lease-log implicit, but the lease appended to a narrow table of its own and deleted at the job's end,
+ *             rather than written over in the wide job row (four writes, eight B-tree changes);
  *   one-row   the job's one row written at its lease and updated at its end, its queued state kept by
  *             the orchestrator, which sends it again after a restart (two writes, six B-tree changes).
  */
@@ -28,7 +33,7 @@ static const char *schema =
     " spec BLOB NOT NULL, state INTEGER NOT NULL, step INTEGER NOT NULL, completed INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER NOT NULL, output TEXT NOT NULL,"
     " detail TEXT NOT NULL, cancelled INTEGER NOT NULL, queued INTEGER NOT NULL DEFAULT 0,"
-    " finishing INTEGER NOT NULL DEFAULT 0, UNIQUE (run, job, generation));"
+    " finishing INTEGER NOT NULL DEFAULT 0%s);"
     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, step INTEGER NOT NULL,"
     " partition INTEGER NOT NULL, state INTEGER NOT NULL, attempt INTEGER NOT NULL, failures INTEGER NOT NULL,"
     " losses INTEGER NOT NULL, due INTEGER NOT NULL, ord INTEGER NOT NULL, lease_worker TEXT, lease_session INTEGER,"
@@ -39,10 +44,12 @@ static const char *schema =
     "CREATE TABLE events (sequence INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, time INTEGER NOT NULL, frame BLOB NOT NULL);"
     "CREATE INDEX jobs_open ON jobs (state) WHERE state BETWEEN 3 AND 5;"
     "CREATE INDEX jobs_finished ON jobs (finished) WHERE state >= 6;"
-    "CREATE INDEX jobs_finishing ON jobs (id) WHERE finishing = 1 AND state BETWEEN 3 AND 5;";
+    "CREATE INDEX jobs_finishing ON jobs (id) WHERE finishing = 1 AND state BETWEEN 3 AND 5;"
+    "CREATE TABLE leases (job_id INTEGER PRIMARY KEY, worker TEXT NOT NULL, session INTEGER NOT NULL,"
+    " started INTEGER NOT NULL);";
 
-enum layout { NOW, IMPLICIT, ONE_ROW };
-static const char *names[] = {"now", "implicit", "one-row"};
+enum layout { NOW, IMPLICIT, NO_UNIQUE, LEASE_LOG, ONE_ROW };
+static const char *names[] = {"now", "implicit", "no-unique", "lease-log", "one-row"};
 
 static double seconds(clockid_t clock) {
     struct timespec t;
@@ -106,7 +113,9 @@ static void measure(enum layout layout, int per_turn, int turns, const char *syn
     execute(db, "PRAGMA journal_mode = WAL");
     execute(db, pragma);
     execute(db, "PRAGMA cache_size = -65536");
-    execute(db, schema);
+    static char tables[4096];
+    snprintf(tables, sizeof tables, schema, layout == NO_UNIQUE ? "" : ", UNIQUE (run, job, generation)");
+    execute(db, tables);
     sqlite3_stmt *insert_job_row = prepare(db,
         "INSERT INTO jobs (id, run, job, generation, spec, state, step, completed, attempts, started, finished, output,"
         " detail, cancelled, queued, finishing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -122,6 +131,8 @@ static void measure(enum layout layout, int per_turn, int turns, const char *syn
         "UPDATE tasks SET state = ?, attempt = ?, failures = ?, losses = ?, due = ?, lease_worker = ?,"
         " lease_session = ?, started = ?, finished = ?, exit_code = ?, output = ?, log = ?, error = ?, data = ?,"
         " successes = successes + ?, lease_key = ?, worker = ?, lease_heartbeat = ? WHERE id = ?");
+    sqlite3_stmt *insert_lease = prepare(db, "INSERT INTO leases (job_id, worker, session, started) VALUES (?, ?, ?, ?)");
+    sqlite3_stmt *delete_lease = prepare(db, "DELETE FROM leases WHERE job_id = ?");
     sqlite3_stmt *event = prepare(db, "INSERT INTO events (sequence, epoch, time, frame) VALUES (?, ?, ?, ?)");
     sqlite3_stmt *begin = prepare(db, "BEGIN IMMEDIATE"), *commit = prepare(db, "COMMIT");
     static char frame[60 * 10000];
@@ -136,7 +147,13 @@ static void measure(enum layout layout, int per_turn, int turns, const char *syn
             for (long id = leased + 1; id <= leased + per_turn; id++) {
                 if (layout == ONE_ROW) {
                     insert_job(insert_job_row, id, 4, per_turn);
-                } else if (layout == IMPLICIT) {
+                } else if (layout == LEASE_LOG) {
+                    number(insert_lease, 1, id);
+                    text(insert_lease, 2, "vm/bench/1");
+                    number(insert_lease, 3, 5);
+                    number(insert_lease, 4, turn);
+                    run(insert_lease);
+                } else if (layout == IMPLICIT || layout == NO_UNIQUE) {
                     number(lease_in_job, 1, 1);
                     number(lease_in_job, 2, turn);
                     text(lease_in_job, 3, "vm/bench/1");
@@ -180,6 +197,9 @@ static void measure(enum layout layout, int per_turn, int turns, const char *syn
                     number(end_task, 18, 0);
                     number(end_task, 19, id);
                     run(end_task);
+                } else if (layout == LEASE_LOG) {
+                    number(delete_lease, 1, id);
+                    run(delete_lease);
                 }
                 number(end_job, 1, 6);
                 for (int column = 2; column <= 6; column++) number(end_job, column, turn);
@@ -199,7 +219,8 @@ static void measure(enum layout layout, int per_turn, int turns, const char *syn
     double jobs = (double)turns * per_turn;
     *wall = (seconds(CLOCK_MONOTONIC) - began) / jobs * 1e6;
     *cpu = (seconds(CLOCK_PROCESS_CPUTIME_ID) - began_cpu) / jobs * 1e6;
-    sqlite3_stmt *all[] = {insert_job_row, end_job, lease_in_job, insert_task, end_task, event, begin, commit};
+    sqlite3_stmt *all[] = {insert_job_row, end_job, lease_in_job, insert_task, end_task, insert_lease, delete_lease, event,
+        begin, commit};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) sqlite3_finalize(all[i]);
     sqlite3_close(db);
     char other[sizeof path + 8];
