@@ -7,7 +7,7 @@
  *
  * Each turn is one transaction, as a shard's turn is: it inserts JOBS-A-TURN new jobs, leases the jobs the
  * turn before inserted, ends the jobs leased the turn before that, and appends one event-log message. It
- * prints, for three layouts of the rows, the wall-clock and CPU microseconds a job, three rounds each:
+ * prints, for five layouts of the rows, the wall-clock and CPU microseconds a job, three rounds each:
  *
  *   now       a job with a task row of its own, as a job of partitions has: the job's row inserted at its
  *             SUBMIT and updated at its end, its task's row inserted at its lease and updated at its end
@@ -15,7 +15,7 @@
  *   implicit  a one-task job as the shard writes it today, with no task row: its lease written in the
  *             job's row, in columns no index reads (three writes, seven B-tree changes);
  *   no-unique implicit, without the index UNIQUE (run, job, generation) makes, which the shard's lookups
- *             of a job by run and name read today (three writes, five B-tree changes);
+ *             of a job by run and name read today (three writes, six B-tree changes);
  *   lease-log implicit, but the lease appended to a narrow table of its own and deleted at the job's end,
  *             rather than written over in the wide job row (four writes, eight B-tree changes);
  *   one-row   the job's one row written at its lease and updated at its end, its queued state kept by
