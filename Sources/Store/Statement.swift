@@ -4,9 +4,9 @@ internal import CSQLite
 ///
 /// Bind parameters (numbered from 1), ``step()`` through the rows, read columns (numbered from 0), then
 /// ``reset()``; ``run(_:)`` and ``rows(_:map:)`` do all of it in one call, and ``runKeepingBindings()``
-/// runs a statement whose every use binds all its parameters without clearing them. The next `prepare` of the same SQL
-/// text hands out this same object again, reset and with its bindings cleared, so a statement must not be
-/// held across another `prepare` of its own text.
+/// runs a statement whose every use binds all its parameters without clearing them. The next `prepare`
+/// of the same SQL text hands out this same object again, reset and with its bindings cleared, so a
+/// statement must not be held across another `prepare` of its own text.
 ///
 /// Binding does not throw, so a row costs one `try`: a parameter index out of range is a programming error
 /// (precondition), and any other binding failure, such as text longer than SQLite's limit, is thrown by the
