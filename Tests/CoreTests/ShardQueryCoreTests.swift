@@ -47,6 +47,25 @@ import Wire
         #expect((last?["estimate"]?.integer ?? 0) < estimate)
     }
 
+    @Test func eachWaitingJobOfARunCountsTheTasksAheadOfItInItsProductsLine() {
+        var shard = ShardHarness()
+        _ = shard.send(ShardHarness.ready("w1", slots: 1), from: worker)
+        // The worker's one slot is taken; then run 7's jobs queue among others', in one turn.
+        _ = shard.submit([ShardHarness.job("first", run: 1)])
+        _ = shard.submit([
+            ShardHarness.job("a", run: 7), ShardHarness.job("urgent", run: 8, priority: 5), ShardHarness.job("c", run: 7),
+            ShardHarness.job("other", run: 9, product: "refunds"), ShardHarness.job("d", run: 9), ShardHarness.job("e", run: 7),
+        ])
+        let (status, waits) = answer(&shard, "waits", #"{"run": 7}"#)
+        #expect(status == .ok)
+        let why = Dictionary(uniqueKeysWithValues: (waits["jobs"]?.array ?? []).map { ($0["job"]?.string ?? "", $0["why"]?.string ?? "") })
+        // The more urgent job goes first; then by when queued, and in the order taken. Another product's
+        // line is its own.
+        #expect(why["a"] == "behind 1 task of product payments", "\(waits.rendered())")
+        #expect(why["c"] == "behind 2 tasks of product payments")
+        #expect(why["e"] == "behind 4 tasks of product payments")
+    }
+
     @Test func aJobNoWorkerCanRunSaysWhyAndHasNoEstimate() {
         var shard = ShardHarness()
         _ = shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["load-ledger"]), from: worker)

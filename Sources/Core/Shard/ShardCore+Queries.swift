@@ -83,17 +83,36 @@ extension ShardCore {
         var running = 0
         var retrying = 0
         var paused = 0
+
+        mutating func add(_ counts: TaskCounts, paused isPaused: Bool) {
+            if isPaused { paused += Int(counts.pending) } else { pending += Int(counts.pending) }
+            running += Int(counts.running)
+            retrying += Int(counts.retrying)
+        }
+
+        mutating func add(_ other: ProductLoad) {
+            pending += other.pending
+            running += other.running
+            retrying += other.retrying
+            paused += other.paused
+        }
     }
 
     func productLoads() -> [String: ProductLoad] {
         var loads: [String: ProductLoad] = [:]
-        for job in jobs.values where !job.finishing && !job.state.isFinal {
-            var load = loads[job.spec.product] ?? ProductLoad()
-            if controls.paused.contains(job.spec.run) { load.paused += Int(job.counts.pending) } else { load.pending += Int(job.counts.pending) }
-            load.running += Int(job.counts.running)
-            load.retrying += Int(job.counts.retrying)
-            loads[job.spec.product] = load
+        // Each job read in place, in the order the jobs lie, not copied out (a copy retains every reference
+        // in it): a deep queue is read whole each time this is asked.
+        // Jobs of one product lie together, as a rule: a run's go in together. Each is added to the last
+        // product's load, which goes into the table when the product changes, not hashed a job.
+        var last: (product: String, load: ProductLoad)?
+        for position in 0..<jobs.count where !jobs[at: position]!.finishing && !jobs[at: position]!.state.isFinal {
+            if last?.product != jobs[at: position]!.spec.product {
+                if let last { loads[last.product, default: ProductLoad()].add(last.load) }
+                last = (jobs[at: position]!.spec.product, ProductLoad())
+            }
+            last!.load.add(jobs[at: position]!.counts, paused: controls.paused.contains(jobs[at: position]!.spec.run))
         }
+        if let last { loads[last.product, default: ProductLoad()].add(last.load) }
         return loads
     }
 
@@ -217,37 +236,66 @@ extension ShardCore {
         let basis = estimateBasis(now: now)
         let waiting = held(run: run).filter { !$0.state.isFinal && !$0.finishing }
         // The pending tasks that go before a job's (of its product; of every product in FIFO): more urgent,
-        // or as urgent and queued earlier. Counted for every job of the run from one ordering of the
-        // products' queued jobs, not by reading every job for each: a run of thousands waiting at a
-        // shard of thousands more would hold the shard's loop for minutes.
-        func place(_ job: ShardJob) -> (UInt8, Int16, Int64, Int64) { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
+        // or as urgent and queued earlier. Counted for every job of the run in one pass over the shard's
+        // jobs, each read in place: the run's waiting jobs' places, sorted, cut each line into buckets, and
+        // every other queued job adds its pending tasks to the bucket its place falls in. Sorting every
+        // queued job, or copying each out, held the shard's loop for a second and more at a million.
+        typealias Place = (UInt8, Int16, Int64, Int64)
+        func place(_ job: ShardJob) -> Place { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
         func line(_ job: ShardJob) -> String { queue.isFair ? job.spec.product : "" }
-        let lines = Set(waiting.filter { $0.counts.pending > 0 }.map(line))
-        var queued: [String: (places: [(UInt8, Int16, Int64, Int64)], before: [Int])] = [:]
-        if !lines.isEmpty {
-            var members: [String: [ShardJob]] = [:]
-            for other in jobs.values where other.counts.pending > 0 && !other.finishing && !controls.paused.contains(other.spec.run) {
-                let key = line(other)
-                if lines.contains(key) { members[key, default: []].append(other) }
+        // The lines the run waits in, each with its jobs' places in order, and the pending tasks before each.
+        var lineOf: [String: Int] = [:]
+        var places: [[Place]] = []
+        var before: [[Int]] = []
+        for job in waiting where job.counts.pending > 0 {
+            let index = lineOf[line(job)] ?? places.count
+            if index == places.count {
+                lineOf[line(job)] = index
+                places.append([])
             }
-            for (key, list) in members {
-                let sorted = list.map { (place($0), Int($0.counts.pending)) }.sorted { $0.0 < $1.0 }
-                var before = [0]
-                before.reserveCapacity(sorted.count + 1)
-                for entry in sorted { before.append(before[before.count - 1] + entry.1) }
-                queued[key] = (sorted.map(\.0), before)
-            }
+            places[index].append(place(job))
         }
-        func ahead(of job: ShardJob) -> Int {
-            guard let (places, before) = queued[line(job)] else { return 0 }
-            let mine = place(job)
+        for index in places.indices {
+            places[index].sort { $0 < $1 }
+            before.append(Array(repeating: 0, count: places[index].count + 1))
+        }
+        /// How many of `places` come before `place`.
+        func rank(of place: Place, in places: [Place]) -> Int {
             var low = 0
             var high = places.count
             while low < high {
                 let middle = (low + high) / 2
-                if places[middle] < mine { low = middle + 1 } else { high = middle }
+                if places[middle] < place { low = middle + 1 } else { high = middle }
             }
-            return before[low]
+            return low
+        }
+        if !places.isEmpty {
+            // The line of the job before, found again only when the product changes (a run's jobs lie together).
+            var current: (key: String, line: Int?)?
+            let checkPauses = !controls.paused.isEmpty
+            for position in 0..<jobs.count {
+                let pending = jobs[at: position]!.counts.pending
+                guard pending > 0, !jobs[at: position]!.finishing else { continue }
+                if checkPauses && controls.paused.contains(jobs[at: position]!.spec.run) { continue }
+                let key = queue.isFair ? jobs[at: position]!.spec.product : ""
+                if current?.key != key { current = (key, lineOf[key]) }
+                guard let index = current!.line else { continue }
+                let mine = (
+                    jobs[at: position]!.spec.runPriority, -jobs[at: position]!.spec.priority, jobs[at: position]!.queued.milliseconds,
+                    jobs[at: position]!.id
+                )
+                var bucket = rank(of: mine, in: places[index])
+                // One of the run's own goes before those after it, not before itself.
+                if bucket < places[index].count && places[index][bucket] == mine { bucket += 1 }
+                before[index][bucket] += Int(pending)
+            }
+            for index in before.indices {
+                for bucket in before[index].indices.dropFirst() { before[index][bucket] += before[index][bucket - 1] }
+            }
+        }
+        func ahead(of job: ShardJob) -> Int {
+            guard let index = lineOf[line(job)] else { return 0 }
+            return before[index][rank(of: place(job), in: places[index])]
         }
         let list: [JSON] = waiting.map { job in
             var members: [(String, JSON)] = [

@@ -46,12 +46,31 @@ extension ShardCore {
         var taskStates: [TaskState: Int] = [:]
         var queued: [String: Int] = [:]
         var running: [String: Int] = [:]
-        for job in jobs.values {
-            jobStates[job.state, default: 0] += 1
-            for state in TaskState.allCases { taskStates[state, default: 0] += Int(job.counts[state]) }
-            queued[job.spec.product, default: 0] += Int(job.counts.pending)
-            running[job.spec.product, default: 0] += Int(job.counts.running)
+        // Each job read in place, its product's figures added up until the product changes (a run's jobs lie
+        // together): copied out and hashed a job, a scrape held a shard of a million jobs for half a second.
+        var jobCounts = [Int](repeating: 0, count: Int(UInt8.max) + 1)
+        var taskCounts = [Int](repeating: 0, count: TaskState.allCases.count)
+        var last: (product: String, queued: Int, running: Int)?
+        for position in 0..<jobs.count {
+            jobCounts[Int(jobs[at: position]!.state.rawValue)] += 1
+            let counts = jobs[at: position]!.counts
+            for (index, state) in TaskState.allCases.enumerated() { taskCounts[index] += Int(counts[state]) }
+            if last?.product != jobs[at: position]!.spec.product {
+                if let last {
+                    queued[last.product, default: 0] += last.queued
+                    running[last.product, default: 0] += last.running
+                }
+                last = (jobs[at: position]!.spec.product, 0, 0)
+            }
+            last!.queued += Int(counts.pending)
+            last!.running += Int(counts.running)
         }
+        if let last {
+            queued[last.product, default: 0] += last.queued
+            running[last.product, default: 0] += last.running
+        }
+        for state in JobState.allCases where jobCounts[Int(state.rawValue)] > 0 { jobStates[state] = jobCounts[Int(state.rawValue)] }
+        for (index, state) in TaskState.allCases.enumerated() { taskStates[state] = taskCounts[index] }
         for state in JobState.allCases where ![.waiting, .submitted].contains(state) {
             metrics.gauge("baton_shard_jobs", "Jobs the shard holds, by state (final ones only until the turn that ends them is reported).", jobStates[state] ?? 0, .init("state", Self.name(state)))
         }
