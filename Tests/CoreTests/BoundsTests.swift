@@ -158,6 +158,8 @@ import Wire
             id: 1, product: "payments", flow: "eod", version: 1, shard: 2, moment: 99, params: [:], definition: definition, started: now)
         var core = OrchestratorCore(
             configuration: OrchestratorConfiguration(shards: [2]), epoch: 1, restoring: OrchestratorSnapshot(runs: [run]), now: now)
+        // Released at the start, its jobs are sent by the first tick.
+        core.tick(now: now)
         let turn = core.finishTurn(now: now)
         // The job that fits goes; the one that does not fails at once, its successor skipped, and is logged.
         #expect(turn.submits[2]?.map(\.job) == ["other"])

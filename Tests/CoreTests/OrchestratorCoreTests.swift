@@ -367,6 +367,37 @@ struct OrchestratorHarness {
         #expect(core.finishTurn(now: now).submits[2]?.count == 2)
     }
 
+    @Test func aRestartSendsWhatItReleasesABoundedNumberATurnAndNotWhatTheShardAcknowledgesMeanwhile() throws {
+        let names = (0..<7).map { "j\($0)" }
+        let file = #"{"product": "payments", "flow": "wide", "jobs": ["# + names.map { #"{"name": "\#($0)", "run": "true"}"# }.joined(separator: ", ") + "]}"
+        let definition = try FlowFile.parse(file, file: "wide").get()
+        // The store holds the run and no row of its jobs: their first release is not written.
+        let stored = FlowRun(
+            id: 1, product: "payments", flow: "wide", version: 1, shard: 2, moment: 99, params: [:], definition: definition,
+            jobs: definition.jobs.map { FlowRunJob(name: $0.name) }, state: .running, started: .zero, finished: .zero, detail: "")
+        let now = Timestamp(milliseconds: 1_000)
+        var configuration = OrchestratorConfiguration(shards: [2])
+        configuration.resendsPerTurn = 3
+        var core = OrchestratorCore(
+            configuration: configuration, epoch: 2, restoring: OrchestratorSnapshot(runs: [stored], positions: [2: (1, 1)]), now: now)
+        // Released at the start, and sent by the turns after, not all in the first.
+        #expect(core.runs[1]?.jobs.allSatisfy { $0.state == .submitted } == true)
+        #expect(core.nextDeadline() == now)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["j0", "j1", "j2"])
+        #expect(core.nextDeadline() == now)
+        // The shard had taken j4 before the restart: its status says so, and it is not sent again.
+        let queued = JobStatus(run: 1, job: "j4", state: .queued, time: now.wire)
+        core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: 2, updates: [queued]), from: 2, now: now)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).submits[2]?.map(\.job) == ["j3", "j5", "j6"])
+        // Every job sent once: the next sends wait for the policy's first wait.
+        #expect(core.nextDeadline() > now)
+        core.tick(now: now)
+        #expect(core.finishTurn(now: now).submits.isEmpty)
+        #expect(core.resentJobs == 6)
+    }
+
     @Test func anInvalidDefinitionIsRefusedAndChangesNothing() {
         var orchestrator = OrchestratorHarness()
         let turn = orchestrator.operation(OrchestratorHarness.start(definition: "{\"product\": 1}"))
@@ -498,6 +529,8 @@ struct OrchestratorHarness {
         var core = OrchestratorCore(
             configuration: OrchestratorConfiguration(shards: [2]), epoch: 2, restoring: OrchestratorSnapshot(runs: [restored]),
             now: orchestrator.now)
+        // Released at the start, and sent by the first tick.
+        core.tick(now: orchestrator.now)
         let turn = core.finishTurn(now: orchestrator.now)
         #expect(Set(OrchestratorHarness.submitted(turn)) == ["audit", "check", "load"])
         #expect(turn.jobs.isEmpty)

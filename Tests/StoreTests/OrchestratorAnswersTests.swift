@@ -114,6 +114,7 @@ import Wire
             store.database.close()
 
             (store, core) = try Self.open(path)
+            core.tick(now: now)
             turn = core.finishTurn(now: now)
             try store.commit(turn, now: now)
             #expect(turn.submits[2]?.map(\.job) == ["a"], "released again: whether the shard has it is unknown")

@@ -41,6 +41,14 @@ extension FlowRun {
         return waiting
     }
 
+    /// Releases jobs as ``release(_:now:policy:)`` does, for a run read back at a start: each is due to be
+    /// sent at `now`, then waited for as if sent for the first time. Returns those jobs.
+    mutating func releaseRestored(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> [Int] {
+        let due = release(released, now: now, policy: policy)
+        for index in due { updateJob(index) { $0.resend = ResendSchedule(dueAt: now, policy: policy) } }
+        return due
+    }
+
     /// Whether job `index` is sent again now: it is active, not accepted, and due at `time` (an older
     /// entry of the orchestrator's heap is not). If it is, its next send waits longer.
     mutating func resend(_ index: Int, dueAt time: Timestamp, now: Timestamp, policy: ResendPolicy) -> Bool {

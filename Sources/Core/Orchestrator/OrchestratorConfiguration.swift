@@ -10,6 +10,10 @@ public struct OrchestratorConfiguration: Sendable {
     /// from 10 s, doubling, up to 60 s. A shard's restart resends submissions at once; this is the safety
     /// net for a connection lost without one.
     public var resend = ResendPolicy(initial: 10_000, maximum: 60_000)
+    /// The most jobs sent again in one turn (those a restart releases, or a shard's lost stream asks for
+    /// again); those left go in the turns after, with whatever else has arrived answered between. Each
+    /// costs its spec built and encoded, a few microseconds.
+    public var resendsPerTurn = 10_000
     /// How long it may be idle before it sends BEACON.
     public var beaconInterval: Int64 = 1000
     /// How often, at most, a run whose job counts changed (and nothing else) is published, in

@@ -113,7 +113,7 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// An orchestrator resuming from its store (empty for a new one).
-    public init(configuration: OrchestratorConfiguration, epoch: UInt32, restoring snapshot: OrchestratorSnapshot, now: Timestamp) {
+    public init(configuration: OrchestratorConfiguration, epoch: UInt32, restoring snapshot: consuming OrchestratorSnapshot, now: Timestamp) {
         self.configuration = configuration
         self.epoch = epoch
         self.shardQueries = ShardQueryRelay(epoch: epoch)
@@ -128,7 +128,12 @@ public struct OrchestratorCore: Sendable {
         lastRelayRequest = 1 << 63 | UInt64(epoch) << 32
         controls = ControlRequests(restoring: snapshot.controls, last: snapshot.lastControl, now: now, policy: configuration.resend)
         streams = ShardStreams(configuration: configuration, positions: snapshot.positions, now: now)
-        for var run in snapshot.runs {
+        // Each run moved out of the snapshot, not copied: a copy would share its jobs with the snapshot's, and
+        // the first change to them would copy them all, holding every run twice while the snapshot lives.
+        var restored = snapshot.runs
+        snapshot.runs = []
+        restored.reverse()
+        while var run = restored.popLast() {
             // Submitted jobs not final are sent again at once: whether the shard took them is unknown.
             for index in run.sendActiveAgain(now: now, policy: configuration.resend) {
                 resubmissions.insert(Resubmission(time: now, run: run.id, job: index))
@@ -140,11 +145,30 @@ public struct OrchestratorCore: Sendable {
         for id in runs.ids(where: { run in !run.state.isFinal && snapshot.productShards[run.product].map { $0 != run.shard } ?? false }) {
             strays.insert(id)
         }
-        // A job whose predecessors all succeeded but which was not released is released now.
+        // A job whose predecessors all succeeded but which was not released is released now, and sent
+        // with the jobs sent again above: by ``tick(now:)``, a bounded number a turn.
         for id in runs.ids {
             let ready = runs.modify(id) { $0.dependencies.start() } ?? []
-            release(run: id, jobs: ready, now: now)
+            releaseRestored(run: id, jobs: ready, now: now)
         }
+    }
+
+    /// Releases jobs of a run read back at a start, as ``release(run:jobs:now:)`` does, but sends none of
+    /// them yet: each is due to be sent again at once (``FlowRun/releaseRestored(_:now:policy:)``), and
+    /// ``tick(now:)`` sends ``OrchestratorConfiguration/resendsPerTurn`` of them a turn. Released at once,
+    /// a million jobs were a million specs built and sent in the first turn: the orchestrator answered
+    /// nothing for seconds, with a gigabyte of specs and SUBMITs in memory.
+    private mutating func releaseRestored(run id: UInt64, jobs released: [Int], now: Timestamp) {
+        guard !released.isEmpty else { return }
+        // A run being taken over sends what it releases with its take-over, as it always did.
+        if takeOvers[id] != nil { return release(run: id, jobs: released, now: now) }
+        let policy = configuration.resend
+        guard let due = runs.modify(id, { $0.releaseRestored(released, now: now, policy: policy) }), !due.isEmpty else { return }
+        for index in due {
+            turnJobs.mark(JobRef(run: id, job: index), [.changed, .released])
+            resubmissions.insert(Resubmission(time: now, run: id, job: index))
+        }
+        noteChange(id)
     }
 
     /// Whether the run is in memory; the runtime answers RUN-QUERY for other runs from the store.
@@ -182,10 +206,7 @@ public struct OrchestratorCore: Sendable {
         for index in released {
             let spec = run.spec(of: index)
             turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
-            if let problem = spec.limitProblem {
-                let failure = JobStatus(
-                    run: run.id, job: spec.job, generation: spec.generation, state: .failed, finished: now.wire,
-                    time: now.wire, detail: "not submitted: no shard takes it (\(problem))")
+            if let failure = Self.unsendable(spec, now: now) {
                 failures.append(failure)
                 unsent.append(failure)
                 continue
@@ -205,6 +226,15 @@ public struct OrchestratorCore: Sendable {
         }
         noteChange(run.id)
         return failures
+    }
+
+    /// The failure of a job no shard would take (``JobSpec/limitProblem``), the limit named; nil for one a
+    /// shard takes.
+    private static func unsendable(_ spec: JobSpec, now: Timestamp) -> JobStatus? {
+        guard let problem = spec.limitProblem else { return nil }
+        return JobStatus(
+            run: spec.run, job: spec.job, generation: spec.generation, state: .failed, finished: now.wire, time: now.wire,
+            detail: "not submitted: no shard takes it (\(problem))")
     }
 
     // MARK: - The shards' event streams
@@ -314,19 +344,33 @@ public struct OrchestratorCore: Sendable {
     public mutating func tick(now: Timestamp) {
         if let due = shardQueries.deadline, due <= now { expireShardQueries(now: now) }
         let policy = configuration.resend
-        while let due = resubmissions.min, due.time <= now {
+        var budget = configuration.resendsPerTurn
+        while budget > 0, let due = resubmissions.min, due.time <= now {
             _ = resubmissions.popMin()
-            guard runs.modify(due.run, { $0.resend(due.job, dueAt: due.time, now: now, policy: policy) }) == true,
-                let run = runs[due.run], let next = run.jobs[due.job].resend
-            else { continue }
-            resentJobs += 1
-            // A job a take-over carries goes again with it: sent alone, it would start afresh.
-            if takeOvers[due.run]?.takeOver.jobs.contains(where: { $0.job == run.jobs[due.job].name }) == true {
-                takeOversDue.insert(due.run)
-            } else {
-                submits[run.shard, default: []].append(run.spec(of: due.job))
+            let carrying = takeOvers[due.run]?.takeOver.jobs
+            // Read in the run's place: a run copied out would retain, then release, every reference in it.
+            let resent = runs.modify(due.run) { run -> (spec: JobSpec?, next: ResendSchedule, shard: UInt32)? in
+                guard run.resend(due.job, dueAt: due.time, now: now, policy: policy), let next = run.jobs[due.job].resend else { return nil }
+                let name = run.jobs[due.job].name
+                // A job a take-over carries goes again with it: sent alone, it would start afresh.
+                let carried = carrying?.contains(where: { $0.job == name }) == true
+                return (carried ? nil : run.spec(of: due.job), next, run.shard)
             }
-            resubmissions.insert(Resubmission(time: next.due, run: due.run, job: due.job))
+            guard case let resent?? = resent else { continue }
+            budget -= 1
+            resentJobs += 1
+            if let spec = resent.spec {
+                // A job released at a start is first sent here; one no shard would take fails, as at its release.
+                if let failure = Self.unsendable(spec, now: now) {
+                    unsent.append(failure)
+                    apply(failure, now: now)
+                    continue
+                }
+                submits[resent.shard, default: []].append(spec)
+            } else {
+                takeOversDue.insert(due.run)
+            }
+            resubmissions.insert(Resubmission(time: resent.next.due, run: due.run, job: due.job))
         }
         controls.tick(now: now, policy: policy)
         streams.tick(now: now)

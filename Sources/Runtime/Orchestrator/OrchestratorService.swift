@@ -99,12 +99,14 @@ public struct OrchestratorService: Service {
         let (epoch, snapshot) = try store.open(shards: settings.configuration.shards)
         // What the event log holds is counted once, before the orchestrator serves, not in its first turn.
         _ = try store.log.size()
-        let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: snapshot, now: now)
+        let restored = snapshot.runs.count
+        // Given up to the core, which moves the runs out of it rather than copying them.
+        let core = OrchestratorCore(configuration: settings.configuration, epoch: epoch, restoring: consume snapshot, now: now)
         let service = OrchestratorService(
             settings: settings, core: core, store: store, epoch: epoch, log: log,
             shardIndex: Dictionary(uniqueKeysWithValues: settings.shards.enumerated().map { ($1.shard, $0) }),
             shardOf: Dictionary(uniqueKeysWithValues: settings.shards.map { (StreamNames.shard($0.shard), $0.shard) }), lastTrim: now)
-        return (service, [("epoch", String(epoch)), ("runs", String(snapshot.runs.count)), ("shards", String(settings.shards.count))])
+        return (service, [("epoch", String(epoch)), ("runs", String(restored)), ("shards", String(settings.shards.count))])
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }
