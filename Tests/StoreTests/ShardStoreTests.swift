@@ -17,7 +17,7 @@ import Wire
             #expect(try store.log.epochFirst() == 1)
             for sequence in 1...3 {
                 var turn = ShardTurn()
-                turn.updates = JobUpdates(publisher: "shard-1", epoch: first, sequence: UInt64(sequence), updates: [])
+                turn.updateMessages = [JobUpdates(publisher: "shard-1", epoch: first, sequence: UInt64(sequence), updates: [])]
                 _ = try store.commit(turn, now: now)
             }
             store.database.close()
@@ -27,6 +27,45 @@ import Wire
             #expect(try store.log.epochFirst() == 4 && store.log.newest() == 3)
             store.database.close()
         }
+    }
+
+    /// A turn that changed more statuses than one JOB-UPDATES holds sends several, numbered in sequence,
+    /// all logged with the turn: one message of a million statuses (a worker's coming, which changes the
+    /// note of every job waiting for one) was over the frame limit, and every subscriber stopped at it.
+    @Test func aTurnsStatusesBeyondOneMessagesBudgetGoInSeveralAllLoggedWithTheTurn() throws {
+        try withTemporaryDirectory { directory in
+            let store = try ShardStore(path: "\(directory)/shard.db", synchronous: .off)
+            defer { store.database.close() }
+            let (epoch, _) = try store.open()
+            var configuration = ShardConfiguration(shard: 1)
+            configuration.statusBudget = 1024
+            var core = ShardCore(configuration: configuration, epoch: epoch, now: now)
+            let names = (0..<40).map { "job-\($0)" }
+            core.submitted(names.map(spec), lookup: SubmissionLookup(), now: now)
+            let turn = core.finishTurn(now: now)
+            #expect(turn.updateMessages.count > 2)
+            #expect(turn.updateMessages.map(\.sequence) == Array(1...UInt64(turn.updateMessages.count)))
+            #expect(turn.updateMessages.flatMap(\.updates).map(\.job) == names)
+            #expect(turn.updates?.updates.map(\.job) == names && turn.updates?.sequence == 1)
+            let frames = try store.commit(turn, now: now)
+            #expect(frames.count == turn.updateMessages.count)
+            for frame in frames { #expect(frame.count <= 1024 + 64) }
+            #expect(try store.log.frames(after: 0, limit: 100) == frames)
+            // The next turn goes on from the last.
+            core.submitted([spec("later")], lookup: SubmissionLookup(), now: now)
+            #expect(core.finishTurn(now: now).updateMessages.map(\.sequence) == [UInt64(frames.count + 1)])
+        }
+    }
+
+    @Test func statusesAreCutInTheirOrderAndALargeOneGoesAlone() {
+        let small = JobStatus(run: 1, job: "a", state: .queued, time: 1)
+        var large = JobStatus(run: 1, job: "b", state: .failed, time: 1)
+        large.detail = String(repeating: "x", count: 3000)
+        let size = JobStatus.minimumSize + 1
+        #expect(JobUpdates.batches([], budget: 1000).isEmpty)
+        #expect(JobUpdates.batches([small, small], budget: 2 * size) == [[small, small]])
+        #expect(JobUpdates.batches([small, small, small], budget: 2 * size) == [[small, small], [small]])
+        #expect(JobUpdates.batches([small, large, small], budget: 1000) == [[small], [large], [small]])
     }
 
     func spec(_ name: String) -> JobSpec {

@@ -15,6 +15,9 @@ public struct ShardConfiguration: Sendable {
     public var maximumLosses: UInt16 = 10
     /// How long a publisher may be idle before it sends BEACON, in milliseconds.
     public var beaconInterval: Int64 = 1000
+    /// The most octets of statuses in one JOB-UPDATES (``JobUpdates/statusBudget``); a turn that changed
+    /// more sends several.
+    public var statusBudget = JobUpdates.statusBudget
     /// How the shard chooses among products with work waiting.
     public var fairness: Fairness = .fair
     /// The sliding windows of fair selection: recent run times per product and job type, and the times

@@ -100,10 +100,10 @@ extension ShardCore {
 
     func productLoads() -> [String: ProductLoad] {
         var loads: [String: ProductLoad] = [:]
-        // Each job read in place, in the order the jobs lie, not copied out (a copy retains every reference
-        // in it): a deep queue is read whole each time this is asked.
-        // Jobs of one product lie together, as a rule: a run's go in together. Each is added to the last
-        // product's load, which goes into the table when the product changes, not hashed a job.
+        // A deep queue is read whole each time this is asked: each job in place, in the order the jobs lie,
+        // not copied out (a copy retains every reference in it). A run's jobs go in together, so a product's
+        // lie together as a rule: each is added to the last product's load, which goes into the table when
+        // the product changes, rather than hashed a job.
         var last: (product: String, load: ProductLoad)?
         for position in 0..<jobs.count where !jobs[at: position]!.finishing && !jobs[at: position]!.state.isFinal {
             if last?.product != jobs[at: position]!.spec.product {

@@ -412,8 +412,13 @@ public struct ShardCore: Sendable {
             updates.append(Self.status(of: jobs[id]!, now: now))
         }
         if !updates.isEmpty {
-            sequence += 1
-            turn.updates = JobUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: updates)
+            // In messages of at most 8 MiB each: a worker's coming or going changes the note of every job that
+            // waited for one, a million at a time, and one message of them all could exceed the frame limit,
+            // which every subscriber would refuse, and stop at, for ever.
+            for batch in JobUpdates.batches(updates, budget: configuration.statusBudget) {
+                sequence += 1
+                turn.updateMessages.append(JobUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: batch))
+            }
             lastPublished = now
         } else if now.since(lastPublished) >= configuration.beaconInterval {
             turn.beacon = Beacon(publisher: configuration.publisher, epoch: epoch, sequence: sequence)

@@ -11,8 +11,15 @@ public struct ShardTurn: Sendable {
     public var endedAttempts: [EndedAttempt] = []
     /// Tasks that succeeded in this turn: the store counts successes, and a task succeeds once.
     public var succeeded = TurnSet<UInt64>()
-    /// The statuses to append to the event log and publish, if any changed.
-    public var updates: JobUpdates?
+    /// The statuses to append to the event log and publish, if any changed: as many JOB-UPDATES as keep each
+    /// within ``JobUpdates/statusBudget``, numbered in sequence, all committed with the turn.
+    public var updateMessages: [JobUpdates] = []
+    /// Every status of the turn as one JOB-UPDATES, with the first message's sequence; nil if none changed.
+    public var updates: JobUpdates? {
+        guard var all = updateMessages.first else { return nil }
+        if updateMessages.count > 1 { all.updates = updateMessages.flatMap(\.updates) }
+        return all
+    }
     /// A heartbeat for the event stream, when nothing was published for an interval.
     public var beacon: Beacon?
     /// Messages for peers of the `work` ROUTER.
@@ -60,7 +67,7 @@ public struct ShardTurn: Sendable {
 
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
-        !jobs.isEmpty || !tasks.isEmpty || updates != nil || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
+        !jobs.isEmpty || !tasks.isEmpty || !updateMessages.isEmpty || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
             || !forgottenPriorities.isEmpty || !tombstones.isEmpty || !importedResults.isEmpty
             || !handedOverRows.isEmpty || !handedOverTaskRows.isEmpty || !awayEnds.isEmpty || nextIDs != nil
     }

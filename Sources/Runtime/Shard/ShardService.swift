@@ -365,9 +365,9 @@ public struct ShardService: Service {
         Self.logStarving(turn.starving, log: log, counters: counters)
         Self.logRefused(turn, readies: refusedReadies, results: refusedResults, counters: counters, now: now)
         Self.logHandOvers(turn, log: log)
-        let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
+        let frames = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         committed?(turn)
-        var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
+        var actions: [LoopAction] = frames.map { .frame($0, socket: Self.events) }
         actions += turn.deliveries.actions { destination in
             switch destination {
             case .peer: Self.work

@@ -343,10 +343,10 @@ public final class ShardStore {
         statement.bind(column + 19, Int64(bitPattern: task.order))
     }
 
-    /// Commits a turn: its jobs, tasks and event, in one transaction. Returns the event's frame, to publish.
+    /// Commits a turn: its jobs, tasks and events, in one transaction. Returns the events' frames, to publish.
     @discardableResult
-    public func commit(_ turn: ShardTurn, now: Timestamp) throws -> [UInt8]? {
-        guard turn.needsCommit else { return nil }
+    public func commit(_ turn: ShardTurn, now: Timestamp) throws -> [[UInt8]] {
+        guard turn.needsCommit else { return [] }
         return try database.transaction {
             let written = try writeJobs(of: turn)
             if turn.tasks.count > written.count { try writeTasks(of: turn, except: written) }
@@ -357,10 +357,11 @@ public final class ShardStore {
                 try database.setMeta("next_job_id", next.job)
             }
             try writeControls(of: turn)
-            guard let updates = turn.updates else { return nil }
-            let frame = Message.jobUpdates(updates).encoded()
-            try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
-            return frame
+            return try turn.updateMessages.map { updates in
+                let frame = Message.jobUpdates(updates).encoded()
+                try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
+                return frame
+            }
         }
     }
 

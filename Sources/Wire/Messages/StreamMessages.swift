@@ -37,6 +37,30 @@ public struct JobUpdates: WireValue {
 
     public static let minimumSize = 1 + 4 + 8 + 4
 
+    /// The most octets of statuses a publisher puts in one JOB-UPDATES (8 MiB): a turn that changed more
+    /// sends several, each a message of its own in the log (`docs/protocol.md`, "Limits"). Far below the
+    /// frame limit, and below the count a list may hold, whatever the statuses say.
+    public static let statusBudget = 8 << 20
+
+    /// `statuses` cut, in their order, into runs of at most ``statusBudget`` octets encoded (a status
+    /// larger than that alone): the statuses of each JOB-UPDATES a turn sends.
+    public static func batches(_ statuses: [JobStatus], budget: Int = statusBudget) -> [[JobStatus]] {
+        var batches: [[JobStatus]] = []
+        var start = 0
+        var size = 0
+        for (index, status) in statuses.enumerated() {
+            let encoded = JobStatus.minimumSize + status.job.utf8.count + status.output.utf8.count + status.detail.utf8.count
+            if index > start && size + encoded > budget {
+                batches.append(Array(statuses[start..<index]))
+                start = index
+                size = 0
+            }
+            size += encoded
+        }
+        if start < statuses.count { batches.append(start == 0 ? statuses : Array(statuses[start...])) }
+        return batches
+    }
+
     public func encode(to writer: inout FrameWriter) {
         writer.string(publisher)
         writer.number4(epoch)
