@@ -21,6 +21,32 @@ import Wire
         }
     }
 
+    /// Run statuses beyond one RUN-UPDATES' budget go in several, numbered in sequence and all logged with
+    /// the turn: one message over the frame limit would stop management at it for ever.
+    @Test func aTurnsRunStatusesBeyondOneMessagesBudgetGoInSeveralAllLoggedWithTheTurn() throws {
+        try withTemporaryDirectory { directory in
+            let store = try OrchestratorStore(path: "\(directory)/orchestrator.db")
+            defer { store.database.close() }
+            let now = Timestamp(milliseconds: 1_000_000)
+            var configuration = OrchestratorConfiguration(shards: [1])
+            configuration.statusBudget = 512
+            var core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: now)
+            let definition = #"{"product": "p", "flow": "f", "jobs": [{"name": "a", "handler": "h"}]}"#
+            for run in UInt64(1)...20 {
+                core.operationReceived(
+                    OperationRequest(request: run, action: .start, run: run, product: "p", flow: "f", version: 1, shard: 1, moment: 1, definition: definition),
+                    from: Peer([1]), now: now)
+            }
+            let turn = core.finishTurn(now: now)
+            #expect(turn.updateMessages.count > 2)
+            #expect(turn.updateMessages.map(\.sequence) == Array(1...UInt64(turn.updateMessages.count)))
+            #expect(turn.updates?.updates.map(\.run) == Array(1...20))
+            let frames = try store.commit(turn, now: now)
+            for frame in frames { #expect(frame.count <= 512 + 64) }
+            #expect(try store.log.frames(after: 0, limit: 100) == frames)
+        }
+    }
+
     /// Found by the simulator (seed 1051): a run started and paused in the same turn (the orchestrator,
     /// back from a crash, took both requests at once) was stored without its pause, while its shard was
     /// told to pause it; after the next restart it ran here and was held there for ever.

@@ -14,6 +14,9 @@ public struct OrchestratorConfiguration: Sendable {
     /// again); those left go in the turns after, with whatever else has arrived answered between. Each
     /// costs its spec built and encoded, a few microseconds.
     public var resendsPerTurn = 10_000
+    /// The most octets of statuses in one RUN-UPDATES (``JobUpdates/statusBudget``); a turn that changed
+    /// more sends several.
+    public var statusBudget = JobUpdates.statusBudget
     /// How long it may be idle before it sends BEACON.
     public var beaconInterval: Int64 = 1000
     /// How often, at most, a run whose job counts changed (and nothing else) is published, in

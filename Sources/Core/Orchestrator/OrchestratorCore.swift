@@ -460,8 +460,12 @@ public struct OrchestratorCore: Sendable {
             progressDue = nil
         }
         if !updates.isEmpty {
-            sequence += 1
-            turn.updates = RunUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: updates)
+            // In messages of at most 8 MiB of statuses each, as a shard's: one message over the frame limit
+            // would stop every subscriber at it.
+            for batch in RunUpdates.batches(updates, budget: configuration.statusBudget) {
+                sequence += 1
+                turn.updateMessages.append(RunUpdates(publisher: configuration.publisher, epoch: epoch, sequence: sequence, updates: batch))
+            }
             lastPublished = now
         } else if now.since(lastPublished) >= configuration.beaconInterval {
             turn.beacon = Beacon(publisher: configuration.publisher, epoch: epoch, sequence: sequence)

@@ -12,8 +12,15 @@ public struct OrchestratorTurn: Sendable {
     public var positions: [StreamPosition] = []
     /// Operation answers to remember.
     public var answers: [(UInt64, OperationResult)] = []
-    /// Run statuses to log and publish.
-    public var updates: RunUpdates?
+    /// Run statuses to log and publish: as many RUN-UPDATES as keep each within
+    /// ``JobUpdates/statusBudget``, numbered in sequence, all committed with the turn.
+    public var updateMessages: [RunUpdates] = []
+    /// Every run status of the turn as one RUN-UPDATES, with the first message's sequence; nil if none.
+    public var updates: RunUpdates? {
+        guard var all = updateMessages.first else { return nil }
+        if updateMessages.count > 1 { all.updates = updateMessages.flatMap(\.updates) }
+        return all
+    }
     /// A heartbeat for the event stream.
     public var beacon: Beacon?
     /// Jobs to send to each shard.
@@ -82,7 +89,7 @@ public struct OrchestratorTurn: Sendable {
 
     /// Whether the turn has rows to commit.
     public var needsCommit: Bool {
-        !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || updates != nil || !controls.isEmpty
+        !runs.isEmpty || !jobs.isEmpty || !positions.isEmpty || !answers.isEmpty || !updateMessages.isEmpty || !controls.isEmpty
             || !answeredControls.isEmpty || !holds.isEmpty || !productShards.isEmpty || !takeOvers.isEmpty
             || !relays.isEmpty
     }

@@ -149,9 +149,9 @@ public struct OrchestratorService: Service {
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
         core.tick(now: now)
         let turn = core.finishTurn(now: now)
-        let frame = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
+        let frames = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         Self.logUnsent(turn.unsent, log: log)
-        var actions: [LoopAction] = frame.map { [.frame($0, socket: Self.events)] } ?? []
+        var actions: [LoopAction] = frames.map { .frame($0, socket: Self.events) }
         actions += turn.deliveries.actions { destination in
             switch destination {
             case .peer: Self.ops

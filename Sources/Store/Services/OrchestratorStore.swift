@@ -308,9 +308,9 @@ public final class OrchestratorStore {
         return params
     }
 
-    /// Commits a turn; returns the RUN-UPDATES frame to publish, if any.
+    /// Commits a turn; returns the RUN-UPDATES frames to publish.
     @discardableResult
-    public func commit(_ turn: OrchestratorTurn, now: Timestamp) throws -> [UInt8]? {
+    public func commit(_ turn: OrchestratorTurn, now: Timestamp) throws -> [[UInt8]] {
         try database.transaction {
             if !turn.runs.isEmpty {
                 // A run's definition and parameters are written once, when it starts; later turns only
@@ -496,10 +496,11 @@ public final class OrchestratorStore {
                 }
             }
             if !turn.controls.isEmpty { try database.setMeta("last_control", Int64(bitPattern: turn.lastControl)) }
-            guard let updates = turn.updates else { return nil }
-            let frame = Message.runUpdates(updates).encoded()
-            try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
-            return frame
+            return try turn.updateMessages.map { updates in
+                let frame = Message.runUpdates(updates).encoded()
+                try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)
+                return frame
+            }
         }
     }
 }

@@ -37,28 +37,15 @@ public struct JobUpdates: WireValue {
 
     public static let minimumSize = 1 + 4 + 8 + 4
 
-    /// The most octets of statuses a publisher puts in one JOB-UPDATES (8 MiB): a turn that changed more
-    /// sends several, each a message of its own in the log (`docs/protocol.md`, "Limits"). Far below the
-    /// frame limit, and below the count a list may hold, whatever the statuses say.
+    /// The most octets of statuses a publisher puts in one JOB-UPDATES or RUN-UPDATES (8 MiB): a turn that
+    /// changed more sends several, each a message of its own in the log (`docs/protocol.md`, "Limits").
+    /// Far below the frame limit, and below the count a list may hold, whatever the statuses say.
     public static let statusBudget = 8 << 20
 
-    /// `statuses` cut, in their order, into runs of at most ``statusBudget`` octets encoded (a status
-    /// larger than that alone): the statuses of each JOB-UPDATES a turn sends.
+    /// `statuses` cut, in their order, into runs of at most `budget` octets encoded (a status larger than
+    /// that alone): the statuses of each JOB-UPDATES a turn sends.
     public static func batches(_ statuses: [JobStatus], budget: Int = statusBudget) -> [[JobStatus]] {
-        var batches: [[JobStatus]] = []
-        var start = 0
-        var size = 0
-        for (index, status) in statuses.enumerated() {
-            let encoded = JobStatus.minimumSize + status.job.utf8.count + status.output.utf8.count + status.detail.utf8.count
-            if index > start && size + encoded > budget {
-                batches.append(Array(statuses[start..<index]))
-                start = index
-                size = 0
-            }
-            size += encoded
-        }
-        if start < statuses.count { batches.append(start == 0 ? statuses : Array(statuses[start...])) }
-        return batches
+        cut(statuses, budget: budget) { JobStatus.minimumSize + $0.job.utf8.count + $0.output.utf8.count + $0.detail.utf8.count }
     }
 
     public func encode(to writer: inout FrameWriter) {
@@ -95,6 +82,12 @@ public struct RunUpdates: WireValue {
     }
 
     public static let minimumSize = 1 + 4 + 8 + 4
+
+    /// `statuses` cut, in their order, into runs of at most `budget` octets encoded (a status larger than
+    /// that alone): the statuses of each RUN-UPDATES a turn sends.
+    public static func batches(_ statuses: [RunStatus], budget: Int = JobUpdates.statusBudget) -> [[RunStatus]] {
+        cut(statuses, budget: budget) { RunStatus.minimumSize + $0.product.utf8.count + $0.flow.utf8.count + $0.detail.utf8.count }
+    }
 
     public func encode(to writer: inout FrameWriter) {
         writer.string(publisher)
@@ -205,4 +198,23 @@ public struct Fetched: WireValue {
         oldest = try reader.number8("oldest")
         first = try reader.number8("first")
     }
+}
+
+/// `values` cut, in their order, into runs whose sizes add up to at most `budget` (a value larger than that
+/// alone), none empty.
+func cut<Value>(_ values: [Value], budget: Int, size: (Value) -> Int) -> [[Value]] {
+    var batches: [[Value]] = []
+    var start = 0
+    var total = 0
+    for (index, value) in values.enumerated() {
+        let octets = size(value)
+        if index > start && total + octets > budget {
+            batches.append(Array(values[start..<index]))
+            start = index
+            total = 0
+        }
+        total += octets
+    }
+    if start < values.count { batches.append(start == 0 ? values : Array(values[start...])) }
+    return batches
 }
