@@ -103,6 +103,23 @@ import Wire
         #expect(nobody?.detail == "no worker is registered with shard 1", "\(String(describing: nobody))")
     }
 
+    /// A worker's coming or going publishes again only the jobs whose note it changes: a backlog no worker
+    /// can run was published whole each time any worker came or went.
+    @Test func aWorkersComingPublishesOnlyTheJobsWhoseNoteItChanges() {
+        var shard = ShardHarness()
+        let queued = shard.submit([ShardHarness.job("gpu-1", tags: ["gpu"]), ShardHarness.job("gpu-2", run: 2, tags: ["gpu"])])
+        #expect(queued.updates?.updates.map(\.detail) == Array(repeating: "no worker is registered with shard 1", count: 2))
+        // The first worker changes why they wait.
+        let first = shard.send(ShardHarness.ready("w1", slots: 2), from: worker)
+        #expect(first.updates?.updates.map(\.detail) == Array(repeating: "no worker has all the tags gpu", count: 2))
+        // Another without the tag changes nothing of theirs: nothing is published.
+        let second = shard.send(ShardHarness.ready("w2", slots: 2), from: Peer([2]))
+        #expect(second.updates == nil, "\(String(describing: second.updates))")
+        // One with it runs them.
+        let third = shard.send(ShardHarness.ready("w3", slots: 2, tags: ["gpu"]), from: Peer([3]))
+        #expect(third.updates?.updates.map { "\($0.job):\($0.state.name):\($0.detail)" }.sorted() == ["gpu-1:running:", "gpu-2:running:"])
+    }
+
     @Test func workersAreListedWithWhatTheyHold() {
         var shard = ShardHarness()
         _ = shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["load-ledger"], tags: ["eu"]), from: worker)

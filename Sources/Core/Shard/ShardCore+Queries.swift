@@ -341,21 +341,22 @@ extension ShardCore {
     /// or it runs. Returns whether it changed the job. Why each requirement cannot run is worked out once
     /// until workers come or go.
     mutating func noteWhyItWaits(_ job: inout ShardJob) -> Bool {
-        var reason: String?
-        if job.state == .queued && !controls.paused.contains(job.spec.run) {
-            if unrunnable.membership != workers.membership { unrunnable = (workers.membership, [:]) }
-            if let known = unrunnable.reasons[job.requirement] {
-                reason = known
-            } else {
-                reason = Self.whyNoWorkerRuns(job.requirement, of: workers.registered, shard: configuration.shard)
-                unrunnable.reasons[job.requirement] = reason
-            }
-        }
-        let note = reason ?? ""
+        let note = waitNote(requirement: job.requirement, state: job.state, run: job.spec.run)
         guard job.waitNote != note else { return false }
         job.waitNote = note
         if note.isEmpty { noted.remove(job.id) } else { noted.insert(job.id) }
         return true
+    }
+
+    /// The note a job of `requirement`, in `state`, of `run`, has now: why no registered worker can run it
+    /// (empty when one can, or when it is not queued, or its run is paused).
+    mutating func waitNote(requirement: Requirement, state: JobState, run: UInt64) -> String {
+        guard state == .queued && !controls.paused.contains(run) else { return "" }
+        if unrunnable.membership != workers.membership { unrunnable = (workers.membership, [:]) }
+        if let known = unrunnable.reasons[requirement] { return known ?? "" }
+        let reason = Self.whyNoWorkerRuns(requirement, of: workers.registered, shard: configuration.shard)
+        unrunnable.reasons[requirement] = reason
+        return reason ?? ""
     }
 
     /// When the task at `position` among `product`'s queued tasks (1 for the next) should start, in

@@ -398,7 +398,15 @@ public struct ShardCore: Sendable {
         var turn = ShardTurn()
         if !noted.isEmpty && notedMembership != workers.membership {
             notedMembership = workers.membership
-            for id in noted.sorted() { noteChange(id) }
+            // Only the jobs whose note the workers' coming or going changes are published again, each read in
+            // place: a backlog that no worker can run would otherwise be published whole, a million statuses,
+            // every time any worker came or went.
+            var renoted: [Int64] = []
+            for id in noted where jobs.contains(id) {
+                let note = waitNote(requirement: jobs[id]!.requirement, state: jobs[id]!.state, run: jobs[id]!.spec.run)
+                if note != jobs[id]!.waitNote { renoted.append(id) }
+            }
+            for id in renoted.sorted() { noteChange(id) }
         }
         var updates = announced
         // Each job changed once, in the order first changed (`changed` may name one again after settling it).
