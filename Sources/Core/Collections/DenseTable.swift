@@ -35,7 +35,7 @@ public struct DenseTable<Key: FixedWidthInteger & PlaceKey, Value: Sendable>: Se
     /// Every key, in the order of ``values``.
     public var keys: ContiguousArray<Key> { keyAt }
 
-    /// The value at `position` (from 0 to ``count``, the order of ``values`` and ``keys``), lent in place
+    /// The value at `position` (in `0..<count`, the order of ``values`` and ``keys``), lent in place
     /// as ``subscript(_:)`` lends one: a pass over a table of a million values reads them in the order they
     /// lie, without hashing a key or copying a value out.
     public subscript(at position: Int) -> Value? {

@@ -10,9 +10,9 @@ public struct OrchestratorConfiguration: Sendable {
     /// from 10 s, doubling, up to 60 s. A shard's restart resends submissions at once; this is the safety
     /// net for a connection lost without one.
     public var resend = ResendPolicy(initial: 10_000, maximum: 60_000)
-    /// The most jobs sent again in one turn (those a restart releases, or a shard's lost stream asks for
-    /// again); those left go in the turns after, with whatever else has arrived answered between. Each
-    /// costs its spec built and encoded, a few microseconds.
+    /// The most jobs sent again in one turn, whatever sends them again (a restart's releases, a shard's
+    /// lost stream, the resend policy); those left go in the turns after, with whatever else has arrived
+    /// answered between. Each costs its spec built and encoded, a few microseconds.
     public var resendsPerTurn = 10_000
     /// The most octets of statuses in one RUN-UPDATES (``JobUpdates/statusBudget``); a turn that changed
     /// more sends several.

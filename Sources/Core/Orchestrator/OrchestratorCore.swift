@@ -11,8 +11,9 @@ public import Wire
 ///   so the job is resent at once when its shard restarts (a new epoch on its stream), and otherwise
 ///   only on the resend policy, whose waits are long and doubling: resending a backlog the shard is
 ///   still working through would only make it longer.
-/// - A job no shard would take, over a limit of the protocol, is never sent: it fails when released, the
-///   limit named. A SUBMIT that held it would be dropped whole, every time it was sent again.
+/// - A job no shard would take, over a limit of the protocol, is never sent: it fails when it would be
+///   sent (when released, or, for one a restart released, when first due), the limit named. A SUBMIT that
+///   held it would be dropped whole, every time it was sent again.
 /// - A job that reached a final state never changes again until an operator reruns it.
 /// - Only contiguous messages of a shard's event stream are applied (``ShardStreams``).
 ///
@@ -357,10 +358,9 @@ public struct OrchestratorCore: Sendable {
                 return (carried ? nil : run.spec(of: due.job), next, run.shard)
             }
             guard case let resent?? = resent else { continue }
-            budget -= 1
-            resentJobs += 1
             if let spec = resent.spec {
-                // A job released at a start is first sent here; one no shard would take fails, as at its release.
+                // A job a restart released is first sent here. One no shard would take fails, as at a release:
+                // a shard would drop the SUBMIT that held it, each time.
                 if let failure = Self.unsendable(spec, now: now) {
                     unsent.append(failure)
                     apply(failure, now: now)
@@ -370,6 +370,8 @@ public struct OrchestratorCore: Sendable {
             } else {
                 takeOversDue.insert(due.run)
             }
+            budget -= 1
+            resentJobs += 1
             resubmissions.insert(Resubmission(time: resent.next.due, run: due.run, job: due.job))
         }
         controls.tick(now: now, policy: policy)

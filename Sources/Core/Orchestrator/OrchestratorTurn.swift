@@ -16,6 +16,7 @@ public struct OrchestratorTurn: Sendable {
     /// ``JobUpdates/statusBudget``, numbered in sequence, all committed with the turn.
     public var updateMessages: [RunUpdates] = []
     /// Every run status of the turn as one RUN-UPDATES, with the first message's sequence; nil if none.
+    /// For reading the statuses only: it is no message, and is never logged or published.
     public var updates: RunUpdates? {
         guard var all = updateMessages.first else { return nil }
         if updateMessages.count > 1 { all.updates = updateMessages.flatMap(\.updates) }

@@ -105,12 +105,14 @@ extension ShardCore {
         // lie together as a rule: each is added to the last product's load, which goes into the table when
         // the product changes, rather than hashed a job.
         var last: (product: String, load: ProductLoad)?
+        let checkPauses = !controls.paused.isEmpty
         for position in 0..<jobs.count where !jobs[at: position]!.finishing && !jobs[at: position]!.state.isFinal {
             if last?.product != jobs[at: position]!.spec.product {
                 if let last { loads[last.product, default: ProductLoad()].add(last.load) }
                 last = (jobs[at: position]!.spec.product, ProductLoad())
             }
-            last!.load.add(jobs[at: position]!.counts, paused: controls.paused.contains(jobs[at: position]!.spec.run))
+            let paused = checkPauses && controls.paused.contains(jobs[at: position]!.spec.run)
+            last!.load.add(jobs[at: position]!.counts, paused: paused)
         }
         if let last { loads[last.product, default: ProductLoad()].add(last.load) }
         return loads

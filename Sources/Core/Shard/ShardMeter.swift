@@ -47,7 +47,7 @@ extension ShardCore {
         var queued: [String: Int] = [:]
         var running: [String: Int] = [:]
         // Each job read in place, its product's figures added up until the product changes (a run's jobs lie
-        // together): copied out and hashed a job, a scrape held a shard of a million jobs for half a second.
+        // together): copied out and hashed a job, a scrape held a shard of a million jobs for two thirds of a second.
         var jobCounts = [Int](repeating: 0, count: Int(UInt8.max) + 1)
         var taskCounts = [Int](repeating: 0, count: TaskState.allCases.count)
         var last: (product: String, queued: Int, running: Int)?

@@ -15,6 +15,7 @@ public struct ShardTurn: Sendable {
     /// within ``JobUpdates/statusBudget``, numbered in sequence, all committed with the turn.
     public var updateMessages: [JobUpdates] = []
     /// Every status of the turn as one JOB-UPDATES, with the first message's sequence; nil if none changed.
+    /// For reading the statuses only: it is no message, and is never logged or published.
     public var updates: JobUpdates? {
         guard var all = updateMessages.first else { return nil }
         if updateMessages.count > 1 { all.updates = updateMessages.flatMap(\.updates) }

@@ -17,7 +17,8 @@ public enum StreamNames {
     public static func shard(_ id: UInt32) -> String { "shard-\(id)" }
 }
 
-/// Job statuses committed in one turn of a shard, numbered in the shard's event log.
+/// Job statuses committed in one turn of a shard, numbered in the shard's event log: one message, or several
+/// in a row of at most ``statusBudget`` octets of statuses each.
 public struct JobUpdates: WireValue {
     /// The publisher's name (`shard-3`).
     public var publisher: String
@@ -63,7 +64,8 @@ public struct JobUpdates: WireValue {
     }
 }
 
-/// Run statuses committed in one turn of the orchestrator, numbered in its event log.
+/// Run statuses committed in one turn of the orchestrator, numbered in its event log: one message, or several
+/// in a row of at most ``JobUpdates/statusBudget`` octets of statuses each.
 public struct RunUpdates: WireValue {
     /// The publisher's name (`flow`).
     public var publisher: String
