@@ -29,9 +29,14 @@ extension Simulation {
             })
         processes.append(
             SimulatedProcess(.orchestrator, name: "orchestrator") { process, now in
-                let settings = OrchestratorSettings(
+                var settings = OrchestratorSettings(
                     store: "\(folder)/orchestrator.db", synchronous: .normal, ops: [Self.ops], events: [Self.runEvents],
                     shards: shardIDs.map(Self.shardAddress))
+                // A few jobs sent again a turn, so that a restart's releases go out through many turns, with
+                // statuses and operators' requests between; and a few run statuses a message, so that a turn's
+                // RUN-UPDATES are often several.
+                settings.configuration.resendsPerTurn = 3
+                settings.configuration.statusBudget = 400
                 let (service, _) = try OrchestratorService.open(settings, now: now, log: log)
                 service.store.database.faultInjector = process.disk.injector
                 return service
@@ -40,8 +45,11 @@ extension Simulation {
             let address = Self.shardAddress(shard)
             processes.append(
                 SimulatedProcess(.shard(shard), name: "shard-\(shard)") { [unowned self] process, now in
+                    var configuration = ShardConfiguration(shard: shard)
+                    // A few job statuses a message, so that a turn's JOB-UPDATES are often several.
+                    configuration.statusBudget = 600
                     var settings = ShardSettings(
-                        configuration: ShardConfiguration(shard: shard), store: "\(folder)/shard-\(shard).db", synchronous: .normal,
+                        configuration: configuration, store: "\(folder)/shard-\(shard).db", synchronous: .normal,
                         submit: [address.submit], work: [address.work], events: [address.events])
                     // A few jobs a turn, so that a restarted shard serves, and holds back what names jobs,
                     // through many turns of putting its queue back.
