@@ -231,6 +231,28 @@ struct OrchestratorHarness {
         #expect(OrchestratorHarness.submitted(released).sorted() == ["audit", "check", "load"])
     }
 
+    /// Found by the simulator (seed 10526, with the parked jobs' release deferred): jobs parked while their
+    /// run was paused, and whose predecessor an operator then reruns, were released at the resume though
+    /// the predecessor had not run again.
+    @Test func aJobParkedBeforeItsPredecessorIsRerunWaitsForItAfterTheResume() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.operation(OperationRequest(request: 2, action: .pause, run: 1, product: "payments"))
+        // extract succeeds while the run is paused: check and load are parked.
+        _ = orchestrator.report([("extract", .succeeded)])
+        var rerun = OperationRequest(request: 3, action: .rerunJob, run: 1, product: "payments", job: "extract")
+        rerun.options = OperationRequest.downstream
+        _ = orchestrator.operation(rerun)
+        let resumed = orchestrator.operation(OperationRequest(request: 4, action: .resume, run: 1, product: "payments"))
+        orchestrator.core.tick(now: orchestrator.now)
+        let next = orchestrator.core.finishTurn(now: orchestrator.now)
+        let sent = OrchestratorHarness.submitted(resumed) + OrchestratorHarness.submitted(next)
+        #expect(sent == ["extract"], "\(sent)")
+        // Once extract has run again, they go.
+        let after = orchestrator.report([("extract", .succeeded)], generation: 1)
+        #expect(OrchestratorHarness.submitted(after).sorted() == ["check", "load"])
+    }
+
     @Test func statusesOfAnotherGenerationOrAFinalJobChangeNothing() {
         var orchestrator = OrchestratorHarness()
         _ = orchestrator.operation(OrchestratorHarness.start())

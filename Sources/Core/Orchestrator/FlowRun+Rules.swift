@@ -186,9 +186,12 @@ extension FlowRun {
     /// Takes the jobs parked while the run was paused or held, to be released now.
     mutating func unpark() -> [Int] {
         defer { parked = [] }
-        // A job marked succeeded or skipped while it was parked is not submitted: it would run after all.
+        // A job marked succeeded or skipped while it was parked is not submitted: it would run after all. Nor
+        // is one whose release was taken back (a predecessor rerun): it is released again when that succeeds.
         var seen: Set<Int> = []
-        return parked.filter { jobs[$0].state == .waiting && seen.insert($0).inserted }
+        return parked.filter {
+            jobs[$0].state == .waiting && dependencies.released[$0] && dependencies.unmet[$0] == 0 && seen.insert($0).inserted
+        }
     }
 
     /// Makes an ended run open again for a rerun: running, its detail cleared, held if its product is,

@@ -385,7 +385,11 @@ extension OrchestratorCore {
             run.moment = request.moment
         }
         for job in selected { renew(&run, job, resume: false) }
-        let ready = run.dependencies.reset(Set(selected))
+        // Jobs after it released while the run was paused or held, and parked, never went: their release is
+        // taken back, and comes again when the rerun job succeeds (``FlowRun/unpark()``). Left released,
+        // they were submitted at the resume, before it ran again.
+        let parkedAfter = after.filter { run.jobs[$0].state == .waiting && run.dependencies.released[$0] }
+        let ready = run.dependencies.reset(Set(selected).union(parkedAfter))
         skipBlocked(&run)
         release(&run, jobs: ready, now: now)
         touch(&run)
