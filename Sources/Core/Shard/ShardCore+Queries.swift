@@ -243,7 +243,7 @@ extension ShardCore {
         // every other queued job adds its pending tasks to the bucket its place falls in. Sorting every
         // queued job, or copying each out, held the shard's loop for a second and more at a million.
         typealias Place = (UInt8, Int16, Int64, Int64)
-        func place(_ job: ShardJob) -> Place { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
+        func place(_ job: borrowing ShardJob) -> Place { (job.spec.runPriority, -job.spec.priority, job.queued.milliseconds, job.id) }
         func line(_ job: ShardJob) -> String { queue.isFair ? job.spec.product : "" }
         // The lines the run waits in, each with its jobs' places in order, and the pending tasks before each.
         var lineOf: [String: Int] = [:]
@@ -282,10 +282,7 @@ extension ShardCore {
                 let key = queue.isFair ? jobs[at: position]!.spec.product : ""
                 if current?.key != key { current = (key, lineOf[key]) }
                 guard let index = current!.line else { continue }
-                let mine = (
-                    jobs[at: position]!.spec.runPriority, -jobs[at: position]!.spec.priority, jobs[at: position]!.queued.milliseconds,
-                    jobs[at: position]!.id
-                )
+                let mine = place(jobs[at: position]!)
                 var bucket = rank(of: mine, in: places[index])
                 // One of the run's own goes before those after it, not before itself.
                 if bucket < places[index].count && places[index][bucket] == mine { bucket += 1 }
