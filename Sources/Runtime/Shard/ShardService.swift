@@ -458,17 +458,27 @@ public struct ShardService: Service {
 
 /// Answers FETCH for any publisher with an event log.
 enum EventLogReplay {
-    /// The logged messages after `fetch.after` (at most its limit, and 1,000), then FETCHED: 200 when the
-    /// subscriber is up to date, 206 when more remain, 410 when `after` is older than the log keeps.
-    static func answer(_ fetch: Fetch, to peer: Peer, on socket: Int, log: EventLog, epoch: UInt32) throws -> [LoopAction] {
+    /// The most messages in one answer, whatever FETCH's `limit`.
+    static let messages = 1000
+    /// The octets of messages past which an answer takes no more (it always has one if any is left): a
+    /// turn's message may hold up to 8 MiB of statuses, and a thousand of those would be gigabytes queued
+    /// for one subscriber.
+    static let budget = 32 << 20
+
+    /// The logged messages after `fetch.after` (at most its limit, 1,000, and about ``budget`` octets),
+    /// then FETCHED: 200 when the subscriber is up to date, 206 when more remain, 410 when `after` is older
+    /// than the log keeps.
+    static func answer(
+        _ fetch: Fetch, to peer: Peer, on socket: Int, log: EventLog, epoch: UInt32, budget: Int = budget
+    ) throws -> [LoopAction] {
         let newest = try log.newest()
         let oldest = try log.oldest()
         let first = try log.epochFirst()
         if oldest > 0 && fetch.after + 1 < oldest {
             return [.send(.fetched(Fetched(status: .gone, epoch: epoch, sequence: newest, oldest: oldest, first: first)), socket: socket, peer: peer)]
         }
-        let limit = Int(min(max(fetch.limit, 1), 1000))
-        let frames = try log.frames(after: fetch.after, limit: limit)
+        let limit = min(max(Int(fetch.limit), 1), messages)
+        let frames = try log.frames(after: fetch.after, limit: limit, budget: budget)
         let last = fetch.after + UInt64(frames.count)
         let status: Status = last < newest ? .partial : .ok
         return frames.map { LoopAction.frame($0, socket: socket, peer: peer) }

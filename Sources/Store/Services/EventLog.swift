@@ -69,14 +69,21 @@ public struct EventLog {
         return UInt64(statement.int64(0))
     }
 
-    /// Up to `limit` logged frames after `sequence`, in order.
-    public func frames(after sequence: UInt64, limit: Int) throws -> [[UInt8]] {
-        let statement = try database.prepare("SELECT frame FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?")
+    /// Up to `limit` logged frames after `sequence`, in order, and no more once they take `budget`
+    /// octets: the first is always given, however large, so that a reader always moves on.
+    public func frames(after sequence: UInt64, limit: Int, budget: Int = .max) throws -> [[UInt8]] {
+        let statement = try database.prepare("SELECT length(frame), frame FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?")
         statement.bind(1, Int64(clamping: sequence))
         statement.bind(2, Int64(limit))
         defer { statement.reset() }
         var frames: [[UInt8]] = []
-        while try statement.step() { frames.append(statement.blob(0)) }
+        var size = 0
+        while try statement.step() {
+            let length = Int(statement.int64(0))
+            if !frames.isEmpty && length > budget - size { break }
+            size += length
+            frames.append(statement.blob(1))
+        }
         return frames
     }
 
