@@ -18,9 +18,10 @@ struct OrchestratorHarness {
           {"name": "audit", "run": "true"}]}
         """
 
-    init() {
+    init(resendsPerTurn: Int = OrchestratorConfiguration(shards: []).resendsPerTurn) {
         var configuration = OrchestratorConfiguration(shards: [1, 2])
         configuration.resend = ResendPolicy(initial: 2000, maximum: 30_000)
+        configuration.resendsPerTurn = resendsPerTurn
         core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: now)
     }
 
@@ -35,8 +36,10 @@ struct OrchestratorHarness {
         OperationRequest(request: request, action: .move, run: 0, product: "payments", shard: shard, policy: ProductPolicy(product: "payments"))
     }
 
+    /// A turn that takes an operation, and ends as the service's do: with a tick, then its end.
     mutating func operation(_ request: OperationRequest) -> OrchestratorTurn {
         core.operationReceived(request, from: manager, now: now)
+        core.tick(now: now)
         return core.finishTurn(now: now)
     }
 
@@ -216,6 +219,41 @@ struct OrchestratorHarness {
             let turn = orchestrator.core.finishTurn(now: orchestrator.now)
             #expect(turn.controlSends.map(\.1.action) == [.resumeRun])
         }
+    }
+
+    /// A product's release lets go every job parked in its runs: they go to the shard a bounded number
+    /// a turn, each once, in their runs' order, and none counts as sent again.
+    @Test func parkedJobsGoABoundedNumberATurnOnRelease() {
+        var orchestrator = OrchestratorHarness(resendsPerTurn: 3)
+        let five = """
+            {"product": "payments", "flow": "eod", "jobs": [
+              {"name": "a", "run": "true"}, {"name": "b", "run": "true"}, {"name": "c", "run": "true"},
+              {"name": "d", "run": "true"}, {"name": "e", "run": "true"}]}
+            """
+        _ = orchestrator.operation(OperationRequest(request: 1, action: .hold, run: 0, product: "payments"))
+        for run in [UInt64(1), 2] {
+            let started = orchestrator.operation(OrchestratorHarness.start(run: run, request: 1 + run, definition: five))
+            #expect(OrchestratorHarness.submitted(started) == [])
+        }
+        let released = orchestrator.operation(OperationRequest(request: 4, action: .release, run: 0, product: "payments"))
+        #expect(OrchestratorHarness.answers(released).map(\.detail) == ["product payments released: 2 open runs let go"])
+        var sent = released.submits[2]?.map { "\($0.run)/\($0.job)" } ?? []
+        #expect(sent == ["1/a", "1/b", "1/c"])
+        // Each later turn takes the next three, with whatever else arrives.
+        for expected in [["1/d", "1/e", "2/a"], ["2/b", "2/c", "2/d"], ["2/e"], []] {
+            orchestrator.core.tick(now: orchestrator.now)
+            let turn = orchestrator.core.finishTurn(now: orchestrator.now)
+            let batch = turn.submits[2]?.map { "\($0.run)/\($0.job)" } ?? []
+            #expect(batch == expected)
+            sent += batch
+        }
+        #expect(Set(sent).count == 10)
+        #expect(orchestrator.core.resentJobs == 0)
+        // Not acknowledged, they go again on the resend policy, and count as sent again then.
+        orchestrator.now = orchestrator.now.adding(milliseconds: 2000)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(orchestrator.core.finishTurn(now: orchestrator.now).submits[2]?.count == 3)
+        #expect(orchestrator.core.resentJobs == 3)
     }
 
     /// Found by the simulator (seeds 1 to 3 once its check of predecessors knew generations): a job

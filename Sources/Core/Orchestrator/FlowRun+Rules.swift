@@ -41,9 +41,10 @@ extension FlowRun {
         return waiting
     }
 
-    /// Releases jobs as ``release(_:now:policy:)`` does, for a run read back at a start: each is due to be
-    /// sent at `now`, then waited for as if sent for the first time. Returns those jobs.
-    mutating func releaseRestored(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> [Int] {
+    /// Releases jobs as ``release(_:now:policy:)`` does, to be sent by the orchestrator's tick rather than
+    /// at once (a run read back at a start, one resumed): each is due to be sent at `now`, then waited for
+    /// as if sent for the first time. Returns those jobs.
+    mutating func releaseDue(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> [Int] {
         let due = release(released, now: now, policy: policy)
         for index in due { updateJob(index) { $0.resend = ResendSchedule(dueAt: now, policy: policy) } }
         return due

@@ -322,11 +322,12 @@ extension OrchestratorCore {
         return answer(request, .ok, "run \(id) at priority \(name)")
     }
 
-    /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted.
+    /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted,
+    /// a bounded number a turn (``OrchestratorCore/releaseInTurns(_:jobs:now:)``).
     private mutating func unpark(_ run: inout FlowRun, now: Timestamp) {
         sendControl(.resumeRun, run: run.id, shard: run.shard, now: now)
         let parked = run.unpark()
-        release(&run, jobs: parked, now: now)
+        releaseInTurns(&run, jobs: parked, now: now)
     }
 
     /// Reruns the failed, cancelled and skipped jobs of an ended run that did not succeed: failed and

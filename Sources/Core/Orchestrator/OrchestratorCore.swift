@@ -110,6 +110,8 @@ public struct OrchestratorCore: Sendable {
         var time: Timestamp
         var run: UInt64
         var job: Int
+        /// Whether it is the job's first send (a resumed run's job), not counted as sent again.
+        var first = false
         static func < (lhs: Resubmission, rhs: Resubmission) -> Bool { (lhs.time, lhs.run, lhs.job) < (rhs.time, rhs.run, rhs.job) }
     }
 
@@ -155,7 +157,7 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Releases jobs of a run read back at a start, as ``release(run:jobs:now:)`` does, but sends none of
-    /// them yet: each is due to be sent again at once (``FlowRun/releaseRestored(_:now:policy:)``), and
+    /// them yet: each is due to be sent again at once (``FlowRun/releaseDue(_:now:policy:)``), and
     /// ``tick(now:)`` sends ``OrchestratorConfiguration/resendsPerTurn`` of them a turn. Released at once,
     /// a million jobs were a million specs built and sent in the first turn: the orchestrator answered
     /// nothing for seconds, with a gigabyte of specs and SUBMITs in memory.
@@ -164,7 +166,7 @@ public struct OrchestratorCore: Sendable {
         // A run being taken over sends what it releases with its take-over, as it always did.
         if takeOvers[id] != nil { return release(run: id, jobs: released, now: now) }
         let policy = configuration.resend
-        guard let due = runs.modify(id, { $0.releaseRestored(released, now: now, policy: policy) }), !due.isEmpty else { return }
+        guard let due = runs.modify(id, { $0.releaseDue(released, now: now, policy: policy) }), !due.isEmpty else { return }
         for index in due {
             turnJobs.mark(JobRef(run: id, job: index), [.changed, .released])
             resubmissions.insert(Resubmission(time: now, run: id, job: index))
@@ -195,6 +197,22 @@ public struct OrchestratorCore: Sendable {
         for failure in submitted(submitting, of: run, now: now) {
             if let outcome = run.apply(failure, now: now) { applied(outcome, of: failure, shard: run.shard, now: now) }
         }
+    }
+
+    /// Releases jobs of a run taken out of the table, as ``release(_:jobs:now:)`` does, but sends them
+    /// through ``tick(now:)``: at most ``OrchestratorConfiguration/resendsPerTurn`` a turn, the first of
+    /// them in this turn. For the jobs parked while a run was paused or held, which its resume, or its
+    /// product's release, lets go all at once: a product's runs may hold millions, which in one turn were
+    /// as many specs built and sent before the orchestrator answered anything else.
+    mutating func releaseInTurns(_ run: inout FlowRun, jobs released: [Int], now: Timestamp) {
+        guard !released.isEmpty else { return }
+        // A run being taken over sends what it releases with its take-over, as it always did.
+        if takeOvers[run.id] != nil { return release(&run, jobs: released, now: now) }
+        for index in run.releaseDue(released, now: now, policy: configuration.resend) {
+            turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
+            resubmissions.insert(Resubmission(time: now, run: run.id, job: index, first: true))
+        }
+        noteChange(run.id)
     }
 
     /// Sends jobs just marked submitted to the run's shard, due again on their resend schedules, and
@@ -371,7 +389,7 @@ public struct OrchestratorCore: Sendable {
                 takeOversDue.insert(due.run)
             }
             budget -= 1
-            resentJobs += 1
+            if !due.first { resentJobs += 1 }
             resubmissions.insert(Resubmission(time: resent.next.due, run: due.run, job: due.job))
         }
         controls.tick(now: now, policy: policy)
