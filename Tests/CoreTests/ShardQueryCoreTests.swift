@@ -66,6 +66,68 @@ import Wire
         #expect(why["e"] == "behind 4 tasks of product payments")
     }
 
+    /// The count of tasks ahead of each waiting job of a run, which `waits` works out by buckets in one
+    /// pass, against the rule counted out by hand: in the job's line (its product's, or the shard's one
+    /// queue in FIFO), every queued task of a job more urgent, or as urgent and queued earlier, or queued
+    /// in the same instant and taken before it; none of a paused run. Random queues, both modes, jobs of
+    /// several partitions, equal instants, and runs moved to another priority.
+    @Test(arguments: [Fairness.fair, .fifo])
+    func theTasksAheadOfEachWaitingJobAreCountedAsTheRuleSays(fairness: Fairness) {
+        var random = SplitMix64(seed: fairness == .fair ? 21 : 22)
+        for round in 0..<20 {
+            var configuration = ShardConfiguration(shard: 1)
+            configuration.fairness = fairness
+            var shard = ShardHarness(configuration: configuration)
+            _ = shard.send(ShardHarness.ready("w1", slots: 1), from: worker)
+            _ = shard.submit([ShardHarness.job("busy", run: 99)])  // Takes the worker's one slot.
+            // Each job as the rule sees it: its run, product, pending tasks and place.
+            typealias Queued = (name: String, run: UInt64, product: String, pending: Int, place: (UInt8, Int16, Int64, Int))
+            var queued: [Queued] = []
+            var urgent: Set<UInt64> = []
+            let paused: UInt64 = UInt64.random(in: 1...6, using: &random)
+            for turn in 0..<Int.random(in: 2...6, using: &random) {
+                if Bool.random(using: &random) {
+                    let run = UInt64.random(in: 1...5, using: &random)
+                    shard.core.controlReceived(Control(request: UInt64(turn + 1), action: .setPriority, run: run, priority: RunPriority.urgent), from: orchestrator, now: shard.now)
+                    urgent.insert(run)
+                }
+                var batch: [JobSpec] = []
+                for _ in 0..<Int.random(in: 1...8, using: &random) {
+                    let run = UInt64.random(in: 1...5, using: &random)
+                    let name = "j\(queued.count)"
+                    let product = fairness == .fair && Bool.random(using: &random) ? "refunds" : "payments"
+                    let partitions = UInt32.random(in: 1...3, using: &random)
+                    let priority: Int16 = [0, 0, 5, -5].randomElement(using: &random)!
+                    batch.append(ShardHarness.job(
+                        name, run: run, product: product, steps: [StepSpec(name: name, kind: .command, action: "true", partitions: partitions)],
+                        priority: priority))
+                    queued.append((name, run, product, Int(partitions), (RunPriority.normal, -priority, shard.now.milliseconds, queued.count)))
+                }
+                _ = shard.submit(batch)
+                // Priorities set later reorder what is queued too.
+                for index in queued.indices where urgent.contains(queued[index].run) { queued[index].place.0 = RunPriority.urgent }
+                // Some turns in the same instant: their jobs are apart only by the order they were taken in.
+                if Bool.random(using: &random) { shard.advance(Int64.random(in: 1...3, using: &random)) }
+            }
+            shard.core.controlReceived(Control(request: 99, action: .pauseRun, run: paused), from: orchestrator, now: shard.now)
+            _ = shard.turn()
+            for run in UInt64(1)...5 where run != paused {
+                let (_, waits) = answer(&shard, "waits", #"{"run": \#(run)}"#)
+                let why = Dictionary(uniqueKeysWithValues: (waits["jobs"]?.array ?? []).map { ($0["job"]?.string ?? "", $0["why"]?.string ?? "") })
+                let mine = queued.filter { $0.run == run }
+                #expect(why.count == mine.count, "round \(round), run \(run): \(waits.rendered())")
+                for job in mine {
+                    let ahead = queued.filter { other in
+                        other.run != paused && other.name != job.name && (fairness == .fifo || other.product == job.product) && other.place < job.place
+                    }.reduce(0) { $0 + $1.pending }
+                    let whose = fairness == .fair ? " of product \(job.product)" : " in the shard's one queue"
+                    let expected = ahead == 0 ? "next\(whose) to be handed out" : "behind \(ahead) task\(ahead == 1 ? "" : "s")\(whose)"
+                    #expect(why[job.name] == expected, "round \(round), run \(run), job \(job.name)")
+                }
+            }
+        }
+    }
+
     @Test func aJobNoWorkerCanRunSaysWhyAndHasNoEstimate() {
         var shard = ShardHarness()
         _ = shard.send(ShardHarness.ready("w1", slots: 2, handlers: ["load-ledger"]), from: worker)
