@@ -256,6 +256,59 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.resentJobs == 3)
     }
 
+    /// A run of five jobs parked by a hold, let go by the release three a turn: the first three go.
+    static func releasedInTurns(onFailure: String = "finish-branches") -> OrchestratorHarness {
+        var orchestrator = OrchestratorHarness(resendsPerTurn: 3)
+        let five = """
+            {"product": "payments", "flow": "eod", "on_failure": "\(onFailure)", "jobs": [
+              {"name": "a", "run": "true"}, {"name": "b", "run": "true"}, {"name": "c", "run": "true"},
+              {"name": "d", "run": "true"}, {"name": "e", "run": "true"}]}
+            """
+        _ = orchestrator.operation(OperationRequest(request: 1, action: .hold, run: 0, product: "payments"))
+        _ = orchestrator.operation(OrchestratorHarness.start(request: 2, definition: five))
+        let released = orchestrator.operation(OperationRequest(request: 3, action: .release, run: 0, product: "payments"))
+        #expect(OrchestratorHarness.submitted(released) == ["a", "b", "c"])
+        return orchestrator
+    }
+
+    /// Found by review: a stop while a release was still being sent cancelled the jobs sent, and the
+    /// later turns sent the rest to run; they were cancelled one by one only once their shard said it
+    /// had them. Jobs not yet sent have not started: they are skipped, as waiting ones are.
+    @Test func aStopSkipsTheJobsAReleaseHasNotYetSent() {
+        var orchestrator = Self.releasedInTurns()
+        let stopped = orchestrator.operation(OperationRequest(request: 4, action: .stop, run: 1, product: "payments"))
+        #expect(OrchestratorHarness.answers(stopped).map(\.detail) == ["run 1 stopping: 3 active jobs cancelled, 2 not run"])
+        #expect(stopped.controlSends.map(\.1.action) == [.cancelRun])
+        #expect(OrchestratorHarness.submitted(stopped) == [])
+        let run = orchestrator.core.runs[1]!
+        #expect(run.jobs.map(\.state) == [.submitted, .submitted, .submitted, .skipped, .skipped])
+        #expect(run.jobs[4].detail == "not run: the run was stopped")
+        // Nothing more goes, then or on the resend policy, but the three sent and not acknowledged.
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == [])
+        orchestrator.now = orchestrator.now.adding(milliseconds: 2000)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == ["a", "b", "c"])
+    }
+
+    /// Found by review: a run failed at once (fail-run) while a release was still being sent cancelled
+    /// the jobs sent, and the later turns sent the rest, which ran to their end. They are skipped now; and a
+    /// job its shard takes after the cancel-run (one whose SUBMIT was on its way) is cancelled on its own,
+    /// as a stopping run's is.
+    @Test func aRunFailedAtOnceSkipsTheJobsAReleaseHasNotYetSentAndCancelsOnesTakenLate() {
+        var orchestrator = Self.releasedInTurns(onFailure: "fail-run")
+        _ = orchestrator.report([("a", .running)])
+        let failed = orchestrator.report([("a", .failed)])
+        #expect(failed.controlSends.map(\.1.action) == [.cancelRun])
+        #expect(orchestrator.core.runs[1]!.jobs.map(\.state) == [.failed, .submitted, .submitted, .skipped, .skipped])
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(OrchestratorHarness.submitted(orchestrator.core.finishTurn(now: orchestrator.now)) == [])
+        // "b" reaches the shard after the cancel-run: it is cancelled on its own.
+        let late = orchestrator.report([("b", .queued)])
+        #expect(late.controlSends.map(\.1.action) == [.cancelJob])
+        #expect(late.controlSends.first?.1.job == "b")
+    }
+
     /// Found by the simulator (seeds 1 to 3 once its check of predecessors knew generations): a job
     /// marked succeeded while its run was parked (its product held) stayed parked, and was submitted and
     /// run when the product was released, beside the successors its mark had let go.

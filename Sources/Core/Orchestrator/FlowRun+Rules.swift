@@ -35,6 +35,7 @@ extension FlowRun {
             updateJob(index) {
                 $0.state = .submitted
                 $0.accepted = false
+                $0.unsent = false
                 $0.resend = ResendSchedule(sentAt: now, policy: policy)
             }
         }
@@ -43,10 +44,16 @@ extension FlowRun {
 
     /// Releases jobs as ``release(_:now:policy:)`` does, to be sent by the orchestrator's tick rather than
     /// at once (a run read back at a start, one resumed): each is due to be sent at `now`, then waited for
-    /// as if sent for the first time. Returns those jobs.
-    mutating func releaseDue(_ released: [Int], now: Timestamp, policy: ResendPolicy) -> [Int] {
+    /// as if sent for the first time. `unsent` says that none can have gone before (a resume), not that
+    /// whether it went is unknown (a restart). Returns those jobs.
+    mutating func releaseDue(_ released: [Int], now: Timestamp, policy: ResendPolicy, unsent: Bool) -> [Int] {
         let due = release(released, now: now, policy: policy)
-        for index in due { updateJob(index) { $0.resend = ResendSchedule(dueAt: now, policy: policy) } }
+        for index in due {
+            updateJob(index) {
+                $0.resend = ResendSchedule(dueAt: now, policy: policy)
+                $0.unsent = unsent
+            }
+        }
         return due
     }
 
@@ -56,7 +63,10 @@ extension FlowRun {
         guard jobs.indices.contains(index), jobs[index].state.isActive, !jobs[index].accepted, jobs[index].resend?.due == time else {
             return false
         }
-        updateJob(index) { $0.resend?.resent(at: now, policy: policy) }
+        updateJob(index) {
+            $0.resend?.resent(at: now, policy: policy)
+            $0.unsent = false
+        }
         return true
     }
 
@@ -96,7 +106,8 @@ extension FlowRun {
             jobs[index].state != .waiting
         else { return nil }
         var outcome = StatusOutcome(index: index)
-        outcome.cancelJob = stopping && !jobs[index].accepted && status.state.isActive
+        // A run failed at once (fail-run) is final with jobs still active, and cancelled them as it failed.
+        outcome.cancelJob = (stopping || state == .failed) && !jobs[index].accepted && status.state.isActive
         updateJob(index) {
             $0.accepted = true
             $0.status = status
@@ -136,12 +147,14 @@ extension FlowRun {
         return skipWaiting(detail: "not run: \(job) failed and the run failed at once")
     }
 
-    /// Skips every job not started, with why; returns them.
+    /// Skips every job not started, with why; returns them. A job submitted but not yet sent (``FlowRunJob/unsent``)
+    /// has not started either: its shard has never seen it.
     private mutating func skipWaiting(detail: String) -> [Int] {
         var skipped: [Int] = []
-        for index in jobs.indices where jobs[index].state == .waiting {
+        for index in jobs.indices where jobs[index].state == .waiting || (jobs[index].state == .submitted && jobs[index].unsent) {
             updateJob(index) {
                 $0.state = .skipped
+                $0.unsent = false
                 $0.detail = detail
             }
             skipped.append(index)

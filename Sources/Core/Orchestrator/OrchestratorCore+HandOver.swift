@@ -214,6 +214,7 @@ extension FlowRun {
                 guard active else { return }
                 job.state = .submitted
                 job.accepted = false
+                job.unsent = false  // The take-over carries it.
                 job.resend = ResendSchedule(sentAt: now, policy: policy)
             }
             if active { again.append(index) }

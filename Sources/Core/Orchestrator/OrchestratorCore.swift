@@ -166,7 +166,7 @@ public struct OrchestratorCore: Sendable {
         // A run being taken over sends what it releases with its take-over, as it always did.
         if takeOvers[id] != nil { return release(run: id, jobs: released, now: now) }
         let policy = configuration.resend
-        guard let due = runs.modify(id, { $0.releaseDue(released, now: now, policy: policy) }), !due.isEmpty else { return }
+        guard let due = runs.modify(id, { $0.releaseDue(released, now: now, policy: policy, unsent: false) }), !due.isEmpty else { return }
         for index in due {
             turnJobs.mark(JobRef(run: id, job: index), [.changed, .released])
             resubmissions.insert(Resubmission(time: now, run: id, job: index))
@@ -208,7 +208,7 @@ public struct OrchestratorCore: Sendable {
         guard !released.isEmpty else { return }
         // A run being taken over sends what it releases with its take-over, as it always did.
         if takeOvers[run.id] != nil { return release(&run, jobs: released, now: now) }
-        for index in run.releaseDue(released, now: now, policy: configuration.resend) {
+        for index in run.releaseDue(released, now: now, policy: configuration.resend, unsent: true) {
             turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
             resubmissions.insert(Resubmission(time: now, run: run.id, job: index, first: true))
         }
