@@ -28,7 +28,7 @@ public struct FlowRunJob: Equatable, Sendable {
     /// Released while it had no row: the release is counted when its row is written.
     public var releaseUnstored = false
     /// Submitted but not yet sent: released by a resume, and waiting for its turn to go
-    /// (``OrchestratorCore/releaseInTurns(_:jobs:now:)``). Its shard has never seen it, so a stop or a
+    /// (``OrchestratorCore/releaseInTurns(_:jobs:now:unsent:)``). Its shard has never seen it, so a stop or a
     /// run failed at once skips it as it does a job still waiting. Not stored: a restart sends every
     /// submitted job again, as if it might have gone.
     public var unsent = false

@@ -323,11 +323,11 @@ extension OrchestratorCore {
     }
 
     /// Lets a paused run go: the shard hands out its held tasks, and jobs released meanwhile are submitted,
-    /// a bounded number a turn (``OrchestratorCore/releaseInTurns(_:jobs:now:)``).
+    /// a bounded number a turn (``OrchestratorCore/releaseInTurns(_:jobs:now:unsent:)``).
     private mutating func unpark(_ run: inout FlowRun, now: Timestamp) {
         sendControl(.resumeRun, run: run.id, shard: run.shard, now: now)
         let parked = run.unpark()
-        releaseInTurns(&run, jobs: parked, now: now)
+        releaseInTurns(&run, jobs: parked, now: now, unsent: true)
     }
 
     /// Reruns the failed, cancelled and skipped jobs of an ended run that did not succeed: failed and

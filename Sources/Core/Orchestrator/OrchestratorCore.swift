@@ -110,7 +110,7 @@ public struct OrchestratorCore: Sendable {
         var time: Timestamp
         var run: UInt64
         var job: Int
-        /// Whether it is the job's first send (a resumed run's job), not counted as sent again.
+        /// Whether it is the job's first send (an unsent job of a resumed run), not counted as sent again.
         var first = false
         static func < (lhs: Resubmission, rhs: Resubmission) -> Bool { (lhs.time, lhs.run, lhs.job) < (rhs.time, rhs.run, rhs.job) }
     }
@@ -156,22 +156,14 @@ public struct OrchestratorCore: Sendable {
         }
     }
 
-    /// Releases jobs of a run read back at a start, as ``release(run:jobs:now:)`` does, but sends none of
-    /// them yet: each is due to be sent again at once (``FlowRun/releaseDue(_:now:policy:)``), and
-    /// ``tick(now:)`` sends ``OrchestratorConfiguration/resendsPerTurn`` of them a turn. Released at once,
-    /// a million jobs were a million specs built and sent in the first turn: the orchestrator answered
-    /// nothing for seconds, with a gigabyte of specs and SUBMITs in memory.
+    /// Releases jobs of a run read back at a start (``releaseInTurns(_:jobs:now:unsent:)``): whether the
+    /// process before sent them is unknown. Released at once, a million jobs were a million specs built
+    /// and sent in the first turn: the orchestrator answered nothing for seconds, with a gigabyte of specs
+    /// and SUBMITs in memory.
     private mutating func releaseRestored(run id: UInt64, jobs released: [Int], now: Timestamp) {
-        guard !released.isEmpty else { return }
-        // A run being taken over sends what it releases with its take-over, as it always did.
-        if takeOvers[id] != nil { return release(run: id, jobs: released, now: now) }
-        let policy = configuration.resend
-        guard let due = runs.modify(id, { $0.releaseDue(released, now: now, policy: policy, unsent: false) }), !due.isEmpty else { return }
-        for index in due {
-            turnJobs.mark(JobRef(run: id, job: index), [.changed, .released])
-            resubmissions.insert(Resubmission(time: now, run: id, job: index))
-        }
-        noteChange(id)
+        guard !released.isEmpty, var run = runs.take(id) else { return }
+        releaseInTurns(&run, jobs: released, now: now, unsent: false)
+        runs.put(run)
     }
 
     /// Whether the run is in memory; the runtime answers RUN-QUERY for other runs from the store.
@@ -200,17 +192,19 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Releases jobs of a run taken out of the table, as ``release(_:jobs:now:)`` does, but sends them
-    /// through ``tick(now:)``: at most ``OrchestratorConfiguration/resendsPerTurn`` a turn, the first of
-    /// them in this turn. For the jobs parked while a run was paused or held, which its resume, or its
-    /// product's release, lets go all at once: a product's runs may hold millions, which in one turn were
-    /// as many specs built and sent before the orchestrator answered anything else.
-    mutating func releaseInTurns(_ run: inout FlowRun, jobs released: [Int], now: Timestamp) {
+    /// through ``tick(now:)``: each is due at once (``FlowRun/releaseDue(_:now:policy:unsent:)``), and
+    /// tick sends at most ``OrchestratorConfiguration/resendsPerTurn`` a turn, with whatever else is due,
+    /// starting in this turn. For the jobs a restart releases, and those parked while a run was paused or
+    /// held, which its resume, or its product's release, lets go all at once (`unsent`: none can have
+    /// gone): a product's runs may hold millions, which in one turn were as many specs built and sent
+    /// before the orchestrator answered anything else.
+    mutating func releaseInTurns(_ run: inout FlowRun, jobs released: [Int], now: Timestamp, unsent: Bool) {
         guard !released.isEmpty else { return }
         // A run being taken over sends what it releases with its take-over, as it always did.
         if takeOvers[run.id] != nil { return release(&run, jobs: released, now: now) }
-        for index in run.releaseDue(released, now: now, policy: configuration.resend, unsent: true) {
+        for index in run.releaseDue(released, now: now, policy: configuration.resend, unsent: unsent) {
             turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
-            resubmissions.insert(Resubmission(time: now, run: run.id, job: index, first: true))
+            resubmissions.insert(Resubmission(time: now, run: run.id, job: index, first: unsent))
         }
         noteChange(run.id)
     }
