@@ -110,8 +110,6 @@ public struct OrchestratorCore: Sendable {
         var time: Timestamp
         var run: UInt64
         var job: Int
-        /// Whether it is the job's first send (an unsent job of a resumed run), not counted as sent again.
-        var first = false
         static func < (lhs: Resubmission, rhs: Resubmission) -> Bool { (lhs.time, lhs.run, lhs.job) < (rhs.time, rhs.run, rhs.job) }
     }
 
@@ -204,7 +202,7 @@ public struct OrchestratorCore: Sendable {
         if takeOvers[run.id] != nil { return release(&run, jobs: released, now: now) }
         for index in run.releaseDue(released, now: now, policy: configuration.resend, unsent: unsent) {
             turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
-            resubmissions.insert(Resubmission(time: now, run: run.id, job: index, first: unsent))
+            resubmissions.insert(Resubmission(time: now, run: run.id, job: index))
         }
         noteChange(run.id)
     }
@@ -362,12 +360,14 @@ public struct OrchestratorCore: Sendable {
             _ = resubmissions.popMin()
             let carrying = takeOvers[due.run]?.takeOver.jobs
             // Read in the run's place: a run copied out would retain, then release, every reference in it.
-            let resent = runs.modify(due.run) { run -> (spec: JobSpec?, next: ResendSchedule, shard: UInt32)? in
+            let resent = runs.modify(due.run) { run -> (spec: JobSpec?, next: ResendSchedule, shard: UInt32, first: Bool)? in
+                // A resumed run's job goes for the first time: it is not counted as sent again.
+                let first = run.jobs.indices.contains(due.job) && run.jobs[due.job].unsent
                 guard run.resend(due.job, dueAt: due.time, now: now, policy: policy), let next = run.jobs[due.job].resend else { return nil }
                 let name = run.jobs[due.job].name
                 // A job a take-over carries goes again with it: sent alone, it would start afresh.
                 let carried = carrying?.contains(where: { $0.job == name }) == true
-                return (carried ? nil : run.spec(of: due.job), next, run.shard)
+                return (carried ? nil : run.spec(of: due.job), next, run.shard, first)
             }
             guard case let resent?? = resent else { continue }
             if let spec = resent.spec {
@@ -383,7 +383,7 @@ public struct OrchestratorCore: Sendable {
                 takeOversDue.insert(due.run)
             }
             budget -= 1
-            if !due.first { resentJobs += 1 }
+            if !resent.first { resentJobs += 1 }
             resubmissions.insert(Resubmission(time: resent.next.due, run: due.run, job: due.job))
         }
         controls.tick(now: now, policy: policy)
