@@ -466,8 +466,8 @@ enum EventLogReplay {
     static let budget = 32 << 20
 
     /// The logged messages after `fetch.after` (at most its limit and 1,000, and no more once they take
-    /// `budget` octets), then FETCHED: 200 when the subscriber is up to date, 206 when more remain, 410 when `after` is older
-    /// than the log keeps.
+    /// `budget` octets), then FETCHED: 200 when the subscriber is up to date, 206 when more remain, 410
+    /// when `after` is older than the log keeps.
     static func answer(
         _ fetch: Fetch, to peer: Peer, on socket: Int, log: EventLog, epoch: UInt32, budget: Int = budget
     ) throws -> [LoopAction] {
