@@ -29,7 +29,7 @@ struct ShardHarness {
         var tasks: [UInt64: ShardTask] = [:]
         for turn in turns {
             for job in turn.jobs { jobs[job.identity] = job }
-            for task in turn.tasks { tasks[task.id] = task }
+            for task in turn.tasks + turn.leases { tasks[task.id] = task }
         }
         return (jobs, tasks)
     }
@@ -184,8 +184,9 @@ struct ShardHarness {
         let leased = ShardHarness.tasks(in: welcome, to: alice)
         #expect(leased.count == 2)
         #expect(leased.allSatisfy { $0.attempt == 1 })
-        // The leases are in the rows of the same turn, committed before the TASKS message goes out.
-        #expect(welcome.tasks.filter { $0.state == .running }.count == 2)
+        // The leases are in the same turn, committed before the TASKS message goes out: in its lease log's
+        // row, since nothing else changed those tasks (their jobs' rows were written the turn before).
+        #expect(welcome.leases.filter { $0.state == .running && $0.leaseLogged }.count == 2 && welcome.tasks.isEmpty)
         #expect(ShardHarness.tasks(in: shard.send(.heartbeat, from: alice), to: alice).isEmpty)
         #expect(ShardHarness.tasks(in: shard.send(.pull(Pull(credit: 1)), from: alice), to: alice).count == 1)
     }

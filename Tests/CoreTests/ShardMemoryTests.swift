@@ -12,7 +12,7 @@ import Wire
         #expect(pending.lease == nil && pending.worker.isEmpty && pending.output.isEmpty && pending.data.isEmpty)
 
         let turn = shard.send(ShardHarness.ready("w1", slots: 1, handlers: ["noop"]), from: Peer([1]))
-        #expect(!turn.tasks.isEmpty)
+        #expect(!turn.leases.isEmpty)
         let leased = try #require(shard.core.tasks[pending.id])
         #expect(leased.state == .running && leased.holdsAttemptRecord)
         #expect(leased.lease?.worker == "w1" && leased.worker == "w1" && leased.started == shard.now)

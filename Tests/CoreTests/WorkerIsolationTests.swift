@@ -27,7 +27,7 @@ extension ShardHarness {
         var tasks: [UInt64: ShardTask] = [:]
         for turn in turns {
             for job in turn.jobs { jobs[job.identity] = job }
-            for task in turn.tasks { tasks[task.id] = task }
+            for task in turn.tasks + turn.leases { tasks[task.id] = task }
         }
         return ShardSnapshot(
             jobs: Array(jobs.values.filter { !$0.state.isFinal }), tasks: Array(tasks.values), sequence: core.sequence,

@@ -167,6 +167,8 @@ extension ShardCore {
                 continue
             }
             setSize += octets
+            // A lease that alone changes a stored job's task in this turn goes to the lease log, not the row.
+            let logsLease = task.inJobRow && jobs[jobID]!.stored && !dirtyTasks.contains(id)
             let attempt = update(id) { task -> UInt16 in
                 task.attempt += 1
                 task.started = now
@@ -182,6 +184,7 @@ extension ShardCore {
             }
             move(id, to: .running, now: now)
             workers.leased(id, to: peer)
+            if logsLease { leasesToLog.append(id) }
             jobs.modify(jobID) { job in
                 if job.started == .zero { job.started = now }
                 job.attempts = max(job.attempts, attempt)

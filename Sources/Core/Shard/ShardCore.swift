@@ -65,6 +65,14 @@ public struct ShardCore: Sendable {
     var dirtyTasks = TurnSet<UInt64>()
     /// Rows of tasks written but not held in memory: a resumed job's copies of its earlier generation's results.
     var carriedRows: [ShardTask] = []
+    /// Tasks leased this turn that nothing else changed in it: their leases go to the lease log
+    /// (``ShardTurn/leases``) if nothing does by the turn's end.
+    var leasesToLog: [UInt64] = []
+    /// The lease log's rows not yet deleted, oldest first: each with its turn's time and the attempts it
+    /// logged. A row older than ``leaseLogAge`` is folded into the rows of its tasks still running on that
+    /// attempt with their leases only logged, and deleted in the same turn.
+    var leaseLog: [(sequence: Int64, time: Timestamp, attempts: [(task: UInt64, attempt: UInt16)])] = []
+    var nextLeaseLogSequence: Int64
     var succeededTasks = TurnSet<UInt64>()
     var endedAttempts: [EndedAttempt] = []
     var changed: [Int64] = []
@@ -117,6 +125,10 @@ public struct ShardCore: Sendable {
         static func < (lhs: Due, rhs: Due) -> Bool { (lhs.time, lhs.task) < (rhs.time, rhs.task) }
     }
 
+    /// How long a lease may stay in the lease log alone, in milliseconds: a task that ends sooner, as most
+    /// do, has its row written once, at its end, not at its lease too.
+    public static let leaseLogAge: Int64 = 1000
+
     /// A shard with an empty store.
     public init(configuration: ShardConfiguration, epoch: UInt32, now: Timestamp) {
         self.init(configuration: configuration, epoch: epoch, restoring: ShardSnapshot(), now: now)
@@ -132,6 +144,7 @@ public struct ShardCore: Sendable {
         self.nextTaskID = snapshot.nextTaskID
         self.reservedTaskIDs = snapshot.nextTaskID
         self.nextJobID = snapshot.nextJobID
+        self.nextLeaseLogSequence = snapshot.leaseLogThrough + 1
         self.lastPublished = now
         self.controls = ShardControls(paused: snapshot.paused)
         self.handedOver = snapshot.handedOver
@@ -143,6 +156,11 @@ public struct ShardCore: Sendable {
         // Only tasks that were leased are stored; the job implies the rest of its step, pending.
         var stored: [Int64: [UInt32: ShardTask]] = [:]
         for task in snapshot.tasks { stored[task.jobID, default: [:]][task.partition] = task }
+        // The leases the log put back are folded into their rows, or forgotten with the log, a log's age from now.
+        if snapshot.leaseLogThrough > 0 {
+            let logged = snapshot.tasks.filter(\.leaseLogged).map { (task: $0.id, attempt: $0.attempt) }
+            leaseLog.append((snapshot.leaseLogThrough, now, logged))
+        }
         // Sized once: a deep queue restored would otherwise grow (and move) each table a score of times.
         var restoredJobs: [ShardJob] = []
         swap(&restoredJobs, &snapshot.jobs)  // Its only reference: the jobs are moved out of it below, not copied.
@@ -242,7 +260,7 @@ public struct ShardCore: Sendable {
 
     /// A task's place in its product's queue: by job, then partition, so that order needs no counter
     /// of its own and survives a restart.
-    static func order(job: Int64, partition: UInt32) -> UInt64 { UInt64(job) << 32 | UInt64(partition) }
+    public static func order(job: Int64, partition: UInt32) -> UInt64 { UInt64(job) << 32 | UInt64(partition) }
 
     /// The state a job's counters imply while it is not final.
     static func state(of job: ShardJob) -> JobState {
@@ -389,6 +407,34 @@ public struct ShardCore: Sendable {
 
     // MARK: - The end of a turn
 
+    /// Moves this turn's leases that nothing else changed into the turn's lease log row, out of the rows to
+    /// write; and folds the log's rows older than ``leaseLogAge`` into the rows of their tasks still running
+    /// on the attempt logged, deleting them in the same turn. A lease is committed either way before its
+    /// TASKS goes, and a restart finds it in one place or the other.
+    private mutating func logLeases(into turn: inout ShardTurn, now: Timestamp) {
+        for id in leasesToLog {
+            // Anything since the lease (none expected) writes the row instead.
+            guard let task = tasks[id], task.state == .running, task.lease != nil, dirtyTasks.remove(id) else { continue }
+            turn.leases.append(tasks.modify(id) { task -> ShardTask in
+                task.leaseLogged = true
+                return task
+            })
+        }
+        leasesToLog = []
+        if !turn.leases.isEmpty {
+            turn.leaseLogSequence = nextLeaseLogSequence
+            leaseLog.append((nextLeaseLogSequence, now, turn.leases.map { ($0.id, $0.attempt) }))
+            nextLeaseLogSequence += 1
+        }
+        while let oldest = leaseLog.first, now.since(oldest.time) >= Self.leaseLogAge {
+            for (id, attempt) in oldest.attempts where tasks[id]?.leaseLogged == true && tasks[id]!.attempt == attempt {
+                dirtyTasks.insert(id)
+            }
+            turn.leaseLogThrough = oldest.sequence
+            leaseLog.removeFirst()
+        }
+    }
+
     /// Ends the turn: hands out work, then returns what to commit and, after the commit, what to send.
     /// Jobs that became final are forgotten once their rows are in the turn.
     public mutating func finishTurn(now: Timestamp) -> ShardTurn {
@@ -396,6 +442,7 @@ public struct ShardCore: Sendable {
         dispatch(now: now)
         settle(now: now)
         var turn = ShardTurn()
+        logLeases(into: &turn, now: now)
         if !noted.isEmpty && notedMembership != workers.membership {
             notedMembership = workers.membership
             // Only the jobs whose note the workers' coming or going changes are published again, each read in
@@ -448,7 +495,10 @@ public struct ShardCore: Sendable {
         turn.tasks.reserveCapacity(dirtyTasks.count + carriedRows.count)
         for id in dirtyTasks {
             let row = tasks.modifyIfPresent(id) { task -> ShardTask in
-                defer { task.stored = true }
+                defer {
+                    task.stored = true
+                    task.leaseLogged = false
+                }
                 return task
             }
             if let row { turn.tasks.append(row) }

@@ -82,6 +82,10 @@ public struct ShardTask: Sendable {
     /// one partition with a small spec (``ShardJob/keepsItsTaskInItsRow``), unless a row of its own was
     /// written for it before the store kept such tasks so.
     public var inJobRow = false
+    /// Whether its current lease is kept in the store's lease log and not yet in its row: set for a
+    /// lease that alone changed the task in its turn (``ShardTurn/leases``), cleared once the task's row
+    /// is written (memory only).
+    public var leaseLogged = false
     /// How many times it was queued since the shard started: only its queue entry with this ticket is
     /// live (memory only).
     public var ticket: UInt32 = 0
@@ -205,7 +209,8 @@ extension ShardTask: Equatable {
     public static func == (lhs: ShardTask, rhs: ShardTask) -> Bool {
         lhs.id == rhs.id && lhs.job == rhs.job && lhs.jobID == rhs.jobID && lhs.step == rhs.step && lhs.partition == rhs.partition
             && lhs.state == rhs.state && lhs.attempt == rhs.attempt && lhs.failures == rhs.failures && lhs.losses == rhs.losses
-            && lhs.due == rhs.due && lhs.order == rhs.order && lhs.stored == rhs.stored && lhs.inJobRow == rhs.inJobRow && lhs.ticket == rhs.ticket
+            && lhs.due == rhs.due && lhs.order == rhs.order && lhs.stored == rhs.stored && lhs.inJobRow == rhs.inJobRow && lhs.leaseLogged == rhs.leaseLogged
+            && lhs.ticket == rhs.ticket
             && (lhs.record.first ?? AttemptRecord()) == (rhs.record.first ?? AttemptRecord())
     }
 }

@@ -6,6 +6,14 @@ public struct ShardTurn: Sendable {
     public var jobs: [ShardJob] = []
     /// Tasks created or changed.
     public var tasks: [ShardTask] = []
+    /// Tasks whose lease was all that changed of them this turn: their leases go to the store's lease log,
+    /// in one row of this turn (`leaseLogSequence`), not into their rows. A restart puts each back on its
+    /// task when its row holds an earlier attempt.
+    public var leases: [ShardTask] = []
+    public var leaseLogSequence: Int64 = 0
+    /// The lease log's rows to delete, up to and including this sequence: their leases are in rows now
+    /// (this turn's, for those still running), or over.
+    public var leaseLogThrough: Int64?
     /// Attempts that ended otherwise than in success (retrying, failed, lost, cancelled): kept as each
     /// task's history, since its row goes on with its next attempt.
     public var endedAttempts: [EndedAttempt] = []
@@ -71,6 +79,7 @@ public struct ShardTurn: Sendable {
         !jobs.isEmpty || !tasks.isEmpty || !updateMessages.isEmpty || !pauses.isEmpty || !policies.isEmpty || !priorities.isEmpty
             || !forgottenPriorities.isEmpty || !tombstones.isEmpty || !importedResults.isEmpty
             || !handedOverRows.isEmpty || !handedOverTaskRows.isEmpty || !awayEnds.isEmpty || nextIDs != nil
+            || !leases.isEmpty || leaseLogThrough != nil
     }
 }
 
@@ -98,6 +107,9 @@ public struct ShardSnapshot: Sendable {
     public var more = false
     /// How many open jobs the store holds in all, these and the rest: the tables are sized for them once.
     public var openJobs = 0
+    /// The last sequence of the store's lease log (0: none); the tasks whose leases it put back are
+    /// among `tasks`, marked ``ShardTask/leaseLogged``.
+    public var leaseLogThrough: Int64 = 0
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1

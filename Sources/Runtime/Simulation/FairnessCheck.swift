@@ -72,7 +72,7 @@ final class FairnessCheck {
         for job in turn.jobs where job.spec.product.hasPrefix("backlog-") && runs[job.spec.run] == nil {
             runs[job.spec.run] = (job.spec.product, job.spec.flow == "warm-up")
         }
-        for task in turn.tasks {
+        for task in turn.tasks + turn.leases {
             guard let (product, warmUp) = runs[task.job.run] else { continue }
             let key = TaskKey(shard: shard, task: task.id)
             if let open = running[key], task.state != .running || task.attempt != open.attempt {

@@ -129,7 +129,8 @@ final class InvariantChecker {
             if let key = leasedTasks.removeValue(forKey: ShardTask(shard: shard, task: task)) { leasedRuns[key]?[task] = nil }
         }
         for task in turn.succeeded { unleasePartition(ShardTask(shard: shard, task: task)) }
-        for task in turn.tasks {
+        // Leases the turn logged are leases as much as those written in rows.
+        for task in turn.tasks + turn.leases {
             let key = ShardRun(shard: shard, run: task.job.run)
             let held = ShardTask(shard: shard, task: task.id)
             guard task.lease != nil, task.state == .running else {
@@ -179,7 +180,7 @@ final class InvariantChecker {
             }
             handedOver[key] = max(handedOver[key] ?? 0, given.generation)
         }
-        for task in turn.tasks {
+        for task in turn.tasks + turn.leases {
             if task.output == Simulation.forged {
                 simulation.violated("task \(task.id) of shard-\(shard) took a forged result from a worker that did not hold its lease")
             }

@@ -100,6 +100,23 @@ extension ShardStore {
             if row.state == .succeeded, row.finished == .zero { row.finished = row.started }
             rows.append(row)
         }
+        // Attempts running on leases the log holds and their rows do not yet: a row shows an earlier attempt.
+        let (logged, _) = try loggedLeases()
+        if !logged.isEmpty {
+            let owner = try database.prepare("SELECT job, generation, task_attempt FROM jobs WHERE id = ?1 AND run = ?2 AND (?3 IS NULL OR job = ?3)")
+            defer { owner.reset() }
+            for lease in logged.values {
+                owner.bind(1, lease.jobID)
+                owner.bind(2, Int64(bitPattern: run))
+                owner.bind(3, job)
+                defer { owner.reset() }
+                guard try owner.step(), owner.int(2) < Int(lease.attempt) else { continue }
+                rows.append(
+                    AttemptRow(
+                        job: owner.text(0), generation: UInt32(owner.int(1)), step: 0, partition: 0, attempt: lease.attempt, worker: lease.worker,
+                        started: lease.started, finished: .zero, state: .running, exitCode: 0, output: "", log: "", error: ""))
+            }
+        }
         rows.sort { ($0.job, $0.generation, $0.step, $0.partition, $0.attempt) < ($1.job, $1.generation, $1.step, $1.partition, $1.attempt) }
         return Array(rows.prefix(limit))
     }

@@ -165,5 +165,10 @@ extension ShardStore {
                 DROP INDEX jobs_open;
                 CREATE INDEX jobs_open ON jobs (id) WHERE state BETWEEN 3 AND 5;
                 """),
+        // A lease that alone changed a task kept in its job's row goes here, one row a turn for all of them,
+        // not into that wide row: most tasks end within a second, and their row is then written once.
+        Migration(
+            version: 16, name: "the lease log",
+            sql: "CREATE TABLE lease_log (sequence INTEGER PRIMARY KEY, leases BLOB NOT NULL);"),
     ]
 }

@@ -7,8 +7,13 @@ import Wire
 /// task kept in it changes); a task's row when it is first leased and at each change after. A task never
 /// leased has no row: its job implies it, and a restarted shard queues it again. The task of a job of
 /// one step of one partition with a small spec is written in its job's row (`task_*` columns), not in a
-/// row of its own (`task_rows`): its lease is an update of a row no index reads. The view `tasks` shows
-/// both.
+/// row of its own (`task_rows`). The view `tasks` shows both.
+///
+/// A lease that alone changed such a task in its turn is not written into that wide row but appended,
+/// with the turn's others, to the lease log (`lease_log`, one row a turn): the task's row is written when
+/// anything else changes it, its end as a rule, or once the lease is ``ShardCore/leaseLogAge`` old, when
+/// the log's row goes. A restart puts a logged lease back on its task if the task's row holds an earlier
+/// attempt.
 ///
 /// ``commit(_:)`` writes everything a turn produced in one transaction, so a crash leaves the shard
 /// either before or after the turn, never inside it; only then does the runtime send what the turn
@@ -74,7 +79,10 @@ public final class ShardStore {
             task.inJobRow = tasks.bool(22)
             storedTasks[jobID, default: []].append(task)
         }
-        var early = Set(storedTasks.keys)
+        // Leases logged and not yet in their rows: their jobs are read now, and each lease goes back on its
+        // task unless the row holds that attempt or a later one.
+        let (logged, leaseLogThrough) = try loggedLeases()
+        var early = Set(storedTasks.keys).union(logged.keys)
         // By their own index: the planner would take the open jobs' and read every one (0.3 s at a million).
         let finishing = try database.prepare("SELECT id FROM jobs INDEXED BY jobs_finishing WHERE finishing = 1 AND \(Self.isOpen())")
         while try finishing.step() { early.insert(finishing.int64(0)) }
@@ -85,6 +93,14 @@ public final class ShardStore {
             if try byID.step() { snapshot.jobs.append(try Self.job(byID)) }
             byID.reset()
         }
+        for job in snapshot.jobs {
+            guard let lease = logged[job.id], job.step == 0 else { continue }
+            let row = storedTasks[job.id]?.firstIndex { $0.inJobRow && $0.step == 0 }
+            if let row, storedTasks[job.id]![row].attempt >= lease.attempt { continue }
+            let task = lease.task(row: row.map { storedTasks[job.id]![$0] }, jobID: job.id)
+            if let row { storedTasks[job.id]![row] = task } else { storedTasks[job.id, default: []].append(task) }
+        }
+        snapshot.leaseLogThrough = leaseLogThrough
         // The stored tasks of each job's current step go with it; a task of an earlier step is history.
         for job in snapshot.jobs {
             for var task in storedTasks[job.id] ?? [] where task.step == job.step {
@@ -357,6 +373,8 @@ public final class ShardStore {
                 try database.setMeta("next_job_id", next.job)
             }
             try writeControls(of: turn)
+            if !turn.leases.isEmpty { try appendLeases(turn.leases, sequence: turn.leaseLogSequence) }
+            if let through = turn.leaseLogThrough { try deleteLeases(through: through) }
             return try turn.updateMessages.map { updates in
                 let frame = Message.jobUpdates(updates).encoded()
                 try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)

@@ -1,0 +1,116 @@
+import Core
+import Wire
+
+/// A lease as the lease log keeps it: the attempt of a task kept in its job's row, and who holds it.
+struct LoggedLease: Equatable {
+    var jobID: Int64
+    var taskID: UInt64
+    var attempt: UInt16
+    var started: Timestamp
+    var worker: String
+    var session: UInt64
+    var key: String?
+    var heartbeat: Int64
+
+    init(_ task: ShardTask) {
+        jobID = task.jobID
+        taskID = task.id
+        attempt = task.attempt
+        started = task.started
+        worker = task.lease?.worker ?? task.worker
+        session = task.lease?.session ?? 0
+        key = task.lease?.key
+        heartbeat = task.lease?.heartbeat ?? 0
+    }
+
+    func encode(to writer: inout FrameWriter) {
+        writer.number8(UInt64(bitPattern: jobID))
+        writer.number8(taskID)
+        writer.number2(attempt)
+        writer.number8(UInt64(bitPattern: started.milliseconds))
+        writer.string(worker)
+        writer.number8(session)
+        // A worker's key is never empty: empty stands for none.
+        writer.string(key ?? "")
+        writer.number8(UInt64(bitPattern: heartbeat))
+    }
+
+    init(from reader: inout FrameReader) throws(DecodingError) {
+        jobID = Int64(bitPattern: try reader.number8("job"))
+        taskID = try reader.number8("task")
+        attempt = try reader.number2("attempt")
+        started = Timestamp(milliseconds: Int64(bitPattern: try reader.number8("started")))
+        worker = try reader.string("worker")
+        session = try reader.number8("session")
+        let key = try reader.string("key")
+        self.key = key.isEmpty ? nil : key
+        heartbeat = Int64(bitPattern: try reader.number8("heartbeat"))
+    }
+
+    /// The task running on this lease: the task of its job's row as that row holds it (an earlier
+    /// attempt), or, if the row holds none, the job's one task as it was queued.
+    func task(row: ShardTask?, jobID: Int64) -> ShardTask {
+        var task =
+            row
+            ?? ShardTask(
+                id: taskID, job: JobIdentity(run: 0, job: "", generation: 0), jobID: jobID, step: 0, partition: 0,
+                order: ShardCore.order(job: jobID, partition: 0))
+        task.state = .running
+        task.attempt = attempt
+        task.started = started
+        task.finished = .zero
+        task.lease = Lease(worker: worker, session: session, peer: nil, key: key, heartbeat: heartbeat)
+        task.worker = worker
+        // As at the lease: this attempt starts blank.
+        task.exitCode = 0
+        task.output = ""
+        task.log = ""
+        task.error = ""
+        task.inJobRow = true
+        task.leaseLogged = true
+        return task
+    }
+}
+
+extension ShardStore {
+    /// Appends a turn's logged leases as one row of the lease log. Inside the turn's transaction.
+    func appendLeases(_ tasks: [ShardTask], sequence: Int64) throws {
+        var writer = FrameWriter(capacity: 64 * tasks.count + 8)
+        writer.number4(UInt32(tasks.count))
+        for task in tasks { LoggedLease(task).encode(to: &writer) }
+        let statement = try database.prepare("INSERT INTO lease_log (sequence, leases) VALUES (?, ?)")
+        statement.bind(1, sequence)
+        statement.bind(2, writer.bytes)
+        try statement.run()
+    }
+
+    /// Deletes the lease log's rows up to and including `sequence`. Inside the turn's transaction.
+    func deleteLeases(through sequence: Int64) throws {
+        let statement = try database.prepare("DELETE FROM lease_log WHERE sequence <= ?")
+        statement.bind(1, sequence)
+        try statement.run()
+    }
+
+    /// Every lease the log holds, the latest of each job, and the log's last sequence (0 when empty).
+    func loggedLeases() throws -> (leases: [Int64: LoggedLease], through: Int64) {
+        let rows = try database.prepare("SELECT sequence, leases FROM lease_log ORDER BY sequence")
+        defer { rows.reset() }
+        var leases: [Int64: LoggedLease] = [:]
+        var through: Int64 = 0
+        while try rows.step() {
+            through = rows.int64(0)
+            let blob = rows.blob(1)
+            do {
+                var reader = FrameReader(blob)
+                let count = try reader.count("leases", limit: blob.count)
+                for _ in 0..<count {
+                    let lease = try LoggedLease(from: &reader)
+                    leases[lease.jobID] = lease
+                }
+            } catch {
+                throw SQLiteError(code: 11, extendedCode: 11, message: "lease log row \(through) does not decode: \(error)", sql: nil)
+            }
+        }
+        return (leases, through)
+    }
+}
