@@ -51,10 +51,12 @@ extension ShardCore {
             picks = queue.select(
                 limit: worker.credit, capabilities: worker.capabilities, sets: worker.sets, free: free, products: allowed, now: now
             ) { id, ticket -> FairQueue.Standing in
-                guard let task = tasks[id], task.state == .pending, task.ticket == ticket, paused.isEmpty || !paused.contains(task.job.run)
+                // Field by field, in place: a copy of each task looked at retained and released its references.
+                guard tasks[id]?.state == .pending, tasks[id]!.ticket == ticket, paused.isEmpty || !paused.contains(tasks[id]!.job.run)
                 else { return .stale }
                 guard let allowed else { return .live }
-                return jobs[task.jobID].map { allowed.contains($0.spec.product) } == true ? .live : .barred
+                let jobID = tasks[id]!.jobID
+                return jobs.contains(jobID) && allowed.contains(jobs[jobID]!.spec.product) ? .live : .barred
             }
         }
         guard !picks.isEmpty else { return 0 }
@@ -222,8 +224,8 @@ extension ShardCore {
         _ id: UInt64, of products: Set<String>?, in tasks: DenseTable<UInt64, ShardTask>, _ jobs: DenseTable<Int64, ShardJob>
     ) -> Bool {
         guard let products else { return true }
-        guard let task = tasks[id], let job = jobs[task.jobID] else { return false }
-        return products.contains(job.spec.product)
+        guard let jobID = tasks[id]?.jobID, jobs.contains(jobID) else { return false }
+        return products.contains(jobs[jobID]!.spec.product)
     }
 
     /// What TASKS says of a task's attempt `attempt`.
