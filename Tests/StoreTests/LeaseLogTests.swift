@@ -170,4 +170,53 @@ import Wire
             #expect(try shard.store.database.count("lease_log") == 0)
         }
     }
+
+    /// A clock stepped back folds the log at once: its rows would otherwise wait for the step to pass, and
+    /// the log would grow all that while.
+    @Test func aClockSteppedBackFoldsTheLogAtOnce() throws {
+        try withTemporaryDirectory { folder in
+            var shard = try Shard(path: "\(folder)/shard.db", now: start)
+            defer { shard.close() }
+            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
+            try shard.turn()
+            let leased = try shard.send(ready(), from: worker)
+            #expect(leased.leases.count == 1)
+            shard.now = start.adding(milliseconds: -5000)
+            let folded = try shard.send(.heartbeat, from: worker)
+            #expect(folded.leaseLogThrough == leased.leaseLogSequence && folded.tasks.map(\.attempt) == [1])
+            #expect(try shard.store.database.count("lease_log") == 0)
+        }
+    }
+
+    /// `attempts` shows a logged attempt running in place of the earlier one its task's row still holds,
+    /// which it does not show as lost unless its history has it; another run's leases are not read.
+    @Test func attemptsShowsALoggedAttemptInPlaceOfTheRowsEarlierOne() throws {
+        try withTemporaryDirectory { folder in
+            let store = try ShardStore(path: "\(folder)/shard.db")
+            defer { store.database.close() }
+            _ = try store.open()
+            var job = ShardJob(id: 1, spec: spec("a"))
+            // The row holds attempt 2, pending, with no history of it (a READY made the shard skip past it).
+            var task = ShardTask(id: 7, job: job.identity, jobID: 1, step: 0, partition: 0, state: .pending, attempt: 2, order: 1 << 32)
+            task.inJobRow = true
+            var turn = ShardTurn()
+            turn.jobs = [job]
+            turn.tasks = [task]
+            try store.commit(turn, now: start)
+            job.stored = true
+            #expect(try store.attempts(run: 9, job: nil).map(\.attempt) == [2])
+            task.state = .running
+            task.attempt = 3
+            task.started = start
+            task.lease = Lease(worker: "w1", session: 1, peer: nil)
+            task.worker = "w1"
+            turn = ShardTurn()
+            turn.leases = [task]
+            turn.leaseLogSequence = 1
+            try store.commit(turn, now: start)
+            let attempts = try store.attempts(run: 9, job: "a")
+            #expect(attempts.map(\.attempt) == [3] && attempts.map(\.state) == [.running] && attempts.map(\.worker) == ["w1"])
+            #expect(try store.attempts(run: 10, job: nil).isEmpty)
+        }
+    }
 }

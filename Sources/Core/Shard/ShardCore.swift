@@ -426,7 +426,8 @@ public struct ShardCore: Sendable {
             leaseLog.append((nextLeaseLogSequence, now, turn.leases.map { ($0.id, $0.attempt) }))
             nextLeaseLogSequence += 1
         }
-        while let oldest = leaseLog.first, now.since(oldest.time) >= Self.leaseLogAge {
+        // A clock stepped back folds the log at once: its rows would otherwise wait for the step to pass.
+        while let oldest = leaseLog.first, now.since(oldest.time) >= Self.leaseLogAge || now < oldest.time {
             for (id, attempt) in oldest.attempts where tasks[id]?.leaseLogged == true && tasks[id]!.attempt == attempt {
                 dirtyTasks.insert(id)
             }

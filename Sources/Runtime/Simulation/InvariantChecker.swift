@@ -198,6 +198,20 @@ final class InvariantChecker {
         }
     }
 
+    /// A shard started again from its store: every task it holds that a committed turn left leased is
+    /// leased still, on that attempt or a later one. A lease lost at a restart (one the lease log held, say)
+    /// would be handed out again on the same attempt, and to the same worker this checker would not see it.
+    func restored(_ core: ShardCore, shard: UInt32, simulation: Simulation) {
+        guard !relaxed else { return }
+        for (held, attempt) in leasedAttempts where held.shard == shard {
+            guard let task = core.tasks[held.task] else { continue }  // Ended, or gone with its run.
+            if task.attempt < attempt || (task.attempt == attempt && (task.state != .running || task.lease == nil)) {
+                simulation.violated(
+                    "shard-\(shard) restarted with task \(held.task) \(task.state) on attempt \(task.attempt), leased on attempt \(attempt) before")
+            }
+        }
+    }
+
     /// A task's lease ended (or it is leased anew): its partition is no longer held by it.
     private func unleasePartition(_ task: ShardTask) {
         guard let partition = leasedPartitions.removeValue(forKey: task), partitionLeases[partition] == task else { return }

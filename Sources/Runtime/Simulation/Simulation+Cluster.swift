@@ -59,6 +59,7 @@ extension Simulation {
                     settings.heldBackLimit = 20
                     settings.storeFault = process.disk.injector
                     var (service, _) = try ShardService.open(settings, now: now, log: log, counters: ServiceCounters())
+                    checker.restored(service.core, shard: shard, simulation: self)
                     service.committed = { [unowned self] turn in checker.committed(turn, shard: shard, simulation: self) }
                     return service
                 })

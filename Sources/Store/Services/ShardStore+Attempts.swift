@@ -76,6 +76,31 @@ extension ShardStore {
             rows.append(Self.attempt(history, state: TaskState(rawValue: UInt8(history.int(7))) ?? .failed))
             seen.insert(Key(history))
         }
+        // Attempts running on leases the log holds and their rows do not yet have: such a row shows an
+        // earlier attempt, which is not shown as its task's latest (it is in the history above if it ended).
+        struct Generation: Hashable {
+            var job: String
+            var generation: UInt32
+        }
+        var logged: [Generation: UInt16] = [:]
+        let leases = try loggedLeases().leases.values.filter { $0.run == run }
+        if !leases.isEmpty {
+            let owner = try database.prepare("SELECT job, generation, task_attempt FROM jobs WHERE id = ?1 AND (?2 IS NULL OR job = ?2)")
+            defer { owner.reset() }
+            for lease in leases {
+                owner.bind(1, lease.jobID)
+                owner.bind(2, job)
+                defer { owner.reset() }
+                guard try owner.step(), owner.int(2) < Int(lease.attempt) else { continue }
+                let name = owner.text(0)
+                let generation = UInt32(owner.int(1))
+                logged[Generation(job: name, generation: generation)] = lease.attempt
+                rows.append(
+                    AttemptRow(
+                        job: name, generation: generation, step: 0, partition: 0, attempt: lease.attempt, worker: lease.worker,
+                        started: lease.started, finished: .zero, state: .running, exitCode: 0, output: "", log: "", error: ""))
+            }
+        }
         // Each task's latest attempt, unless it is one of those above (lost and waiting to run again).
         let latest = try database.prepare(
             """
@@ -95,27 +120,11 @@ extension ShardStore {
         latest.bind(4, Int64(limit))
         while try latest.step() {
             guard !seen.contains(Key(latest)) else { continue }
+            if let newer = logged[Generation(job: latest.text(12), generation: UInt32(latest.int(0)))], newer > UInt16(latest.int(3)) { continue }
             var row = Self.attempt(latest, state: TaskState(rawValue: UInt8(latest.int(7))) ?? .pending)
             // A task's finished time is set when it ends for good; an attempt that succeeded ended then too.
             if row.state == .succeeded, row.finished == .zero { row.finished = row.started }
             rows.append(row)
-        }
-        // Attempts running on leases the log holds and their rows do not yet: a row shows an earlier attempt.
-        let (logged, _) = try loggedLeases()
-        if !logged.isEmpty {
-            let owner = try database.prepare("SELECT job, generation, task_attempt FROM jobs WHERE id = ?1 AND run = ?2 AND (?3 IS NULL OR job = ?3)")
-            defer { owner.reset() }
-            for lease in logged.values {
-                owner.bind(1, lease.jobID)
-                owner.bind(2, Int64(bitPattern: run))
-                owner.bind(3, job)
-                defer { owner.reset() }
-                guard try owner.step(), owner.int(2) < Int(lease.attempt) else { continue }
-                rows.append(
-                    AttemptRow(
-                        job: owner.text(0), generation: UInt32(owner.int(1)), step: 0, partition: 0, attempt: lease.attempt, worker: lease.worker,
-                        started: lease.started, finished: .zero, state: .running, exitCode: 0, output: "", log: "", error: ""))
-            }
         }
         rows.sort { ($0.job, $0.generation, $0.step, $0.partition, $0.attempt) < ($1.job, $1.generation, $1.step, $1.partition, $1.attempt) }
         return Array(rows.prefix(limit))

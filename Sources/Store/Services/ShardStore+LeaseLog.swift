@@ -1,8 +1,10 @@
 import Core
 import Wire
 
-/// A lease as the lease log keeps it: the attempt of a task kept in its job's row, and who holds it.
+/// A lease as the lease log keeps it: the attempt of a task kept in its job's row, and who holds it; its
+/// run, for the `attempts` of one run to read only its own.
 struct LoggedLease: Equatable {
+    var run: UInt64
     var jobID: Int64
     var taskID: UInt64
     var attempt: UInt16
@@ -13,6 +15,7 @@ struct LoggedLease: Equatable {
     var heartbeat: Int64
 
     init(_ task: ShardTask) {
+        run = task.job.run
         jobID = task.jobID
         taskID = task.id
         attempt = task.attempt
@@ -24,6 +27,7 @@ struct LoggedLease: Equatable {
     }
 
     func encode(to writer: inout FrameWriter) {
+        writer.number8(run)
         writer.number8(UInt64(bitPattern: jobID))
         writer.number8(taskID)
         writer.number2(attempt)
@@ -36,6 +40,7 @@ struct LoggedLease: Equatable {
     }
 
     init(from reader: inout FrameReader) throws(DecodingError) {
+        run = try reader.number8("run")
         jobID = Int64(bitPattern: try reader.number8("job"))
         taskID = try reader.number8("task")
         attempt = try reader.number2("attempt")
