@@ -1,0 +1,64 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Store
+import Testing
+import Wire
+
+/// A shard killed with SIGKILL while leases it handed out are only in its lease log (their jobs queued
+/// behind others, leased in a later turn than the one that took them): the restarted shard puts those
+/// leases back, the workers claim them, and no job runs twice.
+@Suite(.serialized) struct LeaseLogRecoveryTests {
+    @Test func aShardKilledWhileLeasesAreOnlyInItsLogGivesThemBackAndNothingRunsTwice() throws {
+        try withTemporaryFolder { folder in
+            let config = "\(folder)/cluster.json"
+            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0, "\(upOutput)")
+            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+            guard case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) else {
+                Issue.record("the generated cluster file is invalid")
+                return
+            }
+            let client = try APIClient(cluster: cluster)
+            // 40 jobs for 16 slots: the first 16 are leased in the turn that takes them, the rest as slots free,
+            // each lease then only in the lease log until the task ends or a second passes.
+            let slow = ChaosTests.traced + "; sleep 1.5"
+            let flow = JSON.object([
+                ("product", .string("leases")), ("flow", .string("waves")), ("params", .object([("trace", .string(""))])),
+                ("jobs", .array((0..<40).map { ChaosTests.job("w\($0)", run: slow) })),
+            ]).rendered()
+            try client.apply([flow])
+            let trace = "\(folder)/trace"
+            let run = try client.start("leases/waves", params: ["trace": trace])
+            func lines() -> [[String]] {
+                ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            }
+            let shard = try #require(client.call("status", .object([("run", .number(run))])).body["run"]?["shard"]?.integer)
+            let store = "\(cluster.data)/shard-\(shard)/shard.db"
+            // Once a later wave has started and its leases are in the log, the shard is killed.
+            func logged() -> Int64 {
+                guard let reader = try? Database(path: store, options: .init(readOnly: true)) else { return 0 }
+                defer { reader.close() }
+                guard let statement = try? reader.prepare("SELECT count(*) FROM lease_log"), (try? statement.step()) == true else { return 0 }
+                defer { statement.reset() }
+                return statement.int64(0)
+            }
+            try waitUntil("a lease of a later wave in the shard's lease log", limit: 30) { lines().count > 16 && logged() > 0 }
+            let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
+            let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(Glibc.kill(pid, SIGKILL) == 0)
+            try waitUntilExited(pid)
+            let (status, output) = try ChaosTests.baton(["up", "--config", config])
+            #expect(status == 0, "restarting the shard: \(output)")
+
+            let final = try client.waitForRun(run, limit: 60_000)
+            #expect(final["run"]?["state"]?.string == "succeeded", "\(final.rendered(pretty: true))")
+            // Every job ran once, on its first attempt: the leases came back and their results were taken.
+            let all = lines()
+            #expect(all.count == 40, "\(all)")
+            #expect(Set(all.map { $0[1] }).count == 40 && all.allSatisfy { $0[2] == "1" }, "\(all)")
+        }
+    }
+}
