@@ -306,7 +306,24 @@ struct OrchestratorHarness {
         // "b" reaches the shard after the cancel-run: it is cancelled on its own.
         let late = orchestrator.report([("b", .queued)])
         #expect(late.controlSends.map(\.1.action) == [.cancelJob])
-        #expect(late.controlSends.first?.1.job == "b")
+        #expect(late.controlSends.first?.1.job == "b" && late.controlSends.first?.1.generation == 0)
+    }
+
+    /// A cancel-job names the generation it means, so that one sent again after a rerun's generation was
+    /// submitted does not cancel that one.
+    @Test func aCancelJobNamesTheGenerationItMeans() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        _ = orchestrator.report([("check", .running)])
+        let first = orchestrator.operation(OperationRequest(request: 2, action: .markSucceeded, run: 1, product: "payments", job: "check"))
+        #expect(first.controlSends.filter { $0.1.action == .cancelJob }.map { $0.1.generation } == [0])
+        _ = orchestrator.operation(OperationRequest(request: 3, action: .rerunJob, run: 1, product: "payments", job: "check"))
+        let generation = orchestrator.core.runs[1]!.jobs.first { $0.name == "check" }!.generation
+        #expect(generation > 0)
+        _ = orchestrator.report([("check", .running)], generation: generation)
+        let second = orchestrator.operation(OperationRequest(request: 4, action: .markSucceeded, run: 1, product: "payments", job: "check"))
+        #expect(second.controlSends.filter { $0.1.action == .cancelJob }.map { ($0.1.job, $0.1.generation) }.elementsEqual([("check", generation)], by: ==))
     }
 
     /// Found by the simulator (seeds 1 to 3 once its check of predecessors knew generations): a job

@@ -656,6 +656,18 @@ struct ShardHarness {
         #expect(shard.turn().updates == nil)
     }
 
+    /// Found by review: a cancel-job named only the job, so that one sent for a generation and reaching the
+    /// shard after a rerun's (sent again, its shard having been away) cancelled the rerun. It names the
+    /// highest generation meant now, and a later one is left alone.
+    @Test func aCancelJobCancelsTheGenerationsItNamesAndNotALaterOne() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", run: 5, generation: 1)])
+        shard.core.controlReceived(Control(request: 1, action: .cancelJob, run: 5, job: "a", grace: 0, generation: 0), from: bob, now: shard.now)
+        #expect(ShardHarness.states(shard.turn()) == [])
+        shard.core.controlReceived(Control(request: 2, action: .cancelJob, run: 5, job: "a", grace: 0, generation: 1), from: bob, now: shard.now)
+        #expect(ShardHarness.states(shard.turn()) == ["a:cancelled"])
+    }
+
     @Test func aCancelledTaskWhoseWorkerIsLostIsNotQueuedAgain() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a", run: 5)])

@@ -406,7 +406,7 @@ extension OrchestratorCore {
         let job = run.jobs[index]
         if run.stopping { return answer(request, .conflict, Self.stopped(run)) }
         if job.state == .succeeded { return answer(request, .ok, "job \(job.name) of run \(id) has already succeeded") }
-        if job.state.isActive { sendControl(.cancelJob, run: id, shard: run.shard, job: job.name, now: now) }
+        if job.state.isActive { sendControl(.cancelJob, run: id, shard: run.shard, job: job.name, generation: job.generation, now: now) }
         let skipped = run.graph.downstream(of: index).sorted().filter { run.jobs[$0].state == .skipped }
         if run.state.isFinal { reopen(&run, moment: 0, now: now) }
         run.markSucceeded(index)

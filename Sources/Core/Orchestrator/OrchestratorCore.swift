@@ -308,7 +308,7 @@ public struct OrchestratorCore: Sendable {
     /// Stores and cancels what a status applied to a run asks for; the jobs it released are the caller's.
     mutating func applied(_ outcome: FlowRun.StatusOutcome, of status: JobStatus, shard: UInt32, now: Timestamp) {
         let id = status.run
-        if outcome.cancelJob { sendControl(.cancelJob, run: id, shard: shard, job: status.job, now: now) }
+        if outcome.cancelJob { sendControl(.cancelJob, run: id, shard: shard, job: status.job, generation: status.generation, now: now) }
         if status.state.isFinal {
             turnJobs.mark(JobRef(run: id, job: outcome.index), status.state == .succeeded ? [.changed, .succeeded] : .changed)
         }
@@ -319,8 +319,10 @@ public struct OrchestratorCore: Sendable {
 
     /// Sends CONTROL to `shard` about a run, committed first and sent again until answered. A cancel goes
     /// also to the shard the run was handed over from while tasks of it still finish there.
-    mutating func sendControl(_ action: ControlAction, run id: UInt64, shard: UInt32, job: String = "", now: Timestamp) {
-        let control = Control(request: 0, action: action, run: id, job: job, grace: configuration.cancelGrace)
+    /// Sends `action` for run `id` (and, for cancel-job, its job `job` up to `generation`: a later one, a
+    /// rerun's, is not the one meant, should this control reach the shard after it).
+    mutating func sendControl(_ action: ControlAction, run id: UInt64, shard: UInt32, job: String = "", generation: UInt32 = 0, now: Timestamp) {
+        let control = Control(request: 0, action: action, run: id, job: job, grace: configuration.cancelGrace, generation: generation)
         let shards = action == .cancelRun || action == .cancelJob ? cancelShards(of: id, shard: shard) : [shard]
         for shard in shards { controls.send(control, to: shard, now: now, policy: configuration.resend) }
     }

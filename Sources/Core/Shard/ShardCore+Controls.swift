@@ -6,8 +6,11 @@ extension ShardCore {
     /// Handles CONTROL from the orchestrator. Cancelling what is already cancelled changes nothing, so a
     /// repeated request applies once.
     public mutating func controlReceived(_ control: Control, from peer: Peer, now: Timestamp) {
-        // Every action but cancel-job is on the whole run.
-        let matching = held(run: control.run).filter { control.action != .cancelJob || $0.spec.job == control.job }.map(\.id)
+        // Every action but cancel-job is on the whole run; cancel-job is on the job's generations up to the
+        // one named, never a later one (a rerun's, submitted after the control was first sent).
+        let matching = held(run: control.run).filter {
+            control.action != .cancelJob || ($0.spec.job == control.job && $0.spec.generation <= control.generation)
+        }.map(\.id)
         var detail: String
         switch control.action {
         case .cancelRun, .cancelJob:

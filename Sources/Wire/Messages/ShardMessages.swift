@@ -51,7 +51,8 @@ public struct Control: WireValue {
     public var policy: ProductPolicy
     /// For `set-priority`: the run's new priority (``RunPriority``).
     public var priority: UInt8
-    /// For `hand-over`: the highest generation of the run's jobs handed over; 0 otherwise.
+    /// For `hand-over`: the highest generation of the run's jobs handed over; for `cancel-job`: the highest
+    /// generation of the job to cancel (a later one is left alone); 0 otherwise.
     public var generation: UInt32
     /// For `hand-over` asked again of a run handed over with tasks running: the first of their ends to
     /// tell (those before it were relayed); 0 otherwise.
