@@ -318,9 +318,9 @@ public struct OrchestratorCore: Sendable {
     }
 
     /// Sends CONTROL to `shard` about a run, committed first and sent again until answered. A cancel goes
-    /// also to the shard the run was handed over from while tasks of it still finish there.
-    /// Sends `action` for run `id` (and, for cancel-job, its job `job` up to `generation`: a later one, a
-    /// rerun's, is not the one meant, should this control reach the shard after it).
+    /// also to the shard the run was handed over from while tasks of it still finish there. A cancel-job
+    /// names its job's `generation`: a later one, a rerun's, is not the one meant, should the control reach
+    /// the shard after it.
     mutating func sendControl(_ action: ControlAction, run id: UInt64, shard: UInt32, job: String = "", generation: UInt32 = 0, now: Timestamp) {
         let control = Control(request: 0, action: action, run: id, job: job, grace: configuration.cancelGrace, generation: generation)
         let shards = action == .cancelRun || action == .cancelJob ? cancelShards(of: id, shard: shard) : [shard]

@@ -414,7 +414,7 @@ public struct ShardCore: Sendable {
     private mutating func logLeases(into turn: inout ShardTurn, now: Timestamp) {
         for id in leasesToLog {
             // Anything since the lease (none expected) writes the row instead.
-            guard let task = tasks[id], task.state == .running, task.lease != nil, dirtyTasks.remove(id) else { continue }
+            guard tasks[id]?.state == .running, tasks[id]!.lease != nil, dirtyTasks.remove(id) else { continue }
             turn.leases.append(tasks.modify(id) { task -> ShardTask in
                 task.leaseLogged = true
                 return task
