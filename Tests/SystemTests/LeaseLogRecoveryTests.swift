@@ -55,10 +55,11 @@ import Wire
 
             let final = try client.waitForRun(run, limit: 60_000)
             #expect(final["run"]?["state"]?.string == "succeeded", "\(final.rendered(pretty: true))")
-            // Every job ran once, on its first attempt: the leases came back and their results were taken.
+            // Every job ran once: the leases came back, their workers claimed them, and their results were
+            // taken. (A TASKS still in the killed shard's queue never reached its worker: that lease, put back
+            // and not claimed, is taken back, and the task runs on its next attempt, once.)
             let all = lines()
-            #expect(all.count == 40, "\(all)")
-            #expect(Set(all.map { $0[1] }).count == 40 && all.allSatisfy { $0[2] == "1" }, "\(all)")
+            #expect(all.count == 40 && Set(all.map { $0[1] }).count == 40, "\(all)")
         }
     }
 }
