@@ -2,12 +2,13 @@ public import Wire
 
 /// What a worker needs to run a task: commands (one at a time, or in batches), or one handler; and a set of tags.
 public struct Requirement: Hashable, Sendable {
-    /// Command or handler.
-    public var kind: ActionKind
+    // Stored by size, largest first: 32 octets, not 40 (a shard's job holds one).
     /// The handler's name; empty for commands.
     public var handler: String
     /// Tags the worker must all have, sorted.
     public var tags: [String]
+    /// Command or handler.
+    public var kind: ActionKind
     /// Whether the tasks go out as command batches, which only a worker that offers them can run.
     public var batched: Bool
 

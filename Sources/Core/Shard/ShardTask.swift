@@ -54,27 +54,37 @@ public struct Lease: Equatable, Sendable {
 /// kept apart, in ``AttemptRecord``, and a task never handed out has none: a deep queue is mostly such
 /// tasks, and each costs what it needs to wait and be chosen, not the room for a result.
 public struct ShardTask: Sendable {
+    // Stored by size, largest first, each field where it needs no padding before it (the partition in the
+    // room the job's identity leaves): a deep queue holds one for every job.
     /// The task's ID in its shard.
     public var id: UInt64
-    /// The job it belongs to, and that job's ID in the store.
+    /// The job it belongs to.
     public var job: JobIdentity
-    public var jobID: Int64
-    /// The step's index.
-    public var step: UInt16
     /// The partition's index.
     public var partition: UInt32
-    /// Where it stands.
-    public var state: TaskState
+    /// Its job's ID in the store.
+    public var jobID: Int64
+    /// When a retrying task may run again.
+    public var due: Timestamp
+    /// Its place in the queue among tasks of equal priority: smaller is older.
+    public var order: UInt64
+    /// Empty until something of an attempt is set, and again once all of it is back to defaults; else its
+    /// one element. An array, not an optional: an optional record would take its room inline whether set
+    /// or not, and save nothing.
+    private var record: [AttemptRecord] = []
+    /// The step's index.
+    public var step: UInt16
     /// The last attempt handed out; 0 before the first.
     public var attempt: UInt16
     /// Attempts that failed or timed out (counted against the job's retries).
     public var failures: UInt16
     /// Attempts taken back because their worker was lost (not counted against retries).
     public var losses: UInt16
-    /// When a retrying task may run again.
-    public var due: Timestamp
-    /// Its place in the queue among tasks of equal priority: smaller is older.
-    public var order: UInt64
+    /// How many times it was queued since the shard started: only its queue entry with this ticket is
+    /// live (memory only).
+    public var ticket: UInt32 = 0
+    /// Where it stands.
+    public var state: TaskState
     /// Whether the store has a row for it: the first write inserts one, later writes update it. (A task
     /// in its job's row is always written as part of that row.)
     public var stored = false
@@ -86,13 +96,6 @@ public struct ShardTask: Sendable {
     /// lease that alone changed the task in its turn (``ShardTurn/leases``), cleared once the task's row
     /// is written (memory only).
     public var leaseLogged = false
-    /// How many times it was queued since the shard started: only its queue entry with this ticket is
-    /// live (memory only).
-    public var ticket: UInt32 = 0
-    /// Empty until something of an attempt is set, and again once all of it is back to defaults; else its
-    /// one element. An array, not an optional: an optional record would take its room inline whether set
-    /// or not, and save nothing.
-    private var record: [AttemptRecord] = []
 
     public init(
         id: UInt64, job: JobIdentity, jobID: Int64, step: UInt16, partition: UInt32, state: TaskState = .pending, attempt: UInt16 = 0,
@@ -289,46 +292,48 @@ public struct TaskCounts: Equatable, Sendable {
 
 /// A job as its shard holds it: the submitted spec and the state derived from its tasks.
 public struct ShardJob: Sendable {
+    // Stored by size, largest first, so that no field needs padding before it: a shard holds one for every
+    // job it has queued.
     /// The job's ID in its shard's store.
     public var id: Int64
     /// What was submitted.
     public var spec: JobSpec
-    /// The job's state.
-    public var state: JobState
-    /// The step in progress.
-    public var step: UInt16
     /// The tasks of the step in progress, by partition.
     public var tasks: TaskList
-    /// Tasks of earlier steps, all succeeded.
-    public var completed: UInt32
-    /// The current step's tasks by state, kept as tasks move, so a job of many partitions costs O(1) per change.
-    public var counts: TaskCounts
-    /// The highest attempt handed out.
-    public var attempts: UInt16
     /// When its current step's tasks were queued.
     public var queued: Timestamp = .zero
     /// When its first task was handed out; `.zero` if never.
     public var started: Timestamp
     /// When it reached a final state; `.zero` if not final.
     public var finished: Timestamp
-    /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
-    public var cancelled: Bool
     /// While it is queued and no registered worker can run it, why (``ShardCore/noteWhyItWaits(_:)``):
     /// published in place of `detail`, and never stored. Inline, not among the extras: a queue that builds
     /// up while no worker can run it has a note on every job.
     public var waitNote = ""
+    /// What a worker needs to run the current step's tasks (derived from the spec, not stored).
+    public var requirement = Requirement(kind: .command, handler: "", tags: [])
+    /// Empty while none of `output`, `detail`, `previous` and `upstream` is set; then its one element. Most
+    /// jobs of a deep queue have none of them: kept apart, they cost such a job nothing.
+    @usableFromInline internal private(set) var extras: [JobExtras] = []
+    /// The current step's tasks by state, kept as tasks move, so a job of many partitions costs O(1) per change.
+    public var counts: TaskCounts
+    /// Tasks of earlier steps, all succeeded.
+    public var completed: UInt32
+    /// The step in progress.
+    public var step: UInt16
+    /// The highest attempt handed out.
+    public var attempts: UInt16
+    /// The job's state.
+    public var state: JobState
+    /// Whether an operator cancelled it: nothing of it is queued again, and it ends cancelled.
+    public var cancelled: Bool
     /// Whether its run was handed over while tasks of it ran here: only those remain, finishing here, and
     /// each end goes to the run's new shard (``ShardCore/finishingEnded(_:outcome:now:)``), never retried
     /// here. The job leaves the shard when the last has ended.
     public var finishing = false
-    /// What a worker needs to run the current step's tasks (derived from the spec, not stored).
-    public var requirement = Requirement(kind: .command, handler: "", tags: [])
     /// Whether the store has a row for it: the first write inserts one, with the spec, and later writes
     /// update only what changes.
     public var stored = false
-    /// Empty while none of the fields below is set; then its one element. Most jobs of a deep queue have
-    /// none of them: kept apart, they cost such a job nothing.
-    @usableFromInline internal private(set) var extras: [JobExtras] = []
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: TaskList = [],
