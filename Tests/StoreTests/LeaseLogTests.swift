@@ -52,6 +52,15 @@ import Wire
             return (row.int(0), row.int(1))
         }
 
+        /// Queues `job` in one turn and hands it to `worker` in the next, which logs its lease: that turn.
+        mutating func queueAndLease(_ job: JobSpec, to worker: Peer, with ready: Message) throws -> ShardTurn {
+            core.submitted([job], lookup: SubmissionLookup(), now: now)
+            try turn()
+            let leased = try send(ready, from: worker)
+            #expect(leased.leases.count == 1)
+            return leased
+        }
+
         func close() { store.database.close() }
     }
 
@@ -106,10 +115,7 @@ import Wire
             do {
                 var shard = try Shard(path: path, now: start)
                 defer { shard.close() }
-                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-                try shard.turn()
-                let leased = try shard.send(ready(), from: worker)
-                #expect(leased.leases.count == 1)
+                let leased = try shard.queueAndLease(spec("a"), to: worker, with: ready())
                 shard.now = start.adding(milliseconds: ShardCore.leaseLogAge - 1)
                 #expect(try shard.send(.heartbeat, from: worker).leaseLogThrough == nil)
                 shard.now = start.adding(milliseconds: ShardCore.leaseLogAge)
@@ -134,9 +140,7 @@ import Wire
             do {
                 var shard = try Shard(path: path, now: start)
                 defer { shard.close() }
-                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-                try shard.turn()
-                #expect(try shard.send(ready(), from: worker).leases.count == 1)
+                _ = try shard.queueAndLease(spec("a"), to: worker, with: ready())
                 shard.core.peerLost(worker, now: shard.now)
                 let lost = try shard.turn()
                 #expect(lost.tasks.map(\.state) == [.pending] && lost.tasks.map(\.attempt) == [1])
@@ -177,10 +181,7 @@ import Wire
         try withTemporaryDirectory { folder in
             var shard = try Shard(path: "\(folder)/shard.db", now: start)
             defer { shard.close() }
-            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-            try shard.turn()
-            let leased = try shard.send(ready(), from: worker)
-            #expect(leased.leases.count == 1)
+            let leased = try shard.queueAndLease(spec("a"), to: worker, with: ready())
             shard.now = start.adding(milliseconds: -5000)
             let folded = try shard.send(.heartbeat, from: worker)
             #expect(folded.leaseLogThrough == leased.leaseLogSequence && folded.tasks.map(\.attempt) == [1])

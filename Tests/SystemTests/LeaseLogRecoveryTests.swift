@@ -11,17 +11,7 @@ import Wire
 /// leases back, the workers claim them, and no job runs twice.
 @Suite(.serialized) struct LeaseLogRecoveryTests {
     @Test func aShardKilledWhileLeasesAreOnlyInItsLogGivesThemBackAndNothingRunsTwice() throws {
-        try withTemporaryFolder { folder in
-            let config = "\(folder)/cluster.json"
-            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
-            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
-            #expect(upStatus == 0, "\(upOutput)")
-            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
-            guard case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) else {
-                Issue.record("the generated cluster file is invalid")
-                return
-            }
-            let client = try APIClient(cluster: cluster)
+        try withTemporaryFolder { folder in try withProcessCluster(in: folder) { config, cluster, client in
             // 40 jobs for 16 slots: the first 16 are leased in the turn that takes them, the rest as slots free,
             // each lease then only in the lease log until the task ends or a second passes.
             let slow = ChaosTests.traced + "; sleep 1.5"
@@ -60,6 +50,6 @@ import Wire
             // and not claimed, is taken back, and the task runs on its next attempt, once.)
             let all = lines()
             #expect(all.count == 40 && Set(all.map { $0[1] }).count == 40, "\(all)")
-        }
+        } }
     }
 }

@@ -10,17 +10,7 @@ import Wire
 /// at the second step, with the first step's results as they were committed, and never runs the first again.
 @Suite(.serialized) struct StepRecoveryTests {
     @Test func aShardKilledDuringTheSecondStepResumesThereWithTheFirstStepsResults() throws {
-        try withTemporaryFolder { folder in
-            let config = "\(folder)/cluster.json"
-            try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
-            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
-            #expect(upStatus == 0, "\(upOutput)")
-            defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
-            guard case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) else {
-                Issue.record("the generated cluster file is invalid")
-                return
-            }
-            let client = try APIClient(cluster: cluster)
+        try withTemporaryFolder { folder in try withProcessCluster(in: folder) { config, cluster, client in
             let log = #"echo "$BATON_STEP_NAME $BATON_PARTITION $BATON_ENTRY_MOMENT" >> "$BATON_PARAM_trace""#
             let flow = JSON.object([
                 ("product", .string("recovery")), ("flow", .string("three-steps")), ("params", .object([("trace", .string(""))])),
@@ -65,6 +55,6 @@ import Wire
             #expect(Set(all.map { $0[2] }).count == 1, "every task saw the run's entry moment")
             // The last step received every transform result, each built on its extract result.
             #expect(try String(contentsOfFile: "\(trace).load", encoding: .utf8) == "e0t\ne1t\ne2t\ne3t\n")
-        }
+        } }
     }
 }

@@ -186,3 +186,18 @@ func promtool(_ arguments: [String], input: String? = nil) throws -> (status: In
     let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
     return try runProgram("/bin/sh", ["-c", "\(found) \(quoted)" + (input.map { " < '\($0)'" } ?? "")])
 }
+
+/// A cluster of processes from ``ChaosTests/clusterFile(data:)`` in `folder`, started with `baton up` for
+/// `body` and stopped with `baton down` after it, whatever `body` does; `body` gets the cluster file, the
+/// configuration read back from it, and an API client.
+func withProcessCluster<T>(in folder: String, _ body: (_ config: String, _ cluster: ClusterConfiguration, _ client: APIClient) throws -> T) throws -> T {
+    let config = "\(folder)/cluster.json"
+    try ChaosTests.clusterFile(data: "\(folder)/data").write(toFile: config, atomically: true, encoding: .utf8)
+    let (status, output) = try ChaosTests.baton(["up", "--config", config])
+    defer { _ = try? ChaosTests.baton(["down", "--config", config]) }
+    guard status == 0 else { throw ServiceError("baton up failed: \(output)") }
+    guard case .success(let cluster) = ClusterFile.parse(try String(contentsOfFile: config, encoding: .utf8), file: config) else {
+        throw ServiceError("the generated cluster file is invalid")
+    }
+    return try body(config, cluster, try APIClient(cluster: cluster))
+}

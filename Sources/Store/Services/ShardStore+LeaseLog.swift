@@ -77,6 +77,11 @@ struct LoggedLease: Equatable {
     }
 }
 
+/// The lease log. A lease that alone changed a task kept in its job's row in its turn is not written into
+/// that wide row but appended, with the turn's others, to `lease_log`, one row a turn: the task's row is
+/// written when anything else changes it, its end as a rule, or once the lease is ``ShardCore/leaseLogAge``
+/// old, in the turn that deletes the log's row. A restart puts a logged lease back on its task if the
+/// task's row holds an earlier attempt.
 extension ShardStore {
     /// Appends a turn's logged leases as one row of the lease log. Inside the turn's transaction.
     func appendLeases(_ tasks: [ShardTask], sequence: Int64) throws {
@@ -94,6 +99,18 @@ extension ShardStore {
         let statement = try database.prepare("DELETE FROM lease_log WHERE sequence <= ?")
         statement.bind(1, sequence)
         try statement.run()
+    }
+
+    /// Puts each logged lease of `jobs` back on its job's task, among the stored tasks of open jobs by
+    /// job, unless the task's row holds that attempt or a later one: then the row was written after it.
+    static func putBack(_ logged: [Int64: LoggedLease], on jobs: [ShardJob], into stored: inout [Int64: [ShardTask]]) {
+        for job in jobs {
+            guard let lease = logged[job.id], job.step == 0 else { continue }
+            let row = stored[job.id]?.firstIndex { $0.inJobRow && $0.step == 0 }
+            if let row, stored[job.id]![row].attempt >= lease.attempt { continue }
+            let task = lease.task(row: row.map { stored[job.id]![$0] }, jobID: job.id)
+            if let row { stored[job.id]![row] = task } else { stored[job.id, default: []].append(task) }
+        }
     }
 
     /// Every lease the log holds, the latest of each job, and the log's last sequence (0 when empty).

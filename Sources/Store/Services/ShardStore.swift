@@ -9,11 +9,7 @@ import Wire
 /// one step of one partition with a small spec is written in its job's row (`task_*` columns), not in a
 /// row of its own (`task_rows`). The view `tasks` shows both.
 ///
-/// A lease that alone changed such a task in its turn is not written into that wide row but appended,
-/// with the turn's others, to the lease log (`lease_log`, one row a turn): the task's row is written when
-/// anything else changes it, its end as a rule, or once the lease is ``ShardCore/leaseLogAge`` old, when
-/// the log's row goes. A restart puts a logged lease back on its task if the task's row holds an earlier
-/// attempt.
+/// A lease that alone changed such a task in its turn goes to the lease log instead (`ShardStore+LeaseLog`).
 ///
 /// ``commit(_:)`` writes everything a turn produced in one transaction, so a crash leaves the shard
 /// either before or after the turn, never inside it; only then does the runtime send what the turn
@@ -93,13 +89,7 @@ public final class ShardStore {
             if try byID.step() { snapshot.jobs.append(try Self.job(byID)) }
             byID.reset()
         }
-        for job in snapshot.jobs {
-            guard let lease = logged[job.id], job.step == 0 else { continue }
-            let row = storedTasks[job.id]?.firstIndex { $0.inJobRow && $0.step == 0 }
-            if let row, storedTasks[job.id]![row].attempt >= lease.attempt { continue }
-            let task = lease.task(row: row.map { storedTasks[job.id]![$0] }, jobID: job.id)
-            if let row { storedTasks[job.id]![row] = task } else { storedTasks[job.id, default: []].append(task) }
-        }
+        Self.putBack(logged, on: snapshot.jobs, into: &storedTasks)
         snapshot.leaseLogThrough = leaseLogThrough
         // The stored tasks of each job's current step go with it; a task of an earlier step is history.
         for job in snapshot.jobs {
