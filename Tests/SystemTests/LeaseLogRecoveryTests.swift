@@ -1,6 +1,5 @@
 import Core
 import Foundation
-import Glibc
 import Runtime
 import Store
 import Testing
@@ -36,12 +35,7 @@ import Wire
                 return statement.int64(0)
             }
             try waitUntil("a lease of a later wave in the shard's lease log", limit: 30) { lines().count > 16 && logged() > 0 }
-            let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
-            let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-            #expect(Glibc.kill(pid, SIGKILL) == 0)
-            try waitUntilExited(pid)
-            let (status, output) = try ChaosTests.baton(["up", "--config", config])
-            #expect(status == 0, "restarting the shard: \(output)")
+            try killAndRestartShard(shard, of: cluster, config: config)
 
             let final = try client.waitForRun(run, limit: 60_000)
             #expect(final["run"]?["state"]?.string == "succeeded", "\(final.rendered(pretty: true))")

@@ -38,12 +38,7 @@ import Wire
             }
             while !lines().contains(where: { $0.first == "transform" }) && Date() < deadline { usleep(10_000) }
             let shard = try #require(client.call("status", .object([("run", .number(run))])).body["run"]?["shard"]?.integer)
-            let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
-            let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-            #expect(Glibc.kill(pid, SIGKILL) == 0)
-            try waitUntilExited(pid)
-            let (status, output) = try ChaosTests.baton(["up", "--config", config])
-            #expect(status == 0, "restarting the shard: \(output)")
+            try killAndRestartShard(shard, of: cluster, config: config)
 
             let final = try client.waitForRun(run, limit: 60_000)
             #expect(final["run"]?["state"]?.string == "succeeded", "\(final.rendered(pretty: true))")

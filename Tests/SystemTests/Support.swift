@@ -201,3 +201,16 @@ func withProcessCluster<T>(in folder: String, _ body: (_ config: String, _ clust
     }
     return try body(config, cluster, try APIClient(cluster: cluster))
 }
+
+/// Kills shard `shard` of a cluster of processes (``withProcessCluster(in:_:)``) with SIGKILL, waits until
+/// it has exited, and starts it again with `baton up`.
+func killAndRestartShard(_ shard: Int64, of cluster: ClusterConfiguration, config: String) throws {
+    let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
+    guard let pid = pid_t((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw ServiceError("no process ID in \(pidFile)")
+    }
+    guard Glibc.kill(pid, SIGKILL) == 0 else { throw ServiceError("cannot kill shard \(shard), process \(pid)") }
+    try waitUntilExited(pid)
+    let (status, output) = try ChaosTests.baton(["up", "--config", config])
+    guard status == 0 else { throw ServiceError("restarting the shard: \(output)") }
+}
