@@ -18,7 +18,7 @@ import Wire
         let turn = shard.submit([
             ShardHarness.job("one"), ShardHarness.job("split", steps: [split]), ShardHarness.job("steps", steps: steps), large,
         ])
-        let leased = Dictionary(grouping: turn.tasks, by: \.job.job).mapValues { $0.map(\.inJobRow) }
+        let leased = Dictionary(grouping: turn.tasks + turn.leases, by: \.job.job).mapValues { $0.map(\.inJobRow) }
         #expect(leased == ["one": [true], "split": [false, false], "steps": [false], "large": [false]])
     }
 
@@ -28,9 +28,10 @@ import Wire
         _ = shard.send(ShardHarness.ready("w1", slots: 8), from: worker)
         let first = shard.submit([ShardHarness.job("a"), ShardHarness.job("b")])
         let bound = first.nextIDs?.task ?? 0
-        #expect(first.tasks.count == 2 && first.tasks.allSatisfy { $0.id < bound })
-        #expect(bound >= first.tasks.map(\.id).max()! + ShardCore.taskIDBlock)
+        let given = first.tasks + first.leases
+        #expect(given.count == 2 && given.allSatisfy { $0.id < bound })
+        #expect(bound >= given.map(\.id).max()! + ShardCore.taskIDBlock)
         let second = shard.submit([ShardHarness.job("c")])
-        #expect(second.nextIDs == nil && second.tasks.allSatisfy { $0.id < bound })
+        #expect(second.nextIDs == nil && (second.tasks + second.leases).allSatisfy { $0.id < bound })
     }
 }

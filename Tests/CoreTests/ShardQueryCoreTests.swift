@@ -151,7 +151,7 @@ import Wire
         #expect(statuses["plain"]?.state == .running)
         #expect(statuses["plain"]?.detail == "")
         // The note is said, never stored: the job's row keeps its own detail.
-        #expect(queued.jobs.first { $0.spec.job == "odd" }?.detail == "")
+        #expect((queued.jobs + queued.submissions).first { $0.spec.job == "odd" }?.detail == "")
 
         let other = Peer([2])
         let running = shard.send(ShardHarness.ready("w2", slots: 1, handlers: ["nobody"]), from: other)

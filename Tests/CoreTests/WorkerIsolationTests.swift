@@ -23,12 +23,7 @@ extension ShardHarness {
 
     /// What the store would hold after the turns so far, to start a shard again from.
     func snapshot(nextTaskID: UInt64 = 100, nextJobID: Int64 = 100) -> ShardSnapshot {
-        var jobs: [JobIdentity: ShardJob] = [:]
-        var tasks: [UInt64: ShardTask] = [:]
-        for turn in turns {
-            for job in turn.jobs { jobs[job.identity] = job }
-            for task in turn.tasks + turn.leases { tasks[task.id] = task }
-        }
+        let (jobs, tasks) = stored
         return ShardSnapshot(
             jobs: Array(jobs.values.filter { !$0.state.isFinal }), tasks: Array(tasks.values), sequence: core.sequence,
             nextTaskID: nextTaskID, nextJobID: nextJobID)

@@ -37,6 +37,9 @@ import Wire
             var core = ShardCore(configuration: ShardConfiguration(shard: 1), epoch: epoch, restoring: snapshot, now: now)
             core.submitted((0..<12).map { Self.job(run: 1, "j\($0)", moment: 1) }, lookup: SubmissionLookup(), now: now)
             _ = try store.commit(core.finishTurn(now: now), now: now)
+            // A log's age later their rows are written: until then they are in the submission log, and come back at once.
+            let later = now.adding(milliseconds: ShardCore.submissionLogAge)
+            _ = try store.commit(core.finishTurn(now: later), now: later)
             store.database.close()
         }
         var settings = ShardSettings(

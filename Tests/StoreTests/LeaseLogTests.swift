@@ -74,8 +74,9 @@ import Wire
         .ready(Ready(worker: "w1", session: session, slots: slots, heartbeat: 1000, commands: 1, tags: [], handlers: [], held: held))
     }
 
-    /// Queued in one turn, leased in the next: the lease is in the log, the job's row holds no attempt,
-    /// and a restarted shard gives the lease back, which the worker claims and ends in success.
+    /// Queued in one turn, leased in the next: the job is in the submission log and its lease in the lease
+    /// log, neither in a row; a restarted shard gives the lease back, which the worker claims and ends in
+    /// success.
     @Test func aLeaseAloneIsLoggedNotWrittenInItsRowAndARestartPutsItBack() throws {
         try withTemporaryDirectory { folder in
             let path = "\(folder)/shard.db"
@@ -88,9 +89,13 @@ import Wire
                 let turn = try shard.send(ready(), from: worker)
                 leased = shard.tasks(in: turn)
                 #expect(leased.count == 2 && turn.leases.count == 2 && turn.tasks.isEmpty)
-                #expect(try shard.row(of: "a") == (0, 0) && shard.row(of: "b") == (0, 0))
-                #expect(try shard.store.database.count("lease_log") == 1)
-                // The attempts the store tells of include the logged ones, running.
+                #expect(try shard.row(of: "a") == (-1, -1) && shard.row(of: "b") == (-1, -1))
+                #expect(try shard.store.database.count("lease_log") == 1 && shard.store.database.count("submission_log") == 1)
+                // Before an `attempts` query the jobs' rows are written; the attempts include the logged ones, running.
+                shard.core.writeRows(of: 9)
+                let written = try shard.turn()
+                #expect(written.jobs.map(\.spec.job).sorted() == ["a", "b"] && written.submissions.isEmpty)
+                #expect(try shard.row(of: "a") == (0, 0))
                 let attempts = try shard.store.attempts(run: 9, job: nil)
                 #expect(attempts.map(\.job) == ["a", "b"] && attempts.allSatisfy { $0.state == .running && $0.attempt == 1 && $0.worker == "w1" })
             }
@@ -161,17 +166,33 @@ import Wire
         }
     }
 
-    /// A job taken and leased in one turn has its row inserted with its task: nothing to log.
-    @Test func aJobLeasedInTheTurnThatTookItIsWrittenWholeNotLogged() throws {
+    /// A job taken and leased in one turn goes to the submission log, its lease to the lease log: no row
+    /// is written. A restart puts both back, and the job's row is written a log's age after it.
+    @Test func aJobLeasedInTheTurnThatTookItIsLoggedLeaseAndAll() throws {
         try withTemporaryDirectory { folder in
-            var shard = try Shard(path: "\(folder)/shard.db", now: start)
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                try shard.send(ready(), from: worker)
+                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
+                let turn = try shard.turn()
+                #expect(shard.tasks(in: turn).count == 1 && turn.tasks.isEmpty && turn.jobs.isEmpty)
+                #expect(turn.submissions.map(\.spec.job) == ["a"] && turn.leases.map(\.attempt) == [1])
+                #expect(try shard.row(of: "a") == (-1, -1))
+                #expect(try shard.store.database.count("lease_log") == 1 && shard.store.database.count("submission_log") == 1)
+            }
+            var shard = try Shard(path: path, now: start.adding(milliseconds: 10))
             defer { shard.close() }
-            try shard.send(ready(), from: worker)
-            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-            let turn = try shard.turn()
-            #expect(shard.tasks(in: turn).count == 1 && turn.leases.isEmpty && turn.tasks.map(\.state) == [.running])
+            let task = try #require(shard.core.tasks.values.first)
+            #expect(task.state == .running && task.attempt == 1 && task.lease?.worker == "w1" && task.leaseLogged)
+            #expect(try shard.turn().jobs.isEmpty)
+            shard.now = shard.now.adding(milliseconds: ShardCore.submissionLogAge)
+            let folded = try shard.turn()
+            // The lease log, younger, folded too: the row is written with the task, running.
+            #expect(folded.jobs.map(\.spec.job) == ["a"] && folded.submissionLogDeleted == [1])
             #expect(try shard.row(of: "a") == (1, Int(TaskState.running.rawValue)))
-            #expect(try shard.store.database.count("lease_log") == 0)
+            #expect(try shard.store.database.count("submission_log") == 0 && shard.store.database.count("lease_log") == 0)
         }
     }
 

@@ -169,8 +169,9 @@ extension ShardCore {
                 continue
             }
             setSize += octets
-            // A lease that alone changes a stored job's task in this turn goes to the lease log, not the row.
-            let logsLease = task.inJobRow && jobs[jobID]!.stored && !dirtyTasks.contains(id)
+            // A lease that alone changes a task kept in its job's row (written, or in the submission log) in
+            // this turn goes to the lease log, not the row.
+            let logsLease = task.inJobRow && (jobs[jobID]!.stored || jobs[jobID]!.logged) && !dirtyTasks.contains(id)
             let attempt = update(id) { task -> UInt16 in
                 task.attempt += 1
                 task.started = now

@@ -38,6 +38,11 @@ extension ShardCore {
                 resume(&job, from: carried, moved: moved, now: now)
             } else {
                 createTasks(of: &job, now: now)
+                // A new job with its one task in its row: its creation goes to the submission log, not a row.
+                if !moved, job.tasks.count == 1, tasks[job.tasks[0]]?.inJobRow == true {
+                    job.logged = true
+                    submissionsToLog.append(job.id)
+                }
             }
             hold(job)
             dirtyJobs.insert(job.id)

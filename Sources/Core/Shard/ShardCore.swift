@@ -73,6 +73,18 @@ public struct ShardCore: Sendable {
     /// attempt with their leases only logged, and deleted in the same turn.
     var leaseLog: [(sequence: Int64, time: Timestamp, attempts: [(task: UInt64, attempt: UInt16)])] = []
     var nextLeaseLogSequence: Int64
+    /// Jobs submitted this turn whose creation may go to the submission log (``ShardTurn/submissions``)
+    /// if nothing else changes them by the turn's end.
+    var submissionsToLog: [Int64] = []
+    /// The submission log's rows not yet deleted, oldest first: each with its turn's time and the jobs it
+    /// logged. A row older than ``submissionLogAge`` is folded into the rows of its jobs still held with no
+    /// row, and deleted in the same turn.
+    var submissionLog: [LoggedSubmissions] = []
+    var nextSubmissionLogSequence: Int64
+    /// Runs whose jobs' rows this turn writes, logging none of them (``writeRows(of:)``).
+    var foldingRuns: Set<UInt64> = []
+    /// Logged jobs a hand-over dropped this turn: the log's rows naming them are folded in it.
+    var droppedLogged: [Int64] = []
     var succeededTasks = TurnSet<UInt64>()
     var endedAttempts: [EndedAttempt] = []
     var changed: [Int64] = []
@@ -129,6 +141,14 @@ public struct ShardCore: Sendable {
     /// do, has its row written once, at its end, not at its lease too.
     public static let leaseLogAge: Int64 = 1000
 
+    /// How long a job may stay in the submission log with no row, in milliseconds: longer than a busy
+    /// queue's usual wait, so that most jobs have their row written once, at their end; short enough that
+    /// a restart reads little of the log (at most this long of submissions).
+    public static let submissionLogAge: Int64 = 10_000
+    /// The most jobs whose rows one turn writes in folding the submission log: a log put back by a restart
+    /// folds in turns of this many, not in one.
+    public static let submissionLogFoldBudget = 5_000
+
     /// A shard with an empty store.
     public init(configuration: ShardConfiguration, epoch: UInt32, now: Timestamp) {
         self.init(configuration: configuration, epoch: epoch, restoring: ShardSnapshot(), now: now)
@@ -145,6 +165,7 @@ public struct ShardCore: Sendable {
         self.reservedTaskIDs = snapshot.nextTaskID
         self.nextJobID = snapshot.nextJobID
         self.nextLeaseLogSequence = snapshot.leaseLogThrough + 1
+        self.nextSubmissionLogSequence = (snapshot.submissionLog.map(\.sequence).max() ?? 0) + 1
         self.lastPublished = now
         self.controls = ShardControls(paused: snapshot.paused)
         self.handedOver = snapshot.handedOver
@@ -161,6 +182,9 @@ public struct ShardCore: Sendable {
             let logged = snapshot.tasks.filter(\.leaseLogged).map { (task: $0.id, attempt: $0.attempt) }
             leaseLog.append((snapshot.leaseLogThrough, now, logged))
         }
+        // The jobs the submission log put back have their rows written in the first turn, which deletes the log.
+        // Its rows fold a log's age from now, once every job is back.
+        submissionLog = snapshot.submissionLog.map { LoggedSubmissions(sequence: $0.sequence, time: now, firstID: $0.firstID, lastID: $0.lastID) }
         // Sized once: a deep queue restored would otherwise grow (and move) each table a score of times.
         var restoredJobs: [ShardJob] = []
         swap(&restoredJobs, &snapshot.jobs)  // Its only reference: the jobs are moved out of it below, not copied.
@@ -436,6 +460,75 @@ public struct ShardCore: Sendable {
         }
     }
 
+    /// Moves this turn's new jobs that nothing else changed into the turn's submission log row, out of the
+    /// rows to write; and folds the log's rows older than ``submissionLogAge`` into the rows of their jobs
+    /// still held with none, deleting them in the same turn, up to ``submissionLogFoldBudget`` jobs a turn. A
+    /// job's row is also written, whole, when a task kept in it changes without the job: that task has no
+    /// row to go into before its job's.
+    private mutating func logSubmissions(into turn: inout ShardTurn, now: Timestamp) {
+        for id in submissionsToLog {
+            // Read in place: a job copied out would retain and release every reference in it.
+            guard jobs[id]?.logged == true, !jobs[id]!.stored, !jobs[id]!.state.isFinal, let task = jobs[id]!.tasks.first else { continue }
+            // A task changed with its creation (anything but a logged lease), or a query that reads the job's
+            // row, writes the row instead.
+            if dirtyTasks.contains(task) || foldingRuns.contains(jobs[id]!.spec.run) {
+                jobs.modify(id) { $0.logged = false }
+                continue
+            }
+            guard dirtyJobs.remove(id) else { continue }
+            turn.submissions.append(jobs[id]!)
+        }
+        submissionsToLog = []
+        for run in foldingRuns {
+            for id in byRun[run] ?? [] where jobs[id]?.logged == true { dirtyJobs.insert(id) }
+        }
+        foldingRuns = []
+        if !turn.submissions.isEmpty {
+            turn.submissionLogSequence = nextSubmissionLogSequence
+            let ids = turn.submissions.lazy.map(\.id)
+            submissionLog.append(LoggedSubmissions(sequence: nextSubmissionLogSequence, time: now, firstID: ids.min()!, lastID: ids.max()!))
+            nextSubmissionLogSequence += 1
+        }
+        // A row naming a job a hand-over dropped, which has no row, is folded in the hand-over's turn: a
+        // restart never finds that job in the log.
+        for id in droppedLogged {
+            guard let index = submissionLog.firstIndex(where: { $0.firstID <= id && id <= $0.lastID }) else { continue }
+            fold(submissionLog.remove(at: index), into: &turn)
+        }
+        droppedLogged = []
+        // Not while jobs are still being put back: a row folded before its jobs are back would lose them. A
+        // clock stepped back folds the log at once: its rows would otherwise wait for the step to pass.
+        var folded = 0
+        while !isRestoring, let oldest = submissionLog.first, folded < Self.submissionLogFoldBudget,
+            now.since(oldest.time) >= Self.submissionLogAge || now < oldest.time
+        {
+            folded += Int(oldest.lastID - oldest.firstID + 1)
+            fold(submissionLog.removeFirst(), into: &turn)
+        }
+        guard !submissionLog.isEmpty else { return }
+        for id in dirtyTasks {
+            guard tasks[id]?.inJobRow == true, let job = tasks[id]?.jobID, jobs[job]?.logged == true else { continue }
+            dirtyJobs.insert(job)
+        }
+    }
+
+    /// Writes this turn the rows of the jobs a row of the submission log names that are held with none, and
+    /// deletes the log's row.
+    private mutating func fold(_ row: LoggedSubmissions, into turn: inout ShardTurn) {
+        for id in row.firstID...row.lastID where jobs[id]?.logged == true { dirtyJobs.insert(id) }
+        turn.submissionLogDeleted.append(row.sequence)
+    }
+
+    /// Has this turn write the rows of the jobs of `run` the submission log holds, and log none of it: for
+    /// a reader of the store that must find each of them there (an `attempts` query).
+    public mutating func writeRows(of run: UInt64) {
+        foldingRuns.insert(run)
+    }
+
+    /// The lowest job ID a row of the submission log names: retention keeps the rows from it on, which a
+    /// restart must find for the jobs the log names (`Int64.max` when the log is empty).
+    public var lowestLoggedJobID: Int64 { submissionLog.first?.firstID ?? .max }
+
     /// Ends the turn: hands out work, then returns what to commit and, after the commit, what to send.
     /// Jobs that became final are forgotten once their rows are in the turn.
     public mutating func finishTurn(now: Timestamp) -> ShardTurn {
@@ -444,6 +537,7 @@ public struct ShardCore: Sendable {
         settle(now: now)
         var turn = ShardTurn()
         logLeases(into: &turn, now: now)
+        logSubmissions(into: &turn, now: now)
         if !noted.isEmpty && notedMembership != workers.membership {
             notedMembership = workers.membership
             // Only the jobs whose note the workers' coming or going changes are published again, each read in
@@ -488,7 +582,10 @@ public struct ShardCore: Sendable {
         for id in dirtyJobs {
             let row = jobs.modifyIfPresent(id) { job -> ShardJob? in
                 guard !job.state.isFinal else { return nil }
-                defer { job.stored = true }
+                defer {
+                    job.stored = true
+                    job.logged = false
+                }
                 return job
             }
             if case let row?? = row { turn.jobs.append(row) }
@@ -530,7 +627,9 @@ public struct ShardCore: Sendable {
                 if let lease = tasks.removeValue(forKey: task)?.lease { workers.released(task, from: lease) }
             }
             dirtyJobs.remove(id)
-            turn.jobs.removeAll { $0.id == id }
+            // A row inserted this turn (the job was only in the submission log) stays, for its task's write
+            // to find: the commit deletes it after, with the others.
+            turn.jobs.removeAll { $0.id == id && $0.stored }
             turn.handedOverRows.append(id)
             controls.jobForgotten(of: job.spec.run)
         }

@@ -334,6 +334,10 @@ public struct ShardJob: Sendable {
     /// Whether the store has a row for it: the first write inserts one, with the spec, and later writes
     /// update only what changes.
     public var stored = false
+    /// Whether its row is not written yet because its submission is in the store's submission log (or
+    /// goes there this turn, ``ShardTurn/submissions``): set for a job submitted with its one task in its
+    /// row, cleared once its row is written, at its end as a rule.
+    public var logged = false
 
     public init(
         id: Int64, spec: JobSpec, state: JobState = .queued, step: UInt16 = 0, tasks: TaskList = [],
@@ -416,6 +420,7 @@ extension ShardJob: Equatable {
             && lhs.completed == rhs.completed && lhs.counts == rhs.counts && lhs.attempts == rhs.attempts && lhs.queued == rhs.queued
             && lhs.started == rhs.started && lhs.finished == rhs.finished && lhs.cancelled == rhs.cancelled
             && lhs.waitNote == rhs.waitNote && lhs.finishing == rhs.finishing && lhs.requirement == rhs.requirement && lhs.stored == rhs.stored
+            && lhs.logged == rhs.logged
             && (lhs.extras.first ?? JobExtras()) == (rhs.extras.first ?? JobExtras())
     }
 }

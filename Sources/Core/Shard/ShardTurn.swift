@@ -14,6 +14,15 @@ public struct ShardTurn: Sendable {
     /// The lease log's rows to delete, up to and including this sequence: their leases are in rows now
     /// (this turn's, for those still running), or over.
     public var leaseLogThrough: Int64?
+    /// Jobs submitted this turn with their one task in their row, and not changed otherwise in it: they go,
+    /// whole, to the store's submission log, in one row of this turn (`submissionLogSequence`), and their
+    /// rows are written when they end (or are changed otherwise, or have been logged for
+    /// ``ShardCore/leaseLogAge``). A restart puts back each logged job that has no row.
+    public var submissions: [ShardJob] = []
+    public var submissionLogSequence: Int64 = 0
+    /// The submission log's rows to delete: their jobs have rows now (this turn's, for those still open),
+    /// or left the shard.
+    public var submissionLogDeleted: [Int64] = []
     /// Attempts that ended otherwise than in success (retrying, failed, lost, cancelled): kept as each
     /// task's history, since its row goes on with its next attempt.
     public var endedAttempts: [EndedAttempt] = []
@@ -80,6 +89,7 @@ public struct ShardTurn: Sendable {
             || !forgottenPriorities.isEmpty || !tombstones.isEmpty || !importedResults.isEmpty
             || !handedOverRows.isEmpty || !handedOverTaskRows.isEmpty || !awayEnds.isEmpty || nextIDs != nil
             || !leases.isEmpty || leaseLogThrough != nil
+            || !submissions.isEmpty || !submissionLogDeleted.isEmpty
     }
 }
 
@@ -110,6 +120,9 @@ public struct ShardSnapshot: Sendable {
     /// The last sequence of the store's lease log (0: none); the tasks whose leases it put back are
     /// among `tasks`, marked ``ShardTask/leaseLogged``.
     public var leaseLogThrough: Int64 = 0
+    /// The rows of the store's submission log; the jobs of them put back are marked ``ShardJob/logged``:
+    /// those whose leases are logged among `jobs`, the others later, with the batches of `more`.
+    public var submissionLog: [SubmissionLogRow] = []
 
     public init(
         jobs: [ShardJob] = [], tasks: [ShardTask] = [], sequence: UInt64 = 0, nextTaskID: UInt64 = 1, nextJobID: Int64 = 1
@@ -144,4 +157,28 @@ public struct EndedAttempt: Sendable, Equatable {
     public var output: String
     public var log: String
     public var error: String
+}
+
+/// A row of a shard's submission log, as a restart first reads it: the lowest and highest job ID it names.
+/// Its jobs are read later, a batch at a time.
+public struct SubmissionLogRow: Sendable, Equatable {
+    public var sequence: Int64
+    public var firstID: Int64
+    public var lastID: Int64
+
+    public init(sequence: Int64, firstID: Int64, lastID: Int64) {
+        self.sequence = sequence
+        self.firstID = firstID
+        self.lastID = lastID
+    }
+}
+
+/// A row of the submission log as the shard keeps it in memory: when it was written (or put back), and the
+/// range of job IDs it names. Jobs given IDs in that range but not logged are told apart by
+/// ``ShardJob/logged``.
+struct LoggedSubmissions: Sendable {
+    var sequence: Int64
+    var time: Timestamp
+    var firstID: Int64
+    var lastID: Int64
 }

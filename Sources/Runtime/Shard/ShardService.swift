@@ -292,6 +292,10 @@ public struct ShardService: Service {
             for (message, socket, peer, sender) in held { _ = try take(message, on: socket, from: peer, sender: sender, now: now) }
         }
         core.tick(now: now)
+        // An `attempts` answer reads the store: each job of its run held must have its row there.
+        for (_, query) in attemptQueries {
+            if let run = (try? JSONParser.parse(query.body))?["run"]?.integer, run > 0 { core.writeRows(of: UInt64(run)) }
+        }
         var end = try finish(now: now)
         // Catch-up answers come from the log as committed, this turn's event included.
         for (peer, fetch) in fetches { end.actions += try EventLogReplay.answer(fetch, to: peer, on: Self.work, log: store.log, epoch: epoch) }
@@ -383,7 +387,7 @@ public struct ShardService: Service {
         // that deleting keeps up with a steady load.
         if now.since(lastRetention) >= 1000 {
             let batch = 1000
-            let deleted = try store.trim(now: now, retention: settings.retention, batch: batch)
+            let deleted = try store.trim(now: now, retention: settings.retention, below: core.lowestLoggedJobID, batch: batch)
             // Tombstones of runs handed over that long ago leave memory with their rows.
             let forgotten = try store.trimTombstones(now: now, retention: settings.retention, keeping: core.runsFinishing, batch: batch)
             core.forgetTombstones(of: forgotten)

@@ -68,8 +68,8 @@ final class FairnessCheck {
     /// A shard's turn committed at `now` (virtual time): the backlog products' attempts leased and ended.
     func committed(_ turn: ShardTurn, shard: UInt32, now: Int64) {
         guard watching else { return }
-        // A backlog product's run is known by its jobs, which the shard stores before it hands out their tasks.
-        for job in turn.jobs where job.spec.product.hasPrefix("backlog-") && runs[job.spec.run] == nil {
+        // A backlog product's run is known by its jobs, which the shard stores (or logs) before it hands out their tasks.
+        for job in turn.jobs + turn.submissions where job.spec.product.hasPrefix("backlog-") && runs[job.spec.run] == nil {
             runs[job.spec.run] = (job.spec.product, job.spec.flow == "warm-up")
         }
         for task in turn.tasks + turn.leases {

@@ -170,5 +170,13 @@ extension ShardStore {
         Migration(
             version: 16, name: "the lease log",
             sql: "CREATE TABLE lease_log (sequence INTEGER PRIMARY KEY, leases BLOB NOT NULL);"),
+        // A job submitted with its one task in its row goes here, one row a turn for all of them, not into a
+        // row of its own: most jobs end within a second, and their row is then written once, at the end.
+        Migration(
+            version: 17, name: "the submission log",
+            sql: """
+                CREATE TABLE submission_log (
+                    sequence INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, jobs BLOB NOT NULL);
+                """),
     ]
 }

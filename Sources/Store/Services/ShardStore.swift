@@ -36,9 +36,15 @@ public final class ShardStore {
     /// (``openJobs(from:limit:)``), skipping those read at the start. By ID alone: a job's row changes
     /// state as it runs (a new step is written running), and a cursor by state would meet it again.
     public struct RestoreCursor: Sendable {
-        /// Read at the start, whatever their place: jobs with tasks stored, and jobs finishing.
+        /// Read at the start, whatever their place: jobs with tasks stored, jobs finishing, and logged jobs
+        /// whose leases are logged.
         var early: Set<Int64>
         var after: Int64 = 0
+        /// Whether every open job's row has been read; then the submission log's rows are, one at a time.
+        var rowsDone = false
+        var logRows: [SubmissionLogRow] = []
+        var logIndex = 0
+        var handedOver: [UInt64: UInt32] = [:]
         /// Whether every open job has been read.
         public internal(set) var isDone = false
     }
@@ -89,6 +95,17 @@ public final class ShardStore {
             if try byID.step() { snapshot.jobs.append(try Self.job(byID)) }
             byID.reset()
         }
+        // The submission log's rows; the jobs of logged leases with no row are in them, and are read now,
+        // before the leases are put back. The others are read after the rows, a batch at a time.
+        let logRows = try submissionLogRows()
+        let handedOver = try handedOverRuns()
+        let unwritten = Set(logged.keys).subtracting(snapshot.jobs.map(\.id))
+        for row in logRows where unwritten.contains(where: { row.firstID <= $0 && $0 <= row.lastID }) {
+            let jobs = try loggedJobs(of: row, handedOver: handedOver) { unwritten.contains($0) }
+            snapshot.jobs += jobs
+            early.formUnion(jobs.map(\.id))
+        }
+        snapshot.submissionLog = logRows
         Self.putBack(logged, on: snapshot.jobs, into: &storedTasks)
         snapshot.leaseLogThrough = leaseLogThrough
         // The stored tasks of each job's current step go with it; a task of an earlier step is history.
@@ -98,12 +115,14 @@ public final class ShardStore {
                 snapshot.tasks.append(task)
             }
         }
-        var cursor = RestoreCursor(early: early)
+        var cursor = RestoreCursor(early: early, logRows: logRows, handedOver: handedOver)
         let first = try readOpenJobs(from: &cursor, limit: firstBatch)
         snapshot.jobs.reserveCapacity(snapshot.jobs.count + first.count)
         snapshot.jobs += first
         snapshot.more = !cursor.isDone
-        snapshot.openJobs = snapshot.more ? Int(try scalar(Self.openCount)) : snapshot.jobs.count
+        // The log's rows counted at most: jobs of them may have rows, or other jobs' IDs come between theirs.
+        let inLog = logRows.reduce(0) { $0 + Int($1.lastID - $1.firstID + 1) }
+        snapshot.openJobs = snapshot.more ? Int(try scalar(Self.openCount)) + inLog : snapshot.jobs.count
         try addInputs(to: &snapshot.jobs)
         let paused = try database.prepare("SELECT run FROM paused")
         while try paused.step() { snapshot.paused.insert(UInt64(bitPattern: paused.int64(0))) }
@@ -118,9 +137,7 @@ public final class ShardStore {
                     keyWeights: try Self.decodeKeyWeights(policies.blob(6))))
         }
         policies.reset()
-        let handed = try database.prepare("SELECT run, generation FROM handed_over")
-        while try handed.step() { snapshot.handedOver[UInt64(bitPattern: handed.int64(0))] = UInt32(handed.int(1)) }
-        handed.reset()
+        snapshot.handedOver = handedOver
         let priorities = try database.prepare("SELECT run, priority FROM priorities")
         while try priorities.step() {
             snapshot.priorities[UInt64(bitPattern: priorities.int64(0))] = UInt8(clamping: priorities.int(1))
@@ -130,7 +147,8 @@ public final class ShardStore {
         // Past every ID a row has had: rows are deleted by hand-overs and retention, and an ID given again
         // could be taken for the one before it. Task IDs kept in jobs' rows are below the bound `meta` keeps.
         snapshot.nextTaskID = UInt64(max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM task_rows"), try database.meta("next_task_id") ?? 0))
-        snapshot.nextJobID = max(try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0)
+        snapshot.nextJobID = max(
+            try scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM jobs"), try database.meta("next_job_id") ?? 0, (logRows.last?.lastID ?? 0) + 1)
         return (epoch, snapshot, snapshot.more ? cursor : nil)
     }
 
@@ -145,6 +163,17 @@ public final class ShardStore {
     private func readOpenJobs(from cursor: inout RestoreCursor, limit: Int) throws -> [ShardJob] {
         var jobs: [ShardJob] = []
         while jobs.count < limit && !cursor.isDone {
+            if cursor.rowsDone {
+                // The submission log's jobs, a row of it at a time, after every row of the jobs table.
+                if cursor.logIndex < cursor.logRows.count {
+                    let early = cursor.early
+                    jobs += try loggedJobs(of: cursor.logRows[cursor.logIndex], handedOver: cursor.handedOver) { !early.contains($0) }
+                    cursor.logIndex += 1
+                } else {
+                    cursor.isDone = true
+                }
+                continue
+            }
             // By ID, each batch starting where the last stopped, through the open jobs' index of their IDs:
             // never a finished row, however many are kept.
             let page = try database.prepare(Self.openJobsAfter)
@@ -159,7 +188,7 @@ public final class ShardStore {
                 if cursor.early.contains(cursor.after) { continue }
                 jobs.append(try Self.job(page))
             }
-            if read < asked { cursor.isDone = true }
+            if read < asked { cursor.rowsDone = true }
         }
         return jobs
     }
@@ -191,7 +220,7 @@ public final class ShardStore {
     /// How many open jobs there are, by `jobs_open`.
     static let openCount = "SELECT COUNT(*) FROM jobs WHERE \(isOpen())"
     /// The jobs ended before a time, oldest first, by `jobs_finished`: retention's batch.
-    static let endedBefore = "SELECT id FROM jobs WHERE \(isFinal()) AND finished > 0 AND finished < ? ORDER BY finished LIMIT ?"
+    static let endedBefore = "SELECT id FROM jobs WHERE \(isFinal()) AND finished > 0 AND finished < ? AND id < ? ORDER BY finished LIMIT ?"
 
     static let jobColumns = "id, spec, state, step, completed, attempts, started, finished, output, detail, cancelled, queued, finishing"
 
@@ -254,15 +283,16 @@ public final class ShardStore {
     /// `batch` jobs; returns how many it deleted. A job of a run rerun since has a new generation, and
     /// the one it replaced goes with the others; so do results taken over and ends of tasks that
     /// finished here for runs handed over (``trimTombstones(now:retention:batch:)`` deletes the
-    /// tombstones themselves).
+    /// tombstones themselves). Only rows of IDs `below` go: the submission log names those from it on, and
+    /// a restart must find their rows (``ShardCore/lowestLoggedJobID``).
     @discardableResult
-    public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> Int {
+    public func trim(now: Timestamp, retention: Int64, below: Int64 = .max, batch: Int = 1000) throws -> Int {
         let before = now.milliseconds - retention
         return try database.transaction {
-            let old = try database.prepare(
-                Self.endedBefore)
+            let old = try database.prepare(Self.endedBefore)
             old.bind(1, before)
-            old.bind(2, batch)
+            old.bind(2, below)
+            old.bind(3, batch)
             var jobs: [Int64] = []
             while try old.step() { jobs.append(old.int64(0)) }
             old.reset()
@@ -365,6 +395,8 @@ public final class ShardStore {
             try writeControls(of: turn)
             if !turn.leases.isEmpty { try appendLeases(turn.leases, sequence: turn.leaseLogSequence) }
             if let through = turn.leaseLogThrough { try deleteLeases(through: through) }
+            if !turn.submissions.isEmpty { try appendSubmissions(turn.submissions, sequence: turn.submissionLogSequence) }
+            if !turn.submissionLogDeleted.isEmpty { try deleteSubmissions(turn.submissionLogDeleted) }
             return try turn.updateMessages.map { updates in
                 let frame = Message.jobUpdates(updates).encoded()
                 try log.append(sequence: updates.sequence, epoch: updates.epoch, time: now, frame: frame)

@@ -1,0 +1,204 @@
+import Core
+import Foundation
+@testable import Store
+import Testing
+import Wire
+
+/// A job submitted with its one task in its row goes, whole, to the submission log, one row a turn, and
+/// its row is written once: at its end, or a log's age later: through a real core and a real store file,
+/// restarted.
+@Suite struct SubmissionLogTests {
+    typealias Shard = LeaseLogTests.Shard
+    let start = Timestamp(milliseconds: 1_000_000)
+    let worker = Peer([1])
+    let orchestrator = Peer([9])
+
+    func spec(_ name: String, run: UInt64 = 9) -> JobSpec {
+        JobSpec(
+            run: run, job: name, generation: 0, product: "payments", flow: "eod", moment: 7, priority: 0, type: "t",
+            tags: [], retries: 1, backoff: 1000, timeout: 0, params: [:], steps: [StepSpec(name: name, kind: .command, action: "true")])
+    }
+
+    func ready() -> Message {
+        .ready(Ready(worker: "w1", session: 1, slots: 4, heartbeat: 1000, commands: 1, tags: [], handlers: [], held: []))
+    }
+
+    /// Taken, handed out and ended within a log's age: the job's row is inserted once, at its end, and a
+    /// restart finds it finished, not again in the log.
+    @Test func aJobThatEndsWithinTheLogsAgeHasItsRowWrittenOnceAtItsEnd() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                try shard.send(ready(), from: worker)
+                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
+                let taken = try shard.turn()
+                #expect(taken.jobs.isEmpty && taken.submissions.map(\.spec.job) == ["a"])
+                let leased = shard.tasks(in: taken)
+                let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
+                let ended = try shard.send(.results(Results(results: [result])), from: worker)
+                #expect(ended.jobs.map { "\($0.spec.job) \($0.state) \($0.stored)" } == ["a succeeded false"])
+                #expect(try shard.store.database.count("jobs WHERE state = \(JobState.succeeded.rawValue)") == 1)
+                #expect(try shard.store.database.count("submission_log") == 1)
+            }
+            var shard = try Shard(path: path, now: start.adding(milliseconds: 10))
+            defer { shard.close() }
+            #expect(shard.core.jobs.isEmpty)
+            // A new job's ID is past the one logged; the log's rows go a log's age later, the new one's row written.
+            shard.core.submitted([spec("b")], lookup: SubmissionLookup(), now: shard.now)
+            #expect(try shard.turn().submissions.map(\.id) == [2])
+            shard.now = shard.now.adding(milliseconds: ShardCore.submissionLogAge)
+            let folded = try shard.turn()
+            #expect(folded.submissionLogDeleted == [1, 2] && folded.jobs.map(\.spec.job) == ["b"])
+        }
+    }
+
+    /// A job still queued a log's age later has its row written, queued, in the turn that deletes the
+    /// log's row; a restart reads it from the row.
+    @Test func aJobStillQueuedALogsAgeLaterIsFoldedIntoItsRow() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                shard.core.submitted([spec("a"), spec("b")], lookup: SubmissionLookup(), now: start)
+                let logged = try shard.turn()
+                #expect(logged.submissions.count == 2 && logged.submissionLogSequence == 1)
+                shard.now = start.adding(milliseconds: ShardCore.submissionLogAge - 1)
+                #expect(try shard.turn().submissionLogDeleted.isEmpty)
+                shard.now = start.adding(milliseconds: ShardCore.submissionLogAge)
+                let folded = try shard.turn()
+                #expect(folded.submissionLogDeleted == [1] && folded.jobs.map(\.spec.job).sorted() == ["a", "b"])
+                #expect(try shard.store.database.count("submission_log") == 0)
+                #expect(try shard.store.database.count("jobs WHERE state = \(JobState.queued.rawValue)") == 2)
+                #expect(shard.core.jobs.values.allSatisfy { $0.stored && !$0.logged })
+            }
+            let shard = try Shard(path: path, now: start.adding(milliseconds: 2000))
+            defer { shard.close() }
+            #expect(shard.core.jobs.values.map(\.spec.job).sorted() == ["a", "b"])
+            #expect(shard.core.jobs.values.allSatisfy { $0.stored && !$0.logged && $0.state == .queued })
+        }
+    }
+
+    /// A run handed over drops its logged jobs without a row to delete; the log's row naming them is
+    /// folded in the same turn, another run's job in it written to its row, so a restart never finds them.
+    @Test func aLoggedJobOfARunHandedOverIsNotPutBack() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                shard.core.submitted([spec("a", run: 5), spec("b", run: 5), spec("c", run: 6)], lookup: SubmissionLookup(), now: start)
+                try shard.turn()
+                shard.core.handOverReceived(
+                    Control(request: 1, action: .handOver, run: 5, generation: 0), lookup: HandOverLookup(), from: orchestrator, now: start)
+                let handed = try shard.turn()
+                #expect(handed.tombstones.keys.sorted() == [5] && handed.handedOverRows.isEmpty)
+                #expect(handed.submissionLogDeleted == [1] && handed.jobs.map(\.spec.job) == ["c"])
+                #expect(try shard.store.database.count("submission_log") == 0)
+            }
+            let shard = try Shard(path: path, now: start.adding(milliseconds: 10))
+            defer { shard.close() }
+            #expect(shard.core.jobs.values.map { "\($0.spec.job) \($0.stored)" } == ["c true"])
+        }
+    }
+
+    /// A task kept in its job's row that changes without its job (here, its lease taken back from a
+    /// worker gone) has no row to go into: the job's row is written with it.
+    @Test func aTaskChangedAloneWritesItsLoggedJobsRowWithIt() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
+                try shard.turn()
+                try shard.send(ready(), from: worker)
+                shard.core.peerLost(worker, now: shard.now)
+                let lost = try shard.turn()
+                #expect(lost.tasks.map(\.state) == [.pending] && lost.jobs.map(\.spec.job) == ["a"])
+                #expect(try shard.row(of: "a") == (1, Int(TaskState.pending.rawValue)))
+            }
+            let shard = try Shard(path: path, now: start.adding(milliseconds: 10))
+            defer { shard.close() }
+            let task = try #require(shard.core.tasks.values.first)
+            #expect(task.state == .pending && task.attempt == 1 && task.lease == nil)
+        }
+    }
+
+    /// Retention keeps the row of a job that ended while the submission log still names it: a restart
+    /// would otherwise find the job in the log with no row and put it back.
+    @Test func retentionKeepsTheRowsTheLogStillNames() throws {
+        try withTemporaryDirectory { folder in
+            var shard = try Shard(path: "\(folder)/shard.db", now: start)
+            defer { shard.close() }
+            try shard.send(ready(), from: worker)
+            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
+            let leased = shard.tasks(in: try shard.turn())
+            let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
+            try shard.send(.results(Results(results: [result])), from: worker)
+            let later = start.adding(milliseconds: 5000)
+            #expect(try shard.store.trim(now: later, retention: 1, below: shard.core.lowestLoggedJobID) == 0)
+            shard.now = start.adding(milliseconds: ShardCore.submissionLogAge)
+            #expect(try shard.turn().submissionLogDeleted == [1])
+            #expect(shard.core.lowestLoggedJobID == .max)
+            #expect(try shard.store.trim(now: shard.now, retention: 1, below: shard.core.lowestLoggedJobID) == 1)
+        }
+    }
+
+    /// A logged job whose run is handed over while its task runs stays, finishing; when the task ends in
+    /// that same turn the job leaves, its row (inserted only then, for the task's write to find) deleted
+    /// in the same commit, and a restart does not put it back.
+    @Test func aLoggedJobFinishingAfterAHandOverLeavesWithoutARow() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                try shard.send(ready(), from: worker)
+                shard.core.submitted([spec("a", run: 5)], lookup: SubmissionLookup(), now: start)
+                let leased = shard.tasks(in: try shard.turn())
+                shard.core.handOverReceived(
+                    Control(request: 1, action: .handOver, run: 5, generation: 0), lookup: HandOverLookup(), from: orchestrator, now: start)
+                let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
+                let ended = try shard.send(.results(Results(results: [result])), from: worker)
+                #expect(ended.tombstones.keys.sorted() == [5] && ended.handedOverRows.count == 1 && shard.core.jobs.isEmpty)
+                #expect(try shard.store.database.count("jobs") == 0)
+            }
+            let shard = try Shard(path: path, now: start.adding(milliseconds: 10))
+            defer { shard.close() }
+            #expect(shard.core.jobs.isEmpty)
+        }
+    }
+
+    /// A restart puts the logged jobs back after the open jobs' rows, a batch at a time as it does those,
+    /// marked logged.
+    @Test func aRestartPutsTheLoggedJobsBackInBatchesAfterTheRows() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                shard.core.submitted([spec("a"), spec("b")], lookup: SubmissionLookup(), now: start)
+                try shard.turn()
+                shard.now = start.adding(milliseconds: ShardCore.submissionLogAge)
+                #expect(try shard.turn().jobs.count == 2)
+                shard.core.submitted([spec("c"), spec("d"), spec("e")], lookup: SubmissionLookup(), now: shard.now)
+                #expect(try shard.turn().submissions.count == 3)
+            }
+            let store = try ShardStore(path: path)
+            defer { store.database.close() }
+            let (_, snapshot, rest) = try store.open(firstBatch: 1)
+            #expect(snapshot.jobs.map(\.spec.job) == ["a"] && snapshot.more && snapshot.submissionLog.map(\.sequence) == [2])
+            var cursor = try #require(rest)
+            var batches: [[String]] = []
+            while !cursor.isDone {
+                let batch = try store.openJobs(from: &cursor, limit: 2)
+                #expect(batch.allSatisfy { $0.logged == ($0.spec.job >= "c") && $0.stored == ($0.spec.job < "c") })
+                batches.append(batch.map(\.spec.job))
+            }
+            #expect(batches.flatMap { $0 } == ["b", "c", "d", "e"])
+        }
+    }
+}
