@@ -161,7 +161,7 @@ import ZeroMQ
             // 7. A flood of handshakes from unknown keys, going on while the run ends and what follows runs.
             // From a context of its own: its 200 sockets' teardown is not to hold up the watcher's below.
             let flooder = try Attacker(cluster: cluster, keys: keys)
-            let flood = try flooder.flood(cluster.management.api, count: 100) + flooder.flood(shard.work, count: 100)
+            var flood = try flooder.flood(cluster.management.api, count: 100) + flooder.flood(shard.work, count: 100)
             var flooding = true
             defer {
                 if flooding { for socket in flood { socket.close() } }
@@ -180,10 +180,15 @@ import ZeroMQ
             let actions = try admin.call("history", .object([("run", .number(run))])).body["actions"]?.array ?? []
             #expect(actions.map { "\($0["actor"]?.string ?? "") \($0["action"]?.string ?? "")" } == ["admin start", "vera stop"])
             // The flood has made its point once a log has counted it: a line says how many were refused since
-            // the one before, which takes the flood outlasting a second (a quick run's end may not). Then the
-            // handshakes below are not to queue behind a thousand a second.
+            // the one before, which takes refusals more than a second after the first. A flood's sockets may
+            // have stopped trying by then (a loaded machine makes a quick run's end slow), so a few more join
+            // it each half second, at most 300. Then the handshakes below are not to queue behind a thousand a
+            // second.
+            var polls = 0
             try waitUntil("a log line to count the flood") {
-                try FileManager.default.contentsOfDirectory(atPath: "\(folder)/data/logs").contains { file in
+                polls += 1
+                if polls % 50 == 0 && flood.count < 500 { flood += try flooder.flood(shard.work, count: 10) }
+                return try FileManager.default.contentsOfDirectory(atPath: "\(folder)/data/logs").contains { file in
                     file.hasSuffix(".log")
                         && ((try? String(contentsOfFile: "\(folder)/data/logs/\(file)", encoding: .utf8)) ?? "").contains("also refused since the last line=")
                 }
