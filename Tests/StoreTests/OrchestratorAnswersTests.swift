@@ -296,9 +296,9 @@ import Wire
                         """)
                 }
             }
-            #expect(try store.trim(now: Self.now, retention: 30 * Self.day, batch: 1) == 1)
-            #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == 1)
-            #expect(try store.trim(now: Self.now, retention: 30 * Self.day) == 0)
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day, below: .max, batch: 1) == 1)
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day, below: .max) == 1)
+            #expect(try store.trim(now: Self.now, retention: 30 * Self.day, below: .max) == 0)
             let left = try store.database.prepare("SELECT (SELECT group_concat(id) FROM jobs), (SELECT group_concat(job_id) FROM tasks)")
             #expect(try left.step())
             #expect(left.text(0) == "3,4" && left.text(1) == "3,4")

@@ -13,10 +13,11 @@ import Wire
     let worker = Peer([1])
     let orchestrator = Peer([9])
 
-    func spec(_ name: String, run: UInt64 = 9) -> JobSpec {
+    func spec(_ name: String, run: UInt64 = 9, generation: UInt32 = 0, resume: UInt8 = 0) -> JobSpec {
         JobSpec(
-            run: run, job: name, generation: 0, product: "payments", flow: "eod", moment: 7, priority: 0, type: "t",
-            tags: [], retries: 1, backoff: 1000, timeout: 0, params: [:], steps: [StepSpec(name: name, kind: .command, action: "true")])
+            run: run, job: name, generation: generation, product: "payments", flow: "eod", moment: 7, priority: 0, type: "t",
+            tags: [], retries: 1, backoff: 1000, timeout: 0, params: [:], resume: resume,
+            steps: [StepSpec(name: name, kind: .command, action: "true")])
     }
 
     func ready() -> Message {
@@ -199,6 +200,55 @@ import Wire
                 batches.append(batch.map(\.spec.job))
             }
             #expect(batches.flatMap { $0 } == ["b", "c", "d", "e"])
+        }
+    }
+
+    /// A hand-over that drops a logged job, which never had a row, keeps the next IDs past it: a restart
+    /// never gives its ID again.
+    @Test func aDroppedLoggedJobsIDIsNotGivenAgain() throws {
+        try withTemporaryDirectory { folder in
+            let path = "\(folder)/shard.db"
+            var dropped: Int64 = 0
+            do {
+                var shard = try Shard(path: path, now: start)
+                defer { shard.close() }
+                shard.core.submitted([spec("x", run: 6)], lookup: SubmissionLookup(), now: start)
+                try shard.turn()
+                shard.core.submitted([spec("a", run: 5)], lookup: SubmissionLookup(), now: start)
+                dropped = try #require(try shard.turn().submissions.first?.id)
+                shard.core.handOverReceived(
+                    Control(request: 1, action: .handOver, run: 5, generation: 0), lookup: HandOverLookup(), from: orchestrator, now: start)
+                let handed = try shard.turn()
+                #expect(handed.submissionLogDeleted.count == 1 && handed.nextIDs?.job == dropped + 1)
+            }
+            var shard = try Shard(path: path, now: start.adding(milliseconds: 10))
+            defer { shard.close() }
+            shard.core.submitted([spec("b", run: 7)], lookup: SubmissionLookup(), now: shard.now)
+            #expect(try shard.turn().submissions.map(\.id) == [dropped + 1])
+        }
+    }
+
+    /// A rerun is never logged: a later one resumed finds what it got to in its row. Here generation 1
+    /// waits (its run paused) when generation 2 comes resumed: it carries nothing of generation 0's
+    /// success, and runs.
+    @Test func aResumedRerunCarriesFromTheNewestEarlierGenerationNotALoggedOnesPredecessor() throws {
+        try withTemporaryDirectory { folder in
+            var shard = try Shard(path: "\(folder)/shard.db", now: start)
+            defer { shard.close() }
+            try shard.send(ready(), from: worker)
+            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
+            let leased = shard.tasks(in: try shard.turn())
+            let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
+            try shard.send(.results(Results(results: [result])), from: worker)
+            shard.core.controlReceived(Control(request: 2, action: .pauseRun, run: 9), from: orchestrator, now: shard.now)
+            shard.core.submitted([spec("a", generation: 1)], lookup: SubmissionLookup(), now: shard.now)
+            let rerun = try shard.turn()
+            #expect(rerun.submissions.isEmpty && rerun.jobs.map(\.spec.generation) == [1])
+            let resumed = spec("a", generation: 2, resume: 1)
+            let lookup = try shard.store.lookup(for: [resumed], unknown: [resumed.identity], now: shard.now)
+            #expect(lookup.carried[resumed.identity]?.succeeded.isEmpty ?? true)
+            shard.core.submitted([resumed], lookup: lookup, now: shard.now)
+            #expect(!(try shard.turn()).jobs.contains { $0.spec.generation == 2 && $0.state == .succeeded })
         }
     }
 }

@@ -113,7 +113,8 @@ extension ShardCore {
                 forget(job.id)
                 dirtyJobs.remove(job.id)
                 for id in job.tasks { dirtyTasks.remove(id) }
-                if job.stored { handedOverRows.append(job.id) } else if job.logged { droppedLogged.append(job.id) }
+                if job.stored { handedOverRows.append(job.id) }
+                droppedJobs.append(job.id)
                 controls.jobForgotten(of: run)
                 continue
             }

@@ -39,7 +39,9 @@ extension ShardCore {
             } else {
                 createTasks(of: &job, now: now)
                 // A new job with its one task in its row: its creation goes to the submission log, not a row.
-                if !moved, job.tasks.count == 1, tasks[job.tasks[0]]?.inJobRow == true {
+                // Its first generation only: a rerun resumed later finds what the one before it got to in the
+                // store's rows, which a logged generation would not have.
+                if !moved, spec.generation == 0, job.tasks.count == 1, tasks[job.tasks[0]]?.inJobRow == true {
                     job.logged = true
                     submissionsToLog.append(job.id)
                 }

@@ -83,8 +83,12 @@ public struct ShardCore: Sendable {
     var nextSubmissionLogSequence: Int64
     /// Runs whose jobs' rows this turn writes, logging none of them (``writeRows(of:)``).
     var foldingRuns: Set<UInt64> = []
-    /// Logged jobs a hand-over dropped this turn: the log's rows naming them are folded in it.
-    var droppedLogged: [Int64] = []
+    /// Jobs given up with their run, whose rows (if any) are deleted: the log's rows naming any of them are
+    /// folded in the next turn that looks, so that none outlives the tombstone that keeps such a job away.
+    var droppedJobs: [Int64] = []
+    /// Whether this turn stores the next IDs: a row that may have held the highest was deleted, or never
+    /// written.
+    var keepIDs = false
     var succeededTasks = TurnSet<UInt64>()
     var endedAttempts: [EndedAttempt] = []
     var changed: [Int64] = []
@@ -182,8 +186,7 @@ public struct ShardCore: Sendable {
             let logged = snapshot.tasks.filter(\.leaseLogged).map { (task: $0.id, attempt: $0.attempt) }
             leaseLog.append((snapshot.leaseLogThrough, now, logged))
         }
-        // The jobs the submission log put back have their rows written in the first turn, which deletes the log.
-        // Its rows fold a log's age from now, once every job is back.
+        // The submission log's rows fold a log's age from now, once every job is back.
         submissionLog = snapshot.submissionLog.map { LoggedSubmissions(sequence: $0.sequence, time: now, firstID: $0.firstID, lastID: $0.lastID) }
         // Sized once: a deep queue restored would otherwise grow (and move) each table a score of times.
         var restoredJobs: [ShardJob] = []
@@ -489,13 +492,15 @@ public struct ShardCore: Sendable {
             submissionLog.append(LoggedSubmissions(sequence: nextSubmissionLogSequence, time: now, firstID: ids.min()!, lastID: ids.max()!))
             nextSubmissionLogSequence += 1
         }
-        // A row naming a job a hand-over dropped, which has no row, is folded in the hand-over's turn: a
-        // restart never finds that job in the log.
-        for id in droppedLogged {
-            guard let index = submissionLog.firstIndex(where: { $0.firstID <= id && id <= $0.lastID }) else { continue }
+        // A log row naming a job given up with its run is folded at once (in the hand-over's turn, for one
+        // given up then): a restart never finds that job there, whatever became of its tombstone. The next
+        // IDs are kept past it: no row may hold the highest.
+        if !droppedJobs.isEmpty { keepIDs = true }
+        for id in droppedJobs {
+            guard let index = logRow(holding: id) else { continue }
             fold(submissionLog.remove(at: index), into: &turn)
         }
-        droppedLogged = []
+        droppedJobs = []
         // Not while jobs are still being put back: a row folded before its jobs are back would lose them. A
         // clock stepped back folds the log at once: its rows would otherwise wait for the step to pass.
         var folded = 0
@@ -510,6 +515,18 @@ public struct ShardCore: Sendable {
             guard tasks[id]?.inJobRow == true, let job = tasks[id]?.jobID, jobs[job]?.logged == true else { continue }
             dirtyJobs.insert(job)
         }
+    }
+
+    /// The index of the submission log's row whose range of IDs holds `id`, if one does: the rows' ranges
+    /// follow one another, as IDs are given.
+    private func logRow(holding id: Int64) -> Int? {
+        var low = 0
+        var high = submissionLog.count
+        while low < high {
+            let middle = (low + high) / 2
+            if submissionLog[middle].lastID < id { low = middle + 1 } else { high = middle }
+        }
+        return low < submissionLog.count && submissionLog[low].firstID <= id ? low : nil
     }
 
     /// Writes this turn the rows of the jobs a row of the submission log names that are held with none, and
@@ -627,6 +644,7 @@ public struct ShardCore: Sendable {
                 if let lease = tasks.removeValue(forKey: task)?.lease { workers.released(task, from: lease) }
             }
             dirtyJobs.remove(id)
+            droppedJobs.append(id)
             // A row inserted this turn (the job was only in the submission log) stays, for its task's write
             // to find: the commit deletes it after, with the others.
             turn.jobs.removeAll { $0.id == id && $0.stored }
@@ -635,12 +653,13 @@ public struct ShardCore: Sendable {
         }
         // The next IDs are kept, never to be given twice: past the tasks given this turn, whose rows may be
         // their jobs', and past rows deleted by a hand-over, which may hold the highest IDs.
-        var keepIDs = !turn.handedOverRows.isEmpty || !handedOverTaskRows.isEmpty
+        keepIDs = keepIDs || !turn.handedOverRows.isEmpty || !handedOverTaskRows.isEmpty
         if nextTaskID > reservedTaskIDs {
             reservedTaskIDs = nextTaskID + Self.taskIDBlock
             keepIDs = true
         }
         if keepIDs { turn.nextIDs = (reservedTaskIDs, nextJobID) }
+        keepIDs = false
         turn.messages = outbox
         for (peer, _) in outbox { workers.sent(to: peer, now: now) }
         for id in dirtyJobs where jobs[id]?.state.isFinal == true {

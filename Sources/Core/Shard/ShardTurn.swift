@@ -17,7 +17,7 @@ public struct ShardTurn: Sendable {
     /// Jobs submitted this turn with their one task in their row, and not changed otherwise in it: they go,
     /// whole, to the store's submission log, in one row of this turn (`submissionLogSequence`), and their
     /// rows are written when they end (or are changed otherwise, or have been logged for
-    /// ``ShardCore/leaseLogAge``). A restart puts back each logged job that has no row.
+    /// ``ShardCore/submissionLogAge``). A restart puts back each logged job that has no row.
     public var submissions: [ShardJob] = []
     public var submissionLogSequence: Int64 = 0
     /// The submission log's rows to delete: their jobs have rows now (this turn's, for those still open),

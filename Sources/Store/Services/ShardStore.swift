@@ -160,6 +160,8 @@ public final class ShardStore {
         return jobs
     }
 
+    /// The rows first, then the submission log's jobs a log row at a time: a batch may pass `limit` by up to
+    /// one turn's submissions.
     private func readOpenJobs(from cursor: inout RestoreCursor, limit: Int) throws -> [ShardJob] {
         var jobs: [ShardJob] = []
         while jobs.count < limit && !cursor.isDone {
@@ -286,7 +288,7 @@ public final class ShardStore {
     /// tombstones themselves). Only rows of IDs `below` go: the submission log names those from it on, and
     /// a restart must find their rows (``ShardCore/lowestLoggedJobID``).
     @discardableResult
-    public func trim(now: Timestamp, retention: Int64, below: Int64 = .max, batch: Int = 1000) throws -> Int {
+    public func trim(now: Timestamp, retention: Int64, below: Int64, batch: Int = 1000) throws -> Int {
         let before = now.milliseconds - retention
         return try database.transaction {
             let old = try database.prepare(Self.endedBefore)
