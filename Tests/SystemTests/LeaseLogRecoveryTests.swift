@@ -6,8 +6,9 @@ import Testing
 import Wire
 
 /// A shard killed with SIGKILL while leases it handed out are only in its lease log (their jobs queued
-/// behind others, leased in a later turn than the one that took them): the restarted shard puts those
-/// leases back, the workers claim them, and no job runs twice.
+/// behind others, leased in a later turn than the one that took them), and the jobs themselves only in
+/// its submission log: the restarted shard puts those jobs and leases back, the workers claim them, and
+/// no job runs twice, none is lost.
 @Suite(.serialized) struct LeaseLogRecoveryTests {
     @Test func aShardKilledWhileLeasesAreOnlyInItsLogGivesThemBackAndNothingRunsTwice() throws {
         try withTemporaryFolder { folder in try withProcessCluster(in: folder) { config, cluster, client in
@@ -26,15 +27,18 @@ import Wire
             }
             let shard = try #require(client.call("status", .object([("run", .number(run))])).body["run"]?["shard"]?.integer)
             let store = "\(cluster.data)/shard-\(shard)/shard.db"
-            // Once a later wave has started and its leases are in the log, the shard is killed.
-            func logged() -> Int64 {
+            // Once a later wave has started and its leases are in the lease log, its jobs still in the submission
+            // log (it keeps them 10 s), the shard is killed.
+            func logged(_ table: String) -> Int64 {
                 guard let reader = try? Database(path: store, options: .init(readOnly: true)) else { return 0 }
                 defer { reader.close() }
-                guard let statement = try? reader.prepare("SELECT count(*) FROM lease_log"), (try? statement.step()) == true else { return 0 }
+                guard let statement = try? reader.prepare("SELECT count(*) FROM \(table)"), (try? statement.step()) == true else { return 0 }
                 defer { statement.reset() }
                 return statement.int64(0)
             }
-            try waitUntil("a lease of a later wave in the shard's lease log", limit: 30) { lines().count > 16 && logged() > 0 }
+            try waitUntil("a lease of a later wave in the shard's lease log, its job in the submission log", limit: 30) {
+                lines().count > 16 && logged("lease_log") > 0 && logged("submission_log") > 0
+            }
             try killAndRestartShard(shard, of: cluster, config: config)
 
             let final = try client.waitForRun(run, limit: 60_000)
