@@ -52,6 +52,20 @@ import Wire
             return (row.int(0), row.int(1))
         }
 
+        /// Takes `job` in a turn that hands it to `worker`, whose READY came first: that turn.
+        mutating func takeAndLease(_ job: JobSpec, to worker: Peer, with ready: Message) throws -> ShardTurn {
+            try send(ready, from: worker)
+            core.submitted([job], lookup: SubmissionLookup(), now: now)
+            return try turn()
+        }
+
+        /// `worker` reports the success of `task`: that turn.
+        @discardableResult
+        mutating func succeed(_ task: TaskSpec, from worker: Peer) throws -> ShardTurn {
+            let result = TaskResult(task: task.task, attempt: task.attempt, outcome: .succeeded, started: 0, duration: 1)
+            return try send(.results(Results(results: [result])), from: worker)
+        }
+
         /// Queues `job` in one turn and hands it to `worker` in the next, which logs its lease: that turn.
         mutating func queueAndLease(_ job: JobSpec, to worker: Peer, with ready: Message) throws -> ShardTurn {
             core.submitted([job], lookup: SubmissionLookup(), now: now)
@@ -174,9 +188,7 @@ import Wire
             do {
                 var shard = try Shard(path: path, now: start)
                 defer { shard.close() }
-                try shard.send(ready(), from: worker)
-                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-                let turn = try shard.turn()
+                let turn = try shard.takeAndLease(spec("a"), to: worker, with: ready())
                 #expect(shard.tasks(in: turn).count == 1 && turn.tasks.isEmpty && turn.jobs.isEmpty)
                 #expect(turn.submissions.map(\.spec.job) == ["a"] && turn.leases.map(\.attempt) == [1])
                 #expect(try shard.row(of: "a") == (-1, -1))

@@ -32,13 +32,9 @@ import Wire
             do {
                 var shard = try Shard(path: path, now: start)
                 defer { shard.close() }
-                try shard.send(ready(), from: worker)
-                shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-                let taken = try shard.turn()
+                let taken = try shard.takeAndLease(spec("a"), to: worker, with: ready())
                 #expect(taken.jobs.isEmpty && taken.submissions.map(\.spec.job) == ["a"])
-                let leased = shard.tasks(in: taken)
-                let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
-                let ended = try shard.send(.results(Results(results: [result])), from: worker)
+                let ended = try shard.succeed(shard.tasks(in: taken)[0], from: worker)
                 #expect(ended.jobs.map { "\($0.spec.job) \($0.state) \($0.stored)" } == ["a succeeded false"])
                 #expect(try shard.store.database.count("jobs WHERE state = \(JobState.succeeded.rawValue)") == 1)
                 #expect(try shard.store.database.count("submission_log") == 1)
@@ -134,11 +130,7 @@ import Wire
         try withTemporaryDirectory { folder in
             var shard = try Shard(path: "\(folder)/shard.db", now: start)
             defer { shard.close() }
-            try shard.send(ready(), from: worker)
-            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-            let leased = shard.tasks(in: try shard.turn())
-            let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
-            try shard.send(.results(Results(results: [result])), from: worker)
+            try shard.succeed(shard.tasks(in: try shard.takeAndLease(spec("a"), to: worker, with: ready()))[0], from: worker)
             let later = start.adding(milliseconds: 5000)
             #expect(try shard.store.trim(now: later, retention: 1, below: shard.core.lowestLoggedJobID) == 0)
             shard.now = start.adding(milliseconds: ShardCore.submissionLogAge)
@@ -157,13 +149,10 @@ import Wire
             do {
                 var shard = try Shard(path: path, now: start)
                 defer { shard.close() }
-                try shard.send(ready(), from: worker)
-                shard.core.submitted([spec("a", run: 5)], lookup: SubmissionLookup(), now: start)
-                let leased = shard.tasks(in: try shard.turn())
+                let leased = shard.tasks(in: try shard.takeAndLease(spec("a", run: 5), to: worker, with: ready()))
                 shard.core.handOverReceived(
                     Control(request: 1, action: .handOver, run: 5, generation: 0), lookup: HandOverLookup(), from: orchestrator, now: start)
-                let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
-                let ended = try shard.send(.results(Results(results: [result])), from: worker)
+                let ended = try shard.succeed(leased[0], from: worker)
                 #expect(ended.tombstones.keys.sorted() == [5] && ended.handedOverRows.count == 1 && shard.core.jobs.isEmpty)
                 #expect(try shard.store.database.count("jobs") == 0)
             }
@@ -235,11 +224,7 @@ import Wire
         try withTemporaryDirectory { folder in
             var shard = try Shard(path: "\(folder)/shard.db", now: start)
             defer { shard.close() }
-            try shard.send(ready(), from: worker)
-            shard.core.submitted([spec("a")], lookup: SubmissionLookup(), now: start)
-            let leased = shard.tasks(in: try shard.turn())
-            let result = TaskResult(task: leased[0].task, attempt: leased[0].attempt, outcome: .succeeded, started: 0, duration: 1)
-            try shard.send(.results(Results(results: [result])), from: worker)
+            try shard.succeed(shard.tasks(in: try shard.takeAndLease(spec("a"), to: worker, with: ready()))[0], from: worker)
             shard.core.controlReceived(Control(request: 2, action: .pauseRun, run: 9), from: orchestrator, now: shard.now)
             shard.core.submitted([spec("a", generation: 1)], lookup: SubmissionLookup(), now: shard.now)
             let rerun = try shard.turn()
