@@ -236,4 +236,14 @@ import Wire
             #expect(!(try shard.turn()).jobs.contains { $0.spec.generation == 2 && $0.state == .succeeded })
         }
     }
+
+    /// The log's row holding a job ID is found by halves, and none for an ID between or beyond the rows.
+    @Test func theRowHoldingAnIDIsFoundByHalves() {
+        let rows = [
+            SubmissionLogRow(sequence: 1, firstID: 1, lastID: 3), SubmissionLogRow(sequence: 2, firstID: 5, lastID: 9),
+            SubmissionLogRow(sequence: 4, firstID: 10, lastID: 10),
+        ]
+        #expect([0, 1, 3, 4, 5, 9, 10, 11].map { rows.index(holding: $0) } == [nil, 0, 0, nil, 1, 1, 2, nil])
+        #expect([SubmissionLogRow]().index(holding: 1) == nil)
+    }
 }

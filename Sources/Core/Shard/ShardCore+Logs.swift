@@ -76,7 +76,7 @@ extension ShardCore {
         // IDs are kept past it: no row may hold the highest.
         if !droppedJobs.isEmpty { keepIDs = true }
         for id in droppedJobs {
-            guard let index = logRow(holding: id) else { continue }
+            guard let index = submissionLog.index(holding: id) else { continue }
             fold(submissionLog.remove(at: index), into: &turn)
         }
         droppedJobs = []
@@ -94,18 +94,6 @@ extension ShardCore {
             guard tasks[id]?.inJobRow == true, let job = tasks[id]?.jobID, jobs[job]?.logged == true else { continue }
             dirtyJobs.insert(job)
         }
-    }
-
-    /// The index of the submission log's row whose range of IDs holds `id`, if one does: the rows' ranges
-    /// follow one another, as IDs are given.
-    private func logRow(holding id: Int64) -> Int? {
-        var low = 0
-        var high = submissionLog.count
-        while low < high {
-            let middle = (low + high) / 2
-            if submissionLog[middle].lastID < id { low = middle + 1 } else { high = middle }
-        }
-        return low < submissionLog.count && submissionLog[low].firstID <= id ? low : nil
     }
 
     /// Writes this turn the rows of the jobs a row of the submission log names that are held with none, and

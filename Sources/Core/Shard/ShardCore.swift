@@ -76,9 +76,9 @@ public struct ShardCore: Sendable {
     /// Jobs submitted this turn whose creation may go to the submission log (``ShardTurn/submissions``)
     /// if nothing else changes them by the turn's end.
     var submissionsToLog: [Int64] = []
-    /// The submission log's rows not yet deleted, oldest first: each with its turn's time and the jobs it
-    /// logged. A row older than ``submissionLogAge`` is folded into the rows of its jobs still held with no
-    /// row, and deleted in the same turn.
+    /// The submission log's rows not yet deleted, oldest first: each with its turn's time (or the restart's)
+    /// and the range of job IDs it names. A row older than ``submissionLogAge`` is folded into the rows of
+    /// its jobs still held with none, and deleted in the same turn.
     var submissionLog: [LoggedSubmissions] = []
     var nextSubmissionLogSequence: Int64
     /// Runs whose jobs' rows this turn writes, logging none of them (``writeRows(of:)``).

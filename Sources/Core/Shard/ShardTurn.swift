@@ -161,7 +161,7 @@ public struct EndedAttempt: Sendable, Equatable {
 
 /// A row of a shard's submission log, as a restart first reads it: the lowest and highest job ID it names.
 /// Its jobs are read later, a batch at a time.
-public struct SubmissionLogRow: Sendable, Equatable {
+public struct SubmissionLogRow: LoggedIDRange, Sendable, Equatable {
     public var sequence: Int64
     public var firstID: Int64
     public var lastID: Int64
@@ -176,9 +176,29 @@ public struct SubmissionLogRow: Sendable, Equatable {
 /// A row of the submission log as the shard keeps it in memory: when it was written (or put back), and the
 /// range of job IDs it names. Jobs given IDs in that range but not logged are told apart by
 /// ``ShardJob/logged``.
-struct LoggedSubmissions: Sendable {
+struct LoggedSubmissions: LoggedIDRange, Sendable {
     var sequence: Int64
     var time: Timestamp
     var firstID: Int64
     var lastID: Int64
+}
+
+/// A row of the submission log names the job IDs from `firstID` to `lastID`; the rows' ranges follow one
+/// another, as IDs are given.
+public protocol LoggedIDRange {
+    var firstID: Int64 { get }
+    var lastID: Int64 { get }
+}
+
+extension Array where Element: LoggedIDRange {
+    /// The index of the row whose range holds `id`, if one does, by halves: the rows are in order.
+    public func index(holding id: Int64) -> Int? {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle].lastID < id { low = middle + 1 } else { high = middle }
+        }
+        return low < count && self[low].firstID <= id ? low : nil
+    }
 }

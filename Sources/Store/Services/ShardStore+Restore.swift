@@ -78,8 +78,8 @@ extension ShardStore {
         let logRows = try submissionLogRows()
         let handedOver = try handedOverRuns()
         let unwritten = Set(logged.keys).subtracting(snapshot.jobs.map(\.id))
-        for row in logRows where unwritten.contains(where: { row.firstID <= $0 && $0 <= row.lastID }) {
-            let jobs = try loggedJobs(of: row, handedOver: handedOver) { unwritten.contains($0) }
+        for index in Set(unwritten.compactMap { logRows.index(holding: $0) }).sorted() {
+            let jobs = try loggedJobs(of: logRows[index], handedOver: handedOver) { unwritten.contains($0) }
             snapshot.jobs += jobs
             early.formUnion(jobs.map(\.id))
         }
