@@ -123,7 +123,7 @@ public final class Database {
     private var handle: OpaquePointer?
     private var statements: [String: Statement] = [:]
     private var isInTransaction = false
-    private var checkpointer: Checkpointer?
+    private(set) var checkpointer: Checkpointer?
 
     /// Opens (creating if needed) the database at `path`, or a private in-memory one for `:memory:`.
     ///
