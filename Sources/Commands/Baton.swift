@@ -74,7 +74,8 @@ public enum Baton {
         case .selectionBench(let options): SelectionBench.run(options, console: console)
         case .listingBench(let options): try ListingBench.run(options, console: console)
         case .moveBench(let partitions, let oneJob, let keep): try MoveBench.run(partitions: partitions, oneJob: oneJob, keep: keep, console: console)
-        case .recoveryBench(let jobs, let keep): try RecoveryBench.run(jobs: jobs, keep: keep, console: console)
+        case .recoveryBench(let jobs, let longNames, let keep):
+            try RecoveryBench.run(jobs: jobs, longNames: longNames, keep: keep, console: console)
         case .soakBench(let options): try SoakBench.run(options, console: console)
         case .simulate(let options): try Simulate.run(options, console: console)
         case .act(let action, let target): try ClientCommands.act(action, target: target, console: console)

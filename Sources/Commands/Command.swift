@@ -47,7 +47,7 @@ public enum Command: Equatable, Sendable {
     /// `bench --move`: a product with a backlog moves between shards while others run.
     case moveBench(partitions: Int, oneJob: Bool, keep: String?)
     /// `bench --recovery`: a shard restarts with a deep queue.
-    case recoveryBench(jobs: Int, keep: String?)
+    case recoveryBench(jobs: Int, longNames: Bool, keep: String?)
     case soakBench(SoakBenchOptions)
     /// Run the whole cluster in one thread and virtual time, with faults from seeds, checking invariants.
     case simulate(SimulateOptions)

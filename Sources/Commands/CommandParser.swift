@@ -262,7 +262,7 @@ public enum CommandParser {
             return .simulate(options)
         case "bench":
             let arguments = try Arguments(
-                rest, command: name, flags: ["--help", "--selection", "--listings", "--move", "--one-job", "--recovery"],
+                rest, command: name, flags: ["--help", "--selection", "--listings", "--move", "--one-job", "--recovery", "--long-names"],
                 options: [
                     "--jobs", "--runs", "--chains", "--length", "--partitions", "--shards", "--workers", "--slots", "--durability", "--keep",
                     "--security", "--rounds", "--open-loop", "--history",
@@ -271,6 +271,9 @@ public enum CommandParser {
                 ])
             if arguments.flags.contains("--help") { return .help(topic: name) }
             try noOperands(arguments, command: name)
+            if arguments.flags.contains("--long-names") && !arguments.flags.contains("--recovery") {
+                throw UsageError("--long-names applies to --recovery only", command: name)
+            }
             if let soak = try arguments.single("--soak", command: name) {
                 var options = SoakBenchOptions()
                 guard let duration = DurationText.parse(soak), duration > 0 else {
@@ -290,7 +293,8 @@ public enum CommandParser {
             }
             if arguments.flags.contains("--recovery") {
                 let jobs = try number(arguments, "--jobs", in: 1...100_000_000, command: name) ?? 1_000_000
-                return .recoveryBench(jobs: jobs, keep: try arguments.single("--keep", command: name))
+                return .recoveryBench(
+                    jobs: jobs, longNames: arguments.flags.contains("--long-names"), keep: try arguments.single("--keep", command: name))
             }
             if arguments.flags.contains("--move") {
                 let partitions = try number(arguments, "--partitions", in: 1...1_000_000, command: name) ?? 100_000

@@ -14,7 +14,7 @@ import ZeroMQ
 /// `work` socket, and measures from the start of the process to the first TASKS the worker receives, and
 /// the process's resident memory then.
 enum RecoveryBench {
-    static func run(jobs: Int, keep: String?, console: any Console) throws(CommandFailure) -> ExitCode {
+    static func run(jobs: Int, longNames: Bool = false, keep: String?, console: any Console) throws(CommandFailure) -> ExitCode {
         let folder = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("baton-recovery-\(UUID().uuidString)").path
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
         var options = BenchOptions()
@@ -33,11 +33,13 @@ enum RecoveryBench {
         } catch {
             throw CommandFailure(code: .failure, message: "cannot prepare \(folder): \(error)")
         }
-        console.out("Baton recovery benchmark: a shard restarts with \(jobs) pending one-task jobs, durability full")
+        console.out(
+            "Baton recovery benchmark: a shard restarts with \(jobs) pending one-task jobs, durability full"
+                + (longNames ? ", their product, flow and type named at length and two run parameters each" : ""))
 
         let began = Date()
         do {
-            try fill(store, jobs: jobs)
+            try fill(store, jobs: jobs, longNames: longNames)
         } catch {
             throw CommandFailure(code: .failure, message: "cannot fill the shard's store: \(error)")
         }
@@ -61,8 +63,10 @@ enum RecoveryBench {
     }
 
     /// Writes `jobs` pending one-task jobs into the shard store at `path`, as the shard would for the
-    /// SUBMITs of 100 runs of jobs with no predecessor.
-    static func fill(_ path: String, jobs: Int) throws {
+    /// SUBMITs of 100 runs of jobs with no predecessor. With `longNames`, the product, flow and type are
+    /// named as a bank might name them (24, 21 and 46 octets, each more than Swift keeps inline), and each
+    /// job carries its run's two parameters.
+    static func fill(_ path: String, jobs: Int, longNames: Bool = false) throws {
         let store = try ShardStore(path: path, synchronous: .full)
         let (epoch, snapshot) = try store.open()
         var now = Timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
@@ -71,9 +75,14 @@ enum RecoveryBench {
         var made = 0
         while made < jobs {
             let batch = (made..<min(jobs, made + 10_000)).map { index in
-                JobSpec(
-                    run: UInt64(index / perRun + 1), job: "j\(index % perRun)", product: "recovery", flow: "queue", moment: UInt64(now.milliseconds) * 1000,
-                    type: "recovery/queue", steps: [StepSpec(name: "j", kind: .handler, action: "noop")])
+                let run = UInt64(index / perRun + 1)
+                // Each job's strings and parameters its own, as each decoded submission's are.
+                let (product, flow) = longNames ? ("retail-payments-clearing", "end-of-day-settlement") : ("recovery", "queue")
+                let params = longNames ? ["business_date": "2026-12-07", "region": "emea-north-\(run)"] : [:]
+                return JobSpec(
+                    run: run, job: "j\(index % perRun)", product: String(decoding: Array(product.utf8), as: UTF8.self),
+                    flow: String(decoding: Array(flow.utf8), as: UTF8.self), moment: UInt64(now.milliseconds) * 1000,
+                    type: product + "/" + flow, params: params, steps: [StepSpec(name: "j", kind: .handler, action: "noop")])
             }
             core.submitted(batch, lookup: SubmissionLookup(), now: now)
             _ = try store.commit(core.finishTurn(now: now), now: now)

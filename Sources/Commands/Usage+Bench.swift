@@ -12,7 +12,7 @@ extension Usage {
                    baton bench --listings [--products N] [--flows N] [--runs N] [--starts N] [--keep DIR]
                    baton bench --soak DURATION [--retention DURATION] [--runs N] [--jobs N] [--keep DIR]
                    baton bench --move [--partitions N] [--one-job] [--keep DIR]
-                   baton bench --recovery [--jobs N] [--keep DIR]
+                   baton bench --recovery [--jobs N] [--long-names] [--keep DIR]
 
             Starts a cluster of separate processes on 127.0.0.1 from a cluster file of its own,
             runs N independent no-op jobs (default 100000, in 20 runs) and then chains of
@@ -70,7 +70,9 @@ extension Usage {
             shard starts as its own process with a worker already connecting, and it prints how
             long after the process started the worker got its first task and when every job
             was back in the queue (the shard serves while it puts them back), and the shard's
-            resident memory at each: its heap, and the store's pages it maps.
+            resident memory at each: its heap, and the store's pages it maps. With --long-names,
+            the jobs' product, flow and type are named at a bank's length (24, 21 and 46 octets)
+            and each carries its run's two parameters.
 
             With --selection, no cluster: it times the shard's choice of tasks for one worker
             request, in-process, among --products N products (default 10000) with --backlog N

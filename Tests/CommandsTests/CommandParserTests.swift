@@ -123,6 +123,9 @@ import Testing
         #expect(try parse("bench --soak 1h --retention 5m") == .soakBench(soak))
         #expect(throws: UsageError.self) { try parse("bench --soak soon") }
         #expect(throws: UsageError.self) { try parse("bench --retention 5m") }
+        #expect(try parse("bench --recovery") == .recoveryBench(jobs: 1_000_000, longNames: false, keep: nil))
+        #expect(try parse("bench --recovery --jobs 5000 --long-names --keep k") == .recoveryBench(jobs: 5000, longNames: true, keep: "k"))
+        #expect(throws: UsageError("--long-names applies to --recovery only", command: "bench")) { try parse("bench --long-names") }
         #expect(try parse("flows --limit 10 --after p/f") == .flows(limit: 10, after: "p/f", json: false, target: Target()))
         #expect(try parse("demo") == .demo(file: "examples/payments-end-of-day.json", data: ".baton-demo"))
     }

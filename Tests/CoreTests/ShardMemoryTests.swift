@@ -72,6 +72,56 @@ import Wire
         #expect(try Array(held("d")[0].action.utf8) == Array("cafe\u{301}".utf8))
     }
 
+    @Test func jobsOfARunShareItsProductFlowAndParametersButNeverChangeTheirOctets() throws {
+        var shard = ShardHarness()
+        // Each job its own copies, as each decoded submission has: long enough to be kept out of line.
+        func spec(_ name: String, product: String = "retail-payments-clearing", params: [String: String]? = nil) -> JobSpec {
+            var job = ShardHarness.job(name, product: String(decoding: Array(product.utf8), as: UTF8.self))
+            job.flow = String(decoding: Array("end-of-day-settlement".utf8), as: UTF8.self)
+            job.params = params ?? ["business_date": String(decoding: Array("2026-12-07".utf8), as: UTF8.self), "region": "emea"]
+            job.tags = [String(decoding: Array("needs-a-large-machine".utf8), as: UTF8.self)]
+            return job
+        }
+        let a = spec("a")
+        let b = spec("b")
+        #expect(Self.storage(a.product) != Self.storage(b.product) && Self.storage(a.params) != Self.storage(b.params))
+        // Equal as Swift strings, not in octets: each keeps its own.
+        let composed = spec("c", product: "caf\u{E9}-payments-clearing")
+        let decomposed = spec("d", product: "cafe\u{301}-payments-clearing")
+        let other = spec("e", params: ["business_date": "2026-12-08"])
+        _ = shard.submit([a, b, composed, decomposed, other])
+        func held(_ name: String) throws -> JobSpec {
+            try #require(shard.core.jobs.values.first { $0.spec.job == name }).spec
+        }
+        let (heldA, heldB) = (try held("a"), try held("b"))
+        #expect(Self.storage(heldA.product) == Self.storage(heldB.product))
+        #expect(Self.storage(heldA.flow) == Self.storage(heldB.flow))
+        #expect(Self.storage(heldA.params) == Self.storage(heldB.params))
+        #expect(Self.storage(heldA.tags) == Self.storage(heldB.tags))
+        #expect(heldA.product == a.product && heldA.params == a.params && heldA.tags == a.tags)
+        #expect(try Array(held("c").product.utf8) == Array("caf\u{E9}-payments-clearing".utf8))
+        #expect(try Array(held("d").product.utf8) == Array("cafe\u{301}-payments-clearing".utf8))
+        #expect(try Self.storage(held("c").product) != Self.storage(held("d").product))
+        #expect(try held("e").params == ["business_date": "2026-12-08"])
+        #expect(try Self.storage(held("e").params) != Self.storage(heldA.params))
+        // What the shard hands out is what was submitted.
+        let tasks = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 8, tags: ["needs-a-large-machine"]), from: Peer([1])), to: Peer([1]))
+        let d = try #require(tasks.first { $0.job == "d" })
+        #expect(Array(d.product.utf8) == Array("cafe\u{301}-payments-clearing".utf8) && d.params == a.params)
+    }
+
+    static func storage(_ string: String) -> UnsafeRawPointer? {
+        string.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+    }
+
+    static func storage(_ parameters: [String: String]) -> UInt {
+        withUnsafeBytes(of: parameters) { $0.load(as: UInt.self) }
+    }
+
+    static func storage(_ strings: [String]) -> UnsafeRawPointer? {
+        strings.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+    }
+
     static func storage(_ steps: [StepSpec]) -> UnsafeRawPointer? {
         steps.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
     }

@@ -113,6 +113,10 @@ public struct ShardCore: Sendable {
     var sharedStepsOctets = 0
     var stepsScratch = FrameWriter(capacity: 4096)
     static let sharedStepsBudget = 256 << 10
+    /// The other parts of held jobs' specs that take room of their own, each once, by field and
+    /// encoding, for jobs with the same to share (``shareParts(of:)``); and the octets of those encodings.
+    var sharedParts: [Octets: SharedPart] = [:]
+    var sharedPartsOctets = 0
     /// Questions of this turn (SHARD-QUERY), answered at its end.
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
     var receipts: [Peer: [TaskRef]] = [:]
@@ -291,6 +295,7 @@ public struct ShardCore: Sendable {
     /// copy of them.
     mutating func hold(_ job: consuming ShardJob) {
         shareSteps(of: &job)
+        shareParts(of: &job)
         // The callers look the identity up first (a submission, a batch restored); the store's unique
         // index keeps a snapshot's apart.
         assert(jobID(of: job.identity) == nil, "a job held twice under one identity")
@@ -299,41 +304,6 @@ public struct ShardCore: Sendable {
         if job.finishing { finishingJobs.insert(job.id) }
         let id = job.id
         jobs.updateValue(job, forKey: id)
-    }
-
-    /// Gives a job the copy of its steps that jobs held before it share, or makes its own the one shared.
-    /// By their encoding, not by `==`: strings equal in Unicode but not in octets (a name in two
-    /// normalisation forms) are different steps to run. Only small steps are shared, and at most
-    /// ``sharedStepsBudget`` octets of them, the table emptied when full: what it keeps after their jobs
-    /// have gone is bounded.
-    private mutating func shareSteps(of job: inout ShardJob) {
-        guard job.spec.steps.count <= 4 else { return }
-        var size = 4
-        for step in job.spec.steps { size += step.encodedSize }
-        guard size <= 4096 else { return }
-        // Encoded into the one scratch frame, and looked up without a copy: a job costs no allocation here
-        // unless its steps are new.
-        stepsScratch.reset()
-        stepsScratch.number4(UInt32(job.spec.steps.count))
-        for step in job.spec.steps { step.encode(to: &stepsScratch) }
-        if let shared = sharedSteps[Octets(stepsScratch.bytes)] {
-            job.spec.steps = shared
-            return
-        }
-        let key = Octets(Array(stepsScratch.bytes))
-        if sharedStepsOctets + key.bytes.count > Self.sharedStepsBudget {
-            sharedSteps.removeAll(keepingCapacity: true)
-            sharedStepsOctets = 0
-        }
-        sharedSteps[key] = job.spec.steps
-        sharedStepsOctets += key.bytes.count
-    }
-
-    /// Octets as a dictionary's key, hashed at once rather than one element at a time as an array is.
-    struct Octets: Hashable, Sendable {
-        var bytes: [UInt8]
-        init(_ bytes: [UInt8]) { self.bytes = bytes }
-        func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
     }
 
     /// Lets a job leave memory, with its indexes; its tasks are the caller's.
