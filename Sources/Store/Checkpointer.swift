@@ -116,17 +116,7 @@ final class Checkpointer: Sendable {
 
     /// Starts a pass and waits until it has ended; false if none did within `timeout`.
     func pass(timeout: Duration) -> Bool {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        passed.lock()
-        defer { passed.unlock() }
-        // A pass under way may have begun before the caller's last commit: the one after it ends later.
-        let target = state.withLock { $0.begun } + 1
-        nudge()
-        while state.withLock({ $0.ended < target }) {
-            if !passed.wait(until: deadline) { return state.withLock { $0.ended >= target } }
-        }
-        return true
+        waitForPass(timeout: timeout, nudging: true) { state, target in state.ended >= target }
     }
 
     /// The log's frames the last pass that copied all it found had found, if that pass is later than
@@ -146,14 +136,21 @@ final class Checkpointer: Sendable {
     /// Waits until a pass that began after this call has found the whole log copied into the file;
     /// false if none did within `timeout`.
     func waitForWholeCopy(timeout: Duration) -> Bool {
+        waitForPass(timeout: timeout, nudging: false) { state, target in state.lastWholeCopy >= target }
+    }
+
+    /// Waits until `done` holds for the number of the first pass to begin after this call (nudged to begin
+    /// now if `nudging`); false if it did not within `timeout`.
+    private func waitForPass(timeout: Duration, nudging: Bool, until done: (State, Int) -> Bool) -> Bool {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let deadline = Date(timeIntervalSinceNow: seconds)
         passed.lock()
         defer { passed.unlock() }
         // A pass already under way may have read the log's length before the caller's last commit.
         let target = state.withLock { $0.begun } + 1
-        while state.withLock({ $0.lastWholeCopy < target }) {
-            if !passed.wait(until: deadline) { return state.withLock { $0.lastWholeCopy >= target } }
+        if nudging { nudge() }
+        while !state.withLock({ done($0, target) }) {
+            if !passed.wait(until: deadline) { return state.withLock { done($0, target) } }
         }
         return true
     }
