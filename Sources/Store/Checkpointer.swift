@@ -15,8 +15,8 @@ import Synchronization
 /// ends, which under a steady stream of commits hardly ever happens: the pages copied stayed unsynced
 /// until the writer's own checkpoint of the log's last pages synced them all, in the writer's turn (5–10 ms
 /// measured at half a shard's capacity, a few times a second). So the thread syncs the file itself after
-/// every pass that copied pages: SQLite does not say whether it synced, and a sync with nothing left to
-/// write is cheap.
+/// every pass that copied pages, through SQLite's own handle of it: SQLite does not say whether it
+/// synced, and a sync with nothing left to write is cheap.
 final class Checkpointer: Sendable {
     private let state = Mutex<State>(State())
     private let wake = NSCondition()
@@ -53,20 +53,19 @@ final class Checkpointer: Sendable {
         sqlite3_busy_timeout(connection, 1000)
         sqlite3_exec(connection, "PRAGMA synchronous = \(synchronous.pragmaValue)", nil, nil, nil)
         let handle = Handle(connection)
-        // The file again, for `fdatasync` alone: a sync through any descriptor syncs the file.
-        let file = synchronous == .off ? -1 : open(path, O_RDONLY | O_CLOEXEC)
+        let syncs = synchronous != .off
         let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         Thread.detachNewThread { [self] in
-            run(handle.connection, syncing: file, every: seconds)
+            run(handle.connection, syncing: syncs, every: seconds)
             sqlite3_close_v2(handle.connection)
-            if file >= 0 { close(file) }
             finished.store(true, ordering: .releasing)
         }
     }
 
-    private func run(_ connection: OpaquePointer, syncing file: Int32, every seconds: Double) {
-        // The log's frames copied by the last pass: a pass that copied none has nothing to sync.
-        var copiedBefore: Int32 = 0
+    private func run(_ connection: OpaquePointer, syncing syncs: Bool, every seconds: Double) {
+        // The log's frames, and those copied, as the last pass left them: a pass that copied nothing new
+        // has nothing to sync.
+        var before: (log: Int32, copied: Int32) = (0, 0)
         while true {
             wake.lock()
             if !state.withLock({ $0.stopping || $0.nudged }) { _ = wake.wait(until: Date(timeIntervalSinceNow: seconds)) }
@@ -85,16 +84,17 @@ final class Checkpointer: Sendable {
                 let error = SQLiteError(rc, connection: connection, sql: "PRAGMA wal_checkpoint(PASSIVE)")
                 state.withLock { if $0.failure == nil { $0.failure = error } }
             }
-            if rc == SQLITE_OK, file >= 0, copiedFrames > 0, copiedFrames != copiedBefore {
-                if fdatasync(file) == 0 {
+            // A log started again since (shorter) may have been copied as far as the last one was.
+            if rc == SQLITE_OK, syncs, copiedFrames > 0, copiedFrames != before.copied || logFrames < before.log {
+                let synced = Self.sync(connection)
+                if synced == SQLITE_OK {
                     state.withLock { $0.syncs += 1 }
                 } else {
-                    // SQLITE_IOERR_FSYNC, a macro Swift does not import.
-                    let error = SQLiteError(simulated: SQLITE_IOERR | (4 << 8), detail: "fdatasync: \(String(cString: strerror(errno)))", sql: nil)
+                    let error = SQLiteError(synced, connection: connection, sql: "sync of the database file after a checkpoint")
                     state.withLock { if $0.failure == nil { $0.failure = error } }
                 }
             }
-            copiedBefore = copiedFrames
+            before = (logFrames, copiedFrames)
             passed.lock()
             state.withLock { $0.ended += 1 }
             if rc == SQLITE_OK && logFrames == copiedFrames {
@@ -106,6 +106,15 @@ final class Checkpointer: Sendable {
             passed.broadcast()
             passed.unlock()
         }
+    }
+
+    /// Syncs the connection's database file through SQLite's own handle of it. Not through a descriptor
+    /// of the thread's own: closing that would drop every POSIX lock the process holds on the file.
+    private static func sync(_ connection: OpaquePointer) -> Int32 {
+        var file: UnsafeMutablePointer<sqlite3_file>?
+        let rc = sqlite3_file_control(connection, "main", SQLITE_FCNTL_FILE_POINTER, &file)
+        guard rc == SQLITE_OK, let file, let sync = file.pointee.pMethods?.pointee.xSync else { return rc == SQLITE_OK ? SQLITE_MISUSE : rc }
+        return sync(file, SQLITE_SYNC_NORMAL)
     }
 
     /// Passes begun so far.
