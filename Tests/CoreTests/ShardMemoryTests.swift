@@ -104,6 +104,15 @@ import Wire
         #expect(try Self.storage(held("c").product) != Self.storage(held("d").product))
         #expect(try held("e").params == ["business_date": "2026-12-08"])
         #expect(try Self.storage(held("e").params) != Self.storage(heldA.params))
+        // Each key its own storage, its size: not the scratch frame's, of 4 kB at least.
+        #expect(shard.core.sharedParts.count >= 6)
+        #expect(shard.core.sharedParts.keys.allSatisfy { $0.bytes.capacity < 128 })
+        #expect(shard.core.sharedSteps.keys.allSatisfy { $0.bytes.capacity < 128 })
+        // A part too large to share is neither kept nor encoded.
+        let kept = shard.core.sharedParts.count
+        _ = shard.submit([spec("large", params: ["notes": String(repeating: "n", count: 10_000)])])
+        #expect(shard.core.sharedParts.count == kept && shard.core.stepsScratch.bytes.capacity < 10_000)
+        #expect(try held("large").params["notes"]?.utf8.count == 10_000)
         // What the shard hands out is what was submitted.
         let tasks = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 8, tags: ["needs-a-large-machine"]), from: Peer([1])), to: Peer([1]))
         let d = try #require(tasks.first { $0.job == "d" })

@@ -108,13 +108,14 @@ public struct ShardCore: Sendable {
     var notedMembership: UInt64 = 0
     var outbox: [(Peer, Message)] = []
     /// The steps of jobs held, each once, by their encoding, for jobs with the same steps to share
-    /// (``hold(_:)``); and the octets of those encodings.
+    /// (``hold(_:)``); and what the table keeps (``Octets/held``), at most ``sharedStepsBudget``.
     var sharedSteps: [Octets: [StepSpec]] = [:]
     var sharedStepsOctets = 0
     var stepsScratch = FrameWriter(capacity: 4096)
     static let sharedStepsBudget = 256 << 10
     /// The other parts of held jobs' specs that take room of their own, each once, by field and
-    /// encoding, for jobs with the same to share (``shareParts(of:)``); and the octets of those encodings.
+    /// encoding, for jobs with the same to share (``shareParts(of:)``); and what the table keeps, within
+    /// the same budget.
     var sharedParts: [Octets: SharedPart] = [:]
     var sharedPartsOctets = 0
     /// Questions of this turn (SHARD-QUERY), answered at its end.
