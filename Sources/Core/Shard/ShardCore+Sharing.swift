@@ -48,24 +48,14 @@ extension ShardCore {
         share(&job.spec.flow, field: 1)
         share(&job.spec.type, field: 2)
         share(&job.spec.fairnessKey, field: 3)
-        if !job.spec.tags.isEmpty, Self.encodedSize(of: job.spec.tags) <= Self.largestShared {
-            stepsScratch.reset()
-            stepsScratch.number1(4)
-            stepsScratch.strings(job.spec.tags)
-            if case .strings(let shared)? = shared(.strings(job.spec.tags)) { job.spec.tags = shared }
-        }
+        share(&job.spec.tags, field: 4)
         if !job.spec.params.isEmpty, Self.encodedSize(of: job.spec.params) <= Self.largestShared {
             stepsScratch.reset()
             stepsScratch.number1(5)
             stepsScratch.hash(job.spec.params)
             if case .parameters(let shared)? = shared(.parameters(job.spec.params)) { job.spec.params = shared }
         }
-        if !job.spec.inputs.isEmpty, Self.encodedSize(of: job.spec.inputs) <= Self.largestShared {
-            stepsScratch.reset()
-            stepsScratch.number1(6)
-            stepsScratch.strings(job.spec.inputs)
-            if case .strings(let shared)? = shared(.strings(job.spec.inputs)) { job.spec.inputs = shared }
-        }
+        share(&job.spec.inputs, field: 6)
     }
 
     /// The largest encoding of a part that is shared: one larger is neither encoded nor kept.
@@ -83,6 +73,14 @@ extension ShardCore {
         stepsScratch.number1(field)
         stepsScratch.longstr(value)
         if case .string(let shared)? = shared(.string(value)) { value = shared }
+    }
+
+    private mutating func share(_ list: inout [String], field: UInt8) {
+        guard !list.isEmpty, Self.encodedSize(of: list) <= Self.largestShared else { return }
+        stepsScratch.reset()
+        stepsScratch.number1(field)
+        stepsScratch.strings(list)
+        if case .strings(let shared)? = shared(.strings(list)) { list = shared }
     }
 
     /// The part shared under the field and encoding in the scratch frame, if jobs held before share one;
