@@ -256,6 +256,37 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.resentJobs == 3)
     }
 
+    /// Found by review: jobs let go at once went in their runs' order, whatever the runs' priorities: an
+    /// urgent run started last waited behind every job of the runs before it. They go by priority, then
+    /// run; a priority set while the jobs wait counts for those not yet sent.
+    @Test func parkedJobsGoByTheirRunsPriority() {
+        var orchestrator = OrchestratorHarness(resendsPerTurn: 3)
+        let three = """
+            {"product": "payments", "flow": "eod", "jobs": [
+              {"name": "a", "run": "true"}, {"name": "b", "run": "true"}, {"name": "c", "run": "true"}]}
+            """
+        _ = orchestrator.operation(OperationRequest(request: 1, action: .hold, run: 0, product: "payments"))
+        for (run, priority) in [(UInt64(1), RunPriority.last), (2, RunPriority.normal), (3, RunPriority.urgent), (4, RunPriority.first)] {
+            var start = OrchestratorHarness.start(run: run, request: 1 + run, definition: three)
+            start.priority = priority
+            #expect(OrchestratorHarness.submitted(orchestrator.operation(start)) == [])
+        }
+        let released = orchestrator.operation(OperationRequest(request: 6, action: .release, run: 0, product: "payments"))
+        #expect(released.submits[2]?.map { "\($0.run)/\($0.job)" } == ["3/a", "3/b", "3/c"])
+        // Run 1's priority raised above run 2's before its jobs go: they go before run 2's.
+        var raise = OperationRequest(request: 7, action: .setPriority, run: 1, product: "payments")
+        raise.priority = 2
+        let raised = orchestrator.operation(raise)
+        #expect(OrchestratorHarness.answers(raised).map(\.detail) == ["run 1 at priority 2"])
+        var sent = raised.submits[2]?.map { "\($0.run)/\($0.job)" } ?? []
+        for _ in 0..<3 {
+            orchestrator.core.tick(now: orchestrator.now)
+            let turn = orchestrator.core.finishTurn(now: orchestrator.now)
+            sent += turn.submits[2]?.map { "\($0.run)/\($0.job)" } ?? []
+        }
+        #expect(sent == ["4/a", "4/b", "4/c", "1/a", "1/b", "1/c", "2/a", "2/b", "2/c"])
+    }
+
     /// A run of five jobs parked by a hold, let go by the release three a turn: the first three go.
     static func releasedInTurns(onFailure: String = "finish-branches") -> OrchestratorHarness {
         var orchestrator = OrchestratorHarness(resendsPerTurn: 3)

@@ -302,8 +302,8 @@ extension OrchestratorCore {
         return answer(request, .ok, "policy of product \(request.product) sent to shard \(request.shard)")
     }
 
-    /// Changes a run's priority: its jobs submitted from now on carry it, and its shard reorders the tasks
-    /// it holds queued.
+    /// Changes a run's priority: its jobs submitted from now on carry it, those waiting to be sent go at
+    /// it (``OrchestratorCore/reprioritiseSends(of:now:)``), and its shard reorders the tasks it holds queued.
     private mutating func setPriority(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
         let id = run.id
         guard request.priority <= RunPriority.last else { return answer(request, .badRequest, "priority \(request.priority) is out of range") }
@@ -312,6 +312,7 @@ extension OrchestratorCore {
         if run.priority == request.priority { return answer(request, .ok, "run \(id) is already at priority \(name)") }
         run.priority = request.priority
         touch(&run)
+        reprioritiseSends(of: run, now: now)
         let control = Control(request: 0, action: .setPriority, run: id, priority: request.priority)
         if run.activeJobs > 0 {
             controls.send(control, to: run.shard, now: now, policy: configuration.resend)

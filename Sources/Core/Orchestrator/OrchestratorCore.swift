@@ -104,13 +104,27 @@ public struct OrchestratorCore: Sendable {
         var job: Int
     }
 
-    /// A job due to be sent again at `time`, unless its resend schedule has moved since (the entry is
-    /// then skipped: the heap is never searched).
+    /// A job due to be sent at `time`, unless its resend schedule has moved since (the entry is then
+    /// skipped: the heap is never searched). Jobs due at the same time go by their run's priority
+    /// (``RunPriority``, as it was when they were due), then by run and job: a product's release, or a
+    /// restart, lets go many runs' jobs at once, a bounded number a turn, and an urgent run's go first.
     struct Resubmission: Comparable, Sendable {
         var time: Timestamp
+        var priority: UInt8
         var run: UInt64
         var job: Int
-        static func < (lhs: Resubmission, rhs: Resubmission) -> Bool { (lhs.time, lhs.run, lhs.job) < (rhs.time, rhs.run, rhs.job) }
+
+        init(time: Timestamp, of run: FlowRun, job: Int) {
+            self.init(time: time, priority: run.priority, run: run.id, job: job)
+        }
+
+        init(time: Timestamp, priority: UInt8, run: UInt64, job: Int) {
+            (self.time, self.priority, self.run, self.job) = (time, priority, run, job)
+        }
+
+        static func < (lhs: Resubmission, rhs: Resubmission) -> Bool {
+            (lhs.time, lhs.priority, lhs.run, lhs.job) < (rhs.time, rhs.priority, rhs.run, rhs.job)
+        }
     }
 
     /// An orchestrator resuming from its store (empty for a new one).
@@ -137,7 +151,7 @@ public struct OrchestratorCore: Sendable {
         while var run = restored.popLast() {
             // Submitted jobs not final are sent again at once: whether the shard took them is unknown.
             for index in run.sendActiveAgain(now: now, policy: configuration.resend) {
-                resubmissions.insert(Resubmission(time: now, run: run.id, job: index))
+                resubmissions.insert(Resubmission(time: now, of: run, job: index))
             }
             runs.add(run)
         }
@@ -202,9 +216,19 @@ public struct OrchestratorCore: Sendable {
         if takeOvers[run.id] != nil { return release(&run, jobs: released, now: now) }
         for index in run.releaseDue(released, now: now, policy: configuration.resend, unsent: unsent) {
             turnJobs.mark(JobRef(run: run.id, job: index), [.changed, .released])
-            resubmissions.insert(Resubmission(time: now, run: run.id, job: index))
+            resubmissions.insert(Resubmission(time: now, of: run, job: index))
         }
         noteChange(run.id)
+    }
+
+    /// Puts a run's jobs waiting for their send (due, not yet sent for lack of budget: a release of many
+    /// at once) in the heap again at the run's priority, now changed. Each keeps its due time: whichever
+    /// of its two entries comes first sends it, and the other is skipped (``FlowRun/resend(_:dueAt:now:policy:)``).
+    mutating func reprioritiseSends(of run: FlowRun, now: Timestamp) {
+        for index in run.jobs.indices where run.jobs[index].state.isActive && !run.jobs[index].accepted {
+            guard let due = run.jobs[index].resend?.due, due <= now else { continue }
+            resubmissions.insert(Resubmission(time: due, of: run, job: index))
+        }
     }
 
     /// Sends jobs just marked submitted to the run's shard, due again on their resend schedules, and
@@ -233,7 +257,7 @@ public struct OrchestratorCore: Sendable {
             } else {
                 submits[run.shard, default: []].append(spec)
             }
-            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
+            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, of: run, job: index)) }
         }
         noteChange(run.id)
         return failures
@@ -286,11 +310,12 @@ public struct OrchestratorCore: Sendable {
         let policy = configuration.resend
         for id in runs.ids {
             let again =
-                runs.modify(id) { run -> [Int] in
+                runs.modify(id) { run -> [Resubmission] in
                     guard run.shard == shard else { return [] }
-                    return heard.resynchronise ? run.sendActiveAgain(now: now, policy: policy) : run.expediteUnaccepted(now: now)
+                    let indices = heard.resynchronise ? run.sendActiveAgain(now: now, policy: policy) : run.expediteUnaccepted(now: now)
+                    return indices.map { Resubmission(time: now, of: run, job: $0) }
                 } ?? []
-            for index in again { resubmissions.insert(Resubmission(time: now, run: id, job: index)) }
+            for resubmission in again { resubmissions.insert(resubmission) }
         }
     }
 
@@ -346,7 +371,7 @@ public struct OrchestratorCore: Sendable {
     mutating func scheduleResends(_ indices: [Int], of run: FlowRun) {
         for index in indices {
             turnJobs.mark(JobRef(run: run.id, job: index), .changed)
-            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, run: run.id, job: index)) }
+            if let resend = run.jobs[index].resend { resubmissions.insert(Resubmission(time: resend.due, of: run, job: index)) }
         }
         noteChange(run.id)
     }
@@ -362,14 +387,14 @@ public struct OrchestratorCore: Sendable {
             _ = resubmissions.popMin()
             let carrying = takeOvers[due.run]?.takeOver.jobs
             // Read in the run's place: a run copied out would retain, then release, every reference in it.
-            let resent = runs.modify(due.run) { run -> (spec: JobSpec?, next: ResendSchedule, shard: UInt32, first: Bool)? in
+            let resent = runs.modify(due.run) { run -> (spec: JobSpec?, next: ResendSchedule, shard: UInt32, first: Bool, priority: UInt8)? in
                 // A resumed run's job goes for the first time: it is not counted as sent again.
                 let first = run.jobs.indices.contains(due.job) && run.jobs[due.job].unsent
                 guard run.resend(due.job, dueAt: due.time, now: now, policy: policy), let next = run.jobs[due.job].resend else { return nil }
                 let name = run.jobs[due.job].name
                 // A job a take-over carries goes again with it: sent alone, it would start afresh.
                 let carried = carrying?.contains(where: { $0.job == name }) == true
-                return (carried ? nil : run.spec(of: due.job), next, run.shard, first)
+                return (carried ? nil : run.spec(of: due.job), next, run.shard, first, run.priority)
             }
             guard case let resent?? = resent else { continue }
             if let spec = resent.spec {
@@ -386,7 +411,7 @@ public struct OrchestratorCore: Sendable {
             }
             budget -= 1
             if !resent.first { resentJobs += 1 }
-            resubmissions.insert(Resubmission(time: resent.next.due, run: due.run, job: due.job))
+            resubmissions.insert(Resubmission(time: resent.next.due, priority: resent.priority, run: due.run, job: due.job))
         }
         controls.tick(now: now, policy: policy)
         streams.tick(now: now)
