@@ -672,6 +672,26 @@ struct ShardHarness {
         #expect(ShardHarness.states(shard.turn()) == ["a:cancelled"])
     }
 
+    /// report-job publishes again the status of the generation named: from memory while the shard holds
+    /// the job, as the store has it once it has left (what the runtime reads), and nothing for a job the
+    /// shard does not have, which is answered 404.
+    @Test func aReportJobPublishesTheJobsStatusAgainFromMemoryOrTheStore() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a", run: 5)])
+        shard.core.controlReceived(Control(request: 1, action: .reportJob, run: 5, job: "a"), from: bob, now: shard.now)
+        let held = shard.turn()
+        #expect(ShardHarness.states(held) == ["a:queued"])
+        #expect(held.messages.contains { $0.0 == bob && $0.1 == .controlResult(ControlResult(request: 1, status: .ok, detail: "job 5/a queued: its status published again")) })
+        let ended = JobStatus(run: 6, job: "b", generation: 2, state: .cancelled, time: shard.now.wire, detail: "cancelled by an operator")
+        shard.core.reportReceived(Control(request: 2, action: .reportJob, run: 6, job: "b", generation: 2), stored: ended, from: bob, now: shard.now)
+        let stored = shard.turn()
+        #expect(stored.updates?.updates == [ended])
+        shard.core.controlReceived(Control(request: 3, action: .reportJob, run: 5, job: "a", generation: 1), from: bob, now: shard.now)
+        let unknown = shard.turn()
+        #expect(unknown.updates == nil, "nothing published")
+        #expect(unknown.messages.contains { $0.0 == bob && $0.1 == .controlResult(ControlResult(request: 3, status: .notFound, detail: "shard 1 holds no job 5/a#1")) })
+    }
+
     @Test func aCancelledTaskWhoseWorkerIsLostIsNotQueuedAgain() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a", run: 5)])

@@ -149,14 +149,6 @@ import ZeroMQ
         }
     }
 
-    /// Whether `pid` is a live process (a zombie waiting for its parent counts as dead).
-    func isRunning(_ pid: Int32) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        let state = stat.split(separator: ")").last?.split(separator: " ").first
-        return state != "Z"
-    }
-
     @Test func badStartsAreRefusedClearlyAndChangeNothing() throws {
         try withTemporaryFolder { folder in
             let cluster = try EmbeddedCluster(EmbeddedCluster.Options(data: folder))

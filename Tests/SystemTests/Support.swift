@@ -202,15 +202,30 @@ func withProcessCluster<T>(in folder: String, _ body: (_ config: String, _ clust
     return try body(config, cluster, try APIClient(cluster: cluster))
 }
 
+/// Whether `pid` is a live process (a zombie waiting for its parent counts as dead).
+func isRunning(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    let state = stat.split(separator: ")").last?.split(separator: " ").first
+    return state != "Z"
+}
+
 /// Kills shard `shard` of a cluster of processes (``withProcessCluster(in:_:)``) with SIGKILL, waits until
 /// it has exited, and starts it again with `baton up`.
 func killAndRestartShard(_ shard: Int64, of cluster: ClusterConfiguration, config: String) throws {
-    let pidFile = "\(cluster.data)/run/shard-\(shard).pid"
+    try killAndRestart("shard-\(shard)", of: cluster, config: config)
+}
+
+/// Kills process `name` (`orchestrator`, `shard-1`, ...) of a cluster of processes with SIGKILL, waits until
+/// it has exited, runs `whileDown`, and starts it again with `baton up`.
+func killAndRestart(_ name: String, of cluster: ClusterConfiguration, config: String, whileDown: () throws -> Void = {}) throws {
+    let pidFile = "\(cluster.data)/run/\(name).pid"
     guard let pid = pid_t((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) else {
         throw ServiceError("no process ID in \(pidFile)")
     }
-    guard Glibc.kill(pid, SIGKILL) == 0 else { throw ServiceError("cannot kill shard \(shard), process \(pid)") }
+    guard Glibc.kill(pid, SIGKILL) == 0 else { throw ServiceError("cannot kill \(name), process \(pid)") }
     try waitUntilExited(pid)
+    try whileDown()
     let (status, output) = try ChaosTests.baton(["up", "--config", config])
-    guard status == 0 else { throw ServiceError("restarting the shard: \(output)") }
+    guard status == 0 else { throw ServiceError("restarting \(name): \(output)") }
 }

@@ -68,12 +68,13 @@ struct ControlRequests: Sendable {
     }
 
     /// What a control sets, if a later one of the same setting overrides it; nil for a cancel, which
-    /// nothing overrides.
+    /// nothing overrides. A question asked again (report-job) stands for the one before.
     private static func setting(of control: Control) -> String? {
         switch control.action {
         case .pauseRun, .resumeRun: "pause \(control.run)"
         case .setPriority: "priority \(control.run)"
         case .setPolicy: "policy \(control.policy.product)"
+        case .reportJob: "report \(control.run) \(control.generation) \(control.job)"
         case .cancelRun, .cancelJob, .handOver: nil
         }
     }

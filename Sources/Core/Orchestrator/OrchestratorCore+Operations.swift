@@ -344,9 +344,10 @@ extension OrchestratorCore {
         // fail-run ends a run at once, its other jobs' cancellations still on their way: a rerun before
         // they stopped would be failed again by their ends. Their ends decide whether they run again.
         if let busy = run.jobs.first(where: { $0.state.isActive }) {
+            askForEnds(of: run, now: now)
             return answer(
                 request, .conflict,
-                "job \(busy.name) of run \(id) is still \(busy.state.name), its cancellation on its way to its shard: rerun the run once it has stopped")
+                "job \(busy.name) of run \(id) is still \(busy.state.name), its cancellation on its way to its shard (which is asked for its status again): rerun the run once it has stopped")
         }
         let failed = run.jobs.indices.filter { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }
         reopen(&run, moment: request.moment, now: now)
@@ -359,6 +360,27 @@ extension OrchestratorCore {
         return answer(request, .ok, "run \(id) rerunning \(failed.count) job\(failed.count == 1 ? "" : "s") from failure" + freshNote(request))
     }
 
+    /// The most jobs one refused action asks a shard about (``askForEnds(of:now:)``).
+    static let endsAskedAtOnce = 100
+
+    /// Asks the shard of a run that has ended for the status of its jobs still active here (report-job):
+    /// a run fail-run ended had their cancellations on their way, and their ends, if they came while the
+    /// run was out of memory (a restart, or a thousand other runs ending since), were not applied. The
+    /// shard publishes each one's status again, from its store once the job has ended, and the run, held
+    /// in memory since the action that asked, takes it as any status. At most ``endsAskedAtOnce`` a time,
+    /// each request standing for the one before; the next action asks about the next. Returns how many.
+    @discardableResult
+    mutating func askForEnds(of run: FlowRun, now: Timestamp) -> Int {
+        guard run.state.isFinal else { return 0 }
+        var asked = 0
+        for job in run.jobs where job.state.isActive && asked < Self.endsAskedAtOnce {
+            let control = Control(request: 0, action: .reportJob, run: run.id, job: job.name, generation: job.generation)
+            for shard in cancelShards(of: run.id, shard: run.shard) { controls.send(control, to: shard, now: now, policy: configuration.resend) }
+            asked += 1
+        }
+        return asked
+    }
+
     /// Reruns one job from the start, and with the `downstream` option every job after it; jobs after it
     /// that were skipped because it failed run again in any case.
     private mutating func rerunJob(_ request: OperationRequest, _ run: inout FlowRun, index: Int, now: Timestamp) -> OperationResult {
@@ -366,7 +388,9 @@ extension OrchestratorCore {
         let job = run.jobs[index]
         if run.stopping { return answer(request, .conflict, Self.stopped(run)) }
         if job.state.isActive || job.state == .waiting {
-            return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun")
+            let asked = run.state.isFinal && job.state.isActive && askForEnds(of: run, now: now) > 0
+            let note = asked ? " (the run has ended: its shard is asked for the job's status again)" : ""
+            return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun" + note)
         }
         if let blocker = run.graph.predecessors[index].first(where: { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }) {
             let before = run.jobs[blocker]
@@ -377,6 +401,7 @@ extension OrchestratorCore {
         let after = run.graph.downstream(of: index).sorted()
         let downstream = (request.options & OperationRequest.downstream) != 0
         if downstream, let busy = after.first(where: { run.jobs[$0].state.isActive }) {
+            if run.state.isFinal { askForEnds(of: run, now: now) }
             let other = run.jobs[busy]
             return answer(request, .conflict, "job \(other.name) after \(job.name) in run \(id) is \(other.state.name): wait for it or stop it")
         }

@@ -38,6 +38,10 @@ extension ShardCore {
             // The runtime brings it to ``handOverReceived``, with what the store knows of the run.
             outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .conflict, detail: "hand-over needs what the store holds of the run"))))
             return
+        case .reportJob:
+            // The runtime brings it to ``reportReceived(_:stored:from:now:)`` with what the store has of
+            // a job no longer in memory; without it, only one in memory is found.
+            return reportReceived(control, stored: nil, from: peer, now: now)
         case .setPriority:
             // The run's queued tasks go in again at the new priority (their old entries go stale), and
             // the jobs keep it: for their later steps, their retries, and after a restart.
@@ -49,6 +53,24 @@ extension ShardCore {
             }
             detail = "run \(control.run) at priority \(RunPriority.name(control.priority)): \(requeued) queued task\(requeued == 1 ? "" : "s") reordered"
         }
+        outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
+    }
+
+    /// Handles CONTROL report-job: the orchestrator missed the end of a job (it restarted, or its run had
+    /// ended and left its memory when the end came) and asks for its status again. The status is
+    /// published with the turn's JOB-UPDATES, committed to the event log first, as any status is: from
+    /// memory if the job is still held, else as the store has it (`stored`, read by the runtime). The
+    /// answer says which; a job the shard does not have is answered 404, and nothing is published.
+    public mutating func reportReceived(_ control: Control, stored: JobStatus?, from peer: Peer, now: Timestamp) {
+        let identity = JobIdentity(run: control.run, job: control.job, generation: control.generation)
+        let held = jobID(of: identity).flatMap { jobs[$0] }.map { Self.status(of: $0, now: now) }
+        guard let status = held ?? stored else {
+            let detail = "shard \(configuration.shard) holds no job \(identity)"
+            outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .notFound, detail: detail))))
+            return
+        }
+        announced.append(status)
+        let detail = "job \(identity) \(status.state.name): its status published again"
         outbox.append((peer, .controlResult(ControlResult(request: control.request, status: .ok, detail: detail))))
     }
 

@@ -236,6 +236,11 @@ public struct ShardService: Service {
         case (Self.work, .control(let control)) where control.action == .handOver:
             let lookup = try store.handOverLookup(run: control.run, generation: control.generation, from: control.from, now: now)
             core.handOverReceived(control, lookup: lookup, from: peer!, now: now)
+        case (Self.work, .control(let control)) where control.action == .reportJob:
+            // A job that has ended has left memory: its status is read as the store committed it.
+            let identity = JobIdentity(run: control.run, job: control.job, generation: control.generation)
+            let stored = core.knows(identity) ? nil : try store.statuses(of: [identity], now: now)[identity]
+            core.reportReceived(control, stored: stored, from: peer!, now: now)
         case (Self.work, .control(let control)):
             core.controlReceived(control, from: peer!, now: now)
         case (Self.work, .partitionsEnded(let ended)):

@@ -43,7 +43,7 @@ public struct Control: WireValue {
     public var action: ControlAction
     /// The run.
     public var run: UInt64
-    /// The job, for `cancel-job`; empty otherwise.
+    /// The job, for `cancel-job` and `report-job`; empty otherwise.
     public var job: String
     /// For cancellations: how long a running attempt may take to stop before it is killed, in milliseconds.
     public var grace: UInt32
@@ -52,7 +52,8 @@ public struct Control: WireValue {
     /// For `set-priority`: the run's new priority (``RunPriority``).
     public var priority: UInt8
     /// For `hand-over`: the highest generation of the run's jobs handed over; for `cancel-job`: the highest
-    /// generation of the job to cancel (a later one is left alone); 0 otherwise.
+    /// generation of the job to cancel (a later one is left alone); for `report-job`: the generation whose
+    /// status to publish; 0 otherwise.
     public var generation: UInt32
     /// For `hand-over` asked again of a run handed over with tasks running: the first of their ends to
     /// tell (those before it were relayed); 0 otherwise.

@@ -131,4 +131,7 @@ public enum ControlAction: UInt8, Sendable, CaseIterable {
     /// Give up a run that has not started here, for a move of its product: its jobs leave the shard, and
     /// a later submission of any of them up to generation `generation` is dropped.
     case handOver = 7
+    /// Publish again the status of the run's job `job`, generation `generation`, as the shard holds it
+    /// (in memory, or in its store once it has ended): the orchestrator missed its end.
+    case reportJob = 8
 }

@@ -1,0 +1,51 @@
+import Core
+import Foundation
+import Glibc
+import Runtime
+import Testing
+
+/// A run fail-run ended with a job still stopping, whose end came while the orchestrator was down: the
+/// restarted orchestrator does not read the ended run back, so the end was never applied, and the job
+/// stayed `running` in a failed run, its rerun refused for ever. The refused rerun now asks the job's
+/// shard for its status again, and once it has come, the rerun is taken.
+@Suite(.serialized) struct MissedEndTests {
+    @Test func aRerunRefusedForAJobWhoseEndWasMissedAsksItsShardAndIsThenTaken() throws {
+        try withTemporaryFolder { folder in try withProcessCluster(in: folder) { config, cluster, client in
+            let pidfile = "\(folder)/stubborn.pid"
+            let flow = JSON.object([
+                ("product", .string("ops")), ("flow", .string("strict")), ("on_failure", .string("fail-run")),
+                ("jobs", .array([
+                    // Ignores SIGTERM (its sleep inherits that): it stops only at the SIGKILL after the grace.
+                    .object([("name", .string("stubborn")), ("run", .string(#"trap '' TERM; echo $$ > "$BATON_PARAM_pidfile"; sleep 300"#))]),
+                    .object([("name", .string("bad")), ("run", .string(#"while [ ! -s "$BATON_PARAM_pidfile" ]; do sleep 0.05; done; exit 7"#))]),
+                ])),
+            ]).rendered()
+            try client.apply([flow])
+            let run = try client.start("ops/strict", params: ["pidfile": pidfile])
+            let failed = try client.waitForRun(run)
+            #expect(failed["run"]?["state"]?.string == "failed")
+            #expect(job(failed, "stubborn")?["state"]?.string == "running")
+            let pid = try #require(pid_t(String(contentsOfFile: pidfile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            // The orchestrator goes down while the job still runs, its cancellation at the shard, and comes
+            // back once the job has been killed at the end of its grace: its end is published meanwhile.
+            try killAndRestart("orchestrator", of: cluster, config: config) {
+                try waitUntil("the stubborn job's shell to be killed", limit: 30) { !isRunning(pid) }
+            }
+            func stubborn() throws -> String? {
+                job(try client.call("status", .object([("run", .number(run))])).body, "stubborn")?["state"]?.string
+            }
+            #expect(try stubborn() == "running", "the end came while the run was not in memory, and was not applied")
+
+            let refused = try client.call("rerun", .object([("run", .number(run))]))
+            #expect(refused.status == .conflict)
+            #expect(refused.errorText.contains("job stubborn of run \(run) is still running"), "\(refused.errorText)")
+            #expect(refused.errorText.contains("asked for its status again"), "\(refused.errorText)")
+            try waitUntil("the shard's status of the stubborn job to be applied", limit: 30) { try stubborn() == "cancelled" }
+
+            let rerun = try client.call("rerun", .object([("run", .number(run))]))
+            #expect(rerun.status == .ok, "\(rerun.errorText)")
+            let again = try client.call("status", .object([("run", .number(run))])).body
+            #expect(["running", "failed"].contains(again["run"]?["state"]?.string ?? ""), "\(again.rendered())")
+        } }
+    }
+}
