@@ -138,7 +138,11 @@ extension ShardCore {
     }
 
     /// Moves a job whose step completed to the next: the step's results become the next step's inputs,
-    /// and its tasks leave memory (their rows stay in the store).
+    /// and its tasks leave memory (their rows stay in the store). A task changed in this turn (the one
+    /// whose success completed the step, at least) has its row written with the turn all the same
+    /// (`carriedRows`): gathered from memory at the turn's end, it was left out, and its row kept it
+    /// running, without its result, so that a restart in a later step gave that step's tasks the
+    /// results of every partition but one.
     mutating func advance(_ job: inout ShardJob, now: Timestamp) {
         let step = job.spec.steps[Int(job.step)]
         var results: [TaskInput] = []
@@ -147,6 +151,7 @@ extension ShardCore {
             if let task = tasks.removeValue(forKey: id) {
                 results.append(
                     TaskInput(job: job.spec.job, step: job.step, partition: task.partition, partitionKey: step.partitionKey(of: task.partition), data: task.data))
+                if dirtyTasks.remove(id) { carriedRows.append(task) }
             }
         }
         assert(results.count == Int(step.partitions), "a completed step has a result for every partition")

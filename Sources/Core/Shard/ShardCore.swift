@@ -63,7 +63,8 @@ public struct ShardCore: Sendable {
     // What the current turn has produced.
     var dirtyJobs = TurnSet<Int64>()
     var dirtyTasks = TurnSet<UInt64>()
-    /// Rows of tasks written but not held in memory: a resumed job's copies of its earlier generation's results.
+    /// Rows of tasks written but not held in memory: a resumed job's copies of its earlier generation's results,
+    /// and the tasks of a step completed this turn (``advance(_:now:)``).
     var carriedRows: [ShardTask] = []
     /// Tasks leased this turn that nothing else changed in it: their leases go to the lease log
     /// (``ShardTurn/leases``) if nothing does by the turn's end.
