@@ -287,6 +287,31 @@ struct OrchestratorHarness {
         #expect(sent == ["4/a", "4/b", "4/c", "1/a", "1/b", "1/c", "2/a", "2/b", "2/c"])
     }
 
+    /// Found by review: a priority lowered while the run's jobs wait to be sent left their entries at the
+    /// old priority, which still sent them first.
+    @Test func parkedJobsOfARunWhosePriorityIsLoweredGoAfterTheOthers() {
+        var orchestrator = OrchestratorHarness(resendsPerTurn: 2)
+        let two = """
+            {"product": "payments", "flow": "eod", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "run": "true"}]}
+            """
+        _ = orchestrator.operation(OperationRequest(request: 1, action: .hold, run: 0, product: "payments"))
+        for (run, priority) in [(UInt64(1), RunPriority.first), (2, RunPriority.normal), (3, RunPriority.urgent)] {
+            var start = OrchestratorHarness.start(run: run, request: 1 + run, definition: two)
+            start.priority = priority
+            _ = orchestrator.operation(start)
+        }
+        let released = orchestrator.operation(OperationRequest(request: 5, action: .release, run: 0, product: "payments"))
+        #expect(released.submits[2]?.map { "\($0.run)/\($0.job)" } == ["3/a", "3/b"])
+        var lower = OperationRequest(request: 6, action: .setPriority, run: 1, product: "payments")
+        lower.priority = RunPriority.last
+        var sent = orchestrator.operation(lower).submits[2]?.map { "\($0.run)/\($0.job)" } ?? []
+        for _ in 0..<2 {
+            orchestrator.core.tick(now: orchestrator.now)
+            sent += orchestrator.core.finishTurn(now: orchestrator.now).submits[2]?.map { "\($0.run)/\($0.job)" } ?? []
+        }
+        #expect(sent == ["2/a", "2/b", "1/a", "1/b"])
+    }
+
     /// A run of five jobs parked by a hold, let go by the release three a turn: the first three go.
     static func releasedInTurns(onFailure: String = "finish-branches") -> OrchestratorHarness {
         var orchestrator = OrchestratorHarness(resendsPerTurn: 3)
@@ -810,18 +835,10 @@ struct OrchestratorHarness {
     /// applied, and the run's rerun was refused for ever. The refusal asks the shard for the job's status
     /// (report-job), which the run, held since, takes; the rerun is then taken.
     @Test func aRerunRefusedForAnEndMissedAsksTheShardForTheJobsStatus() throws {
-        var configuration = OrchestratorConfiguration(shards: [2])
-        configuration.finishedRunsInMemory = 1
         var orchestrator = OrchestratorHarness()
-        orchestrator.core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: orchestrator.now)
-        _ = orchestrator.operation(OrchestratorHarness.start(definition: Self.failRunOfTwo))
-        _ = orchestrator.report([("audit", .running), ("extract", .failed)])
-        let stored = try #require(orchestrator.core.runs[1])
+        let stored = try Self.endedWithAuditMissed(&orchestrator)
         #expect(stored.state == .failed)
-        // Another run ends, and run 1 leaves memory; audit's end comes then, and is not applied.
-        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 2, definition: Self.failRunOfTwo))
-        _ = orchestrator.report([("extract", .failed)], run: 2)
-        #expect(orchestrator.core.runs[1] == nil)
+        // Another run ended, and run 1 left memory; audit's end comes now, and is not applied.
         _ = orchestrator.report([("audit", .cancelled)])
 
         orchestrator.core.operationReceived(OperationRequest(request: 3, action: .rerunFailed, run: 1), from: orchestrator.manager, stored: stored, now: orchestrator.now)
@@ -831,13 +848,86 @@ struct OrchestratorHarness {
         #expect(refusal.detail.contains("job audit of run 1 is still running") && refusal.detail.contains("asked for its status again"))
         let asked = refused.controlSends.filter { $0.1.action == .reportJob }
         #expect(asked.map { "\($0.0) \($0.1.run)/\($0.1.job)#\($0.1.generation)" } == ["2 1/audit#0"])
-        #expect(refused.controls.map(\.control.action) == [.reportJob], "committed before it is sent, and sent again until answered")
+        #expect(refused.controls.map(\.control.action) == [.reportJob], "committed before it is sent")
+        // Unanswered, it goes again on the resend policy; a rerun asked again meanwhile does not add another.
+        let again = orchestrator.operation(OperationRequest(request: 5, action: .rerunFailed, run: 1))
+        #expect(again.controlSends.isEmpty && OrchestratorHarness.answers(again).first?.status == .conflict)
+        orchestrator.now = orchestrator.now.adding(milliseconds: 2000)
+        orchestrator.core.tick(now: orchestrator.now)
+        #expect(orchestrator.core.finishTurn(now: orchestrator.now).controlSends.map(\.1).filter { $0.action == .reportJob } == asked.map(\.1))
 
         // The shard publishes audit's status again: the run takes it, and the rerun is taken.
         #expect(orchestrator.report([("audit", .cancelled)]).jobs.map(\.job.state) == [.cancelled])
         let rerun = orchestrator.operation(OperationRequest(request: 4, action: .rerunFailed, run: 1))
         #expect(OrchestratorHarness.answers(rerun).map(\.status) == [.ok])
         #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "audit"])
+    }
+
+    /// A run fail-run ended, out of memory with audit still running there, read back for an action.
+    static func endedWithAuditMissed(_ orchestrator: inout OrchestratorHarness, definition: String = failRunOfTwo) throws -> FlowRun {
+        var configuration = OrchestratorConfiguration(shards: [2])
+        configuration.finishedRunsInMemory = 1
+        configuration.resend = ResendPolicy(initial: 2000, maximum: 30_000)
+        orchestrator.core = OrchestratorCore(configuration: configuration, epoch: 1, restoring: OrchestratorSnapshot(), now: orchestrator.now)
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.report([("audit", .running), ("extract", .failed)])
+        let stored = try #require(orchestrator.core.runs[1])
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 2, definition: failRunOfTwo))
+        _ = orchestrator.report([("extract", .failed)], run: 2)
+        #expect(orchestrator.core.runs[1] == nil)
+        return stored
+    }
+
+    /// A shard that has no such job answers report-job 404: the next refusal says the end will never
+    /// come, and how to go on, and does not ask again.
+    @Test func aJobItsShardDoesNotHaveIsNamedInTheNextRefusal() throws {
+        var orchestrator = OrchestratorHarness()
+        let stored = try Self.endedWithAuditMissed(&orchestrator)
+        orchestrator.core.operationReceived(OperationRequest(request: 3, action: .rerunFailed, run: 1), from: orchestrator.manager, stored: stored, now: orchestrator.now)
+        let asked = try #require(orchestrator.core.finishTurn(now: orchestrator.now).controlSends.first?.1)
+        orchestrator.core.controlResultReceived(ControlResult(request: asked.request, status: .notFound, detail: "shard 2 holds no job 1/audit"), now: orchestrator.now)
+        _ = orchestrator.core.finishTurn(now: orchestrator.now)
+        let refused = orchestrator.operation(OperationRequest(request: 4, action: .rerunFailed, run: 1))
+        #expect(refused.controlSends.isEmpty)
+        #expect(OrchestratorHarness.answers(refused).first?.detail
+            == "job audit of run 1 is still running, its cancellation on its way to its shard (shard 2 has no job audit (generation 0), so its end will never come: mark-succeeded it): rerun the run once it has stopped")
+    }
+
+    /// At most 100 jobs are asked about an action; the next goes on after the last asked, and does not
+    /// ask again about those still waiting for their answer.
+    @Test func aRefusalAsksAboutAHundredJobsAndTheNextAboutTheRest() throws {
+        let jobs = ["{\"name\": \"extract\", \"run\": \"true\"}", "{\"name\": \"audit\", \"run\": \"true\"}"]
+            + (0..<101).map { "{\"name\": \"side\($0)\", \"run\": \"true\"}" }
+        let definition = #"{"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [\#(jobs.joined(separator: ", "))]}"#
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.report((0..<101).map { ("side\($0)", .running) } + [("extract", .failed)])
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+        let first = orchestrator.operation(OperationRequest(request: 2, action: .rerunFailed, run: 1))
+        #expect(first.controlSends.count == 100 && Set(first.controlSends.map(\.1.job)).count == 100)
+        let second = orchestrator.operation(OperationRequest(request: 3, action: .rerunFailed, run: 1))
+        #expect(second.controlSends.isEmpty, "a hundred still wait for their answers")
+        for (_, control) in first.controlSends.prefix(50) {
+            orchestrator.core.controlResultReceived(ControlResult(request: control.request, status: .ok), now: orchestrator.now)
+        }
+        // The next goes on after the last asked: the two never asked first, then round to those answered.
+        let third = orchestrator.operation(OperationRequest(request: 4, action: .rerunFailed, run: 1))
+        #expect(third.controlSends.map(\.1.job) == ["side99", "side100", "audit"] + (0..<47).map { "side\($0)" })
+    }
+
+    /// A rerun-job of another job reopens an ended run with a job whose end was missed: its shard is
+    /// asked for it, or the run would stay open for ever.
+    @Test func aRunReopenedWithAJobWhoseEndWasMissedAsksItsShard() throws {
+        var orchestrator = OrchestratorHarness()
+        let stored = try Self.endedWithAuditMissed(&orchestrator)
+        orchestrator.core.operationReceived(
+            OperationRequest(request: 3, action: .rerunJob, run: 1, job: "extract"), from: orchestrator.manager, stored: stored, now: orchestrator.now)
+        let rerun = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(OrchestratorHarness.answers(rerun).map(\.status) == [.ok])
+        #expect(rerun.controlSends.filter { $0.1.action == .reportJob }.map(\.1.job) == ["audit"])
+        _ = orchestrator.report([("audit", .cancelled)])
+        _ = orchestrator.report([("extract", .succeeded)], generation: 1)
+        #expect(orchestrator.core.runs[1]?.state.isFinal == true, "it ended: \(String(describing: orchestrator.core.runs[1]?.state))")
     }
 
     @Test func aRunFailedAtOnceIsForgottenLikeAnyFinalRunOnceEnoughHaveEnded() {

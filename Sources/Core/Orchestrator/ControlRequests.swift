@@ -92,6 +92,15 @@ struct ControlRequests: Sendable {
         return answered.sent
     }
 
+    /// The jobs of `run` a report-job is pending for, as `generation job`.
+    func reportsPending(run: UInt64) -> Set<String> {
+        var jobs: Set<String> = []
+        for request in pending.values where request.sent.control.action == .reportJob && request.sent.control.run == run {
+            jobs.insert("\(request.sent.control.generation) \(request.sent.control.job)")
+        }
+        return jobs
+    }
+
     /// Whether a hand-over of `run` is sent and not answered.
     func handingOver(_ run: UInt64) -> Bool { handingOverRuns[run] != nil }
 
@@ -132,5 +141,35 @@ struct ControlRequests: Sendable {
             sends = []
         }
         return (new, answered, sends)
+    }
+}
+
+/// What the orchestrator keeps of its questions about the ends of jobs of ended runs (report-job), in
+/// memory only: the jobs their shard said it has not, whose end will never come, and which an operator's
+/// refused action names; and where the next question about each run starts, so that each action asks
+/// about the jobs after those the last one asked about. At most ``limit`` of each: beyond, and after a
+/// restart, they are forgotten, and the next action asks again from the run's first job.
+struct MissedEnds: Sendable {
+    static let limit = 10_000
+    private var unknown: [String: UInt32] = [:]
+    private var next: [UInt64: Int] = [:]
+
+    private static func key(run: UInt64, job: String, generation: UInt32) -> String { "\(run) \(generation) \(job)" }
+
+    /// Notes a 404 to a report-job.
+    mutating func unknown(_ control: Control, at shard: UInt32) {
+        if unknown.count >= Self.limit { unknown = [:] }
+        unknown[Self.key(run: control.run, job: control.job, generation: control.generation)] = shard
+    }
+
+    /// The shard that said it has no such job, if one did.
+    func shard(of run: UInt64, job: FlowRunJob) -> UInt32? { unknown[Self.key(run: run, job: job.name, generation: job.generation)] }
+
+    /// The index of the run's job the next question starts at.
+    func start(of run: UInt64) -> Int { next[run] ?? 0 }
+
+    mutating func asked(_ run: UInt64, upTo index: Int) {
+        if next.count >= Self.limit { next = [:] }
+        next[run] = index + 1
     }
 }

@@ -303,7 +303,7 @@ extension OrchestratorCore {
     }
 
     /// Changes a run's priority: its jobs submitted from now on carry it, those waiting to be sent go at
-    /// it (``OrchestratorCore/reprioritiseSends(of:now:)``), and its shard reorders the tasks it holds queued.
+    /// it (``OrchestratorCore/reprioritiseSends(of:)``), and its shard reorders the tasks it holds queued.
     private mutating func setPriority(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
         let id = run.id
         guard request.priority <= RunPriority.last else { return answer(request, .badRequest, "priority \(request.priority) is out of range") }
@@ -312,7 +312,7 @@ extension OrchestratorCore {
         if run.priority == request.priority { return answer(request, .ok, "run \(id) is already at priority \(name)") }
         run.priority = request.priority
         touch(&run)
-        reprioritiseSends(of: run, now: now)
+        reprioritiseSends(of: run)
         let control = Control(request: 0, action: .setPriority, run: id, priority: request.priority)
         if run.activeJobs > 0 {
             controls.send(control, to: run.shard, now: now, policy: configuration.resend)
@@ -344,10 +344,10 @@ extension OrchestratorCore {
         // fail-run ends a run at once, its other jobs' cancellations still on their way: a rerun before
         // they stopped would be failed again by their ends. Their ends decide whether they run again.
         if let busy = run.jobs.first(where: { $0.state.isActive }) {
-            askForEnds(of: run, now: now)
+            let asked = askForEnds(of: run, now: now)
             return answer(
                 request, .conflict,
-                "job \(busy.name) of run \(id) is still \(busy.state.name), its cancellation on its way to its shard (which is asked for its status again): rerun the run once it has stopped")
+                "job \(busy.name) of run \(id) is still \(busy.state.name), its cancellation on its way to its shard (\(stillActive(busy, of: run, asked: asked))): rerun the run once it has stopped")
         }
         let failed = run.jobs.indices.filter { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }
         reopen(&run, moment: request.moment, now: now)
@@ -367,18 +367,39 @@ extension OrchestratorCore {
     /// a run fail-run ended had their cancellations on their way, and their ends, if they came while the
     /// run was out of memory (a restart, or a thousand other runs ending since), were not applied. The
     /// shard publishes each one's status again, from its store once the job has ended, and the run, held
-    /// in memory since the action that asked, takes it as any status. At most ``endsAskedAtOnce`` a time,
-    /// each request standing for the one before; the next action asks about the next. Returns how many.
+    /// in memory since the action that asked, takes it as any status. The run's shard is asked, not one
+    /// it was handed over from, where tasks of it may still finish: the run's shard decides its jobs'
+    /// states. At most ``endsAskedAtOnce`` jobs an action, counting those asked and not yet answered,
+    /// which are not asked again, and none the shard said it does not have (``MissedEnds``); each action
+    /// goes on from the job after the last one asked about, round the run's jobs. Returns how many jobs
+    /// are asked about or waited for.
     @discardableResult
     mutating func askForEnds(of run: FlowRun, now: Timestamp) -> Int {
-        guard run.state.isFinal else { return 0 }
-        var asked = 0
-        for job in run.jobs where job.state.isActive && asked < Self.endsAskedAtOnce {
+        guard run.state.isFinal, !run.jobs.isEmpty else { return 0 }
+        let pending = controls.reportsPending(run: run.id)
+        var asked = pending.count
+        let start = missedEnds.start(of: run.id)
+        for offset in run.jobs.indices {
+            guard asked < Self.endsAskedAtOnce else { break }
+            let index = (start + offset) % run.jobs.count
+            let job = run.jobs[index]
+            guard job.state.isActive, !pending.contains("\(job.generation) \(job.name)"), missedEnds.shard(of: run.id, job: job) == nil else {
+                continue
+            }
             let control = Control(request: 0, action: .reportJob, run: run.id, job: job.name, generation: job.generation)
-            for shard in cancelShards(of: run.id, shard: run.shard) { controls.send(control, to: shard, now: now, policy: configuration.resend) }
+            controls.send(control, to: run.shard, now: now, policy: configuration.resend)
+            missedEnds.asked(run.id, upTo: index)
             asked += 1
         }
         return asked
+    }
+
+    /// Why an action is refused for a job still active in a run that has ended, after ``askForEnds(of:now:)``.
+    private func stillActive(_ job: FlowRunJob, of run: FlowRun, asked: Int) -> String {
+        if let shard = missedEnds.shard(of: run.id, job: job) {
+            return "shard \(shard) has no job \(job.name) (generation \(job.generation)), so its end will never come: mark-succeeded it"
+        }
+        return asked > 0 ? "its shard is asked for its status again" : "its end has not come"
     }
 
     /// Reruns one job from the start, and with the `downstream` option every job after it; jobs after it
@@ -388,8 +409,8 @@ extension OrchestratorCore {
         let job = run.jobs[index]
         if run.stopping { return answer(request, .conflict, Self.stopped(run)) }
         if job.state.isActive || job.state == .waiting {
-            let asked = run.state.isFinal && job.state.isActive && askForEnds(of: run, now: now) > 0
-            let note = asked ? " (the run has ended: its shard is asked for the job's status again)" : ""
+            let ended = run.state.isFinal && job.state.isActive
+            let note = ended ? " (the run has ended: \(stillActive(job, of: run, asked: askForEnds(of: run, now: now))))" : ""
             return answer(request, .conflict, "job \(job.name) of run \(id) is \(job.state.name): only a job that has ended can be rerun" + note)
         }
         if let blocker = run.graph.predecessors[index].first(where: { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }) {
@@ -401,9 +422,9 @@ extension OrchestratorCore {
         let after = run.graph.downstream(of: index).sorted()
         let downstream = (request.options & OperationRequest.downstream) != 0
         if downstream, let busy = after.first(where: { run.jobs[$0].state.isActive }) {
-            if run.state.isFinal { askForEnds(of: run, now: now) }
             let other = run.jobs[busy]
-            return answer(request, .conflict, "job \(other.name) after \(job.name) in run \(id) is \(other.state.name): wait for it or stop it")
+            let note = run.state.isFinal ? " (the run has ended: \(stillActive(other, of: run, asked: askForEnds(of: run, now: now))))" : ""
+            return answer(request, .conflict, "job \(other.name) after \(job.name) in run \(id) is \(other.state.name): wait for it or stop it" + note)
         }
         let selected = [index] + after.filter { downstream ? run.jobs[$0].state != .waiting : run.jobs[$0].state == .skipped }
         if run.state.isFinal {
@@ -455,6 +476,9 @@ extension OrchestratorCore {
     /// released, and the jobs of the rerun would wait there for ever. Unless it is held now, the shard is
     /// told to let it go (a run it does not hold paused is answered all the same).
     private mutating func reopen(_ run: inout FlowRun, moment: UInt64, now: Timestamp) {
+        // A job still active in it (a rerun-job or a mark of another job reopens it) would keep it open
+        // for ever if its end was missed: its shard is asked for it.
+        askForEnds(of: run, now: now)
         run.reopen(moment: moment, held: heldProducts.contains(run.product))
         runs.reopened(run.id)
         if !run.isParking { sendControl(.resumeRun, run: run.id, shard: run.shard, now: now) }

@@ -50,6 +50,9 @@ public struct OrchestratorCore: Sendable {
     /// Open runs of moved products that are not on their product's shard, asked again to be handed over
     /// (``askStrays(now:)``); when each was last asked, and when they are looked at next.
     var strays: Set<UInt64> = []
+    /// The questions about the ends of jobs of ended runs (report-job): where the next starts, and the
+    /// jobs their shard said it has not.
+    var missedEnds = MissedEnds()
     var lastAsked: [UInt64: Timestamp] = [:]
     var nextStrayCheck = Timestamp.zero
     var strayCursor: UInt64 = 0
@@ -104,10 +107,10 @@ public struct OrchestratorCore: Sendable {
         var job: Int
     }
 
-    /// A job due to be sent at `time`, unless its resend schedule has moved since (the entry is then
-    /// skipped: the heap is never searched). Jobs due at the same time go by their run's priority
-    /// (``RunPriority``, as it was when they were due), then by run and job: a product's release, or a
-    /// restart, lets go many runs' jobs at once, a bounded number a turn, and an urgent run's go first.
+    /// A job due to be sent at `time`, unless its resend schedule or its run's priority has moved since
+    /// (the entry is then skipped: the heap is never searched). Jobs due at the same time go by their
+    /// run's priority (``RunPriority``), then by run and job: a product's release, or a restart, lets go
+    /// many runs' jobs at once, a bounded number a turn, and an urgent run's go first.
     struct Resubmission: Comparable, Sendable {
         var time: Timestamp
         var priority: UInt8
@@ -221,12 +224,12 @@ public struct OrchestratorCore: Sendable {
         noteChange(run.id)
     }
 
-    /// Puts a run's jobs waiting for their send (due, not yet sent for lack of budget: a release of many
-    /// at once) in the heap again at the run's priority, now changed. Each keeps its due time: whichever
-    /// of its two entries comes first sends it, and the other is skipped (``FlowRun/resend(_:dueAt:now:policy:)``).
-    mutating func reprioritiseSends(of run: FlowRun, now: Timestamp) {
+    /// Puts a run's jobs waiting to be sent (a release of many at once goes a bounded number a turn) or
+    /// sent again in the heap again at the run's priority, now changed, each at its due time. Their
+    /// entries at the old priority are skipped (``tick(now:)``).
+    mutating func reprioritiseSends(of run: FlowRun) {
         for index in run.jobs.indices where run.jobs[index].state.isActive && !run.jobs[index].accepted {
-            guard let due = run.jobs[index].resend?.due, due <= now else { continue }
+            guard let due = run.jobs[index].resend?.due else { continue }
             resubmissions.insert(Resubmission(time: due, of: run, job: index))
         }
     }
@@ -357,6 +360,7 @@ public struct OrchestratorCore: Sendable {
         if isRelayRequest(result.request) { return relayTaken(result.request, now: now) }
         guard let sent = controls.answer(result.request) else { return }
         if sent.control.action == .handOver { handOverRefused(sent, status: result.status, now: now) }
+        if sent.control.action == .reportJob && result.status == .notFound { missedEnds.unknown(sent.control, at: sent.shard) }
     }
 
     /// Handles HANDED-OVER from a shard: the run it gave up goes to its product's shard, or the ends of
@@ -390,7 +394,10 @@ public struct OrchestratorCore: Sendable {
             let resent = runs.modify(due.run) { run -> (spec: JobSpec?, next: ResendSchedule, shard: UInt32, first: Bool, priority: UInt8)? in
                 // A resumed run's job goes for the first time: it is not counted as sent again.
                 let first = run.jobs.indices.contains(due.job) && run.jobs[due.job].unsent
-                guard run.resend(due.job, dueAt: due.time, now: now, policy: policy), let next = run.jobs[due.job].resend else { return nil }
+                // An entry at a priority the run no longer has was put in again at its new one.
+                guard due.priority == run.priority, run.resend(due.job, dueAt: due.time, now: now, policy: policy),
+                    let next = run.jobs[due.job].resend
+                else { return nil }
                 let name = run.jobs[due.job].name
                 // A job a take-over carries goes again with it: sent alone, it would start afresh.
                 let carried = carrying?.contains(where: { $0.job == name }) == true
