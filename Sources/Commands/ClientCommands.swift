@@ -121,11 +121,14 @@ enum ClientCommands {
         if let priority { request.append(("priority", .string(RunPriority.name(priority)))) }
         let started = try client.call("start", .object(request))
         guard let run = started["run"]?.integer else { throw CommandFailure(code: .unavailable, message: "the reply named no run") }
+        // The same start sent again under its key: the run it started then, not a new one.
+        let repeated = started["repeated"]?.bool == true
         if !wait {
-            console.out(json ? started.rendered(pretty: true) : "started run \(run) of \(flow) (entry moment \(started["moment"]?.integer ?? 0))")
+            let said = repeated ? "run \(run) of \(flow) was started before with this key" : "started run \(run) of \(flow)"
+            console.out(json ? started.rendered(pretty: true) : said + " (entry moment \(started["moment"]?.integer ?? 0))")
             return .success
         }
-        if !json { console.out("run \(run) of \(flow) started; waiting for it to end") }
+        if !json { console.out("run \(run) of \(flow) \(repeated ? "was started before with this key" : "started"); waiting for it to end") }
         let final = try RunWatcher(client: client, console: json ? SilentConsole() : console).watch(UInt64(run), goesOn: true)
         if json {
             console.out(final.rendered(pretty: true))

@@ -131,6 +131,30 @@ struct ManagementHarness {
         #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
     }
 
+    /// Found by a new user: a key was looked up before anything else, so a start of another flow under a
+    /// key already used returned the first run as if it were the one asked for. A start that differs from
+    /// the key's first, in its flow or a parameter given, is refused; one that gives fewer parameters, or
+    /// only the defaults, is the same start.
+    @Test func aKeyUsedForAnotherStartIsRefusedNamingTheRunItStarted() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        _ = management.apply(#"{"product": "payments", "flow": "nightly", "jobs": [{"name": "a", "run": "true"}]}"#)
+        _ = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"region": "south"}}"#)
+        let otherFlow = management.call("start", #"{"flow": "payments/nightly", "key": "k1"}"#)
+        #expect(otherFlow.1.status == .conflict)
+        #expect(otherFlow.2["error"]?.string == "key \"k1\" started run 1 of payments/eod: a key names one start; use another key")
+        let otherParameter = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"region": "north"}}"#)
+        #expect(otherParameter.1.status == .conflict)
+        #expect(otherParameter.2["error"]?.string == "key \"k1\" started run 1 of payments/eod, whose parameter \"region\" was \"south\": a key names one start; use another key")
+        for (turn, _, _) in [otherFlow, otherParameter] { #expect(turn.runs.isEmpty && turn.toOrchestrator.isEmpty) }
+        let same = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"region": "south"}}"#)
+        #expect(same.1.status == .ok && same.2["run"]?.integer == 1 && same.2["repeated"]?.bool == true)
+        let fewer = management.call("start", #"{"flow": "payments/eod", "key": "k1"}"#)
+        #expect(fewer.1.status == .ok && fewer.2["run"]?.integer == 1 && fewer.2["repeated"]?.bool == true)
+        let unknown = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"regoin": "south"}}"#)
+        #expect(unknown.2["error"]?.string == "key \"k1\" started run 1 of payments/eod, whose parameter \"regoin\" was none: a key names one start; use another key")
+    }
+
     @Test func aLateAnswerToAnOlderSetPolicyDoesNotUndoANewerOne() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)

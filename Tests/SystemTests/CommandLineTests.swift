@@ -67,6 +67,14 @@ import Testing
             #expect(undeclared.status == 4)
             #expect(undeclared.errors.contains("parameter \"colour\" is not declared"))
 
+            // A start sent again under its key says it is the run started before; another start under it is refused.
+            let keyed = try baton(["start", "--data", data, "payments/end-of-day", "--key", "eod-1"])
+            #expect(keyed.output.hasPrefix("started run 2 of payments/end-of-day"), "\(keyed.output)\(keyed.errors)")
+            let again = try baton(["start", "--data", data, "payments/end-of-day", "--key", "eod-1"])
+            #expect(again.output.hasPrefix("run 2 of payments/end-of-day was started before with this key"), "\(again.output)\(again.errors)")
+            let other = try baton(["start", "--data", data, "payments/end-of-day", "--key", "eod-1", "--param", "region=south"])
+            #expect(other.status == 4 && other.errors.contains("key \"eod-1\" started run 2 of payments/end-of-day, whose parameter \"region\""), "\(other.errors)")
+
             // A second dev on the same data is refused: two processes never share the stores.
             let second = try baton(["dev", "--data", data])
             #expect(second.status == 1)

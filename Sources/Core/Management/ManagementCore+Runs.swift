@@ -3,13 +3,19 @@ import Wire
 /// Runs: started by `start` or a firing, each with a run ID and a job entry moment management never gives
 /// twice, and kept current from the orchestrator's RUN-UPDATES.
 extension ManagementCore {
-    /// `start`: a new run of a flow, with its parameters checked against the flow's declaration.
+    /// `start`: a new run of a flow, with its parameters checked against the flow's declaration. A start
+    /// with a key that started a run before returns that run, if it asks for the same flow and gives the
+    /// same parameters (a client sending its start again); another start under the key is refused.
     mutating func start(_ request: StartRequest, by key: APICaller?, for caller: Caller, now: Timestamp) {
+        guard let target = accept(request.target, for: caller) else { return }
         if !request.key.isEmpty, let existing = runsByKey[request.key], let run = runs[existing] {
+            if let conflict = Self.otherStart(request, target: target, than: run) {
+                refuse(caller, .conflict, "key \"\(request.key)\" started run \(run.id) of \(run.product)/\(run.flow)\(conflict): a key names one start; use another key")
+                return
+            }
             reply(caller, .run(run, repeated: true))
             return
         }
-        guard let target = accept(request.target, for: caller) else { return }
         guard let product = products[target.product] else {
             let known = products.keys.sorted()
             refuse(
@@ -68,6 +74,19 @@ extension ManagementCore {
         let run = startRun(of: flow, on: product, params: params, key: request.key, priority: priority, now: now)
         audit("start", run: run.id, product: run.product, options: "flow \(run.flow) version \(run.version)", by: key, now: now)
         reply(caller, .run(run, repeated: false))
+    }
+
+    /// How `request` differs from the start that made `run`, under the same key; nil if it asks for the
+    /// same: the same flow, and each parameter it gives as the run has it.
+    static func otherStart(_ request: StartRequest, target: (product: String, flow: String), than run: RunRecord) -> String? {
+        if target.product != run.product || target.flow != run.flow { return "" }
+        for parameter in request.params.sorted(by: { $0.name < $1.name }) {
+            guard case .success(let value) = parameter.value, run.params[parameter.name] == value else {
+                let had = run.params[parameter.name].map { "\"\($0)\"" } ?? "none"
+                return ", whose parameter \"\(parameter.name)\" was \(had)"
+            }
+        }
+        return nil
     }
 
     /// Records a new run of the latest version of `flow`, a flow of `product`, and sends its start to the orchestrator.
