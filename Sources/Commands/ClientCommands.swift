@@ -180,7 +180,8 @@ enum ClientCommands {
         if let flow = query.flow { request.append(("flow", .string(flow))) }
         if let state = query.state { request.append(("state", .string(state))) }
         if let before = query.before { request.append(("before", .number(before))) }
-        if let within = query.within { request.append(("since", .number(Int64(Date().timeIntervalSince1970 * 1000) - within))) }
+        // Further back than the epoch is every run there is.
+        if let within = query.within { request.append(("since", .number(max(0, Int64(Date().timeIntervalSince1970 * 1000) - within)))) }
         let body = try Client(target).call("runs", .object(request))
         if json {
             console.out(body.rendered(pretty: true))

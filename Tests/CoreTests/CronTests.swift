@@ -182,6 +182,11 @@ struct CronTests {
                 "unknown macro \"@often\" (macros: @yearly @annually @monthly @weekly @daily @midnight @hourly)"
             ),
             ("@daily 5", 8, nil, "a macro stands alone, found more after it"),
+            // Found by a new user: an unknown macro with a value after it was told a macro stands alone.
+            (
+                "@every 5m", 1, nil,
+                "unknown macro \"@every\" (macros: @yearly @annually @monthly @weekly @daily @midnight @hourly)"
+            ),
         ]
         for (text, column, field, message) in cases {
             let problem = Self.problem(text)
@@ -190,5 +195,17 @@ struct CronTests {
         #expect(Self.problem("10 25 * * *")?.description == "column 4 (hour): 25 is out of range 0–23")
         #expect(Self.problem("0 0 * *")?.description == "expected 5 or 6 fields, found 4")
         #expect(Self.problem("*/0 * * * *")?.description == "column 1 (minute): step 0 must be at least 1")
+    }
+
+    /// Days of the month no month given has parse, as cron's do, and are named as never firing; a day a
+    /// month has, a last day, or a weekday given too (either matches) is a date that comes.
+    @Test func aDayNoMonthGivenHasIsNamedAsNeverFiring() throws {
+        func never(_ text: String) throws -> String? { try CronExpression.parse(text).impossibleDate?.description }
+        #expect(try never("0 0 30 2 *") == "column 5 (day-of-month): no date matches: February has no day 30, so it would never fire")
+        #expect(try never("0 0 9 31 4,6 *") == "column 7 (day-of-month): no date matches: none of April, June has a day 31, so it would never fire")
+        #expect(try never("0 0 30,31 FEB *") == "column 5 (day-of-month): no date matches: February has no day 30,31, so it would never fire")
+        for fires in ["0 0 29 2 *", "0 0 31 4,5 *", "0 0 L 2 *", "0 0 30 2 1", "0 0 31 * *", "@yearly", "0 0 * 2 *"] {
+            #expect(try never(fires) == nil, "\(fires)")
+        }
     }
 }

@@ -146,6 +146,13 @@ import Testing
             ])
     }
 
+    /// Found by a new user: a schedule that can never fire was applied without a word, and seen only in
+    /// `baton schedule`'s "no firings ahead".
+    @Test func aScheduleThatCanNeverFireIsRefused() {
+        let text = #"{"product": "p", "flow": "f", "schedule": {"cron": "0 0 30 2 *"}, "jobs": [{"name": "a", "run": "true"}]}"#
+        #expect(problems(text) == ["f.json:1:57: field \"schedule.cron\": \"0 0 30 2 *\": column 5 (day-of-month): no date matches: February has no day 30, so it would never fire"])
+    }
+
     @Test func unknownFieldsAreReportedWithASuggestion() {
         let text = """
             {"product": "p", "flow": "f", "shedule": "daily", "jobs": [

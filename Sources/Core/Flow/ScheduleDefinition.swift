@@ -148,8 +148,10 @@ extension FlowValidator {
         var cron: CronExpression?
         if let text = fields["cron"] {
             if let string = text.string {
-                do {
-                    cron = try CronExpression.parse(string)
+                do throws(CronProblem) {
+                    let parsed = try CronExpression.parse(string)
+                    if let never = parsed.impossibleDate { throw never }
+                    cron = parsed
                 } catch {
                     // The column of the bad character in the file, counting the opening quote.
                     var position = text.position

@@ -11,7 +11,7 @@ extension ManagementCore {
         let method = request.method
         if !request.key.isEmpty, let entry = actions[request.key] {
             guard entry.method == method else {
-                refuse(caller, .conflict, "request ID \"\(request.key)\" was already used for \(entry.method) at \(entry.time.milliseconds)")
+                refuse(caller, .conflict, "request ID \"\(request.key)\" was already used for \(entry.method) at \(entry.time.utcText)")
                 return
             }
             if entry.status == 0 {

@@ -102,14 +102,11 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         }
         if let first = fields.first, first.text.first == "@" {
             let macro = String(first.text).lowercased()
-            guard fields.count == 1, let expansion = macros[macro] else {
-                if fields.count == 1 {
-                    throw CronProblem(
-                        column: first.column, field: nil,
-                        message: "unknown macro \"\(String(first.text))\" (macros: \(macroNames))")
-                }
-                throw CronProblem(
-                    column: fields[1].column, field: nil, message: "a macro stands alone, found more after it")
+            guard let expansion = macros[macro] else {
+                throw CronProblem(column: first.column, field: nil, message: "unknown macro \"\(String(first.text))\" (macros: \(macroNames))")
+            }
+            guard fields.count == 1 else {
+                throw CronProblem(column: fields[1].column, field: nil, message: "a macro stands alone, found more after it")
             }
             let expanded = try parse(expansion)
             return CronExpression(copying: expanded, text: trimmed)
@@ -134,6 +131,36 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
             lastWeekdays: UInt8(values[5].lastBits), nthWeekdays: values[5].nthBits,
             dayOfMonthRestricted: values[3].restricted, dayOfWeekRestricted: values[5].restricted)
     }
+
+    /// Why no date can ever match, if none can: days of the month alone (the day of the week `*`), none
+    /// of which a month given has, such as 30 February. Such an expression parses, as cron's does; a
+    /// flow's schedule refuses it, since it would never fire.
+    public var impossibleDate: CronProblem? {
+        guard dayOfMonthRestricted, !dayOfWeekRestricted, daysBeforeLast == 0 else { return nil }
+        let longest = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let given = (1...12).filter { months & (1 << $0) != 0 }
+        guard !given.contains(where: { month in (1...longest[month - 1]).contains { daysOfMonth & (1 << $0) != 0 } }) else { return nil }
+        // The day-of-month field, counted as parse counts columns.
+        var fields: [(text: Substring, column: Int)] = []
+        var start: String.Index?
+        for index in text.indices {
+            if text[index].isWhitespace {
+                if let begun = start { fields.append((text[begun..<index], text.distance(from: text.startIndex, to: begun) + 1)) }
+                start = nil
+            } else if start == nil {
+                start = index
+            }
+        }
+        if let begun = start { fields.append((text[begun...], text.distance(from: text.startIndex, to: begun) + 1)) }
+        let day: (text: Substring, column: Int) = fields.count > (hasSeconds ? 3 : 2) ? fields[hasSeconds ? 3 : 2] : (text[...], 1)
+        let names = given.map { Self.monthNames[$0 - 1] }
+        let which = names.count == 1 ? "\(names[0]) has no day \(day.text)" : "none of \(names.joined(separator: ", ")) has a day \(day.text)"
+        return CronProblem(column: day.column, field: "day-of-month", message: "no date matches: \(which), so it would never fire")
+    }
+
+    private static let monthNames = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+    ]
 
     private init(copying other: CronExpression, text: String) {
         self.init(

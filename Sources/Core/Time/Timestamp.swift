@@ -25,6 +25,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
     public var description: String { "\(milliseconds)ms" }
+
+    /// The instant as people read it, to the second: `2026-12-07 22:51:17 UTC`.
+    public var utcText: String {
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let of = seconds - days * 86_400
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(CivilDate(daysSinceEpoch: Int(days))) \(two(of / 3600)):\(two(of / 60 % 60)):\(two(of % 60)) UTC"
+    }
 }
 
 /// Where services read the time. The core never reads a clock: `now` is an argument.
