@@ -229,7 +229,7 @@ extension ClientCommands {
             console.out(body.rendered(pretty: true))
             return .success
         }
-        var rows = [["PRODUCT", "SHARD", "FLOWS", "JOBS/S", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS", "MOVE"]]
+        var rows = [["PRODUCT", "SHARD", "FLOWS", "JOBS/S", "HELD", "WEIGHT", "CAP", "RATE", "BURST", "PRIORITY", "KEY WEIGHTS", "MOVE"]]
         for product in body["products"]?.array ?? [] {
             let cap = product["cap"]?.integer ?? 0
             let rate = product["rate"]?.integer ?? 0
@@ -237,7 +237,8 @@ extension ClientCommands {
             let keys = (product["key_weights"]?.members ?? []).map { "\($0.key)=\($0.value.integer ?? 1)" }
             rows.append([
                 product["product"]?.string ?? "?", String(product["shard"]?.integer ?? 0), String(product["flows"]?.integer ?? 0),
-                String(format: "%.2f", product["load"]?.double ?? 0), String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
+                String(format: "%.2f", product["load"]?.double ?? 0), product["held"]?.bool == true ? "held" : "-",
+                String(product["weight"]?.integer ?? 1), cap == 0 ? "-" : String(cap), rate == 0 ? "-" : "\(rate)/h",
                 burst == 0 ? "-" : String(burst), product["priority_over_fairness"]?.bool == true ? "over fairness" : "-",
                 keys.isEmpty ? "-" : keys.joined(separator: " "), move(product["move"]),
             ])

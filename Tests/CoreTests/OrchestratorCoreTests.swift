@@ -287,6 +287,20 @@ struct OrchestratorHarness {
         #expect(sent == ["4/a", "4/b", "4/c", "1/a", "1/b", "1/c", "2/a", "2/b", "2/c"])
     }
 
+    /// Found by a new user: a release said every open run was let go while one an operator had paused
+    /// stayed paused, as it should. The answer counts it apart.
+    @Test func aReleaseSaysWhichRunsStayPausedByAnOperator() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OperationRequest(request: 1, action: .hold, run: 0, product: "payments"))
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 1, request: 2))
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 3))
+        _ = orchestrator.operation(OperationRequest(request: 4, action: .pause, run: 2, product: "payments"))
+        let released = orchestrator.operation(OperationRequest(request: 5, action: .release, run: 0, product: "payments"))
+        #expect(OrchestratorHarness.answers(released).map(\.detail)
+            == ["product payments released: 1 open run let go, 1 paused by an operator stays paused (resume to let go)"])
+        #expect(orchestrator.core.runs[2]?.paused == true && orchestrator.core.runs[1]?.held == false)
+    }
+
     /// Found by review: a priority lowered while the run's jobs wait to be sent left their entries at the
     /// old priority, which still sent them first.
     @Test func parkedJobsOfARunWhosePriorityIsLoweredGoAfterTheOthers() {

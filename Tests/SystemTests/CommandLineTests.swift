@@ -75,6 +75,12 @@ import Testing
             let other = try baton(["start", "--data", data, "payments/end-of-day", "--key", "eod-1", "--param", "region=south"])
             #expect(other.status == 4 && other.errors.contains("key \"eod-1\" started run 2 of payments/end-of-day, whose parameter \"region\""), "\(other.errors)")
 
+            // A held product says so in the products table.
+            #expect(try baton(["hold", "--data", data, "payments"]).status == 0)
+            let products = try baton(["products", "--data", data])
+            #expect(products.output.contains("HELD") && products.output.split(separator: "\n").last?.contains(" held ") == true, "\(products.output)")
+            #expect(try baton(["release", "--data", data, "payments"]).status == 0)
+
             // A second dev on the same data is refused: two processes never share the stores.
             let second = try baton(["dev", "--data", data])
             #expect(second.status == 1)

@@ -279,7 +279,12 @@ extension OrchestratorCore {
             runs.put(run)
         }
         let count = "\(open.count) open run\(open.count == 1 ? "" : "s")"
-        return answer(request, .ok, holding ? "product \(product) held: \(count) paused" : "product \(product) released: \(count) let go")
+        if holding { return answer(request, .ok, "product \(product) held: \(count) paused") }
+        // A run an operator paused stays paused: the release does not let it go.
+        let paused = open.count { runs[$0]?.paused == true }
+        let free = open.count - paused
+        let stays = paused == 0 ? "" : ", \(paused) paused by an operator stay\(paused == 1 ? "s" : "") paused (resume to let go)"
+        return answer(request, .ok, "product \(product) released: \(free) open run\(free == 1 ? "" : "s") let go" + stays)
     }
 
     /// Sends a product's policy to its shard, which applies it to the next tasks it hands out; for a move,
