@@ -377,7 +377,9 @@ extension ClientCommands {
         }
         var rows = [["TIME", "ACTOR", "ACTION", "ON", "OUTCOME", "DETAIL"]]
         for entry in actions {
-            var subject = (entry["run"]?.integer ?? 0) > 0 ? "run \(entry["run"]?.integer ?? 0)" : "product \(entry["product"]?.string ?? "")"
+            // A refusal grouped over many requests (a viewer's, say) is on no one run or product.
+            let product = entry["product"]?.string ?? ""
+            var subject = (entry["run"]?.integer ?? 0) > 0 ? "run \(entry["run"]?.integer ?? 0)" : product.isEmpty ? "-" : "product \(product)"
             if let job = entry["job"]?.string, !job.isEmpty { subject += " job \(job)" }
             if let options = entry["options"]?.string, !options.isEmpty { subject += " (\(options))" }
             var detail = entry["detail"]?.string ?? ""

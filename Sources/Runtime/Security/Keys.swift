@@ -135,7 +135,9 @@ public enum KeyFiles {
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { throw Problem(file: path, message: "is not a regular file") }
         guard status.st_mode & 0o077 == 0 else {
-            throw Problem(file: path, message: "is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
+            // `baton keys new` names the public half NAME.key: given by mistake, it is the likelier story.
+            let publicHalf = path.hasSuffix(".key") ? " (if it is a public key, give its secret, \(path.dropLast(4)).secret)" : ""
+            throw Problem(file: path, message: "is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it\(publicHalf)")
         }
         guard status.st_uid == geteuid() else {
             throw Problem(file: path, message: "belongs to user \(status.st_uid), not to this process's (\(geteuid())); chown it")
