@@ -39,20 +39,22 @@ enum Validate {
 
     /// Checks one calendar file; returns whether it is valid.
     static func validateCalendar(_ file: String, name: String, json: Bool, console: any Console) -> Bool {
-        let outcome: Result<BusinessCalendar, CalendarFileProblem>
+        var calendar: BusinessCalendar?
+        var problems: [CalendarFileProblem] = []
         if !Names.isValid(name) {
-            outcome = .failure(CalendarFileProblem(message: "\"\(name)\" is not a calendar name (1 to 64 letters, digits, '.', '_' or '-')"))
+            problems = [CalendarFileProblem(message: "\"\(name)\" is not a calendar name (1 to 64 letters, digits, '.', '_' or '-')")]
         } else if BuiltInCalendars.named(name) != nil {
-            outcome = .failure(CalendarFileProblem(message: "\"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
+            problems = [CalendarFileProblem(message: "\"\(name)\" is a built-in calendar and cannot be replaced; give the file another name")]
         } else if let text = try? String(contentsOfFile: file, encoding: .utf8) {
-            outcome = Result { () throws(CalendarProblem) in try BusinessCalendar.parse(text, name: name) }
-                .mapError { CalendarFileProblem(line: $0.line, column: $0.column, message: $0.message) }
+            let checked = BusinessCalendar.check(text, name: name)
+            calendar = checked.calendar
+            problems = checked.problems.map { CalendarFileProblem(line: $0.line, column: $0.column, message: $0.message) }
         } else {
-            outcome = .failure(CalendarFileProblem(message: "cannot read it (no such file, or not UTF-8 text)"))
+            problems = [CalendarFileProblem(message: "cannot read it (no such file, or not UTF-8 text)")]
         }
         let location = { (problem: CalendarFileProblem) in problem.line > 0 ? "\(file):\(problem.line):\(problem.column)" : file }
-        switch outcome {
-        case .success(let calendar):
+        switch calendar {
+        case let calendar?:
             let holidays = calendar.holidays(from: CivilDate(year: 1, month: 1, day: 1), limit: Int.max).count
             if json {
                 console.out(
@@ -64,17 +66,19 @@ enum Validate {
                 console.out("ok    \(file): calendar \(name), \(holidays) holiday\(holidays == 1 ? "" : "s")")
             }
             return true
-        case .failure(let problem):
+        case nil:
             if json {
-                let item = JSON.object([
-                    ("line", .number(problem.line)), ("column", .number(problem.column)), ("message", .string(problem.message)),
-                    ("text", .string("\(location(problem)): \(problem.message)")),
-                ])
+                let items = problems.map { problem in
+                    JSON.object([
+                        ("line", .number(problem.line)), ("column", .number(problem.column)), ("message", .string(problem.message)),
+                        ("text", .string("\(location(problem)): \(problem.message)")),
+                    ])
+                }
                 console.out(
-                    JSON.object([("file", .string(file)), ("valid", .bool(false)), ("calendar", .string(name)), ("problems", .array([item]))]).rendered())
+                    JSON.object([("file", .string(file)), ("valid", .bool(false)), ("calendar", .string(name)), ("problems", .array(items))]).rendered())
             } else {
-                console.out("FAIL  \(file): 1 problem")
-                console.err("\(location(problem)): \(problem.message)")
+                console.out("FAIL  \(file): \(problems.count) problem\(problems.count == 1 ? "" : "s")")
+                for problem in problems { console.err("\(location(problem)): \(problem.message)") }
             }
             return false
         }
@@ -101,7 +105,7 @@ enum Validate {
 }
 
 /// A calendar file's problem, with its line and column (0 when it has none).
-struct CalendarFileProblem: Error {
+struct CalendarFileProblem {
     var line = 0
     var column = 0
     var message: String

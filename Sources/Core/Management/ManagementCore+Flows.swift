@@ -17,13 +17,13 @@ extension ManagementCore {
             case .flow(let path, let text):
                 flowFiles.append((path, text))
             case .calendar(let name, let path, let text):
-                switch Self.calendar(named: name, text: text, path: path) {
-                case .success(let parsed):
+                let checked = Self.calendar(named: name, text: text, path: path)
+                problems += checked.problems.map(\.message)
+                if let parsed = checked.calendar {
                     if !calendarNames.insert(parsed.name).inserted {
                         problems.append("the calendar \(parsed.name) is defined by more than one of the files")
                     }
                     newCalendars.append((parsed, text))
-                case .failure(let problem): problems.append(problem.message)
                 }
             }
         }

@@ -8,16 +8,14 @@ import Wire
 /// restarted with an old view all start each run once. The watermark, the firing and the run it
 /// starts are committed in one turn, before the timer hears of them.
 extension ManagementCore {
-    /// Parses a calendar file applied as `name`; the problem names its path, and line and column when the text is at fault.
-    static func calendar(named name: String, text: String, path: String) -> Result<BusinessCalendar, APIProblem> {
+    /// Parses a calendar file applied as `name`; or its problems, each naming its path, and line and
+    /// column when the text is at fault.
+    static func calendar(named name: String, text: String, path: String) -> (calendar: BusinessCalendar?, problems: [APIProblem]) {
         guard BuiltInCalendars.named(name) == nil else {
-            return .failure(APIProblem("\(path): \"\(name)\" is a built-in calendar and cannot be replaced; give the file another name"))
+            return (nil, [APIProblem("\(path): \"\(name)\" is a built-in calendar and cannot be replaced; give the file another name")])
         }
-        do {
-            return .success(try BusinessCalendar.parse(text, name: name))
-        } catch {
-            return .failure(APIProblem("\(path):\(error.line):\(error.column): \(error.message)"))
-        }
+        let checked = BusinessCalendar.check(text, name: name)
+        return (checked.calendar, checked.problems.map { APIProblem("\(path):\($0.line):\($0.column): \($0.message)") })
     }
 
     /// Stores a calendar applied, as a new version if its text changed. Schedules on it are resolved again.

@@ -1,6 +1,16 @@
 extension BusinessCalendar {
-    /// The calendar a file states (the format is on `BusinessCalendar`), named `name`.
+    /// The calendar a file states (the format is on `BusinessCalendar`), named `name`; the first problem
+    /// of a file that has any (``check(_:name:)`` gives them all).
     public static func parse(_ text: String, name: String) throws(CalendarProblem) -> BusinessCalendar {
+        let checked = check(text, name: name)
+        guard let calendar = checked.calendar else { throw checked.problems[0] }
+        return calendar
+    }
+
+    /// The calendar a file states, named `name`; or, with none, every problem in it, each line's first,
+    /// in order.
+    public static func check(_ text: String, name: String) -> (calendar: BusinessCalendar?, problems: [CalendarProblem]) {
+        var found: [CalendarProblem] = []
         var weekend: UInt8 = 1 << 0 | 1 << 6
         var weekendLine: Int? = nil
         // Each listed date's name and the line that listed it.
@@ -11,11 +21,15 @@ extension BusinessCalendar {
         var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
         if let first = lines.first, first.hasPrefix("\u{FEFF}") { lines[0] = first.dropFirst() }
         for (index, rawLine) in lines.enumerated() {
+            do throws(CalendarProblem) { try line(index, rawLine) } catch { found.append(error) }
+        }
+        // One line's dates, weekend or workday; its first problem is thrown.
+        func line(_ index: Int, _ rawLine: Substring) throws(CalendarProblem) {
             let number = index + 1
             var characters = Array(rawLine)
             if let hash = characters.firstIndex(of: "#") { characters.removeSubrange(hash...) }
             let words = Self.words(characters)
-            guard let keyword = words.first else { continue }
+            guard let keyword = words.first else { return }
             func problem(_ column: Int, _ message: String) -> CalendarProblem {
                 CalendarProblem(line: number, column: column, message: message)
             }
@@ -85,7 +99,7 @@ extension BusinessCalendar {
                     try list(
                         try date(keyword.text, column: keyword.column).daysSinceEpoch, column: keyword.column,
                         name: holidayName, asWorkday: false)
-                    continue
+                    return
                 }
                 let startText = String(letters[..<dots])
                 let endText = String(letters[(dots + 2)...])
@@ -103,9 +117,10 @@ extension BusinessCalendar {
                 }
             }
         }
-        return BusinessCalendar(
-            name: name, weekendDays: weekend, holidays: holidays.mapValues(\.name), workdays: workdays.mapValues(\.name)
-        )
+        guard found.isEmpty else { return (nil, found) }
+        let calendar = BusinessCalendar(
+            name: name, weekendDays: weekend, holidays: holidays.mapValues(\.name), workdays: workdays.mapValues(\.name))
+        return (calendar, [])
     }
 
     static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
