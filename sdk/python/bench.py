@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -45,10 +46,24 @@ def noop(ctx):
 '''
 
 
+_given_ports: set = set()
+
+
 def free_endpoint() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    """An endpoint on a port free now and not given before, below the kernel's ephemeral range: a port
+    the kernel picks may be picked again before it is used, for another endpoint of the same cluster."""
+    for _ in range(1000):
+        port = random.randrange(15000, 32768)
+        if port in _given_ports:
+            continue
+        _given_ports.add(port)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return f"tcp://127.0.0.1:{port}"
+    raise RuntimeError("no free port on 127.0.0.1 from 15000 to 32767")
 
 
 def cpu_seconds(pid: int) -> float:

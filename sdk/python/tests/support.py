@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,10 +30,25 @@ def require_baton(test: unittest.TestCase) -> None:
         raise unittest.SkipTest(f"no Baton binary at {BATON} (set BATON)")
 
 
+_given_ports: set = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port on 127.0.0.1 free now and not given before by this process, below the kernel's ephemeral
+    range: a port the kernel picks (bind to 0) may be picked again before it is used, and two
+    endpoints of one cluster file then shared it."""
+    for _ in range(1000):
+        port = random.randrange(15000, 32768)
+        if port in _given_ports:
+            continue
+        _given_ports.add(port)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port on 127.0.0.1 from 15000 to 32767")
 
 
 def endpoint() -> str:
