@@ -102,7 +102,14 @@ enum LogsCommand {
         let state = attempt["state"]?.string ?? "?"
         let exit = attempt["exit"]?.integer.map { ", exit \($0)" } ?? ""
         return "== \(job)" + (partitioned || step > 0 ? "[\(step > 0 ? "step \(step + 1) " : "")\(partition)]" : "")
-            + " attempt \(attempt["attempt"]?.integer ?? 0) on \(attempt["worker"]?.string ?? "?"): \(state)\(exit) =="
+            + " attempt \(attempt["attempt"]?.integer ?? 0) on \(worker(of: attempt)): \(state)\(exit) =="
+    }
+
+    /// Where an attempt ran: its worker, or, for one that ran on the shard its run was handed over from
+    /// (whose worker the shard asked does not know), that shard.
+    static func worker(of attempt: JSON) -> String {
+        let name = attempt["worker"]?.string ?? ""
+        return name.isEmpty ? "the shard its run moved from" : name
     }
 
     /// The attempt's whole log if it is on this machine, else the tail its shard keeps; with `follow`,
@@ -129,7 +136,7 @@ enum LogsCommand {
             return
         }
         if running {
-            let worker = attempt["worker"]?.string ?? "its worker"
+            let worker = worker(of: attempt)
             guard follow else {
                 console.err("attempt \(attempt["attempt"]?.integer ?? 0) still runs on \(worker): its output comes when it ends (--follow waits for it)")
                 return

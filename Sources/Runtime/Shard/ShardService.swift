@@ -335,7 +335,8 @@ public struct ShardService: Service {
             let state = row.state == .pending ? "lost" : String(describing: row.state)
             return .object([
                 ("job", .string(row.job)), ("generation", .number(row.generation)), ("step", .number(row.step)), ("partition", .number(row.partition)),
-                ("attempt", .number(row.attempt)), ("worker", .string(row.worker)), ("started", .number(row.started.milliseconds)),
+                ("attempt", .number(row.attempt)), ("worker", .string(row.worker)),
+                ("started", row.started == .zero ? .null : .number(row.started.milliseconds)),
                 ("finished", row.finished == .zero ? .null : .number(row.finished.milliseconds)), ("state", .string(state)),
                 ("exit", row.state == .running || row.state == .pending ? .null : .number(row.exitCode)), ("output", .string(row.output)),
                 ("log", .string(row.log)), ("error", .string(row.error)),

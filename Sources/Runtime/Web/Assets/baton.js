@@ -182,7 +182,8 @@ function gantt(run, jobs, attempts) {
   rows.forEach((row, index) => {
     const y = 22 + index * line;
     picture.append(s("text", { x: 4, y: y + 14 }, row.job.length > 24 ? row.job.slice(0, 23) + "…" : row.job));
-    for (const attempt of row.tries) {
+    // An attempt that ran on the shard its run moved from has no start here: it has no bar.
+    for (const attempt of row.tries.filter(t => t.started)) {
       const from = left + ((attempt.started - begin) / span) * width;
       const to = left + (((attempt.finished || end) - begin) / span) * width;
       picture.append(s("rect", { class: "bar " + (attempt.state || "running"), x: from, y: y + 3, width: Math.max(2, to - from), height: line - 8, "data-job": row.job, "data-attempt": attempt.attempt },
@@ -347,7 +348,7 @@ pages.run = {
       h("h2", {}, "Each attempt"),
       h("div", { class: "panel", id: "attempts" }, tried ? table(["Job", "Attempt", "Partition", "Worker", "Started", "Ran", "Ended", "Exit", "Output (the last 4 KiB)"],
         (tried.attempts || []).slice().sort((a, b) => a.started - b.started).map(a => [a.job + (a.generation ? ` (rerun ${a.generation})` : ""), a.attempt, a.partition + (a.step ? ` · step ${a.step + 1}` : ""), a.worker || "–", time(a.started),
-          duration((a.finished || Date.now()) - a.started), badge(a.state), a.exit ?? "–",
+          a.started ? duration((a.finished || Date.now()) - a.started) : "–", badge(a.state), a.exit ?? "–",
           wrap(folded(`${a.job}/${a.generation}/${a.step}/${a.partition}/${a.attempt}`, h("summary", {}, a.log ? place(a.log) : "output"), h("pre", {}, a.output || "(none)"), a.error ? h("p", { class: "error" }, a.error) : null))]), [1, 7])
         : h("p", { class: "note" }, "The run's shard did not say what its attempts were.")),
       h("h2", {}, "Operator history"),

@@ -1,0 +1,14 @@
+@testable import Commands
+import Core
+import Testing
+
+@Suite struct LogsHeaderTests {
+    /// Found by a new user after a move: an attempt that ran on the shard its run was handed over from was
+    /// shown "on :", its worker unknown to the shard asked. It says where it ran instead.
+    @Test func anAttemptWhoseWorkerIsUnknownHereSaysItRanOnTheShardTheRunMovedFrom() throws {
+        let moved = try JSONParser.parse(#"{"attempt": 1, "worker": "", "state": "away", "step": 0, "partition": 0}"#)
+        #expect(LogsCommand.header(moved, job: "a", partitioned: false) == "== a attempt 1 on the shard its run moved from: away ==")
+        let here = try JSONParser.parse(#"{"attempt": 2, "worker": "vm/dev/1", "state": "succeeded", "exit": 0, "step": 1, "partition": 3}"#)
+        #expect(LogsCommand.header(here, job: "b", partitioned: true) == "== b[step 2 3] attempt 2 on vm/dev/1: succeeded, exit 0 ==")
+    }
+}
