@@ -23,14 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
+
+# The tests' free ports: never one twice, below the kernel's ephemeral range.
+from tests.support import endpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPOSITORY = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -44,26 +45,6 @@ from baton_worker import handler
 def noop(ctx):
     return None
 '''
-
-
-_given_ports: set = set()
-
-
-def free_endpoint() -> str:
-    """An endpoint on a port free now and not given before, below the kernel's ephemeral range: a port
-    the kernel picks may be picked again before it is used, for another endpoint of the same cluster."""
-    for _ in range(1000):
-        port = random.randrange(15000, 32768)
-        if port in _given_ports:
-            continue
-        _given_ports.add(port)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return f"tcp://127.0.0.1:{port}"
-    raise RuntimeError("no free port on 127.0.0.1 from 15000 to 32767")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -84,9 +65,9 @@ class Bench:
         self.spec = {
             "data": self.data,
             "durability": arguments.durability,
-            "management": {"api": free_endpoint()},
-            "orchestrator": {"ops": free_endpoint(), "events": free_endpoint()},
-            "shards": [{"id": 1, "submit": free_endpoint(), "work": free_endpoint(), "events": free_endpoint()}],
+            "management": {"api": endpoint()},
+            "orchestrator": {"ops": endpoint(), "events": endpoint()},
+            "shards": [{"id": 1, "submit": endpoint(), "work": endpoint(), "events": endpoint()}],
             "pools": [{"name": "bench", "slots": arguments.slots, "workers": 1 if kind == "swift" else 0}],
         }
         with open(self.config, "w") as file:
