@@ -185,4 +185,19 @@ struct BusinessCalendarTests {
         #expect(Self.problem("\n\n2026-02-30")?.description == "line 3, column 1: \"2026-02-30\" is not a date")
         #expect(CalendarProblem(line: 5, column: 0, message: "m").description == "line 5: m")
     }
+
+    /// Every line at fault is named, each with its first problem; a range that clashes lists the rest of
+    /// its days, so that a later line is checked against all of it. A valid file reads as it always did.
+    @Test func everyLineAtFaultIsNamedAndARangeThatClashesListsTheRest() {
+        let text = "2026-01-02 A\n2026-01-01..2026-01-05 Break\nnope\n2026-01-04 B\n2026-01-09 fine\n"
+        let checked = BusinessCalendar.check(text, name: "x")
+        #expect(checked.calendar == nil)
+        #expect(checked.problems.map(\.description) == [
+            "line 2, column 1: 2026-01-02 is listed twice (first on line 1)",
+            "line 3, column 1: unknown keyword \"nope\" (expected weekend, workday or a date YYYY-MM-DD)",
+            "line 4, column 1: 2026-01-04 is listed twice (first on line 2)",
+        ])
+        #expect(Self.problem(text)?.line == 2, "parse throws the first")
+        #expect(BusinessCalendar.check("2026-12-25 Christmas Day\n", name: "uk").calendar?.holiday(on: Self.date("2026-12-25")) == "Christmas Day")
+    }
 }

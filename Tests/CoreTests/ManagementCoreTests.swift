@@ -153,6 +153,12 @@ struct ManagementHarness {
         #expect(fewer.1.status == .ok && fewer.2["run"]?.integer == 1 && fewer.2["repeated"]?.bool == true)
         let unknown = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"regoin": "south"}}"#)
         #expect(unknown.2["error"]?.string == "key \"k1\" started run 1 of payments/eod, whose parameter \"regoin\" was none: a key names one start; use another key")
+        // A name given twice counts with its last value, as a start takes it; a value no parameter can have
+        // is refused as without a key.
+        let twice = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"region": "north", "region": "south"}}"#)
+        #expect(twice.1.status == .ok && twice.2["repeated"]?.bool == true, "\(twice.2.rendered())")
+        let bad = management.call("start", #"{"flow": "payments/eod", "key": "k1", "params": {"region": null}}"#)
+        #expect(bad.1.status == .invalid, "\(bad.2.rendered())")
     }
 
     @Test func aLateAnswerToAnOlderSetPolicyDoesNotUndoANewerOne() {
@@ -288,6 +294,22 @@ struct ManagementHarness {
         #expect(turn.runs.map(\.id) == [1])
         #expect(management.core.runs[1]?.state == .failed && management.core.runs[2]?.state == .running)
         #expect(management.core.runs[1]?.detail.contains("the orchestrator no longer has this run") == true)
+    }
+
+    /// Found by review: a flow stored with a schedule that never fires, applied before such schedules
+    /// were refused, lost its schedule on the next start; it is read back as it was applied.
+    @Test func aStoredScheduleThatNeverFiresIsReadBackAsApplied() {
+        var snapshot = ManagementSnapshot()
+        let start = Timestamp(milliseconds: 1_795_000_000_000)
+        snapshot.products = [ProductRecord(name: "payments", shard: 1, created: start)]
+        snapshot.flows = [FlowRecord(
+            product: "payments", flow: "eod", version: 1, definition: ManagementHarness.flow, params: ["region": "north"], jobs: 1,
+            applied: start, schedule: #"{"cron": "0 0 30 2 *"}"#)]
+        var management = ManagementHarness()
+        management.core = ManagementCore(configuration: ManagementConfiguration(shards: [1]), restoring: snapshot, now: start)
+        let (_, reply, body) = management.call("schedule", #"{"flow": "payments/eod"}"#)
+        #expect(reply.status == .ok, "\(body.rendered())")
+        #expect(body["cron"]?.string == "0 0 30 2 *" || body["schedule"]?["cron"]?.string == "0 0 30 2 *", "\(body.rendered())")
     }
 
     /// Seed 4036 of the simulator: management restarts with open runs, whatever its stored stream position

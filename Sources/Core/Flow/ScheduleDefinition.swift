@@ -137,8 +137,10 @@ extension FlowValidator {
     /// The fields a schedule may have.
     static let scheduleFields = ["cron", "zone", "calendar", "on_holiday", "business_day", "catch_up", "max_catch_up", "overlap", "priority"]
 
-    /// `schedule`: an object with a cron expression and optional zone, calendar and policies.
-    mutating func schedule(_ value: JSON, names: ScheduleNames) -> ScheduleDefinition? {
+    /// `schedule`: an object with a cron expression and optional zone, calendar and policies. With
+    /// `refusingNever` false (a schedule stored before such schedules were refused, read back), a cron
+    /// that can never fire is taken, as it was applied.
+    mutating func schedule(_ value: JSON, names: ScheduleNames, refusingNever: Bool = true) -> ScheduleDefinition? {
         guard let object = value.members else {
             reader.report(value.position, field: "schedule", "expected an object with \"cron\", found \(value.kindDescription)")
             return nil
@@ -150,7 +152,11 @@ extension FlowValidator {
             if let string = text.string {
                 do throws(CronProblem) {
                     let parsed = try CronExpression.parse(string)
-                    if let never = parsed.impossibleDate { throw never }
+                    if refusingNever, let never = parsed.impossibleDate {
+                        // Its column counted in the string as given, leading spaces and all, as parse counts.
+                        let leading = string.prefix { $0.isWhitespace }.count
+                        throw CronProblem(column: never.column + leading, field: never.field, message: never.message)
+                    }
                     cron = parsed
                 } catch {
                     // The column of the bad character in the file, counting the opening quote.

@@ -8,7 +8,9 @@ extension ManagementCore {
     /// same parameters (a client sending its start again); another start under the key is refused.
     mutating func start(_ request: StartRequest, by key: APICaller?, for caller: Caller, now: Timestamp) {
         guard let target = accept(request.target, for: caller) else { return }
-        if !request.key.isEmpty, let existing = runsByKey[request.key], let run = runs[existing] {
+        // A start with a value that is no parameter's is refused below, naming it, key or not.
+        let valid = request.params.allSatisfy { if case .success = $0.value { true } else { false } }
+        if !request.key.isEmpty, valid, let existing = runsByKey[request.key], let run = runs[existing] {
             if let conflict = Self.otherStart(request, target: target, than: run) {
                 refuse(caller, .conflict, "key \"\(request.key)\" started run \(run.id) of \(run.product)/\(run.flow)\(conflict): a key names one start; use another key")
                 return
@@ -77,14 +79,15 @@ extension ManagementCore {
     }
 
     /// How `request` differs from the start that made `run`, under the same key; nil if it asks for the
-    /// same: the same flow, and each parameter it gives as the run has it.
+    /// same: the same flow, and each parameter it gives as the run has it (a name given twice, its last
+    /// value, as a start takes it). Its priority is not compared.
     static func otherStart(_ request: StartRequest, target: (product: String, flow: String), than run: RunRecord) -> String? {
         if target.product != run.product || target.flow != run.flow { return "" }
-        for parameter in request.params.sorted(by: { $0.name < $1.name }) {
-            guard case .success(let value) = parameter.value, run.params[parameter.name] == value else {
-                let had = run.params[parameter.name].map { "\"\($0)\"" } ?? "none"
-                return ", whose parameter \"\(parameter.name)\" was \(had)"
-            }
+        var given: [String: String] = [:]
+        for parameter in request.params { if case .success(let value) = parameter.value { given[parameter.name] = value } }
+        for (name, value) in given.sorted(by: { $0.key < $1.key }) where run.params[name] != value {
+            let had = run.params[name].map { "\"\($0)\"" } ?? "none"
+            return ", whose parameter \"\(name)\" was \(had)"
         }
         return nil
     }

@@ -81,7 +81,7 @@ extension ManagementCore {
     mutating func restoreSchedule(of flow: FlowRecord) {
         guard let text = flow.schedule, let json = try? JSONParser.parse(text) else { return }
         var validator = FlowValidator(file: flow.qualifiedName, names: .unchecked)
-        guard let definition = validator.schedule(json, names: .unchecked) else { return }
+        guard let definition = validator.schedule(json, names: .unchecked, refusingNever: false) else { return }
         scheduleDefinitions[flow.qualifiedName] = definition
         resolved[flow.qualifiedName] = resolve(definition)
         if schedules[flow.qualifiedName] == nil { schedules[flow.qualifiedName] = ScheduleState(flow: flow.qualifiedName, since: flow.applied) }

@@ -112,9 +112,17 @@ extension BusinessCalendar {
                 guard length <= 366 else {
                     throw problem(keyword.column, "range \(keyword.text) is \(length) days, more than 366")
                 }
+                // Every day of the range that clashes with nothing is listed, so that later lines are
+                // checked against the whole of it; the first clash is the line's problem.
+                var clash: CalendarProblem?
                 for day in start.daysSinceEpoch...end.daysSinceEpoch {
-                    try list(day, column: keyword.column, name: holidayName, asWorkday: false)
+                    do throws(CalendarProblem) {
+                        try list(day, column: keyword.column, name: holidayName, asWorkday: false)
+                    } catch {
+                        clash = clash ?? error
+                    }
                 }
+                if let clash { throw clash }
             }
         }
         guard found.isEmpty else { return (nil, found) }

@@ -28,8 +28,13 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// The instant as people read it, to the second: `2026-12-07 22:51:17 UTC`.
     public var utcText: String {
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        // Floored, so that an instant before the epoch reads as the second and day it falls in.
+        func floored(_ value: Int64, _ by: Int64) -> Int64 {
+            let (quotient, remainder) = value.quotientAndRemainder(dividingBy: by)
+            return remainder < 0 ? quotient - 1 : quotient
+        }
+        let seconds = floored(milliseconds, 1000)
+        let days = floored(seconds, 86_400)
         let of = seconds - days * 86_400
         func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(CivilDate(daysSinceEpoch: Int(days))) \(two(of / 3600)):\(two(of / 60 % 60)):\(two(of % 60)) UTC"
