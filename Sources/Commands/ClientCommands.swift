@@ -123,6 +123,9 @@ enum ClientCommands {
         guard let run = started["run"]?.integer else { throw CommandFailure(code: .unavailable, message: "the reply named no run") }
         // The same start sent again under its key: the run it started then, not a new one.
         let repeated = started["repeated"]?.bool == true
+        if !json, started["held"]?.bool == true {
+            console.out("product \(flow.split(separator: "/").first ?? "") is held: the run waits until it is released (baton release)")
+        }
         if !wait {
             let said = repeated ? "run \(run) of \(flow) was started before with this key" : "started run \(run) of \(flow)"
             console.out(json ? started.rendered(pretty: true) : said + " (entry moment \(started["moment"]?.integer ?? 0))")

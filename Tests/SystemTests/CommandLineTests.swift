@@ -79,6 +79,9 @@ import Testing
             #expect(try baton(["hold", "--data", data, "payments"]).status == 0)
             let products = try baton(["products", "--data", data])
             #expect(products.output.contains("HELD") && products.output.split(separator: "\n").last?.contains(" held ") == true, "\(products.output)")
+            // A run started meanwhile says it waits.
+            let waiting = try baton(["start", "--data", data, "payments/end-of-day"])
+            #expect(waiting.output.hasPrefix("product payments is held: the run waits until it is released"), "\(waiting.output)")
             #expect(try baton(["release", "--data", data, "payments"]).status == 0)
 
             // A second dev on the same data is refused: two processes never share the stores.

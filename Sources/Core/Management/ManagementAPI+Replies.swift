@@ -4,7 +4,9 @@ public import Wire
 enum ManagementReply {
     case refused(APIRefusal)
     case applied(flows: [AppliedFlow], calendars: [AppliedCalendar])
-    case run(RunRecord, repeated: Bool)
+    /// `start`: the run, whether it was started before under the request's key, and whether its product
+    /// is held (the run waits until the product is released).
+    case run(RunRecord, repeated: Bool, held: Bool = false)
     /// `status`: the run as the orchestrator reports it now, and a page of its jobs from position `first`.
     case runDetail(RunRecord, jobs: [JobStatus], first: UInt32)
     case runs([RunRecord], next: UInt64?)
@@ -143,8 +145,8 @@ extension ManagementAPI {
                 ])
             }
             return (.ok, .object([("flows", .array(flowList)), ("calendars", .array(calendarList))]))
-        case .run(let run, let repeated):
-            return (.ok, json(run, repeated: repeated))
+        case .run(let run, let repeated, let held):
+            return (.ok, json(run, repeated: repeated, held: held))
         case .runDetail(let run, let jobs, let first):
             // The position of the next page's first job, while there are more.
             let next = Int(first) + jobs.count
@@ -234,7 +236,7 @@ extension ManagementAPI {
     }
 
     /// A run, as `runs` lists it and `start` answers it.
-    static func json(_ run: RunRecord, repeated: Bool) -> JSON {
+    static func json(_ run: RunRecord, repeated: Bool, held: Bool = false) -> JSON {
         var members: [(String, JSON)] = [
             ("run", .number(run.id)), ("flow", .string("\(run.product)/\(run.flow)")), ("version", .number(run.version)),
             ("shard", .number(run.shard)), ("moment", .number(run.moment)), ("state", .string(run.state.name)),
@@ -244,6 +246,7 @@ extension ManagementAPI {
             ("params", JSON.strings(run.params)), ("priority", priorityJSON(run.priority)),
         ]
         if repeated { members.append(("repeated", .bool(true))) }
+        if held { members.append(("held", .bool(true))) }
         return .object(members)
     }
 

@@ -75,7 +75,7 @@ extension ManagementCore {
         }
         let run = startRun(of: flow, on: product, params: params, key: request.key, priority: priority, now: now)
         audit("start", run: run.id, product: run.product, options: "flow \(run.flow) version \(run.version)", by: key, now: now)
-        reply(caller, .run(run, repeated: false))
+        reply(caller, .run(run, repeated: false, held: product.held))
     }
 
     /// How `request` differs from the start that made `run`, under the same key; nil if it asks for the
