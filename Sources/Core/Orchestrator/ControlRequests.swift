@@ -92,11 +92,11 @@ struct ControlRequests: Sendable {
         return answered.sent
     }
 
-    /// The jobs of `run` a report-job is pending for, as `generation job`.
-    func reportsPending(run: UInt64) -> Set<String> {
-        var jobs: Set<String> = []
+    /// The jobs of `run` a report-job is pending for.
+    func reportsPending(run: UInt64) -> Set<JobIdentity> {
+        var jobs: Set<JobIdentity> = []
         for request in pending.values where request.sent.control.action == .reportJob && request.sent.control.run == run {
-            jobs.insert("\(request.sent.control.generation) \(request.sent.control.job)")
+            jobs.insert(JobIdentity(reporting: request.sent.control))
         }
         return jobs
     }
@@ -151,19 +151,17 @@ struct ControlRequests: Sendable {
 /// restart, they are forgotten, and the next action asks again from the run's first job.
 struct MissedEnds: Sendable {
     static let limit = 10_000
-    private var unknown: [String: UInt32] = [:]
+    private var unknown: [JobIdentity: UInt32] = [:]
     private var next: [UInt64: Int] = [:]
-
-    private static func key(run: UInt64, job: String, generation: UInt32) -> String { "\(run) \(generation) \(job)" }
 
     /// Notes a 404 to a report-job.
     mutating func unknown(_ control: Control, at shard: UInt32) {
         if unknown.count >= Self.limit { unknown = [:] }
-        unknown[Self.key(run: control.run, job: control.job, generation: control.generation)] = shard
+        unknown[JobIdentity(reporting: control)] = shard
     }
 
     /// The shard that said it has no such job, if one did.
-    func shard(of run: UInt64, job: FlowRunJob) -> UInt32? { unknown[Self.key(run: run, job: job.name, generation: job.generation)] }
+    func shard(of run: UInt64, job: FlowRunJob) -> UInt32? { unknown[JobIdentity(run: run, job: job.name, generation: job.generation)] }
 
     /// The index of the run's job the next question starts at.
     func start(of run: UInt64) -> Int { next[run] ?? 0 }

@@ -388,7 +388,8 @@ extension OrchestratorCore {
             guard asked < Self.endsAskedAtOnce else { break }
             let index = (start + offset) % run.jobs.count
             let job = run.jobs[index]
-            guard job.state.isActive, !pending.contains("\(job.generation) \(job.name)"), missedEnds.shard(of: run.id, job: job) == nil else {
+            let identity = JobIdentity(run: run.id, job: job.name, generation: job.generation)
+            guard job.state.isActive, !pending.contains(identity), missedEnds.shard(of: run.id, job: job) == nil else {
                 continue
             }
             let control = Control(request: 0, action: .reportJob, run: run.id, job: job.name, generation: job.generation)

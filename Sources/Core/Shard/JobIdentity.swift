@@ -25,3 +25,8 @@ extension JobStatus {
     /// The identity of the job this status describes.
     public var identity: JobIdentity { JobIdentity(run: run, job: job, generation: generation) }
 }
+
+extension JobIdentity {
+    /// The job a CONTROL report-job asks about.
+    public init(reporting control: Control) { self.init(run: control.run, job: control.job, generation: control.generation) }
+}

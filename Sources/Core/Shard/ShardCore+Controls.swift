@@ -62,7 +62,7 @@ extension ShardCore {
     /// memory if the job is still held, else as the store has it (`stored`, read by the runtime). The
     /// answer says which; a job the shard does not have is answered 404, and nothing is published.
     public mutating func reportReceived(_ control: Control, stored: JobStatus?, from peer: Peer, now: Timestamp) {
-        let identity = JobIdentity(run: control.run, job: control.job, generation: control.generation)
+        let identity = JobIdentity(reporting: control)
         let held = jobID(of: identity).flatMap { jobs[$0] }.map { Self.status(of: $0, now: now) }
         guard let status = held ?? stored else {
             let detail = "shard \(configuration.shard) holds no job \(identity)"

@@ -84,18 +84,7 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     /// The expression `text` states, or a problem naming the column and field where it goes wrong.
     public static func parse(_ text: String) throws(CronProblem) -> CronExpression {
         let characters = Array(text)
-        // Fields and their 1-based columns.
-        var fields: [(text: ArraySlice<Character>, column: Int)] = []
-        var index = 0
-        while index < characters.count {
-            if characters[index].isWhitespace {
-                index += 1
-                continue
-            }
-            let start = index
-            while index < characters.count, !characters[index].isWhitespace { index += 1 }
-            fields.append((characters[start..<index], start + 1))
-        }
+        let fields = Self.fields(of: characters)
         var trimmed = ""
         if let first = fields.first, let last = fields.last {
             trimmed = String(characters[(first.column - 1)..<(last.column - 1 + last.text.count)])
@@ -140,22 +129,29 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         let longest = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         let given = (1...12).filter { months & (1 << $0) != 0 }
         guard !given.contains(where: { month in (1...longest[month - 1]).contains { daysOfMonth & (1 << $0) != 0 } }) else { return nil }
-        // The day-of-month field, counted as parse counts columns.
-        var fields: [(text: Substring, column: Int)] = []
-        var start: String.Index?
-        for index in text.indices {
-            if text[index].isWhitespace {
-                if let begun = start { fields.append((text[begun..<index], text.distance(from: text.startIndex, to: begun) + 1)) }
-                start = nil
-            } else if start == nil {
-                start = index
-            }
-        }
-        if let begun = start { fields.append((text[begun...], text.distance(from: text.startIndex, to: begun) + 1)) }
-        let day: (text: Substring, column: Int) = fields.count > (hasSeconds ? 3 : 2) ? fields[hasSeconds ? 3 : 2] : (text[...], 1)
+        // The day-of-month field, with its column in the expression's text.
+        let fields = Self.fields(of: Array(text))
+        let day = fields.count > (hasSeconds ? 3 : 2) ? fields[hasSeconds ? 3 : 2] : (text: ArraySlice(text), column: 1)
         let names = given.map { Self.monthNames[$0 - 1] }
-        let which = names.count == 1 ? "\(names[0]) has no day \(day.text)" : "none of \(names.joined(separator: ", ")) has a day \(day.text)"
+        let days = String(day.text)
+        let which = names.count == 1 ? "\(names[0]) has no day \(days)" : "none of \(names.joined(separator: ", ")) has a day \(days)"
         return CronProblem(column: day.column, field: "day-of-month", message: "no date matches: \(which), so it would never fire")
+    }
+
+    /// The fields of an expression, separated by white space, with their 1-based columns.
+    private static func fields(of characters: [Character]) -> [(text: ArraySlice<Character>, column: Int)] {
+        var fields: [(text: ArraySlice<Character>, column: Int)] = []
+        var index = 0
+        while index < characters.count {
+            if characters[index].isWhitespace {
+                index += 1
+                continue
+            }
+            let start = index
+            while index < characters.count, !characters[index].isWhitespace { index += 1 }
+            fields.append((characters[start..<index], start + 1))
+        }
+        return fields
     }
 
     private static let monthNames = [

@@ -238,7 +238,7 @@ public struct ShardService: Service {
             core.handOverReceived(control, lookup: lookup, from: peer!, now: now)
         case (Self.work, .control(let control)) where control.action == .reportJob:
             // A job that has ended has left memory: its status is read as the store committed it.
-            let identity = JobIdentity(run: control.run, job: control.job, generation: control.generation)
+            let identity = JobIdentity(reporting: control)
             let stored = core.knows(identity) ? nil : try store.statuses(of: [identity], now: now)[identity]
             core.reportReceived(control, stored: stored, from: peer!, now: now)
         case (Self.work, .control(let control)):
