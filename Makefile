@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Warnings are errors here, so that CI and a fresh clone see the same clean build.
 SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors
 
-.PHONY: all build release test sdk-test demo bench simulate screenshots deps test-deps python clean
+.PHONY: all build release test python-worker-test demo bench simulate screenshots deps test-deps python clean
 
 # Installs the Debian packages a recipe found missing (in $$missing) when root can, or says how.
 INSTALL_MISSING = if [ -n "$$missing" ]; then \
@@ -56,17 +56,17 @@ python: deps
 		python3 -m venv $(PYTHON_VENV) && $(PYTHON_VENV)/bin/pip install --quiet --disable-pip-version-check pyzmq selenium; }
 
 # The whole suite: unit tests of the core, real sockets, real SQLite files, real processes, a worker
-# in Python written from the protocol alone, and the Python worker library (sdk/python) against real
-# Baton processes, installed with pip into a virtual environment of its own (.build/sdk-python).
+# in Python written from the protocol alone, and the Python worker library (tools/python-worker) against real
+# Baton processes, installed with pip into a virtual environment of its own (.build/python-worker).
 test: test-deps python
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	BATON_TEST_PYTHON="$(CURDIR)/$(PYTHON_VENV)/bin/python" $(SWIFT) test --skip-build
-	$(MAKE) --no-print-directory sdk-test
+	$(MAKE) --no-print-directory python-worker-test
 
 # The Python worker library's tests alone, against the debug build.
-sdk-test: deps
+python-worker-test: deps
 	$(SWIFT) build $(SWIFT_FLAGS)
-	PYTHON=python3 BATON="$$($(SWIFT) build --show-bin-path)/baton" sdk/python/tests/run
+	PYTHON=python3 BATON="$$($(SWIFT) build --show-bin-path)/baton" tools/python-worker/tests/run
 
 # An embedded Baton runs the example flow with live progress and a table of every job at the end.
 demo: build

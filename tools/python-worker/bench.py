@@ -10,7 +10,7 @@ registers), starts several runs of it at once, and measures:
 - jobs a second, from the first run's start to the last run's end, by the runs' own timestamps;
 - the worker process's CPU time per job (user + system, from /proc/PID/stat), in microseconds.
 
-    python sdk/python/bench.py [--baton PATH] [--jobs 20000] [--runs 4] [--slots 64] [--kinds python,swift]
+    python tools/python-worker/bench.py [--baton PATH] [--jobs 20000] [--runs 4] [--slots 64] [--kinds python,swift]
                                [--standalone N]
 
 The Python worker runs with this interpreter, which must be able to import baton_worker and zmq.

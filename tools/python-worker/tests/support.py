@@ -18,7 +18,7 @@ import unittest
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 REPOSITORY = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SDK = os.path.join(REPOSITORY, "sdk", "python")
+SDK = os.path.join(REPOSITORY, "tools", "python-worker")
 BATON = os.path.abspath(os.environ.get("BATON") or os.path.join(REPOSITORY, ".build", "debug", "baton"))
 PYTHON = sys.executable
 #: Kept for a look after a failure when set.
