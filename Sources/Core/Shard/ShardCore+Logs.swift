@@ -48,6 +48,9 @@ extension ShardCore {
     /// job's row is also written, whole, when a task kept in it changes without the job: that task has no
     /// row to go into before its job's.
     mutating func logSubmissions(into turn: inout ShardTurn, now: Timestamp) {
+        // Sized once: a burst's turn logs a hundred thousand jobs or more, and an array grown by doubling
+        // copied them all again at each step, into fresh pages beyond the heap's mmap threshold.
+        turn.submissions.reserveCapacity(submissionsToLog.count)
         for id in submissionsToLog {
             // Read in place: a job copied out would retain and release every reference in it.
             guard jobs[id]?.logged == true, !jobs[id]!.stored, !jobs[id]!.state.isFinal, let task = jobs[id]!.tasks.first else { continue }
