@@ -123,7 +123,7 @@ enum LogsCommand {
             path = live
             readable = true
         }
-        var running = attempt["state"]?.string == "running"
+        var running = underway(attempt)
         if readable, let handle = FileHandle(forReadingAtPath: path) {
             defer { try? handle.close() }
             while true {
@@ -146,7 +146,9 @@ enum LogsCommand {
                 usleep(500_000)
                 running = try stillRunning(attempt, run: run, job: job, client: client)
             }
-            let ended = try client.call("attempts", .object([("run", .number(run)), ("job", .string(job))]))["attempts"]?.array?.first { same($0, attempt) }
+            // Its end, or, for an attempt away whose relayed end was retried, the attempt that wrote over it.
+            let attempts = try client.call("attempts", .object([("run", .number(run)), ("job", .string(job))]))["attempts"]?.array ?? []
+            let ended = attempts.first { same($0, attempt) } ?? attempts.last { samePartition($0, attempt) }
             return try show(ended ?? attempt, run: run, job: job, follow: false, live: nil, client: client, console: console)
         }
         console.outRaw(attempt["output"]?.string ?? "")
@@ -154,11 +156,21 @@ enum LogsCommand {
     }
 
     static func same(_ a: JSON, _ b: JSON) -> Bool {
-        ["generation", "step", "partition", "attempt"].allSatisfy { a[$0]?.integer == b[$0]?.integer }
+        samePartition(a, b) && a["attempt"]?.integer == b["attempt"]?.integer
+    }
+
+    static func samePartition(_ a: JSON, _ b: JSON) -> Bool {
+        ["generation", "step", "partition"].allSatisfy { a[$0]?.integer == b[$0]?.integer }
     }
 
     static func stillRunning(_ attempt: JSON, run: UInt64, job: String, client: Client) throws(CommandFailure) -> Bool {
         let attempts = try client.call("attempts", .object([("run", .number(run)), ("job", .string(job))]))["attempts"]?.array ?? []
-        return attempts.first { same($0, attempt) }?["state"]?.string == "running"
+        return attempts.first { same($0, attempt) }.map(underway) ?? false
+    }
+
+    /// Whether the attempt has not ended: it runs here, or on the shard its run was handed over from
+    /// (`away`), whose end is relayed here when it comes.
+    static func underway(_ attempt: JSON) -> Bool {
+        ["running", "away"].contains(attempt["state"]?.string ?? "")
     }
 }

@@ -12,3 +12,14 @@ import Testing
         #expect(LogsCommand.header(here, job: "b", partitioned: true) == "== b[step 2 3] attempt 2 on vm/dev/1: succeeded, exit 0 ==")
     }
 }
+
+@Suite struct LogsFollowTests {
+    /// Found by a new user after a move: `logs --follow` of an attempt still running on the shard its run
+    /// was handed over from (`away`) returned at once with no output, as if it had ended.
+    @Test func anAttemptAwayIsFollowedUntilItEndsAsOneRunningHere() throws {
+        for (state, underway) in [("running", true), ("away", true), ("succeeded", false), ("retrying", false), ("lost", false), ("cancelled", false)] {
+            let attempt = try JSONParser.parse(#"{"attempt": 1, "worker": "", "state": "\#(state)", "step": 0, "partition": 0}"#)
+            #expect(LogsCommand.underway(attempt) == underway, "\(state)")
+        }
+    }
+}

@@ -177,7 +177,7 @@ import Wire
         }
         try Self.withCluster(edit: pools) { folder, config, admin in
             let first = #"touch "$BATON_PARAM_gate.began"; while [ ! -e "$BATON_PARAM_gate" ]; do sleep 0.01; done; "#
-                + #"echo "$BATON_RUN first $BATON_ATTEMPT" >> "$BATON_PARAM_trace"; echo hello > "$BATON_RESULT""#
+                + #"echo "$BATON_RUN first $BATON_ATTEMPT" >> "$BATON_PARAM_trace"; echo "first's output"; echo hello > "$BATON_RESULT""#
             let flow = JSON.object([
                 ("product", .string("ledger")), ("flow", .string("close")), ("params", .object([("trace", .string("")), ("gate", .string(""))])),
                 ("jobs", .array([
@@ -214,9 +214,31 @@ import Wire
                 let product = try admin.call("products", .object([])).body["products"]?.array?.first
                 return run?["shard"]?.integer == 2 && product?["move"]?["finishing"]?.rendered() == #"[{"shard":1,"open_runs":1}]"#
             }
+            // The new shard lists the attempt as away, with what it cannot know (who runs it, since when) and
+            // what has not happened (its exit) null.
+            let attempts = try admin.call("attempts", .object([("run", .number(run)), ("job", .string("first"))])).body["attempts"]?.array ?? []
+            #expect(attempts.count == 1 && attempts.first?["state"]?.string == "away", "\(attempts)")
+            #expect(["worker", "started", "finished", "exit"].map { attempts.first?[$0]?.rendered() ?? "" } == [#""""#, "null", "null", "null"], "\(attempts)")
+            // `logs --follow` waits for its end, and shows its output then.
+            let (logsOut, logsErr) = ("\(folder)/logs.out", "\(folder)/logs.err")
+            for file in [logsOut, logsErr] { _ = FileManager.default.createFile(atPath: file, contents: nil) }
+            let logs = Process()
+            logs.executableURL = URL(fileURLWithPath: CommandLineTests.baton)
+            logs.arguments = ["logs", "--follow", String(run), "first", "--config", config]
+            logs.standardOutput = FileHandle(forWritingAtPath: logsOut)
+            logs.standardError = FileHandle(forWritingAtPath: logsErr)
+            try logs.run()
+            defer { if logs.isRunning { logs.terminate() } }
+            try waitUntil("logs --follow to wait for the attempt away") {
+                (try? String(contentsOfFile: logsErr, encoding: .utf8))?.contains("runs on the shard its run moved from; waiting for it to end") == true
+            }
+            #expect(logs.isRunning, "\((try? String(contentsOfFile: logsErr, encoding: .utf8)) ?? "")")
             _ = FileManager.default.createFile(atPath: gate, contents: nil)
             let status = try admin.waitForRun(run)
             #expect(status["run"]?["state"]?.string == "succeeded" && status["run"]?["shard"]?.integer == 2, "\(status.rendered())")
+            logs.waitUntilExit()
+            #expect(logs.terminationStatus == 0)
+            #expect(try String(contentsOfFile: logsOut, encoding: .utf8) == "first's output\n")
             #expect(DistributedJobTests.trace(trace).map { $0.joined(separator: " ") } == ["\(run) first 1", "\(run) second 1 hello"])
             let log = try String(contentsOfFile: "\(folder)/data/logs/shard-2.log", encoding: .utf8)
             #expect(log.contains("took over runs from a move of their product"), "\(log)")

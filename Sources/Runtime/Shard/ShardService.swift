@@ -338,7 +338,7 @@ public struct ShardService: Service {
                 ("attempt", .number(row.attempt)), ("worker", .string(row.worker)),
                 ("started", row.started == .zero ? .null : .number(row.started.milliseconds)),
                 ("finished", row.finished == .zero ? .null : .number(row.finished.milliseconds)), ("state", .string(state)),
-                ("exit", row.state == .running || row.state == .pending ? .null : .number(row.exitCode)), ("output", .string(row.output)),
+                ("exit", [.running, .pending, .away].contains(row.state) ? .null : .number(row.exitCode)), ("output", .string(row.output)),
                 ("log", .string(row.log)), ("error", .string(row.error)),
             ])
         }
