@@ -804,6 +804,23 @@ struct OrchestratorHarness {
         #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "publish"])
     }
 
+    /// A final run retention deleted from the store is forgotten: a rerun of it is unknown, not applied to
+    /// a run no row would keep (its jobs were written with no run, and the rerun was lost at the next
+    /// restart). A run still going is kept whatever the store says.
+    @Test func aRunRetentionDeletedIsForgottenAndItsRerunRefused() throws {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: Self.failRunOfTwo))
+        _ = orchestrator.report([("audit", .succeeded), ("extract", .failed)])
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+        _ = orchestrator.operation(OrchestratorHarness.start(run: 2, request: 2, definition: Self.failRunOfTwo))
+        #expect(orchestrator.core.runs[2]?.state == .running)
+        orchestrator.core.forgetDeleted(runs: [1, 2])
+        #expect(orchestrator.core.runs[1] == nil && orchestrator.core.runs[2] != nil)
+        let rerun = orchestrator.operation(OperationRequest(request: 3, action: .rerunFailed, run: 1))
+        #expect(OrchestratorHarness.answers(rerun).map(\.status) == [.notFound])
+        #expect(rerun.submits.isEmpty && rerun.jobs.isEmpty && rerun.runs.isEmpty)
+    }
+
     /// Two jobs side by side, the run failed at once when either fails.
     static let failRunOfTwo = #"""
         {"product": "payments", "flow": "eod", "on_failure": "fail-run", "jobs": [

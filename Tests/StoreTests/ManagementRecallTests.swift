@@ -35,7 +35,7 @@ import Wire
         mutating func call(_ method: String, _ body: JSON) throws -> (Status, JSON) {
             request += 1
             let read = ManagementAPI.read(APIRequest(request: request, method: method, body: body.rendered()))
-            if let recall = core.recallNeeded(for: read) { core.recalled(try store.recall(recall)) }
+            for recall in core.recallsNeeded(for: read) { core.recalled(try store.recall(recall)) }
             core.apiRequest(read, from: Peer([1]), now: ManagementRecallTests.now)
             var turn = core.finishTurn()
             try store.commit(turn)
@@ -97,7 +97,7 @@ import Wire
             #expect(try management.call("release", action("release", "release-1")).0 == .ok)
             #expect(try management.call("hold", action("hold", "hold-2")).0 == .ok)
             let read = ManagementAPI.read(APIRequest(request: 0, method: "hold", body: action("hold", "hold-1").rendered()))
-            #expect(management.core.recallNeeded(for: read) == .action(key: "hold-1"))
+            #expect(management.core.recallsNeeded(for: read) == [.action(key: "hold-1")])
             let (again, againBody) = try management.call("hold", action("hold", "hold-1"))
             #expect(again == .ok && againBody["repeated"]?.bool == true, "\(againBody.rendered())")
             #expect(try management.store.history(run: 0, product: "p", limit: 10).filter { $0.method != "apply" }.map(\.key) == ["hold-1", "release-1", "hold-2"])
@@ -164,7 +164,7 @@ import Wire
             let moment = try management.store.recall(.runID(1))
             guard case .run(let stored?) = moment else { Issue.record("run 1 is not in the store"); return }
             let read = ManagementAPI.read(APIRequest(request: 99, method: "status", body: #"{"run": 1}"#))
-            #expect(management.core.recallNeeded(for: read) == .runID(1))
+            #expect(management.core.recallsNeeded(for: read) == [.runID(1)])
             management.core.recalled(try management.store.recall(.runID(1)))
             management.core.apiRequest(read, from: Peer([1]), now: ManagementRecallTests.now)
             let asked = management.core.finishTurn()
@@ -233,11 +233,33 @@ import Wire
             #expect(try management.store.trim(now: later, retention: 30 * day, auditRetention: 30 * day, batch: 100).audit == 7)
 
             let read = ManagementAPI.read(APIRequest(request: 99, method: "status", body: #"{"run": 2}"#))
-            if let recall = management.core.recallNeeded(for: read) { management.core.recalled(try management.store.recall(recall)) }
+            for recall in management.core.recallsNeeded(for: read) { management.core.recalled(try management.store.recall(recall)) }
             management.core.apiRequest(read, from: Peer([1]), now: later)
             guard case .apiReply(let reply)? = management.core.finishTurn().replies.first?.1 else { Issue.record("no reply"); return }
             #expect(reply.status == .gone)
             #expect(try JSONParser.parse(reply.body)["error"]?.string == "run 2 is older than the 30d retention: its record was deleted")
+
+            // Run 4 ended last and was still in memory: deleted from the store, it is forgotten, and neither
+            // `status` nor an action finds it there (a rerun of it once went to the orchestrator, which
+            // wrote its jobs with no run to keep them).
+            #expect(management.core.runs[4] != nil)
+            management.core.forgetRuns(endedBefore: later.adding(milliseconds: -30 * day))
+            #expect(management.core.runs[4] == nil && management.core.runs[5] != nil)
+            for (method, body) in [("status", #"{"run": 4}"#), ("rerun", #"{"run": 4, "actor": "ops"}"#), ("pause", #"{"run": 2, "actor": "ops"}"#)] {
+                let read = ManagementAPI.read(APIRequest(request: 100, method: method, body: body))
+                for recall in management.core.recallsNeeded(for: read) { management.core.recalled(try management.store.recall(recall)) }
+                management.core.apiRequest(read, from: Peer([1]), now: later)
+                let turn = management.core.finishTurn()
+                guard case .apiReply(let reply)? = turn.replies.first?.1 else { Issue.record("no reply to \(method)"); continue }
+                #expect(reply.status == .gone && turn.toOrchestrator.isEmpty, "\(method)")
+                let run = try #require(JSONParser.parse(body)["run"]?.integer)
+                #expect(try JSONParser.parse(reply.body)["error"]?.string == "run \(run) is older than the 30d retention: its record was deleted")
+            }
+            // Run 5, still going, is acted on as ever.
+            let pause = ManagementAPI.read(APIRequest(request: 101, method: "pause", body: #"{"run": 5, "actor": "ops"}"#))
+            #expect(management.core.recallsNeeded(for: pause).isEmpty)
+            management.core.apiRequest(pause, from: Peer([1]), now: later)
+            #expect(management.core.finishTurn().toOrchestrator.count == 1)
             management.store.database.close()
         }
     }

@@ -40,6 +40,11 @@ extension ManagementCore {
                 refuse(caller, .notFound, "unknown run \(run)")
                 return
             }
+            // A run not in memory was recalled from the store before this, if the store has it.
+            guard runs[run] != nil else {
+                refuse(caller, .gone, deletedByRetention(run))
+                return
+            }
             operation.run = run
             operation.product = runs[run]?.product ?? ""
         }

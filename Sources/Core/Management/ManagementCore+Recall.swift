@@ -42,21 +42,41 @@ extension ManagementAPI {
 }
 
 extension ManagementCore {
-    /// What must be read from the store before `request` is decided, if anything: nothing for a caller
-    /// whose role may not make it.
-    public func recallNeeded(for request: ReadAPIRequest, by caller: APICaller? = nil) -> ManagementRecall? {
-        guard permits(request, by: caller) else { return nil }
-        return switch request.parsed {
-        case .success(.action(let action)) where !action.key.isEmpty && actions[action.key] == nil:
-            .action(key: action.key)
+    /// What must be read from the store before `request` is decided, in order: nothing for a caller whose
+    /// role may not make it. An action on a run may need both its request ID's audit entry and its run.
+    public func recallsNeeded(for request: ReadAPIRequest, by caller: APICaller? = nil) -> [ManagementRecall] {
+        guard permits(request, by: caller) else { return [] }
+        switch request.parsed {
+        case .success(.action(let action)):
+            var recalls: [ManagementRecall] = []
+            if !action.key.isEmpty && actions[action.key] == nil { recalls.append(.action(key: action.key)) }
+            if case .success(let subject) = action.subject, case .run(let run) = subject.target, mayBeStored(run) { recalls.append(.runID(run)) }
+            return recalls
         case .success(.start(let start)) where !start.key.isEmpty && runsByKey[start.key] == nil:
-            .run(key: start.key)
-        case .success(.status(let status)) where runs[status.run] == nil && status.run > 0 && status.run <= counters.lastRun:
-            .runID(status.run)
-        case .success(.shards(let query)) where query.run.map { runs[$0] == nil && $0 <= counters.lastRun } == true:
-            .runID(query.run!)
+            return [.run(key: start.key)]
+        case .success(.status(let status)) where mayBeStored(status.run):
+            return [.runID(status.run)]
+        case .success(.shards(let query)) where query.run.map(mayBeStored) == true:
+            return [.runID(query.run!)]
         default:
-            nil
+            return []
+        }
+    }
+
+    /// Whether run `id` was started but is not in memory: the store has it, or retention deleted it.
+    private func mayBeStored(_ id: UInt64) -> Bool { runs[id] == nil && id > 0 && id <= counters.lastRun }
+
+    /// Forgets the final runs that ended before `cutoff`, as retention deletes them from the store: a run
+    /// deleted so must not go on answering from memory, nor its key starting nothing new. (The store may
+    /// keep some of them until its next batch; a request for one recalls it meanwhile.)
+    public mutating func forgetRuns(endedBefore cutoff: Timestamp) {
+        finishedOrder.removeAll { id in
+            guard let run = runs[id] else { return true }
+            // As the store chooses what to delete.
+            guard run.finished > .zero, run.finished < cutoff else { return false }
+            if !run.key.isEmpty, runsByKey[run.key] == id { runsByKey[run.key] = nil }
+            runs[id] = nil
+            return true
         }
     }
 

@@ -158,13 +158,18 @@ extension ManagementCore {
         startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
     }
 
+    /// Why run `id`, started but neither in memory nor in the store, is no more.
+    func deletedByRetention(_ id: UInt64) -> String {
+        "run \(id) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted"
+    }
+
     /// `status`: asks the orchestrator for the run's detail; the reply goes out when RUN-DETAIL arrives.
     mutating func status(_ request: StatusRequest, for caller: Caller, now: Timestamp) {
         let run = request.run
         // Every run is stored when it starts, and run IDs only increase: one at or below the last that is
         // neither in memory nor in the store (recalled first) was deleted by retention.
         if runs[run] == nil && run > 0 && run <= counters.lastRun {
-            refuse(caller, .gone, "run \(run) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted")
+            refuse(caller, .gone, deletedByRetention(run))
             return
         }
         query(run: run, jobs: request.from, limit: request.limit, for: caller, now: now)

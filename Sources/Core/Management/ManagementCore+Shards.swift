@@ -56,7 +56,7 @@ extension ManagementCore {
             // A run not in memory was recalled from the store before this, if the store has it.
             guard let run = runs[id] else {
                 let deleted = id <= counters.lastRun
-                return refuse(caller, deleted ? .gone : .notFound, deleted ? "run \(id) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted" : "unknown run \(id)")
+                return refuse(caller, deleted ? .gone : .notFound, deleted ? deletedByRetention(id) : "unknown run \(id)")
             }
             if request.kind == "waits", run.state.isFinal || run.shard == 0 {
                 return reply(caller, .shardAnswers(kind: request.kind, single: true, answers: [(run.shard, .object([("run", .number(id)), ("jobs", .array([]))]))], failures: []))

@@ -152,7 +152,7 @@ public struct ManagementCore: Sendable {
     }
 
     /// Handles one API-REQUEST already read, once what it needed from the store was recalled
-    /// (``recallNeeded(for:by:)``). With keys, a method the caller's role may not call is refused first, and
+    /// (``recallsNeeded(for:by:)``). With keys, a method the caller's role may not call is refused first, and
     /// audited; an action is recorded under the key's name.
     public mutating func apiRequest(_ request: ReadAPIRequest, from peer: Peer, by key: APICaller? = nil, now: Timestamp) {
         let caller = Caller(peer: peer, request: request.id)

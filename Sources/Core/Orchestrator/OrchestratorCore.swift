@@ -184,6 +184,12 @@ public struct OrchestratorCore: Sendable {
     /// Whether the run is in memory; the runtime answers RUN-QUERY for other runs from the store.
     public func holds(run: UInt64) -> Bool { runs[run] != nil }
 
+    /// Forgets the final runs retention deleted from the store: an action on one is answered as on a
+    /// run unknown, not applied to a run no row would keep.
+    public mutating func forgetDeleted(runs deleted: [UInt64]) {
+        for id in deleted { runs.forget(id) }
+    }
+
     // MARK: - Submitting
 
     /// Releases jobs of a run in memory: submits them to its shard, or parks them while the run is paused

@@ -60,6 +60,13 @@ public struct RunTable: Sendable {
     /// Notes that a final run was opened again for a rerun.
     mutating func reopened(_ id: UInt64) { finishedOrder.removeAll { $0 == id } }
 
+    /// Forgets final run `id`, which the store no longer has (retention deleted it).
+    mutating func forget(_ id: UInt64) {
+        guard byID[id]?.state.isFinal == true else { return }
+        byID[id] = nil
+        finishedOrder.removeAll { $0 == id }
+    }
+
     /// Forgets the final runs that ended first, beyond the most recent `kept`.
     mutating func forgetFinished(keeping kept: Int) {
         guard finishedOrder.count > kept else { return }

@@ -95,7 +95,7 @@ public struct ManagementService: Service {
                 guard let role = APIRole(rawValue: sender.role.rawValue) else { return true }
                 caller = APICaller(name: sender.name, role: role)
             }
-            if let recall = core.recallNeeded(for: read, by: caller) { core.recalled(try store.recall(recall)) }
+            for recall in core.recallsNeeded(for: read, by: caller) { core.recalled(try store.recall(recall)) }
             if read.asksForKeys {
                 // The keys as they stand now, read again by the last reload.
                 core.trustedKeys = keys.map { $0.all.map { TrustedKey(name: $0.name, role: $0.role.rawValue, fingerprint: $0.fingerprint) } }
@@ -125,6 +125,7 @@ public struct ManagementService: Service {
         let batch = 1000
         let deleted = try store.trim(
             now: now, retention: core.configuration.retention, auditRetention: core.configuration.auditRetention, batch: batch)
+        core.forgetRuns(endedBefore: now.adding(milliseconds: -core.configuration.retention))
         // While whole batches are due, after every turn, so that deleting keeps up with a steady load.
         if max(deleted.runs, deleted.firings, deleted.audit) < batch { lastTrim = now }
     }

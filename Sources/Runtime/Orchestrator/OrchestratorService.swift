@@ -197,7 +197,8 @@ public struct OrchestratorService: Service {
         if now.since(lastRetention) >= 1000 {
             let batch = 1000
             let deleted = try store.trim(now: now, retention: settings.retention, batch: batch)
-            if deleted.runs < batch && deleted.answers < batch { lastRetention = now }
+            core.forgetDeleted(runs: deleted.runs)
+            if deleted.runs.count < batch && deleted.answers < batch { lastRetention = now }
         }
         // The event log, likewise: a batch at a time, every second while whole batches are due.
         guard now.since(lastTrim) >= 1000 else { return }

@@ -226,7 +226,7 @@ public final class ManagementStore {
         return deleted
     }
 
-    /// What the store holds for a recall (``ManagementCore/recallNeeded(for:)``): an action's audit entry by its
+    /// What the store holds for a recall (``ManagementCore/recallsNeeded(for:by:)``): an action's audit entry by its
     /// request ID, or the newest run started with a key.
     public func recall(_ recall: ManagementRecall) throws -> ManagementRecalled {
         switch recall {

@@ -111,11 +111,11 @@ public final class OrchestratorStore {
 
     /// Starts a new epoch and reads back the open runs, positions and answers.
     /// Deletes what is older than `retention`, at most `batch` of each: finished runs (by their end) with
-    /// their jobs, and answers (by when they were given). Returns how many runs and answers it deleted.
+    /// their jobs, and answers (by when they were given). Returns the runs it deleted and how many answers.
     @discardableResult
-    public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> (runs: Int, answers: Int) {
+    public func trim(now: Timestamp, retention: Int64, batch: Int = 1000) throws -> (runs: [UInt64], answers: Int) {
         let before = now.milliseconds - retention
-        var deleted = (runs: 0, answers: 0)
+        var deleted = (runs: [UInt64](), answers: 0)
         try database.transaction {
             let old = try database.prepare(
                 "SELECT id FROM runs WHERE \(RunRows.isFinal) AND finished > 0 AND finished < ? ORDER BY id LIMIT ?")
@@ -132,7 +132,7 @@ public final class OrchestratorStore {
                 run.bind(1, id)
                 try run.run()
             }
-            deleted.runs = runs.count
+            deleted.runs = runs.map { UInt64(bitPattern: $0) }
             deleted.answers = try database.deleteBatch(
                 "DELETE FROM answers WHERE request IN (SELECT request FROM answers WHERE time < ? ORDER BY request LIMIT ?)", before, limit: batch)
         }
