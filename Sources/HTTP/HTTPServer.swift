@@ -11,9 +11,11 @@ import Synchronization
 ///
 /// Bounded throughout (`docs/web.md`, "HTTP"):
 /// - requests by ``HTTPLimits`` (request line, header, header count, body);
-/// - connections: beyond ``Configuration/connections`` a new one is answered 503 and closed;
-/// - time: a request must arrive whole within ``Configuration/requestTimeout`` of its first octet, an idle
-///   connection closes after ``Configuration/idleTimeout``, a handler that has not answered within
+/// - connections: at ``Configuration/connections`` a new one closes the idle connection nearest its
+///   deadline; beyond, with none idle, it is answered 503 and closed;
+/// - time: a request must arrive whole within ``Configuration/requestTimeout`` of its first octet, a new
+///   connection must begin its first within as long, an idle connection closes after
+///   ``Configuration/idleTimeout``, a handler that has not answered within
 ///   ``Configuration/responseTimeout`` is answered 504 for it, and a client that reads none of its response
 ///   for ``Configuration/writeTimeout`` is dropped;
 /// - one request at a time per connection: what a client sends ahead waits, unread, until it is answered.
@@ -260,6 +262,14 @@ public final class HTTPServer: Sendable {
                     return
                 }
                 Self.detach(descriptor)
+                // At the bound, an idle connection (kept alive, or never sent a request) makes room, the one
+                // nearest its deadline: a client holding connections open and silent turns no one away.
+                if connections.count >= configuration.connections,
+                    let idle = connections.values.filter({ $0.phase == .idle }).min(by: { $0.deadline < $1.deadline })
+                {
+                    counters.countReclaimed()
+                    drop(idle)
+                }
                 guard connections.count < configuration.connections else {
                     // Told why, as far as one write without waiting reaches, and closed.
                     counters.countRefused()
@@ -271,7 +281,9 @@ public final class HTTPServer: Sendable {
                 var one: Int32 = 1
                 _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 nextSerial += 1
-                connections[descriptor] = Connection(descriptor: descriptor, serial: nextSerial, deadline: now + configuration.idleTimeout)
+                // Its first request must begin as soon as any must end: a connection that never sends one
+                // is closed then, not kept as long as an idle one that has been answered.
+                connections[descriptor] = Connection(descriptor: descriptor, serial: nextSerial, deadline: now + configuration.requestTimeout)
             }
         }
 
@@ -365,11 +377,12 @@ public struct HTTPResponder: Sendable {
 }
 
 /// What an HTTP server did: responses by status class, requests refused as malformed, connections turned
-/// away for the bound, and timeouts.
+/// away for the bound, idle ones closed to make room, and timeouts.
 public final class HTTPCounters: Sendable {
     private let responses = Mutex<[Int: Int]>([:])
     private let malformedCount = Atomic<Int>(0)
     private let refusedCount = Atomic<Int>(0)
+    private let reclaimedCount = Atomic<Int>(0)
     private let timedOutCount = Atomic<Int>(0)
 
     public init() {}
@@ -378,11 +391,13 @@ public final class HTTPCounters: Sendable {
     public var byStatus: [Int: Int] { responses.withLock { $0 } }
     public var malformed: Int { malformedCount.load(ordering: .relaxed) }
     public var refused: Int { refusedCount.load(ordering: .relaxed) }
+    public var reclaimed: Int { reclaimedCount.load(ordering: .relaxed) }
     public var timedOut: Int { timedOutCount.load(ordering: .relaxed) }
 
     func count(_ status: HTTPStatus) { responses.withLock { $0[status.code, default: 0] += 1 } }
     func countMalformed() { malformedCount.add(1, ordering: .relaxed) }
     func countRefused() { refusedCount.add(1, ordering: .relaxed) }
+    func countReclaimed() { reclaimedCount.add(1, ordering: .relaxed) }
     func countTimedOut() { timedOutCount.add(1, ordering: .relaxed) }
 }
 

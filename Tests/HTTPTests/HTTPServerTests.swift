@@ -115,19 +115,21 @@ final class RawClient {
         configuration.connections = 4
         let server = try echo(configuration)
         defer { server.stop() }
-        // Four connections held open, each proven accepted by an answer.
+        // Four connections each in the middle of a request, so none is idle: each proven accepted by an
+        // answer first.
         let held = try (0..<4).map { _ in try RawClient(port: server.port) }
         for client in held {
             client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(client.response()?.code == 200)
+            client.send("GET / HTTP/1.1\r\n")
         }
         let extra = try RawClient(port: server.port)
         let busy = extra.response()
         #expect(busy?.code == 503)
         #expect(busy?.body.contains("more than 4 connections") == true)
         #expect(server.counters.refused == 1)
-        // One leaves; a new one is served.
-        held[0].send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        // One finishes its request and leaves; a new one is served.
+        held[0].send("Host: t\r\nConnection: close\r\n\r\n")
         #expect(held[0].response()?.code == 200)
         #expect(held[0].closed())
         var served = false
@@ -137,6 +139,28 @@ final class RawClient {
             served = next.response()?.code == 200
         }
         #expect(served)
+    }
+
+    /// Found by an attacker's pass: 128 connections that sent nothing turned the dashboard and every
+    /// `/metrics` away with 503 for 60 s, the idle limit of a kept-alive connection. At the bound an idle
+    /// connection now makes room, and one that never sends a request is closed at the request timeout.
+    @Test func silentConnectionsAtTheBoundMakeRoomAndCloseAtTheRequestTimeout() throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.connections = 4
+        configuration.requestTimeout = 300
+        let server = try echo(configuration)
+        defer { server.stop() }
+        let silent = try (0..<4).map { _ in try RawClient(port: server.port) }
+        // A fifth is served at once, in the room of one of them.
+        let next = try RawClient(port: server.port)
+        next.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(next.response()?.code == 200)
+        #expect(server.counters.refused == 0 && server.counters.reclaimed == 1)
+        // The others are closed once the request timeout passes, having sent nothing; the one served, kept
+        // alive, is not.
+        #expect(silent.filter { $0.closed() }.count == 4)
+        next.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(next.response()?.code == 200)
     }
 
     @Test func aSlowRequestTimesOutWith408() throws {

@@ -122,6 +122,16 @@ public final class Dashboard: Sendable {
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
+    /// A GET's query as the fields of its method: the numbers ``numberFields`` names as numbers, and every
+    /// other value as the string it is (`true` is a name a product, flow or job may have; no method a
+    /// viewer calls takes a Boolean).
+    static func fields(ofQuery query: [String: String]) -> JSON {
+        .object(query.sorted { $0.key < $1.key }.map { name, value in
+            if Self.numberFields.contains(name), let number = Int64(value) { return (name, .number(number)) }
+            return (name, .string(value))
+        })
+    }
+
     /// `/api/METHOD`: GET for a viewer's methods, the query string as its fields; POST (signed in, with
     /// the header `X-Baton: act`, which no other site's form can send) for an operator's actions, a JSON body.
     private func api(_ method: String, _ request: HTTPRequest, _ responder: HTTPResponder) {
@@ -131,11 +141,7 @@ public final class Dashboard: Sendable {
             guard Self.readMethods.contains(method) else {
                 return responder.respond(.error(.notFound, "the dashboard reads \(Self.readMethods.sorted().joined(separator: ", ")), not \"\(method)\""))
             }
-            body = .object(request.query.sorted { $0.key < $1.key }.map { name, value in
-                if Self.numberFields.contains(name), let number = Int64(value) { return (name, .number(number)) }
-                if value == "true" || value == "false" { return (name, .bool(value == "true")) }
-                return (name, .string(value))
-            })
+            body = Self.fields(ofQuery: request.query)
         case "POST":
             guard Self.actionMethods.contains(method) else {
                 return responder.respond(.error(.notFound, "the dashboard acts with \(Self.actionMethods.sorted().joined(separator: ", ")), not \"\(method)\""))
