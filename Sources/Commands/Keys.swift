@@ -42,6 +42,19 @@ enum Keys {
             return .success
         case .reload(let config):
             let cluster = try Cluster.load(config)
+            // Read as each process will read it: a folder a process would refuse (a key file broken, a
+            // name given twice) is named here, and no one is told, rather than every process keeping its
+            // old keys while this says it told them.
+            do {
+                guard try ClusterKeys.ring(of: cluster) != nil else {
+                    throw CommandFailure(code: .failure, message: "\(config) says \"security\": \"none\": it has no keys to read again")
+                }
+            } catch let failure as CommandFailure {
+                throw failure
+            } catch {
+                throw CommandFailure(
+                    code: .failure, message: "no process was told to read its keys again, as each would refuse them and keep the keys it has: \(error)")
+            }
             var told = 0
             for process in Up.processes(cluster) {
                 guard let pid = Up.readPID("\(cluster.data)/run/\(process.name).pid"), Up.isRunning(process, pid: pid) else { continue }

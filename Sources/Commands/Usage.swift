@@ -486,8 +486,9 @@ public enum Usage {
                 list shows the folder's keys: name, role, fingerprint, and whether the secret is here.
 
                 reload has the running processes of the cluster read their key folder again (SIGHUP):
-                a key added or removed there takes effect without a restart. Under systemd,
-                `systemctl reload` each unit.
+                a key added or removed there takes effect without a restart. It reads the folder
+                first, as they will: one they would refuse is named, and no process is told.
+                Under systemd, `systemctl reload` each unit.
                 """),
         "down": Entry(
             summary: "stop the processes baton up started",

@@ -236,6 +236,14 @@ import ZeroMQ
                 ((try? String(contentsOfFile: "\(folder)/data/logs/management.log", encoding: .utf8)) ?? "")
                     .split(separator: "\n").filter { $0.contains("keys read again") }
             }
+            // A folder the processes would refuse is named first, and no process is told (each would keep
+            // its keys while the command said it told them).
+            let broken = "\(keys)/carol.key"
+            _ = FileManager.default.createFile(atPath: broken, contents: Data())
+            let refusedReload = try ChaosTests.baton(["keys", "reload", "--config", config])
+            #expect(refusedReload.0 == 1 && refusedReload.1.contains("no process was told") && refusedReload.1.contains("carol.key"), "\(refusedReload.1)")
+            #expect(!refusedReload.1.contains("told management"), "\(refusedReload.1)")
+            try FileManager.default.removeItem(atPath: broken)
             let before = reloads().count
             try FileManager.default.removeItem(atPath: "\(keys)/vera.key")
             try FileManager.default.removeItem(atPath: "\(keys)/watcher.key")
