@@ -91,6 +91,24 @@ import Testing
             #expect(status["run"]?["state"]?.string == "succeeded", "\(status.rendered())")
             let shard = Int(status["run"]?["shard"]?.integer ?? 1)
 
+            // Refusals show, each where it happened: a key management does not trust, refused at the
+            // handshake (its call is never answered), and a viewer's request its role may not make (403).
+            let cluster = try SecurityTests.load(config)
+            let strangers = "\(folder)/strangers"
+            try FileManager.default.createDirectory(atPath: strangers, withIntermediateDirectories: true)
+            _ = try KeyFiles.create(name: "stranger", role: .admin, in: strangers)
+            let stranger = try APIClient(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: "\(strangers)/stranger.secret"))
+            #expect((try? stranger.call("runs", timeout: 300)) == nil, "an untrusted key was answered")
+            #expect(try ChaosTests.baton(["keys", "new", "wall", "--role", "viewer", "--config", config]).0 == 0)
+            #expect(try ChaosTests.baton(["keys", "reload", "--config", config]).0 == 0)
+            let viewer = try APIClient(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: "\(folder)/data/keys/wall.secret"))
+            try waitUntil("the viewer's key to be read") { try viewer.call("runs").status == .ok }
+            #expect(try viewer.call("apply", .object([("files", .array([]))])).status == .forbidden)
+            try waitUntil("management to count both refusals") {
+                let body = try httpGet(port: managementPort, "/metrics").body
+                return Self.value(body, "baton_refused_connections_total") ?? 0 >= 1 && Self.value(body, "baton_refused_messages_total") == 1
+            }
+
             var texts: [String: String] = [:]
             let ports = [
                 ("management", managementPort), ("orchestrator", orchestratorPort), ("timer", timerPort), ("shard-1", shardWebs[0].1),

@@ -49,7 +49,7 @@ public struct TrustedKey: Sendable, Equatable {
 
 extension ManagementCore {
     /// Whether `caller` may make `request`: always without keys; with them, when its role may call the method.
-    func permits(_ request: ReadAPIRequest, by caller: APICaller?) -> Bool {
+    public func permits(_ request: ReadAPIRequest, by caller: APICaller?) -> Bool {
         guard let caller, let needed = request.role else { return true }
         return caller.role.may(needed)
     }

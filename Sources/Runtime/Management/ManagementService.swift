@@ -40,6 +40,9 @@ public struct ManagementService: Service {
     var keys: KeyRing?
     /// When retention last deleted, a little at a time, once a second.
     var lastTrim = Timestamp.zero
+    /// The loop's counters: a request refused for its caller's role counts among the messages refused
+    /// because of who sent them.
+    var counters = ServiceCounters()
 
     var name: String { "management" }
     var kind: String { "management service" }
@@ -63,6 +66,7 @@ public struct ManagementService: Service {
     ) throws {
         var service = try open(settings, now: clock.now(), bound: bound)
         service.keys = security?.gate.ring
+        service.counters = counters
         var loop = ServiceLoop(service: service, context: context, clock: clock, log: log, control: control, counters: counters, security: security)
         try loop.run(started: [
             ("api", settings.api.joined(separator: ",")), ("flows", String(service.core.flows.count)), ("runs", String(service.core.runs.count)),
@@ -95,6 +99,7 @@ public struct ManagementService: Service {
                 guard let role = APIRole(rawValue: sender.role.rawValue) else { return true }
                 caller = APICaller(name: sender.name, role: role)
             }
+            if !core.permits(read, by: caller) { counters.countRefused() }
             for recall in core.recallsNeeded(for: read, by: caller) { core.recalled(try store.recall(recall)) }
             if read.asksForKeys {
                 // The keys as they stand now, read again by the last reload.

@@ -54,6 +54,7 @@ public final class Gatekeeper: Sendable {
     private let zap: ZAPHandler
     private let rules = Rules()
     private let refusals: RefusalLog
+    private let denials = Denials()
 
     /// Who may connect to each guarded socket, by its ZAP domain; shared with the handler's thread.
     final class Rules: Sendable {
@@ -62,14 +63,24 @@ public final class Gatekeeper: Sendable {
         func set(_ admission: Admission, for domain: String) { table.withLock { $0[domain] = admission } }
     }
 
+    /// Connections refused at the handshake, by ZAP domain; shared with the handler's thread.
+    final class Denials: Sendable {
+        private let table = Mutex<[String: Int]>([:])
+        func count(_ domain: String) { table.withLock { $0[domain, default: 0] += 1 } }
+        func total(in domains: [String]) -> Int { table.withLock { table in domains.reduce(0) { $0 + (table[$1] ?? 0) } } }
+    }
+
     /// Starts the ZAP handler in `context` for the keys of `ring`.
     public init(context: Context, ring: KeyRing, log: Log) throws {
         let refusals = RefusalLog(log: log)
         let rules = self.rules
+        let denials = self.denials
         self.ring = ring
         self.refusals = refusals
         zap = try ZAPHandler(context: context) { request in
-            Self.decide(request, ring: ring, rules: rules, refusals: refusals)
+            let decision = Self.decide(request, ring: ring, rules: rules, refusals: refusals)
+            if case .deny = decision { denials.count(request.domain) }
+            return decision
         }
     }
 
@@ -110,6 +121,10 @@ public final class Gatekeeper: Sendable {
 
     /// Messages and subscriptions refused after their connection was made.
     public var refused: Int { refusals.count }
+
+    /// Connections refused at the handshake to the sockets of `domains`: a service's share of its
+    /// process's refusals (one process may run several services).
+    public func deniedConnections(in domains: [String]) -> Int { denials.total(in: domains) }
 
     /// Stops the ZAP handler; only once every guarded socket of the context is closed.
     public func stop() { zap.stop() }
