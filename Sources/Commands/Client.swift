@@ -66,6 +66,8 @@ struct Client {
         let reply: APIClient.Reply
         do {
             reply = try api.call(method, body, timeout: timeout)
+        } catch let refused as APIClient.Refused {
+            throw CommandFailure(code: .refused, message: "\(refused)")
         } catch {
             throw CommandFailure(code: .unavailable, message: "\(error)")
         }

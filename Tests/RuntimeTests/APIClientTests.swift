@@ -9,7 +9,7 @@ import Testing
         #expect {
             _ = try client.call("apply", files)
         } throws: { error in
-            "\(error)".contains("the apply request is ") && "\(error)".contains("more than the 16777216 (16 MiB) an API request may carry")
+            error is APIClient.Refused && "\(error)".contains("the apply request is ") && "\(error)".contains("more than the 16777216 (16 MiB) an API request may carry")
         }
     }
 }

@@ -98,7 +98,16 @@ import Testing
             try FileManager.default.createDirectory(atPath: strangers, withIntermediateDirectories: true)
             _ = try KeyFiles.create(name: "stranger", role: .admin, in: strangers)
             let stranger = try APIClient(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: "\(strangers)/stranger.secret"))
-            #expect((try? stranger.call("runs", timeout: 300)) == nil, "an untrusted key was answered")
+            // Said as a refusal, at once, not as a management that does not answer.
+            #expect(throws: APIClient.Refused.self, "an untrusted key was answered") { _ = try stranger.call("runs", timeout: 30_000) }
+            do { _ = try stranger.call("runs", timeout: 30_000) } catch {
+                #expect("\(error)".contains("refused this client's key at the handshake"), "\(error)")
+            }
+            // Trusted since, the same client is answered: it connects afresh after a refusal.
+            try FileManager.default.copyItem(atPath: "\(strangers)/stranger.key", toPath: "\(folder)/data/keys/stranger.key")
+            #expect(try ChaosTests.baton(["keys", "reload", "--config", config]).0 == 0)
+            try waitUntil("the stranger's key to be trusted") { (try? stranger.call("runs", timeout: 2000))?.status == .ok }
+            try FileManager.default.removeItem(atPath: "\(folder)/data/keys/stranger.key")
             #expect(try ChaosTests.baton(["keys", "new", "wall", "--role", "viewer", "--config", config]).0 == 0)
             #expect(try ChaosTests.baton(["keys", "reload", "--config", config]).0 == 0)
             let viewer = try APIClient(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: "\(folder)/data/keys/wall.secret"))

@@ -9,7 +9,21 @@ public final class APIClient {
     /// The endpoint it talks to.
     public let endpoint: String
     private let context: Context
-    private let socket: Socket
+    private let curve: (pair: KeyPair, serverKey: String)?
+    private var socket: Socket
+    /// The socket's handshake failures, so that a key management refuses, or a connection without keys
+    /// to a cluster with them, is said to be refused, not taken for a management that does not answer.
+    private var handshakes: Socket
+    /// Whether management refused the connection's handshake: libzmq does not try a connection refused
+    /// so again, and the next call connects afresh (the key may have been trusted since).
+    private var refused = false
+
+    /// Management would not speak with this client: its handshake refused the client's key (or a
+    /// connection without one), or it sent DISCONNECT. Not a silence: asking again the same way is no use.
+    public struct Refused: Error, CustomStringConvertible, Sendable {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
 
     /// A reply: its status and its JSON body.
     public struct Reply: Sendable {
@@ -28,24 +42,68 @@ public final class APIClient {
     /// with `curve` (this client's key pair and management's public key) in a cluster with keys.
     public init(endpoint: String, context: Context? = nil, curve: (pair: KeyPair, serverKey: String)? = nil) throws {
         self.endpoint = endpoint
-        self.context = try context ?? Context()
-        socket = try Socket(self.context, type: .dealer)
+        self.curve = curve
+        let context = try context ?? Context()
+        self.context = context
+        (socket, handshakes) = try Self.connect(to: endpoint, in: context, curve: curve)
+    }
+
+    private static func connect(
+        to endpoint: String, in context: Context, curve: (pair: KeyPair, serverKey: String)?
+    ) throws -> (Socket, handshakes: Socket) {
+        let socket = try Socket(context, type: .dealer)
         try socket.setMaxMessageSize(Int64(Limits.frame))
         if let curve {
             try socket.setCurveServerKey(curve.serverKey)
             try socket.setCurvePublicKey(curve.pair.identity.publicKey)
             try socket.setCurveSecretKey(curve.pair.secretKey)
         }
+        let monitor = "inproc://api-client-handshakes-\(UInt64.random(in: 1...UInt64.max))"
+        try socket.monitor(monitor, kinds: .handshakeFailed)
+        let handshakes = try Socket(context, type: .pair)
+        try handshakes.connect(monitor)
         try socket.connect(endpoint)
+        return (socket, handshakes)
     }
 
-    /// Calls `method` with `body`; throws ``ServiceError`` if no reply comes within `timeout` milliseconds.
+    /// Why management's handshake refused this client, if it did since the last look.
+    private func refusedHandshake() throws -> Refused? {
+        var refusal: Refused?
+        while let frames = try handshakes.receive(dontWait: true) {
+            guard let event = SocketEvent(frames) else { continue }
+            refused = true
+            refusal = event.kind == .handshakeFailedAuthentication
+                ? Refused(
+                    "management at \(endpoint) refused this client's key at the handshake: it does not trust it here "
+                        + "(a key unknown to it or removed, or a service's key; a person or tool needs a viewer, operator or admin key: --identity FILE)")
+                : curve == nil
+                    ? Refused(
+                        "management at \(endpoint) refused a connection without keys: the cluster has keys "
+                            + "(give the key to speak with: --identity FILE, or --config FILE for a one-machine cluster's admin key)")
+                    : Refused(
+                        "the encrypted handshake with management at \(endpoint) failed: is it a cluster with keys, and is its management.key "
+                            + "in the cluster's key folder the one management serves with?")
+        }
+        return refusal
+    }
+
+    /// Calls `method` with `body`; throws ``Refused`` if management will not speak with this client (or
+    /// would never read a request this large), ``ServiceError`` if no reply comes within `timeout`
+    /// milliseconds.
     public func call(_ method: String, _ body: JSON = .object([]), timeout: Int = 10_000) throws -> Reply {
         let request = UInt64.random(in: 1...UInt64.max)
         let text = body.rendered()
         // Management would never read it (the frame's limit): say so here, naming the limit.
         guard text.utf8.count <= Limits.chunk else {
-            throw ServiceError("the \(method) request is \(text.utf8.count) octets, more than the \(Limits.chunk) (16 MiB) an API request may carry")
+            throw Refused("the \(method) request is \(text.utf8.count) octets, more than the \(Limits.chunk) (16 MiB) an API request may carry")
+        }
+        // A refusal since the last call (a client kept, as the timer's) counts as well.
+        _ = try refusedHandshake()
+        if refused {
+            socket.close()
+            handshakes.close()
+            (socket, handshakes) = try Self.connect(to: endpoint, in: context, curve: curve)
+            refused = false
         }
         let message = Message.apiRequest(APIRequest(request: request, method: method, body: text))
         guard try socket.send(message.encoded(), dontWait: false) else {
@@ -55,12 +113,14 @@ public final class APIClient {
         let deadline = clock.now().adding(milliseconds: Int64(timeout))
         var poller = Poller()
         _ = poller.add(socket)
+        _ = poller.add(handshakes)
         while clock.now() < deadline {
             _ = try poller.poll(timeoutMilliseconds: Int(max(1, deadline.since(clock.now()))))
+            if let refusal = try refusedHandshake() { throw refusal }
             while let frames = try socket.receive(dontWait: true) {
                 guard frames.count == 1, case .apiReply(let reply)? = try? Message.decode(frames[0]), reply.request == request else {
                     if frames.count == 1, case .disconnect(let disconnect)? = try? Message.decode(frames[0]) {
-                        throw ServiceError("management refused the connection: \(disconnect.reason)")
+                        throw Refused("management refused the connection: \(disconnect.reason)")
                     }
                     continue
                 }
