@@ -9,8 +9,10 @@ enum ClientCommands {
     static func apply(files: [String], target: Target, json: Bool, console: any Console) throws(CommandFailure) -> ExitCode {
         var entries: [JSON] = []
         for file in files {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw CommandFailure(code: .failure, message: "\(file): cannot read it (no such file, or not UTF-8 text)")
+            let text: String
+            switch TextFile.read(file) {
+            case .success(let read): text = read
+            case .failure(let unreadable): throw CommandFailure(code: .failure, message: "\(file): \(unreadable)")
             }
             var entry: [(String, JSON)] = [("path", .string(file)), ("text", .string(text))]
             if let calendar = CalendarFiles.name(of: file) { entry.append(("calendar", .string(calendar))) }

@@ -9,6 +9,7 @@ enum Keys {
         switch command {
         case .new(let name, let role, let folder):
             let directory = try path(of: folder, console: console)
+            if let misnamed = KeyRole.misnamedShard(name) { throw CommandFailure(code: .usage, message: misnamed) }
             guard let role = role ?? KeyRole.ofService(named: name) else {
                 throw CommandFailure(
                     code: .usage,

@@ -11,8 +11,10 @@ enum Cluster {
     /// The file's cluster; what it says in an earlier release's words is warned about on `console`
     /// (services warn; clients, which only look for the API, do not).
     static func load(_ file: String, console: (any Console)? = nil) throws(CommandFailure) -> ClusterConfiguration {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw CommandFailure(code: .failure, message: "\(file): cannot read the cluster file")
+        let text: String
+        switch TextFile.read(file) {
+        case .success(let read): text = read
+        case .failure(let unreadable): throw CommandFailure(code: .failure, message: "\(file): cannot read the cluster file: \(unreadable)")
         }
         switch ClusterFile.parse(text, file: file) {
         case .success(let configuration):

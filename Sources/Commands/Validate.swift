@@ -12,14 +12,11 @@ enum Validate {
                 if !validateCalendar(file, name: calendar, json: json, console: console) { allValid = false }
                 continue
             }
-            let result: Result<FlowDefinition, FlowFileError>
-            do {
-                let text = try String(contentsOfFile: file, encoding: .utf8)
-                result = FlowFile.parse(text, file: file, names: ScheduleNames(zones: SystemZones.shared.lookup))
-            } catch {
-                let reason = (error as? CocoaError)?.code == .fileReadNoSuchFile ? "no such file" : "cannot read it as UTF-8 text"
-                result = .failure(FlowFileError(problems: [FlowProblem(file: file, position: .none, message: reason)]))
-            }
+            let result: Result<FlowDefinition, FlowFileError> =
+                switch TextFile.read(file) {
+                case .success(let text): FlowFile.parse(text, file: file, names: ScheduleNames(zones: SystemZones.shared.lookup))
+                case .failure(let unreadable): .failure(FlowFileError(problems: [FlowProblem(file: file, position: .none, message: "\(unreadable)")]))
+                }
             if case .failure = result { allValid = false }
             if json {
                 console.out(report(file: file, result).rendered())
@@ -45,12 +42,15 @@ enum Validate {
             problems = [CalendarFileProblem(message: "\"\(name)\" is not a calendar name (1 to 64 letters, digits, '.', '_' or '-')")]
         } else if BuiltInCalendars.named(name) != nil {
             problems = [CalendarFileProblem(message: "\"\(name)\" is a built-in calendar and cannot be replaced; give the file another name")]
-        } else if let text = try? String(contentsOfFile: file, encoding: .utf8) {
-            let checked = BusinessCalendar.check(text, name: name)
-            calendar = checked.calendar
-            problems = checked.problems.map { CalendarFileProblem(line: $0.line, column: $0.column, message: $0.message) }
         } else {
-            problems = [CalendarFileProblem(message: "cannot read it (no such file, or not UTF-8 text)")]
+            switch TextFile.read(file) {
+            case .success(let text):
+                let checked = BusinessCalendar.check(text, name: name)
+                calendar = checked.calendar
+                problems = checked.problems.map { CalendarFileProblem(line: $0.line, column: $0.column, message: $0.message) }
+            case .failure(let unreadable):
+                problems = [CalendarFileProblem(message: "\(unreadable)")]
+            }
         }
         let location = { (problem: CalendarFileProblem) in problem.line > 0 ? "\(file):\(problem.line):\(problem.column)" : file }
         switch calendar {

@@ -135,8 +135,8 @@ public struct HTTPParser: Sendable {
             for pair in target[(question + 1)...].split(separator: UInt8(ascii: "&")) {
                 let equals = pair.firstIndex(of: UInt8(ascii: "="))
                 guard let name = percentDecoded(pair[..<(equals ?? pair.endIndex)], plusIsSpace: true),
-                    let value = percentDecoded(equals.map { pair[($0 + 1)...] } ?? [], plusIsSpace: true)
-                else { throw HTTPError(.badRequest, "the query is not percent-encoded UTF-8") }
+                    let value = percentDecoded(equals.map { pair[($0 + 1)...] } ?? [], plusIsSpace: true), !name.contains("\0"), !value.contains("\0")
+                else { throw HTTPError(.badRequest, "the query is not percent-encoded UTF-8 without NUL") }
                 query[name] = value
             }
         }

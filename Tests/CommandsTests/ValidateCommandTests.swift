@@ -99,6 +99,24 @@ import Testing
         }
     }
 
+    /// Found by an operator: a folder given as a file was "no such file, or not UTF-8 text", and a count
+    /// written `1.0` was "found a number". Each says what it is.
+    @Test func aFolderTextNotUTF8AndACountWithAPointAreEachNamed() {
+        withDirectory { directory in
+            let folder = directory.appendingPathComponent("flows").path
+            try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let latin = directory.appendingPathComponent("latin.json").path
+            _ = FileManager.default.createFile(atPath: latin, contents: Data([0x7B, 0xE9, 0x7D]))
+            let point = write(#"{"product": "p", "flow": "f", "jobs": [{"name": "a", "run": "true", "retries": 1.0}]}"#, "point.json", in: directory)
+            let console = CapturedConsole()
+            #expect(Baton.main(["validate", folder, latin, point], console: console) == .failure)
+            #expect(console.errors == [
+                "\(folder): is a folder: give the files in it (\(folder)/*.json)", "\(latin): is not UTF-8 text",
+                "\(point):1:80: job \"a\": field \"retries\": expected a whole number from 0 to 100, found 1.0 (write a whole number without a point or an exponent)",
+            ])
+        }
+    }
+
     @Test func jsonOutputGivesOneObjectPerFile() {
         withDirectory { directory in
             let bad = write(#"{"product": "p", "flow": "f", "jobs": [{"name": "a"}]}"#, "bad.json", in: directory)

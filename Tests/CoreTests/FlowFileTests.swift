@@ -123,7 +123,7 @@ import Testing
                 "f.json:1:39: field \"params\": expected an object of parameters, found an array",
                 "f.json:2:59: job \"a\": field \"after\": expected an array of names, found a string",
                 "f.json:2:43: job \"a\": field \"retries\": expected a whole number from 0 to 100, found a string",
-                "f.json:2:76: job \"a\": field \"priority\": expected a whole number from -1000 to 1000, found a number",
+                "f.json:2:76: job \"a\": field \"priority\": expected a whole number from -1000 to 1000, found 1.5",
                 "f.json:2:90: job \"a\": field \"tags\": expected a name in a string, found a whole number",
                 "f.json:3:3: job #2: expected a job object, found a string",
             ])

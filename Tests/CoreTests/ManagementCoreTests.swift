@@ -63,6 +63,15 @@ struct ManagementHarness {
         #expect(management.apply(changedFlow).0.flows.map(\.version) == [2])
     }
 
+    /// Found by an operator: a flow in two files was "defined by more than one of the files", naming
+    /// neither. Both are named, and nothing is applied.
+    @Test func aFlowDefinedTwiceNamesItsFiles() {
+        var management = ManagementHarness()
+        let (turn, reply, body) = management.apply(ManagementHarness.flow, ManagementHarness.flow)
+        #expect(reply.status == .invalid && turn.flows.isEmpty)
+        #expect(body["problems"]?.array?.compactMap(\.string) == ["payments/eod is defined by more than one of the files: f0.json, f1.json"])
+    }
+
     @Test func productsAreSpreadOverTheShards() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)

@@ -24,3 +24,19 @@ import Testing
         }
     }
 }
+
+@Suite struct KeyNameTests {
+    /// Found by an operator: `baton keys new shard-0` and `shard-99999` were made as shards' keys, which
+    /// no shard reads (IDs are 1 to 65535, written as the cluster file writes them).
+    @Test func aShardsKeyIsMadeOnlyUnderAShardsName() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("baton-keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["shard-0", "shard-99999", "shard-01", "shard-", "shard-x"] {
+            #expect(KeyRole.misnamedShard(name)?.contains("not \"\(name)\"") == true, "\(name)")
+            #expect(throws: KeyFiles.Problem.self, "\(name)") { try KeyFiles.create(name: name, role: .shard, in: folder) }
+            #expect(throws: KeyFiles.Problem.self, "\(name)") { try KeyFiles.create(name: name, role: .operator, in: folder) }
+        }
+        for name in ["shard-1", "shard-65535", "alice", "pool-shard-0"] { #expect(KeyRole.misnamedShard(name) == nil, "\(name)") }
+        #expect(try KeyFiles.create(name: "shard-12", role: .shard, in: folder).identity.role == .shard)
+    }
+}

@@ -64,7 +64,10 @@ import Testing
             let cookie = ["Cookie": "baton_session=\(token)"]
             // A form another site posts carries the cookie but cannot add the header.
             let forged = try httpRequest(port: port, "POST", "/api/stop", headers: cookie, body: stop)
-            #expect(forged.code == 403, "\(forged)")
+            #expect(forged.code == 403 && forged.body.contains("needs the header X-Baton: act"), "\(forged)")
+            // Another method is refused with a sentence naming the two it takes.
+            let put = try httpRequest(port: port, "PUT", "/api/stop", headers: cookie, body: stop)
+            #expect(put.code == 405 && put.body.contains("not PUT") && put.head.contains("Allow: GET, HEAD, POST"), "\(put)")
             let notAnAction = try httpRequest(port: port, "POST", "/api/apply", headers: cookie.merging(["X-Baton": "act"]) { $1 }, body: "{}")
             #expect(notAnAction.code == 404, "the dashboard never applies flows: \(notAnAction)")
             let acted = try httpRequest(port: port, "POST", "/api/stop", headers: cookie.merging(["X-Baton": "act"]) { $1 }, body: stop)

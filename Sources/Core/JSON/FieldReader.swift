@@ -99,7 +99,11 @@ public struct FieldReader: Sendable {
     /// A whole number within `range`.
     public mutating func integer(_ value: JSON, field: String, subject: String?, in range: ClosedRange<Int>) -> Int? {
         guard let number = value.integer, let whole = Int(exactly: number), range.contains(whole) else {
-            let found = value.integer.map { "\($0)" } ?? value.kindDescription
+            var found = value.integer.map { "\($0)" } ?? value.kindDescription
+            // `1.0` and `1e1` are whole, but not as a count is written.
+            if value.integer == nil, case .number(let text) = value.value {
+                found = value.double.map { $0.rounded() == $0 } == true ? "\(text) (write a whole number without a point or an exponent)" : text
+            }
             report(
                 value.position, subject: subject, field: field,
                 "expected a whole number from \(range.lowerBound) to \(range.upperBound), found \(found)")

@@ -9,7 +9,7 @@ extension ManagementCore {
         var problems: [String] = []
         var flowFiles: [(path: String, text: String)] = []
         var newCalendars: [(calendar: BusinessCalendar, text: String)] = []
-        var calendarNames: Set<String> = []
+        var calendarFiles: [String: [String]] = [:]
         for file in request.files {
             switch file {
             case .unreadable(let problem):
@@ -20,15 +20,18 @@ extension ManagementCore {
                 let checked = Self.calendar(named: name, text: text, path: path)
                 problems += checked.problems.map(\.message)
                 if let parsed = checked.calendar {
-                    if !calendarNames.insert(parsed.name).inserted {
-                        problems.append("the calendar \(parsed.name) is defined by more than one of the files")
-                    }
+                    calendarFiles[parsed.name, default: []].append(path)
                     newCalendars.append((parsed, text))
                 }
             }
         }
-        let names = ScheduleNames(zones: configuration.zones, calendars: Set(calendars.keys).union(calendarNames))
+        // A name defined twice, with every file that defines it.
+        for (name, paths) in calendarFiles.sorted(by: { $0.key < $1.key }) where paths.count > 1 {
+            problems.append("the calendar \(name) is defined by more than one of the files: \(paths.joined(separator: ", "))")
+        }
+        let names = ScheduleNames(zones: configuration.zones, calendars: Set(calendars.keys).union(calendarFiles.keys))
         var definitions: [FlowDefinition] = []
+        var flowFilesByName: [String: [String]] = [:]
         for (path, text) in flowFiles {
             switch FlowFile.parse(text, file: path, names: names) {
             case .success(let definition):
@@ -38,16 +41,14 @@ extension ManagementCore {
                     problems.append("\(path): the flow is \(size >> 20) MiB as canonical JSON, more than the \(Limits.chunk >> 20) MiB a flow may be")
                 } else {
                     definitions.append(definition)
+                    flowFilesByName[definition.qualifiedName, default: []].append(path)
                 }
             case .failure(let error): problems += error.problems.map(\.description)
             }
         }
-        var seen: [String: Int] = [:]
-        for definition in definitions {
-            seen[definition.qualifiedName, default: 0] += 1
-            if seen[definition.qualifiedName] == 2 {
-                problems.append("\(definition.qualifiedName) is defined by more than one of the files")
-            }
+        for definition in definitions where flowFilesByName[definition.qualifiedName]?.count ?? 0 > 1 {
+            let paths = flowFilesByName.removeValue(forKey: definition.qualifiedName)!
+            problems.append("\(definition.qualifiedName) is defined by more than one of the files: \(paths.joined(separator: ", "))")
         }
         guard problems.isEmpty else {
             refuse(caller, .invalid, "nothing was applied: \(problems.count) problem\(problems.count == 1 ? "" : "s")", problems: problems)

@@ -22,6 +22,17 @@ public enum KeyRole: String, Sendable, CaseIterable, Comparable {
         }
     }
 
+    /// What is wrong with `name` if it begins as a shard's key and is not one: the shard process of ID N
+    /// reads `shard-N.key`, N from 1 to 65535 as the cluster file writes it, and sockets admit shards by
+    /// role, so no other key may take such a name. Checked when a key is made; a folder's files are read
+    /// as they were made, so that a reload never refuses a folder for a name it took before.
+    public static func misnamedShard(_ name: String) -> String? {
+        guard name.hasPrefix("shard-") else { return nil }
+        let number = name.dropFirst(6)
+        if let id = UInt16(number), id >= 1, String(id) == number { return nil }
+        return "a shard's key is named shard-N, N its ID from 1 to 65535 as the cluster file gives it, not \"\(name)\""
+    }
+
     /// Whether it is the role of a person or tool using the API.
     public var isAPIRole: Bool { self == .viewer || self == .operator || self == .admin }
 
@@ -99,7 +110,7 @@ public enum KeyFiles {
         guard isValidName(name) else {
             throw Problem(file: folder, message: "\"\(name)\" is not a key name (letters, digits, '.', '_' and '-', up to 64)")
         }
-        if let problem = KeyRole.mismatch(name: name, role: role) { throw Problem(file: folder, message: problem) }
+        if let problem = KeyRole.misnamedShard(name) ?? KeyRole.mismatch(name: name, role: role) { throw Problem(file: folder, message: problem) }
         let publicPath = "\(folder)/\(name).key", secretPath = "\(folder)/\(name).secret"
         for path in [publicPath, secretPath] where FileManager.default.fileExists(atPath: path) {
             throw Problem(file: path, message: "exists already; remove it first to replace the key")
@@ -230,7 +241,10 @@ public final class KeyRing: Sendable {
             names = try FileManager.default.contentsOfDirectory(atPath: folder)
         } catch {
             // Not an empty ring: that would refuse everyone at the next reload.
-            throw KeyFiles.Problem(file: folder, message: "cannot be read: \(error.localizedDescription)")
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
+            let why = !exists ? "no such folder" : !isFolder.boolValue ? "not a folder" : "cannot be read (\(error.localizedDescription))"
+            throw KeyFiles.Problem(file: folder, message: "\(why): the key folder holds NAME.key files (`baton keys new NAME --dir \(folder)` makes one)")
         }
         var read: [String: KeyIdentity] = [:]
         var byName: [String: String] = [:]

@@ -89,7 +89,7 @@ public final class Dashboard: Sendable {
     }
 
     private func methodNotAllowed(_ responder: HTTPResponder) -> Bool {
-        responder.respond(HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")], body: Array("405: pages are read with GET\n".utf8)))
+        responder.respond(HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")], body: Array("405 Method Not Allowed: pages are read with GET\n".utf8)))
         return true
     }
 
@@ -149,15 +149,19 @@ public final class Dashboard: Sendable {
             guard access.acts else {
                 return responder.respond(.error(.forbidden, "this dashboard is read-only: it needs a key of the operator or admin role to act (`baton web --identity FILE`)"))
             }
-            guard signedIn(request), request.header("x-baton") == "act" else {
+            guard signedIn(request) else {
                 return responder.respond(.error(.forbidden, "sign in first with the link `baton web` printed at start"))
+            }
+            guard request.header("x-baton") == "act" else {
+                return responder.respond(.error(.forbidden, "an action needs the header X-Baton: act, which the dashboard's page sends and no other site's form can"))
             }
             guard let parsed = try? JSONParser.parse(String(decoding: request.body, as: UTF8.self)), parsed.members != nil else {
                 return responder.respond(.error(.badRequest, "an action's body is a JSON object, such as {\"run\": 42}"))
             }
             body = parsed
         default:
-            return responder.respond(HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET, HEAD, POST")], body: Array("405\n".utf8)))
+            let reason = "/api/\(method) is read with GET (a viewer's methods) or acted on with POST (an operator's), not \(request.method)"
+            return responder.respond(HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET, HEAD, POST")], body: Array("405 Method Not Allowed: \(reason)\n".utf8)))
         }
         relay.call(method, body) { reply, failure in
             guard let reply else {

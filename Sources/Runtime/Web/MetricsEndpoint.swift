@@ -15,7 +15,7 @@ public struct MetricsEndpoint: Sendable {
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) -> Bool {
         guard request.path == "/metrics" else { return false }
         guard request.method == "GET" || request.method == "HEAD" else {
-            responder.respond(HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")], body: Array("405: /metrics is read with GET\n".utf8)))
+            responder.respond(HTTPResponse(status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")], body: Array("405 Method Not Allowed: /metrics is read with GET\n".utf8)))
             return true
         }
         collect { metrics in
