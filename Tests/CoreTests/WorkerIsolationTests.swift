@@ -103,9 +103,12 @@ extension ShardHarness {
         let general = WorkerCredentials(key: String(repeating: "G", count: 40), pool: "general", tags: [])
         let liar = shard.send(ShardHarness.ready("general-1", slots: 4, tags: ["gpu"]), from: alice, as: general)
         #expect(ShardHarness.tasks(in: liar, to: alice).map(\.job) == ["plain"])
+        // Said, for the log: the worker's operator sees why it is given none of them.
+        #expect(liar.ignoredTags.map { "\($0.worker): \($0.tags)" } == [#"general-1: ["gpu"]"#])
         let gpu = WorkerCredentials(key: String(repeating: "U", count: 40), pool: "gpu", tags: ["gpu", "linux"])
         let real = shard.send(ShardHarness.ready("gpu-1", slots: 4, tags: ["gpu"]), from: bob, as: gpu)
         #expect(ShardHarness.tasks(in: real, to: bob).map(\.job) == ["train"])
+        #expect(real.ignoredTags.isEmpty)
     }
 
     @Test(arguments: [Fairness.fair, .fifo])

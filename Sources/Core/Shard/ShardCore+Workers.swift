@@ -84,6 +84,10 @@ extension ShardCore {
             return
         }
         let registration = workers.register(ready, peer: peer, credentials: credentials, now: now)
+        if let allowed = credentials?.tags {
+            let ignored = Set(ready.tags).subtracting(allowed)
+            if !ignored.isEmpty { ignoredTags.append((ready.worker, ignored.sorted())) }
+        }
         var candidates = registration.candidates
         var stale: [TaskRef] = []
         for ref in ready.held {

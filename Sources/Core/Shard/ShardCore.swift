@@ -123,6 +123,8 @@ public struct ShardCore: Sendable {
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
     var receipts: [Peer: [TaskRef]] = [:]
     var refusedRegistrations: [RefusedRegistration] = []
+    /// Tags READYs claimed that their pool may not, by worker: ignored, and logged.
+    var ignoredTags: [(worker: String, tags: [String])] = []
     var foreignResults: [ForeignResults] = []
     /// Runs handed over to another shard by a move, with the highest generation handed over (``handOverReceived``).
     var handedOver: [UInt64: UInt32]
@@ -474,6 +476,7 @@ public struct ShardCore: Sendable {
         turn.endedAttempts = endedAttempts
         turn.starving = queue.takeStarvationReports()
         turn.refusedRegistrations = refusedRegistrations
+        turn.ignoredTags = ignoredTags
         turn.foreignResults = foreignResults
         turn.tombstones = newTombstones
         turn.handedOverRows = handedOverRows
@@ -535,6 +538,7 @@ public struct ShardCore: Sendable {
         outbox = []
         receipts = [:]
         refusedRegistrations = []
+        ignoredTags = []
         foreignResults = []
         newTombstones = [:]
         handedOverRows = []

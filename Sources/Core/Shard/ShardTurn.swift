@@ -54,6 +54,9 @@ public struct ShardTurn: Sendable {
     /// READYs refused because their worker name is bound to another key (each answered DISCONNECT 403),
     /// to count and log; nothing to commit.
     public var refusedRegistrations: [RefusedRegistration] = []
+    /// Tags READYs claimed that their pool's key may not claim, by worker: ignored (the worker is
+    /// registered without them), to log; nothing to commit.
+    public var ignoredTags: [(worker: String, tags: [String])] = []
     /// Results for attempts whose lease their sender does not hold, applied to nothing, by message: to
     /// count and log; nothing to commit.
     public var foreignResults: [ForeignResults] = []

@@ -408,6 +408,11 @@ public struct ShardService: Service {
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does
     /// not hold), each kind at most a line a second with how many were left unsaid, and counts them.
     static func logRefused(_ turn: ShardTurn, readies: RefusalLog, results: RefusalLog, counters: ServiceCounters, now: Timestamp) {
+        for (worker, tags) in turn.ignoredTags {
+            readies.log.warning(
+                "a worker claimed tags its pool's key may not claim: they are ignored, and tasks that need them wait for another worker",
+                ["worker": worker, "tags": tags.joined(separator: ",")])
+        }
         let refused = turn.refusedRegistrations.count + turn.foreignResults.count
         guard refused > 0 else { return }
         counters.countRefused(refused)
