@@ -59,7 +59,7 @@ public enum Usage {
     static let actionHelp = """
           --request ID   the action's request ID: sending it again with the same ID applies it once
                          (default: a new ID, kept for the retry when management does not answer)
-          --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
+          --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, $USER, $LOGNAME, else the system user)
           --json         print the answer as JSON
         """
 
@@ -164,7 +164,7 @@ public enum Usage {
                 finishing on it. Needs the admin role. docs/cluster.md.
 
                 Options:
-                  --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
+                  --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, $USER, $LOGNAME, else the system user)
                   --json         print the moves as JSON
                 """ + "\n" + targetHelp),
         "rebalance": Entry(
@@ -186,7 +186,7 @@ public enum Usage {
                   --apply          make the moves
                   --tolerance PCT  how far above the mean a shard may stay, in percent (default 10)
                   --pin PRODUCT    keep PRODUCT where it is (repeat for more)
-                  --actor NAME     who acts, for the audit log (default: $BATON_ACTOR, else $USER or $LOGNAME)
+                  --actor NAME     who acts, for the audit log (default: $BATON_ACTOR, $USER, $LOGNAME, else the system user)
                   --json           print the plan (and the moves made) as JSON
                 """ + "\n" + targetHelp),
         "policy": Entry(

@@ -19,4 +19,10 @@ _ = mallopt(-2, 4 << 20)  // M_TOP_PAD
 // malloc.h is not part of Swift's Glibc module.
 @_silgen_name("mallopt") func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
-exit(Baton.main(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment).rawValue)
+var environment = ProcessInfo.processInfo.environment
+// Without USER or LOGNAME (a cron job, a container), who acts for the audit log is the system's name for
+// this process's user, as LOGNAME would give it, not "unknown".
+if environment["USER"] == nil, environment["LOGNAME"] == nil, !ProcessInfo.processInfo.userName.isEmpty {
+    environment["LOGNAME"] = ProcessInfo.processInfo.userName
+}
+exit(Baton.main(Array(CommandLine.arguments.dropFirst()), environment: environment).rawValue)
