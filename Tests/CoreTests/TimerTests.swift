@@ -397,6 +397,20 @@ struct TimerWorld {
         #expect(body["problems"]?.array?.first?.string?.hasPrefix("cn.cal:2:1: ") == true, "\(body.rendered())")
     }
 
+    /// Found by an operator: a schedule applied away hid its past firings, `schedule` answering only that
+    /// the flow has none. It says so still, with the last firings it had.
+    @Test func aScheduleAppliedAwaySaysItsLastFirings() {
+        var world = TimerWorld()
+        _ = world.apply([TimerWorld.flow(#"{"cron": "0 * * * *"}"#)])
+        world.run(until: world.now.adding(milliseconds: 2 * 3_600_000 + 60_000))
+        #expect(world.started.count == 2)
+        _ = world.apply([#"{"product": "payments", "flow": "eod", "jobs": [{"name": "a", "run": "true"}]}"#])
+        let (_, reply, body) = world.management.call("schedule", #"{"flow": "payments/eod"}"#)
+        #expect(reply.status == .notFound)
+        let firings = world.firings.reversed().map { "\($0.instant.utcText) started (run \($0.run))" }.joined(separator: ", ")
+        #expect(body["error"]?.string == "payments/eod has no schedule (no flow has one); it had one, which last fired: \(firings)")
+    }
+
     @Test func scheduleListsTheNextFiringsWithTheirBusinessDates() {
         var world = TimerWorld(start: "2026-12-23T00:00:00Z")
         _ = world.apply(

@@ -270,9 +270,15 @@ extension ManagementCore {
         }
         guard let definition = scheduleDefinitions[flow], let state = schedules[flow] else {
             let scheduled = scheduleDefinitions.keys.sorted()
-            refuse(
-                caller, .notFound,
-                "\(flow) has no schedule" + (scheduled.isEmpty ? " (no flow has one)" : " (scheduled flows: \(scheduled.joined(separator: ", ")))"))
+            var message = "\(flow) has no schedule" + (scheduled.isEmpty ? " (no flow has one)" : " (scheduled flows: \(scheduled.joined(separator: ", ")))")
+            // A schedule applied away leaves its firings: the last are said here, since no view shows them.
+            if let recent = recentFirings[flow], !recent.isEmpty {
+                let said = recent.suffix(5).reversed().map { firing in
+                    "\(firing.instant.utcText) \(firing.outcome.rawValue)" + (firing.run > 0 ? " (run \(firing.run))" : "")
+                }
+                message += "; it had one, which last fired: " + said.joined(separator: ", ")
+            }
+            refuse(caller, .notFound, message)
             return
         }
         let zone = configuration.zones(definition.zone)
