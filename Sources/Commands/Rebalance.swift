@@ -22,7 +22,8 @@ enum Rebalance {
     /// first: each takes from the most loaded shard over the tolerance that can give one the product
     /// whose load comes nearest half the gap to the least loaded shard, as long as that narrows it.
     /// Pinned products stay; a product moves at most once. Without any measured load, each product
-    /// counts 1, which evens out their numbers.
+    /// counts 1, which evens out their numbers. Moves that together lower the most loaded shard by less
+    /// than the tolerance's share of the mean are not worth their churn: the plan is then empty.
     static func plan(_ products: [Product], shards: [UInt32], pinned: Set<String>, tolerance: Double) -> (moves: [Move], byCount: Bool) {
         let byCount = !products.contains { $0.load > 0 }
         let weight = { (product: Product) in byCount ? 1.0 : product.load }
@@ -30,6 +31,7 @@ enum Rebalance {
         var placed = products.filter { load[$0.shard] != nil }
         for product in placed { load[product.shard]! += weight(product) }
         let mean = load.values.reduce(0, +) / Double(max(1, shards.count))
+        let heaviestBefore = load.values.max() ?? 0
         var moves: [Move] = []
         var moved: Set<String> = []
         for _ in 0..<placed.count {
@@ -58,6 +60,8 @@ enum Rebalance {
             }
             if !made { break }
         }
+        // A product too large to move alone, beside small ones that would: moving those changes little.
+        if heaviestBefore - (load.values.max() ?? 0) < tolerance * mean - 1e-9 { moves = [] }
         return (moves, byCount)
     }
 
@@ -79,7 +83,7 @@ enum Rebalance {
         let (moves, byCount) = plan(products, shards: shards, pinned: pinned, tolerance: tolerance)
         var done: [Move] = []
         var interrupted = false
-        if !json { printPlan(products, shards: shards, moves: moves, byCount: byCount, console: console) }
+        if !json { printPlan(products, shards: shards, moves: moves, byCount: byCount, tolerance: tolerance, console: console) }
         if apply {
             for (number, move) in moves.enumerated() {
                 if signals.wait(milliseconds: 0) != nil {
@@ -112,7 +116,7 @@ enum Rebalance {
         return .success
     }
 
-    private static func printPlan(_ products: [Product], shards: [UInt32], moves: [Move], byCount: Bool, console: any Console) {
+    private static func printPlan(_ products: [Product], shards: [UInt32], moves: [Move], byCount: Bool, tolerance: Double, console: any Console) {
         var before = Dictionary(uniqueKeysWithValues: shards.map { ($0, (load: 0.0, products: 0)) })
         for product in products where before[product.shard] != nil {
             before[product.shard]!.load += product.load
@@ -134,7 +138,17 @@ enum Rebalance {
         }
         for line in Formatting.table(rows) { console.out(line) }
         if byCount { console.out("no load measured yet (jobs ended in the last 10 minutes): planned by number of products") }
-        if moves.isEmpty { console.out("nothing to move: every shard is within the tolerance of the mean") }
+        if moves.isEmpty {
+            let total = before.values.reduce(0) { $0 + (byCount ? Double($1.products) : $1.load) }
+            let mean = total / Double(max(1, shards.count))
+            let over = shards.filter { (byCount ? Double(before[$0]!.products) : before[$0]!.load) > mean * (1 + tolerance) + 1e-9 }
+            console.out(
+                over.isEmpty
+                    ? "nothing to move: every shard is within the tolerance of the mean"
+                    : "nothing to move: shard \(over.map(String.init).joined(separator: ", ")) is over the mean, but no move of its products "
+                        + "would lower it by the tolerance (\(Int(tolerance * 100))% of the mean): one of them alone is larger than the gap, "
+                        + "or they are all pinned")
+        }
         for move in moves {
             console.out("move \(move.product): shard \(move.from) -> \(move.to) (\(String(format: "%.2f", move.load)) jobs/s)")
         }
