@@ -573,11 +573,34 @@ struct ShardHarness {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a")])
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 1), from: alice), to: alice)
-        // The same worker, a new process: its session differs, and it claims the old attempt.
+        // The same worker, a new process, the old one silent for an interval (killed): its session differs,
+        // and it claims the old attempt.
+        shard.advance(1001)
         let again = shard.send(ShardHarness.ready("w1", slots: 1, session: 2, held: [leased[0].ref]), from: bob)
         #expect(again.messages.contains { $0.0 == bob && $0.1 == .cancel(Cancel(grace: 0, tasks: [leased[0].ref])) })
         let rerun = ShardHarness.tasks(in: again, to: bob)
         #expect(rerun.map(\.attempt) == [2])
+    }
+
+    /// Found by a new user's rolling restart of a Python worker under a fixed name: the new process's READY
+    /// took back the attempt the old one still ran, to run it again at once; the old one's heartbeat then
+    /// met 401, its READY took the new one's, and the task ran three times, two at once. A second live
+    /// process under a name is turned away (409) until the first stops.
+    @Test func aSecondLiveProcessUnderAWorkersNameWaitsUntilTheFirstStops() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("a")])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 1), from: alice), to: alice)
+        shard.advance(500)
+        let refused = shard.send(ShardHarness.ready("w1", slots: 4, session: 2), from: bob)
+        #expect(refused.messages.contains { $0.0 == bob && { if case .disconnect(let d) = $0.1 { d.status == .conflict } else { false } }($0) })
+        #expect(refused.namesInUse == ["w1"] && ShardHarness.tasks(in: refused, to: bob).isEmpty)
+        #expect(!refused.messages.contains { $0.0 == alice }, "the first keeps its lease, told nothing")
+        // The first drains, delivers its result, and stops: the second registers.
+        _ = shard.send(ShardHarness.result(leased[0], .succeeded), from: alice)
+        _ = shard.send(.disconnect(Disconnect(status: .unavailable, reason: "worker stopping")), from: alice)
+        let welcomed = shard.send(ShardHarness.ready("w1", slots: 4, session: 2), from: bob)
+        #expect(welcomed.messages.contains { $0.0 == bob && { if case .welcome = $0.1 { true } else { false } }($0) })
+        #expect(ShardHarness.states(welcomed).isEmpty && welcomed.namesInUse.isEmpty)
     }
 
     @Test func aTaskThatKeepsLosingItsWorkerFailsInsteadOfLoopingForever() {

@@ -409,6 +409,10 @@ struct TimerWorld {
         #expect(reply.status == .notFound)
         let firings = world.firings.reversed().map { "\($0.instant.utcText) started (run \($0.run))" }.joined(separator: ", ")
         #expect(body["error"]?.string == "payments/eod has no schedule (no flow has one); it had one, which last fired: \(firings)")
+        // Past the retention, its firings are deleted, and no longer named.
+        world.management.core.forgetRuns(endedBefore: world.now.adding(milliseconds: 1))
+        let (_, _, later) = world.management.call("schedule", #"{"flow": "payments/eod"}"#)
+        #expect(later["error"]?.string == "payments/eod has no schedule (no flow has one)")
     }
 
     @Test func scheduleListsTheNextFiringsWithTheirBusinessDates() {

@@ -137,7 +137,9 @@ struct WorkerHarness {
         _ = worker.turn()
         _ = worker.welcome()
         worker.core.received(.disconnect(Disconnect(status: .internalError, reason: "odd")), on: 0, now: worker.now)
-        #expect(!worker.turn().contains(.reconnect(link: 0)), "not at once")
+        let turned = worker.turn()
+        #expect(!turned.contains(.reconnect(link: 0)), "not at once")
+        #expect(turned.contains(.turnedAway(link: 0, status: 500, reason: "odd")), "said, for the log")
         var reopened = false
         for _ in 0..<100 where !reopened {
             worker.now = worker.now.adding(milliseconds: 100)

@@ -264,6 +264,46 @@ import Wire
         }
     }
 
+    /// Found by a review: a rerun of a run that ended just past the retention, accepted and sent, could be
+    /// deleted and forgotten by retention before its answer, or after its answer and before the stream
+    /// said the run runs again; the run then ran with no record in management. Retention keeps a run an
+    /// action is pending on, and one reopened until the stream says so.
+    @Test func retentionKeepsARunAnActionIsReopeningUntilTheStreamSaysSo() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db", small: false)
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            _ = try management.call("start", .object([("flow", .string("p/f"))]))
+            try management.finish(1)
+            let day: Int64 = 86_400_000
+            let later = ManagementRecallTests.now.adding(milliseconds: 31 * day)
+            let cutoff = later.adding(milliseconds: -30 * day)
+            func trimmed() throws -> Int {
+                let deleted = try management.store.trim(
+                    now: later, retention: 30 * day, auditRetention: 400 * day, keeping: management.core.runsRetentionKeeps).runs
+                management.core.forgetRuns(endedBefore: cutoff)
+                return deleted
+            }
+            // The rerun sent, not answered: kept.
+            let read = ManagementAPI.read(APIRequest(request: 50, method: "rerun", body: #"{"run": 1, "actor": "ops"}"#))
+            management.core.apiRequest(read, from: Peer([1]), now: later)
+            let turn = management.core.finishTurn()
+            try management.store.commit(turn)
+            let sent = try #require(turn.toOrchestrator.compactMap { if case .operationRequest(let operation) = $0 { operation } else { nil } }.first)
+            #expect(try trimmed() == 0 && management.core.runs[1] != nil)
+            // Answered: kept until the stream says the run runs again.
+            management.core.orchestratorMessage(.operationResult(OperationResult(request: sent.request, status: .ok, detail: "rerunning")), now: later)
+            try management.store.commit(management.core.finishTurn())
+            #expect(try trimmed() == 0 && management.core.runs[1] != nil)
+            management.sequence += 1
+            let running = RunStatus(run: 1, product: "p", flow: "f", state: .running, jobs: 1, started: later.wire, time: later.wire)
+            management.core.orchestratorMessage(.runUpdates(RunUpdates(publisher: "orchestrator", epoch: 1, sequence: management.sequence, updates: [running])), now: later)
+            try management.store.commit(management.core.finishTurn())
+            #expect(management.core.runsRetentionKeeps.isEmpty)
+            #expect(try trimmed() == 0 && management.core.runs[1]?.state == .running, "running, it is not retention's")
+            management.store.database.close()
+        }
+    }
+
     @Test func aStartKeyLongAfterItsRunEndedReturnsThatRun() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")

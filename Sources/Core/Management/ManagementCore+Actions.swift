@@ -137,6 +137,13 @@ extension ManagementCore {
         entry.answered = now
         remember(entry)
         turn.auditAnswers.append(entry)
+        // A final run reopened: it is not final for retention until its stream says what it is now (unless
+        // it said so already, since the action came).
+        if status.isSuccess, [.rerunFailed, .rerunJob, .markSucceeded].contains(operation.action), let run = runs[operation.run],
+            run.state.isFinal, run.updated <= entry.time
+        {
+            reopening.insert(run.id)
+        }
         if operation.action == .setPolicy {
             // The policy is the product's once applied, unless a newer one was applied first; a refused one
             // changes nothing.

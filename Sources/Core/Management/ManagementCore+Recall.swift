@@ -66,18 +66,31 @@ extension ManagementCore {
     /// Whether run `id` was started but is not in memory: the store has it, or retention deleted it.
     private func mayBeStored(_ id: UInt64) -> Bool { runs[id] == nil && id > 0 && id <= counters.lastRun }
 
-    /// Forgets the final runs that ended before `cutoff`, as retention deletes them from the store: a run
-    /// deleted so must not go on answering from memory, nor its key starting nothing new. (The store may
-    /// keep some of them until its next batch; a request for one recalls it meanwhile.)
+    /// Forgets the final runs that ended before `cutoff`, and the firings before it, as retention deletes
+    /// them from the store: a run deleted so must not go on answering from memory, nor its key starting
+    /// nothing new. (The store may keep some of them until its next batch; a request for one recalls it
+    /// meanwhile.)
     public mutating func forgetRuns(endedBefore cutoff: Timestamp) {
+        for (flow, firings) in recentFirings where firings.contains(where: { $0.instant < cutoff && $0.outcome != .queued }) {
+            let kept = firings.filter { $0.instant >= cutoff || $0.outcome == .queued }
+            recentFirings[flow] = kept.isEmpty ? nil : kept
+        }
+        let kept = runsRetentionKeeps
         finishedOrder.removeAll { id in
             guard let run = runs[id] else { return true }
+            guard !kept.contains(id) else { return false }
             // As the store chooses what to delete.
             guard run.finished > .zero, run.finished < cutoff else { return false }
             if !run.key.isEmpty, runsByKey[run.key] == id { runsByKey[run.key] = nil }
             runs[id] = nil
             return true
         }
+    }
+
+    /// The final runs retention must not delete yet, whatever their age: those an action was sent about
+    /// and not answered (a rerun may reopen them), and those reopened and not yet seen so.
+    public var runsRetentionKeeps: Set<UInt64> {
+        reopening.union(pending.values.lazy.map(\.request.run).filter { $0 > 0 })
     }
 
     /// Takes back into memory what the store held for a recall. Nothing changes in the store: what is

@@ -32,6 +32,9 @@ public struct ManagementCore: Sendable {
     var runsByKey: [String: UInt64]
     /// Operation requests the orchestrator has not answered, by request ID.
     var pending: [UInt64: PendingOperation]
+    /// Final runs an action reopened (answered so) whose reopening management has not yet seen in the
+    /// orchestrator's stream: retention keeps them, as it keeps a run an action is pending on.
+    var reopening: Set<UInt64> = []
     /// The latest unanswered set-policy of each product, by its request: a further set-policy changes that
     /// one. A product's own policy changes when the orchestrator answers.
     var pendingPolicies: [String: (request: UInt64, policy: ProductPolicy)] = [:]

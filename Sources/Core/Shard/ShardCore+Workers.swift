@@ -73,7 +73,10 @@ extension ShardCore {
     ///
     /// A READY naming a worker whose name is bound to another key (registered on another connection, or
     /// its leases restored after a restart) is refused with DISCONNECT 403 and changes nothing of that
-    /// worker; the connection's own earlier registration, if any, ends with it.
+    /// worker; the connection's own earlier registration, if any, ends with it. A READY of another
+    /// process (another session) under a name registered with the same key on another connection is
+    /// refused likewise with DISCONNECT 409 while that one is heard: a worker restarted while its old
+    /// process drains registers once that one stops (DISCONNECT 503) or falls silent.
     private mutating func register(_ ready: Ready, peer: Peer, credentials: WorkerCredentials?, now: Timestamp) {
         if let binding = workers.conflict(naming: ready.worker, key: credentials?.key, on: peer) {
             refusedRegistrations.append(RefusedRegistration(peer: peer, worker: ready.worker, key: credentials?.key, holder: binding.key))
@@ -81,6 +84,14 @@ extension ShardCore {
             // The name is the worker's own: the reason need not repeat it, nor name the other key.
             let reason = "this worker name is bound to another key; use another name, or wait until it is free"
             outbox.append((peer, .disconnect(Disconnect(status: .forbidden, reason: reason))))
+            return
+        }
+        if workers.otherProcess(naming: ready.worker, key: credentials?.key, session: ready.session, on: peer, now: now) != nil {
+            namesInUse.append(ready.worker)
+            remove(peer, now: now)
+            let reason = "another process is registered under this worker name on another connection; give each process a name "
+                + "of its own, or this one waits until that one stops"
+            outbox.append((peer, .disconnect(Disconnect(status: .conflict, reason: reason))))
             return
         }
         let registration = workers.register(ready, peer: peer, credentials: credentials, now: now)

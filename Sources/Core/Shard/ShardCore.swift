@@ -123,6 +123,8 @@ public struct ShardCore: Sendable {
     var queries: [(Peer, ShardQuery, [(String, Int)])] = []
     var receipts: [Peer: [TaskRef]] = [:]
     var refusedRegistrations: [RefusedRegistration] = []
+    /// Worker names a READY of another process was refused under (DISCONNECT 409), to log.
+    var namesInUse: [String] = []
     /// Tags READYs claimed that their pool may not, by worker: ignored, and logged.
     var ignoredTags: [(worker: String, tags: [String])] = []
     var foreignResults: [ForeignResults] = []
@@ -477,6 +479,7 @@ public struct ShardCore: Sendable {
         turn.starving = queue.takeStarvationReports()
         turn.refusedRegistrations = refusedRegistrations
         turn.ignoredTags = ignoredTags
+        turn.namesInUse = namesInUse
         turn.foreignResults = foreignResults
         turn.tombstones = newTombstones
         turn.handedOverRows = handedOverRows
@@ -539,6 +542,7 @@ public struct ShardCore: Sendable {
         receipts = [:]
         refusedRegistrations = []
         ignoredTags = []
+        namesInUse = []
         foreignResults = []
         newTombstones = [:]
         handedOverRows = []

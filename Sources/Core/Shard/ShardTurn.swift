@@ -57,6 +57,9 @@ public struct ShardTurn: Sendable {
     /// Tags READYs claimed that their pool's key may not claim, by worker: ignored (the worker is
     /// registered without them), to log; nothing to commit.
     public var ignoredTags: [(worker: String, tags: [String])] = []
+    /// Worker names a READY of another process was refused under (DISCONNECT 409), to log; nothing to
+    /// commit.
+    public var namesInUse: [String] = []
     /// Results for attempts whose lease their sender does not hold, applied to nothing, by message: to
     /// count and log; nothing to commit.
     public var foreignResults: [ForeignResults] = []

@@ -192,6 +192,7 @@ extension WorkerCore {
             links[index].demand = 0
             links[index].recalling = false
             links[index].state = .registering(since: now)
+            effects.append(.turnedAway(link: index, status: disconnect.status.rawValue, reason: disconnect.reason))
         }
     }
 

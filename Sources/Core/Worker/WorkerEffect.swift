@@ -22,6 +22,9 @@ public enum WorkerEffect: Equatable, Sendable {
     /// The shard refused the worker's READY because its name is bound to another key there (DISCONNECT
     /// 403); the link registers again after its backoff.
     case forbidden(link: Int, reason: String)
+    /// The shard ended the conversation with another status (409: another process is registered under
+    /// this worker's name there); the link registers again after its backoff, its attempts going on.
+    case turnedAway(link: Int, status: UInt16, reason: String)
 }
 
 /// How to stop a command.

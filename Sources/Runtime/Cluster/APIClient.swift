@@ -17,6 +17,8 @@ public final class APIClient {
     /// Whether management refused the connection's handshake: libzmq does not try a connection refused
     /// so again, and the next call connects afresh (the key may have been trusted since).
     private var refused = false
+    /// Handshakes that failed without a reason since the last that succeeded.
+    private var failuresInARow = 0
 
     /// Management would not speak with this client: its handshake refused the client's key (or a
     /// connection without one), or it sent DISCONNECT. Not a silence: asking again the same way is no use.
@@ -59,30 +61,46 @@ public final class APIClient {
             try socket.setCurveSecretKey(curve.pair.secretKey)
         }
         let monitor = "inproc://api-client-handshakes-\(UInt64.random(in: 1...UInt64.max))"
-        try socket.monitor(monitor, kinds: .handshakeFailed)
+        try socket.monitor(monitor, kinds: [.handshakeFailed, .handshakeSucceeded])
         let handshakes = try Socket(context, type: .pair)
         try handshakes.connect(monitor)
         try socket.connect(endpoint)
         return (socket, handshakes)
     }
 
-    /// Why management's handshake refused this client, if it did since the last look.
+    /// Why management's handshake refused this client, if it did since the last look. libzmq reports a
+    /// key refused (AUTH) and a mechanism that does not match (PROTOCOL: keys on one side only) once, and
+    /// does not try again; a handshake that fails without a reason (NO_DETAIL) it tries again, and such a
+    /// failure may be a connection lost mid-handshake, so only several in a row, with keys, count: with a
+    /// server key that is not management's, every handshake ends so.
     private func refusedHandshake() throws -> Refused? {
         var refusal: Refused?
         while let frames = try handshakes.receive(dontWait: true) {
             guard let event = SocketEvent(frames) else { continue }
-            refused = true
-            refusal = event.kind == .handshakeFailedAuthentication
-                ? Refused(
+            switch event.kind {
+            case .handshakeSucceeded:
+                failuresInARow = 0
+            case .handshakeFailedAuthentication:
+                refused = true
+                refusal = Refused(
                     "management at \(endpoint) refused this client's key at the handshake: it does not trust it here "
                         + "(a key unknown to it or removed, or a service's key; a person or tool needs a viewer, operator or admin key: --identity FILE)")
-                : curve == nil
-                    ? Refused(
-                        "management at \(endpoint) refused a connection without keys: the cluster has keys "
-                            + "(give the key to speak with: --identity FILE, or --config FILE for a one-machine cluster's admin key)")
-                    : Refused(
-                        "the encrypted handshake with management at \(endpoint) failed: is it a cluster with keys, and is its management.key "
-                            + "in the cluster's key folder the one management serves with?")
+            case .handshakeFailedProtocol:
+                refused = true
+                refusal = Refused(
+                    curve == nil
+                        ? "management at \(endpoint) refused a connection without keys: the cluster has keys "
+                            + "(give the key to speak with: --identity FILE, or --config FILE for a one-machine cluster's admin key)"
+                        : "management at \(endpoint) speaks without keys, and this client with them: give it the cluster file or "
+                            + "endpoint of a cluster without keys, or leave out the key")
+            default:
+                failuresInARow += 1
+                if curve != nil, failuresInARow >= 3 {
+                    refusal = Refused(
+                        "the encrypted handshake with management at \(endpoint) failed \(failuresInARow) times in a row: is the "
+                            + "management.key in the cluster's key folder the one management serves with?")
+                }
+            }
         }
         return refusal
     }
@@ -100,10 +118,13 @@ public final class APIClient {
         // A refusal since the last call (a client kept, as the timer's) counts as well.
         _ = try refusedHandshake()
         if refused {
+            // The new connection first: should it fail, the old is kept, and the next call tries again.
+            let (fresh, freshHandshakes) = try Self.connect(to: endpoint, in: context, curve: curve)
             socket.close()
             handshakes.close()
-            (socket, handshakes) = try Self.connect(to: endpoint, in: context, curve: curve)
+            (socket, handshakes) = (fresh, freshHandshakes)
             refused = false
+            failuresInARow = 0
         }
         let message = Message.apiRequest(APIRequest(request: request, method: method, body: text))
         guard try socket.send(message.encoded(), dontWait: false) else {

@@ -129,7 +129,8 @@ public struct ManagementService: Service {
         guard now.since(lastTrim) >= 1000 else { return }
         let batch = 1000
         let deleted = try store.trim(
-            now: now, retention: core.configuration.retention, auditRetention: core.configuration.auditRetention, batch: batch)
+            now: now, retention: core.configuration.retention, auditRetention: core.configuration.auditRetention,
+            keeping: core.runsRetentionKeeps, batch: batch)
         core.forgetRuns(endedBefore: now.adding(milliseconds: -core.configuration.retention))
         // While whole batches are due, after every turn, so that deleting keeps up with a steady load.
         if max(deleted.runs, deleted.firings, deleted.audit) < batch { lastTrim = now }

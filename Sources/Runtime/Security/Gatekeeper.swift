@@ -151,7 +151,7 @@ public final class Gatekeeper: Sendable {
 /// Refusals, counted, and logged at most once a second with how many were left unsaid: a flood of
 /// handshakes from unknown keys, or of a worker key's forged results, fills no disk.
 final class RefusalLog: Sendable {
-    let log: Log
+    private let log: Log
     private let state = Mutex<(count: Int, unsaid: Int, lastLogged: Int64?)>((0, 0, nil))
 
     init(log: Log) { self.log = log }

@@ -65,6 +65,10 @@ public struct ShardService: Service {
     /// results for leases the sender does not hold.
     let refusedReadies: RefusalLog
     let refusedResults: RefusalLog
+    /// READYs of a second process under a registered worker's name, and tags a READY claimed that its
+    /// pool may not: each said at most once a second.
+    let namesInUse: RefusalLog
+    let ignoredTags: RefusalLog
     /// FETCHes of this turn, answered from the event log after the commit.
     var fetches: [(Peer, Fetch)] = []
     /// `attempts` questions of this turn, answered from the store after the commit.
@@ -151,7 +155,8 @@ public struct ShardService: Service {
             log.info("every job restored is back in the queue", ["jobs": String(restored.jobs), "held back": "0"])
         }
         var service = ShardService(
-            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log), lastTrim: now,
+            settings: settings, core: core, store: store, epoch: epoch, log: log, counters: counters, refusedReadies: RefusalLog(log: log), refusedResults: RefusalLog(log: log),
+            namesInUse: RefusalLog(log: log), ignoredTags: RefusalLog(log: log), lastTrim: now,
             refusedHeldBack: RefusalLog(log: log), name: settings.configuration.publisher)
         service.restoring = rest
         service.openAtStart = restored.jobs
@@ -374,6 +379,16 @@ public struct ShardService: Service {
         let turn = core.finishTurn(now: now)
         Self.logStarving(turn.starving, log: log, counters: counters)
         Self.logRefused(turn, readies: refusedReadies, results: refusedResults, counters: counters, now: now)
+        if let worker = turn.namesInUse.first {
+            namesInUse.record(
+                "a READY of a second process under a worker's name (DISCONNECT 409; it registers once the first stops)",
+                fields: [("worker", worker)], count: turn.namesInUse.count, now: now)
+        }
+        if let (worker, tags) = turn.ignoredTags.first {
+            ignoredTags.record(
+                "tags a worker claimed that its pool's key may not claim: they are ignored, and tasks that need them wait for another worker",
+                fields: [("worker", worker), ("tags", tags.joined(separator: ","))], count: turn.ignoredTags.count, now: now)
+        }
         Self.logHandOvers(turn, log: log)
         let frames = try ServiceStore.commit(settings.store) { try store.commit(turn, now: now) }
         committed?(turn)
@@ -408,11 +423,6 @@ public struct ShardService: Service {
     /// Logs what a turn refused of workers (a name bound to another key, results for leases the sender does
     /// not hold), each kind at most a line a second with how many were left unsaid, and counts them.
     static func logRefused(_ turn: ShardTurn, readies: RefusalLog, results: RefusalLog, counters: ServiceCounters, now: Timestamp) {
-        for (worker, tags) in turn.ignoredTags {
-            readies.log.warning(
-                "a worker claimed tags its pool's key may not claim: they are ignored, and tasks that need them wait for another worker",
-                ["worker": worker, "tags": tags.joined(separator: ",")])
-        }
         let refused = turn.refusedRegistrations.count + turn.foreignResults.count
         guard refused > 0 else { return }
         counters.countRefused(refused)

@@ -142,7 +142,7 @@ struct SimulatedWorker: Service {
             case .abandon(let id):
                 attempts.running.remove(id)
                 attempts.abandoned.insert(id)
-            case .refused, .forbidden: break
+            case .refused, .forbidden, .turnedAway: break
             }
         }
         return TurnEnd(committed: false, actions: actions)

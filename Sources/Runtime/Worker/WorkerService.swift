@@ -195,6 +195,10 @@ public struct WorkerService: Service {
                 }
             case .refused(let link, let reason):
                 log.error("the shard refused this worker", ["shard": settings.shards[link], "reason": reason])
+            case .turnedAway(let link, let status, let reason):
+                log.warning(
+                    "the shard turned this worker away; trying again later",
+                    ["shard": settings.shards[link], "worker": settings.configuration.name, "status": String(status), "reason": reason])
             case .forbidden(let link, let reason):
                 log.warning(
                     "the shard refused this worker (its name is another key's there, or its key was removed); trying again later",

@@ -200,19 +200,26 @@ public final class ManagementStore {
     /// Deletes what is older than its retention, at most `batch` rows of each kind: finished runs (by
     /// their end) and firings (by their instant) older than `retention`, and audit entries older than
     /// `auditRetention`. Called often, off the hot path, so that each call is short; returns how many of
-    /// each it deleted.
+    /// each it deleted. The runs of `keeping` stay whatever their age (an action may reopen them).
     @discardableResult
-    public func trim(now: Timestamp, retention: Int64, auditRetention: Int64, batch: Int = 1000) throws -> (runs: Int, firings: Int, audit: Int) {
+    public func trim(
+        now: Timestamp, retention: Int64, auditRetention: Int64, keeping: Set<UInt64> = [], batch: Int = 1000
+    ) throws -> (runs: Int, firings: Int, audit: Int) {
         let runsBefore = now.milliseconds - retention
         let auditBefore = now.milliseconds - auditRetention
         var deleted = (runs: 0, firings: 0, audit: 0)
         try database.transaction {
             // Runs end roughly in the order they start: the oldest IDs first, stopping at the batch.
-            deleted.runs = try database.deleteBatch(
+            let runs = try database.prepare(
                 """
                 DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE \(RunRows.isFinal) AND finished > 0 AND finished < ?
-                ORDER BY id LIMIT ?)
-                """, runsBefore, limit: batch)
+                AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?)
+                """)
+            runs.bind(1, runsBefore)
+            runs.bind(2, "[" + keeping.map { String(Int64(bitPattern: $0)) }.joined(separator: ",") + "]")
+            runs.bind(3, batch)
+            try runs.run()
+            deleted.runs = database.changes
             deleted.firings = try database.deleteBatch(
                 "DELETE FROM firings WHERE (flow, instant) IN (SELECT flow, instant FROM firings WHERE instant < ? AND outcome <> 'queued' LIMIT ?)",
                 runsBefore, limit: batch)

@@ -134,6 +134,15 @@ class Forbidden(NamedTuple):
     reason: str
 
 
+class TurnedAway(NamedTuple):
+    """The shard ended the conversation with another status (409: another process is registered under
+    this worker's name there); the link registers again after its backoff, its attempts going on."""
+
+    link: int
+    status: int
+    reason: str
+
+
 class Welcomed(NamedTuple):
     """The link is registered (for logs and for those who wait on it)."""
 
@@ -522,6 +531,7 @@ class WorkerCore:
             # The shard ended the conversation: a READY at once might meet the same answer. The link
             # waits as after a READY not answered (``_tick_links``), then starts again on a new socket.
             self._wait_before_reconnecting(link, now)
+            self.effects.append(TurnedAway(index, int(disconnect.status), disconnect.reason))
 
     @staticmethod
     def _wait_before_reconnecting(link: Link, now: float) -> None:

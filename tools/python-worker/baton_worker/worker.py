@@ -599,6 +599,9 @@ class Worker:
             log.warning("the shard at %s refused worker %r (its name is another key's there, or its key was "
                         "removed): %s; trying again later", self._links[effect.link].endpoint, self.name,
                         effect.reason)
+        elif kind is corelib.TurnedAway:
+            log.warning("the shard at %s turned worker %r away (%d: %s); trying again later",
+                        self._links[effect.link].endpoint, self.name, effect.status, effect.reason)
         elif kind is corelib.Refused:
             self._refused(effect)
 

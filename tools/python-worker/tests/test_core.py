@@ -96,7 +96,7 @@ class RegistrationTests(unittest.TestCase):
         h = Harness()
         h.receive(WELCOME)
         h.receive(wire.Tasks(0, (spec(1),)))
-        self.assertEqual(h.receive(wire.Disconnect(500, "shard overloaded")), [])
+        self.assertEqual(h.receive(wire.Disconnect(500, "shard overloaded")), [core.TurnedAway(0, 500, "shard overloaded")])
         self.assertEqual(h.core.links[0].credit, 0)
         h.advance(2999)
         self.assertEqual(h.effects, [])

@@ -57,6 +57,41 @@ class GracefulStopTests(unittest.TestCase):
         self.assertEqual(cluster.workers(), [])
         self.assertIn("stopped: 0 attempts abandoned, 0 results unconfirmed", worker.text())
 
+    def test_a_process_started_under_the_name_of_one_draining_waits_for_it_and_no_task_runs_twice(self):
+        """A rolling restart under a fixed name: the new process is turned away (409) while the old one
+        drains, and registers once it has stopped. The task the old one runs is neither taken back nor
+        run again (it ran three times, two at once, when the new READY replaced the old registration)."""
+        cluster = self.cluster
+        folder = os.path.join(cluster.folder, "gate")
+        os.makedirs(folder)
+        def start_worker(label: str) -> WorkerProcess:
+            worker = WorkerProcess([
+                "--endpoint", cluster.work(), "--module", os.path.join(HERE, "sample_handlers.py"), "--name", "py/rolling",
+                "--slots", "2", "--heartbeat", "250", "--key-file", cluster.pool_key("py"),
+                "--server-key-file", cluster.shard_key(), "--data", os.path.join(cluster.folder, label),
+            ], cluster.folder, label)
+            self.addCleanup(worker.kill)
+            return worker
+        old = start_worker("old")
+        old.wait_registered(cluster, "py/rolling")
+        cluster.apply({"product": "roll", "flow": "over", "params": {"dir": ""}, "jobs": [
+            {"name": "long", "handler": "gate", "params": {"release": "release-long"}},
+            {"name": "after", "after": ["long"], "handler": "echo"},
+        ]})
+        run = cluster.start("roll/over", dir=folder)
+        wait_for("long to start", lambda: os.path.exists(os.path.join(folder, "long.started")))
+        old.process.send_signal(signal.SIGTERM)
+        wait_for("the old worker to drain", lambda: "draining" in old.text(), 30)
+        new = start_worker("new")
+        wait_for("the new worker to be turned away", lambda: "away (409" in new.text(), 30)
+        self.assertIsNone(old.process.poll(), old.text())
+        release(folder, "release-long")
+        self.assertEqual(old.wait(60), 0, old.text())
+        status = cluster.wait_run(run, 60)
+        self.assertEqual(status["run"]["state"], "succeeded", json.dumps(status, indent=1))
+        self.assertEqual([job(status, name)["attempts"] for name in ("long", "after")], [1, 1], json.dumps(status, indent=1))
+        self.assertIn("stopped: 0 attempts abandoned, 0 results unconfirmed", old.text())
+
 
 def release(folder: str, name: str) -> None:
     with open(os.path.join(folder, name), "w"):
