@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// Bounded throughout (`docs/web.md`, "HTTP"):
 /// - requests by ``HTTPLimits`` (request line, header, header count, body);
-/// - connections: at ``Configuration/connections`` a new one closes the idle connection nearest its
-///   deadline; beyond, with none idle, it is answered 503 and closed;
+/// - connections: at ``Configuration/connections`` a new one closes the connection quiet the longest
+///   (idle, or reading a request, and quiet for a second at least); with none such, it is answered 503
+///   and closed;
 /// - time: a request must arrive whole within ``Configuration/requestTimeout`` of its first octet, a new
 ///   connection must begin its first within as long, an idle connection closes after
 ///   ``Configuration/idleTimeout``, a handler that has not answered within
@@ -31,6 +32,8 @@ public final class HTTPServer: Sendable {
         public var idleTimeout: Int64 = 60_000
         public var responseTimeout: Int64 = 30_000
         public var writeTimeout: Int64 = 30_000
+        /// How long a connection must have been quiet to be closed for a new one at the bound.
+        public var quietToMakeRoom: Int64 = 1000
 
         public init(host: String = "127.0.0.1", port: UInt16 = 0) {
             self.host = host
@@ -161,13 +164,16 @@ public final class HTTPServer: Sendable {
         var deadline: Int64
         var keepAlive = true
         var head = false
+        /// When its client last did something: connected, sent octets, or was answered whole.
+        var active: Int64
 
         enum Phase { case idle, reading, waiting, writing }
 
-        init(descriptor: Int32, serial: UInt64, deadline: Int64) {
+        init(descriptor: Int32, serial: UInt64, deadline: Int64, active: Int64) {
             self.descriptor = descriptor
             self.serial = serial
             self.deadline = deadline
+            self.active = active
         }
     }
 
@@ -223,6 +229,7 @@ public final class HTTPServer: Sendable {
                 return
             }
             connection.output = []
+            connection.active = now
             connection.phase = connection.input.isEmpty ? .idle : .reading
             connection.deadline = now + (connection.input.isEmpty ? configuration.idleTimeout : configuration.requestTimeout)
             take(connection, now: now)
@@ -262,13 +269,17 @@ public final class HTTPServer: Sendable {
                     return
                 }
                 Self.detach(descriptor)
-                // At the bound, an idle connection (kept alive, or never sent a request) makes room, the one
-                // nearest its deadline: a client holding connections open and silent turns no one away.
+                // At the bound, the connection quiet the longest makes room: one kept alive, one that never
+                // sent a request, or one in the middle of a request that has sent nothing for a second
+                // (octets dribbled to hold a place). One that did something within the second, accepted or
+                // read in this pass among them (reads come first), is not taken: a client holding
+                // connections open, silent or nearly, turns no one away.
                 if connections.count >= configuration.connections,
-                    let idle = connections.values.filter({ $0.phase == .idle }).min(by: { $0.deadline < $1.deadline })
+                    let quiet = connections.values.filter({ ($0.phase == .idle || $0.phase == .reading) && now - $0.active >= configuration.quietToMakeRoom })
+                        .min(by: { ($0.active, $0.serial) < ($1.active, $1.serial) })
                 {
                     counters.countReclaimed()
-                    drop(idle)
+                    drop(quiet)
                 }
                 guard connections.count < configuration.connections else {
                     // Told why, as far as one write without waiting reaches, and closed.
@@ -283,7 +294,7 @@ public final class HTTPServer: Sendable {
                 nextSerial += 1
                 // Its first request must begin as soon as any must end: a connection that never sends one
                 // is closed then, not kept as long as an idle one that has been answered.
-                connections[descriptor] = Connection(descriptor: descriptor, serial: nextSerial, deadline: now + configuration.requestTimeout)
+                connections[descriptor] = Connection(descriptor: descriptor, serial: nextSerial, deadline: now + configuration.requestTimeout, active: now)
             }
         }
 
@@ -321,7 +332,6 @@ public final class HTTPServer: Sendable {
                 guard let descriptor = bySerial[answer.connection], let open = connections[descriptor], open.phase == Connection.Phase.waiting else { continue }
                 respond(open, answer.response, now: now)
             }
-            if items[0].revents & Int16(POLLIN) != 0 { accept(now: now) }
             for (index, connection) in order.enumerated() {
                 // Closed since the poll, or its descriptor reused by a connection accepted since.
                 guard connections[connection.descriptor] === connection else { continue }
@@ -331,6 +341,7 @@ public final class HTTPServer: Sendable {
                 } else if events & Int16(POLLIN | POLLHUP | POLLERR) != 0, connection.phase == .idle || connection.phase == .reading {
                     let count = recv(connection.descriptor, &chunk, chunk.count, 0)
                     if count > 0 {
+                        connection.active = now
                         if connection.phase == .idle {
                             connection.phase = .reading
                             connection.deadline = now + configuration.requestTimeout
@@ -345,6 +356,8 @@ public final class HTTPServer: Sendable {
                     drop(connection)
                 }
             }
+            // After the reads: a connection whose client just sent something is not the one to make room.
+            if items[0].revents & Int16(POLLIN) != 0 { accept(now: now) }
             for connection in Array(connections.values) where connection.deadline <= now {
                 switch connection.phase {
                 case .idle:

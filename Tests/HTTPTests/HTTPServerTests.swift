@@ -56,6 +56,14 @@ final class RawClient {
         var octet: UInt8 = 0
         return recv(descriptor, &octet, 1, 0) == 0
     }
+
+    /// Whether the server closed the connection, with or without reading what was sent: a socket closed
+    /// with input unread is reset.
+    func closedOrReset() -> Bool {
+        var octet: UInt8 = 0
+        let count = recv(descriptor, &octet, 1, 0)
+        return count == 0 || (count < 0 && errno == ECONNRESET)
+    }
 }
 
 @Suite struct HTTPServerTests {
@@ -113,6 +121,8 @@ final class RawClient {
     @Test func connectionsBeyondTheBoundAreTurnedAwayWith503() throws {
         var configuration = HTTPServer.Configuration()
         configuration.connections = 4
+        // None is ever quiet long enough to make room, however slow the machine.
+        configuration.quietToMakeRoom = 600_000
         let server = try echo(configuration)
         defer { server.stop() }
         // Four connections each in the middle of a request, so none is idle: each proven accepted by an
@@ -148,6 +158,7 @@ final class RawClient {
         var configuration = HTTPServer.Configuration()
         configuration.connections = 4
         configuration.requestTimeout = 300
+        configuration.quietToMakeRoom = 0
         let server = try echo(configuration)
         defer { server.stop() }
         let silent = try (0..<4).map { _ in try RawClient(port: server.port) }
@@ -161,6 +172,25 @@ final class RawClient {
         #expect(silent.filter { $0.closed() }.count == 4)
         next.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(next.response()?.code == 200)
+    }
+
+    /// Found by a review: a client that sends one octet on each connection held the server as well as
+    /// silent ones did, each in the middle of a request. A connection quiet in the middle of its request
+    /// makes room too.
+    @Test func connectionsDribblingARequestMakeRoomToo() throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.connections = 4
+        configuration.quietToMakeRoom = 0
+        let server = try echo(configuration)
+        defer { server.stop() }
+        let dribbling = try (0..<4).map { _ in try RawClient(port: server.port) }
+        for client in dribbling { client.send("G") }
+        // Each octet read first: all four are in the middle of a request.
+        let probe = try RawClient(port: server.port)
+        probe.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(probe.response()?.code == 200)
+        #expect(server.counters.refused == 0 && server.counters.reclaimed >= 1)
+        #expect(dribbling.contains { $0.closedOrReset() })
     }
 
     @Test func aSlowRequestTimesOutWith408() throws {

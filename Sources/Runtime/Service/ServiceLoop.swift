@@ -232,7 +232,7 @@ struct ServiceLoop<S: Service> {
                 if let security {
                     metrics.counter(
                         "baton_refused_connections_total",
-                        "Connections refused at the CURVE handshake: no CURVE, a key not trusted (unknown or removed), or a role that may not connect to that socket.",
+                        "Connections refused at the CURVE handshake: a key not trusted (unknown or removed), or a role that may not connect to that socket.",
                         security.gate.deniedConnections(in: domains.compactMap { $0 }))
                 }
                 // A figure that cannot be read (the store's size) leaves the others; it never stops the service.
