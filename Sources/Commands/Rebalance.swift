@@ -22,8 +22,9 @@ enum Rebalance {
     /// first: each takes from the most loaded shard over the tolerance that can give one the product
     /// whose load comes nearest half the gap to the least loaded shard, as long as that narrows it.
     /// Pinned products stay; a product moves at most once. Without any measured load, each product
-    /// counts 1, which evens out their numbers. Moves that together lower the most loaded shard by less
-    /// than the tolerance's share of the mean are not worth their churn: the plan is then empty.
+    /// counts 1, which evens out their numbers. The moves off a shard that together lower it by less than
+    /// the tolerance's share of the mean, and leave it over the tolerance still, are not worth their
+    /// churn, and are not made.
     static func plan(_ products: [Product], shards: [UInt32], pinned: Set<String>, tolerance: Double) -> (moves: [Move], byCount: Bool) {
         let byCount = !products.contains { $0.load > 0 }
         let weight = { (product: Product) in byCount ? 1.0 : product.load }
@@ -31,7 +32,6 @@ enum Rebalance {
         var placed = products.filter { load[$0.shard] != nil }
         for product in placed { load[product.shard]! += weight(product) }
         let mean = load.values.reduce(0, +) / Double(max(1, shards.count))
-        let heaviestBefore = load.values.max() ?? 0
         var moves: [Move] = []
         var moved: Set<String> = []
         for _ in 0..<placed.count {
@@ -61,7 +61,10 @@ enum Rebalance {
             if !made { break }
         }
         // A product too large to move alone, beside small ones that would: moving those changes little.
-        if heaviestBefore - (load.values.max() ?? 0) < tolerance * mean - 1e-9 { moves = [] }
+        let lowered = Dictionary(moves.map { ($0.from, byCount ? 1.0 : $0.load) }, uniquingKeysWith: +)
+        moves.removeAll { move in
+            lowered[move.from]! < tolerance * mean - 1e-9 && load[move.from]! > mean * (1 + tolerance) + 1e-9
+        }
         return (moves, byCount)
     }
 
@@ -138,16 +141,17 @@ enum Rebalance {
         }
         for line in Formatting.table(rows) { console.out(line) }
         if byCount { console.out("no load measured yet (jobs ended in the last 10 minutes): planned by number of products") }
-        if moves.isEmpty {
-            let total = before.values.reduce(0) { $0 + (byCount ? Double($1.products) : $1.load) }
-            let mean = total / Double(max(1, shards.count))
-            let over = shards.filter { (byCount ? Double(before[$0]!.products) : before[$0]!.load) > mean * (1 + tolerance) + 1e-9 }
+        // Shards over the tolerance that nothing moves off, and why.
+        let total = before.values.reduce(0) { $0 + (byCount ? Double($1.products) : $1.load) }
+        let mean = total / Double(max(1, shards.count))
+        let stay = shards.filter { shard in
+            (byCount ? Double(before[shard]!.products) : before[shard]!.load) > mean * (1 + tolerance) + 1e-9 && !moves.contains { $0.from == shard }
+        }
+        if moves.isEmpty && stay.isEmpty { console.out("nothing to move: every shard is within the tolerance of the mean") }
+        if !stay.isEmpty {
             console.out(
-                over.isEmpty
-                    ? "nothing to move: every shard is within the tolerance of the mean"
-                    : "nothing to move: shard \(over.map(String.init).joined(separator: ", ")) is over the mean, but no move of its products "
-                        + "would lower it by the tolerance (\(Int(tolerance * 100))% of the mean): one of them alone is larger than the gap, "
-                        + "or they are all pinned")
+                "shard \(stay.map(String.init).joined(separator: ", ")) stays over the mean: no move of its products would lower it by the "
+                    + "tolerance (\(Int(tolerance * 100))% of the mean); one of them alone is larger than the gap, or they are pinned")
         }
         for move in moves {
             console.out("move \(move.product): shard \(move.from) -> \(move.to) (\(String(format: "%.2f", move.load)) jobs/s)")

@@ -39,6 +39,9 @@ import Testing
         let products = [Product(name: "ledger", shard: 1, load: 90), Product(name: "ops", shard: 1, load: 0.5),
                         Product(name: "tick", shard: 1, load: 0.5), Product(name: "other", shard: 2, load: 10)]
         #expect(Rebalance.plan(products, shards: [1, 2], pinned: [], tolerance: 0.1).moves.isEmpty)
+        // A shard that cannot give beside one that can: the other's moves are made.
+        let mixed = [Product(name: "huge", shard: 1, load: 100), Product(name: "a", shard: 2, load: 30), Product(name: "b", shard: 2, load: 30)]
+        #expect(Rebalance.plan(mixed, shards: [1, 2, 3], pinned: [], tolerance: 0.1).moves.map(\.product) == ["a"])
         // Many small products that together bring it within the tolerance do move.
         let small = (1...20).map { Product(name: "p\($0)", shard: 1, load: 5) } + [Product(name: "q", shard: 2, load: 10)]
         #expect(Rebalance.plan(small, shards: [1, 2], pinned: [], tolerance: 0.1).moves.count >= 8)
