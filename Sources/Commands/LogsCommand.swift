@@ -149,7 +149,8 @@ enum LogsCommand {
             // Its end, or, for an attempt away whose relayed end was retried, the attempt that wrote over it.
             let attempts = try client.call("attempts", .object([("run", .number(run)), ("job", .string(job))]))["attempts"]?.array ?? []
             let ended = attempts.first { same($0, attempt) } ?? attempts.last { samePartition($0, attempt) }
-            return try show(ended ?? attempt, run: run, job: job, follow: false, live: nil, client: client, console: console)
+            // A retry still running is followed in turn.
+            return try show(ended ?? attempt, run: run, job: job, follow: ended.map(underway) ?? false, live: nil, client: client, console: console)
         }
         console.outRaw(attempt["output"]?.string ?? "")
         if !location.isEmpty { console.err("(the last 4 KiB of its output, as its worker sent it; the whole log is \(location))") }

@@ -32,6 +32,7 @@ import Wire
         #expect(reply.status == .forbidden)
         #expect(body["error"]?.string == "apply needs the admin role; alice is an operator")
         #expect(turn.flows.isEmpty && turn.products.isEmpty)
+        #expect(turn.refusedByRole == 1, "counted, for the refused-messages metric")
         #expect(turn.audit.count == 1)
         let entry = turn.audit[0]
         #expect(entry.actor == "alice" && entry.method == "apply" && entry.status == 403 && entry.outcome == "refused")
@@ -52,7 +53,10 @@ import Wire
 
     @Test func refusalsAreAuditedAtMostOnceASecondAKeyWithHowManyWereNot() {
         var management = ManagementHarness()
-        for _ in 0..<3 { #expect(management.call("apply", Self.files(ManagementHarness.flow), by: Self.vera).1.status == .forbidden) }
+        for _ in 0..<3 {
+            let (turn, reply, _) = management.call("apply", Self.files(ManagementHarness.flow), by: Self.vera)
+            #expect(reply.status == .forbidden && turn.refusedByRole == 1, "each counted, however few are audited")
+        }
         #expect(management.call("status", #"{"run": 1}"#, by: Self.timer).0.audit.count == 1)  // another key: its own second
         // The second over, the two left unwritten are written as one entry, with no request needed to do it.
         #expect(management.core.nextDeadline() == management.now.adding(milliseconds: 1000))

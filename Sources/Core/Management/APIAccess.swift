@@ -49,7 +49,7 @@ public struct TrustedKey: Sendable, Equatable {
 
 extension ManagementCore {
     /// Whether `caller` may make `request`: always without keys; with them, when its role may call the method.
-    public func permits(_ request: ReadAPIRequest, by caller: APICaller?) -> Bool {
+    func permits(_ request: ReadAPIRequest, by caller: APICaller?) -> Bool {
         guard let caller, let needed = request.role else { return true }
         return caller.role.may(needed)
     }
@@ -62,6 +62,7 @@ extension ManagementCore {
         let needed = request.role?.rawValue ?? ""
         let message = "\(request.method) needs the \(needed) role; \(caller.name) is \(article(caller.role)) \(caller.role.rawValue)"
         refuse(client, .forbidden, message)
+        turn.refusedByRole += 1
         if let last = refusalsAudited[caller.name], now.since(last.at) < 1000 {
             refusalsAudited[caller.name]?.unsaid += 1
             refusalsAudited[caller.name]?.method = request.method

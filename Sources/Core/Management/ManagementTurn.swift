@@ -45,6 +45,9 @@ public struct ManagementTurn: Sendable {
     public var position: StreamPosition?
     /// Messages for the orchestrator, after the commit.
     public var toOrchestrator: [Message] = []
+    /// API requests refused (403) because the caller's role may not make them: to count among the
+    /// messages refused because of who sent them.
+    public var refusedByRole = 0
     /// Replies to API clients, after the commit.
     public var replies: [(Peer, Message)] = []
     /// Operator actions to add to the audit log, and answered ones to update.

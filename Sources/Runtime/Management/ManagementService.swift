@@ -99,7 +99,6 @@ public struct ManagementService: Service {
                 guard let role = APIRole(rawValue: sender.role.rawValue) else { return true }
                 caller = APICaller(name: sender.name, role: role)
             }
-            if !core.permits(read, by: caller) { counters.countRefused() }
             for recall in core.recallsNeeded(for: read, by: caller) { core.recalled(try store.recall(recall)) }
             if read.asksForKeys {
                 // The keys as they stand now, read again by the last reload.
@@ -139,6 +138,7 @@ public struct ManagementService: Service {
     mutating func endTurn(now: Timestamp) throws -> TurnEnd {
         core.tick(now: now)
         let turn = core.finishTurn()
+        counters.countRefused(turn.refusedByRole)
         if turn.needsCommit { try ServiceStore.commit(settings.store) { try store.commit(turn) } }
         var actions = turn.deliveries.actions { destination in
             switch destination {
