@@ -95,7 +95,10 @@ enum Formatting {
             let steps = job["steps"]?.integer ?? 1
             let detail = job["detail"]?.string ?? ""
             let output = Formatting.output(job["output"]?.string ?? "")
-            var last = ["failed", "skipped", "retrying", "cancelled"].contains(state) && !detail.isEmpty ? detail : output
+            // A detail says why a job did not succeed, or, for one succeeded without an attempt, that an
+            // operator marked it so.
+            let marked = state == "succeeded" && (job["attempts"]?.integer ?? 0) == 0
+            var last = (["failed", "skipped", "retrying", "cancelled"].contains(state) || marked) && !detail.isEmpty ? detail : output
             if let waiting = job["waiting"], let why = waiting["why"]?.string {
                 last = why + (waiting["estimate"]?.integer.map { "; starts in about \(duration($0))" } ?? "")
             }

@@ -23,3 +23,17 @@ import Testing
         }
     }
 }
+
+@Suite struct StatusRowsTests {
+    /// Found by a new user: a job marked succeeded by an operator showed "-", with nothing saying why it
+    /// succeeded without an attempt; one that ran shows its output as ever.
+    @Test func aJobMarkedSucceededSaysSo() throws {
+        let body = try JSONParser.parse(#"""
+            {"jobs": [
+              {"job": "j1", "state": "succeeded", "attempts": 0, "detail": "marked succeeded by an operator", "output": ""},
+              {"job": "j2", "state": "succeeded", "attempts": 2, "detail": "exit status 3", "output": ""},
+              {"job": "j3", "state": "failed", "attempts": 1, "detail": "exit status 3", "output": "h:/l/j3.1.log"}]}
+            """#)
+        #expect(Formatting.jobRows(body).dropFirst().map(\.last) == ["marked succeeded by an operator", "-", "exit status 3"])
+    }
+}

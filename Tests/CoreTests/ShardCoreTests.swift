@@ -244,6 +244,23 @@ struct ShardHarness {
         #expect(repeated.updates == nil && repeated.tasks.isEmpty)
     }
 
+    /// Found by a new user: a handler job that logged on its failed attempt and not on the one that
+    /// succeeded showed the failed attempt's log as its output. A job's output is its last attempt's.
+    @Test func aJobsOutputIsItsLastAttemptsLogNotAnEarlierOne() throws {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("flaky", retries: 1)])
+        let first = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1), from: alice), to: alice)[0]
+        let failed = TaskResult(task: first.task, attempt: first.attempt, outcome: .failed, started: 0, duration: 1, log: "w1:/logs/1/flaky.1.log", error: "boom")
+        let retrying = shard.send(.results(Results(results: [failed])), from: alice)
+        #expect(retrying.updates?.updates.first?.output == "w1:/logs/1/flaky.1.log")
+        _ = shard.send(.pull(Pull(credit: 1)), from: alice)
+        shard.advance(1200)  // the backoff, 1 s and up to 20% jitter
+        let second = try #require(ShardHarness.tasks(in: shard.turn(), to: alice).first)
+        let succeeded = shard.send(ShardHarness.result(second, .succeeded), from: alice)
+        #expect(ShardHarness.states(succeeded) == ["flaky:succeeded"])
+        #expect(succeeded.updates?.updates.first?.output == "", "the second attempt logged nowhere")
+    }
+
     @Test func silentWorkerLosesItsLeasesAndTheTaskRunsElsewhereWithTheNextAttempt() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("load")])

@@ -237,7 +237,7 @@ extension OrchestratorCore {
         let id = run.id
         guard run.paused else {
             if run.held { return answer(request, .conflict, "run \(id) is held with its product \(run.product): release the product") }
-            return answer(request, .conflict, "run \(id) is not paused (it is \(run.state.name))")
+            return answer(request, .conflict, "run \(id) is not paused: " + (run.state.isFinal ? "it has ended (\(run.state.name))" : "it is \(run.state.name)"))
         }
         run.paused = false
         if !run.held { unpark(&run, now: now) }
@@ -344,7 +344,7 @@ extension OrchestratorCore {
             return answer(request, .conflict, "run \(id) is still \(run.state.name): it can be rerun from failure once it has ended (stop it first)")
         }
         guard run.state != .succeeded else {
-            return answer(request, .conflict, "run \(id) succeeded: nothing failed (rerun-job reruns a job that succeeded)")
+            return answer(request, .conflict, "run \(id) succeeded: nothing failed (rerun-job, `baton rerun RUN JOB`, reruns a job that succeeded)")
         }
         // fail-run ends a run at once, its other jobs' cancellations still on their way: a rerun before
         // they stopped would be failed again by their ends. Their ends decide whether they run again.

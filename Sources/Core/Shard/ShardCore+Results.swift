@@ -184,7 +184,9 @@ extension ShardCore {
                 job.counts[before] -= 1
                 job.counts[state] += 1
                 if ends {
-                    if !log.isEmpty { job.output = log }
+                    // Where this attempt's output went, nowhere included: an earlier attempt's log is not
+                    // this one's (found with a handler that logged on its failed attempts only).
+                    job.output = log
                     if !error.isEmpty { job.detail = error }
                 }
             }

@@ -149,6 +149,6 @@ public final class APIClient {
                 return Reply(status: reply.status, body: json)
             }
         }
-        throw ServiceError("no answer from management at \(endpoint) within \(timeout / 1000) s (is `baton dev` running?)")
+        throw ServiceError("no answer from management at \(endpoint) within \(timeout / 1000) s (is it running? `baton dev`, or `baton up --config FILE` for a cluster, starts it)")
     }
 }
