@@ -292,7 +292,11 @@ import Wire
             #expect(try trimmed() == 0 && management.core.runs[1] != nil)
             // Answered: kept until the stream says the run runs again.
             management.core.orchestratorMessage(.operationResult(OperationResult(request: sent.request, status: .ok, detail: "rerunning")), now: later)
-            try management.store.commit(management.core.finishTurn())
+            let answered = management.core.finishTurn()
+            try management.store.commit(answered)
+            // And it is read again at once: its change on the stream may be lost with a restart of the
+            // orchestrator, after which only the runs held open are read again (the simulator, seed 12300).
+            #expect(answered.toOrchestrator.contains { if case .runQuery(let query) = $0 { query.run == 1 } else { false } })
             #expect(try trimmed() == 0 && management.core.runs[1] != nil)
             management.sequence += 1
             let running = RunStatus(run: 1, product: "p", flow: "f", state: .running, jobs: 1, started: later.wire, time: later.wire)

@@ -138,11 +138,15 @@ extension ManagementCore {
         remember(entry)
         turn.auditAnswers.append(entry)
         // A final run reopened: it is not final for retention until its stream says what it is now (unless
-        // it said so already, since the action came).
+        // it said so already, since the action came). It is read again at once, too: its change on the
+        // stream may be lost with a restart of the orchestrator, after which management reads again only
+        // the runs it holds open (found by the simulator, seed 12300 under durability normal: a run
+        // marked succeeded across such a restart stayed failed in management).
         if status.isSuccess, [.rerunFailed, .rerunJob, .markSucceeded].contains(operation.action), let run = runs[operation.run],
             run.state.isFinal, run.updated <= entry.time
         {
             reopening.insert(run.id)
+            query(run: run.id, for: nil, now: now)
         }
         if operation.action == .setPolicy {
             // The policy is the product's once applied, unless a newer one was applied first; a refused one

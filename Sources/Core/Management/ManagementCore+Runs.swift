@@ -223,9 +223,9 @@ extension ManagementCore {
     /// which may cross the stream, and is applied to an ended run only if it is newer by its time.
     mutating func runUpdated(_ status: RunStatus, inOrder: Bool, now: Timestamp) {
         guard var run = runs[status.run], Self.takes(status, for: run) else { return }
-        reopening.remove(run.id)
         // A clock stepped back does not make a status of the stream older: a rerun's is applied.
         guard inOrder || !run.state.isFinal || Timestamp(wire: status.time) > run.updated else { return }
+        reopening.remove(run.id)
         let ended = Int(status.succeeded) + Int(status.failed) - Int(run.succeeded) - Int(run.failed)
         load.ended(ended, of: run.product, now: now)
         run.state = status.state
