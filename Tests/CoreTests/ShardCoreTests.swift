@@ -590,9 +590,9 @@ struct ShardHarness {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a")])
         let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 1, session: 1), from: alice), to: alice)
-        // The same worker, a new process, the old one silent for an interval (killed): its session differs,
-        // and it claims the old attempt.
-        shard.advance(1001)
+        // The same worker, a new process, the old one silent for two intervals (killed): its session
+        // differs, and it claims the old attempt.
+        shard.advance(2001)
         let again = shard.send(ShardHarness.ready("w1", slots: 1, session: 2, held: [leased[0].ref]), from: bob)
         #expect(again.messages.contains { $0.0 == bob && $0.1 == .cancel(Cancel(grace: 0, tasks: [leased[0].ref])) })
         let rerun = ShardHarness.tasks(in: again, to: bob)

@@ -46,7 +46,7 @@ extension ManagementCore {
                 return
             }
             operation.run = run
-            operation.product = runs[run]?.product ?? ""
+            operation.product = runs[run]!.product
         }
         guard let details = accept(request.details, for: caller) else { return }
         if let target = details.shard, let product = products[operation.product] {

@@ -190,14 +190,15 @@ public struct WorkerRegistry: Sendable {
     }
 
     /// The session of another process registered as `name` with the same key on another connection and
-    /// heard within its heartbeat interval, if any: a READY of another session under that name is then
-    /// refused (DISCONNECT 409) until that one stops, or falls silent. Two live processes under one name
-    /// would take each other's leases, each READY taking back the other's attempts to run them again, at
-    /// once, while they still ran. One not heard for an interval has likely died (killed, and started
-    /// again at once): the new READY replaces it, and its leases are taken back, as ever.
+    /// heard within two of its heartbeat intervals (a live worker sends something every one), if any: a
+    /// READY of another session under that name is then refused (DISCONNECT 409) until that one stops, or
+    /// falls silent. Two live processes under one name would take each other's leases, each READY taking
+    /// back the other's attempts to run them again, at once, while they still ran. One silent for two
+    /// intervals has likely died (killed, and started again at once): the new READY replaces it, and its
+    /// leases are taken back, as ever.
     public func otherProcess(naming name: String, key: String?, session: UInt64, on peer: Peer, now: Timestamp) -> UInt64? {
         for (other, worker) in workers
-        where other != peer && worker.name == name && worker.key == key && worker.session != session && now.since(worker.lastHeard) <= worker.heartbeat {
+        where other != peer && worker.name == name && worker.key == key && worker.session != session && now.since(worker.lastHeard) <= 2 * worker.heartbeat {
             return worker.session
         }
         return nil
