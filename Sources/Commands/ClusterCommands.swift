@@ -53,13 +53,14 @@ enum ClusterCommands {
         for answer in shards {
             for product in answer["products"]?.array ?? [] {
                 let paused = product["paused"]?.integer ?? 0
+                let held = product["held"]?.bool == true
                 rows.append([
                     String(answer["shard"]?.integer ?? 0), product["product"]?.string ?? "?",
                     String(product["pending"]?.integer ?? 0) + (paused > 0 ? " (+\(paused) paused)" : ""), String(product["running"]?.integer ?? 0),
                     product["wait_p50"]?.integer.map(Formatting.duration) ?? "-", product["wait_p99"]?.integer.map(Formatting.duration) ?? "-",
                     percent(product["served_share"]), percent(product["fair_share"]),
-                    product["estimate"]?.integer.map { $0 == 0 ? "at once" : "in about " + Formatting.duration($0) } ?? "unknown",
-                    product["why"]?.string ?? "",
+                    held ? "not while held" : product["estimate"]?.integer.map { $0 == 0 ? "at once" : "in about " + Formatting.duration($0) } ?? "unknown",
+                    held ? "held by an operator (baton release \(product["product"]?.string ?? "PRODUCT"))" : product["why"]?.string ?? "",
                 ])
             }
             let busy = answer["busy"]?.integer ?? 0

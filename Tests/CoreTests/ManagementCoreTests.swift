@@ -72,6 +72,25 @@ struct ManagementHarness {
         #expect(body["problems"]?.array?.compactMap(\.string) == ["payments/eod is defined by more than one of the files: f0.json, f1.json"])
     }
 
+    /// Found by a new user: `baton queue` said a held product's task would start "at once", the shard
+    /// knowing nothing of holds. Management marks the products it holds in each shard's answer.
+    @Test func aQueueAnswerMarksTheProductsHeld() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let (held, _, _) = management.call("hold", #"{"product": "payments", "actor": "ops"}"#)
+        guard case .operationRequest(let hold)? = held.toOrchestrator.first else { Issue.record("no hold sent"); return }
+        management.core.orchestratorMessage(.operationResult(OperationResult(request: hold.request, status: .ok, detail: "held")), now: management.now)
+        _ = management.core.finishTurn()
+        let (asked, _, _) = management.call("queue", #"{"shard": 1}"#)
+        guard case .shardQuery(let query)? = asked.toOrchestrator.first else { Issue.record("no query sent"); return }
+        let body = #"{"shard": 1, "products": [{"product": "payments", "pending": 0, "estimate": 0}, {"product": "ledger", "pending": 2}]}"#
+        management.core.orchestratorMessage(.shardAnswer(ShardAnswer(request: query.request, shard: 1, status: .ok, body: body)), now: management.now)
+        let turn = management.core.finishTurn()
+        guard case .apiReply(let reply)? = turn.replies.first?.1 else { Issue.record("no reply"); return }
+        let products = (try? JSONParser.parse(reply.body))?["products"]?.array ?? []
+        #expect(products.map { $0["held"]?.bool ?? false } == [true, false], "\(reply.body)")
+    }
+
     @Test func productsAreSpreadOverTheShards() {
         var management = ManagementHarness()
         _ = management.apply(ManagementHarness.flow)

@@ -100,13 +100,28 @@ extension ManagementCore {
         }
     }
 
+    /// A shard's `queue` answer with `"held": true` on each product an operator holds: none of its jobs
+    /// reaches the shard meanwhile, whatever the shard estimates for a task queued now.
+    private func markingHeld(_ answer: JSON) -> JSON {
+        guard var members = answer.members, let index = members.firstIndex(where: { $0.key == "products" }), let list = members[index].value.array
+        else { return answer }
+        members[index].value = .array(list.map { product in
+            guard let name = product["product"]?.string, products[name]?.held == true, var fields = product.members else { return product }
+            fields.append(JSON.Member(key: "held", value: .bool(true)))
+            return .object(fields.map { ($0.key, $0.value) })
+        })
+        return .object(members.map { ($0.key, $0.value) })
+    }
+
     private mutating func finishGather(_ id: UInt64) {
         guard let gather = shardGathers.removeValue(forKey: id) else { return }
         if gather.single, let (shard, failure) = gather.failures.first {
             return refuse(gather.caller, failure.0, "shard \(shard): \(failure.1)")
         }
+        // The queue as its shard sees it, and what only management knows: which products an operator holds.
+        let answers = gather.answers.sorted { $0.key < $1.key }.map { ($0.key, gather.kind == "queue" ? markingHeld($0.value) : $0.value) }
         reply(gather.caller, .shardAnswers(
-            kind: gather.kind, single: gather.single, answers: gather.answers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            kind: gather.kind, single: gather.single, answers: answers,
             failures: gather.failures.sorted { $0.key < $1.key }.map { ($0.key, $0.value.0, $0.value.1) }))
     }
 }
