@@ -28,7 +28,7 @@ extension BusinessCalendar {
             let number = index + 1
             var characters = Array(rawLine)
             if let hash = characters.firstIndex(of: "#") { characters.removeSubrange(hash...) }
-            let words = Self.words(characters)
+            let words = characters.whitespaceSeparatedFields().map { (text: String($0.text), column: $0.column) }
             guard let keyword = words.first else { return }
             func problem(_ column: Int, _ message: String) -> CalendarProblem {
                 CalendarProblem(line: number, column: column, message: message)
@@ -133,19 +133,4 @@ extension BusinessCalendar {
 
     static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
-    /// The words of a line and their 1-based columns.
-    private static func words(_ characters: [Character]) -> [(text: String, column: Int)] {
-        var words: [(text: String, column: Int)] = []
-        var index = 0
-        while index < characters.count {
-            if characters[index].isWhitespace {
-                index += 1
-                continue
-            }
-            let start = index
-            while index < characters.count, !characters[index].isWhitespace { index += 1 }
-            words.append((String(characters[start..<index]), start + 1))
-        }
-        return words
-    }
 }

@@ -84,7 +84,7 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     /// The expression `text` states, or a problem naming the column and field where it goes wrong.
     public static func parse(_ text: String) throws(CronProblem) -> CronExpression {
         let characters = Array(text)
-        let fields = Self.fields(of: characters)
+        let fields = characters.whitespaceSeparatedFields()
         var trimmed = ""
         if let first = fields.first, let last = fields.last {
             trimmed = String(characters[(first.column - 1)..<(last.column - 1 + last.text.count)])
@@ -130,28 +130,12 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         let given = (1...12).filter { months & (1 << $0) != 0 }
         guard !given.contains(where: { month in (1...longest[month - 1]).contains { daysOfMonth & (1 << $0) != 0 } }) else { return nil }
         // The day-of-month field, with its column in the expression's text.
-        let fields = Self.fields(of: Array(text))
+        let fields = Array(text).whitespaceSeparatedFields()
         let day = fields.count > (hasSeconds ? 3 : 2) ? fields[hasSeconds ? 3 : 2] : (text: ArraySlice(text), column: 1)
         let names = given.map { Self.monthNames[$0 - 1] }
         let days = String(day.text)
         let which = names.count == 1 ? "\(names[0]) has no day \(days)" : "none of \(names.joined(separator: ", ")) has a day \(days)"
         return CronProblem(column: day.column, field: "day-of-month", message: "no date matches: \(which), so it would never fire")
-    }
-
-    /// The fields of an expression, separated by white space, with their 1-based columns.
-    private static func fields(of characters: [Character]) -> [(text: ArraySlice<Character>, column: Int)] {
-        var fields: [(text: ArraySlice<Character>, column: Int)] = []
-        var index = 0
-        while index < characters.count {
-            if characters[index].isWhitespace {
-                index += 1
-                continue
-            }
-            let start = index
-            while index < characters.count, !characters[index].isWhitespace { index += 1 }
-            fields.append((characters[start..<index], start + 1))
-        }
-        return fields
     }
 
     private static let monthNames = [
