@@ -627,6 +627,7 @@ struct OrchestratorHarness {
         let after = orchestrator.report([("load", .cancelled), ("audit", .succeeded)])
         #expect(after.submits.isEmpty)
         #expect(orchestrator.core.runs[1]!.state == .failed)
+        #expect(orchestrator.core.runs[1]!.jobs[2].detail == "cancelled: the run failed at once (on_failure: fail-run)")
     }
 
     /// A stop skips the jobs not started and cancels the rest at their shard. A job that succeeds there
@@ -643,6 +644,8 @@ struct OrchestratorHarness {
         // The run ends, stopped, once audit's cancellation is told.
         _ = orchestrator.report([("audit", .cancelled)])
         #expect(orchestrator.core.runs[1]?.state == .stopped)
+        // Its detail says why, whatever the shard or the worker said (found by an explorer: "cancelled by the shard").
+        #expect(orchestrator.core.runs[1]?.jobs[4].detail == "cancelled: an operator stopped the run")
     }
 
     /// A first release is marked with the job's first row, written when it ends (or anything else about

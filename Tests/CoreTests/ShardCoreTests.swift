@@ -691,8 +691,10 @@ struct ShardHarness {
         #expect(turn.messages.contains { $0.0 == bob && $0.1 == .controlResult(ControlResult(request: 1, status: .ok, detail: "2 jobs cancelled, 1 running task signalled")) })
         #expect(Set(ShardHarness.states(turn)) == ["waiting:cancelled", "running:running"])
         // The attempt stops; whatever it reports, the job ends cancelled and nothing runs again.
-        let stopped = shard.send(ShardHarness.result(leased[0], .failed), from: alice)
+        let stopped = shard.send(ShardHarness.result(leased[0], .cancelled, error: "cancelled by the shard"), from: alice)
         #expect(ShardHarness.states(stopped) == ["running:cancelled"])
+        // Its detail is the shard's, not the attempt's (found by an explorer: a stop read "cancelled by the shard").
+        #expect(stopped.updates?.updates.map(\.detail) == ["cancelled by the orchestrator"])
         _ = shard.send(.pull(Pull(credit: 5)), from: alice)
         #expect(ShardHarness.tasks(in: shard.turns.last!, to: alice).map(\.job) == ["other"])
         // Repeated, it changes nothing.

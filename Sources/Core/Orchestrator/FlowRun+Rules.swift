@@ -120,6 +120,9 @@ extension FlowRun {
             let ready = dependencies.jobSucceeded(index)
             if !state.isFinal { outcome.released = ready }
         case .failed, .cancelled:
+            if status.state == .cancelled, let why = cancelledBecause {
+                updateJob(index) { $0.detail = why }
+            }
             for downstream in graph.downstream(of: index).sorted() where jobs[downstream].state == .waiting {
                 updateJob(downstream) {
                     $0.state = .skipped
@@ -137,6 +140,14 @@ extension FlowRun {
         }
         lastChange = now
         return outcome
+    }
+
+    /// Why the shard cancels this run's jobs, when the run asked it to: an operator's stop, or the run failed
+    /// at once. Nil otherwise (a job cancelled for a mark-succeeded is final already, and keeps its mark).
+    private var cancelledBecause: String? {
+        if stopping { return "cancelled: an operator stopped the run" }
+        if state == .failed { return "cancelled: the run failed at once (on_failure: fail-run)" }
+        return nil
     }
 
     /// The fail-run policy: the run fails now, and its jobs not started are skipped (returned).

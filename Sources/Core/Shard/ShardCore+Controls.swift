@@ -90,7 +90,7 @@ extension ShardCore {
         guard let job = jobs[id], !job.state.isFinal else { return 0 }
         jobs.modify(id) {
             $0.cancelled = true
-            $0.detail = "cancelled by an operator"
+            $0.detail = "cancelled by the orchestrator"  // Which says why: a stop, a fail-run, a mark-succeeded.
         }
         dirtyJobs.insert(id)
         var signals: [Peer: [TaskRef]] = [:]

@@ -187,7 +187,8 @@ extension ShardCore {
                     // Where this attempt's output went, nowhere included: an earlier attempt's log is not
                     // this one's (found with a handler that logged on its failed attempts only).
                     job.output = log
-                    if !error.isEmpty { job.detail = error }
+                    // A job cancelled here keeps why: its attempt's "cancelled by the shard" says less.
+                    if !error.isEmpty, !(job.cancelled && state == .cancelled) { job.detail = error }
                 }
             }
         }
