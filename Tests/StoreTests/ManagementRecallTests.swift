@@ -264,6 +264,48 @@ import Wire
         }
     }
 
+    /// The orchestrator's retention may delete a run a moment before management's does: its 404 for an
+    /// ended run past the retention is answered 410, as management's own deletion would be a moment later.
+    /// A 404 of a run still in its retention stays a 404.
+    @Test func theOrchestratorsDeletionOfARunPastRetentionIsAnswered410() throws {
+        try withTemporaryDirectory { directory in
+            var management = try Management(path: "\(directory)/management.db", small: false)
+            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            _ = try management.call("start", .object([("flow", .string("p/f"))]))
+            try management.finish(1)
+            let day: Int64 = 86_400_000
+            func ask(_ method: String, _ body: String, at now: Timestamp, request: UInt64) throws -> (Status, String) {
+                management.core.apiRequest(ManagementAPI.read(APIRequest(request: request, method: method, body: body)), from: Peer([1]), now: now)
+                let sent = management.core.finishTurn()
+                try management.store.commit(sent)
+                for message in sent.toOrchestrator {
+                    switch message {
+                    case .operationRequest(let operation):
+                        let result = OperationResult(request: operation.request, status: .notFound, detail: OrchestratorCore.unknownRun(operation.run))
+                        management.core.orchestratorMessage(.operationResult(result), now: now)
+                    case .runQuery(let query):
+                        let detail = RunDetail(request: query.request, status: .notFound, run: RunStatus(run: query.run, product: "", flow: "", state: .failed, jobs: 0, started: 0, time: 0), jobs: [])
+                        management.core.orchestratorMessage(.runDetail(detail), now: now)
+                    default: continue
+                    }
+                }
+                let answered = management.core.finishTurn()
+                try management.store.commit(answered)
+                guard case .apiReply(let reply)? = answered.replies.first?.1 else { return (.internalError, "no reply") }
+                return (reply.status, try JSONParser.parse(reply.body)["error"]?.string ?? "")
+            }
+            let gone = "run 1 is older than the 30d retention: its record was deleted"
+            let later = ManagementRecallTests.now.adding(milliseconds: 30 * day + 500)
+            #expect(try ask("rerun", #"{"run": 1, "actor": "ops"}"#, at: later, request: 10) == (.gone, gone))
+            #expect(try ask("status", #"{"run": 1}"#, at: later, request: 11) == (.gone, gone))
+            // Within the retention, the orchestrator's 404 is passed on as it is.
+            let sooner = ManagementRecallTests.now.adding(milliseconds: day)
+            #expect(try ask("rerun", #"{"run": 1, "actor": "ops"}"#, at: sooner, request: 12) == (.notFound, "unknown run 1"))
+            #expect(try ask("status", #"{"run": 1}"#, at: sooner, request: 13) == (.notFound, "unknown run 1"))
+            management.store.database.close()
+        }
+    }
+
     /// Found by a review: a rerun of a run that ended just past the retention, accepted and sent, could be
     /// deleted and forgotten by retention before its answer, or after its answer and before the stream
     /// said the run runs again; the run then ran with no record in management. Retention keeps a run an

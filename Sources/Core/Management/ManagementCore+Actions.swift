@@ -131,9 +131,14 @@ extension ManagementCore {
             ?? AuditEntry(id: operation.request, key: "#\(operation.request)", time: now, actor: "", method: operation.action.name,
                           run: operation.run, product: operation.product, job: operation.job, options: "")
         // An answer without a status is an internal error, for the client as for the audit log.
-        let status = result.status.rawValue == 0 ? Status.internalError : result.status
-        entry.status = status.rawValue
+        var status = result.status.rawValue == 0 ? Status.internalError : result.status
         entry.detail = result.detail
+        // The orchestrator's retention deleted the run a moment before management's did.
+        if status == .notFound, result.detail == OrchestratorCore.unknownRun(operation.run), orchestratorDeleted(operation.run, now: now) {
+            status = .gone
+            entry.detail = deletedByRetention(operation.run)
+        }
+        entry.status = status.rawValue
         entry.answered = now
         remember(entry)
         turn.auditAnswers.append(entry)

@@ -158,6 +158,14 @@ extension ManagementCore {
         startQueuedFiring(of: "\(run.product)/\(run.flow)", now: now)
     }
 
+    /// Whether the orchestrator's 404 for run `id`, which management holds, says its retention deleted it:
+    /// the run has ended, past the retention or about to be (the orchestrator trims on its own clock, a
+    /// batch a second), so that an action or a `status` just then is answered 410, as a moment later.
+    func orchestratorDeleted(_ id: UInt64, now: Timestamp) -> Bool {
+        guard let run = runs[id], run.state.isFinal else { return false }
+        return run.finished.adding(milliseconds: configuration.retention) <= now.adding(milliseconds: 60_000)
+    }
+
     /// Why run `id`, started but neither in memory nor in the store, is no more.
     func deletedByRetention(_ id: UInt64) -> String {
         "run \(id) is older than the \(DurationText.format(configuration.retention)) retention: its record was deleted"

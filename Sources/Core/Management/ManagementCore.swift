@@ -223,7 +223,9 @@ public struct ManagementCore: Sendable {
                 sendResyncQueries(now: now)
                 return
             }
-            if detail.status == .notFound {
+            if detail.status == .notFound, orchestratorDeleted(query.run, now: now) {
+                refuse(caller, .gone, deletedByRetention(query.run))
+            } else if detail.status == .notFound {
                 refuse(caller, .notFound, "unknown run \(detail.run.run)")
             } else {
                 reply(caller, .runDetail(run(reportedIn: detail, over: query.record), jobs: detail.jobs, first: detail.first))

@@ -165,11 +165,15 @@ extension OrchestratorCore {
         return answer(request, .accepted, "run \(run.id) started")
     }
 
+    /// The answer to an action on a run the orchestrator does not have (management, which may still hold
+    /// it, tells retention's deletion from it).
+    public static func unknownRun(_ id: UInt64) -> String { "unknown run \(id)" }
+
     /// stop, pause, resume, rerun-failed, rerun-job, mark-succeeded and set-priority: checks the request
     /// against the run's state, then applies it. A refused request changes nothing. The run is taken out
     /// of the table meanwhile, so that the action changes it along with the rest of the core.
     private mutating func act(_ request: OperationRequest, now: Timestamp) -> OperationResult {
-        guard var run = runs.take(request.run) else { return answer(request, .notFound, "unknown run \(request.run)") }
+        guard var run = runs.take(request.run) else { return answer(request, .notFound, Self.unknownRun(request.run)) }
         defer { runs.put(run) }
         var index = 0
         if request.action == .rerunJob || request.action == .markSucceeded {
