@@ -113,9 +113,14 @@ import Testing
             let viewer = try APIClient(endpoint: cluster.management.api, curve: ClusterKeys.client(of: cluster, key: "\(folder)/data/keys/wall.secret"))
             try waitUntil("the viewer's key to be read") { try viewer.call("runs").status == .ok }
             #expect(try viewer.call("apply", .object([("files", .array([]))])).status == .forbidden)
-            try waitUntil("management to count both refusals") {
+            // A client without keys fails at the greeting, before the ZAP handler: counted all the same.
+            let keyless = try APIClient(endpoint: cluster.management.api)
+            #expect(throws: APIClient.Refused.self, "a keyless client was answered") { _ = try keyless.call("runs", timeout: 30_000) }
+            try waitUntil("management to count the three refusals") {
                 let body = try httpGet(port: managementPort, "/metrics").body
-                return Self.value(body, "baton_refused_connections_total") ?? 0 >= 1 && Self.value(body, "baton_refused_messages_total") == 1
+                return Self.value(body, #"baton_refused_connections_total{reason="key"}"#) ?? 0 >= 1
+                    && Self.value(body, #"baton_refused_connections_total{reason="handshake"}"#) ?? 0 >= 1
+                    && Self.value(body, "baton_refused_messages_total") == 1
             }
 
             var texts: [String: String] = [:]

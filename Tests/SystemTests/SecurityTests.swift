@@ -276,7 +276,9 @@ import ZeroMQ
             #expect(!refusals.contains { $0.contains(stranger.identity.publicKey) })
             for log in logs {
                 let seconds = Dictionary(grouping: log.split(separator: "\n").filter { $0.contains(" warning refused ") }) { $0.prefix(19) }
-                #expect(seconds.values.allSatisfy { $0.count <= 3 }, "\(seconds.values.map(\.count).max() ?? 0) refusals written in one second")
+                // A line a second of the handler's and the messages' refusals, one every 10 s of failed
+                // handshakes, and the service's own (a shard's of READY and results).
+                #expect(seconds.values.allSatisfy { $0.count <= 4 }, "\(seconds.values.map(\.count).max() ?? 0) refusals written in one second: \(seconds.values.filter { $0.count > 4 })")
             }
         }
     }

@@ -55,6 +55,10 @@ public final class Gatekeeper: Sendable {
     private let rules = Rules()
     private let refusals: RefusalLog
     private let denials = Denials()
+    private let failedHandshakes = Denials()
+    /// Handshakes that failed before the handler, logged apart and at most a line every 10 s: a scan
+    /// without keys does not take the line that would name a refused key, and names no one itself.
+    private let handshakeRefusals: RefusalLog
 
     /// Who may connect to each guarded socket, by its ZAP domain; shared with the handler's thread.
     final class Rules: Sendable {
@@ -77,6 +81,7 @@ public final class Gatekeeper: Sendable {
         let denials = self.denials
         self.ring = ring
         self.refusals = refusals
+        handshakeRefusals = RefusalLog(log: log, interval: 10_000)
         zap = try ZAPHandler(context: context) { request in
             let decision = Self.decide(request, ring: ring, rules: rules, refusals: refusals)
             if case .deny = decision { denials.count(request.domain) }
@@ -122,6 +127,19 @@ public final class Gatekeeper: Sendable {
     /// Messages and subscriptions refused after their connection was made.
     public var refused: Int { refusals.count }
 
+    /// A connection to the socket of `domain` whose CURVE handshake failed before the ZAP handler was
+    /// asked, as the socket's monitor tells: a peer without CURVE (refused at the greeting), one with
+    /// another server key, or one that does not speak ZeroMQ. Counted and logged as a refusal.
+    func handshakeFailed(domain: String, now: Timestamp) {
+        failedHandshakes.count(domain)
+        handshakeRefusals.record(
+            "a connection that did not complete the CURVE handshake (no CURVE, another server key, or not ZeroMQ)",
+            key: "", domain: domain, now: now)
+    }
+
+    /// Connections to the sockets of `domains` whose handshake failed before the ZAP handler was asked.
+    public func failedHandshakes(in domains: [String]) -> Int { failedHandshakes.total(in: domains) }
+
     /// Connections refused at the handshake to the sockets of `domains`: a service's share of its
     /// process's refusals (one process may run several services).
     public func deniedConnections(in domains: [String]) -> Int { denials.total(in: domains) }
@@ -152,9 +170,14 @@ public final class Gatekeeper: Sendable {
 /// handshakes from unknown keys, or of a worker key's forged results, fills no disk.
 final class RefusalLog: Sendable {
     private let log: Log
+    /// The least time between two lines, in milliseconds.
+    private let interval: Int64
     private let state = Mutex<(count: Int, unsaid: Int, lastLogged: Int64?)>((0, 0, nil))
 
-    init(log: Log) { self.log = log }
+    init(log: Log, interval: Int64 = 1000) {
+        self.log = log
+        self.interval = interval
+    }
 
     var count: Int { state.withLock { $0.count } }
 
@@ -169,7 +192,7 @@ final class RefusalLog: Sendable {
     func record(_ what: String, fields: @autoclosure () -> [(String, String)], count: Int = 1, now: Timestamp) {
         let say: Int? = state.withLock { state in
             state.count += count
-            if let last = state.lastLogged, now.since(Timestamp(milliseconds: last)) < 1000 {
+            if let last = state.lastLogged, now.since(Timestamp(milliseconds: last)) < interval {
                 state.unsaid += count
                 return nil
             }

@@ -42,16 +42,30 @@ struct ServiceLoop<S: Service> {
         let topics = plans.map { Array($0.topic.utf8) }
         // The ZAP domain of each socket the gatekeeper guards.
         let domains = plans.map { plan in plan.guarded(security) ? security?.domain(of: plan) : nil }
-        func makePoller() -> (Poller, [(socket: Int, item: Int)], doorbell: Int) {
+        // Each guarded socket's handshakes that fail before the ZAP handler is asked (a peer without CURVE,
+        // or with another server key), which only a monitor sees: counted and logged as refusals.
+        var monitors: [Int: Socket] = [:]
+        func watch(_ index: Int) throws {
+            monitors.removeValue(forKey: index)?.close()
+            guard domains[index] != nil else { return }
+            let endpoint = "inproc://baton-handshakes-\(plans[index].name)-\(UInt64.random(in: 1...UInt64.max))"
+            try sockets[index].monitor(endpoint, kinds: [.handshakeFailedProtocol, .handshakeFailedNoDetail])
+            let monitor = try Socket(context, type: .pair)
+            try monitor.connect(endpoint)
+            monitors[index] = monitor
+        }
+        for index in plans.indices { try watch(index) }
+        func makePoller() -> (Poller, [(socket: Int, item: Int)], doorbell: Int, monitored: [(socket: Int, item: Int)]) {
             var poller = Poller()
             var items: [(Int, Int)] = []
             for (index, plan) in plans.enumerated() where plan.read(guarded: domains[index] != nil) {
                 items.append((index, poller.add(sockets[index])))
             }
             let doorbell = poller.add(fileDescriptor: control.doorbell.fileDescriptor)
-            return (poller, items, doorbell)
+            let monitored = monitors.sorted { $0.key < $1.key }.map { ($0.key, poller.add($0.value)) }
+            return (poller, items, doorbell, monitored)
         }
-        var (poller, readable, doorbell) = makePoller()
+        var (poller, readable, doorbell, monitored) = makePoller()
         var malformed = MalformedCounter(counters)
         // Keys removed so far: a publisher's subscriptions outlive the keys that made them, so its
         // connections are dropped when one is (its subscribers connect again, and the handler decides);
@@ -83,7 +97,8 @@ struct ServiceLoop<S: Service> {
                         log.info("reconnecting", ["socket": plans[index].name, "to": plans[index].connect.joined(separator: ",")])
                         sockets[index].close()
                         sockets[index] = try plans[index].open(context, security: security)
-                        (poller, readable, doorbell) = makePoller()
+                        try watch(index)
+                        (poller, readable, doorbell, monitored) = makePoller()
                     }
                 }
                 pending = []
@@ -124,7 +139,8 @@ struct ServiceLoop<S: Service> {
                     usleep(10_000)
                 }
             }
-            (poller, readable, doorbell) = makePoller()
+            try watch(index)
+            (poller, readable, doorbell, monitored) = makePoller()
         }
 
         while true {
@@ -146,6 +162,12 @@ struct ServiceLoop<S: Service> {
             if poller.ready(doorbell).contains(.readable) { control.doorbell.drain() }
             // One instant for the whole turn: what it commits together happened together.
             let now = clock.now()
+            for (index, item) in monitored where poller.ready(item).contains(.readable) {
+                while let frames = try monitors[index]?.receive(dontWait: true) {
+                    guard SocketEvent(frames) != nil, let domain = domains[index] else { continue }
+                    security?.gate.handshakeFailed(domain: domain, now: now)
+                }
+            }
             var budget = service.turnBudget
             var read = 0
             /// Takes one message read from socket `index`; false to read no more from it this turn.
@@ -230,10 +252,12 @@ struct ServiceLoop<S: Service> {
                 var metrics = Metrics()
                 meter.write(into: &metrics, counters: counters)
                 if let security {
+                    let guarded = domains.compactMap { $0 }
                     metrics.counter(
                         "baton_refused_connections_total",
-                        "Connections refused at the CURVE handshake: a key not trusted (unknown or removed), or a role that may not connect to that socket.",
-                        security.gate.deniedConnections(in: domains.compactMap { $0 }))
+                        "Connections refused at the CURVE handshake: by the ZAP handler, a key not trusted or a role that may not connect there (reason key); before it, a peer without CURVE or with another server key (reason handshake).",
+                        security.gate.deniedConnections(in: guarded), .init("reason", "key"))
+                    metrics.counter("baton_refused_connections_total", "", security.gate.failedHandshakes(in: guarded), .init("reason", "handshake"))
                 }
                 // A figure that cannot be read (the store's size) leaves the others; it never stops the service.
                 do {
@@ -246,6 +270,7 @@ struct ServiceLoop<S: Service> {
         }
         try carry(service.stopping(now: clock.now()), now: clock.now())
         for socket in sockets { socket.close() }
+        for monitor in monitors.values { monitor.close() }
         log.info("stopped", ["malformed": String(malformed.count)])
     }
 
