@@ -517,7 +517,7 @@ struct ManagementHarness {
         let (_, tooMany, tooManyBody) = management.call("history", #"{"run": 1, "limit": 0}"#)
         #expect(tooMany.status == .badRequest && tooManyBody["error"]?.string == #"history: "limit" takes a whole number from 1 to 10000, not 0"#)
         let (_, badCursor, badCursorBody) = management.call("history", #"{"run": 1, "before": "x"}"#)
-        #expect(badCursor.status == .badRequest && badCursorBody["error"]?.string == #"history: "before" takes an action's ID, a whole number from 1, not "x""#)
+        #expect(badCursor.status == .badRequest && badCursorBody["error"]?.string == #"history: "before" takes a whole number, not "x""#)
     }
 
     @Test func runUpdatesKeepTheRunsStatus() {
@@ -547,7 +547,39 @@ struct ManagementHarness {
                 + "rerun-job, mark-succeeded, hold, release, set-policy, move, set-priority, workers, queue, waits, attempts, history, "
                 + "schedule, calendars, schedules, fire, keys, ping)")
         #expect(management.call("apply", "{}").1.status == .badRequest)
-        #expect(management.call("status", #"{"run": "1"}"#).2["error"]?.string == "status needs \"run\": a run ID")
+        #expect(management.call("status", #"{"run": "1"}"#).2["error"]?.string == #"status: "run" takes a whole number, not "1""#)
+        #expect(management.call("status", #"{}"#).2["error"]?.string == "status needs \"run\": a run ID")
+    }
+
+    /// Found by an explorer: a field of the wrong type, or one a method does not read, was ignored, so that
+    /// a start with a numeric `key` ran twice when retried, and `"downstrem": true` reran one job only, audited
+    /// as asked. Each is refused 400 naming the field, and nothing is sent or written.
+    @Test func aFieldOfTheWrongKindOrUnknownIsRefusedNamingIt() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        for (method, body, error) in [
+            ("start", #"{"flow": "payments/eod", "key": 5}"#, #"start: "key" takes a string, not 5"#),
+            ("start", #"{"flow": "payments/eod", "params": []}"#, #"start: "params" takes an object, not []"#),
+            ("start", #"{"flow": "payments/eod", "parms": {"region": "south"}}"#,
+             #"start: unknown field "parms" (did you mean "params"?); it reads flow, key, params, priority"#),
+            ("start", #"{"flow": "payments/eod", "key": null}"#, #"start: "key" takes a string, not null"#),
+            ("rerun-job", #"{"run": 1, "job": "a", "downstrem": true, "actor": "t"}"#,
+             #"rerun-job: unknown field "downstrem" (did you mean "downstream"?); it reads request, actor, run, fresh, job, downstream"#),
+            ("rerun-job", #"{"run": 1, "job": "a", "downstream": "true", "actor": "t"}"#, #"rerun-job: "downstream" takes true or false, not "true""#),
+            ("rerun", #"{"run": 1, "actor": "t", "fresh": "yes"}"#, #"rerun: "fresh" takes true or false, not "yes""#),
+            ("hold", #"{"product": "payments", "actor": "t", "request": 7}"#, #"hold: "request" takes a string, not 7"#),
+            ("status", #"{"run": 1, "bogus": 1}"#, #"status: unknown field "bogus"; it reads run, from, limit"#),
+            ("ping", #"{"hello": 1}"#, #"ping: unknown field "hello"; it takes no field"#),
+            ("set-priority", #"{"run": 1, "priority": true, "actor": "t"}"#, #"set-priority: "priority" takes a string or a whole number, not true"#),
+            ("runs", #"{"limit": 2.5}"#, #"runs: "limit" takes a whole number, not 2.5"#),
+        ] {
+            let (turn, refused, answer) = management.call(method, body)
+            #expect(refused.status == .badRequest && answer["error"]?.string == error, "\(method) \(body): \(refused.body)")
+            #expect(turn.toOrchestrator.isEmpty && turn.auditAnswers.isEmpty, "\(method) \(body)")
+        }
+        // The timer's `fire` takes `run` as a Boolean.
+        let (_, fire, fireBody) = management.call("fire", #"{"flow": "payments/eod", "instant": 1, "run": 1}"#)
+        #expect(fire.status == .badRequest && fireBody["error"]?.string == #"fire: "run" takes true or false, not 1"#)
         #expect(management.call("schedule", #"{"flow": "payments/eod", "next": 1001}"#).2["error"]?.string
             == "\"next\" takes a whole number from 0 to 1000, not 1001")
     }

@@ -13,17 +13,68 @@ public enum ManagementAPI {
         public let name: String
         /// The role a caller's key needs to call it, in a cluster with keys; nil for any caller.
         public let role: APIRole?
-        /// The fields of the request's object that it reads; it ignores any other.
+        /// The fields of the request's object that it reads; any other is refused.
         public let fields: [String]
+        /// What each field's value must be, where it is not ``FieldKind/named(_:)``'s.
+        let kinds: [String: FieldKind]
         let read: @Sendable (Fields) throws(APIRefusal) -> ManagementRequest
 
         init(
-            _ name: String, role: APIRole?, fields: [String], read: @escaping @Sendable (Fields) throws(APIRefusal) -> ManagementRequest
+            _ name: String, role: APIRole?, fields: [String], kinds: [String: FieldKind] = [:],
+            read: @escaping @Sendable (Fields) throws(APIRefusal) -> ManagementRequest
         ) {
             self.name = name
             self.role = role
             self.fields = fields
+            self.kinds = kinds
             self.read = read
+        }
+
+        /// The kind of value field `field` takes.
+        func kind(of field: String) -> FieldKind { kinds[field] ?? FieldKind.named(field) }
+    }
+
+    /// What a field's value must be. Checked for every field before the method reads any, so that a value of
+    /// the wrong type is refused naming it, never read as absent (found by an explorer: a start's numeric
+    /// `key` was dropped, and a retried start ran twice).
+    enum FieldKind {
+        case string, integer, boolean, object, array
+        /// A run priority: a number or a name.
+        case stringOrInteger
+
+        /// The kind of each field by its name, the same in every method that reads it.
+        static func named(_ field: String) -> FieldKind {
+            switch field {
+            case "run", "from", "limit", "next", "version", "to", "shard", "instant", "weight", "cap", "rate", "burst", "since", "until", "before":
+                .integer
+            case "downstream", "fresh", "priority_over_fairness": .boolean
+            case "params", "key_weights": .object
+            case "files": .array
+            case "priority": .stringOrInteger
+            default: .string
+            }
+        }
+
+        func admits(_ value: JSON) -> Bool {
+            switch self {
+            case .string: value.string != nil
+            case .integer: value.integer != nil
+            case .boolean: value.bool != nil
+            case .object: value.members != nil
+            case .array: value.array != nil
+            case .stringOrInteger: value.string != nil || value.integer != nil
+            }
+        }
+
+        var name: String {
+            switch self {
+            case .string: "a string"
+            case .integer: "a whole number"
+            case .boolean: "true or false"
+            case .object: "an object"
+            case .array: "an array"
+            case .stringOrInteger: "a string or a whole number"
+            }
         }
     }
 
@@ -76,7 +127,9 @@ public enum ManagementAPI {
         },
         Method("calendars", role: .viewer, fields: ["next"]) { fields throws(APIRefusal) in .calendars(next: try listLength(fields, default: 3)) },
         Method("schedules", role: .timer, fields: ["known"]) { fields in .schedules(known: fields["known"]?.string) },
-        Method("fire", role: .timer, fields: ["flow", "instant", "run", "timer"]) { fields throws(APIRefusal) in .fire(try FireRequest(fields)) },
+        Method("fire", role: .timer, fields: ["flow", "instant", "run", "timer"], kinds: ["run": .boolean]) { fields throws(APIRefusal) in
+            .fire(try FireRequest(fields))
+        },
         Method("keys", role: .admin, fields: []) { _ in .keys },
         Method("ping", role: nil, fields: []) { _ in .ping },
     ]
@@ -108,7 +161,26 @@ public enum ManagementAPI {
             let names = methods.map(\.name).joined(separator: ", ")
             return .failure(APIRefusal(.notFound, "unknown method \"\(request.method)\" (methods: \(names))"))
         }
+        if let refusal = refusal(of: body, by: method) { return .failure(refusal) }
         return Result { () throws(APIRefusal) in try method.read(Fields(method: method.name, declared: method.fields, body: body)) }
+    }
+
+    /// Why `method` refuses the fields of `body` before reading them, if it does: a field it does not read
+    /// (a typo would otherwise ask for another action than meant, and be audited as meant), or one whose
+    /// value is of another kind than it takes.
+    static func refusal(of body: JSON, by method: Method) -> APIRefusal? {
+        for member in body.members ?? [] {
+            guard method.fields.contains(member.key) else {
+                let reads = method.fields.isEmpty ? "it takes no field" : "it reads " + method.fields.joined(separator: ", ")
+                let guess = Names.suggestion(for: member.key, among: method.fields).map { " (did you mean \"\($0)\"?)" } ?? ""
+                return APIRefusal(.badRequest, "\(method.name): unknown field \"\(member.key)\"\(guess); \(reads)")
+            }
+            let kind = method.kind(of: member.key)
+            guard kind.admits(member.value) else {
+                return APIRefusal(.badRequest, "\(method.name): \"\(member.key)\" takes \(kind.name), not \(member.value.rendered())")
+            }
+        }
+        return nil
     }
 
     /// A request's `next`: how many to list, 0 to 1000.
