@@ -630,6 +630,34 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.runs[1]!.jobs[2].detail == "cancelled: the run failed at once (on_failure: fail-run)")
     }
 
+    /// Found by an explorer: under fail-run, a partition failed with no retries left failed the run only once
+    /// every other partition of its job had ended. The run fails at the first, and the shard cancels the rest.
+    @Test func underFailRunAPartitionsFailureFailsTheRunAtOnce() {
+        var orchestrator = OrchestratorHarness()
+        let definition = OrchestratorHarness.diamond.replacingOccurrences(of: "\"params\": {\"region\": \"north\"},", with: "\"on_failure\": \"fail-run\",")
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        orchestrator.sequence += 1
+        let partly = JobStatus(run: 1, job: "extract", state: .running, running: 5, failed: 1, time: orchestrator.now.wire, detail: "exit status 5")
+        orchestrator.core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: orchestrator.sequence, updates: [partly]), from: 2, now: orchestrator.now)
+        let failed = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(failed.controlSends.map(\.1.action) == [.cancelRun])
+        let run = orchestrator.core.runs[1]!
+        #expect(run.state == .failed)
+        #expect(run.detail == "extract failed: a partition failed with no retries left: exit status 5 (on_failure: fail-run, so the run failed at once)")
+        #expect([run.jobs[1].state, run.jobs[2].state, run.jobs[3].state] == [.skipped, .skipped, .skipped])
+        // The job then ends failed; nothing more is submitted, and the run stays failed.
+        let after = orchestrator.report([("extract", .failed), ("audit", .cancelled)])
+        #expect(after.submits.isEmpty && after.controlSends.isEmpty)
+        #expect(orchestrator.core.runs[1]!.state == .failed && orchestrator.core.runs[1]!.jobs[0].state == .failed)
+        // Under finish-branches, the other partitions run on: nothing is cancelled.
+        var branches = OrchestratorHarness()
+        _ = branches.operation(OrchestratorHarness.start())
+        branches.sequence += 1
+        branches.core.updatesReceived(JobUpdates(publisher: "shard-2", epoch: 1, sequence: branches.sequence, updates: [partly]), from: 2, now: branches.now)
+        #expect(branches.core.finishTurn(now: branches.now).controlSends.isEmpty)
+        #expect(branches.core.runs[1]!.state == .running)
+    }
+
     /// A stop skips the jobs not started and cancels the rest at their shard. A job that succeeds there
     /// before the cancellation arrives does not release the jobs after it that the stop skipped.
     @Test func aSuccessArrivingAfterAStopReleasesNothingTheStopSkipped() {

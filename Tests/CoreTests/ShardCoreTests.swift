@@ -702,6 +702,21 @@ struct ShardHarness {
         #expect(shard.turn().updates == nil)
     }
 
+    /// A fail-run's cancel of a job one of whose partitions failed: the job ends failed, with its partition's
+    /// error, not "cancelled" (found by an explorer, once such a run fails at the first failed partition).
+    @Test func aJobCancelledAfterAPartitionFailedEndsFailedWithItsError() {
+        var shard = ShardHarness()
+        _ = shard.submit([ShardHarness.job("p", run: 5, steps: [StepSpec(name: "p", kind: .command, action: "a", partitions: 2)])])
+        let leased = ShardHarness.tasks(in: shard.send(ShardHarness.ready("w1", slots: 2), from: alice), to: alice)
+        #expect(leased.count == 2)
+        let partly = shard.send(ShardHarness.result(leased[0], .failed, error: "exit status 5"), from: alice)
+        #expect(partly.updates?.updates.map { "\($0.state.name) \($0.failed) \($0.detail)" } == ["running 1 exit status 5"])
+        shard.core.controlReceived(Control(request: 1, action: .cancelRun, run: 5, grace: 0), from: bob, now: shard.now)
+        _ = shard.turn()
+        let ended = shard.send(ShardHarness.result(leased[1], .cancelled, error: "cancelled by the shard"), from: alice)
+        #expect(ended.updates?.updates.map { "\($0.state.name) \($0.detail)" } == ["failed exit status 5"])
+    }
+
     /// Found by review: a cancel-job named only the job, so that one sent for a generation and reaching the
     /// shard after a rerun's (sent again, its shard having been away) cancelled the rerun. It names the
     /// highest generation meant now, and a later one is left alone.

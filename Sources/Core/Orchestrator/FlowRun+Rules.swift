@@ -136,7 +136,15 @@ extension FlowRun {
                 outcome.cancelRun = activeJobs > 0
             }
         default:
-            break
+            // Under fail-run, a partition that failed with no retries left fails its job, whatever its other
+            // partitions still do: the run fails now, and the shard cancels them with the rest (found by an
+            // explorer: the run failed "at once" only when the job's last partition had ended, hours later).
+            if status.state.isActive, status.failed > 0, !state.isFinal, definition.failurePolicy(of: index) == .failRun {
+                let partitions = status.failed == 1 ? "a partition" : "\(status.failed) partitions"
+                if detail.isEmpty { detail = "\(status.job) failed: \(partitions) failed with no retries left: \(status.detail)" }
+                outcome.skipped += failAtOnce(because: status.job, now: now)
+                outcome.cancelRun = true
+            }
         }
         lastChange = now
         return outcome

@@ -90,7 +90,9 @@ extension ShardCore {
         guard let job = jobs[id], !job.state.isFinal else { return 0 }
         jobs.modify(id) {
             $0.cancelled = true
-            $0.detail = "cancelled by the orchestrator"  // Which says why: a stop, a fail-run, a mark-succeeded.
+            // The orchestrator says why (a stop, a fail-run, a mark-succeeded); a job that fails all the same
+            // (a partition failed) keeps its failure's.
+            if $0.counts.failed == 0 { $0.detail = "cancelled by the orchestrator" }
         }
         dirtyJobs.insert(id)
         var signals: [Peer: [TaskRef]] = [:]
