@@ -661,6 +661,31 @@ struct ShardHarness {
         #expect(!after.messages.contains { if case .demand = $0.1 { true } else { false } })
     }
 
+    /// Found by an explorer: a rate-limited product's backlog stalled for good once its workers' credit had
+    /// gone to other shards. A DEMAND is only for work that may go now, and the shard woke for the next
+    /// token only while a worker had credit here, so that no one was told when the token came. It wakes
+    /// for it either way, and tells the workers out of credit.
+    @Test func aRateLimitedBacklogIsAnnouncedWhenItsNextTokenIsDueThoughNoWorkerHasCreditHere() {
+        var shard = ShardHarness()
+        let policy = ProductPolicy(product: "payments", rate: 3_600, burst: 1)
+        shard.core.controlReceived(Control(request: 1, action: .setPolicy, run: 0, policy: policy), from: bob, now: shard.now)
+        _ = shard.turn()
+        _ = shard.submit([ShardHarness.job("a"), ShardHarness.job("b"), ShardHarness.job("c")])
+        let first = shard.send(ShardHarness.ready("w1", slots: 1), from: alice)
+        let leased = ShardHarness.tasks(in: first, to: alice)
+        #expect(leased.count == 1)
+        #expect(!first.messages.contains { if case .demand = $0.1 { true } else { false } }, "nothing may go before the next token")
+        // The task ends; the worker's credit goes to another shard.
+        _ = shard.send(ShardHarness.result(leased[0], .succeeded), from: alice)
+        #expect(shard.core.nextDeadline() <= shard.now.adding(milliseconds: 1001), "the shard wakes for the token")
+        #expect(shard.core.nextDeadline() > shard.now, "and does not spin until then")
+        shard.advance(1001)
+        let due = shard.turn()
+        #expect(due.messages.contains { $0.0 == alice && $0.1 == .demand(Demand(pending: 2)) }, "\(due.messages.map(\.1))")
+        let served = shard.send(.pull(Pull(credit: 1)), from: alice)
+        #expect(ShardHarness.tasks(in: served, to: alice).count == 1)
+    }
+
     @Test func aWorkerOutOfCreditIsToldOfWorkOncePerHeartbeatAndCanRecallUnusedCredit() {
         var shard = ShardHarness()
         _ = shard.submit([ShardHarness.job("a"), ShardHarness.job("b")])

@@ -11,6 +11,9 @@ extension ShardCore {
             withdrawDemands()
             return
         }
+        // Products whose token is due are back in turn before anything is chosen or announced: with no
+        // worker's credit here, only a DEMAND brings it back for them.
+        queue.releaseThrottled(now: now)
         // The free slots of the shard, which headroom holds some of back: only counted when it applies.
         var free: Int? = configuration.headroom > 0 && configuration.fairness == .fair ? workers.credit : nil
         for peer in workers.nextRound() {
@@ -213,7 +216,12 @@ extension ShardCore {
         let isAllowed = { (task: UInt64) in Self.isTask(task, of: allowed, in: tasks, jobs) }
         let weight = queue.demandWeight(for: worker.capabilities, products: allowed, isAllowed: isAllowed)
         let pending = queue.work(for: worker.capabilities, products: allowed, isAllowed: isAllowed)
-        guard weight > 0, pending > 0 else { return }
+        guard weight > 0, pending > 0 else {
+            // Not every turn again, which would spin the loop while nothing may go: a heartbeat on, or at a
+            // token due (``nextDeadline()``), or when work arrives.
+            workers.demandFoundNothing(for: peer, now: now)
+            return
+        }
         // The throttle starts only with a DEMAND sent: a job that arrives just after an empty check is
         // announced at once, not a heartbeat later.
         workers.demandSent(to: peer, now: now)

@@ -389,10 +389,10 @@ public struct ShardCore: Sendable {
         let workers = workers.deadlines()
         if let liveness = workers.liveness { next = min(next, liveness) }
         if queue.count > 0, let demand = workers.demand { next = min(next, demand) }
-        if workers.anyCredit {
-            if let release = queue.nextRelease { next = min(next, release) }
-            if queue.count > 0, let change = queue.nextHeadroomChange { next = min(next, change) }
-        }
+        // A token due is for a worker with credit here, or to tell those without (found by an explorer: a
+        // rate-limited backlog stalled once its workers' credit had gone to other shards).
+        if queue.count > 0, let release = queue.nextRelease { next = min(next, release) }
+        if workers.anyCredit, queue.count > 0, let change = queue.nextHeadroomChange { next = min(next, change) }
         return next
     }
 

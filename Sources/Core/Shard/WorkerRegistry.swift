@@ -44,6 +44,9 @@ public struct WorkerRegistry: Sendable {
         public var leases: Set<UInt64> = []
         /// When it may next be told, out of credit, that there is work (DEMAND).
         public var nextDemand: Timestamp = .zero
+        /// When a look for work to tell it of, which found none, is next worth waking for: a heartbeat
+        /// on. It does not delay a DEMAND for work that arrives meanwhile (that arrival is a turn).
+        public var recheck: Timestamp = .zero
 
         /// The key it registered with; nil for a keyless worker.
         public var key: String? { credentials?.key }
@@ -345,6 +348,12 @@ public struct WorkerRegistry: Sendable {
         demanded.insert(peer)
     }
 
+    /// Notes a look for work to tell the worker on `peer` of that found none: the shard need not wake for
+    /// it again before a heartbeat interval, or something else, has passed.
+    public mutating func demandFoundNothing(for peer: Peer, now: Timestamp) {
+        change(peer) { $0.recheck = now.adding(milliseconds: $0.heartbeat) }
+    }
+
     /// Ends the demand of each worker told of work that `isOver` says can run none of what is left, and
     /// returns them: they are to be told so (DEMAND with `pending` 0), and stop favouring this shard.
     public mutating func withdrawDemands(where isOver: (Worker) -> Bool) -> [Peer] {
@@ -390,7 +399,7 @@ public struct WorkerRegistry: Sendable {
         var deadlines = Deadlines()
         func earliest(_ time: Timestamp, _ current: Timestamp?) -> Timestamp { current.map { min($0, time) } ?? time }
         for worker in workers.values {
-            if worker.credit == 0 { deadlines.demand = earliest(worker.nextDemand, deadlines.demand) }
+            if worker.credit == 0 { deadlines.demand = earliest(max(worker.nextDemand, worker.recheck), deadlines.demand) }
             if worker.credit > 0 { deadlines.anyCredit = true }
             let silent = worker.lastHeard.adding(milliseconds: worker.heartbeat * liveness)
             deadlines.liveness = earliest(worker.lastSent.adding(milliseconds: worker.heartbeat), deadlines.liveness)
