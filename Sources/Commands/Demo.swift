@@ -5,6 +5,28 @@ import Wire
 
 /// `baton demo`: the example flow on an embedded Baton, with live progress and a table at the end.
 enum Demo {
+    /// The file that marks a folder as a demo's, which the next demo may empty.
+    static let marker = "baton-demo"
+
+    /// Empties `data` for a new demo, but for its lock: refused if it holds anything a demo did not put there.
+    static func empty(_ data: String) throws(CommandFailure) {
+        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []).subtracting(["lock"])
+        if !files.isEmpty && !files.contains(marker) {
+            let named = files.sorted().prefix(3).joined(separator: ", ") + (files.count > 3 ? ", …" : "")
+            throw CommandFailure(
+                code: .failure,
+                message: "\(data) holds files no demo made (\(named)), and a demo empties its folder first: name an empty or new one with --data DIR")
+        }
+        for file in files {
+            do {
+                try FileManager.default.removeItem(atPath: "\(data)/\(file)")
+            } catch {
+                throw CommandFailure(code: .failure, message: "cannot empty \(data) for the demo: \(error.localizedDescription)")
+            }
+        }
+        _ = FileManager.default.createFile(atPath: "\(data)/\(marker)", contents: Data("made by baton demo, which empties this folder each time\n".utf8))
+    }
+
     static func run(file: String, data: String, console: any Console) throws(CommandFailure) -> ExitCode {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw CommandFailure(code: .failure, message: "\(file): cannot read it; run the demo from Baton's folder, or name a flow file")
@@ -14,9 +36,11 @@ enum Demo {
         case .success(let parsed): definition = parsed
         case .failure(let error): throw CommandFailure(code: .failure, message: error.description)
         }
-        try? FileManager.default.removeItem(atPath: data)
+        // The lock first: a running Baton's folder is refused before anything in it is touched (found by an
+        // explorer: the demo emptied a running `baton dev`'s folder, its lock file with it).
         let lock = try DataLock.take(data)
         defer { lock.release() }
+        try empty(data)
         var options = EmbeddedCluster.Options(data: data)
         options.api = nil
         options.log = .error

@@ -296,6 +296,7 @@ public enum Usage {
                 Starts an embedded Baton with its data in DIR (default .baton-demo, emptied first),
                 applies FILE (default examples/payments-end-of-day.json), runs it with live progress,
                 and ends with a table of every job: state, attempts, duration, and where its output went.
+                A folder another Baton process is using, or holding files no demo made, is refused.
 
                 Exit status: 0 if the run succeeded, 1 if it did not.
                 """),

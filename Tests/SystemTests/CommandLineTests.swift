@@ -161,6 +161,29 @@ import Testing
                 }
             }
             #expect(shape(shown).count == 6 && shape(shown) == shape(demo.output), "README: \(shown)\ndemo: \(demo.output)")
+            // Run again in its own folder, it empties it and succeeds again.
+            #expect(try baton(["demo", "--data", "\(folder)/demo"]).status == 0)
+        }
+    }
+
+    /// Found by an explorer: the demo emptied the folder of a running `baton dev` (its lock file with it),
+    /// and any folder named, whatever it held. It refuses both, and leaves them as they were.
+    @Test func theDemoLeavesARunningBatonsFolderAndAnyOtherAlone() throws {
+        try withTemporaryFolder { folder in
+            let (dev, _) = try startDev(data: "\(folder)/dev")
+            defer {
+                dev.interrupt()
+                dev.waitUntilExit()
+            }
+            let before = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/dev").sorted()
+            let running = try baton(["demo", "--data", "\(folder)/dev"])
+            #expect(running.status == 1 && running.errors.contains("another Baton process is using \(folder)/dev"), "\(running.errors)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/dev").sorted() == before)
+            try FileManager.default.createDirectory(atPath: "\(folder)/mine/sub", withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: "\(folder)/mine/precious.txt", contents: Data("keep".utf8))
+            let other = try baton(["demo", "--data", "\(folder)/mine"])
+            #expect(other.status == 1 && other.errors.contains("holds files no demo made (precious.txt, sub)"), "\(other.errors)")
+            #expect(FileManager.default.fileExists(atPath: "\(folder)/mine/precious.txt"))
         }
     }
 }
