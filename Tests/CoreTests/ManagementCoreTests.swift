@@ -597,6 +597,12 @@ struct ManagementHarness {
         #expect(again.0.toOrchestrator.isEmpty && !again.0.needsCommit)
         let otherMethod = management.call("pause", #"{"request": "r1"}"#)
         #expect(otherMethod.1.status == .conflict)
+        // The same action on another run is another action (found by an explorer: the second of two runs paused
+        // under one ticket number was answered as a repeat, and never paused).
+        _ = management.call("start", #"{"flow": "payments/eod"}"#)
+        let otherRun = management.call("stop", #"{"run": 2, "actor": "alice", "request": "r1"}"#)
+        #expect(otherRun.1.status == .conflict && otherRun.0.toOrchestrator.isEmpty)
+        #expect(otherRun.2["error"]?.string?.hasPrefix(#"request ID "r1" was already used for stop of run 1 at "#) == true, "\(otherRun.1.body)")
         // An unknown run is named before a wrong option.
         let unknownRun = management.call("rerun-job", #"{"run": 9, "actor": "alice", "fresh": true}"#)
         #expect(unknownRun.1.status == .notFound && unknownRun.2["error"]?.string == "unknown run 9")

@@ -96,8 +96,9 @@ struct StartRequest {
 }
 
 /// An operator action. Its fields are read when it arrives, but each refusal waits its turn: an action sent
-/// again with a `request` ID already used is answered with the first one's outcome whatever else it carries,
-/// and an unknown run or product is named before a wrong option.
+/// again with a `request` ID already used is answered with the first one's outcome whatever options it
+/// carries (on another run, product or job, it is refused), and an unknown run or product is named before
+/// a wrong option.
 struct ActionRequest {
     /// What an action acts on.
     enum Target {

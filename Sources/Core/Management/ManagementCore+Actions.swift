@@ -7,11 +7,34 @@ import Wire
 /// answered when the orchestrator has applied (or refused) it. An action sent again with the same `request` ID
 /// is answered with the first one's outcome and applied once.
 extension ManagementCore {
+    /// What the action of audit entry `entry` was on, if `request` names another run, product or job.
+    static func otherTarget(of request: ActionRequest, than entry: AuditEntry) -> String? {
+        switch request.subject {
+        case .success(let subject):
+            switch subject.target {
+            case .run(let run) where run != entry.run: return "run \(entry.run)"
+            case .product(let product) where product != entry.product: return "product \(entry.product)"
+            default: break
+            }
+        case .failure: break
+        }
+        if case .success(let details) = request.details, details.job != entry.job { return "job \(entry.job) of run \(entry.run)" }
+        return nil
+    }
+
     mutating func act(_ request: ActionRequest, by key: APICaller?, for caller: Caller, now: Timestamp) {
         let method = request.method
         if !request.key.isEmpty, let entry = actions[request.key] {
             guard entry.method == method else {
                 refuse(caller, .conflict, "request ID \"\(request.key)\" was already used for \(entry.method) at \(entry.time.utcText)")
+                return
+            }
+            // The same action on another run, product or job is not the same action sent again: answered as a
+            // repeat, it was never applied (found by an explorer pausing two runs under one ticket number).
+            if let other = Self.otherTarget(of: request, than: entry) {
+                refuse(
+                    caller, .conflict,
+                    "request ID \"\(request.key)\" was already used for \(entry.method) of \(other) at \(entry.time.utcText): give each action its own")
                 return
             }
             if entry.status == 0 {
