@@ -39,6 +39,22 @@ import Testing
         for group in groups { #expect((group["error_p50_ms"]?.double ?? -1) >= 0, "\(group.rendered())") }
     }
 
+    /// Found by an explorer: against a cluster file with keys (the default), the load spoke without them,
+    /// and after 10 s blamed management for not answering. It speaks with the folder's admin key, to
+    /// management and to every shard's events.
+    @Test func aRunningClusterWithKeysIsDrivenWithItsAdminKey() throws {
+        try MoveTests.withCluster(shards: 2) { _, config, _ in
+            let (status, output) = try Self.run([
+                "independent", "--cluster", config, "--runs", "6", "--jobs", "2", "--products", "2", "--job-ms", "0", "--duration", "10",
+                "--estimates", "--json",
+            ])
+            #expect(status == 0, "\(output)")
+            let report = try JSONParser.parse(output)
+            #expect(report["cluster"]?.string?.contains("with keys") == true, "\(output)")
+            #expect(report["runs"]?["finished"]?.integer == 6, "\(output)")
+        }
+    }
+
     @Test func everyOtherScenarioRunsAndPrintsItsTable() throws {
         for arguments in [
             ["independent", "--runs", "4", "--jobs", "3"], ["chains", "--runs", "2", "--jobs", "3"],

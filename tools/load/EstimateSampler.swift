@@ -22,9 +22,11 @@ final class EstimateSampler: Sendable {
     init(target: LoadTarget) {
         let endpoint = target.api
         let context = target.context
+        // A Result, not `try?`, which would make a cluster without keys (nil) look like a key not read.
+        let curve = Result { try target.apiCurve() }
         let thread = Thread { [self] in
             defer { finished.signal() }
-            guard let client = try? APIClient(endpoint: endpoint, context: context) else { return }
+            guard case .success(let curve) = curve, let client = try? APIClient(endpoint: endpoint, context: context, curve: curve) else { return }
             while !stopping.load(ordering: .relaxed) {
                 let asked = UInt64(Date().timeIntervalSince1970 * 1000)
                 if let reply = try? client.call("queue", .object([]), timeout: 5000), reply.status.isSuccess {

@@ -40,14 +40,18 @@ final class JobWatch {
     /// Messages of the event logs that never arrived: the figures miss their statuses.
     private(set) var missed: UInt64 = 0
 
-    /// Subscribes to `publishers` (events endpoint by publisher name) in `context`.
-    init(context: Context, publishers: [String: String], jobsPerRun: Int) throws {
-        socket = try Socket(context, type: .sub)
+    /// Subscribes to the events of `target`'s shards.
+    init(target: LoadTarget, jobsPerRun: Int) throws {
+        let publishers = target.events
+        socket = try Socket(target.context, type: .sub)
         try socket.setMaxMessageSize(Int64(Limits.frame + 1024))
         // The load's figures are only as good as the statuses it hears: queue rather than drop.
         try socket.setReceiveHighWaterMark(0)
         try socket.subscribe("job.")
-        for endpoint in publishers.values.sorted() { try socket.connect(endpoint) }
+        for (name, endpoint) in publishers.sorted(by: { $0.key < $1.key }) {
+            try target.secure(socket, for: name)
+            try socket.connect(endpoint)
+        }
         self.publishers = publishers
         self.jobsPerRun = jobsPerRun
     }

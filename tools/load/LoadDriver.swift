@@ -66,6 +66,7 @@ final class LoadDriver {
         socket = try Socket(target.context, type: .dealer)
         try socket.setMaxMessageSize(Int64(Limits.frame + 1024))
         try socket.setSendHighWaterMark(0)
+        try target.secure(socket, for: "management")
         try socket.connect(target.api)
     }
 
@@ -178,7 +179,7 @@ final class LoadDriver {
     /// Stops the load's runs still open, so that a running cluster is not left with the load's
     /// backlog; gives up after 30 seconds. Returns how many were stopped.
     private func stopOpenRuns() -> Int {
-        guard let client = try? APIClient(endpoint: target.api, context: target.context) else { return 0 }
+        guard let client = try? target.apiClient() else { return 0 }
         let deadline = Handlers.microseconds() + 30_000_000
         var stopped = 0
         for run in runs.keys.sorted() where !watch.hasEnded(run) && Handlers.microseconds() < deadline {

@@ -234,7 +234,8 @@ extension LoadOptions {
                                   finds one at once (the shard option "headroom")
           --cluster FILE        a running cluster, described by its cluster file; its workers must
                                 offer the built-in `sleep` and `noop` handlers (every `baton worker`
-                                does). Its shards' clocks and this machine's should agree.
+                                does). Its shards' clocks and this machine's should agree. With
+                                keys, the load speaks with the key folder's admin key.
 
         The load (one of; closed loop with --concurrency 16 when neither is given):
           --rate R              open loop: start R runs per second at a steady pace, whether or not

@@ -15,18 +15,22 @@ final class LoadTarget {
     let summary: String
     /// Slots of all workers together: how many tasks may run at once.
     let slots: Int
+    /// In a cluster with keys: the key the load speaks with (the folder's local admin, who may act and
+    /// watch the shards' events), and the folder with the services' public keys.
+    let keys: (pair: KeyPair, folder: String)?
     private var embedded: EmbeddedCluster?
     private let folder: String?
 
     private init(
         context: Context, api: String, events: [String: String], summary: String, slots: Int,
-        embedded: EmbeddedCluster? = nil, folder: String? = nil
+        keys: (pair: KeyPair, folder: String)? = nil, embedded: EmbeddedCluster? = nil, folder: String? = nil
     ) {
         self.context = context
         self.api = api
         self.events = events
         self.summary = summary
         self.slots = slots
+        self.keys = keys
         self.embedded = embedded
         self.folder = folder
     }
@@ -72,16 +76,45 @@ final class LoadTarget {
             } catch {
                 throw LoadFailure(.unavailable, "cannot create a ZeroMQ context: \(error)")
             }
+            // With keys, the folder's local admin speaks for the load, as for a `baton` command given the file.
+            var keys: (pair: KeyPair, folder: String)?
+            if case .keys(let folder) = cluster.security {
+                do {
+                    keys = (try KeyFiles.readSecret("\(folder)/\(ClusterKeys.localAdmin).secret"), folder)
+                } catch {
+                    throw LoadFailure(.unavailable, "the cluster has keys, and the load needs its admin key: \(error)")
+                }
+            }
             let events = Dictionary(uniqueKeysWithValues: cluster.shards.map { ("shard-\($0.id)", $0.events) })
             let slots = cluster.pools.reduce(0) { $0 + $1.workers * $1.slots }
             let modes = Set(cluster.shards.map { $0.fairness.rawValue + ($0.headroom > 0 ? ", headroom \($0.headroom)" : "") })
                 .sorted().joined(separator: "/")
             return LoadTarget(
                 context: context, api: cluster.management.api, events: events,
-                summary: "cluster \(file): \(cluster.shards.count) shards, \(slots) slots in its pools' workers, fairness \(modes)",
-                slots: slots)
+                summary: "cluster \(file): \(cluster.shards.count) shards, \(slots) slots in its pools' workers, fairness \(modes)"
+                    + (keys == nil ? "" : ", with keys"),
+                slots: slots, keys: keys)
         }
     }
+
+    /// Readies `socket` to connect to the service named `server` (`management`, `shard-1`): with the load's
+    /// key and the service's, in a cluster with keys; nothing otherwise. Called before each connect, since
+    /// a subscriber connects to every shard, each with its own key.
+    func secure(_ socket: Socket, for server: String) throws {
+        guard let keys else { return }
+        try socket.setCurvePublicKey(keys.pair.identity.publicKey)
+        try socket.setCurveSecretKey(keys.pair.secretKey)
+        try socket.setCurveServerKey(try KeyFiles.readPublic("\(keys.folder)/\(server).key").publicKey)
+    }
+
+    /// The load's key and management's, for a client of its API; nil in a cluster without keys.
+    func apiCurve() throws -> (pair: KeyPair, serverKey: String)? {
+        guard let keys else { return nil }
+        return (keys.pair, try KeyFiles.readPublic("\(keys.folder)/management.key").publicKey)
+    }
+
+    /// A client of management's API, with the load's key in a cluster with keys.
+    func apiClient() throws -> APIClient { try APIClient(endpoint: api, context: context, curve: try apiCurve()) }
 
     /// Whether runs left open can be left behind: an embedded cluster goes away with them.
     var isEmbedded: Bool { embedded != nil }

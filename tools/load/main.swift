@@ -28,7 +28,7 @@ func measure(_ options: LoadOptions) throws(LoadFailure) -> Int32 {
 /// is closed when it returns, before the cluster may be stopped.
 func observe(_ options: LoadOptions, workload: Workload, target: LoadTarget) throws(LoadFailure) -> Observation {
     do {
-        let client = try APIClient(endpoint: target.api, context: target.context)
+        let client = try target.apiClient()
         let reply = try client.call("apply", workload.applyBody)
         guard reply.status.isSuccess else {
             throw LoadFailure(.unavailable, "management refused the load's flows:\n\(reply.errorText)")
@@ -50,7 +50,7 @@ func observe(_ options: LoadOptions, workload: Workload, target: LoadTarget) thr
     let watch: JobWatch
     let driver: LoadDriver
     do {
-        watch = try JobWatch(context: target.context, publishers: target.events, jobsPerRun: workload.jobsPerRun)
+        watch = try JobWatch(target: target, jobsPerRun: workload.jobsPerRun)
         driver = try LoadDriver(options: options, workload: workload, target: target, watch: watch)
     } catch {
         throw LoadFailure(.unavailable, "cannot open the load's sockets: \(error)")
