@@ -234,6 +234,15 @@ import Testing
         #expect(problems("{\"product\": \"p\",\n  \"jobs\": [}") == ["f.json:2:12: invalid JSON: expected a value, found '}'"])
     }
 
+    /// Found by an explorer: a NUL, escaped in valid JSON, was accepted in a command and a parameter, and
+    /// cut what ran (`echo x\u0000y; echo z` ran `echo x`, and succeeded). Refused, naming the field.
+    @Test func aNulInACommandOrAParameterIsRefused() {
+        let found = problems(#"{"product": "p", "flow": "f", "params": {"p": "a\u0000b"}, "jobs": [{"name": "a", "run": "echo x\u0000y"}]}"#)
+        #expect(found.count == 2, "\(found)")
+        #expect(found.contains { $0.contains("field \"params.p\": contains a NUL") }, "\(found)")
+        #expect(found.contains { $0.contains("job \"a\": field \"run\": contains a NUL") }, "\(found)")
+    }
+
     @Test func failurePolicyIsReadForTheFlowAndEachJob() throws {
         let text = """
             {"product": "p", "flow": "f", "on_failure": "fail-run", "jobs": [

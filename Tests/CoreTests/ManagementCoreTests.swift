@@ -577,6 +577,9 @@ struct ManagementHarness {
             #expect(refused.status == .badRequest && answer["error"]?.string == error, "\(method) \(body): \(refused.body)")
             #expect(turn.toOrchestrator.isEmpty && turn.auditAnswers.isEmpty, "\(method) \(body)")
         }
+        // A NUL in a parameter's value would cut the variable the job reads.
+        let (_, nul, nulBody) = management.call("start", #"{"flow": "payments/eod", "params": {"region": "a\u0000b"}}"#)
+        #expect(nul.status != .ok && (nulBody["problems"]?.array ?? []).contains { $0.string?.contains("contains a NUL") == true }, "\(nul.body)")
         // The timer's `fire` takes `run` as a Boolean.
         let (_, fire, fireBody) = management.call("fire", #"{"flow": "payments/eod", "instant": 1, "run": 1}"#)
         #expect(fire.status == .badRequest && fireBody["error"]?.string == #"fire: "run" takes true or false, not 1"#)

@@ -83,14 +83,26 @@ public struct FieldReader: Sendable {
             report(value.position, subject: subject, field: field, "must not be empty")
             return nil
         }
+        guard !text.utf8.contains(0) else {
+            report(value.position, subject: subject, field: field, Self.nul)
+            return nil
+        }
         return text
     }
+
+    /// Why a string with a NUL is refused: a command line or an environment variable ends at it, so that
+    /// what ran would be a prefix of what was written (found by an explorer: `echo x\u0000y; ...` ran `echo x`).
+    public static let nul = "contains a NUL (\\u0000), where a command line or a variable would end: what ran would be cut short"
 
     /// A string, if the field is present.
     public mutating func optionalString(_ value: JSON?, field: String, subject: String?) -> String? {
         guard let value else { return nil }
         guard let text = value.string else {
             report(value.position, subject: subject, field: field, "expected a string, found \(value.kindDescription)")
+            return nil
+        }
+        guard !text.utf8.contains(0) else {
+            report(value.position, subject: subject, field: field, Self.nul)
             return nil
         }
         return text
@@ -194,6 +206,7 @@ public struct FieldReader: Sendable {
                 continue
             }
             switch member.value.value {
+            case .string(let text) where text.utf8.contains(0): report(member.value.position, subject: subject, field: field, Self.nul)
             case .string(let text): params[member.key] = text
             case .number(let text): params[member.key] = text
             case .bool(let flag): params[member.key] = flag ? "true" : "false"

@@ -82,6 +82,7 @@ struct StartRequest {
         params = (fields["params"]?.members ?? []).map { member in
             let value: Result<String, APIProblem>
             switch member.value.value {
+            case .string(let text) where text.utf8.contains(0): value = .failure(APIProblem("parameter \"\(member.key)\": \(FieldReader.nul)"))
             case .string(let text): value = .success(text)
             case .number(let text): value = .success(text)
             case .bool(let flag): value = .success(flag ? "true" : "false")
