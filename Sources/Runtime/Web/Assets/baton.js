@@ -229,10 +229,17 @@ pages.products = {
   title: "Products",
   async update(region) {
     const [products, queue, waits] = await Promise.all([api("products", { limit: 1000 }), api("queue"), fetch("/web/waits").then(r => r.json())]);
-    const live = new Map();
-    for (const shard of queue.shards || []) for (const product of shard.products || []) live.set(product.product, { ...product, shard: shard.shard });
+    // Each shard's figures of a product, by shard and product: a product moved keeps rows on the shards it
+    // left (their waits, and work finishing there). The product's own shard gives its figures, and its
+    // tasks queued and running are counted on every shard.
+    const live = new Map(), totals = new Map();
+    for (const shard of queue.shards || []) for (const product of shard.products || []) {
+      live.set(`${shard.shard}/${product.product}`, product);
+      const total = totals.get(product.product) || { pending: 0, running: 0 };
+      totals.set(product.product, { pending: total.pending + (product.pending || 0), running: total.running + (product.running || 0) });
+    }
     const rows = products.products.map(product => {
-      const figures = live.get(product.product) || {};
+      const figures = { ...(live.get(`${product.shard}/${product.product}`) || {}), ...(totals.get(product.product) || {}) };
       const share = h("span", { class: "share", title: `served ${percent(figures.served_share)} of the tasks running; fair share ${percent(figures.fair_share)}` }, h("i"), h("b"));
       share.firstChild.style.width = percent(figures.served_share);
       share.lastChild.style.left = percent(figures.fair_share);
