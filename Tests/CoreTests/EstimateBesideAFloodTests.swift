@@ -29,4 +29,24 @@ import Wire
         #expect((light["estimate"]?.integer ?? -1) < 100, "\(answer.body)")
         #expect((noisy["estimate"]?.integer ?? 0) > (light["estimate"]?.integer ?? 0))
     }
+
+    /// Found by an operator: a product moved to a shard where no worker had its tags was estimated to start
+    /// "in about 2.4s" with a fair share of 100%, for as long as it waited. Its estimate is null, with why,
+    /// and it wants no share of slots it cannot use.
+    @Test func aProductNoWorkerCanRunHasNoEstimateAndNoShare() throws {
+        var shard = ShardHarness()
+        let worker = Peer([1])
+        _ = shard.send(ShardHarness.ready("w1", slots: 2), from: worker)
+        _ = shard.submit([ShardHarness.job("t", run: 1, product: "gpu", tags: ["gpu"]), ShardHarness.job("b", run: 2, product: "batch")])
+        shard.core.queried(ShardQuery(request: 5, shard: 1, kind: "queue"), from: Peer([9]))
+        let answer = try #require(shard.turn().messages.compactMap { _, message -> ShardAnswer? in
+            if case .shardAnswer(let answer) = message { return answer }
+            return nil
+        }.first)
+        let products = try JSONParser.parse(answer.body)["products"]?.array ?? []
+        let gpu = try #require(products.first { $0["product"]?.string == "gpu" })
+        #expect(gpu["estimate"]?.value == .null && gpu["why"]?.string == "no worker has all the tags gpu", "\(answer.body)")
+        #expect(gpu["fair_share"]?.double == 0, "\(answer.body)")
+        #expect(gpu["pending"]?.integer == 1)
+    }
 }

@@ -105,8 +105,7 @@ extension ShardCore {
         metrics.declare("baton_shard_estimated_wait_seconds", .gauge, "When a task of the product queued now should start, from the shard's recent hand-outs (US9268605).")
         let basis = estimateBasis(now: now)
         for product in labelled.sorted() {
-            let ahead = queue.isFair ? (basis.loads[product]?.pending ?? 0) : basis.waiting
-            if let milliseconds = estimateWait(product: product, position: ahead + 1, requirement: nil, basis: basis, now: now).milliseconds {
+            if let milliseconds = productEstimate(product, basis: basis, now: now).milliseconds {
                 metrics.gauge("baton_shard_estimated_wait_seconds", "", Double(milliseconds) / 1000, .init("product", product))
             }
         }
