@@ -79,7 +79,11 @@ struct StartRequest {
         guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"key\" is at most 255 octets, not \(key.utf8.count)") }
         let parts = flow.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         target = parts.count == 2 ? .success((parts[0], parts[1])) : .failure(APIRefusal(.badRequest, "\"\(flow)\" is not PRODUCT/FLOW"))
+        var named: Set<String> = []
         params = (fields["params"]?.members ?? []).map { member in
+            guard named.insert(member.key).inserted else {
+                return Parameter(name: member.key, value: .failure(APIProblem("parameter \"\(member.key)\": given twice")), nameProblem: nil)
+            }
             let value: Result<String, APIProblem>
             switch member.value.value {
             case .string(let text) where text.utf8.contains(0): value = .failure(APIProblem("parameter \"\(member.key)\": \(FieldReader.nul)"))

@@ -169,7 +169,12 @@ public enum ManagementAPI {
     /// (a typo would otherwise ask for another action than meant, and be audited as meant), or one whose
     /// value is of another kind than it takes.
     static func refusal(of body: JSON, by method: Method) -> APIRefusal? {
+        var seen: Set<String> = []
         for member in body.members ?? [] {
+            // Given twice, one of the two would be read and the other dropped: which, a reader cannot tell.
+            guard seen.insert(member.key).inserted else {
+                return APIRefusal(.badRequest, "\(method.name): \"\(member.key)\" is given twice")
+            }
             guard method.fields.contains(member.key) else {
                 let reads = method.fields.isEmpty ? "it takes no field" : "it reads " + method.fields.joined(separator: ", ")
                 let guess = Names.suggestion(for: member.key, among: method.fields).map { " (did you mean \"\($0)\"?)" } ?? ""
