@@ -66,6 +66,28 @@ import Wire
         #expect(abs(Double(time["sets"] ?? 0) / total - 0.5) < 0.05, "slot time: \(time)")
     }
 
+    /// Found by an explorer: a product alone on its shard was reported starving (and paged for) while it
+    /// waited for slots its own long tasks held, a burst of its short ones having set its expected wait at
+    /// milliseconds. No one else was served meanwhile: it was kept waiting by no one.
+    @Test func aProductWaitingOnlyForItsOwnTasksIsNotStarving() {
+        var tuning = FairQueue.Tuning()
+        tuning.starvationFloor = 500
+        var bench = FairQueueTests.Bench(tuning)
+        bench.add(2_000, product: "solo")
+        // A burst of short tasks on two slots: a hand-out every millisecond.
+        for _ in 0..<500 {
+            bench.now = bench.now.adding(milliseconds: 1)
+            for pick in bench.select(2) { bench.finish(pick.tasks[0]) }
+        }
+        // Then two long ones hold both slots for 5 s while the rest waits.
+        let long = bench.select(2)
+        #expect(long.count == 2)
+        bench.now = bench.now.adding(milliseconds: 5_000)
+        bench.finish(long[0].tasks[0], duration: 5_000)
+        #expect(bench.select(1).map(\.product) == ["solo"])
+        #expect(bench.queue.starvationEpisodes == 0, "\(bench.queue.takeStarvationReports())")
+    }
+
     @Test func aProductHeldBackByItsOwnCapIsNotStarving() {
         var tuning = FairQueue.Tuning()
         tuning.starvationFloor = 500

@@ -239,6 +239,10 @@ extension FairQueue {
         products[p].keys[k].running += tasks.count
         runningTotal += tasks.count
         products[p].waitingSince = now.milliseconds
+        if !tasks.isEmpty {
+            if lastServed.product != Int32(p) { lastServedOther = lastServed }
+            lastServed = (now.milliseconds, Int32(p))
+        }
         if isFair {
             let charged = cost * Double(tasks.count)
             products[p].pass += charged / weight(of: policy)

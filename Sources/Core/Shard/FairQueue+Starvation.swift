@@ -36,7 +36,7 @@ extension FairQueue {
             let expected = 1 / (rate * fraction)
             let bound = min(max(Double(tuning.starvationFloor), Double(tuning.starvation) * expected), Double(tuning.starvationCeiling))
             let waited = now.milliseconds - products[p].waitingSince
-            guard Double(waited) > bound else { continue }
+            guard Double(waited) > bound, passedOver(Int32(p)) else { continue }
             marked.append((waited, Int32(p)))
             found.append(StarvationReport(product: products[p].name, waited: waited, expected: Int64(min(expected, 1e15).rounded(.up))))
         }
@@ -47,6 +47,15 @@ extension FairQueue {
         }
         starvationEpisodes += found.count
         starvationReports += found
+    }
+
+    /// Whether another product was served since product `i` began to wait: one waiting only for slots its
+    /// own tasks hold, or that no one's tasks free, is kept waiting by no one (found by an explorer: a product
+    /// alone on its shard was reported starving behind its own long tasks, after a burst of short ones had
+    /// set its expected wait at milliseconds).
+    func passedOver(_ i: Int32) -> Bool {
+        let other = lastServed.product != i ? lastServed : lastServedOther
+        return other.product >= 0 && other.time > products[Int(i)].waitingSince
     }
 
     /// Whether a product is being served first because it was starving.

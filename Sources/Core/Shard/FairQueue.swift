@@ -296,6 +296,10 @@ public struct FairQueue: Sendable {
     var allCosts: SlidingWindow
     /// When the recent tasks were handed out, for the rate at which slots come free.
     var handouts: TimeWindow
+    /// The last hand-out (when, and to which product), and the last to any other product than that one:
+    /// whether a product waiting since a moment was passed over for another (``findStarving(now:)``).
+    var lastServed: (time: Int64, product: Int32) = (0, -1)
+    var lastServedOther: (time: Int64, product: Int32) = (0, -1)
     var starving: [Int32] = []
     var lastCheck = Timestamp.zero
     /// Starving episodes since the shard started, and those not yet taken by ``takeStarvationReports()``.
