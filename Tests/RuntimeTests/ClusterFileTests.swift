@@ -169,8 +169,8 @@ import Testing
         let text = """
             {"data": "", "durability": "sometimes",
              "management": {"api": "inproc://api"},
-             "orchestrator": {"ops": "tcp://h:1", "events": "tcp://h:1"},
-             "shards": [{"id": 0, "submit": "tcp://h", "work": "tcp://h:3", "events": "tcp://h:4"}],
+             "orchestrator": {"ops": "tcp://10.0.0.9:1", "events": "tcp://10.0.0.9:1"},
+             "shards": [{"id": 0, "submit": "tcp://10.0.0.9", "work": "tcp://10.0.0.9:3", "events": "tcp://10.0.0.9:4"}],
              "pools": [{"name": "p", "shards": [9], "slots": 0}, {"name": "p"}]}
             """
         #expect(
@@ -178,13 +178,32 @@ import Testing
                 "c.json:1:10: field \"data\": must not be empty",
                 "c.json:1:28: field \"durability\": expected \"off\", \"normal\" or \"full\", found \"sometimes\"",
                 "c.json:2:24: management: field \"api\": \"inproc://api\" is not an endpoint processes can share (write tcp://HOST:PORT or ipc://PATH)",
-                "c.json:3:49: orchestrator: field \"events\": tcp://h:1 is also used by orchestrator ops",
+                "c.json:3:56: orchestrator: field \"events\": tcp://10.0.0.9:1 is also used by orchestrator ops",
                 "c.json:4:20: shards[0]: field \"id\": expected a whole number from 1 to 65535, found 0",
-                "c.json:4:33: shards[0]: field \"submit\": \"tcp://h\" has no port (write tcp://HOST:PORT)",
+                "c.json:4:33: shards[0]: field \"submit\": \"tcp://10.0.0.9\": it has no port (write tcp://HOST:PORT)",
                 "c.json:5:50: pool \"p\": field \"slots\": expected a whole number from 1 to 1024, found 0",
                 "c.json:5:37: pool \"p\": field \"shards\": no shard 9 is defined",
                 "c.json:5:63: pool \"p\": field \"name\": pool \"p\" is already defined at line 5",
             ])
+    }
+
+    /// Found by an operator: port 0 gave a cluster that was "up" and ran nothing (each start chose another
+    /// port, and the orchestrator sent to port 0); a port out of range was said to be missing; `localhost`
+    /// passed, and failed at the start as "No such device"; and a metrics address on an API's port passed,
+    /// so that the second process could not bind. Each is refused in the file, naming the field.
+    @Test func anEndpointsHostAndPortAreCheckedAgainstEveryOtherAddress() {
+        func problem(_ endpoint: String) -> [String] {
+            problems(Self.good.replacing(#""api": "tcp://10.0.0.1:7700"}"#, with: #""api": "\#(endpoint)"}"#)).filter { $0.contains("management") }
+        }
+        #expect(problem("tcp://10.0.0.1:0").first?.hasSuffix(#""tcp://10.0.0.1:0": port 0 is chosen at random at each start, and no client could know it: give a port from 1 to 65535"#) == true, "\(problem("tcp://10.0.0.1:0"))")
+        #expect(problem("tcp://10.0.0.1:99999").first?.hasSuffix("port 99999 is out of range: give one from 1 to 65535") == true)
+        #expect(problem("tcp://10.0.0.1:*").first?.hasSuffix(#"its port "*" is not a number from 1 to 65535"#) == true)
+        #expect(problem("tcp://localhost:7700").first?.hasSuffix(#""localhost" is not an IP address: a process binds to an address, not a name (write 127.0.0.1 for this machine)"#) == true)
+        #expect(problem("tcp://:7700").first?.contains("it has no host") == true)
+        #expect(problem("tcp://[::1]:7700").isEmpty, "\(problem("tcp://[::1]:7700"))")
+        let clash = Self.good.replacing(#""api": "tcp://10.0.0.1:7700"}"#, with: #""api": "tcp://127.0.0.1:7700"}"#)
+            .replacing(#"{"name": "gpu", "slots": 2,"#, with: #"{"name": "gpu", "metrics": "127.0.0.1:7700", "slots": 2,"#)
+        #expect(problems(clash).contains { $0.contains(#"pool "gpu": field "metrics": port 7700 of 127.0.0.1 is also used by management api"#) }, "\(problems(clash))")
     }
 
     @Test func aShardsHeadroomIsReadAndRefusedUnderFIFO() throws {

@@ -1,4 +1,5 @@
 import Core
+import Glibc
 import HTTP
 import Store
 
@@ -337,16 +338,58 @@ struct ClusterReader {
                 "\"\(text)\" is not an endpoint processes can share (write tcp://HOST:PORT or ipc://PATH)")
             return nil
         }
-        if text.hasPrefix("tcp://"), text.split(separator: ":").last.flatMap({ UInt16($0) }) == nil {
-            fields.report(value.position, subject: subject, field: field, "\"\(text)\" has no port (write tcp://HOST:PORT)")
-            return nil
+        var port: (host: String, number: Int)?
+        if text.hasPrefix("tcp://") {
+            switch Self.tcpAddress(text) {
+            case .success(let address): port = address
+            case .failure(let problem):
+                fields.report(value.position, subject: subject, field: field, "\"\(text)\": \(problem.message)")
+                return nil
+            }
         }
         if let other = endpoints[text] {
             fields.report(value.position, subject: subject, field: field, "\(text) is also used by \(other)")
             return nil
         }
+        // One port of one address, whether ZeroMQ or HTTP binds it (found by an operator: a metrics address on
+        // an API's port passed, and the second process to start could not bind).
+        if let port {
+            let key = "port \(port.host):\(port.number)"
+            if let other = endpoints[key] {
+                fields.report(value.position, subject: subject, field: field, "port \(port.number) of \(port.host) is also used by \(other)")
+                return nil
+            }
+            endpoints[key] = "\(subject) \(field)"
+        }
         endpoints[text] = "\(subject) \(field)"
         return text
+    }
+
+    /// The host and port of `tcp://HOST:PORT`, or what is wrong with it: ZeroMQ binds to an address (a name
+    /// such as `localhost` fails at the start, as "No such device"), and a port chosen at random by each
+    /// start (`0`, `*`) is one no client could know (found by an operator: a cluster "up" with port 0 ran
+    /// nothing, its orchestrator sending to port 0 for ever).
+    static func tcpAddress(_ text: String) -> Result<(host: String, number: Int), ClusterFileProblem> {
+        let rest = text.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else { return .failure(ClusterFileProblem("it has no port (write tcp://HOST:PORT)")) }
+        var host = String(rest[..<colon])
+        let portText = String(rest[rest.index(after: colon)...])
+        guard !portText.isEmpty else { return .failure(ClusterFileProblem("it has no port (write tcp://HOST:PORT)")) }
+        guard let number = Int(portText), portText.allSatisfy(\.isASCII) else {
+            return .failure(ClusterFileProblem("its port \"\(portText)\" is not a number from 1 to 65535"))
+        }
+        guard number != 0 else {
+            return .failure(ClusterFileProblem("port 0 is chosen at random at each start, and no client could know it: give a port from 1 to 65535"))
+        }
+        guard (1...65535).contains(number) else { return .failure(ClusterFileProblem("port \(number) is out of range: give one from 1 to 65535")) }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return .failure(ClusterFileProblem("it has no host (write tcp://HOST:PORT, HOST an address such as 127.0.0.1)")) }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 else {
+            return .failure(ClusterFileProblem("\"\(host)\" is not an IP address: a process binds to an address, not a name (write 127.0.0.1 for this machine)"))
+        }
+        return .success((host, number))
     }
 
     /// `metrics`: the HTTP address (`HOST:PORT`) a service serves `/metrics` on; a pool's workers take
@@ -365,7 +408,7 @@ struct ClusterReader {
             return nil
         }
         for port in Int(address.port)..<(Int(address.port) + max(ports, 1)) {
-            let key = "http://\(address.host):\(port)"
+            let key = "port \(address.host):\(port)"
             if let other = endpoints[key] {
                 fields.report(value.position, subject: subject, field: "metrics", "port \(port) of \(address.host) is also used by \(other)")
                 return nil
@@ -379,4 +422,10 @@ struct ClusterReader {
         guard let value else { return nil }
         return fields.nonEmptyString(value, field: "data", subject: subject)
     }
+}
+
+/// What is wrong with one value of a cluster file, in a sentence.
+struct ClusterFileProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
 }
