@@ -384,6 +384,12 @@ struct TimerWorld {
         #expect(problems.contains { $0.hasPrefix("f.json:1:56: field \"schedule.cron\": \"30 25 * * *\": column 4 (hour)") }, "\(problems)")
         #expect(problems.contains { $0.contains("unknown time zone \"Mars/Olympus\"") })
         #expect(problems.contains { $0.contains("unknown calendar \"nope\" (calendars: weekdays)") })
+        // "localtime" is a file of the zone database, each machine's own zone: not a zone a schedule can name.
+        let local = file.replacingOccurrences(of: "Mars/Olympus", with: "localtime").replacingOccurrences(of: "30 25", with: "30 18")
+            .replacingOccurrences(of: #", "calendar": "nope""#, with: "")
+        let (_, _, localBody) = world.management.call(
+            "apply", JSON.object([("files", .array([.object([("path", .string("f.json")), ("text", .string(local))])]))]).rendered())
+        #expect(localBody["problems"]?.array?.compactMap(\.string).contains { $0.contains(#""localtime" is not a time zone of its own"#) } == true, "\(localBody.rendered())")
     }
 
     @Test func applyRefusesAMalformedCalendarWithItsLine() {

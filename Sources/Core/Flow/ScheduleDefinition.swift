@@ -172,7 +172,13 @@ extension FlowValidator {
         }
         var zone = ScheduleDefinition.defaultZone
         if let text = fields["zone"] {
-            if let name = text.string, Zone.isValidName(name) {
+            if let name = text.string, ["localtime", "posixrules", "Factory"].contains(name) || name.hasPrefix("posix/") || name.hasPrefix("right/") {
+                // Files of the zone database that are not zones: "localtime" is whatever the machine reading it is
+                // set to, which another machine, or the same one later, may not share (found by an explorer).
+                reader.report(
+                    text.position, field: "schedule.zone",
+                    "\"\(name)\" is not a time zone of its own but a file of this machine's zone database: name the zone (IANA names, such as \"Europe/London\" or \"Asia/Shanghai\")")
+            } else if let name = text.string, Zone.isValidName(name) {
                 if let zones = names.zones, zones(name) == nil {
                     reader.report(text.position, field: "schedule.zone", "unknown time zone \"\(name)\" (IANA names, such as \"Europe/London\" or \"Asia/Shanghai\")")
                 }

@@ -164,7 +164,7 @@ struct ClusterReader {
             return nil
         }
         guard let elements = value.array, !elements.isEmpty else {
-            fields.report(value.position, field: "shards", "expected an array of at least one shard, found \(value.kindDescription)")
+            fields.report(value.position, field: "shards", value.array != nil ? "a cluster needs at least one shard, and this array is empty" : "expected an array of at least one shard, found \(value.kindDescription)")
             return nil
         }
         var shards: [ClusterConfiguration.Shard] = []
