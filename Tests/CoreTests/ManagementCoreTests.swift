@@ -141,6 +141,11 @@ struct ManagementHarness {
         let unknownProduct = management.call("start", #"{"flow": "nobody/eod"}"#)
         #expect(unknownProduct.1.status == .notFound)
         #expect(unknownProduct.2["error"]?.string == "unknown product \"nobody\" (products: payments)")
+        // Among many products, a likely typo and ten names, not all (found by an operator: 3 KB on one line).
+        var many = ManagementHarness()
+        _ = many.apply((1...30).map { ManagementHarness.flow.replacingOccurrences(of: "payments", with: String(format: "p%02d", $0)) })
+        let typo = many.call("start", #"{"flow": "p1/eod"}"#)
+        #expect(typo.2["error"]?.string == #"unknown product "p1" (did you mean "p01"? products: p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, … (30 in all: `baton products`))"#, "\(typo.1.body)")
         let unknownFlow = management.call("start", #"{"flow": "payments/nightly"}"#)
         #expect(unknownFlow.1.status == .notFound)
         #expect(unknownFlow.2["error"]?.string == "unknown flow \"nightly\" of product \"payments\" (its flows: eod)")

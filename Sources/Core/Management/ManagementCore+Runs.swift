@@ -19,11 +19,7 @@ extension ManagementCore {
             return
         }
         guard let product = products[target.product] else {
-            let known = products.keys.sorted()
-            refuse(
-                caller, .notFound,
-                "unknown product \"\(target.product)\""
-                    + (known.isEmpty ? " (no flows have been applied)" : " (products: \(known.joined(separator: ", ")))"))
+            refuse(caller, .notFound, "unknown product \"\(target.product)\"" + Self.someOf(products.keys, near: target.product, kind: "products"))
             return
         }
         guard let flow = flows[request.flow] else {
@@ -164,6 +160,17 @@ extension ManagementCore {
     func orchestratorDeleted(_ id: UInt64, now: Timestamp) -> Bool {
         guard let run = runs[id], run.state.isFinal else { return false }
         return run.finished.adding(milliseconds: configuration.retention) <= now.adding(milliseconds: 60_000)
+    }
+
+    /// What a refusal of an unknown name says of the known ones: a likely typo, and at most ten of them
+    /// with how many there are (found by an operator: with 534 products, a mistyped start was answered
+    /// with every name, 3 KB on one line).
+    static func someOf(_ names: some Collection<String>, near name: String, kind: String) -> String {
+        guard !names.isEmpty else { return " (no flows have been applied)" }
+        let sorted = names.sorted()
+        let guess = Names.suggestion(for: name, among: sorted).map { "did you mean \"\($0)\"? " } ?? ""
+        let shown = sorted.prefix(10).joined(separator: ", ") + (sorted.count > 10 ? ", … (\(sorted.count) in all: `baton \(kind)`)" : "")
+        return " (\(guess)\(kind): \(shown))"
     }
 
     /// Why run `id`, started but neither in memory nor in the store, is no more.
