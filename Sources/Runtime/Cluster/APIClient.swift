@@ -126,12 +126,22 @@ public final class APIClient {
             refused = false
             failuresInARow = 0
         }
-        let message = Message.apiRequest(APIRequest(request: request, method: method, body: text))
-        guard try socket.send(message.encoded(), dontWait: false) else {
-            throw ServiceError("cannot send to the management API at \(endpoint)")
-        }
+        let message = Message.apiRequest(APIRequest(request: request, method: method, body: text)).encoded()
         let clock = SystemClock()
         let deadline = clock.now().adding(milliseconds: Int64(timeout))
+        // Never a blocking send: a connection whose handshake failed leaves the socket no pipe to queue on,
+        // and a blocking send would wait for ever (found hung in a test: a keyless client refused before
+        // its first call). It waits for room, or for the handshake's refusal, within the call's time.
+        var sending = Poller()
+        _ = sending.add(socket, events: .writable)
+        _ = sending.add(handshakes)
+        while try !socket.send(message, dontWait: true) {
+            if let refusal = try refusedHandshake() { throw refusal }
+            guard clock.now() < deadline else {
+                throw ServiceError("cannot send to management at \(endpoint) within \(timeout / 1000) s (is it running? `baton dev`, or `baton up --config FILE` for a cluster, starts it)")
+            }
+            _ = try sending.poll(timeoutMilliseconds: Int(max(1, deadline.since(clock.now()))))
+        }
         var poller = Poller()
         _ = poller.add(socket)
         _ = poller.add(handshakes)
