@@ -379,6 +379,22 @@ struct OrchestratorHarness {
         #expect(late.controlSends.first?.1.job == "b" && late.controlSends.first?.1.generation == 0)
     }
 
+    /// Found by the simulator (seed 22 under durability normal): a failed run marked succeeded answered
+    /// RUN-DETAIL with its failure's time, so that management, which takes a status of an ended run only if
+    /// newer than its own, kept it failed. A reopened run's status is as of its reopening.
+    @Test func aRunReopenedByAnActionIsReportedAsOfThen() throws {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded), ("audit", .succeeded)])
+        _ = orchestrator.report([("check", .failed), ("load", .succeeded)])
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+        let failedAt = try #require(orchestrator.core.detail(answering: RunQuery(request: 9, run: 1, first: 0, limit: 0))).run.time
+        orchestrator.now = orchestrator.now.adding(milliseconds: 60_000)
+        _ = orchestrator.operation(OperationRequest(request: 5, action: .markSucceeded, run: 1, product: "payments", job: "check"))
+        let detail = try #require(orchestrator.core.detail(answering: RunQuery(request: 10, run: 1, first: 0, limit: 0)))
+        #expect(detail.run.time == orchestrator.now.wire && detail.run.time > failedAt, "\(detail.run)")
+    }
+
     /// A cancel-job names the generation it means, so that one sent again after a rerun's generation was
     /// submitted does not cancel that one.
     @Test func aCancelJobNamesTheGenerationItMeans() {

@@ -230,7 +230,9 @@ extension ManagementCore {
         let changed = run.state != status.state || run.succeeded != status.succeeded || run.failed != status.failed
             || run.active != status.active || run.detail != status.detail || run.finished != Timestamp(wire: status.finished)
             || (status.shard != 0 && run.shard != status.shard) || run.finishing != status.finishing
-        if changed { runUpdated(status, inOrder: false, now: now) }
+        // A run an answered action reopened is read after the answer: what it says is newer than what is
+        // held, whatever its time (the orchestrator's clock, or a status not stamped again).
+        if changed { runUpdated(status, inOrder: reopening.contains(run.id), now: now) }
     }
 
     /// Applies a run's status: from RUN-UPDATES (`inOrder`: the stream's order is the orchestrator's, so

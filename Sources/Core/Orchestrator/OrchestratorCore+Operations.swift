@@ -490,6 +490,10 @@ extension OrchestratorCore {
         // for ever if its end was missed: its shard is asked for it.
         askForEnds(of: run, now: now)
         run.reopen(moment: moment, held: heldProducts.contains(run.product))
+        // Its status is as of now: RUN-DETAIL says so, and management takes a status of an ended run only if
+        // newer than what it holds (found by the simulator, seed 22 under durability normal: a run marked
+        // succeeded was read again with its failure's time, and stayed failed in management).
+        run.lastChange = now
         runs.reopened(run.id)
         if !run.isParking { sendControl(.resumeRun, run: run.id, shard: run.shard, now: now) }
         touch(&run)
