@@ -85,6 +85,8 @@ public enum Baton {
             try Rebalance.run(apply: apply, tolerance: tolerance, pinned: pinned, actor: actor, json: json, target: target, console: console)
         case .drain(let shard, let actor, let json, let target):
             try ClientCommands.drain(shard: shard, actor: actor, json: json, target: target, console: console)
+        case .undrain(let shard, let actor, let json, let target):
+            try ClientCommands.undrain(shard: shard, actor: actor, json: json, target: target, console: console)
         case .history(let run, let product, let actor, let page, let json, let target):
             try ClientCommands.history(run: run, product: product, actor: actor, page: page, json: json, target: target, console: console)
         case .schedule(let flow, let next, let json, let target):

@@ -250,6 +250,10 @@ extension ClientCommands {
         }
         for line in Formatting.table(rows) { console.out(line) }
         if let next = body["next"]?.string { console.out("more: baton products --after \(next)") }
+        for shard in body["drained"]?.array ?? [] {
+            let id = shard.integer ?? 0
+            console.out("shard \(id) is drained: no new product is bound to it and none moves onto it (`baton undrain \(id)` opens it again)")
+        }
         return .success
     }
 
@@ -264,32 +268,62 @@ extension ClientCommands {
         return "finishing on " + finishing.joined(separator: ", ")
     }
 
-    /// Every product, read page after page, and the cluster's shards: for `drain` and `rebalance`.
-    static func everyProduct(from client: Client) throws(CommandFailure) -> (products: [JSON], shards: [UInt32]) {
+    /// Every product, read page after page, the cluster's shards, and those drained: for `drain` and `rebalance`.
+    static func everyProduct(from client: Client) throws(CommandFailure) -> (products: [JSON], shards: [UInt32], drained: Set<UInt32>) {
         var products: [JSON] = []
         var shards: [UInt32] = []
+        var drained: Set<UInt32> = []
         var after: String?
         repeat {
             let body = try client.call("products", page(limit: 10_000, after: after))
             products += body["products"]?.array ?? []
             shards = (body["shards"]?.array ?? []).compactMap { $0.integer.map(UInt32.init) }
+            drained = Set((body["drained"]?.array ?? []).compactMap { $0.integer.map(UInt32.init) })
             after = body["next"]?.string
         } while after != nil
-        return (products, shards)
+        return (products, shards, drained)
     }
 
-    /// `drain SHARD`: every product bound to the shard moves, one at a time, the most loaded first, to the
-    /// other shard with the least load then (measured, as `products` gives it), then the fewest products.
-    /// Its open runs finish on the drained shard.
+    /// Calls an admin method that changes something, with a request ID made up for it, sent again with the
+    /// same ID if management does not answer: the first call may have been applied and its answer lost.
+    static func callOnce(_ client: Client, _ method: String, _ fields: [(String, JSON)], request: String) throws(CommandFailure) -> JSON {
+        let body = JSON.object(fields + [("request", .string(request))])
+        do {
+            return try client.call(method, body)
+        } catch where error.code == .unavailable {
+            return try client.call(method, body)
+        }
+    }
+
+    /// `drain SHARD`: marks the shard drained in management (no new product is bound to it, and none
+    /// moves onto it, until `undrain`), then moves every product bound to it, one at a time, the most
+    /// loaded first, to the shard not drained with the least load then (measured, as `products` gives
+    /// it), then the fewest products. Its open runs finish on the drained shard. Drained again, it moves
+    /// what is left on it (an interrupted drain goes on).
     static func drain(shard: UInt32, actor: String, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
         let client = try Client(target)
-        let (products, shards) = try everyProduct(from: client)
+        let (_, shards, drainedBefore) = try everyProduct(from: client)
         guard shards.contains(shard) else {
             throw CommandFailure(code: .usage, message: "shard \(shard) is not one of the cluster's (\(shards.map(String.init).joined(separator: ", ")))")
         }
         let others = shards.filter { $0 != shard }
         guard !others.isEmpty else { throw CommandFailure(code: .failure, message: "shard \(shard) is the cluster's only shard: there is nowhere to move to") }
-        var load = Dictionary(uniqueKeysWithValues: others.map { ($0, (jobs: 0.0, products: 0)) })
+        guard others.contains(where: { !drainedBefore.contains($0) }) else {
+            throw CommandFailure(
+                code: .failure,
+                message: "every other shard is drained (\(others.map(String.init).joined(separator: ", "))): there is nowhere to move shard \(shard)'s "
+                    + "products; `baton undrain SHARD` opens one again")
+        }
+        // Marked first, so that no product is bound to it or moved onto it while its products leave.
+        let marked = try callOnce(
+            client, "drain", [("shard", .number(shard)), ("actor", .string(actor))], request: "drain-\(shard)-\(UInt64.random(in: 1...UInt64.max))")
+        if !json { console.out(marked["detail"]?.string ?? "shard \(shard) is drained") }
+        let (products, _, drained) = try everyProduct(from: client)
+        let open = shards.filter { !drained.contains($0) }
+        guard !open.isEmpty else {
+            throw CommandFailure(code: .failure, message: "every shard is drained now: there is nowhere to move shard \(shard)'s products; `baton undrain SHARD` opens one again")
+        }
+        var load = Dictionary(uniqueKeysWithValues: open.map { ($0, (jobs: 0.0, products: 0)) })
         for product in products {
             guard let bound = product["shard"]?.integer, load[UInt32(bound)] != nil else { continue }
             load[UInt32(bound)]!.jobs += product["load"]?.double ?? 0
@@ -300,27 +334,31 @@ extension ClientCommands {
             .sorted { ($1.1, $0.0) < ($0.1, $1.0) }
         var moved: [JSON] = []
         for (product, jobs) in leaving {
-            let to = others.min { (load[$0]!.jobs, load[$0]!.products, $0) < (load[$1]!.jobs, load[$1]!.products, $1) }!
-            let request = "drain-\(shard)-\(product)-\(UInt64.random(in: 1...UInt64.max))"
-            let body: JSON = .object([("product", .string(product)), ("to", .number(to)), ("actor", .string(actor)), ("request", .string(request))])
-            let reply: JSON
-            do {
-                reply = try client.call("move", body)
-            } catch where error.code == .unavailable {
-                reply = try client.call("move", body)
-            }
+            let to = open.min { (load[$0]!.jobs, load[$0]!.products, $0) < (load[$1]!.jobs, load[$1]!.products, $1) }!
+            let reply = try callOnce(
+                client, "move", [("product", .string(product)), ("to", .number(to)), ("actor", .string(actor))],
+                request: "drain-\(shard)-\(product)-\(UInt64.random(in: 1...UInt64.max))")
             load[to]!.jobs += jobs
             load[to]!.products += 1
             moved.append(.object([("product", .string(product)), ("to", .number(to)), ("detail", reply["detail"] ?? .string(""))]))
             if !json { console.out(reply["detail"]?.string ?? "product \(product) moves to shard \(to)") }
         }
         if json {
-            console.out(JSON.object([("shard", .number(shard)), ("moved", .array(moved))]).rendered(pretty: true))
+            console.out(JSON.object([("shard", .number(shard)), ("drained", .bool(true)), ("moved", .array(moved))]).rendered(pretty: true))
         } else if leaving.isEmpty {
             console.out("no product is bound to shard \(shard)")
         } else {
             console.out("shard \(shard) takes no new runs; its open runs finish there (baton products shows them)")
         }
+        return .success
+    }
+
+    /// `undrain SHARD`: opens a drained shard again, to new products and to moves.
+    static func undrain(shard: UInt32, actor: String, json: Bool, target: Target, console: any Console) throws(CommandFailure) -> ExitCode {
+        let reply = try callOnce(
+            try Client(target), "undrain", [("shard", .number(shard)), ("actor", .string(actor))],
+            request: "undrain-\(shard)-\(UInt64.random(in: 1...UInt64.max))")
+        console.out(json ? reply.rendered(pretty: true) : reply["detail"]?.string ?? "shard \(shard) is open again")
         return .success
     }
 

@@ -56,8 +56,11 @@ public enum Command: Equatable, Sendable {
     case act(OperatorAction, target: Target)
     /// List the products with their shards and policies.
     case products(limit: Int?, after: String?, json: Bool, target: Target)
-    /// `drain SHARD`: moves every product off the shard, each to the shard with the least load then.
+    /// `drain SHARD`: marks the shard drained, then moves every product off it, each to the shard not
+    /// drained with the least load then.
     case drain(shard: UInt32, actor: String, json: Bool, target: Target)
+    /// `undrain SHARD`: opens a drained shard again to new products and moves.
+    case undrain(shard: UInt32, actor: String, json: Bool, target: Target)
     /// `rebalance`: plans moves from measured load, and with `apply` makes them.
     case rebalance(apply: Bool, tolerance: Double, pinned: Set<String>, actor: String, json: Bool, target: Target)
     /// Show the audit log of a run or a product.

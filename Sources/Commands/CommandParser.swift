@@ -409,14 +409,16 @@ public enum CommandParser {
             return .rebalance(
                 apply: arguments.flags.contains("--apply"), tolerance: Double(tolerance) / 100, pinned: pinned,
                 actor: try actor(arguments, command: name), json: arguments.flags.contains("--json"), target: try target(arguments))
-        case "drain":
+        case "drain", "undrain":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }
             guard arguments.operands.count == 1, let text = arguments.operands.first else { throw UsageError("give one shard", command: name) }
             guard let shard = UInt32(text), (1...UInt32(UInt16.max)).contains(shard) else {
                 throw UsageError("\"\(text)\" is not a shard ID (1 to 65535)", command: name)
             }
-            return .drain(shard: shard, actor: try actor(arguments, command: name), json: arguments.flags.contains("--json"), target: try target(arguments))
+            let (actor, json, target) = (try actor(arguments, command: name), arguments.flags.contains("--json"), try target(arguments))
+            return name == "drain"
+                ? .drain(shard: shard, actor: actor, json: json, target: target) : .undrain(shard: shard, actor: actor, json: json, target: target)
         case "priority":
             let arguments = try Arguments(rest, command: name, flags: ["--help", "--json"], options: targetOptions.union(["--request", "--actor"]))
             if arguments.flags.contains("--help") { return .help(topic: name) }

@@ -3,6 +3,7 @@ import Foundation
 
 /// `baton rebalance`: plans moves of products between shards from the load management measures (each
 /// product's jobs ended a second over the last 10 minutes), and with `--apply` makes them one at a time.
+/// Drained shards are left out of the plan: nothing moves onto them.
 enum Rebalance {
     /// A product as the plan sees it.
     struct Product: Equatable {
@@ -74,7 +75,10 @@ enum Rebalance {
         // Ctrl-C is taken between moves, not in the middle of one.
         var signals = StopSignals()
         let client = try Client(target)
-        let (listed, shards) = try ClientCommands.everyProduct(from: client)
+        let (listed, every, drained) = try ClientCommands.everyProduct(from: client)
+        // A drained shard takes no move: the plan spreads the load over the others, and leaves what is
+        // still on a drained shard to `baton drain`.
+        let shards = every.filter { !drained.contains($0) }
         let products = listed.compactMap { product -> Product? in
             guard let name = product["product"]?.string, let shard = product["shard"]?.integer else { return nil }
             return Product(name: name, shard: UInt32(shard), load: product["load"]?.double ?? 0)
@@ -86,7 +90,15 @@ enum Rebalance {
         let (moves, byCount) = plan(products, shards: shards, pinned: pinned, tolerance: tolerance)
         var done: [Move] = []
         var interrupted = false
-        if !json { printPlan(products, shards: shards, moves: moves, byCount: byCount, tolerance: tolerance, console: console) }
+        if !json {
+            printPlan(products, shards: shards, moves: moves, byCount: byCount, tolerance: tolerance, console: console)
+            for shard in every where drained.contains(shard) {
+                let left = products.filter { $0.shard == shard }.count
+                console.out(
+                    "shard \(shard) is drained: the plan moves nothing onto it"
+                        + (left == 0 ? "" : ", nor its \(left) product\(left == 1 ? "" : "s") off it (`baton drain \(shard)` moves them)"))
+            }
+        }
         if apply {
             for (number, move) in moves.enumerated() {
                 if signals.wait(milliseconds: 0) != nil {
@@ -112,7 +124,10 @@ enum Rebalance {
             func render(_ move: Move) -> JSON {
                 .object([("product", .string(move.product)), ("from", .number(move.from)), ("to", .number(move.to)), ("load", JSON.hundredths(move.load))])
             }
-            var fields: [(String, JSON)] = [("by", .string(byCount ? "products" : "load")), ("plan", .array(moves.map(render)))]
+            var fields: [(String, JSON)] = [
+                ("by", .string(byCount ? "products" : "load")), ("plan", .array(moves.map(render))),
+                ("drained", .array(every.filter(drained.contains).map { .number($0) })),
+            ]
             if apply { fields.append(("moved", .array(done.map(render)))) }
             console.out(JSON.object(fields).rendered(pretty: true))
         }

@@ -43,7 +43,7 @@ public enum Usage {
 
     static let order = [
         "dev", "web", "demo", "apply", "start", "status", "logs", "runs", "flows", "products", "queue", "workers", "stop", "pause", "resume", "rerun",
-        "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "rebalance", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
+        "mark-succeeded", "priority", "hold", "release", "policy", "move", "drain", "undrain", "rebalance", "history", "schedule", "calendars", "validate", "management", "orchestrator", "shard", "worker", "timer", "up", "down", "keys", "bench", "simulate",
         "version", "help",
     ]
 
@@ -153,19 +153,37 @@ public enum Usage {
                   --to SHARD     the shard to move to (an ID from the cluster file)
                 """ + "\n" + actionHelp + "\n" + targetHelp),
         "drain": Entry(
-            summary: "move every product off a shard",
+            summary: "retire a shard: it takes no new products, and every product on it moves off",
             text: """
                 usage: baton drain [options] SHARD
 
-                Moves each product bound to SHARD, one at a time and the most loaded first, to the other
-                shard with the least measured load then (then the fewest products), and prints each
-                move. The shard then takes no new runs; its open runs follow their products, their
-                running tasks finishing there. Retire it once `baton products` shows nothing
-                finishing on it. Needs the admin role. docs/cluster.md.
+                Marks SHARD drained in management first, then moves each product bound to it, one at
+                a time and the most loaded first, to the shard not drained with the least measured
+                load then (then the fewest products), and prints each move. From then on no new
+                product is bound to the shard, `baton move --to SHARD` is refused, and `baton
+                rebalance` plans no move onto it, until `baton undrain SHARD`; management keeps this
+                across restarts, and `baton products` says which shards are drained. The shard then
+                takes no new runs; its open runs follow their products, their running tasks finishing
+                there. Retire it once `baton products` shows nothing finishing on it. Drained again, it
+                moves what is left on it. Needs the admin role. docs/cluster.md.
 
                 Options:
                   --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, $USER, $LOGNAME, else the system user)
                   --json         print the moves as JSON
+                """ + "\n" + targetHelp),
+        "undrain": Entry(
+            summary: "open a drained shard again to new products and moves",
+            text: """
+                usage: baton undrain [options] SHARD
+
+                Undoes `baton drain SHARD`'s mark: new products may be bound to the shard again, and
+                products moved onto it. Nothing moves back by itself: `baton rebalance --apply` moves
+                products onto it, or `baton move PRODUCT --to SHARD`. Needs the admin role.
+                docs/cluster.md.
+
+                Options:
+                  --actor NAME   who acts, for the audit log (default: $BATON_ACTOR, $USER, $LOGNAME, else the system user)
+                  --json         print management's answer as JSON
                 """ + "\n" + targetHelp),
         "rebalance": Entry(
             summary: "plan moves of products that even out the shards' load, and make them",
@@ -178,8 +196,9 @@ public enum Usage {
                 the most loaded shard to the least, the product nearest half the gap first, each at
                 most once. With no load measured, it evens out the number of products instead.
                 --plan (the default) changes nothing; --apply then makes the moves one at a time, as
-                `baton move` does, and Ctrl-C stops it between two moves. Needs the admin role to
-                apply. docs/cluster.md.
+                `baton move` does, and Ctrl-C stops it between two moves. A drained shard (`baton
+                drain`) is left out: nothing moves onto it. Needs the admin role to apply.
+                docs/cluster.md.
 
                 Options:
                   --plan           print the plan only (the default)
@@ -233,7 +252,8 @@ public enum Usage {
                 rate (per hour), burst, whether their priorities count over fairness, and their
                 fairness keys' weights ("-" for none or the default), and a move going on (the shards
                 its open runs finish on, after `baton move`): at most --limit N (default 1000, at most
-                10000), after --after PRODUCT, the cursor the listing prints for the next page.
+                10000), after --after PRODUCT, the cursor the listing prints for the next page. Then
+                the shards drained (`baton drain`), which take no new products.
                 """ + "\n" + targetHelp),
         "history": Entry(
             summary: "show the operator actions on a run or a product, or by an actor",

@@ -157,6 +157,19 @@ import Testing
         #expect(throws: UsageError("give one RUN, or --product PRODUCT, or --actor NAME", command: "history")) { try parse("history") }
     }
 
+    @Test func drainAndUndrainTakeOneShard() throws {
+        let target = Target(api: nil, config: nil, data: ".baton")
+        func parse(_ line: String) throws(UsageError) -> Command {
+            try CommandParser.parse(line.split(separator: " ").map(String.init), environment: ["USER": "alice"])
+        }
+        #expect(try parse("drain 3") == .drain(shard: 3, actor: "alice", json: false, target: target))
+        #expect(try parse("undrain 3 --actor bob --json") == .undrain(shard: 3, actor: "bob", json: true, target: target))
+        #expect(throws: UsageError("give one shard", command: "undrain")) { try parse("undrain") }
+        #expect(throws: UsageError("give one shard", command: "undrain")) { try parse("undrain 1 2") }
+        #expect(throws: UsageError("\"0\" is not a shard ID (1 to 65535)", command: "undrain")) { try parse("undrain 0") }
+        #expect(throws: UsageError("unknown option --to", command: "drain")) { try parse("drain 1 --to 2") }
+    }
+
     @Test func policyTakesAProductAndTheFieldsToChange() throws {
         let target = Target(api: nil, config: nil, data: ".baton")
         func parse(_ line: String) throws(UsageError) -> Command {

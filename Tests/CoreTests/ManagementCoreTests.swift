@@ -350,6 +350,86 @@ struct ManagementHarness {
 
     /// Seed 4036 of the simulator: management restarts with open runs, whatever its stored stream position
     /// says, and reads each of them again from the orchestrator; an ended run is not asked about.
+    /// Found by an operator: `baton drain 3` moved shard 3's products off, and the next `apply` of a new
+    /// product bound it to shard 3, the least loaded now; `rebalance` planned moves back onto it. A
+    /// drained shard takes no new product and no move, and `products` says it is drained, until `undrain`.
+    @Test func aDrainedShardTakesNoNewProduct() {
+        var management = ManagementHarness(shards: [1, 2, 3])
+        let (turn, drained, answer) = management.call("drain", #"{"shard": 3, "actor": "alice", "request": "retire-3"}"#)
+        #expect(drained.status == .ok && answer["action"]?.string == "drain" && answer["options"]?.string == "shard 3", "\(drained.body)")
+        #expect(answer["detail"]?.string?.hasPrefix("shard 3 is drained: no new product is bound to it") == true, "\(drained.body)")
+        #expect(turn.drains == [3: true] && turn.audit.map(\.method) == ["drain"] && turn.toOrchestrator.isEmpty)
+        // Six new products, none on shard 3, though it is the least loaded.
+        let names = ["a", "b", "c", "d", "e", "f"]
+        _ = management.call("apply", JSON.object([("files", .array(names.map { name in
+            JSON.object([("path", .string("\(name).json")), ("text", .string(ManagementHarness.flow.replacingOccurrences(of: "payments", with: name)))])
+        }))]).rendered())
+        #expect(names.map { management.core.products[$0]?.shard ?? 0 }.sorted() == [1, 1, 1, 2, 2, 2])
+        let listed = management.call("products", "{}").2
+        #expect(listed["drained"]?.rendered() == "[3]" && listed["shards"]?.rendered() == "[1,2,3]")
+        // A move onto it is refused, naming the way out.
+        let (moveTurn, move, refusal) = management.call("move", #"{"product": "a", "actor": "alice", "to": 3}"#)
+        #expect(move.status == .conflict && moveTurn.toOrchestrator.isEmpty)
+        #expect(refusal["error"]?.string == "move: shard 3 is drained: it takes no products; `baton undrain 3` opens it again")
+        // Sent again under its request ID, the drain is answered as done, and changes nothing more.
+        let (againTurn, again, repeated) = management.call("drain", #"{"shard": 3, "actor": "alice", "request": "retire-3"}"#)
+        #expect(again.status == .ok && repeated["repeated"]?.bool == true && !againTurn.needsCommit)
+        #expect(management.call("undrain", #"{"shard": 3, "actor": "alice", "request": "retire-3"}"#).2["error"]?.string?
+            .hasPrefix(#"request ID "retire-3" was already used for drain (shard 3) at "#) == true)
+        // Opened again, it takes the next new product, and moves.
+        let (undrainTurn, undrained, opened) = management.call("undrain", #"{"shard": 3, "actor": "alice"}"#)
+        #expect(undrained.status == .ok && opened["detail"]?.string == "shard 3 is open again: new products may be bound to it, and products moved onto it")
+        #expect(undrainTurn.drains == [3: false] && management.call("products", "{}").2["drained"]?.rendered() == "[]")
+        _ = management.apply(ManagementHarness.flow)
+        #expect(management.core.products["payments"]?.shard == 3)
+        let (opened3, _, _) = management.call("move", #"{"product": "a", "actor": "alice", "to": 3}"#)
+        #expect(opened3.operations.map(\.shard) == [3])
+    }
+
+    /// With every shard drained there is nowhere to bind a new product: `apply` of one is refused, saying
+    /// so, and nothing is applied; a new version of a known product's flow is applied as ever.
+    @Test func withEveryShardDrainedANewProductIsRefusedSayingSo() {
+        var management = ManagementHarness(shards: [1, 2])
+        _ = management.apply(ManagementHarness.flow)
+        for shard in [1, 2] { #expect(management.call("drain", #"{"shard": \#(shard), "actor": "alice"}"#).1.status == .ok) }
+        let other = ManagementHarness.flow.replacingOccurrences(of: "payments", with: "trading")
+        let changed = ManagementHarness.flow.replacingOccurrences(of: "north", with: "south")
+        let (turn, refused, answer) = management.apply(changed, other)
+        #expect(refused.status == .conflict && !turn.needsCommit, "\(refused.body)")
+        #expect(answer["error"]?.string == "nothing was applied: every shard is drained (1, 2), so no shard takes the new product trading; `baton undrain SHARD` opens one again")
+        let (_, applied, _) = management.apply(changed)
+        #expect(applied.status == .ok && management.core.flows["payments/eod"]?.version == 2)
+    }
+
+    /// What `drain` cannot do is refused, naming why, and changes nothing.
+    @Test func aDrainOfAnUnknownShardOrWithoutAnActorIsRefused() {
+        var management = ManagementHarness(shards: [1, 2])
+        for (body, status, error) in [
+            (#"{"shard": 7, "actor": "alice"}"#, Status.notFound, "the cluster has no shard 7 (shards: 1, 2)"),
+            (#"{"shard": 1}"#, .badRequest, "drain needs \"actor\": who asks (1 to 255 octets), for the audit log"),
+            (#"{"actor": "alice"}"#, .badRequest, "drain needs \"shard\": the ID of a shard of the cluster (1 to 65535)"),
+            (#"{"shard": "1", "actor": "alice"}"#, .badRequest, #"drain: "shard" takes a whole number, not "1""#),
+            (#"{"shard": 1, "actor": "alice", "product": "p"}"#, .badRequest, "drain: unknown field \"product\"; it reads shard, actor, request"),
+        ] {
+            let (turn, reply, answer) = management.call("drain", body)
+            #expect(reply.status == status && answer["error"]?.string == error, "\(body): \(reply.body)")
+            #expect(!turn.needsCommit && management.core.drained.isEmpty)
+        }
+        // Undrained when not drained: said so, and audited.
+        let (turn, reply, answer) = management.call("undrain", #"{"shard": 2, "actor": "alice"}"#)
+        #expect(reply.status == .ok && answer["detail"]?.string == "shard 2 was not drained" && turn.drains.isEmpty && turn.audit.count == 1)
+    }
+
+    /// Management keeps its drained shards across a restart; one no longer in the configuration is
+    /// forgotten, so that a shard added again under its ID starts open.
+    @Test func drainedShardsAreRestoredAndOneNoLongerConfiguredIsForgotten() {
+        var snapshot = ManagementSnapshot()
+        snapshot.drained = [2, 4]
+        var core = ManagementCore(configuration: ManagementConfiguration(shards: [1, 2, 3]), restoring: snapshot, now: Timestamp(milliseconds: 1_000))
+        #expect(core.drained == [2])
+        #expect(core.finishTurn().drains == [4: false])
+    }
+
     @Test func everyOpenRunIsReadAgainWhenManagementStarts() {
         var snapshot = ManagementSnapshot()
         let start = Timestamp(milliseconds: 1_000)
@@ -552,7 +632,7 @@ struct ManagementHarness {
         #expect(
             unknown.2["error"]?.string
                 == "unknown method \"frobnicate\" (methods: apply, start, status, runs, flows, flow, products, stop, pause, resume, rerun, "
-                + "rerun-job, mark-succeeded, hold, release, set-policy, move, set-priority, workers, queue, waits, attempts, history, "
+                + "rerun-job, mark-succeeded, hold, release, set-policy, move, drain, undrain, set-priority, workers, queue, waits, attempts, history, "
                 + "schedule, calendars, schedules, fire, keys, ping)")
         #expect(management.call("apply", "{}").1.status == .badRequest)
         #expect(management.call("status", #"{"run": "1"}"#).2["error"]?.string == #"status: "run" takes a whole number, not "1""#)

@@ -18,9 +18,9 @@ import Wire
         var sequence: UInt64 = 0
 
         /// With `small`, little is kept in memory (2 audit entries, 1 finished run); else the defaults.
-        init(path: String, small: Bool = true) throws {
+        init(path: String, small: Bool = true, shards: [UInt32] = [1]) throws {
             store = try ManagementStore(path: path, synchronous: .off)
-            var configuration = ManagementConfiguration(shards: [1])
+            var configuration = ManagementConfiguration(shards: shards)
             if small {
                 configuration.auditInMemory = 2
                 configuration.finishedRunsInMemory = 1

@@ -319,6 +319,64 @@ import Wire
         }
     }
 
+    /// Found by an operator testing three shards: `baton drain 3` said "shard 3 takes no new runs", yet
+    /// the next `apply` of a new product bound it to shard 3, the least loaded then, and `baton rebalance`
+    /// planned moves back onto it. Management keeps the shard drained, across its own restart: no new
+    /// product goes there, a move onto it is refused naming `baton undrain 3`, `rebalance` plans nothing
+    /// onto it, and `products` says it is drained; `baton undrain 3` opens it again.
+    @Test func aDrainedShardTakesNoNewProductNorMoveUntilUndrained() throws {
+        try Self.withCluster(shards: 3) { folder, config, admin in
+            func flow(_ product: String) -> String { #"{"product": "\#(product)", "flow": "f", "jobs": [{"name": "j", "run": "true"}]}"# }
+            func shards() throws -> [String: Int64] {
+                let products = try admin.call("products", .object([])).body["products"]?.array ?? []
+                return Dictionary(uniqueKeysWithValues: products.map { ($0["product"]?.string ?? "", $0["shard"]?.integer ?? 0) })
+            }
+            try admin.apply(["a", "b", "c"].map(flow))
+            #expect(Set(try shards().values) == [1, 2, 3])
+
+            let (drainStatus, drainOutput) = try ChaosTests.baton(["drain", "3", "--config", config])
+            #expect(drainStatus == 0 && drainOutput.contains("shard 3 is drained: no new product is bound to it"), "\(drainOutput)")
+            #expect(drainOutput.contains("moves to shard"), "\(drainOutput)")
+            #expect(!(try shards().values.contains(3)))
+            let (listStatus, listOutput) = try ChaosTests.baton(["products", "--config", config])
+            #expect(listStatus == 0 && listOutput.contains("shard 3 is drained: no new product is bound to it and none moves onto it (`baton undrain 3` opens it again)"), "\(listOutput)")
+
+            // Shard 3 has no product now, and still takes none of two new ones.
+            try admin.apply(["d", "e"].map(flow))
+            let placed = try shards()
+            #expect(!placed.values.contains(3), "\(placed)")
+            let (moveStatus, moveOutput) = try ChaosTests.baton(["move", "d", "--to", "3", "--config", config])
+            #expect(moveStatus == 4 && moveOutput.contains("move: shard 3 is drained: it takes no products; `baton undrain 3` opens it again"), "\(moveOutput)")
+            // Five products on two shards, none on shard 3: the plan leaves shard 3 out.
+            let (planStatus, planOutput) = try ChaosTests.baton(["rebalance", "--config", config])
+            #expect(planStatus == 0 && planOutput.contains("shard 3 is drained: the plan moves nothing onto it"), "\(planOutput)")
+            #expect(!planOutput.contains("-> 3"), "\(planOutput)")
+
+            // Management restarted keeps it drained.
+            let pidFile = "\(folder)/data/run/management.pid"
+            let pid = try #require(pid_t(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            Glibc.kill(pid, SIGTERM)
+            try waitUntilExited(pid)
+            let (upStatus, upOutput) = try ChaosTests.baton(["up", "--config", config])
+            #expect(upStatus == 0 && upOutput.contains("started management"), "\(upOutput)")
+            let restarted = try APIClient(cluster: try SecurityTests.load(config))
+            try restarted.apply([flow("f")])
+            let after = try restarted.call("products", .object([])).body
+            #expect(after["drained"]?.rendered() == "[3]", "\(after.rendered())")
+            #expect(!(after["products"]?.array ?? []).contains { $0["shard"]?.integer == 3 }, "\(after.rendered())")
+
+            // Opened again: the plan moves products onto it, and the audit log has both, under the admin's key.
+            let (undrainStatus, undrainOutput) = try ChaosTests.baton(["undrain", "3", "--config", config])
+            #expect(undrainStatus == 0 && undrainOutput.contains("shard 3 is open again"), "\(undrainOutput)")
+            let (againStatus, againOutput) = try ChaosTests.baton(["rebalance", "--config", config])
+            #expect(againStatus == 0 && againOutput.contains("-> 3"), "\(againOutput)")
+            let (historyStatus, historyOutput) = try ChaosTests.baton(["history", "--actor", "admin", "--config", config])
+            #expect(historyStatus == 0 && historyOutput.contains("drain") && historyOutput.contains("undrain"), "\(historyOutput)")
+            let actions = try restarted.call("history", .object([("actor", .string("admin"))])).body["actions"]?.array ?? []
+            #expect(actions.filter { $0["options"]?.string == "shard 3" }.map { $0["action"]?.string ?? "" } == ["drain", "undrain"], "\(actions)")
+        }
+    }
+
     /// What a move cannot do is refused, naming why, and changes nothing.
     @Test func aMoveThatCannotBeIsRefusedClearly() throws {
         try Self.withCluster { _, config, admin in

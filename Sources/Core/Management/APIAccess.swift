@@ -6,7 +6,7 @@ import Wire
 /// |---|---|
 /// | `viewer` | status, runs, flows, products, history, schedule, calendars, ping |
 /// | `operator` | a viewer's, and start, stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, set-priority |
-/// | `admin` | every method: an operator's, and apply, set-policy, and the timer's |
+/// | `admin` | every method: an operator's, and apply, set-policy, move, drain, undrain, keys, and the timer's |
 /// | `timer` | schedules, fire, ping |
 public enum APIRole: String, Sendable, CaseIterable {
     case viewer, `operator`, admin, timer

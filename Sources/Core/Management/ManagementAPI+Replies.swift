@@ -11,7 +11,8 @@ enum ManagementReply {
     case runDetail(RunRecord, jobs: [JobStatus], first: UInt32)
     case runs([RunRecord], next: UInt64?)
     case flows([(flow: FlowRecord, shard: UInt32)], next: String?)
-    case products([(product: ProductRecord, flows: Int, load: Double, move: ProductMove?)], shards: [UInt32], next: String?)
+    /// `products`: a page of them, the cluster's shards, and those drained.
+    case products([(product: ProductRecord, flows: Int, load: Double, move: ProductMove?)], shards: [UInt32], drained: [UInt32], next: String?)
     /// An operator action, answered with the orchestrator's status.
     case action(AuditEntry, status: Status, repeated: Bool)
     /// `history`: a page of actions, oldest first, and the cursor of the page before it if there may be one.
@@ -174,7 +175,7 @@ extension ManagementAPI {
                 ])
             }
             return (.ok, .object([("flows", .array(list))] + (next.map { [("next", .string($0))] } ?? [])))
-        case .products(let products, let shards, let next):
+        case .products(let products, let shards, let drained, let next):
             let list = products.map { product, flows, load, move in
                 var members: [(String, JSON)] = [
                     ("product", .string(product.name)), ("shard", .number(product.shard)), ("created", .number(product.created.milliseconds)),
@@ -193,7 +194,10 @@ extension ManagementAPI {
                 return JSON.object(members)
             }
             return (
-                .ok, .object([("products", .array(list)), ("shards", .array(shards.map { .number($0) }))] + (next.map { [("next", .string($0))] } ?? []))
+                .ok,
+                .object(
+                    [("products", .array(list)), ("shards", .array(shards.map { .number($0) })), ("drained", .array(drained.map { .number($0) }))]
+                        + (next.map { [("next", .string($0))] } ?? []))
             )
         case .action(let entry, let status, let repeated):
             var members = self.members(entry)

@@ -10,6 +10,8 @@ enum ManagementRequest {
     case flows(Page)
     case products(Page)
     case action(ActionRequest)
+    /// `drain` and `undrain`: done by management alone, at once.
+    case drain(DrainRequest)
     case history(HistoryRequest)
     /// `known`: the generation of schedules a timer already has.
     case schedules(known: String?)
@@ -205,6 +207,36 @@ struct ActionRequest {
             }
             return true
         }
+    }
+}
+
+/// `drain` or `undrain`: the shard, who asks, and the client's request ID. A shard not of the cluster is
+/// refused by ``ManagementCore``, which knows the shards.
+struct DrainRequest {
+    static let fields = ["shard", "actor", "request"]
+
+    /// The API method, as the audit log records it.
+    var method: String
+    /// True to drain the shard, false to open it again.
+    var drained: Bool
+    var shard: UInt32
+    /// The client's request ID; empty for none.
+    var key: String
+    /// The actor the client names; empty if it names none.
+    var actor: String
+
+    init(drained: Bool, _ fields: ManagementAPI.Fields) throws(APIRefusal) {
+        method = fields.method
+        self.drained = drained
+        guard let shard = fields["shard"]?.integer, (1...Int64(UInt16.max)).contains(shard) else {
+            throw APIRefusal(.badRequest, "\(method) needs \"shard\": the ID of a shard of the cluster (1 to 65535)")
+        }
+        self.shard = UInt32(shard)
+        key = fields["request"]?.string ?? ""
+        guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"request\" is at most 255 octets") }
+        guard !key.hasPrefix("#") else { throw APIRefusal(.badRequest, "\"request\" may not start with '#', which management's own IDs do") }
+        actor = fields["actor"]?.string ?? ""
+        guard actor.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"actor\" is at most 255 octets") }
     }
 }
 

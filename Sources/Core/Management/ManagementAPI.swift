@@ -113,6 +113,8 @@ public enum ManagementAPI {
         Method("release", role: .operator, fields: ActionRequest.productFields) { .action(ActionRequest(.release, $0)) },
         Method("set-policy", role: .admin, fields: ActionRequest.productFields + PolicyChange.fields) { .action(ActionRequest(.setPolicy, $0)) },
         Method("move", role: .admin, fields: ActionRequest.productFields + ["to"]) { .action(ActionRequest(.move, $0)) },
+        Method("drain", role: .admin, fields: DrainRequest.fields) { fields throws(APIRefusal) in .drain(try DrainRequest(drained: true, fields)) },
+        Method("undrain", role: .admin, fields: DrainRequest.fields) { fields throws(APIRefusal) in .drain(try DrainRequest(drained: false, fields)) },
         Method("set-priority", role: .operator, fields: ActionRequest.runFields + ["priority"]) { .action(ActionRequest(.setPriority, $0)) },
         Method("workers", role: .viewer, fields: ["shard"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "workers", fields)) },
         Method("queue", role: .viewer, fields: ["shard"]) { fields throws(APIRefusal) in .shards(try ShardQueryRequest(kind: "queue", fields)) },

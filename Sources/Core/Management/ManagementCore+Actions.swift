@@ -78,6 +78,10 @@ extension ManagementCore {
                 refuse(caller, .badRequest, "move: shard \(target) is not one of the cluster's (\(known))")
                 return
             }
+            guard !drained.contains(target) else {
+                refuse(caller, .conflict, "move: shard \(target) is drained: it takes no products; `baton undrain \(target)` opens it again")
+                return
+            }
             if let moving = pendingMoves[product.name] {
                 refuse(caller, .conflict, "product \(product.name) is already moving to shard \(moving.shard); try again once it has")
                 return

@@ -54,6 +54,15 @@ extension ManagementCore {
             refuse(caller, .invalid, "nothing was applied: \(problems.count) problem\(problems.count == 1 ? "" : "s")", problems: problems)
             return
         }
+        let newProducts = Set(definitions.map(\.product).filter { products[$0] == nil }).sorted()
+        if !newProducts.isEmpty, leastLoadedShard(now: now) == nil {
+            let shards = configuration.shards.map(String.init).joined(separator: ", ")
+            refuse(
+                caller, .conflict,
+                "nothing was applied: every shard is drained (\(shards)), so no shard takes the new product\(newProducts.count == 1 ? "" : "s") "
+                    + "\(newProducts.joined(separator: ", ")); `baton undrain SHARD` opens one again")
+            return
+        }
         let appliedCalendars = newCalendars.map { calendar, text in
             let (record, changed) = store(calendar, text: text, now: now)
             return ManagementReply.AppliedCalendar(record: record, changed: changed)
@@ -75,7 +84,9 @@ extension ManagementCore {
         if let known = products[definition.product] {
             product = known
         } else {
-            product = ProductRecord(name: definition.product, shard: leastLoadedShard(now: now), created: now)
+            // `apply` refused the files first when every shard is drained.
+            guard let shard = leastLoadedShard(now: now) else { preconditionFailure("a new product with every shard drained") }
+            product = ProductRecord(name: definition.product, shard: shard, created: now)
             products[product.name] = product
             productNames.added()
             turn.products.append(product)
@@ -103,11 +114,12 @@ extension ManagementCore {
         return ManagementReply.AppliedFlow(record: record, changed: changed, shard: product.shard, schedule: definition.schedule?.summary)
     }
 
-    /// The shard whose products ended the fewest jobs a second over the last 10 minutes (``LoadMeter``),
-    /// then the one with the fewest products, then the lowest. A product with no load measured yet (one
-    /// just applied) counts as the mean of those measured: else a batch of new products, adding nothing,
-    /// all went to the shard least loaded when it came (found by an operator: 520 of 520 on one shard).
-    private func leastLoadedShard(now: Timestamp) -> UInt32 {
+    /// The shard not drained whose products ended the fewest jobs a second over the last 10 minutes
+    /// (``LoadMeter``), then the one with the fewest products, then the lowest; nil when every shard is
+    /// drained (`apply` refuses a new product then). A product with no load measured yet (one just
+    /// applied) counts as the mean of those measured: else a batch of new products, adding nothing, all
+    /// went to the shard least loaded when it came (found by an operator: 520 of 520 on one shard).
+    private func leastLoadedShard(now: Timestamp) -> UInt32? {
         let rates = products.values.map { ($0.shard, load.rate(of: $0.name, now: now)) }
         let measured = rates.filter { $0.1 > 0 }
         let typical = measured.isEmpty ? 0 : measured.reduce(0) { $0 + $1.1 } / Double(measured.count)
@@ -117,9 +129,8 @@ extension ManagementCore {
             jobs[shard, default: 0] += rate > 0 ? rate : typical
             count[shard, default: 0] += 1
         }
-        let ranked = configuration.shards.map { (jobs[$0, default: 0], count[$0, default: 0], $0) }
-        guard let least = ranked.min(by: <) else { preconditionFailure("management's configuration has no shard") }
-        return least.2
+        let ranked = configuration.shards.filter { !drained.contains($0) }.map { (jobs[$0, default: 0], count[$0, default: 0], $0) }
+        return ranked.min(by: <)?.2
     }
 
     /// `flows`: the latest version of every flow.
@@ -137,7 +148,7 @@ extension ManagementCore {
         let list = names.compactMap { products[$0] }.map {
             (product: $0, flows: flowCounts[$0.name] ?? 0, load: load.rate(of: $0.name, now: now), move: moves[$0.name])
         }
-        reply(caller, .products(list, shards: configuration.shards, next: next))
+        reply(caller, .products(list, shards: configuration.shards, drained: configuration.shards.filter(drained.contains), next: next))
     }
 
     /// The moves going on among `names`: a move asked and not yet answered, and open runs of a product on

@@ -52,6 +52,8 @@ extension ManagementCore {
             if !action.key.isEmpty && actions[action.key] == nil { recalls.append(.action(key: action.key)) }
             if case .success(let subject) = action.subject, case .run(let run) = subject.target, mayBeStored(run) { recalls.append(.runID(run)) }
             return recalls
+        case .success(.drain(let drain)) where !drain.key.isEmpty && actions[drain.key] == nil:
+            return [.action(key: drain.key)]
         case .success(.start(let start)) where !start.key.isEmpty && runsByKey[start.key] == nil:
             return [.run(key: start.key)]
         case .success(.status(let status)) where mayBeStored(status.run):

@@ -22,6 +22,9 @@ public struct ManagementCore: Sendable {
     public internal(set) var runs: [UInt64: RunRecord]
     /// The jobs each product ended over the last minutes: its load on its shard.
     public internal(set) var load: LoadMeter
+    /// The shards an operator drained (`ManagementCore+Drains.swift`): no new product is bound to them,
+    /// and none moves onto them, until `undrain`.
+    public internal(set) var drained: Set<UInt32>
     /// Products' and flows' names in order, for their listings' pages, and each product's count of flows.
     var productNames = SortedNames()
     var flowNames = SortedNames()
@@ -144,6 +147,10 @@ public struct ManagementCore: Sendable {
         schedules = Dictionary(uniqueKeysWithValues: snapshot.schedules.map { ($0.flow, $0) })
         queued = Dictionary(grouping: snapshot.queuedFirings, by: \.flow)
         recentFirings = Dictionary(grouping: snapshot.recentFirings, by: \.flow)
+        // A shard drained and since taken out of the configuration is forgotten: were one of its ID added
+        // again, it would be a new shard, open to products.
+        drained = Set(snapshot.drained.filter(configuration.shards.contains))
+        for shard in snapshot.drained where !drained.contains(shard) { turn.drains[shard] = false }
         for flow in flows.values { restoreSchedule(of: flow) }
     }
 
@@ -172,6 +179,7 @@ public struct ManagementCore: Sendable {
         case .success(.flows(let page)): listFlows(page, for: caller)
         case .success(.products(let page)): listProducts(page, for: caller, now: now)
         case .success(.action(let action)): act(action, by: key, for: caller, now: now)
+        case .success(.drain(let drain)): self.drain(drain, by: key, for: caller, now: now)
         case .success(.history(let history)): self.history(history, for: caller)
         case .success(.schedules(let known)): listSchedules(known: known, for: caller)
         case .success(.fire(let fire)): self.fire(fire, for: caller, now: now)

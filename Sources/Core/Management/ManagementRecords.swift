@@ -8,9 +8,10 @@ public struct AuditEntry: Equatable, Sendable {
     public var key: String
     public var time: Timestamp
     public var actor: String
-    /// The API method: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, set-policy or set-priority.
+    /// The API method: stop, pause, resume, rerun, rerun-job, mark-succeeded, hold, release, set-policy, set-priority,
+    /// move, drain or undrain; or start or apply, done at once.
     public var method: String
-    /// The run (0 for hold, release and set-policy), its product, and the job for rerun-job and mark-succeeded.
+    /// The run (0 for actions on a product), its product (empty for drain and undrain), and the job for rerun-job and mark-succeeded.
     public var run: UInt64
     public var product: String
     public var job: String

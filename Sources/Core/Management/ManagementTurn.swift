@@ -65,6 +65,8 @@ public struct ManagementTurn: Sendable {
     public var firings: [FiringRecord] = []
     /// The load buckets that changed, to store.
     public var load: [LoadMeter.Bucket] = []
+    /// Shards drained (true) or opened again (false) by this turn, to store.
+    public var drains: [UInt32: Bool] = [:]
 
     public init() {}
 
@@ -72,7 +74,7 @@ public struct ManagementTurn: Sendable {
     public var needsCommit: Bool {
         !products.isEmpty || !flows.isEmpty || !runs.isEmpty || !operations.isEmpty || !answered.isEmpty
             || counters != nil || position != nil || !audit.isEmpty || !auditAnswers.isEmpty || !calendars.isEmpty
-            || !schedules.isEmpty || !removedSchedules.isEmpty || !firings.isEmpty || !load.isEmpty
+            || !schedules.isEmpty || !removedSchedules.isEmpty || !firings.isEmpty || !load.isEmpty || !drains.isEmpty
     }
 }
 
@@ -100,6 +102,8 @@ public struct ManagementSnapshot: Sendable {
     /// The load buckets stored.
     public var load: [LoadMeter.Bucket] = []
     public var recentFirings: [FiringRecord] = []
+    /// The shards an operator drained (`drain`): no new product is bound to them, and none moves onto them.
+    public var drained: [UInt32] = []
 
     public init() {}
 }

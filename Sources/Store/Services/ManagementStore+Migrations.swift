@@ -145,5 +145,8 @@ extension ManagementStore {
                     ORDER BY id DESC LIMIT 1) = 'hold';
                 """),
         Migration(version: 13, name: "the open runs' index term as comparisons: a NOT IN list cost a temporary table at every write", sql: RunRows.openIndex),
+        Migration(
+            version: 14, name: "the shards an operator drained: no new product is bound to them, and none moves onto them",
+            sql: "CREATE TABLE drained (shard INTEGER PRIMARY KEY);"),
     ]
 }

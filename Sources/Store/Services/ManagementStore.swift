@@ -2,7 +2,8 @@ public import Core
 import Wire
 
 /// Management's store: products and their shards, every version of every flow, runs, operation
-/// requests not yet answered, the counters that never go back, and its position in the orchestrator's stream.
+/// requests not yet answered, the counters that never go back, its position in the orchestrator's stream,
+/// and the shards an operator drained.
 public final class ManagementStore {
     public let database: Database
 
@@ -108,6 +109,9 @@ public final class ManagementStore {
         latest.bind(1, recentFirings)
         while try latest.step() { snapshot.recentFirings.append(Self.firing(latest)) }
         latest.reset()
+        let drained = try database.prepare("SELECT shard FROM drained ORDER BY shard")
+        while try drained.step() { snapshot.drained.append(UInt32(clamping: drained.int64(0))) }
+        drained.reset()
         return snapshot
     }
 
@@ -441,6 +445,11 @@ public final class ManagementStore {
                     statement.bind(13, entry.comment)
                     try statement.run()
                 }
+            }
+            for (shard, isDrained) in turn.drains.sorted(by: { $0.key < $1.key }) {
+                let statement = try database.prepare(isDrained ? "INSERT OR IGNORE INTO drained (shard) VALUES (?)" : "DELETE FROM drained WHERE shard = ?")
+                statement.bind(1, Int64(shard))
+                try statement.run()
             }
             if let counters = turn.counters {
                 try database.setMeta("last_run", Int64(bitPattern: counters.lastRun))
