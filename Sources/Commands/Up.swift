@@ -12,7 +12,9 @@ import Runtime
 /// Management, the orchestrator and the workers read the cluster's shards at their start. `up` records,
 /// in `<data>/run/<name>.shards`, the shards each was started with; a later `up` after the cluster file
 /// gained (or changed) a shard restarts those whose shards changed, so that adding a shard is: name it in
-/// the file, and `baton up`. Each survives its restart, as every Baton process does.
+/// the file, and `baton up`. Each survives its restart, as every Baton process does. A file that drops a
+/// shard products are still bound to is refused before anything starts or stops, as management would
+/// refuse it at its start.
 enum Up {
     struct Process {
         var name: String
@@ -80,6 +82,14 @@ enum Up {
         }
         if cluster.security == .none {
             console.err("warning: \(file) says \"security\": \"none\": connections are not encrypted, and anyone who reaches a port can act on the cluster")
+        }
+        // Management refuses to start with a file that drops a shard products are bound to; asked first, of
+        // its store, so that nothing is stopped for a restart that would fail (found by an operator: `up`
+        // restarted management without the shard, and every run of those products failed at once).
+        if let store = cluster.storePath(of: .management),
+            let refusal = try? ManagementService.refusal(store: store, shards: cluster.shards.map(\.id))
+        {
+            throw CommandFailure(code: .failure, message: "\(file): \(refusal). Nothing was started or stopped.")
         }
         let run = "\(cluster.data)/run"
         let logs = "\(cluster.data)/logs"

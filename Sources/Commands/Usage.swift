@@ -486,7 +486,9 @@ public enum Usage {
                 it started and says what was running before it. Management, the orchestrator and
                 the workers read the shards at their start: after the file gains (or changes) a
                 shard, up starts the new shard and restarts those of them whose shards changed,
-                saying so; the shards running go on untouched. Unless the file says
+                saying so; the shards running go on untouched. A file that drops a shard products
+                are still bound to is refused before anything stops or starts, naming them: drain
+                the shard first (baton drain --help). Unless the file says
                 "security": "none", the cluster runs encrypted (CURVE): the keys it lacks are made
                 first in its key folder (DATA/keys by default), with KEYS/admin.secret for the client
                 commands on this machine. See docs/security.md.

@@ -502,6 +502,23 @@ struct ManagementHarness {
         #expect(management.core.runs[1]?.detail.hasPrefix("the orchestrator refused the run: run 1 is already payments/eod") == true)
     }
 
+    /// Found by an operator: a run the orchestrator refused (its shard unknown to it) was listed by `runs`,
+    /// and `status` of it said "unknown run" (404), asked of the orchestrator, which holds no run of a
+    /// start it refused. `status` answers from management's record, saying why it failed, without asking.
+    @Test func statusOfARunWhoseStartWasRefusedIsManagementsRecord() throws {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let (started, _, _) = management.call("start", #"{"flow": "payments/eod"}"#)
+        let request = try #require(started.operations.first { $0.action == .start }?.request)
+        management.core.orchestratorMessage(
+            .operationResult(OperationResult(request: request, status: .badRequest, detail: "shard 4 is not one this orchestrator knows")), now: management.now)
+        _ = management.core.finishTurn()
+        let (turn, reply, body) = management.call("status", #"{"run": 1}"#)
+        #expect(reply.status == .ok && turn.toOrchestrator.isEmpty, "\(reply.body)")
+        #expect(body["run"]?["state"]?.string == "failed" && body["jobs"]?.rendered() == "[]" && body["next"] == nil)
+        #expect(body["run"]?["detail"]?.string == "the orchestrator refused the run: shard 4 is not one this orchestrator knows")
+    }
+
     @Test func aResynchronisationReadsEveryRunHeldAFewAtATime() {
         var management = ManagementHarness()
         management.startRuns(20)

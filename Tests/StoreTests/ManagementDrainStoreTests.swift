@@ -61,4 +61,27 @@ import Wire
             #expect(again.core.drained.isEmpty)
         }
     }
+
+    /// Found by an operator: shard 4 was taken out of the cluster file while a product was still bound
+    /// to it, and management started all the same; every run of the product failed at once. What the
+    /// store holds, read as `baton up` reads it (read-only, while management may run on it), refuses
+    /// the file, naming the product and how to drain the shard; once the product has moved, it does not.
+    @Test func aConfigurationDroppingAShardProductsAreBoundToIsRefusedUntilItIsDrained() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/management.db"
+            #expect(try ManagementStore.boundProducts(at: "\(directory)/none.db").isEmpty)
+            var management = try Management(path: path, small: false, shards: [1, 2])
+            #expect(try apply(["a", "b"], to: &management) == .ok)
+            let bound = try ManagementStore.boundProducts(at: path)
+            #expect(bound.map { "\($0.name) \($0.shard)" }.sorted() == ["a 1", "b 2"])
+            #expect(ManagementCore.productsOnShardsDropped(bound, shards: [1, 2]) == nil)
+            #expect(
+                ManagementCore.productsOnShardsDropped(bound, shards: [1])
+                    == "shard 2 is no longer in the cluster file, but 1 product is bound to it: b. Drain it first, with it still in the file: "
+                    + "`baton drain 2`; then take it out once `baton products` shows no product bound to it or finishing on it")
+            #expect(try management.call("drain", .object([("shard", .number(2)), ("actor", .string("alice"))])).0 == .ok)
+            #expect(try management.call("move", .object([("product", .string("b")), ("to", .number(1)), ("actor", .string("alice"))])).0 == .ok)
+            #expect(ManagementCore.productsOnShardsDropped(try ManagementStore.boundProducts(at: path), shards: [1]) == nil)
+        }
+    }
 }

@@ -377,6 +377,54 @@ import Wire
         }
     }
 
+    /// Found by an operator: shard 3 was taken out of the cluster file while products were bound to it;
+    /// `baton up` restarted management and the orchestrator without it, and every run of those products
+    /// failed at once. `up` refuses such a file before it stops anything, naming the products and how to
+    /// drain the shard, and the processes running go on; management started by hand refuses it too.
+    /// Drained first, the shard is taken out, and every product runs.
+    @Test func aShardProductsAreBoundToCannotBeTakenOutOfTheFileUntilDrained() throws {
+        try Self.withCluster(shards: 3) { folder, config, admin in
+            try admin.apply(["a", "b", "c"].map { #"{"product": "\#($0)", "flow": "f", "jobs": [{"name": "j", "run": "true"}]}"# })
+            let onShard3 = try #require(try admin.call("products", .object([])).body["products"]?.array?.first { $0["shard"]?.integer == 3 }?["product"]?.string)
+            // The same cluster without shard 3, in a file of its own (`down` at the end stops shard 3 by the first).
+            var cluster = try #require(try JSONParser.parse(try String(contentsOfFile: config, encoding: .utf8)).members)
+            let index = try #require(cluster.firstIndex { $0.key == "shards" })
+            cluster[index].value = .array(Array((cluster[index].value.array ?? []).prefix(2)))
+            let smaller = "\(folder)/cluster-2.json"
+            try JSON.object(cluster.map { ($0.key, $0.value) }).rendered(pretty: true).write(toFile: smaller, atomically: true, encoding: .utf8)
+            func pid(_ name: String) throws -> String { try String(contentsOfFile: "\(folder)/data/run/\(name).pid", encoding: .utf8) }
+            let before = try ["management", "orchestrator"].map(pid)
+
+            let (refused, refusal) = try ChaosTests.baton(["up", "--config", smaller])
+            #expect(refused == 1 && refusal.contains("shard 3 is no longer in the cluster file, but 1 product is bound to it: \(onShard3)"), "\(refusal)")
+            #expect(refusal.contains("`baton drain 3`") && refusal.contains("Nothing was started or stopped."), "\(refusal)")
+            #expect(!refusal.contains("restarting"), "\(refusal)")
+            #expect(try ["management", "orchestrator"].map(pid) == before)
+            let run = try admin.start("\(onShard3)/f")
+            #expect(try admin.waitForRun(run)["run"]?["state"]?.string == "succeeded")
+            // Management started by hand with that file refuses it the same way (its lock is taken first:
+            // stopped, then started again by `up` with the full file).
+            let management = try #require(pid_t(try pid("management").trimmingCharacters(in: .whitespacesAndNewlines)))
+            Glibc.kill(management, SIGTERM)
+            try waitUntilExited(management)
+            // (Under `timeout`: a management that took the file would serve until stopped.)
+            let (alone, aloneOutput) = try runProgram("/usr/bin/timeout", ["30", CommandLineTests.baton, "management", "--config", smaller])
+            #expect(alone == 1 && aloneOutput.contains("management cannot start: shard 3 is no longer in the cluster file"), "\(aloneOutput)")
+            #expect(try ChaosTests.baton(["up", "--config", config]).0 == 0)
+
+            // Drained, shard 3 can be taken out: `up` restarts what reads the shards, and every product runs.
+            let (drained, drainOutput) = try ChaosTests.baton(["drain", "3", "--config", config])
+            #expect(drained == 0, "\(drainOutput)")
+            let (taken, takenOutput) = try ChaosTests.baton(["up", "--config", smaller])
+            #expect(taken == 0 && takenOutput.contains("restarting management"), "\(takenOutput)")
+            let restarted = try APIClient(cluster: try SecurityTests.load(smaller))
+            for product in ["a", "b", "c"] {
+                let status = try restarted.waitForRun(try restarted.start("\(product)/f"))
+                #expect(status["run"]?["state"]?.string == "succeeded" && status["run"]?["shard"]?.integer != 3, "\(status.rendered())")
+            }
+        }
+    }
+
     /// What a move cannot do is refused, naming why, and changes nothing.
     @Test func aMoveThatCannotBeIsRefusedClearly() throws {
         try Self.withCluster { _, config, admin in

@@ -9,6 +9,8 @@ enum ManagementReply {
     case run(RunRecord, repeated: Bool, held: Bool = false)
     /// `status`: the run as the orchestrator reports it now, and a page of its jobs from position `first`.
     case runDetail(RunRecord, jobs: [JobStatus], first: UInt32)
+    /// `status` of a run the orchestrator holds nothing of, its start refused: management's record, without jobs.
+    case runRecord(RunRecord)
     case runs([RunRecord], next: UInt64?)
     case flows([(flow: FlowRecord, shard: UInt32)], next: String?)
     /// `products`: a page of them, the cluster's shards, and those drained.
@@ -153,6 +155,8 @@ extension ManagementAPI {
             let next = Int(first) + jobs.count
             let more: [(String, JSON)] = next < Int(run.jobs) ? [("next", .number(next))] : []
             return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array(jobs.map(json)))] + more))
+        case .runRecord(let run):
+            return (.ok, .object([("run", json(run, repeated: false)), ("jobs", .array([]))]))
         case .flow(let record, let latest, let shard):
             let definition = (try? JSONParser.parse(record.definition)) ?? .string(record.definition)
             let schedule = record.schedule.flatMap { try? JSONParser.parse($0) } ?? .null

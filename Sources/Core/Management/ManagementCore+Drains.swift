@@ -1,12 +1,15 @@
 import Wire
 
-/// Drained shards.
+/// Drained shards, and shards taken out of the configuration.
 ///
 /// `drain` marks a shard drained, as an operator retiring it asks: no new product is bound to it, no
 /// product moves onto it (`move` is refused 409), and `products` says which shards are drained, so that
 /// `baton rebalance` plans no move onto one. What is bound to it stays until moved: `baton drain` marks
 /// the shard first, then moves its products. `undrain` opens it again. Management alone decides both,
 /// at once, and commits them, with their audit entries, before it answers; a restart keeps them.
+///
+/// A configuration that no longer names a shard products are bound to is refused when management
+/// starts (``productsOnShardsDropped(_:shards:)``): their runs would go to a shard no one serves.
 extension ManagementCore {
     /// The audit entry's options of a drain or undrain of `shard`.
     static func drainOptions(_ shard: UInt32) -> String { "shard \(shard)" }
@@ -56,5 +59,25 @@ extension ManagementCore {
         remember(entry)
         turn.audit.append(entry)
         reply(caller, .action(entry, status: .ok, repeated: false))
+    }
+
+    /// Why management cannot start over `products` (as its store holds them) with the configuration's
+    /// `shards`: the products bound to shards it no longer names, whose runs would go to a shard no one
+    /// serves, and how to retire such a shard instead; nil when every product's shard is among `shards`.
+    /// `baton up` asks the same of the store before it restarts anything, so that the processes running
+    /// go on.
+    public static func productsOnShardsDropped(_ products: [(name: String, shard: UInt32)], shards: [UInt32]) -> String? {
+        let stranded = Dictionary(grouping: products.filter { !shards.contains($0.shard) }, by: \.shard)
+        guard !stranded.isEmpty else { return nil }
+        let lines = stranded.keys.sorted().map { shard in
+            let names = stranded[shard]!.map(\.name).sorted()
+            let shown = names.prefix(10).joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+            return "shard \(shard) is no longer in the cluster file, but \(names.count) product\(names.count == 1 ? " is" : "s are") bound to it: \(shown)"
+        }
+        let drains = stranded.keys.sorted().map { "`baton drain \($0)`" }.joined(separator: ", ")
+        let it = stranded.count == 1 ? "it" : "them"
+        return lines.joined(separator: "; ")
+            + ". Drain \(it) first, with \(it) still in the file: \(drains); then take \(it) out once `baton products` shows no product "
+            + "bound to \(it) or finishing on \(it)"
     }
 }

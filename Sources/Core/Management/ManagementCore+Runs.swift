@@ -187,6 +187,12 @@ extension ManagementCore {
             refuse(caller, .gone, deletedByRetention(run))
             return
         }
+        // The orchestrator holds no run of a start it refused: management's record, which `runs` lists, is
+        // all there is (found by an operator: a run refused for a shard taken out of the cluster file was
+        // listed by `runs`, and `status` said "unknown run", 404).
+        if let held = runs[run], held.state == .failed, held.detail.hasPrefix(Self.refusedStart) {
+            return reply(caller, .runRecord(held))
+        }
         query(run: run, jobs: request.from, limit: request.limit, for: caller, now: now)
     }
 

@@ -73,7 +73,8 @@ public struct ManagementService: Service {
         ])
     }
 
-    /// Management over its store as committed: what ``run`` serves and the simulator drives.
+    /// Management over its store as committed: what ``run`` serves and the simulator drives. Throws, and
+    /// serves nothing, when the configuration no longer names a shard products are bound to.
     static func open(_ settings: ManagementSettings, now: Timestamp, bound: @escaping @Sendable ([String]) -> Void = { _ in }) throws -> Self {
         let store = try ServiceStore.open("management", settings.store) {
             try ManagementStore(path: settings.store, synchronous: settings.synchronous)
@@ -82,8 +83,20 @@ public struct ManagementService: Service {
         let snapshot = try store.open(
             finishedRuns: configuration.finishedRunsInMemory, audit: configuration.auditInMemory,
             recentFirings: configuration.recentFiringsInMemory)
+        // Found by an operator: with a shard taken out of the cluster file while products were still bound
+        // to it, management started, and every run of theirs failed at once at the orchestrator.
+        if let refusal = ManagementCore.productsOnShardsDropped(snapshot.products.map { ($0.name, $0.shard) }, shards: configuration.shards) {
+            throw ServiceError(refusal)
+        }
         let core = ManagementCore(configuration: configuration, restoring: snapshot, now: now)
         return ManagementService(settings: settings, core: core, store: store, bound: bound)
+    }
+
+    /// Why management would not start over the store at `store` with `shards`
+    /// (``ManagementCore/productsOnShardsDropped(_:shards:)``), read without opening the store as management
+    /// does, while it may run on it: nil when it would start, or when there is no store yet.
+    public static func refusal(store: String, shards: [UInt32]) throws -> String? {
+        ManagementCore.productsOnShardsDropped(try ManagementStore.boundProducts(at: store), shards: shards)
     }
 
     func nextDeadline() -> Timestamp { core.nextDeadline() }

@@ -1,4 +1,5 @@
 public import Core
+internal import Glibc
 import Wire
 
 /// Management's store: products and their shards, every version of every flow, runs, operation
@@ -113,6 +114,20 @@ public final class ManagementStore {
         while try drained.step() { snapshot.drained.append(UInt32(clamping: drained.int64(0))) }
         drained.reset()
         return snapshot
+    }
+
+    /// Each product and the shard it is bound to, read from the store at `path` without opening it as
+    /// management does (no migration, nothing written), while management may be running on it: for
+    /// `baton up` to check a new cluster file before it restarts anything. None when there is no store yet.
+    public static func boundProducts(at path: String) throws -> [(name: String, shard: UInt32)] {
+        guard access(path, F_OK) == 0 else { return [] }
+        let database = try Database(path: path, options: Database.Options(readOnly: true))
+        defer { database.close() }
+        let statement = try database.prepare("SELECT name, shard FROM products")
+        defer { statement.reset() }
+        var products: [(name: String, shard: UInt32)] = []
+        while try statement.step() { products.append((statement.text(0), UInt32(clamping: statement.int64(1)))) }
+        return products
     }
 
     static let firingColumns = "flow, instant, date, outcome, run, missed, timer, time, detail"
