@@ -102,10 +102,11 @@ public enum Usage {
                 With RUN alone, reruns the failed, cancelled and skipped jobs of a run that has ended
                 without succeeding; failed jobs start at their first step that did not complete, and
                 partitions that succeeded are not run again (a run that on_failure: fail-run ended is
-                rerun once its other jobs have stopped; until then it is refused, naming one). With
-                JOB, reruns that job from its start (the run must not be running it), and with
-                --downstream every job after it; jobs after it that were skipped because it failed run
-                again in any case.
+                rerun once its other jobs have stopped; until then it is refused, naming one); with
+                --fresh, the jobs it reruns run whole, their steps and partitions that succeeded too,
+                so that none combines results made at two entry moments. With JOB, reruns that job
+                from its start (the run must not be running it), and with --downstream every job after
+                it; jobs after it that were skipped because it failed run again in any case.
 
                 Options:
                   --downstream   with JOB: rerun every job after it too

@@ -895,6 +895,40 @@ struct OrchestratorHarness {
         #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "audit"])
     }
 
+    /// Found by an explorer: a fresh rerun from failure resumed a job of twelve partitions and a merge
+    /// where it stopped, so that the merge combined partitions made at the old entry moment with those the
+    /// rerun made at the new one. A fresh rerun runs the jobs it reruns whole, at the new moment; a rerun
+    /// that keeps the moment still resumes them.
+    @Test func aFreshRerunFromFailureRunsItsJobsWholeAtTheNewMoment() throws {
+        let definition = #"""
+            {"product": "payments", "flow": "eod", "jobs": [
+              {"name": "extract", "run": "true"},
+              {"name": "split", "after": ["extract"], "steps": [
+                {"name": "part", "run": "true", "partitions": 12},
+                {"name": "merge", "run": "true"}]},
+              {"name": "publish", "after": ["split"], "run": "true"}]}
+            """#
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start(definition: definition))
+        _ = orchestrator.report([("extract", .succeeded)])
+        _ = orchestrator.operation(OperationRequest(request: 2, action: .stop, run: 1))
+        _ = orchestrator.report([("split", .cancelled)])
+        #expect(orchestrator.core.runs[1]?.state == .stopped)
+
+        let fresh = orchestrator.operation(OperationRequest(request: 3, action: .rerunFailed, run: 1, moment: 123))
+        #expect(OrchestratorHarness.answers(fresh).map(\.detail) == ["run 1 rerunning 2 jobs from their start, with the fresh entry moment 123"])
+        let split = try #require(fresh.submits[2]?.first { $0.job == "split" })
+        #expect(split.resume == 0 && split.moment == 123 && split.generation == 1)
+        #expect(orchestrator.core.runs[1]?.moment == 123)
+
+        // Stopped again, and rerun keeping the moment: it goes on from where it stopped.
+        _ = orchestrator.operation(OperationRequest(request: 4, action: .stop, run: 1))
+        _ = orchestrator.report([("split", .cancelled)], generation: 1)
+        let kept = orchestrator.operation(OperationRequest(request: 5, action: .rerunFailed, run: 1))
+        let resumed = try #require(kept.submits[2]?.first { $0.job == "split" })
+        #expect(resumed.resume == 1 && resumed.moment == 123 && resumed.generation == 2)
+    }
+
     /// Should a stopping job's end never come (its status lost), mark-succeeded ends the wait: the run
     /// goes on and ends again, and its rerun is taken.
     @Test func aStoppingJobWhoseEndNeverCameIsMarkedSucceededAndTheRunRerun() throws {

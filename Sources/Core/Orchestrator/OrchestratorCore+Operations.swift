@@ -342,6 +342,8 @@ extension OrchestratorCore {
 
     /// Reruns the failed, cancelled and skipped jobs of an ended run that did not succeed: failed and
     /// cancelled ones from where they stopped (steps and partitions that completed are not run again).
+    /// With a fresh entry moment they run whole, from their first step: what completed was made at the
+    /// old moment, and a later step would combine it with what the rerun makes at the new one.
     private mutating func rerunFailed(_ request: OperationRequest, _ run: inout FlowRun, now: Timestamp) -> OperationResult {
         let id = run.id
         guard run.state.isFinal else {
@@ -360,13 +362,15 @@ extension OrchestratorCore {
         }
         let failed = run.jobs.indices.filter { [.failed, .cancelled, .skipped].contains(run.jobs[$0].state) }
         reopen(&run, moment: request.moment, now: now)
+        let fresh = request.moment != 0
         for index in failed {
-            let resume = run.jobs[index].state != .skipped
+            let resume = run.jobs[index].state != .skipped && !fresh
             renew(&run, index, resume: resume)
         }
         let ready = run.dependencies.reset(Set(failed))
         release(&run, jobs: ready, now: now)
-        return answer(request, .ok, "run \(id) rerunning \(failed.count) job\(failed.count == 1 ? "" : "s") from failure" + freshNote(request))
+        let from = fresh ? (failed.count == 1 ? "from its start" : "from their start") : "from failure"
+        return answer(request, .ok, "run \(id) rerunning \(failed.count) job\(failed.count == 1 ? "" : "s") \(from)" + freshNote(request))
     }
 
     /// The most jobs one refused action asks a shard about (``askForEnds(of:now:)``).
