@@ -975,6 +975,34 @@ struct OrchestratorHarness {
         #expect(Set(OrchestratorHarness.submitted(rerun)) == ["extract", "audit"])
     }
 
+    /// Found by an explorer: after a restart of the orchestrator just after fail-run ended a run, a job
+    /// its shard cancelled showed `running` for ever, its end lost, until an operator's refused rerun
+    /// asked the shard. A restart now asks the shards of the runs that ended with jobs active, and the
+    /// runs, held in memory, take their statuses: the jobs settle on their own.
+    @Test func aRestartAsksTheShardForTheEndsOfJobsActiveInEndedRuns() throws {
+        var orchestrator = OrchestratorHarness()
+        let stored = try Self.endedWithAuditMissed(&orchestrator)
+        var configuration = OrchestratorConfiguration(shards: [2])
+        configuration.resend = ResendPolicy(initial: 2000, maximum: 30_000)
+        var snapshot = OrchestratorSnapshot()
+        snapshot.endedRuns = [stored]
+        snapshot.positions = [2: (epoch: 1, sequence: orchestrator.sequence)]
+        orchestrator.core = OrchestratorCore(configuration: configuration, epoch: 2, restoring: snapshot, now: orchestrator.now)
+        orchestrator.core.tick(now: orchestrator.now)
+        let first = orchestrator.core.finishTurn(now: orchestrator.now)
+        #expect(first.controlSends.map { "\($0.0) \($0.1.run)/\($0.1.job)#\($0.1.generation)" } == ["2 1/audit#0"])
+        #expect(first.controls.map(\.control.action) == [.reportJob], "committed before it is sent")
+        #expect(first.submits.isEmpty, "nothing of an ended run is submitted again")
+        #expect(orchestrator.core.runs[1]?.state == .failed)
+
+        // The shard publishes audit's status again: the run takes it, and stays failed.
+        let settled = orchestrator.report([("audit", .cancelled)])
+        #expect(settled.jobs.map(\.job.state) == [.cancelled])
+        #expect(orchestrator.core.runs[1]?.jobs[1].state == .cancelled && orchestrator.core.runs[1]?.state == .failed)
+        let rerun = orchestrator.operation(OperationRequest(request: 4, action: .rerunFailed, run: 1))
+        #expect(OrchestratorHarness.answers(rerun).map(\.status) == [.ok])
+    }
+
     /// A run fail-run ended, out of memory with audit still running there, read back for an action.
     static func endedWithAuditMissed(_ orchestrator: inout OrchestratorHarness, definition: String = failRunOfTwo) throws -> FlowRun {
         var configuration = OrchestratorConfiguration(shards: [2])

@@ -308,6 +308,43 @@ import Wire
         }
     }
 
+    /// A run fail-run ended with a job still active is read back at the start, apart from the open runs,
+    /// for its shard to be asked for that job's end; a run that ended with none active is not.
+    @Test func aRunThatEndedWithAJobActiveIsReadBackToAskForItsEnd() throws {
+        try withTemporaryDirectory { directory in
+            let path = "\(directory)/orchestrator.db"
+            let store = try OrchestratorStore(path: path)
+            let now = Timestamp(milliseconds: 1_000_000)
+            var core = OrchestratorCore(configuration: OrchestratorConfiguration(shards: [1]), epoch: 1, restoring: OrchestratorSnapshot(), now: now)
+            let definition = #"""
+                {"product": "p", "flow": "f", "on_failure": "fail-run", "jobs": [{"name": "a", "run": "true"}, {"name": "b", "run": "true"}]}
+                """#
+            var sequence: UInt64 = 0
+            for run in UInt64(1)...3 {
+                core.operationReceived(
+                    OperationRequest(request: run, action: .start, run: run, product: "p", flow: "f", version: 1, shard: 1, moment: 1, definition: definition),
+                    from: Peer([1]), now: now)
+                _ = try store.commit(core.finishTurn(now: now), now: now)
+            }
+            // Run 1 ends with b running; run 2 with b cancelled; run 3 stays open.
+            for (run, b) in [(UInt64(1), JobState.running), (2, .cancelled)] {
+                sequence += 1
+                let updates = [JobStatus(run: run, job: "b", state: .running, time: now.wire), JobStatus(run: run, job: "a", state: .failed, time: now.wire)]
+                    + (b == .running ? [] : [JobStatus(run: run, job: "b", state: b, time: now.wire)])
+                core.updatesReceived(JobUpdates(publisher: "shard-1", epoch: 1, sequence: sequence, updates: updates), from: 1, now: now)
+                _ = try store.commit(core.finishTurn(now: now), now: now)
+            }
+            #expect(core.runs[1]?.state == .failed && core.runs[2]?.state == .failed && core.runs[3]?.state == .running)
+            store.database.close()
+            let reopened = try OrchestratorStore(path: path)
+            defer { reopened.database.close() }
+            let (_, snapshot) = try reopened.open(shards: [1])
+            #expect(snapshot.runs.map(\.id) == [3])
+            #expect(snapshot.endedRuns.map(\.id) == [1])
+            #expect(snapshot.endedRuns.first?.jobs.map(\.state) == [.failed, .running])
+        }
+    }
+
     /// The open runs' index term is a literal a migration wrote into every store: it must still say what
     /// ``RunState/isFinal`` says, or a new migration of the index is due (and `INDEXED BY runs_open` would
     /// fail to prepare in stores with the old term).
@@ -316,5 +353,9 @@ import Wire
         #expect(RunRows.isOpen == final.map { "state <> \($0)" }.joined(separator: " AND "))
         #expect(RunRows.isFinal == "state IN (\(final.joined(separator: ", ")))")
         #expect(RunRows.openIndex.contains("WHERE \(RunRows.isOpen);"))
+        // And the active jobs' term, what ``FlowRunJob``'s states say is active.
+        let active = JobState.allCases.filter(\.isActive).map(\.rawValue)
+        #expect(RunRows.jobIsActive == "state > \(active.min()! - 1) AND state < \(active.max()! + 1)" && active.count == 4)
+        #expect(RunRows.activeJobsIndex.hasSuffix("WHERE \(RunRows.jobIsActive);"))
     }
 }

@@ -40,6 +40,8 @@ public struct OrchestratorConfiguration: Sendable {
 public struct OrchestratorSnapshot: Sendable {
     /// Runs not final (and recent final ones).
     public var runs: [FlowRun]
+    /// The newest runs that ended with a job still active, whose shards are asked for those jobs' ends.
+    public var endedRuns: [FlowRun] = []
     /// Each shard's stream position.
     public var positions: [UInt32: (epoch: UInt32, sequence: UInt64)]
     /// Answers given to operation requests.

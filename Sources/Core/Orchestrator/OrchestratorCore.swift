@@ -169,6 +169,18 @@ public struct OrchestratorCore: Sendable {
             let ready = runs.modify(id) { $0.dependencies.start() } ?? []
             releaseRestored(run: id, jobs: ready, now: now)
         }
+        // Runs that ended with jobs still active: an end that came while the run was out of memory (this
+        // restart, or before it) was not applied, and such a job would stay active for ever. Their shards
+        // are asked for those jobs' statuses (report-job), which the runs, held in memory, take; nothing
+        // of them is submitted or released.
+        var ended = snapshot.endedRuns
+        snapshot.endedRuns = []
+        ended.reverse()
+        while let run = ended.popLast() {
+            guard run.state.isFinal, runs[run.id] == nil else { continue }
+            runs.add(run)
+            askForEnds(of: run, now: now)
+        }
     }
 
     /// Releases jobs of a run read back at a start (``releaseInTurns(_:jobs:now:unsent:)``): whether the

@@ -102,6 +102,7 @@ public final class OrchestratorStore {
                 DELETE FROM controls WHERE answered = 1;
                 """),
         Migration(version: 8, name: "the open runs' index term as comparisons: a NOT IN list cost a temporary table at every write", sql: RunRows.openIndex),
+        Migration(version: 9, name: "the runs with a job active, to find those that ended with one at a restart", sql: RunRows.activeJobsIndex),
     ]
 
     public init(path: String, synchronous: Database.Synchronous = Database.defaultSynchronous) throws {
@@ -151,7 +152,14 @@ public final class OrchestratorStore {
     /// How many of the newest answers ``open(shards:answersInMemory:)`` reads back.
     public static let answersInMemory = 10_000
 
-    public func open(shards: [UInt32], answersInMemory: Int = OrchestratorStore.answersInMemory) throws -> (epoch: UInt32, snapshot: OrchestratorSnapshot) {
+    /// How many of the newest ended runs with a job still active ``open(shards:answersInMemory:endedWithActiveJobs:)``
+    /// reads back: as many final runs as the orchestrator keeps in memory by default.
+    public static let endedWithActiveJobs = 1000
+
+    public func open(
+        shards: [UInt32], answersInMemory: Int = OrchestratorStore.answersInMemory,
+        endedWithActiveJobs: Int = OrchestratorStore.endedWithActiveJobs
+    ) throws -> (epoch: UInt32, snapshot: OrchestratorSnapshot) {
         let epoch = try database.nextEpoch()
         var snapshot = OrchestratorSnapshot()
         let runs = try database.prepare("SELECT id FROM runs INDEXED BY runs_open WHERE \(RunRows.isOpen) ORDER BY id")
@@ -159,6 +167,19 @@ public final class OrchestratorStore {
         while try runs.step() { ids.append(UInt64(runs.int64(0))) }
         runs.reset()
         for id in ids { if let run = try run(id) { snapshot.runs.append(run) } }
+        // Runs that ended with a job still active (fail-run's cancellations on their way): the ends that
+        // came while they were out of memory were not applied, and their shards are asked for them. The
+        // jobs' term is `jobs_active`'s (``RunRows/jobIsActive``), on the alias.
+        let ended = try database.prepare(
+            """
+            SELECT DISTINCT j.run FROM jobs AS j INDEXED BY jobs_active JOIN runs AS r ON r.id = j.run
+            WHERE j.state > 1 AND j.state < 6 AND r.\(RunRows.isFinal) ORDER BY j.run DESC LIMIT ?
+            """)
+        ended.bind(1, endedWithActiveJobs)
+        var endedIDs: [UInt64] = []
+        while try ended.step() { endedIDs.append(UInt64(ended.int64(0))) }
+        ended.reset()
+        for id in endedIDs.reversed() { if let run = try run(id), run.state.isFinal { snapshot.endedRuns.append(run) } }
         let positions = try database.prepare("SELECT publisher, epoch, sequence FROM positions")
         while try positions.step() {
             let publisher = positions.text(0)

@@ -18,4 +18,10 @@ enum RunRows {
         DROP INDEX runs_open;
         CREATE INDEX runs_open ON runs (state) WHERE state <> 2 AND state <> 3 AND state <> 7;
         """
+    /// A job of the orchestrator's `jobs` still active (submitted, queued, running or retrying): the
+    /// partial index `jobs_active`'s term, repeated by the query that uses it (on an alias).
+    static let jobIsActive = "state > 1 AND state < 6"
+    /// The migration that makes `jobs_active` (the orchestrator's 9): the runs with a job active, of which
+    /// a restart reads back those that have ended, to ask their shards for those jobs' ends.
+    static let activeJobsIndex = "CREATE INDEX jobs_active ON jobs (run) WHERE state > 1 AND state < 6;"
 }
