@@ -206,6 +206,40 @@ import Wire
         #expect(noRun == .badRequest)
     }
 
+    /// Found by an explorer: `attempts` of a job the run does not have answered 200 with no attempts, the
+    /// shard holding only the jobs submitted to it. The orchestrator answers 404, naming the run's jobs as
+    /// rerun-job does, for a run in memory or read back from the store; a job of the run goes on to its shard.
+    @Test func attemptsOfAJobTheRunDoesNotHaveAre404NamingItsJobs() throws {
+        var orchestrator = OrchestratorHarness()
+        let manager = orchestrator.manager
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        let run = try #require(orchestrator.core.runs[1])
+        func ask(_ job: String, request: UInt64) -> OrchestratorTurn {
+            let query = ShardQuery(request: request, shard: 2, kind: "attempts", body: #"{"run": 1, "job": "\#(job)"}"#)
+            #expect(orchestrator.core.storedRunNeeded(for: query) == nil, "run 1 is in memory")
+            orchestrator.core.shardQueried(query, from: manager, now: orchestrator.now)
+            return orchestrator.core.finishTurn(now: orchestrator.now)
+        }
+        let unknown = ask("nosuchjob", request: 80)
+        #expect(unknown.shardQuerySends.isEmpty)
+        guard case .shardAnswer(let refused)? = unknown.replies.first?.1 else {
+            Issue.record("no answer")
+            return
+        }
+        #expect(refused.request == 80 && refused.status == .notFound)
+        #expect(try JSONParser.parse(refused.body)["error"]?.string == #"run 1 has no job "nosuchjob" (its jobs: extract, check, load, report, audit)"#)
+        #expect(ask("check", request: 81).shardQuerySends.map(\.0) == [2])
+
+        // A run that has left memory is read back for the question.
+        var restarted = OrchestratorHarness()
+        let query = ShardQuery(request: 82, shard: 2, kind: "attempts", body: #"{"run": 1, "job": "nosuchjob"}"#)
+        #expect(restarted.core.storedRunNeeded(for: query) == 1)
+        restarted.core.shardQueried(query, from: manager, stored: run, now: restarted.now)
+        let turn = restarted.core.finishTurn(now: restarted.now)
+        #expect(turn.shardQuerySends.isEmpty && turn.replies.count == 1)
+        #expect(restarted.core.storedRunNeeded(for: ShardQuery(request: 83, shard: 2, kind: "attempts", body: #"{"run": 1}"#)) == nil)
+    }
+
     @Test func theOrchestratorPassesQuestionsOnAndAnswers504ForAShardThatIsSilent() {
         var orchestrator = OrchestratorHarness()
         let manager = orchestrator.manager

@@ -165,6 +165,12 @@ extension OrchestratorCore {
         return answer(request, .accepted, "run \(run.id) started")
     }
 
+    /// The answer to an action on, or a question about, a job the run does not have: its first ten jobs named.
+    static func noJob(_ job: String, in run: FlowRun) -> String {
+        let names = run.jobs.prefix(10).map(\.name).joined(separator: ", ")
+        return "run \(run.id) has no job \"\(job)\" (its jobs: \(names)\(run.jobs.count > 10 ? ", …" : ""))"
+    }
+
     /// The answer to an action on a run the orchestrator does not have (management, which may still hold
     /// it, tells retention's deletion from it).
     public static func unknownRun(_ id: UInt64) -> String { "unknown run \(id)" }
@@ -177,12 +183,7 @@ extension OrchestratorCore {
         defer { runs.put(run) }
         var index = 0
         if request.action == .rerunJob || request.action == .markSucceeded {
-            guard let found = run.graph.index[request.job] else {
-                let names = run.jobs.prefix(10).map(\.name).joined(separator: ", ")
-                return answer(
-                    request, .notFound,
-                    "run \(run.id) has no job \"\(request.job)\" (its jobs: \(names)\(run.jobs.count > 10 ? ", …" : ""))")
-            }
+            guard let found = run.graph.index[request.job] else { return answer(request, .notFound, Self.noJob(request.job, in: run)) }
             index = found
         }
         // A rerun submits a new generation, which the tombstone of a hand-over under way would not drop:

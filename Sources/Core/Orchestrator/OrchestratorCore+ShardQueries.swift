@@ -28,14 +28,38 @@ struct ShardQueryRelay: Sendable {
 }
 
 extension OrchestratorCore {
-    /// Passes a question from management to its shard, or answers it at once if there is no such shard.
-    public mutating func shardQueried(_ query: ShardQuery, from peer: Peer, now: Timestamp) {
+    /// The run a question names that has left memory, which the runtime reads back from the store for
+    /// ``shardQueried(_:from:stored:now:)``: an `attempts` question about one job, whose name is checked
+    /// against the run's jobs. Nil when none is needed.
+    public func storedRunNeeded(for query: ShardQuery) -> UInt64? {
+        guard let (run, _) = Self.attemptsOfJob(query), runs[run] == nil else { return nil }
+        return run
+    }
+
+    /// The run and job an `attempts` question names; nil for any other question.
+    private static func attemptsOfJob(_ query: ShardQuery) -> (UInt64, String)? {
+        guard query.kind == "attempts", let body = try? JSONParser.parse(query.body), let run = body["run"]?.integer, run > 0,
+            let job = body["job"]?.string
+        else { return nil }
+        return (UInt64(run), job)
+    }
+
+    /// Passes a question from management to its shard, or answers it at once if there is no such shard,
+    /// or (`attempts`) if the run has no such job: the shard, which holds only the jobs submitted to it,
+    /// would answer that the job has no attempts. A run that has left memory comes as the store has it
+    /// (`stored`).
+    public mutating func shardQueried(_ query: ShardQuery, from peer: Peer, stored: FlowRun? = nil, now: Timestamp) {
         func refuse(_ status: Status, _ error: String) {
             let body = JSON.object(["error": .string(error)]).rendered()
             replies.append((peer, .shardAnswer(ShardAnswer(request: query.request, shard: query.shard, status: status, body: body))))
         }
         guard configuration.shards.contains(query.shard) else {
             return refuse(.notFound, "the cluster has no shard \(query.shard)")
+        }
+        if let (id, job) = Self.attemptsOfJob(query), let run = runs[id] ?? stored.flatMap({ $0.id == id ? $0 : nil }),
+            run.graph.index[job] == nil
+        {
+            return refuse(.notFound, Self.noJob(job, in: run))
         }
         guard shardQueries.waiting.count < ShardQueryRelay.limit else {
             return refuse(.unavailable, "\(ShardQueryRelay.limit) questions already wait for shards' answers")

@@ -121,7 +121,9 @@ public struct OrchestratorService: Service {
         case (Self.ops, .runQuery(let query)):
             core.runQueried(query, from: peer!)
         case (Self.ops, .shardQuery(let query)):
-            core.shardQueried(query, from: peer!, now: now)
+            // An attempts question about a job of a run that has left memory: the job is checked against it.
+            let stored = try core.storedRunNeeded(for: query).flatMap { try store.run($0) }
+            core.shardQueried(query, from: peer!, stored: stored, now: now)
         case (Self.ops, .fetch(let fetch)):
             fetches.append((peer!, fetch))
         case (Self.ops, _):
