@@ -166,6 +166,23 @@ struct ManagementHarness {
         #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
     }
 
+    /// Found by an explorer: `runs` of a product or flow never applied, and `history` of such a product,
+    /// answered with none, where `start` refuses them. They are refused 404, naming the known ones.
+    @Test func runsAndHistoryOfAnUnknownProductOrFlowAreRefusedNamingTheKnownOnes() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let product = management.call("runs", #"{"product": "nobody"}"#)
+        #expect(product.1.status == .notFound && product.0.runLists.isEmpty)
+        #expect(product.2["error"]?.string == #"unknown product "nobody" (products: payments)"#)
+        let flow = management.call("runs", #"{"flow": "payments/nope"}"#)
+        #expect(flow.1.status == .notFound && flow.0.runLists.isEmpty)
+        #expect(flow.2["error"]?.string == #"unknown flow "nope" of product "payments" (its flows: eod)"#)
+        let history = management.call("history", #"{"product": "nobody"}"#)
+        #expect(history.1.status == .notFound && history.0.histories.isEmpty)
+        #expect(management.call("runs", #"{"flow": "payments/eod"}"#).0.runLists.count == 1)
+        #expect(management.call("history", #"{"product": "payments"}"#).0.histories.count == 1)
+    }
+
     /// Found by a new user: a key was looked up before anything else, so a start of another flow under a
     /// key already used returned the first run as if it were the one asked for. A start that differs from
     /// the key's first, in its flow or a parameter given, is refused; one that gives fewer parameters, or

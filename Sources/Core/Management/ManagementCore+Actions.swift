@@ -221,8 +221,10 @@ extension ManagementCore {
         }
     }
 
-    /// `history`: the audit log of a run, or of a product; the runtime reads it from the store once the turn is committed.
+    /// `history`: the audit log of a run, or of a product; the runtime reads it from the store once the
+    /// turn is committed. A product never applied is refused 404, naming the known ones.
     mutating func history(_ request: HistoryRequest, for caller: Caller) {
+        if case .product(let product) = request.subject, products[product] == nil { return refuse(caller, .notFound, unknownProduct(product)) }
         let query = switch request.subject {
         case .run(let run):
             HistoryQuery(peer: caller.peer, request: caller.request, run: run, product: "", limit: request.limit, before: request.before)

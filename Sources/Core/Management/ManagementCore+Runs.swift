@@ -18,17 +18,8 @@ extension ManagementCore {
             reply(caller, .run(run, repeated: true))
             return
         }
-        guard let product = products[target.product] else {
-            refuse(caller, .notFound, "unknown product \"\(target.product)\"" + Self.someOf(products.keys, near: target.product, kind: "products"))
-            return
-        }
-        guard let flow = flows[request.flow] else {
-            let known = flows.values.filter { $0.product == target.product }.map(\.flow).sorted()
-            refuse(
-                caller, .notFound,
-                "unknown flow \"\(target.flow)\" of product \"\(target.product)\" (its flows: \(known.joined(separator: ", ")))")
-            return
-        }
+        guard let product = products[target.product] else { return refuse(caller, .notFound, unknownProduct(target.product)) }
+        guard let flow = flows[request.flow] else { return refuse(caller, .notFound, unknownFlow(target.flow, of: target.product)) }
         var params = flow.params ?? [:]
         var problems: [String] = []
         for parameter in request.params {
@@ -86,6 +77,27 @@ extension ManagementCore {
             return ", whose parameter \"\(name)\" was \(had)"
         }
         return nil
+    }
+
+    /// The refusal of a product no flow was applied for, naming those that were.
+    func unknownProduct(_ product: String) -> String {
+        "unknown product \"\(product)\"" + Self.someOf(products.keys, near: product, kind: "products")
+    }
+
+    /// The refusal of a flow not applied for a known product, naming its flows.
+    func unknownFlow(_ flow: String, of product: String) -> String {
+        let known = flows.values.filter { $0.product == product }.map(\.flow).sorted()
+        return "unknown flow \"\(flow)\" of product \"\(product)\" (its flows: \(known.joined(separator: ", ")))"
+    }
+
+    /// `runs`: listed by the runtime from the store after the turn's commit; a product or flow never
+    /// applied is refused 404, naming the known ones, as `start` does, not answered with no runs.
+    mutating func listRuns(_ listing: RunListing, for caller: Caller) {
+        if let product = listing.product {
+            guard products[product] != nil else { return refuse(caller, .notFound, unknownProduct(product)) }
+            if let flow = listing.flow, flows["\(product)/\(flow)"] == nil { return refuse(caller, .notFound, unknownFlow(flow, of: product)) }
+        }
+        turn.runLists.append(RunListQuery(peer: caller.peer, request: caller.request, listing: listing))
     }
 
     /// Records a new run of the latest version of `flow`, a flow of `product`, and sends its start to the orchestrator.

@@ -175,7 +175,7 @@ public struct ManagementCore: Sendable {
         case .success(.apply(let apply)): self.apply(apply, by: key, for: caller, now: now)
         case .success(.start(let start)): self.start(start, by: key, for: caller, now: now)
         case .success(.status(let request)): status(request, for: caller, now: now)
-        case .success(.runs(let listing)): turn.runLists.append(RunListQuery(peer: caller.peer, request: caller.request, listing: listing))
+        case .success(.runs(let listing)): listRuns(listing, for: caller)
         case .success(.flows(let page)): listFlows(page, for: caller)
         case .success(.products(let page)): listProducts(page, for: caller, now: now)
         case .success(.action(let action)): act(action, by: key, for: caller, now: now)
