@@ -164,6 +164,24 @@ struct OrchestratorHarness {
         #expect(orchestrator.core.runs[1]?.jobs[3].state == .skipped && orchestrator.core.runs[1]?.state.isFinal == true)
     }
 
+    /// Found by an explorer: a rerun of a job with what follows it counted the jobs after it that stayed
+    /// skipped, waiting for another that failed, as rerun ("rerunning load and 1 job after it"). It counts
+    /// only the jobs rerun, and says how many stay skipped.
+    @Test func aRerunWithItsDownstreamJobsCountsOnlyThoseRerun() {
+        var orchestrator = OrchestratorHarness()
+        _ = orchestrator.operation(OrchestratorHarness.start())
+        _ = orchestrator.report([("extract", .succeeded)])
+        _ = orchestrator.report([("check", .failed)])
+        _ = orchestrator.report([("load", .succeeded), ("audit", .succeeded)])
+        let blocked = orchestrator.operation(
+            OperationRequest(request: 2, action: .rerunJob, run: 1, product: "payments", job: "load", options: OperationRequest.downstream))
+        #expect(blocked.answers.map(\.1.detail) == ["run 1: rerunning load; 1 job after it stays skipped, waiting for one that did not succeed"])
+        _ = orchestrator.report([("load", .succeeded)], generation: 1)
+        let rerun = orchestrator.operation(
+            OperationRequest(request: 3, action: .rerunJob, run: 1, product: "payments", job: "extract", options: OperationRequest.downstream))
+        #expect(rerun.answers.map(\.1.detail) == ["run 1: rerunning extract and 3 jobs after it"])
+    }
+
     /// Found by the simulator (seed 39): a run that ended while its product was held stayed paused at its
     /// shard when the product was released, since only open runs are resumed; a rerun-job then submitted
     /// a job that the shard held for ever. Reopening a run that is not held tells the shard to let it go.

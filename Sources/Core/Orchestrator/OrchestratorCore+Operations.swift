@@ -456,10 +456,13 @@ extension OrchestratorCore {
         skipBlocked(&run)
         release(&run, jobs: ready, now: now)
         touch(&run)
-        let others = selected.count - 1
+        // Those selected that also wait for a job that failed stay skipped: only the others are rerun.
+        let others = selected.dropFirst().count { run.jobs[$0].state != .skipped }
+        let stay = selected.count - 1 - others
+        let staying = stay > 0 ? "; \(stay) job\(stay == 1 ? "" : "s") after it stay\(stay == 1 ? "s" : "") skipped, waiting for one that did not succeed" : ""
         return answer(
             request, .ok,
-            "run \(id): rerunning \(job.name)" + (others > 0 ? " and \(others) job\(others == 1 ? "" : "s") after it" : "") + freshNote(request))
+            "run \(id): rerunning \(job.name)" + (others > 0 ? " and \(others) job\(others == 1 ? "" : "s") after it" : "") + freshNote(request) + staying)
     }
 
     /// Marks a job succeeded without running it (cancelling it if active), so that its successors run.
