@@ -128,8 +128,11 @@ public enum CommandParser {
                 guard params[key] == nil else { throw UsageError("--param \(key) given twice", command: name) }
                 params[key] = String(pair[pair.index(after: equals)...])
             }
+            let key = try arguments.single("--key", command: name)
+            // Management refuses an empty key, which would be no key: two starts under it, two runs.
+            if key?.isEmpty == true { throw UsageError("--key takes a key of 1 to 255 octets, not an empty one", command: name) }
             return .start(
-                flow: flow, params: params, key: try arguments.single("--key", command: name),
+                flow: flow, params: params, key: key,
                 priority: try priority(arguments.single("--priority", command: name), command: name),
                 wait: arguments.flags.contains("--wait"), json: arguments.flags.contains("--json"), target: try target(arguments))
         case "status":

@@ -346,9 +346,10 @@ public enum Usage {
                   --param NAME=VALUE   a parameter of the run (repeatable)
                   --priority P         1 (first) to 5 (last), default 3, or urgent: before every other
                                        product's work (see baton priority --help)
-                  --key KEY            an idempotency key: starting again with the same key returns
-                                       the same run instead of starting another; a start of another
-                                       flow, or with another parameter, under it is refused
+                  --key KEY            an idempotency key, 1 to 255 octets: starting again with the
+                                       same key returns the same run instead of starting another; a
+                                       start of another flow, or with another parameter, under it is
+                                       refused
                   --wait               show progress until the run ends; exit 0 only if it succeeded
                   --json               print the reply as JSON (with --wait, only the final status)
                 """ + "\n" + targetHelp),

@@ -76,6 +76,10 @@ import Testing
         #expect(throws: UsageError("--param a given twice", command: "start")) { try parse("start p/f --param a=1 --param a=2") }
         #expect(throws: UsageError("\"eod\" is not PRODUCT/FLOW", command: "start")) { try parse("start eod") }
         #expect(throws: UsageError("give the flow to start, as PRODUCT/FLOW", command: "start")) { try parse("start") }
+        // Found by an explorer: `--key ''` was taken as no key, two starts starting two runs.
+        #expect(throws: UsageError("--key takes a key of 1 to 255 octets, not an empty one", command: "start")) {
+            try CommandParser.parse(["start", "p/f", "--key", ""])
+        }
     }
 
     @Test func benchTakesItsOpenLoopSecondsAndFullDurabilityByDefault() throws {

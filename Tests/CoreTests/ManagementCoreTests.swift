@@ -166,6 +166,16 @@ struct ManagementHarness {
         #expect(body["run"]?.integer == 1 && body["repeated"]?.bool == true)
     }
 
+    /// Found by an explorer: an empty key was taken as no key, so that two starts under it started two
+    /// runs. It is refused, as a key over 255 octets is.
+    @Test func aStartWithAnEmptyKeyIsRefused() {
+        var management = ManagementHarness()
+        _ = management.apply(ManagementHarness.flow)
+        let (turn, head, body) = management.call("start", #"{"flow": "payments/eod", "key": ""}"#)
+        #expect(head.status == .badRequest && turn.runs.isEmpty && turn.toOrchestrator.isEmpty)
+        #expect(body["error"]?.string == "\"key\" is 1 to 255 octets, not empty: give a key, or none")
+    }
+
     /// Found by an explorer: `runs` of a product or flow never applied, and `history` of such a product,
     /// answered with none, where `start` refuses them. They are refused 404, naming the known ones.
     @Test func runsAndHistoryOfAnUnknownProductOrFlowAreRefusedNamingTheKnownOnes() {

@@ -79,6 +79,8 @@ struct StartRequest {
         self.flow = flow
         key = fields["key"]?.string ?? ""
         guard key.utf8.count <= 255 else { throw APIRefusal(.badRequest, "\"key\" is at most 255 octets, not \(key.utf8.count)") }
+        // An empty key would be no key: two starts under it, two runs.
+        guard fields["key"] == nil || !key.isEmpty else { throw APIRefusal(.badRequest, "\"key\" is 1 to 255 octets, not empty: give a key, or none") }
         let parts = flow.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         target = parts.count == 2 ? .success((parts[0], parts[1])) : .failure(APIRefusal(.badRequest, "\"\(flow)\" is not PRODUCT/FLOW"))
         var named: Set<String> = []
