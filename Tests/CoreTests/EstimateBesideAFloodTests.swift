@@ -4,6 +4,15 @@ import Wire
 
 /// Estimates for a product with nothing queued beside one that fills the shard.
 @Suite struct EstimateBesideAFloodTests {
+    /// The shard's answer to a `queue` question, asked now.
+    static func queueAnswer(of shard: inout ShardHarness) throws -> ShardAnswer {
+        shard.core.queried(ShardQuery(request: 5, shard: 1, kind: "queue"), from: Peer([9]))
+        return try #require(shard.turn().messages.compactMap { _, message -> ShardAnswer? in
+            if case .shardAnswer(let answer) = message { return answer }
+            return nil
+        }.first)
+    }
+
     @Test func aProductUnderItsShareIsEstimatedAtTheShardsPaceNotItsOwn() throws {
         var shard = ShardHarness()
         let worker = Peer([1])
@@ -16,11 +25,7 @@ import Wire
             for spec in leased { _ = shard.send(ShardHarness.result(spec, .succeeded), from: worker) }
             _ = shard.send(.pull(Pull(credit: UInt32(leased.count))), from: worker)
         }
-        shard.core.queried(ShardQuery(request: 5, shard: 1, kind: "queue"), from: Peer([9]))
-        let answer = try #require(shard.turn().messages.compactMap { _, message -> ShardAnswer? in
-            if case .shardAnswer(let answer) = message { return answer }
-            return nil
-        }.first)
+        let answer = try Self.queueAnswer(of: &shard)
         let products = try JSONParser.parse(answer.body)["products"]?.array ?? []
         let light = try #require(products.first { $0["product"]?.string == "light" })
         let noisy = try #require(products.first { $0["product"]?.string == "noisy" })
@@ -38,11 +43,7 @@ import Wire
         let worker = Peer([1])
         _ = shard.send(ShardHarness.ready("w1", slots: 2), from: worker)
         _ = shard.submit([ShardHarness.job("t", run: 1, product: "gpu", tags: ["gpu"]), ShardHarness.job("b", run: 2, product: "batch")])
-        shard.core.queried(ShardQuery(request: 5, shard: 1, kind: "queue"), from: Peer([9]))
-        let answer = try #require(shard.turn().messages.compactMap { _, message -> ShardAnswer? in
-            if case .shardAnswer(let answer) = message { return answer }
-            return nil
-        }.first)
+        let answer = try Self.queueAnswer(of: &shard)
         let products = try JSONParser.parse(answer.body)["products"]?.array ?? []
         let gpu = try #require(products.first { $0["product"]?.string == "gpu" })
         #expect(gpu["estimate"]?.value == .null && gpu["why"]?.string == "no worker has all the tags gpu", "\(answer.body)")
