@@ -51,6 +51,18 @@ import Wire
             return (reply.status, try JSONParser.parse(reply.body))
         }
 
+        /// Applies ``ManagementRecallTests/flow``.
+        mutating func applyFlow() throws {
+            _ = try call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(ManagementRecallTests.flow))])]))]))
+        }
+
+        /// Applies the flow, starts run 1 of it, and has it succeed.
+        mutating func endOneRun() throws {
+            try applyFlow()
+            _ = try call("start", .object([("flow", .string("p/f"))]))
+            try finish(1)
+        }
+
         /// The orchestrator reports run `run` succeeded.
         mutating func finish(_ run: UInt64) throws {
             sequence += 1
@@ -123,7 +135,7 @@ import Wire
     @Test func theFirstOfFiveThousandKeysStillFindsItsRun() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db", small: false)
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            try management.applyFlow()
             let start = { (key: String) in JSON.object([("flow", .string("p/f")), ("key", .string(key))]) }
             for index in 0..<5000 {
                 let (status, body) = try management.call("start", start("day-\(index)"))
@@ -155,7 +167,7 @@ import Wire
     @Test func theStatusOfAnOldRunIsComplete() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            try management.applyFlow()
             for _ in 0..<3 {
                 let (_, body) = try management.call("start", .object([("flow", .string("p/f"))]))
                 try management.finish(UInt64(try #require(body["run"]?.integer)))
@@ -216,7 +228,7 @@ import Wire
     @Test func retentionDeletesWhatIsOlderAndStatusSaysSo() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            try management.applyFlow()
             for index in 0..<5 {
                 let (_, body) = try management.call("start", .object([("flow", .string("p/f"))]))
                 if index < 4 { try management.finish(UInt64(try #require(body["run"]?.integer))) }
@@ -270,9 +282,7 @@ import Wire
     @Test func theOrchestratorsDeletionOfARunPastRetentionIsAnswered410() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db", small: false)
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
-            _ = try management.call("start", .object([("flow", .string("p/f"))]))
-            try management.finish(1)
+            try management.endOneRun()
             let day: Int64 = 86_400_000
             func ask(_ method: String, _ body: String, at now: Timestamp, request: UInt64) throws -> (Status, String) {
                 management.core.apiRequest(ManagementAPI.read(APIRequest(request: request, method: method, body: body)), from: Peer([1]), now: now)
@@ -313,9 +323,7 @@ import Wire
     @Test func retentionKeepsARunAnActionIsReopeningUntilTheStreamSaysSo() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db", small: false)
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
-            _ = try management.call("start", .object([("flow", .string("p/f"))]))
-            try management.finish(1)
+            try management.endOneRun()
             let day: Int64 = 86_400_000
             let later = ManagementRecallTests.now.adding(milliseconds: 31 * day)
             let cutoff = later.adding(milliseconds: -30 * day)
@@ -353,7 +361,7 @@ import Wire
     @Test func aStartKeyLongAfterItsRunEndedReturnsThatRun() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            try management.applyFlow()
             let start = { (key: String) in JSON.object([("flow", .string("p/f")), ("key", .string(key))]) }
             let (_, first) = try management.call("start", start("eod-2026-08-28"))
             let run = try #require(first["run"]?.integer)
@@ -377,7 +385,7 @@ import Wire
     @Test func aRestartReadsEveryOpenRunAndTheNewestFinished() throws {
         try withTemporaryDirectory { directory in
             var management = try Management(path: "\(directory)/management.db")
-            _ = try management.call("apply", .object([("files", .array([.object([("path", .string("f.json")), ("text", .string(Self.flow))])]))]))
+            try management.applyFlow()
             var runs: [UInt64] = []
             for _ in 0..<6 {
                 let (_, body) = try management.call("start", .object([("flow", .string("p/f"))]))
